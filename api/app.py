@@ -1,0 +1,58 @@
+"""THE DOORS: the FastAPI application."""
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from api import orders, signing_page, webhooks
+from api.dispatcher import Dispatcher
+from api.errors import ApiError
+from connectors.settings import Settings, get_settings
+from flows.dispatch import Launcher, PrefectLauncher
+
+
+def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
+               ) -> FastAPI:
+    """`launcher="prefect"` starts flow runs through the Prefect API; None leaves accepted
+    events pending for the sweeper (or a test) to dispatch."""
+    settings = settings or get_settings()
+    if launcher == "prefect":
+        launcher = PrefectLauncher(settings.prefect_deployment_prefix)
+    dispatcher = Dispatcher(settings.db_url, launcher, settings.dispatch_batch_size,
+                            settings.dispatch_interval_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        dispatcher.start()
+        try:
+            yield
+        finally:
+            dispatcher.stop()
+
+    app = FastAPI(title="销售运营中台 API", version="0.1.0", lifespan=lifespan,
+                  description="意向单 webhook、电子签回调、内置签署页与进度查询。")
+    app.state.settings = settings
+    app.state.dispatcher = dispatcher
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError):
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["type"],
+                    "message": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"error": {"code": "invalid_request", "message": "请求参数不合法",
+                                       "details": details}}, status_code=422)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz():
+        return {"status": "ok"}
+
+    app.include_router(webhooks.router)
+    app.include_router(signing_page.router)
+    app.include_router(orders.router)
+    return app

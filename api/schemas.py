@@ -1,0 +1,43 @@
+"""What outside systems send us."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+
+class CustomerIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str = Field(min_length=2, max_length=200, pattern=_NO_CONTROL)
+    contact_name: str | None = Field(default=None, max_length=40, pattern=_NO_CONTROL)
+    contact_phone: str | None = Field(default=None, max_length=30, pattern=r"^[0-9+\- ()]*$")
+    contact_email: str | None = Field(default=None, max_length=120,
+                                      pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class OrderLineIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    sku: str = Field(min_length=1, max_length=40)
+    quantity: int = Field(gt=0, le=1_000_000)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def whole_units(cls, v):
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError("quantity must be a whole number")
+        return v
+
+
+class IntentOrderIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    event_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:\-]+$")
+    customer: CustomerIn
+    rep_id: str | None = Field(default=None, max_length=40)
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=200)
+    wanted_delivery_date: dt.date | None = None
+    note: str | None = Field(default=None, max_length=500)

@@ -1,0 +1,225 @@
+"""The built-in signing page: a customer opens the link from the quote (QR or mail) on a
+phone, reads the quote, ticks consent and signs with a finger."""
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from sqlmodel import select
+
+from api.webhooks import add_signing_event
+from models import Customer, IntentOrder, IntentOrderLine, Product, Quote, SigningToken, utcnow
+from models.base import SHANGHAI
+from models.db import session_scope
+from models.signing import token_hash
+
+router = APIRouter()
+
+
+@dataclass
+class TokenState:
+    ok: bool
+    status: int = 200
+    title: str = ""
+    message: str = ""
+    quote: Quote | None = None
+    customer: Customer | None = None
+    order: IntentOrder | None = None
+    lines: list | None = None
+
+
+def load_token(db_url: str, token: str) -> TokenState:
+    with session_scope(db_url) as s:
+        row = s.get(SigningToken, token_hash(token)) if len(token) < 100 else None
+        if row is None:
+            return TokenState(False, 404, "链接无效", "该签署链接不存在，请核对链接或联系您的销售顾问。")
+        quote = s.get(Quote, row.quote_id)
+        if row.used_at is not None or quote.status == "signed":
+            return TokenState(False, 409, "报价单已签署",
+                              f"报价单 {quote.code} 已于 "
+                              f"{(row.used_at or quote.signed_at or utcnow()).astimezone(SHANGHAI):%Y-%m-%d %H:%M} 签署，无需重复操作。")
+        if row.expires_at < utcnow():
+            return TokenState(False, 410, "链接已过期",
+                              f"报价单 {quote.code} 的签署链接已过期，请联系销售顾问重新报价。")
+        order = s.get(IntentOrder, quote.order_id)
+        lines = s.exec(select(IntentOrderLine, Product).join(
+            Product, Product.sku == IntentOrderLine.sku).where(
+            IntentOrderLine.order_id == order.id).order_by(IntentOrderLine.line_no)).all()
+        return TokenState(True, quote=quote, customer=s.get(Customer, quote.customer_id),
+                          order=order, lines=list(lines))
+
+
+PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1,maximum-scale=1">
+<title>{title}</title>
+<style>
+body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:0;background:#f4f5f7;color:#1f2329}}
+main{{max-width:560px;margin:0 auto;padding:16px}}
+.card{{background:#fff;border-radius:10px;padding:16px;margin-bottom:12px;box-shadow:0 1px 2px rgba(0,0,0,.06)}}
+h1{{font-size:20px;margin:4px 0 12px}} h2{{font-size:16px;margin:0 0 8px}}
+.muted{{color:#646a73;font-size:13px}} .total{{font-size:22px;font-weight:600;color:#c0392b}}
+table{{width:100%;border-collapse:collapse;font-size:14px}} td,th{{padding:6px 4px;border-bottom:1px solid #eee;text-align:left}}
+td.num,th.num{{text-align:right}}
+canvas{{width:100%;height:180px;border:1px dashed #8f959e;border-radius:8px;touch-action:none;background:#fff}}
+label.consent{{display:flex;gap:8px;align-items:flex-start;font-size:14px;margin:12px 0}}
+input[type=text]{{width:100%;box-sizing:border-box;padding:10px;font-size:16px;border:1px solid #ccc;border-radius:8px}}
+button{{width:100%;padding:14px;font-size:17px;border:0;border-radius:8px;background:#1664ff;color:#fff}}
+button.secondary{{background:#e8eaed;color:#1f2329;margin-top:8px;padding:10px;font-size:15px}}
+button:disabled{{background:#a7c2ff}} .error{{color:#c0392b;font-size:14px;min-height:1em}}
+</style></head><body><main>{content}</main>{script}</body></html>"""
+
+SCRIPT = """<script>
+(function(){
+  var c=document.getElementById('pad'),x=c.getContext('2d'),drawing=false,strokes=0;
+  function fit(){var r=c.getBoundingClientRect(),d=window.devicePixelRatio||1;
+    c.width=r.width*d;c.height=r.height*d;x.scale(d,d);x.lineWidth=2.6;x.lineCap='round';x.lineJoin='round';x.strokeStyle='#111';strokes=0;check();}
+  function pos(e){var r=c.getBoundingClientRect(),t=e.touches?e.touches[0]:e;return [t.clientX-r.left,t.clientY-r.top];}
+  function down(e){e.preventDefault();drawing=true;var p=pos(e);x.beginPath();x.moveTo(p[0],p[1]);}
+  function move(e){if(!drawing)return;e.preventDefault();var p=pos(e);x.lineTo(p[0],p[1]);x.stroke();strokes++;check();}
+  function up(){drawing=false;}
+  c.addEventListener('mousedown',down);c.addEventListener('mousemove',move);window.addEventListener('mouseup',up);
+  c.addEventListener('touchstart',down,{passive:false});c.addEventListener('touchmove',move,{passive:false});c.addEventListener('touchend',up);
+  var consent=document.getElementById('consent'),name=document.getElementById('signer_name'),btn=document.getElementById('submit'),err=document.getElementById('err');
+  function check(){btn.disabled=!(consent.checked&&strokes>5&&name.value.trim().length>=2);}
+  consent.addEventListener('change',check);name.addEventListener('input',check);
+  document.getElementById('clear').addEventListener('click',function(e){e.preventDefault();x.clearRect(0,0,c.width,c.height);strokes=0;check();});
+  document.getElementById('sign-form').addEventListener('submit',function(e){
+    if(btn.disabled){e.preventDefault();err.textContent='请阅读并勾选同意、填写签署人姓名并手写签名';return;}
+    document.getElementById('signature').value=c.toDataURL('image/png');btn.disabled=true;btn.textContent='正在提交…';});
+  window.addEventListener('resize',fit);fit();
+})();
+</script>"""
+
+
+def message_page(status: int, title: str, message: str) -> HTMLResponse:
+    content = (f'<div class="card"><h1>{html.escape(title)}</h1>'
+               f'<p>{html.escape(message)}</p></div>')
+    return HTMLResponse(PAGE.format(title=html.escape(title), content=content, script=""),
+                        status_code=status)
+
+
+def quote_page(state: TokenState, token: str, error: str = "") -> str:
+    q, cust, order = state.quote, state.customer, state.order
+    rows = "".join(
+        f"<tr><td>{html.escape(p.model)}<div class='muted'>{html.escape(p.name)}</div></td>"
+        f"<td class='num'>{ln.quantity}{html.escape(p.unit)}</td>"
+        f"<td class='num'>¥{ln.unit_price * ln.quantity:,.2f}</td></tr>"
+        for ln, p in state.lines)
+    safe_token = html.escape(token)
+    content = f"""
+<div class="card"><div class="muted">报价单 {html.escape(q.code)}</div>
+<h1>{html.escape(cust.legal_name)}</h1>
+<div class="total">¥{q.total_amount:,.2f}</div>
+<div class="muted">含税（其中税额 ¥{q.tax_amount:,.2f}），有效期至 {q.valid_until:%Y年%m月%d日}</div></div>
+<div class="card"><h2>报价明细</h2><table><tr><th>型号</th><th class="num">数量</th><th class="num">金额</th></tr>{rows}</table>
+<p><a href="/sign/{safe_token}/pdf">查看完整报价单（PDF）</a></p></div>
+<div class="card"><h2>在线签署</h2>
+<form id="sign-form" method="post" action="/sign/{safe_token}">
+<label for="signer_name" class="muted">签署人姓名</label>
+<input type="text" id="signer_name" name="signer_name" maxlength="40" value="{html.escape(order.contact_name or '')}" autocomplete="name">
+<label class="consent"><input type="checkbox" id="consent" name="consent" value="yes">
+<span>我已阅读并同意上述报价单的全部内容，确认以电子签名方式签署，与手写签名具有同等法律效力。</span></label>
+<div class="muted">请在下方框内手写签名</div>
+<canvas id="pad"></canvas>
+<button id="clear" class="secondary">重写</button>
+<input type="hidden" id="signature" name="signature">
+<p class="error" id="err">{html.escape(error)}</p>
+<button id="submit" type="submit" disabled>确认签署</button>
+</form></div>
+<p class="muted">{html.escape(state.order.id)} · 签署链接仅限本人使用，签署后即失效</p>"""
+    return PAGE.format(title=f"签署报价单 {html.escape(q.code)}", content=content, script=SCRIPT)
+
+
+@router.get("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="签署页")
+async def show_signing_page(token: str, request: Request):
+    settings = request.app.state.settings
+    state = await run_in_threadpool(load_token, settings.db_url, token)
+    if not state.ok:
+        return message_page(state.status, state.title, state.message)
+    if state.quote.signing_provider and state.quote.signing_provider != "builtin" \
+            and state.quote.signing_url:
+        return RedirectResponse(state.quote.signing_url, status_code=302)
+    return HTMLResponse(quote_page(state, token))
+
+
+@router.get("/sign/{token}/pdf", tags=["signing"], summary="报价单 PDF")
+async def quote_pdf(token: str, request: Request):
+    state = await run_in_threadpool(load_token, request.app.state.settings.db_url, token)
+    if not state.ok:
+        return message_page(state.status, state.title, state.message)
+    return FileResponse(state.quote.pdf_path, media_type="application/pdf",
+                        filename=f"{state.quote.code}.pdf")
+
+
+def decode_signature(data_url: str) -> bytes:
+    prefix = "data:image/png;base64,"
+    if not data_url.startswith(prefix):
+        raise ValueError("签名图片格式不正确，请重新手写签名")
+    try:
+        return base64.b64decode(data_url[len(prefix):], validate=True)
+    except binascii.Error as exc:
+        raise ValueError("签名图片无法解析，请重新手写签名") from exc
+
+
+def complete_builtin_signing(settings, token: str, signer_name: str, png: bytes, ip: str,
+                             user_agent: str) -> TokenState:
+    """Mark the token used and queue the completion — one transaction."""
+    from connectors.esign_builtin import save_signature_capture
+
+    state = load_token(settings.db_url, token)
+    if not state.ok:
+        return state
+    now = utcnow()
+    with session_scope(settings.db_url) as s:
+        row = s.get(SigningToken, token_hash(token))
+        if row.used_at is not None:  # a double tap that lost the race
+            return load_token(settings.db_url, token)
+        save_signature_capture(settings.data_dir.resolve(), state.quote.code, png, signer_name,
+                               ip, user_agent, now)
+        row.used_at = now
+        s.add(row)
+        add_signing_event(s, "esign:builtin", state.quote.code,
+                          json.dumps({"quote": state.quote.code, "signer": signer_name,
+                                      "signed_at": now.isoformat()}, ensure_ascii=False).encode(),
+                          state.quote.code, {"status": "signed"})
+    return state
+
+
+@router.post("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="提交签署")
+async def submit_signature(token: str, request: Request, signer_name: str = Form(""),
+                           consent: str = Form(""), signature: str = Form("")):
+    settings = request.app.state.settings
+    state = await run_in_threadpool(load_token, settings.db_url, token)
+    if not state.ok:
+        return message_page(state.status, state.title, state.message)
+    name = signer_name.strip()
+    problem = ""
+    if consent != "yes":
+        problem = "请先勾选同意报价单内容"
+    elif not (2 <= len(name) <= 40) or any(ord(ch) < 32 for ch in name):
+        problem = "请填写签署人真实姓名（2–40 个字）"
+    else:
+        try:
+            png = decode_signature(signature)
+        except ValueError as exc:
+            problem = str(exc)
+    if problem:
+        return HTMLResponse(quote_page(state, token, problem), status_code=422)
+    try:
+        done = await run_in_threadpool(
+            complete_builtin_signing, settings, token, name, png,
+            request.client.host if request.client else "", request.headers.get("user-agent", ""))
+    except ValueError as exc:  # the capture was refused (blank, too large, not a PNG)
+        return HTMLResponse(quote_page(state, token, str(exc)), status_code=422)
+    if not done.ok:
+        return message_page(done.status, done.title, done.message)
+    request.app.state.dispatcher.poke()
+    return message_page(200, "签署成功", f"感谢您！报价单 {state.quote.code} 已签署，"
+                        "签署文件生成后将通过邮件发送给您，我们将尽快安排开票与发货。")

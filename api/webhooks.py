@@ -1,0 +1,239 @@
+"""Webhook receivers: verify, validate, store in the inbox in one transaction, hand to Prefect."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlmodel import select
+
+from api.errors import ApiError
+from api.schemas import IntentOrderIn
+from models import (
+    InboxEvent, IntentOrder, IntentOrderLine, Opportunity, Product, Quote, Staff, business_date,
+)
+from models.codes import new_order_id
+from models.db import session_scope
+from models.oplog import record_create
+
+router = APIRouter()
+
+SENDER_HEADER = "x-salesops-sender"
+TIMESTAMP_HEADER = "x-salesops-timestamp"
+SIGNATURE_HEADER = "x-salesops-signature"
+
+
+def sign_body(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature a sender puts in X-Salesops-Signature (also used by our demo sender)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body_too_large", f"请求体超过 {limit} 字节上限")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"请求体超过 {limit} 字节上限")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def verify_signature(request: Request, body: bytes, settings) -> str:
+    sender = request.headers.get(SENDER_HEADER)
+    stamp = request.headers.get(TIMESTAMP_HEADER)
+    signature = request.headers.get(SIGNATURE_HEADER)
+    missing = [h for h, v in ((SENDER_HEADER, sender), (TIMESTAMP_HEADER, stamp),
+                              (SIGNATURE_HEADER, signature)) if not v]
+    if missing:
+        raise ApiError(401, "missing_signature_headers", "缺少签名请求头",
+                       [{"field": h, "problem": "missing"} for h in missing])
+    secret = settings.webhook_senders.get(sender)
+    if secret is None:
+        raise ApiError(401, "unknown_sender", f"未登记的发送方：{sender}")
+    if not stamp.isdigit():
+        raise ApiError(401, "bad_timestamp", "时间戳须为 Unix 秒")
+    if abs(time.time() - int(stamp)) > settings.replay_window_seconds:
+        raise ApiError(401, "stale_timestamp",
+                       f"时间戳超出 {settings.replay_window_seconds // 60} 分钟有效窗口")
+    expected = sign_body(secret.get_secret_value(), stamp, body)
+    if not hmac.compare_digest(expected, signature.strip()):
+        raise ApiError(401, "bad_signature", "签名校验失败")
+    return sender
+
+
+def parse_order(body: bytes) -> IntentOrderIn:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "malformed_json", f"请求体不是合法 JSON：{exc}") from exc
+    if not isinstance(data, dict):
+        raise ApiError(400, "malformed_json", "请求体须为 JSON 对象")
+    try:
+        return IntentOrderIn.model_validate(data)
+    except ValidationError as exc:
+        details, codes = [], set()
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            details.append({"field": field, "problem": err["type"], "message": err["msg"]})
+            if err["type"] == "missing":
+                codes.add("missing_field")
+            elif field.endswith("quantity"):
+                codes.add("invalid_quantity")
+            else:
+                codes.add("invalid_field")
+        code = ("missing_field" if "missing_field" in codes else
+                "invalid_quantity" if "invalid_quantity" in codes else "invalid_field")
+        message = {"missing_field": "缺少必填字段", "invalid_quantity": "数量须为正整数",
+                   "invalid_field": "字段取值不合法"}[code]
+        raise ApiError(422, code, message, details) from exc
+
+
+def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrderIn
+                       ) -> tuple[int, dict, bool, int | None]:
+    """One transaction: inbox row, order, lines, opportunity. Returns (status, body,
+    duplicate, inbox id)."""
+    digest = hashlib.sha256(body).hexdigest()
+    with session_scope(db_url) as s:
+        first = s.exec(select(InboxEvent).where(
+            InboxEvent.source == "intent-order", InboxEvent.sender_id == sender,
+            InboxEvent.event_id == order.event_id)).first()
+        if first is not None:
+            return replay(first, digest)
+        skus = sorted({ln.sku for ln in order.lines})
+        products = {p.sku: p for p in s.exec(select(Product).where(Product.sku.in_(skus)))}
+        unknown = [sku for sku in skus if sku not in products or not products[sku].active]
+        if unknown:
+            raise ApiError(422, "unknown_sku", "存在未知或已停售的物料编码",
+                           [{"field": "lines.sku", "problem": "unknown", "value": sku}
+                            for sku in unknown])
+        if order.rep_id and s.get(Staff, order.rep_id) is None:
+            raise ApiError(422, "unknown_rep", f"未知的销售编号：{order.rep_id}",
+                           [{"field": "rep_id", "problem": "unknown", "value": order.rep_id}])
+        order_id = new_order_id(business_date().strftime("%y%m%d"))
+        answer = {"order_id": order_id, "event_id": order.event_id, "status": "accepted"}
+        row = IntentOrder(id=order_id, event_id=order.event_id, sender_id=sender,
+                          customer_name=order.customer.name, rep_id=order.rep_id,
+                          contact_name=order.customer.contact_name,
+                          contact_phone=order.customer.contact_phone,
+                          contact_email=order.customer.contact_email,
+                          wanted_delivery_date=order.wanted_delivery_date, note=order.note)
+        s.add(row)
+        record_create(s, row, f"webhook:{sender}")
+        for no, ln in enumerate(order.lines, start=1):
+            p = products[ln.sku]
+            s.add(IntentOrderLine(order_id=order_id, line_no=no, sku=ln.sku, quantity=ln.quantity,
+                                  unit_price=p.list_price, tax_rate=p.tax_rate))
+        s.add(Opportunity(order_id=order_id, rep_id=order.rep_id))
+        inbox = InboxEvent(source="intent-order", sender_id=sender, event_id=order.event_id,
+                           payload=body.decode(), payload_sha256=digest, response_status=202,
+                           response_body=json.dumps(answer, ensure_ascii=False),
+                           subject_id=order_id)
+        s.add(inbox)
+        try:
+            s.flush()
+        except sa.exc.IntegrityError:
+            s.rollback()  # a concurrent delivery of the same event won the race
+            first = s.exec(select(InboxEvent).where(
+                InboxEvent.source == "intent-order", InboxEvent.sender_id == sender,
+                InboxEvent.event_id == order.event_id)).one()
+            return replay(first, digest)
+        return 202, answer, False, inbox.id
+
+
+def replay(first: InboxEvent, digest: str):
+    if first.payload_sha256 != digest:
+        raise ApiError(409, "event_id_reused", "同一事件编号已用于不同内容的请求",
+                       [{"field": "event_id", "problem": "conflict", "value": first.event_id}])
+    return first.response_status, json.loads(first.response_body), True, None
+
+
+@router.post("/webhooks/intent-orders", status_code=202, tags=["webhooks"],
+             summary="接收意向单（HMAC 签名）",
+             responses={400: {}, 401: {}, 409: {}, 413: {}, 422: {}})
+async def receive_intent_order(request: Request):
+    """Headers: `X-Salesops-Sender`, `X-Salesops-Timestamp` (Unix seconds),
+    `X-Salesops-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`."""
+    settings = request.app.state.settings
+    body = await read_limited_body(request, settings.max_body_bytes)
+    sender = verify_signature(request, body, settings)
+    order = parse_order(body)
+    status, answer, duplicate, _ = await run_in_threadpool(
+        store_intent_order, settings.db_url, sender, body, order)
+    if not duplicate:
+        request.app.state.dispatcher.poke()
+    return JSONResponse(answer, status_code=status,
+                        headers={"X-Salesops-Duplicate": "1"} if duplicate else None)
+
+
+# --- e-signature provider callbacks --------------------------------------------------
+
+def add_signing_event(s, source: str, event_id: str, payload: bytes, quote_code: str,
+                      answer: dict) -> bool:
+    """Inbox row for a completed signing in the caller's transaction; False for a duplicate."""
+    exists = s.exec(select(InboxEvent.id).where(
+        InboxEvent.source == source, InboxEvent.event_id == event_id)).first()
+    if exists:
+        return False
+    s.add(InboxEvent(source=source, sender_id=source.split(":", 1)[1], event_id=event_id,
+                     payload=payload.decode("utf-8", "replace"),
+                     payload_sha256=hashlib.sha256(payload).hexdigest(),
+                     response_status=200, response_body=json.dumps(answer),
+                     subject_id=quote_code))
+    s.flush()
+    return True
+
+
+def store_signing_event(db_url: str, *args) -> bool:
+    try:
+        with session_scope(db_url) as s:
+            return add_signing_event(s, *args)
+    except sa.exc.IntegrityError:
+        return False  # a concurrent duplicate delivery won the race
+
+
+@router.post("/webhooks/esign/{provider}", tags=["webhooks"], summary="电子签回调",
+             responses={401: {}, 404: {}, 422: {}})
+async def receive_esign_callback(provider: str, request: Request):
+    settings = request.app.state.settings
+    body = await read_limited_body(request, settings.max_body_bytes)
+    if provider != "esign":
+        raise ApiError(404, "unknown_provider", f"不支持的电子签服务商：{provider}")
+    from connectors.esign import CallbackSignatureError
+    from connectors.esign_tsign import verify_tsign_callback
+
+    try:
+        event = verify_tsign_callback(dict(request.headers), request.url.query, body,
+                                      settings.esign_app_secret.get_secret_value())
+    except CallbackSignatureError as exc:
+        raise ApiError(401, exc.reason_code, "电子签回调签名校验失败") from exc
+    flow_id = event.get("signFlowId")
+    action = event.get("action", "")
+    answer = {"code": "200", "msg": "success"}
+    if action != "SIGN_FLOW_COMPLETE" or not flow_id:
+        return JSONResponse(answer)  # other notifications are acknowledged, not acted upon
+    if str(event.get("signFlowStatus", "2")) != "2":  # 2 = all signed; 3/5/7 = revoked/expired/refused
+        return JSONResponse(answer)
+
+    def lookup():
+        with session_scope(settings.db_url) as s:
+            return s.exec(select(Quote.code).where(Quote.signing_provider == "esign",
+                                                   Quote.signing_ref == flow_id)).first()
+
+    code = await run_in_threadpool(lookup)
+    if code is None:
+        raise ApiError(422, "unknown_sign_flow", f"未知的签署流程：{flow_id}")
+    fresh = await run_in_threadpool(store_signing_event, settings.db_url, "esign:esign",
+                                    f"{flow_id}:{action}", body, code, answer)
+    if fresh:
+        request.app.state.dispatcher.poke()
+    return JSONResponse(answer)

@@ -1,0 +1,103 @@
+"""The hub's one settings object (env prefix SALESOPS_), read by the outer layers.
+
+It lives beside the connectors because most of it configures them; api and flows
+read it and pass plain values inward.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SALESOPS_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
+
+    # storage
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: sqlite file in data_dir
+
+    # the public address of the API (signing links in quotes and mails)
+    public_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # webhooks: {"sender id": "shared secret"}; no sender is trusted by default
+    webhook_senders: dict[str, SecretStr] = Field(default_factory=dict)
+    replay_window_seconds: int = 300
+    max_body_bytes: int = 256 * 1024
+
+    # the seller printed on every quote
+    seller_name: str = "华东精工设备有限公司"
+    seller_uscc: str = "91320500MA1XXXXXXA"
+    seller_address: str = "江苏省苏州市工业园区星湖街 328 号"
+    seller_phone: str = "0512-6288 0000"
+    seller_bank: str = "中国工商银行苏州工业园区支行 1102 0212 0900 0123 456"
+    quote_validity_days: int = 15
+
+    # who receives which to-do (staff ids)
+    legal_assignee: str = "legal-01"
+    purchasing_assignee: str = "purchasing-01"
+    finance_assignee: str = "finance-01"
+    todo_due_hours: int = 24
+
+    # connectors: which implementation runs is configuration
+    registry_backend: Literal["embedded", "tianyancha"] = "embedded"
+    registry_dataset: Path | None = None  # default: the sample shipped with the project
+    tianyancha_url: str = "http://open.api.tianyancha.com"
+    tianyancha_token: SecretStr = SecretStr("")
+
+    inventory_backend: Literal["embedded", "rest"] = "embedded"
+    erp_url: str = ""
+    erp_token: SecretStr = SecretStr("")
+
+    esign_backend: Literal["builtin", "esign"] = "builtin"
+    esign_url: str = "https://openapi.esign.cn"
+    esign_app_id: str = ""
+    esign_app_secret: SecretStr = SecretStr("")
+    company_cert_password: SecretStr = SecretStr("")  # protects the built-in signing key
+    signing_secret: SecretStr = SecretStr("")  # signing-link tokens; generated on first run
+    signing_token_hours: int = 72
+
+    email_backend: Literal["outbox", "smtp"] = "outbox"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_verify_tls: bool = True
+    smtp_ca_file: Path | None = None  # a private CA for the mail server's certificate
+    mail_from: str = "销售运营中心 <sales-ops@example.com>"
+
+    finance_backend: Literal["embedded", "rest"] = "embedded"
+    finance_url: str = ""
+    finance_token: SecretStr = SecretStr("")
+
+    connector_timeout_seconds: float = 10.0
+    connector_attempts: int = 4
+
+    # orchestration
+    prefect_deployment_prefix: str = ""
+    dispatch_batch_size: int = 250
+    dispatch_interval_seconds: float = 0.5
+    claim_lease_seconds: int = 600
+    quote_link_artifacts: bool = True  # one keyed link artifact per quote in the Prefect UI
+    order_max_attempts: int = 5
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'salesops.db').resolve()}"
+
+    def path(self, *parts: str) -> Path:
+        p = self.data_dir.resolve().joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

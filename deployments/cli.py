@@ -1,0 +1,94 @@
+"""`salesops`: the hub's command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def cmd_serve(args) -> int:
+    from connectors.settings import get_settings
+    from deployments.stack import LocalStack
+    from models.db import migrate
+
+    settings = get_settings()
+    migrate(settings.db_url)
+    stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port,
+                       prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
+                       runner_limit=args.limit)
+    stack.start()
+    print(f"API：{stack.api_url}（接口文档 {stack.api_url}/docs）")
+    print(f"Prefect 界面：{stack.prefect_ui_url}")
+    print("按 Ctrl+C 停止。")
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from deployments.demo import print_summary, run_demo
+
+    try:
+        summary = run_demo(Path(args.data_dir))
+    except Exception as exc:  # a failed demo must say why and exit non-zero
+        print(f"演示失败：{exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print_summary(summary)
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    from connectors.settings import get_settings
+    from models.db import migrate
+
+    migrate(get_settings().db_url)
+    print("数据库已升级到最新版本。")
+    return 0
+
+
+def cmd_seed(args) -> int:
+    from connectors.settings import get_settings
+    from deployments.seed import seed_sample_data
+    from models.db import migrate
+
+    url = get_settings().db_url
+    migrate(url)
+    seed_sample_data(url)
+    print("示例数据已写入（已存在的记录保持不变）。")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salesops", description="销售运营中台命令行")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
+    p = sub.add_parser("serve", help="启动 API、流程部署与本地 Prefect 服务（未配置 PREFECT_API_URL 时）")
+    p.add_argument("--limit", type=int, default=4, help="同时运行的流程数上限")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("demo", help="用内置示例数据完整演示意向单流程，结束后输出汇总")
+    p.add_argument("--json", action="store_true", help="最后一行输出 JSON 格式汇总")
+    p.add_argument("--data-dir", default="var/demo", help="演示数据目录（每次运行前清空）")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("migrate", help="将数据库结构升级到最新版本")
+    p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("seed", help="写入示例产品、人员、客户与库存")
+    p.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""The embedded stack on one machine: local Prefect server, served deployments, the API.
+
+Every child runs in its own process group with its log in <data_dir>/logs, and `stop()`
+ends each group, so nothing is left running.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None = None,
+               log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited early ({proc.returncode}):\n{tail}")
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+class LocalStack:
+    def __init__(self, data_dir: Path, env: dict[str, str], api_port: int | None = None,
+                 prefect_api_url: str | None = None, runner_limit: int = 4) -> None:
+        self.data_dir = data_dir.resolve()
+        self.logs = self.data_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.api_port = api_port or free_port()
+        self.prefect_api_url = prefect_api_url
+        self.own_prefect = prefect_api_url is None
+        self.runner_limit = runner_limit
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def prefect_ui_url(self) -> str:
+        return self.prefect_api_url.removesuffix("/api")
+
+    def _spawn(self, name: str, args: list[str]) -> tuple[subprocess.Popen, Path]:
+        log = self.logs / f"{name}.log"
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("wb"),
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        self.procs.append((name, proc))
+        return proc, log
+
+    def start(self) -> "LocalStack":
+        try:
+            if self.own_prefect:
+                port = free_port()
+                self.prefect_api_url = f"http://127.0.0.1:{port}/api"
+                self.env.update({
+                    "PREFECT_HOME": str(self.data_dir / "prefect"),  # Prefect's own database
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_SERVER_API_HOST": "127.0.0.1",
+                    "PREFECT_SERVER_API_PORT": str(port),
+                })
+                proc, log = self._spawn("prefect-server", [
+                    sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                    "--port", str(port)])
+                wait_until(lambda: httpx.get(f"{self.prefect_api_url}/health", timeout=2)
+                           .status_code == 200, 120, "Prefect server", proc, log)
+            self.env["PREFECT_API_URL"] = self.prefect_api_url
+            proc, log = self._spawn("deployments", [
+                sys.executable, "-m", "deployments.serve", "--limit", str(self.runner_limit)])
+            wait_until(self._deployments_ready, 120, "served deployments", proc, log)
+            self.env["SALESOPS_PUBLIC_BASE_URL"] = self.env.get(
+                "SALESOPS_PUBLIC_BASE_URL") or self.api_url
+            proc, log = self._spawn("api", [
+                sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                "--port", str(self.api_port), "--no-access-log"])
+            wait_until(lambda: httpx.get(f"{self.api_url}/healthz", timeout=2)
+                       .status_code == 200, 60, "API", proc, log)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _deployments_ready(self) -> bool:
+        from deployments.serve import load_deployments
+
+        want = {d["name"] for d in load_deployments()}
+        r = httpx.post(f"{self.prefect_api_url}/deployments/filter", json={}, timeout=5)
+        return r.status_code == 200 and want <= {d["name"] for d in r.json()}
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+        self.procs.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

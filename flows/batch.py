@@ -1,0 +1,48 @@
+"""Batch steps: one task handles many records, each record succeeding or failing on its own."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from connectors.base import PermanentError, TransientError
+
+log = logging.getLogger("salesops.flows")
+
+
+class BusinessRefusal(Exception):
+    """Data a person must fix (e.g. an inactive SKU): the record is blocked, not retried."""
+
+
+@dataclass
+class Outcome:
+    ok: list[str] = field(default_factory=list)
+    retry: dict[str, str] = field(default_factory=dict)     # id → transient error
+    blocked: dict[str, str] = field(default_factory=dict)   # id → permanent reason
+
+
+class StepIncomplete(Exception):
+    """Raised by a batch task when some records hit transient errors, so Prefect retries
+    the task; the records already done are skipped on the next attempt."""
+
+    def __init__(self, step: str, outcome: Outcome) -> None:
+        super().__init__(f"{step}: {len(outcome.retry)} record(s) to retry: "
+                         + "; ".join(f"{k}: {v}" for k, v in list(outcome.retry.items())[:5]))
+        self.outcome = outcome
+
+
+def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcome:
+    out = Outcome()
+    for rid in ids:
+        try:
+            fn(rid)
+            out.ok.append(rid)
+        except TransientError as exc:
+            out.retry[rid] = str(exc)
+            log.warning("%s %s: transient failure: %s", step, rid, exc)
+        except (PermanentError, BusinessRefusal) as exc:
+            out.blocked[rid] = str(exc)
+            log.error("%s %s: blocked: %s", step, rid, exc)
+    if out.retry:
+        raise StepIncomplete(step, out)
+    return out

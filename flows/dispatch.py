@@ -1,0 +1,121 @@
+"""Hands accepted events to Prefect: pending inbox rows → flow runs of the right deployment.
+
+Used by the API right after it accepts an event, and by the sweeper deployment for anything
+left behind (Prefect was down, a run crashed, an order failed and must be retried).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections import defaultdict
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from models import InboxEvent, IntentOrder, OrderStatus, Quote, QuoteStatus, utcnow
+from models.db import session_scope
+
+log = logging.getLogger("salesops.dispatch")
+
+# inbox source prefix → (deployment, parameter that takes the subject ids)
+ROUTES = {
+    "intent-order": ("intent-order/intent-order", "order_ids"),
+    "esign": ("signing-completed/signing-completed", "quote_codes"),
+}
+
+
+class Launcher(Protocol):
+    def launch(self, deployment: str, parameters: dict, idempotency_key: str) -> str:
+        """Start a flow run; return its id. Raise when the orchestrator is unreachable."""
+
+
+class PrefectLauncher:
+    """Creates flow runs of served/deployed deployments through the Prefect API."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
+    def launch(self, deployment: str, parameters: dict, idempotency_key: str) -> str:
+        from prefect.deployments import run_deployment
+
+        run = run_deployment(self.prefix + deployment, parameters=parameters,
+                             idempotency_key=idempotency_key, timeout=0)
+        return str(run.id)
+
+
+def _route(source: str) -> tuple[str, str]:
+    return ROUTES[source.split(":", 1)[0]]
+
+
+def batch_key(rows: list[InboxEvent]) -> str:
+    """A lone event's run is keyed by its event id; a coalesced batch by all of them."""
+    keys = sorted(f"{r.source}:{r.sender_id}:{r.event_id}" for r in rows)
+    if len(keys) == 1:
+        return keys[0]
+    return "batch:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
+
+
+def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
+                     older_than: dt.timedelta | None = None, limit: int = 5000) -> int:
+    """Start runs for pending inbox rows; returns how many rows were dispatched."""
+    with session_scope(db_url) as s:
+        query = select(InboxEvent).where(InboxEvent.status == "pending")
+        if older_than:
+            query = query.where(InboxEvent.received_at < utcnow() - older_than)
+        rows = list(s.exec(query.order_by(InboxEvent.id).limit(limit)))
+    groups: dict[tuple[str, str], list[InboxEvent]] = defaultdict(list)
+    for row in rows:
+        groups[_route(row.source)].append(row)
+    dispatched = 0
+    for (deployment, param), members in groups.items():
+        for start in range(0, len(members), batch_size):
+            chunk = members[start:start + batch_size]
+            subjects = list(dict.fromkeys(r.subject_id for r in chunk if r.subject_id))
+            try:
+                run_id = launcher.launch(deployment, {param: subjects}, batch_key(chunk))
+            except Exception as exc:  # orchestrator down: the rows stay pending
+                log.warning("could not start %s (%d events wait in the inbox): %s",
+                            deployment, len(chunk), exc)
+                return dispatched
+            with session_scope(db_url) as s:
+                s.exec(sa.update(InboxEvent).where(
+                    InboxEvent.id.in_([r.id for r in chunk]), InboxEvent.status == "pending")
+                    .values(status="dispatched", flow_run_id=run_id, dispatched_at=utcnow(),
+                            dispatch_attempts=InboxEvent.dispatch_attempts + 1))
+            dispatched += len(chunk)
+    return dispatched
+
+
+def requeue_stalled(db_url: str, launcher: Launcher, lease: dt.timedelta,
+                    max_attempts: int, batch_size: int = 250) -> int:
+    """Start runs for orders that failed or whose run vanished, and for signed quotes whose
+    completion run did not finish. Returns the number of subjects handed over."""
+    now = utcnow()
+    with session_scope(db_url) as s:
+        orders = list(s.exec(select(IntentOrder.id, IntentOrder.attempts).where(
+            IntentOrder.attempts < max_attempts,
+            sa.or_(IntentOrder.status == OrderStatus.failed.value,
+                   sa.and_(IntentOrder.status == OrderStatus.processing.value,
+                           IntentOrder.claimed_until < now),
+                   sa.and_(IntentOrder.status == OrderStatus.received.value,
+                           IntentOrder.created_at < now - lease)))))
+        stuck_signings = list(s.exec(select(InboxEvent).join(
+            Quote, Quote.code == InboxEvent.subject_id).where(
+            InboxEvent.source.like("esign:%"), InboxEvent.status == "dispatched",
+            InboxEvent.dispatched_at < now - lease, Quote.status != QuoteStatus.expired.value)))
+        for row in stuck_signings:
+            row.status = "pending"
+            s.add(row)
+    handed = 0
+    for start in range(0, len(orders), batch_size):
+        chunk = orders[start:start + batch_size]
+        key = "retry:" + hashlib.sha256(repr(sorted(chunk)).encode()).hexdigest()[:40]
+        try:
+            launcher.launch(ROUTES["intent-order"][0], {"order_ids": [o for o, _ in chunk]}, key)
+        except Exception as exc:
+            log.warning("could not requeue %d order(s): %s", len(chunk), exc)
+            break
+        handed += len(chunk)
+    return handed + len(stuck_signings)

@@ -1,0 +1,79 @@
+"""Builds the connector set that settings ask for; one per process."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.email import Mailer, build_mailer
+from connectors.esign import ESignature
+from connectors.finance import EmbeddedFinance, Finance, RestFinance
+from connectors.inventory import EmbeddedInventory, Inventory, RestErpInventory
+from connectors.registry import CreditRegistry, EmbeddedRegistry, TianyanchaRegistry
+from connectors.settings import Settings, get_settings
+
+SAMPLE_REGISTRY = Path(__file__).resolve().parent.parent / "deployments" / "sample_data" / "registry.jsonl"
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    registry: CreditRegistry
+    inventory: Inventory
+    esign: ESignature
+    mailer: Mailer
+    finance: Finance
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.db_url
+
+
+def build_hub(settings: Settings) -> Hub:
+    s = settings
+    timeout, attempts = s.connector_timeout_seconds, s.connector_attempts
+    if s.registry_backend == "tianyancha":
+        registry = TianyanchaRegistry(s.tianyancha_url, s.tianyancha_token, timeout, attempts)
+    else:
+        registry = EmbeddedRegistry(s.registry_dataset or SAMPLE_REGISTRY)
+    if s.inventory_backend == "rest":
+        inventory = RestErpInventory(s.erp_url, s.erp_token, timeout, attempts)
+    else:
+        inventory = EmbeddedInventory(s.db_url)
+    if s.esign_backend == "esign":
+        from connectors.esign_tsign import TsignSigning
+        esign = TsignSigning(s.esign_url, s.esign_app_id, s.esign_app_secret, timeout, attempts)
+    else:
+        from connectors.esign_builtin import BuiltinSigning
+        from connectors.pades import CompanyIdentity
+
+        def identity():
+            password = s.company_cert_password.get_secret_value().encode() or None
+            return CompanyIdentity.load_or_create(s.path("pki"), s.seller_name, password)
+
+        esign = BuiltinSigning(s.db_url, s.data_dir.resolve(), s.public_base_url, identity)
+    mailer = build_mailer(s)
+    if s.finance_backend == "rest":
+        finance = RestFinance(s.finance_url, s.finance_token, timeout, attempts)
+    else:
+        finance = EmbeddedFinance(s.path("finance-drop"))
+    return Hub(s, registry, inventory, esign, mailer, finance)
+
+
+_override: Hub | None = None
+
+
+@functools.lru_cache(maxsize=1)
+def _from_settings() -> Hub:
+    return build_hub(get_settings())
+
+
+def current_hub() -> Hub:
+    """The hub of this process: built from settings, or the one installed by `use_hub`."""
+    return _override or _from_settings()
+
+
+def use_hub(hub: Hub | None) -> None:
+    """Install a hub for this process (tests, the bench); None goes back to settings."""
+    global _override
+    _override = hub

@@ -1,0 +1,195 @@
+"""The `intent-order` flow: claim a batch of accepted orders and push each one to a sent quote.
+
+One flow run handles a batch (a burst of 1,000 orders is a handful of runs, not 1,000).
+Each step is one task over the batch; every order succeeds or fails on its own, is recorded
+on its row (status, error, last run) and is listed in the run's table artifact. A failed
+order is retried by the task's retries, later by the sweeper, or by running this deployment
+with `order_ids=["IO…"]` from the UI.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from sqlmodel import select
+
+from flows import order_steps
+from flows.batch import Outcome, StepIncomplete, run_each
+from flows.hub import Hub, current_hub
+from models import STAGE_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity, OrderStatus, Quote, Todo, utcnow
+from models.db import session_scope
+from models.oplog import apply_changes
+
+RETRY_DELAYS = [2, 10, 30]
+STEP = dict(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE,
+            persist_result=False)
+
+
+def _run_id() -> str:
+    return str(flow_run.get_id() or "local")
+
+
+def claim_orders(hub: Hub, order_ids: list[str] | None, limit: int, run_id: str) -> list[str]:
+    """Claim orders for this run: new or failed ones, or ones whose lease ran out.
+
+    The conditional UPDATE is the lock: two runs never work on the same order at once.
+    """
+    now = utcnow()
+    claimable = sa.or_(
+        IntentOrder.status.in_([OrderStatus.received.value, OrderStatus.failed.value]),
+        sa.and_(IntentOrder.status == OrderStatus.processing.value,
+                sa.or_(IntentOrder.claimed_until < now, IntentOrder.claimed_by == run_id)),
+    )
+    with session_scope(hub.db_url) as s:
+        query = select(IntentOrder.id).where(claimable)
+        if order_ids is not None:
+            query = query.where(IntentOrder.id.in_(order_ids))
+        else:
+            query = query.where(IntentOrder.attempts < hub.settings.order_max_attempts)
+        candidates = list(s.exec(query.order_by(IntentOrder.created_at).limit(limit)))
+        if not candidates:
+            return []
+        s.exec(sa.update(IntentOrder).where(IntentOrder.id.in_(candidates), claimable).values(
+            status=OrderStatus.processing.value, claimed_by=run_id, last_flow_run_id=run_id,
+            claimed_until=now + dt.timedelta(seconds=hub.settings.claim_lease_seconds),
+            attempts=IntentOrder.attempts + 1, updated_at=now))
+        return list(s.exec(select(IntentOrder.id).where(
+            IntentOrder.id.in_(candidates), IntentOrder.claimed_by == run_id,
+            IntentOrder.status == OrderStatus.processing.value)))
+
+
+@task(name="customer-check", **STEP)
+def check_customers(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    return run_each("customer-check", order_ids, lambda oid: order_steps.check_customer(hub, oid))
+
+
+@task(name="stock-check", **STEP)
+def check_stock(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    with session_scope(hub.db_url) as s:
+        skus = sorted(set(s.exec(select(IntentOrderLine.sku).where(
+            IntentOrderLine.order_id.in_(order_ids)))))
+    available = hub.inventory.availability(skus)  # one call for the whole batch
+    return run_each("stock-check", order_ids,
+                    lambda oid: order_steps.check_stock(hub, oid, available))
+
+
+@task(name="quote-pdf", **STEP)
+def render_quotes(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    return run_each("quote-pdf", order_ids, lambda oid: order_steps.render_quote(hub, oid))
+
+
+@task(name="signature-request", **STEP)
+def request_signatures(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    return run_each("signature-request", order_ids,
+                    lambda oid: order_steps.request_signature(hub, oid))
+
+
+@task(name="quote-email", **STEP)
+def send_quote_emails(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    return run_each("quote-email", order_ids, lambda oid: order_steps.send_quote_mail(hub, oid))
+
+
+STEPS = [check_customers, check_stock, render_quotes, request_signatures, send_quote_emails]
+
+
+def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
+    """Record on each order why it did not finish; release the claim."""
+    with session_scope(hub.db_url) as s:
+        for oid, reason in failed.items():
+            order = s.get(IntentOrder, oid)
+            apply_changes(s, order, "flow:intent-order", status=OrderStatus.failed.value,
+                          error=reason[:2000], claimed_by=None, claimed_until=None)
+        for oid, reason in blocked.items():
+            order = s.get(IntentOrder, oid)
+            apply_changes(s, order, "flow:intent-order", status=OrderStatus.blocked.value,
+                          error=reason[:2000], claimed_by=None, claimed_until=None)
+            rep = order_steps.staff(s, order.rep_id)
+            assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
+            order_steps.open_todo(
+                s, kind="order_blocked", key=f"order:{oid}",
+                title=f"意向单 {oid} 需人工处理", body=f"意向单 {oid}（客户“{order.customer_name}”）"
+                f"无法自动处理：{reason}", assignee_id=assignee,
+                due_hours=hub.settings.todo_due_hours, order_id=oid)
+
+
+def mark_inbox_done(hub: Hub, order_ids: list[str]) -> None:
+    if order_ids:
+        with session_scope(hub.db_url) as s:
+            s.exec(sa.update(InboxEvent).where(InboxEvent.source == "intent-order",
+                                               InboxEvent.subject_id.in_(order_ids))
+                   .values(status="done"))
+
+
+def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dict) -> None:
+    if not order_ids:
+        return
+    with session_scope(hub.db_url) as s:
+        rows = s.exec(select(IntentOrder, Quote, Customer, Opportunity)
+                      .join(Quote, Quote.order_id == IntentOrder.id, isouter=True)
+                      .join(Customer, Customer.id == IntentOrder.customer_id, isouter=True)
+                      .join(Opportunity, Opportunity.order_id == IntentOrder.id, isouter=True)
+                      .where(IntentOrder.id.in_(order_ids))).all()
+        todo_orders = {t.order_id: t.title for t in s.exec(select(Todo).where(
+            Todo.order_id.in_(order_ids)))}
+    table = []
+    for order, quote, customer, opp in rows:
+        link = order_steps.signing_link(hub.settings, quote) if quote else ""
+        table.append({
+            "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
+            "报价单": quote.code if quote else "", "金额": f"{quote.total_amount:,.2f}" if quote else "",
+            "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "", "状态": order.status,
+            "签署链接": link, "待办": todo_orders.get(order.id, ""),
+            "说明": failed.get(order.id) or blocked.get(order.id) or "",
+        })
+        if quote and hub.settings.quote_link_artifacts:
+            create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
+                                 link_text=f"报价单 {quote.code} 签署链接",
+                                 description=f"{order.id} · {table[-1]['客户']} · ¥{table[-1]['金额']}")
+    create_table_artifact(key="intent-order-batch", table=table,
+                          description=f"本批 {len(order_ids)} 张意向单："
+                                      f"完成 {len(order_ids) - len(failed) - len(blocked)}，"
+                                      f"待重试 {len(failed)}，需人工 {len(blocked)}")
+
+
+@flow(name="intent-order", log_prints=True)
+def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000) -> dict:
+    """Customer check → stock check → quote PDF → signature request → quote email."""
+    logger = get_run_logger()
+    hub = current_hub()
+    run_id = _run_id()
+    claimed = claim_orders(hub, order_ids, limit, run_id)
+    logger.info("claimed %d order(s)", len(claimed))
+    pending, failed, blocked = list(claimed), {}, {}
+    for step in STEPS:
+        if not pending:
+            break
+        try:
+            outcome = step(pending)
+        except StepIncomplete as exc:  # retries exhausted: the rest waits for the sweeper
+            outcome = exc.outcome
+            failed.update(outcome.retry)
+        except Exception as exc:  # a whole-step failure (e.g. inventory down): all wait
+            logger.exception("step %s failed for the batch", step.name)
+            failed.update({oid: f"{step.name}: {exc}" for oid in pending})
+            outcome = Outcome()
+        blocked.update(outcome.blocked)
+        pending = outcome.ok
+    settle_outcome(hub, failed, blocked)
+    mark_inbox_done(hub, [o for o in claimed if o not in failed])
+    publish_artifacts(hub, claimed, failed, blocked)
+    summary = {"claimed": len(claimed), "quoted": len(pending), "failed": sorted(failed),
+               "blocked": sorted(blocked)}
+    logger.info("summary: %s", summary)
+    if failed:
+        # visible as a failed run in the UI; the orders themselves are safe and retried
+        raise RuntimeError(f"{len(failed)} order(s) will be retried: {sorted(failed)[:10]}")
+    return summary

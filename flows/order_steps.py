@@ -1,0 +1,337 @@
+"""The per-order business steps of the intent-order flow, each safe to run again.
+
+Every function takes the hub and one order id, reads what it needs, and either finishes its
+part or raises (TransientError: retry later; PermanentError/BusinessRefusal: a person acts).
+Outside calls go through `once()` so a rerun never repeats a mail, an envelope or an alert.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+
+from sqlmodel import Session, select
+
+from connectors.email import Attachment, OutgoingMail
+from connectors.esign import SigningRequest
+from connectors.settings import Settings
+from flows.effects import once
+from flows.hub import Hub
+from models import (
+    Customer, CustomerAlias, IntentOrder, IntentOrderLine, Opportunity,
+    OrderStatus, Product, Quote, QuoteStatus, SigningToken, Stage, Staff, Todo, business_date,
+    utcnow,
+)
+from models.base import SHANGHAI
+from models.codes import new_quote_code
+from models.db import session_scope
+from models.names import normalize_name
+from models.oplog import apply_changes, record_create
+from models.quoting import quote_totals
+from models.signing import derive_signing_token, token_hash
+from reports.quote_pdf import QuoteDocument, QuoteLine, render_quote_pdf
+
+ACTOR = "flow:intent-order"
+
+
+# --- shared helpers -----------------------------------------------------------------
+
+def signing_secret(settings: Settings) -> bytes:
+    configured = settings.signing_secret.get_secret_value()
+    if configured:
+        return configured.encode()
+    path = settings.path("pki") / "signing-link.key"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+def signing_link(settings: Settings, quote: Quote) -> str:
+    issued = int(quote.created_at.timestamp())
+    token = derive_signing_token(signing_secret(settings), quote.code, issued)
+    return f"{settings.public_base_url.rstrip('/')}/sign/{token}"
+
+
+def staff(session: Session, staff_id: str | None) -> Staff | None:
+    return session.get(Staff, staff_id) if staff_id else None
+
+
+def manager_of(session: Session, rep_id: str | None) -> Staff | None:
+    rep = staff(session, rep_id)
+    return staff(session, rep.manager_id) if rep else None
+
+
+def open_todo(session: Session, *, kind: str, key: str, title: str, body: str,
+              assignee_id: str, due_hours: int, cc: list[str] = (), order_id=None,
+              customer_id=None) -> Todo:
+    """Idempotent by (kind, key): a rerun finds the to-do it opened before."""
+    todo = session.exec(select(Todo).where(Todo.kind == kind, Todo.business_key == key)).first()
+    if todo is None:
+        todo = Todo(kind=kind, business_key=key, title=title, body=body, assignee_id=assignee_id,
+                    cc=",".join(cc) or None, due_at=utcnow() + dt.timedelta(hours=due_hours),
+                    order_id=order_id, customer_id=customer_id)
+        session.add(todo)
+        record_create(session, todo, ACTOR)
+    return todo
+
+
+def advance_stage(session: Session, order_id: str, stage: Stage, actor: str = ACTOR) -> None:
+    opp = session.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
+    if list(Stage).index(Stage(opp.stage)) < list(Stage).index(stage):
+        apply_changes(session, opp, actor, stage=stage.value)
+
+
+def mail_todo(hub: Hub, todo_id: int) -> None:
+    """Tell the assignee (and cc) about a to-do, once."""
+    with session_scope(hub.db_url) as s:
+        todo = s.get(Todo, todo_id)
+        assignee = staff(s, todo.assignee_id)
+        cc = [p.email for p in (staff(s, i) for i in (todo.cc or "").split(",") if i) if p]
+        mail = OutgoingMail(
+            idempotency_key=f"todo:{todo.kind}:{todo.business_key}",
+            to=(assignee.email,), cc=tuple(cc),
+            subject=f"【待办】{todo.title}",
+            text=(f"{assignee.name}，您好：\n\n{todo.body}\n\n"
+                  f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
+                  f"—— 销售运营中台（自动发送）"))
+    once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
+         lambda: {"message_id": hub.mailer.send(mail)})
+
+
+# --- step 1: customer check ---------------------------------------------------------
+
+def find_customer(session: Session, name: str) -> Customer | None:
+    key = normalize_name(name)
+    for cust in session.exec(select(Customer).where(Customer.legal_name == name.strip())):
+        return cust
+    alias = session.exec(select(CustomerAlias).where(CustomerAlias.name == name.strip())).first()
+    if alias:
+        return session.get(Customer, alias.customer_id)
+    # fall back to the normalised form (full-width brackets, spaces)
+    for cust in session.exec(select(Customer)):
+        if normalize_name(cust.legal_name) == key:
+            return cust
+    return None
+
+
+def check_customer(hub: Hub, order_id: str) -> None:
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        if order.customer_id:
+            return
+        typed = order.customer_name
+        customer = find_customer(s, typed)
+    record = None
+    if customer is None:
+        record = hub.registry.lookup(typed)  # outside read: may raise TransientError
+    new_todo_id = None
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        customer = find_customer(s, typed)
+        if customer is None and record is not None:
+            customer = find_customer(s, record.legal_name)
+        if customer is None:
+            customer = open_customer_file(s, order, record)
+            rep = staff(s, order.rep_id)
+            mgr = manager_of(s, order.rep_id)
+            found = (f"工商登记：{record.legal_name}，统一社会信用代码 {record.uscc or '未知'}，"
+                     f"登记状态 {record.status or '未知'}，法定代表人 {record.legal_representative or '未知'}，"
+                     f"注册资本 {record.registered_capital or '未知'}。"
+                     if record else "工商信息未查到，请核实客户名称与资质。")
+            todo = open_todo(
+                s, kind="legal_review", key=f"customer:{customer.id}",
+                title=f"新客户资质初审：{customer.legal_name}",
+                body=(f"销售 {rep.name if rep else order.rep_id or '未知'} 提交的意向单 {order.id} "
+                      f"涉及新客户“{typed}”，已按标准模板建档（客户编号 {customer.id}）。\n{found}\n"
+                      f"请在截止前完成资质初审。"),
+                assignee_id=hub.settings.legal_assignee, due_hours=hub.settings.todo_due_hours,
+                cc=[mgr.id] if mgr else [], order_id=order.id, customer_id=customer.id)
+            s.flush()
+            new_todo_id = todo.id
+        apply_changes(s, order, ACTOR, customer_id=customer.id)
+        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order.id)).one()
+        apply_changes(s, opp, ACTOR, customer_id=customer.id)
+    if new_todo_id:
+        mail_todo(hub, new_todo_id)
+
+
+def open_customer_file(session: Session, order: IntentOrder, record) -> Customer:
+    """The standard file of a customer first met through an order."""
+    rep = staff(session, order.rep_id)
+    customer = Customer(
+        legal_name=record.legal_name if record else order.customer_name.strip(),
+        uscc=record.uscc if record else None,
+        status=record.status if record else None,
+        registered_capital=record.registered_capital if record else None,
+        legal_representative=record.legal_representative if record else None,
+        established_on=record.established_on if record else None,
+        province=record.province if record else None,
+        city=record.city if record else None,
+        region=rep.region if rep else None,
+        owner_rep_id=order.rep_id, contact_email=order.contact_email,
+        tier="C", origin="standard", qualification="pending_review")
+    session.add(customer)
+    record_create(session, customer, ACTOR)
+    aliases = {order.customer_name.strip()} | set(record.former_names if record else ())
+    for name in sorted(aliases - {customer.legal_name}):
+        kind = "typed" if name == order.customer_name.strip() else "former"
+        session.add(CustomerAlias(customer_id=customer.id, name=name, kind=kind))
+    return customer
+
+
+# --- step 2: stock check ------------------------------------------------------------
+
+def order_lines(session: Session, order_id: str) -> list[IntentOrderLine]:
+    return list(session.exec(select(IntentOrderLine).where(IntentOrderLine.order_id == order_id)
+                             .order_by(IntentOrderLine.line_no)))
+
+
+def check_stock(hub: Hub, order_id: str, available: dict[str, int]) -> None:
+    todo_id = None
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        short = [(ln, available.get(ln.sku, 0)) for ln in order_lines(s, order_id)
+                 if ln.quantity > available.get(ln.sku, 0)]
+        apply_changes(s, order, ACTOR, stock_short=bool(short))
+        if short:
+            mgr = manager_of(s, order.rep_id)
+            products = {p.sku: p for p in s.exec(select(Product).where(
+                Product.sku.in_([ln.sku for ln, _ in short])))}
+            detail = "\n".join(
+                f"- {ln.sku} {products[ln.sku].model}：需求 {ln.quantity}，可用 {max(avail, 0)}，"
+                f"缺口 {ln.quantity - max(avail, 0)}" for ln, avail in short)
+            want = order.wanted_delivery_date.isoformat() if order.wanted_delivery_date else "未填写"
+            todo = open_todo(
+                s, kind="purchase_alert", key=f"order:{order.id}",
+                title=f"采购预警：意向单 {order.id} 库存不足",
+                body=f"客户“{order.customer_name}”的意向单 {order.id} 以下物料库存不足"
+                     f"（期望交期 {want}）：\n{detail}",
+                assignee_id=hub.settings.purchasing_assignee,
+                due_hours=hub.settings.todo_due_hours, cc=[mgr.id] if mgr else [],
+                order_id=order.id)
+            s.flush()
+            todo_id = todo.id
+    if todo_id:
+        mail_todo(hub, todo_id)
+
+
+# --- step 3: quote PDF --------------------------------------------------------------
+
+def quote_of(session: Session, order_id: str) -> Quote | None:
+    return session.exec(select(Quote).where(Quote.order_id == order_id)).first()
+
+
+def render_quote(hub: Hub, order_id: str) -> None:
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        quote = quote_of(s, order_id)
+        if quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists():
+            return
+        lines = order_lines(s, order_id)
+        total, tax = quote_totals(lines)
+        if quote is None:
+            today = business_date()
+            quote = Quote(code=new_quote_code(today.strftime("%y%m")), order_id=order_id,
+                          customer_id=order.customer_id, total_amount=total, tax_amount=tax,
+                          valid_until=today + dt.timedelta(days=hub.settings.quote_validity_days),
+                          created_at=utcnow().replace(microsecond=0))
+            s.add(quote)
+            record_create(s, quote, ACTOR)
+        link = signing_link(hub.settings, quote)
+        expires = dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI)
+        th = token_hash(link.rsplit("/", 1)[-1])
+        if s.get(SigningToken, th) is None:
+            s.add(SigningToken(token_hash=th, quote_id=quote.id, expires_at=expires))
+        customer = s.get(Customer, order.customer_id)
+        rep = staff(s, order.rep_id)
+        products = {p.sku: p for p in s.exec(select(Product).where(
+            Product.sku.in_([ln.sku for ln in lines])))}
+        st = hub.settings
+        doc = QuoteDocument(
+            code=quote.code, issued_on=business_date(quote.created_at),
+            valid_until=quote.valid_until, seller_name=st.seller_name, seller_uscc=st.seller_uscc,
+            seller_address=st.seller_address, seller_phone=st.seller_phone,
+            seller_bank=st.seller_bank, customer_legal_name=customer.legal_name,
+            customer_uscc=customer.uscc, contact_name=order.contact_name,
+            contact_phone=order.contact_phone, rep_name=rep.name if rep else None,
+            lines=tuple(QuoteLine(model=products[ln.sku].model, name=products[ln.sku].name,
+                                  quantity=ln.quantity, unit=products[ln.sku].unit,
+                                  unit_price=ln.unit_price, tax_rate=ln.tax_rate)
+                        for ln in lines),
+            signing_url=link, wanted_delivery_date=order.wanted_delivery_date,
+            note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None)
+        path = st.path("quotes") / f"{quote.code}.pdf"
+        sha = render_quote_pdf(doc, path)
+        apply_changes(s, quote, ACTOR, pdf_path=str(path), pdf_sha256=sha)
+
+
+# --- step 4: signature request ------------------------------------------------------
+
+def request_signature(hub: Hub, order_id: str) -> None:
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        quote = quote_of(s, order_id)
+        customer = s.get(Customer, quote.customer_id)
+        req = SigningRequest(
+            quote_code=quote.code, pdf_path=Path(quote.pdf_path),
+            title=f"报价单 {quote.code}（{customer.legal_name}）",
+            signer_name=order.contact_name or customer.legal_name,
+            signer_company=customer.legal_name, signer_phone=order.contact_phone,
+            signer_email=order.contact_email,
+            expires_at=dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI),
+            idempotency_key=f"signing:{quote.code}",
+            notify_url=f"{hub.settings.public_base_url.rstrip('/')}/webhooks/esign/"
+                       f"{hub.esign.provider}")
+        link = signing_link(hub.settings, quote)
+    result = once(hub.db_url, "signing_request", quote.code, lambda: _create_signing(hub, req))
+    with session_scope(hub.db_url) as s:
+        quote = quote_of(s, order_id)
+        # the customer always gets our link; for a provider it forwards to the provider's page
+        apply_changes(s, quote, ACTOR, signing_provider=result["provider"],
+                      signing_ref=result["ref"], signing_url=result["url"] or link)
+
+
+def _create_signing(hub: Hub, req: SigningRequest) -> dict:
+    handle = hub.esign.create_signing(req)
+    return {"provider": handle.provider, "ref": handle.ref, "url": handle.url}
+
+
+# --- step 5: quote mail -------------------------------------------------------------
+
+def send_quote_mail(hub: Hub, order_id: str) -> None:
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        quote = quote_of(s, order_id)
+        customer = s.get(Customer, quote.customer_id)
+        rep = staff(s, order.rep_id)
+        link = signing_link(hub.settings, quote)
+        to = order.contact_email or customer.contact_email or (rep.email if rep else None)
+        if not to:
+            raise BusinessRefusal("客户与销售均无邮箱，无法发送报价单")
+        cc = tuple(e for e in [rep.email if rep else None] if e and e != to)
+        greeting = order.contact_name or customer.legal_name
+        mail = OutgoingMail(
+            idempotency_key=f"quote:{quote.code}", to=(to,), cc=cc,
+            subject=f"报价单 {quote.code} - {hub.settings.seller_name}",
+            text=(f"{greeting}，您好：\n\n感谢贵司的询价。附件为报价单 {quote.code}，"
+                  f"含税合计人民币 {quote.total_amount:,.2f} 元，有效期至 "
+                  f"{quote.valid_until:%Y年%m月%d日}。\n\n确认无误后，请点击以下链接在手机上在线签署：\n"
+                  f"{link}\n\n如有疑问请联系您的销售顾问"
+                  f"{(rep.name + '（' + rep.email + '）') if rep else ''}。\n\n"
+                  f"{hub.settings.seller_name}\n{hub.settings.seller_phone}"),
+            attachments=(Attachment(f"报价单-{quote.code}.pdf", Path(quote.pdf_path).read_bytes()),))
+        code = quote.code
+    once(hub.db_url, "quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        quote = quote_of(s, order_id)
+        apply_changes(s, quote, ACTOR, status=QuoteStatus.sent.value)
+        apply_changes(s, order, ACTOR, status=OrderStatus.quoted.value, error=None,
+                      claimed_by=None, claimed_until=None)
+        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
+        apply_changes(s, opp, ACTOR, amount=quote.total_amount)
+        advance_stage(s, order_id, Stage.quoted)
+

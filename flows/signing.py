@@ -1,0 +1,147 @@
+"""The `signing-completed` flow: archive the signed quote, advance the opportunity, and ask
+finance to prepare the invoice — each quote on its own, each outside call once."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from sqlmodel import select
+
+from connectors.finance import InvoiceLine, InvoiceRequest
+from flows.batch import StepIncomplete, run_each
+from flows.effects import once
+from flows.hub import Hub, current_hub
+from flows.intent_order import STEP
+from flows.order_steps import advance_stage, mail_todo, open_todo, order_lines, staff
+from models import (
+    STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
+    QuoteStatus, Stage, utcnow,
+)
+from models.db import session_scope
+from models.oplog import apply_changes
+from models.quoting import line_amount, line_tax
+
+ACTOR = "flow:signing-completed"
+
+
+def archive_signed(hub: Hub, code: str) -> None:
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.code == code)).one()
+        if quote.signed_pdf_sha256:
+            return
+        ref = quote.signing_ref or code
+    signed = hub.esign.fetch_signed(ref, hub.settings.path("signed"))
+    evidence_path = hub.settings.path("signed") / f"{code}-evidence.json"
+    if not evidence_path.exists():
+        evidence_path.write_text(json.dumps(signed.evidence, ensure_ascii=False, indent=2,
+                                            default=str), encoding="utf-8")
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.code == code)).one()
+        order = s.get(IntentOrder, quote.order_id)
+        signed_at = signed.evidence.get("signed_at")
+        apply_changes(s, quote, ACTOR, status=QuoteStatus.signed.value,
+                      signed_pdf_path=str(signed.pdf_path), signed_pdf_sha256=signed.sha256,
+                      evidence_path=str(evidence_path))
+        if quote.signed_at is None:
+            apply_changes(s, quote, ACTOR, signed_at=(
+                dt.datetime.fromisoformat(signed_at) if signed_at else utcnow()))
+        apply_changes(s, order, ACTOR, status=OrderStatus.signed.value)
+        advance_stage(s, order.id, Stage.signed, ACTOR)
+
+
+def request_invoice(hub: Hub, code: str) -> None:
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.code == code)).one()
+        order = s.get(IntentOrder, quote.order_id)
+        customer = s.get(Customer, quote.customer_id)
+        rep = staff(s, order.rep_id)
+        lines = order_lines(s, order.id)
+        products = {p.sku: p for p in s.exec(select(Product).where(
+            Product.sku.in_([ln.sku for ln in lines])))}
+        inv_lines = []
+        for ln in lines:
+            amount = line_amount(ln.unit_price, ln.quantity)
+            inv_lines.append(InvoiceLine(sku=ln.sku, model=products[ln.sku].model,
+                                         name=products[ln.sku].name, quantity=ln.quantity,
+                                         unit_price=Decimal(ln.unit_price),
+                                         tax_rate=Decimal(ln.tax_rate), amount=amount,
+                                         tax=line_tax(amount, ln.tax_rate)))
+        req = InvoiceRequest(
+            request_id=f"INV-{code}", order_id=order.id, quote_code=code,
+            customer_legal_name=customer.legal_name, customer_uscc=customer.uscc,
+            total_amount=Decimal(quote.total_amount), tax_amount=Decimal(quote.tax_amount),
+            lines=tuple(inv_lines), signed_at=quote.signed_at,
+            rep_name=rep.name if rep else None,
+            signed_pdf_path=Path(quote.signed_pdf_path) if quote.signed_pdf_path else None)
+    result = once(hub.db_url, "invoice_request", code,
+                  lambda: {"reference": hub.finance.request_invoice(req)})
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.code == code)).one()
+        order = s.get(IntentOrder, quote.order_id)
+        customer = s.get(Customer, quote.customer_id)
+        todo = open_todo(
+            s, kind="invoice_preparation", key=f"quote:{code}",
+            title=f"开票准备：{customer.legal_name} 报价单 {code}",
+            body=(f"客户“{customer.legal_name}”已签署报价单 {code}（意向单 {order.id}），"
+                  f"含税金额 ¥{quote.total_amount:,.2f}。开票申请已提交财务系统"
+                  f"（编号 {result['reference']}），请准备开票。"),
+            assignee_id=hub.settings.finance_assignee, due_hours=hub.settings.todo_due_hours,
+            order_id=order.id, customer_id=customer.id)
+        s.flush()
+        todo_id = todo.id
+        apply_changes(s, order, ACTOR, status=OrderStatus.invoicing.value)
+        advance_stage(s, order.id, Stage.invoicing, ACTOR)
+    mail_todo(hub, todo_id)
+
+
+@task(name="archive-signed-quote", **STEP)
+def archive_signed_quotes(codes: list[str]):
+    hub = current_hub()
+    return run_each("archive-signed-quote", codes, lambda c: archive_signed(hub, c))
+
+
+@task(name="invoice-request", **STEP)
+def request_invoices(codes: list[str]):
+    hub = current_hub()
+    return run_each("invoice-request", codes, lambda c: request_invoice(hub, c))
+
+
+@flow(name="signing-completed", log_prints=True)
+def complete_signings(quote_codes: list[str]) -> dict:
+    logger = get_run_logger()
+    hub = current_hub()
+    pending, failed, blocked = list(quote_codes), {}, {}
+    for step in (archive_signed_quotes, request_invoices):
+        if not pending:
+            break
+        try:
+            outcome = step(pending)
+        except StepIncomplete as exc:
+            outcome = exc.outcome
+            failed.update(outcome.retry)
+        blocked.update(outcome.blocked)
+        pending = outcome.ok
+    with session_scope(hub.db_url) as s:
+        done = [c for c in quote_codes if c not in failed]
+        if done:
+            s.exec(sa.update(InboxEvent).where(InboxEvent.source.like("esign:%"),
+                                               InboxEvent.subject_id.in_(done))
+                   .values(status="done"))
+        rows = s.exec(select(Quote, Opportunity).join(
+            Opportunity, Opportunity.order_id == Quote.order_id).where(
+            Quote.code.in_(quote_codes))).all()
+    create_table_artifact(key="signing-completed", table=[
+        {"报价单": q.code, "意向单": q.order_id, "阶段": STAGE_LABELS.get(o.stage, o.stage),
+         "签署文件": q.signed_pdf_path or "", "说明": failed.get(q.code) or blocked.get(q.code, "")}
+        for q, o in rows], description=f"签署完成处理 {len(quote_codes)} 份报价单")
+    summary = {"quotes": len(quote_codes), "invoicing": len(pending), "failed": sorted(failed),
+               "blocked": sorted(blocked)}
+    logger.info("summary: %s", summary)
+    if failed:
+        raise RuntimeError(f"{len(failed)} signed quote(s) will be retried: {sorted(failed)}")
+    return summary

@@ -1,0 +1,37 @@
+"""What we sell and what we hold."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, utcnow
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "product"
+
+    sku: str = Field(primary_key=True, max_length=40)
+    model: str = Field(max_length=80)
+    name: str = Field(max_length=120)
+    product_line: str = Field(max_length=40, index=True)
+    unit: str = Field(default="台", max_length=8)
+    list_price: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included, yuan
+    tax_rate: Decimal = Field(default=Decimal("0.13"), sa_type=sa.Numeric(5, 4))
+    active: bool = True
+
+
+class StockLevel(SQLModel, table=True):
+    __tablename__ = "stock_level"
+
+    sku: str = Field(primary_key=True, foreign_key="product.sku", max_length=40)
+    warehouse: str = Field(default="总仓", max_length=40)
+    on_hand: int = 0
+    reserved: int = 0
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved

@@ -1,0 +1,43 @@
+"""Human-safe unique codes with a check character (quote codes, order ids)."""
+from __future__ import annotations
+
+import secrets
+
+# Crockford base32: no I, L, O, U, so a code read over the phone is unambiguous.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_N = len(ALPHABET)
+
+
+def check_char(body: str) -> str:
+    """Luhn mod-32 check symbol over `body` (dashes ignored): catches every single wrong
+    symbol and nearly every swap of two adjacent symbols; stays inside the alphabet."""
+    factor, total = 2, 0
+    for ch in reversed(body.replace("-", "").upper()):
+        addend = factor * ALPHABET.index(ch)
+        total += addend // _N + addend % _N
+        factor = 1 if factor == 2 else 2
+    return ALPHABET[(_N - total % _N) % _N]
+
+
+def random_body(length: int) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def new_quote_code(yymm: str) -> str:
+    """e.g. Q2611-7K3M9P-X: Q, year-month, 6 random symbols, check symbol."""
+    body = random_body(6)
+    return f"Q{yymm}-{body}-{check_char(yymm + body)}"
+
+
+def quote_code_is_valid(code: str) -> bool:
+    try:
+        prefix, body, check = code.upper().split("-")
+        return (prefix.startswith("Q") and len(prefix) == 5 and len(body) == 6
+                and check_char(prefix[1:] + body) == check)
+    except (ValueError, IndexError):
+        return False
+
+
+def new_order_id(yymmdd: str) -> str:
+    """e.g. IO261126-4D8KQ2WZ (40 bits of randomness per day is plenty)."""
+    return f"IO{yymmdd}-{random_body(8)}"

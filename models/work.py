@@ -1,0 +1,88 @@
+"""The hub's own bookkeeping: inbox, effects, to-dos and the operation log."""
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.base import UTCDateTime, utcnow
+
+
+class InboxEvent(SQLModel, table=True):
+    """Every accepted webhook delivery, stored before anything else happens."""
+
+    __tablename__ = "inbox_event"
+    __table_args__ = (sa.UniqueConstraint("source", "sender_id", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=40)          # intent-order | esign:<provider>
+    sender_id: str = Field(max_length=40)
+    event_id: str = Field(max_length=80)
+    payload: str = Field(sa_type=sa.Text)
+    payload_sha256: str = Field(max_length=64)
+    # pending: waiting for a flow run; dispatched: a run was created; done: processed
+    status: str = Field(default="pending", max_length=12, index=True)
+    response_status: int = 202
+    response_body: str = Field(sa_type=sa.Text)  # the first answer, replayed to duplicates
+    subject_id: str | None = Field(default=None, max_length=40)  # order id / quote code
+    flow_run_id: str | None = Field(default=None, max_length=64)
+    dispatch_attempts: int = 0
+    received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    dispatched_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Effect(SQLModel, table=True):
+    """One outside side effect, keyed by what it is about (DESIGN: side effects happen once)."""
+
+    __tablename__ = "effect"
+    __table_args__ = (sa.UniqueConstraint("kind", "business_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40)
+    business_key: str = Field(max_length=120)
+    status: str = Field(default="started", max_length=10)  # started | done
+    attempts: int = 0
+    result: str | None = Field(default=None, sa_type=sa.Text)  # JSON
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+TODO_LABELS = {
+    "legal_review": "法务资质初审",
+    "purchase_alert": "采购预警",
+    "invoice_preparation": "开票准备",
+    "order_blocked": "意向单需人工处理",
+}
+
+
+class Todo(SQLModel, table=True):
+    __tablename__ = "todo"
+    __table_args__ = (sa.UniqueConstraint("kind", "business_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30, index=True)
+    business_key: str = Field(max_length=120)
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_type=sa.Text)
+    assignee_id: str = Field(foreign_key="staff.id", max_length=40, index=True)
+    cc: str | None = Field(default=None, max_length=200)  # comma-separated staff ids
+    due_at: dt.datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(default="open", max_length=10, index=True)
+    order_id: str | None = Field(default=None, max_length=24)
+    customer_id: int | None = Field(default=None)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OperationLog(SQLModel, table=True):
+    """Who changed which business record, when, from what to what."""
+
+    __tablename__ = "operation_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=80)
+    entity: str = Field(max_length=40, index=True)
+    entity_id: str = Field(max_length=40, index=True)
+    action: str = Field(max_length=20)  # create | update | delete | merge
+    changes: str = Field(sa_type=sa.Text)  # JSON {field: [old, new]}

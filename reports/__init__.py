@@ -1,0 +1,1 @@
+"""WHAT PEOPLE READ: PDFs, sheets, fonts."""
