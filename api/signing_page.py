@@ -8,6 +8,7 @@ import html
 import json
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
@@ -170,26 +171,27 @@ def decode_signature(data_url: str) -> bytes:
 
 def complete_builtin_signing(settings, token: str, signer_name: str, png: bytes, ip: str,
                              user_agent: str) -> TokenState:
-    """Mark the token used and queue the completion — one transaction."""
+    """Keep the drawing, mark the token used and queue the completion. The token's use and
+    the inbox row are one transaction; the conditional UPDATE lets one submit win."""
     from connectors.esign_builtin import save_signature_capture
 
     state = load_token(settings.db_url, token)
     if not state.ok:
         return state
     now = utcnow()
+    save_signature_capture(settings.data_dir.resolve(), state.quote.code, png, signer_name,
+                           ip, user_agent, now)
     with session_scope(settings.db_url) as s:
-        row = s.get(SigningToken, token_hash(token))
-        if row.used_at is not None:  # a double tap that lost the race
-            return load_token(settings.db_url, token)
-        save_signature_capture(settings.data_dir.resolve(), state.quote.code, png, signer_name,
-                               ip, user_agent, now)
-        row.used_at = now
-        s.add(row)
-        add_signing_event(s, "esign:builtin", state.quote.code,
-                          json.dumps({"quote": state.quote.code, "signer": signer_name,
-                                      "signed_at": now.isoformat()}, ensure_ascii=False).encode(),
-                          state.quote.code, {"status": "signed"})
-    return state
+        won = s.execute(sa.update(SigningToken).where(
+            SigningToken.token_hash == token_hash(token), SigningToken.used_at.is_(None),
+            SigningToken.expires_at > now).values(used_at=now)).rowcount == 1
+        if won:
+            add_signing_event(s, "esign:builtin", state.quote.code,
+                              json.dumps({"quote": state.quote.code, "signer": signer_name,
+                                          "signed_at": now.isoformat()},
+                                         ensure_ascii=False).encode(),
+                              state.quote.code, {"status": "signed"})
+    return state if won else load_token(settings.db_url, token)
 
 
 @router.post("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="提交签署")

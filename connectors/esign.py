@@ -29,6 +29,9 @@ class SigningRequest:
     expires_at: dt.datetime  # aware
     idempotency_key: str     # the hub's effect key, e.g. "signing:<quote code>"
     notify_url: str | None = None
+    # the hub's own signing page for this quote (its token already issued): the built-in
+    # provider hands it out as is; a remote provider may send the signer back to it
+    page_url: str | None = None
 
     def __post_init__(self):
         if self.expires_at.tzinfo is None:
@@ -109,9 +112,4 @@ def verify_callback(provider: str, headers: Mapping[str, str], raw_query: str, b
 
         return verify_tsign_callback(headers, raw_query, body, secret, now=now,
                                      window_seconds=window_seconds, app_id=app_id)
-    if provider == "builtin":
-        from connectors.esign_builtin import verify_builtin_callback
-
-        return verify_builtin_callback(headers, body, secret, now=now,
-                                       window_seconds=window_seconds)
     raise ValueError(f"unknown e-signature provider: {provider!r}")

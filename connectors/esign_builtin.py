@@ -1,27 +1,24 @@
 """Built-in signing: our own signing page, no outside account needed (provider "builtin").
 
 The customer opens `{public_base_url}/sign/{token}`, draws a signature with a finger and
-submits it. The API stores the drawing with `save_signature_capture`, redeems the token and
+submits it. The API stores the drawing with `save_signature_capture`, marks the token used and
 starts the signing-completed flow, whose `fetch_signed` stamps the drawing onto the quote's
 last page and seals the file with the company's PAdES certificate and a signature timestamp.
 
-Tokens are bearer secrets: only their SHA-256 is stored, and nothing here logs them.
+The page's token is issued by the hub with the quote (models.signing): only its SHA-256 is
+stored, and nothing here logs it.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import io
 import json
 import logging
 import re
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import sqlalchemy as sa
 import sqlalchemy.exc
 from sqlmodel import select
 
@@ -29,14 +26,13 @@ from connectors import pades
 from connectors.base import PermanentError, TransientError
 from connectors.esign import (
     EVIDENCE_LABELS_ZH,
-    CallbackSignatureError,
     SignedDocument,
     SigningHandle,
     SigningRequest,
 )
 from models.customers import Customer
 from models.db import session_scope
-from models.orders import Quote, SigningToken
+from models.orders import Quote
 
 log = logging.getLogger(__name__)
 
@@ -55,65 +51,6 @@ MSG_BAD_SIZE = "签名图片尺寸异常，请在签名区域内重新签写后�
 MSG_BLANK = "签名为空，请在签名区域内手写签名后再提交。"
 MSG_NO_NAME = "请填写签署人姓名。"
 MSG_ALREADY_SIGNED = "该报价单已签署，无需重复签署。"
-
-
-# --- tokens ----------------------------------------------------------------------------------
-
-def token_hash(token: str) -> str:
-    """SHA-256 (hex) of a signing token: the only form in which a token is stored."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    quote_id: int
-    quote_code: str
-    expires_at: dt.datetime
-    used_at: dt.datetime | None
-
-    def usable(self, now: dt.datetime) -> bool:
-        return self.used_at is None and self.expires_at > now
-
-
-def lookup_signing_token(db_url: str, token: str, *,
-                         now: dt.datetime | None = None) -> TokenInfo | None:
-    """The quote a token opens, or None when the token is unknown, used or expired
-    (the signing page shows one message for all three: no oracle for guessing)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    with session_scope(db_url) as session:
-        row = session.exec(
-            select(SigningToken, Quote.code)
-            .join(Quote, Quote.id == SigningToken.quote_id)
-            .where(SigningToken.token_hash == token_hash(token))
-        ).first()
-    if row is None:
-        return None
-    stored, code = row
-    info = TokenInfo(stored.quote_id, code, stored.expires_at, stored.used_at)
-    return info if info.usable(now) else None
-
-
-def redeem_signing_token(db_url: str, token: str, *,
-                         now: dt.datetime | None = None) -> str | None:
-    """Mark a token used, exactly once; return its quote code, or None when it was unknown,
-    already used or expired. One conditional UPDATE, so two concurrent submits cannot both win."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    hashed = token_hash(token)
-    with session_scope(db_url) as session:
-        table = SigningToken.__table__
-        result = session.execute(
-            sa.update(table)
-            .where(table.c.token_hash == hashed, table.c.used_at.is_(None),
-                   table.c.expires_at > now)
-            .values(used_at=now)
-        )
-        if result.rowcount != 1:
-            return None
-        code = session.exec(
-            select(Quote.code).join(SigningToken, SigningToken.quote_id == Quote.id)
-            .where(SigningToken.token_hash == hashed)
-        ).first()
-    return code
 
 
 # --- signature captures ----------------------------------------------------------------------
@@ -222,51 +159,6 @@ def _check_signature_png(png_bytes: bytes) -> tuple[int, int]:
 
 # --- callbacks from our own signing page ------------------------------------------------------
 
-SIGNATURE_HEADER = "X-Salesops-Signature"
-TIMESTAMP_HEADER = "X-Salesops-Timestamp"
-
-
-def sign_builtin_callback(body: bytes, secret: str, *,
-                          now: dt.datetime | None = None) -> dict[str, str]:
-    """Headers for a signing-page callback: hex HMAC-SHA256 over b"<ms timestamp>." + body."""
-    ts = str(int((now or dt.datetime.now(dt.timezone.utc)).timestamp() * 1000))
-    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: mac, "Content-Type": "application/json"}
-
-
-def builtin_callback_body(quote_code: str, capture: Mapping) -> bytes:
-    """The JSON the signing page posts to /webhooks/esign/builtin after a capture is saved."""
-    return json.dumps({
-        "eventId": f"builtin-signed-{quote_code}",
-        "action": "SIGN_FLOW_COMPLETE",
-        "ref": quote_code,
-        "signedAt": capture.get("signed_at"),
-        "pngSha256": capture.get("png_sha256"),
-    }, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def verify_builtin_callback(headers: Mapping[str, str], body: bytes, secret: str, *,
-                            now: dt.datetime, window_seconds: int = 300) -> dict:
-    lower = {k.lower(): v for k, v in headers.items()}
-    signature = lower.get(SIGNATURE_HEADER.lower())
-    ts = lower.get(TIMESTAMP_HEADER.lower())
-    if not signature:
-        raise CallbackSignatureError("missing_signature")
-    if not ts:
-        raise CallbackSignatureError("missing_timestamp")
-    if not ts.isdigit():
-        raise CallbackSignatureError("bad_timestamp")
-    if abs(now.timestamp() * 1000 - int(ts)) > window_seconds * 1000:
-        raise CallbackSignatureError("stale_timestamp")
-    expected = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
-        raise CallbackSignatureError("bad_signature")
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise CallbackSignatureError("bad_body") from None
-
-
 # --- the connector ---------------------------------------------------------------------------
 
 class BuiltinSigning:
@@ -293,30 +185,26 @@ class BuiltinSigning:
 
     # -- ESignature ----------------------------------------------------------------------------
     def create_signing(self, request: SigningRequest) -> SigningHandle:
-        """Issue a fresh single-use signing link for the quote. Earlier unused links of the
-        same quote stay valid until they expire (the page refuses a quote already signed)."""
-        now = dt.datetime.now(dt.timezone.utc)
-        if request.expires_at <= now:
+        """The built-in page needs no envelope: the hub issued the page's single-use token
+        with the quote (its link is printed in the PDF's QR code), so this only checks the
+        quote and hands that link back."""
+        if not request.page_url:
+            raise PermanentError(f"no signing page link for quote {request.quote_code}",
+                                 provider=PROVIDER, code="no_page_url")
+        if request.expires_at <= dt.datetime.now(dt.timezone.utc):
             raise PermanentError(f"signing link for {request.quote_code} would already be "
                                  "expired", provider=PROVIDER, code="expired")
-        token = secrets.token_urlsafe(32)
         try:
             with session_scope(self.db_url) as session:
-                quote_id = session.exec(
+                known = session.exec(
                     select(Quote.id).where(Quote.code == request.quote_code)).first()
-                if quote_id is None:
-                    raise PermanentError(f"quote {request.quote_code} does not exist",
-                                         provider=PROVIDER, code="unknown_quote")
-                session.add(SigningToken(token_hash=token_hash(token), quote_id=quote_id,
-                                         expires_at=request.expires_at))
         except sqlalchemy.exc.OperationalError as exc:  # locked / unreachable database
-            raise TransientError(f"database busy while issuing a signing link: "
-                                 f"{type(exc).__name__}", provider=PROVIDER,
+            raise TransientError(f"database busy: {type(exc).__name__}", provider=PROVIDER,
                                  code="db") from exc
-        log.info("issued built-in signing link for quote %s (expires %s)", request.quote_code,
-                 request.expires_at.isoformat())
-        return SigningHandle(provider=PROVIDER, ref=request.quote_code,
-                             url=f"{self.public_base_url}/sign/{token}")
+        if known is None:
+            raise PermanentError(f"quote {request.quote_code} does not exist",
+                                 provider=PROVIDER, code="unknown_quote")
+        return SigningHandle(provider=PROVIDER, ref=request.quote_code, url=request.page_url)
 
     def fetch_signed(self, ref: str, dest_dir: Path) -> SignedDocument:
         """Stamp the customer's drawing on the quote and seal it into

@@ -133,8 +133,8 @@ def callback_signature(app_secret: str, timestamp: str, raw_query: str, body: by
 
 
 def verify_tsign_callback(headers: Mapping[str, str], raw_query: str, body: bytes,
-                          app_secret: str, *, now: dt.datetime, window_seconds: int = 300,
-                          app_id: str | None = None) -> dict:
+                          app_secret: str, *, now: dt.datetime | None = None,
+                          window_seconds: int = 300, app_id: str | None = None) -> dict:
     """Verify an e签宝 callback and return its JSON (signFlowId, action such as
     SIGN_FLOW_COMPLETE / SIGN_MISSON_COMPLETE, signFlowStatus or signResult).
 
@@ -143,6 +143,7 @@ def verify_tsign_callback(headers: Mapping[str, str], raw_query: str, body: byte
     or bad_body. The signature is checked before freshness, so "stale_timestamp" means a
     genuine but late (or replayed) delivery.
     """
+    now = now or dt.datetime.now(dt.timezone.utc)
     lower = {k.lower(): v for k, v in headers.items()}
     signature = (lower.get("x-tsign-open-signature") or "").strip()
     timestamp = (lower.get("x-tsign-open-timestamp") or "").strip()
@@ -222,6 +223,7 @@ class TsignSigning:
         """Upload the quote, start one sign flow for the customer's company and return the
         signing link. Effectful (starts a flow, which costs a contract unit): see the module
         docstring for how a second flow for the same quote is avoided."""
+        self._require_config()
         account = (request.signer_phone or request.signer_email or "").strip()
         if not account:
             raise PermanentError(f"报价单 {request.quote_code} 缺少签署人手机号或邮箱，无法发起 e签宝 签署",
@@ -249,6 +251,7 @@ class TsignSigning:
         TransientError (retry later); revoked, expired or rejected flows raise PermanentError."""
         if not _REF_RE.match(ref or ""):
             raise ValueError(f"not a sign flow id: {ref!r}")
+        self._require_config()
         dest_dir = Path(dest_dir)
         dest_dir.mkdir(parents=True, exist_ok=True)
         pdf_out = dest_dir / f"{ref}-signed.pdf"
@@ -344,6 +347,11 @@ class TsignSigning:
         return url
 
     # -- internals -----------------------------------------------------------------------------
+    def _require_config(self) -> None:
+        if not (self.base_url and self.app_id and self._secret.get_secret_value()):
+            raise PermanentError("e签宝 未配置（需要 SALESOPS_ESIGN_URL / ESIGN_APP_ID / "
+                                 "ESIGN_APP_SECRET）", provider=PROVIDER, code="not_configured")
+
     def _start_flow(self, body: dict, quote_code: str) -> str:
         """The effectful call. Retried only for transient errors, and every retry first looks
         for a flow the previous attempt may have created before its answer was lost."""

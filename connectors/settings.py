@@ -33,7 +33,7 @@ class Settings(BaseSettings):
 
     # the seller printed on every quote
     seller_name: str = "华东精工设备有限公司"
-    seller_uscc: str = "91320500MA1XXXXXXA"
+    seller_uscc: str = "91320500MA1XB2C358"
     seller_address: str = "江苏省苏州市工业园区星湖街 328 号"
     seller_phone: str = "0512-6288 0000"
     seller_bank: str = "中国工商银行苏州工业园区支行 1102 0212 0900 0123 456"

@@ -70,6 +70,9 @@ class LocalStack:
         return proc, log
 
     def start(self) -> "LocalStack":
+        # quote PDFs and mails (made by served runs) carry links to this API
+        self.env["SALESOPS_PUBLIC_BASE_URL"] = self.env.get("SALESOPS_PUBLIC_BASE_URL") \
+            or self.api_url
         try:
             if self.own_prefect:
                 port = free_port()
@@ -89,8 +92,6 @@ class LocalStack:
             proc, log = self._spawn("deployments", [
                 sys.executable, "-m", "deployments.serve", "--limit", str(self.runner_limit)])
             wait_until(self._deployments_ready, 120, "served deployments", proc, log)
-            self.env["SALESOPS_PUBLIC_BASE_URL"] = self.env.get(
-                "SALESOPS_PUBLIC_BASE_URL") or self.api_url
             proc, log = self._spawn("api", [
                 sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
                 "--port", str(self.api_port), "--no-access-log"])
@@ -109,21 +110,23 @@ class LocalStack:
         return r.status_code == 200 and want <= {d["name"] for d in r.json()}
 
     def stop(self) -> None:
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
+        """Stop in reverse order (API, runner, Prefect server), each process group whole."""
+        for _, proc in reversed(self.procs):
+            for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
                 try:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.killpg(proc.pid, sig)
                 except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
                     continue
-        for name, proc in reversed(self.procs):
+            # children that outlived their leader (served flow runs) go with the group
             try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.procs.clear()
 
     def __enter__(self):

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from connectors.email import Attachment, OutgoingMail
 from connectors.esign import SigningRequest
 from connectors.settings import Settings
+from flows.batch import BusinessRefusal
 from flows.effects import once
 from flows.hub import Hub
 from models import (
@@ -284,19 +285,23 @@ def request_signature(hub: Hub, order_id: str) -> None:
             expires_at=dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI),
             idempotency_key=f"signing:{quote.code}",
             notify_url=f"{hub.settings.public_base_url.rstrip('/')}/webhooks/esign/"
-                       f"{hub.esign.provider}")
-        link = signing_link(hub.settings, quote)
+                       f"{hub.esign.provider}",
+            page_url=signing_link(hub.settings, quote))
     result = once(hub.db_url, "signing_request", quote.code, lambda: _create_signing(hub, req))
     with session_scope(hub.db_url) as s:
         quote = quote_of(s, order_id)
-        # the customer always gets our link; for a provider it forwards to the provider's page
+        # customers always get our link (PDF, mail); for a remote provider the page forwards
+        # to the provider's URL. Our own link is never stored: only its token's hash is.
+        provider_url = None if result["provider"] == "builtin" else result["url"]
         apply_changes(s, quote, ACTOR, signing_provider=result["provider"],
-                      signing_ref=result["ref"], signing_url=result["url"] or link)
+                      signing_ref=result["ref"], signing_url=provider_url)
 
 
 def _create_signing(hub: Hub, req: SigningRequest) -> dict:
     handle = hub.esign.create_signing(req)
-    return {"provider": handle.provider, "ref": handle.ref, "url": handle.url}
+    # the effect record keeps no bearer link of ours
+    url = None if handle.provider == "builtin" else handle.url
+    return {"provider": handle.provider, "ref": handle.ref, "url": url}
 
 
 # --- step 5: quote mail -------------------------------------------------------------

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
@@ -35,10 +35,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from models.base import to_money
 from models.money import capital_amount
+from models.quoting import line_amount, line_tax
 from reports.fonts import (
     CJK_FONT_NAME,
-    LATIN_BOLD_FONT_NAME,
     LATIN_FONT_NAME,
     draw_string,
     markup,
@@ -46,7 +47,6 @@ from reports.fonts import (
     string_width,
 )
 
-CENT = Decimal("0.01")
 
 __all__ = [
     "QuoteDocument",
@@ -88,13 +88,12 @@ class QuoteLine:
     @property
     def amount(self) -> Decimal:
         """Line total, tax included, rounded to fen half up."""
-        return (self.unit_price * self.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+        return line_amount(self.unit_price, self.quantity)
 
     @property
     def tax(self) -> Decimal:
         """VAT contained in the tax-included amount."""
-        amount = self.amount
-        return (amount - amount / (1 + self.tax_rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+        return line_tax(self.amount, self.tax_rate)
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ class QuoteDocument:
 
 def format_money(value: Decimal, *, symbol: bool = False) -> str:
     """Decimal → '12,345.60' (or '¥12,345.60'); sign in front of the symbol."""
-    q = Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+    q = to_money(value)
     text = f"{abs(q):,.2f}"
     if symbol:
         text = "¥" + text
@@ -172,7 +171,7 @@ ZEBRA = colors.HexColor("#F4F6F8")
 TOTAL_BG = colors.HexColor("#E8EDF2")
 
 # The table's column widths (mm); 品名 takes what is left.
-_COLS_MM = {"no": 9, "model": 26, "qty": 15, "unit": 11, "price": 23, "amount": 25, "rate": 11, "tax": 20}
+_COLS_MM = {"no": 9, "model": 25, "qty": 14, "unit": 10, "price": 23, "amount": 26, "rate": 11, "tax": 22}
 _NAME_W = CONTENT_W - sum(_COLS_MM.values()) * mm
 COL_WIDTHS = [
     _COLS_MM["no"] * mm, _COLS_MM["model"] * mm, _NAME_W, _COLS_MM["qty"] * mm,
@@ -195,6 +194,8 @@ S_LABEL = _style("label", 9, color=MUTED)
 S_VALUE = _style("value", 9.5)
 S_CELL = _style("cell", 8.5, leading=11)
 S_CELL_C = _style("cell_c", 8.5, leading=11, align=TA_CENTER)
+S_NUM = _style("num", 8.5, leading=11, align=TA_RIGHT)
+S_NUM_C = _style("num_c", 8.5, leading=11, align=TA_CENTER)
 S_HEAD = _style("head", 8.5, leading=11, align=TA_CENTER, color=colors.white)
 S_BODY = _style("body", 9, leading=13)
 S_SMALL = _style("small", 8, leading=11, color=MUTED)
@@ -210,17 +211,24 @@ class _Text(Flowable):
 
     _ANCHOR = {TA_LEFT: "left", TA_CENTER: "centre", TA_RIGHT: "right"}
 
-    def __init__(self, text: str, style: ParagraphStyle, *, bold_latin: bool = False) -> None:
+    def __init__(self, text: str, style: ParagraphStyle, *, bold_latin: bool = False,
+                 shrink: bool = False) -> None:
         super().__init__()
-        self.text, self.style, self.bold = text, style, bold_latin
+        self.text, self.style, self.bold, self.shrink = text, style, bold_latin, shrink
         self._para: Paragraph | None = None
+        self.size = style.fontSize
 
     def wrap(self, avail_w, avail_h):
         st = self.style
-        if "\n" not in self.text and string_width(self.text, st.fontSize, bold=self.bold) <= avail_w:
-            self._para = None
-            self.width, self.height = avail_w, st.leading
-            return self.width, self.height
+        if "\n" not in self.text:
+            natural = string_width(self.text, st.fontSize, bold=self.bold)
+            fit = 1.0 if natural <= avail_w else avail_w / natural
+            # Numbers must never wrap mid-figure: shrink them (down to 60 %) instead.
+            if fit == 1.0 or (self.shrink and fit >= 0.6):
+                self._para = None
+                self.size = st.fontSize * fit
+                self.width, self.height = avail_w, st.leading
+                return self.width, self.height
         if self._para is None:
             lines = self.text.splitlines() or [""]
             self._para = Paragraph("<br/>".join(markup(x, bold=self.bold) for x in lines), st)
@@ -236,12 +244,16 @@ class _Text(Flowable):
         x = {"left": 0, "centre": self.width / 2, "right": self.width}[anchor]
         self.canv.setFillColor(st.textColor)
         # Same first baseline as a Paragraph would use, so both kinds line up.
-        draw_string(self.canv, x, self.height - st.fontSize, self.text, st.fontSize,
+        draw_string(self.canv, x, self.height - st.fontSize, self.text, self.size,
                     anchor=anchor, bold=self.bold)
 
 
 def _p(text: str, style: ParagraphStyle, *, bold_latin: bool = False) -> Flowable:
     return _Text(text, style, bold_latin=bold_latin)
+
+
+def _num(text: str, style: ParagraphStyle | None = None, *, bold: bool = False) -> Flowable:
+    return _Text(text, style or S_NUM, bold_latin=bold, shrink=True)
 
 
 class _HeavyLine(Flowable):
@@ -372,36 +384,27 @@ def _info_table(doc: QuoteDocument) -> Table:
 
 
 def _lines_table(doc: QuoteDocument) -> Table:
-    latin = LATIN_FONT_NAME
     data: list[list] = [[_p(h, S_HEAD) for h in HEADERS]]
     for i, line in enumerate(doc.lines, start=1):
-        # Numeric cells are plain strings in the Latin font: no wrapping needed,
-        # and far cheaper than Paragraphs when 1,000 quotes render in a burst.
         data.append([
-            str(i),
+            _num(str(i), S_NUM_C),
             _p(line.model, S_CELL),
             _p(line.name, S_CELL),
-            f"{line.quantity:,}",
+            _num(f"{line.quantity:,}"),
             _p(line.unit, S_CELL_C),
-            format_money(line.unit_price),
-            format_money(line.amount),
-            format_rate(line.tax_rate),
-            format_money(line.tax),
+            _num(format_money(line.unit_price)),
+            _num(format_money(line.amount)),
+            _num(format_rate(line.tax_rate), S_NUM_C),
+            _num(format_money(line.tax)),
         ])
     n = len(data)
     data.append([_p("合计", S_CELL_C), "", "", "", "", "",
-                 format_money(doc.total), "", format_money(doc.tax_total)])
+                 _num(format_money(doc.total), bold=True), "",
+                 _num(format_money(doc.tax_total), bold=True)])
     style = [
-        ("FONTNAME", (0, 0), (-1, -1), latin),
-        ("FONTSIZE", (0, 1), (-1, -1), 8.5),
-        ("TEXTCOLOR", (0, 1), (-1, -1), INK),
+        ("FONTNAME", (0, 0), (-1, -1), LATIN_FONT_NAME),  # string cells default to Helvetica
         ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("ALIGN", (0, 1), (0, -1), "CENTER"),
-        ("ALIGN", (3, 1), (3, -1), "RIGHT"),
-        ("ALIGN", (5, 1), (6, -1), "RIGHT"),
-        ("ALIGN", (7, 1), (7, -1), "CENTER"),
-        ("ALIGN", (8, 1), (8, -1), "RIGHT"),
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ("RIGHTPADDING", (0, 0), (-1, -1), 3),
         ("TOPPADDING", (0, 0), (-1, -1), 3),
@@ -410,7 +413,6 @@ def _lines_table(doc: QuoteDocument) -> Table:
         ("BOX", (0, 0), (-1, -1), 0.8, ACCENT),
         ("SPAN", (0, n), (5, n)),
         ("BACKGROUND", (0, n), (-1, n), TOTAL_BG),
-        ("FONTNAME", (6, n), (8, n), LATIN_BOLD_FONT_NAME),
         ("LINEABOVE", (0, n), (-1, n), 0.8, ACCENT),
     ]
     style += [("BACKGROUND", (0, r), (-1, r), ZEBRA) for r in range(2, n, 2)]
@@ -421,7 +423,7 @@ def _totals(doc: QuoteDocument) -> Table:
     total = doc.total
     rows = [[
         _p("合计金额（大写）", S_LABEL), _p(capital_amount(total), S_VALUE),
-        _p("合计金额（小写）", S_LABEL), _p(format_money(total, symbol=True), S_VALUE, bold_latin=True),
+        _p("合计金额（小写）", S_LABEL), _num(format_money(total, symbol=True), S_VALUE, bold=True),
     ]]
     table = Table(rows, colWidths=[29 * mm, CONTENT_W - 29 * mm - 29 * mm - 38 * mm, 29 * mm, 38 * mm])
     table.setStyle(TableStyle([
@@ -435,6 +437,13 @@ def _totals(doc: QuoteDocument) -> Table:
     return table
 
 
+QUOTE_TERMS = (
+    "以上价格为人民币含税价，税率见明细，可开具增值税专用发票。",
+    "交货期、运输方式及付款方式以双方签订的合同为准。",
+    "扫描右侧二维码可在线查看并签署本报价，签署后即作为订货依据。",
+)
+
+
 def _closing(doc: QuoteDocument) -> Table:
     left: list[Flowable] = [
         _p(f"本报价有效期至 {format_date(doc.valid_until)}，逾期请重新询价。", S_BODY),
@@ -446,9 +455,7 @@ def _closing(doc: QuoteDocument) -> Table:
     left += [
         Spacer(0, 2.5 * mm),
         _p("条款说明", S_SECTION),
-        _p("1. 以上价格为人民币含税价，税率见明细，可开具增值税专用发票。", S_SMALL),
-        _p("2. 交货期、运输方式及付款方式以双方签订的合同为准。", S_SMALL),
-        _p("3. 扫描右侧二维码可在线查看并签署本报价，签署后即作为订货依据。", S_SMALL),
+        *(_p(f"{i}. {term}", S_SMALL) for i, term in enumerate(QUOTE_TERMS, start=1)),
         Spacer(0, 2.5 * mm),
         _p("收款信息", S_SECTION),
         _p(f"户名：{doc.seller_name}", S_SMALL),
@@ -516,10 +523,13 @@ def _canvas_class(doc: QuoteDocument):
             y = MARGIN_BOTTOM - 6 * mm
             self.line(MARGIN_X, y + 3.5 * mm, PAGE_W - MARGIN_X, y + 3.5 * mm)
             self.setFillColor(MUTED)
-            draw_string(self, MARGIN_X, y, f"报价单号：{doc.code}", 8)
-            draw_string(self, PAGE_W / 2, y, doc.seller_name, 8, anchor="centre")
-            draw_string(self, PAGE_W - MARGIN_X, y, f"第 {number} 页 / 共 {count} 页", 8,
-                        anchor="right")
+            left, right = f"报价单号：{doc.code}", f"第 {number} 页 / 共 {count} 页"
+            draw_string(self, MARGIN_X, y, left, 8)
+            draw_string(self, PAGE_W - MARGIN_X, y, right, 8, anchor="right")
+            # The seller name is a courtesy; drop it rather than overprint a long one.
+            free = CONTENT_W - 2 * max(string_width(left, 8), string_width(right, 8)) - 12 * mm
+            if string_width(doc.seller_name, 8) <= free:
+                draw_string(self, PAGE_W / 2, y, doc.seller_name, 8, anchor="centre")
             if number > 1:
                 # Continuation pages get a running head so loose sheets stay identifiable.
                 top = PAGE_H - MARGIN_TOP + 3 * mm

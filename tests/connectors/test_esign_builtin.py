@@ -19,14 +19,8 @@ from sqlmodel import SQLModel, select
 import models  # noqa: F401 - registers every table
 from connectors import esign_builtin, pades
 from connectors.base import PermanentError
-from connectors.esign import CallbackSignatureError, ESignature, SigningRequest, verify_callback
-from connectors.esign_builtin import (
-    BuiltinSigning,
-    lookup_signing_token,
-    redeem_signing_token,
-    save_signature_capture,
-    token_hash,
-)
+from connectors.esign import ESignature, SigningRequest
+from connectors.esign_builtin import BuiltinSigning, save_signature_capture
 from models.customers import Customer
 from models.db import get_engine, session_scope
 from models.orders import IntentOrder, Quote, SigningToken
@@ -99,44 +93,23 @@ def test_builtin_is_an_esignature(env):
     assert env["signing"].provider == "builtin"
 
 
-def test_token_is_only_stored_hashed_and_single_use(env):
-    handle = env["signing"].create_signing(request(env["pdf"]))
-    assert handle.provider == "builtin" and handle.ref == CODE
-    assert handle.url.startswith("https://hub.example.com/sign/")
-    token = handle.url.rsplit("/", 1)[-1]
-    assert len(token) >= 43  # 32 random bytes, url-safe base64
-
+def test_create_signing_hands_back_the_hubs_page_link(env):
+    link = "https://hub.example.com/sign/issued-by-the-hub"
+    handle = env["signing"].create_signing(request(env["pdf"], page_url=link))
+    assert (handle.provider, handle.ref, handle.url) == ("builtin", CODE, link)
     with session_scope(env["db_url"]) as s:
-        rows = s.exec(select(SigningToken)).all()
-    assert [r.token_hash for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
-    assert rows[0].token_hash == token_hash(token) and rows[0].used_at is None
-
-    # the token itself is nowhere in the database files (main file and WAL)
-    for path in env["tmp"].glob("hub.db*"):
-        assert token.encode() not in path.read_bytes()
-
-    info = lookup_signing_token(env["db_url"], token)
-    assert info is not None and info.quote_code == CODE
-    assert lookup_signing_token(env["db_url"], token + "x") is None
-    assert redeem_signing_token(env["db_url"], token) == CODE
-    assert redeem_signing_token(env["db_url"], token) is None       # single use
-    assert lookup_signing_token(env["db_url"], token) is None
-
-
-def test_expired_tokens_do_not_open_the_page(env):
-    handle = env["signing"].create_signing(request(env["pdf"]))
-    token = handle.url.rsplit("/", 1)[-1]
-    later = dt.datetime.now(UTC) + dt.timedelta(hours=73)
-    assert lookup_signing_token(env["db_url"], token, now=later) is None
-    assert redeem_signing_token(env["db_url"], token, now=later) is None
+        assert s.exec(select(SigningToken)).all() == []  # no second token, nothing stored
+    with pytest.raises(PermanentError) as err:
+        env["signing"].create_signing(request(env["pdf"]))
+    assert err.value.code == "no_page_url"
 
 
 def test_unknown_quote_and_past_expiry_are_permanent(env):
     with pytest.raises(PermanentError):
-        env["signing"].create_signing(request(env["pdf"], quote_code="Q-NOPE"))
+        env["signing"].create_signing(request(env["pdf"], quote_code="Q-NOPE", page_url="x"))
     with pytest.raises(PermanentError):
         env["signing"].create_signing(
-            request(env["pdf"], expires_at=dt.datetime.now(UTC) - dt.timedelta(minutes=1)))
+            request(env["pdf"], page_url="x", expires_at=dt.datetime.now(UTC) - dt.timedelta(minutes=1)))
     with pytest.raises(ValueError):
         request(env["pdf"], expires_at=dt.datetime(2030, 1, 1))  # naive
 
@@ -248,18 +221,3 @@ def test_changed_quote_pdf_is_not_sealed(env):
     with pytest.raises(PermanentError) as err:
         env["signing"].fetch_signed(CODE, env["tmp"] / "signed")
     assert err.value.code == "pdf_changed"
-
-
-def test_builtin_callback_signature(env):
-    secret = "page-secret"
-    body = esign_builtin.builtin_callback_body(CODE, {"signed_at": "2025-01-02T03:04:05Z",
-                                                      "png_sha256": "ab"})
-    now = dt.datetime.now(UTC)
-    headers = esign_builtin.sign_builtin_callback(body, secret, now=now)
-    assert verify_callback("builtin", headers, "", body, secret, now=now)["ref"] == CODE
-    with pytest.raises(CallbackSignatureError) as err:
-        verify_callback("builtin", headers, "", body + b" ", secret, now=now)
-    assert err.value.reason_code == "bad_signature"
-    with pytest.raises(CallbackSignatureError) as err:
-        verify_callback("builtin", headers, "", body, secret, now=now + dt.timedelta(minutes=6))
-    assert err.value.reason_code == "stale_timestamp"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import datetime as dt
 import hashlib
 import hmac
 import json

@@ -308,8 +308,11 @@ def test_long_quote_flows_onto_pages_with_header_and_footer(long_pdf):
 
 
 @needs_poppler
-def test_markup_characters_and_missing_optionals(tmp_path):
+def test_markup_characters_big_figures_and_missing_optionals(tmp_path):
+    big = QuoteLine("ZK-9000-ULTRA-HIGHSPEED-SPINDLE-V2", "数控龙门加工中心配套高精度电主轴（含冷却机组、变频器及三年质保服务）",
+                    1200, "套", D("128888.88"), D("0.13"))
     doc = _doc(
+        (big,),
         customer_legal_name="R&D <深圳> 科技有限公司",
         customer_uscc=None, contact_name=None, contact_phone=None, rep_name=None,
         wanted_delivery_date=None, note="第一行\n第二行 & 更多",
@@ -318,6 +321,11 @@ def test_markup_characters_and_missing_optionals(tmp_path):
     render_quote_pdf(doc, path)
     flat = _squash(_run("pdftotext", str(path), "-"))
     assert "R&D<深圳>科技有限公司" in flat
+    # Figures too wide for their column shrink instead of wrapping mid-number.
+    assert big.amount == D("154666656.00")
+    for figure in ("154,666,656.00", "17,793,509.10", "¥154,666,656.00"):
+        assert figure in flat, figure
+    assert "壹亿伍仟肆佰陆拾陆万陆仟陆佰伍拾陆元整" in flat
     assert "第一行" in flat and "第二行&更多" in flat
     assert "期望交货日期" not in flat
     assert "统一社会信用代码" in flat  # seller's, still shown

@@ -1,0 +1,63 @@
+"""Shared bench helpers: figures, signed deliveries, waiting on the database."""
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+
+import httpx
+import sqlalchemy as sa
+
+from api.webhooks import sign_body
+from models.db import get_engine
+
+KNOWN = ["江苏康达医疗设备有限公司", "康达医疗", "浙江仁和医疗器械有限公司", "仁和医疗",
+         "广州华南医药贸易有限公司", "华南医贸", "上海申康医疗科技有限公司", "申康医疗"]
+NEW = ["安徽济民医疗器械有限责任公司", "重庆渝康医疗器械有限公司"]
+SKUS = ["MON-M8", "PUMP-SP3", "PUMP-VP5", "CONS-ECG10", "MON-M12"]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(values: list[float]) -> dict:
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 1),
+            "p99_ms": round(percentile(ms, 99), 1), "max_ms": round(max(ms), 1)}
+
+
+def random_order(rng: random.Random, n: int, tag: str) -> dict:
+    name = rng.choice(NEW) if rng.random() < 0.02 else rng.choice(KNOWN)
+    lines = [{"sku": sku, "quantity": rng.randint(1, 8)}
+             for sku in rng.sample(SKUS, rng.randint(1, 3))]
+    return {"event_id": f"bench-{tag}-{n}", "customer": {"name": name, "contact_name": "采购部"},
+            "rep_id": rng.choice(["rep-zhangwei", "rep-lina"]), "lines": lines}
+
+
+def post_signed(client: httpx.Client, sender: str, secret: str, payload: dict) -> httpx.Response:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    stamp = str(int(time.time()))
+    return client.post("/webhooks/intent-orders", content=body, headers={
+        "Content-Type": "application/json", "X-Salesops-Sender": sender,
+        "X-Salesops-Timestamp": stamp, "X-Salesops-Signature": sign_body(secret, stamp, body)})
+
+
+def count_status(db_url: str, statuses: tuple[str, ...]) -> int:
+    with get_engine(db_url).connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM intent_order WHERE status IN :s").bindparams(
+            sa.bindparam("s", expanding=True)), {"s": list(statuses)}).scalar()
+
+
+def wait_processed(db_url: str, total: int, timeout: float) -> float:
+    """Seconds until `total` orders reached a final state (quoted/blocked)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if count_status(db_url, ("quoted", "blocked")) >= total:
+            return time.monotonic() - start
+        time.sleep(0.25)
+    raise TimeoutError(f"only {count_status(db_url, ('quoted', 'blocked'))}/{total} processed")
