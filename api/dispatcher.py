@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from flows.dispatch import Launcher, dispatch_pending
 
@@ -16,9 +17,9 @@ log = logging.getLogger("salesops.dispatcher")
 
 class Dispatcher:
     def __init__(self, db_url: str, launcher: Launcher | None, batch_size: int,
-                 interval: float) -> None:
+                 interval: float, max_wait: float = 3.0) -> None:
         self.db_url, self.launcher = db_url, launcher
-        self.batch_size, self.interval = batch_size, interval
+        self.batch_size, self.interval, self.max_wait = batch_size, interval, max_wait
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,9 +44,7 @@ class Dispatcher:
         backoff = self.interval
         while not self._stop.is_set():
             self._wake.wait(timeout=backoff)
-            self._wake.clear()
-            # a short pause lets a burst coalesce into fewer, larger runs
-            self._stop.wait(self.interval)
+            self._coalesce()
             self.idle.clear()
             try:
                 dispatch_pending(self.db_url, self.launcher, self.batch_size)
@@ -54,3 +53,15 @@ class Dispatcher:
                 log.exception("dispatch failed; retrying")
                 backoff = min(backoff * 2, 60.0)
             self.idle.set()
+
+    def _coalesce(self) -> None:
+        """Wait `interval` after the first event; while events keep arriving, keep waiting
+        (up to `max_wait`) so a burst becomes a few large runs rather than many small ones:
+        each run costs a process start and about a second of orchestration."""
+        deadline = time.monotonic() + self.max_wait
+        self._wake.clear()
+        while not self._stop.is_set():
+            arrived = self._wake.wait(self.interval)
+            self._wake.clear()
+            if not arrived or time.monotonic() >= deadline:
+                return

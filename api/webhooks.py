@@ -16,11 +16,11 @@ from sqlmodel import select
 from api.errors import ApiError
 from api.schemas import IntentOrderIn
 from models import (
-    InboxEvent, IntentOrder, IntentOrderLine, Opportunity, Product, Quote, Staff, business_date,
+    InboxEvent, IntentOrder, IntentOrderLine, OperationLog, Opportunity, OrderStatus, Product,
+    Quote, Stage, Staff, business_date, utcnow,
 )
 from models.codes import new_order_id
-from models.db import session_scope
-from models.oplog import record_create
+from models.db import get_engine, session_scope
 
 router = APIRouter()
 
@@ -99,62 +99,75 @@ def parse_order(body: bytes) -> IntentOrderIn:
 
 
 def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrderIn
-                       ) -> tuple[int, dict, bool, int | None]:
-    """One transaction: inbox row, order, lines, opportunity. Returns (status, body,
-    duplicate, inbox id)."""
+                       ) -> tuple[int, dict, bool]:
+    """One transaction: inbox row, order, lines, opportunity, operation log.
+    Returns (status, body, duplicate). Plain SQL statements: this is the hot path."""
     digest = hashlib.sha256(body).hexdigest()
-    with session_scope(db_url) as s:
-        first = s.exec(select(InboxEvent).where(
-            InboxEvent.source == "intent-order", InboxEvent.sender_id == sender,
-            InboxEvent.event_id == order.event_id)).first()
-        if first is not None:
-            return replay(first, digest)
-        skus = sorted({ln.sku for ln in order.lines})
-        products = {p.sku: p for p in s.exec(select(Product).where(Product.sku.in_(skus)))}
-        unknown = [sku for sku in skus if sku not in products or not products[sku].active]
-        if unknown:
-            raise ApiError(422, "unknown_sku", "存在未知或已停售的物料编码",
-                           [{"field": "lines.sku", "problem": "unknown", "value": sku}
-                            for sku in unknown])
-        if order.rep_id and s.get(Staff, order.rep_id) is None:
-            raise ApiError(422, "unknown_rep", f"未知的销售编号：{order.rep_id}",
-                           [{"field": "rep_id", "problem": "unknown", "value": order.rep_id}])
-        order_id = new_order_id(business_date().strftime("%y%m%d"))
-        answer = {"order_id": order_id, "event_id": order.event_id, "status": "accepted"}
-        row = IntentOrder(id=order_id, event_id=order.event_id, sender_id=sender,
-                          customer_name=order.customer.name, rep_id=order.rep_id,
-                          contact_name=order.customer.contact_name,
-                          contact_phone=order.customer.contact_phone,
-                          contact_email=order.customer.contact_email,
-                          wanted_delivery_date=order.wanted_delivery_date, note=order.note)
-        s.add(row)
-        record_create(s, row, f"webhook:{sender}")
-        for no, ln in enumerate(order.lines, start=1):
-            p = products[ln.sku]
-            s.add(IntentOrderLine(order_id=order_id, line_no=no, sku=ln.sku, quantity=ln.quantity,
-                                  unit_price=p.list_price, tax_rate=p.tax_rate))
-        s.add(Opportunity(order_id=order_id, rep_id=order.rep_id))
-        inbox = InboxEvent(source="intent-order", sender_id=sender, event_id=order.event_id,
-                           payload=body.decode(), payload_sha256=digest, response_status=202,
-                           response_body=json.dumps(answer, ensure_ascii=False),
-                           subject_id=order_id)
-        s.add(inbox)
-        try:
-            s.flush()
-        except sa.exc.IntegrityError:
-            s.rollback()  # a concurrent delivery of the same event won the race
-            first = s.exec(select(InboxEvent).where(
-                InboxEvent.source == "intent-order", InboxEvent.sender_id == sender,
-                InboxEvent.event_id == order.event_id)).one()
-            return replay(first, digest)
-        return 202, answer, False, inbox.id
+    inbox = InboxEvent.__table__
+    same_event = sa.select(inbox.c.payload_sha256, inbox.c.response_status,
+                           inbox.c.response_body, inbox.c.event_id).where(
+        inbox.c.source == "intent-order", inbox.c.sender_id == sender,
+        inbox.c.event_id == order.event_id)
+    engine = get_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            first = conn.execute(same_event).first()
+            if first is not None:
+                return replay(first, digest)
+            skus = sorted({ln.sku for ln in order.lines})
+            products = {r.sku: r for r in conn.execute(
+                sa.select(Product.sku, Product.list_price, Product.tax_rate, Product.active)
+                .where(Product.sku.in_(skus)))}
+            unknown = [sku for sku in skus if sku not in products or not products[sku].active]
+            if unknown:
+                raise ApiError(422, "unknown_sku", "存在未知或已停售的物料编码",
+                               [{"field": "lines.sku", "problem": "unknown", "value": sku}
+                                for sku in unknown])
+            if order.rep_id and conn.execute(sa.select(Staff.id).where(
+                    Staff.id == order.rep_id)).first() is None:
+                raise ApiError(422, "unknown_rep", f"未知的销售编号：{order.rep_id}",
+                               [{"field": "rep_id", "problem": "unknown", "value": order.rep_id}])
+            now = utcnow()
+            order_id = new_order_id(business_date(now).strftime("%y%m%d"))
+            answer = {"order_id": order_id, "event_id": order.event_id, "status": "accepted"}
+            row = {"id": order_id, "event_id": order.event_id, "sender_id": sender,
+                   "customer_name": order.customer.name, "rep_id": order.rep_id,
+                   "contact_name": order.customer.contact_name,
+                   "contact_phone": order.customer.contact_phone,
+                   "contact_email": order.customer.contact_email,
+                   "wanted_delivery_date": order.wanted_delivery_date, "note": order.note,
+                   "status": OrderStatus.received.value, "stock_short": False, "attempts": 0,
+                   "created_at": now, "updated_at": now}
+            conn.execute(sa.insert(IntentOrder.__table__), row)
+            conn.execute(sa.insert(IntentOrderLine.__table__), [
+                {"order_id": order_id, "line_no": no, "sku": ln.sku, "quantity": ln.quantity,
+                 "unit_price": products[ln.sku].list_price,
+                 "tax_rate": products[ln.sku].tax_rate}
+                for no, ln in enumerate(order.lines, start=1)])
+            conn.execute(sa.insert(Opportunity.__table__), {
+                "order_id": order_id, "rep_id": order.rep_id, "stage": Stage.intent.value,
+                "updated_at": now})
+            conn.execute(sa.insert(OperationLog.__table__), {
+                "at": now, "actor": f"webhook:{sender}", "entity": "intent_order",
+                "entity_id": order_id, "action": "create",
+                "changes": json.dumps({"order": [None, json.loads(body)]}, ensure_ascii=False)})
+            conn.execute(sa.insert(inbox), {
+                "source": "intent-order", "sender_id": sender, "event_id": order.event_id,
+                "payload": body.decode(), "payload_sha256": digest, "status": "pending",
+                "response_status": 202, "subject_id": order_id, "dispatch_attempts": 0,
+                "response_body": json.dumps(answer, ensure_ascii=False), "received_at": now})
+            return 202, answer, False
+    except sa.exc.IntegrityError:
+        # a concurrent delivery of the same event won the race: answer as it did
+        with engine.connect() as conn:
+            return replay(conn.execute(same_event).one(), digest)
 
 
-def replay(first: InboxEvent, digest: str):
+def replay(first, digest: str) -> tuple[int, dict, bool]:
     if first.payload_sha256 != digest:
         raise ApiError(409, "event_id_reused", "同一事件编号已用于不同内容的请求",
                        [{"field": "event_id", "problem": "conflict", "value": first.event_id}])
-    return first.response_status, json.loads(first.response_body), True, None
+    return first.response_status, json.loads(first.response_body), True
 
 
 @router.post("/webhooks/intent-orders", status_code=202, tags=["webhooks"],
@@ -167,7 +180,7 @@ async def receive_intent_order(request: Request):
     body = await read_limited_body(request, settings.max_body_bytes)
     sender = verify_signature(request, body, settings)
     order = parse_order(body)
-    status, answer, duplicate, _ = await run_in_threadpool(
+    status, answer, duplicate = await run_in_threadpool(
         store_intent_order, settings.db_url, sender, body, order)
     if not duplicate:
         request.app.state.dispatcher.poke()

@@ -85,7 +85,9 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = 250
     dispatch_interval_seconds: float = 0.5
     claim_lease_seconds: int = 600
-    quote_link_artifacts: bool = True  # one keyed link artifact per quote in the Prefect UI
+    # a keyed link artifact per quote in the Prefect UI for batches up to this size (larger
+    # batches list every quote link in the run's table artifact instead: one API call)
+    quote_link_artifacts_max_batch: int = 25
     order_max_attempts: int = 5
 
     @property

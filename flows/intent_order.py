@@ -150,7 +150,7 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
             "签署链接": link, "待办": todo_orders.get(order.id, ""),
             "说明": failed.get(order.id) or blocked.get(order.id) or "",
         })
-        if quote and hub.settings.quote_link_artifacts:
+        if quote and len(order_ids) <= hub.settings.quote_link_artifacts_max_batch:
             create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
                                  link_text=f"报价单 {quote.code} 签署链接",
                                  description=f"{order.id} · {table[-1]['客户']} · ¥{table[-1]['金额']}")

@@ -232,8 +232,8 @@ def render_quote(hub: Hub, order_id: str) -> None:
         if quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists():
             return
         lines = order_lines(s, order_id)
-        total, tax = quote_totals(lines)
         if quote is None:
+            total, tax = quote_totals(lines)
             today = business_date()
             quote = Quote(code=new_quote_code(today.strftime("%y%m")), order_id=order_id,
                           customer_id=order.customer_id, total_amount=total, tax_amount=tax,
@@ -242,31 +242,41 @@ def render_quote(hub: Hub, order_id: str) -> None:
             s.add(quote)
             record_create(s, quote, ACTOR)
         link = signing_link(hub.settings, quote)
-        expires = dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI)
         th = token_hash(link.rsplit("/", 1)[-1])
         if s.get(SigningToken, th) is None:
-            s.add(SigningToken(token_hash=th, quote_id=quote.id, expires_at=expires))
-        customer = s.get(Customer, order.customer_id)
-        rep = staff(s, order.rep_id)
-        products = {p.sku: p for p in s.exec(select(Product).where(
-            Product.sku.in_([ln.sku for ln in lines])))}
-        st = hub.settings
-        doc = QuoteDocument(
-            code=quote.code, issued_on=business_date(quote.created_at),
-            valid_until=quote.valid_until, seller_name=st.seller_name, seller_uscc=st.seller_uscc,
-            seller_address=st.seller_address, seller_phone=st.seller_phone,
-            seller_bank=st.seller_bank, customer_legal_name=customer.legal_name,
-            customer_uscc=customer.uscc, contact_name=order.contact_name,
-            contact_phone=order.contact_phone, rep_name=rep.name if rep else None,
-            lines=tuple(QuoteLine(model=products[ln.sku].model, name=products[ln.sku].name,
-                                  quantity=ln.quantity, unit=products[ln.sku].unit,
-                                  unit_price=ln.unit_price, tax_rate=ln.tax_rate)
-                        for ln in lines),
-            signing_url=link, wanted_delivery_date=order.wanted_delivery_date,
-            note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None)
-        path = st.path("quotes") / f"{quote.code}.pdf"
-        sha = render_quote_pdf(doc, path)
-        apply_changes(s, quote, ACTOR, pdf_path=str(path), pdf_sha256=sha)
+            s.add(SigningToken(token_hash=th, quote_id=quote.id, expires_at=quote_expiry(quote)))
+        doc = quote_document(hub.settings, s, order, quote, lines, link)
+    # rendering happens outside any transaction: no database lock is held meanwhile
+    path = hub.settings.path("quotes") / f"{doc.code}.pdf"
+    sha = render_quote_pdf(doc, path)
+    with session_scope(hub.db_url) as s:
+        apply_changes(s, quote_of(s, order_id), ACTOR, pdf_path=str(path), pdf_sha256=sha)
+
+
+def quote_expiry(quote: Quote) -> dt.datetime:
+    """A quote, and its signing link, is valid to the end of its last day in Shanghai."""
+    return dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI)
+
+
+def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
+                   lines: list[IntentOrderLine], link: str) -> QuoteDocument:
+    customer = s.get(Customer, order.customer_id)
+    rep = staff(s, order.rep_id)
+    products = {p.sku: p for p in s.exec(select(Product).where(
+        Product.sku.in_([ln.sku for ln in lines])))}
+    return QuoteDocument(
+        code=quote.code, issued_on=business_date(quote.created_at),
+        valid_until=quote.valid_until, seller_name=st.seller_name, seller_uscc=st.seller_uscc,
+        seller_address=st.seller_address, seller_phone=st.seller_phone,
+        seller_bank=st.seller_bank, customer_legal_name=customer.legal_name,
+        customer_uscc=customer.uscc, contact_name=order.contact_name,
+        contact_phone=order.contact_phone, rep_name=rep.name if rep else None,
+        lines=tuple(QuoteLine(model=products[ln.sku].model, name=products[ln.sku].name,
+                              quantity=ln.quantity, unit=products[ln.sku].unit,
+                              unit_price=ln.unit_price, tax_rate=ln.tax_rate)
+                    for ln in lines),
+        signing_url=link, wanted_delivery_date=order.wanted_delivery_date,
+        note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None)
 
 
 # --- step 4: signature request ------------------------------------------------------
@@ -282,7 +292,7 @@ def request_signature(hub: Hub, order_id: str) -> None:
             signer_name=order.contact_name or customer.legal_name,
             signer_company=customer.legal_name, signer_phone=order.contact_phone,
             signer_email=order.contact_email,
-            expires_at=dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI),
+            expires_at=quote_expiry(quote),
             idempotency_key=f"signing:{quote.code}",
             notify_url=f"{hub.settings.public_base_url.rstrip('/')}/webhooks/esign/"
                        f"{hub.esign.provider}",

@@ -52,3 +52,41 @@ class InlineLauncher:
         except RuntimeError:
             pass  # a run that leaves orders to retry fails visibly; the sweeper takes over
         return f"inline-{len(self.launched)}"
+
+
+class LiveServer:
+    """The hub's API on a real loopback port (uvicorn in a thread), for callers that speak
+    HTTP themselves: provider simulators posting callbacks, a browser."""
+
+    def __init__(self, app, port: int | None = None) -> None:
+        import uvicorn
+
+        self.port = port = port or free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                                    log_level="warning", access_log=False))
+        self.thread = None
+
+    def __enter__(self) -> "LiveServer":
+        import threading
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("API server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

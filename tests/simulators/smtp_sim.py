@@ -15,6 +15,7 @@ import asyncio
 import collections
 import datetime as dt
 import ipaddress
+import logging
 import random
 import socket
 import ssl
@@ -32,6 +33,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# aiosmtpd warns about its own deprecated attribute on every AUTH; keep test output readable
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 TEST_USER = "sales-ops@example.com"
 TEST_PASSWORD = "s3cret-测试"
