@@ -58,7 +58,7 @@ def load_token(db_url: str, token: str) -> TokenState:
 
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1,maximum-scale=1">
+<meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{title}</title>
 <style>
 body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:0;background:#f4f5f7;color:#1f2329}}
@@ -79,15 +79,19 @@ button:disabled{{background:#a7c2ff}} .error{{color:#c0392b;font-size:14px;min-h
 SCRIPT = """<script>
 (function(){
   var c=document.getElementById('pad'),x=c.getContext('2d'),drawing=false,strokes=0;
-  function fit(){var r=c.getBoundingClientRect(),d=window.devicePixelRatio||1;
-    c.width=r.width*d;c.height=r.height*d;x.scale(d,d);x.lineWidth=2.6;x.lineCap='round';x.lineJoin='round';x.strokeStyle='#111';strokes=0;check();}
+  function pen(d){x.setTransform(d,0,0,d,0,0);x.lineWidth=2.6;x.lineCap='round';x.lineJoin='round';x.strokeStyle='#111';}
+  /* phones fire resize when the address bar hides or the screen turns: keep the drawing */
+  function fit(){var r=c.getBoundingClientRect(),d=window.devicePixelRatio||1,w=Math.round(r.width*d),h=Math.round(r.height*d);
+    if(w===c.width&&h===c.height)return;
+    var keep=null;if(strokes>0&&c.width&&c.height){keep=document.createElement('canvas');keep.width=c.width;keep.height=c.height;keep.getContext('2d').drawImage(c,0,0);}
+    c.width=w;c.height=h;if(keep){x.drawImage(keep,0,0,w,h);}pen(d);check();}
   function pos(e){var r=c.getBoundingClientRect(),t=e.touches?e.touches[0]:e;return [t.clientX-r.left,t.clientY-r.top];}
   function down(e){e.preventDefault();drawing=true;var p=pos(e);x.beginPath();x.moveTo(p[0],p[1]);}
   function move(e){if(!drawing)return;e.preventDefault();var p=pos(e);x.lineTo(p[0],p[1]);x.stroke();strokes++;check();}
   function up(){drawing=false;}
   c.addEventListener('mousedown',down);c.addEventListener('mousemove',move);window.addEventListener('mouseup',up);
   c.addEventListener('touchstart',down,{passive:false});c.addEventListener('touchmove',move,{passive:false});c.addEventListener('touchend',up);
-  var consent=document.getElementById('consent'),name=document.getElementById('signer_name'),btn=document.getElementById('submit'),err=document.getElementById('err');
+  var consent=document.getElementById('consent'),name=document.getElementById('signer_name'),btn=document.getElementById('submit-btn'),err=document.getElementById('err');
   function check(){btn.disabled=!(consent.checked&&strokes>5&&name.value.trim().length>=2);}
   consent.addEventListener('change',check);name.addEventListener('input',check);
   document.getElementById('clear').addEventListener('click',function(e){e.preventDefault();x.clearRect(0,0,c.width,c.height);strokes=0;check();});
@@ -132,7 +136,7 @@ def quote_page(state: TokenState, token: str, error: str = "") -> str:
 <button id="clear" class="secondary">重写</button>
 <input type="hidden" id="signature" name="signature">
 <p class="error" id="err">{html.escape(error)}</p>
-<button id="submit" type="submit" disabled>确认签署</button>
+<button id="submit-btn" type="submit" disabled>确认签署</button>
 </form></div>
 <p class="muted">{html.escape(state.order.id)} · 签署链接仅限本人使用，签署后即失效</p>"""
     return PAGE.format(title=f"签署报价单 {html.escape(q.code)}", content=content, script=SCRIPT)

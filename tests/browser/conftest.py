@@ -18,16 +18,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from connectors.settings import Settings
+from tests.support import LiveServer, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 FONT_DIR = PROJECT / "reports" / "fonts"
@@ -316,60 +315,25 @@ def phone(browser):
 
 
 @pytest.fixture
-def live_socket():
-    """The server's listening socket, bound before the settings are made: the signing links
-    the hub renders embed the server's address."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    try:
-        yield sock
-    finally:
-        sock.close()
+def live_port() -> int:
+    return free_port()
 
 
 @pytest.fixture
-def settings(db_url, tmp_path, live_socket) -> Settings:
+def settings(db_url, tmp_path, live_port) -> Settings:
     """tests/conftest.py's settings, with public_base_url = the live server (so the shared
-    `seeded` and `hub` fixtures build on it)."""
-    host, port = live_socket.getsockname()[:2]
+    `seeded` and `hub` fixtures build on it): the signing links embed its address."""
     return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=db_url,
-                    public_base_url=f"http://{host}:{port}",
+                    public_base_url=f"http://127.0.0.1:{live_port}",
                     webhook_senders={"portal": "test-secret-portal"},
                     connector_timeout_seconds=2.0)
 
 
 @pytest.fixture
-def live_server(hub, live_socket):
+def live_server(hub, live_port):
     """The hub's app under uvicorn in a thread; yields its base URL. Accepted events stay
     pending (launcher=None): the tests dispatch them explicitly."""
-    import httpx
-    import uvicorn
-
     from api.app import create_app
 
-    app = create_app(hub.settings, launcher=None)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False,
-                            timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [live_socket]},
-                              name="uvicorn-live", daemon=True)
-    thread.start()
-    base = hub.settings.public_base_url
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if not thread.is_alive():
-                raise RuntimeError("the live server stopped while starting")
-            if server.started:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                        break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the live server did not answer")
-            time.sleep(0.05)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with LiveServer(create_app(hub.settings, launcher=None), live_port) as live:
+        yield live.url
