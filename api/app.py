@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     events pending for the sweeper (or a test) to dispatch."""
     settings = settings or get_settings()
     if launcher == "prefect":
-        launcher = PrefectLauncher(settings.prefect_deployment_prefix)
+        launcher = PrefectLauncher()
     dispatcher = Dispatcher(settings.db_url, launcher, settings.dispatch_batch_size,
                             settings.dispatch_interval_seconds)
 

@@ -117,7 +117,7 @@ def burst(api_url: str, secret: str, n: int, rng) -> float:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--data-dir", default="var/bench-webhook")
     args = ap.parse_args(argv)

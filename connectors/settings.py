@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     esign_app_secret: SecretStr = SecretStr("")
     company_cert_password: SecretStr = SecretStr("")  # protects the built-in signing key
     signing_secret: SecretStr = SecretStr("")  # signing-link tokens; generated on first run
-    signing_token_hours: int = 72
 
     email_backend: Literal["outbox", "smtp"] = "outbox"
     smtp_host: str = "localhost"
@@ -81,7 +80,6 @@ class Settings(BaseSettings):
     connector_attempts: int = 4
 
     # orchestration
-    prefect_deployment_prefix: str = ""
     dispatch_batch_size: int = 250
     dispatch_interval_seconds: float = 0.5
     claim_lease_seconds: int = 600

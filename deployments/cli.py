@@ -16,7 +16,7 @@ def cmd_serve(args) -> int:
 
     settings = get_settings()
     migrate(settings.db_url)
-    stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port,
+    stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port, api_host=settings.api_host,
                        prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
                        runner_limit=args.limit)
     stack.start()

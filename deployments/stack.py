@@ -42,11 +42,13 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None =
 
 class LocalStack:
     def __init__(self, data_dir: Path, env: dict[str, str], api_port: int | None = None,
-                 prefect_api_url: str | None = None, runner_limit: int = 4) -> None:
+                 prefect_api_url: str | None = None, runner_limit: int = 4,
+                 api_host: str = "127.0.0.1") -> None:
         self.data_dir = data_dir.resolve()
         self.logs = self.data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api_port = api_port or free_port()
+        self.api_host = api_host
         self.prefect_api_url = prefect_api_url
         self.own_prefect = prefect_api_url is None
         self.runner_limit = runner_limit
@@ -98,7 +100,7 @@ class LocalStack:
                 nice=10)
             wait_until(self._deployments_ready, 120, "served deployments", proc, log)
             proc, log = self._spawn("api", [
-                sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
+                sys.executable, "-m", "uvicorn", "api.main:app", "--host", self.api_host,
                 "--port", str(self.api_port), "--no-access-log"])
             wait_until(lambda: httpx.get(f"{self.api_url}/healthz", timeout=2)
                        .status_code == 200, 60, "API", proc, log)

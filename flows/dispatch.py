@@ -34,13 +34,10 @@ class Launcher(Protocol):
 class PrefectLauncher:
     """Creates flow runs of served/deployed deployments through the Prefect API."""
 
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-
     def launch(self, deployment: str, parameters: dict, idempotency_key: str) -> str:
         from prefect.deployments import run_deployment
 
-        run = run_deployment(self.prefix + deployment, parameters=parameters,
+        run = run_deployment(deployment, parameters=parameters,
                              idempotency_key=idempotency_key, timeout=0)
         return str(run.id)
 
@@ -80,10 +77,12 @@ def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
                             deployment, len(chunk), exc)
                 return dispatched
             with session_scope(db_url) as s:
-                s.exec(sa.update(InboxEvent).where(
-                    InboxEvent.id.in_([r.id for r in chunk]), InboxEvent.status == "pending")
-                    .values(status="dispatched", flow_run_id=run_id, dispatched_at=utcnow(),
-                            dispatch_attempts=InboxEvent.dispatch_attempts + 1))
+                # a fast run may already have marked its events done: keep that status
+                s.exec(sa.update(InboxEvent).where(InboxEvent.id.in_([r.id for r in chunk]))
+                       .values(status=sa.case((InboxEvent.status == "pending", "dispatched"),
+                                              else_=InboxEvent.status),
+                               flow_run_id=run_id, dispatched_at=utcnow(),
+                               dispatch_attempts=InboxEvent.dispatch_attempts + 1))
             dispatched += len(chunk)
     return dispatched
 

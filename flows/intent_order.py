@@ -102,10 +102,15 @@ STEPS = [check_customers, check_stock, render_quotes, request_signatures, send_q
 
 
 def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
-    """Record on each order why it did not finish; release the claim."""
+    """Record on each order why it did not finish; release the claim. An order out of
+    attempts moves from `failed` to `blocked` (both dicts are updated)."""
     with session_scope(hub.db_url) as s:
-        for oid, reason in failed.items():
+        for oid, reason in list(failed.items()):
             order = s.get(IntentOrder, oid)
+            if order.attempts >= hub.settings.order_max_attempts:  # give up: a person acts
+                blocked[oid] = f"{order.attempts} 次尝试均失败：{reason}"
+                del failed[oid]
+                continue
             apply_changes(s, order, "flow:intent-order", status=OrderStatus.failed.value,
                           error=reason[:2000], claimed_by=None, claimed_until=None)
         for oid, reason in blocked.items():

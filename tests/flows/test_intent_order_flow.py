@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.app import create_app
+from connectors.pades import validate_signed_pdf
 from flows.dispatch import dispatch_pending
 from flows.order_steps import signing_link
 from models import Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, Todo
@@ -118,7 +119,16 @@ def test_signing_through_builtin_page_advances_to_invoicing(hub, client):
     assert opp.stage == "invoicing" and quote.status == "signed"
     assert stages == ["quoted", "signed", "invoicing"]
     assert "invoice_preparation" in kinds
-    assert Path(quote.signed_pdf_path).exists()
+    signed_pdf = Path(quote.signed_pdf_path)
+    report = validate_signed_pdf(signed_pdf, hub.esign.identity())
+    assert report.intact and report.valid and report.trusted, report.summary
+    assert report.timestamped and report.timestamp_valid, report.summary
+    data = bytearray(signed_pdf.read_bytes())
+    pos = len(data) // 3  # inside the original revision: covered by the signature
+    data[pos] = data[pos] ^ 0x01
+    tampered = signed_pdf.with_name("tampered.pdf")
+    tampered.write_bytes(bytes(data))
+    assert not validate_signed_pdf(tampered, hub.esign.identity()).intact
     drop = hub.settings.data_dir / "finance-drop"
     assert [p.name for p in drop.glob("*.json")] == [f"INV-{quote.code}.json"]
 

@@ -1,0 +1,18 @@
+"""`make bench`: every benchmark, one after the other, figures printed as they come.
+
+Record the printed figures in docs/benchmarks.md with the date and the machine.
+"""
+from __future__ import annotations
+
+from bench import orchestration, webhook_burst
+
+
+def main() -> None:
+    print("== webhook accept latency and burst throughput (full embedded stack) ==")
+    webhook_burst.main([])
+    print("\n== orchestration overhead (flow vs. plain calls) ==")
+    orchestration.main([])
+
+
+if __name__ == "__main__":
+    main()
