@@ -53,3 +53,18 @@ def send(client: httpx.Client, provider: str, method: str, url: str, **kwargs) -
         raise TransientError(f"{provider} unreachable: {exc!r}", provider=provider,
                              code="network") from exc
     return check_response(response, provider)
+
+
+class RemoteClient:
+    """A connector that owns an httpx.Client: close() it, or use it as a context manager."""
+
+    _client: httpx.Client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -11,6 +11,8 @@ verified with `verify_callback(provider, ...)` before anything is stored.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,3 +115,18 @@ def verify_callback(provider: str, headers: Mapping[str, str], raw_query: str, b
         return verify_tsign_callback(headers, raw_query, body, secret, now=now,
                                      window_seconds=window_seconds, app_id=app_id)
     raise ValueError(f"unknown e-signature provider: {provider!r}")
+
+
+def stored_signed_document(pdf_out: Path, evidence_out: Path) -> SignedDocument | None:
+    """A signed file fetched earlier, when it is complete and matches its evidence (a crash
+    between the two writes means: fetch or sign again)."""
+    if not (pdf_out.is_file() and evidence_out.is_file()):
+        return None
+    try:
+        evidence = json.loads(evidence_out.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    sha = hashlib.sha256(pdf_out.read_bytes()).hexdigest()
+    if evidence.get("signed_sha256") != sha:
+        return None
+    return SignedDocument(pdf_path=pdf_out, sha256=sha, evidence=evidence)

@@ -27,6 +27,7 @@ from connectors.base import PermanentError, TransientError
 from connectors.esign import (
     EVIDENCE_LABELS_ZH,
     SignedDocument,
+    stored_signed_document,
     SigningHandle,
     SigningRequest,
 )
@@ -216,7 +217,7 @@ class BuiltinSigning:
         pdf_out = dest_dir / f"{code}-signed.pdf"
         evidence_out = dest_dir / f"{code}-evidence.json"
         with pades.file_lock(dest_dir / f".{code}.sign.lock"):
-            existing = _stored_result(pdf_out, evidence_out)
+            existing = stored_signed_document(pdf_out, evidence_out)
             if existing is not None:
                 return existing
 
@@ -293,17 +294,6 @@ class BuiltinSigning:
         return Path(pdf_path), pdf_sha, company or ""
 
 
-def _stored_result(pdf_out: Path, evidence_out: Path) -> SignedDocument | None:
-    if not (pdf_out.is_file() and evidence_out.is_file()):
-        return None
-    try:
-        evidence = json.loads(evidence_out.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    sha = hashlib.sha256(pdf_out.read_bytes()).hexdigest()
-    if evidence.get("signed_sha256") != sha:
-        return None  # a crash between the two writes: sign again
-    return SignedDocument(pdf_path=pdf_out, sha256=sha, evidence=evidence)
 
 
 def _safe_code(code: str) -> str:

@@ -40,11 +40,12 @@ import httpx
 from pydantic import SecretStr
 
 from connectors import pades
-from connectors.base import PermanentError, TransientError, send, transient_retry
+from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
 from connectors.esign import (
     EVIDENCE_LABELS_ZH,
     CallbackSignatureError,
     SignedDocument,
+    stored_signed_document,
     SigningHandle,
     SigningRequest,
 )
@@ -174,7 +175,7 @@ def verify_tsign_callback(headers: Mapping[str, str], raw_query: str, body: byte
 
 # --- the client ------------------------------------------------------------------------------
 
-class TsignSigning:
+class TsignSigning(RemoteClient):
     """ESignature over e签宝 open platform v3."""
 
     provider = PROVIDER
@@ -208,15 +209,6 @@ class TsignSigning:
 
     def __repr__(self) -> str:
         return f"TsignSigning(base_url={self.base_url!r}, app_id={self.app_id!r})"
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- ESignature ----------------------------------------------------------------------------
     def create_signing(self, request: SigningRequest) -> SigningHandle:
@@ -257,7 +249,7 @@ class TsignSigning:
         pdf_out = dest_dir / f"{ref}-signed.pdf"
         evidence_out = dest_dir / f"{ref}-evidence.json"
         with pades.file_lock(dest_dir / f".{ref}.fetch.lock"):
-            stored = _stored_result(pdf_out, evidence_out)
+            stored = stored_signed_document(pdf_out, evidence_out)
             if stored is not None:
                 return stored
             detail = self._retry(self._api)("GET", f"/v3/sign-flow/{ref}/detail")
@@ -576,14 +568,3 @@ def _evidence(ref: str, detail: dict, file_name: str, signed_sha: str, extra: li
     }
 
 
-def _stored_result(pdf_out: Path, evidence_out: Path) -> SignedDocument | None:
-    if not (pdf_out.is_file() and evidence_out.is_file()):
-        return None
-    try:
-        evidence = json.loads(evidence_out.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
-    sha = hashlib.sha256(pdf_out.read_bytes()).hexdigest()
-    if evidence.get("signed_sha256") != sha:
-        return None
-    return SignedDocument(pdf_path=pdf_out, sha256=sha, evidence=evidence)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import SecretStr
 
-from connectors.base import PermanentError, send, transient_retry
+from connectors.base import PermanentError, RemoteClient, send, transient_retry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CENT = Decimal("0.01")
@@ -271,7 +271,7 @@ def build_workbook(request: InvoiceRequest):
 
 # --- REST ----------------------------------------------------------------------------------
 
-class RestFinance:
+class RestFinance(RemoteClient):
     """Finance system's REST API; the request id travels as the Idempotency-Key, so a retry
     after a lost answer returns the first reference instead of a second invoice request."""
 
@@ -291,15 +291,6 @@ class RestFinance:
     def request_invoice(self, request: InvoiceRequest) -> str:
         _check(request)
         return self._post(request)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> RestFinance:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _post_once(self, request: InvoiceRequest) -> str:
         response = send(self._client, self.provider, "POST", "/api/v1/invoice-requests",

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 from sqlmodel import select
 
-from connectors.base import PermanentError, send, transient_retry
+from connectors.base import PermanentError, RemoteClient, send, transient_retry
 from models.catalog import StockLevel
 from models.db import session_scope
 
@@ -55,7 +55,7 @@ class EmbeddedInventory:
         return {sku: found.get(sku, 0) for sku in wanted}
 
 
-class RestErpInventory:
+class RestErpInventory(RemoteClient):
     """Stock from the ERP's REST API, ≤ 200 SKUs per call, each call retried on its own
     (a stock query has no side effect, so a retry is always safe)."""
 
@@ -79,15 +79,6 @@ class RestErpInventory:
         for start in range(0, len(wanted), self.batch_size):
             found.update(self._query(wanted[start:start + self.batch_size]))
         return {sku: found.get(sku, 0) for sku in wanted}
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> RestErpInventory:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _query_once(self, batch: list[str]) -> dict[str, int]:
         response = send(self._client, self.provider, "POST", "/api/v1/stock/query",

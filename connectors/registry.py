@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import SecretStr
 
-from connectors.base import PermanentError, TransientError, send, transient_retry
+from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ _ERROR_CODES: dict[int, tuple[str, bool]] = {
 }
 
 
-class TianyanchaRegistry:
+class TianyanchaRegistry(RemoteClient):
     """天眼查 interface 1116 企业基本信息 over HTTPS; retries transient failures only."""
 
     provider = "tianyancha"
@@ -234,15 +234,6 @@ class TianyanchaRegistry:
         if not keyword:
             return None  # every call is billed: do not ask for nothing
         return self._lookup(keyword)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> TianyanchaRegistry:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _lookup_once(self, keyword: str) -> RegistryRecord | None:
         response = send(self._client, self.provider, "GET", BASEINFO_PATH,

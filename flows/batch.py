@@ -46,3 +46,25 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
     if out.retry:
         raise StepIncomplete(step, out)
     return out
+
+
+def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, dict]:
+    """Push records through batch tasks in order. Returns (finished, failed, blocked): a
+    record leaves the line at the step that failed (transient, for a later retry) or blocked
+    it (a person must act); a step that fails as a whole leaves all its records failed."""
+    pending, failed, blocked = list(ids), {}, {}
+    for step in steps:
+        if not pending:
+            break
+        try:
+            outcome = step(pending)
+        except StepIncomplete as exc:  # task retries exhausted: the rest waits for the sweeper
+            outcome = exc.outcome
+            failed.update(outcome.retry)
+        except Exception as exc:  # e.g. inventory unreachable for the whole batch
+            log_exception("step %s failed for the batch", step.name)
+            failed.update({rid: f"{step.name}: {exc}" for rid in pending})
+            outcome = Outcome()
+        blocked.update(outcome.blocked)
+        pending = outcome.ok
+    return pending, failed, blocked

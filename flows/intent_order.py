@@ -12,15 +12,18 @@ import datetime as dt
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlmodel import select
 
 from flows import order_steps
-from flows.batch import Outcome, StepIncomplete, run_each
+from flows.batch import Outcome, run_each, run_steps
 from flows.hub import Hub, current_hub
-from models import STAGE_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity, OrderStatus, Quote, Todo, utcnow
+from models import (
+    STAGE_LABELS, TODO_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity,
+    OrderStatus, Quote, Todo, utcnow,
+)
 from models.db import session_scope
 from models.oplog import apply_changes
 
@@ -143,8 +146,9 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
                       .join(Customer, Customer.id == IntentOrder.customer_id, isouter=True)
                       .join(Opportunity, Opportunity.order_id == IntentOrder.id, isouter=True)
                       .where(IntentOrder.id.in_(order_ids))).all()
-        todo_orders = {t.order_id: t.title for t in s.exec(select(Todo).where(
-            Todo.order_id.in_(order_ids)))}
+        todo_orders: dict[str, list[str]] = {}
+        for t in s.exec(select(Todo).where(Todo.order_id.in_(order_ids)).order_by(Todo.id)):
+            todo_orders.setdefault(t.order_id, []).append(TODO_LABELS.get(t.kind, t.kind))
     table = []
     for order, quote, customer, opp in rows:
         link = order_steps.signing_link(hub.settings, quote) if quote else ""
@@ -152,17 +156,22 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
             "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
             "报价单": quote.code if quote else "", "金额": f"{quote.total_amount:,.2f}" if quote else "",
             "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "", "状态": order.status,
-            "签署链接": link, "待办": todo_orders.get(order.id, ""),
+            "签署链接": link, "待办": "；".join(todo_orders.get(order.id, [])),
             "说明": failed.get(order.id) or blocked.get(order.id) or "",
         })
         if quote and len(order_ids) <= hub.settings.quote_link_artifacts_max_batch:
             create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
                                  link_text=f"报价单 {quote.code} 签署链接",
                                  description=f"{order.id} · {table[-1]['客户']} · ¥{table[-1]['金额']}")
-    create_table_artifact(key="intent-order-batch", table=table,
-                          description=f"本批 {len(order_ids)} 张意向单："
-                                      f"完成 {len(order_ids) - len(failed) - len(blocked)}，"
-                                      f"待重试 {len(failed)}，需人工 {len(blocked)}")
+    done = len(order_ids) - len(failed) - len(blocked)
+    headline = (f"本批 {len(order_ids)} 张意向单：已报价 {done}，待重试 {len(failed)}，"
+                f"需人工 {len(blocked)}")
+    create_table_artifact(key="intent-order-batch", table=table, description=headline)
+    problems = [f"- `{oid}`：{why}" for oid, why in {**failed, **blocked}.items()]
+    create_markdown_artifact(key="intent-order-summary", description=headline, markdown="\n".join(
+        [f"## {headline}", "", f"- 新客户建档（法务资质初审）：{sum('法务资质初审' in r['待办'] for r in table)}",
+         f"- 库存不足（已发采购预警）：{sum('采购预警' in r['待办'] for r in table)}",
+         "", *(["### 未完成", *problems] if problems else [])]))
 
 
 @flow(name="intent-order", log_prints=True)
@@ -173,21 +182,7 @@ def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000)
     run_id = _run_id()
     claimed = claim_orders(hub, order_ids, limit, run_id)
     logger.info("claimed %d order(s)", len(claimed))
-    pending, failed, blocked = list(claimed), {}, {}
-    for step in STEPS:
-        if not pending:
-            break
-        try:
-            outcome = step(pending)
-        except StepIncomplete as exc:  # retries exhausted: the rest waits for the sweeper
-            outcome = exc.outcome
-            failed.update(outcome.retry)
-        except Exception as exc:  # a whole-step failure (e.g. inventory down): all wait
-            logger.exception("step %s failed for the batch", step.name)
-            failed.update({oid: f"{step.name}: {exc}" for oid in pending})
-            outcome = Outcome()
-        blocked.update(outcome.blocked)
-        pending = outcome.ok
+    pending, failed, blocked = run_steps(STEPS, claimed, logger.exception)
     settle_outcome(hub, failed, blocked)
     mark_inbox_done(hub, [o for o in claimed if o not in failed])
     publish_artifacts(hub, claimed, failed, blocked)

@@ -13,7 +13,7 @@ from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
 from connectors.finance import InvoiceLine, InvoiceRequest
-from flows.batch import StepIncomplete, run_each
+from flows.batch import run_each, run_steps
 from flows.effects import once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
@@ -115,17 +115,8 @@ def request_invoices(codes: list[str]):
 def complete_signings(quote_codes: list[str]) -> dict:
     logger = get_run_logger()
     hub = current_hub()
-    pending, failed, blocked = list(quote_codes), {}, {}
-    for step in (archive_signed_quotes, request_invoices):
-        if not pending:
-            break
-        try:
-            outcome = step(pending)
-        except StepIncomplete as exc:
-            outcome = exc.outcome
-            failed.update(outcome.retry)
-        blocked.update(outcome.blocked)
-        pending = outcome.ok
+    pending, failed, blocked = run_steps((archive_signed_quotes, request_invoices), quote_codes,
+                                         logger.exception)
     with session_scope(hub.db_url) as s:
         done = [c for c in quote_codes if c not in failed]
         if done:

@@ -156,7 +156,7 @@ def test_every_order_completes_when_simulators_fail_a_fifth_of_calls(world):
         orders = s.exec(select(IntentOrder)).all()
         quotes = s.exec(select(Quote)).all()
     assert {o.status for o in orders} == {"quoted"}, {o.id: o.error for o in orders}
-    smtp, tsign, erp, tyc = world["smtp"], world["tsign"], world["erp"], world["tyc"]
+    smtp, tsign, erp = world["smtp"], world["tsign"], world["erp"]
     assert sum(tsign.injected.values()) + sum(erp.injected.values()) > 0  # faults did happen
     assert len(quote_mails(smtp)) == 40 and smtp.duplicates() == {}
     assert all(tsign.created_for(q.code) == 1 for q in quotes)
