@@ -179,7 +179,9 @@ def open_customer_file(session: Session, order: IntentOrder, record) -> Customer
     aliases = {order.customer_name.strip()} | set(record.former_names if record else ())
     for name in sorted(aliases - {customer.legal_name}):
         kind = "typed" if name == order.customer_name.strip() else "former"
-        session.add(CustomerAlias(customer_id=customer.id, name=name, kind=kind))
+        alias = CustomerAlias(customer_id=customer.id, name=name, kind=kind)
+        session.add(alias)
+        record_create(session, alias, ACTOR)
     return customer
 
 

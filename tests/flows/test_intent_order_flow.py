@@ -1,6 +1,7 @@
 """The intent-order and signing-completed flows on embedded connectors, under Prefect."""
 from __future__ import annotations
 
+import datetime as dt
 import email
 import json
 from pathlib import Path
@@ -13,7 +14,9 @@ from api.app import create_app
 from connectors.pades import validate_signed_pdf
 from flows.dispatch import dispatch_pending
 from flows.order_steps import signing_link
-from models import Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, Todo
+from models import (
+    Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, SigningToken, Todo, utcnow,
+)
 from models.db import session_scope
 from tests.support import InlineLauncher, order_payload, post_order
 
@@ -150,3 +153,18 @@ def test_rerunning_a_finished_batch_repeats_nothing(hub, client):
     with session_scope(hub.db_url) as s:
         assert len(s.exec(select(Quote)).all()) == 1
         assert all(e.attempts == 1 for e in s.exec(select(Effect)))
+
+
+def test_signing_link_expires_with_the_quote(hub, client):
+    oid = post_order(client, order_payload()).json()["order_id"]
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
+        token = s.exec(select(SigningToken).where(SigningToken.quote_id == quote.id)).one()
+        token.expires_at = utcnow() - dt.timedelta(minutes=1)
+        s.add(token)
+    link = signing_link(hub.settings, quote).removeprefix("http://testserver")
+    page = client.get(link)
+    assert page.status_code == 410 and "链接已过期" in page.text
+    assert client.post(link, data={"signer_name": "顾晓峰", "consent": "yes"}).status_code == 410
+    assert client.get("/sign/" + "x" * 43).status_code == 404
