@@ -7,6 +7,7 @@ Outside calls go through `once()` so a rerun never repeats a mail, an envelope o
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 
@@ -37,17 +38,31 @@ ACTOR = "flow:intent-order"
 
 # --- shared helpers -----------------------------------------------------------------
 
+_SECRETS: dict[str, bytes] = {}
+
+
 def signing_secret(settings: Settings) -> bytes:
+    """The key of the signing-page tokens: configured, or made once on first use. Created
+    with an atomic link so that two processes starting together agree on one key."""
     configured = settings.signing_secret.get_secret_value()
     if configured:
         return configured.encode()
     path = settings.path("pki") / "signing-link.key"
+    cached = _SECRETS.get(str(path))
+    if cached:
+        return cached
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".signing-link.{secrets.token_hex(4)}.tmp")
         tmp.write_bytes(secrets.token_bytes(32))
         tmp.chmod(0o600)
-        tmp.replace(path)
-    return path.read_bytes()
+        try:
+            os.link(tmp, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    _SECRETS[str(path)] = path.read_bytes()
+    return _SECRETS[str(path)]
 
 
 def signing_link(settings: Settings, quote: Quote) -> str:
@@ -105,17 +120,15 @@ def mail_todo(hub: Hub, todo_id: int) -> None:
 # --- step 1: customer check ---------------------------------------------------------
 
 def find_customer(session: Session, name: str) -> Customer | None:
-    key = normalize_name(name)
-    for cust in session.exec(select(Customer).where(Customer.legal_name == name.strip())):
-        return cust
-    alias = session.exec(select(CustomerAlias).where(CustomerAlias.name == name.strip())).first()
-    if alias:
-        return session.get(Customer, alias.customer_id)
-    # fall back to the normalised form (full-width brackets, spaces)
-    for cust in session.exec(select(Customer)):
-        if normalize_name(cust.legal_name) == key:
-            return cust
-    return None
+    """Exact match on the legal name or a known alias, tolerant of spaces and of full- vs
+    half-width brackets. (The fuzzy matcher of the master-data pool builds on this.)"""
+    folded = normalize_name(name)
+    spellings = {name.strip(), folded, folded.replace("(", "（").replace(")", "）")}
+    customer = session.exec(select(Customer).where(Customer.legal_name.in_(spellings))).first()
+    if customer:
+        return customer
+    alias = session.exec(select(CustomerAlias).where(CustomerAlias.name.in_(spellings))).first()
+    return session.get(Customer, alias.customer_id) if alias else None
 
 
 def check_customer(hub: Hub, order_id: str) -> None:
