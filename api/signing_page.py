@@ -7,6 +7,7 @@ import binascii
 import html
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
@@ -39,12 +40,13 @@ def load_token(db_url: str, token: str) -> TokenState:
     with session_scope(db_url) as s:
         row = s.get(SigningToken, token_hash(token)) if len(token) < 100 else None
         if row is None:
-            return TokenState(False, 404, "链接无效", "该签署链接不存在，请核对链接或联系您的销售顾问。")
+            return TokenState(False, 404, "链接无效",
+                              "该签署链接不存在，请核对链接或联系您的销售顾问。")
         quote = s.get(Quote, row.quote_id)
         if row.used_at is not None or quote.status == "signed":
+            when = (row.used_at or quote.signed_at or utcnow()).astimezone(SHANGHAI)
             return TokenState(False, 409, "报价单已签署",
-                              f"报价单 {quote.code} 已于 "
-                              f"{(row.used_at or quote.signed_at or utcnow()).astimezone(SHANGHAI):%Y-%m-%d %H:%M} 签署，无需重复操作。")
+                              f"报价单 {quote.code} 已于 {when:%Y-%m-%d %H:%M} 签署，无需重复操作。")
         if row.expires_at < utcnow():
             return TokenState(False, 410, "链接已过期",
                               f"报价单 {quote.code} 的签署链接已过期，请联系销售顾问重新报价。")
@@ -56,51 +58,10 @@ def load_token(db_url: str, token: str) -> TokenState:
                           order=order, lines=list(lines))
 
 
-PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{title}</title>
-<style>
-body{{font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:0;background:#f4f5f7;color:#1f2329}}
-main{{max-width:560px;margin:0 auto;padding:16px}}
-.card{{background:#fff;border-radius:10px;padding:16px;margin-bottom:12px;box-shadow:0 1px 2px rgba(0,0,0,.06)}}
-h1{{font-size:20px;margin:4px 0 12px}} h2{{font-size:16px;margin:0 0 8px}}
-.muted{{color:#646a73;font-size:13px}} .total{{font-size:22px;font-weight:600;color:#c0392b}}
-table{{width:100%;border-collapse:collapse;font-size:14px}} td,th{{padding:6px 4px;border-bottom:1px solid #eee;text-align:left}}
-td.num,th.num{{text-align:right}}
-canvas{{width:100%;height:180px;border:1px dashed #8f959e;border-radius:8px;touch-action:none;background:#fff}}
-label.consent{{display:flex;gap:8px;align-items:flex-start;font-size:14px;margin:12px 0}}
-input[type=text]{{width:100%;box-sizing:border-box;padding:10px;font-size:16px;border:1px solid #ccc;border-radius:8px}}
-button{{width:100%;padding:14px;font-size:17px;border:0;border-radius:8px;background:#1664ff;color:#fff}}
-button.secondary{{background:#e8eaed;color:#1f2329;margin-top:8px;padding:10px;font-size:15px}}
-button:disabled{{background:#a7c2ff}} .error{{color:#c0392b;font-size:14px;min-height:1em}}
-</style></head><body><main>{content}</main>{script}</body></html>"""
-
-SCRIPT = """<script>
-(function(){
-  var c=document.getElementById('pad'),x=c.getContext('2d'),drawing=false,strokes=0;
-  function pen(d){x.setTransform(d,0,0,d,0,0);x.lineWidth=2.6;x.lineCap='round';x.lineJoin='round';x.strokeStyle='#111';}
-  /* phones fire resize when the address bar hides or the screen turns: keep the drawing */
-  function fit(){var r=c.getBoundingClientRect(),d=window.devicePixelRatio||1,w=Math.round(r.width*d),h=Math.round(r.height*d);
-    if(w===c.width&&h===c.height)return;
-    var keep=null;if(strokes>0&&c.width&&c.height){keep=document.createElement('canvas');keep.width=c.width;keep.height=c.height;keep.getContext('2d').drawImage(c,0,0);}
-    c.width=w;c.height=h;if(keep){x.drawImage(keep,0,0,w,h);}pen(d);check();}
-  function pos(e){var r=c.getBoundingClientRect(),t=e.touches?e.touches[0]:e;return [t.clientX-r.left,t.clientY-r.top];}
-  function down(e){e.preventDefault();drawing=true;var p=pos(e);x.beginPath();x.moveTo(p[0],p[1]);}
-  function move(e){if(!drawing)return;e.preventDefault();var p=pos(e);x.lineTo(p[0],p[1]);x.stroke();strokes++;check();}
-  function up(){drawing=false;}
-  c.addEventListener('mousedown',down);c.addEventListener('mousemove',move);window.addEventListener('mouseup',up);
-  c.addEventListener('touchstart',down,{passive:false});c.addEventListener('touchmove',move,{passive:false});c.addEventListener('touchend',up);
-  var consent=document.getElementById('consent'),name=document.getElementById('signer_name'),btn=document.getElementById('submit-btn'),err=document.getElementById('err');
-  function check(){btn.disabled=!(consent.checked&&strokes>5&&name.value.trim().length>=2);}
-  consent.addEventListener('change',check);name.addEventListener('input',check);
-  document.getElementById('clear').addEventListener('click',function(e){e.preventDefault();x.clearRect(0,0,c.width,c.height);strokes=0;check();});
-  document.getElementById('sign-form').addEventListener('submit',function(e){
-    if(btn.disabled){e.preventDefault();err.textContent='请阅读并勾选同意、填写签署人姓名并手写签名';return;}
-    document.getElementById('signature').value=c.toDataURL('image/png');btn.disabled=true;btn.textContent='正在提交…';});
-  window.addEventListener('resize',fit);fit();
-})();
-</script>"""
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+# a str.format template (braces of CSS doubled) and the signature pad's script
+PAGE = (TEMPLATES / "signing_page.html").read_text(encoding="utf-8")
+SCRIPT = "<script>\n" + (TEMPLATES / "signing_pad.js").read_text(encoding="utf-8") + "</script>"
 
 
 def message_page(status: int, title: str, message: str) -> HTMLResponse:

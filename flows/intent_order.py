@@ -154,24 +154,30 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
         link = order_steps.signing_link(hub.settings, quote) if quote else ""
         table.append({
             "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
-            "报价单": quote.code if quote else "", "金额": f"{quote.total_amount:,.2f}" if quote else "",
+            "报价单": quote.code if quote else "",
+            "金额": f"{quote.total_amount:,.2f}" if quote else "",
             "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "", "状态": order.status,
             "签署链接": link, "待办": "；".join(todo_orders.get(order.id, [])),
             "说明": failed.get(order.id) or blocked.get(order.id) or "",
         })
         if quote and len(order_ids) <= hub.settings.quote_link_artifacts_max_batch:
+            row = table[-1]
             create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
                                  link_text=f"报价单 {quote.code} 签署链接",
-                                 description=f"{order.id} · {table[-1]['客户']} · ¥{table[-1]['金额']}")
+                                 description=f"{order.id} · {row['客户']} · ¥{row['金额']}")
     done = len(order_ids) - len(failed) - len(blocked)
     headline = (f"本批 {len(order_ids)} 张意向单：已报价 {done}，待重试 {len(failed)}，"
                 f"需人工 {len(blocked)}")
     create_table_artifact(key="intent-order-batch", table=table, description=headline)
-    problems = [f"- `{oid}`：{why}" for oid, why in {**failed, **blocked}.items()]
-    create_markdown_artifact(key="intent-order-summary", description=headline, markdown="\n".join(
-        [f"## {headline}", "", f"- 新客户建档（法务资质初审）：{sum('法务资质初审' in r['待办'] for r in table)}",
-         f"- 库存不足（已发采购预警）：{sum('采购预警' in r['待办'] for r in table)}",
-         "", *(["### 未完成", *problems] if problems else [])]))
+    new_files = sum("法务资质初审" in r["待办"] for r in table)
+    shortages = sum("采购预警" in r["待办"] for r in table)
+    lines = [f"## {headline}", "", f"- 新客户建档（法务资质初审）：{new_files}",
+             f"- 库存不足（已发采购预警）：{shortages}"]
+    unfinished = {**failed, **blocked}
+    if unfinished:
+        lines += ["", "### 未完成", *(f"- `{oid}`：{why}" for oid, why in unfinished.items())]
+    create_markdown_artifact(key="intent-order-summary", description=headline,
+                             markdown="\n".join(lines))
 
 
 @flow(name="intent-order", log_prints=True)

@@ -118,6 +118,13 @@ def complete_signings(quote_codes: list[str]) -> dict:
     pending, failed, blocked = run_steps((archive_signed_quotes, request_invoices), quote_codes,
                                          logger.exception)
     with session_scope(hub.db_url) as s:
+        for code, reason in blocked.items():  # e.g. finance refused the request
+            quote = s.exec(select(Quote).where(Quote.code == code)).one()
+            open_todo(s, kind="signing_blocked", key=f"quote:{code}",
+                      title=f"已签署报价单 {code} 需人工处理",
+                      body=f"报价单 {code}（意向单 {quote.order_id}）已签署，但后续处理失败：{reason}",
+                      assignee_id=hub.settings.finance_assignee,
+                      due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
         done = [c for c in quote_codes if c not in failed]
         if done:
             s.exec(sa.update(InboxEvent).where(InboxEvent.source.like("esign:%"),

@@ -53,6 +53,7 @@ TODO_LABELS = {
     "purchase_alert": "采购预警",
     "invoice_preparation": "开票准备",
     "order_blocked": "意向单需人工处理",
+    "signing_blocked": "签署后续需人工处理",
 }
 
 
