@@ -176,16 +176,29 @@ def replay(first, digest: str) -> tuple[int, dict, bool]:
 async def receive_intent_order(request: Request):
     """Headers: `X-Salesops-Sender`, `X-Salesops-Timestamp` (Unix seconds),
     `X-Salesops-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>`."""
+    started = time.perf_counter()
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_body_bytes)
     sender = verify_signature(request, body, settings)
     order = parse_order(body)
-    status, answer, duplicate = await run_in_threadpool(
-        store_intent_order, settings.db_url, sender, body, order)
+    stored_in = []
+
+    def store():
+        t = time.perf_counter()
+        try:
+            return store_intent_order(settings.db_url, sender, body, order)
+        finally:
+            stored_in.append(time.perf_counter() - t)
+
+    status, answer, duplicate = await run_in_threadpool(store)
     if not duplicate:
         request.app.state.dispatcher.poke()
-    return JSONResponse(answer, status_code=status,
-                        headers={"X-Salesops-Duplicate": "1"} if duplicate else None)
+    # Server-Timing lets ops (and the bench) tell database time from queueing
+    headers = {"Server-Timing": f"db;dur={stored_in[0] * 1000:.1f}, "
+                                f"total;dur={(time.perf_counter() - started) * 1000:.1f}"}
+    if duplicate:
+        headers["X-Salesops-Duplicate"] = "1"
+    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 # --- e-signature provider callbacks --------------------------------------------------

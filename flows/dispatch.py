@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from models import InboxEvent, IntentOrder, OrderStatus, Quote, QuoteStatus, utcnow
-from models.db import session_scope
+from models.db import get_engine, session_scope
 
 log = logging.getLogger("salesops.dispatch")
 
@@ -46,7 +46,7 @@ def _route(source: str) -> tuple[str, str]:
     return ROUTES[source.split(":", 1)[0]]
 
 
-def batch_key(rows: list[InboxEvent]) -> str:
+def batch_key(rows) -> str:
     """A lone event's run is keyed by its event id; a coalesced batch by all of them."""
     keys = sorted(f"{r.source}:{r.sender_id}:{r.event_id}" for r in rows)
     if len(keys) == 1:
@@ -57,12 +57,15 @@ def batch_key(rows: list[InboxEvent]) -> str:
 def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
                      older_than: dt.timedelta | None = None, limit: int = 5000) -> int:
     """Start runs for pending inbox rows; returns how many rows were dispatched."""
-    with session_scope(db_url) as s:
-        query = select(InboxEvent).where(InboxEvent.status == "pending")
-        if older_than:
-            query = query.where(InboxEvent.received_at < utcnow() - older_than)
-        rows = list(s.exec(query.order_by(InboxEvent.id).limit(limit)))
-    groups: dict[tuple[str, str], list[InboxEvent]] = defaultdict(list)
+    # only the columns needed (never the payloads): this runs inside the API process
+    query = sa.select(InboxEvent.id, InboxEvent.source, InboxEvent.sender_id,
+                      InboxEvent.event_id, InboxEvent.subject_id).where(
+        InboxEvent.status == "pending")
+    if older_than:
+        query = query.where(InboxEvent.received_at < utcnow() - older_than)
+    with get_engine(db_url).connect() as conn:
+        rows = conn.execute(query.order_by(InboxEvent.id).limit(limit)).all()
+    groups: dict[tuple[str, str], list] = defaultdict(list)
     for row in rows:
         groups[_route(row.source)].append(row)
     dispatched = 0

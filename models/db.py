@@ -12,24 +12,31 @@ from sqlmodel import Session, create_engine
 _ENGINES: dict[str, sa.Engine] = {}
 
 
+def _sqlite_path(url: str) -> None:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def apply(dbapi_conn, _):
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cur.close()
+    return apply
+
+
 def get_engine(url: str) -> sa.Engine:
     """One pooled engine per URL and process."""
     engine = _ENGINES.get(url)
     if engine is None:
         if url.startswith("sqlite"):
-            path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_path(url)
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-            @event.listens_for(engine, "connect")
-            def _sqlite_pragmas(dbapi_conn, _):
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.close()
+            event.listen(engine, "connect", _sqlite_pragmas(30000))
         else:
             engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         _ENGINES[url] = engine
