@@ -4,7 +4,7 @@ Record the printed figures in docs/benchmarks.md with the date and the machine.
 """
 from __future__ import annotations
 
-from bench import orchestration, webhook_burst
+from bench import documents, orchestration, webhook_burst
 
 
 def main() -> None:
@@ -12,6 +12,8 @@ def main() -> None:
     webhook_burst.main([])
     print("\n== orchestration overhead (flow vs. plain calls) ==")
     orchestration.main([])
+    print("\n== quote PDF and PAdES signing, per document ==")
+    documents.main([])
 
 
 if __name__ == "__main__":

@@ -58,13 +58,13 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, f
     return int(status_line.split()[1]), timing
 
 
-def steady_rate(api_url: str, secret: str, rate: int, seconds: float, rng,
+def steady_rate(api_url: str, secret: str, rate: int, seconds: float, rng, tag: str,
                 connections: int = 32) -> list[float]:
     """Open loop over keep-alive connections: request i is due at t0 + i/rate whatever the
     earlier answers do, and its latency counts from that instant (no coordinated omission)."""
     host, port = api_url.removeprefix("http://").split(":")
     total = int(rate * seconds)
-    requests = [raw_request(host, int(port), secret, random_order(rng, i, "steady"))
+    requests = [raw_request(host, int(port), secret, random_order(rng, i, tag))
                 for i in range(total)]
     latencies = [0.0] * total
     server: dict[str, list[float]] = {"db": [], "total": []}
@@ -160,14 +160,15 @@ def main(argv=None) -> dict:
         wait_processed(db_url, 20, 180)
 
         # A: 200 req/s for 5 s into an idle hub (the batch runs start as it ends)
-        lat, server = steady_rate(stack.api_url, secret, args.rate, args.seconds, rng)
+        lat, server = steady_rate(stack.api_url, secret, args.rate, args.seconds, rng, "A")
         accept, in_handler, in_db = (summary_ms(lat), summary_ms(server["total"]),
                                      summary_ms(server["db"]))
         total = 20 + len(lat)
         wait_processed(db_url, total, 600)
         # B: 200 req/s for 4x as long: intake shares the 2 cores and the database with the
         # runs that work off the growing backlog
-        lat_b, server_b = steady_rate(stack.api_url, secret, args.rate, args.seconds * 4, rng)
+        lat_b, server_b = steady_rate(stack.api_url, secret, args.rate, args.seconds * 4, rng,
+                                    "B")
         sustained, sustained_db = summary_ms(lat_b), summary_ms(server_b["db"])
         total += len(lat_b)
         wait_processed(db_url, total, 900)
