@@ -19,14 +19,14 @@ def cmd_serve(args) -> int:
     stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port, api_host=settings.api_host,
                        prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
                        runner_limit=args.limit)
+    # take SIGINT/SIGTERM as a request to stop everything we started, not as sudden death
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     stack.start()
     print(f"API：{stack.api_url}（接口文档 {stack.api_url}/docs）")
     print(f"Prefect 界面：{stack.prefect_ui_url}")
     print("按 Ctrl+C 停止。")
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    except KeyboardInterrupt:
-        pass
     finally:
         stack.stop()
     return 0

@@ -66,10 +66,16 @@ class LocalStack:
     def _spawn(self, name: str, args: list[str], nice: int = 0
                ) -> tuple[subprocess.Popen, Path]:
         log = self.logs / f"{name}.log"
+
+        def prepare_child():
+            # a caller waiting for SIGTERM blocks it; the children must still obey it
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+            if nice:
+                os.nice(nice)
+
         proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True,
-                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
+                                start_new_session=True, preexec_fn=prepare_child)
         self.procs.append((name, proc))
         return proc, log
 
