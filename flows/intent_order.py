@@ -21,7 +21,7 @@ from flows import order_steps
 from flows.batch import Outcome, run_each, run_steps
 from flows.hub import Hub, current_hub
 from models import (
-    STAGE_LABELS, TODO_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity,
+    STAGE_LABELS, TASK_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity,
     OrderStatus, Quote, Todo, utcnow,
 )
 from models.db import session_scope
@@ -148,7 +148,7 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
                       .where(IntentOrder.id.in_(order_ids))).all()
         todo_orders: dict[str, list[str]] = {}
         for t in s.exec(select(Todo).where(Todo.order_id.in_(order_ids)).order_by(Todo.id)):
-            todo_orders.setdefault(t.order_id, []).append(TODO_LABELS.get(t.kind, t.kind))
+            todo_orders.setdefault(t.order_id, []).append(TASK_LABELS.get(t.kind, t.kind))
     table = []
     for order, quote, customer, opp in rows:
         link = order_steps.signing_link(hub.settings, quote) if quote else ""

@@ -14,12 +14,12 @@ from models.orders import (
     Stage,
 )
 from models.staff import Staff
-from models.work import TODO_LABELS, Effect, InboxEvent, OperationLog, Todo
+from models.work import TASK_LABELS, Effect, InboxEvent, OperationLog, Todo
 
 __all__ = [
     "SHANGHAI", "business_date", "to_money", "utcnow",
     "Product", "StockLevel", "Customer", "CustomerAlias",
     "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
-    "TODO_LABELS", "Effect", "InboxEvent", "OperationLog", "Todo",
+    "TASK_LABELS", "Effect", "InboxEvent", "OperationLog", "Todo",
 ]

@@ -48,7 +48,8 @@ class Effect(SQLModel, table=True):
     done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-TODO_LABELS = {
+# Chinese names of the to-do kinds
+TASK_LABELS = {
     "legal_review": "法务资质初审",
     "purchase_alert": "采购预警",
     "invoice_preparation": "开票准备",
