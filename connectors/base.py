@@ -60,6 +60,13 @@ class RemoteClient:
 
     _client: httpx.Client
 
+    def _connect(self, base_url: str, timeout: float, authorization: str) -> None:
+        """The JSON client of a provider with one Authorization header for every call."""
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout),
+                                    headers={"Authorization": authorization,
+                                             "Accept": "application/json"})
+
     def close(self) -> None:
         self._client.close()
 

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
@@ -279,13 +278,7 @@ class RestFinance(RemoteClient):
 
     def __init__(self, base_url: str, token: SecretStr, timeout: float = 10.0,
                  attempts: int = 4) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout),
-            headers={"Authorization": f"Bearer {token.get_secret_value()}",
-                     "Accept": "application/json"},
-        )
+        self._connect(base_url, timeout, f"Bearer {token.get_secret_value()}")
         self._post = transient_retry(attempts)(self._post_once)
 
     def request_invoice(self, request: InvoiceRequest) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-import httpx
 from pydantic import SecretStr
 from sqlmodel import select
 
@@ -63,14 +62,8 @@ class RestErpInventory(RemoteClient):
 
     def __init__(self, base_url: str, token: SecretStr, timeout: float = 10.0,
                  attempts: int = 4, batch_size: int = MAX_ERP_BATCH) -> None:
-        self.base_url = base_url.rstrip("/")
         self.batch_size = max(1, min(batch_size, MAX_ERP_BATCH))
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout),
-            headers={"Authorization": f"Bearer {token.get_secret_value()}",
-                     "Accept": "application/json"},
-        )
+        self._connect(base_url, timeout, f"Bearer {token.get_secret_value()}")
         self._query = transient_retry(attempts)(self._query_once)
 
     def availability(self, skus: Sequence[str]) -> dict[str, int]:

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-import httpx
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
@@ -220,13 +219,8 @@ class TianyanchaRegistry(RemoteClient):
 
     def __init__(self, base_url: str, token: SecretStr, timeout: float = 10.0,
                  attempts: int = 4) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout),
-            # 天眼查 takes the bare token, not "Bearer <token>"
-            headers={"Authorization": token.get_secret_value(), "Accept": "application/json"},
-        )
+        # 天眼查 takes the bare token, not "Bearer <token>"
+        self._connect(base_url, timeout, token.get_secret_value())
         self._lookup = transient_retry(attempts)(self._lookup_once)
 
     def lookup(self, name_or_uscc: str) -> RegistryRecord | None:
