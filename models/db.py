@@ -10,6 +10,16 @@ from sqlalchemy import event
 from sqlmodel import Session, create_engine
 
 _ENGINES: dict[str, sa.Engine] = {}
+# SQLite: whether this process's commits may run WAL checkpoints (see leave_checkpoints_to_others)
+_AUTOCHECKPOINT = True
+
+
+def leave_checkpoints_to_others() -> None:
+    """For the API process: its commits never run a WAL checkpoint (copying the log back into
+    the database file and syncing it), which would land on a webhook's answer time. The
+    flow runs, which write far more, keep checkpointing."""
+    global _AUTOCHECKPOINT
+    _AUTOCHECKPOINT = False
 
 
 def _sqlite_path(url: str) -> None:
@@ -18,15 +28,15 @@ def _sqlite_path(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(busy_timeout_ms: int):
-    def apply(dbapi_conn, _):
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        cur.close()
-    return apply
+def _sqlite_pragmas(dbapi_conn, _) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    if not _AUTOCHECKPOINT:
+        cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.close()
 
 
 def get_engine(url: str) -> sa.Engine:
@@ -36,7 +46,7 @@ def get_engine(url: str) -> sa.Engine:
         if url.startswith("sqlite"):
             _sqlite_path(url)
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas(30000))
+            event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         _ENGINES[url] = engine
