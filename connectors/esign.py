@@ -51,6 +51,7 @@ class SigningHandle:
 class SignedDocument:
     pdf_path: Path
     sha256: str
+    evidence_path: Path   # the evidence JSON the connector wrote beside the PDF
     evidence: dict = field(default_factory=dict)
     # evidence: who signed, when (ISO UTC), IP / user agent when known, provider ref,
     # document hashes before/after, timestamp token info, and Chinese labels for the report.
@@ -129,4 +130,5 @@ def stored_signed_document(pdf_out: Path, evidence_out: Path) -> SignedDocument 
     sha = hashlib.sha256(pdf_out.read_bytes()).hexdigest()
     if evidence.get("signed_sha256") != sha:
         return None
-    return SignedDocument(pdf_path=pdf_out, sha256=sha, evidence=evidence)
+    return SignedDocument(pdf_path=pdf_out, sha256=sha, evidence_path=evidence_out,
+                          evidence=evidence)

@@ -274,7 +274,8 @@ class BuiltinSigning:
             pades.atomic_write(evidence_out, json.dumps(evidence, ensure_ascii=False,
                                                         indent=2).encode(), mode=0o644)
         log.info("sealed quote %s (sha256 %s)", code, signed_sha)
-        return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence=evidence)
+        return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence_path=evidence_out,
+                              evidence=evidence)
 
     # -- helpers -------------------------------------------------------------------------------
     def _quote_source(self, code: str) -> tuple[Path, str | None, str]:

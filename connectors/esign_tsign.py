@@ -276,7 +276,8 @@ class TsignSigning(RemoteClient):
             pades.atomic_write(evidence_out, json.dumps(evidence, ensure_ascii=False,
                                                         indent=2).encode())
         log.info("fetched signed file of e签宝 flow %s (sha256 %s)", ref, signed_sha)
-        return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence=evidence)
+        return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence_path=evidence_out,
+                              evidence=evidence)
 
     # -- steps (public so flows and ops scripts can call them one by one) ----------------------
     def upload_pdf(self, pdf_path: Path, file_name: str) -> str:

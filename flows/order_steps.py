@@ -17,7 +17,7 @@ from connectors.email import Attachment, OutgoingMail
 from connectors.esign import SigningRequest
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
-from flows.effects import once
+from flows.effects import effect_result, once
 from flows.hub import Hub
 from models import (
     Customer, CustomerAlias, IntentOrder, IntentOrderLine, Opportunity,
@@ -335,6 +335,22 @@ def send_quote_mail(hub: Hub, order_id: str) -> None:
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
         quote = quote_of(s, order_id)
+    if effect_result(hub.db_url, "quote_email", quote.code) is None:
+        _mail_quote(hub, order, quote)
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        quote = quote_of(s, order_id)
+        apply_changes(s, quote, ACTOR, status=QuoteStatus.sent.value)
+        apply_changes(s, order, ACTOR, status=OrderStatus.quoted.value, error=None,
+                      claimed_by=None, claimed_until=None)
+        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
+        apply_changes(s, opp, ACTOR, amount=quote.total_amount)
+        advance_stage(s, order_id, Stage.quoted)
+
+
+def _mail_quote(hub: Hub, order: IntentOrder, quote: Quote) -> None:
+    """The quote PDF and the signing link to the customer (the rep in copy), once."""
+    with session_scope(hub.db_url) as s:
         customer = s.get(Customer, quote.customer_id)
         rep = staff(s, order.rep_id)
         link = signing_link(hub.settings, quote)
@@ -353,15 +369,5 @@ def send_quote_mail(hub: Hub, order_id: str) -> None:
                   f"{(rep.name + '（' + rep.email + '）') if rep else ''}。\n\n"
                   f"{hub.settings.seller_name}\n{hub.settings.seller_phone}"),
             attachments=(Attachment(f"报价单-{quote.code}.pdf", Path(quote.pdf_path).read_bytes()),))
-        code = quote.code
-    once(hub.db_url, "quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
-    with session_scope(hub.db_url) as s:
-        order = s.get(IntentOrder, order_id)
-        quote = quote_of(s, order_id)
-        apply_changes(s, quote, ACTOR, status=QuoteStatus.sent.value)
-        apply_changes(s, order, ACTOR, status=OrderStatus.quoted.value, error=None,
-                      claimed_by=None, claimed_until=None)
-        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
-        apply_changes(s, opp, ACTOR, amount=quote.total_amount)
-        advance_stage(s, order_id, Stage.quoted)
+    once(hub.db_url, "quote_email", quote.code, lambda: {"message_id": hub.mailer.send(mail)})
 

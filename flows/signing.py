@@ -3,7 +3,6 @@ finance to prepare the invoice — each quote on its own, each outside call once
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,18 +34,15 @@ def archive_signed(hub: Hub, code: str) -> None:
         if quote.signed_pdf_sha256:
             return
         ref = quote.signing_ref or code
+    # the connector keeps the signed file and its evidence JSON side by side, once
     signed = hub.esign.fetch_signed(ref, hub.settings.path("signed"))
-    evidence_path = hub.settings.path("signed") / f"{code}-evidence.json"
-    if not evidence_path.exists():
-        evidence_path.write_text(json.dumps(signed.evidence, ensure_ascii=False, indent=2,
-                                            default=str), encoding="utf-8")
     with session_scope(hub.db_url) as s:
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         signed_at = signed.evidence.get("signed_at")
         apply_changes(s, quote, ACTOR, status=QuoteStatus.signed.value,
                       signed_pdf_path=str(signed.pdf_path), signed_pdf_sha256=signed.sha256,
-                      evidence_path=str(evidence_path))
+                      evidence_path=str(signed.evidence_path))
         if quote.signed_at is None:
             apply_changes(s, quote, ACTOR, signed_at=(
                 dt.datetime.fromisoformat(signed_at) if signed_at else utcnow()))
