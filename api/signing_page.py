@@ -134,23 +134,21 @@ def decode_signature(data_url: str) -> bytes:
         raise ValueError("签名图片无法解析，请重新手写签名") from exc
 
 
-def complete_builtin_signing(settings, token: str, signer_name: str, png: bytes, ip: str,
-                             user_agent: str) -> TokenState:
-    """Keep the drawing, mark the token used and queue the completion. The token's use and
-    the inbox row are one transaction; the conditional UPDATE lets one submit win."""
+def complete_builtin_signing(settings, state: TokenState, token: str, signer_name: str,
+                             png: bytes, ip: str, user_agent: str) -> TokenState:
+    """Use the token, keep the drawing and queue the completion, as one transaction: the
+    conditional UPDATE lets one submit win, and a refused drawing leaves the token unused."""
     from connectors.esign_builtin import save_signature_capture
 
-    state = load_token(settings.db_url, token)
-    if not state.ok:
-        return state
     now = utcnow()
-    save_signature_capture(settings.data_dir.resolve(), state.quote.code, png, signer_name,
-                           ip, user_agent, now)
     with session_scope(settings.db_url) as s:
         won = s.execute(sa.update(SigningToken).where(
             SigningToken.token_hash == token_hash(token), SigningToken.used_at.is_(None),
             SigningToken.expires_at > now).values(used_at=now)).rowcount == 1
         if won:
+            # raises ValueError for a blank or broken drawing: the transaction rolls back
+            save_signature_capture(settings.data_dir.resolve(), state.quote.code, png,
+                                   signer_name, ip, user_agent, now)
             add_signing_event(s, "esign:builtin", state.quote.code,
                               json.dumps({"quote": state.quote.code, "signer": signer_name,
                                           "signed_at": now.isoformat()},
@@ -181,7 +179,7 @@ async def submit_signature(token: str, request: Request, signer_name: str = Form
         return HTMLResponse(quote_page(state, token, problem), status_code=422)
     try:
         done = await run_in_threadpool(
-            complete_builtin_signing, settings, token, name, png,
+            complete_builtin_signing, settings, state, token, name, png,
             request.client.host if request.client else "", request.headers.get("user-agent", ""))
     except ValueError as exc:  # the capture was refused (blank, too large, not a PNG)
         return HTMLResponse(quote_page(state, token, str(exc)), status_code=422)
