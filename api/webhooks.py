@@ -136,6 +136,7 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                    "contact_phone": order.customer.contact_phone,
                    "contact_email": order.customer.contact_email,
                    "wanted_delivery_date": order.wanted_delivery_date, "note": order.note,
+                   "order_date": business_date(now),
                    "status": OrderStatus.received.value, "stock_short": False, "attempts": 0,
                    "created_at": now, "updated_at": now}
             conn.execute(sa.insert(IntentOrder.__table__), row)

@@ -10,15 +10,17 @@ from models.db import session_scope
 from models.oplog import record_create
 
 STAFF = [
-    ("mgr-east", "王强", "sales_manager", "wangqiang@example.com", "华东", None),
-    ("mgr-south", "陈静", "sales_manager", "chenjing@example.com", "华南", None),
-    ("rep-zhangwei", "张伟", "rep", "zhangwei@example.com", "华东", "mgr-east"),
-    ("rep-lina", "李娜", "rep", "lina@example.com", "华南", "mgr-south"),
-    ("legal-01", "刘洋", "legal", "legal@example.com", None, None),
-    ("purchasing-01", "赵磊", "purchasing", "purchasing@example.com", None, None),
-    ("finance-01", "孙丽", "finance", "finance@example.com", None, None),
-    ("risk-01", "周敏", "risk", "risk@example.com", None, None),
-    ("admin", "系统管理员", "admin", "admin@example.com", None, None),
+    # id, name, role, email, region, manager, mobile
+    ("mgr-east", "王强", "sales_manager", "wangqiang@example.com", "华东", None, "13900000001"),
+    ("mgr-south", "陈静", "sales_manager", "chenjing@example.com", "华南", None, "13900000002"),
+    ("rep-zhangwei", "张伟", "rep", "zhangwei@example.com", "华东", "mgr-east", "13900000011"),
+    ("rep-lina", "李娜", "rep", "lina@example.com", "华南", "mgr-south", "13900000012"),
+    ("ops-01", "吴倩", "sales_ops", "salesops@example.com", None, None, "13900000021"),
+    ("legal-01", "刘洋", "legal", "legal@example.com", None, None, None),
+    ("purchasing-01", "赵磊", "purchasing", "purchasing@example.com", None, None, None),
+    ("finance-01", "孙丽", "finance", "finance@example.com", None, None, None),
+    ("risk-01", "周敏", "risk", "risk@example.com", None, None, "13900000031"),
+    ("admin", "系统管理员", "admin", "admin@example.com", None, None, None),
 ]
 
 PRODUCTS = [
@@ -47,10 +49,10 @@ CUSTOMERS = [
 def seed_sample_data(db_url: str) -> None:
     """Idempotent: rows that exist are left as they are."""
     with session_scope(db_url) as s:
-        for sid, name, role, email, region, manager in STAFF:
+        for sid, name, role, email, region, manager, mobile in STAFF:
             if s.get(Staff, sid) is None:
                 s.add(Staff(id=sid, name=name, role=role, email=email, region=region,
-                            manager_id=manager))
+                            manager_id=manager, mobile=mobile))
                 s.flush()
         for sku, model, name, line, unit, price, stock in PRODUCTS:
             if s.get(Product, sku) is None:
@@ -68,4 +70,4 @@ def seed_sample_data(db_url: str) -> None:
             s.add(c)
             record_create(s, c, "seed")
             for alias in aliases:
-                s.add(CustomerAlias(customer_id=c.id, name=alias, kind="short"))
+                s.add(CustomerAlias(customer_id=c.id, name=alias, kind="short", source="seed"))

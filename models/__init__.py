@@ -1,7 +1,10 @@
 """WHAT THE BUSINESS IS: tables and pure domain logic. Imports nothing of the other layers."""
-from models.base import SHANGHAI, business_date, to_money, utcnow
+from models.base import SHANGHAI, business_date, set_clock, to_money, utcnow
 from models.catalog import Product, StockLevel
-from models.customers import Customer, CustomerAlias
+from models.customers import (
+    Customer, CustomerAlias, RegistryChange, SuspectName, SuspectSighting, SuspectStatus,
+)
+from models.fulfilment import Delivery, SalesReturn
 from models.orders import (
     STAGE_LABELS,
     IntentOrder,
@@ -13,12 +16,16 @@ from models.orders import (
     SigningToken,
     Stage,
 )
+from models.rebates.tables import OrderRebate, RebateLine, RebatePolicyVersion, SettlementRun
+from models.receivables import Payment, ReceivableInvoice
 from models.staff import Staff
 from models.work import TASK_LABELS, Effect, InboxEvent, OperationLog, Todo
 
 __all__ = [
-    "SHANGHAI", "business_date", "to_money", "utcnow",
-    "Product", "StockLevel", "Customer", "CustomerAlias",
+    "SHANGHAI", "business_date", "set_clock", "to_money", "utcnow",
+    "Product", "StockLevel", "Customer", "CustomerAlias", "RegistryChange", "SuspectName",
+    "SuspectSighting", "SuspectStatus", "Delivery", "SalesReturn", "OrderRebate", "RebateLine",
+    "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
     "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
     "TASK_LABELS", "Effect", "InboxEvent", "OperationLog", "Todo",

@@ -6,6 +6,7 @@ computed in Asia/Shanghai. Money is Decimal with two places, never float.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -39,8 +40,18 @@ def Money(**kw):  # noqa: N802 - reads like a column type
     return sa.Column(sa.Numeric(14, 2), **kw)
 
 
+_clock: Callable[[], dt.datetime] | None = None
+
+
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    """Now, in UTC. Every business clock reads this, so a test can move time (`set_clock`)."""
+    return _clock() if _clock is not None else dt.datetime.now(dt.timezone.utc)
+
+
+def set_clock(clock: Callable[[], dt.datetime] | None) -> None:
+    """Install a clock (a callable returning an aware datetime); None restores the real one."""
+    global _clock
+    _clock = clock
 
 
 def business_date(at: dt.datetime | None = None) -> dt.date:

@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.base import UTCDateTime, business_date, utcnow
 
 
 class OrderStatus(str, enum.Enum):
@@ -17,18 +17,25 @@ class OrderStatus(str, enum.Enum):
     quoted = "quoted"            # quote sent, waiting for the signature
     signed = "signed"
     invoicing = "invoicing"      # finance asked to prepare the invoice
+    on_hold = "on_hold"          # the customer name is not recognised: waits for a decision
     failed = "failed"            # a step gave up on a transient error: will be retried
     blocked = "blocked"          # a permanent error: a person must act (see to-dos)
 
 
 class IntentOrder(SQLModel, table=True):
     __tablename__ = "intent_order"
+    # a customer's orders by date: rebate previews and settlements read them this way
+    __table_args__ = (sa.Index("ix_intent_order_customer_date", "customer_id", "order_date"),)
 
     id: str = Field(primary_key=True, max_length=24)
     event_id: str = Field(max_length=80)
     sender_id: str = Field(max_length=40)
     customer_name: str = Field(max_length=200)  # as the rep typed it
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    # set while the order waits for a decision on an unrecognised customer name
+    suspect_id: int | None = Field(default=None, foreign_key="suspect_name.id", index=True)
+    # business date (Asia/Shanghai) of its arrival: the date rebate policies look at
+    order_date: dt.date = Field(default_factory=lambda: business_date(), index=True)
     rep_id: str | None = Field(default=None, foreign_key="staff.id", max_length=40)
     contact_name: str | None = Field(default=None, max_length=40)
     contact_phone: str | None = Field(default=None, max_length=30)

@@ -9,8 +9,9 @@ class Staff(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=40)
-    # rep | sales_manager | legal | purchasing | finance | risk | admin
+    # rep | sales_manager | sales_ops | legal | purchasing | finance | risk | admin
     role: str = Field(max_length=20, index=True)
     email: str = Field(max_length=120)
+    mobile: str | None = Field(default=None, max_length=20)  # for @-mentions in pushes
     region: str | None = Field(default=None, max_length=20)
     manager_id: str | None = Field(default=None, foreign_key="staff.id", max_length=40)
