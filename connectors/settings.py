@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    # --- push notifications (connectors/notify.py): 企业微信 / 钉钉 group robots -------------
+    notify_backend: Literal["embedded", "wecom", "dingtalk"] = "embedded"
+    wecom_webhook_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    wecom_robot_key: SecretStr = SecretStr("")  # the `key` of the robot's webhook URL
+    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
+    dingtalk_access_token: SecretStr = SecretStr("")
+    dingtalk_secret: SecretStr = SecretStr("")  # 加签 secret ("SEC…"); empty: unsigned robot
+
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
