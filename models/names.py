@@ -260,7 +260,7 @@ def _parse(norm: str) -> _Parse:
     i = 0
     while i < len(s):
         hit = _match_place(s, i)
-        if not hit or len(s) - hit[1] < 2:
+        if not hit or len(s) - hit[1] < 1:  # 秦皇岛港: region 秦皇岛 + trade 港
             break
         prefix_regions.append(hit[0])
         prefix_tokens.append(s[i:hit[1]])
@@ -283,6 +283,22 @@ def _parse(norm: str) -> _Parse:
         else:
             break
     trade = rest
+    # a province written inside the trade part (华电辽宁能源 = 华电 + 辽宁 + 能源) is a region too
+    trade_tail = ""
+    mid_region = ""
+    for k in range(2, len(trade) - 1):
+        for length in (3, 2):
+            word = trade[k:k + length]
+            if len(word) == length and word in PROVINCE_OFFICIAL:
+                mid_region, trade_tail = word, trade[k + length:]
+                trade = trade[:k]
+                break
+        if mid_region:
+            break
+    if mid_region:
+        regions.append(mid_region)
+        if not region_text:
+            region_text = mid_region
     provinces: list[str] = []
     for r in regions:
         p = r if r in PROVINCE_OFFICIAL else PLACE_PROVINCE.get(r)
@@ -293,6 +309,10 @@ def _parse(norm: str) -> _Parse:
     segs.extend(("R", tok) for tok in prefix_tokens)
     if trade:
         segs.append(("T", trade))
+    if mid_region:
+        segs.append(("R", mid_region))
+        if trade_tail:
+            segs.append(("T", trade_tail))
     segs.extend(("I", w) for w in industry_words)
     if bracket_at >= 0:
         inner = flat(region_text if not prefix else region_text[len(prefix) + 1:-1])
@@ -350,3 +370,13 @@ def region_short_forms(region: str) -> frozenset[str]:
 
 def industry_abbreviations(word: str) -> tuple[str, ...]:
     return D.INDUSTRY_ABBREVIATIONS.get(word, ())
+
+
+def parse_normalized(norm: str) -> ParsedName:
+    """parse_company_name for a name that is already normalised (skips normalisation)."""
+    return _parse(norm).parsed
+
+
+def core_of(norm: str) -> str:
+    """Flat parent name without organisation form: region + trade name + industry."""
+    return "".join(text for label, text in _parse(norm).segments if label != "O")
