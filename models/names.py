@@ -1,14 +1,382 @@
-"""Customer name normalisation used for exact lookups (the matcher builds on it)."""
+"""Understanding Chinese enterprise names: normalisation and a structural parse.
+
+A registered name is 行政区划 + 字号 + 行业或经营特点 + 组织形式 (region + trade name + industry +
+organisation form), the region sometimes in brackets after the trade name (创耀(苏州)通信科技…), and
+a branch (分支机构) appends its own part to its parent's full name (…有限公司苏州分公司).
+
+Branch rule (decided here, relied on by the matcher): a name is a branch when it ends in a strong
+branch marker (分公司, 分厂, 分店, 分行, 支行, 办事处, 代表处, 营业部, 分理处, 分部, 分院, 分所, 分中心,
+分社, 分站, 分场), or in a weak marker (经营部, 服务部, 门市部, 销售部, 联络处, 工作站, 直营店, 专卖店,
+加油站) right after a parent that carries an organisation form (…有限公司XX经营部); a bare
+"张三五金经营部" is an individual business of its own, not a branch. 子公司 (subsidiaries) are
+legal persons with their own legal names and are never branches.
+"""
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
 
-_SPACE = re.compile(r"\s+")
+from models import name_data as D
+
+# --- normalisation ------------------------------------------------------------------
+
+_BRACKETS = str.maketrans({
+    "〔": "(", "〕": ")", "【": "(", "】": ")", "[": "(", "]": ")", "{": "(", "}": ")",
+    "〈": "(", "〉": ")", "《": "(", "》": ")", "「": "(", "」": ")", "『": "(", "』": ")",
+    "〖": "(", "〗": ")", "﹝": "(", "﹞": ")", "<": "(", ">": ")",
+})
+
+
+def _drop(ch: str) -> bool:
+    if ch in "()":
+        return False
+    cat = unicodedata.category(ch)
+    return cat[0] in "PSZC"  # punctuation, symbols, separators (spaces), control
 
 
 def normalize_name(name: str) -> str:
-    """NFKC folds full-width letters, digits and brackets to half width; spaces go."""
-    text = unicodedata.normalize("NFKC", name or "")
-    text = text.replace("〔", "(").replace("〕", ")").replace("【", "(").replace("】", ")")
-    return _SPACE.sub("", text).lower()
+    """NFKC (full → half width), every bracket style → (), spaces and punctuation removed,
+    latin lower-cased. Empty brackets go too."""
+    text = unicodedata.normalize("NFKC", name or "").translate(_BRACKETS)
+    text = "".join(ch for ch in text if not _drop(ch)).lower()
+    return text.replace("()", "")
+
+
+def flat(text: str) -> str:
+    """A normalised name without its brackets (for character comparisons)."""
+    return text.replace("(", "").replace(")", "")
+
+
+# --- dictionaries, compiled once ------------------------------------------------------
+
+PROVINCE_NAMES: tuple[str, ...] = tuple(p for p, _, _ in D.PROVINCES)
+PROVINCE_OFFICIAL: dict[str, str] = {p: p + suffix for p, suffix, _ in D.PROVINCES}
+#: short form → provinces (川 → 四川; 宁 → 宁夏 …)
+PROVINCE_SHORT: dict[str, tuple[str, ...]] = {}
+for _p, _, _shorts in D.PROVINCES:
+    for _s in _shorts:
+        PROVINCE_SHORT[_s] = PROVINCE_SHORT.get(_s, ()) + (_p,)
+#: city / district → its province
+PLACE_PROVINCE: dict[str, str] = {}
+for _p, _cities in D.CITIES.items():
+    for _c in _cities:
+        PLACE_PROVINCE.setdefault(_c, _p)
+for _p, _ds in D.DISTRICTS.items():
+    for _d in _ds:
+        PLACE_PROVINCE.setdefault(_d, _p)
+CITY_NAMES = frozenset(c for cs in D.CITIES.values() for c in cs)
+DISTRICT_NAMES = frozenset(d for ds in D.DISTRICTS.values() for d in ds)
+#: region name → every one-character form that may stand for it in a short name
+REGION_SHORT_FORMS: dict[str, frozenset[str]] = {}
+for _p, _, _shorts in D.PROVINCES:
+    REGION_SHORT_FORMS[_p] = frozenset(_shorts)
+for _c, _shorts in D.CITY_SHORT_FORMS.items():
+    REGION_SHORT_FORMS[_c] = REGION_SHORT_FORMS.get(_c, frozenset()) | frozenset(_shorts)
+#: one character → regions it may stand for (粤 → 广东; 深 → 深圳; 苏 → 江苏, 苏州)
+SHORT_FORM_REGIONS: dict[str, tuple[str, ...]] = {}
+for _r, _shorts in REGION_SHORT_FORMS.items():
+    for _s in _shorts:
+        SHORT_FORM_REGIONS[_s] = SHORT_FORM_REGIONS.get(_s, ()) + (_r,)
+
+_PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
+_CITY_SUFFIXES = ("地区", "市", "州", "盟")
+_DISTRICT_SUFFIXES = ("新区", "市", "区", "县")
+_PLACE_SUFFIX_AFTER = ("市", "区", "县", "州", "盟", "省")
+
+ORG_FORMS: tuple[str, ...] = tuple(sorted(D.ORG_FORMS, key=len, reverse=True))
+_STRONG_BRANCH = ("分公司", "分厂", "分店", "分行", "支行", "办事处", "代表处", "营业部", "分理处", "分部",
+                  "分院", "分所", "分中心", "分社", "分站", "分场")
+_WEAK_BRANCH = tuple(m for m in D.BRANCH_MARKERS if m not in _STRONG_BRANCH)
+_BRANCH_RE = re.compile("(" + "|".join(sorted(D.BRANCH_MARKERS, key=len, reverse=True)) + r")$")
+# where a parent's full name ends inside a branch name: an organisation form, or a bank
+_PARENT_ENDS = tuple(sorted(set(D.ORG_FORMS) | {"银行", "集团"}, key=len, reverse=True))
+
+INDUSTRY_WORDS = frozenset(D.INDUSTRY_WORDS) | {"集团"}
+_INDUSTRY_MAX = max(map(len, INDUSTRY_WORDS))
+_MAX_REGION = 7
+
+
+# --- parse ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParsedName:
+    normalized: str           # normalize_name(name)
+    region: str               # region as written, prefix and/or bracketed: "深圳市", "苏州", "中国"
+    trade_name: str           # 字号
+    industry: str             # 行业或经营特点, e.g. "医疗设备", "医药科技"
+    org_form: str             # 组织形式, e.g. "股份有限公司", "(集团)股份有限公司", "厂"
+    branch: str               # branch part, e.g. "苏州分公司" ("" when not a branch)
+    parent_name: str          # normalised name without the branch part (== normalized if none)
+    is_branch: bool
+    regions: tuple[str, ...] = ()    # canonical region names recognised, outermost first
+    provinces: tuple[str, ...] = ()  # provinces implied by the regions (深圳 → 广东)
+    region_in_brackets: bool = False
+
+    @property
+    def core(self) -> str:
+        """Trade name + industry: what is left when region, form and branch are dropped."""
+        return self.trade_name + self.industry
+
+
+def _match_place(s: str, i: int) -> tuple[str, int] | None:
+    """A region token starting at s[i]: (canonical name, end index)."""
+    for nat in D.NATIONAL_PREFIXES:
+        if s.startswith(nat, i):
+            return "中国", i + len(nat)
+    best: tuple[str, int] | None = None
+    for length in range(min(_MAX_REGION, len(s) - i), 1, -1):
+        word = s[i:i + length]
+        if word in PROVINCE_OFFICIAL:
+            end = i + length
+            for suf in _PROVINCE_SUFFIXES:
+                if s.startswith(suf, end):
+                    end += len(suf)
+                    break
+            return word, end
+        if word in CITY_NAMES or word in DISTRICT_NAMES:
+            end = i + length
+            suffixes = _CITY_SUFFIXES if word in CITY_NAMES else _DISTRICT_SUFFIXES
+            suffix = next((suf for suf in suffixes if s.startswith(suf, end)), "")
+            if word in D.AMBIGUOUS_PLACES and not suffix:
+                continue
+            best = (word, end + len(suffix))
+            break
+    return best
+
+
+def _bracket_region(content: str) -> str | None:
+    if content in ("中国", "中华"):
+        return "中国"
+    hit = _match_place(content, 0)
+    if hit and hit[1] == len(content):
+        return hit[0]
+    return None
+
+
+def _split_branch(s: str) -> tuple[str, str]:
+    """(parent, branch) of a normalised name; branch "" when the name is not a branch."""
+    m = _BRANCH_RE.search(s)
+    if not m or m.start() == 0:
+        return s, ""
+    marker_start = m.start()
+    best_end = -1
+    for form in _PARENT_ENDS:
+        pos = s.rfind(form, 0, marker_start)
+        if pos > 0 and pos + len(form) > best_end and pos + len(form) <= marker_start:
+            best_end = pos + len(form)
+    if best_end > 0:
+        parent, branch = s[:best_end], s[best_end:]
+        if len(flat(parent)) >= 2:
+            return parent, branch
+    if m.group(1) in _WEAK_BRANCH:
+        return s, ""
+    # no organisation form in front: the branch part is the region run before the marker
+    start = marker_start
+    head = s[:marker_start]
+    # walk back over region names written just before the marker (北京朝阳分公司)
+    moved = True
+    while moved:
+        moved = False
+        for length in range(min(_MAX_REGION + 3, start), 1, -1):
+            hit = _match_place(head[start - length:start], 0)
+            if hit and hit[1] == length and start - length >= 2:
+                start -= length
+                moved = True
+                break
+    ordinal = re.search(r"(第[一二三四五六七八九十\d]+|[一二三四五六七八九十\d]+)$", head[:start])
+    if ordinal and ordinal.start() >= 2:
+        start = ordinal.start()
+    if start < 2:
+        return s, ""
+    return s[:start], s[start:]
+
+
+def _split_org_form(s: str) -> tuple[str, str]:
+    for form in ORG_FORMS:
+        if s.endswith(form) and len(flat(s)) - len(flat(form)) >= 2:
+            return s[:-len(form)], form
+    return s, ""
+
+
+def _split_words(text: str, words: frozenset[str], longest: int) -> list[str]:
+    """Greedy longest-first split of text into known words (unknown characters stay glued)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        for length in range(min(longest, len(text) - i), 1, -1):
+            if text[i:i + length] in words:
+                out.append(text[i:i + length])
+                i += length
+                break
+        else:
+            if out and out[-1] not in words:
+                out[-1] += text[i]
+            else:
+                out.append(text[i])
+            i += 1
+    return out
+
+
+_ORG_WORDS = frozenset({"集团", "股份", "控股", "有限", "责任", "公司", "有限公司", "合伙", "企业",
+                        "有限合伙", "普通合伙", "特殊普通合伙", "合作", "总公司", "合伙企业"})
+
+
+@dataclass(frozen=True)
+class _Parse:
+    parsed: "ParsedName"
+    segments: tuple[tuple[str, str], ...]  # (label, text) in order; texts join to flat(parent)
+
+
+@lru_cache(maxsize=20_000)
+def _parse(norm: str) -> _Parse:
+    parent, branch = _split_branch(norm)
+    s, org_form = _split_org_form(parent)
+    regions: list[str] = []
+    region_text = ""
+    in_brackets = False
+    bracket_at = -1           # where a bracketed region sat in s once brackets are gone
+    # bracketed parts: a region (创耀(苏州)通信科技), or a generic word ((集团), (控股))
+    if "(" in s:
+        pieces: list[str] = []
+        for m in re.finditer(r"\(([^()]*)\)|[^()]+|[()]", s):
+            content = m.group(1)
+            if content is None:
+                pieces.append(m.group(0).strip("()"))
+                continue
+            place = _bracket_region(content)
+            if place and not region_text:
+                region_text = content
+                regions.append(place)
+                in_brackets = True
+                bracket_at = len("".join(pieces))
+            else:
+                pieces.append(content)
+        s = "".join(pieces)
+    # region prefix(es): 中国 / province / city / district, as long as ≥ 2 characters remain
+    prefix_regions: list[str] = []
+    prefix_tokens: list[str] = []
+    i = 0
+    while i < len(s):
+        hit = _match_place(s, i)
+        if not hit or len(s) - hit[1] < 1:  # 秦皇岛港: region 秦皇岛 + trade 港
+            break
+        prefix_regions.append(hit[0])
+        prefix_tokens.append(s[i:hit[1]])
+        i = hit[1]
+    prefix = s[:i]
+    if prefix_regions:
+        region_text = prefix + (f"({region_text})" if region_text else "")
+        regions = prefix_regions + regions
+    rest = s[i:]
+    # industry words at the end, while the trade name keeps ≥ 2 characters
+    # (a name made of region + industry only, 浙江医药, keeps an empty trade name)
+    industry_words: list[str] = []
+    keep = 0 if regions else 2
+    while len(rest) > keep:
+        for length in range(min(_INDUSTRY_MAX, len(rest) - keep), 0, -1):
+            if rest[-length:] in INDUSTRY_WORDS:
+                industry_words.insert(0, rest[-length:])
+                rest = rest[:-length]
+                break
+        else:
+            break
+    trade = rest
+    # a province written inside the trade part (华电辽宁能源 = 华电 + 辽宁 + 能源) is a region too
+    trade_tail = ""
+    mid_region = ""
+    for k in range(2, len(trade) - 1):
+        for length in (3, 2):
+            word = trade[k:k + length]
+            if len(word) == length and word in PROVINCE_OFFICIAL:
+                mid_region, trade_tail = word, trade[k + length:]
+                trade = trade[:k]
+                break
+        if mid_region:
+            break
+    if mid_region:
+        regions.append(mid_region)
+        if not region_text:
+            region_text = mid_region
+    provinces: list[str] = []
+    for r in regions:
+        p = r if r in PROVINCE_OFFICIAL else PLACE_PROVINCE.get(r)
+        if p and p not in provinces:
+            provinces.append(p)
+    # segments in written order
+    segs: list[tuple[str, str]] = []
+    segs.extend(("R", tok) for tok in prefix_tokens)
+    if trade:
+        segs.append(("T", trade))
+    if mid_region:
+        segs.append(("R", mid_region))
+        if trade_tail:
+            segs.append(("T", trade_tail))
+    segs.extend(("I", w) for w in industry_words)
+    if bracket_at >= 0:
+        inner = flat(region_text if not prefix else region_text[len(prefix) + 1:-1])
+        at = bracket_at  # index within s (prefix included), as are the segment positions
+        pos, out = 0, []
+        placed = False
+        for label, text in segs:
+            if not placed and pos <= at < pos + len(text) and at > pos:
+                out.append((label, text[:at - pos]))
+                out.append(("R", inner))
+                out.append((label, text[at - pos:]))
+                placed = True
+            elif not placed and at == pos:
+                out.append(("R", inner))
+                out.append((label, text))
+                placed = True
+            else:
+                out.append((label, text))
+            pos += len(text)
+        if not placed:
+            out.append(("R", inner))
+        segs = out
+    org_flat = flat(org_form)
+    segs.extend(("O", w) for w in _split_words(org_flat, _ORG_WORDS, 6))
+    parsed = ParsedName(
+        normalized=norm, region=region_text, trade_name=trade, industry="".join(industry_words),
+        org_form=org_form, branch=branch, parent_name=parent, is_branch=bool(branch),
+        regions=tuple(regions), provinces=tuple(provinces), region_in_brackets=in_brackets)
+    return _Parse(parsed, tuple((label, text) for label, text in segs if text))
+
+
+def parse_company_name(name: str) -> ParsedName:
+    return _parse(normalize_name(name)).parsed
+
+
+def name_segments(norm: str) -> tuple[tuple[str, str], ...]:
+    """Labelled pieces of a normalised name's parent part, in written order, brackets dropped:
+    R region, T trade name, I industry word, O organisation-form word. Their texts join to
+    flat(parent_name)."""
+    return _parse(norm).segments
+
+
+def strip_org_form(norm: str) -> str:
+    """The normalised name without its organisation form (锦州港股份有限公司 → 锦州港)."""
+    for form in ORG_FORMS:
+        if norm.endswith(form) and len(norm) > len(form):
+            return norm[:-len(form)]
+    return norm
+
+
+def region_short_forms(region: str) -> frozenset[str]:
+    """One-character forms that stand for a region in short names (广东 → 粤)."""
+    return REGION_SHORT_FORMS.get(region, frozenset())
+
+
+def industry_abbreviations(word: str) -> tuple[str, ...]:
+    return D.INDUSTRY_ABBREVIATIONS.get(word, ())
+
+
+def parse_normalized(norm: str) -> ParsedName:
+    """parse_company_name for a name that is already normalised (skips normalisation)."""
+    return _parse(norm).parsed
+
+
+def core_of(norm: str) -> str:
+    """Flat parent name without organisation form: region + trade name + industry."""
+    return "".join(text for label, text in _parse(norm).segments if label != "O")

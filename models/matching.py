@@ -1,0 +1,798 @@
+"""Customer name matcher: which customer does a typed name mean?
+
+Pure Python over an in-memory index (no database): the integration builds a NameIndex from the
+customer file (legal names and aliases) at process start and keeps it current with add/remove.
+
+How a query is scored against one stored name (an "entry"):
+
+* exact: the normalised query equals the normalised stored name (legal name or alias): 100.
+* short-name explanation (queries of up to 8 characters, what reps type): Chinese short names
+  take characters *in order* from the legal name — the trade name (字号) first, then an
+  industry word or a generic tail (股份/集团/控股), the region dropped or written as its
+  one-character form (粤 = 广东, 沪 = 上海, 深 = 深圳). The query is aligned to the name's
+  labelled characters (region / trade name / industry / organisation form); the best alignment
+  earns points for each character by what it took (trade name most), for contiguous runs and
+  for starting at word boundaries, and loses points for jumping into the middle of words,
+  for skipping the trade name, and for query characters the name does not contain.
+* full-name comparison (queries with an organisation form or 7+ characters): rapidfuzz ratio
+  over the flat names and cores plus structure: same trade name and region with a related
+  industry is the same company written differently (typo, 有限责任公司 vs 有限公司); a different
+  region or trade name is a different company.
+* branches (分支机构) are customers of their own: a branch query prefers the branch's entry,
+  never auto-links to the parent (nor a parent query to a branch); with the branch not on file
+  the parent is suggested with "分支机构未建档，总公司为…".
+
+Decision (see the constants below): ``auto`` only when the best customer's evidence is of a kind
+that may link alone, scores at least AUTO_MIN_SCORE and leads the next customer by
+AUTO_MIN_MARGIN; ``suggest`` when something scores at least SUGGEST_MIN_SCORE; else ``unknown``.
+
+Candidate generation never scans the index: postings of character bigrams (contiguous and, for
+short queries, ordered pairs, since short names skip characters) of each name's core, of
+"region short form + first trade character" (粤高, 沪农), and of name/trade-name prefixes for
+1–2 character keystrokes; rare keys first, very common keys only re-weight the pool.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
+
+from models import name_data as D
+from models.names import (
+    PROVINCE_SHORT,
+    SHORT_FORM_REGIONS,
+    REGION_SHORT_FORMS,
+    flat,
+    name_segments,
+    normalize_name,
+    parse_normalized,
+)
+
+# --- decision thresholds (scores are 0–100) -------------------------------------------
+#: exact normalised match of a stored legal name or alias
+EXACT_SCORE = 100.0
+#: the query is the stored name without its organisation form (锦州港 ↔ 锦州港股份有限公司)
+CORE_EXACT_SCORE = 97.0
+#: minimum score to link without a person. A short name scoring this took (nearly) every
+#: character from the trade name / industry / region in order, starting at a word boundary —
+#: on the listed-company bench about 90 % of real short names reach it while names of
+#: companies *not* on file stay far below (their best accidental alignment skips the trade name
+#: or leaves characters unexplained).
+AUTO_MIN_SCORE = 75.0
+#: ... and lead over the next customer by this much: two customers explaining the query about
+#: equally well (三元股份 ↔ 北京三元食品 / 山东三元生物) must go to a person.
+AUTO_MIN_MARGIN = 12.0
+#: below this nothing is plausible: "unknown" (a suspected new customer)
+SUGGEST_MIN_SCORE = 25.0
+#: a parent suggested for a branch query (or a branch for a parent query) never scores above
+#: this: the evidence says "related", not "same customer"
+RELATED_CAP = 70.0
+#: best score of a short name whose characters the name holds in another order (suggest only)
+REORDER_MAX_SCORE = 48.0
+#: non-exact queries shorter than this never auto-link (东电 fits too many names)
+AUTO_MIN_QUERY_LEN = 3
+
+# --- candidate generation limits -------------------------------------------------------
+#: keys with more postings than this only re-weight the pool, they do not feed it
+KEY_FEED_CAP = 4000
+#: stop feeding the pool from further keys once it holds this many names
+POOL_FEED_LIMIT = 6000
+#: re-weight the pool with common keys only while it is at most this big
+POOL_BOOST_LIMIT = 1500
+#: single characters feed the pool only when pairs found too little, and only rare ones
+UNIGRAM_FEED_CAP = 1500
+#: names scored in detail per query
+TOP_K = 48
+#: entries scanned for a 1–2 character keystroke prefix
+PREFIX_SCAN = 160
+#: short-name alignment is tried for queries up to this length
+ALIGN_MAX_LEN = 8
+
+KIND_LABELS = {"legal": "工商全称", "short": "简称", "former": "曾用名", "branch": "分支机构名称",
+               "typed": "录入名称", "merged": "合并客户名称"}
+
+# alignment points per character by what it took
+_VAL = {"T": 10, "I": 7, "R": 5, "G": 6, "O": 1}
+_VAL_NO_TRADE = {**_VAL, "R": 10}
+_VAL_SHORT_REGION = 8      # 粤 for 广东 in the name
+_VAL_DROPPED_REGION = 1    # 苏 for a name with no region written (苏常柴 ↔ 常柴股份)
+_VAL_GENERIC_TAIL = 2      # 控股 added by the short name, absent from the name
+_PTS_SKIP = -6             # a query character the name does not contain
+_PTS_START_WORD = 2
+_PTS_START_MID = -6
+_PTS_CONTIGUOUS = 4
+_PTS_JUMP_MID = -4
+_PTS_NO_HEAD = -14         # trade name not used at all
+_PTS_NO_HEAD_REGION = -6   # ... but region + industry taken instead (苏能股份 ↔ 江苏徐矿能源)
+_PTS_HEAD_LATE = -6        # trade name used but not its first character
+_PTS_HEAD_LATE_SOFT = -3   # ... starting at its second two-character word (中国国际海运 → 海运)
+_PTS_HEAD_FULL = 3         # every trade-name character used
+_PTS_HEAD_GAP = -4         # per trade-name character skipped between used ones
+_PTS_HEAD_HALF = -3        # one character of a two-character trade name (广汇汽车 → 广汽)
+_PTS_TRUNCATED = -3        # the query stops inside a word (康达医 ↔ 康达医疗)
+_PTS_PER_CHAR = 14         # normaliser: a trade-name character in a contiguous run
+_GENERIC_WORDS = frozenset({"集团", "股份", "控股"})
+_GENERIC_TAILS = tuple(sorted(D.GENERIC_TAILS, key=len, reverse=True))
+# leading one-character forms that may stand for a region the legal name does not write
+_DROPPABLE_LEADING = frozenset(PROVINCE_SHORT) | frozenset("深穗甬杭厦蓉汉锡")
+
+
+@dataclass(frozen=True)
+class NameEntry:
+    entry_id: str      # unique key of this name row, e.g. "c:123" (legal name), "a:456" (alias)
+    customer_id: int
+    name: str          # as stored
+    kind: str          # legal | short | former | branch | typed | merged
+
+
+@dataclass(frozen=True)
+class Candidate:
+    customer_id: int
+    legal_name: str
+    matched_alias: str
+    matched_kind: str
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    query: str
+    normalized: str
+    decision: str          # "auto" | "suggest" | "unknown"
+    candidates: tuple[Candidate, ...]
+
+
+# --- per-name analysis ----------------------------------------------------------------
+
+class _Target:
+    """A stored name (or a query) prepared for scoring."""
+    __slots__ = ("norm", "full", "pflat", "core", "chars", "labels", "ws", "we", "head",
+                 "shorts", "regions", "has_region", "pos", "parsed", "branch", "segments", "links",
+                 "after_region", "val")
+
+    def __init__(self, norm: str):
+        p = parse_normalized(norm)
+        segs = name_segments(norm)
+        self.norm = norm
+        self.parsed = p
+        self.full = flat(norm)
+        self.branch = flat(p.branch)
+        self.segments = segs
+        chars: list[str] = []
+        labels: list[str] = []
+        ws: list[bool] = []
+        we: list[bool] = []
+        head: list[int] = []
+        head_seg = next((i for i, (lab, _) in enumerate(segs) if lab == "T"), None)
+        for si, (label, text) in enumerate(segs):
+            lab = ("G" if text in _GENERIC_WORDS else "O") if label == "O" else label
+            n = len(text)
+            # long trade names and compound industry words read as two-character words
+            # (中岩|大地, 农村|商业|银行, 高速|公路)
+            split = label in "TI"
+            for k, ch in enumerate(text):
+                if si == head_seg:
+                    head.append(len(chars))
+                chars.append(ch)
+                labels.append(lab)
+                ws.append(k == 0 or (split and k % 2 == 0))
+                we.append(k == n - 1 or (split and k % 2 == 1))
+        self.chars = "".join(chars)
+        self.pflat = self.chars
+        self.core = "".join(ch for ch, lab in zip(chars, labels) if lab not in "GO")
+        self.labels = labels
+        self.ws = ws
+        self.we = we
+        self.head = head
+        regions = p.regions + p.provinces
+        self.regions = frozenset(regions)
+        self.has_region = bool(p.regions)
+        shorts: set[str] = set()
+        for r in regions:
+            shorts |= REGION_SHORT_FORMS.get(r, frozenset())
+        self.shorts = frozenset(shorts)
+        pos: dict[str, list[int]] = {}
+        for i, ch in enumerate(self.chars):
+            pos.setdefault(ch, []).append(i)
+        self.pos = pos
+        # usual abbreviations of industry words (农村商业银行 → 农商行) count as contiguous runs
+        links: set[tuple[int, int]] = set()
+        start = 0
+        for label, text in segs:
+            if label == "I":
+                for word, abbrevs in D.INDUSTRY_ABBREVIATIONS.items():
+                    at = text.find(word)
+                    if at < 0:
+                        continue
+                    for abbr in abbrevs:
+                        path, k = [], 0
+                        for ch in abbr:
+                            k = word.find(ch, k)
+                            if k < 0:
+                                break
+                            path.append(start + at + k)
+                            k += 1
+                        else:
+                            for a, b in zip(path, path[1:]):
+                                links.add((a, b))
+                                ws[b] = True
+            start += len(text)
+        self.links = links
+        # without a trade name (浙江医药, 东莞发展控股) the region carries the identity
+        self.val = _VAL if head else _VAL_NO_TRADE
+        # the first position after the leading region (沪|农商行): a region short form runs on
+        self.after_region = next((i for i, lab in enumerate(labels) if lab != "R"), -1) \
+            if labels and labels[0] == "R" else -1
+
+
+def _region_word(t: _Target, ch: str) -> str:
+    for r in SHORT_FORM_REGIONS.get(ch, ()):
+        if r in t.regions:
+            return r
+    return ""
+
+
+# --- short-name alignment -------------------------------------------------------------
+
+@dataclass
+class _Align:
+    points: float
+    path: tuple[int, ...]   # per query char: position, or -1 short region form, -2 dropped
+    #                         region form, -3 skipped, -4 generic tail not in the name
+    skips: int
+    generic: int
+
+
+def _generic_tail_start(q: str) -> int:
+    for word in _GENERIC_TAILS:
+        if q.endswith(word) and len(q) - len(word) >= 2:
+            return len(q) - len(word)
+    return -1
+
+
+def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
+    m = len(q)
+    pos = t.pos
+    labels, ws, we = t.labels, t.ws, t.we
+    val = t.val
+    occ = [pos.get(ch, ()) for ch in q]
+    tail = _generic_tail_start(q)
+    head = t.head
+    head_set = set(head)
+    links = t.links
+    after_region = t.after_region
+
+    best: list = [None]
+
+    def finish(pts: float, path: list[int], skips: int, generic: int) -> None:
+        used = [p for p in path if p >= 0]
+        if head:
+            used_head = [p for p in used if p in head_set]
+            if not used_head:
+                region_used = path[0] == -1 or any(labels[p] == "R" for p in used)
+                pts += _PTS_NO_HEAD_REGION if region_used else _PTS_NO_HEAD
+            else:
+                first = used_head[0]
+                if first != head[0]:
+                    pts += _PTS_HEAD_LATE_SOFT if ws[first] else _PTS_HEAD_LATE
+                if len(used_head) == len(head):
+                    pts += _PTS_HEAD_FULL
+                elif len(head) == 2:
+                    pts += _PTS_HEAD_HALF
+                else:
+                    gap = sum(1 for p in head if used_head[0] < p < used_head[-1]
+                              and p not in used_head)
+                    pts += _PTS_HEAD_GAP * gap
+        if used:
+            last = used[-1]
+            if path[-1] == last and not we[last] and last + 1 < len(labels) \
+                    and labels[last + 1] == labels[last] and labels[last] in "TI":
+                pts += _PTS_TRUNCATED
+        if best[0] is None or pts > best[0].points:
+            best[0] = _Align(pts, tuple(path), skips, generic)
+
+    def rec(i: int, prev: int, contiguous_ok: bool, pts: float, path: list[int], skips: int,
+            generic: int) -> None:
+        if i == m:
+            finish(pts, path, skips, generic)
+            return
+        if i == tail and generic == 0:
+            # the rest is a generic tail (股份/集团/控股 …) the name may not contain
+            rec(m, prev, False, pts + _VAL_GENERIC_TAIL * (m - i), path + [-4] * (m - i), skips,
+                m - i)
+        for p in occ[i]:
+            if p <= prev:
+                continue
+            v = val[labels[p]]
+            if prev < 0:  # first character taken from the name
+                if path and path[-1] == -1 and p == after_region:
+                    v += _PTS_CONTIGUOUS  # 粤|电力: the short form runs on into the name
+                else:
+                    v += _PTS_START_WORD if ws[p] else _PTS_START_MID
+            elif contiguous_ok and (p == prev + 1 or (prev, p) in links):
+                v += _PTS_CONTIGUOUS
+            elif not ws[p]:
+                v += _PTS_JUMP_MID
+            path.append(p)
+            rec(i + 1, p, True, pts + v, path, skips, generic)
+            path.pop()
+        if skips < max_skips and (i > 0 or m > 2):
+            path.append(-3)
+            rec(i + 1, prev, False, pts + _PTS_SKIP, path, skips + 1, generic)
+            path.pop()
+
+    first = q[0]
+    if first in t.shorts:
+        rec(1, -1, False, _VAL_SHORT_REGION + _PTS_START_WORD, [-1], 0, 0)
+    elif not t.has_region and first in _DROPPABLE_LEADING and m >= 3:
+        rec(1, -1, False, _VAL_DROPPED_REGION, [-2], 0, 0)
+    rec(0, -1, False, 0.0, [], 0, 0)
+    return best[0]
+
+
+def _align_reasons(q: str, t: _Target, a: _Align) -> list[str]:
+    reasons: list[str] = []
+    p = t.parsed
+    if a.skips == 0 and a.generic == 0 and -2 not in a.path:
+        reasons.append("简称字符按序取自全称")
+    for i, x in enumerate(a.path):
+        if x == -1:
+            region = _region_word(t, q[i])
+            kind = "省份简称" if region in PROVINCE_SHORT.get(q[i], ()) else "地区简称"
+            reasons.append(f"{kind} {q[i]}={region}")
+        elif x == -2:
+            regions = "/".join(SHORT_FORM_REGIONS.get(q[i], ()))
+            reasons.append(f"地区简称 {q[i]}={regions}（全称未写地区）")
+    used = {x for x in a.path if x >= 0}
+    trade = p.trade_name
+    if trade and t.head and all(h in used for h in t.head):
+        reasons.append(f"字号“{trade}”完整出现")
+    elif trade and t.head and t.head[0] in used:
+        reasons.append(f"取字号“{trade}”开头")
+    elif trade and t.head and not any(h in used for h in t.head):
+        reasons.append(f"未用字号“{trade}”")
+    if p.region and not any(t.labels[x] == "R" for x in used) and -1 not in a.path:
+        reasons.append(f"省略地区“{p.region}”")
+    if a.generic:
+        reasons.append(f"含通用后缀“{q[-a.generic:]}”")
+    if a.skips:
+        missing = "".join(q[i] for i, x in enumerate(a.path) if x == -3)
+        reasons.append(f"“{missing}”未在名称中出现")
+    return reasons
+
+
+def _trade_and_generic_only(t: _Target, a: _Align) -> bool:
+    """The query is the trade name plus 股份/集团/控股: 方盛股份 fits every 方盛 company, so this
+    alone never links automatically (unless the trade name is long and used whole)."""
+    used = [x for x in a.path if x >= 0]
+    labels = {t.labels[x] for x in used}
+    if "T" not in labels or not labels <= {"T", "G"} or (len(labels) == 1 and not a.generic):
+        return False
+    return not (len(t.head) >= 3 and all(h in used for h in t.head))
+
+
+def _align_score(a: _Align, m: int) -> float:
+    return max(0.0, min(99.0, 100.0 * a.points / (_PTS_PER_CHAR * m)))
+
+
+# --- full-name comparison -------------------------------------------------------------
+
+def _industry_related(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if not a or not b:
+        return False
+    return a in b or b in a or LCSseq.similarity(a, b) >= 2
+
+
+def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
+    qp, tp = q.parsed, t.parsed
+    r_full = fuzz.ratio(q.pflat, t.pflat)
+    r_core = fuzz.ratio(q.core, t.core) if q.core and t.core else 0.0
+    score = max(r_full, r_core - 3)
+    reasons = [f"全称相似度 {round(score)}"]
+    region_conflict = bool(qp.regions and tp.regions and not (q.regions & t.regions))
+    qt, tt = qp.trade_name, tp.trade_name
+    same_trade = bool(qt) and qt == tt
+    trade_compat = same_trade or (len(qt) >= 2 and len(tt) >= 2
+                                  and (qt.startswith(tt) or tt.startswith(qt)))
+    if same_trade:
+        related = _industry_related(qp.industry, tp.industry)
+        if qp.industry == tp.industry:
+            score = max(score, 94.0)
+            reasons = [f"字号“{tt}”与行业一致"]
+        elif related:
+            score = max(score, 84.0)
+            reasons = [f"字号“{tt}”一致，行业表述不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
+        else:
+            score = min(score, 70.0)
+            reasons = [f"字号“{tt}”一致，但行业不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
+            trade_compat = False
+    elif qt and tt and not trade_compat:
+        score -= 8
+        reasons.append(f"字号不同（{qt}/{tt}）")
+    if region_conflict:
+        score -= 30
+        reasons.append(f"地区不同（{qp.region}/{tp.region}）")
+    elif qp.regions and tp.regions:
+        reasons.append(f"地区一致（{tp.region}）")
+    if qp.org_form and tp.org_form and qp.org_form != tp.org_form:
+        reasons.append(f"组织形式不同（{qp.org_form}/{tp.org_form}）")
+    can_auto = trade_compat and not region_conflict
+    return max(0.0, min(99.0, score)), reasons, can_auto
+
+
+# --- scoring one entry ----------------------------------------------------------------
+
+def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
+    """How well q (its parent part) names t (its parent part). (score, reasons, may auto)"""
+    qf = q.pflat
+    if not qf:
+        return 0.0, [], False
+    if qf == t.pflat:
+        return EXACT_SCORE, ["名称一致"], True
+    if qf == t.core and len(qf) >= 2:
+        return CORE_EXACT_SCORE, ["与全称去掉组织形式后一致"], True
+    best = (0.0, [], False)
+    m = len(qf)
+    if m <= ALIGN_MAX_LEN:
+        a = _align(qf, t, max_skips=max(1, m // 2))
+        if a is not None and len([x for x in a.path if x >= 0 or x == -1]) >= min(2, m):
+            s = _align_score(a, m)
+            may = a.skips == 0 and a.generic == 0 and -2 not in a.path and m >= AUTO_MIN_QUERY_LEN
+            reasons = _align_reasons(qf, t, a)
+            if may and _trade_and_generic_only(t, a):
+                may = False
+                reasons.append("仅字号加通用词，需人工确认")
+            best = (s, reasons, may)
+            if a.skips:
+                # characters all present but in another order (工业富联 ↔ 富士康工业互联网)
+                present = sum(1 for ch in qf if ch in t.pos)
+                alt = REORDER_MAX_SCORE * (present / m) ** 2
+                if present > m - a.skips and alt > s:
+                    best = (alt, ["简称字符均出现在全称中（顺序不同）"], False)
+    if q.parsed.org_form or m >= 7:
+        s, reasons, may = _full_compare(q, t)
+        if s > best[0] or (s == best[0] and may and not best[2]):
+            best = (s, reasons, may)
+    return best
+
+
+def _branch_key(branch: str) -> str:
+    return branch.replace("市", "").replace("省", "")
+
+
+# --- the index ------------------------------------------------------------------------
+
+class NameIndex:
+    """In-memory index of customer names; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._slot_of: dict[str, int] = {}
+        self._entries: list[NameEntry | None] = []
+        self._norms: list[str] = []
+        self._flats: list[str] = []
+        self._by_customer: dict[int, set[int]] = {}
+        self._legal: dict[int, int] = {}
+        self._exact: dict[str, list[int]] = {}
+        self._core_exact: dict[str, list[int]] = {}
+        self._post: dict[str, list[int]] = {}
+        self._prefix: dict[str, list[int]] = {}
+        self._targets: dict[int, _Target] = {}
+        self._live = 0
+        self._dead = 0
+
+    # -- maintenance --
+    def __len__(self) -> int:
+        return self._live
+
+    @classmethod
+    def build(cls, entries: Iterable[NameEntry]) -> "NameIndex":
+        index = cls()
+        for entry in entries:
+            index.add(entry)
+        return index
+
+    def add(self, entry: NameEntry) -> None:
+        """Insert, or replace the entry with the same entry_id (it may move customer)."""
+        if entry.entry_id in self._slot_of:
+            self.remove(entry.entry_id)
+        norm = normalize_name(entry.name)
+        slot = len(self._entries)
+        self._entries.append(entry)
+        self._norms.append(norm)
+        fl = flat(norm)
+        self._flats.append(fl)
+        self._slot_of[entry.entry_id] = slot
+        self._by_customer.setdefault(entry.customer_id, set()).add(slot)
+        if entry.kind == "legal":
+            self._legal[entry.customer_id] = slot
+        self._live += 1
+        if not fl:
+            return
+        self._exact.setdefault(fl, []).append(slot)
+        keys, prefixes, core = _index_keys(norm)
+        if core:
+            self._core_exact.setdefault(core, []).append(slot)
+        post = self._post
+        for key in keys:
+            lst = post.get(key)
+            if lst is None:
+                post[key] = [slot]
+            else:
+                lst.append(slot)
+        pre = self._prefix
+        for key in prefixes:
+            lst = pre.get(key)
+            if lst is None:
+                pre[key] = [slot]
+            else:
+                lst.append(slot)
+
+    def remove(self, entry_id: str) -> None:
+        slot = self._slot_of.pop(entry_id, None)
+        if slot is None:
+            return
+        entry = self._entries[slot]
+        self._entries[slot] = None
+        self._targets.pop(slot, None)
+        slots = self._by_customer.get(entry.customer_id)
+        if slots is not None:
+            slots.discard(slot)
+            if not slots:
+                del self._by_customer[entry.customer_id]
+        if self._legal.get(entry.customer_id) == slot:
+            del self._legal[entry.customer_id]
+        fl = self._flats[slot]
+        for table, key in ((self._exact, fl),):
+            lst = table.get(key)
+            if lst is not None:
+                try:
+                    lst.remove(slot)
+                except ValueError:
+                    pass
+                if not lst:
+                    del table[key]
+        self._live -= 1
+        self._dead += 1
+        # postings keep dead slots (filtered on read) until they outweigh the live ones
+        if self._dead > 1000 and self._dead > self._live:
+            self._compact()
+
+    def remove_customer(self, customer_id: int) -> None:
+        for slot in list(self._by_customer.get(customer_id, ())):
+            entry = self._entries[slot]
+            if entry is not None:
+                self.remove(entry.entry_id)
+
+    def _compact(self) -> None:
+        live = [e for e in self._entries if e is not None]
+        fresh = NameIndex.build(live)
+        self.__dict__.update(fresh.__dict__)
+
+    # -- search --
+    def _target(self, slot: int) -> _Target:
+        t = self._targets.get(slot)
+        if t is None:
+            if len(self._targets) > 50_000:
+                self._targets.clear()
+            t = self._targets[slot] = _Target(self._norms[slot])
+        return t
+
+    def _candidate_slots(self, q: _Target) -> set[int]:
+        entries = self._entries
+        out: set[int] = set()
+        for table, key in ((self._exact, q.full), (self._exact, q.pflat), (self._core_exact, q.core),
+                           (self._core_exact, q.pflat)):
+            for s in table.get(key, ()):
+                out.add(s)
+        body = q.core or q.pflat
+        if q.parsed.is_branch:
+            body = (q.core or q.pflat) + _strip_marker(q.branch)
+        if len(body) <= 2:
+            for key in {body, body[:1]} if len(body) == 2 else {body}:
+                lst = self._prefix.get(key, ())
+                n = 0
+                for s in lst:
+                    if entries[s] is not None:
+                        out.add(s)
+                        n += 1
+                        if n >= PREFIX_SCAN:
+                            break
+            if len(body) < 2:
+                return out
+        keys = _query_keys(body)
+        post = self._post
+        total = max(1, self._live)
+        found = []
+        for key, w in keys.items():
+            lst = post.get(key)
+            if lst:
+                found.append((len(lst), key, w, lst))
+        found.sort(key=lambda x: x[0])
+        pool: dict[int, float] = {}
+        boost = []
+        for n, key, w, lst in found:
+            idf = w * math.log(1 + total / n)
+            if n <= KEY_FEED_CAP and len(pool) + n <= POOL_FEED_LIMIT or not pool:
+                get = pool.get
+                for s in lst[:POOL_FEED_LIMIT]:
+                    pool[s] = get(s, 0.0) + idf
+            else:
+                boost.append((key, idf))
+        if len(pool) < TOP_K:
+            # few names share a pair of characters with the query: rare single characters
+            singles = []
+            for ch in set(body):
+                lst = post.get("~" + ch)
+                if lst and len(lst) <= UNIGRAM_FEED_CAP:
+                    singles.append((len(lst), lst))
+            singles.sort(key=lambda x: x[0])
+            for n, lst in singles:
+                if len(pool) + n > POOL_FEED_LIMIT:
+                    break
+                idf = 0.3 * math.log(1 + total / n)
+                get = pool.get
+                for s in lst:
+                    pool[s] = get(s, 0.0) + idf
+        if boost and len(pool) <= POOL_BOOST_LIMIT:
+            flats = self._flats
+            for key, idf in boost:
+                if len(key) == 2 and key[0] not in "^~":
+                    for s in pool:
+                        if key in flats[s]:
+                            pool[s] += idf
+        if len(pool) > TOP_K:
+            top = heapq.nlargest(TOP_K, pool.items(), key=lambda kv: kv[1])
+            out.update(s for s, _ in top)
+        else:
+            out.update(pool)
+        return {s for s in out if entries[s] is not None}
+
+    def search(self, query: str, limit: int = 5) -> MatchResult:
+        norm = normalize_name(query)
+        if not flat(norm):
+            return MatchResult(query, norm, "unknown", ())
+        q = _Target(norm)
+        slots = self._candidate_slots(q)
+        best: dict[int, tuple[float, bool, int, list[str]]] = {}
+        for slot in slots:
+            entry = self._entries[slot]
+            score, reasons, may = self._score(q, slot)
+            if score <= 0:
+                continue
+            cur = best.get(entry.customer_id)
+            if cur is None or score > cur[0] or (score == cur[0] and may and not cur[1]):
+                best[entry.customer_id] = (score, may, slot, reasons)
+        if q.regions and (q.parsed.org_form or len(q.pflat) >= 7):
+            self._check_legal_regions(q, best)
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        ranked = [kv for kv in ranked if kv[1][0] >= SUGGEST_MIN_SCORE]
+        if not ranked:
+            return MatchResult(query, norm, "unknown", ())
+        top_score, top_may = ranked[0][1][0], ranked[0][1][1]
+        second = ranked[1][1][0] if len(ranked) > 1 else 0.0
+        decision = "suggest"
+        if top_may and top_score >= AUTO_MIN_SCORE and top_score - second >= AUTO_MIN_MARGIN:
+            decision = "auto"
+        candidates = []
+        for i, (cid, (score, may, slot, reasons)) in enumerate(ranked[:max(1, limit)]):
+            entry = self._entries[slot]
+            legal_slot = self._legal.get(cid)
+            legal = self._entries[legal_slot].name if legal_slot is not None else entry.name
+            rs = list(reasons)
+            if entry.kind != "legal":
+                rs.insert(0, f"匹配{KIND_LABELS.get(entry.kind, entry.kind)}“{entry.name}”")
+            if i == 0 and decision == "suggest" and len(ranked) > 1 and top_score - second < AUTO_MIN_MARGIN \
+                    and top_score >= AUTO_MIN_SCORE:
+                rs.append("与其他客户难以区分，请人工确认")
+            candidates.append(Candidate(cid, legal, entry.name, entry.kind, round(score, 1),
+                                        tuple(dict.fromkeys(rs))))
+        return MatchResult(query, norm, decision, tuple(candidates))
+
+    def _check_legal_regions(self, q: _Target, best: dict) -> None:
+        """A full name with a region names another company when the customer's legal name
+        has a different region, whatever alias matched (浙江康达… is not 江苏康达…)."""
+        for cid, (score, may, slot, reasons) in list(best.items()):
+            legal_slot = self._legal.get(cid)
+            if legal_slot is None or legal_slot == slot or score >= EXACT_SCORE:
+                continue
+            lt = self._target(legal_slot)
+            if lt.parsed.regions and not (q.regions & lt.regions):
+                best[cid] = (score - 30, False, slot,
+                             reasons + [f"地区不同（{q.parsed.region}/{lt.parsed.region}）"])
+
+    def _score(self, q: _Target, slot: int) -> tuple[float, list[str], bool]:
+        entry = self._entries[slot]
+        fl = self._flats[slot]
+        if q.full == fl:
+            label = KIND_LABELS.get(entry.kind, entry.kind)
+            return EXACT_SCORE, [f"与{label}完全一致"], True
+        t = self._target(slot)
+        qb, tb = q.parsed.is_branch, t.parsed.is_branch or entry.kind == "branch"
+        if not qb and not tb:
+            return _name_score(q, t)
+        if qb and t.parsed.is_branch:
+            score, reasons, may = _name_score(_parent_target(q), t)
+            if _branch_key(q.branch) == _branch_key(t.branch):
+                return score, [f"分支机构一致（{t.parsed.branch}）"] + reasons, may
+            return (min(score, RELATED_CAP) - 10, [f"分支机构不同（{q.parsed.branch}/{t.parsed.branch}）"]
+                    + reasons, False)
+        if qb:
+            score, reasons, _ = _name_score(_parent_target(q), t)
+            return (min(score, RELATED_CAP), [f"分支机构未建档，总公司为“{entry.name}”"] + reasons,
+                    False)
+        score, reasons, _ = _name_score(q, t)
+        parent = t.parsed.parent_name if t.parsed.is_branch else entry.name
+        return (min(score - 10, RELATED_CAP), [f"该名称为分支机构，总公司为“{parent}”"] + reasons,
+                False)
+
+
+def _parent_target(q: _Target) -> _Target:
+    return _Target(q.parsed.parent_name)
+
+
+def _strip_marker(branch: str) -> str:
+    for marker in sorted(D.BRANCH_MARKERS, key=len, reverse=True):
+        if branch.endswith(marker):
+            return branch[:-len(marker)]
+    return branch
+
+
+def _index_keys(norm: str) -> tuple[set[str], set[str], str]:
+    """(bigram keys, prefix keys, core) of a stored name."""
+    segs = name_segments(norm)
+    p = parse_normalized(norm)
+    core = "".join(text for label, text in segs if label != "O")
+    body = core + _strip_marker(flat(p.branch)) if p.is_branch else core
+    keys = {body[i:i + 2] for i in range(len(body) - 1)}
+    # initials of the words (two-character pieces of trade names and industry words): short
+    # names combine them (首都开发 → 首开, 航空材料 → 航材)
+    initials = []
+    for label, text in segs:
+        if label == "O":
+            continue
+        if label == "R":
+            initials.append(text[0])
+        else:
+            initials.extend(text[k] for k in range(0, len(text), 2))
+    for i in range(len(initials)):
+        for j in range(i + 1, min(len(initials), i + 4)):
+            keys.add(initials[i] + initials[j])
+    head = next((text for label, text in segs if label == "T"), "") or \
+        next((text for label, text in segs if label == "I"), "")
+    prefixes = {body[:1], body[:2]}
+    if head:
+        prefixes.add(head[:1])
+        prefixes.add(head[:2])
+        keys.add("^" + head[:2])
+        later = [text[0] for label, text in segs if label in "TI"][:3]
+        for r in p.regions + p.provinces:
+            for sf in REGION_SHORT_FORMS.get(r, ()):
+                for ch in later:
+                    keys.add(sf + ch)
+                prefixes.add(sf)
+                prefixes.add(sf + head[0])
+    keys.update("~" + ch for ch in set(body))
+    return keys, {x for x in prefixes if x}, core
+
+
+def _query_keys(body: str) -> dict[str, float]:
+    """Bigram keys of a query with their weights: contiguous pairs weigh most; short queries
+    add ordered non-adjacent pairs (short names skip characters) and trade-name starts."""
+    keys: dict[str, float] = {}
+    n = len(body)
+    for i in range(n - 1):
+        keys[body[i:i + 2]] = 1.0
+    if n <= ALIGN_MAX_LEN:
+        for i in range(n):
+            for j in range(i + 2, n):
+                keys.setdefault(body[i] + body[j], 0.6)
+        for i in range(min(2, n - 1)):
+            keys["^" + body[i:i + 2]] = 1.5
+    return keys
