@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import orders, signing_page, webhooks
+from api import customers, orders, signing_page, webhooks
 from api.dispatcher import Dispatcher
 from api.errors import ApiError
 from connectors.settings import Settings, get_settings
+from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
 
 
@@ -27,13 +29,17 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         dispatcher.start()
+        # the matcher's index is built in the background so the first suggestion is quick
+        threading.Thread(target=lambda: customer_index(
+            settings.db_url, settings.customer_index_refresh_seconds).current(),
+            name="customer-index", daemon=True).start()
         try:
             yield
         finally:
             dispatcher.stop()
 
     app = FastAPI(title="销售运营中台 API", version="0.1.0", lifespan=lifespan,
-                  description="意向单 webhook、电子签回调、内置签署页与进度查询。")
+                  description="意向单 webhook、电子签回调、内置签署页与进度查询；客户联想与疑似新客户确认。")
     app.state.settings = settings
     app.state.dispatcher = dispatcher
 
@@ -55,4 +61,5 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     app.include_router(webhooks.router)
     app.include_router(signing_page.router)
     app.include_router(orders.router)
+    app.include_router(customers.router)
     return app

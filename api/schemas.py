@@ -9,9 +9,14 @@ _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 
 class CustomerIn(BaseModel):
+    """The customer of an order: its id from the suggest-only field (forms), or, from systems
+    that only have a name, the name as typed (checked by the matcher)."""
+
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    name: str = Field(min_length=2, max_length=200, pattern=_NO_CONTROL)
+    id: int | None = Field(default=None, gt=0)
+    # what a name may contain is checked by models.name_input (specific error codes)
+    name: str | None = Field(default=None, max_length=1000)
     contact_name: str | None = Field(default=None, max_length=40, pattern=_NO_CONTROL)
     contact_phone: str | None = Field(default=None, max_length=30, pattern=r"^[0-9+\- ()]*$")
     contact_email: str | None = Field(default=None, max_length=120,

@@ -11,16 +11,18 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from api.errors import ApiError
 from api.schemas import IntentOrderIn
 from models import (
-    InboxEvent, IntentOrder, IntentOrderLine, OperationLog, Opportunity, OrderStatus, Product,
+    Customer, InboxEvent, IntentOrder, IntentOrderLine, OperationLog, Opportunity, OrderStatus, Product,
     Quote, Stage, Staff, business_date, utcnow,
 )
 from models.codes import new_order_id
+from models.customer_files import overdue_refusal
 from models.db import get_engine, session_scope
+from models.name_input import check_customer_name
 
 router = APIRouter()
 
@@ -98,6 +100,45 @@ def parse_order(body: bytes) -> IntentOrderIn:
         raise ApiError(422, code, message, details) from exc
 
 
+def check_order_customer(order: IntentOrderIn) -> None:
+    """A customer is an id (suggest-only field) or a name a person could have typed."""
+    if order.customer.id is None and not order.customer.name:
+        raise ApiError(422, "missing_field", "缺少客户：请提供 customer.id（从 /customers/suggest 选择）"
+                       "或 customer.name", [{"field": "customer.name", "problem": "missing",
+                                          "message": "或提供 customer.id"}])
+    if order.customer.name:
+        problem = check_customer_name(order.customer.name)
+        if problem:  # the senders' contract: field errors are invalid_field, the detail says which
+            raise ApiError(422, "invalid_field", problem.message,
+                           [{"field": "customer.name", "problem": problem.code}])
+
+
+def order_customer(conn, order: IntentOrderIn) -> tuple[int | None, str]:
+    """(customer id, customer name) to store: the chosen file (its survivor if it was merged),
+    or the typed name, refused while a manager is overdue deciding on it."""
+    c = Customer.__table__.c
+    if order.customer.id is not None:
+        customer_id, seen = order.customer.id, set()
+        while True:
+            row = conn.execute(sa.select(c.id, c.legal_name, c.merged_into_id)
+                               .where(c.id == customer_id)).first()
+            if row is None:
+                raise ApiError(422, "unknown_customer", f"客户档案不存在：{order.customer.id}",
+                               [{"field": "customer.id", "problem": "unknown",
+                                 "value": order.customer.id}])
+            if row.merged_into_id is None or row.id in seen:
+                return row.id, order.customer.name or row.legal_name
+            seen.add(row.id)
+            customer_id = row.merged_into_id
+    with Session(bind=conn) as s:
+        refusal = overdue_refusal(s, order.customer.name)
+    if refusal:
+        raise ApiError(422, "customer_decision_overdue", refusal,
+                       [{"field": "customer.name", "problem": "overdue_decision",
+                         "value": order.customer.name}])
+    return None, order.customer.name
+
+
 def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrderIn
                        ) -> tuple[int, dict, bool]:
     """One transaction: inbox row, order, lines, opportunity, operation log.
@@ -127,11 +168,13 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                     Staff.id == order.rep_id)).first() is None:
                 raise ApiError(422, "unknown_rep", f"未知的销售编号：{order.rep_id}",
                                [{"field": "rep_id", "problem": "unknown", "value": order.rep_id}])
+            customer_id, customer_name = order_customer(conn, order)
             now = utcnow()
             order_id = new_order_id(business_date(now).strftime("%y%m%d"))
             answer = {"order_id": order_id, "event_id": order.event_id, "status": "accepted"}
             row = {"id": order_id, "event_id": order.event_id, "sender_id": sender,
-                   "customer_name": order.customer.name, "rep_id": order.rep_id,
+                   "customer_name": customer_name, "customer_id": customer_id,
+                   "rep_id": order.rep_id,
                    "contact_name": order.customer.contact_name,
                    "contact_phone": order.customer.contact_phone,
                    "contact_email": order.customer.contact_email,
@@ -147,6 +190,7 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                 for no, ln in enumerate(order.lines, start=1)])
             conn.execute(sa.insert(Opportunity.__table__), {
                 "order_id": order_id, "rep_id": order.rep_id, "stage": Stage.intent.value,
+                "customer_id": customer_id,
                 "updated_at": now})
             conn.execute(sa.insert(OperationLog.__table__), {
                 "at": now, "actor": f"webhook:{sender}", "entity": "intent_order",
@@ -182,6 +226,7 @@ async def receive_intent_order(request: Request):
     body = await read_limited_body(request, settings.max_body_bytes)
     sender = verify_signature(request, body, settings)
     order = parse_order(body)
+    check_order_customer(order)
     stored_in = []
 
     def store():

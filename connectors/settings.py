@@ -6,6 +6,8 @@ read it and pass plain values inward.
 from __future__ import annotations
 
 import functools
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +46,15 @@ class Settings(BaseSettings):
     purchasing_assignee: str = "purchasing-01"
     finance_assignee: str = "finance-01"
     todo_due_hours: int = 24
+    risk_assignee: str = "risk-01"  # registry changes of customers (the owning rep in copy)
+
+    # customer master data
+    suspect_threshold: int = 3  # sightings of an unknown name before a manager must decide
+    suspect_decision_hours: int = 24  # the manager's deadline; then the name is refused
+    suspect_fallback_decider: str = "ops-01"  # decides when the rep has no manager
+    registry_max_age_days: int = 30  # an order refreshes its customer's registry facts if older
+    registry_watch_batch: int = 2000  # customers re-read per daily registry-watch run
+    customer_index_refresh_seconds: float = 2.0  # how stale the matcher's index may be
 
     # connectors: which implementation runs is configuration
     registry_backend: Literal["embedded", "tianyancha"] = "embedded"
@@ -61,6 +72,8 @@ class Settings(BaseSettings):
     esign_app_secret: SecretStr = SecretStr("")
     company_cert_password: SecretStr = SecretStr("")  # protects the built-in signing key
     signing_secret: SecretStr = SecretStr("")  # signing-link tokens; generated on first run
+    auth_secret: SecretStr = SecretStr("")  # staff access tokens; generated on first run
+    auth_token_days: int = 30
 
     email_backend: Literal["outbox", "smtp"] = "outbox"
     smtp_host: str = "localhost"
@@ -88,6 +101,14 @@ class Settings(BaseSettings):
     quote_link_artifacts_max_batch: int = 25
     order_max_attempts: int = 5
 
+    # --- push notifications (connectors/notify.py): 企业微信 / 钉钉 group robots -------------
+    notify_backend: Literal["embedded", "wecom", "dingtalk"] = "embedded"
+    wecom_webhook_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+    wecom_robot_key: SecretStr = SecretStr("")  # the `key` of the robot's webhook URL
+    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
+    dingtalk_access_token: SecretStr = SecretStr("")
+    dingtalk_secret: SecretStr = SecretStr("")  # 加签 secret ("SEC…"); empty: unsigned robot
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'salesops.db').resolve()}"
@@ -97,13 +118,32 @@ class Settings(BaseSettings):
         p.mkdir(parents=True, exist_ok=True)
         return p
 
-    # --- push notifications (connectors/notify.py): 企业微信 / 钉钉 group robots -------------
-    notify_backend: Literal["embedded", "wecom", "dingtalk"] = "embedded"
-    wecom_webhook_url: str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-    wecom_robot_key: SecretStr = SecretStr("")  # the `key` of the robot's webhook URL
-    dingtalk_url: str = "https://oapi.dingtalk.com/robot/send"
-    dingtalk_access_token: SecretStr = SecretStr("")
-    dingtalk_secret: SecretStr = SecretStr("")  # 加签 secret ("SEC…"); empty: unsigned robot
+    def secret(self, name: str) -> bytes:
+        """A server key: the configured one (`SALESOPS_<NAME>`), or a random one made once in
+        <data dir>/pki/<name>.key. Created with an atomic link, so two processes starting
+        together agree on one key."""
+        configured = getattr(self, name).get_secret_value()
+        if configured:
+            return configured.encode()
+        path = self.path("pki") / f"{name.replace('_', '-')}.key"
+        cached = _SECRETS.get(str(path))
+        if cached:
+            return cached
+        if not path.exists():
+            tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp")
+            tmp.write_bytes(secrets.token_bytes(32))
+            tmp.chmod(0o600)
+            try:
+                os.link(tmp, path)  # fails if another process made it first: theirs wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        _SECRETS[str(path)] = path.read_bytes()
+        return _SECRETS[str(path)]
+
+
+_SECRETS: dict[str, bytes] = {}
 
 
 @functools.lru_cache(maxsize=1)

@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from deployments import customers_cli
+
 
 def cmd_serve(args) -> int:
     from connectors.settings import get_settings
@@ -68,8 +70,41 @@ def cmd_seed(args) -> int:
     return 0
 
 
+class _ChineseFormatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
+
+
+# argparse's own messages, as the people who use the hub read them
+_MESSAGES = (("the following arguments are required:", "缺少必需参数："),
+             ("unrecognized arguments:", "无法识别的参数："),
+             ("invalid choice:", "无效的选择："), ("(choose from", "（可选："),
+             ("invalid int value:", "不是整数："), ("invalid float value:", "不是数字："),
+             ("expected one argument", "需要一个取值"), ("argument ", "参数 "),
+             ("not allowed with argument", "不能与以下参数同时使用："))
+
+
+class ChineseArgumentParser(argparse.ArgumentParser):
+    """argparse with its headings, help flag and errors in Chinese."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_help", False)
+        kwargs.setdefault("formatter_class", _ChineseFormatter)
+        super().__init__(*args, **kwargs)
+        self._positionals.title = "参数"
+        self._optionals.title = "选项"
+        self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                          help="显示帮助并退出")
+
+    def error(self, message):
+        for english, chinese in _MESSAGES:
+            message = message.replace(english, chinese)
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}：错误：{message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="salesops", description="销售运营中台命令行")
+    parser = ChineseArgumentParser(prog="salesops", description="销售运营中台命令行")
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
     p = sub.add_parser("serve", help="启动 API、流程部署与本地 Prefect 服务（未配置 PREFECT_API_URL 时）")
     p.add_argument("--limit", type=int, default=4, help="同时运行的流程数上限")
@@ -82,12 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("seed", help="写入示例产品、人员、客户与库存")
     p.set_defaults(func=cmd_seed)
+    customers_cli.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+    except customers_cli.CliError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        code = exc.code
+    sys.exit(code)
 
 
 if __name__ == "__main__":

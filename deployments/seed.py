@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from sqlmodel import select
 
-from models import Customer, CustomerAlias, Product, Staff, StockLevel
+from connectors.registry import EmbeddedRegistry
+from models import Customer, Product, Staff, StockLevel
+from models.customer_files import create_customer
 from models.db import session_scope
-from models.oplog import record_create
+
+SAMPLE_REGISTRY = Path(__file__).resolve().parent / "sample_data" / "registry.jsonl"
 
 STAFF = [
     # id, name, role, email, region, manager, mobile
@@ -61,13 +65,16 @@ def seed_sample_data(db_url: str) -> None:
                 s.add(p)
                 s.flush()
                 s.add(StockLevel(sku=sku, on_hand=stock))
+        registry = EmbeddedRegistry(SAMPLE_REGISTRY)
         for legal, uscc, tier, region, prov, city, owner, email, aliases in CUSTOMERS:
-            if s.exec(select(Customer).where(Customer.legal_name == legal)).first():
+            if s.exec(select(Customer.id).where(Customer.legal_name == legal)).first():
                 continue
-            c = Customer(legal_name=legal, uscc=uscc, status="存续", tier=tier, region=region,
-                         province=prov, city=city, owner_rep_id=owner, contact_email=email,
-                         origin="imported")
-            s.add(c)
-            record_create(s, c, "seed")
-            for alias in aliases:
-                s.add(CustomerAlias(customer_id=c.id, name=alias, kind="short", source="seed"))
+            # the registry sample has the same companies: their files start consistent with it
+            record = registry.lookup(uscc)
+            create_customer(
+                s, legal_name=legal, actor="seed", origin="imported", short_names=tuple(aliases),
+                former_names=record.former_names, registry_checked=True, uscc=uscc,
+                status=record.status, registered_capital=record.registered_capital,
+                legal_representative=record.legal_representative,
+                established_on=record.established_on, tier=tier, region=region, province=prov,
+                city=city, owner_rep_id=owner, contact_email=email)

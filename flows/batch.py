@@ -14,11 +14,17 @@ class BusinessRefusal(Exception):
     """Data a person must fix (e.g. an inactive SKU): the record is blocked, not retried."""
 
 
+class OrderHeld(Exception):
+    """The record waits for a person's decision (it is parked, neither failed nor blocked);
+    the step that raises it has already recorded why and what releases it."""
+
+
 @dataclass
 class Outcome:
     ok: list[str] = field(default_factory=list)
     retry: dict[str, str] = field(default_factory=dict)     # id → transient error
     blocked: dict[str, str] = field(default_factory=dict)   # id → permanent reason
+    held: dict[str, str] = field(default_factory=dict)      # id → what it waits for
 
 
 class StepIncomplete(Exception):
@@ -43,16 +49,20 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
         except (PermanentError, BusinessRefusal) as exc:
             out.blocked[rid] = str(exc)
             log.error("%s %s: blocked: %s", step, rid, exc)
+        except OrderHeld as exc:
+            out.held[rid] = str(exc)
+            log.info("%s %s: on hold: %s", step, rid, exc)
     if out.retry:
         raise StepIncomplete(step, out)
     return out
 
 
-def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, dict]:
-    """Push records through batch tasks in order. Returns (finished, failed, blocked): a
-    record leaves the line at the step that failed (transient, for a later retry) or blocked
-    it (a person must act); a step that fails as a whole leaves all its records failed."""
-    pending, failed, blocked = list(ids), {}, {}
+def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, dict, dict]:
+    """Push records through batch tasks in order. Returns (finished, failed, blocked, held): a
+    record leaves the line at the step that failed (transient, for a later retry), blocked it
+    (a person must act) or parked it (it waits for a decision); a step that fails as a whole
+    leaves all its records failed."""
+    pending, failed, blocked, held = list(ids), {}, {}, {}
     for step in steps:
         if not pending:
             break
@@ -66,5 +76,6 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
             failed.update({rid: f"{step.name}: {exc}" for rid in pending})
             outcome = Outcome()
         blocked.update(outcome.blocked)
+        held.update(outcome.held)
         pending = outcome.ok
-    return pending, failed, blocked
+    return pending, failed, blocked, held

@@ -9,10 +9,12 @@ from connectors.email import Mailer, build_mailer
 from connectors.esign import ESignature
 from connectors.finance import EmbeddedFinance, Finance, RestFinance
 from connectors.inventory import EmbeddedInventory, Inventory, RestErpInventory
+from connectors.notify import Notifier, build_notifier
 from connectors.registry import CreditRegistry, EmbeddedRegistry, TianyanchaRegistry
 from connectors.settings import Settings, get_settings
 
-SAMPLE_REGISTRY = Path(__file__).resolve().parent.parent / "deployments" / "sample_data" / "registry.jsonl"
+SAMPLE_REGISTRY = (Path(__file__).resolve().parent.parent / "deployments" / "sample_data"
+                   / "registry.jsonl")
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Hub:
     esign: ESignature
     mailer: Mailer
     finance: Finance
+    notifier: Notifier
 
     @property
     def db_url(self) -> str:
@@ -57,7 +60,7 @@ def build_hub(settings: Settings) -> Hub:
         finance = RestFinance(s.finance_url, s.finance_token, timeout, attempts)
     else:
         finance = EmbeddedFinance(s.path("finance-drop"))
-    return Hub(s, registry, inventory, esign, mailer, finance)
+    return Hub(s, registry, inventory, esign, mailer, finance, build_notifier(s))
 
 
 _override: Hub | None = None

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlmodel import select
 
-from flows import order_steps
+from flows import customer_check, notices, order_steps
 from flows.batch import Outcome, run_each, run_steps
 from flows.hub import Hub, current_hub
 from models import (
@@ -68,7 +68,8 @@ def claim_orders(hub: Hub, order_ids: list[str] | None, limit: int, run_id: str)
 @task(name="customer-check", **STEP)
 def check_customers(order_ids: list[str]) -> Outcome:
     hub = current_hub()
-    return run_each("customer-check", order_ids, lambda oid: order_steps.check_customer(hub, oid))
+    return run_each("customer-check", order_ids,
+                    lambda oid: customer_check.check_customer(hub, oid))
 
 
 @task(name="stock-check", **STEP)
@@ -120,9 +121,9 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
             order = s.get(IntentOrder, oid)
             apply_changes(s, order, "flow:intent-order", status=OrderStatus.blocked.value,
                           error=reason[:2000], claimed_by=None, claimed_until=None)
-            rep = order_steps.staff(s, order.rep_id)
+            rep = notices.staff(s, order.rep_id)
             assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
-            order_steps.open_todo(
+            notices.open_todo(
                 s, kind="order_blocked", key=f"order:{oid}",
                 title=f"意向单 {oid} 需人工处理", body=f"意向单 {oid}（客户“{order.customer_name}”）"
                 f"无法自动处理：{reason}", assignee_id=assignee,
@@ -137,7 +138,8 @@ def mark_inbox_done(hub: Hub, order_ids: list[str]) -> None:
                    .values(status="done"))
 
 
-def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dict) -> None:
+def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dict,
+                      held: dict) -> None:
     if not order_ids:
         return
     with session_scope(hub.db_url) as s:
@@ -158,22 +160,22 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
             "金额": f"{quote.total_amount:,.2f}" if quote else "",
             "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "", "状态": order.status,
             "签署链接": link, "待办": "；".join(todo_orders.get(order.id, [])),
-            "说明": failed.get(order.id) or blocked.get(order.id) or "",
+            "说明": failed.get(order.id) or blocked.get(order.id) or held.get(order.id) or "",
         })
         if quote and len(order_ids) <= hub.settings.quote_link_artifacts_max_batch:
             row = table[-1]
             create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
                                  link_text=f"报价单 {quote.code} 签署链接",
                                  description=f"{order.id} · {row['客户']} · ¥{row['金额']}")
-    done = len(order_ids) - len(failed) - len(blocked)
+    done = len(order_ids) - len(failed) - len(blocked) - len(held)
     headline = (f"本批 {len(order_ids)} 张意向单：已报价 {done}，待重试 {len(failed)}，"
-                f"需人工 {len(blocked)}")
+                f"需人工 {len(blocked)}，待确认客户 {len(held)}")
     create_table_artifact(key="intent-order-batch", table=table, description=headline)
     new_files = sum("法务资质初审" in r["待办"] for r in table)
     shortages = sum("采购预警" in r["待办"] for r in table)
     lines = [f"## {headline}", "", f"- 新客户建档（法务资质初审）：{new_files}",
              f"- 库存不足（已发采购预警）：{shortages}"]
-    unfinished = {**failed, **blocked}
+    unfinished = {**failed, **blocked, **held}
     if unfinished:
         lines += ["", "### 未完成", *(f"- `{oid}`：{why}" for oid, why in unfinished.items())]
     create_markdown_artifact(key="intent-order-summary", description=headline,
@@ -188,12 +190,12 @@ def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000)
     run_id = _run_id()
     claimed = claim_orders(hub, order_ids, limit, run_id)
     logger.info("claimed %d order(s)", len(claimed))
-    pending, failed, blocked = run_steps(STEPS, claimed, logger.exception)
+    pending, failed, blocked, held = run_steps(STEPS, claimed, logger.exception)
     settle_outcome(hub, failed, blocked)
     mark_inbox_done(hub, [o for o in claimed if o not in failed])
-    publish_artifacts(hub, claimed, failed, blocked)
+    publish_artifacts(hub, claimed, failed, blocked, held)
     summary = {"claimed": len(claimed), "quoted": len(pending), "failed": sorted(failed),
-               "blocked": sorted(blocked)}
+               "blocked": sorted(blocked), "held": sorted(held)}
     logger.info("summary: %s", summary)
     if failed:
         # visible as a failed run in the UI; the orders themselves are safe and retried

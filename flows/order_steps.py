@@ -7,8 +7,6 @@ Outside calls go through `once()` so a rerun never repeats a mail, an envelope o
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -19,15 +17,14 @@ from connectors.settings import Settings
 from flows.batch import BusinessRefusal
 from flows.effects import effect_result, once
 from flows.hub import Hub
+from flows.notices import mail_todo, manager_of, open_todo, staff
 from models import (
-    Customer, CustomerAlias, IntentOrder, IntentOrderLine, Opportunity,
-    OrderStatus, Product, Quote, QuoteStatus, SigningToken, Stage, Staff, Todo, business_date,
-    utcnow,
+    Customer, IntentOrder, IntentOrderLine, Opportunity, OrderStatus, Product, Quote,
+    QuoteStatus, SigningToken, Stage, business_date, utcnow,
 )
 from models.base import SHANGHAI
 from models.codes import new_quote_code
 from models.db import session_scope
-from models.names import normalize_name
 from models.oplog import apply_changes, record_create
 from models.quoting import quote_totals
 from models.signing import derive_signing_token, token_hash
@@ -38,164 +35,16 @@ ACTOR = "flow:intent-order"
 
 # --- shared helpers -----------------------------------------------------------------
 
-_SECRETS: dict[str, bytes] = {}
-
-
-def signing_secret(settings: Settings) -> bytes:
-    """The key of the signing-page tokens: configured, or made once on first use. Created
-    with an atomic link so that two processes starting together agree on one key."""
-    configured = settings.signing_secret.get_secret_value()
-    if configured:
-        return configured.encode()
-    path = settings.path("pki") / "signing-link.key"
-    cached = _SECRETS.get(str(path))
-    if cached:
-        return cached
-    if not path.exists():
-        tmp = path.with_name(f".signing-link.{secrets.token_hex(4)}.tmp")
-        tmp.write_bytes(secrets.token_bytes(32))
-        tmp.chmod(0o600)
-        try:
-            os.link(tmp, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    _SECRETS[str(path)] = path.read_bytes()
-    return _SECRETS[str(path)]
-
-
 def signing_link(settings: Settings, quote: Quote) -> str:
     issued = int(quote.created_at.timestamp())
-    token = derive_signing_token(signing_secret(settings), quote.code, issued)
+    token = derive_signing_token(settings.secret("signing_secret"), quote.code, issued)
     return f"{settings.public_base_url.rstrip('/')}/sign/{token}"
-
-
-def staff(session: Session, staff_id: str | None) -> Staff | None:
-    return session.get(Staff, staff_id) if staff_id else None
-
-
-def manager_of(session: Session, rep_id: str | None) -> Staff | None:
-    rep = staff(session, rep_id)
-    return staff(session, rep.manager_id) if rep else None
-
-
-def open_todo(session: Session, *, kind: str, key: str, title: str, body: str,
-              assignee_id: str, due_hours: int, cc: list[str] = (), order_id=None,
-              customer_id=None) -> Todo:
-    """Idempotent by (kind, key): a rerun finds the to-do it opened before."""
-    todo = session.exec(select(Todo).where(Todo.kind == kind, Todo.business_key == key)).first()
-    if todo is None:
-        todo = Todo(kind=kind, business_key=key, title=title, body=body, assignee_id=assignee_id,
-                    cc=",".join(cc) or None, due_at=utcnow() + dt.timedelta(hours=due_hours),
-                    order_id=order_id, customer_id=customer_id)
-        session.add(todo)
-        record_create(session, todo, ACTOR)
-    return todo
 
 
 def advance_stage(session: Session, order_id: str, stage: Stage, actor: str = ACTOR) -> None:
     opp = session.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
     if list(Stage).index(Stage(opp.stage)) < list(Stage).index(stage):
         apply_changes(session, opp, actor, stage=stage.value)
-
-
-def mail_todo(hub: Hub, todo_id: int) -> None:
-    """Tell the assignee (and cc) about a to-do, once."""
-    with session_scope(hub.db_url) as s:
-        todo = s.get(Todo, todo_id)
-        assignee = staff(s, todo.assignee_id)
-        cc = [p.email for p in (staff(s, i) for i in (todo.cc or "").split(",") if i) if p]
-        mail = OutgoingMail(
-            idempotency_key=f"todo:{todo.kind}:{todo.business_key}",
-            to=(assignee.email,), cc=tuple(cc),
-            subject=f"【待办】{todo.title}",
-            text=(f"{assignee.name}，您好：\n\n{todo.body}\n\n"
-                  f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
-                  f"—— 销售运营中台（自动发送）"))
-    once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
-         lambda: {"message_id": hub.mailer.send(mail)})
-
-
-# --- step 1: customer check ---------------------------------------------------------
-
-def find_customer(session: Session, name: str) -> Customer | None:
-    """Exact match on the legal name or a known alias, tolerant of spaces and of full- vs
-    half-width brackets. (The fuzzy matcher of the master-data pool builds on this.)"""
-    folded = normalize_name(name)
-    spellings = {name.strip(), folded, folded.replace("(", "（").replace(")", "）")}
-    customer = session.exec(select(Customer).where(Customer.legal_name.in_(spellings))).first()
-    if customer:
-        return customer
-    alias = session.exec(select(CustomerAlias).where(CustomerAlias.name.in_(spellings))).first()
-    return session.get(Customer, alias.customer_id) if alias else None
-
-
-def check_customer(hub: Hub, order_id: str) -> None:
-    with session_scope(hub.db_url) as s:
-        order = s.get(IntentOrder, order_id)
-        if order.customer_id:
-            return
-        typed = order.customer_name
-        customer = find_customer(s, typed)
-    record = None
-    if customer is None:
-        record = hub.registry.lookup(typed)  # outside read: may raise TransientError
-    new_todo_id = None
-    with session_scope(hub.db_url) as s:
-        order = s.get(IntentOrder, order_id)
-        customer = find_customer(s, typed)
-        if customer is None and record is not None:
-            customer = find_customer(s, record.legal_name)
-        if customer is None:
-            customer = open_customer_file(s, order, record)
-            rep = staff(s, order.rep_id)
-            mgr = manager_of(s, order.rep_id)
-            found = (f"工商登记：{record.legal_name}，统一社会信用代码 {record.uscc or '未知'}，"
-                     f"登记状态 {record.status or '未知'}，法定代表人 {record.legal_representative or '未知'}，"
-                     f"注册资本 {record.registered_capital or '未知'}。"
-                     if record else "工商信息未查到，请核实客户名称与资质。")
-            todo = open_todo(
-                s, kind="legal_review", key=f"customer:{customer.id}",
-                title=f"新客户资质初审：{customer.legal_name}",
-                body=(f"销售 {rep.name if rep else order.rep_id or '未知'} 提交的意向单 {order.id} "
-                      f"涉及新客户“{typed}”，已按标准模板建档（客户编号 {customer.id}）。\n{found}\n"
-                      f"请在截止前完成资质初审。"),
-                assignee_id=hub.settings.legal_assignee, due_hours=hub.settings.todo_due_hours,
-                cc=[mgr.id] if mgr else [], order_id=order.id, customer_id=customer.id)
-            s.flush()
-            new_todo_id = todo.id
-        apply_changes(s, order, ACTOR, customer_id=customer.id)
-        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order.id)).one()
-        apply_changes(s, opp, ACTOR, customer_id=customer.id)
-    if new_todo_id:
-        mail_todo(hub, new_todo_id)
-
-
-def open_customer_file(session: Session, order: IntentOrder, record) -> Customer:
-    """The standard file of a customer first met through an order."""
-    rep = staff(session, order.rep_id)
-    customer = Customer(
-        legal_name=record.legal_name if record else order.customer_name.strip(),
-        uscc=record.uscc if record else None,
-        status=record.status if record else None,
-        registered_capital=record.registered_capital if record else None,
-        legal_representative=record.legal_representative if record else None,
-        established_on=record.established_on if record else None,
-        province=record.province if record else None,
-        city=record.city if record else None,
-        region=rep.region if rep else None,
-        owner_rep_id=order.rep_id, contact_email=order.contact_email,
-        tier="C", origin="standard", qualification="pending_review")
-    session.add(customer)
-    record_create(session, customer, ACTOR)
-    aliases = {order.customer_name.strip()} | set(record.former_names if record else ())
-    for name in sorted(aliases - {customer.legal_name}):
-        kind = "typed" if name == order.customer_name.strip() else "former"
-        alias = CustomerAlias(customer_id=customer.id, name=name, kind=kind)
-        session.add(alias)
-        record_create(session, alias, ACTOR)
-    return customer
 
 
 # --- step 2: stock check ------------------------------------------------------------

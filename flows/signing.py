@@ -16,7 +16,8 @@ from flows.batch import run_each, run_steps
 from flows.effects import once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
-from flows.order_steps import advance_stage, mail_todo, open_todo, order_lines, staff
+from flows.notices import mail_todo, open_todo, staff
+from flows.order_steps import advance_stage, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
     QuoteStatus, Stage, utcnow,
@@ -81,7 +82,7 @@ def request_invoice(hub: Hub, code: str) -> None:
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
         todo = open_todo(
-            s, kind="invoice_preparation", key=f"quote:{code}",
+            s, actor=ACTOR, kind="invoice_preparation", key=f"quote:{code}",
             title=f"开票准备：{customer.legal_name} 报价单 {code}",
             body=(f"客户“{customer.legal_name}”已签署报价单 {code}（意向单 {order.id}），"
                   f"含税金额 ¥{quote.total_amount:,.2f}。开票申请已提交财务系统"
@@ -111,12 +112,12 @@ def request_invoices(codes: list[str]):
 def complete_signings(quote_codes: list[str]) -> dict:
     logger = get_run_logger()
     hub = current_hub()
-    pending, failed, blocked = run_steps((archive_signed_quotes, request_invoices), quote_codes,
+    pending, failed, blocked, _ = run_steps((archive_signed_quotes, request_invoices), quote_codes,
                                          logger.exception)
     with session_scope(hub.db_url) as s:
         for code, reason in blocked.items():  # e.g. finance refused the request
             quote = s.exec(select(Quote).where(Quote.code == code)).one()
-            open_todo(s, kind="signing_blocked", key=f"quote:{code}",
+            open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
                       title=f"已签署报价单 {code} 需人工处理",
                       body=f"报价单 {code}（意向单 {quote.order_id}）已签署，但后续处理失败：{reason}",
                       assignee_id=hub.settings.finance_assignee,

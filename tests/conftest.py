@@ -37,6 +37,19 @@ def _template_db(tmp_path_factory):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per test: the matcher's index is rebuilt for the test's database and the business
+    clock is the real one again."""
+    from flows.customer_index import forget_indexes
+    from models.base import set_clock
+
+    forget_indexes()
+    yield
+    set_clock(None)
+    forget_indexes()
+
+
 @pytest.fixture
 def db_url(_template_db, tmp_path):
     """A migrated, empty database for one test."""

@@ -1,10 +1,10 @@
-"""The exact customer lookup of the intent-order flow (the fuzzy matcher comes later)."""
+"""Exact customer lookups: legal names and aliases, whatever the spelling of widths and spaces."""
 from __future__ import annotations
 
 import pytest
 
-from flows.order_steps import find_customer
 from models import Customer
+from models.customer_files import exact_matches
 from models.db import session_scope
 
 
@@ -13,12 +13,13 @@ from models.db import session_scope
 ])
 def test_known_spellings_find_the_customer(seeded, typed):
     with session_scope(seeded.db_url) as s:
-        assert find_customer(s, typed).legal_name == "江苏康达医疗设备有限公司"
+        assert [c.legal_name for c in exact_matches(s, typed)] == ["江苏康达医疗设备有限公司"]
 
 
 def test_brackets_of_either_width(seeded):
     with session_scope(seeded.db_url) as s:
         s.add(Customer(legal_name="康达医疗（苏州）有限公司"))
     with session_scope(seeded.db_url) as s:
-        assert find_customer(s, "康达医疗(苏州)有限公司").legal_name == "康达医疗（苏州）有限公司"
-        assert find_customer(s, "完全不认识的公司") is None
+        assert [c.legal_name for c in exact_matches(s, "康达医疗(苏州)有限公司")] == \
+            ["康达医疗（苏州）有限公司"]
+        assert exact_matches(s, "完全不认识的公司") == []

@@ -1,0 +1,88 @@
+"""Who is calling: staff access tokens.
+
+A token names a staff member and an expiry and is signed with the server's `auth_secret`
+(HMAC-SHA256); nothing is stored. `salesops staff token <id>` issues one. Callers send it as
+`Authorization: Bearer <token>`; a page link may carry `?token=` once, which the page turns
+into an HttpOnly cookie. Roles come from the staff table at each request, so a changed role
+or a removed person takes effect at once.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.errors import ApiError
+from connectors.settings import Settings
+from models import Staff
+from models.db import session_scope
+
+COOKIE = "salesops_token"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(settings: Settings, payload: str) -> str:
+    digest = hmac.new(settings.secret("auth_secret"), payload.encode(), hashlib.sha256).digest()
+    return _b64(digest[:24])
+
+
+def issue_token(settings: Settings, staff_id: str, days: int | None = None) -> str:
+    expires = int(time.time()) + 86400 * (days or settings.auth_token_days)
+    payload = f"{_b64(staff_id.encode())}.{expires}"
+    return f"{payload}.{_mac(settings, payload)}"
+
+
+def token_staff_id(settings: Settings, token: str) -> str | None:
+    """The staff id a valid, unexpired token names; None otherwise."""
+    try:
+        encoded_id, expires, mac = token.strip().split(".")
+        if not hmac.compare_digest(mac, _mac(settings, f"{encoded_id}.{expires}")):
+            return None
+        if int(expires) < time.time():
+            return None
+        return _unb64(encoded_id).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _token_of(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query_params.get("token") or request.cookies.get(COOKIE)
+
+
+def _load_staff(db_url: str, staff_id: str) -> Staff | None:
+    with session_scope(db_url) as s:
+        return s.get(Staff, staff_id)
+
+
+async def current_staff(request: Request) -> Staff:
+    """FastAPI dependency: the authenticated staff member, or 401."""
+    settings: Settings = request.app.state.settings
+    token = _token_of(request)
+    if not token:
+        raise ApiError(401, "unauthenticated", "请先登录（缺少访问令牌）")
+    staff_id = token_staff_id(settings, token)
+    if staff_id is None:
+        raise ApiError(401, "invalid_token", "访问令牌无效或已过期，请重新获取")
+    staff = await run_in_threadpool(_load_staff, settings.db_url, staff_id)
+    if staff is None:
+        raise ApiError(401, "unknown_staff", "访问令牌对应的人员不存在")
+    return staff
+
+
+def require_roles(staff: Staff, *roles: str) -> None:
+    if staff.role not in roles:
+        raise ApiError(403, "forbidden", f"当前角色（{staff.role}）无权执行此操作")

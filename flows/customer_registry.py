@@ -1,0 +1,148 @@
+"""The registry (工商信息) side of customer files: identifying a company exactly, opening a
+standard file for a new one with its legal qualification review, and keeping facts fresh —
+every change of name, legal representative, status or capital is kept and alerted."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlmodel import Session
+
+from connectors.registry import RegistryRecord, lookup_key
+from flows.batch import BusinessRefusal
+from flows.hub import Hub
+from flows.notices import manager_of, notify_todo, open_todo, staff
+from models import Customer, IntentOrder, Todo, utcnow
+from models.base import SHANGHAI
+from models.customer_files import CustomerFileError, apply_registry_facts
+from models.db import session_scope
+from models.names import normalize_name, parse_company_name
+from models.oplog import apply_changes
+
+ACTOR = "flow:intent-order"
+
+DEAD_STATUSES = ("注销", "吊销", "撤销", "已注销", "已吊销")
+FIELD_LABELS = {"legal_name": "企业名称", "legal_representative": "法定代表人",
+                "status": "登记状态", "registered_capital": "注册资本"}
+
+
+def registry_facts(record: RegistryRecord) -> dict:
+    facts = dataclasses.asdict(record)
+    facts["former_names"] = tuple(record.former_names)
+    return facts
+
+
+def identifies(record: RegistryRecord | None, typed: str) -> bool:
+    """Whether a registry answer is *this* company, not a fuzzy guess of the registry's search."""
+    if record is None:
+        return False
+    key = normalize_name(typed)
+    names = {normalize_name(record.legal_name), *(normalize_name(n) for n in record.former_names)}
+    return key in names or bool(record.uscc and lookup_key(typed) == lookup_key(record.uscc))
+
+
+def looks_registered(typed: str) -> bool:
+    """A full legal name (with an organisation form) or a USCC: worth asking the registry."""
+    text = lookup_key(typed)
+    return bool(parse_company_name(typed).org_form) or (len(text) == 18 and text.isalnum())
+
+
+def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: IntentOrder | None,
+                      typed: str, actor: str = ACTOR) -> Todo:
+    """The legal qualification review (法务资质初审) of a new standard file."""
+    found = (f"工商登记：{customer.legal_name}，统一社会信用代码 {customer.uscc or '未知'}"
+             f"{'（校验未通过，请核实）' if customer.uscc_check not in (None, 'ok') else ''}，"
+             f"登记状态 {customer.status or '未知'}，法定代表人 {customer.legal_representative or '未知'}，"
+             f"注册资本 {customer.registered_capital or '未知'}。"
+             if customer.registry_checked_at else "工商信息未查到，请核实客户名称与资质。")
+    rep_id = order.rep_id if order else customer.owner_rep_id
+    rep, mgr = staff(s, rep_id), manager_of(s, rep_id)
+    origin = (f"销售 {rep.name if rep else rep_id or '未知'} 提交的意向单 {order.id} 涉及新客户“{typed}”"
+              if order else f"新客户“{typed}”")
+    return open_todo(
+        s, actor=actor, kind="legal_review", key=f"customer:{customer.id}",
+        title=f"新客户资质初审：{customer.legal_name}",
+        body=(f"{origin}，已按标准模板建档（客户编号 {customer.id}）。\n{found}\n"
+              f"请在截止前完成资质初审。"),
+        assignee_id=hub.settings.legal_assignee, due_hours=hub.settings.todo_due_hours,
+        cc=[mgr.id] if mgr else [], order_id=order.id if order else None,
+        customer_id=customer.id)
+
+
+def ensure_registry_fresh(hub: Hub, customer_id: int) -> None:
+    """Every order looks at the registry: a file not checked for `registry_max_age_days` is
+    refreshed (changes alerted), and a deregistered or revoked company stops the order."""
+    with session_scope(hub.db_url) as s:
+        customer = s.get(Customer, customer_id)
+        checked = customer.registry_checked_at
+        keyword = customer.uscc if customer.uscc_check == "ok" else customer.legal_name
+    max_age = dt.timedelta(days=hub.settings.registry_max_age_days)
+    if checked is None or utcnow() - checked > max_age:
+        refresh_from_registry(hub, customer_id, hub.registry.lookup(keyword), ACTOR)
+    refuse_if_dead(hub, customer_id)
+
+
+def same_company(record: RegistryRecord | None, customer: Customer) -> bool:
+    """Whether the registry's answer is about this file's company (the USCC, or the legal name
+    now or formerly), so that a fuzzy search hit never overwrites our facts."""
+    if record is None:
+        return False
+    if record.uscc and customer.uscc:
+        return lookup_key(record.uscc) == lookup_key(customer.uscc)
+    return identifies(record, customer.legal_name)
+
+
+def refuse_if_dead(hub: Hub, customer_id: int) -> None:
+    with session_scope(hub.db_url) as s:
+        customer = s.get(Customer, customer_id)
+        if customer.status and any(word in customer.status for word in DEAD_STATUSES):
+            raise BusinessRefusal(f"客户“{customer.legal_name}”工商登记状态为“{customer.status}”，"
+                                  f"不能继续报价，请核实客户资质")
+
+
+def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | None,
+                          actor: str) -> list[int]:
+    """Apply what the registry says now; alert the owning rep and the risk role about changes
+    (old → new, kept as RegistryChange rows and in the operation log). Returns the ids of the
+    changes found."""
+    todo_id, change_ids = None, []
+    with session_scope(hub.db_url) as s:
+        customer = s.get(Customer, customer_id)
+        cc = [customer.owner_rep_id] if customer.owner_rep_id else []
+        changes = []
+        if same_company(record, customer):
+            try:
+                changes = apply_registry_facts(s, customer, registry_facts(record), actor,
+                                               record_changes=True)
+            except CustomerFileError as exc:
+                # the registry's new name is another file's name: two files, one company
+                todo_id = open_todo(
+                    s, actor=actor, kind="registry_change",
+                    key=f"customer:{customer.id}:name-clash:{normalize_name(record.legal_name)}",
+                    title=f"疑似重复客户档案：{customer.legal_name}", body=str(exc),
+                    assignee_id=hub.settings.risk_assignee, cc=cc,
+                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id
+        if not changes:
+            customer.registry_checked_at = utcnow()  # bookkeeping: no operation-log row
+            s.add(customer)
+        else:
+            lines = [f"{FIELD_LABELS[c.field]}：{c.old_value or '（空）'} → {c.new_value}"
+                     for c in changes]
+            when = changes[0].detected_at.astimezone(SHANGHAI)
+            todo = open_todo(
+                s, actor=actor, kind="registry_change",
+                key=f"customer:{customer.id}:{when:%Y%m%d%H%M%S}",
+                title=f"客户工商信息变更：{customer.legal_name}",
+                body=(f"客户“{customer.legal_name}”（客户编号 {customer.id}）的工商登记信息发生变更"
+                      f"（{when:%Y-%m-%d} 核查发现）：\n" + "\n".join(f"- {x}" for x in lines)
+                      + "\n请核实对在途订单、授信与合同的影响。"),
+                assignee_id=hub.settings.risk_assignee, due_hours=hub.settings.todo_due_hours,
+                cc=cc, customer_id=customer.id)
+            s.flush()
+            for change in changes:
+                change.todo_id = todo.id
+                s.add(change)
+            todo_id, change_ids = todo.id, [c.id for c in changes]
+    if todo_id:
+        notify_todo(hub, todo_id)
+    return change_ids

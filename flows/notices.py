@@ -1,0 +1,87 @@
+"""Telling people: to-dos (idempotent by kind and key), their mail and their push, each once."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlmodel import Session, select
+
+from connectors.email import OutgoingMail
+from connectors.notify import PushMessage
+from flows.effects import once
+from flows.hub import Hub
+from models import Staff, Todo, utcnow
+from models.base import SHANGHAI
+from models.db import session_scope
+from models.oplog import apply_changes, record_create
+
+
+def staff(session: Session, staff_id: str | None) -> Staff | None:
+    return session.get(Staff, staff_id) if staff_id else None
+
+
+def manager_of(session: Session, rep_id: str | None) -> Staff | None:
+    rep = staff(session, rep_id)
+    return staff(session, rep.manager_id) if rep else None
+
+
+def open_todo(session: Session, *, kind: str, key: str, title: str, body: str,
+              assignee_id: str, due_hours: int | None = None, due_at: dt.datetime | None = None,
+              cc: Iterable[str] = (), order_id=None, customer_id=None,
+              actor: str = "flow:intent-order") -> Todo:
+    """Idempotent by (kind, key): a rerun finds the to-do it opened before."""
+    todo = session.exec(select(Todo).where(Todo.kind == kind, Todo.business_key == key)).first()
+    if todo is None:
+        due = due_at or utcnow() + dt.timedelta(hours=due_hours or 24)
+        todo = Todo(kind=kind, business_key=key, title=title, body=body, assignee_id=assignee_id,
+                    cc=",".join(cc) or None, due_at=due, order_id=order_id,
+                    customer_id=customer_id)
+        session.add(todo)
+        record_create(session, todo, actor)
+    return todo
+
+
+def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
+    todo = session.get(Todo, todo_id) if todo_id else None
+    if todo is not None and todo.status == "open":
+        apply_changes(session, todo, actor, status="done")
+
+
+def mail_todo(hub: Hub, todo_id: int) -> None:
+    """Tell the assignee (and cc) about a to-do, once."""
+    with session_scope(hub.db_url) as s:
+        todo = s.get(Todo, todo_id)
+        assignee = staff(s, todo.assignee_id)
+        cc = [p.email for p in (staff(s, i) for i in (todo.cc or "").split(",") if i) if p]
+        mail = OutgoingMail(
+            idempotency_key=f"todo:{todo.kind}:{todo.business_key}",
+            to=(assignee.email,), cc=tuple(cc),
+            subject=f"【待办】{todo.title}",
+            text=(f"{assignee.name}，您好：\n\n{todo.body}\n\n"
+                  f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
+                  f"—— 销售运营中台（自动发送）"))
+    once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
+         lambda: {"message_id": hub.mailer.send(mail)})
+
+
+def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
+         link: str | None = None) -> None:
+    """A push to the people's group chat, @-mentioning them, once per key."""
+    ids = tuple(dict.fromkeys(i for i in staff_ids if i))
+    with session_scope(hub.db_url) as s:
+        mobiles = tuple(p.mobile for p in (staff(s, i) for i in ids) if p and p.mobile)
+    message = PushMessage(key=key, title=title, text=text, recipients=ids,
+                          mention_mobiles=mobiles, link=link)
+    once(hub.db_url, "push", key, lambda: {"reference": hub.notifier.push(message)})
+
+
+def notify_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
+    """Mail and push a to-do to its assignee (cc in copy), each once."""
+    mail_todo(hub, todo_id)
+    with session_scope(hub.db_url) as s:
+        todo = s.get(Todo, todo_id)
+        people = [todo.assignee_id, *(todo.cc or "").split(",")]
+        due = todo.due_at.astimezone(SHANGHAI)
+        key, title, body = f"todo:{todo.kind}:{todo.business_key}", todo.title, todo.body
+    push(hub, key=key, title=f"【待办】{title}", text=f"{body}\n\n截止：{due:%Y-%m-%d %H:%M}",
+         staff_ids=people, link=link)

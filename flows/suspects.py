@@ -1,0 +1,399 @@
+"""Suspected new customers (疑似新客户): names nobody recognises are collected, escalated to a
+sales manager, and refused once the manager lets the deadline pass.
+
+- Each order whose customer name is not recognised is a *sighting* of that name (by its
+  normalised key; one per order, so retries count once). The order waits on hold; its rep is
+  told, with the matcher's suggestions, and may pick the customer for that order himself.
+- When a name has been seen `suspect_threshold` times, the rep's sales manager gets a to-do with
+  a deadline of `suspect_decision_hours` (mail and push): create the customer (enriched from the
+  registry) or merge the name into an existing customer as an alias.
+- Once the deadline passes undecided, the name is *overdue*: every new submission carrying it
+  is refused at the door with a message naming who must decide, and orders waiting on it are
+  blocked. The hourly `customer-suspects` flow escalates and enforces; the decision releases
+  every order that waited, whenever it comes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from sqlmodel import Session, select
+
+from flows.batch import BusinessRefusal
+from flows.customer_registry import (
+    identifies, open_legal_review, registry_facts, same_company,
+)
+from flows.hub import Hub, current_hub
+from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
+from models import (
+    Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Staff, SuspectName,
+    SuspectSighting, SuspectStatus, utcnow,
+)
+from models.base import SHANGHAI
+from models.customer_files import (
+    CustomerFileError, active, add_alias, create_customer, exact_matches, is_overdue,
+    overdue_refusal,
+)
+from models.db import session_scope
+from models.matching import Candidate
+from models.names import normalize_name
+from models.oplog import apply_changes, record_create
+
+ACTOR = "flow:customer-suspects"
+DECIDER_ROLES = ("admin", "sales_ops")  # besides the manager the to-do went to
+
+
+class DecisionError(Exception):
+    """A decision that cannot be taken (Chinese message); `status` is the HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _suspect_for(hub: Hub, key: str, typed: str) -> int:
+    """The suspect record of a name key, created if new (safe against a concurrent creator)."""
+    for _ in range(2):
+        with session_scope(hub.db_url) as s:
+            found = s.exec(select(SuspectName.id).where(SuspectName.key == key)).first()
+            if found:
+                return found
+        try:
+            with session_scope(hub.db_url) as s:
+                suspect = SuspectName(key=key, display_name=typed.strip())
+                s.add(suspect)
+                record_create(s, suspect, ACTOR)
+                return suspect.id
+        except sa.exc.IntegrityError:
+            continue  # another run created it a moment ago
+    raise RuntimeError(f"suspect record for {key!r} could not be created")
+
+
+def _suggestion_text(candidates: Sequence[Candidate], limit: int = 3) -> str:
+    return "；".join(f"{c.legal_name}（匹配“{c.matched_alias}”）" for c in candidates[:limit])
+
+
+def hold_for_suspect(hub: Hub, order_id: str, typed: str,
+                     candidates: Sequence[Candidate]) -> int | None:
+    """Record a sighting of an unrecognised name and put the order on hold (or block it when
+    the name is already overdue); escalate when the name reached the threshold. Returns the
+    customer id instead when the name was decided in the meantime."""
+    st = hub.settings
+    suspect_id = _suspect_for(hub, normalize_name(typed), typed)
+    escalated_todo = None
+    with session_scope(hub.db_url) as s:
+        suspect = s.get(SuspectName, suspect_id)
+        order = s.get(IntentOrder, order_id)
+        if s.exec(select(SuspectSighting.id).where(SuspectSighting.suspect_id == suspect_id,
+                                                   SuspectSighting.order_id == order_id)
+                  ).first() is None:
+            s.add(SuspectSighting(suspect_id=suspect_id, order_id=order_id, typed_name=typed,
+                                  rep_id=order.rep_id))
+            s.flush()
+        count = s.exec(select(sa.func.count()).select_from(SuspectSighting).where(
+            SuspectSighting.suspect_id == suspect_id)).one()
+        apply_changes(s, suspect, ACTOR, sightings=count, last_seen_at=utcnow(),
+                      last_rep_id=order.rep_id)
+        if suspect.status in (SuspectStatus.created, SuspectStatus.merged) and suspect.customer_id:
+            return active(s, suspect.customer_id).id  # decided a moment ago: take it
+        if candidates and not suspect.suggestions:
+            suspect.suggestions = json.dumps(
+                [{"customer_id": c.customer_id, "legal_name": c.legal_name,
+                  "matched_alias": c.matched_alias, "score": round(c.score, 1)}
+                 for c in candidates[:5]], ensure_ascii=False)
+        if suspect.status == SuspectStatus.collecting and count >= st.suspect_threshold:
+            escalated_todo = _escalate(hub, s, suspect, order.rep_id)
+        overdue = is_overdue(suspect, utcnow())
+        hint = f"候选客户：{_suggestion_text(candidates)}。" if candidates else "系统中无相近客户。"
+        reason = (f"客户名称“{typed}”未能识别（第 {count} 次出现）。{hint}"
+                  f"请在意向单中选择正确的客户，或等待销售经理确认。")
+        apply_changes(s, order, ACTOR, suspect_id=suspect_id, error=reason[:2000],
+                      status=OrderStatus.on_hold.value, claimed_by=None, claimed_until=None)
+        rep_id = order.rep_id
+        refusal = overdue_refusal(s, typed) if overdue else None
+    if escalated_todo:
+        notify_todo(hub, escalated_todo, link=suspect_link(hub, suspect_id))
+    if refusal:
+        raise BusinessRefusal(refusal)
+    push(hub, key=f"order-held:{order_id}", title="意向单客户名称未识别",
+         text=f"您提交的意向单 {order_id}：{reason}", staff_ids=[rep_id],
+         link=f"{hub.settings.public_base_url.rstrip('/')}/orders/{order_id}")
+    return None
+
+
+def suspect_link(hub: Hub, suspect_id: int) -> str:
+    return f"{hub.settings.public_base_url.rstrip('/')}/customers/suspects/{suspect_id}"
+
+
+def _decider_for(hub: Hub, s: Session, rep_id: str | None) -> str:
+    manager = manager_of(s, rep_id)
+    return manager.id if manager else hub.settings.suspect_fallback_decider
+
+
+def _escalate(hub: Hub, s: Session, suspect: SuspectName, rep_id: str | None) -> int:
+    """Give the name to the rep's sales manager with a deadline. Returns the to-do id."""
+    now = utcnow()
+    decider = _decider_for(hub, s, rep_id)
+    deadline = now + dt.timedelta(hours=hub.settings.suspect_decision_hours)
+    sightings = s.exec(select(SuspectSighting).where(
+        SuspectSighting.suspect_id == suspect.id).order_by(SuspectSighting.id)).all()
+    reps = [p.name for p in (staff(s, i) for i in dict.fromkeys(x.rep_id for x in sightings)) if p]
+    spellings = list(dict.fromkeys(x.typed_name for x in sightings))
+    suggestions = json.loads(suspect.suggestions or "[]")
+    listed = "\n".join(f"  {n}. {c['legal_name']}（客户编号 {c['customer_id']}，匹配“{c['matched_alias']}”）"
+                       for n, c in enumerate(suggestions[:5], start=1)) or "  （无相近客户）"
+    todo = open_todo(
+        s, actor=ACTOR, kind="suspect_customer", key=f"suspect:{suspect.id}",
+        title=f"疑似新客户待确认：{suspect.display_name}",
+        body=(f"客户名称“{suspect.display_name}”已在 {len(sightings)} 张意向单中出现"
+              f"（销售：{'、'.join(reps) or '未知'}；写法：{'、'.join(spellings)}），系统未能识别。\n"
+              f"相近的已有客户：\n{listed}\n"
+              f"请在截止前二选一：新建客户档案（系统将自动查询工商信息并发起法务资质初审），"
+              f"或将该名称并入已有客户作为别名。相关意向单将随决定自动继续处理。\n"
+              f"逾期未决定，含此名称的意向单将一律拒收。"),
+        assignee_id=decider, due_at=deadline, cc=[rep_id] if rep_id else [])
+    s.flush()
+    apply_changes(s, suspect, ACTOR, status=SuspectStatus.escalated, decider_id=decider,
+                  escalated_at=now, deadline_at=deadline, todo_id=todo.id)
+    return todo.id
+
+
+# --- the hourly flow ------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    escalated: list[int]
+    overdue: list[int]
+    blocked_orders: list[str]
+
+
+def escalate_and_enforce(hub: Hub) -> SweepResult:
+    """Escalate names that reached the threshold without a to-do (e.g. the threshold was
+    lowered); mark names past their deadline overdue and block the orders waiting on them."""
+    now = utcnow()
+    result = SweepResult([], [], [])
+    todos: list[tuple[int, int]] = []
+    with session_scope(hub.db_url) as s:
+        for suspect in s.exec(select(SuspectName).where(
+                SuspectName.status == SuspectStatus.collecting,
+                SuspectName.sightings >= hub.settings.suspect_threshold)).all():
+            todos.append((_escalate(hub, s, suspect, suspect.last_rep_id), suspect.id))
+            result.escalated.append(suspect.id)
+    for todo_id, suspect_id in todos:
+        notify_todo(hub, todo_id, link=suspect_link(hub, suspect_id))
+    with session_scope(hub.db_url) as s:
+        late = s.exec(select(SuspectName).where(
+            SuspectName.status == SuspectStatus.escalated, SuspectName.deadline_at < now)).all()
+        notices = []
+        for suspect in late:
+            apply_changes(s, suspect, ACTOR, status=SuspectStatus.overdue)
+            refusal = overdue_refusal(s, suspect.display_name)
+            orders = s.exec(select(IntentOrder).where(
+                IntentOrder.suspect_id == suspect.id,
+                IntentOrder.status == OrderStatus.on_hold.value)).all()
+            for order in orders:
+                apply_changes(s, order, ACTOR, status=OrderStatus.blocked.value,
+                              error=refusal[:2000])
+                result.blocked_orders.append(order.id)
+            decider = staff(s, suspect.decider_id)
+            people = [suspect.decider_id, decider.manager_id if decider else None,
+                      *(o.rep_id for o in orders)]
+            notices.append((suspect.id, suspect.display_name, refusal, people))
+            result.overdue.append(suspect.id)
+    for suspect_id, name, refusal, people in notices:
+        push(hub, key=f"suspect-overdue:{suspect_id}", title=f"疑似新客户逾期未确认：{name}",
+             text=refusal, staff_ids=[p for p in people if p], link=suspect_link(hub, suspect_id))
+    return result
+
+
+@flow(name="customer-suspects")
+def sweep_suspects() -> dict:
+    """Hourly: escalate suspected new customers and enforce their deadlines."""
+    hub = current_hub()
+    result = escalate_and_enforce(hub)
+    with session_scope(hub.db_url) as s:
+        open_ones = s.exec(select(SuspectName).where(
+            SuspectName.status.in_(SuspectStatus.OPEN)).order_by(SuspectName.id)).all()
+        rows = [{"名称": x.display_name, "出现次数": x.sightings, "状态": STATUS_LABELS[x.status],
+                 "决定人": x.decider_id or "", "截止": x.deadline_at.astimezone(SHANGHAI).strftime(
+                     "%Y-%m-%d %H:%M") if x.deadline_at else ""} for x in open_ones]
+    create_table_artifact(key="customer-suspects", table=rows or [{"名称": "（无）"}],
+                          description=f"待确认疑似新客户 {len(rows)} 个；本次升级 "
+                                      f"{len(result.escalated)}，逾期 {len(result.overdue)}")
+    summary = {"escalated": result.escalated, "overdue": result.overdue,
+               "blocked_orders": result.blocked_orders, "open": len(rows)}
+    get_run_logger().info("suspects: %s", summary)
+    return summary
+
+
+STATUS_LABELS = {SuspectStatus.collecting: "收集中", SuspectStatus.escalated: "待经理确认",
+                 SuspectStatus.overdue: "已逾期（拒收中）", SuspectStatus.created: "已新建客户",
+                 SuspectStatus.merged: "已并入已有客户"}
+
+
+# --- decisions --------------------------------------------------------------------------
+
+def may_decide(person: Staff, suspect: SuspectName, session: Session) -> bool:
+    """The manager the name was given to, his own managers, sales-ops and admins."""
+    if person.role in DECIDER_ROLES or person.id == suspect.decider_id:
+        return True
+    boss = staff(session, suspect.decider_id)
+    while boss is not None and boss.manager_id:
+        if boss.manager_id == person.id:
+            return True
+        boss = staff(session, boss.manager_id)
+    return False
+
+
+def _open_suspect(s: Session, suspect_id: int, person: Staff) -> SuspectName:
+    suspect = s.get(SuspectName, suspect_id)
+    if suspect is None:
+        raise DecisionError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
+    if suspect.status not in SuspectStatus.OPEN:
+        raise DecisionError(409, "already_decided",
+                            f"“{suspect.display_name}”已由 {suspect.decided_by} 于 "
+                            f"{suspect.decided_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 处理")
+    if not may_decide(person, suspect, s):
+        raise DecisionError(403, "forbidden", f"“{suspect.display_name}”应由 "
+                            f"{suspect.decider_id or '销售经理'} 确认，您无权处理")
+    return suspect
+
+
+def _spellings(s: Session, suspect: SuspectName) -> list[str]:
+    typed = s.exec(select(SuspectSighting.typed_name).where(
+        SuspectSighting.suspect_id == suspect.id)).all()
+    return list(dict.fromkeys([suspect.display_name, *typed]))
+
+
+def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | None = None
+                  ) -> dict:
+    """The manager opens a customer file for the name, enriched from the registry (a legal
+    qualification review follows); every order that waited continues."""
+    with session_scope(hub.db_url) as s:
+        suspect = _open_suspect(s, suspect_id, person)
+        wanted = (legal_name or suspect.display_name).strip()
+    record = hub.registry.lookup(wanted)  # may raise TransientError: the caller answers 503
+    if not identifies(record, wanted):
+        record = None
+    actor = f"staff:{person.id}"
+    with session_scope(hub.db_url) as s:
+        suspect = _open_suspect(s, suspect_id, person)
+        name = record.legal_name if record else wanted
+        existing = exact_matches(s, name)
+        if existing:
+            raise DecisionError(409, "customer_exists",
+                                f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")
+        facts = registry_facts(record) if record else {}
+        facts.pop("legal_name", None)
+        rep = staff(s, suspect.last_rep_id)
+        try:
+            customer = create_customer(
+                s, legal_name=name, actor=actor, origin="standard",
+                registry_checked=record is not None, region=rep.region if rep else None,
+                owner_rep_id=suspect.last_rep_id, tier="C", qualification="pending_review",
+                **facts)
+        except CustomerFileError as exc:
+            raise DecisionError(409, "customer_exists", str(exc)) from exc
+        for spelling in _spellings(s, suspect):
+            add_alias(s, customer, spelling, "typed", "manager", actor)
+        review = open_legal_review(hub, s, customer, order=None, typed=suspect.display_name,
+                                   actor=actor)
+        released = _decide(s, suspect, customer, SuspectStatus.created, actor)
+        review_id, customer_id = review.id, customer.id
+    notify_todo(hub, review_id)
+    _tell_reps(hub, suspect_id, released, f"已新建客户档案（客户编号 {customer_id}）")
+    return {"suspect_id": suspect_id, "decision": "created", "customer_id": customer_id,
+            "registry_found": record is not None, "released_orders": released}
+
+
+def decide_merge(hub: Hub, suspect_id: int, person: Staff, customer_id: int) -> dict:
+    """The manager makes the name an alias of an existing customer; waiting orders continue."""
+    actor = f"staff:{person.id}"
+    with session_scope(hub.db_url) as s:
+        suspect = _open_suspect(s, suspect_id, person)
+        customer = active(s, customer_id)
+        if customer is None:
+            raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")
+        for spelling in _spellings(s, suspect):
+            add_alias(s, customer, spelling, "typed", "manager", actor)
+        released = _decide(s, suspect, customer, SuspectStatus.merged, actor)
+        customer_id, legal_name = customer.id, customer.legal_name
+    _tell_reps(hub, suspect_id, released, f"已确认为客户“{legal_name}”")
+    return {"suspect_id": suspect_id, "decision": "merged", "customer_id": customer_id,
+            "released_orders": released}
+
+
+def _decide(s: Session, suspect: SuspectName, customer: Customer, status: str,
+            actor: str) -> list[str]:
+    apply_changes(s, suspect, actor, status=status, customer_id=customer.id,
+                  decided_by=actor.removeprefix("staff:"), decided_at=utcnow())
+    close_todo(s, suspect.todo_id, actor)
+    return release_orders(s, suspect.id, customer.id, actor)
+
+
+def release_orders(s: Session, suspect_id: int, customer_id: int, actor: str) -> list[str]:
+    """Orders that waited on (or were blocked by) a suspect name go on with the customer."""
+    orders = s.exec(select(IntentOrder).where(
+        IntentOrder.suspect_id == suspect_id,
+        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))).all()
+    return continue_orders(s, orders, customer_id, actor)
+
+
+def continue_orders(s: Session, orders: Sequence[IntentOrder], customer_id: int,
+                    actor: str) -> list[str]:
+    """Put waiting orders on a customer and back in line: their inbox events are pending
+    again, so the dispatcher or the sweeper starts them."""
+    for order in orders:
+        apply_changes(s, order, actor, customer_id=customer_id, status=OrderStatus.received.value,
+                      error=None, attempts=0)
+        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order.id)).first()
+        if opp is not None:
+            apply_changes(s, opp, actor, customer_id=customer_id)
+    ids = [o.id for o in orders]
+    if ids:
+        s.exec(sa.update(InboxEvent).where(InboxEvent.source == "intent-order",
+                                           InboxEvent.subject_id.in_(ids))
+               .values(status="pending"))
+    return ids
+
+
+def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_id: int
+                              ) -> dict:
+    """The rep (or his manager, sales-ops, an admin) picks the customer of one waiting order
+    from the suggestions; the name itself stays a suspect until a manager decides."""
+    actor = f"staff:{person.id}"
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        if order is None:
+            raise DecisionError(404, "unknown_order", f"意向单不存在：{order_id}")
+        rep = staff(s, order.rep_id)
+        allowed = (person.role in DECIDER_ROLES or person.id == order.rep_id
+                   or (rep is not None and rep.manager_id == person.id))
+        if not allowed:
+            raise DecisionError(403, "forbidden", f"意向单 {order_id} 不属于您，无权选择客户")
+        if order.status not in (OrderStatus.on_hold.value, OrderStatus.blocked.value) \
+                or order.suspect_id is None:
+            raise DecisionError(409, "order_not_waiting",
+                                f"意向单 {order_id} 当前状态为 {order.status}，不在等待确认客户")
+        customer = active(s, customer_id)
+        if customer is None:
+            raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")
+        continue_orders(s, [order], customer.id, actor)
+        return {"order_id": order_id, "customer_id": customer.id,
+                "legal_name": customer.legal_name, "status": OrderStatus.received.value}
+
+
+def _tell_reps(hub: Hub, suspect_id: int, order_ids: list[str], what: str) -> None:
+    if not order_ids:
+        return
+    with session_scope(hub.db_url) as s:
+        suspect = s.get(SuspectName, suspect_id)
+        reps = s.exec(select(IntentOrder.rep_id).where(IntentOrder.id.in_(order_ids))).all()
+    push(hub, key=f"suspect-decided:{suspect_id}", title=f"客户名称已确认：{suspect.display_name}",
+         text=f"“{suspect.display_name}”{what}，以下意向单已继续处理：{'、'.join(order_ids)}",
+         staff_ids=reps)

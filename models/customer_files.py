@@ -1,0 +1,226 @@
+"""Keeping one file per customer: exact lookups, new files, aliases, branches and merges.
+
+Every function works inside the caller's session (one transaction per command) and writes
+the operation log for each change.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from models.base import SHANGHAI, utcnow
+from models.customers import (
+    Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
+)
+from models.names import normalize_name
+from models.oplog import apply_changes, record_create
+from models.staff import Staff
+from models.uscc import check_uscc
+from models.work import OperationLog
+
+
+class CustomerFileError(Exception):
+    """A change that would break the one-customer-one-file rule (Chinese message)."""
+
+
+# registry facts a file carries, as plain values (connectors map their records onto these)
+REGISTRY_FIELDS = ("uscc", "status", "registered_capital", "legal_representative",
+                   "established_on", "province", "city")
+
+
+def active(session: Session, customer_id: int | None) -> Customer | None:
+    """The file a customer id stands for now: a merged file answers with its survivor."""
+    customer = session.get(Customer, customer_id) if customer_id else None
+    seen = set()
+    while customer is not None and customer.merged_into_id and customer.id not in seen:
+        seen.add(customer.id)
+        customer = session.get(Customer, customer.merged_into_id)
+    return customer
+
+
+def exact_matches(session: Session, name: str) -> list[Customer]:
+    """Active customers whose legal name or an alias is `name`, spelling-insensitively
+    (full/half width, spaces, case). Usually zero or one."""
+    key = normalize_name(name)
+    if not key:
+        return []
+    ids = set(session.exec(select(Customer.id).where(Customer.name_key == key)))
+    ids |= set(session.exec(select(CustomerAlias.customer_id).where(CustomerAlias.key == key)))
+    found: dict[int, Customer] = {}
+    for cid in sorted(ids):
+        customer = active(session, cid)
+        if customer is not None:
+            found[customer.id] = customer
+    return list(found.values())
+
+
+def uscc_flag(uscc: str | None) -> str | None:
+    """"ok", the problem code of a malformed USCC (flagged, never refused), or None."""
+    if not uscc:
+        return None
+    return check_uscc(uscc).problem
+
+
+def add_alias(session: Session, customer: Customer, name: str, kind: str, source: str,
+              actor: str) -> CustomerAlias | None:
+    """Record another name of `customer`; nothing when it is already its legal name or alias."""
+    name = name.strip()
+    key = normalize_name(name)
+    if not key or key == customer.name_key:
+        return None
+    if session.exec(select(CustomerAlias.id).where(CustomerAlias.customer_id == customer.id,
+                                                   CustomerAlias.key == key)).first():
+        return None
+    alias = CustomerAlias(customer_id=customer.id, name=name, key=key, kind=kind, source=source)
+    session.add(alias)
+    record_create(session, alias, actor)
+    return alias
+
+
+def create_customer(session: Session, *, legal_name: str, actor: str, origin: str,
+                    former_names: tuple[str, ...] = (), short_names: tuple[str, ...] = (),
+                    registry_checked: bool = False, **fields) -> Customer:
+    """Open a file. Refused when the legal name (spelling-insensitively) already has one."""
+    legal_name = legal_name.strip()
+    if session.exec(select(Customer.id).where(
+            Customer.name_key == normalize_name(legal_name))).first():
+        raise CustomerFileError(f"客户“{legal_name}”已建档，不能重复建档")
+    customer = Customer(legal_name=legal_name, origin=origin, **fields)
+    customer.uscc_check = uscc_flag(customer.uscc)
+    if registry_checked:
+        customer.registry_checked_at = utcnow()
+    session.add(customer)
+    record_create(session, customer, actor)
+    for name in short_names:
+        add_alias(session, customer, name, "short", origin, actor)
+    for name in former_names:
+        add_alias(session, customer, name, "former", "registry" if registry_checked else origin,
+                  actor)
+    return customer
+
+
+def apply_registry_facts(session: Session, customer: Customer, facts: dict, actor: str,
+                         *, record_changes: bool) -> list[RegistryChange]:
+    """Bring a file's registry facts up to date (`facts`: REGISTRY_FIELDS, legal_name,
+    former_names). With `record_changes`, a watched field that changed (legal name, legal
+    representative, status, registered capital) is kept as a RegistryChange; a new legal name
+    keeps the old one as a former-name alias. Empty registry values never erase ours."""
+    watched = ("legal_name", "legal_representative", "status", "registered_capital")
+    changes: list[RegistryChange] = []
+    updates = {f: facts[f] for f in REGISTRY_FIELDS if facts.get(f) not in (None, "")}
+    new_name = (facts.get("legal_name") or "").strip()
+    if new_name and normalize_name(new_name) != customer.name_key:
+        clash = session.exec(select(Customer).where(
+            Customer.name_key == normalize_name(new_name), Customer.id != customer.id)).first()
+        if clash is not None:
+            raise CustomerFileError(
+                f"工商登记名称已变更为“{new_name}”，但该名称已属于客户档案 {clash.id}：疑似重复档案，"
+                f"请合并后再同步")
+        add_alias(session, customer, customer.legal_name, "former", "registry", actor)
+        updates["legal_name"] = new_name
+    if record_changes:
+        for field in watched:
+            if field in updates and updates[field] != getattr(customer, field):
+                old = getattr(customer, field)
+                if old is None and field != "legal_name":
+                    continue  # first time we learn it: not a change
+                change = RegistryChange(customer_id=customer.id, field=field,
+                                        old_value=str(old) if old is not None else None,
+                                        new_value=str(updates[field]))
+                session.add(change)
+                changes.append(change)
+    if "uscc" in updates:
+        updates["uscc_check"] = uscc_flag(updates["uscc"])
+    apply_changes(session, customer, actor, **updates)
+    # bookkeeping, not business data: not worth an operation-log row every day
+    customer.registry_checked_at = utcnow()
+    session.add(customer)
+    for name in facts.get("former_names") or ():
+        add_alias(session, customer, name, "former", "registry", actor)
+    session.flush()
+    return changes
+
+
+def link_branch(session: Session, branch: Customer, parent: Customer, actor: str) -> None:
+    if branch.id == parent.id:
+        raise CustomerFileError("分支机构不能是自己的上级")
+    apply_changes(session, branch, actor, parent_id=parent.id)
+
+
+# tables whose rows follow a customer into the surviving file on a merge
+_MOVED = ("intent_order", "quote", "opportunity", "todo", "suspect_name", "registry_change",
+          "receivable_invoice", "payment", "rebate_line")
+
+
+def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: str) -> dict:
+    """Merge file `merged_id` into `survivor_id`: its orders, quotes, to-dos, receivables and
+    rebate lines move, its names become aliases of the survivor, its branches follow, and the
+    merged file stays (with `merged_into_id`) for the audit trail. A branch is never merged
+    into its parent or the parent into its branch."""
+    survivor, merged = active(session, survivor_id), session.get(Customer, merged_id)
+    if survivor is None or merged is None:
+        raise CustomerFileError(f"客户档案不存在：{survivor_id if survivor is None else merged_id}")
+    if merged.merged_into_id:
+        raise CustomerFileError(f"客户档案 {merged_id} 已于此前合并入 {merged.merged_into_id}")
+    if survivor.id == merged.id:
+        raise CustomerFileError("不能把客户档案合并到它自己")
+    if survivor.parent_id == merged.id or merged.parent_id == survivor.id:
+        raise CustomerFileError("分支机构与其总公司是两个客户，不能合并（分支机构保持独立档案并关联总公司）")
+    moved: dict[str, int] = {}
+    for table in _MOVED:
+        t = sa.table(table, sa.column("customer_id"))
+        moved[table] = session.exec(sa.update(t).where(t.c.customer_id == merged.id)
+                                    .values(customer_id=survivor.id)).rowcount
+    # rebate lines are grouped by customer: re-key the moved ones so later settlements see
+    # what was already paid
+    session.exec(sa.text(
+        "UPDATE rebate_line SET bucket_key = replace(bucket_key, :old, :new) "
+        "WHERE customer_id = :survivor AND bucket_key LIKE :pattern"),
+        params={"old": f"|{merged.id}|", "new": f"|{survivor.id}|", "survivor": survivor.id,
+                "pattern": f"%|{merged.id}|%"})
+    branches = session.exec(sa.update(Customer).where(Customer.parent_id == merged.id)
+                            .values(parent_id=survivor.id)).rowcount
+    names = 0
+    for alias in session.exec(select(CustomerAlias).where(
+            CustomerAlias.customer_id == merged.id)).all():
+        names += bool(add_alias(session, survivor, alias.name, alias.kind, "merge", actor))
+        session.delete(alias)
+    names += bool(add_alias(session, survivor, merged.legal_name, "merged", "merge", actor))
+    for field in ("uscc", "legal_representative", "registered_capital", "status",
+                  "established_on", "province", "city", "region", "owner_rep_id",
+                  "contact_email"):
+        if getattr(survivor, field) in (None, "") and getattr(merged, field) not in (None, ""):
+            apply_changes(session, survivor, actor, **{field: getattr(merged, field)})
+    apply_changes(session, merged, actor, merged_into_id=survivor.id)
+    summary = {"survivor": survivor.id, "merged": merged.id, "names": names,
+               "branches": branches, **{k: v for k, v in moved.items() if v}}
+    session.add(OperationLog(actor=actor, entity="customer", entity_id=str(merged.id),
+                             action="merge", changes=json.dumps(
+                                 {"merged_into_id": [None, survivor.id], "moved": summary},
+                                 ensure_ascii=False)))
+    session.flush()
+    return summary
+
+
+def is_overdue(suspect: SuspectName, now: dt.datetime) -> bool:
+    return suspect.status == SuspectStatus.overdue or (
+        suspect.status == SuspectStatus.escalated and suspect.deadline_at is not None
+        and suspect.deadline_at < now)
+
+
+def overdue_refusal(session: Session, name: str) -> str | None:
+    """The Chinese refusal for a submission carrying an overdue suspect name, else None.
+    Read by the webhook on every order that carries a name, so: one indexed lookup."""
+    suspect = session.exec(select(SuspectName).where(
+        SuspectName.key == normalize_name(name))).first()
+    if suspect is None or not is_overdue(suspect, utcnow()):
+        return None
+    decider = session.get(Staff, suspect.decider_id) if suspect.decider_id else None
+    who = f"{decider.name}（{decider.email}）" if decider else "销售运营"
+    due = suspect.deadline_at.astimezone(SHANGHAI)
+    return (f"客户名称“{name}”未能识别，已于 {suspect.escalated_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} "
+            f"提交 {who} 确认，截止 {due:%Y-%m-%d %H:%M} 仍未决定。在其新建客户档案或将该名称并入"
+            f"已有客户之前，含此客户名称的意向单一律拒收，请联系 {who} 处理。")

@@ -1,0 +1,223 @@
+"""Suspected new customers end to end, with a controllable clock: an unknown name is collected,
+escalated to the rep's sales manager on its third appearance with a 24-hour deadline, refused
+at the door once the deadline passed, and released by the manager's decision (create or merge)."""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlmodel import select
+
+from api.app import create_app
+from api.auth import issue_token
+from flows.dispatch import dispatch_pending
+from flows.suspects import escalate_and_enforce
+from models import (
+    Customer, CustomerAlias, InboxEvent, IntentOrder, OperationLog, SuspectName, Todo, set_clock,
+)
+from models.db import get_engine, session_scope
+from tests.support import InlineLauncher, order_payload, post_order
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+UNKNOWN = "康达新材料"  # nothing on file, nothing in the registry
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.timezone.utc)
+        set_clock(lambda: self.now)
+
+    def advance(self, **kw) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def client(hub):
+    with TestClient(create_app(hub.settings, launcher=None)) as c:
+        yield c
+
+
+def auth(hub, staff_id: str) -> dict:
+    return {"Authorization": f"Bearer {issue_token(hub.settings, staff_id)}"}
+
+
+def run_pending(hub) -> None:
+    launcher = InlineLauncher()
+    while dispatch_pending(hub.db_url, launcher, batch_size=50):
+        pass
+
+
+def submit(hub, client, name=UNKNOWN, rep="rep-zhangwei") -> str:
+    r = post_order(client, order_payload(name=name, rep_id=rep))
+    assert r.status_code == 202, r.text
+    run_pending(hub)
+    return r.json()["order_id"]
+
+
+def pushes(hub) -> list[dict]:
+    folder = hub.settings.data_dir / "pushes"
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+
+
+def counts(db_url) -> dict[str, int]:
+    tables = ["inbox_event", "intent_order", "suspect_name", "suspect_sighting", "todo"]
+    with get_engine(db_url).connect() as conn:
+        return {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+
+
+def test_third_sighting_escalates_to_the_sales_manager_with_a_deadline(hub, client, clock):
+    first = submit(hub, client)
+    second = submit(hub, client, name=" 康达新材料 ")  # the same name under its key
+    with session_scope(hub.db_url) as s:
+        suspect = s.exec(select(SuspectName)).one()
+        assert suspect.sightings == 2 and suspect.status == "collecting"
+        assert s.exec(select(Todo).where(Todo.kind == "suspect_customer")).first() is None
+        held = s.get(IntentOrder, first)
+        assert held.status == "on_hold" and held.customer_id is None
+        assert "未能识别" in held.error
+    # the rep is told each time, with what the matcher suggests
+    assert any(p["key"] == f"order-held:{second}" and "rep-zhangwei" in p["recipients"]
+               for p in pushes(hub))
+    clock.advance(hours=1)
+    submit(hub, client)
+    with session_scope(hub.db_url) as s:
+        suspect = s.exec(select(SuspectName)).one()
+        todo = s.exec(select(Todo).where(Todo.kind == "suspect_customer")).one()
+    assert suspect.sightings == 3 and suspect.status == "escalated"
+    assert suspect.decider_id == "mgr-east" and todo.assignee_id == "mgr-east"
+    assert suspect.deadline_at == clock.now + dt.timedelta(hours=24) == todo.due_at
+    assert "3 张意向单" in todo.body and "逾期未决定" in todo.body
+    push = next(p for p in pushes(hub) if p["key"] == "todo:suspect_customer:suspect:1")
+    assert "mgr-east" in push["recipients"] and "13900000001" in push["mention_mobiles"]
+    mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+             for p in (hub.settings.data_dir / "outbox").rglob("*.eml")]
+    assert any("疑似新客户待确认" in m["Subject"] and "wangqiang@example.com" in m["To"]
+               for m in mails)
+    # a retry of the same order does not count twice
+    from flows.suspects import hold_for_suspect
+    hold_for_suspect(hub, first, UNKNOWN, ())
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(SuspectName)).one().sightings == 3
+
+
+def test_after_the_deadline_every_submission_is_refused_naming_who_decides(hub, client, clock):
+    waiting = [submit(hub, client) for _ in range(3)]
+    clock.advance(hours=23, minutes=59)
+    waiting.append(submit(hub, client))  # still in time: accepted, waits like the others
+    clock.advance(minutes=2)
+    before = counts(hub.db_url)
+    r = post_order(client, order_payload(name="康达新材料"))
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["code"] == "customer_decision_overdue"
+    assert "王强" in error["message"] and "wangqiang@example.com" in error["message"]
+    assert "一律拒收" in error["message"]
+    assert counts(hub.db_url) == before  # nothing written
+    # the hourly flow marks it overdue and blocks the orders that waited
+    result = escalate_and_enforce(hub)
+    assert result.overdue == [1] and sorted(result.blocked_orders) == sorted(waiting)
+    with session_scope(hub.db_url) as s:
+        assert s.get(SuspectName, 1).status == "overdue"
+        assert {s.get(IntentOrder, o).status for o in waiting} == {"blocked"}
+    assert any(p["key"] == "suspect-overdue:1" and "mgr-east" in p["recipients"]
+               for p in pushes(hub))
+    # another name is not affected
+    assert post_order(client, order_payload(name="江苏康达医疗设备有限公司")).status_code == 202
+
+
+def test_manager_merges_the_name_and_the_waiting_orders_go_on(hub, client, clock):
+    waiting = [submit(hub, client) for _ in range(3)]
+    clock.advance(hours=30)
+    escalate_and_enforce(hub)  # overdue: the orders are blocked, the name refused
+    with session_scope(hub.db_url) as s:
+        kangda = s.exec(select(Customer).where(
+            Customer.legal_name == "江苏康达医疗设备有限公司")).one()
+    r = client.post("/customers/suspects/1/merge", json={"customer_id": kangda.id},
+                    headers=auth(hub, "rep-lina"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    r = client.post("/customers/suspects/1/merge", json={"customer_id": kangda.id},
+                    headers=auth(hub, "mgr-east"))
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["released_orders"]) == sorted(waiting)
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(CustomerAlias).where(CustomerAlias.name == UNKNOWN,
+                                                  CustomerAlias.customer_id == kangda.id)).one()
+        assert s.get(SuspectName, 1).status == "merged"
+        assert s.exec(select(Todo).where(Todo.kind == "suspect_customer")).one().status == "done"
+        assert {e.status for e in s.exec(select(InboxEvent).where(
+            InboxEvent.subject_id.in_(waiting)))} == {"pending"}
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        orders = [s.get(IntentOrder, o) for o in waiting]
+        assert {(o.status, o.customer_id) for o in orders} == {("quoted", kangda.id)}
+        assert s.exec(select(OperationLog).where(OperationLog.actor == "staff:mgr-east")).first()
+    # decided: the name is welcome again and finds the customer at once
+    later = submit(hub, client)
+    with session_scope(hub.db_url) as s:
+        assert s.get(IntentOrder, later).customer_id == kangda.id
+    again = client.post("/customers/suspects/1/merge", json={"customer_id": kangda.id},
+                        headers=auth(hub, "mgr-east"))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_decided"
+
+
+def test_manager_creates_the_customer_from_the_registry(hub, client, clock, tmp_path):
+    name = "重庆渝康医疗器械有限公司"  # in the registry sample, not on file
+    short = "渝康器械"
+    waiting = [submit(hub, client, name=short) for _ in range(3)]
+    r = client.post("/customers/suspects/1/create", json={"legal_name": name},
+                    headers=auth(hub, "mgr-east"))
+    assert r.status_code == 200, r.text
+    assert r.json()["registry_found"] is True
+    with session_scope(hub.db_url) as s:
+        customer = s.get(Customer, r.json()["customer_id"])
+        assert customer.legal_name == name and customer.uscc == "91500000MA5U7H8J4A"
+        assert customer.legal_representative == "冉小川" and customer.origin == "standard"
+        assert customer.qualification == "pending_review" and customer.owner_rep_id == "rep-zhangwei"
+        assert s.exec(select(CustomerAlias).where(CustomerAlias.customer_id == customer.id,
+                                                  CustomerAlias.name == short)).one()
+        review = s.exec(select(Todo).where(Todo.kind == "legal_review")).one()
+        assert review.customer_id == customer.id and review.assignee_id == "legal-01"
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        assert {s.get(IntentOrder, o).status for o in waiting} == {"quoted"}
+
+
+def test_a_rep_picks_the_customer_of_his_own_waiting_order(hub, client):
+    order_id = submit(hub, client)
+    with session_scope(hub.db_url) as s:
+        kangda = s.exec(select(Customer).where(
+            Customer.legal_name == "江苏康达医疗设备有限公司")).one().id
+    r = client.post(f"/orders/{order_id}/customer", json={"customer_id": kangda},
+                    headers=auth(hub, "rep-lina"))
+    assert r.status_code == 403
+    r = client.post(f"/orders/{order_id}/customer", json={"customer_id": 99999},
+                    headers=auth(hub, "rep-zhangwei"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_customer"
+    r = client.post(f"/orders/{order_id}/customer", json={"customer_id": kangda},
+                    headers=auth(hub, "rep-zhangwei"))
+    assert r.status_code == 200, r.text
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        assert order.status == "quoted" and order.customer_id == kangda
+        # one order's choice does not decide the name
+        assert s.get(SuspectName, 1).status == "collecting"
+
+
+def test_decisions_need_a_valid_token(hub, client):
+    submit(hub, client)
+    assert client.post("/customers/suspects/1/merge", json={"customer_id": 1}
+                       ).status_code == 401
+    bad = client.post("/customers/suspects/1/merge", json={"customer_id": 1},
+                      headers={"Authorization": "Bearer forged.123.abc"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_token"
