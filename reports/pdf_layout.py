@@ -36,7 +36,7 @@ from reports.fonts import (
 )
 
 __all__ = [
-    "ACCENT", "CONTENT_W", "HeavyLine", "INK", "MARGIN_BOTTOM", "MARGIN_TOP", "MARGIN_X",
+    "ACCENT", "BASE_TABLE_STYLE", "CONTENT_W", "HeavyLine", "INK", "MARGIN_BOTTOM", "MARGIN_TOP", "MARGIN_X",
     "MUTED", "PAGE_H", "PAGE_W", "RULE", "Rule", "TOTAL_BG", "Text", "ZEBRA", "build_pdf",
     "format_date", "format_money", "format_rate", "letterhead", "num", "numbered_canvas",
     "paragraph_style", "require_decimal", "text", "write_pdf",
