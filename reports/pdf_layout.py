@@ -7,10 +7,7 @@ write that returns the SHA-256 of the bytes.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from datetime import date
@@ -26,6 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from models.base import to_money
+from reports.files import write_atomically
 from reports.fonts import (
     CJK_FONT_NAME,
     LATIN_FONT_NAME,
@@ -317,21 +315,4 @@ def build_pdf(story: list[Flowable], canvasmaker, *, title: str, author: str,
 
 def write_pdf(path: Path, data: bytes) -> str:
     """Write PDF bytes to path atomically; return the hex SHA-256 of the bytes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same directory as the target so os.replace is an atomic rename, never a copy.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; readers (web server) need access
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return hashlib.sha256(data).hexdigest()
+    return write_atomically(path, data)
