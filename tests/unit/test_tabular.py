@@ -256,3 +256,16 @@ def test_parse_int():
             parse_int(bad)
     with pytest.raises(CellError):
         parse_int("0", minimum=1)
+
+
+def test_excel_cell_values_become_the_text_excel_shows():
+    from connectors.tabular import _cell_text
+
+    assert _cell_text(800.0) == "800"              # Excel stores numbers as floats
+    assert _cell_text(12345.6) == "12345.6"        # shortest round-trip text, no float noise
+    assert _cell_text(0.1 + 0.2) == "0.30000000000000004"  # then refused by parse_money
+    assert _cell_text(dt.datetime(2026, 10, 31)) == "2026-10-31"
+    assert _cell_text(dt.datetime(2026, 10, 31, 8, 30)) == "2026-10-31 08:30:00"
+    assert _cell_text(None) == "" and _cell_text(True) == "TRUE" and _cell_text(" x ") == "x"
+    with pytest.raises(CellError):
+        parse_money(_cell_text(0.1 + 0.2))
