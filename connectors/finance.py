@@ -116,6 +116,10 @@ class VoucherDraft:
     prepared_by: str                  # 制单人
     attachments: int = 0              # 附件数
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.entries, tuple):
+            object.__setattr__(self, "entries", tuple(self.entries))
+
     @property
     def debit_total(self) -> Decimal:
         return sum((e.debit for e in self.entries), Decimal("0.00"))
@@ -131,6 +135,10 @@ class VoucherBatch:
     period: str                       # "2026-10"
     vouchers: tuple[VoucherDraft, ...]
     note: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vouchers, tuple):
+            object.__setattr__(self, "vouchers", tuple(self.vouchers))
 
     def to_json_dict(self) -> dict[str, Any]:
         """Wire/file form: Decimals as strings (exact), dates ISO 8601."""
