@@ -1,21 +1,31 @@
-"""Finance: ask finance to prepare the invoice (开票准备) for a signed quote.
+"""Finance: invoice preparation (开票准备), rebate voucher drafts (凭证草稿), receivables (应收与回款).
 
-- `EmbeddedFinance` drops `<request_id>.json` and `<request_id>.xlsx` into a folder finance
-  watches; the JSON is written last and is the "done" marker.
-- `RestFinance` POSTs to `{base}/api/v1/invoice-requests` with `Idempotency-Key: <request_id>`.
+- `EmbeddedFinance` works through a drop folder finance watches:
+  - invoice requests: `<drop>/<request_id>.json` + `.xlsx`;
+  - voucher drafts: `<drop>/vouchers/<batch_id>.json` + `.xlsx`, the workbook laid out as a
+    金蝶云星空 (K/3 Cloud) 凭证引入 sheet (see `build_voucher_workbook`);
+  - in both the JSON is written last and is the "done" marker;
+  - receivables: finance drops CSV/XLSX exports into `<drop>/receivables-inbound/`; they are
+    read one file per page in file-name order, the cursor being the last file name read.
+- `RestFinance` talks to the finance system's REST API: `POST /api/v1/invoice-requests` and
+  `POST /api/v1/voucher-drafts` with an `Idempotency-Key`, `GET /api/v1/receivables?cursor=`.
 
-Both are idempotent on `request_id` ("INV-<quote code>"): asking twice returns the first
-reference and prepares nothing new, so a retried or re-run flow cannot ask for two invoices.
+Submissions are idempotent on their key (`request_id` "INV-<quote code>", `batch_id`
+"RB-2026-10-r1"): asking twice returns the first reference and prepares nothing new, so a
+retried or re-run flow cannot ask for two invoices or book a rebate twice.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import json
+import logging
 import os
+import re
 import tempfile
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +35,22 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
+from connectors.tabular import (
+    CellError,
+    Column,
+    Problem,
+    Row,
+    Sheet,
+    TableError,
+    convert_rows,
+    load_sheets,
+    normalize_header,
+    parse_date,
+    parse_money,
+    parse_text,
+)
+
+log = logging.getLogger(__name__)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CENT = Decimal("0.01")
@@ -65,10 +91,112 @@ class InvoiceRequest:
         return _jsonable(dataclasses.asdict(self))
 
 
+# --- voucher drafts ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VoucherEntry:
+    """One entry (分录) of a voucher: exactly one of debit / credit is non-zero."""
+
+    summary: str                      # 摘要, e.g. "2026年10月返利结算 江苏康达医疗设备有限公司"
+    account_code: str                 # 科目编码, e.g. "6601.09"
+    account_name: str                 # 科目名称, e.g. "销售费用-销售返利"
+    debit: Decimal                    # 借方, ≥ 0, whole fen
+    credit: Decimal                   # 贷方, ≥ 0, whole fen
+    customer_code: str | None = None  # 核算维度：客户编码
+    customer_name: str | None = None
+
+
+@dataclass(frozen=True)
+class VoucherDraft:
+    voucher_key: str                  # unique in the batch, e.g. "RB-2026-10-r1-C000123"
+    voucher_date: dt.date             # the last day of the settled month
+    period: str                       # "2026-10"
+    word: str                         # 凭证字, "记"
+    entries: tuple[VoucherEntry, ...]
+    prepared_by: str                  # 制单人
+    attachments: int = 0              # 附件数
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.entries, tuple):
+            object.__setattr__(self, "entries", tuple(self.entries))
+
+    @property
+    def debit_total(self) -> Decimal:
+        return sum((e.debit for e in self.entries), Decimal("0.00"))
+
+    @property
+    def credit_total(self) -> Decimal:
+        return sum((e.credit for e in self.entries), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class VoucherBatch:
+    batch_id: str                     # idempotency key of the submission, e.g. "RB-2026-10-r1"
+    period: str                       # "2026-10"
+    vouchers: tuple[VoucherDraft, ...]
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vouchers, tuple):
+            object.__setattr__(self, "vouchers", tuple(self.vouchers))
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Wire/file form: Decimals as strings (exact), dates ISO 8601."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+# --- receivables ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReceivableRecord:
+    """An invoice the customer must pay by `due_on` (amount tax included)."""
+
+    invoice_no: str
+    customer_uscc: str | None
+    customer_name: str
+    issued_on: dt.date
+    due_on: dt.date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """Money received against one invoice."""
+
+    payment_no: str
+    invoice_no: str
+    paid_on: dt.date
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class ReceivablesPage:
+    """What finance recorded after a cursor.
+
+    `cursor` is the position after this page: store it and pass it back to read on. It is None
+    only when there was nothing after the cursor you passed (keep the one you have): read until
+    a page says None. A page may be empty and still carry a cursor (an export with no rows).
+    """
+
+    invoices: tuple[ReceivableRecord, ...]
+    payments: tuple[PaymentRecord, ...]
+    cursor: str | None
+
+
 @runtime_checkable
 class Finance(Protocol):
     def request_invoice(self, request: InvoiceRequest) -> str:
         """Ask finance to prepare the invoice; returns finance's reference (same on replay)."""
+        ...
+
+    def submit_vouchers(self, batch: VoucherBatch) -> str:
+        """Hand finance a batch of voucher drafts; returns finance's reference (same on replay).
+        Refuses (PermanentError) an empty batch, an unbalanced voucher, sub-fen or negative
+        money, naming the voucher."""
+        ...
+
+    def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
+        """Invoices and payments recorded after `since_cursor` (None: from the beginning)."""
         ...
 
 
@@ -79,11 +207,15 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):  # datetimes included
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _is_fen(value: Any) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and value == value.quantize(CENT)
 
 
 def _check(request: InvoiceRequest) -> None:
@@ -100,11 +232,91 @@ def _check(request: InvoiceRequest) -> None:
         money += [(f"line {n} unit_price", line.unit_price), (f"line {n} amount", line.amount),
                   (f"line {n} tax", line.tax)]
     for label, value in money:
-        if not isinstance(value, Decimal) or not value.is_finite() or value != value.quantize(CENT):
+        if not _is_fen(value):
             problems.append(f"{label} {value!r} is not a Decimal in whole fen")
     if problems:
         raise PermanentError(f"invoice request {request.request_id!r} refused: "
                              + "; ".join(problems), provider="finance", code="bad-request")
+
+
+PERIOD = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
+
+
+def _period_bounds(period: str) -> tuple[dt.date, dt.date] | None:
+    m = PERIOD.fullmatch(period or "")
+    if not m:
+        return None
+    year, month = int(m.group(1)), int(m.group(2))
+    first = dt.date(year, month, 1)
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return first, following - dt.timedelta(days=1)
+
+
+def _check_batch(batch: VoucherBatch) -> None:
+    """Refuse what finance could not book: an empty batch, an unbalanced voucher, an entry
+    with sub-fen, negative, two-sided or empty money, a voucher outside the batch's period."""
+    problems: list[str] = []
+    if not isinstance(batch.batch_id, str) or not batch.batch_id.strip():
+        problems.append("empty batch_id")
+    bounds = _period_bounds(batch.period)
+    if bounds is None:
+        problems.append(f"period {batch.period!r} is not YYYY-MM")
+    if not batch.vouchers:
+        problems.append("no vouchers (empty batch)")
+    seen: set[str] = set()
+    for voucher in batch.vouchers:
+        key = voucher.voucher_key
+        if not isinstance(key, str) or not key.strip():
+            problems.append("a voucher has an empty voucher_key")
+            continue
+        if key in seen:
+            problems.append(f"voucher {key!r} appears twice")
+        seen.add(key)
+        problems += [f"voucher {key!r}: {p}" for p in _voucher_problems(voucher, batch, bounds)]
+    if problems:
+        raise PermanentError(f"voucher batch {batch.batch_id!r} refused: " + "; ".join(problems),
+                             provider="finance", code="bad-request")
+
+
+def _voucher_problems(voucher: VoucherDraft, batch: VoucherBatch, bounds) -> list[str]:
+    problems = []
+    if voucher.period != batch.period:
+        problems.append(f"period {voucher.period!r} differs from the batch's {batch.period!r}")
+    if not isinstance(voucher.voucher_date, dt.date) or isinstance(voucher.voucher_date,
+                                                                    dt.datetime):
+        problems.append(f"voucher_date {voucher.voucher_date!r} is not a date")
+    elif bounds and not bounds[0] <= voucher.voucher_date <= bounds[1]:
+        problems.append(f"voucher_date {voucher.voucher_date} is outside {batch.period}")
+    if not (voucher.word or "").strip():
+        problems.append("empty word (凭证字)")
+    if not (voucher.prepared_by or "").strip():
+        problems.append("empty prepared_by (制单人)")
+    if isinstance(voucher.attachments, bool) or not isinstance(voucher.attachments, int) \
+            or voucher.attachments < 0:
+        problems.append(f"attachments {voucher.attachments!r} is not a whole number ≥ 0")
+    if len(voucher.entries) < 2:
+        problems.append(f"{len(voucher.entries)} entries (a voucher needs a debit and a credit)")
+    money_ok = True
+    for n, entry in enumerate(voucher.entries, start=1):
+        for side in ("debit", "credit"):
+            value = getattr(entry, side)
+            if not _is_fen(value):
+                problems.append(f"entry {n} {side} {value!r} is not a Decimal in whole fen")
+                money_ok = False
+            elif value < 0:
+                problems.append(f"entry {n} {side} {value} is negative")
+                money_ok = False
+        if money_ok and (entry.debit == 0) == (entry.credit == 0):
+            problems.append(f"entry {n} must have exactly one of debit and credit "
+                            f"(debit {entry.debit}, credit {entry.credit})")
+        if not (entry.account_code or "").strip():
+            problems.append(f"entry {n} has no account_code")
+        if not (entry.summary or "").strip():
+            problems.append(f"entry {n} has no summary")
+    if money_ok and voucher.entries and voucher.debit_total != voucher.credit_total:
+        problems.append(f"unbalanced: debit {voucher.debit_total} ≠ credit "
+                        f"{voucher.credit_total}")
+    return problems
 
 
 # --- embedded ------------------------------------------------------------------------------
@@ -112,6 +324,8 @@ def _check(request: InvoiceRequest) -> None:
 SHEET_HEADERS = ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "数量",
                  "含税单价", "金额", "税率", "税额", "合计")
 MONEY_FORMAT = "#,##0.00"
+VOUCHER_DIR = "vouchers"
+RECEIVABLES_DIR = "receivables-inbound"
 
 
 def file_stem(request_id: str) -> str:
@@ -125,45 +339,102 @@ def file_stem(request_id: str) -> str:
 
 
 class EmbeddedFinance:
-    """Invoice-preparation requests as files in a drop folder finance works from."""
+    """Finance through files: invoice requests and voucher drafts dropped into a folder finance
+    works from, receivables read from the exports finance drops back."""
 
     provider = "embedded-finance"
 
-    def __init__(self, drop_dir: Path) -> None:
+    def __init__(self, drop_dir: Path, voucher_book: KingdeeVoucherBook | None = None) -> None:
         self.drop_dir = Path(drop_dir)
+        self.voucher_book = voucher_book or KingdeeVoucherBook()
         self._lock = threading.Lock()
 
     def request_invoice(self, request: InvoiceRequest) -> str:
         _check(request)
-        stem = file_stem(request.request_id)
-        json_path = self.drop_dir / f"{stem}.json"
-        xlsx_path = self.drop_dir / f"{stem}.xlsx"
+        return self._publish(self.drop_dir, file_stem(request.request_id),
+                             f"DRAFT-{request.request_id}",
+                             lambda fh: build_workbook(request).save(fh),
+                             {"request": request.to_json_dict()})
+
+    def submit_vouchers(self, batch: VoucherBatch) -> str:
+        _check_batch(batch)
+        content = batch.to_json_dict()
+
+        def same_batch(document: dict) -> None:
+            # the key names one (month, revision): other content under it is a bug upstream,
+            # and booking either silently would be wrong
+            if _canonical(document.get("batch")) != _canonical(content):
+                raise PermanentError(
+                    f"voucher batch {batch.batch_id!r} was already submitted with other "
+                    "content; a changed settlement needs a new revision (a new batch id)",
+                    provider=self.provider, code="conflict")
+
+        return self._publish(self.drop_dir / VOUCHER_DIR, file_stem(batch.batch_id),
+                             f"DRAFT-{batch.batch_id}",
+                             lambda fh: build_voucher_workbook(batch, self.voucher_book).save(fh),
+                             {"layout": VOUCHER_LAYOUT, "batch": content}, same_batch)
+
+    def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
+        """The next export file after `since_cursor` (a file name), parsed strictly."""
+        inbound = self.drop_dir / RECEIVABLES_DIR
+        try:
+            names = sorted(p.name for p in inbound.iterdir() if _is_inbound_file(p))
+        except FileNotFoundError:
+            names = []
+        after = [n for n in names if since_cursor is None or n > since_cursor]
+        if not after:
+            return ReceivablesPage((), (), None)
+        name = after[0]
+        invoices, payments = read_receivables_file(inbound / name)
+        log.info("receivables export %s: %d invoices, %d payments", name, len(invoices),
+                 len(payments))
+        return ReceivablesPage(invoices, payments, name)
+
+    # --- publishing ---------------------------------------------------------------------
+    def _publish(self, folder: Path, stem: str, reference: str, write_workbook,
+                 fields: dict[str, Any],
+                 check_same: Callable[[dict], None] | None = None) -> str:
+        """Publish `<stem>.xlsx` then `<stem>.json` once; a replay returns the first reference
+        (after `check_same` accepted the first document) and writes nothing."""
+        json_path = folder / f"{stem}.json"
+        xlsx_path = folder / f"{stem}.xlsx"
         with self._lock:
-            done = self._reference_of(json_path)
+            done = self._document_of(json_path)
             if done:
-                return done
-            self.drop_dir.mkdir(parents=True, exist_ok=True)
-            reference = f"DRAFT-{request.request_id}"
+                if check_same:
+                    check_same(done)
+                return done["reference"]
+            folder.mkdir(parents=True, exist_ok=True)
             # the workbook first, the JSON last: a crash in between leaves no JSON, so the
-            # retry rewrites both instead of pointing finance at half a request
-            _write_atomically(xlsx_path, lambda fh: build_workbook(request).save(fh))
+            # retry rewrites both instead of pointing finance at half a submission
+            _write_atomically(xlsx_path, write_workbook)
             document = {"reference": reference, "status": "draft",
                         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-                        "workbook": xlsx_path.name, "request": request.to_json_dict()}
+                        "workbook": xlsx_path.name, **fields}
             payload = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
             if not _publish_once(json_path, payload):
-                # another process published the same request a moment ago: its answer stands
-                return self._reference_of(json_path) or reference
+                # another process published the same submission a moment ago: its answer stands
+                done = self._document_of(json_path)
+                if done and check_same:
+                    check_same(done)
+                return done["reference"] if done else reference
             return reference
 
-    def _reference_of(self, json_path: Path) -> str | None:
+    def _document_of(self, json_path: Path) -> dict | None:
         try:
-            return json.loads(json_path.read_text(encoding="utf-8"))["reference"]
+            document = json.loads(json_path.read_text(encoding="utf-8"))
+            if not isinstance(document["reference"], str):
+                raise TypeError("reference is not a string")
+            return document
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:
             raise PermanentError(f"finance draft {json_path} is unreadable: {exc!r}",
                                  provider=self.provider, code="corrupt-draft") from exc
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:
@@ -268,11 +539,282 @@ def build_workbook(request: InvoiceRequest):
     return wb
 
 
+# --- the 金蝶云星空 voucher import sheet ------------------------------------------------------
+#
+# K/3 Cloud imports a voucher workbook through 总账 → 凭证 → 引入 ("凭证引入"). The sheet is the
+# one its 引入模板 download produces for GL_VOUCHER: sheet name "凭证#单据头(FBillHead)", row 1
+# the field keys, row 2 the Chinese captions (a leading * marks required fields), data from
+# row 3. The voucher-level fields are filled on a voucher's first entry row only; the entry
+# fields on every row. "*Split*1" (间隔列) separates the head from the entries. Which 核算维度
+# columns a template holds depends on the data centre; the customer dimension is FFLEX6 (客户)
+# in the standard presets, as in the WebAPI's FDetailID.FDETAILID__FFLEX6.
+
+VOUCHER_LAYOUT = "kingdee-k3cloud-gl-voucher-import"
+KINGDEE_SHEET = "凭证#单据头(FBillHead)"
+KINGDEE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("FBillHead(GL_VOUCHER)", "*单据头(序号)"),
+    ("FAccountBookID", "*(单据头)账簿#编码"),
+    ("FAccountBookID#Name", "(单据头)账簿#名称"),
+    ("FDate", "*(单据头)日期"),
+    ("FBUSDATE", "(单据头)业务日期"),
+    ("FYEAR", "(单据头)会计年度"),
+    ("FPERIOD", "(单据头)期间"),
+    ("FVOUCHERGROUPID", "*(单据头)凭证字#编码"),
+    ("FVOUCHERGROUPID#Name", "(单据头)凭证字#名称"),
+    ("FVOUCHERGROUPNO", "*(单据头)凭证号"),
+    ("FATTACHMENTS", "(单据头)附件数"),
+    ("FACCBOOKORGID", "(单据头)核算组织#编码"),
+    ("FACCBOOKORGID#Name", "(单据头)核算组织#名称"),
+    ("*Split*1", "间隔列"),
+    ("FEntity", "*分录(序号)"),
+    ("FEXPLANATION", "(分录)摘要"),
+    ("FACCOUNTID", "*(分录)科目编码#编码"),
+    ("FACCOUNTID#Name", "(分录)科目编码#名称"),
+    ("FDetailID#FFLEX6", "(分录)客户#编码"),
+    ("FDetailID#FFLEX6#Name", "(分录)客户#名称"),
+    ("FCURRENCYID", "*(分录)币别#编码"),
+    ("FCURRENCYID#Name", "(分录)币别#名称"),
+    ("FEXCHANGERATETYPE", "*(分录)汇率类型#编码"),
+    ("FEXCHANGERATETYPE#Name", "(分录)汇率类型#名称"),
+    ("FEXCHANGERATE", "(分录)汇率"),
+    ("FAMOUNTFOR", "(分录)原币金额"),
+    ("FDEBIT", "(分录)借方金额"),
+    ("FCREDIT", "(分录)贷方金额"),
+)
+_KINGDEE_MONEY = ("FAMOUNTFOR", "FDEBIT", "FCREDIT")
+_KINGDEE_TEXT = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FVOUCHERGROUPID", "FACCBOOKORGID",
+                 "FACCOUNTID", "FDetailID#FFLEX6", "FCURRENCYID", "FEXCHANGERATETYPE")
+
+
+@dataclass(frozen=True)
+class KingdeeVoucherBook:
+    """Finance's own codes the import needs and the hub does not know. The defaults are the
+    K/3 Cloud presets (PRE001 人民币, HLTX01_SYS 固定汇率, PRE001 记); the account book (账簿) and
+    accounting organisation (核算组织) differ per company and are left blank unless given: the
+    import refuses a voucher without a 账簿, so finance fills it in or configures it here."""
+
+    account_book: str = ""
+    account_book_name: str = ""
+    accounting_org: str = ""
+    accounting_org_name: str = ""
+    currency: str = "PRE001"
+    currency_name: str = "人民币"
+    rate_type: str = "HLTX01_SYS"
+    rate_type_name: str = "固定汇率"
+    voucher_words: tuple[tuple[str, str], ...] = (("记", "PRE001"),)  # 凭证字 → its code
+
+    def word_code(self, word: str) -> str:
+        return dict(self.voucher_words).get(word, word)
+
+
+def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None = None):
+    """The batch as a K/3 Cloud 凭证引入 workbook: one row per entry, vouchers numbered 1…n in
+    the batch's order (凭证号 and 单据头序号), entries 1…m within each voucher."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+
+    book = book or KingdeeVoucherBook()
+    wb = Workbook()
+    ws = wb.active
+    ws.title = KINGDEE_SHEET
+    keys = [k for k, _ in KINGDEE_COLUMNS]
+    ws.append(keys)
+    ws.append([caption for _, caption in KINGDEE_COLUMNS])
+    grey = PatternFill("solid", fgColor="DDDDDD")
+    for cell in (*ws[1], *ws[2]):
+        cell.font = Font(bold=True)
+        cell.fill = grey
+    where = {k: i for i, k in enumerate(keys)}
+    for number, voucher in enumerate(batch.vouchers, start=1):
+        bounds = _period_bounds(voucher.period)
+        year, month = (bounds[0].year, bounds[0].month) if bounds else (None, None)
+        for entry_no, entry in enumerate(voucher.entries, start=1):
+            row: list[Any] = [None] * len(keys)
+            if entry_no == 1:
+                head = {
+                    "FBillHead(GL_VOUCHER)": str(number),
+                    "FAccountBookID": book.account_book or None,
+                    "FAccountBookID#Name": book.account_book_name or None,
+                    "FDate": voucher.voucher_date, "FBUSDATE": voucher.voucher_date,
+                    "FYEAR": year, "FPERIOD": month,
+                    "FVOUCHERGROUPID": book.word_code(voucher.word),
+                    "FVOUCHERGROUPID#Name": voucher.word,
+                    "FVOUCHERGROUPNO": number, "FATTACHMENTS": voucher.attachments,
+                    "FACCBOOKORGID": book.accounting_org or None,
+                    "FACCBOOKORGID#Name": book.accounting_org_name or None,
+                }
+                for key, value in head.items():
+                    row[where[key]] = value
+            amount = entry.debit or entry.credit
+            values = {
+                "FEntity": entry_no, "FEXPLANATION": entry.summary,
+                "FACCOUNTID": entry.account_code, "FACCOUNTID#Name": entry.account_name,
+                "FDetailID#FFLEX6": entry.customer_code,
+                "FDetailID#FFLEX6#Name": entry.customer_name if entry.customer_code else None,
+                "FCURRENCYID": book.currency, "FCURRENCYID#Name": book.currency_name,
+                "FEXCHANGERATETYPE": book.rate_type, "FEXCHANGERATETYPE#Name": book.rate_type_name,
+                "FEXCHANGERATE": 1, "FAMOUNTFOR": _money(amount),
+                "FDEBIT": _money(entry.debit) if entry.debit else None,
+                "FCREDIT": _money(entry.credit) if entry.credit else None,
+            }
+            for key, value in values.items():
+                row[where[key]] = value
+            ws.append(row)
+    from openpyxl.utils import get_column_letter
+
+    for row in ws.iter_rows(min_row=3):
+        row[where["FDate"]].number_format = "yyyy-mm-dd"
+        row[where["FBUSDATE"]].number_format = "yyyy-mm-dd"
+        for key in _KINGDEE_MONEY:
+            row[where[key]].number_format = MONEY_FORMAT
+        for key in _KINGDEE_TEXT:  # codes such as 1122 or 001 must stay text
+            row[where[key]].number_format = "@"
+    widths = {"FEXPLANATION": 44, "FACCOUNTID#Name": 22, "FDetailID#FFLEX6#Name": 30,
+              "FDate": 12, "FBUSDATE": 12, "FDEBIT": 14, "FCREDIT": 14, "FAMOUNTFOR": 14}
+    for i, key in enumerate(keys, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = widths.get(key, 14)
+    ws.freeze_panes = "A3"
+    return wb
+
+
+# --- receivables exports -------------------------------------------------------------------
+
+INVOICE_COLUMNS = (
+    Column("发票号", aliases=("发票号码", "发票编号")),
+    Column("客户名称", aliases=("客户", "购方名称", "购买方名称")),
+    Column("统一社会信用代码", required=False,
+           aliases=("客户统一社会信用代码", "纳税人识别号", "购方税号", "购买方纳税人识别号")),
+    Column("开票日期", aliases=("发票日期",)),
+    Column("到期日", aliases=("到期日期", "应收日期", "收款到期日")),
+    Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
+)
+PAYMENT_COLUMNS = (
+    Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
+    Column("发票号", aliases=("发票号码", "发票编号")),
+    Column("回款日期", aliases=("收款日期", "到账日期")),
+    Column("金额", aliases=("回款金额", "收款金额")),
+)
+_PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
+                             for s in c.spellings())
+_INVOICE_MARKERS = frozenset(normalize_header(s) for c in INVOICE_COLUMNS[3:5]
+                             for s in c.spellings())
+USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
+
+
+def _is_inbound_file(path: Path) -> bool:
+    # ".name" is a copy in progress (copy in under a dot name, then rename); "~$name" is
+    # Excel's lock file beside an open workbook
+    name = path.name
+    return (path.is_file() and not name.startswith((".", "~$"))
+            and path.suffix.lower() in (".csv", ".xlsx"))
+
+
+def _uscc(text: str) -> str | None:
+    if not text:
+        return None
+    value = text.upper()
+    if not USCC_PATTERN.fullmatch(value):
+        raise CellError(f"不是有效的统一社会信用代码（18位）：{text!r}")
+    return value
+
+
+def _invoice(row: Row) -> ReceivableRecord:
+    issued = row.get("开票日期", parse_date)
+    due = row.get("到期日", parse_date)
+    if due < issued:
+        row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
+    return ReceivableRecord(
+        invoice_no=row.get("发票号", parse_text), customer_uscc=row.get("统一社会信用代码", _uscc),
+        customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
+        amount=row.get("金额", lambda t: parse_money(t, positive=True)))
+
+
+def _payment(row: Row) -> PaymentRecord:
+    return PaymentRecord(
+        payment_no=row.get("回款单号", parse_text), invoice_no=row.get("发票号", parse_text),
+        paid_on=row.get("回款日期", parse_date),
+        amount=row.get("金额", lambda t: parse_money(t, positive=True)))
+
+
+def _sheet_kind(sheet: Sheet) -> str | None:
+    head = [normalize_header(c) for _, cells in sheet.lines[:12] for c in cells if c]
+    if any(h in _PAYMENT_MARKERS for h in head):
+        return "payments"
+    if any(h in _INVOICE_MARKERS for h in head):
+        return "invoices"
+    return None
+
+
+def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...],
+                                                     tuple[PaymentRecord, ...]]:
+    """Invoices and payments from export sheets; each sheet is an invoice table (开票日期,
+    到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. Raises
+    TableError listing every problem (file, row, column) in Chinese."""
+    invoices: list[ReceivableRecord] = []
+    payments: list[PaymentRecord] = []
+    problems = []
+    for sheet in sheets:
+        kind = _sheet_kind(sheet)
+        try:
+            if kind is None:
+                raise TableError([Problem(sheet.source, None, None,
+                                          "无法判断是应收发票表还是回款表：应收表需有「开票日期」"
+                                          "「到期日」列，回款表需有「回款单号」「回款日期」列")])
+            if kind == "invoices":
+                table = sheet.table(INVOICE_COLUMNS)
+                found = convert_rows(table.rows, _invoice)
+                _no_duplicates(table, found, lambda r: r.invoice_no, "发票号")
+                invoices += found
+            else:
+                table = sheet.table(PAYMENT_COLUMNS)
+                found = convert_rows(table.rows, _payment)
+                _no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
+                payments += found
+            if table.unknown:
+                log.warning("%s: columns not used: %s", sheet.source, "、".join(table.unknown))
+        except TableError as exc:
+            problems += exc.problems
+    if problems:
+        raise TableError(problems)
+    return tuple(invoices), tuple(payments)
+
+
+def _no_duplicates(table, records, key, column: str) -> None:
+    first: dict[Any, int] = {}
+    problems = []
+    for row, record in zip(table.rows, records):
+        k = key(record)
+        if k in first:
+            problems.append(Problem(table.source, row.number, column,
+                                    f"与第{first[k]}行重复"))
+        else:
+            first[k] = row.number
+    if problems:
+        raise TableError(problems)
+
+
+def read_receivables_file(path: Path) -> tuple[tuple[ReceivableRecord, ...],
+                                                tuple[PaymentRecord, ...]]:
+    """One export file (CSV, or XLSX with one table per worksheet), parsed strictly; a
+    PermanentError names the file, row and column of every problem."""
+    try:
+        return parse_receivables(load_sheets(path))
+    except TableError as exc:
+        raise PermanentError(f"应收/回款导出文件 {path.name} 无法导入：\n{exc}",
+                             provider="embedded-finance", code="bad-file") from exc
+
+
 # --- REST ----------------------------------------------------------------------------------
 
+INVOICE_PATH = "/api/v1/invoice-requests"
+VOUCHER_PATH = "/api/v1/voucher-drafts"
+RECEIVABLES_PATH = "/api/v1/receivables"
+
+
 class RestFinance(RemoteClient):
-    """Finance system's REST API; the request id travels as the Idempotency-Key, so a retry
-    after a lost answer returns the first reference instead of a second invoice request."""
+    """Finance system's REST API; a submission's key travels as the Idempotency-Key, so a retry
+    after a lost answer returns the first reference instead of a second invoice request or a
+    second set of vouchers. Reading receivables is a GET, retried as it is."""
 
     provider = "finance"
 
@@ -280,15 +822,23 @@ class RestFinance(RemoteClient):
                  attempts: int = 4) -> None:
         self._connect(base_url, timeout, f"Bearer {token.get_secret_value()}")
         self._post = transient_retry(attempts)(self._post_once)
+        self._get = transient_retry(attempts)(self._get_once)
 
     def request_invoice(self, request: InvoiceRequest) -> str:
         _check(request)
-        return self._post(request)
+        return self._post(INVOICE_PATH, request.to_json_dict(), request.request_id)
 
-    def _post_once(self, request: InvoiceRequest) -> str:
-        response = send(self._client, self.provider, "POST", "/api/v1/invoice-requests",
-                        json=request.to_json_dict(),
-                        headers={"Idempotency-Key": request.request_id})
+    def submit_vouchers(self, batch: VoucherBatch) -> str:
+        _check_batch(batch)
+        return self._post(VOUCHER_PATH, batch.to_json_dict(), batch.batch_id)
+
+    def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
+        params = {"cursor": since_cursor} if since_cursor is not None else {}
+        return self._get(params)
+
+    def _post_once(self, path: str, body: dict, key: str) -> str:
+        response = send(self._client, self.provider, "POST", path, json=body,
+                        headers={"Idempotency-Key": key})
         try:
             reference = response.json()["reference"]
             if not isinstance(reference, str) or not reference:
@@ -299,3 +849,105 @@ class RestFinance(RemoteClient):
             raise PermanentError(f"{self.provider} answer not understood: {exc!r}; "
                                  f"{response.text[:200]}", provider=self.provider,
                                  code="bad-body") from exc
+
+    def _get_once(self, params: dict) -> ReceivablesPage:
+        response = send(self._client, self.provider, "GET", RECEIVABLES_PATH, params=params)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PermanentError(f"{self.provider} receivables answer is not JSON: {exc!r}",
+                                 provider=self.provider, code="bad-body") from exc
+        return parse_receivables_page(body, params.get("cursor"))
+
+
+def parse_receivables_page(body: Any, since_cursor: str | None = None) -> ReceivablesPage:
+    """The wire form of a receivables page, checked strictly: dates `YYYY-MM-DD`, amounts as
+    decimal strings in whole fen and > 0, numbers non-empty, no duplicates in the page."""
+    where = f"receivables page after cursor {since_cursor!r}"
+    problems: list[str] = []
+
+    def field(item: dict, name: str, index: str, kind: str):
+        value = item.get(name) if isinstance(item, dict) else None
+        label = f"{index}.{name}"
+        if kind == "text":
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{label}: must be a non-empty string, got {value!r}")
+                return None
+            return value.strip()
+        if kind == "uscc":
+            if value is None or value == "":
+                return None
+            try:
+                if not isinstance(value, str):
+                    raise CellError("not a string")
+                return _uscc(value)
+            except CellError:
+                problems.append(f"{label}: not a USCC: {value!r}")
+                return None
+        if kind == "date":
+            try:
+                if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                    raise ValueError
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                problems.append(f"{label}: not a YYYY-MM-DD date: {value!r}")
+                return None
+        # money: a decimal string (exact), whole fen, > 0
+        try:
+            if not isinstance(value, str) or not re.fullmatch(r"-?\d+(\.\d+)?", value):
+                raise ValueError
+            amount = Decimal(value)
+            if amount != amount.quantize(CENT) or amount <= 0:
+                raise ValueError
+            return amount.quantize(CENT)
+        except ValueError:
+            problems.append(f"{label}: not a positive decimal string in whole fen: {value!r}")
+            return None
+
+    if not isinstance(body, dict):
+        raise PermanentError(f"{where}: not a JSON object", provider="finance", code="bad-body")
+    raw_invoices, raw_payments = body.get("invoices"), body.get("payments")
+    cursor = body.get("next_cursor")
+    if not isinstance(raw_invoices, list) or not isinstance(raw_payments, list):
+        problems.append("invoices and payments must be lists")
+        raw_invoices, raw_payments = [], []
+    if cursor is not None and (not isinstance(cursor, str) or not cursor):
+        problems.append(f"next_cursor must be a non-empty string or null, got {cursor!r}")
+    invoices, payments = [], []
+    seen_invoices, seen_payments = set(), set()
+    for n, item in enumerate(raw_invoices):
+        i = f"invoices[{n}]"
+        record = dict(invoice_no=field(item, "invoice_no", i, "text"),
+                      customer_uscc=field(item, "customer_uscc", i, "uscc"),
+                      customer_name=field(item, "customer_name", i, "text"),
+                      issued_on=field(item, "issued_on", i, "date"),
+                      due_on=field(item, "due_on", i, "date"),
+                      amount=field(item, "amount", i, "money"))
+        if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
+            problems.append(f"{i}.due_on: {record['due_on']} is before issued_on")
+        if record["invoice_no"] is not None and record["invoice_no"] in seen_invoices:
+            problems.append(f"{i}.invoice_no: {record['invoice_no']!r} twice in the page")
+        seen_invoices.add(record["invoice_no"])
+        invoices.append(record)
+    for n, item in enumerate(raw_payments):
+        i = f"payments[{n}]"
+        record = dict(payment_no=field(item, "payment_no", i, "text"),
+                      invoice_no=field(item, "invoice_no", i, "text"),
+                      paid_on=field(item, "paid_on", i, "date"),
+                      amount=field(item, "amount", i, "money"))
+        key = (record["payment_no"], record["invoice_no"])
+        if None not in key and key in seen_payments:
+            problems.append(f"{i}: payment {key} twice in the page")
+        seen_payments.add(key)
+        payments.append(record)
+    if problems:
+        shown = problems[:50]
+        more = f"; … {len(problems) - 50} more" if len(problems) > 50 else ""
+        raise PermanentError(f"{where} refused: " + "; ".join(shown) + more,
+                             provider="finance", code="bad-body")
+    if cursor is None and (invoices or payments):
+        # records without a position to resume from would be read again and again
+        raise PermanentError(f"{where} refused: records but no next_cursor",
+                             provider="finance", code="bad-body")
+    return ReceivablesPage(tuple(ReceivableRecord(**r) for r in invoices),
+                           tuple(PaymentRecord(**r) for r in payments), cursor)

@@ -7,12 +7,7 @@ returned SHA-256 identifies the content and a re-render yields the same hash.
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import itertools
-import os
-import tempfile
-import threading
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,32 +15,41 @@ from pathlib import Path
 
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import (
-    Flowable,
-    KeepTogether,
-    Paragraph,
-    SimpleDocTemplate,
-    Spacer,
-    Table,
-    TableStyle,
-)
+from reportlab.platypus import Flowable, KeepTogether, Spacer, Table, TableStyle
 
-from models.base import to_money
 from models.money import capital_amount
 from models.quoting import line_amount, line_tax
-from reports.fonts import (
-    CJK_FONT_NAME,
-    LATIN_FONT_NAME,
-    draw_string,
-    markup,
-    register_fonts,
-    string_width,
+from reports.fonts import LATIN_FONT_NAME
+from reports.pdf_layout import (
+    ACCENT,
+    CONTENT_W,
+    MUTED,
+    RULE,
+    S_BODY,
+    S_CELL,
+    S_CELL_C,
+    S_HEAD,
+    S_LABEL,
+    S_NUM_C,
+    S_SECTION,
+    S_SMALL,
+    S_VALUE,
+    TOTAL_BG,
+    ZEBRA,
+    build_pdf,
+    format_date,
+    format_money,
+    format_rate,
+    letterhead,
+    numbered_canvas,
+    paragraph_style,
+    require_decimal,
+    write_pdf,
 )
+from reports.pdf_layout import num as _num
+from reports.pdf_layout import text as _p
 
 
 __all__ = [
@@ -62,10 +66,7 @@ __all__ = [
 # --------------------------------------------------------------------------- data
 
 
-def _require_decimal(name: str, value) -> None:
-    # Floats silently carry binary rounding errors into invoices; refuse them.
-    if not isinstance(value, Decimal):
-        raise TypeError(f"{name} must be Decimal, got {type(value).__name__}")
+_require_decimal = require_decimal
 
 
 @dataclass(frozen=True)
@@ -133,42 +134,7 @@ class QuoteDocument:
         return sum((line.tax for line in self.lines), Decimal("0.00"))
 
 
-# --------------------------------------------------------------------- formatting
-
-
-def format_money(value: Decimal, *, symbol: bool = False) -> str:
-    """Decimal → '12,345.60' (or '¥12,345.60'); sign in front of the symbol."""
-    q = to_money(value)
-    text = f"{abs(q):,.2f}"
-    if symbol:
-        text = "¥" + text
-    return ("-" + text) if q < 0 else text
-
-
-def format_rate(rate: Decimal) -> str:
-    """Decimal('0.13') → '13%', Decimal('0.065') → '6.5%'."""
-    pct = (rate * 100).normalize()
-    return f"{pct:f}%"
-
-
-def format_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
 # ------------------------------------------------------------------------ layout
-
-PAGE_W, PAGE_H = A4
-MARGIN_X = 15 * mm
-MARGIN_TOP = 14 * mm
-MARGIN_BOTTOM = 18 * mm
-CONTENT_W = PAGE_W - 2 * MARGIN_X
-
-INK = colors.HexColor("#1A1A1A")
-MUTED = colors.HexColor("#5F6368")
-ACCENT = colors.HexColor("#1F3A5F")
-RULE = colors.HexColor("#B8C2CC")
-ZEBRA = colors.HexColor("#F4F6F8")
-TOTAL_BG = colors.HexColor("#E8EDF2")
 
 # The table's column widths (mm); 品名 takes what is left.
 _COLS_MM = {"no": 9, "model": 25, "qty": 14, "unit": 10, "price": 23, "amount": 26, "rate": 11, "tax": 22}
@@ -181,120 +147,8 @@ COL_WIDTHS = [
 HEADERS = ("序号", "型号", "品名", "数量", "单位", "含税单价", "金额", "税率", "税额")
 
 
-def _style(name: str, size: float, *, leading: float | None = None, align=TA_LEFT,
-           color=INK) -> ParagraphStyle:
-    return ParagraphStyle(
-        name, fontName=CJK_FONT_NAME, fontSize=size, leading=leading or size * 1.38,
-        alignment=align, textColor=color, wordWrap="CJK",  # CJK has no spaces to break at
-    )
-
-
-S_SELLER_INFO = _style("seller_info", 8.5, align=TA_CENTER, color=MUTED)
-S_LABEL = _style("label", 9, color=MUTED)
-S_VALUE = _style("value", 9.5)
-S_CELL = _style("cell", 8.5, leading=11)
-S_CELL_C = _style("cell_c", 8.5, leading=11, align=TA_CENTER)
-S_NUM = _style("num", 8.5, leading=11, align=TA_RIGHT)
-S_NUM_C = _style("num_c", 8.5, leading=11, align=TA_CENTER)
-S_HEAD = _style("head", 8.5, leading=11, align=TA_CENTER, color=colors.white)
-S_BODY = _style("body", 9, leading=13)
-S_SMALL = _style("small", 8, leading=11, color=MUTED)
-S_QR_CAPTION = _style("qr_caption", 9, align=TA_CENTER)
-S_URL = _style("url", 6, leading=7.5, align=TA_CENTER, color=MUTED)
-S_SECTION = _style("section", 9.5, leading=13, color=ACCENT)
-
-
-class _Text(Flowable):
-    """Mixed CJK/Latin text. A line that fits is drawn directly; only text that
-    needs wrapping pays for a Paragraph (parsing + CJK line breaking is the
-    dominant cost of a render otherwise)."""
-
-    _ANCHOR = {TA_LEFT: "left", TA_CENTER: "centre", TA_RIGHT: "right"}
-
-    def __init__(self, text: str, style: ParagraphStyle, *, bold_latin: bool = False,
-                 shrink: bool = False) -> None:
-        super().__init__()
-        self.text, self.style, self.bold, self.shrink = text, style, bold_latin, shrink
-        self._para: Paragraph | None = None
-        self.size = style.fontSize
-
-    def wrap(self, avail_w, avail_h):
-        st = self.style
-        if "\n" not in self.text:
-            natural = string_width(self.text, st.fontSize, bold=self.bold)
-            fit = 1.0 if natural <= avail_w else avail_w / natural
-            # Numbers must never wrap mid-figure: shrink them (down to 60 %) instead.
-            if fit == 1.0 or (self.shrink and fit >= 0.6):
-                self._para = None
-                self.size = st.fontSize * fit
-                self.width, self.height = avail_w, st.leading
-                return self.width, self.height
-        if self._para is None:
-            lines = self.text.splitlines() or [""]
-            self._para = Paragraph("<br/>".join(markup(x, bold=self.bold) for x in lines), st)
-        self.width, self.height = self._para.wrap(avail_w, avail_h)
-        return self.width, self.height
-
-    def draw(self):
-        if self._para is not None:
-            self._para.drawOn(self.canv, 0, 0)
-            return
-        st = self.style
-        anchor = self._ANCHOR.get(st.alignment, "left")
-        x = {"left": 0, "centre": self.width / 2, "right": self.width}[anchor]
-        self.canv.setFillColor(st.textColor)
-        # Same first baseline as a Paragraph would use, so both kinds line up.
-        draw_string(self.canv, x, self.height - st.fontSize, self.text, self.size,
-                    anchor=anchor, bold=self.bold)
-
-
-def _p(text: str, style: ParagraphStyle, *, bold_latin: bool = False) -> Flowable:
-    return _Text(text, style, bold_latin=bold_latin)
-
-
-def _num(text: str, style: ParagraphStyle | None = None, *, bold: bool = False) -> Flowable:
-    return _Text(text, style or S_NUM, bold_latin=bold, shrink=True)
-
-
-class _HeavyLine(Flowable):
-    """A single centred line of heavy text. The CJK font has no bold face, so
-    glyphs are filled and stroked (PDF text render mode 2) to thicken them."""
-
-    def __init__(self, text: str, size: float, *, color=INK, weight: float = 0.5) -> None:
-        super().__init__()
-        self.text, self.size, self.color, self.weight = text, size, color, weight
-
-    def wrap(self, avail_w, avail_h):
-        self.width = avail_w
-        # Shrink rather than overflow the margin for an unusually long name.
-        natural = string_width(self.text, self.size, bold=True)
-        self.draw_size = self.size * min(1.0, avail_w / natural) if natural else self.size
-        return avail_w, self.draw_size * 1.3
-
-    def draw(self):
-        c = self.canv
-        c.saveState()
-        c.setFillColor(self.color)
-        c.setStrokeColor(self.color)
-        c.setLineWidth(self.weight * self.draw_size / self.size)
-        draw_string(c, self.width / 2, self.draw_size * 0.28, self.text, self.draw_size,
-                    anchor="centre", bold=True, render_mode=2)
-        c.restoreState()
-
-
-class _Rule(Flowable):
-    def __init__(self, width: float = 0.8, color=ACCENT, gap: float = 0) -> None:
-        super().__init__()
-        self.lw, self.color, self.gap = width, color, gap
-
-    def wrap(self, avail_w, avail_h):
-        self.width = avail_w
-        return avail_w, self.lw + self.gap
-
-    def draw(self):
-        self.canv.setStrokeColor(self.color)
-        self.canv.setLineWidth(self.lw)
-        self.canv.line(0, self.gap / 2, self.width, self.gap / 2)
+S_QR_CAPTION = paragraph_style("qr_caption", 9, align=TA_CENTER)
+S_URL = paragraph_style("url", 6, leading=7.5, align=TA_CENTER, color=MUTED)
 
 
 class _QrCode(Flowable):
@@ -340,19 +194,7 @@ def _header(doc: QuoteDocument) -> list[Flowable]:
         f"统一社会信用代码：{doc.seller_uscc}",
         f"电话：{doc.seller_phone}",
     ])
-    return [
-        _HeavyLine(doc.seller_name, 15, color=ACCENT, weight=0.35),
-        Spacer(0, 1.5 * mm),
-        _p(f"地址：{doc.seller_address}", S_SELLER_INFO),
-        _p(seller_info, S_SELLER_INFO),
-        Spacer(0, 2.5 * mm),
-        _Rule(1.2, ACCENT),
-        Spacer(0, 1 * mm),
-        _Rule(0.4, ACCENT),
-        Spacer(0, 4 * mm),
-        _HeavyLine("报价单", 22, weight=0.6),
-        Spacer(0, 4 * mm),
-    ]
+    return letterhead(doc.seller_name, (f"地址：{doc.seller_address}", seller_info), "报价单")
 
 
 def _info_table(doc: QuoteDocument) -> Table:
@@ -494,102 +336,18 @@ def _story(doc: QuoteDocument) -> list[Flowable]:
 
 
 def _canvas_class(doc: QuoteDocument):
-    """A canvas that defers page output so the footer can say 共 N 页."""
-    issued = f"D:{doc.issued_on:%Y%m%d}000000+08'00'"
-
-    class _QuoteCanvas(Canvas):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._pages: list[dict] = []
-            # Deterministic bytes: creation date comes from the quote, not the clock.
-            self.setDateFormatter(lambda *_: issued)
-
-        def showPage(self):  # noqa: N802 - reportlab API
-            self._pages.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self):
-            count = len(self._pages)
-            for number, state in enumerate(self._pages, start=1):
-                self.__dict__.update(state)
-                self._decorate(number, count)
-                super().showPage()
-            super().save()
-
-        def _decorate(self, number: int, count: int) -> None:
-            self.saveState()
-            self.setStrokeColor(RULE)
-            self.setLineWidth(0.4)
-            y = MARGIN_BOTTOM - 6 * mm
-            self.line(MARGIN_X, y + 3.5 * mm, PAGE_W - MARGIN_X, y + 3.5 * mm)
-            self.setFillColor(MUTED)
-            left, right = f"报价单号：{doc.code}", f"第 {number} 页 / 共 {count} 页"
-            draw_string(self, MARGIN_X, y, left, 8)
-            draw_string(self, PAGE_W - MARGIN_X, y, right, 8, anchor="right")
-            # The seller name is a courtesy; drop it rather than overprint a long one.
-            free = CONTENT_W - 2 * max(string_width(left, 8), string_width(right, 8)) - 12 * mm
-            if string_width(doc.seller_name, 8) <= free:
-                draw_string(self, PAGE_W / 2, y, doc.seller_name, 8, anchor="centre")
-            if number > 1:
-                # Continuation pages get a running head so loose sheets stay identifiable.
-                top = PAGE_H - MARGIN_TOP + 3 * mm
-                draw_string(self, MARGIN_X, top, f"{doc.seller_name}　报价单（续）", 8)
-                draw_string(self, PAGE_W - MARGIN_X, top, doc.code, 8, anchor="right")
-                self.line(MARGIN_X, top - 2 * mm, PAGE_W - MARGIN_X, top - 2 * mm)
-            self.restoreState()
-
-    return _QuoteCanvas
-
-
-# reportlab keeps process-global state (font subset tables keyed per document,
-# the paragraph parser); serialise builds so threaded task runners stay safe.
-_build_lock = threading.Lock()
+    """Footer 报价单号 / seller / 第 x 页 / 共 y 页; running head on continuation pages."""
+    return numbered_canvas(issued_on=doc.issued_on, footer_left=f"报价单号：{doc.code}",
+                           footer_centre=doc.seller_name,
+                           running_left=f"{doc.seller_name}　报价单（续）", running_right=doc.code)
 
 
 def quote_pdf_bytes(doc: QuoteDocument) -> bytes:
     """Render the quote and return the PDF bytes."""
-    register_fonts()  # cached: the first call in a process parses the TTF (~0.1 s)
-    buf = io.BytesIO()
-    template = SimpleDocTemplate(
-        buf,
-        pagesize=A4,
-        leftMargin=MARGIN_X,
-        rightMargin=MARGIN_X,
-        topMargin=MARGIN_TOP + (2 * mm),
-        bottomMargin=MARGIN_BOTTOM,
-        title=f"报价单 {doc.code}",
-        author=doc.seller_name,
-        subject=f"{doc.customer_legal_name} 报价单",
-        creator="salesops-hub",
-        producer="salesops-hub (ReportLab)",
-        invariant=1,
-        pageCompression=1,
-        # Otherwise every page opens with an unembedded Helvetica selection.
-        initialFontName=LATIN_FONT_NAME,
-    )
-    with _build_lock:
-        template.build(_story(doc), canvasmaker=_canvas_class(doc))
-    return buf.getvalue()
+    return build_pdf(_story(doc), _canvas_class(doc), title=f"报价单 {doc.code}",
+                     author=doc.seller_name, subject=f"{doc.customer_legal_name} 报价单")
 
 
 def render_quote_pdf(doc: QuoteDocument, path: Path) -> str:
     """Write the quote PDF to path atomically; return the hex SHA-256 of its bytes."""
-    data = quote_pdf_bytes(doc)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same directory as the target so os.replace is an atomic rename, never a copy.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; readers (web server) need access
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return hashlib.sha256(data).hexdigest()
+    return write_pdf(path, quote_pdf_bytes(doc))

@@ -1,25 +1,36 @@
-"""REST ERP / finance simulator: stock queries and invoice-preparation requests.
+"""REST ERP / finance simulator: stock, invoice requests, voucher drafts, receivables.
 
 - `POST /api/v1/stock/query` `{"skus": [...]}` → `{"items": [{"sku", "available"}]}`; known
   SKUs only, more than 200 SKUs → 400 (the client must batch).
 - `POST /api/v1/invoice-requests` with `Idempotency-Key` → 201 `{"reference": ...}`. A replay
   of a key returns the first answer (with `Idempotent-Replayed: true`) and counts as a replay,
   not a new effect; the same key with a different body → 422.
-- Both need `Authorization: Bearer <token>` (401 otherwise).
+- `POST /api/v1/voucher-drafts` with `Idempotency-Key: <batch_id>` → 201 `{"reference": ...}`;
+  same replay rules; an unbalanced voucher or a one-sided/negative entry → 422 (finance's own
+  check, whatever the client checked).
+- `GET /api/v1/receivables?cursor=<c>` → `{"invoices": [...], "payments": [...],
+  "next_cursor": ...}`: the records finance recorded after the cursor, `page_size` at a time
+  (invoices and payments in the order they were recorded). `next_cursor` is the position after
+  the page; it is null only when nothing came after the cursor given. An unknown cursor → 400.
+- All need `Authorization: Bearer <token>` (401 otherwise).
 
-`lose_answers(n)` applies the next n invoice requests and then hangs past the client's
-timeout, so the client never hears the answer: the idempotency key must prevent a duplicate.
+`lose_answers(n)` applies the next n new submissions (invoice requests or voucher batches) and
+then hangs past the client's timeout, so the client never hears the answer: the idempotency
+key must prevent a duplicate.
 """
 from __future__ import annotations
 
 import collections
 import json
 import time
+from decimal import Decimal, InvalidOperation
 
 from tests.simulators.base import Faults, Reply, Request, Simulator
 
 STOCK_PATH = "/api/v1/stock/query"
 INVOICE_PATH = "/api/v1/invoice-requests"
+VOUCHER_PATH = "/api/v1/voucher-drafts"
+RECEIVABLES_PATH = "/api/v1/receivables"
 MAX_BATCH = 200
 
 
@@ -27,7 +38,7 @@ class ErpSimulator(Simulator):
     name = "erp"
 
     def __init__(self, token: str, stock: dict[str, int] | None = None,
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, page_size: int = 100) -> None:
         super().__init__(faults)
         self.token = token
         self.stock: dict[str, int] = dict(stock or {})
@@ -36,15 +47,30 @@ class ErpSimulator(Simulator):
         self.effects: collections.Counter[str] = collections.Counter()  # applied per id
         self.replays: collections.Counter[str] = collections.Counter()
         self._answers: dict[str, tuple[int, dict]] = {}
+        self.voucher_batches: dict[str, dict] = {}  # batch id → the body first applied
+        self.voucher_effects: collections.Counter[str] = collections.Counter()
+        self.voucher_replays: collections.Counter[str] = collections.Counter()
+        self._voucher_answers: dict[str, tuple[int, dict]] = {}
+        self.page_size = page_size
+        self.receivables_log: list[tuple[str, dict]] = []  # ("invoice" | "payment", record)
+        self.receivables_pages: list[str | None] = []  # the cursor of every answered GET
         self._lose = 0
         self._lose_seconds = 0.0
 
     # --- test controls -----------------------------------------------------------------
     def lose_answers(self, count: int, hang_seconds: float) -> None:
-        """Apply the next `count` new invoice requests, then hang `hang_seconds` (longer than
-        the client's timeout) before answering a client that has gone."""
+        """Apply the next `count` new submissions (invoice requests or voucher batches), then
+        hang `hang_seconds` (longer than the client's timeout) before answering a client that
+        has gone."""
         with self.lock:
             self._lose, self._lose_seconds = count, hang_seconds
+
+    def record_receivables(self, invoices: list[dict] = (), payments: list[dict] = ()) -> None:
+        """Finance records invoices and payments (wire form, taken as given: a test may record
+        a malformed one to see the client refuse it)."""
+        with self.lock:
+            self.receivables_log += [("invoice", dict(r)) for r in invoices]
+            self.receivables_log += [("payment", dict(r)) for r in payments]
 
     @property
     def effect_count(self) -> int:
@@ -58,6 +84,10 @@ class ErpSimulator(Simulator):
             return self._stock(request)
         if request.method == "POST" and request.path == INVOICE_PATH:
             return self._invoice(request)
+        if request.method == "POST" and request.path == VOUCHER_PATH:
+            return self._vouchers(request)
+        if request.method == "GET" and request.path == RECEIVABLES_PATH:
+            return self._receivables(request)
         return Reply(404, {"error": "no such route"})
 
     def _stock(self, request: Request) -> Reply:
@@ -106,6 +136,82 @@ class ErpSimulator(Simulator):
             time.sleep(lose_for)  # applied, but the client gives up before hearing it
         return Reply(201, answer)
 
+    def _vouchers(self, request: Request) -> Reply:
+        key = request.headers.get("idempotency-key", "")
+        if not key:
+            return Reply(400, {"error": "Idempotency-Key header required"})
+        try:
+            body = request.json()
+            if body.get("batch_id") != key:
+                raise ValueError("batch_id differs from Idempotency-Key")
+            vouchers = body["vouchers"]
+            if not isinstance(vouchers, list) or not vouchers:
+                raise ValueError("vouchers must be a non-empty list")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return Reply(400, {"error": f"bad request: {exc}"})
+        unbalanced = _unbalanced(vouchers)
+        if unbalanced:
+            return Reply(422, {"error": unbalanced})
+        lose_for = 0.0
+        with self.lock:
+            if key in self._voucher_answers:
+                if _canonical(self.voucher_batches[key]) != _canonical(body):
+                    return Reply(422, {"error": "Idempotency-Key reused with another body"})
+                self.voucher_replays[key] += 1
+                status, answer = self._voucher_answers[key]
+                return Reply(status, answer, {"Idempotent-Replayed": "true"})
+            self.voucher_effects[key] += 1
+            self.voucher_batches[key] = body
+            answer = {"reference": f"VCH-{len(self._voucher_answers) + 1:06d}",
+                      "batch_id": key, "vouchers": len(vouchers)}
+            self._voucher_answers[key] = (201, answer)
+            if self._lose > 0:
+                self._lose -= 1
+                lose_for = self._lose_seconds
+        if lose_for:
+            time.sleep(lose_for)
+        return Reply(201, answer)
+
+    def _receivables(self, request: Request) -> Reply:
+        cursors = request.query.get("cursor", [])
+        with self.lock:
+            start = 0
+            if cursors:
+                start = _offset(cursors[0])
+                if start is None or start > len(self.receivables_log):
+                    return Reply(400, {"error": f"unknown cursor {cursors[0]!r}"})
+            self.receivables_pages.append(cursors[0] if cursors else None)
+            page = self.receivables_log[start:start + self.page_size]
+        end = start + len(page)
+        return Reply(200, {
+            "invoices": [r for kind, r in page if kind == "invoice"],
+            "payments": [r for kind, r in page if kind == "payment"],
+            "next_cursor": f"rcv-{end:08d}" if page else None,
+        })
+
 
 def _canonical(body: dict) -> str:
     return json.dumps(body, sort_keys=True, ensure_ascii=False)
+
+
+def _offset(cursor: str) -> int | None:
+    if not cursor.startswith("rcv-") or not cursor[4:].isdigit():
+        return None
+    return int(cursor[4:])
+
+
+def _unbalanced(vouchers: list) -> str | None:
+    """Finance's own check of a batch: every entry one-sided and ≥ 0, every voucher balanced."""
+    for voucher in vouchers:
+        try:
+            debit = credit = Decimal(0)
+            for entry in voucher["entries"]:
+                d, c = Decimal(entry["debit"]), Decimal(entry["credit"])
+                if d < 0 or c < 0 or (d == 0) == (c == 0):
+                    return f"voucher {voucher.get('voucher_key')!r}: bad entry {entry!r}"
+                debit, credit = debit + d, credit + c
+        except (KeyError, TypeError, InvalidOperation) as exc:
+            return f"voucher not understood: {exc!r}"
+        if debit != credit:
+            return f"voucher {voucher.get('voucher_key')!r} unbalanced: {debit} ≠ {credit}"
+    return None

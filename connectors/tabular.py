@@ -1,0 +1,457 @@
+"""Tables people export from Excel or an ERP (CSV or XLSX), read as rows of text by header.
+
+Used by every import: receivables and payments from finance, customers, deliveries. What it
+does so the callers need not:
+- CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel "Unicode text") or GB18030 (what
+  Chinese Excel writes as "CSV"); comma or tab separated.
+- XLSX: every worksheet, cached values of formulas; dates become `2026-10-31`, whole floats
+  lose their `.0`, so the callers always parse text.
+- The header row may sit below a title block (first 10 non-empty rows are searched for one
+  that holds every required column); header spelling is compared after NFKC normalisation
+  (full-width letters and brackets), surrounding spaces and a leading `*` removed, and
+  columns may have aliases.
+- Blank rows and totals rows (first cell 合计 / 总计 / 小计) are skipped.
+- Problems are collected with the file, the row number as Excel shows it and the column,
+  and reported in Chinese, e.g. `回款.xlsx[Sheet1] 第7行「金额」：金额须精确到分：'12.345'`.
+
+Field parsers (`parse_date`, `parse_money`, `parse_int`, `parse_text`) raise `CellError`
+with a Chinese message; `convert_rows` turns those into problems of the row and column.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TypeVar
+
+__all__ = [
+    "CellError", "Column", "Problem", "Row", "Sheet", "Table", "TableError", "convert_rows",
+    "decode_csv", "load_sheets", "normalize_header", "parse_date", "parse_int", "parse_money",
+    "parse_text", "read_table",
+]
+
+T = TypeVar("T")
+
+HEADER_SEARCH_ROWS = 10
+MAX_PROBLEMS = 50  # enough to fix a file in one go; more only buries the first ones
+TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
+CSV_SUFFIXES = frozenset({".csv", ".txt"})
+XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+
+
+# --- problems --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input table; `str()` is the Chinese sentence a clerk reads."""
+
+    source: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.row is not None:
+            where += f" 第{self.row}行"
+        if self.column:
+            where += f"「{self.column}」"
+        return f"{where}：{self.message}"
+
+
+class TableError(ValueError):
+    """A table that cannot be imported as it is; `problems` lists every finding (capped)."""
+
+    def __init__(self, problems: Sequence[Problem], *, more: int = 0) -> None:
+        self.problems = tuple(problems)
+        self.more = more
+        text = "；\n".join(str(p) for p in self.problems)
+        if more:
+            text += f"；\n……另有 {more} 处问题未列出"
+        super().__init__(text)
+
+
+class CellError(ValueError):
+    """A field parser's refusal; `convert_rows` adds the row and column."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Column:
+    """An expected column: its name in the rows handed back, whether it must be present, and
+    other spellings exports use for it (e.g. 发票号 / 发票号码)."""
+
+    name: str
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+def normalize_header(text: str) -> str:
+    """`' *发票号码（蓝字） '` → `'发票号码(蓝字)'`: NFKC, no spaces, no required-marker star."""
+    text = unicodedata.normalize("NFKC", text or "")
+    text = re.sub(r"\s+", "", text)
+    return text.lstrip("*")
+
+
+# --- rows and tables -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: `number` is the row as Excel shows it; values are stripped text keyed by
+    column name ('' when blank; optional columns that are absent read as '')."""
+
+    source: str
+    number: int
+    values: Mapping[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.values.get(column, "")
+
+    def get(self, column: str, parse: Callable[[str], T] | None = None) -> T | str:
+        """The column's text, or `parse(text)`; a parser's CellError names this column."""
+        text = self[column]
+        if parse is None:
+            return text
+        try:
+            return parse(text)
+        except CellError as exc:
+            raise CellError(exc.message, exc.column or column) from None
+
+    def fail(self, column: str | None, message: str):
+        """Refuse the row for a reason that spans fields (e.g. due date before issue date)."""
+        raise CellError(message, column)
+
+
+@dataclass(frozen=True)
+class Table:
+    source: str
+    header_row: int
+    columns: tuple[str, ...]       # the expected columns present, by name
+    unknown: tuple[str, ...]       # headers that matched no expected column (reported)
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """Raw cells of one CSV file or one worksheet: (row number, cells as text)."""
+
+    source: str
+    lines: tuple[tuple[int, tuple[str, ...]], ...] = field(repr=False)
+    title: str | None = None  # the worksheet's name (None for CSV)
+
+    def table(self, columns: Sequence[Column], *, unknown: str = "report",
+              skip_totals: bool = True) -> Table:
+        """The rows under the header, keyed by the expected columns.
+
+        unknown: "report" (listed in `Table.unknown`) or "error" (a problem). Raises TableError
+        for a missing required column, a column given twice, or unknown="error" findings.
+        """
+        if unknown not in ("report", "error"):
+            raise ValueError(f"unknown must be 'report' or 'error', not {unknown!r}")
+        _check_columns(columns)
+        header_at, mapping, problems, extra = self._find_header(columns)
+        if unknown == "error":
+            problems += [Problem(self.source, header_at, name, "未知的列（请删除或改名）")
+                         for name in extra]
+        if problems:
+            raise TableError(problems)
+        rows = []
+        for number, cells in self.lines:
+            if number <= header_at or not any(cells):
+                continue
+            if skip_totals and _is_total(cells):
+                continue
+            values = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
+            rows.append(Row(self.source, number, values))
+        present = tuple(c.name for c in columns if c.name in mapping.values())
+        return Table(self.source, header_at, present, tuple(extra), tuple(rows))
+
+    def _find_header(self, columns: Sequence[Column]):
+        lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
+        required = [c for c in columns if c.required]
+        candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
+        if not candidates:
+            return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], []
+        chosen = None
+        for number, cells in candidates:
+            names = {lookup.get(normalize_header(c)) for c in cells}
+            if all(c.name in names for c in required):
+                chosen = (number, cells)
+                break
+        header_at, cells = chosen or candidates[0]
+        mapping: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        problems: list[Problem] = []
+        extra: list[str] = []
+        for index, raw in enumerate(cells):
+            key = normalize_header(raw)
+            if not key:
+                if self._column_has_data(index, header_at):
+                    extra.append(f"第{index + 1}列（无表头）")
+                continue
+            name = lookup.get(key)
+            if name is None:
+                extra.append(raw.strip())
+            elif name in seen:
+                problems.append(Problem(self.source, header_at, name,
+                                        f"列重复（第{seen[name] + 1}列和第{index + 1}列）"))
+            else:
+                seen[name] = index
+                mapping[index] = name
+        for column in required:
+            if column.name not in seen:
+                also = f"（也可写作：{'、'.join(column.aliases)}）" if column.aliases else ""
+                problems.append(Problem(self.source, header_at, column.name,
+                                        f"缺少必填列{also}"))
+        return header_at, mapping, problems, extra
+
+    def _column_has_data(self, index: int, header_at: int) -> bool:
+        return any(index < len(cells) and cells[index]
+                   for number, cells in self.lines if number > header_at)
+
+
+def _check_columns(columns: Sequence[Column]) -> None:
+    seen: dict[str, str] = {}
+    for column in columns:
+        for spelling in column.spellings():
+            key = normalize_header(spelling)
+            if key in seen and seen[key] != column.name:
+                raise ValueError(f"header {spelling!r} maps to both {seen[key]!r} and "
+                                 f"{column.name!r}")
+            seen[key] = column.name
+
+
+def _is_total(cells: tuple[str, ...]) -> bool:
+    first = next((c for c in cells if c), "")
+    return normalize_header(first) in {normalize_header(m) for m in TOTAL_MARKERS}
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+def decode_csv(data: bytes) -> str:
+    """CSV bytes → text: a BOM decides; otherwise UTF-8 if it decodes, else GB18030."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise TableError([Problem("", None, None,
+                                  f"无法识别文件编码（应为 UTF-8 或 GB18030/GBK）：{exc.reason}")]) from None
+
+
+def _csv_sheet(source: str, data: bytes) -> Sheet:
+    try:
+        text = decode_csv(data)
+    except TableError as exc:
+        raise TableError([Problem(source, None, None, p.message) for p in exc.problems]) from None
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        # the record number, as Excel numbers the rows when it opens the CSV
+        lines = tuple((n, tuple(c.strip() for c in cells)) for n, cells in enumerate(reader, 1))
+    except csv.Error as exc:
+        raise TableError([Problem(source, reader.line_num, None, f"CSV 格式错误：{exc}")]) from None
+    return Sheet(source, lines)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)  # shortest text that reads back as the same float
+    return str(value).strip()
+
+
+def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
+    from openpyxl import load_workbook
+
+    try:
+        handle = io.BytesIO(path_or_data) if isinstance(path_or_data, bytes) else path_or_data
+        wb = load_workbook(handle, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException, …
+        raise TableError([Problem(source, None, None,
+                                  f"无法打开 Excel 文件（{type(exc).__name__}）：是否为 .xlsx 格式、"
+                                  "是否仍在写入？")]) from None
+    try:
+        sheets = []
+        for ws in wb.worksheets:
+            lines = tuple((n, tuple(_cell_text(v) for v in values))
+                          for n, values in enumerate(ws.iter_rows(values_only=True), 1))
+            if any(any(cells) for _, cells in lines):
+                name = source if len(wb.worksheets) == 1 else f"{source}[{ws.title}]"
+                sheets.append(Sheet(name, lines, ws.title))
+        return sheets
+    finally:
+        wb.close()
+
+
+def load_sheets(path: Path | str, *, data: bytes | None = None,
+                name: str | None = None) -> list[Sheet]:
+    """The sheets of a CSV (one) or XLSX (each non-empty worksheet) file.
+
+    `data` reads bytes instead of the file (e.g. an upload); `name` is how problems name the
+    source (default: the file name).
+    """
+    path = Path(path)
+    source = name or path.name
+    suffix = path.suffix.lower()
+    if suffix in XLSX_SUFFIXES:
+        return _xlsx_sheets(source, data if data is not None else path)
+    if suffix in CSV_SUFFIXES:
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise TableError([Problem(source, None, None,
+                                          f"无法读取文件：{exc.strerror}")]) from None
+        return [_csv_sheet(source, data)]
+    if suffix == ".xls":
+        raise TableError([Problem(source, None, None,
+                                  "不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV")])
+    raise TableError([Problem(source, None, None,
+                              f"不支持的文件类型「{path.suffix}」（支持 .csv、.xlsx）")])
+
+
+def read_table(path: Path | str, columns: Sequence[Column], *, sheet: str | None = None,
+               data: bytes | None = None, name: str | None = None, unknown: str = "report",
+               skip_totals: bool = True) -> Table:
+    """One table from a CSV or XLSX file: the named worksheet, or the first non-empty one."""
+    sheets = load_sheets(path, data=data, name=name)
+    source = name or Path(path).name
+    if sheet is not None:
+        sheets = [s for s in sheets if s.title == sheet]
+        if not sheets:
+            raise TableError([Problem(source, None, None, f"找不到工作表「{sheet}」或该表为空")])
+    if not sheets:
+        raise TableError([Problem(source, None, None, "文件是空的（没有表头）")])
+    return sheets[0].table(columns, unknown=unknown, skip_totals=skip_totals)
+
+
+def convert_rows(rows: Iterable[Row], convert: Callable[[Row], T],
+                 *, max_problems: int = MAX_PROBLEMS) -> list[T]:
+    """`convert` every row; raise one TableError listing every refused row (first problem of
+    each row; at most `max_problems` listed)."""
+    results: list[T] = []
+    problems: list[Problem] = []
+    more = 0
+    for row in rows:
+        try:
+            results.append(convert(row))
+        except CellError as exc:
+            if len(problems) < max_problems:
+                problems.append(Problem(row.source, row.number, exc.column, exc.message))
+            else:
+                more += 1
+    if problems:
+        raise TableError(problems, more=more)
+    return results
+
+
+# --- field parsers ---------------------------------------------------------------------------
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+_MIDNIGHT = re.compile(r"(.*?)(?:[ T]00:00(?::00(?:\.0+)?)?)?")
+_MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+
+
+def parse_text(text: str) -> str:
+    """A value that must be present."""
+    if not text:
+        raise CellError("不能为空")
+    return text
+
+
+def parse_date(text: str) -> dt.date:
+    """2026-10-31, 2026/10/31, 2026.10.31, 2026年10月31日 or 20261031 (a time of exactly
+    midnight may follow, as Excel writes dates)."""
+    if not text:
+        raise CellError("不能为空")
+    body = _MIDNIGHT.fullmatch(text.strip()).group(1)  # type: ignore[union-attr]
+    for pattern in _DATE_PATTERNS:
+        m = pattern.fullmatch(body)
+        if m:
+            try:
+                return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                break
+    raise CellError(f"不是有效日期：{text!r}（应写作 2026-10-31）")
+
+
+def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
+    """Yuan, exact to the fen: `1234.5`, `1,234.50`, `¥1,234.50`. Refused: blanks, more than
+    two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`)."""
+    if not text:
+        raise CellError("不能为空")
+    body = text.strip()
+    sign = ""
+    if body[:1] in ("+", "-"):
+        sign, body = body[:1], body[1:]
+    if body[:1] in ("¥", "￥"):
+        body = body[1:].lstrip()
+    body = sign + body
+    if not _MONEY.fullmatch(body):
+        raise CellError(f"不是有效金额：{text!r}（应写作 1234.50）")
+    try:
+        value = Decimal(body.replace(",", ""))
+    except InvalidOperation:  # pragma: no cover - the pattern already guarantees a number
+        raise CellError(f"不是有效金额：{text!r}") from None
+    if value != value.quantize(Decimal("0.01")):
+        raise CellError(f"金额须精确到分：{text!r}")
+    value = value.quantize(Decimal("0.01"))
+    if positive and value <= 0:
+        raise CellError(f"金额须大于零：{text!r}")
+    if not allow_zero and value == 0:
+        raise CellError("金额不能为零")
+    return value
+
+
+def parse_int(text: str, *, minimum: int | None = None) -> int:
+    """A whole number (`12`, `1,200`; Excel's `12.0` is read as 12 already)."""
+    if not text:
+        raise CellError("不能为空")
+    body = text.strip().replace(",", "")
+    if not re.fullmatch(r"[+-]?\d+", body):
+        raise CellError(f"不是整数：{text!r}")
+    value = int(body)
+    if minimum is not None and value < minimum:
+        raise CellError(f"不能小于 {minimum}：{text!r}")
+    return value

@@ -1,0 +1,279 @@
+"""Finance detail workbook of a settlement revision (返利结算明细表).
+
+Sheets: 明细 (every rebate line), 按大区, 按销售, 按客户 (totals by kind, each with a 合计 row that
+equals the sum of 明细), 凭证 (every entry of the revision's voucher drafts, with per-voucher and
+overall debit/credit totals). Money cells hold exact Decimals formatted `#,##0.00`, rates are
+percent cells, dates are date cells; headers and sheet names are Chinese.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from reports.files import write_atomically
+
+__all__ = [
+    "KIND_LABELS", "MONEY_FORMAT", "RATE_FORMAT", "SettlementDetailLine", "SettlementReport",
+    "build_settlement_workbook", "save_settlement_workbook",
+]
+
+KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
+               "adjustment": "更正"}
+STATUS_LABELS = {"draft": "草稿", "confirmed": "已确认"}
+MONEY_FORMAT = "#,##0.00"
+RATE_FORMAT = "0.00##%"  # 5.00% … 5.4321%: rates carry at most 4 decimals of a percent
+DATE_FORMAT = "yyyy-mm-dd"
+UNASSIGNED = "（未分配）"
+ZERO = Decimal("0.00")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class SettlementDetailLine:
+    """One rebate line of the revision, with the customer, region and rep it is booked to."""
+
+    month: str                       # 结算月份 "2026-10"
+    revision: int                    # 结算版本
+    order_id: str
+    customer_name: str               # legal name
+    customer_uscc: str | None
+    region: str | None               # 大区
+    rep_name: str | None             # 销售
+    policy_code: str
+    policy_version: int
+    clause: str                      # 条款, e.g. 第二条
+    period: str                      # the volume period, 2026-10 or 2026Q4
+    basis_amount: Decimal            # 计算基数
+    rate: Decimal                    # 比例 (fraction)
+    due_amount: Decimal              # 应返累计
+    amount: Decimal                  # 本次金额 (signed)
+    kind: str                        # rebate | tier_difference | clawback | adjustment
+    explanation: str                 # 说明
+    customer_code: str | None = None
+    order_date: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("basis_amount", "rate", "due_amount", "amount"):
+            if not isinstance(getattr(self, name), Decimal):
+                raise TypeError(f"{name} must be Decimal, got {type(getattr(self, name)).__name__}")
+        if self.kind not in KIND_LABELS:
+            raise ValueError(f"kind must be one of {sorted(KIND_LABELS)}, not {self.kind!r}")
+
+
+class VoucherEntryLike(Protocol):
+    summary: str
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+    customer_code: str | None
+    customer_name: str | None
+
+
+class VoucherLike(Protocol):
+    """The shape of `connectors.finance.VoucherDraft` (reports do not import connectors)."""
+
+    voucher_key: str
+    voucher_date: dt.date
+    period: str
+    word: str
+    entries: Sequence[VoucherEntryLike]
+    prepared_by: str
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    month: str                       # "2026-10"
+    revision: int
+    status: str                      # draft | confirmed
+    as_of: dt.datetime               # what the settlement knew (aware)
+    lines: tuple[SettlementDetailLine, ...]
+    vouchers: tuple[VoucherLike, ...] = ()
+    batch_id: str | None = None      # the voucher batch, e.g. "RB-2026-10-r1"
+
+    def __post_init__(self) -> None:
+        for name in ("lines", "vouchers"):
+            if not isinstance(getattr(self, name), tuple):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.as_of.tzinfo is None:
+            raise ValueError("as_of must be timezone-aware")
+        if self.status not in STATUS_LABELS:
+            raise ValueError(f"status must be one of {sorted(STATUS_LABELS)}, "
+                             f"not {self.status!r}")
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), ZERO)
+
+
+# ------------------------------------------------------------------------ sheets
+
+DETAIL_HEADERS = ("结算月份", "结算版本", "订单号", "下单日期", "客户编码", "客户", "统一社会信用代码",
+                  "大区", "销售", "政策", "政策版本", "条款", "期间", "计算基数", "比例", "应返累计",
+                  "本次金额", "类型", "说明")
+VOUCHER_HEADERS = ("凭证编号", "凭证日期", "会计期间", "凭证字", "分录号", "摘要", "科目编码", "科目名称",
+                   "客户编码", "客户名称", "借方金额", "贷方金额", "制单人")
+KIND_COLUMNS = tuple(KIND_LABELS.values())
+
+_HEAD_FONT = Font(bold=True, color="FFFFFF")
+_HEAD_FILL = PatternFill("solid", fgColor="1F3A5F")
+_TOTAL_FONT = Font(bold=True)
+_TOTAL_FILL = PatternFill("solid", fgColor="E8EDF2")
+
+
+def _header(ws, headers: Sequence[str], widths: Sequence[float]) -> None:
+    ws.append(list(headers))
+    for cell in ws[1]:
+        cell.font, cell.fill = _HEAD_FONT, _HEAD_FILL
+        cell.alignment = Alignment(horizontal="center", vertical="center")
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+
+
+def _formats(ws, first_row: int, columns: dict[int, str]) -> None:
+    for row in ws.iter_rows(min_row=first_row):
+        for col, fmt in columns.items():
+            row[col - 1].number_format = fmt
+
+
+def _total_row(ws) -> None:
+    for cell in ws[ws.max_row]:
+        cell.font, cell.fill = _TOTAL_FONT, _TOTAL_FILL
+
+
+def _detail(wb: Workbook, report: SettlementReport) -> None:
+    ws = wb.active
+    ws.title = "明细"
+    _header(ws, DETAIL_HEADERS, (10, 9, 20, 12, 12, 30, 21, 8, 10, 14, 9, 10, 9, 14, 10, 14, 14,
+                                 10, 60))
+    for line in report.lines:
+        ws.append([line.month, line.revision, line.order_id, line.order_date,
+                   line.customer_code or "", line.customer_name, line.customer_uscc or "",
+                   line.region or UNASSIGNED, line.rep_name or UNASSIGNED, line.policy_code,
+                   line.policy_version, line.clause, line.period, line.basis_amount, line.rate,
+                   line.due_amount, line.amount, KIND_LABELS[line.kind], line.explanation])
+    _formats(ws, 2, {4: DATE_FORMAT, 14: MONEY_FORMAT, 15: RATE_FORMAT, 16: MONEY_FORMAT,
+                     17: MONEY_FORMAT})
+    for row in ws.iter_rows(min_row=2, min_col=19, max_col=19):
+        row[0].alignment = Alignment(wrap_text=True, vertical="top")
+    if report.lines:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(DETAIL_HEADERS))}{ws.max_row}"
+
+
+@dataclass
+class _Group:
+    lines: int = 0
+    customers: set[str] = field(default_factory=set)
+    regions: set[str] = field(default_factory=set)
+    by_kind: dict[str, Decimal] = field(default_factory=lambda: {k: ZERO for k in KIND_LABELS})
+
+    def add(self, line: SettlementDetailLine) -> None:
+        self.lines += 1
+        self.customers.add(line.customer_code or line.customer_name)
+        self.regions.add(line.region or UNASSIGNED)
+        self.by_kind[line.kind] += line.amount
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.by_kind.values(), ZERO)
+
+
+def _groups(lines: Iterable[SettlementDetailLine],
+            key: Callable[[SettlementDetailLine], tuple]) -> list[tuple[tuple, _Group]]:
+    groups: dict[tuple, _Group] = {}
+    for line in lines:
+        groups.setdefault(key(line), _Group()).add(line)
+    # by name, the unassigned last, so the sheet reads the same on every run
+    return sorted(groups.items(), key=lambda kv: tuple((k == UNASSIGNED, k) for k in kv[0]))
+
+
+def _summary(wb: Workbook, title: str, key_headers: Sequence[str], key_widths: Sequence[float],
+             key: Callable[[SettlementDetailLine], tuple], extra: Callable[[_Group], list],
+             extra_headers: Sequence[str], lines: Sequence[SettlementDetailLine]) -> None:
+    ws = wb.create_sheet(title)
+    headers = (*key_headers, *extra_headers, "行数", *KIND_COLUMNS, "合计")
+    _header(ws, headers, (*key_widths, *([12] * len(extra_headers)), 8,
+                          *([14] * len(KIND_COLUMNS)), 15))
+    totals = {k: ZERO for k in KIND_LABELS}
+    for keys, group in _groups(lines, key):
+        ws.append([*keys, *extra(group), group.lines,
+                   *(group.by_kind[k] for k in KIND_LABELS), group.total])
+        for k in KIND_LABELS:
+            totals[k] += group.by_kind[k]
+    ws.append(["合计", *([None] * (len(key_headers) - 1)), *([None] * len(extra_headers)),
+               len(lines), *(totals[k] for k in KIND_LABELS), sum(totals.values(), ZERO)])
+    _total_row(ws)
+    first_money = len(key_headers) + len(extra_headers) + 2
+    _formats(ws, 2, {c: MONEY_FORMAT for c in range(first_money, first_money + 5)})
+
+
+def _vouchers(wb: Workbook, report: SettlementReport) -> None:
+    ws = wb.create_sheet("凭证")
+    _header(ws, VOUCHER_HEADERS, (24, 12, 9, 7, 7, 44, 11, 22, 11, 30, 14, 14, 9))
+    all_debit = all_credit = ZERO
+    for voucher in report.vouchers:
+        debit = credit = ZERO
+        for n, entry in enumerate(voucher.entries, start=1):
+            ws.append([voucher.voucher_key, voucher.voucher_date, voucher.period, voucher.word, n,
+                       entry.summary, entry.account_code, entry.account_name,
+                       entry.customer_code or "", entry.customer_name or "",
+                       entry.debit, entry.credit, voucher.prepared_by])
+            debit += entry.debit
+            credit += entry.credit
+        ws.append([voucher.voucher_key, None, None, None, None, "小计", None, None, None, None,
+                   debit, credit, None])
+        for cell in ws[ws.max_row]:
+            cell.font = _TOTAL_FONT
+        all_debit += debit
+        all_credit += credit
+    ws.append(["合计", None, None, None, None, f"{len(report.vouchers)} 张凭证", None, None, None,
+               None, all_debit, all_credit, None])
+    _total_row(ws)
+    _formats(ws, 2, {2: DATE_FORMAT, 11: MONEY_FORMAT, 12: MONEY_FORMAT})
+    for row in ws.iter_rows(min_row=2, min_col=7, max_col=7):
+        row[0].number_format = "@"  # account codes stay text
+
+
+def build_settlement_workbook(report: SettlementReport) -> Workbook:
+    """The revision's lines, totals by region / rep / customer, and voucher entries."""
+    wb = Workbook()
+    _detail(wb, report)
+    _summary(wb, "按大区", ("大区",), (10,), lambda r: (r.region or UNASSIGNED,),
+             lambda g: [len(g.customers)], ("客户数",), report.lines)
+    _summary(wb, "按销售", ("销售",), (10,), lambda r: (r.rep_name or UNASSIGNED,),
+             lambda g: ["、".join(sorted(g.regions)), len(g.customers)], ("大区", "客户数"),
+             report.lines)
+    _summary(wb, "按客户", ("客户编码", "客户", "统一社会信用代码", "大区", "销售"),
+             (12, 30, 21, 8, 10),
+             lambda r: (r.customer_code or "", r.customer_name, r.customer_uscc or "",
+                        r.region or UNASSIGNED, r.rep_name or UNASSIGNED),
+             lambda g: [], (), report.lines)
+    _vouchers(wb, report)
+    props = wb.properties
+    props.title = f"{report.month} 返利结算明细（第{report.revision}版，{STATUS_LABELS[report.status]}）"
+    props.subject = f"凭证批次 {report.batch_id}" if report.batch_id else "返利结算"
+    props.creator = "salesops-hub"
+    props.created = report.as_of.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    props.description = (f"计算时点 {report.as_of.isoformat()}；{len(report.lines)} 行；"
+                         f"合计 {report.total}")
+    return wb
+
+
+def save_settlement_workbook(report: SettlementReport, path: Path) -> str:
+    """Build and write the workbook atomically; returns the SHA-256 of the bytes written (it
+    identifies this file: an .xlsx records its save time, so a re-save differs)."""
+    buf = io.BytesIO()
+    build_settlement_workbook(report).save(buf)
+    return write_atomically(path, buf.getvalue())

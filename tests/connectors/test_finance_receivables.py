@@ -1,0 +1,301 @@
+"""Finance: receivables and payments read page by page, strictly, from export files or REST."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from openpyxl import Workbook
+from pydantic import SecretStr
+
+from connectors.base import PermanentError
+from connectors.finance import (
+    EmbeddedFinance,
+    Finance,
+    PaymentRecord,
+    ReceivableRecord,
+    RestFinance,
+)
+from tests.simulators.base import Faults
+from tests.simulators.erp_sim import RECEIVABLES_PATH, ErpSimulator
+
+TOKEN = "finance-secret-token"
+CALL = f"GET {RECEIVABLES_PATH}"
+KANGDA_USCC = "91320500MA1K2D3F5H"
+
+INVOICES_CSV = (
+    "发票号码,客户名称,统一社会信用代码,开票日期,到期日,价税合计,业务员\r\n"
+    f"04419876,江苏康达医疗设备有限公司,{KANGDA_USCC},2026-09-05,2026-10-05,\"12,345.60\",张伟\r\n"
+    "04419877,苏州恒润精密机械有限公司,,2026/09/20,2026/10/20,800,王芳\r\n"
+    "合计,,,,,\"13,145.60\",\r\n"
+)
+
+
+def invoices_csv(inbound, name="20261101-应收.csv", text=INVOICES_CSV, encoding="gb18030"):
+    inbound.mkdir(parents=True, exist_ok=True)
+    (inbound / name).write_bytes(text.encode(encoding))
+    return inbound / name
+
+
+def payments_xlsx(inbound, name="20261102-回款.xlsx", rows=None, title="回款"):
+    inbound.mkdir(parents=True, exist_ok=True)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    ws.append(["2026年10月回款明细"])
+    ws.append(["收款单号", "发票号码", "到账日期", "回款金额"])
+    for row in rows if rows is not None else (
+            ["SK-2610-001", "04419876", dt.datetime(2026, 10, 3), 10000],
+            ["SK-2610-002", "04419876", dt.datetime(2026, 10, 9), 2345.6],
+            ["SK-2610-003", "04419877", "2026-10-20", "800.00"]):
+        ws.append(row)
+    wb.save(inbound / name)
+    return inbound / name
+
+
+EXPECTED_INVOICES = (
+    ReceivableRecord("04419876", KANGDA_USCC, "江苏康达医疗设备有限公司", dt.date(2026, 9, 5),
+                     dt.date(2026, 10, 5), Decimal("12345.60")),
+    ReceivableRecord("04419877", None, "苏州恒润精密机械有限公司", dt.date(2026, 9, 20),
+                     dt.date(2026, 10, 20), Decimal("800.00")),
+)
+EXPECTED_PAYMENTS = (
+    PaymentRecord("SK-2610-001", "04419876", dt.date(2026, 10, 3), Decimal("10000.00")),
+    PaymentRecord("SK-2610-002", "04419876", dt.date(2026, 10, 9), Decimal("2345.60")),
+    PaymentRecord("SK-2610-003", "04419877", dt.date(2026, 10, 20), Decimal("800.00")),
+)
+
+
+def read_all(finance, cursor=None):
+    """Read to the end as the caller does; returns (pages, the cursor to keep)."""
+    pages = []
+    while True:
+        page = finance.fetch_receivables(cursor)
+        if page.cursor is None:
+            assert page.invoices == () and page.payments == ()
+            return pages, cursor
+        pages.append(page)
+        cursor = page.cursor
+
+
+# --- embedded ------------------------------------------------------------------------------
+
+def test_embedded_without_inbound_folder_has_nothing(tmp_path):
+    finance = EmbeddedFinance(tmp_path)
+    assert isinstance(finance, Finance)
+    page = finance.fetch_receivables(None)
+    assert (page.invoices, page.payments, page.cursor) == ((), (), None)
+
+
+def test_embedded_reads_exports_one_file_per_page_in_name_order(tmp_path):
+    inbound = tmp_path / "receivables-inbound"
+    payments_xlsx(inbound)
+    invoices_csv(inbound)
+    # not exports (yet): a copy in progress, Excel's lock file, a note
+    (inbound / ".20261103-应收.csv.part").write_bytes(b"half")
+    (inbound / "~$20261102-回款.xlsx").write_bytes(b"lock")
+    (inbound / "说明.txt").write_text("财务每月导出", encoding="utf-8")
+    finance = EmbeddedFinance(tmp_path)
+
+    first = finance.fetch_receivables(None)
+    assert first.cursor == "20261101-应收.csv"
+    assert first.invoices == EXPECTED_INVOICES and first.payments == ()
+    second = finance.fetch_receivables(first.cursor)
+    assert second.cursor == "20261102-回款.xlsx"
+    assert second.payments == EXPECTED_PAYMENTS and second.invoices == ()
+    done = finance.fetch_receivables(second.cursor)
+    assert (done.invoices, done.payments, done.cursor) == ((), (), None)
+
+    # next month's export is picked up from the kept cursor, nothing before it again
+    invoices_csv(inbound, "20261201-应收.csv",
+                 "发票号,客户名称,开票日期,到期日,金额\n04420001,江苏康达医疗设备有限公司,"
+                 "2026-11-02,2026-12-02,99.99\n", encoding="utf-8-sig")
+    pages, kept = read_all(finance, second.cursor)
+    assert kept == "20261201-应收.csv"
+    assert [i.invoice_no for p in pages for i in p.invoices] == ["04420001"]
+
+
+def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
+    inbound = tmp_path / "receivables-inbound"
+    path = payments_xlsx(inbound, "20261101-应收回款.xlsx")
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    ws = wb.create_sheet("应收", 0)
+    ws.append(["发票号", "客户名称", "统一社会信用代码", "开票日期", "到期日", "金额"])
+    ws.append(["04419876", "江苏康达医疗设备有限公司", KANGDA_USCC.lower(),
+               dt.datetime(2026, 9, 5), dt.datetime(2026, 10, 5), 12345.6])
+    wb.save(path)
+    page = EmbeddedFinance(tmp_path).fetch_receivables(None)
+    assert page.invoices == EXPECTED_INVOICES[:1]  # USCC upper-cased
+    assert page.payments == EXPECTED_PAYMENTS
+
+
+@pytest.mark.parametrize("line, needle", [
+    ("04419878,某公司,,2026-09-05,2026-10-32,100", "第3行「到期日」：不是有效日期：'2026-10-32'"),
+    ("04419878,某公司,,2026-09-05,2026-10-05,100.005", "第3行「金额」：金额须精确到分"),
+    (",某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：不能为空"),
+    ("04419878,,,2026-09-05,2026-10-05,100", "第3行「客户名称」：不能为空"),
+    ("04419878,某公司,,2026-09-05,2026-10-05,", "第3行「金额」：不能为空"),
+    ("04419878,某公司,,2026-09-05,2026-10-05,-5", "第3行「金额」：金额须大于零"),
+    ("04419878,某公司,,2026-10-05,2026-09-05,100", "第3行「到期日」：到期日 2026-09-05 早于开票日期"),
+    ("04419878,某公司,9132ABC,2026-09-05,2026-10-05,100", "第3行「统一社会信用代码」"),
+    ("04419876,某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：与第2行重复"),
+])
+def test_embedded_refuses_bad_rows_naming_file_row_and_column(tmp_path, line, needle):
+    inbound = tmp_path / "receivables-inbound"
+    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额\n"
+                               f"04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1\n{line}\n")
+    finance = EmbeddedFinance(tmp_path)
+    with pytest.raises(PermanentError) as info:
+        finance.fetch_receivables(None)
+    assert "20261101-应收.csv" in str(info.value)
+    assert needle in str(info.value), str(info.value)
+    # the cursor did not move on: the same file is refused again until finance fixes it
+    with pytest.raises(PermanentError):
+        finance.fetch_receivables(None)
+
+
+def test_embedded_refuses_bad_payment_rows_and_unknown_tables(tmp_path):
+    inbound = tmp_path / "receivables-inbound"
+    payments_xlsx(inbound, rows=[["SK-1", "04419876", "上周", 100],
+                                 ["SK-2", "", dt.datetime(2026, 10, 3), 100]])
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables(None)
+    text = str(info.value)
+    assert "20261102-回款.xlsx 第3行「回款日期」：不是有效日期：'上周'" in text
+    assert "20261102-回款.xlsx 第4行「发票号」：不能为空" in text
+
+    (inbound / "20261102-回款.xlsx").unlink()
+    invoices_csv(inbound, "20261103-客户.csv", "客户名称,地址\n甲,乙\n", encoding="utf-8")
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables("20261102-回款.xlsx")
+    assert "无法判断是应收发票表还是回款表" in str(info.value)
+
+
+def test_embedded_missing_column_is_named(tmp_path):
+    inbound = tmp_path / "receivables-inbound"
+    invoices_csv(inbound, text="发票号,客户名称,开票日期,金额\nFP-1,甲,2026-09-05,1\n")
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables(None)
+    assert "第1行「到期日」：缺少必填列" in str(info.value)
+
+
+# --- REST ----------------------------------------------------------------------------------
+
+def wire_invoice(n: int, **changes) -> dict:
+    record = {"invoice_no": f"0442{n:04d}", "customer_uscc": KANGDA_USCC if n % 2 else None,
+              "customer_name": "江苏康达医疗设备有限公司", "issued_on": "2026-09-05",
+              "due_on": "2026-10-05", "amount": f"{1000 + n}.{n % 100:02d}"}
+    record.update(changes)
+    return record
+
+
+def wire_payment(n: int, **changes) -> dict:
+    record = {"payment_no": f"SK-{n:05d}", "invoice_no": f"0442{n:04d}",
+              "paid_on": "2026-10-03", "amount": f"{500 + n}.00"}
+    record.update(changes)
+    return record
+
+
+@pytest.fixture
+def sim():
+    with ErpSimulator(TOKEN, page_size=100) as simulator:
+        yield simulator
+
+
+def client(sim, attempts=4, timeout=2.0):
+    return RestFinance(sim.url, SecretStr(TOKEN), timeout, attempts)
+
+
+def test_rest_reads_every_record_once_page_by_page(sim):
+    sim.record_receivables(invoices=[wire_invoice(n) for n in range(150)],
+                           payments=[wire_payment(n) for n in range(90)])
+    with client(sim) as finance:
+        assert isinstance(finance, Finance)
+        pages, kept = read_all(finance)
+    assert len(pages) == 3  # 240 records, 100 a page
+    assert sim.receivables_pages[0] is None  # the first call sends no cursor
+    invoices = [i for p in pages for i in p.invoices]
+    payments = [x for p in pages for x in p.payments]
+    assert [i.invoice_no for i in invoices] == [f"0442{n:04d}" for n in range(150)]
+    assert len(payments) == 90 and payments[89].payment_no == "SK-00089"
+    assert invoices[1] == ReceivableRecord("04420001", KANGDA_USCC, "江苏康达医疗设备有限公司",
+                                           dt.date(2026, 9, 5), dt.date(2026, 10, 5),
+                                           Decimal("1001.01"))
+    assert invoices[0].customer_uscc is None
+    assert payments[0].amount == Decimal("500.00") and payments[0].paid_on == dt.date(2026, 10, 3)
+
+    # later records come after the kept cursor, and only they
+    sim.record_receivables(payments=[wire_payment(500)])
+    with client(sim) as finance:
+        more, kept_again = read_all(finance, kept)
+    assert [x.payment_no for p in more for x in p.payments] == ["SK-00500"]
+    assert kept_again != kept
+
+
+def test_rest_same_records_read_the_same_as_an_export_file(sim, tmp_path):
+    sim.record_receivables(invoices=[
+        {"invoice_no": r.invoice_no, "customer_uscc": r.customer_uscc,
+         "customer_name": r.customer_name, "issued_on": r.issued_on.isoformat(),
+         "due_on": r.due_on.isoformat(), "amount": str(r.amount)} for r in EXPECTED_INVOICES])
+    invoices_csv(tmp_path / "receivables-inbound")
+    with client(sim) as finance:
+        over_rest = finance.fetch_receivables(None).invoices
+    assert over_rest == EmbeddedFinance(tmp_path).fetch_receivables(None).invoices
+
+
+@pytest.mark.parametrize("record, needle", [
+    (wire_invoice(1, amount="12.345"), "invoices[0].amount"),
+    (wire_invoice(1, amount=12.5), "invoices[0].amount"),       # a JSON number: not exact
+    (wire_invoice(1, amount="-3.00"), "invoices[0].amount"),
+    (wire_invoice(1, due_on="2026/10/05"), "invoices[0].due_on"),
+    (wire_invoice(1, issued_on="2026-02-30"), "invoices[0].issued_on"),
+    (wire_invoice(1, invoice_no=""), "invoices[0].invoice_no"),
+    (wire_invoice(1, customer_uscc="123"), "invoices[0].customer_uscc"),
+    (wire_invoice(1, due_on="2026-09-01"), "before issued_on"),
+])
+def test_rest_refuses_malformed_records_naming_the_field(sim, record, needle):
+    sim.record_receivables(invoices=[record])
+    with client(sim, attempts=5) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.fetch_receivables(None)
+    assert needle in str(info.value), str(info.value)
+    assert sim.calls[CALL] == 1  # a bad record is not retried
+
+
+def test_rest_refuses_a_bad_payment(sim):
+    sim.record_receivables(payments=[wire_payment(1), wire_payment(2, paid_on=None)])
+    with client(sim) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.fetch_receivables(None)
+    assert "payments[1].paid_on" in str(info.value)
+
+
+def test_rest_unknown_cursor_is_permanent(sim):
+    with client(sim) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.fetch_receivables("not-a-cursor")
+    assert info.value.code == "400"
+
+
+def test_rest_5xx_and_timeouts_are_retried_and_nothing_is_lost_or_doubled():
+    faults = Faults(rate=0.4, hang_seconds=1.5, seed=3, only_paths=(RECEIVABLES_PATH,))
+    with ErpSimulator(TOKEN, faults=faults, page_size=7) as sim:
+        sim.record_receivables(invoices=[wire_invoice(n) for n in range(40)],
+                               payments=[wire_payment(n) for n in range(25)])
+        with client(sim, attempts=10, timeout=0.5) as finance:
+            pages, _ = read_all(finance)
+        assert sim.injected["5xx"] > 0 and sim.injected["hang"] > 0
+        assert sim.calls[CALL] > len(pages) + 1  # retried
+    invoices = [i.invoice_no for p in pages for i in p.invoices]
+    payments = [x.payment_no for p in pages for x in p.payments]
+    assert sorted(invoices) == [f"0442{n:04d}" for n in range(40)]
+    assert sorted(payments) == [f"SK-{n:05d}" for n in range(25)]
+
+
+def test_token_is_not_in_errors(sim):
+    with RestFinance(sim.url, SecretStr("wrong-token-abc"), 2.0, 2) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.fetch_receivables(None)
+    assert info.value.code == "401" and "wrong-token-abc" not in str(info.value)

@@ -1,0 +1,271 @@
+"""The import table reader: encodings, XLSX cells, headers, row numbers, Chinese problems."""
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from openpyxl import Workbook
+
+from connectors.tabular import (
+    CellError,
+    Column,
+    TableError,
+    convert_rows,
+    decode_csv,
+    load_sheets,
+    normalize_header,
+    parse_date,
+    parse_int,
+    parse_money,
+    parse_text,
+    read_table,
+)
+
+COLUMNS = (
+    Column("发票号", aliases=("发票号码",)),
+    Column("客户名称"),
+    Column("到期日"),
+    Column("金额", aliases=("价税合计",)),
+    Column("备注", required=False),
+)
+CSV_TEXT = ("发票号,客户名称,到期日,金额\r\n"
+            "FP-001,江苏康达医疗设备有限公司,2026-10-31,\"12,345.60\"\r\n"
+            "FP-002,苏州恒润精密机械有限公司,2026/11/15,800\r\n")
+
+
+def write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def workbook(path, *sheets):
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(list(row))
+    wb.save(path)
+    return path
+
+
+# --- CSV encodings -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("encode", [
+    lambda t: t.encode("utf-8"),
+    lambda t: codecs.BOM_UTF8 + t.encode("utf-8"),
+    lambda t: t.encode("gb18030"),
+    lambda t: t.encode("gbk"),
+    lambda t: t.replace(",", "\t").replace('"12\t345.60"', "12345.60").encode("utf-16"),
+], ids=["utf8", "utf8-bom", "gb18030", "gbk", "utf16-tab"])
+def test_csv_in_every_encoding_excel_writes_reads_the_same(tmp_path, encode):
+    table = read_table(write(tmp_path / "应收.csv", encode(CSV_TEXT)), COLUMNS)
+    assert table.columns == ("发票号", "客户名称", "到期日", "金额")
+    assert table.unknown == () and table.header_row == 1
+    assert [r.number for r in table.rows] == [2, 3]
+    first = table.rows[0]
+    assert first["客户名称"] == "江苏康达医疗设备有限公司"  # no mojibake, no BOM on the header
+    assert first["金额"] in ("12,345.60", "12345.60")
+    assert first["备注"] == ""  # optional and absent
+    assert table.rows[1]["到期日"] == "2026/11/15"
+
+
+def test_gb18030_is_not_mistaken_for_utf8():
+    text = "客户名称\n江苏康达\n"
+    assert decode_csv(text.encode("gb18030")) == text
+    assert decode_csv(codecs.BOM_UTF8 + text.encode("utf-8")) == text
+
+
+def test_undecodable_bytes_are_reported_in_chinese(tmp_path):
+    path = write(tmp_path / "坏.csv", b"\x81\x30\xff\xff,\x80\n")
+    with pytest.raises(TableError) as info:
+        read_table(path, COLUMNS)
+    assert "坏.csv" in str(info.value) and "编码" in str(info.value)
+
+
+# --- XLSX ----------------------------------------------------------------------------------
+
+def test_xlsx_cells_become_text_and_a_title_block_is_skipped(tmp_path):
+    path = workbook(tmp_path / "应收.xlsx", ("10月", [
+        ("应收账款明细表",),
+        ("期间：2026年10月",),
+        (),
+        ("发票号码", " 客户名称 ", "*到期日", "价税合计", "业务员"),  # alias, spaces, star, extra
+        (20261031, "江苏康达医疗设备有限公司", dt.datetime(2026, 10, 31), 12345.6, "张伟"),
+        ("FP-002", "苏州恒润精密机械有限公司", dt.date(2026, 11, 15), 800.0, None),
+        (None, None, None, None, None),
+        ("合计", None, None, 13145.6, None),
+    ]))
+    table = read_table(path, COLUMNS)
+    assert table.header_row == 4
+    assert table.unknown == ("业务员",)
+    assert [r.number for r in table.rows] == [5, 6]  # blank and totals rows skipped
+    first, second = table.rows
+    assert first["发票号"] == "20261031"  # a number cell, without ".0"
+    assert first["到期日"] == "2026-10-31" and second["到期日"] == "2026-11-15"
+    assert first["金额"] == "12345.6" and second["金额"] == "800"
+    assert str(first.number) == "5" and first.source == "应收.xlsx"
+
+
+def test_xlsx_sheets_are_named_and_selectable(tmp_path):
+    path = workbook(tmp_path / "导出.xlsx",
+                    ("应收", [("发票号", "客户名称", "到期日", "金额"), ("FP-1", "甲", "2026-10-01", 1)]),
+                    ("空表", []),
+                    ("其他", [("发票号", "客户名称", "到期日", "金额"), ("FP-2", "乙", "2026-10-02", 2)]))
+    sheets = load_sheets(path)
+    assert [s.source for s in sheets] == ["导出.xlsx[应收]", "导出.xlsx[其他]"]  # empty dropped
+    assert read_table(path, COLUMNS, sheet="其他").rows[0]["发票号"] == "FP-2"
+    with pytest.raises(TableError) as info:
+        read_table(path, COLUMNS, sheet="不存在")
+    assert "找不到工作表「不存在」" in str(info.value)
+
+
+def test_unreadable_or_unsupported_files_are_problems_not_crashes(tmp_path):
+    for name, data, needle in (
+        ("半截.xlsx", b"PK\x03\x04 half a zip", "无法打开 Excel 文件"),
+        ("旧.xls", b"\xd0\xcf\x11\xe0", "另存为 .xlsx"),
+        ("数据.json", b"{}", "不支持的文件类型"),
+        ("空.csv", b"", "文件是空的"),
+    ):
+        with pytest.raises(TableError) as info:
+            read_table(write(tmp_path / name, data), COLUMNS)
+        assert name in str(info.value) and needle in str(info.value), str(info.value)
+
+
+# --- headers -------------------------------------------------------------------------------
+
+def test_header_spelling_is_normalised():
+    assert normalize_header(" *发票号码（蓝字） ") == "发票号码(蓝字)"
+    assert normalize_header("ＡＢＣ　金额") == "ABC金额"
+
+
+def test_missing_required_and_duplicate_columns_are_named(tmp_path):
+    path = write(tmp_path / "缺列.csv",
+                 "发票号,客户名称,客户名称,价税合计\nFP-1,甲,乙,1\n".encode("utf-8"))
+    with pytest.raises(TableError) as info:
+        read_table(path, COLUMNS)
+    text = str(info.value)
+    assert "缺列.csv 第1行「到期日」：缺少必填列" in text
+    assert "「客户名称」：列重复（第2列和第3列）" in text
+    assert len(info.value.problems) == 2
+
+
+def test_unknown_columns_are_reported_or_refused(tmp_path):
+    path = write(tmp_path / "多列.csv",
+                 "发票号,客户名称,到期日,金额,开户行,\nFP-1,甲,2026-10-01,1,工行,x\n".encode("utf-8"))
+    assert read_table(path, COLUMNS).unknown == ("开户行", "第6列（无表头）")
+    with pytest.raises(TableError) as info:
+        read_table(path, COLUMNS, unknown="error")
+    assert "「开户行」：未知的列" in str(info.value)
+
+
+def test_aliases_must_not_collide():
+    with pytest.raises(ValueError):
+        read_table("x.csv", (Column("金额"), Column("回款金额", aliases=("金额",))), data=b"a\n1\n")
+
+
+# --- converting rows -----------------------------------------------------------------------
+
+def _record(row):
+    due = row.get("到期日", parse_date)
+    if due.year < 2000:
+        row.fail("到期日", "日期太早")
+    return (row.get("发票号", parse_text), due, row.get("金额", parse_money))
+
+
+def test_convert_rows_names_row_and_column_of_every_problem(tmp_path):
+    text = ("发票号,客户名称,到期日,金额\n"
+            "FP-1,甲,2026-10-31,100.00\n"
+            ",乙,2026-10-31,1\n"             # row 3: no number
+            "FP-3,丙,2026-13-01,1\n"         # row 4: no such month
+            "FP-4,丁,2026-10-31,12.345\n"    # row 5: below a fen
+            "FP-5,戊,1999-01-01,1\n")        # row 6: a cross-field refusal
+    table = read_table(write(tmp_path / "应收.csv", text.encode("gb18030")), COLUMNS)
+    with pytest.raises(TableError) as info:
+        convert_rows(table.rows, _record)
+    assert [(p.row, p.column) for p in info.value.problems] == [
+        (3, "发票号"), (4, "到期日"), (5, "金额"), (6, "到期日")]
+    text = str(info.value)
+    assert "应收.csv 第3行「发票号」：不能为空" in text
+    assert "第4行「到期日」：不是有效日期：'2026-13-01'" in text
+    assert "第5行「金额」：金额须精确到分：'12.345'" in text
+
+
+def test_convert_rows_returns_records_when_all_rows_are_good(tmp_path):
+    table = read_table(write(tmp_path / "a.csv", CSV_TEXT.encode()), COLUMNS)
+    assert convert_rows(table.rows, _record) == [
+        ("FP-001", dt.date(2026, 10, 31), Decimal("12345.60")),
+        ("FP-002", dt.date(2026, 11, 15), Decimal("800.00"))]
+
+
+def test_problem_lists_are_capped(tmp_path):
+    body = "".join(f"FP-{n},甲,坏日期,1\n" for n in range(60))
+    table = read_table(write(tmp_path / "a.csv", ("发票号,客户名称,到期日,金额\n" + body).encode()),
+                       COLUMNS)
+    with pytest.raises(TableError) as info:
+        convert_rows(table.rows, _record, max_problems=5)
+    assert len(info.value.problems) == 5 and info.value.more == 55
+    assert "另有 55 处问题未列出" in str(info.value)
+
+
+# --- field parsers -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["2026-10-31", "2026/10/31", "2026.10.31", "2026年10月31日",
+                                  "20261031", "2026-10-31 00:00:00", "2026-10-31T00:00"])
+def test_parse_date_accepts_the_usual_spellings(text):
+    assert parse_date(text) == dt.date(2026, 10, 31)
+
+
+@pytest.mark.parametrize("text", ["", "2026-02-30", "31/10/2026", "2026-10-31 08:30:00", "明天",
+                                  "45230"])
+def test_parse_date_refuses_the_rest(text):
+    with pytest.raises(CellError):
+        parse_date(text)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1234.5", "1234.50"), ("1,234.50", "1234.50"), ("¥1,234.50", "1234.50"),
+    ("￥ 12", "12.00"), ("-80.05", "-80.05"), ("12.340", "12.34"), ("0", "0.00"),
+])
+def test_parse_money_is_exact(text, value):
+    result = parse_money(text)
+    assert result == Decimal(value) and result.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize("text", ["", "12.345", "1.2E+5", "1,2,3", "十元", "12..3", "NaN",
+                                  "Infinity", "1 000"])
+def test_parse_money_refuses_what_is_not_whole_fen(text):
+    with pytest.raises(CellError):
+        parse_money(text)
+
+
+def test_parse_money_sign_rules():
+    with pytest.raises(CellError) as info:
+        parse_money("0", positive=True)
+    assert "大于零" in info.value.message
+    with pytest.raises(CellError):
+        parse_money("0.00", allow_zero=False)
+
+
+def test_parse_int():
+    assert parse_int("1,200") == 1200 and parse_int("-3") == -3
+    for bad in ("", "1.5", "三"):
+        with pytest.raises(CellError):
+            parse_int(bad)
+    with pytest.raises(CellError):
+        parse_int("0", minimum=1)
+
+
+def test_excel_cell_values_become_the_text_excel_shows():
+    from connectors.tabular import _cell_text
+
+    assert _cell_text(800.0) == "800"              # Excel stores numbers as floats
+    assert _cell_text(12345.6) == "12345.6"        # shortest round-trip text, no float noise
+    assert _cell_text(0.1 + 0.2) == "0.30000000000000004"  # then refused by parse_money
+    assert _cell_text(dt.datetime(2026, 10, 31)) == "2026-10-31"
+    assert _cell_text(dt.datetime(2026, 10, 31, 8, 30)) == "2026-10-31 08:30:00"
+    assert _cell_text(None) == "" and _cell_text(True) == "TRUE" and _cell_text(" x ") == "x"
+    with pytest.raises(CellError):
+        parse_money(_cell_text(0.1 + 0.2))
