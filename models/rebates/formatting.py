@@ -18,7 +18,17 @@ def money(value: Decimal | int) -> str:
 
 
 def money_fen(fen: int) -> str:
-    return money(fen_to_yuan(fen))
+    """12345 → '123.45 元', with thousands separators; integer arithmetic (hot path)."""
+    sign = "-" if fen < 0 else ""
+    fen = -fen if fen < 0 else fen
+    return f"{sign}{fen // 100:,}.{fen % 100:02d} 元"
+
+
+def fen_text(fen: int) -> str:
+    """12345 → '123.45' (for JSON inputs: exact, no float)."""
+    sign = "-" if fen < 0 else ""
+    fen = -fen if fen < 0 else fen
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
 
 
 def _strip(d: Decimal) -> str:
