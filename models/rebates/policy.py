@@ -12,8 +12,8 @@ import difflib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -447,7 +447,7 @@ def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
         name = take(check.text(raw["name"], f"{path}.name", max_len=120))
     clause = None
     if raw.get("clause") is not None:
-        clause = take(check.text(raw["clause"], f"{path}.clause", max_len=60))
+        clause = take(check.text(raw["clause"], f"{path}.clause", max_len=120))
     measure = period = style = stacking = None
     if raw.get("measure") is not None:
         measure = take(check.choice(raw["measure"], f"{path}.measure", MEASURES))
