@@ -1188,6 +1188,7 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
     # per product line: this order's rate against last month's, as of the end of last month
     earned = _line_earnings(after, {oid})
     last_month = _previous_month(day)
+    last_month_lines = list(last_month_lines)  # read twice below
     last_lines = [ln for ln in last_month_lines
                   if ln.customer_id == cid and month_key(ln.order_date) == last_month]
     last_ev = _evaluate(last_month_lines, book, customers, payment_rates, keep_lines=True)

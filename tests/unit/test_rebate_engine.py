@@ -525,3 +525,14 @@ def test_unknown_customer_and_bad_price_are_refused():
         evaluate([line("O1", "2027-01-05", 1, "1.005")], b, CUSTOMERS, GOOD_PAYER)
     # no policy in force that day: nothing, and no profile needed
     assert evaluate([line("O1", "2026-12-31", 1, customer=99)], b, CUSTOMERS, GOOD_PAYER) == {}
+
+
+def test_preview_accepts_iterators_and_ignores_the_order_in_period_lines():
+    jan = [line("O-JAN", "2027-01-12", 10, "8000.00")]
+    feb = [line("O-FEB", "2027-02-08", 5, "8000.00")]
+    rates = {(1, "2027-01"): D("0.95"), (1, "2027-02"): D("0.92")}
+    # the loader may hand over generators, and the period's lines may already hold the order
+    pv = preview(iter(feb), iter(jan + feb), _preview_book(), CUSTOMERS, rates,
+                 last_month_lines=iter(jan))
+    assert pv.sentence == "本次订单返利比例：12.5%，较上月提升2.3个百分点"
+    assert pv.amount == D("5000.00")
