@@ -1,0 +1,1274 @@
+"""Rebate computation (返利计算): dues per (bucket, order), settlement lines, order preview.
+
+Pure: callers load lines, customers, payment rates and published versions, and store what
+comes back. docs/rebates.md is the contract; the numbered steps below follow it.
+
+Inside, money is integer fen and rates are integer numerators over a power of ten per rule,
+so every sum is exact and each (order, rule) is rounded once, half up.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+import gc
+import json
+import threading
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+from models.names import normalize_name
+from models.rebates.formatting import (
+    exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
+    plain_number,
+)
+from models.rebates.payment_rate import month_key
+from models.rebates.policy import AppliedRule, PolicyBook, RuleSpec
+
+RATE_PLACES = Decimal("0.000001")  # rate columns are Numeric(9, 6): 4 decimals of a percent
+
+KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
+               "adjustment": "更正"}
+_QUARTER_NAMES = "一二三四"
+
+
+# --------------------------------------------------------------------------- inputs
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    """One order line as the engine counts it.
+
+    `net_quantity`: for settlement, delivered minus returned as of the evaluation date; for a
+    preview, ordered minus returned. A negative value counts as 0.
+    `unit_price`: tax included, yuan with at most two decimals.
+    """
+
+    order_id: str
+    line_no: int
+    customer_id: Hashable
+    order_date: dt.date
+    sku: str
+    product_line: str
+    unit_price: Decimal
+    net_quantity: int
+    rep_id: str | None = None  # carried onto the rebate lines (totals per rep)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfile:
+    customer_id: Hashable
+    tier: str | None
+    region: str | None
+    uscc: str | None
+    legal_name: str
+
+
+PaymentRateLookup = Callable[[Hashable, str], "Decimal | None"] | Mapping
+
+
+@dataclass(frozen=True)
+class BucketKey:
+    """(policy code, rule id, customer, period): the lines whose volume counts together."""
+
+    policy_code: str
+    rule_id: str
+    customer_id: Hashable
+    period: str  # 2027-01 or 2027Q1
+    key: str = field(init=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "key",
+                           f"{self.policy_code}|{self.rule_id}|{self.customer_id}|{self.period}")
+
+    @property
+    def bucket_key(self) -> str:
+        return self.key
+
+    @classmethod
+    def parse(cls, key: str) -> BucketKey:
+        code, rule_id, customer, period = key.split("|")
+        return cls(code, rule_id, int(customer) if customer.isdigit() else customer, period)
+
+
+def period_of(day: dt.date, period: str) -> str:
+    if period == "quarter":
+        return f"{day.year:04d}Q{(day.month - 1) // 3 + 1}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def period_label(period: str) -> str:
+    """2027Q1 → 2027年第一季度; 2027-02 → 2027年2月."""
+    if "Q" in period:
+        year, q = period.split("Q")
+        return f"{year}年第{_QUARTER_NAMES[int(q) - 1]}季度"
+    year, month = period.split("-")
+    return f"{year}年{int(month)}月"
+
+
+# --------------------------------------------------------------------------- compiled rules
+
+class _Rule:
+    """A (version, rule) prepared for fast evaluation: thresholds in fen or units, rates as
+    integer numerators over `den`."""
+
+    __slots__ = ("applied", "code", "version", "policy_name", "spec", "rule_id", "slot",
+                 "is_amount", "quarter", "marginal", "exclusive", "rank", "lowers", "uppers",
+                 "nums", "den", "cap_fen", "need_lines", "product_lines", "skus", "tiers",
+                 "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers")
+
+    def __init__(self, applied: AppliedRule, slot: int):
+        r = applied.rule
+        self.applied = applied
+        self.code, self.version = applied.code, applied.version
+        self.policy_name = applied.policy_name
+        self.spec: RuleSpec = r
+        self.rule_id = r.id
+        self.slot = slot
+        self.is_amount = r.measure == "amount"
+        self.quarter = r.period == "quarter"
+        self.marginal = r.style == "marginal"
+        self.exclusive = r.stacking == "exclusive"
+        self.rank = (-r.priority, applied.code, r.id)
+        scale = 2 if self.is_amount else 0
+        self.lowers = tuple(int(t.lower.scaleb(scale)) for t in r.tiers)
+        self.uppers = tuple(None if t.upper is None else int(t.upper.scaleb(scale))
+                            for t in r.tiers)
+        places = max(max(0, -t.rate.as_tuple().exponent) for t in r.tiers)
+        self.den = 10 ** places
+        self.nums = tuple(int(t.rate.scaleb(places)) for t in r.tiers)
+        self.cap_fen = None if r.cap is None else int(r.cap.scaleb(2))
+        # marginal by quantity needs each line's units and price at its place on the axis
+        self.need_lines = self.marginal and not self.is_amount
+        a, x = r.applies_to, r.exclude
+        self.product_lines = None if a.product_lines is None else frozenset(a.product_lines)
+        self.skus = None if a.skus is None else frozenset(a.skus)
+        self.tiers = None if a.customer_tiers is None else frozenset(a.customer_tiers)
+        self.regions = None if a.regions is None else frozenset(a.regions)
+        self.window = a.order_dates
+        self.pay = a.payment_rate
+        self.ex_skus = frozenset(x.skus)
+        self.ex_lines = frozenset(x.product_lines)
+        self.ex_customers = frozenset(normalize_name(c) for c in x.customers)
+
+    # -- conditions (each returns the Chinese reasons it does not apply; empty: applies)
+    def customer_ok(self, profile: CustomerProfile, pay: Decimal | None) -> bool:
+        """customer_reasons() is empty, less the order-date window (checked per day)."""
+        if self.tiers is not None and profile.tier not in self.tiers:
+            return False
+        if self.regions is not None and profile.region not in self.regions:
+            return False
+        if self.ex_customers and (normalize_name(profile.uscc or "") in self.ex_customers
+                                  or normalize_name(profile.legal_name) in self.ex_customers):
+            return False
+        c = self.pay
+        if c is not None:
+            if pay is None:
+                return c.no_history == "pass"
+            return pay >= c.min
+        return True
+
+    def customer_reasons(self, profile: CustomerProfile, day: dt.date,
+                         pay: Decimal | None) -> list[str]:
+        out = []
+        w = self.window
+        if w is not None and not w.contains(day):
+            out.append(f"订单日期 {day} 不在条款适用期（{w.start or '不限'} 至 {w.end or '不限'}）")
+        if self.tiers is not None and profile.tier not in self.tiers:
+            out.append(f"客户等级 {profile.tier or '未定'} 不在适用范围（{'、'.join(sorted(self.tiers))}）")
+        if self.regions is not None and profile.region not in self.regions:
+            out.append(f"客户大区 {profile.region or '未定'} 不在适用范围"
+                       f"（{'、'.join(sorted(self.regions))}）")
+        if self.ex_customers and (normalize_name(profile.uscc or "") in self.ex_customers
+                                  or normalize_name(profile.legal_name) in self.ex_customers):
+            out.append("客户在本条款排除名单中")
+        c = self.pay
+        if c is not None:
+            if pay is None:
+                if c.no_history == "fail":
+                    out.append(f"近3个月无到期发票，无法计算回款率（条款要求不低于 "
+                               f"{exact_percent(c.min)}）")
+            elif pay < c.min:
+                out.append(f"近3个月回款率 {payment_rate_text(pay, c.min)} 低于 "
+                           f"{exact_percent(c.min)}")
+        return out
+
+    def item_reasons(self, sku: str, product_line: str) -> list[str]:
+        out = []
+        if self.product_lines is not None and product_line not in self.product_lines:
+            out.append(f"产品线 {product_line} 不在适用范围（{'、'.join(sorted(self.product_lines))}）")
+        if self.skus is not None and sku not in self.skus:
+            out.append(f"SKU {sku} 不在适用范围")
+        if product_line in self.ex_lines:
+            out.append(f"产品线 {product_line} 被排除")
+        if sku in self.ex_skus:
+            out.append(f"SKU {sku} 被排除")
+        return out
+
+    # -- tiers
+    def tier_at(self, volume: int) -> int:
+        """Index of the tier the volume reached (-1: below the first). Above a closed last
+        tier the last tier stays reached."""
+        return bisect.bisect_right(self.lowers, volume) - 1
+
+    def band_earn(self, start: int, end: int) -> int:
+        """Σ over tiers of (part of [start, end) inside the tier) × rate numerator."""
+        total = 0
+        for lo, up, num in zip(self.lowers, self.uppers, self.nums):
+            a = start if start > lo else lo
+            b = end if up is None or end < up else up
+            if b > a:
+                total += (b - a) * num
+        return total
+
+    def band_parts(self, start: int, end: int) -> list[tuple[int, int]]:
+        """[(tier index, part)] of [start, end) (for explanations)."""
+        out = []
+        for i, (lo, up) in enumerate(zip(self.lowers, self.uppers)):
+            a = max(start, lo)
+            b = end if up is None else min(end, up)
+            if b > a:
+                out.append((i, b - a))
+        return out
+
+    def describe_tier(self, i: int) -> dict:
+        t = self.spec.tiers[i]
+        return {"index": i + 1, "from": plain_number(t.lower),
+                "to": None if t.upper is None else plain_number(t.upper),
+                "rate": format(t.rate, "f")}
+
+    def tier_range_text(self, i: int) -> str:
+        t = self.spec.tiers[i]
+        unit = " 元" if self.is_amount else " 件"
+        lo = f"{t.lower:,}" if self.is_amount else plain_number(t.lower)
+        if t.upper is None:
+            return f"{lo}{unit}及以上"
+        up = f"{t.upper:,}" if self.is_amount else plain_number(t.upper)
+        return f"{lo}–{up}{unit}"
+
+    def volume_text(self, volume: int) -> str:
+        return money_fen(volume) if self.is_amount else f"{volume:,} 件"
+
+    def volume_value(self, volume: int) -> str | int:
+        return format(fen_to_yuan(volume), "f") if self.is_amount else volume
+
+
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compiled(book: PolicyBook, day: dt.date) -> tuple[_Rule, ...]:
+    """The compiled rules in force on `day`, cached on the book. Compiled under a lock: the API
+    may preview in several threads, and a rule's slot must be unique within the book."""
+    memo = book.memo
+    by_date = memo.get("engine.by_date")
+    hit = by_date.get(day) if by_date is not None else None
+    if hit is not None:
+        return hit
+    with _COMPILE_LOCK:
+        return _compile_day(book, day)
+
+
+def _compile_day(book: PolicyBook, day: dt.date) -> tuple[_Rule, ...]:
+    memo = book.memo
+    by_date = memo.setdefault("engine.by_date", {})
+    hit = by_date.get(day)
+    if hit is None:
+        rules = memo.setdefault("engine.rules", {})
+        out = []
+        for applied in book.rules_on(day):
+            key = (applied.code, applied.version, applied.rule.id)
+            cr = rules.get(key)
+            if cr is None:
+                cr = rules[key] = _Rule(applied, len(rules))
+            out.append(cr)
+        # one object per distinct set of rules: callers key caches on its identity
+        interned = memo.setdefault("engine.sets", {})
+        hit = by_date[day] = interned.setdefault(tuple(out), tuple(out))
+    return hit
+
+
+def _stack(rules: list[_Rule]) -> list[_Rule]:
+    """Stacking for one line: the highest-priority exclusive rule alone, else all."""
+    exclusive = [r for r in rules if r.exclusive]
+    if exclusive:
+        return [min(exclusive, key=lambda r: r.rank)]
+    return rules
+
+
+def _round_div(num: int, den: int) -> int:
+    """num / den rounded half up (num ≥ 0)."""
+    return (2 * num + den) // (2 * den)
+
+
+def _lookup(payment_rates: PaymentRateLookup) -> Callable[[Hashable, str], Decimal | None]:
+    if isinstance(payment_rates, Mapping):
+        return lambda customer_id, month: payment_rates.get((customer_id, month))
+    return payment_rates
+
+
+# --------------------------------------------------------------------------- evaluation
+
+# order accumulator (a list for speed): basis fen, volume contribution, rule, order date,
+# lines or None, payment rate, rep
+_BASIS, _SIZE, _RULE, _DATE, _LINES, _PAY, _REP = range(7)
+
+
+class _Bucket:
+    __slots__ = ("key", "profile", "orders", "volume", "cap_fen", "uncapped_total", "capped",
+                 "newest", "versions", "dues", "shared")
+
+    def __init__(self, key: BucketKey, profile: CustomerProfile):
+        self.key = key
+        self.profile = profile
+        self.orders: dict[str, list] = {}
+        self.volume = 0
+        self.cap_fen: int | None = None
+        self.uncapped_total = 0
+        self.capped = False
+        self.newest: _Rule | None = None
+        self.versions: tuple[int, ...] = ()
+        self.dues: dict[str, OrderDue] = {}  # filled for previews only
+        self.shared: dict[int, dict] = {}  # per version: see OrderDue._shared
+
+
+class OrderDue:
+    """What one order has earned under one rule, cumulatively, as of the evaluation.
+
+    Read-only. `inputs` and `explanation` are composed when read (settlement reads them only
+    for the lines it writes).
+    """
+
+    __slots__ = ("bucket", "order_id", "due_fen", "uncapped_due_fen", "_acc", "_b", "_span")
+
+    def __init__(self, b: _Bucket, order_id: str, acc: list, due_fen: int, uncapped: int,
+                 span: tuple[int, int] | None):
+        self.bucket: BucketKey = b.key
+        self.order_id = order_id
+        self.due_fen = due_fen  # after the cap
+        self.uncapped_due_fen = uncapped
+        self._acc = acc
+        self._b = b
+        self._span = span
+
+    @property
+    def order_date(self) -> dt.date:
+        return self._acc[_DATE]
+
+    @property
+    def basis_fen(self) -> int:
+        return self._acc[_BASIS]
+
+    @property
+    def rep_id(self) -> str | None:
+        return self._acc[_REP]
+
+    @property
+    def _rule(self) -> _Rule:
+        return self._acc[_RULE]
+
+    @property
+    def _pay(self) -> Decimal | None:
+        return self._acc[_PAY]
+
+    # identity
+    @property
+    def bucket_key(self) -> str:
+        return self.bucket.key
+
+    @property
+    def customer_id(self) -> Hashable:
+        return self.bucket.customer_id
+
+    @property
+    def policy_code(self) -> str:
+        return self._rule.code
+
+    @property
+    def policy_name(self) -> str:
+        return self._rule.policy_name
+
+    @property
+    def policy_version(self) -> int:
+        return self._rule.version
+
+    @property
+    def rule_id(self) -> str:
+        return self._rule.rule_id
+
+    @property
+    def rule_name(self) -> str:
+        return self._rule.spec.name
+
+    @property
+    def clause(self) -> str:
+        return self._rule.spec.clause or f"规则 {self._rule.rule_id}"
+
+    @property
+    def style(self) -> str:
+        return self._rule.spec.style
+
+    @property
+    def measure(self) -> str:
+        return self._rule.spec.measure
+
+    @property
+    def period(self) -> str:
+        return self.bucket.period
+
+    @property
+    def region(self) -> str | None:
+        return self._b.profile.region
+
+    @property
+    def payment_rate(self) -> Decimal | None:
+        return self._pay
+
+    # money
+    @property
+    def basis(self) -> Decimal:
+        return fen_to_yuan(self.basis_fen)
+
+    @property
+    def due(self) -> Decimal:
+        return fen_to_yuan(self.due_fen)
+
+    @property
+    def rate(self) -> Decimal:
+        """due ÷ basis, to 6 places of the fraction (4 of a percent)."""
+        if not self.basis_fen:
+            return Decimal("0.000000")
+        return (Decimal(self.due_fen) / Decimal(self.basis_fen)).quantize(
+            RATE_PLACES, rounding=ROUND_HALF_UP)
+
+    # why
+    def _shared(self) -> dict[str, Any]:
+        """What every order of the bucket under the same version has in common (inputs and
+        sentences), composed once: settlement reads it for many lines."""
+        r, b = self._rule, self._b
+        hit = b.shared.get(r.version)
+        if hit is not None:
+            return hit
+        inputs: dict[str, Any] = {
+            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
+            "rule_id": r.rule_id, "rule_name": r.spec.name,
+            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
+            "measure": r.spec.measure, "period": b.key.period,
+            "bucket_volume": r.volume_value(b.volume),
+            "customer_tier": b.profile.tier, "region": b.profile.region,
+            "versions_in_bucket": list(b.versions),
+        }
+        if r.pay is not None:
+            inputs["payment_rate_min"] = format(r.pay.min, "f")
+            inputs["no_history"] = r.pay.no_history
+        ti = r.tier_at(b.volume)
+        inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
+        if b.cap_fen is not None:
+            inputs["cap"] = fen_text(b.cap_fen)
+            inputs["bucket_uncapped_total"] = fen_text(b.uncapped_total)
+            inputs["capped"] = b.capped
+        measure = "销售额" if r.is_amount else "销量"
+        head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
+                f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
+        if len(b.versions) > 1:
+            head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
+                     f"本单按第{r.version}版档位）")
+        rate_text = tier_text = None
+        if ti < 0:
+            tier_text = f"，未达到最低档（{r.tier_range_text(0)}），本单不返利。"
+        else:
+            rate_text = exact_percent(r.spec.tiers[ti].rate)
+            if len(r.lowers) == 1 and r.lowers[0] == 0 and r.uppers[0] is None:
+                tier_text = f"，按 {rate_text} 计返；"
+            else:
+                beyond = (ti == len(r.lowers) - 1 and r.uppers[ti] is not None
+                          and b.volume >= r.uppers[ti])
+                tier_text = (f"，达到第{ti + 1}档（{r.tier_range_text(ti)}"
+                             f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
+                             f"全额追溯适用该档比例；")
+        cap_text = None
+        if b.capped:
+            cap_text = (f"本期封顶 {money_fen(b.cap_fen)}，未封顶合计 "
+                        f"{money_fen(b.uncapped_total)}，按各订单应返金额比例分摊，本单由 ")
+        hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
+                                     "tier_text": tier_text, "cap_text": cap_text}
+        return hit
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        r = self._rule
+        out = dict(self._shared()["inputs"])
+        out["order_date"] = self.order_date.isoformat()
+        out["basis"] = fen_text(self.basis_fen)
+        out["due"] = fen_text(self.due_fen)
+        out["rate"] = format(self.rate, "f")
+        pay = self._pay
+        out["payment_rate"] = None if pay is None else format(pay.quantize(RATE_PLACES), "f")
+        if self._span is not None:
+            start, end = self._span
+            out["order_span"] = {"from": r.volume_value(start), "to": r.volume_value(end)}
+            out["marginal_parts"] = [{**r.describe_tier(i), "part": r.volume_value(part)}
+                                     for i, part in r.band_parts(start, end)]
+        if self._b.cap_fen is not None:
+            out["uncapped_due"] = fen_text(self.uncapped_due_fen)
+        return out
+
+    @property
+    def explanation(self) -> str:
+        r, b = self._rule, self._b
+        shared = self._shared()
+        parts = [shared["head"]]
+        if self._span is None:
+            parts.append(shared["tier_text"])
+            if shared["rate_text"] is not None:
+                parts.append(f"本单计返基数 {money_fen(self.basis_fen)} × {shared['rate_text']}"
+                             f" = {money_fen(self.uncapped_due_fen)}。")
+        else:
+            start, end = self._span
+            bands = r.band_parts(start, end)
+            where = f"本单位于累计 {r.volume_text(start)} 至 {r.volume_text(end)} 区间"
+            if not bands:
+                parts.append(f"，分段累进：{where}，不在任何返利档内，本单不返利。")
+            else:
+                pieces = "、".join(f"{r.volume_text(part)} 按第{i + 1}档 "
+                                   f"{exact_percent(r.spec.tiers[i].rate)}" for i, part in bands)
+                parts.append(f"，分段累进：{where}，其中 {pieces}，合计 "
+                             f"{money_fen(self.uncapped_due_fen)}。")
+        if shared["cap_text"] is not None:
+            parts.append(f"{shared['cap_text']}{money_fen(self.uncapped_due_fen)} 调整为 "
+                         f"{money_fen(self.due_fen)}。")
+        if r.pay is not None:
+            parts.append(_pay_sentence(self._pay, r.pay.min))
+        return "".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"OrderDue({self.bucket.key!r}, {self.order_id!r}, basis={self.basis}, "
+                f"due={self.due})")
+
+
+_PAY_SENTENCES: dict[tuple[Decimal | None, Decimal], str] = {}
+
+
+def _pay_sentence(pay: Decimal | None, minimum: Decimal) -> str:
+    hit = _PAY_SENTENCES.get((pay, minimum))
+    if hit is None:
+        if pay is None:
+            hit = "近3个月无到期发票，按条款视为满足回款率条件。"
+        else:
+            hit = (f"近3个月回款率 {payment_rate_text(pay, minimum)}"
+                   f"（要求不低于 {exact_percent(minimum)}）。")
+        if len(_PAY_SENTENCES) < 100_000:
+            _PAY_SENTENCES[(pay, minimum)] = hit
+    return hit
+
+
+class _Evaluation:
+    def __init__(self) -> None:
+        self.buckets: dict[str, _Bucket] = {}
+        self.dues: dict[tuple[str, str], OrderDue] = {}
+
+
+def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
+              customers: Mapping[Hashable, CustomerProfile], payment_rates: PaymentRateLookup,
+              keep_lines: bool = False) -> _Evaluation:
+    rate_of = _lookup(payment_rates)
+    ev = _Evaluation()
+    buckets = ev.buckets
+    pay_cache: dict[tuple[Hashable, str], Decimal | None] = {}
+    sig_ids: dict[tuple[int, ...], int] = {}
+    sig_rules: list[tuple[_Rule, ...]] = []
+    ctxs: dict[tuple[Hashable, dt.date], tuple | None] = {}
+    items: dict[tuple[int, str, str], tuple[int, ...]] = {}
+    prices: dict[Decimal, int] = {}
+    none = object()
+
+    days: dict[dt.date, tuple] = {}
+    months: dict[tuple, tuple | None] = {}
+
+    def make_ctx(customer_id: Hashable, day: dt.date):
+        """Rules whose customer/date/payment conditions hold, with their buckets. Built once
+        per (customer, month, set of rules in force, date windows met); most days of a month
+        share it."""
+        info = days.get(day)
+        if info is None:
+            rules = _compiled(book, day)
+            mask = tuple(r.window.contains(day) for r in rules if r.window is not None)
+            info = days[day] = (rules, id(rules), mask, month_key(day))
+        rules, rules_id, mask, month = info
+        if not rules:
+            return None
+        mkey = (customer_id, rules_id, mask, month)
+        hit = months.get(mkey, none)
+        if hit is not none:
+            return hit
+        profile = customers.get(customer_id)
+        if profile is None:
+            raise KeyError(f"no CustomerProfile for customer {customer_id!r}")
+        pkey = (customer_id, month)
+        if pkey not in pay_cache:
+            pay_cache[pkey] = rate_of(customer_id, month)
+        pay = pay_cache[pkey]
+        cands = tuple(r for r in rules if (r.window is None or r.window.contains(day))
+                      and r.customer_ok(profile, pay))
+        if not cands:
+            months[mkey] = None
+            return None
+        sig = tuple(r.slot for r in cands)
+        sig_id = sig_ids.get(sig)
+        if sig_id is None:
+            sig_id = sig_ids[sig] = len(sig_rules)
+            sig_rules.append(cands)
+        pairs = []
+        for r in cands:
+            # the month decides both periods (month and quarter) of the bucket
+            period = period_of(day, r.spec.period)
+            key = f"{r.code}|{r.rule_id}|{customer_id}|{period}"
+            b = buckets.get(key)
+            if b is None:
+                b = buckets[key] = _Bucket(BucketKey(r.code, r.rule_id, customer_id, period),
+                                           profile)
+            pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_lines))
+        hit = months[mkey] = (sig_id, tuple(pairs), pay)
+        return hit
+
+    def match_item(sig_id: int, sku: str, product_line: str) -> tuple[tuple[int, ...], bool]:
+        """Which candidate rules take the item (after stacking), and whether any of them
+        needs the line itself (marginal by quantity, or a preview)."""
+        cands = sig_rules[sig_id]
+        ok = [r for r in cands if not r.item_reasons(sku, product_line)]
+        chosen = set(id(r) for r in _stack(ok))
+        idxs = tuple(i for i, r in enumerate(cands) if id(r) in chosen)
+        return idxs, keep_lines or any(cands[i].need_lines for i in idxs)
+
+    def add(ctx, idxs, oid, day, rep, amt, q, line):
+        for i in idxs:
+            orders, r, is_amount, need_lines = ctx[1][i]
+            acc = orders.get(oid)
+            if acc is None:
+                acc = orders[oid] = [amt, amt if is_amount else q, r, day,
+                                     [] if need_lines else None, ctx[2], rep]
+            else:
+                acc[0] += amt
+                acc[1] += amt if is_amount else q
+            if need_lines:
+                acc[4].append(line)
+
+    # 1. every line into the buckets of the rules that apply to it. Consecutive lines of one
+    # order under the same rules are summed first and added once (most orders).
+    last_c = last_d = last_ctx = None
+    g_oid = g_idxs = g_ctx = g_day = g_rep = None
+    g_amt = g_q = 0
+    for ln in lines:
+        cid = ln.customer_id
+        day = ln.order_date
+        if day == last_d and cid == last_c:
+            ctx = last_ctx
+        else:
+            k = (cid, day)
+            ctx = ctxs.get(k, none)
+            if ctx is none:
+                ctx = ctxs[k] = make_ctx(cid, day)
+            last_c, last_d, last_ctx = cid, day, ctx
+        if ctx is None:
+            continue
+        ik = (ctx[0], ln.sku, ln.product_line)
+        hit = items.get(ik)
+        if hit is None:
+            hit = items[ik] = match_item(*ik)
+        idxs, need = hit
+        if not idxs:
+            continue
+        q = ln.net_quantity
+        if q < 0:
+            q = 0
+        pf = prices.get(ln.unit_price)
+        if pf is None:
+            pf = prices[ln.unit_price] = _price_fen(ln.unit_price)
+        oid = ln.order_id
+        if idxs is g_idxs and ctx is g_ctx and oid == g_oid:
+            g_amt += q * pf
+            g_q += q
+            continue
+        if g_oid is not None:
+            add(g_ctx, g_idxs, g_oid, g_day, g_rep, g_amt, g_q, None)
+            g_oid = None
+        if need:
+            add(ctx, idxs, oid, day, ln.rep_id, q * pf, q,
+                (ln.line_no, q, pf, ln.product_line, ln.sku))
+        else:
+            g_oid, g_idxs, g_ctx, g_day, g_rep, g_amt, g_q = (oid, idxs, ctx, day, ln.rep_id,
+                                                              q * pf, q)
+    if g_oid is not None:
+        add(g_ctx, g_idxs, g_oid, g_day, g_rep, g_amt, g_q, None)
+
+    # 2. per bucket: volume, each order's due (rounded once), then the cap
+    dues = ev.dues
+    for bkey, b in buckets.items():
+        orders = b.orders
+        if not orders:
+            continue
+        accs = list(orders.values())
+        volume = 0
+        first = accs[0][2]
+        mixed = False
+        for acc in accs:
+            volume += acc[1]
+            if acc[2] is not first:
+                mixed = True
+        rules = {first.version: first}
+        if mixed:
+            for acc in accs:
+                rules[acc[2].version] = acc[2]
+        b.volume = volume
+        b.versions = tuple(sorted(rules))
+        b.newest = rules[b.versions[-1]]
+        spans = None
+        if not mixed and not first.marginal:
+            # the common case: one version, retroactive: one rate for every order
+            ti = first.tier_at(volume)
+            num = first.nums[ti] if ti >= 0 else 0
+            den, den2 = first.den, 2 * first.den
+            raw = [(2 * acc[0] * num + den) // den2 for acc in accs]
+        else:
+            raw, spans = _mixed_dues(accs, list(orders), volume)
+        total = sum(raw)
+        b.uncapped_total = total
+        cap = b.cap_fen = b.newest.cap_fen
+        if cap is not None and total > cap:
+            b.capped = True
+            final = _share(cap, total, raw, accs, list(orders))
+        else:
+            final = raw
+        if spans is None:
+            for (oid, acc), due, unc in zip(orders.items(), final, raw):
+                dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, None)
+        else:
+            for (oid, acc), due, unc, span in zip(orders.items(), final, raw, spans):
+                dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, span)
+        if keep_lines:
+            b.dues = {oid: dues[(bkey, oid)] for oid in orders}
+    return ev
+
+
+def _mixed_dues(accs: list[list], oids: list[str], volume: int):
+    """Dues when the bucket has a marginal version or several versions: orders laid end to
+    end (order date, order id); each uses its own version's tiers."""
+    raw = [0] * len(accs)
+    spans: list[tuple[int, int] | None] = [None] * len(accs)
+    pos = 0
+    for j in sorted(range(len(accs)), key=lambda j: (accs[j][_DATE], oids[j])):
+        acc = accs[j]
+        r = acc[_RULE]
+        size = acc[_SIZE]
+        if r.marginal:
+            if r.is_amount:
+                earn = r.band_earn(pos, pos + size)
+            else:
+                earn, p = 0, pos
+                for _, q, pf, _, _ in sorted(acc[_LINES]):
+                    earn += r.band_earn(p, p + q) * pf
+                    p += q
+            raw[j] = _round_div(earn, r.den)
+            spans[j] = (pos, pos + size)
+        else:
+            ti = r.tier_at(volume)
+            raw[j] = _round_div(acc[_BASIS] * r.nums[ti], r.den) if ti >= 0 else 0
+        pos += size
+    return raw, spans
+
+
+def _share(cap: int, total: int, raw: list[int], accs: list[list], oids: list[str]) -> list[int]:
+    """The cap shared in proportion to the uncapped dues, largest remainder first (ties:
+    earlier order date, then order id), so that the parts add up to the cap exactly."""
+    shares, rems = [], []
+    for j, due in enumerate(raw):
+        q, rem = divmod(cap * due, total)
+        shares.append(q)
+        rems.append((-rem, accs[j][_DATE], oids[j], j))
+    left = cap - sum(shares)
+    for _, _, _, j in sorted(rems)[:left]:
+        shares[j] += 1
+    return shares
+
+
+def _price_fen(price: Decimal) -> int:
+    fen = Decimal(price).scaleb(2)
+    if fen != fen.to_integral_value():
+        raise ValueError(f"unit price {price} has more than two decimals")
+    if fen < 0:
+        raise ValueError(f"negative unit price {price}")
+    return int(fen)
+
+
+def evaluate(lines: Iterable[SaleLine], book: PolicyBook,
+             customers: Mapping[Hashable, CustomerProfile],
+             payment_rates: PaymentRateLookup) -> dict[tuple[str, str], OrderDue]:
+    """Each order's cumulative due per rule bucket: {(bucket_key, order_id): OrderDue}.
+
+    Pass every line of every bucket to be settled (all lines of those customers in those
+    periods); a bucket's volume is the sum of the lines given. `payment_rates` is a callable
+    (customer_id, "YYYY-MM") → Decimal | None (e.g. PaymentRates) or a mapping with those keys.
+    """
+    return _evaluate(lines, book, customers, payment_rates).dues
+
+
+def _without_gc(fn):
+    """Evaluation allocates a few hundred thousand small objects and frees none of them until
+    it returns; the cyclic collector would rescan them again and again (it doubled the time).
+    It runs again as soon as the evaluation is over."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+    return wrapper
+
+
+_evaluate = _without_gc(_evaluate)
+
+
+# --------------------------------------------------------------------------- settlement
+
+class Paid(NamedTuple):
+    """What earlier settlements paid for one (bucket, order): the sum of its rebate lines and
+    the basis of its latest line. Version, clause, rep and region are needed only when the
+    (bucket, order) has disappeared from the evaluation (its claw-back line carries them)."""
+
+    amount: Decimal
+    basis: Decimal
+    policy_version: int | None = None
+    clause: str | None = None
+    rep_id: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    """One line of a settlement (maps onto RebateLine; the caller adds run_id and month)."""
+
+    bucket: BucketKey
+    order_id: str
+    kind: str  # rebate | tier_difference | clawback | adjustment
+    basis: Decimal  # basis_amount
+    due: Decimal  # due_amount: cumulative due now
+    paid_before: Decimal
+    amount: Decimal  # due − paid_before (≠ 0)
+    rate: Decimal
+    policy_version: int | None
+    clause: str
+    rep_id: str | None
+    region: str | None
+    inputs: dict[str, Any]
+    explanation: str
+
+    @property
+    def bucket_key(self) -> str:
+        return self.bucket.key
+
+    @property
+    def customer_id(self) -> Hashable:
+        return self.bucket.customer_id
+
+    @property
+    def policy_code(self) -> str:
+        return self.bucket.policy_code
+
+    @property
+    def rule_id(self) -> str:
+        return self.bucket.rule_id
+
+    @property
+    def period(self) -> str:
+        return self.bucket.period
+
+    def inputs_json(self) -> str:
+        return json.dumps(self.inputs, ensure_ascii=False, sort_keys=True)
+
+
+def _to_fen(amount: Decimal | int) -> int:
+    return int(Decimal(amount).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def settle(dues: Mapping[tuple[str, str], OrderDue],
+           paid: Mapping[tuple[str, str], Paid | tuple],
+           *, rerun: bool) -> list[LineDraft]:
+    """`due − paid` per (bucket, order) where it is not zero, as line drafts.
+
+    `dues` from evaluate() over the buckets being settled; `paid` for those buckets (keys
+    absent from `dues` are claw-backs of everything paid: the order left the bucket, e.g.
+    all returned). `rerun`: this month was settled before (lines are `adjustment`).
+    """
+    # first the keys whose due moved (most keys of a re-run have not), then the lines
+    changed = []
+    fen_of: dict[Decimal, int] = {}
+    for key, d in dues.items():
+        p = paid.get(key)
+        if p is None:
+            if d.due_fen:
+                changed.append(key)
+            continue
+        amount = p[0]
+        paid_fen = fen_of.get(amount)
+        if paid_fen is None:
+            paid_fen = fen_of[amount] = _to_fen(amount)
+        if paid_fen != d.due_fen:
+            changed.append(key)
+    changed.extend(key for key, p in paid.items() if key not in dues and _to_fen(p[0]))
+    changed.sort()
+
+    out: list[LineDraft] = []
+    for key in changed:
+        d = dues.get(key)
+        p = paid.get(key)
+        p = Paid(*p) if p is not None else None
+        paid_fen = _to_fen(p.amount) if p is not None else 0
+        due_fen = d.due_fen if d is not None else 0
+        diff = due_fen - paid_fen
+        basis_now = d.basis_fen if d is not None else 0
+        basis_before = _to_fen(p.basis) if p is not None else None
+        if rerun:
+            kind = "adjustment"
+        elif p is None:
+            kind = "rebate"
+        elif diff < 0 and basis_now < basis_before:
+            kind = "clawback"
+        elif diff > 0 and basis_now > basis_before:
+            kind = "rebate"
+        else:
+            kind = "tier_difference"
+        cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun)
+        head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
+                f"本次 {money_fen(diff)}。{cause}")
+        if d is not None:
+            inputs = d.inputs
+            explanation = head + d.explanation
+            bucket, version, clause = d.bucket, d.policy_version, d.clause
+            rate, rep, region = d.rate, d.rep_id, d.region
+        else:
+            bucket = BucketKey.parse(key[0])
+            inputs = {"policy_code": bucket.policy_code, "rule_id": bucket.rule_id,
+                      "period": bucket.period, "policy_version": p.policy_version,
+                      "basis": "0.00", "due": "0.00"}
+            explanation = head
+            version, clause = p.policy_version, p.clause or f"规则 {bucket.rule_id}"
+            rate, rep, region = Decimal("0.000000"), p.rep_id, p.region
+        inputs["paid_before"] = fen_text(paid_fen)
+        if basis_before is not None:
+            inputs["basis_before"] = fen_text(basis_before)
+        out.append(LineDraft(
+            bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
+            due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
+            amount=fen_to_yuan(diff), rate=rate, policy_version=version, clause=clause,
+            rep_id=rep, region=region, inputs=inputs, explanation=explanation))
+    return out
+
+
+settle = _without_gc(settle)
+
+
+def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
+           rerun: bool) -> str:
+    text = ""
+    if gone:
+        text = "本单在该条款下已无计返数量（已全部退货，或不再符合条款条件），冲回已返金额。"
+    elif basis_before is not None and basis_now < basis_before:
+        text = (f"本单退货/换货后计返基数由 {money_fen(basis_before)} 降至 "
+                f"{money_fen(basis_now)}。")
+    elif basis_before is not None and basis_now > basis_before:
+        text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
+    elif basis_before is not None:
+        text = ("本期累计变化，按现档位重算（阶梯补差）。" if diff > 0 else
+                "本期累计回落或封顶分摊变化，按现档位重算。")
+    if rerun:
+        text = "重算已结算月份发现变化（更正）。" + text
+    return text
+
+
+# --------------------------------------------------------------------------- preview
+
+@dataclass(frozen=True)
+class PreviewRule:
+    """A rule that applies to the order, with what it would pay."""
+
+    policy_code: str
+    policy_name: str
+    policy_version: int
+    rule_id: str
+    rule_name: str
+    clause: str
+    style: str
+    measure: str
+    period: str
+    bucket_key: str
+    basis: Decimal
+    rate: Decimal
+    amount: Decimal
+    inputs: dict[str, Any]
+    explanation: str
+
+
+@dataclass(frozen=True)
+class SkippedRule:
+    """A rule in force on the order date that does not apply to this order, and why."""
+
+    policy_code: str
+    policy_name: str
+    policy_version: int
+    rule_id: str
+    rule_name: str
+    clause: str
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "；".join(self.reasons)
+
+
+@dataclass(frozen=True)
+class ProductLineRate:
+    product_line: str
+    amount: Decimal  # the order's amount in this product line
+    rate: Decimal  # this order's rate in the product line (fraction, 6 places)
+    last_month_rate: Decimal | None  # None: no order of this product line last month
+    change_points: Decimal | None  # percentage points, from the two figures as shown
+    sentence: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    order_id: str
+    customer_id: Hashable
+    order_date: dt.date
+    order_amount: Decimal
+    amount: Decimal  # total rebate of the order (sum of its rules' amounts)
+    rate: Decimal  # amount ÷ order amount (fraction, 6 places)
+    rules: tuple[PreviewRule, ...]
+    skipped: tuple[SkippedRule, ...]
+    product_lines: tuple[ProductLineRate, ...]
+    sentence: str
+
+    def detail(self) -> dict[str, Any]:
+        """JSON-ready detail for `order_rebate.detail`."""
+        return {
+            "order_id": self.order_id, "order_date": self.order_date.isoformat(),
+            "order_amount": format(self.order_amount, "f"), "amount": format(self.amount, "f"),
+            "rate": format(self.rate, "f"),
+            "rules": [{k: (format(v, "f") if isinstance(v, Decimal) else v)
+                       for k, v in vars_of(r).items()} for r in self.rules],
+            "skipped": [{**{k: v for k, v in vars_of(s).items() if k != "reasons"},
+                         "reasons": list(s.reasons)} for s in self.skipped],
+            "product_lines": [{k: (format(v, "f") if isinstance(v, Decimal) else v)
+                               for k, v in vars_of(p).items()} for p in self.product_lines],
+            "sentence": self.sentence,
+        }
+
+    def detail_json(self) -> str:
+        return json.dumps(self.detail(), ensure_ascii=False, sort_keys=True)
+
+
+def vars_of(obj) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[tuple[str, int], Fraction]:
+    """Exact (unrounded) fen each line of the given orders earns, over all its rules, after
+    the bucket's cap share. Needs an evaluation made with keep_lines."""
+    out: dict[tuple[str, int], Fraction] = {}
+    for b in ev.buckets.values():
+        factor = Fraction(b.cap_fen, b.uncapped_total) if b.capped else Fraction(1)
+        for oid, d in b.dues.items():
+            if oid not in order_ids:
+                continue
+            acc = b.orders[oid]
+            r = acc[_RULE]
+            lines = sorted(acc[_LINES])
+            if d._span is None:
+                ti = r.tier_at(b.volume)
+                rate = Fraction(r.nums[ti], r.den) if ti >= 0 else Fraction(0)
+                for line_no, q, pf, _, _ in lines:
+                    key = (oid, line_no)
+                    out[key] = out.get(key, 0) + q * pf * rate * factor
+            else:
+                p = d._span[0]
+                for line_no, q, pf, _, _ in lines:
+                    size = q * pf if r.is_amount else q
+                    earn = r.band_earn(p, p + size) * (1 if r.is_amount else pf)
+                    p += size
+                    key = (oid, line_no)
+                    out[key] = out.get(key, 0) + Fraction(earn, r.den) * factor
+    return out
+
+
+def _rate_sentence(this_pct: Decimal, last_pct: Decimal | None) -> str:
+    head = f"本次订单返利比例：{plain_number(this_pct)}%"
+    if last_pct is None:
+        return f"{head}，上月无该产品线订单"
+    change = this_pct - last_pct
+    if change > 0:
+        return f"{head}，较上月提升{plain_number(change)}个百分点"
+    if change < 0:
+        return f"{head}，较上月下降{plain_number(-change)}个百分点"
+    return f"{head}，与上月持平"
+
+
+def _previous_month(day: dt.date) -> str:
+    first = day.replace(day=1) - dt.timedelta(days=1)
+    return month_key(first)
+
+
+def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
+            book: PolicyBook, customers: Mapping[Hashable, CustomerProfile],
+            payment_rates: PaymentRateLookup,
+            last_month_lines: Iterable[SaleLine]) -> Preview:
+    """The rebate of one order as if it were signed today (docs/rebates.md, Preview).
+
+    `order_lines`: the order (net_quantity = ordered − returned). `period_lines`: the
+    customer's signed orders in the periods containing the order date (net of returns,
+    delivered or not); lines of this order in it are ignored. `last_month_lines`: the
+    customer's lines as known at the end of last month, for the periods containing last
+    month (so quarter volumes are right); only orders dated last month are compared.
+    """
+    order_lines = list(order_lines)
+    if not order_lines:
+        raise ValueError("preview needs the order's lines")
+    first = order_lines[0]
+    oid, cid, day = first.order_id, first.customer_id, first.order_date
+    if any((ln.order_id, ln.customer_id, ln.order_date) != (oid, cid, day)
+           for ln in order_lines):
+        raise ValueError("order_lines must be the lines of one order")
+    others = [ln for ln in period_lines if ln.order_id != oid]
+    before = _evaluate(others, book, customers, payment_rates, keep_lines=True)
+    after = _evaluate(others + order_lines, book, customers, payment_rates, keep_lines=True)
+
+    order_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
+                       for ln in order_lines)
+    rules: list[PreviewRule] = []
+    applied_keys = set()
+    total_fen = 0
+    mine = sorted((d for (bk, o), d in after.dues.items() if o == oid),
+                  key=lambda d: (d._rule.rank, d.bucket.key))
+    for d in mine:
+        r, b = d._rule, d._b
+        applied_keys.add((r.code, r.rule_id))
+        total_fen += d.due_fen
+        prev_b = before.buckets.get(b.key.key)
+        vol_before = prev_b.volume if prev_b is not None else 0
+        inputs = d.inputs
+        inputs["volume_before"] = r.volume_value(vol_before)
+        inputs["volume_after"] = r.volume_value(b.volume)
+        ti = r.tier_at(b.volume)
+        extra = ""
+        if ti + 1 < len(r.lowers):
+            gap = r.lowers[ti + 1] - b.volume
+            inputs["next_tier"] = {**r.describe_tier(ti + 1), "gap": r.volume_value(gap)}
+            extra += (f"距第{ti + 2}档（返利 {exact_percent(r.spec.tiers[ti + 1].rate)}）"
+                      f"还差 {r.volume_text(gap)}。")
+        # what this order adds to the other orders of the bucket (阶梯补差 to come)
+        uplift = sum(od.due_fen - (prev_b.dues[o].due_fen if prev_b and o in prev_b.dues else 0)
+                     for o, od in b.dues.items() if o != oid)
+        if uplift:
+            inputs["other_orders_change"] = format(fen_to_yuan(uplift), "f")
+            extra += (f"本单使本期此前订单的应返{'增加' if uplift > 0 else '减少'} "
+                      f"{money_fen(abs(uplift))}（结算时作阶梯补差）。")
+        rules.append(PreviewRule(
+            policy_code=r.code, policy_name=r.policy_name, policy_version=r.version,
+            rule_id=r.rule_id, rule_name=r.spec.name, clause=d.clause, style=r.spec.style,
+            measure=r.spec.measure, period=b.key.period, bucket_key=b.key.key, basis=d.basis,
+            rate=d.rate, amount=d.due, inputs=inputs,
+            explanation=f"本期累计由 {r.volume_text(vol_before)} 增至 "
+                        f"{r.volume_text(b.volume)}。" + d.explanation + extra))
+
+    skipped = _skipped(order_lines, book, customers, payment_rates, applied_keys, day, cid)
+
+    # per product line: this order's rate against last month's, as of the end of last month
+    earned = _line_earnings(after, {oid})
+    last_month = _previous_month(day)
+    last_month_lines = list(last_month_lines)  # read twice below
+    last_lines = [ln for ln in last_month_lines
+                  if ln.customer_id == cid and month_key(ln.order_date) == last_month]
+    last_ev = _evaluate(last_month_lines, book, customers, payment_rates, keep_lines=True)
+    last_earned = _line_earnings(last_ev, {ln.order_id for ln in last_lines})
+    pls: list[ProductLineRate] = []
+    for pl in dict.fromkeys(ln.product_line for ln in order_lines):
+        amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
+                     for ln in order_lines if ln.product_line == pl)
+        earn = sum((earned.get((oid, ln.line_no), 0) for ln in order_lines
+                    if ln.product_line == pl), Fraction(0))
+        this = Fraction(earn) / amount if amount else Fraction(0)
+        this_pct = percent_value(this)
+        l_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
+                       for ln in last_lines if ln.product_line == pl)
+        if l_amount:
+            l_earn = sum((last_earned.get((ln.order_id, ln.line_no), 0) for ln in last_lines
+                          if ln.product_line == pl), Fraction(0))
+            last = Fraction(l_earn) / l_amount
+            last_pct = percent_value(last)
+        else:
+            last = last_pct = None
+        pls.append(ProductLineRate(
+            product_line=pl, amount=fen_to_yuan(amount), rate=_fraction_rate(this),
+            last_month_rate=None if last is None else _fraction_rate(last),
+            change_points=None if last_pct is None else this_pct - last_pct,
+            sentence=_rate_sentence(this_pct, last_pct)))
+    if len(pls) == 1:
+        sentence = pls[0].sentence
+    else:
+        sentence = "；".join(f"【{p.product_line}】{p.sentence}" for p in pls)
+    rate = Fraction(total_fen, order_amount) if order_amount else Fraction(0)
+    return Preview(order_id=oid, customer_id=cid, order_date=day,
+                   order_amount=fen_to_yuan(order_amount), amount=fen_to_yuan(total_fen),
+                   rate=_fraction_rate(rate), rules=tuple(rules), skipped=tuple(skipped),
+                   product_lines=tuple(pls), sentence=sentence)
+
+
+def _fraction_rate(f: Fraction) -> Decimal:
+    return (Decimal(f.numerator) / Decimal(f.denominator)).quantize(
+        RATE_PLACES, rounding=ROUND_HALF_UP)
+
+
+def _skipped(order_lines: list[SaleLine], book: PolicyBook,
+             customers: Mapping[Hashable, CustomerProfile], payment_rates: PaymentRateLookup,
+             applied: set, day: dt.date, cid: Hashable) -> list[SkippedRule]:
+    profile = customers.get(cid)
+    if profile is None:
+        raise KeyError(f"no CustomerProfile for customer {cid!r}")
+    pay = _lookup(payment_rates)(cid, month_key(day))
+    rules = _compiled(book, day)
+    out = []
+    for r in sorted(rules, key=lambda r: r.rank):
+        if (r.code, r.rule_id) in applied:
+            continue
+        reasons = list(r.customer_reasons(profile, day, pay))
+        if not reasons:
+            for ln in order_lines:
+                item = r.item_reasons(ln.sku, ln.product_line)
+                if item:
+                    reasons.extend(item)
+                    continue
+                # the conditions hold: another rule took the line (stacking)
+                ok = [x for x in rules if not x.customer_reasons(profile, day, pay)
+                      and not x.item_reasons(ln.sku, ln.product_line)]
+                winner = _stack(ok)[0]
+                if winner is not r:
+                    reasons.append(f"与互斥条款《{winner.policy_name}》{winner.spec.citation}"
+                                   f"不叠加，按该条款执行")
+                elif ln.net_quantity <= 0:
+                    reasons.append("订单数量为 0")
+        out.append(SkippedRule(
+            policy_code=r.code, policy_name=r.policy_name, policy_version=r.version,
+            rule_id=r.rule_id, rule_name=r.spec.name,
+            clause=r.spec.clause or f"规则 {r.rule_id}",
+            reasons=tuple(dict.fromkeys(reasons))))
+    return out
+
+
+__all__ = [
+    "SaleLine", "CustomerProfile", "BucketKey", "OrderDue", "Paid", "LineDraft", "PreviewRule",
+    "SkippedRule", "ProductLineRate", "Preview", "evaluate", "settle", "preview", "period_of",
+    "period_label", "KIND_LABELS",
+]

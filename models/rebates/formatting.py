@@ -1,0 +1,82 @@
+"""How amounts and percentages are written in the Chinese texts people read."""
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+_HUNDRED = Decimal(100)
+
+
+def fen_to_yuan(fen: int) -> Decimal:
+    """Integer fen → Decimal yuan with two places (exact)."""
+    return Decimal(fen).scaleb(-2)
+
+
+def money(value: Decimal | int) -> str:
+    """12345.6 → '12,345.60 元' (value in yuan)."""
+    return f"{Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,} 元"
+
+
+def money_fen(fen: int) -> str:
+    """12345 → '123.45 元', with thousands separators; integer arithmetic (hot path)."""
+    sign = "-" if fen < 0 else ""
+    fen = -fen if fen < 0 else fen
+    return f"{sign}{fen // 100:,}.{fen % 100:02d} 元"
+
+
+def fen_text(fen: int) -> str:
+    """12345 → '123.45' (for JSON inputs: exact, no float)."""
+    sign = "-" if fen < 0 else ""
+    fen = -fen if fen < 0 else fen
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def _strip(d: Decimal) -> str:
+    text = format(d, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def plain_number(d: Decimal | int) -> str:
+    """A threshold as written: 100000, 2.5 (no exponent, no trailing zeros)."""
+    return _strip(Decimal(d))
+
+
+def percent(fraction: Decimal | Fraction | int, places: int = 2,
+            rounding: str = ROUND_HALF_UP) -> str:
+    """0.125 → '12.5%', 0.08 → '8%', 0.12345 → '12.35%' (trailing zeros dropped)."""
+    return percent_number(fraction, places, rounding) + "%"
+
+
+def percent_number(fraction: Decimal | Fraction | int, places: int = 2,
+                   rounding: str = ROUND_HALF_UP) -> str:
+    return _strip(percent_value(fraction, places, rounding))
+
+
+def percent_value(fraction: Decimal | Fraction | int, places: int = 2,
+                  rounding: str = ROUND_HALF_UP) -> Decimal:
+    """The percentage (not the fraction) rounded to `places` decimals."""
+    if isinstance(fraction, Fraction):
+        # exact: scale first, then one rounding
+        scaled = fraction * 100 * 10**places
+        q, r = divmod(scaled.numerator, scaled.denominator)
+        if rounding == ROUND_HALF_UP and 2 * r >= scaled.denominator:
+            q += 1
+        return Decimal(q).scaleb(-places)
+    return (Decimal(fraction) * _HUNDRED).quantize(Decimal(1).scaleb(-places), rounding=rounding)
+
+
+def exact_percent(fraction: Decimal) -> str:
+    """A rate as the policy wrote it: 0.025 → '2.5%' (no rounding)."""
+    return _strip(Decimal(fraction).scaleb(2)) + "%"
+
+
+def payment_rate_text(rate: Decimal, threshold: Decimal | None = None) -> str:
+    """A payment rate shown to two decimals of a percent, rounded DOWN so that a rate just
+    under a threshold never reads as the threshold itself (89.999 % → 89.99 %)."""
+    places = 2
+    if threshold is not None:
+        # a threshold written finer than 0.01 % needs as many places to be told apart
+        places = max(places, -Decimal(threshold).scaleb(2).normalize().as_tuple().exponent)
+    return percent(rate, places, ROUND_DOWN)

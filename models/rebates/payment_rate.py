@@ -1,0 +1,116 @@
+"""Trailing 3-month payment rate (近3个月回款率) of a customer, for an order month.
+
+For an order dated in month M: the customer's invoices DUE in the three calendar months
+before M; rate = amount paid on or before each invoice's due date (capped at the invoice
+amount) ÷ amount due. No invoice due in that window (or nothing due in total) → None, and the
+rule's `no_history` decides.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Hashable, Iterable
+from decimal import Decimal
+from typing import NamedTuple
+
+
+class InvoiceFact(NamedTuple):
+    """A receivable invoice as the rate needs it (from `receivable_invoice`)."""
+
+    invoice_no: str
+    customer_id: Hashable
+    due_on: dt.date
+    amount: Decimal  # tax included
+
+
+class PaymentFact(NamedTuple):
+    """Money received against one invoice (from `payment`)."""
+
+    invoice_no: str
+    paid_on: dt.date
+    amount: Decimal
+
+
+def month_key(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _month_index(month: str | dt.date) -> int:
+    if isinstance(month, dt.date):
+        return month.year * 12 + month.month - 1
+    year, mon = month.split("-")
+    return int(year) * 12 + int(mon) - 1
+
+
+def trailing_months(month: str | dt.date) -> tuple[str, str, str]:
+    """The three calendar months before `month` (oldest first): 2027-02 → 2026-11 … 2027-01."""
+    i = _month_index(month)
+    return tuple(f"{j // 12:04d}-{j % 12 + 1:02d}" for j in (i - 3, i - 2, i - 1))
+
+
+def _fen(amount: Decimal) -> int:
+    # invoices and payments are stored with two places; anything finer is not money
+    return int(Decimal(amount).scaleb(2).to_integral_value())
+
+
+class PaymentRates:
+    """Rates for many customers and months at once, from all invoice and payment rows.
+
+    `rates(customer_id, "2027-02")` (or `.rate(...)`) → Decimal fraction or None. Sums are kept
+    per (customer, due month) in integer fen, so each answer is three lookups.
+    """
+
+    def __init__(self, invoices: Iterable[InvoiceFact | tuple],
+                 payments: Iterable[PaymentFact | tuple]):
+        invoices = [InvoiceFact(*i) for i in invoices]
+        on_time: dict[str, int] = {}
+        due_of = {inv.invoice_no: inv.due_on for inv in invoices}
+        for p in payments:
+            p = PaymentFact(*p)
+            due_on = due_of.get(p.invoice_no)
+            if due_on is not None and p.paid_on <= due_on:
+                on_time[p.invoice_no] = on_time.get(p.invoice_no, 0) + _fen(p.amount)
+        # (customer, month index) → [due fen, paid on time fen]
+        self._sums: dict[tuple[Hashable, int], list[int]] = {}
+        for inv in invoices:
+            due = _fen(inv.amount)
+            paid = max(0, min(on_time.get(inv.invoice_no, 0), due))
+            acc = self._sums.setdefault((inv.customer_id, _month_index(inv.due_on)), [0, 0])
+            acc[0] += due
+            acc[1] += paid
+        self._cache: dict[tuple[Hashable, str], Decimal | None] = {}
+
+    def amounts(self, customer_id: Hashable, month: str | dt.date) -> tuple[int, int]:
+        """(due fen, paid on time fen) of the window before `month`."""
+        i = _month_index(month)
+        due = paid = 0
+        for j in (i - 3, i - 2, i - 1):
+            acc = self._sums.get((customer_id, j))
+            if acc is not None:
+                due += acc[0]
+                paid += acc[1]
+        return due, paid
+
+    def rate(self, customer_id: Hashable, month: str | dt.date) -> Decimal | None:
+        key = (customer_id, month if isinstance(month, str) else month_key(month))
+        if key in self._cache:
+            return self._cache[key]
+        due, paid = self.amounts(customer_id, month)
+        # nothing due (or only credit notes) is no history, not a 0 % or 100 % rate
+        result = Decimal(paid) / Decimal(due) if due > 0 else None
+        self._cache[key] = result
+        return result
+
+    __call__ = rate
+
+
+def trailing_payment_rate(invoices: Iterable[InvoiceFact | tuple],
+                          payments: Iterable[PaymentFact | tuple],
+                          order_month: str | dt.date) -> Decimal | None:
+    """The rate of ONE customer's invoices and payments for an order in `order_month`
+    ("YYYY-MM" or any date in it)."""
+    invoices = [InvoiceFact(*i) for i in invoices]
+    if not invoices:
+        return None
+    # one customer by contract: fold them together whatever id they carry
+    folded = [i._replace(customer_id=0) for i in invoices]
+    return PaymentRates(folded, payments).rate(0, order_month)

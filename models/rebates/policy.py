@@ -1,0 +1,820 @@
+"""Rebate policy documents (返利政策): the schema, its validation and the book of versions.
+
+A document is YAML or JSON written by the sales-ops clerk (docs/rebates.md). Parsing keeps
+every number as its exact decimal text (YAML would otherwise read 0.025 as a float) and
+reports ALL problems at once, each naming its field, in Chinese.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import difflib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import yaml
+
+from models.rebates.formatting import plain_number
+
+MEASURES = ("amount", "quantity")
+PERIODS = ("month", "quarter")
+STYLES = ("retroactive", "marginal")
+STACKINGS = ("stack", "exclusive")
+NO_HISTORY = ("pass", "fail")
+
+# codes end up inside bucket keys "code|rule|customer|period" and in 40-character columns
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_RULE_ID_RE = re.compile(r"^[a-z0-9-]{1,40}$")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+# --------------------------------------------------------------------------- value types
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class PolicyDocumentError(ValueError):
+    """The document cannot be published; `problems` lists everything wrong with it."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """One tier: `lower` inclusive, `upper` exclusive (None: open). Yuan for `amount`,
+    whole units for `quantity`. `rate` is a fraction (0.025 for 2.5 %)."""
+
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    start: dt.date | None = None
+    end: dt.date | None = None  # inclusive
+
+    def contains(self, day: dt.date) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class PaymentRateCondition:
+    min: Decimal  # fraction, inclusive: a rate equal to it passes
+    no_history: str = "fail"  # pass | fail when no invoice was due in the window
+
+
+@dataclass(frozen=True)
+class AppliesTo:
+    """Conditions of a rule; None means no condition of that kind."""
+
+    product_lines: tuple[str, ...] | None = None
+    skus: tuple[str, ...] | None = None
+    customer_tiers: tuple[str, ...] | None = None
+    regions: tuple[str, ...] | None = None
+    order_dates: DateWindow | None = None
+    payment_rate: PaymentRateCondition | None = None
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    skus: tuple[str, ...] = ()
+    product_lines: tuple[str, ...] = ()
+    customers: tuple[str, ...] = ()  # USCC or legal name
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    name: str
+    clause: str | None
+    applies_to: AppliesTo
+    exclude: Exclusions
+    measure: str  # amount | quantity
+    period: str  # month | quarter
+    style: str  # retroactive | marginal
+    tiers: tuple[TierSpec, ...]
+    cap: Decimal | None  # yuan per customer and period
+    priority: int
+    stacking: str  # stack | exclusive
+
+    @property
+    def citation(self) -> str:
+        """How a text cites the rule: 第二条「季度销售额阶梯返利」."""
+        return f"{self.clause or '规则 ' + self.id}「{self.name}」"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    code: str
+    name: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    text: str | None
+    rules: tuple[RuleSpec, ...]
+
+    def rule(self, rule_id: str) -> RuleSpec | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def to_json(self) -> str:
+        """Normalised JSON for the `spec` column. It is itself a valid policy document:
+        `from_json(spec.to_json()) == spec` and the text is stable."""
+        return json.dumps(_spec_to_doc(self), ensure_ascii=False, sort_keys=True,
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> PolicySpec:
+        return parse_policy_document(text)
+
+
+# --------------------------------------------------------------------------- loading text
+
+class _Mapping(dict):
+    """A dict that remembers keys written twice (YAML and JSON would keep the last one)."""
+
+    duplicates: list[str]
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.duplicates = []
+
+
+class _DocumentLoader(yaml.SafeLoader):
+    """Safe YAML where every plain scalar stays text except null: numbers keep their exact
+    decimal text, dates are checked by the validator, and `no`/`on` stay words."""
+
+
+_DocumentLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_DocumentLoader.yaml_implicit_resolvers = {
+    k: v for k, v in _DocumentLoader.yaml_implicit_resolvers.items() if v}
+
+
+def _construct_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return loader.construct_scalar(node)
+
+
+for _tag in ("int", "float", "bool", "timestamp"):
+    # explicit tags (!!float 0.1) also stay text: no float ever enters
+    _DocumentLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_text)
+
+
+def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode):
+    data = _Mapping()
+    yield data
+    seen: set = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+            if key_node.value in seen:
+                data.duplicates.append(key_node.value)
+            seen.add(key_node.value)
+    data.update(loader.construct_mapping(node, deep=True))
+
+
+_DocumentLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> _Mapping:
+    data = _Mapping()
+    for k, v in pairs:
+        if k in data:
+            data.duplicates.append(k)
+        data[k] = v
+    return data
+
+
+def _json_constant(name: str):
+    raise ValueError(f"不支持的数值 {name}")
+
+
+def _load_text(text: str) -> Any:
+    """YAML or JSON → plain data; raises PolicyDocumentError for a syntax error."""
+    text = text.lstrip("\ufeff")
+    json_error = None
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(text, parse_float=Decimal, parse_constant=_json_constant,
+                              object_pairs_hook=_json_pairs)
+        except ValueError as exc:  # maybe a YAML flow mapping: try YAML below
+            json_error = exc
+    try:
+        return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        if json_error is not None:
+            raise PolicyDocumentError([Problem("", f"JSON 格式错误：{json_error}")]) from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise PolicyDocumentError([Problem("", f"YAML 格式错误，{where}{what}")]) from exc
+
+
+# --------------------------------------------------------------------------- validation
+
+_MISSING = object()
+_BAD = object()
+
+
+class _Check:
+    """Collects problems while reading a document tree."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> object:
+        self.problems.append(Problem(path, message))
+        return _BAD
+
+    # -- structure
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...],
+                required: tuple[str, ...] = ()) -> dict | object:
+        if not isinstance(value, dict):
+            return self.add(path, "应为键值映射（字段: 值）")
+        for key in value:
+            if key not in allowed:
+                near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                hint = f"（是否应为 {near[0]}？）" if near else ""
+                self.add(_join(path, key), f"未知字段{hint}；可用字段：{'、'.join(allowed)}")
+        for key in getattr(value, "duplicates", ()):
+            self.add(_join(path, key), "字段重复出现")
+        for key in required:
+            if value.get(key) is None:
+                self.add(_join(path, key), "缺少必填字段")
+        return value
+
+    # -- scalars
+    def text(self, value: Any, path: str, max_len: int | None = None) -> str | object:
+        if isinstance(value, bool) or isinstance(value, (dict, list)):
+            return self.add(path, "应为文本")
+        if isinstance(value, (int, Decimal)):
+            value = str(value)
+        if not isinstance(value, str):
+            return self.add(path, "应为文本")
+        value = value.strip()
+        if not value:
+            return self.add(path, "不能为空")
+        if max_len is not None and len(value) > max_len:
+            return self.add(path, f"不能超过 {max_len} 个字符")
+        return value
+
+    def date(self, value: Any, path: str) -> dt.date | object:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
+            return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {value!r}")
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return self.add(path, f"不是有效日期：{value.strip()}")
+
+    def number(self, value: Any, path: str) -> Decimal | object:
+        if isinstance(value, bool) or isinstance(value, float):
+            # a float would already have lost the exact decimal the clerk wrote
+            return self.add(path, "应为数字（不接受浮点数）")
+        if isinstance(value, int):
+            return Decimal(value)
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                return self.add(path, "应为有限的数字")
+            return _canon(value)
+        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            return _canon(Decimal(value.strip()))
+        return self.add(path, f"应为数字，实为 {value!r}")
+
+    def integer(self, value: Any, path: str) -> int | object:
+        number = self.number(value, path)
+        if number is _BAD:
+            return _BAD
+        if number != number.to_integral_value():
+            return self.add(path, f"应为整数，实为 {plain_number(number)}")
+        return int(number)
+
+    def rate(self, value: Any, path: str) -> Decimal | object:
+        """'2.5%' or a fraction 0.025 → Decimal fraction, 0 ≤ rate ≤ 1."""
+        if isinstance(value, str) and value.strip().endswith("%"):
+            number = self.number(value.strip()[:-1].strip(), path)
+            if number is _BAD:
+                return _BAD
+            number = _canon(number.scaleb(-2))
+        else:
+            number = self.number(value, path)
+            if number is _BAD:
+                return _BAD
+        if number < 0:
+            return self.add(path, f"比例不能为负（{_rate_text(value)}）")
+        if number > 1:
+            hint = ""
+            if not (isinstance(value, str) and value.strip().endswith("%")):
+                hint = f"；如指 {plain_number(number)}%，请写成 \"{plain_number(number)}%\""
+            return self.add(path, f"比例不能超过 100%（{_rate_text(value)}）{hint}")
+        return number
+
+    def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | object:
+        if not isinstance(value, str) or value.strip() not in options:
+            return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {value!r}")
+        return value.strip()
+
+    def text_list(self, value: Any, path: str) -> tuple[str, ...] | object:
+        if not isinstance(value, list):
+            return self.add(path, "应为列表（如 [A, B]）")
+        if not value:
+            return self.add(path, "列表不能为空（不设此条件请删除该字段）")
+        items = [self.text(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if any(v is _BAD for v in items):
+            return _BAD
+        return tuple(dict.fromkeys(items))  # duplicates in a list change nothing
+
+
+def _rate_text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _canon(d: Decimal) -> Decimal:
+    """One spelling per value (12.50 → 12.5, 1E+5 → 100000) so the JSON form is stable."""
+    d = d.normalize()
+    if d.as_tuple().exponent > 0:
+        d = d.quantize(Decimal(1))
+    return d + 0 if d == 0 else d  # -0 → 0
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+_POLICY_FIELDS = ("code", "name", "effective_from", "effective_to", "text", "rules")
+_RULE_FIELDS = ("id", "name", "clause", "applies_to", "exclude", "measure", "period", "style",
+                "tiers", "cap", "priority", "stacking")
+_APPLIES_FIELDS = ("product_lines", "skus", "customer_tiers", "regions", "order_dates",
+                   "payment_rate")
+_EXCLUDE_FIELDS = ("skus", "product_lines", "customers")
+
+
+def parse_policy_document(text: str) -> PolicySpec:
+    """Read and validate a policy document (YAML or JSON). Raises PolicyDocumentError with
+    every problem found."""
+    data = _load_text(text)
+    check = _Check()
+    spec = _read_policy(data, check)
+    if check.problems or spec is _BAD:
+        raise PolicyDocumentError(check.problems or [Problem("", "文档无效")])
+    return spec
+
+
+def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
+    if check.mapping(data, "", _POLICY_FIELDS,
+                     ("code", "name", "effective_from", "rules")) is _BAD:
+        return _BAD
+    code = name = start = end = text = _MISSING
+    if data.get("code") is not None:
+        code = check.text(data["code"], "code")
+        if code is not _BAD and not _CODE_RE.match(code):
+            code = check.add("code", "政策编码只能用字母、数字、点、下划线和连字符，以字母或数字"
+                                     f"开头，最长 40 个字符（实为 {code!r}）")
+    if data.get("name") is not None:
+        name = check.text(data["name"], "name", max_len=120)
+    if data.get("effective_from") is not None:
+        start = check.date(data["effective_from"], "effective_from")
+    end = None
+    if data.get("effective_to") is not None:
+        end = check.date(data["effective_to"], "effective_to")
+        if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
+            check.add("effective_to", f"失效日期 {end} 早于生效日期 {start}")
+    text = None
+    if data.get("text") is not None:
+        text = check.text(data["text"], "text")
+
+    rules: list = []
+    raw_rules = data.get("rules")
+    if raw_rules is not None:
+        if not isinstance(raw_rules, list):
+            check.add("rules", "应为规则列表")
+        elif not raw_rules:
+            check.add("rules", "至少需要一条规则")
+        else:
+            first_seen: dict[str, int] = {}
+            for i, raw in enumerate(raw_rules):
+                rule = _read_rule(raw, f"rules[{i}]", check)
+                rules.append(rule)
+                rid = raw.get("id") if isinstance(raw, dict) else None
+                if isinstance(rid, str) and rid.strip():
+                    rid = rid.strip()
+                    if rid in first_seen:
+                        check.add(f"rules[{i}].id",
+                                  f"规则 id 与 rules[{first_seen[rid]}].id 重复（{rid}）")
+                    else:
+                        first_seen[rid] = i
+    if check.problems or _BAD in (code, name, start, end, text) or _BAD in rules:
+        return _BAD
+    return PolicySpec(code=code, name=name, effective_from=start, effective_to=end, text=text,
+                      rules=tuple(rules))
+
+
+def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
+    if check.mapping(raw, path, _RULE_FIELDS,
+                     ("id", "measure", "period", "style", "tiers", "priority",
+                      "stacking")) is _BAD:
+        return _BAD
+    ok = True
+
+    def take(value):
+        nonlocal ok
+        if value is _BAD:
+            ok = False
+        return value
+
+    rid = None
+    if raw.get("id") is not None:
+        rid = take(check.text(raw["id"], f"{path}.id"))
+        if rid is not _BAD and not _RULE_ID_RE.match(rid):
+            rid = take(check.add(f"{path}.id", "规则 id 只能用小写字母、数字和连字符 [a-z0-9-]，"
+                                               f"最长 40 个字符（实为 {rid!r}）"))
+    name = rid
+    if raw.get("name") is not None:
+        name = take(check.text(raw["name"], f"{path}.name", max_len=120))
+    clause = None
+    if raw.get("clause") is not None:
+        clause = take(check.text(raw["clause"], f"{path}.clause", max_len=120))
+    measure = period = style = stacking = None
+    if raw.get("measure") is not None:
+        measure = take(check.choice(raw["measure"], f"{path}.measure", MEASURES))
+    if raw.get("period") is not None:
+        period = take(check.choice(raw["period"], f"{path}.period", PERIODS))
+    if raw.get("style") is not None:
+        style = take(check.choice(raw["style"], f"{path}.style", STYLES))
+    if raw.get("stacking") is not None:
+        stacking = take(check.choice(raw["stacking"], f"{path}.stacking", STACKINGS))
+    priority = None
+    if raw.get("priority") is not None:
+        priority = take(check.integer(raw["priority"], f"{path}.priority"))
+
+    applies = take(_read_applies(raw.get("applies_to"), f"{path}.applies_to", check))
+    exclude = take(_read_exclude(raw.get("exclude"), f"{path}.exclude", check))
+    tiers = None
+    if raw.get("tiers") is not None:
+        tiers = take(_read_tiers(raw["tiers"], f"{path}.tiers", measure, check))
+    cap = None
+    if raw.get("cap") is not None:
+        cap = take(_read_cap(raw["cap"], f"{path}.cap", check))
+    if not ok or None in (rid, measure, period, style, tiers, priority, stacking):
+        return _BAD
+    return RuleSpec(id=rid, name=name, clause=clause, applies_to=applies, exclude=exclude,
+                    measure=measure, period=period, style=style, tiers=tiers, cap=cap,
+                    priority=priority, stacking=stacking)
+
+
+def _read_applies(raw: Any, path: str, check: _Check) -> AppliesTo | object:
+    if raw is None:
+        return AppliesTo()
+    if check.mapping(raw, path, _APPLIES_FIELDS) is _BAD:
+        return _BAD
+    values: dict[str, Any] = {}
+    for key in ("product_lines", "skus", "customer_tiers", "regions"):
+        if raw.get(key) is not None:
+            values[key] = check.text_list(raw[key], f"{path}.{key}")
+    if raw.get("order_dates") is not None:
+        values["order_dates"] = _read_window(raw["order_dates"], f"{path}.order_dates", check)
+    if raw.get("payment_rate") is not None:
+        values["payment_rate"] = _read_payment(raw["payment_rate"], f"{path}.payment_rate",
+                                               check)
+    if _BAD in values.values():
+        return _BAD
+    return AppliesTo(**values)
+
+
+def _read_window(raw: Any, path: str, check: _Check) -> DateWindow | object:
+    if check.mapping(raw, path, ("from", "to")) is _BAD:
+        return _BAD
+    start = end = None
+    if raw.get("from") is not None:
+        start = check.date(raw["from"], f"{path}.from")
+    if raw.get("to") is not None:
+        end = check.date(raw["to"], f"{path}.to")
+    if start is None and end is None:
+        return check.add(path, "至少写 from 或 to 之一")
+    if isinstance(start, dt.date) and isinstance(end, dt.date) and end < start:
+        return check.add(f"{path}.to", f"截止日期 {end} 早于起始日期 {start}")
+    if _BAD in (start, end):
+        return _BAD
+    return DateWindow(start, end)
+
+
+def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | object:
+    if check.mapping(raw, path, ("min", "no_history"), ("min",)) is _BAD:
+        return _BAD
+    minimum = no_history = _BAD
+    if raw.get("min") is not None:
+        value = raw["min"]
+        minimum = check.rate(value, f"{path}.min")
+    no_history = "fail"
+    if raw.get("no_history") is not None:
+        no_history = check.choice(raw["no_history"], f"{path}.no_history", NO_HISTORY)
+    if _BAD in (minimum, no_history):
+        return _BAD
+    return PaymentRateCondition(min=minimum, no_history=no_history)
+
+
+def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
+    if raw is None:
+        return Exclusions()
+    if check.mapping(raw, path, _EXCLUDE_FIELDS) is _BAD:
+        return _BAD
+    values = {}
+    for key in _EXCLUDE_FIELDS:
+        if raw.get(key) is not None:
+            values[key] = check.text_list(raw[key], f"{path}.{key}")
+    if _BAD in values.values():
+        return _BAD
+    return Exclusions(**values)
+
+
+def _read_cap(raw: Any, path: str, check: _Check) -> Decimal | object:
+    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",)) is _BAD:
+        return _BAD
+    if raw.get("amount_per_period") is None:
+        return _BAD
+    where = f"{path}.amount_per_period"
+    amount = check.number(raw["amount_per_period"], where)
+    if amount is _BAD:
+        return _BAD
+    if amount <= 0:
+        return check.add(where, f"封顶金额必须大于 0（实为 {plain_number(amount)}）")
+    if amount.as_tuple().exponent < -2:
+        return check.add(where, "金额最多两位小数（分）")
+    return amount
+
+
+def _read_tiers(raw: Any, path: str, measure: str | None,
+                check: _Check) -> tuple[TierSpec, ...] | object:
+    if not isinstance(raw, list):
+        return check.add(path, "应为档位列表")
+    if not raw:
+        return check.add(path, "至少需要一档")
+    before = len(check.problems)
+    tiers: list[TierSpec | None] = []
+    # bounds as far as they could be read: the sequence is checked even when a rate is wrong
+    bounds: list[tuple[Decimal | None, Decimal | None | object]] = []
+    for i, item in enumerate(raw):
+        tpath = f"{path}[{i}]"
+        if check.mapping(item, tpath, ("from", "to", "rate"), ("from", "rate")) is _BAD:
+            tiers.append(None)
+            bounds.append((None, _BAD))
+            continue
+        lower = upper = rate = None
+        if item.get("from") is not None:
+            lower = _threshold(item["from"], f"{tpath}.from", measure, check)
+        if item.get("to") is not None:
+            upper = _threshold(item["to"], f"{tpath}.to", measure, check)
+        if item.get("rate") is not None:
+            rate = check.rate(item["rate"], f"{tpath}.rate")
+        if isinstance(lower, Decimal) and isinstance(upper, Decimal) and upper <= lower:
+            upper = check.add(f"{tpath}.to", f"止点 {plain_number(upper)} 必须大于起点 "
+                                             f"{plain_number(lower)}")
+        bounds.append((lower if isinstance(lower, Decimal) else None, upper))
+        if None in (lower, rate) or _BAD in (lower, upper, rate):
+            tiers.append(None)
+        else:
+            tiers.append(TierSpec(lower=lower, upper=upper, rate=rate))
+    # sequence: tier n+1 starts exactly where tier n ends; only the last may be open
+    for i in range(1, len(bounds)):
+        prev_upper = bounds[i - 1][1]
+        cur_lower = bounds[i][0]
+        if prev_upper is None:
+            check.add(f"{path}[{i - 1}].to", "只有最后一档可以不写止点（to）")
+            continue
+        if prev_upper is _BAD or cur_lower is None:
+            continue
+        if cur_lower < prev_upper:
+            check.add(f"{path}[{i}].from", f"与上一档重叠（上一档止于 {plain_number(prev_upper)}）")
+        elif cur_lower > prev_upper:
+            check.add(f"{path}[{i}].from",
+                      f"与上一档之间有空档（上一档止于 {plain_number(prev_upper)}，"
+                      f"本档起于 {plain_number(cur_lower)}）")
+    if len(check.problems) > before:
+        return _BAD
+    return tuple(tiers)
+
+
+def _threshold(value: Any, path: str, measure: str | None, check: _Check) -> Decimal | object:
+    number = check.number(value, path)
+    if number is _BAD:
+        return _BAD
+    if number < 0:
+        return check.add(path, f"门槛不能为负（实为 {plain_number(number)}）")
+    if measure == "quantity" and number != number.to_integral_value():
+        return check.add(path, f"按数量计的门槛必须是整数（实为 {plain_number(number)}）")
+    if measure == "amount" and number.as_tuple().exponent < -2:
+        return check.add(path, f"金额门槛最多两位小数（实为 {plain_number(number)}）")
+    return number
+
+
+# --------------------------------------------------------------------------- normalised form
+
+def _spec_to_doc(spec: PolicySpec) -> dict:
+    doc: dict[str, Any] = {"code": spec.code, "name": spec.name,
+                           "effective_from": spec.effective_from.isoformat(),
+                           "rules": [_rule_to_doc(r) for r in spec.rules]}
+    if spec.effective_to is not None:
+        doc["effective_to"] = spec.effective_to.isoformat()
+    if spec.text is not None:
+        doc["text"] = spec.text
+    return doc
+
+
+def _num(d: Decimal) -> str:
+    return format(d, "f")
+
+
+def _rule_to_doc(rule: RuleSpec) -> dict:
+    doc: dict[str, Any] = {
+        "id": rule.id, "name": rule.name, "measure": rule.measure, "period": rule.period,
+        "style": rule.style, "priority": rule.priority, "stacking": rule.stacking,
+        "tiers": [{"from": _num(t.lower), "rate": _num(t.rate),
+                   **({"to": _num(t.upper)} if t.upper is not None else {})}
+                  for t in rule.tiers],
+    }
+    if rule.clause is not None:
+        doc["clause"] = rule.clause
+    applies: dict[str, Any] = {}
+    a = rule.applies_to
+    for key in ("product_lines", "skus", "customer_tiers", "regions"):
+        if getattr(a, key) is not None:
+            applies[key] = list(getattr(a, key))
+    if a.order_dates is not None:
+        applies["order_dates"] = {
+            **({"from": a.order_dates.start.isoformat()} if a.order_dates.start else {}),
+            **({"to": a.order_dates.end.isoformat()} if a.order_dates.end else {})}
+    if a.payment_rate is not None:
+        applies["payment_rate"] = {"min": _num(a.payment_rate.min),
+                                   "no_history": a.payment_rate.no_history}
+    if applies:
+        doc["applies_to"] = applies
+    exclude = {k: list(getattr(rule.exclude, k)) for k in _EXCLUDE_FIELDS
+               if getattr(rule.exclude, k)}
+    if exclude:
+        doc["exclude"] = exclude
+    if rule.cap is not None:
+        doc["cap"] = {"amount_per_period": _num(rule.cap)}
+    return doc
+
+
+# --------------------------------------------------------------------------- versions
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    code: str
+    version: int
+    spec: PolicySpec
+    published_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class VersionWindow:
+    """The order dates a version governs: `start` … `end` inclusive (None: open). Empty
+    (end < start) when a later version took over before it began."""
+
+    code: str
+    version: int
+    start: dt.date
+    end: dt.date | None
+
+    @property
+    def empty(self) -> bool:
+        return self.end is not None and self.end < self.start
+
+    def contains(self, day: dt.date) -> bool:
+        return day >= self.start and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class AppliedRule:
+    """A rule as it governs a given order date: which policy, which version."""
+
+    code: str
+    version: int
+    policy_name: str
+    rule: RuleSpec
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+
+class PolicyBookError(ValueError):
+    pass
+
+
+class PolicyBook:
+    """All published versions of all policy codes; answers which rules govern an order date.
+
+    Version v of a code governs order dates from its `effective_from` up to the day before
+    the earliest `effective_from` of any LATER version of the same code (a later version
+    supersedes it from its own start, even when back-dated), or its own `effective_to`,
+    whichever comes first.
+    """
+
+    def __init__(self, versions: Iterable[PublishedVersion]):
+        by_code: dict[str, list[PublishedVersion]] = {}
+        for v in versions:
+            if v.code != v.spec.code:
+                raise PolicyBookError(f"版本 {v.code} v{v.version} 的文档编码为 {v.spec.code}")
+            by_code.setdefault(v.code, []).append(v)
+        self._versions: dict[tuple[str, int], PublishedVersion] = {}
+        self._windows: dict[str, list[VersionWindow]] = {}
+        problems: list[str] = []
+        for code, vs in sorted(by_code.items()):
+            vs.sort(key=lambda v: v.version)
+            numbers = [v.version for v in vs]
+            if len(set(numbers)) != len(numbers):
+                raise PolicyBookError(f"政策 {code} 的版本号重复：{numbers}")
+            windows = []
+            later_start: dt.date | None = None
+            for v in reversed(vs):
+                end = v.spec.effective_to
+                if later_start is not None:
+                    cut = later_start - dt.timedelta(days=1)
+                    end = cut if end is None else min(end, cut)
+                windows.append(VersionWindow(code, v.version, v.spec.effective_from, end))
+                later_start = (v.spec.effective_from if later_start is None
+                               else min(later_start, v.spec.effective_from))
+                self._versions[(code, v.version)] = v
+            windows.reverse()
+            self._windows[code] = [w for w in windows if not w.empty]
+            for i in range(1, len(vs)):
+                problems += [f"{code} 第{vs[i].version}版 {p}"
+                             for p in _measure_changes(vs[:i], vs[i].spec)]
+        if problems:
+            raise PolicyBookError("；".join(problems))
+        self._starts = {code: [w.start for w in ws] for code, ws in self._windows.items()}
+        self._by_date: dict[dt.date, tuple[AppliedRule, ...]] = {}
+        # the engine keeps its compiled form of this book here (see engine.py)
+        self.memo: dict[Any, Any] = {}
+
+    @property
+    def versions(self) -> list[PublishedVersion]:
+        return [self._versions[k] for k in sorted(self._versions)]
+
+    def version(self, code: str, version: int) -> PublishedVersion | None:
+        return self._versions.get((code, version))
+
+    def windows(self, code: str | None = None) -> list[VersionWindow]:
+        """Non-empty windows, per code in version order."""
+        if code is not None:
+            return list(self._windows.get(code, []))
+        return [w for c in sorted(self._windows) for w in self._windows[c]]
+
+    def version_on(self, code: str, day: dt.date) -> PublishedVersion | None:
+        windows = self._windows.get(code)
+        if not windows:
+            return None
+        # windows of one code never overlap and are in start order
+        i = bisect.bisect_right(self._starts[code], day) - 1
+        if i >= 0 and windows[i].contains(day):
+            return self._versions[(code, windows[i].version)]
+        return None
+
+    def rules_on(self, day: dt.date) -> tuple[AppliedRule, ...]:
+        """Every rule of the version of each code governing `day` (conditions not checked)."""
+        hit = self._by_date.get(day)
+        if hit is None:
+            out = []
+            for code in sorted(self._windows):
+                v = self.version_on(code, day)
+                if v is not None:
+                    out.extend(AppliedRule(code, v.version, v.spec.name, r) for r in v.spec.rules)
+            hit = self._by_date[day] = tuple(out)
+        return hit
+
+    def check_new_version(self, spec: PolicySpec) -> list[Problem]:
+        """Problems with publishing `spec` as the next version of its code (empty if none):
+        a rule id keeps its measure across versions, because lines of several versions can
+        share one bucket and its volume must be in one unit."""
+        earlier = [v for (c, _), v in sorted(self._versions.items()) if c == spec.code]
+        return _measure_changes(earlier, spec)
+
+
+def _measure_changes(earlier: list[PublishedVersion], spec: PolicySpec) -> list[Problem]:
+    problems = []
+    for i, rule in enumerate(spec.rules):
+        for v in earlier:
+            old = v.spec.rule(rule.id)
+            if old is not None and old.measure != rule.measure:
+                problems.append(Problem(
+                    f"rules[{i}].measure",
+                    f"规则 {rule.id} 在 {spec.code} 第{v.version}版中按 {old.measure} 计量，"
+                    f"新版本不能改为 {rule.measure}（同一期间的销量须同一口径；请改用新的规则 id）"))
+                break
+    return problems
