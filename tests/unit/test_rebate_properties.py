@@ -101,10 +101,11 @@ def books(draw):
         versions.append(PublishedVersion(code, 1, render(code, START, skeletons,
                                                          rates_for(skeletons))))
         if draw(st.booleans()):
-            # a second version from a day inside the quarter: same rules, new rates, and
-            # another cap (a bucket can hold lines of both)
+            # a second version from a day inside the quarter: same rules and measures, new
+            # rates, maybe another style and cap (a bucket can hold lines of both)
             start = START + dt.timedelta(days=draw(st.integers(10, 80)))
-            again = [{**sk, "cap": draw(st.one_of(st.none(), st.integers(20, 3000)))}
+            again = [{**sk, "cap": draw(st.one_of(st.none(), st.integers(20, 3000))),
+                      "style": draw(st.sampled_from([sk["style"], "retroactive", "marginal"]))}
                      for sk in skeletons]
             versions.append(PublishedVersion(code, 2, render(code, start, again,
                                                              rates_for(again))))
