@@ -8,12 +8,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import customers, orders, signing_page, webhooks
+from api import customers, orders, rebates, signing_page, webhooks
 from api.dispatcher import Dispatcher
 from api.errors import ApiError
+from connectors.base import TransientError
 from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
+from flows.errors import Refusal
 
 
 def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
@@ -39,13 +41,24 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
             dispatcher.stop()
 
     app = FastAPI(title="销售运营中台 API", version="0.1.0", lifespan=lifespan,
-                  description="意向单 webhook、电子签回调、内置签署页与进度查询；客户联想与疑似新客户确认。")
+                  description="意向单 webhook、电子签回调、内置签署页与进度查询；客户联想与疑似新客户确认；返利预估、政策、看板与结算确认。")
     app.state.settings = settings
     app.state.dispatcher = dispatcher
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
         return exc.response()
+
+    @app.exception_handler(Refusal)
+    async def _refusal(_: Request, exc: Refusal):
+        details = [{"field": exc.field, "problem": exc.code}] if exc.field else None
+        return ApiError(exc.status, exc.code, exc.message, details).response()
+
+    @app.exception_handler(TransientError)
+    async def _unavailable(_: Request, exc: TransientError):
+        # an outside system (registry, finance …) did not answer: try again later
+        return ApiError(503, "upstream_unavailable",
+                        f"外部系统暂不可用（{exc.provider or '未知'}），请稍后重试").response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
@@ -62,4 +75,5 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     app.include_router(signing_page.router)
     app.include_router(orders.router)
     app.include_router(customers.router)
+    app.include_router(rebates.router)
     return app

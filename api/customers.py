@@ -11,12 +11,10 @@ from sqlmodel import select
 
 from api.auth import current_staff
 from api.errors import ApiError
-from connectors.base import TransientError
 from flows.customer_index import customer_index
 from flows.hub import current_hub
 from flows.suspects import (
-    STATUS_LABELS, DecisionError, choose_customer_for_order, decide_create, decide_merge,
-    may_decide,
+    STATUS_LABELS, choose_customer_for_order, decide_create, decide_merge, may_decide,
 )
 from models import Customer, CustomerAlias, Staff, SuspectName, SuspectSighting, SuspectStatus
 from models.base import SHANGHAI
@@ -130,12 +128,7 @@ class OrderCustomer(BaseModel):
 
 
 async def _decision(request: Request, fn, *args):
-    try:
-        result = await run_in_threadpool(fn, current_hub(), *args)
-    except DecisionError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from exc
-    except TransientError as exc:
-        raise ApiError(503, "registry_unavailable", "工商信息查询暂不可用，请稍后重试") from exc
+    result = await run_in_threadpool(fn, current_hub(), *args)
     request.app.state.dispatcher.poke()  # released orders go on now
     return result
 

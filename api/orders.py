@@ -1,12 +1,16 @@
 """Read side of intent orders: what happened to an order, for the sender and for ops."""
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlmodel import select
 
 from api.errors import ApiError
-from models import STAGE_LABELS, Customer, IntentOrder, Opportunity, Quote, Stage, Todo
+from models import (
+    STAGE_LABELS, Customer, IntentOrder, Opportunity, OrderRebate, Quote, Stage, Todo,
+)
 from models.db import session_scope
 
 router = APIRouter()
@@ -21,6 +25,7 @@ def order_view(db_url: str, order_id: str) -> dict | None:
         opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).first()
         customer = s.get(Customer, order.customer_id) if order.customer_id else None
         todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
+        rebate = s.get(OrderRebate, order_id)
         return {
             "order_id": order.id, "status": order.status, "error": order.error,
             "customer": {"id": customer.id, "legal_name": customer.legal_name,
@@ -35,6 +40,9 @@ def order_view(db_url: str, order_id: str) -> dict | None:
                       "signed_pdf_sha256": quote.signed_pdf_sha256} if quote else None,
             "todos": [{"kind": t.kind, "title": t.title, "assignee": t.assignee_id,
                        "status": t.status, "due_at": t.due_at.isoformat()} for t in todos],
+            "rebate": {"rate": str(rebate.rate), "amount": str(rebate.amount),
+                       "sentence": rebate.sentence, "detail": json.loads(rebate.detail)}
+            if rebate else None,
             "last_flow_run_id": order.last_flow_run_id,
         }
 

@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     registry_watch_batch: int = 2000  # customers re-read per daily registry-watch run
     customer_index_refresh_seconds: float = 2.0  # how stale the matcher's index may be
 
+    # rebates: the accounts of the voucher drafts (Kingdee codes of the company's chart)
+    rebate_expense_account: str = "6601.09"
+    rebate_expense_account_name: str = "销售费用-销售返利"
+    rebate_payable_account: str = "2241.05"
+    rebate_payable_account_name: str = "其他应付款-应付返利"
+    kingdee_account_book: str = ""  # 账簿编码: the Kingdee import needs it; finance knows it
+    kingdee_account_book_name: str = ""
+    kingdee_accounting_org: str = ""  # 核算组织编码
+    kingdee_accounting_org_name: str = ""
+
     # connectors: which implementation runs is configuration
     registry_backend: Literal["embedded", "tianyancha"] = "embedded"
     registry_dataset: Path | None = None  # default: the sample shipped with the project

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from deployments import customers_cli
+from deployments import customers_cli, rebates_cli
 
 
 def cmd_serve(args) -> int:
@@ -118,16 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("seed", help="写入示例产品、人员、客户与库存")
     p.set_defaults(func=cmd_seed)
     customers_cli.add_parsers(sub)
+    rebates_cli.add_parsers(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from connectors.base import TransientError
+    from flows.errors import Refusal
+
     try:
         code = args.func(args)
     except customers_cli.CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         code = exc.code
+    except Refusal as exc:
+        print(f"错误：{exc.message}", file=sys.stderr)
+        code = 2
+    except TransientError as exc:
+        print(f"错误：外部系统暂不可用（{exc.provider or '未知'}），请稍后重试", file=sys.stderr)
+        code = 3
     sys.exit(code)
 
 

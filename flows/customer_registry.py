@@ -17,7 +17,6 @@ from models.base import SHANGHAI
 from models.customer_files import CustomerFileError, apply_registry_facts
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
-from models.oplog import apply_changes
 
 ACTOR = "flow:intent-order"
 

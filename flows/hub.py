@@ -7,7 +7,7 @@ from pathlib import Path
 
 from connectors.email import Mailer, build_mailer
 from connectors.esign import ESignature
-from connectors.finance import EmbeddedFinance, Finance, RestFinance
+from connectors.finance import EmbeddedFinance, Finance, KingdeeVoucherBook, RestFinance
 from connectors.inventory import EmbeddedInventory, Inventory, RestErpInventory
 from connectors.notify import Notifier, build_notifier
 from connectors.registry import CreditRegistry, EmbeddedRegistry, TianyanchaRegistry
@@ -59,7 +59,10 @@ def build_hub(settings: Settings) -> Hub:
     if s.finance_backend == "rest":
         finance = RestFinance(s.finance_url, s.finance_token, timeout, attempts)
     else:
-        finance = EmbeddedFinance(s.path("finance-drop"))
+        finance = EmbeddedFinance(s.path("finance-drop"), KingdeeVoucherBook(
+            account_book=s.kingdee_account_book, account_book_name=s.kingdee_account_book_name,
+            accounting_org=s.kingdee_accounting_org,
+            accounting_org_name=s.kingdee_accounting_org_name))
     return Hub(s, registry, inventory, esign, mailer, finance, build_notifier(s))
 
 

@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlmodel import select
 
-from flows import customer_check, notices, order_steps
+from flows import customer_check, notices, order_steps, rebate_preview
 from flows.batch import Outcome, run_each, run_steps
 from flows.hub import Hub, current_hub
 from models import (
@@ -83,6 +83,13 @@ def check_stock(order_ids: list[str]) -> Outcome:
                     lambda oid: order_steps.check_stock(hub, oid, available))
 
 
+@task(name="rebate-preview", **STEP)
+def preview_rebates(order_ids: list[str]) -> Outcome:
+    hub = current_hub()
+    return run_each("rebate-preview", order_ids,
+                    lambda oid: rebate_preview.preview_for_order(hub, oid))
+
+
 @task(name="quote-pdf", **STEP)
 def render_quotes(order_ids: list[str]) -> Outcome:
     hub = current_hub()
@@ -102,7 +109,8 @@ def send_quote_emails(order_ids: list[str]) -> Outcome:
     return run_each("quote-email", order_ids, lambda oid: order_steps.send_quote_mail(hub, oid))
 
 
-STEPS = [check_customers, check_stock, render_quotes, request_signatures, send_quote_emails]
+STEPS = [check_customers, check_stock, preview_rebates, render_quotes, request_signatures,
+         send_quote_emails]
 
 
 def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
@@ -184,7 +192,8 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
 
 @flow(name="intent-order", log_prints=True)
 def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000) -> dict:
-    """Customer check → stock check → quote PDF → signature request → quote email."""
+    """Customer check → stock check → rebate preview → quote PDF → signature request →
+    quote email."""
     logger = get_run_logger()
     hub = current_hub()
     run_id = _run_id()

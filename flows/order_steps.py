@@ -19,7 +19,7 @@ from flows.effects import effect_result, once
 from flows.hub import Hub
 from flows.notices import mail_todo, manager_of, open_todo, staff
 from models import (
-    Customer, IntentOrder, IntentOrderLine, Opportunity, OrderStatus, Product, Quote,
+    Customer, IntentOrder, IntentOrderLine, Opportunity, OrderRebate, OrderStatus, Product, Quote,
     QuoteStatus, SigningToken, Stage, business_date, utcnow,
 )
 from models.base import SHANGHAI
@@ -126,6 +126,7 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
                    lines: list[IntentOrderLine], link: str) -> QuoteDocument:
     customer = s.get(Customer, order.customer_id)
     rep = staff(s, order.rep_id)
+    rebate = s.get(OrderRebate, order.id)
     products = {p.sku: p for p in s.exec(select(Product).where(
         Product.sku.in_([ln.sku for ln in lines])))}
     return QuoteDocument(
@@ -140,7 +141,8 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
                               unit_price=ln.unit_price, tax_rate=ln.tax_rate)
                     for ln in lines),
         signing_url=link, wanted_delivery_date=order.wanted_delivery_date,
-        note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None)
+        note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None,
+        rebate=rebate.sentence if rebate else None)
 
 
 # --- step 4: signature request ------------------------------------------------------

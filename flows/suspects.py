@@ -25,8 +25,9 @@ from prefect.artifacts import create_table_artifact
 from sqlmodel import Session, select
 
 from flows.batch import BusinessRefusal
+from flows.errors import Refusal
 from flows.customer_registry import (
-    identifies, open_legal_review, registry_facts, same_company,
+    identifies, open_legal_review, registry_facts,
 )
 from flows.hub import Hub, current_hub
 from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
@@ -48,12 +49,11 @@ ACTOR = "flow:customer-suspects"
 DECIDER_ROLES = ("admin", "sales_ops")  # besides the manager the to-do went to
 
 
-class DecisionError(Exception):
-    """A decision that cannot be taken (Chinese message); `status` is the HTTP status."""
+class DecisionError(Refusal):
+    """A decision that cannot be taken."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        super().__init__(message, status=status, code=code)
 
 
 def _suspect_for(hub: Hub, key: str, typed: str) -> int:

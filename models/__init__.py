@@ -19,7 +19,7 @@ from models.orders import (
 from models.rebates.tables import OrderRebate, RebateLine, RebatePolicyVersion, SettlementRun
 from models.receivables import Payment, ReceivableInvoice
 from models.staff import Staff
-from models.work import TASK_LABELS, Effect, InboxEvent, OperationLog, Todo
+from models.work import TASK_LABELS, ConnectorCursor, Effect, InboxEvent, OperationLog, Todo
 
 __all__ = [
     "SHANGHAI", "business_date", "set_clock", "to_money", "utcnow",
@@ -28,5 +28,5 @@ __all__ = [
     "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
     "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
-    "TASK_LABELS", "Effect", "InboxEvent", "OperationLog", "Todo",
+    "TASK_LABELS", "ConnectorCursor", "Effect", "InboxEvent", "OperationLog", "Todo",
 ]

@@ -91,3 +91,13 @@ class OperationLog(SQLModel, table=True):
     entity_id: str = Field(max_length=40, index=True)
     action: str = Field(max_length=20)  # create | update | delete | merge
     changes: str = Field(sa_type=sa.Text)  # JSON {field: [old, new]}
+
+
+class ConnectorCursor(SQLModel, table=True):
+    """Where a pull from an outside system stopped (e.g. the receivables export cursor)."""
+
+    __tablename__ = "connector_cursor"
+
+    name: str = Field(primary_key=True, max_length=60)
+    cursor: str | None = Field(default=None, max_length=400)
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

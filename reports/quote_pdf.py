@@ -116,6 +116,8 @@ class QuoteDocument:
     signing_url: str
     wanted_delivery_date: date | None = None
     note: str | None = None
+    # the order's expected rebate, e.g. "本次订单返利比例：12.5%，较上月提升2.3个百分点（预计返利 ¥4,800.00）"
+    rebate: str | None = None
 
     def __post_init__(self) -> None:
         # Accept any iterable but store a tuple so the document stays hashable/immutable.
@@ -294,6 +296,8 @@ def _closing(doc: QuoteDocument) -> Table:
         left.append(_p(f"期望交货日期：{format_date(doc.wanted_delivery_date)}", S_BODY))
     if doc.note:
         left.append(_p(f"备注：{doc.note}", S_BODY))
+    if doc.rebate:
+        left.append(_p(f"预计返利：{doc.rebate}（以月度结算为准）", S_BODY))
     left += [
         Spacer(0, 2.5 * mm),
         _p("条款说明", S_SECTION),

@@ -43,6 +43,12 @@ def _backfill(conn) -> None:
 
 
 def upgrade() -> None:
+    op.create_table('connector_cursor',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('cursor', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=True),
+    sa.Column('updated_at', models.base.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('rebate_policy_version',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -302,6 +308,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('connector_cursor')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_column('mobile')
 

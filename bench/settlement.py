@@ -1,0 +1,142 @@
+"""Monthly settlement and order preview over a year of business: 100,000 signed orders,
+1,000,000 order lines (bench/rebate_world.py).
+
+    python -m bench.settlement [--database-url URL] [--month 2026-09] [--previews 1000]
+
+Prints, for the settled month: a bare aggregate scan of the same rows (the settlement's own
+line query wrapped in COUNT/SUM, in the same database), the settlement split into its steps
+and its ratio to the scan, the re-run, the documents; then the preview latency."""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.common import percentile
+from bench.rebate_world import build, publish_policies
+from connectors.settings import Settings
+from flows.hub import build_hub, use_hub
+from flows.rebate_data import _DELIVERED_NET, _lines_sql, _window_filter, shanghai_midnight_after
+from flows.rebate_preview import ItemIn, preview_items
+from flows.settlement import (
+    _paid, _touched_windows, compute_month, month_inputs, parse_month, send_vouchers,
+    store_settlement, summarize, write_documents,
+)
+from models import Customer, Product, SettlementRun
+from models.db import get_engine, session_scope
+from models.rebates.engine import evaluate, settle
+
+
+def bare_scan(url: str, month: str) -> tuple[float, int]:
+    """The settlement's line query, same windows and joins, reduced to COUNT and SUM in the
+    database: what reading those rows costs without any rebate work."""
+    first, last = parse_month(month)
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        windows = _touched_windows(conn, first, last, None)
+        t0 = time.perf_counter()
+        rows = 0
+        for window in windows:
+            ids = sorted(window.customer_ids) if window.customer_ids else None
+            where, params = _window_filter(window, ids)
+            sql = sa.text(f"SELECT COUNT(*), SUM(net * unit_price) FROM "
+                          f"({_lines_sql(_DELIVERED_NET, where)}) AS x").bindparams(
+                sa.bindparam("signed_before", type_=sa.DateTime),
+                sa.bindparam("cut", type_=sa.Date), sa.bindparam("start", type_=sa.Date),
+                sa.bindparam("end", type_=sa.Date))
+            count, _ = conn.execute(sql, {**params, "cut": last, "signed_before":
+                                          shanghai_midnight_after(last).replace(tzinfo=None)}
+                                    ).one()
+            rows += count
+        return time.perf_counter() - t0, rows
+
+
+def timed(fn, *args, **kw):
+    t0 = time.perf_counter()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - t0
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--database-url", default="")
+    ap.add_argument("--orders", type=int, default=100_000)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--month", default="2026-09", help="a quarter's last month reads 3 months")
+    ap.add_argument("--previews", type=int, default=1000)
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="salesops-settle-bench-"))
+    url = args.database_url or f"sqlite:///{work / 'bench.db'}"
+    if url.startswith("postgresql"):
+        with get_engine(url).begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    print(f"database: {url.split('@')[-1]}")
+    world = build(url, args.orders, args.lines)
+    publish_policies(url)
+    hub = build_hub(Settings(_env_file=None, data_dir=work / "data", database_url=url))
+    use_hub(hub)
+
+    scans = [bare_scan(url, args.month) for _ in range(3)]
+    scan = min(t for t, _ in scans)
+    rows = scans[0][1]
+    print(f"\nmonth {args.month}: {rows:,} order lines read "
+          f"(of {world['lines']:,}); bare aggregate scan {scan:.2f}s (best of 3)")
+
+    # the settlement, step by step (what settle_month does)
+    inputs, t_load = timed(month_inputs, url, args.month)
+    with session_scope(url) as s:
+        from flows.rebate_data import policy_book
+        book = policy_book(s)
+    with get_engine(url).connect() as conn:
+        paid, t_paid = timed(_paid, conn, inputs.windows, args.month)
+    dues, t_eval = timed(evaluate, inputs.lines, book, inputs.profiles, inputs.rates)
+    drafts, t_settle = timed(settle, dues, paid, rerun=inputs.rerun)
+    comp, t_compute = timed(compute_month, url, args.month)
+    run_id, t_store = timed(store_settlement, url, comp, "bench")
+    ref, t_vouchers = timed(send_vouchers, hub, run_id)
+    core = t_compute + t_store + t_vouchers
+    print(f"  settlement: {len(comp.drafts):,} rebate lines, total "
+          f"¥{sum((d.amount for d in comp.drafts), Decimal(0)):,.2f}")
+    print(f"    read lines {t_load:.2f}s · read paid {t_paid:.2f}s · evaluate {t_eval:.2f}s · "
+          f"settle {t_settle:.2f}s")
+    print(f"    compute {t_compute:.2f}s + store {t_store:.2f}s + vouchers {t_vouchers:.2f}s "
+          f"= {core:.2f}s  →  {core / scan:.2f}× the bare scan")
+    docs, t_docs = timed(write_documents, hub, run_id)
+    print(f"    documents: {len(docs['statements']):,} statement PDFs + workbook {t_docs:.1f}s")
+    again, t_rerun = timed(compute_month, url, args.month)
+    print(f"  re-run: {len(again.drafts)} new lines in {t_rerun:.2f}s (nothing stored)")
+    with session_scope(url) as s:
+        assert s.get(SettlementRun, run_id).line_count == len(comp.drafts)
+    summary = summarize(url, args.month, run_id)
+    print(f"  totals: {len(summary.by_customer):,} customers, {len(summary.by_rep)} reps, "
+          f"{len(summary.by_region)} regions")
+
+    # previews: a random customer (weighted by how much they order) and a typical order
+    rng = random.Random(5)
+    with session_scope(url) as s:
+        ids = [c.id for c in s.exec(sa.select(Customer))]
+        skus = [p.sku for p in s.exec(sa.select(Product))]
+    ids = [row[0] for row in ids] if ids and isinstance(ids[0], tuple) else ids
+    skus = [row[0] for row in skus] if skus and isinstance(skus[0], tuple) else skus
+    timings = []
+    for _ in range(args.previews):
+        items = [ItemIn(sku, rng.randint(1, 8)) for sku in rng.sample(skus, rng.randint(1, 12))]
+        t0 = time.perf_counter()
+        preview_items(url, rng.choice(ids), items)
+        timings.append(time.perf_counter() - t0)
+    ms = [t * 1000 for t in timings]
+    print(f"\npreview ({args.previews} orders, 1–12 lines, {world['lines']:,} historical lines): "
+          f"p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, "
+          f"max {max(ms):.1f} ms")
+    use_hub(None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""`salesops rebates …`, `salesops settle`, and the imports rebates are computed from
+(`salesops receivables|deliveries|returns import`). Chinese for the people who run them;
+every command is one transaction, a refusal prints why and exits non-zero."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from deployments.customers_cli import CliError, _hub, _settings, _staff
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise CliError(f"无法读取文件 {path}：{exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CliError(f"文件 {path} 不是 UTF-8 文本") from exc
+
+
+def _parse(path: str):
+    from models.rebates.policy import PolicyDocumentError, parse_policy_document
+
+    try:
+        return parse_policy_document(_read(path))
+    except PolicyDocumentError as exc:
+        lines = "\n".join(f"  - {p}" for p in exc.problems)
+        raise CliError(f"政策文档 {path} 有 {len(exc.problems)} 处问题，未发布：\n{lines}") from exc
+
+
+def cmd_validate(args) -> int:
+    spec = _parse(args.file)
+    print(f"校验通过：{spec.code}《{spec.name}》，自 {spec.effective_from} 起"
+          f"{'至 ' + str(spec.effective_to) if spec.effective_to else ''}生效，{len(spec.rules)} 条规则：")
+    for rule in spec.rules:
+        print(f"  - {rule.citation}：{rule.measure}/{rule.period}/{rule.style}，{len(rule.tiers)} 档，"
+              f"优先级 {rule.priority}，{'互斥' if rule.stacking == 'exclusive' else '叠加'}")
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from flows.policies import publish_policy
+
+    settings = _settings()
+    _parse(args.file)  # problems first, before anything else is checked
+    done = publish_policy(settings.db_url, _read(args.file), _staff(settings.db_url, args.by))
+    superseded = f"，自该日起取代第 {done.supersedes} 版" if done.supersedes else ""
+    print(f"已发布：{done.code}《{done.name}》第 {done.version} 版，{done.effective_from} 起生效{superseded}。")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from api.rebates import _policies
+
+    rows = _policies(_settings().db_url)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("尚未发布任何返利政策。")
+    for r in rows:
+        governs = r["governs"]
+        span = (f"{governs['from']} 至 {governs['to'] or '长期'}" if governs else "已被后续版本完全取代")
+        print(f"{r['code']} 第{r['version']}版《{r['name']}》适用订单日期：{span}（{r['published_by']} 发布）")
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from flows.rebate_replay import replay
+
+    settings = _settings()
+    spec = _parse(args.policy)
+    try:
+        result = replay(settings.db_url, spec, args.start, args.end)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return 0
+    total = result.total
+    print(f"草稿 {result.policy}（将成为第 {result.version} 版）回放 {result.months[0]} 至 {result.months[-1]}：")
+    print(f"  现行政策合计 ¥{total.published:,.2f}，加入草稿后 ¥{total.draft:,.2f}，变化 ¥{total.change:+,.2f}")
+    for title, rows in (("按月", result.by_month), ("按销售", result.reps),
+                        ("按客户", result.customers)):
+        print(f"\n{title}：")
+        for row in sorted(rows.values(), key=lambda r: r.key):
+            print(f"  {row.key}\t现行 ¥{row.published:,.2f}\t草稿 ¥{row.draft:,.2f}\t变化 ¥{row.change:+,.2f}")
+    return 0
+
+
+def cmd_settle(args) -> int:
+    from flows.settlement import confirm_settlement, previous_month, settle_month
+
+    month = args.month or previous_month()
+    if args.confirm is not None:
+        if not args.by:
+            raise CliError("确认结算须用 --by 指明财务人员编号")
+        settings = _settings()
+        run = confirm_settlement(settings.db_url, month, args.confirm,
+                                 _staff(settings.db_url, args.by))
+        print(f"已确认 {run.month} 第 {run.revision} 版结算（{run.confirmed_by}）。")
+        return 0
+    result = settle_month(_hub(), month, actor=f"cli:{args.by or 'salesops'}")
+    if args.json:
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        return 0
+    print(result.message)
+    for title, rows in (("按类型", result.by_kind), ("按大区", result.by_region),
+                        ("按销售", result.by_rep), ("按客户", result.by_customer)):
+        if rows:
+            print(f"{title}：" + "；".join(f"{k} ¥{v}" for k, v in rows.items()))
+    if result.voucher_ref:
+        print(f"凭证草稿已提交财务：{result.voucher_ref}")
+    for path in result.documents.get("statements", []):
+        print(f"对账单：{path}")
+    if result.documents.get("workbook"):
+        print(f"财务明细：{result.documents['workbook']}")
+    return 0
+
+
+def _imported(summary, what: str) -> int:
+    print(f"{what}导入完成：新增 {summary.created}，更新 {summary.updated}，未变 {summary.unchanged}"
+          + (f"，跳过 {len(summary.skipped)}" if summary.skipped else "") + "。")
+    for item in summary.skipped[:20]:
+        print(f"  跳过：{item}", file=sys.stderr)
+    return 0
+
+
+def _refused(exc) -> CliError:
+    lines = "\n".join(f"  - {p}" for p in exc.problems)
+    return CliError(f"导入未执行（未写入任何数据），共 {len(exc.problems)} 处问题：\n{lines}")
+
+
+def cmd_receivables(args) -> int:
+    from flows.sales_facts import ImportRefused, import_receivables_file, sync_receivables
+
+    if args.action == "sync":
+        return _imported(sync_receivables(_hub()), "应收/回款同步")
+    if not args.file:
+        raise CliError("请指定要导入的文件")
+    try:
+        summary = import_receivables_file(_settings().db_url, Path(args.file),
+                                          f"cli:{args.by or 'salesops'}", args.skip_unknown)
+    except ImportRefused as exc:
+        raise _refused(exc) from exc
+    return _imported(summary, "应收/回款")
+
+
+def cmd_movements(args) -> int:
+    from flows.sales_facts import ImportRefused, import_movements
+
+    try:
+        summary = import_movements(_settings().db_url, Path(args.file),
+                                   f"cli:{args.by or 'salesops'}", returns=args.returns)
+    except ImportRefused as exc:
+        raise _refused(exc) from exc
+    return _imported(summary, "退货/换货" if args.returns else "发货")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("rebates", help="返利政策：校验、发布、查看、回放")
+    rsub = p.add_subparsers(dest="rebates_command", required=True, metavar="子命令")
+    x = rsub.add_parser("validate", help="校验政策文档（不发布）")
+    x.add_argument("file", metavar="政策文件", help="YAML 或 JSON 政策文档")
+    x.set_defaults(func=cmd_validate)
+    x = rsub.add_parser("publish", help="发布政策文档为新版本")
+    x.add_argument("file", metavar="政策文件", help="YAML 或 JSON 政策文档")
+    x.add_argument("--by", required=True, metavar="人员编号", help="发布人（销售运营）")
+    x.set_defaults(func=cmd_publish)
+    x = rsub.add_parser("list", help="列出已发布的政策版本及其适用期间")
+    x.add_argument("--json", action="store_true", help="输出 JSON")
+    x.set_defaults(func=cmd_list)
+    x = rsub.add_parser("replay", help="用历史订单回放政策草稿，与现行政策逐客户、逐销售对比")
+    x.add_argument("--policy", required=True, metavar="草稿文件", help="政策草稿（YAML/JSON）")
+    x.add_argument("--from", dest="start", required=True, metavar="YYYY-MM", help="起始月份")
+    x.add_argument("--to", dest="end", required=True, metavar="YYYY-MM", help="结束月份")
+    x.add_argument("--json", action="store_true", help="输出 JSON")
+    x.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("settle", help="月度返利结算（默认上月），或确认结算版本")
+    p.add_argument("--month", metavar="YYYY-MM", help="结算月份（默认上月）")
+    p.add_argument("--json", action="store_true", help="输出 JSON 汇总")
+    p.add_argument("--confirm", type=int, metavar="版本号", help="财务确认该月的指定版本")
+    p.add_argument("--by", metavar="人员编号", help="操作人（确认时须为财务）")
+    p.set_defaults(func=cmd_settle)
+
+    p = sub.add_parser("receivables", help="应收与回款：从文件导入，或经财务接口同步")
+    p.add_argument("action", choices=["import", "sync"], metavar="操作",
+                   help="import 导入文件；sync 经财务接口同步")
+    p.add_argument("file", nargs="?", metavar="文件", help="CSV 或 Excel 导出文件（import 时）")
+    p.add_argument("--skip-unknown", action="store_true", help="跳过未建档客户的发票（默认报错）")
+    p.add_argument("--by", metavar="人员编号", help="操作人")
+    p.set_defaults(func=cmd_receivables)
+
+    for name, returns, what in (("deliveries", False, "发货"), ("returns", True, "退货/换货")):
+        p = sub.add_parser(name, help=f"{what}记录：从 ERP 导出文件导入")
+        p.add_argument("action", choices=["import"], metavar="操作", help="import 导入文件")
+        p.add_argument("file", metavar="文件", help="CSV 或 Excel 文件")
+        p.add_argument("--by", metavar="人员编号", help="操作人")
+        p.set_defaults(func=cmd_movements, returns=returns)

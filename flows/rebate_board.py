@@ -1,0 +1,247 @@
+"""The rebate board (返利看板): what a rep, a regional manager or finance may see of the
+rebates — confirmed, pending finance's review, expected this month — and the drill-down from
+a figure to its orders, an order's lines, the customer and the policy text.
+
+Access: a rep sees his own orders' rebates, a sales manager those of his region, finance (and
+admins) everything; anyone else, or anyone asking for more than that, is refused.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from flows.errors import Refusal
+from flows.rebate_data import policy_book, quarter_start
+from flows.settlement import compute_month
+from models import (
+    Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
+)
+from models.db import session_scope
+from models.rebates.engine import KIND_LABELS
+
+ZERO = Decimal("0.00")
+EXPECTED_TTL = 300  # seconds an "expected this month" figure is reused
+STATUS_LABELS = {"confirmed": "已确认", "pending": "待复核", "expected": "本月预计"}
+
+
+class BoardAccessError(Refusal):
+    """Not yours to see."""
+
+    status, code = 403, "forbidden"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose rebates: one rep, one region, or everyone (both None)."""
+
+    rep_id: str | None
+    region: str | None
+    label: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.rep_id or '*'}|{self.region or '*'}"
+
+
+def board_scope(db_url: str, person: Staff, rep: str | None = None,
+                region: str | None = None) -> Scope:
+    """The scope `person` asks for (default: all he may see), or BoardAccessError."""
+    with session_scope(db_url) as s:
+        asked_rep = s.get(Staff, rep) if rep else None
+    if rep and asked_rep is None:
+        raise BoardAccessError(f"人员不存在：{rep}")
+    if person.role == "rep":
+        if (rep and rep != person.id) or region:
+            raise BoardAccessError("销售只能查看本人的返利")
+        return Scope(person.id, None, f"{person.name}的返利")
+    if person.role == "sales_manager":
+        if not person.region:
+            raise BoardAccessError("您的账号未设置所辖大区，请联系管理员")
+        if region and region != person.region:
+            raise BoardAccessError(f"您只能查看{person.region}大区的返利")
+        if asked_rep is not None:
+            if asked_rep.region != person.region:
+                raise BoardAccessError(f"{asked_rep.name}不在{person.region}大区")
+            return Scope(asked_rep.id, person.region, f"{asked_rep.name}的返利")
+        return Scope(None, person.region, f"{person.region}大区返利")
+    if person.role in ("finance", "admin"):
+        if asked_rep is not None:
+            return Scope(asked_rep.id, None, f"{asked_rep.name}的返利")
+        return Scope(None, region, f"{region}大区返利" if region else "全部返利")
+    raise BoardAccessError(f"当前角色（{person.role}）无权查看返利看板")
+
+
+def _filter(query, scope: Scope):
+    if scope.rep_id:
+        query = query.where(RebateLine.rep_id == scope.rep_id)
+    if scope.region:
+        query = query.where(RebateLine.region == scope.region)
+    return query
+
+
+def _settled(db_url: str, scope: Scope, status: str, since: str | None = None):
+    """Lines of confirmed (or draft = pending) revisions in scope."""
+    run_status = "confirmed" if status == "confirmed" else "draft"
+    query = (select(RebateLine, SettlementRun.revision, SettlementRun.status)
+             .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
+             .where(SettlementRun.status == run_status))
+    if since:
+        query = query.where(RebateLine.month >= since)
+    with session_scope(db_url) as s:
+        return s.exec(_filter(query, scope).order_by(RebateLine.id)).all()
+
+
+_EXPECTED: dict[tuple, tuple[float, list]] = {}
+_EXPECTED_LOCK = threading.Lock()
+
+
+def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None) -> list:
+    """What this month's settlement would pay now for the scope (computed, not stored;
+    reused for a few minutes)."""
+    today = today or business_date()
+    month = f"{today:%Y-%m}"
+    with session_scope(db_url) as s:
+        stamp = (s.exec(select(sa.func.max(RebateLine.id))).one(),
+                 s.exec(select(sa.func.max(RebatePolicyVersion.id))).one())
+        customers = None
+        if scope.rep_id:
+            customers = set(s.exec(select(IntentOrder.customer_id).distinct().where(
+                IntentOrder.rep_id == scope.rep_id,
+                IntentOrder.order_date >= quarter_start(today) - dt.timedelta(days=366))))
+        elif scope.region:
+            customers = set(s.exec(select(Customer.id).where(Customer.region == scope.region)))
+    key = (db_url, scope.key, month, stamp)
+    with _EXPECTED_LOCK:
+        hit = _EXPECTED.get(key)
+        if hit and time.monotonic() - hit[0] < EXPECTED_TTL:
+            return hit[1]
+    customers = {c for c in customers if c is not None} if customers is not None else None
+    drafts = [] if customers == set() else compute_month(db_url, month,
+                                                         customer_ids=customers).drafts
+    drafts = [d for d in drafts if (not scope.rep_id or d.rep_id == scope.rep_id)
+              and (not scope.region or d.region == scope.region)]
+    with _EXPECTED_LOCK:
+        _EXPECTED[key] = (time.monotonic(), drafts)
+    return drafts
+
+
+def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
+    """The three figures, with counts, and this year's confirmed total by month."""
+    today = today or business_date()
+    year = f"{today.year}-01"
+    confirmed = _settled(db_url, scope, "confirmed")
+    pending = _settled(db_url, scope, "pending")
+    expected = expected_lines(db_url, scope, today)
+    by_month: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"confirmed": ZERO,
+                                                                   "pending": ZERO})
+    for line, _, status in confirmed + pending:
+        by_month[line.month]["confirmed" if status == "confirmed" else "pending"] += \
+            Decimal(str(line.amount))
+
+    def figure(status: str, amounts, orders) -> dict:
+        return {"status": status, "label": STATUS_LABELS[status],
+                "amount": str(sum(amounts, ZERO)), "orders": len(set(orders))}
+
+    return {
+        "scope": {"rep_id": scope.rep_id, "region": scope.region, "label": scope.label},
+        "today": today.isoformat(),
+        "figures": [
+            figure("confirmed", [Decimal(str(ln.amount)) for ln, _, _ in confirmed
+                                 if ln.month >= year], [ln.order_id for ln, _, _ in confirmed
+                                                        if ln.month >= year]),
+            figure("pending", [Decimal(str(ln.amount)) for ln, _, _ in pending],
+                   [ln.order_id for ln, _, _ in pending]),
+            figure("expected", [d.amount for d in expected], [d.order_id for d in expected]),
+        ],
+        "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"])}
+                   for m, v in sorted(by_month.items(), reverse=True)],
+    }
+
+
+def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None = None,
+                  month: str | None = None) -> list[dict]:
+    """The orders behind a figure: one row per order, amounts summed over its lines."""
+    today = today or business_date()
+    rows: dict[str, dict] = {}
+    if status == "expected":
+        items = [(d.order_id, d.customer_id, d.amount, d.kind, f"{today:%Y-%m}")
+                 for d in expected_lines(db_url, scope, today)]
+    elif status in ("confirmed", "pending"):
+        since = f"{today.year}-01" if status == "confirmed" and not month else None
+        items = [(ln.order_id, ln.customer_id, Decimal(str(ln.amount)), ln.kind, ln.month)
+                 for ln, _, _ in _settled(db_url, scope, status, since)
+                 if not month or ln.month == month]
+    else:
+        raise ValueError(status)
+    for order_id, customer_id, amount, kind, line_month in items:
+        row = rows.setdefault(order_id, {"order_id": order_id, "customer_id": customer_id,
+                                         "amount": ZERO, "kinds": set(), "months": set()})
+        row["amount"] += amount
+        row["kinds"].add(KIND_LABELS[kind])
+        row["months"].add(line_month)
+    with session_scope(db_url) as s:
+        names = {c.id: c.legal_name for c in s.exec(select(Customer).where(
+            Customer.id.in_({r["customer_id"] for r in rows.values()})))}
+        dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
+            IntentOrder.id.in_(list(rows))))}
+    return [{"order_id": r["order_id"], "order_date": dates[r["order_id"]].isoformat(),
+             "customer_id": r["customer_id"], "customer": names.get(r["customer_id"], ""),
+             "amount": str(r["amount"]), "kinds": sorted(r["kinds"]),
+             "months": sorted(r["months"])}
+            for r in sorted(rows.values(), key=lambda r: (dates[r["order_id"]], r["order_id"]),
+                            reverse=True)]
+
+
+def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None = None
+                 ) -> dict | None:
+    """Every rebate line of an order (settled and expected), its customer, and the text and
+    effective dates of the policies involved. None when there is no such order."""
+    with session_scope(db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        if order is None:
+            return None
+        customer = s.get(Customer, order.customer_id) if order.customer_id else None
+        region = customer.region if customer else None
+        if (scope.rep_id and order.rep_id != scope.rep_id) or (scope.region and region != scope.region):
+            raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
+        settled = s.exec(select(RebateLine, SettlementRun).join(
+            SettlementRun, SettlementRun.id == RebateLine.run_id).where(
+            RebateLine.order_id == order_id).order_by(RebateLine.id)).all()
+        book = policy_book(s)
+    expected = [d for d in expected_lines(db_url, scope, today) if d.order_id == order_id]
+    lines = [{"month": ln.month, "revision": run.revision,
+              "status": "confirmed" if run.status == "confirmed" else "pending",
+              "policy_code": ln.policy_code, "policy_version": ln.policy_version,
+              "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
+              "basis": str(ln.basis_amount), "rate": str(ln.rate), "amount": str(ln.amount),
+              "explanation": ln.explanation} for ln, run in settled]
+    lines += [{"month": f"{(today or business_date()):%Y-%m}", "revision": None,
+               "status": "expected", "policy_code": d.policy_code,
+               "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
+               "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
+               "amount": str(d.amount), "explanation": d.explanation} for d in expected]
+    policies = []
+    for code, version in sorted({(x["policy_code"], x["policy_version"]) for x in lines}):
+        published = book.version(code, version)
+        if published is None:
+            continue
+        window = next((w for w in book.windows(code) if w.version == version), None)
+        policies.append({"code": code, "version": version, "name": published.spec.name,
+                         "text": published.spec.text or "",
+                         "effective_from": (window.start if window else
+                                            published.spec.effective_from).isoformat(),
+                         "effective_to": (window.end.isoformat() if window and window.end
+                                          else None)})
+    return {"order_id": order.id, "order_date": order.order_date.isoformat(),
+            "rep_id": order.rep_id,
+            "customer": {"customer_id": customer.id, "legal_name": customer.legal_name,
+                         "uscc": customer.uscc, "tier": customer.tier, "region": customer.region}
+            if customer else None,
+            "lines": lines, "policies": policies}

@@ -1,0 +1,183 @@
+"""Reading what the rebate engine needs from the database: the published policies, the
+customers' profiles and payment rates, and order lines with their net quantities as of a date.
+
+The line queries are the heavy part of a settlement: plain SQL over the order-date index, one
+row per order line, net quantities summed per line in the database."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from models import Customer, Payment, ReceivableInvoice
+from models.base import SHANGHAI
+from models.rebates.engine import CustomerProfile, SaleLine
+from models.rebates.payment_rate import InvoiceFact, PaymentFact, PaymentRates
+from models.rebates.policy import PolicyBook, PolicySpec, PublishedVersion
+from models.rebates.tables import RebatePolicyVersion
+
+_IN_CHUNK = 500  # ids per IN (...) list
+
+
+_BOOKS: dict[tuple[str, int, int], PolicyBook] = {}
+
+
+def policy_book(session: Session, extra: Iterable[PublishedVersion] = ()) -> PolicyBook:
+    """Every published version (plus `extra`, e.g. a draft being replayed). Versions are never
+    edited, so the book of the published ones is kept per process until a version is added."""
+    extra = list(extra)
+    stamp = session.exec(select(sa.func.count(), sa.func.max(RebatePolicyVersion.id))).one()
+    key = (str(session.get_bind().url), stamp[0], stamp[1] or 0)
+    if not extra and key in _BOOKS:
+        return _BOOKS[key]
+    rows = session.exec(select(RebatePolicyVersion)).all()
+    versions = [PublishedVersion(r.code, r.version, PolicySpec.from_json(r.spec), r.published_at)
+                for r in rows]
+    book = PolicyBook([*versions, *extra])
+    if not extra:
+        _BOOKS.clear()  # only the newest book of a database is worth keeping
+        _BOOKS[key] = book
+    return book
+
+
+def customer_profiles(session: Session, ids: Iterable[int]) -> dict[int, CustomerProfile]:
+    out: dict[int, CustomerProfile] = {}
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), _IN_CHUNK):
+        for c in session.exec(select(Customer).where(
+                Customer.id.in_(wanted[start:start + _IN_CHUNK]))):
+            out[c.id] = CustomerProfile(c.id, c.tier, c.region, c.uscc, c.legal_name)
+    return out
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def add_months(day: dt.date, n: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def quarter_start(day: dt.date) -> dt.date:
+    return dt.date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+
+
+def quarter_end(day: dt.date) -> dt.date:
+    return add_months(quarter_start(day), 3) - dt.timedelta(days=1)
+
+
+def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt.date,
+                  last_month: dt.date) -> PaymentRates:
+    """Rates for orders dated from `first_month` to `last_month`: invoices due in the three
+    months before each, and their payments."""
+    ids = sorted(set(customer_ids))
+    lo, hi = add_months(month_start(first_month), -3), month_start(last_month)
+    invoices, payments = [], []
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start:start + _IN_CHUNK]
+        inv = session.exec(select(ReceivableInvoice.invoice_no, ReceivableInvoice.customer_id,
+                                  ReceivableInvoice.due_on, ReceivableInvoice.amount).where(
+            ReceivableInvoice.customer_id.in_(chunk), ReceivableInvoice.due_on >= lo,
+            ReceivableInvoice.due_on < hi)).all()
+        invoices += [InvoiceFact(*row) for row in inv]
+        numbers = [row[0] for row in inv]
+        for n in range(0, len(numbers), _IN_CHUNK):
+            payments += [PaymentFact(*row) for row in session.exec(select(
+                Payment.invoice_no, Payment.paid_on, Payment.amount).where(
+                Payment.invoice_no.in_(numbers[n:n + _IN_CHUNK])))]
+    return PaymentRates(invoices, payments)
+
+
+def shanghai_midnight_after(day: dt.date) -> dt.datetime:
+    """The first instant after `day` ends in Shanghai, in UTC: "signed by the end of `day`"."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), SHANGHAI).astimezone(
+        dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Orders dated `start` … `end` (of `customer_ids`, or of everyone when None)."""
+
+    start: dt.date
+    end: dt.date
+    customer_ids: frozenset[int] | None = None
+
+
+def _window_filter(window: Window, ids: Sequence[int] | None):
+    where = "o.order_date BETWEEN :start AND :end"
+    params = {"start": window.start, "end": window.end}
+    if ids is not None:
+        names = [f"c{i}" for i in range(len(ids))]
+        where += f" AND o.customer_id IN ({', '.join(':' + n for n in names)})"
+        params.update(zip(names, ids))
+    return where, params
+
+
+def _chunks(window: Window):
+    if window.customer_ids is None:
+        yield None
+        return
+    ids = sorted(window.customer_ids)
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start:start + _IN_CHUNK]
+
+
+# net quantity of a line as the settlement counts it: delivered by `cut` minus returned by `cut`
+_DELIVERED_NET = """
+    COALESCE((SELECT SUM(d.quantity) FROM delivery d
+              WHERE d.order_id = l.order_id AND d.line_no = l.line_no
+                AND d.delivered_on <= :cut), 0)
+  - COALESCE((SELECT SUM(r.quantity) FROM sales_return r
+              WHERE r.order_id = l.order_id AND r.line_no = l.line_no
+                AND r.returned_on <= :cut), 0)"""
+# … and as a preview counts it: ordered minus returned by `cut` (delivered or not)
+_ORDERED_NET = """
+    l.quantity - COALESCE((SELECT SUM(r.quantity) FROM sales_return r
+              WHERE r.order_id = l.order_id AND r.line_no = l.line_no
+                AND r.returned_on <= :cut), 0)"""
+
+
+def _lines_sql(net: str, where: str) -> str:
+    return f"""
+SELECT o.id, l.line_no, o.customer_id, o.order_date, l.sku, p.product_line, l.unit_price,
+       o.rep_id, {net} AS net
+FROM intent_order o
+JOIN quote q ON q.order_id = o.id
+JOIN intent_order_line l ON l.order_id = o.id
+JOIN product p ON p.sku = l.sku
+WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}"""
+
+
+def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
+               delivered: bool = True, exclude_order: str | None = None) -> list[SaleLine]:
+    """Lines of orders signed by the end of `cut`, in the windows, with their net quantity as
+    of `cut` (delivered − returned; or, with `delivered=False`, ordered − returned)."""
+    seen: set[tuple[str, int]] = set()
+    out: list[SaleLine] = []
+    signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
+    for window in windows:
+        for ids in _chunks(window):
+            where, params = _window_filter(window, ids)
+            if exclude_order:
+                where += " AND o.id <> :exclude"
+                params["exclude"] = exclude_order
+            sql = sa.text(_lines_sql(_DELIVERED_NET if delivered else _ORDERED_NET, where)
+                          ).bindparams(sa.bindparam("signed_before", type_=sa.DateTime),
+                                       sa.bindparam("cut", type_=sa.Date),
+                                       sa.bindparam("start", type_=sa.Date),
+                                       sa.bindparam("end", type_=sa.Date))
+            rows = conn.execute(sql, {**params, "cut": cut, "signed_before": signed_before})
+            for oid, no, cid, day, sku, pl, price, rep, net in rows:
+                if (oid, no) in seen:
+                    continue
+                seen.add((oid, no))
+                if isinstance(day, str):  # SQLite hands back text for raw SQL dates
+                    day = dt.date.fromisoformat(day)
+                out.append(SaleLine(oid, no, cid, day, sku, pl, Decimal(str(price)),
+                                    int(net), rep))
+    return out

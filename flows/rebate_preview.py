@@ -1,0 +1,104 @@
+"""The rebate of an order the moment it is entered (`POST /rebates/preview`, the intent-order
+flow's `rebate-preview` step): the engine's preview over the customer's signed orders of the
+periods containing the order date, and last month's orders for the comparison."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlmodel import select
+
+from flows.errors import Refusal
+from flows.hub import Hub
+from flows.rebate_data import (
+    Window, add_months, customer_profiles, payment_rates, policy_book, quarter_end,
+    quarter_start, sale_lines,
+)
+from models import IntentOrder, IntentOrderLine, OrderRebate, Product, business_date, utcnow
+from models.customer_files import active
+from models.db import get_engine, session_scope
+from models.oplog import apply_changes, record_create
+from models.rebates.engine import Preview, SaleLine, preview
+from models.rebates.policy import PolicyBook
+
+ACTOR = "flow:intent-order"
+
+
+class PreviewError(Refusal):
+    """Input that cannot be previewed; `field` names what is wrong."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__(message, code=code, field=field)
+
+
+@dataclass(frozen=True)
+class ItemIn:
+    sku: str
+    quantity: int
+    unit_price: Decimal | None = None  # None: the list price
+
+
+def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
+                  order_date: dt.date | None = None, order_id: str = "预览",
+                  book: PolicyBook | None = None) -> Preview:
+    """The rebate `items` would earn for the customer if signed on `order_date` (today)."""
+    day = order_date or business_date()
+    with session_scope(db_url) as s:
+        customer = active(s, customer_id)
+        if customer is None:
+            raise PreviewError("unknown_customer", f"客户档案不存在：{customer_id}", "customer_id")
+        products = {p.sku: p for p in s.exec(select(Product).where(
+            Product.sku.in_([i.sku for i in items])))}
+        unknown = [i.sku for i in items if i.sku not in products]
+        if unknown:
+            raise PreviewError("unknown_sku", f"未知的物料编码：{'、'.join(unknown)}", "lines.sku")
+        book = book or policy_book(s)
+    order_lines = [SaleLine(order_id, n, customer.id, day, i.sku, products[i.sku].product_line,
+                            Decimal(i.unit_price if i.unit_price is not None
+                                    else products[i.sku].list_price),
+                            i.quantity, None)
+                   for n, i in enumerate(items, start=1)]
+    last_end = day.replace(day=1) - dt.timedelta(days=1)
+    with get_engine(db_url).connect() as conn:
+        ids = frozenset({customer.id})
+        period = sale_lines(conn, [Window(quarter_start(day), quarter_end(day), ids)], day,
+                            delivered=False, exclude_order=order_id)
+        last_month = sale_lines(conn, [Window(quarter_start(last_end), last_end, ids)],
+                                last_end, delivered=False, exclude_order=order_id)
+    with session_scope(db_url) as s:
+        profiles = customer_profiles(s, [customer.id])
+        rates = payment_rates(s, [customer.id], add_months(day, -1), day)
+    return preview(order_lines, period, book, profiles, rates, last_month)
+
+
+def preview_for_order(hub: Hub, order_id: str) -> None:
+    """Step of the intent-order flow: compute and keep the order's expected rebate (the
+    quote prints it, `GET /orders/{id}` shows it)."""
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        lines = s.exec(select(IntentOrderLine).where(IntentOrderLine.order_id == order_id)
+                       .order_by(IntentOrderLine.line_no)).all()
+        items = [ItemIn(ln.sku, ln.quantity, Decimal(ln.unit_price)) for ln in lines]
+        customer_id, day = order.customer_id, order.order_date
+    result = preview_items(hub.db_url, customer_id, items, order_date=day, order_id=order_id)
+    sentence = rebate_sentence(result)
+    with session_scope(hub.db_url) as s:
+        row = s.get(OrderRebate, order_id)
+        values = dict(rate=result.rate, amount=result.amount, sentence=sentence[:300],
+                      detail=result.detail_json())
+        if row is None:
+            row = OrderRebate(order_id=order_id, computed_at=utcnow(), **values)
+            s.add(row)
+            record_create(s, row, ACTOR)
+        else:
+            apply_changes(s, row, ACTOR, computed_at=utcnow(), **values)
+
+
+def rebate_sentence(result: Preview) -> str:
+    """What the quote and the order show, e.g. 本次订单返利比例：12.5%，较上月提升2.3个百分点
+    （预计返利 ¥4,800.00）; with no applicable policy, 本订单暂无适用的返利政策."""
+    if not result.rules:
+        return "本订单暂无适用的返利政策"
+    return f"{result.sentence}（预计返利 ¥{result.amount:,.2f}）"

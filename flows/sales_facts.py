@@ -1,0 +1,328 @@
+"""What rebates are computed from, besides the orders: receivables and payments (回款) from
+finance, deliveries and returns (发货 / 退货 / 换货) from the ERP.
+
+Files are read with the shared tabular reader; every import is one transaction that either
+stores all of a file or nothing, and names each problem's row and column in Chinese.
+Re-importing the same file changes nothing (rows are keyed by their document numbers).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from sqlmodel import Session, select
+
+from connectors.finance import PaymentRecord, ReceivableRecord, read_receivables_file
+from connectors.tabular import (
+    Column, Problem, TableError, convert_rows, parse_date, parse_int, parse_text,
+    read_table,
+)
+from flows.hub import Hub, current_hub
+from models import (
+    ConnectorCursor, Customer, Delivery, IntentOrder, IntentOrderLine, Payment, Quote,
+    ReceivableInvoice, SalesReturn, utcnow,
+)
+from models.base import business_date
+from models.customer_files import active, exact_matches
+from models.db import session_scope
+from models.oplog import apply_changes, record_create
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported; `problems` say where (nothing was written)."""
+
+    def __init__(self, problems: list[Problem] | list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+                "skipped": self.skipped}
+
+
+# --- receivables ---------------------------------------------------------------------------
+
+def _customer_for(s: Session, record: ReceivableRecord) -> Customer | None:
+    if record.customer_uscc:
+        found = s.exec(select(Customer).where(Customer.uscc == record.customer_uscc)).first()
+        if found is not None:
+            return active(s, found.id)
+    matches = exact_matches(s, record.customer_name)
+    return matches[0] if len(matches) == 1 else None
+
+
+def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
+                      payments: tuple[PaymentRecord, ...], *, source: str, actor: str,
+                      skip_unknown: bool) -> ImportSummary:
+    """Upsert invoices (by number) and payments (by payment and invoice number) in the
+    caller's transaction. An invoice of a customer not on file is an error, or skipped."""
+    summary, problems = ImportSummary(), []
+    known: dict[str, int] = {}
+    for record in invoices:
+        customer = _customer_for(s, record)
+        if customer is None:
+            what = f"发票 {record.invoice_no}：客户“{record.customer_name}”未建档"
+            (summary.skipped if skip_unknown else problems).append(what)
+            continue
+        known[record.invoice_no] = customer.id
+        values = dict(customer_id=customer.id, issued_on=record.issued_on,
+                      due_on=record.due_on, amount=record.amount)
+        row = s.exec(select(ReceivableInvoice).where(
+            ReceivableInvoice.invoice_no == record.invoice_no)).first()
+        if row is None:
+            row = ReceivableInvoice(invoice_no=record.invoice_no, source=source, **values)
+            s.add(row)
+            record_create(s, row, actor)
+            summary.created += 1
+        elif apply_changes(s, row, actor, **values):
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    s.flush()
+    for record in payments:
+        invoice = s.exec(select(ReceivableInvoice).where(
+            ReceivableInvoice.invoice_no == record.invoice_no)).first()
+        if invoice is None:
+            what = f"回款 {record.payment_no}：发票 {record.invoice_no} 不存在"
+            (summary.skipped if skip_unknown else problems).append(what)
+            continue
+        values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
+                      amount=record.amount)
+        row = s.exec(select(Payment).where(Payment.payment_no == record.payment_no,
+                                           Payment.invoice_no == record.invoice_no)).first()
+        if row is None:
+            row = Payment(payment_no=record.payment_no, invoice_no=record.invoice_no,
+                          source=source, **values)
+            s.add(row)
+            record_create(s, row, actor)
+            summary.created += 1
+        elif apply_changes(s, row, actor, **values):
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if problems:
+        raise ImportRefused(problems)
+    return summary
+
+
+def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: bool = False
+                            ) -> ImportSummary:
+    from connectors.base import PermanentError
+
+    try:
+        invoices, payments = read_receivables_file(path)
+    except PermanentError as exc:
+        raise ImportRefused([str(exc)]) from exc
+    with session_scope(db_url) as s:
+        return store_receivables(s, invoices, payments, source="import", actor=actor,
+                                 skip_unknown=skip_unknown)
+
+
+@flow(name="receivables-sync")
+def sync_receivables_flow() -> dict:
+    """Daily: new receivables and payments from finance (they feed the payment rate)."""
+    summary = sync_receivables(current_hub())
+    get_run_logger().info("receivables: %s", summary.as_dict())
+    return summary.as_dict()
+
+
+def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSummary:
+    """Pull new receivables pages through the finance connector; each page is stored in one
+    transaction together with the cursor after it, so a crash repeats at most one page."""
+    total = ImportSummary()
+    name = f"receivables:{hub.finance.__class__.__name__}"
+    while True:
+        with session_scope(hub.db_url) as s:
+            row = s.get(ConnectorCursor, name)
+            cursor = row.cursor if row else None
+        page = hub.finance.fetch_receivables(cursor)
+        with session_scope(hub.db_url) as s:
+            done = store_receivables(s, page.invoices, page.payments, source="finance",
+                                     actor=actor, skip_unknown=True)
+            if page.cursor is not None:
+                row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
+                row.cursor, row.updated_at = page.cursor, utcnow()
+                s.add(row)
+        total.created += done.created
+        total.updated += done.updated
+        total.unchanged += done.unchanged
+        total.skipped += done.skipped
+        if page.cursor is None or page.cursor == cursor:
+            return total
+
+
+# --- deliveries and returns --------------------------------------------------------------
+
+DELIVERY_COLUMNS = (
+    Column("发货单号", aliases=("出库单号", "delivery_no")),
+    Column("意向单号", aliases=("订单号", "order_id")),
+    Column("行号", required=False, aliases=("line_no",)),
+    Column("物料编码", required=False, aliases=("sku",)),
+    Column("数量", aliases=("发货数量", "quantity")),
+    Column("发货日期", aliases=("出库日期", "delivered_on")),
+)
+RETURN_COLUMNS = (
+    Column("退货单号", aliases=("换货单号", "return_no")),
+    Column("意向单号", aliases=("订单号", "order_id")),
+    Column("行号", required=False, aliases=("line_no",)),
+    Column("物料编码", required=False, aliases=("sku",)),
+    Column("数量", aliases=("退货数量", "quantity")),
+    Column("退货日期", aliases=("日期", "returned_on")),
+    Column("类型", required=False, aliases=("kind",)),
+    Column("原因", required=False, aliases=("reason",)),
+)
+RETURN_KINDS = {"退货": "return", "换货": "exchange", "return": "return", "exchange": "exchange",
+                "": "return"}
+
+
+@dataclass(frozen=True)
+class _Movement:
+    row: int
+    number: str
+    order_id: str
+    line_no: int | None
+    sku: str | None
+    quantity: int
+    on: dt.date
+    kind: str = "return"
+    reason: str | None = None
+
+
+def _movement(row, number_column: str, date_column: str, returns: bool) -> _Movement:
+    line_no = row.get("行号", lambda t: parse_int(t, minimum=1)) if row["行号"] else None
+    sku = row.get("物料编码", parse_text) if row["物料编码"] else None
+    if line_no is None and sku is None:
+        row.fail("行号", "须填写行号或物料编码")
+    kind, reason = "return", None
+    if returns:
+        kind = RETURN_KINDS.get(row["类型"].strip())
+        if kind is None:
+            row.fail("类型", f"类型须为“退货”或“换货”：{row['类型']!r}")
+        reason = row["原因"].strip() or None
+    return _Movement(row.number, row.get(number_column, parse_text),
+                     row.get("意向单号", parse_text), line_no, sku,
+                     row.get("数量", lambda t: parse_int(t, minimum=1)),
+                     row.get(date_column, parse_date), kind, reason)
+
+
+def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
+    columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
+    number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
+    try:
+        table = read_table(path, columns)
+        return table.source, convert_rows(table.rows, lambda r: _movement(r, number, date,
+                                                                           returns))
+    except TableError as exc:
+        raise ImportRefused(list(exc.problems)) from exc
+
+
+def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
+    """Deliveries (`returns=False`) or returns/exchanges of signed orders. Checked against the
+    order: it exists and is signed, the line exists (by number or SKU), nothing is delivered
+    beyond what was ordered and nothing returned beyond what was delivered by that date."""
+    source, moves = _read_movements(path, returns)
+    what = "退货" if returns else "发货"
+    problems: list[Problem] = []
+
+    def fail(m: _Movement, column: str, message: str) -> None:
+        problems.append(Problem(source, m.row, column, message))
+
+    summary = ImportSummary()
+    applied: set[tuple[str, int]] = set()
+    table = SalesReturn if returns else Delivery
+    with session_scope(db_url) as s:
+        orders = {o.id: o for o in s.exec(select(IntentOrder).where(
+            IntentOrder.id.in_({m.order_id for m in moves})))}
+        lines = defaultdict(dict)
+        for ln in s.exec(select(IntentOrderLine).where(
+                IntentOrderLine.order_id.in_(list(orders)))):
+            lines[ln.order_id][ln.line_no] = ln
+        signed = {q.order_id: q.signed_at for q in s.exec(select(Quote).where(
+            Quote.order_id.in_(list(orders)), Quote.signed_at.is_not(None)))}
+        for m in moves:
+            if m.order_id not in orders:
+                fail(m, "意向单号", f"意向单不存在：{m.order_id}")
+                continue
+            if m.order_id not in signed:
+                fail(m, "意向单号", f"意向单 {m.order_id} 尚未签署，不能登记{what}")
+                continue
+            by_sku = [ln for ln in lines[m.order_id].values() if ln.sku == m.sku]
+            line = lines[m.order_id].get(m.line_no) if m.line_no else (
+                by_sku[0] if len(by_sku) == 1 else None)
+            if line is None:
+                fail(m, "行号" if m.line_no else "物料编码",
+                     f"意向单 {m.order_id} 没有{'第 ' + str(m.line_no) + ' 行' if m.line_no else '唯一的物料 ' + str(m.sku)}")
+                continue
+            if m.sku and line.sku != m.sku:
+                fail(m, "物料编码", f"第 {line.line_no} 行的物料是 {line.sku}，不是 {m.sku}")
+                continue
+            if returns and m.on < business_date(signed[m.order_id]):
+                fail(m, "退货日期", "退货日期早于签署日期")
+                continue
+            number_field = table.return_no if returns else table.delivery_no
+            existing = s.exec(select(table).where(number_field == m.number,
+                                                  table.order_id == m.order_id,
+                                                  table.line_no == line.line_no)).first()
+            applied.add((m.order_id, line.line_no))
+            values = dict(quantity=m.quantity, **(
+                {"returned_on": m.on, "kind": m.kind, "reason": m.reason} if returns
+                else {"delivered_on": m.on}))
+            if existing is None:
+                keys = {"return_no" if returns else "delivery_no": m.number,
+                        "order_id": m.order_id, "line_no": line.line_no}
+                row = table(**keys, **values)
+                s.add(row)
+                record_create(s, row, actor)
+                summary.created += 1
+            elif apply_changes(s, existing, actor, **values):
+                summary.updated += 1
+            else:
+                summary.unchanged += 1
+        s.flush()
+        problems += _quantity_problems(s, source, applied)
+        if problems:
+            s.rollback()
+            raise ImportRefused(problems)
+    return summary
+
+
+def _quantity_problems(s: Session, source: str, touched: set[tuple[str, int]]
+                       ) -> list[Problem]:
+    """After the file is applied (inside the transaction): per touched line, delivered ≤
+    ordered, and at every return date, returned so far ≤ delivered so far."""
+    problems = []
+    for order_id, line_no in sorted(touched):
+        ordered = s.exec(select(IntentOrderLine.quantity).where(
+            IntentOrderLine.order_id == order_id, IntentOrderLine.line_no == line_no)).one()
+        deliveries = s.exec(select(Delivery.delivered_on, Delivery.quantity).where(
+            Delivery.order_id == order_id, Delivery.line_no == line_no)).all()
+        delivered = sum(q for _, q in deliveries)
+        if delivered > ordered:
+            problems.append(Problem(source, None, "数量",
+                                    f"意向单 {order_id} 第 {line_no} 行累计发货 {delivered}，"
+                                    f"超过订购数量 {ordered}"))
+        returns_ = s.exec(select(SalesReturn.returned_on, SalesReturn.quantity).where(
+            SalesReturn.order_id == order_id, SalesReturn.line_no == line_no)
+            .order_by(SalesReturn.returned_on)).all()
+        back = 0
+        for day, qty in returns_:
+            back += qty
+            out = sum(q for d, q in deliveries if d <= day)
+            if back > out:
+                problems.append(Problem(source, None, "数量",
+                                        f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计退货 {back}，"
+                                        f"超过已发货 {out}"))
+                break
+    return problems
+

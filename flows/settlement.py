@@ -1,0 +1,502 @@
+"""Monthly rebate settlement (返利结算): `settle-month` (cron `0 2 5 * *`, Asia/Shanghai, settles
+last month) and `salesops settle --month YYYY-MM`.
+
+docs/rebates.md is the contract. In short: evaluate every touched bucket as of the month's
+end, pay each (bucket, order) its due minus what settlements of months up to this one paid,
+store those lines as a new revision (nothing new → no revision, no voucher), send one balanced
+voucher per customer to finance once, and write the customers' statements and finance's
+workbook. Finance confirms a revision; a confirmed revision never changes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import sqlalchemy as sa
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    create_progress_artifact, create_table_artifact, update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from sqlmodel import Session, select
+
+from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
+from flows.effects import once
+from flows.errors import Refusal
+from flows.hub import Hub, current_hub
+from flows.rebate_data import (
+    Window, add_months, customer_profiles, payment_rates, policy_book, quarter_end,
+    quarter_start, sale_lines,
+)
+from models import (
+    Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateLine, SalesReturn,
+    SettlementRun, Staff, utcnow,
+)
+from models.base import SHANGHAI, business_date
+from models.db import get_engine, session_scope
+from models.oplog import apply_changes, record_create
+from models.rebates.engine import KIND_LABELS, LineDraft, Paid, evaluate, settle
+from models.rebates.policy import PolicyBook, PublishedVersion
+from reports.settlement_workbook import SettlementDetailLine, SettlementReport, save_settlement_workbook
+from reports.statement_pdf import (
+    StatementDocument, StatementLine, StatementPolicy, render_statement_pdf,
+)
+
+ACTOR = "flow:settle-month"
+
+
+class SettlementError(Refusal):
+    """A settlement that cannot be made or confirmed as asked."""
+
+    code = "invalid_settlement"
+
+
+def parse_month(text: str) -> tuple[dt.date, dt.date]:
+    """'2026-10' → (2026-10-01, 2026-10-31); a clear error otherwise."""
+    try:
+        first = dt.datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError as exc:
+        raise SettlementError(f"月份格式应为 YYYY-MM（例如 2026-10）：{text!r}") from exc
+    return first, add_months(first, 1) - dt.timedelta(days=1)
+
+
+def previous_month(today: dt.date | None = None) -> str:
+    day = (today or business_date()).replace(day=1) - dt.timedelta(days=1)
+    return f"{day:%Y-%m}"
+
+
+# --- computing ------------------------------------------------------------------------------
+
+@dataclass
+class Computation:
+    """What a settlement of `month` would store now."""
+
+    month: str
+    as_of: dt.datetime
+    rerun: bool
+    drafts: list[LineDraft]
+    book: PolicyBook
+    windows: list[Window]
+    line_count: int  # order lines read
+
+
+def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
+                     since: dt.datetime | None) -> list[Window]:
+    """Every customer's orders of the periods containing the month; and, whole quarters of
+    the customers whose older orders had a delivery or return dated in the month, or recorded
+    since the last settlement run (late news)."""
+    q0 = quarter_start(first)
+    windows = [Window(q0, last)]
+    pairs: dict[dt.date, set[int]] = defaultdict(set)
+    for table, day in ((Delivery, Delivery.delivered_on), (SalesReturn, SalesReturn.returned_on)):
+        late = sa.and_(day <= last, table.recorded_at > since) if since else sa.false()
+        query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
+                 .select_from(table).join(IntentOrder, IntentOrder.id == table.order_id)
+                 .where(IntentOrder.order_date < q0,
+                        sa.or_(sa.and_(day >= first, day <= last), late)))
+        for customer_id, order_date in conn.execute(query):
+            if customer_id is not None:
+                pairs[quarter_start(order_date)].add(customer_id)
+    windows += [Window(q, quarter_end(q), frozenset(ids)) for q, ids in sorted(pairs.items())]
+    return windows
+
+
+def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
+    """What settlements of months up to `month` paid per (bucket, order) for the orders in the
+    windows (the buckets being evaluated): sum, and the latest line's basis and particulars."""
+    rl, o = RebateLine.__table__.c, IntentOrder.__table__.c
+    out: dict[tuple[str, str], Paid] = {}
+    for window in windows:
+        where = [rl.month <= month, o.order_date >= window.start, o.order_date <= window.end]
+        id_lists = [None] if window.customer_ids is None else [
+            sorted(window.customer_ids)[i:i + 500] for i in range(0, len(window.customer_ids), 500)]
+        for ids in id_lists:
+            query = (sa.select(rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount,
+                               rl.policy_version, rl.clause, rl.rep_id, rl.region)
+                     .join(IntentOrder.__table__, o.id == rl.order_id)
+                     .where(*where, *([o.customer_id.in_(ids)] if ids else []))
+                     .order_by(rl.id))
+            for key, oid, amount, basis, version, clause, rep, region in conn.execute(query):
+                before = out.get((key, oid))
+                total = Decimal(str(amount)) + (before.amount if before else Decimal("0.00"))
+                out[(key, oid)] = Paid(total, Decimal(str(basis)), version, clause, rep, region)
+    return out
+
+
+@dataclass
+class MonthInputs:
+    """The facts a settlement of `month` reads: touched windows, their order lines as of the
+    month's end, the customers' profiles and payment rates."""
+
+    month: str
+    first: dt.date
+    last: dt.date
+    windows: list[Window]
+    lines: list
+    profiles: dict
+    rates: object
+    rerun: bool
+
+
+def month_inputs(db_url: str, month: str, customer_ids: set[int] | None = None) -> MonthInputs:
+    first, last = parse_month(month)
+    with session_scope(db_url) as s:
+        last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
+        rerun = s.exec(select(SettlementRun.id).where(SettlementRun.month == month)
+                       ).first() is not None
+    with get_engine(db_url).connect() as conn:
+        windows = _touched_windows(conn, first, last, last_run)
+        if customer_ids is not None:
+            windows = [Window(w.start, w.end, frozenset(customer_ids if w.customer_ids is None
+                                                        else w.customer_ids & customer_ids))
+                       for w in windows]
+            windows = [w for w in windows if w.customer_ids]
+        lines = sale_lines(conn, windows, last)
+    with session_scope(db_url) as s:
+        ids = {ln.customer_id for ln in lines}
+        profiles = customer_profiles(s, ids)
+        days = [ln.order_date for ln in lines] or [first]
+        rates = payment_rates(s, ids, min(days), max(days))
+    return MonthInputs(month, first, last, windows, lines, profiles, rates, rerun)
+
+
+def paid_in_db(db_url: str, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
+    with get_engine(db_url).connect() as conn:
+        return _paid(conn, windows, month)
+
+
+def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
+                  customer_ids: set[int] | None = None) -> Computation:
+    """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
+    narrows it to some customers (a rep's board)."""
+    as_of = utcnow()
+    inputs = month_inputs(db_url, month, customer_ids)
+    if book is None:
+        with session_scope(db_url) as s:
+            book = policy_book(s)
+    paid = paid_in_db(db_url, inputs.windows, month)
+    dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
+    drafts = settle(dues, paid, rerun=inputs.rerun)
+    drafts.sort(key=lambda d: (str(d.customer_id), d.order_id, d.bucket_key))
+    return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
+                       len(inputs.lines))
+
+
+# --- storing --------------------------------------------------------------------------------
+
+def store_settlement(db_url: str, comp: Computation, actor: str,
+                     flow_run_id: str | None = None) -> int | None:
+    """One transaction: a new revision with the computed lines. None when there is nothing
+    new for a month that was already settled (the re-run changes nothing)."""
+    with session_scope(db_url) as s:
+        revisions = s.exec(select(SettlementRun.revision).where(
+            SettlementRun.month == comp.month)).all()
+        if revisions and not comp.drafts:
+            return None
+        run = SettlementRun(month=comp.month, revision=max(revisions, default=0) + 1,
+                            kind="adjustment" if revisions else "initial", as_of=comp.as_of,
+                            line_count=len(comp.drafts),
+                            total_amount=sum((d.amount for d in comp.drafts), Decimal("0.00")),
+                            created_by=actor, flow_run_id=flow_run_id)
+        s.add(run)
+        record_create(s, run, actor)
+        rows = [{"run_id": run.id, "month": comp.month, "order_id": d.order_id,
+                 "customer_id": d.customer_id, "rep_id": d.rep_id, "region": d.region,
+                 "policy_code": d.policy_code, "policy_version": d.policy_version or 0,
+                 "rule_id": d.rule_id, "clause": d.clause[:120], "period": d.period,
+                 "bucket_key": d.bucket_key, "basis_amount": d.basis, "due_amount": d.due,
+                 "amount": d.amount, "rate": d.rate, "kind": d.kind,
+                 "explanation": d.explanation, "inputs": d.inputs_json()}
+                for d in comp.drafts]
+        if rows:
+            s.exec(sa.insert(RebateLine.__table__), params=rows)
+        return run.id
+
+
+# --- vouchers, statements, workbook ---------------------------------------------------------
+
+def _customer_code(customer_id: int) -> str:
+    return f"C{customer_id:06d}"
+
+
+def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
+    """One balanced voucher per customer with a non-zero net: expense against payable
+    (reversed for a net claw-back)."""
+    st = hub.settings
+    with session_scope(hub.db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        nets = s.exec(select(RebateLine.customer_id, sa.func.sum(RebateLine.amount))
+                      .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
+                      .order_by(RebateLine.customer_id)).all()
+        names = {c.id: c.legal_name for c in s.exec(select(Customer).where(
+            Customer.id.in_([cid for cid, _ in nets])))}
+    first, last = parse_month(run.month)
+    batch_id = f"RB-{run.month}-r{run.revision}"
+    vouchers = []
+    for cid, net in nets:
+        net = Decimal(str(net)).quantize(Decimal("0.01"))
+        if net == 0:
+            continue
+        name = names[cid]
+        what = "返利结算" if run.kind == "initial" else f"返利结算更正（第{run.revision}版）"
+        summary = f"{first.year}年{first.month}月{what} {name}"
+        amount = abs(net)
+        expense = VoucherEntry(summary, st.rebate_expense_account, st.rebate_expense_account_name,
+                               debit=amount if net > 0 else Decimal("0.00"),
+                               credit=Decimal("0.00") if net > 0 else amount,
+                               customer_code=_customer_code(cid), customer_name=name)
+        payable = VoucherEntry(summary, st.rebate_payable_account, st.rebate_payable_account_name,
+                               debit=Decimal("0.00") if net > 0 else amount,
+                               credit=amount if net > 0 else Decimal("0.00"),
+                               customer_code=_customer_code(cid), customer_name=name)
+        vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
+                                     voucher_date=last, period=run.month, word="记",
+                                     entries=(expense, payable), prepared_by="销售运营中台"))
+    if not vouchers:
+        return None
+    return VoucherBatch(batch_id=batch_id, period=run.month, vouchers=tuple(vouchers),
+                        note=f"{run.month} 返利结算第 {run.revision} 版，{len(vouchers)} 张凭证草稿")
+
+
+def send_vouchers(hub: Hub, run_id: int) -> str | None:
+    """Voucher drafts to finance, once per (month, revision)."""
+    batch = voucher_batch(hub, run_id)
+    if batch is None:
+        return None
+    result = once(hub.db_url, "rebate_vouchers", batch.batch_id,
+                  lambda: {"reference": hub.finance.submit_vouchers(batch)})
+    with session_scope(hub.db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,
+                      voucher_ref=result["reference"])
+    return result["reference"]
+
+
+def _run_lines(s: Session, run_id: int):
+    return s.exec(select(RebateLine, Customer).join(Customer, Customer.id == RebateLine.customer_id)
+                  .where(RebateLine.run_id == run_id)
+                  .order_by(RebateLine.customer_id, RebateLine.order_id, RebateLine.id)).all()
+
+
+def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
+    used = sorted({(ln.policy_code, ln.policy_version) for ln in lines})
+    out = []
+    for code, version in used:
+        published: PublishedVersion | None = book.version(code, version)
+        if published is None:
+            continue
+        window = next((w for w in book.windows(code) if w.version == version), None)
+        out.append(StatementPolicy(code=code, version=version, name=published.spec.name,
+                                   effective_from=window.start if window else
+                                   published.spec.effective_from,
+                                   effective_to=window.end if window else
+                                   published.spec.effective_to, clauses=()))
+    return tuple(out)
+
+
+def write_documents(hub: Hub, run_id: int) -> dict:
+    """The customers' statement PDFs (对账单) and finance's detail workbook of a revision."""
+    st = hub.settings
+    with session_scope(hub.db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        rows = _run_lines(s, run_id)
+        book = policy_book(s)
+        staff_names = {p.id: p.name for p in s.exec(select(Staff))}
+        orders = {ln.order_id for ln, _ in rows}
+        order_dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
+            IntentOrder.id.in_(orders)))} if rows else {}
+        product_lines: dict[str, set[str]] = defaultdict(set)
+        for oid, pl in s.exec(select(IntentOrderLine.order_id, Product.product_line).join(
+                Product, Product.sku == IntentOrderLine.sku).where(
+                IntentOrderLine.order_id.in_(orders))) if rows else ():
+            product_lines[oid].add(pl)
+    folder = st.path("settlements", run.month, f"r{run.revision}")
+    status = run.status
+    by_customer: dict[int, list] = defaultdict(list)
+    for line, customer in rows:
+        by_customer[customer.id].append((line, customer))
+    statements = []
+    for cid, items in by_customer.items():
+        customer = items[0][1]
+        lines = [ln for ln, _ in items]
+        doc = StatementDocument(
+            statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
+            month=run.month, revision=run.revision, status=status,
+            issued_on=business_date(run.created_at), seller_name=st.seller_name,
+            seller_uscc=st.seller_uscc, seller_address=st.seller_address,
+            seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
+            customer_uscc=customer.uscc, customer_code=_customer_code(cid),
+            region=customer.region, rep_name=staff_names.get(customer.owner_rep_id),
+            lines=tuple(StatementLine(
+                order_id=ln.order_id, order_date=order_dates.get(ln.order_id),
+                product_line="、".join(sorted(product_lines[ln.order_id])) or None,
+                policy_code=ln.policy_code,
+                policy_version=ln.policy_version, clause=ln.clause,
+                basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
+                amount=Decimal(str(ln.amount)), kind=ln.kind, explanation=ln.explanation,
+                rule_name=json.loads(ln.inputs).get("rule_name", ln.rule_id),
+                period=ln.period, due_amount=Decimal(str(ln.due_amount))) for ln in lines),
+            policies=_policies(book, lines))
+        path = folder / f"{doc.statement_no}.pdf"
+        render_statement_pdf(doc, path)
+        statements.append(str(path))
+    report = SettlementReport(
+        month=run.month, revision=run.revision, status=status, as_of=run.as_of,
+        batch_id=run.voucher_batch_id, vouchers=_vouchers_of(hub, run_id),
+        lines=tuple(SettlementDetailLine(
+            month=ln.month, revision=run.revision, order_id=ln.order_id,
+            order_date=order_dates.get(ln.order_id), customer_name=c.legal_name,
+            customer_code=_customer_code(c.id), customer_uscc=c.uscc, region=ln.region,
+            rep_name=staff_names.get(ln.rep_id, ln.rep_id), policy_code=ln.policy_code,
+            policy_version=ln.policy_version, clause=ln.clause, period=ln.period,
+            basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
+            due_amount=Decimal(str(ln.due_amount)), amount=Decimal(str(ln.amount)),
+            kind=ln.kind, explanation=ln.explanation) for ln, c in rows))
+    workbook = folder / f"返利结算明细-{run.month}-r{run.revision}.xlsx"
+    save_settlement_workbook(report, workbook)
+    return {"statements": statements, "workbook": str(workbook)}
+
+
+def _vouchers_of(hub: Hub, run_id: int) -> tuple:
+    batch = voucher_batch(hub, run_id)
+    return batch.vouchers if batch else ()
+
+
+# --- the whole month --------------------------------------------------------------------------
+
+@dataclass
+class SettlementResult:
+    month: str
+    run_id: int | None
+    revision: int | None
+    kind: str | None
+    lines: int
+    total: Decimal
+    by_kind: dict[str, str] = field(default_factory=dict)
+    by_region: dict[str, str] = field(default_factory=dict)
+    by_rep: dict[str, str] = field(default_factory=dict)
+    by_customer: dict[str, str] = field(default_factory=dict)
+    voucher_ref: str | None = None
+    documents: dict = field(default_factory=dict)
+    message: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+
+
+def summarize(db_url: str, month: str, run_id: int | None) -> SettlementResult:
+    """Totals of a revision by kind, region, rep and customer: sums of its lines."""
+    if run_id is None:
+        with session_scope(db_url) as s:
+            run = s.exec(select(SettlementRun).where(SettlementRun.month == month)
+                         .order_by(SettlementRun.revision.desc())).first()
+        return SettlementResult(month, None, run.revision if run else None, None, 0,
+                                Decimal("0.00"), message="无新增变动，本月结算结果不变，未生成新版本或凭证")
+    with session_scope(db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        rows = _run_lines(s, run_id)
+        names = {p.id: p.name for p in s.exec(select(Staff))}
+
+    def total(key) -> dict[str, str]:
+        sums: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+        for line, customer in rows:
+            sums[key(line, customer)] += Decimal(str(line.amount))
+        return {k: str(v) for k, v in sorted(sums.items())}
+
+    return SettlementResult(
+        month, run.id, run.revision, run.kind, len(rows), Decimal(str(run.total_amount)),
+        by_kind=total(lambda ln, c: KIND_LABELS[ln.kind]),
+        by_region=total(lambda ln, c: ln.region or "（未分配）"),
+        by_rep=total(lambda ln, c: names.get(ln.rep_id, ln.rep_id or "（未分配）")),
+        by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
+        message=f"{month} 返利结算第 {run.revision} 版：{len(rows)} 行，合计 ¥{run.total_amount:,.2f}")
+
+
+def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | None = None,
+                 progress=None) -> SettlementResult:
+    """Compute, store, send vouchers, write documents; each step safe to repeat."""
+    def step(pct: float) -> None:
+        if progress:
+            progress(pct)
+
+    comp = compute_month(hub.db_url, month)
+    step(50)
+    run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
+    step(65)
+    if run_id is not None:
+        send_vouchers(hub, run_id)
+        step(80)
+        documents = write_documents(hub, run_id)
+        step(95)
+    result = summarize(hub.db_url, month, run_id)
+    if run_id is not None:
+        result.documents = documents
+    step(100)
+    return result
+
+
+def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
+    """Finance confirms a revision: from then on it never changes."""
+    if person.role not in ("finance", "admin"):
+        raise SettlementError(f"只有财务可以确认结算（{person.name} 的角色是 {person.role}）",
+                              status=403, code="forbidden")
+    with session_scope(db_url) as s:
+        run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
+                                                 SettlementRun.revision == revision)).first()
+        if run is None:
+            raise SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
+                                  code="unknown_settlement")
+        if run.status == "confirmed":
+            raise SettlementError(f"{month} 第 {revision} 版已于 "
+                                  f"{run.confirmed_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 由 "
+                                  f"{run.confirmed_by} 确认", status=409,
+                                  code="already_confirmed")
+        apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,
+                      confirmed_at=utcnow())
+        return run
+
+
+def confirmed_through(db_url: str) -> dt.date | None:
+    """The last day of the latest month with a confirmed revision (policies may not start
+    before it)."""
+    with session_scope(db_url) as s:
+        month = s.exec(select(sa.func.max(SettlementRun.month)).where(
+            SettlementRun.status == "confirmed")).one()
+    return parse_month(month)[1] if month else None
+
+
+# --- Prefect ------------------------------------------------------------------------------
+
+STEP = dict(retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE, persist_result=False)
+
+
+@task(name="settle", **STEP)
+def settle_task(month: str, progress_id) -> dict:
+    hub = current_hub()
+    run_id = str(flow_run.get_id() or "local")
+    result = settle_month(hub, month, ACTOR, run_id,
+                          progress=lambda pct: update_progress_artifact(progress_id, pct))
+    return result.as_dict()
+
+
+@flow(name="settle-month", log_prints=True)
+def settle_month_flow(month: str | None = None) -> dict:
+    """Settle `month` (default: last month in Asia/Shanghai)."""
+    month = month or previous_month()
+    logger = get_run_logger()
+    progress_id = create_progress_artifact(0.0, key="settle-month-progress",
+                                           description=f"{month} 返利结算进度")
+    result = settle_task(month, progress_id)
+    table = [{"维度": "类型", "名称": k, "金额": v} for k, v in result["by_kind"].items()]
+    table += [{"维度": "大区", "名称": k, "金额": v} for k, v in result["by_region"].items()]
+    table += [{"维度": "销售", "名称": k, "金额": v} for k, v in result["by_rep"].items()]
+    table += [{"维度": "客户", "名称": k, "金额": v} for k, v in result["by_customer"].items()]
+    create_table_artifact(key="settle-month", table=table or [{"维度": "—", "名称": "无变动",
+                                                               "金额": "0.00"}],
+                          description=result["message"])
+    logger.info("settlement: %s", result["message"])
+    return result

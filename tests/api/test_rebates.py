@@ -1,0 +1,184 @@
+"""Rebates through the API: the preview at order entry (the 12.5 % / +2.3 points example),
+publishing a policy, the board and its access rules, drill-down to orders, customer and
+policy text, finance's confirmation."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import issue_token
+from flows.hub import current_hub
+from flows.settlement import settle_month
+from models import set_clock
+from tests.rebate_support import customer_id, invoice, publish, signed_order
+
+D = dt.date
+POLICY = """
+code: T-PREVIEW
+name: 测试监护返利政策
+effective_from: 2026-10-01
+text: 第一条 月度阶梯：当月监护产品线销售额5万元以下10.2%，5万元及以上10%。第二条 按期回款奖励2.5%。
+rules:
+  - id: month-tier
+    name: 月度阶梯
+    clause: 第一条
+    applies_to: {product_lines: [监护]}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers:
+      - {from: 0, to: 50000, rate: 10.2%}
+      - {from: 50000, rate: 10%}
+    priority: 10
+    stacking: stack
+  - id: payment-bonus
+    name: 按期回款奖励
+    clause: 第二条
+    applies_to:
+      product_lines: [监护]
+      payment_rate: {min: 90%, no_history: fail}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 2.5%}]
+    priority: 5
+    stacking: stack
+"""
+
+
+@pytest.fixture
+def client(hub):
+    with TestClient(create_app(hub.settings, launcher=None)) as c:
+        yield c
+
+
+def token(hub, staff_id):
+    return {"Authorization": f"Bearer {issue_token(hub.settings, staff_id)}"}
+
+
+@pytest.fixture
+def world(hub):
+    """October: 康达 (华东, rep 张伟) 3 × M8 = 38,400 at 10.2 %, no invoices due before →
+    no bonus; an invoice due 15 October paid on time makes November's payment rate 100 %.
+    华南医贸 (华南, rep 李娜) orders too."""
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    huanan = customer_id(hub.db_url, "广州华南医药贸易有限公司")
+    o1 = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 3)])
+    o2 = signed_order(hub.db_url, huanan, D(2026, 10, 11), [("MON-M12", 1)], rep_id="rep-lina")
+    invoice(hub.db_url, kangda, D(2026, 10, 15), "38400.00", paid=[(D(2026, 10, 14), "38400.00")])
+    return {"kangda": kangda, "huanan": huanan, "o1": o1, "o2": o2}
+
+
+def test_preview_shows_rate_clause_inputs_and_change_against_last_month(hub, client, world):
+    body = {"customer_id": world["kangda"], "order_date": "2026-11-20",
+            "lines": [{"sku": "MON-M8", "quantity": 5}]}
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    assert r.status_code == 200, r.text
+    preview = r.json()
+    # 64,000 ≥ 50,000 → 10 %; payment rate 100 % ≥ 90 % → + 2.5 % = 12.5 % = 8,000.00;
+    # last month 38,400 at 10.2 % (no invoice was due before October: no bonus)
+    assert preview["rate"] == "0.125000" and preview["amount"] == "8000.00"
+    assert preview["product_lines"][0]["sentence"] == "本次订单返利比例：12.5%，较上月提升2.3个百分点"
+    rules = {x["rule_id"]: x for x in preview["rules"]}
+    assert rules["month-tier"]["policy_version"] == 1 and rules["month-tier"]["clause"] == "第一条"
+    assert rules["payment-bonus"]["inputs"]["payment_rate"].startswith("1")
+    # just under the threshold: an unpaid 4,269.04 due 20 October makes it
+    # 38,400 ÷ 42,669.04 = 89.995 %, shown rounded down as 89.99 % → no bonus, and the reason says so
+    invoice(hub.db_url, world["kangda"], D(2026, 10, 20), "4269.04")
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    preview = r.json()
+    assert preview["rate"] == "0.100000"
+    skipped = {x["rule_id"]: x for x in preview["skipped"]}
+    assert "89.99%" in " ".join(skipped["payment-bonus"]["reasons"])
+    assert "90%" in " ".join(skipped["payment-bonus"]["reasons"])
+
+
+def test_preview_refuses_bad_input(hub, client, world):
+    auth = token(hub, "rep-zhangwei")
+    r = client.post("/rebates/preview", json={"customer_id": 99999, "lines": [
+        {"sku": "MON-M8", "quantity": 1}]}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_customer"
+    r = client.post("/rebates/preview", json={"customer_id": world["kangda"], "lines": [
+        {"sku": "NOPE", "quantity": 1}]}, headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_sku"
+    r = client.post("/rebates/preview", json={"customer_id": world["kangda"], "lines": [
+        {"sku": "MON-M8", "quantity": 1.5}]}, headers=auth)
+    assert r.status_code == 422
+    assert client.post("/rebates/preview", json={}).status_code == 401
+
+
+def test_publishing_through_the_api_names_every_bad_field(hub, client):
+    bad = POLICY.replace("tiers: [{from: 0, rate: 2.5%}]", "tires: [{from: 0, rate: 250%}]")
+    r = client.post("/rebates/policies", content=bad.encode(), headers={
+        **token(hub, "ops-01"), "Content-Type": "text/plain"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_policy"
+    fields = {d["field"] for d in r.json()["error"]["details"]}
+    assert any("tires" in f for f in fields)
+    r = client.post("/rebates/policies", content=POLICY.encode(), headers={
+        **token(hub, "rep-zhangwei"), "Content-Type": "text/plain"})
+    assert r.status_code == 403
+    r = client.post("/rebates/policies", content=POLICY.encode(), headers={
+        **token(hub, "ops-01"), "Content-Type": "text/plain"})
+    assert r.status_code == 201 and r.json()["version"] == 1
+    listed = client.get("/rebates/policies", headers=token(hub, "rep-lina")).json()
+    assert [(p["code"], p["version"]) for p in listed] == [("T-PREVIEW", 1)]
+
+
+def test_board_access_and_drill_down(hub, client, world):
+    set_clock(lambda: dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc))
+    settle_month(current_hub(), "2026-10")
+    rep = client.get("/rebates/board/data", headers=token(hub, "rep-zhangwei")).json()
+    figures = {f["status"]: f for f in rep["figures"]}
+    assert figures["pending"]["amount"] == "3916.80"  # 38,400 × 10.2 %
+    assert figures["confirmed"]["amount"] == "0.00"
+    # a rep sees only his own; a manager his region; finance everything
+    assert client.get("/rebates/board/data?rep=rep-lina",
+                      headers=token(hub, "rep-zhangwei")).status_code == 403
+    east = client.get("/rebates/board/data", headers=token(hub, "mgr-east")).json()
+    assert {f["status"]: f["amount"] for f in east["figures"]}["pending"] == "3916.80"
+    for query in ("?region=华南", "?rep=rep-lina"):
+        r = client.get(f"/rebates/board/data{query}", headers=token(hub, "mgr-east"))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    everything = client.get("/rebates/board/data", headers=token(hub, "finance-01")).json()
+    pending = {f["status"]: f for f in everything["figures"]}["pending"]
+    assert pending["orders"] == 2
+    assert client.get("/rebates/board/data", headers=token(hub, "legal-01")).status_code == 403
+    # drill down: the figure → its orders → an order's lines, customer and policy text
+    orders = client.get("/rebates/board/orders?status=pending",
+                        headers=token(hub, "rep-zhangwei")).json()
+    assert [o["order_id"] for o in orders] == [world["o1"]]
+    detail = client.get(f"/rebates/orders/{world['o1']}",
+                        headers=token(hub, "rep-zhangwei")).json()
+    assert detail["customer"]["legal_name"] == "江苏康达医疗设备有限公司"
+    assert detail["lines"][0]["clause"] == "第一条" and detail["lines"][0]["status"] == "pending"
+    assert detail["policies"][0]["effective_from"] == "2026-10-01"
+    assert "月度阶梯" in detail["policies"][0]["text"]
+    assert client.get(f"/rebates/orders/{world['o1']}",
+                      headers=token(hub, "rep-lina")).status_code == 403
+    # finance confirms: pending becomes confirmed
+    r = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "rep-zhangwei"))
+    assert r.status_code == 403
+    r = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "finance-01"))
+    assert r.status_code == 200 and r.json()["status"] == "confirmed"
+    again = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "finance-01"))
+    assert again.status_code == 409
+    rep = client.get("/rebates/board/data", headers=token(hub, "rep-zhangwei")).json()
+    assert {f["status"]: f["amount"] for f in rep["figures"]} == {
+        "confirmed": "3916.80", "pending": "0.00", "expected": "0.00"}
+
+
+def test_expected_this_month(hub, client, world):
+    set_clock(lambda: dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc))
+    # November so far: 5 × M8 = 64,000 → 10 % + 2.5 % (October's invoice was paid on time)
+    o3 = signed_order(hub.db_url, world["kangda"], D(2026, 11, 3), [("MON-M8", 5)])
+    board = client.get("/rebates/board/data", headers=token(hub, "rep-zhangwei")).json()
+    expected = {f["status"]: f for f in board["figures"]}["expected"]
+    # October's order is not settled yet either: it is expected now too (3,916.80)
+    assert expected["amount"] == "11916.80" and expected["orders"] == 2
+    orders = client.get("/rebates/board/orders?status=expected",
+                        headers=token(hub, "rep-zhangwei")).json()
+    assert {o["order_id"] for o in orders} == {o3, world["o1"]}

@@ -1,0 +1,164 @@
+"""Monthly settlement against the database, computed by hand: first payment, a quarterly tier
+reached in the second month (the first month's order gets the difference), a re-run that
+changes nothing, a late return that claws back through an adjustment revision, balanced
+vouchers sent once, statements and the finance workbook."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from sqlmodel import select
+
+from flows.hub import current_hub
+from flows.policies import PublishError
+from flows.settlement import (
+    SettlementError, compute_month, confirm_settlement, settle_month,
+)
+from models import RebateLine, SettlementRun, Staff
+from models.db import session_scope
+from tests.rebate_support import customer_id, publish, return_goods, signed_order
+
+D = dt.date
+POLICY = """
+code: T-2026Q4
+name: 测试季度返利政策
+effective_from: 2026-10-01
+text: 一、基础返利2%；二、季度销售额满10万元全额按3%。
+rules:
+  - id: flat
+    name: 基础返利
+    clause: 第一条
+    applies_to: {product_lines: [监护]}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 2%}]
+    priority: 10
+    stacking: stack
+  - id: quarter
+    name: 季度阶梯
+    clause: 第二条
+    applies_to: {product_lines: [监护]}
+    measure: amount
+    period: quarter
+    style: retroactive
+    tiers:
+      - {from: 0, to: 100000, rate: 0%}
+      - {from: 100000, rate: 3%}
+    priority: 5
+    stacking: stack
+"""
+
+
+@pytest.fixture
+def kangda(hub):
+    publish(hub.db_url, POLICY)
+    return customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+
+
+def lines_of(db_url, month, revision):
+    with session_scope(db_url) as s:
+        run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
+                                                 SettlementRun.revision == revision)).one()
+        return run, s.exec(select(RebateLine).where(RebateLine.run_id == run.id)
+                           .order_by(RebateLine.order_id, RebateLine.rule_id)).all()
+
+
+def test_two_months_a_late_tier_a_rerun_and_a_late_return(hub, kangda):
+    # October: 5 × M8 at 12,800 = 64,000 → base 2 % = 1,280.00; the quarter is below 100,000
+    o1 = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    result = settle_month(current_hub(), "2026-10")
+    assert (result.revision, result.kind, result.lines, result.total) == (1, "initial", 1,
+                                                                          Decimal("1280.00"))
+    run, lines = lines_of(hub.db_url, "2026-10", 1)
+    assert [(ln.order_id, ln.rule_id, ln.kind, ln.amount) for ln in lines] == [
+        (o1, "flat", "rebate", Decimal("1280.00"))]
+    assert "第一条" in lines[0].explanation and "2%" in lines[0].explanation
+    # re-running October finds nothing new: no revision, no second voucher
+    again = settle_month(current_hub(), "2026-10")
+    assert again.run_id is None and "未生成新版本" in again.message
+    # November: 4 × M8 = 51,200 → base 1,024.00; the quarter reaches 115,200 ≥ 100,000, so
+    # 3 % applies to the whole quarter: O1 1,920.00 (reached late), O2 1,536.00
+    o2 = signed_order(hub.db_url, kangda, D(2026, 11, 5), [("MON-M8", 4)])
+    result = settle_month(current_hub(), "2026-11")
+    assert result.total == Decimal("4480.00")
+    _, lines = lines_of(hub.db_url, "2026-11", 1)
+    assert {(ln.order_id, ln.rule_id): ln.amount for ln in lines} == {
+        (o1, "quarter"): Decimal("1920.00"), (o2, "flat"): Decimal("1024.00"),
+        (o2, "quarter"): Decimal("1536.00")}
+    assert result.by_customer == {"江苏康达医疗设备有限公司": "4480.00"}
+    assert result.by_region == {"华东": "4480.00"} and result.by_rep == {"张伟": "4480.00"}
+    # a return of one O1 unit on 20 November, entered after November was settled:
+    # O1 base falls to 4 × 12,800 × 2 % = 1,024 (paid 1,280 → −256); the quarter is 102,400,
+    # still ≥ 100,000: O1 3 % × 51,200 = 1,536 (paid 1,920 → −384). Adjustment −640.00.
+    return_goods(hub.db_url, o1, 1, 1, D(2026, 11, 20))
+    result = settle_month(current_hub(), "2026-11")
+    assert (result.revision, result.kind, result.total) == (2, "adjustment", Decimal("-640.00"))
+    _, lines = lines_of(hub.db_url, "2026-11", 2)
+    # a re-run's lines are adjustments (更正); each says that a return caused it
+    assert {(ln.order_id, ln.rule_id, ln.kind): ln.amount for ln in lines} == {
+        (o1, "flat", "adjustment"): Decimal("-256.00"),
+        (o1, "quarter", "adjustment"): Decimal("-384.00")}
+    assert all("退货" in ln.explanation for ln in lines)
+    # nothing was paid twice: per order and rule, what was paid equals what is due
+    with session_scope(hub.db_url) as s:
+        paid = {}
+        for ln in s.exec(select(RebateLine)):
+            paid[(ln.order_id, ln.rule_id)] = paid.get((ln.order_id, ln.rule_id), 0) + ln.amount
+    assert paid == {(o1, "flat"): Decimal("1024.00"), (o1, "quarter"): Decimal("1536.00"),
+                    (o2, "flat"): Decimal("1024.00"), (o2, "quarter"): Decimal("1536.00")}
+    assert compute_month(hub.db_url, "2026-11").drafts == []
+
+
+def test_vouchers_balance_are_sent_once_and_documents_are_written(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    other = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
+    signed_order(hub.db_url, other, D(2026, 10, 12), [("MON-M12", 2)])  # 37,200 × 2 % = 744
+    result = settle_month(current_hub(), "2026-10")
+    assert result.voucher_ref == "DRAFT-RB-2026-10-r1"
+    drop = hub.settings.data_dir / "finance-drop" / "vouchers"
+    batch = json.loads((drop / "RB-2026-10-r1.json").read_text(encoding="utf-8"))
+    vouchers = batch["request"]["vouchers"] if "request" in batch else batch["batch"]["vouchers"]
+    assert len(vouchers) == 2
+    for v in vouchers:
+        debit = sum(Decimal(e["debit"]) for e in v["entries"])
+        credit = sum(Decimal(e["credit"]) for e in v["entries"])
+        assert debit == credit > 0
+        assert {e["account_code"] for e in v["entries"]} == {"6601.09", "2241.05"}
+    settle_month(current_hub(), "2026-10")
+    assert len(list(drop.glob("*.json"))) == 1
+    assert len(result.documents["statements"]) == 2
+    wb = openpyxl.load_workbook(result.documents["workbook"])
+    assert "明细" in wb.sheetnames and "凭证" in wb.sheetnames
+    if shutil.which("pdftotext"):
+        pdf = next(p for p in result.documents["statements"] if "C000001" in p or True)
+        text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "对账单" in text and "2026" in text
+
+
+def test_finance_confirms_and_policies_cannot_start_inside_a_confirmed_month(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        rep, finance = s.get(Staff, "rep-zhangwei"), s.get(Staff, "finance-01")
+    with pytest.raises(SettlementError, match="只有财务"):
+        confirm_settlement(hub.db_url, "2026-10", 1, rep)
+    confirm_settlement(hub.db_url, "2026-10", 1, finance)
+    with pytest.raises(SettlementError, match="已于"):
+        confirm_settlement(hub.db_url, "2026-10", 1, finance)
+    with pytest.raises(PublishError, match="已确认"):
+        publish(hub.db_url, POLICY.replace("effective_from: 2026-10-01",
+                                           "effective_from: 2026-10-15"))
+    assert publish(hub.db_url, POLICY.replace("effective_from: 2026-10-01",
+                                              "effective_from: 2026-11-01")).version == 2
+
+
+def test_bad_month_is_refused(hub):
+    with pytest.raises(SettlementError, match="YYYY-MM"):
+        settle_month(current_hub(), "2026-13")

@@ -1,0 +1,146 @@
+"""Properties of settling random months in the database (hypothesis): the lines add up to
+every total, every voucher balances, a second run changes nothing, and returns never pay a
+rebate twice nor claw back more than was paid — whatever the orders, deliveries and returns."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections import defaultdict
+from decimal import Decimal
+
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sqlmodel import select
+
+from connectors.settings import Settings
+from deployments.seed import seed_sample_data
+from flows.hub import build_hub, use_hub
+from flows.settlement import compute_month, settle_month, voucher_batch
+from models import RebateLine, SettlementRun
+from models.db import get_engine, session_scope
+from tests.conftest import PG_URL
+from tests.rebate_support import customer_id, publish, return_goods, signed_order
+
+POLICY = """
+code: P-PROP
+name: 属性测试政策
+effective_from: 2026-10-01
+rules:
+  - id: month-flat
+    name: 月度基础
+    clause: 第一条
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 1.5%}]
+    priority: 1
+    stacking: stack
+  - id: quarter-retro
+    name: 季度追溯阶梯
+    clause: 第二条
+    applies_to: {product_lines: [监护, 输注]}
+    measure: amount
+    period: quarter
+    style: retroactive
+    tiers:
+      - {from: 0, to: 60000, rate: 0%}
+      - {from: 60000, to: 150000, rate: 2%}
+      - {from: 150000, rate: 3.5%}
+    cap: {amount_per_period: 4000}
+    priority: 2
+    stacking: stack
+  - id: quarter-marginal
+    name: 季度分段累进
+    clause: 第三条
+    applies_to: {product_lines: [输注]}
+    measure: quantity
+    period: quarter
+    style: marginal
+    tiers:
+      - {from: 0, to: 10, rate: 1%}
+      - {from: 10, rate: 4%}
+    priority: 3
+    stacking: stack
+"""
+CUSTOMERS = ["江苏康达医疗设备有限公司", "浙江仁和医疗器械有限公司", "广州华南医药贸易有限公司"]
+SKUS = ["MON-M8", "MON-M12", "PUMP-SP3", "PUMP-VP5", "CONS-ECG10"]
+MONTHS = ["2026-10", "2026-11", "2026-12"]
+DAY = st.integers(min_value=0, max_value=90)  # days after 1 October
+
+order = st.fixed_dictionaries({
+    "customer": st.integers(0, 2), "day": DAY,
+    "lines": st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 9)), min_size=1,
+                      max_size=3, unique_by=lambda x: x[0]),
+    "delivery_delay": st.integers(0, 40),
+    "returns": st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9), st.integers(1, 60)),
+                        max_size=2),
+})
+
+
+def fresh_database(template, tmp_path_factory) -> str:
+    if PG_URL:
+        with get_engine(PG_URL).begin() as conn:
+            tables = [r[0] for r in conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                "AND tablename <> 'alembic_version'"))]
+            conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        return PG_URL
+    path = tmp_path_factory.mktemp("prop") / "salesops.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(orders=st.lists(order, min_size=1, max_size=8))
+def test_random_months_settle_consistently(orders, _template_db, tmp_path_factory):
+    url = fresh_database(_template_db, tmp_path_factory)
+    seed_sample_data(url)
+    hub = build_hub(Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("data"),
+                             database_url=url))
+    use_hub(hub)
+    try:
+        publish(url, POLICY)
+        ids = [customer_id(url, name) for name in CUSTOMERS]
+        start = dt.date(2026, 10, 1)
+        for o in orders:
+            day = start + dt.timedelta(days=o["day"])
+            oid = signed_order(url, ids[o["customer"]], day, o["lines"],
+                               delivered_on=day + dt.timedelta(days=o["delivery_delay"]))
+            delivered = day + dt.timedelta(days=o["delivery_delay"])
+            back = defaultdict(int)
+            for line_index, qty, after in o["returns"]:
+                line_no = line_index % len(o["lines"]) + 1
+                room = o["lines"][line_no - 1][1] - back[line_no]
+                if room > 0:
+                    back[line_no] += min(qty, room)
+                    return_goods(url, oid, line_no, min(qty, room),
+                                 delivered + dt.timedelta(days=after))
+        for month in MONTHS:
+            result = settle_month(hub, month)
+            again = settle_month(hub, month)
+            assert again.run_id is None  # a second run changes nothing
+            if result.run_id is None:
+                continue
+            with session_scope(url) as s:
+                run = s.get(SettlementRun, result.run_id)
+                lines = s.exec(select(RebateLine).where(RebateLine.run_id == run.id)).all()
+            total = sum((Decimal(str(ln.amount)) for ln in lines), Decimal("0.00"))
+            assert total == Decimal(str(run.total_amount)) == result.total
+            for breakdown in (result.by_customer, result.by_rep, result.by_region,
+                              result.by_kind):
+                assert sum(Decimal(v) for v in breakdown.values()) == total
+            batch = voucher_batch(hub, run.id)
+            for voucher in batch.vouchers if batch else ():
+                assert sum(e.debit for e in voucher.entries) == \
+                    sum(e.credit for e in voucher.entries) > 0
+            # after each month, what was paid per (rule bucket, order) is never negative
+            with session_scope(url) as s:
+                paid = defaultdict(Decimal)
+                for ln in s.exec(select(RebateLine)):
+                    paid[(ln.bucket_key, ln.order_id)] += Decimal(str(ln.amount))
+            assert all(v >= 0 for v in paid.values()), paid
+        # at the end, everything due is paid exactly once: nothing left to pay or claw back
+        assert compute_month(url, MONTHS[-1]).drafts == []
+    finally:
+        use_hub(None)
