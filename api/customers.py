@@ -261,9 +261,10 @@ async def suspect_page_response(request: Request, suspect_id: int, person: Staff
 
 @router.get("/customers/suspects/{suspect_id}", summary="疑似新客户（浏览器打开为确认页面）",
             responses={200: {"content": {"text/html": {}}}})
-async def get_suspect(suspect_id: int, request: Request) -> Response:
+async def get_suspect(suspect_id: int, request: Request, response: Response) -> Response:
     """JSON (as an item of `GET /customers/suspects`); a browser (Accept: text/html) gets
     the manager's page with the two decisions."""
+    response.headers["Vary"] = "Accept"  # one address, two representations
     if wants_html(request):
         person = await staff_for_page(request)
         if not isinstance(person, Staff):

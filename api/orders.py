@@ -130,8 +130,9 @@ async def order_page_response(request: Request, order_id: str, person: Staff, *,
 
 @router.get("/orders/{order_id}", tags=["orders"], summary="意向单处理进度",
             responses={200: {"content": {"text/html": {}}}})
-async def get_order(order_id: str, request: Request) -> Response:
+async def get_order(order_id: str, request: Request, response: Response) -> Response:
     """JSON; a browser (Accept: text/html) gets the rep's page of the order (staff only)."""
+    response.headers["Vary"] = "Accept"  # one address, two representations
     if wants_html(request):
         person = await staff_for_page(request)
         if not isinstance(person, Staff):

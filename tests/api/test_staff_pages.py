@@ -98,7 +98,7 @@ def test_suspect_answers_json_to_programs_and_a_page_to_browsers(hub, client, cl
         headers = bearer(hub, "mgr-east") | ({"Accept": accept} if accept else {})
         r = client.get("/customers/suspects/1", headers=headers)
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", accept
-        assert r.json() == listed[0]
+        assert r.json() == listed[0] and r.headers["vary"] == "Accept"
     assert sorted(o["order_id"] for o in listed[0]["orders"]) == sorted(waiting)
     # JSON errors stay JSON
     assert client.get("/customers/suspects/1").json()["error"]["code"] == "unauthenticated"
@@ -152,7 +152,7 @@ def test_order_json_stays_as_it_was_and_the_page_needs_a_login(hub, client):
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert set(r.json()) == {"order_id", "status", "error", "customer", "stock_short", "stage",
                              "stage_label", "quote", "todos", "last_flow_run_id"}
-    assert r.json()["status"] == "quoted"
+    assert r.json()["status"] == "quoted" and r.headers["vary"] == "Accept"
     missing = client.get("/orders/IO-NOPE")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_order"
 
