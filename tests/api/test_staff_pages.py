@@ -17,7 +17,13 @@ from api.auth import COOKIE, _b64, _mac, issue_token
 from api.staff_pages import ORDER_STATUS_LABELS, time_left
 from connectors.base import PermanentError, TransientError
 from models import (
-    Customer, CustomerAlias, InboxEvent, IntentOrder, OrderStatus, SuspectName, Todo,
+    Customer,
+    CustomerAlias,
+    InboxEvent,
+    IntentOrder,
+    OrderStatus,
+    SuspectName,
+    Todo,
 )
 from models.db import get_engine, session_scope
 from tests.flows.test_suspects import UNKNOWN, Clock, run_pending, submit
