@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from api import customers, orders, rebates, signing_page, webhooks
 from api.dispatcher import Dispatcher
 from api.errors import ApiError
+from api.pages import REOPEN, staff_message, wants_html
 from connectors.base import TransientError
 from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
@@ -61,7 +62,9 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
                         f"外部系统暂不可用（{exc.provider or '未知'}），请稍后重试").response()
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
+        if wants_html(request):  # a mistyped link opened in a browser: a page, not JSON
+            return staff_message(400, "链接有误", "页面地址或提交的内容不正确。" + REOPEN)
         details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["type"],
                     "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": {"code": "invalid_request", "message": "请求参数不合法",

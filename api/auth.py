@@ -43,27 +43,33 @@ def issue_token(settings: Settings, staff_id: str, days: int | None = None) -> s
     return f"{payload}.{_mac(settings, payload)}"
 
 
-def token_staff_id(settings: Settings, token: str) -> str | None:
-    """The staff id a valid, unexpired token names; None otherwise."""
+def token_claims(settings: Settings, token: str) -> tuple[str, int] | None:
+    """(staff id, expiry as a Unix time) of a valid, unexpired token; None otherwise."""
     try:
         encoded_id, expires, mac = token.strip().split(".")
         if not hmac.compare_digest(mac, _mac(settings, f"{encoded_id}.{expires}")):
             return None
         if int(expires) < time.time():
             return None
-        return _unb64(encoded_id).decode()
-    except (ValueError, UnicodeDecodeError):
+        return _unb64(encoded_id).decode(), int(expires)
+    except (ValueError, TypeError):  # TypeError: compare_digest refuses non-ASCII text
         return None
 
 
-def _token_of(request: Request) -> str | None:
+def token_staff_id(settings: Settings, token: str) -> str | None:
+    """The staff id a valid, unexpired token names; None otherwise."""
+    claims = token_claims(settings, token)
+    return claims[0] if claims else None
+
+
+def token_of(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     return request.query_params.get("token") or request.cookies.get(COOKIE)
 
 
-def _load_staff(db_url: str, staff_id: str) -> Staff | None:
+def load_staff(db_url: str, staff_id: str) -> Staff | None:
     with session_scope(db_url) as s:
         return s.get(Staff, staff_id)
 
@@ -71,13 +77,13 @@ def _load_staff(db_url: str, staff_id: str) -> Staff | None:
 async def current_staff(request: Request) -> Staff:
     """FastAPI dependency: the authenticated staff member, or 401."""
     settings: Settings = request.app.state.settings
-    token = _token_of(request)
+    token = token_of(request)
     if not token:
         raise ApiError(401, "unauthenticated", "请先登录（缺少访问令牌）")
     staff_id = token_staff_id(settings, token)
     if staff_id is None:
         raise ApiError(401, "invalid_token", "访问令牌无效或已过期，请重新获取")
-    staff = await run_in_threadpool(_load_staff, settings.db_url, staff_id)
+    staff = await run_in_threadpool(load_staff, settings.db_url, staff_id)
     if staff is None:
         raise ApiError(401, "unknown_staff", "访问令牌对应的人员不存在")
     return staff

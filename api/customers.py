@@ -3,25 +3,38 @@ decisions on suspected new customers."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.auth import current_staff
 from api.errors import ApiError
+from api.pages import (
+    cross_site, refused_cross_site, staff_for_page, staff_message, staff_page, wants_html,
+)
+from api.staff_pages import decision_result, suspect_page
+from connectors.base import PermanentError, TransientError
 from flows.customer_index import customer_index
+from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.suspects import (
     STATUS_LABELS, choose_customer_for_order, decide_create, decide_merge, may_decide,
 )
-from models import Customer, CustomerAlias, Staff, SuspectName, SuspectSighting, SuspectStatus
+from models import (
+    Customer, CustomerAlias, IntentOrder, Staff, SuspectName, SuspectSighting, SuspectStatus,
+    utcnow,
+)
 from models.base import SHANGHAI
 from models.db import session_scope
 from models.name_input import check_customer_name
 
 router = APIRouter(tags=["customers"])
+log = logging.getLogger("salesops.api")
 
 
 def _index(request: Request):
@@ -127,8 +140,19 @@ class OrderCustomer(BaseModel):
     customer_id: int = Field(gt=0)
 
 
-async def _decision(request: Request, fn, *args):
-    result = await run_in_threadpool(fn, current_hub(), *args)
+async def run_decision(request: Request, fn, *args):
+    """A decision from the JSON API or a page's form; its refusals come back as ApiError, so
+    the page can show them."""
+    try:
+        result = await run_in_threadpool(fn, current_hub(), *args)
+    except Refusal as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from exc
+    except TransientError as exc:
+        raise ApiError(503, "registry_unavailable", "工商信息查询暂不可用，请稍后重试") from exc
+    except PermanentError as exc:  # e.g. the registry refused our account: not the caller's fault
+        log.error("registry refused a lookup for a decision: %s", exc)
+        raise ApiError(503, "registry_failed",
+                       "工商信息查询失败（接口配置或账号问题），请联系销售运营处理") from exc
     request.app.state.dispatcher.poke()  # released orders go on now
     return result
 
@@ -141,21 +165,165 @@ async def create_from_suspect(suspect_id: int, body: CreateDecision, request: Re
         if problem:
             raise ApiError(422, "invalid_field", problem.message,
                            [{"field": "legal_name", "problem": problem.code}])
-    return await _decision(request, decide_create, suspect_id, person, body.legal_name)
+    return await run_decision(request, decide_create, suspect_id, person, body.legal_name)
 
 
 @router.post("/customers/suspects/{suspect_id}/merge", summary="疑似新客户：并入已有客户")
 async def merge_suspect(suspect_id: int, body: MergeDecision, request: Request,
                         person: Staff = Depends(current_staff)):
-    return await _decision(request, decide_merge, suspect_id, person, body.customer_id)
+    return await run_decision(request, decide_merge, suspect_id, person, body.customer_id)
 
 
 @router.post("/orders/{order_id}/customer", tags=["orders"],
              summary="为待确认客户的意向单选择客户")
 async def choose_order_customer(order_id: str, body: OrderCustomer, request: Request,
                                 person: Staff = Depends(current_staff)):
-    return await _decision(request, choose_customer_for_order, order_id, person,
+    return await run_decision(request, choose_customer_for_order, order_id, person,
                            body.customer_id)
+
+
+# --- one suspect: JSON for programs, a page for the manager's phone -----------------------
+
+def may_view_suspect(person: Staff, suspect: SuspectName, s) -> bool:
+    """Who sees a suspect: whoever sees it in the list, and every rep whose order carried it."""
+    if person.role in ("admin", "sales_ops") or person.id == suspect.last_rep_id \
+            or may_decide(person, suspect, s):
+        return True
+    return s.exec(select(SuspectSighting.id).where(SuspectSighting.suspect_id == suspect.id,
+                                                   SuspectSighting.rep_id == person.id)
+                  ).first() is not None
+
+
+def suspect_detail(db_url: str, suspect_id: int, person: Staff) -> dict:
+    with session_scope(db_url) as s:
+        suspect = s.get(SuspectName, suspect_id)
+        if suspect is None:
+            raise ApiError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
+        if not may_view_suspect(person, suspect, s):
+            raise ApiError(403, "forbidden", "该疑似新客户与您无关，无权查看")
+        return suspect_view(s, suspect)
+
+
+def suspect_page_data(db_url: str, suspect_id: int, person: Staff) -> dict | None:
+    """What the suspect page shows `person`; None when there is no such suspect."""
+    with session_scope(db_url) as s:
+        suspect = s.get(SuspectName, suspect_id)
+        if suspect is None:
+            return None
+        rows = s.exec(select(SuspectSighting, IntentOrder.status).outerjoin(
+            IntentOrder, IntentOrder.id == SuspectSighting.order_id).where(
+            SuspectSighting.suspect_id == suspect.id).order_by(SuspectSighting.id)).all()
+        orders = [{"order_id": x.order_id, "typed_name": x.typed_name, "rep_id": x.rep_id,
+                   "seen_at": x.seen_at, "status": status} for x, status in rows]
+        people = {suspect.decider_id, suspect.decided_by, *(o["rep_id"] for o in orders)}
+        names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(
+            [i for i in people if i]))).all()}
+        customer = s.get(Customer, suspect.customer_id) if suspect.customer_id else None
+        return {"view": suspect_view(s, suspect), "names": names, "orders": orders,
+                "deadline_at": suspect.deadline_at, "decided_at": suspect.decided_at,
+                "customer": {"customer_id": customer.id, "legal_name": customer.legal_name}
+                if customer else None,
+                "may_view": may_view_suspect(person, suspect, s),
+                "may_decide": suspect.status in SuspectStatus.OPEN
+                and may_decide(person, suspect, s)}
+
+
+def page_candidates(request: Request, stored: list[dict], name: str, limit: int = 6
+                    ) -> list[dict]:
+    """The matcher's suggestions kept with the suspect, then what it finds for the name now
+    (customer files opened since), without repeats."""
+    found = list(stored)
+    if check_customer_name(name) is None:
+        found += suggestions(request, name.strip(), limit)["candidates"]
+    unique: dict[int, dict] = {}
+    for c in found:
+        unique.setdefault(c["customer_id"], c)
+    return list(unique.values())[:limit]
+
+
+async def suspect_page_response(request: Request, suspect_id: int, person: Staff, *,
+                                error: str = "", status: int = 200,
+                                legal_name: str | None = None) -> HTMLResponse:
+    settings = request.app.state.settings
+    data = await run_in_threadpool(suspect_page_data, settings.db_url, suspect_id, person)
+    if data is None:
+        return staff_message(404, "记录不存在", f"疑似新客户记录不存在：{suspect_id}，"
+                             "可能链接有误。")
+    if not data["may_view"]:
+        return staff_message(403, "无权查看", "该疑似新客户与您无关，无权查看。"
+                             "如需处理，请联系销售运营。")
+    data["legal_name"] = legal_name
+    candidates = await run_in_threadpool(page_candidates, request, data["view"]["suggestions"],
+                                         data["view"]["name"])
+    title, content, script_html = suspect_page(data, candidates, now=utcnow(),
+                                               threshold=settings.suspect_threshold,
+                                               error=error)
+    return staff_page(status, title, content, script_html)
+
+
+@router.get("/customers/suspects/{suspect_id}", summary="疑似新客户（浏览器打开为确认页面）",
+            responses={200: {"content": {"text/html": {}}}})
+async def get_suspect(suspect_id: int, request: Request, response: Response) -> Response:
+    """JSON (as an item of `GET /customers/suspects`); a browser (Accept: text/html) gets
+    the manager's page with the two decisions."""
+    response.headers["Vary"] = "Accept"  # one address, two representations
+    if wants_html(request):
+        person = await staff_for_page(request)
+        if not isinstance(person, Staff):
+            return person
+        return await suspect_page_response(request, suspect_id, person)
+    person = await current_staff(request)
+    return await run_in_threadpool(suspect_detail, request.app.state.settings.db_url,
+                                   suspect_id, person)
+
+
+def form_id(text: str) -> int | None:
+    """A positive record id typed into or chosen in a form; None when it is not one."""
+    text = (text or "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) and int(text) > 0 else None
+
+
+def suspect_name(db_url: str, suspect_id: int) -> dict:
+    with session_scope(db_url) as s:
+        return {"suspect_id": suspect_id, "name": s.get(SuspectName, suspect_id).display_name}
+
+
+@router.post("/customers/suspects/{suspect_id}/decide", response_class=HTMLResponse,
+             summary="疑似新客户：确认页面的表单提交（并入或新建）")
+async def decide_suspect_form(suspect_id: int, request: Request, action: str = Form(""),
+                              customer_id: str = Form(""),
+                              legal_name: str | None = Form(None)) -> Response:
+    person = await staff_for_page(request, from_link=False)
+    if not isinstance(person, Staff):
+        return person
+    if cross_site(request):
+        return refused_cross_site()
+
+    async def again(error: str, status: int) -> HTMLResponse:
+        return await suspect_page_response(request, suspect_id, person, error=error, status=status,
+                                     legal_name=legal_name if action == "create" else None)
+
+    if action == "merge":
+        chosen = form_id(customer_id)
+        if chosen is None:
+            return await again("请先选择要并入的客户", 422)
+        fn, args = decide_merge, (suspect_id, person, chosen)
+    elif action == "create":
+        problem = check_customer_name(legal_name, what="工商全称")
+        if problem:
+            return await again(problem.message, 422)
+        fn, args = decide_create, (suspect_id, person, legal_name.strip())
+    else:
+        return await again("请选择“并入已有客户”或“新建客户档案”后再提交", 422)
+    try:
+        result = await run_decision(request, fn, *args)
+    except ApiError as exc:
+        return await again(exc.message, exc.status)
+    db_url = request.app.state.settings.db_url
+    customer = await run_in_threadpool(customer_view, db_url, result["customer_id"])
+    v = await run_in_threadpool(suspect_name, db_url, suspect_id)
+    title, content = decision_result(v, result, customer)
+    return staff_page(200, title, content)
 
 
 @router.get("/customers/{customer_id}", summary="客户档案")

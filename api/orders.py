@@ -1,15 +1,40 @@
-"""Read side of intent orders: what happened to an order, for the sender and for ops."""
+"""Read side of intent orders: what happened to an order, for the sender and for ops (JSON),
+and for the rep on his phone (the order page, where he also picks the customer of an order
+that waits on an unrecognised name)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import select
 
+from api.customers import form_id, page_candidates, run_decision
 from api.errors import ApiError
+from api.pages import (
+    cross_site,
+    refused_cross_site,
+    staff_for_page,
+    staff_message,
+    staff_page,
+    wants_html,
+)
+from api.staff_pages import order_page
+from flows.suspects import choose_customer_for_order, may_choose_for_order
 from models import (
-    STAGE_LABELS, Customer, IntentOrder, Opportunity, OrderRebate, Quote, Stage, Todo,
+    STAGE_LABELS,
+    Customer,
+    IntentOrder,
+    Opportunity,
+    OrderRebate,
+    OrderStatus,
+    Quote,
+    Staff,
+    Stage,
+    SuspectName,
+    Todo,
 )
 from models.db import session_scope
 
@@ -47,9 +72,120 @@ def order_view(db_url: str, order_id: str) -> dict | None:
         }
 
 
-@router.get("/orders/{order_id}", tags=["orders"], summary="意向单处理进度")
-async def get_order(order_id: str, request: Request):
+def quote_file(quote: Quote) -> tuple[Path, bool] | None:
+    """The quote's PDF to show (the signed one once there is one) and whether it is signed."""
+    for path, signed in ((quote.signed_pdf_path, True), (quote.pdf_path, False)):
+        if path and Path(path).is_file():
+            return Path(path), signed
+    return None
+
+
+def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
+    """What the order page shows `person`; None when there is no such order."""
+    with session_scope(db_url) as s:
+        order = s.get(IntentOrder, order_id)
+        if order is None:
+            return None
+        quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
+        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).first()
+        customer = s.get(Customer, order.customer_id) if order.customer_id else None
+        todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
+        suspect = s.get(SuspectName, order.suspect_id) if order.suspect_id else None
+        people = {order.rep_id, *(t.assignee_id for t in todos)}
+        names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(
+            [i for i in people if i]))).all()}
+        pdf = quote_file(quote) if quote else None
+        return {
+            "order": {"id": order.id, "status": order.status, "error": order.error,
+                      "customer_name": order.customer_name, "rep_id": order.rep_id,
+                      "order_date": order.order_date.isoformat()},
+            "names": names,
+            "customer": {"customer_id": customer.id, "legal_name": customer.legal_name}
+            if customer else None,
+            "stage_label": STAGE_LABELS.get(Stage(opp.stage)) if opp else None,
+            "quote": {"code": quote.code, "status": quote.status,
+                      "total_amount": quote.total_amount,
+                      "valid_until": quote.valid_until.isoformat(),
+                      "has_pdf": pdf is not None, "signed_pdf": bool(pdf and pdf[1])}
+            if quote else None,
+            "todos": [{"title": t.title, "assignee": t.assignee_id, "status": t.status,
+                       "due_at": t.due_at} for t in todos],
+            # the same condition choose_customer_for_order checks
+            "waiting": order.status in (OrderStatus.on_hold.value, OrderStatus.blocked.value)
+            and order.suspect_id is not None,
+            "may_choose": may_choose_for_order(person, order, s),
+            "suggestions": json.loads(suspect.suggestions or "[]") if suspect else [],
+        }
+
+
+async def order_page_response(request: Request, order_id: str, person: Staff, *,
+                              error: str = "", status: int = 200,
+                              chosen: dict | None = None) -> HTMLResponse:
+    data = await run_in_threadpool(order_page_data, request.app.state.settings.db_url,
+                                   order_id, person)
+    if data is None:
+        return staff_message(404, "意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
+    candidates = []
+    if data["waiting"]:
+        candidates = await run_in_threadpool(page_candidates, request, data["suggestions"],
+                                             data["order"]["customer_name"])
+    title, content, script_html = order_page(data, candidates, error=error, chosen=chosen)
+    return staff_page(status, title, content, script_html)
+
+
+@router.get("/orders/{order_id}", tags=["orders"], summary="意向单处理进度",
+            responses={200: {"content": {"text/html": {}}}})
+async def get_order(order_id: str, request: Request, response: Response) -> Response:
+    """JSON; a browser (Accept: text/html) gets the rep's page of the order (staff only)."""
+    response.headers["Vary"] = "Accept"  # one address, two representations
+    if wants_html(request):
+        person = await staff_for_page(request)
+        if not isinstance(person, Staff):
+            return person
+        return await order_page_response(request, order_id, person)
     view = await run_in_threadpool(order_view, request.app.state.settings.db_url, order_id)
     if view is None:
         raise ApiError(404, "unknown_order", f"意向单不存在：{order_id}")
     return view
+
+
+@router.post("/orders/{order_id}/customer-choice", response_class=HTMLResponse, tags=["orders"],
+             summary="意向单页面：为待确认客户的意向单选择客户（表单）")
+async def choose_order_customer_form(order_id: str, request: Request,
+                                     customer_id: str = Form("")) -> Response:
+    person = await staff_for_page(request, from_link=False)
+    if not isinstance(person, Staff):
+        return person
+    if cross_site(request):
+        return refused_cross_site()
+    chosen = form_id(customer_id)
+    if chosen is None:
+        return await order_page_response(request, order_id, person,
+                                         error="请先选择客户", status=422)
+    try:
+        result = await run_decision(request, choose_customer_for_order, order_id, person, chosen)
+    except ApiError as exc:
+        return await order_page_response(request, order_id, person, error=exc.message,
+                                         status=exc.status)
+    return await order_page_response(request, order_id, person, chosen=result)
+
+
+def order_quote(db_url: str, order_id: str) -> tuple[str, Path, bool] | None:
+    with session_scope(db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
+        found = quote_file(quote) if quote else None
+        return (quote.code, *found) if found else None
+
+
+@router.get("/orders/{order_id}/quote.pdf", tags=["orders"], summary="意向单的报价单 PDF（员工）")
+async def order_quote_pdf(order_id: str, request: Request) -> Response:
+    person = await staff_for_page(request)
+    if not isinstance(person, Staff):
+        return person
+    found = await run_in_threadpool(order_quote, request.app.state.settings.db_url, order_id)
+    if found is None:
+        return staff_message(404, "报价单不存在", f"意向单 {order_id} 还没有报价单文件。")
+    code, path, signed = found
+    return FileResponse(path, media_type="application/pdf",
+                        filename=f"{code}{'-已签署' if signed else ''}.pdf",
+                        headers={"Cache-Control": "no-store"})

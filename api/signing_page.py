@@ -7,7 +7,6 @@ import binascii
 import html
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
@@ -15,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlmodel import select
 
+from api.pages import card, render, script
 from api.webhooks import add_signing_event
 from models import Customer, IntentOrder, IntentOrderLine, Product, Quote, SigningToken, utcnow
 from models.base import SHANGHAI
@@ -58,17 +58,11 @@ def load_token(db_url: str, token: str) -> TokenState:
                           order=order, lines=list(lines))
 
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-# a str.format template (braces of CSS doubled) and the signature pad's script
-PAGE = (TEMPLATES / "signing_page.html").read_text(encoding="utf-8")
-SCRIPT = "<script>\n" + (TEMPLATES / "signing_pad.js").read_text(encoding="utf-8") + "</script>"
+SCRIPT = script("signing_pad.js")
 
 
 def message_page(status: int, title: str, message: str) -> HTMLResponse:
-    content = (f'<div class="card"><h1>{html.escape(title)}</h1>'
-               f'<p>{html.escape(message)}</p></div>')
-    return HTMLResponse(PAGE.format(title=html.escape(title), content=content, script=""),
-                        status_code=status)
+    return HTMLResponse(render(title, card(title, message)), status_code=status)
 
 
 def quote_page(state: TokenState, token: str, error: str = "") -> str:
@@ -100,7 +94,7 @@ def quote_page(state: TokenState, token: str, error: str = "") -> str:
 <button id="submit-btn" type="submit" disabled>确认签署</button>
 </form></div>
 <p class="muted">{html.escape(state.order.id)} · 签署链接仅限本人使用，签署后即失效</p>"""
-    return PAGE.format(title=f"签署报价单 {html.escape(q.code)}", content=content, script=SCRIPT)
+    return render(f"签署报价单 {q.code}", content, SCRIPT)
 
 
 @router.get("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="签署页")

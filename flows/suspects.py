@@ -362,6 +362,13 @@ def continue_orders(s: Session, orders: Sequence[IntentOrder], customer_id: int,
     return ids
 
 
+def may_choose_for_order(person: Staff, order: IntentOrder, session: Session) -> bool:
+    """The order's rep, his sales manager, sales-ops and admins."""
+    rep = staff(session, order.rep_id)
+    return (person.role in DECIDER_ROLES or person.id == order.rep_id
+            or (rep is not None and rep.manager_id == person.id))
+
+
 def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_id: int
                               ) -> dict:
     """The rep (or his manager, sales-ops, an admin) picks the customer of one waiting order
@@ -371,10 +378,7 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
         order = s.get(IntentOrder, order_id)
         if order is None:
             raise DecisionError(404, "unknown_order", f"意向单不存在：{order_id}")
-        rep = staff(s, order.rep_id)
-        allowed = (person.role in DECIDER_ROLES or person.id == order.rep_id
-                   or (rep is not None and rep.manager_id == person.id))
-        if not allowed:
+        if not may_choose_for_order(person, order, s):
             raise DecisionError(403, "forbidden", f"意向单 {order_id} 不属于您，无权选择客户")
         if order.status not in (OrderStatus.on_hold.value, OrderStatus.blocked.value) \
                 or order.suspect_id is None:
