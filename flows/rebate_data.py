@@ -156,10 +156,16 @@ WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}"""
 def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
                delivered: bool = True, exclude_order: str | None = None) -> list[SaleLine]:
     """Lines of orders signed by the end of `cut`, in the windows, with their net quantity as
-    of `cut` (delivered − returned; or, with `delivered=False`, ordered − returned)."""
-    seen: set[tuple[str, int]] = set()
+    of `cut` (delivered − returned; or, with `delivered=False`, ordered − returned). The
+    windows must not overlap.
+
+    Rows are read from the database cursor directly and dates and prices converted once per
+    distinct value: a quarter is a few hundred thousand rows."""
     out: list[SaleLine] = []
+    append = out.append
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
+    days: dict = {}
+    prices: dict = {}
     for window in windows:
         for ids in _chunks(window):
             where, params = _window_filter(window, ids)
@@ -171,13 +177,16 @@ def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
                                        sa.bindparam("cut", type_=sa.Date),
                                        sa.bindparam("start", type_=sa.Date),
                                        sa.bindparam("end", type_=sa.Date))
-            rows = conn.execute(sql, {**params, "cut": cut, "signed_before": signed_before})
-            for oid, no, cid, day, sku, pl, price, rep, net in rows:
-                if (oid, no) in seen:
-                    continue
-                seen.add((oid, no))
-                if isinstance(day, str):  # SQLite hands back text for raw SQL dates
-                    day = dt.date.fromisoformat(day)
-                out.append(SaleLine(oid, no, cid, day, sku, pl, Decimal(str(price)),
-                                    int(net), rep))
+            cursor = conn.execute(sql, {**params, "cut": cut,
+                                        "signed_before": signed_before}).cursor
+            while rows := cursor.fetchmany(10000):
+                for oid, no, cid, day, sku, pl, price, rep, net in rows:
+                    when = days.get(day)
+                    if when is None:  # SQLite answers dates of raw SQL as text
+                        when = days[day] = (dt.date.fromisoformat(day) if isinstance(day, str)
+                                            else day)
+                    amount = prices.get(price)
+                    if amount is None:
+                        amount = prices[price] = Decimal(str(price))
+                    append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
     return out

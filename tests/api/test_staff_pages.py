@@ -157,7 +157,7 @@ def test_order_json_stays_as_it_was_and_the_page_needs_a_login(hub, client):
     r = client.get(f"/orders/{order_id}")  # no token: the progress JSON is as open as before
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert set(r.json()) == {"order_id", "status", "error", "customer", "stock_short", "stage",
-                             "stage_label", "quote", "todos", "last_flow_run_id"}
+                             "stage_label", "quote", "todos", "rebate", "last_flow_run_id"}
     assert r.json()["status"] == "quoted" and r.headers["vary"] == "Accept"
     missing = client.get("/orders/IO-NOPE")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_order"
