@@ -119,8 +119,8 @@ def build(url: str, orders: int = 100_000, lines: int = 1_000_000, customers: in
     products = []
     for i in range(60):
         line = LINES[i % len(LINES)]
-        price = (Decimal(rng.randrange(20, 400)) if line == "耗材"
-                 else Decimal(rng.randrange(2000, 90000)))
+        price = (Decimal(rng.randrange(2000, 30000)) / 100 if line == "耗材"
+                 else Decimal(rng.randrange(300, 3000)) * 10)
         products.append({"sku": f"SKU-{i:03d}", "model": f"M{i:03d}", "name": f"产品{i:03d}",
                          "product_line": line, "unit": "台", "list_price": price,
                          "tax_rate": Decimal("0.13"), "active": True})
@@ -135,18 +135,22 @@ def build(url: str, orders: int = 100_000, lines: int = 1_000_000, customers: in
     # a few big customers and a long tail (Zipf-like weights)
     weights = [1 / (rank ** 0.9) for rank in range(1, customers + 1)]
     rng.shuffle(weights)
-    mean_lines = lines / orders
+    # lines per order: 1–19 (10 on average), then nudged so that they add up to `lines`
+    counts = [rng.randint(1, 19) for _ in range(orders)]
+    diff = lines - sum(counts)
+    while diff:
+        i = rng.randrange(orders)
+        step = 1 if diff > 0 else -1
+        if 1 <= counts[i] + step <= len(products):
+            counts[i] += step
+            diff -= step
     order_rows, line_rows, quote_rows, delivery_rows, return_rows = [], [], [], [], []
-    budget = lines
     for n in range(orders):
         cid = rng.choices(range(1, customers + 1), weights)[0] if n % 1000 else 1 + n % customers
         rep, _ = reps[cid % len(reps)]
         day = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS))
         oid = f"IOB{n:07d}"
-        left = orders - n
-        count = max(1, min(len(products), budget - (left - 1),
-                           int(rng.triangular(1, 2 * mean_lines - 1, mean_lines))))
-        budget -= count
+        count = counts[n]
         created = dt.datetime.combine(day, dt.time(10), SHANGHAI)
         order_rows.append({"id": oid, "event_id": f"b{n}", "sender_id": "bench",
                            "customer_name": customer_rows[cid - 1]["legal_name"],
@@ -156,7 +160,7 @@ def build(url: str, orders: int = 100_000, lines: int = 1_000_000, customers: in
         signed_on = day + dt.timedelta(days=rng.randrange(4))
         total = Decimal("0")
         for line_no, p in enumerate(rng.sample(products, count), start=1):
-            qty = rng.randint(10, 500) if p["product_line"] == "耗材" else rng.randint(1, 8)
+            qty = rng.randint(10, 200) if p["product_line"] == "耗材" else rng.randint(1, 3)
             total += p["list_price"] * qty
             line_rows.append({"order_id": oid, "line_no": line_no, "sku": p["sku"],
                               "quantity": qty, "unit_price": p["list_price"],
@@ -191,7 +195,7 @@ def build(url: str, orders: int = 100_000, lines: int = 1_000_000, customers: in
         for m in range(13):
             due = dt.date(2025 + (10 + m) // 12, (10 + m) % 12 + 1, 15)
             number = f"INVB{c:05d}{m:02d}"
-            amount = Decimal(rng.randrange(5000, 200000))
+            amount = Decimal(rng.randrange(5000, 60000))
             invoices.append({"invoice_no": number, "customer_id": c,
                              "issued_on": due - dt.timedelta(days=30), "due_on": due,
                              "amount": amount, "source": "bench", "recorded_at": now})

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
@@ -25,7 +29,7 @@ from prefect.runtime import flow_run
 from sqlmodel import Session, select
 
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
-from flows.effects import once
+from flows.effects import effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
@@ -204,17 +208,30 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
                             created_by=actor, flow_run_id=flow_run_id)
         s.add(run)
         record_create(s, run, actor)
-        rows = [{"run_id": run.id, "month": comp.month, "order_id": d.order_id,
-                 "customer_id": d.customer_id, "rep_id": d.rep_id, "region": d.region,
-                 "policy_code": d.policy_code, "policy_version": d.policy_version or 0,
-                 "rule_id": d.rule_id, "clause": d.clause[:120], "period": d.period,
-                 "bucket_key": d.bucket_key, "basis_amount": d.basis, "due_amount": d.due,
-                 "amount": d.amount, "rate": d.rate, "kind": d.kind,
-                 "explanation": d.explanation, "inputs": d.inputs_json()}
-                for d in comp.drafts]
-        if rows:
-            s.exec(sa.insert(RebateLine.__table__), params=rows)
+        _insert_lines(s.connection(), run.id, comp)
         return run.id
+
+
+_LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "rep_id", "region",
+                 "policy_code", "policy_version", "rule_id", "clause", "period", "bucket_key",
+                 "basis_amount", "due_amount", "amount", "rate", "kind", "explanation", "inputs")
+
+
+def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
+    """The revision's lines in one executemany on the driver: tens of thousands of rows, where
+    per-row parameter processing would cost more than the settlement itself. Money goes in as
+    its exact decimal text (SQLite's NUMERIC affinity stores the number)."""
+    if not comp.drafts:
+        return
+    qmark = conn.dialect.paramstyle == "qmark"
+    money = str if qmark else (lambda d: d)  # sqlite3 has no Decimal adapter; psycopg has
+    marks = ", ".join(["?" if qmark else "%s"] * len(_LINE_COLUMNS))
+    sql = f"INSERT INTO rebate_line ({', '.join(_LINE_COLUMNS)}) VALUES ({marks})"
+    rows = [(run_id, comp.month, d.order_id, d.customer_id, d.rep_id, d.region, d.policy_code,
+             d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
+             money(d.basis), money(d.due), money(d.amount), money(d.rate), d.kind,
+             d.explanation, d.inputs_json()) for d in comp.drafts]
+    conn.connection.driver_connection.cursor().executemany(sql, rows)
 
 
 # --- vouchers, statements, workbook ---------------------------------------------------------
@@ -319,7 +336,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     by_customer: dict[int, list] = defaultdict(list)
     for line, customer in rows:
         by_customer[customer.id].append((line, customer))
-    statements = []
+    statements: list[tuple[StatementDocument, Path]] = []
     for cid, items in by_customer.items():
         customer = items[0][1]
         lines = [ln for ln, _ in items]
@@ -341,9 +358,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 rule_name=json.loads(ln.inputs).get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount))) for ln in lines),
             policies=_policies(book, lines))
-        path = folder / f"{doc.statement_no}.pdf"
-        render_statement_pdf(doc, path)
-        statements.append(str(path))
+        statements.append((doc, folder / f"{doc.statement_no}.pdf"))
+    render_statements(statements)
     report = SettlementReport(
         month=run.month, revision=run.revision, status=status, as_of=run.as_of,
         batch_id=run.voucher_batch_id, vouchers=_vouchers_of(hub, run_id),
@@ -358,7 +374,23 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             kind=ln.kind, explanation=ln.explanation) for ln, c in rows))
     workbook = folder / f"返利结算明细-{run.month}-r{run.revision}.xlsx"
     save_settlement_workbook(report, workbook)
-    return {"statements": statements, "workbook": str(workbook)}
+    return {"statements": [str(path) for _, path in statements], "workbook": str(workbook)}
+
+
+def render_statements(jobs: list[tuple[StatementDocument, Path]]) -> None:
+    """PDF layout is CPU work, a few milliseconds per line: a month of thousands of customers
+    is spread over the machine's cores."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(jobs) < 20 or workers < 2:
+        for doc, path in jobs:
+            render_statement_pdf(doc, path)
+        return
+    # big customers first, so no core is left with the longest statement at the end; fresh
+    # worker processes ("spawn"): forking a process that runs threads can inherit held locks
+    jobs = sorted(jobs, key=lambda job: -len(job[0].lines))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(render_statement_pdf, [d for d, _ in jobs], [p for _, p in jobs],
+                      chunksize=4))
 
 
 def _vouchers_of(hub: Hub, run_id: int) -> tuple:
@@ -416,9 +448,35 @@ def summarize(db_url: str, month: str, run_id: int | None) -> SettlementResult:
         message=f"{month} 返利结算第 {run.revision} 版：{len(rows)} 行，合计 ¥{run.total_amount:,.2f}")
 
 
+def unfinished_revisions(db_url: str, month: str) -> list[int]:
+    """Revisions of the month with lines whose vouchers or documents are not out yet (a run
+    stopped between storing and sending): the next run finishes them."""
+    with session_scope(db_url) as s:
+        runs = s.exec(select(SettlementRun).where(SettlementRun.month == month,
+                                                  SettlementRun.line_count > 0)
+                      .order_by(SettlementRun.revision)).all()
+    return [r.id for r in runs if r.voucher_ref is None
+            or effect_result(db_url, "settlement_documents", _documents_key(r)) is None]
+
+
+def _documents_key(run: SettlementRun) -> str:
+    return f"{run.month}-r{run.revision}"
+
+
+def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
+    """Vouchers to finance and the documents of a stored revision, each once."""
+    send_vouchers(hub, run_id)
+    if not documents:
+        return {}
+    with session_scope(hub.db_url) as s:
+        key = _documents_key(s.get(SettlementRun, run_id))
+    return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
+
+
 def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | None = None,
-                 progress=None) -> SettlementResult:
-    """Compute, store, send vouchers, write documents; each step safe to repeat."""
+                 progress=None, documents: bool = True) -> SettlementResult:
+    """Compute and store the month's new lines, then send the vouchers and write the documents
+    of every revision of the month that still lacks them. Safe to repeat at any point."""
     def step(pct: float) -> None:
         if progress:
             progress(pct)
@@ -426,15 +484,14 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
     comp = compute_month(hub.db_url, month)
     step(50)
     run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
-    step(65)
-    if run_id is not None:
-        send_vouchers(hub, run_id)
-        step(80)
-        documents = write_documents(hub, run_id)
-        step(95)
+    step(70)
+    made = {}
+    for rid in unfinished_revisions(hub.db_url, month):
+        made = finish_revision(hub, rid, documents)
+    step(95)
     result = summarize(hub.db_url, month, run_id)
     if run_id is not None:
-        result.documents = documents
+        result.documents = made
     step(100)
     return result
 
@@ -476,11 +533,23 @@ STEP = dict(retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE, pers
 
 @task(name="settle", **STEP)
 def settle_task(month: str, progress_id) -> dict:
+    """Compute and store the month's new lines, send the vouchers (documents follow)."""
     hub = current_hub()
     run_id = str(flow_run.get_id() or "local")
-    result = settle_month(hub, month, ACTOR, run_id,
-                          progress=lambda pct: update_progress_artifact(progress_id, pct))
+    result = settle_month(hub, month, ACTOR, run_id, documents=False,
+                          progress=lambda pct: update_progress_artifact(progress_id, pct * 0.6))
     return result.as_dict()
+
+
+@task(name="statements", **STEP)
+def documents_task(month: str, progress_id) -> dict:
+    """The customers' statements and finance's workbook of each revision still without."""
+    hub = current_hub()
+    made = {}
+    for rid in unfinished_revisions(hub.db_url, month):
+        made = finish_revision(hub, rid)
+    update_progress_artifact(progress_id, 100)
+    return made
 
 
 @flow(name="settle-month", log_prints=True)
@@ -491,6 +560,7 @@ def settle_month_flow(month: str | None = None) -> dict:
     progress_id = create_progress_artifact(0.0, key="settle-month-progress",
                                            description=f"{month} 返利结算进度")
     result = settle_task(month, progress_id)
+    result["documents"] = documents_task(month, progress_id)
     table = [{"维度": "类型", "名称": k, "金额": v} for k, v in result["by_kind"].items()]
     table += [{"维度": "大区", "名称": k, "金额": v} for k, v in result["by_region"].items()]
     table += [{"维度": "销售", "名称": k, "金额": v} for k, v in result["by_rep"].items()]

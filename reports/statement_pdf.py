@@ -16,7 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, KeepTogether, Spacer, Table, TableStyle
+from reportlab.lib import colors
+from reportlab.platypus import Flowable, KeepTogether, LongTable, Spacer, Table, TableStyle
 
 from models.money import capital_amount
 from reports.pdf_layout import (
@@ -243,40 +244,51 @@ def _rule_cell(line: StatementLine) -> Flowable:
     return Text(f"{first}\n{line.policy_code} v{line.policy_version} {line.clause}", S_CELL)
 
 
+_INNER_STYLE = TableStyle([
+    *BASE_TABLE_STYLE,
+    ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ("LEFTPADDING", (0, 0), (-1, -1), 3),
+    ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+    ("TOPPADDING", (0, 0), (-1, -1), 0),
+    ("BOTTOMPADDING", (0, 0), (-1, -1), 0),
+    ("INNERGRID", (0, 0), (-1, 0), 0.4, RULE),
+])
+
+
+def _line_cell(line: StatementLine) -> list[Flowable]:
+    """The figures of one line in a small table of their own, its explanation below: one row
+    of the outer table, which therefore never splits between a line and its explanation."""
+    figures = Table([[
+        Text(line.order_id, S_CELL, shrink=True), num(_iso(line.order_date), S_NUM_C),
+        _rule_cell(line), num(format_money(line.basis_amount)),
+        num(format_percent(line.rate), S_NUM_C), num(format_money(line.amount), bold=True),
+        text(KIND_LABELS[line.kind], S_CELL_C)]], colWidths=COL_WIDTHS[1:], style=_INNER_STYLE)
+    if not line.explanation:
+        return [figures]
+    due = f"（应返累计 {format_money(line.due_amount)}）" if line.due_amount is not None else ""
+    return [figures, Spacer(0, 1 * mm), text(f"说明：{line.explanation}{due}", S_EXPLAIN)]
+
+
 def _lines_table(doc: StatementDocument) -> Table:
-    data: list[list] = [[text(h, S_HEAD) for h in HEADERS]]
-    style: list = [
+    """One outer row per line with a handful of style commands for the whole table: a
+    statement of thousands of lines splits across pages in linear time (per-row commands
+    made reportlab's page splitting quadratic)."""
+    header = Table([[text(h, S_HEAD) for h in HEADERS[1:]]], colWidths=COL_WIDTHS[1:],
+                   style=_INNER_STYLE)
+    data: list[list] = [[text(HEADERS[0], S_HEAD), header]]
+    data += [[num(str(i), S_NUM_C), _line_cell(line)]
+             for i, line in enumerate(doc.lines, start=1)]
+    style = [
         ("BACKGROUND", (0, 0), (-1, 0), ACCENT),
-        ("GRID", (0, 0), (-1, 0), 0.4, RULE),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, ZEBRA]),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.4, RULE),
+        ("LINEAFTER", (0, 0), (0, -1), 0.4, RULE),
         ("BOX", (0, 0), (-1, -1), 0.8, ACCENT),
+        ("LEFTPADDING", (1, 0), (1, -1), 0),
+        ("RIGHTPADDING", (1, 0), (1, -1), 0),
     ]
-    for i, line in enumerate(doc.lines, start=1):
-        r = len(data)
-        data.append([
-            num(str(i), S_NUM_C),
-            Text(line.order_id, S_CELL, shrink=True),
-            num(_iso(line.order_date), S_NUM_C),
-            _rule_cell(line),
-            num(format_money(line.basis_amount)),
-            num(format_percent(line.rate), S_NUM_C),
-            num(format_money(line.amount), bold=True),
-            text(KIND_LABELS[line.kind], S_CELL_C),
-        ])
-        style += [("LINEABOVE", (0, r), (-1, r), 0.4, RULE),
-                  ("INNERGRID", (0, r), (-1, r), 0.4, RULE)]
-        rows_of_line = 1
-        if line.explanation:
-            due = (f"（应返累计 {format_money(line.due_amount)}）"
-                   if line.due_amount is not None else "")
-            data.append(["", text(f"说明：{line.explanation}{due}", S_EXPLAIN),
-                         "", "", "", "", "", ""])
-            style += [("SPAN", (1, r + 1), (-1, r + 1)),
-                      ("TOPPADDING", (0, r + 1), (-1, r + 1), 0),
-                      ("NOSPLIT", (0, r), (-1, r + 1))]  # a line keeps its explanation
-            rows_of_line = 2
-        if i % 2 == 0:
-            style.append(("BACKGROUND", (0, r), (-1, r + rows_of_line - 1), ZEBRA))
-    return Table(data, colWidths=COL_WIDTHS, repeatRows=1, style=_table_style(style))
+    return LongTable(data, colWidths=[COL_WIDTHS[0], sum(COL_WIDTHS[1:])], repeatRows=1,
+                     style=_table_style(style))
 
 
 def _subtotals(doc: StatementDocument) -> Table:

@@ -162,3 +162,47 @@ def test_finance_confirms_and_policies_cannot_start_inside_a_confirmed_month(hub
 def test_bad_month_is_refused(hub):
     with pytest.raises(SettlementError, match="YYYY-MM"):
         settle_month(current_hub(), "2026-13")
+
+
+def test_a_run_stopped_after_storing_is_finished_by_the_next(hub, kangda, monkeypatch):
+    from connectors.base import TransientError
+
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    finance = current_hub().finance
+    calls = []
+
+    def down(batch):
+        calls.append(batch.batch_id)
+        raise TransientError("finance unreachable", provider="finance")
+
+    monkeypatch.setattr(finance, "submit_vouchers", down)
+    with pytest.raises(TransientError):
+        settle_month(current_hub(), "2026-10")
+    run, lines = lines_of(hub.db_url, "2026-10", 1)  # the lines are stored …
+    assert run.voucher_ref is None and len(lines) == 1  # … the vouchers are not out
+    monkeypatch.undo()
+    result = settle_month(current_hub(), "2026-10")  # nothing new to compute: it finishes
+    assert result.run_id is None and calls == ["RB-2026-10-r1"]
+    run, _ = lines_of(hub.db_url, "2026-10", 1)
+    assert run.voucher_ref == "DRAFT-RB-2026-10-r1"
+    folder = hub.settings.data_dir / "settlements" / "2026-10" / "r1"
+    assert len(list(folder.glob("*.pdf"))) == 1 and len(list(folder.glob("*.xlsx"))) == 1
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_monthly_flow_settles_last_month_and_publishes_its_table(hub, kangda):
+    from prefect.client.orchestration import get_client
+
+    from flows.settlement import settle_month_flow
+
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    result = settle_month_flow(month="2026-10")
+    assert result["total"] == "1280.00" and result["documents"]["statements"]
+
+    async def artifact_keys():
+        async with get_client() as client:
+            return {a.key for a in await client.read_artifacts()}
+
+    import asyncio
+    keys = asyncio.run(artifact_keys())
+    assert {"settle-month", "settle-month-progress"} <= keys
