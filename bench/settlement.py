@@ -22,7 +22,7 @@ from bench.common import percentile
 from bench.rebate_world import build, publish_policies
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
-from flows.rebate_data import _DELIVERED_NET, _lines_sql, _window_filter, shanghai_midnight_after
+from flows.rebate_data import DELIVERED_NET, lines_sql, window_filter, shanghai_midnight_after
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
     _paid, _touched_windows, compute_month, month_inputs, parse_month, send_vouchers,
@@ -44,9 +44,9 @@ def bare_scan(url: str, month: str) -> tuple[float, int]:
         rows = 0
         for window in windows:
             ids = sorted(window.customer_ids) if window.customer_ids else None
-            where, params = _window_filter(window, ids)
+            where, params = window_filter(window, ids)
             sql = sa.text(f"SELECT COUNT(*), SUM(net * unit_price) FROM "
-                          f"({_lines_sql(_DELIVERED_NET, where)}) AS x").bindparams(
+                          f"({lines_sql(DELIVERED_NET, where)}) AS x").bindparams(
                 sa.bindparam("signed_before", type_=sa.DateTime),
                 sa.bindparam("cut", type_=sa.Date), sa.bindparam("start", type_=sa.Date),
                 sa.bindparam("end", type_=sa.Date))

@@ -13,7 +13,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Customer, Payment, ReceivableInvoice
+from models import Customer
 from models.base import SHANGHAI
 from models.rebates.engine import CustomerProfile, SaleLine
 from models.rebates.payment_rate import InvoiceFact, PaymentFact, PaymentRates
@@ -74,23 +74,39 @@ def quarter_end(day: dt.date) -> dt.date:
 def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt.date,
                   last_month: dt.date) -> PaymentRates:
     """Rates for orders dated from `first_month` to `last_month`: invoices due in the three
-    months before each, and their payments."""
+    months before each, and their payments (one query per 500 customers, read raw)."""
     ids = sorted(set(customer_ids))
     lo, hi = add_months(month_start(first_month), -3), month_start(last_month)
     invoices, payments = [], []
+    conn = session.connection()
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start:start + _IN_CHUNK]
-        inv = session.exec(select(ReceivableInvoice.invoice_no, ReceivableInvoice.customer_id,
-                                  ReceivableInvoice.due_on, ReceivableInvoice.amount).where(
-            ReceivableInvoice.customer_id.in_(chunk), ReceivableInvoice.due_on >= lo,
-            ReceivableInvoice.due_on < hi)).all()
-        invoices += [InvoiceFact(*row) for row in inv]
-        numbers = [row[0] for row in inv]
-        for n in range(0, len(numbers), _IN_CHUNK):
-            payments += [PaymentFact(*row) for row in session.exec(select(
-                Payment.invoice_no, Payment.paid_on, Payment.amount).where(
-                Payment.invoice_no.in_(numbers[n:n + _IN_CHUNK])))]
+        names = {f"c{i}": cid for i, cid in enumerate(chunk)}
+        marks = ", ".join(f":{n}" for n in names)
+        params = {**names, "lo": lo, "hi": hi}
+        dates = (sa.bindparam("lo", type_=sa.Date), sa.bindparam("hi", type_=sa.Date))
+        invoices += [InvoiceFact(no, cid, _date(due), _money(amount)) for no, cid, due, amount
+                     in conn.execute(sa.text(
+                         "SELECT invoice_no, customer_id, due_on, amount FROM receivable_invoice "
+                         f"WHERE customer_id IN ({marks}) AND due_on >= :lo AND due_on < :hi"
+                     ).bindparams(*dates), params).cursor.fetchall()]
+        payments += [PaymentFact(no, _date(paid), _money(amount)) for no, paid, amount
+                     in conn.execute(sa.text(
+                         "SELECT p.invoice_no, p.paid_on, p.amount FROM payment p "
+                         "JOIN receivable_invoice i ON i.invoice_no = p.invoice_no "
+                         f"WHERE i.customer_id IN ({marks}) AND i.due_on >= :lo AND i.due_on < :hi"
+                     ).bindparams(*dates), params).cursor.fetchall()]
     return PaymentRates(invoices, payments)
+
+
+def _date(value) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _money(value) -> Decimal:
+    """Driver money (Decimal on PostgreSQL; float or int on SQLite, whole fen) as Decimal."""
+    return Decimal(value) if isinstance(value, Decimal) else Decimal(str(value)).quantize(
+        Decimal("0.01"))
 
 
 def shanghai_midnight_after(day: dt.date) -> dt.datetime:
@@ -108,7 +124,7 @@ class Window:
     customer_ids: frozenset[int] | None = None
 
 
-def _window_filter(window: Window, ids: Sequence[int] | None):
+def window_filter(window: Window, ids: Sequence[int] | None):
     where = "o.order_date BETWEEN :start AND :end"
     params = {"start": window.start, "end": window.end}
     if ids is not None:
@@ -118,7 +134,7 @@ def _window_filter(window: Window, ids: Sequence[int] | None):
     return where, params
 
 
-def _chunks(window: Window):
+def id_chunks(window: Window):
     if window.customer_ids is None:
         yield None
         return
@@ -128,7 +144,7 @@ def _chunks(window: Window):
 
 
 # net quantity of a line as the settlement counts it: delivered by `cut` minus returned by `cut`
-_DELIVERED_NET = """
+DELIVERED_NET = """
     COALESCE((SELECT SUM(d.quantity) FROM delivery d
               WHERE d.order_id = l.order_id AND d.line_no = l.line_no
                 AND d.delivered_on <= :cut), 0)
@@ -136,13 +152,13 @@ _DELIVERED_NET = """
               WHERE r.order_id = l.order_id AND r.line_no = l.line_no
                 AND r.returned_on <= :cut), 0)"""
 # … and as a preview counts it: ordered minus returned by `cut` (delivered or not)
-_ORDERED_NET = """
+ORDERED_NET = """
     l.quantity - COALESCE((SELECT SUM(r.quantity) FROM sales_return r
               WHERE r.order_id = l.order_id AND r.line_no = l.line_no
                 AND r.returned_on <= :cut), 0)"""
 
 
-def _lines_sql(net: str, where: str) -> str:
+def lines_sql(net: str, where: str) -> str:
     return f"""
 SELECT o.id, l.line_no, o.customer_id, o.order_date, l.sku, p.product_line, l.unit_price,
        o.rep_id, {net} AS net
@@ -167,12 +183,12 @@ def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
     days: dict = {}
     prices: dict = {}
     for window in windows:
-        for ids in _chunks(window):
-            where, params = _window_filter(window, ids)
+        for ids in id_chunks(window):
+            where, params = window_filter(window, ids)
             if exclude_order:
                 where += " AND o.id <> :exclude"
                 params["exclude"] = exclude_order
-            sql = sa.text(_lines_sql(_DELIVERED_NET if delivered else _ORDERED_NET, where)
+            sql = sa.text(lines_sql(DELIVERED_NET if delivered else ORDERED_NET, where)
                           ).bindparams(sa.bindparam("signed_before", type_=sa.DateTime),
                                        sa.bindparam("cut", type_=sa.Date),
                                        sa.bindparam("start", type_=sa.Date),

@@ -33,8 +33,8 @@ from flows.effects import effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
-    Window, add_months, customer_profiles, payment_rates, policy_book, quarter_end,
-    quarter_start, sale_lines,
+    Window, id_chunks, window_filter, add_months, customer_profiles, payment_rates,
+    policy_book, quarter_end, quarter_start, sale_lines,
 )
 from models import (
     Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateLine, SalesReturn,
@@ -109,26 +109,36 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     return windows
 
 
+def _fen(value) -> int:
+    """A money value as the driver hands it back (Decimal on PostgreSQL, float or int on
+    SQLite, always whole fen) in integer fen."""
+    return int(round(value * 100)) if isinstance(value, float) else int(Decimal(value) * 100)
+
+
 def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
     """What settlements of months up to `month` paid per (bucket, order) for the orders in the
-    windows (the buckets being evaluated): sum, and the latest line's basis and particulars."""
-    rl, o = RebateLine.__table__.c, IntentOrder.__table__.c
-    out: dict[tuple[str, str], Paid] = {}
+    windows (the buckets being evaluated): sum, and the latest line's basis and particulars.
+    Read from the cursor and summed in integer fen: tens of thousands of earlier lines."""
+    sums: dict[tuple[str, str], int] = {}
+    last: dict[tuple[str, str], tuple] = {}
     for window in windows:
-        where = [rl.month <= month, o.order_date >= window.start, o.order_date <= window.end]
-        id_lists = [None] if window.customer_ids is None else [
-            sorted(window.customer_ids)[i:i + 500] for i in range(0, len(window.customer_ids), 500)]
-        for ids in id_lists:
-            query = (sa.select(rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount,
-                               rl.policy_version, rl.clause, rl.rep_id, rl.region)
-                     .join(IntentOrder.__table__, o.id == rl.order_id)
-                     .where(*where, *([o.customer_id.in_(ids)] if ids else []))
-                     .order_by(rl.id))
-            for key, oid, amount, basis, version, clause, rep, region in conn.execute(query):
-                before = out.get((key, oid))
-                total = Decimal(str(amount)) + (before.amount if before else Decimal("0.00"))
-                out[(key, oid)] = Paid(total, Decimal(str(basis)), version, clause, rep, region)
-    return out
+        for ids in id_chunks(window):
+            where, params = window_filter(window, ids)
+            sql = sa.text(
+                "SELECT rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount, "
+                "rl.policy_version, rl.clause, rl.rep_id, rl.region FROM rebate_line rl "
+                f"JOIN intent_order o ON o.id = rl.order_id WHERE rl.month <= :month AND {where} "
+                "ORDER BY rl.id").bindparams(sa.bindparam("start", type_=sa.Date),
+                                             sa.bindparam("end", type_=sa.Date))
+            cursor = conn.execute(sql, {**params, "month": month}).cursor
+            while rows := cursor.fetchmany(10000):
+                for key, oid, amount, *particulars in rows:
+                    pair = (key, oid)
+                    sums[pair] = sums.get(pair, 0) + _fen(amount)
+                    last[pair] = particulars
+    return {pair: Paid(Decimal(total).scaleb(-2), Decimal(_fen(last[pair][0])).scaleb(-2),
+                       *last[pair][1:])
+            for pair, total in sums.items()}
 
 
 @dataclass
@@ -185,7 +195,6 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     paid = paid_in_db(db_url, inputs.windows, month)
     dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
     drafts = settle(dues, paid, rerun=inputs.rerun)
-    drafts.sort(key=lambda d: (str(d.customer_id), d.order_id, d.bucket_key))
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
                        len(inputs.lines))
 

@@ -37,9 +37,9 @@ _QUARTER_NAMES = "一二三四"
 
 # --------------------------------------------------------------------------- inputs
 
-@dataclass(frozen=True, slots=True)
-class SaleLine:
-    """One order line as the engine counts it.
+class SaleLine(NamedTuple):
+    """One order line as the engine counts it (a named tuple: a settlement makes hundreds of
+    thousands of them, four times faster than frozen dataclasses).
 
     `net_quantity`: for settlement, delivered minus returned as of the evaluation date; for a
     preview, ordered minus returned. A negative value counts as 0.
