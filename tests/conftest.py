@@ -71,7 +71,9 @@ def settings(db_url, tmp_path) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=db_url,
                     public_base_url="http://testserver",
                     webhook_senders={"portal": "test-secret-portal"},
-                    connector_timeout_seconds=2.0)
+                    connector_timeout_seconds=2.0,
+                    # tests change customers and search right away
+                    customer_index_refresh_seconds=0.0)
 
 
 @pytest.fixture
