@@ -1,18 +1,24 @@
-"""`salesops demo`: the whole intent-order journey on the embedded stack, then a summary.
+"""`salesops demo`: the whole journey on the embedded stack, then a summary.
 
-Fresh SQLite database, local Prefect server, served deployments and the API; sample data;
-five signed webhooks (one new customer, one stock shortage) plus one duplicate delivery;
-one quote signed through the built-in signing page; finance asked to prepare the invoice.
+Fresh SQLite database, local Prefect server, served deployments and the API; sample data, a
+published rebate policy and last month's history (signed, delivered orders; invoices paid on
+time); seven signed webhooks — a new customer (registry file + legal review), a stock shortage,
+a short name the matcher links (沪申康医疗 → 上海申康医疗科技有限公司), a name nobody knows (held as a
+suspected new customer) — plus one duplicate delivery; every quote shows its expected rebate;
+one quote signed through the built-in signing page and finance asked to prepare the invoice;
+last month settled by the `settle-month` deployment (vouchers, statements, workbook).
 """
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import secrets
 import shutil
 import time
 from pathlib import Path
+from string import Template
 
 import httpx
 from PIL import Image, ImageDraw
@@ -20,10 +26,14 @@ from sqlmodel import select
 
 from api.webhooks import sign_body
 from connectors.settings import Settings
-from deployments.seed import seed_sample_data
+from deployments.seed import customer_id, record_invoice, record_signed_order, seed_sample_data
 from deployments.stack import LocalStack
 from flows.order_steps import signing_link
-from models import STAGE_LABELS, Customer, IntentOrder, Opportunity, Quote, Stage, Todo
+from flows.policies import publish_policy
+from models import (
+    STAGE_LABELS, Customer, IntentOrder, Opportunity, OrderRebate, Quote, SettlementRun, Stage,
+    Staff, SuspectName, Todo, business_date,
+)
 from models.db import migrate, session_scope
 
 SENDER = "demo-portal"
@@ -47,7 +57,83 @@ ORDERS = [
     {"customer": {"name": "上海申康医疗科技有限公司", "contact_name": "陆佳"},
      "rep_id": "rep-zhangwei", "lines": [{"sku": "STER-AC60", "quantity": 1},
                                          {"sku": "MON-M8", "quantity": 2}]},
+    # a rep's own short form: the matcher links it (沪 = 上海) and keeps it as an alias
+    {"customer": {"name": "沪申康医疗", "contact_name": "陆佳"},
+     "rep_id": "rep-zhangwei", "lines": [{"sku": "PUMP-SP3", "quantity": 2}]},
+    # nobody knows this name: the order waits as a suspected new customer
+    {"customer": {"name": "苏州同济康复器械", "contact_name": "周立"},
+     "rep_id": "rep-lina", "lines": [{"sku": "CONS-ECG10", "quantity": 50}]},
 ]
+HELD = {"苏州同济康复器械"}
+
+# the demo's rebate policy, in force since three months ago (the clerk's YAML)
+POLICY = Template("""
+code: DEMO-BASE
+name: 经销商基础返利政策（演示）
+effective_from: $start
+text: |
+  一、设备按月含税销售额计提1%基础返利。
+  二、订单所属月份之前三个自然月内到期的发票按期回款率不低于90%的，另计0.5%。
+  三、A、B级经销商季度设备销售额达到10万元按1.5%、30万元按2.5%全额计提。
+rules:
+  - id: base-flat
+    name: 基础返利
+    clause: 第一条
+    applies_to: {product_lines: [监护, 输注, 消毒]}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 1%}]
+    priority: 10
+    stacking: stack
+  - id: payment-bonus
+    name: 按期回款奖励
+    clause: 第二条
+    applies_to:
+      product_lines: [监护, 输注, 消毒]
+      payment_rate: {min: 90%, no_history: fail}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 0.5%}]
+    priority: 5
+    stacking: stack
+  - id: quarter-volume
+    name: 季度销售额阶梯返利
+    clause: 第三条
+    applies_to:
+      customer_tiers: [A, B]
+      product_lines: [监护, 输注, 消毒]
+    measure: amount
+    period: quarter
+    style: retroactive
+    tiers:
+      - {from: 0, to: 100000, rate: 0%}
+      - {from: 100000, to: 300000, rate: 1.5%}
+      - {from: 300000, rate: 2.5%}
+    priority: 8
+    stacking: stack
+""")
+
+
+def seed_rebate_history(db_url: str, today: dt.date) -> str:
+    """The policy and last month's business: signed, delivered orders of two customers and
+    invoices paid on time. Returns last month as YYYY-MM."""
+    last_month_end = today.replace(day=1) - dt.timedelta(days=1)
+    start = (last_month_end.replace(day=1) - dt.timedelta(days=62)).replace(day=1)
+    with session_scope(db_url) as s:
+        clerk = s.get(Staff, "ops-01")
+    publish_policy(db_url, POLICY.substitute(start=start.isoformat()), clerk)
+    kangda = customer_id(db_url, "江苏康达医疗设备有限公司")
+    huanan = customer_id(db_url, "广州华南医药贸易有限公司")
+    day = last_month_end.replace(day=10)
+    record_signed_order(db_url, kangda, day, [("MON-M8", 3), ("PUMP-VP5", 2)])
+    record_signed_order(db_url, huanan, day + dt.timedelta(days=3), [("MON-M12", 4)],
+                        rep_id="rep-lina")
+    for customer, amount in ((kangda, "51960.00"), (huanan, "74400.00")):
+        record_invoice(db_url, customer, last_month_end.replace(day=15), amount,
+                       paid=[(last_month_end.replace(day=12), amount)])
+    return f"{last_month_end:%Y-%m}"
 
 
 def post_signed(client: httpx.Client, secret: str, payload: dict) -> httpx.Response:
@@ -96,6 +182,7 @@ def run_demo(data_dir: Path) -> dict:
                             public_base_url=stack.api_url)
         migrate(settings.db_url)
         seed_sample_data(settings.db_url)
+        last_month = seed_rebate_history(settings.db_url, business_date())
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
             order_ids, duplicate = [], None
             for n, order in enumerate(ORDERS, start=1):
@@ -105,7 +192,9 @@ def run_demo(data_dir: Path) -> dict:
                 order_ids.append(r.json()["order_id"])
                 if n == 1:  # the portal retries its first delivery: nothing happens twice
                     duplicate = post_signed(client, secret, payload)
-            wait_for(client, order_ids, {"quoted"}, 240)
+            held = [oid for oid, o in zip(order_ids, ORDERS) if o["customer"]["name"] in HELD]
+            wait_for(client, [o for o in order_ids if o not in held], {"quoted"}, 240)
+            wait_for(client, held, {"on_hold"}, 60)
             with session_scope(settings.db_url) as s:
                 first_quote = s.exec(select(Quote).where(Quote.order_id == order_ids[0])).one()
             link = signing_link(settings, first_quote)
@@ -116,10 +205,35 @@ def run_demo(data_dir: Path) -> dict:
                 "signature": "data:image/png;base64," + base64.b64encode(
                     handwritten_signature()).decode()})
             assert signed.status_code == 200 and "签署成功" in signed.text, signed.text[:300]
-            views = wait_for(client, order_ids[:1], {"invoicing"}, 240)
-            views.update(wait_for(client, order_ids[1:], {"quoted"}, 5))
+            wait_for(client, order_ids[:1], {"invoicing"}, 240)
+        settled = settle_through_prefect(stack, settings.db_url, last_month)
         summary = build_summary(settings, order_ids, stack, duplicate)
+        summary["settlement"] = settled
     return summary
+
+
+def settle_through_prefect(stack: LocalStack, db_url: str, month: str) -> dict:
+    """Last month settled by the served `settle-month` deployment (what the 5th of each month
+    does by its schedule), waited for; what it stored, summed up."""
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.effects import effect_result
+    from flows.settlement import summarize
+
+    with temporary_settings({PREFECT_API_URL: stack.prefect_api_url}):
+        run = run_deployment("settle-month/settle-month", parameters={"month": month},
+                             timeout=300)
+    if not run.state.is_completed():
+        raise RuntimeError(f"settle-month ended {run.state.name}: {run.state.message}")
+    with session_scope(db_url) as s:
+        latest = s.exec(select(SettlementRun).where(SettlementRun.month == month)
+                        .order_by(SettlementRun.revision.desc())).first()
+    result = summarize(db_url, month, latest.id if latest else None).as_dict()
+    if latest:
+        result["documents"] = effect_result(db_url, "settlement_documents",
+                                            f"{month}-r{latest.revision}") or {}
+    return result
 
 
 def build_summary(settings: Settings, order_ids: list[str], stack: LocalStack,
@@ -128,16 +242,28 @@ def build_summary(settings: Settings, order_ids: list[str], stack: LocalStack,
         orders = []
         for oid in order_ids:
             order = s.get(IntentOrder, oid)
-            quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
+            quote = s.exec(select(Quote).where(Quote.order_id == oid)).first()
             opp = s.exec(select(Opportunity).where(Opportunity.order_id == oid)).one()
-            customer = s.get(Customer, order.customer_id)
+            customer = s.get(Customer, order.customer_id) if order.customer_id else None
+            rebate = s.get(OrderRebate, oid)
+            suspect = s.get(SuspectName, order.suspect_id) if order.suspect_id else None
             orders.append({
-                "order_id": oid, "customer": customer.legal_name, "typed_name": order.customer_name,
-                "new_customer": customer.origin == "standard", "stock_short": order.stock_short,
-                "status": order.status, "stage": STAGE_LABELS[Stage(opp.stage)],
-                "quote_code": quote.code, "total": str(quote.total_amount),
-                "quote_pdf": quote.pdf_path, "signing_url": signing_link(settings, quote),
-                "signed_pdf": quote.signed_pdf_path})
+                "order_id": oid, "customer": customer.legal_name if customer else None,
+                "typed_name": order.customer_name,
+                "new_customer": bool(customer and customer.origin == "standard"),
+                "stock_short": order.stock_short, "status": order.status,
+                "stage": STAGE_LABELS[Stage(opp.stage)],
+                "quote_code": quote.code if quote else None,
+                "total": str(quote.total_amount) if quote else None,
+                "quote_pdf": quote.pdf_path if quote else None,
+                "signing_url": signing_link(settings, quote) if quote else None,
+                "signed_pdf": quote.signed_pdf_path if quote else None,
+                "rebate": rebate.sentence if rebate else None,
+                "held": {"reason": order.error, "sightings": suspect.sightings}
+                if suspect and order.status == "on_hold" else None})
+        runs = [{"month": r.month, "revision": r.revision, "lines": r.line_count,
+                 "total": str(r.total_amount), "voucher_ref": r.voucher_ref}
+                for r in s.exec(select(SettlementRun).order_by(SettlementRun.id))]
         todos = [{"kind": t.kind, "title": t.title, "assignee": t.assignee_id, "cc": t.cc,
                   "due_at": t.due_at.isoformat()} for t in s.exec(select(Todo).order_by(Todo.id))]
     drop = settings.data_dir / "finance-drop"
@@ -149,6 +275,7 @@ def build_summary(settings: Settings, order_ids: list[str], stack: LocalStack,
         "duplicate_delivery": {"status": duplicate.status_code,
                                "same_order": duplicate.json().get("order_id") == order_ids[0]}
         if duplicate is not None else None,
+        "settlement_runs": runs,
         "prefect_ui": stack.prefect_ui_url, "api": stack.api_url,
         "data_dir": str(settings.data_dir),
     }
@@ -159,10 +286,15 @@ def print_summary(summary: dict) -> None:
     for o in summary["orders"]:
         flags = "（新客户）" if o["new_customer"] else ""
         flags += "（库存不足）" if o["stock_short"] else ""
-        print(f"\n意向单 {o['order_id']}  {o['customer']}{flags}")
+        print(f"\n意向单 {o['order_id']}  {o['customer'] or o['typed_name']}{flags}")
+        if o["held"]:
+            print(f"  待确认客户：{o['held']['reason']}")
+            continue
         if o["typed_name"] != o["customer"]:
             print(f"  销售填写：{o['typed_name']}")
         print(f"  报价单 {o['quote_code']}  含税 ¥{o['total']}  阶段：{o['stage']}")
+        if o["rebate"]:
+            print(f"  返利：{o['rebate']}")
         print(f"  报价 PDF：{o['quote_pdf']}")
         print(f"  签署链接：{o['signing_url']}")
         if o["signed_pdf"]:
@@ -174,6 +306,18 @@ def print_summary(summary: dict) -> None:
     print("\n开票申请：")
     for p in summary["invoice_requests"]:
         print(f"  - {p}")
+    st = summary.get("settlement")
+    if st:
+        print(f"\n月度返利结算（settle-month 部署）：{st['message']}")
+        for title, key in (("按大区", "by_region"), ("按销售", "by_rep"), ("按客户", "by_customer")):
+            if st[key]:
+                print(f"  {title}：" + "；".join(f"{k} ¥{v}" for k, v in st[key].items()))
+        if st.get("voucher_ref"):
+            print(f"  凭证草稿：{st['voucher_ref']}")
+        for path in st.get("documents", {}).get("statements", []):
+            print(f"  对账单：{path}")
+        if st.get("documents", {}).get("workbook"):
+            print(f"  财务明细：{st['documents']['workbook']}")
     d = summary["duplicate_delivery"]
     if d:
         print(f"\n重复投递的 webhook：HTTP {d['status']}，返回同一意向单：{'是' if d['same_order'] else '否'}")
