@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import select
 
 from bench.common import percentile
 from bench.rebate_world import build, publish_policies
@@ -121,10 +122,8 @@ def main(argv=None) -> None:
     # previews: a random customer (weighted by how much they order) and a typical order
     rng = random.Random(5)
     with session_scope(url) as s:
-        ids = [c.id for c in s.exec(sa.select(Customer))]
-        skus = [p.sku for p in s.exec(sa.select(Product))]
-    ids = [row[0] for row in ids] if ids and isinstance(ids[0], tuple) else ids
-    skus = [row[0] for row in skus] if skus and isinstance(skus[0], tuple) else skus
+        ids = list(s.exec(select(Customer.id)))
+        skus = list(s.exec(select(Product.sku)))
     timings = []
     for _ in range(args.previews):
         items = [ItemIn(sku, rng.randint(1, 8)) for sku in rng.sample(skus, rng.randint(1, 12))]

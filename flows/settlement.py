@@ -363,7 +363,11 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 policy_code=ln.policy_code,
                 policy_version=ln.policy_version, clause=ln.clause,
                 basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
-                amount=Decimal(str(ln.amount)), kind=ln.kind, explanation=ln.explanation,
+                amount=Decimal(str(ln.amount)), kind=ln.kind,
+                # a plain first payment reads from its row (basis × rate, clause); the others
+                # (tier differences, claw-backs, corrections) print why — it also keeps a
+                # month of thousands of lines to minutes of layout
+                explanation="" if ln.kind == "rebate" else ln.explanation,
                 rule_name=json.loads(ln.inputs).get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount))) for ln in lines),
             policies=_policies(book, lines))
