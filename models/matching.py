@@ -153,7 +153,7 @@ class _Target:
     """A stored name (or a query) prepared for scoring."""
     __slots__ = ("norm", "full", "pflat", "core", "chars", "labels", "ws", "we", "head",
                  "shorts", "regions", "has_region", "pos", "parsed", "branch", "segments", "links",
-                 "after_region", "val")
+                 "after_region", "val", "ext_trade", "generic_i")
 
     def __init__(self, norm: str):
         p = parse_normalized(norm)
@@ -182,6 +182,8 @@ class _Target:
                 labels.append(lab)
                 ws.append(k == 0 or (split and k % 2 == 0))
                 we.append(k == n - 1 or (split and k % 2 == 1))
+        self.generic_i = [label == "I" and text in D.GENERIC_INDUSTRY_WORDS
+                          for label, text in segs for _ in text]
         self.chars = "".join(chars)
         self.pflat = self.chars
         self.core = "".join(ch for ch, lab in zip(chars, labels) if lab not in "GO")
@@ -225,6 +227,11 @@ class _Target:
         self.links = links
         # without a trade name (浙江医药, 东莞发展控股) the region carries the identity
         self.val = _VAL if head else _VAL_NO_TRADE
+        # trade name span, a region written inside it included (华电|辽宁|…): [lo, hi)
+        tpos = [i for i, lab in enumerate(labels) if lab == "T"]
+        if tpos and not p.region_in_brackets:  # a bracketed region is not part of the trade
+            tpos += [i for i in range(tpos[0], len(labels)) if labels[i] == "R"]
+        self.ext_trade = (tpos[0], max(tpos) + 1) if tpos else (0, 0)
         # the first position after the leading region (沪|农商行): a region short form runs on
         self.after_region = next((i for i, lab in enumerate(labels) if lab != "R"), -1) \
             if labels and labels[0] == "R" else -1
@@ -366,14 +373,51 @@ def _align_reasons(q: str, t: _Target, a: _Align) -> list[str]:
     return reasons
 
 
-def _trade_and_generic_only(t: _Target, a: _Align) -> bool:
-    """The query is the trade name plus 股份/集团/控股: 方盛股份 fits every 方盛 company, so this
-    alone never links automatically (unless the trade name is long and used whole)."""
+def _weak_evidence(t: _Target, a: _Align) -> str:
+    """Why an otherwise good alignment must not link alone ("" when it may).
+
+    * trade name + generic words only (方盛股份, 兴业科技): fits every company of that trade
+      name; allowed only when the query also took every industry word of the name (恒星科技 ↔
+      河南恒星科技, 红相股份 ↔ 红相股份有限公司), not for 凯龙股份 ↔ 凯龙高科技.
+    * region + trade name while the name goes on with a specific industry (辽宁成大 ↔
+      辽宁成大生物): a group and its subsidiaries share region and trade name.
+    * two characters of a three-character trade name (新天药业 ↔ 新天地药业).
+    """
     used = [x for x in a.path if x >= 0]
-    labels = {t.labels[x] for x in used}
-    if "T" not in labels or not labels <= {"T", "G"} or (len(labels) == 1 and not a.generic):
+    labels = t.labels
+    cats = set()
+    for x in used:
+        lab = labels[x]
+        if lab == "I":
+            cats.add("g" if t.generic_i[x] else "i")
+        else:
+            cats.add(lab)
+    if -1 in a.path:
+        cats.add("R")
+    if "T" not in cats:
+        return ""
+    whole = all(h in used for h in t.head)
+    generic_used = bool(a.generic) or "g" in cats or "G" in cats
+    if "i" not in cats and "R" not in cats and generic_used:
+        every_industry = all(k in used for k, lab in enumerate(labels) if lab == "I")
+        if not (whole and every_industry):
+            return "仅字号加通用词，需人工确认"
+    if "i" not in cats and "R" in cats and any(
+            lab == "I" and not t.generic_i[k] and k not in used for k, lab in enumerate(labels)):
+        return "仅地区加字号，名称另有行业词（可能为同一集团的其他企业），需人工确认"
+    if len(t.head) == 3 and not whole:
+        return "只取三字字号的两字，需人工确认"
+    return ""
+
+
+def _long_trade_prefix_only(t: _Target, a: _Align) -> bool:
+    """Only the first two characters of a trade name of four or more (航天南湖, 华电+辽宁) were
+    used: that pair is often a group's or a brand family's, shared by many companies."""
+    lo, hi = t.ext_trade
+    if hi - lo < 4:
         return False
-    return not (len(t.head) >= 3 and all(h in used for h in t.head))
+    used = [x for x in a.path if lo <= x < hi]
+    return bool(used) and all(x < lo + 2 for x in used)
 
 
 def _align_score(a: _Align, m: int) -> float:
@@ -446,9 +490,13 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
             s = _align_score(a, m)
             may = a.skips == 0 and a.generic == 0 and -2 not in a.path and m >= AUTO_MIN_QUERY_LEN
             reasons = _align_reasons(qf, t, a)
-            if may and _trade_and_generic_only(t, a):
+            weak = _weak_evidence(t, a) if may else ""
+            if weak:
                 may = False
-                reasons.append("仅字号加通用词，需人工确认")
+                reasons.append(weak)
+            elif may and _long_trade_prefix_only(t, a):
+                may = False
+                reasons.append(f"仅取字号“{t.chars[t.ext_trade[0]:t.ext_trade[1]]}”的前两字，需人工确认")
             best = (s, reasons, may)
             if a.skips:
                 # characters all present but in another order (工业富联 ↔ 富士康工业互联网)

@@ -193,6 +193,26 @@ def _split_branch(s: str) -> tuple[str, str]:
     return s[:start], s[start:]
 
 
+def _industry_suffix(rest: str, keep: int) -> list[str]:
+    """The longest tail of rest that is a sequence of industry words (fewest words), leaving
+    at least `keep` characters in front: 天赐高新材料 → [高新, 材料] (not 新材料, which would
+    strand 高 in the trade name)."""
+    n = len(rest)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[n] = []
+    for i in range(n - 1, keep - 1, -1):
+        for length in range(min(_INDUSTRY_MAX, n - i), 1, -1):
+            tail = best[i + length]
+            if tail is not None and rest[i:i + length] in INDUSTRY_WORDS:
+                cand = [rest[i:i + length]] + tail
+                if best[i] is None or len(cand) < len(best[i]):
+                    best[i] = cand
+    for i in range(keep, n + 1):
+        if best[i] is not None:
+            return best[i]
+    return []
+
+
 def _split_org_form(s: str) -> tuple[str, str]:
     for form in ORG_FORMS:
         if s.endswith(form) and len(flat(s)) - len(flat(form)) >= 2:
@@ -272,17 +292,9 @@ def _parse(norm: str) -> _Parse:
     rest = s[i:]
     # industry words at the end, while the trade name keeps ≥ 2 characters
     # (a name made of region + industry only, 浙江医药, keeps an empty trade name)
-    industry_words: list[str] = []
     keep = 0 if regions else 2
-    while len(rest) > keep:
-        for length in range(min(_INDUSTRY_MAX, len(rest) - keep), 0, -1):
-            if rest[-length:] in INDUSTRY_WORDS:
-                industry_words.insert(0, rest[-length:])
-                rest = rest[:-length]
-                break
-        else:
-            break
-    trade = rest
+    industry_words = _industry_suffix(rest, keep)
+    trade = rest[:len(rest) - sum(map(len, industry_words))]
     # a province written inside the trade part (华电辽宁能源 = 华电 + 辽宁 + 能源) is a region too
     trade_tail = ""
     mid_region = ""
