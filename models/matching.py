@@ -33,16 +33,19 @@ short queries, ordered pairs, since short names skip characters) of each name's 
 """
 from __future__ import annotations
 
-import heapq
+import gc
 import math
+from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import LCSseq
 
 from models import name_data as D
 from models.names import (
+    _parse,
     PROVINCE_SHORT,
     SHORT_FORM_REGIONS,
     REGION_SHORT_FORMS,
@@ -73,22 +76,31 @@ SUGGEST_MIN_SCORE = 25.0
 RELATED_CAP = 70.0
 #: best score of a short name whose characters the name holds in another order (suggest only)
 REORDER_MAX_SCORE = 48.0
+#: a full name that cannot be parsed into parts (a slip in the organisation form) links alone
+#: only when this close to the stored name (one or two characters in a dozen)
+FULL_NAME_TYPO_RATIO = 90.0
 #: non-exact queries shorter than this never auto-link (东电 fits too many names)
 AUTO_MIN_QUERY_LEN = 3
 
 # --- candidate generation limits -------------------------------------------------------
-#: keys with more postings than this only re-weight the pool, they do not feed it
+#: keys with more postings than this never feed the pool (too common to say anything)
 KEY_FEED_CAP = 4000
-#: stop feeding the pool from further keys once it holds this many names
-POOL_FEED_LIMIT = 6000
-#: re-weight the pool with common keys only while it is at most this big
-POOL_BOOST_LIMIT = 1500
+#: a key feeds the pool only while the pool stays within this many names
+POOL_FEED_LIMIT = 1500
+POOL_FEED_LIMIT_FULL = 800
 #: single characters feed the pool only when pairs found too little, and only rare ones
 UNIGRAM_FEED_CAP = 1500
-#: names scored in detail per query
+#: below this many names from pairs, rare single characters add theirs
 TOP_K = 48
-#: entries scanned for a 1–2 character keystroke prefix
-PREFIX_SCAN = 160
+#: names scored in detail per query (after a rapidfuzz pre-score): short names, full names,
+#: and queries with an exact hit
+SCORE_K = 24
+SCORE_K_FULL = 12
+SCORE_K_EXACT = 8
+#: prepared stored names kept between queries
+TARGET_CACHE = 4096
+#: entries taken for a 1–2 character keystroke prefix
+PREFIX_SCAN = 40
 #: short-name alignment is tried for queries up to this length
 ALIGN_MAX_LEN = 8
 
@@ -149,92 +161,112 @@ class MatchResult:
 
 # --- per-name analysis ----------------------------------------------------------------
 
+@lru_cache(maxsize=8192)
+def _segment_info(label: str, text: str) -> tuple[str, tuple[bool, ...], tuple[bool, ...], bool,
+                                                 tuple[tuple[int, int], ...]]:
+    """(label per character, word starts, word ends, generic industry word?, abbreviation
+    links as offsets) of one labelled piece of a name."""
+    lab = ("G" if text in _GENERIC_WORDS else "O") if label == "O" else label
+    n = len(text)
+    # long trade names and compound industry words read as two-character words
+    # (中岩|大地, 农村|商业|银行, 高速|公路)
+    split = label in "TI"
+    ws = [k == 0 or (split and k % 2 == 0) for k in range(n)]
+    we = tuple(k == n - 1 or (split and k % 2 == 1) for k in range(n))
+    links: list[tuple[int, int]] = []
+    if label == "I":
+        # usual abbreviations of industry words (农村商业银行 → 农商行) count as contiguous runs
+        for word, abbrevs in D.INDUSTRY_ABBREVIATIONS.items():
+            at = text.find(word)
+            if at < 0:
+                continue
+            for abbr in abbrevs:
+                path, k = [], 0
+                for ch in abbr:
+                    k = word.find(ch, k)
+                    if k < 0:
+                        break
+                    path.append(at + k)
+                    k += 1
+                else:
+                    for a, b in zip(path, path[1:]):
+                        links.append((a, b))
+                        ws[b] = True
+    return (lab * n, tuple(ws), we, label == "I" and text in D.GENERIC_INDUSTRY_WORDS,
+            tuple(links))
+
+
 class _Target:
     """A stored name (or a query) prepared for scoring."""
     __slots__ = ("norm", "full", "pflat", "core", "chars", "labels", "ws", "we", "head",
-                 "shorts", "regions", "has_region", "pos", "parsed", "branch", "segments", "links",
+                 "shorts", "regions", "has_region", "parsed", "branch", "segments", "links",
                  "after_region", "val", "ext_trade", "generic_i")
 
     def __init__(self, norm: str):
-        p = parse_normalized(norm)
-        segs = name_segments(norm)
+        pr = _parse(norm)
+        p = pr.parsed
+        segs = pr.segments
         self.norm = norm
         self.parsed = p
         self.full = flat(norm)
-        self.branch = flat(p.branch)
+        self.branch = flat(p.branch) if p.branch else ""
         self.segments = segs
-        chars: list[str] = []
         labels: list[str] = []
         ws: list[bool] = []
         we: list[bool] = []
-        head: list[int] = []
-        head_seg = next((i for i, (lab, _) in enumerate(segs) if lab == "T"), None)
-        for si, (label, text) in enumerate(segs):
-            lab = ("G" if text in _GENERIC_WORDS else "O") if label == "O" else label
+        generic_i: list[bool] = []
+        links: set[tuple[int, int]] = set()
+        head: tuple[int, ...] = ()
+        core = []
+        offset = 0
+        for label, text in segs:
+            lab, w_s, w_e, generic, lk = _segment_info(label, text)
             n = len(text)
-            # long trade names and compound industry words read as two-character words
-            # (中岩|大地, 农村|商业|银行, 高速|公路)
-            split = label in "TI"
-            for k, ch in enumerate(text):
-                if si == head_seg:
-                    head.append(len(chars))
-                chars.append(ch)
-                labels.append(lab)
-                ws.append(k == 0 or (split and k % 2 == 0))
-                we.append(k == n - 1 or (split and k % 2 == 1))
-        self.generic_i = [label == "I" and text in D.GENERIC_INDUSTRY_WORDS
-                          for label, text in segs for _ in text]
-        self.chars = "".join(chars)
-        self.pflat = self.chars
-        self.core = "".join(ch for ch, lab in zip(chars, labels) if lab not in "GO")
-        self.labels = labels
+            if label == "T" and not head:
+                head = tuple(range(offset, offset + n))
+            if label != "O":
+                core.append(text)
+            labels.append(lab)
+            ws.extend(w_s)
+            we.extend(w_e)
+            generic_i.extend([generic] * n)
+            for a, b in lk:
+                links.add((offset + a, offset + b))
+            offset += n
+        self.chars = self.pflat = "".join(text for _, text in segs)
+        self.core = "".join(core)
+        self.labels = labels = "".join(labels)
         self.ws = ws
         self.we = we
+        self.generic_i = generic_i
+        self.links = links
         self.head = head
         regions = p.regions + p.provinces
         self.regions = frozenset(regions)
         self.has_region = bool(p.regions)
-        shorts: set[str] = set()
-        for r in regions:
-            shorts |= REGION_SHORT_FORMS.get(r, frozenset())
-        self.shorts = frozenset(shorts)
-        pos: dict[str, list[int]] = {}
-        for i, ch in enumerate(self.chars):
-            pos.setdefault(ch, []).append(i)
-        self.pos = pos
-        # usual abbreviations of industry words (农村商业银行 → 农商行) count as contiguous runs
-        links: set[tuple[int, int]] = set()
-        start = 0
-        for label, text in segs:
-            if label == "I":
-                for word, abbrevs in D.INDUSTRY_ABBREVIATIONS.items():
-                    at = text.find(word)
-                    if at < 0:
-                        continue
-                    for abbr in abbrevs:
-                        path, k = [], 0
-                        for ch in abbr:
-                            k = word.find(ch, k)
-                            if k < 0:
-                                break
-                            path.append(start + at + k)
-                            k += 1
-                        else:
-                            for a, b in zip(path, path[1:]):
-                                links.add((a, b))
-                                ws[b] = True
-            start += len(text)
-        self.links = links
+        self.shorts = _short_forms(regions)
         # without a trade name (浙江医药, 东莞发展控股) the region carries the identity
         self.val = _VAL if head else _VAL_NO_TRADE
         # trade name span, a region written inside it included (华电|辽宁|…): [lo, hi)
-        tpos = [i for i, lab in enumerate(labels) if lab == "T"]
-        if tpos and not p.region_in_brackets:  # a bracketed region is not part of the trade
-            tpos += [i for i in range(tpos[0], len(labels)) if labels[i] == "R"]
-        self.ext_trade = (tpos[0], max(tpos) + 1) if tpos else (0, 0)
+        if head:
+            hi = head[-1] + 1
+            if not p.region_in_brackets:  # a bracketed region is not part of the trade
+                for i in range(hi, len(labels)):
+                    if labels[i] == "R":
+                        hi = i + 1
+            self.ext_trade = (head[0], hi)
+        else:
+            self.ext_trade = (0, 0)
         # the first position after the leading region (沪|农商行): a region short form runs on
-        self.after_region = next((i for i, lab in enumerate(labels) if lab != "R"), -1) \
-            if labels and labels[0] == "R" else -1
+        self.after_region = (len(labels) - len(labels.lstrip("R"))) if labels[:1] == "R" else -1
+
+
+@lru_cache(maxsize=4096)
+def _short_forms(regions: tuple[str, ...]) -> frozenset[str]:
+    out: set[str] = set()
+    for r in regions:
+        out |= REGION_SHORT_FORMS.get(r, frozenset())
+    return frozenset(out)
 
 
 def _region_word(t: _Target, ch: str) -> str:
@@ -262,19 +294,46 @@ def _generic_tail_start(q: str) -> int:
     return -1
 
 
+def _positions(chars: str, ch: str) -> list[int]:
+    out = []
+    i = chars.find(ch)
+    while i >= 0:
+        out.append(i)
+        i = chars.find(ch, i + 1)
+    return out
+
+
 def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
+    """Best alignment of the short query q to the name t (branch and bound over the few
+    positions each query character can take), or None when it needs more than max_skips
+    characters the name lacks."""
     m = len(q)
-    pos = t.pos
+    chars = t.chars
+    first = q[0]
+    short_start = first in t.shorts
+    dropped_start = not short_start and not t.has_region and first in _DROPPABLE_LEADING and m >= 3
+    # how many query characters can never be placed in order: rapidfuzz LCS in C
+    lcs = LCSseq.similarity(q, chars)
+    if short_start or dropped_start:
+        lcs = max(lcs, 1 + LCSseq.similarity(q[1:], chars))
+    tail = _generic_tail_start(q)
+    need = m - lcs
+    if tail >= 0:
+        need = min(need, max(0, tail - LCSseq.similarity(q[:tail], chars)))
+    if need > max_skips:
+        return None
+    max_skips = need
     labels, ws, we = t.labels, t.ws, t.we
     val = t.val
-    occ = [pos.get(ch, ()) for ch in q]
-    tail = _generic_tail_start(q)
+    occ = [_positions(chars, ch) for ch in q]
     head = t.head
     head_set = set(head)
     links = t.links
     after_region = t.after_region
-
-    best: list = [None]
+    n_labels = len(labels)
+    best: list = [None, -1e9]
+    bound_tail = _PTS_PER_CHAR + 0.0   # most a remaining character can add
+    final_bonus = _PTS_HEAD_FULL
 
     def finish(pts: float, path: list[int], skips: int, generic: int) -> None:
         used = [p for p in path if p >= 0]
@@ -284,9 +343,9 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
                 region_used = path[0] == -1 or any(labels[p] == "R" for p in used)
                 pts += _PTS_NO_HEAD_REGION if region_used else _PTS_NO_HEAD
             else:
-                first = used_head[0]
-                if first != head[0]:
-                    pts += _PTS_HEAD_LATE_SOFT if ws[first] else _PTS_HEAD_LATE
+                first_used = used_head[0]
+                if first_used != head[0]:
+                    pts += _PTS_HEAD_LATE_SOFT if ws[first_used] else _PTS_HEAD_LATE
                 if len(used_head) == len(head):
                     pts += _PTS_HEAD_FULL
                 elif len(head) == 2:
@@ -297,16 +356,19 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
                     pts += _PTS_HEAD_GAP * gap
         if used:
             last = used[-1]
-            if path[-1] == last and not we[last] and last + 1 < len(labels) \
+            if path[-1] == last and not we[last] and last + 1 < n_labels \
                     and labels[last + 1] == labels[last] and labels[last] in "TI":
                 pts += _PTS_TRUNCATED
-        if best[0] is None or pts > best[0].points:
+        if pts > best[1]:
             best[0] = _Align(pts, tuple(path), skips, generic)
+            best[1] = pts
 
     def rec(i: int, prev: int, contiguous_ok: bool, pts: float, path: list[int], skips: int,
             generic: int) -> None:
         if i == m:
             finish(pts, path, skips, generic)
+            return
+        if pts + bound_tail * (m - i) + final_bonus <= best[1]:
             return
         if i == tail and generic == 0:
             # the rest is a generic tail (股份/集团/控股 …) the name may not contain
@@ -333,12 +395,11 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
             rec(i + 1, prev, False, pts + _PTS_SKIP, path, skips + 1, generic)
             path.pop()
 
-    first = q[0]
-    if first in t.shorts:
-        rec(1, -1, False, _VAL_SHORT_REGION + _PTS_START_WORD, [-1], 0, 0)
-    elif not t.has_region and first in _DROPPABLE_LEADING and m >= 3:
-        rec(1, -1, False, _VAL_DROPPED_REGION, [-2], 0, 0)
     rec(0, -1, False, 0.0, [], 0, 0)
+    if short_start:
+        rec(1, -1, False, _VAL_SHORT_REGION + _PTS_START_WORD, [-1], 0, 0)
+    elif dropped_start:
+        rec(1, -1, False, _VAL_DROPPED_REGION, [-2], 0, 0)
     return best[0]
 
 
@@ -434,40 +495,70 @@ def _industry_related(a: str, b: str) -> bool:
     return a in b or b in a or LCSseq.similarity(a, b) >= 2
 
 
+_ORG_FAMILIES = (("股份",), ("合伙",), ("集团",), ("有限", "公司"))
+
+
+def _org_family(form: str) -> str:
+    """有限公司 and 有限责任公司 are one family (a slip between them is a typo); a joint-stock
+    company, a group or a partnership is another legal form."""
+    for family in _ORG_FAMILIES:
+        if any(word in form for word in family):
+            return family[0]
+    return form
+
+
+def _is_full_name(q: _Target) -> bool:
+    """Typed like a registered name: an organisation form (a bare 集团 does not count) or long."""
+    return (bool(q.parsed.org_form) and q.parsed.org_form != "集团") or len(q.pflat) >= 7
+
+
 def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
+    """A full name against a stored name: rapidfuzz ratio, then structure. The same trade name,
+    region and industry with an organisation form of the same family is the same company
+    written differently (有限责任公司 for 有限公司, a slipped character); another region, trade
+    name or legal form is another company."""
     qp, tp = q.parsed, t.parsed
     r_full = fuzz.ratio(q.pflat, t.pflat)
     r_core = fuzz.ratio(q.core, t.core) if q.core and t.core else 0.0
     score = max(r_full, r_core - 3)
     reasons = [f"全称相似度 {round(score)}"]
+    both_full = bool(qp.org_form) and bool(tp.org_form)
     region_conflict = bool(qp.regions and tp.regions and not (q.regions & t.regions))
+    region_one_sided = bool(qp.regions) != bool(tp.regions)
     qt, tt = qp.trade_name, tp.trade_name
     same_trade = bool(qt) and qt == tt
     trade_compat = same_trade or (len(qt) >= 2 and len(tt) >= 2
                                   and (qt.startswith(tt) or tt.startswith(qt)))
-    if same_trade:
-        related = _industry_related(qp.industry, tp.industry)
+    same_family = _org_family(qp.org_form) == _org_family(tp.org_form)
+    can_auto = trade_compat and not region_conflict and not region_one_sided
+    if same_trade and both_full:
         if qp.industry == tp.industry:
-            score = max(score, 94.0)
+            score = max(score, 94.0 if same_family else 80.0)
             reasons = [f"字号“{tt}”与行业一致"]
-        elif related:
-            score = max(score, 84.0)
+        elif _industry_related(qp.industry, tp.industry):
+            score = max(score, 84.0 if same_family else 76.0)
             reasons = [f"字号“{tt}”一致，行业表述不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
         else:
             score = min(score, 70.0)
             reasons = [f"字号“{tt}”一致，但行业不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
-            trade_compat = False
+            can_auto = False
     elif qt and tt and not trade_compat:
         score -= 8
         reasons.append(f"字号不同（{qt}/{tt}）")
+        can_auto = False
+    elif not both_full and score < FULL_NAME_TYPO_RATIO:
+        can_auto = False
     if region_conflict:
         score -= 30
         reasons.append(f"地区不同（{qp.region}/{tp.region}）")
-    elif qp.regions and tp.regions:
+    elif region_one_sided:
+        reasons.append(f"地区仅一方写明（{qp.region or tp.region}）")
+    elif qp.regions:
         reasons.append(f"地区一致（{tp.region}）")
     if qp.org_form and tp.org_form and qp.org_form != tp.org_form:
         reasons.append(f"组织形式不同（{qp.org_form}/{tp.org_form}）")
-    can_auto = trade_compat and not region_conflict
+        if not same_family:
+            can_auto = False
     return max(0.0, min(99.0, score)), reasons, can_auto
 
 
@@ -500,11 +591,11 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
             best = (s, reasons, may)
             if a.skips:
                 # characters all present but in another order (工业富联 ↔ 富士康工业互联网)
-                present = sum(1 for ch in qf if ch in t.pos)
+                present = sum(1 for ch in qf if ch in t.chars)
                 alt = REORDER_MAX_SCORE * (present / m) ** 2
                 if present > m - a.skips and alt > s:
                     best = (alt, ["简称字符均出现在全称中（顺序不同）"], False)
-    if q.parsed.org_form or m >= 7:
+    if _is_full_name(q):
         s, reasons, may = _full_compare(q, t)
         if s > best[0] or (s == best[0] and may and not best[2]):
             best = (s, reasons, may)
@@ -529,8 +620,8 @@ class NameIndex:
         self._legal: dict[int, int] = {}
         self._exact: dict[str, list[int]] = {}
         self._core_exact: dict[str, list[int]] = {}
-        self._post: dict[str, list[int]] = {}
-        self._prefix: dict[str, list[int]] = {}
+        self._post: defaultdict[str, list[int]] = defaultdict(list)     # read with .get()
+        self._prefix: defaultdict[str, list[int]] = defaultdict(list)
         self._targets: dict[int, _Target] = {}
         self._live = 0
         self._dead = 0
@@ -541,9 +632,17 @@ class NameIndex:
 
     @classmethod
     def build(cls, entries: Iterable[NameEntry]) -> "NameIndex":
+        """Bulk build. The collector is paused meanwhile: the index holds no reference cycles
+        and hundreds of thousands of new lists would otherwise trigger full collections."""
         index = cls()
-        for entry in entries:
-            index.add(entry)
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for entry in entries:
+                index.add(entry)
+        finally:
+            if paused:
+                gc.enable()
         return index
 
     def add(self, entry: NameEntry) -> None:
@@ -569,18 +668,10 @@ class NameIndex:
             self._core_exact.setdefault(core, []).append(slot)
         post = self._post
         for key in keys:
-            lst = post.get(key)
-            if lst is None:
-                post[key] = [slot]
-            else:
-                lst.append(slot)
+            post[key].append(slot)
         pre = self._prefix
         for key in prefixes:
-            lst = pre.get(key)
-            if lst is None:
-                pre[key] = [slot]
-            else:
-                lst.append(slot)
+            pre[key].append(slot)
 
     def remove(self, entry_id: str) -> None:
         slot = self._slot_of.pop(entry_id, None)
@@ -627,28 +718,31 @@ class NameIndex:
     def _target(self, slot: int) -> _Target:
         t = self._targets.get(slot)
         if t is None:
-            if len(self._targets) > 50_000:
+            if len(self._targets) > TARGET_CACHE:
                 self._targets.clear()
             t = self._targets[slot] = _Target(self._norms[slot])
         return t
 
-    def _candidate_slots(self, q: _Target) -> set[int]:
+    def _candidate_slots(self, q: _Target) -> dict[int, float]:
+        """Names worth scoring, with a retrieval weight (exact hits first)."""
         entries = self._entries
-        out: set[int] = set()
+        out: dict[int, float] = {}
         for table, key in ((self._exact, q.full), (self._exact, q.pflat), (self._core_exact, q.core),
                            (self._core_exact, q.pflat)):
             for s in table.get(key, ()):
-                out.add(s)
+                out[s] = math.inf
         body = q.core or q.pflat
         if q.parsed.is_branch:
             body = (q.core or q.pflat) + _strip_marker(q.branch)
         if len(body) <= 2:
+            # keystrokes: names (or their trade names) starting with what was typed
             for key in {body, body[:1]} if len(body) == 2 else {body}:
                 lst = self._prefix.get(key, ())
                 n = 0
+                w = 1.0 if key == body else 0.5
                 for s in lst:
                     if entries[s] is not None:
-                        out.add(s)
+                        out.setdefault(s, w)
                         n += 1
                         if n >= PREFIX_SCAN:
                             break
@@ -664,15 +758,17 @@ class NameIndex:
                 found.append((len(lst), key, w, lst))
         found.sort(key=lambda x: x[0])
         pool: dict[int, float] = {}
-        boost = []
+        # rare keys first; a key whose postings would overflow the pool is left out (the
+        # rapidfuzz pre-score in _shortlist ranks the pool on every character anyway). A full
+        # name has many informative pairs: its rarest ones suffice.
+        limit = POOL_FEED_LIMIT_FULL if _is_full_name(q) else POOL_FEED_LIMIT
         for n, key, w, lst in found:
+            if pool and (n > KEY_FEED_CAP or len(pool) + n > limit):
+                continue
             idf = w * math.log(1 + total / n)
-            if n <= KEY_FEED_CAP and len(pool) + n <= POOL_FEED_LIMIT or not pool:
-                get = pool.get
-                for s in lst[:POOL_FEED_LIMIT]:
-                    pool[s] = get(s, 0.0) + idf
-            else:
-                boost.append((key, idf))
+            get = pool.get
+            for s in lst[:limit]:
+                pool[s] = get(s, 0.0) + idf
         if len(pool) < TOP_K:
             # few names share a pair of characters with the query: rare single characters
             singles = []
@@ -688,26 +784,41 @@ class NameIndex:
                 get = pool.get
                 for s in lst:
                     pool[s] = get(s, 0.0) + idf
-        if boost and len(pool) <= POOL_BOOST_LIMIT:
-            flats = self._flats
-            for key, idf in boost:
-                if len(key) == 2 and key[0] not in "^~":
-                    for s in pool:
-                        if key in flats[s]:
-                            pool[s] += idf
-        if len(pool) > TOP_K:
-            top = heapq.nlargest(TOP_K, pool.items(), key=lambda kv: kv[1])
-            out.update(s for s, _ in top)
+        for s, w in pool.items():
+            if out.get(s, 0.0) < w and entries[s] is not None:
+                out[s] = w
+        return out
+
+    def _shortlist(self, q: _Target, cands: dict[int, float]) -> list[int]:
+        """Rank the candidates with rapidfuzz (in C) on the whole query — LCS for short names
+        (characters taken in order), ratio for full names — ties broken by retrieval weight;
+        the best go on to the detailed scoring. Exact hits always do."""
+        qf = q.pflat
+        m = len(qf)
+        flats = self._flats
+        exact = [s for s, w in cands.items() if w == math.inf]
+        full = _is_full_name(q)
+        # an exact hit needs only its near rivals; a full name is ranked well by its ratio
+        keep = SCORE_K_EXACT if exact else SCORE_K_FULL if full else SCORE_K
+        if len(cands) <= keep:
+            return list(cands)
+        choices = {s: flats[s] for s, w in cands.items() if w != math.inf}
+        if m <= ALIGN_MAX_LEN and not full:
+            lead = 1 if qf[0] in SHORT_FORM_REGIONS else 0
+            cutoff = max(0, m - max(1, m // 2) - lead)
+            hits = process.extract(qf, choices, scorer=LCSseq.similarity, limit=keep * 3,
+                                   score_cutoff=cutoff)
         else:
-            out.update(pool)
-        return {s for s in out if entries[s] is not None}
+            hits = process.extract(qf, choices, scorer=fuzz.ratio, limit=keep * 3)
+        hits.sort(key=lambda h: (h[1], cands[h[2]]), reverse=True)
+        return exact + [h[2] for h in hits[:keep]]
 
     def search(self, query: str, limit: int = 5) -> MatchResult:
         norm = normalize_name(query)
         if not flat(norm):
             return MatchResult(query, norm, "unknown", ())
         q = _Target(norm)
-        slots = self._candidate_slots(q)
+        slots = self._shortlist(q, self._candidate_slots(q))
         best: dict[int, tuple[float, bool, int, list[str]]] = {}
         for slot in slots:
             entry = self._entries[slot]
@@ -717,7 +828,7 @@ class NameIndex:
             cur = best.get(entry.customer_id)
             if cur is None or score > cur[0] or (score == cur[0] and may and not cur[1]):
                 best[entry.customer_id] = (score, may, slot, reasons)
-        if q.regions and (q.parsed.org_form or len(q.pflat) >= 7):
+        if q.regions and _is_full_name(q):
             self._check_legal_regions(q, best)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ranked = [kv for kv in ranked if kv[1][0] >= SUGGEST_MIN_SCORE]
@@ -792,42 +903,53 @@ def _strip_marker(branch: str) -> str:
     return branch
 
 
-def _index_keys(norm: str) -> tuple[set[str], set[str], str]:
-    """(bigram keys, prefix keys, core) of a stored name."""
-    segs = name_segments(norm)
-    p = parse_normalized(norm)
-    core = "".join(text for label, text in segs if label != "O")
-    body = core + _strip_marker(flat(p.branch)) if p.is_branch else core
-    keys = {body[i:i + 2] for i in range(len(body) - 1)}
-    # initials of the words (two-character pieces of trade names and industry words): short
-    # names combine them (首都开发 → 首开, 航空材料 → 航材)
-    initials = []
+def _index_keys(norm: str) -> tuple[list[str], set[str], str]:
+    """(posting keys, prefix keys, core) of a stored name."""
+    pr = _parse(norm)
+    p = pr.parsed
+    segs = pr.segments
+    core = ""
+    initials: list[str] = []
+    head = ""
+    later: list[str] = []
     for label, text in segs:
         if label == "O":
             continue
+        core += text
         if label == "R":
             initials.append(text[0])
         else:
-            initials.extend(text[k] for k in range(0, len(text), 2))
-    for i in range(len(initials)):
-        for j in range(i + 1, min(len(initials), i + 4)):
-            keys.add(initials[i] + initials[j])
-    head = next((text for label, text in segs if label == "T"), "") or \
-        next((text for label, text in segs if label == "I"), "")
+            initials.extend(text[::2])
+            if not head and label == "T":
+                head = text
+            if len(later) < 3:
+                later.append(text[0])
+    if not head:
+        head = next((text for label, text in segs if label == "I"), "")
+    body = core + _strip_marker(flat(p.branch)) if p.branch else core
+    keys = {body[i:i + 2] for i in range(len(body) - 1)}
+    # initials of the words (two-character pieces of trade names and industry words): short
+    # names combine them (首都开发 → 首开, 航空材料 → 航材)
+    n = len(initials)
+    for i in range(n - 1):
+        a = initials[i]
+        for b in initials[i + 1:i + 4]:
+            keys.add(a + b)
     prefixes = {body[:1], body[:2]}
     if head:
         prefixes.add(head[:1])
         prefixes.add(head[:2])
         keys.add("^" + head[:2])
-        later = [text[0] for label, text in segs if label in "TI"][:3]
         for r in p.regions + p.provinces:
             for sf in REGION_SHORT_FORMS.get(r, ()):
                 for ch in later:
                     keys.add(sf + ch)
                 prefixes.add(sf)
                 prefixes.add(sf + head[0])
-    keys.update("~" + ch for ch in set(body))
-    return keys, {x for x in prefixes if x}, core
+    # single trade-name characters: the last resort for short names that share no pair
+    keys.update("~" + ch for label, text in segs if label == "T" for ch in text)
+    prefixes.discard("")
+    return list(keys), prefixes, core
 
 
 def _query_keys(body: str) -> dict[str, float]:

@@ -29,6 +29,14 @@ _BRACKETS = str.maketrans({
 })
 
 
+# common punctuation and spaces dropped by table (fast path); anything else odd goes through
+# the per-character category check
+_FAST = dict(_BRACKETS)
+_FAST.update({ord(ch): None for ch in " \t\r\n\u3000\u00a0,.;:!?'\"`~@#$%^&*-_+=|\\/"
+              "，。；：！？、·…—～“”‘’・﹒"})
+_ODD = re.compile(r"[^\w()]|_")
+
+
 def _drop(ch: str) -> bool:
     if ch in "()":
         return False
@@ -39,9 +47,11 @@ def _drop(ch: str) -> bool:
 def normalize_name(name: str) -> str:
     """NFKC (full → half width), every bracket style → (), spaces and punctuation removed,
     latin lower-cased. Empty brackets go too."""
-    text = unicodedata.normalize("NFKC", name or "").translate(_BRACKETS)
-    text = "".join(ch for ch in text if not _drop(ch)).lower()
-    return text.replace("()", "")
+    text = unicodedata.normalize("NFKC", name or "").translate(_FAST)
+    if _ODD.search(text):
+        text = "".join(ch for ch in text if not _drop(ch))
+    text = text.lower()
+    return text.replace("()", "") if "()" in text else text
 
 
 def flat(text: str) -> str:
@@ -89,6 +99,7 @@ ORG_FORMS: tuple[str, ...] = tuple(sorted(D.ORG_FORMS, key=len, reverse=True))
 _STRONG_BRANCH = ("分公司", "分厂", "分店", "分行", "支行", "办事处", "代表处", "营业部", "分理处", "分部",
                   "分院", "分所", "分中心", "分社", "分站", "分场")
 _WEAK_BRANCH = tuple(m for m in D.BRANCH_MARKERS if m not in _STRONG_BRANCH)
+_BRANCH_MARKERS = tuple(D.BRANCH_MARKERS)
 _BRANCH_RE = re.compile("(" + "|".join(sorted(D.BRANCH_MARKERS, key=len, reverse=True)) + r")$")
 # where a parent's full name ends inside a branch name: an organisation form, or a bank
 _PARENT_ENDS = tuple(sorted(set(D.ORG_FORMS) | {"银行", "集团"}, key=len, reverse=True))
@@ -120,30 +131,46 @@ class ParsedName:
         return self.trade_name + self.industry
 
 
+# place name → "p" (province), "c" (prefecture) or "d" (district / county-level city)
+_PLACE_KIND: dict[str, str] = {}
+for _d in DISTRICT_NAMES:
+    _PLACE_KIND[_d] = "d"
+for _c in CITY_NAMES:
+    _PLACE_KIND[_c] = "c"
+for _p in PROVINCE_NAMES:
+    _PLACE_KIND[_p] = "p"
+_PLACE_FIRST = frozenset(w[0] for w in _PLACE_KIND) | frozenset(n[0] for n in D.NATIONAL_PREFIXES)
+_PLACE_LONGEST = max(map(len, _PLACE_KIND))
+
+
 def _match_place(s: str, i: int) -> tuple[str, int] | None:
     """A region token starting at s[i]: (canonical name, end index)."""
+    if i >= len(s) or s[i] not in _PLACE_FIRST:
+        return None
     for nat in D.NATIONAL_PREFIXES:
         if s.startswith(nat, i):
             return "中国", i + len(nat)
-    best: tuple[str, int] | None = None
-    for length in range(min(_MAX_REGION, len(s) - i), 1, -1):
+    kinds = _PLACE_KIND
+    for length in range(min(_PLACE_LONGEST, len(s) - i), 1, -1):
         word = s[i:i + length]
-        if word in PROVINCE_OFFICIAL:
-            end = i + length
+        kind = kinds.get(word)
+        if kind is None:
+            continue
+        end = i + length
+        if kind == "p":
             for suf in _PROVINCE_SUFFIXES:
                 if s.startswith(suf, end):
-                    end += len(suf)
-                    break
+                    return word, end + len(suf)
             return word, end
-        if word in CITY_NAMES or word in DISTRICT_NAMES:
-            end = i + length
-            suffixes = _CITY_SUFFIXES if word in CITY_NAMES else _DISTRICT_SUFFIXES
-            suffix = next((suf for suf in suffixes if s.startswith(suf, end)), "")
-            if word in D.AMBIGUOUS_PLACES and not suffix:
-                continue
-            best = (word, end + len(suffix))
-            break
-    return best
+        suffix = ""
+        for suf in (_CITY_SUFFIXES if kind == "c" else _DISTRICT_SUFFIXES):
+            if s.startswith(suf, end):
+                suffix = suf
+                break
+        if word in D.AMBIGUOUS_PLACES and not suffix:
+            continue
+        return word, end + len(suffix)
+    return None
 
 
 def _bracket_region(content: str) -> str | None:
@@ -157,6 +184,8 @@ def _bracket_region(content: str) -> str | None:
 
 def _split_branch(s: str) -> tuple[str, str]:
     """(parent, branch) of a normalised name; branch "" when the name is not a branch."""
+    if not s.endswith(_BRANCH_MARKERS):
+        return s, ""
     m = _BRANCH_RE.search(s)
     if not m or m.start() == 0:
         return s, ""
@@ -213,10 +242,20 @@ def _industry_suffix(rest: str, keep: int) -> list[str]:
     return []
 
 
+_ORG_FORM_SET = frozenset(ORG_FORMS)
+_ORG_FORM_LENGTHS = sorted({len(f) for f in ORG_FORMS}, reverse=True)
+_ORG_FORM_TAILS = tuple({f[-1] for f in ORG_FORMS})
+
+
 def _split_org_form(s: str) -> tuple[str, str]:
-    for form in ORG_FORMS:
-        if s.endswith(form) and len(flat(s)) - len(flat(form)) >= 2:
-            return s[:-len(form)], form
+    if not s.endswith(_ORG_FORM_TAILS):
+        return s, ""
+    n = len(s)
+    for length in _ORG_FORM_LENGTHS:
+        if length < n and s[n - length:] in _ORG_FORM_SET:
+            form = s[n - length:]
+            if len(flat(s)) - len(flat(form)) >= 2:
+                return s[:n - length], form
     return s, ""
 
 
@@ -243,13 +282,18 @@ _ORG_WORDS = frozenset({"集团", "股份", "控股", "有限", "责任", "公�
                         "有限合伙", "普通合伙", "特殊普通合伙", "合作", "总公司", "合伙企业"})
 
 
+@lru_cache(maxsize=None)
+def _org_segments(org_form: str) -> tuple[tuple[str, str], ...]:
+    return tuple(("O", w) for w in _split_words(flat(org_form), _ORG_WORDS, 6))
+
+
 @dataclass(frozen=True)
 class _Parse:
     parsed: "ParsedName"
     segments: tuple[tuple[str, str], ...]  # (label, text) in order; texts join to flat(parent)
 
 
-@lru_cache(maxsize=20_000)
+@lru_cache(maxsize=4096)
 def _parse(norm: str) -> _Parse:
     parent, branch = _split_branch(norm)
     s, org_form = _split_org_form(parent)
@@ -347,8 +391,7 @@ def _parse(norm: str) -> _Parse:
         if not placed:
             out.append(("R", inner))
         segs = out
-    org_flat = flat(org_form)
-    segs.extend(("O", w) for w in _split_words(org_flat, _ORG_WORDS, 6))
+    segs.extend(_org_segments(org_form))
     parsed = ParsedName(
         normalized=norm, region=region_text, trade_name=trade, industry="".join(industry_words),
         org_form=org_form, branch=branch, parent_name=parent, is_branch=bool(branch),
