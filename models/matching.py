@@ -518,11 +518,14 @@ def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
     written differently (有限责任公司 for 有限公司, a slipped character); another region, trade
     name or legal form is another company."""
     qp, tp = q.parsed, t.parsed
-    r_full = fuzz.ratio(q.pflat, t.pflat)
-    r_core = fuzz.ratio(q.core, t.core) if q.core and t.core else 0.0
-    score = max(r_full, r_core - 3)
-    reasons = [f"全称相似度 {round(score)}"]
     both_full = bool(qp.org_form) and bool(tp.org_form)
+    r_full = fuzz.ratio(q.pflat, t.pflat)
+    if both_full and q.core and t.core:
+        # the shared 有限公司 says nothing: weigh the names without their forms
+        score = 0.8 * fuzz.ratio(q.core, t.core) + 0.2 * r_full
+    else:
+        score = r_full
+    reasons = [f"全称相似度 {round(score)}"]
     region_conflict = bool(qp.regions and tp.regions and not (q.regions & t.regions))
     region_one_sided = bool(qp.regions) != bool(tp.regions)
     qt, tt = qp.trade_name, tp.trade_name
@@ -730,7 +733,8 @@ class NameIndex:
         for table, key in ((self._exact, q.full), (self._exact, q.pflat), (self._core_exact, q.core),
                            (self._core_exact, q.pflat)):
             for s in table.get(key, ()):
-                out[s] = math.inf
+                if entries[s] is not None:
+                    out[s] = math.inf
         body = q.core or q.pflat
         if q.parsed.is_branch:
             body = (q.core or q.pflat) + _strip_marker(q.branch)
@@ -946,8 +950,10 @@ def _index_keys(norm: str) -> tuple[list[str], set[str], str]:
                     keys.add(sf + ch)
                 prefixes.add(sf)
                 prefixes.add(sf + head[0])
-    # single trade-name characters: the last resort for short names that share no pair
-    keys.update("~" + ch for label, text in segs if label == "T" for ch in text)
+    # single characters of the trade name (of the industry words when there is none): the
+    # last resort for short names that share no pair with the name
+    lead = "T" if any(label == "T" for label, _ in segs) else "I"
+    keys.update("~" + ch for label, text in segs if label == lead for ch in text)
     prefixes.discard("")
     return list(keys), prefixes, core
 
