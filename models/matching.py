@@ -118,6 +118,7 @@ _PTS_START_WORD = 2
 _PTS_START_MID = -6
 _PTS_CONTIGUOUS = 4
 _PTS_JUMP_MID = -4
+_PTS_NEXT_INITIAL = 2  # the initial of the very next word (中国电力建设 → 中国电建)
 _PTS_NO_HEAD = -14         # trade name not used at all
 _PTS_NO_HEAD_REGION = -6   # ... but region + industry taken instead (苏能股份 ↔ 江苏徐矿能源)
 _PTS_HEAD_LATE = -6        # trade name used but not its first character
@@ -200,7 +201,7 @@ class _Target:
     """A stored name (or a query) prepared for scoring."""
     __slots__ = ("norm", "full", "pflat", "core", "chars", "labels", "ws", "we", "head",
                  "shorts", "regions", "has_region", "parsed", "branch", "segments", "links",
-                 "after_region", "val", "ext_trade", "generic_i")
+                 "after_region", "val", "ext_trade", "generic_i", "next_ws")
 
     def __init__(self, norm: str):
         pr = _parse(norm)
@@ -257,6 +258,13 @@ class _Target:
             self.ext_trade = (head[0], hi)
         else:
             self.ext_trade = (0, 0)
+        # the start of the word after position i (电力|建设: 电 → 建 takes the next initial)
+        nxt, next_ws = len(ws), [0] * len(ws)
+        for i in range(len(ws) - 1, -1, -1):
+            next_ws[i] = nxt
+            if ws[i]:
+                nxt = i
+        self.next_ws = next_ws
         # the first position after the leading region (沪|农商行): a region short form runs on
         self.after_region = (len(labels) - len(labels.lstrip("R"))) if labels[:1] == "R" else -1
 
@@ -331,6 +339,7 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
     links = t.links
     after_region = t.after_region
     n_labels = len(labels)
+    next_ws = t.next_ws
     best: list = [None, -1e9]
     bound_tail = _PTS_PER_CHAR + 0.0   # most a remaining character can add
     final_bonus = _PTS_HEAD_FULL
@@ -387,6 +396,8 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
                 v += _PTS_CONTIGUOUS
             elif not ws[p]:
                 v += _PTS_JUMP_MID
+            elif p == next_ws[prev]:
+                v += _PTS_NEXT_INITIAL
             path.append(p)
             rec(i + 1, p, True, pts + v, path, skips, generic)
             path.pop()

@@ -92,6 +92,14 @@ for _r, _shorts in REGION_SHORT_FORMS.items():
 
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
 _CITY_SUFFIXES = ("地区", "市", "州", "盟")
+# 州 and 盟 follow only autonomous prefectures and leagues (恩施州, 兴安盟), never a city:
+# 成都盟升电子 is 成都 + 盟升
+_PREFECTURE_SUFFIXES = {
+    "州": frozenset({"延边", "恩施", "湘西", "阿坝", "甘孜", "凉山", "黔西南", "黔东南", "黔南", "楚雄",
+                    "红河", "文山", "西双版纳", "大理", "德宏", "怒江", "迪庆", "临夏", "甘南", "海北",
+                    "黄南", "果洛", "玉树", "海西", "昌吉", "博尔塔拉", "巴音郭楞", "克孜勒苏", "伊犁"}),
+    "盟": frozenset({"兴安", "锡林郭勒", "阿拉善"}),
+}
 _DISTRICT_SUFFIXES = ("新区", "市", "区", "县")
 _PLACE_SUFFIX_AFTER = ("市", "区", "县", "州", "盟", "省")
 
@@ -164,7 +172,8 @@ def _match_place(s: str, i: int) -> tuple[str, int] | None:
             return word, end
         suffix = ""
         for suf in (_CITY_SUFFIXES if kind == "c" else _DISTRICT_SUFFIXES):
-            if s.startswith(suf, end):
+            if s.startswith(suf, end) and (suf not in _PREFECTURE_SUFFIXES
+                                           or word in _PREFECTURE_SUFFIXES[suf]):
                 suffix = suf
                 break
         if word in D.AMBIGUOUS_PLACES and not suffix:
@@ -237,7 +246,9 @@ def _industry_suffix(rest: str, keep: int) -> list[str]:
                 if best[i] is None or len(cand) < len(best[i]):
                     best[i] = cand
     for i in range(keep, n + 1):
-        if best[i] is not None:
+        # a one-character trade name is left only by a region (秦皇岛|港), not by industry
+        # words (成都|华微|电子: not 华 + 微电子)
+        if best[i] is not None and i != 1:
             return best[i]
     return []
 
