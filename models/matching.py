@@ -88,6 +88,8 @@ KEY_FEED_CAP = 4000
 #: a key feeds the pool only while the pool stays within this many names
 POOL_FEED_LIMIT = 1500
 POOL_FEED_LIMIT_FULL = 800
+#: no further key feeds a pool this big (rarest keys first: the rest add little)
+POOL_ENOUGH = 400
 #: single characters feed the pool only when pairs found too little, and only rare ones
 UNIGRAM_FEED_CAP = 1500
 #: below this many names from pairs, rare single characters add theirs
@@ -632,8 +634,9 @@ class NameIndex:
         self._flats: list[str] = []
         self._by_customer: dict[int, set[int]] = {}
         self._legal: dict[int, int] = {}
-        self._exact: dict[str, list[int]] = {}
-        self._core_exact: dict[str, list[int]] = {}
+        # exact tables hold a slot, or a list of slots when a name is shared (saves memory)
+        self._exact: dict[str, int | list[int]] = {}
+        self._core_exact: dict[str, int | list[int]] = {}
         self._post: defaultdict[str, list[int]] = defaultdict(list)     # read with .get()
         self._prefix: defaultdict[str, list[int]] = defaultdict(list)
         self._targets: dict[int, _Target] = {}
@@ -676,10 +679,10 @@ class NameIndex:
         self._live += 1
         if not fl:
             return
-        self._exact.setdefault(fl, []).append(slot)
+        _put(self._exact, fl, slot)
         keys, prefixes, core = _index_keys(norm)
         if core:
-            self._core_exact.setdefault(core, []).append(slot)
+            _put(self._core_exact, core, slot)
         post = self._post
         for key in keys:
             post[key].append(slot)
@@ -701,16 +704,7 @@ class NameIndex:
                 del self._by_customer[entry.customer_id]
         if self._legal.get(entry.customer_id) == slot:
             del self._legal[entry.customer_id]
-        fl = self._flats[slot]
-        for table, key in ((self._exact, fl),):
-            lst = table.get(key)
-            if lst is not None:
-                try:
-                    lst.remove(slot)
-                except ValueError:
-                    pass
-                if not lst:
-                    del table[key]
+        _take(self._exact, self._flats[slot], slot)  # (core table: dead slots filtered on read)
         self._live -= 1
         self._dead += 1
         # postings keep dead slots (filtered on read) until they outweigh the live ones
@@ -732,8 +726,8 @@ class NameIndex:
     def _target(self, slot: int) -> _Target:
         t = self._targets.get(slot)
         if t is None:
-            if len(self._targets) > TARGET_CACHE:
-                self._targets.clear()
+            if len(self._targets) >= TARGET_CACHE:  # evict the oldest: no bulk free stalls
+                del self._targets[next(iter(self._targets))]
             t = self._targets[slot] = _Target(self._norms[slot])
         return t
 
@@ -743,7 +737,7 @@ class NameIndex:
         out: dict[int, float] = {}
         for table, key in ((self._exact, q.full), (self._exact, q.pflat), (self._core_exact, q.core),
                            (self._core_exact, q.pflat)):
-            for s in table.get(key, ()):
+            for s in _slots(table, key):
                 if entries[s] is not None:
                     out[s] = math.inf
         body = q.core or q.pflat
@@ -778,7 +772,7 @@ class NameIndex:
         # name has many informative pairs: its rarest ones suffice.
         limit = POOL_FEED_LIMIT_FULL if _is_full_name(q) else POOL_FEED_LIMIT
         for n, key, w, lst in found:
-            if pool and (n > KEY_FEED_CAP or len(pool) + n > limit):
+            if pool and (n > KEY_FEED_CAP or len(pool) + n > limit or len(pool) >= POOL_ENOUGH):
                 continue
             idf = w * math.log(1 + total / n)
             get = pool.get
@@ -905,6 +899,34 @@ class NameIndex:
         parent = t.parsed.parent_name if t.parsed.is_branch else entry.name
         return (min(score - 10, RELATED_CAP), [f"该名称为分支机构，总公司为“{parent}”"] + reasons,
                 False)
+
+
+def _put(table: dict, key: str, slot: int) -> None:
+    cur = table.get(key)
+    if cur is None:
+        table[key] = slot
+    elif type(cur) is int:
+        table[key] = [cur, slot]
+    else:
+        cur.append(slot)
+
+
+def _slots(table: dict, key: str) -> tuple[int, ...] | list[int]:
+    cur = table.get(key)
+    return () if cur is None else (cur,) if type(cur) is int else cur
+
+
+def _take(table: dict, key: str, slot: int) -> None:
+    cur = table.get(key)
+    if cur is None:
+        return
+    if type(cur) is int:
+        if cur == slot:
+            del table[key]
+    elif slot in cur:
+        cur.remove(slot)
+        if len(cur) == 1:
+            table[key] = cur[0]
 
 
 def _parent_target(q: _Target) -> _Target:
