@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from models import name_data as D
 
@@ -293,19 +293,20 @@ _ORG_WORDS = frozenset({"集团", "股份", "控股", "有限", "责任", "公�
                         "有限合伙", "普通合伙", "特殊普通合伙", "合作", "总公司", "合伙企业"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _org_segments(org_form: str) -> tuple[tuple[str, str], ...]:
     return tuple(("O", w) for w in _split_words(flat(org_form), _ORG_WORDS, 6))
 
 
 @dataclass(frozen=True)
-class _Parse:
-    parsed: "ParsedName"
+class NameAnalysis:
+    parsed: ParsedName
     segments: tuple[tuple[str, str], ...]  # (label, text) in order; texts join to flat(parent)
 
 
 @lru_cache(maxsize=4096)
-def _parse(norm: str) -> _Parse:
+def analyse_name(norm: str) -> NameAnalysis:
+    """Parse of a normalised name plus its labelled segments (what the matcher aligns to)."""
     parent, branch = _split_branch(norm)
     s, org_form = _split_org_form(parent)
     regions: list[str] = []
@@ -407,18 +408,18 @@ def _parse(norm: str) -> _Parse:
         normalized=norm, region=region_text, trade_name=trade, industry="".join(industry_words),
         org_form=org_form, branch=branch, parent_name=parent, is_branch=bool(branch),
         regions=tuple(regions), provinces=tuple(provinces), region_in_brackets=in_brackets)
-    return _Parse(parsed, tuple((label, text) for label, text in segs if text))
+    return NameAnalysis(parsed, tuple((label, text) for label, text in segs if text))
 
 
 def parse_company_name(name: str) -> ParsedName:
-    return _parse(normalize_name(name)).parsed
+    return analyse_name(normalize_name(name)).parsed
 
 
 def name_segments(norm: str) -> tuple[tuple[str, str], ...]:
     """Labelled pieces of a normalised name's parent part, in written order, brackets dropped:
     R region, T trade name, I industry word, O organisation-form word. Their texts join to
     flat(parent_name)."""
-    return _parse(norm).segments
+    return analyse_name(norm).segments
 
 
 def strip_org_form(norm: str) -> str:
@@ -440,9 +441,9 @@ def industry_abbreviations(word: str) -> tuple[str, ...]:
 
 def parse_normalized(norm: str) -> ParsedName:
     """parse_company_name for a name that is already normalised (skips normalisation)."""
-    return _parse(norm).parsed
+    return analyse_name(norm).parsed
 
 
 def core_of(norm: str) -> str:
     """Flat parent name without organisation form: region + trade name + industry."""
-    return "".join(text for label, text in _parse(norm).segments if label != "O")
+    return "".join(text for label, text in analyse_name(norm).segments if label != "O")

@@ -18,7 +18,6 @@ from models.names import (
     strip_org_form,
 )
 
-
 # --- normalisation ----------------------------------------------------------------------
 
 def test_full_and_half_width_fold_together():
