@@ -343,6 +343,89 @@ def _positions(chars: str, ch: str) -> list[int]:
     return out
 
 
+class _Search:
+    """State of one alignment search. Module-level functions walk it: nested recursive
+    closures would form reference cycles, garbage that only the cyclic collector frees (and
+    its full passes are the latency tail of a serving process)."""
+    __slots__ = ("m", "t", "occ", "tail", "max_skips", "head_set", "best", "best_pts")
+
+    def __init__(self, m: int, t: _Target, occ: list[list[int]], tail: int, max_skips: int):
+        self.m, self.t, self.occ, self.tail, self.max_skips = m, t, occ, tail, max_skips
+        self.head_set = frozenset(t.head)
+        self.best: _Align | None = None
+        self.best_pts = -1e9
+
+
+def _finish(st: _Search, pts: float, path: list[int], skips: int, generic: int) -> None:
+    t = st.t
+    head, labels, ws = t.head, t.labels, t.ws
+    used = [p for p in path if p >= 0]
+    if head:
+        used_head = [p for p in used if p in st.head_set]
+        if not used_head:
+            region_used = path[0] == -1 or any(labels[p] == "R" for p in used)
+            pts += _PTS_NO_HEAD_REGION if region_used else _PTS_NO_HEAD
+        else:
+            first_used = used_head[0]
+            if first_used != head[0]:
+                pts += _PTS_HEAD_LATE_SOFT if ws[first_used] else _PTS_HEAD_LATE
+            if len(used_head) == len(head):
+                pts += _PTS_HEAD_FULL
+            elif len(head) == 2:
+                pts += _PTS_HEAD_HALF
+            else:
+                gap = sum(1 for p in head if used_head[0] < p < used_head[-1]
+                          and p not in used_head)
+                pts += _PTS_HEAD_GAP * gap
+    if used:
+        last = used[-1]
+        if path[-1] == last and not t.we[last] and last + 1 < len(labels) \
+                and labels[last + 1] == labels[last] and labels[last] in "TI":
+            pts += _PTS_TRUNCATED
+    if pts > st.best_pts:
+        st.best = _Align(pts, tuple(path), skips, generic)
+        st.best_pts = pts
+
+
+def _walk(st: _Search, i: int, prev: int, contiguous_ok: bool, pts: float, path: list[int],
+          skips: int, generic: int) -> None:
+    m = st.m
+    if i == m:
+        _finish(st, pts, path, skips, generic)
+        return
+    # branch and bound: even perfect characters from here on cannot beat the best
+    if pts + _PTS_PER_CHAR * (m - i) + _PTS_HEAD_FULL <= st.best_pts:
+        return
+    t = st.t
+    if i == st.tail and generic == 0:
+        # the rest is a generic tail (股份/集团/控股 …) the name may not contain
+        _walk(st, m, prev, False, pts + _VAL_GENERIC_TAIL * (m - i), path + [-4] * (m - i),
+              skips, m - i)
+    labels, ws, val = t.labels, t.ws, t.val
+    for p in st.occ[i]:
+        if p <= prev:
+            continue
+        v = val[labels[p]]
+        if prev < 0:  # first character taken from the name
+            if path and path[-1] == -1 and p == t.after_region:
+                v += _PTS_CONTIGUOUS  # 粤|电力: the short form runs on into the name
+            else:
+                v += _PTS_START_WORD if ws[p] else _PTS_START_MID
+        elif contiguous_ok and (p == prev + 1 or (prev, p) in t.links):
+            v += _PTS_CONTIGUOUS
+        elif not ws[p]:
+            v += _PTS_JUMP_MID
+        elif p == t.next_ws[prev]:
+            v += _PTS_NEXT_INITIAL
+        path.append(p)
+        _walk(st, i + 1, p, True, pts + v, path, skips, generic)
+        path.pop()
+    if skips < st.max_skips and (i > 0 or m > 2):
+        path.append(-3)
+        _walk(st, i + 1, prev, False, pts + _PTS_SKIP, path, skips + 1, generic)
+        path.pop()
+
+
 def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
     """Best alignment of the short query q to the name t (branch and bound over the few
     positions each query character can take), or None when it needs more than max_skips
@@ -362,88 +445,13 @@ def _align(q: str, t: _Target, max_skips: int) -> _Align | None:
         need = min(need, max(0, tail - LCSseq.similarity(q[:tail], chars)))
     if need > max_skips:
         return None
-    max_skips = need
-    labels, ws, we = t.labels, t.ws, t.we
-    val = t.val
-    occ = [_positions(chars, ch) for ch in q]
-    head = t.head
-    head_set = set(head)
-    links = t.links
-    after_region = t.after_region
-    n_labels = len(labels)
-    next_ws = t.next_ws
-    best: list = [None, -1e9]
-    bound_tail = _PTS_PER_CHAR + 0.0   # most a remaining character can add
-    final_bonus = _PTS_HEAD_FULL
-
-    def finish(pts: float, path: list[int], skips: int, generic: int) -> None:
-        used = [p for p in path if p >= 0]
-        if head:
-            used_head = [p for p in used if p in head_set]
-            if not used_head:
-                region_used = path[0] == -1 or any(labels[p] == "R" for p in used)
-                pts += _PTS_NO_HEAD_REGION if region_used else _PTS_NO_HEAD
-            else:
-                first_used = used_head[0]
-                if first_used != head[0]:
-                    pts += _PTS_HEAD_LATE_SOFT if ws[first_used] else _PTS_HEAD_LATE
-                if len(used_head) == len(head):
-                    pts += _PTS_HEAD_FULL
-                elif len(head) == 2:
-                    pts += _PTS_HEAD_HALF
-                else:
-                    gap = sum(1 for p in head if used_head[0] < p < used_head[-1]
-                              and p not in used_head)
-                    pts += _PTS_HEAD_GAP * gap
-        if used:
-            last = used[-1]
-            if path[-1] == last and not we[last] and last + 1 < n_labels \
-                    and labels[last + 1] == labels[last] and labels[last] in "TI":
-                pts += _PTS_TRUNCATED
-        if pts > best[1]:
-            best[0] = _Align(pts, tuple(path), skips, generic)
-            best[1] = pts
-
-    def rec(i: int, prev: int, contiguous_ok: bool, pts: float, path: list[int], skips: int,
-            generic: int) -> None:
-        if i == m:
-            finish(pts, path, skips, generic)
-            return
-        if pts + bound_tail * (m - i) + final_bonus <= best[1]:
-            return
-        if i == tail and generic == 0:
-            # the rest is a generic tail (股份/集团/控股 …) the name may not contain
-            rec(m, prev, False, pts + _VAL_GENERIC_TAIL * (m - i), path + [-4] * (m - i), skips,
-                m - i)
-        for p in occ[i]:
-            if p <= prev:
-                continue
-            v = val[labels[p]]
-            if prev < 0:  # first character taken from the name
-                if path and path[-1] == -1 and p == after_region:
-                    v += _PTS_CONTIGUOUS  # 粤|电力: the short form runs on into the name
-                else:
-                    v += _PTS_START_WORD if ws[p] else _PTS_START_MID
-            elif contiguous_ok and (p == prev + 1 or (prev, p) in links):
-                v += _PTS_CONTIGUOUS
-            elif not ws[p]:
-                v += _PTS_JUMP_MID
-            elif p == next_ws[prev]:
-                v += _PTS_NEXT_INITIAL
-            path.append(p)
-            rec(i + 1, p, True, pts + v, path, skips, generic)
-            path.pop()
-        if skips < max_skips and (i > 0 or m > 2):
-            path.append(-3)
-            rec(i + 1, prev, False, pts + _PTS_SKIP, path, skips + 1, generic)
-            path.pop()
-
-    rec(0, -1, False, 0.0, [], 0, 0)
+    st = _Search(m, t, [_positions(chars, ch) for ch in q], tail, need)
+    _walk(st, 0, -1, False, 0.0, [], 0, 0)
     if short_start:
-        rec(1, -1, False, _VAL_SHORT_REGION + _PTS_START_WORD, [-1], 0, 0)
+        _walk(st, 1, -1, False, _VAL_SHORT_REGION + _PTS_START_WORD, [-1], 0, 0)
     elif dropped_start:
-        rec(1, -1, False, _VAL_DROPPED_REGION, [-2], 0, 0)
-    return best[0]
+        _walk(st, 1, -1, False, _VAL_DROPPED_REGION, [-2], 0, 0)
+    return st.best
 
 
 def _align_reasons(q: str, t: _Target, a: _Align) -> list[str]:
