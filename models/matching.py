@@ -110,7 +110,7 @@ SCORE_K = 24
 SCORE_K_FULL = 12
 SCORE_K_EXACT = 8
 #: prepared stored names kept between queries
-TARGET_CACHE = 4096
+TARGET_CACHE = 2048
 #: entries taken for a 1–2 character keystroke prefix
 PREFIX_SCAN = 40
 #: short-name alignment is tried for queries up to this length
@@ -269,10 +269,11 @@ class _Target:
         self.chars = self.pflat = "".join(text for _, text in segs)
         self.core = "".join(core)
         self.labels = labels = "".join(labels)
-        self.ws = ws
-        self.we = we
-        self.generic_i = generic_i
-        self.links = links
+        # tuples of atoms: the collector stops tracking them, so cached targets cost it little
+        self.ws = tuple(ws)
+        self.we = tuple(we)
+        self.generic_i = tuple(generic_i)
+        self.links = frozenset(links) if links else _NO_LINKS
         self.head = head
         regions = p.regions + p.provinces
         self.regions = frozenset(regions)
@@ -296,9 +297,12 @@ class _Target:
             next_ws[i] = nxt
             if ws[i]:
                 nxt = i
-        self.next_ws = next_ws
+        self.next_ws = tuple(next_ws)
         # the first position after the leading region (沪|农商行): a region short form runs on
         self.after_region = (len(labels) - len(labels.lstrip("R"))) if labels[:1] == "R" else -1
+
+
+_NO_LINKS: frozenset[tuple[int, int]] = frozenset()
 
 
 @lru_cache(maxsize=4096)

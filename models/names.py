@@ -304,7 +304,7 @@ class NameAnalysis:
     segments: tuple[tuple[str, str], ...]  # (label, text) in order; texts join to flat(parent)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)
 def analyse_name(norm: str) -> NameAnalysis:
     """Parse of a normalised name plus its labelled segments (what the matcher aligns to)."""
     parent, branch = _split_branch(norm)
