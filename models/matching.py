@@ -922,7 +922,8 @@ class NameIndex:
         fl = self._flats[slot]
         if q.full == fl:
             label = KIND_LABELS.get(entry.kind, entry.kind)
-            return EXACT_SCORE, [f"与{label}完全一致"], True
+            # a one-character name is too thin to link alone, even when it is on file
+            return EXACT_SCORE, [f"与{label}完全一致"], len(fl) >= 2
         t = self._target(slot)
         qb, tb = q.parsed.is_branch, t.parsed.is_branch or entry.kind == "branch"
         if not qb and not tb:

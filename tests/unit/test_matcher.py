@@ -178,6 +178,12 @@ def test_trade_name_with_generic_tail_alone_is_not_auto(index):
     assert ids(result)[0] == 6 and result.decision == "suggest"
 
 
+def test_one_character_alias_is_never_auto(index):
+    index.add(NameEntry("a:one", 6, "星", "typed"))
+    result = index.search("星")
+    assert ids(result)[0] == 6 and result.decision == "suggest"
+
+
 def test_limit(index):
     assert len(index.search("康达", limit=1).candidates) == 1
 
