@@ -715,7 +715,11 @@ class NameIndex:
         fl = flat(norm)
         self._flats.append(fl)
         self._slot_of[entry.entry_id] = slot
-        self._by_customer.setdefault(entry.customer_id, set()).add(slot)
+        slots = self._by_customer.get(entry.customer_id)
+        if slots is None:
+            self._by_customer[entry.customer_id] = {slot}
+        else:
+            slots.add(slot)
         if entry.kind == "legal":
             self._legal[entry.customer_id] = slot
         self._live += 1
@@ -983,9 +987,12 @@ def _strip_marker(branch: str) -> str:
     return branch
 
 
-def _index_keys(norm: str) -> tuple[list[str], set[str], str]:
+_analyse_uncached = analyse_name.__wrapped__  # stored names are parsed once: skip the cache
+
+
+def _index_keys(norm: str) -> tuple[set[str], set[str], str]:
     """(posting keys, prefix keys, core) of a stored name."""
-    pr = analyse_name(norm)
+    pr = _analyse_uncached(norm)
     p = pr.parsed
     segs = pr.segments
     core = ""
@@ -1031,7 +1038,7 @@ def _index_keys(norm: str) -> tuple[list[str], set[str], str]:
     lead = "T" if any(label == "T" for label, _ in segs) else "I"
     keys.update("~" + ch for label, text in segs if label == lead for ch in text)
     prefixes.discard("")
-    return list(keys), prefixes, core
+    return keys, prefixes, core
 
 
 def _query_keys(body: str) -> dict[str, float]:
