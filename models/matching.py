@@ -758,10 +758,10 @@ class NameIndex:
             self._compact()
 
     def remove_customer(self, customer_id: int) -> None:
-        for slot in list(self._by_customer.get(customer_id, ())):
-            entry = self._entries[slot]
-            if entry is not None:
-                self.remove(entry.entry_id)
+        # ids first: a compaction during the removals renumbers the slots
+        ids = [self._entries[slot].entry_id for slot in self._by_customer.get(customer_id, ())]
+        for entry_id in ids:
+            self.remove(entry_id)
 
     def _compact(self) -> None:
         live = [e for e in self._entries if e is not None]

@@ -244,3 +244,15 @@ def test_many_removals_compact_the_index():
     assert len(index) == 500
     assert ids(index.search("江苏康2999达医疗设备有限公司"))[0] == 2999
     assert index.search("江苏康5达医疗设备有限公司").candidates[0].customer_id != 5
+
+
+def test_remove_customer_across_a_compaction():
+    entries = [NameEntry(f"c:{i}", i, f"江苏康{i}达医疗设备有限公司", "legal") for i in range(1200)]
+    entries += [NameEntry(f"a:{k}", 7, f"康达别名{k}", "typed") for k in range(1500)]
+    index = NameIndex.build(entries)
+    for i in range(1100):
+        index.remove(f"c:{i}")
+    index.remove_customer(7)  # compacts part-way through its 1501 names
+    assert len(index) == 100
+    assert 7 not in ids(index.search("康达别名3"))
+    assert ids(index.search("江苏康1150达医疗设备有限公司"))[0] == 1150
