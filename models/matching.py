@@ -249,14 +249,14 @@ class _Target:
         we: list[bool] = []
         generic_i: list[bool] = []
         links: set[tuple[int, int]] = set()
-        head: tuple[int, ...] = ()
+        head: range = range(0)
         core = []
         offset = 0
         for label, text in segs:
             lab, w_s, w_e, generic, lk = _segment_info(label, text)
             n = len(text)
             if label == "T" and not head:
-                head = tuple(range(offset, offset + n))
+                head = range(offset, offset + n)
             if label != "O":
                 core.append(text)
             labels.append(lab)
@@ -269,10 +269,11 @@ class _Target:
         self.chars = self.pflat = "".join(text for _, text in segs)
         self.core = "".join(core)
         self.labels = labels = "".join(labels)
-        # tuples of atoms: the collector stops tracking them, so cached targets cost it little
-        self.ws = tuple(ws)
-        self.we = tuple(we)
-        self.generic_i = tuple(generic_i)
+        # bytes and ranges are not containers the cyclic collector tracks: cached targets cost
+        # it nothing (per-position flags as 0/1 bytes)
+        self.ws = bytes(ws)
+        self.we = bytes(we)
+        self.generic_i = bytes(generic_i)
         self.links = frozenset(links) if links else _NO_LINKS
         self.head = head
         regions = p.regions + p.provinces
@@ -297,7 +298,7 @@ class _Target:
             next_ws[i] = nxt
             if ws[i]:
                 nxt = i
-        self.next_ws = tuple(next_ws)
+        self.next_ws = bytes(next_ws) if len(ws) < 256 else tuple(next_ws)
         # the first position after the leading region (沪|农商行): a region short form runs on
         self.after_region = (len(labels) - len(labels.lstrip("R"))) if labels[:1] == "R" else -1
 
@@ -355,7 +356,7 @@ class _Search:
 
     def __init__(self, m: int, t: _Target, occ: list[list[int]], tail: int, max_skips: int):
         self.m, self.t, self.occ, self.tail, self.max_skips = m, t, occ, tail, max_skips
-        self.head_set = frozenset(t.head)
+        self.head_set = t.head  # a range: O(1) membership
         self.best: _Align | None = None
         self.best_pts = -1e9
 
@@ -772,9 +773,11 @@ class NameIndex:
     def _target(self, slot: int) -> _Target:
         t = self._targets.get(slot)
         if t is None:
-            if len(self._targets) >= TARGET_CACHE:  # evict the oldest: no bulk free stalls
-                del self._targets[next(iter(self._targets))]
-            t = self._targets[slot] = _Target(self._norms[slot])
+            t = _Target(self._norms[slot])
+            if TARGET_CACHE:
+                if len(self._targets) >= TARGET_CACHE:  # evict the oldest: no bulk free stalls
+                    del self._targets[next(iter(self._targets))]
+                self._targets[slot] = t
         return t
 
     def _candidate_slots(self, q: _Target) -> dict[int, float]:

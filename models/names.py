@@ -407,8 +407,24 @@ def analyse_name(norm: str) -> NameAnalysis:
     parsed = ParsedName(
         normalized=norm, region=region_text, trade_name=trade, industry="".join(industry_words),
         org_form=org_form, branch=branch, parent_name=parent, is_branch=bool(branch),
-        regions=tuple(regions), provinces=tuple(provinces), region_in_brackets=in_brackets)
-    return NameAnalysis(parsed, tuple((label, text) for label, text in segs if text))
+        regions=_shared(tuple(regions)), provinces=_shared(tuple(provinces)),
+        region_in_brackets=in_brackets)
+    return NameAnalysis(parsed, tuple(_shared((label, text)) if label != "T" else (label, text)
+                                      for label, text in segs if text))
+
+
+# Region, industry and organisation-form pieces come from a bounded vocabulary: one shared
+# tuple each instead of new ones per parse (fewer young objects for the cyclic collector).
+_SHARED: dict[tuple, tuple] = {}
+
+
+def _shared(value: tuple) -> tuple:
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) > 200_000:  # bound it anyway (odd inputs)
+            return value
+        found = _SHARED[value] = value
+    return found
 
 
 def parse_company_name(name: str) -> ParsedName:
