@@ -352,7 +352,7 @@ class _Search:
     """State of one alignment search. Module-level functions walk it: nested recursive
     closures would form reference cycles, garbage that only the cyclic collector frees (and
     its full passes are the latency tail of a serving process)."""
-    __slots__ = ("m", "t", "occ", "tail", "max_skips", "head_set", "best", "best_pts")
+    __slots__ = ("best", "best_pts", "head_set", "m", "max_skips", "occ", "t", "tail")
 
     def __init__(self, m: int, t: _Target, occ: list[list[int]], tail: int, max_skips: int):
         self.m, self.t, self.occ, self.tail, self.max_skips = m, t, occ, tail, max_skips
