@@ -38,7 +38,7 @@ bigrams, pairs of word initials (首都开发 → 首开), "region short form + 
 沪农), the trade name's first two characters, and single trade-name characters; 1–2 character
 keystrokes use name / trade-name prefix lists. A query looks its keys up rarest first; the pool
 of names they post is pre-scored in C by rapidfuzz (LCS for short names, ratio for full names)
-and only the best 8–24 are scored in detail.
+and only the best 8–12 are scored in detail.
 
 Not thread-safe: guard add/remove against concurrent search (or build a new index and swap).
 """
@@ -106,13 +106,13 @@ UNIGRAM_FEED_CAP = 1500
 TOP_K = 48
 #: names scored in detail per query (after a rapidfuzz pre-score): short names, full names,
 #: and queries with an exact hit
-SCORE_K = 24
+SCORE_K = 12
 SCORE_K_FULL = 12
 SCORE_K_EXACT = 8
 #: prepared stored names kept between queries
 TARGET_CACHE = 2048
 #: entries taken for a 1–2 character keystroke prefix
-PREFIX_SCAN = 40
+PREFIX_SCAN = 24
 #: short-name alignment is tried for queries up to this length
 ALIGN_MAX_LEN = 8
 
