@@ -629,7 +629,7 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
     if not qf:
         return 0.0, [], False
     if qf == t.pflat:
-        return EXACT_SCORE, ["名称一致"], True
+        return EXACT_SCORE, ["总公司名称一致"], True  # only met with a branch part aside
     if qf == t.core and len(qf) >= 2:
         return CORE_EXACT_SCORE, ["与全称去掉组织形式后一致"], True
     best = (0.0, [], False)
