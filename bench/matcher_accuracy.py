@@ -38,14 +38,26 @@ def half_of(name: str) -> str:
     return "tune" if hashlib.md5(name.encode()).digest()[0] % 2 == 0 else "check"
 
 
+def _find(data: Path, stem: str) -> Path | None:
+    """<stem>_dev.csv, else any <stem>*.csv (a held-out set may be named differently)."""
+    exact = data / f"{stem}_dev.csv"
+    if exact.exists():
+        return exact
+    found = sorted(data.glob(f"{stem}*.csv"))
+    return found[0] if found else None
+
+
 def load(data: Path, holdout: str) -> tuple[list[dict], dict[str, list[tuple[str, str]]]]:
-    with open(data / "listed_companies_dev.csv", encoding="utf-8") as f:
+    path = _find(data, "listed_companies")
+    if path is None:
+        raise SystemExit(f"no listed_companies*.csv in {data}")
+    with open(path, encoding="utf-8") as f:
         companies = [r for r in csv.DictReader(f) if r["full_name"] and r["short_name"]]
     if holdout != "all":
         companies = [r for r in companies if half_of(r["full_name"]) == holdout]
     former: dict[str, list[tuple[str, str]]] = {}
-    path = data / "former_names_dev.csv"
-    if path.exists():
+    path = _find(data, "former_names")
+    if path is not None:
         with open(path, encoding="utf-8") as f:
             for r in csv.DictReader(f):
                 if r["kind"] in FORMER_KINDS and r["former_name"]:

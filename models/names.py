@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from models import name_data as D
 
@@ -29,6 +29,14 @@ _BRACKETS = str.maketrans({
 })
 
 
+# common punctuation and spaces dropped by table (fast path); anything else odd goes through
+# the per-character category check
+_FAST = dict(_BRACKETS)
+_FAST.update({ord(ch): None for ch in " \t\r\n\u3000\u00a0,.;:!?'\"`~@#$%^&*-_+=|\\/"
+              "，。；：！？、·…—～“”‘’・﹒"})
+_ODD = re.compile(r"[^\w()]|_")
+
+
 def _drop(ch: str) -> bool:
     if ch in "()":
         return False
@@ -39,9 +47,11 @@ def _drop(ch: str) -> bool:
 def normalize_name(name: str) -> str:
     """NFKC (full → half width), every bracket style → (), spaces and punctuation removed,
     latin lower-cased. Empty brackets go too."""
-    text = unicodedata.normalize("NFKC", name or "").translate(_BRACKETS)
-    text = "".join(ch for ch in text if not _drop(ch)).lower()
-    return text.replace("()", "")
+    text = unicodedata.normalize("NFKC", name or "").translate(_FAST)
+    if _ODD.search(text):
+        text = "".join(ch for ch in text if not _drop(ch))
+    text = text.lower()
+    return text.replace("()", "") if "()" in text else text
 
 
 def flat(text: str) -> str:
@@ -82,6 +92,14 @@ for _r, _shorts in REGION_SHORT_FORMS.items():
 
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
 _CITY_SUFFIXES = ("地区", "市", "州", "盟")
+# 州 and 盟 follow only autonomous prefectures and leagues (恩施州, 兴安盟), never a city:
+# 成都盟升电子 is 成都 + 盟升
+_PREFECTURE_SUFFIXES = {
+    "州": frozenset({"延边", "恩施", "湘西", "阿坝", "甘孜", "凉山", "黔西南", "黔东南", "黔南", "楚雄",
+                    "红河", "文山", "西双版纳", "大理", "德宏", "怒江", "迪庆", "临夏", "甘南", "海北",
+                    "黄南", "果洛", "玉树", "海西", "昌吉", "博尔塔拉", "巴音郭楞", "克孜勒苏", "伊犁"}),
+    "盟": frozenset({"兴安", "锡林郭勒", "阿拉善"}),
+}
 _DISTRICT_SUFFIXES = ("新区", "市", "区", "县")
 _PLACE_SUFFIX_AFTER = ("市", "区", "县", "州", "盟", "省")
 
@@ -89,6 +107,7 @@ ORG_FORMS: tuple[str, ...] = tuple(sorted(D.ORG_FORMS, key=len, reverse=True))
 _STRONG_BRANCH = ("分公司", "分厂", "分店", "分行", "支行", "办事处", "代表处", "营业部", "分理处", "分部",
                   "分院", "分所", "分中心", "分社", "分站", "分场")
 _WEAK_BRANCH = tuple(m for m in D.BRANCH_MARKERS if m not in _STRONG_BRANCH)
+_BRANCH_MARKERS = tuple(D.BRANCH_MARKERS)
 _BRANCH_RE = re.compile("(" + "|".join(sorted(D.BRANCH_MARKERS, key=len, reverse=True)) + r")$")
 # where a parent's full name ends inside a branch name: an organisation form, or a bank
 _PARENT_ENDS = tuple(sorted(set(D.ORG_FORMS) | {"银行", "集团"}, key=len, reverse=True))
@@ -120,30 +139,47 @@ class ParsedName:
         return self.trade_name + self.industry
 
 
+# place name → "p" (province), "c" (prefecture) or "d" (district / county-level city)
+_PLACE_KIND: dict[str, str] = {}
+for _d in DISTRICT_NAMES:
+    _PLACE_KIND[_d] = "d"
+for _c in CITY_NAMES:
+    _PLACE_KIND[_c] = "c"
+for _p in PROVINCE_NAMES:
+    _PLACE_KIND[_p] = "p"
+_PLACE_FIRST = frozenset(w[0] for w in _PLACE_KIND) | frozenset(n[0] for n in D.NATIONAL_PREFIXES)
+_PLACE_LONGEST = max(map(len, _PLACE_KIND))
+
+
 def _match_place(s: str, i: int) -> tuple[str, int] | None:
     """A region token starting at s[i]: (canonical name, end index)."""
+    if i >= len(s) or s[i] not in _PLACE_FIRST:
+        return None
     for nat in D.NATIONAL_PREFIXES:
         if s.startswith(nat, i):
             return "中国", i + len(nat)
-    best: tuple[str, int] | None = None
-    for length in range(min(_MAX_REGION, len(s) - i), 1, -1):
+    kinds = _PLACE_KIND
+    for length in range(min(_PLACE_LONGEST, len(s) - i), 1, -1):
         word = s[i:i + length]
-        if word in PROVINCE_OFFICIAL:
-            end = i + length
+        kind = kinds.get(word)
+        if kind is None:
+            continue
+        end = i + length
+        if kind == "p":
             for suf in _PROVINCE_SUFFIXES:
                 if s.startswith(suf, end):
-                    end += len(suf)
-                    break
+                    return word, end + len(suf)
             return word, end
-        if word in CITY_NAMES or word in DISTRICT_NAMES:
-            end = i + length
-            suffixes = _CITY_SUFFIXES if word in CITY_NAMES else _DISTRICT_SUFFIXES
-            suffix = next((suf for suf in suffixes if s.startswith(suf, end)), "")
-            if word in D.AMBIGUOUS_PLACES and not suffix:
-                continue
-            best = (word, end + len(suffix))
-            break
-    return best
+        suffix = ""
+        for suf in (_CITY_SUFFIXES if kind == "c" else _DISTRICT_SUFFIXES):
+            if s.startswith(suf, end) and (suf not in _PREFECTURE_SUFFIXES
+                                           or word in _PREFECTURE_SUFFIXES[suf]):
+                suffix = suf
+                break
+        if word in D.AMBIGUOUS_PLACES and not suffix:
+            continue
+        return word, end + len(suffix)
+    return None
 
 
 def _bracket_region(content: str) -> str | None:
@@ -157,6 +193,8 @@ def _bracket_region(content: str) -> str | None:
 
 def _split_branch(s: str) -> tuple[str, str]:
     """(parent, branch) of a normalised name; branch "" when the name is not a branch."""
+    if not s.endswith(_BRANCH_MARKERS):
+        return s, ""
     m = _BRANCH_RE.search(s)
     if not m or m.start() == 0:
         return s, ""
@@ -193,10 +231,42 @@ def _split_branch(s: str) -> tuple[str, str]:
     return s[:start], s[start:]
 
 
+def _industry_suffix(rest: str, keep: int) -> list[str]:
+    """The longest tail of rest that is a sequence of industry words (fewest words), leaving
+    at least `keep` characters in front: 天赐高新材料 → [高新, 材料] (not 新材料, which would
+    strand 高 in the trade name)."""
+    n = len(rest)
+    best: list[list[str] | None] = [None] * (n + 1)
+    best[n] = []
+    for i in range(n - 1, keep - 1, -1):
+        for length in range(min(_INDUSTRY_MAX, n - i), 1, -1):
+            tail = best[i + length]
+            if tail is not None and rest[i:i + length] in INDUSTRY_WORDS:
+                cand = [rest[i:i + length]] + tail
+                if best[i] is None or len(cand) < len(best[i]):
+                    best[i] = cand
+    for i in range(keep, n + 1):
+        # a one-character trade name is left only by a region (秦皇岛|港), not by industry
+        # words (成都|华微|电子: not 华 + 微电子)
+        if best[i] is not None and i != 1:
+            return best[i]
+    return []
+
+
+_ORG_FORM_SET = frozenset(ORG_FORMS)
+_ORG_FORM_LENGTHS = sorted({len(f) for f in ORG_FORMS}, reverse=True)
+_ORG_FORM_TAILS = tuple({f[-1] for f in ORG_FORMS})
+
+
 def _split_org_form(s: str) -> tuple[str, str]:
-    for form in ORG_FORMS:
-        if s.endswith(form) and len(flat(s)) - len(flat(form)) >= 2:
-            return s[:-len(form)], form
+    if not s.endswith(_ORG_FORM_TAILS):
+        return s, ""
+    n = len(s)
+    for length in _ORG_FORM_LENGTHS:
+        if length < n and s[n - length:] in _ORG_FORM_SET:
+            form = s[n - length:]
+            if len(flat(s)) - len(flat(form)) >= 2:
+                return s[:n - length], form
     return s, ""
 
 
@@ -223,14 +293,20 @@ _ORG_WORDS = frozenset({"集团", "股份", "控股", "有限", "责任", "公�
                         "有限合伙", "普通合伙", "特殊普通合伙", "合作", "总公司", "合伙企业"})
 
 
+@cache
+def _org_segments(org_form: str) -> tuple[tuple[str, str], ...]:
+    return tuple(("O", w) for w in _split_words(flat(org_form), _ORG_WORDS, 6))
+
+
 @dataclass(frozen=True)
-class _Parse:
-    parsed: "ParsedName"
+class NameAnalysis:
+    parsed: ParsedName
     segments: tuple[tuple[str, str], ...]  # (label, text) in order; texts join to flat(parent)
 
 
-@lru_cache(maxsize=20_000)
-def _parse(norm: str) -> _Parse:
+@lru_cache(maxsize=2048)
+def analyse_name(norm: str) -> NameAnalysis:
+    """Parse of a normalised name plus its labelled segments (what the matcher aligns to)."""
     parent, branch = _split_branch(norm)
     s, org_form = _split_org_form(parent)
     regions: list[str] = []
@@ -272,17 +348,9 @@ def _parse(norm: str) -> _Parse:
     rest = s[i:]
     # industry words at the end, while the trade name keeps ≥ 2 characters
     # (a name made of region + industry only, 浙江医药, keeps an empty trade name)
-    industry_words: list[str] = []
     keep = 0 if regions else 2
-    while len(rest) > keep:
-        for length in range(min(_INDUSTRY_MAX, len(rest) - keep), 0, -1):
-            if rest[-length:] in INDUSTRY_WORDS:
-                industry_words.insert(0, rest[-length:])
-                rest = rest[:-length]
-                break
-        else:
-            break
-    trade = rest
+    industry_words = _industry_suffix(rest, keep)
+    trade = rest[:len(rest) - sum(map(len, industry_words))]
     # a province written inside the trade part (华电辽宁能源 = 华电 + 辽宁 + 能源) is a region too
     trade_tail = ""
     mid_region = ""
@@ -335,24 +403,39 @@ def _parse(norm: str) -> _Parse:
         if not placed:
             out.append(("R", inner))
         segs = out
-    org_flat = flat(org_form)
-    segs.extend(("O", w) for w in _split_words(org_flat, _ORG_WORDS, 6))
+    segs.extend(_org_segments(org_form))
     parsed = ParsedName(
         normalized=norm, region=region_text, trade_name=trade, industry="".join(industry_words),
         org_form=org_form, branch=branch, parent_name=parent, is_branch=bool(branch),
-        regions=tuple(regions), provinces=tuple(provinces), region_in_brackets=in_brackets)
-    return _Parse(parsed, tuple((label, text) for label, text in segs if text))
+        regions=_shared(tuple(regions)), provinces=_shared(tuple(provinces)),
+        region_in_brackets=in_brackets)
+    return NameAnalysis(parsed, tuple(_shared((label, text)) if label != "T" else (label, text)
+                                      for label, text in segs if text))
+
+
+# Region, industry and organisation-form pieces come from a bounded vocabulary: one shared
+# tuple each instead of new ones per parse (fewer young objects for the cyclic collector).
+_SHARED: dict[tuple, tuple] = {}
+
+
+def _shared(value: tuple) -> tuple:
+    found = _SHARED.get(value)
+    if found is None:
+        if len(_SHARED) > 200_000:  # bound it anyway (odd inputs)
+            return value
+        found = _SHARED[value] = value
+    return found
 
 
 def parse_company_name(name: str) -> ParsedName:
-    return _parse(normalize_name(name)).parsed
+    return analyse_name(normalize_name(name)).parsed
 
 
 def name_segments(norm: str) -> tuple[tuple[str, str], ...]:
     """Labelled pieces of a normalised name's parent part, in written order, brackets dropped:
     R region, T trade name, I industry word, O organisation-form word. Their texts join to
     flat(parent_name)."""
-    return _parse(norm).segments
+    return analyse_name(norm).segments
 
 
 def strip_org_form(norm: str) -> str:
@@ -374,9 +457,9 @@ def industry_abbreviations(word: str) -> tuple[str, ...]:
 
 def parse_normalized(norm: str) -> ParsedName:
     """parse_company_name for a name that is already normalised (skips normalisation)."""
-    return _parse(norm).parsed
+    return analyse_name(norm).parsed
 
 
 def core_of(norm: str) -> str:
     """Flat parent name without organisation form: region + trade name + industry."""
-    return "".join(text for label, text in _parse(norm).segments if label != "O")
+    return "".join(text for label, text in analyse_name(norm).segments if label != "O")

@@ -130,7 +130,7 @@ def check_uscc(code: str) -> UsccCheck:
         return bad(UNKNOWN_TYPE, f"第2位机构类别代码“{typ}”在登记管理部门“{auth_name}”下不存在",
                    authority=auth_name)
     type_name = AUTHORITY_TYPES[auth][typ]
-    parts = dict(authority=auth_name, org_type=type_name, division=division, org_code=org)
+    parts = {"authority": auth_name, "org_type": type_name, "division": division, "org_code": org}
     if not division.isdigit() or division[:2] not in PROVINCE_PREFIXES:
         return bad(BAD_DIVISION, f"第3-8位登记管理机关行政区划码“{division}”不合法", **parts)
     expected_org = org_code_check_digit(org[:8])
