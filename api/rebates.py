@@ -1,23 +1,29 @@
-"""Rebate doors: the preview at order entry, the policies, the board and its drill-down,
-finance's confirmation of a settlement."""
+"""Rebate doors: the preview at order entry, the policies, the board and its drill-down
+(JSON for programs; the rep's phone pages of 返利看板), finance's confirmation of a
+settlement."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlmodel import select
 
 from api.auth import current_staff
+from api.board_pages import BOARD, STATUSES, board_page, order_rebate_page, orders_page
 from api.errors import ApiError
+from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
+from flows.errors import Refusal
 from flows.policies import publish_policy
-from flows.rebate_board import board, board_scope, figure_orders, order_detail
+from flows.rebate_board import Scope, board, board_scope, figure_orders, order_detail
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import confirm_settlement
-from models import RebatePolicyVersion, Staff
+from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import PolicyDocumentError
 
@@ -118,9 +124,15 @@ async def board_orders(request: Request,
                                    status, None, month)
 
 
-@router.get("/rebates/orders/{order_id}", summary="订单返利明细、客户与政策原文")
-async def rebate_order(order_id: str, request: Request, rep: str | None = None,
-                       region: str | None = None, person: Staff = Depends(current_staff)):
+@router.get("/rebates/orders/{order_id}", summary="订单返利明细、客户与政策原文",
+            responses={200: {"content": {"text/html": {}}}})
+async def rebate_order(order_id: str, request: Request, response: Response,
+                       rep: str | None = None, region: str | None = None) -> Response:
+    """JSON; a browser (Accept: text/html) gets the order's page of the rebate board."""
+    response.headers["Vary"] = "Accept"  # one address, two representations
+    if wants_html(request):
+        return await order_page_response(request, order_id, rep, region)
+    person = await current_staff(request)
     scope = await run_in_threadpool(_scope, request, person, rep, region)
     detail = await run_in_threadpool(order_detail, request.app.state.settings.db_url, scope,
                                      order_id)
@@ -136,3 +148,121 @@ async def confirm(month: str, revision: int, request: Request,
                                   revision, person)
     return {"month": run.month, "revision": run.revision, "status": run.status,
             "confirmed_by": run.confirmed_by}
+
+
+# --- the board on the phone (返利看板) ---------------------------------------------------------
+# The same data functions and the same access rules (board_scope, order_detail) as the JSON;
+# a refusal is a Chinese 403 page, no login the shell's 401 page.
+
+def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
+    """The narrowing a page was opened with, carried on to the pages it links to."""
+    return {"rep": rep or None, "region": region or None}
+
+
+def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
+    """The Chinese 403 page, with the way back to the person's own board when he has one."""
+    message = f"{exc.message.rstrip('。')}。如需调整查看权限，请联系系统管理员。"
+    try:
+        _scope(request, person, None, None)
+        back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'
+    except Refusal:
+        back = ""
+    return staff_page(exc.status, "无权查看", card("无权查看", message) + back)
+
+
+async def _page_scope(request: Request, person: Staff, query: dict
+                      ) -> Scope | HTMLResponse:
+    try:
+        return await run_in_threadpool(_scope, request, person, query["rep"], query["region"])
+    except Refusal as exc:
+        return await run_in_threadpool(refused_page, request, person, exc)
+
+
+def board_choices(db_url: str, person: Staff) -> dict:
+    """The regions and reps offered to narrow the board: everyone's for finance and admins,
+    the manager's own region's reps for a manager, nothing for anyone else. Only a menu:
+    whatever is asked for is checked by board_scope."""
+    if person.role not in ("finance", "admin", "sales_manager"):
+        return {}
+    with session_scope(db_url) as s:
+        query = select(Staff).where(Staff.role == "rep").order_by(Staff.region, Staff.id)
+        if person.role == "sales_manager":
+            reps = s.exec(query.where(Staff.region == person.region)).all() \
+                if person.region else []
+            return {"reps": [{"id": r.id, "name": r.name, "region": None} for r in reps],
+                    "own_region": person.region}
+        reps = s.exec(query).all()
+        regions = {r for r in s.exec(select(Customer.region).distinct()) if r}
+    regions |= {r.region for r in reps if r.region}
+    return {"regions": sorted(regions),
+            "reps": [{"id": r.id, "name": r.name, "region": r.region} for r in reps]}
+
+
+@router.get("/rebates/board", response_class=HTMLResponse, summary="返利看板（手机页面）")
+async def board_page_route(request: Request, rep: str | None = None,
+                           region: str | None = None) -> Response:
+    """The rep's board: whose rebates, the three figures (已确认 / 待复核 / 本月预计) as cards
+    that open their orders, and each settled month. Finance and managers narrow it with
+    `rep=` / `region=`. Always a page; the data is at /rebates/board/data."""
+    person = await staff_for_page(request)
+    if not isinstance(person, Staff):
+        return person
+    query = _scope_query(rep, region)
+    scope = await _page_scope(request, person, query)
+    if not isinstance(scope, Scope):
+        return scope
+    db_url = request.app.state.settings.db_url
+    data = await run_in_threadpool(board, db_url, scope)
+    choices = await run_in_threadpool(board_choices, db_url, person)
+    title, content = board_page(data, choices, query)
+    return staff_page(200, title, content)
+
+
+@router.get("/rebates/board/orders/page", response_class=HTMLResponse,
+            summary="返利看板：数字对应的订单（手机页面）")
+async def board_orders_page(request: Request, status: str = "", month: str | None = None,
+                            rep: str | None = None, region: str | None = None) -> Response:
+    person = await staff_for_page(request)
+    if not isinstance(person, Staff):
+        return person
+    if status not in STATUSES or (month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)):
+        return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
+    month = month if month and status != "expected" else None  # expected: this month only
+    query = _scope_query(rep, region)
+    scope = await _page_scope(request, person, query)
+    if not isinstance(scope, Scope):
+        return scope
+    today = business_date()
+    rows = await run_in_threadpool(figure_orders, request.app.state.settings.db_url, scope,
+                                   status, today, month)
+    title, content = orders_page(status, month, rows, scope.label, today.year, query)
+    return staff_page(200, title, content)
+
+
+def _rep_name(db_url: str, rep_id: str | None) -> str | None:
+    if not rep_id:
+        return None
+    with session_scope(db_url) as s:
+        rep = s.get(Staff, rep_id)
+        return rep.name if rep else None
+
+
+async def order_page_response(request: Request, order_id: str, rep: str | None,
+                              region: str | None) -> Response:
+    person = await staff_for_page(request)
+    if not isinstance(person, Staff):
+        return person
+    query = _scope_query(rep, region)
+    scope = await _page_scope(request, person, query)
+    if not isinstance(scope, Scope):
+        return scope
+    db_url = request.app.state.settings.db_url
+    try:
+        detail = await run_in_threadpool(order_detail, db_url, scope, order_id)
+    except Refusal as exc:
+        return await run_in_threadpool(refused_page, request, person, exc)
+    if detail is None:
+        return staff_message(404, "意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
+    rep_name = await run_in_threadpool(_rep_name, db_url, detail["rep_id"])
+    title, content = order_rebate_page(detail, rep_name, query)
+    return staff_page(200, title, content)

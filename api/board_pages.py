@@ -1,0 +1,251 @@
+"""What the rebate board pages (返利看板) show: the board with its three figures and months,
+the orders behind a figure, and one order's rebate lines with its customer and the policy
+text. Pure rendering: the routes in api/rebates.py get the data from flows/rebate_board.py
+(which also decides who may see what); here every value is escaped on its way into the page.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from urllib.parse import quote, urlencode
+
+from api.pages import esc
+from api.staff_pages import NONE_ITEM, facts
+from flows.rebate_board import STATUS_LABELS
+from models.rebates.formatting import percent
+
+BOARD = "/rebates/board"
+ORDERS_PAGE = "/rebates/board/orders/page"
+STATUSES = tuple(STATUS_LABELS)  # confirmed, pending, expected
+STATUS_BADGES = {"confirmed": "ok", "pending": "warn", "expected": ""}
+QUARTERS = "一二三四"
+
+
+# --- words and numbers ------------------------------------------------------------------------
+
+def yuan(value: str | Decimal) -> str:
+    """'3916.8' → '¥3,916.80'; a claw-back reads '-¥1,200.00'. Exact (Decimal, never float)."""
+    amount = Decimal(value)
+    sign = "-" if amount < 0 else ""
+    return f"{sign}¥{abs(amount):,.2f}"
+
+
+def month_label(month: str) -> str:
+    """'2026-10' → '2026年10月'."""
+    year, _, number = month.partition("-")
+    return f"{year}年{int(number)}月" if number.isdigit() else month
+
+
+def period_label(period: str) -> str:
+    """A rule's period: '2026-10' → '2026年10月', '2026Q4' → '2026年第四季度'."""
+    year, q, number = period.partition("Q")
+    if q and number in ("1", "2", "3", "4"):
+        return f"{year}年第{QUARTERS[int(number) - 1]}季度"
+    return month_label(period)
+
+
+def rate_label(rate: str) -> str:
+    """A line's rate (a fraction) as a percent with up to 4 decimals: '0.102000' → '10.2%'."""
+    return percent(Decimal(rate), 4)
+
+
+def effective_label(policy: Mapping) -> str:
+    """'从 2026-10-01 起至 2026-11-30', or open-ended '从 2026-10-01 起（未设截止日期）'."""
+    start = f"从 {policy['effective_from']} 起"
+    return f"{start}至 {policy['effective_to']}" if policy.get("effective_to") \
+        else f"{start}（未设截止日期）"
+
+
+def orders_count(n: int) -> str:
+    return f"{n} 张订单"
+
+
+def link(path: str, **params: str | None) -> str:
+    """A relative address with the given (non-empty) query parameters, escaped for an
+    attribute."""
+    kept = {k: v for k, v in params.items() if v}
+    return esc(path + (f"?{urlencode(kept)}" if kept else ""))
+
+
+def order_link(order_id: str, scope_query: Mapping[str, str | None]) -> str:
+    return link(f"/rebates/orders/{quote(order_id, safe='')}", **scope_query)
+
+
+def back_to_board(scope_query: Mapping[str, str | None]) -> str:
+    return f'<p><a id="back" href="{link(BOARD, **scope_query)}">‹ 返回返利看板</a></p>'
+
+
+# --- the board --------------------------------------------------------------------------------
+
+FIGURE_NOTES = {"confirmed": "{year}年累计", "pending": "待财务复核", "expected": "按当前数据估算"}
+
+
+def _figure(f: Mapping, year: int, scope_query: Mapping) -> str:
+    status = f["status"]
+    note = FIGURE_NOTES[status].format(year=year)
+    return (f'<a class="card figure {esc(status)}" id="fig-{esc(status)}" '
+            f'href="{link(ORDERS_PAGE, status=status, **scope_query)}">'
+            f'<span class="figure-label"><b>{esc(f["label"])}</b>'
+            f'<span class="muted">{esc(note)} · {esc(orders_count(f["orders"]))}</span></span>'
+            f'<span class="figure-amount"><span class="amount">{esc(yuan(f["amount"]))}</span>'
+            f'<span class="go" aria-hidden="true">›</span></span></a>')
+
+
+def _months(months: Sequence[Mapping], scope_query: Mapping) -> str:
+    if not months:
+        return ('<div class="card"><h2>按结算月份</h2>'
+                '<p class="muted" id="months-empty">还没有已结算的月份。</p></div>')
+    rows = []
+    for m in months:
+        cells = "".join(
+            f'<td class="num"><a href="{link(ORDERS_PAGE, status=status, month=m["month"], **scope_query)}">'
+            f'{esc(yuan(m[status]))}</a></td>' for status in ("confirmed", "pending"))
+        rows.append(f'<tr id="month-{esc(m["month"])}"><td>{esc(month_label(m["month"]))}</td>'
+                    f'{cells}</tr>')
+    return ('<div class="card"><h2>按结算月份</h2><table id="months"><thead><tr><th>月份</th>'
+            '<th class="num">已确认</th><th class="num">待复核</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _narrow(choices: Mapping, scope_query: Mapping) -> str:
+    """Finance and managers pick a region or a rep they may see (a plain GET form: the board
+    checks the choice again)."""
+    regions, reps = choices.get("regions") or [], choices.get("reps") or []
+    if not regions and not reps:
+        return ""
+    fields = []
+    if regions:
+        options = "".join(
+            f'<option value="{esc(r)}"{" selected" if r == scope_query.get("region") else ""}>'
+            f'{esc(r)}大区</option>' for r in regions)
+        fields.append('<label class="field" for="region">大区</label>'
+                      f'<select id="region" name="region"><option value="">全部大区</option>'
+                      f'{options}</select>')
+    if reps:
+        options = "".join(
+            f'<option value="{esc(r["id"])}"{" selected" if r["id"] == scope_query.get("rep") else ""}>'
+            f'{esc(r["name"])}{esc("（" + r["region"] + "）") if r.get("region") else ""}</option>'
+            for r in reps)
+        everyone = "全部销售" if regions else f"全部（{choices.get('own_region') or ''}大区）"
+        fields.append('<label class="field" for="rep">销售</label>'
+                      f'<select id="rep" name="rep"><option value="">{esc(everyone)}</option>'
+                      f'{options}</select>')
+    hint = ('<p class="muted">同时选择大区和销售时，按所选销售查看。</p>' if regions and reps else "")
+    return (f'<details class="card narrow" id="narrow"{" open" if any(scope_query.values()) else ""}>'
+            f'<summary>切换查看范围</summary><form method="get" action="{BOARD}">'
+            f'{"".join(fields)}{hint}<button type="submit" id="narrow-btn" class="gap">查看</button>'
+            f'</form></details>')
+
+
+def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | None]
+               ) -> tuple[str, str]:
+    """(title, content) of the board for the scope `data` was computed for."""
+    scope = data["scope"]
+    year = int(data["today"][:4])
+    head = (f'<div class="card"><div class="muted">返利看板</div>'
+            f'<h1 id="scope">{esc(scope["label"])}</h1>'
+            f'<div class="muted">数据截至 {esc(data["today"])}（北京时间）；'
+            f'点击金额查看对应订单。</div></div>')
+    figures = "".join(_figure(f, year, scope_query) for f in data["figures"])
+    content = (head + _narrow(choices, scope_query) + f'<div id="figures">{figures}</div>'
+               + _months(data["months"], scope_query))
+    return f"返利看板 · {scope['label']}", content
+
+
+# --- the orders behind a figure -----------------------------------------------------------------
+
+def orders_page(status: str, month: str | None, rows: Sequence[Mapping], scope_label: str,
+                year: int, scope_query: Mapping[str, str | None]) -> tuple[str, str]:
+    """(title, content) of the orders behind one figure (or one month's figure)."""
+    label = STATUS_LABELS[status]
+    heading = f"{label} · {month_label(month)}" if month else label
+    about = scope_label if month else f"{scope_label} · {FIGURE_NOTES[status].format(year=year)}"
+    total = sum((Decimal(r["amount"]) for r in rows), Decimal("0.00"))
+    head = (f'<div class="card"><div class="muted" id="about">{esc(about)}</div>'
+            f'<h1 id="figure">{esc(heading)}</h1>'
+            f'<div class="row-head"><span class="muted" id="count">{esc(orders_count(len(rows)))}'
+            f'</span><span class="total money" id="total">{esc(yuan(total))}</span></div></div>')
+    items = "".join(
+        f'<li><a class="row" href="{order_link(r["order_id"], scope_query)}" '
+        f'id="order-{esc(r["order_id"])}">'
+        f'<div class="row-head"><b>{esc(r["order_id"])}</b>'
+        f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
+        f'<div>{esc(r["customer"] or "客户编号 " + str(r["customer_id"]))}</div>'
+        f'<div class="muted">下单 {esc(r["order_date"])} · {esc("、".join(r["kinds"]))} · '
+        f'{esc("、".join(month_label(m) for m in r["months"]))}</div></a></li>'
+        for r in rows) or NONE_ITEM
+    content = (head + f'<div class="card"><ul class="items" id="orders">{items}</ul></div>'
+               + back_to_board(scope_query))
+    return f"{label}的订单 · {scope_label}", content
+
+
+# --- one order ------------------------------------------------------------------------------
+
+def _line(n: int, ln: Mapping) -> str:
+    status = ln["status"]
+    if status == "expected":
+        when = f"本月预计（{month_label(ln['month'])}，尚未结算）"
+    else:
+        when = f"{month_label(ln['month'])}结算 · 第 {ln['revision']} 版"
+    policy = f"{ln['policy_code']} 第 {ln['policy_version']} 版"
+    if ln.get("clause"):
+        policy += f" · {ln['clause']}"
+    rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
+            ("类型", esc(ln["kind"]), ""), ("返利基数", esc(yuan(ln["basis"])), ""),
+            ("比例", esc(rate_label(ln["rate"])), ""),
+            ("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', "")]
+    return (f'<li class="line" id="line-{n}"><div class="row-head"><b>{esc(when)}</b>'
+            f'<span class="badge {STATUS_BADGES[status]}">{esc(STATUS_LABELS[status])}</span>'
+            f'</div>{facts(rows)}<p class="explain">{esc(ln["explanation"])}</p></li>')
+
+
+def _customer(c: Mapping | None) -> str:
+    if c is None:
+        return ('<div class="card" id="customer"><h2>客户</h2>'
+                '<p class="muted">该意向单尚未确定客户。</p></div>')
+    return ('<div class="card" id="customer"><h2>客户</h2>' + facts([
+        ("工商全称", esc(c["legal_name"]), "customer-name"),
+        ("统一社会信用代码", esc(c["uscc"] or "—"), "customer-uscc"),
+        ("客户等级", esc(f"{c['tier']} 级" if c["tier"] else "—"), "customer-tier"),
+        ("大区", esc(c["region"] or "—"), "customer-region")]) + "</div>")
+
+
+def _policy(p: Mapping) -> str:
+    text = (f'<div class="policy-text">{esc(p["text"])}</div>' if p["text"]
+            else '<p class="muted">该政策未附原文。</p>')
+    return (f'<li class="policy" id="policy-{esc(p["code"])}-{esc(p["version"])}">'
+            f'<b>{esc(p["name"])}</b>'
+            f'<div class="muted">{esc(p["code"])} · 第 {esc(p["version"])} 版</div>'
+            f'<div class="effective">有效期：{esc(effective_label(p))}</div>{text}</li>')
+
+
+def order_rebate_page(detail: Mapping, rep_name: str | None,
+                      scope_query: Mapping[str, str | None]) -> tuple[str, str]:
+    """(title, content) of one order's rebates: every line with its explanation, the
+    customer, and the policies with their text and effective dates."""
+    lines = detail["lines"]
+    sums: dict[str, Decimal] = {}
+    for ln in lines:
+        sums[ln["status"]] = sums.get(ln["status"], Decimal("0.00")) + Decimal(ln["amount"])
+    customer = detail["customer"]
+    rows = [("客户", esc(customer["legal_name"]) if customer
+             else '<span class="muted">尚未确定</span>', ""),
+            ("下单日期", esc(detail["order_date"]), ""),
+            ("销售", esc(f"{rep_name}（{detail['rep_id']}）" if rep_name
+                         else detail["rep_id"] or "—"), "")]
+    rows += [(STATUS_LABELS[s], f'<span class="money">{esc(yuan(sums[s]))}</span>', f"sum-{s}")
+             for s in STATUSES if s in sums]
+    order_id = detail["order_id"]
+    head = (f'<div class="card"><div class="muted">订单返利</div><h1>{esc(order_id)}</h1>'
+            f'{facts(rows)}<p><a href="/orders/{esc(quote(order_id, safe=""))}">'
+            f'查看意向单进度</a></p></div>')
+    items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
+    lines_card = ('<div class="card"><h2>返利明细</h2>'
+                  + (f'<ul class="items" id="lines">{items}</ul>' if items else
+                     '<p class="muted" id="lines">该意向单暂无返利：尚未结算，本月也没有预计返利。</p>')
+                  + "</div>")
+    policies = "".join(_policy(p) for p in detail["policies"])
+    policies_card = ('<div class="card"><h2>返利政策原文</h2>'
+                     f'<ul class="items" id="policies">{policies}</ul></div>' if policies else "")
+    content = head + lines_card + _customer(customer) + policies_card + back_to_board(scope_query)
+    return f"订单返利 · {order_id}", content
