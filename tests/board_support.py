@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flows.hub import current_hub
-from flows.rebate_board import _EXPECTED, _EXPECTED_LOCK
 from flows.settlement import confirm_settlement, settle_month
 from models import Customer, Staff, set_clock
 from models.db import session_scope
@@ -58,15 +57,7 @@ def at(day: dt.date, hour: int = 10) -> None:
     set_clock(lambda: dt.datetime(day.year, day.month, day.day, hour - 8, tzinfo=dt.UTC))
 
 
-def forget_expected() -> None:
-    """The board keeps "expected this month" for a few minutes per database URL; tests on
-    PostgreSQL share one URL, so each world starts without the last one's figures."""
-    with _EXPECTED_LOCK:
-        _EXPECTED.clear()
-
-
 def board_world(db_url: str) -> dict:
-    forget_expected()
     with session_scope(db_url) as s:
         s.add(Staff(id="rep-zhaoliu", name=ZHAOLIU, role="rep", email="zhaoliu@example.com",
                     region="华东", manager_id="mgr-east"))

@@ -37,17 +37,27 @@ def _template_db(tmp_path_factory):
     return path
 
 
-@pytest.fixture(autouse=True)
-def _fresh_process_state():
-    """Per test: the matcher's index is rebuilt for the test's database and the business
-    clock is the real one again."""
+def forget_process_caches() -> None:
+    """What a process keeps per database URL: the matcher's index, the policy book, the
+    board's expected figures. On PostgreSQL every test has the same URL (and restarted ids),
+    so a test must not see the previous one's."""
+    from flows import rebate_board, rebate_data
     from flows.customer_index import forget_indexes
-    from models.base import set_clock
 
     forget_indexes()
+    rebate_data._BOOKS.clear()
+    rebate_board._EXPECTED.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Per test: fresh process caches and the real business clock again."""
+    from models.base import set_clock
+
+    forget_process_caches()
     yield
     set_clock(None)
-    forget_indexes()
+    forget_process_caches()
 
 
 @pytest.fixture
