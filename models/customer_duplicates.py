@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 
 from models import name_data as D
-from models.names import flat, name_segments, parse_normalized
+from models.names import (
+    CITY_NAMES, DISTRICT_NAMES, PROVINCE_OFFICIAL, flat, name_segments, parse_normalized,
+)
 
 #: what an alias kind is called in a reason
 ALIAS_KIND_LABELS = {"short": "简称", "former": "曾用名", "typed": "录入名称", "merged": "合并客户名称"}
@@ -69,6 +71,7 @@ for _i, _family in enumerate(_INDUSTRY_FAMILIES):
     for _w in _family:
         _FAMILY_OF[_w].add(_i)
 _BRANCH_MARKERS = tuple(sorted(D.BRANCH_MARKERS, key=len, reverse=True))
+_PLACES = frozenset(CITY_NAMES | DISTRICT_NAMES | set(PROVINCE_OFFICIAL))
 
 
 @dataclass
@@ -123,7 +126,8 @@ class DuplicateCluster:
 
 @dataclass(frozen=True)
 class _Shape:
-    trade: str                   # block key: trade name (or region + industry without one)
+    trades: tuple[str, ...]      # block keys: the trade name (or region + industry without
+    #                              one), and the trade name without a place it starts with
     branch: str                  # branch place without marker / 市 / 省 ("" for a head office)
     regions: frozenset[str]
     provinces: frozenset[str]
@@ -147,8 +151,14 @@ def _shape(record: FileRecord) -> _Shape:
     words = tuple(text for label, text in name_segments(record.name_key) if label == "I")
     provinces = frozenset(p.provinces) or (frozenset({record.province}) if record.province
                                            else frozenset())
-    trade = flat(p.trade_name) or flat(p.region) + p.industry
-    return _Shape(trade=trade, branch=_branch_key(p.branch) if p.is_branch else "",
+    trade = flat(p.trade_name)
+    trades = [trade or "".join(p.regions) + p.industry]
+    # a place the parser left in the trade name (三明捷航禾: 三明 is read as a place only when
+    # written 三明市) must not hide the pair 三明捷航禾 / 三明市捷航禾
+    for n in range(2, min(5, len(trade) - 1)):
+        if trade[:n] in _PLACES:
+            trades.append(trade[n:])
+    return _Shape(trades=tuple(trades), branch=_branch_key(p.branch) if p.is_branch else "",
                   regions=frozenset(p.regions), provinces=provinces,
                   region_text=f"({p.region})" if p.region_in_brackets else p.region,
                   words=words, industry=p.industry, org_form=p.org_form)
@@ -285,27 +295,29 @@ def find_duplicates(records: Mapping[int, FileRecord], aliases: Iterable[AliasNa
     touched_trades = set()
     for r in touched:
         s = shapes[r.customer_id] = _shape(r)
-        touched_trades.add((s.trade, s.branch))
+        touched_trades.update((t, s.branch) for t in s.trades)
     for r in records.values():
         s = shapes.get(r.customer_id)
         if s is None:
             s = _shape(r)  # kept only when it shares a block with a touched file
-            if (s.trade, s.branch) not in touched_trades:
+            if not any((t, s.branch) in touched_trades for t in s.trades):
                 continue
             shapes[r.customer_id] = s
-        if not s.trade:
-            continue
-        for province in s.provinces or ("?",):
-            blocks[(s.trade, s.branch)][province].append(r.customer_id)
+        for trade in s.trades:
+            if trade:
+                for province in s.provinces or ("?",):
+                    blocks[(trade, s.branch)][province].append(r.customer_id)
     for r in touched:
         s = shapes[r.customer_id]
-        block = blocks.get((s.trade, s.branch))
-        if not block:
-            continue
-        if s.provinces:
-            candidates = [i for p in (*s.provinces, "?") for i in block.get(p, ())]
-        else:  # no region in the name and no province column: any province may be meant
-            candidates = [i for ids in block.values() for i in ids]
+        candidates = []
+        for trade in s.trades:
+            block = blocks.get((trade, s.branch))
+            if not block:
+                continue
+            if s.provinces:
+                candidates += [i for p in (*s.provinces, "?") for i in block.get(p, ())]
+            else:  # no region in the name and no province column: any province may be meant
+                candidates += [i for ids in block.values() for i in ids]
         seen = {r.customer_id}
         compared = 0
         for other in candidates:

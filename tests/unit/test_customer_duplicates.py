@@ -6,7 +6,7 @@ import pytest
 from models.customer_duplicates import (
     AliasName, FileRecord, find_duplicates, industry_relation, suggest_survivor,
 )
-from models.names import normalize_name
+from models.names import normalize_name, parse_company_name
 from models.uscc import make_uscc
 
 CODE_A = make_uscc("9", "1", "320500", "MA1K2D3F")
@@ -121,3 +121,17 @@ def test_suggested_survivor():
     records[2].uscc_ok = False
     assert suggest_survivor(records, [1, 2, 3], {3: 2, 2: 1}, {1, 3}) == (3, "订单 2 笔、已有档案")
     assert suggest_survivor(records, [1, 2, 3], {}, {1, 3})[0] == 1       # on record, oldest
+
+
+@pytest.mark.parametrize("a, b, province", [
+    # 三明 / 朝阳 are read as a place only with their suffix: the trade name keeps them
+    ("三明捷航禾贸易有限责任公司", "三明市捷航禾贸易有限责任公司", "福建"),
+    ("朝阳锐西信息技术有限公司", "朝阳市锐西信息技术有限公司", "辽宁"),
+    # no trade name left at all: region and industry are the key
+    ("滁州静海药业有限责任公司", "滁州市静海药业有限责任公司", "安徽"),
+])
+def test_region_spellings_the_parser_reads_differently_still_meet(a, b, province):
+    assert clusters(rec(1, a, touched=False, province=province), rec(2, b)) == [{1, 2}]
+    if not parse_company_name(a).regions:
+        # ... and the province column of a name without region still tells companies apart
+        assert clusters(rec(1, a, touched=False, province="西藏"), rec(2, b)) == []
