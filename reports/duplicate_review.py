@@ -93,8 +93,8 @@ def build_review_workbook(lines: Sequence[ReviewLine], conflicts: Sequence[Confl
                    line.score, line.suggestion, None])
         row += 1
         if line.cluster % 2 == 0:
-            for cell in ws[row]:
-                cell.fill = _BAND_FILL
+            for col in range(1, action_col):  # (ws[row] measures the sheet each time)
+                ws.cell(row, col).fill = _BAND_FILL
         ws.cell(row, action_col).fill = _ACTION_FILL
         ws.cell(row, 4).number_format = "@"
     if lines:
