@@ -4,6 +4,7 @@ merged silently, merges through merge_customers."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 from collections import Counter
 from pathlib import Path
@@ -53,6 +54,7 @@ def cli(seeded, monkeypatch, capsys):
 
     yield run
     get_settings.cache_clear()
+    gc.unfreeze()  # `customers match` freezes what its process holds: not the test session's
 
 
 def table_counts(db_url: str) -> dict[str, int]:
