@@ -438,6 +438,14 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
                 plan.parent_id = parent
         elif plan.parent_key is not None:
             plan.parent_id = record.parent_id
+        # two legal names of the file may name one file (its own and a merged one's): the
+        # first fills a field, the second must not overwrite it
+        for column, value in list(plan.fills.items()):
+            current = getattr(record, column)
+            if current not in (None, ""):
+                del plan.fills[column]
+                if not _same(column, current, value):
+                    plan.conflicts.append((plan.first.number, column, current, value))
         changed = bool(plan.fills or plan.aliases or
                        (plan.parent_id is not None and record.parent_id is None))
         if not changed:

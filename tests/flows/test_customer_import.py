@@ -585,3 +585,26 @@ def test_the_match_index_does_not_reread_a_bulk_import_on_every_refresh(seeded, 
         s.add(CustomerAlias(customer_id=kd.id, name="康达新叫法", kind="typed", source="manual"))
     assert index.search("康达新叫法").candidates[0].customer_id == kd.id
     assert [e.name for e in added] == ["康达新叫法"]
+
+
+def test_two_names_of_one_file_in_one_import_never_overwrite_each_other(seeded, cli, tmp_path):
+    db = seeded.db_url
+    first = write_rows(tmp_path / "a.csv", [["江苏康达医疗器械有限责任公司", "", "", "", "", "", "", ""]])
+    assert cli("customers", "import", first)[0] == 0
+    kd, dup = customer(db, KANGDA), customer(db, "江苏康达医疗器械有限责任公司")
+    assert cli("customers", "merge", "--into", kd.id, dup.id, "--by", "ops-01")[0] == 0
+    with session_scope(db) as s:
+        row = s.get(Customer, kd.id)
+        row.region = None
+        s.add(row)
+    # the merged file's legal name and the survivor's: both are the survivor
+    path = write_rows(tmp_path / "b.csv", [
+        ["江苏康达医疗器械有限责任公司", "", "", "", "", "", "", "", "华北"],
+        [KANGDA, "", "", "", "", "", "", "", "华东"]], header=HEADER + ["region"])
+    code, out, err = cli("customers", "import", path, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["created"] == 0 and report["conflicts"] == 1
+    assert customer(db, KANGDA).region == "华北"
+    wb = load_workbook(tmp_path / "b.duplicates.xlsx")
+    assert list(wb["字段冲突"].iter_rows(values_only=True))[1][3:] == ("大区", "华北", "华东")
