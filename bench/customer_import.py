@@ -157,8 +157,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--keep", default=None, help="keep the CSV, databases and workbooks here")
     args = ap.parse_args(argv)
 
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-import-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if args.keep:
+        Path(args.keep).mkdir(parents=True, exist_ok=True)
+        return _run(Path(args.keep), args)
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as work:
+        try:
+            return _run(Path(work), args)
+        finally:
+            from models.db import dispose_engines
+
+            dispose_engines()
+
+
+def _run(work: Path, args) -> dict:
     t0 = time.perf_counter()
     customers = generate_customers(args.customers, args.seed)
     csv_path = work / "customers.csv"
@@ -178,7 +189,6 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             drop()
     return results
-
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ Record the printed figures in docs/benchmarks.md with the date and the machine.
 """
 from __future__ import annotations
 
-from bench import documents, orchestration, webhook_burst
+from bench import customer_import, documents, orchestration, webhook_burst
 
 
 def main() -> None:
@@ -14,6 +14,8 @@ def main() -> None:
     orchestration.main([])
     print("\n== quote PDF and PAdES signing, per document ==")
     documents.main([])
+    print("\n== customer import (100,000 rows) and batch match, SQLite ==")
+    customer_import.main([])
 
 
 if __name__ == "__main__":
