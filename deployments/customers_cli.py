@@ -78,7 +78,7 @@ def cmd_match(args) -> int:
     except OSError as exc:
         raise CliError(f"无法读取查询文件 {path}：{exc.strerror}") from exc
     index = customer_index(settings.db_url)
-    index.current()  # build once, before the first line is timed by anyone
+    index.current()  # built (and frozen out of the collector's sight) before the first line
     bad = total = 0
     labels = {"auto": "自动匹配", "suggest": "候选", "unknown": "未识别"}
     with handle:
@@ -97,6 +97,116 @@ def cmd_match(args) -> int:
     if bad:
         print(f"{total} 行中有 {bad} 行不是有效的客户名称（见各行 error）", file=sys.stderr)
         return 1
+    return 0
+
+
+# --- import ----------------------------------------------------------------------------
+
+def _table_error(exc) -> CliError:
+    return CliError(f"{exc}\n未写入任何数据。")
+
+
+def cmd_import(args) -> int:
+    from connectors.tabular import TableError
+    from flows.customer_import import DEFAULT_ACTOR, import_customers
+    from models.customer_files import CustomerFileError
+
+    settings = _settings()
+    actor = DEFAULT_ACTOR
+    if args.by:
+        actor = _staff(settings.db_url, args.by).id
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"文件不存在：{path}")
+    try:
+        report = import_customers(settings.db_url, path, actor=actor, review_out=args.review_out,
+                                  dry_run=args.dry_run, sheet=args.sheet)
+    except TableError as exc:
+        raise _table_error(exc) from None
+    except CustomerFileError as exc:
+        raise CliError(f"{exc}\n未写入任何数据。") from None
+    except OSError as exc:  # the review workbook, written after the commit
+        raise CliError(f"客户已导入，但复核表写入失败：{exc}", code=1) from None
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+        return 0
+    r = report
+    head = "试运行（未写入数据库）" if r.dry_run else "导入完成"
+    print(f"{head}：{r.source}，共 {r.rows} 行，{r.customers} 个客户"
+          + (f"（其中 {r.folded_rows} 行与前面的行工商全称相同，已合并为同一客户）" if r.folded_rows else ""))
+    print(f"  新建客户 {r.created}，更新已有客户 {r.updated}，已有且无变化 {r.unchanged}")
+    print(f"  新增别名（简称/曾用名） {r.aliases_added}")
+    print(f"  分支机构关联总公司 {r.branches_linked}"
+          + (f"，未找到总公司 {r.branches_without_parent}" if r.branches_without_parent else ""))
+    print(f"  统一社会信用代码存疑 {r.uscc_flagged}（已保存并标记）")
+    print(f"  字段冲突 {len(r.conflicts)}（档案已有不同的值，未覆盖）")
+    members = sum(len(c.members) for c in r.clusters)
+    print(f"  疑似重复 {len(r.clusters)} 组，涉及 {members} 个客户（均已分别建档，未合并）")
+    if r.unknown_columns:
+        print(f"  未识别的列已忽略：{'、'.join(r.unknown_columns)}")
+    if r.review_path:
+        print(f"复核表：{r.review_path}")
+        if r.clusters:
+            print(f"  在“处理”列填写 保留 / 合并 / 忽略 后运行："
+                  f"salesops customers merge --review {r.review_path} --by 工号")
+    elif r.dry_run and (r.clusters or r.conflicts or r.uscc_flagged):
+        print("试运行不生成复核表（新客户尚无编号）。")
+    print(f"用时 {r.seconds:.1f} 秒")
+    return 0
+
+
+# --- merge -----------------------------------------------------------------------------
+
+def _moved_text(summary: dict) -> str:
+    from flows.customer_import import MOVED_LABELS
+
+    parts = [f"{label} {summary[table]}" for table, label in MOVED_LABELS.items()
+             if summary.get(table)]
+    if summary.get("names"):
+        parts.append(f"名称 {summary['names']}")
+    if summary.get("branches"):
+        parts.append(f"分支机构 {summary['branches']}")
+    return "、".join(parts) or "无关联记录"
+
+
+def cmd_merge(args) -> int:
+    from connectors.tabular import TableError
+    from flows.customer_import import apply_review, merge_files
+    from models.customer_files import CustomerFileError
+
+    settings = _settings()
+    if bool(args.review) == (args.into is not None):
+        raise CliError("请指定 --into 保留的客户编号 加被合并的客户编号，或 --review 复核表（二选一）")
+    if args.review and args.merged:
+        raise CliError("使用 --review 时不再列出客户编号")
+    if args.into is not None and not args.merged:
+        raise CliError("请列出要并入的客户编号，例如：--into 12 34 56")
+    try:
+        if args.review:
+            path = Path(args.review)
+            if not path.is_file():
+                raise CliError(f"文件不存在：{path}")
+            outcome = apply_review(settings.db_url, path, args.by)
+            merges, already = outcome.merges, outcome.already
+        else:
+            merges, already = merge_files(settings.db_url, args.into, args.merged, args.by), []
+    except TableError as exc:
+        raise _table_error(exc) from None
+    except CustomerFileError as exc:
+        raise CliError(f"{exc}\n未合并任何客户。") from None
+    if args.json:
+        print(json.dumps({"merges": merges, "already_merged": [
+            {"merged": m, "survivor": v} for m, v in already]}, ensure_ascii=False))
+        return 0
+    for m in merges:
+        print(f"客户 {m['merged']} 已并入客户 {m['survivor']}：移动 {_moved_text(m)}")
+    for m, v in already:
+        print(f"客户 {m} 此前已并入客户 {v}，跳过")
+    if args.review:
+        print(f"复核表 {outcome.source}：{outcome.clusters} 簇，合并 {len(merges)} 个客户，"
+              f"{outcome.untouched} 簇未标记合并（保留原样）")
+    else:
+        print(f"共合并 {len(merges)} 个客户")
     return 0
 
 
@@ -122,6 +232,27 @@ def add_parsers(sub) -> None:
     m.add_argument("--json", action="store_true", help="每行输出一个 JSON 对象")
     m.add_argument("--limit", type=int, default=5, help="每个名称最多输出的候选数（默认 5）")
     m.set_defaults(func=cmd_match)
+
+    i = csub.add_parser("import", help="从 CSV/XLSX 导入客户主数据（疑似重复生成复核表，不自动合并）")
+    i.add_argument("file", metavar="FILE", help="CSV 或 XLSX 文件；表头须有 legal_name（工商全称），"
+                   "可选 short_names、former_names（用 ; 或 ； 分隔）、uscc、province、city、"
+                   "region、tier、owner")
+    i.add_argument("--review-out", default=None, metavar="PATH",
+                   help="疑似重复复核表的保存位置（默认：与文件同目录的 <文件名>.duplicates.xlsx）")
+    i.add_argument("--by", default=None, metavar="STAFF_ID", help="操作人工号（写入操作日志）")
+    i.add_argument("--dry-run", action="store_true", help="只检查并统计，不写入数据库")
+    i.add_argument("--sheet", default=None, help="XLSX 中要导入的工作表（默认第一个非空表）")
+    i.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    i.set_defaults(func=cmd_import)
+
+    g = csub.add_parser("merge", help="合并客户档案：按编号，或按填好的复核表")
+    g.add_argument("merged", nargs="*", type=int, metavar="MERGED_ID", help="被并入的客户编号")
+    g.add_argument("--into", type=int, default=None, metavar="SURVIVOR_ID", help="保留的客户编号")
+    g.add_argument("--review", default=None, metavar="WORKBOOK",
+                   help="填好“处理”列（保留/合并/忽略）的复核表 .xlsx")
+    g.add_argument("--by", required=True, metavar="STAFF_ID", help="操作人工号（写入操作日志）")
+    g.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    g.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("staff", help="人员：签发访问令牌")
     ssub = p.add_subparsers(dest="staff_command", required=True, metavar="子命令")

@@ -2,8 +2,12 @@
 
 Built once from every active customer's legal name and aliases, then refreshed at most every
 `customer_index_refresh_seconds`: rows changed since the last look (by `updated_at`, with a
-margin for transactions that committed late) are applied, and merged files are dropped. The API
-keeps one for suggestions; a flow run builds one only when an order's name has no exact match.
+margin for transactions that committed late) are applied, and merged files are dropped. A row
+already applied with the same `updated_at` is not applied again, and the look-back window
+starts at the previous look (minus the margin), not at the newest row: a bulk import stamps
+thousands of rows with one time, and those must not be re-read and re-indexed on every refresh
+for as long as nothing newer arrives. The API keeps one for suggestions; a flow run builds one
+only when an order's name has no exact match.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import time
 import sqlalchemy as sa
 
 from models import Customer, CustomerAlias
+from models.base import utcnow
 from models.db import get_engine
 from models.matching import MatchResult, NameEntry, NameIndex
 
@@ -22,31 +27,49 @@ from models.matching import MatchResult, NameEntry, NameIndex
 _MARGIN = dt.timedelta(seconds=30)
 
 
+# this many changed names are indexed into a fresh copy, swapped in when ready, rather than
+# applied while searches wait
+REBUILD_AT = 5000
+
+
 class CustomerIndex:
     def __init__(self, db_url: str, refresh_seconds: float = 2.0) -> None:
         self.db_url = db_url
         self.refresh_seconds = refresh_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the index is not thread-safe
         self._index: NameIndex | None = None
-        self._watermark: dt.datetime | None = None
+        # rows stamped at or after this may still be committing: look at them again
+        self._since: dt.datetime | None = None
+        # the rows of that window already applied: entry id -> updated_at
+        self._applied: dict[str, dt.datetime] = {}
         self._checked = 0.0
+        self._refreshing = False
         # customer id -> (legal name, parent id): what suggestions show beside a candidate
         self.files: dict[int, tuple[str, int | None]] = {}
 
     def search(self, query: str, limit: int = 5) -> MatchResult:
-        # the index is not thread-safe: a search never runs beside a refresh
+        """Searches never wait for the database: changes are read in the background (or
+        inline when `refresh_seconds` is 0, as tests want) and applied between searches."""
         with self._lock:
-            return self._current().search(query, limit=limit)
+            index = self._current_locked()
+            return index.search(query, limit=limit)
 
     def current(self) -> NameIndex:
         with self._lock:
-            return self._current()
+            return self._current_locked()
 
-    def _current(self) -> NameIndex:
+    def _current_locked(self) -> NameIndex:
         if self._index is None:
-            self._build()
-        elif time.monotonic() - self._checked >= self.refresh_seconds:
-            self._refresh()
+            self._index, self.files = self._build(*self._fetch())
+            return self._index
+        if time.monotonic() - self._checked >= self.refresh_seconds and not self._refreshing:
+            self._checked = time.monotonic()
+            if self.refresh_seconds <= 0:
+                self._apply(*self._fetch())
+            else:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, name="customer-index-refresh",
+                                 daemon=True).start()
         return self._index
 
     def _rows(self, conn, since: dt.datetime | None):
@@ -60,42 +83,68 @@ class CustomerIndex:
             aliases = aliases.where(a.updated_at >= since)
         return conn.execute(customers).all(), conn.execute(aliases).all()
 
-    def _entries(self, customers, aliases):
-        for cid, legal, parent, merged, _ in customers:
-            if merged is None:
-                self.files[cid] = (legal, parent)
-                yield NameEntry(f"c:{cid}", cid, legal, "legal")
-        for aid, cid, name, kind, _ in aliases:
-            yield NameEntry(f"a:{aid}", cid, name, kind)
-
-    def _advance(self, customers, aliases) -> None:
-        stamps = [r[-1] for r in customers] + [r[-1] for r in aliases]
-        if stamps:
-            newest = max(stamps).replace(tzinfo=dt.timezone.utc)
-            self._watermark = max(self._watermark or newest, newest)
-        self._checked = time.monotonic()
-
-    def _build(self) -> None:
+    def _fetch(self, since: dt.datetime | None | bool = True) -> tuple[list, list, dt.datetime]:
+        looked_at = utcnow()
         with get_engine(self.db_url).connect() as conn:
-            customers, aliases = self._rows(conn, None)
-        self.files = {}
-        self._index = NameIndex.build(self._entries(customers, aliases))
-        self._advance(customers, aliases)
+            customers, aliases = self._rows(conn, self._since if since is True else since)
+        return customers, aliases, looked_at
+
+    @staticmethod
+    def _entries(customers, aliases, applied: dict):
+        files = {}
+        entries = []
+        for cid, legal, parent, merged, stamp in customers:
+            if merged is None and applied.get(f"c:{cid}") != stamp:
+                files[cid] = (legal, parent)
+                entries.append(NameEntry(f"c:{cid}", cid, legal, "legal"))
+        for aid, cid, name, kind, stamp in aliases:
+            if applied.get(f"a:{aid}") != stamp:
+                entries.append(NameEntry(f"a:{aid}", cid, name, kind))
+        return entries, files
+
+    def _advance(self, customers, aliases, looked_at: dt.datetime) -> None:
+        # a row committed after this look has a stamp of at least looked_at - margin
+        self._since = since = looked_at - _MARGIN
+        self._applied = {f"c:{r[0]}": r[-1] for r in customers if r[-1] >= since}
+        self._applied.update((f"a:{r[0]}", r[-1]) for r in aliases if r[-1] >= since)
+
+    def _build(self, customers, aliases, looked_at: dt.datetime):
+        entries, files = self._entries(customers, aliases, {})
+        index = NameIndex.build(entries)
+        self._advance(customers, aliases, looked_at)
         # hundreds of thousands of long-lived objects: keep the cyclic collector from walking
-        # them again and again (its pauses were the tail of suggestion latency)
+        # them again and again (a full collection over a 400k-name index took ~2 s; its
+        # pauses were the tail of suggestion latency)
+        gc.collect()
         gc.freeze()
+        return index, files
 
-    def _refresh(self) -> None:
-        since = self._watermark - _MARGIN if self._watermark else None
-        with get_engine(self.db_url).connect() as conn:
-            customers, aliases = self._rows(conn, since)
+    def _apply(self, customers, aliases, looked_at: dt.datetime) -> None:
+        """Under the lock: merged files out, changed names in."""
         for cid, _, _, merged, _ in customers:
             if merged is not None:
                 self._index.remove_customer(cid)
                 self.files.pop(cid, None)
-        for entry in self._entries(customers, aliases):
+        entries, files = self._entries(customers, aliases, self._applied)
+        for entry in entries:
             self._index.add(entry)
-        self._advance(customers, aliases)
+        self.files.update(files)
+        self._advance(customers, aliases, looked_at)
+
+    def _refresh(self) -> None:
+        try:
+            customers, aliases, looked_at = self._fetch()
+            changed, _ = self._entries(customers, aliases, self._applied)
+            if len(changed) < REBUILD_AT:
+                with self._lock:
+                    self._apply(customers, aliases, looked_at)
+                return
+            # a bulk import: index everything into a fresh copy while searches go on
+            index, files = self._build(*self._fetch(since=None))
+            with self._lock:
+                self._index, self.files = index, files
+        finally:
+            self._refreshing = False
 
 
 _INDEXES: dict[str, CustomerIndex] = {}
