@@ -41,15 +41,24 @@ from models.db import session_scope
 router = APIRouter()
 
 
+def _order_records(s, order_id: str):
+    """(order, quote, opportunity, customer, to-dos) of an order; None when there is none."""
+    order = s.get(IntentOrder, order_id)
+    if order is None:
+        return None
+    quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
+    opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).first()
+    customer = s.get(Customer, order.customer_id) if order.customer_id else None
+    todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
+    return order, quote, opp, customer, todos
+
+
 def order_view(db_url: str, order_id: str) -> dict | None:
     with session_scope(db_url) as s:
-        order = s.get(IntentOrder, order_id)
-        if order is None:
+        records = _order_records(s, order_id)
+        if records is None:
             return None
-        quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
-        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).first()
-        customer = s.get(Customer, order.customer_id) if order.customer_id else None
-        todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
+        order, quote, opp, customer, todos = records
         rebate = s.get(OrderRebate, order_id)
         return {
             "order_id": order.id, "status": order.status, "error": order.error,
@@ -83,13 +92,10 @@ def quote_file(quote: Quote) -> tuple[Path, bool] | None:
 def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
     """What the order page shows `person`; None when there is no such order."""
     with session_scope(db_url) as s:
-        order = s.get(IntentOrder, order_id)
-        if order is None:
+        records = _order_records(s, order_id)
+        if records is None:
             return None
-        quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
-        opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).first()
-        customer = s.get(Customer, order.customer_id) if order.customer_id else None
-        todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
+        order, quote, opp, customer, todos = records
         suspect = s.get(SuspectName, order.suspect_id) if order.suspect_id else None
         people = {order.rep_id, *(t.assignee_id for t in todos)}
         names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(

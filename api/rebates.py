@@ -10,12 +10,13 @@ from decimal import Decimal
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.auth import current_staff
 from api.board_pages import BOARD, STATUSES, board_page, order_rebate_page, orders_page
 from api.errors import ApiError
+from api.schemas import OrderLineIn
 from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
 from flows.errors import Refusal
 from flows.policies import publish_policy
@@ -30,17 +31,10 @@ from models.rebates.policy import PolicyDocumentError
 router = APIRouter(tags=["rebates"])
 
 
-class PreviewLineIn(BaseModel):
-    sku: str = Field(min_length=1, max_length=40)
-    quantity: int = Field(gt=0, le=1_000_000)
-    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+class PreviewLineIn(OrderLineIn):
+    """An order line as the webhook takes it, with the price when it is not the list price."""
 
-    @field_validator("quantity", mode="before")
-    @classmethod
-    def whole_units(cls, v):
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-            raise ValueError("quantity must be a whole number")
-        return v
+    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
 
 class PreviewIn(BaseModel):
@@ -198,12 +192,8 @@ def board_choices(db_url: str, person: Staff) -> dict:
             "reps": [{"id": r.id, "name": r.name, "region": r.region} for r in reps]}
 
 
-@router.get("/rebates/board", response_class=HTMLResponse, summary="返利看板（手机页面）")
-async def board_page_route(request: Request, rep: str | None = None,
-                           region: str | None = None) -> Response:
-    """The rep's board: whose rebates, the three figures (已确认 / 待复核 / 本月预计) as cards
-    that open their orders, and each settled month. Finance and managers narrow it with
-    `rep=` / `region=`. Always a page; the data is at /rebates/board/data."""
+async def _page_context(request: Request, rep: str | None, region: str | None):
+    """(person, scope, query) of a board page, or the login or refusal page to answer."""
     person = await staff_for_page(request)
     if not isinstance(person, Staff):
         return person
@@ -211,6 +201,19 @@ async def board_page_route(request: Request, rep: str | None = None,
     scope = await _page_scope(request, person, query)
     if not isinstance(scope, Scope):
         return scope
+    return person, scope, query
+
+
+@router.get("/rebates/board", response_class=HTMLResponse, summary="返利看板（手机页面）")
+async def board_page_route(request: Request, rep: str | None = None,
+                           region: str | None = None) -> Response:
+    """The rep's board: whose rebates, the three figures (已确认 / 待复核 / 本月预计) as cards
+    that open their orders, and each settled month. Finance and managers narrow it with
+    `rep=` / `region=`. Always a page; the data is at /rebates/board/data."""
+    context = await _page_context(request, rep, region)
+    if isinstance(context, Response):
+        return context
+    person, scope, query = context
     db_url = request.app.state.settings.db_url
     data = await run_in_threadpool(board, db_url, scope)
     choices = await run_in_threadpool(board_choices, db_url, person)
@@ -222,16 +225,13 @@ async def board_page_route(request: Request, rep: str | None = None,
             summary="返利看板：数字对应的订单（手机页面）")
 async def board_orders_page(request: Request, status: str = "", month: str | None = None,
                             rep: str | None = None, region: str | None = None) -> Response:
-    person = await staff_for_page(request)
-    if not isinstance(person, Staff):
-        return person
+    context = await _page_context(request, rep, region)
+    if isinstance(context, Response):
+        return context
+    _, scope, query = context
     if status not in STATUSES or (month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)):
         return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
     month = month if month and status != "expected" else None  # expected: this month only
-    query = _scope_query(rep, region)
-    scope = await _page_scope(request, person, query)
-    if not isinstance(scope, Scope):
-        return scope
     today = business_date()
     rows = await run_in_threadpool(figure_orders, request.app.state.settings.db_url, scope,
                                    status, today, month)
@@ -249,13 +249,10 @@ def _rep_name(db_url: str, rep_id: str | None) -> str | None:
 
 async def order_page_response(request: Request, order_id: str, rep: str | None,
                               region: str | None) -> Response:
-    person = await staff_for_page(request)
-    if not isinstance(person, Staff):
-        return person
-    query = _scope_query(rep, region)
-    scope = await _page_scope(request, person, query)
-    if not isinstance(scope, Scope):
-        return scope
+    context = await _page_context(request, rep, region)
+    if isinstance(context, Response):
+        return context
+    person, scope, query = context
     db_url = request.app.state.settings.db_url
     try:
         detail = await run_in_threadpool(order_detail, db_url, scope, order_id)

@@ -13,8 +13,8 @@ another organisation form, another wording of the industry, the region written d
 the same USCC under another name, or a legal name that is another row's former name. No two
 base companies share province and trade name, so every duplicate in the list is a planted one.
 
-(The matcher branch has a generator of its own, bench/names_gen.py, not merged yet; this one is
-the importer's.)
+It builds on the vocabulary of bench/names_gen.py (trade-name characters, weighted picks) and
+adds what an import meets: industry wordings, USCCs, regions and planted duplicates.
 
     python -m bench.customer_names [--n 20] [--seed 1]      # print a sample
 """
@@ -27,18 +27,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.names_gen import TRADE_CHARS, weighted
 from models import name_data as D
 from models.uscc import ALPHABET, make_uscc
 
-# characters firms like in trade names (overlapping on purpose: trade names collide across
-# provinces as they do in a real customer file)
-TRADE_CHARS = (
-    "华信达康恒瑞金宏盛泰德鑫源通天海中新安利隆兴昌和永佳美力博远祥丰顺宇嘉诚润腾飞创科凯明"
-    "智捷锦益欣晨星光辉正立威东南北西长大同福万百千聚合弘睿峰冠卓越君志荣升展航亿宝龙凤骏豪"
-    "杰帆舟桥森林松竹雅轩逸致道仁义勤汇联融晟昊旭曜璟琪瑾铭铂钧铠锐锋驰骐骋朗策协众普惠泽"
-    "洋浩清澜沃淳涵滨江河山岳川峻岭原野禾谷稼穗茂蓝青绿红紫彩虹霞云雷风雨雪春夏秋冬阳月辰"
-    "乾坤元亨贞吉寿喜健宁静精诚奋拓进取图强环球亚太欧美神州九四八方五三两一万家禧年"
-)
 # (family, wordings, weight): the wordings of one line of business, first is the usual one,
 # each with the abbreviation short names use
 INDUSTRIES: tuple[tuple[tuple[str, str], ...], ...] = (
@@ -122,16 +114,6 @@ class GeneratedCustomer:
                 "tier": self.tier, "owner": self.owner}
 
 
-def _weighted(rng: random.Random, items):
-    total = sum(w for _, w in items)
-    x = rng.uniform(0, total)
-    for item, w in items:
-        x -= w
-        if x <= 0:
-            return item
-    return items[-1][0]
-
-
 class CustomerListGenerator:
     def __init__(self, seed: int = 1, owners: tuple[str, ...] = ("rep-zhangwei", "rep-lina")):
         self.rng = random.Random(seed)
@@ -204,13 +186,13 @@ class CustomerListGenerator:
         options.append(c.trade + rng.choice(GENERIC_SHORT))
         options.append(c.trade + INDUSTRIES[c.family][0][0])
         rng.shuffle(options)
-        n = _weighted(rng, ((1, 2), (2, 6), (3, 2)))
+        n = weighted(rng, ((1, 2), (2, 6), (3, 2)))
         return list(dict.fromkeys(options[:n]))
 
     # -- customers --
     def base(self) -> GeneratedCustomer:
         rng = self.rng
-        province = _weighted(rng, self.provinces)
+        province = weighted(rng, self.provinces)
         cities = D.CITIES.get(province) or ()
         city = rng.choice(cities) if cities else province
         style = rng.random()
@@ -221,8 +203,8 @@ class CustomerListGenerator:
             style = "province"
         c = GeneratedCustomer(legal_name="", province_name=province, city_name=city,
                               trade=self.trade(province, national=style == "none"),
-                              family=_weighted(rng, self.families),
-                              form=_weighted(rng, ORG_FORMS), region_style=style)
+                              family=weighted(rng, self.families),
+                              form=weighted(rng, ORG_FORMS), region_style=style)
         c.wording = 0 if rng.random() < 0.7 else rng.randrange(len(INDUSTRIES[c.family]))
         c.legal_name = self.compose(c)
         c.short_names = self.short_names(c)
@@ -263,15 +245,15 @@ class CustomerListGenerator:
         if rng.random() < 0.7 and c.city_name != p:
             c.city = c.city_name + ("市" if rng.random() < 0.6 else "")
         c.region = SALES_REGION_OF.get(p, "") if rng.random() < 0.8 else ""
-        c.tier = _weighted(rng, (("A", 1), ("B", 3), ("C", 5), ("D", 1), ("", 1)))
+        c.tier = weighted(rng, (("A", 1), ("B", 3), ("C", 5), ("D", 1), ("", 1)))
         c.owner = rng.choice(self.owners) if self.owners and rng.random() < 0.8 else ""
 
     def branch(self, parent: GeneratedCustomer, index: int, used: set) -> GeneratedCustomer | None:
         rng = self.rng
-        province = _weighted(rng, self.provinces)
+        province = weighted(rng, self.provinces)
         cities = D.CITIES.get(province) or (province,)
         city = rng.choice(cities)
-        marker = _weighted(rng, BRANCH_MARKERS)
+        marker = weighted(rng, BRANCH_MARKERS)
         if (index, city) in used:
             return None
         used.add((index, city))

@@ -46,7 +46,7 @@ GENERIC = ("股份", "集团", "控股", "科技")
 _PROVINCES = [(p, suffix, shorts) for p, suffix, shorts in D.PROVINCES if p not in ("台湾",)]
 
 
-def _weighted(rng: random.Random, items):
+def weighted(rng: random.Random, items):
     total = sum(w for _, w in items)
     x = rng.uniform(0, total)
     for item, w in items:
@@ -88,7 +88,7 @@ class NameGenerator:
 
     def trade(self) -> str:
         rng = self.rng
-        k = _weighted(rng, ((2, 70), (3, 22), (4, 8)))
+        k = weighted(rng, ((2, 70), (3, 22), (4, 8)))
         return "".join(rng.choice(TRADE_CHARS) for _ in range(k))
 
     def parts(self) -> NameParts:
@@ -96,7 +96,7 @@ class NameGenerator:
         province, suffix, _ = rng.choice(_PROVINCES)
         cities = D.CITIES.get(province, ())
         districts = D.DISTRICTS.get(province, ())
-        style = _weighted(rng, (("province", 30), ("city", 45), ("district", 8), ("none", 10),
+        style = weighted(rng, (("province", 30), ("city", 45), ("district", 8), ("none", 10),
                                 ("bracket", 7)))
         region = bracket = ""
         if style == "province" or (style in ("city", "bracket") and not cities):
@@ -108,12 +108,12 @@ class NameGenerator:
             region = rng.choice(districts)
         if style == "bracket":
             bracket, region = (rng.choice(cities) if cities else province), ""
-        words = [_weighted(rng, INDUSTRIES)]
+        words = [weighted(rng, INDUSTRIES)]
         if rng.random() < 0.04:
-            words.insert(0, _weighted(rng, INDUSTRIES))
+            words.insert(0, weighted(rng, INDUSTRIES))
         industry = "".join(dict.fromkeys(words))
         return NameParts(province, region, bracket, self.trade(), industry,
-                         _weighted(rng, ORG_FORMS))
+                         weighted(rng, ORG_FORMS))
 
     def unique_parts(self) -> NameParts:
         while True:
@@ -139,7 +139,7 @@ class NameGenerator:
         if place:
             options.append(prov_short + p.trade)               # 苏康达
             options.append(place + p.trade)                    # 江苏康达
-        k = _weighted(rng, ((1, 50), (2, 35), (3, 15)))
+        k = weighted(rng, ((1, 50), (2, 35), (3, 15)))
         return list(dict.fromkeys(rng.sample(options, min(k, len(options)))))
 
     def former_names(self, p: NameParts) -> list[str]:
@@ -165,7 +165,7 @@ class NameGenerator:
         places = D.CITIES.get(province) or D.DISTRICTS.get(province) or (province,)
         while True:
             place = rng.choice(places)
-            marker = _weighted(rng, BRANCH_MARKERS)
+            marker = weighted(rng, BRANCH_MARKERS)
             name = f"{parent.legal_name}{place}{marker}"
             if name not in self._used:
                 self._used.add(name)

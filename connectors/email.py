@@ -15,11 +15,9 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-import os
 import smtplib
 import socket
 import ssl
-import uuid
 from dataclasses import dataclass
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -31,6 +29,7 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, TransientError, transient_retry
+from connectors.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -194,15 +193,7 @@ class OutboxMailer:
         target_dir = self.outbox_dir / day
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / f"{key_hash(mail.idempotency_key)}.eml"
-        tmp = target_dir / f".{target.stem}.{uuid.uuid4().hex}.tmp"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(msg.as_bytes())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)  # readers never see a half-written .eml
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(target, msg.as_bytes())  # readers never see a half-written .eml
         log.info("outbox: wrote %s to %s", message_id, target)
         return message_id
 

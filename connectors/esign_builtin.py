@@ -24,6 +24,7 @@ from sqlmodel import select
 
 from connectors import pades
 from connectors.base import PermanentError, TransientError
+from connectors.files import write_atomically
 from connectors.esign import (
     EVIDENCE_LABELS_ZH,
     SignedDocument,
@@ -95,8 +96,8 @@ def save_signature_capture(data_dir: Path, quote_code: str, png_bytes: bytes, si
             "width": width,
             "height": height,
         }
-        pades.atomic_write(png_path, png_bytes, mode=0o640)
-        pades.atomic_write(json_path, json.dumps(record, ensure_ascii=False, indent=2).encode(),
+        write_atomically(png_path, png_bytes, mode=0o640)
+        write_atomically(json_path, json.dumps(record, ensure_ascii=False, indent=2).encode(),
                            mode=0o640)
     return record
 
@@ -271,7 +272,7 @@ class BuiltinSigning:
                 },
                 "labels": EVIDENCE_LABELS_ZH,
             }
-            pades.atomic_write(evidence_out, json.dumps(evidence, ensure_ascii=False,
+            write_atomically(evidence_out, json.dumps(evidence, ensure_ascii=False,
                                                         indent=2).encode(), mode=0o644)
         log.info("sealed quote %s (sha256 %s)", code, signed_sha)
         return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence_path=evidence_out,

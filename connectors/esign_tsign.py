@@ -41,6 +41,7 @@ from pydantic import SecretStr
 
 from connectors import pades
 from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
+from connectors.files import write_atomically
 from connectors.esign import (
     EVIDENCE_LABELS_ZH,
     CallbackSignatureError,
@@ -264,16 +265,16 @@ class TsignSigning(RemoteClient):
             files = self._retry(self._download_files)(ref)
             main_name, main_bytes = files[0]
             signed_sha = hashlib.sha256(main_bytes).hexdigest()
-            pades.atomic_write(pdf_out, main_bytes)
+            write_atomically(pdf_out, main_bytes)
             extra = []
             for index, (name, data) in enumerate(files[1:], start=2):
                 extra_path = dest_dir / f"{ref}-signed-{index}.pdf"
-                pades.atomic_write(extra_path, data)
+                write_atomically(extra_path, data)
                 extra.append({"file": extra_path.name, "name": name,
                               "sha256": hashlib.sha256(data).hexdigest()})
             evidence = _evidence(ref, detail, main_name, signed_sha, extra,
                                  pades.inspect_signatures(pdf_out))
-            pades.atomic_write(evidence_out, json.dumps(evidence, ensure_ascii=False,
+            write_atomically(evidence_out, json.dumps(evidence, ensure_ascii=False,
                                                         indent=2).encode())
         log.info("fetched signed file of e签宝 flow %s (sha256 %s)", ref, signed_sha)
         return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence_path=evidence_out,

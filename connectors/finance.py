@@ -20,9 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
+from connectors.files import publish_once, write_atomically
 from connectors.tabular import (
     CellError,
     Column,
@@ -407,12 +406,12 @@ class EmbeddedFinance:
             folder.mkdir(parents=True, exist_ok=True)
             # the workbook first, the JSON last: a crash in between leaves no JSON, so the
             # retry rewrites both instead of pointing finance at half a submission
-            _write_atomically(xlsx_path, write_workbook)
+            write_atomically(xlsx_path, write_workbook)
             document = {"reference": reference, "status": "draft",
                         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                         "workbook": xlsx_path.name, **fields}
             payload = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
-            if not _publish_once(json_path, payload):
+            if not publish_once(json_path, payload):
                 # another process published the same submission a moment ago: its answer stands
                 done = self._document_of(json_path)
                 if done and check_same:
@@ -435,53 +434,6 @@ class EmbeddedFinance:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-def _temp_beside(path: Path) -> tuple[int, str]:
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-
-
-def _write_atomically(path: Path, write) -> None:
-    """Readers see the old file or the whole new one, never a partial write."""
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _publish_once(path: Path, payload: bytes) -> bool:
-    """Create `path` with `payload` atomically unless it exists; False when it already did."""
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # fails if the name exists: exactly one publisher wins
-        except FileExistsError:
-            return False
-        except OSError:
-            # file systems without hard links: exclusivity then rests on the in-process lock
-            if path.exists():
-                return False
-            os.replace(tmp, path)
-        return True
-    finally:
-        _unlink_quietly(tmp)
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _money(value: Decimal) -> Decimal:

@@ -70,9 +70,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -87,6 +85,7 @@ from pydantic import SecretStr
 
 from connectors.base import (PermanentError, RemoteClient, TransientError, send,
                              transient_retry)
+from connectors.files import publish_once
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +272,7 @@ class EmbeddedNotifier:
                       "pushed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                       **message.to_json_dict(), "markdown": markdown}
             payload = json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8")
-            if not _publish_once(path, payload):
+            if not publish_once(path, payload):
                 # another process recorded the same key a moment ago: its reference stands
                 winner = self._read(path)
                 return winner["reference"] if winner else reference
@@ -299,48 +298,6 @@ class EmbeddedNotifier:
         except (ValueError, TypeError) as exc:
             raise PermanentError(f"push log entry {path} is unreadable: {exc!r}",
                                  provider=self.provider, code="corrupt-entry") from exc
-
-
-def _publish_once(path: Path, payload: bytes) -> bool:
-    """Create `path` with `payload` atomically unless it exists; False when it already did.
-    (The same technique as the finance drop folder: the temp file is complete and on disk
-    before a hard link gives it its name, and link() refuses an existing name.)"""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # exactly one publisher wins, across processes
-        except FileExistsError:
-            return False
-        except OSError:
-            # file systems without hard links: exclusivity then rests on the in-process lock
-            if path.exists():
-                return False
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
-        return True
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the new name itself survive a power cut (POSIX; a no-op where unsupported)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- shared by the robots -------------------------------------------------------------------

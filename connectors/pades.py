@@ -16,8 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from connectors.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class CompanyIdentity:
             }, ensure_ascii=False, indent=2).encode(),
         }
         for name, data in files.items():
-            atomic_write(directory / name, data, mode=0o600 if name.endswith(".key.pem") else 0o644)
+            write_atomically(directory / name, data, mode=0o600 if name.endswith(".key.pem") else 0o644)
         log.info("created signing identity for %r in %s (signer sha256 %s)", company_name,
                  directory, _fingerprint(signer_cert))
         return cls(company_name, directory, root_cert, signer_cert, signer_key, tsa_cert, tsa_key)
@@ -278,7 +278,7 @@ def sign_pdf(input_pdf: Path, output_pdf: Path, identity: CompanyIdentity, *, si
         out = io.BytesIO()
         pdf_signer.sign_pdf(writer, output=out)
     signed = out.getvalue()
-    atomic_write(Path(output_pdf), signed, mode=0o644)
+    write_atomically(Path(output_pdf), signed, mode=0o644)
     return hashlib.sha256(signed).hexdigest()
 
 
@@ -504,24 +504,6 @@ def _asn1_key(key) -> asn1_keys.PrivateKeyInfo:
     return asn1_keys.PrivateKeyInfo.load(key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write via a temporary file in the same directory, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

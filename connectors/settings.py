@@ -6,7 +6,6 @@ read it and pass plain values inward.
 from __future__ import annotations
 
 import functools
-import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -140,15 +139,9 @@ class Settings(BaseSettings):
         if cached:
             return cached
         if not path.exists():
-            tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp")
-            tmp.write_bytes(secrets.token_bytes(32))
-            tmp.chmod(0o600)
-            try:
-                os.link(tmp, path)  # fails if another process made it first: theirs wins
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
+            from connectors.files import publish_once
+
+            publish_once(path, secrets.token_bytes(32), mode=0o600)  # another's key wins
         _SECRETS[str(path)] = path.read_bytes()
         return _SECRETS[str(path)]
 

@@ -54,7 +54,7 @@ from reports.duplicate_review import (
     ACTIONS, REVIEW_SHEET, SOURCE_EXISTING, SOURCE_IMPORTED, ConflictLine, FlaggedUscc,
     ReviewLine, build_review_workbook,
 )
-from reports.files import write_atomically
+from connectors.files import write_atomically
 
 DEFAULT_ACTOR = "cli:customers-import"
 CUSTOMER_TIERS = ("A", "B", "C", "D")

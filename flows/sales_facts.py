@@ -51,6 +51,19 @@ class ImportSummary:
                 "skipped": self.skipped}
 
 
+def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
+    """Create the row (`make(**values)`), or bring the existing one to `values`; counted."""
+    if existing is None:
+        row = make(**values)
+        s.add(row)
+        record_create(s, row, actor)
+        summary.created += 1
+    elif apply_changes(s, existing, actor, **values):
+        summary.updated += 1
+    else:
+        summary.unchanged += 1
+
+
 # --- receivables ---------------------------------------------------------------------------
 
 def _customer_for(s: Session, record: ReceivableRecord) -> Customer | None:
@@ -80,15 +93,9 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                       due_on=record.due_on, amount=record.amount)
         row = s.exec(select(ReceivableInvoice).where(
             ReceivableInvoice.invoice_no == record.invoice_no)).first()
-        if row is None:
-            row = ReceivableInvoice(invoice_no=record.invoice_no, source=source, **values)
-            s.add(row)
-            record_create(s, row, actor)
-            summary.created += 1
-        elif apply_changes(s, row, actor, **values):
-            summary.updated += 1
-        else:
-            summary.unchanged += 1
+        _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.invoice_no,
+                                                      source=source, **v),
+                values, summary, actor)
     s.flush()
     for record in payments:
         invoice = s.exec(select(ReceivableInvoice).where(
@@ -101,16 +108,9 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                       amount=record.amount)
         row = s.exec(select(Payment).where(Payment.payment_no == record.payment_no,
                                            Payment.invoice_no == record.invoice_no)).first()
-        if row is None:
-            row = Payment(payment_no=record.payment_no, invoice_no=record.invoice_no,
-                          source=source, **values)
-            s.add(row)
-            record_create(s, row, actor)
-            summary.created += 1
-        elif apply_changes(s, row, actor, **values):
-            summary.updated += 1
-        else:
-            summary.unchanged += 1
+        _upsert(s, row, lambda **v: Payment(payment_no=record.payment_no,
+                                            invoice_no=record.invoice_no, source=source, **v),
+                values, summary, actor)
     if problems:
         raise ImportRefused(problems)
     return summary
@@ -278,17 +278,9 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             values = dict(quantity=m.quantity, **(
                 {"returned_on": m.on, "kind": m.kind, "reason": m.reason} if returns
                 else {"delivered_on": m.on}))
-            if existing is None:
-                keys = {"return_no" if returns else "delivery_no": m.number,
-                        "order_id": m.order_id, "line_no": line.line_no}
-                row = table(**keys, **values)
-                s.add(row)
-                record_create(s, row, actor)
-                summary.created += 1
-            elif apply_changes(s, existing, actor, **values):
-                summary.updated += 1
-            else:
-                summary.unchanged += 1
+            keys = {"return_no" if returns else "delivery_no": m.number,
+                    "order_id": m.order_id, "line_no": line.line_no}
+            _upsert(s, existing, lambda **v: table(**keys, **v), values, summary, actor)
         s.flush()
         problems += _quantity_problems(s, source, applied)
         if problems:

@@ -18,7 +18,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from reports.files import write_atomically
+from connectors.files import write_atomically
 
 REVIEW_SHEET = "疑似重复"
 # header → width; merge --review finds its columns by these names

@@ -23,7 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from models.base import to_money
-from reports.files import write_atomically
+from connectors.files import write_atomically
 from reports.fonts import (
     CJK_FONT_NAME,
     LATIN_FONT_NAME,

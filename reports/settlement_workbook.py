@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from reports.files import write_atomically
+from connectors.files import write_atomically
 
 __all__ = [
     "KIND_LABELS", "MONEY_FORMAT", "RATE_FORMAT", "SettlementDetailLine", "SettlementReport",

@@ -333,7 +333,26 @@ class _Bucket:
         self.shared: dict[int, dict] = {}  # per version: see OrderDue._shared
 
 
-class OrderDue:
+class _InBucket:
+    """What a due and a line know from their bucket."""
+
+    __slots__ = ()
+    bucket: BucketKey
+
+    @property
+    def bucket_key(self) -> str:
+        return self.bucket.key
+
+    @property
+    def customer_id(self) -> Hashable:
+        return self.bucket.customer_id
+
+    @property
+    def period(self) -> str:
+        return self.bucket.period
+
+
+class OrderDue(_InBucket):
     """What one order has earned under one rule, cumulatively, as of the evaluation.
 
     Read-only. `inputs` and `explanation` are composed when read (settlement reads them only
@@ -374,14 +393,6 @@ class OrderDue:
 
     # identity
     @property
-    def bucket_key(self) -> str:
-        return self.bucket.key
-
-    @property
-    def customer_id(self) -> Hashable:
-        return self.bucket.customer_id
-
-    @property
     def policy_code(self) -> str:
         return self._rule.code
 
@@ -412,10 +423,6 @@ class OrderDue:
     @property
     def measure(self) -> str:
         return self._rule.spec.measure
-
-    @property
-    def period(self) -> str:
-        return self.bucket.period
 
     @property
     def region(self) -> str | None:
@@ -516,7 +523,7 @@ class OrderDue:
 
     @property
     def explanation(self) -> str:
-        r, b = self._rule, self._b
+        r = self._rule
         shared = self._shared()
         parts = [shared["head"]]
         if self._span is None:
@@ -848,7 +855,7 @@ class Paid(NamedTuple):
 
 
 @dataclass(frozen=True)
-class LineDraft:
+class LineDraft(_InBucket):
     """One line of a settlement (maps onto RebateLine; the caller adds run_id and month)."""
 
     bucket: BucketKey
@@ -867,24 +874,12 @@ class LineDraft:
     explanation: str
 
     @property
-    def bucket_key(self) -> str:
-        return self.bucket.key
-
-    @property
-    def customer_id(self) -> Hashable:
-        return self.bucket.customer_id
-
-    @property
     def policy_code(self) -> str:
         return self.bucket.policy_code
 
     @property
     def rule_id(self) -> str:
         return self.bucket.rule_id
-
-    @property
-    def period(self) -> str:
-        return self.bucket.period
 
     def inputs_json(self) -> str:
         return json.dumps(self.inputs, ensure_ascii=False, sort_keys=True)
