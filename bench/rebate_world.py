@@ -9,6 +9,8 @@ import datetime as dt
 import random
 import time
 from decimal import Decimal
+from pathlib import Path
+from string import Template
 
 import sqlalchemy as sa
 
@@ -25,52 +27,11 @@ LINES = ["监护", "输注", "消毒", "影像", "耗材"]
 FIRST_DAY = dt.date(2025, 11, 1)
 DAYS = 365
 
+POLICY_TEMPLATE = Path(__file__).resolve().parent.parent / "deployments" / "sample_data" \
+    / "policies" / "demo-base.yaml.tmpl"
 POLICIES = {
-    "BENCH-BASE": """
-code: BENCH-BASE
-name: 年度基础返利政策
-effective_from: 2025-01-01
-text: 基础返利1%；按期回款奖励0.5%；A、B级经销商季度阶梯。
-rules:
-  - id: base-flat
-    name: 基础返利
-    clause: 第二条
-    applies_to: {product_lines: [监护, 输注, 消毒, 影像]}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 1%}]
-    priority: 10
-    stacking: stack
-  - id: payment-bonus
-    name: 按期回款奖励
-    clause: 第三条
-    applies_to:
-      product_lines: [监护, 输注, 消毒, 影像]
-      payment_rate: {min: 90%, no_history: fail}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 0.5%}]
-    priority: 5
-    stacking: stack
-  - id: quarter-volume
-    name: 季度销售额阶梯返利
-    clause: 第四条
-    applies_to:
-      customer_tiers: [A, B]
-      product_lines: [监护, 输注, 消毒, 影像]
-    measure: amount
-    period: quarter
-    style: retroactive
-    tiers:
-      - {from: 0, to: 200000, rate: 0%}
-      - {from: 200000, to: 500000, rate: 1.5%}
-      - {from: 500000, rate: 2.5%}
-    cap: {amount_per_period: 60000}
-    priority: 8
-    stacking: stack
-""",
+    "DEMO-BASE": Template(POLICY_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        start="2025-01-01"),
     "BENCH-CONS": """
 code: BENCH-CONS
 name: 耗材分段累进返利政策

@@ -66,54 +66,9 @@ ORDERS = [
 ]
 HELD = {"苏州同济康复器械"}
 
-# the demo's rebate policy, in force since three months ago (the clerk's YAML)
-POLICY = Template("""
-code: DEMO-BASE
-name: 经销商基础返利政策（演示）
-effective_from: $start
-text: |
-  一、设备按月含税销售额计提1%基础返利。
-  二、订单所属月份之前三个自然月内到期的发票按期回款率不低于90%的，另计0.5%。
-  三、A、B级经销商季度设备销售额达到10万元按1.5%、30万元按2.5%全额计提。
-rules:
-  - id: base-flat
-    name: 基础返利
-    clause: 第一条
-    applies_to: {product_lines: [监护, 输注, 消毒]}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 1%}]
-    priority: 10
-    stacking: stack
-  - id: payment-bonus
-    name: 按期回款奖励
-    clause: 第二条
-    applies_to:
-      product_lines: [监护, 输注, 消毒]
-      payment_rate: {min: 90%, no_history: fail}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 0.5%}]
-    priority: 5
-    stacking: stack
-  - id: quarter-volume
-    name: 季度销售额阶梯返利
-    clause: 第三条
-    applies_to:
-      customer_tiers: [A, B]
-      product_lines: [监护, 输注, 消毒]
-    measure: amount
-    period: quarter
-    style: retroactive
-    tiers:
-      - {from: 0, to: 100000, rate: 0%}
-      - {from: 100000, to: 300000, rate: 1.5%}
-      - {from: 300000, rate: 2.5%}
-    priority: 8
-    stacking: stack
-""")
+# the demo's rebate policy, in force since three months ago (the clerk's YAML, $start filled in)
+POLICY = Template((Path(__file__).resolve().parent / "sample_data" / "policies"
+                   / "demo-base.yaml.tmpl").read_text(encoding="utf-8"))
 
 
 def seed_rebate_history(db_url: str, today: dt.date) -> str:
