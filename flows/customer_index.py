@@ -131,8 +131,37 @@ class CustomerIndex:
         self.files.update(files)
         self._advance(customers, aliases, looked_at)
 
+    def _unchanged(self) -> bool:
+        """A cheap look first (counts and newest stamps, from the `updated_at` indexes): when
+        the rows stamped since `_since` are exactly those already applied, nothing is read —
+        and the window slides forward, so that after a bulk import it does not stay wide."""
+        if self._since is None:
+            return False
+        looked_at = utcnow()
+        c, a = Customer.__table__.c, CustomerAlias.__table__.c
+        with get_engine(self.db_url).connect() as conn:
+            customers = conn.execute(sa.select(sa.func.count(), sa.func.max(c.updated_at))
+                                     .where(c.updated_at >= self._since)).one()
+            aliases = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(a.updated_at))
+                .join(Customer.__table__, c.id == a.customer_id)
+                .where(c.merged_into_id.is_(None), a.updated_at >= self._since)).one()
+        known = {"c": [], "a": []}
+        for key, stamp in self._applied.items():
+            known[key[0]].append(stamp)
+        for (count, newest), stamps in ((customers, known["c"]), (aliases, known["a"])):
+            if count != len(stamps) or (count and newest != max(stamps)):
+                return False
+        # everything stamped before looked_at - margin has committed and been seen
+        since = max(self._since, looked_at - _MARGIN)
+        self._applied = {k: v for k, v in self._applied.items() if v >= since}
+        self._since = since
+        return True
+
     def _refresh(self) -> None:
         try:
+            if self._unchanged():
+                return
             customers, aliases, looked_at = self._fetch()
             changed, _ = self._entries(customers, aliases, self._applied)
             if len(changed) < REBUILD_AT:
