@@ -29,7 +29,7 @@ ORDER_STATUS_BADGES = {OrderStatus.on_hold: "warn", OrderStatus.failed: "warn",
                        OrderStatus.blocked: "bad", OrderStatus.signed: "ok",
                        OrderStatus.invoicing: "ok"}
 QUOTE_STATUS_LABELS = {"draft": "草稿", "sent": "已发送", "signed": "已签署", "expired": "已过期"}
-TODO_STATUS_LABELS = {"open": "待处理", "done": "已完成"}
+TASK_STATUS_LABELS = {"open": "待处理", "done": "已完成"}
 SUSPECT_BADGES = {SuspectStatus.escalated: "warn", SuspectStatus.overdue: "bad",
                   SuspectStatus.created: "ok", SuspectStatus.merged: "ok"}
 
@@ -246,7 +246,7 @@ def order_page(data: Mapping, candidates: list[Mapping], *, error: str = "",
             + pdf + "</div>")
     todos = "".join(
         f'<li>{esc(t["title"])}<div class="muted">{esc(person(names, t["assignee"]))} · '
-        f'{esc(TODO_STATUS_LABELS.get(t["status"], t["status"]))} · 截止 '
+        f'{esc(TASK_STATUS_LABELS.get(t["status"], t["status"]))} · 截止 '
         f'{esc(local_time(t["due_at"]))}</div></li>' for t in data["todos"])
     todo_card = (f'<div class="card"><h2>待办</h2><ul class="items" id="todos">'
                  f'{todos or NONE_ITEM}</ul></div>')

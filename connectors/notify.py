@@ -64,6 +64,7 @@ we keep to the documented 2048).
 """
 from __future__ import annotations
 
+import abc
 import base64
 import datetime as dt
 import hashlib
@@ -381,7 +382,7 @@ def _secret(value: SecretStr | str) -> SecretStr:
     return value if isinstance(value, SecretStr) else SecretStr(value or "")
 
 
-class _Robot(RemoteClient):
+class _Robot(RemoteClient, abc.ABC):
     """What the two robot clients share: the HTTP client, the rate window and the retry."""
 
     provider = "robot"
@@ -405,8 +406,9 @@ class _Robot(RemoteClient):
         log.info("%s: pushed %s (%s)", self.provider, message.key, reference)
         return reference
 
-    def build_body(self, message: PushMessage) -> dict[str, Any]:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def build_body(self, message: PushMessage) -> dict[str, Any]:
+        """The robot's JSON body for a message."""
 
     def _post_once(self, body: dict[str, Any], key: str) -> None:
         if self._window:
@@ -417,8 +419,9 @@ class _Robot(RemoteClient):
             log.warning("%s: attempt for %s failed, may retry: %s", self.provider, key, exc)
             raise
 
-    def _deliver(self, body: dict[str, Any]) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _deliver(self, body: dict[str, Any]) -> None:
+        """One HTTP call to the robot; raises the typed error of its answer."""
 
 
 # --- 企业微信 群机器人 -------------------------------------------------------------------------
