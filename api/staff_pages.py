@@ -8,23 +8,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 
 from api.pages import esc, script
-from models import OrderStatus
+from models import ORDER_STATUS_LABELS, OrderStatus
 from models.base import SHANGHAI
 from models.customers import SuspectStatus
 
 PICKER = script("customer_picker.js")
 NONE_ITEM = '<li class="muted">（无）</li>'
 
-ORDER_STATUS_LABELS = {
-    OrderStatus.received: "已接收，排队处理中",
-    OrderStatus.processing: "处理中",
-    OrderStatus.quoted: "已报价，待客户签署",
-    OrderStatus.signed: "客户已签署",
-    OrderStatus.invoicing: "开票准备中",
-    OrderStatus.on_hold: "待确认客户",
-    OrderStatus.failed: "处理失败，系统将自动重试",
-    OrderStatus.blocked: "已暂停，需人工处理",
-}
 ORDER_STATUS_BADGES = {OrderStatus.on_hold: "warn", OrderStatus.failed: "warn",
                        OrderStatus.blocked: "bad", OrderStatus.signed: "ok",
                        OrderStatus.invoicing: "ok"}

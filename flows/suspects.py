@@ -32,8 +32,8 @@ from flows.customer_registry import (
 from flows.hub import Hub, current_hub
 from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
 from models import (
-    Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Staff, SuspectName,
-    SuspectSighting, SuspectStatus, utcnow,
+    ORDER_STATUS_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Staff,
+    SuspectName, SuspectSighting, SuspectStatus, utcnow,
 )
 from models.base import SHANGHAI
 from models.customer_files import (
@@ -382,8 +382,9 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
             raise DecisionError(403, "forbidden", f"意向单 {order_id} 不属于您，无权选择客户")
         if order.status not in (OrderStatus.on_hold.value, OrderStatus.blocked.value) \
                 or order.suspect_id is None:
+            status = ORDER_STATUS_LABELS.get(order.status, order.status)
             raise DecisionError(409, "order_not_waiting",
-                                f"意向单 {order_id} 当前状态为 {order.status}，不在等待确认客户")
+                                f"意向单 {order_id} 当前状态为“{status}”，不在等待确认客户")
         customer = active(s, customer_id)
         if customer is None:
             raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")

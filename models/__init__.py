@@ -6,6 +6,7 @@ from models.customers import (
 )
 from models.fulfilment import Delivery, SalesReturn
 from models.orders import (
+    ORDER_STATUS_LABELS,
     STAGE_LABELS,
     IntentOrder,
     IntentOrderLine,
@@ -26,7 +27,7 @@ __all__ = [
     "Product", "StockLevel", "Customer", "CustomerAlias", "RegistryChange", "SuspectName",
     "SuspectSighting", "SuspectStatus", "Delivery", "SalesReturn", "OrderRebate", "RebateLine",
     "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
-    "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
+    "ORDER_STATUS_LABELS", "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
     "TASK_LABELS", "ConnectorCursor", "Effect", "InboxEvent", "OperationLog", "Todo",
 ]

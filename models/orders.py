@@ -22,6 +22,19 @@ class OrderStatus(str, enum.Enum):
     blocked = "blocked"          # a permanent error: a person must act (see to-dos)
 
 
+# what people read for each status
+ORDER_STATUS_LABELS = {
+    OrderStatus.received: "已接收，排队处理中",
+    OrderStatus.processing: "处理中",
+    OrderStatus.quoted: "已报价，待客户签署",
+    OrderStatus.signed: "客户已签署",
+    OrderStatus.invoicing: "开票准备中",
+    OrderStatus.on_hold: "待确认客户",
+    OrderStatus.failed: "处理失败，系统将自动重试",
+    OrderStatus.blocked: "已暂停，需人工处理",
+}
+
+
 class IntentOrder(SQLModel, table=True):
     __tablename__ = "intent_order"
     # a customer's orders by date: rebate previews and settlements read them this way

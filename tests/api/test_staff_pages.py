@@ -14,7 +14,8 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.auth import COOKIE, _b64, _mac, issue_token
-from api.staff_pages import ORDER_STATUS_LABELS, time_left
+from api.staff_pages import time_left
+from models import ORDER_STATUS_LABELS
 from connectors.base import PermanentError, TransientError
 from models import (
     Customer,

@@ -212,6 +212,9 @@ def test_a_rep_picks_the_customer_of_his_own_waiting_order(hub, client):
         assert order.status == "quoted" and order.customer_id == kangda
         # one order's choice does not decide the name
         assert s.get(SuspectName, 1).status == "collecting"
+    again = client.post(f"/orders/{order_id}/customer", json={"customer_id": kangda},
+                        headers=auth(hub, "rep-zhangwei"))
+    assert again.status_code == 409 and "已报价，待客户签署" in again.json()["error"]["message"]
 
 
 def test_decisions_need_a_valid_token(hub, client):
