@@ -91,10 +91,10 @@ def main(argv=None) -> None:
           f"(of {world['lines']:,}); bare aggregate scan {scan:.2f}s (best of 3)")
 
     # the settlement, step by step (what settle_month does)
-    inputs, t_load = timed(month_inputs, url, args.month)
     with session_scope(url) as s:
         from flows.rebate_data import policy_book
         book = policy_book(s)
+    inputs, t_load = timed(month_inputs, url, args.month, book)
     with get_engine(url).connect() as conn:
         paid, t_paid = timed(_paid, conn, inputs.windows, args.month)
     dues, t_eval = timed(evaluate, inputs.lines, book, inputs.profiles, inputs.rates)

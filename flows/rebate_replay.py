@@ -83,7 +83,7 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
     simulated: dict[str, dict[tuple[str, str], Paid]] = {k: {} for k in books}
     result = ReplayResult(draft.code, version.version, months)
     for month in months:
-        inputs = month_inputs(db_url, month)
+        inputs = month_inputs(db_url, month, books["draft"])
         orders = {ln.order_id for ln in inputs.lines}
         real = paid_in_db(db_url, inputs.windows, before)
         for scenario, book in books.items():

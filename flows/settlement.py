@@ -34,7 +34,7 @@ from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
     Window, id_chunks, window_filter, add_months, customer_profiles, payment_rates,
-    policy_book, quarter_end, quarter_start, sale_lines,
+    policy_book, quarter_end, quarter_start, summed_sale_lines,
 )
 from models import (
     Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateLine, SalesReturn,
@@ -43,7 +43,7 @@ from models import (
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
 from models.oplog import apply_changes, record_create
-from models.rebates.engine import KIND_LABELS, LineDraft, Paid, evaluate, settle
+from models.rebates.engine import KIND_LABELS, LineDraft, Paid, evaluate, item_classes, settle
 from models.rebates.policy import PolicyBook, PublishedVersion
 from reports.settlement_workbook import SettlementDetailLine, SettlementReport, save_settlement_workbook
 from reports.statement_pdf import (
@@ -150,18 +150,23 @@ class MonthInputs:
     first: dt.date
     last: dt.date
     windows: list[Window]
-    lines: list
+    lines: list  # SaleLine rows, lines summed per order and item class
+    line_count: int  # order lines they stand for
     profiles: dict
     rates: object
     rerun: bool
 
 
-def month_inputs(db_url: str, month: str, customer_ids: set[int] | None = None) -> MonthInputs:
+def month_inputs(db_url: str, month: str, book: PolicyBook,
+                 customer_ids: set[int] | None = None) -> MonthInputs:
+    """What a settlement of `month` reads, in rows fit for evaluation under `book` (or any
+    book with no other rules)."""
     first, last = parse_month(month)
     with session_scope(db_url) as s:
         last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
         rerun = s.exec(select(SettlementRun.id).where(SettlementRun.month == month)
                        ).first() is not None
+        classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
     with get_engine(db_url).connect() as conn:
         windows = _touched_windows(conn, first, last, last_run)
         if customer_ids is not None:
@@ -169,13 +174,13 @@ def month_inputs(db_url: str, month: str, customer_ids: set[int] | None = None) 
                                                         else w.customer_ids & customer_ids))
                        for w in windows]
             windows = [w for w in windows if w.customer_ids]
-        lines = sale_lines(conn, windows, last)
+        lines, count = summed_sale_lines(conn, windows, last, classes)
     with session_scope(db_url) as s:
         ids = {ln.customer_id for ln in lines}
         profiles = customer_profiles(s, ids)
         days = [ln.order_date for ln in lines] or [first]
         rates = payment_rates(s, ids, min(days), max(days))
-    return MonthInputs(month, first, last, windows, lines, profiles, rates, rerun)
+    return MonthInputs(month, first, last, windows, lines, count, profiles, rates, rerun)
 
 
 def paid_in_db(db_url: str, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
@@ -188,15 +193,15 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
     narrows it to some customers (a rep's board)."""
     as_of = utcnow()
-    inputs = month_inputs(db_url, month, customer_ids)
     if book is None:
         with session_scope(db_url) as s:
             book = policy_book(s)
+    inputs = month_inputs(db_url, month, book, customer_ids)
     paid = paid_in_db(db_url, inputs.windows, month)
     dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
     drafts = settle(dues, paid, rerun=inputs.rerun)
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
-                       len(inputs.lines))
+                       inputs.line_count)
 
 
 # --- storing --------------------------------------------------------------------------------

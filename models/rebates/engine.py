@@ -44,6 +44,9 @@ class SaleLine(NamedTuple):
     `net_quantity`: for settlement, delivered minus returned as of the evaluation date; for a
     preview, ordered minus returned. A negative value counts as 0.
     `unit_price`: tax included, yuan with at most two decimals.
+    `amount_fen`: set for a row standing for several lines of one order that no rule can tell
+    apart (see item_classes): their summed net amount in fen, each line's negative net already
+    counted as 0, `net_quantity` their summed net units; `unit_price` is then None.
     """
 
     order_id: str
@@ -55,6 +58,17 @@ class SaleLine(NamedTuple):
     unit_price: Decimal
     net_quantity: int
     rep_id: str | None = None  # carried onto the rebate lines (totals per rep)
+    amount_fen: int | None = None
+
+
+class ItemClass(NamedTuple):
+    """Products that every rule of a book takes or leaves alike: their lines in one order
+    can be summed before evaluation (the settlement lets the database do it)."""
+
+    number: int
+    sku: str  # a member standing for the class
+    product_line: str
+    per_line: bool  # a marginal-by-quantity rule takes it: its lines stay apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -689,23 +703,28 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         q = ln.net_quantity
         if q < 0:
             q = 0
-        pf = prices.get(ln.unit_price)
-        if pf is None:
-            pf = prices[ln.unit_price] = _price_fen(ln.unit_price)
+        amt = ln.amount_fen
+        if amt is None:
+            pf = prices.get(ln.unit_price)
+            if pf is None:
+                pf = prices[ln.unit_price] = _price_fen(ln.unit_price)
+            amt = q * pf
+        elif need:
+            raise ValueError(f"order {ln.order_id}: summed lines given where each line counts")
         oid = ln.order_id
         if idxs is g_idxs and ctx is g_ctx and oid == g_oid:
-            g_amt += q * pf
+            g_amt += amt
             g_q += q
             continue
         if g_oid is not None:
             add(g_ctx, g_idxs, g_oid, g_day, g_rep, g_amt, g_q, None)
             g_oid = None
         if need:
-            add(ctx, idxs, oid, day, ln.rep_id, q * pf, q,
+            add(ctx, idxs, oid, day, ln.rep_id, amt, q,
                 (ln.line_no, q, pf, ln.product_line, ln.sku))
         else:
             g_oid, g_idxs, g_ctx, g_day, g_rep, g_amt, g_q = (oid, idxs, ctx, day, ln.rep_id,
-                                                              q * pf, q)
+                                                              amt, q)
     if g_oid is not None:
         add(g_ctx, g_idxs, g_oid, g_day, g_rep, g_amt, g_q, None)
 
@@ -806,6 +825,29 @@ def _price_fen(price: Decimal) -> int:
     if fen < 0:
         raise ValueError(f"negative unit price {price}")
     return int(fen)
+
+
+def item_classes(book: PolicyBook, products: Iterable[tuple[str, str]]) -> dict[str, ItemClass]:
+    """{sku: ItemClass} of the products (sku, product line) some rule of the book takes, in
+    any version: products with the same verdict of every rule share a class. Lines of one
+    order in one class evaluate exactly as their sum (amounts are summed in fen before a
+    (order, rule) is rounded), except under a marginal rule by quantity, where each line's
+    price counts at its own place on the axis (`per_line`)."""
+    rules = [_Rule(AppliedRule(v.code, v.version, v.spec.name, r), -1)
+             for v in book.versions for r in v.spec.rules]
+    classes: dict[tuple, ItemClass] = {}
+    out: dict[str, ItemClass] = {}
+    for sku, product_line in products:
+        takes = tuple(not r.item_reasons(sku, product_line) for r in rules)
+        if not any(takes):
+            continue
+        per_line = any(t and r.need_lines for t, r in zip(takes, rules))
+        cls = classes.get((takes, per_line))
+        if cls is None:
+            cls = classes[(takes, per_line)] = ItemClass(len(classes) + 1, sku, product_line,
+                                                         per_line)
+        out[sku] = cls
+    return out
 
 
 def evaluate(lines: Iterable[SaleLine], book: PolicyBook,

@@ -15,9 +15,11 @@ from sqlmodel import select
 from connectors.settings import Settings
 from deployments.seed import seed_sample_data
 from flows.hub import build_hub, use_hub
-from flows.settlement import compute_month, settle_month, voucher_batch
+from flows.rebate_data import policy_book, sale_lines
+from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
 from models import RebateLine, SettlementRun
 from models.db import get_engine, session_scope
+from models.rebates.engine import evaluate
 from tests.conftest import PG_URL
 from tests.rebate_support import customer_id, publish, return_goods, signed_order
 
@@ -116,7 +118,18 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                     back[line_no] += min(qty, room)
                     return_goods(url, oid, line_no, min(qty, room),
                                  delivered + dt.timedelta(days=after))
+        with session_scope(url) as s:
+            book = policy_book(s)
         for month in MONTHS:
+            # the rows the database sums per order and item class evaluate like the lines
+            inputs = month_inputs(url, month, book)
+            with get_engine(url).connect() as conn:
+                lines = sale_lines(conn, inputs.windows, inputs.last)
+            assert inputs.line_count == len(lines)
+            assert {k: (d.basis, d.due) for k, d in evaluate(
+                inputs.lines, book, inputs.profiles, inputs.rates).items()} == \
+                {k: (d.basis, d.due) for k, d in evaluate(
+                    lines, book, inputs.profiles, inputs.rates).items()}
             result = settle_month(hub, month)
             again = settle_month(hub, month)
             assert again.run_id is None  # a second run changes nothing

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.names import normalize_name
-from models.rebates.engine import BucketKey, CustomerProfile, Paid, SaleLine, evaluate, settle
+from models.rebates.engine import (
+    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, item_classes, settle,
+)
 from models.rebates.policy import PolicyBook, PublishedVersion, parse_policy_document
 
 D = Decimal
@@ -26,8 +28,8 @@ CUSTOMERS = {
     3: CustomerProfile(3, "C", "华东", None, "上海申康医疗科技有限公司"),
 }
 REPS = {1: "rep-zhangwei", 2: "rep-lina", 3: "rep-zhangwei"}
-ITEMS = [("MON-M8", "监护", D("1280.00")), ("PUMP-SP3", "输注", D("498.50")),
-         ("CONS-ECG10", "耗材", D("6.80"))]
+ITEMS = [("MON-M8", "监护", D("1280.00")), ("MON-M12", "监护", D("2599.90")),
+         ("PUMP-SP3", "输注", D("498.50")), ("CONS-ECG10", "耗材", D("6.80"))]
 RATES = ["0%", "0.5%", "1%", "1.5%", "2%", "2.5%", "3%", "5%", "7.7%", "10%", "12.25%"]
 START = dt.date(2027, 1, 1)
 MONTH_ENDS = [dt.date(2027, m + 1, 1) - dt.timedelta(days=1) for m in range(1, 6)] + [
@@ -54,6 +56,8 @@ def rule_skeletons(draw, index: int):
         conditions.append(f"product_lines: [{draw(st.sampled_from(['监护', '输注', '耗材']))}]")
     if draw(st.integers(0, 3)) == 0:
         conditions.append(f"customer_tiers: [{draw(st.sampled_from(['A', 'B']))}]")
+    if draw(st.integers(0, 4)) == 0:
+        conditions.append(f"skus: [{draw(st.sampled_from(['MON-M8', 'MON-M12, PUMP-SP3']))}]")
     if draw(st.integers(0, 2)) == 0:
         conditions.append("payment_rate: {min: 90%, no_history: "
                           f"{draw(st.sampled_from(['pass', 'fail']))}}}")
@@ -163,6 +167,30 @@ def facts_as_of(all_orders, end: dt.date) -> list[SaleLine]:
     return out
 
 
+def summed(lines: list[SaleLine], book: PolicyBook) -> list[SaleLine]:
+    """The lines as the settlement reads them from the database: per order and item class
+    one row (amount in fen, each negative net counted as 0), lines of a per-line class and
+    products no rule takes as the database leaves them (apart; left out)."""
+    classes = item_classes(book, [(sku, pl) for sku, pl, _ in ITEMS])
+    rows: dict[tuple, list] = {}
+    out = []
+    for ln in lines:
+        c = classes.get(ln.sku)
+        if c is None:
+            continue
+        q = max(ln.net_quantity, 0)
+        if c.per_line:
+            out.append(ln._replace(sku=c.sku, product_line=c.product_line, net_quantity=q))
+            continue
+        row = rows.setdefault((ln.order_id, c.number), [ln, c, 0, 0])
+        row[2] += q
+        row[3] += int(q * ln.unit_price * 100)
+    out += [SaleLine(ln.order_id, ln.line_no, ln.customer_id, ln.order_date, c.sku,
+                     c.product_line, None, q, ln.rep_id, fen)
+            for ln, c, q, fen in rows.values()]
+    return out
+
+
 # --------------------------------------------------------------------------- reference
 
 def _applies(rule, code, line, profile, pay) -> bool:
@@ -265,6 +293,10 @@ def test_monthly_settlement_properties(book, all_orders, rates):
         # the engine computes what the contract says
         got = {k: (d.basis, d.due) for k, d in dues.items()}
         assert got == reference(lines, book, CUSTOMERS, rates)
+        # … and so do the lines summed per order and item class
+        again = evaluate(summed(lines, book), book, CUSTOMERS, rates)
+        assert {k: (d.basis, d.due, d.explanation) for k, d in again.items()} == \
+            {k: (d.basis, d.due, d.explanation) for k, d in dues.items()}
         assert all(d.due >= 0 for d in dues.values())
 
         drafts = settle(dues, paid, rerun=False)
