@@ -9,6 +9,7 @@ and its ratio to the scan, the re-run, the documents; then the preview latency."
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import tempfile
@@ -23,15 +24,17 @@ from bench.common import percentile
 from bench.rebate_world import build, publish_policies
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
-from flows.rebate_data import DELIVERED_NET, lines_sql, window_filter, shanghai_midnight_after
+from flows.rebate_data import (
+    DELIVERED_NET, lines_sql, shanghai_midnight_after, summed_sale_lines, window_filter,
+)
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
-    _paid, _touched_windows, compute_month, month_inputs, parse_month, send_vouchers,
-    store_settlement, summarize, write_documents,
+    _insert_lines, _paid, _touched_windows, compute_month, month_inputs, parse_month,
+    send_vouchers, store_settlement, summarize, write_documents,
 )
 from models import Customer, Product, SettlementRun
 from models.db import get_engine, session_scope
-from models.rebates.engine import evaluate, settle
+from models.rebates.engine import evaluate, item_classes, settle
 
 
 def bare_scan(url: str, month: str) -> tuple[float, int]:
@@ -56,6 +59,31 @@ def bare_scan(url: str, month: str) -> tuple[float, int]:
                                     ).one()
             rows += count
         return time.perf_counter() - t0, rows
+
+
+def database_floor(url: str, month: str, book, comp, run_id: int) -> tuple[float, float, int]:
+    """What the database alone costs any settlement that reads these rows and writes one line
+    per (order, rule), before any rebate work: reading the rows summed per order and item
+    class (best of 2), and inserting as many rebate lines with no explanation and no inputs
+    (into the stored run, in a transaction rolled back: no commit)."""
+    first, last = parse_month(month)
+    with session_scope(url) as s:
+        classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
+    engine = get_engine(url)
+    reads = []
+    with engine.connect() as conn:
+        windows = _touched_windows(conn, first, last, None)
+        for _ in range(2):
+            (rows, _), t = timed(summed_sale_lines, conn, windows, last, classes)
+            reads.append(t)
+    bare = dataclasses.replace(comp, drafts=[
+        dataclasses.replace(d, explanation="", own_inputs={}, bucket_inputs={}, bucket_json="")
+        for d in comp.drafts])
+    with engine.connect() as conn:
+        with conn.begin() as tx:
+            _, t_insert = timed(_insert_lines, conn, run_id, bare)
+            tx.rollback()
+    return min(reads), t_insert, len(rows)
 
 
 def timed(fn, *args, **kw):
@@ -109,6 +137,10 @@ def main(argv=None) -> None:
           f"settle {t_settle:.2f}s")
     print(f"    compute {t_compute:.2f}s + store {t_store:.2f}s + vouchers {t_vouchers:.2f}s "
           f"= {core:.2f}s  →  {core / scan:.2f}× the bare scan")
+    t_read, t_insert, grouped = database_floor(url, args.month, book, comp, run_id)
+    print(f"    the database's floor: reading the rows ({grouped:,}, summed per order and item "
+          f"class) {t_read:.2f}s + inserting {len(comp.drafts):,} lines with no text "
+          f"{t_insert:.2f}s = {(t_read + t_insert) / scan:.2f}× the bare scan")
     docs, t_docs = timed(write_documents, hub, run_id)
     print(f"    documents: {len(docs['statements']):,} statement PDFs + workbook {t_docs:.1f}s")
     again, t_rerun = timed(compute_month, url, args.month)

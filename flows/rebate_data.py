@@ -158,10 +158,10 @@ ORDERED_NET = """
                 AND r.returned_on <= :cut), 0)"""
 
 
-def lines_sql(net: str, where: str) -> str:
+def lines_sql(net: str, where: str, extra: str = "") -> str:
     return f"""
 SELECT o.id, l.line_no, o.customer_id, o.order_date, l.sku, p.product_line, l.unit_price,
-       o.rep_id, {net} AS net
+       o.rep_id, {net} AS net{extra}
 FROM intent_order o
 JOIN quote q ON q.order_id = o.id
 JOIN intent_order_line l ON l.order_id = o.id
@@ -174,20 +174,27 @@ WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}"""
 _CLASS_TABLE = "rebate_item_class"
 
 
-def summed_lines_sql(net: str, where: str) -> str:
+def summed_lines_sql(net: str, where: str, dialect: sa.Dialect) -> str:
+    """Each line's net is computed once (its two subqueries are most of the cost): in a
+    materialized CTE, where the database has them (PostgreSQL 12, SQLite 3.35), as the
+    planner would otherwise copy the expression into every aggregate that reads it."""
+    sqlite = dialect.name == "sqlite"
+    greatest = "MAX" if sqlite else "GREATEST"
+    materialized = "" if sqlite and dialect.dbapi.sqlite_version_info < (3, 35) \
+        else "MATERIALIZED "
     return f"""
-SELECT x.id, MIN(x.line_no), x.customer_id, x.order_date, x.class_no, x.rep_id,
-       SUM(CASE WHEN x.net > 0 THEN x.net ELSE 0 END),
-       SUM(CASE WHEN x.net > 0 THEN x.net * x.fen ELSE 0 END), MIN(x.fen), COUNT(*)
-FROM (SELECT o.id, l.line_no, o.customer_id, o.order_date, o.rep_id, c.class_no,
-             CASE WHEN c.per_line = 1 THEN l.line_no ELSE 0 END AS part,
-             CAST(ROUND(l.unit_price * 100) AS BIGINT) AS fen, {net} AS net
-      FROM intent_order o
-      JOIN quote q ON q.order_id = o.id
-      JOIN intent_order_line l ON l.order_id = o.id
-      JOIN {_CLASS_TABLE} c ON c.sku = l.sku
-      WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}) x
-GROUP BY x.id, x.customer_id, x.order_date, x.rep_id, x.class_no, x.part"""
+WITH x AS {materialized}(
+  SELECT o.id, l.line_no, o.customer_id, o.order_date, o.rep_id, c.class_no,
+         CASE WHEN c.per_line = 1 THEN l.line_no ELSE 0 END AS part,
+         CAST(ROUND(l.unit_price * 100) AS BIGINT) AS fen, {greatest}({net}, 0) AS net
+  FROM intent_order o
+  JOIN quote q ON q.order_id = o.id
+  JOIN intent_order_line l ON l.order_id = o.id
+  JOIN {_CLASS_TABLE} c ON c.sku = l.sku
+  WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where})
+SELECT x.id, MIN(x.line_no), MIN(x.customer_id), MIN(x.order_date), x.class_no,
+       MIN(x.rep_id), SUM(x.net), SUM(x.net * x.fen), MIN(x.fen), COUNT(*)
+FROM x GROUP BY x.id, x.class_no, x.part"""
 
 
 def _fill_class_table(conn: sa.Connection, classes: Mapping[str, ItemClass]) -> None:
@@ -220,7 +227,7 @@ def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.da
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
-            sql = sa.text(summed_lines_sql(DELIVERED_NET, where)).bindparams(
+            sql = sa.text(summed_lines_sql(DELIVERED_NET, where, conn.dialect)).bindparams(
                 sa.bindparam("signed_before", type_=sa.DateTime),
                 sa.bindparam("cut", type_=sa.Date), sa.bindparam("start", type_=sa.Date),
                 sa.bindparam("end", type_=sa.Date))
@@ -241,6 +248,48 @@ def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.da
                         append(SaleLine(oid, no, cid, when, c.sku, c.product_line, None,
                                         int(qty), rep, int(amount)))
     return out, count
+
+
+def ordered_lines_twice(conn: sa.Connection, window: Window, cut: dt.date, earlier: dt.date,
+                        exclude_order: str | None = None) -> tuple[list[SaleLine], list[SaleLine]]:
+    """sale_lines(delivered=False) of `window` as of `cut`, and of its orders dated up to
+    `earlier` as of `earlier`, in one read (a preview's period and last month's lines, when
+    both lie in one quarter: most of the rows are the same)."""
+    if not window.start <= earlier <= cut:
+        raise ValueError("`earlier` must lie between the window's start and `cut`")
+    where, params = window_filter(window, sorted(window.customer_ids)
+                                  if window.customer_ids is not None else None)
+    if exclude_order:
+        where += " AND o.id <> :exclude"
+        params["exclude"] = exclude_order
+    extra = (f", {ORDERED_NET.replace(':cut', ':earlier')} AS net_before, "
+             "CASE WHEN q.signed_at < :signed_earlier THEN 1 ELSE 0 END AS known_before")
+    sql = sa.text(lines_sql(ORDERED_NET, where, extra)).bindparams(
+        sa.bindparam("signed_before", type_=sa.DateTime),
+        sa.bindparam("signed_earlier", type_=sa.DateTime),
+        sa.bindparam("cut", type_=sa.Date), sa.bindparam("earlier", type_=sa.Date),
+        sa.bindparam("start", type_=sa.Date), sa.bindparam("end", type_=sa.Date))
+    now: list[SaleLine] = []
+    before: list[SaleLine] = []
+    days: dict = {}
+    prices: dict = {}
+    cursor = conn.execute(sql, {
+        **params, "cut": cut, "earlier": earlier,
+        "signed_before": shanghai_midnight_after(cut).replace(tzinfo=None),
+        "signed_earlier": shanghai_midnight_after(earlier).replace(tzinfo=None)}).cursor
+    while rows := cursor.fetchmany(10000):
+        for oid, no, cid, day, sku, pl, price, rep, net, net_before, known in rows:
+            when = days.get(day)
+            if when is None:
+                when = days[day] = dt.date.fromisoformat(day) if isinstance(day, str) else day
+            amount = prices.get(price)
+            if amount is None:
+                amount = prices[price] = Decimal(str(price))
+            now.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
+            if known and when <= earlier:
+                before.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net_before),
+                                       rep))
+    return now, before
 
 
 def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,

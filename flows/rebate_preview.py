@@ -13,8 +13,8 @@ from sqlmodel import select
 from flows.errors import Refusal
 from flows.hub import Hub
 from flows.rebate_data import (
-    Window, add_months, customer_profiles, payment_rates, policy_book, quarter_end,
-    quarter_start, sale_lines,
+    Window, add_months, customer_profiles, ordered_lines_twice, payment_rates, policy_book,
+    quarter_end, quarter_start, sale_lines,
 )
 from models import IntentOrder, IntentOrderLine, OrderRebate, Product, business_date, utcnow
 from models.customer_files import active
@@ -63,10 +63,14 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
     last_end = day.replace(day=1) - dt.timedelta(days=1)
     with get_engine(db_url).connect() as conn:
         ids = frozenset({customer.id})
-        period = sale_lines(conn, [Window(quarter_start(day), quarter_end(day), ids)], day,
-                            delivered=False, exclude_order=order_id)
-        last_month = sale_lines(conn, [Window(quarter_start(last_end), last_end, ids)],
-                                last_end, delivered=False, exclude_order=order_id)
+        quarter = Window(quarter_start(day), quarter_end(day), ids)
+        if quarter_start(last_end) == quarter.start:
+            period, last_month = ordered_lines_twice(conn, quarter, day, last_end,
+                                                     exclude_order=order_id)
+        else:
+            period = sale_lines(conn, [quarter], day, delivered=False, exclude_order=order_id)
+            last_month = sale_lines(conn, [Window(quarter_start(last_end), last_end, ids)],
+                                    last_end, delivered=False, exclude_order=order_id)
     with session_scope(db_url) as s:
         profiles = customer_profiles(s, [customer.id])
         rates = payment_rates(s, [customer.id], add_months(day, -1), day)

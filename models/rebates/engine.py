@@ -14,7 +14,7 @@ import functools
 import gc
 import json
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -460,8 +460,7 @@ class OrderDue(_InBucket):
         """due ÷ basis, to 6 places of the fraction (4 of a percent)."""
         if not self.basis_fen:
             return Decimal("0.000000")
-        return (Decimal(self.due_fen) / Decimal(self.basis_fen)).quantize(
-            RATE_PLACES, rounding=ROUND_HALF_UP)
+        return Decimal(_round_div(self.due_fen * 1_000_000, self.basis_fen)).scaleb(-6)
 
     # why
     def _shared(self) -> dict[str, Any]:
@@ -513,13 +512,18 @@ class OrderDue(_InBucket):
             cap_text = (f"本期封顶 {money_fen(b.cap_fen)}，未封顶合计 "
                         f"{money_fen(b.uncapped_total)}，按各订单应返金额比例分摊，本单由 ")
         hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
-                                     "tier_text": tier_text, "cap_text": cap_text}
+                                     "tier_text": tier_text, "cap_text": cap_text,
+                                     "json": _json_members(inputs)}
         return hit
 
     @property
     def inputs(self) -> dict[str, Any]:
+        return {**self._shared()["inputs"], **self.own_inputs()}
+
+    def own_inputs(self) -> dict[str, Any]:
+        """The inputs that are this order's own (the rest are the bucket's)."""
         r = self._rule
-        out = dict(self._shared()["inputs"])
+        out: dict[str, Any] = {}
         out["order_date"] = self.order_date.isoformat()
         out["basis"] = fen_text(self.basis_fen)
         out["due"] = fen_text(self.due_fen)
@@ -592,15 +596,28 @@ class _Evaluation:
 
 def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
               customers: Mapping[Hashable, CustomerProfile], payment_rates: PaymentRateLookup,
-              keep_lines: bool = False) -> _Evaluation:
+              keep_lines: bool | Collection[str] = False,
+              keep_dues: bool = False) -> _Evaluation:
+    """`keep_lines`: keep the lines of every order (True) or of the orders given, on their
+    dues (for earnings per line); `keep_dues`: keep each bucket's dues by order (implied by
+    keeping lines)."""
+    keep_all = keep_lines is True
+    keep_some = keep_lines if keep_lines and not keep_all else None
+    keep_dues = keep_dues or bool(keep_lines)
     rate_of = _lookup(payment_rates)
     ev = _Evaluation()
     buckets = ev.buckets
     pay_cache: dict[tuple[Hashable, str], Decimal | None] = {}
-    sig_ids: dict[tuple[int, ...], int] = {}
-    sig_rules: list[tuple[_Rule, ...]] = []
+    # per book, shared by every evaluation (and thread) with it: the distinct sets of
+    # candidate rules, and which of them take an item
+    memo = book.memo
+    sig_ids: dict[tuple[int, ...], int] = memo.setdefault("engine.sig_ids", {})
+    sig_rules: list[tuple[_Rule, ...]] = memo.setdefault("engine.sig_rules", [])
     ctxs: dict[tuple[Hashable, dt.date], tuple | None] = {}
-    items: dict[tuple[int, str, str], tuple[int, ...]] = {}
+    items: dict[tuple[int, str, str], tuple[tuple[int, ...], bool]] = memo.setdefault(
+        "engine.items", {})
+    answers: dict[tuple[tuple[int, ...], bool], tuple[tuple[int, ...], bool]] = \
+        memo.setdefault("engine.answers", {})
     prices: dict[Decimal, int] = {}
     none = object()
 
@@ -638,8 +655,11 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         sig = tuple(r.slot for r in cands)
         sig_id = sig_ids.get(sig)
         if sig_id is None:
-            sig_id = sig_ids[sig] = len(sig_rules)
-            sig_rules.append(cands)
+            with _COMPILE_LOCK:
+                sig_id = sig_ids.get(sig)
+                if sig_id is None:
+                    sig_rules.append(cands)
+                    sig_id = sig_ids[sig] = len(sig_rules) - 1
         pairs = []
         for r in cands:
             # the month decides both periods (month and quarter) of the bucket
@@ -649,18 +669,18 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             if b is None:
                 b = buckets[key] = _Bucket(BucketKey(r.code, r.rule_id, customer_id, period),
                                            profile)
-            pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_lines))
+            pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_all))
         hit = months[mkey] = (sig_id, tuple(pairs), pay)
         return hit
 
     def match_item(sig_id: int, sku: str, product_line: str) -> tuple[tuple[int, ...], bool]:
         """Which candidate rules take the item (after stacking), and whether any of them
-        needs the line itself (marginal by quantity, or a preview)."""
+        needs each line by itself (marginal by quantity)."""
         cands = sig_rules[sig_id]
         ok = [r for r in cands if not r.item_reasons(sku, product_line)]
         chosen = set(id(r) for r in _stack(ok))
         idxs = tuple(i for i, r in enumerate(cands) if id(r) in chosen)
-        return idxs, keep_lines or any(cands[i].need_lines for i in idxs)
+        return idxs, any(cands[i].need_lines for i in idxs)
 
     def add(ctx, idxs, oid, day, rep, amt, q, line):
         for i in idxs:
@@ -672,8 +692,11 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             else:
                 acc[0] += amt
                 acc[1] += amt if is_amount else q
-            if need_lines:
-                acc[4].append(line)
+            if line is not None:
+                kept = acc[4]
+                if kept is None:
+                    kept = acc[4] = []
+                kept.append(line)
 
     # 1. every line into the buckets of the rules that apply to it. Consecutive lines of one
     # order under the same rules are summed first and added once (most orders).
@@ -696,10 +719,15 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         ik = (ctx[0], ln.sku, ln.product_line)
         hit = items.get(ik)
         if hit is None:
-            hit = items[ik] = match_item(*ik)
+            # equal answers share one object: lines of an order with different SKUs under
+            # the same rules are then summed before they are added
+            hit = match_item(*ik)
+            hit = items[ik] = answers.setdefault(hit, hit)
         idxs, need = hit
         if not idxs:
             continue
+        if keep_all or (keep_some is not None and not need and ln.order_id in keep_some):
+            need = True
         q = ln.net_quantity
         if q < 0:
             q = 0
@@ -772,7 +800,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         else:
             for (oid, acc), due, unc, span in zip(orders.items(), final, raw, spans):
                 dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, span)
-        if keep_lines:
+        if keep_dues:
             b.dues = {oid: dues[(bkey, oid)] for oid in orders}
     return ev
 
@@ -912,8 +940,10 @@ class LineDraft(_InBucket):
     clause: str
     rep_id: str | None
     region: str | None
-    inputs: dict[str, Any]
+    own_inputs: dict[str, Any]  # this line's inputs …
+    bucket_inputs: Mapping[str, Any]  # … and its bucket's, shared by its lines
     explanation: str
+    bucket_json: str = field(default="", compare=False, repr=False)  # bucket_inputs encoded
 
     @property
     def policy_code(self) -> str:
@@ -923,8 +953,21 @@ class LineDraft(_InBucket):
     def rule_id(self) -> str:
         return self.bucket.rule_id
 
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Everything the line was computed from (volume, tier, payment rate, …)."""
+        return {**self.bucket_inputs, **self.own_inputs}
+
     def inputs_json(self) -> str:
-        return json.dumps(self.inputs, ensure_ascii=False, sort_keys=True)
+        """`inputs` as a JSON object; the bucket's part is encoded once for all its lines."""
+        own = _json_members(self.own_inputs)
+        shared = self.bucket_json or _json_members(self.bucket_inputs)
+        return "{" + ", ".join(part for part in (shared, own) if part) + "}"
+
+
+def _json_members(values: Mapping[str, Any]) -> str:
+    """The members of a JSON object, without its braces."""
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)[1:-1]
 
 
 def _to_fen(amount: Decimal | int) -> int:
@@ -982,12 +1025,15 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
-            inputs = d.inputs
+            shared = d._shared()
+            bucket_inputs, bucket_json = shared["inputs"], shared["json"]
+            inputs = d.own_inputs()
             explanation = head + d.explanation
             bucket, version, clause = d.bucket, d.policy_version, d.clause
             rate, rep, region = d.rate, d.rep_id, d.region
         else:
             bucket = BucketKey.parse(key[0])
+            bucket_inputs, bucket_json = {}, ""
             inputs = {"policy_code": bucket.policy_code, "rule_id": bucket.rule_id,
                       "period": bucket.period, "policy_version": p.policy_version,
                       "basis": "0.00", "due": "0.00"}
@@ -1001,7 +1047,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
             due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
             amount=fen_to_yuan(diff), rate=rate, policy_version=version, clause=clause,
-            rep_id=rep, region=region, inputs=inputs, explanation=explanation))
+            rep_id=rep, region=region, own_inputs=inputs, bucket_inputs=bucket_inputs,
+            explanation=explanation, bucket_json=bucket_json))
     return out
 
 
@@ -1112,12 +1159,13 @@ def vars_of(obj) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
 
 
-def _line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[tuple[str, int], Fraction]:
-    """Exact (unrounded) fen each line of the given orders earns, over all its rules, after
-    the bucket's cap share. Needs an evaluation made with keep_lines."""
-    out: dict[tuple[str, int], Fraction] = {}
+def _product_line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[str, Fraction]:
+    """Exact (unrounded) fen the lines of the given orders earn, over all their rules, after
+    each bucket's cap share, per product line. Needs an evaluation made with keep_lines.
+    Summed in integers per (bucket, product line, rate denominator), one fraction each."""
+    out: dict[str, Fraction] = {}
     for b in ev.buckets.values():
-        factor = Fraction(b.cap_fen, b.uncapped_total) if b.capped else Fraction(1)
+        sums: dict[tuple[str, int], int] = {}
         for oid, d in b.dues.items():
             if oid not in order_ids:
                 continue
@@ -1126,18 +1174,25 @@ def _line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[tuple[str, int]
             lines = sorted(acc[_LINES])
             if d._span is None:
                 ti = r.tier_at(b.volume)
-                rate = Fraction(r.nums[ti], r.den) if ti >= 0 else Fraction(0)
-                for line_no, q, pf, _, _ in lines:
-                    key = (oid, line_no)
-                    out[key] = out.get(key, 0) + q * pf * rate * factor
+                if ti < 0:
+                    continue
+                num = r.nums[ti]
+                for _, q, pf, pl, _ in lines:
+                    key = (pl, r.den)
+                    sums[key] = sums.get(key, 0) + q * pf * num
             else:
                 p = d._span[0]
-                for line_no, q, pf, _, _ in lines:
+                for _, q, pf, pl, _ in lines:
                     size = q * pf if r.is_amount else q
-                    earn = r.band_earn(p, p + size) * (1 if r.is_amount else pf)
+                    key = (pl, r.den)
+                    sums[key] = sums.get(key, 0) + r.band_earn(p, p + size) * (
+                        1 if r.is_amount else pf)
                     p += size
-                    key = (oid, line_no)
-                    out[key] = out.get(key, 0) + Fraction(earn, r.den) * factor
+        if not sums:
+            continue
+        factor = Fraction(b.cap_fen, b.uncapped_total) if b.capped else Fraction(1)
+        for (pl, den), total in sums.items():
+            out[pl] = out.get(pl, Fraction(0)) + Fraction(total, den) * factor
     return out
 
 
@@ -1179,8 +1234,9 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
            for ln in order_lines):
         raise ValueError("order_lines must be the lines of one order")
     others = [ln for ln in period_lines if ln.order_id != oid]
-    before = _evaluate(others, book, customers, payment_rates, keep_lines=True)
-    after = _evaluate(others + order_lines, book, customers, payment_rates, keep_lines=True)
+    before = _evaluate(others, book, customers, payment_rates, keep_dues=True)
+    after = _evaluate(others + order_lines, book, customers, payment_rates,
+                      keep_lines=frozenset({oid}))
 
     order_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
                        for ln in order_lines)
@@ -1223,26 +1279,26 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
     skipped = _skipped(order_lines, book, customers, payment_rates, applied_keys, day, cid)
 
     # per product line: this order's rate against last month's, as of the end of last month
-    earned = _line_earnings(after, {oid})
+    earned = _product_line_earnings(after, {oid})
     last_month = _previous_month(day)
     last_month_lines = list(last_month_lines)  # read twice below
     last_lines = [ln for ln in last_month_lines
                   if ln.customer_id == cid and month_key(ln.order_date) == last_month]
-    last_ev = _evaluate(last_month_lines, book, customers, payment_rates, keep_lines=True)
-    last_earned = _line_earnings(last_ev, {ln.order_id for ln in last_lines})
+    last_orders = frozenset(ln.order_id for ln in last_lines)
+    last_ev = _evaluate(last_month_lines, book, customers, payment_rates,
+                        keep_lines=last_orders or False, keep_dues=True)
+    last_earned = _product_line_earnings(last_ev, last_orders)
     pls: list[ProductLineRate] = []
     for pl in dict.fromkeys(ln.product_line for ln in order_lines):
         amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
                      for ln in order_lines if ln.product_line == pl)
-        earn = sum((earned.get((oid, ln.line_no), 0) for ln in order_lines
-                    if ln.product_line == pl), Fraction(0))
+        earn = earned.get(pl, Fraction(0))
         this = Fraction(earn) / amount if amount else Fraction(0)
         this_pct = percent_value(this)
         l_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
                        for ln in last_lines if ln.product_line == pl)
         if l_amount:
-            l_earn = sum((last_earned.get((ln.order_id, ln.line_no), 0) for ln in last_lines
-                          if ln.product_line == pl), Fraction(0))
+            l_earn = last_earned.get(pl, Fraction(0))
             last = Fraction(l_earn) / l_amount
             last_pct = percent_value(last)
         else:
