@@ -15,7 +15,7 @@ from sqlmodel import select
 from connectors.settings import Settings
 from deployments.seed import seed_sample_data
 from flows.hub import build_hub, use_hub
-from flows.rebate_data import policy_book, sale_lines
+from flows.rebate_data import Window, ordered_lines_twice, policy_book, sale_lines
 from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
 from models import RebateLine, SettlementRun
 from models.db import get_engine, session_scope
@@ -120,6 +120,18 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                                  delivered + dt.timedelta(days=after))
         with session_scope(url) as s:
             book = policy_book(s)
+        # a preview's one read of its period and last month gives what two reads give
+        with get_engine(url).connect() as conn:
+            for cid in ids:
+                for day in (dt.date(2026, 11, 20), dt.date(2026, 12, 31)):
+                    last_end = day.replace(day=1) - dt.timedelta(days=1)
+                    quarter = Window(start, dt.date(2026, 12, 31), frozenset({cid}))
+                    now, before = ordered_lines_twice(conn, quarter, day, last_end)
+                    assert sorted(now) == sorted(sale_lines(conn, [quarter], day,
+                                                            delivered=False))
+                    assert sorted(before) == sorted(sale_lines(
+                        conn, [Window(start, last_end, frozenset({cid}))], last_end,
+                        delivered=False))
         for month in MONTHS:
             # the rows the database sums per order and item class evaluate like the lines
             inputs = month_inputs(url, month, book)
