@@ -25,7 +25,8 @@ from bench.rebate_world import build, publish_policies
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
 from flows.rebate_data import (
-    DELIVERED_NET, lines_sql, shanghai_midnight_after, summed_sale_lines, window_filter,
+    DELIVERED_NET, lines_query, lines_sql, shanghai_midnight_after, summed_sale_lines,
+    window_filter,
 )
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
@@ -49,11 +50,8 @@ def bare_scan(url: str, month: str) -> tuple[float, int]:
         for window in windows:
             ids = sorted(window.customer_ids) if window.customer_ids else None
             where, params = window_filter(window, ids)
-            sql = sa.text(f"SELECT COUNT(*), SUM(net * unit_price) FROM "
-                          f"({lines_sql(DELIVERED_NET, where)}) AS x").bindparams(
-                sa.bindparam("signed_before", type_=sa.DateTime),
-                sa.bindparam("cut", type_=sa.Date), sa.bindparam("start", type_=sa.Date),
-                sa.bindparam("end", type_=sa.Date))
+            sql = lines_query(f"SELECT COUNT(*), SUM(net * unit_price) FROM "
+                              f"({lines_sql(DELIVERED_NET, where)}) AS x")
             count, _ = conn.execute(sql, {**params, "cut": last, "signed_before":
                                           shanghai_midnight_after(last).replace(tzinfo=None)}
                                     ).one()

@@ -169,6 +169,37 @@ JOIN product p ON p.sku = l.sku
 WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}"""
 
 
+def lines_query(sql: str, dates: Sequence[str] = ("cut", "start", "end"),
+                datetimes: Sequence[str] = ("signed_before",)) -> sa.TextClause:
+    """A line query with its date and instant parameters typed (SQLite compares them as
+    text: they must be written as the columns are)."""
+    return sa.text(sql).bindparams(*(sa.bindparam(n, type_=sa.Date) for n in dates),
+                                   *(sa.bindparam(n, type_=sa.DateTime) for n in datetimes))
+
+
+def cursor_rows(conn: sa.Connection, query: sa.TextClause, params: dict):
+    """Rows straight from the driver's cursor, a batch at a time (no per-row processing)."""
+    cursor = conn.execute(query, params).cursor
+    while rows := cursor.fetchmany(10000):
+        yield from rows
+
+
+class _Dates(dict):
+    """Each distinct date value converted once (SQLite answers dates of raw SQL as text)."""
+
+    def __missing__(self, value):
+        day = self[value] = dt.date.fromisoformat(value) if isinstance(value, str) else value
+        return day
+
+
+class _Prices(dict):
+    """Each distinct price converted once to an exact Decimal."""
+
+    def __missing__(self, value):
+        price = self[value] = Decimal(str(value))
+        return price
+
+
 # the settlement's rows: the lines of an order summed per item class (see item_classes) in
 # the database, each line's negative net counted as 0 first; lines of a per-line class apart
 _CLASS_TABLE = "rebate_item_class"
@@ -222,31 +253,22 @@ def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.da
     append = out.append
     by_no = {c.number: c for c in classes.values()}
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
-    days: dict = {}
+    days = _Dates()
     count = 0
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
-            sql = sa.text(summed_lines_sql(DELIVERED_NET, where, conn.dialect)).bindparams(
-                sa.bindparam("signed_before", type_=sa.DateTime),
-                sa.bindparam("cut", type_=sa.Date), sa.bindparam("start", type_=sa.Date),
-                sa.bindparam("end", type_=sa.Date))
-            cursor = conn.execute(sql, {**params, "cut": cut,
-                                        "signed_before": signed_before}).cursor
-            while rows := cursor.fetchmany(10000):
-                for oid, no, cid, day, cls, rep, qty, amount, fen, n in rows:
-                    when = days.get(day)
-                    if when is None:
-                        when = days[day] = (dt.date.fromisoformat(day) if isinstance(day, str)
-                                            else day)
-                    c = by_no[cls]
-                    count += n
-                    if c.per_line:
-                        append(SaleLine(oid, no, cid, when, c.sku, c.product_line,
-                                        Decimal(int(fen)).scaleb(-2), int(qty), rep))
-                    else:
-                        append(SaleLine(oid, no, cid, when, c.sku, c.product_line, None,
-                                        int(qty), rep, int(amount)))
+            query = lines_query(summed_lines_sql(DELIVERED_NET, where, conn.dialect))
+            for oid, no, cid, day, cls, rep, qty, amount, fen, n in cursor_rows(
+                    conn, query, {**params, "cut": cut, "signed_before": signed_before}):
+                c = by_no[cls]
+                count += n
+                if c.per_line:
+                    append(SaleLine(oid, no, cid, days[day], c.sku, c.product_line,
+                                    Decimal(int(fen)).scaleb(-2), int(qty), rep))
+                else:
+                    append(SaleLine(oid, no, cid, days[day], c.sku, c.product_line, None,
+                                    int(qty), rep, int(amount)))
     return out, count
 
 
@@ -264,31 +286,21 @@ def ordered_lines_twice(conn: sa.Connection, window: Window, cut: dt.date, earli
         params["exclude"] = exclude_order
     extra = (f", {ORDERED_NET.replace(':cut', ':earlier')} AS net_before, "
              "CASE WHEN q.signed_at < :signed_earlier THEN 1 ELSE 0 END AS known_before")
-    sql = sa.text(lines_sql(ORDERED_NET, where, extra)).bindparams(
-        sa.bindparam("signed_before", type_=sa.DateTime),
-        sa.bindparam("signed_earlier", type_=sa.DateTime),
-        sa.bindparam("cut", type_=sa.Date), sa.bindparam("earlier", type_=sa.Date),
-        sa.bindparam("start", type_=sa.Date), sa.bindparam("end", type_=sa.Date))
+    query = lines_query(lines_sql(ORDERED_NET, where, extra),
+                        dates=("cut", "earlier", "start", "end"),
+                        datetimes=("signed_before", "signed_earlier"))
     now: list[SaleLine] = []
     before: list[SaleLine] = []
-    days: dict = {}
-    prices: dict = {}
-    cursor = conn.execute(sql, {
-        **params, "cut": cut, "earlier": earlier,
-        "signed_before": shanghai_midnight_after(cut).replace(tzinfo=None),
-        "signed_earlier": shanghai_midnight_after(earlier).replace(tzinfo=None)}).cursor
-    while rows := cursor.fetchmany(10000):
-        for oid, no, cid, day, sku, pl, price, rep, net, net_before, known in rows:
-            when = days.get(day)
-            if when is None:
-                when = days[day] = dt.date.fromisoformat(day) if isinstance(day, str) else day
-            amount = prices.get(price)
-            if amount is None:
-                amount = prices[price] = Decimal(str(price))
-            now.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
-            if known and when <= earlier:
-                before.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net_before),
-                                       rep))
+    days, prices = _Dates(), _Prices()
+    for oid, no, cid, day, sku, pl, price, rep, net, net_before, known in cursor_rows(
+            conn, query, {**params, "cut": cut, "earlier": earlier,
+                          "signed_before": shanghai_midnight_after(cut).replace(tzinfo=None),
+                          "signed_earlier": shanghai_midnight_after(earlier).replace(
+                              tzinfo=None)}):
+        when, amount = days[day], prices[price]
+        now.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
+        if known and when <= earlier:
+            before.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net_before), rep))
     return now, before
 
 
@@ -303,29 +315,15 @@ def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
     out: list[SaleLine] = []
     append = out.append
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
-    days: dict = {}
-    prices: dict = {}
+    days, prices = _Dates(), _Prices()
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
             if exclude_order:
                 where += " AND o.id <> :exclude"
                 params["exclude"] = exclude_order
-            sql = sa.text(lines_sql(DELIVERED_NET if delivered else ORDERED_NET, where)
-                          ).bindparams(sa.bindparam("signed_before", type_=sa.DateTime),
-                                       sa.bindparam("cut", type_=sa.Date),
-                                       sa.bindparam("start", type_=sa.Date),
-                                       sa.bindparam("end", type_=sa.Date))
-            cursor = conn.execute(sql, {**params, "cut": cut,
-                                        "signed_before": signed_before}).cursor
-            while rows := cursor.fetchmany(10000):
-                for oid, no, cid, day, sku, pl, price, rep, net in rows:
-                    when = days.get(day)
-                    if when is None:  # SQLite answers dates of raw SQL as text
-                        when = days[day] = (dt.date.fromisoformat(day) if isinstance(day, str)
-                                            else day)
-                    amount = prices.get(price)
-                    if amount is None:
-                        amount = prices[price] = Decimal(str(price))
-                    append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
+            query = lines_query(lines_sql(DELIVERED_NET if delivered else ORDERED_NET, where))
+            for oid, no, cid, day, sku, pl, price, rep, net in cursor_rows(
+                    conn, query, {**params, "cut": cut, "signed_before": signed_before}):
+                append(SaleLine(oid, no, cid, days[day], sku, pl, prices[price], int(net), rep))
     return out

@@ -33,8 +33,8 @@ from flows.effects import effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
-    Window, id_chunks, window_filter, add_months, customer_profiles, payment_rates,
-    policy_book, quarter_end, quarter_start, summed_sale_lines,
+    Window, add_months, cursor_rows, customer_profiles, id_chunks, lines_query, payment_rates,
+    policy_book, quarter_end, quarter_start, summed_sale_lines, window_filter,
 )
 from models import (
     Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateLine, SalesReturn,
@@ -124,18 +124,16 @@ def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
-            sql = sa.text(
+            query = lines_query(
                 "SELECT rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount, "
                 "rl.policy_version, rl.clause, rl.rep_id, rl.region FROM rebate_line rl "
                 f"JOIN intent_order o ON o.id = rl.order_id WHERE rl.month <= :month AND {where} "
-                "ORDER BY rl.id").bindparams(sa.bindparam("start", type_=sa.Date),
-                                             sa.bindparam("end", type_=sa.Date))
-            cursor = conn.execute(sql, {**params, "month": month}).cursor
-            while rows := cursor.fetchmany(10000):
-                for key, oid, amount, *particulars in rows:
-                    pair = (key, oid)
-                    sums[pair] = sums.get(pair, 0) + _fen(amount)
-                    last[pair] = particulars
+                "ORDER BY rl.id", dates=("start", "end"), datetimes=())
+            for key, oid, amount, *particulars in cursor_rows(conn, query,
+                                                             {**params, "month": month}):
+                pair = (key, oid)
+                sums[pair] = sums.get(pair, 0) + _fen(amount)
+                last[pair] = particulars
     return {pair: Paid(Decimal(total).scaleb(-2), Decimal(_fen(last[pair][0])).scaleb(-2),
                        *last[pair][1:])
             for pair, total in sums.items()}
