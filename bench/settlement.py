@@ -149,7 +149,7 @@ def main(argv=None) -> None:
     print(f"  totals: {len(summary.by_customer):,} customers, {len(summary.by_rep)} reps, "
           f"{len(summary.by_region)} regions")
 
-    # previews: a random customer (weighted by how much they order) and a typical order
+    # previews: a customer drawn uniformly (the large ones make the p99) and a typical order
     rng = random.Random(5)
     with session_scope(url) as s:
         ids = list(s.exec(select(Customer.id)))
