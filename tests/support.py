@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -15,6 +16,27 @@ def signed_headers(body: bytes, *, sender: str = SENDER, secret: str = SECRET,
     ts = str(int(time.time()) if stamp is None else stamp)
     return {"Content-Type": "application/json", "X-Salesops-Sender": sender,
             "X-Salesops-Timestamp": ts, "X-Salesops-Signature": sign_body(secret, ts, body)}
+
+
+def run_together(fn, n: int) -> tuple[list, list[Exception]]:
+    """Call `fn` in `n` threads released at the same instant: (its answers, its exceptions)."""
+    answers: list = []
+    errors: list[Exception] = []
+    start = threading.Barrier(n)
+
+    def run():
+        try:
+            start.wait()
+            answers.append(fn())
+        except Exception as exc:  # pragma: no cover - the caller asserts there is none
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers, errors
 
 
 def order_payload(name="江苏康达医疗设备有限公司", lines=(("MON-M8", 2),), event_id=None,

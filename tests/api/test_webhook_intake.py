@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -11,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from models.db import get_engine
-from tests.support import order_payload, post_order, signed_headers
+from tests.support import order_payload, post_order, run_together, signed_headers
 
 BUSINESS_TABLES = ["inbox_event", "intent_order", "intent_order_line", "opportunity",
                    "operation_log", "customer", "quote", "todo", "effect"]
@@ -61,14 +60,8 @@ def test_duplicate_delivery_returns_first_answer_and_writes_nothing(client, seed
 
 def test_concurrent_duplicates_make_one_order(client, seeded):
     payload = order_payload()
-    answers = []
-
-    def deliver():
-        answers.append(post_order(client, payload).json()["order_id"])
-
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    answers, errors = run_together(lambda: post_order(client, payload).json()["order_id"], 6)
+    assert not errors and len(answers) == 6
     assert len(set(answers)) == 1
     assert counts(seeded.db_url)["intent_order"] == 1
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from connectors.finance import (
 )
 from tests.simulators.base import Faults
 from tests.simulators.erp_sim import INVOICE_PATH, ErpSimulator
+from tests.support import run_together
 
 TOKEN = "finance-secret-token"
 CALL = f"POST {INVOICE_PATH}"
@@ -112,19 +112,8 @@ def test_embedded_second_call_writes_nothing_and_returns_the_same_reference(tmp_
 
 
 def test_embedded_concurrent_requests_publish_once(tmp_path):
-    references, errors = [], []
-
-    def ask():
-        try:
-            references.append(EmbeddedFinance(tmp_path).request_invoice(invoice_request()))
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    references, errors = run_together(
+        lambda: EmbeddedFinance(tmp_path).request_invoice(invoice_request()), 8)
     assert not errors
     assert set(references) == {"DRAFT-INV-Q2611-7K3M9P-X"}
     assert sorted(p.name for p in tmp_path.iterdir()) == [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
 from decimal import Decimal
 
 import pytest
@@ -26,6 +25,7 @@ from connectors.finance import (
 )
 from tests.simulators.base import Faults
 from tests.simulators.erp_sim import VOUCHER_PATH, ErpSimulator
+from tests.support import run_together
 
 TOKEN = "finance-secret-token"
 CALL = f"POST {VOUCHER_PATH}"
@@ -232,19 +232,8 @@ def test_embedded_same_batch_id_with_other_content_is_refused(tmp_path):
 
 
 def test_embedded_concurrent_submissions_publish_once(tmp_path):
-    references, errors = [], []
-
-    def submit():
-        try:
-            references.append(EmbeddedFinance(tmp_path).submit_vouchers(batch()))
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=submit) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    references, errors = run_together(lambda: EmbeddedFinance(tmp_path).submit_vouchers(batch()),
+                                      8)
     assert not errors
     assert set(references) == {"DRAFT-RB-2026-10-r1"}
     assert sorted(p.name for p in (tmp_path / "vouchers").iterdir()) == [

@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from connectors.settings import Settings
 from tests.simulators.base import Faults
 from tests.simulators.dingtalk_sim import DingTalkRobotSimulator, expected_sign
 from tests.simulators.wecom_sim import WEBHOOK_PATH, WeComRobotSimulator
+from tests.support import run_together
 
 REPO = Path(__file__).resolve().parents[2]
 WECOM_KEY = "693a91f6-7a0c-4bc4-97a0-0ec2sifa5aaa"
@@ -103,22 +103,8 @@ def test_embedded_records_one_push_per_key_and_returns_the_same_reference(tmp_pa
 
 def test_embedded_concurrent_pushes_of_one_key_write_once(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="connectors.notify")
-    references, errors = [], []
-    start = threading.Barrier(12)
-
-    def push():
-        try:
-            start.wait()
-            # one instance per thread: nothing but the file system keeps them apart
-            references.append(EmbeddedNotifier(tmp_path).push(escalation()))
-        except Exception as exc:  # pragma: no cover - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=push) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # one instance per thread: nothing but the file system keeps them apart
+    references, errors = run_together(lambda: EmbeddedNotifier(tmp_path).push(escalation()), 12)
     assert not errors
     assert set(references) == {reference_for("embedded", "suspect:123:escalated")}
     assert len(references) == 12
