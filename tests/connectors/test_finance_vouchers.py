@@ -204,8 +204,12 @@ def test_embedded_workbook_follows_the_k3cloud_voucher_import_layout(tmp_path):
 
 def test_embedded_default_book_leaves_company_codes_for_finance(tmp_path):
     EmbeddedFinance(tmp_path).submit_vouchers(batch())
-    _, _, _, rows = _import_rows(tmp_path / "vouchers" / "RB-2026-10-r1.xlsx")
+    ws, keys, _, rows = _import_rows(tmp_path / "vouchers" / "RB-2026-10-r1.xlsx")
     assert rows[0]["FAccountBookID"] is None and rows[0]["FACCBOOKORGID"] is None
+    # the blanks finance fills in keep the text format: a code such as 001 stays 001
+    for key in ("FAccountBookID", "FACCBOOKORGID"):
+        assert ws.cell(3, keys.index(key) + 1).number_format == "@"
+    assert ws.freeze_panes == "A3"
 
 
 def test_embedded_replay_returns_the_same_reference_and_writes_nothing(tmp_path):
