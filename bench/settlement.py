@@ -2,10 +2,14 @@
 1,000,000 order lines (bench/rebate_world.py).
 
     python -m bench.settlement [--database-url URL] [--month 2026-09] [--previews 1000]
+                               [--no-history]
 
-Prints, for the settled month: a bare aggregate scan of the same rows (the settlement's own
-line query wrapped in COUNT/SUM, in the same database), the settlement split into its steps
-and its ratio to the scan, the re-run, the documents; then the preview latency."""
+First settles every month before the measured one, untimed, as the monthly cron would have
+(`--no-history`: the measured month is the first settlement ever and pays the whole quarter's
+unsettled orders). Prints, for the measured month: a bare aggregate scan of the same rows (the
+settlement's own line query wrapped in COUNT/SUM, in the same database), the settlement split
+into its steps and its ratio to the scan, the re-run, the documents; then the preview
+latency."""
 from __future__ import annotations
 
 import argparse
@@ -21,17 +25,17 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from bench.common import percentile
-from bench.rebate_world import build, publish_policies
+from bench.rebate_world import FIRST_DAY, build, publish_policies
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
 from flows.rebate_data import (
-    DELIVERED_NET, lines_query, lines_sql, shanghai_midnight_after, summed_sale_lines,
-    window_filter,
+    DELIVERED_NET, _fill_class_table, add_months, lines_query, lines_sql, shanghai_midnight_after, summed_lines_sql,
+    summed_sale_lines, window_filter,
 )
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
-    _insert_lines, _paid, _touched_windows, compute_month, month_inputs, parse_month,
-    send_vouchers, store_settlement, summarize, write_documents,
+    _LINE_COLUMNS, _insert_lines, _paid, _touched_windows, compute_month, month_inputs,
+    parse_month, send_vouchers, settle_month, store_settlement, summarize, write_documents,
 )
 from models import Customer, Product, SettlementRun
 from models.db import get_engine, session_scope
@@ -59,16 +63,27 @@ def bare_scan(url: str, month: str) -> tuple[float, int]:
         return time.perf_counter() - t0, rows
 
 
-def database_floor(url: str, month: str, book, comp, run_id: int) -> tuple[float, float, int]:
-    """What the database alone costs any settlement that reads these rows and writes one line
-    per (order, rule), before any rebate work: reading the rows summed per order and item
-    class (best of 2), and inserting as many rebate lines with no explanation and no inputs
-    (into the stored run, in a transaction rolled back: no commit)."""
+@dataclasses.dataclass
+class Floor:
+    read: float  # the rows summed per order and item class, into Python
+    rows: int
+    insert: float  # as many lines as the settlement wrote, with no text, from Python
+    in_database: float  # one line per summed row, INSERT … SELECT: no row leaves the database
+    in_database_rows: int
+
+
+def database_floor(url: str, month: str, book, comp, run_id: int) -> Floor:
+    """What the database alone costs a settlement that reads these rows and writes one line
+    per (order, rule), before any rebate work (each best of 2): reading the rows summed per
+    order and item class; inserting as many rebate lines with no explanation and no inputs;
+    and, for a settlement that would never take the rows out of the database, one line per
+    summed row written by INSERT … SELECT. Writes go to the stored run in transactions rolled
+    back (no commit)."""
     first, last = parse_month(month)
     with session_scope(url) as s:
         classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
     engine = get_engine(url)
-    reads = []
+    reads, inserts, in_db = [], [], []
     with engine.connect() as conn:
         windows = _touched_windows(conn, first, last, None)
         for _ in range(2):
@@ -77,11 +92,45 @@ def database_floor(url: str, month: str, book, comp, run_id: int) -> tuple[float
     bare = dataclasses.replace(comp, drafts=[
         dataclasses.replace(d, explanation="", own_inputs={}, bucket_inputs={}, bucket_json="")
         for d in comp.drafts])
-    with engine.connect() as conn:
-        with conn.begin() as tx:
-            _, t_insert = timed(_insert_lines, conn, run_id, bare)
-            tx.rollback()
-    return min(reads), t_insert, len(rows)
+    signed_before = shanghai_midnight_after(last).replace(tzinfo=None)
+    for _ in range(2):
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                inserts.append(timed(_insert_lines, conn, run_id, bare)[1])
+                tx.rollback()
+        with engine.connect() as conn:
+            with conn.begin() as tx:
+                _fill_class_table(conn, classes)
+                t0, written = time.perf_counter(), 0
+                for window in windows:
+                    ids = sorted(window.customer_ids) if window.customer_ids else None
+                    where, params = window_filter(window, ids)
+                    summed = summed_lines_sql(DELIVERED_NET, where, conn.dialect)
+                    written += conn.execute(lines_query(
+                        f"INSERT INTO rebate_line ({', '.join(_LINE_COLUMNS)}) SELECT :run, "
+                        "m.month, s.order_id, s.customer_id, s.rep_id, NULL, 'FLOOR', 0, "
+                        "'class' || s.class_no, '', m.month, 'FLOOR|class' || s.class_no || '|' "
+                        "|| s.customer_id || '|' || m.month, s.amount_fen / 100.0, 0, 0, 0, "
+                        f"'rebate', '', '' FROM ({summed}) s, "
+                        "(SELECT CAST(:month AS VARCHAR(7)) AS month) m"),
+                        {**params, "cut": last, "signed_before": signed_before, "run": run_id,
+                         "month": month}).rowcount
+                in_db.append(time.perf_counter() - t0)
+                tx.rollback()
+    return Floor(min(reads), len(rows), min(inserts), min(in_db), written)
+
+
+def history(hub, first_day, month: str) -> None:
+    """Settle each month from the world's first up to the one before `month` (statements
+    aside), as the cron would have on the 5th of each."""
+    months = []
+    while (m := f"{first_day:%Y-%m}") < month:
+        months.append(m)
+        first_day = add_months(first_day, 1)
+    t0 = time.perf_counter()
+    lines = sum(settle_month(hub, m, "bench", documents=False).lines for m in months)
+    print(f"history: {months[0]} … {months[-1]} settled ({len(months)} months, {lines:,} rebate "
+          f"lines) in {time.perf_counter() - t0:.0f}s, untimed below")
 
 
 def timed(fn, *args, **kw):
@@ -97,6 +146,8 @@ def main(argv=None) -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--month", default="2026-09", help="a quarter's last month reads 3 months")
     ap.add_argument("--previews", type=int, default=1000)
+    ap.add_argument("--no-history", action="store_true",
+                    help="do not settle the months before: the month is the first settlement")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="salesops-settle-bench-"))
     url = args.database_url or f"sqlite:///{work / 'bench.db'}"
@@ -109,11 +160,14 @@ def main(argv=None) -> None:
     publish_policies(url)
     hub = build_hub(Settings(_env_file=None, data_dir=work / "data", database_url=url))
     use_hub(hub)
+    if not args.no_history:
+        history(hub, FIRST_DAY, args.month)
 
     scans = [bare_scan(url, args.month) for _ in range(3)]
     scan = min(t for t, _ in scans)
     rows = scans[0][1]
-    print(f"\nmonth {args.month}: {rows:,} order lines read "
+    scenario = "first settlement ever" if args.no_history else "the months before settled"
+    print(f"\nmonth {args.month} ({scenario}): {rows:,} order lines read "
           f"(of {world['lines']:,}); bare aggregate scan {scan:.2f}s (best of 3)")
 
     # the settlement, step by step (what settle_month does)
@@ -135,10 +189,12 @@ def main(argv=None) -> None:
           f"settle {t_settle:.2f}s")
     print(f"    compute {t_compute:.2f}s + store {t_store:.2f}s + vouchers {t_vouchers:.2f}s "
           f"= {core:.2f}s  →  {core / scan:.2f}× the bare scan")
-    t_read, t_insert, grouped = database_floor(url, args.month, book, comp, run_id)
-    print(f"    the database's floor: reading the rows ({grouped:,}, summed per order and item "
-          f"class) {t_read:.2f}s + inserting {len(comp.drafts):,} lines with no text "
-          f"{t_insert:.2f}s = {(t_read + t_insert) / scan:.2f}× the bare scan")
+    floor = database_floor(url, args.month, book, comp, run_id)
+    print(f"    the database's floor: reading the rows ({floor.rows:,}, summed per order and "
+          f"item class) {floor.read:.2f}s + inserting {len(comp.drafts):,} lines with no text "
+          f"{floor.insert:.2f}s = {(floor.read + floor.insert) / scan:.2f}× the bare scan; "
+          f"in the database (INSERT … SELECT of {floor.in_database_rows:,} lines) "
+          f"{floor.in_database:.2f}s = {floor.in_database / scan:.2f}×")
     docs, t_docs = timed(write_documents, hub, run_id)
     print(f"    documents: {len(docs['statements']):,} statement PDFs + workbook {t_docs:.1f}s")
     again, t_rerun = timed(compute_month, url, args.month)

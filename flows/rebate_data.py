@@ -223,8 +223,10 @@ WITH x AS {materialized}(
   JOIN intent_order_line l ON l.order_id = o.id
   JOIN {_CLASS_TABLE} c ON c.sku = l.sku
   WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where})
-SELECT x.id, MIN(x.line_no), MIN(x.customer_id), MIN(x.order_date), x.class_no,
-       MIN(x.rep_id), SUM(x.net), SUM(x.net * x.fen), MIN(x.fen), COUNT(*)
+SELECT x.id AS order_id, MIN(x.line_no) AS line_no, MIN(x.customer_id) AS customer_id,
+       MIN(x.order_date) AS order_date, x.class_no AS class_no, MIN(x.rep_id) AS rep_id,
+       SUM(x.net) AS quantity, SUM(x.net * x.fen) AS amount_fen, MIN(x.fen) AS unit_fen,
+       COUNT(*) AS lines
 FROM x GROUP BY x.id, x.class_no, x.part"""
 
 
