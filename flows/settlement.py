@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -37,8 +38,8 @@ from flows.rebate_data import (
     policy_book, quarter_end, quarter_start, summed_sale_lines, window_filter,
 )
 from models import (
-    Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateLine, SalesReturn,
-    SettlementRun, Staff, utcnow,
+    Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateBucketInputs, RebateLine,
+    SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
@@ -230,20 +231,52 @@ _LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "rep_id", "region
 
 
 def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
-    """The revision's lines in one executemany on the driver: tens of thousands of rows, where
-    per-row parameter processing would cost more than the settlement itself. Money goes in as
-    its exact decimal text (SQLite's NUMERIC affinity stores the number)."""
+    """The revision's lines, and their buckets' shared inputs once per (bucket, version), each
+    in one executemany on the driver: tens of thousands of rows, where per-row parameter
+    processing would cost more than the settlement itself. Money goes in as its exact decimal
+    text (SQLite's NUMERIC affinity stores the number)."""
     if not comp.drafts:
         return
     qmark = conn.dialect.paramstyle == "qmark"
     money = str if qmark else (lambda d: d)  # sqlite3 has no Decimal adapter; psycopg has
-    marks = ", ".join(["?" if qmark else "%s"] * len(_LINE_COLUMNS))
-    sql = f"INSERT INTO rebate_line ({', '.join(_LINE_COLUMNS)}) VALUES ({marks})"
-    rows = [(run_id, comp.month, d.order_id, d.customer_id, d.rep_id, d.region, d.policy_code,
-             d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
-             money(d.basis), money(d.due), money(d.amount), money(d.rate), d.kind,
-             d.explanation, d.inputs_json()) for d in comp.drafts]
-    conn.connection.driver_connection.cursor().executemany(sql, rows)
+
+    def insert(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        marks = ", ".join(["?" if qmark else "%s"] * len(columns))
+        conn.connection.driver_connection.cursor().executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    shared: dict[tuple[str, int], str] = {}
+    for d in comp.drafts:
+        key = (d.bucket_key, d.policy_version or 0)
+        if key not in shared and d.bucket_inputs:
+            shared[key] = d.shared_json()
+    insert("rebate_bucket_inputs", ("run_id", "bucket_key", "policy_version", "inputs"),
+           [(run_id, key, version, text) for (key, version), text in shared.items()])
+    insert("rebate_line", _LINE_COLUMNS, [
+        (run_id, comp.month, d.order_id, d.customer_id, d.rep_id, d.region, d.policy_code,
+         d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
+         money(d.basis), money(d.due), money(d.amount), money(d.rate), d.kind,
+         d.explanation, d.own_json()) for d in comp.drafts])
+
+
+def line_inputs(s: Session, lines: Sequence[RebateLine]) -> list[dict]:
+    """Everything each stored line was computed from: its bucket's shared inputs with its own
+    on top (a line stored before rebate_bucket_inputs existed carries both itself)."""
+    runs = {ln.run_id for ln in lines}
+    shared: dict[tuple[int, str, int], str] = {
+        (r, key, version): text for r, key, version, text in s.exec(select(
+            RebateBucketInputs.run_id, RebateBucketInputs.bucket_key,
+            RebateBucketInputs.policy_version, RebateBucketInputs.inputs).where(
+            RebateBucketInputs.run_id.in_(runs)))} if runs else {}
+    decoded: dict[tuple[int, str, int], dict] = {}
+    out = []
+    for ln in lines:
+        key = (ln.run_id, ln.bucket_key, ln.policy_version)
+        bucket = decoded.get(key)
+        if bucket is None:
+            bucket = decoded[key] = json.loads(shared[key]) if key in shared else {}
+        out.append({**bucket, **json.loads(ln.inputs)})
+    return out
 
 
 # --- vouchers, statements, workbook ---------------------------------------------------------
@@ -333,6 +366,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         rows = _run_lines(s, run_id)
+        inputs = dict(zip((ln.id for ln, _ in rows), line_inputs(s, [ln for ln, _ in rows])))
         book = policy_book(s)
         staff_names = {p.id: p.name for p in s.exec(select(Staff))}
         orders = {ln.order_id for ln, _ in rows}
@@ -371,7 +405,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 # (tier differences, claw-backs, corrections) print why — it also keeps a
                 # month of thousands of lines to minutes of layout
                 explanation="" if ln.kind == "rebate" else ln.explanation,
-                rule_name=json.loads(ln.inputs).get("rule_name", ln.rule_id),
+                rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount))) for ln in lines),
             policies=_policies(book, lines))
         statements.append((doc, folder / f"{doc.statement_no}.pdf"))

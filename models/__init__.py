@@ -17,7 +17,9 @@ from models.orders import (
     SigningToken,
     Stage,
 )
-from models.rebates.tables import OrderRebate, RebateLine, RebatePolicyVersion, SettlementRun
+from models.rebates.tables import (
+    OrderRebate, RebateBucketInputs, RebateLine, RebatePolicyVersion, SettlementRun,
+)
 from models.receivables import Payment, ReceivableInvoice
 from models.staff import Staff
 from models.work import TASK_LABELS, ConnectorCursor, Effect, InboxEvent, OperationLog, Todo
@@ -26,7 +28,7 @@ __all__ = [
     "SHANGHAI", "business_date", "set_clock", "to_money", "utcnow",
     "Product", "StockLevel", "Customer", "CustomerAlias", "RegistryChange", "SuspectName",
     "SuspectSighting", "SuspectStatus", "Delivery", "SalesReturn", "OrderRebate", "RebateLine",
-    "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
+    "RebateBucketInputs", "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
     "ORDER_STATUS_LABELS", "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
     "TASK_LABELS", "ConnectorCursor", "Effect", "InboxEvent", "OperationLog", "Todo",

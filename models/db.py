@@ -71,9 +71,7 @@ def session_scope(url: str) -> Iterator[Session]:
             raise
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest Alembic revision."""
-    from alembic import command
+def _alembic(url: str):
     from alembic.config import Config
 
     here = Path(__file__).resolve().parent.parent / "migrations"
@@ -81,4 +79,18 @@ def migrate(url: str) -> None:
     cfg.set_main_option("script_location", str(here))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["engine"] = get_engine(url)
-    command.upgrade(cfg, "head")
+    return cfg
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    from alembic import command
+
+    command.upgrade(_alembic(url), "head")
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema back to an earlier Alembic revision (an operator's way back)."""
+    from alembic import command
+
+    command.downgrade(_alembic(url), revision)

@@ -958,11 +958,16 @@ class LineDraft(_InBucket):
         """Everything the line was computed from (volume, tier, payment rate, …)."""
         return {**self.bucket_inputs, **self.own_inputs}
 
-    def inputs_json(self) -> str:
-        """`inputs` as a JSON object; the bucket's part is encoded once for all its lines."""
-        own = _json_members(self.own_inputs)
-        shared = self.bucket_json or _json_members(self.bucket_inputs)
-        return "{" + ", ".join(part for part in (shared, own) if part) + "}"
+    def own_json(self) -> str:
+        """`own_inputs` as a JSON object (stored on the line)."""
+        return "{" + _json_members(self.own_inputs) + "}"
+
+    def shared_json(self) -> str:
+        """`bucket_inputs` as a JSON object, encoded once for all the bucket's lines (stored
+        once per bucket); "" when the line has none (a claw-back of a vanished order)."""
+        if not self.bucket_inputs:
+            return ""
+        return "{" + (self.bucket_json or _json_members(self.bucket_inputs)) + "}"
 
 
 def _json_members(values: Mapping[str, Any]) -> str:

@@ -87,7 +87,25 @@ class RebateLine(SQLModel, table=True):
     rate: Decimal = Field(sa_type=sa.Numeric(9, 6))
     kind: str = Field(max_length=16)  # rebate | tier_difference | clawback | adjustment
     explanation: str = Field(sa_type=sa.Text)  # Chinese, for the rep, the customer, finance
-    inputs: str = Field(sa_type=sa.Text)  # JSON: volume, tier, payment rate … used
+    # JSON: what this line was computed from (its basis, marginal parts, payment rate, paid
+    # before …); what all its bucket's lines share (volume, tier, names …) is stored once in
+    # rebate_bucket_inputs. settlement.line_inputs() puts the two together.
+    inputs: str = Field(sa_type=sa.Text)
+
+
+class RebateBucketInputs(SQLModel, table=True):
+    """The inputs a bucket's lines of one settlement share under one policy version (bucket
+    volume, tier reached, policy and rule names, …): once per bucket instead of on each of its
+    lines, which would double the size of `rebate_line`."""
+
+    __tablename__ = "rebate_bucket_inputs"
+    __table_args__ = (sa.UniqueConstraint("run_id", "bucket_key", "policy_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="settlement_run.id")
+    bucket_key: str = Field(max_length=120)
+    policy_version: int
+    inputs: str = Field(sa_type=sa.Text)  # JSON object
 
 
 class OrderRebate(SQLModel, table=True):

@@ -12,15 +12,16 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from flows.hub import current_hub
 from flows.policies import PublishError
 from flows.settlement import (
-    SettlementError, compute_month, confirm_settlement, settle_month,
+    SettlementError, compute_month, confirm_settlement, line_inputs, settle_month,
 )
-from models import RebateLine, SettlementRun, Staff
-from models.db import session_scope
+from models import RebateBucketInputs, RebateLine, SettlementRun, Staff
+from models.db import downgrade, migrate, session_scope
 from tests.rebate_support import customer_id, publish, return_goods, signed_order
 
 D = dt.date
@@ -113,6 +114,59 @@ def test_two_months_a_late_tier_a_rerun_and_a_late_return(hub, kangda):
     assert paid == {(o1, "flat"): Decimal("1024.00"), (o1, "quarter"): Decimal("1536.00"),
                     (o2, "flat"): Decimal("1024.00"), (o2, "quarter"): Decimal("1536.00")}
     assert compute_month(hub.db_url, "2026-11").drafts == []
+
+
+def test_stored_lines_keep_every_input_and_their_bucket_shares_its_own_once(hub, kangda):
+    # two October orders in one bucket of each rule: four lines, two buckets' inputs
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
+    comp = compute_month(hub.db_url, "2026-10")
+    result = settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        lines = s.exec(select(RebateLine).where(RebateLine.run_id == result.run_id)).all()
+        shared = s.exec(select(RebateBucketInputs).where(
+            RebateBucketInputs.run_id == result.run_id)).all()
+        stored = {(ln.bucket_key, ln.order_id): used
+                  for ln, used in zip(lines, line_inputs(s, lines))}
+    assert len(lines) == 4 and len(shared) == 2
+    assert stored == {(d.bucket_key, d.order_id): d.inputs for d in comp.drafts}
+    assert all(used["bucket_volume"] == "102400.00" and used["rule_name"] and used["basis"]
+               for used in stored.values())
+    # a line stays readable on its own: its own part holds no bucket input
+    assert all("bucket_volume" not in json.loads(ln.inputs) for ln in lines)
+
+
+def test_a_line_stored_with_all_its_inputs_reads_as_it_was(hub, kangda):
+    # lines stored before rebate_bucket_inputs existed carry their bucket's inputs themselves
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    result = settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        line = s.exec(select(RebateLine).where(RebateLine.run_id == result.run_id)).one()
+        whole = line_inputs(s, [line])[0]
+        for row in s.exec(select(RebateBucketInputs)):
+            s.delete(row)
+        line.inputs = json.dumps(whole, ensure_ascii=False)
+        s.add(line)
+    with session_scope(hub.db_url) as s:
+        assert line_inputs(s, s.exec(select(RebateLine)).all()) == [whole]
+
+
+def test_migrating_down_and_up_again_keeps_every_input(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
+    settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        before = line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all())
+    try:
+        downgrade(hub.db_url, "0002")  # the bucket inputs are folded back into the lines
+        with session_scope(hub.db_url) as s:
+            rows = s.exec(sa.text("SELECT inputs FROM rebate_line ORDER BY id")).all()
+        assert [json.loads(text) for text, in rows] == before
+    finally:
+        migrate(hub.db_url)
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(RebateBucketInputs)).all() == []
+        assert line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all()) == before
 
 
 def test_vouchers_balance_are_sent_once_and_documents_are_written(hub, kangda):
