@@ -29,8 +29,8 @@ from bench.rebate_world import FIRST_DAY, build, publish_policies
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
 from flows.rebate_data import (
-    DELIVERED_NET, _fill_class_table, add_months, lines_query, lines_sql, shanghai_midnight_after, summed_lines_sql,
-    summed_sale_lines, window_filter,
+    DELIVERED_NET, _fill_class_table, add_months, lines_query, lines_sql, shanghai_midnight_after,
+    summed_lines_sql, summed_sale_lines, window_filter,
 )
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
@@ -127,6 +127,8 @@ def history(hub, first_day, month: str) -> None:
     while (m := f"{first_day:%Y-%m}") < month:
         months.append(m)
         first_day = add_months(first_day, 1)
+    if not months:
+        return
     t0 = time.perf_counter()
     lines = sum(settle_month(hub, m, "bench", documents=False).lines for m in months)
     print(f"history: {months[0]} … {months[-1]} settled ({len(months)} months, {lines:,} rebate "
