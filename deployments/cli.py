@@ -51,10 +51,22 @@ def cmd_demo(args) -> int:
 
 def cmd_migrate(args) -> int:
     from connectors.settings import get_settings
-    from models.db import migrate
+    from models.db import downgrade, migrate, schema_revision, schema_revisions
 
-    migrate(get_settings().db_url)
-    print("数据库已升级到最新版本。")
+    url = get_settings().db_url
+    if args.down_to is None:
+        migrate(url)
+        print("数据库已升级到最新版本。")
+        return 0
+    known, current = schema_revisions(), schema_revision(url)
+    if args.down_to not in known:
+        raise customers_cli.CliError(
+            f"没有数据库结构版本 {args.down_to}（已有：{'、'.join(known)}）", 2)
+    if current not in known or known.index(args.down_to) >= known.index(current):
+        raise customers_cli.CliError(
+            f"数据库当前为版本 {current or '（未初始化）'}，只能回退到更早的版本", 2)
+    downgrade(url, args.down_to)
+    print(f"数据库结构已回退到版本 {args.down_to}。")
     return 0
 
 
@@ -114,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="var/demo", help="演示数据目录（每次运行前清空）")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("migrate", help="将数据库结构升级到最新版本")
+    p.add_argument("--down-to", metavar="版本", help="回退到较早的数据库结构版本（回滚发布时用，如 0002）")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("seed", help="写入示例产品、人员、客户与库存")
     p.set_defaults(func=cmd_seed)

@@ -71,15 +71,32 @@ def session_scope(url: str) -> Iterator[Session]:
             raise
 
 
-def _alembic(url: str):
+def _alembic(url: str | None = None):
     from alembic.config import Config
 
     here = Path(__file__).resolve().parent.parent / "migrations"
     cfg = Config()
     cfg.set_main_option("script_location", str(here))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    cfg.attributes["engine"] = get_engine(url)
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        cfg.attributes["engine"] = get_engine(url)
     return cfg
+
+
+def schema_revision(url: str) -> str | None:
+    """The Alembic revision the database is at (None: never migrated)."""
+    from alembic.migration import MigrationContext
+
+    with get_engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def schema_revisions() -> list[str]:
+    """The Alembic revisions of the schema, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    return [r.revision for r in reversed(list(
+        ScriptDirectory.from_config(_alembic()).walk_revisions()))]
 
 
 def migrate(url: str) -> None:

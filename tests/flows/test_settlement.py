@@ -15,13 +15,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from connectors.settings import get_settings
+from deployments.cli import main
 from flows.hub import current_hub
 from flows.policies import PublishError
 from flows.settlement import (
     SettlementError, compute_month, confirm_settlement, line_inputs, settle_month,
 )
 from models import RebateBucketInputs, RebateLine, SettlementRun, Staff
-from models.db import downgrade, migrate, session_scope
+from models.db import session_scope
 from tests.rebate_support import customer_id, publish, return_goods, signed_order
 
 D = dt.date
@@ -151,19 +153,35 @@ def test_a_line_stored_with_all_its_inputs_reads_as_it_was(hub, kangda):
         assert line_inputs(s, s.exec(select(RebateLine)).all()) == [whole]
 
 
-def test_migrating_down_and_up_again_keeps_every_input(hub, kangda):
+def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, monkeypatch, capsys):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
     settle_month(current_hub(), "2026-10")
     with session_scope(hub.db_url) as s:
         before = line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all())
+    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
+    get_settings.cache_clear()
+
+    def salesops(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out = capsys.readouterr()
+        return exc.value.code, out.out + out.err
+
     try:
-        downgrade(hub.db_url, "0002")  # the bucket inputs are folded back into the lines
+        # a version that does not exist, or one the database is not above: refused, untouched
+        assert salesops("migrate", "--down-to", "0009") == (
+            2, "错误：没有数据库结构版本 0009（已有：0001、0002、0003）\n")
+        # an operator rolling a release back: the bucket inputs are folded back into the lines
+        assert salesops("migrate", "--down-to", "0002") == (0, "数据库结构已回退到版本 0002。\n")
         with session_scope(hub.db_url) as s:
             rows = s.exec(sa.text("SELECT inputs FROM rebate_line ORDER BY id")).all()
         assert [json.loads(text) for text, in rows] == before
+        assert salesops("migrate", "--down-to", "0003") == (
+            2, "错误：数据库当前为版本 0002，只能回退到更早的版本\n")
     finally:
-        migrate(hub.db_url)
+        assert salesops("migrate") == (0, "数据库已升级到最新版本。\n")
+        get_settings.cache_clear()
     with session_scope(hub.db_url) as s:
         assert s.exec(select(RebateBucketInputs)).all() == []
         assert line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all()) == before
