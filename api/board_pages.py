@@ -154,17 +154,23 @@ def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | 
 
 # --- the orders behind a figure -----------------------------------------------------------------
 
-def orders_page(status: str, month: str | None, rows: Sequence[Mapping], scope_label: str,
+ORDERS_PER_PAGE = 50
+
+
+def orders_page(status: str, month: str | None, figure: Mapping, scope_label: str,
                 year: int, scope_query: Mapping[str, str | None]) -> tuple[str, str]:
-    """(title, content) of the orders behind one figure (or one month's figure)."""
+    """(title, content) of the orders behind one figure (or one month's figure): the figure's
+    count and total, then one page of its orders, newest first, with links to the pages
+    before and after (a region's year is tens of thousands of orders)."""
     label = STATUS_LABELS[status]
     heading = f"{label} · {month_label(month)}" if month else label
     about = scope_label if month else f"{scope_label} · {FIGURE_NOTES[status].format(year=year)}"
-    total = sum((Decimal(r["amount"]) for r in rows), Decimal("0.00"))
+    rows, count, offset = figure["orders"], figure["count"], figure["offset"]
     head = (f'<div class="card"><div class="muted" id="about">{esc(about)}</div>'
             f'<h1 id="figure">{esc(heading)}</h1>'
-            f'<div class="row-head"><span class="muted" id="count">{esc(orders_count(len(rows)))}'
-            f'</span><span class="total money" id="total">{esc(yuan(total))}</span></div></div>')
+            f'<div class="row-head"><span class="muted" id="count">{esc(orders_count(count))}'
+            f'</span><span class="total money" id="total">{esc(yuan(figure["amount"]))}</span>'
+            f'</div></div>')
     items = "".join(
         f'<li><a class="row" href="{order_link(r["order_id"], scope_query)}" '
         f'id="order-{esc(r["order_id"])}">'
@@ -174,7 +180,22 @@ def orders_page(status: str, month: str | None, rows: Sequence[Mapping], scope_l
         f'<div class="muted">下单 {esc(r["order_date"])} · {esc("、".join(r["kinds"]))} · '
         f'{esc("、".join(month_label(m) for m in r["months"]))}</div></a></li>'
         for r in rows) or NONE_ITEM
-    content = (head + f'<div class="card"><ul class="items" id="orders">{items}</ul></div>'
+    pages = ""
+    if count > len(rows):
+        here = dict(scope_query, status=status, month=month)
+        shown = (f'<span class="muted" id="shown">第 {offset + 1}–{offset + len(rows)} 张，'
+                 f'共 {count} 张</span>') if rows else ""
+
+        def at(start: int) -> str:
+            return link(ORDERS_PAGE, **here, offset=str(start) if start else None)
+
+        per_page = figure["limit"] or len(rows)
+        before = (f'<a id="newer" href="{at(max(offset - per_page, 0))}">‹ 较新</a>'
+                  if offset else "")
+        after = (f'<a id="older" href="{at(offset + len(rows))}">较早 ›</a>'
+                 if offset + len(rows) < count else "")
+        pages = f'<div class="row-head" id="pages">{before}{shown}{after}</div>'
+    content = (head + f'<div class="card"><ul class="items" id="orders">{items}</ul>{pages}</div>'
                + back_to_board(scope_query))
     return f"{label}的订单 · {scope_label}", content
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from functools import partial
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,7 +15,9 @@ from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.auth import current_staff
-from api.board_pages import BOARD, STATUSES, board_page, order_rebate_page, orders_page
+from api.board_pages import (
+    BOARD, ORDERS_PER_PAGE, STATUSES, board_page, order_rebate_page, orders_page,
+)
 from api.errors import ApiError
 from api.schemas import OrderLineIn
 from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
@@ -111,11 +114,13 @@ async def board_data(request: Request, rep: str | None = None, region: str | Non
 async def board_orders(request: Request,
                        status: str = Query(pattern="^(confirmed|pending|expected)$"),
                        month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
+                       offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=1000),
                        rep: str | None = None, region: str | None = None,
                        person: Staff = Depends(current_staff)):
+    """The figure's order count and total, and its orders newest first from `offset`."""
     scope = await run_in_threadpool(_scope, request, person, rep, region)
-    return await run_in_threadpool(figure_orders, request.app.state.settings.db_url, scope,
-                                   status, None, month)
+    return await run_in_threadpool(partial(figure_orders, offset=offset, limit=limit),
+                                   request.app.state.settings.db_url, scope, status, None, month)
 
 
 @router.get("/rebates/orders/{order_id}", summary="订单返利明细、客户与政策原文",
@@ -224,18 +229,22 @@ async def board_page_route(request: Request, rep: str | None = None,
 @router.get("/rebates/board/orders/page", response_class=HTMLResponse,
             summary="返利看板：数字对应的订单（手机页面）")
 async def board_orders_page(request: Request, status: str = "", month: str | None = None,
-                            rep: str | None = None, region: str | None = None) -> Response:
+                            offset: str = "", rep: str | None = None,
+                            region: str | None = None) -> Response:
     context = await _page_context(request, rep, region)
     if isinstance(context, Response):
         return context
     _, scope, query = context
-    if status not in STATUSES or (month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)):
+    if (status not in STATUSES or (month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month))
+            or not re.fullmatch(r"\d{0,7}", offset)):
         return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
     month = month if month and status != "expected" else None  # expected: this month only
     today = business_date()
-    rows = await run_in_threadpool(figure_orders, request.app.state.settings.db_url, scope,
-                                   status, today, month)
-    title, content = orders_page(status, month, rows, scope.label, today.year, query)
+    figure = await run_in_threadpool(partial(figure_orders, offset=int(offset or 0),
+                                             limit=ORDERS_PER_PAGE),
+                                     request.app.state.settings.db_url, scope, status, today,
+                                     month)
+    title, content = orders_page(status, month, figure, scope.label, today.year, query)
     return staff_page(200, title, content)
 
 

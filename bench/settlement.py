@@ -8,12 +8,13 @@ First settles every month before the measured one, untimed, as the monthly cron 
 (`--no-history`: the measured month is the first settlement ever and pays the whole quarter's
 unsettled orders). Prints, for the measured month: a bare aggregate scan of the same rows (the
 settlement's own line query wrapped in COUNT/SUM, in the same database), the settlement split
-into its steps and its ratio to the scan, the re-run, the documents; then the preview
-latency."""
+into its steps and its ratio to the scan, the re-run, the documents; then the rebate board
+over the year's lines (a rep, a region, finance) and the preview latency."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import random
 import statistics
 import tempfile
@@ -27,7 +28,9 @@ from sqlmodel import select
 from bench.common import percentile
 from bench.rebate_world import FIRST_DAY, build, publish_policies
 from connectors.settings import Settings
+from flows import rebate_board
 from flows.hub import build_hub, use_hub
+from flows.rebate_board import Scope, board, figure_orders
 from flows.rebate_data import (
     DELIVERED_NET, _fill_class_table, add_months, lines_query, lines_sql, shanghai_midnight_after,
     summed_lines_sql, summed_sale_lines, window_filter,
@@ -37,7 +40,7 @@ from flows.settlement import (
     _LINE_COLUMNS, _insert_lines, _paid, _touched_windows, compute_month, month_inputs,
     parse_month, send_vouchers, settle_month, store_settlement, summarize, write_documents,
 )
-from models import Customer, Product, SettlementRun
+from models import Customer, Product, RebateLine, SettlementRun
 from models.db import get_engine, session_scope
 from models.rebates.engine import evaluate, item_classes, settle
 
@@ -135,6 +138,11 @@ def history(hub, first_day, month: str) -> None:
           f"lines) in {time.perf_counter() - t0:.0f}s, untimed below")
 
 
+def summary_lines(url: str) -> int:
+    with session_scope(url) as s:
+        return s.exec(select(sa.func.count()).select_from(RebateLine)).one()
+
+
 def timed(fn, *args, **kw):
     t0 = time.perf_counter()
     out = fn(*args, **kw)
@@ -206,6 +214,21 @@ def main(argv=None) -> None:
     summary = summarize(url, args.month, run_id)
     print(f"  totals: {len(summary.by_customer):,} customers, {len(summary.by_rep)} reps, "
           f"{len(summary.by_region)} regions")
+
+    # the board over the year's settled lines: a rep, a region, everyone (finance); the first
+    # look computes "expected this month", which is then reused for a few minutes
+    today = dt.date(2026, 10, 20)
+    print(f"\nboard on {today} over {summary_lines(url):,} settled lines "
+          "(first look · again · first page of 50 pending orders):")
+    for scope in (Scope("rep-07", None, "rep-07"), Scope(None, "华东", "华东"),
+                  Scope(None, None, "finance")):
+        rebate_board._EXPECTED.clear()
+        figures, t_first = timed(board, url, scope, today)
+        _, t_again = timed(board, url, scope, today)
+        page, t_page = timed(figure_orders, url, scope, "pending", today, limit=50)
+        pending = {f["status"]: f for f in figures["figures"]}["pending"]
+        print(f"  {scope.label}: {t_first:.2f}s · {t_again:.2f}s · {t_page:.2f}s "
+              f"({pending['orders']:,} pending orders, ¥{Decimal(pending['amount']):,.2f})")
 
     # previews: a customer drawn uniformly (the large ones make the p99) and a typical order
     rng = random.Random(5)

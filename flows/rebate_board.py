@@ -25,6 +25,7 @@ from models import (
 )
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS
+from models.rebates.formatting import fen_to_yuan
 
 ZERO = Decimal("0.00")
 EXPECTED_TTL = 300  # seconds an "expected this month" figure is reused
@@ -86,16 +87,23 @@ def _filter(query, scope: Scope):
     return query
 
 
-def _settled(db_url: str, scope: Scope, status: str, since: str | None = None):
-    """Lines of confirmed (or draft = pending) revisions in scope."""
-    run_status = "confirmed" if status == "confirmed" else "draft"
-    query = (select(RebateLine, SettlementRun.revision, SettlementRun.status)
-             .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
-             .where(SettlementRun.status == run_status))
+# a line's amount in integer fen, summed by the database (exact on both; SQLite hands NUMERIC
+# back as a float, which a sum over a year of lines must not be left to)
+_FEN = sa.func.sum(sa.cast(sa.func.round(RebateLine.amount * 100), sa.BigInteger))
+_RUN_STATUS = {"confirmed": "confirmed", "pending": "draft"}
+
+
+def _settled(query, scope: Scope, status: str, since: str | None = None,
+             month: str | None = None):
+    """`query` narrowed to the lines of confirmed (or draft = pending) revisions in scope, of
+    months from `since`, or of one `month`."""
+    query = query.join(SettlementRun, SettlementRun.id == RebateLine.run_id).where(
+        SettlementRun.status == _RUN_STATUS[status])
     if since:
         query = query.where(RebateLine.month >= since)
-    with session_scope(db_url) as s:
-        return s.exec(_filter(query, scope).order_by(RebateLine.id)).all()
+    if month:
+        query = query.where(RebateLine.month == month)
+    return _filter(query, scope)
 
 
 _EXPECTED: dict[tuple, tuple[float, list]] = {}
@@ -133,70 +141,102 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None) -> l
 
 
 def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
-    """The three figures, with counts, and this year's confirmed total by month."""
+    """The three figures, with counts, and the confirmed and pending totals by month: summed
+    by the database (a year of lines is hundreds of thousands of rows)."""
     today = today or business_date()
     year = f"{today.year}-01"
-    confirmed = _settled(db_url, scope, "confirmed")
-    pending = _settled(db_url, scope, "pending")
-    expected = expected_lines(db_url, scope, today)
     by_month: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"confirmed": ZERO,
                                                                    "pending": ZERO})
-    for line, _, status in confirmed + pending:
-        by_month[line.month]["confirmed" if status == "confirmed" else "pending"] += \
-            Decimal(str(line.amount))
-
-    def figure(status: str, amounts, orders) -> dict:
-        return {"status": status, "label": STATUS_LABELS[status],
-                "amount": str(sum(amounts, ZERO)), "orders": len(set(orders))}
-
+    figures = {}
+    with session_scope(db_url) as s:
+        for status in ("confirmed", "pending"):
+            for month, fen in s.exec(_settled(select(RebateLine.month, _FEN), scope, status)
+                                     .group_by(RebateLine.month)):
+                by_month[month][status] = fen_to_yuan(int(fen))
+            since = year if status == "confirmed" else None
+            orders, fen = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct()),
+                                                 _FEN), scope, status, since)).one()
+            figures[status] = (fen_to_yuan(int(fen or 0)), orders)
+    expected = expected_lines(db_url, scope, today)
+    figures["expected"] = (sum((d.amount for d in expected), ZERO),
+                           len({d.order_id for d in expected}))
     return {
         "scope": {"rep_id": scope.rep_id, "region": scope.region, "label": scope.label},
         "today": today.isoformat(),
-        "figures": [
-            figure("confirmed", [Decimal(str(ln.amount)) for ln, _, _ in confirmed
-                                 if ln.month >= year], [ln.order_id for ln, _, _ in confirmed
-                                                        if ln.month >= year]),
-            figure("pending", [Decimal(str(ln.amount)) for ln, _, _ in pending],
-                   [ln.order_id for ln, _, _ in pending]),
-            figure("expected", [d.amount for d in expected], [d.order_id for d in expected]),
-        ],
+        "figures": [{"status": status, "label": STATUS_LABELS[status], "amount": str(amount),
+                     "orders": orders} for status, (amount, orders) in figures.items()],
         "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"])}
                    for m, v in sorted(by_month.items(), reverse=True)],
     }
 
 
 def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None = None,
-                  month: str | None = None) -> list[dict]:
-    """The orders behind a figure: one row per order, amounts summed over its lines."""
+                  month: str | None = None, *, offset: int = 0,
+                  limit: int | None = None) -> dict:
+    """The orders behind a figure, newest first: one row per order, amounts summed over its
+    lines; `count` and `amount` are the whole figure's, `orders` the rows from `offset` (at
+    most `limit`)."""
     today = today or business_date()
-    rows: dict[str, dict] = {}
     if status == "expected":
-        items = [(d.order_id, d.customer_id, d.amount, d.kind, f"{today:%Y-%m}")
-                 for d in expected_lines(db_url, scope, today)]
-    elif status in ("confirmed", "pending"):
-        since = f"{today.year}-01" if status == "confirmed" and not month else None
-        items = [(ln.order_id, ln.customer_id, Decimal(str(ln.amount)), ln.kind, ln.month)
-                 for ln, _, _ in _settled(db_url, scope, status, since)
-                 if not month or ln.month == month]
-    else:
+        return _expected_orders(db_url, scope, today, offset, limit)
+    if status not in _RUN_STATUS:
         raise ValueError(status)
-    for order_id, customer_id, amount, kind, line_month in items:
-        row = rows.setdefault(order_id, {"order_id": order_id, "customer_id": customer_id,
-                                         "amount": ZERO, "kinds": set(), "months": set()})
-        row["amount"] += amount
-        row["kinds"].add(KIND_LABELS[kind])
-        row["months"].add(line_month)
+    since = f"{today.year}-01" if status == "confirmed" and not month else None
     with session_scope(db_url) as s:
-        names = {c.id: c.legal_name for c in s.exec(select(Customer).where(
-            Customer.id.in_({r["customer_id"] for r in rows.values()})))}
-        dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
-            IntentOrder.id.in_(list(rows))))}
-    return [{"order_id": r["order_id"], "order_date": dates[r["order_id"]].isoformat(),
-             "customer_id": r["customer_id"], "customer": names.get(r["customer_id"], ""),
-             "amount": str(r["amount"]), "kinds": sorted(r["kinds"]),
-             "months": sorted(r["months"])}
-            for r in sorted(rows.values(), key=lambda r: (dates[r["order_id"]], r["order_id"]),
-                            reverse=True)]
+        count, fen = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct()),
+                                            _FEN), scope, status, since, month)).one()
+        page = s.exec(_settled(
+            select(RebateLine.order_id, sa.func.min(RebateLine.customer_id), _FEN,
+                   IntentOrder.order_date)
+            .join(IntentOrder, IntentOrder.id == RebateLine.order_id), scope, status, since,
+            month).group_by(RebateLine.order_id, IntentOrder.order_date)
+            .order_by(IntentOrder.order_date.desc(), RebateLine.order_id.desc())
+            .offset(offset).limit(limit)).all()
+        ids = [oid for oid, *_ in page]
+        about: dict[str, tuple[set, set]] = {oid: (set(), set()) for oid in ids}
+        for oid, kind, line_month in s.exec(_settled(
+                select(RebateLine.order_id, RebateLine.kind, RebateLine.month).distinct()
+                .where(RebateLine.order_id.in_(ids)), scope, status, since, month)) if ids else ():
+            about[oid][0].add(KIND_LABELS[kind])
+            about[oid][1].add(line_month)
+        names = _customer_names(s, {cid for _, cid, _, _ in page})
+    return {"count": count, "amount": str(fen_to_yuan(int(fen or 0))), "offset": offset,
+            "limit": limit, "orders": [_order_row(oid, day, cid, names, fen_to_yuan(int(order_fen)),
+                                  *about[oid]) for oid, cid, order_fen, day in page]}
+
+
+def _expected_orders(db_url: str, scope: Scope, today: dt.date, offset: int,
+                     limit: int | None) -> dict:
+    rows: dict[str, dict] = {}
+    for d in expected_lines(db_url, scope, today):
+        row = rows.setdefault(d.order_id, {"customer_id": d.customer_id, "amount": ZERO,
+                                           "kinds": set()})
+        row["amount"] += d.amount
+        row["kinds"].add(KIND_LABELS[d.kind])
+    with session_scope(db_url) as s:
+        dates = dict(s.exec(select(IntentOrder.id, IntentOrder.order_date).where(
+            IntentOrder.id.in_(list(rows)))).all()) if rows else {}
+        ordered = sorted(rows, key=lambda oid: (dates[oid], oid), reverse=True)
+        page = ordered[offset:None if limit is None else offset + limit]
+        names = _customer_names(s, {rows[oid]["customer_id"] for oid in page})
+    return {"count": len(rows), "amount": str(sum((r["amount"] for r in rows.values()), ZERO)),
+            "offset": offset, "limit": limit,
+            "orders": [_order_row(oid, dates[oid], rows[oid]["customer_id"], names,
+                                  rows[oid]["amount"], rows[oid]["kinds"], {f"{today:%Y-%m}"})
+                       for oid in page]}
+
+
+def _customer_names(s, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(s.exec(select(Customer.id, Customer.legal_name).where(Customer.id.in_(ids))).all())
+
+
+def _order_row(order_id: str, order_date: dt.date, customer_id: int, names: dict[int, str],
+               amount: Decimal, kinds: set[str], months: set[str]) -> dict:
+    return {"order_id": order_id, "order_date": order_date.isoformat(),
+            "customer_id": customer_id, "customer": names.get(customer_id, ""),
+            "amount": str(amount), "kinds": sorted(kinds), "months": sorted(months)}
 
 
 def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None = None

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from fastapi.testclient import TestClient
 
+from api import rebates as rebates_api
 from api.app import create_app
 from api.auth import COOKIE, issue_token
 from api.board_pages import effective_label, period_label, rate_label, yuan
@@ -214,10 +215,37 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     assert 'href="/rebates/board?rep=rep-zhaoliu">‹ 返回返利看板' in narrowed
 
 
+def test_a_long_figure_is_paged_with_its_whole_count_and_total(hub, client, world,
+                                                                monkeypatch):
+    monkeypatch.setattr(rebates_api, "ORDERS_PER_PAGE", 2)
+    login(client, hub, "finance-01")
+    first = page(client, "/rebates/board/orders/page?status=pending")
+    assert listed(first) == [world["o3"], world["o2"]]
+    # the figure's count and total are the whole figure's, not the page's
+    assert '<span class="muted" id="count">3 张订单</span>' in first
+    assert '<span class="total money" id="total">¥7,119.60</span>' in first
+    assert "第 1–2 张，共 3 张" in visible(first) and 'id="newer"' not in first
+    assert 'id="older" href="/rebates/board/orders/page?status=pending&amp;offset=2"' in first
+    second = page(client, "/rebates/board/orders/page?status=pending&offset=2")
+    assert listed(second) == [world["o1"]] and 'id="older"' not in second
+    assert "第 3–3 张，共 3 张" in visible(second)
+    assert 'id="newer" href="/rebates/board/orders/page?status=pending">' in second
+    # the JSON pages the same way
+    r = client.get("/rebates/board/orders?status=pending&offset=1&limit=1",
+                   headers=bearer(hub, "finance-01")).json()
+    assert (r["count"], r["amount"], [o["order_id"] for o in r["orders"]]) == (
+        3, "7119.60", [world["o2"]])
+    for query in ("limit=0", "limit=1001", "offset=-1"):
+        r = client.get(f"/rebates/board/orders?status=pending&{query}",
+                       headers=bearer(hub, "finance-01"))
+        assert r.status_code == 422 and r.json()["error"]["code"]
+
+
 def test_bad_drill_down_addresses_answer_a_page(hub, client, world):
     login(client, hub, "rep-zhangwei")
     for query in ("status=paid", "", "status=confirmed&month=2026-13",
-                  "status=confirmed&month=<b>"):
+                  "status=confirmed&month=<b>", "status=pending&offset=-1",
+                  "status=pending&offset=x"):
         assert "链接有误" in page(client, f"/rebates/board/orders/page?{query}", 400)
     assert "意向单不存在：IO-NOPE" in page(client, "/rebates/orders/IO-NOPE", 404)
 

@@ -150,7 +150,8 @@ def test_board_access_and_drill_down(hub, client, world):
     # drill down: the figure → its orders → an order's lines, customer and policy text
     orders = client.get("/rebates/board/orders?status=pending",
                         headers=token(hub, "rep-zhangwei")).json()
-    assert [o["order_id"] for o in orders] == [world["o1"]]
+    assert [o["order_id"] for o in orders["orders"]] == [world["o1"]]
+    assert (orders["count"], orders["amount"], orders["offset"]) == (1, "3916.80", 0)
     detail = client.get(f"/rebates/orders/{world['o1']}",
                         headers=token(hub, "rep-zhangwei")).json()
     assert detail["customer"]["legal_name"] == "江苏康达医疗设备有限公司"
@@ -181,4 +182,5 @@ def test_expected_this_month(hub, client, world):
     assert expected["amount"] == "11916.80" and expected["orders"] == 2
     orders = client.get("/rebates/board/orders?status=expected",
                         headers=token(hub, "rep-zhangwei")).json()
-    assert {o["order_id"] for o in orders} == {o3, world["o1"]}
+    assert {o["order_id"] for o in orders["orders"]} == {o3, world["o1"]}
+    assert (orders["count"], orders["amount"]) == (2, "11916.80")

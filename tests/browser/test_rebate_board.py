@@ -115,3 +115,26 @@ def test_finance_narrows_the_board_to_a_region(phone, hub, live_server, world, t
     main = phone.rect_of("main")
     assert main["width"] <= 560 + 2 * 16 and abs(main["left"] - (1280 - main["width"]) / 2) <= 1
     assert phone.js("document.documentElement.scrollWidth") <= 1280
+
+
+def test_finance_pages_through_a_long_figure(phone, hub, live_server, world, monkeypatch,
+                                             tmp_path):
+    from api import rebates as rebates_api
+
+    monkeypatch.setattr(rebates_api, "ORDERS_PER_PAGE", 2)
+    assert phone.goto(f"{live_server}/rebates/board?token="
+                      f"{issue_token(hub.settings, 'finance-01')}") == 200
+    assert tap_and_load(phone, "#fig-pending") == 200
+    rows = "[...document.querySelectorAll('#orders a.row')].map(a => a.id.slice(6))"
+    assert phone.js(rows) == [world["o3"], world["o2"]]
+    assert by_id(phone, "count") == "3 张订单" and by_id(phone, "total") == "¥7,119.60"
+    assert by_id(phone, "shown") == "第 1–2 张，共 3 张"
+    older = phone.rect_of("#older")
+    assert older["height"] >= 20 and older["left"] + older["width"] <= PHONE["width"]
+    fits_the_phone(phone)
+    phone.screenshot(tmp_path / "board-orders-paged-phone.png", full_page=True)
+    assert tap_and_load(phone, "#older") == 200
+    assert phone.js(rows) == [world["o1"]] and by_id(phone, "shown") == "第 3–3 张，共 3 张"
+    assert tap_and_load(phone, "#newer") == 200
+    assert phone.js(rows) == [world["o3"], world["o2"]]
+    fits_the_phone(phone)

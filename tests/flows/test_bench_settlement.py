@@ -18,3 +18,7 @@ def test_settlement_bench_prints_every_figure(capsys):
     assert floor and summed and floor.group(1) == summed.group(1) != "0"
     assert re.search(r"re-run: 0 new lines", out)
     assert re.search(r"preview \(5 orders.*p99 [\d.]+ ms", out)
+    boards = re.findall(r"  (rep-07|华东|finance): [\d.]+s · [\d.]+s · [\d.]+s \(([\d,]+) pending",
+                        out)
+    assert [scope for scope, _ in boards] == ["rep-07", "华东", "finance"]
+    assert int(boards[-1][1].replace(",", "")) > int(boards[1][1].replace(",", "")) > 0

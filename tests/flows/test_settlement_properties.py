@@ -15,6 +15,7 @@ from sqlmodel import select
 from connectors.settings import Settings
 from deployments.seed import seed_sample_data
 from flows.hub import build_hub, use_hub
+from flows.rebate_board import Scope, board, figure_orders
 from flows.rebate_data import Window, ordered_lines_twice, policy_book, sale_lines
 from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
 from models import RebateLine, SettlementRun
@@ -167,5 +168,41 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
             assert all(v >= 0 for v in paid.values()), paid
         # at the end, everything due is paid exactly once: nothing left to pay or claw back
         assert compute_month(url, MONTHS[-1]).drafts == []
+        board_adds_up(url)
     finally:
         use_hub(None)
+
+
+def board_adds_up(url: str) -> None:
+    """The board's figures and its pages of orders, summed by the database, are the sums of
+    the lines in scope: for everyone, each region and each rep."""
+    today = dt.date(2027, 1, 15)
+    with session_scope(url) as s:
+        lines = s.exec(select(RebateLine)).all()  # all drafts (pending): nobody confirmed
+    scopes = [Scope(None, None, "all")]
+    scopes += [Scope(None, region, region) for region in {ln.region for ln in lines}]
+    scopes += [Scope(rep, None, rep) for rep in {ln.rep_id for ln in lines}]
+    for scope in scopes:
+        mine = [ln for ln in lines if scope.rep_id in (None, ln.rep_id)
+                and scope.region in (None, ln.region)]
+        per_order = defaultdict(Decimal)
+        per_month = defaultdict(Decimal)
+        for ln in mine:
+            per_order[ln.order_id] += Decimal(str(ln.amount))
+            per_month[ln.month] += Decimal(str(ln.amount))
+        figures = {f["status"]: f for f in board(url, scope, today)["figures"]}
+        assert Decimal(figures["pending"]["amount"]) == sum(per_order.values(), Decimal(0))
+        assert figures["pending"]["orders"] == len(per_order)
+        assert {m["month"]: Decimal(m["pending"]) for m in board(url, scope, today)["months"]} \
+            == dict(per_month)
+        pages, offset = [], 0
+        while True:
+            page = figure_orders(url, scope, "pending", today, offset=offset, limit=2)
+            assert page["count"] == len(per_order)
+            pages += page["orders"]
+            offset += 2
+            if offset >= page["count"]:
+                break
+        assert {o["order_id"]: Decimal(o["amount"]) for o in pages} == dict(per_order)
+        assert [o["order_date"] for o in pages] == sorted((o["order_date"] for o in pages),
+                                                          reverse=True)
