@@ -26,6 +26,7 @@ from models import (
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS
 from models.rebates.formatting import fen_to_yuan
+from models.rebates.tables import sum_fen
 
 ZERO = Decimal("0.00")
 EXPECTED_TTL = 300  # seconds an "expected this month" figure is reused
@@ -87,9 +88,7 @@ def _filter(query, scope: Scope):
     return query
 
 
-# a line's amount in integer fen, summed by the database (exact on both; SQLite hands NUMERIC
-# back as a float, which a sum over a year of lines must not be left to)
-_FEN = sa.func.sum(sa.cast(sa.func.round(RebateLine.amount * 100), sa.BigInteger))
+_FEN = sum_fen(RebateLine.amount)
 _RUN_STATUS = {"confirmed": "confirmed", "pending": "draft"}
 
 

@@ -45,7 +45,9 @@ from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
 from models.oplog import apply_changes, record_create
 from models.rebates.engine import KIND_LABELS, LineDraft, Paid, evaluate, item_classes, settle
+from models.rebates.formatting import fen_to_yuan
 from models.rebates.policy import PolicyBook, PublishedVersion
+from models.rebates.tables import sum_fen
 from reports.settlement_workbook import SettlementDetailLine, SettlementReport, save_settlement_workbook
 from reports.statement_pdf import (
     StatementDocument, StatementLine, StatementPolicy, render_statement_pdf,
@@ -291,7 +293,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     st = hub.settings
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
-        nets = s.exec(select(RebateLine.customer_id, sa.func.sum(RebateLine.amount))
+        nets = s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
                       .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
                       .order_by(RebateLine.customer_id)).all()
         names = {c.id: c.legal_name for c in s.exec(select(Customer).where(
@@ -299,8 +301,8 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     first, last = parse_month(run.month)
     batch_id = f"RB-{run.month}-r{run.revision}"
     vouchers = []
-    for cid, net in nets:
-        net = Decimal(str(net)).quantize(Decimal("0.01"))
+    for cid, fen in nets:
+        net = fen_to_yuan(int(fen))
         if net == 0:
             continue
         name = names[cid]

@@ -119,3 +119,9 @@ class OrderRebate(SQLModel, table=True):
     amount: Decimal = Field(sa_type=sa.Numeric(14, 2))
     sentence: str = Field(max_length=300)  # 本次订单返利比例：12.5%，较上月提升2.3个百分点
     detail: str = Field(sa_type=sa.Text)  # JSON: per rule, inputs, policy versions
+
+
+def sum_fen(column) -> sa.ColumnElement:
+    """SUM of a money column in integer fen, in the database: exact on PostgreSQL and on
+    SQLite, which hands NUMERIC values back as floats that a long sum must not be left to."""
+    return sa.func.sum(sa.cast(sa.func.round(column * 100), sa.BigInteger))
