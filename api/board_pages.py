@@ -190,7 +190,8 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
             return link(ORDERS_PAGE, **here, offset=str(start) if start else None)
 
         per_page = figure["limit"] or len(rows)
-        before = (f'<a id="newer" href="{at(max(offset - per_page, 0))}">‹ 较新</a>'
+        # from past the end (a hand-made address) back to the last page
+        before = (f'<a id="newer" href="{at(max(min(offset, count) - per_page, 0))}">‹ 较新</a>'
                   if offset else "")
         after = (f'<a id="older" href="{at(offset + len(rows))}">较早 ›</a>'
                  if offset + len(rows) < count else "")

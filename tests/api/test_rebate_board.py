@@ -230,6 +230,9 @@ def test_a_long_figure_is_paged_with_its_whole_count_and_total(hub, client, worl
     assert listed(second) == [world["o1"]] and 'id="older"' not in second
     assert "第 3–3 张，共 3 张" in visible(second)
     assert 'id="newer" href="/rebates/board/orders/page?status=pending">' in second
+    beyond = page(client, "/rebates/board/orders/page?status=pending&offset=40")
+    assert listed(beyond) == [] and '<span class="muted" id="count">3 张订单</span>' in beyond
+    assert 'id="newer" href="/rebates/board/orders/page?status=pending&amp;offset=1"' in beyond
     # the JSON pages the same way
     r = client.get("/rebates/board/orders?status=pending&offset=1&limit=1",
                    headers=bearer(hub, "finance-01")).json()
