@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from flows.errors import Refusal
-from flows.rebate_data import policy_book, quarter_start
+from flows.rebate_data import customer_profiles, policy_book, quarter_start
 from flows.settlement import compute_month
 from models import (
     Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
-from models.rebates.engine import KIND_LABELS
+from models.rebates.engine import KIND_LABELS, CustomerProfile
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
 
@@ -152,10 +152,11 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
             for month, fen in s.exec(_settled(select(RebateLine.month, _FEN), scope, status)
                                      .group_by(RebateLine.month)):
                 by_month[month][status] = fen_to_yuan(int(fen))
-            since = year if status == "confirmed" else None
-            orders, fen = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct()),
-                                                 _FEN), scope, status, since)).one()
-            figures[status] = (fen_to_yuan(int(fen or 0)), orders)
+            since = year if status == "confirmed" else ""  # confirmed: this year's
+            orders = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct())),
+                                     scope, status, since)).one()
+            figures[status] = (sum((v[status] for m, v in by_month.items() if m >= since),
+                                   ZERO), orders)
     expected = expected_lines(db_url, scope, today)
     figures["expected"] = (sum((d.amount for d in expected), ZERO),
                            len({d.order_id for d in expected}))
@@ -198,10 +199,11 @@ def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None 
                 .where(RebateLine.order_id.in_(ids)), scope, status, since, month)) if ids else ():
             about[oid][0].add(KIND_LABELS[kind])
             about[oid][1].add(line_month)
-        names = _customer_names(s, {cid for _, cid, _, _ in page})
+        customers = customer_profiles(s, (cid for _, cid, _, _ in page))
+    orders = [_order_row(oid, day, cid, customers, fen_to_yuan(int(order_fen)), *about[oid])
+              for oid, cid, order_fen, day in page]
     return {"count": count, "amount": str(fen_to_yuan(int(fen or 0))), "offset": offset,
-            "limit": limit, "orders": [_order_row(oid, day, cid, names, fen_to_yuan(int(order_fen)),
-                                  *about[oid]) for oid, cid, order_fen, day in page]}
+            "limit": limit, "orders": orders}
 
 
 def _expected_orders(db_url: str, scope: Scope, today: dt.date, offset: int,
@@ -217,24 +219,20 @@ def _expected_orders(db_url: str, scope: Scope, today: dt.date, offset: int,
             IntentOrder.id.in_(list(rows)))).all()) if rows else {}
         ordered = sorted(rows, key=lambda oid: (dates[oid], oid), reverse=True)
         page = ordered[offset:None if limit is None else offset + limit]
-        names = _customer_names(s, {rows[oid]["customer_id"] for oid in page})
+        customers = customer_profiles(s, (rows[oid]["customer_id"] for oid in page))
     return {"count": len(rows), "amount": str(sum((r["amount"] for r in rows.values()), ZERO)),
             "offset": offset, "limit": limit,
-            "orders": [_order_row(oid, dates[oid], rows[oid]["customer_id"], names,
+            "orders": [_order_row(oid, dates[oid], rows[oid]["customer_id"], customers,
                                   rows[oid]["amount"], rows[oid]["kinds"], {f"{today:%Y-%m}"})
                        for oid in page]}
 
 
-def _customer_names(s, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(s.exec(select(Customer.id, Customer.legal_name).where(Customer.id.in_(ids))).all())
-
-
-def _order_row(order_id: str, order_date: dt.date, customer_id: int, names: dict[int, str],
-               amount: Decimal, kinds: set[str], months: set[str]) -> dict:
+def _order_row(order_id: str, order_date: dt.date, customer_id: int,
+               customers: dict[int, CustomerProfile], amount: Decimal, kinds: set[str],
+               months: set[str]) -> dict:
+    customer = customers.get(customer_id)
     return {"order_id": order_id, "order_date": order_date.isoformat(),
-            "customer_id": customer_id, "customer": names.get(customer_id, ""),
+            "customer_id": customer_id, "customer": customer.legal_name if customer else "",
             "amount": str(amount), "kinds": sorted(kinds), "months": sorted(months)}
 
 

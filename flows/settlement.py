@@ -296,8 +296,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         nets = s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
                       .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
                       .order_by(RebateLine.customer_id)).all()
-        names = {c.id: c.legal_name for c in s.exec(select(Customer).where(
-            Customer.id.in_([cid for cid, _ in nets])))}
+        customers = customer_profiles(s, (cid for cid, _ in nets))
     first, last = parse_month(run.month)
     batch_id = f"RB-{run.month}-r{run.revision}"
     vouchers = []
@@ -305,7 +304,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         net = fen_to_yuan(int(fen))
         if net == 0:
             continue
-        name = names[cid]
+        name = customers[cid].legal_name
         what = "返利结算" if run.kind == "initial" else f"返利结算更正（第{run.revision}版）"
         summary = f"{first.year}年{first.month}月{what} {name}"
         amount = abs(net)
