@@ -40,13 +40,10 @@ def downgrade() -> None:
                     sa.column('policy_version'), sa.column('inputs'))
     shared = sa.table('rebate_bucket_inputs', sa.column('run_id'), sa.column('bucket_key'),
                       sa.column('policy_version'), sa.column('inputs'))
-    buckets = {(r, k, v): json.loads(i) for r, k, v, i in conn.execute(sa.select(
-        shared.c.run_id, shared.c.bucket_key, shared.c.policy_version, shared.c.inputs))}
-    for lid, run_id, key, version, own in conn.execute(sa.select(
-            line.c.id, line.c.run_id, line.c.bucket_key, line.c.policy_version, line.c.inputs)
-            ).all():
-        bucket = buckets.get((run_id, key, version))
-        if bucket:
-            conn.execute(line.update().where(line.c.id == lid).values(inputs=json.dumps(
-                {**bucket, **json.loads(own)}, ensure_ascii=False, sort_keys=True)))
+    rows = conn.execute(sa.select(line.c.id, line.c.inputs, shared.c.inputs).join(shared, sa.and_(
+        shared.c.run_id == line.c.run_id, shared.c.bucket_key == line.c.bucket_key,
+        shared.c.policy_version == line.c.policy_version))).all()
+    for lid, own, bucket in rows:
+        conn.execute(line.update().where(line.c.id == lid).values(inputs=json.dumps(
+            {**json.loads(bucket), **json.loads(own)}, ensure_ascii=False, sort_keys=True)))
     op.drop_table('rebate_bucket_inputs')

@@ -96,7 +96,7 @@ class RebateLine(SQLModel, table=True):
 class RebateBucketInputs(SQLModel, table=True):
     """The inputs a bucket's lines of one settlement share under one policy version (bucket
     volume, tier reached, policy and rule names, …): once per bucket instead of on each of its
-    lines, which would double the size of `rebate_line`."""
+    lines, which made `rebate_line` 1.6 times as large."""
 
     __tablename__ = "rebate_bucket_inputs"
     __table_args__ = (sa.UniqueConstraint("run_id", "bucket_key", "policy_version"),)
