@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import customers, orders, rebates, signing_page, webhooks
 from api.dispatcher import Dispatcher
-from api.errors import ApiError
+from api.errors import ApiError, validation_details
 from api.pages import REOPEN, staff_message, wants_html
 from connectors.base import TransientError
 from connectors.settings import Settings, get_settings
@@ -65,9 +65,10 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     async def _validation(request: Request, exc: RequestValidationError):
         if wants_html(request):  # a mistyped link opened in a browser: a page, not JSON
             return staff_message(400, "链接有误", "页面地址或提交的内容不正确。" + REOPEN)
-        details = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["type"],
-                    "message": e["msg"]} for e in exc.errors()]
-        return JSONResponse({"error": {"code": "invalid_request", "message": "请求参数不合法",
+        details = validation_details(exc.errors())
+        fields = "、".join(dict.fromkeys(d["field"] for d in details))
+        return JSONResponse({"error": {"code": "invalid_request",
+                                       "message": f"请求参数不合法：{fields}",
                                        "details": details}}, status_code=422)
 
     @app.get("/healthz", tags=["ops"])

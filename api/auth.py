@@ -89,6 +89,11 @@ async def current_staff(request: Request) -> Staff:
     return staff
 
 
+async def optional_staff(request: Request) -> Staff | None:
+    """The authenticated staff member, None when no token is sent (a bad one is still 401)."""
+    return await current_staff(request) if token_of(request) else None
+
+
 def require_roles(staff: Staff, *roles: str) -> None:
     if staff.role not in roles:
         raise ApiError(403, "forbidden", f"当前角色（{staff.role}）无权执行此操作")

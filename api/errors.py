@@ -14,3 +14,61 @@ class ApiError(Exception):
         if self.details:
             body["error"]["details"] = self.details
         return JSONResponse(body, status_code=self.status)
+
+
+# pydantic's error types → what the field's value should be, in Chinese ({…}: the error's ctx)
+_PROBLEMS = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "未知字段",
+    "greater_than": "应大于 {gt}",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than": "应小于 {lt}",
+    "less_than_equal": "不能大于 {le}",
+    "int_type": "应为整数",
+    "int_parsing": "应为整数",
+    "int_from_float": "应为整数",
+    "int_parsing_size": "整数超出范围",
+    "float_type": "应为数字",
+    "float_parsing": "应为数字",
+    "decimal_type": "应为数字（金额请用字符串，如 \"12.50\"）",
+    "decimal_parsing": "应为数字",
+    "decimal_max_digits": "数字位数不能超过 {max_digits} 位",
+    "decimal_max_places": "小数位不能超过 {decimal_places} 位",
+    "decimal_whole_digits": "整数部分位数过多",
+    "string_type": "应为文本",
+    "string_too_short": "长度不能少于 {min_length} 个字符",
+    "string_too_long": "长度不能超过 {max_length} 个字符",
+    "string_pattern_mismatch": "格式不正确",
+    "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false",
+    "date_type": "日期格式应为 YYYY-MM-DD",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_from_datetime_inexact": "日期格式应为 YYYY-MM-DD",
+    "datetime_type": "时间格式应为 ISO 8601（含时区）",
+    "datetime_parsing": "时间格式应为 ISO 8601（含时区）",
+    "list_type": "应为列表",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "不能超过 {max_length} 项",
+    "dict_type": "应为 JSON 对象",
+    "model_type": "应为 JSON 对象",
+    "model_attributes_type": "应为 JSON 对象",
+    "json_invalid": "请求体不是合法 JSON",
+    "literal_error": "应为 {expected} 之一",
+    "enum": "应为 {expected} 之一",
+}
+
+
+def validation_details(errors) -> list[dict]:
+    """pydantic errors → [{"field", "problem", "message"}] with a Chinese message per field
+    (the English one only when the type is not known here)."""
+    details = []
+    for e in errors:
+        template = _PROBLEMS.get(e["type"])
+        try:
+            message = template.format(**e.get("ctx", {})) if template else e["msg"]
+        except (KeyError, IndexError):
+            message = template
+        details.append({"field": ".".join(str(p) for p in e["loc"]), "problem": e["type"],
+                        "message": message})
+    return details

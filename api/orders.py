@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import select
 
+from api.auth import optional_staff
 from api.customers import form_id, page_candidates, run_decision
 from api.errors import ApiError
 from api.pages import (
@@ -22,6 +23,7 @@ from api.pages import (
     wants_html,
 )
 from api.staff_pages import order_page
+from flows.rebate_board import sees_rebates_of
 from flows.suspects import choose_customer_for_order, may_choose_for_order
 from models import (
     STAGE_LABELS,
@@ -53,13 +55,22 @@ def _order_records(s, order_id: str):
     return order, quote, opp, customer, todos
 
 
-def order_view(db_url: str, order_id: str) -> dict | None:
+def _visible_rebate(db_url: str, s, person: Staff | None, order: IntentOrder,
+                    customer: Customer | None) -> OrderRebate | None:
+    """The order's expected rebate if `person` may see it (the rebate board's rule)."""
+    if not sees_rebates_of(db_url, person, order.rep_id, customer.region if customer else None):
+        return None
+    return s.get(OrderRebate, order.id)
+
+
+def order_view(db_url: str, order_id: str, person: Staff | None = None) -> dict | None:
+    """The order's progress; its expected rebate only for staff who may see it."""
     with session_scope(db_url) as s:
         records = _order_records(s, order_id)
         if records is None:
             return None
         order, quote, opp, customer, todos = records
-        rebate = s.get(OrderRebate, order_id)
+        rebate = _visible_rebate(db_url, s, person, order, customer)
         return {
             "order_id": order.id, "status": order.status, "error": order.error,
             "customer": {"id": customer.id, "legal_name": customer.legal_name,
@@ -101,6 +112,7 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
         names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(
             [i for i in people if i]))).all()}
         pdf = quote_file(quote) if quote else None
+        rebate = _visible_rebate(db_url, s, person, order, customer)
         return {
             "order": {"id": order.id, "status": order.status, "error": order.error,
                       "customer_name": order.customer_name, "rep_id": order.rep_id,
@@ -121,6 +133,7 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
             and order.suspect_id is not None,
             "may_choose": may_choose_for_order(person, order, s),
             "suggestions": json.loads(suspect.suggestions or "[]") if suspect else [],
+            "rebate": rebate.sentence if rebate else None,
         }
 
 
@@ -149,7 +162,9 @@ async def get_order(order_id: str, request: Request, response: Response) -> Resp
         if not isinstance(person, Staff):
             return person
         return await order_page_response(request, order_id, person)
-    view = await run_in_threadpool(order_view, request.app.state.settings.db_url, order_id)
+    person = await optional_staff(request)
+    view = await run_in_threadpool(order_view, request.app.state.settings.db_url, order_id,
+                                   person)
     if view is None:
         raise ApiError(404, "unknown_order", f"意向单不存在：{order_id}")
     return view

@@ -40,25 +40,31 @@ class PreviewLineIn(OrderLineIn):
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
 
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not overflowed
+
+
 class PreviewIn(BaseModel):
-    customer_id: int = Field(gt=0)
+    customer_id: int = Field(gt=0, le=MAX_ID)
     lines: list[PreviewLineIn] = Field(min_length=1, max_length=200)
-    order_date: dt.date | None = None
+    order_date: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2099, 12, 31))
 
 
-def _preview(db_url: str, body: PreviewIn) -> dict:
+def _preview(db_url: str, body: PreviewIn, person: Staff) -> dict:
     result = preview_items(db_url, body.customer_id,
                            [ItemIn(ln.sku, ln.quantity, ln.unit_price) for ln in body.lines],
-                           order_date=body.order_date)
+                           order_date=body.order_date, asked_by=person)
     return result.detail()
 
 
 @router.post("/rebates/preview", summary="意向单返利预估（录入即显示）")
-async def preview_rebate(body: PreviewIn, request: Request, _: Staff = Depends(current_staff)):
+async def preview_rebate(body: PreviewIn, request: Request,
+                         person: Staff = Depends(current_staff)):
     """The rate and amount the order would earn, per rule with the policy version and clause
     that produced it and the inputs used; the rules that do not apply and why; and per
-    product line the change against last month's rate."""
-    return await run_in_threadpool(_preview, request.app.state.settings.db_url, body)
+    product line the change against last month's rate. Only for a customer the caller may
+    see (the board's rule; a rep also for customers he has taken orders from)."""
+    return await run_in_threadpool(_preview, request.app.state.settings.db_url, body, person)
 
 
 def _policies(db_url: str) -> list[dict]:
@@ -113,8 +119,9 @@ async def board_data(request: Request, rep: str | None = None, region: str | Non
 @router.get("/rebates/board/orders", summary="看板数字对应的订单")
 async def board_orders(request: Request,
                        status: str = Query(pattern="^(confirmed|pending|expected)$"),
-                       month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$"),
-                       offset: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=1000),
+                       month: str | None = Query(None, pattern=MONTH_PATTERN),
+                       offset: int = Query(0, ge=0, le=MAX_ID),
+                       limit: int = Query(200, ge=1, le=1000),
                        rep: str | None = None, region: str | None = None,
                        person: Staff = Depends(current_staff)):
     """The figure's order count and total, and its orders newest first from `offset`."""
@@ -235,7 +242,7 @@ async def board_orders_page(request: Request, status: str = "", month: str | Non
     if isinstance(context, Response):
         return context
     _, scope, query = context
-    if (status not in STATUSES or (month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month))
+    if (status not in STATUSES or (month and not re.fullmatch(MONTH_PATTERN, month))
             or not re.fullmatch(r"\d{0,7}", offset)):
         return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
     month = month if month and status != "expected" else None  # expected: this month only

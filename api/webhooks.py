@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from api.errors import ApiError
+from api.errors import ApiError, validation_details
 from api.schemas import IntentOrderIn
 from models import (
     Customer, InboxEvent, IntentOrder, IntentOrderLine, OperationLog, Opportunity, OrderStatus, Product,
@@ -83,13 +83,11 @@ def parse_order(body: bytes) -> IntentOrderIn:
     try:
         return IntentOrderIn.model_validate(data)
     except ValidationError as exc:
-        details, codes = [], set()
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"])
-            details.append({"field": field, "problem": err["type"], "message": err["msg"]})
-            if err["type"] == "missing":
+        details, codes = validation_details(exc.errors()), set()
+        for err in details:
+            if err["problem"] == "missing":
                 codes.add("missing_field")
-            elif field.endswith("quantity"):
+            elif err["field"].endswith("quantity"):
                 codes.add("invalid_quantity")
             else:
                 codes.add("invalid_field")

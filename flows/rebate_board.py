@@ -52,13 +52,15 @@ class Scope:
         return f"{self.rep_id or '*'}|{self.region or '*'}"
 
 
+BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
+
+
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
                 region: str | None = None) -> Scope:
-    """The scope `person` asks for (default: all he may see), or BoardAccessError."""
-    with session_scope(db_url) as s:
-        asked_rep = s.get(Staff, rep) if rep else None
-    if rep and asked_rep is None:
-        raise BoardAccessError(f"人员不存在：{rep}")
+    """The scope `person` asks for (default: all he may see), or BoardAccessError. Whether
+    an asked-for person exists is told only to those who may narrow to any person."""
+    if person.role not in BOARD_ROLES:
+        raise BoardAccessError(f"当前角色（{person.role}）无权查看返利看板")
     if person.role == "rep":
         if (rep and rep != person.id) or region:
             raise BoardAccessError("销售只能查看本人的返利")
@@ -68,16 +70,36 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
             raise BoardAccessError("您的账号未设置所辖大区，请联系管理员")
         if region and region != person.region:
             raise BoardAccessError(f"您只能查看{person.region}大区的返利")
-        if asked_rep is not None:
-            if asked_rep.region != person.region:
-                raise BoardAccessError(f"{asked_rep.name}不在{person.region}大区")
-            return Scope(asked_rep.id, person.region, f"{asked_rep.name}的返利")
-        return Scope(None, person.region, f"{person.region}大区返利")
-    if person.role in ("finance", "admin"):
-        if asked_rep is not None:
-            return Scope(asked_rep.id, None, f"{asked_rep.name}的返利")
+    if not rep:
+        if person.role == "sales_manager":
+            return Scope(None, person.region, f"{person.region}大区返利")
         return Scope(None, region, f"{region}大区返利" if region else "全部返利")
-    raise BoardAccessError(f"当前角色（{person.role}）无权查看返利看板")
+    with session_scope(db_url) as s:
+        asked = s.get(Staff, rep)
+    if person.role == "sales_manager":
+        if asked is None or asked.region != person.region:  # the same answer for both
+            raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
+        return Scope(asked.id, person.region, f"{asked.name}的返利")
+    if asked is None:
+        raise BoardAccessError(f"人员不存在：{rep}")
+    return Scope(asked.id, region, f"{asked.name}的返利")
+
+
+def in_scope(scope: Scope, rep_id: str | None, region: str | None) -> bool:
+    """Whether a line or an order of `rep_id` in `region` lies in the scope."""
+    return scope.rep_id in (None, rep_id) and scope.region in (None, region)
+
+
+def sees_rebates_of(db_url: str, person: Staff | None, rep_id: str | None,
+                    region: str | None) -> bool:
+    """Whether `person` may see the rebates of an order of `rep_id` for a customer of
+    `region` (the board's rule; no person: nobody)."""
+    if person is None:
+        return False
+    try:
+        return in_scope(board_scope(db_url, person), rep_id, region)
+    except BoardAccessError:
+        return False
 
 
 def _filter(query, scope: Scope):
@@ -132,8 +154,7 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None) -> l
     customers = {c for c in customers if c is not None} if customers is not None else None
     drafts = [] if customers == set() else compute_month(db_url, month,
                                                          customer_ids=customers).drafts
-    drafts = [d for d in drafts if (not scope.rep_id or d.rep_id == scope.rep_id)
-              and (not scope.region or d.region == scope.region)]
+    drafts = [d for d in drafts if in_scope(scope, d.rep_id, d.region)]
     with _EXPECTED_LOCK:
         _EXPECTED[key] = (time.monotonic(), drafts)
     return drafts
@@ -245,14 +266,16 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
         if order is None:
             return None
         customer = s.get(Customer, order.customer_id) if order.customer_id else None
-        region = customer.region if customer else None
-        if (scope.rep_id and order.rep_id != scope.rep_id) or (scope.region and region != scope.region):
-            raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
-        settled = s.exec(select(RebateLine, SettlementRun).join(
+        # the lines as the figures count them: by the rep and region each line was settled
+        # under, which a customer moved to another region since does not change
+        settled = s.exec(_filter(select(RebateLine, SettlementRun).join(
             SettlementRun, SettlementRun.id == RebateLine.run_id).where(
-            RebateLine.order_id == order_id).order_by(RebateLine.id)).all()
+            RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
         book = policy_book(s)
     expected = [d for d in expected_lines(db_url, scope, today) if d.order_id == order_id]
+    if not (settled or expected
+            or in_scope(scope, order.rep_id, customer.region if customer else None)):
+        raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
     lines = [{"month": ln.month, "revision": run.revision,
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,

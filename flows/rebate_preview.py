@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from flows.errors import Refusal
 from flows.hub import Hub
@@ -16,7 +16,10 @@ from flows.rebate_data import (
     Window, add_months, customer_profiles, ordered_lines_twice, payment_rates, policy_book,
     quarter_end, quarter_start, sale_lines,
 )
-from models import IntentOrder, IntentOrderLine, OrderRebate, Product, business_date, utcnow
+from flows.rebate_board import sees_rebates_of
+from models import (
+    Customer, IntentOrder, IntentOrderLine, OrderRebate, Product, Staff, business_date, utcnow,
+)
 from models.customer_files import active
 from models.db import get_engine, session_scope
 from models.oplog import apply_changes, record_create
@@ -29,8 +32,8 @@ ACTOR = "flow:intent-order"
 class PreviewError(Refusal):
     """Input that cannot be previewed; `field` names what is wrong."""
 
-    def __init__(self, code: str, message: str, field: str) -> None:
-        super().__init__(message, code=code, field=field)
+    def __init__(self, code: str, message: str, field: str, status: int = 422) -> None:
+        super().__init__(message, code=code, field=field, status=status)
 
 
 @dataclass(frozen=True)
@@ -40,20 +43,43 @@ class ItemIn:
     unit_price: Decimal | None = None  # None: the list price
 
 
+def may_preview(db_url: str, s: Session, person: Staff, customer: Customer) -> bool:
+    """Who may see a customer's volumes and payment rate in a preview: those who see the
+    rebates of its owner's orders on the board, and a rep for an unowned customer of his
+    region or one he has taken an order from."""
+    if sees_rebates_of(db_url, person, customer.owner_rep_id, customer.region):
+        return True
+    if person.role != "rep":
+        return False
+    if customer.owner_rep_id is None and customer.region == person.region:
+        return True
+    return s.exec(select(IntentOrder.id).where(IntentOrder.rep_id == person.id,
+                                               IntentOrder.customer_id == customer.id)
+                  .limit(1)).first() is not None
+
+
 def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
                   order_date: dt.date | None = None, order_id: str = "预览",
-                  book: PolicyBook | None = None) -> Preview:
-    """The rebate `items` would earn for the customer if signed on `order_date` (today)."""
+                  book: PolicyBook | None = None, asked_by: Staff | None = None) -> Preview:
+    """The rebate `items` would earn for the customer if signed on `order_date` (today).
+    `asked_by`: a person previewing an order being entered, who must be allowed to see the
+    customer (else 403) and may only order products on sale."""
     day = order_date or business_date()
     with session_scope(db_url) as s:
         customer = active(s, customer_id)
         if customer is None:
             raise PreviewError("unknown_customer", f"客户档案不存在：{customer_id}", "customer_id")
+        if asked_by is not None and not may_preview(db_url, s, asked_by, customer):
+            raise PreviewError("forbidden", f"客户 {customer.legal_name} 不在您的负责范围内，"
+                               "无权预估其返利", "customer_id", status=403)
         products = {p.sku: p for p in s.exec(select(Product).where(
             Product.sku.in_([i.sku for i in items])))}
         unknown = [i.sku for i in items if i.sku not in products]
         if unknown:
             raise PreviewError("unknown_sku", f"未知的物料编码：{'、'.join(unknown)}", "lines.sku")
+        stopped = [i.sku for i in items if asked_by is not None and not products[i.sku].active]
+        if stopped:
+            raise PreviewError("inactive_sku", f"物料已停售：{'、'.join(stopped)}", "lines.sku")
         book = book or policy_book(s)
     order_lines = [SaleLine(order_id, n, customer.id, day, i.sku, products[i.sku].product_line,
                             Decimal(i.unit_price if i.unit_price is not None

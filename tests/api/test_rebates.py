@@ -4,6 +4,7 @@ policy text, finance's confirmation."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,8 @@ from api.app import create_app
 from api.auth import issue_token
 from flows.hub import current_hub
 from flows.settlement import settle_month
-from models import set_clock
+from models import Customer, OrderRebate, Product, set_clock
+from models.db import session_scope
 from tests.rebate_support import customer_id, invoice, publish, signed_order
 
 D = dt.date
@@ -184,3 +186,90 @@ def test_expected_this_month(hub, client, world):
                         headers=token(hub, "rep-zhangwei")).json()
     assert {o["order_id"] for o in orders["orders"]} == {o3, world["o1"]}
     assert (orders["count"], orders["amount"]) == (2, "11916.80")
+
+
+def test_preview_only_for_customers_one_may_see(hub, client, world):
+    """The preview shows a customer's volumes and payment rate: the board's rule applies
+    (a rep his customers, a manager his region, finance all), and products must be on sale."""
+    body = {"customer_id": world["kangda"], "lines": [{"sku": "MON-M8", "quantity": 1}]}
+    for who, status in (("rep-zhangwei", 200), ("rep-lina", 403), ("mgr-east", 200),
+                        ("mgr-south", 403), ("finance-01", 200), ("legal-01", 403)):
+        r = client.post("/rebates/preview", json=body, headers=token(hub, who))
+        assert r.status_code == status, (who, r.text)
+        if status == 403:
+            assert r.json()["error"]["code"] == "forbidden"
+            assert "不在您的负责范围内" in r.json()["error"]["message"]
+    # a rep who has taken an order from the customer may preview the next one
+    signed_order(hub.db_url, world["kangda"], D(2026, 10, 20), [("MON-M8", 1)],
+                 rep_id="rep-lina")
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-lina"))
+    assert r.status_code == 200, r.text
+    with session_scope(hub.db_url) as s:
+        s.get(Product, "MON-M8").active = False
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "inactive_sku"
+    assert "MON-M8" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"customer_id": 2**70}, "body.customer_id"),
+    ({"order_date": "0001-01-15"}, "body.order_date"),
+    ({"order_date": "9999-12-15"}, "body.order_date"),
+    ({"lines": [{"sku": "MON-M8", "quantity": 0}]}, "body.lines.0.quantity"),
+])
+def test_out_of_range_preview_input_is_a_422_naming_the_field(hub, client, world, change,
+                                                              field):
+    body = {"customer_id": world["kangda"], "lines": [{"sku": "MON-M8", "quantity": 1}],
+            **change}
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_request" and field in error["message"]
+    [detail] = error["details"]
+    assert detail["field"] == field and re.search(r"[\u4e00-\u9fff]", detail["message"])
+
+
+def test_board_orders_refuse_impossible_months_and_offsets(hub, client, world):
+    auth = token(hub, "finance-01")
+    for query in ("month=2026-13", "month=2026-00", "offset=100000000000000000000",
+                  "offset=-1", "limit=0"):
+        r = client.get(f"/rebates/board/orders?status=pending&{query}", headers=auth)
+        assert r.status_code == 422, (query, r.text)
+        assert r.json()["error"]["code"] == "invalid_request"
+
+
+def test_an_orders_progress_shows_its_rebate_only_to_who_may_see_it(hub, client, world):
+    with session_scope(hub.db_url) as s:
+        s.add(OrderRebate(order_id=world["o1"], rate="0.102", amount="3916.80",
+                          sentence="本次订单返利比例：10.2%（预计返利 ¥3,916.80）", detail="{}",
+                          computed_at=dt.datetime(2026, 10, 10, tzinfo=dt.timezone.utc)))
+    url = f"/orders/{world['o1']}"
+    assert client.get(url).json()["rebate"] is None  # the sender's progress: no rebate
+    for who, sees in (("rep-zhangwei", True), ("mgr-east", True), ("finance-01", True),
+                      ("rep-lina", False), ("mgr-south", False), ("legal-01", False)):
+        rebate = client.get(url, headers=token(hub, who)).json()["rebate"]
+        assert (rebate is not None) is sees, who
+        if sees:
+            assert rebate["amount"] == "3916.80"
+        page = client.get(url, headers={**token(hub, who), "Accept": "text/html"}).text
+        assert ("返利预估" in page and "预计返利 ¥3,916.80" in page) is sees, who
+    bad = client.get(url, headers={"Authorization": "Bearer forged.1.x"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_token"
+
+
+def test_an_order_opens_as_its_figures_count_it_after_the_customer_moves(hub, client, world):
+    """Lines keep the region they were settled under: the manager whose figure lists the
+    order opens it; the new region's manager sees the customer but not the old lines."""
+    set_clock(lambda: dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc))
+    settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, world["kangda"]).region = "华南"
+    east = client.get("/rebates/board/orders?status=pending", headers=token(hub, "mgr-east"))
+    assert [o["order_id"] for o in east.json()["orders"]] == [world["o1"]]
+    detail = client.get(f"/rebates/orders/{world['o1']}", headers=token(hub, "mgr-east"))
+    assert detail.status_code == 200 and [ln["amount"] for ln in detail.json()["lines"]] == [
+        "3916.80"]
+    south = client.get(f"/rebates/orders/{world['o1']}", headers=token(hub, "mgr-south"))
+    assert south.status_code == 200 and south.json()["lines"] == []
+    lina = client.get(f"/rebates/orders/{world['o1']}", headers=token(hub, "rep-lina"))
+    assert lina.status_code == 403
