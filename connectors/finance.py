@@ -720,12 +720,12 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
             if kind == "invoices":
                 table = sheet.table(INVOICE_COLUMNS)
                 found = convert_rows(table.rows, _invoice)
-                _no_duplicates(table, found, lambda r: r.invoice_no, "发票号")
+                no_duplicates(table, found, lambda r: r.invoice_no, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
                 found = convert_rows(table.rows, _payment)
-                _no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
+                no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
                 payments += found
             if table.unknown:
                 log.warning("%s: columns not used: %s", sheet.source, "、".join(table.unknown))
@@ -736,7 +736,7 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     return tuple(invoices), tuple(payments)
 
 
-def _no_duplicates(table, records, key, column: str) -> None:
+def no_duplicates(table, records, key, column: str) -> None:
     first: dict[Any, int] = {}
     problems = []
     for row, record in zip(table.rows, records):

@@ -5,7 +5,10 @@ does so the callers need not:
 - CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel "Unicode text") or GB18030 (what
   Chinese Excel writes as "CSV"); comma or tab separated.
 - XLSX: every worksheet, cached values of formulas; dates become `2026-10-31`, whole floats
-  lose their `.0`, so the callers always parse text.
+  below 2**53 lose their `.0`, so the callers always parse text. Other floats keep their
+  shortest text (`12345.6`, `2.4322e+19`) and a mark (`ExcelNumber`): a text column refuses them
+  (a 20-digit invoice number stored as a number in Excel has lost its last digits), a number
+  column refuses those beyond 2**53.
 - The header row may sit below a title block (first 10 non-empty rows are searched for one
   that holds every required column); header spelling is compared after NFKC normalisation
   (full-width letters and brackets), surrounding spaces and a leading `*` removed, and
@@ -15,14 +18,17 @@ does so the callers need not:
   and reported in Chinese, e.g. `回款.xlsx[Sheet1] 第7行「金额」：金额须精确到分：'12.345'`.
 
 Field parsers (`parse_date`, `parse_money`, `parse_int`, `parse_text`) raise `CellError`
-with a Chinese message; `convert_rows` turns those into problems of the row and column.
+with a Chinese message; `convert_rows` turns those into problems of the row and column, every
+bad cell of every row in one pass.
 """
 from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import io
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,9 +38,9 @@ from pathlib import Path
 from typing import TypeVar
 
 __all__ = [
-    "CellError", "Column", "Problem", "Row", "Sheet", "Table", "TableError", "convert_rows",
-    "decode_csv", "load_sheets", "normalize_header", "parse_date", "parse_int", "parse_money",
-    "parse_text", "read_table",
+    "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
+    "TableError", "convert_rows", "decode_csv", "load_sheets", "normalize_header", "parse_date",
+    "parse_int", "parse_money", "parse_text", "read_table",
 ]
 
 T = TypeVar("T")
@@ -44,6 +50,7 @@ MAX_PROBLEMS = 50  # enough to fix a file in one go; more only buries the first 
 TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+EXACT_FLOAT = 2 ** 53  # every whole number below it is exactly a float; beyond, digits are lost
 
 
 # --- problems --------------------------------------------------------------------------------
@@ -111,14 +118,43 @@ def normalize_header(text: str) -> str:
 
 # --- rows and tables -------------------------------------------------------------------------
 
+class _Invalid:
+    """What a refused cell reads as while `convert_rows` goes on through the row: it compares
+    false to everything (so a cross-field check on it stays quiet) and is good for nothing else
+    (arithmetic or attributes on it raise, which ends the row)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+    __hash__ = object.__hash__
+
+    def __ne__(self, other) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID = _Invalid()
+
+
 @dataclass(frozen=True)
 class Row:
     """One data row: `number` is the row as Excel shows it; values are stripped text keyed by
-    column name ('' when blank; optional columns that are absent read as '')."""
+    column name ('' when blank; optional columns that are absent read as '').
+
+    Outside `convert_rows` a refused cell raises CellError. Inside it (`problems` is a list)
+    the refusal is noted and `INVALID` stands for the value, so that the converter goes on and
+    every bad cell of the row is reported; the row's record is then dropped. A converter must
+    therefore not catch CellError from `get` to fall back on something else."""
 
     source: str
     number: int
     values: Mapping[str, str]
+    problems: list[Problem] | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, column: str) -> str:
         return self.values.get(column, "")
@@ -131,11 +167,16 @@ class Row:
         try:
             return parse(text)
         except CellError as exc:
-            raise CellError(exc.message, exc.column or column) from None
+            return self.fail(exc.column or column, exc.message)
 
     def fail(self, column: str | None, message: str):
         """Refuse the row for a reason that spans fields (e.g. due date before issue date)."""
-        raise CellError(message, column)
+        if self.problems is None:
+            raise CellError(message, column)
+        problem = Problem(self.source, self.number, column, message)
+        if problem not in self.problems:
+            self.problems.append(problem)
+        return INVALID
 
 
 @dataclass(frozen=True)
@@ -277,6 +318,28 @@ def _csv_sheet(source: str, data: bytes) -> Sheet:
     return Sheet(source, lines)
 
 
+class ExcelNumber(str):
+    """The text of a number cell that is not a whole number below 2**53, e.g. `12345.6` or
+    `2.432200000001235e+19`: fine for an amount, not for a number written as text (invoice
+    numbers, codes: digits or trailing zeros are gone)."""
+
+    @property
+    def lost_digits(self) -> bool:
+        value = float(self)
+        return not math.isfinite(value) or abs(value) >= EXACT_FLOAT
+
+
+def _stored_as_number(text: str) -> CellError:
+    return CellError(f"该单元格在 Excel 中存为数字（读到 {text}），已丢失位数或末尾的 0："
+                     "请把该列设为“文本”格式，按原单据重新填写后再导入")
+
+
+def _exact_number(text: str) -> None:
+    """Refuse a number cell too large for a float to hold every digit."""
+    if isinstance(text, ExcelNumber) and text.lost_digits:
+        raise _stored_as_number(text)
+
+
 def _cell_text(value) -> str:
     if value is None:
         return ""
@@ -289,9 +352,9 @@ def _cell_text(value) -> str:
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
+        if value.is_integer() and abs(value) < EXACT_FLOAT:
             return str(int(value))
-        return repr(value)  # shortest text that reads back as the same float
+        return ExcelNumber(repr(value))  # shortest text that reads back as the same float
     return str(value).strip()
 
 
@@ -362,21 +425,26 @@ def read_table(path: Path | str, columns: Sequence[Column], *, sheet: str | None
 
 def convert_rows(rows: Iterable[Row], convert: Callable[[Row], T],
                  *, max_problems: int = MAX_PROBLEMS) -> list[T]:
-    """`convert` every row; raise one TableError listing every refused row (first problem of
-    each row; at most `max_problems` listed)."""
+    """`convert` every row; raise one TableError listing every bad cell of every row (at most
+    `max_problems` listed, the others counted). See `Row` for how a row goes on past a bad
+    cell; any other error of a row that already has problems only ends that row."""
     results: list[T] = []
     problems: list[Problem] = []
-    more = 0
     for row in rows:
+        probe = dataclasses.replace(row, problems=[])
         try:
-            results.append(convert(row))
-        except CellError as exc:
-            if len(problems) < max_problems:
-                problems.append(Problem(row.source, row.number, exc.column, exc.message))
-            else:
-                more += 1
+            result = convert(probe)
+        except CellError as exc:  # raised by the converter itself
+            probe.fail(exc.column, exc.message)
+        except Exception:
+            if not probe.problems:
+                raise
+        if probe.problems:
+            problems += probe.problems
+        else:
+            results.append(result)
     if problems:
-        raise TableError(problems, more=more)
+        raise TableError(problems[:max_problems], more=max(0, len(problems) - max_problems))
     return results
 
 
@@ -394,10 +462,13 @@ _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 
 def parse_text(text: str) -> str:
-    """A value that must be present."""
+    """A value that must be present (refused when Excel stored it as a number other than a
+    whole one below 2**53: an invoice number or code that lost digits)."""
     if not text:
         raise CellError("不能为空")
-    return text
+    if isinstance(text, ExcelNumber):
+        raise _stored_as_number(text)
+    return str(text)
 
 
 def parse_date(text: str) -> dt.date:
@@ -421,6 +492,7 @@ def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -
     two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`)."""
     if not text:
         raise CellError("不能为空")
+    _exact_number(text)
     body = text.strip()
     sign = ""
     if body[:1] in ("+", "-"):
@@ -448,6 +520,7 @@ def parse_int(text: str, *, minimum: int | None = None) -> int:
     """A whole number (`12`, `1,200`; Excel's `12.0` is read as 12 already)."""
     if not text:
         raise CellError("不能为空")
+    _exact_number(text)
     body = text.strip().replace(",", "")
     if not re.fullmatch(r"[+-]?\d+", body):
         raise CellError(f"不是整数：{text!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -135,9 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _refused_by_outside_system(args, exc) -> str:
+    """What a connector's permanent failure tells the person who ran the command: which command
+    did not finish, and the connector's own message (explained when it is not Chinese)."""
+    words = [args.command, *(v for k, v in vars(args).items()
+                             if isinstance(v, str) and (k == "action" or k.endswith("_command")))]
+    message = str(exc)
+    if not _CHINESE.search(message):
+        message = (f"外部系统（{exc.provider or '未知'}）拒绝了请求，重试无效，请人工处理后再运行"
+                   f"（原始信息：{message}）")
+    return f"「salesops {' '.join(words)}」未完成：{message}"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from connectors.base import TransientError
+    from connectors.base import PermanentError, TransientError
     from flows.errors import Refusal
 
     try:
@@ -151,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     except TransientError as exc:
         print(f"错误：外部系统暂不可用（{exc.provider or '未知'}），请稍后重试", file=sys.stderr)
         code = 3
+    except PermanentError as exc:  # a refusal too: retrying the same will not help
+        print(f"错误：{_refused_by_outside_system(args, exc)}", file=sys.stderr)
+        code = 2
     sys.exit(code)
 
 

@@ -151,11 +151,12 @@ DELIVERED_NET = """
   - COALESCE((SELECT SUM(r.quantity) FROM sales_return r
               WHERE r.order_id = l.order_id AND r.line_no = l.line_no
                 AND r.returned_on <= :cut), 0)"""
-# … and as a preview counts it: ordered minus returned by `cut` (delivered or not)
+# … and as a preview counts it: ordered minus returned by `cut` (delivered or not); an
+# exchange does not change what was ordered (its replacement ships against the same line)
 ORDERED_NET = """
     l.quantity - COALESCE((SELECT SUM(r.quantity) FROM sales_return r
               WHERE r.order_id = l.order_id AND r.line_no = l.line_no
-                AND r.returned_on <= :cut), 0)"""
+                AND r.kind = 'return' AND r.returned_on <= :cut), 0)"""
 
 
 def lines_sql(net: str, where: str, extra: str = "") -> str:

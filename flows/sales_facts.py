@@ -3,10 +3,13 @@ finance, deliveries and returns (发货 / 退货 / 换货) from the ERP.
 
 Files are read with the shared tabular reader; every import is one transaction that either
 stores all of a file or nothing, and names each problem's row and column in Chinese.
-Re-importing the same file changes nothing (rows are keyed by their document numbers).
+Re-importing the same file changes nothing (rows are keyed by their document numbers); a
+row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
+settlement sees the correction as late news.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,10 +18,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from sqlmodel import Session, select
 
-from connectors.finance import PaymentRecord, ReceivableRecord, read_receivables_file
+from connectors.base import PermanentError
+from connectors.finance import (
+    INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, no_duplicates,
+    read_receivables_file,
+)
 from connectors.tabular import (
-    Column, Problem, TableError, convert_rows, parse_date, parse_int, parse_text,
-    read_table,
+    MAX_PROBLEMS, Column, Problem, TableError, convert_rows, load_sheets, parse_date,
+    parse_int, parse_text, read_table,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -32,11 +39,15 @@ from models.oplog import apply_changes, record_create
 
 
 class ImportRefused(Exception):
-    """The file cannot be imported; `problems` say where (nothing was written)."""
+    """The file cannot be imported; `problems` say where (nothing was written): the first
+    MAX_PROBLEMS of them, then a line counting the `more` left out."""
 
-    def __init__(self, problems: list[Problem] | list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+    def __init__(self, problems: list[Problem] | list[str], *, more: int = 0) -> None:
+        self.more = more + max(0, len(problems) - MAX_PROBLEMS)
+        self.problems = list(problems[:MAX_PROBLEMS])
+        if self.more:
+            self.problems.append(f"……另有 {self.more} 处问题未列出")
+        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass
@@ -52,13 +63,15 @@ class ImportSummary:
 
 
 def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
-    """Create the row (`make(**values)`), or bring the existing one to `values`; counted."""
+    """Create the row (`make(**values)`), or bring the existing one to `values`, which records
+    it anew (`recorded_at`: the settlement's late news); counted."""
     if existing is None:
         row = make(**values)
         s.add(row)
         record_create(s, row, actor)
         summary.created += 1
     elif apply_changes(s, existing, actor, **values):
+        existing.recorded_at = utcnow()
         summary.updated += 1
     else:
         summary.unchanged += 1
@@ -66,13 +79,26 @@ def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, ac
 
 # --- receivables ---------------------------------------------------------------------------
 
-def _customer_for(s: Session, record: ReceivableRecord) -> Customer | None:
-    if record.customer_uscc:
-        found = s.exec(select(Customer).where(Customer.uscc == record.customer_uscc)).first()
+def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
+    if uscc:
+        found = s.exec(select(Customer).where(Customer.uscc == uscc)).first()
         if found is not None:
             return active(s, found.id)
-    matches = exact_matches(s, record.customer_name)
+    matches = exact_matches(s, name)
     return matches[0] if len(matches) == 1 else None
+
+
+def _unknown_customer(invoice_no: str, name: str) -> str:
+    return f"发票 {invoice_no}：客户“{name}”未建档"
+
+
+def _unknown_invoice(payment_no: str, invoice_no: str) -> str:
+    return f"回款 {payment_no}：发票 {invoice_no} 不存在"
+
+
+def _invoice_exists(s: Session, invoice_no: str) -> bool:
+    return s.exec(select(ReceivableInvoice.id).where(
+        ReceivableInvoice.invoice_no == invoice_no)).first() is not None
 
 
 def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
@@ -83,9 +109,9 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     summary, problems = ImportSummary(), []
     known: dict[str, int] = {}
     for record in invoices:
-        customer = _customer_for(s, record)
+        customer = _customer_for(s, record.customer_uscc, record.customer_name)
         if customer is None:
-            what = f"发票 {record.invoice_no}：客户“{record.customer_name}”未建档"
+            what = _unknown_customer(record.invoice_no, record.customer_name)
             (summary.skipped if skip_unknown else problems).append(what)
             continue
         known[record.invoice_no] = customer.id
@@ -101,7 +127,7 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         invoice = s.exec(select(ReceivableInvoice).where(
             ReceivableInvoice.invoice_no == record.invoice_no)).first()
         if invoice is None:
-            what = f"回款 {record.payment_no}：发票 {record.invoice_no} 不存在"
+            what = _unknown_invoice(record.payment_no, record.invoice_no)
             (summary.skipped if skip_unknown else problems).append(what)
             continue
         values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
@@ -118,48 +144,110 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
 
 def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: bool = False
                             ) -> ImportSummary:
-    from connectors.base import PermanentError
-
+    """A finance export file, all of it or nothing. A refusal lists every problem of the file
+    at once: bad cells, and also duplicates and unknown customers or invoices, which the strict
+    read only gets to once every cell is good."""
     try:
         invoices, payments = read_receivables_file(path)
     except PermanentError as exc:
-        raise ImportRefused([str(exc)]) from exc
+        if not isinstance(exc.__cause__, TableError):
+            raise ImportRefused([str(exc)]) from exc
+        with session_scope(db_url) as s:
+            found = [*exc.__cause__.problems, *_record_problems(s, path, skip_unknown)]
+        found = sorted(dict.fromkeys(found), key=lambda p: (p.source, p.row or 0))
+        raise ImportRefused(found) from exc
     with session_scope(db_url) as s:
         return store_receivables(s, invoices, payments, source="import", actor=actor,
                                  skip_unknown=skip_unknown)
+
+
+# the tables of an export and the columns that identify a record in them
+_RECORD_KEYS = ((INVOICE_COLUMNS, ("发票号",)), (PAYMENT_COLUMNS, ("回款单号", "发票号")))
+
+
+def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem]:
+    """From the raw cells of an export whose strict read failed: numbers given twice in a
+    table, invoices of customers not on file, payments of invoices known nowhere (the last
+    two only when they are errors, not skipped)."""
+    problems: list[Problem] = []
+    invoice_nos: set[str] = set()
+    payments = []
+    try:
+        sheets = load_sheets(path)
+    except TableError:
+        return []  # already the strict read's problem
+    for sheet in sheets:
+        for columns, key_columns in _RECORD_KEYS:
+            try:
+                table = sheet.table(columns)
+            except TableError:
+                continue  # another kind of table, or a header problem already reported
+            rows = tuple(r for r in table.rows if all(r[c] for c in key_columns))
+            try:
+                no_duplicates(dataclasses.replace(table, rows=rows), rows,
+                               lambda r: tuple(r[c] for c in key_columns), key_columns[0])
+            except TableError as exc:
+                problems += exc.problems
+            if columns is PAYMENT_COLUMNS:
+                payments += rows
+                continue
+            invoice_nos.update(r["发票号"] for r in rows)
+            problems += [Problem(r.source, r.number, "客户名称",
+                                 _unknown_customer(r["发票号"], r["客户名称"]))
+                         for r in rows if not skip_unknown and r["客户名称"] and _customer_for(
+                             s, r["统一社会信用代码"].upper() or None, r["客户名称"]) is None]
+    problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], r["发票号"]))
+                 for r in payments if not skip_unknown and r["发票号"] not in invoice_nos
+                 and not _invoice_exists(s, r["发票号"])]
+    return problems
 
 
 @flow(name="receivables-sync")
 def sync_receivables_flow() -> dict:
     """Daily: new receivables and payments from finance (they feed the payment rate)."""
     summary = sync_receivables(current_hub())
-    get_run_logger().info("receivables: %s", summary.as_dict())
+    logger = get_run_logger()
+    logger.info("receivables: %s", summary.as_dict())
+    if summary.skipped:
+        logger.warning("skipped %d records (read again next time):\n%s",
+                       len(summary.skipped), "\n".join(summary.skipped))
     return summary.as_dict()
+
+
+SYNC_RETRY = "（下次同步会重新读取，客户建档或发票到达后即补录）"
 
 
 def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSummary:
     """Pull new receivables pages through the finance connector; each page is stored in one
-    transaction together with the cursor after it, so a crash repeats at most one page."""
+    transaction together with the cursor after it, so a crash repeats at most one page.
+
+    A page that skips records (an invoice of a customer not on file yet, a payment of an
+    invoice not known yet) keeps the stored cursor before it: the pages after it are read and
+    stored all the same, and every later sync reads again from that page (stored records stay
+    unchanged) until nothing of it is skipped. The skipped records are listed each time."""
     total = ImportSummary()
     name = f"receivables:{hub.finance.__class__.__name__}"
+    with session_scope(hub.db_url) as s:
+        row = s.get(ConnectorCursor, name)
+        cursor = row.cursor if row else None
+    held = False
     while True:
-        with session_scope(hub.db_url) as s:
-            row = s.get(ConnectorCursor, name)
-            cursor = row.cursor if row else None
         page = hub.finance.fetch_receivables(cursor)
         with session_scope(hub.db_url) as s:
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)
-            if page.cursor is not None:
+            held = held or bool(done.skipped)
+            if page.cursor is not None and not held:
                 row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
                 row.cursor, row.updated_at = page.cursor, utcnow()
                 s.add(row)
         total.created += done.created
         total.updated += done.updated
         total.unchanged += done.unchanged
-        total.skipped += done.skipped
+        total.skipped += [f"{item}{SYNC_RETRY}" for item in done.skipped]
         if page.cursor is None or page.cursor == cursor:
             return total
+        cursor = page.cursor
 
 
 # --- deliveries and returns --------------------------------------------------------------
@@ -224,13 +312,14 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
         return table.source, convert_rows(table.rows, lambda r: _movement(r, number, date,
                                                                            returns))
     except TableError as exc:
-        raise ImportRefused(list(exc.problems)) from exc
+        raise ImportRefused(list(exc.problems), more=exc.more) from exc
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
     """Deliveries (`returns=False`) or returns/exchanges of signed orders. Checked against the
     order: it exists and is signed, the line exists (by number or SKU), nothing is delivered
-    beyond what was ordered and nothing returned beyond what was delivered by that date."""
+    beyond what was ordered (plus the replacements of exchanges) and nothing returned beyond
+    what was delivered by that date."""
     source, moves = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
@@ -291,24 +380,31 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
 
 def _quantity_problems(s: Session, source: str, touched: set[tuple[str, int]]
                        ) -> list[Problem]:
-    """After the file is applied (inside the transaction): per touched line, delivered ≤
-    ordered, and at every return date, returned so far ≤ delivered so far."""
+    """After the file is applied (inside the transaction), per touched line: at every delivery
+    date, delivered so far ≤ ordered + exchanged so far (an exchange's replacement is shipped
+    again; the rebates' net quantity, delivered − returned, then never exceeds the order); at
+    every return date, returned so far ≤ delivered so far."""
     problems = []
     for order_id, line_no in sorted(touched):
         ordered = s.exec(select(IntentOrderLine.quantity).where(
             IntentOrderLine.order_id == order_id, IntentOrderLine.line_no == line_no)).one()
         deliveries = s.exec(select(Delivery.delivered_on, Delivery.quantity).where(
             Delivery.order_id == order_id, Delivery.line_no == line_no)).all()
-        delivered = sum(q for _, q in deliveries)
-        if delivered > ordered:
-            problems.append(Problem(source, None, "数量",
-                                    f"意向单 {order_id} 第 {line_no} 行累计发货 {delivered}，"
-                                    f"超过订购数量 {ordered}"))
-        returns_ = s.exec(select(SalesReturn.returned_on, SalesReturn.quantity).where(
-            SalesReturn.order_id == order_id, SalesReturn.line_no == line_no)
-            .order_by(SalesReturn.returned_on)).all()
+        returns_ = s.exec(select(SalesReturn.returned_on, SalesReturn.quantity, SalesReturn.kind)
+                          .where(SalesReturn.order_id == order_id,
+                                 SalesReturn.line_no == line_no)
+                          .order_by(SalesReturn.returned_on)).all()
+        for day in sorted({d for d, _ in deliveries}):
+            out = sum(q for d, q in deliveries if d <= day)
+            swapped = sum(q for d, q, kind in returns_ if kind == "exchange" and d <= day)
+            if out > ordered + swapped:
+                plus = f" 与截至该日的换货数量 {swapped} 之和" if swapped else ""
+                problems.append(Problem(source, None, "数量",
+                                        f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计发货 "
+                                        f"{out}，超过订购数量 {ordered}{plus}"))
+                break
         back = 0
-        for day, qty in returns_:
+        for day, qty, _ in returns_:
             back += qty
             out = sum(q for d, q in deliveries if d <= day)
             if back > out:
