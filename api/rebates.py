@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from functools import partial
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
@@ -22,11 +22,12 @@ from api.errors import ApiError
 from api.schemas import OrderLineIn
 from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
 from flows.errors import Refusal
-from flows.policies import publish_policy
+from flows.hub import current_hub
+from flows.policies import policy_version, publish_policy, version_summary
 from flows.rebate_board import Scope, board, board_scope, figure_orders, order_detail
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
-from flows.settlement import confirm_settlement
+from flows.settlement import confirm_settlement, finish_revision
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import PolicyDocumentError
@@ -72,16 +73,7 @@ def _policies(db_url: str) -> list[dict]:
         book = policy_book(s)
         rows = s.exec(select(RebatePolicyVersion).order_by(RebatePolicyVersion.code,
                                                            RebatePolicyVersion.version)).all()
-    windows = {(w.code, w.version): w for w in book.windows()}
-    return [{"code": r.code, "version": r.version, "name": r.name,
-             "effective_from": r.effective_from.isoformat(),
-             "effective_to": r.effective_to.isoformat() if r.effective_to else None,
-             "governs": ({"from": windows[(r.code, r.version)].start.isoformat(),
-                          "to": windows[(r.code, r.version)].end.isoformat()
-                          if windows[(r.code, r.version)].end else None}
-                         if (r.code, r.version) in windows else None),
-             "published_by": r.published_by, "published_at": r.published_at.isoformat(),
-             "sha256": r.sha256} for r in rows]
+    return [version_summary(r, book) for r in rows]
 
 
 @router.get("/rebates/policies", summary="已发布的返利政策版本")
@@ -101,8 +93,19 @@ async def publish(request: Request, person: Staff = Depends(current_staff),
         raise ApiError(422, "invalid_policy", "返利政策文档有误，未发布",
                        [{"field": p.field, "problem": "invalid", "message": p.message}
                         for p in exc.problems]) from exc
-    return {"code": done.code, "version": done.version, "name": done.name,
-            "effective_from": done.effective_from.isoformat(), "supersedes": done.supersedes}
+    return done.as_dict()
+
+
+@router.get("/rebates/policies/{code}", summary="返利政策的最新版本（原文与条款）")
+async def show_policy(code: str, request: Request, _: Staff = Depends(current_staff)):
+    return await run_in_threadpool(policy_version, request.app.state.settings.db_url, code)
+
+
+@router.get("/rebates/policies/{code}/{version}", summary="返利政策的某一版本（原文与条款）")
+async def show_policy_version(code: str, version: int = Path(ge=1, le=MAX_ID), *,
+                              request: Request, _: Staff = Depends(current_staff)):
+    return await run_in_threadpool(policy_version, request.app.state.settings.db_url, code,
+                                   version)
 
 
 def _scope(request: Request, person: Staff, rep: str | None, region: str | None):
@@ -148,10 +151,13 @@ async def rebate_order(order_id: str, request: Request, response: Response,
 
 
 @router.post("/rebates/settlements/{month}/{revision}/confirm", summary="财务确认结算版本")
-async def confirm(month: str, revision: int, request: Request,
+async def confirm(month: str, revision: int, request: Request, background: BackgroundTasks,
                   person: Staff = Depends(current_staff)):
+    """The revision becomes final; its statements and workbook are then written again, as
+    confirmed, after the answer (a month's PDFs take a minute or two)."""
     run = await run_in_threadpool(confirm_settlement, request.app.state.settings.db_url, month,
                                   revision, person)
+    background.add_task(run_in_threadpool, finish_revision, current_hub(), run.id)
     return {"month": run.month, "revision": run.revision, "status": run.status,
             "confirmed_by": run.confirmed_by}
 

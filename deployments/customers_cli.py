@@ -5,6 +5,7 @@ stderr and the exit code is non-zero.
 """
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,17 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
         self.code = code
+
+
+_OS_REASONS = {errno.ENOENT: "文件不存在", errno.EISDIR: "这是一个目录，不是文件",
+               errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限",
+               errno.ENOTDIR: "路径中有一级不是目录", errno.ENAMETOOLONG: "文件名过长"}
+
+
+def unreadable(path, exc: OSError, what: str = "文件") -> CliError:
+    """`无法读取文件 a.yaml：文件不存在` — why, in Chinese rather than the system's English."""
+    reason = _OS_REASONS.get(exc.errno, f"系统错误（{exc.strerror or exc}）")
+    return CliError(f"无法读取{what} {path}：{reason}")
 
 
 def _settings():
@@ -76,7 +88,7 @@ def cmd_match(args) -> int:
     try:
         handle = sys.stdin if args.file == "-" else path.open(encoding="utf-8-sig")
     except OSError as exc:
-        raise CliError(f"无法读取查询文件 {path}：{exc.strerror}") from exc
+        raise unreadable(path, exc, "查询文件") from exc
     index = customer_index(settings.db_url)
     index.current()  # built (and frozen out of the collector's sight) before the first line
     bad = total = 0

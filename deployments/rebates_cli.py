@@ -3,50 +3,106 @@
 every command is one transaction, a refusal prints why and exits non-zero."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 
-from deployments.customers_cli import CliError, _hub, _settings, _staff
+from deployments.customers_cli import CliError, _hub, _settings, _staff, unreadable
 
 
 def _read(path: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise CliError(f"无法读取文件 {path}：{exc.strerror}") from exc
+        raise unreadable(path, exc) from exc
     except UnicodeDecodeError as exc:
         raise CliError(f"文件 {path} 不是 UTF-8 文本") from exc
 
 
-def _parse(path: str):
+def _policy_refused(path: str, problems, warnings=()) -> CliError:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return CliError(f"政策文档 {path} 有 {len(problems)} 处问题，未发布：\n{lines}"
+                    + _warnings(warnings))
+
+
+def _warnings(warnings) -> str:
+    if not warnings:
+        return ""
+    return "\n请注意（不影响发布）：\n" + "\n".join(f"  - {w}" for w in warnings)
+
+
+def _parse(path: str, text: str | None = None):
     from models.rebates.policy import PolicyDocumentError, parse_policy_document
 
     try:
-        return parse_policy_document(_read(path))
+        return parse_policy_document(_read(path) if text is None else text)
     except PolicyDocumentError as exc:
-        lines = "\n".join(f"  - {p}" for p in exc.problems)
-        raise CliError(f"政策文档 {path} 有 {len(exc.problems)} 处问题，未发布：\n{lines}") from exc
+        raise _policy_refused(path, exc.problems) from exc
 
 
 def cmd_validate(args) -> int:
+    from connectors.settings import get_settings
+    from flows.policies import review_draft
+    from models.rebates.policy import (
+        MEASURE_LABELS, PERIOD_LABELS, STACKING_LABELS, STYLE_LABELS,
+    )
+
     spec = _parse(args.file)
+    review = review_draft(get_settings().db_url, spec)  # what publishing would also check
+    if review.problems or review.refusals:
+        raise _policy_refused(args.file, [*review.refusals, *review.problems], review.warnings)
     print(f"校验通过：{spec.code}《{spec.name}》，自 {spec.effective_from} 起"
-          f"{'至 ' + str(spec.effective_to) if spec.effective_to else ''}生效，{len(spec.rules)} 条规则：")
+          f"{f'至 {spec.effective_to} ' if spec.effective_to else ''}生效，{len(spec.rules)} 条规则：")
     for rule in spec.rules:
-        print(f"  - {rule.citation}：{rule.measure}/{rule.period}/{rule.style}，{len(rule.tiers)} 档，"
-              f"优先级 {rule.priority}，{'互斥' if rule.stacking == 'exclusive' else '叠加'}")
+        print(f"  - {rule.citation}：{MEASURE_LABELS[rule.measure]}，{PERIOD_LABELS[rule.period]}，"
+              f"{STYLE_LABELS[rule.style]}，{len(rule.tiers)} 档，优先级 {rule.priority}，"
+              f"{STACKING_LABELS[rule.stacking]}")
+    if review.skipped:
+        print(f"{review.skipped}：未核对已发布的版本、已确认结算的月份和主数据（发布时仍会检查）。")
+    else:
+        print(f"可发布为第 {review.version} 版。{_warnings(review.warnings)}")
     return 0
 
 
 def cmd_publish(args) -> int:
     from flows.policies import publish_policy
+    from models.rebates.policy import PolicyDocumentError
 
     settings = _settings()
-    _parse(args.file)  # problems first, before anything else is checked
-    done = publish_policy(settings.db_url, _read(args.file), _staff(settings.db_url, args.by))
+    text = _read(args.file)
+    _parse(args.file, text)  # problems first, before anything else is checked
+    try:
+        done = publish_policy(settings.db_url, text, _staff(settings.db_url, args.by))
+    except PolicyDocumentError as exc:  # the document does not fit the published versions
+        raise _policy_refused(args.file, exc.problems) from exc
     superseded = f"，自该日起取代第 {done.supersedes} 版" if done.supersedes else ""
-    print(f"已发布：{done.code}《{done.name}》第 {done.version} 版，{done.effective_from} 起生效{superseded}。")
+    print(f"已发布：{done.code}《{done.name}》第 {done.version} 版，{done.effective_from} 起生效{superseded}。"
+          f"{_warnings(done.warnings)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from flows.policies import policy_version
+    from models.base import SHANGHAI
+
+    v = policy_version(_settings().db_url, args.code, args.version_no)
+    if args.json:
+        print(json.dumps(v, ensure_ascii=False))
+        return 0
+    at = dt.datetime.fromisoformat(v["published_at"]).astimezone(SHANGHAI)
+    governs = v["governs"]
+    span = (f"{governs['from']} 至 {governs['to'] or '长期'}" if governs
+            else "无（已被后续版本完全取代）")
+    print(f"{v['code']} 第 {v['version']} 版《{v['name']}》"
+          f"（已发布：第 {'、'.join(map(str, v['versions']))} 版）")
+    print(f"发布人：{v['published_by_name'] or v['published_by']}（{v['published_by']}），"
+          f"{at:%Y-%m-%d %H:%M}（北京时间）")
+    print(f"文档生效期：{v['effective_from']} 至 {v['effective_to'] or '长期'}")
+    print(f"适用订单日期：{span}")
+    print(f"SHA-256：{v['sha256']}")
+    print("—— 发布时的文档原文 ——")
+    print(v["document"], end="" if v["document"].endswith("\n") else "\n")
     return 0
 
 
@@ -90,16 +146,23 @@ def cmd_replay(args) -> int:
 
 
 def cmd_settle(args) -> int:
-    from flows.settlement import confirm_settlement, previous_month, settle_month
+    from flows.settlement import (
+        confirm_settlement, finish_revision, previous_month, settle_month,
+    )
 
-    month = args.month or previous_month()
+    month = previous_month() if args.month is None else args.month  # "" is a mistake
     if args.confirm is not None:
         if not args.by:
             raise CliError("确认结算须用 --by 指明财务人员编号")
-        settings = _settings()
-        run = confirm_settlement(settings.db_url, month, args.confirm,
-                                 _staff(settings.db_url, args.by))
-        print(f"已确认 {run.month} 第 {run.revision} 版结算（{run.confirmed_by}）。")
+        hub = _hub()
+        run = confirm_settlement(hub.db_url, month, args.confirm, _staff(hub.db_url, args.by))
+        print(f"已确认 {run.month} 第 {run.revision} 版结算（{run.confirmed_by}），"
+              "正在生成已确认的对账单……")
+        made = finish_revision(hub, run.id)
+        for path in made.get("statements", []):
+            print(f"对账单（已确认）：{path}")
+        if made.get("workbook"):
+            print(f"财务明细（已确认）：{made['workbook']}")
         return 0
     result = settle_month(_hub(), month, actor=f"cli:{args.by or 'salesops'}")
     if args.json:
@@ -168,6 +231,12 @@ def add_parsers(sub) -> None:
     x.add_argument("file", metavar="政策文件", help="YAML 或 JSON 政策文档")
     x.add_argument("--by", required=True, metavar="人员编号", help="发布人（销售运营）")
     x.set_defaults(func=cmd_publish)
+    x = rsub.add_parser("show", help="查看已发布的政策版本：发布信息与文档原文")
+    x.add_argument("code", metavar="政策编码")
+    x.add_argument("--version", dest="version_no", type=int, metavar="版本号",
+                   help="版本号（默认最新版）")
+    x.add_argument("--json", action="store_true", help="输出 JSON")
+    x.set_defaults(func=cmd_show)
     x = rsub.add_parser("list", help="列出已发布的政策版本及其适用期间")
     x.add_argument("--json", action="store_true", help="输出 JSON")
     x.set_defaults(func=cmd_list)

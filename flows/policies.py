@@ -1,22 +1,31 @@
 """Publishing rebate policies: a clerk's document, validated, becomes a new version that is
-never edited afterwards (a later version supersedes it from its own date)."""
+never edited afterwards (a later version supersedes it from its own date).
+
+`review_publication` is what publishing checks against the database beyond the document
+itself; `publish_policy` applies it in the transaction that inserts the version, and
+`review_draft` runs it read-only for `salesops rebates validate`."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
 
+from flows.customer_import import CUSTOMER_TIERS
 from flows.errors import Refusal
 from flows.rebate_data import policy_book
-from flows.settlement import confirmed_through
-from models import RebatePolicyVersion, Staff
-from models.db import session_scope
+from flows.settlement import parse_month
+from models import Customer, Product, RebatePolicyVersion, SettlementRun, Staff
+from models.db import schema_revision, schema_revisions, session_scope
 from models.oplog import record_create
 from models.rebates.policy import (
-    PolicyDocumentError, PolicySpec, PublishedVersion, parse_policy_document,
+    PolicyBook, PolicyDocumentError, PolicySpec, Problem, PublishedVersion,
+    parse_policy_document, unknown_values,
 )
 
 PUBLISHER_ROLES = ("sales_ops", "admin")
@@ -28,6 +37,10 @@ class PublishError(Refusal):
     status, code = 409, "publish_refused"
 
 
+class UnknownPolicy(Refusal):
+    status, code = 404, "unknown_policy"
+
+
 @dataclass(frozen=True)
 class Published:
     code: str
@@ -35,34 +48,142 @@ class Published:
     name: str
     effective_from: dt.date
     supersedes: int | None
+    warnings: tuple[Problem, ...] = ()  # published anyway: an unknown SKU, dates left uncovered
+
+    def as_dict(self) -> dict:
+        """The API's answer to a publication."""
+        return {"code": self.code, "version": self.version, "name": self.name,
+                "effective_from": self.effective_from.isoformat(),
+                "supersedes": self.supersedes, "warnings": problem_dicts(self.warnings)}
+
+
+def problem_dicts(problems) -> list[dict]:
+    return [{"field": p.field, "message": p.message} for p in problems]
+
+
+@dataclass(frozen=True)
+class Review:
+    """What publishing a document now would meet, beyond the document itself."""
+
+    version: int = 0  # the number it would get
+    supersedes: int | None = None
+    problems: tuple[Problem, ...] = ()  # it does not fit the published versions (422)
+    refusals: tuple[Problem, ...] = ()  # publishing it now is refused (409)
+    warnings: tuple[Problem, ...] = ()  # publishable, but the clerk should look
+    skipped: str | None = None  # why the database was not consulted
+
+
+def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -> Review:
+    """The checks publishing applies against the database, in `session`'s transaction
+    (`lock`: the confirmed settlements cannot change before it commits)."""
+    rows = session.exec(select(RebatePolicyVersion.code, RebatePolicyVersion.version,
+                               RebatePolicyVersion.spec).where(
+        sa.func.lower(RebatePolicyVersion.code) == spec.code.lower())).all()
+    own = sorted((r for r in rows if r.code == spec.code), key=lambda r: r.version)
+    latest = own[-1] if own else None
+    refusals = []
+    closed = _confirmed_through(session, lock)
+    if closed is not None and spec.effective_from <= closed:
+        refusals.append(Problem("effective_from", (
+            f"生效日期 {spec.effective_from} 落在财务已确认结算的月份内（已确认至 {closed}），"
+            f"请从 {closed + dt.timedelta(days=1)} 或之后生效")))
+    for other in sorted({r.code for r in rows} - {spec.code} if latest is None else ()):
+        refusals.append(Problem("code", (
+            f"政策编码 {spec.code} 与已发布的 {other} 只有大小写不同：修订该政策请沿用 {other}，"
+            "另立新政策请换一个编码")))
+    if latest is not None and PolicySpec.from_json(latest.spec).to_json() == spec.to_json():
+        refusals.append(Problem("", f"与已发布的 {spec.code} 第 {latest.version} 版内容相同，"
+                                    "无需重复发布"))
+    book = policy_book(session)
+    problems = book.check_new_version(spec)
+    warnings = unknown_values(spec, lambda kind: _master_values(session, kind))
+    if not problems:  # (a book with a measure change cannot be built)
+        warnings += _coverage_warnings(book, spec)
+    return Review(version=(latest.version if latest else 0) + 1,
+                  supersedes=latest.version if latest else None, problems=tuple(problems),
+                  refusals=tuple(refusals), warnings=tuple(warnings))
+
+
+def _confirmed_through(session: Session, lock: bool) -> dt.date | None:
+    """The last day of the latest month with a confirmed settlement, read in `session`
+    (`lock`: the settlement rows stay as read until the transaction ends; PostgreSQL)."""
+    query = select(SettlementRun.month, SettlementRun.status)
+    months = [r.month for r in session.exec(query.with_for_update() if lock else query)
+              if r.status == "confirmed"]
+    return parse_month(max(months))[1] if months else None
+
+
+def _master_values(session: Session, kind: str) -> list[str]:
+    """The values a condition of `kind` can match (see policy.unknown_values)."""
+    if kind == "skus":
+        query = [select(Product.sku)]
+    elif kind == "product_lines":
+        query = [select(Product.product_line).distinct()]
+    elif kind == "customer_tiers":
+        return [*CUSTOMER_TIERS, *session.exec(select(Customer.tier).distinct())]
+    elif kind == "regions":
+        query = [select(Customer.region).distinct(), select(Staff.region).distinct()]
+    else:  # customers: as the engine matches them, by USCC or legal name of a current file
+        current = Customer.merged_into_id.is_(None)
+        query = [select(Customer.uscc).where(current), select(Customer.legal_name).where(current)]
+    return [v for q in query for v in session.exec(q) if v]
+
+
+def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
+    return [Problem("effective_to", (
+        f"发布后 {spec.code} {f'在 {start} 至 {end} 期间' if end else f'自 {start} 起'}"
+        "没有生效的版本（目前由已发布的版本覆盖）；如需延续，请调整 effective_to"))
+        for start, end in book.lost_coverage(spec)]
 
 
 def publish_policy(db_url: str, text: str, person: Staff) -> Published:
     """Validate and publish as the next version of its code, in one transaction. Raises
-    PolicyDocumentError (the problems, field by field) or PublishError."""
+    PolicyDocumentError (the problems, field by field) or PublishError; the warnings of the
+    review come back with the result."""
     if person.role not in PUBLISHER_ROLES:
         raise PublishError(f"只有销售运营或管理员可以发布返利政策（{person.name} 的角色是 {person.role}）",
                            status=403, code="forbidden")
     spec = parse_policy_document(text)
-    closed = confirmed_through(db_url)
-    if closed is not None and spec.effective_from <= closed:
-        raise PublishError(f"生效日期 {spec.effective_from} 落在财务已确认结算的月份内（已确认至 {closed}），"
-                           f"请从 {closed + dt.timedelta(days=1)} 或之后生效")
-    with session_scope(db_url) as s:
-        latest = s.exec(select(sa.func.max(RebatePolicyVersion.version)).where(
-            RebatePolicyVersion.code == spec.code)).one()
-        version = (latest or 0) + 1
-        # the new version must fit with the ones already published (a rule keeps its measure)
-        problems = policy_book(s).check_new_version(spec)
-        if problems:
-            raise PolicyDocumentError(problems)
-        row = RebatePolicyVersion(
-            code=spec.code, version=version, name=spec.name, effective_from=spec.effective_from,
-            effective_to=spec.effective_to, document=text, spec=spec.to_json(),
-            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), published_by=person.id)
-        s.add(row)
-        record_create(s, row, f"staff:{person.id}")
-    return Published(spec.code, version, spec.name, spec.effective_from, latest)
+    try:
+        with session_scope(db_url) as s:
+            review = review_publication(s, spec, lock=True)
+            if review.refusals:
+                raise PublishError("；".join(p.message for p in review.refusals))
+            if review.problems:
+                raise PolicyDocumentError(list(review.problems))
+            row = RebatePolicyVersion(
+                code=spec.code, version=review.version, name=spec.name,
+                effective_from=spec.effective_from, effective_to=spec.effective_to,
+                document=text, spec=spec.to_json(),
+                sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), published_by=person.id)
+            s.add(row)
+            record_create(s, row, f"staff:{person.id}")
+    except sa.exc.IntegrityError as exc:  # someone published this code at the same moment
+        raise PublishError(f"{spec.code} 第 {review.version} 版刚刚已由他人发布，请核对后重试") from exc
+    return Published(spec.code, review.version, spec.name, spec.effective_from,
+                     review.supersedes, review.warnings)
+
+
+def review_draft(db_url: str, spec: PolicySpec) -> Review:
+    """The publication checks, read-only (`salesops rebates validate`). `skipped` says why
+    they were not made when the database is missing, not initialised or out of date."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and not _exists(url.database):
+        return Review(skipped="数据库尚未初始化")
+    try:
+        revision = schema_revision(db_url)
+        if revision is None:
+            return Review(skipped="数据库尚未初始化")
+        if revision != schema_revisions()[-1]:
+            return Review(skipped="数据库结构不是最新版本（请先运行 salesops migrate）")
+        with session_scope(db_url) as s:
+            return review_publication(s, spec)
+    except sa.exc.OperationalError:
+        return Review(skipped="无法连接数据库")
+
+
+def _exists(path: str | None) -> bool:
+    return not path or path == ":memory:" or Path(path).is_file()
 
 
 def draft_version(db_url: str, spec: PolicySpec) -> PublishedVersion:
@@ -71,3 +192,44 @@ def draft_version(db_url: str, spec: PolicySpec) -> PublishedVersion:
         latest = s.exec(select(sa.func.max(RebatePolicyVersion.version)).where(
             RebatePolicyVersion.code == spec.code)).one()
     return PublishedVersion(spec.code, (latest or 0) + 1, spec, None)
+
+
+# --- reading back -------------------------------------------------------------------------
+
+def version_summary(row: RebatePolicyVersion, book: PolicyBook) -> dict:
+    """A published version as the listing shows it, with the order dates it governs."""
+    window = next((w for w in book.windows(row.code) if w.version == row.version), None)
+    return {"code": row.code, "version": row.version, "name": row.name,
+            "effective_from": row.effective_from.isoformat(),
+            "effective_to": row.effective_to.isoformat() if row.effective_to else None,
+            "governs": ({"from": window.start.isoformat(),
+                         "to": window.end.isoformat() if window.end else None}
+                        if window else None),
+            "published_by": row.published_by, "published_at": row.published_at.isoformat(),
+            "sha256": row.sha256}
+
+
+def policy_version(db_url: str, code: str, version: int | None = None) -> dict:
+    """One published version (default: the latest) for `salesops rebates show` and
+    GET /rebates/policies/{code}[/{version}]: the listing's fields, the publisher's name,
+    the versions of the code and the document exactly as published. Raises UnknownPolicy."""
+    with session_scope(db_url) as s:
+        numbers = sorted(s.exec(select(RebatePolicyVersion.version).where(
+            RebatePolicyVersion.code == code)).all())
+        if not numbers:
+            near = s.exec(select(RebatePolicyVersion.code).where(
+                sa.func.lower(RebatePolicyVersion.code) == code.lower())).first()
+            hint = f"（是否应为 {near}？）" if near else ""
+            raise UnknownPolicy(f"没有已发布的返利政策 {code}{hint}")
+        wanted = numbers[-1] if version is None else version
+        if wanted not in numbers:
+            raise UnknownPolicy(f"{code} 没有第 {wanted} 版（已发布：第 "
+                                f"{'、'.join(map(str, numbers))} 版）")
+        row = s.exec(select(RebatePolicyVersion).where(
+            RebatePolicyVersion.code == code, RebatePolicyVersion.version == wanted)).one()
+        publisher = s.get(Staff, row.published_by)
+        book = policy_book(s)
+    return {**version_summary(row, book),
+            "published_by_name": publisher.name if publisher else None,
+            "versions": numbers, "document": row.document,
+            "spec": json.loads(row.spec)}

@@ -11,13 +11,15 @@ import datetime as dt
 import difflib
 import json
 import re
-from collections.abc import Iterable
+import reprlib
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import yaml
 
+from models.names import normalize_name
 from models.rebates.formatting import plain_number
 
 MEASURES = ("amount", "quantity")
@@ -25,6 +27,20 @@ PERIODS = ("month", "quarter")
 STYLES = ("retroactive", "marginal")
 STACKINGS = ("stack", "exclusive")
 NO_HISTORY = ("pass", "fail")
+# how the Chinese texts name the document's words
+MEASURE_LABELS = {"amount": "金额", "quantity": "数量"}
+PERIOD_LABELS = {"month": "按月", "quarter": "按季"}
+STYLE_LABELS = {"retroactive": "追溯（全额按达到档）", "marginal": "分段累进"}
+STACKING_LABELS = {"stack": "叠加", "exclusive": "互斥"}
+
+# the days a policy, or a month to settle or replay, may name: date arithmetic around them
+# (the day before, the end of the quarter) never leaves what a date can hold
+FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+# numbers of a document: thresholds and caps far above any real one (10 万亿 yuan or units),
+# at most 10 decimal places; every such number fits the decimal context exactly
+MAX_NUMBER = Decimal(10) ** 13
+MAX_PLACES = 10
+MAX_DEPTH = 20  # nesting levels of a document (a real one uses 6)
 
 # codes end up inside bucket keys "code|rule|customer|period" and in 40-character columns
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -152,9 +168,25 @@ class _Mapping(dict):
         self.duplicates = []
 
 
+class _TooDeep(yaml.MarkedYAMLError):
+    pass
+
+
 class _DocumentLoader(yaml.SafeLoader):
     """Safe YAML where every plain scalar stays text except null: numbers keep their exact
-    decimal text, dates are checked by the validator, and `no`/`on` stay words."""
+    decimal text, dates are checked by the validator, and `no`/`on` stay words. Nesting
+    deeper than MAX_DEPTH is refused before the (recursive) composer runs out of stack."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth >= MAX_DEPTH:
+            raise _TooDeep(problem=_TOO_DEEP, problem_mark=self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _DocumentLoader.yaml_implicit_resolvers = {
@@ -202,25 +234,133 @@ def _json_constant(name: str):
     raise ValueError(f"不支持的数值 {name}")
 
 
+_TOO_DEEP = f"文档嵌套层数过深（超过 {MAX_DEPTH} 层），请检查括号是否配对"
+# text that can only be meant as JSON: its syntax errors are reported as JSON's
+_CLEARLY_JSON = re.compile(r'\s*(\[|\{\s*")')
+# full-width punctuation that breaks YAML/JSON syntax, and what to write instead
+_FULL_WIDTH = {"：": ":", "，": ",", "［": "[", "］": "]", "｛": "{", "｝": "}", "％": "%"}
+
+# the common PyYAML problems (matched on "context problem"), in Chinese
+_YAML_PROBLEMS = (
+    (r"could not find expected ':'", "找不到字段名后的冒号（应写成“字段: 值”，半角冒号后加空格）"),
+    (r"mapping values are not allowed here",
+     "此处不能出现“: ”（检查缩进是否对齐；文本中含“: ”时请给整段文本加引号）"),
+    (r"found character '\\t'", "含有制表符（Tab），YAML 只能用空格缩进"),
+    (r"cannot start any token", "该字符不能出现在值的开头，请给这个值加引号"),
+    (r"expected ',' or '\]'", "列表 [ … ] 缺少逗号或右方括号“]”"),
+    (r"expected ',' or '\}'", "映射 { … } 缺少逗号或右花括号“}”"),
+    (r"quoted scalar.*end of stream", "引号未闭合（缺少结尾的引号）"),
+    (r"unknown escape character", "双引号文本中有无效的转义（反斜杠请写成 \\\\，或改用单引号）"),
+    (r"expected <block end>|did not find expected key|expected '-' indicator",
+     "缩进不一致（同一层的字段须左对齐，列表项以“- ”开头）"),
+    (r"undefined alias", "引用了未定义的锚点（*名称 前须有 &名称）"),
+    (r"could not determine a constructor", "不支持的类型标签（以 ! 开头）"),
+    (r"expected the node content", "此处缺少值"),
+)
+_JSON_PROBLEMS = (
+    ("Expecting value", "此处缺少值（或多了一个逗号）"),
+    ("Expecting ',' delimiter", "缺少逗号，或括号未闭合"),
+    ("Expecting ':' delimiter", "字段名后缺少冒号“:”"),
+    ("Expecting property name", "字段名须用英文双引号括起（或最后多了一个逗号）"),
+    ("Unterminated string", "字符串缺少结尾的双引号"),
+    ("Invalid control character", "字符串中含有控制字符（换行、制表符须写成 \\n、\\t）"),
+    ("Invalid \\", "无效的转义字符"),
+    ("Extra data", "文档结束后还有多余内容"),
+)
+
+
 def _load_text(text: str) -> Any:
     """YAML or JSON → plain data; raises PolicyDocumentError for a syntax error."""
     text = text.lstrip("\ufeff")
-    json_error = None
-    if text.lstrip().startswith(("{", "[")):
+    if _CLEARLY_JSON.match(text):
+        return _load_json(text)
+    if text.lstrip().startswith("{"):  # JSON, or a YAML flow mapping: JSON first
         try:
-            return json.loads(text, parse_float=Decimal, parse_constant=_json_constant,
-                              object_pairs_hook=_json_pairs)
-        except ValueError as exc:  # maybe a YAML flow mapping: try YAML below
-            json_error = exc
+            return _load_json(text)
+        except PolicyDocumentError:
+            pass
     try:
         return yaml.load(text, Loader=_DocumentLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        if json_error is not None:
-            raise PolicyDocumentError([Problem("", f"JSON 格式错误：{json_error}")]) from exc
-        mark = getattr(exc, "problem_mark", None)
-        where = f"第 {mark.line + 1} 行第 {mark.column + 1} 列：" if mark else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        raise PolicyDocumentError([Problem("", f"YAML 格式错误，{where}{what}")]) from exc
+        raise PolicyDocumentError([Problem("", _yaml_error(text, exc))]) from exc
+
+
+def _load_json(text: str) -> Any:
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_int=Decimal,
+                          parse_constant=_json_constant, object_pairs_hook=_json_pairs)
+    except RecursionError:
+        data = _BAD
+    except json.JSONDecodeError as exc:
+        raise PolicyDocumentError([Problem("", _json_error(text, exc))]) from exc
+    except ValueError as exc:  # NaN, Infinity
+        raise PolicyDocumentError([Problem("", f"JSON 格式错误：{exc}")]) from exc
+    if data is _BAD or _too_deep(data):
+        raise PolicyDocumentError([Problem("", f"JSON 格式错误：{_TOO_DEEP}")])
+    return data
+
+
+def _too_deep(data: Any) -> bool:
+    """More than MAX_DEPTH levels of nested lists and mappings (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            stack += [(v, depth + 1) for v in (value.values() if isinstance(value, dict)
+                                               else value)]
+    return False
+
+
+def _json_error(text: str, exc: json.JSONDecodeError) -> str:
+    end = len(text.rstrip())
+    if exc.pos >= end:  # the text stopped inside a list, a mapping or a string
+        line = text.count("\n", 0, end) + 1
+        what = "文档意外结束（括号或引号未闭合）"
+        return f"JSON 格式错误，第 {line} 行末尾：{what}{_full_width_hint(text, line, line)}"
+    what = next((zh for en, zh in _JSON_PROBLEMS if exc.msg.startswith(en)),
+                f"无法解析（{exc.msg}）")
+    return (f"JSON 格式错误，第 {exc.lineno} 行第 {exc.colno} 列：{what}"
+            f"{_full_width_hint(text, exc.lineno, exc.lineno)}")
+
+
+def _yaml_error(text: str, exc: yaml.YAMLError) -> str:
+    """`YAML 格式错误，第 2 行第 1 列：…` at the line where the broken construct starts (a key
+    without its colon, an unclosed bracket or quote), in Chinese, with a hint about
+    full-width punctuation on the lines concerned."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        return f"YAML 格式错误，第 {line} 行：含有不能使用的控制字符（#x{exc.character:04x}）"
+    context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
+    found = getattr(exc, "problem_mark", None)
+    start = getattr(exc, "context_mark", None)
+    if start is None or (context or "").startswith("while parsing a block"):
+        start = found  # a block's start is far from the problem: the problem's line it is
+    if start is None:
+        return f"YAML 格式错误：无法解析（{exc}）"
+    said = f"{context or ''} {problem or ''}"
+    what = problem if isinstance(exc, _TooDeep) else next(
+        (zh for en, zh in _YAML_PROBLEMS if re.search(en, said)), f"无法解析（{said.strip()}）")
+    where = f"第 {start.line + 1} 行第 {start.column + 1} 列"
+    if found is not None and found.line != start.line:
+        what += f"（解析到第 {found.line + 1} 行时发现）"
+    last = found.line + 1 if found is not None else start.line + 1
+    # a full-width colon makes a line part of the text above it: look one line up too
+    hint = _full_width_hint(text, max(1, min(start.line + 1, last - 1)), last)
+    return f"YAML 格式错误，{where}：{what}{hint}"
+
+
+def _full_width_hint(text: str, first: int, last: int) -> str:
+    """`；第 2 行用了全角标点“：”，请改为半角“:”` for lines `first` … `last` (1-based)."""
+    lines = text.splitlines()[first - 1:last]
+    for number, line in enumerate(lines, first):
+        marks = [c for c in _FULL_WIDTH if c in line]
+        if marks:
+            wrong = "、".join(f"“{c}”" for c in marks)
+            right = "、".join(f"“{_FULL_WIDTH[c]}”" for c in marks)
+            return f"；第 {number} 行用了全角标点{wrong}，请改为半角{right}"
+    return ""
 
 
 # --------------------------------------------------------------------------- validation
@@ -246,9 +386,8 @@ class _Check:
             return self.add(path, "应为键值映射（字段: 值）")
         for key in value:
             if key not in allowed:
-                near = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-                hint = f"（是否应为 {near[0]}？）" if near else ""
-                self.add(_join(path, key), f"未知字段{hint}；可用字段：{'、'.join(allowed)}")
+                self.add(_join(path, key), f"未知字段{_did_you_mean(str(key), allowed)}；"
+                                           f"可用字段：{'、'.join(allowed)}")
         for key in getattr(value, "duplicates", ()):
             self.add(_join(path, key), "字段重复出现")
         for key in required:
@@ -275,25 +414,36 @@ class _Check:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
         if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
-            return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {value!r}")
+            return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {_shown(value)}")
         try:
-            return dt.date.fromisoformat(value.strip())
+            day = dt.date.fromisoformat(value.strip())
         except ValueError:
             return self.add(path, f"不是有效日期：{value.strip()}")
+        if not FIRST_DATE <= day <= LAST_DATE:
+            return self.add(path, f"日期须在 {FIRST_DATE} 至 {LAST_DATE} 之间（实为 {day}）")
+        return day
 
     def number(self, value: Any, path: str) -> Decimal | object:
-        if isinstance(value, bool) or isinstance(value, float):
+        if isinstance(value, bool):
+            return self.add(path, f"应为数字，实为 {str(value).lower()}")
+        if isinstance(value, float):
             # a float would already have lost the exact decimal the clerk wrote
             return self.add(path, "应为数字（不接受浮点数）")
-        if isinstance(value, int):
-            return Decimal(value)
-        if isinstance(value, Decimal):
-            if not value.is_finite():
-                return self.add(path, "应为有限的数字")
-            return _canon(value)
-        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
-            return _canon(Decimal(value.strip()))
-        return self.add(path, f"应为数字，实为 {value!r}")
+        if isinstance(value, (int, Decimal)):
+            number = Decimal(value)
+        elif isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            number = Decimal(value.strip())
+        else:
+            return self.add(path, f"应为数字，实为 {_shown(value)}")
+        # checked before any arithmetic: 1e400 would overflow the decimal context
+        if not number.is_finite():
+            return self.add(path, "应为有限的数字")
+        if number.copy_abs() > MAX_NUMBER:
+            return self.add(path, f"数值过大（绝对值不能超过 {plain_number(MAX_NUMBER)}，"
+                                  f"即 10 万亿），实为 {_shown(value)}")
+        if _places(number) > MAX_PLACES:
+            return self.add(path, f"小数位数过多（最多 {MAX_PLACES} 位），实为 {_shown(value)}")
+        return _canon(number)
 
     def integer(self, value: Any, path: str) -> int | object:
         number = self.number(value, path)
@@ -304,7 +454,9 @@ class _Check:
         return int(number)
 
     def rate(self, value: Any, path: str) -> Decimal | object:
-        """'2.5%' or a fraction 0.025 → Decimal fraction, 0 ≤ rate ≤ 1."""
+        """'2.5%' (or full-width '2.5％') or a fraction 0.025 → Decimal fraction, 0 ≤ rate ≤ 1."""
+        if isinstance(value, str):
+            value = value.replace("％", "%")
         if isinstance(value, str) and value.strip().endswith("%"):
             number = self.number(value.strip()[:-1].strip(), path)
             if number is _BAD:
@@ -325,7 +477,7 @@ class _Check:
 
     def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | object:
         if not isinstance(value, str) or value.strip() not in options:
-            return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {value!r}")
+            return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {_shown(value)}")
         return value.strip()
 
     def text_list(self, value: Any, path: str) -> tuple[str, ...] | object:
@@ -341,6 +493,41 @@ class _Check:
 
 def _rate_text(value: Any) -> str:
     return str(value).strip()
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlevel = 60, 60, 2
+
+
+def _shown(value: Any) -> str:
+    """A value as a problem quotes it: short, whatever the document holds (anchors can
+    make a list of a billion items)."""
+    text = _SHOWN.repr(str(value) if isinstance(value, Decimal) else value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _places(number: Decimal) -> int:
+    """Decimal places that matter (1.50 has one), without the decimal context."""
+    _, digits, exponent = number.as_tuple()
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -exponent - trailing) if trailing < len(digits) else 0
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    """`（是否应为 tiers？）` when one of `options` is close to `word`, else ''."""
+    near = _close_match(word, options)
+    return f"（是否应为 {near}？）" if near else ""
+
+
+def _close_match(word: str, options: Iterable[str], key=str.casefold) -> str | None:
+    """The option `word` most likely meant: the same up to `key` (case), else the closest."""
+    keyed: dict[str, str] = {}
+    for option in options:
+        keyed.setdefault(key(option), option)
+    if key(word) in keyed:
+        return keyed[key(word)]
+    near = difflib.get_close_matches(key(word), list(keyed), n=1, cutoff=0.6)
+    return keyed[near[0]] if near else None
 
 
 def _canon(d: Decimal) -> Decimal:
@@ -740,19 +927,8 @@ class PolicyBook:
             numbers = [v.version for v in vs]
             if len(set(numbers)) != len(numbers):
                 raise PolicyBookError(f"政策 {code} 的版本号重复：{numbers}")
-            windows = []
-            later_start: dt.date | None = None
-            for v in reversed(vs):
-                end = v.spec.effective_to
-                if later_start is not None:
-                    cut = later_start - dt.timedelta(days=1)
-                    end = cut if end is None else min(end, cut)
-                windows.append(VersionWindow(code, v.version, v.spec.effective_from, end))
-                later_start = (v.spec.effective_from if later_start is None
-                               else min(later_start, v.spec.effective_from))
-                self._versions[(code, v.version)] = v
-            windows.reverse()
-            self._windows[code] = [w for w in windows if not w.empty]
+            self._versions.update(((code, v.version), v) for v in vs)
+            self._windows[code] = _governing_windows(vs)
             for i in range(1, len(vs)):
                 problems += [f"{code} 第{vs[i].version}版 {p}"
                              for p in _measure_changes(vs[:i], vs[i].spec)]
@@ -802,8 +978,60 @@ class PolicyBook:
         """Problems with publishing `spec` as the next version of its code (empty if none):
         a rule id keeps its measure across versions, because lines of several versions can
         share one bucket and its volume must be in one unit."""
-        earlier = [v for (c, _), v in sorted(self._versions.items()) if c == spec.code]
-        return _measure_changes(earlier, spec)
+        return _measure_changes(self._of_code(spec.code), spec)
+
+    def lost_coverage(self, spec: PolicySpec) -> list[tuple[dt.date, dt.date | None]]:
+        """Stretches of order dates (start, end inclusive; None: open) a version of
+        `spec.code` governs now and none would once `spec` is published as its next version:
+        an `effective_to` ending before the end of what it supersedes."""
+        earlier = self._of_code(spec.code)
+        if not earlier:
+            return []
+        draft = PublishedVersion(spec.code, earlier[-1].version + 1, spec)
+        after = [(w.start, w.end) for w in _governing_windows([*earlier, draft])]
+        lost: list[tuple[dt.date, dt.date | None]] = []
+        for w in self._windows[spec.code]:
+            for start, end in _minus((w.start, w.end), after):
+                if lost and lost[-1][1] is not None and lost[-1][1] + _DAY == start:
+                    start = lost.pop()[0]  # adjacent windows: one stretch
+                lost.append((start, end))
+        return lost
+
+    def _of_code(self, code: str) -> list[PublishedVersion]:
+        return [v for (c, _), v in sorted(self._versions.items()) if c == code]
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def _governing_windows(versions: list[PublishedVersion]) -> list[VersionWindow]:
+    """The non-empty windows of the versions of one code (given in version order): each
+    ends the day before the earliest start of any later version, or at its own end."""
+    windows = []
+    later_start: dt.date | None = None
+    for v in reversed(versions):
+        end = v.spec.effective_to
+        if later_start is not None:
+            end = later_start - _DAY if end is None else min(end, later_start - _DAY)
+        windows.append(VersionWindow(v.code, v.version, v.spec.effective_from, end))
+        later_start = (v.spec.effective_from if later_start is None
+                       else min(later_start, v.spec.effective_from))
+    return [w for w in reversed(windows) if not w.empty]
+
+
+def _minus(span: tuple[dt.date, dt.date | None],
+           others: list[tuple[dt.date, dt.date | None]]) -> list[tuple[dt.date, dt.date | None]]:
+    """The days of `span` in none of `others` (inclusive ends, None: open)."""
+    pieces = [span]
+    for lo, hi in others:
+        rest = []
+        for start, end in pieces:
+            if start < lo:  # the part before `lo`
+                rest.append((start, lo - _DAY if end is None else min(end, lo - _DAY)))
+            if hi is not None and (end is None or end > hi):  # the part after `hi`
+                rest.append((max(start, hi + _DAY), end))
+        pieces = rest
+    return pieces
 
 
 def _measure_changes(earlier: list[PublishedVersion], spec: PolicySpec) -> list[Problem]:
@@ -818,3 +1046,49 @@ def _measure_changes(earlier: list[PublishedVersion], spec: PolicySpec) -> list[
                     f"新版本不能改为 {rule.measure}（同一期间的销量须同一口径；请改用新的规则 id）"))
                 break
     return problems
+
+
+# --------------------------------------------------------------------------- master data
+
+_CONDITION_VALUES = {  # what a condition's values name, for the warnings
+    "skus": "SKU", "product_lines": "产品线", "customer_tiers": "客户等级", "regions": "大区",
+    "customers": "客户（统一社会信用代码或工商全称）"}
+
+
+def unknown_values(spec: PolicySpec,
+                   known: Callable[[str], Collection[str]]) -> list[Problem]:
+    """Warnings for condition values the master data does not know (the engine matches them
+    exactly, so such a condition never holds and such an exclusion never excludes). Not
+    refusals: a policy may be published before its new product. `known(kind)` gives the
+    values of a kind of `_CONDITION_VALUES` (asked once per kind, only when used)."""
+    cache: dict[str, tuple[set[str], list[str]]] = {}
+
+    def lookup(kind: str) -> tuple[set[str], list[str]]:
+        if kind not in cache:
+            values = sorted(set(known(kind)))
+            cache[kind] = ({_match_key(kind, v) for v in values}, values)
+        return cache[kind]
+
+    warnings = []
+    for i, rule in enumerate(spec.rules):
+        for part, conditions, effect in (
+                ("applies_to", rule.applies_to, "该条件不会匹配任何订单"),
+                ("exclude", rule.exclude, "该排除不会生效")):
+            for kind in _CONDITION_VALUES:
+                for value in getattr(conditions, kind, None) or ():
+                    keys, values = lookup(kind)
+                    if _match_key(kind, value) in keys:
+                        continue
+                    near = _close_match(value, values,
+                                        key=lambda v, k=kind: _match_key(k, v).casefold())
+                    hint = f"（是否应为 {near}？）" if near else ""
+                    warnings.append(Problem(
+                        f"rules[{i}].{part}.{kind}",
+                        f"{_CONDITION_VALUES[kind]}“{value}”不在主数据中{hint}，{effect}"
+                        "（按原文精确匹配）"))
+    return warnings
+
+
+def _match_key(kind: str, value: str) -> str:
+    """How the engine compares a value of `kind` (customers: as `normalize_name` folds)."""
+    return normalize_name(value) if kind == "customers" else value

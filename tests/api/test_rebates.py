@@ -273,3 +273,21 @@ def test_an_order_opens_as_its_figures_count_it_after_the_customer_moves(hub, cl
     assert south.status_code == 200 and south.json()["lines"] == []
     lina = client.get(f"/rebates/orders/{world['o1']}", headers=token(hub, "rep-lina"))
     assert lina.status_code == 403
+
+
+def test_a_published_version_reads_back_with_its_document(hub, client):
+    r = client.post("/rebates/policies", content=POLICY.replace("[监护]", "[监护仪]", 1),
+                    headers={**token(hub, "ops-01"), "Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    [warning] = r.json()["warnings"]  # a product line nobody sells: published, with a warning
+    assert "监护仪" in warning["message"] and "监护" in warning["message"]
+    latest = client.get("/rebates/policies/T-PREVIEW", headers=token(hub, "rep-zhangwei"))
+    assert latest.status_code == 200 and latest.json()["version"] == 1
+    assert latest.json()["document"] == POLICY.replace("[监护]", "[监护仪]", 1)
+    assert client.get("/rebates/policies/T-PREVIEW/1", headers=token(hub, "rep-zhangwei")
+                      ).json()["sha256"] == latest.json()["sha256"]
+    missing = client.get("/rebates/policies/T-PREVIEW/2", headers=token(hub, "rep-zhangwei"))
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_policy"
+    assert client.get("/rebates/policies/T-PREVIEW/0",
+                      headers=token(hub, "rep-zhangwei")).status_code == 422
+    assert client.get("/rebates/policies/T-PREVIEW").status_code == 401
