@@ -35,11 +35,12 @@ from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
     Window, add_months, cursor_rows, customer_profiles, id_chunks, lines_query, payment_rates,
-    policy_book, quarter_end, quarter_start, summed_sale_lines, window_filter,
+    policy_book, quarter_end, quarter_start, shanghai_midnight_after, summed_sale_lines,
+    window_filter,
 )
 from models import (
-    Customer, Delivery, IntentOrder, IntentOrderLine, Product, RebateBucketInputs, RebateLine,
-    SalesReturn, SettlementRun, Staff, utcnow,
+    Customer, Delivery, IntentOrder, IntentOrderLine, Product, Quote, RebateBucketInputs,
+    RebateLine, SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
@@ -63,12 +64,22 @@ class SettlementError(Refusal):
 
 
 def parse_month(text: str) -> tuple[dt.date, dt.date]:
-    """'2026-10' → (2026-10-01, 2026-10-31); a clear error otherwise."""
+    """'2026-10' → (2026-10-01, 2026-10-31); a clear error otherwise (also for a month
+    outside 2000-01 … 2099-12, where date arithmetic around it could leave the calendar)."""
+    from models.rebates.policy import FIRST_DATE, LAST_DATE
+
     try:
         first = dt.datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError as exc:
         raise SettlementError(f"月份格式应为 YYYY-MM（例如 2026-10）：{text!r}") from exc
+    if not FIRST_DATE <= first <= LAST_DATE:
+        raise SettlementError(f"月份须在 {FIRST_DATE:%Y-%m} 至 {LAST_DATE:%Y-%m} 之间：{text!r}")
     return first, add_months(first, 1) - dt.timedelta(days=1)
+
+
+def month_key(text: str) -> str:
+    """The month as it is stored and looked up: ' 2026-9 ' → '2026-09'."""
+    return f"{parse_month(text)[0]:%Y-%m}"
 
 
 def previous_month(today: dt.date | None = None) -> str:
@@ -89,6 +100,7 @@ class Computation:
     book: PolicyBook
     windows: list[Window]
     line_count: int  # order lines read
+    stamp: int | None = None  # the latest settlement run when the paid amounts were read
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
@@ -99,12 +111,20 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     q0 = quarter_start(first)
     windows = [Window(q0, last)]
     pairs: dict[dt.date, set[int]] = defaultdict(set)
+    queries = []
     for table, day in ((Delivery, Delivery.delivered_on), (SalesReturn, SalesReturn.returned_on)):
         late = sa.and_(day <= last, table.recorded_at > since) if since else sa.false()
-        query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
-                 .select_from(table).join(IntentOrder, IntentOrder.id == table.order_id)
-                 .where(IntentOrder.order_date < q0,
-                        sa.or_(sa.and_(day >= first, day <= last), late)))
+        queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
+                       .select_from(table).join(IntentOrder, IntentOrder.id == table.order_id)
+                       .where(IntentOrder.order_date < q0,
+                              sa.or_(sa.and_(day >= first, day <= last), late)))
+    # an older order signed in the month: its deliveries count from the signature
+    signed = sa.and_(Quote.signed_at >= shanghai_midnight_after(first - dt.timedelta(days=1)),
+                     Quote.signed_at < shanghai_midnight_after(last))
+    queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
+                   .select_from(Quote).join(IntentOrder, IntentOrder.id == Quote.order_id)
+                   .where(IntentOrder.order_date < q0, signed))
+    for query in queries:
         for customer_id, order_date in conn.execute(query):
             if customer_id is not None:
                 pairs[quarter_start(order_date)].add(customer_id)
@@ -193,25 +213,67 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                   customer_ids: set[int] | None = None) -> Computation:
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
     narrows it to some customers (a rep's board)."""
-    as_of = utcnow()
-    if book is None:
-        with session_scope(db_url) as s:
+    as_of, month = utcnow(), month_key(month)
+    with session_scope(db_url) as s:
+        stamp = _latest_run(s)
+        if book is None:
             book = policy_book(s)
     inputs = month_inputs(db_url, month, book, customer_ids)
     paid = paid_in_db(db_url, inputs.windows, month)
     dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
     drafts = settle(dues, paid, rerun=inputs.rerun)
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
-                       inputs.line_count)
+                       inputs.line_count, stamp)
 
 
 # --- storing --------------------------------------------------------------------------------
 
+class SettlementConflict(SettlementError):
+    """Another settlement was stored after this one read what had been paid."""
+
+    status, code = 409, "settlement_conflict"
+
+
+def _latest_run(s: Session) -> int | None:
+    return s.exec(select(sa.func.max(SettlementRun.id))).one()
+
+
+def _lock_settlements(s: Session) -> None:
+    """Until the transaction ends, no other settlement can be stored (any process)."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(5077001)"))
+    else:  # SQLite: a first write takes the database's one write lock for the transaction
+        conn.execute(sa.text("UPDATE settlement_run SET id = id WHERE id < 0"))
+
+
+def refuse_unsettleable(s: Session, month: str) -> None:
+    """A month is settled once it is over (Asia/Shanghai), and never after a later month:
+    what changes afterwards, late returns included, goes into the latest month's re-run or
+    the next month's settlement, so that nothing is paid or clawed back twice."""
+    today = business_date()
+    if parse_month(month)[1] >= today:
+        raise SettlementError(f"{month} 尚未结束（今天是 {today}），月份结束后才能结算",
+                              status=409, code="month_not_over")
+    later = s.exec(select(sa.func.max(SettlementRun.month)).where(
+        SettlementRun.month > month)).one()
+    if later:
+        raise SettlementError(f"{later} 已经结算，不能再结算更早的 {month}；此后的变动（含迟到的"
+                              f"退货）计入 {later} 的重新结算或下月结算", status=409,
+                              code="later_month_settled")
+
+
 def store_settlement(db_url: str, comp: Computation, actor: str,
                      flow_run_id: str | None = None) -> int | None:
     """One transaction: a new revision with the computed lines. None when there is nothing
-    new for a month that was already settled (the re-run changes nothing)."""
+    new for a month that was already settled (the re-run changes nothing). Settlements are
+    stored one at a time; SettlementConflict when another one was stored after `comp` read
+    what had been paid (compute again)."""
     with session_scope(db_url) as s:
+        _lock_settlements(s)
+        refuse_unsettleable(s, comp.month)
+        if _latest_run(s) != comp.stamp:
+            raise SettlementConflict(f"计算 {comp.month} 结算期间另有结算写入，请重新结算")
         revisions = s.exec(select(SettlementRun.revision).where(
             SettlementRun.month == comp.month)).all()
         if revisions and not comp.drafts:
@@ -298,6 +360,9 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                       .order_by(RebateLine.customer_id)).all()
         customers = customer_profiles(s, (cid for cid, _ in nets))
     first, last = parse_month(run.month)
+    # a month's first settlement is booked at its end; a correction made once the month is
+    # over, in the period it is made (the settled month's is normally closed by then)
+    booked = last if run.kind == "initial" else max(last, business_date(run.created_at))
     batch_id = f"RB-{run.month}-r{run.revision}"
     vouchers = []
     for cid, fen in nets:
@@ -317,11 +382,11 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                                credit=amount if net > 0 else Decimal("0.00"),
                                customer_code=_customer_code(cid), customer_name=name)
         vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
-                                     voucher_date=last, period=run.month, word="记",
+                                     voucher_date=booked, period=f"{booked:%Y-%m}", word="记",
                                      entries=(expense, payable), prepared_by="销售运营中台"))
     if not vouchers:
         return None
-    return VoucherBatch(batch_id=batch_id, period=run.month, vouchers=tuple(vouchers),
+    return VoucherBatch(batch_id=batch_id, period=f"{booked:%Y-%m}", vouchers=tuple(vouchers),
                         note=f"{run.month} 返利结算第 {run.revision} 版，{len(vouchers)} 张凭证草稿")
 
 
@@ -378,8 +443,11 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 Product, Product.sku == IntentOrderLine.sku).where(
                 IntentOrderLine.order_id.in_(orders))) if rows else ():
             product_lines[oid].add(pl)
-    folder = st.path("settlements", run.month, f"r{run.revision}")
     status = run.status
+    # confirmed: the same documents again, as confirmed, beside the drafts
+    folder = st.path("settlements", run.month,
+                     f"r{run.revision}" + ("-confirmed" if status == "confirmed" else ""))
+    confirmed_on = business_date(run.confirmed_at) if run.confirmed_at else None
     by_customer: dict[int, list] = defaultdict(list)
     for line, customer in rows:
         by_customer[customer.id].append((line, customer))
@@ -389,7 +457,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         lines = [ln for ln, _ in items]
         doc = StatementDocument(
             statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
-            month=run.month, revision=run.revision, status=status,
+            month=run.month, revision=run.revision, status=status, confirmed_on=confirmed_on,
             issued_on=business_date(run.created_at), seller_name=st.seller_name,
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
@@ -511,7 +579,8 @@ def unfinished_revisions(db_url: str, month: str) -> list[int]:
 
 
 def _documents_key(run: SettlementRun) -> str:
-    return f"{run.month}-r{run.revision}"
+    """Documents are written once as drafts and once more when finance confirms."""
+    return f"{run.month}-r{run.revision}" + ("-confirmed" if run.status == "confirmed" else "")
 
 
 def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
@@ -532,9 +601,18 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
         if progress:
             progress(pct)
 
-    comp = compute_month(hub.db_url, month)
-    step(50)
-    run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
+    month = month_key(month)
+    with session_scope(hub.db_url) as s:
+        refuse_unsettleable(s, month)  # before minutes of work, not only when storing
+    for attempt in range(3):
+        comp = compute_month(hub.db_url, month)
+        step(50)
+        try:
+            run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
+            break
+        except SettlementConflict:
+            if attempt == 2:
+                raise
     step(70)
     made = {}
     for rid in unfinished_revisions(hub.db_url, month):
@@ -552,6 +630,7 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
     if person.role not in ("finance", "admin"):
         raise SettlementError(f"只有财务可以确认结算（{person.name} 的角色是 {person.role}）",
                               status=403, code="forbidden")
+    month = month_key(month)
     with session_scope(db_url) as s:
         run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                  SettlementRun.revision == revision)).first()
@@ -566,15 +645,6 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
         apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,
                       confirmed_at=utcnow())
         return run
-
-
-def confirmed_through(db_url: str) -> dt.date | None:
-    """The last day of the latest month with a confirmed revision (policies may not start
-    before it)."""
-    with session_scope(db_url) as s:
-        month = s.exec(select(sa.func.max(SettlementRun.month)).where(
-            SettlementRun.status == "confirmed")).one()
-    return parse_month(month)[1] if month else None
 
 
 # --- Prefect ------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from deployments.seed import customer_id  # noqa: F401 - tests import these from
 from deployments.seed import record_invoice as invoice  # noqa: F401
 from deployments.seed import record_signed_order as signed_order  # noqa: F401
 from flows.policies import publish_policy
-from models import SalesReturn, Staff
+from models import SalesReturn, Staff, set_clock
+from models.base import SHANGHAI
 from models.db import session_scope
 
 _SEQ = itertools.count(1)
@@ -20,6 +21,14 @@ def return_goods(db_url: str, order_id: str, line_no: int, quantity: int, on: dt
     with session_scope(db_url) as s:
         s.add(SalesReturn(return_no=f"R{next(_SEQ)}", order_id=order_id, line_no=line_no,
                           quantity=quantity, returned_on=on, kind=kind))
+
+
+def clock_from(day: dt.date) -> None:
+    """The business clock as if it were 10:00 in Shanghai on `day`, still running (what is
+    recorded later is later): months before `day` are over and may be settled."""
+    start = dt.datetime.now(dt.UTC)
+    base = dt.datetime.combine(day, dt.time(10), SHANGHAI)
+    set_clock(lambda: base + (dt.datetime.now(dt.UTC) - start))
 
 
 def publish(db_url: str, text: str, by: str = "ops-01"):

@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -20,11 +21,13 @@ from deployments.cli import main
 from flows.hub import current_hub
 from flows.policies import PublishError
 from flows.settlement import (
-    SettlementError, compute_month, confirm_settlement, line_inputs, settle_month,
+    SettlementConflict, SettlementError, compute_month, confirm_settlement, line_inputs,
+    finish_revision, settle_month, store_settlement, unfinished_revisions, voucher_batch,
 )
 from models import RebateBucketInputs, RebateLine, SettlementRun, Staff
 from models.db import session_scope
-from tests.rebate_support import customer_id, publish, return_goods, signed_order
+from tests.support import run_together
+from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
 D = dt.date
 POLICY = """
@@ -56,6 +59,12 @@ rules:
     priority: 5
     stacking: stack
 """
+
+
+@pytest.fixture(autouse=True)
+def months_over():
+    """Every month these tests settle is over."""
+    clock_from(D(2027, 1, 5))
 
 
 @pytest.fixture
@@ -153,6 +162,36 @@ def test_a_line_stored_with_all_its_inputs_reads_as_it_was(hub, kangda):
         assert line_inputs(s, s.exec(select(RebateLine)).all()) == [whole]
 
 
+def cli(capsys):
+    """`salesops …` in this process: (exit code, what it printed)."""
+    def salesops(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out = capsys.readouterr()
+        return exc.value.code, out.out + out.err
+    return salesops
+
+
+def test_the_cli_settles_and_finance_confirms_with_confirmed_statements(hub, kangda,
+                                                                        monkeypatch, capsys):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
+    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
+    get_settings.cache_clear()
+    salesops = cli(capsys)
+    try:
+        code, out = salesops("settle", "--month", "")
+        assert code == 2 and "月份格式应为 YYYY-MM" in out  # not silently last month
+        code, out = salesops("settle", "--month", "2026-10")
+        assert code == 0 and "合计 ¥1,280.00" in out
+        code, out = salesops("settle", "--month", "2026-10", "--confirm", "1", "--by",
+                             "finance-01")
+        assert code == 0 and "已确认 2026-10 第 1 版结算" in out
+        assert "对账单（已确认）" in out and "r1-confirmed" in out
+    finally:
+        get_settings.cache_clear()
+
+
 def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, monkeypatch, capsys):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
@@ -161,13 +200,7 @@ def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, monkeypatch,
         before = line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all())
     monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
     get_settings.cache_clear()
-
-    def salesops(*args: str) -> tuple[int, str]:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out = capsys.readouterr()
-        return exc.value.code, out.out + out.err
-
+    salesops = cli(capsys)
     try:
         # a version that does not exist, or one the database is not above: refused, untouched
         assert salesops("migrate", "--down-to", "0009") == (
@@ -236,6 +269,73 @@ def test_bad_month_is_refused(hub):
         settle_month(current_hub(), "2026-13")
 
 
+def runs(db_url) -> list[tuple[str, int, int]]:
+    with session_scope(db_url) as s:
+        return [(r.month, r.revision, r.line_count) for r in s.exec(
+            select(SettlementRun).order_by(SettlementRun.id))]
+
+
+def test_a_month_is_settled_once_it_is_over_and_never_after_a_later_one(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    signed_order(hub.db_url, kangda, D(2026, 11, 5), [("MON-M8", 4)])
+    clock_from(D(2026, 11, 20))
+    for month in ("2026-11", "2026-12", "2030-01"):
+        with pytest.raises(SettlementError, match="尚未结束") as refused:
+            settle_month(current_hub(), month)
+        assert refused.value.code == "month_not_over" and refused.value.status == 409
+    assert runs(hub.db_url) == []  # not even an empty revision
+    clock_from(D(2026, 12, 5))
+    settle_month(current_hub(), "2026-11")  # October's order is paid here, with November's
+    for month in ("2026-10", "2026-09"):
+        with pytest.raises(SettlementError, match="2026-11 已经结算") as refused:
+            settle_month(current_hub(), month)
+        assert refused.value.code == "later_month_settled"
+    assert runs(hub.db_url) == [("2026-11", 1, 4)]  # both orders, both rules
+
+
+def test_a_month_is_one_month_however_it_is_written(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert settle_month(current_hub(), " 2026-10 ").month == "2026-10"
+    again = settle_month(current_hub(), "2026-10")
+    assert again.run_id is None and runs(hub.db_url) == [("2026-10", 1, 1)]
+    signed_order(hub.db_url, kangda, D(2026, 11, 5), [("MON-M8", 1)])
+    assert settle_month(current_hub(), "2026-11").lines == 1
+    with pytest.raises(SettlementError, match="2026-11 已经结算"):
+        settle_month(current_hub(), "2026-9")  # September, written short
+
+
+def test_settlements_stored_at_once_never_pay_twice(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    first, second = compute_month(hub.db_url, "2026-10"), compute_month(hub.db_url, "2026-10")
+    assert store_settlement(hub.db_url, first, "cron") is not None
+    with pytest.raises(SettlementConflict, match="另有结算写入"):
+        store_settlement(hub.db_url, second, "cli")  # it read what was paid before `first`
+    # the cron and a clerk at the same instant: one revision; the other finds nothing new
+    signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 1)])
+    answers, errors = run_together(lambda: settle_month(current_hub(), "2026-10"), 3)
+    assert errors == []
+    assert sorted(a.run_id is not None for a in answers) == [False, False, True]
+    with session_scope(hub.db_url) as s:
+        total = sum(ln.amount for ln in s.exec(select(RebateLine)))
+    assert total == Decimal("1536.00")  # 6 × 12,800 × 2 %, once
+    assert runs(hub.db_url) == [("2026-10", 1, 1), ("2026-10", 2, 1)]
+
+
+def test_an_older_order_signed_after_its_delivery_counts_in_the_month_it_is_signed(hub,
+                                                                                   kangda):
+    """Delivered 30 December, signed 3 January: its rebate is January's, although the
+    order is of the previous quarter."""
+    late = signed_order(hub.db_url, kangda, D(2026, 12, 28), [("MON-M8", 5)],
+                        signed_on=D(2027, 1, 3), delivered_on=D(2026, 12, 30))
+    clock_from(D(2027, 2, 5))
+    assert settle_month(current_hub(), "2026-12").lines == 0
+    january = settle_month(current_hub(), "2027-01")
+    with session_scope(hub.db_url) as s:
+        lines = s.exec(select(RebateLine).where(RebateLine.run_id == january.run_id)).all()
+    assert [(ln.order_id, ln.rule_id, ln.amount) for ln in lines] == [
+        (late, "flat", Decimal("1280.00"))]
+
+
 def test_a_run_stopped_after_storing_is_finished_by_the_next(hub, kangda, monkeypatch):
     from connectors.base import TransientError
 
@@ -278,3 +378,40 @@ def test_the_monthly_flow_settles_last_month_and_publishes_its_table(hub, kangda
     import asyncio
     keys = asyncio.run(artifact_keys())
     assert {"settle-month", "settle-month-progress"} <= keys
+
+
+def test_a_correction_is_booked_in_the_period_it_is_made(hub, kangda):
+    o1 = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    clock_from(D(2026, 11, 5))
+    first = settle_month(current_hub(), "2026-10")
+    return_goods(hub.db_url, o1, 1, 1, D(2026, 10, 25))  # entered in December
+    clock_from(D(2026, 12, 8))
+    fix = settle_month(current_hub(), "2026-10")
+    assert fix.kind == "adjustment"
+    initial = voucher_batch(current_hub(), first.run_id)
+    correction = voucher_batch(current_hub(), fix.run_id)
+    assert (initial.period, initial.vouchers[0].voucher_date) == ("2026-10", D(2026, 10, 31))
+    assert (correction.period, correction.vouchers[0].voucher_date) == ("2026-12",
+                                                                         D(2026, 12, 8))
+    assert "更正" in correction.vouchers[0].entries[0].summary
+
+
+def test_confirming_issues_the_statements_again_as_confirmed(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    draft = settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        finance = s.get(Staff, "finance-01")
+    run = confirm_settlement(hub.db_url, "2026-10", 1, finance)
+    assert unfinished_revisions(hub.db_url, "2026-10") == [run.id]  # the next run would too
+    made = finish_revision(current_hub(), run.id)
+    assert finish_revision(current_hub(), run.id) == made  # once
+    assert unfinished_revisions(hub.db_url, "2026-10") == []
+    folder = hub.settings.data_dir / "settlements" / "2026-10" / "r1-confirmed"
+    [pdf] = made["statements"]
+    assert Path(pdf).parent == folder and Path(made["workbook"]).parent == folder
+    assert all(Path(p).exists() for p in draft.documents["statements"])  # drafts stay
+    assert "已确认" in openpyxl.load_workbook(made["workbook"]).properties.title
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "已确认" in text and "草稿" not in text
