@@ -1,4 +1,5 @@
-"""Test helpers: signed webhook deliveries and an in-process launcher of flow runs."""
+"""Test helpers: signed webhook deliveries, an in-process launcher of flow runs, the CLI
+run in this process."""
 from __future__ import annotations
 
 import json
@@ -112,3 +113,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def in_process_cli(monkeypatch, capsys, db_url: str, data_dir):
+    """For a fixture (`yield from`): `salesops …` run in this process against `db_url`, as a
+    function returning (exit code, out, err)."""
+    import pytest
+
+    from connectors.settings import get_settings
+    from deployments.cli import main
+
+    monkeypatch.setenv("SALESOPS_DATABASE_URL", db_url)
+    monkeypatch.setenv("SALESOPS_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            main([str(a) for a in args])
+        out = capsys.readouterr()
+        return exc.value.code, out.out, out.err
+
+    try:
+        yield run
+    finally:
+        get_settings.cache_clear()

@@ -15,13 +15,12 @@ from openpyxl import Workbook, load_workbook
 from sqlmodel import SQLModel, select
 
 from bench.customer_names import generate_customers, queries, write_csv
-from connectors.settings import get_settings
-from deployments.cli import main
 from flows.customer_import import import_customers
 from models import Customer, CustomerAlias, IntentOrder, OperationLog
 from models.customer_files import exact_matches
 from models.db import get_engine, session_scope
 from models.names import normalize_name
+from tests.support import in_process_cli
 
 HEADER = ["legal_name", "short_names", "former_names", "uscc", "province", "city", "tier",
           "owner"]
@@ -41,19 +40,7 @@ def write_rows(path: Path, rows: list[list[str]], header=HEADER, encoding="utf-8
 @pytest.fixture
 def cli(seeded, monkeypatch, capsys):
     """Run `salesops …` in this process against the test database: (exit code, out, err)."""
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", seeded.db_url)
-    monkeypatch.setenv("SALESOPS_DATA_DIR", str(seeded.data_dir))
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return exc.value.code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
+    yield from in_process_cli(monkeypatch, capsys, seeded.db_url, seeded.data_dir)
     gc.unfreeze()  # `customers match` freezes what its process holds: not the test session's
 
 

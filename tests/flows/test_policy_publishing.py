@@ -15,13 +15,13 @@ import flows.policies
 from api.app import create_app
 from api.auth import issue_token
 from connectors.settings import get_settings
-from deployments.cli import main
 from flows.policies import PublishError, UnknownPolicy, policy_version
 from flows.settlement import SettlementError, parse_month
 from models import SettlementRun, utcnow
 from models.db import session_scope
 from models.rebates.policy import PolicyDocumentError
 from tests.rebate_support import publish
+from tests.support import in_process_cli
 
 POLICY = """\
 code: T-PUB
@@ -50,19 +50,7 @@ def confirm(db_url: str, month: str) -> None:
 @pytest.fixture
 def cli(hub, monkeypatch, capsys, tmp_path):
     """Run `salesops …` in this process against the test database: (exit code, out, err)."""
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
-    monkeypatch.setenv("SALESOPS_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return exc.value.code, out.out, out.err
-
-    yield run
-    get_settings.cache_clear()
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, tmp_path / "data")
 
 
 def doc(tmp_path, text: str, name: str = "policy.yaml") -> str:

@@ -16,8 +16,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from connectors.settings import get_settings
-from deployments.cli import main
 from flows.hub import current_hub
 from flows.policies import PublishError
 from flows.settlement import (
@@ -26,7 +24,7 @@ from flows.settlement import (
 )
 from models import RebateBucketInputs, RebateLine, SettlementRun, Staff
 from models.db import session_scope
-from tests.support import run_together
+from tests.support import in_process_cli, run_together
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
 D = dt.date
@@ -162,59 +160,46 @@ def test_a_line_stored_with_all_its_inputs_reads_as_it_was(hub, kangda):
         assert line_inputs(s, s.exec(select(RebateLine)).all()) == [whole]
 
 
-def cli(capsys):
-    """`salesops …` in this process: (exit code, what it printed)."""
-    def salesops(*args: str) -> tuple[int, str]:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out = capsys.readouterr()
-        return exc.value.code, out.out + out.err
-    return salesops
+@pytest.fixture
+def cli(hub, monkeypatch, capsys):
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
 
 
-def test_the_cli_settles_and_finance_confirms_with_confirmed_statements(hub, kangda,
-                                                                        monkeypatch, capsys):
+def test_the_cli_settles_and_finance_confirms_with_confirmed_statements(hub, kangda, cli):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
-    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
-    get_settings.cache_clear()
-    salesops = cli(capsys)
-    try:
-        code, out = salesops("settle", "--month", "")
-        assert code == 2 and "月份格式应为 YYYY-MM" in out  # not silently last month
-        code, out = salesops("settle", "--month", "2026-10")
-        assert code == 0 and "合计 ¥1,280.00" in out
-        code, out = salesops("settle", "--month", "2026-10", "--confirm", "1", "--by",
-                             "finance-01")
-        assert code == 0 and "已确认 2026-10 第 1 版结算" in out
-        assert "对账单（已确认）" in out and "r1-confirmed" in out
-    finally:
-        get_settings.cache_clear()
+    code, _, err = cli("settle", "--month", "")
+    assert code == 2 and "月份格式应为 YYYY-MM" in err  # not silently last month
+    code, out, _ = cli("settle", "--month", "2026-10")
+    assert code == 0 and "合计 ¥1,280.00" in out
+    code, out, _ = cli("settle", "--month", "2026-10", "--confirm", "1", "--by", "finance-01")
+    assert code == 0 and "已确认 2026-10 第 1 版结算" in out
+    assert "对账单（已确认）" in out and "r1-confirmed" in out
 
 
-def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, monkeypatch, capsys):
+def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, cli):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
     settle_month(current_hub(), "2026-10")
     with session_scope(hub.db_url) as s:
         before = line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all())
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
-    get_settings.cache_clear()
-    salesops = cli(capsys)
+
+    def run(*args: str) -> tuple[int, str]:
+        code, out, err = cli(*args)
+        return code, out + err
+
     try:
         # a version that does not exist, or one the database is not above: refused, untouched
-        assert salesops("migrate", "--down-to", "0009") == (
+        assert run("migrate", "--down-to", "0009") == (
             2, "错误：没有数据库结构版本 0009（已有：0001、0002、0003）\n")
         # an operator rolling a release back: the bucket inputs are folded back into the lines
-        assert salesops("migrate", "--down-to", "0002") == (0, "数据库结构已回退到版本 0002。\n")
+        assert run("migrate", "--down-to", "0002") == (0, "数据库结构已回退到版本 0002。\n")
         with session_scope(hub.db_url) as s:
             rows = s.exec(sa.text("SELECT inputs FROM rebate_line ORDER BY id")).all()
         assert [json.loads(text) for text, in rows] == before
-        assert salesops("migrate", "--down-to", "0003") == (
+        assert run("migrate", "--down-to", "0003") == (
             2, "错误：数据库当前为版本 0002，只能回退到更早的版本\n")
     finally:
-        assert salesops("migrate") == (0, "数据库已升级到最新版本。\n")
-        get_settings.cache_clear()
+        assert run("migrate") == (0, "数据库已升级到最新版本。\n")
     with session_scope(hub.db_url) as s:
         assert s.exec(select(RebateBucketInputs)).all() == []
         assert line_inputs(s, s.exec(select(RebateLine).order_by(RebateLine.id)).all()) == before
