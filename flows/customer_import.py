@@ -70,12 +70,15 @@ IMPORT_COLUMNS = (
     Column("region", required=False, aliases=("大区",)),
     Column("tier", required=False, aliases=("客户等级",)),
     Column("owner", required=False, aliases=("负责销售",)),
+    Column("finance_code", required=False,
+           aliases=("财务客户编码", "金蝶客户编码", "用友客户编码", "客户编码（财务）")),
 )
 # fields a row may fill on a file (row attribute → customer column), in report order
 FIELDS = (("uscc", "uscc"), ("province", "province"), ("city", "city"), ("region", "region"),
-          ("tier", "tier"), ("owner", "owner_rep_id"))
+          ("tier", "tier"), ("owner", "owner_rep_id"), ("finance_code", "finance_code"))
 FIELD_LABELS = {"uscc": "统一社会信用代码", "province": "省份", "city": "城市", "region": "大区",
-                "tier": "客户等级", "owner_rep_id": "负责销售", "parent_id": "上级客户"}
+                "tier": "客户等级", "owner_rep_id": "负责销售", "parent_id": "上级客户",
+                "finance_code": "财务客户编码"}
 MOVED_LABELS = {"intent_order": "意向单", "quote": "报价单", "opportunity": "商机", "todo": "待办",
                 "suspect_name": "疑似新客户", "registry_change": "工商变更",
                 "receivable_invoice": "应收发票", "payment": "回款", "rebate_line": "返利明细"}
@@ -83,7 +86,7 @@ MOVED_LABELS = {"intent_order": "意向单", "quote": "报价单", "opportunity"
 _SPLIT = re.compile(r"[;；]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
-_MAX = {"city": 40, "region": 20, "owner": 40}
+_MAX = {"city": 40, "region": 20, "owner": 40, "finance_code": 40}
 _BRANCH_ENDINGS = tuple(name_data.BRANCH_MARKERS)
 
 
@@ -103,6 +106,7 @@ class ImportRow:
     region: str | None
     tier: str | None
     owner: str | None
+    finance_code: str | None
 
 
 def _shown(text: str) -> str:
@@ -189,7 +193,7 @@ def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
     if owner is not None and owner not in staff_ids:
         raise CellError(f"负责销售“{_shown(owner)}”不是系统中的人员编号", "owner")
     return ImportRow(row.number, legal, key, short, former, code, uscc_flag(code), province,
-                     city, region, tier, owner)
+                     city, region, tier, owner, _text(row, "finance_code", "财务客户编码"))
 
 
 # --- what is on file -------------------------------------------------------------------
@@ -199,7 +203,7 @@ _A = CustomerAlias.__table__
 _LOG = OperationLog.__table__
 _ON_FILE_COLUMNS = (_C.c.id, _C.c.legal_name, _C.c.name_key, _C.c.uscc, _C.c.uscc_check,
                     _C.c.province, _C.c.city, _C.c.region, _C.c.tier, _C.c.owner_rep_id,
-                    _C.c.parent_id, _C.c.merged_into_id)
+                    _C.c.parent_id, _C.c.merged_into_id, _C.c.finance_code)
 
 
 @dataclass
@@ -216,6 +220,7 @@ class _OnFile:
     owner_rep_id: str | None
     parent_id: int | None
     merged_into_id: int | None
+    finance_code: str | None
 
 
 def _same(field_name: str, a, b) -> bool:
@@ -401,6 +406,9 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
             cid = owners.pop() if len(owners) == 1 else None
         return cid
 
+    clashes = _finance_code_clashes(table.source, plans.values(), on_file)
+    if clashes:
+        raise TableError(clashes)
     clock.lap("plan")
     # stamped as late as possible: the matcher indexes of running processes read rows by
     # updated_at with a margin for transactions that commit after their stamp
@@ -539,12 +547,34 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
     return report, payload
 
 
+def _finance_code_clashes(source: str, plans, on_file: dict[int, _OnFile]) -> list[Problem]:
+    """A finance code names one customer: rows giving one code to two customers, or the code
+    of another file on record, are refused (the vouchers would book them as one)."""
+    owners: dict[str, str] = {}  # code → the legal name of the file or row holding it
+    holders: dict[str, object] = {}
+    for c in on_file.values():
+        if c.finance_code and not c.merged_into_id:
+            owners[c.finance_code], holders[c.finance_code] = c.legal_name, c.id
+    problems = []
+    for plan in plans:
+        code = (plan.fills if plan.existing else plan.values).get("finance_code")
+        if code is None:
+            continue
+        me = plan.customer_id if plan.existing else plan.key
+        if holders.setdefault(code, me) != me:
+            row = next(r.number for r in plan.rows if r.finance_code == code)
+            problems.append(Problem(source, row, "财务客户编码", f"财务客户编码 {_shown(code)} "
+                                    f"已属于“{_shown(owners[code])}”"))
+        owners.setdefault(code, plan.first.legal_name)
+    return problems
+
+
 def _plan_new(plan: _Plan) -> None:
     first = plan.first
     values = {"legal_name": first.legal_name, "name_key": plan.key, "uscc": first.uscc,
               "uscc_check": first.uscc_check, "province": first.province, "city": first.city,
               "region": first.region, "tier": first.tier, "owner_rep_id": first.owner,
-              "parent_id": None}
+              "finance_code": first.finance_code, "parent_id": None}
     for row in plan.rows[1:]:  # the same legal name again further down: fill, never overwrite
         for attr, column in FIELDS:
             value = getattr(row, attr)

@@ -345,8 +345,9 @@ def line_inputs(s: Session, lines: Sequence[RebateLine]) -> list[dict]:
 
 # --- vouchers, statements, workbook ---------------------------------------------------------
 
-def _customer_code(customer_id: int) -> str:
-    return f"C{customer_id:06d}"
+def _customer_code(customer_id: int, finance_code: str | None = None) -> str:
+    """The customer's code in finance's books; the hub's own number until one is on file."""
+    return finance_code or f"C{customer_id:06d}"
 
 
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
@@ -359,6 +360,8 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                       .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
                       .order_by(RebateLine.customer_id)).all()
         customers = customer_profiles(s, (cid for cid, _ in nets))
+        codes = dict(s.exec(select(Customer.id, Customer.finance_code).where(
+            Customer.finance_code.is_not(None))).all())
     first, last = parse_month(run.month)
     # a month's first settlement is booked at its end; a correction made once the month is
     # over, in the period it is made (the settled month's is normally closed by then)
@@ -376,11 +379,13 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         expense = VoucherEntry(summary, st.rebate_expense_account, st.rebate_expense_account_name,
                                debit=amount if net > 0 else Decimal("0.00"),
                                credit=Decimal("0.00") if net > 0 else amount,
-                               customer_code=_customer_code(cid), customer_name=name)
+                               customer_code=_customer_code(cid, codes.get(cid)),
+                               customer_name=name)
         payable = VoucherEntry(summary, st.rebate_payable_account, st.rebate_payable_account_name,
                                debit=Decimal("0.00") if net > 0 else amount,
                                credit=amount if net > 0 else Decimal("0.00"),
-                               customer_code=_customer_code(cid), customer_name=name)
+                               customer_code=_customer_code(cid, codes.get(cid)),
+                               customer_name=name)
         vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
                                      voucher_date=booked, period=f"{booked:%Y-%m}", word="记",
                                      entries=(expense, payable), prepared_by="销售运营中台"))
@@ -461,7 +466,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             issued_on=business_date(run.created_at), seller_name=st.seller_name,
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
-            customer_uscc=customer.uscc, customer_code=_customer_code(cid),
+            customer_uscc=customer.uscc,
+            customer_code=_customer_code(cid, customer.finance_code),
             region=customer.region, rep_name=staff_names.get(customer.owner_rep_id),
             lines=tuple(StatementLine(
                 order_id=ln.order_id, order_date=order_dates.get(ln.order_id),
@@ -485,7 +491,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         lines=tuple(SettlementDetailLine(
             month=ln.month, revision=run.revision, order_id=ln.order_id,
             order_date=order_dates.get(ln.order_id), customer_name=c.legal_name,
-            customer_code=_customer_code(c.id), customer_uscc=c.uscc, region=ln.region,
+            customer_code=_customer_code(c.id, c.finance_code), customer_uscc=c.uscc,
+            region=ln.region,
             rep_name=staff_names.get(ln.rep_id, ln.rep_id), policy_code=ln.policy_code,
             policy_version=ln.policy_version, clause=ln.clause, period=ln.period,
             basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
@@ -564,7 +571,18 @@ def summarize(db_url: str, month: str, run_id: int | None) -> SettlementResult:
         by_region=total(lambda ln, c: ln.region or "（未分配）"),
         by_rep=total(lambda ln, c: names.get(ln.rep_id, ln.rep_id or "（未分配）")),
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
-        message=f"{month} 返利结算第 {run.revision} 版：{len(rows)} 行，合计 ¥{run.total_amount:,.2f}")
+        message=f"{month} 返利结算第 {run.revision} 版：{len(rows)} 行，合计 ¥{run.total_amount:,.2f}"
+        + _missing_codes(c for _, c in rows))
+
+
+def _missing_codes(customers) -> str:
+    """What finance must do before importing the vouchers: customers with no finance code."""
+    missing = sorted({c.legal_name for c in customers if not c.finance_code})
+    if not missing:
+        return ""
+    shown = "、".join(missing[:5]) + (f"等 {len(missing)} 位客户" if len(missing) > 5 else "")
+    return (f"；{shown}未设财务客户编码，凭证暂用系统编号（C 开头），导入财务系统前请在客户档案中"
+            "补齐（客户导入的“财务客户编码”列）")
 
 
 def unfinished_revisions(db_url: str, month: str) -> list[int]:

@@ -40,6 +40,8 @@ class Customer(SQLModel, table=True):
     province: str | None = Field(default=None, max_length=20)
     city: str | None = Field(default=None, max_length=40)
     owner_rep_id: str | None = Field(default=None, foreign_key="staff.id", max_length=40)
+    # the customer's code in finance's books (金蝶/用友 客户编码): the vouchers' 核算维度
+    finance_code: str | None = Field(default=None, max_length=40, index=True)
     contact_email: str | None = Field(default=None, max_length=120)
     # a branch (分公司, 办事处 …) is its own file linked to its parent, never merged into it
     parent_id: int | None = Field(default=None, foreign_key="customer.id", index=True)

@@ -595,3 +595,23 @@ def test_two_names_of_one_file_in_one_import_never_overwrite_each_other(seeded, 
     assert customer(db, KANGDA).region == "华北"
     wb = load_workbook(tmp_path / "b.duplicates.xlsx")
     assert list(wb["字段冲突"].iter_rows(values_only=True))[1][3:] == ("大区", "华北", "华东")
+
+
+def test_finance_codes_are_imported_and_one_code_names_one_customer(seeded, cli, tmp_path):
+    db = seeded.db_url
+    header = ["工商全称", "财务客户编码"]
+    path = write_rows(tmp_path / "codes.csv", [[KANGDA, "1122.0001"],
+                                               ["苏州恒瑞精密机械有限公司", "1122.0002"]],
+                      header=header)
+    code, _, err = cli("customers", "import", path, "--by", "ops-01")
+    assert code == 0, err
+    assert customer(db, KANGDA).finance_code == "1122.0001"
+    assert customer(db, "苏州恒瑞精密机械有限公司").finance_code == "1122.0002"
+    before = snapshot(db)
+    for rows, clash in (
+            ([["广东华信电子科技股份有限公司", "1122.0001"]], f"已属于“{KANGDA}”"),
+            ([["甲公司有限公司", "9"], ["乙公司有限公司", "9"]], "已属于“甲公司有限公司”")):
+        path = write_rows(tmp_path / "clash.csv", rows, header=header)
+        code, _, err = cli("customers", "import", path, "--by", "ops-01")
+        assert code == 2 and "财务客户编码" in err and clash in err, err
+        assert snapshot(db) == before  # nothing written

@@ -22,7 +22,7 @@ from flows.settlement import (
     SettlementConflict, SettlementError, compute_month, confirm_settlement, line_inputs,
     finish_revision, settle_month, store_settlement, unfinished_revisions, voucher_batch,
 )
-from models import RebateBucketInputs, RebateLine, SettlementRun, Staff
+from models import Customer, RebateBucketInputs, RebateLine, SettlementRun, Staff
 from models.db import session_scope
 from tests.support import in_process_cli, run_together
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
@@ -190,7 +190,7 @@ def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, cli):
     try:
         # a version that does not exist, or one the database is not above: refused, untouched
         assert run("migrate", "--down-to", "0009") == (
-            2, "错误：没有数据库结构版本 0009（已有：0001、0002、0003）\n")
+            2, "错误：没有数据库结构版本 0009（已有：0001、0002、0003、0004）\n")
         # an operator rolling a release back: the bucket inputs are folded back into the lines
         assert run("migrate", "--down-to", "0002") == (0, "数据库结构已回退到版本 0002。\n")
         with session_scope(hub.db_url) as s:
@@ -400,3 +400,18 @@ def test_confirming_issues_the_statements_again_as_confirmed(hub, kangda):
         text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True,
                               text=True, check=True).stdout
         assert "已确认" in text and "草稿" not in text
+
+
+def test_vouchers_carry_finance_codes_and_the_result_names_customers_without_one(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    other = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
+    signed_order(hub.db_url, other, D(2026, 10, 12), [("MON-M12", 2)])
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, kangda).finance_code = "1122.0001"
+    result = settle_month(current_hub(), "2026-10")
+    codes = {v.entries[0].customer_name: {e.customer_code for e in v.entries}
+             for v in voucher_batch(current_hub(), result.run_id).vouchers}
+    assert codes == {"江苏康达医疗设备有限公司": {"1122.0001"},
+                     "浙江仁和医疗器械有限公司": {f"C{other:06d}"}}
+    assert "浙江仁和医疗器械有限公司未设财务客户编码" in result.message
+    assert "江苏康达" not in result.message.split("；")[1]
