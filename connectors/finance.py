@@ -143,6 +143,17 @@ class VoucherBatch:
         """Wire/file form: Decimals as strings (exact), dates ISO 8601."""
         return _jsonable(dataclasses.asdict(self))
 
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> VoucherBatch:
+        """The batch back from its wire/file form."""
+        money = ("debit", "credit")
+        return cls(data["batch_id"], data["period"], tuple(
+            VoucherDraft(**{**v, "voucher_date": dt.date.fromisoformat(v["voucher_date"]),
+                            "entries": tuple(VoucherEntry(**{**e, **{k: Decimal(e[k])
+                                                                      for k in money}})
+                                             for e in v["entries"])})
+            for v in data["vouchers"]), data.get("note"))
+
 
 # --- receivables ---------------------------------------------------------------------------
 
@@ -498,7 +509,7 @@ def build_workbook(request: InvoiceRequest):
 # the field keys, row 2 the Chinese captions (a leading * marks required fields), data from
 # row 3. The voucher-level fields are filled on a voucher's first entry row only; the entry
 # fields on every row. "*Split*1" (间隔列) separates the head from the entries. Which 核算维度
-# columns a template holds depends on the data centre; the customer dimension is FFLEX6 (客户)
+# columns a template holds depends on the data centre; the customer dimension is FFlex6 (客户)
 # in the standard presets, as in the WebAPI's FDetailID.FDETAILID__FFLEX6.
 
 VOUCHER_LAYOUT = "kingdee-k3cloud-gl-voucher-import"
@@ -522,8 +533,8 @@ KINGDEE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("FEXPLANATION", "(分录)摘要"),
     ("FACCOUNTID", "*(分录)科目编码#编码"),
     ("FACCOUNTID#Name", "(分录)科目编码#名称"),
-    ("FDetailID#FFLEX6", "(分录)客户#编码"),
-    ("FDetailID#FFLEX6#Name", "(分录)客户#名称"),
+    ("FDetailID#FFlex6", "(分录)客户#编码"),
+    ("FDetailID#FFlex6#Name", "(分录)客户#名称"),
     ("FCURRENCYID", "*(分录)币别#编码"),
     ("FCURRENCYID#Name", "(分录)币别#名称"),
     ("FEXCHANGERATETYPE", "*(分录)汇率类型#编码"),
@@ -535,7 +546,7 @@ KINGDEE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 _KINGDEE_MONEY = ("FAMOUNTFOR", "FDEBIT", "FCREDIT")
 _KINGDEE_TEXT = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FVOUCHERGROUPID", "FACCBOOKORGID",
-                 "FACCOUNTID", "FDetailID#FFLEX6", "FCURRENCYID", "FEXCHANGERATETYPE")
+                 "FACCOUNTID", "FDetailID#FFlex6", "FCURRENCYID", "FEXCHANGERATETYPE")
 
 
 @dataclass(frozen=True)
@@ -574,7 +585,7 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(KINGDEE_SHEET)
     keys = [k for k, _ in KINGDEE_COLUMNS]
-    widths = {"FEXPLANATION": 44, "FACCOUNTID#Name": 22, "FDetailID#FFLEX6#Name": 30,
+    widths = {"FEXPLANATION": 44, "FACCOUNTID#Name": 22, "FDetailID#FFlex6#Name": 30,
               "FDate": 12, "FBUSDATE": 12, "FDEBIT": 14, "FCREDIT": 14, "FAMOUNTFOR": 14}
     for i, key in enumerate(keys, start=1):
         ws.column_dimensions[get_column_letter(i)].width = widths.get(key, 14)
@@ -617,8 +628,8 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
             values = {
                 "FEntity": entry_no, "FEXPLANATION": entry.summary,
                 "FACCOUNTID": entry.account_code, "FACCOUNTID#Name": entry.account_name,
-                "FDetailID#FFLEX6": entry.customer_code,
-                "FDetailID#FFLEX6#Name": entry.customer_name if entry.customer_code else None,
+                "FDetailID#FFlex6": entry.customer_code,
+                "FDetailID#FFlex6#Name": entry.customer_name if entry.customer_code else None,
                 "FCURRENCYID": book.currency, "FCURRENCYID#Name": book.currency_name,
                 "FEXCHANGERATETYPE": book.rate_type, "FEXCHANGERATETYPE#Name": book.rate_type_name,
                 "FEXCHANGERATE": 1, "FAMOUNTFOR": _money(amount),

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     rebate_expense_account_name: str = "销售费用-销售返利"
     rebate_payable_account: str = "2241.05"
     rebate_payable_account_name: str = "其他应付款-应付返利"
+    # whether the expense entry also carries the customer dimension (only if the expense
+    # account has 客户 as an auxiliary dimension in finance's chart; the payable always does)
+    rebate_expense_by_customer: bool = False
     kingdee_account_book: str = ""  # 账簿编码: the Kingdee import needs it; finance knows it
     kingdee_account_book_name: str = ""
     kingdee_accounting_org: str = ""  # 核算组织编码

@@ -376,16 +376,15 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         what = "返利结算" if run.kind == "initial" else f"返利结算更正（第{run.revision}版）"
         summary = f"{first.year}年{first.month}月{what} {name}"
         amount = abs(net)
+        by_customer = dict(customer_code=_customer_code(cid, codes.get(cid)),
+                           customer_name=name)
         expense = VoucherEntry(summary, st.rebate_expense_account, st.rebate_expense_account_name,
                                debit=amount if net > 0 else Decimal("0.00"),
                                credit=Decimal("0.00") if net > 0 else amount,
-                               customer_code=_customer_code(cid, codes.get(cid)),
-                               customer_name=name)
+                               **(by_customer if st.rebate_expense_by_customer else {}))
         payable = VoucherEntry(summary, st.rebate_payable_account, st.rebate_payable_account_name,
                                debit=Decimal("0.00") if net > 0 else amount,
-                               credit=amount if net > 0 else Decimal("0.00"),
-                               customer_code=_customer_code(cid, codes.get(cid)),
-                               customer_name=name)
+                               credit=amount if net > 0 else Decimal("0.00"), **by_customer)
         vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
                                      voucher_date=booked, period=f"{booked:%Y-%m}", word="记",
                                      entries=(expense, payable), prepared_by="销售运营中台"))
@@ -400,8 +399,10 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
     batch = voucher_batch(hub, run_id)
     if batch is None:
         return None
+    # the batch as sent is kept with the reference: documents written later show it as it was
     result = once(hub.db_url, "rebate_vouchers", batch.batch_id,
-                  lambda: {"reference": hub.finance.submit_vouchers(batch)})
+                  lambda: {"reference": hub.finance.submit_vouchers(batch),
+                           "batch": batch.to_json_dict()})
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,
@@ -520,6 +521,12 @@ def render_statements(jobs: list[tuple[StatementDocument, Path]]) -> None:
 
 
 def _vouchers_of(hub: Hub, run_id: int) -> tuple:
+    """The revision's vouchers as they were sent to finance (as they would be, before)."""
+    with session_scope(hub.db_url) as s:
+        batch_id = s.get(SettlementRun, run_id).voucher_batch_id
+    sent = effect_result(hub.db_url, "rebate_vouchers", batch_id) if batch_id else None
+    if sent and "batch" in sent:
+        return VoucherBatch.from_json_dict(sent["batch"]).vouchers
     batch = voucher_batch(hub, run_id)
     return batch.vouchers if batch else ()
 

@@ -165,7 +165,7 @@ def test_embedded_workbook_follows_the_k3cloud_voucher_import_layout(tmp_path):
     assert keys[:4] == ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FAccountBookID#Name", "FDate")
     assert "*Split*1" in keys and keys.index("*Split*1") < keys.index("FEntity")
     assert captions[keys.index("FDEBIT")] == "(分录)借方金额"
-    assert captions[keys.index("FDetailID#FFLEX6")] == "(分录)客户#编码"
+    assert captions[keys.index("FDetailID#FFlex6")] == "(分录)客户#编码"
     assert len(rows) == 4  # two entries per voucher
 
     first, second, third, fourth = rows
@@ -182,8 +182,8 @@ def test_embedded_workbook_follows_the_k3cloud_voucher_import_layout(tmp_path):
     assert [r["FEntity"] for r in rows] == [1, 2, 1, 2]
     assert [r["FACCOUNTID"] for r in rows] == ["6601.09", "2241.05", "2241.05", "6601.09"]
     assert first["FEXPLANATION"] == "2026年10月返利结算 江苏康达医疗设备有限公司"
-    assert [r["FDetailID#FFLEX6"] for r in rows] == ["C000123", "C000123", "C000456", "C000456"]
-    assert fourth["FDetailID#FFLEX6#Name"] == "苏州恒润精密机械有限公司"
+    assert [r["FDetailID#FFlex6"] for r in rows] == ["C000123", "C000123", "C000456", "C000456"]
+    assert fourth["FDetailID#FFlex6#Name"] == "苏州恒润精密机械有限公司"
     assert all(r["FCURRENCYID"] == "PRE001" and r["FEXCHANGERATETYPE"] == "HLTX01_SYS"
                and r["FEXCHANGERATE"] == 1 for r in rows)
     assert money(first["FDEBIT"]) == Decimal("12345.67") and first["FCREDIT"] is None
@@ -363,3 +363,8 @@ def test_rest_gives_up_after_its_attempts_with_a_transient_error():
             with pytest.raises(TransientError):
                 finance.submit_vouchers(batch())
         assert sim.calls[CALL] == 3 and not sim.voucher_effects
+
+
+def test_a_batch_reads_back_from_its_json_form_unchanged():
+    sent = batch(vouchers=(voucher(), clawback_voucher()))
+    assert VoucherBatch.from_json_dict(json.loads(json.dumps(sent.to_json_dict()))) == sent

@@ -409,9 +409,26 @@ def test_vouchers_carry_finance_codes_and_the_result_names_customers_without_one
     with session_scope(hub.db_url) as s:
         s.get(Customer, kangda).finance_code = "1122.0001"
     result = settle_month(current_hub(), "2026-10")
-    codes = {v.entries[0].customer_name: {e.customer_code for e in v.entries}
-             for v in voucher_batch(current_hub(), result.run_id).vouchers}
-    assert codes == {"江苏康达医疗设备有限公司": {"1122.0001"},
-                     "浙江仁和医疗器械有限公司": {f"C{other:06d}"}}
+    vouchers = voucher_batch(current_hub(), result.run_id).vouchers
+    # the customer dimension on the payable entry only (the expense account has none, unless
+    # finance says otherwise)
+    assert [[e.customer_code for e in v.entries] for v in vouchers] == [
+        [None, "1122.0001"], [None, f"C{other:06d}"]]
+    assert vouchers[1].entries[1].customer_name == "浙江仁和医疗器械有限公司"
     assert "浙江仁和医疗器械有限公司未设财务客户编码" in result.message
     assert "江苏康达" not in result.message.split("；")[1]
+
+
+def test_documents_written_later_show_the_vouchers_as_they_were_sent(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    result = settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, kangda).finance_code = "K-0001"  # set after the vouchers went out
+        finance = s.get(Staff, "finance-01")
+    run = confirm_settlement(hub.db_url, "2026-10", 1, finance)
+    made = finish_revision(current_hub(), run.id)
+    sheet = openpyxl.load_workbook(made["workbook"])["凭证"]
+    cells = {c.value for row in sheet.iter_rows() for c in row}
+    assert f"C{kangda:06d}" in cells and "K-0001" not in cells
+    assert voucher_batch(current_hub(), result.run_id).vouchers[0].entries[1].customer_code \
+        == "K-0001"  # what a new batch would carry
