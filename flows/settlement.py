@@ -441,6 +441,12 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         inputs = dict(zip((ln.id for ln, _ in rows), line_inputs(s, [ln for ln, _ in rows])))
         book = policy_book(s)
         staff_names = {p.id: p.name for p in s.exec(select(Staff))}
+        # a correction states what the month's earlier revisions settled for each customer
+        before = {cid: fen_to_yuan(int(fen)) for cid, fen in s.exec(
+            select(RebateLine.customer_id, sum_fen(RebateLine.amount))
+            .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
+            .where(SettlementRun.month == run.month, SettlementRun.revision < run.revision)
+            .group_by(RebateLine.customer_id))} if run.revision > 1 else None
         orders = {ln.order_id for ln, _ in rows}
         order_dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
             IntentOrder.id.in_(orders)))} if rows else {}
@@ -464,6 +470,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         doc = StatementDocument(
             statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
             month=run.month, revision=run.revision, status=status, confirmed_on=confirmed_on,
+            settled_before=before.get(cid, Decimal("0.00")) if before is not None else None,
             issued_on=business_date(run.created_at), seller_name=st.seller_name,
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,

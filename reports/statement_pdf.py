@@ -57,7 +57,8 @@ __all__ = [
 
 KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
                "adjustment": "更正"}
-STATUS_LABELS = {"draft": "草稿", "confirmed": "已确认"}
+# "confirmed" is the seller's (finance's) confirmation, not the customer's
+STATUS_LABELS = {"draft": "草稿", "confirmed": "供方已确认"}
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
@@ -128,6 +129,8 @@ class StatementDocument:
     rep_name: str | None = None     # 销售代表
     confirmed_on: date | None = None
     note: str | None = None
+    # a correction (revision > 1): what earlier revisions of the month settled for the customer
+    settled_before: Decimal | None = None
 
     def __post_init__(self) -> None:
         # Accept any iterable but store tuples so the document stays hashable/immutable.
@@ -318,6 +321,12 @@ def _totals(doc: StatementDocument) -> Table:
         text("本期合计（大写）", S_LABEL), text(capital_amount(total), S_VALUE),
         text("本期合计（小写）", S_LABEL), num(format_money(total, symbol=True), S_VALUE, bold=True),
     ]]
+    if doc.settled_before is not None:  # a correction: the month before and after it
+        after = doc.settled_before + total
+        rows.append([
+            text("原结算金额", S_LABEL), num(format_money(doc.settled_before, symbol=True), S_VALUE),
+            text("更正后合计", S_LABEL), num(format_money(after, symbol=True), S_VALUE, bold=True),
+        ])
     table = Table(rows, colWidths=[29 * mm, CONTENT_W - 29 * mm - 29 * mm - 38 * mm, 29 * mm,
                                    38 * mm])
     table.setStyle(_table_style([("BOX", (0, 0), (-1, -1), 0.8, ACCENT),
@@ -372,9 +381,11 @@ def _confirmation(doc: StatementDocument) -> Table:
         text("经办人：", S_BODY),
         text(f"日期：{format_date(doc.issued_on)}", S_BODY),
     ]
+    # the amount is restated here: the signed block must not be separable from the total
     right: list[Flowable] = [
         text("客户确认", S_SECTION),
-        text("经核对，上述返利明细及合计金额无误。", S_BODY),
+        text(f"经核对，上述返利明细无误，本期合计金额 {format_money(doc.total, symbol=True)}"
+             f"（{capital_amount(doc.total)}）。", S_BODY),
         Spacer(0, 8 * mm),
         text("客户（盖章）：", S_BODY),
         Spacer(0, 2 * mm),
@@ -392,7 +403,9 @@ def _confirmation(doc: StatementDocument) -> Table:
 
 
 def _story(doc: StatementDocument) -> list[Flowable]:
-    intro = (f"贵司 {doc.period_label} 返利结算（第{doc.revision}版）明细如下，金额单位为人民币元，"
+    what = ("返利结算" if doc.settled_before is None
+            else "返利结算更正（只列本次更正的差额，原结算金额与更正后合计见合计栏）")
+    intro = (f"贵司 {doc.period_label} {what}（第{doc.revision}版）明细如下，金额单位为人民币元，"
              "负数表示冲回。请核对后在本对账单末尾盖章或签字确认并回传；如有疑问，请联系您的销售代表。")
     closing: list[Flowable] = [_totals(doc)]
     if doc.note:

@@ -379,6 +379,11 @@ def test_a_correction_is_booked_in_the_period_it_is_made(hub, kangda):
     assert (correction.period, correction.vouchers[0].voucher_date) == ("2026-12",
                                                                          D(2026, 12, 8))
     assert "更正" in correction.vouchers[0].entries[0].summary
+    if shutil.which("pdftotext"):  # the customer's statement: the month before and after
+        [pdf] = fix.documents["statements"]
+        text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True,
+                              check=True).stdout.replace(" ", "").replace("\n", "")
+        assert "原结算金额¥1,280.00" in text and "更正后合计¥1,024.00" in text
 
 
 def test_confirming_issues_the_statements_again_as_confirmed(hub, kangda):

@@ -227,3 +227,20 @@ def test_net_clawback_and_missing_optionals(tmp_path):
     assert flat.count("统一社会信用代码") == 1  # the seller's; the customer's row dropped
     assert "说明：" not in flat and "备注：" not in flat
     assert "MON-2026Q4" in flat and "第二条" in flat  # a cited policy is listed even if undescribed
+
+
+@needs_poppler
+def test_a_correction_states_the_month_before_and_after_and_the_signature_names_the_total(
+        tmp_path):
+    def text_of(doc) -> str:
+        path = tmp_path / f"{doc.status}-{doc.revision}.pdf"
+        render_statement_pdf(doc, path)
+        return _squash(_run("pdftotext", str(path), "-"))
+
+    text = text_of(_doc(revision=2, settled_before=D("10000.00")))
+    assert "返利结算更正" in text
+    assert "原结算金额¥10,000.00" in text and "更正后合计¥12,368.07" in text
+    # the confirmation block restates the total it confirms, wherever the page breaks
+    assert "本期合计金额¥2,368.07（贰仟叁佰陆拾捌元零柒分）" in text
+    confirmed = text_of(_doc(status="confirmed", confirmed_on=date(2026, 11, 8)))
+    assert "供方已确认" in confirmed and "原结算金额" not in confirmed
