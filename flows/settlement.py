@@ -373,7 +373,9 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         if net == 0:
             continue
         name = customers[cid].legal_name
-        what = "返利结算" if run.kind == "initial" else f"返利结算更正（第{run.revision}版）"
+        what = "返利结算" if net > 0 else "返利冲回"
+        if run.kind != "initial":
+            what += f"更正（第{run.revision}版）"
         summary = f"{first.year}年{first.month}月{what} {name}"
         amount = abs(net)
         by_customer = dict(customer_code=_customer_code(cid, codes.get(cid)),
@@ -387,7 +389,9 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                                credit=amount if net > 0 else Decimal("0.00"), **by_customer)
         vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
                                      voucher_date=booked, period=f"{booked:%Y-%m}", word="记",
-                                     entries=(expense, payable), prepared_by="销售运营中台"))
+                                     # debit first; the statement is its attachment
+                                     entries=(expense, payable) if net > 0 else (payable, expense),
+                                     prepared_by="销售运营中台", attachments=1))
     if not vouchers:
         return None
     return VoucherBatch(batch_id=batch_id, period=f"{booked:%Y-%m}", vouchers=tuple(vouchers),

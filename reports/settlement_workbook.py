@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from connectors.files import write_atomically
+from models.base import SHANGHAI
 
 __all__ = [
     "KIND_LABELS", "MONEY_FORMAT", "RATE_FORMAT", "SettlementDetailLine", "SettlementReport",
@@ -266,8 +267,12 @@ def build_settlement_workbook(report: SettlementReport) -> Workbook:
     props.subject = f"凭证批次 {report.batch_id}" if report.batch_id else "返利结算"
     props.creator = "salesops-hub"
     props.created = report.as_of.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    props.description = (f"计算时点 {report.as_of.isoformat()}；{len(report.lines)} 行；"
+    as_of = report.as_of.astimezone(SHANGHAI)
+    props.description = (f"计算时点 {as_of:%Y-%m-%d %H:%M}（北京时间）；{len(report.lines)} 行；"
                          f"合计 {report.total}")
+    for ws in wb.worksheets:  # a printed page says which revision, and whether a draft
+        ws.oddHeader.center.text = props.title
+        ws.oddFooter.center.text = "第 &P 页，共 &N 页"
     return wb
 
 

@@ -378,7 +378,12 @@ def test_a_correction_is_booked_in_the_period_it_is_made(hub, kangda):
     assert (initial.period, initial.vouchers[0].voucher_date) == ("2026-10", D(2026, 10, 31))
     assert (correction.period, correction.vouchers[0].voucher_date) == ("2026-12",
                                                                          D(2026, 12, 8))
-    assert "更正" in correction.vouchers[0].entries[0].summary
+    # a net claw-back: debit the payable first, credit the expense; the statement attached
+    [voucher] = correction.vouchers
+    assert [(e.account_code, e.debit, e.credit) for e in voucher.entries] == [
+        ("2241.05", Decimal("256.00"), Decimal("0.00")),
+        ("6601.09", Decimal("0.00"), Decimal("256.00"))]
+    assert "返利冲回更正（第2版）" in voucher.entries[0].summary and voucher.attachments == 1
     if shutil.which("pdftotext"):  # the customer's statement: the month before and after
         [pdf] = fix.documents["statements"]
         text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True,
