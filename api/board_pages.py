@@ -77,7 +77,8 @@ def back_to_board(scope_query: Mapping[str, str | None]) -> str:
 
 # --- the board --------------------------------------------------------------------------------
 
-FIGURE_NOTES = {"confirmed": "{year}年累计", "pending": "待财务复核", "expected": "按当前数据估算"}
+FIGURE_NOTES = {"confirmed": "{year}年累计，财务已确认", "pending": "已结算，待财务确认",
+                "expected": "尚未结算，按当前数据估算（含冲回）"}
 
 
 def _figure(f: Mapping, year: int, scope_query: Mapping) -> str:
@@ -206,7 +207,7 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
 def _line(n: int, ln: Mapping) -> str:
     status = ln["status"]
     if status == "expected":
-        when = f"本月预计（{month_label(ln['month'])}，尚未结算）"
+        when = f"尚未结算（预计计入{month_label(ln['month'])}结算）"
     else:
         when = f"{month_label(ln['month'])}结算 · 第 {ln['revision']} 版"
     policy = f"{ln['policy_code']} 第 {ln['policy_version']} 版"

@@ -123,26 +123,42 @@ def cmd_list(args) -> int:
 
 
 def cmd_replay(args) -> int:
+    from flows.policies import review_draft
     from flows.rebate_replay import replay
+    from models import business_date
 
     settings = _settings()
     spec = _parse(args.policy)
+    review = review_draft(settings.db_url, spec)  # what validate and publish would say
+    if review.problems:
+        raise _policy_refused(args.policy, review.problems, review.warnings)
     try:
         result = replay(settings.db_url, spec, args.start, args.end)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    notes = [f"按此草稿发布将被拒绝：{r}" for r in review.refusals]
+    notes += [str(w) for w in review.warnings]
+    if result.months[-1] >= f"{business_date():%Y-%m}":
+        notes.append(f"{result.months[-1]} 尚未结束：只含目前已签约并发货的订单")
     if args.json:
-        print(json.dumps(result.as_dict(), ensure_ascii=False))
+        print(json.dumps({**result.as_dict(), "notes": notes}, ensure_ascii=False))
         return 0
     total = result.total
     print(f"草稿 {result.policy}（将成为第 {result.version} 版）回放 {result.months[0]} 至 {result.months[-1]}：")
+    for note in notes:
+        print(f"  注意：{note}")
     print(f"  现行政策合计 ¥{total.published:,.2f}，加入草稿后 ¥{total.draft:,.2f}，变化 ¥{total.change:+,.2f}")
-    for title, rows in (("按月", result.by_month), ("按销售", result.reps),
-                        ("按客户", result.customers)):
+    for title, rows, order in (("按月", result.by_month, lambda r: r.key),
+                               ("按销售（变化大的在前）", result.reps, _by_change),
+                               ("按客户（变化大的在前）", result.customers, _by_change)):
         print(f"\n{title}：")
-        for row in sorted(rows.values(), key=lambda r: r.key):
+        for row in sorted(rows.values(), key=order):
             print(f"  {row.key}\t现行 ¥{row.published:,.2f}\t草稿 ¥{row.draft:,.2f}\t变化 ¥{row.change:+,.2f}")
     return 0
+
+
+def _by_change(row):
+    return (-abs(row.change), row.key)
 
 
 def cmd_settle(args) -> int:

@@ -19,12 +19,12 @@ from sqlmodel import select
 
 from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
-from flows.settlement import compute_month
+from flows.settlement import compute_month, previous_month
 from models import (
     Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
-from models.rebates.engine import KIND_LABELS, CustomerProfile
+from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
 
@@ -70,6 +70,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
             raise BoardAccessError("您的账号未设置所辖大区，请联系管理员")
         if region and region != person.region:
             raise BoardAccessError(f"您只能查看{person.region}大区的返利")
+    if region and person.role != "sales_manager" and not _region_exists(db_url, region):
+        raise BoardAccessError(f"没有名为“{region}”的大区")
     if not rep:
         if person.role == "sales_manager":
             return Scope(None, person.region, f"{person.region}大区返利")
@@ -82,7 +84,13 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         return Scope(asked.id, person.region, f"{asked.name}的返利")
     if asked is None:
         raise BoardAccessError(f"人员不存在：{rep}")
-    return Scope(asked.id, region, f"{asked.name}的返利")
+    return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
+
+
+def _region_exists(db_url: str, region: str) -> bool:
+    with session_scope(db_url) as s:
+        return any(s.exec(select(table.id).where(table.region == region).limit(1)).first()
+                   is not None for table in (Customer, Staff))
 
 
 def in_scope(scope: Scope, rep_id: str | None, region: str | None) -> bool:
@@ -131,12 +139,17 @@ _EXPECTED: dict[tuple, tuple[float, list]] = {}
 _EXPECTED_LOCK = threading.Lock()
 
 
-def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None) -> list:
-    """What this month's settlement would pay now for the scope (computed, not stored;
-    reused for a few minutes)."""
+def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
+                   ) -> list[tuple[str, LineDraft]]:
+    """What the settlements not made yet would pay now for the scope, as (month it will be
+    settled in, line): this month's, and last month's until it is settled (the first days of
+    a month); a (bucket, order) both would pay is this month's. Computed, not stored; reused
+    for a few minutes."""
     today = today or business_date()
-    month = f"{today:%Y-%m}"
+    month, last = f"{today:%Y-%m}", previous_month(today)
     with session_scope(db_url) as s:
+        months = [month] if s.exec(select(SettlementRun.id).where(
+            SettlementRun.month == last)).first() else [last, month]
         stamp = (s.exec(select(sa.func.max(RebateLine.id))).one(),
                  s.exec(select(sa.func.max(RebatePolicyVersion.id))).one())
         customers = None
@@ -146,15 +159,18 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None) -> l
                 IntentOrder.order_date >= quarter_start(today) - dt.timedelta(days=366))))
         elif scope.region:
             customers = set(s.exec(select(Customer.id).where(Customer.region == scope.region)))
-    key = (db_url, scope.key, month, stamp)
+    key = (db_url, scope.key, tuple(months), stamp)
     with _EXPECTED_LOCK:
         hit = _EXPECTED.get(key)
         if hit and time.monotonic() - hit[0] < EXPECTED_TTL:
             return hit[1]
     customers = {c for c in customers if c is not None} if customers is not None else None
-    drafts = [] if customers == set() else compute_month(db_url, month,
-                                                         customer_ids=customers).drafts
-    drafts = [d for d in drafts if in_scope(scope, d.rep_id, d.region)]
+    found: dict[tuple[str, str], tuple[str, LineDraft]] = {}
+    for m in months if customers != set() else ():
+        for d in compute_month(db_url, m, customer_ids=customers).drafts:
+            if in_scope(scope, d.rep_id, d.region):
+                found[(d.bucket_key, d.order_id)] = (m, d)
+    drafts = list(found.values())
     with _EXPECTED_LOCK:
         _EXPECTED[key] = (time.monotonic(), drafts)
     return drafts
@@ -179,8 +195,8 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
             figures[status] = (sum((v[status] for m, v in by_month.items() if m >= since),
                                    ZERO), orders)
     expected = expected_lines(db_url, scope, today)
-    figures["expected"] = (sum((d.amount for d in expected), ZERO),
-                           len({d.order_id for d in expected}))
+    figures["expected"] = (sum((d.amount for _, d in expected), ZERO),
+                           len({d.order_id for _, d in expected}))
     return {
         "scope": {"rep_id": scope.rep_id, "region": scope.region, "label": scope.label},
         "today": today.isoformat(),
@@ -230,11 +246,12 @@ def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None 
 def _expected_orders(db_url: str, scope: Scope, today: dt.date, offset: int,
                      limit: int | None) -> dict:
     rows: dict[str, dict] = {}
-    for d in expected_lines(db_url, scope, today):
+    for month, d in expected_lines(db_url, scope, today):
         row = rows.setdefault(d.order_id, {"customer_id": d.customer_id, "amount": ZERO,
-                                           "kinds": set()})
+                                           "kinds": set(), "months": set()})
         row["amount"] += d.amount
         row["kinds"].add(KIND_LABELS[d.kind])
+        row["months"].add(month)
     with session_scope(db_url) as s:
         dates = dict(s.exec(select(IntentOrder.id, IntentOrder.order_date).where(
             IntentOrder.id.in_(list(rows)))).all()) if rows else {}
@@ -244,7 +261,7 @@ def _expected_orders(db_url: str, scope: Scope, today: dt.date, offset: int,
     return {"count": len(rows), "amount": str(sum((r["amount"] for r in rows.values()), ZERO)),
             "offset": offset, "limit": limit,
             "orders": [_order_row(oid, dates[oid], rows[oid]["customer_id"], customers,
-                                  rows[oid]["amount"], rows[oid]["kinds"], {f"{today:%Y-%m}"})
+                                  rows[oid]["amount"], rows[oid]["kinds"], rows[oid]["months"])
                        for oid in page]}
 
 
@@ -272,7 +289,8 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             SettlementRun, SettlementRun.id == RebateLine.run_id).where(
             RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
         book = policy_book(s)
-    expected = [d for d in expected_lines(db_url, scope, today) if d.order_id == order_id]
+    expected = [(m, d) for m, d in expected_lines(db_url, scope, today)
+                if d.order_id == order_id]
     if not (settled or expected
             or in_scope(scope, order.rep_id, customer.region if customer else None)):
         raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
@@ -282,11 +300,11 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
               "basis": str(ln.basis_amount), "rate": str(ln.rate), "amount": str(ln.amount),
               "explanation": ln.explanation} for ln, run in settled]
-    lines += [{"month": f"{(today or business_date()):%Y-%m}", "revision": None,
+    lines += [{"month": m, "revision": None,
                "status": "expected", "policy_code": d.policy_code,
                "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
                "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
-               "amount": str(d.amount), "explanation": d.explanation} for d in expected]
+               "amount": str(d.amount), "explanation": d.explanation} for m, d in expected]
     policies = []
     for code, version in sorted({(x["policy_code"], x["policy_version"]) for x in lines}):
         published = book.version(code, version)

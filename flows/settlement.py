@@ -685,7 +685,20 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
 
 # --- Prefect ------------------------------------------------------------------------------
 
-STEP = dict(retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE, persist_result=False)
+def _retry_unless_refused(task, task_run, state) -> bool:
+    """A refusal (month not over, a later month settled …) fails the same way every time:
+    the run ends at once with its message; anything else is retried."""
+    try:
+        state.result()
+    except Refusal:
+        return False
+    except Exception:  # noqa: BLE001 - whatever else failed may pass on a retry
+        return True
+    return True
+
+
+STEP = dict(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_unless_refused,
+            cache_policy=NO_CACHE, persist_result=False)
 
 
 @task(name="settle", **STEP)
@@ -712,18 +725,21 @@ def documents_task(month: str, progress_id) -> dict:
 @flow(name="settle-month", log_prints=True)
 def settle_month_flow(month: str | None = None) -> dict:
     """Settle `month` (default: last month in Asia/Shanghai)."""
-    month = month or previous_month()
+    month = previous_month() if month is None else month_key(month)  # "" is a mistake
     logger = get_run_logger()
     progress_id = create_progress_artifact(0.0, key="settle-month-progress",
                                            description=f"{month} 返利结算进度")
     result = settle_task(month, progress_id)
     result["documents"] = documents_task(month, progress_id)
-    table = [{"维度": "类型", "名称": k, "金额": v} for k, v in result["by_kind"].items()]
-    table += [{"维度": "大区", "名称": k, "金额": v} for k, v in result["by_region"].items()]
-    table += [{"维度": "销售", "名称": k, "金额": v} for k, v in result["by_rep"].items()]
-    table += [{"维度": "客户", "名称": k, "金额": v} for k, v in result["by_customer"].items()]
+    table = [{"维度": dimension, "名称": k, "金额": f"¥{Decimal(v):,.2f}"}
+             for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),
+                                       ("销售", result["by_rep"]), ("客户", result["by_customer"]))
+             for k, v in totals.items()]
+    if table:
+        table.append({"维度": "合计", "名称": f"{result['lines']} 行",
+                      "金额": f"¥{Decimal(result['total']):,.2f}"})
     create_table_artifact(key="settle-month", table=table or [{"维度": "—", "名称": "无变动",
-                                                               "金额": "0.00"}],
+                                                               "金额": "¥0.00"}],
                           description=result["message"])
     logger.info("settlement: %s", result["message"])
     return result

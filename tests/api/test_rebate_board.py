@@ -189,7 +189,7 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     login(client, hub, "finance-01")
     text = page(client, "/rebates/board/orders/page?status=pending")
     assert listed(text) == [world["o3"], world["o2"], world["o1"]]  # 12, 11, 10 October
-    assert '<h1 id="figure">待复核</h1>' in text and "全部返利 · 待财务复核" in text
+    assert '<h1 id="figure">待复核</h1>' in text and "全部返利 · 已结算，待财务确认" in text
     assert '<span class="total money" id="total">¥7,119.60</span>' in text
     assert '<span class="muted" id="count">3 张订单</span>' in text
     row = visible(text)
@@ -282,7 +282,7 @@ def test_an_order_shows_its_lines_explanations_customer_and_policy_text(hub, cli
     sep = visible(page(client, f"/rebates/orders/{world['sep']}"))
     assert "2026年9月结算 · 第 1 版已确认" in sep and "已确认¥2,611.20" in sep
     nov = visible(page(client, f"/rebates/orders/{world['nov']}"))
-    assert "本月预计（2026年11月，尚未结算）本月预计" in nov and "金额¥1,305.60" in nov
+    assert "尚未结算（预计计入2026年11月结算）本月预计" in nov and "金额¥1,305.60" in nov
     assert "按《看板测试监护返利政策》（T-BOARD 第1版）第一条" in nov
 
 

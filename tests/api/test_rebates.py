@@ -11,11 +11,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import issue_token
+from flows import rebate_board
 from flows.hub import current_hub
 from flows.settlement import settle_month
 from models import Customer, OrderRebate, Product, set_clock
 from models.db import session_scope
-from tests.rebate_support import customer_id, invoice, publish, signed_order
+from tests.rebate_support import clock_from, customer_id, invoice, publish, signed_order
 
 D = dt.date
 POLICY = """
@@ -291,3 +292,33 @@ def test_a_published_version_reads_back_with_its_document(hub, client):
     assert client.get("/rebates/policies/T-PREVIEW/0",
                       headers=token(hub, "rep-zhangwei")).status_code == 422
     assert client.get("/rebates/policies/T-PREVIEW").status_code == 401
+
+
+def test_expected_includes_last_month_until_it_is_settled(hub, client, world):
+    """On 3 January the December order is not settled yet: it is expected (to be settled in
+    December's run), not lost between the quarters; once December is settled it is pending."""
+    dec = signed_order(hub.db_url, world["kangda"], D(2026, 12, 10), [("MON-M8", 1)])
+    clock_from(D(2027, 1, 3))
+    auth = token(hub, "rep-zhangwei")
+    expected = client.get("/rebates/board/orders?status=expected", headers=auth).json()
+    months = {o["order_id"]: o["months"] for o in expected["orders"]}
+    assert months[dec] == ["2026-12"] and months[world["o1"]] == ["2026-12"]
+    settle_month(current_hub(), "2026-12")
+    rebate_board._EXPECTED.clear()
+    after = client.get("/rebates/board/orders?status=expected", headers=auth).json()
+    assert after["orders"] == []
+    pending = client.get("/rebates/board/orders?status=pending", headers=auth).json()
+    assert {o["order_id"] for o in pending["orders"]} == {dec, world["o1"]}
+
+
+def test_finance_narrows_to_a_rep_whatever_region_is_picked_and_unknown_regions_are_refused(
+        hub, client, world):
+    set_clock(lambda: dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc))
+    settle_month(current_hub(), "2026-10")
+    auth = token(hub, "finance-01")
+    both = client.get("/rebates/board/data?rep=rep-zhangwei&region=华南", headers=auth).json()
+    alone = client.get("/rebates/board/data?rep=rep-zhangwei", headers=auth).json()
+    assert both["figures"] == alone["figures"] and both["scope"]["label"] == "张伟的返利"
+    assert {f["status"]: f["amount"] for f in alone["figures"]}["pending"] == "3916.80"
+    mars = client.get("/rebates/board/data?region=火星", headers=auth)
+    assert mars.status_code == 403 and "没有名为“火星”的大区" in mars.json()["error"]["message"]

@@ -42,9 +42,9 @@ def test_rep_drills_from_pending_to_the_policy_text(phone, hub, live_server, wor
     assert by_id(phone, "scope") == "张伟的返利"
     cards = phone.js("""[...document.querySelectorAll('a.figure')].map(a => a.innerText
         .replace(/\\s+/g, ' ').trim())""")
-    assert cards == ["已确认 2026年累计 · 1 张订单 ¥2,611.20 ›",
-                     "待复核 待财务复核 · 1 张订单 ¥3,916.80 ›",
-                     "本月预计 按当前数据估算 · 1 张订单 ¥1,305.60 ›"]
+    assert cards == ["已确认 2026年累计，财务已确认 · 1 张订单 ¥2,611.20 ›",
+                     "待复核 已结算，待财务确认 · 1 张订单 ¥3,916.80 ›",
+                     "本月预计 尚未结算，按当前数据估算（含冲回） · 1 张订单 ¥1,305.60 ›"]
     # big enough to tap with a thumb, as wide as the page
     card = phone.rect_of("#fig-pending")
     assert card["height"] >= 48 and card["width"] >= PHONE["width"] - 40

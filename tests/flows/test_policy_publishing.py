@@ -20,7 +20,7 @@ from flows.settlement import SettlementError, parse_month
 from models import SettlementRun, utcnow
 from models.db import session_scope
 from models.rebates.policy import PolicyDocumentError
-from tests.rebate_support import publish
+from tests.rebate_support import clock_from, customer_id, publish, signed_order
 from tests.support import in_process_cli
 
 POLICY = """\
@@ -235,3 +235,20 @@ def test_document_problems_from_publish_keep_their_type(hub):
     with pytest.raises(PolicyDocumentError):
         publish(hub.db_url, POLICY.replace("measure: quantity", "measure: amount").replace(
             "rate: 2%", "rate: 3%"))
+
+
+def test_replay_says_what_publishing_would_say_before_its_figures(hub, cli, tmp_path):
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, dt.date(2026, 10, 10), [("MON-M8", 12)])
+    draft = POLICY.replace("code: T-PUB", "code: t-pub").replace("[监护]", "[监护仪]")
+    code, out, err = cli("rebates", "replay", "--policy", doc(tmp_path, draft),
+                         "--from", "2026-10", "--to", "2026-10")
+    assert code == 0, err
+    notes = out.split("现行政策合计")[0]
+    assert "注意：按此草稿发布将被拒绝" in notes and "T-PUB" in notes  # a case-only twin
+    assert "监护仪" in notes  # a product line no master data has
+    clock_from(dt.date(2026, 11, 20))
+    code, out, _ = cli("rebates", "replay", "--policy", doc(tmp_path, POLICY), "--from",
+                       "2026-10", "--to", "2026-11", "--json")
+    assert code == 0 and any("2026-11 尚未结束" in n for n in json.loads(out)["notes"])

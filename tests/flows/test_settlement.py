@@ -356,13 +356,35 @@ def test_the_monthly_flow_settles_last_month_and_publishes_its_table(hub, kangda
     result = settle_month_flow(month="2026-10")
     assert result["total"] == "1280.00" and result["documents"]["statements"]
 
-    async def artifact_keys():
+    async def artifacts():
         async with get_client() as client:
-            return {a.key for a in await client.read_artifacts()}
+            return {a.key: a.data for a in await client.read_artifacts()}
 
     import asyncio
-    keys = asyncio.run(artifact_keys())
-    assert {"settle-month", "settle-month-progress"} <= keys
+    found = asyncio.run(artifacts())
+    assert {"settle-month", "settle-month-progress"} <= set(found)
+    table = found["settle-month"]
+    table = json.loads(table) if isinstance(table, str) else table
+    assert {"维度": "合计", "名称": "1 行", "金额": "¥1,280.00"} in table
+    assert {"维度": "客户", "名称": "江苏康达医疗设备有限公司", "金额": "¥1,280.00"} in table
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_refused_month_fails_the_run_at_once_without_retries(hub, kangda, monkeypatch):
+    import flows.settlement as settlement
+
+    calls = []
+
+    def counted(*args, **kw):
+        calls.append(args[1])
+        return settle_month(*args, **kw)
+
+    monkeypatch.setattr(settlement, "settle_month", counted)
+    with pytest.raises(SettlementError, match="尚未结束"):
+        settlement.settle_month_flow(month="2027-06")
+    assert calls == ["2027-06"]  # a refusal is not retried
+    with pytest.raises(SettlementError, match="YYYY-MM"):
+        settlement.settle_month_flow(month="")  # not silently last month
 
 
 def test_a_correction_is_booked_in_the_period_it_is_made(hub, kangda):
