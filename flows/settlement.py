@@ -14,7 +14,7 @@ import json
 import multiprocessing
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,7 +45,9 @@ from models import (
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
 from models.oplog import apply_changes, record_create
-from models.rebates.engine import KIND_LABELS, LineDraft, Paid, evaluate, item_classes, settle
+from models.rebates.engine import (
+    KIND_LABELS, LineDraft, Paid, evaluate, item_classes, rule_items, settle,
+)
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.policy import PolicyBook, PublishedVersion
 from models.rebates.tables import sum_fen
@@ -454,11 +456,21 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         orders = {ln.order_id for ln, _ in rows}
         order_dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
             IntentOrder.id.in_(orders)))} if rows else {}
-        product_lines: dict[str, set[str]] = defaultdict(set)
-        for oid, pl in s.exec(select(IntentOrderLine.order_id, Product.product_line).join(
+        order_items: dict[str, set[tuple[str, str]]] = defaultdict(set)  # (sku, line)
+        for oid, sku, pl in s.exec(select(IntentOrderLine.order_id, Product.sku,
+                                          Product.product_line).join(
                 Product, Product.sku == IntentOrderLine.sku).where(
                 IntentOrderLine.order_id.in_(orders))) if rows else ():
-            product_lines[oid].add(pl)
+            order_items[oid].add((sku, pl))
+    takes: dict[tuple[str, int, str], Callable[[str, str], bool]] = {}
+
+    def product_lines(ln: RebateLine) -> str | None:
+        """The product lines of the order that the line's rule counted."""
+        key = (ln.policy_code, ln.policy_version, ln.rule_id)
+        if key not in takes:
+            takes[key] = rule_items(book, *key)
+        return "、".join(sorted({pl for sku, pl in order_items[ln.order_id]
+                                if takes[key](sku, pl)})) or None
     status = run.status
     # confirmed: the same documents again, as confirmed, beside the drafts
     folder = st.path("settlements", run.month,
@@ -483,7 +495,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             region=customer.region, rep_name=staff_names.get(customer.owner_rep_id),
             lines=tuple(StatementLine(
                 order_id=ln.order_id, order_date=order_dates.get(ln.order_id),
-                product_line="、".join(sorted(product_lines[ln.order_id])) or None,
+                product_line=product_lines(ln),
                 policy_code=ln.policy_code,
                 policy_version=ln.policy_version, clause=ln.clause,
                 basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),

@@ -878,6 +878,19 @@ def item_classes(book: PolicyBook, products: Iterable[tuple[str, str]]) -> dict[
     return out
 
 
+def rule_items(book: PolicyBook, code: str, version: int, rule_id: str
+               ) -> Callable[[str, str], bool]:
+    """Whether the rule (code, version, rule id) takes a product (sku, product line), by its
+    SKU and product line conditions; a rule the book no longer has takes everything."""
+    published = book.version(code, version)
+    rule = next((r for r in published.spec.rules if r.id == rule_id), None) \
+        if published else None
+    if rule is None:
+        return lambda sku, product_line: True
+    check = _Rule(AppliedRule(code, version, published.spec.name, rule), -1)
+    return lambda sku, product_line: not check.item_reasons(sku, product_line)
+
+
 def evaluate(lines: Iterable[SaleLine], book: PolicyBook,
              customers: Mapping[Hashable, CustomerProfile],
              payment_rates: PaymentRateLookup) -> dict[tuple[str, str], OrderDue]:

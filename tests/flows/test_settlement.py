@@ -464,3 +464,16 @@ def test_documents_written_later_show_the_vouchers_as_they_were_sent(hub, kangda
     assert f"C{kangda:06d}" in cells and "K-0001" not in cells
     assert voucher_batch(current_hub(), result.run_id).vouchers[0].entries[1].customer_code \
         == "K-0001"  # what a new batch would carry
+
+
+def test_a_statement_line_names_only_the_product_lines_its_rule_counted(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5), ("CONS-ECG10", 100)])
+    result = settle_month(current_hub(), "2026-10")
+    assert result.total == Decimal("1280.00")  # the electrodes earn nothing
+    if shutil.which("pdftotext"):
+        [pdf] = result.documents["statements"]
+        text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True, text=True,
+                              check=True).stdout
+        assert "监护" in text and "耗材" not in text
+    sheet = openpyxl.load_workbook(result.documents["workbook"])["明细"]
+    assert "耗材" not in {str(c.value) for row in sheet.iter_rows() for c in row}
