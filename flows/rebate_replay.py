@@ -21,7 +21,7 @@ ZERO = Decimal("0.00")
 
 @dataclass
 class ReplayRow:
-    key: str  # customer legal name or rep name
+    key: str  # customer legal name, rep name (id), or month
     published: Decimal = ZERO
     draft: Decimal = ZERO
 
@@ -57,6 +57,13 @@ class ReplayResult:
                           "change": str(total.change)},
                 "by_month": rows(self.by_month), "customers": rows(self.customers),
                 "reps": rows(self.reps)}
+
+
+def _rep_key(names: dict[str, str], rep_id: str | None) -> str:
+    """A rep's row: his name and id (two reps may share a name)."""
+    if not rep_id:
+        return "（未分配）"
+    return f"{names[rep_id]}（{rep_id}）" if rep_id in names else rep_id
 
 
 def months_between(start: str, end: str) -> list[str]:
@@ -102,7 +109,7 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
                     d.clause, d.rep_id, d.region)
                 name = inputs.profiles[d.customer_id].legal_name
                 for table, key in ((result.customers, name),
-                                   (result.reps, reps.get(d.rep_id, d.rep_id or "（未分配）")),
+                                   (result.reps, _rep_key(reps, d.rep_id)),
                                    (result.by_month, month)):
                     row = table.setdefault(key, ReplayRow(key))
                     setattr(row, scenario, getattr(row, scenario) + d.amount)

@@ -49,7 +49,7 @@ def test_replay_compares_the_draft_with_what_is_published(hub):
     assert rows == {"江苏康达医疗设备有限公司": (Decimal("1280.00"), Decimal("1920.00")),
                     "广州华南医药贸易有限公司": (Decimal("744.00"), Decimal("1116.00"))}
     assert {k: r.change for k, r in result.reps.items()} == {
-        "张伟": Decimal("640.00"), "李娜": Decimal("372.00")}
+        "张伟（rep-zhangwei）": Decimal("640.00"), "李娜（rep-lina）": Decimal("372.00")}
     assert result.total.change == Decimal("1012.00")
     assert [m for m in result.by_month] == ["2026-10", "2026-11"]
 
