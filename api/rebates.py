@@ -30,7 +30,7 @@ from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import confirm_settlement, finish_revision
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
-from models.rebates.policy import PolicyDocumentError
+from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
 
 router = APIRouter(tags=["rebates"])
 
@@ -48,7 +48,7 @@ MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not o
 class PreviewIn(BaseModel):
     customer_id: int = Field(gt=0, le=MAX_ID)
     lines: list[PreviewLineIn] = Field(min_length=1, max_length=200)
-    order_date: dt.date | None = Field(None, ge=dt.date(2000, 1, 1), le=dt.date(2099, 12, 31))
+    order_date: dt.date | None = Field(None, ge=FIRST_DATE, le=LAST_DATE)
 
 
 def _preview(db_url: str, body: PreviewIn, person: Staff) -> dict:

@@ -79,7 +79,7 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     with session_scope(db_url) as s:
         asked = s.get(Staff, rep)
     if person.role == "sales_manager":
-        if asked is None or asked.region != person.region:  # the same answer for both
+        if asked is None or asked.region != person.region:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
         return Scope(asked.id, person.region, f"{asked.name}的返利")
     if asked is None:
