@@ -16,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -330,17 +330,16 @@ _BASIS, _SIZE, _RULE, _DATE, _LINES, _PAY, _REP = range(7)
 
 
 class _Bucket:
-    __slots__ = ("key", "profile", "orders", "volume", "cap_fen", "uncapped_total", "capped",
-                 "newest", "versions", "dues", "shared")
+    __slots__ = ("key", "profile", "orders", "volume", "caps", "newest", "versions", "dues",
+                 "shared")
 
     def __init__(self, key: BucketKey, profile: CustomerProfile):
         self.key = key
         self.profile = profile
         self.orders: dict[str, list] = {}
         self.volume = 0
-        self.cap_fen: int | None = None
-        self.uncapped_total = 0
-        self.capped = False
+        # per version with a cap: (cap, uncapped total of its orders, whether it bit)
+        self.caps: dict[int, tuple[int, int, bool]] = {}
         self.newest: _Rule | None = None
         self.versions: tuple[int, ...] = ()
         self.dues: dict[str, OrderDue] = {}  # filled for previews only
@@ -484,10 +483,11 @@ class OrderDue(_InBucket):
             inputs["no_history"] = r.pay.no_history
         ti = r.tier_at(b.volume)
         inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
-        if b.cap_fen is not None:
-            inputs["cap"] = fen_text(b.cap_fen)
-            inputs["bucket_uncapped_total"] = fen_text(b.uncapped_total)
-            inputs["capped"] = b.capped
+        cap = b.caps.get(r.version)
+        if cap is not None:
+            inputs["cap"] = fen_text(cap[0])
+            inputs["bucket_uncapped_total"] = fen_text(cap[1])
+            inputs["capped"] = cap[2]
         measure = "销售额" if r.is_amount else "销量"
         head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
                 f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
@@ -508,9 +508,9 @@ class OrderDue(_InBucket):
                              f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
                              f"全额追溯适用该档比例；")
         cap_text = None
-        if b.capped:
-            cap_text = (f"本期封顶 {money_fen(b.cap_fen)}，未封顶合计 "
-                        f"{money_fen(b.uncapped_total)}，按各订单应返金额比例分摊，本单由 ")
+        if cap is not None and cap[2]:
+            cap_text = (f"本期封顶 {money_fen(cap[0])}，未封顶合计 "
+                        f"{money_fen(cap[1])}，按各订单应返金额比例分摊，本单由 ")
         hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
                                      "tier_text": tier_text, "cap_text": cap_text,
                                      "json": _json_members(inputs)}
@@ -529,13 +529,15 @@ class OrderDue(_InBucket):
         out["due"] = fen_text(self.due_fen)
         out["rate"] = format(self.rate, "f")
         pay = self._pay
-        out["payment_rate"] = None if pay is None else format(pay.quantize(RATE_PLACES), "f")
+        # rounded down, as every rate shown against a threshold (never up past it)
+        out["payment_rate"] = None if pay is None else format(
+            pay.quantize(RATE_PLACES, rounding=ROUND_FLOOR), "f")
         if self._span is not None:
             start, end = self._span
             out["order_span"] = {"from": r.volume_value(start), "to": r.volume_value(end)}
             out["marginal_parts"] = [{**r.describe_tier(i), "part": r.volume_value(part)}
                                      for i, part in r.band_parts(start, end)]
-        if self._b.cap_fen is not None:
+        if self._rule.version in self._b.caps:
             out["uncapped_due"] = fen_text(self.uncapped_due_fen)
         return out
 
@@ -786,14 +788,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             raw = [(2 * acc[0] * num + den) // den2 for acc in accs]
         else:
             raw, spans = _mixed_dues(accs, list(orders), volume)
-        total = sum(raw)
-        b.uncapped_total = total
-        cap = b.cap_fen = b.newest.cap_fen
-        if cap is not None and total > cap:
-            b.capped = True
-            final = _share(cap, total, raw, accs, list(orders))
-        else:
-            final = raw
+        final = _capped(b, rules, raw, accs, list(orders))
         if spans is None:
             for (oid, acc), due, unc in zip(orders.items(), final, raw):
                 dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, None)
@@ -803,6 +798,26 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         if keep_dues:
             b.dues = {oid: dues[(bkey, oid)] for oid in orders}
     return ev
+
+
+def _capped(b: _Bucket, rules: dict[int, _Rule], raw: list[int], accs: list[list],
+            oids: list[str]) -> list[int]:
+    """Each version's cap over the orders it governs (a new version's cap leaves the orders
+    of the one before alone); records the caps on the bucket."""
+    final = raw
+    for version, rule in rules.items():
+        if rule.cap_fen is None:
+            continue
+        mine = [j for j, acc in enumerate(accs) if acc[_RULE] is rule]
+        total = sum(raw[j] for j in mine)
+        b.caps[version] = (rule.cap_fen, total, total > rule.cap_fen)
+        if total > rule.cap_fen:
+            final = list(final) if final is raw else final
+            shares = _share(rule.cap_fen, total, [raw[j] for j in mine],
+                            [accs[j] for j in mine], [oids[j] for j in mine])
+            for j, share in zip(mine, shares):
+                final[j] = share
+    return final
 
 
 def _mixed_dues(accs: list[list], oids: list[str], volume: int):
@@ -1196,20 +1211,21 @@ def _product_line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[str, Fr
                     continue
                 num = r.nums[ti]
                 for _, q, pf, pl, _ in lines:
-                    key = (pl, r.den)
+                    key = (pl, r.den, r.version)
                     sums[key] = sums.get(key, 0) + q * pf * num
             else:
                 p = d._span[0]
                 for _, q, pf, pl, _ in lines:
                     size = q * pf if r.is_amount else q
-                    key = (pl, r.den)
+                    key = (pl, r.den, r.version)
                     sums[key] = sums.get(key, 0) + r.band_earn(p, p + size) * (
                         1 if r.is_amount else pf)
                     p += size
         if not sums:
             continue
-        factor = Fraction(b.cap_fen, b.uncapped_total) if b.capped else Fraction(1)
-        for (pl, den), total in sums.items():
+        for (pl, den, version), total in sums.items():
+            cap = b.caps.get(version)  # each version's cap share
+            factor = Fraction(cap[0], cap[1]) if cap and cap[2] else Fraction(1)
             out[pl] = out.get(pl, Fraction(0)) + Fraction(total, den) * factor
     return out
 

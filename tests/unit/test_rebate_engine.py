@@ -370,19 +370,28 @@ def test_version_change_inside_the_month_shares_volume_each_line_its_own_tiers()
     assert due_of(evaluate(lines[:1], b, CUSTOMERS, GOOD_PAYER), "O1").due == D("300.00")
 
 
-def test_cap_of_the_newest_version_in_the_bucket():
+def test_each_version_caps_the_orders_it_governs():
+    """A new version's cap does not reach back into the orders of the version before (they
+    may be settled and confirmed): each version's cap is shared by its own orders."""
     v1 = policy("P", rule("vol", "[{from: 0, rate: 2%}]", period="month"))
     v2 = policy("P", rule("vol", "[{from: 0, rate: 3%}]", period="month",
-                          extra="cap: {amount_per_period: 1200}\n"), start="2027-01-16")
+                          extra="cap: {amount_per_period: 500}\n"), start="2027-01-16")
     b = PolicyBook([PublishedVersion("P", 1, v1), PublishedVersion("P", 2, v2)])
     lines = [line("O1", "2027-01-10", 30), line("O2", "2027-01-20", 30)]
     dues = evaluate(lines, b, CUSTOMERS, GOOD_PAYER)
-    # uncapped: O1 30,000 × 2 % = 600, O2 30,000 × 3 % = 900 → 1,500 > cap 1,200 (v2's)
-    # shares: O1 1,200 × 600/1,500 = 480.00, O2 1,200 × 900/1,500 = 720.00
-    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("480.00"), D("720.00"))
-    assert due_of(dues, "O1").uncapped_due_fen == 60000
-    # the bucket of O1 alone has only v1 in it: no cap
-    assert due_of(evaluate(lines[:1], b, CUSTOMERS, GOOD_PAYER), "O1").due == D("600.00")
+    # O1 (v1, no cap) 30,000 × 2 % = 600.00; O2 (v2) 30,000 × 3 % = 900 > v2's cap → 500.00
+    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("600.00"), D("500.00"))
+    assert due_of(dues, "O2").uncapped_due_fen == 90000
+    assert due_of(dues, "O2").inputs["capped"] is True and "cap" not in due_of(dues, "O1").inputs
+    # a lower cap from mid-quarter leaves the January order as it was paid
+    v1 = policy("Q", rule("vol", "[{from: 0, rate: 5%}]",
+                          extra="cap: {amount_per_period: 5000}\n"))
+    v2 = policy("Q", rule("vol", "[{from: 0, rate: 5%}]",
+                          extra="cap: {amount_per_period: 2000}\n"), start="2027-02-15")
+    b = PolicyBook([PublishedVersion("Q", 1, v1), PublishedVersion("Q", 2, v2)])
+    lines = [line("O1", "2027-01-10", 60), line("O2", "2027-03-01", 0)]
+    dues = evaluate(lines, b, CUSTOMERS, GOOD_PAYER)
+    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("3000.00"), D("0.00"))
 
 
 # --------------------------------------------------------------------------- caps and rounding
