@@ -52,6 +52,9 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
         except OrderHeld as exc:
             out.held[rid] = str(exc)
             log.info("%s %s: on hold: %s", step, rid, exc)
+        except Exception as exc:  # noqa: BLE001 - an unforeseen failure stays this record's
+            out.retry[rid] = f"{type(exc).__name__}: {exc}"
+            log.exception("%s %s: unexpected failure", step, rid)
     if out.retry:
         raise StepIncomplete(step, out)
     return out

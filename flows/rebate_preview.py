@@ -22,11 +22,12 @@ from models import (
 )
 from models.customer_files import active
 from models.db import get_engine, session_scope
-from models.oplog import apply_changes, record_create
+from models.oplog import record_create
 from models.rebates.engine import Preview, SaleLine, preview
 from models.rebates.policy import PolicyBook
 
 ACTOR = "flow:intent-order"
+SENTENCE_MAX = 300  # order_rebate.sentence
 
 
 class PreviewError(Refusal):
@@ -105,8 +106,11 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
 
 def preview_for_order(hub: Hub, order_id: str) -> None:
     """Step of the intent-order flow: compute and keep the order's expected rebate (the
-    quote prints it, `GET /orders/{id}` shows it)."""
+    quote prints it, `GET /orders/{id}` shows it). Computed once: a retry of the order's
+    steps keeps the rebate the quote was rendered with."""
     with session_scope(hub.db_url) as s:
+        if s.get(OrderRebate, order_id) is not None:
+            return
         order = s.get(IntentOrder, order_id)
         lines = s.exec(select(IntentOrderLine).where(IntentOrderLine.order_id == order_id)
                        .order_by(IntentOrderLine.line_no)).all()
@@ -115,15 +119,10 @@ def preview_for_order(hub: Hub, order_id: str) -> None:
     result = preview_items(hub.db_url, customer_id, items, order_date=day, order_id=order_id)
     sentence = rebate_sentence(result)
     with session_scope(hub.db_url) as s:
-        row = s.get(OrderRebate, order_id)
-        values = dict(rate=result.rate, amount=result.amount, sentence=sentence[:300],
-                      detail=result.detail_json())
-        if row is None:
-            row = OrderRebate(order_id=order_id, computed_at=utcnow(), **values)
-            s.add(row)
-            record_create(s, row, ACTOR)
-        else:
-            apply_changes(s, row, ACTOR, computed_at=utcnow(), **values)
+        row = OrderRebate(order_id=order_id, computed_at=utcnow(), rate=result.rate,
+                          amount=result.amount, sentence=sentence, detail=result.detail_json())
+        s.add(row)
+        record_create(s, row, ACTOR)
 
 
 def rebate_sentence(result: Preview) -> str:
@@ -131,4 +130,7 @@ def rebate_sentence(result: Preview) -> str:
     （预计返利 ¥4,800.00）; with no applicable policy, 本订单暂无适用的返利政策."""
     if not result.rules:
         return "本订单暂无适用的返利政策"
-    return f"{result.sentence}（预计返利 ¥{result.amount:,.2f}）"
+    amount = f"（预计返利 ¥{result.amount:,.2f}）"
+    room = SENTENCE_MAX - len(amount)  # many product lines: shortened, the amount kept
+    text = result.sentence if len(result.sentence) <= room else result.sentence[:room - 1] + "…"
+    return text + amount

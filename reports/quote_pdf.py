@@ -297,7 +297,7 @@ def _closing(doc: QuoteDocument) -> Table:
     if doc.note:
         left.append(_p(f"备注：{doc.note}", S_BODY))
     if doc.rebate:
-        left.append(_p(f"预计返利：{doc.rebate}（以月度结算为准）", S_BODY))
+        left.append(_p(f"返利：{doc.rebate}，以月度结算为准。", S_BODY))
     left += [
         Spacer(0, 2.5 * mm),
         _p("条款说明", S_SECTION),

@@ -1,0 +1,39 @@
+"""Batch steps: each record succeeds or fails on its own, whatever it fails with."""
+from __future__ import annotations
+
+import pytest
+
+from connectors.base import PermanentError
+from flows.batch import StepIncomplete, run_each, run_steps
+
+
+def test_an_unforeseen_error_fails_its_record_not_the_batch():
+    def step(rid: str) -> None:
+        if rid == "bad":
+            raise ValueError("a bug in one record's data")
+        if rid == "refused":
+            raise PermanentError("no such SKU", provider="erp")
+
+    with pytest.raises(StepIncomplete) as incomplete:
+        run_each("rebate-preview", ["a", "bad", "refused", "b"], step)
+    outcome = incomplete.value.outcome
+    assert outcome.ok == ["a", "b"] and outcome.blocked == {"refused": "no such SKU"}
+    assert outcome.retry == {"bad": "ValueError: a bug in one record's data"}
+
+
+def test_the_other_records_go_on_to_the_next_steps():
+    done = []
+
+    def first(ids):
+        return run_each("first", ids, lambda rid: (_ for _ in ()).throw(KeyError(rid))
+                        if rid == "bad" else None)
+
+    def second(ids):
+        return run_each("second", ids, done.append)
+
+    first.name, second.name = "first", "second"
+    finished, failed, blocked, held = run_steps([first, second], ["a", "bad", "b"],
+                                                lambda *a: None)
+    assert finished == ["a", "b"] and done == ["a", "b"]
+    assert set(failed) == {"bad"} and "KeyError" in failed["bad"]
+    assert blocked == held == {}
