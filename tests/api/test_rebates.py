@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
@@ -322,3 +323,33 @@ def test_finance_narrows_to_a_rep_whatever_region_is_picked_and_unknown_regions_
     assert {f["status"]: f["amount"] for f in alone["figures"]}["pending"] == "3916.80"
     mars = client.get("/rebates/board/data?region=火星", headers=auth)
     assert mars.status_code == 403 and "没有名为“火星”的大区" in mars.json()["error"]["message"]
+
+
+def test_an_orders_rebate_is_computed_once_and_keeps_its_amount_on_a_retry(hub, world):
+    """The quote was rendered with the rebate: a retry of the order's steps, after another
+    order of the customer moved the tier, keeps it."""
+    from flows.rebate_preview import preview_for_order
+
+    order = signed_order(hub.db_url, world["kangda"], D(2026, 11, 20), [("MON-M8", 3)])
+    preview_for_order(current_hub(), order)
+    with session_scope(hub.db_url) as s:
+        first = s.get(OrderRebate, order)
+        s.expunge(first)
+    signed_order(hub.db_url, world["kangda"], D(2026, 11, 20), [("MON-M12", 2)])
+    preview_for_order(current_hub(), order)
+    with session_scope(hub.db_url) as s:
+        again = s.get(OrderRebate, order)
+        assert (again.rate, again.amount, again.sentence, again.computed_at) == (
+            first.rate, first.amount, first.sentence, first.computed_at)
+
+
+def test_a_long_rebate_sentence_keeps_its_amount():
+    from types import SimpleNamespace
+
+    from flows.rebate_preview import SENTENCE_MAX, rebate_sentence
+
+    many = SimpleNamespace(rules=[object()], sentence="；".join(
+        f"【产品线{i}】本次订单返利比例：12.5%，较上月提升2.3个百分点" for i in range(12)),
+        amount=Decimal("4800"))
+    text = rebate_sentence(many)
+    assert len(text) == SENTENCE_MAX and text.endswith("…（预计返利 ¥4,800.00）")
