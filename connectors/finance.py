@@ -655,12 +655,14 @@ INVOICE_COLUMNS = (
     Column("开票日期", aliases=("发票日期",)),
     Column("到期日", aliases=("到期日期", "应收日期", "收款到期日")),
     Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
+    Column("币种", required=False, aliases=("币别", "货币")),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
     Column("发票号", aliases=("发票号码", "发票编号")),
     Column("回款日期", aliases=("收款日期", "到账日期")),
     Column("金额", aliases=("回款金额", "收款金额")),
+    Column("币种", required=False, aliases=("币别", "货币")),
 )
 _PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
                              for s in c.spellings())
@@ -686,7 +688,18 @@ def _uscc(text: str) -> str | None:
     return value
 
 
+# the hub keeps yuan: another currency would be read as yuan, so it is refused
+_YUAN = frozenset({"", "CNY", "RMB", "人民币", "元", "¥", "￥"})
+
+
+def _yuan_only(text: str) -> str:
+    if text.strip().upper() not in _YUAN:
+        raise CellError(f"只支持人民币（CNY）金额，此行币种为 {text.strip()}")
+    return text
+
+
 def _invoice(row: Row) -> ReceivableRecord:
+    row.get("币种", _yuan_only)
     issued = row.get("开票日期", parse_date)
     due = row.get("到期日", parse_date)
     if due < issued:
@@ -694,10 +707,12 @@ def _invoice(row: Row) -> ReceivableRecord:
     return ReceivableRecord(
         invoice_no=row.get("发票号", parse_text), customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
-        amount=row.get("金额", lambda t: parse_money(t, positive=True)))
+        # a credit note (红字发票) is a negative invoice; zero is a mistake
+        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)))
 
 
 def _payment(row: Row) -> PaymentRecord:
+    row.get("币种", _yuan_only)
     return PaymentRecord(
         payment_no=row.get("回款单号", parse_text), invoice_no=row.get("发票号", parse_text),
         paid_on=row.get("回款日期", parse_date),
@@ -860,17 +875,24 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             except ValueError:
                 problems.append(f"{label}: not a YYYY-MM-DD date: {value!r}")
                 return None
-        # money: a decimal string (exact), whole fen, > 0
+        # money: a decimal string (exact), whole fen, > 0 ("credit": not 0, < 0 a credit note)
         try:
             if not isinstance(value, str) or not re.fullmatch(r"-?\d+(\.\d+)?", value):
                 raise ValueError
             amount = Decimal(value)
-            if amount != amount.quantize(CENT) or amount <= 0:
+            if amount != amount.quantize(CENT) or amount == 0 or (kind == "money" and amount < 0):
                 raise ValueError
             return amount.quantize(CENT)
         except ValueError:
-            problems.append(f"{label}: not a positive decimal string in whole fen: {value!r}")
+            what = "non-zero" if kind == "credit" else "positive"
+            problems.append(f"{label}: not a {what} decimal string in whole fen: {value!r}")
             return None
+
+    def yuan_only(item, index: str) -> None:
+        """The hub keeps yuan: an amount in another currency would be read as yuan."""
+        currency = item.get("currency") if isinstance(item, dict) else None
+        if currency not in (None, "CNY"):
+            problems.append(f"{index}.currency: only CNY is kept, got {currency!r}")
 
     if not isinstance(body, dict):
         raise PermanentError(f"{where}: not a JSON object", provider="finance", code="bad-body")
@@ -890,7 +912,8 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       customer_name=field(item, "customer_name", i, "text"),
                       issued_on=field(item, "issued_on", i, "date"),
                       due_on=field(item, "due_on", i, "date"),
-                      amount=field(item, "amount", i, "money"))
+                      amount=field(item, "amount", i, "credit"))
+        yuan_only(item, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
             problems.append(f"{i}.due_on: {record['due_on']} is before issued_on")
         if record["invoice_no"] is not None and record["invoice_no"] in seen_invoices:
@@ -899,6 +922,7 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
         invoices.append(record)
     for n, item in enumerate(raw_payments):
         i = f"payments[{n}]"
+        yuan_only(item, i)
         record = dict(payment_no=field(item, "payment_no", i, "text"),
                       invoice_no=field(item, "invoice_no", i, "text"),
                       paid_on=field(item, "paid_on", i, "date"),

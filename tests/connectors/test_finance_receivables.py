@@ -137,7 +137,7 @@ def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
     (",某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：不能为空"),
     ("04419878,,,2026-09-05,2026-10-05,100", "第3行「客户名称」：不能为空"),
     ("04419878,某公司,,2026-09-05,2026-10-05,", "第3行「金额」：不能为空"),
-    ("04419878,某公司,,2026-09-05,2026-10-05,-5", "第3行「金额」：金额须大于零"),
+    ("04419878,某公司,,2026-09-05,2026-10-05,0", "第3行「金额」：金额不能为零"),
     ("04419878,某公司,,2026-10-05,2026-09-05,100", "第3行「到期日」：到期日 2026-09-05 早于开票日期"),
     ("04419878,某公司,9132ABC,2026-09-05,2026-10-05,100", "第3行「统一社会信用代码」"),
     ("04419876,某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：与第2行重复"),
@@ -248,7 +248,8 @@ def test_rest_same_records_read_the_same_as_an_export_file(sim, tmp_path):
 @pytest.mark.parametrize("record, needle", [
     (wire_invoice(1, amount="12.345"), "invoices[0].amount"),
     (wire_invoice(1, amount=12.5), "invoices[0].amount"),       # a JSON number: not exact
-    (wire_invoice(1, amount="-3.00"), "invoices[0].amount"),
+    (wire_invoice(1, amount="0.00"), "invoices[0].amount"),
+    (wire_invoice(1, currency="USD"), "invoices[0].currency"),
     (wire_invoice(1, due_on="2026/10/05"), "invoices[0].due_on"),
     (wire_invoice(1, issued_on="2026-02-30"), "invoices[0].issued_on"),
     (wire_invoice(1, invoice_no=""), "invoices[0].invoice_no"),
@@ -299,3 +300,19 @@ def test_token_is_not_in_errors(sim):
         with pytest.raises(PermanentError) as info:
             finance.fetch_receivables(None)
     assert info.value.code == "401" and "wrong-token-abc" not in str(info.value)
+
+
+def test_a_credit_note_is_a_negative_invoice_and_other_currencies_are_refused(tmp_path):
+    inbound = tmp_path / "receivables-inbound"
+    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
+                               "04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1000.00,"
+                               "人民币\n04419877,江苏康达医疗设备有限公司,,2026-09-06,2026-10-05,"
+                               "-200.00,CNY\n")
+    page = EmbeddedFinance(tmp_path).fetch_receivables(None)
+    assert [i.amount for i in page.invoices] == [Decimal("1000.00"), Decimal("-200.00")]
+    invoices_csv(inbound, name="20261102-应收.csv",
+                 text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
+                      "04419878,某公司,,2026-09-05,2026-10-05,100.00,USD\n")
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables(page.cursor)
+    assert "第2行「币种」：只支持人民币（CNY）金额，此行币种为 USD" in str(info.value)
