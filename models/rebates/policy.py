@@ -468,9 +468,13 @@ class _Check:
                 return _BAD
         if number < 0:
             return self.add(path, f"比例不能为负（{_rate_text(value)}）")
+        percent = isinstance(value, str) and value.strip().endswith("%")
+        if number == 1 and not percent:  # 1 as a fraction is 100 %: more likely a slip for 1 %
+            return self.add(path, "比例 1 含义不明：如指 1%，请写成 \"1%\"；如确为全额返利，"
+                                  "请写成 \"100%\"")
         if number > 1:
             hint = ""
-            if not (isinstance(value, str) and value.strip().endswith("%")):
+            if not percent:
                 hint = f"；如指 {plain_number(number)}%，请写成 \"{plain_number(number)}%\""
             return self.add(path, f"比例不能超过 100%（{_rate_text(value)}）{hint}")
         return number
@@ -723,6 +727,10 @@ def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
     for key in _EXCLUDE_FIELDS:
         if raw.get(key) is not None:
             values[key] = check.text_list(raw[key], f"{path}.{key}")
+    for i, name in enumerate(values.get("customers") or ()):
+        if name is not _BAD and not normalize_name(name):  # would match every nameless key
+            values["customers"] = check.add(f"{path}.customers[{i}]",
+                                            f"“{name}”没有可识别的文字，不是客户名称或信用代码")
     if _BAD in values.values():
         return _BAD
     return Exclusions(**values)
@@ -931,7 +939,7 @@ class PolicyBook:
             self._windows[code] = _governing_windows(vs)
             for i in range(1, len(vs)):
                 problems += [f"{code} 第{vs[i].version}版 {p}"
-                             for p in _measure_changes(vs[:i], vs[i].spec)]
+                             for p in _measure_changes(vs[:i], vs[i].spec, ("measure",))]
         if problems:
             raise PolicyBookError("；".join(problems))
         self._starts = {code: [w.start for w in ws] for code, ws in self._windows.items()}
@@ -1034,17 +1042,25 @@ def _minus(span: tuple[dt.date, dt.date | None],
     return pieces
 
 
-def _measure_changes(earlier: list[PublishedVersion], spec: PolicySpec) -> list[Problem]:
+def _measure_changes(earlier: list[PublishedVersion], spec: PolicySpec,
+                     fields: tuple[str, ...] = ("measure", "period")) -> list[Problem]:
+    """A rule keeps its measure and its period across versions: its volume is one figure
+    per period (two periods side by side would pay two caps and split the volume). A book
+    already published is only held to the measure (`fields`), which was checked first."""
     problems = []
     for i, rule in enumerate(spec.rules):
         for v in earlier:
             old = v.spec.rule(rule.id)
-            if old is not None and old.measure != rule.measure:
-                problems.append(Problem(
-                    f"rules[{i}].measure",
-                    f"规则 {rule.id} 在 {spec.code} 第{v.version}版中按 {old.measure} 计量，"
-                    f"新版本不能改为 {rule.measure}（同一期间的销量须同一口径；请改用新的规则 id）"))
-                break
+            if old is None:
+                continue
+            for field, labels in (("measure", MEASURE_LABELS), ("period", PERIOD_LABELS)):
+                if field in fields and getattr(old, field) != getattr(rule, field):
+                    problems.append(Problem(
+                        f"rules[{i}].{field}",
+                        f"规则 {rule.id} 在 {spec.code} 第{v.version}版中为"
+                        f"{labels[getattr(old, field)]}，新版本不能改为{labels[getattr(rule, field)]}"
+                        "（同一规则的销量须同一口径、同一期间；请改用新的规则 id）"))
+            break
     return problems
 
 

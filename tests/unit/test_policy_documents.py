@@ -223,3 +223,12 @@ def test_a_version_ending_earlier_leaves_dates_uncovered():
     assert PolicyBook([]).lost_coverage(_version(1, "2027-03-01", "2027-03-31").spec) == []
     last = PolicyBook([_version(1, "2099-01-01", "2099-12-31")])
     assert last.lost_coverage(_version(2, "2099-06-01", "2099-12-31").spec) == []
+
+
+def test_a_bare_rate_of_one_and_a_nameless_exclusion_are_refused():
+    """`rate: 1` is 100 % as a fraction, far more likely a slip for 1 %; an excluded customer
+    written as punctuation alone would match every customer without a USCC."""
+    assert "比例 1 含义不明" in problems_of(edit("rate: 2%", "rate: 1"))["rules[0].tiers[0].rate"]
+    assert parse_policy_document(edit("rate: 2%", "rate: 100%"))
+    nameless = edit("stacking: stack\n", "stacking: stack\n    exclude: {customers: ['（）']}\n")
+    assert "没有可识别的文字" in problems_of(nameless)["rules[0].exclude.customers[0]"]

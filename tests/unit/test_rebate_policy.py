@@ -246,7 +246,7 @@ def test_syntax_errors_and_wrong_shapes():
 # --------------------------------------------------------------------------- versions
 
 def _spec(code: str, start: str, end: str | None = None, rate: str = "1%",
-          measure: str = "amount") -> PolicySpec:
+          measure: str = "amount", period: str = "month") -> PolicySpec:
     return parse_policy_document(textwrap.dedent(f"""\
         code: {code}
         name: 测试政策
@@ -255,7 +255,7 @@ def _spec(code: str, start: str, end: str | None = None, rate: str = "1%",
         rules:
           - id: flat
             measure: {measure}
-            period: month
+            period: {period}
             style: retroactive
             tiers: [{{from: 0, rate: {rate}}}]
             priority: 1
@@ -309,7 +309,10 @@ def test_a_rule_keeps_its_measure_across_versions():
     book = PolicyBook([PublishedVersion("P", 1, _spec("P", "2027-01-01"))])
     problems = book.check_new_version(_spec("P", "2027-02-01", measure="quantity"))
     assert [p.field for p in problems] == ["rules[0].measure"]
-    assert "不能改为 quantity" in problems[0].message
+    assert "为金额，新版本不能改为数量" in problems[0].message
+    problems = book.check_new_version(_spec("P", "2027-02-01", period="quarter"))
+    assert [p.field for p in problems] == ["rules[0].period"]
+    assert "为按月，新版本不能改为按季" in problems[0].message
     assert book.check_new_version(_spec("P", "2027-02-01")) == []
     with pytest.raises(PolicyBookError):
         PolicyBook([PublishedVersion("P", 1, _spec("P", "2027-01-01")),
