@@ -208,7 +208,8 @@ def _imported(summary, what: str) -> int:
 
 def _refused(exc) -> CliError:
     lines = "\n".join(f"  - {p}" for p in exc.problems)
-    return CliError(f"导入未执行（未写入任何数据），共 {len(exc.problems)} 处问题：\n{lines}")
+    listed = len(exc.problems) - (1 if exc.more else 0)  # the last line counts the rest
+    return CliError(f"导入未执行（未写入任何数据），共 {listed + exc.more} 处问题：\n{lines}")
 
 
 def cmd_receivables(args) -> int:

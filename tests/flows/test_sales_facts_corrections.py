@@ -205,3 +205,11 @@ def test_an_invoice_number_excel_stored_as_a_number_is_refused(seeded, tmp_path)
     assert [(p.row, p.column) for p in refused.value.problems] == [(2, "发票号")]
     assert "2.432200000001235e+19" in str(refused.value)
     assert "设为“文本”格式" in str(refused.value)
+
+
+def test_the_cli_counts_every_problem_of_a_long_refusal():
+    from deployments.rebates_cli import _refused
+    from flows.sales_facts import ImportRefused
+
+    refused = _refused(ImportRefused([f"第{n}行「金额」：不能为空" for n in range(2, 62)]))
+    assert "共 60 处问题" in str(refused) and "……另有 10 处问题未列出" in str(refused)
