@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +18,7 @@ from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
 from flows.errors import Refusal
+from models.db import database_busy
 
 
 def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
@@ -60,6 +62,16 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         # an outside system (registry, finance …) did not answer: try again later
         return ApiError(503, "upstream_unavailable",
                         f"外部系统暂不可用（{exc.provider or '未知'}），请稍后重试").response()
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _database_busy(_: Request, exc: sa.exc.DBAPIError):
+        if not database_busy(exc):
+            raise exc  # a defect: the server error page, logged with its traceback
+        # another writer held the database longer than the busy timeout (nothing was written)
+        response = ApiError(503, "database_busy",
+                            "数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试").response()
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -153,8 +153,11 @@ def _refused_by_outside_system(args, exc) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    import sqlalchemy as sa
+
     from connectors.base import PermanentError, TransientError
     from flows.errors import Refusal
+    from models.db import database_busy
 
     try:
         code = args.func(args)
@@ -170,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     except PermanentError as exc:  # a refusal too: retrying the same will not help
         print(f"错误：{_refused_by_outside_system(args, exc)}", file=sys.stderr)
         code = 2
+    except sa.exc.DBAPIError as exc:
+        if not database_busy(exc):
+            raise
+        print("错误：数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试", file=sys.stderr)
+        code = 3
     sys.exit(code)
 
 

@@ -12,6 +12,10 @@ from sqlmodel import Session, create_engine
 _ENGINES: dict[str, sa.Engine] = {}
 # SQLite: whether this process's commits may run WAL checkpoints (see leave_checkpoints_to_others)
 _AUTOCHECKPOINT = True
+# how long a SQLite connection waits for another writer before "database is locked"
+BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL: serialization failure, deadlock detected, lock not available
+_BUSY_SQLSTATES = {"40001", "40P01", "55P03"}
 
 
 def leave_checkpoints_to_others() -> None:
@@ -33,7 +37,7 @@ def _sqlite_pragmas(dbapi_conn, _) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     if not _AUTOCHECKPOINT:
         cur.execute("PRAGMA wal_autocheckpoint=0")
     cur.close()
@@ -45,12 +49,25 @@ def get_engine(url: str) -> sa.Engine:
     if engine is None:
         if url.startswith("sqlite"):
             _sqlite_path(url)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                 "timeout": BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         _ENGINES[url] = engine
     return engine
+
+
+def database_busy(exc: BaseException) -> bool:
+    """Whether a database error means "another writer holds the lock, try again later"
+    (SQLite's busy timeout ran out; PostgreSQL's lock, deadlock or serialization failures)
+    rather than a defect."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    text = str(orig).lower()
+    return type(orig).__name__ == "OperationalError" and (
+        "database is locked" in text or "database table is locked" in text)
 
 
 def dispose_engines() -> None:

@@ -1,0 +1,94 @@
+"""A write that finds the database held by another writer for longer than the busy timeout:
+a 503 the caller can retry, in Chinese, with nothing written — not a server error."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.auth import issue_token
+from models import db as dbmod
+from models.db import database_busy, get_engine
+from tests.api.test_rebates import POLICY
+
+
+def test_a_publish_while_another_writer_holds_sqlite_is_a_503_and_writes_nothing(
+        hub, monkeypatch):
+    if not hub.db_url.startswith("sqlite"):
+        pytest.skip("SQLite's busy timeout; PostgreSQL waits on row locks instead")
+    dbmod.dispose_engines()
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
+    headers = {"Authorization": f"Bearer {issue_token(hub.settings, 'ops-01')}",
+               "Content-Type": "text/plain"}
+    holder = sqlite3.connect(hub.db_url.split("///", 1)[1], isolation_level=None)
+    try:
+        with TestClient(create_app(hub.settings, launcher=None),
+                        raise_server_exceptions=False) as client:
+            holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+            r = client.post("/rebates/policies", content=POLICY.encode(), headers=headers)
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
+            error = r.json()["error"]
+            assert error["code"] == "database_busy" and "请稍后重试" in error["message"]
+            holder.execute("ROLLBACK")
+            assert client.get("/rebates/policies", headers=headers).json() == []
+            r = client.post("/rebates/policies", content=POLICY.encode(), headers=headers)
+            assert r.status_code == 201 and r.json()["version"] == 1
+    finally:
+        holder.close()
+        dbmod.dispose_engines()
+
+
+def test_what_counts_as_busy(db_url):
+    """Lock waits that ran out are busy; a defect (bad SQL) is not."""
+    engine = get_engine(db_url)
+    with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError) as bad:
+        conn.execute(sa.text("SELECT no_such_column FROM customer"))
+    assert not database_busy(bad.value)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as holder, engine.connect() as waiter:
+            holder.execute(sa.text("LOCK TABLE customer IN ACCESS EXCLUSIVE MODE"))
+            waiter.execute(sa.text("SET lock_timeout = '100ms'"))
+            with pytest.raises(sa.exc.DBAPIError) as busy:
+                waiter.execute(sa.text("SELECT COUNT(*) FROM customer"))
+            holder.rollback()
+            waiter.rollback()
+    else:
+        path = db_url.split("///", 1)[1]
+        holder = sqlite3.connect(path, isolation_level=None)
+        waiter = sa.create_engine(db_url, connect_args={"timeout": 0.1})
+        try:
+            holder.execute("BEGIN IMMEDIATE")
+            with waiter.connect() as conn, pytest.raises(sa.exc.DBAPIError) as busy:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            holder.close()
+            waiter.dispose()
+    assert database_busy(busy.value)
+
+
+def test_the_cli_says_the_database_is_busy_and_exits_3(hub, monkeypatch, capsys, tmp_path):
+    if not hub.db_url.startswith("sqlite"):
+        pytest.skip("SQLite's busy timeout")
+    from tests.support import in_process_cli
+
+    dbmod.dispose_engines()
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY, encoding="utf-8")
+    cli = in_process_cli(monkeypatch, capsys, hub.db_url, tmp_path / "data")
+    run = next(cli)
+    holder = sqlite3.connect(hub.db_url.split("///", 1)[1], isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        code, _, err = run("rebates", "publish", policy, "--by", "ops-01")
+        assert code == 3 and "数据库正忙" in err and "Traceback" not in err
+        holder.execute("ROLLBACK")
+        assert run("rebates", "publish", policy, "--by", "ops-01")[0] == 0
+    finally:
+        holder.close()
+        cli.close()
+        dbmod.dispose_engines()
