@@ -22,7 +22,7 @@ from api.pages import (
     staff_page,
     wants_html,
 )
-from api.staff_pages import order_page
+from api.staff_pages import QUOTE_WITHHELD, order_page
 from flows.rebate_board import sees_rebates_of
 from flows.suspects import choose_customer_for_order, may_choose_for_order
 from models import (
@@ -61,6 +61,14 @@ def _visible_rebate(db_url: str, s, person: Staff | None, order: IntentOrder,
     if not sees_rebates_of(db_url, person, order.rep_id, customer.region if customer else None):
         return None
     return s.get(OrderRebate, order.id)
+
+
+def _quote_readable(db_url: str, s, person: Staff, order: IntentOrder,
+                    customer: Customer | None) -> bool:
+    """The quote PDF prints the order's expected rebate: with one it follows the rebate's
+    rule, without one any staff member may read it."""
+    return s.get(OrderRebate, order.id) is None or _visible_rebate(
+        db_url, s, person, order, customer) is not None
 
 
 def order_view(db_url: str, order_id: str, person: Staff | None = None) -> dict | None:
@@ -113,6 +121,7 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
             [i for i in people if i]))).all()}
         pdf = quote_file(quote) if quote else None
         rebate = _visible_rebate(db_url, s, person, order, customer)
+        readable = rebate is not None or s.get(OrderRebate, order.id) is None
         return {
             "order": {"id": order.id, "status": order.status, "error": order.error,
                       "customer_name": order.customer_name, "rep_id": order.rep_id,
@@ -124,7 +133,9 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
             "quote": {"code": quote.code, "status": quote.status,
                       "total_amount": quote.total_amount,
                       "valid_until": quote.valid_until.isoformat(),
-                      "has_pdf": pdf is not None, "signed_pdf": bool(pdf and pdf[1])}
+                      "has_pdf": pdf is not None and readable,
+                      "pdf_withheld": pdf is not None and not readable,
+                      "signed_pdf": bool(pdf and pdf[1])}
             if quote else None,
             "todos": [{"title": t.title, "assignee": t.assignee_id, "status": t.status,
                        "due_at": t.due_at} for t in todos],
@@ -191,11 +202,17 @@ async def choose_order_customer_form(order_id: str, request: Request,
     return await order_page_response(request, order_id, person, chosen=result)
 
 
-def order_quote(db_url: str, order_id: str) -> tuple[str, Path, bool] | None:
+def order_quote(db_url: str, order_id: str, person: Staff
+                ) -> tuple[str, Path, bool, bool] | None:
+    """(code, file, signed, whether `person` may read it) of the order's quote PDF."""
     with session_scope(db_url) as s:
         quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
         found = quote_file(quote) if quote else None
-        return (quote.code, *found) if found else None
+        if found is None:
+            return None
+        order = s.get(IntentOrder, order_id)
+        customer = s.get(Customer, order.customer_id) if order.customer_id else None
+        return quote.code, *found, _quote_readable(db_url, s, person, order, customer)
 
 
 @router.get("/orders/{order_id}/quote.pdf", tags=["orders"], summary="意向单的报价单 PDF（员工）")
@@ -203,10 +220,13 @@ async def order_quote_pdf(order_id: str, request: Request) -> Response:
     person = await staff_for_page(request)
     if not isinstance(person, Staff):
         return person
-    found = await run_in_threadpool(order_quote, request.app.state.settings.db_url, order_id)
+    found = await run_in_threadpool(order_quote, request.app.state.settings.db_url, order_id,
+                                    person)
     if found is None:
         return staff_message(404, "报价单不存在", f"意向单 {order_id} 还没有报价单文件。")
-    code, path, signed = found
+    code, path, signed, readable = found
+    if not readable:
+        return staff_message(403, "无权查看报价单", QUOTE_WITHHELD)
     return FileResponse(path, media_type="application/pdf",
                         filename=f"{code}{'-已签署' if signed else ''}.pdf",
                         headers={"Cache-Control": "no-store"})

@@ -15,6 +15,10 @@ from models.customers import SuspectStatus
 PICKER = script("customer_picker.js")
 NONE_ITEM = '<li class="muted">（无）</li>'
 
+# the quote PDF prints the order's expected rebate, which only these may see
+QUOTE_WITHHELD = ("该报价单载有本单的预计返利，只有本单的销售代表、所在区域的区域经理、财务和管理员"
+                  "可以查看。")
+
 ORDER_STATUS_BADGES = {OrderStatus.on_hold: "warn", OrderStatus.failed: "warn",
                        OrderStatus.blocked: "bad", OrderStatus.signed: "ok",
                        OrderStatus.invoicing: "ok"}
@@ -227,7 +231,9 @@ def order_page(data: Mapping, candidates: list[Mapping], *, error: str = "",
     if quote:
         label = "查看已签署的报价单（PDF）" if quote["signed_pdf"] else "查看报价单（PDF）"
         pdf = (f'<p><a id="quote-pdf" href="/orders/{esc(o["id"])}/quote.pdf">{label}</a></p>'
-               if quote["has_pdf"] else "")
+               if quote["has_pdf"] else
+               f'<p class="muted" id="quote-pdf-withheld">{QUOTE_WITHHELD}</p>'
+               if quote.get("pdf_withheld") else "")
         quote_card = ('<div class="card"><h2>报价单</h2>' + facts([
             ("编号", esc(quote["code"]), "quote-code"),
             ("金额", f'<span class="total">¥{quote["total_amount"]:,.2f}</span>', "quote-amount"),

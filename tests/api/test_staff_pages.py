@@ -15,7 +15,7 @@ from sqlmodel import select
 from api.app import create_app
 from api.auth import COOKIE, _b64, _mac, issue_token
 from api.staff_pages import time_left
-from models import ORDER_STATUS_LABELS
+from models import ORDER_STATUS_LABELS, OrderRebate
 from connectors.base import PermanentError, TransientError
 from models import (
     Customer,
@@ -182,6 +182,32 @@ def test_order_json_stays_as_it_was_and_the_page_needs_a_login(hub, client):
     assert client.get("/orders/IO-NOPE", headers=HTML | bearer(hub, "rep-zhangwei")
                       ).status_code == 404
 
+
+
+def test_a_quote_that_prints_a_rebate_is_only_for_who_may_see_the_rebate(hub, client):
+    """The quote PDF prints the order's expected rebate (返利：…): with one it follows the
+    rebate board's rule; a quote without one stays open to any staff member."""
+    order_id = submit(hub, client, name="江苏康达医疗设备有限公司")  # rep 张伟, 华东
+    url = f"/orders/{order_id}/quote.pdf"
+    with session_scope(hub.db_url) as s:  # as if no policy had applied to it
+        rebate = s.get(OrderRebate, order_id)
+        if rebate is not None:
+            s.delete(rebate)
+    for who in ("rep-lina", "legal-01"):  # no rebate printed: any staff member
+        assert client.get(url, headers=HTML | bearer(hub, who)).status_code == 200
+    with session_scope(hub.db_url) as s:
+        s.add(OrderRebate(order_id=order_id, rate="0.102", amount="3916.80",
+                          sentence="本次订单返利比例：10.2%（预计返利 ¥3,916.80）", detail="{}",
+                          computed_at=dt.datetime(2026, 10, 10, tzinfo=dt.timezone.utc)))
+    for who, may in (("rep-zhangwei", True), ("mgr-east", True), ("finance-01", True),
+                     ("rep-lina", False), ("mgr-south", False), ("legal-01", False)):
+        pdf = client.get(url, headers=HTML | bearer(hub, who))
+        assert (pdf.status_code == 200) is may, who
+        page = client.get(f"/orders/{order_id}", headers=HTML | bearer(hub, who)).text
+        assert (f'href="{url}"' in page) is may, who
+        if not may:
+            assert pdf.status_code == 403 and "载有本单的预计返利" in pdf.text
+            assert 'id="quote-pdf-withheld"' in page
 
 # --- the link's token ----------------------------------------------------------------------
 
