@@ -18,7 +18,7 @@ from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
 from flows.errors import Refusal
-from models.db import database_busy
+from models.db import database_busy, nul_in_text
 
 
 def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(sa.exc.DBAPIError)
     async def _database_busy(_: Request, exc: sa.exc.DBAPIError):
+        if nul_in_text(exc):
+            return ApiError(400, "invalid_character",
+                            "请求中含有空字符（\\x00），请检查链接或提交的内容").response()
         if not database_busy(exc):
             raise exc  # a defect: the server error page, logged with its traceback
         # another writer held the database longer than the busy timeout (nothing was written)

@@ -70,6 +70,12 @@ def database_busy(exc: BaseException) -> bool:
         "database is locked" in text or "database table is locked" in text)
 
 
+def nul_in_text(exc: BaseException) -> bool:
+    """Whether a database error is PostgreSQL refusing text with a NUL character: an input
+    problem (a `%00` in an address, say), not a defect. SQLite stores and compares it."""
+    return "cannot contain NUL" in str(getattr(exc, "orig", exc))
+
+
 def dispose_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()

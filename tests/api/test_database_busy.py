@@ -1,5 +1,6 @@
-"""A write that finds the database held by another writer for longer than the busy timeout:
-a 503 the caller can retry, in Chinese, with nothing written — not a server error."""
+"""Database errors that are not defects: a write that finds the database held by another
+writer for longer than the busy timeout is a 503 the caller can retry, in Chinese, with nothing
+written; text PostgreSQL refuses (a NUL) is a 400. Neither is a server error."""
 from __future__ import annotations
 
 import sqlite3
@@ -92,3 +93,15 @@ def test_the_cli_says_the_database_is_busy_and_exits_3(hub, monkeypatch, capsys,
         holder.close()
         cli.close()
         dbmod.dispose_engines()
+
+
+def test_a_nul_in_an_address_is_a_400_on_every_database(hub):
+    """PostgreSQL refuses text holding NUL; an address with %00 must not become a 500."""
+    with TestClient(create_app(hub.settings, launcher=None),
+                    raise_server_exceptions=False) as client:
+        r = client.get("/orders/IO-X%00Y")
+        if hub.db_url.startswith("sqlite"):  # SQLite looks it up and finds nothing
+            assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_order"
+        else:
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_character"
+            assert "空字符" in r.json()["error"]["message"]
