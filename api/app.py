@@ -64,8 +64,10 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
                         f"外部系统暂不可用（{exc.provider or '未知'}），请稍后重试").response()
 
     @app.exception_handler(sa.exc.DBAPIError)
-    async def _database_busy(_: Request, exc: sa.exc.DBAPIError):
+    async def _database_refused(request: Request, exc: sa.exc.DBAPIError):
         if nul_in_text(exc):
+            if wants_html(request):
+                return staff_message(400, "链接有误", "链接中含有空字符（%00）。" + REOPEN)
             return ApiError(400, "invalid_character",
                             "请求中含有空字符（\\x00），请检查链接或提交的内容").response()
         if not database_busy(exc):

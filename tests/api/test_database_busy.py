@@ -105,3 +105,7 @@ def test_a_nul_in_an_address_is_a_400_on_every_database(hub):
         else:
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_character"
             assert "空字符" in r.json()["error"]["message"]
+            page = client.get("/orders/IO-X%00Y", headers={
+                "Accept": "text/html", "Authorization":
+                f"Bearer {issue_token(hub.settings, 'rep-zhangwei')}"})
+            assert page.status_code == 400 and "链接中含有空字符" in page.text
