@@ -20,6 +20,7 @@ from api.errors import ApiError
 from connectors.settings import Settings
 from models import Staff
 from models.db import session_scope
+from models.staff import role_label
 
 COOKIE = "salesops_token"
 
@@ -96,4 +97,4 @@ async def optional_staff(request: Request) -> Staff | None:
 
 def require_roles(staff: Staff, *roles: str) -> None:
     if staff.role not in roles:
-        raise ApiError(403, "forbidden", f"当前角色（{staff.role}）无权执行此操作")
+        raise ApiError(403, "forbidden", f"当前角色（{role_label(staff.role)}）无权执行此操作")

@@ -226,12 +226,13 @@ def cmd_merge(args) -> int:
 
 def cmd_staff_token(args) -> int:
     from api.auth import issue_token
+    from models.staff import role_label
 
     settings = _settings()
     person = _staff(settings.db_url, args.staff_id)
     token = issue_token(settings, person.id, args.days)
     print(token)
-    print(f"{person.name}（{person.role}）的访问令牌，{args.days or settings.auth_token_days} 天内有效。"
+    print(f"{person.name}（{role_label(person.role)}）的访问令牌，{args.days or settings.auth_token_days} 天内有效。"
           f"调用接口时放在请求头 Authorization: Bearer <令牌>。", file=sys.stderr)
     return 0
 

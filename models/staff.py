@@ -3,6 +3,15 @@ from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
+# what a role is called where a person reads it
+ROLE_LABELS = {"rep": "销售代表", "sales_manager": "区域经理", "sales_ops": "销售运营",
+               "legal": "法务", "purchasing": "采购", "finance": "财务", "risk": "风控",
+               "admin": "管理员"}
+
+
+def role_label(role: str) -> str:
+    return ROLE_LABELS.get(role, role)
+
 
 class Staff(SQLModel, table=True):
     __tablename__ = "staff"
