@@ -50,10 +50,14 @@ def rate_label(rate: str) -> str:
 
 
 def effective_label(policy: Mapping) -> str:
-    """'从 2026-10-01 起至 2026-11-30', or open-ended '从 2026-10-01 起（未设截止日期）'."""
+    """'从 2026-10-01 起至 2026-11-30', or open-ended '从 2026-10-01 起（未设截止日期）'; a
+    version a later one replaced before it began says so instead of seeming in force."""
     start = f"从 {policy['effective_from']} 起"
-    return f"{start}至 {policy['effective_to']}" if policy.get("effective_to") \
+    dates = f"{start}至 {policy['effective_to']}" if policy.get("effective_to") \
         else f"{start}（未设截止日期）"
+    if policy.get("superseded"):
+        return f"原定{dates}；已被后续版本取代，现不适用于任何订单"
+    return dates
 
 
 def orders_count(n: int) -> str:
@@ -99,7 +103,8 @@ def _months(months: Sequence[Mapping], scope_query: Mapping) -> str:
     rows = []
     for m in months:
         cells = "".join(
-            f'<td class="num"><a href="{link(ORDERS_PAGE, status=status, month=m["month"], **scope_query)}">'
+            f'<td class="num"><a class="money" '
+            f'href="{link(ORDERS_PAGE, status=status, month=m["month"], **scope_query)}">'
             f'{esc(yuan(m[status]))}</a></td>' for status in ("confirmed", "pending"))
         rows.append(f'<tr id="month-{esc(m["month"])}"><td>{esc(month_label(m["month"]))}</td>'
                     f'{cells}</tr>')
@@ -260,7 +265,8 @@ def order_rebate_page(detail: Mapping, rep_name: str | None,
              for s in STATUSES if s in sums]
     order_id = detail["order_id"]
     head = (f'<div class="card"><div class="muted">订单返利</div><h1>{esc(order_id)}</h1>'
-            f'{facts(rows)}<p><a href="/orders/{esc(quote(order_id, safe=""))}">'
+            f'{facts(rows)}<p><a id="order-progress" '
+            f'href="/orders/{esc(quote(order_id, safe=""))}">'
             f'查看意向单进度</a></p></div>')
     items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
     lines_card = ('<div class="card"><h2>返利明细</h2>'

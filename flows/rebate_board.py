@@ -27,6 +27,7 @@ from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
+from models.staff import role_label
 
 ZERO = Decimal("0.00")
 EXPECTED_TTL = 300  # seconds an "expected this month" figure is reused
@@ -60,7 +61,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     """The scope `person` asks for (default: all he may see), or BoardAccessError. Whether
     an asked-for person exists is told only to those who may narrow to any person."""
     if person.role not in BOARD_ROLES:
-        raise BoardAccessError(f"当前角色（{person.role}）无权查看返利看板")
+        raise BoardAccessError(f"当前角色（{role_label(person.role)}）无权查看返利看板")
+    rep, region = _askable(rep), _askable(region)
     if person.role == "rep":
         if (rep and rep != person.id) or region:
             raise BoardAccessError("销售只能查看本人的返利")
@@ -85,6 +87,13 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     if asked is None:
         raise BoardAccessError(f"人员不存在：{rep}")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
+
+
+def _askable(value: str | None) -> str | None:
+    """A rep or region as asked for, fit to be looked up: PostgreSQL refuses a text holding
+    NUL (an error, not "nobody"), and no id or region can hold one, so such a value is
+    looked up as a visibly unknown one (a NUL shown as "\\x00")."""
+    return value.replace("\x00", "\\x00") if value else value
 
 
 def _region_exists(db_url: str, region: str) -> bool:
@@ -143,8 +152,10 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
                    ) -> list[tuple[str, LineDraft]]:
     """What the settlements not made yet would pay now for the scope, as (month it will be
     settled in, line): this month's, and last month's until it is settled (the first days of
-    a month); a (bucket, order) both would pay is this month's. Computed, not stored; reused
-    for a few minutes."""
+    a month). A (bucket, order) both would pay the same (an order of last month: this month's
+    computation sees it too, as nothing is paid for it yet) is last month's, whose run pays it
+    first and leaves this month's nothing; one this month's facts changed is this month's,
+    whose line holds all of it. Computed, not stored; reused for a few minutes."""
     today = today or business_date()
     month, last = f"{today:%Y-%m}", previous_month(today)
     with session_scope(db_url) as s:
@@ -152,13 +163,20 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
             SettlementRun.month == last)).first() else [last, month]
         stamp = (s.exec(select(sa.func.max(RebateLine.id))).one(),
                  s.exec(select(sa.func.max(RebatePolicyVersion.id))).one())
+        # the customers whose settlements could pay the scope: those of its recent orders
+        # (or of its region now), and those it was paid for, whatever their age or region
+        # now: a return of an old order, or of a customer moved since, claws back from it
         customers = None
         if scope.rep_id:
             customers = set(s.exec(select(IntentOrder.customer_id).distinct().where(
                 IntentOrder.rep_id == scope.rep_id,
                 IntentOrder.order_date >= quarter_start(today) - dt.timedelta(days=366))))
+            paid = RebateLine.rep_id == scope.rep_id
         elif scope.region:
             customers = set(s.exec(select(Customer.id).where(Customer.region == scope.region)))
+            paid = RebateLine.region == scope.region
+        if customers is not None:
+            customers |= set(s.exec(select(RebateLine.customer_id).distinct().where(paid)))
     key = (db_url, scope.key, tuple(months), stamp)
     with _EXPECTED_LOCK:
         hit = _EXPECTED.get(key)
@@ -169,10 +187,18 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
     for m in months if customers != set() else ():
         for d in compute_month(db_url, m, customer_ids=customers).drafts:
             if in_scope(scope, d.rep_id, d.region):
-                found[(d.bucket_key, d.order_id)] = (m, d)
+                earlier = found.get((d.bucket_key, d.order_id))
+                if earlier is None or earlier[1].amount != d.amount:
+                    found[(d.bucket_key, d.order_id)] = (m, d)
     drafts = list(found.values())
     with _EXPECTED_LOCK:
-        _EXPECTED[key] = (time.monotonic(), drafts)
+        now = time.monotonic()
+        # a figure past its time, or of this scope as the data stood before (a later stamp or
+        # month), is never read again: forgotten, so a long-running server does not keep them
+        for old in [k for k, (at, _) in _EXPECTED.items()
+                    if now - at >= EXPECTED_TTL or k[:2] == key[:2]]:
+            del _EXPECTED[old]
+        _EXPECTED[key] = (now, drafts)
     return drafts
 
 
@@ -278,6 +304,8 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                  ) -> dict | None:
     """Every rebate line of an order (settled and expected), its customer, and the text and
     effective dates of the policies involved. None when there is no such order."""
+    if "\x00" in order_id:  # no order id holds one, and PostgreSQL refuses to look it up
+        return None
     with session_scope(db_url) as s:
         order = s.get(IntentOrder, order_id)
         if order is None:
@@ -310,13 +338,16 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
         published = book.version(code, version)
         if published is None:
             continue
+        # the order dates the version governs now; none (superseded) when a later version
+        # took over before it began: its lines were settled while it was in force
         window = next((w for w in book.windows(code) if w.version == version), None)
+        start, end = (window.start, window.end) if window else (
+            published.spec.effective_from, published.spec.effective_to)
         policies.append({"code": code, "version": version, "name": published.spec.name,
                          "text": published.spec.text or "",
-                         "effective_from": (window.start if window else
-                                            published.spec.effective_from).isoformat(),
-                         "effective_to": (window.end.isoformat() if window and window.end
-                                          else None)})
+                         "effective_from": start.isoformat(),
+                         "effective_to": end.isoformat() if end else None,
+                         "superseded": window is None})
     return {"order_id": order.id, "order_date": order.order_date.isoformat(),
             "rep_id": order.rep_id,
             "customer": {"customer_id": customer.id, "legal_name": customer.legal_name,

@@ -107,8 +107,8 @@ def test_each_role_sees_its_own_figures(hub, client, world, who, label, expected
     # the settled months, newest first, each amount opening that month's orders
     months = re.findall(r'<tr id="month-([\d-]+)"><td>([^<]+)</td>', text)
     assert months == [("2026-10", "2026年10月"), ("2026-09", "2026年9月")]
-    assert '<a href="/rebates/board/orders/page?status=confirmed&amp;month=2026-09">¥2,611.20</a>' \
-        in text
+    assert '<a class="money" href="/rebates/board/orders/page?status=confirmed&amp;' \
+        'month=2026-09">¥2,611.20</a>' in text
     # the cards open the orders behind them
     assert '<a class="card figure pending" id="fig-pending" ' \
            'href="/rebates/board/orders/page?status=pending">' in text
@@ -178,7 +178,7 @@ def test_narrowing_to_a_rep_or_a_region_only_within_ones_scope(hub, client, worl
 
     login(client, hub, "legal-01")
     refused = page(client, "/rebates/board", 403)
-    assert "当前角色（legal）无权查看返利看板" in refused
+    assert "当前角色（法务）无权查看返利看板" in refused
     assert 'id="back"' not in refused  # no board of his own to go back to
     assert page(client, f"/rebates/orders/{world['o1']}", 403)
 

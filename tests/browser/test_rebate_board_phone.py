@@ -1,0 +1,72 @@
+"""The rebate board's pages on a small phone (375×667) in a real (headless) Chromium: a
+month's claw-back keeps its minus sign with its amount, and what a thumb taps (a month's
+amount, the pager, the way back) is big enough. The pages are rendered from figures as
+finance's board shows them for a large region (millions a month, a net claw-back)."""
+from __future__ import annotations
+
+import pytest
+
+from api.board_pages import board_page, order_rebate_page, orders_page
+from api.pages import render
+from tests.browser.conftest import browser_unavailable
+
+_why_not = browser_unavailable()
+pytestmark = pytest.mark.skipif(_why_not is not None, reason=_why_not or "")
+
+SMALL_PHONE = {"width": 375, "height": 667, "deviceScaleFactor": 2, "mobile": True}
+EVERYONE = {"rep": None, "region": None}
+
+
+def open_page(phone, tmp_path, name: str, title_content: tuple[str, str]) -> None:
+    path = tmp_path / f"{name}.html"
+    path.write_text(render(*title_content), encoding="utf-8")
+    phone.send("Emulation.setDeviceMetricsOverride", SMALL_PHONE)
+    phone.goto(path.as_uri())
+    assert phone.js("innerWidth") == 375
+    assert phone.js("document.documentElement.scrollWidth") <= 375
+
+
+def boxes(phone, selector: str) -> list[dict]:
+    """Per element: its text, how many line boxes it takes, its height (CSS px)."""
+    return phone.js(f"""[...document.querySelectorAll({selector!r})].map(a => ({{
+        text: a.textContent, lines: a.getClientRects().length,
+        height: a.getBoundingClientRect().height}}))""")
+
+
+def test_a_months_claw_back_keeps_its_sign_and_amounts_are_easy_to_tap(phone, tmp_path):
+    months = [{"month": f"2026-{m:02d}", "confirmed": "12345678.90", "pending": "-2345678.90"}
+              for m in (11, 10, 9)]
+    data = {"scope": {"label": "全部返利", "rep_id": None, "region": None},
+            "today": "2026-12-03",
+            "figures": [{"status": s, "label": s, "amount": "1.00", "orders": 1}
+                        for s in ("confirmed", "pending", "expected")],
+            "months": months}
+    choices = {"regions": ["华东", "华南"], "reps": []}
+    open_page(phone, tmp_path, "board", board_page(data, choices, EVERYONE))
+    amounts = boxes(phone, "#months a")
+    assert [a["text"] for a in amounts] == ["¥12,345,678.90", "-¥2,345,678.90"] * 3
+    # one line each: a minus sign alone on a line above reads as a payment, not a claw-back
+    assert all(a["lines"] == 1 for a in amounts), amounts
+    assert all(a["height"] >= 36 for a in amounts), amounts
+    [narrow] = boxes(phone, "#narrow summary")
+    assert narrow["height"] >= 40, narrow
+    phone.screenshot(tmp_path / "board-months-375.png")
+
+
+def test_the_pager_the_way_back_and_the_orders_progress_are_easy_to_tap(phone, tmp_path):
+    row = {"order_id": "IOH261119-00119", "order_date": "2026-11-19", "customer_id": 5,
+           "customer": "江苏康达医疗设备有限公司", "amount": "1280.00", "kinds": ["返利"],
+           "months": ["2026-11"]}
+    figure = {"count": 150, "amount": "192000.00", "offset": 50, "limit": 50,
+              "orders": [dict(row, order_id=f"IOH261119-{n:05d}") for n in range(50)]}
+    open_page(phone, tmp_path, "orders",
+              orders_page("expected", None, figure, "张伟的返利", 2026, EVERYONE))
+    for selector in ("#newer", "#older", "#back"):
+        [link] = boxes(phone, selector)
+        assert link["height"] >= 40, (selector, link)
+    detail = {"order_id": "IOH261119-00119", "order_date": "2026-11-19", "rep_id": "rep-x",
+              "customer": None, "lines": [], "policies": []}
+    open_page(phone, tmp_path, "order", order_rebate_page(detail, "张伟", EVERYONE))
+    for selector in ("#order-progress", "#back"):
+        [link] = boxes(phone, selector)
+        assert link["height"] >= 40, (selector, link)
