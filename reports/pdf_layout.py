@@ -36,8 +36,8 @@ from reports.fonts import (
 __all__ = [
     "ACCENT", "BASE_TABLE_STYLE", "CONTENT_W", "HeavyLine", "INK", "MARGIN_BOTTOM", "MARGIN_TOP", "MARGIN_X",
     "MUTED", "PAGE_H", "PAGE_W", "RULE", "Rule", "TOTAL_BG", "Text", "ZEBRA", "build_pdf",
-    "format_date", "format_money", "format_rate", "letterhead", "num", "numbered_canvas",
-    "paragraph_style", "require_decimal", "text", "write_pdf",
+    "fit_line", "format_date", "format_money", "format_rate", "letterhead", "num",
+    "numbered_canvas", "paragraph_style", "require_decimal", "text", "write_pdf",
 ]
 
 
@@ -219,6 +219,24 @@ def letterhead(seller_name: str, info_lines: Sequence[str], title: str) -> list[
     ]
 
 
+def fit_line(line: str, size: float, width: float, *, min_size: float = 6) -> tuple[str, float]:
+    """(text, font size) that fits `width` on one line: the size shrunk to fit, down to
+    `min_size`; below that, characters are taken out of the middle for an ellipsis (the start
+    and the end of a running head, e.g. a name and a period, stay readable)."""
+    natural = string_width(line, size)
+    if natural <= width:
+        return line, size
+    if natural * min_size / size <= width:
+        return line, size * width / natural
+    head, tail = line[:len(line) // 2], line[len(line) // 2:]
+    while (head or tail) and string_width(f"{head}…{tail}", min_size) > width:
+        if len(head) >= len(tail):
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+    return f"{head}…{tail}", min_size
+
+
 def numbered_canvas(*, issued_on: date, footer_left: str, footer_centre: str,
                     running_left: str, running_right: str, watermark: str | None = None):
     """A canvas class that defers page output so the footer can say 共 N 页; pages after the
@@ -265,7 +283,10 @@ def numbered_canvas(*, issued_on: date, footer_left: str, footer_centre: str,
             if number > 1:
                 top = PAGE_H - MARGIN_TOP + 3 * mm
                 draw_string(self, MARGIN_X, top, running_left, 8)
-                draw_string(self, PAGE_W - MARGIN_X, top, running_right, 8, anchor="right")
+                # a long customer name must not run into the left part
+                right_text, size = fit_line(running_right, 8, CONTENT_W - 6 * mm
+                                            - string_width(running_left, 8))
+                draw_string(self, PAGE_W - MARGIN_X, top, right_text, size, anchor="right")
                 self.line(MARGIN_X, top - 2 * mm, PAGE_W - MARGIN_X, top - 2 * mm)
             self.restoreState()
 

@@ -56,18 +56,22 @@ class SettlementDetailLine:
     clause: str                      # 条款, e.g. 第二条
     period: str                      # the volume period, 2026-10 or 2026Q4
     basis_amount: Decimal            # 计算基数
-    rate: Decimal                    # 比例 (fraction)
+    rate: Decimal                    # 实际比例: due ÷ basis (fraction)
     due_amount: Decimal              # 应返累计
     amount: Decimal                  # 本次金额 (signed)
     kind: str                        # rebate | tier_difference | clawback | adjustment
     explanation: str                 # 说明
     customer_code: str | None = None
     order_date: dt.date | None = None
+    # 返利比例: the policy's one rate for the whole basis, as the explanation states it
+    # (`reports.statement_pdf.policy_rate`); None where there is none (tiers crossed, cap)
+    policy_rate: Decimal | None = None
 
     def __post_init__(self) -> None:
-        for name in ("basis_amount", "rate", "due_amount", "amount"):
-            if not isinstance(getattr(self, name), Decimal):
-                raise TypeError(f"{name} must be Decimal, got {type(getattr(self, name)).__name__}")
+        for name in ("basis_amount", "rate", "due_amount", "amount", "policy_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) and not (name == "policy_rate" and value is None):
+                raise TypeError(f"{name} must be Decimal, got {type(value).__name__}")
         if self.kind not in KIND_LABELS:
             raise ValueError(f"kind must be one of {sorted(KIND_LABELS)}, not {self.kind!r}")
 
@@ -120,9 +124,11 @@ class SettlementReport:
 
 # ------------------------------------------------------------------------ sheets
 
+# 返利比例 is the policy's rate (blank where no single rate applies); 实际比例 = 应返累计 ÷ 计算基数
+# (blank without a basis): they differ by the fen rounding of the due, or by tiers and caps
 DETAIL_HEADERS = ("结算月份", "结算版本", "订单号", "下单日期", "客户编码", "客户", "统一社会信用代码",
-                  "大区", "销售", "政策", "政策版本", "条款", "期间", "计算基数", "比例", "应返累计",
-                  "本次金额", "类型", "说明")
+                  "大区", "销售", "政策", "政策版本", "条款", "期间", "计算基数", "返利比例",
+                  "实际比例", "应返累计", "本次金额", "类型", "说明")
 VOUCHER_HEADERS = ("凭证编号", "凭证日期", "会计期间", "凭证字", "分录号", "摘要", "科目编码", "科目名称",
                    "客户编码", "客户名称", "借方金额", "贷方金额", "制单人")
 KIND_COLUMNS = tuple(KIND_LABELS.values())
@@ -157,17 +163,20 @@ def _total_row(ws) -> None:
 def _detail(wb: Workbook, report: SettlementReport) -> None:
     ws = wb.active
     ws.title = "明细"
-    _header(ws, DETAIL_HEADERS, (10, 9, 20, 12, 12, 30, 21, 8, 10, 14, 9, 10, 9, 14, 10, 14, 14,
-                                 10, 60))
+    _header(ws, DETAIL_HEADERS, (10, 9, 20, 12, 12, 30, 21, 8, 10, 14, 9, 10, 9, 14, 10, 10, 14,
+                                 14, 10, 60))
     for line in report.lines:
         ws.append([line.month, line.revision, line.order_id, line.order_date,
                    line.customer_code or "", line.customer_name, line.customer_uscc or "",
                    line.region or UNASSIGNED, line.rep_name or UNASSIGNED, line.policy_code,
-                   line.policy_version, line.clause, line.period, line.basis_amount, line.rate,
+                   line.policy_version, line.clause, line.period, line.basis_amount,
+                   line.policy_rate, line.rate if line.basis_amount else None,
                    line.due_amount, line.amount, KIND_LABELS[line.kind], line.explanation])
-    _formats(ws, 2, {4: DATE_FORMAT, 14: MONEY_FORMAT, 15: RATE_FORMAT, 16: MONEY_FORMAT,
-                     17: MONEY_FORMAT})
-    for row in ws.iter_rows(min_row=2, min_col=19, max_col=19):
+    col = {h: i for i, h in enumerate(DETAIL_HEADERS, start=1)}
+    _formats(ws, 2, {col["下单日期"]: DATE_FORMAT, col["计算基数"]: MONEY_FORMAT,
+                     col["返利比例"]: RATE_FORMAT, col["实际比例"]: RATE_FORMAT,
+                     col["应返累计"]: MONEY_FORMAT, col["本次金额"]: MONEY_FORMAT})
+    for row in ws.iter_rows(min_row=2, min_col=col["说明"], max_col=col["说明"]):
         row[0].alignment = Alignment(wrap_text=True, vertical="top")
     if report.lines:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(DETAIL_HEADERS))}{ws.max_row}"
@@ -224,6 +233,7 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     ws = wb.create_sheet("凭证")
     _header(ws, VOUCHER_HEADERS, (24, 12, 9, 7, 7, 44, 11, 22, 11, 30, 14, 14, 9))
     all_debit = all_credit = ZERO
+    by_account: dict[tuple[str, str], Decimal] = {}  # debit − credit
     for voucher in report.vouchers:
         debit = credit = ZERO
         for n, entry in enumerate(voucher.entries, start=1):
@@ -233,6 +243,8 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
                        entry.debit, entry.credit, voucher.prepared_by])
             debit += entry.debit
             credit += entry.credit
+            account = (entry.account_code, entry.account_name)
+            by_account[account] = by_account.get(account, ZERO) + entry.debit - entry.credit
         ws.append([voucher.voucher_key, None, None, None, None, "小计", None, None, None, None,
                    debit, credit, None])
         for cell in ws[ws.max_row]:
@@ -242,6 +254,19 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     ws.append(["合计", None, None, None, None, f"{len(report.vouchers)} 张凭证", None, None, None,
                None, all_debit, all_credit, None])
     _total_row(ws)
+    # claw-back vouchers run the other way, so the 合计 above exceeds the settlement's net:
+    # per account, debit and credit offset, which ties to the 本次金额 total of 明细
+    for (code, name), net in by_account.items():
+        ws.append(["科目净额", None, None, None, None, "借贷相抵后", code, name, None, None,
+                   net if net >= 0 else ZERO, -net if net < 0 else ZERO, None])
+        for cell in ws[ws.max_row]:
+            cell.font = _TOTAL_FONT
+    # a customer whose lines net to nothing gets no voucher: say so, or 按客户 seems to miss one
+    for (code, name), group in _groups(report.lines, lambda r: (r.customer_code or "",
+                                                                 r.customer_name)):
+        if not group.total:
+            ws.append(["无凭证", None, None, None, None, "本版净额为零，不生成凭证", None, None, code,
+                       name, ZERO, ZERO, None])
     _formats(ws, 2, {2: DATE_FORMAT, 11: MONEY_FORMAT, 12: MONEY_FORMAT})
     for row in ws.iter_rows(min_row=2, min_col=7, max_col=7):
         row[0].number_format = "@"  # account codes stay text

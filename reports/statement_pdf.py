@@ -9,17 +9,21 @@ its explanation. Drafts carry a faint 草稿 watermark. Output is deterministic 
 """
 from __future__ import annotations
 
+import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from reportlab.lib.units import mm
 from reportlab.lib import colors
 from reportlab.platypus import Flowable, KeepTogether, LongTable, Spacer, Table, TableStyle
 
 from models.money import capital_amount
+from models.rebates.engine import period_label as volume_period_label
 from reports.pdf_layout import (
     ACCENT,
     BASE_TABLE_STYLE,
@@ -51,8 +55,9 @@ from reports.pdf_layout import (
 )
 
 __all__ = [
-    "KIND_LABELS", "STATUS_LABELS", "StatementDocument", "StatementLine", "StatementPolicy",
-    "format_percent", "render_statement_pdf", "statement_pdf_bytes",
+    "KIND_LABELS", "NOT_GIVEN", "STATUS_LABELS", "StatementDocument", "StatementLine",
+    "StatementPolicy", "format_percent", "policy_rate", "rate_text", "render_statement_pdf",
+    "statement_pdf_bytes",
 ]
 
 KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
@@ -63,6 +68,13 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
 # --------------------------------------------------------------------------- data
+
+
+class _NotGiven(enum.Enum):
+    NOT_GIVEN = "not given"
+
+
+NOT_GIVEN = _NotGiven.NOT_GIVEN
 
 
 @dataclass(frozen=True)
@@ -76,19 +88,25 @@ class StatementLine:
     policy_version: int
     clause: str                     # how the policy text cites the rule, e.g. 第二条
     basis_amount: Decimal           # 计算基数 (tax included)
-    rate: Decimal                   # 返利比例 as a fraction: Decimal("0.05") = 5%
+    rate: Decimal                   # effective rate, due ÷ basis, as a fraction (0.05 = 5%)
     amount: Decimal                 # 本期金额: paid (+) or clawed back (−) by this revision
     kind: str                       # rebate | tier_difference | clawback | adjustment
     explanation: str = ""           # Chinese, shown under the line
     rule_name: str | None = None    # e.g. 季度销售额阶梯返利
     period: str | None = None       # the volume period, e.g. 2026Q4
     due_amount: Decimal | None = None  # 应返累计 for the order under the rule
+    # the policy's one rate for the whole basis, as the explanation states it (see
+    # `policy_rate`); None: there is none (tiers crossed, a cap share, below the first tier);
+    # NOT_GIVEN: the caller does not know, the effective rate is shown unmarked
+    policy_rate: Decimal | None | _NotGiven = NOT_GIVEN
 
     def __post_init__(self) -> None:
         for name in ("basis_amount", "rate", "amount"):
             require_decimal(name, getattr(self, name))
         if self.due_amount is not None:
             require_decimal("due_amount", self.due_amount)
+        if self.policy_rate is not None and self.policy_rate is not NOT_GIVEN:
+            require_decimal("policy_rate", self.policy_rate)
         if self.kind not in KIND_LABELS:
             raise ValueError(f"kind must be one of {sorted(KIND_LABELS)}, not {self.kind!r}")
 
@@ -173,6 +191,43 @@ def format_percent(rate: Decimal) -> str:
     return f"{pct:f}%"
 
 
+def policy_rate(inputs: Mapping[str, Any]) -> Decimal | None:
+    """The one rate of the policy that a rebate line's whole basis earns, from the line's
+    stored inputs (`flows.settlement.line_inputs`): the rate of the tier reached
+    (retroactive), or of the one tier the order's whole span lies in (marginal). None when
+    there is no such rate: the span crosses a tier's bounds, a cap share cut the due, the
+    bucket is below the first tier, or the line has no inputs (the claw-back of an order that
+    left the bucket).
+
+    The line's `rate` (due ÷ basis) is not it: the due is rounded to the fen once per order,
+    so 1 % of 99.99 is due 1.00, an effective 1.0001 %, next to an explanation that says 1 %."""
+    if inputs.get("capped"):
+        return None
+    if inputs.get("style") == "marginal":
+        parts, span = inputs.get("marginal_parts") or (), inputs.get("order_span")
+        whole = span is not None and len(parts) == 1 and \
+            Decimal(parts[0]["part"]) == Decimal(span["to"]) - Decimal(span["from"])
+        return Decimal(parts[0]["rate"]) if whole else None
+    tier = inputs.get("tier")
+    return Decimal(tier["rate"]) if tier else None
+
+
+def rate_text(line: StatementLine) -> str:
+    """返利比例 as the statement shows it: the policy's rate; where there is none, the
+    effective rate marked `*` (see RATE_NOTE); "—" when there is no basis to relate to."""
+    if line.policy_rate is NOT_GIVEN:
+        return format_percent(line.rate)
+    if line.policy_rate is not None:
+        return format_percent(line.policy_rate)
+    if not line.basis_amount:
+        return "—"
+    return format_percent(line.rate) + "*"
+
+
+RATE_NOTE = ("注：返利比例为政策条款规定的比例；标“*”者该行无单一政策比例（分段累进跨档、封顶分摊或未达"
+             "最低档），所示为实际比例＝应返累计÷计算基数。")
+
+
 def _iso(d: date) -> str:
     return d.isoformat()
 
@@ -188,7 +243,7 @@ def _validity(policy: StatementPolicy) -> str:
 S_EXPLAIN = paragraph_style("explain", 7.5, leading=10, color=MUTED)
 
 # 序号 订单号 下单日期 产品线/条款 计算基数 返利比例 本期金额 类型 (mm); 产品线/条款 takes the rest.
-_COLS_MM = (8, 30, 18, None, 24, 15, 24, 15)
+_COLS_MM = (8, 30, 18, None, 24, 18, 24, 15)
 _FLEX_W = CONTENT_W - sum(w for w in _COLS_MM if w) * mm
 COL_WIDTHS = [w * mm if w else _FLEX_W for w in _COLS_MM]
 HEADERS = ("序号", "订单号", "下单日期", "产品线/条款", "计算基数", "返利比例", "本期金额", "类型")
@@ -242,9 +297,9 @@ def _info_table(doc: StatementDocument) -> Table:
 
 def _rule_cell(line: StatementLine) -> Flowable:
     first = line.product_line or line.rule_name or "—"
-    if line.period:
-        first += f"（{line.period}）"
-    return Text(f"{first}\n{line.policy_code} v{line.policy_version} {line.clause}", S_CELL)
+    if line.period:  # the customer reads 2026年第四季度, not the code 2026Q4
+        first += f"（{volume_period_label(line.period)}）"
+    return Text(f"{first}\n{line.policy_code} 第{line.policy_version}版 {line.clause}", S_CELL)
 
 
 _INNER_STYLE = TableStyle([
@@ -264,7 +319,7 @@ def _line_cell(line: StatementLine) -> list[Flowable]:
     figures = Table([[
         Text(line.order_id, S_CELL, shrink=True), num(_iso(line.order_date), S_NUM_C),
         _rule_cell(line), num(format_money(line.basis_amount)),
-        num(format_percent(line.rate), S_NUM_C), num(format_money(line.amount), bold=True),
+        num(rate_text(line), S_NUM_C), num(format_money(line.amount), bold=True),
         text(KIND_LABELS[line.kind], S_CELL_C)]], colWidths=COL_WIDTHS[1:], style=_INNER_STYLE)
     if not line.explanation:
         return [figures]
@@ -352,14 +407,14 @@ def _policies(doc: StatementDocument) -> list[Flowable]:
     rows: list[list] = [[text(h, S_HEAD) for h in ("政策编码", "版本", "政策名称", "有效期",
                                                    "引用条款")]]
     for policy in policies:
-        rows.append([Text(policy.code, S_CELL, shrink=True), num(f"v{policy.version}", S_NUM_C),
+        rows.append([Text(policy.code, S_CELL, shrink=True), num(f"第{policy.version}版", S_NUM_C),
                      text(policy.name, S_CELL), text(_validity(policy), S_CELL_C),
                      text(_clauses(doc, policy), S_CELL)])
     for code, version in missing:  # a line cites a version the caller did not describe
-        rows.append([Text(code, S_CELL, shrink=True), num(f"v{version}", S_NUM_C),
+        rows.append([Text(code, S_CELL, shrink=True), num(f"第{version}版", S_NUM_C),
                      text("—", S_CELL), text("—", S_CELL_C),
                      text(_clauses(doc, StatementPolicy(code, version, "", date.min)), S_CELL)])
-    widths = [30 * mm, 12 * mm, None, 44 * mm, 34 * mm]
+    widths = [30 * mm, 12 * mm, None, 42 * mm, 36 * mm]
     flex = CONTENT_W - sum(w for w in widths if w)
     table = Table(rows, colWidths=[w or flex for w in widths], repeatRows=1)
     table.setStyle(_table_style([
@@ -403,10 +458,13 @@ def _confirmation(doc: StatementDocument) -> Table:
 
 
 def _story(doc: StatementDocument) -> list[Flowable]:
-    what = ("返利结算" if doc.settled_before is None
-            else "返利结算更正（只列本次更正的差额，原结算金额与更正后合计见合计栏）")
-    intro = (f"贵司 {doc.period_label} {what}（第{doc.revision}版）明细如下，金额单位为人民币元，"
-             "负数表示冲回。请核对后在本对账单末尾盖章或签字确认并回传；如有疑问，请联系您的销售代表。")
+    if doc.settled_before is None:
+        what = f"返利结算（第{doc.revision}版）明细如下，"
+    else:
+        what = (f"返利结算更正（第{doc.revision}版）明细如下：本对账单只列本次更正的差额，"
+                "原结算金额与更正后合计见合计栏；")
+    intro = (f"贵司 {doc.period_label} {what}金额单位为人民币元，负数表示冲回。"
+             "请核对后在本对账单末尾盖章或签字确认并回传；如有疑问，请联系您的销售代表。")
     closing: list[Flowable] = [_totals(doc)]
     if doc.note:
         closing += [Spacer(0, 2 * mm), text(f"备注：{doc.note}", S_BODY)]
@@ -417,6 +475,8 @@ def _story(doc: StatementDocument) -> list[Flowable]:
         text(intro, S_BODY),
         Spacer(0, 3 * mm),
         _lines_table(doc),
+        *([Spacer(0, 1.5 * mm), text(RATE_NOTE, S_EXPLAIN)]
+          if any(rate_text(line).endswith("*") for line in doc.lines) else []),
         Spacer(0, 4 * mm),
         # Subtotals and the total belong together.
         KeepTogether([_subtotals(doc), Spacer(0, 2 * mm), *closing]),

@@ -110,7 +110,8 @@ def test_detail_has_every_line_with_exact_numeric_money(saved):
     table = rows(ws)
     assert table[0] == DETAIL_HEADERS
     for header in ("结算月份", "结算版本", "订单号", "客户", "统一社会信用代码", "大区", "销售", "政策",
-                   "政策版本", "条款", "期间", "计算基数", "比例", "应返累计", "本次金额", "类型", "说明"):
+                   "政策版本", "条款", "期间", "计算基数", "返利比例", "实际比例", "应返累计", "本次金额",
+                   "类型", "说明"):
         assert header in table[0], header
     body = [dict(zip(table[0], r)) for r in table[1:]]
     assert [r["订单号"] for r in body] == [item.order_id for item in LINES]
@@ -126,9 +127,11 @@ def test_detail_has_every_line_with_exact_numeric_money(saved):
     col = {h: i + 1 for i, h in enumerate(table[0])}
     for name in ("计算基数", "应返累计", "本次金额"):
         assert ws.cell(2, col[name]).number_format == "#,##0.00"
-    assert ws.cell(2, col["比例"]).number_format.endswith("%")
-    assert D(str(ws.cell(2, col["比例"]).value)) == D("0.054321")
-    assert ws.auto_filter.ref == f"A1:S{len(LINES) + 1}"
+    for name in ("返利比例", "实际比例"):
+        assert ws.cell(2, col[name]).number_format.endswith("%")
+    assert D(str(ws.cell(2, col["实际比例"]).value)) == D("0.054321")
+    assert ws.cell(2, col["返利比例"]).value is None  # no single policy rate given
+    assert ws.auto_filter.ref == f"A1:T{len(LINES) + 1}"
 
 
 def _summary(wb, title):
@@ -166,7 +169,7 @@ def test_voucher_sheet_is_balanced_and_matches_the_net_rebate(saved):
     assert table[0][:6] == ("凭证编号", "凭证日期", "会计期间", "凭证字", "分录号", "摘要")
     entries = [dict(zip(table[0], r)) for r in table[1:] if r[4] is not None]
     subtotals = [dict(zip(table[0], r)) for r in table[1:] if r[5] == "小计"]
-    grand = dict(zip(table[0], table[-1]))
+    grand = next(dict(zip(table[0], r)) for r in table if r[0] == "合计")
     assert len(subtotals) == 4 and len(entries) == 8
     for sub in subtotals:  # voucher by voucher
         assert money(sub["借方金额"]) == money(sub["贷方金额"]) > 0
@@ -177,6 +180,11 @@ def test_voucher_sheet_is_balanced_and_matches_the_net_rebate(saved):
     # the expense account nets to the rebate total: debits for payments, credits for claw-backs
     expense = [e for e in entries if e["科目编码"] == "6601.09"]
     assert sum(money(e["借方金额"]) - money(e["贷方金额"]) for e in expense) == TOTAL
+    # … and the sheet says so: per account, debits and credits offset (a claw-back voucher
+    # runs the other way, so 合计 is more than the net); the two nets tie to 明细's total
+    nets = {r[6]: (money(r[10]), money(r[11])) for r in table if r[0] == "科目净额"}
+    assert nets == {"6601.09": (TOTAL, D("0.00")), "2241.05": (D("0.00"), TOTAL)}
+    assert money(grand["借方金额"]) > TOTAL  # HENGRUN's claw-back voucher counts both ways
     first = entries[0]
     assert first["凭证日期"] == dt.datetime(2026, 10, 31) and first["凭证字"] == "记"
     assert first["客户编码"] == "C000123" and first["制单人"] == "孙丽"

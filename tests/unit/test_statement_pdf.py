@@ -148,10 +148,10 @@ def test_text_has_customer_period_lines_and_totals(rendered):
         "华东", "张伟",
         # the table and one line in full
         "订单号", "下单日期", "产品线/条款", "计算基数", "返利比例", "本期金额", "类型",
-        "IO261008-4D8KQ2WZ", "2026-10-08", "监护（2026Q4）", "MON-2026Q4v2第二条", "24,691.20",
+        "IO261008-4D8KQ2WZ", "2026-10-08", "监护（2026年第四季度）", "MON-2026Q4第2版第二条", "24,691.20",
         "5%", "1,234.56", "返利", "说明：季度累计销售额24,691.20元",
         # the other kinds, a negative amount, a rate with four decimals
-        "阶梯补差", "退货冲回", "更正", "-120.10", "5.4321%", "CONS-2026v1第三条",
+        "阶梯补差", "退货冲回", "更正", "-120.10", "5.4321%", "CONS-2026第1版第三条",
         # subtotals, total in figures and in 大写
         "分类小计", "笔数", "合计", "本期合计（大写）", "贰仟叁佰陆拾捌元零柒分", "¥2,368.07",
         # policies referenced
