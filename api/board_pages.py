@@ -209,6 +209,16 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
 
 # --- one order ------------------------------------------------------------------------------
 
+def _rate_row(ln: Mapping) -> tuple[str, str, str]:
+    """The policy's rate, as the explanation states it; where one rate does not cover the
+    line (tiers crossed, a cap's share, below the first tier) the effective rate, so named."""
+    if ln.get("policy_rate") is not None:
+        return "比例", esc(rate_label(ln["policy_rate"])), ""
+    if not Decimal(ln["basis"]):
+        return "比例", "—", ""
+    return "实际比例", esc(rate_label(ln["rate"])), ""
+
+
 def _line(n: int, ln: Mapping) -> str:
     status = ln["status"]
     if status == "expected":
@@ -220,7 +230,7 @@ def _line(n: int, ln: Mapping) -> str:
         policy += f" · {ln['clause']}"
     rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
             ("类型", esc(ln["kind"]), ""), ("返利基数", esc(yuan(ln["basis"])), ""),
-            ("比例", esc(rate_label(ln["rate"])), ""),
+            _rate_row(ln),
             ("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', "")]
     return (f'<li class="line" id="line-{n}"><div class="row-head"><b>{esc(when)}</b>'
             f'<span class="badge {STATUS_BADGES[status]}">{esc(STATUS_LABELS[status])}</span>'

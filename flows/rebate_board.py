@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
-from flows.settlement import compute_month, previous_month
+from flows.settlement import compute_month, line_inputs, previous_month
 from models import (
     Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
@@ -28,6 +28,7 @@ from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
 from models.staff import role_label
+from reports.statement_pdf import policy_rate
 
 ZERO = Decimal("0.00")
 EXPECTED_TTL = 300  # seconds an "expected this month" figure is reused
@@ -300,6 +301,10 @@ def _order_row(order_id: str, order_date: dt.date, customer_id: int,
             "amount": str(amount), "kinds": sorted(kinds), "months": sorted(months)}
 
 
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None = None
                  ) -> dict | None:
     """Every rebate line of an order (settled and expected), its customer, and the text and
@@ -316,6 +321,7 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
         settled = s.exec(_filter(select(RebateLine, SettlementRun).join(
             SettlementRun, SettlementRun.id == RebateLine.run_id).where(
             RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
+        settled_inputs = line_inputs(s, [ln for ln, _ in settled])
         book = policy_book(s)
     expected = [(m, d) for m, d in expected_lines(db_url, scope, today)
                 if d.order_id == order_id]
@@ -326,13 +332,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
-              "basis": str(ln.basis_amount), "rate": str(ln.rate), "amount": str(ln.amount),
-              "explanation": ln.explanation} for ln, run in settled]
+              "basis": str(ln.basis_amount), "rate": str(ln.rate),
+              "policy_rate": _text(policy_rate(inputs)), "amount": str(ln.amount),
+              "explanation": ln.explanation} for (ln, run), inputs in zip(settled, settled_inputs)]
     lines += [{"month": m, "revision": None,
                "status": "expected", "policy_code": d.policy_code,
                "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
                "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
-               "amount": str(d.amount), "explanation": d.explanation} for m, d in expected]
+               "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
+               "explanation": d.explanation} for m, d in expected]
     policies = []
     for code, version in sorted({(x["policy_code"], x["policy_version"]) for x in lines}):
         published = book.version(code, version)

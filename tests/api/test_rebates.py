@@ -353,3 +353,23 @@ def test_a_long_rebate_sentence_keeps_its_amount():
         amount=Decimal("4800"))
     text = rebate_sentence(many)
     assert len(text) == SENTENCE_MAX and text.endswith("…（预计返利 ¥4,800.00）")
+
+
+def test_an_orders_rebate_page_shows_the_policys_rate_not_due_over_basis(hub, client, world):
+    """99.99 at 10.2 % is due 10.20 (rounded to the fen): an effective 10.2010 %. The order's
+    page states the rate its explanation gives, settled or still expected."""
+    odd = signed_order(hub.db_url, world["kangda"], D(2026, 10, 12), [("MON-M8", 1, "99.99")])
+    set_clock(lambda: dt.datetime(2026, 10, 20, 2, tzinfo=dt.timezone.utc))
+    rebate_board._EXPECTED.clear()
+    for settled in (False, True):
+        if settled:
+            set_clock(lambda: dt.datetime(2026, 11, 20, 2, tzinfo=dt.timezone.utc))
+            settle_month(current_hub(), "2026-10")
+        detail = client.get(f"/rebates/orders/{odd}", headers=token(hub, "rep-zhangwei")).json()
+        line = next(ln for ln in detail["lines"] if ln["clause"] == "第一条")
+        assert line["status"] == ("pending" if settled else "expected")
+        assert (line["amount"], line["policy_rate"]) == ("10.20", "0.102")
+        assert Decimal(line["rate"]).quantize(Decimal("0.000001")) == Decimal("0.102010")
+        page = client.get(f"/rebates/orders/{odd}",
+                          headers={**token(hub, "rep-zhangwei"), "Accept": "text/html"}).text
+        assert "<dt>比例</dt><dd>10.2%</dd>" in page and "10.201%" not in page
