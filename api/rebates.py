@@ -8,7 +8,7 @@ import re
 from decimal import Decimal
 from functools import partial
 
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
@@ -81,11 +81,42 @@ async def list_policies(request: Request, _: Staff = Depends(current_staff)):
     return await run_in_threadpool(_policies, request.app.state.settings.db_url)
 
 
-@router.post("/rebates/policies", summary="发布返利政策（YAML 或 JSON 文档）", status_code=201)
-async def publish(request: Request, person: Staff = Depends(current_staff),
-                  document: str = Body(..., media_type="text/plain", max_length=200_000)):
-    """The body is the policy document as the clerk wrote it. Problems are listed per field;
-    nothing is published unless the whole document is valid."""
+MAX_DOCUMENT = 200_000  # characters of a policy document (a real one has a few thousand)
+
+
+async def _document(request: Request) -> str:
+    """The request body as the document text, whatever the Content-Type says: a JSON policy
+    sent as application/json is the same document as one sent as text/plain."""
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > 4 * MAX_DOCUMENT:  # more than any document of MAX_DOCUMENT characters
+            break
+    try:
+        text = bytes(raw).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _body_error("政策文档须为 UTF-8 文本", "invalid") from None
+    if not text.strip():
+        raise _body_error("请求正文为空：请发送政策文档原文（YAML 或 JSON）", "missing")
+    if len(text) > MAX_DOCUMENT:
+        raise _body_error(f"政策文档过长（最多 {MAX_DOCUMENT} 个字符）", "string_too_long")
+    return text
+
+
+def _body_error(message: str, problem: str) -> ApiError:
+    return ApiError(422, "invalid_request", message,
+                    [{"field": "body", "problem": problem, "message": message}])
+
+
+@router.post("/rebates/policies", summary="发布返利政策（YAML 或 JSON 文档）", status_code=201,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/plain": {"schema": {"type": "string", "maxLength": MAX_DOCUMENT}},
+                 "application/json": {"schema": {"type": "object"}}}}})
+async def publish(request: Request, person: Staff = Depends(current_staff)):
+    """The body is the policy document as the clerk wrote it (YAML or JSON as text/plain, or
+    JSON as application/json). Problems are listed per field; nothing is published unless
+    the whole document is valid."""
+    document = await _document(request)
     try:
         done = await run_in_threadpool(publish_policy, request.app.state.settings.db_url,
                                        document, person)

@@ -12,12 +12,19 @@ from deployments.customers_cli import CliError, _hub, _settings, _staff, unreada
 
 
 def _read(path: str) -> str:
+    """The document as text: UTF-8, or GB18030/GBK as Windows Notepad saves Chinese text
+    (the same rule as the CSV imports)."""
+    from connectors.tabular import TableError, decode_csv
+
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise unreadable(path, exc) from exc
-    except UnicodeDecodeError as exc:
-        raise CliError(f"文件 {path} 不是 UTF-8 文本") from exc
+    try:
+        return decode_csv(data)
+    except (TableError, UnicodeDecodeError) as exc:
+        raise CliError(f"文件 {path} 不是文本文件（应为 UTF-8 或 GB18030/GBK 编码的 YAML/JSON）"
+                       ) from exc
 
 
 def _policy_refused(path: str, problems, warnings=()) -> CliError:

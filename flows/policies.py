@@ -18,11 +18,12 @@ from sqlmodel import Session, select
 
 from flows.customer_import import CUSTOMER_TIERS
 from flows.errors import Refusal
-from flows.rebate_data import policy_book
+from flows.rebate_data import policy_book, quarter_start
 from flows.settlement import parse_month
 from models import Customer, Product, RebatePolicyVersion, SettlementRun, Staff
 from models.db import schema_revision, schema_revisions, session_scope
 from models.oplog import record_create
+from models.rebates.formatting import plain_number
 from models.rebates.policy import (
     PolicyBook, PolicyDocumentError, PolicySpec, Problem, PublishedVersion,
     parse_policy_document, unknown_values,
@@ -82,7 +83,7 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
     own = sorted((r for r in rows if r.code == spec.code), key=lambda r: r.version)
     latest = own[-1] if own else None
     refusals = []
-    closed = _confirmed_through(session, lock)
+    closed, settled = _settled_through(session, lock)
     if closed is not None and spec.effective_from <= closed:
         refusals.append(Problem("effective_from", (
             f"生效日期 {spec.effective_from} 落在财务已确认结算的月份内（已确认至 {closed}），"
@@ -97,20 +98,47 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
     book = policy_book(session)
     problems = book.check_new_version(spec)
     warnings = unknown_values(spec, lambda kind: _master_values(session, kind))
+    warnings += _exclusive_threshold_warnings(spec)
     if not problems:  # (a book with a measure change cannot be built)
         warnings += _coverage_warnings(book, spec)
+    if not refusals:
+        warnings += _settled_warnings(spec, settled)
     return Review(version=(latest.version if latest else 0) + 1,
                   supersedes=latest.version if latest else None, problems=tuple(problems),
                   refusals=tuple(refusals), warnings=tuple(warnings))
 
 
-def _confirmed_through(session: Session, lock: bool) -> dt.date | None:
-    """The last day of the latest month with a confirmed settlement, read in `session`
-    (`lock`: the settlement rows stay as read until the transaction ends; PostgreSQL)."""
+def _settled_through(session: Session, lock: bool) -> tuple[dt.date | None, str | None]:
+    """(the last day of the latest month with a confirmed settlement, the latest month
+    settled at all), read in `session` (`lock`: the settlement rows stay as read until the
+    transaction ends; PostgreSQL)."""
     query = select(SettlementRun.month, SettlementRun.status)
-    months = [r.month for r in session.exec(query.with_for_update() if lock else query)
-              if r.status == "confirmed"]
-    return parse_month(max(months))[1] if months else None
+    rows = session.exec(query.with_for_update() if lock else query).all()
+    confirmed = [r.month for r in rows if r.status == "confirmed"]
+    return (parse_month(max(confirmed))[1] if confirmed else None,
+            max((r.month for r in rows), default=None))
+
+
+def _settled_warnings(spec: PolicySpec, settled: str | None) -> list[Problem]:
+    """A version starting inside a settled (unconfirmed) month changes what those orders are
+    due, but no settlement recomputes them by itself: only a re-run of the latest settled
+    month does, and it reaches back to the start of that month's quarter only."""
+    if settled is None:
+        return []
+    first, last = parse_month(settled)
+    start = spec.effective_from
+    if start > last:
+        return []
+    head = (f"生效日期 {start} 落在已结算的月份内（已结算至 {settled}）：已出的结算不会自动按"
+            f"新版本重算。")
+    rerun = (f"请在发布后、结算下一个月份之前重新结算 {settled}（salesops settle --month "
+             f"{settled}），差额计入更正")
+    q0 = quarter_start(first)
+    if start >= q0:
+        return [Problem("effective_from", head + rerun)]
+    return [Problem("effective_from", (
+        f"{head}{start} 至 {q0 - dt.timedelta(days=1)} 的订单已不会再结算，新版本对它们不产生"
+        f"补差或冲回；{q0} 起的订单{rerun}"))]
 
 
 def _master_values(session: Session, kind: str) -> list[str]:
@@ -130,10 +158,30 @@ def _master_values(session: Session, kind: str) -> list[str]:
 
 
 def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
-    return [Problem("effective_to", (
+    lost = [Problem("effective_to", (
         f"发布后 {spec.code} {f'在 {start} 至 {end} 期间' if end else f'自 {start} 起'}"
         "没有生效的版本（目前由已发布的版本覆盖）；如需延续，请调整 effective_to"))
         for start, end in book.lost_coverage(spec)]
+    gone = [Problem("effective_from", (
+        f"发布后 {spec.code} 第 {w.version} 版（目前适用于 "
+        f"{f'{w.start} 至 {w.end}' if w.end else f'{w.start} 起'}的订单）"
+        f"将不再适用于任何订单：新版本自 {spec.effective_from} 起取代它的全部期间；如只想修订"
+        "其后的期间，请调整 effective_from"))
+        for w in book.wholly_superseded(spec)]
+    return lost + gone
+
+
+def _exclusive_threshold_warnings(spec: PolicySpec) -> list[Problem]:
+    """An exclusive rule takes its lines from every other rule as soon as its conditions
+    hold, whatever volume is reached: below a first tier starting above 0 those lines earn
+    nothing at all, not the base rebate (docs/rebates.md, stacking)."""
+    unit = {"amount": "元", "quantity": "件"}
+    return [Problem(f"rules[{i}].tiers[0].from", (
+        f"互斥条款的首档起于 {plain_number(rule.tiers[0].lower)} {unit[rule.measure]}：本期累计未达到"
+        "首档时，符合条件的订单在本条款下不返利，也不再享受其他可叠加的条款；如未达档时应按其他"
+        "条款返利，请改为叠加（stack），或加一档从 0 起、按未达档时应得比例返利的档位"))
+        for i, rule in enumerate(spec.rules)
+        if rule.stacking == "exclusive" and rule.tiers[0].lower > 0]
 
 
 def publish_policy(db_url: str, text: str, person: Staff) -> Published:

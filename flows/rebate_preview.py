@@ -46,9 +46,11 @@ class ItemIn:
 
 def may_preview(db_url: str, s: Session, person: Staff, customer: Customer) -> bool:
     """Who may see a customer's volumes and payment rate in a preview: those who see the
-    rebates of its owner's orders on the board, and a rep for an unowned customer of his
-    region or one he has taken an order from."""
-    if sees_rebates_of(db_url, person, customer.owner_rep_id, customer.region):
+    rebates of its owner's orders on the board, the sales-ops clerk (who writes the policies,
+    checks them on real orders and replays them over every customer anyway), and a rep for
+    an unowned customer of his region or one he has taken an order from."""
+    if person.role == "sales_ops" or sees_rebates_of(db_url, person, customer.owner_rep_id,
+                                                     customer.region):
         return True
     if person.role != "rep":
         return False

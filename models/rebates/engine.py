@@ -339,7 +339,8 @@ class _Bucket:
         self.orders: dict[str, list] = {}
         self.volume = 0
         # per version with a cap: (cap, uncapped total of its orders, whether it bit)
-        self.caps: dict[int, tuple[int, int, bool]] = {}
+        # version → (room, uncapped total, capped, cap, earned under versions before)
+        self.caps: dict[int, tuple[int, int, bool, int, int]] = {}
         self.newest: _Rule | None = None
         self.versions: tuple[int, ...] = ()
         self.dues: dict[str, OrderDue] = {}  # filled for previews only
@@ -485,9 +486,12 @@ class OrderDue(_InBucket):
         inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
         cap = b.caps.get(r.version)
         if cap is not None:
-            inputs["cap"] = fen_text(cap[0])
+            inputs["cap"] = fen_text(cap[3])
             inputs["bucket_uncapped_total"] = fen_text(cap[1])
             inputs["capped"] = cap[2]
+            if cap[4]:
+                inputs["earned_under_earlier_versions"] = fen_text(cap[4])
+                inputs["cap_room"] = fen_text(cap[0])
         measure = "销售额" if r.is_amount else "销量"
         head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
                 f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
@@ -509,8 +513,11 @@ class OrderDue(_InBucket):
                              f"全额追溯适用该档比例；")
         cap_text = None
         if cap is not None and cap[2]:
-            cap_text = (f"本期封顶 {money_fen(cap[0])}，未封顶合计 "
-                        f"{money_fen(cap[1])}，按各订单应返金额比例分摊，本单由 ")
+            room = (f"本期封顶 {money_fen(cap[3])}，此前版本的订单已返 {money_fen(cap[4])}，"
+                    f"本版订单可返 {money_fen(cap[0])}" if cap[4] else
+                    f"本期封顶 {money_fen(cap[0])}")
+            cap_text = (f"{room}，未封顶合计 {money_fen(cap[1])}，按各订单应返金额比例分摊，"
+                        "本单由 ")
         hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
                                      "tier_text": tier_text, "cap_text": cap_text,
                                      "json": _json_members(inputs)}
@@ -802,21 +809,28 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
 
 def _capped(b: _Bucket, rules: dict[int, _Rule], raw: list[int], accs: list[list],
             oids: list[str]) -> list[int]:
-    """Each version's cap over the orders it governs (a new version's cap leaves the orders
-    of the one before alone); records the caps on the bucket."""
+    """A rule's cap bounds what a customer earns under it in the period, whichever versions
+    govern the period's orders. The orders of each version, oldest version first, share what
+    the cap leaves after the orders of the versions before (a new version's cap never reaches
+    back into those: they may be settled and confirmed). Records each version's cap, the room
+    it left and the uncapped total of its orders on the bucket."""
     final = raw
-    for version, rule in rules.items():
-        if rule.cap_fen is None:
-            continue
+    earlier = 0  # what the orders of the versions before earn, after their caps
+    for version in sorted(rules):
+        rule = rules[version]
         mine = [j for j, acc in enumerate(accs) if acc[_RULE] is rule]
-        total = sum(raw[j] for j in mine)
-        b.caps[version] = (rule.cap_fen, total, total > rule.cap_fen)
-        if total > rule.cap_fen:
-            final = list(final) if final is raw else final
-            shares = _share(rule.cap_fen, total, [raw[j] for j in mine],
-                            [accs[j] for j in mine], [oids[j] for j in mine])
-            for j, share in zip(mine, shares):
-                final[j] = share
+        if rule.cap_fen is not None:
+            total = sum(raw[j] for j in mine)
+            room = max(rule.cap_fen - earlier, 0)
+            b.caps[version] = (room, total, total > room, rule.cap_fen, earlier)
+            if total > room:
+                final = list(final) if final is raw else final
+                shares = _share(room, total, [raw[j] for j in mine],
+                                [accs[j] for j in mine], [oids[j] for j in mine])
+                for j, share in zip(mine, shares):
+                    final[j] = share
+        if len(rules) > 1:
+            earlier += sum(final[j] for j in mine)
     return final
 
 
@@ -1370,10 +1384,16 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
     for r in sorted(rules, key=lambda r: r.rank):
         if (r.code, r.rule_id) in applied:
             continue
-        reasons = list(r.customer_reasons(profile, day, pay))
-        if not reasons:
-            for ln in order_lines:
-                item = r.item_reasons(ln.sku, ln.product_line)
+        customer = r.customer_reasons(profile, day, pay)
+        items = [r.item_reasons(ln.sku, ln.product_line) for ln in order_lines]
+        reasons = list(customer)
+        if customer:
+            if all(items):
+                # the rule takes none of the products either: a pump order must not read as
+                # if paying invoices would earn the monitor rule
+                reasons.extend(x for item in items for x in item)
+        else:
+            for ln, item in zip(order_lines, items):
                 if item:
                     reasons.extend(item)
                     continue

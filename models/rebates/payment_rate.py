@@ -95,8 +95,9 @@ class PaymentRates:
         if key in self._cache:
             return self._cache[key]
         due, paid = self.amounts(customer_id, month)
-        # nothing due (or only credit notes) is no history, not a 0 % or 100 % rate
-        result = Decimal(paid) / Decimal(due) if due > 0 else None
+        # nothing due (or only credit notes) is no history, not a 0 % or 100 % rate; a credit
+        # note can leave less due than was paid on time: that is paid in full, not 125 %
+        result = Decimal(min(paid, due)) / Decimal(due) if due > 0 else None
         self._cache[key] = result
         return result
 

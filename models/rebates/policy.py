@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from models.names import normalize_name
-from models.rebates.formatting import plain_number
+from models.rebates.formatting import exact_percent, plain_number
 
 MEASURES = ("amount", "quantity")
 PERIODS = ("month", "quarter")
@@ -41,6 +41,9 @@ FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 MAX_NUMBER = Decimal(10) ** 13
 MAX_PLACES = 10
 MAX_DEPTH = 20  # nesting levels of a document (a real one uses 6)
+# a tier rate written as a bare fraction above this (10 %) must carry its % sign instead:
+# `rate: 0.5` is far more often 0.5 % without its sign than a 50 % rebate
+BARE_RATE_MAX = Decimal("0.1")
 
 # codes end up inside bucket keys "code|rule|customer|period" and in 40-character columns
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -153,7 +156,8 @@ class PolicySpec:
 
     @classmethod
     def from_json(cls, text: str) -> PolicySpec:
-        return parse_policy_document(text)
+        # a published version reads back as it was accepted, whatever checks came later
+        return _parse(text, authoring=False)
 
 
 # --------------------------------------------------------------------------- loading text
@@ -372,8 +376,10 @@ _BAD = object()
 class _Check:
     """Collects problems while reading a document tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, authoring: bool = True) -> None:
         self.problems: list[Problem] = []
+        # checks of what a clerk writes now; a published version is read back without them
+        self.authoring = authoring
 
     def add(self, path: str, message: str) -> object:
         self.problems.append(Problem(path, message))
@@ -385,7 +391,11 @@ class _Check:
         if not isinstance(value, dict):
             return self.add(path, "应为键值映射（字段: 值）")
         for key in value:
-            if key not in allowed:
+            if key not in allowed and _THOUSANDS_TAIL.match(str(key)):
+                # `{from: 100,000}`: YAML splits the number at the comma into a key "000"
+                self.add(_join(path, key), "数字中不能用千位分隔符“,”（如 100,000 请写成 "
+                                           "100000），逗号后的部分被当成了字段名")
+            elif key not in allowed:
                 self.add(_join(path, key), f"未知字段{_did_you_mean(str(key), allowed)}；"
                                            f"可用字段：{'、'.join(allowed)}")
         for key in getattr(value, "duplicates", ()):
@@ -434,7 +444,7 @@ class _Check:
         elif isinstance(value, str) and _NUMBER_RE.match(value.strip()):
             number = Decimal(value.strip())
         else:
-            return self.add(path, f"应为数字，实为 {_shown(value)}")
+            return self.add(path, f"应为数字，实为 {_shown(value)}{_number_hint(value)}")
         # checked before any arithmetic: 1e400 would overflow the decimal context
         if not number.is_finite():
             return self.add(path, "应为有限的数字")
@@ -453,8 +463,9 @@ class _Check:
             return self.add(path, f"应为整数，实为 {plain_number(number)}")
         return int(number)
 
-    def rate(self, value: Any, path: str) -> Decimal | object:
-        """'2.5%' (or full-width '2.5％') or a fraction 0.025 → Decimal fraction, 0 ≤ rate ≤ 1."""
+    def rate(self, value: Any, path: str, whole: str = "全额返利") -> Decimal | object:
+        """'2.5%' (or full-width '2.5％') or a fraction 0.025 → Decimal fraction, 0 ≤ rate ≤ 1.
+        `whole`: what 100 % means here, for the question a bare 1 raises."""
         if isinstance(value, str):
             value = value.replace("％", "%")
         if isinstance(value, str) and value.strip().endswith("%"):
@@ -470,7 +481,7 @@ class _Check:
             return self.add(path, f"比例不能为负（{_rate_text(value)}）")
         percent = isinstance(value, str) and value.strip().endswith("%")
         if number == 1 and not percent:  # 1 as a fraction is 100 %: more likely a slip for 1 %
-            return self.add(path, "比例 1 含义不明：如指 1%，请写成 \"1%\"；如确为全额返利，"
+            return self.add(path, f"比例 1 含义不明：如指 1%，请写成 \"1%\"；如确为{whole}，"
                                   "请写成 \"100%\"")
         if number > 1:
             hint = ""
@@ -481,7 +492,9 @@ class _Check:
 
     def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | object:
         if not isinstance(value, str) or value.strip() not in options:
-            return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {_shown(value)}")
+            meant = _CHOICE_WORDS.get(value.strip()) if isinstance(value, str) else None
+            hint = f"（“{value.strip()}”请写成 {meant}）" if meant in options else ""
+            return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {_shown(value)}{hint}")
         return value.strip()
 
     def text_list(self, value: Any, path: str) -> tuple[str, ...] | object:
@@ -493,6 +506,50 @@ class _Check:
         if any(v is _BAD for v in items):
             return _BAD
         return tuple(dict.fromkeys(items))  # duplicates in a list change nothing
+
+
+# the Chinese words a clerk writes for the document's words ("累进" alone is either style)
+_CHOICE_WORDS = {
+    **{w: "amount" for w in ("金额", "含税金额", "销售额", "采购额", "按金额")},
+    **{w: "quantity" for w in ("数量", "销量", "件数", "台数", "按数量")},
+    **{w: "month" for w in ("月", "月度", "按月", "每月", "自然月")},
+    **{w: "quarter" for w in ("季", "季度", "按季", "按季度", "每季度", "自然季度")},
+    **{w: "retroactive" for w in ("追溯", "全额", "全额追溯", "全额累进", "追溯返利")},
+    **{w: "marginal" for w in ("分段", "超额累进", "分段累进", "超额", "分段返利")},
+    **{w: "stack" for w in ("叠加", "可叠加")},
+    **{w: "exclusive" for w in ("互斥", "不叠加", "排他", "不可叠加")},
+    **{w: "pass" for w in ("通过", "视为满足", "视为通过")},
+    **{w: "fail" for w in ("不通过", "不享受", "视为不满足")},
+}
+_QUOTES = "“”‘’「」"
+_THOUSANDS_TAIL = re.compile(r"^\d{3}(\.\d+)?$")  # what is left of 100,000 after the comma
+_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
+_WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
+_SCALES = {"千": 3, "万": 4, "亿": 8}
+
+
+def _number_hint(value: Any) -> str:
+    """How to write a number a clerk wrote the way people say it: `（“10万”请写成 100000）`."""
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    bare = text.strip(_QUOTES).strip()
+    if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
+        return f"（中文引号须去掉，写成 {bare}）"
+    if _GROUPED.match(text):
+        written = text.replace(",", "")
+    elif m := _SCALED.match(text):
+        written = plain_number(Decimal(m.group(1)).scaleb(_SCALES[m.group(4)]))
+    elif m := _WITH_UNIT.match(text):
+        written = plain_number(Decimal(m.group(1)))
+    else:
+        return ""
+    return f"（“{text}”请写成 {written}：金额以元、数量以件为单位，只写数字）"
+
+
+def _written_as_percent(value: Any) -> bool:
+    return isinstance(value, str) and value.replace("％", "%").strip().endswith("%")
 
 
 def _rate_text(value: Any) -> str:
@@ -557,8 +614,12 @@ _EXCLUDE_FIELDS = ("skus", "product_lines", "customers")
 def parse_policy_document(text: str) -> PolicySpec:
     """Read and validate a policy document (YAML or JSON). Raises PolicyDocumentError with
     every problem found."""
+    return _parse(text, authoring=True)
+
+
+def _parse(text: str, authoring: bool) -> PolicySpec:
     data = _load_text(text)
-    check = _Check()
+    check = _Check(authoring)
     spec = _read_policy(data, check)
     if check.problems or spec is _BAD:
         raise PolicyDocumentError(check.problems or [Problem("", "文档无效")])
@@ -608,10 +669,28 @@ def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
                                   f"规则 id 与 rules[{first_seen[rid]}].id 重复（{rid}）")
                     else:
                         first_seen[rid] = i
+    if check.authoring and isinstance(start, dt.date) and end is not _BAD:
+        _check_rule_windows(rules, start, end, check)
     if check.problems or _BAD in (code, name, start, end, text) or _BAD in rules:
         return _BAD
     return PolicySpec(code=code, name=name, effective_from=start, effective_to=end, text=text,
                       rules=tuple(rules))
+
+
+def _check_rule_windows(rules: list, start: dt.date, end: dt.date | None,
+                        check: _Check) -> None:
+    """A rule whose order dates lie wholly outside the policy's effective dates would never
+    apply (a copied policy whose dates were changed in one place only)."""
+    for i, rule in enumerate(rules):
+        w = rule.applies_to.order_dates if isinstance(rule, RuleSpec) else None
+        if w is None:
+            continue
+        if (w.end is not None and w.end < start) or (
+                end is not None and w.start is not None and w.start > end):
+            check.add(f"rules[{i}].applies_to.order_dates",
+                      f"条款适用期（{w.start or '不限'} 至 {w.end or '不限'}）与政策生效期"
+                      f"（{start} 至 {end or '长期'}）没有重叠，本条款不会适用于任何订单"
+                      "（请核对两处日期）")
 
 
 def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
@@ -709,7 +788,7 @@ def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | 
     minimum = no_history = _BAD
     if raw.get("min") is not None:
         value = raw["min"]
-        minimum = check.rate(value, f"{path}.min")
+        minimum = check.rate(value, f"{path}.min", whole="要求全额按期回款")
     no_history = "fail"
     if raw.get("no_history") is not None:
         no_history = check.choice(raw["no_history"], f"{path}.no_history", NO_HISTORY)
@@ -775,6 +854,14 @@ def _read_tiers(raw: Any, path: str, measure: str | None,
             upper = _threshold(item["to"], f"{tpath}.to", measure, check)
         if item.get("rate") is not None:
             rate = check.rate(item["rate"], f"{tpath}.rate")
+            if (check.authoring and isinstance(rate, Decimal) and rate > BARE_RATE_MAX
+                    and not _written_as_percent(item["rate"])):
+                # 0.5 as a fraction is 50 %: far more likely 0.5 % without its sign
+                shown = plain_number(rate)
+                rate = check.add(f"{tpath}.rate", (
+                    f"比例 {shown} 即 {exact_percent(rate)}，可能漏写了百分号：如指 {shown}%，"
+                    f"请写成 \"{shown}%\"；如确为 {exact_percent(rate)}，请写成 "
+                    f"\"{exact_percent(rate)}\""))
         if isinstance(lower, Decimal) and isinstance(upper, Decimal) and upper <= lower:
             upper = check.add(f"{tpath}.to", f"止点 {plain_number(upper)} 必须大于起点 "
                                              f"{plain_number(lower)}")
@@ -1005,6 +1092,16 @@ class PolicyBook:
                 lost.append((start, end))
         return lost
 
+    def wholly_superseded(self, spec: PolicySpec) -> list[VersionWindow]:
+        """The windows of the versions of `spec.code` that govern some order dates now and
+        none once `spec` is published as its next version (it starts on or before them)."""
+        earlier = self._of_code(spec.code)
+        if not earlier:
+            return []
+        draft = PublishedVersion(spec.code, earlier[-1].version + 1, spec)
+        after = {w.version for w in _governing_windows([*earlier, draft])}
+        return [w for w in self._windows[spec.code] if w.version not in after]
+
     def _of_code(self, code: str) -> list[PublishedVersion]:
         return [v for (c, _), v in sorted(self._versions.items()) if c == code]
 
@@ -1095,14 +1192,23 @@ def unknown_values(spec: PolicySpec,
                     keys, values = lookup(kind)
                     if _match_key(kind, value) in keys:
                         continue
-                    near = _close_match(value, values,
-                                        key=lambda v, k=kind: _match_key(k, v).casefold())
-                    hint = f"（是否应为 {near}？）" if near else ""
+                    parts = [] if kind == "customers" else _LIST_SLIP.split(value.strip())
+                    if len(parts) > 1 and all(_match_key(kind, p) in keys for p in parts):
+                        # [华东，华南]: a full-width comma (or 、) made one value of two
+                        hint = (f"（列表各项须用半角逗号分隔：是否应写成 "
+                                f"[{', '.join(parts)}]？）")
+                    else:
+                        near = _close_match(value, values,
+                                            key=lambda v, k=kind: _match_key(k, v).casefold())
+                        hint = f"（是否应为 {near}？）" if near else ""
                     warnings.append(Problem(
                         f"rules[{i}].{part}.{kind}",
                         f"{_CONDITION_VALUES[kind]}“{value}”不在主数据中{hint}，{effect}"
                         "（按原文精确匹配）"))
     return warnings
+
+
+_LIST_SLIP = re.compile(r"\s*[，、,；;]\s*|\s+")
 
 
 def _match_key(kind: str, value: str) -> str:

@@ -370,26 +370,39 @@ def test_version_change_inside_the_month_shares_volume_each_line_its_own_tiers()
     assert due_of(evaluate(lines[:1], b, CUSTOMERS, GOOD_PAYER), "O1").due == D("300.00")
 
 
-def test_each_version_caps_the_orders_it_governs():
-    """A new version's cap does not reach back into the orders of the version before (they
-    may be settled and confirmed): each version's cap is shared by its own orders."""
-    v1 = policy("P", rule("vol", "[{from: 0, rate: 2%}]", period="month"))
+def test_a_cap_bounds_the_period_across_versions_without_reaching_back():
+    """"每季度封顶" means per period, whichever versions govern its orders: the orders of a
+    new version share what the cap leaves after the orders of the versions before, which keep
+    what they earned (they may be settled and confirmed)."""
+    v1 = policy("P", rule("vol", "[{from: 0, rate: 2%}]", period="month",
+                          extra="cap: {amount_per_period: 1000}\n"))
     v2 = policy("P", rule("vol", "[{from: 0, rate: 3%}]", period="month",
-                          extra="cap: {amount_per_period: 500}\n"), start="2027-01-16")
+                          extra="cap: {amount_per_period: 1000}\n"), start="2027-01-16")
     b = PolicyBook([PublishedVersion("P", 1, v1), PublishedVersion("P", 2, v2)])
     lines = [line("O1", "2027-01-10", 30), line("O2", "2027-01-20", 30)]
     dues = evaluate(lines, b, CUSTOMERS, GOOD_PAYER)
-    # O1 (v1, no cap) 30,000 × 2 % = 600.00; O2 (v2) 30,000 × 3 % = 900 > v2's cap → 500.00
-    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("600.00"), D("500.00"))
-    assert due_of(dues, "O2").uncapped_due_fen == 90000
-    assert due_of(dues, "O2").inputs["capped"] is True and "cap" not in due_of(dues, "O1").inputs
+    # O1 (v1) 30,000 × 2 % = 600.00 ≤ 1,000; O2 (v2) 30,000 × 3 % = 900 > the 400.00 left
+    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("600.00"), D("400.00"))
+    o2 = due_of(dues, "O2")
+    assert o2.uncapped_due_fen == 90000
+    assert (o2.inputs["capped"], o2.inputs["cap"], o2.inputs["cap_room"],
+            o2.inputs["earned_under_earlier_versions"]) == (True, "1000.00", "400.00", "600.00")
+    assert "此前版本的订单已返 600.00 元，本版订单可返 400.00 元" in o2.explanation
+    assert "earned_under_earlier_versions" not in due_of(dues, "O1").inputs
+    # a cap that only the new version has counts the older orders too
+    v1 = policy("R", rule("vol", "[{from: 0, rate: 2%}]", period="month"))
+    v2 = policy("R", rule("vol", "[{from: 0, rate: 3%}]", period="month",
+                          extra="cap: {amount_per_period: 500}\n"), start="2027-01-16")
+    b = PolicyBook([PublishedVersion("R", 1, v1), PublishedVersion("R", 2, v2)])
+    dues = evaluate(lines, b, CUSTOMERS, GOOD_PAYER)
+    assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("600.00"), D("0.00"))
     # a lower cap from mid-quarter leaves the January order as it was paid
     v1 = policy("Q", rule("vol", "[{from: 0, rate: 5%}]",
                           extra="cap: {amount_per_period: 5000}\n"))
     v2 = policy("Q", rule("vol", "[{from: 0, rate: 5%}]",
                           extra="cap: {amount_per_period: 2000}\n"), start="2027-02-15")
     b = PolicyBook([PublishedVersion("Q", 1, v1), PublishedVersion("Q", 2, v2)])
-    lines = [line("O1", "2027-01-10", 60), line("O2", "2027-03-01", 0)]
+    lines = [line("O1", "2027-01-10", 60), line("O2", "2027-03-01", 10)]
     dues = evaluate(lines, b, CUSTOMERS, GOOD_PAYER)
     assert (due_of(dues, "O1").due, due_of(dues, "O2").due) == (D("3000.00"), D("0.00"))
 

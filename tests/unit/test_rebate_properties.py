@@ -265,18 +265,21 @@ def reference(lines, book, customers, rates) -> dict[tuple[str, str], tuple[Deci
             dates[ln.order_id] = ln.order_date
             versions[ln.order_id] = ar
         dues = {o: int((e * 100 + Fraction(1, 2)).__floor__()) for o, e in earned.items()}
-        # each version's cap is shared by the orders that version governs
-        for version in {ar.version for ar in versions.values()}:
+        # a version's cap is shared by the orders that version governs, less what the orders
+        # of the versions before earned (after their own caps)
+        earlier = 0
+        for version in sorted({ar.version for ar in versions.values()}):
             mine = {o: v for o, v in dues.items() if versions[o].version == version}
             rule = next(ar.rule for o, ar in versions.items() if ar.version == version)
             total = sum(mine.values())
-            if rule.cap is not None and total > rule.cap * 100:
-                cap = int(rule.cap * 100)
-                shares = {o: cap * v // total for o, v in mine.items()}
-                order = sorted(mine, key=lambda o: (-(cap * mine[o] % total), dates[o], o))
-                for o in order[:cap - sum(shares.values())]:
+            room = None if rule.cap is None else max(int(rule.cap * 100) - earlier, 0)
+            if room is not None and total > room:
+                shares = {o: room * v // total for o, v in mine.items()}
+                order = sorted(mine, key=lambda o: (-(room * mine[o] % total), dates[o], o))
+                for o in order[:room - sum(shares.values())]:
                     shares[o] += 1
                 dues.update(shares)
+            earlier += sum(dues[o] for o in mine)
         for o in dues:
             out[(key, o)] = (basis[o].quantize(D("0.01")), D(dues[o]) / 100)
     return out
