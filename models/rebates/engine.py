@@ -1078,6 +1078,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             explanation = head + d.explanation
             bucket, version, clause = d.bucket, d.policy_version, d.clause
             rate, rep, region = d.rate, d.rep_id, d.region
+            if diff < 0 and p is not None:  # money taken back: from whom it was paid to
+                rep, region = p.rep_id, p.region
         else:
             bucket = BucketKey.parse(key[0])
             bucket_inputs, bucket_json = {}, ""

@@ -205,6 +205,32 @@ def test_a_claw_back_under_the_region_it_was_paid_in_shows_on_that_regions_board
                       headers=bearer(hub, "mgr-south")).json()["count"] == 0
 
 
+
+def test_a_partial_claw_back_is_booked_where_it_was_paid(hub, client):
+    """仁和 was paid for October under 华东, then moved to 华南; November's return of half the
+    order takes half back. Money taken back reverses a payment: it is booked to the rep and
+    region that were paid (华东's figures and vouchers), not to the customer's region now."""
+    publish(hub.db_url, POLICY)
+    renhe = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
+    october = signed_order(hub.db_url, renhe, D(2026, 10, 10), [("MON-M8", 2)])
+    at(D(2026, 11, 5))
+    settle_month(current_hub(), "2026-10")  # 2,611.20 under 华东
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, renhe).region = "华南"
+    at(D(2026, 11, 20))
+    return_goods(hub.db_url, october, 1, 1, D(2026, 11, 18))
+    expect_clawback(client, bearer(hub, "mgr-east"), "", october, "-1305.60")
+    assert client.get("/rebates/board/orders?status=expected",
+                      headers=bearer(hub, "mgr-south")).json()["count"] == 0
+    at(D(2026, 12, 5))
+    result = settle_month(current_hub(), "2026-11")
+    with get_engine(hub.db_url).connect() as conn:
+        booked = conn.execute(sa.text(
+            "SELECT kind, region, amount FROM rebate_line WHERE order_id = :o AND month = "
+            "'2026-11'"), {"o": october}).all()
+    assert [(k, r, f"{float(a):.2f}") for k, r, a in booked] == [("clawback", "华东", "-1305.60")]
+    assert result.lines == 1
+
 def expect_clawback(client, auth: dict, query: str, order_id: str, amount: str) -> None:
     r = client.get(f"/rebates/board/orders?status=expected&{query}", headers=auth).json()
     assert (r["count"], r["amount"], [o["order_id"] for o in r["orders"]]) == (
