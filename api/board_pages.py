@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from api.pages import esc
 from api.staff_pages import NONE_ITEM, facts
 from flows.rebate_board import STATUS_LABELS
+from models.money import yuan
 from models.rebates.formatting import percent
 
 BOARD = "/rebates/board"
@@ -22,13 +23,6 @@ QUARTERS = "一二三四"
 
 
 # --- words and numbers ------------------------------------------------------------------------
-
-def yuan(value: str | Decimal) -> str:
-    """'3916.8' → '¥3,916.80'; a claw-back reads '-¥1,200.00'. Exact (Decimal, never float)."""
-    amount = Decimal(value)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}¥{abs(amount):,.2f}"
-
 
 def month_label(month: str) -> str:
     """'2026-10' → '2026年10月'."""

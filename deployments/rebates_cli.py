@@ -133,6 +133,7 @@ def cmd_replay(args) -> int:
     from flows.policies import review_draft
     from flows.rebate_replay import replay
     from models import business_date
+    from models.money import yuan
 
     settings = _settings()
     spec = _parse(args.policy)
@@ -154,13 +155,15 @@ def cmd_replay(args) -> int:
     print(f"草稿 {result.policy}（将成为第 {result.version} 版）回放 {result.months[0]} 至 {result.months[-1]}：")
     for note in notes:
         print(f"  注意：{note}")
-    print(f"  现行政策合计 ¥{total.published:,.2f}，加入草稿后 ¥{total.draft:,.2f}，变化 ¥{total.change:+,.2f}")
+    print(f"  现行政策合计 {yuan(total.published)}，加入草稿后 {yuan(total.draft)}，"
+          f"变化 {yuan(total.change, plus=True)}")
     for title, rows, order in (("按月", result.by_month, lambda r: r.key),
                                ("按销售（变化大的在前）", result.reps, _by_change),
                                ("按客户（变化大的在前）", result.customers, _by_change)):
         print(f"\n{title}：")
         for row in sorted(rows.values(), key=order):
-            print(f"  {row.key}\t现行 ¥{row.published:,.2f}\t草稿 ¥{row.draft:,.2f}\t变化 ¥{row.change:+,.2f}")
+            print(f"  {row.key}\t现行 {yuan(row.published)}\t草稿 {yuan(row.draft)}\t"
+                  f"变化 {yuan(row.change, plus=True)}")
     return 0
 
 
@@ -172,6 +175,7 @@ def cmd_settle(args) -> int:
     from flows.settlement import (
         confirm_settlement, finish_revision, previous_month, settle_month,
     )
+    from models.money import yuan
 
     month = previous_month() if args.month is None else args.month  # "" is a mistake
     if args.confirm is not None:
@@ -195,7 +199,7 @@ def cmd_settle(args) -> int:
     for title, rows in (("按类型", result.by_kind), ("按大区", result.by_region),
                         ("按销售", result.by_rep), ("按客户", result.by_customer)):
         if rows:
-            print(f"{title}：" + "；".join(f"{k} ¥{v}" for k, v in rows.items()))
+            print(f"{title}：" + "；".join(f"{k} {yuan(v)}" for k, v in rows.items()))
     if result.voucher_ref:
         print(f"凭证草稿已提交财务：{result.voucher_ref}")
     for path in result.documents.get("statements", []):

@@ -1,9 +1,20 @@
-"""Amounts in Chinese capital numerals (大写金额), as written on invoices and quotes."""
+"""Amounts as people read them: with the yuan sign (¥1,234.50, a claw-back -¥1,200.00) and in
+Chinese capital numerals (大写金额), as written on invoices and quotes."""
 from __future__ import annotations
 
 from decimal import Decimal
 
 from models.base import to_money
+
+
+
+def yuan(value: Decimal | int | str, *, plus: bool = False) -> str:
+    """'3916.8' → '¥3,916.80'; negative '-¥1,200.00' (the sign before the symbol); `plus`: a
+    change, '+¥12.00'. Exact: Decimal, rounded to the fen half up, never float."""
+    amount = to_money(value)
+    sign = "-" if amount < 0 else "+" if plus and amount > 0 else ""
+    return f"{sign}¥{abs(amount):,.2f}"
+
 
 _DIGITS = "零壹贰叁肆伍陆柒捌玖"
 _SMALL_UNITS = ["", "拾", "佰", "仟"]

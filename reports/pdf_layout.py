@@ -23,6 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer
 
 from models.base import to_money
+from models.money import yuan
 from connectors.files import write_atomically
 from reports.fonts import (
     CJK_FONT_NAME,
@@ -52,11 +53,10 @@ def require_decimal(name: str, value) -> None:
 
 def format_money(value: Decimal, *, symbol: bool = False) -> str:
     """Decimal → '12,345.60' (or '¥12,345.60'); sign in front of the symbol."""
-    q = to_money(value)
-    text = f"{abs(q):,.2f}"
     if symbol:
-        text = "¥" + text
-    return ("-" + text) if q < 0 else text
+        return yuan(value)
+    q = to_money(value)
+    return f"{q:,.2f}"
 
 
 def format_rate(rate: Decimal) -> str:

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from api import rebates as rebates_api
 from api.app import create_app
 from api.auth import COOKIE, issue_token
-from api.board_pages import effective_label, period_label, rate_label, yuan
+from api.board_pages import effective_label, period_label, rate_label
+from models.money import yuan
 from tests.board_support import POLICY_TEXT, SHENKANG, ZHAOLIU, board_world
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
@@ -73,6 +74,7 @@ def visible(text: str) -> str:
 def test_money_rates_periods_and_dates_read_in_chinese():
     assert yuan("3916.8") == "¥3,916.80" and yuan(Decimal("1234567.891")) == "¥1,234,567.89"
     assert yuan("-1200.00") == "-¥1,200.00" and yuan("-0.00") == "¥0.00"
+    assert yuan("12", plus=True) == "+¥12.00" and yuan("-371.87", plus=True) == "-¥371.87"
     assert rate_label("0.102000") == "10.2%" and rate_label("0.012345") == "1.2345%"
     assert period_label("2026-10") == "2026年10月" and period_label("2026Q4") == "2026年第四季度"
     assert effective_label({"effective_from": "2026-09-01", "effective_to": "2026-11-30"}) \
