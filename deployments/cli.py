@@ -6,10 +6,22 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from deployments import customers_cli, rebates_cli
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether the API could not listen on host:port (bound as uvicorn binds it)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def cmd_serve(args) -> int:
@@ -18,13 +30,22 @@ def cmd_serve(args) -> int:
     from models.db import migrate
 
     settings = get_settings()
+    # before the minute it takes to start Prefect and the deployments
+    if _port_taken(settings.api_host, settings.api_port):
+        raise customers_cli.CliError(
+            f"API 端口 {settings.api_host}:{settings.api_port} 已被占用（另一个 salesops serve？）；"
+            "请先停止占用它的进程，或用 SALESOPS_API_PORT 换一个端口", 1)
     migrate(settings.db_url)
     stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port, api_host=settings.api_host,
                        prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
                        runner_limit=args.limit)
     # take SIGINT/SIGTERM as a request to stop everything we started, not as sudden death
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    stack.start()
+    try:
+        stack.start()  # stops what it started when a part fails
+    except (RuntimeError, TimeoutError) as exc:
+        raise customers_cli.CliError(f"启动失败，已停止已启动的部分（日志在 {stack.logs}）：{exc}",
+                                     1) from exc
     print(f"API：{stack.api_url}（接口文档 {stack.api_url}/docs）")
     print(f"Prefect 界面：{stack.prefect_ui_url}")
     print("按 Ctrl+C 停止。")
@@ -120,11 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ChineseArgumentParser(prog="salesops", description="销售运营中台命令行")
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
     p = sub.add_parser("serve", help="启动 API、流程部署与本地 Prefect 服务（未配置 PREFECT_API_URL 时）")
-    p.add_argument("--limit", type=int, default=4, help="同时运行的流程数上限")
+    p.add_argument("--limit", type=int, default=4, metavar="数量", help="同时运行的流程数上限")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("demo", help="用内置示例数据完整演示意向单流程，结束后输出汇总")
     p.add_argument("--json", action="store_true", help="最后一行输出 JSON 格式汇总")
-    p.add_argument("--data-dir", default="var/demo", help="演示数据目录（每次运行前清空）")
+    p.add_argument("--data-dir", default="var/demo", metavar="目录", help="演示数据目录（每次运行前清空）")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("migrate", help="将数据库结构升级到最新版本")
     p.add_argument("--down-to", metavar="版本", help="回退到较早的数据库结构版本（回滚发布时用，如 0002）")

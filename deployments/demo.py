@@ -35,6 +35,7 @@ from models import (
     Staff, SuspectName, Todo, business_date,
 )
 from models.db import migrate, session_scope
+from models.money import yuan
 
 SENDER = "demo-portal"
 
@@ -132,10 +133,11 @@ def run_demo(data_dir: Path) -> dict:
     env = {"SALESOPS_DATA_DIR": str(data_dir.resolve()),
            "SALESOPS_DATABASE_URL": f"sqlite:///{(data_dir / 'salesops.db').resolve()}",
            "SALESOPS_WEBHOOK_SENDERS": json.dumps({SENDER: secret})}
+    # the schema first, as `salesops serve` does: the API reads the customers as it starts
+    migrate(env["SALESOPS_DATABASE_URL"])
     with LocalStack(data_dir, env) as stack:
         settings = Settings(data_dir=data_dir.resolve(), database_url=env["SALESOPS_DATABASE_URL"],
                             public_base_url=stack.api_url)
-        migrate(settings.db_url)
         seed_sample_data(settings.db_url)
         last_month = seed_rebate_history(settings.db_url, business_date())
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
@@ -266,7 +268,7 @@ def print_summary(summary: dict) -> None:
         print(f"\n月度返利结算（settle-month 部署）：{st['message']}")
         for title, key in (("按大区", "by_region"), ("按销售", "by_rep"), ("按客户", "by_customer")):
             if st[key]:
-                print(f"  {title}：" + "；".join(f"{k} ¥{v}" for k, v in st[key].items()))
+                print(f"  {title}：" + "；".join(f"{k} {yuan(v)}" for k, v in st[key].items()))
         if st.get("voucher_ref"):
             print(f"  凭证草稿：{st['voucher_ref']}")
         for path in st.get("documents", {}).get("statements", []):

@@ -5,6 +5,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.base import PermanentError
 from connectors.email import Mailer, build_mailer
 from connectors.esign import ESignature
 from connectors.finance import EmbeddedFinance, Finance, KingdeeVoucherBook, RestFinance
@@ -32,6 +33,16 @@ class Hub:
         return self.settings.db_url
 
 
+def _remote_url(backend: str, name: str, url: str) -> str:
+    """A REST backend's address, refused at once and in words when it is not set (rather than
+    an httpx error on the first call, after the work before it is done)."""
+    if not url.startswith(("http://", "https://")):
+        raise PermanentError(f"SALESOPS_{backend}_BACKEND=rest 时须设置 SALESOPS_{name}_URL"
+                             "（http:// 或 https:// 开头的地址），当前未设置或格式不对",
+                             provider="配置", code="config")
+    return url
+
+
 def build_hub(settings: Settings) -> Hub:
     s = settings
     timeout, attempts = s.connector_timeout_seconds, s.connector_attempts
@@ -40,7 +51,8 @@ def build_hub(settings: Settings) -> Hub:
     else:
         registry = EmbeddedRegistry(s.registry_dataset or SAMPLE_REGISTRY)
     if s.inventory_backend == "rest":
-        inventory = RestErpInventory(s.erp_url, s.erp_token, timeout, attempts)
+        inventory = RestErpInventory(_remote_url("INVENTORY", "ERP", s.erp_url), s.erp_token,
+                                     timeout, attempts)
     else:
         inventory = EmbeddedInventory(s.db_url)
     if s.esign_backend == "esign":
@@ -57,7 +69,8 @@ def build_hub(settings: Settings) -> Hub:
         esign = BuiltinSigning(s.db_url, s.data_dir.resolve(), s.public_base_url, identity)
     mailer = build_mailer(s)
     if s.finance_backend == "rest":
-        finance = RestFinance(s.finance_url, s.finance_token, timeout, attempts)
+        finance = RestFinance(_remote_url("FINANCE", "FINANCE", s.finance_url), s.finance_token,
+                              timeout, attempts)
     else:
         finance = EmbeddedFinance(s.path("finance-drop"), KingdeeVoucherBook(
             account_book=s.kingdee_account_book, account_book_name=s.kingdee_account_book_name,

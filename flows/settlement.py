@@ -29,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlmodel import Session, select
 
+from connectors.base import PermanentError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
 from flows.effects import effect_result, once
 from flows.errors import Refusal
@@ -44,6 +45,7 @@ from models import (
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
+from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.rebates.engine import (
     KIND_LABELS, LineDraft, Paid, evaluate, item_classes, rule_items, settle,
@@ -53,7 +55,7 @@ from models.rebates.policy import PolicyBook, PublishedVersion
 from models.rebates.tables import sum_fen
 from reports.settlement_workbook import SettlementDetailLine, SettlementReport, save_settlement_workbook
 from reports.statement_pdf import (
-    StatementDocument, StatementLine, StatementPolicy, render_statement_pdf,
+    StatementDocument, StatementLine, StatementPolicy, policy_rate, render_statement_pdf,
 )
 
 ACTOR = "flow:settle-month"
@@ -505,7 +507,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 # month of thousands of lines to minutes of layout
                 explanation="" if ln.kind == "rebate" else ln.explanation,
                 rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
-                period=ln.period, due_amount=Decimal(str(ln.due_amount))) for ln in lines),
+                period=ln.period, due_amount=Decimal(str(ln.due_amount)),
+                policy_rate=policy_rate(inputs[ln.id])) for ln in lines),
             policies=_policies(book, lines))
         statements.append((doc, folder / f"{doc.statement_no}.pdf"))
     render_statements(statements)
@@ -521,7 +524,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             policy_version=ln.policy_version, clause=ln.clause, period=ln.period,
             basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
             due_amount=Decimal(str(ln.due_amount)), amount=Decimal(str(ln.amount)),
-            kind=ln.kind, explanation=ln.explanation) for ln, c in rows))
+            kind=ln.kind, explanation=ln.explanation,
+            policy_rate=policy_rate(inputs[ln.id])) for ln, c in rows))
     workbook = folder / f"返利结算明细-{run.month}-r{run.revision}.xlsx"
     save_settlement_workbook(report, workbook)
     return {"statements": [str(path) for _, path in statements], "workbook": str(workbook)}
@@ -576,8 +580,10 @@ class SettlementResult:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
 
 
-def summarize(db_url: str, month: str, run_id: int | None) -> SettlementResult:
-    """Totals of a revision by kind, region, rep and customer: sums of its lines."""
+def summarize(db_url: str, month: str, run_id: int | None,
+              finished_only: bool = False) -> SettlementResult:
+    """Totals of a revision by kind, region, rep and customer: sums of its lines.
+    `finished_only`: the revision was stored by an earlier run and only finished now."""
     if run_id is None:
         with session_scope(db_url) as s:
             run = s.exec(select(SettlementRun).where(SettlementRun.month == month)
@@ -601,8 +607,9 @@ def summarize(db_url: str, month: str, run_id: int | None) -> SettlementResult:
         by_region=total(lambda ln, c: ln.region or "（未分配）"),
         by_rep=total(lambda ln, c: names.get(ln.rep_id, ln.rep_id or "（未分配）")),
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
-        message=f"{month} 返利结算第 {run.revision} 版：{len(rows)} 行，合计 ¥{run.total_amount:,.2f}"
-        + _missing_codes(c for _, c in rows))
+        message=f"{month} 返利结算第 {run.revision} 版"
+        + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
+        + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _missing_codes(c for _, c in rows))
 
 
 def _missing_codes(customers) -> str:
@@ -617,13 +624,15 @@ def _missing_codes(customers) -> str:
 
 def unfinished_revisions(db_url: str, month: str) -> list[int]:
     """Revisions of the month with lines whose vouchers or documents are not out yet (a run
-    stopped between storing and sending): the next run finishes them."""
+    stopped between storing and sending): the next run finishes them. The documents are
+    written once the vouchers are sent (`finish_revision`), so they tell both; a revision
+    whose customers all net to zero has no voucher to send and no reference, yet is done."""
     with session_scope(db_url) as s:
         runs = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                   SettlementRun.line_count > 0)
                       .order_by(SettlementRun.revision)).all()
-    return [r.id for r in runs if r.voucher_ref is None
-            or effect_result(db_url, "settlement_documents", _documents_key(r)) is None]
+    return [r.id for r in runs
+            if effect_result(db_url, "settlement_documents", _documents_key(r)) is None]
 
 
 def _documents_key(run: SettlementRun) -> str:
@@ -662,12 +671,17 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
             if attempt == 2:
                 raise
     step(70)
+    finished = unfinished_revisions(hub.db_url, month)
     made = {}
-    for rid in unfinished_revisions(hub.db_url, month):
+    for rid in finished:
         made = finish_revision(hub, rid, documents)
     step(95)
-    result = summarize(hub.db_url, month, run_id)
-    if run_id is not None:
+    # nothing new stored, but a revision an earlier (failed or retried) run stored got its
+    # vouchers now: the result is that revision's, not "nothing changed"
+    shown = run_id if run_id is not None else (finished[-1] if finished else None)
+    result = summarize(hub.db_url, month, shown, finished_only=run_id is None)
+    result.run_id = run_id  # stored by this call; None: nothing new (maybe finished one)
+    if shown is not None:
         result.documents = made
     step(100)
     return result
@@ -698,11 +712,12 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
 # --- Prefect ------------------------------------------------------------------------------
 
 def _retry_unless_refused(task, task_run, state) -> bool:
-    """A refusal (month not over, a later month settled …) fails the same way every time:
-    the run ends at once with its message; anything else is retried."""
+    """A refusal (month not over, a later month settled …), ours or an outside system's
+    (finance rejecting the vouchers), fails the same way every time: the run ends at once
+    with its message; anything else (finance unreachable, 5xx, timeouts) is retried."""
     try:
         state.result()
-    except Refusal:
+    except (Refusal, PermanentError):
         return False
     except Exception:  # noqa: BLE001 - whatever else failed may pass on a retry
         return True
@@ -734,6 +749,29 @@ def documents_task(month: str, progress_id) -> dict:
     return made
 
 
+class SettlementUnfinished(Exception):
+    """A settle-month run that stopped on a failure: its message says what is stored, what
+    is not out yet and how to finish it."""
+
+
+def unfinished_report(month: str, exc: BaseException) -> str:
+    """What the engineer reads on a failed run: the revisions stored but not finished (the
+    next month's run does not finish them), the cause, and that running again is safe."""
+    try:
+        db_url = current_hub().db_url
+        with session_scope(db_url) as s:
+            runs = [s.get(SettlementRun, rid) for rid in unfinished_revisions(db_url, month)]
+        stored = "；".join(
+            f"第 {r.revision} 版（{r.line_count} 行，合计 {yuan(r.total_amount)}）已保存，"
+            + ("凭证草稿尚未提交财务" if r.voucher_ref is None else "凭证草稿已提交，对账单与明细尚未生成")
+            for r in runs) or "本次未保存新的结算版本"
+    except Exception:  # noqa: BLE001 - the database may be what failed
+        stored = "无法读取结算状态"
+    return (f"{month} 返利结算未完成：{stored}。原因：{type(exc).__name__}: {exc}。排除故障后"
+            f"重新运行 settle-month（参数 month={month}）或执行 salesops settle --month {month}："
+            "已保存的版本不会重算，凭证草稿按批次号只提交一次，不会重复")
+
+
 @flow(name="settle-month", log_prints=True)
 def settle_month_flow(month: str | None = None) -> dict:
     """Settle `month` (default: last month in Asia/Shanghai)."""
@@ -741,15 +779,20 @@ def settle_month_flow(month: str | None = None) -> dict:
     logger = get_run_logger()
     progress_id = create_progress_artifact(0.0, key="settle-month-progress",
                                            description=f"{month} 返利结算进度")
-    result = settle_task(month, progress_id)
-    result["documents"] = documents_task(month, progress_id)
-    table = [{"维度": dimension, "名称": k, "金额": f"¥{Decimal(v):,.2f}"}
+    try:
+        result = settle_task(month, progress_id)
+        result["documents"] = documents_task(month, progress_id)
+    except Refusal:
+        raise
+    except Exception as exc:
+        raise SettlementUnfinished(unfinished_report(month, exc)) from exc
+    table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
              for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),
                                        ("销售", result["by_rep"]), ("客户", result["by_customer"]))
              for k, v in totals.items()]
     if table:
         table.append({"维度": "合计", "名称": f"{result['lines']} 行",
-                      "金额": f"¥{Decimal(result['total']):,.2f}"})
+                      "金额": yuan(result["total"])})
     create_table_artifact(key="settle-month", table=table or [{"维度": "—", "名称": "无变动",
                                                                "金额": "¥0.00"}],
                           description=result["message"])

@@ -339,7 +339,9 @@ def test_a_run_stopped_after_storing_is_finished_by_the_next(hub, kangda, monkey
     assert run.voucher_ref is None and len(lines) == 1  # … the vouchers are not out
     monkeypatch.undo()
     result = settle_month(current_hub(), "2026-10")  # nothing new to compute: it finishes
-    assert result.run_id is None and calls == ["RB-2026-10-r1"]
+    assert calls == ["RB-2026-10-r1"]  # … and says which revision it finished
+    assert (result.run_id, result.revision, result.lines) == (None, 1, 1)
+    assert "第 1 版（此前已保存，本次补齐凭证草稿与对账单）" in result.message
     run, _ = lines_of(hub.db_url, "2026-10", 1)
     assert run.voucher_ref == "DRAFT-RB-2026-10-r1"
     folder = hub.settings.data_dir / "settlements" / "2026-10" / "r1"

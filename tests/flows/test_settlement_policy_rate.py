@@ -88,3 +88,31 @@ def test_policy_rate_from_stored_inputs(hub):
     # the correction of the returned order: basis 0, the rule's rate still stated
     second = {key[1:]: value for key, value in got.items() if key[0] != lines[0].run_id}
     assert second[(small, "base")] == (Decimal("0.000000"), Decimal("0.01"))
+
+
+def test_the_statement_and_workbook_state_the_policys_rate(hub):
+    """What settle-month writes: the statement's 返利比例 is the rule's 1 %, not 1.0001 %; a
+    line with no single rate shows its effective rate marked *, explained under the table;
+    the workbook keeps both columns."""
+    import shutil
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, D(2026, 10, 8), [("MON-M8", 1, "99.99")])
+    signed_order(hub.db_url, kangda, D(2026, 10, 9), [("PUMP-SP3", 4, "4000.00")])
+    result = settle_month(current_hub(), "2026-10")
+    (pdf,) = result.documents["statements"]
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True,
+                              text=True, check=True).stdout
+        assert "1.0001%" not in text and "1%" in text
+        assert "%*" in text and "标“*”者该行无单一政策比例" in text
+    sheet = load_workbook(result.documents["workbook"])["明细"]
+    head, *rows = sheet.iter_rows(values_only=True)
+    rates = {row[head.index("条款")]: (row[head.index("返利比例")], row[head.index("实际比例")])
+             for row in rows}
+    assert rates["第一条"] == (0.01, 0.010001)  # the rule's rate beside due ÷ basis
+    assert rates["第三条"] == (None, 0.00625)  # a cap share: no single rate

@@ -1,0 +1,177 @@
+"""What the ops engineer sees of `settle-month` when finance's REST API fails while the
+vouchers go out (the finance simulator on loopback): the retry sends one voucher batch and its
+run reports the revision it finished; a run that gives up says in its state what is stored and
+how to finish it, and the next run finishes it once; a refusal by finance is not retried."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+import flows.settlement as settlement
+from connectors.base import PermanentError, TransientError
+from flows.hub import build_hub, use_hub
+from flows.settlement import settle_month
+from tests.flows.test_settlement import POLICY
+from tests.rebate_support import clock_from, customer_id, publish, signed_order
+from tests.simulators.base import Faults
+from tests.simulators.erp_sim import VOUCHER_PATH, ErpSimulator
+
+TOKEN = "finance-token-r13"
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def finance_sim():
+    with ErpSimulator(TOKEN, faults=Faults(only_paths=(VOUCHER_PATH,))) as sim:
+        yield sim
+
+
+@pytest.fixture
+def rest_hub(seeded, finance_sim):
+    settings = seeded.model_copy(update=dict(
+        finance_backend="rest", finance_url=finance_sim.url, finance_token=SecretStr(TOKEN),
+        connector_attempts=2, connector_timeout_seconds=1.0))
+    hub = build_hub(settings)
+    use_hub(hub)
+    clock_from(dt.date(2027, 1, 5))
+    publish(settings.db_url, POLICY)
+    kangda = customer_id(settings.db_url, "江苏康达医疗设备有限公司")
+    signed_order(settings.db_url, kangda, dt.date(2026, 10, 10), [("MON-M8", 5)])
+    yield hub
+    use_hub(None)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch):
+    """The flow's own retries (2), without waiting 10 s and 60 s between them."""
+    monkeypatch.setattr(settlement, "settle_task",
+                        settlement.settle_task.with_options(retry_delay_seconds=0))
+
+
+def run_artifacts(flow_run_id) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+
+    return {a.key: a for a in asyncio.run(read())}
+
+
+def table_of(artifact) -> list[dict]:
+    return json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+
+
+def statements(hub) -> list:
+    return sorted((hub.settings.data_dir / "settlements").rglob("*.pdf"))
+
+
+def test_the_retry_after_finance_failed_reports_the_revision_it_sent(rest_hub, finance_sim,
+                                                                      quick_retries,
+                                                                      monkeypatch):
+    finance_sim.faults.rate = 1.0  # finance answers 503 …
+    submit = rest_hub.finance.submit_vouchers
+
+    def first_attempt_fails(batch):
+        try:
+            return submit(batch)
+        finally:
+            finance_sim.faults.rate = 0.0  # … until the task's first attempt has given up
+
+    monkeypatch.setattr(rest_hub.finance, "submit_vouchers", first_attempt_fails)
+    state = settlement.settle_month_flow(month="2026-10", return_state=True)
+    assert state.is_completed(), state.message
+    assert finance_sim.injected["5xx"] == 2  # both connector attempts of the first task try
+    assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1}
+    result = state.result()
+    assert result["revision"] == 1 and result["total"] == "1280.00"
+    assert result["voucher_ref"] == "VCH-000001"
+    assert "第 1 版（此前已保存，本次补齐凭证草稿与对账单）：1 行，合计 ¥1,280.00" in result["message"]
+    artifacts = run_artifacts(state.state_details.flow_run_id)
+    table = table_of(artifacts["settle-month"])
+    assert {"维度": "合计", "名称": "1 行", "金额": "¥1,280.00"} in table
+    assert "无新增变动" not in artifacts["settle-month"].description
+    assert len(statements(rest_hub)) == 1
+
+
+def test_a_run_that_gives_up_says_what_is_stored_and_the_next_finishes_it_once(
+        rest_hub, finance_sim, quick_retries):
+    finance_sim.faults.rate = 1.0  # finance down for the whole run
+    state = settlement.settle_month_flow(month="2026-10", return_state=True)
+    assert state.is_failed()
+    assert finance_sim.injected["5xx"] == 6  # 3 task attempts × 2 connector attempts
+    assert ("2026-10 返利结算未完成：第 1 版（1 行，合计 ¥1,280.00）已保存，凭证草稿尚未提交财务"
+            in state.message)
+    assert "finance answered 503" in state.message
+    assert "重新运行 settle-month（参数 month=2026-10）" in state.message
+    assert TOKEN not in state.message and statements(rest_hub) == []
+
+    finance_sim.faults.rate = 0.0  # finance is back; the engineer runs the month again
+    again = settlement.settle_month_flow(month="2026-10", return_state=True)
+    assert again.is_completed(), again.message
+    assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1}
+    result = again.result()
+    assert result["revision"] == 1 and "此前已保存" in result["message"]
+    assert len(statements(rest_hub)) == 1
+    table = table_of(run_artifacts(again.state_details.flow_run_id)["settle-month"])
+    assert {"维度": "合计", "名称": "1 行", "金额": "¥1,280.00"} in table
+    # and a third run has nothing left to do
+    third = settlement.settle_month_flow(month="2026-10", return_state=True).result()
+    assert "无新增变动" in third["message"] and len(statements(rest_hub)) == 1
+    assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1}
+
+
+def test_finance_refusing_the_vouchers_is_not_retried(rest_hub, quick_retries, monkeypatch):
+    calls = []
+
+    def refused(batch):
+        calls.append(batch.batch_id)
+        raise PermanentError("finance refused the request (422): unbalanced", provider="finance",
+                             code="422")
+
+    monkeypatch.setattr(rest_hub.finance, "submit_vouchers", refused)
+    state = settlement.settle_month_flow(month="2026-10", return_state=True)
+    assert state.is_failed() and calls == ["RB-2026-10-r1"]
+    assert "第 1 版（1 行，合计 ¥1,280.00）已保存，凭证草稿尚未提交财务" in state.message
+
+
+def test_settling_again_after_a_stopped_run_names_the_revision_it_finished(rest_hub,
+                                                                           finance_sim):
+    finance_sim.faults.rate = 1.0
+    with pytest.raises(TransientError):
+        settle_month(rest_hub, "2026-10")
+    finance_sim.faults.rate = 0.0
+    result = settle_month(rest_hub, "2026-10")
+    assert (result.revision, result.lines, result.voucher_ref) == (1, 1, "VCH-000001")
+    assert result.message.startswith("2026-10 返利结算第 1 版（此前已保存，本次补齐凭证草稿与对账单）")
+    assert len(result.documents["statements"]) == 1
+
+
+def test_a_revision_netting_to_zero_is_finished_and_a_rerun_changes_nothing(hub):
+    """October re-run with a one-unit return of one order and a new one-unit order of the same
+    customer: +256 and −256, no voucher due. Once its documents are out it is done: the next
+    run reports nothing new instead of finishing it again, every time."""
+    from flows.settlement import unfinished_revisions
+    from tests.rebate_support import return_goods
+
+    clock_from(dt.date(2027, 1, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    first = signed_order(hub.db_url, kangda, dt.date(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(hub, "2026-10")
+    return_goods(hub.db_url, first, 1, 1, dt.date(2026, 10, 20))
+    signed_order(hub.db_url, kangda, dt.date(2026, 10, 12), [("MON-M8", 1)])
+    second = settle_month(hub, "2026-10")
+    assert (second.revision, second.lines, second.total, second.voucher_ref) == (
+        2, 2, Decimal("0.00"), None)
+    assert len(second.documents["statements"]) == 1
+    assert unfinished_revisions(hub.db_url, "2026-10") == []
+    again = settle_month(hub, "2026-10")
+    assert again.run_id is None and again.message.startswith("无新增变动")
