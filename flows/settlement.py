@@ -407,10 +407,14 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
     batch = voucher_batch(hub, run_id)
     if batch is None:
         return None
+    # the content under a batch id is fixed when it is first prepared: a retry after a lost
+    # answer sends exactly that (finance refuses a batch id with other content), whatever
+    # changed since (a customer's finance code filled in, the day of a correction's voucher)
+    prepared = once(hub.db_url, "rebate_voucher_batch", batch.batch_id, batch.to_json_dict)
+    batch = VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
     result = once(hub.db_url, "rebate_vouchers", batch.batch_id,
-                  lambda: {"reference": hub.finance.submit_vouchers(batch),
-                           "batch": batch.to_json_dict()})
+                  lambda: {"reference": hub.finance.submit_vouchers(batch), "batch": prepared})
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,

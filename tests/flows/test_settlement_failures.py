@@ -175,3 +175,43 @@ def test_a_revision_netting_to_zero_is_finished_and_a_rerun_changes_nothing(hub)
     assert unfinished_revisions(hub.db_url, "2026-10") == []
     again = settle_month(hub, "2026-10")
     assert again.run_id is None and again.message.startswith("无新增变动")
+
+
+def test_a_retry_after_a_lost_answer_sends_the_batch_as_first_sent(hub, monkeypatch):
+    """Finance booked the vouchers but its answer was lost; before the retry, the customer's
+    finance code is filled in (as the settlement's message asks) and a day passes (the
+    correction's voucher date is the day it is sent). The retry must send the same content
+    under the same batch id — finance refuses a batch id with other content — so the run
+    finishes with the first reference instead of sticking on a conflict."""
+    from flows.settlement import send_vouchers
+    from models import Customer, SettlementRun
+    from models.db import session_scope
+    from tests.rebate_support import return_goods
+
+    clock_from(dt.date(2027, 1, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    order = signed_order(hub.db_url, kangda, dt.date(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(hub, "2026-10")
+    return_goods(hub.db_url, order, 1, 1, dt.date(2026, 10, 20))  # a correction: dated today
+    real = hub.finance.submit_vouchers
+    sent = []
+
+    def answer_lost(batch):
+        sent.append(batch.to_json_dict())
+        real(batch)
+        raise TransientError("read timed out after the batch was booked", provider="finance")
+
+    monkeypatch.setattr(hub.finance, "submit_vouchers", answer_lost)
+    with pytest.raises(TransientError):
+        settle_month(hub, "2026-10")
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, kangda).finance_code = "1122.0345"
+        (run,) = s.exec(settlement.select(SettlementRun).where(
+            SettlementRun.revision == 2)).all()
+    clock_from(dt.date(2027, 1, 6))
+    monkeypatch.setattr(hub.finance, "submit_vouchers",
+                        lambda batch: sent.append(batch.to_json_dict()) or real(batch))
+    reference = send_vouchers(hub, run.id)
+    assert reference and sent[0] == sent[1]  # the very batch of the first attempt
+    assert "C%06d" % kangda in json.dumps(sent[1], ensure_ascii=False)
