@@ -172,8 +172,9 @@ def _by_change(row):
 
 
 def cmd_settle(args) -> int:
+    from connectors.base import PermanentError, TransientError
     from flows.settlement import (
-        confirm_settlement, finish_revision, previous_month, settle_month,
+        confirm_settlement, finish_revision, previous_month, settle_month, unfinished_report,
     )
     from models.money import yuan
 
@@ -191,7 +192,14 @@ def cmd_settle(args) -> int:
         if made.get("workbook"):
             print(f"财务明细（已确认）：{made['workbook']}")
         return 0
-    result = settle_month(_hub(), month, actor=f"cli:{args.by or 'salesops'}")
+    try:
+        result = settle_month(_hub(), month, actor=f"cli:{args.by or 'salesops'}")
+    except TransientError as exc:  # what is stored already, and that running again is safe
+        raise CliError(unfinished_report(month, f"外部系统暂不可用（{exc.provider or '未知'}）"),
+                       3) from exc
+    except PermanentError as exc:
+        raise CliError(unfinished_report(month, f"外部系统（{exc.provider or '未知'}）拒绝了请求："
+                                                f"{exc}"), 2) from exc
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0

@@ -758,9 +758,10 @@ class SettlementUnfinished(Exception):
     is not out yet and how to finish it."""
 
 
-def unfinished_report(month: str, exc: BaseException) -> str:
-    """What the engineer reads on a failed run: the revisions stored but not finished (the
-    next month's run does not finish them), the cause, and that running again is safe."""
+def unfinished_report(month: str, cause: str) -> str:
+    """What the engineer (or the clerk at the CLI) reads on a failed run: the revisions
+    stored but not finished (the next month's run does not finish them), the cause, and that
+    running again is safe."""
     try:
         db_url = current_hub().db_url
         with session_scope(db_url) as s:
@@ -771,7 +772,7 @@ def unfinished_report(month: str, exc: BaseException) -> str:
             for r in runs) or "本次未保存新的结算版本"
     except Exception:  # noqa: BLE001 - the database may be what failed
         stored = "无法读取结算状态"
-    return (f"{month} 返利结算未完成：{stored}。原因：{type(exc).__name__}: {exc}。排除故障后"
+    return (f"{month} 返利结算未完成：{stored}。原因：{cause}。排除故障后"
             f"重新运行 settle-month（参数 month={month}）或执行 salesops settle --month {month}："
             "已保存的版本不会重算，凭证草稿按批次号只提交一次，不会重复")
 
@@ -789,7 +790,8 @@ def settle_month_flow(month: str | None = None) -> dict:
     except Refusal:
         raise
     except Exception as exc:
-        raise SettlementUnfinished(unfinished_report(month, exc)) from exc
+        raise SettlementUnfinished(unfinished_report(
+            month, f"{type(exc).__name__}: {exc}")) from exc
     table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
              for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),
                                        ("销售", result["by_rep"]), ("客户", result["by_customer"]))

@@ -215,3 +215,29 @@ def test_a_retry_after_a_lost_answer_sends_the_batch_as_first_sent(hub, monkeypa
     reference = send_vouchers(hub, run.id)
     assert reference and sent[0] == sent[1]  # the very batch of the first attempt
     assert "C%06d" % kangda in json.dumps(sent[1], ensure_ascii=False)
+
+
+def test_the_cli_says_what_is_stored_when_finance_is_down(hub, monkeypatch, capsys):
+    """`salesops settle` with finance unreachable: exit 3, and the clerk reads that revision 1
+    is stored with its vouchers not yet sent and that running again is safe."""
+    from tests.support import in_process_cli
+
+    clock_from(dt.date(2027, 1, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, dt.date(2026, 10, 10), [("MON-M8", 5)])
+
+    def down(batch):
+        raise TransientError("connection refused", provider="finance")
+
+    monkeypatch.setattr(hub.finance, "submit_vouchers", down)
+    cli = in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
+    run = next(cli)
+    try:
+        code, _, err = run("settle", "--month", "2026-10")
+        assert code == 3
+        assert ("2026-10 返利结算未完成：第 1 版（1 行，合计 ¥1,280.00）已保存，凭证草稿尚未提交财务。"
+                "原因：外部系统暂不可用（finance）") in err
+        assert "salesops settle --month 2026-10" in err and "Traceback" not in err
+    finally:
+        cli.close()
