@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     # connectors: which implementation runs is configuration
     registry_backend: Literal["embedded", "tianyancha"] = "embedded"
     registry_dataset: Path | None = None  # default: the sample shipped with the project
-    tianyancha_url: str = "http://open.api.tianyancha.com"
+    # HTTPS: the token travels in every request's Authorization header
+    tianyancha_url: str = "https://open.api.tianyancha.com"
     tianyancha_token: SecretStr = SecretStr("")
 
     inventory_backend: Literal["embedded", "rest"] = "embedded"
