@@ -241,35 +241,35 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("customers", help="客户主数据：批量匹配、导入、合并、疑似新客户")
     csub = p.add_subparsers(dest="customers_command", required=True, metavar="子命令")
     m = csub.add_parser("match", help="批量匹配客户名称（每行一个名称）")
-    m.add_argument("--file", required=True, help="查询文件，每行一个客户名称（- 表示标准输入）")
+    m.add_argument("--file", required=True, metavar="文件", help="查询文件，每行一个客户名称（- 表示标准输入）")
     m.add_argument("--json", action="store_true", help="每行输出一个 JSON 对象")
-    m.add_argument("--limit", type=int, default=5, help="每个名称最多输出的候选数（默认 5）")
+    m.add_argument("--limit", type=int, default=5, metavar="个数", help="每个名称最多输出的候选数（默认 5）")
     m.set_defaults(func=cmd_match)
 
     i = csub.add_parser("import", help="从 CSV/XLSX 导入客户主数据（疑似重复生成复核表，不自动合并）")
-    i.add_argument("file", metavar="FILE", help="CSV 或 XLSX 文件；表头须有 legal_name（工商全称），"
+    i.add_argument("file", metavar="文件", help="CSV 或 XLSX 文件；表头须有 legal_name（工商全称），"
                    "可选 short_names、former_names（用 ; 或 ； 分隔）、uscc、province、city、"
                    "region、tier、owner")
-    i.add_argument("--review-out", default=None, metavar="PATH",
+    i.add_argument("--review-out", default=None, metavar="路径",
                    help="疑似重复复核表的保存位置（默认：与文件同目录的 <文件名>.duplicates.xlsx）")
-    i.add_argument("--by", default=None, metavar="STAFF_ID", help="操作人工号（写入操作日志）")
+    i.add_argument("--by", default=None, metavar="人员编号", help="操作人工号（写入操作日志）")
     i.add_argument("--dry-run", action="store_true", help="只检查并统计，不写入数据库")
-    i.add_argument("--sheet", default=None, help="XLSX 中要导入的工作表（默认第一个非空表）")
+    i.add_argument("--sheet", default=None, metavar="工作表", help="XLSX 中要导入的工作表（默认第一个非空表）")
     i.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     i.set_defaults(func=cmd_import)
 
     g = csub.add_parser("merge", help="合并客户档案：按编号，或按填好的复核表")
-    g.add_argument("merged", nargs="*", type=int, metavar="MERGED_ID", help="被并入的客户编号")
-    g.add_argument("--into", type=int, default=None, metavar="SURVIVOR_ID", help="保留的客户编号")
-    g.add_argument("--review", default=None, metavar="WORKBOOK",
+    g.add_argument("merged", nargs="*", type=int, metavar="被并入编号", help="被并入的客户编号")
+    g.add_argument("--into", type=int, default=None, metavar="保留编号", help="保留的客户编号")
+    g.add_argument("--review", default=None, metavar="复核表",
                    help="填好“处理”列（保留/合并/忽略）的复核表 .xlsx")
-    g.add_argument("--by", required=True, metavar="STAFF_ID", help="操作人工号（写入操作日志）")
+    g.add_argument("--by", required=True, metavar="人员编号", help="操作人工号（写入操作日志）")
     g.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     g.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("staff", help="人员：签发访问令牌")
     ssub = p.add_subparsers(dest="staff_command", required=True, metavar="子命令")
     t = ssub.add_parser("token", help="为人员签发访问令牌（接口与看板使用）")
-    t.add_argument("staff_id", help="人员编号，例如 rep-zhangwei")
-    t.add_argument("--days", type=int, default=None, help="有效天数（默认按配置）")
+    t.add_argument("staff_id", metavar="人员编号", help="人员编号，例如 rep-zhangwei")
+    t.add_argument("--days", type=int, default=None, metavar="天数", help="有效天数（默认按配置）")
     t.set_defaults(func=cmd_staff_token)
