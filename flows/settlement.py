@@ -613,12 +613,16 @@ def summarize(db_url: str, month: str, run_id: int | None,
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
         message=f"{month} 返利结算第 {run.revision} 版"
         + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
-        + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _missing_codes(c for _, c in rows))
+        + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _missing_codes(rows))
 
 
-def _missing_codes(customers) -> str:
-    """What finance must do before importing the vouchers: customers with no finance code."""
-    missing = sorted({c.legal_name for c in customers if not c.finance_code})
+def _missing_codes(rows) -> str:
+    """What finance must do before importing the vouchers: customers of a voucher (a non-zero
+    net in the revision's (line, customer) rows) with no finance code."""
+    nets: dict[int, int] = defaultdict(int)
+    for line, customer in rows:
+        nets[customer.id] += round(Decimal(str(line.amount)) * 100)
+    missing = sorted({c.legal_name for _, c in rows if nets[c.id] and not c.finance_code})
     if not missing:
         return ""
     shown = "、".join(missing[:5]) + (f"等 {len(missing)} 位客户" if len(missing) > 5 else "")

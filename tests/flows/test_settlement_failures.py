@@ -171,6 +171,7 @@ def test_a_revision_netting_to_zero_is_finished_and_a_rerun_changes_nothing(hub)
     second = settle_month(hub, "2026-10")
     assert (second.revision, second.lines, second.total, second.voucher_ref) == (
         2, 2, Decimal("0.00"), None)
+    assert "未设财务客户编码" not in second.message  # no voucher, nothing to import
     assert len(second.documents["statements"]) == 1
     assert unfinished_revisions(hub.db_url, "2026-10") == []
     again = settle_month(hub, "2026-10")
