@@ -146,8 +146,11 @@ def cmd_replay(args) -> int:
         raise CliError(str(exc)) from exc
     notes = [f"按此草稿发布将被拒绝：{r}" for r in review.refusals]
     notes += [str(w) for w in review.warnings]
-    if result.months[-1] >= f"{business_date():%Y-%m}":
-        notes.append(f"{result.months[-1]} 尚未结束：只含目前已签约并发货的订单")
+    this_month = f"{business_date():%Y-%m}"
+    if result.months[-1] > this_month:
+        notes.append(f"{result.months[-1]} 尚未开始，{this_month} 尚未结束：只含目前已签约并发货的订单")
+    elif result.months[-1] == this_month:
+        notes.append(f"{this_month} 尚未结束：只含目前已签约并发货的订单")
     if args.json:
         print(json.dumps({**result.as_dict(), "notes": notes}, ensure_ascii=False))
         return 0

@@ -131,7 +131,7 @@ def rebate_sentence(result: Preview) -> str:
     """What the quote and the order show, e.g. 本次订单返利比例：12.5%，较上月提升2.3个百分点
     （预计返利 ¥4,800.00）; with no applicable policy, 本订单暂无适用的返利政策."""
     if not result.rules:
-        return "本订单暂无适用的返利政策"
+        return result.sentence  # 本订单暂无适用的返利政策, with no amount
     amount = f"（预计返利 ¥{result.amount:,.2f}）"
     room = SENTENCE_MAX - len(amount)  # many product lines: shortened, the amount kept
     text = result.sentence if len(result.sentence) <= room else result.sentence[:room - 1] + "…"

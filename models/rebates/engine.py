@@ -1246,6 +1246,9 @@ def _product_line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[str, Fr
     return out
 
 
+NO_POLICY_SENTENCE = "本订单暂无适用的返利政策"
+
+
 def _rate_sentence(this_pct: Decimal, last_pct: Decimal | None) -> str:
     head = f"本次订单返利比例：{plain_number(this_pct)}%"
     if last_pct is None:
@@ -1358,7 +1361,9 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
             last_month_rate=None if last is None else _fraction_rate(last),
             change_points=None if last_pct is None else this_pct - last_pct,
             sentence=_rate_sentence(this_pct, last_pct)))
-    if len(pls) == 1:
+    if not rules:  # what the quote says too (flows.rebate_preview.rebate_sentence)
+        sentence = NO_POLICY_SENTENCE
+    elif len(pls) == 1:
         sentence = pls[0].sentence
     else:
         sentence = "；".join(f"【{p.product_line}】{p.sentence}" for p in pls)

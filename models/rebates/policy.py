@@ -133,7 +133,8 @@ class RuleSpec:
     @property
     def citation(self) -> str:
         """How a text cites the rule: 第二条「季度销售额阶梯返利」."""
-        return f"{self.clause or '规则 ' + self.id}「{self.name}」"
+        cited = self.clause or f"规则 {self.id}"
+        return cited if self.name in (cited, self.id) else f"{cited}「{self.name}」"
 
 
 @dataclass(frozen=True)

@@ -252,3 +252,7 @@ def test_replay_says_what_publishing_would_say_before_its_figures(hub, cli, tmp_
     code, out, _ = cli("rebates", "replay", "--policy", doc(tmp_path, POLICY), "--from",
                        "2026-10", "--to", "2026-11", "--json")
     assert code == 0 and any("2026-11 尚未结束" in n for n in json.loads(out)["notes"])
+    code, out, _ = cli("rebates", "replay", "--policy", doc(tmp_path, POLICY), "--from",
+                       "2026-10", "--to", "2026-12", "--json")
+    assert code == 0 and "2026-12 尚未开始，2026-11 尚未结束：只含目前已签约并发货的订单" in \
+        json.loads(out)["notes"]

@@ -152,6 +152,36 @@ def test_preview_per_product_line_and_reasons_for_rules_that_do_not_apply():
         ("pumps", "客户大区 华东 不在适用范围（华南）")]
     # total rate = 300 / 20,000 = 1.5 % (not 3 % + 0 %: the rules have different bases)
     assert (pv.amount, pv.rate) == (D("300.00"), D("0.015000"))
+    # no rule applies at all: said so, as the quote says it, not "0%"
+    pumps_only = [line("O9", "2027-03-02", 2, "5000.00", sku="PUMP-SP3", pl="输注")]
+    pv = preview(pumps_only, [], b, CUSTOMERS, GOOD_PAYER, last_month_lines=[])
+    assert not pv.rules and pv.sentence == "本订单暂无适用的返利政策"
+
+
+def test_a_rule_without_name_or_clause_is_cited_once():
+    spec = parse_policy_document("""
+code: BARE
+name: 无名条款测试
+effective_from: 2027-01-01
+rules:
+  - id: r1
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 1%}]
+    priority: 1
+    stacking: stack
+  - id: r2
+    name: 季度阶梯
+    clause: 第二条
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 1%}]
+    priority: 2
+    stacking: stack
+""")
+    assert [r.citation for r in spec.rules] == ["规则 r1", "第二条「季度阶梯」"]
 
 
 # --------------------------------------------------------------------------- tiers over a quarter
@@ -482,7 +512,7 @@ def test_exclusive_highest_priority_wins_alone_stack_rules_add_up():
                    "promo": (D("1000.00"), D("30.00")), "m12": (D("1000.00"), D("40.00"))}
     pv = preview(lines[2:], [], b, CUSTOMERS, GOOD_PAYER, [])
     reasons = {s.rule_id: s.reason for s in pv.skipped}
-    assert reasons["promo"].startswith("与互斥条款《测试返利政策》第m12条「m12」不叠加")
+    assert reasons["promo"].startswith("与互斥条款《测试返利政策》第m12条不叠加")
     assert reasons["base"].startswith("与互斥条款")
 
 
