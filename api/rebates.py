@@ -41,7 +41,7 @@ class PreviewLineIn(OrderLineIn):
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
 
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only
 MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not overflowed
 
 
@@ -159,6 +159,10 @@ async def board_orders(request: Request,
                        rep: str | None = None, region: str | None = None,
                        person: Staff = Depends(current_staff)):
     """The figure's order count and total, and its orders newest first from `offset`."""
+    if status == "expected" and month:
+        raise ApiError(422, "invalid_request", "“本月预计”不按月份查询，请去掉 month 参数",
+                       [{"field": "month", "problem": "not_applicable",
+                         "message": "预计数字只有本月（月初几天含上月）一组，不能指定月份"}])
     scope = await run_in_threadpool(_scope, request, person, rep, region)
     return await run_in_threadpool(partial(figure_orders, offset=offset, limit=limit),
                                    request.app.state.settings.db_url, scope, status, None, month)
@@ -280,7 +284,7 @@ async def board_orders_page(request: Request, status: str = "", month: str | Non
         return context
     _, scope, query = context
     if (status not in STATUSES or (month and not re.fullmatch(MONTH_PATTERN, month))
-            or not re.fullmatch(r"\d{0,7}", offset)):
+            or not re.fullmatch(r"[0-9]{0,7}", offset)):
         return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
     month = month if month and status != "expected" else None  # expected: this month only
     today = business_date()

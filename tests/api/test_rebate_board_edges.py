@@ -237,3 +237,17 @@ def expect_clawback(client, auth: dict, query: str, order_id: str, amount: str) 
         1, amount, [order_id]), (auth, query, r)
     figures = client.get(f"/rebates/board/data?{query}", headers=auth).json()["figures"]
     assert {f["status"]: f["amount"] for f in figures}["expected"] == amount
+
+
+def test_board_addresses_take_ascii_digits_only_and_expected_takes_no_month(hub, client):
+    """`offset=１` (full-width) or a month in Arabic-Indic digits is not read as a number;
+    `status=expected` has no months to pick from, so a month is refused, not ignored."""
+    board_world(hub.db_url)
+    auth = bearer(hub, "finance-01")
+    r = client.get("/rebates/board/orders?status=pending&month=２０２６-10", headers=auth)
+    assert r.status_code == 422
+    r = client.get("/rebates/board/orders?status=expected&month=2026-10", headers=auth)
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "month"
+    page = client.get("/rebates/board/orders/page?status=pending&offset=１", headers=auth | HTML)
+    assert page.status_code == 400
+    assert client.get("/rebates/board/orders?status=expected", headers=auth).status_code == 200
