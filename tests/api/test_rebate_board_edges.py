@@ -15,13 +15,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import issue_token
 from flows import rebate_board
 from flows.hub import current_hub
 from flows.rebate_board import Scope, expected_lines
 from flows.settlement import settle_month
 from models import Customer, set_clock
 from models.db import get_engine, session_scope
+from tests.api.test_rebate_board import bearer, world  # noqa: F401 - a fixture
 from tests.board_support import POLICY, at, board_world
 from tests.rebate_support import customer_id, publish, return_goods, signed_order
 
@@ -34,15 +34,6 @@ def client(hub):
     with TestClient(create_app(hub.settings, launcher=None),
                     raise_server_exceptions=False) as c:
         yield c
-
-
-@pytest.fixture
-def world(hub):
-    return board_world(hub.db_url)
-
-
-def bearer(hub, staff_id: str) -> dict:
-    return {"Authorization": f"Bearer {issue_token(hub.settings, staff_id)}"}
 
 
 @pytest.fixture
@@ -189,36 +180,34 @@ def test_a_claw_back_under_the_region_it_was_paid_in_shows_on_that_regions_board
     November's return touches its bucket the rule no longer applies and everything paid is
     clawed back under 华东, where it was paid; 华东's board expects it, though 仁和 is not
     a 华东 customer any more."""
-    publish(hub.db_url, POLICY.replace("applies_to: {product_lines: [监护]}",
-                                       "applies_to: {product_lines: [监护], regions: [华东]}"))
-    renhe = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
-    october = signed_order(hub.db_url, renhe, D(2026, 10, 10), [("MON-M8", 2)])
-    at(D(2026, 11, 5))
-    settle_month(current_hub(), "2026-10")  # 2,611.20 under 华东
-    with session_scope(hub.db_url) as s:
-        s.get(Customer, renhe).region = "华南"
-    at(D(2026, 11, 20))
-    return_goods(hub.db_url, october, 1, 1, D(2026, 11, 18))
+    october = paid_in_the_east_then_moved_south(hub, POLICY.replace(
+        "applies_to: {product_lines: [监护]}", "applies_to: {product_lines: [监护], regions: [华东]}"))
     for who, query in (("finance-01", ""), ("mgr-east", ""), ("finance-01", "region=华东")):
         expect_clawback(client, bearer(hub, who), query, october, "-2611.20")
     assert client.get("/rebates/board/orders?status=expected",
                       headers=bearer(hub, "mgr-south")).json()["count"] == 0
 
 
+def paid_in_the_east_then_moved_south(hub, policy: str) -> str:
+    """仁和's October order of 2 × M8 paid 2,611.20 under 华东; then 仁和 moves to 华南 and
+    returns one unit on 18 November (today 20 November). Returns the order's id."""
+    publish(hub.db_url, policy)
+    renhe = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
+    october = signed_order(hub.db_url, renhe, D(2026, 10, 10), [("MON-M8", 2)])
+    at(D(2026, 11, 5))
+    settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, renhe).region = "华南"
+    at(D(2026, 11, 20))
+    return_goods(hub.db_url, october, 1, 1, D(2026, 11, 18))
+    return october
+
 
 def test_a_partial_claw_back_is_booked_where_it_was_paid(hub, client):
     """仁和 was paid for October under 华东, then moved to 华南; November's return of half the
     order takes half back. Money taken back reverses a payment: it is booked to the rep and
     region that were paid (华东's figures and vouchers), not to the customer's region now."""
-    publish(hub.db_url, POLICY)
-    renhe = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")
-    october = signed_order(hub.db_url, renhe, D(2026, 10, 10), [("MON-M8", 2)])
-    at(D(2026, 11, 5))
-    settle_month(current_hub(), "2026-10")  # 2,611.20 under 华东
-    with session_scope(hub.db_url) as s:
-        s.get(Customer, renhe).region = "华南"
-    at(D(2026, 11, 20))
-    return_goods(hub.db_url, october, 1, 1, D(2026, 11, 18))
+    october = paid_in_the_east_then_moved_south(hub, POLICY)
     expect_clawback(client, bearer(hub, "mgr-east"), "", october, "-1305.60")
     assert client.get("/rebates/board/orders?status=expected",
                       headers=bearer(hub, "mgr-south")).json()["count"] == 0
