@@ -6,14 +6,14 @@ import json
 import logging
 import re
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.auth import current_staff
-from api.errors import ApiError
+from api.errors import MAX_ID, ApiError
 from api.pages import (
     cross_site, refused_cross_site, staff_for_page, staff_message, staff_page, wants_html,
 )
@@ -30,8 +30,11 @@ from models import (
     utcnow,
 )
 from models.base import SHANGHAI
+from models.customer_files import exact_matches
 from models.db import session_scope
+from models.matching import Candidate, MatchResult
 from models.name_input import check_customer_name
+from models.uscc import check_uscc, clean_uscc
 
 router = APIRouter(tags=["customers"])
 log = logging.getLogger("salesops.api")
@@ -42,12 +45,26 @@ def _index(request: Request):
     return customer_index(st.db_url, st.customer_index_refresh_seconds)
 
 
+def _by_uscc(db_url: str, q: str) -> list[Candidate]:
+    """The files a pasted USCC belongs to (the matcher indexes names only); one indexed
+    lookup, and only for a code that passes its check."""
+    if not check_uscc(q).ok:
+        return []
+    with session_scope(db_url) as s:
+        return [Candidate(c.id, c.legal_name, clean_uscc(q), "uscc", 100.0, ("统一社会信用代码一致",))
+                for c in exact_matches(s, q)]
+
+
 def suggestions(request: Request, q: str, limit: int) -> dict:
     index = _index(request)
     result = index.search(q, limit=limit)
+    coded = _by_uscc(request.app.state.settings.db_url, q)
+    if coded:
+        result = MatchResult(q, result.normalized, "auto" if len(coded) == 1 else "suggest",
+                             tuple(coded))
     files = index.files
     out = []
-    for c in result.candidates:
+    for c in result.candidates[:limit]:
         parent_id = files.get(c.customer_id, (None, None))[1]
         out.append({"customer_id": c.customer_id, "legal_name": c.legal_name,
                     "matched_alias": c.matched_alias, "matched_kind": c.matched_kind,
@@ -133,11 +150,11 @@ class CreateDecision(BaseModel):
 
 
 class MergeDecision(BaseModel):
-    customer_id: int = Field(gt=0)
+    customer_id: int = Field(gt=0, le=MAX_ID)
 
 
 class OrderCustomer(BaseModel):
-    customer_id: int = Field(gt=0)
+    customer_id: int = Field(gt=0, le=MAX_ID)
 
 
 async def run_decision(request: Request, fn, *args):
@@ -158,7 +175,8 @@ async def run_decision(request: Request, fn, *args):
 
 
 @router.post("/customers/suspects/{suspect_id}/create", summary="疑似新客户：新建客户档案")
-async def create_from_suspect(suspect_id: int, body: CreateDecision, request: Request,
+async def create_from_suspect(body: CreateDecision, request: Request,
+                              suspect_id: int = Path(le=MAX_ID),
                               person: Staff = Depends(current_staff)):
     if body.legal_name is not None:
         problem = check_customer_name(body.legal_name, what="工商全称")
@@ -169,7 +187,8 @@ async def create_from_suspect(suspect_id: int, body: CreateDecision, request: Re
 
 
 @router.post("/customers/suspects/{suspect_id}/merge", summary="疑似新客户：并入已有客户")
-async def merge_suspect(suspect_id: int, body: MergeDecision, request: Request,
+async def merge_suspect(body: MergeDecision, request: Request,
+                        suspect_id: int = Path(le=MAX_ID),
                         person: Staff = Depends(current_staff)):
     return await run_decision(request, decide_merge, suspect_id, person, body.customer_id)
 
@@ -263,7 +282,8 @@ async def suspect_page_response(request: Request, suspect_id: int, person: Staff
 
 @router.get("/customers/suspects/{suspect_id}", summary="疑似新客户（浏览器打开为确认页面）",
             responses={200: {"content": {"text/html": {}}}})
-async def get_suspect(suspect_id: int, request: Request, response: Response) -> Response:
+async def get_suspect(request: Request, response: Response, suspect_id: int = Path(le=MAX_ID)
+                      ) -> Response:
     """JSON (as an item of `GET /customers/suspects`); a browser (Accept: text/html) gets
     the manager's page with the two decisions."""
     response.headers["Vary"] = "Accept"  # one address, two representations
@@ -290,7 +310,8 @@ def suspect_name(db_url: str, suspect_id: int) -> dict:
 
 @router.post("/customers/suspects/{suspect_id}/decide", response_class=HTMLResponse,
              summary="疑似新客户：确认页面的表单提交（并入或新建）")
-async def decide_suspect_form(suspect_id: int, request: Request, action: str = Form(""),
+async def decide_suspect_form(request: Request, suspect_id: int = Path(le=MAX_ID),
+                              action: str = Form(""),
                               customer_id: str = Form(""),
                               legal_name: str | None = Form(None)) -> Response:
     person = await staff_for_page(request, from_link=False)
@@ -327,7 +348,8 @@ async def decide_suspect_form(suspect_id: int, request: Request, action: str = F
 
 
 @router.get("/customers/{customer_id}", summary="客户档案")
-async def get_customer(customer_id: int, request: Request, _: Staff = Depends(current_staff)):
+async def get_customer(request: Request, customer_id: int = Path(le=MAX_ID),
+                       _: Staff = Depends(current_staff)):
     view = await run_in_threadpool(customer_view, request.app.state.settings.db_url, customer_id)
     if view is None:
         raise ApiError(404, "unknown_customer", f"客户档案不存在：{customer_id}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse
 
 
+MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not overflowed
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, details: list | None = None):
         super().__init__(message)

@@ -18,7 +18,7 @@ from api.auth import current_staff
 from api.board_pages import (
     BOARD, ORDERS_PER_PAGE, STATUSES, board_page, order_rebate_page, orders_page,
 )
-from api.errors import ApiError
+from api.errors import MAX_ID, ApiError
 from api.schemas import OrderLineIn
 from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
 from flows.errors import Refusal
@@ -42,7 +42,6 @@ class PreviewLineIn(OrderLineIn):
 
 
 MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only
-MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not overflowed
 
 
 class PreviewIn(BaseModel):

@@ -14,20 +14,19 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from connectors.registry import RegistryRecord
+from connectors.registry import RegistryRecord, lookup_key
 from flows.batch import OrderHeld
 from flows.customer_index import customer_index
 from flows.customer_registry import (
-    ensure_registry_fresh, identifies, looks_registered, open_legal_review, refuse_if_dead,
-    registry_facts,
+    ensure_registry_fresh, files_of, identifies, looks_registered, open_legal_review,
+    refuse_if_dead, registry_facts,
 )
 from flows.hub import Hub
 from flows.notices import notify_todo, staff
 from flows.suspects import hold_for_suspect
-from models import Customer, IntentOrder, Opportunity
+from models import IntentOrder, Opportunity
 from models.customer_files import active, add_alias, create_customer, exact_matches
 from models.db import session_scope
-from models.names import normalize_name
 from models.oplog import apply_changes
 
 ACTOR = "flow:intent-order"
@@ -70,13 +69,12 @@ def _link(hub: Hub, order_id: str, customer_id: int, typed: str | None) -> None:
 
 
 def _registered_company(hub: Hub, order_id: str, typed: str, record: RegistryRecord) -> None:
+    # identified by its legal name, a former name or its USCC: a code is not a name to keep
+    spelling = None if record.uscc and lookup_key(typed) == lookup_key(record.uscc) else typed
     with session_scope(hub.db_url) as s:
-        known = exact_matches(s, record.legal_name)
-        if not known and record.uscc:
-            known = [c for c in s.exec(select(Customer).where(
-                Customer.uscc == record.uscc, Customer.merged_into_id.is_(None)))]
+        known = files_of(s, record)
     if known:
-        return _link(hub, order_id, known[0].id, typed=typed)
+        return _link(hub, order_id, known[0].id, typed=spelling)
     todo_id = None
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
@@ -85,7 +83,6 @@ def _registered_company(hub: Hub, order_id: str, typed: str, record: RegistryRec
         legal_name = facts.pop("legal_name")
         customer = create_customer(
             s, legal_name=legal_name, actor=ACTOR, origin="standard", registry_checked=True,
-            short_names=(typed,) if normalize_name(typed) != normalize_name(legal_name) else (),
             region=rep.region if rep else None, owner_rep_id=order.rep_id,
             contact_email=order.contact_email, tier="C", qualification="pending_review",
             **facts)

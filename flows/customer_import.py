@@ -35,7 +35,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connectors.tabular import (
-    CellError, Column, Problem, Row, TableError, convert_rows, parse_int, read_table,
+    CellError, Column, ExcelNumber, Problem, Row, TableError, convert_rows, parse_int, parse_text,
+    read_table,
 )
 from models import Customer, CustomerAlias, OperationLog, Staff, name_data
 from models.base import utcnow
@@ -123,10 +124,7 @@ def _names(row: Row, column: str, what: str) -> tuple[tuple[str, str], ...]:
         problem = check_customer_name(part, what=label)
         if problem:
             raise CellError(problem.message, column)
-        key = normalize_name(part)
-        if not key:
-            raise CellError(f"{label}没有可识别的文字：{part}", column)
-        out.append((part, key))
+        out.append((part, normalize_name(part)))
     return tuple(out)
 
 
@@ -159,6 +157,11 @@ def _uscc(text: str) -> str | None:
         return None
     if _CONTROL.search(text):
         raise CellError("统一社会信用代码含有控制字符或不可见字符", "uscc")
+    if isinstance(text, ExcelNumber):  # an all-digit code kept as a number: digits are gone
+        try:
+            parse_text(text)
+        except CellError as exc:
+            raise CellError(exc.message, "uscc") from None
     code = clean_uscc(text)
     if len(code) > 18:
         # a malformed code is kept and flagged, but one longer than the column cannot be kept
@@ -175,8 +178,6 @@ def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
         raise CellError(problem.message, "legal_name")
     legal = legal.strip()
     key = normalize_name(legal)
-    if not key:
-        raise CellError(f"工商全称没有可识别的文字：{legal}", "legal_name")
     short = _names(row, "short_names", "简称")
     former = _names(row, "former_names", "曾用名")
     code = _uscc(row["uscc"])

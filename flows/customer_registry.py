@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from connectors.registry import RegistryRecord, lookup_key
 from flows.batch import BusinessRefusal
@@ -14,7 +14,7 @@ from flows.hub import Hub
 from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
-from models.customer_files import CustomerFileError, apply_registry_facts
+from models.customer_files import CustomerFileError, apply_registry_facts, exact_matches
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
 
@@ -40,10 +40,21 @@ def identifies(record: RegistryRecord | None, typed: str) -> bool:
     return key in names or bool(record.uscc and lookup_key(typed) == lookup_key(record.uscc))
 
 
+def files_of(s: Session, record: RegistryRecord) -> list[Customer]:
+    """Active files of a registry company: its legal name or an alias on file, else its USCC
+    (a file still under a former name, not yet refreshed, is the same company)."""
+    known = exact_matches(s, record.legal_name)
+    if not known and record.uscc:
+        known = list(s.exec(select(Customer).where(Customer.uscc == record.uscc,
+                                                   Customer.merged_into_id.is_(None))))
+    return known
+
+
 def looks_registered(typed: str) -> bool:
     """A full legal name (with an organisation form) or a USCC: worth asking the registry."""
     text = lookup_key(typed)
-    return bool(parse_company_name(typed).org_form) or (len(text) == 18 and text.isalnum())
+    return bool(parse_company_name(typed).org_form) or (
+        len(text) == 18 and text.isascii() and text.isalnum())
 
 
 def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: IntentOrder | None,
@@ -68,13 +79,19 @@ def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: Intent
         customer_id=customer.id)
 
 
+def registry_keyword(customer: Customer) -> str:
+    """What to ask the registry for a file: its USCC when that passed the check, else its
+    legal name (a mistyped code would find nobody, or somebody else)."""
+    return customer.uscc if customer.uscc and customer.uscc_check == "ok" else customer.legal_name
+
+
 def ensure_registry_fresh(hub: Hub, customer_id: int) -> None:
     """Every order looks at the registry: a file not checked for `registry_max_age_days` is
     refreshed (changes alerted), and a deregistered or revoked company stops the order."""
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
         checked = customer.registry_checked_at
-        keyword = customer.uscc if customer.uscc_check == "ok" else customer.legal_name
+        keyword = registry_keyword(customer)
     max_age = dt.timedelta(days=hub.settings.registry_max_age_days)
     if checked is None or utcnow() - checked > max_age:
         refresh_from_registry(hub, customer_id, hub.registry.lookup(keyword), ACTOR)
@@ -83,10 +100,12 @@ def ensure_registry_fresh(hub: Hub, customer_id: int) -> None:
 
 def same_company(record: RegistryRecord | None, customer: Customer) -> bool:
     """Whether the registry's answer is about this file's company (the USCC, or the legal name
-    now or formerly), so that a fuzzy search hit never overwrites our facts."""
+    now or formerly), so that a fuzzy search hit never overwrites our facts. Our USCC decides
+    only when it passed the check: a code mistyped at import is corrected by the registry
+    instead of hiding the company from every refresh."""
     if record is None:
         return False
-    if record.uscc and customer.uscc:
+    if record.uscc and customer.uscc and customer.uscc_check == "ok":
         return lookup_key(record.uscc) == lookup_key(customer.uscc)
     return identifies(record, customer.legal_name)
 
@@ -104,23 +123,27 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
     """Apply what the registry says now; alert the owning rep and the risk role about changes
     (old → new, kept as RegistryChange rows and in the operation log). Returns the ids of the
     changes found."""
-    todo_id, change_ids = None, []
+    todo_ids, change_ids = [], []
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
         cc = [customer.owner_rep_id] if customer.owner_rep_id else []
         changes = []
         if same_company(record, customer):
+            facts = registry_facts(record)
             try:
-                changes = apply_registry_facts(s, customer, registry_facts(record), actor,
-                                               record_changes=True)
+                changes = apply_registry_facts(s, customer, facts, actor, record_changes=True)
             except CustomerFileError as exc:
                 # the registry's new name is another file's name: two files, one company
-                todo_id = open_todo(
+                todo_ids.append(open_todo(
                     s, actor=actor, kind="registry_change",
                     key=f"customer:{customer.id}:name-clash:{normalize_name(record.legal_name)}",
                     title=f"疑似重复客户档案：{customer.legal_name}", body=str(exc),
                     assignee_id=hub.settings.risk_assignee, cc=cc,
-                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id
+                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id)
+                # the name waits for the merge; a revocation or a new legal representative
+                # must not wait with it
+                changes = apply_registry_facts(s, customer, {**facts, "legal_name": None},
+                                               actor, record_changes=True)
         if not changes:
             customer.registry_checked_at = utcnow()  # bookkeeping: no operation-log row
             s.add(customer)
@@ -141,7 +164,8 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
             for change in changes:
                 change.todo_id = todo.id
                 s.add(change)
-            todo_id, change_ids = todo.id, [c.id for c in changes]
-    if todo_id:
+            todo_ids.append(todo.id)
+            change_ids = [c.id for c in changes]
+    for todo_id in todo_ids:
         notify_todo(hub, todo_id)
     return change_ids

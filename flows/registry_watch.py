@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
 from flows.batch import StepIncomplete, run_each
-from flows.customer_registry import FIELD_LABELS, refresh_from_registry
+from flows.customer_registry import FIELD_LABELS, refresh_from_registry, registry_keyword
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
 from models import Customer, RegistryChange
@@ -30,7 +30,7 @@ def due_customers(hub: Hub, limit: int) -> list[int]:
 def refresh_customer(hub: Hub, customer_id: int) -> None:
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
-        keyword = customer.uscc if customer.uscc_check == "ok" else customer.legal_name
+        keyword = registry_keyword(customer)
     refresh_from_registry(hub, customer_id, hub.registry.lookup(keyword), ACTOR)
 
 

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from flows.batch import BusinessRefusal
 from flows.errors import Refusal
 from flows.customer_registry import (
-    identifies, open_legal_review, registry_facts,
+    files_of, identifies, open_legal_review, registry_facts,
 )
 from flows.hub import Hub, current_hub
 from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
@@ -284,7 +284,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
     with session_scope(hub.db_url) as s:
         suspect = _open_suspect(s, suspect_id, person)
         name = record.legal_name if record else wanted
-        existing = exact_matches(s, name)
+        existing = files_of(s, record) if record else exact_matches(s, name)
         if existing:
             raise DecisionError(409, "customer_exists",
                                 f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")

@@ -18,7 +18,7 @@ from models.customers import (
 from models.names import normalize_name
 from models.oplog import apply_changes, record_create
 from models.staff import Staff
-from models.uscc import check_uscc
+from models.uscc import check_uscc, clean_uscc
 from models.work import OperationLog
 
 
@@ -43,12 +43,16 @@ def active(session: Session, customer_id: int | None) -> Customer | None:
 
 def exact_matches(session: Session, name: str) -> list[Customer]:
     """Active customers whose legal name or an alias is `name`, spelling-insensitively
-    (full/half width, spaces, case). Usually zero or one."""
+    (full/half width, spaces, case), or whose USCC it is (a valid code, as systems send it).
+    Usually zero or one."""
     key = normalize_name(name)
     if not key:
         return []
     ids = set(session.exec(select(Customer.id).where(Customer.name_key == key)))
     ids |= set(session.exec(select(CustomerAlias.customer_id).where(CustomerAlias.key == key)))
+    code = clean_uscc(name)
+    if len(code) == 18 and check_uscc(code).ok:
+        ids |= set(session.exec(select(Customer.id).where(Customer.uscc == code)))
     found: dict[int, Customer] = {}
     for cid in sorted(ids):
         customer = active(session, cid)

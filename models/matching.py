@@ -607,6 +607,12 @@ def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
         can_auto = False
     elif not both_full and score < FULL_NAME_TYPO_RATIO:
         can_auto = False
+    if tp.org_form and not qp.org_form and len(q.pflat) > len(t.pflat) \
+            and q.pflat.startswith(t.pflat):
+        # the whole registered name and more after its form (…有限公司南京): a branch written
+        # without its marker, not a slip in the form
+        can_auto = False
+        reasons.append(f"全称之后另有“{q.pflat[len(t.pflat):]}”，可能是分支机构，需人工确认")
     if region_conflict:
         score -= 30
         reasons.append(f"地区不同（{qp.region}/{tp.region}）")

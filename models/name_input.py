@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from models.names import flat, normalize_name
+
 MAX_NAME_LENGTH = 100  # the longest registered names are about 50 characters
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
@@ -23,6 +25,7 @@ _ALLOWED = re.compile(
 @dataclass(frozen=True)
 class NameProblem:
     code: str      # empty_name | name_too_long | control_characters | invalid_characters
+    #                no_name_text (only brackets and joiners)
     message: str   # Chinese, for the person who typed it
 
 
@@ -43,4 +46,7 @@ def check_customer_name(raw: str | None, *, what: str = "客户名称") -> NameP
     if bad:
         shown = " ".join(bad[:10])
         return NameProblem("invalid_characters", f"{what}含有不允许的字符：{shown}")
+    if not flat(normalize_name(folded)):
+        # only brackets and joiners ("()", "·", "-"): nothing to match, nothing to file under
+        return NameProblem("no_name_text", f"{what}没有可识别的文字：{text}")
     return None

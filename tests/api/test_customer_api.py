@@ -22,6 +22,8 @@ BAD_NAMES = [
     ("江苏康达\x07医疗", "control_characters"),
     ("'; DROP TABLE customer; --", "invalid_characters"),
     ("康达医疗<script>", "invalid_characters"),
+    ("（）", "no_name_text"),
+    (" · - ", "no_name_text"),
 ]
 
 
@@ -119,3 +121,40 @@ def test_a_form_sends_the_customer_id(client, seeded):
     r = post_order(client, payload)
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_customer"
     assert counts(seeded.db_url) == before
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/customers/99999999999999999999", None),
+    ("GET", "/customers/suspects/99999999999999999999", None),
+    ("POST", "/customers/suspects/99999999999999999999/merge", {"customer_id": 1}),
+    ("POST", "/customers/suspects/99999999999999999999/create", {}),
+])
+def test_an_id_beyond_the_database_integer_is_refused_not_a_500(client, seeded, method, path,
+                                                                 body):
+    r = client.request(method, path, json=body, headers=auth(seeded, "ops-01"))
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_request"
+
+
+def test_a_decision_naming_a_customer_id_beyond_the_database_integer_is_refused(client, seeded):
+    before = counts(seeded.db_url)
+    for path in ("/customers/suspects/1/merge", "/orders/o-1/customer"):
+        r = client.post(path, json={"customer_id": 99999999999999999999},
+                        headers=auth(seeded, "ops-01"))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"][0]["field"] == "body.customer_id"
+    assert counts(seeded.db_url) == before
+
+
+def test_a_pasted_credit_code_suggests_its_customer(client, seeded):
+    """The matcher indexes names; a USCC pasted into the customer field finds its file."""
+    for q in ("91320500MA1K2D3F5H", "９１３２０５００ｍａ１ｋ２ｄ３ｆ５ｈ"):
+        r = client.get("/customers/suggest", params={"q": q}, headers=auth(seeded))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["decision"] == "auto"
+        assert [(c["legal_name"], c["matched_kind"]) for c in body["candidates"]] == [
+            ("江苏康达医疗设备有限公司", "uscc")]
+    # a code failing its check is not a lookup key: nothing is claimed
+    r = client.get("/customers/suggest", params={"q": "91320500MA1K2D3F5J"}, headers=auth(seeded))
+    assert r.json()["decision"] == "unknown"

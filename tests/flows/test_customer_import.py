@@ -159,6 +159,23 @@ def test_import_xlsx_with_chinese_headers_under_a_title(seeded, cli, tmp_path):
     assert aliases_of(seeded.db_url, jk.id) == {"京康医疗": "short", "北京京康医械厂": "former"}
 
 
+def test_an_all_digit_credit_code_stored_as_an_excel_number_is_refused_clearly(seeded, cli,
+                                                                               tmp_path):
+    """914403001922038216 typed into a General cell is a float: its last digits are gone, and
+    the clerk must be told that, not that the code is 21 characters long."""
+    wb = Workbook()
+    wb.active.append(["工商全称", "统一社会信用代码"])
+    wb.active.append(["深圳数码测试有限公司", 914403001922038216])
+    path = tmp_path / "numbers.xlsx"
+    wb.save(path)
+    before = table_counts(seeded.db_url)
+    code, out, err = cli("customers", "import", path)
+    assert code != 0
+    assert "numbers.xlsx 第2行「uscc」" in err and "在 Excel 中存为数字" in err, err
+    assert "超过 18 位" not in err
+    assert table_counts(seeded.db_url) == before
+
+
 def test_gb18030_csv_as_chinese_excel_saves_it(seeded, cli, tmp_path):
     path = write_rows(tmp_path / "gbk.csv", [
         ["深圳市鑫源电子科技有限公司", "鑫源电子；深鑫源", "", "", "广东", "深圳", "B", ""],
@@ -189,6 +206,9 @@ GOOD = ["重庆渝安机电有限公司", "渝安机电", "", "", "重庆", "", 
     (["福建闽光贸易有限公司", "", "", "", "", "", "S", ""], "tier", "客户等级“S”无效"),
     (["福建闽光贸易有限公司", "", "", "", "火星", "", "", ""], "province", "不是省级行政区名称"),
     (["福建闽光贸易有限公司", "", "", "9135" * 6, "", "", "", ""], "uscc", "超过 18 位"),
+    (["（ · ）", "", "", "", "", "", "", ""], "legal_name", "工商全称没有可识别的文字"),
+    (["福建闽光贸易有限公司", "闽光;-", "", "", "", "", "", ""], "short_names",
+     "简称（第2个）没有可识别的文字"),
 ])
 def test_a_bad_row_refuses_the_whole_file_naming_row_and_column(seeded, cli, tmp_path, bad,
                                                                 column, says):

@@ -168,3 +168,25 @@ def test_signing_link_expires_with_the_quote(hub, client):
     assert page.status_code == 410 and "链接已过期" in page.text
     assert client.post(link, data={"signer_name": "顾晓峰", "consent": "yes"}).status_code == 410
     assert client.get("/sign/" + "x" * 43).status_code == 404
+
+
+def test_a_credit_code_sent_as_the_name_opens_the_file_without_becoming_a_name(hub, client):
+    """The ERP sends the USCC of a company the registry knows: the file opens under its legal
+    name, its former name is kept as a former name, and the code is not filed as a name."""
+    r = post_order(client, order_payload(name="91340100MA2NRD6E7B", lines=[("PUMP-VP5", 1)]))
+    oid = r.json()["order_id"]
+    run_pending(hub)
+    from models import CustomerAlias
+    with session_scope(hub.db_url) as s:
+        cust = s.get(Customer, s.get(IntentOrder, oid).customer_id)
+        names = {a.name: a.kind for a in s.exec(select(CustomerAlias).where(
+            CustomerAlias.customer_id == cust.id))}
+    assert cust.legal_name == "安徽济民医疗器械有限责任公司"
+    assert names == {"合肥济民医疗设备有限公司": "former"}
+    # the next order with the code finds the file by its USCC
+    r = post_order(client, order_payload(name="91340100MA2NRD6E7B", lines=[("PUMP-VP5", 1)]))
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        assert s.get(IntentOrder, r.json()["order_id"]).customer_id == cust.id
+        assert len(s.exec(select(CustomerAlias).where(
+            CustomerAlias.customer_id == cust.id)).all()) == 1

@@ -123,3 +123,49 @@ def test_an_order_refreshes_a_stale_file_and_stops_for_a_revoked_company(hub, ti
         assert order.status == "blocked" and "吊销" in order.error
         assert s.exec(select(RegistryChange)).one().new_value == "吊销"
     assert tianyancha.lookup_count >= 1
+
+
+def test_a_file_whose_uscc_was_mistyped_is_still_watched_and_corrected(hub, tianyancha):
+    """An imported code that failed the check (kept and flagged) must not hide the company
+    from the watch: the registry is asked by name, its code replaces ours, and a revocation is
+    noticed — otherwise orders for a revoked company would go on."""
+    from flows.hub import current_hub
+    from models.customer_files import uscc_flag
+    mistyped = "91320500MA1K2D3F5J"  # the sample code with its check character mistyped
+    with session_scope(hub.db_url) as s:
+        c = s.exec(select(Customer).where(Customer.legal_name == KANGDA)).one()
+        c.uscc, c.uscc_check = mistyped, uscc_flag(mistyped)
+        s.add(c)
+    assert kangda(hub.db_url).uscc_check == "bad_check_character"
+    tianyancha.change(KANGDA, regStatus="吊销")
+    refresh_customer(current_hub(), kangda(hub.db_url).id)
+    customer = kangda(hub.db_url)
+    assert (customer.status, customer.uscc, customer.uscc_check) == (
+        "吊销", "91320500MA1K2D3F5H", "ok")
+    with session_scope(hub.db_url) as s:
+        change = s.exec(select(RegistryChange)).one()
+    assert (change.field, change.old_value, change.new_value) == ("status", "存续", "吊销")
+    assert tianyancha.lookups[KANGDA] == 1 and not tianyancha.lookups[mistyped]
+
+
+def test_a_new_name_held_by_another_file_does_not_hide_a_revocation(hub, tianyancha):
+    """The registry renames the company to a name another file already carries (a probable
+    duplicate, reported) and revokes it on the same day: the name waits for the merge, the
+    revocation is noticed, both reach the risk role."""
+    from flows.hub import current_hub
+    renhe = "浙江仁和医疗器械有限公司"
+    tianyancha.change(KANGDA, name=renhe, regStatus="吊销")
+    refresh_customer(current_hub(), kangda(hub.db_url).id)
+    with session_scope(hub.db_url) as s:
+        customer = s.exec(select(Customer).where(Customer.uscc == "91320500MA1K2D3F5H")).one()
+        changes = s.exec(select(RegistryChange)).all()
+        titles = sorted(t.title for t in s.exec(select(Todo).where(
+            Todo.kind == "registry_change")))
+    assert (customer.legal_name, customer.status) == (KANGDA, "吊销")
+    assert [(c.field, c.old_value, c.new_value) for c in changes] == [("status", "存续", "吊销")]
+    assert titles == [f"客户工商信息变更：{KANGDA}", f"疑似重复客户档案：{KANGDA}"]
+    # the next day: the clash is still there, nothing is reported twice
+    refresh_customer(current_hub(), kangda(hub.db_url).id)
+    with session_scope(hub.db_url) as s:
+        assert len(s.exec(select(RegistryChange)).all()) == 1
+        assert len(s.exec(select(Todo).where(Todo.kind == "registry_change")).all()) == 2

@@ -224,3 +224,26 @@ def test_decisions_need_a_valid_token(hub, client):
     bad = client.post("/customers/suspects/1/merge", json={"customer_id": 1},
                       headers={"Authorization": "Bearer forged.123.abc"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_token"
+
+
+def test_creating_a_company_on_file_under_its_former_name_is_refused(hub, client):
+    """The registry names the company by its new legal name; our file still carries the former
+    one (not refreshed yet) with the same USCC: creating would open a second file for one
+    company, so the decider is sent to merge into the file on record."""
+    from models.customer_files import create_customer
+    with session_scope(hub.db_url) as s:
+        old = create_customer(s, legal_name="合肥济民医疗设备有限公司", actor="test",
+                              origin="imported", uscc="91340100MA2NRD6E7B")
+        s.flush()
+        old_id = old.id
+    submit(hub, client)
+    before = counts(hub.db_url)
+    r = client.post("/customers/suspects/1/create",
+                    json={"legal_name": "安徽济民医疗器械有限责任公司"}, headers=auth(hub, "ops-01"))
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "customer_exists" and f"客户编号 {old_id}" in error["message"]
+    assert counts(hub.db_url) == before
+    with session_scope(hub.db_url) as s:
+        assert len(s.exec(select(Customer).where(
+            Customer.uscc == "91340100MA2NRD6E7B")).all()) == 1

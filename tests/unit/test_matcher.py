@@ -117,6 +117,17 @@ def test_branch_not_on_file_suggests_the_parent(index):
     assert 2 in ids(result) and ids(result).index(2) > 0
 
 
+def test_a_legal_name_with_a_place_after_its_form_is_not_linked_to_the_head_office(index):
+    """…有限公司南京 is a branch typed without its marker (南京办事处), not a slip in the form:
+    the head office is suggested, never linked alone."""
+    for query in ("江苏康达医疗设备有限公司南京", "河南恒星科技股份有限公司郑州"):
+        result = index.search(query)
+        assert result.decision == "suggest", query
+        assert any("可能是分支机构" in r for r in result.candidates[0].reasons)
+    # a slip inside the form still links
+    assert index.search("江苏康达医疗设备有限公").decision == "auto"
+
+
 def test_branch_query_never_auto_links_to_the_parent(index):
     index.remove_customer(2)
     result = index.search("江苏康达医疗设备有限公司苏州分公司")
