@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
+from models.uscc import uscc_province
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +278,20 @@ def record_from_tianyancha(result: Mapping[str, Any]) -> RegistryRecord:
         legal_representative=_text(result.get("legalPersonName")),
         established_on=_established_on(result.get("estiblishTime")),
         former_names=_names(history, name),
-        province=_text(result.get("base")),
+        province=_province(result),
         city=_text(result.get("city")),
     )
+
+
+def _province(result: Mapping[str, Any]) -> str | None:
+    """天眼查's `base` is the province as a pinyin abbreviation ("js" for 江苏), not the name
+    the customer file keeps: the province is read from the USCC's division code instead
+    (authoritative); `base` only when it is already written in Chinese."""
+    province = uscc_province(_text(result.get("creditCode")))
+    base = _text(result.get("base"))
+    if province is None and base and re.fullmatch(r"[\u4e00-\u9fff]+", base):
+        province = base
+    return province
 
 
 def _established_on(value: Any) -> dt.date | None:

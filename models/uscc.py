@@ -46,11 +46,24 @@ AUTHORITY_NAMES = {"1": "机构编制", "2": "外交", "3": "司法行政", "4":
                    "6": "旅游", "7": "宗教", "8": "工会", "9": "市场监管（工商）",
                    "A": "中央军委改革和编制办公室", "N": "农业", "Y": "其他"}
 
-# First two digits of GB/T 2260 division codes; "10" is the national (central) level.
-PROVINCE_PREFIXES = frozenset({
-    "10", "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36",
-    "37", "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63",
-    "64", "65", "71", "81", "82"})
+# First two digits of GB/T 2260 division codes → the province as the customer file writes it
+PROVINCES = {
+    "11": "北京", "12": "天津", "13": "河北", "14": "山西", "15": "内蒙古", "21": "辽宁",
+    "22": "吉林", "23": "黑龙江", "31": "上海", "32": "江苏", "33": "浙江", "34": "安徽",
+    "35": "福建", "36": "江西", "37": "山东", "41": "河南", "42": "湖北", "43": "湖南",
+    "44": "广东", "45": "广西", "46": "海南", "50": "重庆", "51": "四川", "52": "贵州",
+    "53": "云南", "54": "西藏", "61": "陕西", "62": "甘肃", "63": "青海", "64": "宁夏",
+    "65": "新疆", "71": "台湾", "81": "香港", "82": "澳门"}
+# … and "10", the national (central) level
+PROVINCE_PREFIXES = frozenset({"10", *PROVINCES})
+
+
+def uscc_province(code: str | None) -> str | None:
+    """The province in a USCC's division code (its 3rd and 4th characters), e.g. 江苏 for
+    91320…; None when it is not 18 characters or names no province (the national level).
+    For codes from the registry: the check character is not looked at."""
+    code = clean_uscc(code or "")
+    return PROVINCES.get(code[2:4]) if len(code) == 18 else None
 
 # problem codes
 OK = "ok"

@@ -17,6 +17,7 @@ from connectors.registry import (
     RegistryRecord,
     TianyanchaRegistry,
     established_millis,
+    record_from_tianyancha,
 )
 from tests.simulators.base import Faults
 from tests.simulators.registry_sim import TianyanchaSimulator, tianyancha_result
@@ -243,3 +244,13 @@ def test_simulator_payload_matches_the_documented_shape():
     result = tianyancha_result(SUZHOU)
     assert result["historyNames"] == "苏州恒润机械制造有限公司;吴县恒润五金厂;"
     assert isinstance(result["estiblishTime"], int)
+
+
+def test_tianyancha_province_comes_from_the_credit_code_not_its_pinyin_base():
+    """天眼查's `base` abbreviates the province in pinyin ("js"): the file keeps 江苏, read
+    from the USCC's division code; "js" alone is never stored as a province."""
+    raw = {"name": "南京某某医疗器械有限公司", "creditCode": "91320105MA1XXXXX0A", "base": "js"}
+    assert record_from_tianyancha(raw).province == "江苏"
+    assert record_from_tianyancha({**raw, "creditCode": None}).province is None
+    assert record_from_tianyancha({**raw, "creditCode": None, "base": "江苏"}).province == "江苏"
+    assert tianyancha_result(record_from_tianyancha(raw))["base"] == "js"  # the simulator too

@@ -18,6 +18,11 @@ REASONS = {0: "ok", 300000: "无数据", 300001: "请求失败", 300002: "账号
            300006: "余额不足", 300008: "缺少必要参数", 300009: "账号信息有误", 300010: "URL不存在"}
 
 
+# 天眼查's `base` of the provinces in the sample registry (as seen in its answers: "js")
+PINYIN_BASE = {"江苏": "js", "浙江": "zj", "广东": "gd", "上海": "sh", "安徽": "ah", "重庆": "cq",
+               "北京": "bj"}
+
+
 def tianyancha_result(record: RegistryRecord, *, company_id: int = 0,
                       history_list: bool = True) -> dict:
     """The `result` object 天眼查 would send for `record`."""
@@ -32,7 +37,8 @@ def tianyancha_result(record: RegistryRecord, *, company_id: int = 0,
                           if record.established_on else None),
         # 天眼查 joins former names with ";" and leaves a trailing one
         "historyNames": "".join(f"{n};" for n in record.former_names) or None,
-        "base": record.province,
+        # the province as 天眼查 abbreviates it in pinyin ("js" for 江苏), not its name
+        "base": PINYIN_BASE.get(record.province or "", record.province),
         "city": record.city,
         "regNumber": None,
         "companyOrgType": "有限责任公司",
