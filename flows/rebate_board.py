@@ -184,13 +184,15 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
         if hit and time.monotonic() - hit[0] < EXPECTED_TTL:
             return hit[1]
     customers = {c for c in customers if c is not None} if customers is not None else None
-    found: dict[tuple[str, str], tuple[str, LineDraft]] = {}
+    found: dict[tuple, tuple[str, LineDraft]] = {}
     for m in months if customers != set() else ():
         for d in compute_month(db_url, m, customer_ids=customers).drafts:
             if in_scope(scope, d.rep_id, d.region):
-                earlier = found.get((d.bucket_key, d.order_id))
+                # a claw-back split over the reps and regions it was paid to is one line each
+                line = (d.bucket_key, d.order_id, d.rep_id, d.region)
+                earlier = found.get(line)
                 if earlier is None or earlier[1].amount != d.amount:
-                    found[(d.bucket_key, d.order_id)] = (m, d)
+                    found[line] = (m, d)
     drafts = list(found.values())
     with _EXPECTED_LOCK:
         now = time.monotonic()

@@ -148,6 +148,8 @@ def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[
     Read from the cursor and summed in integer fen: tens of thousands of earlier lines."""
     sums: dict[tuple[str, str], int] = {}
     last: dict[tuple[str, str], tuple] = {}
+    # per (rep, region): what is booked there, least recently booked first (Paid.booked)
+    booked: dict[tuple[str, str], dict[tuple, int]] = defaultdict(dict)
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
@@ -159,10 +161,16 @@ def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[
             for key, oid, amount, *particulars in cursor_rows(conn, query,
                                                              {**params, "month": month}):
                 pair = (key, oid)
-                sums[pair] = sums.get(pair, 0) + _fen(amount)
+                fen = _fen(amount)
+                sums[pair] = sums.get(pair, 0) + fen
                 last[pair] = particulars
+                where_to = booked[pair]
+                where_to[(particulars[3], particulars[4])] = \
+                    where_to.pop((particulars[3], particulars[4]), 0) + fen
     return {pair: Paid(Decimal(total).scaleb(-2), Decimal(_fen(last[pair][0])).scaleb(-2),
-                       *last[pair][1:])
+                       *last[pair][1:], booked=tuple(
+                           (rep, region, Decimal(fen).scaleb(-2))
+                           for (rep, region), fen in booked[pair].items()))
             for pair, total in sums.items()}
 
 

@@ -964,6 +964,28 @@ class Paid(NamedTuple):
     clause: str | None = None
     rep_id: str | None = None
     region: str | None = None
+    # what is booked to each (rep, region) so far, least recently booked first: money taken
+    # back is booked where it was paid, newest payments first (empty: all to rep_id/region)
+    booked: tuple[tuple[str | None, str | None, Decimal], ...] = ()
+
+
+def _takeback(diff: int, p: Paid) -> list[tuple[str | None, str | None, int]]:
+    """A negative line `diff` (fen) split over the (rep, region) that were paid, newest
+    first, each giving back at most what it holds; one part when one holds it all."""
+    parts: list[tuple[str | None, str | None, int]] = []
+    left = -diff
+    for rep, region, amount in reversed(p.booked):
+        held = _to_fen(amount)
+        if left and held > 0:
+            take = min(held, left)
+            parts.append((rep, region, -take))
+            left -= take
+    if not parts:
+        return [(p.rep_id, p.region, diff)]
+    if left:  # more than the books hold (claw-backs once booked all to one place): newest
+        rep, region, amount = parts[0]
+        parts[0] = (rep, region, amount - left)
+    return parts
 
 
 @dataclass(frozen=True)
@@ -976,7 +998,7 @@ class LineDraft(_InBucket):
     basis: Decimal  # basis_amount
     due: Decimal  # due_amount: cumulative due now
     paid_before: Decimal
-    amount: Decimal  # due − paid_before (≠ 0)
+    amount: Decimal  # due − paid_before (≠ 0), or its part booked to one rep and region
     rate: Decimal
     policy_version: int | None
     clause: str
@@ -1078,8 +1100,6 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             explanation = head + d.explanation
             bucket, version, clause = d.bucket, d.policy_version, d.clause
             rate, rep, region = d.rate, d.rep_id, d.region
-            if diff < 0 and p is not None:  # money taken back: from whom it was paid to
-                rep, region = p.rep_id, p.region
         else:
             bucket = BucketKey.parse(key[0])
             bucket_inputs, bucket_json = {}, ""
@@ -1092,12 +1112,21 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         inputs["paid_before"] = fen_text(paid_fen)
         if basis_before is not None:
             inputs["basis_before"] = fen_text(basis_before)
-        out.append(LineDraft(
-            bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
-            due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
-            amount=fen_to_yuan(diff), rate=rate, policy_version=version, clause=clause,
-            rep_id=rep, region=region, own_inputs=inputs, bucket_inputs=bucket_inputs,
-            explanation=explanation, bucket_json=bucket_json))
+        parts = _takeback(diff, p) if diff < 0 else [(rep, region, diff)]
+        for part_rep, part_region, part in parts:
+            own, text = inputs, explanation
+            if len(parts) > 1:  # booked where it was paid: one line per rep and region
+                split = "、".join(f"{g or '未分配大区'}（{r or '未分配销售'}）{money_fen(a)}"
+                                 for r, g, a in parts)
+                own = {**inputs, "part_of": fen_text(diff)}
+                text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
+                        f"本行 {money_fen(part)}。" + explanation)
+            out.append(LineDraft(
+                bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
+                due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
+                amount=fen_to_yuan(part), rate=rate, policy_version=version, clause=clause,
+                rep_id=part_rep, region=part_region, own_inputs=own,
+                bucket_inputs=bucket_inputs, explanation=text, bucket_json=bucket_json))
     return out
 
 
