@@ -108,22 +108,27 @@ class Computation:
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
-                     since: dt.datetime | None) -> list[Window]:
+                     since: dt.datetime | None, news_from: dt.date | None = None) -> list[Window]:
     """Every customer's orders of the periods containing the month; and, whole quarters of
-    the customers whose older orders had a delivery or return dated in the month, or recorded
-    since the last settlement run (late news)."""
+    the customers whose older orders had news: a delivery or return dated, or a signature,
+    from `news_from` (default: the month's first day; the day after the last settled month
+    when months in between were never settled) up to the month's end, or a delivery or
+    return recorded since the last settlement run whatever its date (a late one, or a date
+    corrected past the month)."""
     q0 = quarter_start(first)
+    start = min(first, news_from) if news_from else first
     windows = [Window(q0, last)]
     pairs: dict[dt.date, set[int]] = defaultdict(set)
     queries = []
     for table, day in ((Delivery, Delivery.delivered_on), (SalesReturn, SalesReturn.returned_on)):
-        late = sa.and_(day <= last, table.recorded_at > since) if since else sa.false()
+        late = table.recorded_at > since if since else sa.false()
         queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
                        .select_from(table).join(IntentOrder, IntentOrder.id == table.order_id)
                        .where(IntentOrder.order_date < q0,
-                              sa.or_(sa.and_(day >= first, day <= last), late)))
-    # an older order signed in the month: its deliveries count from the signature
-    signed = sa.and_(Quote.signed_at >= shanghai_midnight_after(first - dt.timedelta(days=1)),
+                              sa.or_(sa.and_(day >= start, day <= last), late)))
+    # an older order signed in the month (or since the last settled one): its deliveries
+    # count from the signature
+    signed = sa.and_(Quote.signed_at >= shanghai_midnight_after(start - dt.timedelta(days=1)),
                      Quote.signed_at < shanghai_midnight_after(last))
     queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
                    .select_from(Quote).join(IntentOrder, IntentOrder.id == Quote.order_id)
@@ -197,11 +202,15 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
     first, last = parse_month(month)
     with session_scope(db_url) as s:
         last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
+        # months nobody settled since the last settled one: their news is this month's
+        settled = s.exec(select(sa.func.max(SettlementRun.month)).where(
+            SettlementRun.month < month)).one()
         rerun = s.exec(select(SettlementRun.id).where(SettlementRun.month == month)
                        ).first() is not None
         classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
     with get_engine(db_url).connect() as conn:
-        windows = _touched_windows(conn, first, last, last_run)
+        news_from = parse_month(settled)[1] + dt.timedelta(days=1) if settled else None
+        windows = _touched_windows(conn, first, last, last_run, news_from)
         if customer_ids is not None:
             windows = [Window(w.start, w.end, frozenset(customer_ids if w.customer_ids is None
                                                         else w.customer_ids & customer_ids))
