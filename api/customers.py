@@ -30,11 +30,8 @@ from models import (
     utcnow,
 )
 from models.base import SHANGHAI
-from models.customer_files import exact_matches
 from models.db import session_scope
-from models.matching import Candidate, MatchResult
 from models.name_input import check_customer_name
-from models.uscc import check_uscc, clean_uscc
 
 router = APIRouter(tags=["customers"])
 log = logging.getLogger("salesops.api")
@@ -45,23 +42,9 @@ def _index(request: Request):
     return customer_index(st.db_url, st.customer_index_refresh_seconds)
 
 
-def _by_uscc(db_url: str, q: str) -> list[Candidate]:
-    """The files a pasted USCC belongs to (the matcher indexes names only); one indexed
-    lookup, and only for a code that passes its check."""
-    if not check_uscc(q).ok:
-        return []
-    with session_scope(db_url) as s:
-        return [Candidate(c.id, c.legal_name, clean_uscc(q), "uscc", 100.0, ("统一社会信用代码一致",))
-                for c in exact_matches(s, q)]
-
-
 def suggestions(request: Request, q: str, limit: int) -> dict:
     index = _index(request)
-    result = index.search(q, limit=limit)
-    coded = _by_uscc(request.app.state.settings.db_url, q)
-    if coded:
-        result = MatchResult(q, result.normalized, "auto" if len(coded) == 1 else "suggest",
-                             tuple(coded))
+    result = index.find(q, limit=limit)
     files = index.files
     out = []
     for c in result.candidates[:limit]:

@@ -73,7 +73,7 @@ def match_lines(index, lines, limit: int = 5):
             yield {"query": query, "decision": "unknown", "candidates": [],
                    "error": {"code": problem.code, "message": problem.message}}
             continue
-        result = index.search(query.strip(), limit=limit)
+        result = index.find(query.strip(), limit=limit)
         yield {"query": query, "decision": result.decision, "candidates": [
             {"customer_id": c.customer_id, "legal_name": c.legal_name,
              "matched_alias": c.matched_alias, "score": round(c.score, 1)}

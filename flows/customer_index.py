@@ -20,8 +20,10 @@ import sqlalchemy as sa
 
 from models import Customer, CustomerAlias
 from models.base import utcnow
-from models.db import get_engine
-from models.matching import MatchResult, NameEntry, NameIndex
+from models.customer_files import exact_matches
+from models.db import get_engine, session_scope
+from models.matching import Candidate, MatchResult, NameEntry, NameIndex
+from models.uscc import check_uscc, clean_uscc
 
 # a transaction may commit a little after its rows' updated_at: look back this far each time
 _MARGIN = dt.timedelta(seconds=30)
@@ -53,6 +55,19 @@ class CustomerIndex:
         with self._lock:
             index = self._current_locked()
             return index.search(query, limit=limit)
+
+    def find(self, query: str, limit: int = 5) -> MatchResult:
+        """`search`, or, for a valid USCC pasted or sent as the name (the index holds names
+        only), the files of that code: one indexed lookup."""
+        if check_uscc(query).ok:
+            with session_scope(self.db_url) as s:
+                coded = tuple(Candidate(c.id, c.legal_name, clean_uscc(query), "uscc", 100.0,
+                                        ("统一社会信用代码一致",))
+                              for c in exact_matches(s, query))
+            if coded:
+                return MatchResult(query, clean_uscc(query),
+                                   "auto" if len(coded) == 1 else "suggest", coded[:limit])
+        return self.search(query, limit)
 
     def current(self) -> NameIndex:
         with self._lock:

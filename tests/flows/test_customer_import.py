@@ -635,3 +635,15 @@ def test_finance_codes_are_imported_and_one_code_names_one_customer(seeded, cli,
         code, _, err = cli("customers", "import", path, "--by", "ops-01")
         assert code == 2 and "财务客户编码" in err and clash in err, err
         assert snapshot(db) == before  # nothing written
+
+
+def test_match_finds_a_pasted_credit_code_as_the_suggestions_do(seeded, cli, tmp_path):
+    """A line holding a customer's USCC (as a clerk pastes it from the old CRM) finds the
+    file, as `/customers/suggest` does; a code failing its check claims nothing."""
+    qfile = tmp_path / "codes.txt"
+    qfile.write_text("91320500MA1K2D3F5H\n91320500MA1K2D3F5J\n", encoding="utf-8")
+    code, out, _ = cli("customers", "match", "--file", qfile, "--json")
+    found, bad = [json.loads(line) for line in out.splitlines()]
+    assert found["decision"] == "auto"
+    assert [c["legal_name"] for c in found["candidates"]] == ["江苏康达医疗设备有限公司"]
+    assert bad["decision"] == "unknown" and bad["candidates"] == []
