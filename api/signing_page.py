@@ -97,15 +97,22 @@ def quote_page(state: TokenState, token: str, error: str = "") -> str:
     return render(f"签署报价单 {q.code}", content, SCRIPT)
 
 
+def provider_url(state: TokenState) -> str | None:
+    """The e-sign provider's page when the quote is signed there, not on ours."""
+    quote = state.quote
+    if quote.signing_provider and quote.signing_provider != "builtin" and quote.signing_url:
+        return quote.signing_url
+    return None
+
+
 @router.get("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="签署页")
 async def show_signing_page(token: str, request: Request):
     settings = request.app.state.settings
     state = await run_in_threadpool(load_token, settings.db_url, token)
     if not state.ok:
         return message_page(state.status, state.title, state.message)
-    if state.quote.signing_provider and state.quote.signing_provider != "builtin" \
-            and state.quote.signing_url:
-        return RedirectResponse(state.quote.signing_url, status_code=302)
+    if provider_url(state):
+        return RedirectResponse(provider_url(state), status_code=302)
     return HTMLResponse(quote_page(state, token))
 
 
@@ -158,6 +165,8 @@ async def submit_signature(token: str, request: Request, signer_name: str = Form
     state = await run_in_threadpool(load_token, settings.db_url, token)
     if not state.ok:
         return message_page(state.status, state.title, state.message)
+    if provider_url(state):  # signed at the provider: a signature here would not count
+        return RedirectResponse(provider_url(state), status_code=303)
     name = signer_name.strip()
     problem = ""
     if consent != "yes":

@@ -62,13 +62,15 @@ def verify_signature(request: Request, body: bytes, settings) -> str:
     secret = settings.webhook_senders.get(sender)
     if secret is None:
         raise ApiError(401, "unknown_sender", f"未登记的发送方：{sender}")
-    if not stamp.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int) and a sane length
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 15:
         raise ApiError(401, "bad_timestamp", "时间戳须为 Unix 秒")
     if abs(time.time() - int(stamp)) > settings.replay_window_seconds:
         raise ApiError(401, "stale_timestamp",
                        f"时间戳超出 {settings.replay_window_seconds // 60} 分钟有效窗口")
     expected = sign_body(secret.get_secret_value(), stamp, body)
-    if not hmac.compare_digest(expected, signature.strip()):
+    # as bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise ApiError(401, "bad_signature", "签名校验失败")
     return sender
 
@@ -76,8 +78,13 @@ def verify_signature(request: Request, body: bytes, settings) -> str:
 def parse_order(body: bytes) -> IntentOrderIn:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"请求体不是合法 JSON：{exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码") from exc
+    except json.JSONDecodeError as exc:  # the parser's own words are English: say where
+        raise ApiError(400, "malformed_json",
+                       f"请求体不是合法 JSON：第 {exc.lineno} 行第 {exc.colno} 列有误",
+                       [{"field": "body", "problem": "json_syntax", "line": exc.lineno,
+                         "column": exc.colno}]) from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "请求体须为 JSON 对象")
     try:

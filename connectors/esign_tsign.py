@@ -154,14 +154,15 @@ def verify_tsign_callback(headers: Mapping[str, str], raw_query: str, body: byte
         raise CallbackSignatureError("missing_signature")
     if not timestamp:
         raise CallbackSignatureError("missing_timestamp")
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 15:
         raise CallbackSignatureError("bad_timestamp")
     if algorithm != "hmac-sha256":
         raise CallbackSignatureError("unsupported_algorithm")
     if app_id is not None and lower.get("x-tsign-open-app-id") != app_id:
         raise CallbackSignatureError("app_id_mismatch")
     expected = callback_signature(app_secret, timestamp, raw_query, body)
-    if not hmac.compare_digest(expected, signature.lower()):
+    # as bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500)
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise CallbackSignatureError("bad_signature")
     if abs(now.timestamp() * 1000 - int(timestamp)) > window_seconds * 1000:
         raise CallbackSignatureError("stale_timestamp")

@@ -47,8 +47,11 @@ def _route(source: str) -> tuple[str, str]:
 
 
 def batch_key(rows) -> str:
-    """A lone event's run is keyed by its event id; a coalesced batch by all of them."""
-    keys = sorted(f"{r.source}:{r.sender_id}:{r.event_id}" for r in rows)
+    """A lone event's run is keyed by its event id; a coalesced batch by all of them. An event
+    handed over before (its run failed or vanished and the sweeper set it pending again) gets
+    a key of its own per hand-over: under the first key Prefect would answer the old run."""
+    keys = sorted(f"{r.source}:{r.sender_id}:{r.event_id}"
+                  + (f"#{r.dispatch_attempts}" if r.dispatch_attempts else "") for r in rows)
     if len(keys) == 1:
         return keys[0]
     return "batch:" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
@@ -59,7 +62,8 @@ def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
     """Start runs for pending inbox rows; returns how many rows were dispatched."""
     # only the columns needed (never the payloads): this runs inside the API process
     query = sa.select(InboxEvent.id, InboxEvent.source, InboxEvent.sender_id,
-                      InboxEvent.event_id, InboxEvent.subject_id).where(
+                      InboxEvent.event_id, InboxEvent.subject_id,
+                      InboxEvent.dispatch_attempts).where(
         InboxEvent.status == "pending")
     if older_than:
         query = query.where(InboxEvent.received_at < utcnow() - older_than)

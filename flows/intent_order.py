@@ -115,7 +115,9 @@ STEPS = [check_customers, check_stock, preview_rebates, render_quotes, request_s
 
 def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
     """Record on each order why it did not finish; release the claim. An order out of
-    attempts moves from `failed` to `blocked` (both dicts are updated)."""
+    attempts moves from `failed` to `blocked` (both dicts are updated). The blocked orders'
+    to-dos are mailed: nobody would know of them otherwise."""
+    todo_ids = []
     with session_scope(hub.db_url) as s:
         for oid, reason in list(failed.items()):
             order = s.get(IntentOrder, oid)
@@ -131,11 +133,14 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
                           error=reason[:2000], claimed_by=None, claimed_until=None)
             rep = notices.staff(s, order.rep_id)
             assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
-            notices.open_todo(
+            todo = notices.open_todo(
                 s, kind="order_blocked", key=f"order:{oid}",
                 title=f"意向单 {oid} 需人工处理", body=f"意向单 {oid}（客户“{order.customer_name}”）"
                 f"无法自动处理：{reason}", assignee_id=assignee,
                 due_hours=hub.settings.todo_due_hours, order_id=oid)
+            s.flush()
+            todo_ids.append(todo.id)
+    notices.mail_todos(hub, todo_ids)
 
 
 def mark_inbox_done(hub: Hub, order_ids: list[str]) -> None:

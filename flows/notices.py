@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 
 from sqlmodel import Session, select
@@ -14,6 +15,8 @@ from models import Staff, Todo, utcnow
 from models.base import SHANGHAI
 from models.db import session_scope
 from models.oplog import apply_changes, record_create
+
+log = logging.getLogger("salesops.notices")
 
 
 def staff(session: Session, staff_id: str | None) -> Staff | None:
@@ -62,6 +65,17 @@ def mail_todo(hub: Hub, todo_id: int) -> None:
                   f"—— 销售运营中台（自动发送）"))
     once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
          lambda: {"message_id": hub.mailer.send(mail)})
+
+
+def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
+    """Mail to-dos opened while a run gives up on records (blocked orders, signings), each
+    once. A mail server failing now is logged and does not undo the outcome already stored:
+    the to-do stays open on the order page."""
+    for todo_id in todo_ids:
+        try:
+            mail_todo(hub, todo_id)
+        except Exception:
+            log.exception("could not mail to-do %s", todo_id)
 
 
 def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],

@@ -58,21 +58,28 @@ def check_stock(hub: Hub, order_id: str, available: dict[str, int]) -> None:
     todo_id = None
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
-        short = [(ln, available.get(ln.sku, 0)) for ln in order_lines(s, order_id)
-                 if ln.quantity > available.get(ln.sku, 0)]
+        # a SKU may sit on several lines: the stock must cover their sum
+        wanted: dict[str, int] = {}
+        for ln in order_lines(s, order_id):
+            wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.quantity
+        short = [(sku, qty, max(available.get(sku, 0), 0)) for sku, qty in wanted.items()
+                 if qty > available.get(sku, 0)]
         apply_changes(s, order, ACTOR, stock_short=bool(short))
         if short:
             mgr = manager_of(s, order.rep_id)
             products = {p.sku: p for p in s.exec(select(Product).where(
-                Product.sku.in_([ln.sku for ln, _ in short])))}
+                Product.sku.in_([sku for sku, _, _ in short])))}
             detail = "\n".join(
-                f"- {ln.sku} {products[ln.sku].model}：需求 {ln.quantity}，可用 {max(avail, 0)}，"
-                f"缺口 {ln.quantity - max(avail, 0)}" for ln, avail in short)
+                f"- {sku} {products[sku].model}：需求 {qty}，可用 {avail}，缺口 {qty - avail}"
+                for sku, qty, avail in short)
             want = order.wanted_delivery_date.isoformat() if order.wanted_delivery_date else "未填写"
+            # the customer check has resolved the file: its legal name, not the name as typed
+            customer = s.get(Customer, order.customer_id) if order.customer_id else None
             todo = open_todo(
                 s, kind="purchase_alert", key=f"order:{order.id}",
                 title=f"采购预警：意向单 {order.id} 库存不足",
-                body=f"客户“{order.customer_name}”的意向单 {order.id} 以下物料库存不足"
+                body=f"客户“{customer.legal_name if customer else order.customer_name}”的意向单 "
+                     f"{order.id} 以下物料库存不足"
                      f"（期望交期 {want}）：\n{detail}",
                 assignee_id=hub.settings.purchasing_assignee,
                 due_hours=hub.settings.todo_due_hours, cc=[mgr.id] if mgr else [],
@@ -199,16 +206,24 @@ def send_quote_mail(hub: Hub, order_id: str) -> None:
         advance_stage(s, order_id, Stage.quoted)
 
 
+def quote_recipients(s: Session, order: IntentOrder, customer: Customer
+                     ) -> tuple[str, tuple[str, ...]]:
+    """(to, cc) of the mails about an order's quote: the customer's contact, the rep in copy
+    (or the rep alone when the customer gave no address)."""
+    rep = staff(s, order.rep_id)
+    to = order.contact_email or customer.contact_email or (rep.email if rep else None)
+    if not to:
+        raise BusinessRefusal("客户与销售均无邮箱，无法发送报价单")
+    return to, tuple(e for e in [rep.email if rep else None] if e and e != to)
+
+
 def _mail_quote(hub: Hub, order: IntentOrder, quote: Quote) -> None:
     """The quote PDF and the signing link to the customer (the rep in copy), once."""
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, quote.customer_id)
         rep = staff(s, order.rep_id)
         link = signing_link(hub.settings, quote)
-        to = order.contact_email or customer.contact_email or (rep.email if rep else None)
-        if not to:
-            raise BusinessRefusal("客户与销售均无邮箱，无法发送报价单")
-        cc = tuple(e for e in [rep.email if rep else None] if e and e != to)
+        to, cc = quote_recipients(s, order, customer)
         greeting = order.contact_name or customer.legal_name
         mail = OutgoingMail(
             idempotency_key=f"quote:{quote.code}", to=(to,), cc=cc,

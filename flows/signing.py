@@ -11,17 +11,19 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
+from connectors.email import Attachment, OutgoingMail
 from connectors.finance import InvoiceLine, InvoiceRequest
 from flows.batch import run_each, run_steps
-from flows.effects import once
+from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
-from flows.notices import mail_todo, open_todo, staff
-from flows.order_steps import advance_stage, order_lines
+from flows.notices import mail_todo, mail_todos, open_todo, staff
+from flows.order_steps import advance_stage, order_lines, quote_recipients
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
     QuoteStatus, Stage, utcnow,
 )
+from models.base import SHANGHAI
 from models.db import session_scope
 from models.oplog import apply_changes
 from models.quoting import line_amount, line_tax
@@ -49,6 +51,28 @@ def archive_signed(hub: Hub, code: str) -> None:
                 dt.datetime.fromisoformat(signed_at) if signed_at else utcnow()))
         apply_changes(s, order, ACTOR, status=OrderStatus.signed.value)
         advance_stage(s, order.id, Stage.signed, ACTOR)
+
+
+def mail_signed_quote(hub: Hub, code: str) -> None:
+    """The signed quote to the customer (the rep in copy), once: the signing page promises it."""
+    if effect_result(hub.db_url, "signed_quote_email", code) is not None:
+        return
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.code == code)).one()
+        order = s.get(IntentOrder, quote.order_id)
+        customer = s.get(Customer, quote.customer_id)
+        to, cc = quote_recipients(s, order, customer)
+        mail = OutgoingMail(
+            idempotency_key=f"signed-quote:{code}", to=(to,), cc=cc,
+            subject=f"已签署报价单 {code} - {hub.settings.seller_name}",
+            text=(f"{order.contact_name or customer.legal_name}，您好：\n\n"
+                  f"贵司已于 {quote.signed_at.astimezone(SHANGHAI):%Y年%m月%d日 %H:%M} 签署报价单 "
+                  f"{code}，含税合计人民币 {quote.total_amount:,.2f} 元。附件为带电子签名的报价单，"
+                  f"请妥善保存。我们将尽快安排开票与发货。\n\n"
+                  f"{hub.settings.seller_name}\n{hub.settings.seller_phone}"),
+            attachments=(Attachment(f"报价单-{code}-已签署.pdf",
+                                    Path(quote.signed_pdf_path).read_bytes()),))
+    once(hub.db_url, "signed_quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
 
 
 def request_invoice(hub: Hub, code: str) -> None:
@@ -102,6 +126,12 @@ def archive_signed_quotes(codes: list[str]):
     return run_each("archive-signed-quote", codes, lambda c: archive_signed(hub, c))
 
 
+@task(name="signed-quote-email", **STEP)
+def mail_signed_quotes(codes: list[str]):
+    hub = current_hub()
+    return run_each("signed-quote-email", codes, lambda c: mail_signed_quote(hub, c))
+
+
 @task(name="invoice-request", **STEP)
 def request_invoices(codes: list[str]):
     hub = current_hub()
@@ -112,16 +142,20 @@ def request_invoices(codes: list[str]):
 def complete_signings(quote_codes: list[str]) -> dict:
     logger = get_run_logger()
     hub = current_hub()
-    pending, failed, blocked, _ = run_steps((archive_signed_quotes, request_invoices), quote_codes,
-                                         logger.exception)
+    steps = (archive_signed_quotes, request_invoices, mail_signed_quotes)  # finance first
+    pending, failed, blocked, _ = run_steps(steps, quote_codes, logger.exception)
+    todo_ids = []
     with session_scope(hub.db_url) as s:
         for code, reason in blocked.items():  # e.g. finance refused the request
             quote = s.exec(select(Quote).where(Quote.code == code)).one()
-            open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
-                      title=f"已签署报价单 {code} 需人工处理",
-                      body=f"报价单 {code}（意向单 {quote.order_id}）已签署，但后续处理失败：{reason}",
-                      assignee_id=hub.settings.finance_assignee,
-                      due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
+            todo = open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
+                             title=f"已签署报价单 {code} 需人工处理",
+                             body=f"报价单 {code}（意向单 {quote.order_id}）已签署，"
+                                  f"但后续处理失败：{reason}",
+                             assignee_id=hub.settings.finance_assignee,
+                             due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
+            s.flush()
+            todo_ids.append(todo.id)
         done = [c for c in quote_codes if c not in failed]
         if done:
             s.exec(sa.update(InboxEvent).where(InboxEvent.source.like("esign:%"),
@@ -130,6 +164,7 @@ def complete_signings(quote_codes: list[str]) -> dict:
         rows = s.exec(select(Quote, Opportunity).join(
             Opportunity, Opportunity.order_id == Quote.order_id).where(
             Quote.code.in_(quote_codes))).all()
+    mail_todos(hub, todo_ids)
     create_table_artifact(key="signing-completed", table=[
         {"报价单": q.code, "意向单": q.order_id, "阶段": STAGE_LABELS.get(o.stage, o.stage),
          "签署文件": q.signed_pdf_path or "", "说明": failed.get(q.code) or blocked.get(q.code, "")}
