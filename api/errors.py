@@ -59,6 +59,7 @@ _PROBLEMS = {
     "json_invalid": "请求体不是合法 JSON",
     "literal_error": "应为 {expected} 之一",
     "enum": "应为 {expected} 之一",
+    "value_error": "{error}",  # our validators raise their message in Chinese
 }
 
 

@@ -8,6 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 
+def _whole_number(v):
+    """JSON true is not 1, nor 2.5 (or NaN) a count: refused before pydantic's lax int."""
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError("应为整数")
+    return v
+
+
 class CustomerIn(BaseModel):
     """The customer of an order: its id from the suggest-only field (forms), or, from systems
     that only have a name, the name as typed (checked by the matcher)."""
@@ -22,6 +29,8 @@ class CustomerIn(BaseModel):
     contact_email: str | None = Field(default=None, max_length=120,
                                       pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
+    _whole_id = field_validator("id", mode="before")(_whole_number)
+
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)
@@ -29,12 +38,7 @@ class OrderLineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=40)
     quantity: int = Field(gt=0, le=1_000_000)
 
-    @field_validator("quantity", mode="before")
-    @classmethod
-    def whole_units(cls, v):
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-            raise ValueError("quantity must be a whole number")
-        return v
+    _whole_units = field_validator("quantity", mode="before")(_whole_number)
 
 
 class IntentOrderIn(BaseModel):

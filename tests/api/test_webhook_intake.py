@@ -138,13 +138,23 @@ def test_unknown_sku(client, seeded, baseline):
     assert counts(seeded.db_url) == baseline
 
 
-@pytest.mark.parametrize("quantity", [0, -3, 1.5, "三"])
+@pytest.mark.parametrize("quantity", [0, -3, 1.5, "三", True])
 def test_zero_negative_or_fractional_quantity(client, seeded, baseline, quantity):
     payload = order_payload()
     payload["lines"][0]["quantity"] = quantity
     r = post_order(client, payload)
     assert_refused(client, seeded, r, 422, "invalid_quantity")
     assert r.json()["error"]["details"][0]["field"] == "lines.0.quantity"
+    assert counts(seeded.db_url) == baseline
+
+
+def test_a_customer_id_of_true_is_not_customer_1(client, seeded, baseline):
+    payload = order_payload()
+    payload["customer"] = {"id": True}
+    r = post_order(client, payload)
+    assert r.status_code == 422
+    (detail,) = r.json()["error"]["details"]
+    assert (detail["field"], detail["message"]) == ("customer.id", "应为整数")
     assert counts(seeded.db_url) == baseline
 
 
