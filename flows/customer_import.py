@@ -50,6 +50,7 @@ from models.db import get_engine, session_scope
 from models.name_input import check_customer_name
 from models.names import PROVINCE_OFFICIAL, normalize_name, parse_normalized
 from models.oplog import apply_changes
+from models.staff import role_label
 from models.uscc import check_uscc, clean_uscc
 from reports.duplicate_review import (
     ACTIONS, REVIEW_SHEET, SOURCE_EXISTING, SOURCE_IMPORTED, ConflictLine, FlaggedUscc,
@@ -698,9 +699,17 @@ def _review_lines(conn, clusters, records, aliases, plans) -> list[ReviewLine]:
 
 # --- merges ----------------------------------------------------------------------------
 
-def _require_staff(s: Session, actor: str) -> None:
-    if s.get(Staff, actor) is None:
+# who keeps the customer master: merging files is theirs (a rep picks an order's customer)
+MERGER_ROLES = ("sales_ops", "admin")
+
+
+def _require_merger(s: Session, actor: str) -> None:
+    person = s.get(Staff, actor)
+    if person is None:
         raise CustomerFileError(f"人员不存在：{actor}")
+    if person.role not in MERGER_ROLES:
+        raise CustomerFileError(f"合并客户档案须由销售运营或管理员执行（{person.name} 的角色是"
+                                f"{role_label(person.role)}）")
 
 
 def merge_files(db_url: str, survivor_id: int, merged_ids: list[int], actor: str) -> list[dict]:
@@ -708,7 +717,7 @@ def merge_files(db_url: str, survivor_id: int, merged_ids: list[int], actor: str
     if len(set(merged_ids)) != len(merged_ids):
         raise CustomerFileError("被合并的客户编号有重复")
     with session_scope(db_url) as s:
-        _require_staff(s, actor)
+        _require_merger(s, actor)
         return [merge_customers(s, survivor_id, mid, actor) for mid in merged_ids]
 
 
@@ -782,7 +791,7 @@ def apply_review(db_url: str, path: Path | str, actor: str) -> ReviewOutcome:
     outcome = ReviewOutcome(source, clusters=total)
     outcome.untouched = total - len(clusters)
     with session_scope(db_url) as s:
-        _require_staff(s, actor)
+        _require_merger(s, actor)
         for cluster in clusters:
             try:
                 for cid in (cluster.survivor, *cluster.merged):

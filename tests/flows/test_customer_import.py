@@ -445,6 +445,8 @@ def test_merge_refusals_write_nothing(seeded, cli, tmp_path):
     assert code != 0 and "分支机构" in err and "未合并任何客户" in err
     assert snapshot(db) == before
     assert cli("customers", "merge", "--into", kd.id, renhe.id, "--by", "nobody")[0] != 0
+    code, _, err = cli("customers", "merge", "--into", kd.id, renhe.id, "--by", "rep-zhangwei")
+    assert code == 2 and "合并客户档案须由销售运营或管理员执行" in err and "销售代表" in err
     assert cli("customers", "merge", "--into", kd.id, "--by", "ops-01")[0] != 0
     assert cli("customers", "merge", "--into", kd.id, 99999, "--by", "ops-01")[0] != 0
     assert snapshot(db) == before
