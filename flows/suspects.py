@@ -256,12 +256,19 @@ def _open_suspect(s: Session, suspect_id: int, person: Staff) -> SuspectName:
         raise DecisionError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
     if suspect.status not in SuspectStatus.OPEN:
         raise DecisionError(409, "already_decided",
-                            f"“{suspect.display_name}”已由 {suspect.decided_by} 于 "
+                            f"“{suspect.display_name}”已由 {_who(s, suspect.decided_by)} 于 "
                             f"{suspect.decided_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 处理")
     if not may_decide(person, suspect, s):
         raise DecisionError(403, "forbidden", f"“{suspect.display_name}”应由 "
-                            f"{suspect.decider_id or '销售经理'} 确认，您无权处理")
+                            f"{_who(s, suspect.decider_id) if suspect.decider_id else '销售经理'}"
+                            " 确认，您无权处理")
     return suspect
+
+
+def _who(s: Session, staff_id: str | None) -> str:
+    """A person as people read it: 王强（mgr-east）; a flow or an unknown id as it is."""
+    person = staff(s, staff_id) if staff_id else None
+    return f"{person.name}（{person.id}）" if person else (staff_id or "—")
 
 
 def _spellings(s: Session, suspect: SuspectName) -> list[str]:

@@ -289,7 +289,7 @@ def test_the_manager_merges_by_form_and_the_orders_go_on(hub, client):
     assert "已并入已有客户" in page and 'id="decided"' in page and 'id="pick-form"' not in page
     again = post_form(client, "/customers/suspects/1/decide",
                       {"action": "merge", "customer_id": str(kangda)})
-    assert again.status_code == 409 and "已由 mgr-east 于" in again.text
+    assert again.status_code == 409 and "已由 王强（mgr-east） 于" in again.text
     assert client.app.state.pokes == 1
 
 
@@ -339,7 +339,7 @@ def test_who_may_not_decide_reads_the_page_and_cannot_post(hub, client):
     before = counts(hub.db_url)
     r = post_form(client, "/customers/suspects/1/decide",
                   {"action": "merge", "customer_id": str(kangda)})
-    assert r.status_code == 403 and "应由 mgr-east 确认，您无权处理" in r.text
+    assert r.status_code == 403 and "应由 王强（mgr-east） 确认，您无权处理" in r.text
     assert counts(hub.db_url) == before and suspect_status(hub) == "escalated"
 
     login(client, hub, "rep-lina")  # another region's rep: not his business
