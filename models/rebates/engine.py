@@ -338,8 +338,8 @@ class _Bucket:
         self.profile = profile
         self.orders: dict[str, list] = {}
         self.volume = 0
-        # per version with a cap: (cap, uncapped total of its orders, whether it bit)
-        # version → (room, uncapped total, capped, cap, earned under versions before)
+        # per version with a cap: (room it left, uncapped total of its orders, whether it
+        # bit, the cap, what the orders of the versions before earned)
         self.caps: dict[int, tuple[int, int, bool, int, int]] = {}
         self.newest: _Rule | None = None
         self.versions: tuple[int, ...] = ()
@@ -818,6 +818,8 @@ def _capped(b: _Bucket, rules: dict[int, _Rule], raw: list[int], accs: list[list
     earlier = 0  # what the orders of the versions before earn, after their caps
     for version in sorted(rules):
         rule = rules[version]
+        if rule.cap_fen is None and len(rules) == 1:
+            break  # the common case: one version, no cap
         mine = [j for j, acc in enumerate(accs) if acc[_RULE] is rule]
         if rule.cap_fen is not None:
             total = sum(raw[j] for j in mine)
