@@ -15,37 +15,14 @@ from flows.rebate_board import Scope, board
 from flows.settlement import compute_month, settle_month, voucher_batch
 from models import Customer, RebateLine
 from models.db import session_scope
+from tests.flows.test_settlement import POLICY as SETTLEMENT_POLICY
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
 D = dt.date
-POLICY = """
-code: T-MOVE
-name: 大区调整测试政策
-effective_from: 2026-10-01
-rules:
-  - id: flat
-    name: 基础返利
-    clause: 第一条
-    applies_to: {product_lines: [监护]}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 2%}]
-    priority: 10
-    stacking: stack
-  - id: quarter
-    name: 季度阶梯
-    clause: 第二条
-    applies_to: {product_lines: [监护]}
-    measure: amount
-    period: quarter
-    style: retroactive
-    tiers:
-      - {from: 0, to: 100000, rate: 1%}
-      - {from: 100000, rate: 3%}
-    priority: 5
-    stacking: stack
-"""
+# the settlement tests' policy, its quarter's first tier paying 1 %
+POLICY = SETTLEMENT_POLICY.replace("{from: 0, to: 100000, rate: 0%}",
+                                   "{from: 0, to: 100000, rate: 1%}")
+assert POLICY != SETTLEMENT_POLICY
 
 
 @pytest.fixture(autouse=True)
