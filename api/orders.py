@@ -63,12 +63,11 @@ def _visible_rebate(db_url: str, s, person: Staff | None, order: IntentOrder,
     return s.get(OrderRebate, order.id)
 
 
-def _quote_readable(db_url: str, s, person: Staff, order: IntentOrder,
-                    customer: Customer | None) -> bool:
+def _quote_readable(s, order: IntentOrder, visible: OrderRebate | None) -> bool:
     """The quote PDF prints the order's expected rebate: with one it follows the rebate's
-    rule, without one any staff member may read it."""
-    return s.get(OrderRebate, order.id) is None or _visible_rebate(
-        db_url, s, person, order, customer) is not None
+    rule (`visible`: the rebate as `_visible_rebate` gave it), without one any staff member
+    may read it."""
+    return visible is not None or s.get(OrderRebate, order.id) is None
 
 
 def order_view(db_url: str, order_id: str, person: Staff | None = None) -> dict | None:
@@ -121,7 +120,7 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
             [i for i in people if i]))).all()}
         pdf = quote_file(quote) if quote else None
         rebate = _visible_rebate(db_url, s, person, order, customer)
-        readable = rebate is not None or s.get(OrderRebate, order.id) is None
+        readable = _quote_readable(s, order, rebate)
         return {
             "order": {"id": order.id, "status": order.status, "error": order.error,
                       "customer_name": order.customer_name, "rep_id": order.rep_id,
@@ -212,7 +211,8 @@ def order_quote(db_url: str, order_id: str, person: Staff
             return None
         order = s.get(IntentOrder, order_id)
         customer = s.get(Customer, order.customer_id) if order.customer_id else None
-        return quote.code, *found, _quote_readable(db_url, s, person, order, customer)
+        visible = _visible_rebate(db_url, s, person, order, customer)
+        return quote.code, *found, _quote_readable(s, order, visible)
 
 
 @router.get("/orders/{order_id}/quote.pdf", tags=["orders"], summary="意向单的报价单 PDF（员工）")

@@ -206,15 +206,22 @@ def send_quote_mail(hub: Hub, order_id: str) -> None:
         advance_stage(s, order_id, Stage.quoted)
 
 
-def quote_recipients(s: Session, order: IntentOrder, customer: Customer
-                     ) -> tuple[str, tuple[str, ...]]:
-    """(to, cc) of the mails about an order's quote: the customer's contact, the rep in copy
-    (or the rep alone when the customer gave no address)."""
+def customer_mail(hub: Hub, s: Session, order: IntentOrder, customer: Customer, *, key: str,
+                  subject: str, body: str, attachment: Attachment) -> OutgoingMail:
+    """A mail about an order's quote to the customer's contact, the rep in copy (or the rep
+    alone when the customer gave no address): greeting, `body`, the seller's signature."""
     rep = staff(s, order.rep_id)
     to = order.contact_email or customer.contact_email or (rep.email if rep else None)
     if not to:
         raise BusinessRefusal("客户与销售均无邮箱，无法发送报价单")
-    return to, tuple(e for e in [rep.email if rep else None] if e and e != to)
+    seller = hub.settings.seller_name
+    return OutgoingMail(
+        idempotency_key=key, to=(to,),
+        cc=tuple(e for e in [rep.email if rep else None] if e and e != to),
+        subject=f"{subject} - {seller}",
+        text=(f"{order.contact_name or customer.legal_name}，您好：\n\n{body}\n\n"
+              f"{seller}\n{hub.settings.seller_phone}"),
+        attachments=(attachment,))
 
 
 def _mail_quote(hub: Hub, order: IntentOrder, quote: Quote) -> None:
@@ -222,18 +229,13 @@ def _mail_quote(hub: Hub, order: IntentOrder, quote: Quote) -> None:
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, quote.customer_id)
         rep = staff(s, order.rep_id)
-        link = signing_link(hub.settings, quote)
-        to, cc = quote_recipients(s, order, customer)
-        greeting = order.contact_name or customer.legal_name
-        mail = OutgoingMail(
-            idempotency_key=f"quote:{quote.code}", to=(to,), cc=cc,
-            subject=f"报价单 {quote.code} - {hub.settings.seller_name}",
-            text=(f"{greeting}，您好：\n\n感谢贵司的询价。附件为报价单 {quote.code}，"
-                  f"含税合计人民币 {quote.total_amount:,.2f} 元，有效期至 "
-                  f"{quote.valid_until:%Y年%m月%d日}。\n\n确认无误后，请点击以下链接在手机上在线签署：\n"
-                  f"{link}\n\n如有疑问请联系您的销售顾问"
-                  f"{(rep.name + '（' + rep.email + '）') if rep else ''}。\n\n"
-                  f"{hub.settings.seller_name}\n{hub.settings.seller_phone}"),
-            attachments=(Attachment(f"报价单-{quote.code}.pdf", Path(quote.pdf_path).read_bytes()),))
+        mail = customer_mail(
+            hub, s, order, customer, key=f"quote:{quote.code}", subject=f"报价单 {quote.code}",
+            body=(f"感谢贵司的询价。附件为报价单 {quote.code}，含税合计人民币 "
+                  f"{quote.total_amount:,.2f} 元，有效期至 {quote.valid_until:%Y年%m月%d日}。\n\n"
+                  f"确认无误后，请点击以下链接在手机上在线签署：\n"
+                  f"{signing_link(hub.settings, quote)}\n\n如有疑问请联系您的销售顾问"
+                  f"{(rep.name + '（' + rep.email + '）') if rep else ''}。"),
+            attachment=Attachment(f"报价单-{quote.code}.pdf", Path(quote.pdf_path).read_bytes()))
     once(hub.db_url, "quote_email", quote.code, lambda: {"message_id": hub.mailer.send(mail)})
 

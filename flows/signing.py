@@ -11,14 +11,14 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
-from connectors.email import Attachment, OutgoingMail
+from connectors.email import Attachment
 from connectors.finance import InvoiceLine, InvoiceRequest
 from flows.batch import run_each, run_steps
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
 from flows.notices import mail_todo, mail_todos, open_todo, staff
-from flows.order_steps import advance_stage, order_lines, quote_recipients
+from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
     QuoteStatus, Stage, utcnow,
@@ -61,17 +61,13 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
-        to, cc = quote_recipients(s, order, customer)
-        mail = OutgoingMail(
-            idempotency_key=f"signed-quote:{code}", to=(to,), cc=cc,
-            subject=f"已签署报价单 {code} - {hub.settings.seller_name}",
-            text=(f"{order.contact_name or customer.legal_name}，您好：\n\n"
-                  f"贵司已于 {quote.signed_at.astimezone(SHANGHAI):%Y年%m月%d日 %H:%M} 签署报价单 "
+        mail = customer_mail(
+            hub, s, order, customer, key=f"signed-quote:{code}", subject=f"已签署报价单 {code}",
+            body=(f"贵司已于 {quote.signed_at.astimezone(SHANGHAI):%Y年%m月%d日 %H:%M} 签署报价单 "
                   f"{code}，含税合计人民币 {quote.total_amount:,.2f} 元。附件为带电子签名的报价单，"
-                  f"请妥善保存。我们将尽快安排开票与发货。\n\n"
-                  f"{hub.settings.seller_name}\n{hub.settings.seller_phone}"),
-            attachments=(Attachment(f"报价单-{code}-已签署.pdf",
-                                    Path(quote.signed_pdf_path).read_bytes()),))
+                  "请妥善保存。我们将尽快安排开票与发货。"),
+            attachment=Attachment(f"报价单-{code}-已签署.pdf",
+                                  Path(quote.signed_pdf_path).read_bytes()))
     once(hub.db_url, "signed_quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
 
 
