@@ -119,24 +119,23 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     start = min(first, news_from) if news_from else first
     windows = [Window(q0, last)]
     pairs: dict[dt.date, set[int]] = defaultdict(set)
-    queries = []
+    # each kind of news looked up by its own index (the day, the recording time, the
+    # signature time), then its orders by id: no scan of the older orders
+    news = []
     for table, day in ((Delivery, Delivery.delivered_on), (SalesReturn, SalesReturn.returned_on)):
-        late = table.recorded_at > since if since else sa.false()
-        queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
-                       .select_from(table).join(IntentOrder, IntentOrder.id == table.order_id)
-                       .where(IntentOrder.order_date < q0,
-                              sa.or_(sa.and_(day >= start, day <= last), late)))
+        news.append(sa.select(table.order_id).where(day >= start, day <= last))
+        if since:
+            news.append(sa.select(table.order_id).where(table.recorded_at > since))
     # an older order signed in the month (or since the last settled one): its deliveries
     # count from the signature
-    signed = sa.and_(Quote.signed_at >= shanghai_midnight_after(start - dt.timedelta(days=1)),
-                     Quote.signed_at < shanghai_midnight_after(last))
-    queries.append(sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
-                   .select_from(Quote).join(IntentOrder, IntentOrder.id == Quote.order_id)
-                   .where(IntentOrder.order_date < q0, signed))
-    for query in queries:
-        for customer_id, order_date in conn.execute(query):
-            if customer_id is not None:
-                pairs[quarter_start(order_date)].add(customer_id)
+    news.append(sa.select(Quote.order_id).where(
+        Quote.signed_at >= shanghai_midnight_after(start - dt.timedelta(days=1)),
+        Quote.signed_at < shanghai_midnight_after(last)))
+    query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
+             .where(IntentOrder.order_date < q0, sa.or_(*(IntentOrder.id.in_(n) for n in news))))
+    for customer_id, order_date in conn.execute(query):
+        if customer_id is not None:
+            pairs[quarter_start(order_date)].add(customer_id)
     windows += [Window(q, quarter_end(q), frozenset(ids)) for q, ids in sorted(pairs.items())]
     return windows
 

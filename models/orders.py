@@ -106,7 +106,8 @@ class Quote(SQLModel, table=True):
     signed_pdf_path: str | None = Field(default=None, max_length=400)
     signed_pdf_sha256: str | None = Field(default=None, max_length=64)
     evidence_path: str | None = Field(default=None, max_length=400)
-    signed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # indexed: the settlement looks up the quotes signed in a month
+    signed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
