@@ -47,6 +47,7 @@ from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
 from models.money import yuan
 from models.oplog import apply_changes, record_create
+from models.staff import role_label
 from models.rebates.engine import (
     KIND_LABELS, LineDraft, Paid, evaluate, item_classes, rule_items, settle,
 )
@@ -714,7 +715,7 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
 def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
     """Finance confirms a revision: from then on it never changes."""
     if person.role not in ("finance", "admin"):
-        raise SettlementError(f"只有财务可以确认结算（{person.name} 的角色是 {person.role}）",
+        raise SettlementError(f"只有财务可以确认结算（{person.name} 的角色是{role_label(person.role)}）",
                               status=403, code="forbidden")
     month = month_key(month)
     with session_scope(db_url) as s:
@@ -724,9 +725,10 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
             raise SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
                                   code="unknown_settlement")
         if run.status == "confirmed":
+            by = s.get(Staff, run.confirmed_by) if run.confirmed_by else None
             raise SettlementError(f"{month} 第 {revision} 版已于 "
                                   f"{run.confirmed_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 由 "
-                                  f"{run.confirmed_by} 确认", status=409,
+                                  f"{by.name if by else run.confirmed_by} 确认", status=409,
                                   code="already_confirmed")
         apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,
                       confirmed_at=utcnow())

@@ -237,10 +237,10 @@ def test_finance_confirms_and_policies_cannot_start_inside_a_confirmed_month(hub
     settle_month(current_hub(), "2026-10")
     with session_scope(hub.db_url) as s:
         rep, finance = s.get(Staff, "rep-zhangwei"), s.get(Staff, "finance-01")
-    with pytest.raises(SettlementError, match="只有财务"):
+    with pytest.raises(SettlementError, match=f"只有财务可以确认结算（{rep.name} 的角色是销售代表）"):
         confirm_settlement(hub.db_url, "2026-10", 1, rep)
     confirm_settlement(hub.db_url, "2026-10", 1, finance)
-    with pytest.raises(SettlementError, match="已于"):
+    with pytest.raises(SettlementError, match=f"已于 .* 由 {finance.name} 确认"):
         confirm_settlement(hub.db_url, "2026-10", 1, finance)
     with pytest.raises(PublishError, match="已确认"):
         publish(hub.db_url, POLICY.replace("effective_from: 2026-10-01",
