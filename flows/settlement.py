@@ -715,10 +715,11 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
 def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
     """Finance confirms a revision: from then on it never changes."""
     if person.role not in ("finance", "admin"):
-        raise SettlementError(f"只有财务可以确认结算（{person.name} 的角色是{role_label(person.role)}）",
-                              status=403, code="forbidden")
+        raise SettlementError(f"只有财务或管理员可以确认结算（{person.name} 的角色是"
+                              f"{role_label(person.role)}）", status=403, code="forbidden")
     month = month_key(month)
     with session_scope(db_url) as s:
+        _lock_settlements(s)  # two confirmations at once: one confirms, the other is told so
         run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                  SettlementRun.revision == revision)).first()
         if run is None:

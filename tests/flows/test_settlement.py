@@ -176,6 +176,17 @@ def test_the_cli_settles_and_finance_confirms_with_confirmed_statements(hub, kan
     assert "对账单（已确认）" in out and "r1-confirmed" in out
 
 
+def test_two_confirmations_at_once_confirm_once(hub, kangda):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        finance = s.get(Staff, "finance-01")
+    answers, errors = run_together(
+        lambda: confirm_settlement(hub.db_url, "2026-10", 1, finance), 3)
+    assert len(answers) == 1
+    assert [(type(e), e.code) for e in errors] == [(SettlementError, "already_confirmed")] * 2
+
+
 def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, cli):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     signed_order(hub.db_url, kangda, D(2026, 10, 20), [("MON-M8", 3)])
@@ -237,7 +248,7 @@ def test_finance_confirms_and_policies_cannot_start_inside_a_confirmed_month(hub
     settle_month(current_hub(), "2026-10")
     with session_scope(hub.db_url) as s:
         rep, finance = s.get(Staff, "rep-zhangwei"), s.get(Staff, "finance-01")
-    with pytest.raises(SettlementError, match=f"只有财务可以确认结算（{rep.name} 的角色是销售代表）"):
+    with pytest.raises(SettlementError, match=f"只有财务或管理员可以确认结算（{rep.name} 的角色是销售代表）"):
         confirm_settlement(hub.db_url, "2026-10", 1, rep)
     confirm_settlement(hub.db_url, "2026-10", 1, finance)
     with pytest.raises(SettlementError, match=f"已于 .* 由 {finance.name} 确认"):
