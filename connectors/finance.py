@@ -35,6 +35,8 @@ from pydantic import SecretStr
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
 from connectors.files import publish_once, write_atomically
 from connectors.tabular import (
+    MAX_PROBLEMS,
+    XLSX_SUFFIXES,
     CellError,
     Column,
     Problem,
@@ -44,6 +46,7 @@ from connectors.tabular import (
     convert_rows,
     load_sheets,
     normalize_header,
+    parse_code,
     parse_date,
     parse_money,
     parse_text,
@@ -671,12 +674,18 @@ _INVOICE_MARKERS = frozenset(normalize_header(s) for c in INVOICE_COLUMNS[3:5]
 USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
 
 
+# exports the reader reads (.csv, .xlsx/.xlsm), and the old .xls, which it refuses with the
+# advice to save it again: skipped silently, its payments would be missing without a word.
+# Other files (a 说明.txt beside the exports) are not exports and are skipped.
+INBOUND_SUFFIXES = frozenset({".csv", *XLSX_SUFFIXES, ".xls"})
+
+
 def _is_inbound_file(path: Path) -> bool:
     # ".name" is a copy in progress (copy in under a dot name, then rename); "~$name" is
     # Excel's lock file beside an open workbook
     name = path.name
     return (path.is_file() and not name.startswith((".", "~$"))
-            and path.suffix.lower() in (".csv", ".xlsx"))
+            and path.suffix.lower() in INBOUND_SUFFIXES)
 
 
 def _uscc(text: str) -> str | None:
@@ -698,6 +707,13 @@ def _yuan_only(text: str) -> str:
     return text
 
 
+NUMBER_LENGTH = 40  # receivable_invoice.invoice_no, payment.payment_no
+
+
+def _number(text: str) -> str:
+    return parse_code(text, max_length=NUMBER_LENGTH)
+
+
 def _invoice(row: Row) -> ReceivableRecord:
     row.get("币种", _yuan_only)
     issued = row.get("开票日期", parse_date)
@@ -705,7 +721,7 @@ def _invoice(row: Row) -> ReceivableRecord:
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
     return ReceivableRecord(
-        invoice_no=row.get("发票号", parse_text), customer_uscc=row.get("统一社会信用代码", _uscc),
+        invoice_no=row.get("发票号", _number), customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
         # a credit note (红字发票) is a negative invoice; zero is a mistake
         amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)))
@@ -714,7 +730,7 @@ def _invoice(row: Row) -> ReceivableRecord:
 def _payment(row: Row) -> PaymentRecord:
     row.get("币种", _yuan_only)
     return PaymentRecord(
-        payment_no=row.get("回款单号", parse_text), invoice_no=row.get("发票号", parse_text),
+        payment_no=row.get("回款单号", _number), invoice_no=row.get("发票号", _number),
         paid_on=row.get("回款日期", parse_date),
         amount=row.get("金额", lambda t: parse_money(t, positive=True)))
 
@@ -735,7 +751,19 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     TableError listing every problem (file, row, column) in Chinese."""
     invoices: list[ReceivableRecord] = []
     payments: list[PaymentRecord] = []
-    problems = []
+    problems: list[Problem] = []
+    more = 0  # problems a table found but did not list (beyond its first MAX_PROBLEMS)
+    # a record on two worksheets (一张发票 on 10月 and 11月): the second would overwrite the first
+    first_seen: dict[tuple, tuple[str, int]] = {}
+
+    def once(table, found, key, column: str) -> None:
+        for row, record in zip(table.rows, found):
+            k = (column, key(record))
+            where = first_seen.setdefault(k, (table.source, row.number))
+            if where[0] != table.source:
+                problems.append(Problem(table.source, row.number, column,
+                                        f"与 {where[0]} 第{where[1]}行重复"))
+
     for sheet in sheets:
         kind = _sheet_kind(sheet)
         try:
@@ -747,18 +775,22 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                 table = sheet.table(INVOICE_COLUMNS)
                 found = convert_rows(table.rows, _invoice)
                 no_duplicates(table, found, lambda r: r.invoice_no, "发票号")
+                once(table, found, lambda r: r.invoice_no, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
                 found = convert_rows(table.rows, _payment)
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
+                once(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
                 payments += found
             if table.unknown:
                 log.warning("%s: columns not used: %s", sheet.source, "、".join(table.unknown))
         except TableError as exc:
             problems += exc.problems
+            more += exc.more
     if problems:
-        raise TableError(problems)
+        raise TableError(problems[:MAX_PROBLEMS],
+                         more=more + max(0, len(problems) - MAX_PROBLEMS))
     return tuple(invoices), tuple(payments)
 
 
@@ -852,9 +884,12 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
     def field(item: dict, name: str, index: str, kind: str):
         value = item.get(name) if isinstance(item, dict) else None
         label = f"{index}.{name}"
-        if kind == "text":
+        if kind in ("text", "number"):
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{label}: must be a non-empty string, got {value!r}")
+                return None
+            if kind == "number" and len(value.strip()) > NUMBER_LENGTH:
+                problems.append(f"{label}: longer than {NUMBER_LENGTH} characters: {value!r}")
                 return None
             return value.strip()
         if kind == "uscc":
@@ -907,7 +942,7 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
     seen_invoices, seen_payments = set(), set()
     for n, item in enumerate(raw_invoices):
         i = f"invoices[{n}]"
-        record = dict(invoice_no=field(item, "invoice_no", i, "text"),
+        record = dict(invoice_no=field(item, "invoice_no", i, "number"),
                       customer_uscc=field(item, "customer_uscc", i, "uscc"),
                       customer_name=field(item, "customer_name", i, "text"),
                       issued_on=field(item, "issued_on", i, "date"),
@@ -923,8 +958,8 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
     for n, item in enumerate(raw_payments):
         i = f"payments[{n}]"
         yuan_only(item, i)
-        record = dict(payment_no=field(item, "payment_no", i, "text"),
-                      invoice_no=field(item, "invoice_no", i, "text"),
+        record = dict(payment_no=field(item, "payment_no", i, "number"),
+                      invoice_no=field(item, "invoice_no", i, "number"),
                       paid_on=field(item, "paid_on", i, "date"),
                       amount=field(item, "amount", i, "money"))
         key = (record["payment_no"], record["invoice_no"])

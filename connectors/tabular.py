@@ -4,22 +4,24 @@ Used by every import: receivables and payments from finance, customers, deliveri
 does so the callers need not:
 - CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel "Unicode text") or GB18030 (what
   Chinese Excel writes as "CSV"); comma or tab separated.
-- XLSX: every worksheet, cached values of formulas; dates become `2026-10-31`, whole floats
-  below 2**53 lose their `.0`, so the callers always parse text. Other floats keep their
-  shortest text (`12345.6`, `2.4322e+19`) and a mark (`ExcelNumber`): a text column refuses them
+- XLSX: every worksheet, cached values of formulas; dates (also in Chinese Excel's built-in
+  年月日 formats) become `2026-10-31`, whole floats below 2**53 lose their `.0`, so the
+  callers always parse text. Other floats keep the text Excel shows (at most 15 significant
+  digits: a formula's `113.11000000000001` is `113.11`; else the shortest, `2.4322e+19`)
+  and a mark (`ExcelNumber`): a text column refuses them
   (a 20-digit invoice number stored as a number in Excel has lost its last digits), a number
   column refuses those beyond 2**53.
 - The header row may sit below a title block (first 10 non-empty rows are searched for one
   that holds every required column); header spelling is compared after NFKC normalisation
   (full-width letters and brackets), surrounding spaces and a leading `*` removed, and
   columns may have aliases.
-- Blank rows and totals rows (first cell 合计 / 总计 / 小计) are skipped.
+- Blank rows and totals rows (first cell 合计 / 总计 / 小计, a colon may follow) are skipped.
 - Problems are collected with the file, the row number as Excel shows it and the column,
   and reported in Chinese, e.g. `回款.xlsx[Sheet1] 第7行「金额」：金额须精确到分：'12.345'`.
 
-Field parsers (`parse_date`, `parse_money`, `parse_int`, `parse_text`) raise `CellError`
-with a Chinese message; `convert_rows` turns those into problems of the row and column, every
-bad cell of every row in one pass.
+Field parsers (`parse_date`, `parse_money`, `parse_int`, `parse_text`, `parse_code`) raise
+`CellError` with a Chinese message; `convert_rows` turns those into problems of the row and
+column, every bad cell of every row in one pass.
 """
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ from typing import TypeVar
 
 __all__ = [
     "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
-    "TableError", "convert_rows", "decode_csv", "load_sheets", "normalize_header", "parse_date",
-    "parse_int", "parse_money", "parse_text", "read_table",
+    "TableError", "convert_rows", "decode_csv", "load_sheets", "normalize_header", "parse_code",
+    "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
 
 T = TypeVar("T")
@@ -280,7 +282,8 @@ def _check_columns(columns: Sequence[Column]) -> None:
 
 def _is_total(cells: tuple[str, ...]) -> bool:
     first = next((c for c in cells if c), "")
-    return normalize_header(first) in {normalize_header(m) for m in TOTAL_MARKERS}
+    # "合计：" as often as "合计" (NFKC makes the full-width colon a ":")
+    return normalize_header(first).rstrip(":") in {normalize_header(m) for m in TOTAL_MARKERS}
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -354,8 +357,34 @@ def _cell_text(value) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < EXACT_FLOAT:
             return str(int(value))
-        return ExcelNumber(repr(value))  # shortest text that reads back as the same float
+        return ExcelNumber(_excel_digits(value))
     return str(value).strip()
+
+
+def _excel_digits(value: float) -> str:
+    """The number as Excel shows it: at most 15 significant digits, Excel's precision. A
+    formula's result carries binary noise beyond them in the file (=100.1+13.01 is stored as
+    113.11000000000001) that nobody typed or sees. Otherwise the shortest text that reads back
+    as the same float (`2.432200000001235e+19`: the digits a lost identifier still has)."""
+    shortest = repr(value)
+    excel = format(value, ".15g")
+    if "e" in shortest or "e" in excel or len(excel) >= len(shortest):
+        return shortest
+    return excel
+
+
+# Built-in number formats that Excel in a Chinese (Japanese, Korean) locale writes for dates
+# by id alone (31 is yyyy"年"m"月"d"日"); openpyxl knows only the locale-neutral ids 14–22 and
+# would hand the date back as its serial number (46326). 32–35, 55 and 56 are times of day.
+CJK_DATE_FORMAT_IDS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
+
+
+def _read_cjk_dates(wb) -> None:
+    styles, dates = getattr(wb, "_cell_styles", None), getattr(wb, "_date_formats", None)
+    if styles is None or not isinstance(dates, set):
+        return
+    dates.update(i for i, style in enumerate(styles)
+                 if getattr(style, "numFmtId", None) in CJK_DATE_FORMAT_IDS)
 
 
 def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
@@ -369,6 +398,7 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
                                   f"无法打开 Excel 文件（{type(exc).__name__}）：是否为 .xlsx 格式、"
                                   "是否仍在写入？")]) from None
     try:
+        _read_cjk_dates(wb)
         sheets = []
         for ws in wb.worksheets:
             lines = tuple((n, tuple(_cell_text(v) for v in values))
@@ -457,18 +487,35 @@ _DATE_PATTERNS = (
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
-_MIDNIGHT = re.compile(r"(.*?)(?:[ T]00:00(?::00(?:\.0+)?)?)?")
+_MIDNIGHT = re.compile(r"(.*?)(?:[ T]0?0:00(?::00(?:\.0+)?)?)?")  # Excel CSV: "… 0:00"
 _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 
-def parse_text(text: str) -> str:
+def parse_text(text: str, *, max_length: int | None = None) -> str:
     """A value that must be present (refused when Excel stored it as a number other than a
-    whole one below 2**53: an invoice number or code that lost digits)."""
+    whole one below 2**53: an invoice number or code that lost digits), at most `max_length`
+    characters (what its database column keeps)."""
     if not text:
         raise CellError("不能为空")
     if isinstance(text, ExcelNumber):
         raise _stored_as_number(text)
+    if max_length is not None and len(text) > max_length:
+        raise CellError(f"不能超过 {max_length} 个字符（此处 {len(text)} 个）")
     return str(text)
+
+
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d+)?[eE][+-]?\d+")
+
+
+def parse_code(text: str, *, max_length: int | None = None) -> str:
+    """A document number or code (发票号, 回款单号 …): `parse_text`, and refused when it reads
+    `2.4322E+19`, what Excel makes of a long number in a CSV it opened and saved again (the
+    digits are lost, and two documents would share the number)."""
+    value = parse_text(text, max_length=max_length)
+    if _SCIENTIFIC.fullmatch(value.strip()):
+        raise CellError(f"编号 {value} 是 Excel 的科学计数法显示，已丢失位数：请从原系统重新导出，"
+                        "或在 Excel 中把该列设为“文本”格式后按原单据重新填写")
+    return value
 
 
 def parse_date(text: str) -> dt.date:
@@ -476,7 +523,8 @@ def parse_date(text: str) -> dt.date:
     midnight may follow, as Excel writes dates)."""
     if not text:
         raise CellError("不能为空")
-    body = _MIDNIGHT.fullmatch(text.strip()).group(1)  # type: ignore[union-attr]
+    body = _MIDNIGHT.fullmatch(unicodedata.normalize("NFKC", text).strip()
+                               ).group(1)  # type: ignore[union-attr]
     for pattern in _DATE_PATTERNS:
         m = pattern.fullmatch(body)
         if m:
@@ -488,17 +536,25 @@ def parse_date(text: str) -> dt.date:
 
 
 def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
-    """Yuan, exact to the fen: `1234.5`, `1,234.50`, `¥1,234.50`. Refused: blanks, more than
-    two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`)."""
+    """Yuan, exact to the fen: `1234.5`, `1,234.50`, `¥1,234.50`, `1,234.50元`, `(1,234.50)`
+    (negative, as Excel shows it), also typed in full-width (`１２３４．５０`). Refused: blanks,
+    more than two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`)."""
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
-    body = text.strip()
+    body = unicodedata.normalize("NFKC", text).strip()
+    if body.endswith("元"):
+        body = body[:-1].rstrip()
     sign = ""
     if body[:1] in ("+", "-"):
         sign, body = body[:1], body[1:]
     if body[:1] in ("¥", "￥"):
         body = body[1:].lstrip()
+    if not sign and body[:1] == "(" and body[-1:] == ")":
+        # a negative as Excel's (1,234.50) formats show it, and save it as CSV
+        sign, body = "-", body[1:-1].strip()
+        if body[:1] == "¥":
+            body = body[1:].lstrip()
     body = sign + body
     if not _MONEY.fullmatch(body):
         raise CellError(f"不是有效金额：{text!r}（应写作 1234.50）")

@@ -225,6 +225,8 @@ def _imported(summary, what: str) -> int:
           + (f"，跳过 {len(summary.skipped)}" if summary.skipped else "") + "。")
     for item in summary.skipped[:20]:
         print(f"  跳过：{item}", file=sys.stderr)
+    if len(summary.skipped) > 20:
+        print(f"  ……另有 {len(summary.skipped) - 20} 条未列出", file=sys.stderr)
     return 0
 
 
@@ -238,6 +240,9 @@ def cmd_receivables(args) -> int:
     from flows.sales_facts import ImportRefused, import_receivables_file, sync_receivables
 
     if args.action == "sync":
+        if args.file:  # sync reads what finance sends, never a file named here
+            raise CliError(f"sync 经财务接口同步，不读取文件 {args.file}；导入文件请用："
+                           f"salesops receivables import {args.file}")
         return _imported(sync_receivables(_hub()), "应收/回款同步")
     if not args.file:
         raise CliError("请指定要导入的文件")

@@ -24,8 +24,8 @@ from connectors.finance import (
     read_receivables_file,
 )
 from connectors.tabular import (
-    MAX_PROBLEMS, Column, Problem, TableError, convert_rows, load_sheets, parse_date,
-    parse_int, parse_text, read_table,
+    MAX_PROBLEMS, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
+    parse_date, parse_int, parse_text, read_table,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -155,7 +155,8 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
         with session_scope(db_url) as s:
             found = [*exc.__cause__.problems, *_record_problems(s, path, skip_unknown)]
         found = sorted(dict.fromkeys(found), key=lambda p: (p.source, p.row or 0))
-        raise ImportRefused(found) from exc
+        # the strict read lists its first problems and counts the others
+        raise ImportRefused(found, more=exc.__cause__.more) from exc
     with session_scope(db_url) as s:
         return store_receivables(s, invoices, payments, source="import", actor=actor,
                                  skip_unknown=skip_unknown)
@@ -224,9 +225,27 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
     A page that skips records (an invoice of a customer not on file yet, a payment of an
     invoice not known yet) keeps the stored cursor before it: the pages after it are read and
     stored all the same, and every later sync reads again from that page (stored records stay
-    unchanged) until nothing of it is skipped. The skipped records are listed each time."""
-    total = ImportSummary()
+    unchanged) until nothing of it is skipped. The skipped records are listed each time.
+
+    When records were skipped and later pages of the same sync brought new ones (the day's
+    payments read before the day's invoices: 回款 sorts before 应收), the pages are read once
+    more from the held position, so that those payments are stored now, not a day later."""
     name = f"receivables:{hub.finance.__class__.__name__}"
+    total, news_after_hold = _sync_pass(hub, name, actor)
+    if total.skipped and news_after_hold:
+        again, _ = _sync_pass(hub, name, actor)
+        # the second pass re-reads what the first one stored (unchanged, not counted twice)
+        total = ImportSummary(created=total.created + again.created,
+                              updated=total.updated + again.updated,
+                              unchanged=total.unchanged, skipped=again.skipped)
+    return total
+
+
+def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
+    """Read every page after the stored cursor; also whether anything was created or updated
+    after the first page that skipped records."""
+    total = ImportSummary()
+    news_after_hold = False
     with session_scope(hub.db_url) as s:
         row = s.get(ConnectorCursor, name)
         cursor = row.cursor if row else None
@@ -236,6 +255,9 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
         with session_scope(hub.db_url) as s:
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)
+            # a page stores its invoices before its payments: only later pages can bring
+            # the invoice of a payment skipped
+            news_after_hold = news_after_hold or (held and bool(done.created + done.updated))
             held = held or bool(done.skipped)
             if page.cursor is not None and not held:
                 row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
@@ -246,7 +268,7 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
         total.unchanged += done.unchanged
         total.skipped += [f"{item}{SYNC_RETRY}" for item in done.skipped]
         if page.cursor is None or page.cursor == cursor:
-            return total
+            return total, news_after_hold
         cursor = page.cursor
 
 
@@ -297,8 +319,8 @@ def _movement(row, number_column: str, date_column: str, returns: bool) -> _Move
         kind = RETURN_KINDS.get(row["类型"].strip())
         if kind is None:
             row.fail("类型", f"类型须为“退货”或“换货”：{row['类型']!r}")
-        reason = row["原因"].strip() or None
-    return _Movement(row.number, row.get(number_column, parse_text),
+        reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
+    return _Movement(row.number, row.get(number_column, lambda t: parse_code(t, max_length=40)),
                      row.get("意向单号", parse_text), line_no, sku,
                      row.get("数量", lambda t: parse_int(t, minimum=1)),
                      row.get(date_column, parse_date), kind, reason)
@@ -329,6 +351,10 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
 
     summary = ImportSummary()
     applied: set[tuple[str, int]] = set()
+    # one row per (document, order, line): a second row would overwrite the first one's
+    # quantity (two lots of one line on a delivery note), so it is refused, not kept
+    first_row: dict[tuple[str, str, int], int] = {}
+    number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
     with session_scope(db_url) as s:
         orders = {o.id: o for o in s.exec(select(IntentOrder).where(
@@ -358,6 +384,12 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
                 continue
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
+                continue
+            seen = first_row.setdefault((m.number, m.order_id, line.line_no), m.row)
+            if seen != m.row:
+                fail(m, number_column,
+                     f"与第{seen}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
+                     "同一单据的同一行请合并为一行（数量相加）后再导入")
                 continue
             number_field = table.return_no if returns else table.delivery_no
             existing = s.exec(select(table).where(number_field == m.number,

@@ -541,7 +541,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             order_date=order_dates.get(ln.order_id), customer_name=c.legal_name,
             customer_code=_customer_code(c.id, c.finance_code), customer_uscc=c.uscc,
             region=ln.region,
-            rep_name=staff_names.get(ln.rep_id, ln.rep_id), policy_code=ln.policy_code,
+            rep_name=staff_names.get(ln.rep_id, ln.rep_id), rep_id=ln.rep_id,
+            policy_code=ln.policy_code,
             policy_version=ln.policy_version, clause=ln.clause, period=ln.period,
             basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
             due_amount=Decimal(str(ln.due_amount)), amount=Decimal(str(ln.amount)),
@@ -615,6 +616,9 @@ def summarize(db_url: str, month: str, run_id: int | None,
         run = s.get(SettlementRun, run_id)
         rows = _run_lines(s, run_id)
         names = {p.id: p.name for p in s.exec(select(Staff))}
+    # two reps of one name stay apart: 王芳（rep-wangfang2）
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    names = {pid: f"{n}（{pid}）" if n in shared else n for pid, n in names.items()}
 
     def total(key) -> dict[str, str]:
         sums: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))

@@ -66,6 +66,8 @@ class SettlementDetailLine:
     # 返利比例: the policy's one rate for the whole basis, as the explanation states it
     # (`reports.statement_pdf.policy_rate`); None where there is none (tiers crossed, cap)
     policy_rate: Decimal | None = None
+    # the rep's staff id: two reps of one name are told apart (王芳（rep-wangf2）)
+    rep_id: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("basis_amount", "rate", "due_amount", "amount", "policy_rate"):
@@ -160,15 +162,33 @@ def _total_row(ws) -> None:
         cell.font, cell.fill = _TOTAL_FONT, _TOTAL_FILL
 
 
+def _rep_labels(lines: Iterable[SettlementDetailLine]) -> Callable[[SettlementDetailLine], str]:
+    """How the sheets name a line's rep: the name, and the staff id after it where two reps
+    of the revision share the name (their rows must not be added up as one person's)."""
+    ids: dict[str, set[str]] = {}
+    for line in lines:
+        if line.rep_name and line.rep_id:
+            ids.setdefault(line.rep_name, set()).add(line.rep_id)
+
+    def label(line: SettlementDetailLine) -> str:
+        if not line.rep_name:
+            return UNASSIGNED
+        if line.rep_id and len(ids.get(line.rep_name, ())) > 1:
+            return f"{line.rep_name}（{line.rep_id}）"
+        return line.rep_name
+    return label
+
+
 def _detail(wb: Workbook, report: SettlementReport) -> None:
     ws = wb.active
     ws.title = "明细"
     _header(ws, DETAIL_HEADERS, (10, 9, 20, 12, 12, 30, 21, 8, 10, 14, 9, 10, 9, 14, 10, 10, 14,
                                  14, 10, 60))
+    rep = _rep_labels(report.lines)
     for line in report.lines:
         ws.append([line.month, line.revision, line.order_id, line.order_date,
                    line.customer_code or "", line.customer_name, line.customer_uscc or "",
-                   line.region or UNASSIGNED, line.rep_name or UNASSIGNED, line.policy_code,
+                   line.region or UNASSIGNED, rep(line), line.policy_code,
                    line.policy_version, line.clause, line.period, line.basis_amount,
                    line.policy_rate, line.rate if line.basis_amount else None,
                    line.due_amount, line.amount, KIND_LABELS[line.kind], line.explanation])
@@ -187,12 +207,14 @@ class _Group:
     lines: int = 0
     customers: set[str] = field(default_factory=set)
     regions: set[str] = field(default_factory=set)
+    reps: set[str] = field(default_factory=set)
     by_kind: dict[str, Decimal] = field(default_factory=lambda: {k: ZERO for k in KIND_LABELS})
 
-    def add(self, line: SettlementDetailLine) -> None:
+    def add(self, line: SettlementDetailLine, rep: str) -> None:
         self.lines += 1
         self.customers.add(line.customer_code or line.customer_name)
         self.regions.add(line.region or UNASSIGNED)
+        self.reps.add(rep)
         self.by_kind[line.kind] += line.amount
 
     @property
@@ -203,10 +225,16 @@ class _Group:
 def _groups(lines: Iterable[SettlementDetailLine],
             key: Callable[[SettlementDetailLine], tuple]) -> list[tuple[tuple, _Group]]:
     groups: dict[tuple, _Group] = {}
+    lines = tuple(lines)
+    rep = _rep_labels(lines)
     for line in lines:
-        groups.setdefault(key(line), _Group()).add(line)
+        groups.setdefault(key(line), _Group()).add(line, rep(line))
     # by name, the unassigned last, so the sheet reads the same on every run
     return sorted(groups.items(), key=lambda kv: tuple((k == UNASSIGNED, k) for k in kv[0]))
+
+
+def _unassigned_last(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=lambda n: (n == UNASSIGNED, n))
 
 
 def _summary(wb: Workbook, title: str, key_headers: Sequence[str], key_widths: Sequence[float],
@@ -278,14 +306,16 @@ def build_settlement_workbook(report: SettlementReport) -> Workbook:
     _detail(wb, report)
     _summary(wb, "按大区", ("大区",), (10,), lambda r: (r.region or UNASSIGNED,),
              lambda g: [len(g.customers)], ("客户数",), report.lines)
-    _summary(wb, "按销售", ("销售",), (10,), lambda r: (r.rep_name or UNASSIGNED,),
+    rep = _rep_labels(report.lines)
+    _summary(wb, "按销售", ("销售",), (10,), lambda r: (rep(r),),
              lambda g: ["、".join(sorted(g.regions)), len(g.customers)], ("大区", "客户数"),
              report.lines)
-    _summary(wb, "按客户", ("客户编码", "客户", "统一社会信用代码", "大区", "销售"),
-             (12, 30, 21, 8, 10),
-             lambda r: (r.customer_code or "", r.customer_name, r.customer_uscc or "",
-                        r.region or UNASSIGNED, r.rep_name or UNASSIGNED),
-             lambda g: [], (), report.lines)
+    # one row per customer, as there is one voucher per customer: lines booked to two reps
+    # or regions (a claw-back booked where it was paid) name both
+    _summary(wb, "按客户", ("客户编码", "客户", "统一社会信用代码"), (12, 30, 21),
+             lambda r: (r.customer_code or "", r.customer_name, r.customer_uscc or ""),
+             lambda g: ["、".join(_unassigned_last(g.regions)),
+                        "、".join(_unassigned_last(g.reps))], ("大区", "销售"), report.lines)
     _vouchers(wb, report)
     props = wb.properties
     props.title = f"{report.month} 返利结算明细（第{report.revision}版，{STATUS_LABELS[report.status]}）"
