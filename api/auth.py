@@ -4,7 +4,8 @@ A token names a staff member and an expiry and is signed with the server's `auth
 (HMAC-SHA256); nothing is stored. `salesops staff token <id>` issues one. Callers send it as
 `Authorization: Bearer <token>`; a page link may carry `?token=` once, which the page turns
 into an HttpOnly cookie. Roles come from the staff table at each request, so a changed role
-or a removed person takes effect at once.
+or a removed person takes effect at once. A post authenticated by the cookie alone is refused
+when the browser names another site as its origin.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import time
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
@@ -70,6 +72,25 @@ def token_of(request: Request) -> str | None:
     return request.query_params.get("token") or request.cookies.get(COOKIE)
 
 
+def foreign_origin(request: Request) -> bool:
+    """Whether the browser names another site as the origin of the request (a form or a
+    script of another site posting with our cookie); no Origin: a program, or a plain GET."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    settings: Settings = request.app.state.settings
+    ours = {str(request.base_url).rstrip("/"), settings.public_base_url.rstrip("/")}
+    allowed = {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, ours)}
+    return origin.rstrip("/") not in allowed
+
+
+def _rides_cookie(request: Request) -> bool:
+    """A request that changes something, authenticated only by the browser's cookie."""
+    return (request.method not in ("GET", "HEAD", "OPTIONS")
+            and not request.headers.get("authorization", "").lower().startswith("bearer ")
+            and not request.query_params.get("token"))
+
+
 def load_staff(db_url: str, staff_id: str) -> Staff | None:
     with session_scope(db_url) as s:
         return s.get(Staff, staff_id)
@@ -81,6 +102,9 @@ async def current_staff(request: Request) -> Staff:
     token = token_of(request)
     if not token:
         raise ApiError(401, "unauthenticated", "请先登录（缺少访问令牌）")
+    if _rides_cookie(request) and foreign_origin(request):
+        # the Lax cookie is not sent from another site's post; a sibling site's would be
+        raise ApiError(403, "cross_site", "请求来源不是本系统页面，已拒绝；程序调用请在请求头中携带访问令牌")
     staff_id = token_staff_id(settings, token)
     if staff_id is None:
         raise ApiError(401, "invalid_token", "访问令牌无效或已过期，请重新获取")

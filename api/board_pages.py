@@ -55,7 +55,8 @@ def effective_label(policy: Mapping) -> str:
 
 
 def orders_count(n: int) -> str:
-    return f"{n} 张订单"
+    """'89,416 张订单': thousands separated, as the money beside it."""
+    return f"{n:,} 张订单"
 
 
 def link(path: str, **params: str | None) -> str:
@@ -183,8 +184,8 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
     pages = ""
     if count > len(rows):
         here = dict(scope_query, status=status, month=month)
-        shown = (f'<span class="muted" id="shown">第 {offset + 1}–{offset + len(rows)} 张，'
-                 f'共 {count} 张</span>') if rows else ""
+        shown = (f'<span class="muted" id="shown">第 {offset + 1:,}–{offset + len(rows):,} 张，'
+                 f'共 {count:,} 张</span>') if rows else ""
 
         def at(start: int) -> str:
             return link(ORDERS_PAGE, **here, offset=str(start) if start else None)

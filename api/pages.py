@@ -12,13 +12,13 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import COOKIE, load_staff, token_claims, token_of
+from api.auth import COOKIE, foreign_origin, load_staff, token_claims, token_of
 from connectors.settings import Settings
 from models import Staff
 
@@ -32,6 +32,8 @@ STAFF_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
                  "Referrer-Policy": "same-origin", "Vary": "Accept, Cookie"}
 
 REOPEN = "请回到企业微信或钉钉，从推送消息中重新打开此链接。"
+# pushes carry no token: without the cookie, reopening one shows this page again
+LOGIN_LINK = "如仍无法打开，请联系系统管理员获取您的登录链接，打开一次即可登录。"
 
 
 def esc(value: object) -> str:
@@ -86,7 +88,7 @@ def wants_html(request: Request) -> bool:
 # --- who opens a staff page ------------------------------------------------------------------
 
 def unauthenticated(title: str, message: str, *, forget_cookie: bool = False) -> HTMLResponse:
-    response = staff_message(401, title, f"{message}{REOPEN}")
+    response = staff_message(401, title, f"{message}{REOPEN}{LOGIN_LINK}")
     if forget_cookie:
         response.delete_cookie(COOKIE, path="/")
     return response
@@ -106,7 +108,8 @@ async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff |
     """The staff member who opens a page, or the response to send instead: a redirect that
     trades a link's `?token=` for the cookie (GET pages, `from_link`), or the 401 page."""
     settings: Settings = request.app.state.settings
-    link_token = request.query_params.get("token") if from_link else None
+    # an empty `?token=` is no token: the cookie still counts
+    link_token = (request.query_params.get("token") or None) if from_link else None
     token = link_token if link_token is not None else token_of(request)
     if not token:
         return unauthenticated("需要登录", "此页面仅限公司员工查看，当前未登录。")
@@ -133,13 +136,7 @@ async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff |
 def cross_site(request: Request) -> bool:
     """A form posted from another site. The Lax cookie is not sent with such a post anyway;
     this refuses it as well when the browser names its origin."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return False
-    settings: Settings = request.app.state.settings
-    ours = {str(request.base_url).rstrip("/"), settings.public_base_url.rstrip("/")}
-    allowed = {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, ours)}
-    return origin.rstrip("/") not in allowed
+    return foreign_origin(request)
 
 
 def refused_cross_site() -> HTMLResponse:

@@ -16,11 +16,11 @@ from sqlmodel import select
 
 from api.auth import current_staff
 from api.board_pages import (
-    BOARD, ORDERS_PER_PAGE, STATUSES, board_page, order_rebate_page, orders_page,
+    BOARD, ORDERS_PER_PAGE, STATUSES, back_to_board, board_page, order_rebate_page, orders_page,
 )
 from api.errors import MAX_ID, ApiError
 from api.schemas import OrderLineIn
-from api.pages import card, staff_for_page, staff_message, staff_page, wants_html
+from api.pages import card, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.policies import policy_version, publish_policy, version_summary
@@ -185,7 +185,8 @@ async def rebate_order(order_id: str, request: Request, response: Response,
 
 
 @router.post("/rebates/settlements/{month}/{revision}/confirm", summary="财务确认结算版本")
-async def confirm(month: str, revision: int, request: Request, background: BackgroundTasks,
+async def confirm(month: str, request: Request, background: BackgroundTasks,
+                  revision: int = Path(ge=1, le=MAX_ID),
                   person: Staff = Depends(current_staff)):
     """The revision becomes final; its statements and workbook are then written again, as
     confirmed, after the answer (a month's PDFs take a minute or two)."""
@@ -284,7 +285,8 @@ async def board_orders_page(request: Request, status: str = "", month: str | Non
     _, scope, query = context
     if (status not in STATUSES or (month and not re.fullmatch(MONTH_PATTERN, month))
             or not re.fullmatch(r"[0-9]{0,7}", offset)):
-        return staff_message(400, "链接有误", "页面地址不正确，请从返利看板重新进入。")
+        return staff_page(400, "链接有误", card("链接有误", "页面地址不正确，请从返利看板重新进入。")
+                          + back_to_board(query))
     month = month if month and status != "expected" else None  # expected: this month only
     today = business_date()
     figure = await run_in_threadpool(partial(figure_orders, offset=int(offset or 0),
@@ -315,7 +317,9 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
     except Refusal as exc:
         return await run_in_threadpool(refused_page, request, person, exc)
     if detail is None:
-        return staff_message(404, "意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
+        return staff_page(404, "意向单不存在",
+                          card("意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
+                          + back_to_board(query))
     rep_name = await run_in_threadpool(_rep_name, db_url, detail["rep_id"])
     title, content = order_rebate_page(detail, rep_name, query)
     return staff_page(200, title, content)

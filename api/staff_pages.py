@@ -242,8 +242,8 @@ def order_page(data: Mapping, candidates: list[Mapping], *, error: str = "",
             + pdf + "</div>")
     if data["rebate"]:
         quote_card += (f'<div class="card"><h2>返利预估</h2><p id="rebate">{esc(data["rebate"])}'
-                       f'</p><p><a href="/rebates/orders/{esc(o["id"])}">返利明细与政策原文</a>'
-                       '</p></div>')
+                       f'</p><p><a id="rebate-link" href="/rebates/orders/{esc(o["id"])}">'
+                       '返利明细与政策原文</a></p></div>')
     todos = "".join(
         f'<li>{esc(t["title"])}<div class="muted">{esc(person(names, t["assignee"]))} · '
         f'{esc(TASK_STATUS_LABELS.get(t["status"], t["status"]))} · 截止 '

@@ -149,14 +149,18 @@ _EXPECTED: dict[tuple, tuple[float, list]] = {}
 _EXPECTED_LOCK = threading.Lock()
 
 
-def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
-                   ) -> list[tuple[str, LineDraft]]:
+def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
+                   customer_ids: set[int] | None = None) -> list[tuple[str, LineDraft]]:
     """What the settlements not made yet would pay now for the scope, as (month it will be
     settled in, line): this month's, and last month's until it is settled (the first days of
     a month). A (bucket, order) both would pay the same (an order of last month: this month's
     computation sees it too, as nothing is paid for it yet) is last month's, whose run pays it
     first and leaves this month's nothing; one this month's facts changed is this month's,
-    whose line holds all of it. Computed, not stored; reused for a few minutes."""
+    whose line holds all of it. Computed, not stored; reused for a few minutes.
+
+    `customer_ids` (one order's page): at least these customers' lines, the scope's reused
+    figure when there is one, otherwise computed for them alone (quick: not the whole
+    scope's month) and not kept."""
     today = today or business_date()
     month, last = f"{today:%Y-%m}", previous_month(today)
     with session_scope(db_url) as s:
@@ -183,6 +187,8 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
         hit = _EXPECTED.get(key)
         if hit and time.monotonic() - hit[0] < EXPECTED_TTL:
             return hit[1]
+    if customer_ids is not None:
+        customers = set(customer_ids) if customers is None else customers & set(customer_ids)
     customers = {c for c in customers if c is not None} if customers is not None else None
     found: dict[tuple, tuple[str, LineDraft]] = {}
     for m in months if customers != set() else ():
@@ -194,6 +200,8 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None
                 if earlier is None or earlier[1].amount != d.amount:
                     found[line] = (m, d)
     drafts = list(found.values())
+    if customer_ids is not None:
+        return drafts  # a part of the scope's figure: never read as the whole
     with _EXPECTED_LOCK:
         now = time.monotonic()
         # a figure past its time, or of this scope as the data stood before (a later stamp or
@@ -325,7 +333,12 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
         settled_inputs = line_inputs(s, [ln for ln, _ in settled])
         book = policy_book(s)
-    expected = [(m, d) for m, d in expected_lines(db_url, scope, today)
+        # the customers whose buckets can hold the order's lines: its customer now, and
+        # those it was paid under (a customer file merged since)
+        customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
+                                                          .distinct().where(
+            RebateLine.order_id == order_id)))
+    expected = [(m, d) for m, d in expected_lines(db_url, scope, today, customer_ids)
                 if d.order_id == order_id]
     if not (settled or expected
             or in_scope(scope, order.rep_id, customer.region if customer else None)):
