@@ -31,6 +31,16 @@ class CustomerIn(BaseModel):
 
     _whole_id = field_validator("id", mode="before")(_whole_number)
 
+    @field_validator("contact_email")
+    @classmethod
+    def _deliverable(cls, v):
+        """Our mail goes out without SMTPUTF8: a Chinese or full-width mailbox, or two
+        addresses in one, cannot be delivered (the order would block later)."""
+        if v is not None and (not v.isascii() or any(ch in v for ch in ',;<>()[]\\"')):
+            raise ValueError("邮箱地址只能由英文字母、数字和常用符号组成（如 name@example.com），"
+                             "中文、全角字符或多个地址无法投递")
+        return v
+
 
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True)

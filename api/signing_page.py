@@ -6,7 +6,9 @@ import base64
 import binascii
 import html
 import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
@@ -18,10 +20,11 @@ from api.pages import card, render, script
 from api.webhooks import add_signing_event
 from models import Customer, IntentOrder, IntentOrderLine, Product, Quote, SigningToken, utcnow
 from models.base import SHANGHAI
-from models.db import session_scope
+from models.db import database_busy, session_scope
 from models.signing import token_hash
 
 router = APIRouter()
+log = logging.getLogger("salesops.signing_page")
 
 
 @dataclass
@@ -65,8 +68,12 @@ def message_page(status: int, title: str, message: str) -> HTMLResponse:
     return HTMLResponse(render(title, card(title, message)), status_code=status)
 
 
-def quote_page(state: TokenState, token: str, error: str = "") -> str:
+def quote_page(state: TokenState, token: str, error: str = "",
+               signer_name: str | None = None) -> str:
+    """The quote and the signing form; after a refused submit, the name as the signer typed
+    it (not the order's contact again)."""
     q, cust, order = state.quote, state.customer, state.order
+    name = (order.contact_name or "") if signer_name is None else signer_name
     rows = "".join(
         f"<tr><td>{html.escape(p.model)}<div class='muted'>{html.escape(p.name)}</div></td>"
         f"<td class='num'>{ln.quantity}{html.escape(p.unit)}</td>"
@@ -83,7 +90,7 @@ def quote_page(state: TokenState, token: str, error: str = "") -> str:
 <div class="card"><h2>在线签署</h2>
 <form id="sign-form" method="post" action="/sign/{safe_token}">
 <label for="signer_name" class="muted">签署人姓名</label>
-<input type="text" id="signer_name" name="signer_name" maxlength="40" value="{html.escape(order.contact_name or '')}" autocomplete="name">
+<input type="text" id="signer_name" name="signer_name" maxlength="40" value="{html.escape(name)}" autocomplete="name">
 <label class="consent"><input type="checkbox" id="consent" name="consent" value="yes">
 <span>我已阅读并同意上述报价单的全部内容，确认以电子签名方式签署，与手写签名具有同等法律效力。</span></label>
 <div class="muted">请在下方框内手写签名</div>
@@ -105,6 +112,34 @@ def provider_url(state: TokenState) -> str | None:
     return None
 
 
+def current_provider_url(settings, state: TokenState) -> str | None:
+    """The provider's page, asked for now: e签宝's login-free signing links last about 30
+    minutes, while the customer opens our link from the mail hours or days later. The link
+    stored when the flow started when e签宝 cannot answer now."""
+    stored = provider_url(state)
+    quote = state.quote
+    if not (stored and quote.signing_provider == "esign" and quote.signing_ref
+            and settings.esign_url and settings.esign_app_id
+            and settings.esign_app_secret.get_secret_value()):
+        return stored
+    from connectors.esign_tsign import TsignSigning, signer_account
+
+    # the account and company the flow was started with (flows.order_steps.request_signature)
+    account = signer_account(state.order.contact_phone, state.order.contact_email)
+    if not account or state.customer is None:
+        return stored
+    client = TsignSigning(settings.esign_url, settings.esign_app_id, settings.esign_app_secret,
+                          timeout=min(settings.connector_timeout_seconds, 5.0), attempts=1)
+    try:
+        return client.signing_url(quote.signing_ref, account, state.customer.legal_name)
+    except Exception as exc:  # noqa: BLE001 - the stored link is still worth a try
+        log.warning("e签宝 sign-url for %s failed, forwarding to the stored link: %s",
+                    quote.code, type(exc).__name__)
+        return stored
+    finally:
+        client.close()
+
+
 @router.get("/sign/{token}", response_class=HTMLResponse, tags=["signing"], summary="签署页")
 async def show_signing_page(token: str, request: Request):
     settings = request.app.state.settings
@@ -112,7 +147,8 @@ async def show_signing_page(token: str, request: Request):
     if not state.ok:
         return message_page(state.status, state.title, state.message)
     if provider_url(state):
-        return RedirectResponse(provider_url(state), status_code=302)
+        url = await run_in_threadpool(current_provider_url, settings, state)
+        return RedirectResponse(url, status_code=302)
     return HTMLResponse(quote_page(state, token))
 
 
@@ -121,6 +157,10 @@ async def quote_pdf(token: str, request: Request):
     state = await run_in_threadpool(load_token, request.app.state.settings.db_url, token)
     if not state.ok:
         return message_page(state.status, state.title, state.message)
+    if not (state.quote.pdf_path and Path(state.quote.pdf_path).is_file()):
+        return message_page(404, "报价单文件暂不可用",
+                            f"报价单 {state.quote.code} 的 PDF 文件暂时无法打开，"
+                            "请稍后再试或联系您的销售顾问。")
     return FileResponse(state.quote.pdf_path, media_type="application/pdf",
                         filename=f"{state.quote.code}.pdf")
 
@@ -147,9 +187,11 @@ def complete_builtin_signing(settings, state: TokenState, token: str, signer_nam
             SigningToken.token_hash == token_hash(token), SigningToken.used_at.is_(None),
             SigningToken.expires_at > now).values(used_at=now)).rowcount == 1
         if won:
-            # raises ValueError for a blank or broken drawing: the transaction rolls back
+            # raises ValueError for a blank or broken drawing: the transaction rolls back.
+            # Winning the token means nobody signed yet: a capture on disk is left from a
+            # submit whose transaction did not commit, and this drawing replaces it.
             save_signature_capture(settings.data_dir.resolve(), state.quote.code, png,
-                                   signer_name, ip, user_agent, now)
+                                   signer_name, ip, user_agent, now, replace=True)
             add_signing_event(s, "esign:builtin", state.quote.code,
                               json.dumps({"quote": state.quote.code, "signer": signer_name,
                                           "signed_at": now.isoformat()},
@@ -166,7 +208,8 @@ async def submit_signature(token: str, request: Request, signer_name: str = Form
     if not state.ok:
         return message_page(state.status, state.title, state.message)
     if provider_url(state):  # signed at the provider: a signature here would not count
-        return RedirectResponse(provider_url(state), status_code=303)
+        url = await run_in_threadpool(current_provider_url, settings, state)
+        return RedirectResponse(url, status_code=303)
     name = signer_name.strip()
     problem = ""
     if consent != "yes":
@@ -179,13 +222,21 @@ async def submit_signature(token: str, request: Request, signer_name: str = Form
         except ValueError as exc:
             problem = str(exc)
     if problem:
-        return HTMLResponse(quote_page(state, token, problem), status_code=422)
+        return HTMLResponse(quote_page(state, token, problem, signer_name), status_code=422)
     try:
         done = await run_in_threadpool(
             complete_builtin_signing, settings, state, token, name, png,
             request.client.host if request.client else "", request.headers.get("user-agent", ""))
     except ValueError as exc:  # the capture was refused (blank, too large, not a PNG)
-        return HTMLResponse(quote_page(state, token, str(exc)), status_code=422)
+        return HTMLResponse(quote_page(state, token, str(exc), signer_name), status_code=422)
+    except sa.exc.DBAPIError as exc:  # the customer reads a page, not the API's JSON
+        if not database_busy(exc):
+            raise
+        response = message_page(503, "系统繁忙，尚未签署",
+                                f"系统繁忙，报价单 {state.quote.code} 本次未能签署成功。"
+                                "请稍候片刻，重新打开签署链接后重新签署。")
+        response.headers["Retry-After"] = "5"
+        return response
     if not done.ok:
         return message_page(done.status, done.title, done.message)
     request.app.state.dispatcher.poke()

@@ -69,17 +69,24 @@ def verify_signature(request: Request, body: bytes, settings) -> str:
         raise ApiError(401, "stale_timestamp",
                        f"时间戳超出 {settings.replay_window_seconds // 60} 分钟有效窗口")
     expected = sign_body(secret.get_secret_value(), stamp, body)
-    # as bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500)
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+    # as bytes: compare_digest refuses text with non-ASCII characters (a TypeError, a 500);
+    # hex in capitals (Java's printHexBinary) is the same signature
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
         raise ApiError(401, "bad_signature", "签名校验失败")
     return sender
 
 
 def parse_order(body: bytes) -> IntentOrderIn:
+    # UTF-8 only: json.loads would read UTF-16/32 bytes too, which the inbox cannot keep as
+    # text (a 500 after the checks); a raw NUL means UTF-16 without its byte order mark
     try:
-        data = json.loads(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码") from exc
+    if "\x00" in text:
+        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码")
+    try:
+        data = json.loads(text.removeprefix("\ufeff"))  # a byte order mark is tolerated
     except json.JSONDecodeError as exc:  # the parser's own words are English: say where
         raise ApiError(400, "malformed_json",
                        f"请求体不是合法 JSON：第 {exc.lineno} 行第 {exc.colno} 列有误",
@@ -288,9 +295,11 @@ async def receive_esign_callback(provider: str, request: Request):
     from connectors.esign import CallbackSignatureError
     from connectors.esign_tsign import verify_tsign_callback
 
+    secret = settings.esign_app_secret.get_secret_value()
+    if not secret:  # anybody can compute an HMAC under the empty key
+        raise ApiError(401, "not_configured", "未配置 e签宝 应用密钥，无法校验电子签回调签名")
     try:
-        event = verify_tsign_callback(dict(request.headers), request.url.query, body,
-                                      settings.esign_app_secret.get_secret_value())
+        event = verify_tsign_callback(dict(request.headers), request.url.query, body, secret)
     except CallbackSignatureError as exc:
         raise ApiError(401, exc.reason_code, "电子签回调签名校验失败") from exc
     flow_id = event.get("signFlowId")
@@ -298,6 +307,9 @@ async def receive_esign_callback(provider: str, request: Request):
     answer = {"code": "200", "msg": "success"}
     if action != "SIGN_FLOW_COMPLETE" or not flow_id:
         return JSONResponse(answer)  # other notifications are acknowledged, not acted upon
+    if not isinstance(flow_id, str):  # a list or object cannot be looked up (it was a 500)
+        raise ApiError(400, "bad_body", "电子签回调内容不正确：signFlowId 应为文本",
+                       [{"field": "signFlowId", "problem": "string_type"}])
     if str(event.get("signFlowStatus", "2")) != "2":  # 2 = all signed; 3/5/7 = revoked/expired/refused
         return JSONResponse(answer)
 

@@ -59,13 +59,15 @@ MSG_ALREADY_SIGNED = "该报价单已签署，无需重复签署。"
 
 def save_signature_capture(data_dir: Path, quote_code: str, png_bytes: bytes, signer_name: str,
                            ip: str | None, user_agent: str | None,
-                           signed_at: dt.datetime) -> dict:
+                           signed_at: dt.datetime, *, replace: bool = False) -> dict:
     """Validate the customer's drawn signature and store it with its capture record.
 
     Stores data_dir/signatures/<code>.png and <code>.json; returns the record. Raises
     ValueError with a message for the signer when the image is not a sane, non-blank PNG.
     Saving the same image again is a no-op; a different image for a quote that already has
-    one is refused (the first signature stands).
+    one is refused (the first signature stands) unless `replace`: the caller holds the
+    quote's unused signing token, so a capture on disk is left from a submit whose
+    transaction did not commit (nothing was signed) and the new drawing takes its place.
     """
     code = _safe_code(quote_code)
     signer_name = (signer_name or "").strip()
@@ -80,11 +82,14 @@ def save_signature_capture(data_dir: Path, quote_code: str, png_bytes: bytes, si
     png_path, json_path = folder / f"{code}.png", folder / f"{code}.json"
     png_sha = hashlib.sha256(png_bytes).hexdigest()
     with pades.file_lock(folder / f".{code}.lock"):
-        if json_path.exists():
+        if json_path.exists() and not replace:
             existing = json.loads(json_path.read_text(encoding="utf-8"))
             if existing.get("png_sha256") == png_sha:
                 return existing
             raise ValueError(MSG_ALREADY_SIGNED)
+        if json_path.exists():
+            log.warning("signature capture of %s replaced: the earlier submit was not saved",
+                        code)
         record = {
             "quote_code": code,
             "signer_name": signer_name[:60],

@@ -218,9 +218,10 @@ class TsignSigning(RemoteClient):
         signing link. Effectful (starts a flow, which costs a contract unit): see the module
         docstring for how a second flow for the same quote is avoided."""
         self._require_config()
-        account = (request.signer_phone or request.signer_email or "").strip()
+        account = signer_account(request.signer_phone, request.signer_email)
         if not account:
-            raise PermanentError(f"报价单 {request.quote_code} 缺少签署人手机号或邮箱，无法发起 e签宝 签署",
+            raise PermanentError(f"报价单 {request.quote_code} 缺少签署人手机号（11 位手机号码，"
+                                 "座机不能作为 e签宝 账号）或邮箱，无法发起 e签宝 签署",
                                  provider=PROVIDER, code="no_signer_account")
         if not request.signer_company.strip():
             raise PermanentError(f"报价单 {request.quote_code} 缺少签署单位名称",
@@ -500,6 +501,21 @@ class TsignSigning(RemoteClient):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+_MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
+
+
+def signer_account(phone: str | None, email: str | None) -> str:
+    """The signer's e签宝 account (psnAccount): a mainland mobile number as 11 digits (the
+    order's phone may be typed "+86 139-1234-5678"), else the mail address; "" when neither
+    is usable (a landline is no account)."""
+    digits = re.sub(r"[\s\-()（）+]", "", phone or "")
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if _MOBILE_RE.match(digits):
+        return digits
+    return (email or "").strip()
+
 
 def flow_title(title: str, quote_code: str) -> str:
     """The sign flow title: the quote's title plus a marker that identifies the quote

@@ -60,6 +60,20 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
     return out
 
 
+# what the rep (order page) and the manager (to-do) read before the outside system's words
+STEP_LABELS = {
+    "customer-check": "客户核验", "stock-check": "库存检查", "rebate-preview": "返利预估",
+    "quote-pdf": "生成报价单", "signature-request": "发起电子签署", "quote-email": "发送报价邮件",
+    "archive-signed-quote": "归档已签署报价单", "invoice-request": "提交开票申请",
+    "signed-quote-email": "发送已签署报价单邮件",
+}
+
+
+def _labelled(step: str, reasons: dict[str, str]) -> dict[str, str]:
+    label = STEP_LABELS.get(step)
+    return {rid: f"{label}：{why}" if label else why for rid, why in reasons.items()}
+
+
 def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, dict, dict]:
     """Push records through batch tasks in order. Returns (finished, failed, blocked, held): a
     record leaves the line at the step that failed (transient, for a later retry), blocked it
@@ -73,12 +87,13 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
             outcome = step(pending)
         except StepIncomplete as exc:  # task retries exhausted: the rest waits for the sweeper
             outcome = exc.outcome
-            failed.update(outcome.retry)
+            failed.update(_labelled(step.name, outcome.retry))
         except Exception as exc:  # e.g. inventory unreachable for the whole batch
             log_exception("step %s failed for the batch", step.name)
-            failed.update({rid: f"{step.name}: {exc}" for rid in pending})
+            label = STEP_LABELS.get(step.name, step.name)
+            failed.update({rid: f"{label}：{exc}" for rid in pending})
             outcome = Outcome()
-        blocked.update(outcome.blocked)
+        blocked.update(_labelled(step.name, outcome.blocked))
         held.update(outcome.held)
         pending = outcome.ok
     return pending, failed, blocked, held

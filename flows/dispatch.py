@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import uuid
 from collections import defaultdict
 from typing import Protocol
 
@@ -75,23 +76,45 @@ def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
     dispatched = 0
     for (deployment, param), members in groups.items():
         for start in range(0, len(members), batch_size):
-            chunk = members[start:start + batch_size]
+            chunk, claim = _take(db_url, members[start:start + batch_size])
+            if not chunk:
+                continue
             subjects = list(dict.fromkeys(r.subject_id for r in chunk if r.subject_id))
             try:
                 run_id = launcher.launch(deployment, {param: subjects}, batch_key(chunk))
-            except Exception as exc:  # orchestrator down: the rows stay pending
+            except Exception as exc:  # orchestrator down: the rows wait in the inbox again
                 log.warning("could not start %s (%d events wait in the inbox): %s",
                             deployment, len(chunk), exc)
+                with session_scope(db_url) as s:
+                    s.exec(sa.update(InboxEvent).where(
+                        InboxEvent.id.in_([r.id for r in chunk]),
+                        InboxEvent.status == "dispatched", InboxEvent.flow_run_id == claim)
+                        .values(status="pending", flow_run_id=None, dispatched_at=None))
                 return dispatched
             with session_scope(db_url) as s:
                 # a fast run may already have marked its events done: keep that status
                 s.exec(sa.update(InboxEvent).where(InboxEvent.id.in_([r.id for r in chunk]))
-                       .values(status=sa.case((InboxEvent.status == "pending", "dispatched"),
-                                              else_=InboxEvent.status),
-                               flow_run_id=run_id, dispatched_at=utcnow(),
+                       .values(flow_run_id=run_id, dispatched_at=utcnow(),
                                dispatch_attempts=InboxEvent.dispatch_attempts + 1))
             dispatched += len(chunk)
     return dispatched
+
+
+def _take(db_url: str, chunk: list) -> tuple[list, str]:
+    """The events of `chunk` this dispatcher hands over, marked `dispatched` in one
+    conditional UPDATE: the API's dispatcher and the sweeper may read the same pending rows,
+    and an event handed over in two differently composed batches would get two runs (each
+    mailing the signed quote). A hand-over that dies before the run is created leaves its
+    rows `dispatched`: the sweeper picks them up after the lease (`requeue_stalled`)."""
+    claim = f"claim:{uuid.uuid4().hex}"
+    ids = [r.id for r in chunk]
+    with session_scope(db_url) as s:
+        s.exec(sa.update(InboxEvent).where(InboxEvent.id.in_(ids),
+                                           InboxEvent.status == "pending")
+               .values(status="dispatched", flow_run_id=claim, dispatched_at=utcnow()))
+        won = set(s.execute(sa.select(InboxEvent.id).where(
+            InboxEvent.id.in_(ids), InboxEvent.flow_run_id == claim)).scalars())
+    return [r for r in chunk if r.id in won], claim
 
 
 def requeue_stalled(db_url: str, launcher: Launcher, lease: dt.timedelta,

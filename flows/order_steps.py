@@ -193,14 +193,20 @@ def send_quote_mail(hub: Hub, order_id: str) -> None:
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
         quote = quote_of(s, order_id)
-    if effect_result(hub.db_url, "quote_email", quote.code) is None:
+    # the customer may have signed meanwhile (e签宝 texts him as the flow starts, while this
+    # step is still retried): no "please sign" mail then, and no step back to 已报价
+    if (quote.status != QuoteStatus.signed.value
+            and effect_result(hub.db_url, "quote_email", quote.code) is None):
         _mail_quote(hub, order, quote)
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
         quote = quote_of(s, order_id)
-        apply_changes(s, quote, ACTOR, status=QuoteStatus.sent.value)
-        apply_changes(s, order, ACTOR, status=OrderStatus.quoted.value, error=None,
-                      claimed_by=None, claimed_until=None)
+        if quote.status != QuoteStatus.signed.value:
+            apply_changes(s, quote, ACTOR, status=QuoteStatus.sent.value)
+        signed = (OrderStatus.signed.value, OrderStatus.invoicing.value)
+        apply_changes(s, order, ACTOR,
+                      status=order.status if order.status in signed else OrderStatus.quoted.value,
+                      error=None, claimed_by=None, claimed_until=None)
         opp = s.exec(select(Opportunity).where(Opportunity.order_id == order_id)).one()
         apply_changes(s, opp, ACTOR, amount=quote.total_amount)
         advance_stage(s, order_id, Stage.quoted)

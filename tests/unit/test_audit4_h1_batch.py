@@ -1,0 +1,39 @@
+"""Audit round 4 (H1): why an order stopped, as the rep reads it on the order page and the
+manager in the to-do: which step, in Chinese, before the outside system's own words."""
+from __future__ import annotations
+
+from connectors.base import PermanentError, TransientError
+from flows.batch import run_each, run_steps
+
+
+def step_named(name, fn):
+    def step(ids):
+        return run_each(name, ids, fn)
+
+    step.name = name
+    return step
+
+
+def test_a_failed_or_blocked_record_says_which_step_in_chinese():
+    def mail(rid):
+        if rid == "down":
+            raise TransientError("SMTP server unreachable: ConnectionRefusedError()",
+                                 provider="smtp")
+        if rid == "refused":
+            raise PermanentError("SMTP RCPT TO refused (550): no such mailbox",
+                                 provider="smtp")
+
+    finished, failed, blocked, _ = run_steps(
+        [step_named("quote-email", mail)], ["ok", "down", "refused"], lambda *a: None)
+    assert finished == ["ok"]
+    assert failed["down"].startswith("发送报价邮件：SMTP server unreachable")
+    assert blocked["refused"].startswith("发送报价邮件：SMTP RCPT TO refused")
+
+
+def test_a_step_that_fails_for_the_whole_batch_says_which_step_in_chinese():
+    def stock(ids):
+        raise ConnectionError("ERP unreachable")
+
+    stock.name = "stock-check"
+    _, failed, _, _ = run_steps([stock], ["a"], lambda *a: None)
+    assert failed == {"a": "库存检查：ERP unreachable"}
