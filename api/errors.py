@@ -43,6 +43,7 @@ _PROBLEMS = {
     "string_too_long": "长度不能超过 {max_length} 个字符",
     "string_pattern_mismatch": "格式不正确",
     "string_unicode": "含有无法识别的字符（不成对的 UTF-16 代理项），请检查编码",
+    "finite_number": "应为有限的数字（不能是 NaN 或 Infinity）",
     "bool_type": "应为 true 或 false",
     "bool_parsing": "应为 true 或 false",
     "date_type": "日期格式应为 YYYY-MM-DD",

@@ -86,11 +86,12 @@ MAX_DOCUMENT = 200_000  # characters of a policy document (a real one has a few 
 async def _document(request: Request) -> str:
     """The request body as the document text, whatever the Content-Type says: a JSON policy
     sent as application/json is the same document as one sent as text/plain."""
+    too_long = _body_error(f"政策文档过长（最多 {MAX_DOCUMENT} 个字符）", "string_too_long")
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > 4 * MAX_DOCUMENT:  # more than any document of MAX_DOCUMENT characters
-            break
+            raise too_long  # (what was read may end inside a character: not decoded)
     try:
         text = bytes(raw).decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -98,7 +99,7 @@ async def _document(request: Request) -> str:
     if not text.strip():
         raise _body_error("请求正文为空：请发送政策文档原文（YAML 或 JSON）", "missing")
     if len(text) > MAX_DOCUMENT:
-        raise _body_error(f"政策文档过长（最多 {MAX_DOCUMENT} 个字符）", "string_too_long")
+        raise too_long
     return text
 
 

@@ -12,6 +12,7 @@ import difflib
 import json
 import re
 import reprlib
+import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -251,7 +252,8 @@ _YAML_PROBLEMS = (
     (r"mapping values are not allowed here",
      "此处不能出现“: ”（检查缩进是否对齐；文本中含“: ”时请给整段文本加引号）"),
     (r"found character '\\t'", "含有制表符（Tab），YAML 只能用空格缩进"),
-    (r"cannot start any token", "该字符不能出现在值的开头，请给这个值加引号"),
+    (r"cannot start any token|while scanning an? (alias|anchor|tag)|while parsing a tag",
+     "该字符不能出现在值的开头，请给这个值加引号"),  # also * & ! (YAML's alias, anchor, tag)
     (r"expected ',' or '\]'", "列表 [ … ] 缺少逗号或右方括号“]”"),
     (r"expected ',' or '\}'", "映射 { … } 缺少逗号或右花括号“}”"),
     (r"quoted scalar.*end of stream", "引号未闭合（缺少结尾的引号）"),
@@ -261,6 +263,16 @@ _YAML_PROBLEMS = (
     (r"undefined alias", "引用了未定义的锚点（*名称 前须有 &名称）"),
     (r"could not determine a constructor", "不支持的类型标签（以 ! 开头）"),
     (r"expected the node content", "此处缺少值"),
+    (r"while scanning a block scalar",
+     "“|”或“>”之后不能在同一行写文字：多行文本请从下一行开始，并比字段名多缩进两格"),
+    (r"sequence entries are not allowed here",
+     "值不能以“- ”开头（列表项须另起一行并缩进；如是文字请给这个值加引号）"),
+    (r"while scanning a directive", "行首的“%”会被当成 YAML 指令，请给这个值加引号"),
+    (r"mapping keys are not allowed here", "值不能以“? ”开头，请给这个值加引号"),
+    (r"expected a single document",
+     "一个文件只能写一份政策（此处又以“---”开始了另一份，请分成两个文件分别发布）"),
+    (r"recursive node", "锚点引用了自身（&名称 标记的内容里又用了 *名称）"),
+    (r"unhashable key", "字段名不能是列表或映射（检查是否多写了括号或问号）"),
 )
 _JSON_PROBLEMS = (
     ("Expecting value", "此处缺少值（或多了一个逗号）"),
@@ -276,6 +288,40 @@ _JSON_PROBLEMS = (
 
 def _load_text(text: str) -> Any:
     """YAML or JSON → plain data; raises PolicyDocumentError for a syntax error."""
+    data = _load_syntax(text)
+    bad = _unstorable(data)
+    if bad == "\0":  # PostgreSQL keeps no NUL in a text column
+        raise PolicyDocumentError([Problem("", "含有空字符 \\u0000（转义写出的 NUL），请删除")])
+    if bad is not None:  # it could be neither stored nor sent back in an answer
+        raise PolicyDocumentError([Problem("", (
+            f"含有无效的转义字符 \\u{ord(bad):04x}（半个 UTF-16 代理对，不是完整的字符），"
+            "请直接写出该字符"))])
+    return data
+
+
+_UNSTORABLE = re.compile("[\0\ud800-\udfff]")
+
+
+def _unstorable(data: Any) -> str | None:
+    """The first character no database text column can hold — NUL, or half of a UTF-16 pair
+    (escapes such as `"\\u0000"`, `"\\ud800"` decode to them) — in any key or text of the
+    document, else None. Walked without recursion, each shared (anchored) part once."""
+    stack, seen = [data], set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found = _UNSTORABLE.search(value)
+            if found:
+                return found.group()
+        elif isinstance(value, (dict, list)) and id(value) not in seen:
+            seen.add(id(value))
+            parts = ([p for pair in value.items() for p in pair] if isinstance(value, dict)
+                     else value)
+            stack += reversed(parts)  # the first one in document order is named
+    return None
+
+
+def _load_syntax(text: str) -> Any:
     text = text.lstrip("\ufeff")
     if _CLEARLY_JSON.match(text):
         return _load_json(text)
@@ -340,8 +386,9 @@ def _yaml_error(text: str, exc: yaml.YAMLError) -> str:
     context, problem = getattr(exc, "context", None), getattr(exc, "problem", None)
     found = getattr(exc, "problem_mark", None)
     start = getattr(exc, "context_mark", None)
-    if start is None or (context or "").startswith("while parsing a block"):
-        start = found  # a block's start is far from the problem: the problem's line it is
+    if start is None or (context or "").startswith(("while parsing a block",
+                                                     "expected a single document")):
+        start = found  # a block's (or the document's) start is far from the problem
     if start is None:
         return f"YAML 格式错误：无法解析（{exc}）"
     said = f"{context or ''} {problem or ''}"
@@ -396,6 +443,9 @@ class _Check:
                 # `{from: 100,000}`: YAML splits the number at the comma into a key "000"
                 self.add(_join(path, key), "数字中不能用千位分隔符“,”（如 100,000 请写成 "
                                            "100000），逗号后的部分被当成了字段名")
+            elif key == "<<":  # YAML's merge key: every field is read as written, none merged
+                self.add(_join(path, key), "不支持 YAML 合并键“<<”（如 <<: *共用条件），"
+                                           "请把共用的字段直接写在每一处")
             elif key not in allowed:
                 self.add(_join(path, key), f"未知字段{_did_you_mean(str(key), allowed)}；"
                                            f"可用字段：{'、'.join(allowed)}")
@@ -424,6 +474,8 @@ class _Check:
     def date(self, value: Any, path: str) -> dt.date | object:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
+        if isinstance(value, str):  # full-width ２０２７－０１－０１, as full-width numbers are read
+            value = value.translate(_HALF_WIDTH)
         if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
             return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {_shown(value)}")
         try:
@@ -440,10 +492,12 @@ class _Check:
         if isinstance(value, float):
             # a float would already have lost the exact decimal the clerk wrote
             return self.add(path, "应为数字（不接受浮点数）")
+        # full-width ２．５ read as 2.5 (only those forms: 100000¹ stays wrong)
+        half = value.translate(_HALF_WIDTH).strip() if isinstance(value, str) else None
         if isinstance(value, (int, Decimal)):
             number = Decimal(value)
-        elif isinstance(value, str) and _NUMBER_RE.match(value.strip()):
-            number = Decimal(value.strip())
+        elif half is not None and _NUMBER_RE.match(half):
+            number = Decimal(half)
         else:
             return self.add(path, f"应为数字，实为 {_shown(value)}{_number_hint(value)}")
         # checked before any arithmetic: 1e400 would overflow the decimal context
@@ -474,6 +528,9 @@ class _Check:
             if number is _BAD:
                 return _BAD
             number = _canon(number.scaleb(-2))
+            if _places(number) > MAX_PLACES:  # the spec stores the fraction: it must read back
+                return self.add(path, f"小数位数过多（百分比最多 {MAX_PLACES - 2} 位小数），"
+                                      f"实为 {_shown(value)}")
         else:
             number = self.number(value, path)
             if number is _BAD:
@@ -481,7 +538,9 @@ class _Check:
         if number < 0:
             return self.add(path, f"比例不能为负（{_rate_text(value)}）")
         percent = isinstance(value, str) and value.strip().endswith("%")
-        if number == 1 and not percent:  # 1 as a fraction is 100 %: more likely a slip for 1 %
+        # 1 as a fraction is 100 %: from a clerk more likely a slip for 1 %; in the published
+        # spec (rates as fractions) it is the 100 % the clerk wrote, and must read back
+        if number == 1 and not percent and self.authoring:
             return self.add(path, f"比例 1 含义不明：如指 1%，请写成 \"1%\"；如确为{whole}，"
                                   "请写成 \"100%\"")
         if number > 1:
@@ -493,8 +552,12 @@ class _Check:
 
     def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | object:
         if not isinstance(value, str) or value.strip() not in options:
-            meant = _CHOICE_WORDS.get(value.strip()) if isinstance(value, str) else None
+            meant = None
+            if isinstance(value, str):  # 季度 → quarter; Quarter → quarter (lower case only)
+                meant = _CHOICE_WORDS.get(value.strip(), value.strip().casefold())
             hint = f"（“{value.strip()}”请写成 {meant}）" if meant in options else ""
+            if not hint and isinstance(value, str):  # quater → quarter
+                hint = _did_you_mean(value.strip(), options)
             return self.add(path, f"应为 {' 或 '.join(options)} 之一，实为 {_shown(value)}{hint}")
         return value.strip()
 
@@ -523,8 +586,10 @@ _CHOICE_WORDS = {
     **{w: "fail" for w in ("不通过", "不享受", "视为不满足")},
 }
 _QUOTES = "“”‘’「」"
+# an input method's full-width forms of ASCII (！ … ～) and its space, as typed half-width
+_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: " "}
 _THOUSANDS_TAIL = re.compile(r"^\d{3}(\.\d+)?$")  # what is left of 100,000 after the comma
-_GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-width comma
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
 _WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
 _SCALES = {"千": 3, "万": 4, "亿": 8}
@@ -539,7 +604,7 @@ def _number_hint(value: Any) -> str:
     if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
         return f"（中文引号须去掉，写成 {bare}）"
     if _GROUPED.match(text):
-        written = text.replace(",", "")
+        written = text.replace(",", "").replace("，", "")
     elif m := _SCALED.match(text):
         written = plain_number(Decimal(m.group(1)).scaleb(_SCALES[m.group(4)]))
     elif m := _WITH_UNIT.match(text):
@@ -628,6 +693,8 @@ def _parse(text: str, authoring: bool) -> PolicySpec:
 
 
 def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
+    if data is None:  # nothing but blank lines and comments (the wrong file, an unfilled draft)
+        return check.add("", "文档为空：没有任何字段（只有空行或注释），请检查是否选错了文件")
     if check.mapping(data, "", _POLICY_FIELDS,
                      ("code", "name", "effective_from", "rules")) is _BAD:
         return _BAD
@@ -670,7 +737,8 @@ def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
                                   f"规则 id 与 rules[{first_seen[rid]}].id 重复（{rid}）")
                     else:
                         first_seen[rid] = i
-    if check.authoring and isinstance(start, dt.date) and end is not _BAD:
+    if (check.authoring and isinstance(start, dt.date) and end is not _BAD
+            and (end is None or end >= start)):  # (dates the wrong way round: said above)
         _check_rule_windows(rules, start, end, check)
     if check.problems or _BAD in (code, name, start, end, text) or _BAD in rules:
         return _BAD
@@ -807,8 +875,9 @@ def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
     for key in _EXCLUDE_FIELDS:
         if raw.get(key) is not None:
             values[key] = check.text_list(raw[key], f"{path}.{key}")
-    for i, name in enumerate(values.get("customers") or ()):
-        if name is not _BAD and not normalize_name(name):  # would match every nameless key
+    customers = values.get("customers")
+    for i, name in enumerate(customers if isinstance(customers, tuple) else ()):
+        if not normalize_name(name):  # would match every nameless key
             values["customers"] = check.add(f"{path}.customers[{i}]",
                                             f"“{name}”没有可识别的文字，不是客户名称或信用代码")
     if _BAD in values.values():
@@ -1199,8 +1268,9 @@ def unknown_values(spec: PolicySpec,
                         hint = (f"（列表各项须用半角逗号分隔：是否应写成 "
                                 f"[{', '.join(parts)}]？）")
                     else:
-                        near = _close_match(value, values,
-                                            key=lambda v, k=kind: _match_key(k, v).casefold())
+                        # full-width Ａ (an input method's full-width mode) suggests A
+                        near = _close_match(value, values, key=lambda v, k=kind: unicodedata
+                                            .normalize("NFKC", _match_key(k, v)).casefold())
                         hint = f"（是否应为 {near}？）" if near else ""
                     warnings.append(Problem(
                         f"rules[{i}].{part}.{kind}",

@@ -112,6 +112,11 @@ def test_preview_refuses_bad_input(hub, client, world):
     r = client.post("/rebates/preview", json={"customer_id": world["kangda"], "lines": [
         {"sku": "MON-M8", "quantity": 1.5}]}, headers=auth)
     assert r.status_code == 422
+    for odd in ("NaN", "Infinity"):
+        r = client.post("/rebates/preview", json={"customer_id": world["kangda"], "lines": [
+            {"sku": "MON-M8", "quantity": 1, "unit_price": odd}]}, headers=auth)
+        assert r.status_code == 422
+        assert r.json()["error"]["details"][0]["message"] == "应为有限的数字（不能是 NaN 或 Infinity）"
     assert client.post("/rebates/preview", json={}).status_code == 401
 
 

@@ -256,3 +256,15 @@ def test_replay_says_what_publishing_would_say_before_its_figures(hub, cli, tmp_
                        "2026-10", "--to", "2026-12", "--json")
     assert code == 0 and "2026-12 尚未开始，2026-11 尚未结束：只含目前已签约并发货的订单" in \
         json.loads(out)["notes"]
+
+
+def test_a_rep_may_not_publish_and_is_told_in_chinese(hub):
+    from flows.policies import publish_policy
+    from models import Staff
+
+    db_url = hub.db_url
+    with session_scope(db_url) as s:
+        rep = s.get(Staff, "rep-zhangwei")
+    with pytest.raises(PublishError, match=f"（{rep.name} 的角色是销售代表）") as refused:
+        publish_policy(db_url, POLICY, rep)
+    assert refused.value.status == 403
