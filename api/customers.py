@@ -22,8 +22,10 @@ from connectors.base import PermanentError, TransientError
 from flows.customer_index import customer_index
 from flows.errors import Refusal
 from flows.hub import current_hub
+from flows.suspects import ACTOR as SUSPECTS_ACTOR
 from flows.suspects import (
-    STATUS_LABELS, choose_customer_for_order, decide_create, decide_merge, may_decide,
+    DECIDED_BY_FILE, STATUS_LABELS, choose_customer_for_order, decide_create, decide_merge,
+    may_decide,
 )
 from models import (
     Customer, CustomerAlias, IntentOrder, Staff, SuspectName, SuspectSighting, SuspectStatus,
@@ -78,7 +80,9 @@ def customer_view(db_url: str, customer_id: int) -> dict | None:
         aliases = s.exec(select(CustomerAlias).where(CustomerAlias.customer_id == c.id)
                          .order_by(CustomerAlias.id)).all()
         parent = s.get(Customer, c.parent_id) if c.parent_id else None
-        branches = s.exec(select(Customer).where(Customer.parent_id == c.id)).all()
+        branches = s.exec(select(Customer).where(Customer.parent_id == c.id,
+                                                 Customer.merged_into_id.is_(None))
+                          .order_by(Customer.id)).all()
         return {
             "customer_id": c.id, "legal_name": c.legal_name, "merged_into": c.merged_into_id,
             "uscc": c.uscc, "uscc_check": c.uscc_check, "status": c.status,
@@ -96,9 +100,13 @@ def customer_view(db_url: str, customer_id: int) -> dict | None:
         }
 
 
-def suspect_view(s, suspect: SuspectName) -> dict:
-    sightings = s.exec(select(SuspectSighting).where(
-        SuspectSighting.suspect_id == suspect.id).order_by(SuspectSighting.id)).all()
+def suspect_view(s, suspect: SuspectName, only_rep: str | None = None) -> dict:
+    """A suspect as JSON; with `only_rep`, the orders listed are that rep's own (a rep sees
+    his sightings of a name, not his colleagues' orders)."""
+    query = select(SuspectSighting).where(SuspectSighting.suspect_id == suspect.id)
+    if only_rep is not None:
+        query = query.where(SuspectSighting.rep_id == only_rep)
+    sightings = s.exec(query.order_by(SuspectSighting.id)).all()
 
     def local(at):
         return at.astimezone(SHANGHAI).isoformat() if at else None
@@ -111,14 +119,26 @@ def suspect_view(s, suspect: SuspectName) -> dict:
                         "seen_at": local(x.seen_at)} for x in sightings]}
 
 
+def sees_every_sighting(person: Staff, suspect: SuspectName, s) -> bool:
+    """Sales-ops, admins and whoever may decide see every order that carried the name."""
+    return person.role in ("admin", "sales_ops") or may_decide(person, suspect, s)
+
+
 def list_suspects(db_url: str, person: Staff, include_closed: bool) -> list[dict]:
     with session_scope(db_url) as s:
         query = select(SuspectName).order_by(SuspectName.id)
         if not include_closed:
             query = query.where(SuspectName.status.in_(SuspectStatus.OPEN))
-        return [suspect_view(s, x) for x in s.exec(query).all()
-                if person.role in ("admin", "sales_ops") or may_decide(person, x, s)
-                or person.id == x.last_rep_id]
+        # the names this person's own orders carried (he may open those: may_view_suspect)
+        own = set(s.exec(select(SuspectSighting.suspect_id).where(
+            SuspectSighting.rep_id == person.id)))
+        out = []
+        for x in s.exec(query).all():
+            if sees_every_sighting(person, x, s):
+                out.append(suspect_view(s, x))
+            elif x.id in own or person.id == x.last_rep_id:
+                out.append(suspect_view(s, x, only_rep=person.id))
+        return out
 
 
 @router.get("/customers/suspects", summary="疑似新客户列表")
@@ -203,7 +223,8 @@ def suspect_detail(db_url: str, suspect_id: int, person: Staff) -> dict:
             raise ApiError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
         if not may_view_suspect(person, suspect, s):
             raise ApiError(403, "forbidden", "该疑似新客户与您无关，无权查看")
-        return suspect_view(s, suspect)
+        return suspect_view(s, suspect, None if sees_every_sighting(person, suspect, s)
+                            else person.id)
 
 
 def suspect_page_data(db_url: str, suspect_id: int, person: Staff) -> dict | None:
@@ -212,16 +233,23 @@ def suspect_page_data(db_url: str, suspect_id: int, person: Staff) -> dict | Non
         suspect = s.get(SuspectName, suspect_id)
         if suspect is None:
             return None
-        rows = s.exec(select(SuspectSighting, IntentOrder.status).outerjoin(
+        only_rep = None if sees_every_sighting(person, suspect, s) else person.id
+        query = select(SuspectSighting, IntentOrder.status).outerjoin(
             IntentOrder, IntentOrder.id == SuspectSighting.order_id).where(
-            SuspectSighting.suspect_id == suspect.id).order_by(SuspectSighting.id)).all()
+            SuspectSighting.suspect_id == suspect.id)
+        if only_rep is not None:  # a rep: his own orders, not his colleagues'
+            query = query.where(SuspectSighting.rep_id == only_rep)
+        rows = s.exec(query.order_by(SuspectSighting.id)).all()
         orders = [{"order_id": x.order_id, "typed_name": x.typed_name, "rep_id": x.rep_id,
                    "seen_at": x.seen_at, "status": status} for x, status in rows]
         people = {suspect.decider_id, suspect.decided_by, *(o["rep_id"] for o in orders)}
         names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(
             [i for i in people if i]))).all()}
         customer = s.get(Customer, suspect.customer_id) if suspect.customer_id else None
-        return {"view": suspect_view(s, suspect), "names": names, "orders": orders,
+        view = suspect_view(s, suspect, only_rep)
+        if view["decided_by"] == SUSPECTS_ACTOR:  # decided by its file, not by a person
+            view["decided_by"] = DECIDED_BY_FILE
+        return {"view": view, "names": names, "orders": orders,
                 "deadline_at": suspect.deadline_at, "decided_at": suspect.decided_at,
                 "customer": {"customer_id": customer.id, "legal_name": customer.legal_name}
                 if customer else None,

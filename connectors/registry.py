@@ -213,6 +213,14 @@ _ERROR_CODES: dict[int, tuple[str, bool]] = {
 }
 
 
+def error_label(code: str | int | None) -> str | None:
+    """天眼查's own words for an error code ("余额不足"), None for a code it does not list."""
+    try:
+        return _ERROR_CODES.get(int(code or ""), (None,))[0]
+    except (TypeError, ValueError):
+        return None
+
+
 class TianyanchaRegistry(RemoteClient):
     """天眼查 interface 1116 企业基本信息 over HTTPS; retries transient failures only."""
 

@@ -83,6 +83,8 @@ def match_lines(index, lines, limit: int = 5):
 def cmd_match(args) -> int:
     from flows.customer_index import customer_index
 
+    if not 1 <= args.limit <= 20:  # as the suggest API: 0 would print none, -1 all but one
+        raise CliError(f"--limit 每个名称的候选数须在 1–20 之间，不能是 {args.limit}")
     settings = _settings()
     path = Path(args.file)
     try:
@@ -243,7 +245,7 @@ def add_parsers(sub) -> None:
     m = csub.add_parser("match", help="批量匹配客户名称（每行一个名称）")
     m.add_argument("--file", required=True, metavar="文件", help="查询文件，每行一个客户名称（- 表示标准输入）")
     m.add_argument("--json", action="store_true", help="每行输出一个 JSON 对象")
-    m.add_argument("--limit", type=int, default=5, metavar="个数", help="每个名称最多输出的候选数（默认 5）")
+    m.add_argument("--limit", type=int, default=5, metavar="个数", help="每个名称最多输出的候选数（1–20，默认 5）")
     m.set_defaults(func=cmd_match)
 
     i = csub.add_parser("import", help="从 CSV/XLSX 导入客户主数据（疑似重复生成复核表，不自动合并）")

@@ -19,7 +19,7 @@ from flows.batch import OrderHeld
 from flows.customer_index import customer_index
 from flows.customer_registry import (
     ensure_registry_fresh, files_of, identifies, looks_registered, open_legal_review,
-    refuse_if_dead, registry_facts,
+    refuse_if_dead, registry_facts, registry_lookup,
 )
 from flows.hub import Hub
 from flows.notices import notify_todo, staff
@@ -43,7 +43,7 @@ def check_customer(hub: Hub, order_id: str) -> None:
     if len(exact) == 1:
         return _link(hub, order_id, exact[0].id, typed=None)
     if not exact and looks_registered(typed):
-        record = hub.registry.lookup(typed)  # outside read: may raise TransientError
+        record = registry_lookup(hub, typed)  # outside read: may raise TransientError
         if identifies(record, typed):
             return _registered_company(hub, order_id, typed, record)
     result = customer_index(hub.db_url, hub.settings.customer_index_refresh_seconds).search(typed)

@@ -5,24 +5,48 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 
 from sqlmodel import Session, select
 
-from connectors.registry import RegistryRecord, lookup_key
+from connectors.base import PermanentError
+from connectors.registry import RegistryRecord, error_label, lookup_key
 from flows.batch import BusinessRefusal
 from flows.hub import Hub
 from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
-from models.customer_files import CustomerFileError, apply_registry_facts, exact_matches
+from models.customer_files import (
+    DEAD_STATUSES,  # noqa: F401 - re-exported: it used to live here
+    CustomerFileError, apply_registry_facts, exact_matches, is_dead_status,
+)
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
 
 ACTOR = "flow:intent-order"
+log = logging.getLogger("salesops.flows")
 
-DEAD_STATUSES = ("注销", "吊销", "撤销", "已注销", "已吊销")
 FIELD_LABELS = {"legal_name": "企业名称", "legal_representative": "法定代表人",
                 "status": "登记状态", "registered_capital": "注册资本"}
+
+
+PROVIDER_LABELS = {"tianyancha": "天眼查", "embedded-registry": "本地工商数据集"}
+
+
+def registry_lookup(hub: Hub, keyword: str) -> RegistryRecord | None:
+    """The registry's answer for an order. A refusal (account, balance, configuration, a
+    broken dataset) is not the order's fault and no retry mends it: the order stops with a
+    reason its people read (the provider's detail goes to the log)."""
+    try:
+        return hub.registry.lookup(keyword)
+    except PermanentError as exc:
+        log.error("registry refused a lookup: %s", exc)
+        provider = PROVIDER_LABELS.get(exc.provider, exc.provider or "工商信息接口")
+        label = error_label(exc.code) if exc.provider == "tianyancha" else None
+        said = f"返回“{label}”（错误码 {exc.code}）" if label else (
+            f"拒绝了查询（错误码 {exc.code}）" if exc.code else "拒绝了查询")
+        raise BusinessRefusal(f"工商信息查询失败：{provider}{said}。这不是意向单本身的问题，"
+                              "请联系销售运营检查工商信息接口的账号与配置，处理后重新运行该意向单") from exc
 
 
 def registry_facts(record: RegistryRecord) -> dict:
@@ -94,7 +118,7 @@ def ensure_registry_fresh(hub: Hub, customer_id: int) -> None:
         keyword = registry_keyword(customer)
     max_age = dt.timedelta(days=hub.settings.registry_max_age_days)
     if checked is None or utcnow() - checked > max_age:
-        refresh_from_registry(hub, customer_id, hub.registry.lookup(keyword), ACTOR)
+        refresh_from_registry(hub, customer_id, registry_lookup(hub, keyword), ACTOR)
     refuse_if_dead(hub, customer_id)
 
 
@@ -113,7 +137,7 @@ def same_company(record: RegistryRecord | None, customer: Customer) -> bool:
 def refuse_if_dead(hub: Hub, customer_id: int) -> None:
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
-        if customer.status and any(word in customer.status for word in DEAD_STATUSES):
+        if is_dead_status(customer.status):
             raise BusinessRefusal(f"客户“{customer.legal_name}”工商登记状态为“{customer.status}”，"
                                   f"不能继续报价，请核实客户资质")
 

@@ -3,6 +3,8 @@ and alert the owning rep and the risk role about every change of legal name, leg
 representative, status or registered capital (old → new; also in the operation log)."""
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -12,7 +14,7 @@ from flows.batch import StepIncomplete, run_each
 from flows.customer_registry import FIELD_LABELS, refresh_from_registry, registry_keyword
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
-from models import Customer, RegistryChange
+from models import Customer, RegistryChange, utcnow
 from models.base import SHANGHAI
 from models.db import session_scope
 
@@ -27,17 +29,23 @@ def due_customers(hub: Hub, limit: int) -> list[int]:
                                      Customer.registry_checked_at, Customer.id).limit(limit)))
 
 
-def refresh_customer(hub: Hub, customer_id: int) -> None:
+def refresh_customer(hub: Hub, customer_id: int, read_since: dt.datetime | None = None) -> None:
+    """Re-read one file from the registry; nothing when it was read at or after `read_since`
+    (by this run's earlier attempt: every registry call is billed)."""
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
+        if read_since is not None and customer.registry_checked_at is not None \
+                and customer.registry_checked_at >= read_since:
+            return
         keyword = registry_keyword(customer)
     refresh_from_registry(hub, customer_id, hub.registry.lookup(keyword), ACTOR)
 
 
 @task(name="registry-refresh", **STEP)
-def refresh_customers(customer_ids: list[str]):
+def refresh_customers(customer_ids: list[str], read_since: dt.datetime | None = None):
     hub = current_hub()
-    return run_each("registry-refresh", customer_ids, lambda cid: refresh_customer(hub, int(cid)))
+    return run_each("registry-refresh", customer_ids,
+                    lambda cid: refresh_customer(hub, int(cid), read_since))
 
 
 @flow(name="registry-watch")
@@ -47,10 +55,12 @@ def watch_registry(limit: int | None = None) -> dict:
     logger = get_run_logger()
     with session_scope(hub.db_url) as s:
         last_change = s.exec(select(sa.func.max(RegistryChange.id))).one() or 0
+    started = utcnow()
     ids = [str(i) for i in due_customers(hub, limit or hub.settings.registry_watch_batch)]
     failed = {}
     try:
-        outcome = refresh_customers(ids)
+        # a retry of the task skips the files its earlier attempt already read
+        outcome = refresh_customers(ids, read_since=started)
     except StepIncomplete as exc:  # registry unreachable for some: they stay first in line
         outcome, failed = exc.outcome, exc.outcome.retry
     with session_scope(hub.db_url) as s:

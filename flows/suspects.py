@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger
@@ -44,8 +44,11 @@ from models.db import session_scope
 from models.matching import Candidate
 from models.names import normalize_name
 from models.oplog import apply_changes, record_create
+from models.uscc import clean_uscc
 
 ACTOR = "flow:customer-suspects"
+#: who decided a name that got its file by other means (resolve_names_on_file), as people read it
+DECIDED_BY_FILE = "系统（该名称已有客户档案）"
 DECIDER_ROLES = ("admin", "sales_ops")  # besides the manager the to-do went to
 
 
@@ -110,8 +113,14 @@ def hold_for_suspect(hub: Hub, order_id: str, typed: str,
             escalated_todo = _escalate(hub, s, suspect, order.rep_id)
         overdue = is_overdue(suspect, utcnow())
         hint = f"候选客户：{_suggestion_text(candidates)}。" if candidates else "系统中无相近客户。"
+        if suspect.status == SuspectStatus.collecting:
+            # no manager has been asked yet (that happens at the threshold): say who can act
+            who = "您的销售经理" if order.rep_id else "销售运营"
+            then = f"如为新客户，请{who}在疑似新客户页面新建客户档案：{suspect_link(hub, suspect_id)}"
+        else:
+            then = "或等待销售经理确认。"
         reason = (f"客户名称“{typed}”未能识别（第 {count} 次出现）。{hint}"
-                  f"请在意向单中选择正确的客户，或等待销售经理确认。")
+                  f"请在意向单中选择正确的客户；{then}")
         apply_changes(s, order, ACTOR, suspect_id=suspect_id, error=reason[:2000],
                       status=OrderStatus.on_hold.value, claimed_by=None, claimed_until=None)
         rep_id = order.rep_id
@@ -120,8 +129,11 @@ def hold_for_suspect(hub: Hub, order_id: str, typed: str,
         notify_todo(hub, escalated_todo, link=suspect_link(hub, suspect_id))
     if refusal:
         raise BusinessRefusal(refusal)
+    # an order without a rep (sent by a system) goes to who decides for rep-less names
     push(hub, key=f"order-held:{order_id}", title="意向单客户名称未识别",
-         text=f"您提交的意向单 {order_id}：{reason}", staff_ids=[rep_id],
+         text=(f"您提交的意向单 {order_id}：" if rep_id else
+               f"意向单 {order_id}（未指定销售）：") + reason,
+         staff_ids=[rep_id or st.suspect_fallback_decider],
          link=f"{hub.settings.public_base_url.rstrip('/')}/orders/{order_id}")
     return None
 
@@ -170,13 +182,32 @@ class SweepResult:
     escalated: list[int]
     overdue: list[int]
     blocked_orders: list[str]
+    resolved: list[int] = field(default_factory=list)
+
+
+def resolve_names_on_file(hub: Hub) -> list[int]:
+    """Open names that got a file by other means since (an import, a merge by hand): that
+    file decides them, like a manager's merge, and the orders that waited go on."""
+    decided = []
+    with session_scope(hub.db_url) as s:
+        for suspect in s.exec(select(SuspectName).where(
+                SuspectName.status.in_(SuspectStatus.OPEN)).order_by(SuspectName.id)).all():
+            found = exact_matches(s, suspect.display_name)
+            if len(found) != 1:
+                continue
+            released = _decide(s, suspect, found[0], SuspectStatus.merged, ACTOR)
+            decided.append((suspect.id, released, found[0].legal_name))
+    for suspect_id, released, legal_name in decided:
+        _tell_reps(hub, suspect_id, released, f"已有客户档案“{legal_name}”")
+    return [suspect_id for suspect_id, _, _ in decided]
 
 
 def escalate_and_enforce(hub: Hub) -> SweepResult:
-    """Escalate names that reached the threshold without a to-do (e.g. the threshold was
-    lowered); mark names past their deadline overdue and block the orders waiting on them."""
+    """Decide names that have a file by now; escalate names that reached the threshold
+    without a to-do (e.g. the threshold was lowered); mark names past their deadline overdue
+    and block the orders waiting on them."""
     now = utcnow()
-    result = SweepResult([], [], [])
+    result = SweepResult([], [], [], resolve_names_on_file(hub))
     todos: list[tuple[int, int]] = []
     with session_scope(hub.db_url) as s:
         for suspect in s.exec(select(SuspectName).where(
@@ -224,9 +255,11 @@ def sweep_suspects() -> dict:
                      "%Y-%m-%d %H:%M") if x.deadline_at else ""} for x in open_ones]
     create_table_artifact(key="customer-suspects", table=rows or [{"名称": "（无）"}],
                           description=f"待确认疑似新客户 {len(rows)} 个；本次升级 "
-                                      f"{len(result.escalated)}，逾期 {len(result.overdue)}")
+                                      f"{len(result.escalated)}，逾期 {len(result.overdue)}，"
+                                      f"已有档案自动确认 {len(result.resolved)}")
     summary = {"escalated": result.escalated, "overdue": result.overdue,
-               "blocked_orders": result.blocked_orders, "open": len(rows)}
+               "blocked_orders": result.blocked_orders, "resolved": result.resolved,
+               "open": len(rows)}
     get_run_logger().info("suspects: %s", summary)
     return summary
 
@@ -239,13 +272,25 @@ STATUS_LABELS = {SuspectStatus.collecting: "收集中", SuspectStatus.escalated:
 # --- decisions --------------------------------------------------------------------------
 
 def may_decide(person: Staff, suspect: SuspectName, session: Session) -> bool:
-    """The manager the name was given to, his own managers, sales-ops and admins."""
+    """The manager the name was given to, his own managers, sales-ops and admins; before it
+    is given to anyone (fewer sightings than the threshold), the managers of the reps whose
+    orders carried it — a new customer who ordered once must not wait for two more orders."""
     if person.role in DECIDER_ROLES or person.id == suspect.decider_id:
         return True
-    boss = staff(session, suspect.decider_id)
-    while boss is not None and boss.manager_id:
-        if boss.manager_id == person.id:
+    if suspect.decider_id is not None:
+        return _manages(session, person.id, suspect.decider_id)
+    reps = session.exec(select(SuspectSighting.rep_id).where(
+        SuspectSighting.suspect_id == suspect.id).distinct()).all()
+    return any(_manages(session, person.id, rep) for rep in {*reps, suspect.last_rep_id} if rep)
+
+
+def _manages(session: Session, manager_id: str, staff_id: str) -> bool:
+    """Whether `manager_id` is above `staff_id` in the reporting line."""
+    boss, seen = staff(session, staff_id), set()
+    while boss is not None and boss.manager_id and boss.id not in seen:
+        if boss.manager_id == manager_id:
             return True
+        seen.add(boss.id)
         boss = staff(session, boss.manager_id)
     return False
 
@@ -266,7 +311,10 @@ def _open_suspect(s: Session, suspect_id: int, person: Staff) -> SuspectName:
 
 
 def _who(s: Session, staff_id: str | None) -> str:
-    """A person as people read it: 王强（mgr-east）; a flow or an unknown id as it is."""
+    """A person as people read it: 王强（mgr-east）; this flow as the system; an unknown id
+    as it is."""
+    if staff_id == ACTOR:
+        return DECIDED_BY_FILE
     person = staff(s, staff_id) if staff_id else None
     return f"{person.name}（{person.id}）" if person else (staff_id or "—")
 
@@ -287,6 +335,11 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
     record = hub.registry.lookup(wanted)  # may raise TransientError: the caller answers 503
     if not identifies(record, wanted):
         record = None
+    if record is None and _is_code(wanted):
+        # a USCC sent as the name, unknown to the registry: a code is not a legal name
+        raise DecisionError(422, "legal_name_required",
+                            f"“{wanted}”是统一社会信用代码，工商信息中未查到该企业，"
+                            "请填写工商全称后再新建客户档案")
     actor = f"staff:{person.id}"
     with session_scope(hub.db_url) as s:
         suspect = _open_suspect(s, suspect_id, person)
@@ -297,6 +350,14 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
                                 f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")
         facts = registry_facts(record) if record else {}
         facts.pop("legal_name", None)
+        if record is None and _is_code(suspect.display_name):
+            # the name came as its code: the file keeps it (checked and flagged as usual)
+            coded = exact_matches(s, suspect.display_name)
+            if coded:
+                raise DecisionError(409, "customer_exists",
+                                    f"统一社会信用代码 {suspect.display_name} 已有客户档案"
+                                    f"（客户编号 {coded[0].id}），请选择并入该客户")
+            facts["uscc"] = clean_uscc(suspect.display_name)
         rep = staff(s, suspect.last_rep_id)
         try:
             customer = create_customer(
@@ -316,6 +377,12 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
     _tell_reps(hub, suspect_id, released, f"已新建客户档案（客户编号 {customer_id}）")
     return {"suspect_id": suspect_id, "decision": "created", "customer_id": customer_id,
             "registry_found": record is not None, "released_orders": released}
+
+
+def _is_code(text: str) -> bool:
+    """Whether a name is a USCC (18 letters and digits, the check aside) rather than a name."""
+    code = clean_uscc(text)
+    return len(code) == 18 and code.isascii() and code.isalnum()
 
 
 def decide_merge(hub: Hub, suspect_id: int, person: Staff, customer_id: int) -> dict:
@@ -344,9 +411,11 @@ def _decide(s: Session, suspect: SuspectName, customer: Customer, status: str,
 
 
 def release_orders(s: Session, suspect_id: int, customer_id: int, actor: str) -> list[str]:
-    """Orders that waited on (or were blocked by) a suspect name go on with the customer."""
+    """Orders that waited on (or were blocked by) a suspect name go on with the customer —
+    not one whose customer was chosen for it meanwhile (by its rep): that one is decided,
+    and if it stopped later it stopped for another reason."""
     orders = s.exec(select(IntentOrder).where(
-        IntentOrder.suspect_id == suspect_id,
+        IntentOrder.suspect_id == suspect_id, IntentOrder.customer_id.is_(None),
         IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))).all()
     return continue_orders(s, orders, customer_id, actor)
 

@@ -15,7 +15,7 @@ from models.base import SHANGHAI, utcnow
 from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
 )
-from models.names import normalize_name
+from models.names import normalize_name, parse_normalized
 from models.oplog import apply_changes, record_create
 from models.staff import Staff
 from models.uscc import check_uscc, clean_uscc
@@ -29,6 +29,13 @@ class CustomerFileError(Exception):
 # registry facts a file carries, as plain values (connectors map their records onto these)
 REGISTRY_FIELDS = ("uscc", "status", "registered_capital", "legal_representative",
                    "established_on", "province", "city")
+
+# registry statuses of a company that no longer trades (注销 deregistered, 吊销 revoked …)
+DEAD_STATUSES = ("注销", "吊销", "撤销", "已注销", "已吊销")
+
+
+def is_dead_status(status: str | None) -> bool:
+    return bool(status) and any(word in status for word in DEAD_STATUSES)
 
 
 def active(session: Session, customer_id: int | None) -> Customer | None:
@@ -103,7 +110,26 @@ def create_customer(session: Session, *, legal_name: str, actor: str, origin: st
     for name in former_names:
         add_alias(session, customer, name, "former", "registry" if registry_checked else origin,
                   actor)
+    if "parent_id" not in fields:
+        _link_family(session, customer, actor)
     return customer
+
+
+def _link_family(session: Session, customer: Customer, actor: str) -> None:
+    """A new branch file goes under its head office when that has a file (its legal name or
+    an alias, one file only); a new head office takes the branch files that waited for it."""
+    key = normalize_name(customer.legal_name)
+    parsed = parse_normalized(key)
+    if parsed.is_branch:
+        parents = [c for c in exact_matches(session, parsed.parent_name) if c.id != customer.id]
+        if len(parents) == 1:
+            link_branch(session, customer, parents[0], actor)
+    waiting = session.exec(select(Customer).where(
+        Customer.name_key.startswith(key, autoescape=True), Customer.id != customer.id,
+        Customer.parent_id.is_(None), Customer.merged_into_id.is_(None))).all()
+    for branch in waiting:
+        if parse_normalized(branch.name_key).parent_name == key:
+            link_branch(session, branch, customer, actor)
 
 
 def apply_registry_facts(session: Session, customer: Customer, facts: dict, actor: str,
@@ -129,8 +155,11 @@ def apply_registry_facts(session: Session, customer: Customer, facts: dict, acto
         for field in watched:
             if field in updates and updates[field] != getattr(customer, field):
                 old = getattr(customer, field)
-                if old is None and field != "legal_name":
-                    continue  # first time we learn it: not a change
+                if old is None and field != "legal_name" \
+                        and not (field == "status" and is_dead_status(updates[field])):
+                    # first time we learn it: not a change — unless it says the company is
+                    # gone (an imported file first read by the watch): that is the news
+                    continue
                 change = RegistryChange(customer_id=customer.id, field=field,
                                         old_value=str(old) if old is not None else None,
                                         new_value=str(updates[field]))
@@ -179,7 +208,8 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
         moved[table] = session.exec(sa.update(t).where(t.c.customer_id == merged.id)
                                     .values(customer_id=survivor.id)).rowcount
     # rebate lines are grouped by customer: re-key the moved ones so later settlements see
-    # what was already paid
+    # what was already paid — each keeping what its bucket was computed from
+    _fold_bucket_inputs(session, merged.id, survivor.id)
     session.exec(sa.text(
         "UPDATE rebate_line SET bucket_key = replace(bucket_key, :old, :new) "
         "WHERE customer_id = :survivor AND bucket_key LIKE :pattern"),
@@ -195,9 +225,11 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     names += bool(add_alias(session, survivor, merged.legal_name, "merged", "merge", actor))
     for field in ("uscc", "legal_representative", "registered_capital", "status",
                   "established_on", "province", "city", "region", "owner_rep_id",
-                  "contact_email"):
+                  "contact_email", "finance_code"):
         if getattr(survivor, field) in (None, "") and getattr(merged, field) not in (None, ""):
-            apply_changes(session, survivor, actor, **{field: getattr(merged, field)})
+            value = getattr(merged, field)
+            extra = {"uscc_check": uscc_flag(value)} if field == "uscc" else {}
+            apply_changes(session, survivor, actor, **{field: value}, **extra)
     apply_changes(session, merged, actor, merged_into_id=survivor.id)
     summary = {"survivor": survivor.id, "merged": merged.id, "names": names,
                "branches": branches, **{k: v for k, v in moved.items() if v}}
@@ -209,6 +241,35 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     return summary
 
 
+def _fold_bucket_inputs(session: Session, merged_id: int, survivor_id: int) -> None:
+    """Moved rebate lines read their bucket's shared inputs (volume, tier reached …) by
+    bucket key, which the merge is about to change: under the new key they would find none,
+    or the survivor's own bucket of that month. Each line takes its bucket's inputs into its
+    own (its own on top, as settlement.line_inputs puts them together), so what it was
+    computed from stays with it. JSON objects joined as text: the numbers stay as written."""
+    pattern = f"%|{merged_id}|%"
+    lines = session.exec(sa.text(
+        "SELECT id, run_id, bucket_key, policy_version, inputs FROM rebate_line "
+        "WHERE customer_id = :survivor AND bucket_key LIKE :pattern"),
+        params={"survivor": survivor_id, "pattern": pattern}).all()
+    if not lines:
+        return
+    shared = {(run, key, version): text for run, key, version, text in session.exec(sa.text(
+        "SELECT run_id, bucket_key, policy_version, inputs FROM rebate_bucket_inputs "
+        "WHERE bucket_key LIKE :pattern"), params={"pattern": pattern})}
+    updates = []
+    for line_id, run, key, version, own in lines:
+        bucket = (shared.get((run, key, version)) or "").strip()[1:-1].strip()
+        if not bucket:
+            continue
+        mine = (own or "{}").strip()[1:-1].strip()
+        updates.append({"id": line_id, "inputs": "{" + bucket + (", " + mine if mine else "")
+                        + "}"})
+    if updates:
+        session.connection().execute(
+            sa.text("UPDATE rebate_line SET inputs = :inputs WHERE id = :id"), updates)
+
+
 def is_overdue(suspect: SuspectName, now: dt.datetime) -> bool:
     return suspect.status == SuspectStatus.overdue or (
         suspect.status == SuspectStatus.escalated and suspect.deadline_at is not None
@@ -217,10 +278,15 @@ def is_overdue(suspect: SuspectName, now: dt.datetime) -> bool:
 
 def overdue_refusal(session: Session, name: str) -> str | None:
     """The Chinese refusal for a submission carrying an overdue suspect name, else None.
-    Read by the webhook on every order that carries a name, so: one indexed lookup."""
+    Read by the webhook on every order that carries a name, so: one indexed lookup (and, for
+    an overdue name only, the exact lookups that tell whether it has a file by now)."""
     suspect = session.exec(select(SuspectName).where(
         SuspectName.key == normalize_name(name))).first()
     if suspect is None or not is_overdue(suspect, utcnow()):
+        return None
+    if len(exact_matches(session, name)) == 1:
+        # the name got its file meanwhile (an import, a merge): nothing to wait for (a name
+        # of two files still waits for the manager to say which)
         return None
     decider = session.get(Staff, suspect.decider_id) if suspect.decider_id else None
     who = f"{decider.name}（{decider.email}）" if decider else "销售运营"

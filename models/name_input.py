@@ -29,6 +29,11 @@ class NameProblem:
     message: str   # Chinese, for the person who typed it
 
 
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).replace("〔", "(").replace("〕", ")") \
+        .replace("【", "(").replace("】", ")")
+
+
 def check_customer_name(raw: str | None, *, what: str = "客户名称") -> NameProblem | None:
     """None when `raw` is acceptable as a customer name (or a suggest query)."""
     text = (raw or "").strip()
@@ -40,11 +45,12 @@ def check_customer_name(raw: str | None, *, what: str = "客户名称") -> NameP
         return NameProblem("name_too_long",
                            f"{what}过长（{len(text)} 字），最多 {MAX_NAME_LENGTH} 字")
     # full-width letters, digits and brackets fold to their ASCII forms first
-    folded = unicodedata.normalize("NFKC", text).replace("〔", "(").replace("〕", ")") \
-        .replace("【", "(").replace("】", ")")
+    folded = _fold(text)
     bad = sorted({ch for ch in folded if not _ALLOWED.fullmatch(ch)})
     if bad:
-        shown = " ".join(bad[:10])
+        # named as typed (“，”), not as folded (“,”): the person must find them in his text
+        typed = sorted({ch for ch in text if any(not _ALLOWED.fullmatch(f) for f in _fold(ch))})
+        shown = " ".join((typed or bad)[:10])
         return NameProblem("invalid_characters", f"{what}含有不允许的字符：{shown}")
     if not flat(normalize_name(folded)):
         # only brackets and joiners ("()", "·", "-"): nothing to match, nothing to file under

@@ -76,15 +76,24 @@
 
   form.addEventListener('change', update);
   searchBtn.addEventListener('click', search);
+  // a pinyin (or other) keyboard composing: the letters in the box are not a name yet
+  let composing = false;
   input.addEventListener('keydown', e => {
-    if (e.key === 'Enter') {  // Enter searches; it must not send the form
+    if (e.key === 'Enter' || e.keyCode === 13) {  // Enter searches; it must not send the form
+      if (e.isComposing || composing || e.keyCode === 229) return;  // it confirms the IME's choice
       e.preventDefault();
       search();
     }
   });
-  input.addEventListener('input', () => {
+  function typed() {
     clearTimeout(timer);
     if (input.value.trim().length >= 2) timer = setTimeout(search, 400);
+  }
+  input.addEventListener('compositionstart', () => { composing = true; clearTimeout(timer); });
+  input.addEventListener('compositionend', () => { composing = false; typed(); });
+  input.addEventListener('input', e => {
+    if (e.isComposing || composing) return;  // searched once the characters are chosen
+    typed();
   });
   form.addEventListener('submit', () => { submit.disabled = true; });  // one tap, one post
   window.addEventListener('pageshow', update);  // back from the result page
