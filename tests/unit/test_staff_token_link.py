@@ -1,0 +1,23 @@
+"""`salesops staff token`: the token for programs, and the login link for the phone pages
+(the links in pushes carry no token)."""
+from __future__ import annotations
+
+import pytest
+
+from api.auth import token_staff_id
+from connectors.settings import get_settings
+from tests.support import in_process_cli
+
+
+@pytest.fixture
+def cli(hub, monkeypatch, capsys):
+    monkeypatch.setenv("SALESOPS_PUBLIC_BASE_URL", "https://hub.example.cn/")
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
+
+
+def test_the_token_comes_with_the_phone_login_link(cli):
+    code, out, err = cli("staff", "token", "rep-zhangwei")
+    token = out.strip()
+    assert code == 0 and token_staff_id(get_settings(), token) == "rep-zhangwei"
+    assert f"手机页面登录链接（打开一次即可登录）：https://hub.example.cn/rebates/board?token={token}" \
+        in err
