@@ -29,5 +29,6 @@ bench: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/salesops serve
 
+# var/ is the default data dir (database, signing keys, signed contracts): never removed here
 clean:
-	rm -rf $(VENV) var .salesops
+	rm -rf $(VENV) var/demo .salesops

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
 from flows.errors import Refusal
-from models.db import database_busy, nul_in_text
+from models.db import database_busy, database_unreachable, nul_in_text
 
 
 def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
@@ -70,6 +71,16 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
                 return staff_message(400, "链接有误", "链接中含有空字符（%00）。" + REOPEN)
             return ApiError(400, "invalid_character",
                             "请求中含有空字符（\\x00），请检查链接或提交的内容").response()
+        if database_unreachable(exc):
+            # PostgreSQL down or restarting: nothing was stored; the sender retries later
+            logging.getLogger("salesops.api").warning("database unreachable: %s", exc.orig)
+            if wants_html(request):
+                response = staff_message(503, "暂时无法打开", "数据库暂时无法连接，请稍后再试。")
+            else:
+                response = ApiError(503, "database_unavailable",
+                                    "数据库暂时无法连接，请稍后重试").response()
+            response.headers["Retry-After"] = "30"
+            return response
         if not database_busy(exc):
             raise exc  # a defect: the server error page, logged with its traceback
         # another writer held the database longer than the busy timeout (nothing was written)
@@ -77,6 +88,14 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
                             "数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试").response()
         response.headers["Retry-After"] = "5"
         return response
+
+    @app.exception_handler(Exception)
+    async def _defect(request: Request, exc: Exception):
+        # the answer a phone or a sender sees; Starlette raises the error on to the server,
+        # which logs it with its traceback
+        if wants_html(request):
+            return staff_message(500, "出错了", "服务器内部错误（已记录），请稍后重试。")
+        return ApiError(500, "internal_error", "服务器内部错误（已记录），请稍后重试").response()
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -6,12 +6,14 @@ read it and pass plain values inward.
 from __future__ import annotations
 
 import functools
+import json
+import re
 import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
 class Settings(BaseSettings):
@@ -122,9 +124,32 @@ class Settings(BaseSettings):
     dingtalk_access_token: SecretStr = SecretStr("")
     dingtalk_secret: SecretStr = SecretStr("")  # 加签 secret ("SEC…"); empty: unsigned robot
 
+    @field_validator("webhook_senders")
+    @classmethod
+    def _senders_have_secrets(cls, senders: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # an empty key would let anyone sign: refuse it rather than trust the sender
+        empty = [name for name, secret in senders.items()
+                 if not name.strip() or not secret.get_secret_value().strip()]
+        if empty:
+            raise ValueError(f"发送方 {'、'.join(repr(n) for n in empty)} 的密钥为空")
+        return senders
+
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'salesops.db').resolve()}"
+        url = self.database_url
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'salesops.db').resolve()}"
+        if url.startswith(("postgres://", "postgresql://")):
+            # the forms hosting providers hand out: the driver the hub installs (psycopg 3)
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        prefix, sep, path = url.partition(":///")
+        if prefix.startswith("sqlite") and sep and path \
+                and not path.startswith(("/", ":memory:", "file:")):
+            # a relative file is relative to where the command runs: fixed here once, so the
+            # processes `salesops serve` starts (from the repository root) open the same file
+            return f"{prefix}:///{Path(path.split('?', 1)[0]).resolve()}" + (
+                "?" + path.split("?", 1)[1] if "?" in path else "")
+        return url
 
     def path(self, *parts: str) -> Path:
         p = self.data_dir.resolve().joinpath(*parts)
@@ -153,6 +178,73 @@ class Settings(BaseSettings):
 _SECRETS: dict[str, bytes] = {}
 
 
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value.resolve())
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps({k: _env_value(v) for k, v in value.items()}, ensure_ascii=False)
+    return str(value)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process these settings wherever it runs: what was
+    set (by the environment or this directory's .env), paths made absolute, and the database
+    URL always (a relative SQLite path or data dir would point elsewhere from another
+    working directory)."""
+    env = {f"SALESOPS_{name.upper()}": _env_value(getattr(settings, name))
+           for name in settings.model_fields_set if getattr(settings, name) is not None}
+    env["SALESOPS_DATA_DIR"] = str(settings.data_dir.resolve())
+    env["SALESOPS_DATABASE_URL"] = settings.db_url
+    return env
+
+
+class SettingsInvalid(ValueError):
+    """Settings that cannot be read: the message names each variable and what it should be,
+    never the value given (it may be a secret)."""
+
+
+# what a pydantic error type means for the person who set the variable
+_PROBLEMS = {"int_parsing": "应为整数", "int_type": "应为整数", "int_from_float": "应为整数",
+             "float_parsing": "应为数字", "float_type": "应为数字",
+             "bool_parsing": "应为 true 或 false", "bool_type": "应为 true 或 false",
+             "dict_type": "应为 JSON 对象（如 {\"发送方\": \"密钥\"}）",
+             "string_type": "应为文本", "json_invalid": "不是合法的 JSON",
+             "json_type": "不是合法的 JSON", "path_type": "应为路径"}
+_FIELD = re.compile(r'field "(\w+)"')
+
+
+def _variable(field: object) -> str:
+    return f"SALESOPS_{str(field).upper()}"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        problems: dict[str, str] = {}
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = error.get("loc") or ("?",)
+            if error["type"] == "value_error":  # our validators' own words (no values)
+                problem = str(error.get("ctx", {}).get("error", "")) or "取值不合法"
+            elif error["type"] == "literal_error":
+                choices = str(error.get("ctx", {}).get("expected", "")).replace(
+                    " or ", "、").replace(", ", "、")
+                problem = f"可选值：{choices.replace(chr(39), '')}"
+            else:
+                problem = _PROBLEMS.get(error["type"], "取值不合法")
+            problems.setdefault(_variable(loc[0]), problem)
+    else:  # pydantic-settings could not decode a JSON value (dicts) from its source
+        match = _FIELD.search(str(exc))
+        problems = {_variable(match.group(1)) if match else "SALESOPS_…": "不是合法的 JSON"}
+    return "；".join(f"{name} {problem}" for name, problem in problems.items())
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except (ValidationError, SettingsError) as exc:
+        # `from None`: the original error repeats the values, secrets included
+        raise SettingsInvalid(f"配置有误（环境变量或 .env 文件）：{_describe(exc)}") from None

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
-import os
 import re
 import signal
 import socket
@@ -14,19 +14,51 @@ from deployments import customers_cli, rebates_cli
 
 
 def _port_taken(host: str, port: int) -> bool:
-    """Whether the API could not listen on host:port (bound as uvicorn binds it)."""
-    with socket.socket() as sock:
+    """Whether the API could not listen on host:port (bound as uvicorn binds it). A host this
+    machine cannot listen on at all is refused in words (it is not a busy port)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
+        except socket.gaierror as exc:
+            raise customers_cli.CliError(
+                f"SALESOPS_API_HOST 的地址 {host} 无法解析（{exc.strerror}）；"
+                "请填本机的 IP 地址，或 0.0.0.0（所有网卡）、127.0.0.1（仅本机）", 1) from None
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise customers_cli.CliError(
+                    f"SALESOPS_API_HOST 的地址 {host} 不是本机的地址，API 无法在其上监听；"
+                    "请填本机的 IP 地址，或 0.0.0.0（所有网卡）、127.0.0.1（仅本机）", 1) from None
             return True
     return False
 
 
+def _configured_prefect_api_url() -> str | None:
+    """PREFECT_API_URL as Prefect reads it: the environment, else the active profile
+    (`prefect config set PREFECT_API_URL=…`). None: serve starts its own server."""
+    from prefect.settings import Settings as PrefectSettings
+
+    return PrefectSettings().api.url or None
+
+
+def _public_url_warning(settings, api_url: str) -> str | None:
+    """A word for the ops engineer when the API listens for the network but the address put in
+    quotes and mails (SALESOPS_PUBLIC_BASE_URL, else the API's own address) only opens on
+    this machine."""
+    from urllib.parse import urlsplit
+
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    public = settings.public_base_url if "public_base_url" in settings.model_fields_set \
+        else api_url
+    if settings.api_host in loopback or (urlsplit(public).hostname or "") not in loopback:
+        return None
+    return (f"注意：报价单二维码、签署链接和邮件里的地址为 {public}，只有本机能打开；"
+            "请将 SALESOPS_PUBLIC_BASE_URL 设为客户能访问的地址（如 https://hub.example.com）")
+
+
 def cmd_serve(args) -> int:
-    from connectors.settings import get_settings
-    from deployments.stack import LocalStack
+    from connectors.settings import get_settings, settings_env
+    from deployments.stack import STOP_SIGNALS, LocalStack
     from models.db import migrate
 
     settings = get_settings()
@@ -36,11 +68,13 @@ def cmd_serve(args) -> int:
             f"API 端口 {settings.api_host}:{settings.api_port} 已被占用（另一个 salesops serve？）；"
             "请先停止占用它的进程，或用 SALESOPS_API_PORT 换一个端口", 1)
     migrate(settings.db_url)
-    stack = LocalStack(settings.data_dir, {}, api_port=settings.api_port, api_host=settings.api_host,
-                       prefect_api_url=os.environ.get("PREFECT_API_URL") or None,
+    # the children run from the repository root: they get these settings, not that root's .env
+    stack = LocalStack(settings.data_dir, settings_env(settings), api_port=settings.api_port,
+                       api_host=settings.api_host, prefect_api_url=_configured_prefect_api_url(),
                        runner_limit=args.limit)
-    # take SIGINT/SIGTERM as a request to stop everything we started, not as sudden death
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # take SIGINT/SIGTERM/SIGHUP as a request to stop everything we started, not as
+    # sudden death (the children run in their own sessions and would be left running)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         stack.start()  # stops what it started when a part fails
     except (RuntimeError, TimeoutError) as exc:
@@ -48,17 +82,34 @@ def cmd_serve(args) -> int:
                                      1) from exc
     print(f"API：{stack.api_url}（接口文档 {stack.api_url}/docs）")
     print(f"Prefect 界面：{stack.prefect_ui_url}")
+    warning = _public_url_warning(settings, stack.api_url)
+    if warning:
+        print(warning, file=sys.stderr)
     print("按 Ctrl+C 停止。")
     try:
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return _wait_for_stop(stack)
     finally:
         stack.stop()
+
+
+def _wait_for_stop(stack, every: float = 2.0) -> int:
+    """Until SIGINT/SIGTERM/SIGHUP (0), or until a part the stack started ends on its own (1:
+    the rest is stopped, so a supervisor sees the hub down and can start it again)."""
+    from deployments.stack import STOP_SIGNALS
+
+    while signal.sigtimedwait(STOP_SIGNALS, every) is None:
+        for name, code in stack.exited():
+            print(f"错误：{name} 意外退出（退出码 {code}），正在停止其余部分；"
+                  f"日志：{stack.logs / (name + '.log')}", file=sys.stderr)
+            return 1
     return 0
 
 
 def cmd_demo(args) -> int:
+    from connectors.settings import get_settings
     from deployments.demo import print_summary, run_demo
 
+    get_settings()  # the demo reads the same environment: a bad value is named, never echoed
     try:
         summary = run_demo(Path(args.data_dir))
     except Exception as exc:  # a failed demo must say why and exit non-zero
@@ -73,7 +124,9 @@ def cmd_demo(args) -> int:
 
 def cmd_migrate(args) -> int:
     from connectors.settings import get_settings
-    from models.db import downgrade, migrate, schema_revision, schema_revisions
+    from models.db import (
+        downgrade, migrate, refuse_newer_schema, schema_revision, schema_revisions,
+    )
 
     url = get_settings().db_url
     if args.down_to is None:
@@ -81,6 +134,7 @@ def cmd_migrate(args) -> int:
         print("数据库已升级到最新版本。")
         return 0
     known, current = schema_revisions(), schema_revision(url)
+    refuse_newer_schema(url)  # made by a newer release: say which and what to run there
     if args.down_to not in known:
         raise customers_cli.CliError(
             f"没有数据库结构版本 {args.down_to}（已有：{'、'.join(known)}）", 2)
@@ -137,15 +191,27 @@ class ChineseArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}：错误：{message}\n")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"不是整数：{text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应至少为 1：{value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ChineseArgumentParser(prog="salesops", description="销售运营中台命令行")
     sub = parser.add_subparsers(dest="command", required=True, metavar="命令")
     p = sub.add_parser("serve", help="启动 API、流程部署与本地 Prefect 服务（未配置 PREFECT_API_URL 时）")
-    p.add_argument("--limit", type=int, default=4, metavar="数量", help="同时运行的流程数上限")
+    p.add_argument("--limit", type=_at_least_one, default=4, metavar="数量",
+                   help="同时运行的流程数上限（至少为 1）")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("demo", help="用内置示例数据完整演示意向单流程，结束后输出汇总")
     p.add_argument("--json", action="store_true", help="最后一行输出 JSON 格式汇总")
-    p.add_argument("--data-dir", default="var/demo", metavar="目录", help="演示数据目录（每次运行前清空）")
+    p.add_argument("--data-dir", default="var/demo", metavar="目录",
+                   help="演示数据目录（每次运行前清空；不清空非演示建立的非空目录，演示拒绝运行）")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("migrate", help="将数据库结构升级到最新版本")
     p.add_argument("--down-to", metavar="版本", help="回退到较早的数据库结构版本（回滚发布时用，如 0002）")
@@ -177,14 +243,23 @@ def main(argv: list[str] | None = None) -> None:
     import sqlalchemy as sa
 
     from connectors.base import PermanentError, TransientError
+    from connectors.settings import SettingsInvalid
     from flows.errors import Refusal
-    from models.db import database_busy
+    from models.db import (
+        DatabaseUrlUnusable, SchemaMismatch, database_busy, database_unreachable, masked_url,
+    )
 
     try:
         code = args.func(args)
     except customers_cli.CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         code = exc.code
+    except (SettingsInvalid, SchemaMismatch) as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:  # the person pressed Ctrl+C: what is done is done, once
+        print("已中断（Ctrl+C）。已提交的部分保留，再次运行同一命令即可继续。", file=sys.stderr)
+        code = 130
     except Refusal as exc:
         print(f"错误：{exc.message}", file=sys.stderr)
         code = 2
@@ -194,11 +269,25 @@ def main(argv: list[str] | None = None) -> None:
     except PermanentError as exc:  # a refusal too: retrying the same will not help
         print(f"错误：{_refused_by_outside_system(args, exc)}", file=sys.stderr)
         code = 2
+    except DatabaseUrlUnusable as exc:
+        print(f"错误：数据库无法使用：{exc}。请检查 SALESOPS_DATABASE_URL（未设置时为 "
+              "SALESOPS_DATA_DIR 下的 salesops.db）", file=sys.stderr)
+        code = 2
     except sa.exc.DBAPIError as exc:
-        if not database_busy(exc):
+        if database_unreachable(exc):
+            from connectors.settings import get_settings
+
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+            print(f"错误：无法连接数据库 {masked_url(get_settings().db_url)}"
+                  "（SALESOPS_DATABASE_URL）：请检查数据库是否已启动，地址、端口、用户与密码是否正确"
+                  f"（原始信息：{reason}）", file=sys.stderr)
+            code = 3
+        elif database_busy(exc):
+            print("错误：数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试",
+                  file=sys.stderr)
+            code = 3
+        else:
             raise
-        print("错误：数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试", file=sys.stderr)
-        code = 3
     sys.exit(code)
 
 

@@ -123,12 +123,22 @@ def wait_for(client: httpx.Client, order_ids: list[str], statuses: set[str], tim
             return views
         time.sleep(0.5)
     stuck = {oid: v["status"] for oid, v in views.items() if v["status"] not in statuses}
-    raise TimeoutError(f"orders not {sorted(statuses)} after {timeout:.0f}s: {stuck}")
+    raise TimeoutError(f"{timeout:.0f} 秒后仍有订单未到达状态 {'、'.join(sorted(statuses))}：{stuck}")
+
+
+# left in the folder a demo makes: only such a folder (or the default one) is emptied again
+DEMO_MARKER = ".salesops-demo"
+DEFAULT_DIR = Path("var/demo")
 
 
 def run_demo(data_dir: Path) -> dict:
+    if data_dir.exists() and any(data_dir.iterdir()) and not (data_dir / DEMO_MARKER).exists() \
+            and data_dir.resolve() != DEFAULT_DIR.resolve():
+        raise RuntimeError(f"{data_dir} 不是演示目录（非空，且不是演示建立的），演示不会清空它；"
+                           "请换一个不存在的目录，或确认无用后手动删除")
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
+    (data_dir / DEMO_MARKER).write_text("salesops demo output; emptied by the next demo\n")
     secret = secrets.token_hex(24)
     env = {"SALESOPS_DATA_DIR": str(data_dir.resolve()),
            "SALESOPS_DATABASE_URL": f"sqlite:///{(data_dir / 'salesops.db').resolve()}",
@@ -182,7 +192,7 @@ def settle_through_prefect(stack: LocalStack, db_url: str, month: str) -> dict:
         run = run_deployment("settle-month/settle-month", parameters={"month": month},
                              timeout=300)
     if not run.state.is_completed():
-        raise RuntimeError(f"settle-month ended {run.state.name}: {run.state.message}")
+        raise RuntimeError(f"settle-month 结算未成功（{run.state.name}）：{run.state.message}")
     with session_scope(db_url) as s:
         latest = s.exec(select(SettlementRun).where(SettlementRun.month == month)
                         .order_by(SettlementRun.revision.desc())).first()

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# what asks `salesops serve` to stop everything it started (SIGHUP: its terminal went away)
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def free_port() -> int:
@@ -30,14 +32,14 @@ def wait_until(check, timeout: float, what: str, proc: subprocess.Popen | None =
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise RuntimeError(f"{what} exited early ({proc.returncode}):\n{tail}")
+            raise RuntimeError(f"{what} 提前退出（退出码 {proc.returncode}）：\n{tail}")
         try:
             if check():
                 return
         except (httpx.HTTPError, OSError):
             pass
         time.sleep(0.3)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+    raise TimeoutError(f"{what} {timeout:.0f} 秒内未就绪")
 
 
 class LocalStack:
@@ -49,7 +51,8 @@ class LocalStack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.api_port = api_port or free_port()
         self.api_host = api_host
-        self.prefect_api_url = prefect_api_url
+        # "…/api/" as often pasted: the paths below are appended with their own "/"
+        self.prefect_api_url = prefect_api_url.rstrip("/") if prefect_api_url else None
         self.own_prefect = prefect_api_url is None
         self.runner_limit = runner_limit
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
@@ -57,7 +60,12 @@ class LocalStack:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        """Where this machine reaches the API: the address it listens on (a wildcard is
+        reached on loopback)."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.api_host,
+                                                                       self.api_host)
+        return f"http://[{host}]:{self.api_port}" if ":" in host else \
+            f"http://{host}:{self.api_port}"
 
     @property
     def prefect_ui_url(self) -> str:
@@ -69,13 +77,18 @@ class LocalStack:
 
         def prepare_child():
             # a caller waiting for SIGTERM blocks it; the children must still obey it
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             if nice:
                 os.nice(nice)
 
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log.open("wb"),
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=prepare_child)
+        # appended: after a crash and a restart, the log that explains the crash is still there
+        with log.open("ab") as out:
+            out.write(f"===== {time.strftime('%Y-%m-%d %H:%M:%S %z')} {' '.join(args[1:4])} "
+                      "=====\n".encode())
+            out.flush()
+            proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=prepare_child)
         self.procs.append((name, proc))
         return proc, log
 
@@ -98,13 +111,14 @@ class LocalStack:
                     sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                     "--port", str(port)], nice=5)
                 wait_until(lambda: httpx.get(f"{self.prefect_api_url}/health", timeout=2)
-                           .status_code == 200, 120, "Prefect server", proc, log)
+                           .status_code == 200, 120, "Prefect 服务", proc, log)
             self.env["PREFECT_API_URL"] = self.prefect_api_url
             self.env.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")  # pick up runs quickly
             proc, log = self._spawn("deployments", [
                 sys.executable, "-m", "deployments.serve", "--limit", str(self.runner_limit)],
                 nice=10)
-            wait_until(self._deployments_ready, 120, "served deployments", proc, log)
+            wait_until(self._deployments_ready, 120, f"流程部署（Prefect {self.prefect_api_url}）",
+                       proc, log)
             proc, log = self._spawn("api", [
                 sys.executable, "-m", "uvicorn", "api.main:app", "--host", self.api_host,
                 "--port", str(self.api_port), "--no-access-log"])
@@ -121,6 +135,10 @@ class LocalStack:
         want = {d["name"] for d in load_deployments()}
         r = httpx.post(f"{self.prefect_api_url}/deployments/filter", json={}, timeout=5)
         return r.status_code == 200 and want <= {d["name"] for d in r.json()}
+
+    def exited(self) -> list[tuple[str, int]]:
+        """The parts that ended on their own: (name, exit code)."""
+        return [(name, proc.returncode) for name, proc in self.procs if proc.poll() is not None]
 
     def stop(self) -> None:
         """Stop in reverse order (API, runner, Prefect server), each process group whole."""

@@ -26,10 +26,28 @@ def leave_checkpoints_to_others() -> None:
     _AUTOCHECKPOINT = False
 
 
+class DatabaseUrlUnusable(ValueError):
+    """The database URL names nothing the hub can open: unparseable, a dialect or driver that
+    is not installed, or a SQLite file whose folder cannot be made. The message is for the
+    person who configured it (Chinese, no password)."""
+
+
+def masked_url(url: str) -> str:
+    """The URL as it may be shown or logged: the password replaced by ***."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "（无法解析的地址）"
+
+
 def _sqlite_path(url: str) -> None:
-    path = url.split("///", 1)[-1]
+    path = url.split("///", 1)[-1].split("?", 1)[0]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUrlUnusable(f"无法创建数据库文件所在的目录 {Path(path).parent}"
+                                      f"（{exc.strerror or exc}）") from None
 
 
 def _sqlite_pragmas(dbapi_conn, _) -> None:
@@ -47,13 +65,18 @@ def get_engine(url: str) -> sa.Engine:
     """One pooled engine per URL and process."""
     engine = _ENGINES.get(url)
     if engine is None:
-        if url.startswith("sqlite"):
-            _sqlite_path(url)
-            engine = create_engine(url, connect_args={"check_same_thread": False,
-                                                 "timeout": BUSY_TIMEOUT_MS / 1000})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        try:
+            if url.startswith("sqlite"):
+                _sqlite_path(url)
+                engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                     "timeout": BUSY_TIMEOUT_MS / 1000})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError):  # also NoSuchModuleError (a dialect)
+            raise DatabaseUrlUnusable(
+                f"{masked_url(url)} 不是可用的数据库地址（支持 sqlite:///文件路径 与 "
+                "postgresql+psycopg://用户@主机:端口/库名）") from None
         _ENGINES[url] = engine
     return engine
 
@@ -68,6 +91,13 @@ def database_busy(exc: BaseException) -> bool:
     text = str(orig).lower()
     return type(orig).__name__ == "OperationalError" and (
         "database is locked" in text or "database table is locked" in text)
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the connection itself failed (server down, wrong host,
+    port or password, a SQLite file that cannot be opened): no statement was run."""
+    return isinstance(exc, sa.exc.OperationalError) and exc.statement is None \
+        and not database_busy(exc)
 
 
 def nul_in_text(exc: BaseException) -> bool:
@@ -122,10 +152,34 @@ def schema_revisions() -> list[str]:
         ScriptDirectory.from_config(_alembic()).walk_revisions()))]
 
 
+class SchemaMismatch(RuntimeError):
+    """The database is not at the schema this release needs: never migrated, older, or made
+    by a newer release (rolled back without `migrate --down-to` first)."""
+
+
+def refuse_newer_schema(url: str) -> None:
+    current, known = schema_revision(url), schema_revisions()
+    if current is not None and current not in known:
+        raise SchemaMismatch(
+            f"数据库结构版本为 {current}，比本版本（{known[-1]}）新：回滚发布时须先用新版本运行 "
+            f"salesops migrate --down-to {known[-1]}，再启动本版本")
+
+
+def require_current_schema(url: str) -> None:
+    """Refuse to serve a database this release has not migrated (a release upgraded without
+    `salesops migrate`): every request would fail on a missing table or column."""
+    refuse_newer_schema(url)
+    current, head = schema_revision(url), schema_revisions()[-1]
+    if current != head:
+        raise SchemaMismatch(f"数据库结构版本为 {current or '（未初始化）'}，本版本需要 {head}："
+                             "请先运行 salesops migrate，再启动 API")
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command
 
+    refuse_newer_schema(url)
     command.upgrade(_alembic(url), "head")
 
 
