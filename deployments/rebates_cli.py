@@ -186,8 +186,9 @@ def cmd_settle(args) -> int:
         if not args.by:
             raise CliError("确认结算须用 --by 指明财务人员编号")
         hub = _hub()
-        run = confirm_settlement(hub.db_url, month, args.confirm, _staff(hub.db_url, args.by))
-        print(f"已确认 {run.month} 第 {run.revision} 版结算（{run.confirmed_by}），"
+        person = _staff(hub.db_url, args.by)
+        run = confirm_settlement(hub.db_url, month, args.confirm, person)
+        print(f"已确认 {run.month} 第 {run.revision} 版结算（{person.name}，{person.id}），"
               "正在生成已确认的对账单……")
         made = finish_revision(hub, run.id)
         for path in made.get("statements", []):

@@ -49,7 +49,7 @@ from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
 from models.rebates.engine import (
-    KIND_LABELS, LineDraft, Paid, evaluate, item_classes, rule_items, settle,
+    KIND_LABELS, LineDraft, Paid, evaluate, item_classes, not_applied, rule_items, settle,
 )
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.policy import PolicyBook, PublishedVersion
@@ -239,10 +239,14 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
         stamp = _latest_run(s)
         if book is None:
             book = policy_book(s)
+        names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
     inputs = month_inputs(db_url, month, book, customer_ids)
     paid = paid_in_db(db_url, inputs.windows, month)
     dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
-    drafts = settle(dues, paid, rerun=inputs.rerun)
+    # paid orders the rules no longer take: returned, or a condition they no longer meet
+    gone = not_applied({k: p for k, p in paid.items() if k not in dues}, inputs.lines, book,
+                       inputs.profiles, inputs.rates)
+    drafts = settle(dues, paid, rerun=inputs.rerun, gone=gone, rep_names=names)
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
                        inputs.line_count, stamp)
 
@@ -610,8 +614,11 @@ def summarize(db_url: str, month: str, run_id: int | None,
         with session_scope(db_url) as s:
             run = s.exec(select(SettlementRun).where(SettlementRun.month == month)
                          .order_by(SettlementRun.revision.desc())).first()
+        # the month settled (not "this month": the clerk runs last month's on the 5th)
+        kept = f"（仍为第 {run.revision} 版）" if run else ""
         return SettlementResult(month, None, run.revision if run else None, None, 0,
-                                Decimal("0.00"), message="无新增变动，本月结算结果不变，未生成新版本或凭证")
+                                Decimal("0.00"), message=f"无新增变动：{month} 的结算结果不变"
+                                f"{kept}，未生成新版本或凭证")
     with session_scope(db_url) as s:
         run = s.get(SettlementRun, run_id)
         rows = _run_lines(s, run_id)
@@ -688,17 +695,26 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
             progress(pct)
 
     month = month_key(month)
-    with session_scope(hub.db_url) as s:
-        refuse_unsettleable(s, month)  # before minutes of work, not only when storing
-    for attempt in range(3):
-        comp = compute_month(hub.db_url, month)
-        step(50)
-        try:
-            run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
-            break
-        except SettlementConflict:
-            if attempt == 2:
-                raise
+    try:
+        with session_scope(hub.db_url) as s:
+            refuse_unsettleable(s, month)  # before minutes of work, not only when storing
+    except SettlementError as exc:
+        # a later month is settled: nothing is computed again, but what an earlier run of this
+        # month stored and did not send or write (vouchers, confirmed statements) is finished,
+        # as the failed run's message promised
+        if exc.code != "later_month_settled" or not unfinished_revisions(hub.db_url, month):
+            raise
+        run_id = None
+    else:
+        for attempt in range(3):
+            comp = compute_month(hub.db_url, month)
+            step(50)
+            try:
+                run_id = store_settlement(hub.db_url, comp, actor, flow_run_id)
+                break
+            except SettlementConflict:
+                if attempt == 2:
+                    raise
     step(70)
     finished = unfinished_revisions(hub.db_url, month)
     made = {}

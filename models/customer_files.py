@@ -209,12 +209,7 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
                                     .values(customer_id=survivor.id)).rowcount
     # rebate lines are grouped by customer: re-key the moved ones so later settlements see
     # what was already paid — each keeping what its bucket was computed from
-    _fold_bucket_inputs(session, merged.id, survivor.id)
-    session.exec(sa.text(
-        "UPDATE rebate_line SET bucket_key = replace(bucket_key, :old, :new) "
-        "WHERE customer_id = :survivor AND bucket_key LIKE :pattern"),
-        params={"old": f"|{merged.id}|", "new": f"|{survivor.id}|", "survivor": survivor.id,
-                "pattern": f"%|{merged.id}|%"})
+    _rekey_rebate_lines(session, merged.id, survivor.id)
     branches = session.exec(sa.update(Customer).where(Customer.parent_id == merged.id)
                             .values(parent_id=survivor.id)).rowcount
     names = 0
@@ -241,33 +236,45 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     return summary
 
 
-def _fold_bucket_inputs(session: Session, merged_id: int, survivor_id: int) -> None:
-    """Moved rebate lines read their bucket's shared inputs (volume, tier reached …) by
-    bucket key, which the merge is about to change: under the new key they would find none,
-    or the survivor's own bucket of that month. Each line takes its bucket's inputs into its
-    own (its own on top, as settlement.line_inputs puts them together), so what it was
-    computed from stays with it. JSON objects joined as text: the numbers stay as written."""
+def _bucket_customer(key: str) -> str:
+    """The customer field of a bucket key (policy|rule|customer|period)."""
+    parts = key.split("|")
+    return parts[2] if len(parts) == 4 else ""
+
+
+def _rekey_rebate_lines(session: Session, merged_id: int, survivor_id: int) -> None:
+    """The moved rebate lines (already under the survivor) get the survivor's bucket keys,
+    so later settlements see what was already paid. Only a key's customer field changes (a
+    rule id may be a number too: "2" is no customer). Each line first takes its bucket's
+    shared inputs (volume, tier reached …), which are stored by bucket key: under the new key
+    it would find none, or the survivor's own bucket of that period. Its own inputs go on top,
+    as settlement.line_inputs puts them together; JSON objects joined as text, so the numbers
+    stay as written."""
     pattern = f"%|{merged_id}|%"
-    lines = session.exec(sa.text(
+    lines = [row for row in session.exec(sa.text(
         "SELECT id, run_id, bucket_key, policy_version, inputs FROM rebate_line "
         "WHERE customer_id = :survivor AND bucket_key LIKE :pattern"),
         params={"survivor": survivor_id, "pattern": pattern}).all()
+        if _bucket_customer(row[2]) == str(merged_id)]
     if not lines:
         return
     shared = {(run, key, version): text for run, key, version, text in session.exec(sa.text(
         "SELECT run_id, bucket_key, policy_version, inputs FROM rebate_bucket_inputs "
-        "WHERE bucket_key LIKE :pattern"), params={"pattern": pattern})}
+        "WHERE bucket_key LIKE :pattern"), params={"pattern": pattern})
+        if _bucket_customer(key) == str(merged_id)}
     updates = []
     for line_id, run, key, version, own in lines:
+        code, rule, _, period = key.split("|")
+        inputs = own
         bucket = (shared.get((run, key, version)) or "").strip()[1:-1].strip()
-        if not bucket:
-            continue
-        mine = (own or "{}").strip()[1:-1].strip()
-        updates.append({"id": line_id, "inputs": "{" + bucket + (", " + mine if mine else "")
-                        + "}"})
-    if updates:
-        session.connection().execute(
-            sa.text("UPDATE rebate_line SET inputs = :inputs WHERE id = :id"), updates)
+        if bucket:
+            mine = (own or "{}").strip()[1:-1].strip()
+            inputs = "{" + bucket + (", " + mine if mine else "") + "}"
+        updates.append({"id": line_id, "inputs": inputs,
+                        "key": f"{code}|{rule}|{survivor_id}|{period}"})
+    session.connection().execute(
+        sa.text("UPDATE rebate_line SET inputs = :inputs, bucket_key = :key WHERE id = :id"),
+        updates)
 
 
 def is_overdue(suspect: SuspectName, now: dt.datetime) -> bool:

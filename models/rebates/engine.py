@@ -1045,15 +1045,91 @@ def _to_fen(amount: Decimal | int) -> int:
     return int(Decimal(amount).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[SaleLine],
+                book: PolicyBook, customers: Mapping[Hashable, CustomerProfile],
+                payment_rates: PaymentRateLookup
+                ) -> dict[tuple[str, str], tuple[int, tuple[str, ...]]]:
+    """For (bucket, order) keys that were paid and no longer come out of the evaluation: the
+    net amount (fen) the order still holds in the products the rule takes, and why the rule
+    does not apply to it now (Chinese reasons). An order whose goods are still held left the
+    bucket through a condition (payment rate, tier, region, an exclusive rule, a version
+    without the rule), not through a return. `lines`: the lines evaluated (those of orders
+    not in `paid` are ignored)."""
+    wanted: dict[str, list[tuple[tuple[str, str], BucketKey, Paid]]] = {}
+    for key, p in paid.items():
+        wanted.setdefault(key[1], []).append((key, BucketKey.parse(key[0]), Paid(*p)))
+    if not wanted:
+        return {}
+    orders: dict[str, list[SaleLine]] = {}
+    for ln in lines:
+        if ln.order_id in wanted:
+            orders.setdefault(ln.order_id, []).append(ln)
+    rate_of = _lookup(payment_rates)
+    out: dict[tuple[str, str], tuple[int, tuple[str, ...]]] = {}
+    for oid, keys in wanted.items():
+        lns = orders.get(oid)
+        if not lns:
+            continue  # not read: nothing known about it
+        day, cid = lns[0].order_date, lns[0].customer_id
+        profile = customers.get(cid)
+        pay = rate_of(cid, month_key(day)) if profile is not None else None
+        rules = _compiled(book, day)
+        for key, bucket, p in keys:
+            rule = next((r for r in rules if r.code == bucket.policy_code
+                         and r.rule_id == bucket.rule_id), None)
+            reasons: list[str] = []
+            if rule is None:
+                version = book.version_on(bucket.policy_code, day)
+                reasons.append(f"订单日期 {day} 适用的 {bucket.policy_code} 第{version.version}版"
+                               f"已无条款 {bucket.rule_id}" if version is not None else
+                               f"订单日期 {day} 已无 {bucket.policy_code} 的有效版本")
+                takes = rule_items(book, bucket.policy_code, p.policy_version or 0,
+                                   bucket.rule_id)
+            else:
+                takes = lambda sku, pl, r=rule: not r.item_reasons(sku, pl)  # noqa: E731
+                if profile is not None:
+                    reasons.extend(rule.customer_reasons(profile, day, pay))
+            held = 0
+            for ln in lns:
+                if not takes(ln.sku, ln.product_line):
+                    continue
+                if ln.amount_fen is not None:
+                    held += ln.amount_fen
+                elif ln.net_quantity > 0:
+                    held += ln.net_quantity * _price_fen(ln.unit_price)
+            if bucket.customer_id != cid:  # its own customer's reasons would not be the why
+                reasons = ["订单已改属其他客户"]
+            elif rule is not None and not reasons:
+                taken = [ln for ln in lns if takes(ln.sku, ln.product_line)]
+                if not taken:
+                    reasons.extend(dict.fromkeys(
+                        x for ln in lns for x in rule.item_reasons(ln.sku, ln.product_line)))
+                elif profile is not None:
+                    ok = [x for x in rules if not x.customer_reasons(profile, day, pay)
+                          and not x.item_reasons(taken[0].sku, taken[0].product_line)]
+                    winner = _stack(ok)[0] if ok else rule
+                    if winner is not rule:
+                        reasons.append(f"与互斥条款《{winner.policy_name}》{winner.spec.citation}"
+                                       f"不叠加，按该条款执行")
+            out[key] = (held, tuple(reasons))
+    return out
+
+
 def settle(dues: Mapping[tuple[str, str], OrderDue],
            paid: Mapping[tuple[str, str], Paid | tuple],
-           *, rerun: bool) -> list[LineDraft]:
+           *, rerun: bool,
+           gone: Mapping[tuple[str, str], tuple[int, tuple[str, ...]]] | None = None,
+           rep_names: Mapping[str, str] | None = None) -> list[LineDraft]:
     """`due − paid` per (bucket, order) where it is not zero, as line drafts.
 
     `dues` from evaluate() over the buckets being settled; `paid` for those buckets (keys
-    absent from `dues` are claw-backs of everything paid: the order left the bucket, e.g.
-    all returned). `rerun`: this month was settled before (lines are `adjustment`).
+    absent from `dues` are claw-backs of everything paid: the rule no longer takes the
+    order). `rerun`: this month was settled before (lines are `adjustment`). `gone`: what
+    not_applied() says of those absent keys — an order still holding its goods is a
+    `tier_difference` stating the condition it no longer meets, not a return. `rep_names`:
+    how the explanations name reps (staff id → name; the customer reads them on his statement).
     """
+    names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
     changed = []
     fen_of: dict[Decimal, int] = {}
@@ -1082,17 +1158,20 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         diff = due_fen - paid_fen
         basis_now = d.basis_fen if d is not None else 0
         basis_before = _to_fen(p.basis) if p is not None else None
+        why = gone.get(key) if gone is not None and d is None else None
         if rerun:
             kind = "adjustment"
         elif p is None:
             kind = "rebate"
+        elif why is not None and why[0] > 0:
+            kind = "tier_difference"  # its goods are still held: a condition, not a return
         elif diff < 0 and basis_now < basis_before:
             kind = "clawback"
         elif diff > 0 and basis_now > basis_before:
             kind = "rebate"
         else:
             kind = "tier_difference"
-        cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun)
+        cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1108,6 +1187,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             inputs = {"policy_code": bucket.policy_code, "rule_id": bucket.rule_id,
                       "period": bucket.period, "policy_version": p.policy_version,
                       "basis": "0.00", "due": "0.00"}
+            if why is not None and why[1]:
+                inputs["not_applied"] = list(why[1])
             explanation = head
             version, clause = p.policy_version, p.clause or f"规则 {bucket.rule_id}"
             rate, rep, region = Decimal("0.000000"), p.rep_id, p.region
@@ -1118,8 +1199,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         for part_rep, part_region, part in parts:
             own, text = inputs, explanation
             if len(parts) > 1:  # booked where it was paid: one line per rep and region
-                split = "、".join(f"{g or '未分配大区'}（{r or '未分配销售'}）{money_fen(a)}"
-                                 for r, g, a in parts)
+                split = "、".join(f"{g or '未分配大区'}（{names.get(r, r) if r else '未分配销售'}）"
+                                 f"{money_fen(a)}" for r, g, a in parts)
                 own = {**inputs, "part_of": fen_text(diff)}
                 text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
                         f"本行 {money_fen(part)}。" + explanation)
@@ -1136,9 +1217,14 @@ settle = _without_gc(settle)
 
 
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
-           rerun: bool) -> str:
+           rerun: bool, why: tuple[int, tuple[str, ...]] | None = None) -> str:
     text = ""
-    if gone:
+    if gone and why is not None and why[0] > 0:
+        text = ("本单未退货，但已不再适用该条款"
+                + (f"（{'；'.join(why[1])}）" if why[1] else "") + "，冲回已返金额。")
+    elif gone and why is not None:
+        text = "本单在该条款下已无计返数量（货物已全部退回或尚未发货），冲回已返金额。"
+    elif gone:
         text = "本单在该条款下已无计返数量（已全部退货，或不再符合条款条件），冲回已返金额。"
     elif basis_before is not None and basis_now < basis_before:
         text = (f"本单退货/换货后计返基数由 {money_fen(basis_before)} 降至 "
@@ -1454,6 +1540,7 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
 
 __all__ = [
     "SaleLine", "CustomerProfile", "BucketKey", "OrderDue", "Paid", "LineDraft", "PreviewRule",
-    "SkippedRule", "ProductLineRate", "Preview", "evaluate", "settle", "preview", "period_of",
+    "SkippedRule", "ProductLineRate", "Preview", "evaluate", "settle", "not_applied", "preview",
+    "period_of",
     "period_label", "KIND_LABELS",
 ]

@@ -172,7 +172,7 @@ def test_the_cli_settles_and_finance_confirms_with_confirmed_statements(hub, kan
     code, out, _ = cli("settle", "--month", "2026-10")
     assert code == 0 and "合计 ¥1,280.00" in out
     code, out, _ = cli("settle", "--month", "2026-10", "--confirm", "1", "--by", "finance-01")
-    assert code == 0 and "已确认 2026-10 第 1 版结算" in out
+    assert code == 0 and "已确认 2026-10 第 1 版结算（孙丽，finance-01）" in out
     assert "对账单（已确认）" in out and "r1-confirmed" in out
 
 

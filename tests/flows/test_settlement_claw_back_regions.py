@@ -87,8 +87,8 @@ def test_a_claw_back_of_an_order_paid_in_two_regions_gives_back_where_it_was_pai
         split = s.exec(select(RebateLine).where(RebateLine.run_id == result.run_id,
                                                 RebateLine.order_id == o1,
                                                 RebateLine.rule_id == "quarter")).all()
-    assert all("本次共 -1,664.00 元，按原入账销售与大区冲回（华南（rep-zhangwei）-1,280.00 元、"
-               "华东（rep-zhangwei）-384.00 元）" in ln.explanation for ln in split)
+    assert all("本次共 -1,664.00 元，按原入账销售与大区冲回（华南（张伟）-1,280.00 元、"
+               "华东（张伟）-384.00 元）" in ln.explanation for ln in split)
     (voucher,) = voucher_batch(current_hub(), result.run_id).vouchers
     assert sum(e.debit for e in voucher.entries) == sum(e.credit for e in voucher.entries) \
         == Decimal("3456.00")

@@ -60,7 +60,8 @@ def test_a_refused_character_is_shown_as_the_person_typed_it():
     assert check_customer_name("ＡＢＣ医疗（苏州）有限公司") is None
 
 
-def _settled_line(s, customer_id: int, order_id: str, run_id: int, bucket: dict) -> None:
+def _settled_line(s, customer_id: int, order_id: str, run_id: int, bucket: dict,
+                  rule: str = "r1") -> None:
     import datetime as dt
     import json
     from decimal import Decimal
@@ -71,11 +72,11 @@ def _settled_line(s, customer_id: int, order_id: str, run_id: int, bucket: dict)
                       customer_name="x", customer_id=customer_id,
                       order_date=dt.date(2026, 10, 8)))
     s.flush()
-    key = f"P-EAST|r1|{customer_id}|2026-10"
+    key = f"P-EAST|{rule}|{customer_id}|2026-10"
     s.add(RebateBucketInputs(run_id=run_id, bucket_key=key, policy_version=1,
                              inputs=json.dumps(bucket, ensure_ascii=False)))
     s.add(RebateLine(run_id=run_id, month="2026-10", order_id=order_id, customer_id=customer_id,
-                     policy_code="P-EAST", policy_version=1, rule_id="r1", clause="阶梯返利",
+                     policy_code="P-EAST", policy_version=1, rule_id=rule, clause="阶梯返利",
                      period="2026-10", bucket_key=key, basis_amount=Decimal("100.00"),
                      due_amount=Decimal("3.00"), amount=Decimal("3.00"),
                      rate=Decimal("0.03"), kind="rebate", explanation="…",
@@ -112,3 +113,33 @@ def test_settled_lines_moved_by_a_merge_keep_what_their_bucket_was_computed_from
         got = {ln.order_id: (ln.customer_id, i.get("volume"), i.get("tier"))
                for ln, i in zip(lines, line_inputs(s, lines))}
     assert got == {"IO-1": (survivor.id, "500.00", "一档"), "IO-2": (survivor.id, "900.00", "二档")}
+
+
+def test_a_merge_rekeys_only_the_customer_field_of_a_bucket_key(db_url):
+    """A rule id may be a number, and may equal the merged customer's id: the survivor's own
+    line of rule "<merged id>" keeps its key (it was rewritten, and the next settlement paid
+    and took back the same amount twice)."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from models import RebateLine, SettlementRun, utcnow
+
+    with session_scope(db_url) as s:
+        survivor = create_customer(s, legal_name="江苏康达医疗设备有限公司", actor="t",
+                                   origin="imported")
+        merged = create_customer(s, legal_name="江苏康达医疗器械有限公司", actor="t",
+                                 origin="imported")
+        s.flush()
+        run = SettlementRun(month="2026-10", revision=1, kind="initial",
+                            as_of=utcnow() - dt.timedelta(days=1), created_by="t")
+        s.add(run)
+        s.flush()
+        rule = str(merged.id)
+        _settled_line(s, survivor.id, "IO-1", run.id, {"volume": "500.00"}, rule=rule)
+        _settled_line(s, merged.id, "IO-2", run.id, {"volume": "900.00"}, rule=rule)
+        merge_customers(s, survivor.id, merged.id, "t")
+        s.flush()
+        keys = {ln.order_id: ln.bucket_key for ln in s.exec(select(RebateLine))}
+    assert keys == {"IO-1": f"P-EAST|{rule}|{survivor.id}|2026-10",
+                    "IO-2": f"P-EAST|{rule}|{survivor.id}|2026-10"}
