@@ -72,6 +72,27 @@ def token_of(request: Request) -> str | None:
     return request.query_params.get("token") or request.cookies.get(COOKIE)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] as a browser names an origin: lower case, no default port (an
+    address written as https://Hub.Example.com:443/ is the origin https://hub.example.com)."""
+    u = urlsplit(url.strip())
+    scheme = u.scheme.lower()
+    try:
+        port = u.port
+    except ValueError:  # not a port: compared as written
+        return f"{scheme}://{u.netloc.lower()}"
+    host = (u.hostname or "").lower()
+    if not scheme or not host:  # "null" (a sandboxed page), or no address configured
+        return ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    default = port in (None, _DEFAULT_PORTS.get(scheme))
+    return f"{scheme}://{host}" + ("" if default else f":{port}")
+
+
 def foreign_origin(request: Request) -> bool:
     """Whether the browser names another site as the origin of the request (a form or a
     script of another site posting with our cookie); no Origin: a program, or a plain GET."""
@@ -79,9 +100,8 @@ def foreign_origin(request: Request) -> bool:
     if origin is None:
         return False
     settings: Settings = request.app.state.settings
-    ours = {str(request.base_url).rstrip("/"), settings.public_base_url.rstrip("/")}
-    allowed = {f"{u.scheme}://{u.netloc}" for u in map(urlsplit, ours)}
-    return origin.rstrip("/") not in allowed
+    allowed = {_origin(str(request.base_url)), _origin(settings.public_base_url)} - {""}
+    return _origin(origin) not in allowed
 
 
 def _rides_cookie(request: Request) -> bool:

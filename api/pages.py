@@ -9,6 +9,8 @@ the link from the push again.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import time
 from pathlib import Path
@@ -27,9 +29,26 @@ CSS = (TEMPLATES / "base.css").read_text(encoding="utf-8")
 # a str.format template: {title}, {css}, {content}, {script}
 SHELL = (TEMPLATES / "page.html").read_text(encoding="utf-8")
 
+
+def _sha256_source(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+# Under the escaping, a safety net: a staff page runs only its own inline script and style
+# (by their hashes: what render() and script() put between the tags), fetches and posts
+# only to this site, loads nothing from elsewhere and is framed by no one.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'",
+    "style-src " + _sha256_source("\n" + CSS),
+    "script-src " + " ".join(_sha256_source("\n" + p.read_text(encoding="utf-8"))
+                             for p in sorted(TEMPLATES.glob("*.js"))),
+    "connect-src 'self'", "img-src 'self' data:", "form-action 'self'", "base-uri 'none'",
+    "frame-ancestors 'none'"))
+
 # staff pages show business data for one person: not cached, not framed, no token in Referer
 STAFF_HEADERS = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-                 "Referrer-Policy": "same-origin", "Vary": "Accept, Cookie"}
+                 "Referrer-Policy": "same-origin", "Vary": "Accept, Cookie",
+                 "Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
 REOPEN = "请回到企业微信或钉钉，从推送消息中重新打开此链接。"
 # pushes carry no token: without the cookie, reopening one shows this page again
@@ -104,6 +123,12 @@ def _secure(request: Request, settings: Settings) -> bool:
     return request.url.scheme == "https" or settings.public_base_url.startswith("https://")
 
 
+async def _cookie_person(request: Request, settings: Settings) -> Staff | None:
+    """The staff member the page's cookie names, when it is valid."""
+    claims = token_claims(settings, request.cookies.get(COOKIE) or "")
+    return await run_in_threadpool(load_staff, settings.db_url, claims[0]) if claims else None
+
+
 async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff | Response:
     """The staff member who opens a page, or the response to send instead: a redirect that
     trades a link's `?token=` for the cookie (GET pages, `from_link`), or the 401 page."""
@@ -115,6 +140,11 @@ async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff |
         return unauthenticated("需要登录", "此页面仅限公司员工查看，当前未登录。")
     claims = token_claims(settings, token)
     person = await run_in_threadpool(load_staff, settings.db_url, claims[0]) if claims else None
+    if person is None and link_token is not None and await _cookie_person(request, settings):
+        # an old login link (expired, or of a removed person) tapped by someone whose cookie
+        # is valid: the cookie logs in; the link's token leaves the address
+        return RedirectResponse(_without_token(request), status_code=303,
+                                headers=STAFF_HEADERS)
     if person is None:
         # a stale cookie is dropped so the next link with a fresh token starts clean
         stale_cookie = link_token is None and token == request.cookies.get(COOKIE)

@@ -456,6 +456,16 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
+def _append_text_safe(ws, values: list) -> None:
+    """A row; text that begins with "=" (a name, a note) stays text: openpyxl would store it
+    as a formula, which Excel evaluates when finance opens the file."""
+    ws.append(values)
+    if any(isinstance(v, str) and v.startswith("=") for v in values):
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+
+
 def build_workbook(request: InvoiceRequest):
     """The request as finance reads it: one row per line (金额 net of tax, 合计 = tax included),
     a totals row, and a second sheet with the request's particulars."""
@@ -469,10 +479,11 @@ def build_workbook(request: InvoiceRequest):
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for line in request.lines:
-        ws.append([request.request_id, request.customer_legal_name, request.customer_uscc or "",
-                   request.quote_code, line.model, line.name, line.quantity,
-                   _money(line.unit_price), _money(line.amount - line.tax), line.tax_rate,
-                   _money(line.tax), _money(line.amount)])
+        _append_text_safe(ws, [
+            request.request_id, request.customer_legal_name, request.customer_uscc or "",
+            request.quote_code, line.model, line.name, line.quantity,
+            _money(line.unit_price), _money(line.amount - line.tax), line.tax_rate,
+            _money(line.tax), _money(line.amount)])
     ws.append(["合计", None, None, None, None, None, sum(line.quantity for line in request.lines),
                None, _money(request.total_amount - request.tax_amount), None,
                _money(request.tax_amount), _money(request.total_amount)])
@@ -497,7 +508,7 @@ def build_workbook(request: InvoiceRequest):
         ("价税合计", _money(request.total_amount)), ("税额", _money(request.tax_amount)),
         ("备注", request.note or ""),
     ):
-        info.append([label, value])
+        _append_text_safe(info, [label, value])
         if isinstance(value, Decimal):
             info.cell(info.max_row, 2).number_format = MONEY_FORMAT
     info.column_dimensions["A"].width = 18
@@ -644,6 +655,12 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
             for i, number_format in formatted:
                 cell = row[i] = WriteOnlyCell(ws, value=row[i])
                 cell.number_format = number_format
+            for i, value in enumerate(row):
+                # text (a summary, a name, a code), not a formula Excel would evaluate
+                if isinstance(value, str) and value.startswith("="):
+                    row[i] = value = WriteOnlyCell(ws, value=value)
+                if getattr(value, "data_type", None) == "f":
+                    value.data_type = "s"
             ws.append(row)
     return wb
 
