@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from api import customers, orders, rebates, signing_page, webhooks
+from api import customers, orders, rebates, signing_page, todos, webhooks
 from api.dispatcher import Dispatcher
 from api.errors import ApiError, validation_details
 from api.pages import REOPEN, staff_message, wants_html
@@ -116,4 +116,5 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     app.include_router(orders.router)
     app.include_router(customers.router)
     app.include_router(rebates.router)
+    app.include_router(todos.router)
     return app

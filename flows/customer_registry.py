@@ -82,8 +82,9 @@ def looks_registered(typed: str) -> bool:
 
 
 def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: IntentOrder | None,
-                      typed: str, actor: str = ACTOR) -> Todo:
-    """The legal qualification review (法务资质初审) of a new standard file."""
+                      typed: str, actor: str = ACTOR, round_no: int = 1) -> Todo:
+    """The legal qualification review (法务资质初审) of a new standard file; `round_no` > 1:
+    a review again (资质复审), asked for by legal (`flows.todos.review_qualification`)."""
     found = (f"工商登记：{customer.legal_name}，统一社会信用代码 {customer.uscc or '未知'}"
              f"{'（校验未通过，请核实）' if customer.uscc_check not in (None, 'ok') else ''}，"
              f"登记状态 {customer.status or '未知'}，法定代表人 {customer.legal_representative or '未知'}，"
@@ -94,8 +95,10 @@ def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: Intent
     origin = (f"销售 {rep.name if rep else rep_id or '未知'} 提交的意向单 {order.id} 涉及新客户“{typed}”"
               if order else f"新客户“{typed}”")
     return open_todo(
-        s, actor=actor, kind="legal_review", key=f"customer:{customer.id}",
-        title=f"新客户资质初审：{customer.legal_name}",
+        s, actor=actor, kind="legal_review",
+        key=f"customer:{customer.id}" + (f":r{round_no}" if round_no > 1 else ""),
+        title=(f"新客户资质初审：{customer.legal_name}" if round_no == 1
+               else f"客户资质复审（第 {round_no} 次）：{customer.legal_name}"),
         body=(f"{origin}，已按标准模板建档（客户编号 {customer.id}）。\n{found}\n"
               f"请在截止前完成资质初审。"),
         assignee_id=hub.settings.legal_assignee, due_hours=hub.settings.todo_due_hours,
@@ -135,11 +138,20 @@ def same_company(record: RegistryRecord | None, customer: Customer) -> bool:
 
 
 def refuse_if_dead(hub: Hub, customer_id: int) -> None:
+    """No quote for a company that no longer trades, nor for a customer whose qualification
+    review legal did not pass (until legal passes it: `flows.todos.review_qualification`)."""
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
         if is_dead_status(customer.status):
             raise BusinessRefusal(f"客户“{customer.legal_name}”工商登记状态为“{customer.status}”，"
                                   f"不能继续报价，请核实客户资质")
+        if customer.qualification == "rejected":
+            review = s.exec(select(Todo).where(
+                Todo.kind == "legal_review", Todo.customer_id == customer_id,
+                Todo.outcome == "rejected").order_by(Todo.id.desc())).first()
+            why = f"（{review.note}）" if review and review.note else ""
+            raise BusinessRefusal(f"客户“{customer.legal_name}”资质初审未通过{why}，不能继续报价；"
+                                  "资质补齐后请联系法务重新审核")
 
 
 def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | None,

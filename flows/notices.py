@@ -62,6 +62,7 @@ def mail_todo(hub: Hub, todo_id: int) -> None:
             subject=f"【待办】{todo.title}",
             text=(f"{assignee.name}，您好：\n\n{todo.body}\n\n"
                   f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
+                  f"办理（我的待办）：{todos_link(hub)}\n"
                   f"—— 销售运营中台（自动发送）"))
     once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
          lambda: {"message_id": hub.mailer.send(mail)})
@@ -98,4 +99,9 @@ def notify_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
         due = todo.due_at.astimezone(SHANGHAI)
         key, title, body = f"todo:{todo.kind}:{todo.business_key}", todo.title, todo.body
     push(hub, key=key, title=f"【待办】{title}", text=f"{body}\n\n截止：{due:%Y-%m-%d %H:%M}",
-         staff_ids=people, link=link)
+         staff_ids=people, link=link or todos_link(hub))
+
+
+def todos_link(hub: Hub) -> str:
+    """Where people do their to-dos (the phone page 我的待办)."""
+    return f"{hub.settings.public_base_url.rstrip('/')}/todos"

@@ -77,6 +77,12 @@ class Todo(SQLModel, table=True):
     order_id: str | None = Field(default=None, max_length=24)
     customer_id: int | None = Field(default=None)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # how it was done, by a person (`flows.todos.complete_todo`); a to-do the hub closes by
+    # itself (a suspect name decided) leaves them empty
+    done_by: str | None = Field(default=None, max_length=40)
+    done_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=20)  # done | approved | rejected
+    note: str | None = Field(default=None, max_length=500)
 
 
 class OperationLog(SQLModel, table=True):
