@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import customers, orders, rebates, signing_page, todos, webhooks
 from api.dispatcher import Dispatcher
@@ -87,6 +88,25 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         response = ApiError(503, "database_busy",
                             "数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试").response()
         response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        # the router's own answers (no such address, no such method): in Chinese, as ours
+        missing = exc.status_code == 404
+        if wants_html(request):
+            response = staff_message(exc.status_code, "页面不存在" if missing else "无法打开",
+                                     "页面地址不正确。" + REOPEN)
+        elif missing:
+            response = ApiError(404, "not_found", f"接口不存在：{request.url.path}").response()
+        elif exc.status_code == 405:
+            response = ApiError(405, "method_not_allowed",
+                                f"不支持该请求方法：{request.method} {request.url.path}").response()
+        else:
+            response = ApiError(exc.status_code, "http_error", f"请求无法处理（{exc.status_code}）"
+                                ).response()
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
         return response
 
     @app.exception_handler(Exception)

@@ -43,6 +43,7 @@ from connectors.tabular import (
     Row,
     Sheet,
     TableError,
+    append_as_text,
     convert_rows,
     load_sheets,
     normalize_header,
@@ -456,16 +457,6 @@ def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
-def _append_text_safe(ws, values: list) -> None:
-    """A row; text that begins with "=" (a name, a note) stays text: openpyxl would store it
-    as a formula, which Excel evaluates when finance opens the file."""
-    ws.append(values)
-    if any(isinstance(v, str) and v.startswith("=") for v in values):
-        for cell in ws[ws.max_row]:
-            if cell.data_type == "f":
-                cell.data_type = "s"
-
-
 def build_workbook(request: InvoiceRequest):
     """The request as finance reads it: one row per line (金额 net of tax, 合计 = tax included),
     a totals row, and a second sheet with the request's particulars."""
@@ -479,7 +470,7 @@ def build_workbook(request: InvoiceRequest):
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for line in request.lines:
-        _append_text_safe(ws, [
+        append_as_text(ws, [
             request.request_id, request.customer_legal_name, request.customer_uscc or "",
             request.quote_code, line.model, line.name, line.quantity,
             _money(line.unit_price), _money(line.amount - line.tax), line.tax_rate,
@@ -508,7 +499,7 @@ def build_workbook(request: InvoiceRequest):
         ("价税合计", _money(request.total_amount)), ("税额", _money(request.tax_amount)),
         ("备注", request.note or ""),
     ):
-        _append_text_safe(info, [label, value])
+        append_as_text(info, [label, value])
         if isinstance(value, Decimal):
             info.cell(info.max_row, 2).number_format = MONEY_FORMAT
     info.column_dimensions["A"].width = 18

@@ -16,6 +16,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 
+MIN_SECRET = 32  # characters of a configured server key (auth, signing links)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SALESOPS_", env_file=".env",
                                       env_file_encoding="utf-8", extra="ignore")
@@ -133,6 +136,15 @@ class Settings(BaseSettings):
         if empty:
             raise ValueError(f"发送方 {'、'.join(repr(n) for n in empty)} 的密钥为空")
         return senders
+
+    @field_validator("auth_secret", "signing_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        # a short key is guessed offline from one token or signing link it signed (a rep
+        # would mint an admin's token); empty: the hub generates one
+        if 0 < len(secret.get_secret_value()) < MIN_SECRET:
+            raise ValueError(f"过短：至少 {MIN_SECRET} 个字符（可用 openssl rand -hex 32 生成）")
+        return secret
 
     @property
     def db_url(self) -> str:

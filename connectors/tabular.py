@@ -41,7 +41,8 @@ from typing import TypeVar
 
 __all__ = [
     "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
-    "TableError", "convert_rows", "decode_csv", "load_sheets", "normalize_header", "parse_code",
+    "TableError", "append_as_text", "convert_rows", "decode_csv", "load_sheets",
+    "normalize_header", "parse_code",
     "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
 
@@ -584,3 +585,17 @@ def parse_int(text: str, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise CellError(f"不能小于 {minimum}：{text!r}")
     return value
+
+
+# --- writing -------------------------------------------------------------------------------
+
+def append_as_text(ws, values) -> None:
+    """A worksheet row (openpyxl) whose text that begins with "=" (a clause, a name, a value
+    imported as typed) stays text: openpyxl stores such a string as a formula, which Excel
+    evaluates when the file is opened (`=HYPERLINK(…)`)."""
+    values = list(values)
+    ws.append(values)
+    if any(isinstance(v, str) and v.startswith("=") for v in values):
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":
+                cell.data_type = "s"

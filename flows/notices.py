@@ -85,8 +85,11 @@ def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
     ids = tuple(dict.fromkeys(i for i in staff_ids if i))
     with session_scope(hub.db_url) as s:
         mobiles = tuple(p.mobile for p in (staff(s, i) for i in ids) if p and p.mobile)
-    message = PushMessage(key=key, title=title, text=text, recipients=ids,
-                          mention_mobiles=mobiles, link=link)
+    # the texts are plain (no caller writes markdown), but carry what people typed: a name
+    # such as "[点此登录](evil.example)" must not become a link the robot renders
+    plain = str.maketrans({"[": "［", "]": "］"})
+    message = PushMessage(key=key, title=title.translate(plain), text=text.translate(plain),
+                          recipients=ids, mention_mobiles=mobiles, link=link)
     once(hub.db_url, "push", key, lambda: {"reference": hub.notifier.push(message)})
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+
+from connectors.tabular import append_as_text
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -88,7 +90,7 @@ def build_review_workbook(lines: Sequence[ReviewLine], conflicts: Sequence[Confl
     action_col = len(REVIEW_COLUMNS)
     row = 1  # (ws.max_row walks every cell: counted here instead)
     for line in lines:
-        ws.append([line.cluster, line.customer_id, line.legal_name, line.uscc, line.uscc_note,
+        append_as_text(ws, [line.cluster, line.customer_id, line.legal_name, line.uscc, line.uscc_note,
                    line.aliases, line.source, line.row_number, line.orders, line.reason,
                    line.score, line.suggestion, None])
         row += 1
@@ -111,13 +113,13 @@ def build_review_workbook(lines: Sequence[ReviewLine], conflicts: Sequence[Confl
         _header(wc, (("导入行号", 9), ("客户编号", 10), ("工商全称", 36), ("字段", 14),
                      ("档案中的值", 24), ("文件中的值", 24)))
         for c in conflicts:
-            wc.append([c.row_number, c.customer_id, c.legal_name, c.field, c.on_record, c.in_file])
+            append_as_text(wc, [c.row_number, c.customer_id, c.legal_name, c.field, c.on_record, c.in_file])
     if flagged:
         wf = wb.create_sheet("信用代码存疑")
         _header(wf, (("导入行号", 9), ("客户编号", 10), ("工商全称", 36), ("统一社会信用代码", 21),
                      ("问题", 50)))
         for at, f in enumerate(flagged, start=2):
-            wf.append([f.row_number, f.customer_id, f.legal_name, f.uscc, f.problem])
+            append_as_text(wf, [f.row_number, f.customer_id, f.legal_name, f.uscc, f.problem])
             wf.cell(at, 4).number_format = "@"
 
     wn = wb.create_sheet("说明")
@@ -134,7 +136,7 @@ def build_review_workbook(lines: Sequence[ReviewLine], conflicts: Sequence[Confl
         "“字段冲突”表：文件中的值与档案不同，档案未被覆盖，请人工核对。",
         "“信用代码存疑”表：统一社会信用代码格式或校验位不正确，已按原样保存并标记。",
     ):
-        wn.append([text])
+        append_as_text(wn, [text])
     props = wb.properties
     props.title = "疑似重复客户复核表"
     props.creator = "salesops-hub"

@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from connectors.files import write_atomically
+from connectors.tabular import append_as_text
 from models.base import SHANGHAI
 
 __all__ = [
@@ -151,16 +152,6 @@ def _header(ws, headers: Sequence[str], widths: Sequence[float]) -> None:
     ws.freeze_panes = "A2"
 
 
-def _append(ws, values: Sequence) -> None:
-    """A row; text that begins with "=" (a clause, a name) stays text: openpyxl would store
-    it as a formula, which Excel evaluates when finance opens the file."""
-    ws.append(values)
-    if any(isinstance(v, str) and v.startswith("=") for v in values):
-        for cell in ws[ws.max_row]:
-            if cell.data_type == "f":
-                cell.data_type = "s"
-
-
 def _formats(ws, first_row: int, columns: dict[int, str]) -> None:
     for row in ws.iter_rows(min_row=first_row):
         for col, fmt in columns.items():
@@ -196,7 +187,7 @@ def _detail(wb: Workbook, report: SettlementReport) -> None:
                                  14, 10, 60))
     rep = _rep_labels(report.lines)
     for line in report.lines:
-        _append(ws, [line.month, line.revision, line.order_id, line.order_date,
+        append_as_text(ws, [line.month, line.revision, line.order_id, line.order_date,
                        line.customer_code or "", line.customer_name, line.customer_uscc or "",
                        line.region or UNASSIGNED, rep(line), line.policy_code,
                        line.policy_version, line.clause, line.period, line.basis_amount,
@@ -256,7 +247,7 @@ def _summary(wb: Workbook, title: str, key_headers: Sequence[str], key_widths: S
                           *([14] * len(KIND_COLUMNS)), 15))
     totals = {k: ZERO for k in KIND_LABELS}
     for keys, group in _groups(lines, key):
-        _append(ws, [*keys, *extra(group), group.lines,
+        append_as_text(ws, [*keys, *extra(group), group.lines,
                        *(group.by_kind[k] for k in KIND_LABELS), group.total])
         for k in KIND_LABELS:
             totals[k] += group.by_kind[k]
@@ -275,7 +266,7 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     for voucher in report.vouchers:
         debit = credit = ZERO
         for n, entry in enumerate(voucher.entries, start=1):
-            _append(ws, [voucher.voucher_key, voucher.voucher_date, voucher.period, voucher.word,
+            append_as_text(ws, [voucher.voucher_key, voucher.voucher_date, voucher.period, voucher.word,
                            n, entry.summary, entry.account_code, entry.account_name,
                            entry.customer_code or "", entry.customer_name or "",
                            entry.debit, entry.credit, voucher.prepared_by])
@@ -283,7 +274,7 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
             credit += entry.credit
             account = (entry.account_code, entry.account_name)
             by_account[account] = by_account.get(account, ZERO) + entry.debit - entry.credit
-        _append(ws, [voucher.voucher_key, None, None, None, None, "小计", None, None, None, None,
+        append_as_text(ws, [voucher.voucher_key, None, None, None, None, "小计", None, None, None, None,
                        debit, credit, None])
         for cell in ws[ws.max_row]:
             cell.font = _TOTAL_FONT
@@ -295,7 +286,7 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     # claw-back vouchers run the other way, so the 合计 above exceeds the settlement's net:
     # per account, debit and credit offset, which ties to the 本次金额 total of 明细
     for (code, name), net in by_account.items():
-        _append(ws, ["科目净额", None, None, None, None, "借贷相抵后", code, name, None, None,
+        append_as_text(ws, ["科目净额", None, None, None, None, "借贷相抵后", code, name, None, None,
                        net if net >= 0 else ZERO, -net if net < 0 else ZERO, None])
         for cell in ws[ws.max_row]:
             cell.font = _TOTAL_FONT
@@ -303,7 +294,7 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     for (code, name), group in _groups(report.lines, lambda r: (r.customer_code or "",
                                                                  r.customer_name)):
         if not group.total:
-            _append(ws, ["无凭证", None, None, None, None, "本版净额为零，不生成凭证", None, None, code,
+            append_as_text(ws, ["无凭证", None, None, None, None, "本版净额为零，不生成凭证", None, None, code,
                            name, ZERO, ZERO, None])
     _formats(ws, 2, {2: DATE_FORMAT, 11: MONEY_FORMAT, 12: MONEY_FORMAT})
     for row in ws.iter_rows(min_row=2, min_col=7, max_col=7):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import COOKIE, issue_token
 from flows import rebate_board
 from flows.rebate_board import board, board_scope, order_detail
 from models import Staff

@@ -29,14 +29,6 @@ def login(client, hub, staff_id: str = "rep-zhangwei") -> None:
     client.cookies.set(COOKIE, issue_token(hub.settings, staff_id))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api/app.py create_app: add an exception handler for starlette.exceptions.HTTPException "
-    "(from starlette.exceptions import HTTPException as StarletteHTTPException): when "
-    "wants_html(request), return staff_message(exc.status_code, '页面不存在' if 404 else "
-    "'无法打开', '页面地址不正确。' + REOPEN) with exc.headers; otherwise ApiError("
-    "exc.status_code, 'not_found' / 'method_not_allowed', '接口不存在：<path>' / "
-    "'不支持该请求方法：<method>').response() — instead of Starlette's English "
-    "{\"detail\": \"Not Found\"}"))
 @pytest.mark.parametrize("path", ["/rebates/board/order", "/customer/suspects/1",
                                   "/rebates/orders/IO261126-AAAA/extra"])
 def test_a_wrong_address_opened_in_a_browser_answers_a_chinese_page(client, hub, path):
@@ -47,11 +39,6 @@ def test_a_wrong_address_opened_in_a_browser_answers_a_chinese_page(client, hub,
     assert "Not Found" not in r.text and "页面" in r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api/app.py create_app: the API's JSON 404 for an unknown route is English "
-    "({\"detail\": \"Not Found\"}); the same StarletteHTTPException handler should answer "
-    "{\"error\": {\"code\": \"not_found\", \"message\": \"接口不存在：<path>\"}} like every "
-    "other ApiError"))
 def test_an_unknown_route_answers_the_api_error_shape_in_chinese(client, hub):
     r = client.get("/rebates/unknown", headers={"Accept": "application/json"})
     assert r.status_code == 404

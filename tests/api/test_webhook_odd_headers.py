@@ -9,9 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.webhooks import sign_body
 from tests.api.test_webhook_intake import assert_refused, baseline, counts  # noqa: F401
-from tests.support import SECRET, SENDER, order_payload, signed_headers
+from tests.support import SENDER, order_payload, signed_headers
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from flows.notices import push
 from models.name_input import check_customer_name
@@ -18,12 +17,6 @@ def test_the_webhook_accepts_such_a_name():
     assert check_customer_name(TYPED) is None  # the premise: it reaches the pushes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "flows/notices.py push(): push texts are plain Chinese (no caller writes markdown), so "
-    "neutralise markdown link syntax in title and text before PushMessage(...): "
-    "text = text.replace('[', '［').replace(']', '］') (and the same for title); the robot "
-    "then shows the name, not a link (connectors/notify.render_markdown adds the one "
-    "查看详情 link itself)"))
 def test_a_typed_name_does_not_become_a_link_in_the_push(hub):
     push(hub, key="h7:markdown", title=f"意向单客户名称未识别：{TYPED}",
          text=f"客户名称“{TYPED}”未能识别（第 1 次出现）。", staff_ids=["rep-zhangwei"],

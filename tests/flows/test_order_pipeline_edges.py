@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
-import subprocess
 
 import pytest
 from fastapi.testclient import TestClient

@@ -8,15 +8,7 @@ import pytest
 
 from connectors.settings import Settings, SettingsInvalid, get_settings
 
-REASON = (
-    "connectors/settings.py Settings: add a field_validator('auth_secret', 'signing_secret') "
-    "that raises ValueError('过短：至少 32 个字符（可用 openssl rand -hex 32 生成）') when the "
-    "configured value is non-empty and shorter than 32 characters (empty keeps the generated "
-    "key in <data dir>/pki); docs/configuration.md rows SALESOPS_AUTH_SECRET / "
-    "SALESOPS_SIGNING_SECRET: add 'at least 32 characters'")
 
-
-@pytest.mark.xfail(strict=True, reason=REASON)
 @pytest.mark.parametrize("variable", ["SALESOPS_AUTH_SECRET", "SALESOPS_SIGNING_SECRET"])
 def test_a_short_server_key_is_refused_naming_the_variable(monkeypatch, tmp_path, variable):
     monkeypatch.chdir(tmp_path)  # no .env of the working directory

@@ -8,7 +8,6 @@ import io
 import zipfile
 from decimal import Decimal
 
-import pytest
 from openpyxl import load_workbook
 
 from connectors.finance import EmbeddedFinance, build_voucher_workbook, build_workbook
@@ -80,12 +79,6 @@ def test_voucher_workbook_keeps_a_code_column_starting_with_equals_as_text():
     assert "=A1" in _texts(data)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reports/duplicate_review.py build_review_workbook: append rows through a helper like "
-    "reports/settlement_workbook._append (after ws.append, when a value is a str starting with "
-    "'=', set data_type = 's' on the row's cells whose data_type is 'f'): the import file's "
-    "values (字段冲突 文件中的值, an invalid USCC kept as typed) otherwise become live formulas "
-    "in the review workbook the clerk opens"))
 def test_duplicate_review_workbook_writes_imported_text_starting_with_equals_as_text():
     from reports.duplicate_review import ConflictLine, FlaggedUscc, build_review_workbook
 

@@ -7,7 +7,6 @@ import datetime as dt
 import re
 from dataclasses import replace
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
