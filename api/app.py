@@ -23,6 +23,34 @@ from flows.errors import Refusal
 from models.db import database_busy, database_unreachable, nul_in_text
 
 
+class PrivateAnswers:
+    """Every answer is one person's business data (an order, a rebate, a to-do, a customer's
+    quote): kept by no cache unless the route says otherwise; and the customer's signing
+    page, whose address carries his token, is framed by no site and named in no Referer.
+    Plain ASGI (no per-request task): webhook intake stays as fast."""
+
+    SIGNING = ((b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"))
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        signing = scope["path"].startswith("/sign/")
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [(b"cache-control", b"no-store")] + (list(self.SIGNING) if signing else [])
+                headers += [(k, v) for k, v in extra if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(settings: Settings | None = None, launcher: Launcher | None | str = "prefect",
                ) -> FastAPI:
     """`launcher="prefect"` starts flow runs through the Prefect API; None leaves accepted
@@ -49,6 +77,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
                   description="意向单 webhook、电子签回调、内置签署页与进度查询；客户联想与疑似新客户确认；返利预估、政策、看板与结算确认。")
     app.state.settings = settings
     app.state.dispatcher = dispatcher
+    app.add_middleware(PrivateAnswers)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):

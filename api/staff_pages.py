@@ -170,7 +170,8 @@ def suspect_page(data: Mapping, candidates: list[Mapping], *, now: dt.datetime,
     else:
         who = (f"此名称应由{person(names, v['decider'])}确认，您可以查看，但无权处理。"
                if v["decider"] else
-               f"此名称尚在收集中，满 {threshold} 次后交由销售经理确认；您可以查看，但无权处理。")
+               f"此名称尚在收集中，满 {threshold} 次后交由销售经理确认；您可以查看，但无权处理。"
+               "如为新客户，您的销售经理现在即可在此页面处理。")
         body = (f'<div class="card notice" id="readonly"><p>{esc(who)}</p></div>'
                 f'<div class="card"><h2>相近的已有客户</h2>{candidate_list(candidates)}</div>')
     content = head + error_card(error) + orders_card + body

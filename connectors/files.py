@@ -7,12 +7,23 @@ Used by the connectors and, for the documents they write, by `reports/`."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+
+_OS_REASONS = {errno.ENOENT: "文件不存在", errno.EISDIR: "这是一个目录，不是文件",
+               errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限",
+               errno.ENOTDIR: "路径中有一级不是目录", errno.ENAMETOOLONG: "文件名过长"}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file could not be read, in Chinese rather than the system's English."""
+    return _OS_REASONS.get(exc.errno, f"系统错误（{exc.strerror or exc}）")
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:

@@ -39,6 +39,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 
+from connectors.files import os_reason
+
 __all__ = [
     "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
     "TableError", "append_as_text", "convert_rows", "decode_csv", "load_sheets",
@@ -394,6 +396,9 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
     try:
         handle = io.BytesIO(path_or_data) if isinstance(path_or_data, bytes) else path_or_data
         wb = load_workbook(handle, read_only=True, data_only=True)
+    except OSError as exc:  # not there, a folder, no permission: not a question of format
+        raise TableError([Problem(source, None, None,
+                                  f"无法读取文件：{os_reason(exc)}")]) from None
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException, …
         raise TableError([Problem(source, None, None,
                                   f"无法打开 Excel 文件（{type(exc).__name__}）：是否为 .xlsx 格式、"
@@ -430,7 +435,7 @@ def load_sheets(path: Path | str, *, data: bytes | None = None,
                 data = path.read_bytes()
             except OSError as exc:
                 raise TableError([Problem(source, None, None,
-                                          f"无法读取文件：{exc.strerror}")]) from None
+                                          f"无法读取文件：{os_reason(exc)}")]) from None
         return [_csv_sheet(source, data)]
     if suffix == ".xls":
         raise TableError([Problem(source, None, None,

@@ -5,10 +5,12 @@ stderr and the exit code is non-zero.
 """
 from __future__ import annotations
 
-import errno
 import json
 import sys
 from pathlib import Path
+
+
+MAX_TOKEN_DAYS = 366  # a staff token's longest life (`salesops staff token --days`)
 
 
 class CliError(Exception):
@@ -19,15 +21,11 @@ class CliError(Exception):
         self.code = code
 
 
-_OS_REASONS = {errno.ENOENT: "文件不存在", errno.EISDIR: "这是一个目录，不是文件",
-               errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限",
-               errno.ENOTDIR: "路径中有一级不是目录", errno.ENAMETOOLONG: "文件名过长"}
-
-
 def unreadable(path, exc: OSError, what: str = "文件") -> CliError:
     """`无法读取文件 a.yaml：文件不存在` — why, in Chinese rather than the system's English."""
-    reason = _OS_REASONS.get(exc.errno, f"系统错误（{exc.strerror or exc}）")
-    return CliError(f"无法读取{what} {path}：{reason}")
+    from connectors.files import os_reason
+
+    return CliError(f"无法读取{what} {path}：{os_reason(exc)}")
 
 
 def _settings():
@@ -230,6 +228,9 @@ def cmd_staff_token(args) -> int:
     from api.auth import issue_token
     from models.staff import role_label
 
+    if args.days is not None and not 1 <= args.days <= MAX_TOKEN_DAYS:
+        # 0 or less: a token expired when issued; years: a leaked one would never end
+        raise CliError(f"--days 有效天数须在 1–{MAX_TOKEN_DAYS} 之间，不能是 {args.days}")
     settings = _settings()
     person = _staff(settings.db_url, args.staff_id)
     token = issue_token(settings, person.id, args.days)
@@ -276,5 +277,6 @@ def add_parsers(sub) -> None:
     ssub = p.add_subparsers(dest="staff_command", required=True, metavar="子命令")
     t = ssub.add_parser("token", help="为人员签发访问令牌（接口与看板使用）")
     t.add_argument("staff_id", metavar="人员编号", help="人员编号，例如 rep-zhangwei")
-    t.add_argument("--days", type=int, default=None, metavar="天数", help="有效天数（默认按配置）")
+    t.add_argument("--days", type=int, default=None, metavar="天数",
+                   help=f"有效天数（1–{MAX_TOKEN_DAYS}，默认按配置）")
     t.set_defaults(func=cmd_staff_token)

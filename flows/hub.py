@@ -43,8 +43,29 @@ def _remote_url(backend: str, name: str, url: str) -> str:
     return url
 
 
+def _credentials(s: Settings) -> None:
+    """The credentials an outside provider's backend needs, refused at once and in words when
+    missing (rather than at the provider's first call, an order or a push later)."""
+    needed = {("registry_backend", "tianyancha"): ("tianyancha_token",),
+              ("esign_backend", "esign"): ("esign_app_id", "esign_app_secret"),
+              ("notify_backend", "wecom"): ("wecom_robot_key",),
+              ("notify_backend", "dingtalk"): ("dingtalk_access_token",)}
+    for (backend, value), names in needed.items():
+        if getattr(s, backend) != value:
+            continue
+        missing = [n for n in names if not str(getattr(s, n).get_secret_value()
+                                               if hasattr(getattr(s, n), "get_secret_value")
+                                               else getattr(s, n)).strip()]
+        if missing:
+            raise PermanentError(
+                f"SALESOPS_{backend.upper()}={value} 时须设置 "
+                + "、".join(f"SALESOPS_{n.upper()}" for n in missing) + "，当前未设置",
+                provider="配置", code="config")
+
+
 def build_hub(settings: Settings) -> Hub:
     s = settings
+    _credentials(s)
     timeout, attempts = s.connector_timeout_seconds, s.connector_attempts
     if s.registry_backend == "tianyancha":
         registry = TianyanchaRegistry(s.tianyancha_url, s.tianyancha_token, timeout, attempts)

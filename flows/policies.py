@@ -170,7 +170,7 @@ def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
         for start, end in book.lost_coverage(spec)]
     gone = [Problem("effective_from", (
         f"发布后 {spec.code} 第 {w.version} 版（目前适用于 "
-        f"{f'{w.start} 至 {w.end}' if w.end else f'{w.start} 起'}的订单）"
+        f"{f'{w.start} 至 {w.end} ' if w.end else f'{w.start} 起'}的订单）"
         f"将不再适用于任何订单：新版本自 {spec.effective_from} 起取代它的全部期间；如只想修订"
         "其后的期间，请调整 effective_from"))
         for w in book.wholly_superseded(spec)]

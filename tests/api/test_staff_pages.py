@@ -439,3 +439,17 @@ def test_the_rep_picks_the_customer_of_a_held_order(hub, client):
         assert s.get(SuspectName, 1).status == "collecting"  # the name is still undecided
     again = post_form(client, f"/orders/{order_id}/customer-choice", {"customer_id": str(renhe)})
     assert again.status_code == 409 and "不在等待确认客户" in again.text
+
+
+def test_a_rep_reading_a_name_still_collected_learns_his_manager_may_act_now():
+    import datetime as dt
+
+    from api.staff_pages import suspect_page
+
+    now = dt.datetime(2026, 11, 20, 2, tzinfo=dt.UTC)
+    view = {"suspect_id": 42, "name": "苏州新锐医疗", "status": "collecting",
+            "status_label": "收集中", "sightings": 1, "decider": None, "decided_by": None}
+    data = {"view": view, "names": {}, "deadline_at": None, "may_decide": False, "orders": []}
+    _, content, _ = suspect_page(data, [], now=now, threshold=3)
+    assert "满 3 次后交由销售经理确认；您可以查看，但无权处理。如为新客户，您的销售经理现在即可在此页面处理。" \
+        in content

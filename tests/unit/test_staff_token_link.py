@@ -21,3 +21,9 @@ def test_the_token_comes_with_the_phone_login_link(cli):
     assert code == 0 and token_staff_id(get_settings(), token) == "rep-zhangwei"
     assert f"手机页面登录链接（打开一次即可登录）：https://hub.example.cn/rebates/board?token={token}" \
         in err
+
+
+def test_a_token_life_outside_a_day_and_a_year_is_refused(cli):
+    for days in ("0", "-5", "400"):
+        code, out, err = cli("staff", "token", "rep-zhangwei", "--days", days)
+        assert (code, out) == (2, "") and f"--days 有效天数须在 1–366 之间，不能是 {days}" in err
