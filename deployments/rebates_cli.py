@@ -188,16 +188,25 @@ def cmd_settle(args) -> int:
         hub = _hub()
         person = _staff(hub.db_url, args.by)
         run = confirm_settlement(hub.db_url, month, args.confirm, person)
-        print(f"已确认 {run.month} 第 {run.revision} 版结算（{person.name}，{person.id}），"
-              "正在生成已确认的对账单……")
+        if not args.json:
+            print(f"已确认 {run.month} 第 {run.revision} 版结算（{person.name}，{person.id}），"
+                  "正在生成已确认的对账单……")
         made = finish_revision(hub, run.id)
+        if args.json:
+            print(json.dumps({"month": run.month, "revision": run.revision,
+                              "status": run.status, "confirmed_by": run.confirmed_by,
+                              "documents": made}, ensure_ascii=False))
+            return 0
         for path in made.get("statements", []):
             print(f"对账单（已确认）：{path}")
         if made.get("workbook"):
             print(f"财务明细（已确认）：{made['workbook']}")
         return 0
+    hub = _hub()
+    if args.by:  # the operator named in the operation log is a person on file
+        _staff(hub.db_url, args.by)
     try:
-        result = settle_month(_hub(), month, actor=f"cli:{args.by or 'salesops'}")
+        result = settle_month(hub, month, actor=f"cli:{args.by or 'salesops'}")
     except TransientError as exc:  # what is stored already, and that running again is safe
         raise CliError(unfinished_report(month, f"外部系统暂不可用（{exc.provider or '未知'}）"),
                        3) from exc

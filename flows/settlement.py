@@ -627,15 +627,17 @@ def summarize(db_url: str, month: str, run_id: int | None,
     shared = {n for n in names.values() if list(names.values()).count(n) > 1}
     names = {pid: f"{n}（{pid}）" if n in shared else n for pid, n in names.items()}
 
-    def total(key) -> dict[str, str]:
+    def total(key, order=None) -> dict[str, str]:
         sums: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
         for line, customer in rows:
             sums[key(line, customer)] += Decimal(str(line.amount))
-        return {k: str(v) for k, v in sorted(sums.items())}
+        return {k: str(sums[k]) for k in sorted(sums, key=order)}
+
+    kinds = list(KIND_LABELS.values())  # 返利, 阶梯补差, 退货冲回, 更正: as finance reads them
 
     return SettlementResult(
         month, run.id, run.revision, run.kind, len(rows), Decimal(str(run.total_amount)),
-        by_kind=total(lambda ln, c: KIND_LABELS[ln.kind]),
+        by_kind=total(lambda ln, c: KIND_LABELS[ln.kind], order=kinds.index),
         by_region=total(lambda ln, c: ln.region or "（未分配）"),
         by_rep=total(lambda ln, c: names.get(ln.rep_id, ln.rep_id or "（未分配）")),
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,

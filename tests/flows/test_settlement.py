@@ -490,3 +490,31 @@ def test_a_statement_line_names_only_the_product_lines_its_rule_counted(hub, kan
         assert "监护" in text and "耗材" not in text
     sheet = openpyxl.load_workbook(result.documents["workbook"])["明细"]
     assert "耗材" not in {str(c.value) for row in sheet.iter_rows() for c in row}
+
+
+def test_the_totals_by_type_read_in_finance_s_order(hub, kangda):
+    """返利, 阶梯补差, 退货冲回, 更正 — not the order of their character codes (退 before 阶)."""
+    # October: 9 + 1 × M8 = 128,000 ≥ 100,000: the quarter's 3 % on both orders
+    a = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 9)])
+    signed_order(hub.db_url, kangda, D(2026, 10, 12), [("MON-M8", 1)])
+    settle_month(current_hub(), "2026-10")
+    # November: 3 of A come back, the quarter falls to 89,600: A's lines are clawed back, the
+    # other order loses its tier (a tier difference)
+    return_goods(hub.db_url, a, 1, 3, D(2026, 11, 3))
+    result = settle_month(current_hub(), "2026-11")
+    assert list(result.by_kind) == ["阶梯补差", "退货冲回"]
+
+
+def test_the_cli_names_only_people_on_file_and_confirms_as_json(hub, kangda, cli):
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    code, out, err = cli("settle", "--month", "2026-10", "--by", "nobody-01")
+    assert (code, out) == (2, "") and "人员不存在：nobody-01" in err
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(SettlementRun)).first() is None  # nothing settled
+    assert cli("settle", "--month", "2026-10", "--by", "finance-01")[0] == 0
+    code, out, _ = cli("settle", "--month", "2026-10", "--confirm", "1", "--by", "finance-01",
+                       "--json")
+    answer = json.loads(out)
+    assert code == 0 and (answer["revision"], answer["status"], answer["confirmed_by"]) == (
+        1, "confirmed", "finance-01")
+    assert answer["documents"]["workbook"].endswith(".xlsx")
