@@ -4,10 +4,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -285,9 +286,21 @@ def store_signing_event(db_url: str, *args) -> bool:
         return False  # a concurrent duplicate delivery won the race
 
 
+def _tell_todo(todo_id: int) -> None:
+    """Mail and push a to-do opened by a callback, once; a failure is logged (the to-do stays
+    on the order page and in 我的待办)."""
+    from flows.hub import current_hub
+    from flows.notices import notify_todo
+
+    try:
+        notify_todo(current_hub(), todo_id)
+    except Exception:  # noqa: BLE001 - answered already; nothing to hand the error to
+        logging.getLogger("salesops.webhooks").exception("could not tell to-do %s", todo_id)
+
+
 @router.post("/webhooks/esign/{provider}", tags=["webhooks"], summary="电子签回调",
              responses={401: {}, 404: {}, 422: {}})
-async def receive_esign_callback(provider: str, request: Request):
+async def receive_esign_callback(provider: str, request: Request, background: BackgroundTasks):
     settings = request.app.state.settings
     body = await read_limited_body(request, settings.max_body_bytes)
     if provider != "esign":
@@ -310,7 +323,17 @@ async def receive_esign_callback(provider: str, request: Request):
     if not isinstance(flow_id, str):  # a list or object cannot be looked up (it was a 500)
         raise ApiError(400, "bad_body", "电子签回调内容不正确：signFlowId 应为文本",
                        [{"field": "signFlowId", "problem": "string_type"}])
-    if str(event.get("signFlowStatus", "2")) != "2":  # 2 = all signed; 3/5/7 = revoked/expired/refused
+    status = str(event.get("signFlowStatus", "2"))
+    if status != "2":  # 2 = all signed; 3/5/7 = revoked/expired/refused: the rep must know
+        from flows.signing import signing_ended
+
+        description = event.get("statusDescription")
+        todo_id = await run_in_threadpool(
+            signing_ended, settings.db_url, flow_id, status,
+            description if isinstance(description, str) else None,
+            settings.suspect_fallback_decider)
+        if todo_id is not None:  # mail and push after answering (e签宝 waits 5 s at most)
+            background.add_task(run_in_threadpool, _tell_todo, todo_id)
         return JSONResponse(answer)
 
     def lookup():

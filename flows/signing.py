@@ -21,7 +21,7 @@ from flows.notices import mail_todo, mail_todos, open_todo, staff
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
-    QuoteStatus, Stage, utcnow,
+    QuoteStatus, Stage, Todo, utcnow,
 )
 from models.base import SHANGHAI
 from models.db import session_scope
@@ -171,3 +171,46 @@ def complete_signings(quote_codes: list[str]) -> dict:
     if failed:
         raise RuntimeError(f"{len(failed)} signed quote(s) will be retried: {sorted(failed)}")
     return summary
+
+
+# e签宝 ends a flow without a signature: signFlowStatus 3 (the sender revoked it), 5 (its
+# deadline passed) or 7 (the signer refused), with statusDescription saying why
+FLOW_ENDED = {"3": "签署流程已撤销", "5": "签署已过期", "7": "客户拒签"}
+
+
+def signing_ended(db_url: str, flow_id: str, status: str, description: str | None,
+                  fallback: str) -> int | None:
+    """A to-do for the order's rep (his manager in copy) when e签宝 ends a quote's signing
+    without a signature, once per (quote, status); the id of a to-do opened now, else None
+    (an unknown flow, a quote already signed, a repeated notification). An order without a
+    rep goes to `fallback` (sales-ops)."""
+    what = FLOW_ENDED.get(status)
+    if what is None:
+        return None
+    with session_scope(db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.signing_provider == "esign",
+                                           Quote.signing_ref == flow_id)).first()
+        if quote is None or quote.status == QuoteStatus.signed.value:
+            return None
+        key = f"{quote.code}:{status}"
+        known = s.exec(select(Todo.id).where(Todo.kind == "signing_ended",
+                                             Todo.business_key == key)).first()
+        if known is not None:
+            return None
+        order = s.get(IntentOrder, quote.order_id)
+        customer = s.get(Customer, order.customer_id) if order.customer_id else None
+        rep = staff(s, order.rep_id)
+        manager = staff(s, rep.manager_id) if rep else None
+        why = (description or "").strip()
+        todo = open_todo(
+            s, actor="callback:esign", kind="signing_ended", key=key,
+            title=f"{what}：报价单 {quote.code}",
+            body=(f"客户“{customer.legal_name if customer else order.customer_name}”的报价单 "
+                  f"{quote.code}（意向单 {order.id}，金额 {quote.total_amount} 元）在 e签宝"
+                  f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
+                  "请与客户沟通后重新报价或关闭该意向单。"),
+            assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],
+            due_hours=24,
+            order_id=order.id, customer_id=order.customer_id)
+        s.flush()
+        return todo.id

@@ -55,6 +55,7 @@ TASK_LABELS = {
     "invoice_preparation": "开票准备",
     "order_blocked": "意向单需人工处理",
     "signing_blocked": "签署后续需人工处理",
+    "signing_ended": "客户未完成签署",
     "suspect_customer": "疑似新客户待确认",
     "registry_change": "客户工商信息变更",
     "settlement_review": "返利结算待复核",

@@ -20,12 +20,13 @@ SECRET = "tsign-secret"
 
 
 @pytest.fixture
-def client(seeded):
-    settings = seeded.model_copy(update={"esign_app_secret": SecretStr(SECRET)})
+def client(hub):
+    settings = hub.settings.model_copy(update={"esign_app_secret": SecretStr(SECRET)})
     with session_scope(settings.db_url) as s:
         cust = s.exec(select(Customer)).first()
         s.add(IntentOrder(id="IO-T1", event_id="e1", sender_id="portal",
-                          customer_name=cust.legal_name, customer_id=cust.id, status="quoted"))
+                          customer_name=cust.legal_name, customer_id=cust.id, status="quoted",
+                          rep_id="rep-zhangwei"))
         s.flush()
         s.add(Quote(code="Q2611-AAAAAA-0", order_id="IO-T1", customer_id=cust.id,
                     total_amount=Decimal("100.00"), tax_amount=Decimal("11.50"),
@@ -35,9 +36,9 @@ def client(seeded):
         yield c, settings
 
 
-def callback(flow_id="flow-123", status="2", action="SIGN_FLOW_COMPLETE") -> bytes:
+def callback(flow_id="flow-123", status="2", action="SIGN_FLOW_COMPLETE", **extra) -> bytes:
     return json.dumps({"action": action, "signFlowId": flow_id, "signFlowStatus": status,
-                       "timestamp": int(time.time() * 1000)}).encode()
+                       "timestamp": int(time.time() * 1000), **extra}).encode()
 
 
 def post(client, body: bytes, *, secret=SECRET, stamp_ms=None):
@@ -77,7 +78,26 @@ def test_unknown_flow_provider_and_other_actions(client):
     r = post(c, callback(flow_id="flow-unknown"))
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_sign_flow"
     assert post(c, callback(action="SIGN_MISSON_COMPLETE")).status_code == 200
-    assert post(c, callback(status="7")).status_code == 200  # refused: acknowledged only
+    assert post(c, callback(flow_id="flow-unknown", status="7")).status_code == 200
     r = c.post("/webhooks/esign/docusign", content=b"{}")
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_provider"
     assert events(settings) == []
+
+
+def test_a_refused_or_expired_signing_tells_the_rep_once(client):
+    from models import Todo
+
+    c, settings = client
+    body = callback(status="7", statusDescription="价格需要重新商议")
+    assert post(c, body).json() == {"code": "200", "msg": "success"}
+    assert post(c, body).status_code == 200  # e签宝 retries: no second to-do
+    assert post(c, callback(status="5", statusDescription="签署已过期")).status_code == 200
+    with session_scope(settings.db_url) as s:
+        todos = s.exec(select(Todo).where(Todo.kind == "signing_ended").order_by(Todo.id)).all()
+    assert [(t.title, t.assignee_id, t.cc, t.order_id) for t in todos] == [
+        ("客户拒签：报价单 Q2611-AAAAAA-0", "rep-zhangwei", "mgr-east", "IO-T1"),
+        ("签署已过期：报价单 Q2611-AAAAAA-0", "rep-zhangwei", "mgr-east", "IO-T1")]
+    assert "原因：价格需要重新商议" in todos[0].body and "原因" not in todos[1].body
+    pushes = sorted((settings.data_dir / "pushes").glob("*.json"))
+    assert len(pushes) == 2 and "客户拒签" in pushes[0].read_text(encoding="utf-8")
+    assert events(settings) == []  # nothing to dispatch: the order stays quoted
