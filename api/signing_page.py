@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from sqlmodel import select
 
 from api.pages import card, render, script
-from api.webhooks import add_signing_event
+from flows.signing import add_signing_event
 from models import Customer, IntentOrder, IntentOrderLine, Product, Quote, SigningToken, utcnow
 from models.base import SHANGHAI
 from models.db import database_busy, session_scope

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from api.errors import ApiError, validation_details
 from api.schemas import IntentOrderIn
+from flows.signing import store_signing_event
 from models import (
     Customer, InboxEvent, IntentOrder, IntentOrderLine, OperationLog, Opportunity, OrderStatus, Product,
     Quote, Stage, Staff, business_date, utcnow,
@@ -261,30 +262,6 @@ async def receive_intent_order(request: Request):
 
 
 # --- e-signature provider callbacks --------------------------------------------------
-
-def add_signing_event(s, source: str, event_id: str, payload: bytes, quote_code: str,
-                      answer: dict) -> bool:
-    """Inbox row for a completed signing in the caller's transaction; False for a duplicate."""
-    exists = s.exec(select(InboxEvent.id).where(
-        InboxEvent.source == source, InboxEvent.event_id == event_id)).first()
-    if exists:
-        return False
-    s.add(InboxEvent(source=source, sender_id=source.split(":", 1)[1], event_id=event_id,
-                     payload=payload.decode("utf-8", "replace"),
-                     payload_sha256=hashlib.sha256(payload).hexdigest(),
-                     response_status=200, response_body=json.dumps(answer),
-                     subject_id=quote_code))
-    s.flush()
-    return True
-
-
-def store_signing_event(db_url: str, *args) -> bool:
-    try:
-        with session_scope(db_url) as s:
-            return add_signing_event(s, *args)
-    except sa.exc.IntegrityError:
-        return False  # a concurrent duplicate delivery won the race
-
 
 def _tell_todo(todo_id: int) -> None:
     """Mail and push a to-do opened by a callback, once; a failure is logged (the to-do stays

@@ -282,6 +282,15 @@ class TsignSigning(RemoteClient):
         return SignedDocument(pdf_path=pdf_out, sha256=signed_sha, evidence_path=evidence_out,
                               evidence=evidence)
 
+    def flow_status(self, ref: str) -> tuple[int, str]:
+        """(signFlowStatus, signFlowDescription) of a flow as e签宝 has it now: 1 being
+        signed, 2 done, 3 revoked, 5 expired, 7 refused (a callback that never arrived)."""
+        if not _REF_RE.match(ref or ""):
+            raise ValueError(f"not a sign flow id: {ref!r}")
+        self._require_config()
+        detail = self._retry(self._api)("GET", f"/v3/sign-flow/{ref}/detail")
+        return _int(detail.get("signFlowStatus")), str(detail.get("signFlowDescription") or "")
+
     # -- steps (public so flows and ops scripts can call them one by one) ----------------------
     def upload_pdf(self, pdf_path: Path, file_name: str) -> str:
         """Upload a PDF to e签宝's storage; return its fileId once it is usable."""

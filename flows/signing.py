@@ -3,6 +3,9 @@ finance to prepare the invoice — each quote on its own, each outside call once
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import logging
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from flows.batch import run_each, run_steps
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP
-from flows.notices import mail_todo, mail_todos, open_todo, staff
+from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
@@ -29,6 +32,7 @@ from models.oplog import apply_changes
 from models.quoting import line_amount, line_tax
 
 ACTOR = "flow:signing-completed"
+log = logging.getLogger("salesops.signing")
 
 
 def archive_signed(hub: Hub, code: str) -> None:
@@ -214,3 +218,90 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
             order_id=order.id, customer_id=order.customer_id)
         s.flush()
         return todo.id
+
+
+# --- signing events into the inbox (the callback, the signing page, the reconciliation) ----
+
+def add_signing_event(s, source: str, event_id: str, payload: bytes, quote_code: str,
+                      answer: dict) -> bool:
+    """Inbox row for a completed signing in the caller's transaction; False for a duplicate."""
+    exists = s.exec(select(InboxEvent.id).where(
+        InboxEvent.source == source, InboxEvent.event_id == event_id)).first()
+    if exists:
+        return False
+    s.add(InboxEvent(source=source, sender_id=source.split(":", 1)[1], event_id=event_id,
+                     payload=payload.decode("utf-8", "replace"),
+                     payload_sha256=hashlib.sha256(payload).hexdigest(),
+                     response_status=200, response_body=json.dumps(answer),
+                     subject_id=quote_code))
+    s.flush()
+    return True
+
+
+def store_signing_event(db_url: str, *args) -> bool:
+    try:
+        with session_scope(db_url) as s:
+            return add_signing_event(s, *args)
+    except sa.exc.IntegrityError:
+        return False  # a concurrent duplicate delivery won the race
+
+
+# --- e签宝 callbacks that never came ----------------------------------------------------------
+
+RECONCILE_AFTER = dt.timedelta(hours=1)  # a callback is this late at least before we ask
+RECONCILE_WITHIN = dt.timedelta(days=60)  # quotes older than this are not asked about
+
+
+def reconcile_esign(hub: Hub) -> dict:
+    """Ask e签宝 about the quotes still waiting for a signature after RECONCILE_AFTER (their
+    callback may have been lost: our API down longer than e签宝 retries): a flow signed goes
+    to the inbox as its callback would have (the sweeper starts `signing-completed`); one
+    revoked, expired or refused opens the rep's to-do. A quote whose callback is in the inbox
+    already, or whose flow ended unsigned, is not asked about; a question e签宝 does not
+    answer waits for the next run."""
+    out = {"checked": 0, "signed": 0, "ended": 0, "unanswered": 0}
+    if hub.settings.esign_backend != "esign":
+        return out
+    now = utcnow()
+    with session_scope(hub.db_url) as s:
+        waiting = s.exec(select(Quote.code, Quote.signing_ref).where(
+            Quote.signing_provider == "esign", Quote.status == QuoteStatus.sent.value,
+            Quote.signing_ref.is_not(None), Quote.created_at < now - RECONCILE_AFTER,
+            Quote.created_at > now - RECONCILE_WITHIN).order_by(Quote.created_at)).all()
+        known = set(s.exec(select(InboxEvent.subject_id).where(
+            InboxEvent.source == "esign:esign")))
+        # a flow that ended unsigned is over: asked once
+        known |= {key.split(":", 1)[0] for key in s.exec(select(Todo.business_key).where(
+            Todo.kind == "signing_ended"))}
+    for code, ref in waiting:
+        if code in known:
+            continue
+        out["checked"] += 1
+        try:
+            status, description = hub.esign.flow_status(ref)
+        except Exception as exc:  # noqa: BLE001 - one flow's trouble does not stop the others
+            log.warning("e签宝 flow %s of %s not answered: %s", ref, code, exc)
+            out["unanswered"] += 1
+            continue
+        if status == 2:
+            body = json.dumps({"action": "SIGN_FLOW_COMPLETE", "signFlowId": ref,
+                               "signFlowStatus": "2", "statusDescription": description,
+                               "reconciled": True}, ensure_ascii=False).encode()
+            out["signed"] += store_signing_event(hub.db_url, "esign:esign",
+                                                 f"{ref}:SIGN_FLOW_COMPLETE", body, code,
+                                                 {"code": "200", "msg": "success"})
+        elif str(status) in FLOW_ENDED:
+            todo_id = signing_ended(hub.db_url, ref, str(status), description,
+                                    hub.settings.suspect_fallback_decider)
+            if todo_id is not None:
+                notify_todo(hub, todo_id)
+                out["ended"] += 1
+    return out
+
+
+@flow(name="esign-reconcile")
+def reconcile_esign_flow() -> dict:
+    """Hourly: e签宝 flows whose callback never arrived."""
+    result = reconcile_esign(current_hub())
+    get_run_logger().info("e签宝 reconciliation: %s", result)
+    return result
