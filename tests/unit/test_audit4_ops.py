@@ -349,10 +349,14 @@ def test_serve_stops_everything_when_its_terminal_goes_away(tmp_path):
     from deployments import cli
     from deployments.stack import STOP_SIGNALS, LocalStack
 
+    import threading
+
     assert signal.SIGHUP in STOP_SIGNALS
     old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
-        os.kill(os.getpid(), signal.SIGHUP)  # pending until taken
+        # to this thread, which blocks it (pending until taken): sent to the process, any
+        # other thread of the test run (Prefect's, a server's) could take it and end the run
+        signal.pthread_kill(threading.get_ident(), signal.SIGHUP)
         assert cli._wait_for_stop(LocalStack(tmp_path, {}, api_port=1), every=5) == 0
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
