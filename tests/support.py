@@ -77,6 +77,17 @@ class InlineLauncher:
         return f"inline-{len(self.launched)}"
 
 
+def run_pending(hub) -> InlineLauncher:
+    """Dispatch what waits in the inbox, batch after batch, as the API's dispatcher would,
+    the runs inline; the launcher says what was started."""
+    from flows.dispatch import dispatch_pending
+
+    launcher = InlineLauncher()
+    while dispatch_pending(hub.db_url, launcher, batch_size=50):
+        pass
+    return launcher
+
+
 class LiveServer:
     """The hub's API on a real loopback port (uvicorn in a thread), for callers that speak
     HTTP themselves: provider simulators posting callbacks, a browser."""

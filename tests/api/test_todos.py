@@ -13,7 +13,7 @@ from api.app import create_app
 from api.auth import COOKIE, issue_token
 from models import Customer, IntentOrder, OperationLog, Todo
 from models.db import session_scope
-from tests.support import order_payload, post_order
+from tests.support import order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -29,15 +29,6 @@ def client(hub):
 
 def bearer(hub, staff_id: str) -> dict:
     return {"Authorization": f"Bearer {issue_token(hub.settings, staff_id)}"}
-
-
-def run_pending(hub) -> None:
-    from flows.dispatch import dispatch_pending
-    from tests.support import InlineLauncher
-
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
 
 
 def new_customer_order(hub, client, name=NEW, sku="PUMP-VP5", quantity=1,

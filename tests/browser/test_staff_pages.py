@@ -10,11 +10,10 @@ import pytest
 from sqlmodel import select
 
 from api.auth import issue_token
-from flows.dispatch import dispatch_pending
 from models import Customer, IntentOrder, SuspectName
 from models.db import session_scope
 from tests.browser.conftest import PHONE, browser_unavailable
-from tests.support import InlineLauncher, order_payload, post_order
+from tests.support import order_payload, post_order, run_pending
 
 _why_not = browser_unavailable()
 pytestmark = [pytest.mark.skipif(_why_not is not None, reason=_why_not or ""),
@@ -22,11 +21,6 @@ pytestmark = [pytest.mark.skipif(_why_not is not None, reason=_why_not or ""),
 
 UNKNOWN = "康达新材料"  # nothing on file, nothing in the registry
 
-
-def run_pending(hub) -> None:
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
 
 
 def submit(hub, live_server, name=UNKNOWN) -> str:

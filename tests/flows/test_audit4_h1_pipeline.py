@@ -19,7 +19,7 @@ from flows.order_steps import signing_link
 from flows.sweeper import sweep
 from models import InboxEvent, IntentOrder, Quote, SigningToken, Todo, utcnow
 from models.db import session_scope
-from tests.support import InlineLauncher, order_payload, post_order
+from tests.support import InlineLauncher, order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -30,12 +30,6 @@ def client(hub):
     with TestClient(app) as c:
         yield c
 
-
-def run_pending(hub) -> InlineLauncher:
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
-    return launcher
 
 
 def drawing(offset: int) -> str:

@@ -12,13 +12,12 @@ from sqlmodel import select
 
 from api.app import create_app
 from connectors.pades import validate_signed_pdf
-from flows.dispatch import dispatch_pending
 from flows.order_steps import signing_link
 from models import (
     Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, SigningToken, Todo, utcnow,
 )
 from models.db import session_scope
-from tests.support import InlineLauncher, order_payload, post_order
+from tests.support import order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -29,12 +28,6 @@ def client(hub):
     with TestClient(app) as c:
         yield c
 
-
-def run_pending(hub) -> InlineLauncher:
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
-    return launcher
 
 
 def test_known_customer_order_gets_quote_mail_and_pdf(hub, client):

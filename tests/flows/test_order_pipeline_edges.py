@@ -15,7 +15,7 @@ from flows.order_steps import signing_link
 from models import Effect, IntentOrder, Quote, Todo
 from connectors.base import TransientError
 from models.db import session_scope
-from tests.support import InlineLauncher, order_payload, post_order
+from tests.support import InlineLauncher, order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -26,11 +26,6 @@ def client(hub):
     with TestClient(app) as c:
         yield c
 
-
-def run_pending(hub) -> None:
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
 
 
 def test_shortage_counts_a_sku_ordered_on_two_lines_together(hub, client):

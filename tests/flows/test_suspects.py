@@ -14,13 +14,12 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.auth import issue_token
-from flows.dispatch import dispatch_pending
 from flows.suspects import escalate_and_enforce
 from models import (
     Customer, CustomerAlias, InboxEvent, IntentOrder, OperationLog, SuspectName, Todo, set_clock,
 )
 from models.db import get_engine, session_scope
-from tests.support import InlineLauncher, order_payload, post_order
+from tests.support import order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -50,11 +49,6 @@ def client(hub):
 def auth(hub, staff_id: str) -> dict:
     return {"Authorization": f"Bearer {issue_token(hub.settings, staff_id)}"}
 
-
-def run_pending(hub) -> None:
-    launcher = InlineLauncher()
-    while dispatch_pending(hub.db_url, launcher, batch_size=50):
-        pass
 
 
 def submit(hub, client, name=UNKNOWN, rep="rep-zhangwei") -> str:
