@@ -22,6 +22,7 @@ from models.customer_files import (
 )
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
+from models.uscc import looks_like_uscc
 
 ACTOR = "flow:intent-order"
 log = logging.getLogger("salesops.flows")
@@ -76,9 +77,7 @@ def files_of(s: Session, record: RegistryRecord) -> list[Customer]:
 
 def looks_registered(typed: str) -> bool:
     """A full legal name (with an organisation form) or a USCC: worth asking the registry."""
-    text = lookup_key(typed)
-    return bool(parse_company_name(typed).org_form) or (
-        len(text) == 18 and text.isascii() and text.isalnum())
+    return bool(parse_company_name(typed).org_form) or looks_like_uscc(lookup_key(typed))
 
 
 def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: IntentOrder | None,

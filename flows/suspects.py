@@ -44,7 +44,7 @@ from models.db import session_scope
 from models.matching import Candidate
 from models.names import normalize_name
 from models.oplog import apply_changes, record_create
-from models.uscc import clean_uscc
+from models.uscc import clean_uscc, looks_like_uscc
 
 ACTOR = "flow:customer-suspects"
 #: who decided a name that got its file by other means (resolve_names_on_file), as people read it
@@ -335,7 +335,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
     record = hub.registry.lookup(wanted)  # may raise TransientError: the caller answers 503
     if not identifies(record, wanted):
         record = None
-    if record is None and _is_code(wanted):
+    if record is None and looks_like_uscc(wanted):
         # a USCC sent as the name, unknown to the registry: a code is not a legal name
         raise DecisionError(422, "legal_name_required",
                             f"“{wanted}”是统一社会信用代码，工商信息中未查到该企业，"
@@ -350,7 +350,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
                                 f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")
         facts = registry_facts(record) if record else {}
         facts.pop("legal_name", None)
-        if record is None and _is_code(suspect.display_name):
+        if record is None and looks_like_uscc(suspect.display_name):
             # the name came as its code: the file keeps it (checked and flagged as usual)
             coded = exact_matches(s, suspect.display_name)
             if coded:
@@ -377,12 +377,6 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
     _tell_reps(hub, suspect_id, released, f"已新建客户档案（客户编号 {customer_id}）")
     return {"suspect_id": suspect_id, "decision": "created", "customer_id": customer_id,
             "registry_found": record is not None, "released_orders": released}
-
-
-def _is_code(text: str) -> bool:
-    """Whether a name is a USCC (18 letters and digits, the check aside) rather than a name."""
-    code = clean_uscc(text)
-    return len(code) == 18 and code.isascii() and code.isalnum()
 
 
 def decide_merge(hub: Hub, suspect_id: int, person: Staff, customer_id: int) -> dict:

@@ -96,6 +96,13 @@ def clean_uscc(code: str) -> str:
     return "".join(text.split()).replace("-", "").upper()
 
 
+def looks_like_uscc(text: str) -> bool:
+    """Whether a typed value is shaped like a USCC (18 letters and digits, spaces, dashes and
+    full width aside), whatever its check character: a code, not a name."""
+    code = clean_uscc(text)
+    return len(code) == 18 and code.isascii() and code.isalnum()
+
+
 def uscc_check_character(first17: str) -> str:
     """The 18th character for the given first 17 characters (all from ALPHABET)."""
     if len(first17) != 17 or any(ch not in _VALUE for ch in first17):
