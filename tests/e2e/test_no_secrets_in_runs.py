@@ -24,12 +24,21 @@ SECRETS = ("erp-token", "tyc-token", "tsign-secret", TEST_PASSWORD, SECRET)
 def prefect_records() -> str:
     from prefect.client.orchestration import get_client
 
+    async def every(read_page) -> list:
+        # every page: the session's server keeps all the tests' records, this test's last
+        found, page = [], 200
+        while True:
+            batch = await read_page(limit=page, offset=len(found))
+            found += batch
+            if len(batch) < page:
+                return found
+
     async def read():
         async with get_client() as client:
-            logs = await client.read_logs()
-            runs = await client.read_flow_runs()
-            tasks = await client.read_task_runs()
-            artifacts = await client.read_artifacts()
+            logs = await every(client.read_logs)
+            runs = await every(client.read_flow_runs)
+            tasks = await every(client.read_task_runs)
+            artifacts = await every(client.read_artifacts)
         return ([log.message for log in logs]
                 + [f"{r.state.message} {r.parameters}" for r in runs if r.state]
                 + [str(t.state.message) for t in tasks if t.state]
