@@ -17,7 +17,6 @@ from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
-    DEAD_STATUSES,  # noqa: F401 - re-exported: it used to live here
     CustomerFileError, apply_registry_facts, exact_matches, is_dead_status,
 )
 from models.db import session_scope
