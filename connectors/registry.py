@@ -213,6 +213,20 @@ _ERROR_CODES: dict[int, tuple[str, bool]] = {
 }
 
 
+# refusals of the account itself (expired, no balance, no right, a wrong token): every
+# further call is refused the same way, and may be billed
+ACCOUNT_ERRORS = frozenset({300002, 300003, 300005, 300006, 300007, 300009, 300010, 300011})
+
+
+def refuses_the_account(exc: Exception) -> bool:
+    """Whether a registry error is about our account, not about the company asked for."""
+    try:
+        return (isinstance(exc, PermanentError) and exc.provider == "tianyancha"
+                and int(exc.code or "") in ACCOUNT_ERRORS)
+    except (TypeError, ValueError):
+        return False
+
+
 def error_label(code: str | int | None) -> str | None:
     """天眼查's own words for an error code ("余额不足"), None for a code it does not list."""
     try:

@@ -10,6 +10,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from sqlmodel import select
 
+from connectors.base import PermanentError
+from connectors.registry import refuses_the_account
 from flows.batch import StepIncomplete, run_each
 from flows.customer_registry import FIELD_LABELS, refresh_from_registry, registry_keyword
 from flows.hub import Hub, current_hub
@@ -44,8 +46,22 @@ def refresh_customer(hub: Hub, customer_id: int, read_since: dt.datetime | None 
 @task(name="registry-refresh", **STEP)
 def refresh_customers(customer_ids: list[str], read_since: dt.datetime | None = None):
     hub = current_hub()
-    return run_each("registry-refresh", customer_ids,
-                    lambda cid: refresh_customer(hub, int(cid), read_since))
+    refused: list[PermanentError] = []
+
+    def one(cid: str) -> None:
+        # once the registry refuses our account (no balance, expired …), the rest is not
+        # asked: each call would be refused alike (and billed); they stay first in line
+        if refused:
+            raise PermanentError(f"未查询：{refused[0]}", provider=refused[0].provider,
+                                 code=refused[0].code)
+        try:
+            refresh_customer(hub, int(cid), read_since)
+        except PermanentError as exc:
+            if refuses_the_account(exc):
+                refused.append(exc)
+            raise
+
+    return run_each("registry-refresh", customer_ids, one)
 
 
 @flow(name="registry-watch")

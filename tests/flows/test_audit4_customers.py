@@ -244,6 +244,17 @@ def test_a_watch_retry_does_not_pay_again_for_the_customers_already_read(hub, ti
     assert tianyancha.lookup_count == 2 + 3 + 1, dict(tianyancha.lookups)
 
 
+def test_a_watch_stops_asking_once_the_registry_refuses_the_account(hub, tianyancha):
+    """余额不足: every further call would be refused alike (and may be billed). The rest of
+    the day's files are not asked about; they stay first in line for the next run."""
+    from flows.registry_watch import watch_registry
+
+    tianyancha.fail_next(*[300006] * 10)
+    summary = watch_registry(limit=10)
+    assert tianyancha.lookup_count == 1, dict(tianyancha.lookups)
+    assert summary["checked"] == 0 and len(summary["blocked"]) == 4
+
+
 def test_an_overdue_name_of_two_files_is_still_refused(hub):
     """A short name two files share was the reason it went to a manager: it stays refused
     until he says which customer it is."""
