@@ -84,29 +84,38 @@ def _settled_line(s, customer_id: int, order_id: str, run_id: int, bucket: dict,
     s.flush()
 
 
+def _two_files_and_a_run(s):
+    """Two files of one company and a settlement run of October 2026: (survivor, merged, run
+    id), for lines settled before the merge."""
+    import datetime as dt
+
+    from models import SettlementRun, utcnow
+
+    survivor = create_customer(s, legal_name="江苏康达医疗设备有限公司", actor="t",
+                               origin="imported")
+    merged = create_customer(s, legal_name="江苏康达医疗器械有限公司", actor="t",
+                             origin="imported")
+    s.flush()
+    run = SettlementRun(month="2026-10", revision=1, kind="initial",
+                        as_of=utcnow() - dt.timedelta(days=1), created_by="t")
+    s.add(run)
+    s.flush()
+    return survivor, merged, run.id
+
+
 def test_settled_lines_moved_by_a_merge_keep_what_their_bucket_was_computed_from(db_url):
     """The statement and the board read a line's bucket inputs (volume, tier reached) by its
     bucket key; a merge re-keys the moved lines, and they must still find what they were
     computed from — not nothing, and not the survivor's own bucket of the same month."""
-    import datetime as dt
-
     from sqlmodel import select
 
     from flows.settlement import line_inputs
-    from models import RebateLine, SettlementRun, utcnow
+    from models import RebateLine
 
     with session_scope(db_url) as s:
-        survivor = create_customer(s, legal_name="江苏康达医疗设备有限公司", actor="t",
-                                   origin="imported")
-        merged = create_customer(s, legal_name="江苏康达医疗器械有限公司", actor="t",
-                                 origin="imported")
-        s.flush()
-        run = SettlementRun(month="2026-10", revision=1, kind="initial",
-                            as_of=utcnow() - dt.timedelta(days=1), created_by="t")
-        s.add(run)
-        s.flush()
-        _settled_line(s, survivor.id, "IO-1", run.id, {"volume": "500.00", "tier": "一档"})
-        _settled_line(s, merged.id, "IO-2", run.id, {"volume": "900.00", "tier": "二档"})
+        survivor, merged, run_id = _two_files_and_a_run(s)
+        _settled_line(s, survivor.id, "IO-1", run_id, {"volume": "500.00", "tier": "一档"})
+        _settled_line(s, merged.id, "IO-2", run_id, {"volume": "900.00", "tier": "二档"})
         merge_customers(s, survivor.id, merged.id, "t")
         s.flush()
         lines = s.exec(select(RebateLine).order_by(RebateLine.order_id)).all()
@@ -119,25 +128,15 @@ def test_a_merge_rekeys_only_the_customer_field_of_a_bucket_key(db_url):
     """A rule id may be a number, and may equal the merged customer's id: the survivor's own
     line of rule "<merged id>" keeps its key (it was rewritten, and the next settlement paid
     and took back the same amount twice)."""
-    import datetime as dt
-
     from sqlmodel import select
 
-    from models import RebateLine, SettlementRun, utcnow
+    from models import RebateLine
 
     with session_scope(db_url) as s:
-        survivor = create_customer(s, legal_name="江苏康达医疗设备有限公司", actor="t",
-                                   origin="imported")
-        merged = create_customer(s, legal_name="江苏康达医疗器械有限公司", actor="t",
-                                 origin="imported")
-        s.flush()
-        run = SettlementRun(month="2026-10", revision=1, kind="initial",
-                            as_of=utcnow() - dt.timedelta(days=1), created_by="t")
-        s.add(run)
-        s.flush()
+        survivor, merged, run_id = _two_files_and_a_run(s)
         rule = str(merged.id)
-        _settled_line(s, survivor.id, "IO-1", run.id, {"volume": "500.00"}, rule=rule)
-        _settled_line(s, merged.id, "IO-2", run.id, {"volume": "900.00"}, rule=rule)
+        _settled_line(s, survivor.id, "IO-1", run_id, {"volume": "500.00"}, rule=rule)
+        _settled_line(s, merged.id, "IO-2", run_id, {"volume": "900.00"}, rule=rule)
         merge_customers(s, survivor.id, merged.id, "t")
         s.flush()
         keys = {ln.order_id: ln.bucket_key for ln in s.exec(select(RebateLine))}
