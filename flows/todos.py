@@ -101,18 +101,7 @@ def complete_todo(hub: Hub, todo_id: int, person: Staff, outcome: str | None,
                 if todo.done_at else "此前"
             by = f"由 {_name(s, todo.done_by)} " if todo.done_by else "由系统"
             raise TodoError(f"该待办已于 {when} {by}办结", status=409, code="already_done")
-        allowed = ("approved", "rejected") if todo.kind == "legal_review" else ("done",)
-        outcome = outcome or ("done" if allowed == ("done",) else None)
-        if outcome not in allowed:
-            raise TodoError("请选择初审结果：通过或不通过" if todo.kind == "legal_review"
-                            else f"处理结果只能是 done，实为 {outcome!r}",
-                            code="invalid_outcome", field="outcome")
-        if outcome == "rejected" and not note:
-            raise TodoError("初审不通过时请填写原因（将告知销售代表）", code="note_required",
-                            field="note")
-        if note and len(note) > MAX_NOTE:
-            raise TodoError(f"备注不能超过 {MAX_NOTE} 个字符（此处 {len(note)} 个）",
-                            code="note_too_long", field="note")
+        outcome = checked_outcome(todo.kind, outcome, note)
         actor = f"staff:{person.id}"
         apply_changes(s, todo, actor, status="done", done_by=person.id, done_at=utcnow(),
                       outcome=outcome, note=note)
@@ -124,6 +113,24 @@ def complete_todo(hub: Hub, todo_id: int, person: Staff, outcome: str | None,
         view = todo_view(todo, names, person)
     _tell(hub, view, customer, told, person)
     return view
+
+
+def checked_outcome(kind: str, outcome: str | None, note: str | None) -> str:
+    """How a to-do of `kind` may be done: approved / rejected (with its reason) for a
+    qualification review, done otherwise; TodoError naming the field if not."""
+    allowed = ("approved", "rejected") if kind == "legal_review" else ("done",)
+    outcome = outcome or ("done" if allowed == ("done",) else None)
+    if outcome not in allowed:
+        raise TodoError("请选择初审结果：通过或不通过" if kind == "legal_review"
+                        else f"处理结果只能是 done，实为 {outcome!r}",
+                        code="invalid_outcome", field="outcome")
+    if outcome == "rejected" and not note:
+        raise TodoError("初审不通过时请填写原因（将告知销售代表）", code="note_required",
+                        field="note")
+    if note and len(note) > MAX_NOTE:
+        raise TodoError(f"备注不能超过 {MAX_NOTE} 个字符（此处 {len(note)} 个）",
+                        code="note_too_long", field="note")
+    return outcome
 
 
 def _name(s: Session, staff_id: str | None) -> str:
@@ -170,6 +177,8 @@ def review_qualification(hub: Hub, customer_id: int, person: Staff, outcome: str
     outcome; with none open (passed or not passed before), a new one is opened and done."""
     from flows.customer_registry import open_legal_review
 
+    # checked before a review is opened: a refused answer leaves no review behind
+    checked_outcome("legal_review", outcome, (note or "").strip() or None)
     with session_scope(hub.db_url) as s:
         customer = s.get(Customer, customer_id)
         if customer is None or customer.merged_into_id is not None:

@@ -115,8 +115,15 @@ def test_a_customer_not_passed_gets_no_further_quote_until_legal_passes_it(hub, 
         order = s.get(IntentOrder, second)
     assert order.status == "blocked"
     assert "资质初审未通过（医疗器械经营许可证已过期）" in order.error
-    # legal reviews it again once the licence is renewed: quotes go on
+    # legal reviews it again once the licence is renewed: quotes go on (a refused answer
+    # first opens no review)
     customer_id = review.customer_id
+    r = client.post(f"/customers/{customer_id}/qualification", json={"outcome": "rejected"},
+                    headers=bearer(hub, "legal-01"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "note_required"
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(Todo).where(Todo.kind == "legal_review",
+                                         Todo.status == "open")).all() == []
     r = client.post(f"/customers/{customer_id}/qualification",
                     json={"outcome": "approved", "note": "许可证已换发"},
                     headers=bearer(hub, "legal-01"))
