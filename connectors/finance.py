@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
 from connectors.files import publish_once, write_atomically
 from connectors.tabular import (
+    INVALID,
     MAX_PROBLEMS,
     XLSX_SUFFIXES,
     CellError,
@@ -171,16 +172,56 @@ class ReceivableRecord:
     issued_on: dt.date
     due_on: dt.date
     amount: Decimal
+    invoice_code: str | None = None  # 发票代码 of an old-style invoice (8-digit 发票号码)
+
+    @property
+    def key(self) -> str:
+        return invoice_key(self.invoice_code, self.invoice_no)
 
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """Money received against one invoice."""
+    """Money received against one invoice (one record per invoice a payment settles)."""
 
     payment_no: str
     invoice_no: str
     paid_on: dt.date
     amount: Decimal
+    invoice_code: str | None = None
+
+    @property
+    def invoice_key(self) -> str:
+        return invoice_key(self.invoice_code, self.invoice_no)
+
+
+# Old-style (pre-全电) VAT invoices are identified by 发票代码 (10 digits 专票, 12 digits 普票)
+# together with an 8-digit 发票号码, which repeats across codes; a 数电票 has a 20-digit number
+# and no code. The hub keys an invoice by `invoice_key`: `<发票代码>-<发票号码>`, or the number.
+OLD_STYLE_NUMBER = re.compile(r"\d{8}")
+INVOICE_CODE = re.compile(r"\d{10}|\d{12}")
+_OLD_STYLE_KEY = re.compile(r"(\d{10}|\d{12})-(\d{8})")
+
+
+def invoice_key(code: str | None, number: str) -> str:
+    """The hub's key of an invoice (`receivable_invoice.invoice_no`, `payment.invoice_no`)."""
+    return f"{code}-{number}" if code else number
+
+
+def invoice_label(key: str) -> str:
+    """An invoice key as finance reads it: `04419876（发票代码 044001900111）`, or the number."""
+    m = _OLD_STYLE_KEY.fullmatch(key)
+    return f"{m.group(2)}（发票代码 {m.group(1)}）" if m else key
+
+
+def invoice_code_problem(number: str, code: str | None) -> str | None:
+    """What is wrong with a 发票号码 and its 发票代码 together, if anything: "missing" (an
+    8-digit number without its code), "code" (a code that is not 10 or 12 digits), or
+    "number" (a code with a number that is not an old-style 8-digit one)."""
+    if not code:
+        return "missing" if OLD_STYLE_NUMBER.fullmatch(number) else None
+    if not INVOICE_CODE.fullmatch(code):
+        return "code"
+    return None if OLD_STYLE_NUMBER.fullmatch(number) else "number"
 
 
 @dataclass(frozen=True)
@@ -190,6 +231,8 @@ class ReceivablesPage:
     `cursor` is the position after this page: store it and pass it back to read on. It is None
     only when there was nothing after the cursor you passed (keep the one you have): read until
     a page says None. A page may be empty and still carry a cursor (an export with no rows).
+    A page lists every invoice each of its payment numbers is allocated to: what it says about
+    a 回款单号 replaces what earlier pages said (`flows.sales_facts.store_receivables`).
     """
 
     invoices: tuple[ReceivableRecord, ...]
@@ -667,6 +710,7 @@ INVOICE_COLUMNS = (
     Column("到期日", aliases=("到期日期", "应收日期", "收款到期日")),
     Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
+    Column("发票代码", required=False),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
@@ -674,6 +718,7 @@ PAYMENT_COLUMNS = (
     Column("回款日期", aliases=("收款日期", "到账日期")),
     Column("金额", aliases=("回款金额", "收款金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
+    Column("发票代码", required=False),
 )
 _PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
                              for s in c.spellings())
@@ -722,25 +767,46 @@ def _number(text: str) -> str:
     return parse_code(text, max_length=NUMBER_LENGTH)
 
 
+def _invoice_number(row: Row) -> tuple[str, str | None]:
+    """The row's 发票号码 and 发票代码 (None when blank), checked together: an 8-digit number
+    needs its code, a code goes with an 8-digit number only."""
+    number = row.get("发票号", _number)
+    code = row.get("发票代码", parse_code) if row["发票代码"] else None
+    if number is not INVALID and code is not INVALID:
+        problem = invoice_code_problem(number, code)
+        if problem == "missing":
+            row.fail("发票代码", f"发票号码 {number} 是8位的旧版发票号码，须同时填写发票代码"
+                               "（10位或12位；不同发票代码下的号码会重复）")
+        elif problem == "code":
+            row.fail("发票代码", f"发票代码须为10位或12位数字：{code!r}"
+                               "（Excel 存为数字时会去掉开头的 0，请把该列设为“文本”）")
+        elif problem == "number":
+            row.fail("发票号", f"填写了发票代码时，发票号码须为8位数字：{number!r}"
+                             "（数电发票的20位号码不带发票代码；Excel 存为数字时会去掉开头的 0）")
+    return number, code
+
+
 def _invoice(row: Row) -> ReceivableRecord:
     row.get("币种", _yuan_only)
+    number, code = _invoice_number(row)
     issued = row.get("开票日期", parse_date)
     due = row.get("到期日", parse_date)
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
     return ReceivableRecord(
-        invoice_no=row.get("发票号", _number), customer_uscc=row.get("统一社会信用代码", _uscc),
+        invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
         # a credit note (红字发票) is a negative invoice; zero is a mistake
-        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)))
+        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code)
 
 
 def _payment(row: Row) -> PaymentRecord:
     row.get("币种", _yuan_only)
+    payment_no = row.get("回款单号", _number)
+    number, code = _invoice_number(row)
     return PaymentRecord(
-        payment_no=row.get("回款单号", _number), invoice_no=row.get("发票号", _number),
-        paid_on=row.get("回款日期", parse_date),
-        amount=row.get("金额", lambda t: parse_money(t, positive=True)))
+        payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", parse_date),
+        amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code)
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
@@ -782,14 +848,14 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
             if kind == "invoices":
                 table = sheet.table(INVOICE_COLUMNS)
                 found = convert_rows(table.rows, _invoice)
-                no_duplicates(table, found, lambda r: r.invoice_no, "发票号")
-                once(table, found, lambda r: r.invoice_no, "发票号")
+                no_duplicates(table, found, lambda r: r.key, "发票号")
+                once(table, found, lambda r: r.key, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
                 found = convert_rows(table.rows, _payment)
-                no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
-                once(table, found, lambda r: (r.payment_no, r.invoice_no), "回款单号")
+                no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
+                once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 payments += found
             if table.unknown:
                 log.warning("%s: columns not used: %s", sheet.source, "、".join(table.unknown))
@@ -885,7 +951,8 @@ class RestFinance(RemoteClient):
 
 def parse_receivables_page(body: Any, since_cursor: str | None = None) -> ReceivablesPage:
     """The wire form of a receivables page, checked strictly: dates `YYYY-MM-DD`, amounts as
-    decimal strings in whole fen and > 0, numbers non-empty, no duplicates in the page."""
+    decimal strings in whole fen and > 0, numbers non-empty, an 8-digit (old-style)
+    invoice_no with its 10- or 12-digit invoice_code, no duplicates in the page."""
     where = f"receivables page after cursor {since_cursor!r}"
     problems: list[str] = []
 
@@ -900,6 +967,13 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                 problems.append(f"{label}: longer than {NUMBER_LENGTH} characters: {value!r}")
                 return None
             return value.strip()
+        if kind == "code":  # optional text
+            if value is None or value == "":
+                return None
+            if not isinstance(value, str):
+                problems.append(f"{label}: must be a string, got {value!r}")
+                return None
+            return value.strip() or None
         if kind == "uscc":
             if value is None or value == "":
                 return None
@@ -931,6 +1005,19 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             problems.append(f"{label}: not a {what} decimal string in whole fen: {value!r}")
             return None
 
+    def keyed(record: dict, index: str) -> None:
+        """An 8-digit invoice_no needs its invoice_code; a code goes with 8 digits only."""
+        number, code = record["invoice_no"], record["invoice_code"]
+        problem = None if number is None else invoice_code_problem(number, code)
+        if problem == "missing":
+            problems.append(f"{index}.invoice_code: required with the 8-digit (old-style) "
+                            f"invoice_no {number!r}")
+        elif problem == "code":
+            problems.append(f"{index}.invoice_code: not 10 or 12 digits: {code!r}")
+        elif problem == "number":
+            problems.append(f"{index}.invoice_no: an invoice_code goes with an 8-digit "
+                            f"invoice_no, got {number!r}")
+
     def yuan_only(item, index: str) -> None:
         """The hub keeps yuan: an amount in another currency would be read as yuan."""
         currency = item.get("currency") if isinstance(item, dict) else None
@@ -955,13 +1042,16 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       customer_name=field(item, "customer_name", i, "text"),
                       issued_on=field(item, "issued_on", i, "date"),
                       due_on=field(item, "due_on", i, "date"),
-                      amount=field(item, "amount", i, "credit"))
+                      amount=field(item, "amount", i, "credit"),
+                      invoice_code=field(item, "invoice_code", i, "code"))
         yuan_only(item, i)
+        keyed(record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
             problems.append(f"{i}.due_on: {record['due_on']} is before issued_on")
-        if record["invoice_no"] is not None and record["invoice_no"] in seen_invoices:
+        key = (record["invoice_code"], record["invoice_no"])
+        if record["invoice_no"] is not None and key in seen_invoices:
             problems.append(f"{i}.invoice_no: {record['invoice_no']!r} twice in the page")
-        seen_invoices.add(record["invoice_no"])
+        seen_invoices.add(key)
         invoices.append(record)
     for n, item in enumerate(raw_payments):
         i = f"payments[{n}]"
@@ -969,10 +1059,14 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
         record = dict(payment_no=field(item, "payment_no", i, "number"),
                       invoice_no=field(item, "invoice_no", i, "number"),
                       paid_on=field(item, "paid_on", i, "date"),
-                      amount=field(item, "amount", i, "money"))
-        key = (record["payment_no"], record["invoice_no"])
-        if None not in key and key in seen_payments:
-            problems.append(f"{i}: payment {key} twice in the page")
+                      amount=field(item, "amount", i, "money"),
+                      invoice_code=field(item, "invoice_code", i, "code"))
+        keyed(record, i)
+        key = (record["payment_no"], record["invoice_code"], record["invoice_no"])
+        if None not in (record["payment_no"], record["invoice_no"]) and key in seen_payments:
+            problems.append(f"{i}: payment {record['payment_no']!r} of invoice "
+                            f"{invoice_key(record['invoice_code'], record['invoice_no'])!r} "
+                            "twice in the page")
         seen_payments.add(key)
         payments.append(record)
     if problems:

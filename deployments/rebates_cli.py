@@ -232,7 +232,10 @@ def cmd_settle(args) -> int:
 
 def _imported(summary, what: str) -> int:
     print(f"{what}导入完成：新增 {summary.created}，更新 {summary.updated}，未变 {summary.unchanged}"
-          + (f"，跳过 {len(summary.skipped)}" if summary.skipped else "") + "。")
+          + (f"，跳过 {len(summary.skipped)}" if summary.skipped else "")
+          + (f"，移除核销 {summary.removed}" if summary.removed else "") + "。")
+    for item in summary.moved:
+        print(f"  变更：{item}")
     for item in summary.skipped[:20]:
         print(f"  跳过：{item}", file=sys.stderr)
     if len(summary.skipped) > 20:

@@ -5,7 +5,9 @@ Files are read with the shared tabular reader; every import is one transaction t
 stores all of a file or nothing, and names each problem's row and column in Chinese.
 Re-importing the same file changes nothing (rows are keyed by their document numbers); a
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
-settlement sees the correction as late news.
+settlement sees the correction as late news. Invoices are keyed by `invoice_key` (发票代码 and
+an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative for
+the allocations of every 回款单号 it lists (see `store_receivables`).
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from sqlmodel import Session, select
 
 from connectors.base import PermanentError
 from connectors.finance import (
-    INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, no_duplicates,
-    read_receivables_file,
+    INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, invoice_code_problem,
+    invoice_key, invoice_label, no_duplicates, read_receivables_file,
 )
 from connectors.tabular import (
     MAX_PROBLEMS, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
@@ -35,7 +37,7 @@ from models import (
 from models.base import business_date
 from models.customer_files import active, exact_matches
 from models.db import session_scope
-from models.oplog import apply_changes, record_create
+from models.oplog import apply_changes, record_create, record_delete
 
 
 class ImportRefused(Exception):
@@ -52,14 +54,27 @@ class ImportRefused(Exception):
 
 @dataclass
 class ImportSummary:
+    """What an import did. `removed`: payment rows taken off an invoice the export no longer
+    lists for that payment; `moved` says, per payment (or re-keyed invoice), what changed."""
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    removed: int = 0
+    moved: list[str] = field(default_factory=list)
+
+    def add(self, other: ImportSummary) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.removed += other.removed
+        self.moved += other.moved
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "removed": self.removed, "moved": self.moved}
 
 
 def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
@@ -88,58 +103,116 @@ def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def _unknown_customer(invoice_no: str, name: str) -> str:
-    return f"发票 {invoice_no}：客户“{name}”未建档"
+def _unknown_customer(key: str, name: str) -> str:
+    return f"发票 {invoice_label(key)}：客户“{name}”未建档"
 
 
-def _unknown_invoice(payment_no: str, invoice_no: str) -> str:
-    return f"回款 {payment_no}：发票 {invoice_no} 不存在"
+def _unknown_invoice(payment_no: str, key: str) -> str:
+    return f"回款 {payment_no}：发票 {invoice_label(key)} 不存在"
 
 
-def _invoice_exists(s: Session, invoice_no: str) -> bool:
-    return s.exec(select(ReceivableInvoice.id).where(
-        ReceivableInvoice.invoice_no == invoice_no)).first() is not None
+def _invoice(s: Session, key: str) -> ReceivableInvoice | None:
+    return s.exec(select(ReceivableInvoice).where(ReceivableInvoice.invoice_no == key)).first()
 
 
 def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                       payments: tuple[PaymentRecord, ...], *, source: str, actor: str,
                       skip_unknown: bool) -> ImportSummary:
-    """Upsert invoices (by number) and payments (by payment and invoice number) in the
-    caller's transaction. An invoice of a customer not on file is an error, or skipped."""
+    """Upsert invoices (by `invoice_key`) and payments (by payment number and invoice) in the
+    caller's transaction. An invoice of a customer not on file is an error, or skipped.
+
+    The payments given are all the allocations of every payment number among them (the
+    export is authoritative for the 回款单号 it lists): a stored row of such a payment on an
+    invoice not listed now — finance moved the money to another invoice — is deleted (op log
+    `delete`; counted in `removed`, described in `moved`). A payment with an invoice not
+    known is an error, or skipped whole: its stored allocations stay as they are until every
+    invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
-    known: dict[str, int] = {}
     for record in invoices:
         customer = _customer_for(s, record.customer_uscc, record.customer_name)
         if customer is None:
-            what = _unknown_customer(record.invoice_no, record.customer_name)
+            what = _unknown_customer(record.key, record.customer_name)
             (summary.skipped if skip_unknown else problems).append(what)
             continue
-        known[record.invoice_no] = customer.id
         values = dict(customer_id=customer.id, issued_on=record.issued_on,
                       due_on=record.due_on, amount=record.amount)
-        row = s.exec(select(ReceivableInvoice).where(
-            ReceivableInvoice.invoice_no == record.invoice_no)).first()
-        _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.invoice_no,
-                                                      source=source, **v),
+        row = _invoice(s, record.key)
+        if row is None and record.invoice_code:
+            row = _adopt_uncoded(s, record, customer.id, summary, actor)
+        _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.key, source=source, **v),
                 values, summary, actor)
     s.flush()
+    allocations: dict[str, list[PaymentRecord]] = defaultdict(list)
     for record in payments:
-        invoice = s.exec(select(ReceivableInvoice).where(
-            ReceivableInvoice.invoice_no == record.invoice_no)).first()
-        if invoice is None:
-            what = _unknown_invoice(record.payment_no, record.invoice_no)
-            (summary.skipped if skip_unknown else problems).append(what)
+        allocations[record.payment_no].append(record)
+    for payment_no, records in allocations.items():
+        found = {r.invoice_key: _invoice(s, r.invoice_key) for r in records}
+        unknown = [key for key, invoice in found.items() if invoice is None]
+        if unknown:
+            if not skip_unknown:
+                problems += [_unknown_invoice(payment_no, key) for key in unknown]
+                continue
+            # the invoices it lists that are known wait with it
+            whole = "（该回款单其余各行一并暂不登记）" if len(found) > len(unknown) else ""
+            summary.skipped += [_unknown_invoice(payment_no, key) + whole for key in unknown]
             continue
-        values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
-                      amount=record.amount)
-        row = s.exec(select(Payment).where(Payment.payment_no == record.payment_no,
-                                           Payment.invoice_no == record.invoice_no)).first()
-        _upsert(s, row, lambda **v: Payment(payment_no=record.payment_no,
-                                            invoice_no=record.invoice_no, source=source, **v),
-                values, summary, actor)
+        _drop_moved(s, payment_no, list(found), summary, actor)
+        for record in records:
+            invoice = found[record.invoice_key]
+            values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
+                          amount=record.amount)
+            row = s.exec(select(Payment).where(Payment.payment_no == payment_no,
+                                               Payment.invoice_no == invoice.invoice_no)).first()
+            _upsert(s, row, lambda **v: Payment(payment_no=payment_no,
+                                                invoice_no=invoice.invoice_no, source=source,
+                                                **v),
+                    values, summary, actor)
     if problems:
         raise ImportRefused(problems)
     return summary
+
+
+def _drop_moved(s: Session, payment_no: str, listed: list[str], summary: ImportSummary,
+                actor: str) -> None:
+    """Delete the stored allocations of a payment to invoices other than `listed`."""
+    stale = s.exec(select(Payment).where(Payment.payment_no == payment_no,
+                                         Payment.invoice_no.not_in(listed))
+                   .order_by(Payment.invoice_no)).all()
+    if not stale:
+        return
+    for row in stale:
+        record_delete(s, row, actor)
+        s.delete(row)
+    s.flush()
+    summary.removed += len(stale)
+    summary.moved.append(
+        f"回款 {payment_no}：不再核销发票 {'、'.join(invoice_label(r.invoice_no) for r in stale)}，"
+        f"现核销发票 {'、'.join(invoice_label(key) for key in listed)}")
+
+
+def _adopt_uncoded(s: Session, record: ReceivableRecord, customer_id: int,
+                   summary: ImportSummary, actor: str) -> ReceivableInvoice | None:
+    """An old-style invoice stored before its 发票代码 was read (keyed by the bare 8-digit
+    number) of the same customer is this one: it is stored again under its full key and its
+    payments follow (new row, payments moved, old row deleted: the keys are foreign keys)."""
+    old = s.exec(select(ReceivableInvoice).where(
+        ReceivableInvoice.invoice_no == record.invoice_no,
+        ReceivableInvoice.customer_id == customer_id)).first()
+    if old is None:
+        return None
+    row = ReceivableInvoice(**old.model_dump(exclude={"id", "invoice_no"}),
+                            invoice_no=record.key)
+    s.add(row)
+    record_create(s, row, actor)
+    for payment in s.exec(select(Payment).where(Payment.invoice_no == old.invoice_no)).all():
+        apply_changes(s, payment, actor, invoice_no=row.invoice_no)
+    s.flush()
+    record_delete(s, old, actor)
+    s.delete(old)
+    s.flush()
+    summary.moved.append(f"发票 {record.invoice_no}：补记发票代码 {record.invoice_code}"
+                         "（此前按号码登记，已改按发票代码+号码登记，其回款随之转入）")
+    return row
 
 
 def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: bool = False
@@ -162,44 +235,51 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
                                  skip_unknown=skip_unknown)
 
 
-# the tables of an export and the columns that identify a record in them
-_RECORD_KEYS = ((INVOICE_COLUMNS, ("发票号",)), (PAYMENT_COLUMNS, ("回款单号", "发票号")))
+def _raw_key(r) -> str:
+    return invoice_key(r["发票代码"], r["发票号"])
+
+
+# the tables of an export, the columns a record needs for its key, and its key
+_RECORD_KEYS = ((INVOICE_COLUMNS, ("发票号",), _raw_key),
+                (PAYMENT_COLUMNS, ("回款单号", "发票号"), lambda r: (r["回款单号"], _raw_key(r))))
 
 
 def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem]:
     """From the raw cells of an export whose strict read failed: numbers given twice in a
     table, invoices of customers not on file, payments of invoices known nowhere (the last
-    two only when they are errors, not skipped)."""
+    two only when they are errors, not skipped). Rows without their key, or with a 发票代码
+    that does not go with the number, are the strict read's problem already."""
     problems: list[Problem] = []
-    invoice_nos: set[str] = set()
+    invoice_keys: set[str] = set()
     payments = []
     try:
         sheets = load_sheets(path)
     except TableError:
         return []  # already the strict read's problem
     for sheet in sheets:
-        for columns, key_columns in _RECORD_KEYS:
+        for columns, key_columns, key in _RECORD_KEYS:
             try:
                 table = sheet.table(columns)
             except TableError:
                 continue  # another kind of table, or a header problem already reported
-            rows = tuple(r for r in table.rows if all(r[c] for c in key_columns))
+            rows = tuple(r for r in table.rows if all(r[c] for c in key_columns)
+                         and invoice_code_problem(r["发票号"], r["发票代码"]) is None)
             try:
-                no_duplicates(dataclasses.replace(table, rows=rows), rows,
-                               lambda r: tuple(r[c] for c in key_columns), key_columns[0])
+                no_duplicates(dataclasses.replace(table, rows=rows), rows, key,
+                              key_columns[0])
             except TableError as exc:
                 problems += exc.problems
             if columns is PAYMENT_COLUMNS:
                 payments += rows
                 continue
-            invoice_nos.update(r["发票号"] for r in rows)
+            invoice_keys.update(_raw_key(r) for r in rows)
             problems += [Problem(r.source, r.number, "客户名称",
-                                 _unknown_customer(r["发票号"], r["客户名称"]))
+                                 _unknown_customer(_raw_key(r), r["客户名称"]))
                          for r in rows if not skip_unknown and r["客户名称"] and _customer_for(
                              s, r["统一社会信用代码"].upper() or None, r["客户名称"]) is None]
-    problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], r["发票号"]))
-                 for r in payments if not skip_unknown and r["发票号"] not in invoice_nos
-                 and not _invoice_exists(s, r["发票号"])]
+    problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], _raw_key(r)))
+                 for r in payments if not skip_unknown and _raw_key(r) not in invoice_keys
+                 and _invoice(s, _raw_key(r)) is None]
     return problems
 
 
@@ -237,7 +317,9 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
         # the second pass re-reads what the first one stored (unchanged, not counted twice)
         total = ImportSummary(created=total.created + again.created,
                               updated=total.updated + again.updated,
-                              unchanged=total.unchanged, skipped=again.skipped)
+                              unchanged=total.unchanged, skipped=again.skipped,
+                              removed=total.removed + again.removed,
+                              moved=total.moved + again.moved)
     return total
 
 
@@ -263,10 +345,8 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
                 row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
                 row.cursor, row.updated_at = page.cursor, utcnow()
                 s.add(row)
-        total.created += done.created
-        total.updated += done.updated
-        total.unchanged += done.unchanged
-        total.skipped += [f"{item}{SYNC_RETRY}" for item in done.skipped]
+        done.skipped = [f"{item}{SYNC_RETRY}" for item in done.skipped]
+        total.add(done)
         if page.cursor is None or page.cursor == cursor:
             return total, news_after_hold
         cursor = page.cursor

@@ -36,6 +36,14 @@ def record_create(session: Session, record: SQLModel, actor: str) -> None:
                              changes=json.dumps(data, ensure_ascii=False)))
 
 
+def record_delete(session: Session, record: SQLModel, actor: str) -> None:
+    """The log entry of a record about to be deleted: every field, old → none."""
+    data = {k: [_plain(v), None] for k, v in record.model_dump().items() if v is not None}
+    session.add(OperationLog(actor=actor, entity=record.__tablename__,
+                             entity_id=_entity_id(record), action="delete",
+                             changes=json.dumps(data, ensure_ascii=False)))
+
+
 def apply_changes(session: Session, record: SQLModel, actor: str, **changes) -> dict:
     """Set fields on a record and log those that really changed. Returns the diff."""
     diff = {}

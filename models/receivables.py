@@ -11,7 +11,11 @@ from models.base import UTCDateTime, utcnow
 
 
 class ReceivableInvoice(SQLModel, table=True):
-    """An invoice the customer must pay by `due_on`."""
+    """An invoice the customer must pay by `due_on`.
+
+    `invoice_no` is the invoice's key (`connectors.finance.invoice_key`): the number of a
+    数电票 (20 digits) or of any other document finance numbers uniquely, but for an old-style
+    VAT invoice, whose 8-digit 发票号码 repeats under other 发票代码, `<发票代码>-<发票号码>`."""
 
     __tablename__ = "receivable_invoice"
     __table_args__ = (sa.Index("ix_receivable_customer_due", "customer_id", "due_on"),)
@@ -27,7 +31,9 @@ class ReceivableInvoice(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
-    """Money received against one invoice (a payment spread over invoices is one row each)."""
+    """Money received against one invoice (a payment spread over invoices is one row each;
+    `invoice_no` is the invoice's key). The rows of a payment number are what finance's latest
+    export allocates it to: rows of invoices it no longer lists are deleted on import."""
 
     __tablename__ = "payment"
     __table_args__ = (sa.UniqueConstraint("payment_no", "invoice_no"),)

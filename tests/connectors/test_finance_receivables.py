@@ -22,12 +22,13 @@ from tests.simulators.erp_sim import RECEIVABLES_PATH, ErpSimulator
 TOKEN = "finance-secret-token"
 CALL = f"GET {RECEIVABLES_PATH}"
 KANGDA_USCC = "91320500MA1K2D3F5H"
+CODE = "044001900111"  # 发票代码 of the old-style (8-digit) invoice numbers below
 
 INVOICES_CSV = (
-    "发票号码,客户名称,统一社会信用代码,开票日期,到期日,价税合计,业务员\r\n"
-    f"04419876,江苏康达医疗设备有限公司,{KANGDA_USCC},2026-09-05,2026-10-05,\"12,345.60\",张伟\r\n"
-    "04419877,苏州恒润精密机械有限公司,,2026/09/20,2026/10/20,800,王芳\r\n"
-    "合计,,,,,\"13,145.60\",\r\n"
+    "发票代码,发票号码,客户名称,统一社会信用代码,开票日期,到期日,价税合计,业务员\r\n"
+    f"{CODE},04419876,江苏康达医疗设备有限公司,{KANGDA_USCC},2026-09-05,2026-10-05,\"12,345.60\",张伟\r\n"
+    f"{CODE},04419877,苏州恒润精密机械有限公司,,2026/09/20,2026/10/20,800,王芳\r\n"
+    "合计,,,,,,\"13,145.60\",\r\n"
 )
 
 
@@ -43,11 +44,11 @@ def payments_xlsx(inbound, name="20261102-回款.xlsx", rows=None, title="回款
     ws = wb.active
     ws.title = title
     ws.append(["2026年10月回款明细"])
-    ws.append(["收款单号", "发票号码", "到账日期", "回款金额"])
+    ws.append(["收款单号", "发票号码", "到账日期", "回款金额", "发票代码"])
     for row in rows if rows is not None else (
-            ["SK-2610-001", "04419876", dt.datetime(2026, 10, 3), 10000],
-            ["SK-2610-002", "04419876", dt.datetime(2026, 10, 9), 2345.6],
-            ["SK-2610-003", "04419877", "2026-10-20", "800.00"]):
+            ["SK-2610-001", "04419876", dt.datetime(2026, 10, 3), 10000, CODE],
+            ["SK-2610-002", "04419876", dt.datetime(2026, 10, 9), 2345.6, CODE],
+            ["SK-2610-003", "04419877", "2026-10-20", "800.00", CODE]):
         ws.append(row)
     wb.save(inbound / name)
     return inbound / name
@@ -55,14 +56,14 @@ def payments_xlsx(inbound, name="20261102-回款.xlsx", rows=None, title="回款
 
 EXPECTED_INVOICES = (
     ReceivableRecord("04419876", KANGDA_USCC, "江苏康达医疗设备有限公司", dt.date(2026, 9, 5),
-                     dt.date(2026, 10, 5), Decimal("12345.60")),
+                     dt.date(2026, 10, 5), Decimal("12345.60"), CODE),
     ReceivableRecord("04419877", None, "苏州恒润精密机械有限公司", dt.date(2026, 9, 20),
-                     dt.date(2026, 10, 20), Decimal("800.00")),
+                     dt.date(2026, 10, 20), Decimal("800.00"), CODE),
 )
 EXPECTED_PAYMENTS = (
-    PaymentRecord("SK-2610-001", "04419876", dt.date(2026, 10, 3), Decimal("10000.00")),
-    PaymentRecord("SK-2610-002", "04419876", dt.date(2026, 10, 9), Decimal("2345.60")),
-    PaymentRecord("SK-2610-003", "04419877", dt.date(2026, 10, 20), Decimal("800.00")),
+    PaymentRecord("SK-2610-001", "04419876", dt.date(2026, 10, 3), Decimal("10000.00"), CODE),
+    PaymentRecord("SK-2610-002", "04419876", dt.date(2026, 10, 9), Decimal("2345.60"), CODE),
+    PaymentRecord("SK-2610-003", "04419877", dt.date(2026, 10, 20), Decimal("800.00"), CODE),
 )
 
 
@@ -108,11 +109,11 @@ def test_embedded_reads_exports_one_file_per_page_in_name_order(tmp_path):
 
     # next month's export is picked up from the kept cursor, nothing before it again
     invoices_csv(inbound, "20261201-应收.csv",
-                 "发票号,客户名称,开票日期,到期日,金额\n04420001,江苏康达医疗设备有限公司,"
+                 "发票号,客户名称,开票日期,到期日,金额\n24322000000012345678,江苏康达医疗设备有限公司,"
                  "2026-11-02,2026-12-02,99.99\n", encoding="utf-8-sig")
     pages, kept = read_all(finance, second.cursor)
     assert kept == "20261201-应收.csv"
-    assert [i.invoice_no for p in pages for i in p.invoices] == ["04420001"]
+    assert [i.invoice_no for p in pages for i in p.invoices] == ["24322000000012345678"]
 
 
 def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
@@ -122,9 +123,9 @@ def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
 
     wb = load_workbook(path)
     ws = wb.create_sheet("应收", 0)
-    ws.append(["发票号", "客户名称", "统一社会信用代码", "开票日期", "到期日", "金额"])
+    ws.append(["发票号", "客户名称", "统一社会信用代码", "开票日期", "到期日", "金额", "发票代码"])
     ws.append(["04419876", "江苏康达医疗设备有限公司", KANGDA_USCC.lower(),
-               dt.datetime(2026, 9, 5), dt.datetime(2026, 10, 5), 12345.6])
+               dt.datetime(2026, 9, 5), dt.datetime(2026, 10, 5), 12345.6, CODE])
     wb.save(path)
     page = EmbeddedFinance(tmp_path).fetch_receivables(None)
     assert page.invoices == EXPECTED_INVOICES[:1]  # USCC upper-cased
@@ -144,8 +145,9 @@ def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
 ])
 def test_embedded_refuses_bad_rows_naming_file_row_and_column(tmp_path, line, needle):
     inbound = tmp_path / "receivables-inbound"
-    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额\n"
-                               f"04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1\n{line}\n")
+    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,发票代码\n"
+                               f"04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1,{CODE}\n"
+                               f"{line},{CODE}\n")
     finance = EmbeddedFinance(tmp_path)
     with pytest.raises(PermanentError) as info:
         finance.fetch_receivables(None)
@@ -158,7 +160,7 @@ def test_embedded_refuses_bad_rows_naming_file_row_and_column(tmp_path, line, ne
 
 def test_embedded_refuses_bad_payment_rows_and_unknown_tables(tmp_path):
     inbound = tmp_path / "receivables-inbound"
-    payments_xlsx(inbound, rows=[["SK-1", "04419876", "上周", 100],
+    payments_xlsx(inbound, rows=[["SK-1", "04419876", "上周", 100, CODE],
                                  ["SK-2", "", dt.datetime(2026, 10, 3), 100]])
     with pytest.raises(PermanentError) as info:
         EmbeddedFinance(tmp_path).fetch_receivables(None)
@@ -184,7 +186,8 @@ def test_embedded_missing_column_is_named(tmp_path):
 # --- REST ----------------------------------------------------------------------------------
 
 def wire_invoice(n: int, **changes) -> dict:
-    record = {"invoice_no": f"0442{n:04d}", "customer_uscc": KANGDA_USCC if n % 2 else None,
+    record = {"invoice_no": f"0442{n:04d}", "invoice_code": CODE,
+              "customer_uscc": KANGDA_USCC if n % 2 else None,
               "customer_name": "江苏康达医疗设备有限公司", "issued_on": "2026-09-05",
               "due_on": "2026-10-05", "amount": f"{1000 + n}.{n % 100:02d}"}
     record.update(changes)
@@ -192,7 +195,7 @@ def wire_invoice(n: int, **changes) -> dict:
 
 
 def wire_payment(n: int, **changes) -> dict:
-    record = {"payment_no": f"SK-{n:05d}", "invoice_no": f"0442{n:04d}",
+    record = {"payment_no": f"SK-{n:05d}", "invoice_no": f"0442{n:04d}", "invoice_code": CODE,
               "paid_on": "2026-10-03", "amount": f"{500 + n}.00"}
     record.update(changes)
     return record
@@ -222,7 +225,7 @@ def test_rest_reads_every_record_once_page_by_page(sim):
     assert len(payments) == 90 and payments[89].payment_no == "SK-00089"
     assert invoices[1] == ReceivableRecord("04420001", KANGDA_USCC, "江苏康达医疗设备有限公司",
                                            dt.date(2026, 9, 5), dt.date(2026, 10, 5),
-                                           Decimal("1001.01"))
+                                           Decimal("1001.01"), CODE)
     assert invoices[0].customer_uscc is None
     assert payments[0].amount == Decimal("500.00") and payments[0].paid_on == dt.date(2026, 10, 3)
 
@@ -238,7 +241,8 @@ def test_rest_same_records_read_the_same_as_an_export_file(sim, tmp_path):
     sim.record_receivables(invoices=[
         {"invoice_no": r.invoice_no, "customer_uscc": r.customer_uscc,
          "customer_name": r.customer_name, "issued_on": r.issued_on.isoformat(),
-         "due_on": r.due_on.isoformat(), "amount": str(r.amount)} for r in EXPECTED_INVOICES])
+         "due_on": r.due_on.isoformat(), "amount": str(r.amount),
+         "invoice_code": r.invoice_code} for r in EXPECTED_INVOICES])
     invoices_csv(tmp_path / "receivables-inbound")
     with client(sim) as finance:
         over_rest = finance.fetch_receivables(None).invoices
@@ -305,14 +309,14 @@ def test_token_is_not_in_errors(sim):
 def test_a_credit_note_is_a_negative_invoice_and_other_currencies_are_refused(tmp_path):
     inbound = tmp_path / "receivables-inbound"
     invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
-                               "04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1000.00,"
-                               "人民币\n04419877,江苏康达医疗设备有限公司,,2026-09-06,2026-10-05,"
+                               "FP-19876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1000.00,"
+                               "人民币\nFP-19877,江苏康达医疗设备有限公司,,2026-09-06,2026-10-05,"
                                "-200.00,CNY\n")
     page = EmbeddedFinance(tmp_path).fetch_receivables(None)
     assert [i.amount for i in page.invoices] == [Decimal("1000.00"), Decimal("-200.00")]
     invoices_csv(inbound, name="20261102-应收.csv",
                  text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
-                      "04419878,某公司,,2026-09-05,2026-10-05,100.00,USD\n")
+                      "FP-19878,某公司,,2026-09-05,2026-10-05,100.00,USD\n")
     with pytest.raises(PermanentError) as info:
         EmbeddedFinance(tmp_path).fetch_receivables(page.cursor)
     assert "第2行「币种」：只支持人民币（CNY）金额，此行币种为 USD" in str(info.value)
