@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from models.base import SHANGHAI
 from models.names import normalize_name
 from models.rebates.formatting import exact_percent, plain_number
 
@@ -244,7 +245,16 @@ _TOO_DEEP = f"文档嵌套层数过深（超过 {MAX_DEPTH} 层），请检查�
 # text that can only be meant as JSON: its syntax errors are reported as JSON's
 _CLEARLY_JSON = re.compile(r'\s*(\[|\{\s*")')
 # full-width punctuation that breaks YAML/JSON syntax, and what to write instead
-_FULL_WIDTH = {"：": ":", "，": ",", "［": "[", "］": "]", "｛": "{", "｝": "}", "％": "%"}
+_FULL_WIDTH = {"：": ":", "，": ",", "［": "[", "］": "]", "｛": "{", "｝": "}", "％": "%",
+               "－": "-", "\u3000": " ", "\u00a0": " "}
+# spaces a clerk cannot see: named instead of quoted (an input method's full-width space, and
+# the no-break space of text copied from a web page or Word)
+_ODD_SPACES = {"\u3000": "全角空格", "\u00a0": "不换行空格（网页或 Word 复制来的空格）"}
+# where such a space breaks the syntax: indenting a line from its start or before a key,
+# after a list's dash or a key's colon (inside a text, e.g. the 　　 that indents a paragraph
+# of the policy text, it is only a character)
+_SYNTAX_SPACE = re.compile("^[\u3000\u00a0]|^ *[\u3000\u00a0]+[^\\s:：]+:( |$)"
+                           "|^ *[-－][\u3000\u00a0]|:[\u3000\u00a0]")
 
 # the common PyYAML problems (matched on "context problem"), in Chinese
 _YAML_PROBLEMS = (
@@ -407,11 +417,14 @@ def _full_width_hint(text: str, first: int, last: int) -> str:
     """`；第 2 行用了全角标点“：”，请改为半角“:”` for lines `first` … `last` (1-based)."""
     lines = text.splitlines()[first - 1:last]
     for number, line in enumerate(lines, first):
-        marks = [c for c in _FULL_WIDTH if c in line]
+        marks = [c for c in _FULL_WIDTH if c in line
+                 and (c not in _ODD_SPACES or _SYNTAX_SPACE.search(line))]
         if marks:
-            wrong = "、".join(f"“{c}”" for c in marks)
-            right = "、".join(f"“{_FULL_WIDTH[c]}”" for c in marks)
-            return f"；第 {number} 行用了全角标点{wrong}，请改为半角{right}"
+            wrong = "、".join(_ODD_SPACES.get(c, f"“{c}”") for c in marks)
+            right = "、".join("空格" if c in _ODD_SPACES else f"“{_FULL_WIDTH[c]}”"
+                             for c in marks)
+            kind = "" if any(c in _ODD_SPACES for c in marks) else "全角标点"
+            return f"；第 {number} 行用了{kind}{wrong}，请改为半角{right}"
     return ""
 
 
@@ -477,7 +490,8 @@ class _Check:
         if isinstance(value, str):  # full-width ２０２７－０１－０１, as full-width numbers are read
             value = value.translate(_HALF_WIDTH)
         if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
-            return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {_shown(value)}")
+            return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {_shown(value)}"
+                                  f"{_date_hint(value)}")
         try:
             day = dt.date.fromisoformat(value.strip())
         except ValueError:
@@ -486,7 +500,10 @@ class _Check:
             return self.add(path, f"日期须在 {FIRST_DATE} 至 {LAST_DATE} 之间（实为 {day}）")
         return day
 
-    def number(self, value: Any, path: str) -> Decimal | object:
+    def number(self, value: Any, path: str, written: Any = None) -> Decimal | object:
+        """`written`: the value as the document holds it, when `value` is a part of it (the
+        number of a percentage): problems quote what the clerk wrote."""
+        shown = value if written is None else written
         if isinstance(value, bool):
             return self.add(path, f"应为数字，实为 {str(value).lower()}")
         if isinstance(value, float):
@@ -499,15 +516,16 @@ class _Check:
         elif half is not None and _NUMBER_RE.match(half):
             number = Decimal(half)
         else:
-            return self.add(path, f"应为数字，实为 {_shown(value)}{_number_hint(value)}")
+            return self.add(path, f"应为数字，实为 {_shown(shown)}{_number_hint(shown)}")
         # checked before any arithmetic: 1e400 would overflow the decimal context
         if not number.is_finite():
             return self.add(path, "应为有限的数字")
         if number.copy_abs() > MAX_NUMBER:
             return self.add(path, f"数值过大（绝对值不能超过 {plain_number(MAX_NUMBER)}，"
-                                  f"即 10 万亿），实为 {_shown(value)}")
+                                  f"即 10 万亿），实为 {_shown(shown)}")
         if _places(number) > MAX_PLACES:
-            return self.add(path, f"小数位数过多（最多 {MAX_PLACES} 位），实为 {_shown(value)}")
+            return self.add(path, f"小数位数过多（最多 {MAX_PLACES} 位），实为 {_shown(shown)}"
+                                  f"{_float_noise_hint(number, _written_as_percent(shown))}")
         return _canon(number)
 
     def integer(self, value: Any, path: str) -> int | object:
@@ -524,7 +542,7 @@ class _Check:
         if isinstance(value, str):
             value = value.replace("％", "%")
         if isinstance(value, str) and value.strip().endswith("%"):
-            number = self.number(value.strip()[:-1].strip(), path)
+            number = self.number(value.strip()[:-1].strip(), path, written=value)
             if number is _BAD:
                 return _BAD
             number = _canon(number.scaleb(-2))
@@ -553,8 +571,9 @@ class _Check:
     def choice(self, value: Any, path: str, options: tuple[str, ...]) -> str | object:
         if not isinstance(value, str) or value.strip() not in options:
             meant = None
-            if isinstance(value, str):  # 季度 → quarter; Quarter → quarter (lower case only)
-                meant = _CHOICE_WORDS.get(value.strip(), value.strip().casefold())
+            if isinstance(value, str):  # 季度 → quarter; Quarter, ｑｕａｒｔｅｒ → quarter
+                half = value.translate(_HALF_WIDTH).strip()
+                meant = _CHOICE_WORDS.get(half, half.casefold())
             hint = f"（“{value.strip()}”请写成 {meant}）" if meant in options else ""
             if not hint and isinstance(value, str):  # quater → quarter
                 hint = _did_you_mean(value.strip(), options)
@@ -563,7 +582,9 @@ class _Check:
 
     def text_list(self, value: Any, path: str) -> tuple[str, ...] | object:
         if not isinstance(value, list):
-            return self.add(path, "应为列表（如 [A, B]）")
+            brackets = isinstance(value, str) and any(c in value for c in "【】［］")
+            return self.add(path, "应为列表（如 [A, B]）" + (
+                "：列表须用半角方括号 [ ]，不能用【】或［］" if brackets else ""))
         if not value:
             return self.add(path, "列表不能为空（不设此条件请删除该字段）")
         items = [self.text(v, f"{path}[{i}]") for i, v in enumerate(value)]
@@ -603,7 +624,12 @@ def _number_hint(value: Any) -> str:
     bare = text.strip(_QUOTES).strip()
     if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
         return f"（中文引号须去掉，写成 {bare}）"
-    if _GROUPED.match(text):
+    if text.endswith("‰") and _NUMBER_RE.match(text[:-1].strip()):  # per mille
+        percent = plain_number(Decimal(text[:-1].strip()).scaleb(-1))
+        return f"（“{text}”是千分比，请写成百分比 {percent}%）"
+    if text[:1] in "¥￥" and _NUMBER_RE.match(text[1:].strip()):
+        written = plain_number(Decimal(text[1:].strip()))
+    elif _GROUPED.match(text):
         written = text.replace(",", "").replace("，", "")
     elif m := _SCALED.match(text):
         written = plain_number(Decimal(m.group(1)).scaleb(_SCALES[m.group(4)]))
@@ -612,6 +638,78 @@ def _number_hint(value: Any) -> str:
     else:
         return ""
     return f"（“{text}”请写成 {written}：金额以元、数量以件为单位，只写数字）"
+
+
+# dates as people and spreadsheets write them: 2027/1/1, 2027.1.1, 2027年1月1日, 20270101,
+# 2027-01-01 00:00:00 (a date cell exported with its time), an Excel serial number (46388)
+_DATE_PART = r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
+_SPOKEN_DATE = re.compile(rf"^{_DATE_PART}$")
+_COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# a time zone (a script's toISOString: 2026-12-31T16:00:00.000Z is 1 January in Shanghai)
+_DATE_TIME = re.compile(rf"^{_DATE_PART}(?:T|\s+)(\d{{1,2}}):(\d{{2}})(?::(\d{{2}})(?:\.\d+)?)?"
+                        r"(Z|[+-]\d{2}:?\d{2})?$")
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's phantom 1900-02-29)
+
+
+def _date_hint(value: Any) -> str:
+    """How to write a date written another way: `（“2027/1/1”请写成 2027-01-01）`; '' when
+    the value is no recognisable date."""
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value.translate(_HALF_WIDTH).strip()
+    else:
+        return ""
+    found = _SPOKEN_DATE.match(text) or _COMPACT_DATE.match(text) or _DATE_TIME.match(text)
+    if found:
+        try:
+            day = dt.date(*map(int, found.group(1, 2, 3)))
+            zone = found.group(7) if found.re is _DATE_TIME else None
+            if zone:  # the business date is Shanghai's
+                offset = dt.timedelta() if zone == "Z" else (1 if zone[0] == "+" else -1) * (
+                    dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:])))
+                moment = dt.datetime.combine(day, dt.time(*map(int, (
+                    found.group(4), found.group(5), found.group(6) or 0))), dt.timezone(offset))
+                day = moment.astimezone(SHANGHAI).date()
+        except ValueError:
+            return ""
+        if found.re is _DATE_TIME:
+            return f"（只写日期，不带时间：{f'该时刻在北京时间是 {day}，' if zone else ''}请写成 {day}）"
+    elif re.fullmatch(r"\d{5}", text):
+        day = _EXCEL_EPOCH + dt.timedelta(days=int(text))
+        if not FIRST_DATE <= day <= LAST_DATE:
+            return ""
+        return f"（像是 Excel 的日期序号，即 {day}：请写成 {day}）"
+    else:
+        return ""
+    return f"（“{text}”请写成 {day}）" if FIRST_DATE <= day <= LAST_DATE else ""
+
+
+def _written_hint(text: str, pattern: re.Pattern) -> str:
+    """`；含全角字符，请写成 T-X` for a code or id typed full-width, or holding an invisible
+    character (a zero-width space copied along), that is valid without them; else ''."""
+    half = text.translate(_HALF_WIDTH)
+    if half != text and pattern.match(half):
+        return f"；含全角字符，请写成 {half}"
+    visible = "".join(c for c in half if unicodedata.category(c) != "Cf")
+    if visible != half and pattern.match(visible):
+        return f"；含看不见的字符（如零宽空格），请删除后写成 {visible}"
+    return ""
+
+
+_NOISE = Decimal("1e-12")  # relative: a binary float's error is below 1e-15 of the value
+
+
+def _float_noise_hint(number: Decimal, percent: bool) -> str:
+    """`（像是电子表格导出的浮点误差：如指 0.023，请写成 0.023）` for a number such as
+    0.022999999999999999 or 0.30000000000000004 that a spreadsheet's binary arithmetic made
+    of a short decimal (at most 6 places); '' for any other."""
+    for places in range(7):
+        near = number.quantize(Decimal(1).scaleb(-places))
+        if near != number and abs(near - number) <= abs(number) * _NOISE:
+            written = plain_number(near) + ("%" if percent else "")
+            return f"（像是电子表格导出的浮点误差：如指 {written}，请写成 {written}）"
+    return ""
 
 
 def _written_as_percent(value: Any) -> bool:
@@ -695,6 +793,10 @@ def _parse(text: str, authoring: bool) -> PolicySpec:
 def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
     if data is None:  # nothing but blank lines and comments (the wrong file, an unfilled draft)
         return check.add("", "文档为空：没有任何字段（只有空行或注释），请检查是否选错了文件")
+    if isinstance(data, list):  # a table exported row by row, or one policy in brackets
+        one = len(data) == 1 and isinstance(data[0], dict)
+        return check.add("", "应为键值映射（字段: 值）：一个文件写一份政策 { … }，不能是列表 [ … ]"
+                             + ("；请去掉最外层的方括号" if one else ""))
     if check.mapping(data, "", _POLICY_FIELDS,
                      ("code", "name", "effective_from", "rules")) is _BAD:
         return _BAD
@@ -703,7 +805,8 @@ def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
         code = check.text(data["code"], "code")
         if code is not _BAD and not _CODE_RE.match(code):
             code = check.add("code", "政策编码只能用字母、数字、点、下划线和连字符，以字母或数字"
-                                     f"开头，最长 40 个字符（实为 {code!r}）")
+                                     f"开头，最长 40 个字符（实为 {code!r}）"
+                                     f"{_written_hint(code, _CODE_RE)}")
     if data.get("name") is not None:
         name = check.text(data["name"], "name", max_len=120)
     if data.get("effective_from") is not None:
@@ -780,7 +883,8 @@ def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
         rid = take(check.text(raw["id"], f"{path}.id"))
         if rid is not _BAD and not _RULE_ID_RE.match(rid):
             rid = take(check.add(f"{path}.id", "规则 id 只能用小写字母、数字和连字符 [a-z0-9-]，"
-                                               f"最长 40 个字符（实为 {rid!r}）"))
+                                               f"最长 40 个字符（实为 {rid!r}）"
+                                               f"{_written_hint(rid, _RULE_ID_RE)}"))
     name = rid
     if raw.get("name") is not None:
         name = take(check.text(raw["name"], f"{path}.name", max_len=120))
@@ -940,6 +1044,15 @@ def _read_tiers(raw: Any, path: str, measure: str | None,
             tiers.append(None)
         else:
             tiers.append(TierSpec(lower=lower, upper=upper, rate=rate))
+    # listed from the top tier down (as a policy text often reads: 50万以上8%，10万以上5%…):
+    # the order is the slip, not an overlap of each tier with the one above it
+    lowers = [lower for lower, _ in bounds]
+    if all(isinstance(x, Decimal) for x in lowers) and lowers != sorted(lowers):
+        i = next(i for i in range(1, len(lowers)) if lowers[i] < lowers[i - 1])
+        check.add(f"{path}[{i}].from", (
+            f"档位须按起点从小到大排列：本档起于 {plain_number(lowers[i])}，小于上一档的起点 "
+            f"{plain_number(lowers[i - 1])}，请把起点小的档位写在前面"))
+        bounds = []
     # sequence: tier n+1 starts exactly where tier n ends; only the last may be open
     for i in range(1, len(bounds)):
         prev_upper = bounds[i - 1][1]
