@@ -54,8 +54,8 @@ def may_preview(db_url: str, s: Session, person: Staff, customer: Customer) -> b
         return True
     if person.role != "rep":
         return False
-    if customer.owner_rep_id is None and customer.region == person.region:
-        return True
+    if customer.owner_rep_id is None and person.region and customer.region == person.region:
+        return True  # (a rep without a region has no region's customers: None is no region)
     return s.exec(select(IntentOrder.id).where(IntentOrder.rep_id == person.id,
                                                IntentOrder.customer_id == customer.id)
                   .limit(1)).first() is not None
@@ -134,5 +134,8 @@ def rebate_sentence(result: Preview) -> str:
         return result.sentence  # 本订单暂无适用的返利政策, with no amount
     amount = f"（预计返利 ¥{result.amount:,.2f}）"
     room = SENTENCE_MAX - len(amount)  # many product lines: shortened, the amount kept
-    text = result.sentence if len(result.sentence) <= room else result.sentence[:room - 1] + "…"
+    text = result.sentence
+    if len(text) > room:  # whole product lines only: never a rate cut short (12.35% → 12.3…)
+        cut = text.rfind("；", 0, room - 1)
+        text = text[:cut if cut > 0 else room - 1] + "…"
     return text + amount

@@ -21,6 +21,7 @@ from reportlab.platypus import Flowable, KeepTogether, Spacer, Table, TableStyle
 
 from models.money import capital_amount
 from models.quoting import line_amount, line_tax
+from models.rebates.engine import NO_POLICY_SENTENCE
 from reports.fonts import LATIN_FONT_NAME
 from reports.pdf_layout import (
     ACCENT,
@@ -296,8 +297,9 @@ def _closing(doc: QuoteDocument) -> Table:
         left.append(_p(f"期望交货日期：{format_date(doc.wanted_delivery_date)}", S_BODY))
     if doc.note:
         left.append(_p(f"备注：{doc.note}", S_BODY))
-    if doc.rebate:
-        left.append(_p(f"返利：{doc.rebate}，以月度结算为准。", S_BODY))
+    if doc.rebate:  # an expected rebate is settled monthly; no policy, nothing to settle
+        tail = "。" if doc.rebate == NO_POLICY_SENTENCE else "，以月度结算为准。"
+        left.append(_p(f"返利：{doc.rebate}{tail}", S_BODY))
     left += [
         Spacer(0, 2.5 * mm),
         _p("条款说明", S_SECTION),

@@ -58,12 +58,15 @@ def percent_value(fraction: Decimal | Fraction | int, places: int = 2,
                   rounding: str = ROUND_HALF_UP) -> Decimal:
     """The percentage (not the fraction) rounded to `places` decimals."""
     if isinstance(fraction, Fraction):
-        # exact: scale first, then one rounding
-        scaled = fraction * 100 * 10**places
+        # exact: scale first, then one rounding, of the magnitude (as Decimal rounds: half
+        # up and down both away from / towards zero, whatever the sign)
+        if rounding not in (ROUND_HALF_UP, ROUND_DOWN):
+            raise ValueError(f"unsupported rounding for a Fraction: {rounding}")
+        scaled = abs(fraction) * 100 * 10**places
         q, r = divmod(scaled.numerator, scaled.denominator)
         if rounding == ROUND_HALF_UP and 2 * r >= scaled.denominator:
             q += 1
-        return Decimal(q).scaleb(-places)
+        return Decimal(-q if fraction < 0 else q).scaleb(-places)
     return (Decimal(fraction) * _HUNDRED).quantize(Decimal(1).scaleb(-places), rounding=rounding)
 
 
