@@ -146,6 +146,10 @@ def cmd_replay(args) -> int:
         raise CliError(str(exc)) from exc
     notes = [f"按此草稿发布将被拒绝：{r}" for r in review.refusals]
     notes += [str(w) for w in review.warnings]
+    if f"{spec.effective_from:%Y-%m}" > result.months[-1]:  # it governs none of the orders
+        notes.append(f"草稿自 {spec.effective_from} 起生效，晚于回放的最后一个月 {result.months[-1]}："
+                     "回放期间结算的订单都不适用草稿，故无变化；如需试算，请回放生效之后的月份，"
+                     "或在草稿副本中把 effective_from 改到回放期间")
     this_month = f"{business_date():%Y-%m}"
     if result.months[-1] > this_month:
         notes.append(f"{result.months[-1]} 尚未开始，{this_month} 尚未结束：只含目前已签约并发货的订单")
