@@ -178,11 +178,22 @@ def _by_change(row):
     return (-abs(row.change), row.key)
 
 
+def _unfinished(month: str, exc, done: str = ""):
+    """A settlement's vouchers or documents that an outside system stopped: what is stored,
+    and that running `salesops settle --month` again finishes it once (not retrying the
+    same command: a confirmation, say, is stored and would be refused as made)."""
+    from connectors.base import TransientError
+    from flows.settlement import unfinished_report
+
+    down = isinstance(exc, TransientError)
+    cause = (f"外部系统暂不可用（{exc.provider or '未知'}）" if down
+             else f"外部系统（{exc.provider or '未知'}）拒绝了请求：{exc}")
+    return CliError(done + unfinished_report(month, cause), 3 if down else 2)
+
+
 def cmd_settle(args) -> int:
     from connectors.base import PermanentError, TransientError
-    from flows.settlement import (
-        confirm_settlement, finish_revision, previous_month, settle_month, unfinished_report,
-    )
+    from flows.settlement import confirm_settlement, finish_revision, previous_month, settle_month
     from models.money import yuan
 
     month = previous_month() if args.month is None else args.month  # "" is a mistake
@@ -195,7 +206,11 @@ def cmd_settle(args) -> int:
         if not args.json:
             print(f"已确认 {run.month} 第 {run.revision} 版结算（{person.name}，{person.id}），"
                   "正在生成已确认的对账单……")
-        made = finish_revision(hub, run.id)
+        try:
+            made = finish_revision(hub, run.id)
+        except (TransientError, PermanentError) as exc:
+            raise _unfinished(run.month, exc, f"第 {run.revision} 版的确认已保存，无需再次确认；"
+                              "已确认的对账单尚未生成。") from exc
         if args.json:
             print(json.dumps({"month": run.month, "revision": run.revision,
                               "status": run.status, "confirmed_by": run.confirmed_by,
@@ -211,12 +226,8 @@ def cmd_settle(args) -> int:
         _staff(hub.db_url, args.by)
     try:
         result = settle_month(hub, month, actor=f"cli:{args.by or 'salesops'}")
-    except TransientError as exc:  # what is stored already, and that running again is safe
-        raise CliError(unfinished_report(month, f"外部系统暂不可用（{exc.provider or '未知'}）"),
-                       3) from exc
-    except PermanentError as exc:
-        raise CliError(unfinished_report(month, f"外部系统（{exc.provider or '未知'}）拒绝了请求："
-                                                f"{exc}"), 2) from exc
+    except (TransientError, PermanentError) as exc:  # what is stored, and that again is safe
+        raise _unfinished(month, exc) from exc
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0

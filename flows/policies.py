@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from flows.customer_import import CUSTOMER_TIERS
 from flows.errors import Refusal
 from flows.rebate_data import policy_book, quarter_start
-from flows.settlement import parse_month
+from flows.settlement import lock_settlements, parse_month
 from models import Customer, Product, RebatePolicyVersion, SettlementRun, Staff
 from models.db import schema_revision, schema_revisions, session_scope
 from models.oplog import record_create
@@ -200,6 +200,7 @@ def publish_policy(db_url: str, text: str, person: Staff) -> Published:
     spec = parse_policy_document(text)
     try:
         with session_scope(db_url) as s:
+            lock_settlements(s)  # no settlement is stored between this review and the commit
             review = review_publication(s, spec, lock=True)
             if review.refusals:
                 raise PublishError("；".join(p.message for p in review.refusals))

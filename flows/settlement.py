@@ -41,7 +41,7 @@ from flows.rebate_data import (
 )
 from models import (
     Customer, Delivery, IntentOrder, IntentOrderLine, Product, Quote, RebateBucketInputs,
-    RebateLine, SalesReturn, SettlementRun, Staff, utcnow,
+    RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, session_scope
@@ -106,6 +106,9 @@ class Computation:
     windows: list[Window]
     line_count: int  # order lines read
     stamp: int | None = None  # the latest settlement run when the paid amounts were read
+    # the latest published policy version when the book was read: one published before the
+    # lines are stored would govern orders of the month that the lines do not reflect
+    policies: int | None = None
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
@@ -236,7 +239,7 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     narrows it to some customers (a rep's board)."""
     as_of, month = utcnow(), month_key(month)
     with session_scope(db_url) as s:
-        stamp = _latest_run(s)
+        stamp, policies = _latest_run(s), _latest_policy(s)
         if book is None:
             book = policy_book(s)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
@@ -248,13 +251,14 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                        inputs.profiles, inputs.rates)
     drafts = settle(dues, paid, rerun=inputs.rerun, gone=gone, rep_names=names)
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
-                       inputs.line_count, stamp)
+                       inputs.line_count, stamp, policies)
 
 
 # --- storing --------------------------------------------------------------------------------
 
 class SettlementConflict(SettlementError):
-    """Another settlement was stored after this one read what had been paid."""
+    """Another settlement was stored after this one read what had been paid, or a policy
+    version was published after it read the policies."""
 
     status, code = 409, "settlement_conflict"
 
@@ -263,8 +267,14 @@ def _latest_run(s: Session) -> int | None:
     return s.exec(select(sa.func.max(SettlementRun.id))).one()
 
 
-def _lock_settlements(s: Session) -> None:
-    """Until the transaction ends, no other settlement can be stored (any process)."""
+def _latest_policy(s: Session) -> int | None:
+    return s.exec(select(sa.func.max(RebatePolicyVersion.id))).one()
+
+
+def lock_settlements(s: Session) -> None:
+    """Until the transaction ends, no other settlement can be stored (any process). Publishing
+    a policy version takes it too: a settlement computed before the version is refused when
+    stored (SettlementConflict), one stored before it is seen by the publication's review."""
     conn = s.connection()
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(5077001)"))
@@ -293,12 +303,16 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
     """One transaction: a new revision with the computed lines. None when there is nothing
     new for a month that was already settled (the re-run changes nothing). Settlements are
     stored one at a time; SettlementConflict when another one was stored after `comp` read
-    what had been paid (compute again)."""
+    what had been paid, or a policy version was published after it read the book (compute
+    again: the version may govern orders of the month, and its publisher was not warned that
+    the month is settled)."""
     with session_scope(db_url) as s:
-        _lock_settlements(s)
+        lock_settlements(s)
         refuse_unsettleable(s, comp.month)
         if _latest_run(s) != comp.stamp:
             raise SettlementConflict(f"计算 {comp.month} 结算期间另有结算写入，请重新结算")
+        if _latest_policy(s) != comp.policies:
+            raise SettlementConflict(f"计算 {comp.month} 结算期间有新的返利政策版本发布，请重新结算")
         revisions = s.exec(select(SettlementRun.revision).where(
             SettlementRun.month == comp.month)).all()
         if revisions and not comp.drafts:
@@ -465,6 +479,11 @@ def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
     return tuple(out)
 
 
+def _plain(line: RebateLine) -> bool:
+    """A line whose row tells it all: a first payment of the order's whole due."""
+    return line.kind == "rebate" and Decimal(str(line.amount)) == Decimal(str(line.due_amount))
+
+
 def write_documents(hub: Hub, run_id: int) -> dict:
     """The customers' statement PDFs (对账单) and finance's detail workbook of a revision."""
     st = hub.settings
@@ -528,9 +547,10 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
                 amount=Decimal(str(ln.amount)), kind=ln.kind,
                 # a plain first payment reads from its row (basis × rate, clause); the others
-                # (tier differences, claw-backs, corrections) print why — it also keeps a
-                # month of thousands of lines to minutes of layout
-                explanation="" if ln.kind == "rebate" else ln.explanation,
+                # (tier differences, claw-backs, corrections, and a rebate paying the rest of
+                # an order delivered in parts: its row's basis × rate is more than it pays)
+                # print why — it also keeps a month of thousands of lines to minutes of layout
+                explanation="" if _plain(ln) else ln.explanation,
                 rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount)),
                 policy_rate=policy_rate(inputs[ln.id])) for ln in lines),
@@ -741,7 +761,7 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
                               f"{role_label(person.role)}）", status=403, code="forbidden")
     month = month_key(month)
     with session_scope(db_url) as s:
-        _lock_settlements(s)  # two confirmations at once: one confirms, the other is told so
+        lock_settlements(s)  # two confirmations at once: one confirms, the other is told so
         run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                  SettlementRun.revision == revision)).first()
         if run is None:

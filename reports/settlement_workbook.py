@@ -2,8 +2,9 @@
 
 Sheets: 明细 (every rebate line), 按大区, 按销售, 按客户 (totals by kind, each with a 合计 row that
 equals the sum of 明细), 凭证 (every entry of the revision's voucher drafts, with per-voucher and
-overall debit/credit totals). Money cells hold exact Decimals formatted `#,##0.00`, rates are
-percent cells, dates are date cells; headers and sheet names are Chinese.
+overall debit/credit totals, and each voucher's 凭证号 in the import workbook). Money cells hold
+exact Decimals formatted `#,##0.00`, rates are percent cells, dates are date cells, codes are
+text cells; headers and sheet names are Chinese.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ STATUS_LABELS = {"draft": "草稿", "confirmed": "已确认"}
 MONEY_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.00##%"  # 5.00% … 5.4321%: rates carry at most 4 decimals of a percent
 DATE_FORMAT = "yyyy-mm-dd"
+TEXT_FORMAT = "@"  # codes stay text (001234, 2026-10) also when finance edits or copies them
 UNASSIGNED = "（未分配）"
 ZERO = Decimal("0.00")
 
@@ -132,8 +134,10 @@ class SettlementReport:
 DETAIL_HEADERS = ("结算月份", "结算版本", "订单号", "下单日期", "客户编码", "客户", "统一社会信用代码",
                   "大区", "销售", "政策", "政策版本", "条款", "期间", "计算基数", "返利比例",
                   "实际比例", "应返累计", "本次金额", "类型", "说明")
+# 引入凭证号: the voucher's 凭证号 in the K/3 Cloud import workbook (1…n in the batch), which
+# is what finance's books show after the import, not the hub's 凭证编号
 VOUCHER_HEADERS = ("凭证编号", "凭证日期", "会计期间", "凭证字", "分录号", "摘要", "科目编码", "科目名称",
-                   "客户编码", "客户名称", "借方金额", "贷方金额", "制单人")
+                   "客户编码", "客户名称", "借方金额", "贷方金额", "制单人", "引入凭证号")
 KIND_COLUMNS = tuple(KIND_LABELS.values())
 
 _HEAD_FONT = Font(bold=True, color="FFFFFF")
@@ -196,7 +200,9 @@ def _detail(wb: Workbook, report: SettlementReport) -> None:
     col = {h: i for i, h in enumerate(DETAIL_HEADERS, start=1)}
     _formats(ws, 2, {col["下单日期"]: DATE_FORMAT, col["计算基数"]: MONEY_FORMAT,
                      col["返利比例"]: RATE_FORMAT, col["实际比例"]: RATE_FORMAT,
-                     col["应返累计"]: MONEY_FORMAT, col["本次金额"]: MONEY_FORMAT})
+                     col["应返累计"]: MONEY_FORMAT, col["本次金额"]: MONEY_FORMAT,
+                     **{col[h]: TEXT_FORMAT for h in ("结算月份", "订单号", "客户编码",
+                                                      "统一社会信用代码", "政策", "期间")}})
     for row in ws.iter_rows(min_row=2, min_col=col["说明"], max_col=col["说明"]):
         row[0].alignment = Alignment(wrap_text=True, vertical="top")
     if report.lines:
@@ -255,21 +261,23 @@ def _summary(wb: Workbook, title: str, key_headers: Sequence[str], key_widths: S
                len(lines), *(totals[k] for k in KIND_LABELS), sum(totals.values(), ZERO)])
     _total_row(ws)
     first_money = len(key_headers) + len(extra_headers) + 2
-    _formats(ws, 2, {c: MONEY_FORMAT for c in range(first_money, first_money + 5)})
+    _formats(ws, 2, {**{c: MONEY_FORMAT for c in range(first_money, first_money + 5)},
+                     **{i: TEXT_FORMAT for i, h in enumerate(key_headers, start=1)
+                        if h in ("客户编码", "统一社会信用代码")}})
 
 
 def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     ws = wb.create_sheet("凭证")
-    _header(ws, VOUCHER_HEADERS, (24, 12, 9, 7, 7, 44, 11, 22, 11, 30, 14, 14, 9))
+    _header(ws, VOUCHER_HEADERS, (24, 12, 9, 7, 7, 44, 11, 22, 11, 30, 14, 14, 9, 10))
     all_debit = all_credit = ZERO
     by_account: dict[tuple[str, str], Decimal] = {}  # debit − credit
-    for voucher in report.vouchers:
+    for number, voucher in enumerate(report.vouchers, start=1):  # as the import numbers them
         debit = credit = ZERO
         for n, entry in enumerate(voucher.entries, start=1):
             append_as_text(ws, [voucher.voucher_key, voucher.voucher_date, voucher.period, voucher.word,
                            n, entry.summary, entry.account_code, entry.account_name,
                            entry.customer_code or "", entry.customer_name or "",
-                           entry.debit, entry.credit, voucher.prepared_by])
+                           entry.debit, entry.credit, voucher.prepared_by, number])
             debit += entry.debit
             credit += entry.credit
             account = (entry.account_code, entry.account_name)
@@ -296,9 +304,9 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
         if not group.total:
             append_as_text(ws, ["无凭证", None, None, None, None, "本版净额为零，不生成凭证", None, None, code,
                            name, ZERO, ZERO, None])
-    _formats(ws, 2, {2: DATE_FORMAT, 11: MONEY_FORMAT, 12: MONEY_FORMAT})
-    for row in ws.iter_rows(min_row=2, min_col=7, max_col=7):
-        row[0].number_format = "@"  # account codes stay text
+    # voucher key, period, account and customer codes stay text
+    _formats(ws, 2, {2: DATE_FORMAT, 11: MONEY_FORMAT, 12: MONEY_FORMAT,
+                     **{c: TEXT_FORMAT for c in (1, 3, 7, 9)}})
 
 
 def build_settlement_workbook(report: SettlementReport) -> Workbook:

@@ -1045,6 +1045,15 @@ def _to_fen(amount: Decimal | int) -> int:
     return int(Decimal(amount).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
 
 
+def _cited(book: PolicyBook, bucket: BucketKey, version: int | None) -> str:
+    """How the customer's statement names a rule of an earlier version: 第1版第二条「季度阶梯」
+    (its id only when the book no longer has that version)."""
+    published = book.version(bucket.policy_code, version or 0)
+    spec = next((r for r in published.spec.rules if r.id == bucket.rule_id), None) \
+        if published else None
+    return f"第{version}版{spec.citation}" if spec else f"规则 {bucket.rule_id}"
+
+
 def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[SaleLine],
                 book: PolicyBook, customers: Mapping[Hashable, CustomerProfile],
                 payment_rates: PaymentRateLookup
@@ -1081,7 +1090,8 @@ def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[Sa
             if rule is None:
                 version = book.version_on(bucket.policy_code, day)
                 reasons.append(f"订单日期 {day} 适用的 {bucket.policy_code} 第{version.version}版"
-                               f"已无条款 {bucket.rule_id}" if version is not None else
+                               f"已无该条款（{_cited(book, bucket, p.policy_version)}）"
+                               if version is not None else
                                f"订单日期 {day} 已无 {bucket.policy_code} 的有效版本")
                 takes = rule_items(book, bucket.policy_code, p.policy_version or 0,
                                    bucket.rule_id)
@@ -1171,7 +1181,9 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "rebate"
         else:
             kind = "tier_difference"
-        cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why)
+        cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
+                       versions=(p.policy_version, d.policy_version)
+                       if p is not None and d is not None else None)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1217,8 +1229,12 @@ settle = _without_gc(settle)
 
 
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
-           rerun: bool, why: tuple[int, tuple[str, ...]] | None = None) -> str:
+           rerun: bool, why: tuple[int, tuple[str, ...]] | None = None,
+           versions: tuple[int | None, int] | None = None) -> str:
+    """Why the line: `versions` (the version of the order's latest line, its version now)
+    tell a version published since, which governs the order date now, from a tier change."""
     text = ""
+    moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
     if gone and why is not None and why[0] > 0:
         text = ("本单未退货，但已不再适用该条款"
                 + (f"（{'；'.join(why[1])}）" if why[1] else "") + "，冲回已返金额。")
@@ -1231,9 +1247,12 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
                 f"{money_fen(basis_now)}。")
     elif basis_before is not None and basis_now > basis_before:
         text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
-    elif basis_before is not None:
+    elif basis_before is not None and not moved:
         text = ("本期累计变化，按现档位重算（阶梯补差）。" if diff > 0 else
                 "本期累计回落或封顶分摊变化，按现档位重算。")
+    if moved:
+        text += (f"本单订单日期现适用政策第{versions[1]}版（此前按第{versions[0]}版结算），"
+                 f"按第{versions[1]}版重算。")
     if rerun:
         text = "重算已结算月份发现变化（更正）。" + text
     return text

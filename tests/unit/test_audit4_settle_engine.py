@@ -57,7 +57,7 @@ def test_an_order_taken_by_a_new_exclusive_rule_or_a_version_without_the_rule():
     drafts = [d for d in _settle_again(book(base, versions=[v2]), lines, paid)
               if d.rule_id == "vol"]
     assert [(d.kind, d.amount) for d in drafts] == [("tier_difference", D("-200.00"))]
-    assert "订单日期 2027-01-10 适用的 P 第2版已无条款 vol" in drafts[0].explanation
+    assert "订单日期 2027-01-10 适用的 P 第2版已无该条款（第1版第vol条）" in drafts[0].explanation
 
 
 def test_an_order_moved_to_another_customer_is_given_back_by_the_first():
