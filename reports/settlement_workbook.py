@@ -23,14 +23,13 @@ from openpyxl.utils import get_column_letter
 from connectors.files import write_atomically
 from connectors.tabular import append_as_text
 from models.base import SHANGHAI
+from models.rebates.engine import KIND_LABELS
 
 __all__ = [
     "KIND_LABELS", "MONEY_FORMAT", "RATE_FORMAT", "SettlementDetailLine", "SettlementReport",
     "build_settlement_workbook", "save_settlement_workbook",
 ]
 
-KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
-               "adjustment": "更正"}
 STATUS_LABELS = {"draft": "草稿", "confirmed": "已确认"}
 MONEY_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.00##%"  # 5.00% … 5.4321%: rates carry at most 4 decimals of a percent

@@ -23,7 +23,7 @@ from reportlab.lib import colors
 from reportlab.platypus import Flowable, KeepTogether, LongTable, Spacer, Table, TableStyle
 
 from models.money import capital_amount
-from models.rebates.engine import period_label as volume_period_label
+from models.rebates.engine import KIND_LABELS, period_label as volume_period_label
 from reports.pdf_layout import (
     ACCENT,
     BASE_TABLE_STYLE,
@@ -60,8 +60,6 @@ __all__ = [
     "statement_pdf_bytes",
 ]
 
-KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
-               "adjustment": "更正"}
 # "confirmed" is the seller's (finance's) confirmation, not the customer's
 STATUS_LABELS = {"draft": "草稿", "confirmed": "供方已确认"}
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
