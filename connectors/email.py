@@ -4,6 +4,9 @@ Both mailers build the same MIME message with `build_message`: UTF-8 throughout,
 display names and subjects as RFC 2047 encoded words, Chinese attachment names as RFC 2231
 parameters, and a Message-ID derived from the caller's idempotency key, so a resend of the
 same business mail carries the same Message-ID and is recognisable (by us and by receivers).
+Its right-hand side is the sender's own mail domain: the keys (quote codes, to-do keys) repeat
+from one company's hub to the next, and a shared domain would give two companies' different
+mails one Message-ID, the second dropped as a duplicate by a receiver that dedupes.
 
 SMTP itself has no idempotency: a mail the server accepted cannot be "un-sent". The caller
 records the effect (DESIGN.md, "Side effects happen once") and calls `send` in its own small
@@ -93,10 +96,23 @@ def message_id_for(idempotency_key: str, domain: str = MESSAGE_ID_DOMAIN) -> str
     return f"<{key_hash(idempotency_key)}@{domain}>"
 
 
+def sender_domain(mail_from: str) -> str:
+    """The domain of the sender's address (lower case), MESSAGE_ID_DOMAIN when it has none
+    usable in a Message-ID."""
+    address = parseaddr(mail_from)[1]
+    local, at, domain = address.rpartition("@")
+    domain = domain.strip().lower()
+    usable = local and at and domain.isascii() and all(
+        c.isalnum() or c in "-." for c in domain) and "." in domain
+    return domain if usable else MESSAGE_ID_DOMAIN
+
+
 def build_message(mail: OutgoingMail, mail_from: str, *, now: dt.datetime | None = None,
-                  message_id_domain: str = MESSAGE_ID_DOMAIN) -> EmailMessage:
-    """The MIME message for `mail`. Raises ValueError on malformed input (e.g. a header
-    value with a line break): retrying cannot fix that."""
+                  message_id_domain: str | None = None) -> EmailMessage:
+    """The MIME message for `mail`; its Message-ID's domain is the sender's unless given.
+    Raises ValueError on malformed input (e.g. a header value with a line break): retrying
+    cannot fix that."""
+    message_id_domain = message_id_domain or sender_domain(mail_from)
     msg = EmailMessage(policy=email_policy.SMTP)
     msg["From"] = mail_from
     msg["To"] = ", ".join(mail.to)
@@ -167,10 +183,10 @@ class OutboxMailer:
     and returns the same Message-ID without writing again."""
 
     def __init__(self, outbox_dir: Path | str, mail_from: str, *,
-                 message_id_domain: str = MESSAGE_ID_DOMAIN) -> None:
+                 message_id_domain: str | None = None) -> None:
         self.outbox_dir = Path(outbox_dir)
         self.mail_from = mail_from
-        self.message_id_domain = message_id_domain
+        self.message_id_domain = message_id_domain or sender_domain(mail_from)
 
     def find(self, idempotency_key: str) -> Path | None:
         name = f"{key_hash(idempotency_key)}.eml"
@@ -232,7 +248,7 @@ class SmtpMailer:
                  mail_from: str, timeout: float = 10.0, verify_tls: bool = True,
                  ca_file: Path | str | None = None, attempts: int = 4,
                  local_hostname: str | None = None,
-                 message_id_domain: str = MESSAGE_ID_DOMAIN,
+                 message_id_domain: str | None = None,
                  backoff_initial: float = 0.2, backoff_max: float = 3.0) -> None:
         if security not in ("starttls", "ssl", "none"):
             raise ValueError(f"unknown SMTP security {security!r}")
@@ -248,7 +264,7 @@ class SmtpMailer:
         self.ca_file = Path(ca_file) if ca_file else None
         self.attempts = attempts
         self.local_hostname = local_hostname
-        self.message_id_domain = message_id_domain
+        self.message_id_domain = message_id_domain or sender_domain(mail_from)
         self._send_with_retry = transient_retry(attempts, initial=backoff_initial,
                                                 maximum=backoff_max)(self._send_once)
         if not verify_tls and security != "none":

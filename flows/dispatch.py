@@ -100,20 +100,34 @@ def dispatch_pending(db_url: str, launcher: Launcher, batch_size: int = 250,
     return dispatched
 
 
+def take(session, model, ids, free, owner, claim: str, **values) -> set:
+    """The rows of `ids` this caller wins: one conditional UPDATE marks those still `free`
+    with `owner = claim` (the lock: of two callers racing for a row the second finds it no
+    longer free), then the rows carrying the claim are read back."""
+    ids = list(ids)
+    session.exec(sa.update(model).where(model.id.in_(ids), free)
+                 .values({owner: claim, **values}))
+    return set(session.execute(sa.select(model.id).where(
+        model.id.in_(ids), owner == claim)).scalars())
+
+
+def order_lease_free(run_id: str, now: dt.datetime):
+    """An order no other run holds: never claimed, given back, its lease run out, or this
+    run's own (a retried run takes its orders again)."""
+    return sa.or_(IntentOrder.claimed_until.is_(None), IntentOrder.claimed_until < now,
+                  IntentOrder.claimed_by == run_id)
+
+
 def _take(db_url: str, chunk: list) -> tuple[list, str]:
-    """The events of `chunk` this dispatcher hands over, marked `dispatched` in one
-    conditional UPDATE: the API's dispatcher and the sweeper may read the same pending rows,
-    and an event handed over in two differently composed batches would get two runs (each
-    mailing the signed quote). A hand-over that dies before the run is created leaves its
-    rows `dispatched`: the sweeper picks them up after the lease (`requeue_stalled`)."""
+    """The events of `chunk` this dispatcher hands over, marked `dispatched`: the API's
+    dispatcher and the sweeper may read the same pending rows, and an event handed over in
+    two differently composed batches would get two runs (each mailing the signed quote). A
+    hand-over that dies before the run is created leaves its rows `dispatched`: the sweeper
+    picks them up after the lease (`requeue_stalled`)."""
     claim = f"claim:{uuid.uuid4().hex}"
-    ids = [r.id for r in chunk]
     with session_scope(db_url) as s:
-        s.exec(sa.update(InboxEvent).where(InboxEvent.id.in_(ids),
-                                           InboxEvent.status == "pending")
-               .values(status="dispatched", flow_run_id=claim, dispatched_at=utcnow()))
-        won = set(s.execute(sa.select(InboxEvent.id).where(
-            InboxEvent.id.in_(ids), InboxEvent.flow_run_id == claim)).scalars())
+        won = take(s, InboxEvent, [r.id for r in chunk], InboxEvent.status == "pending",
+                   InboxEvent.flow_run_id, claim, status="dispatched", dispatched_at=utcnow())
     return [r for r in chunk if r.id in won], claim
 
 

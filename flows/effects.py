@@ -4,42 +4,57 @@
 attempt, makes the call and records the result. A crash between the call and the record
 leaves the effect `started`: the next attempt calls again with the same idempotency key,
 which providers that support one (finance REST, ERP, outbox file names, Message-ID) collapse.
+
+`once()` is not a lock. Of two callers that start an attempt at the same instant only one
+calls (the other waits for its answer; a TransientError, for its step to retry, when none
+comes within WAIT_FOR_WINNER seconds), but a
+caller that comes while another is in the middle of the call cannot tell it from a crash and
+calls again. Work that two runs may do at once therefore holds a claim on its subject first
+(an order's lease: the intent-order run, signing completion) and calls `once()` inside it.
 """
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlmodel import select
 
+from connectors.base import TransientError
 from models import Effect, utcnow
 from models.db import session_scope
 
+# how long a caller that lost the start of an attempt waits for the winner's answer before its
+# step is told to retry (the winner may have crashed): an outside call normally answers well
+# within it (the connectors' own timeouts are of this order)
+WAIT_FOR_WINNER = 30.0
 
-def effect_result(db_url: str, kind: str, key: str) -> dict | None:
+
+def _look(db_url: str, kind: str, key: str) -> tuple[str, int, str | None] | None:
+    """(status, attempts, result) of the effect's row, None before its first attempt."""
     with session_scope(db_url) as s:
         row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).first()
-        if row and row.status == "done":
-            return json.loads(row.result or "{}")
+        return (row.status, row.attempts, row.result) if row else None
+
+
+def effect_result(db_url: str, kind: str, key: str) -> dict | None:
+    seen = _look(db_url, kind, key)
+    if seen and seen[0] == "done":
+        return json.loads(seen[2] or "{}")
     return None
 
 
 def once(db_url: str, kind: str, key: str, call: Callable[[], dict]) -> dict:
-    done = effect_result(db_url, kind, key)
-    if done is not None:
-        return done
-    with session_scope(db_url) as s:
-        row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).first()
-        if row is None:
-            row = Effect(kind=kind, business_key=key)
-        row.attempts += 1
-        s.add(row)
-        try:
-            s.flush()
-        except sa.exc.IntegrityError:
-            # another worker recorded it a moment ago: count on its attempt
-            s.rollback()
+    seen = _look(db_url, kind, key)
+    if seen and seen[0] == "done":
+        return json.loads(seen[2] or "{}")
+    if not _start_attempt(db_url, kind, key, seen[1] if seen else None):
+        done = _winners_answer(db_url, kind, key)
+        if done is not None:  # done by the worker that started the attempt
+            return done
+        raise TransientError(f"effect {kind} {key} is being done by another worker",
+                             code="in_progress")
     result = call()
     with session_scope(db_url) as s:
         row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).one()
@@ -48,3 +63,31 @@ def once(db_url: str, kind: str, key: str, call: Callable[[], dict]) -> dict:
         row.done_at = utcnow()
         s.add(row)
     return result
+
+
+def _winners_answer(db_url: str, kind: str, key: str) -> dict | None:
+    """The result of the attempt another worker started a moment ago, once it is stored
+    (polled for up to WAIT_FOR_WINNER seconds); None if it is not by then."""
+    deadline = time.monotonic() + WAIT_FOR_WINNER
+    while (done := effect_result(db_url, kind, key)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return done
+
+
+def _start_attempt(db_url: str, kind: str, key: str, seen_attempts: int | None) -> bool:
+    """Record an attempt: the first inserts the row, a later one counts up from the number
+    this caller saw when it found the effect not done. False when another worker did either
+    since: this caller must not call."""
+    with session_scope(db_url) as s:
+        if seen_attempts is None:
+            s.add(Effect(kind=kind, business_key=key, attempts=1))
+            try:
+                s.flush()
+            except sa.exc.IntegrityError:
+                s.rollback()
+                return False
+            return True
+        taken = s.exec(sa.update(Effect).where(
+            Effect.kind == kind, Effect.business_key == key, Effect.status == "started",
+            Effect.attempts == seen_attempts).values(attempts=Effect.attempts + 1))
+        return taken.rowcount == 1

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from flows import customer_check, notices, order_steps, rebate_preview
 from flows.batch import Outcome, run_each, run_steps
+from flows.dispatch import order_lease_free, take
 from flows.hub import Hub, current_hub
 from models import (
     STAGE_LABELS, TASK_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity,
@@ -32,21 +33,21 @@ STEP = dict(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_p
             persist_result=False)
 
 
-def _run_id() -> str:
+def current_run_id() -> str:
     return str(flow_run.get_id() or "local")
 
 
 def claim_orders(hub: Hub, order_ids: list[str] | None, limit: int, run_id: str) -> list[str]:
-    """Claim orders for this run: new or failed ones, or ones whose lease ran out.
+    """Claim orders for this run: new or failed ones, or ones whose lease ran out, that no
+    other run holds (a signing completion holds its order's lease too).
 
     The conditional UPDATE is the lock: two runs never work on the same order at once.
     """
     now = utcnow()
-    claimable = sa.or_(
-        IntentOrder.status.in_([OrderStatus.received.value, OrderStatus.failed.value]),
-        sa.and_(IntentOrder.status == OrderStatus.processing.value,
-                sa.or_(IntentOrder.claimed_until < now, IntentOrder.claimed_by == run_id)),
-    )
+    claimable = sa.and_(
+        IntentOrder.status.in_([OrderStatus.received.value, OrderStatus.failed.value,
+                                OrderStatus.processing.value]),
+        order_lease_free(run_id, now))
     with session_scope(hub.db_url) as s:
         query = select(IntentOrder.id).where(claimable)
         if order_ids is not None:
@@ -56,13 +57,11 @@ def claim_orders(hub: Hub, order_ids: list[str] | None, limit: int, run_id: str)
         candidates = list(s.exec(query.order_by(IntentOrder.created_at).limit(limit)))
         if not candidates:
             return []
-        s.exec(sa.update(IntentOrder).where(IntentOrder.id.in_(candidates), claimable).values(
-            status=OrderStatus.processing.value, claimed_by=run_id, last_flow_run_id=run_id,
-            claimed_until=now + dt.timedelta(seconds=hub.settings.claim_lease_seconds),
-            attempts=IntentOrder.attempts + 1, updated_at=now))
-        return list(s.exec(select(IntentOrder.id).where(
-            IntentOrder.id.in_(candidates), IntentOrder.claimed_by == run_id,
-            IntentOrder.status == OrderStatus.processing.value)))
+        won = take(s, IntentOrder, candidates, claimable, IntentOrder.claimed_by, run_id,
+                   status=OrderStatus.processing.value, last_flow_run_id=run_id,
+                   claimed_until=now + dt.timedelta(seconds=hub.settings.claim_lease_seconds),
+                   attempts=IntentOrder.attempts + 1, updated_at=now)
+        return [oid for oid in candidates if oid in won]
 
 
 @task(name="customer-check", **STEP)
@@ -201,7 +200,7 @@ def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000)
     quote email."""
     logger = get_run_logger()
     hub = current_hub()
-    run_id = _run_id()
+    run_id = current_run_id()
     claimed = claim_orders(hub, order_ids, limit, run_id)
     logger.info("claimed %d order(s)", len(claimed))
     pending, failed, blocked, held = run_steps(STEPS, claimed, logger.exception)

@@ -11,7 +11,7 @@ from connectors.email import OutgoingMail
 from connectors.notify import PushMessage
 from flows.effects import once
 from flows.hub import Hub
-from models import Staff, Todo, utcnow
+from models import Effect, Staff, Todo, utcnow
 from models.base import SHANGHAI
 from models.db import session_scope
 from models.oplog import apply_changes, record_create
@@ -64,7 +64,7 @@ def mail_todo(hub: Hub, todo_id: int) -> None:
                   f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
                   f"办理（我的待办）：{todos_link(hub)}\n"
                   f"—— 销售运营中台（自动发送）"))
-    once(hub.db_url, "todo_mail", f"{todo.kind}:{todo.business_key}",
+    once(hub.db_url, "todo_mail", _mail_key(todo.kind, todo.business_key),
          lambda: {"message_id": hub.mailer.send(mail)})
 
 
@@ -100,9 +100,32 @@ def notify_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
         todo = s.get(Todo, todo_id)
         people = [todo.assignee_id, *(todo.cc or "").split(",")]
         due = todo.due_at.astimezone(SHANGHAI)
-        key, title, body = f"todo:{todo.kind}:{todo.business_key}", todo.title, todo.body
+        key, title, body = _push_key(todo.kind, todo.business_key), todo.title, todo.body
     push(hub, key=key, title=f"【待办】{title}", text=f"{body}\n\n截止：{due:%Y-%m-%d %H:%M}",
          staff_ids=people, link=link or todos_link(hub))
+
+
+def _mail_key(kind: str, business_key: str) -> str:
+    return f"{kind}:{business_key}"
+
+
+def _push_key(kind: str, business_key: str) -> str:
+    return f"todo:{kind}:{business_key}"
+
+
+def untold_todos(db_url: str, kind: str, opened_before: dt.datetime) -> list[int]:
+    """Open to-dos of `kind` opened before `opened_before` whose mail or push (`notify_todo`)
+    is not done: the mail server failed, or the process died, right after they were opened."""
+    with session_scope(db_url) as s:
+        todos = s.exec(select(Todo.id, Todo.business_key).where(
+            Todo.kind == kind, Todo.status == "open", Todo.created_at < opened_before)).all()
+        done = set(s.exec(select(Effect.kind, Effect.business_key).where(
+            Effect.status == "done", Effect.kind.in_(["todo_mail", "push"]),
+            Effect.business_key.in_([_mail_key(kind, k) for _, k in todos]
+                                    + [_push_key(kind, k) for _, k in todos]))).all())
+    return [tid for tid, key in todos
+            if ("todo_mail", _mail_key(kind, key)) not in done
+            or ("push", _push_key(kind, key)) not in done]
 
 
 def todos_link(hub: Hub) -> str:

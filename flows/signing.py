@@ -1,5 +1,6 @@
 """The `signing-completed` flow: archive the signed quote, advance the opportunity, and ask
-finance to prepare the invoice — each quote on its own, each outside call once."""
+finance to prepare the invoice — each quote on its own, by one run at a time (its order's
+lease), each outside call once."""
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +18,11 @@ from sqlmodel import select
 from connectors.email import Attachment
 from connectors.finance import InvoiceLine, InvoiceRequest
 from flows.batch import run_each, run_steps
+from flows.dispatch import order_lease_free, take
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
-from flows.intent_order import STEP
-from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff
+from flows.intent_order import STEP, current_run_id
+from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff, untold_todos
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
@@ -138,39 +140,79 @@ def request_invoices(codes: list[str]):
     return run_each("invoice-request", codes, lambda c: request_invoice(hub, c))
 
 
+def claim_signings(hub: Hub, codes: list[str], run_id: str) -> list[str]:
+    """The quotes of `codes` this run completes: their orders' lease is taken as the
+    intent-order run takes it (`flows.dispatch.take`), so two runs never complete one quote
+    at once — the callback's run and the sweeper's, or one started by hand — while `once()`
+    alone would let both call finance and mail. A quote whose order another run holds (a
+    signing run, or the intent-order run still sending its quote) is left to that run; its
+    inbox event stays `dispatched`, so the sweeper starts it again should that run vanish.
+    An unknown code is kept: its steps fail as before."""
+    now = utcnow()
+    with session_scope(hub.db_url) as s:
+        orders = dict(s.exec(select(Quote.code, Quote.order_id).where(
+            Quote.code.in_(codes))).all())
+        won = take(s, IntentOrder, orders.values(),
+                   sa.and_(IntentOrder.status != OrderStatus.processing.value,
+                           order_lease_free(run_id, now)),
+                   IntentOrder.claimed_by, run_id,
+                   claimed_until=now + dt.timedelta(seconds=hub.settings.claim_lease_seconds))
+    return [c for c in codes if c not in orders or orders[c] in won]
+
+
+def release_signings(hub: Hub, codes: list[str], run_id: str) -> None:
+    with session_scope(hub.db_url) as s:
+        s.exec(sa.update(IntentOrder).where(
+            IntentOrder.id.in_(select(Quote.order_id).where(Quote.code.in_(codes))),
+            IntentOrder.claimed_by == run_id).values(claimed_by=None, claimed_until=None))
+
+
 @flow(name="signing-completed", log_prints=True)
 def complete_signings(quote_codes: list[str]) -> dict:
     logger = get_run_logger()
     hub = current_hub()
-    steps = (archive_signed_quotes, request_invoices, mail_signed_quotes)  # finance first
-    pending, failed, blocked, _ = run_steps(steps, quote_codes, logger.exception)
-    todo_ids = []
-    with session_scope(hub.db_url) as s:
-        for code, reason in blocked.items():  # e.g. finance refused the request
-            quote = s.exec(select(Quote).where(Quote.code == code)).one()
-            todo = open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
-                             title=f"已签署报价单 {code} 需人工处理",
-                             body=f"报价单 {code}（意向单 {quote.order_id}）已签署，"
-                                  f"但后续处理失败：{reason}",
-                             assignee_id=hub.settings.finance_assignee,
-                             due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
-            s.flush()
-            todo_ids.append(todo.id)
-        done = [c for c in quote_codes if c not in failed]
-        if done:
-            s.exec(sa.update(InboxEvent).where(InboxEvent.source.like("esign:%"),
-                                               InboxEvent.subject_id.in_(done))
-                   .values(status="done"))
-        rows = s.exec(select(Quote, Opportunity).join(
-            Opportunity, Opportunity.order_id == Quote.order_id).where(
-            Quote.code.in_(quote_codes))).all()
-    mail_todos(hub, todo_ids)
+    run_id = current_run_id()
+    mine = claim_signings(hub, quote_codes, run_id)
+    busy = [c for c in quote_codes if c not in mine]
+    if busy:
+        logger.info("left to the run completing them already: %s", busy)
+    try:
+        steps = (archive_signed_quotes, request_invoices, mail_signed_quotes)  # finance first
+        pending, failed, blocked, _ = run_steps(steps, mine, logger.exception)
+        todo_ids = []
+        with session_scope(hub.db_url) as s:
+            for code, reason in blocked.items():  # e.g. finance refused the request
+                quote = s.exec(select(Quote).where(Quote.code == code)).one()
+                todo = open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
+                                 title=f"已签署报价单 {code} 需人工处理",
+                                 body=f"报价单 {code}（意向单 {quote.order_id}）已签署，"
+                                      f"但后续处理失败：{reason}",
+                                 assignee_id=hub.settings.finance_assignee,
+                                 due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
+                s.flush()
+                todo_ids.append(todo.id)
+        # told before the events are done: a run that dies between the two is started again
+        # by the sweeper, and the mails it did send are not sent again
+        mail_todos(hub, todo_ids)
+        done = [c for c in mine if c not in failed]
+        with session_scope(hub.db_url) as s:
+            if done:
+                s.exec(sa.update(InboxEvent).where(InboxEvent.source.like("esign:%"),
+                                                   InboxEvent.subject_id.in_(done))
+                       .values(status="done"))
+            rows = s.exec(select(Quote, Opportunity).join(
+                Opportunity, Opportunity.order_id == Quote.order_id).where(
+                Quote.code.in_(quote_codes))).all()
+    finally:  # given back however the run ends; a run that vanishes holds it to the lease
+        release_signings(hub, mine, run_id)
     create_table_artifact(key="signing-completed", table=[
         {"报价单": q.code, "意向单": q.order_id, "阶段": STAGE_LABELS.get(o.stage, o.stage),
-         "签署文件": q.signed_pdf_path or "", "说明": failed.get(q.code) or blocked.get(q.code, "")}
+         "签署文件": q.signed_pdf_path or "",
+         "说明": failed.get(q.code) or blocked.get(q.code)
+         or ("另一次运行正在处理" if q.code in busy else "")}
         for q, o in rows], description=f"签署完成处理 {len(quote_codes)} 份报价单")
     summary = {"quotes": len(quote_codes), "invoicing": len(pending), "failed": sorted(failed),
-               "blocked": sorted(blocked)}
+               "blocked": sorted(blocked), "busy": sorted(busy)}
     logger.info("summary: %s", summary)
     if failed:
         raise RuntimeError(f"{len(failed)} signed quote(s) will be retried: {sorted(failed)}")
@@ -191,33 +233,41 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
     what = FLOW_ENDED.get(status)
     if what is None:
         return None
-    with session_scope(db_url) as s:
-        quote = s.exec(select(Quote).where(Quote.signing_provider == "esign",
-                                           Quote.signing_ref == flow_id)).first()
-        if quote is None or quote.status == QuoteStatus.signed.value:
-            return None
-        key = f"{quote.code}:{status}"
-        known = s.exec(select(Todo.id).where(Todo.kind == "signing_ended",
-                                             Todo.business_key == key)).first()
-        if known is not None:
-            return None
-        order = s.get(IntentOrder, quote.order_id)
-        customer = s.get(Customer, order.customer_id) if order.customer_id else None
-        rep = staff(s, order.rep_id)
-        manager = staff(s, rep.manager_id) if rep else None
-        why = (description or "").strip()
-        todo = open_todo(
-            s, actor="callback:esign", kind="signing_ended", key=key,
-            title=f"{what}：报价单 {quote.code}",
-            body=(f"客户“{customer.legal_name if customer else order.customer_name}”的报价单 "
-                  f"{quote.code}（意向单 {order.id}，金额 {quote.total_amount} 元）在 e签宝"
-                  f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
-                  "请与客户沟通后重新报价或关闭该意向单。"),
-            assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],
-            due_hours=24,
-            order_id=order.id, customer_id=order.customer_id)
-        s.flush()
-        return todo.id
+    try:
+        with session_scope(db_url) as s:
+            quote = s.exec(select(Quote).where(Quote.signing_provider == "esign",
+                                               Quote.signing_ref == flow_id)).first()
+            if quote is None or quote.status == QuoteStatus.signed.value:
+                return None
+            key = f"{quote.code}:{status}"
+            known = s.exec(select(Todo.id).where(Todo.kind == "signing_ended",
+                                                 Todo.business_key == key)).first()
+            if known is not None:
+                return None
+            order = s.get(IntentOrder, quote.order_id)
+            customer = s.get(Customer, order.customer_id) if order.customer_id else None
+            rep = staff(s, order.rep_id)
+            manager = staff(s, rep.manager_id) if rep else None
+            why = (description or "").strip()
+            todo = open_todo(
+                s, actor="callback:esign", kind="signing_ended", key=key,
+                title=f"{what}：报价单 {quote.code}",
+                body=(f"客户“{customer.legal_name if customer else order.customer_name}”的报价单 "
+                      f"{quote.code}（意向单 {order.id}，金额 {quote.total_amount} 元）在 e签宝"
+                      f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
+                      "请与客户沟通后重新报价或关闭该意向单。"),
+                assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],
+                due_hours=24,
+                order_id=order.id, customer_id=order.customer_id)
+            s.flush()
+            return todo.id
+    except sa.exc.IntegrityError:
+        # the same news delivered at the same instant opened it a moment ago
+        with session_scope(db_url) as s:
+            if s.exec(select(Todo.id).where(Todo.kind == "signing_ended",
+                                            Todo.business_key == key)).first() is None:
+                raise
+        return None
 
 
 # --- signing events into the inbox (the callback, the signing page, the reconciliation) ----
@@ -258,7 +308,9 @@ def reconcile_esign(hub: Hub) -> dict:
     to the inbox as its callback would have (the sweeper starts `signing-completed`); one
     revoked, expired or refused opens the rep's to-do. A quote whose callback is in the inbox
     already, or whose flow ended unsigned, is not asked about; a question e签宝 does not
-    answer waits for the next run."""
+    answer waits for the next run. The to-dos of ended flows not yet mailed and pushed an hour
+    after they were opened (the mail server failed, the callback's process died) are told now
+    (a younger one is left to the callback that opened it); a failure waits for the next run."""
     out = {"checked": 0, "signed": 0, "ended": 0, "unanswered": 0}
     if hub.settings.esign_backend != "esign":
         return out
@@ -273,6 +325,7 @@ def reconcile_esign(hub: Hub) -> dict:
         # a flow that ended unsigned is over: asked once
         known |= {key.split(":", 1)[0] for key in s.exec(select(Todo.business_key).where(
             Todo.kind == "signing_ended"))}
+    opened = []
     for code, ref in waiting:
         if code in known:
             continue
@@ -294,8 +347,13 @@ def reconcile_esign(hub: Hub) -> dict:
             todo_id = signing_ended(hub.db_url, ref, str(status), description,
                                     hub.settings.suspect_fallback_decider)
             if todo_id is not None:
-                notify_todo(hub, todo_id)
+                opened.append(todo_id)
                 out["ended"] += 1
+    for todo_id in opened + untold_todos(hub.db_url, "signing_ended", now - RECONCILE_AFTER):
+        try:
+            notify_todo(hub, todo_id)
+        except Exception:  # noqa: BLE001 - told by the next run
+            log.exception("could not tell to-do %s", todo_id)
     return out
 
 

@@ -75,7 +75,8 @@ def test_message_headers_are_ascii_encoded_and_id_follows_the_key():
     assert head.isascii()  # Chinese only as RFC 2047 encoded words
     assert b"=?utf-8?b?" in head
     assert b"filename*=utf-8''" in raw  # RFC 2231 attachment name
-    assert build_message(mail, MAIL_FROM)["Message-ID"] == message_id_for(mail.idempotency_key)
+    assert build_message(mail, MAIL_FROM)["Message-ID"] == message_id_for(mail.idempotency_key,
+                                                                          "example.com")
     assert message_id_for("a") != message_id_for("b")
     with pytest.raises(ValueError):
         OutgoingMail(idempotency_key="k", to=(), subject="s", text="t")
@@ -219,7 +220,7 @@ def test_outbox_same_key_twice_writes_one_file(tmp_path):
     outbox = OutboxMailer(tmp_path / "outbox", MAIL_FROM)
     first = outbox.send(quote_mail())
     second = outbox.send(quote_mail(subject="changed subject, same business mail"))
-    assert first == second == message_id_for("quote-mail:Q2611-XXXX")
+    assert first == second == message_id_for("quote-mail:Q2611-XXXX", "example.com")
     files = list((tmp_path / "outbox").rglob("*"))
     emls = [f for f in files if f.is_file()]
     assert len(emls) == 1 and emls[0].suffix == ".eml"  # no stray .tmp either
