@@ -65,13 +65,17 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     async def lifespan(app: FastAPI):
         dispatcher.start()
         # the matcher's index is built in the background so the first suggestion is quick
-        threading.Thread(target=lambda: customer_index(
+        warm = threading.Thread(target=lambda: customer_index(
             settings.db_url, settings.customer_index_refresh_seconds).current(),
-            name="customer-index", daemon=True).start()
+            name="customer-index", daemon=True)
+        warm.start()
         try:
             yield
         finally:
             dispatcher.stop()
+            # a stopped app reads nothing more: an index still being built would hold its
+            # read open on the tables past the shutdown (a restore or a migration waits on it)
+            warm.join(timeout=30)
 
     app = FastAPI(title="销售运营中台 API", version="0.1.0", lifespan=lifespan,
                   description="意向单 webhook、电子签回调、内置签署页与进度查询；客户联想与疑似新客户确认；返利预估、政策、看板与结算确认。")
