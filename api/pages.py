@@ -106,8 +106,20 @@ def wants_html(request: Request) -> bool:
 
 # --- who opens a staff page ------------------------------------------------------------------
 
-def unauthenticated(title: str, message: str, *, forget_cookie: bool = False) -> HTMLResponse:
-    response = staff_message(401, title, f"{message}{REOPEN}{LOGIN_LINK}")
+def kept_text(typed: str) -> str:
+    """What a person typed into a form that could not be sent, shown to copy (a long reason
+    is not to be typed twice)."""
+    if not typed.strip():
+        return ""
+    return ('<div class="card notice" id="typed-card"><h2>您填写的内容尚未提交</h2>'
+            '<label class="field" for="typed">请先复制保存，重新登录后再提交：</label>'
+            f'<textarea id="typed" readonly rows="4">{esc(typed)}</textarea></div>')
+
+
+def unauthenticated(title: str, message: str, *, forget_cookie: bool = False,
+                    typed: str = "") -> HTMLResponse:
+    response = staff_page(401, title, card(title, f"{message}{REOPEN}{LOGIN_LINK}")
+                          + kept_text(typed))
     if forget_cookie:
         response.delete_cookie(COOKIE, path="/")
     return response
@@ -129,15 +141,17 @@ async def _cookie_person(request: Request, settings: Settings) -> Staff | None:
     return await run_in_threadpool(load_staff, settings.db_url, claims[0]) if claims else None
 
 
-async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff | Response:
+async def staff_for_page(request: Request, *, from_link: bool = True,
+                         typed: str = "") -> Staff | Response:
     """The staff member who opens a page, or the response to send instead: a redirect that
-    trades a link's `?token=` for the cookie (GET pages, `from_link`), or the 401 page."""
+    trades a link's `?token=` for the cookie (GET pages, `from_link`), or the 401 page (which
+    shows a form's `typed` text, so that a login run out while typing loses nothing)."""
     settings: Settings = request.app.state.settings
     # an empty `?token=` is no token: the cookie still counts
     link_token = (request.query_params.get("token") or None) if from_link else None
     token = link_token if link_token is not None else token_of(request)
     if not token:
-        return unauthenticated("需要登录", "此页面仅限公司员工查看，当前未登录。")
+        return unauthenticated("需要登录", "此页面仅限公司员工查看，当前未登录。", typed=typed)
     claims = token_claims(settings, token)
     person = await run_in_threadpool(load_staff, settings.db_url, claims[0]) if claims else None
     if person is None and link_token is not None and await _cookie_person(request, settings):
@@ -150,9 +164,9 @@ async def staff_for_page(request: Request, *, from_link: bool = True) -> Staff |
         stale_cookie = link_token is None and token == request.cookies.get(COOKIE)
         if claims is None:
             return unauthenticated("链接已失效", "访问令牌无效或已过期。",
-                                   forget_cookie=stale_cookie)
+                                   forget_cookie=stale_cookie, typed=typed)
         return unauthenticated("无法识别您的身份", "访问令牌对应的人员已不在系统中。",
-                               forget_cookie=stale_cookie)
+                               forget_cookie=stale_cookie, typed=typed)
     if link_token is None:
         return person
     response = RedirectResponse(_without_token(request), status_code=303,

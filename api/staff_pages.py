@@ -196,7 +196,8 @@ def decision_result(v: Mapping, result: Mapping, customer: Mapping | None) -> tu
               if released else '<p class="muted">没有等待中的意向单。</p>')
     content = (f'<div class="card done" id="result"><h1>{esc(title)}</h1><p>{esc(what)}</p></div>'
                f'<div class="card"><h2>已继续处理的意向单（{len(released)}）</h2>{orders}</div>'
-               f'<p><a href="/customers/suspects/{esc(v["suspect_id"])}">返回疑似新客户页面</a></p>')
+               f'<p><a id="back" href="/customers/suspects/{esc(v["suspect_id"])}">'
+               '返回疑似新客户页面</a></p>')
     return title, content
 
 

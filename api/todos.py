@@ -8,19 +8,21 @@ from collections.abc import Mapping
 
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import current_staff
+from api.customers import form_id
 from api.errors import MAX_ID
 from api.pages import (
-    cross_site, esc, refused_cross_site, staff_for_page, staff_page, wants_html,
+    STAFF_HEADERS, cross_site, esc, refused_cross_site, staff_for_page, staff_page, wants_html,
 )
 from api.staff_pages import NONE_ITEM, error_card, local_time
 from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.todos import MAX_NOTE, OUTCOMES, complete_todo, my_todos, review_qualification
-from models import Staff
+from models import Staff, Todo
+from models.db import session_scope
 
 router = APIRouter(tags=["todos"])
 
@@ -49,7 +51,9 @@ async def todos(request: Request, response: Response) -> Response:
         person = await staff_for_page(request)
         if not isinstance(person, Staff):
             return person
-        return await _page(request, person)
+        notice = await run_in_threadpool(_done_notice, db_url, request.query_params.get("done"),
+                                         person)
+        return await _page(request, person, notice=notice)
     person = await current_staff(request)
     return await run_in_threadpool(my_todos, db_url, person)
 
@@ -73,20 +77,59 @@ async def qualify(body: QualificationReview, customer_id: int = Path(ge=1, le=MA
              summary="我的待办：页面表单提交")
 async def complete_form(request: Request, todo_id: int = Path(ge=1, le=MAX_ID),
                         outcome: str = Form(""), note: str = Form("")) -> Response:
-    person = await staff_for_page(request, from_link=False)
+    # a login run out while the note was typed: the 401 page shows the note to copy
+    person = await staff_for_page(request, from_link=False, typed=note)
     if not isinstance(person, Staff):
         return person
     if cross_site(request):
         return refused_cross_site()
+    # a browser sends a textarea's line breaks as CRLF; its maxlength counted each as one
+    note = note.replace("\r\n", "\n")
     try:
-        done = await run_in_threadpool(complete_todo, current_hub(), todo_id, person,
-                                       outcome or None, note)
+        await run_in_threadpool(complete_todo, current_hub(), todo_id, person,
+                                outcome or None, note)
     except Refusal as exc:
-        return await _page(request, person, error=exc.message, status=exc.status,
-                           failed={"id": todo_id, "outcome": outcome, "note": note})
-    said = f"已办结：{done['title']}" + (f"（{done['outcome_label']}）"
-                                        if done["outcome"] != "done" else "")
-    return await _page(request, person, notice=said)
+        repeated = exc.code == "already_done" and await run_in_threadpool(
+            _done_as_posted, request.app.state.settings.db_url, todo_id, person, outcome)
+        if not repeated:
+            return await _page(request, person, error=exc.message, status=exc.status,
+                               failed={"id": todo_id, "outcome": outcome, "note": note})
+    # post/redirect/get: reloading the page (or going back to it) does not post again
+    return RedirectResponse(f"/todos?done={todo_id}#notice", status_code=303,
+                            headers=STAFF_HEADERS)
+
+
+def _done_as_posted(db_url: str, todo_id: int, person: Staff, outcome: str) -> bool:
+    """Whether the to-do is done by this person as the form says: its second post (a double
+    tap, a retry) leads to the same page as the first, not to 「已办结」 as an error."""
+    with session_scope(db_url) as s:
+        todo = s.get(Todo, todo_id)
+        return (todo is not None and todo.status == "done" and todo.done_by == person.id
+                and todo.outcome == (outcome or "done"))
+
+
+@router.get("/todos/{todo_id}/done", include_in_schema=False)
+async def form_address(todo_id: str) -> Response:
+    """The address a sent-back form's page stands at, opened again without its post (a phone
+    restoring the tab, a copied address): the to-do on 我的待办, not a bare 405."""
+    number = form_id(todo_id)
+    return RedirectResponse("/todos" + (f"#todo-{number}" if number else ""), status_code=303,
+                            headers=STAFF_HEADERS)
+
+
+def _done_notice(db_url: str, todo_id: str | None, person: Staff) -> str:
+    """'已办结：…（通过）' on the page a done to-do's form leads to (`?done=<id>`), when that
+    person did it; nothing for an address that names another's or no to-do."""
+    number = form_id(todo_id or "")
+    if number is None:
+        return ""
+    with session_scope(db_url) as s:
+        todo = s.get(Todo, number)
+        if todo is None or todo.status != "done" or todo.done_by != person.id:
+            return ""
+        outcome = f"（{OUTCOMES[todo.outcome]}）" if todo.outcome in ("approved", "rejected") \
+            else ""
+        return f"已办结：{todo.title}{outcome}"
 
 
 async def _page(request: Request, person: Staff, *, error: str = "", notice: str = "",
@@ -121,18 +164,24 @@ def _item(t: Mapping, form: bool, failed: Mapping | None) -> str:
                 f'<label class="choice"><input type="radio" name="outcome" value="{o}"'
                 f'{" checked" if again.get("outcome") == o else ""}><span>{OUTCOMES[o]}</span>'
                 f'</label>' for o in ("approved", "rejected"))
-            action = (f'<div class="muted">初审结果</div>{choices}'
+            # a named group: a screen reader says what the two choices are about
+            action = (f'<fieldset class="choices"><legend class="muted">初审结果</legend>'
+                      f'{choices}</fieldset>'
                       f'<label class="field" for="note-{t["id"]}">备注（不通过时必填，将告知销售代表）'
                       f'</label>')
             button = "提交初审结果"
         else:
             action = f'<label class="field" for="note-{t["id"]}">备注（选填）</label>'
             button = "标记为已办结"
-        action = (f'<form method="post" action="/todos/{t["id"]}/done" id="form-{t["id"]}">'
-                  f'{action}<textarea id="note-{t["id"]}" name="note" maxlength="{MAX_NOTE}" '
-                  f'rows="3">{typed}</textarea><button type="submit" class="gap">{button}</button>'
-                  f'</form>')
-    elif form:
+        # a refused form's reason stands by its fields, and the page the form leads to opens
+        # at this to-do (#todo-<id>), not at the top, a few screens above it
+        said = (f'<p class="error" id="err" role="alert">{esc(again["error"])}</p>'
+                if again.get("error") else "")
+        action = (f'<form method="post" action="/todos/{t["id"]}/done#todo-{t["id"]}" '
+                  f'id="form-{t["id"]}">{action}<textarea id="note-{t["id"]}" name="note" '
+                  f'maxlength="{MAX_NOTE}" rows="3">{typed}</textarea>{said}'
+                  f'<button type="submit" class="gap">{button}</button></form>')
+    elif t["status"] == "open":  # one's own not to do, or one in copy: who does it
         action = f'<p class="muted">由 {esc(t["assignee_name"] or t["assignee"])} 处理</p>'
     return (f'<li id="todo-{t["id"]}">{head}<div class="muted">{meta}</div>{body}{note}'
             f'{links}{action}</li>')
@@ -144,6 +193,10 @@ def local_time_text(iso: str | None) -> str:
 
 def todos_page(person: Staff, data: Mapping, error: str = "", notice: str = "",
                failed: Mapping | None = None) -> str:
+    if error and failed and any(t["id"] == failed.get("id") and t["may_do"]
+                                for t in data["open"]):
+        failed, error = {**failed, "error": error}, ""  # said in its form, not at the top
+
     def items(rows, form: bool, ident: str) -> str:
         inner = "".join(_item(t, form, failed) for t in rows) or NONE_ITEM
         return f'<ul class="items" id="{ident}">{inner}</ul>'
