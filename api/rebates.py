@@ -208,13 +208,14 @@ def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
 
 
 def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
-    """The Chinese 403 page, with the way back to the person's own board when he has one."""
+    """The Chinese 403 page, with the way back to the person's own board when he has one, else
+    to his to-dos."""
     message = f"{exc.message.rstrip('。')}。如需调整查看权限，请联系系统管理员。"
     try:
         _scope(request, person, None, None)
         back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'
-    except Refusal:
-        back = ""
+    except Refusal:  # no board of one's own (legal, purchasing): one's to-dos are a way on
+        back = '<p><a id="back" href="/todos">‹ 前往我的待办</a></p>'
     return staff_page(exc.status, "无权查看", card("无权查看", message) + back)
 
 

@@ -181,7 +181,8 @@ def test_narrowing_to_a_rep_or_a_region_only_within_ones_scope(hub, client, worl
     login(client, hub, "legal-01")
     refused = page(client, "/rebates/board", 403)
     assert "当前角色（法务）无权查看返利看板" in refused
-    assert 'id="back"' not in refused  # no board of his own to go back to
+    # no board of his own to go back to: his to-dos are the way on
+    assert '<a id="back" href="/todos">‹ 前往我的待办</a>' in refused
     assert page(client, f"/rebates/orders/{world['o1']}", 403)
 
 
