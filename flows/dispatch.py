@@ -8,8 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -116,6 +119,34 @@ def order_lease_free(run_id: str, now: dt.datetime):
     run's own (a retried run takes its orders again)."""
     return sa.or_(IntentOrder.claimed_until.is_(None), IntentOrder.claimed_until < now,
                   IntentOrder.claimed_by == run_id)
+
+
+@contextmanager
+def claims_kept(db_url: str, lease: float, run_id: str) -> Iterator[None]:
+    """Renew the lease (`lease` seconds) on the orders `run_id` holds, every third of it,
+    while the run works (the intent-order run, signing completion). A batch can outlive one
+    lease (a slow provider, the tasks' retries over hundreds of orders); an order whose lease
+    ran out would be claimed by the sweeper's next run while this one still calls out for
+    it, and `once()` cannot tell a call in progress from a crash: two envelopes, two mails.
+    A run that dies stops renewing, so its orders free up one lease later as before."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease / 3):
+            try:
+                with session_scope(db_url) as s:
+                    s.exec(sa.update(IntentOrder).where(IntentOrder.claimed_by == run_id)
+                           .values(claimed_until=utcnow() + dt.timedelta(seconds=lease)))
+            except Exception:  # noqa: BLE001 - a busy database: the next tick tries again
+                log.exception("could not renew the order leases of run %s", run_id)
+
+    keeper = threading.Thread(target=renew, name=f"order-leases-{run_id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
 
 
 def _take(db_url: str, chunk: list) -> tuple[list, str]:

@@ -19,11 +19,11 @@ from sqlmodel import select
 
 from flows import customer_check, notices, order_steps, rebate_preview
 from flows.batch import Outcome, run_each, run_steps
-from flows.dispatch import order_lease_free, take
+from flows.dispatch import claims_kept, order_lease_free, take
 from flows.hub import Hub, current_hub
 from models import (
-    STAGE_LABELS, TASK_LABELS, Customer, InboxEvent, IntentOrder, IntentOrderLine, Opportunity,
-    OrderStatus, Quote, Todo, utcnow,
+    ORDER_STATUS_LABELS, STAGE_LABELS, TASK_LABELS, Customer, InboxEvent, IntentOrder,
+    IntentOrderLine, Opportunity, OrderStatus, Quote, Todo, utcnow,
 )
 from models.db import session_scope
 from models.oplog import apply_changes
@@ -170,7 +170,8 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
             "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
             "报价单": quote.code if quote else "",
             "金额": f"{quote.total_amount:,.2f}" if quote else "",
-            "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "", "状态": order.status,
+            "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "",
+            "状态": ORDER_STATUS_LABELS.get(order.status, order.status),
             "签署链接": link, "待办": "；".join(todo_orders.get(order.id, [])),
             "说明": failed.get(order.id) or blocked.get(order.id) or held.get(order.id) or "",
         })
@@ -203,7 +204,9 @@ def process_intent_orders(order_ids: list[str] | None = None, limit: int = 1000)
     run_id = current_run_id()
     claimed = claim_orders(hub, order_ids, limit, run_id)
     logger.info("claimed %d order(s)", len(claimed))
-    pending, failed, blocked, held = run_steps(STEPS, claimed, logger.exception)
+    # a long batch keeps its orders
+    with claims_kept(hub.db_url, hub.settings.claim_lease_seconds, run_id):
+        pending, failed, blocked, held = run_steps(STEPS, claimed, logger.exception)
     settle_outcome(hub, failed, blocked)
     mark_inbox_done(hub, [o for o in claimed if o not in failed])
     publish_artifacts(hub, claimed, failed, blocked, held)

@@ -18,7 +18,7 @@ from sqlmodel import select
 from connectors.email import Attachment
 from connectors.finance import InvoiceLine, InvoiceRequest
 from flows.batch import run_each, run_steps
-from flows.dispatch import order_lease_free, take
+from flows.dispatch import claims_kept, order_lease_free, take
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP, current_run_id
@@ -178,7 +178,8 @@ def complete_signings(quote_codes: list[str]) -> dict:
         logger.info("left to the run completing them already: %s", busy)
     try:
         steps = (archive_signed_quotes, request_invoices, mail_signed_quotes)  # finance first
-        pending, failed, blocked, _ = run_steps(steps, mine, logger.exception)
+        with claims_kept(hub.db_url, hub.settings.claim_lease_seconds, run_id):
+            pending, failed, blocked, _ = run_steps(steps, mine, logger.exception)
         todo_ids = []
         with session_scope(hub.db_url) as s:
             for code, reason in blocked.items():  # e.g. finance refused the request
