@@ -94,6 +94,9 @@ def parse_order(body: bytes) -> IntentOrderIn:
                        f"请求体不是合法 JSON：第 {exc.lineno} 行第 {exc.colno} 列有误",
                        [{"field": "body", "problem": "json_syntax", "line": exc.lineno,
                          "column": exc.colno}]) from exc
+    except RecursionError as exc:  # the parser recurses once per [ or {: it was a 500
+        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：嵌套层数过多",
+                       [{"field": "body", "problem": "too_deep"}]) from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "请求体须为 JSON 对象")
     try:

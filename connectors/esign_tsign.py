@@ -168,7 +168,7 @@ def verify_tsign_callback(headers: Mapping[str, str], raw_query: str, body: byte
         raise CallbackSignatureError("stale_timestamp")
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the parser's depth: no callback either
         raise CallbackSignatureError("bad_body") from None
     if not isinstance(payload, dict):
         raise CallbackSignatureError("bad_body")

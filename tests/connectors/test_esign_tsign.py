@@ -198,6 +198,10 @@ def test_forged_stale_and_incomplete_callbacks_are_refused(sim):
     future_headers, future_body = _callback(sim, "https://hub.example.com/cb?x=1",
                                             age_seconds=-400)
     assert reason(future_headers, b=future_body) == "stale_timestamp"
+    # signed, but nested past the JSON parser's depth: refused as a bad body, not a 500
+    deep = b"[" * 100_000 + b"]" * 100_000
+    deep_headers = sim.callback_headers("https://hub.example.com/cb?x=1", deep)
+    assert reason(deep_headers, b=deep) == "bad_body"
 
 
 # --- exactly once ---------------------------------------------------------------------------
