@@ -273,7 +273,7 @@ def test_qr_code_paints_the_encoded_signing_url(rendered):
     path, _ = rendered
     x0, y0, x1, _y1 = dict(_word_boxes(path))["扫码在线签署"]
     cx, mm = (x0 + x1) / 2, 72 / 25.4
-    # The 32 mm code sits centred just above its caption.
+    # The 34 mm code (its quiet zone included) sits centred just above its caption.
     dpi = 300
     region = _png(path, dpi, (cx - 20 * mm, y0 - 35.5 * mm, cx + 20 * mm, y0 - 0.5 * mm))
     dark = region.point(lambda v: 255 if v < 128 else 0)
