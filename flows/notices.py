@@ -31,9 +31,12 @@ def manager_of(session: Session, rep_id: str | None) -> Staff | None:
 def open_todo(session: Session, *, kind: str, key: str, title: str, body: str,
               assignee_id: str, due_hours: int | None = None, due_at: dt.datetime | None = None,
               cc: Iterable[str] = (), order_id=None, customer_id=None,
-              actor: str = "flow:intent-order") -> Todo:
-    """Idempotent by (kind, key): a rerun finds the to-do it opened before."""
+              actor: str = "flow:intent-order", new_only: bool = False) -> Todo | None:
+    """Idempotent by (kind, key): a rerun finds the to-do it opened before (`new_only`: None
+    instead, for a caller that acts only on a to-do it opened)."""
     todo = session.exec(select(Todo).where(Todo.kind == kind, Todo.business_key == key)).first()
+    if todo is not None and new_only:
+        return None
     if todo is None:
         due = due_at or utcnow() + dt.timedelta(hours=due_hours or 24)
         todo = Todo(kind=kind, business_key=key, title=title, body=body, assignee_id=assignee_id,

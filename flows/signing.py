@@ -259,7 +259,9 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
                       "请与客户沟通后重新报价或关闭该意向单。"),
                 assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],
                 due_hours=24,
-                order_id=order.id, customer_id=order.customer_id)
+                order_id=order.id, customer_id=order.customer_id, new_only=True)
+            if todo is None:  # the same news, delivered at once, opened it meanwhile
+                return None
             s.flush()
             return todo.id
     except sa.exc.IntegrityError:

@@ -121,17 +121,23 @@ def test_two_completion_runs_at_once_ask_finance_and_mail_once(hub, client, monk
         "signed_quote_email": 1, "todo_mail": 1}
 
 
-def test_an_ended_signing_told_twice_at_once_opens_one_to_do(hub, client, monkeypatch):
-    # e签宝 delivers "refused" twice at the same instant (or the callback meets the hourly
-    # reconciliation): both find no to-do yet; the second must not fail on the first's row
-    from flows import signing
-
+def refused_by_esign(hub, client) -> str:
+    """An order quoted through e签宝 (flow `flow-refused`), its order id."""
     oid = post_order(client, order_payload()).json()["order_id"]
     run_pending(hub)
     with session_scope(hub.db_url) as s:
         quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
         quote.signing_provider, quote.signing_ref = "esign", "flow-refused"
         s.add(quote)
+    return oid
+
+
+def test_an_ended_signing_told_twice_at_once_opens_one_to_do(hub, client, monkeypatch):
+    # e签宝 delivers "refused" twice at the same instant (or the callback meets the hourly
+    # reconciliation): both find no to-do yet; the second must not fail on the first's row
+    from flows import signing
+
+    refused_by_esign(hub, client)
     both_looked = threading.Barrier(2, timeout=10)
     waited = threading.local()
     real_staff = signing.staff
@@ -150,6 +156,42 @@ def test_an_ended_signing_told_twice_at_once_opens_one_to_do(hub, client, monkey
     with session_scope(hub.db_url) as s:
         [todo] = s.exec(select(Todo).where(Todo.kind == "signing_ended")).all()
     assert todo.id in answers and "客户拒签" in todo.title
+
+
+def test_the_second_of_two_at_once_that_finds_the_first_done_opens_nothing(hub, client,
+                                                                          monkeypatch):
+    # both looked before either opened it, and one finished before the other went on: the
+    # other finds its to-do and says so (None), so that it is not told twice
+    from flows import signing
+
+    refused_by_esign(hub, client)
+    first_done, paused, pick = threading.Event(), [], threading.Lock()
+    real_staff = signing.staff
+
+    def staff_paused_until_the_other_is_done(session, staff_id):
+        with pick:  # the first to get here waits for the other's whole run
+            first = not paused
+            if first:
+                paused.append(threading.get_ident())
+        if first:
+            assert first_done.wait(timeout=20)
+        return real_staff(session, staff_id)
+
+    def tell():
+        try:
+            return signing.signing_ended(hub.db_url, "flow-refused", "7", "不同意报价",
+                                         "sales-ops")
+        finally:
+            if threading.get_ident() not in paused:
+                first_done.set()
+
+    monkeypatch.setattr(signing, "staff", staff_paused_until_the_other_is_done)
+    answers, errors = run_together(tell, 2)
+    assert errors == []
+    assert answers.count(None) == 1
+    with session_scope(hub.db_url) as s:
+        [todo] = s.exec(select(Todo).where(Todo.kind == "signing_ended")).all()
+    assert todo.id in answers
 
 
 class Crash(BaseException):
