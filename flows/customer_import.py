@@ -35,10 +35,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connectors.tabular import (
-    CellError, Column, ExcelNumber, Problem, Row, TableError, convert_rows, parse_int, parse_text,
-    read_table,
+    CellError, Column, ExcelNumber, Problem, Row, TableError, convert_rows, parse_code, parse_int,
+    parse_text, read_table,
 )
-from models import Customer, CustomerAlias, OperationLog, Staff, name_data
+from models import Customer, CustomerAlias, OperationLog, Staff
 from models.base import utcnow
 from models.customer_duplicates import (
     AliasName, DuplicateCluster, FileRecord, find_duplicates, suggest_survivor,
@@ -48,7 +48,7 @@ from models.customer_files import (
 )
 from models.db import get_engine, session_scope
 from models.name_input import check_customer_name
-from models.names import PROVINCE_OFFICIAL, normalize_name, parse_normalized
+from models.names import PROVINCE_OFFICIAL, may_be_branch, normalize_name, parse_normalized
 from models.oplog import apply_changes
 from models.staff import role_label
 from models.uscc import check_uscc, clean_uscc
@@ -89,7 +89,6 @@ _SPLIT = re.compile(r"[;；]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
 _MAX = {"city": 40, "region": 20, "owner": 40, "finance_code": 40}
-_BRANCH_ENDINGS = tuple(name_data.BRANCH_MARKERS)
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -171,8 +170,22 @@ def _uscc(text: str) -> str | None:
     return code or None
 
 
+def column_label(column: str) -> str:
+    """A column as a clerk finds it in his file, whichever header he wrote: its Chinese
+    header, then its English one (工商全称（legal_name）)."""
+    spelled = next((c for c in IMPORT_COLUMNS if c.name == column), None)
+    return f"{spelled.aliases[0]}（{column}）" if spelled and spelled.aliases else column
+
+
 def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
     """One table row checked and cleaned; CellError names the column of the first problem."""
+    try:
+        return _parse_row(row, staff_ids)
+    except CellError as exc:
+        raise CellError(exc.message, column_label(exc.column) if exc.column else None) from None
+
+
+def _parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
     legal = row["legal_name"]
     problem = check_customer_name(legal, what="工商全称")
     if problem:
@@ -195,7 +208,20 @@ def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
     if owner is not None and owner not in staff_ids:
         raise CellError(f"负责销售“{_shown(owner)}”不是系统中的人员编号", "owner")
     return ImportRow(row.number, legal, key, short, former, code, uscc_flag(code), province,
-                     city, region, tier, owner, _text(row, "finance_code", "财务客户编码"))
+                     city, region, tier, owner, _finance_code(row))
+
+
+def _finance_code(row: Row) -> str | None:
+    """A code of finance's books, kept as text: one Excel stored as a number (1122.0010 read
+    as 1122.001) or shows in scientific notation (1.12E+11) lost digits, and the vouchers
+    would book the customer under another code."""
+    text = _text(row, "finance_code", "财务客户编码")
+    if text is None:
+        return None
+    try:
+        return parse_code(text)
+    except CellError as exc:
+        raise CellError(exc.message, "finance_code") from None
 
 
 # --- what is on file -------------------------------------------------------------------
@@ -396,7 +422,7 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
             _plan_update(plan, on_file[target], alias_keys[target])
         else:
             _plan_new(plan)
-        if plan.key.endswith(_BRANCH_ENDINGS):  # (parsing every name twice costs seconds)
+        if may_be_branch(plan.key):  # (parsing every name twice costs seconds)
             parsed = parse_normalized(plan.key)
             if parsed.is_branch:
                 plan.parent_key = parsed.parent_name
@@ -485,7 +511,7 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
         named = {p.customer_id for p in plans.values()}
         for record in on_file.values():
             if record.parent_id is None and record.merged_into_id is None \
-                    and record.id not in named and record.name_key.endswith(_BRANCH_ENDINGS):
+                    and record.id not in named and may_be_branch(record.name_key):
                 parsed = parse_normalized(record.name_key)
                 parent = created_ids.get(parsed.parent_name) if parsed.is_branch else None
                 if parent is not None:
@@ -565,8 +591,8 @@ def _finance_code_clashes(source: str, plans, on_file: dict[int, _OnFile]) -> li
         me = plan.customer_id if plan.existing else plan.key
         if holders.setdefault(code, me) != me:
             row = next(r.number for r in plan.rows if r.finance_code == code)
-            problems.append(Problem(source, row, "财务客户编码", f"财务客户编码 {_shown(code)} "
-                                    f"已属于“{_shown(owners[code])}”"))
+            problems.append(Problem(source, row, column_label("finance_code"),
+                                    f"财务客户编码 {_shown(code)} 已属于“{_shown(owners[code])}”"))
         owners.setdefault(code, plan.first.legal_name)
     return problems
 

@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 
 from flows.batch import BusinessRefusal
 from flows.errors import Refusal
+from flows.customer_index import customer_index
 from flows.customer_registry import (
     files_of, identifies, open_legal_review, registry_facts,
 )
@@ -186,13 +187,36 @@ class SweepResult:
 
 
 def resolve_names_on_file(hub: Hub) -> list[int]:
-    """Open names that got a file by other means since (an import, a merge by hand): that
-    file decides them, like a manager's merge, and the orders that waited go on."""
+    """Open names that got a file by other means since (an import, a merge by hand, a file
+    opened for another spelling — 深圳市… decided, 深圳… still waiting — that the matcher now
+    links with confidence, as it would link a new order carrying the name): that file decides
+    them, like a manager's merge, and the orders that waited go on."""
+    with session_scope(hub.db_url) as s:
+        open_names = [(x.id, x.display_name, bool(exact_matches(s, x.display_name)))
+                      for x in s.exec(select(SuspectName).where(
+                          SuspectName.status.in_(SuspectStatus.OPEN)).order_by(SuspectName.id))]
+    linked = {}
+    unknown = [(suspect_id, name) for suspect_id, name, on_file in open_names if not on_file]
+    if unknown:  # (the index is built only when there is something to look up)
+        index = customer_index(hub.db_url, hub.settings.customer_index_refresh_seconds)
+        for suspect_id, name in unknown:
+            result = index.search(name)
+            if result.decision == "auto":
+                linked[suspect_id] = result.candidates[0].customer_id
     decided = []
     with session_scope(hub.db_url) as s:
-        for suspect in s.exec(select(SuspectName).where(
-                SuspectName.status.in_(SuspectStatus.OPEN)).order_by(SuspectName.id)).all():
-            found = exact_matches(s, suspect.display_name)
+        for suspect_id, name, _ in open_names:
+            suspect = s.get(SuspectName, suspect_id)
+            if suspect.status not in SuspectStatus.OPEN:
+                continue
+            found = exact_matches(s, name)
+            if not found and suspect_id in linked:
+                customer = active(s, linked[suspect_id])
+                if customer is None:
+                    continue
+                found = [customer]
+                for spelling in _spellings(s, suspect):  # new orders find it exactly
+                    add_alias(s, customer, spelling, "typed", "order", ACTOR)
             if len(found) != 1:
                 continue
             released = _decide(s, suspect, found[0], SuspectStatus.merged, ACTOR)

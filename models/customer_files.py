@@ -16,7 +16,7 @@ from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
 )
 from models.names import normalize_name, parse_normalized
-from models.oplog import apply_changes, record_create
+from models.oplog import apply_changes, record_create, record_delete
 from models.staff import Staff
 from models.uscc import check_uscc, clean_uscc
 from models.work import OperationLog
@@ -143,11 +143,23 @@ def apply_registry_facts(session: Session, customer: Customer, facts: dict, acto
     updates = {f: facts[f] for f in REGISTRY_FIELDS if facts.get(f) not in (None, "")}
     new_name = (facts.get("legal_name") or "").strip()
     if new_name and normalize_name(new_name) != customer.name_key:
-        clash = session.exec(select(Customer).where(
+        # another file's legal name (its survivor's, if merged) or one of its aliases: renamed,
+        # this file and that one would both answer to the name (orders typed with it would
+        # stop as ambiguous); a merged file's own name stays its own (names are unique)
+        holder = session.exec(select(Customer).where(
             Customer.name_key == normalize_name(new_name), Customer.id != customer.id)).first()
-        if clash is not None:
+        others = sorted({c.id for c in exact_matches(session, new_name)} - {customer.id})
+        if holder is not None and not others:
+            survivor = active(session, holder.id)
+            others = [survivor.id if survivor is not None else holder.id]
+        if others:
+            where = "、".join(str(i) for i in others)
+            if others == [customer.id]:
+                raise CustomerFileError(
+                    f"工商登记名称已变更为“{new_name}”，但该名称是已并入本档案的客户档案 {holder.id} "
+                    f"的工商全称，无法自动改名，请销售运营核实后处理")
             raise CustomerFileError(
-                f"工商登记名称已变更为“{new_name}”，但该名称已属于客户档案 {clash.id}：疑似重复档案，"
+                f"工商登记名称已变更为“{new_name}”，但该名称已属于客户档案 {where}：疑似重复档案，"
                 f"请合并后再同步")
         add_alias(session, customer, customer.legal_name, "former", "registry", actor)
         updates["legal_name"] = new_name
@@ -213,10 +225,18 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     branches = session.exec(sa.update(Customer).where(Customer.parent_id == merged.id)
                             .values(parent_id=survivor.id)).rowcount
     names = 0
+    # the merged file's names move with what they were (kind, where they came from, since
+    # when); one the survivor already answers to goes (logged)
     for alias in session.exec(select(CustomerAlias).where(
             CustomerAlias.customer_id == merged.id)).all():
-        names += bool(add_alias(session, survivor, alias.name, alias.kind, "merge", actor))
-        session.delete(alias)
+        if alias.key == survivor.name_key or session.exec(select(CustomerAlias.id).where(
+                CustomerAlias.customer_id == survivor.id, CustomerAlias.key == alias.key)).first():
+            record_delete(session, alias, actor)
+            session.delete(alias)
+        else:
+            apply_changes(session, alias, actor, customer_id=survivor.id)
+            names += 1
+        session.flush()
     names += bool(add_alias(session, survivor, merged.legal_name, "merged", "merge", actor))
     for field in ("uscc", "legal_representative", "registered_capital", "status",
                   "established_on", "province", "city", "region", "owner_rep_id",

@@ -948,9 +948,12 @@ class NameIndex:
             return (min(score, RELATED_CAP) - 10, [f"分支机构不同（{q.parsed.branch}/{t.parsed.branch}）"]
                     + reasons, False)
         if qb:
+            # scaled, not cut at the cap: the head office the branch name spells out must rank
+            # above companies that only resemble it (上海电气集团…上海分公司: 上海电气集团, not
+            # 上海摩恩电气, both "related" once cut)
             score, reasons, _ = _name_score(_parent_target(q), t)
-            return (min(score, RELATED_CAP), [f"分支机构未建档，总公司为“{entry.name}”"] + reasons,
-                    False)
+            return (min(score * RELATED_CAP / EXACT_SCORE, RELATED_CAP),
+                    [f"分支机构未建档，总公司为“{entry.name}”"] + reasons, False)
         score, reasons, _ = _name_score(q, t)
         parent = t.parsed.parent_name if t.parsed.is_branch else entry.name
         return (min(score - 10, RELATED_CAP), [f"该名称为分支机构，总公司为“{parent}”"] + reasons,

@@ -2,9 +2,9 @@
 import, batch match) before it reaches the matcher or the database.
 
 Chinese enterprise names are Chinese characters, with Latin letters and digits at times,
-brackets around a region or a form, and a few joiners (·, &, -, .). Anything else (quotes,
-semicolons, slashes, control characters …) is a typing or injection accident, refused with a
-message that names the characters.
+brackets around a region or a form, and a few joiners (·, &, -, ., and the comma of an English
+name's "Co., Ltd."). Anything else (quotes, semicolons, slashes, control characters …) is a
+typing or injection accident, refused with a message that names the characters.
 """
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ MAX_NAME_LENGTH = 100  # the longest registered names are about 50 characters
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 _ALLOWED = re.compile(
     r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"  # Chinese characters
-    r"A-Za-z0-9 ()\[\]·・&.\-、]")
+    r"\u3007"  # 〇, the zero of Chinese numerals (第七〇二研究所)
+    r"A-Za-z0-9 ()\[\]·・&.,\-、]")  # "," as in the English names of JVs: …Co., Ltd.
+
+# the comma of Chinese text joins clauses, not the words of a name (康达，医疗 is a slip; the
+# English "Co., Ltd." is written with the ASCII one)
+_CLAUSE_COMMA = re.compile(r"[，﹐]")
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,12 @@ def check_customer_name(raw: str | None, *, what: str = "客户名称") -> NameP
                            f"{what}过长（{len(text)} 字），最多 {MAX_NAME_LENGTH} 字")
     # full-width letters, digits and brackets fold to their ASCII forms first
     folded = _fold(text)
-    bad = sorted({ch for ch in folded if not _ALLOWED.fullmatch(ch)})
+    bad = sorted({ch for ch in folded if not _ALLOWED.fullmatch(ch)}
+                 | set(_CLAUSE_COMMA.findall(text)))
     if bad:
         # named as typed (“，”), not as folded (“,”): the person must find them in his text
-        typed = sorted({ch for ch in text if any(not _ALLOWED.fullmatch(f) for f in _fold(ch))})
+        typed = sorted({ch for ch in text if _CLAUSE_COMMA.fullmatch(ch)
+                        or any(not _ALLOWED.fullmatch(f) for f in _fold(ch))})
         shown = " ".join((typed or bad)[:10])
         return NameProblem("invalid_characters", f"{what}含有不允许的字符：{shown}")
     if not flat(normalize_name(folded)):

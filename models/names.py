@@ -192,7 +192,16 @@ def _bracket_region(content: str) -> str | None:
 
 
 def _split_branch(s: str) -> tuple[str, str]:
-    """(parent, branch) of a normalised name; branch "" when the name is not a branch."""
+    """(parent, branch) of a normalised name; branch "" when the name is not a branch. A
+    branch part written in brackets (…股份有限公司（郑州分公司）, as ERPs and reps write it) is
+    the same branch."""
+    if s.endswith(")"):
+        at = s.rfind("(")
+        inner = s[at + 1:-1]
+        if at >= 2 and inner.endswith(_BRANCH_MARKERS):
+            parent, branch = _split_branch(s[:at] + inner)
+            return (s[:at], branch) if branch and parent == s[:at] else (s, "")
+        return s, ""
     if not s.endswith(_BRANCH_MARKERS):
         return s, ""
     m = _BRANCH_RE.search(s)
@@ -425,6 +434,13 @@ def _shared(value: tuple) -> tuple:
             return value
         found = _SHARED[value] = value
     return found
+
+
+def may_be_branch(norm: str) -> bool:
+    """A cheap test before a parse: whether a normalised name ends like a branch, its branch
+    part bracketed or not."""
+    return norm.endswith(_BRANCH_MARKERS) or (norm.endswith(")")
+                                               and norm[:-1].endswith(_BRANCH_MARKERS))
 
 
 def parse_company_name(name: str) -> ParsedName:

@@ -15,7 +15,7 @@ from openpyxl import Workbook, load_workbook
 from sqlmodel import SQLModel, select
 
 from bench.customer_names import generate_customers, queries, write_csv
-from flows.customer_import import import_customers
+from flows.customer_import import column_label, import_customers
 from models import Customer, CustomerAlias, IntentOrder, OperationLog
 from models.customer_files import exact_matches
 from models.db import get_engine, session_scope
@@ -171,7 +171,7 @@ def test_an_all_digit_credit_code_stored_as_an_excel_number_is_refused_clearly(s
     before = table_counts(seeded.db_url)
     code, out, err = cli("customers", "import", path)
     assert code != 0
-    assert "numbers.xlsx 第2行「uscc」" in err and "在 Excel 中存为数字" in err, err
+    assert "numbers.xlsx 第2行「统一社会信用代码（uscc）」" in err and "在 Excel 中存为数字" in err, err
     assert "超过 18 位" not in err
     assert table_counts(seeded.db_url) == before
 
@@ -217,7 +217,7 @@ def test_a_bad_row_refuses_the_whole_file_naming_row_and_column(seeded, cli, tmp
     rows_before = snapshot(seeded.db_url)
     code, out, err = cli("customers", "import", path, "--by", "ops-01")
     assert code != 0
-    assert f"bad.csv 第3行「{column}」" in err and says in err, err
+    assert f"bad.csv 第3行「{column_label(column)}」" in err and says in err, err
     assert "未写入任何数据" in err
     assert table_counts(seeded.db_url) == before
     assert snapshot(seeded.db_url) == rows_before
@@ -231,7 +231,8 @@ def test_every_bad_row_is_listed_at_once(seeded, cli, tmp_path):
     before = table_counts(seeded.db_url)
     code, _, err = cli("customers", "import", path)
     assert code != 0
-    assert "第2行「legal_name」" in err and "第4行「legal_name」" in err and "第5行「owner」" in err
+    assert "第2行「工商全称（legal_name）」" in err and "第4行「工商全称（legal_name）」" in err
+    assert "第5行「负责销售（owner）」" in err
     assert "第3行" not in err
     assert table_counts(seeded.db_url) == before
 
