@@ -237,9 +237,13 @@ def cmd_staff_token(args) -> int:
     print(token)
     print(f"{person.name}（{role_label(person.role)}）的访问令牌，{args.days or settings.auth_token_days} 天内有效。"
           f"调用接口时放在请求头 Authorization: Bearer <令牌>。", file=sys.stderr)
-    # pushes carry no token: this link, opened once on the phone, logs the person in
+    # pushes carry no token: this link, opened once on the phone, logs the person in; it
+    # opens his rebate board, or his to-dos when he has no board (legal, purchasing …)
+    from flows.rebate_board import BOARD_ROLES
+
+    page = "/rebates/board" if person.role in BOARD_ROLES else "/todos"
     print(f"手机页面登录链接（打开一次即可登录）：{settings.public_base_url.rstrip('/')}"
-          f"/rebates/board?token={token}", file=sys.stderr)
+          f"{page}?token={token}", file=sys.stderr)
     return 0
 
 

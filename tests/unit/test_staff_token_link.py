@@ -23,6 +23,13 @@ def test_the_token_comes_with_the_phone_login_link(cli):
         in err
 
 
+def test_someone_with_no_board_gets_a_link_to_his_to_dos(cli):
+    code, out, err = cli("staff", "token", "legal-01")
+    assert code == 0
+    assert f"手机页面登录链接（打开一次即可登录）：https://hub.example.cn/todos?token={out.strip()}" \
+        in err
+
+
 def test_a_token_life_outside_a_day_and_a_year_is_refused(cli):
     for days in ("0", "-5", "400"):
         code, out, err = cli("staff", "token", "rep-zhangwei", "--days", days)
