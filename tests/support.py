@@ -149,3 +149,25 @@ def in_process_cli(monkeypatch, capsys, db_url: str, data_dir):
         yield run
     finally:
         get_settings.cache_clear()
+
+
+def sign_on_the_builtin_page(hub, client):
+    """An order posted, quoted (`run_pending`) and signed by the customer on the built-in
+    signing page; its completion not yet run. Returns (order id, quote, the page's answer)."""
+    import base64
+
+    from sqlmodel import select
+
+    from deployments.demo import handwritten_signature
+    from flows.order_steps import signing_link
+    from models import Quote
+    from models.db import session_scope
+
+    oid = post_order(client, order_payload()).json()["order_id"]
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
+    link = signing_link(hub.settings, quote).removeprefix("http://testserver")
+    form = {"signer_name": "顾晓峰", "consent": "yes", "signature": "data:image/png;base64,"
+            + base64.b64encode(handwritten_signature()).decode()}
+    return oid, quote, client.post(link, data=form)

@@ -3,7 +3,6 @@ started by hand): the order's lease lets one run at a time work on a signed quot
 callback delivered twice at once opens one to-do without failing the other delivery."""
 from __future__ import annotations
 
-import base64
 import json
 import threading
 
@@ -14,7 +13,9 @@ from sqlmodel import select
 from api.app import create_app
 from models import Effect, InboxEvent, IntentOrder, OperationLog, Opportunity, Quote, Todo
 from models.db import session_scope
-from tests.support import order_payload, post_order, run_pending, run_together
+from tests.support import (
+    order_payload, post_order, run_pending, run_together, sign_on_the_builtin_page,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -60,17 +61,8 @@ def client(hub):
 
 def signed_quote(hub, client) -> tuple[str, str]:
     """An order quoted and signed on the built-in page, its completion not yet run."""
-    from deployments.demo import handwritten_signature
-    from flows.order_steps import signing_link
-
-    oid = post_order(client, order_payload()).json()["order_id"]
-    run_pending(hub)
-    with session_scope(hub.db_url) as s:
-        quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
-    link = signing_link(hub.settings, quote).removeprefix("http://testserver")
-    form = {"signer_name": "顾晓峰", "consent": "yes", "signature": "data:image/png;base64,"
-            + base64.b64encode(handwritten_signature()).decode()}
-    assert client.post(link, data=form).status_code == 200
+    oid, quote, answer = sign_on_the_builtin_page(hub, client)
+    assert answer.status_code == 200
     return oid, quote.code
 
 

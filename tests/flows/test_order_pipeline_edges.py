@@ -15,7 +15,9 @@ from flows.order_steps import signing_link
 from models import Effect, IntentOrder, Quote, Todo
 from connectors.base import TransientError
 from models.db import session_scope
-from tests.support import InlineLauncher, order_payload, post_order, run_pending
+from tests.support import (
+    InlineLauncher, order_payload, post_order, run_pending, sign_on_the_builtin_page,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -161,20 +163,11 @@ def test_a_quote_signed_at_esign_cannot_be_signed_on_the_builtin_page(hub, clien
 
 
 def test_the_customer_gets_the_signed_quote_by_mail_once(hub, client):
-    import base64
     import hashlib
 
-    from deployments.demo import handwritten_signature
     from flows.signing import complete_signings
 
-    oid = post_order(client, order_payload()).json()["order_id"]
-    run_pending(hub)
-    with session_scope(hub.db_url) as s:
-        quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
-    link = signing_link(hub.settings, quote).removeprefix("http://testserver")
-    form = {"signer_name": "顾晓峰", "consent": "yes", "signature": "data:image/png;base64,"
-            + base64.b64encode(handwritten_signature()).decode()}
-    done = client.post(link, data=form)
+    oid, quote, done = sign_on_the_builtin_page(hub, client)
     assert done.status_code == 200 and "通过邮件发送给您" in done.text  # the page's promise
     run_pending(hub)
     complete_signings(quote_codes=[quote.code])  # a rerun sends nothing again
