@@ -909,13 +909,19 @@ def item_classes(book: PolicyBook, products: Iterable[tuple[str, str]]) -> dict[
     return out
 
 
+def _rule_spec(book: PolicyBook, code: str, version: int, rule_id: str):
+    """(the published version, its rule `rule_id`), each None when the book has none."""
+    published = book.version(code, version)
+    rule = next((r for r in published.spec.rules if r.id == rule_id), None) \
+        if published else None
+    return published, rule
+
+
 def rule_items(book: PolicyBook, code: str, version: int, rule_id: str
                ) -> Callable[[str, str], bool]:
     """Whether the rule (code, version, rule id) takes a product (sku, product line), by its
     SKU and product line conditions; a rule the book no longer has takes everything."""
-    published = book.version(code, version)
-    rule = next((r for r in published.spec.rules if r.id == rule_id), None) \
-        if published else None
+    published, rule = _rule_spec(book, code, version, rule_id)
     if rule is None:
         return lambda sku, product_line: True
     check = _Rule(AppliedRule(code, version, published.spec.name, rule), -1)
@@ -1048,9 +1054,7 @@ def _to_fen(amount: Decimal | int) -> int:
 def _cited(book: PolicyBook, bucket: BucketKey, version: int | None) -> str:
     """How the customer's statement names a rule of an earlier version: 第1版第二条「季度阶梯」
     (its id only when the book no longer has that version)."""
-    published = book.version(bucket.policy_code, version or 0)
-    spec = next((r for r in published.spec.rules if r.id == bucket.rule_id), None) \
-        if published else None
+    _, spec = _rule_spec(book, bucket.policy_code, version or 0, bucket.rule_id)
     return f"第{version}版{spec.citation}" if spec else f"规则 {bucket.rule_id}"
 
 
