@@ -32,7 +32,7 @@ from flows import rebate_board
 from flows.hub import build_hub, use_hub
 from flows.rebate_board import Scope, board, figure_orders
 from flows.rebate_data import (
-    DELIVERED_NET, _fill_class_table, add_months, lines_query, lines_sql, shanghai_midnight_after,
+    DELIVERED_NET, add_months, lines_query, lines_sql, named_products, shanghai_midnight_after,
     summed_lines_sql, summed_sale_lines, window_filter,
 )
 from flows.rebate_preview import ItemIn, preview_items
@@ -84,7 +84,7 @@ def database_floor(url: str, month: str, book, comp, run_id: int) -> Floor:
     back (no commit)."""
     first, last = parse_month(month)
     with session_scope(url) as s:
-        classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
+        classes = item_classes(book, named_products(s, book))
     engine = get_engine(url)
     reads, inserts, in_db = [], [], []
     with engine.connect() as conn:
@@ -103,12 +103,12 @@ def database_floor(url: str, month: str, book, comp, run_id: int) -> Floor:
                 tx.rollback()
         with engine.connect() as conn:
             with conn.begin() as tx:
-                _fill_class_table(conn, classes)
                 t0, written = time.perf_counter(), 0
                 for window in windows:
                     ids = sorted(window.customer_ids) if window.customer_ids else None
                     where, params = window_filter(window, ids)
-                    summed = summed_lines_sql(DELIVERED_NET, where, conn.dialect)
+                    summed, class_params = summed_lines_sql(DELIVERED_NET, where, conn.dialect,
+                                                            classes)
                     written += conn.execute(lines_query(
                         f"INSERT INTO rebate_line ({', '.join(_LINE_COLUMNS)}) SELECT :run, "
                         "m.month, s.order_id, s.customer_id, s.rep_id, NULL, 'FLOOR', 0, "
@@ -116,8 +116,8 @@ def database_floor(url: str, month: str, book, comp, run_id: int) -> Floor:
                         "|| s.customer_id || '|' || m.month, s.amount_fen / 100.0, 0, 0, 0, "
                         f"'rebate', '', '' FROM ({summed}) s, "
                         "(SELECT CAST(:month AS VARCHAR(7)) AS month) m"),
-                        {**params, "cut": last, "signed_before": signed_before, "run": run_id,
-                         "month": month}).rowcount
+                        {**params, **class_params, "cut": last, "signed_before": signed_before,
+                         "run": run_id, "month": month}).rowcount
                 in_db.append(time.perf_counter() - t0)
                 tx.rollback()
     return Floor(min(reads), len(rows), min(inserts), min(in_db), written)

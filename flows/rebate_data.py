@@ -13,9 +13,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Customer
+from models import Customer, Product
 from models.base import SHANGHAI
-from models.rebates.engine import CustomerProfile, ItemClass, SaleLine
+from models.rebates.engine import CustomerProfile, ItemClasses, SaleLine, named_skus
 from models.rebates.payment_rate import InvoiceFact, PaymentFact, PaymentRates
 from models.rebates.policy import PolicyBook, PolicySpec, PublishedVersion
 from models.rebates.tables import RebatePolicyVersion
@@ -42,6 +42,16 @@ def policy_book(session: Session, extra: Iterable[PublishedVersion] = ()) -> Pol
         _BOOKS.clear()  # only the newest book of a database is worth keeping
         _BOOKS[key] = book
     return book
+
+
+def named_products(session: Session, book: PolicyBook) -> list[tuple[str, str]]:
+    """(sku, product line) of the catalogue's products some rule of the book names."""
+    skus = sorted(named_skus(book))
+    out: list[tuple[str, str]] = []
+    for start in range(0, len(skus), _IN_CHUNK):
+        out += session.exec(select(Product.sku, Product.product_line).where(
+            Product.sku.in_(skus[start:start + _IN_CHUNK]))).all()
+    return out
 
 
 def customer_profiles(session: Session, ids: Iterable[int]) -> dict[int, CustomerProfile]:
@@ -124,13 +134,16 @@ class Window:
     customer_ids: frozenset[int] | None = None
 
 
-def window_filter(window: Window, ids: Sequence[int] | None):
+def window_filter(window: Window, ids: Sequence[int] | None, exclude_order: str | None = None):
     where = "o.order_date BETWEEN :start AND :end"
     params = {"start": window.start, "end": window.end}
     if ids is not None:
         names = [f"c{i}" for i in range(len(ids))]
         where += f" AND o.customer_id IN ({', '.join(':' + n for n in names)})"
         params.update(zip(names, ids))
+    if exclude_order:
+        where += " AND o.id <> :exclude"
+        params["exclude"] = exclude_order
     return where, params
 
 
@@ -201,109 +214,143 @@ class _Prices(dict):
         return price
 
 
-# the settlement's rows: the lines of an order summed per item class (see item_classes) in
-# the database, each line's negative net counted as 0 first; lines of a per-line class apart
-_CLASS_TABLE = "rebate_item_class"
+def class_sql(classes: ItemClasses) -> tuple[str, dict]:
+    """The item class number of a line `l` of product `p` as SQL (NULL: no class), and its
+    parameters: a named SKU's class, else its product line's (see ItemClasses)."""
+    params: dict[str, str] = {}
+
+    def case(column: str, numbers: Mapping[str, int | None], prefix: str, otherwise: str):
+        if not numbers:
+            return otherwise
+        whens = []
+        for i, (value, n) in enumerate(sorted(numbers.items())):
+            params[f"{prefix}{i}"] = value
+            whens.append(f"WHEN :{prefix}{i} THEN {'NULL' if n is None else int(n)}")
+        return f"CASE {column} {' '.join(whens)} ELSE {otherwise} END"
+
+    other = "NULL" if classes.other is None else str(int(classes.other))
+    return case("l.sku", classes.skus, "k_s", case("p.product_line", classes.lines, "k_l",
+                                                   other)), params
 
 
-def summed_lines_sql(net: str, where: str, dialect: sa.Dialect) -> str:
-    """Each line's net is computed once (its two subqueries are most of the cost): in a
+def summed_lines_sql(net: str, where: str, dialect: sa.Dialect, classes: ItemClasses,
+                     net_earlier: str | None = None) -> tuple[str, dict]:
+    """The lines of an order summed per item class (see item_classes) in the database, each
+    line's negative net counted as 0 first; lines of a per-line class apart; products without
+    a class left out. Returns the SQL and its parameters for the classes.
+
+    Each line's net is computed once (its two subqueries are most of the cost): in a
     materialized CTE, where the database has them (PostgreSQL 12, SQLite 3.35), as the
-    planner would otherwise copy the expression into every aggregate that reads it."""
+    planner would otherwise copy the expression into every aggregate that reads it.
+
+    `net_earlier`: the rows as of `:earlier` too (their quantity and amount, and whether the
+    order was signed by then: `:signed_earlier`)."""
     sqlite = dialect.name == "sqlite"
     greatest = "MAX" if sqlite else "GREATEST"
     materialized = "" if sqlite and dialect.dbapi.sqlite_version_info < (3, 35) \
         else "MATERIALIZED "
+    class_no, params = class_sql(classes)
+    # products without a class are left before their net is computed
+    some = (f" AND {class_no} IS NOT NULL" if classes.other is None
+            or None in classes.skus.values() or None in classes.lines.values() else "")
+    part = (", CASE WHEN x.class_no IN "
+            f"({', '.join(str(int(n)) for n in sorted(classes.per_line))}) "
+            "THEN x.line_no ELSE 0 END" if classes.per_line else "")
+    inner = outer = ""
+    if net_earlier:
+        inner = (f", {greatest}({net_earlier}, 0) AS net_earlier, "
+                 "CASE WHEN q.signed_at < :signed_earlier THEN 1 ELSE 0 END AS known_earlier")
+        outer = (", SUM(x.net_earlier) AS quantity_earlier, "
+                 "SUM(x.net_earlier * x.fen) AS amount_fen_earlier, "
+                 "MIN(x.known_earlier) AS known_earlier")
     return f"""
 WITH x AS {materialized}(
-  SELECT o.id, l.line_no, o.customer_id, o.order_date, o.rep_id, c.class_no,
-         CASE WHEN c.per_line = 1 THEN l.line_no ELSE 0 END AS part,
-         CAST(ROUND(l.unit_price * 100) AS BIGINT) AS fen, {greatest}({net}, 0) AS net
+  SELECT o.id, l.line_no, o.customer_id, o.order_date, o.rep_id, l.sku, p.product_line,
+         {class_no} AS class_no,
+         CAST(ROUND(l.unit_price * 100) AS BIGINT) AS fen, {greatest}({net}, 0) AS net{inner}
   FROM intent_order o
   JOIN quote q ON q.order_id = o.id
   JOIN intent_order_line l ON l.order_id = o.id
-  JOIN {_CLASS_TABLE} c ON c.sku = l.sku
-  WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where})
+  JOIN product p ON p.sku = l.sku
+  WHERE q.signed_at IS NOT NULL AND q.signed_at < :signed_before AND {where}{some})
 SELECT x.id AS order_id, MIN(x.line_no) AS line_no, MIN(x.customer_id) AS customer_id,
        MIN(x.order_date) AS order_date, x.class_no AS class_no, MIN(x.rep_id) AS rep_id,
        SUM(x.net) AS quantity, SUM(x.net * x.fen) AS amount_fen, MIN(x.fen) AS unit_fen,
-       COUNT(*) AS lines
-FROM x GROUP BY x.id, x.class_no, x.part"""
+       COUNT(*) AS lines, MIN(x.sku) AS sku, MIN(x.product_line) AS product_line{outer}
+FROM x GROUP BY x.id, x.class_no{part}""", params
 
 
-def _fill_class_table(conn: sa.Connection, classes: Mapping[str, ItemClass]) -> None:
-    """The classes as a temporary table of this connection (emptied and filled again)."""
-    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CLASS_TABLE} "
-                         "(sku VARCHAR(40) PRIMARY KEY, class_no INTEGER NOT NULL, "
-                         "per_line INTEGER NOT NULL)")
-    conn.exec_driver_sql(f"DELETE FROM {_CLASS_TABLE}")
-    conn.execute(sa.text(f"INSERT INTO {_CLASS_TABLE} (sku, class_no, per_line) "
-                         "VALUES (:sku, :no, :per)"),
-                 [{"sku": sku, "no": c.number, "per": int(c.per_line)}
-                  for sku, c in classes.items()])
+def _summed_row(per_line: bool, order_id: str, line_no: int, customer_id: int, day: dt.date,
+                rep_id: str | None, sku: str, product_line: str, quantity, amount_fen,
+                unit_fen) -> SaleLine:
+    """A row of summed_lines_sql as the engine reads it: a line of a per-line class with its
+    own price, else the class's lines of the order by their summed amount (with the SKU and
+    product line of one of them: all are alike to every rule)."""
+    if per_line:
+        return SaleLine(order_id, line_no, customer_id, day, sku, product_line,
+                        Decimal(int(unit_fen)).scaleb(-2), int(quantity), rep_id)
+    return SaleLine(order_id, line_no, customer_id, day, sku, product_line, None,
+                    int(quantity), rep_id, int(amount_fen))
 
 
 def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date,
-                      classes: Mapping[str, ItemClass]) -> tuple[list[SaleLine], int]:
-    """What sale_lines() would give for a settlement (delivered − returned as of `cut`), with
-    the lines of an order summed per item class by the database: rows that evaluate exactly
-    like the lines they stand for, a fraction as many for Python to read. Products no rule
-    takes are left out. Also returns how many order lines the rows stand for."""
+                      classes: ItemClasses, *, delivered: bool = True,
+                      exclude_order: str | None = None) -> tuple[list[SaleLine], int]:
+    """What sale_lines() would give (delivered − returned as of `cut`; or, with
+    `delivered=False`, ordered − returned), with the lines of an order summed per item class
+    by the database: rows that evaluate exactly like the lines they stand for, a fraction as
+    many for Python to read. Products without a class are left out. Also returns how many
+    order lines the rows stand for."""
     out: list[SaleLine] = []
-    if not classes:
-        return out, 0
-    _fill_class_table(conn, classes)
     append = out.append
-    by_no = {c.number: c for c in classes.values()}
+    per_line = classes.per_line
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
     days = _Dates()
     count = 0
     for window in windows:
         for ids in id_chunks(window):
-            where, params = window_filter(window, ids)
-            query = lines_query(summed_lines_sql(DELIVERED_NET, where, conn.dialect))
-            for oid, no, cid, day, cls, rep, qty, amount, fen, n in cursor_rows(
-                    conn, query, {**params, "cut": cut, "signed_before": signed_before}):
-                c = by_no[cls]
+            where, params = window_filter(window, ids, exclude_order)
+            sql, class_params = summed_lines_sql(DELIVERED_NET if delivered else ORDERED_NET,
+                                                 where, conn.dialect, classes)
+            for oid, no, cid, day, cls, rep, qty, amount, fen, n, sku, pl in cursor_rows(
+                    conn, lines_query(sql), {**params, **class_params, "cut": cut,
+                                             "signed_before": signed_before}):
                 count += n
-                if c.per_line:
-                    append(SaleLine(oid, no, cid, days[day], c.sku, c.product_line,
-                                    Decimal(int(fen)).scaleb(-2), int(qty), rep))
-                else:
-                    append(SaleLine(oid, no, cid, days[day], c.sku, c.product_line, None,
-                                    int(qty), rep, int(amount)))
+                append(_summed_row(cls in per_line, oid, no, cid, days[day], rep, sku, pl, qty,
+                                   amount, fen))
     return out, count
 
 
-def ordered_lines_twice(conn: sa.Connection, window: Window, cut: dt.date, earlier: dt.date,
-                        exclude_order: str | None = None) -> tuple[list[SaleLine], list[SaleLine]]:
-    """sale_lines(delivered=False) of `window` as of `cut`, and of its orders dated up to
-    `earlier` as of `earlier`, in one read (a preview's period and last month's lines, when
+def summed_ordered_twice(conn: sa.Connection, window: Window, cut: dt.date, earlier: dt.date,
+                         classes: ItemClasses, exclude_order: str | None = None
+                         ) -> tuple[list[SaleLine], list[SaleLine]]:
+    """summed_sale_lines(delivered=False) of `window` as of `cut`, and of its orders dated up
+    to `earlier` as of `earlier`, in one read (a preview's period and last month's rows, when
     both lie in one quarter: most of the rows are the same)."""
     if not window.start <= earlier <= cut:
         raise ValueError("`earlier` must lie between the window's start and `cut`")
-    where, params = window_filter(window, sorted(window.customer_ids)
-                                  if window.customer_ids is not None else None)
-    if exclude_order:
-        where += " AND o.id <> :exclude"
-        params["exclude"] = exclude_order
-    extra = (f", {ORDERED_NET.replace(':cut', ':earlier')} AS net_before, "
-             "CASE WHEN q.signed_at < :signed_earlier THEN 1 ELSE 0 END AS known_before")
-    query = lines_query(lines_sql(ORDERED_NET, where, extra),
-                        dates=("cut", "earlier", "start", "end"),
-                        datetimes=("signed_before", "signed_earlier"))
     now: list[SaleLine] = []
     before: list[SaleLine] = []
-    days, prices = _Dates(), _Prices()
-    for oid, no, cid, day, sku, pl, price, rep, net, net_before, known in cursor_rows(
-            conn, query, {**params, "cut": cut, "earlier": earlier,
-                          "signed_before": shanghai_midnight_after(cut).replace(tzinfo=None),
-                          "signed_earlier": shanghai_midnight_after(earlier).replace(
-                              tzinfo=None)}):
-        when, amount = days[day], prices[price]
-        now.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net), rep))
-        if known and when <= earlier:
-            before.append(SaleLine(oid, no, cid, when, sku, pl, amount, int(net_before), rep))
+    per_line = classes.per_line
+    where, params = window_filter(window, sorted(window.customer_ids)
+                                  if window.customer_ids is not None else None, exclude_order)
+    sql, class_params = summed_lines_sql(ORDERED_NET, where, conn.dialect, classes,
+                                         ORDERED_NET.replace(":cut", ":earlier"))
+    query = lines_query(sql, dates=("cut", "earlier", "start", "end"),
+                        datetimes=("signed_before", "signed_earlier"))
+    days = _Dates()
+    for (oid, no, cid, day, cls, rep, qty, amount, fen, _, sku, pl, qty_e, amount_e,
+         known) in cursor_rows(conn, query, {
+            **params, **class_params, "cut": cut, "earlier": earlier,
+            "signed_before": shanghai_midnight_after(cut).replace(tzinfo=None),
+            "signed_earlier": shanghai_midnight_after(earlier).replace(tzinfo=None)}):
+        apart, when = cls in per_line, days[day]
+        row = _summed_row(apart, oid, no, cid, when, rep, sku, pl, qty, amount, fen)
+        now.append(row)
+        if known and when <= earlier:  # mostly unchanged since: the same row
+            before.append(row if qty_e == qty and amount_e == amount else
+                          _summed_row(apart, oid, no, cid, when, rep, sku, pl, qty_e, amount_e,
+                                      fen))
     return now, before
 
 
@@ -321,10 +368,7 @@ def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
     days, prices = _Dates(), _Prices()
     for window in windows:
         for ids in id_chunks(window):
-            where, params = window_filter(window, ids)
-            if exclude_order:
-                where += " AND o.id <> :exclude"
-                params["exclude"] = exclude_order
+            where, params = window_filter(window, ids, exclude_order)
             query = lines_query(lines_sql(DELIVERED_NET if delivered else ORDERED_NET, where))
             for oid, no, cid, day, sku, pl, price, rep, net in cursor_rows(
                     conn, query, {**params, "cut": cut, "signed_before": signed_before}):

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 from flows.errors import Refusal
 from flows.hub import Hub
 from flows.rebate_data import (
-    Window, add_months, customer_profiles, ordered_lines_twice, payment_rates, policy_book,
-    quarter_end, quarter_start, sale_lines,
+    Window, add_months, customer_profiles, named_products, payment_rates, policy_book,
+    quarter_end, quarter_start, summed_ordered_twice, summed_sale_lines,
 )
 from flows.rebate_board import sees_rebates_of
 from models import (
@@ -23,7 +23,7 @@ from models import (
 from models.customer_files import active
 from models.db import get_engine, session_scope
 from models.oplog import record_create
-from models.rebates.engine import Preview, SaleLine, preview
+from models.rebates.engine import Preview, SaleLine, item_classes, preview
 from models.rebates.policy import PolicyBook
 
 ACTOR = "flow:intent-order"
@@ -84,6 +84,10 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         if stopped:
             raise PreviewError("inactive_sku", f"物料已停售：{'、'.join(stopped)}", "lines.sku")
         book = book or policy_book(s)
+        # the customer's orders are read summed per order and class of products (a large
+        # customer's quarter is thousands of lines), this order's product lines apart
+        classes = item_classes(book, named_products(s, book),
+                               apart={p.product_line for p in products.values()})
     order_lines = [SaleLine(order_id, n, customer.id, day, i.sku, products[i.sku].product_line,
                             Decimal(i.unit_price if i.unit_price is not None
                                     else products[i.sku].list_price),
@@ -94,12 +98,14 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         ids = frozenset({customer.id})
         quarter = Window(quarter_start(day), quarter_end(day), ids)
         if quarter_start(last_end) == quarter.start:
-            period, last_month = ordered_lines_twice(conn, quarter, day, last_end,
-                                                     exclude_order=order_id)
+            period, last_month = summed_ordered_twice(conn, quarter, day, last_end, classes,
+                                                      exclude_order=order_id)
         else:
-            period = sale_lines(conn, [quarter], day, delivered=False, exclude_order=order_id)
-            last_month = sale_lines(conn, [Window(quarter_start(last_end), last_end, ids)],
-                                    last_end, delivered=False, exclude_order=order_id)
+            period, _ = summed_sale_lines(conn, [quarter], day, classes, delivered=False,
+                                          exclude_order=order_id)
+            last_month, _ = summed_sale_lines(
+                conn, [Window(quarter_start(last_end), last_end, ids)], last_end, classes,
+                delivered=False, exclude_order=order_id)
     with session_scope(db_url) as s:
         profiles = customer_profiles(s, [customer.id])
         rates = payment_rates(s, [customer.id], add_months(day, -1), day)

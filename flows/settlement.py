@@ -36,8 +36,8 @@ from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
     Window, add_months, cursor_rows, customer_profiles, id_chunks, lines_query, payment_rates,
-    policy_book, quarter_end, quarter_start, shanghai_midnight_after, summed_sale_lines,
-    window_filter,
+    named_products, policy_book, quarter_end, quarter_start, shanghai_midnight_after,
+    summed_sale_lines, window_filter,
 )
 from models import (
     Customer, Delivery, IntentOrder, IntentOrderLine, Product, Quote, RebateBucketInputs,
@@ -210,7 +210,7 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
             SettlementRun.month < month)).one()
         rerun = s.exec(select(SettlementRun.id).where(SettlementRun.month == month)
                        ).first() is not None
-        classes = item_classes(book, s.exec(select(Product.sku, Product.product_line)).all())
+        classes = item_classes(book, named_products(s, book))
     with get_engine(db_url).connect() as conn:
         news_from = parse_month(settled)[1] + dt.timedelta(days=1) if settled else None
         windows = _touched_windows(conn, first, last, last_run, news_from)

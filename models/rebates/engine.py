@@ -61,14 +61,23 @@ class SaleLine(NamedTuple):
     amount_fen: int | None = None
 
 
-class ItemClass(NamedTuple):
-    """Products that every rule of a book takes or leaves alike: their lines in one order
-    can be summed before evaluation (the settlement lets the database do it)."""
+@dataclass(frozen=True)
+class ItemClasses:
+    """Classes of products that every rule of a book takes or leaves alike: their lines in
+    one order can be summed before evaluation (the database does it; see item_classes).
+    A rule decides on a product by its SKU and its product line, so a product no rule names
+    is classed by its product line alone, and the catalogue need not be read."""
 
-    number: int
-    sku: str  # a member standing for the class
-    product_line: str
-    per_line: bool  # a marginal-by-quantity rule takes it: its lines stay apart
+    # class numbers; None: no class, the product is left out
+    skus: Mapping[str, int | None]  # of a SKU some rule names
+    lines: Mapping[str, int | None]  # of any other product of a product line
+    other: int | None  # of any other product
+    per_line: frozenset[int]  # classes a marginal rule by quantity takes: lines stay apart
+
+    def number(self, sku: str, product_line: str) -> int | None:
+        if sku in self.skus:
+            return self.skus[sku]
+        return self.lines.get(product_line, self.other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,8 +744,6 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         idxs, need = hit
         if not idxs:
             continue
-        if keep_all or (keep_some is not None and not need and ln.order_id in keep_some):
-            need = True
         q = ln.net_quantity
         if q < 0:
             q = 0
@@ -748,6 +755,10 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             amt = q * pf
         elif need:
             raise ValueError(f"order {ln.order_id}: summed lines given where each line counts")
+        else:
+            pf = None  # a summed row kept below stands for its lines by its amount
+        if keep_all or (keep_some is not None and not need and ln.order_id in keep_some):
+            need = True
         oid = ln.order_id
         if idxs is g_idxs and ctx is g_ctx and oid == g_oid:
             g_amt += amt
@@ -758,7 +769,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             g_oid = None
         if need:
             add(ctx, idxs, oid, day, ln.rep_id, amt, q,
-                (ln.line_no, q, pf, ln.product_line, ln.sku))
+                (ln.line_no, q, pf, amt, ln.product_line, ln.sku))
         else:
             g_oid, g_idxs, g_ctx, g_day, g_rep, g_amt, g_q = (oid, idxs, ctx, day, ln.rep_id,
                                                               amt, q)
@@ -851,7 +862,7 @@ def _mixed_dues(accs: list[list], oids: list[str], volume: int):
                 earn = r.band_earn(pos, pos + size)
             else:
                 earn, p = 0, pos
-                for _, q, pf, _, _ in sorted(acc[_LINES]):
+                for _, q, pf, _, _, _ in sorted(acc[_LINES]):
                     earn += r.band_earn(p, p + q) * pf
                     p += q
             raw[j] = _round_div(earn, r.den)
@@ -886,26 +897,63 @@ def _price_fen(price: Decimal) -> int:
     return int(fen)
 
 
-def item_classes(book: PolicyBook, products: Iterable[tuple[str, str]]) -> dict[str, ItemClass]:
-    """{sku: ItemClass} of the products (sku, product line) some rule of the book takes, in
-    any version: products with the same verdict of every rule share a class. Lines of one
-    order in one class evaluate exactly as their sum (amounts are summed in fen before a
-    (order, rule) is rounded), except under a marginal rule by quantity, where each line's
-    price counts at its own place on the axis (`per_line`)."""
+def _fen_of(ln: SaleLine) -> int:
+    """A line's (or summed row's) net amount in fen, a negative net counted as 0."""
+    if ln.amount_fen is not None:
+        return ln.amount_fen
+    return max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
+
+
+def named_skus(book: PolicyBook) -> frozenset[str]:
+    """The SKUs some rule of the book names (applies to or excludes), in any version."""
+    return frozenset(sku for v in book.versions for r in v.spec.rules
+                     for sku in (*(r.applies_to.skus or ()), *r.exclude.skus))
+
+
+def item_classes(book: PolicyBook, named_products: Iterable[tuple[str, str]], *,
+                 apart: Iterable[str] | None = None) -> ItemClasses:
+    """The item classes of the book's rules, in any version. `named_products`: (sku, product
+    line) of the named_skus() in the catalogue. Lines of one order in one class evaluate
+    exactly as their sum (amounts are summed in fen before a (order, rule) is rounded),
+    except under a marginal rule by quantity, where each line's price counts at its own
+    place on the axis (`per_line`).
+
+    The settlement (`apart` None) merges product lines with the same verdicts and leaves
+    out products no rule takes. A preview, which compares product lines with last month,
+    gives every product line a rule names, and those in `apart`, classes of their own, and
+    leaves nothing out."""
+    named_products = tuple(sorted(named_products))
+    apart = None if apart is None else frozenset(apart)
+    memo_key = ("engine.item_classes", named_products, apart)
+    known = book.memo.get(memo_key)
+    if known is not None:
+        return known
     rules = [_Rule(AppliedRule(v.code, v.version, v.spec.name, r), -1)
              for v in book.versions for r in v.spec.rules]
-    classes: dict[tuple, ItemClass] = {}
-    out: dict[str, ItemClass] = {}
-    for sku, product_line in products:
+    named_lines = {pl for r in rules for pl in (*(r.product_lines or ()), *r.ex_lines)}
+    if apart is not None:
+        named_lines |= apart
+    numbers: dict[tuple, int] = {}
+    per_line: set[int] = set()
+
+    def number(sku: str, product_line: str) -> int | None:
         takes = tuple(not r.item_reasons(sku, product_line) for r in rules)
-        if not any(takes):
-            continue
-        per_line = any(t and r.need_lines for t, r in zip(takes, rules))
-        cls = classes.get((takes, per_line))
-        if cls is None:
-            cls = classes[(takes, per_line)] = ItemClass(len(classes) + 1, sku, product_line,
-                                                         per_line)
-        out[sku] = cls
+        if not any(takes) and apart is None:
+            return None
+        needs = any(t and r.need_lines for t, r in zip(takes, rules))
+        key = (takes, needs, product_line if apart is not None else None)
+        n = numbers.get(key)
+        if n is None:
+            n = numbers[key] = len(numbers) + 1
+            if needs:
+                per_line.add(n)
+        return n
+
+    # "": a SKU (and a product line) no rule names
+    out = ItemClasses({sku: number(sku, pl) for sku, pl in named_products},
+                      {pl: number("", pl) for pl in sorted(named_lines)}, number("", ""),
+                      frozenset(per_line))
+    book.memo[memo_key] = out
     return out
 
 
@@ -1107,10 +1155,7 @@ def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[Sa
             for ln in lns:
                 if not takes(ln.sku, ln.product_line):
                     continue
-                if ln.amount_fen is not None:
-                    held += ln.amount_fen
-                elif ln.net_quantity > 0:
-                    held += ln.net_quantity * _price_fen(ln.unit_price)
+                held += _fen_of(ln)
             if bucket.customer_id != cid:  # its own customer's reasons would not be the why
                 reasons = ["订单已改属其他客户"]
             elif rule is not None and not reasons:
@@ -1351,32 +1396,47 @@ def vars_of(obj) -> dict[str, Any]:
 def _product_line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[str, Fraction]:
     """Exact (unrounded) fen the lines of the given orders earn, over all their rules, after
     each bucket's cap share, per product line. Needs an evaluation made with keep_lines.
-    Summed in integers per (bucket, product line, rate denominator), one fraction each."""
+    Summed in integers per (bucket, product line, rate denominator), one fraction each.
+
+    Under a marginal rule by amount an order's earnings are shared among its product lines
+    in proportion to their amounts (where the lines of an order lie on the axis is no
+    business fact), so that rows summed per order and product line earn what their lines
+    earn; by quantity each line earns its units' bands at its own price."""
     out: dict[str, Fraction] = {}
     for b in ev.buckets.values():
-        sums: dict[tuple[str, int], int] = {}
+        sums: dict[tuple[str, int, int], int] = {}
         for oid, d in b.dues.items():
             if oid not in order_ids:
                 continue
             acc = b.orders[oid]
             r = acc[_RULE]
-            lines = sorted(acc[_LINES])
             if d._span is None:
                 ti = r.tier_at(b.volume)
                 if ti < 0:
                     continue
                 num = r.nums[ti]
-                for _, q, pf, pl, _ in lines:
+                for _, _, _, amt, pl, _ in acc[_LINES]:
                     key = (pl, r.den, r.version)
-                    sums[key] = sums.get(key, 0) + q * pf * num
+                    sums[key] = sums.get(key, 0) + amt * num
+            elif r.is_amount:
+                p, size = d._span[0], acc[_SIZE]
+                if not size:
+                    continue
+                earn = r.band_earn(p, p + size)
+                kept = acc[_LINES]
+                if all(ln[4] == kept[0][4] for ln in kept):  # one product line (most orders)
+                    key = (kept[0][4], r.den, r.version)
+                    sums[key] = sums.get(key, 0) + earn
+                    continue
+                for _, _, _, amt, pl, _ in kept:
+                    key = (pl, r.den * size, r.version)
+                    sums[key] = sums.get(key, 0) + earn * amt
             else:
                 p = d._span[0]
-                for _, q, pf, pl, _ in lines:
-                    size = q * pf if r.is_amount else q
+                for _, q, pf, _, pl, _ in sorted(acc[_LINES]):
                     key = (pl, r.den, r.version)
-                    sums[key] = sums.get(key, 0) + r.band_earn(p, p + size) * (
-                        1 if r.is_amount else pf)
-                    p += size
+                    sums[key] = sums.get(key, 0) + r.band_earn(p, p + q) * pf
+                    p += q
         if not sums:
             continue
         for (pl, den, version), total in sums.items():
@@ -1399,11 +1459,6 @@ def _rate_sentence(this_pct: Decimal, last_pct: Decimal | None) -> str:
     if change < 0:
         return f"{head}，较上月下降{plain_number(-change)}个百分点"
     return f"{head}，与上月持平"
-
-
-def _previous_month(day: dt.date) -> str:
-    first = day.replace(day=1) - dt.timedelta(days=1)
-    return month_key(first)
 
 
 def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
@@ -1431,8 +1486,7 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
     after = _evaluate(others + order_lines, book, customers, payment_rates,
                       keep_lines=frozenset({oid}))
 
-    order_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
-                       for ln in order_lines)
+    order_amount = sum(_fen_of(ln) for ln in order_lines)
     rules: list[PreviewRule] = []
     applied_keys = set()
     total_fen = 0
@@ -1473,23 +1527,25 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
 
     # per product line: this order's rate against last month's, as of the end of last month
     earned = _product_line_earnings(after, {oid})
-    last_month = _previous_month(day)
+    last_end = day.replace(day=1) - dt.timedelta(days=1)
     last_month_lines = list(last_month_lines)  # read twice below
-    last_lines = [ln for ln in last_month_lines
-                  if ln.customer_id == cid and month_key(ln.order_date) == last_month]
-    last_orders = frozenset(ln.order_id for ln in last_lines)
+    last_orders = set()
+    last_amounts: dict[str, int] = {}  # last month's amount per product line, in fen
+    for ln in last_month_lines:
+        if ln.customer_id == cid and ln.order_date.month == last_end.month \
+                and ln.order_date.year == last_end.year:
+            last_orders.add(ln.order_id)
+            last_amounts[ln.product_line] = last_amounts.get(ln.product_line, 0) + _fen_of(ln)
     last_ev = _evaluate(last_month_lines, book, customers, payment_rates,
                         keep_lines=last_orders or False, keep_dues=True)
     last_earned = _product_line_earnings(last_ev, last_orders)
     pls: list[ProductLineRate] = []
     for pl in dict.fromkeys(ln.product_line for ln in order_lines):
-        amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
-                     for ln in order_lines if ln.product_line == pl)
+        amount = sum(_fen_of(ln) for ln in order_lines if ln.product_line == pl)
         earn = earned.get(pl, Fraction(0))
         this = Fraction(earn) / amount if amount else Fraction(0)
         this_pct = percent_value(this)
-        l_amount = sum(max(ln.net_quantity, 0) * _price_fen(ln.unit_price)
-                       for ln in last_lines if ln.product_line == pl)
+        l_amount = last_amounts.get(pl, 0)
         if l_amount:
             l_earn = last_earned.get(pl, Fraction(0))
             last = Fraction(l_earn) / l_amount

@@ -16,11 +16,14 @@ from connectors.settings import Settings
 from deployments.seed import seed_sample_data
 from flows.hub import build_hub, use_hub
 from flows.rebate_board import Scope, board, figure_orders
-from flows.rebate_data import Window, ordered_lines_twice, policy_book, sale_lines
+from flows.rebate_data import (
+    Window, customer_profiles, named_products, payment_rates, policy_book, sale_lines,
+    summed_ordered_twice, summed_sale_lines,
+)
 from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
-from models import RebateLine, SettlementRun
+from models import Product, RebateLine, SettlementRun
 from models.db import get_engine, session_scope
-from models.rebates.engine import evaluate
+from models.rebates.engine import SaleLine, evaluate, item_classes, preview
 from tests.conftest import PG_URL
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
@@ -36,6 +39,7 @@ rules:
     period: month
     style: retroactive
     tiers: [{from: 0, rate: 1.5%}]
+    exclude: {skus: [MON-M12]}
     priority: 1
     stacking: stack
   - id: quarter-retro
@@ -122,18 +126,32 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                                  delivered + dt.timedelta(days=after))
         with session_scope(url) as s:
             book = policy_book(s)
-        # a preview's one read of its period and last month gives what two reads give
+        # a preview's one read of its period and last month, summed per order and class of
+        # products, gives what two reads give, and previews like the lines themselves
+        with session_scope(url) as s:
+            products = dict(s.exec(select(Product.sku, Product.product_line)).all())
+            classes = item_classes(book, named_products(s, book),
+                                   apart={products[sku] for sku in SKUS[:3]})
+            profiles = customer_profiles(s, ids)
         with get_engine(url).connect() as conn:
             for cid in ids:
                 for day in (dt.date(2026, 11, 20), dt.date(2026, 12, 31)):
                     last_end = day.replace(day=1) - dt.timedelta(days=1)
                     quarter = Window(start, dt.date(2026, 12, 31), frozenset({cid}))
-                    now, before = ordered_lines_twice(conn, quarter, day, last_end)
-                    assert sorted(now) == sorted(sale_lines(conn, [quarter], day,
-                                                            delivered=False))
-                    assert sorted(before) == sorted(sale_lines(
-                        conn, [Window(start, last_end, frozenset({cid}))], last_end,
-                        delivered=False))
+                    last_window = Window(start, last_end, frozenset({cid}))
+                    now, before = summed_ordered_twice(conn, quarter, day, last_end, classes)
+                    assert sorted(now) == sorted(summed_sale_lines(
+                        conn, [quarter], day, classes, delivered=False)[0])
+                    assert sorted(before) == sorted(summed_sale_lines(
+                        conn, [last_window], last_end, classes, delivered=False)[0])
+                    order = [SaleLine("NEW", n, cid, day, sku, products[sku], Decimal("1000.00"),
+                                      3) for n, sku in enumerate(SKUS[:3], start=1)]
+                    with session_scope(url) as s:
+                        rates = payment_rates(s, [cid], last_end, day)
+                    assert preview(order, now, book, profiles, rates, before).detail() == \
+                        preview(order, sale_lines(conn, [quarter], day, delivered=False), book,
+                                profiles, rates, sale_lines(conn, [last_window], last_end,
+                                                            delivered=False)).detail()
         for month in MONTHS:
             # the rows the database sums per order and item class evaluate like the lines
             inputs = month_inputs(url, month, book)

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from models.rebates.engine import (
-    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, preview, settle,
+    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, item_classes, named_skus, preview,
+    settle,
 )
 from models.rebates.payment_rate import (
     InvoiceFact, PaymentFact, PaymentRates, trailing_months, trailing_payment_rate,
@@ -588,3 +589,32 @@ def test_preview_accepts_iterators_and_ignores_the_order_in_period_lines():
                  last_month_lines=iter(jan))
     assert pv.sentence == "本次订单返利比例：12.5%，较上月提升2.3个百分点"
     assert pv.amount == D("5000.00")
+
+
+def test_item_classes_from_the_rules_alone():
+    """Products are classed by a SKU some rule names, else by their product line, so the
+    catalogue is never read: 监护 and 输注 are alike to every rule (one class for a
+    settlement), MON-M12 is excluded by name (its own class), 耗材 no rule takes (left out of
+    a settlement), and the marginal rule by quantity keeps 消毒's lines apart."""
+    b = book(policy("P1",
+                    rule("flat", "[{from: 0, rate: 1%}]", period="month",
+                         extra="applies_to: {product_lines: [监护, 输注]}\n"
+                               "exclude: {skus: [MON-M12]}\n"),
+                    rule("units", "[{from: 0, to: 10, rate: 1%}, {from: 10, rate: 2%}]",
+                         measure="quantity", style="marginal",
+                         extra="applies_to: {product_lines: [消毒]}\n")))
+    assert named_skus(b) == {"MON-M12"}
+    settle_classes = item_classes(b, [("MON-M12", "监护")])
+    monitor = settle_classes.number("MON-M8", "监护")
+    assert monitor is not None and settle_classes.number("PUMP-SP3", "输注") == monitor
+    assert settle_classes.number("MON-M12", "监护") is None  # taken by no rule
+    assert settle_classes.number("CONS-ECG10", "耗材") is None
+    assert settle_classes.number("NEW-SKU", "新产品线") is None
+    assert settle_classes.number("DIS-1", "消毒") in settle_classes.per_line
+    assert monitor not in settle_classes.per_line
+    # a preview keeps product lines apart and leaves nothing out
+    preview_classes = item_classes(b, [("MON-M12", "监护")], apart={"耗材"})
+    numbers = {preview_classes.number(sku, pl) for sku, pl in (
+        ("MON-M8", "监护"), ("PUMP-SP3", "输注"), ("MON-M12", "监护"), ("CONS-ECG10", "耗材"),
+        ("DIS-1", "消毒"), ("NEW-SKU", "新产品线"))}
+    assert None not in numbers and len(numbers) == 6

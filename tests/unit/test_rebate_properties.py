@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from models.names import normalize_name
 from models.rebates.engine import (
-    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, item_classes, settle,
+    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, item_classes, named_skus, preview,
+    settle,
 )
 from models.rebates.policy import PolicyBook, PublishedVersion, parse_policy_document
 
@@ -167,28 +168,39 @@ def facts_as_of(all_orders, end: dt.date) -> list[SaleLine]:
     return out
 
 
-def summed(lines: list[SaleLine], book: PolicyBook) -> list[SaleLine]:
-    """The lines as the settlement reads them from the database: per order and item class
-    one row (amount in fen, each negative net counted as 0), lines of a per-line class and
-    products no rule takes as the database leaves them (apart; left out)."""
-    classes = item_classes(book, [(sku, pl) for sku, pl, _ in ITEMS])
-    rows: dict[tuple, list] = {}
+def summed(lines: list[SaleLine], book: PolicyBook, apart=None) -> list[SaleLine]:
+    """The lines as the settlement (a preview: product lines `apart`) reads them from the
+    database: per order and item class one row (amount in fen, each negative net counted as
+    0; the smallest line number, SKU and product line of its lines), lines of a per-line
+    class and products without a class as the database leaves them (apart; left out)."""
+    named = named_skus(book)
+    classes = item_classes(book, [(sku, pl) for sku, pl, _ in ITEMS if sku in named],
+                           apart=apart)
+    rows: dict[tuple, list[SaleLine]] = defaultdict(list)
     out = []
     for ln in lines:
-        c = classes.get(ln.sku)
-        if c is None:
+        n = classes.number(ln.sku, ln.product_line)
+        if n is None:
             continue
-        q = max(ln.net_quantity, 0)
-        if c.per_line:
-            out.append(ln._replace(sku=c.sku, product_line=c.product_line, net_quantity=q))
-            continue
-        row = rows.setdefault((ln.order_id, c.number), [ln, c, 0, 0])
-        row[2] += q
-        row[3] += int(q * ln.unit_price * 100)
-    out += [SaleLine(ln.order_id, ln.line_no, ln.customer_id, ln.order_date, c.sku,
-                     c.product_line, None, q, ln.rep_id, fen)
-            for ln, c, q, fen in rows.values()]
+        ln = ln._replace(net_quantity=max(ln.net_quantity, 0))
+        if n in classes.per_line:
+            out.append(ln)
+        else:
+            rows[(ln.order_id, n)].append(ln)
+    out += [SaleLine(lns[0].order_id, min(ln.line_no for ln in lns), lns[0].customer_id,
+                     lns[0].order_date, min(ln.sku for ln in lns),
+                     min(ln.product_line for ln in lns), None,
+                     sum(ln.net_quantity for ln in lns), lns[0].rep_id,
+                     sum(int(ln.net_quantity * ln.unit_price * 100) for ln in lns))
+            for lns in rows.values()]
     return out
+
+
+def ordered_as_of(all_orders, end: dt.date) -> list[SaleLine]:
+    """Lines of orders dated by `end`, ordered − returned by `end` (a preview's view)."""
+    return [item["line"]._replace(net_quantity=item["line"].net_quantity - sum(
+                q for q, on in item["returns"] if on <= end))
+            for lines in all_orders for item in lines if item["line"].order_date <= end]
 
 
 # --------------------------------------------------------------------------- reference
@@ -338,3 +350,53 @@ def test_monthly_settlement_properties(book, all_orders, rates):
         # paid = due for every (bucket, order); gone ones are fully clawed back
         for key, p in paid.items():
             assert p.amount == (dues[key].due if key in dues else 0)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(book=books(), all_orders=orders(), rates=payment_rates,
+       day=st.integers(31, 89), customer=st.integers(1, 3),
+       items=st.lists(st.sampled_from(ITEMS), min_size=1, max_size=3, unique=True),
+       quantities=st.lists(st.integers(0, 15), min_size=3, max_size=3))
+def test_preview_of_summed_rows_is_the_preview_of_lines(book, all_orders, rates, day,
+                                                        customer, items, quantities):
+    """A preview reads the customer's orders summed per order and class of products (by
+    product line): rate, amount, rules, inputs and every product line's comparison with last
+    month are those of the lines, whatever the rules (a marginal rule by amount over two
+    product lines shares an order's earnings by amount, not by the order of its lines)."""
+    day = START + dt.timedelta(days=day)  # February or March: last month is in the quarter
+    last_end = day.replace(day=1) - dt.timedelta(days=1)
+    order = [SaleLine("NEW", n, customer, day, sku, pl, price, q, REPS[customer])
+             for n, ((sku, pl, price), q) in enumerate(zip(items, quantities), start=1)]
+    period = [ln for ln in ordered_as_of(all_orders, day) if ln.customer_id == customer]
+    last = [ln for ln in ordered_as_of(all_orders, last_end) if ln.customer_id == customer]
+    of_lines = preview(order, period, book, CUSTOMERS, rates, last)
+    apart = {ln.product_line for ln in order}
+    of_rows = preview(order, summed(period, book, apart), book, CUSTOMERS, rates,
+                      summed(last, book, apart))
+    assert of_rows.detail() == of_lines.detail()
+
+
+def test_last_month_rate_of_a_marginal_rule_over_two_product_lines():
+    """Last month's order laid 监护 ¥1,500, 输注 ¥1,000, 监护 ¥1,000 across a band boundary
+    at ¥2,000 of a marginal rule by amount (1 %, then 5 %): it earned ¥95.00 on ¥3,500.00,
+    2.7143 % for each of its product lines, whether its lines are read one by one or summed
+    per product line (in line order 监护 would read 2.6 %, summed 1.8 %)."""
+    book = PolicyBook([PublishedVersion("PM", 1, parse_policy_document(
+        "code: PM\nname: 分段累进\neffective_from: 2027-01-01\nrules:\n"
+        "  - id: all\n    measure: amount\n    period: quarter\n    style: marginal\n"
+        "    tiers: [{from: 0, to: 2000, rate: 1%}, {from: 2000, rate: 5%}]\n"
+        "    priority: 1\n    stacking: stack\n"))])
+    day, last_day = dt.date(2027, 2, 10), dt.date(2027, 1, 20)
+    last = [SaleLine("JAN", 1, 1, last_day, "MON-M8", "监护", D("1500.00"), 1),
+            SaleLine("JAN", 2, 1, last_day, "PUMP-SP3", "输注", D("1000.00"), 1),
+            SaleLine("JAN", 3, 1, last_day, "MON-M12", "监护", D("1000.00"), 1)]
+    order = [SaleLine("NEW", 1, 1, day, "MON-M8", "监护", D("100.00"), 1),
+             SaleLine("NEW", 2, 1, day, "PUMP-SP3", "输注", D("100.00"), 1)]
+    of_lines = preview(order, last, book, CUSTOMERS, {}, last)
+    rows = summed(last, book, {"监护", "输注"})
+    assert len(rows) == 2  # one row per product line of last month's order
+    of_rows = preview(order, rows, book, CUSTOMERS, {}, rows)
+    assert of_rows.detail() == of_lines.detail()
+    assert [p.last_month_rate for p in of_lines.product_lines] == [D("0.027143")] * 2
+    assert [p.rate for p in of_lines.product_lines] == [D("0.05")] * 2
