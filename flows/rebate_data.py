@@ -1,8 +1,10 @@
 """Reading what the rebate engine needs from the database: the published policies, the
 customers' profiles and payment rates, and order lines with their net quantities as of a date.
 
-The line queries are the heavy part of a settlement: plain SQL over the order-date index, one
-row per order line, net quantities summed per line in the database."""
+The line queries are the heavy part of a settlement and of a large customer's preview: plain
+SQL over the order-date index, net quantities summed per line and the lines of an order summed
+per item class in the database (sale_lines, one row per line, is the reference the property
+tests hold the summed rows to)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -361,7 +363,8 @@ def sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.date, *,
     windows must not overlap.
 
     Rows are read from the database cursor directly and dates and prices converted once per
-    distinct value: a quarter is a few hundred thousand rows."""
+    distinct value. The settlement and the preview read summed rows instead; these are what
+    the tests compare them with."""
     out: list[SaleLine] = []
     append = out.append
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
