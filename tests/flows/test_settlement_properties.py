@@ -17,9 +17,10 @@ from deployments.seed import seed_sample_data
 from flows.hub import build_hub, use_hub
 from flows.rebate_board import Scope, board, figure_orders
 from flows.rebate_data import (
-    Window, customer_profiles, named_products, payment_rates, policy_book, sale_lines,
-    summed_ordered_twice, summed_sale_lines,
+    Window, add_months, customer_profiles, named_products, payment_rates, policy_book,
+    quarter_end, quarter_start, sale_lines, summed_ordered_twice, summed_sale_lines,
 )
+from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
 from models import Product, RebateLine, SettlementRun
 from models.db import get_engine, session_scope
@@ -126,32 +127,36 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                                  delivered + dt.timedelta(days=after))
         with session_scope(url) as s:
             book = policy_book(s)
-        # a preview's one read of its period and last month, summed per order and class of
-        # products, gives what two reads give, and previews like the lines themselves
+        # a preview reads its period and last month summed per order and class of products,
+        # in one query when both lie in one quarter (what two reads give), and previews like
+        # the lines themselves, last month in the quarter or in the one before (5 January)
         with session_scope(url) as s:
-            products = dict(s.exec(select(Product.sku, Product.product_line)).all())
+            products = {p.sku: p for p in s.exec(select(Product))}
             classes = item_classes(book, named_products(s, book),
-                                   apart={products[sku] for sku in SKUS[:3]})
+                                   apart={products[sku].product_line for sku in SKUS[:3]})
             profiles = customer_profiles(s, ids)
+        items = [ItemIn(sku, 3) for sku in SKUS[:3]]
         with get_engine(url).connect() as conn:
             for cid in ids:
-                for day in (dt.date(2026, 11, 20), dt.date(2026, 12, 31)):
+                for day in (dt.date(2026, 11, 20), dt.date(2026, 12, 31), dt.date(2027, 1, 5)):
                     last_end = day.replace(day=1) - dt.timedelta(days=1)
-                    quarter = Window(start, dt.date(2026, 12, 31), frozenset({cid}))
-                    last_window = Window(start, last_end, frozenset({cid}))
-                    now, before = summed_ordered_twice(conn, quarter, day, last_end, classes)
-                    assert sorted(now) == sorted(summed_sale_lines(
-                        conn, [quarter], day, classes, delivered=False)[0])
-                    assert sorted(before) == sorted(summed_sale_lines(
-                        conn, [last_window], last_end, classes, delivered=False)[0])
-                    order = [SaleLine("NEW", n, cid, day, sku, products[sku], Decimal("1000.00"),
-                                      3) for n, sku in enumerate(SKUS[:3], start=1)]
+                    quarter = Window(quarter_start(day), quarter_end(day), frozenset({cid}))
+                    last_window = Window(quarter_start(last_end), last_end, frozenset({cid}))
+                    if quarter.start == last_window.start:
+                        now, before = summed_ordered_twice(conn, quarter, day, last_end, classes)
+                        assert sorted(now) == sorted(summed_sale_lines(
+                            conn, [quarter], day, classes, delivered=False)[0])
+                        assert sorted(before) == sorted(summed_sale_lines(
+                            conn, [last_window], last_end, classes, delivered=False)[0])
+                    order = [SaleLine("预览", n, cid, day, i.sku, products[i.sku].product_line,
+                                      Decimal(products[i.sku].list_price), i.quantity)
+                             for n, i in enumerate(items, start=1)]
                     with session_scope(url) as s:
-                        rates = payment_rates(s, [cid], last_end, day)
-                    assert preview(order, now, book, profiles, rates, before).detail() == \
-                        preview(order, sale_lines(conn, [quarter], day, delivered=False), book,
-                                profiles, rates, sale_lines(conn, [last_window], last_end,
-                                                            delivered=False)).detail()
+                        rates = payment_rates(s, [cid], add_months(day, -1), day)
+                    assert preview_items(url, cid, items, order_date=day).detail() == preview(
+                        order, sale_lines(conn, [quarter], day, delivered=False), book,
+                        profiles, rates, sale_lines(conn, [last_window], last_end,
+                                                    delivered=False)).detail()
         for month in MONTHS:
             # the rows the database sums per order and item class evaluate like the lines
             inputs = month_inputs(url, month, book)
