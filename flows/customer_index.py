@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import logging
 import threading
 import time
 
@@ -24,6 +25,8 @@ from models.customer_files import exact_matches
 from models.db import get_engine, session_scope
 from models.matching import Candidate, MatchResult, NameEntry, NameIndex
 from models.uscc import check_uscc, clean_uscc
+
+log = logging.getLogger(__name__)
 
 # a transaction may commit a little after its rows' updated_at: look back this far each time
 _MARGIN = dt.timedelta(seconds=30)
@@ -46,6 +49,7 @@ class CustomerIndex:
         self._applied: dict[str, dt.datetime] = {}
         self._checked = 0.0
         self._refreshing = False
+        self._refresher: threading.Thread | None = None  # the refresh in flight
         # customer id -> (legal name, parent id): what suggestions show beside a candidate
         self.files: dict[int, tuple[str, int | None]] = {}
 
@@ -83,8 +87,9 @@ class CustomerIndex:
                 self._apply(*self._fetch())
             else:
                 self._refreshing = True
-                threading.Thread(target=self._refresh, name="customer-index-refresh",
-                                 daemon=True).start()
+                self._refresher = threading.Thread(target=self._refresh,
+                                                   name="customer-index-refresh", daemon=True)
+                self._refresher.start()
         return self._index
 
     def _rows(self, conn, since: dt.datetime | None):
@@ -187,8 +192,16 @@ class CustomerIndex:
             index, files = self._build(*self._fetch(since=None))
             with self._lock:
                 self._index, self.files = index, files
+        except Exception:  # e.g. the database restarting: searches go on, the next look retries
+            log.warning("customer index refresh failed; the next look retries", exc_info=True)
         finally:
             self._refreshing = False
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Until the refresh in flight, if any, has finished."""
+        refresher = self._refresher
+        if refresher is not None:
+            refresher.join(timeout)
 
 
 _INDEXES: dict[str, CustomerIndex] = {}
@@ -205,6 +218,10 @@ def customer_index(db_url: str, refresh_seconds: float = 2.0) -> CustomerIndex:
 
 
 def forget_indexes() -> None:
-    """Tests: each test database starts with a fresh index."""
+    """Tests: each test database starts with a fresh index, and no refresh of the previous
+    one still reads (on PostgreSQL its read would hold a lock across the next TRUNCATE)."""
     with _GUARD:
+        indexes = list(_INDEXES.values())
         _INDEXES.clear()
+    for index in indexes:
+        index.wait()
