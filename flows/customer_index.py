@@ -28,6 +28,7 @@ from models.uscc import check_uscc, clean_uscc
 
 log = logging.getLogger(__name__)
 
+REFRESH_THREAD = "customer-index-refresh"
 # a transaction may commit a little after its rows' updated_at: look back this far each time
 _MARGIN = dt.timedelta(seconds=30)
 
@@ -49,7 +50,6 @@ class CustomerIndex:
         self._applied: dict[str, dt.datetime] = {}
         self._checked = 0.0
         self._refreshing = False
-        self._refresher: threading.Thread | None = None  # the refresh in flight
         # customer id -> (legal name, parent id): what suggestions show beside a candidate
         self.files: dict[int, tuple[str, int | None]] = {}
 
@@ -87,9 +87,8 @@ class CustomerIndex:
                 self._apply(*self._fetch())
             else:
                 self._refreshing = True
-                self._refresher = threading.Thread(target=self._refresh,
-                                                   name="customer-index-refresh", daemon=True)
-                self._refresher.start()
+                threading.Thread(target=self._refresh, name=REFRESH_THREAD,
+                                 daemon=True).start()
         return self._index
 
     def _rows(self, conn, since: dt.datetime | None):
@@ -197,12 +196,6 @@ class CustomerIndex:
         finally:
             self._refreshing = False
 
-    def wait(self, timeout: float = 30.0) -> None:
-        """Until the refresh in flight, if any, has finished."""
-        refresher = self._refresher
-        if refresher is not None:
-            refresher.join(timeout)
-
 
 _INDEXES: dict[str, CustomerIndex] = {}
 _GUARD = threading.Lock()
@@ -221,7 +214,7 @@ def forget_indexes() -> None:
     """Tests: each test database starts with a fresh index, and no refresh of the previous
     one still reads (on PostgreSQL its read would hold a lock across the next TRUNCATE)."""
     with _GUARD:
-        indexes = list(_INDEXES.values())
         _INDEXES.clear()
-    for index in indexes:
-        index.wait()
+    for thread in threading.enumerate():  # of any index, kept here or not
+        if thread.name == REFRESH_THREAD:
+            thread.join(30)

@@ -46,4 +46,4 @@ def test_forgetting_the_indexes_waits_for_a_refresh_in_flight(seeded, monkeypatc
     threading.Timer(0.3, release.set).start()
     module.forget_indexes()
     assert release.is_set()  # it returned only once the refresh could finish
-    assert not index._refresher.is_alive()
+    assert not [t for t in threading.enumerate() if t.name == module.REFRESH_THREAD]
