@@ -51,8 +51,9 @@ def named_products(session: Session, book: PolicyBook) -> list[tuple[str, str]]:
     skus = sorted(named_skus(book))
     out: list[tuple[str, str]] = []
     for start in range(0, len(skus), _IN_CHUNK):
-        out += session.exec(select(Product.sku, Product.product_line).where(
-            Product.sku.in_(skus[start:start + _IN_CHUNK]))).all()
+        rows = session.exec(select(Product.sku, Product.product_line).where(
+            Product.sku.in_(skus[start:start + _IN_CHUNK])))
+        out += [(sku, line) for sku, line in rows]  # plain tuples: item_classes keys on them
     return out
 
 
