@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import threading
+import unicodedata
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,13 +182,16 @@ class ReceivableRecord:
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """Money received against one invoice (one record per invoice a payment settles)."""
+    """Money received against one invoice (one record per invoice a payment settles).
+    `voided`: finance voided the 回款单 (作废): none of its money counts any more; a 回款单 is
+    voided whole, every record of its number says so."""
 
     payment_no: str
     invoice_no: str
     paid_on: dt.date
     amount: Decimal
     invoice_code: str | None = None
+    voided: bool = False
 
     @property
     def invoice_key(self) -> str:
@@ -719,6 +723,7 @@ PAYMENT_COLUMNS = (
     Column("金额", aliases=("回款金额", "收款金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
+    Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
 )
 _PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
                              for s in c.spellings())
@@ -800,13 +805,29 @@ def _invoice(row: Row) -> ReceivableRecord:
         amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code)
 
 
+# a payment row's 作废状态, as finance systems and clerks write it (blank: in force)
+_IN_FORCE = frozenset({"", "正常", "有效", "未作废", "否", "N", "NO", "FALSE", "0"})
+_VOIDED = frozenset({"作废", "已作废", "是", "Y", "YES", "TRUE", "1"})
+
+
+def parse_voided(text: str) -> bool:
+    value = unicodedata.normalize("NFKC", text).strip().upper()
+    if value in _VOIDED:
+        return True
+    if value not in _IN_FORCE:
+        raise CellError(f"无法识别的作废状态：{text.strip()!r}（留空或写“正常”表示有效，"
+                        "写“已作废”表示该回款单已作废）")
+    return False
+
+
 def _payment(row: Row) -> PaymentRecord:
     row.get("币种", _yuan_only)
     payment_no = row.get("回款单号", _number)
     number, code = _invoice_number(row)
     return PaymentRecord(
         payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", parse_date),
-        amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code)
+        amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code,
+        voided=row.get("作废状态", parse_voided))
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
@@ -829,6 +850,8 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     more = 0  # problems a table found but did not list (beyond its first MAX_PROBLEMS)
     # a record on two worksheets (一张发票 on 10月 and 11月): the second would overwrite the first
     first_seen: dict[tuple, tuple[str, int]] = {}
+    # per 回款单号, each row's (voided, file or sheet, row): a 回款单 is voided whole
+    states: dict[str, list[tuple[bool, str, int]]] = {}
 
     def once(table, found, key, column: str) -> None:
         for row, record in zip(table.rows, found):
@@ -857,15 +880,30 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 payments += found
+                for row, record in zip(table.rows, found):
+                    states.setdefault(record.payment_no, []).append(
+                        (record.voided, table.source, row.number))
             if table.unknown:
                 log.warning("%s: columns not used: %s", sheet.source, "、".join(table.unknown))
         except TableError as exc:
             problems += exc.problems
             more += exc.more
+    for payment_no, ((first, source, number), *others) in states.items():
+        for voided, at, row_number in others:
+            if voided != first:
+                where = "本表" if at == source else source
+                problems.append(Problem(
+                    at, row_number, "作废状态",
+                    f"回款单 {payment_no} 在{where}第{number}行{_void_word(first)}，此行却"
+                    f"{_void_word(voided)}：回款单须整单作废，请统一该单各行的作废状态"))
     if problems:
         raise TableError(problems[:MAX_PROBLEMS],
                          more=more + max(0, len(problems) - MAX_PROBLEMS))
     return tuple(invoices), tuple(payments)
+
+
+def _void_word(voided: bool) -> str:
+    return "已作废" if voided else "未作废"
 
 
 def no_duplicates(table, records, key, column: str) -> None:
@@ -1060,7 +1098,11 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       invoice_no=field(item, "invoice_no", i, "number"),
                       paid_on=field(item, "paid_on", i, "date"),
                       amount=field(item, "amount", i, "money"),
-                      invoice_code=field(item, "invoice_code", i, "code"))
+                      invoice_code=field(item, "invoice_code", i, "code"),
+                      voided=item.get("voided", False) if isinstance(item, dict) else False)
+        if not isinstance(record["voided"], bool):
+            problems.append(f"{i}.voided: must be true or false, got {record['voided']!r}")
+            record["voided"] = False
         keyed(record, i)
         key = (record["payment_no"], record["invoice_code"], record["invoice_no"])
         if None not in (record["payment_no"], record["invoice_no"]) and key in seen_payments:
@@ -1069,6 +1111,13 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                             "twice in the page")
         seen_payments.add(key)
         payments.append(record)
+    voided: dict[str, tuple[int, bool]] = {}  # a payment is voided whole
+    for n, r in enumerate(payments):
+        first, state = voided.setdefault(r["payment_no"], (n, r["voided"]))
+        if r["voided"] != state:
+            problems.append(f"payments[{n}].voided: {r['voided']} for payment "
+                            f"{r['payment_no']!r}, {state} in payments[{first}] (a payment "
+                            "is voided whole)")
     if problems:
         shown = problems[:50]
         more = f"; … {len(problems) - 50} more" if len(problems) > 50 else ""

@@ -23,10 +23,10 @@ from sqlmodel import Session, select
 from connectors.base import PermanentError
 from connectors.finance import (
     INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, invoice_code_problem,
-    invoice_key, invoice_label, no_duplicates, read_receivables_file,
+    invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    MAX_PROBLEMS, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
+    MAX_PROBLEMS, CellError, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
     parse_date, parse_int, parse_text, read_table,
 )
 from flows.hub import Hub, current_hub
@@ -124,7 +124,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     The payments given are all the allocations of every payment number among them (the
     export is authoritative for the 回款单号 it lists): a stored row of such a payment on an
     invoice not listed now — finance moved the money to another invoice — is deleted (op log
-    `delete`; counted in `removed`, described in `moved`). A payment with an invoice not
+    `delete`; counted in `removed`, described in `moved`); so is every stored row of a
+    payment listed as voided (作废), whatever invoices its records name. A payment with an invoice not
     known is an error, or skipped whole: its stored allocations stay as they are until every
     invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
@@ -146,6 +147,16 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     for record in payments:
         allocations[record.payment_no].append(record)
     for payment_no, records in allocations.items():
+        if any(r.voided for r in records):
+            if not all(r.voided for r in records):
+                problems.append(f"回款 {payment_no}：部分行标记作废、部分行未作废（回款单须整单作废）")
+                continue
+            # none of its money counts: whatever invoices it settled, known or not
+            gone = _drop_allocations(s, payment_no, [], actor)
+            summary.removed += len(gone)
+            if gone:
+                summary.moved.append(f"回款 {payment_no}：已作废，撤销对发票 {_labels(gone)} 的核销")
+            continue
         found = {r.invoice_key: _invoice(s, r.invoice_key) for r in records}
         unknown = [key for key, invoice in found.items() if invoice is None]
         if unknown:
@@ -172,21 +183,33 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     return summary
 
 
-def _drop_moved(s: Session, payment_no: str, listed: list[str], summary: ImportSummary,
-                actor: str) -> None:
-    """Delete the stored allocations of a payment to invoices other than `listed`."""
+def _drop_allocations(s: Session, payment_no: str, keep: list[str], actor: str
+                      ) -> list[Payment]:
+    """Delete (op log `delete`) the stored allocations of a payment to invoices other than
+    `keep`; returns them."""
     stale = s.exec(select(Payment).where(Payment.payment_no == payment_no,
-                                         Payment.invoice_no.not_in(listed))
+                                         Payment.invoice_no.not_in(keep))
                    .order_by(Payment.invoice_no)).all()
-    if not stale:
-        return
     for row in stale:
         record_delete(s, row, actor)
         s.delete(row)
     s.flush()
+    return list(stale)
+
+
+def _labels(rows: list[Payment]) -> str:
+    return "、".join(invoice_label(r.invoice_no) for r in rows)
+
+
+def _drop_moved(s: Session, payment_no: str, listed: list[str], summary: ImportSummary,
+                actor: str) -> None:
+    """Delete the stored allocations of a payment to invoices other than `listed`."""
+    stale = _drop_allocations(s, payment_no, listed, actor)
+    if not stale:
+        return
     summary.removed += len(stale)
     summary.moved.append(
-        f"回款 {payment_no}：不再核销发票 {'、'.join(invoice_label(r.invoice_no) for r in stale)}，"
+        f"回款 {payment_no}：不再核销发票 {_labels(stale)}，"
         f"现核销发票 {'、'.join(invoice_label(key) for key in listed)}")
 
 
@@ -279,8 +302,17 @@ def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem
                              s, r["统一社会信用代码"].upper() or None, r["客户名称"]) is None]
     problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], _raw_key(r)))
                  for r in payments if not skip_unknown and _raw_key(r) not in invoice_keys
-                 and _invoice(s, _raw_key(r)) is None]
+                 and not _says_voided(r) and _invoice(s, _raw_key(r)) is None]
     return problems
+
+
+def _says_voided(row) -> bool:
+    """A payment row marked voided (its invoice need not be known); a bad mark is the strict
+    read's problem."""
+    try:
+        return parse_voided(row["作废状态"])
+    except CellError:
+        return False
 
 
 @flow(name="receivables-sync")

@@ -1,6 +1,7 @@
 """Audit round 5 (receivables keys): a 回款 that finance moved to another invoice is counted
 once, on the invoice it settles now, through every import path; old-style invoices are keyed
-by 发票代码 and 发票号码 together."""
+by 发票代码 and 发票号码 together. A 回款单 finance voided (作废) counts no more, through every
+path too."""
 from __future__ import annotations
 
 import dataclasses
@@ -280,3 +281,114 @@ def test_the_cli_says_which_payment_moved(cli, tmp_path):
     assert code == 0
     assert "新增 1，更新 0，未变 0，移除核销 1。" in out
     assert "  变更：回款 SK-1：不再核销发票 FP-A，现核销发票 FP-B" in out
+
+
+# --- a voided payment (作废) -----------------------------------------------------------------
+
+VOID_PAYMENTS = "回款单号,发票号,回款日期,金额,作废状态\n"
+
+
+def test_a_voided_payment_no_longer_counts(two_invoices, tmp_path):
+    db = two_invoices
+    kangda = customer_id(db, KANGDA)
+    before = paid_on_time(db, kangda)
+    import_receivables_file(db, write(tmp_path / "回款1.csv", PAYMENTS
+                                      + "SK-1,FP-A,2026-10-20,300.00\n"
+                                        "SK-1,FP-B,2026-10-20,300.00\n"
+                                        "SK-2,FP-A,2026-10-21,100.00\n"), "t")
+    assert paid_on_time(db, kangda) - before == 70000
+
+    # finance voided SK-1 (its export lists it with its state; SK-2 stays in force)
+    voided = write(tmp_path / "回款2.csv", VOID_PAYMENTS + "SK-1,FP-A,2026-10-20,300.00,已作废\n"
+                                                         "SK-1,FP-B,2026-10-20,300.00,已作废\n"
+                                                         "SK-2,FP-A,2026-10-21,100.00,正常\n")
+    done = import_receivables_file(db, voided, "clerk")
+    assert (done.created, done.updated, done.unchanged, done.removed) == (0, 0, 1, 2)
+    assert done.moved == ["回款 SK-1：已作废，撤销对发票 FP-A、FP-B 的核销"]
+    assert allocations(db, "SK-1") == []
+    assert allocations(db, "SK-2") == [("FP-A", 100)]
+    assert paid_on_time(db, kangda) - before == 10000
+    deleted = log_entries(db, "payment", "delete")
+    assert [(e["payment_no"][0], e["invoice_no"][0]) for e in deleted] == [
+        ("SK-1", "FP-A"), ("SK-1", "FP-B")]
+
+    again = import_receivables_file(db, voided, "clerk")  # nothing left to void
+    assert (again.removed, again.moved, again.unchanged) == (0, [], 1)
+
+
+def test_a_voided_payment_of_an_unknown_invoice_is_not_refused(two_invoices, tmp_path):
+    """Its invoices do not matter: none of its money counts. The rows it had are removed
+    even when the void names another invoice (finance re-allocated it before voiding)."""
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "回款1.csv",
+                                      PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n"), "t")
+    done = import_receivables_file(db, write(tmp_path / "回款2.csv", VOID_PAYMENTS
+                                             + "SK-1,FP-X,2026-10-20,600.00,作废\n"
+                                               "SK-9,FP-Y,2026-10-20,50.00,作废\n"), "t")
+    assert (done.removed, done.skipped) == (1, [])
+    assert done.moved == ["回款 SK-1：已作废，撤销对发票 FP-A 的核销"]
+    assert allocations(db, "SK-1") == [] and allocations(db, "SK-9") == []
+
+    # finance restores it (the void was a mistake): listed in force, it counts again
+    done = import_receivables_file(db, write(tmp_path / "回款3.csv", VOID_PAYMENTS
+                                             + "SK-1,FP-A,2026-10-20,600.00,\n"), "t")
+    assert done.created == 1 and allocations(db, "SK-1") == [("FP-A", 600)]
+
+
+def test_a_payment_voided_on_some_rows_only_is_refused(two_invoices, tmp_path):
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "回款1.csv", PAYMENTS
+                                      + "SK-1,FP-A,2026-10-20,300.00\n"
+                                        "SK-1,FP-B,2026-10-20,300.00\n"), "t")
+    mixed = write(tmp_path / "回款2.csv", VOID_PAYMENTS + "SK-1,FP-A,2026-10-20,300.00,已作废\n"
+                                                        "SK-1,FP-B,2026-10-20,300.00,\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, mixed, "t")
+    assert ("回款2.csv 第3行「作废状态」：回款单 SK-1 在本表第2行已作废，此行却未作废：回款单须整单作废"
+            in str(refused.value)), str(refused.value)
+    unknown = write(tmp_path / "回款3.csv", VOID_PAYMENTS + "SK-1,FP-A,2026-10-20,300.00,审核中\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, unknown, "t")
+    assert "回款3.csv 第2行「作废状态」：无法识别的作废状态：'审核中'" in str(refused.value)
+    assert allocations(db, "SK-1") == [("FP-A", 300), ("FP-B", 300)]  # nothing written
+
+
+def test_the_rest_sync_voids_a_payment(hub):
+    invoice = {"invoice_no": "FP-A", "customer_uscc": None, "customer_name": KANGDA,
+               "issued_on": "2026-10-01", "due_on": "2026-11-01", "amount": "1000.00"}
+    payment = {"payment_no": "SK-1", "invoice_no": "FP-A", "paid_on": "2026-10-20",
+               "amount": "600.00"}
+    with ErpSimulator("token", page_size=2) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(invoices=[invoice], payments=[payment])
+        assert sync_receivables(rest_hub).created == 2
+        sim.record_receivables(payments=[{**payment, "voided": True}])
+        done = sync_receivables(rest_hub)
+    assert (done.removed, done.moved) == (1, ["回款 SK-1：已作废，撤销对发票 FP-A 的核销"])
+    assert allocations(hub.db_url, "SK-1") == []
+
+
+@pytest.mark.parametrize("payments, needle", [
+    ([{"voided": "yes"}], "payments[0].voided: must be true or false, got 'yes'"),
+    ([{"voided": True}, {"invoice_no": "FP-B"}],
+     "payments[1].voided: False for payment 'SK-1', True in payments[0]"),
+])
+def test_rest_pages_refuse_a_bad_or_partial_void(payments, needle):
+    base = {"payment_no": "SK-1", "invoice_no": "FP-A", "paid_on": "2026-10-20",
+            "amount": "600.00"}
+    with pytest.raises(PermanentError) as refused:
+        parse_receivables_page({"invoices": [], "payments": [{**base, **p} for p in payments],
+                                "next_cursor": "c1"})
+    assert needle in str(refused.value)
+
+
+def test_the_cli_says_which_payment_was_voided(cli, tmp_path):
+    write(tmp_path / "回款1.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
+    assert cli("receivables", "import", tmp_path / "回款1.csv")[0] == 0
+    write(tmp_path / "回款2.csv", "收款单号,发票号码,到账日期,收款金额,作废标志\n"
+                                 "SK-1,FP-A,2026-10-20,600.00,是\n")
+    code, out, _ = cli("receivables", "import", tmp_path / "回款2.csv")
+    assert code == 0
+    assert "移除核销 1" in out
+    assert "  变更：回款 SK-1：已作废，撤销对发票 FP-A 的核销" in out

@@ -10,7 +10,8 @@
   check, whatever the client checked).
 - `GET /api/v1/receivables?cursor=<c>` → `{"invoices": [...], "payments": [...],
   "next_cursor": ...}`: the records finance recorded after the cursor, `page_size` at a time
-  (invoices and payments in the order they were recorded). `next_cursor` is the position after
+  (invoices and payments in the order they were recorded, as given: a voided payment carries
+  `"voided": true`). `next_cursor` is the position after
   the page; it is null only when nothing came after the cursor given. An unknown cursor → 400.
 - All need `Authorization: Bearer <token>` (401 otherwise).
 
