@@ -560,6 +560,9 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     report = SettlementReport(
         month=run.month, revision=run.revision, status=status, as_of=run.as_of,
         batch_id=run.voucher_batch_id, vouchers=_vouchers_of(hub, run_id),
+        confirmed_on=confirmed_on, confirmed_by=(
+            f"{staff_names.get(run.confirmed_by, run.confirmed_by)}（{run.confirmed_by}）"
+            if run.confirmed_by else None),
         lines=tuple(SettlementDetailLine(
             month=ln.month, revision=run.revision, order_id=ln.order_id,
             order_date=order_dates.get(ln.order_id), customer_name=c.legal_name,

@@ -110,6 +110,9 @@ class SettlementReport:
     lines: tuple[SettlementDetailLine, ...]
     vouchers: tuple[VoucherLike, ...] = ()
     batch_id: str | None = None      # the voucher batch, e.g. "RB-2026-10-r1"
+    # confirmed: when (Shanghai business date) and by whom finance confirmed the revision
+    confirmed_on: dt.date | None = None
+    confirmed_by: str | None = None  # the person's name (and staff id), as finance reads it
 
     def __post_init__(self) -> None:
         for name in ("lines", "vouchers"):
@@ -326,13 +329,18 @@ def build_settlement_workbook(report: SettlementReport) -> Workbook:
                         "、".join(_unassigned_last(g.reps))], ("大区", "销售"), report.lines)
     _vouchers(wb, report)
     props = wb.properties
-    props.title = f"{report.month} 返利结算明细（第{report.revision}版，{STATUS_LABELS[report.status]}）"
+    status = STATUS_LABELS[report.status]
+    if report.status == "confirmed" and report.confirmed_on:  # when, and by whom
+        status += (f" {report.confirmed_on.year}年{report.confirmed_on.month}月"
+                   f"{report.confirmed_on.day}日" + (f" {report.confirmed_by}"
+                                                      if report.confirmed_by else ""))
+    props.title = f"{report.month} 返利结算明细（第{report.revision}版，{status}）"
     props.subject = f"凭证批次 {report.batch_id}" if report.batch_id else "返利结算"
     props.creator = "salesops-hub"
     props.created = report.as_of.astimezone(dt.timezone.utc).replace(tzinfo=None)
     as_of = report.as_of.astimezone(SHANGHAI)
     props.description = (f"计算时点 {as_of:%Y-%m-%d %H:%M}（北京时间）；{len(report.lines)} 行；"
-                         f"合计 {report.total}")
+                         f"合计 {report.total}；状态：{status}")
     for ws in wb.worksheets:  # a printed page says which revision, and whether a draft
         ws.oddHeader.center.text = props.title
         ws.oddFooter.center.text = "第 &P 页，共 &N 页"
