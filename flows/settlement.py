@@ -479,9 +479,13 @@ def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
     return tuple(out)
 
 
-def _plain(line: RebateLine) -> bool:
-    """A line whose row tells it all: a first payment of the order's whole due."""
-    return line.kind == "rebate" and Decimal(str(line.amount)) == Decimal(str(line.due_amount))
+def _plain(line: RebateLine, rate: Decimal | None) -> bool:
+    """A line whose row tells it all: a first payment of the order's whole due at the policy's
+    one rate `rate` (basis × 返利比例). Without one (a marginal order across a tier bound, a cap
+    share) the row shows the effective rate marked *, which does not give the amount by
+    hand: the explanation's bands or cap share do."""
+    return (line.kind == "rebate" and rate is not None
+            and Decimal(str(line.amount)) == Decimal(str(line.due_amount)))
 
 
 def write_documents(hub: Hub, run_id: int) -> dict:
@@ -550,7 +554,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 # (tier differences, claw-backs, corrections, and a rebate paying the rest of
                 # an order delivered in parts: its row's basis × rate is more than it pays)
                 # print why — it also keeps a month of thousands of lines to minutes of layout
-                explanation="" if _plain(ln) else ln.explanation,
+                explanation="" if _plain(ln, policy_rate(inputs[ln.id])) else ln.explanation,
                 rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount)),
                 policy_rate=policy_rate(inputs[ln.id])) for ln in lines),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -55,3 +56,58 @@ def test_the_confirmed_workbook_names_the_confirmation_date_and_person(hub, cli)
     assert "状态：已确认 2026年11月9日" in props.description
     ws = openpyxl.load_workbook(made["workbook"])["明细"]
     assert "已确认 2026年11月9日" in ws.oddHeader.center.text
+
+
+MARGINAL = """
+code: A6-MARG
+name: 审计六分段累进返利
+effective_from: 2026-10-01
+rules:
+  - id: bands
+    name: 季度分段累进
+    clause: 第三条
+    measure: amount
+    period: quarter
+    style: marginal
+    tiers:
+      - {from: 0, to: 100000, rate: 1%}
+      - {from: 100000, rate: 3%}
+    priority: 5
+    stacking: stack
+"""
+
+
+@pytest.fixture
+def statements(monkeypatch):
+    """The statement documents each run lays out, by customer code (also rendered)."""
+    from flows import settlement
+    seen: dict = {}
+    render = settlement.render_statements
+
+    def keep(jobs):
+        seen.update({doc.customer_code: doc for doc, _ in jobs})
+        render(jobs)
+    monkeypatch.setattr(settlement, "render_statements", keep)
+    return seen
+
+
+def test_a_first_payment_across_a_marginal_tier_bound_prints_its_bands(hub, cli, statements):
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, MARGINAL)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    # 10 × 12,800 = 128,000: 100,000 × 1 % + 28,000 × 3 % = 1,000 + 840 = 1,840.00, a first
+    # payment of the whole due — but its row reads 128,000.00 × 1.4375%*, which no one can
+    # check by hand (128,000 × 1.4375 % is the due only by construction): the bands must show
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 10)])
+    # an order inside one band keeps the short form: its basis × 返利比例 is its amount
+    signed_order(hub.db_url, customer_id(hub.db_url, "浙江仁和医疗器械有限公司"),
+                 D(2026, 10, 12), [("MON-M8", 1)])
+    code, out, err = cli("settle", "--month", "2026-10", "--json")
+    assert code == 0, err
+    assert json.loads(out)["total"] == "1968.00"
+    (line,) = statements["C000001"].lines
+    assert (line.kind, line.amount, line.policy_rate) == ("rebate", Decimal("1840.00"), None)
+    assert "100,000.00 元 按第1档 1%、28,000.00 元 按第2档 3%" in line.explanation
+    (small,) = statements["C000002"].lines
+    assert (small.amount, small.policy_rate, small.explanation) == (
+        Decimal("128.00"), Decimal("0.01"), "")
