@@ -1232,7 +1232,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "tier_difference"
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
                        versions=(p.policy_version, d.policy_version)
-                       if p is not None and d is not None else None)
+                       if p is not None and d is not None else None,
+                       capped=d is not None and d._rule.spec.cap is not None)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1279,9 +1280,10 @@ settle = _without_gc(settle)
 
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
            rerun: bool, why: tuple[int, tuple[str, ...]] | None = None,
-           versions: tuple[int | None, int] | None = None) -> str:
+           versions: tuple[int | None, int] | None = None, capped: bool = True) -> str:
     """Why the line: `versions` (the version of the order's latest line, its version now)
-    tell a version published since, which governs the order date now, from a tier change."""
+    tell a version published since, which governs the order date now, from a tier change;
+    `capped`: the rule has a cap, whose share may be what fell (else only the volume can)."""
     text = ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
     if gone and why is not None and why[0] > 0:
@@ -1298,7 +1300,8 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
         text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
     elif basis_before is not None and not moved:
         text = ("本期累计变化，按现档位重算（阶梯补差）。" if diff > 0 else
-                "本期累计回落或封顶分摊变化，按现档位重算。")
+                "本期累计回落或封顶分摊变化，按现档位重算。" if capped else
+                "本期累计回落，按现档位重算。")
     if moved:
         text += (f"本单订单日期现适用政策第{versions[1]}版（此前按第{versions[0]}版结算），"
                  f"按第{versions[1]}版重算。")

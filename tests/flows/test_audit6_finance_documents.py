@@ -9,7 +9,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from tests.rebate_support import clock_from, customer_id, publish, signed_order
+from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 from tests.support import in_process_cli
 
 D = dt.date
@@ -111,3 +111,27 @@ def test_a_first_payment_across_a_marginal_tier_bound_prints_its_bands(hub, cli,
     (small,) = statements["C000002"].lines
     assert (small.amount, small.policy_rate, small.explanation) == (
         Decimal("128.00"), Decimal("0.01"), "")
+
+
+def test_a_tier_falling_back_under_a_rule_without_a_cap_does_not_blame_a_cap(hub, cli,
+                                                                             statements):
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, POLICY)  # retroactive 1 % / 3 % from 100,000, no cap
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-10", "--json")[0] == 0      # 64,000 × 1 % = 640
+    clock_from(D(2026, 12, 5))
+    signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-11", "--json")[0] == 0      # 3 %: +1,280 and 1,920
+    clock_from(D(2027, 1, 5))
+    # December: the November order goes back in full, the quarter falls to 64,000: the
+    # October order's 1,920 paid falls to 640, a tier falling back — and the rule has no cap
+    o2 = next(ln.order_id for ln in statements["C000001"].lines
+              if ln.order_date == D(2026, 11, 10))
+    return_goods(hub.db_url, o2, 1, 5, D(2026, 12, 3))
+    code, out, err = cli("settle", "--month", "2026-12", "--json")
+    assert code == 0, err
+    (fell,) = [ln for ln in statements["C000001"].lines if ln.order_date == D(2026, 10, 10)]
+    assert (fell.kind, fell.amount) == ("tier_difference", Decimal("-1280.00"))
+    assert "本期累计回落，按现档位重算。" in fell.explanation
+    assert "封顶" not in fell.explanation
