@@ -1283,7 +1283,7 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
            versions: tuple[int | None, int] | None = None, capped: bool = True) -> str:
     """Why the line: `versions` (the version of the order's latest line, its version now)
     tell a version published since, which governs the order date now, from a tier change;
-    `capped`: the rule has a cap, whose share may be what fell (else only the volume can)."""
+    `capped`: the rule has a cap, whose share may be what changed (else only the volume)."""
     text = ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
     if gone and why is not None and why[0] > 0:
@@ -1299,9 +1299,12 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
     elif basis_before is not None and basis_now > basis_before:
         text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
     elif basis_before is not None and not moved:
-        text = ("本期累计变化，按现档位重算（阶梯补差）。" if diff > 0 else
-                "本期累计回落或封顶分摊变化，按现档位重算。" if capped else
-                "本期累计回落，按现档位重算。")
+        if diff > 0:
+            text = ("本期累计或封顶分摊变化，按现档位重算（阶梯补差）。" if capped else
+                    "本期累计变化，按现档位重算（阶梯补差）。")
+        else:
+            text = ("本期累计回落或封顶分摊变化，按现档位重算。" if capped else
+                    "本期累计回落，按现档位重算。")
     if moved:
         text += (f"本单订单日期现适用政策第{versions[1]}版（此前按第{versions[0]}版结算），"
                  f"按第{versions[1]}版重算。")

@@ -135,3 +135,40 @@ def test_a_tier_falling_back_under_a_rule_without_a_cap_does_not_blame_a_cap(hub
     assert (fell.kind, fell.amount) == ("tier_difference", Decimal("-1280.00"))
     assert "本期累计回落，按现档位重算。" in fell.explanation
     assert "封顶" not in fell.explanation
+
+
+CAPPED = """
+code: A6-CAP
+name: 审计六封顶返利
+effective_from: 2026-10-01
+rules:
+  - id: quarter
+    name: 季度返利
+    clause: 第四条
+    measure: amount
+    period: quarter
+    style: retroactive
+    tiers: [{from: 0, rate: 3%}]
+    cap: {amount_per_period: 3000}
+    priority: 5
+    stacking: stack
+"""
+
+
+def test_a_cap_share_growing_after_a_return_names_the_cap(hub, cli, statements):
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, CAPPED)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])   # 64,000 × 3 % = 1,920
+    o2 = signed_order(hub.db_url, kangda, D(2026, 10, 11), [("MON-M12", 3)])  # 55,800: 1,674
+    # the cap of 3,000 shared 1,920 : 1,674 → 1,602.67 and 1,397.33
+    code, out, err = cli("settle", "--month", "2026-10", "--json")
+    assert (code, json.loads(out)["total"]) == (0, "3000.00"), err
+    clock_from(D(2026, 12, 5))
+    return_goods(hub.db_url, o2, 1, 3, D(2026, 11, 20))
+    code, out, err = cli("settle", "--month", "2026-11", "--json")
+    assert (code, json.loads(out)["total"]) == (0, "-1080.00"), err
+    # the tier (3 %) did not change: the cap no longer binds, the October order's share grows
+    (grew,) = [ln for ln in statements["C000001"].lines if ln.order_date == D(2026, 10, 10)]
+    assert (grew.kind, grew.amount) == ("tier_difference", Decimal("317.33"))
+    assert "本期累计或封顶分摊变化，按现档位重算（阶梯补差）。" in grew.explanation
