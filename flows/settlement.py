@@ -488,6 +488,28 @@ def _plain(line: RebateLine, rate: Decimal | None) -> bool:
             and Decimal(str(line.amount)) == Decimal(str(line.due_amount)))
 
 
+def _statement_rows(lines, inputs: dict) -> list[tuple[RebateLine, Decimal, str]]:
+    """(line, amount, explanation) per row of the customer's statement. Money taken back is
+    booked where it was paid, one line per rep and region (`part_of`): that split is
+    finance's booking, not the customer's business, so its parts are one row for the order
+    and rule, with the amount taken back and the explanation without the split."""
+    rows: list[list] = []
+    parts: dict[tuple, list] = {}
+    for ln in lines:
+        amount = Decimal(str(ln.amount))
+        if "part_of" not in inputs[ln.id]:
+            rows.append([ln, amount, ln.explanation])
+            continue
+        key = (ln.order_id, ln.policy_code, ln.policy_version, ln.rule_id, ln.period, ln.kind)
+        if key in parts:
+            parts[key][1] += amount
+            continue
+        head = ln.explanation.find(f"{KIND_LABELS[ln.kind]}：应返 ")
+        parts[key] = row = [ln, amount, ln.explanation[head:] if head > 0 else ln.explanation]
+        rows.append(row)
+    return [tuple(row) for row in rows]
+
+
 def write_documents(hub: Hub, run_id: int) -> dict:
     """The customers' statement PDFs (对账单) and finance's detail workbook of a revision."""
     st = hub.settings
@@ -549,15 +571,16 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 policy_code=ln.policy_code,
                 policy_version=ln.policy_version, clause=ln.clause,
                 basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
-                amount=Decimal(str(ln.amount)), kind=ln.kind,
+                amount=amount, kind=ln.kind,
                 # a plain first payment reads from its row (basis × rate, clause); the others
                 # (tier differences, claw-backs, corrections, and a rebate paying the rest of
                 # an order delivered in parts: its row's basis × rate is more than it pays)
                 # print why — it also keeps a month of thousands of lines to minutes of layout
-                explanation="" if _plain(ln, policy_rate(inputs[ln.id])) else ln.explanation,
+                explanation="" if _plain(ln, policy_rate(inputs[ln.id])) else explanation,
                 rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount)),
-                policy_rate=policy_rate(inputs[ln.id])) for ln in lines),
+                policy_rate=policy_rate(inputs[ln.id]))
+                for ln, amount, explanation in _statement_rows(lines, inputs)),
             policies=_policies(book, lines))
         statements.append((doc, folder / f"{doc.statement_no}.pdf"))
     render_statements(statements)

@@ -172,3 +172,40 @@ def test_a_cap_share_growing_after_a_return_names_the_cap(hub, cli, statements):
     (grew,) = [ln for ln in statements["C000001"].lines if ln.order_date == D(2026, 10, 10)]
     assert (grew.kind, grew.amount) == ("tier_difference", Decimal("317.33"))
     assert "本期累计或封顶分摊变化，按现档位重算（阶梯补差）。" in grew.explanation
+
+
+def test_a_claw_back_booked_to_two_regions_is_one_row_on_the_customers_statement(
+        hub, statements):
+    from flows.hub import current_hub
+    from flows.settlement import settle_month
+    from models import Customer
+    from models.db import session_scope
+    from tests.flows.test_settlement_claw_back_regions import POLICY as TWO_RULES
+
+    clock_from(D(2027, 1, 5))
+    publish(hub.db_url, TWO_RULES)
+    renhe = customer_id(hub.db_url, "浙江仁和医疗器械有限公司")  # 华东
+    o1 = signed_order(hub.db_url, renhe, D(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(current_hub(), "2026-10", documents=False)
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, renhe).region = "华南"
+    # November under 华南: the quarter reaches 3 %, O1's tier difference 1,280.00 paid there
+    signed_order(hub.db_url, renhe, D(2026, 11, 5), [("MON-M8", 4)])
+    settle_month(current_hub(), "2026-11", documents=False)
+    # December: 3 of O1's 5 units back; O1's quarter takes back 1,664.00, booked 1,280.00 to
+    # 华南 and 384.00 to 华东 (two lines for finance) — for the customer one order, one rule
+    return_goods(hub.db_url, o1, 1, 3, D(2026, 12, 10))
+    result = settle_month(current_hub(), "2026-12")
+    assert (result.lines, result.total) == (4, Decimal("-3456.00"))
+    doc = statements["C000002"]
+    assert doc.total == Decimal("-3456.00")
+    quarter = [ln for ln in doc.lines if ln.order_id == o1 and ln.clause == "第二条"]
+    assert len(doc.lines) == 3 and len(quarter) == 1
+    (line,) = quarter
+    assert line.amount == Decimal("-1664.00")
+    assert line.explanation.startswith("退货冲回：应返 256.00 元，已返 1,920.00 元，本次 -1,664.00 元。")
+    assert "华南" not in line.explanation and "本行" not in line.explanation
+    # the finance workbook keeps both booked lines
+    import openpyxl
+    ws = openpyxl.load_workbook(result.documents["workbook"])["明细"]
+    assert sum(1 for row in ws.iter_rows(min_row=2, values_only=True) if row[0]) == 4
