@@ -693,7 +693,19 @@ def summarize(db_url: str, month: str, run_id: int | None,
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
         message=f"{month} 返利结算第 {run.revision} 版"
         + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
-        + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _missing_codes(rows))
+        + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _no_vouchers(rows)
+        + _missing_codes(rows))
+
+
+def _no_vouchers(rows) -> str:
+    """A revision whose every customer nets to zero sends finance nothing: say so, or finance
+    waits for a voucher batch (the CLI names one when there is)."""
+    nets: dict[int, int] = defaultdict(int)
+    for line, customer in rows:
+        nets[customer.id] += round(Decimal(str(line.amount)) * 100)
+    if not rows or any(nets.values()):
+        return ""
+    return "；各客户本版净额均为零，不生成凭证草稿"
 
 
 def _missing_codes(rows) -> str:

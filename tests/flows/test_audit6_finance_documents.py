@@ -209,3 +209,18 @@ def test_a_claw_back_booked_to_two_regions_is_one_row_on_the_customers_statement
     import openpyxl
     ws = openpyxl.load_workbook(result.documents["workbook"])["明细"]
     assert sum(1 for row in ws.iter_rows(min_row=2, values_only=True) if row[0]) == 4
+
+
+def test_a_revision_netting_to_zero_for_every_customer_says_no_voucher_is_made(hub, cli):
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    first = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-10")[0] == 0
+    # one unit back, one more unit ordered the same month: −128 and +128, nothing to book
+    return_goods(hub.db_url, first, 1, 1, D(2026, 10, 20))
+    signed_order(hub.db_url, kangda, D(2026, 10, 12), [("MON-M8", 1)])
+    code, out, err = cli("settle", "--month", "2026-10")
+    assert code == 0, err
+    assert "第 2 版：2 行，合计 ¥0.00；各客户本版净额均为零，不生成凭证草稿" in out
+    assert "凭证草稿已提交" not in out
