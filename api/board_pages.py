@@ -252,6 +252,24 @@ def _policy(p: Mapping) -> str:
             f'<div class="effective">有效期：{esc(effective_label(p))}</div>{text}</li>')
 
 
+def _entered(preview: Mapping | None) -> str:
+    """The rebate previewed when the order was entered (what the order page and the quote
+    show), with the rules it came from."""
+    if not preview:
+        return ""
+    rules = "".join(
+        f'<li><div class="row-head"><b>{esc(r["policy_code"])} 第 {esc(r["policy_version"])} 版'
+        f'{esc(" · " + r["clause"]) if r["clause"] else ""}</b>'
+        f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
+        f'<p class="explain">{esc(r["explanation"])}</p></li>' for r in preview["rules"])
+    return ('<div class="card" id="preview"><h2>录入时返利预估</h2>'
+            f'<p>{esc(preview["sentence"])}</p>'
+            f'<div class="muted">{esc(preview["computed_on"])} 录入时按当时数据估算，'
+            '实际返利以结算为准。</div>'
+            + (f'<ul class="items" id="preview-rules">{rules}</ul>' if rules else "")
+            + "</div>")
+
+
 def order_rebate_page(detail: Mapping, rep_name: str | None,
                       scope_query: Mapping[str, str | None]) -> tuple[str, str]:
     """(title, content) of one order's rebates: every line with its explanation, the
@@ -276,10 +294,12 @@ def order_rebate_page(detail: Mapping, rep_name: str | None,
     items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
     lines_card = ('<div class="card"><h2>返利明细</h2>'
                   + (f'<ul class="items" id="lines">{items}</ul>' if items else
-                     '<p class="muted" id="lines">该意向单暂无返利：尚未结算，本月也没有预计返利。</p>')
+                     '<p class="muted" id="lines">该意向单暂无结算或预计返利：订单签署并发货后才计入'
+                     '返利，届时计入当月的“本月预计”。</p>')
                   + "</div>")
     policies = "".join(_policy(p) for p in detail["policies"])
     policies_card = ('<div class="card"><h2>返利政策原文</h2>'
                      f'<ul class="items" id="policies">{policies}</ul></div>' if policies else "")
-    content = head + lines_card + _customer(customer) + policies_card + back_to_board(scope_query)
+    content = (head + lines_card + _entered(detail.get("preview")) + _customer(customer)
+               + policies_card + back_to_board(scope_query))
     return f"订单返利 · {order_id}", content

@@ -8,6 +8,7 @@ admins) everything; anyone else, or anyone asking for more than that, is refused
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
 from flows.settlement import compute_month, line_inputs, previous_month
 from models import (
-    Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
+    Customer, IntentOrder, OrderRebate, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
@@ -333,6 +334,7 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
         settled_inputs = line_inputs(s, [ln for ln, _ in settled])
         book = policy_book(s)
+        entered = s.get(OrderRebate, order_id)
         # the customers whose buckets can hold the order's lines: its customer now, and
         # those it was paid under (a customer file merged since)
         customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
@@ -340,9 +342,12 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id)))
     expected = [(m, d) for m, d in expected_lines(db_url, scope, today, customer_ids)
                 if d.order_id == order_id]
-    if not (settled or expected
-            or in_scope(scope, order.rep_id, customer.region if customer else None)):
+    own = in_scope(scope, order.rep_id, customer.region if customer else None)
+    if not (settled or expected or own):
         raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
+    # the rebate computed at entry, under the order page's rule (the order's rep and the
+    # customer's region now): an order not delivered yet has nothing else to show
+    preview = _entered_preview(entered) if entered is not None and own else None
     lines = [{"month": ln.month, "revision": run.revision,
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
@@ -357,7 +362,9 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
                "explanation": d.explanation} for m, d in expected]
     policies = []
-    for code, version in sorted({(x["policy_code"], x["policy_version"]) for x in lines}):
+    cited = {(x["policy_code"], x["policy_version"]) for x in lines}
+    cited |= {(r["policy_code"], r["policy_version"]) for r in (preview or {}).get("rules", ())}
+    for code, version in sorted(cited):
         published = book.version(code, version)
         if published is None:
             continue
@@ -376,4 +383,21 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             "customer": {"customer_id": customer.id, "legal_name": customer.legal_name,
                          "uscc": customer.uscc, "tier": customer.tier, "region": customer.region}
             if customer else None,
-            "lines": lines, "policies": policies}
+            "lines": lines, "preview": preview, "policies": policies}
+
+
+def _entered_preview(row: OrderRebate) -> dict:
+    """The order's rebate as previewed when it was entered: the sentence the order page and
+    the quote show, and per rule the policy version, clause, amount and explanation."""
+    try:
+        detail = json.loads(row.detail or "{}")
+    except ValueError:
+        detail = {}
+    rules = [{"policy_code": r["policy_code"], "policy_version": int(r["policy_version"]),
+              "clause": r.get("clause") or "", "rule_name": r.get("rule_name") or "",
+              "amount": str(r.get("amount") or "0.00"),
+              "explanation": r.get("explanation") or ""}
+             for r in (detail.get("rules") or []) if isinstance(r, dict)
+             and r.get("policy_code") and r.get("policy_version") is not None]
+    return {"sentence": row.sentence, "rate": str(row.rate), "amount": str(row.amount),
+            "computed_on": business_date(row.computed_at).isoformat(), "rules": rules}

@@ -1,0 +1,57 @@
+"""Rebate board, audit round 6 (c): what a rep on his phone and a regional manager meet on the
+board and an order's rebate page. The world and its money are in tests/board_support.py."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from flows.hub import current_hub
+from flows.rebate_preview import preview_for_order
+from tests.api.test_rebate_board import HTML, bearer, login, page, visible
+from tests.board_support import board_world
+from tests.rebate_support import signed_order
+
+
+@pytest.fixture
+def client(hub):
+    with TestClient(create_app(hub.settings, launcher=None)) as c:
+        yield c
+
+
+@pytest.fixture
+def world(hub):
+    return board_world(hub.db_url)
+
+
+def test_an_entered_orders_rebate_page_shows_its_preview_and_policy_text(hub, client, world):
+    """The order page shows the preview (返利预估) with a link "返利明细与政策原文": an order not
+    delivered yet has no settled or expected line, and its rebate page said only "暂无返利",
+    without the policy the preview came from."""
+    order = signed_order(hub.db_url, world["kangda"], dt.date(2026, 11, 20), [("MON-M8", 1)],
+                         delivered_on=False)
+    preview_for_order(current_hub(), order)
+    login(client, hub, "rep-zhangwei")
+    order_page = visible(page(client, f"/orders/{order}"))
+    assert "本次订单返利比例：10.2%" in order_page and "返利明细与政策原文" in order_page
+
+    text = visible(page(client, f"/rebates/orders/{order}"))
+    assert "暂无返利：尚未结算，本月也没有预计返利" not in text
+    assert "签署并发货后" in text
+    assert "录入时返利预估" in text and "本次订单返利比例：10.2%" in text
+    assert "预计返利 ¥1,305.60" in text
+    assert "第一条「月度阶梯」" in text  # the rule's explanation
+    assert "看板测试监护返利政策" in text and "有效期：从 2026-09-01 起至 2026-11-30" in text
+
+    data = client.get(f"/rebates/orders/{order}", headers=bearer(hub, "rep-zhangwei")).json()
+    assert data["lines"] == []
+    assert data["preview"]["amount"] == "1305.60"
+    assert [(r["policy_code"], r["policy_version"]) for r in data["preview"]["rules"]] == \
+        [("T-BOARD", 1)]
+    assert [p["code"] for p in data["policies"]] == ["T-BOARD"]
+
+    # the preview follows the order page's rule: another region's manager gets no page
+    login(client, hub, "mgr-south")
+    page(client, f"/rebates/orders/{order}", 403)
