@@ -252,6 +252,16 @@ def _policy(p: Mapping) -> str:
             f'<div class="effective">有效期：{esc(effective_label(p))}</div>{text}</li>')
 
 
+# why an order's page shows no rebate line (flows.rebate_board.order_detail's none_because)
+NO_LINES = {
+    "not_signed": "该意向单暂无结算或预计返利：报价单签署且发货后才计入返利，届时计入当月的“本月预计”。",
+    "not_delivered": "该意向单暂无结算或预计返利：已签署，发货后才计入返利，届时计入当月的“本月预计”。",
+    "booked_elsewhere": "该意向单的返利记在结算时的销售和大区名下，不在当前查看范围内"
+                        "（例如客户此后调整了大区）。",
+    None: "该意向单暂无返利：尚未结算，本月也没有预计返利。",
+}
+
+
 def _entered(preview: Mapping | None) -> str:
     """The rebate previewed when the order was entered (what the order page and the quote
     show), with the rules it came from."""
@@ -294,8 +304,7 @@ def order_rebate_page(detail: Mapping, rep_name: str | None,
     items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
     lines_card = ('<div class="card"><h2>返利明细</h2>'
                   + (f'<ul class="items" id="lines">{items}</ul>' if items else
-                     '<p class="muted" id="lines">该意向单暂无结算或预计返利：订单签署并发货后才计入'
-                     '返利，届时计入当月的“本月预计”。</p>')
+                     f'<p class="muted" id="lines">{NO_LINES[detail.get("none_because")]}</p>')
                   + "</div>")
     policies = "".join(_policy(p) for p in detail["policies"])
     policies_card = ('<div class="card"><h2>返利政策原文</h2>'

@@ -22,7 +22,8 @@ from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
 from flows.settlement import compute_month, line_inputs, previous_month
 from models import (
-    Customer, IntentOrder, OrderRebate, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
+    Customer, Delivery, IntentOrder, OrderRebate, Quote, RebateLine, RebatePolicyVersion,
+    SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
@@ -335,6 +336,14 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
         settled_inputs = line_inputs(s, [ln for ln, _ in settled])
         book = policy_book(s)
         entered = s.get(OrderRebate, order_id)
+        # why an order may show no line: booked under another rep or region (a customer moved
+        # since), or not yet signed and delivered (nothing counts before)
+        booked_anywhere = s.exec(select(RebateLine.id).where(
+            RebateLine.order_id == order_id).limit(1)).first() is not None
+        signed = s.exec(select(Quote.id).where(Quote.order_id == order_id,
+                                               Quote.signed_at.is_not(None)).limit(1)).first()
+        delivered = s.exec(select(Delivery.id).where(Delivery.order_id == order_id)
+                           .limit(1)).first()
         # the customers whose buckets can hold the order's lines: its customer now, and
         # those it was paid under (a customer file merged since)
         customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
@@ -361,6 +370,10 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
                "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
                "explanation": d.explanation} for m, d in expected]
+    none_because = None
+    if not lines:
+        none_because = ("booked_elsewhere" if booked_anywhere else "not_signed" if not signed
+                        else "not_delivered" if not delivered else None)
     policies = []
     cited = {(x["policy_code"], x["policy_version"]) for x in lines}
     cited |= {(r["policy_code"], r["policy_version"]) for r in (preview or {}).get("rules", ())}
@@ -383,7 +396,8 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             "customer": {"customer_id": customer.id, "legal_name": customer.legal_name,
                          "uscc": customer.uscc, "tier": customer.tier, "region": customer.region}
             if customer else None,
-            "lines": lines, "preview": preview, "policies": policies}
+            "lines": lines, "none_because": none_because, "preview": preview,
+            "policies": policies}
 
 
 def _entered_preview(row: OrderRebate) -> dict:

@@ -11,7 +11,8 @@ from api.app import create_app
 from flows.hub import current_hub
 from flows.rebate_preview import preview_for_order
 from tests.api.test_rebate_board import HTML, bearer, login, page, visible
-from tests.board_support import board_world
+from tests.api.test_rebate_board_edges import paid_in_the_east_then_moved_south
+from tests.board_support import POLICY, board_world
 from tests.rebate_support import signed_order
 
 
@@ -39,14 +40,14 @@ def test_an_entered_orders_rebate_page_shows_its_preview_and_policy_text(hub, cl
 
     text = visible(page(client, f"/rebates/orders/{order}"))
     assert "暂无返利：尚未结算，本月也没有预计返利" not in text
-    assert "签署并发货后" in text
+    assert "已签署，发货后才计入返利" in text
     assert "录入时返利预估" in text and "本次订单返利比例：10.2%" in text
     assert "预计返利 ¥1,305.60" in text
     assert "第一条「月度阶梯」" in text  # the rule's explanation
     assert "看板测试监护返利政策" in text and "有效期：从 2026-09-01 起至 2026-11-30" in text
 
     data = client.get(f"/rebates/orders/{order}", headers=bearer(hub, "rep-zhangwei")).json()
-    assert data["lines"] == []
+    assert data["lines"] == [] and data["none_because"] == "not_delivered"
     assert data["preview"]["amount"] == "1305.60"
     assert [(r["policy_code"], r["policy_version"]) for r in data["preview"]["rules"]] == \
         [("T-BOARD", 1)]
@@ -55,3 +56,18 @@ def test_an_entered_orders_rebate_page_shows_its_preview_and_policy_text(hub, cl
     # the preview follows the order page's rule: another region's manager gets no page
     login(client, hub, "mgr-south")
     page(client, f"/rebates/orders/{order}", 403)
+
+
+def test_an_order_booked_under_another_region_says_so_instead_of_not_yet_counted(hub, client):
+    """仁和 was paid for October under 华东, then moved to 华南: 华南's manager may open the
+    order (its customer is his now) but its lines stay 华东's. The page said 尚未结算，本月也没
+    有预计返利 of an order settled and paid."""
+    october = paid_in_the_east_then_moved_south(hub, POLICY)
+    login(client, hub, "mgr-south")
+    text = visible(page(client, f"/rebates/orders/{october}"))
+    assert "尚未结算，本月也没有预计返利" not in text
+    assert "该意向单的返利记在结算时的销售和大区名下，不在当前查看范围内" in text
+    assert client.get(f"/rebates/orders/{october}", headers=bearer(hub, "mgr-south")
+                      ).json()["none_because"] == "booked_elsewhere"
+    login(client, hub, "mgr-east")  # where it was paid: the lines
+    assert "本次 2,611.20 元" in visible(page(client, f"/rebates/orders/{october}"))

@@ -296,7 +296,7 @@ def test_an_order_answers_json_to_programs_and_a_page_to_browsers(hub, client, w
         r = client.get(url, headers=headers)
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", accept
         assert set(r.json()) == {"order_id", "order_date", "rep_id", "customer", "lines",
-                                 "preview", "policies"}
+                                 "none_because", "preview", "policies"}
         assert r.headers["vary"] == "Accept"
     r = client.get(url, headers=bearer(hub, "rep-zhangwei") | HTML)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
