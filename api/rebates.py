@@ -210,7 +210,9 @@ def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
 def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
     """The Chinese 403 page, with the way back to the person's own board when he has one, else
     to his to-dos."""
-    message = f"{exc.message.rstrip('。')}。如需调整查看权限，请联系系统管理员。"
+    message = exc.message.rstrip("。") + "。"
+    if "管理员" not in message:  # unless the refusal says whom to ask itself
+        message += "如需调整查看权限，请联系系统管理员。"
     try:
         _scope(request, person, None, None)
         back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'

@@ -10,6 +10,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from flows.hub import current_hub
 from flows.rebate_preview import preview_for_order
+from models import Staff
+from models.db import session_scope
 from tests.api.test_rebate_board import HTML, bearer, login, page, visible
 from tests.api.test_rebate_board_edges import paid_in_the_east_then_moved_south
 from tests.board_support import POLICY, board_world
@@ -71,3 +73,18 @@ def test_an_order_booked_under_another_region_says_so_instead_of_not_yet_counted
                       ).json()["none_because"] == "booked_elsewhere"
     login(client, hub, "mgr-east")  # where it was paid: the lines
     assert "本次 2,611.20 元" in visible(page(client, f"/rebates/orders/{october}"))
+
+
+def test_a_manager_without_a_region_is_told_once_whom_to_ask(hub, client):
+    """The refusal said 请联系管理员。如需调整查看权限，请联系系统管理员。 — the same advice
+    twice."""
+    with session_scope(hub.db_url) as s:
+        s.add(Staff(id="mgr-new", name="新经理", role="sales_manager", email="new@example.com"))
+    login(client, hub, "mgr-new")
+    text = visible(page(client, "/rebates/board", 403))
+    assert "您的账号未设置所辖大区，请联系管理员" in text
+    assert text.count("管理员") == 1, text
+    # a refusal without advice of its own still gets it
+    login(client, hub, "rep-zhangwei")
+    text = visible(page(client, "/rebates/board?rep=rep-lina", 403))
+    assert "销售只能查看本人的返利。如需调整查看权限，请联系系统管理员。" in text
