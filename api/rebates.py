@@ -28,7 +28,7 @@ from flows.rebate_board import Scope, board, board_scope, figure_orders, order_d
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import confirm_settlement, finish_revision
-from models import Customer, RebatePolicyVersion, Staff, business_date
+from models import Customer, RebateLine, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
 
@@ -243,7 +243,9 @@ def board_choices(db_url: str, person: Staff) -> dict:
             return {"reps": [{"id": r.id, "name": r.name, "region": None} for r in reps],
                     "own_region": person.region}
         reps = s.exec(query).all()
-        regions = {r for r in s.exec(select(Customer.region).distinct()) if r}
+        # with the regions only rebates are booked to now (all their customers moved away)
+        regions = {r for table in (Customer, RebateLine)
+                   for r in s.exec(select(table.region).distinct()) if r}
     regions |= {r.region for r in reps if r.region}
     return {"regions": sorted(regions),
             "reps": [{"id": r.id, "name": r.name, "region": r.region} for r in reps]}

@@ -100,9 +100,11 @@ def _askable(value: str | None) -> str | None:
 
 
 def _region_exists(db_url: str, region: str) -> bool:
+    """A region of a customer or a person now, or one rebates were booked to (its customers
+    may all have moved since: its lines stay there)."""
     with session_scope(db_url) as s:
         return any(s.exec(select(table.id).where(table.region == region).limit(1)).first()
-                   is not None for table in (Customer, Staff))
+                   is not None for table in (Customer, Staff, RebateLine))
 
 
 def in_scope(scope: Scope, rep_id: str | None, region: str | None) -> bool:

@@ -6,13 +6,14 @@ import datetime as dt
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from api.app import create_app
 from flows.hub import current_hub
 from flows.rebate_preview import preview_for_order
-from models import Staff
+from models import Customer, Staff
 from models.db import session_scope
-from tests.api.test_rebate_board import HTML, bearer, login, page, visible
+from tests.api.test_rebate_board import bearer, login, page, visible
 from tests.api.test_rebate_board_edges import paid_in_the_east_then_moved_south
 from tests.board_support import POLICY, board_world
 from tests.rebate_support import signed_order
@@ -88,3 +89,22 @@ def test_a_manager_without_a_region_is_told_once_whom_to_ask(hub, client):
     login(client, hub, "rep-zhangwei")
     text = visible(page(client, "/rebates/board?rep=rep-lina", 403))
     assert "销售只能查看本人的返利。如需调整查看权限，请联系系统管理员。" in text
+
+
+def test_finance_narrows_to_a_region_whose_customers_all_moved_away(hub, client, world):
+    """华南's October was paid under 华南; then every 华南 customer and rep moved to a new
+    region (a reorganisation). Finance asked for 华南 was told 没有名为“华南”的大区, and the
+    menu no longer offered it, though its lines are still booked there."""
+    with session_scope(hub.db_url) as s:
+        for table in (Customer, Staff):
+            for row in s.exec(select(table).where(table.region == "华南")):
+                row.region = "华南一区"
+    login(client, hub, "finance-01")
+    text = page(client, "/rebates/board?region=华南")
+    assert '<h1 id="scope">华南大区返利</h1>' in text
+    assert '<option value="华南" selected>华南大区</option>' in text
+    data = client.get("/rebates/board/data?region=华南", headers=bearer(hub, "finance-01")).json()
+    assert {f["status"]: f["amount"] for f in data["figures"]}["pending"] == "1897.20"
+    # a region nothing was ever booked to is still refused
+    assert client.get("/rebates/board/data?region=火星", headers=bearer(hub, "finance-01")
+                      ).status_code == 403
