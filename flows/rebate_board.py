@@ -86,7 +86,9 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     if person.role == "sales_manager":
         if asked is None or asked.region != person.region:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
-        return Scope(asked.id, person.region, f"{asked.name}的返利")
+        # only the part of his rebates booked to the manager's region: named so, as the rep's
+        # own board (张伟的返利) also counts his orders of customers of other regions
+        return Scope(asked.id, person.region, f"{asked.name}在{person.region}大区的返利")
     if asked is None:
         raise BoardAccessError(f"人员不存在：{rep}")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his

@@ -108,3 +108,18 @@ def test_finance_narrows_to_a_region_whose_customers_all_moved_away(hub, client,
     # a region nothing was ever booked to is still refused
     assert client.get("/rebates/board/data?region=火星", headers=bearer(hub, "finance-01")
                       ).status_code == 403
+
+
+def test_a_managers_view_of_a_rep_says_it_is_the_part_in_his_region(hub, client, world):
+    """张伟 (华东) also sold to 华南医贸 (华南) in November. His own board, titled 张伟的返利,
+    expects both orders; his manager narrowing to him sees only the 华东 one, under the same
+    title: the two figures differed under one name."""
+    signed_order(hub.db_url, world["huanan"], dt.date(2026, 11, 10), [("MON-M8", 1)])
+    own = client.get("/rebates/board/data", headers=bearer(hub, "rep-zhangwei")).json()
+    east = client.get("/rebates/board/data?rep=rep-zhangwei",
+                      headers=bearer(hub, "mgr-east")).json()
+    expected = {d["scope"]["label"]: {f["status"]: f["amount"] for f in d["figures"]}["expected"]
+                for d in (own, east)}
+    assert expected == {"张伟的返利": "2611.20", "张伟在华东大区的返利": "1305.60"}
+    login(client, hub, "mgr-east")
+    assert '<h1 id="scope">张伟在华东大区的返利</h1>' in page(client, "/rebates/board?rep=rep-zhangwei")
