@@ -158,6 +158,13 @@ def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | 
 ORDERS_PER_PAGE = 50
 
 
+def settled_in(status: str, months: Sequence[str]) -> str:
+    """The months an order's lines are (or will be) settled in, so named: '2026年10月结算',
+    '预计计入2026年11月结算'."""
+    named = f"{'、'.join(month_label(m) for m in months)}结算"
+    return f"预计计入{named}" if status == "expected" else named
+
+
 def orders_page(status: str, month: str | None, figure: Mapping, scope_label: str,
                 year: int, scope_query: Mapping[str, str | None]) -> tuple[str, str]:
     """(title, content) of the orders behind one figure (or one month's figure): the figure's
@@ -179,7 +186,7 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
         f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
         f'<div>{esc(r["customer"] or "客户编号 " + str(r["customer_id"]))}</div>'
         f'<div class="muted">下单 {esc(r["order_date"])} · {esc("、".join(r["kinds"]))} · '
-        f'{esc("、".join(month_label(m) for m in r["months"]))}</div></a></li>'
+        f'{esc(settled_in(status, r["months"]))}</div></a></li>'
         for r in rows) or NONE_ITEM
     pages = ""
     if count > len(rows):

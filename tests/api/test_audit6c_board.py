@@ -123,3 +123,13 @@ def test_a_managers_view_of_a_rep_says_it_is_the_part_in_his_region(hub, client,
     assert expected == {"张伟的返利": "2611.20", "张伟在华东大区的返利": "1305.60"}
     login(client, hub, "mgr-east")
     assert '<h1 id="scope">张伟在华东大区的返利</h1>' in page(client, "/rebates/board?rep=rep-zhangwei")
+
+
+def test_an_order_rows_month_says_it_is_the_settlement_month(hub, client, world):
+    """A row read 下单 2026-10-11 · 返利 · 2026年10月: a bare month beside the order date,
+    which a rep reads as the order's month or the rule's period, not the settlement's."""
+    login(client, hub, "rep-zhangwei")
+    pending = visible(page(client, "/rebates/board/orders/page?status=pending"))
+    assert "下单 2026-10-10 · 返利 · 2026年10月结算" in pending
+    expected = visible(page(client, "/rebates/board/orders/page?status=expected"))
+    assert "下单 2026-11-03 · 返利 · 预计计入2026年11月结算" in expected

@@ -196,7 +196,7 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     assert '<span class="total money" id="total">¥7,119.60</span>' in text
     assert '<span class="muted" id="count">3 张订单</span>' in text
     row = visible(text)
-    assert f"{world['o2']}¥1,897.20广州华南医药贸易有限公司下单 2026-10-11 · 返利 · 2026年10月" in row
+    assert f"{world['o2']}¥1,897.20广州华南医药贸易有限公司下单 2026-10-11 · 返利 · 2026年10月结算" in row
     assert f'href="/rebates/orders/{world["o1"]}"' in text
     # one month's confirmed figure, and the expected one
     sep = page(client, "/rebates/board/orders/page?status=confirmed&month=2026-09")
