@@ -158,6 +158,13 @@ def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | 
 ORDERS_PER_PAGE = 50
 
 
+def settled_in(status: str, months: Sequence[str]) -> str:
+    """The months an order's lines are (or will be) settled in, so named: '2026年10月结算',
+    '预计计入2026年11月结算'."""
+    named = f"{'、'.join(month_label(m) for m in months)}结算"
+    return f"预计计入{named}" if status == "expected" else named
+
+
 def orders_page(status: str, month: str | None, figure: Mapping, scope_label: str,
                 year: int, scope_query: Mapping[str, str | None]) -> tuple[str, str]:
     """(title, content) of the orders behind one figure (or one month's figure): the figure's
@@ -179,7 +186,7 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
         f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
         f'<div>{esc(r["customer"] or "客户编号 " + str(r["customer_id"]))}</div>'
         f'<div class="muted">下单 {esc(r["order_date"])} · {esc("、".join(r["kinds"]))} · '
-        f'{esc("、".join(month_label(m) for m in r["months"]))}</div></a></li>'
+        f'{esc(settled_in(status, r["months"]))}</div></a></li>'
         for r in rows) or NONE_ITEM
     pages = ""
     if count > len(rows):
@@ -252,6 +259,34 @@ def _policy(p: Mapping) -> str:
             f'<div class="effective">有效期：{esc(effective_label(p))}</div>{text}</li>')
 
 
+# why an order's page shows no rebate line (flows.rebate_board.order_detail's none_because)
+NO_LINES = {
+    "not_signed": "该意向单暂无结算或预计返利：报价单签署且发货后才计入返利，届时计入当月的“本月预计”。",
+    "not_delivered": "该意向单暂无结算或预计返利：已签署，发货后才计入返利，届时计入当月的“本月预计”。",
+    "booked_elsewhere": "该意向单的返利记在结算时的销售和大区名下，不在当前查看范围内"
+                        "（例如客户此后调整了大区）。",
+    None: "该意向单暂无返利：尚未结算，本月也没有预计返利。",
+}
+
+
+def _entered(preview: Mapping | None) -> str:
+    """The rebate previewed when the order was entered (what the order page and the quote
+    show), with the rules it came from."""
+    if not preview:
+        return ""
+    rules = "".join(
+        f'<li><div class="row-head"><b>{esc(r["policy_code"])} 第 {esc(r["policy_version"])} 版'
+        f'{esc(" · " + r["clause"]) if r["clause"] else ""}</b>'
+        f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
+        f'<p class="explain">{esc(r["explanation"])}</p></li>' for r in preview["rules"])
+    return ('<div class="card" id="preview"><h2>录入时返利预估</h2>'
+            f'<p>{esc(preview["sentence"])}</p>'
+            f'<div class="muted">{esc(preview["computed_on"])} 录入时按当时数据估算，'
+            '实际返利以结算为准。</div>'
+            + (f'<ul class="items" id="preview-rules">{rules}</ul>' if rules else "")
+            + "</div>")
+
+
 def order_rebate_page(detail: Mapping, rep_name: str | None,
                       scope_query: Mapping[str, str | None]) -> tuple[str, str]:
     """(title, content) of one order's rebates: every line with its explanation, the
@@ -276,10 +311,11 @@ def order_rebate_page(detail: Mapping, rep_name: str | None,
     items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
     lines_card = ('<div class="card"><h2>返利明细</h2>'
                   + (f'<ul class="items" id="lines">{items}</ul>' if items else
-                     '<p class="muted" id="lines">该意向单暂无返利：尚未结算，本月也没有预计返利。</p>')
+                     f'<p class="muted" id="lines">{NO_LINES[detail.get("none_because")]}</p>')
                   + "</div>")
     policies = "".join(_policy(p) for p in detail["policies"])
     policies_card = ('<div class="card"><h2>返利政策原文</h2>'
                      f'<ul class="items" id="policies">{policies}</ul></div>' if policies else "")
-    content = head + lines_card + _customer(customer) + policies_card + back_to_board(scope_query)
+    content = (head + lines_card + _entered(detail.get("preview")) + _customer(customer)
+               + policies_card + back_to_board(scope_query))
     return f"订单返利 · {order_id}", content

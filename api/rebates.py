@@ -28,7 +28,7 @@ from flows.rebate_board import Scope, board, board_scope, figure_orders, order_d
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import confirm_settlement, finish_revision
-from models import Customer, RebatePolicyVersion, Staff, business_date
+from models import Customer, RebateLine, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
 
@@ -210,7 +210,9 @@ def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
 def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
     """The Chinese 403 page, with the way back to the person's own board when he has one, else
     to his to-dos."""
-    message = f"{exc.message.rstrip('。')}。如需调整查看权限，请联系系统管理员。"
+    message = exc.message.rstrip("。") + "。"
+    if "管理员" not in message:  # unless the refusal says whom to ask itself
+        message += "如需调整查看权限，请联系系统管理员。"
     try:
         _scope(request, person, None, None)
         back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'
@@ -241,7 +243,9 @@ def board_choices(db_url: str, person: Staff) -> dict:
             return {"reps": [{"id": r.id, "name": r.name, "region": None} for r in reps],
                     "own_region": person.region}
         reps = s.exec(query).all()
-        regions = {r for r in s.exec(select(Customer.region).distinct()) if r}
+        # with the regions only rebates are booked to now (all their customers moved away)
+        regions = {r for table in (Customer, RebateLine)
+                   for r in s.exec(select(table.region).distinct()) if r}
     regions |= {r.region for r in reps if r.region}
     return {"regions": sorted(regions),
             "reps": [{"id": r.id, "name": r.name, "region": r.region} for r in reps]}

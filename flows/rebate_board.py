@@ -8,6 +8,7 @@ admins) everything; anyone else, or anyone asking for more than that, is refused
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections import defaultdict
@@ -21,7 +22,8 @@ from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
 from flows.settlement import compute_month, line_inputs, previous_month
 from models import (
-    Customer, IntentOrder, RebateLine, RebatePolicyVersion, SettlementRun, Staff, business_date,
+    Customer, Delivery, IntentOrder, OrderRebate, Quote, RebateLine, RebatePolicyVersion,
+    SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
@@ -84,7 +86,9 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     if person.role == "sales_manager":
         if asked is None or asked.region != person.region:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
-        return Scope(asked.id, person.region, f"{asked.name}的返利")
+        # only the part of his rebates booked to the manager's region: named so, as the rep's
+        # own board (张伟的返利) also counts his orders of customers of other regions
+        return Scope(asked.id, person.region, f"{asked.name}在{person.region}大区的返利")
     if asked is None:
         raise BoardAccessError(f"人员不存在：{rep}")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
@@ -98,9 +102,11 @@ def _askable(value: str | None) -> str | None:
 
 
 def _region_exists(db_url: str, region: str) -> bool:
+    """A region of a customer or a person now, or one rebates were booked to (its customers
+    may all have moved since: its lines stay there)."""
     with session_scope(db_url) as s:
         return any(s.exec(select(table.id).where(table.region == region).limit(1)).first()
-                   is not None for table in (Customer, Staff))
+                   is not None for table in (Customer, Staff, RebateLine))
 
 
 def in_scope(scope: Scope, rep_id: str | None, region: str | None) -> bool:
@@ -333,6 +339,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id), scope).order_by(RebateLine.id)).all()
         settled_inputs = line_inputs(s, [ln for ln, _ in settled])
         book = policy_book(s)
+        entered = s.get(OrderRebate, order_id)
+        # why an order may show no line: booked under another rep or region (a customer moved
+        # since), or not yet signed and delivered (nothing counts before)
+        booked_anywhere = s.exec(select(RebateLine.id).where(
+            RebateLine.order_id == order_id).limit(1)).first() is not None
+        signed = s.exec(select(Quote.id).where(Quote.order_id == order_id,
+                                               Quote.signed_at.is_not(None)).limit(1)).first()
+        delivered = s.exec(select(Delivery.id).where(Delivery.order_id == order_id)
+                           .limit(1)).first()
         # the customers whose buckets can hold the order's lines: its customer now, and
         # those it was paid under (a customer file merged since)
         customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
@@ -340,9 +355,12 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id)))
     expected = [(m, d) for m, d in expected_lines(db_url, scope, today, customer_ids)
                 if d.order_id == order_id]
-    if not (settled or expected
-            or in_scope(scope, order.rep_id, customer.region if customer else None)):
+    own = in_scope(scope, order.rep_id, customer.region if customer else None)
+    if not (settled or expected or own):
         raise BoardAccessError(f"意向单 {order_id} 不在您的查看范围内")
+    # the rebate computed at entry, under the order page's rule (the order's rep and the
+    # customer's region now): an order not delivered yet has nothing else to show
+    preview = _entered_preview(entered) if entered is not None and own else None
     lines = [{"month": ln.month, "revision": run.revision,
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
@@ -356,8 +374,14 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
                "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
                "explanation": d.explanation} for m, d in expected]
+    none_because = None
+    if not lines:
+        none_because = ("booked_elsewhere" if booked_anywhere else "not_signed" if not signed
+                        else "not_delivered" if not delivered else None)
     policies = []
-    for code, version in sorted({(x["policy_code"], x["policy_version"]) for x in lines}):
+    cited = {(x["policy_code"], x["policy_version"]) for x in lines}
+    cited |= {(r["policy_code"], r["policy_version"]) for r in (preview or {}).get("rules", ())}
+    for code, version in sorted(cited):
         published = book.version(code, version)
         if published is None:
             continue
@@ -376,4 +400,22 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             "customer": {"customer_id": customer.id, "legal_name": customer.legal_name,
                          "uscc": customer.uscc, "tier": customer.tier, "region": customer.region}
             if customer else None,
-            "lines": lines, "policies": policies}
+            "lines": lines, "none_because": none_because, "preview": preview,
+            "policies": policies}
+
+
+def _entered_preview(row: OrderRebate) -> dict:
+    """The order's rebate as previewed when it was entered: the sentence the order page and
+    the quote show, and per rule the policy version, clause, amount and explanation."""
+    try:
+        detail = json.loads(row.detail or "{}")
+    except ValueError:
+        detail = {}
+    rules = [{"policy_code": r["policy_code"], "policy_version": int(r["policy_version"]),
+              "clause": r.get("clause") or "", "rule_name": r.get("rule_name") or "",
+              "amount": str(r.get("amount") or "0.00"),
+              "explanation": r.get("explanation") or ""}
+             for r in (detail.get("rules") or []) if isinstance(r, dict)
+             and r.get("policy_code") and r.get("policy_version") is not None]
+    return {"sentence": row.sentence, "rate": str(row.rate), "amount": str(row.amount),
+            "computed_on": business_date(row.computed_at).isoformat(), "rules": rules}

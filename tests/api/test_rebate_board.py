@@ -138,7 +138,7 @@ def test_a_pushed_board_link_trades_its_token_for_a_cookie(hub, client, world):
     assert r.headers["set-cookie"].startswith(f"{COOKIE}={t};") and "HttpOnly" in r.headers[
         "set-cookie"]
     text = page(client, r.headers["location"])
-    assert f'<h1 id="scope">{html.escape(ZHAOLIU)}的返利</h1>' in text
+    assert f'<h1 id="scope">{html.escape(ZHAOLIU)}在华东大区的返利</h1>' in text
     assert figures(text)["pending"] == ("¥1,305.60", "1 张订单")
 
 
@@ -196,7 +196,7 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     assert '<span class="total money" id="total">¥7,119.60</span>' in text
     assert '<span class="muted" id="count">3 张订单</span>' in text
     row = visible(text)
-    assert f"{world['o2']}¥1,897.20广州华南医药贸易有限公司下单 2026-10-11 · 返利 · 2026年10月" in row
+    assert f"{world['o2']}¥1,897.20广州华南医药贸易有限公司下单 2026-10-11 · 返利 · 2026年10月结算" in row
     assert f'href="/rebates/orders/{world["o1"]}"' in text
     # one month's confirmed figure, and the expected one
     sep = page(client, "/rebates/board/orders/page?status=confirmed&month=2026-09")
@@ -296,7 +296,7 @@ def test_an_order_answers_json_to_programs_and_a_page_to_browsers(hub, client, w
         r = client.get(url, headers=headers)
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", accept
         assert set(r.json()) == {"order_id", "order_date", "rep_id", "customer", "lines",
-                                 "policies"}
+                                 "none_because", "preview", "policies"}
         assert r.headers["vary"] == "Accept"
     r = client.get(url, headers=bearer(hub, "rep-zhangwei") | HTML)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -336,7 +336,7 @@ def test_every_value_is_escaped(hub, client, world):
     assert SHENKANG not in order and "上海申康&lt;医疗&gt;&amp;科技有限公司" in order
     assert "<b>本政策</b>" not in order and "&lt;b&gt;本政策&lt;/b&gt;与其他政策叠加 &amp; 按月结算" in order
     scoped = page(client, "/rebates/board?rep=rep-zhaoliu")
-    assert '<h1 id="scope">赵六&quot;&lt;i&gt;的返利</h1>' in scoped
+    assert '<h1 id="scope">赵六&quot;&lt;i&gt;在华东大区的返利</h1>' in scoped
     # what a person types into the address comes back escaped, or not at all
     login(client, hub, "finance-01")
     refused = page(client, '/rebates/board?rep="><script>alert(1)</script>', 403)
