@@ -11,6 +11,7 @@ from functools import partial
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
@@ -28,7 +29,7 @@ from flows.rebate_board import Scope, board, board_scope, figure_orders, order_d
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import confirm_settlement, finish_revision
-from models import Customer, RebateLine, RebatePolicyVersion, Staff, business_date
+from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
 
@@ -244,11 +245,26 @@ def board_choices(db_url: str, person: Staff) -> dict:
                     "own_region": person.region}
         reps = s.exec(query).all()
         # with the regions only rebates are booked to now (all their customers moved away)
-        regions = {r for table in (Customer, RebateLine)
-                   for r in s.exec(select(table.region).distinct()) if r}
+        regions = {r for r in s.exec(select(Customer.region).distinct()) if r}
+        regions |= _booked_regions(s)
     regions |= {r.region for r in reps if r.region}
     return {"regions": sorted(regions),
             "reps": [{"id": r.id, "name": r.name, "region": r.region} for r in reps]}
+
+
+# the distinct regions of the rebate lines, one index probe per region (region, month is
+# indexed): a plain DISTINCT reads every line's index entry, hundreds of thousands a year
+_BOOKED_REGIONS = sa.text("""
+WITH RECURSIVE r(region) AS (
+  SELECT MIN(region) FROM rebate_line
+  UNION ALL
+  SELECT (SELECT MIN(l.region) FROM rebate_line l WHERE l.region > r.region)
+  FROM r WHERE r.region IS NOT NULL)
+SELECT region FROM r WHERE region IS NOT NULL""")
+
+
+def _booked_regions(s) -> set[str]:
+    return {r for r, in s.connection().execute(_BOOKED_REGIONS) if r}
 
 
 async def _page_context(request: Request, rep: str | None, region: str | None):
