@@ -579,14 +579,16 @@ def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -
 
 
 def parse_int(text: str, *, minimum: int | None = None) -> int:
-    """A whole number (`12`, `1,200`; Excel's `12.0` is read as 12 already)."""
+    """A whole number (`12`, `1,200`, also in full-width; Excel's `12.0` is read as 12 already;
+    `3.00` too: ERP exports write quantities with their unit's precision)."""
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
-    body = text.strip().replace(",", "")
-    if not re.fullmatch(r"[+-]?\d+", body):
+    body = unicodedata.normalize("NFKC", text).strip().replace(",", "")
+    m = re.fullmatch(r"([+-]?\d+)(?:\.0*)?", body)
+    if not m:
         raise CellError(f"不是整数：{text!r}")
-    value = int(body)
+    value = int(m.group(1))
     if minimum is not None and value < minimum:
         raise CellError(f"不能小于 {minimum}：{text!r}")
     return value

@@ -129,3 +129,21 @@ def test_cli_import_refusal_names_the_row_and_exits_non_zero(seeded, order, tmp_
                          timeout=120)
     assert run.returncode == 2
     assert "未写入任何数据" in run.stderr and "超过订购数量 5" in run.stderr
+
+
+def test_erp_quantities_written_with_decimals_are_read_as_whole_units(seeded, order, tmp_path):
+    """U8 and Kingdee export 数量 with the unit's precision: `3.00` is 3 units, not an error."""
+    deliveries = write(tmp_path / "发货.csv",
+                       "发货单号,意向单号,行号,物料编码,数量,发货日期\n"
+                       f"FH-001,{order},1,MON-M8,3.00,2026/10/12\n"
+                       f"FH-001,{order},2,CONS-ECG10,\"100.0000000000\",2026/10/12\n",
+                       encoding="gb18030")
+    assert import_movements(seeded.db_url, deliveries, "test", returns=False).created == 2
+    with get_engine(seeded.db_url).connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT sum(quantity) FROM delivery")).scalar() == 103
+    half = write(tmp_path / "退货.csv", "退货单号,意向单号,行号,数量,退货日期\n"
+                                      f"TH-01,{order},1,1.50,2026-11-02\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, half, "test", returns=True)
+    assert "退货.csv 第2行「数量」：不是整数：'1.50'" in str(refused.value)

@@ -258,6 +258,14 @@ def test_parse_int():
         parse_int("0", minimum=1)
 
 
+def test_parse_int_reads_the_decimals_erp_exports_write_for_whole_quantities():
+    """U8 and Kingdee export quantities with their unit's precision (`3.00`, `3.0000000000`)."""
+    assert parse_int("3.00") == 3 and parse_int("1,200.0000000000") == 1200
+    assert parse_int("１２.００") == 12 and parse_int("１，２００") == 1200
+    with pytest.raises(CellError, match="不是整数"):
+        parse_int("3.50")
+
+
 def test_excel_cell_values_become_the_text_excel_shows():
     from connectors.tabular import _cell_text
 
