@@ -174,6 +174,8 @@ class ReceivableRecord:
     due_on: dt.date
     amount: Decimal
     invoice_code: str | None = None  # 发票代码 of an old-style invoice (8-digit 发票号码)
+    # finance (or the tax system) voided the invoice (作废): nothing is due on it
+    voided: bool = False
 
     @property
     def key(self) -> str:
@@ -715,6 +717,7 @@ INVOICE_COLUMNS = (
     Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
+    Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
@@ -802,7 +805,8 @@ def _invoice(row: Row) -> ReceivableRecord:
         invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
         # a credit note (红字发票) is a negative invoice; zero is a mistake
-        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code)
+        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code,
+        voided=row.get("作废状态", lambda t: parse_voided(t, "该发票")))
 
 
 # a payment row's 作废状态, as finance systems and clerks write it (blank: in force)
@@ -810,13 +814,13 @@ _IN_FORCE = frozenset({"", "正常", "有效", "未作废", "否", "N", "NO", "F
 _VOIDED = frozenset({"作废", "已作废", "是", "Y", "YES", "TRUE", "1"})
 
 
-def parse_voided(text: str) -> bool:
+def parse_voided(text: str, what: str = "该回款单") -> bool:
     value = unicodedata.normalize("NFKC", text).strip().upper()
     if value in _VOIDED:
         return True
     if value not in _IN_FORCE:
         raise CellError(f"无法识别的作废状态：{text.strip()!r}（留空或写“正常”表示有效，"
-                        "写“已作废”表示该回款单已作废）")
+                        f"写“已作废”表示{what}已作废）")
     return False
 
 
@@ -1081,7 +1085,11 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       issued_on=field(item, "issued_on", i, "date"),
                       due_on=field(item, "due_on", i, "date"),
                       amount=field(item, "amount", i, "credit"),
-                      invoice_code=field(item, "invoice_code", i, "code"))
+                      invoice_code=field(item, "invoice_code", i, "code"),
+                      voided=item.get("voided", False) if isinstance(item, dict) else False)
+        if not isinstance(record["voided"], bool):
+            problems.append(f"{i}.voided: must be true or false, got {record['voided']!r}")
+            record["voided"] = False
         yuan_only(item, i)
         keyed(record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:

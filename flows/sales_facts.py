@@ -129,7 +129,11 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     known is an error, or skipped whole: its stored allocations stay as they are until every
     invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
+    voided = []  # invoices finance voided: taken out once the payments are stored
     for record in invoices:
+        if record.voided:
+            voided.append(record)
+            continue
         customer = _customer_for(s, record.customer_uscc, record.customer_name)
         if customer is None:
             what = _unknown_customer(record.key, record.customer_name)
@@ -178,9 +182,32 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                                                 invoice_no=invoice.invoice_no, source=source,
                                                 **v),
                     values, summary, actor)
+    for record in voided:
+        _drop_voided_invoice(s, record, summary, problems, actor)
     if problems:
         raise ImportRefused(problems)
     return summary
+
+
+def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
+                         problems: list, actor: str) -> None:
+    """A voided invoice (作废) is due no more: its stored row is deleted (op log `delete`).
+    Payments still allocated to it (after this import's payments) would lose their invoice:
+    refused, finance re-allocates or voids them first. One never stored is ignored, whatever
+    its customer."""
+    row = _invoice(s, record.key)
+    if row is None:
+        return
+    paid = s.exec(select(Payment.payment_no).where(Payment.invoice_no == row.invoice_no)
+                  .order_by(Payment.payment_no)).all()
+    if paid:
+        problems.append(f"发票 {invoice_label(record.key)}：已作废，但回款 {'、'.join(paid)} 仍核销在"
+                        "该发票上：请先导入这些回款单改核销到其他发票（或已作废）的记录")
+        return
+    record_delete(s, row, actor)
+    s.delete(row)
+    s.flush()
+    summary.moved.append(f"发票 {invoice_label(record.key)}：已作废，不再计入应收")
 
 
 def _drop_allocations(s: Session, payment_no: str, keep: list[str], actor: str
@@ -298,7 +325,8 @@ def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem
             invoice_keys.update(_raw_key(r) for r in rows)
             problems += [Problem(r.source, r.number, "客户名称",
                                  _unknown_customer(_raw_key(r), r["客户名称"]))
-                         for r in rows if not skip_unknown and r["客户名称"] and _customer_for(
+                         for r in rows if not skip_unknown and r["客户名称"]
+                         and not _says_voided(r) and _customer_for(
                              s, r["统一社会信用代码"].upper() or None, r["客户名称"]) is None]
     problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], _raw_key(r)))
                  for r in payments if not skip_unknown and _raw_key(r) not in invoice_keys

@@ -392,3 +392,65 @@ def test_the_cli_says_which_payment_was_voided(cli, tmp_path):
     assert code == 0
     assert "移除核销 1" in out
     assert "  变更：回款 SK-1：已作废，撤销对发票 FP-A 的核销" in out
+
+
+# --- a voided invoice (作废发票) --------------------------------------------------------------
+
+def amount_due(db_url: str, customer: int) -> int:
+    """Fen due that the December 2026 payment rate counts for the customer."""
+    with session_scope(db_url) as s:
+        return payment_rates(s, [customer], D(2026, 12, 1), D(2026, 12, 1)).amounts(
+            customer, "2026-12")[0]
+
+
+def test_an_invoice_the_export_marks_voided_is_due_no_more(two_invoices, tmp_path):
+    """Tax-system and Kingdee invoice exports list voided invoices with 作废标志 作废: such an
+    invoice is not money the customer owes, so it must not lower the payment rate."""
+    db = two_invoices
+    kangda = customer_id(db, KANGDA)
+    before = amount_due(db, kangda)
+    export = write(tmp_path / "应收2.csv",
+                   "发票号码,客户名称,开票日期,到期日,价税合计,作废标志\n"
+                   f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00,正常\n"
+                   f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,作废\n"
+                   f"FP-V,{KANGDA},2026-10-02,2026-11-02,500.00,作废\n"
+                   "FP-W,未建档的某公司,2026-10-02,2026-11-02,800.00,作废\n")
+    done = import_receivables_file(db, export, "clerk")
+    assert (done.created, done.unchanged) == (0, 1)
+    assert done.moved == ["发票 FP-B：已作废，不再计入应收"]
+    assert amount_due(db, kangda) == before - 100000
+    with session_scope(db) as s:
+        assert s.exec(sa.select(ReceivableInvoice.invoice_no).order_by(
+            ReceivableInvoice.invoice_no)).scalars().all() == ["FP-A"]
+    assert [e["invoice_no"][0] for e in log_entries(db, "receivable_invoice", "delete")] == [
+        "FP-B"]
+    again = import_receivables_file(db, export, "clerk")
+    assert (again.created, again.unchanged, again.moved) == (0, 1, [])
+
+
+def test_a_voided_invoice_that_still_has_payments_is_refused(two_invoices, tmp_path):
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "回款1.csv",
+                                      PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n"), "t")
+    voided = write(tmp_path / "应收2.csv", "发票号,客户名称,开票日期,到期日,金额,作废状态\n"
+                                          f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,已作废\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, voided, "t")
+    assert "发票 FP-B：已作废，但回款 SK-1 仍核销在该发票上" in str(refused.value)
+    assert allocations(db, "SK-1") == [("FP-B", 600)]
+    # once finance moved the payment to another invoice, the void goes through
+    import_receivables_file(db, write(tmp_path / "回款2.csv",
+                                      PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n"), "t")
+    assert import_receivables_file(db, voided, "t").moved == ["发票 FP-B：已作废，不再计入应收"]
+
+
+def test_rest_pages_carry_voided_invoices():
+    invoice = {"invoice_no": "FP-A", "customer_uscc": None, "customer_name": KANGDA,
+               "issued_on": "2026-10-01", "due_on": "2026-11-01", "amount": "1000.00"}
+    page = parse_receivables_page({"invoices": [{**invoice, "voided": True}], "payments": [],
+                                   "next_cursor": "c1"})
+    assert page.invoices[0].voided
+    with pytest.raises(PermanentError) as refused:
+        parse_receivables_page({"invoices": [{**invoice, "voided": "Y"}], "payments": [],
+                                "next_cursor": "c1"})
+    assert "invoices[0].voided: must be true or false, got 'Y'" in str(refused.value)
