@@ -183,26 +183,30 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                                                 **v),
                     values, summary, actor)
     for record in voided:
-        _drop_voided_invoice(s, record, summary, problems, actor)
+        _drop_voided_invoice(s, record, summary, problems, actor, skip_unknown)
     if problems:
         raise ImportRefused(problems)
     return summary
 
 
 def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
-                         problems: list, actor: str) -> None:
+                         problems: list, actor: str, skip: bool) -> None:
     """A voided invoice (作废) is due no more: its stored row is deleted (op log `delete`).
     Payments still allocated to it (after this import's payments) would lose their invoice:
-    refused, finance re-allocates or voids them first. One never stored is ignored, whatever
-    its customer."""
+    refused — or skipped (`skip`, the sync: the export moving them may come in a later page,
+    which a refusal would never let it read) — until finance re-allocates or voids them.
+    One never stored is ignored, whatever its customer."""
     row = _invoice(s, record.key)
     if row is None:
         return
     paid = s.exec(select(Payment.payment_no).where(Payment.invoice_no == row.invoice_no)
                   .order_by(Payment.payment_no)).all()
     if paid:
-        problems.append(f"发票 {invoice_label(record.key)}：已作废，但回款 {'、'.join(paid)} 仍核销在"
-                        "该发票上：请先导入这些回款单改核销到其他发票（或已作废）的记录")
+        what = f"发票 {invoice_label(record.key)}：已作废，但回款 {'、'.join(paid)} 仍核销在该发票上"
+        if skip:
+            summary.skipped.append(f"{what}，暂不撤销该发票")
+        else:
+            problems.append(f"{what}：请先导入这些回款单改核销到其他发票（或已作废）的记录")
         return
     record_delete(s, row, actor)
     s.delete(row)

@@ -454,3 +454,25 @@ def test_rest_pages_carry_voided_invoices():
         parse_receivables_page({"invoices": [{**invoice, "voided": "Y"}], "payments": [],
                                 "next_cursor": "c1"})
     assert "invoices[0].voided: must be true or false, got 'Y'" in str(refused.value)
+
+
+def test_the_daily_sync_waits_for_the_payments_of_a_voided_invoice_to_move(hub):
+    """The void arrives before the export that moves its payment: the sync must not stop at
+    it for good (a refused page is never passed), it waits and reads on."""
+    inbound = hub.settings.path("finance-drop") / "receivables-inbound"
+    write(inbound / "20261101-应收.csv", INVOICES
+          + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+            f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00\n")
+    write(inbound / "20261101-回款.csv", PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n")
+    assert sync_receivables(hub).created == 3
+    write(inbound / "20261102-应收.csv", "发票号,客户名称,开票日期,到期日,金额,作废状态\n"
+          f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,已作废\n")
+    done = sync_receivables(hub)
+    assert done.skipped == ["发票 FP-B：已作废，但回款 SK-1 仍核销在该发票上，暂不撤销该发票"
+                            "（下次同步会重新读取，客户建档或发票到达后即补录）"], done
+    write(inbound / "20261103-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
+    done = sync_receivables(hub)
+    assert done.skipped == [] and "发票 FP-B：已作废，不再计入应收" in done.moved, done
+    assert allocations(hub.db_url, "SK-1") == [("FP-A", 600)]
+    with session_scope(hub.db_url) as s:
+        assert s.exec(sa.select(ReceivableInvoice.invoice_no)).scalars().all() == ["FP-A"]
