@@ -176,6 +176,8 @@ class ReceivableRecord:
     invoice_code: str | None = None  # 发票代码 of an old-style invoice (8-digit 发票号码)
     # finance (or the tax system) voided the invoice (作废): nothing is due on it
     voided: bool = False
+    # (file or worksheet, row) it was read from, for messages; None from REST
+    at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -194,6 +196,8 @@ class PaymentRecord:
     amount: Decimal
     invoice_code: str | None = None
     voided: bool = False
+    # (file or worksheet, row) it was read from, for messages; None from REST
+    at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def invoice_key(self) -> str:
@@ -874,13 +878,13 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                                           "「到期日」列，回款表需有「回款单号」「回款日期」列")])
             if kind == "invoices":
                 table = sheet.table(INVOICE_COLUMNS)
-                found = convert_rows(table.rows, _invoice)
+                found = _located(table, convert_rows(table.rows, _invoice))
                 no_duplicates(table, found, lambda r: r.key, "发票号")
                 once(table, found, lambda r: r.key, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
-                found = convert_rows(table.rows, _payment)
+                found = _located(table, convert_rows(table.rows, _payment))
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 payments += found
@@ -904,6 +908,12 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
         raise TableError(problems[:MAX_PROBLEMS],
                          more=more + max(0, len(problems) - MAX_PROBLEMS))
     return tuple(invoices), tuple(payments)
+
+
+def _located(table, records: list) -> list:
+    """The records of a table's rows (all converted: none was dropped), each with its row."""
+    return [dataclasses.replace(r, at=(table.source, row.number))
+            for row, r in zip(table.rows, records)]
 
 
 def _void_word(voided: bool) -> str:

@@ -137,7 +137,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         customer = _customer_for(s, record.customer_uscc, record.customer_name)
         if customer is None:
             what = _unknown_customer(record.key, record.customer_name)
-            (summary.skipped if skip_unknown else problems).append(what)
+            if skip_unknown:
+                summary.skipped.append(what)
+            else:
+                problems.append(_at(record, "客户名称", what))
             continue
         values = dict(customer_id=customer.id, issued_on=record.issued_on,
                       due_on=record.due_on, amount=record.amount)
@@ -153,7 +156,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     for payment_no, records in allocations.items():
         if any(r.voided for r in records):
             if not all(r.voided for r in records):
-                problems.append(f"回款 {payment_no}：部分行标记作废、部分行未作废（回款单须整单作废）")
+                problems.append(_at(records[0], "作废状态", f"回款 {payment_no}：部分行标记作废、"
+                                    "部分行未作废（回款单须整单作废）"))
                 continue
             # none of its money counts: whatever invoices it settled, known or not
             gone = _drop_allocations(s, payment_no, [], actor)
@@ -165,7 +169,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         unknown = [key for key, invoice in found.items() if invoice is None]
         if unknown:
             if not skip_unknown:
-                problems += [_unknown_invoice(payment_no, key) for key in unknown]
+                problems += [_at(r, "发票号", _unknown_invoice(payment_no, r.invoice_key))
+                             for r in records if r.invoice_key in unknown]
                 continue
             # the invoices it lists that are known wait with it
             whole = "（该回款单其余各行一并暂不登记）" if len(found) > len(unknown) else ""
@@ -206,12 +211,18 @@ def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSu
         if skip:
             summary.skipped.append(f"{what}，暂不撤销该发票")
         else:
-            problems.append(f"{what}：请先导入这些回款单改核销到其他发票（或已作废）的记录")
+            problems.append(_at(record, "作废状态",
+                                f"{what}：请先导入这些回款单改核销到其他发票（或已作废）的记录"))
         return
     record_delete(s, row, actor)
     s.delete(row)
     s.flush()
     summary.moved.append(f"发票 {invoice_label(record.key)}：已作废，不再计入应收")
+
+
+def _at(record: ReceivableRecord | PaymentRecord, column: str, message: str) -> Problem | str:
+    """A problem of a record, at its file, row and column when it was read from a file."""
+    return Problem(*record.at, column, message) if record.at else message
 
 
 def _drop_allocations(s: Session, payment_no: str, keep: list[str], actor: str

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -476,3 +477,31 @@ def test_the_daily_sync_waits_for_the_payments_of_a_voided_invoice_to_move(hub):
     assert allocations(hub.db_url, "SK-1") == [("FP-A", 600)]
     with session_scope(hub.db_url) as s:
         assert s.exec(sa.select(ReceivableInvoice.invoice_no)).scalars().all() == ["FP-A"]
+
+
+def test_unknown_customers_and_invoices_of_a_clean_file_are_named_by_row(two_invoices,
+                                                                        tmp_path):
+    """A file whose cells are all good is refused for its unknown customer or invoice with
+    the same file, row and column as a file with bad cells besides (not a bare sentence the
+    clerk has to search a 2,000-row export for)."""
+    db = two_invoices
+    payments = write(tmp_path / "回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,300.00\n"
+                                                      "SK-2,FP-A,2026-10-20,100.00\n"
+                                                      "SK-2,FP-X,2026-10-20,100.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, payments, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第4行「发票号」：回款 SK-2：发票 FP-X 不存在"]
+    invoices = tmp_path / "应收.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "11月"
+    wb.active.append(["应收发票明细"])
+    wb.active.append(["发票号", "客户名称", "开票日期", "到期日", "金额"])
+    wb.active.append(["FP-C", KANGDA, D(2026, 11, 1), D(2026, 12, 1), 10])
+    wb.active.append(["FP-D", "未建档的某公司", D(2026, 11, 1), D(2026, 12, 1), 10])
+    wb.save(invoices)
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, invoices, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "应收.xlsx 第4行「客户名称」：发票 FP-D：客户“未建档的某公司”未建档"]
+    assert allocations(db, "SK-1") == []  # nothing written
