@@ -513,11 +513,18 @@ def parse_text(text: str, *, max_length: int | None = None) -> str:
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d+)?[eE][+-]?\d+")
 
 
+# full-width ASCII (Ｆ, ０ … ～) and the ideographic space, as typed in Chinese input mode
+HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
+
+
 def parse_code(text: str, *, max_length: int | None = None) -> str:
-    """A document number or code (发票号, 回款单号 …): `parse_text`, and refused when it reads
-    `2.4322E+19`, what Excel makes of a long number in a CSV it opened and saved again (the
-    digits are lost, and two documents would share the number)."""
+    """A document number or code (发票号, 回款单号 …): `parse_text`, full-width letters and
+    digits made half-width (`ＦＰ－００１` is the FP-001 the finance system writes: one
+    document, one key), and refused when it reads `2.4322E+19`, what Excel makes of a long
+    number in a CSV it opened and saved again (the digits are lost, and two documents would
+    share the number)."""
     value = parse_text(text, max_length=max_length)
+    value = value.translate(HALF_WIDTH).strip()
     if _SCIENTIFIC.fullmatch(value.strip()):
         raise CellError(f"编号 {value} 是 Excel 的科学计数法显示，已丢失位数：请从原系统重新导出，"
                         "或在 Excel 中把该列设为“文本”格式后按原单据重新填写")

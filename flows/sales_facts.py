@@ -26,8 +26,8 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    MAX_PROBLEMS, CellError, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
-    parse_date, parse_int, parse_text, read_table,
+    HALF_WIDTH, MAX_PROBLEMS, CellError, Column, Problem, TableError, convert_rows, load_sheets,
+    parse_code, parse_date, parse_int, parse_text, read_table,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -301,7 +301,8 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
 
 
 def _raw_key(r) -> str:
-    return invoice_key(r["发票代码"], r["发票号"])
+    return invoice_key(r["发票代码"].translate(HALF_WIDTH) or None,
+                       r["发票号"].translate(HALF_WIDTH))
 
 
 # the tables of an export, the columns a record needs for its key, and its key

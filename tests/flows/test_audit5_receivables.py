@@ -505,3 +505,25 @@ def test_unknown_customers_and_invoices_of_a_clean_file_are_named_by_row(two_inv
     assert [str(p) for p in refused.value.problems] == [
         "应收.xlsx 第4行「客户名称」：发票 FP-D：客户“未建档的某公司”未建档"]
     assert allocations(db, "SK-1") == []  # nothing written
+
+
+def test_numbers_typed_in_full_width_are_the_same_invoice_and_payment(seeded, tmp_path):
+    """A clerk's sheet typed in Chinese input mode (ＦＰ－Ａ, ０４４…) names the invoice the
+    finance system writes in half-width: one invoice, not two (due counted twice), and its
+    payment finds it."""
+    db = seeded.db_url
+    kangda = customer_id(db, KANGDA)
+    before = amount_due(db, kangda)
+    import_receivables_file(db, write(tmp_path / "应收1.csv", CODED_INVOICES
+                                      + f"{CODE_1},04419876,{KANGDA},2026-10-01,2026-11-01,500.00\n"
+                                        f",FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"), "t")
+    typed = write(tmp_path / "应收2.csv", CODED_INVOICES
+                  + f"０４４００１９００１１１,０４４１９８７６,{KANGDA},2026-10-01,2026-11-01,500.00\n"
+                    f",ＦＰ－Ａ,{KANGDA},2026-10-01,2026-11-01,1000.00\n")
+    done = import_receivables_file(db, typed, "t")
+    assert (done.created, done.unchanged) == (0, 2)
+    assert amount_due(db, kangda) - before == 150000
+    paid = import_receivables_file(db, write(tmp_path / "回款.csv", CODED_PAYMENTS
+                                             + "ＳＫ－１,０４４００１９００１１１,０４４１９８７６,"
+                                               "2026-10-20,500.00\n"), "t")
+    assert paid.created == 1 and allocations(db, "SK-1") == [(f"{CODE_1}-04419876", 500)]
