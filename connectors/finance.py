@@ -798,11 +798,16 @@ def _invoice_number(row: Row) -> tuple[str, str | None]:
     return number, code
 
 
+def _business_date(text: str) -> dt.date:
+    # exports write 开票日期 / 到账时间 with the local time of day: the date is what counts
+    return parse_date(text, time_of_day=True)
+
+
 def _invoice(row: Row) -> ReceivableRecord:
     row.get("币种", _yuan_only)
     number, code = _invoice_number(row)
-    issued = row.get("开票日期", parse_date)
-    due = row.get("到期日", parse_date)
+    issued = row.get("开票日期", _business_date)
+    due = row.get("到期日", _business_date)
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
     return ReceivableRecord(
@@ -833,7 +838,7 @@ def _payment(row: Row) -> PaymentRecord:
     payment_no = row.get("回款单号", _number)
     number, code = _invoice_number(row)
     return PaymentRecord(
-        payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", parse_date),
+        payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", _business_date),
         amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code,
         voided=row.get("作废状态", parse_voided))
 

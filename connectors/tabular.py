@@ -493,6 +493,7 @@ _DATE_PATTERNS = (
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
+_TIME_OF_DAY = re.compile(r"(.*?)[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 _MIDNIGHT = re.compile(r"(.*?)(?:[ T]0?0:00(?::00(?:\.0+)?)?)?")  # Excel CSV: "… 0:00"
 _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
@@ -531,13 +532,19 @@ def parse_code(text: str, *, max_length: int | None = None) -> str:
     return value
 
 
-def parse_date(text: str) -> dt.date:
+def parse_date(text: str, *, time_of_day: bool = False) -> dt.date:
     """2026-10-31, 2026/10/31, 2026.10.31, 2026年10月31日 or 20261031 (a time of exactly
-    midnight may follow, as Excel writes dates)."""
+    midnight may follow, as Excel writes dates). `time_of_day`: any local time may follow
+    and is dropped (`2026-10-31 14:35:22`, as the tax platform's invoice exports and bank
+    receipts write 开票日期 and 到账时间, in Beijing time: the date is the business date)."""
     if not text:
         raise CellError("不能为空")
-    body = _MIDNIGHT.fullmatch(unicodedata.normalize("NFKC", text).strip()
-                               ).group(1)  # type: ignore[union-attr]
+    body = unicodedata.normalize("NFKC", text).strip()
+    if time_of_day:
+        m = _TIME_OF_DAY.fullmatch(body)
+        if m and int(m.group(2)) < 24 and int(m.group(3)) < 60 and int(m.group(4) or 0) < 60:
+            body = m.group(1)
+    body = _MIDNIGHT.fullmatch(body).group(1)  # type: ignore[union-attr]
     for pattern in _DATE_PATTERNS:
         m = pattern.fullmatch(body)
         if m:

@@ -527,3 +527,21 @@ def test_numbers_typed_in_full_width_are_the_same_invoice_and_payment(seeded, tm
                                              + "ＳＫ－１,０４４００１９００１１１,０４４１９８７６,"
                                                "2026-10-20,500.00\n"), "t")
     assert paid.created == 1 and allocations(db, "SK-1") == [(f"{CODE_1}-04419876", 500)]
+
+
+def test_exports_with_the_time_of_day_are_read_by_their_date(seeded, tmp_path):
+    """The tax platform's invoice export writes 开票日期 with its time (a date-time cell), bank
+    receipts 到账时间 likewise: the date is the business date, the export is not refused."""
+    db = seeded.db_url
+    kangda = customer_id(db, KANGDA)
+    before = paid_on_time(db, kangda)
+    wb = openpyxl.Workbook()
+    wb.active.append(["发票号码", "购买方名称", "开票日期", "到期日", "价税合计"])
+    wb.active.append(["26322000000012345678", KANGDA, dt.datetime(2026, 10, 1, 14, 35, 22),
+                      dt.datetime(2026, 11, 1), 1130.0])
+    wb.save(tmp_path / "数电发票.xlsx")
+    assert import_receivables_file(db, tmp_path / "数电发票.xlsx", "t").created == 1
+    paid = write(tmp_path / "回款.csv", "收款单号,发票号码,到账日期,收款金额\n"
+                                       "SK-1,26322000000012345678,2026/11/1 16:20,1130.00\n")
+    assert import_receivables_file(db, paid, "t").created == 1
+    assert paid_on_time(db, kangda) - before == 113000  # paid on the due date: on time
