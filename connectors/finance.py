@@ -925,14 +925,20 @@ def _void_word(voided: bool) -> str:
     return "已作废" if voided else "未作废"
 
 
+# a 收款单 paid by 电汇 and 承兑汇票 lists one 核销 line per 结算方式: the clerk merges them
+PAYMENT_REPEATED = ("：同一回款单对同一张发票只能有一行，若按结算方式等分成了多行，"
+                    "请合并为一行（金额相加）后再导入")
+
+
 def no_duplicates(table, records, key, column: str) -> None:
     first: dict[Any, int] = {}
     problems = []
+    advice = PAYMENT_REPEATED if column == "回款单号" else ""
     for row, record in zip(table.rows, records):
         k = key(record)
         if k in first:
             problems.append(Problem(table.source, row.number, column,
-                                    f"与第{first[k]}行重复"))
+                                    f"与第{first[k]}行重复{advice}"))
         else:
             first[k] = row.number
     if problems:

@@ -545,3 +545,15 @@ def test_exports_with_the_time_of_day_are_read_by_their_date(seeded, tmp_path):
                                        "SK-1,26322000000012345678,2026/11/1 16:20,1130.00\n")
     assert import_receivables_file(db, paid, "t").created == 1
     assert paid_on_time(db, kangda) - before == 113000  # paid on the due date: on time
+
+
+def test_a_payment_given_twice_on_one_invoice_says_to_merge_the_rows(two_invoices, tmp_path):
+    """Kingdee lists a 收款单 paid partly by 电汇, partly by 承兑汇票 as two lines on one
+    invoice: refused (the second would overwrite the first), saying what to do about it."""
+    split = write(tmp_path / "回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,300.00\n"
+                                                   "SK-1,FP-A,2026-10-20,200.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(two_invoices, split, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第3行「回款单号」：与第2行重复：同一回款单对同一张发票只能有一行，若按结算方式等分成了"
+        "多行，请合并为一行（金额相加）后再导入"]
