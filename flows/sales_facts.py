@@ -478,8 +478,26 @@ def _movement(row, number_column: str, date_column: str, returns: bool) -> _Move
         reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
     return _Movement(row.number, row.get(number_column, lambda t: parse_code(t, max_length=40)),
                      row.get("意向单号", parse_text), line_no, sku,
-                     row.get("数量", lambda t: parse_int(t, minimum=1)),
+                     row.get("数量", _returned_quantity if returns else _delivered_quantity),
                      row.get(date_column, parse_date), kind, reason)
+
+
+def _delivered_quantity(text: str) -> int:
+    value = parse_int(text)
+    if value < 1:
+        # U8 and Kingdee list a return as a 红字 (negative) delivery
+        raise CellError(f"发货数量须大于零：{text!r}（负数是红字发货单/退货：请从 ERP 导出退货单，"
+                        "用 salesops returns import 导入）")
+    return value
+
+
+def _returned_quantity(text: str) -> int:
+    value = parse_int(text)
+    if value < 0:  # a return exported the red-ink way: the quantity is what came back
+        raise CellError(f"退货数量请填正数（退回的数量）：{text!r}")
+    if value < 1:
+        raise CellError(f"退货数量须大于零：{text!r}")
+    return value
 
 
 def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:

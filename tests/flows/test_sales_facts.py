@@ -147,3 +147,21 @@ def test_erp_quantities_written_with_decimals_are_read_as_whole_units(seeded, or
     with pytest.raises(ImportRefused) as refused:
         import_movements(seeded.db_url, half, "test", returns=True)
     assert "退货.csv 第2行「数量」：不是整数：'1.50'" in str(refused.value)
+
+
+def test_a_red_ink_delivery_row_says_to_import_it_as_a_return(seeded, order, tmp_path):
+    """U8 lists returns among deliveries as 红字 rows with a negative 数量: the clerk is told
+    where they belong, not only that -2 is below 1."""
+    deliveries = write(tmp_path / "发货.csv", "发货单号,意向单号,行号,数量,发货日期\n"
+                                            f"FH-001,{order},1,3,2026-10-12\n"
+                                            f"FH-002,{order},1,-2,2026-10-20\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, deliveries, "test", returns=False)
+    assert ("发货.csv 第3行「数量」：发货数量须大于零：'-2'（负数是红字发货单/退货：请从 ERP 导出退货单，"
+            "用 salesops returns import 导入）") in str(refused.value)
+    assert counts(seeded.db_url)["delivery"] == 0
+    returns = write(tmp_path / "退货.csv", "退货单号,意向单号,行号,数量,退货日期\n"
+                                         f"TH-01,{order},1,-1,2026-11-02\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, returns, "test", returns=True)
+    assert "退货.csv 第2行「数量」：退货数量请填正数（退回的数量）：'-1'" in str(refused.value)
