@@ -26,13 +26,21 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    HALF_WIDTH, MAX_PROBLEMS, CellError, Column, Problem, TableError, convert_rows, load_sheets,
-    parse_code, parse_date, parse_int, parse_text, read_table,
+    HALF_WIDTH, HEADER_SEARCH_ROWS, MAX_PROBLEMS, CellError, Column, Problem, TableError,
+    convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
-    ConnectorCursor, Customer, Delivery, IntentOrder, IntentOrderLine, Payment, Quote,
-    ReceivableInvoice, SalesReturn, utcnow,
+    ConnectorCursor,
+    Customer,
+    Delivery,
+    IntentOrder,
+    IntentOrderLine,
+    Payment,
+    Quote,
+    ReceivableInvoice,
+    SalesReturn,
+    utcnow,
 )
 from models.base import business_date
 from models.customer_files import active, exact_matches
@@ -463,6 +471,7 @@ class _Movement:
     on: dt.date
     kind: str = "return"
     reason: str | None = None
+    source: str = ""  # the file, or file[worksheet], it was read from
 
 
 def _movement(row, number_column: str, date_column: str, returns: bool) -> _Movement:
@@ -501,14 +510,40 @@ def _returned_quantity(text: str) -> int:
 
 
 def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
+    """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
+    sheet without the document-number column at all (a cover or notes sheet) is skipped, any
+    other sheet must be a good table; all problems of all sheets at once."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
-        table = read_table(path, columns)
-        return table.source, convert_rows(table.rows, lambda r: _movement(r, number, date,
-                                                                           returns))
+        sheets = load_sheets(path)
     except TableError as exc:
         raise ImportRefused(list(exc.problems), more=exc.more) from exc
+    spellings = {normalize_header(x) for x in columns[0].spellings()}
+    found: list[_Movement] = []
+    problems, more, read = [], 0, 0
+    for sheet in sheets:
+        if len(sheets) > 1 and not any(normalize_header(c) in spellings
+                                       for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
+                                       for c in cells):
+            continue
+        read += 1
+        try:
+            table = sheet.table(columns)
+            moves = convert_rows(table.rows, lambda r: _movement(r, number, date, returns))
+        except TableError as exc:
+            problems += exc.problems
+            more += exc.more
+            continue
+        found += [dataclasses.replace(m, source=table.source) for m in moves]
+    if not read:  # no sheet has the column: say what the first one lacks
+        try:
+            sheets[0].table(columns)
+        except TableError as exc:
+            problems += exc.problems
+    if problems:
+        raise ImportRefused(problems, more=more)
+    return Path(path).name, found
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
@@ -521,13 +556,13 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     problems: list[Problem] = []
 
     def fail(m: _Movement, column: str, message: str) -> None:
-        problems.append(Problem(source, m.row, column, message))
+        problems.append(Problem(m.source, m.row, column, message))
 
     summary = ImportSummary()
     applied: set[tuple[str, int]] = set()
     # one row per (document, order, line): a second row would overwrite the first one's
     # quantity (two lots of one line on a delivery note), so it is refused, not kept
-    first_row: dict[tuple[str, str, int], int] = {}
+    first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
     number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
     with session_scope(db_url) as s:
@@ -559,10 +594,11 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
                 continue
-            seen = first_row.setdefault((m.number, m.order_id, line.line_no), m.row)
-            if seen != m.row:
+            seen = first_row.setdefault((m.number, m.order_id, line.line_no), (m.source, m.row))
+            if seen != (m.source, m.row):
+                where = "" if seen[0] == m.source else seen[0] + " "
                 fail(m, number_column,
-                     f"与第{seen}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
+                     f"与{where}第{seen[1]}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
                      "同一单据的同一行请合并为一行（数量相加）后再导入")
                 continue
             number_field = table.return_no if returns else table.delivery_no

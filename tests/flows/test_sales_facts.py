@@ -165,3 +165,33 @@ def test_a_red_ink_delivery_row_says_to_import_it_as_a_return(seeded, order, tmp
     with pytest.raises(ImportRefused) as refused:
         import_movements(seeded.db_url, returns, "test", returns=True)
     assert "退货.csv 第2行「数量」：退货数量请填正数（退回的数量）：'-1'" in str(refused.value)
+
+
+def test_every_worksheet_of_a_delivery_workbook_is_read(seeded, order, tmp_path):
+    """An ERP export with one worksheet per month (and a notes sheet): the deliveries of the
+    second month were silently left out, and the order's rebate with them."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in (("10月", [("FH-001", 1, 3, dt.datetime(2026, 10, 12))]),
+                        ("11月", [("FH-002", 1, 2, dt.datetime(2026, 11, 3)),
+                                  ("FH-003", 2, 100, dt.datetime(2026, 11, 4))])):
+        ws = wb.create_sheet(title)
+        ws.append(["发货明细"])
+        ws.append(["发货单号", "意向单号", "行号", "数量", "发货日期"])
+        for number, line, qty, day in rows:
+            ws.append([number, order, line, qty, day])
+    wb.create_sheet("说明").append(["本文件由 ERP 导出，请勿修改表头"])
+    path = tmp_path / "发货.xlsx"
+    wb.save(path)
+    assert import_movements(seeded.db_url, path, "test", returns=False).created == 3
+    assert counts(seeded.db_url)["delivery"] == 3
+    assert import_movements(seeded.db_url, path, "test", returns=False).unchanged == 3
+    # the same delivery line on two sheets is named with its sheet
+    wb["11月"].append(["FH-001", order, 1, 1, dt.datetime(2026, 10, 12)])
+    wb.save(path)
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, path, "test", returns=False)
+    assert ("发货.xlsx[11月] 第5行「发货单号」：与发货.xlsx[10月] 第3行重复" in str(refused.value)), \
+        str(refused.value)
