@@ -493,10 +493,12 @@ def _movement(row, number_column: str, date_column: str, returns: bool) -> _Move
 
 def _delivered_quantity(text: str) -> int:
     value = parse_int(text)
-    if value < 1:
+    if value < 0:
         # U8 and Kingdee list a return as a 红字 (negative) delivery
         raise CellError(f"发货数量须大于零：{text!r}（负数是红字发货单/退货：请从 ERP 导出退货单，"
                         "用 salesops returns import 导入）")
+    if value < 1:
+        raise CellError(f"发货数量须大于零：{text!r}")
     return value
 
 
