@@ -379,7 +379,7 @@ def sync_receivables_flow() -> dict:
     return summary.as_dict()
 
 
-SYNC_RETRY = "（下次同步会重新读取，客户建档或发票到达后即补录）"
+SYNC_RETRY = "（下次同步会重新读取，客户建档、发票到达或回款改核销后即补录）"
 
 
 def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSummary:

@@ -470,7 +470,7 @@ def test_the_daily_sync_waits_for_the_payments_of_a_voided_invoice_to_move(hub):
           f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,已作废\n")
     done = sync_receivables(hub)
     assert done.skipped == ["发票 FP-B：已作废，但回款 SK-1 仍核销在该发票上，暂不撤销该发票"
-                            "（下次同步会重新读取，客户建档或发票到达后即补录）"], done
+                            "（下次同步会重新读取，客户建档、发票到达或回款改核销后即补录）"], done
     write(inbound / "20261103-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
     done = sync_receivables(hub)
     assert done.skipped == [] and "发票 FP-B：已作废，不再计入应收" in done.moved, done
