@@ -174,6 +174,10 @@ class ReceivableRecord:
     due_on: dt.date
     amount: Decimal
     invoice_code: str | None = None  # 发票代码 of an old-style invoice (8-digit 发票号码)
+    # finance (or the tax system) voided the invoice (作废): nothing is due on it
+    voided: bool = False
+    # (file or worksheet, row) it was read from, for messages; None from REST
+    at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -192,6 +196,8 @@ class PaymentRecord:
     amount: Decimal
     invoice_code: str | None = None
     voided: bool = False
+    # (file or worksheet, row) it was read from, for messages; None from REST
+    at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def invoice_key(self) -> str:
@@ -715,6 +721,7 @@ INVOICE_COLUMNS = (
     Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
+    Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
@@ -791,18 +798,24 @@ def _invoice_number(row: Row) -> tuple[str, str | None]:
     return number, code
 
 
+def _business_date(text: str) -> dt.date:
+    # exports write 开票日期 / 到账时间 with the local time of day: the date is what counts
+    return parse_date(text, time_of_day=True)
+
+
 def _invoice(row: Row) -> ReceivableRecord:
     row.get("币种", _yuan_only)
     number, code = _invoice_number(row)
-    issued = row.get("开票日期", parse_date)
-    due = row.get("到期日", parse_date)
+    issued = row.get("开票日期", _business_date)
+    due = row.get("到期日", _business_date)
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
     return ReceivableRecord(
         invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
         # a credit note (红字发票) is a negative invoice; zero is a mistake
-        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code)
+        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code,
+        voided=row.get("作废状态", lambda t: parse_voided(t, "该发票")))
 
 
 # a payment row's 作废状态, as finance systems and clerks write it (blank: in force)
@@ -810,13 +823,13 @@ _IN_FORCE = frozenset({"", "正常", "有效", "未作废", "否", "N", "NO", "F
 _VOIDED = frozenset({"作废", "已作废", "是", "Y", "YES", "TRUE", "1"})
 
 
-def parse_voided(text: str) -> bool:
+def parse_voided(text: str, what: str = "该回款单") -> bool:
     value = unicodedata.normalize("NFKC", text).strip().upper()
     if value in _VOIDED:
         return True
     if value not in _IN_FORCE:
         raise CellError(f"无法识别的作废状态：{text.strip()!r}（留空或写“正常”表示有效，"
-                        "写“已作废”表示该回款单已作废）")
+                        f"写“已作废”表示{what}已作废）")
     return False
 
 
@@ -825,7 +838,7 @@ def _payment(row: Row) -> PaymentRecord:
     payment_no = row.get("回款单号", _number)
     number, code = _invoice_number(row)
     return PaymentRecord(
-        payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", parse_date),
+        payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", _business_date),
         amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code,
         voided=row.get("作废状态", parse_voided))
 
@@ -870,13 +883,13 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                                           "「到期日」列，回款表需有「回款单号」「回款日期」列")])
             if kind == "invoices":
                 table = sheet.table(INVOICE_COLUMNS)
-                found = convert_rows(table.rows, _invoice)
+                found = _located(table, convert_rows(table.rows, _invoice))
                 no_duplicates(table, found, lambda r: r.key, "发票号")
                 once(table, found, lambda r: r.key, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
-                found = convert_rows(table.rows, _payment)
+                found = _located(table, convert_rows(table.rows, _payment))
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 payments += found
@@ -902,18 +915,30 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     return tuple(invoices), tuple(payments)
 
 
+def _located(table, records: list) -> list:
+    """The records of a table's rows (all converted: none was dropped), each with its row."""
+    return [dataclasses.replace(r, at=(table.source, row.number))
+            for row, r in zip(table.rows, records)]
+
+
 def _void_word(voided: bool) -> str:
     return "已作废" if voided else "未作废"
+
+
+# a 收款单 paid by 电汇 and 承兑汇票 lists one 核销 line per 结算方式: the clerk merges them
+PAYMENT_REPEATED = ("：同一回款单对同一张发票只能有一行，若按结算方式等分成了多行，"
+                    "请合并为一行（金额相加）后再导入")
 
 
 def no_duplicates(table, records, key, column: str) -> None:
     first: dict[Any, int] = {}
     problems = []
+    advice = PAYMENT_REPEATED if column == "回款单号" else ""
     for row, record in zip(table.rows, records):
         k = key(record)
         if k in first:
             problems.append(Problem(table.source, row.number, column,
-                                    f"与第{first[k]}行重复"))
+                                    f"与第{first[k]}行重复{advice}"))
         else:
             first[k] = row.number
     if problems:
@@ -1081,7 +1106,11 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       issued_on=field(item, "issued_on", i, "date"),
                       due_on=field(item, "due_on", i, "date"),
                       amount=field(item, "amount", i, "credit"),
-                      invoice_code=field(item, "invoice_code", i, "code"))
+                      invoice_code=field(item, "invoice_code", i, "code"),
+                      voided=item.get("voided", False) if isinstance(item, dict) else False)
+        if not isinstance(record["voided"], bool):
+            problems.append(f"{i}.voided: must be true or false, got {record['voided']!r}")
+            record["voided"] = False
         yuan_only(item, i)
         keyed(record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:

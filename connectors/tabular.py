@@ -493,6 +493,7 @@ _DATE_PATTERNS = (
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
+_TIME_OF_DAY = re.compile(r"(.*?)[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 _MIDNIGHT = re.compile(r"(.*?)(?:[ T]0?0:00(?::00(?:\.0+)?)?)?")  # Excel CSV: "… 0:00"
 _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
@@ -513,24 +514,37 @@ def parse_text(text: str, *, max_length: int | None = None) -> str:
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d+)?[eE][+-]?\d+")
 
 
+# full-width ASCII (Ｆ, ０ … ～) and the ideographic space, as typed in Chinese input mode
+HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
+
+
 def parse_code(text: str, *, max_length: int | None = None) -> str:
-    """A document number or code (发票号, 回款单号 …): `parse_text`, and refused when it reads
-    `2.4322E+19`, what Excel makes of a long number in a CSV it opened and saved again (the
-    digits are lost, and two documents would share the number)."""
+    """A document number or code (发票号, 回款单号 …): `parse_text`, full-width letters and
+    digits made half-width (`ＦＰ－００１` is the FP-001 the finance system writes: one
+    document, one key), and refused when it reads `2.4322E+19`, what Excel makes of a long
+    number in a CSV it opened and saved again (the digits are lost, and two documents would
+    share the number)."""
     value = parse_text(text, max_length=max_length)
+    value = value.translate(HALF_WIDTH).strip()
     if _SCIENTIFIC.fullmatch(value.strip()):
         raise CellError(f"编号 {value} 是 Excel 的科学计数法显示，已丢失位数：请从原系统重新导出，"
                         "或在 Excel 中把该列设为“文本”格式后按原单据重新填写")
     return value
 
 
-def parse_date(text: str) -> dt.date:
+def parse_date(text: str, *, time_of_day: bool = False) -> dt.date:
     """2026-10-31, 2026/10/31, 2026.10.31, 2026年10月31日 or 20261031 (a time of exactly
-    midnight may follow, as Excel writes dates)."""
+    midnight may follow, as Excel writes dates). `time_of_day`: any local time may follow
+    and is dropped (`2026-10-31 14:35:22`, as the tax platform's invoice exports and bank
+    receipts write 开票日期 and 到账时间, in Beijing time: the date is the business date)."""
     if not text:
         raise CellError("不能为空")
-    body = _MIDNIGHT.fullmatch(unicodedata.normalize("NFKC", text).strip()
-                               ).group(1)  # type: ignore[union-attr]
+    body = unicodedata.normalize("NFKC", text).strip()
+    if time_of_day:
+        m = _TIME_OF_DAY.fullmatch(body)
+        if m and int(m.group(2)) < 24 and int(m.group(3)) < 60 and int(m.group(4) or 0) < 60:
+            body = m.group(1)
+    body = _MIDNIGHT.fullmatch(body).group(1)  # type: ignore[union-attr]
     for pattern in _DATE_PATTERNS:
         m = pattern.fullmatch(body)
         if m:
@@ -579,14 +593,16 @@ def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -
 
 
 def parse_int(text: str, *, minimum: int | None = None) -> int:
-    """A whole number (`12`, `1,200`; Excel's `12.0` is read as 12 already)."""
+    """A whole number (`12`, `1,200`, also in full-width; Excel's `12.0` is read as 12 already;
+    `3.00` too: ERP exports write quantities with their unit's precision)."""
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
-    body = text.strip().replace(",", "")
-    if not re.fullmatch(r"[+-]?\d+", body):
+    body = unicodedata.normalize("NFKC", text).strip().replace(",", "")
+    m = re.fullmatch(r"([+-]?\d+)(?:\.0*)?", body)
+    if not m:
         raise CellError(f"不是整数：{text!r}")
-    value = int(body)
+    value = int(m.group(1))
     if minimum is not None and value < minimum:
         raise CellError(f"不能小于 {minimum}：{text!r}")
     return value

@@ -26,13 +26,21 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    MAX_PROBLEMS, CellError, Column, Problem, TableError, convert_rows, load_sheets, parse_code,
-    parse_date, parse_int, parse_text, read_table,
+    HALF_WIDTH, HEADER_SEARCH_ROWS, MAX_PROBLEMS, CellError, Column, Problem, TableError,
+    convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
-    ConnectorCursor, Customer, Delivery, IntentOrder, IntentOrderLine, Payment, Quote,
-    ReceivableInvoice, SalesReturn, utcnow,
+    ConnectorCursor,
+    Customer,
+    Delivery,
+    IntentOrder,
+    IntentOrderLine,
+    Payment,
+    Quote,
+    ReceivableInvoice,
+    SalesReturn,
+    utcnow,
 )
 from models.base import business_date
 from models.customer_files import active, exact_matches
@@ -129,11 +137,18 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     known is an error, or skipped whole: its stored allocations stay as they are until every
     invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
+    voided = []  # invoices finance voided: taken out once the payments are stored
     for record in invoices:
+        if record.voided:
+            voided.append(record)
+            continue
         customer = _customer_for(s, record.customer_uscc, record.customer_name)
         if customer is None:
             what = _unknown_customer(record.key, record.customer_name)
-            (summary.skipped if skip_unknown else problems).append(what)
+            if skip_unknown:
+                summary.skipped.append(what)
+            else:
+                problems.append(_at(record, "客户名称", what))
             continue
         values = dict(customer_id=customer.id, issued_on=record.issued_on,
                       due_on=record.due_on, amount=record.amount)
@@ -149,7 +164,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     for payment_no, records in allocations.items():
         if any(r.voided for r in records):
             if not all(r.voided for r in records):
-                problems.append(f"回款 {payment_no}：部分行标记作废、部分行未作废（回款单须整单作废）")
+                problems.append(_at(records[0], "作废状态", f"回款 {payment_no}：部分行标记作废、"
+                                    "部分行未作废（回款单须整单作废）"))
                 continue
             # none of its money counts: whatever invoices it settled, known or not
             gone = _drop_allocations(s, payment_no, [], actor)
@@ -161,7 +177,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         unknown = [key for key, invoice in found.items() if invoice is None]
         if unknown:
             if not skip_unknown:
-                problems += [_unknown_invoice(payment_no, key) for key in unknown]
+                problems += [_at(r, "发票号", _unknown_invoice(payment_no, r.invoice_key))
+                             for r in records if r.invoice_key in unknown]
                 continue
             # the invoices it lists that are known wait with it
             whole = "（该回款单其余各行一并暂不登记）" if len(found) > len(unknown) else ""
@@ -178,9 +195,42 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                                                 invoice_no=invoice.invoice_no, source=source,
                                                 **v),
                     values, summary, actor)
+    for record in voided:
+        _drop_voided_invoice(s, record, summary, problems, actor, skip_unknown)
     if problems:
         raise ImportRefused(problems)
     return summary
+
+
+def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
+                         problems: list, actor: str, skip: bool) -> None:
+    """A voided invoice (作废) is due no more: its stored row is deleted (op log `delete`).
+    Payments still allocated to it (after this import's payments) would lose their invoice:
+    refused — or skipped (`skip`, the sync: the export moving them may come in a later page,
+    which a refusal would never let it read) — until finance re-allocates or voids them.
+    One never stored is ignored, whatever its customer."""
+    row = _invoice(s, record.key)
+    if row is None:
+        return
+    paid = s.exec(select(Payment.payment_no).where(Payment.invoice_no == row.invoice_no)
+                  .order_by(Payment.payment_no)).all()
+    if paid:
+        what = f"发票 {invoice_label(record.key)}：已作废，但回款 {'、'.join(paid)} 仍核销在该发票上"
+        if skip:
+            summary.skipped.append(f"{what}，暂不撤销该发票")
+        else:
+            problems.append(_at(record, "作废状态",
+                                f"{what}：请先导入这些回款单改核销到其他发票（或已作废）的记录"))
+        return
+    record_delete(s, row, actor)
+    s.delete(row)
+    s.flush()
+    summary.moved.append(f"发票 {invoice_label(record.key)}：已作废，不再计入应收")
+
+
+def _at(record: ReceivableRecord | PaymentRecord, column: str, message: str) -> Problem | str:
+    """A problem of a record, at its file, row and column when it was read from a file."""
+    return Problem(*record.at, column, message) if record.at else message
 
 
 def _drop_allocations(s: Session, payment_no: str, keep: list[str], actor: str
@@ -259,7 +309,8 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
 
 
 def _raw_key(r) -> str:
-    return invoice_key(r["发票代码"], r["发票号"])
+    return invoice_key(r["发票代码"].translate(HALF_WIDTH) or None,
+                       r["发票号"].translate(HALF_WIDTH))
 
 
 # the tables of an export, the columns a record needs for its key, and its key
@@ -298,7 +349,8 @@ def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem
             invoice_keys.update(_raw_key(r) for r in rows)
             problems += [Problem(r.source, r.number, "客户名称",
                                  _unknown_customer(_raw_key(r), r["客户名称"]))
-                         for r in rows if not skip_unknown and r["客户名称"] and _customer_for(
+                         for r in rows if not skip_unknown and r["客户名称"]
+                         and not _says_voided(r) and _customer_for(
                              s, r["统一社会信用代码"].upper() or None, r["客户名称"]) is None]
     problems += [Problem(r.source, r.number, "发票号", _unknown_invoice(r["回款单号"], _raw_key(r)))
                  for r in payments if not skip_unknown and _raw_key(r) not in invoice_keys
@@ -327,7 +379,7 @@ def sync_receivables_flow() -> dict:
     return summary.as_dict()
 
 
-SYNC_RETRY = "（下次同步会重新读取，客户建档或发票到达后即补录）"
+SYNC_RETRY = "（下次同步会重新读取，客户建档、发票到达或回款改核销后即补录）"
 
 
 def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSummary:
@@ -419,6 +471,7 @@ class _Movement:
     on: dt.date
     kind: str = "return"
     reason: str | None = None
+    source: str = ""  # the file, or file[worksheet], it was read from
 
 
 def _movement(row, number_column: str, date_column: str, returns: bool) -> _Movement:
@@ -434,19 +487,65 @@ def _movement(row, number_column: str, date_column: str, returns: bool) -> _Move
         reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
     return _Movement(row.number, row.get(number_column, lambda t: parse_code(t, max_length=40)),
                      row.get("意向单号", parse_text), line_no, sku,
-                     row.get("数量", lambda t: parse_int(t, minimum=1)),
+                     row.get("数量", _returned_quantity if returns else _delivered_quantity),
                      row.get(date_column, parse_date), kind, reason)
 
 
+def _delivered_quantity(text: str) -> int:
+    value = parse_int(text)
+    if value < 0:
+        # U8 and Kingdee list a return as a 红字 (negative) delivery
+        raise CellError(f"发货数量须大于零：{text!r}（负数是红字发货单/退货：请从 ERP 导出退货单，"
+                        "用 salesops returns import 导入）")
+    if value < 1:
+        raise CellError(f"发货数量须大于零：{text!r}")
+    return value
+
+
+def _returned_quantity(text: str) -> int:
+    value = parse_int(text)
+    if value < 0:  # a return exported the red-ink way: the quantity is what came back
+        raise CellError(f"退货数量请填正数（退回的数量）：{text!r}")
+    if value < 1:
+        raise CellError(f"退货数量须大于零：{text!r}")
+    return value
+
+
 def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
+    """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
+    sheet without the document-number column at all (a cover or notes sheet) is skipped, any
+    other sheet must be a good table; all problems of all sheets at once."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
-        table = read_table(path, columns)
-        return table.source, convert_rows(table.rows, lambda r: _movement(r, number, date,
-                                                                           returns))
+        sheets = load_sheets(path)
     except TableError as exc:
         raise ImportRefused(list(exc.problems), more=exc.more) from exc
+    spellings = {normalize_header(x) for x in columns[0].spellings()}
+    found: list[_Movement] = []
+    problems, more, read = [], 0, 0
+    for sheet in sheets:
+        if len(sheets) > 1 and not any(normalize_header(c) in spellings
+                                       for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
+                                       for c in cells):
+            continue
+        read += 1
+        try:
+            table = sheet.table(columns)
+            moves = convert_rows(table.rows, lambda r: _movement(r, number, date, returns))
+        except TableError as exc:
+            problems += exc.problems
+            more += exc.more
+            continue
+        found += [dataclasses.replace(m, source=table.source) for m in moves]
+    if not read:  # no sheet has the column: say what the first one lacks
+        try:
+            sheets[0].table(columns)
+        except TableError as exc:
+            problems += exc.problems
+    if problems:
+        raise ImportRefused(problems, more=more)
+    return Path(path).name, found
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
@@ -459,13 +558,13 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     problems: list[Problem] = []
 
     def fail(m: _Movement, column: str, message: str) -> None:
-        problems.append(Problem(source, m.row, column, message))
+        problems.append(Problem(m.source, m.row, column, message))
 
     summary = ImportSummary()
     applied: set[tuple[str, int]] = set()
     # one row per (document, order, line): a second row would overwrite the first one's
     # quantity (two lots of one line on a delivery note), so it is refused, not kept
-    first_row: dict[tuple[str, str, int], int] = {}
+    first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
     number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
     with session_scope(db_url) as s:
@@ -497,10 +596,11 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
                 continue
-            seen = first_row.setdefault((m.number, m.order_id, line.line_no), m.row)
-            if seen != m.row:
+            seen = first_row.setdefault((m.number, m.order_id, line.line_no), (m.source, m.row))
+            if seen != (m.source, m.row):
+                where = "" if seen[0] == m.source else seen[0] + " "
                 fail(m, number_column,
-                     f"与第{seen}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
+                     f"与{where}第{seen[1]}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
                      "同一单据的同一行请合并为一行（数量相加）后再导入")
                 continue
             number_field = table.return_no if returns else table.delivery_no

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -392,3 +393,167 @@ def test_the_cli_says_which_payment_was_voided(cli, tmp_path):
     assert code == 0
     assert "移除核销 1" in out
     assert "  变更：回款 SK-1：已作废，撤销对发票 FP-A 的核销" in out
+
+
+# --- a voided invoice (作废发票) --------------------------------------------------------------
+
+def amount_due(db_url: str, customer: int) -> int:
+    """Fen due that the December 2026 payment rate counts for the customer."""
+    with session_scope(db_url) as s:
+        return payment_rates(s, [customer], D(2026, 12, 1), D(2026, 12, 1)).amounts(
+            customer, "2026-12")[0]
+
+
+def test_an_invoice_the_export_marks_voided_is_due_no_more(two_invoices, tmp_path):
+    """Tax-system and Kingdee invoice exports list voided invoices with 作废标志 作废: such an
+    invoice is not money the customer owes, so it must not lower the payment rate."""
+    db = two_invoices
+    kangda = customer_id(db, KANGDA)
+    before = amount_due(db, kangda)
+    export = write(tmp_path / "应收2.csv",
+                   "发票号码,客户名称,开票日期,到期日,价税合计,作废标志\n"
+                   f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00,正常\n"
+                   f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,作废\n"
+                   f"FP-V,{KANGDA},2026-10-02,2026-11-02,500.00,作废\n"
+                   "FP-W,未建档的某公司,2026-10-02,2026-11-02,800.00,作废\n")
+    done = import_receivables_file(db, export, "clerk")
+    assert (done.created, done.unchanged) == (0, 1)
+    assert done.moved == ["发票 FP-B：已作废，不再计入应收"]
+    assert amount_due(db, kangda) == before - 100000
+    with session_scope(db) as s:
+        assert s.exec(sa.select(ReceivableInvoice.invoice_no).order_by(
+            ReceivableInvoice.invoice_no)).scalars().all() == ["FP-A"]
+    assert [e["invoice_no"][0] for e in log_entries(db, "receivable_invoice", "delete")] == [
+        "FP-B"]
+    again = import_receivables_file(db, export, "clerk")
+    assert (again.created, again.unchanged, again.moved) == (0, 1, [])
+
+
+def test_a_voided_invoice_that_still_has_payments_is_refused(two_invoices, tmp_path):
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "回款1.csv",
+                                      PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n"), "t")
+    voided = write(tmp_path / "应收2.csv", "发票号,客户名称,开票日期,到期日,金额,作废状态\n"
+                                          f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,已作废\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, voided, "t")
+    assert "发票 FP-B：已作废，但回款 SK-1 仍核销在该发票上" in str(refused.value)
+    assert allocations(db, "SK-1") == [("FP-B", 600)]
+    # once finance moved the payment to another invoice, the void goes through
+    import_receivables_file(db, write(tmp_path / "回款2.csv",
+                                      PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n"), "t")
+    assert import_receivables_file(db, voided, "t").moved == ["发票 FP-B：已作废，不再计入应收"]
+
+
+def test_rest_pages_carry_voided_invoices():
+    invoice = {"invoice_no": "FP-A", "customer_uscc": None, "customer_name": KANGDA,
+               "issued_on": "2026-10-01", "due_on": "2026-11-01", "amount": "1000.00"}
+    page = parse_receivables_page({"invoices": [{**invoice, "voided": True}], "payments": [],
+                                   "next_cursor": "c1"})
+    assert page.invoices[0].voided
+    with pytest.raises(PermanentError) as refused:
+        parse_receivables_page({"invoices": [{**invoice, "voided": "Y"}], "payments": [],
+                                "next_cursor": "c1"})
+    assert "invoices[0].voided: must be true or false, got 'Y'" in str(refused.value)
+
+
+def test_the_daily_sync_waits_for_the_payments_of_a_voided_invoice_to_move(hub):
+    """The void arrives before the export that moves its payment: the sync must not stop at
+    it for good (a refused page is never passed), it waits and reads on."""
+    inbound = hub.settings.path("finance-drop") / "receivables-inbound"
+    write(inbound / "20261101-应收.csv", INVOICES
+          + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+            f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00\n")
+    write(inbound / "20261101-回款.csv", PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n")
+    assert sync_receivables(hub).created == 3
+    write(inbound / "20261102-应收.csv", "发票号,客户名称,开票日期,到期日,金额,作废状态\n"
+          f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00,已作废\n")
+    done = sync_receivables(hub)
+    assert done.skipped == ["发票 FP-B：已作废，但回款 SK-1 仍核销在该发票上，暂不撤销该发票"
+                            "（下次同步会重新读取，客户建档、发票到达或回款改核销后即补录）"], done
+    write(inbound / "20261103-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
+    done = sync_receivables(hub)
+    assert done.skipped == [] and "发票 FP-B：已作废，不再计入应收" in done.moved, done
+    assert allocations(hub.db_url, "SK-1") == [("FP-A", 600)]
+    with session_scope(hub.db_url) as s:
+        assert s.exec(sa.select(ReceivableInvoice.invoice_no)).scalars().all() == ["FP-A"]
+
+
+def test_unknown_customers_and_invoices_of_a_clean_file_are_named_by_row(two_invoices,
+                                                                        tmp_path):
+    """A file whose cells are all good is refused for its unknown customer or invoice with
+    the same file, row and column as a file with bad cells besides (not a bare sentence the
+    clerk has to search a 2,000-row export for)."""
+    db = two_invoices
+    payments = write(tmp_path / "回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,300.00\n"
+                                                      "SK-2,FP-A,2026-10-20,100.00\n"
+                                                      "SK-2,FP-X,2026-10-20,100.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, payments, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第4行「发票号」：回款 SK-2：发票 FP-X 不存在"]
+    invoices = tmp_path / "应收.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "11月"
+    wb.active.append(["应收发票明细"])
+    wb.active.append(["发票号", "客户名称", "开票日期", "到期日", "金额"])
+    wb.active.append(["FP-C", KANGDA, D(2026, 11, 1), D(2026, 12, 1), 10])
+    wb.active.append(["FP-D", "未建档的某公司", D(2026, 11, 1), D(2026, 12, 1), 10])
+    wb.save(invoices)
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, invoices, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "应收.xlsx 第4行「客户名称」：发票 FP-D：客户“未建档的某公司”未建档"]
+    assert allocations(db, "SK-1") == []  # nothing written
+
+
+def test_numbers_typed_in_full_width_are_the_same_invoice_and_payment(seeded, tmp_path):
+    """A clerk's sheet typed in Chinese input mode (ＦＰ－Ａ, ０４４…) names the invoice the
+    finance system writes in half-width: one invoice, not two (due counted twice), and its
+    payment finds it."""
+    db = seeded.db_url
+    kangda = customer_id(db, KANGDA)
+    before = amount_due(db, kangda)
+    import_receivables_file(db, write(tmp_path / "应收1.csv", CODED_INVOICES
+                                      + f"{CODE_1},04419876,{KANGDA},2026-10-01,2026-11-01,500.00\n"
+                                        f",FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"), "t")
+    typed = write(tmp_path / "应收2.csv", CODED_INVOICES
+                  + f"０４４００１９００１１１,０４４１９８７６,{KANGDA},2026-10-01,2026-11-01,500.00\n"
+                    f",ＦＰ－Ａ,{KANGDA},2026-10-01,2026-11-01,1000.00\n")
+    done = import_receivables_file(db, typed, "t")
+    assert (done.created, done.unchanged) == (0, 2)
+    assert amount_due(db, kangda) - before == 150000
+    paid = import_receivables_file(db, write(tmp_path / "回款.csv", CODED_PAYMENTS
+                                             + "ＳＫ－１,０４４００１９００１１１,０４４１９８７６,"
+                                               "2026-10-20,500.00\n"), "t")
+    assert paid.created == 1 and allocations(db, "SK-1") == [(f"{CODE_1}-04419876", 500)]
+
+
+def test_exports_with_the_time_of_day_are_read_by_their_date(seeded, tmp_path):
+    """The tax platform's invoice export writes 开票日期 with its time (a date-time cell), bank
+    receipts 到账时间 likewise: the date is the business date, the export is not refused."""
+    db = seeded.db_url
+    kangda = customer_id(db, KANGDA)
+    before = paid_on_time(db, kangda)
+    wb = openpyxl.Workbook()
+    wb.active.append(["发票号码", "购买方名称", "开票日期", "到期日", "价税合计"])
+    wb.active.append(["26322000000012345678", KANGDA, dt.datetime(2026, 10, 1, 14, 35, 22),
+                      dt.datetime(2026, 11, 1), 1130.0])
+    wb.save(tmp_path / "数电发票.xlsx")
+    assert import_receivables_file(db, tmp_path / "数电发票.xlsx", "t").created == 1
+    paid = write(tmp_path / "回款.csv", "收款单号,发票号码,到账日期,收款金额\n"
+                                       "SK-1,26322000000012345678,2026/11/1 16:20,1130.00\n")
+    assert import_receivables_file(db, paid, "t").created == 1
+    assert paid_on_time(db, kangda) - before == 113000  # paid on the due date: on time
+
+
+def test_a_payment_given_twice_on_one_invoice_says_to_merge_the_rows(two_invoices, tmp_path):
+    """Kingdee lists a 收款单 paid partly by 电汇, partly by 承兑汇票 as two lines on one
+    invoice: refused (the second would overwrite the first), saying what to do about it."""
+    split = write(tmp_path / "回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,300.00\n"
+                                                   "SK-1,FP-A,2026-10-20,200.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(two_invoices, split, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第3行「回款单号」：与第2行重复：同一回款单对同一张发票只能有一行，若按结算方式等分成了"
+        "多行，请合并为一行（金额相加）后再导入"]

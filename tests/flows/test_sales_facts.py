@@ -129,3 +129,69 @@ def test_cli_import_refusal_names_the_row_and_exits_non_zero(seeded, order, tmp_
                          timeout=120)
     assert run.returncode == 2
     assert "未写入任何数据" in run.stderr and "超过订购数量 5" in run.stderr
+
+
+def test_erp_quantities_written_with_decimals_are_read_as_whole_units(seeded, order, tmp_path):
+    """U8 and Kingdee export 数量 with the unit's precision: `3.00` is 3 units, not an error."""
+    deliveries = write(tmp_path / "发货.csv",
+                       "发货单号,意向单号,行号,物料编码,数量,发货日期\n"
+                       f"FH-001,{order},1,MON-M8,3.00,2026/10/12\n"
+                       f"FH-001,{order},2,CONS-ECG10,\"100.0000000000\",2026/10/12\n",
+                       encoding="gb18030")
+    assert import_movements(seeded.db_url, deliveries, "test", returns=False).created == 2
+    with get_engine(seeded.db_url).connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT sum(quantity) FROM delivery")).scalar() == 103
+    half = write(tmp_path / "退货.csv", "退货单号,意向单号,行号,数量,退货日期\n"
+                                      f"TH-01,{order},1,1.50,2026-11-02\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, half, "test", returns=True)
+    assert "退货.csv 第2行「数量」：不是整数：'1.50'" in str(refused.value)
+
+
+def test_a_red_ink_delivery_row_says_to_import_it_as_a_return(seeded, order, tmp_path):
+    """U8 lists returns among deliveries as 红字 rows with a negative 数量: the clerk is told
+    where they belong, not only that -2 is below 1."""
+    deliveries = write(tmp_path / "发货.csv", "发货单号,意向单号,行号,数量,发货日期\n"
+                                            f"FH-001,{order},1,3,2026-10-12\n"
+                                            f"FH-002,{order},1,-2,2026-10-20\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, deliveries, "test", returns=False)
+    assert ("发货.csv 第3行「数量」：发货数量须大于零：'-2'（负数是红字发货单/退货：请从 ERP 导出退货单，"
+            "用 salesops returns import 导入）") in str(refused.value)
+    assert counts(seeded.db_url)["delivery"] == 0
+    returns = write(tmp_path / "退货.csv", "退货单号,意向单号,行号,数量,退货日期\n"
+                                         f"TH-01,{order},1,-1,2026-11-02\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, returns, "test", returns=True)
+    assert "退货.csv 第2行「数量」：退货数量请填正数（退回的数量）：'-1'" in str(refused.value)
+
+
+def test_every_worksheet_of_a_delivery_workbook_is_read(seeded, order, tmp_path):
+    """An ERP export with one worksheet per month (and a notes sheet): the deliveries of the
+    second month were silently left out, and the order's rebate with them."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in (("10月", [("FH-001", 1, 3, dt.datetime(2026, 10, 12))]),
+                        ("11月", [("FH-002", 1, 2, dt.datetime(2026, 11, 3)),
+                                  ("FH-003", 2, 100, dt.datetime(2026, 11, 4))])):
+        ws = wb.create_sheet(title)
+        ws.append(["发货明细"])
+        ws.append(["发货单号", "意向单号", "行号", "数量", "发货日期"])
+        for number, line, qty, day in rows:
+            ws.append([number, order, line, qty, day])
+    wb.create_sheet("说明").append(["本文件由 ERP 导出，请勿修改表头"])
+    path = tmp_path / "发货.xlsx"
+    wb.save(path)
+    assert import_movements(seeded.db_url, path, "test", returns=False).created == 3
+    assert counts(seeded.db_url)["delivery"] == 3
+    assert import_movements(seeded.db_url, path, "test", returns=False).unchanged == 3
+    # the same delivery line on two sheets is named with its sheet
+    wb["11月"].append(["FH-001", order, 1, 1, dt.datetime(2026, 10, 12)])
+    wb.save(path)
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, path, "test", returns=False)
+    assert ("发货.xlsx[11月] 第5行「发货单号」：与发货.xlsx[10月] 第3行重复" in str(refused.value)), \
+        str(refused.value)

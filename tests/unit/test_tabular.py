@@ -249,6 +249,17 @@ def test_parse_money_sign_rules():
         parse_money("0.00", allow_zero=False)
 
 
+def test_parse_date_may_drop_a_time_of_day_when_asked():
+    for text in ("2026-10-31 14:35:22", "2026/10/31 8:05", "2026-10-31T23:59:59.500",
+                 "２０２６-10-31 14:35:22", "2026-10-31"):
+        assert parse_date(text, time_of_day=True) == dt.date(2026, 10, 31)
+    for bad in ("2026-10-31 25:00", "2026-10-31 14:35:22+00:00", "2026-10-31 14:61"):
+        with pytest.raises(CellError):
+            parse_date(bad, time_of_day=True)
+    with pytest.raises(CellError):
+        parse_date("2026-10-31 14:35:22")  # not unless asked
+
+
 def test_parse_int():
     assert parse_int("1,200") == 1200 and parse_int("-3") == -3
     for bad in ("", "1.5", "三"):
@@ -256,6 +267,14 @@ def test_parse_int():
             parse_int(bad)
     with pytest.raises(CellError):
         parse_int("0", minimum=1)
+
+
+def test_parse_int_reads_the_decimals_erp_exports_write_for_whole_quantities():
+    """U8 and Kingdee export quantities with their unit's precision (`3.00`, `3.0000000000`)."""
+    assert parse_int("3.00") == 3 and parse_int("1,200.0000000000") == 1200
+    assert parse_int("１２.００") == 12 and parse_int("１，２００") == 1200
+    with pytest.raises(CellError, match="不是整数"):
+        parse_int("3.50")
 
 
 def test_excel_cell_values_become_the_text_excel_shows():
