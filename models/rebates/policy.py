@@ -380,10 +380,31 @@ def _json_error(text: str, exc: json.JSONDecodeError) -> str:
         line = text.count("\n", 0, end) + 1
         what = "文档意外结束（括号或引号未闭合）"
         return f"JSON 格式错误，第 {line} 行末尾：{what}{_full_width_hint(text, line, line)}"
-    what = next((zh for en, zh in _JSON_PROBLEMS if exc.msg.startswith(en)),
-                f"无法解析（{exc.msg}）")
+    what = _json_word_hint(text, exc.pos) or next(
+        (zh for en, zh in _JSON_PROBLEMS if exc.msg.startswith(en)), f"无法解析（{exc.msg}）")
     return (f"JSON 格式错误，第 {exc.lineno} 行第 {exc.colno} 列：{what}"
             f"{_full_width_hint(text, exc.lineno, exc.lineno)}")
+
+
+# an unquoted number that JSON read up to where a clerk's unit or sign follows (`1%`, `10万`)
+_JSON_WORD = re.compile(r"""(?<![\w."])(-?\d+(?:\.\d+)?)([^\s,:\[\]{}"]+)""")
+
+
+def _json_word_hint(text: str, pos: int) -> str:
+    """`“1%”须加英文双引号，写成 "1%"` where a JSON number stopped at what a clerk writes
+    after it (a percent sign, 万, 元), where JSON itself only says a comma is missing; ''
+    otherwise."""
+    start = pos
+    while start > 0 and (text[start - 1].isdigit() or text[start - 1] in ".-"):
+        start -= 1
+    found = _JSON_WORD.match(text, start)
+    if start == pos or found is None or found.start(2) != pos:
+        return ""
+    word = found.group()
+    if word[-1] in "%％" and _NUMBER_RE.match(word[:-1]):
+        return f"比例“{word}”须加英文双引号，写成 \"{word[:-1]}%\"（或写成小数）"
+    hint = _number_hint(word)
+    return f"数字后多了“{found.group(2)}”{hint}" if hint else ""
 
 
 def _yaml_error(text: str, exc: yaml.YAMLError) -> str:
