@@ -68,7 +68,7 @@ class Review:
     """What publishing a document now would meet, beyond the document itself."""
 
     version: int = 0  # the number it would get
-    supersedes: int | None = None
+    supersedes: int | None = None  # the version in force on its effective_from, if any
     problems: tuple[Problem, ...] = ()  # it does not fit the published versions (422)
     refusals: tuple[Problem, ...] = ()  # publishing it now is refused (409)
     warnings: tuple[Problem, ...] = ()  # publishable, but the clerk should look
@@ -109,8 +109,11 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
         warnings += _coverage_warnings(book, spec)  # the same document supersedes nothing)
     if not refusals:
         warnings += _settled_warnings(spec, settled)
+    # the version in force on the new start is the one superseded from that date: not
+    # always the latest (a back-dated correction), and none after a gap in the dates
+    in_force = book.version_on(spec.code, spec.effective_from) if latest else None
     return Review(version=(latest.version if latest else 0) + 1,
-                  supersedes=latest.version if latest else None, problems=tuple(problems),
+                  supersedes=in_force.version if in_force else None, problems=tuple(problems),
                   refusals=tuple(refusals), warnings=tuple(warnings))
 
 

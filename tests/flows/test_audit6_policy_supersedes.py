@@ -1,0 +1,56 @@
+"""Which version a new one supersedes from its start (audit round 6): publishing said
+"自该日起取代第 N 版" naming the latest version, also when a back-dated correction takes over
+from an earlier one, or when no version is in force on the new start at all."""
+from __future__ import annotations
+
+import datetime as dt
+
+from deployments.cli import main
+from tests.rebate_support import publish
+
+DOC = """
+code: SUP-2027
+name: 替代关系测试
+effective_from: FROM
+TO
+rules:
+  - id: flat
+    clause: 第一条
+    applies_to: {product_lines: [监护]}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: RATE}]
+    priority: 1
+    stacking: stack
+"""
+
+
+def doc(start: str, end: str | None, rate: str) -> str:
+    return (DOC.replace("FROM", start).replace("TO", f"effective_to: {end}" if end else "")
+            .replace("RATE", rate))
+
+
+def test_a_back_dated_version_supersedes_the_one_in_force_on_its_start(hub):
+    assert publish(hub.db_url, doc("2027-01-01", "2027-12-31", "1%")).supersedes is None
+    assert publish(hub.db_url, doc("2027-04-01", "2027-12-31", "2%")).supersedes == 1
+    # from 1 February v1 was in force (v2 governs from April): v3 takes over from v1, and v2
+    # goes wholly (a warning says so)
+    v3 = publish(hub.db_url, doc("2027-02-01", "2027-12-31", "3%"))
+    assert (v3.version, v3.supersedes) == (3, 1)
+    assert any("第 2 版" in w.message and "不再适用" in w.message for w in v3.warnings)
+
+
+def test_a_version_after_a_gap_supersedes_none(hub, capsys, monkeypatch, tmp_path):
+    publish(hub.db_url, doc("2027-01-01", "2027-03-31", "1%"))
+    draft = tmp_path / "q3.yaml"
+    draft.write_text(doc("2027-07-01", "2027-09-30", "2%"), encoding="utf-8")
+    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
+    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
+    try:
+        main(["rebates", "publish", str(draft), "--by", "ops-01"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert "第 2 版，2027-07-01 起生效。" in out, out
+    assert "取代" not in out, out
