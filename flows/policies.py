@@ -109,12 +109,21 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
         warnings += _coverage_warnings(book, spec)  # the same document supersedes nothing)
     if not refusals:
         warnings += _settled_warnings(spec, settled)
-    # the version in force on the new start is the one superseded from that date: not
-    # always the latest (a back-dated correction), and none after a gap in the dates
-    in_force = book.version_on(spec.code, spec.effective_from) if latest else None
     return Review(version=(latest.version if latest else 0) + 1,
-                  supersedes=in_force.version if in_force else None, problems=tuple(problems),
+                  supersedes=_superseded(book, spec) if latest else None,
+                  problems=tuple(problems),
                   refusals=tuple(refusals), warnings=tuple(warnings))
+
+
+def _superseded(book: PolicyBook, spec: PolicySpec) -> int | None:
+    """The version `spec` takes over from its start: the one in force on that date — not
+    always the latest (a back-dated correction) — else, starting before every version, the
+    first one it replaces; None after a gap (no version governs its dates now)."""
+    in_force = book.version_on(spec.code, spec.effective_from)
+    if in_force is not None:
+        return in_force.version
+    later = [w for w in book.windows(spec.code) if w.start > spec.effective_from]
+    return min(later, key=lambda w: w.start).version if later else None
 
 
 def _settled_through(session: Session, lock: bool) -> tuple[dt.date | None, str | None]:

@@ -39,6 +39,8 @@ def test_a_back_dated_version_supersedes_the_one_in_force_on_its_start(hub):
     v3 = publish(hub.db_url, doc("2027-02-01", "2027-12-31", "3%"))
     assert (v3.version, v3.supersedes) == (3, 1)
     assert any("第 2 版" in w.message and "不再适用" in w.message for w in v3.warnings)
+    # starting before every version, it replaces the first one it takes over (v1: January)
+    assert publish(hub.db_url, doc("2026-12-01", "2027-12-31", "4%")).supersedes == 1
 
 
 def test_a_version_after_a_gap_supersedes_none(hub, capsys, monkeypatch, tmp_path):
