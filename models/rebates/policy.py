@@ -469,8 +469,16 @@ class _Check:
 
     # -- structure
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = ()) -> dict | object:
+                required: tuple[str, ...] = (), single: str | None = None) -> dict | object:
+        """`single`: the field a lone value written in place of the mapping is meant for
+        (`cap: 60000` is `cap: {amount_per_period: 60000}`)."""
         if not isinstance(value, dict):
+            if single and isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+                shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+                if _NUMBER_RE.match(shown.rstrip("%％").strip()):
+                    return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: {shown}}}")
+                if hint := _number_hint(shown):  # 6万: the number to write as well
+                    return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: 数字}}{hint}")
             return self.add(path, "应为键值映射（字段: 值）")
         for key in value:
             if key not in allowed and _THOUSANDS_TAIL.match(str(key)):
@@ -977,7 +985,7 @@ def _read_window(raw: Any, path: str, check: _Check) -> DateWindow | object:
 
 
 def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | object:
-    if check.mapping(raw, path, ("min", "no_history"), ("min",)) is _BAD:
+    if check.mapping(raw, path, ("min", "no_history"), ("min",), single="min") is _BAD:
         return _BAD
     minimum = no_history = _BAD
     if raw.get("min") is not None:
@@ -1011,7 +1019,8 @@ def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
 
 
 def _read_cap(raw: Any, path: str, check: _Check) -> Decimal | object:
-    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",)) is _BAD:
+    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",),
+                     single="amount_per_period") is _BAD:
         return _BAD
     if raw.get("amount_per_period") is None:
         return _BAD
