@@ -643,6 +643,10 @@ _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-wi
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
 _WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
 _SCALES = {"千": 3, "万": 4, "亿": 8}
+# a bound written with its comparison: ≥90%, >=100000, 不低于 90%, 10万以上
+_COMPARED = re.compile(r"^(?:(?P<op>≥|>=|＞＝|≧|不低于|不少于|达到|满|>|＞|超过)\s*(?P<a>.+?)"
+                       r"|(?P<b>.+?)\s*(?:及以上|以上))$")
+_STRICT = (">", "＞", "超过")  # its bound is not the number itself: no guess
 
 
 def _number_hint(value: Any) -> str:
@@ -653,6 +657,15 @@ def _number_hint(value: Any) -> str:
     bare = text.strip(_QUOTES).strip()
     if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
         return f"（中文引号须去掉，写成 {bare}）"
+    if m := _COMPARED.match(text):  # the threshold itself is 达到/不低于: only the number
+        inner = (m["a"] or m["b"]).strip()
+        plain = inner.rstrip("%％").strip()
+        if m["op"] not in _STRICT and _NUMBER_RE.match(plain):
+            written = plain + ("%" if plain != inner else "")
+            return f"（“{text}”请写成 {written}：只写数字，不加比较词或符号，达到该值即适用）"
+        return f"（“{text}”只写数字，不加比较词或符号，达到该值即适用）{_number_hint(inner)}"
+    if _NUMBER_RE.match(text.rstrip("%％").strip()) and text.count("%") + text.count("％") > 1:
+        return f"（“{text}”多了百分号，请写成 {text.rstrip('%％').strip()}%）"
     if text.endswith("‰") and _NUMBER_RE.match(text[:-1].strip()):  # per mille
         percent = plain_number(Decimal(text[:-1].strip()).scaleb(-1))
         return f"（“{text}”是千分比，请写成百分比 {percent}%）"
