@@ -27,9 +27,10 @@ def _read(path: str) -> str:
                        ) from exc
 
 
-def _policy_refused(path: str, problems, warnings=()) -> CliError:
+def _policy_refused(path: str, problems, warnings=(), outcome: str = "未发布") -> CliError:
+    """`outcome`: what did not happen (a replay publishes nothing either way)."""
     lines = "\n".join(f"  - {p}" for p in problems)
-    return CliError(f"政策文档 {path} 有 {len(problems)} 处问题，未发布：\n{lines}"
+    return CliError(f"政策文档 {path} 有 {len(problems)} 处问题，{outcome}：\n{lines}"
                     + _warnings(warnings))
 
 
@@ -39,13 +40,13 @@ def _warnings(warnings) -> str:
     return "\n请注意（不影响发布）：\n" + "\n".join(f"  - {w}" for w in warnings)
 
 
-def _parse(path: str, text: str | None = None):
+def _parse(path: str, text: str | None = None, outcome: str = "未发布"):
     from models.rebates.policy import PolicyDocumentError, parse_policy_document
 
     try:
         return parse_policy_document(_read(path) if text is None else text)
     except PolicyDocumentError as exc:
-        raise _policy_refused(path, exc.problems) from exc
+        raise _policy_refused(path, exc.problems, outcome=outcome) from exc
 
 
 def cmd_validate(args) -> int:
@@ -129,6 +130,9 @@ def cmd_list(args) -> int:
     return 0
 
 
+REPLAY_REFUSED = "无法回放（请修改草稿后重试）"
+
+
 def cmd_replay(args) -> int:
     from flows.policies import review_draft
     from flows.rebate_replay import replay
@@ -136,10 +140,10 @@ def cmd_replay(args) -> int:
     from models.money import yuan
 
     settings = _settings()
-    spec = _parse(args.policy)
+    spec = _parse(args.policy, outcome=REPLAY_REFUSED)
     review = review_draft(settings.db_url, spec)  # what validate and publish would say
     if review.problems:
-        raise _policy_refused(args.policy, review.problems, review.warnings)
+        raise _policy_refused(args.policy, review.problems, review.warnings, REPLAY_REFUSED)
     try:
         result = replay(settings.db_url, spec, args.start, args.end)
     except ValueError as exc:
