@@ -739,6 +739,13 @@ def _written_hint(text: str, pattern: re.Pattern) -> str:
     return ""
 
 
+def _id_hint(text: str) -> str:
+    """`；请写成 quarter-volume` for a rule id written in capitals, with `_` or spaces
+    (`Quarter_Volume`, `R1`) that is valid in lower case with hyphens; else ''."""
+    meant = re.sub(r"[\s_]+", "-", text.translate(_HALF_WIDTH).strip()).lower()
+    return f"；请写成 {meant}" if meant != text and _RULE_ID_RE.match(meant) else ""
+
+
 _NOISE = Decimal("1e-12")  # relative: a binary float's error is below 1e-15 of the value
 
 
@@ -926,7 +933,7 @@ def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
         if rid is not _BAD and not _RULE_ID_RE.match(rid):
             rid = take(check.add(f"{path}.id", "规则 id 只能用小写字母、数字和连字符 [a-z0-9-]，"
                                                f"最长 40 个字符（实为 {rid!r}）"
-                                               f"{_written_hint(rid, _RULE_ID_RE)}"))
+                                               f"{_written_hint(rid, _RULE_ID_RE) or _id_hint(rid)}"))
     name = rid
     if raw.get("name") is not None:
         name = take(check.text(raw["name"], f"{path}.name", max_len=120))

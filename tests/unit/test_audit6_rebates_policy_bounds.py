@@ -50,3 +50,16 @@ def test_a_strict_comparison_gets_no_guessed_number():
     message = problems_of(YAML.replace("{from: 100000, rate", "{from: '>100000', rate"))[
         "rules[0].tiers[1].from"]
     assert "不加比较词或符号" in message and "请写成" not in message, message
+
+
+@pytest.mark.parametrize(("written", "meant"), [
+    ("R1", "r1"), ("Quarter_Volume", "quarter-volume"), ("quarter volume", "quarter-volume"),
+])
+def test_a_rule_id_in_capitals_or_with_underscores_says_what_to_write(written, meant):
+    message = problems_of(YAML.replace("- id: a", f"- id: {written}"))["rules[0].id"]
+    assert message.endswith(f"；请写成 {meant}"), message
+
+
+def test_a_rule_id_in_chinese_gets_no_guess():
+    message = problems_of(YAML.replace("- id: a", "- id: 季度阶梯"))["rules[0].id"]
+    assert "请写成" not in message, message
