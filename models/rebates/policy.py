@@ -736,7 +736,14 @@ def _written_hint(text: str, pattern: re.Pattern) -> str:
     visible = "".join(c for c in half if unicodedata.category(c) != "Cf")
     if visible != half and pattern.match(visible):
         return f"；含看不见的字符（如零宽空格），请删除后写成 {visible}"
+    # what Word or a chat app makes of it: “quotes”, a dash (–, —) for the hyphen
+    plain = _DASHES.sub("-", visible.strip().strip(_QUOTES + "\"'").strip())
+    if plain != text and pattern.match(plain):
+        return f"；请写成 {plain}（不加引号，连字符用半角“-”）"
     return ""
+
+
+_DASHES = re.compile("[\u2010-\u2015\u2212\uff0d]")  # ‐ ‑ ‒ – — ― − －
 
 
 def _id_hint(text: str) -> str:

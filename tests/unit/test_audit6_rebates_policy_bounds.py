@@ -63,3 +63,16 @@ def test_a_rule_id_in_capitals_or_with_underscores_says_what_to_write(written, m
 def test_a_rule_id_in_chinese_gets_no_guess():
     message = problems_of(YAML.replace("- id: a", "- id: 季度阶梯"))["rules[0].id"]
     assert "请写成" not in message, message
+
+
+@pytest.mark.parametrize(("old", "new", "field", "meant"), [
+    ("code: T-BOUNDS", "code: “T-BOUNDS”", "code", "T-BOUNDS"),
+    ("code: T-BOUNDS", "code: T—BOUNDS", "code", "T-BOUNDS"),  # Word's em dash
+    ("code: T-BOUNDS", "code: T–BOUNDS", "code", "T-BOUNDS"),  # and its en dash
+    ("- id: a", "- id: quarter–volume", "rules[0].id", "quarter-volume"),
+])
+def test_a_code_copied_from_word_says_what_to_write(old, new, field, meant):
+    """Word turns "-" into a dash and quotes into “”: the code was refused as written with no
+    word of the code meant."""
+    message = problems_of(YAML.replace(old, new))[field]
+    assert f"；请写成 {meant}（" in message, message
