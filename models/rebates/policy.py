@@ -646,6 +646,7 @@ _SCALES = {"千": 3, "万": 4, "亿": 8}
 # a bound written with its comparison: ≥90%, >=100000, 不低于 90%, 10万以上
 _COMPARED = re.compile(r"^(?:(?P<op>≥|>=|＞＝|≧|不低于|不少于|达到|满|>|＞|超过)\s*(?P<a>.+?)"
                        r"|(?P<b>.+?)\s*(?:及以上|以上))$")
+_TRAILING = "。；，、;,.： "  # punctuation a number copied from a sentence keeps
 _STRICT = (">", "＞", "超过")  # its bound is not the number itself: no guess
 
 
@@ -657,6 +658,9 @@ def _number_hint(value: Any) -> str:
     bare = text.strip(_QUOTES).strip()
     if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
         return f"（中文引号须去掉，写成 {bare}）"
+    if (cut := text.rstrip(_TRAILING).strip()) != text and cut \
+            and _NUMBER_RE.match(cut.rstrip("%％").strip()):  # 1%； copied with its sentence
+        return f"（末尾多了“{text[len(cut):].strip()}”，请写成 {cut}）"
     if m := _COMPARED.match(text):  # the threshold itself is 达到/不低于: only the number
         inner = (m["a"] or m["b"]).strip()
         plain = inner.rstrip("%％").strip()

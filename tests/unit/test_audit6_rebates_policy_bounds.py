@@ -76,3 +76,12 @@ def test_a_code_copied_from_word_says_what_to_write(old, new, field, meant):
     word of the code meant."""
     message = problems_of(YAML.replace(old, new))[field]
     assert f"；请写成 {meant}（" in message, message
+
+
+@pytest.mark.parametrize(("old", "new", "field", "expected"), [
+    ("rate: 1%}", "rate: 1%；}", "rules[0].tiers[0].rate", "（末尾多了“；”，请写成 1%）"),
+    ("min: 90%", "min: 90%。", "rules[0].applies_to.payment_rate.min", "（末尾多了“。”，请写成 90%）"),
+])
+def test_a_number_copied_with_its_sentence_punctuation_says_what_to_write(old, new, field,
+                                                                           expected):
+    assert problems_of(YAML.replace(old, new))[field].endswith(expected)
