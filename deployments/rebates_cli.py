@@ -172,6 +172,8 @@ def cmd_replay(args) -> int:
                                ("按销售（变化大的在前）", result.reps, _by_change),
                                ("按客户（变化大的在前）", result.customers, _by_change)):
         print(f"\n{title}：")
+        if not rows:  # no rebate under either set of policies: say so, not a bare heading
+            print("  （无返利）")
         for row in sorted(rows.values(), key=order):
             print(f"  {row.key}\t现行 {yuan(row.published)}\t草稿 {yuan(row.draft)}\t"
                   f"变化 {yuan(row.change, plus=True)}")
