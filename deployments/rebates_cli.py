@@ -123,14 +123,27 @@ def cmd_list(args) -> int:
         return 0
     if not rows:
         print("尚未发布任何返利政策。")
+    names = _staff_names(_settings().db_url)
     for r in rows:
         governs = r["governs"]
         span = (f"{governs['from']} 至 {governs['to'] or '长期'}" if governs else "已被后续版本完全取代")
-        print(f"{r['code']} 第{r['version']}版《{r['name']}》适用订单日期：{span}（{r['published_by']} 发布）")
+        by = r["published_by"]  # as `show` names him: 吴倩（ops-01）
+        who = f"{names[by]}（{by}）" if by in names else by
+        print(f"{r['code']} 第{r['version']}版《{r['name']}》适用订单日期：{span}；发布人：{who}")
     return 0
 
 
 REPLAY_REFUSED = "无法回放（请修改草稿后重试）"
+
+
+def _staff_names(db_url: str) -> dict[str, str]:
+    from sqlmodel import select
+
+    from models import Staff
+    from models.db import session_scope
+
+    with session_scope(db_url) as s:
+        return dict(s.exec(select(Staff.id, Staff.name)).all())
 
 
 def cmd_replay(args) -> int:

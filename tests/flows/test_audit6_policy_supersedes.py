@@ -56,3 +56,17 @@ def test_a_version_after_a_gap_supersedes_none(hub, capsys, monkeypatch, tmp_pat
     out = capsys.readouterr().out
     assert "第 2 版，2027-07-01 起生效。" in out, out
     assert "取代" not in out, out
+
+
+def test_list_names_the_publisher_as_show_does(hub, capsys, monkeypatch):
+    """`rebates list` printed only the staff id (ops-01 发布) where `show` names the person."""
+    publish(hub.db_url, doc("2027-01-01", None, "1%"))
+    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
+    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
+    try:
+        main(["rebates", "list"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    out = capsys.readouterr().out
+    assert out.strip() == ("SUP-2027 第1版《替代关系测试》适用订单日期：2027-01-01 至 长期；"
+                           "发布人：吴倩（ops-01）"), out
