@@ -3,10 +3,10 @@
 from an earlier one, or when no version is in force on the new start at all."""
 from __future__ import annotations
 
-import datetime as dt
+import pytest
 
-from deployments.cli import main
 from tests.rebate_support import publish
+from tests.support import in_process_cli
 
 DOC = """
 code: SUP-2027
@@ -26,6 +26,11 @@ rules:
 """
 
 
+@pytest.fixture
+def cli(hub, monkeypatch, capsys, tmp_path):
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, tmp_path / "data")
+
+
 def doc(start: str, end: str | None, rate: str) -> str:
     return (DOC.replace("FROM", start).replace("TO", f"effective_to: {end}" if end else "")
             .replace("RATE", rate))
@@ -43,30 +48,20 @@ def test_a_back_dated_version_supersedes_the_one_in_force_on_its_start(hub):
     assert publish(hub.db_url, doc("2026-12-01", "2027-12-31", "4%")).supersedes == 1
 
 
-def test_a_version_after_a_gap_supersedes_none(hub, capsys, monkeypatch, tmp_path):
+def test_a_version_after_a_gap_supersedes_none(hub, cli, tmp_path):
     publish(hub.db_url, doc("2027-01-01", "2027-03-31", "1%"))
     draft = tmp_path / "q3.yaml"
     draft.write_text(doc("2027-07-01", "2027-09-30", "2%"), encoding="utf-8")
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
-    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
-    try:
-        main(["rebates", "publish", str(draft), "--by", "ops-01"])
-    except SystemExit as exc:
-        assert exc.code == 0
-    out = capsys.readouterr().out
+    code, out, err = cli("rebates", "publish", draft, "--by", "ops-01")
+    assert code == 0, err
     assert "第 2 版，2027-07-01 起生效。" in out, out
     assert "取代" not in out, out
 
 
-def test_list_names_the_publisher_as_show_does(hub, capsys, monkeypatch):
+def test_list_names_the_publisher_as_show_does(hub, cli):
     """`rebates list` printed only the staff id (ops-01 发布) where `show` names the person."""
     publish(hub.db_url, doc("2027-01-01", None, "1%"))
-    monkeypatch.setenv("SALESOPS_DATABASE_URL", hub.db_url)
-    monkeypatch.setenv("SALESOPS_DATA_DIR", str(hub.settings.data_dir))
-    try:
-        main(["rebates", "list"])
-    except SystemExit as exc:
-        assert exc.code == 0
-    out = capsys.readouterr().out
+    code, out, err = cli("rebates", "list")
+    assert code == 0, err
     assert out.strip() == ("SUP-2027 第1版《替代关系测试》适用订单日期：2027-01-01 至 长期；"
                            "发布人：吴倩（ops-01）"), out
