@@ -387,20 +387,23 @@ def _json_error(text: str, exc: json.JSONDecodeError) -> str:
 
 
 # an unquoted number that JSON read up to where a clerk's unit or sign follows (`1%`, `10万`)
-_JSON_WORD = re.compile(r"""(?<![\w."])(-?\d+(?:\.\d+)?)([^\s,:\[\]{}"]+)""")
+_JSON_WORD = re.compile(r"""(?<![\w."])(-?\d+(?:\.\d+)?)[ \t]*([^\s,:\[\]{}"]+)""")
 
 
 def _json_word_hint(text: str, pos: int) -> str:
     """`“1%”须加英文双引号，写成 "1%"` where a JSON number stopped at what a clerk writes
-    after it (a percent sign, 万, 元), where JSON itself only says a comma is missing; ''
-    otherwise."""
-    start = pos
+    after it (a percent sign, 万, 元; `1.5 %` too), where JSON itself only says a comma is
+    missing; '' otherwise."""
+    end = pos
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    start = end
     while start > 0 and (text[start - 1].isdigit() or text[start - 1] in ".-"):
         start -= 1
     found = _JSON_WORD.match(text, start)
-    if start == pos or found is None or found.start(2) != pos:
+    if start == end or found is None or found.start(2) != pos:
         return ""
-    word = found.group()
+    word = found.group(1) + found.group(2)
     if word[-1] in "%％" and _NUMBER_RE.match(word[:-1]):
         return f"比例“{word}”须加英文双引号，写成 \"{word[:-1]}%\"（或写成小数）"
     hint = _number_hint(word)
