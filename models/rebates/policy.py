@@ -35,6 +35,18 @@ PERIOD_LABELS = {"month": "按月", "quarter": "按季"}
 STYLE_LABELS = {"retroactive": "追溯（全额按达到档）", "marginal": "分段累进"}
 STACKING_LABELS = {"stack": "叠加", "exclusive": "互斥"}
 
+
+def _choices(labels: dict[str, str]) -> str:
+    return "（请写 " + " 或 ".join(f"{k}（{v}）" for k, v in labels.items()) + "）"
+
+
+# what a rule's required field takes, said where it is missing
+_REQUIRED_HINTS = {
+    "measure": _choices(MEASURE_LABELS), "period": _choices(PERIOD_LABELS),
+    "style": _choices(STYLE_LABELS), "stacking": _choices(STACKING_LABELS),
+    "priority": "（请写一个整数，如 10：同一订单行有多条互斥条款时，数字大的优先）",
+}
+
 # the days a policy, or a month to settle or replay, may name: date arithmetic around them
 # (the day before, the end of the quarter) never leaves what a date can hold
 FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
@@ -498,7 +510,7 @@ class _Check:
             self.add(_join(path, key), "字段重复出现")
         for key in required:
             if value.get(key) is None:
-                self.add(_join(path, key), "缺少必填字段")
+                self.add(_join(path, key), f"缺少必填字段{_REQUIRED_HINTS.get(key, '')}")
         return value
 
     # -- scalars

@@ -51,3 +51,16 @@ def test_a_lone_value_for_a_mapping_says_how_to_write_it(old, new, field, expect
 def test_a_word_for_a_mapping_gets_no_made_up_field():
     problems = field_problems(YAML.replace("cap: {amount_per_period: 60000}", "cap: true"))
     assert problems["rules[0].cap"] == "应为键值映射（字段: 值）"
+
+
+@pytest.mark.parametrize(("line", "field", "expected"), [
+    ("stacking: stack", "stacking", "缺少必填字段（请写 stack（叠加） 或 exclusive（互斥））"),
+    ("period: quarter", "period", "缺少必填字段（请写 month（按月） 或 quarter（按季））"),
+    ("measure: amount", "measure", "缺少必填字段（请写 amount（金额） 或 quantity（数量））"),
+    ("priority: 1", "priority", "缺少必填字段（请写一个整数，如 10"),
+])
+def test_a_missing_choice_says_what_it_takes(line, field, expected):
+    """A rule copied without `stacking:` was refused as 缺少必填字段 alone: the clerk had to
+    look up what the field takes."""
+    problems = field_problems(YAML.replace(f"    {line}\n", ""))
+    assert problems[f"rules[0].{field}"].startswith(expected), problems
