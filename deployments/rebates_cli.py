@@ -27,9 +27,10 @@ def _read(path: str) -> str:
                        ) from exc
 
 
-def _policy_refused(path: str, problems, warnings=()) -> CliError:
+def _policy_refused(path: str, problems, warnings=(), outcome: str = "未发布") -> CliError:
+    """`outcome`: what did not happen (a replay publishes nothing either way)."""
     lines = "\n".join(f"  - {p}" for p in problems)
-    return CliError(f"政策文档 {path} 有 {len(problems)} 处问题，未发布：\n{lines}"
+    return CliError(f"政策文档 {path} 有 {len(problems)} 处问题，{outcome}：\n{lines}"
                     + _warnings(warnings))
 
 
@@ -39,13 +40,13 @@ def _warnings(warnings) -> str:
     return "\n请注意（不影响发布）：\n" + "\n".join(f"  - {w}" for w in warnings)
 
 
-def _parse(path: str, text: str | None = None):
+def _parse(path: str, text: str | None = None, outcome: str = "未发布"):
     from models.rebates.policy import PolicyDocumentError, parse_policy_document
 
     try:
         return parse_policy_document(_read(path) if text is None else text)
     except PolicyDocumentError as exc:
-        raise _policy_refused(path, exc.problems) from exc
+        raise _policy_refused(path, exc.problems, outcome=outcome) from exc
 
 
 def cmd_validate(args) -> int:
@@ -122,11 +123,27 @@ def cmd_list(args) -> int:
         return 0
     if not rows:
         print("尚未发布任何返利政策。")
+    names = _staff_names(_settings().db_url)
     for r in rows:
         governs = r["governs"]
         span = (f"{governs['from']} 至 {governs['to'] or '长期'}" if governs else "已被后续版本完全取代")
-        print(f"{r['code']} 第{r['version']}版《{r['name']}》适用订单日期：{span}（{r['published_by']} 发布）")
+        by = r["published_by"]  # as `show` names him: 吴倩（ops-01）
+        who = f"{names[by]}（{by}）" if by in names else by
+        print(f"{r['code']} 第{r['version']}版《{r['name']}》适用订单日期：{span}；发布人：{who}")
     return 0
+
+
+REPLAY_REFUSED = "无法回放（请修改草稿后重试）"
+
+
+def _staff_names(db_url: str) -> dict[str, str]:
+    from sqlmodel import select
+
+    from models import Staff
+    from models.db import session_scope
+
+    with session_scope(db_url) as s:
+        return dict(s.exec(select(Staff.id, Staff.name)).all())
 
 
 def cmd_replay(args) -> int:
@@ -136,10 +153,10 @@ def cmd_replay(args) -> int:
     from models.money import yuan
 
     settings = _settings()
-    spec = _parse(args.policy)
+    spec = _parse(args.policy, outcome=REPLAY_REFUSED)
     review = review_draft(settings.db_url, spec)  # what validate and publish would say
     if review.problems:
-        raise _policy_refused(args.policy, review.problems, review.warnings)
+        raise _policy_refused(args.policy, review.problems, review.warnings, REPLAY_REFUSED)
     try:
         result = replay(settings.db_url, spec, args.start, args.end)
     except ValueError as exc:
@@ -168,6 +185,8 @@ def cmd_replay(args) -> int:
                                ("按销售（变化大的在前）", result.reps, _by_change),
                                ("按客户（变化大的在前）", result.customers, _by_change)):
         print(f"\n{title}：")
+        if not rows:  # no rebate under either set of policies: say so, not a bare heading
+            print("  （无返利）")
         for row in sorted(rows.values(), key=order):
             print(f"  {row.key}\t现行 {yuan(row.published)}\t草稿 {yuan(row.draft)}\t"
                   f"变化 {yuan(row.change, plus=True)}")

@@ -68,7 +68,7 @@ class Review:
     """What publishing a document now would meet, beyond the document itself."""
 
     version: int = 0  # the number it would get
-    supersedes: int | None = None
+    supersedes: int | None = None  # the version in force on its effective_from, if any
     problems: tuple[Problem, ...] = ()  # it does not fit the published versions (422)
     refusals: tuple[Problem, ...] = ()  # publishing it now is refused (409)
     warnings: tuple[Problem, ...] = ()  # publishable, but the clerk should look
@@ -110,8 +110,20 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
     if not refusals:
         warnings += _settled_warnings(spec, settled)
     return Review(version=(latest.version if latest else 0) + 1,
-                  supersedes=latest.version if latest else None, problems=tuple(problems),
+                  supersedes=_superseded(book, spec) if latest else None,
+                  problems=tuple(problems),
                   refusals=tuple(refusals), warnings=tuple(warnings))
+
+
+def _superseded(book: PolicyBook, spec: PolicySpec) -> int | None:
+    """The version `spec` takes over from its start: the one in force on that date — not
+    always the latest (a back-dated correction) — else, starting before every version, the
+    first one it replaces; None after a gap (no version governs its dates now)."""
+    in_force = book.version_on(spec.code, spec.effective_from)
+    if in_force is not None:
+        return in_force.version
+    later = [w for w in book.windows(spec.code) if w.start > spec.effective_from]
+    return min(later, key=lambda w: w.start).version if later else None
 
 
 def _settled_through(session: Session, lock: bool) -> tuple[dt.date | None, str | None]:

@@ -79,7 +79,8 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
             Product.sku.in_([i.sku for i in items])))}
         unknown = [i.sku for i in items if i.sku not in products]
         if unknown:
-            raise PreviewError("unknown_sku", f"未知的物料编码：{'、'.join(unknown)}", "lines.sku")
+            raise PreviewError("unknown_sku", f"未知的物料编码：{_unknown_skus(s, unknown)}",
+                               "lines.sku")
         stopped = [i.sku for i in items if asked_by is not None and not products[i.sku].active]
         if stopped:
             raise PreviewError("inactive_sku", f"物料已停售：{'、'.join(stopped)}", "lines.sku")
@@ -110,6 +111,20 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         profiles = customer_profiles(s, [customer.id])
         rates = payment_rates(s, [customer.id], add_months(day, -1), day)
     return preview(order_lines, period, book, profiles, rates, last_month)
+
+
+def _unknown_skus(s: Session, unknown: list[str]) -> str:
+    """`mon-m8（是否应为 MON-M8？）`: a code typed in another case, with a space for its
+    hyphen, names the product meant (codes are matched exactly)."""
+    def fold(sku: str) -> str:
+        return "".join(c for c in sku if c.isalnum()).upper()
+
+    folded = {fold(sku): sku for sku in s.exec(select(Product.sku))}
+    out = []
+    for sku in dict.fromkeys(unknown):
+        meant = folded.get(fold(sku))
+        out.append(f"{sku}（是否应为 {meant}？）" if meant else sku)
+    return "、".join(out)
 
 
 def preview_for_order(hub: Hub, order_id: str) -> None:

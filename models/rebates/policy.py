@@ -35,6 +35,18 @@ PERIOD_LABELS = {"month": "按月", "quarter": "按季"}
 STYLE_LABELS = {"retroactive": "追溯（全额按达到档）", "marginal": "分段累进"}
 STACKING_LABELS = {"stack": "叠加", "exclusive": "互斥"}
 
+
+def _choices(labels: dict[str, str]) -> str:
+    return "（请写 " + " 或 ".join(f"{k}（{v}）" for k, v in labels.items()) + "）"
+
+
+# what a rule's required field takes, said where it is missing
+_REQUIRED_HINTS = {
+    "measure": _choices(MEASURE_LABELS), "period": _choices(PERIOD_LABELS),
+    "style": _choices(STYLE_LABELS), "stacking": _choices(STACKING_LABELS),
+    "priority": "（请写一个整数，如 10：同一订单行有多条互斥条款时，数字大的优先）",
+}
+
 # the days a policy, or a month to settle or replay, may name: date arithmetic around them
 # (the day before, the end of the quarter) never leaves what a date can hold
 FIRST_DATE, LAST_DATE = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
@@ -380,10 +392,34 @@ def _json_error(text: str, exc: json.JSONDecodeError) -> str:
         line = text.count("\n", 0, end) + 1
         what = "文档意外结束（括号或引号未闭合）"
         return f"JSON 格式错误，第 {line} 行末尾：{what}{_full_width_hint(text, line, line)}"
-    what = next((zh for en, zh in _JSON_PROBLEMS if exc.msg.startswith(en)),
-                f"无法解析（{exc.msg}）")
+    what = _json_word_hint(text, exc.pos) or next(
+        (zh for en, zh in _JSON_PROBLEMS if exc.msg.startswith(en)), f"无法解析（{exc.msg}）")
     return (f"JSON 格式错误，第 {exc.lineno} 行第 {exc.colno} 列：{what}"
             f"{_full_width_hint(text, exc.lineno, exc.lineno)}")
+
+
+# an unquoted number that JSON read up to where a clerk's unit or sign follows (`1%`, `10万`)
+_JSON_WORD = re.compile(r"""(?<![\w."])(-?\d+(?:\.\d+)?)[ \t]*([^\s,:\[\]{}"]+)""")
+
+
+def _json_word_hint(text: str, pos: int) -> str:
+    """`“1%”须加英文双引号，写成 "1%"` where a JSON number stopped at what a clerk writes
+    after it (a percent sign, 万, 元; `1.5 %` too), where JSON itself only says a comma is
+    missing; '' otherwise."""
+    end = pos
+    while end > 0 and text[end - 1] in " \t":
+        end -= 1
+    start = end
+    while start > 0 and (text[start - 1].isdigit() or text[start - 1] in ".-"):
+        start -= 1
+    found = _JSON_WORD.match(text, start)
+    if start == end or found is None or found.start(2) != pos:
+        return ""
+    word = found.group(1) + found.group(2)
+    if word[-1] in "%％" and _NUMBER_RE.match(word[:-1]):
+        return f"比例“{word}”须加英文双引号，写成 \"{word[:-1]}%\"（或写成小数）"
+    hint = _number_hint(word)
+    return f"数字后多了“{found.group(2)}”{hint}" if hint else ""
 
 
 def _yaml_error(text: str, exc: yaml.YAMLError) -> str:
@@ -448,8 +484,16 @@ class _Check:
 
     # -- structure
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = ()) -> dict | object:
+                required: tuple[str, ...] = (), single: str | None = None) -> dict | object:
+        """`single`: the field a lone value written in place of the mapping is meant for
+        (`cap: 60000` is `cap: {amount_per_period: 60000}`)."""
         if not isinstance(value, dict):
+            if single and isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+                shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+                if _NUMBER_RE.match(shown.rstrip("%％").strip()):
+                    return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: {shown}}}")
+                if hint := _number_hint(shown):  # 6万: the number to write as well
+                    return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: 数字}}{hint}")
             return self.add(path, "应为键值映射（字段: 值）")
         for key in value:
             if key not in allowed and _THOUSANDS_TAIL.match(str(key)):
@@ -466,7 +510,7 @@ class _Check:
             self.add(_join(path, key), "字段重复出现")
         for key in required:
             if value.get(key) is None:
-                self.add(_join(path, key), "缺少必填字段")
+                self.add(_join(path, key), f"缺少必填字段{_REQUIRED_HINTS.get(key, '')}")
         return value
 
     # -- scalars
@@ -614,6 +658,11 @@ _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-wi
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
 _WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
 _SCALES = {"千": 3, "万": 4, "亿": 8}
+# a bound written with its comparison: ≥90%, >=100000, 不低于 90%, 10万以上
+_COMPARED = re.compile(r"^(?:(?P<op>≥|>=|＞＝|≧|不低于|不少于|达到|满|>|＞|超过)\s*(?P<a>.+?)"
+                       r"|(?P<b>.+?)\s*(?:及以上|以上))$")
+_TRAILING = "。；，、;,.： "  # punctuation a number copied from a sentence keeps
+_STRICT = (">", "＞", "超过")  # its bound is not the number itself: no guess
 
 
 def _number_hint(value: Any) -> str:
@@ -624,6 +673,18 @@ def _number_hint(value: Any) -> str:
     bare = text.strip(_QUOTES).strip()
     if bare != text and bare and _NUMBER_RE.match(bare.rstrip("%％").strip()):
         return f"（中文引号须去掉，写成 {bare}）"
+    if (cut := text.rstrip(_TRAILING).strip()) != text and cut \
+            and _NUMBER_RE.match(cut.rstrip("%％").strip()):  # 1%； copied with its sentence
+        return f"（末尾多了“{text[len(cut):].strip()}”，请写成 {cut}）"
+    if m := _COMPARED.match(text):  # the threshold itself is 达到/不低于: only the number
+        inner = (m["a"] or m["b"]).strip()
+        plain = inner.rstrip("%％").strip()
+        if m["op"] not in _STRICT and _NUMBER_RE.match(plain):
+            written = plain + ("%" if plain != inner else "")
+            return f"（“{text}”请写成 {written}：只写数字，不加比较词或符号，达到该值即适用）"
+        return f"（“{text}”只写数字，不加比较词或符号，达到该值即适用）{_number_hint(inner)}"
+    if _NUMBER_RE.match(text.rstrip("%％").strip()) and text.count("%") + text.count("％") > 1:
+        return f"（“{text}”多了百分号，请写成 {text.rstrip('%％').strip()}%）"
     if text.endswith("‰") and _NUMBER_RE.match(text[:-1].strip()):  # per mille
         percent = plain_number(Decimal(text[:-1].strip()).scaleb(-1))
         return f"（“{text}”是千分比，请写成百分比 {percent}%）"
@@ -694,7 +755,21 @@ def _written_hint(text: str, pattern: re.Pattern) -> str:
     visible = "".join(c for c in half if unicodedata.category(c) != "Cf")
     if visible != half and pattern.match(visible):
         return f"；含看不见的字符（如零宽空格），请删除后写成 {visible}"
+    # what Word or a chat app makes of it: “quotes”, a dash (–, —) for the hyphen
+    plain = _DASHES.sub("-", visible.strip().strip(_QUOTES + "\"'").strip())
+    if plain != text and pattern.match(plain):
+        return f"；请写成 {plain}（不加引号，连字符用半角“-”）"
     return ""
+
+
+_DASHES = re.compile("[\u2010-\u2015\u2212\uff0d]")  # ‐ ‑ ‒ – — ― − －
+
+
+def _id_hint(text: str) -> str:
+    """`；请写成 quarter-volume` for a rule id written in capitals, with `_` or spaces
+    (`Quarter_Volume`, `R1`) that is valid in lower case with hyphens; else ''."""
+    meant = re.sub(r"[\s_]+", "-", text.translate(_HALF_WIDTH).strip()).lower()
+    return f"；请写成 {meant}" if meant != text and _RULE_ID_RE.match(meant) else ""
 
 
 _NOISE = Decimal("1e-12")  # relative: a binary float's error is below 1e-15 of the value
@@ -884,7 +959,7 @@ def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
         if rid is not _BAD and not _RULE_ID_RE.match(rid):
             rid = take(check.add(f"{path}.id", "规则 id 只能用小写字母、数字和连字符 [a-z0-9-]，"
                                                f"最长 40 个字符（实为 {rid!r}）"
-                                               f"{_written_hint(rid, _RULE_ID_RE)}"))
+                                               f"{_written_hint(rid, _RULE_ID_RE) or _id_hint(rid)}"))
     name = rid
     if raw.get("name") is not None:
         name = take(check.text(raw["name"], f"{path}.name", max_len=120))
@@ -956,7 +1031,7 @@ def _read_window(raw: Any, path: str, check: _Check) -> DateWindow | object:
 
 
 def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | object:
-    if check.mapping(raw, path, ("min", "no_history"), ("min",)) is _BAD:
+    if check.mapping(raw, path, ("min", "no_history"), ("min",), single="min") is _BAD:
         return _BAD
     minimum = no_history = _BAD
     if raw.get("min") is not None:
@@ -990,7 +1065,8 @@ def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
 
 
 def _read_cap(raw: Any, path: str, check: _Check) -> Decimal | object:
-    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",)) is _BAD:
+    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",),
+                     single="amount_per_period") is _BAD:
         return _BAD
     if raw.get("amount_per_period") is None:
         return _BAD

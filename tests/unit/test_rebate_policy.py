@@ -216,7 +216,7 @@ def test_missing_fields_of_a_rule_are_all_reported():
         """)
     problems = problems_of(text)
     for f in ("measure", "period", "style", "priority", "stacking"):
-        assert problems[f"rules[0].{f}"] == "缺少必填字段"
+        assert problems[f"rules[0].{f}"].startswith("缺少必填字段（请写")
 
 
 def test_all_problems_are_reported_at_once_in_chinese():
