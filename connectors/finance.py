@@ -1047,6 +1047,13 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             except CellError:
                 problems.append(f"{label}: not a USCC: {value!r}")
                 return None
+        if kind == "flag":  # optional boolean, false when absent
+            if value is None:
+                return False
+            if not isinstance(value, bool):
+                problems.append(f"{label}: must be true or false, got {value!r}")
+                return False
+            return value
         if kind == "date":
             try:
                 if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
@@ -1107,10 +1114,7 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       due_on=field(item, "due_on", i, "date"),
                       amount=field(item, "amount", i, "credit"),
                       invoice_code=field(item, "invoice_code", i, "code"),
-                      voided=item.get("voided", False) if isinstance(item, dict) else False)
-        if not isinstance(record["voided"], bool):
-            problems.append(f"{i}.voided: must be true or false, got {record['voided']!r}")
-            record["voided"] = False
+                      voided=field(item, "voided", i, "flag"))
         yuan_only(item, i)
         keyed(record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
@@ -1128,10 +1132,7 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       paid_on=field(item, "paid_on", i, "date"),
                       amount=field(item, "amount", i, "money"),
                       invoice_code=field(item, "invoice_code", i, "code"),
-                      voided=item.get("voided", False) if isinstance(item, dict) else False)
-        if not isinstance(record["voided"], bool):
-            problems.append(f"{i}.voided: must be true or false, got {record['voided']!r}")
-            record["voided"] = False
+                      voided=field(item, "voided", i, "flag"))
         keyed(record, i)
         key = (record["payment_no"], record["invoice_code"], record["invoice_no"])
         if None not in (record["payment_no"], record["invoice_no"]) and key in seen_payments:

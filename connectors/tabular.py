@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from connectors.files import os_reason
+from models.names import HALF_WIDTH
 
 __all__ = [
     "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
@@ -512,10 +513,6 @@ def parse_text(text: str, *, max_length: int | None = None) -> str:
 
 
 _SCIENTIFIC = re.compile(r"[+-]?\d+(?:\.\d+)?[eE][+-]?\d+")
-
-
-# full-width ASCII (Ｆ, ０ … ～) and the ideographic space, as typed in Chinese input mode
-HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
 
 
 def parse_code(text: str, *, max_length: int | None = None) -> str:

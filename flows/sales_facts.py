@@ -26,7 +26,7 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    HALF_WIDTH, HEADER_SEARCH_ROWS, MAX_PROBLEMS, CellError, Column, Problem, TableError,
+    HEADER_SEARCH_ROWS, MAX_PROBLEMS, CellError, Column, Problem, TableError,
     convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
@@ -44,6 +44,7 @@ from models import (
 )
 from models.base import business_date
 from models.customer_files import active, exact_matches
+from models.names import HALF_WIDTH
 from models.db import session_scope
 from models.oplog import apply_changes, record_create, record_delete
 

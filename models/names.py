@@ -20,6 +20,10 @@ from functools import cache, lru_cache
 
 from models import name_data as D
 
+# full-width ASCII (Ｆ, ０ … ～) and the ideographic space, as typed in Chinese input mode, to
+# half-width: `text.translate(HALF_WIDTH)`
+HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: 0x20}
+
 # --- normalisation ------------------------------------------------------------------
 
 _BRACKETS = str.maketrans({

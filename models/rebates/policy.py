@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from models.base import SHANGHAI
-from models.names import normalize_name
+from models.names import HALF_WIDTH, normalize_name
 from models.rebates.formatting import exact_percent, plain_number
 
 MEASURES = ("amount", "quantity")
@@ -532,7 +532,7 @@ class _Check:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
         if isinstance(value, str):  # full-width ２０２７－０１－０１, as full-width numbers are read
-            value = value.translate(_HALF_WIDTH)
+            value = value.translate(HALF_WIDTH)
         if not isinstance(value, str) or not _DATE_RE.match(value.strip()):
             return self.add(path, f"日期格式应为 YYYY-MM-DD（如 2027-01-01），实为 {_shown(value)}"
                                   f"{_date_hint(value)}")
@@ -554,7 +554,7 @@ class _Check:
             # a float would already have lost the exact decimal the clerk wrote
             return self.add(path, "应为数字（不接受浮点数）")
         # full-width ２．５ read as 2.5 (only those forms: 100000¹ stays wrong)
-        half = value.translate(_HALF_WIDTH).strip() if isinstance(value, str) else None
+        half = value.translate(HALF_WIDTH).strip() if isinstance(value, str) else None
         if isinstance(value, (int, Decimal)):
             number = Decimal(value)
         elif half is not None and _NUMBER_RE.match(half):
@@ -616,7 +616,7 @@ class _Check:
         if not isinstance(value, str) or value.strip() not in options:
             meant = None
             if isinstance(value, str):  # 季度 → quarter; Quarter, ｑｕａｒｔｅｒ → quarter
-                half = value.translate(_HALF_WIDTH).strip()
+                half = value.translate(HALF_WIDTH).strip()
                 meant = _CHOICE_WORDS.get(half, half.casefold())
             hint = f"（“{value.strip()}”请写成 {meant}）" if meant in options else ""
             if not hint and isinstance(value, str):  # quater → quarter
@@ -651,8 +651,6 @@ _CHOICE_WORDS = {
     **{w: "fail" for w in ("不通过", "不享受", "视为不满足")},
 }
 _QUOTES = "“”‘’「」"
-# an input method's full-width forms of ASCII (！ … ～) and its space, as typed half-width
-_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}, 0x3000: " "}
 _THOUSANDS_TAIL = re.compile(r"^\d{3}(\.\d+)?$")  # what is left of 100,000 after the comma
 _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-width comma
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
@@ -718,7 +716,7 @@ def _date_hint(value: Any) -> str:
     if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
         text = str(value)
     elif isinstance(value, str):
-        text = value.translate(_HALF_WIDTH).strip()
+        text = value.translate(HALF_WIDTH).strip()
     else:
         return ""
     found = _SPOKEN_DATE.match(text) or _COMPACT_DATE.match(text) or _DATE_TIME.match(text)
@@ -749,7 +747,7 @@ def _date_hint(value: Any) -> str:
 def _written_hint(text: str, pattern: re.Pattern) -> str:
     """`；含全角字符，请写成 T-X` for a code or id typed full-width, or holding an invisible
     character (a zero-width space copied along), that is valid without them; else ''."""
-    half = text.translate(_HALF_WIDTH)
+    half = text.translate(HALF_WIDTH)
     if half != text and pattern.match(half):
         return f"；含全角字符，请写成 {half}"
     visible = "".join(c for c in half if unicodedata.category(c) != "Cf")
@@ -768,7 +766,7 @@ _DASHES = re.compile("[\u2010-\u2015\u2212\uff0d]")  # ‐ ‑ ‒ – — ― �
 def _id_hint(text: str) -> str:
     """`；请写成 quarter-volume` for a rule id written in capitals, with `_` or spaces
     (`Quarter_Volume`, `R1`) that is valid in lower case with hyphens; else ''."""
-    meant = re.sub(r"[\s_]+", "-", text.translate(_HALF_WIDTH).strip()).lower()
+    meant = re.sub(r"[\s_]+", "-", text.translate(HALF_WIDTH).strip()).lower()
     return f"；请写成 {meant}" if meant != text and _RULE_ID_RE.match(meant) else ""
 
 
