@@ -219,7 +219,7 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
                                                         else w.customer_ids & customer_ids))
                        for w in windows]
             windows = [w for w in windows if w.customer_ids]
-        lines, count = summed_sale_lines(conn, windows, last, classes)
+        lines, count = summed_sale_lines(conn, windows, last, classes, side_by_side=2)
     with session_scope(db_url) as s:
         ids = {ln.customer_id for ln in lines}
         profiles = customer_profiles(s, ids)

@@ -157,6 +157,14 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                         order, sale_lines(conn, [quarter], day, delivered=False), book,
                         profiles, rates, sale_lines(conn, [last_window], last_end,
                                                     delivered=False)).detail()
+            # the settlement reads a quarter in slices of order dates side by side, each on
+            # its own connection: the same rows as one read
+            whole = Window(dt.date(2026, 10, 1), dt.date(2026, 12, 31))
+            alone = summed_sale_lines(conn, [whole], dt.date(2026, 12, 31), classes)
+            for parts in (2, 3):
+                apart = summed_sale_lines(conn, [whole], dt.date(2026, 12, 31), classes,
+                                          side_by_side=parts)
+                assert (sorted(apart[0]), apart[1]) == (sorted(alone[0]), alone[1])
         for month in MONTHS:
             # the rows the database sums per order and item class evaluate like the lines
             inputs = month_inputs(url, month, book)
