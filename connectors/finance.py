@@ -286,8 +286,9 @@ def _jsonable(value: Any) -> Any:
     except KeyError:
         names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) \
             if dataclasses.is_dataclass(kind) else None
-    if names is not None:
-        return {name: _jsonable(getattr(value, name)) for name in names}
+    if names is not None:  # text and no value, most fields, without a call each
+        return {name: item if (item := getattr(value, name)) is None or type(item) is str
+                else _jsonable(item) for name in names}
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -553,7 +554,10 @@ def _indent_into(value: Any, out: list[str], newline: str) -> None:
             out.append(separator)
             out.append(_encode_string(key))
             out.append(": ")
-            _indent_into(item, out, inner)
+            if type(item) is str:  # most values: no call for them
+                out.append(_encode_string(item))
+            else:
+                _indent_into(item, out, inner)
             separator = "," + inner
         out.append(newline + "}")
     elif kind is list or kind is tuple:
@@ -681,6 +685,14 @@ KINGDEE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("FDEBIT", "(分录)借方金额"),
     ("FCREDIT", "(分录)贷方金额"),
 )
+# the order in which build_voucher_workbook lays out a row: head (with the split column), entry
+_HEAD = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FAccountBookID#Name", "FDate", "FBUSDATE",
+         "FYEAR", "FPERIOD", "FVOUCHERGROUPID", "FVOUCHERGROUPID#Name", "FVOUCHERGROUPNO",
+         "FATTACHMENTS", "FACCBOOKORGID", "FACCBOOKORGID#Name", "*Split*1")
+_ENTRY = ("FEntity", "FEXPLANATION", "FACCOUNTID", "FACCOUNTID#Name", "FDetailID#FFlex6",
+          "FDetailID#FFlex6#Name", "FCURRENCYID", "FCURRENCYID#Name", "FEXCHANGERATETYPE",
+          "FEXCHANGERATETYPE#Name", "FEXCHANGERATE", "FAMOUNTFOR", "FDEBIT", "FCREDIT")
+assert _HEAD + _ENTRY == tuple(k for k, _ in KINGDEE_COLUMNS)
 _KINGDEE_MONEY = ("FAMOUNTFOR", "FDEBIT", "FCREDIT")
 _KINGDEE_TEXT = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FVOUCHERGROUPID", "FACCBOOKORGID",
                  "FACCOUNTID", "FDetailID#FFlex6", "FCURRENCYID", "FEXCHANGERATETYPE")
@@ -727,38 +739,24 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
     heading = xlsx.Style(bold=True, fill="DDDDDD")
     rows: list[list[Any]] = [[xlsx.Styled(k, heading) for k in keys],
                              [xlsx.Styled(caption, heading) for _, caption in KINGDEE_COLUMNS]]
-    blank = dict.fromkeys(keys)
+    # a row is the voucher's head (its first entry only, blank after), the split column, the
+    # entry: built as lists in the columns' order, which _HEAD and _ENTRY name
+    no_head = [None] * len(_HEAD)
     for number, voucher in enumerate(batch.vouchers, start=1):
         bounds = _period_bounds(voucher.period)
         year, month = (bounds[0].year, bounds[0].month) if bounds else (None, None)
+        head = [str(number), book.account_book or None, book.account_book_name or None,
+                voucher.voucher_date, voucher.voucher_date, year, month,
+                book.word_code(voucher.word), voucher.word, number, voucher.attachments,
+                book.accounting_org or None, book.accounting_org_name or None, None]
         for entry_no, entry in enumerate(voucher.entries, start=1):
-            row = dict(blank)
-            if entry_no == 1:
-                row.update({
-                    "FBillHead(GL_VOUCHER)": str(number),
-                    "FAccountBookID": book.account_book or None,
-                    "FAccountBookID#Name": book.account_book_name or None,
-                    "FDate": voucher.voucher_date, "FBUSDATE": voucher.voucher_date,
-                    "FYEAR": year, "FPERIOD": month,
-                    "FVOUCHERGROUPID": book.word_code(voucher.word),
-                    "FVOUCHERGROUPID#Name": voucher.word,
-                    "FVOUCHERGROUPNO": number, "FATTACHMENTS": voucher.attachments,
-                    "FACCBOOKORGID": book.accounting_org or None,
-                    "FACCBOOKORGID#Name": book.accounting_org_name or None,
-                })
-            amount = entry.debit or entry.credit
-            row.update({
-                "FEntity": entry_no, "FEXPLANATION": entry.summary,
-                "FACCOUNTID": entry.account_code, "FACCOUNTID#Name": entry.account_name,
-                "FDetailID#FFlex6": entry.customer_code,
-                "FDetailID#FFlex6#Name": entry.customer_name if entry.customer_code else None,
-                "FCURRENCYID": book.currency, "FCURRENCYID#Name": book.currency_name,
-                "FEXCHANGERATETYPE": book.rate_type, "FEXCHANGERATETYPE#Name": book.rate_type_name,
-                "FEXCHANGERATE": 1, "FAMOUNTFOR": _money(amount),
-                "FDEBIT": _money(entry.debit) if entry.debit else None,
-                "FCREDIT": _money(entry.credit) if entry.credit else None,
-            })
-            rows.append(list(row.values()))
+            rows.append((head if entry_no == 1 else no_head) + [
+                entry_no, entry.summary, entry.account_code, entry.account_name,
+                entry.customer_code, entry.customer_name if entry.customer_code else None,
+                book.currency, book.currency_name, book.rate_type, book.rate_type_name,
+                1, _money(entry.debit or entry.credit),
+                _money(entry.debit) if entry.debit else None,
+                _money(entry.credit) if entry.credit else None])
     return xlsx.Workbook([xlsx.Sheet(KINGDEE_SHEET, rows, columns, freeze="A3")])
 
 
