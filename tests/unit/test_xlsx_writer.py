@@ -141,6 +141,8 @@ def test_text_is_escaped_kept_whole_and_never_a_formula():
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         sheet = z.read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in sheet and b"<f " not in sheet
+    # Excel trims a text's outer spaces unless told to keep them
+    assert '<t xml:space="preserve">  前后空格 </t>'.encode() in sheet
 
 
 def test_characters_xml_cannot_carry_are_dropped():
