@@ -27,7 +27,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from json.encoder import encode_basestring as _encode_string  # C-accelerated, as json.dumps
+from json.encoder import encode_basestring as _encode_string  # in C, as json.dumps uses
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -588,8 +588,8 @@ def _canonical(value: Any) -> str:
 
 
 def _money(value: Decimal) -> Decimal:
-    # exact: _check() guarantees whole fen; openpyxl writes Decimal with 16 significant
-    # digits, more than Numeric(14, 2) ever needs
+    # exact: _check() guarantees whole fen; openpyxl (and connectors/xlsx, as it does) writes
+    # Decimal with 16 significant digits, more than Numeric(14, 2) ever needs
     return value.quantize(CENT)
 
 

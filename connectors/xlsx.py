@@ -3,16 +3,18 @@ format, bold, a solid fill), column widths and frozen panes.
 
 openpyxl builds a cell object per value and binds its style one cell at a time, which costs
 seconds for a few thousand rows of an import sheet. This writes each row straight to XML text
-in the zip, with the styles registered once per distinct style. What it writes reads back in
-openpyxl (and opens in Excel, WPS and importers) as openpyxl's own write-only output did: the
-same values and types, number formats, heading fonts and fills, widths and freeze panes.
+in the zip, with the styles registered once per distinct style. The package has the parts
+openpyxl wrote (content types, relationships, workbook, sheets, styles, the Office theme,
+document properties), and reads back in openpyxl as openpyxl's own write-only output of the
+same rows did: the same values and types, number formats, heading fonts and fills, widths and
+freeze panes (tests/unit/test_xlsx_writer.py compares the two).
 
-Values: None (an empty cell, written only when it carries a style), str (an inline string,
-never a formula: text that begins with "=" stays text), bool, int, float and Decimal (numbers,
-written as openpyxl writes them, 16 significant digits), date and naive datetime (date serials
-under a date format; "yyyy-mm-dd" when the cell's own format is General). Text loses the
-characters XML cannot carry (control characters but tab, CR and LF; lone surrogates) and is
-cut at Excel's 32,767 characters."""
+Values: None and "" (an empty cell, written only when it carries a style), str (an inline
+string, never a formula: text that begins with "=" stays text), bool, int, float and Decimal
+(numbers, written as openpyxl writes them, 16 significant digits), date and naive datetime
+(date serials under a date format; "yyyy-mm-dd" when the cell's own format is General). Text
+loses the characters XML cannot carry (control characters but tab, CR and LF; lone
+surrogates) and is cut at Excel's 32,767 characters."""
 from __future__ import annotations
 
 import datetime as dt
@@ -151,10 +153,10 @@ def _attr(text: str) -> str:
     return clean_text(text).translate(_ATTR_ESCAPES)
 
 
-def _number(value: int | float | Decimal) -> str:
+def _number(value: float | Decimal) -> str:
     if not math.isfinite(value):
         raise ValueError(f"{value!r} is not a number a cell can hold")
-    return "%.16g" % value  # as openpyxl writes numbers (a Decimal through its float)
+    return "%.16g" % value  # noqa: UP031 -- as openpyxl writes numbers (a Decimal: its float)
 
 
 def _serial(value: dt.date) -> str:
@@ -257,7 +259,8 @@ def _pane(freeze: str) -> str:
         col = col * 26 + ord(ch) - 64
     if col == 1 and row == 1:
         return ""
-    split = (f' xSplit="{col - 1}"' if col > 1 else "") + (f' ySplit="{row - 1}"' if row > 1 else "")
+    split = ((f' xSplit="{col - 1}"' if col > 1 else "")
+             + (f' ySplit="{row - 1}"' if row > 1 else ""))
     panes = (["topRight", "bottomLeft", "bottomRight"] if col > 1 and row > 1
              else ["bottomLeft"] if row > 1 else ["topRight"])
     selections = "".join(f'<selection pane="{p}" activeCell="{freeze}" sqref="{freeze}"/>'
@@ -275,7 +278,8 @@ class _Cells:
         self.title = title
         self.styles = styles
         self.texts: dict[str, str | None] = {}  # text → its cell's XML after the style
-        self.dates: dict[tuple[int, bool], int] = {}  # (style, datetime?) → style with a date format
+        # (style, a datetime?) → the style with a date format
+        self.dates: dict[tuple[int, bool], int] = {}
         self.serials: dict[dt.date, str] = {}
 
     def text(self, value: str) -> str | None:
@@ -324,6 +328,7 @@ def _sheet_rows(out: BinaryIO, sheet: Sheet, styles: _Styles) -> None:
     closes = [f'" s="{sid}"' if sid else '"' for sid in column_ids]  # ends the reference
     texts = cells.texts
     numbers = (int, Decimal, float)
+    numerals: dict[int | Decimal | float, str] = {}  # equal numbers write the same text
     chunk: list[str] = []
     for number, row in enumerate(sheet.rows, start=1):
         r = str(number)
@@ -348,10 +353,13 @@ def _sheet_rows(out: BinaryIO, sheet: Sheet, styles: _Styles) -> None:
                     parts.append(f"{head}{r}{close}/>")
                 continue
             if kind in numbers:
-                text = "%.16g" % value  # as openpyxl writes numbers (a Decimal via its float)
-                if text[-1] in "nf":  # nan, inf
-                    raise ValueError(f"{sheet.title!r} row {number}: {value!r} is not a "
-                                     "number a cell can hold")
+                # an amount comes back in the same voucher, a year or a count in every row
+                text = numerals.get(value)
+                if text is None:
+                    text = numerals[value] = "%.16g" % value  # noqa: UP031 -- as openpyxl
+                    if text[-1] in "nf":  # nan, inf
+                        raise ValueError(f"{sheet.title!r} row {number}: {value!r} is not a "
+                                         "number a cell can hold")
                 parts.append(f"{head}{r}{close}><v>{text}</v></c>")
                 continue
             xml = cells.other(f"{head}{r}", value, sid, number)
@@ -389,9 +397,10 @@ def write_workbook(fh: BinaryIO, sheets: Sequence[Sheet], *, creator: str = "sal
     seen: set[str] = set()
     for sheet in sheets:
         _check_title(sheet.title, seen)
-    from openpyxl.writer.theme import theme_xml  # the Office theme the default font refers to
+    # the Office theme (as openpyxl ships it) that the default font refers to
+    from openpyxl.writer.theme import theme_xml
 
-    created = (created or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    created = (created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     stamp = f"{created:%Y-%m-%dT%H:%M:%SZ}"
     count = len(sheets)
     sheet_types = "".join(

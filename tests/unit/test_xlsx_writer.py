@@ -20,7 +20,10 @@ from openpyxl.styles import Font, PatternFill
 
 from connectors import xlsx
 from connectors.finance import (
-    KINGDEE_SHEET, VoucherBatch, _indented_json, build_voucher_workbook,
+    KINGDEE_SHEET,
+    VoucherBatch,
+    _indented_json,
+    build_voucher_workbook,
 )
 from tests.connectors.test_finance_vouchers import batch
 
@@ -39,7 +42,7 @@ ROWS = [
     ["=HYPERLINK(\"http://evil.example\",\"x\")", "=1+2", dt.date(1900, 3, 1),
      Decimal("99999999999.99"), 10**12, Decimal("-800.05")],
     [None, None, None, None, None, None],
-    ["尾", "第一行\r\n第二行\t制表", dt.date(9999, 12, 31), Decimal("0"), 0, True],
+    ["尾", "第一行\r\n第二行\t制表", dt.date(9999, 12, 31), Decimal(0), 0, True],
 ]
 
 
@@ -219,7 +222,7 @@ def test_a_title_excel_refuses_is_refused(title):
 
 @pytest.mark.parametrize("value, error", [
     (float("nan"), ValueError), (Decimal("Infinity"), ValueError),
-    (dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), ValueError), (object(), TypeError),
+    (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), ValueError), (object(), TypeError),
     (b"bytes", TypeError)])
 def test_a_value_no_cell_can_hold_is_refused(value, error):
     with pytest.raises(error):
