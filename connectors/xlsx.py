@@ -294,9 +294,10 @@ class _Cells:
             sid = self.styles.id(value.style)
             value = value.value
         if isinstance(value, str):
-            value = value if (xml := self.text(value)) is not None else None
-            if value is not None:
+            xml = self.text(value)
+            if xml is not None:
                 return f'{ref}" s="{sid}"{xml}' if sid else f'{ref}"{xml}'
+            value = None  # "" is no text: an empty cell
         if value is None:
             return f'{ref}" s="{sid}"/>' if sid else None
         s = f' s="{sid}"' if sid else ""
