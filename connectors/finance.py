@@ -27,12 +27,14 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring as _encode_string  # in C, as json.dumps uses
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 
+from connectors import xlsx
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
 from connectors.files import publish_once, write_atomically
 from connectors.tabular import (
@@ -93,7 +95,7 @@ class InvoiceRequest:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Wire/file form: Decimals as strings (exact), times ISO 8601, paths as strings."""
-        return _jsonable(dataclasses.asdict(self))
+        return _jsonable(self)
 
 
 # --- voucher drafts ------------------------------------------------------------------------
@@ -147,7 +149,7 @@ class VoucherBatch:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Wire/file form: Decimals as strings (exact), dates ISO 8601."""
-        return _jsonable(dataclasses.asdict(self))
+        return _jsonable(self)
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> VoucherBatch:
@@ -267,7 +269,26 @@ class Finance(Protocol):
         ...
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # None: not a dataclass
+
+
 def _jsonable(value: Any) -> Any:
+    """The wire/file form of a value: a dataclass as a dict of its fields (as
+    `dataclasses.asdict`, without its deep copies), tuples and lists as lists, Decimals as
+    strings, dates and times ISO 8601, paths as strings."""
+    kind = type(value)
+    if kind is str or kind is int or value is None:
+        return value
+    if kind is Decimal:
+        return str(value)
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind)) \
+            if dataclasses.is_dataclass(kind) else None
+    if names is not None:  # text and no value, most fields, without a call each
+        return {name: item if (item := getattr(value, name)) is None or type(item) is str
+                else _jsonable(item) for name in names}
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -478,7 +499,7 @@ class EmbeddedFinance:
             document = {"reference": reference, "status": "draft",
                         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                         "workbook": xlsx_path.name, **fields}
-            payload = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+            payload = _indented_json(document).encode("utf-8")
             if not publish_once(json_path, payload):
                 # another process published the same submission a moment ago: its answer stands
                 done = self._document_of(json_path)
@@ -500,13 +521,75 @@ class EmbeddedFinance:
                                  provider=self.provider, code="corrupt-draft") from exc
 
 
+class _NotPlain(Exception):
+    """A value `_indented_json` leaves to json.dumps."""
+
+
+def _indented_json(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2)`, the same text, in a fraction of the
+    time for a batch's thousands of entries: json's indented form is its pure-Python encoder,
+    while this walks the plain JSON types once and escapes strings in C. Anything else (a
+    float, a non-string key, a subclass, a cycle) goes to json.dumps as before."""
+    out: list[str] = []
+    try:
+        _indent_into(value, out, "\n")
+    except (_NotPlain, RecursionError):
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return "".join(out)
+
+
+def _indent_into(value: Any, out: list[str], newline: str) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(_encode_string(value))
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            out.append(separator)
+            out.append(_encode_string(key))
+            out.append(": ")
+            if type(item) is str:  # most values: no call for them
+                out.append(_encode_string(item))
+            else:
+                _indent_into(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            out.append(separator)
+            _indent_into(item, out, inner)
+            separator = "," + inner
+        out.append(newline + "]")
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    else:
+        raise _NotPlain
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _money(value: Decimal) -> Decimal:
-    # exact: _check() guarantees whole fen; openpyxl writes Decimal with 16 significant
-    # digits, more than Numeric(14, 2) ever needs
+    # exact: _check() guarantees whole fen; openpyxl (and connectors/xlsx, as it does) writes
+    # Decimal with 16 significant digits, more than Numeric(14, 2) ever needs
     return value.quantize(CENT)
 
 
@@ -602,6 +685,14 @@ KINGDEE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("FDEBIT", "(分录)借方金额"),
     ("FCREDIT", "(分录)贷方金额"),
 )
+# the order in which build_voucher_workbook lays out a row: head (with the split column), entry
+_HEAD = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FAccountBookID#Name", "FDate", "FBUSDATE",
+         "FYEAR", "FPERIOD", "FVOUCHERGROUPID", "FVOUCHERGROUPID#Name", "FVOUCHERGROUPNO",
+         "FATTACHMENTS", "FACCBOOKORGID", "FACCBOOKORGID#Name", "*Split*1")
+_ENTRY = ("FEntity", "FEXPLANATION", "FACCOUNTID", "FACCOUNTID#Name", "FDetailID#FFlex6",
+          "FDetailID#FFlex6#Name", "FCURRENCYID", "FCURRENCYID#Name", "FEXCHANGERATETYPE",
+          "FEXCHANGERATETYPE#Name", "FEXCHANGERATE", "FAMOUNTFOR", "FDEBIT", "FCREDIT")
+assert _HEAD + _ENTRY == tuple(k for k, _ in KINGDEE_COLUMNS)
 _KINGDEE_MONEY = ("FAMOUNTFOR", "FDEBIT", "FCREDIT")
 _KINGDEE_TEXT = ("FBillHead(GL_VOUCHER)", "FAccountBookID", "FVOUCHERGROUPID", "FACCBOOKORGID",
                  "FACCOUNTID", "FDetailID#FFlex6", "FCURRENCYID", "FEXCHANGERATETYPE")
@@ -628,85 +719,45 @@ class KingdeeVoucherBook:
         return dict(self.voucher_words).get(word, word)
 
 
-def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None = None):
+def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None = None
+                           ) -> xlsx.Workbook:
     """The batch as a K/3 Cloud 凭证引入 workbook: one row per entry, vouchers numbered 1…n in
     the batch's order (凭证号 and 单据头序号), entries 1…m within each voucher.
 
-    Written in openpyxl's write-only mode (rows streamed, a format per column): a month's
-    batch is a few thousand rows, which the normal mode takes seconds to lay out."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
+    Written by the streaming writer in connectors/xlsx (rows straight to XML, a format per
+    column): a month's batch is a few thousand rows, which openpyxl's cell objects took
+    seconds to lay out. Text is always text there, never a formula Excel would evaluate."""
     book = book or KingdeeVoucherBook()
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(KINGDEE_SHEET)
     keys = [k for k, _ in KINGDEE_COLUMNS]
     widths = {"FEXPLANATION": 44, "FACCOUNTID#Name": 22, "FDetailID#FFlex6#Name": 30,
               "FDate": 12, "FBUSDATE": 12, "FDEBIT": 14, "FCREDIT": 14, "FAMOUNTFOR": 14}
-    for i, key in enumerate(keys, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = widths.get(key, 14)
-    ws.freeze_panes = "A3"
-    bold, grey = Font(bold=True), PatternFill("solid", fgColor="DDDDDD")
-
-    def heading(text: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(ws, value=text)
-        cell.font, cell.fill = bold, grey
-        return cell
-
-    ws.append([heading(k) for k in keys])
-    ws.append([heading(caption) for _, caption in KINGDEE_COLUMNS])
     # codes such as 1122 or 001 must stay text, also in the cells finance fills in
     formats = {"FDate": "yyyy-mm-dd", "FBUSDATE": "yyyy-mm-dd",
                **{k: MONEY_FORMAT for k in _KINGDEE_MONEY}, **{k: "@" for k in _KINGDEE_TEXT}}
-    formatted = [(keys.index(k), f) for k, f in formats.items()]
-    where = {k: i for i, k in enumerate(keys)}
+    columns = [xlsx.Column(widths.get(k, 14), xlsx.Style(formats[k]) if k in formats else None)
+               for k in keys]
+    heading = xlsx.Style(bold=True, fill="DDDDDD")
+    rows: list[list[Any]] = [[xlsx.Styled(k, heading) for k in keys],
+                             [xlsx.Styled(caption, heading) for _, caption in KINGDEE_COLUMNS]]
+    # a row is the voucher's head (its first entry only, blank after), the split column, the
+    # entry: built as lists in the columns' order, which _HEAD and _ENTRY name
+    no_head = [None] * len(_HEAD)
     for number, voucher in enumerate(batch.vouchers, start=1):
         bounds = _period_bounds(voucher.period)
         year, month = (bounds[0].year, bounds[0].month) if bounds else (None, None)
+        head = [str(number), book.account_book or None, book.account_book_name or None,
+                voucher.voucher_date, voucher.voucher_date, year, month,
+                book.word_code(voucher.word), voucher.word, number, voucher.attachments,
+                book.accounting_org or None, book.accounting_org_name or None, None]
         for entry_no, entry in enumerate(voucher.entries, start=1):
-            row: list[Any] = [None] * len(keys)
-            if entry_no == 1:
-                head = {
-                    "FBillHead(GL_VOUCHER)": str(number),
-                    "FAccountBookID": book.account_book or None,
-                    "FAccountBookID#Name": book.account_book_name or None,
-                    "FDate": voucher.voucher_date, "FBUSDATE": voucher.voucher_date,
-                    "FYEAR": year, "FPERIOD": month,
-                    "FVOUCHERGROUPID": book.word_code(voucher.word),
-                    "FVOUCHERGROUPID#Name": voucher.word,
-                    "FVOUCHERGROUPNO": number, "FATTACHMENTS": voucher.attachments,
-                    "FACCBOOKORGID": book.accounting_org or None,
-                    "FACCBOOKORGID#Name": book.accounting_org_name or None,
-                }
-                for key, value in head.items():
-                    row[where[key]] = value
-            amount = entry.debit or entry.credit
-            values = {
-                "FEntity": entry_no, "FEXPLANATION": entry.summary,
-                "FACCOUNTID": entry.account_code, "FACCOUNTID#Name": entry.account_name,
-                "FDetailID#FFlex6": entry.customer_code,
-                "FDetailID#FFlex6#Name": entry.customer_name if entry.customer_code else None,
-                "FCURRENCYID": book.currency, "FCURRENCYID#Name": book.currency_name,
-                "FEXCHANGERATETYPE": book.rate_type, "FEXCHANGERATETYPE#Name": book.rate_type_name,
-                "FEXCHANGERATE": 1, "FAMOUNTFOR": _money(amount),
-                "FDEBIT": _money(entry.debit) if entry.debit else None,
-                "FCREDIT": _money(entry.credit) if entry.credit else None,
-            }
-            for key, value in values.items():
-                row[where[key]] = value
-            for i, number_format in formatted:
-                cell = row[i] = WriteOnlyCell(ws, value=row[i])
-                cell.number_format = number_format
-            for i, value in enumerate(row):
-                # text (a summary, a name, a code), not a formula Excel would evaluate
-                if isinstance(value, str) and value.startswith("="):
-                    row[i] = value = WriteOnlyCell(ws, value=value)
-                if getattr(value, "data_type", None) == "f":
-                    value.data_type = "s"
-            ws.append(row)
-    return wb
+            rows.append((head if entry_no == 1 else no_head) + [
+                entry_no, entry.summary, entry.account_code, entry.account_name,
+                entry.customer_code, entry.customer_name if entry.customer_code else None,
+                book.currency, book.currency_name, book.rate_type, book.rate_type_name,
+                1, _money(entry.debit or entry.credit),
+                _money(entry.debit) if entry.debit else None,
+                _money(entry.credit) if entry.credit else None])
+    return xlsx.Workbook([xlsx.Sheet(KINGDEE_SHEET, rows, columns, freeze="A3")])
 
 
 # --- receivables exports -------------------------------------------------------------------

@@ -445,8 +445,15 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
     # the content under a batch id is fixed when it is first prepared: a retry after a lost
     # answer sends exactly that (finance refuses a batch id with other content), whatever
     # changed since (a customer's finance code filled in, the day of a correction's voucher)
-    prepared = once(hub.db_url, "rebate_voucher_batch", batch.batch_id, batch.to_json_dict)
-    batch = VoucherBatch.from_json_dict(prepared)
+    made_now: list[dict] = []
+
+    def prepare() -> dict:
+        made_now.append(batch.to_json_dict())
+        return made_now[0]
+
+    prepared = once(hub.db_url, "rebate_voucher_batch", batch.batch_id, prepare)
+    if not made_now:  # prepared by an earlier attempt: that content, not today's batch
+        batch = VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
     result = once(hub.db_url, "rebate_vouchers", batch.batch_id,
                   lambda: {"reference": hub.finance.submit_vouchers(batch), "batch": prepared})
