@@ -144,42 +144,54 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     return windows
 
 
-def _fen(value) -> int:
-    """A money value as the driver hands it back (Decimal on PostgreSQL, float or int on
-    SQLite, always whole fen) in integer fen."""
-    return int(round(value * 100)) if isinstance(value, float) else int(Decimal(value) * 100)
+def _yuan(fen: int) -> Decimal:
+    """Integer fen as an exact Decimal of yuan (two places)."""
+    return Decimal(fen).scaleb(-2)
 
 
 def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
     """What settlements of months up to `month` paid per (bucket, order) for the orders in the
     windows (the buckets being evaluated): sum, and the latest line's basis and particulars.
-    Read from the cursor and summed in integer fen: tens of thousands of earlier lines."""
-    sums: dict[tuple[str, str], int] = {}
-    last: dict[tuple[str, str], tuple] = {}
-    # per (rep, region): what is booked there, least recently booked first (Paid.booked)
-    booked: dict[tuple[str, str], dict[tuple, int]] = defaultdict(dict)
+
+    Summed by the database in integer fen, per (bucket, order) and (rep, region) where it was
+    booked: one row per place an order's rebate was booked (not one per earlier line), with
+    the particulars of its latest line (the greatest id), the rows of a (bucket, order) in
+    the order their places were last booked to (Paid.booked: least recently first)."""
+    out: dict[tuple[str, str], Paid] = {}
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
             query = lines_query(
-                "SELECT rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount, "
-                "rl.policy_version, rl.clause, rl.rep_id, rl.region FROM rebate_line rl "
-                f"JOIN intent_order o ON o.id = rl.order_id WHERE rl.month <= :month AND {where} "
-                "ORDER BY rl.id", dates=("start", "end"), datetimes=())
-            for key, oid, amount, *particulars in cursor_rows(conn, query,
-                                                             {**params, "month": month}):
-                pair = (key, oid)
-                fen = _fen(amount)
-                sums[pair] = sums.get(pair, 0) + fen
-                last[pair] = particulars
-                where_to = booked[pair]
-                where_to[(particulars[3], particulars[4])] = \
-                    where_to.pop((particulars[3], particulars[4]), 0) + fen
-    return {pair: Paid(Decimal(total).scaleb(-2), Decimal(_fen(last[pair][0])).scaleb(-2),
-                       *last[pair][1:], booked=tuple(
-                           (rep, region, Decimal(fen).scaleb(-2))
-                           for (rep, region), fen in booked[pair].items()))
-            for pair, total in sums.items()}
+                "SELECT g.bucket_key, g.order_id, g.rep_id, g.region, g.fen, "
+                "CAST(ROUND(l.basis_amount * 100) AS BIGINT), l.policy_version, l.clause "
+                "FROM (SELECT rl.bucket_key, rl.order_id, rl.rep_id, rl.region, "
+                "SUM(CAST(ROUND(rl.amount * 100) AS BIGINT)) AS fen, MAX(rl.id) AS last_id "
+                "FROM rebate_line rl JOIN intent_order o ON o.id = rl.order_id "
+                f"WHERE rl.month <= :month AND {where} "
+                "GROUP BY rl.bucket_key, rl.order_id, rl.rep_id, rl.region) g "
+                "JOIN rebate_line l ON l.id = g.last_id "
+                "ORDER BY g.bucket_key, g.order_id, g.last_id", dates=("start", "end"),
+                datetimes=())
+            pair = total = latest = None
+            booked: dict[tuple, int] = {}
+
+            def done() -> None:
+                out[pair] = Paid(_yuan(total), _yuan(latest[0]), *latest[1:], booked=tuple(
+                    (rep, region, _yuan(fen)) for (rep, region), fen in booked.items()))
+
+            for key, oid, rep, region, fen, *particulars in cursor_rows(
+                    conn, query, {**params, "month": month}):
+                if pair != (key, oid):
+                    if pair is not None:
+                        done()
+                    pair, total, booked = (key, oid), 0, {}
+                fen = int(fen)
+                total += fen
+                booked[(rep, region)] = fen
+                latest = (int(particulars[0]), particulars[1], particulars[2], rep, region)
+            if pair is not None:
+                done()
+    return out
 
 
 @dataclass
