@@ -58,12 +58,16 @@ def named_products(session: Session, book: PolicyBook) -> list[tuple[str, str]]:
 
 
 def customer_profiles(session: Session, ids: Iterable[int]) -> dict[int, CustomerProfile]:
+    """The profiles of the customers `ids` (the five columns the rules read: no ORM objects,
+    whose building cost more than the query for the thousands of a month)."""
     out: dict[int, CustomerProfile] = {}
     wanted = sorted(set(ids))
+    conn = session.connection()
     for start in range(0, len(wanted), _IN_CHUNK):
-        for c in session.exec(select(Customer).where(
-                Customer.id.in_(wanted[start:start + _IN_CHUNK]))):
-            out[c.id] = CustomerProfile(c.id, c.tier, c.region, c.uscc, c.legal_name)
+        for cid, tier, region, uscc, legal_name in conn.execute(sa.select(
+                Customer.id, Customer.tier, Customer.region, Customer.uscc,
+                Customer.legal_name).where(Customer.id.in_(wanted[start:start + _IN_CHUNK]))):
+            out[cid] = CustomerProfile(cid, tier, region, uscc, legal_name)
     return out
 
 
