@@ -44,7 +44,7 @@ from models import (
     RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
-from models.db import get_engine, session_scope
+from models.db import get_engine, roomy_page_cache, session_scope
 from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
@@ -352,6 +352,8 @@ def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
     text (SQLite's NUMERIC affinity stores the number)."""
     if not comp.drafts:
         return
+    # the new lines' entries go all over rebate_line's indexes: room for the pages they dirty
+    roomy_page_cache(conn, 64 * 1024)
     qmark = conn.dialect.paramstyle == "qmark"
     money = str if qmark else (lambda d: d)  # sqlite3 has no Decimal adapter; psycopg has
 
