@@ -172,25 +172,23 @@ def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[
                 "JOIN rebate_line l ON l.id = g.last_id "
                 "ORDER BY g.bucket_key, g.order_id, g.last_id", dates=("start", "end"),
                 datetimes=())
-            pair = total = latest = None
-            booked: dict[tuple, int] = {}
-
-            def done() -> None:
-                out[pair] = Paid(_yuan(total), _yuan(latest[0]), *latest[1:], booked=tuple(
-                    (rep, region, _yuan(fen)) for (rep, region), fen in booked.items()))
-
-            for key, oid, rep, region, fen, *particulars in cursor_rows(
-                    conn, query, {**params, "month": month}):
-                if pair != (key, oid):
-                    if pair is not None:
-                        done()
-                    pair, total, booked = (key, oid), 0, {}
-                fen = int(fen)
-                total += fen
-                booked[(rep, region)] = fen
-                latest = (int(particulars[0]), particulars[1], particulars[2], rep, region)
-            if pair is not None:
-                done()
+            rows = conn.execute(query, {**params, "month": month}).cursor.fetchall()
+            i, n = 0, len(rows)
+            while i < n:  # a (bucket, order)'s rows one after the other, its latest last
+                key, oid, rep, region, fen, basis, version, clause = rows[i]
+                j = i + 1
+                while j < n and rows[j][1] == oid and rows[j][0] == key:
+                    j += 1
+                if j == i + 1:  # booked to one place (most are)
+                    amount = _yuan(int(fen))
+                    booked = ((rep, region, amount),)
+                else:
+                    key, oid, rep, region, fen, basis, version, clause = rows[j - 1]
+                    amount = _yuan(sum(int(row[4]) for row in rows[i:j]))
+                    booked = tuple((row[2], row[3], _yuan(int(row[4]))) for row in rows[i:j])
+                out[(key, oid)] = Paid(amount, _yuan(int(basis)), version, clause, rep, region,
+                                       booked=booked)
+                i = j
     return out
 
 
