@@ -35,7 +35,7 @@ from flows.effects import effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
-    Window, add_months, cursor_rows, customer_profiles, id_chunks, lines_query, payment_rates,
+    Window, add_months, customer_profiles, id_chunks, lines_query, payment_rates,
     named_products, policy_book, quarter_end, quarter_start, shanghai_midnight_after,
     summed_sale_lines, window_filter,
 )
@@ -156,7 +156,8 @@ def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[
     Summed by the database in integer fen, per (bucket, order) and (rep, region) where it was
     booked: one row per place an order's rebate was booked (not one per earlier line), with
     the particulars of its latest line (the greatest id), the rows of a (bucket, order) in
-    the order their places were last booked to (Paid.booked: least recently first)."""
+    the order their places were last booked to (Paid.booked: least recently first). The
+    windows do not overlap (an order is in one)."""
     out: dict[tuple[str, str], Paid] = {}
     for window in windows:
         for ids in id_chunks(window):

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from flows.rebate_data import Window, customer_profiles, payment_rates
 from flows.settlement import paid_in_db
-from models import Customer, Payment, ReceivableInvoice, RebateLine, SettlementRun, utcnow
+from models import Customer, Payment, RebateLine, ReceivableInvoice, SettlementRun, utcnow
 from models.db import get_engine, session_scope
 from models.rebates.engine import CustomerProfile, Paid
 from models.rebates.payment_rate import InvoiceFact, PaymentFact, PaymentRates
@@ -39,7 +39,7 @@ def line(db_url: str, run_id: int, month: str, order_id: str, customer: int, key
         s.add(RebateLine(run_id=run_id, month=month, order_id=order_id, customer_id=customer,
                          rep_id=rep, region=region, policy_code="P", policy_version=version,
                          rule_id=key.split("|")[1], clause=clause, period=key.split("|")[3],
-                         bucket_key=key, basis_amount=Decimal(basis), due_amount=Decimal("0"),
+                         bucket_key=key, basis_amount=Decimal(basis), due_amount=Decimal(0),
                          amount=Decimal(amount), rate=Decimal("0.01"), kind="rebate",
                          explanation="", inputs="{}"))
 
