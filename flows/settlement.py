@@ -35,7 +35,7 @@ from flows.effects import effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
-    Window, add_months, cursor_rows, customer_profiles, id_chunks, lines_query, payment_rates,
+    Window, add_months, customer_profiles, id_chunks, lines_query, payment_rates,
     named_products, policy_book, quarter_end, quarter_start, shanghai_midnight_after,
     summed_sale_lines, window_filter,
 )
@@ -44,7 +44,7 @@ from models import (
     RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
-from models.db import get_engine, session_scope
+from models.db import get_engine, roomy_page_cache, session_scope
 from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
@@ -144,42 +144,53 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     return windows
 
 
-def _fen(value) -> int:
-    """A money value as the driver hands it back (Decimal on PostgreSQL, float or int on
-    SQLite, always whole fen) in integer fen."""
-    return int(round(value * 100)) if isinstance(value, float) else int(Decimal(value) * 100)
+def _yuan(fen: int) -> Decimal:
+    """Integer fen as an exact Decimal of yuan (two places)."""
+    return Decimal(fen).scaleb(-2)
 
 
 def _paid(conn: sa.Connection, windows: list[Window], month: str) -> dict[tuple[str, str], Paid]:
     """What settlements of months up to `month` paid per (bucket, order) for the orders in the
     windows (the buckets being evaluated): sum, and the latest line's basis and particulars.
-    Read from the cursor and summed in integer fen: tens of thousands of earlier lines."""
-    sums: dict[tuple[str, str], int] = {}
-    last: dict[tuple[str, str], tuple] = {}
-    # per (rep, region): what is booked there, least recently booked first (Paid.booked)
-    booked: dict[tuple[str, str], dict[tuple, int]] = defaultdict(dict)
+
+    Summed by the database in integer fen, per (bucket, order) and (rep, region) where it was
+    booked: one row per place an order's rebate was booked (not one per earlier line), with
+    the particulars of its latest line (the greatest id), the rows of a (bucket, order) in
+    the order their places were last booked to (Paid.booked: least recently first). The
+    windows do not overlap (an order is in one)."""
+    out: dict[tuple[str, str], Paid] = {}
     for window in windows:
         for ids in id_chunks(window):
             where, params = window_filter(window, ids)
             query = lines_query(
-                "SELECT rl.bucket_key, rl.order_id, rl.amount, rl.basis_amount, "
-                "rl.policy_version, rl.clause, rl.rep_id, rl.region FROM rebate_line rl "
-                f"JOIN intent_order o ON o.id = rl.order_id WHERE rl.month <= :month AND {where} "
-                "ORDER BY rl.id", dates=("start", "end"), datetimes=())
-            for key, oid, amount, *particulars in cursor_rows(conn, query,
-                                                             {**params, "month": month}):
-                pair = (key, oid)
-                fen = _fen(amount)
-                sums[pair] = sums.get(pair, 0) + fen
-                last[pair] = particulars
-                where_to = booked[pair]
-                where_to[(particulars[3], particulars[4])] = \
-                    where_to.pop((particulars[3], particulars[4]), 0) + fen
-    return {pair: Paid(Decimal(total).scaleb(-2), Decimal(_fen(last[pair][0])).scaleb(-2),
-                       *last[pair][1:], booked=tuple(
-                           (rep, region, Decimal(fen).scaleb(-2))
-                           for (rep, region), fen in booked[pair].items()))
-            for pair, total in sums.items()}
+                "SELECT g.bucket_key, g.order_id, g.rep_id, g.region, g.fen, "
+                "CAST(ROUND(l.basis_amount * 100) AS BIGINT), l.policy_version, l.clause "
+                "FROM (SELECT rl.bucket_key, rl.order_id, rl.rep_id, rl.region, "
+                "SUM(CAST(ROUND(rl.amount * 100) AS BIGINT)) AS fen, MAX(rl.id) AS last_id "
+                "FROM rebate_line rl JOIN intent_order o ON o.id = rl.order_id "
+                f"WHERE rl.month <= :month AND {where} "
+                "GROUP BY rl.bucket_key, rl.order_id, rl.rep_id, rl.region) g "
+                "JOIN rebate_line l ON l.id = g.last_id "
+                "ORDER BY g.bucket_key, g.order_id, g.last_id", dates=("start", "end"),
+                datetimes=())
+            rows = conn.execute(query, {**params, "month": month}).cursor.fetchall()
+            i, n = 0, len(rows)
+            while i < n:  # a (bucket, order)'s rows one after the other, its latest last
+                key, oid, rep, region, fen, basis, version, clause = rows[i]
+                j = i + 1
+                while j < n and rows[j][1] == oid and rows[j][0] == key:
+                    j += 1
+                if j == i + 1:  # booked to one place (most are)
+                    amount = _yuan(int(fen))
+                    booked = ((rep, region, amount),)
+                else:
+                    key, oid, rep, region, fen, basis, version, clause = rows[j - 1]
+                    amount = _yuan(sum(int(row[4]) for row in rows[i:j]))
+                    booked = tuple((row[2], row[3], _yuan(int(row[4]))) for row in rows[i:j])
+                out[(key, oid)] = Paid(amount, _yuan(int(basis)), version, clause, rep, region,
+                                       booked=booked)
+                i = j
+    return out
 
 
 @dataclass
@@ -340,6 +351,8 @@ def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
     text (SQLite's NUMERIC affinity stores the number)."""
     if not comp.drafts:
         return
+    # the new lines' entries go all over rebate_line's indexes: room for the pages they dirty
+    roomy_page_cache(conn, 64 * 1024)
     qmark = conn.dialect.paramstyle == "qmark"
     money = str if qmark else (lambda d: d)  # sqlite3 has no Decimal adapter; psycopg has
 

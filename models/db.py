@@ -61,6 +61,29 @@ def _sqlite_pragmas(dbapi_conn, _) -> None:
     cur.close()
 
 
+def roomy_page_cache(conn: sa.Connection, kib: int) -> None:
+    """SQLite: let this connection's page cache hold `kib` KiB until it goes back to the pool
+    (the end of its transaction), e.g. for a transaction writing tens of thousands of rows
+    into several indexes: with the default 2 MB the index pages it dirties do not fit, and
+    are written out and read back in the middle of it. No effect on what is committed or
+    how durably; PostgreSQL: nothing to do."""
+    if conn.dialect.name != "sqlite":
+        return
+    pooled = conn.connection
+    raw = pooled.driver_connection
+    if "page_cache" not in pooled.info:
+        pooled.info["page_cache"] = raw.execute("PRAGMA cache_size").fetchone()[0]
+    raw.execute(f"PRAGMA cache_size = {-int(kib)}")
+
+
+def _restore_page_cache(dbapi_conn, record) -> None:
+    """Back in the pool: the connection's page cache at its usual size again (its pages
+    beyond that freed)."""
+    size = record.info.pop("page_cache", None)
+    if size is not None and dbapi_conn is not None:  # None: the connection was invalidated
+        dbapi_conn.execute(f"PRAGMA cache_size = {int(size)}")
+
+
 def get_engine(url: str) -> sa.Engine:
     """One pooled engine per URL and process."""
     engine = _ENGINES.get(url)
@@ -71,6 +94,7 @@ def get_engine(url: str) -> sa.Engine:
                 engine = create_engine(url, connect_args={"check_same_thread": False,
                                                      "timeout": BUSY_TIMEOUT_MS / 1000})
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "checkin", _restore_page_cache)
             else:
                 engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError):  # also NoSuchModuleError (a dialect)

@@ -69,14 +69,30 @@ class PaymentRates:
             due_on = due_of.get(p.invoice_no)
             if due_on is not None and p.paid_on <= due_on:
                 on_time[p.invoice_no] = on_time.get(p.invoice_no, 0) + _fen(p.amount)
+        self._fold((inv.customer_id, inv.due_on, _fen(inv.amount), on_time.get(inv.invoice_no, 0))
+                  for inv in invoices)
+
+    @classmethod
+    def from_invoice_sums(cls, invoices: Iterable[tuple[Hashable, dt.date, int, int]]
+                          ) -> PaymentRates:
+        """Rates from each invoice's (customer, due date, amount in fen, fen paid against it
+        on or before the due date), e.g. summed by the database: the same rates as from the
+        invoice and payment rows."""
+        rates = cls.__new__(cls)
+        rates._fold(invoices)
+        return rates
+
+    def _fold(self, invoices: Iterable[tuple[Hashable, dt.date, int, int]]) -> None:
         # (customer, month index) → [due fen, paid on time fen]
         self._sums: dict[tuple[Hashable, int], list[int]] = {}
-        for inv in invoices:
-            due = _fen(inv.amount)
-            paid = max(0, min(on_time.get(inv.invoice_no, 0), due))
-            acc = self._sums.setdefault((inv.customer_id, _month_index(inv.due_on)), [0, 0])
+        months: dict[dt.date, int] = {}
+        for customer_id, due_on, due, on_time in invoices:
+            month = months.get(due_on)
+            if month is None:
+                month = months[due_on] = _month_index(due_on)
+            acc = self._sums.setdefault((customer_id, month), [0, 0])
             acc[0] += due
-            acc[1] += paid
+            acc[1] += max(0, min(on_time, due))
         self._cache: dict[tuple[Hashable, str], Decimal | None] = {}
 
     def amounts(self, customer_id: Hashable, month: str | dt.date) -> tuple[int, int]:

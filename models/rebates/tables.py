@@ -63,8 +63,8 @@ class RebateLine(SQLModel, table=True):
     """
 
     __tablename__ = "rebate_line"
-    __table_args__ = (sa.Index("ix_rebate_line_bucket_order", "bucket_key", "order_id"),
-                      sa.Index("ix_rebate_line_customer_month", "customer_id", "month"),
+    # (order_id and run_id have their own): what earlier settlements paid is found by order
+    __table_args__ = (sa.Index("ix_rebate_line_customer_month", "customer_id", "month"),
                       sa.Index("ix_rebate_line_rep_month", "rep_id", "month"),
                       sa.Index("ix_rebate_line_region_month", "region", "month"))
 
