@@ -1,15 +1,49 @@
 """How amounts and percentages are written in the Chinese texts people read."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 _HUNDRED = Decimal(100)
 
 
+class _ByFen(dict):
+    """`make(fen)` remembered per integer fen. A settlement writes the same amounts on many
+    lines (a bucket's volume, a due that is also the uncapped due, paid amounts): a hit is one
+    dict lookup. Bounded: emptied when full, so a long-lived process keeps at most `limit`."""
+
+    __slots__ = ("make", "limit")
+
+    def __init__(self, make: Callable[[int], Any], limit: int = 100_000):
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, fen: int) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[fen] = self.make(fen)
+        return value
+
+
+def _yuan_text(fen: int, grouping: str = "") -> str:
+    """Integer fen as yuan with two places, integer arithmetic; `grouping` "," separates
+    thousands."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(-fen if fen < 0 else fen, 100)
+    return f"{sign}{whole:{grouping}}.{cents:02d}"
+
+
+_YUAN = _ByFen(lambda fen: Decimal(fen).scaleb(-2))
+_MONEY = _ByFen(lambda fen: _yuan_text(fen, ",") + " 元")
+_TEXT = _ByFen(_yuan_text)
+
+
 def fen_to_yuan(fen: int) -> Decimal:
     """Integer fen → Decimal yuan with two places (exact)."""
-    return Decimal(fen).scaleb(-2)
+    return _YUAN[fen]
 
 
 def money(value: Decimal | int) -> str:
@@ -18,17 +52,13 @@ def money(value: Decimal | int) -> str:
 
 
 def money_fen(fen: int) -> str:
-    """12345 → '123.45 元', with thousands separators; integer arithmetic (hot path)."""
-    sign = "-" if fen < 0 else ""
-    fen = -fen if fen < 0 else fen
-    return f"{sign}{fen // 100:,}.{fen % 100:02d} 元"
+    """12345 → '123.45 元', with thousands separators (hot path: remembered per fen)."""
+    return _MONEY[fen]
 
 
 def fen_text(fen: int) -> str:
-    """12345 → '123.45' (for JSON inputs: exact, no float)."""
-    sign = "-" if fen < 0 else ""
-    fen = -fen if fen < 0 else fen
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    """12345 → '123.45' (for JSON inputs: exact, no float); the text of fen_to_yuan(fen)."""
+    return _TEXT[fen]
 
 
 def _strip(d: Decimal) -> str:
