@@ -140,7 +140,8 @@ class _Rule:
     __slots__ = ("applied", "code", "version", "policy_name", "spec", "rule_id", "slot",
                  "is_amount", "quarter", "marginal", "exclusive", "rank", "lowers", "uppers",
                  "nums", "den", "cap_fen", "need_lines", "product_lines", "skus", "tiers",
-                 "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers")
+                 "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers",
+                 "rate_texts", "tier_descriptions", "range_texts")
 
     def __init__(self, applied: AppliedRule, slot: int):
         r = applied.rule
@@ -175,6 +176,10 @@ class _Rule:
         self.ex_skus = frozenset(x.skus)
         self.ex_lines = frozenset(x.product_lines)
         self.ex_customers = frozenset(normalize_name(c) for c in x.customers)
+        # what explanations and inputs say of each tier, written once per rule
+        self.rate_texts = tuple(exact_percent(t.rate) for t in r.tiers)
+        self.tier_descriptions = tuple(self._describe(i) for i in range(len(r.tiers)))
+        self.range_texts = tuple(self._range_text(i) for i in range(len(r.tiers)))
 
     # -- conditions (each returns the Chinese reasons it does not apply; empty: applies)
     def customer_ok(self, profile: CustomerProfile, pay: Decimal | None) -> bool:
@@ -257,12 +262,19 @@ class _Rule:
         return out
 
     def describe_tier(self, i: int) -> dict:
+        """The tier as inputs record it (a new dict: callers add to it)."""
+        return dict(self.tier_descriptions[i])
+
+    def _describe(self, i: int) -> dict:
         t = self.spec.tiers[i]
         return {"index": i + 1, "from": plain_number(t.lower),
                 "to": None if t.upper is None else plain_number(t.upper),
                 "rate": format(t.rate, "f")}
 
     def tier_range_text(self, i: int) -> str:
+        return self.range_texts[i]
+
+    def _range_text(self, i: int) -> str:
         t = self.spec.tiers[i]
         unit = " 元" if self.is_amount else " 件"
         lo = f"{t.lower:,}" if self.is_amount else plain_number(t.lower)
@@ -275,7 +287,7 @@ class _Rule:
         return money_fen(volume) if self.is_amount else f"{volume:,} 件"
 
     def volume_value(self, volume: int) -> str | int:
-        return format(fen_to_yuan(volume), "f") if self.is_amount else volume
+        return fen_text(volume) if self.is_amount else volume
 
 
 _COMPILE_LOCK = threading.Lock()
@@ -353,7 +365,7 @@ class _Bucket:
         self.newest: _Rule | None = None
         self.versions: tuple[int, ...] = ()
         self.dues: dict[str, OrderDue] = {}  # filled for previews only
-        self.shared: dict[int, dict] = {}  # per version: see OrderDue._shared
+        self.shared: dict[int, _Shared] = {}  # per version
 
 
 class _InBucket:
@@ -375,6 +387,67 @@ class _InBucket:
         return self.bucket.period
 
 
+class _Shared:
+    """What the orders of a bucket under one version have in common: the bucket's inputs
+    (and their JSON members) and the sentences every order's explanation starts from."""
+
+    __slots__ = ("inputs", "json", "head", "rate_text", "tier_text", "cap_text")
+
+    def __init__(self, r: _Rule, b: _Bucket):
+        inputs: dict[str, Any] = {
+            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
+            "rule_id": r.rule_id, "rule_name": r.spec.name,
+            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
+            "measure": r.spec.measure, "period": b.key.period,
+            "bucket_volume": r.volume_value(b.volume),
+            "customer_tier": b.profile.tier, "region": b.profile.region,
+            "versions_in_bucket": list(b.versions),
+        }
+        if r.pay is not None:
+            inputs["payment_rate_min"] = format(r.pay.min, "f")
+            inputs["no_history"] = r.pay.no_history
+        ti = r.tier_at(b.volume)
+        inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
+        cap = b.caps.get(r.version)
+        if cap is not None:
+            inputs["cap"] = fen_text(cap[3])
+            inputs["bucket_uncapped_total"] = fen_text(cap[1])
+            inputs["capped"] = cap[2]
+            if cap[4]:
+                inputs["earned_under_earlier_versions"] = fen_text(cap[4])
+                inputs["cap_room"] = fen_text(cap[0])
+        self.inputs = inputs
+        self.json = _json_members(inputs)
+        measure = "销售额" if r.is_amount else "销量"
+        head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
+                f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
+        if len(b.versions) > 1:
+            head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
+                     f"本单按第{r.version}版档位）")
+        self.head = head
+        self.rate_text = tier_text = None
+        if ti < 0:
+            tier_text = f"，未达到最低档（{r.tier_range_text(0)}），本单不返利。"
+        else:
+            self.rate_text = rate_text = r.rate_texts[ti]
+            if len(r.lowers) == 1 and r.lowers[0] == 0 and r.uppers[0] is None:
+                tier_text = f"，按 {rate_text} 计返；"
+            else:
+                beyond = (ti == len(r.lowers) - 1 and r.uppers[ti] is not None
+                          and b.volume >= r.uppers[ti])
+                tier_text = (f"，达到第{ti + 1}档（{r.tier_range_text(ti)}"
+                             f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
+                             f"全额追溯适用该档比例；")
+        self.tier_text = tier_text
+        self.cap_text = None
+        if cap is not None and cap[2]:
+            room = (f"本期封顶 {money_fen(cap[3])}，此前版本的订单已返 {money_fen(cap[4])}，"
+                    f"本版订单可返 {money_fen(cap[0])}" if cap[4] else
+                    f"本期封顶 {money_fen(cap[0])}")
+            self.cap_text = (f"{room}，未封顶合计 {money_fen(cap[1])}，按各订单应返金额比例分摊，"
+                             "本单由 ")
+
+
 class OrderDue(_InBucket):
     """What one order has earned under one rule, cumulatively, as of the evaluation.
 
@@ -382,7 +455,8 @@ class OrderDue(_InBucket):
     for the lines it writes).
     """
 
-    __slots__ = ("bucket", "order_id", "due_fen", "uncapped_due_fen", "_acc", "_b", "_span")
+    __slots__ = ("bucket", "order_id", "due_fen", "uncapped_due_fen", "_acc", "_b", "_span",
+                 "_rate")
 
     def __init__(self, b: _Bucket, order_id: str, acc: list, due_fen: int, uncapped: int,
                  span: tuple[int, int] | None):
@@ -393,6 +467,7 @@ class OrderDue(_InBucket):
         self._acc = acc
         self._b = b
         self._span = span
+        self._rate: Decimal | None = None  # made when first read
 
     @property
     def order_date(self) -> dt.date:
@@ -467,127 +542,87 @@ class OrderDue(_InBucket):
     @property
     def rate(self) -> Decimal:
         """due ÷ basis, to 6 places of the fraction (4 of a percent)."""
-        if not self.basis_fen:
-            return Decimal("0.000000")
-        return Decimal(_round_div(self.due_fen * 1_000_000, self.basis_fen)).scaleb(-6)
+        rate = self._rate
+        if rate is None:
+            basis = self._acc[_BASIS]
+            rate = self._rate = (Decimal(_round_div(self.due_fen * 1_000_000, basis)).scaleb(-6)
+                                 if basis else Decimal("0.000000"))
+        return rate
 
     # why
-    def _shared(self) -> dict[str, Any]:
+    def _shared(self) -> _Shared:
         """What every order of the bucket under the same version has in common (inputs and
         sentences), composed once: settlement reads it for many lines."""
-        r, b = self._rule, self._b
+        acc, b = self._acc, self._b
+        r = acc[_RULE]
         hit = b.shared.get(r.version)
-        if hit is not None:
-            return hit
-        inputs: dict[str, Any] = {
-            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
-            "rule_id": r.rule_id, "rule_name": r.spec.name,
-            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
-            "measure": r.spec.measure, "period": b.key.period,
-            "bucket_volume": r.volume_value(b.volume),
-            "customer_tier": b.profile.tier, "region": b.profile.region,
-            "versions_in_bucket": list(b.versions),
-        }
-        if r.pay is not None:
-            inputs["payment_rate_min"] = format(r.pay.min, "f")
-            inputs["no_history"] = r.pay.no_history
-        ti = r.tier_at(b.volume)
-        inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
-        cap = b.caps.get(r.version)
-        if cap is not None:
-            inputs["cap"] = fen_text(cap[3])
-            inputs["bucket_uncapped_total"] = fen_text(cap[1])
-            inputs["capped"] = cap[2]
-            if cap[4]:
-                inputs["earned_under_earlier_versions"] = fen_text(cap[4])
-                inputs["cap_room"] = fen_text(cap[0])
-        measure = "销售额" if r.is_amount else "销量"
-        head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
-                f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
-        if len(b.versions) > 1:
-            head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
-                     f"本单按第{r.version}版档位）")
-        rate_text = tier_text = None
-        if ti < 0:
-            tier_text = f"，未达到最低档（{r.tier_range_text(0)}），本单不返利。"
-        else:
-            rate_text = exact_percent(r.spec.tiers[ti].rate)
-            if len(r.lowers) == 1 and r.lowers[0] == 0 and r.uppers[0] is None:
-                tier_text = f"，按 {rate_text} 计返；"
-            else:
-                beyond = (ti == len(r.lowers) - 1 and r.uppers[ti] is not None
-                          and b.volume >= r.uppers[ti])
-                tier_text = (f"，达到第{ti + 1}档（{r.tier_range_text(ti)}"
-                             f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
-                             f"全额追溯适用该档比例；")
-        cap_text = None
-        if cap is not None and cap[2]:
-            room = (f"本期封顶 {money_fen(cap[3])}，此前版本的订单已返 {money_fen(cap[4])}，"
-                    f"本版订单可返 {money_fen(cap[0])}" if cap[4] else
-                    f"本期封顶 {money_fen(cap[0])}")
-            cap_text = (f"{room}，未封顶合计 {money_fen(cap[1])}，按各订单应返金额比例分摊，"
-                        "本单由 ")
-        hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
-                                     "tier_text": tier_text, "cap_text": cap_text,
-                                     "json": _json_members(inputs)}
+        if hit is None:
+            hit = b.shared[r.version] = _Shared(r, b)
         return hit
 
     @property
     def inputs(self) -> dict[str, Any]:
-        return {**self._shared()["inputs"], **self.own_inputs()}
+        return {**self._shared().inputs, **self.own_inputs()}
 
     def own_inputs(self) -> dict[str, Any]:
         """The inputs that are this order's own (the rest are the bucket's)."""
-        r = self._rule
-        out: dict[str, Any] = {}
-        out["order_date"] = self.order_date.isoformat()
-        out["basis"] = fen_text(self.basis_fen)
-        out["due"] = fen_text(self.due_fen)
-        out["rate"] = format(self.rate, "f")
-        pay = self._pay
-        # rounded down, as every rate shown against a threshold (never up past it)
-        out["payment_rate"] = None if pay is None else format(
-            pay.quantize(RATE_PLACES, rounding=ROUND_FLOOR), "f")
+        acc = self._acc
+        r = acc[_RULE]
+        out: dict[str, Any] = {
+            "order_date": _iso_date(acc[_DATE]), "basis": fen_text(acc[_BASIS]),
+            "due": fen_text(self.due_fen), "rate": format(self.rate, "f"),
+            "payment_rate": _payment_rate_input(acc[_PAY]),
+        }
         if self._span is not None:
             start, end = self._span
             out["order_span"] = {"from": r.volume_value(start), "to": r.volume_value(end)}
             out["marginal_parts"] = [{**r.describe_tier(i), "part": r.volume_value(part)}
                                      for i, part in r.band_parts(start, end)]
-        if self._rule.version in self._b.caps:
+        if r.version in self._b.caps:
             out["uncapped_due"] = fen_text(self.uncapped_due_fen)
         return out
 
     @property
     def explanation(self) -> str:
-        r = self._rule
+        acc = self._acc
+        r = acc[_RULE]
         shared = self._shared()
-        parts = [shared["head"]]
+        uncapped = money_fen(self.uncapped_due_fen)
         if self._span is None:
-            parts.append(shared["tier_text"])
-            if shared["rate_text"] is not None:
-                parts.append(f"本单计返基数 {money_fen(self.basis_fen)} × {shared['rate_text']}"
-                             f" = {money_fen(self.uncapped_due_fen)}。")
+            text = shared.head + shared.tier_text
+            if shared.rate_text is not None:
+                text += (f"本单计返基数 {money_fen(acc[_BASIS])} × {shared.rate_text}"
+                         f" = {uncapped}。")
         else:
             start, end = self._span
             bands = r.band_parts(start, end)
             where = f"本单位于累计 {r.volume_text(start)} 至 {r.volume_text(end)} 区间"
             if not bands:
-                parts.append(f"，分段累进：{where}，不在任何返利档内，本单不返利。")
+                text = f"{shared.head}，分段累进：{where}，不在任何返利档内，本单不返利。"
             else:
                 pieces = "、".join(f"{r.volume_text(part)} 按第{i + 1}档 "
-                                   f"{exact_percent(r.spec.tiers[i].rate)}" for i, part in bands)
-                parts.append(f"，分段累进：{where}，其中 {pieces}，合计 "
-                             f"{money_fen(self.uncapped_due_fen)}。")
-        if shared["cap_text"] is not None:
-            parts.append(f"{shared['cap_text']}{money_fen(self.uncapped_due_fen)} 调整为 "
-                         f"{money_fen(self.due_fen)}。")
+                                  f"{r.rate_texts[i]}" for i, part in bands)
+                text = f"{shared.head}，分段累进：{where}，其中 {pieces}，合计 {uncapped}。"
+        if shared.cap_text is not None:
+            text += f"{shared.cap_text}{uncapped} 调整为 {money_fen(self.due_fen)}。"
         if r.pay is not None:
-            parts.append(_pay_sentence(self._pay, r.pay.min))
-        return "".join(parts)
+            text += _pay_sentence(acc[_PAY], r.pay.min)
+        return text
 
     def __repr__(self) -> str:
         return (f"OrderDue({self.bucket.key!r}, {self.order_id!r}, basis={self.basis}, "
                 f"due={self.due})")
+
+
+_iso_date = functools.lru_cache(maxsize=4096)(dt.date.isoformat)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _payment_rate_input(pay: Decimal | None) -> str | None:
+    """A customer's payment rate as inputs record it (one per customer and month, on many
+    lines): rounded down, as every rate shown against a threshold (never up past it). Equal
+    rates written differently (0.9, 0.90) round to the same text."""
+    return None if pay is None else format(pay.quantize(RATE_PLACES, rounding=ROUND_FLOOR), "f")
 
 
 _PAY_SENTENCES: dict[tuple[Decimal | None, Decimal], str] = {}
@@ -1238,7 +1273,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
             shared = d._shared()
-            bucket_inputs, bucket_json = shared["inputs"], shared["json"]
+            bucket_inputs, bucket_json = shared.inputs, shared.json
             inputs = d.own_inputs()
             explanation = head + d.explanation
             bucket, version, clause = d.bucket, d.policy_version, d.clause
@@ -1512,7 +1547,7 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
         if ti + 1 < len(r.lowers):
             gap = r.lowers[ti + 1] - b.volume
             inputs["next_tier"] = {**r.describe_tier(ti + 1), "gap": r.volume_value(gap)}
-            extra += (f"距第{ti + 2}档（返利 {exact_percent(r.spec.tiers[ti + 1].rate)}）"
+            extra += (f"距第{ti + 2}档（返利 {r.rate_texts[ti + 1]}）"
                       f"还差 {r.volume_text(gap)}。")
         # what this order adds to the other orders of the bucket (阶梯补差 to come)
         uplift = sum(od.due_fen - (prev_b.dues[o].due_fen if prev_b and o in prev_b.dues else 0)
