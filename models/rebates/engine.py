@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from models.names import normalize_name
 from models.rebates.formatting import (
-    exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
+    Memo, exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
     plain_number,
 )
 from models.rebates.payment_rate import month_key
@@ -455,8 +455,7 @@ class OrderDue(_InBucket):
     for the lines it writes).
     """
 
-    __slots__ = ("bucket", "order_id", "due_fen", "uncapped_due_fen", "_acc", "_b", "_span",
-                 "_rate")
+    __slots__ = ("bucket", "order_id", "due_fen", "uncapped_due_fen", "_acc", "_b", "_span")
 
     def __init__(self, b: _Bucket, order_id: str, acc: list, due_fen: int, uncapped: int,
                  span: tuple[int, int] | None):
@@ -467,7 +466,6 @@ class OrderDue(_InBucket):
         self._acc = acc
         self._b = b
         self._span = span
-        self._rate: Decimal | None = None  # made when first read
 
     @property
     def order_date(self) -> dt.date:
@@ -542,12 +540,11 @@ class OrderDue(_InBucket):
     @property
     def rate(self) -> Decimal:
         """due ÷ basis, to 6 places of the fraction (4 of a percent)."""
-        rate = self._rate
-        if rate is None:
-            basis = self._acc[_BASIS]
-            rate = self._rate = (Decimal(_round_div(self.due_fen * 1_000_000, basis)).scaleb(-6)
-                                 if basis else Decimal("0.000000"))
-        return rate
+        return _RATES[self._rate_millionths()]
+
+    def _rate_millionths(self) -> int:
+        basis = self._acc[_BASIS]
+        return _round_div(self.due_fen * 1_000_000, basis) if basis else 0
 
     # why
     def _shared(self) -> _Shared:
@@ -570,7 +567,7 @@ class OrderDue(_InBucket):
         r = acc[_RULE]
         out: dict[str, Any] = {
             "order_date": _iso_date(acc[_DATE]), "basis": fen_text(acc[_BASIS]),
-            "due": fen_text(self.due_fen), "rate": format(self.rate, "f"),
+            "due": fen_text(self.due_fen), "rate": _RATE_TEXTS[self._rate_millionths()],
             "payment_rate": _payment_rate_input(acc[_PAY]),
         }
         if self._span is not None:
@@ -614,6 +611,9 @@ class OrderDue(_InBucket):
                 f"due={self.due})")
 
 
+# rates in millionths as Decimal fractions and their text (a few thousand on 30k lines)
+_RATES = Memo(lambda millionths: Decimal(millionths).scaleb(-6))
+_RATE_TEXTS = Memo(lambda millionths: format(_RATES[millionths], "f"))
 _iso_date = functools.lru_cache(maxsize=4096)(dt.date.isoformat)
 
 
@@ -1131,6 +1131,10 @@ def _json_members(values: Mapping[str, Any]) -> str:
 
 
 def _to_fen(amount: Decimal | int) -> int:
+    """Yuan → integer fen, half up past two places."""
+    n, d = amount.as_integer_ratio()
+    if 100 % d == 0:  # whole fen (amounts read from the database): exact in integers
+        return n * (100 // d)
     return int(Decimal(amount).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
 
 
@@ -1226,32 +1230,28 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
     changed = []
-    fen_of: dict[Decimal, int] = {}
+    fen_of = Memo(_to_fen)  # paid amounts recur
     for key, d in dues.items():
         p = paid.get(key)
         if p is None:
             if d.due_fen:
                 changed.append(key)
-            continue
-        amount = p[0]
-        paid_fen = fen_of.get(amount)
-        if paid_fen is None:
-            paid_fen = fen_of[amount] = _to_fen(amount)
-        if paid_fen != d.due_fen:
+        elif fen_of[p[0]] != d.due_fen:
             changed.append(key)
-    changed.extend(key for key, p in paid.items() if key not in dues and _to_fen(p[0]))
+    changed.extend(key for key, p in paid.items() if key not in dues and fen_of[p[0]])
     changed.sort()
 
     out: list[LineDraft] = []
     for key in changed:
         d = dues.get(key)
         p = paid.get(key)
-        p = Paid(*p) if p is not None else None
-        paid_fen = _to_fen(p.amount) if p is not None else 0
+        if p is not None and type(p) is not Paid:
+            p = Paid(*p)
+        paid_fen = fen_of[p.amount] if p is not None else 0
         due_fen = d.due_fen if d is not None else 0
         diff = due_fen - paid_fen
         basis_now = d.basis_fen if d is not None else 0
-        basis_before = _to_fen(p.basis) if p is not None else None
+        basis_before = fen_of[p.basis] if p is not None else None
         why = gone.get(key) if gone is not None and d is None else None
         if rerun:
             kind = "adjustment"

@@ -9,22 +9,23 @@ from typing import Any
 _HUNDRED = Decimal(100)
 
 
-class _ByFen(dict):
-    """`make(fen)` remembered per integer fen. A settlement writes the same amounts on many
-    lines (a bucket's volume, a due that is also the uncapped due, paid amounts): a hit is one
-    dict lookup. Bounded: emptied when full, so a long-lived process keeps at most `limit`."""
+class Memo(dict):
+    """`make(key)` remembered per key, read as `memo[key]` (a hit is one dict lookup). A
+    settlement writes the same amounts and rates on many lines. Bounded: emptied when full, so
+    a long-lived process keeps at most `limit` values. Keys must be equal only when `make`
+    gives them equal values (integer fen: yes; Decimals 0.5 and 0.50 as text: no)."""
 
     __slots__ = ("make", "limit")
 
-    def __init__(self, make: Callable[[int], Any], limit: int = 100_000):
+    def __init__(self, make: Callable[[Any], Any], limit: int = 100_000):
         super().__init__()
         self.make = make
         self.limit = limit
 
-    def __missing__(self, fen: int) -> Any:
+    def __missing__(self, key: Any) -> Any:
         if len(self) >= self.limit:
             self.clear()
-        value = self[fen] = self.make(fen)
+        value = self[key] = self.make(key)
         return value
 
 
@@ -36,9 +37,9 @@ def _yuan_text(fen: int, grouping: str = "") -> str:
     return f"{sign}{whole:{grouping}}.{cents:02d}"
 
 
-_YUAN = _ByFen(lambda fen: Decimal(fen).scaleb(-2))
-_MONEY = _ByFen(lambda fen: _yuan_text(fen, ",") + " 元")
-_TEXT = _ByFen(_yuan_text)
+_YUAN = Memo(lambda fen: Decimal(fen).scaleb(-2))
+_MONEY = Memo(lambda fen: _yuan_text(fen, ",") + " 元")
+_TEXT = Memo(_yuan_text)
 
 
 def fen_to_yuan(fen: int) -> Decimal:
