@@ -1113,6 +1113,14 @@ class LineDraft(_InBucket):
         """Everything the line was computed from (volume, tier, payment rate, …)."""
         return {**self.bucket_inputs, **self.own_inputs}
 
+    @classmethod
+    def _of(cls, **fields: Any) -> LineDraft:
+        """A draft from all its fields, past the frozen dataclass __init__ (one
+        object.__setattr__ per field, a settlement makes tens of thousands: 5x the time)."""
+        draft = object.__new__(cls)
+        draft.__dict__.update(fields)
+        return draft
+
     def own_json(self) -> str:
         """`own_inputs` as a JSON object (stored on the line)."""
         return "{" + _json_members(self.own_inputs) + "}"
@@ -1301,7 +1309,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                 own = {**inputs, "part_of": fen_text(diff)}
                 text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
                         f"本行 {money_fen(part)}。" + explanation)
-            out.append(LineDraft(
+            out.append(LineDraft._of(
                 bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
                 due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
                 amount=fen_to_yuan(part), rate=rate, policy_version=version, clause=clause,
