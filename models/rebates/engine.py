@@ -116,6 +116,15 @@ class BucketKey:
         return cls(code, rule_id, int(customer) if customer.isdigit() else customer, period)
 
 
+def _frozen(cls: type, **fields: Any) -> Any:
+    """An instance of a frozen dataclass from ALL its fields, past its __init__ (one
+    object.__setattr__ per field: 5x the time for the tens of thousands a settlement makes).
+    No __post_init__ runs: derived fields are given too."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
 def period_of(day: dt.date, period: str) -> str:
     if period == "quarter":
         return f"{day.year:04d}Q{(day.month - 1) // 3 + 1}"
@@ -685,8 +694,9 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         if info is None:
             rules = _compiled(book, day)
             mask = tuple(r.window.contains(day) for r in rules if r.window is not None)
-            info = days[day] = (rules, id(rules), mask, month_key(day))
-        rules, rules_id, mask, month = info
+            info = days[day] = (rules, id(rules), mask, month_key(day),
+                                (period_of(day, "month"), period_of(day, "quarter")))
+        rules, rules_id, mask, month, periods = info
         if not rules:
             return None
         mkey = (customer_id, rules_id, mask, month)
@@ -716,12 +726,13 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         pairs = []
         for r in cands:
             # the month decides both periods (month and quarter) of the bucket
-            period = period_of(day, r.spec.period)
+            period = periods[r.quarter]
             key = f"{r.code}|{r.rule_id}|{customer_id}|{period}"
             b = buckets.get(key)
             if b is None:
-                b = buckets[key] = _Bucket(BucketKey(r.code, r.rule_id, customer_id, period),
-                                           profile)
+                b = buckets[key] = _Bucket(_frozen(
+                    BucketKey, policy_code=r.code, rule_id=r.rule_id, customer_id=customer_id,
+                    period=period, key=key), profile)
             pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_all))
         hit = months[mkey] = (sig_id, tuple(pairs), pay)
         return hit
@@ -1113,14 +1124,6 @@ class LineDraft(_InBucket):
         """Everything the line was computed from (volume, tier, payment rate, …)."""
         return {**self.bucket_inputs, **self.own_inputs}
 
-    @classmethod
-    def _of(cls, **fields: Any) -> LineDraft:
-        """A draft from all its fields, past the frozen dataclass __init__ (one
-        object.__setattr__ per field, a settlement makes tens of thousands: 5x the time)."""
-        draft = object.__new__(cls)
-        draft.__dict__.update(fields)
-        return draft
-
     def own_json(self) -> str:
         """`own_inputs` as a JSON object (stored on the line)."""
         return "{" + _json_members(self.own_inputs) + "}"
@@ -1309,7 +1312,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                 own = {**inputs, "part_of": fen_text(diff)}
                 text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
                         f"本行 {money_fen(part)}。" + explanation)
-            out.append(LineDraft._of(
+            out.append(_frozen(LineDraft, 
                 bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
                 due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
                 amount=fen_to_yuan(part), rate=rate, policy_version=version, clause=clause,
