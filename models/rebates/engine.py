@@ -150,8 +150,7 @@ class _Rule:
                  "is_amount", "quarter", "marginal", "exclusive", "rank", "lowers", "uppers",
                  "nums", "den", "cap_fen", "need_lines", "product_lines", "skus", "tiers",
                  "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers",
-                 "rate_texts", "tier_descriptions", "range_texts", "bucket_inputs",
-                 "pay_inputs", "bucket_json")
+                 "rate_texts", "tier_descriptions", "range_texts")
 
     def __init__(self, applied: AppliedRule, slot: int):
         r = applied.rule
@@ -190,17 +189,6 @@ class _Rule:
         self.rate_texts = tuple(exact_percent(t.rate) for t in r.tiers)
         self.tier_descriptions = tuple(self._describe(i) for i in range(len(r.tiers)))
         self.range_texts = tuple(self._range_text(i) for i in range(len(r.tiers)))
-        # the inputs of each of its buckets that are the rule's own (see _Shared), and their
-        # JSON members, written once
-        self.bucket_inputs = {
-            "policy_code": self.code, "policy_name": self.policy_name,
-            "policy_version": self.version, "rule_id": self.rule_id, "rule_name": r.name,
-            "clause": r.clause or f"规则 {self.rule_id}", "style": r.style,
-            "measure": r.measure}
-        self.pay_inputs = {} if self.pay is None else {
-            "payment_rate_min": format(self.pay.min, "f"), "no_history": self.pay.no_history}
-        self.bucket_json = {key: _json_member(key, value)
-                            for key, value in {**self.bucket_inputs, **self.pay_inputs}.items()}
 
     # -- conditions (each returns the Chinese reasons it does not apply; empty: applies)
     def customer_ok(self, profile: CustomerProfile, pay: Decimal | None) -> bool:
@@ -416,12 +404,17 @@ class _Shared:
 
     def __init__(self, r: _Rule, b: _Bucket):
         inputs: dict[str, Any] = {
-            **r.bucket_inputs, "period": b.key.period,
+            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
+            "rule_id": r.rule_id, "rule_name": r.spec.name,
+            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
+            "measure": r.spec.measure, "period": b.key.period,
             "bucket_volume": r.volume_value(b.volume),
             "customer_tier": b.profile.tier, "region": b.profile.region,
             "versions_in_bucket": list(b.versions),
         }
-        inputs.update(r.pay_inputs)
+        if r.pay is not None:
+            inputs["payment_rate_min"] = format(r.pay.min, "f")
+            inputs["no_history"] = r.pay.no_history
         ti = r.tier_at(b.volume)
         inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
         cap = b.caps.get(r.version)
@@ -433,7 +426,7 @@ class _Shared:
                 inputs["earned_under_earlier_versions"] = fen_text(cap[4])
                 inputs["cap_room"] = fen_text(cap[0])
         self.inputs = inputs
-        self.json = _json_members(inputs, r.bucket_json)
+        self.json = _json_members(inputs)
         measure = "销售额" if r.is_amount else "销量"
         head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
                 f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
@@ -1143,42 +1136,9 @@ class LineDraft(_InBucket):
         return "{" + (self.bucket_json or _json_members(self.bucket_inputs)) + "}"
 
 
-_json_str = json.encoder.encode_basestring  # how json.dumps(ensure_ascii=False) writes a str
-
-
-def _json_value(value: Any) -> str:
-    """`value` as json.dumps(value, ensure_ascii=False, sort_keys=True) writes it: the types
-    inputs hold written here (json.dumps costs more than the writing for small objects),
-    any other by json.dumps."""
-    kind = type(value)
-    if kind is str:
-        return _json_str(value)
-    if kind is int:
-        return int.__repr__(value)
-    if value is None:
-        return "null"
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is list:
-        return "[" + ", ".join(map(_json_value, value)) + "]"
-    if kind is dict and all(type(key) is str for key in value):
-        return "{" + _json_members(value) + "}"
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _json_member(key: str, value: Any) -> str:
-    return f"{_json_str(key)}: {_json_value(value)}"
-
-
-def _json_members(values: Mapping[str, Any], written: Mapping[str, str] | None = None) -> str:
-    """The members of a JSON object, without its braces, as json.dumps(values,
-    ensure_ascii=False, sort_keys=True) writes them (keys are str). `written`: members
-    already written (key → member text) that `values` has, the same (a rule's own inputs,
-    shared by its buckets)."""
-    if written is None:
-        return ", ".join(_json_member(key, values[key]) for key in sorted(values))
-    return ", ".join(written.get(key) or _json_member(key, values[key])
-                     for key in sorted(values))
+def _json_members(values: Mapping[str, Any]) -> str:
+    """The members of a JSON object, without its braces."""
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)[1:-1]
 
 
 def _to_fen(amount: Decimal | int) -> int:
