@@ -131,6 +131,7 @@ def period_of(day: dt.date, period: str) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@functools.lru_cache(maxsize=1024)
 def period_label(period: str) -> str:
     """2027Q1 → 2027年第一季度; 2027-02 → 2027年2月."""
     if "Q" in period:
@@ -150,7 +151,7 @@ class _Rule:
                  "is_amount", "quarter", "marginal", "exclusive", "rank", "lowers", "uppers",
                  "nums", "den", "cap_fen", "need_lines", "product_lines", "skus", "tiers",
                  "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers",
-                 "rate_texts", "tier_descriptions", "range_texts")
+                 "rate_texts", "tier_descriptions", "range_texts", "clause", "cited")
 
     def __init__(self, applied: AppliedRule, slot: int):
         r = applied.rule
@@ -189,6 +190,8 @@ class _Rule:
         self.rate_texts = tuple(exact_percent(t.rate) for t in r.tiers)
         self.tier_descriptions = tuple(self._describe(i) for i in range(len(r.tiers)))
         self.range_texts = tuple(self._range_text(i) for i in range(len(r.tiers)))
+        self.clause = r.clause or f"规则 {r.id}"
+        self.cited = f"按《{self.policy_name}》（{self.code} 第{self.version}版）{r.citation}："
 
     # -- conditions (each returns the Chinese reasons it does not apply; empty: applies)
     def customer_ok(self, profile: CustomerProfile, pay: Decimal | None) -> bool:
@@ -406,7 +409,7 @@ class _Shared:
         inputs: dict[str, Any] = {
             "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
             "rule_id": r.rule_id, "rule_name": r.spec.name,
-            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
+            "clause": r.clause, "style": r.spec.style,
             "measure": r.spec.measure, "period": b.key.period,
             "bucket_volume": r.volume_value(b.volume),
             "customer_tier": b.profile.tier, "region": b.profile.region,
@@ -428,8 +431,8 @@ class _Shared:
         self.inputs = inputs
         self.json = _json_members(inputs)
         measure = "销售额" if r.is_amount else "销量"
-        head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
-                f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
+        head = (f"{r.cited}客户{period_label(b.key.period)}{measure}累计 "
+                f"{r.volume_text(b.volume)}")
         if len(b.versions) > 1:
             head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
                      f"本单按第{r.version}版档位）")
@@ -519,7 +522,7 @@ class OrderDue(_InBucket):
 
     @property
     def clause(self) -> str:
-        return self._rule.spec.clause or f"规则 {self._rule.rule_id}"
+        return self._rule.clause
 
     @property
     def style(self) -> str:
@@ -1240,29 +1243,34 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     """
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
-    changed = []
-    fen_of = Memo(_to_fen)  # paid amounts recur
+    # (key, fen paid)
+    changed: list[tuple[tuple[str, str], int]] = []
     for key, d in dues.items():
         p = paid.get(key)
         if p is None:
             if d.due_fen:
-                changed.append(key)
-        elif fen_of[p[0]] != d.due_fen:
-            changed.append(key)
-    changed.extend(key for key, p in paid.items() if key not in dues and fen_of[p[0]])
-    changed.sort()
+                changed.append((key, 0))
+        else:
+            paid_fen = _to_fen(p[0])
+            if paid_fen != d.due_fen:
+                changed.append((key, paid_fen))
+    for key, p in paid.items():
+        if key not in dues:
+            paid_fen = _to_fen(p[0])
+            if paid_fen:
+                changed.append((key, paid_fen))
+    changed.sort()  # by key: keys are unique
 
     out: list[LineDraft] = []
-    for key in changed:
+    for key, paid_fen in changed:
         d = dues.get(key)
         p = paid.get(key)
         if p is not None and type(p) is not Paid:
             p = Paid(*p)
-        paid_fen = fen_of[p.amount] if p is not None else 0
         due_fen = d.due_fen if d is not None else 0
         diff = due_fen - paid_fen
         basis_now = d.basis_fen if d is not None else 0
-        basis_before = fen_of[p.basis] if p is not None else None
+        basis_before = _to_fen(p.basis) if p is not None else None
         why = gone.get(key) if gone is not None and d is None else None
         if rerun:
             kind = "adjustment"
@@ -1276,10 +1284,11 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "rebate"
         else:
             kind = "tier_difference"
+        r = d._acc[_RULE] if d is not None else None
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
-                       versions=(p.policy_version, d.policy_version)
-                       if p is not None and d is not None else None,
-                       capped=d is not None and d._rule.spec.cap is not None)
+                       versions=(p.policy_version, r.version)
+                       if p is not None and r is not None else None,
+                       capped=r is not None and r.cap_fen is not None)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1287,8 +1296,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             bucket_inputs, bucket_json = shared.inputs, shared.json
             inputs = d.own_inputs()
             explanation = head + d.explanation
-            bucket, version, clause = d.bucket, d.policy_version, d.clause
-            rate, rep, region = d.rate, d.rep_id, d.region
+            bucket, version, clause = d.bucket, r.version, r.clause
+            rate, rep, region = d.rate, d._acc[_REP], d._b.profile.region
         else:
             bucket = BucketKey.parse(key[0])
             bucket_inputs, bucket_json = {}, ""
@@ -1664,7 +1673,7 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
         out.append(SkippedRule(
             policy_code=r.code, policy_name=r.policy_name, policy_version=r.version,
             rule_id=r.rule_id, rule_name=r.spec.name,
-            clause=r.spec.clause or f"规则 {r.rule_id}",
+            clause=r.clause,
             reasons=tuple(dict.fromkeys(reasons))))
     return out
 

@@ -29,22 +29,24 @@ class Memo(dict):
         return value
 
 
-def _yuan_text(fen: int, grouping: str = "") -> str:
-    """Integer fen as yuan with two places, integer arithmetic; `grouping` "," separates
-    thousands."""
-    sign = "-" if fen < 0 else ""
+def _amount(fen: int) -> tuple[Decimal, str, str]:
+    """Integer fen as (Decimal yuan with two places, its text, as people read it): 123456 →
+    (Decimal('1234.56'), '1234.56', '1,234.56 元'). Exact; made together, since a settlement
+    writes most amounts in all three ways."""
+    yuan = Decimal(fen).scaleb(-2)
+    text = str(yuan)  # two decimal places: never in exponent notation
+    if -100_000 < fen < 100_000:  # under 1,000 yuan: no thousands separator
+        return yuan, text, text + " 元"
     whole, cents = divmod(-fen if fen < 0 else fen, 100)
-    return f"{sign}{whole:{grouping}}.{cents:02d}"
+    return yuan, text, f"{'-' if fen < 0 else ''}{whole:,}.{cents:02d} 元"
 
 
-_YUAN = Memo(lambda fen: Decimal(fen).scaleb(-2))
-_MONEY = Memo(lambda fen: _yuan_text(fen, ",") + " 元")
-_TEXT = Memo(_yuan_text)
+_AMOUNTS = Memo(_amount)
 
 
 def fen_to_yuan(fen: int) -> Decimal:
     """Integer fen → Decimal yuan with two places (exact)."""
-    return _YUAN[fen]
+    return _AMOUNTS[fen][0]
 
 
 def money(value: Decimal | int) -> str:
@@ -54,12 +56,12 @@ def money(value: Decimal | int) -> str:
 
 def money_fen(fen: int) -> str:
     """12345 → '123.45 元', with thousands separators (hot path: remembered per fen)."""
-    return _MONEY[fen]
+    return _AMOUNTS[fen][2]
 
 
 def fen_text(fen: int) -> str:
     """12345 → '123.45' (for JSON inputs: exact, no float); the text of fen_to_yuan(fen)."""
-    return _TEXT[fen]
+    return _AMOUNTS[fen][1]
 
 
 def _strip(d: Decimal) -> str:
