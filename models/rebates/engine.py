@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import gc
 import json
+import operator
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1243,28 +1244,26 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     """
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
-    # (key, fen paid)
-    changed: list[tuple[tuple[str, str], int]] = []
+    # (key, fen paid, due, paid)
+    changed: list[tuple[tuple[str, str], int, OrderDue | None, Paid | tuple | None]] = []
     for key, d in dues.items():
         p = paid.get(key)
         if p is None:
             if d.due_fen:
-                changed.append((key, 0))
+                changed.append((key, 0, d, None))
         else:
             paid_fen = _to_fen(p[0])
             if paid_fen != d.due_fen:
-                changed.append((key, paid_fen))
+                changed.append((key, paid_fen, d, p))
     for key, p in paid.items():
         if key not in dues:
             paid_fen = _to_fen(p[0])
             if paid_fen:
-                changed.append((key, paid_fen))
-    changed.sort()  # by key: keys are unique
+                changed.append((key, paid_fen, None, p))
+    changed.sort(key=operator.itemgetter(0))  # by key
 
     out: list[LineDraft] = []
-    for key, paid_fen in changed:
-        d = dues.get(key)
-        p = paid.get(key)
+    for key, paid_fen, d, p in changed:
         if p is not None and type(p) is not Paid:
             p = Paid(*p)
         due_fen = d.due_fen if d is not None else 0
