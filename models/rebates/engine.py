@@ -586,7 +586,7 @@ class OrderDue(_InBucket):
         if self._span is not None:
             start, end = self._span
             out["order_span"] = {"from": r.volume_value(start), "to": r.volume_value(end)}
-            out["marginal_parts"] = [{**r.describe_tier(i), "part": r.volume_value(part)}
+            out["marginal_parts"] = [{**r.tier_descriptions[i], "part": r.volume_value(part)}
                                      for i, part in r.band_parts(start, end)]
         if r.version in self._b.caps:
             out["uncapped_due"] = fen_text(self.uncapped_due_fen)
@@ -1140,9 +1140,13 @@ class LineDraft(_InBucket):
         return "{" + (self.bucket_json or _json_members(self.bucket_inputs)) + "}"
 
 
+# json.dumps(…, ensure_ascii=False, sort_keys=True) without making an encoder per call
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def _json_members(values: Mapping[str, Any]) -> str:
     """The members of a JSON object, without its braces."""
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)[1:-1]
+    return _JSON.encode(values)[1:-1]
 
 
 def _to_fen(amount: Decimal | int) -> int:
