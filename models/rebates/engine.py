@@ -856,7 +856,8 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             raw = [(2 * acc[0] * num + den) // den2 for acc in accs]
         else:
             raw, spans = _mixed_dues(accs, list(orders), volume)
-        final = _capped(b, rules, raw, accs, list(orders))
+        final = raw if first.cap_fen is None and not mixed else _capped(
+            b, rules, raw, accs, list(orders))  # the common case: one version, no cap
         if spans is None:
             for (oid, acc), due, unc in zip(orders.items(), final, raw):
                 dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, None)
@@ -1255,7 +1256,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         if p is None:
             if d.due_fen:
                 changed.append((key, 0, d, None))
-        else:
+        elif p[0] * 100 != d.due_fen:  # exact; a paid amount finer than a fen rounds below
             paid_fen = _to_fen(p[0])
             if paid_fen != d.due_fen:
                 changed.append((key, paid_fen, d, p))
