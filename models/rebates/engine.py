@@ -627,7 +627,11 @@ class OrderDue(_InBucket):
 # rates in millionths as Decimal fractions and their text (a few thousand on 30k lines)
 _RATES = Memo(lambda millionths: Decimal(millionths).scaleb(-6))
 _RATE_TEXTS = Memo(lambda millionths: format(_RATES[millionths], "f"))
-_iso_date = functools.lru_cache(maxsize=4096)(dt.date.isoformat)
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_date(day: dt.date) -> str:
+    return day.isoformat()
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -1288,11 +1292,11 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "rebate"
         else:
             kind = "tier_difference"
-        r = d._acc[_RULE] if d is not None else None
+        rule = d._acc[_RULE] if d is not None else None
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
-                       versions=(p.policy_version, r.version)
-                       if p is not None and r is not None else None,
-                       capped=r is not None and r.cap_fen is not None)
+                       versions=(p.policy_version, rule.version)
+                       if p is not None and rule is not None else None,
+                       capped=rule is not None and rule.cap_fen is not None)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1300,7 +1304,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             bucket_inputs, bucket_json = shared.inputs, shared.json
             inputs = d.own_inputs()
             explanation = head + d.explanation
-            bucket, version, clause = d.bucket, r.version, r.clause
+            bucket, version, clause = d.bucket, rule.version, rule.clause
             rate, rep, region = d.rate, d._acc[_REP], d._b.profile.region
         else:
             bucket = BucketKey.parse(key[0])
@@ -1325,8 +1329,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                 own = {**inputs, "part_of": fen_text(diff)}
                 text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
                         f"本行 {money_fen(part)}。" + explanation)
-            out.append(_frozen(LineDraft, 
-                bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
+            out.append(_frozen(
+                LineDraft, bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
                 due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
                 amount=fen_to_yuan(part), rate=rate, policy_version=version, clause=clause,
                 rep_id=part_rep, region=part_region, own_inputs=own,

@@ -15,7 +15,7 @@ class Memo(dict):
     a long-lived process keeps at most `limit` values. Keys must be equal only when `make`
     gives them equal values (integer fen: yes; Decimals 0.5 and 0.50 as text: no)."""
 
-    __slots__ = ("make", "limit")
+    __slots__ = ("limit", "make")
 
     def __init__(self, make: Callable[[Any], Any], limit: int = 100_000):
         super().__init__()

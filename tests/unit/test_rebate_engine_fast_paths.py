@@ -13,8 +13,14 @@ from hypothesis import strategies as st
 from models.rebates import engine
 from models.rebates.engine import BucketKey, LineDraft, evaluate, settle
 from models.rebates.formatting import Memo, fen_text, fen_to_yuan, money_fen
-
-from tests.unit.test_rebate_engine import CUSTOMERS, GOOD_PAYER, book, line, policy, rule
+from tests.unit.test_rebate_engine import (
+    CUSTOMERS,
+    GOOD_PAYER,
+    book,
+    line,
+    policy,
+    rule,
+)
 
 D = Decimal
 
@@ -118,7 +124,7 @@ def test_a_tier_read_from_inputs_is_a_copy():
 
 def test_settled_texts_read_as_before():
     """Retroactive tier with a cap that bites: the explanation and the inputs in full."""
-    dues, drafts = _settled()
+    _, drafts = _settled()
     d = next(x for x in drafts if x.order_id == "SO-2")
     # 120 + 2 units × 1000 = 122,000 yuan → tier 2 (3 %); uncapped SO-2: 90,000 × 3 % = 2,700,
     # all orders 3,660 → cap 2,500 shared: 2,700 × 2,500 / 3,660 = 1,844.26…
