@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import gc
 import json
+import operator
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple
 
 from models.names import normalize_name
 from models.rebates.formatting import (
-    exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
+    Memo, exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
     plain_number,
 )
 from models.rebates.payment_rate import month_key
@@ -116,12 +117,22 @@ class BucketKey:
         return cls(code, rule_id, int(customer) if customer.isdigit() else customer, period)
 
 
+def _frozen(cls: type, **fields: Any) -> Any:
+    """An instance of a frozen dataclass from ALL its fields, past its __init__ (one
+    object.__setattr__ per field: 5x the time for the tens of thousands a settlement makes).
+    No __post_init__ runs: derived fields are given too."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
 def period_of(day: dt.date, period: str) -> str:
     if period == "quarter":
         return f"{day.year:04d}Q{(day.month - 1) // 3 + 1}"
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@functools.lru_cache(maxsize=1024)
 def period_label(period: str) -> str:
     """2027Q1 → 2027年第一季度; 2027-02 → 2027年2月."""
     if "Q" in period:
@@ -140,7 +151,8 @@ class _Rule:
     __slots__ = ("applied", "code", "version", "policy_name", "spec", "rule_id", "slot",
                  "is_amount", "quarter", "marginal", "exclusive", "rank", "lowers", "uppers",
                  "nums", "den", "cap_fen", "need_lines", "product_lines", "skus", "tiers",
-                 "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers")
+                 "regions", "window", "pay", "ex_skus", "ex_lines", "ex_customers",
+                 "rate_texts", "tier_descriptions", "range_texts", "clause", "cited")
 
     def __init__(self, applied: AppliedRule, slot: int):
         r = applied.rule
@@ -175,6 +187,12 @@ class _Rule:
         self.ex_skus = frozenset(x.skus)
         self.ex_lines = frozenset(x.product_lines)
         self.ex_customers = frozenset(normalize_name(c) for c in x.customers)
+        # what explanations and inputs say of each tier, written once per rule
+        self.rate_texts = tuple(exact_percent(t.rate) for t in r.tiers)
+        self.tier_descriptions = tuple(self._describe(i) for i in range(len(r.tiers)))
+        self.range_texts = tuple(self._range_text(i) for i in range(len(r.tiers)))
+        self.clause = r.clause or f"规则 {r.id}"
+        self.cited = f"按《{self.policy_name}》（{self.code} 第{self.version}版）{r.citation}："
 
     # -- conditions (each returns the Chinese reasons it does not apply; empty: applies)
     def customer_ok(self, profile: CustomerProfile, pay: Decimal | None) -> bool:
@@ -257,12 +275,19 @@ class _Rule:
         return out
 
     def describe_tier(self, i: int) -> dict:
+        """The tier as inputs record it (a new dict: callers add to it)."""
+        return dict(self.tier_descriptions[i])
+
+    def _describe(self, i: int) -> dict:
         t = self.spec.tiers[i]
         return {"index": i + 1, "from": plain_number(t.lower),
                 "to": None if t.upper is None else plain_number(t.upper),
                 "rate": format(t.rate, "f")}
 
     def tier_range_text(self, i: int) -> str:
+        return self.range_texts[i]
+
+    def _range_text(self, i: int) -> str:
         t = self.spec.tiers[i]
         unit = " 元" if self.is_amount else " 件"
         lo = f"{t.lower:,}" if self.is_amount else plain_number(t.lower)
@@ -275,7 +300,7 @@ class _Rule:
         return money_fen(volume) if self.is_amount else f"{volume:,} 件"
 
     def volume_value(self, volume: int) -> str | int:
-        return format(fen_to_yuan(volume), "f") if self.is_amount else volume
+        return fen_text(volume) if self.is_amount else volume
 
 
 _COMPILE_LOCK = threading.Lock()
@@ -353,7 +378,7 @@ class _Bucket:
         self.newest: _Rule | None = None
         self.versions: tuple[int, ...] = ()
         self.dues: dict[str, OrderDue] = {}  # filled for previews only
-        self.shared: dict[int, dict] = {}  # per version: see OrderDue._shared
+        self.shared: dict[int, _Shared] = {}  # per version
 
 
 class _InBucket:
@@ -373,6 +398,67 @@ class _InBucket:
     @property
     def period(self) -> str:
         return self.bucket.period
+
+
+class _Shared:
+    """What the orders of a bucket under one version have in common: the bucket's inputs
+    (and their JSON members) and the sentences every order's explanation starts from."""
+
+    __slots__ = ("inputs", "json", "head", "rate_text", "tier_text", "cap_text")
+
+    def __init__(self, r: _Rule, b: _Bucket):
+        inputs: dict[str, Any] = {
+            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
+            "rule_id": r.rule_id, "rule_name": r.spec.name,
+            "clause": r.clause, "style": r.spec.style,
+            "measure": r.spec.measure, "period": b.key.period,
+            "bucket_volume": r.volume_value(b.volume),
+            "customer_tier": b.profile.tier, "region": b.profile.region,
+            "versions_in_bucket": list(b.versions),
+        }
+        if r.pay is not None:
+            inputs["payment_rate_min"] = format(r.pay.min, "f")
+            inputs["no_history"] = r.pay.no_history
+        ti = r.tier_at(b.volume)
+        inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
+        cap = b.caps.get(r.version)
+        if cap is not None:
+            inputs["cap"] = fen_text(cap[3])
+            inputs["bucket_uncapped_total"] = fen_text(cap[1])
+            inputs["capped"] = cap[2]
+            if cap[4]:
+                inputs["earned_under_earlier_versions"] = fen_text(cap[4])
+                inputs["cap_room"] = fen_text(cap[0])
+        self.inputs = inputs
+        self.json = _json_members(inputs)
+        measure = "销售额" if r.is_amount else "销量"
+        head = (f"{r.cited}客户{period_label(b.key.period)}{measure}累计 "
+                f"{r.volume_text(b.volume)}")
+        if len(b.versions) > 1:
+            head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
+                     f"本单按第{r.version}版档位）")
+        self.head = head
+        self.rate_text = tier_text = None
+        if ti < 0:
+            tier_text = f"，未达到最低档（{r.tier_range_text(0)}），本单不返利。"
+        else:
+            self.rate_text = rate_text = r.rate_texts[ti]
+            if len(r.lowers) == 1 and r.lowers[0] == 0 and r.uppers[0] is None:
+                tier_text = f"，按 {rate_text} 计返；"
+            else:
+                beyond = (ti == len(r.lowers) - 1 and r.uppers[ti] is not None
+                          and b.volume >= r.uppers[ti])
+                tier_text = (f"，达到第{ti + 1}档（{r.tier_range_text(ti)}"
+                             f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
+                             f"全额追溯适用该档比例；")
+        self.tier_text = tier_text
+        self.cap_text = None
+        if cap is not None and cap[2]:
+            room = (f"本期封顶 {money_fen(cap[3])}，此前版本的订单已返 {money_fen(cap[4])}，"
+                    f"本版订单可返 {money_fen(cap[0])}" if cap[4] else
+                    f"本期封顶 {money_fen(cap[0])}")
+            self.cap_text = (f"{room}，未封顶合计 {money_fen(cap[1])}，按各订单应返金额比例分摊，"
+                             "本单由 ")
 
 
 class OrderDue(_InBucket):
@@ -437,7 +523,7 @@ class OrderDue(_InBucket):
 
     @property
     def clause(self) -> str:
-        return self._rule.spec.clause or f"规则 {self._rule.rule_id}"
+        return self._rule.clause
 
     @property
     def style(self) -> str:
@@ -467,127 +553,93 @@ class OrderDue(_InBucket):
     @property
     def rate(self) -> Decimal:
         """due ÷ basis, to 6 places of the fraction (4 of a percent)."""
-        if not self.basis_fen:
-            return Decimal("0.000000")
-        return Decimal(_round_div(self.due_fen * 1_000_000, self.basis_fen)).scaleb(-6)
+        return _RATES[self._rate_millionths()]
+
+    def _rate_millionths(self) -> int:
+        basis = self._acc[_BASIS]
+        return _round_div(self.due_fen * 1_000_000, basis) if basis else 0
 
     # why
-    def _shared(self) -> dict[str, Any]:
+    def _shared(self) -> _Shared:
         """What every order of the bucket under the same version has in common (inputs and
         sentences), composed once: settlement reads it for many lines."""
-        r, b = self._rule, self._b
+        acc, b = self._acc, self._b
+        r = acc[_RULE]
         hit = b.shared.get(r.version)
-        if hit is not None:
-            return hit
-        inputs: dict[str, Any] = {
-            "policy_code": r.code, "policy_name": r.policy_name, "policy_version": r.version,
-            "rule_id": r.rule_id, "rule_name": r.spec.name,
-            "clause": r.spec.clause or f"规则 {r.rule_id}", "style": r.spec.style,
-            "measure": r.spec.measure, "period": b.key.period,
-            "bucket_volume": r.volume_value(b.volume),
-            "customer_tier": b.profile.tier, "region": b.profile.region,
-            "versions_in_bucket": list(b.versions),
-        }
-        if r.pay is not None:
-            inputs["payment_rate_min"] = format(r.pay.min, "f")
-            inputs["no_history"] = r.pay.no_history
-        ti = r.tier_at(b.volume)
-        inputs["tier"] = r.describe_tier(ti) if ti >= 0 else None
-        cap = b.caps.get(r.version)
-        if cap is not None:
-            inputs["cap"] = fen_text(cap[3])
-            inputs["bucket_uncapped_total"] = fen_text(cap[1])
-            inputs["capped"] = cap[2]
-            if cap[4]:
-                inputs["earned_under_earlier_versions"] = fen_text(cap[4])
-                inputs["cap_room"] = fen_text(cap[0])
-        measure = "销售额" if r.is_amount else "销量"
-        head = (f"按《{r.policy_name}》（{r.code} 第{r.version}版）{r.spec.citation}："
-                f"客户{period_label(b.key.period)}{measure}累计 {r.volume_text(b.volume)}")
-        if len(b.versions) > 1:
-            head += (f"（本期由第{'、'.join(map(str, b.versions))}版共同累计，"
-                     f"本单按第{r.version}版档位）")
-        rate_text = tier_text = None
-        if ti < 0:
-            tier_text = f"，未达到最低档（{r.tier_range_text(0)}），本单不返利。"
-        else:
-            rate_text = exact_percent(r.spec.tiers[ti].rate)
-            if len(r.lowers) == 1 and r.lowers[0] == 0 and r.uppers[0] is None:
-                tier_text = f"，按 {rate_text} 计返；"
-            else:
-                beyond = (ti == len(r.lowers) - 1 and r.uppers[ti] is not None
-                          and b.volume >= r.uppers[ti])
-                tier_text = (f"，达到第{ti + 1}档（{r.tier_range_text(ti)}"
-                             f"{'，超过最高档按最高档' if beyond else ''}，返利 {rate_text}），"
-                             f"全额追溯适用该档比例；")
-        cap_text = None
-        if cap is not None and cap[2]:
-            room = (f"本期封顶 {money_fen(cap[3])}，此前版本的订单已返 {money_fen(cap[4])}，"
-                    f"本版订单可返 {money_fen(cap[0])}" if cap[4] else
-                    f"本期封顶 {money_fen(cap[0])}")
-            cap_text = (f"{room}，未封顶合计 {money_fen(cap[1])}，按各订单应返金额比例分摊，"
-                        "本单由 ")
-        hit = b.shared[r.version] = {"inputs": inputs, "head": head, "rate_text": rate_text,
-                                     "tier_text": tier_text, "cap_text": cap_text,
-                                     "json": _json_members(inputs)}
+        if hit is None:
+            hit = b.shared[r.version] = _Shared(r, b)
         return hit
 
     @property
     def inputs(self) -> dict[str, Any]:
-        return {**self._shared()["inputs"], **self.own_inputs()}
+        return {**self._shared().inputs, **self.own_inputs()}
 
     def own_inputs(self) -> dict[str, Any]:
         """The inputs that are this order's own (the rest are the bucket's)."""
-        r = self._rule
-        out: dict[str, Any] = {}
-        out["order_date"] = self.order_date.isoformat()
-        out["basis"] = fen_text(self.basis_fen)
-        out["due"] = fen_text(self.due_fen)
-        out["rate"] = format(self.rate, "f")
-        pay = self._pay
-        # rounded down, as every rate shown against a threshold (never up past it)
-        out["payment_rate"] = None if pay is None else format(
-            pay.quantize(RATE_PLACES, rounding=ROUND_FLOOR), "f")
+        acc = self._acc
+        r = acc[_RULE]
+        out: dict[str, Any] = {
+            "order_date": _iso_date(acc[_DATE]), "basis": fen_text(acc[_BASIS]),
+            "due": fen_text(self.due_fen), "rate": _RATE_TEXTS[self._rate_millionths()],
+            "payment_rate": _payment_rate_input(acc[_PAY]),
+        }
         if self._span is not None:
             start, end = self._span
             out["order_span"] = {"from": r.volume_value(start), "to": r.volume_value(end)}
-            out["marginal_parts"] = [{**r.describe_tier(i), "part": r.volume_value(part)}
+            out["marginal_parts"] = [{**r.tier_descriptions[i], "part": r.volume_value(part)}
                                      for i, part in r.band_parts(start, end)]
-        if self._rule.version in self._b.caps:
+        if r.version in self._b.caps:
             out["uncapped_due"] = fen_text(self.uncapped_due_fen)
         return out
 
     @property
     def explanation(self) -> str:
-        r = self._rule
+        acc = self._acc
+        r = acc[_RULE]
         shared = self._shared()
-        parts = [shared["head"]]
+        uncapped = money_fen(self.uncapped_due_fen)
         if self._span is None:
-            parts.append(shared["tier_text"])
-            if shared["rate_text"] is not None:
-                parts.append(f"本单计返基数 {money_fen(self.basis_fen)} × {shared['rate_text']}"
-                             f" = {money_fen(self.uncapped_due_fen)}。")
+            text = shared.head + shared.tier_text
+            if shared.rate_text is not None:
+                text += (f"本单计返基数 {money_fen(acc[_BASIS])} × {shared.rate_text}"
+                         f" = {uncapped}。")
         else:
             start, end = self._span
             bands = r.band_parts(start, end)
             where = f"本单位于累计 {r.volume_text(start)} 至 {r.volume_text(end)} 区间"
             if not bands:
-                parts.append(f"，分段累进：{where}，不在任何返利档内，本单不返利。")
+                text = f"{shared.head}，分段累进：{where}，不在任何返利档内，本单不返利。"
             else:
                 pieces = "、".join(f"{r.volume_text(part)} 按第{i + 1}档 "
-                                   f"{exact_percent(r.spec.tiers[i].rate)}" for i, part in bands)
-                parts.append(f"，分段累进：{where}，其中 {pieces}，合计 "
-                             f"{money_fen(self.uncapped_due_fen)}。")
-        if shared["cap_text"] is not None:
-            parts.append(f"{shared['cap_text']}{money_fen(self.uncapped_due_fen)} 调整为 "
-                         f"{money_fen(self.due_fen)}。")
+                                  f"{r.rate_texts[i]}" for i, part in bands)
+                text = f"{shared.head}，分段累进：{where}，其中 {pieces}，合计 {uncapped}。"
+        if shared.cap_text is not None:
+            text += f"{shared.cap_text}{uncapped} 调整为 {money_fen(self.due_fen)}。"
         if r.pay is not None:
-            parts.append(_pay_sentence(self._pay, r.pay.min))
-        return "".join(parts)
+            text += _pay_sentence(acc[_PAY], r.pay.min)
+        return text
 
     def __repr__(self) -> str:
         return (f"OrderDue({self.bucket.key!r}, {self.order_id!r}, basis={self.basis}, "
                 f"due={self.due})")
+
+
+# rates in millionths as Decimal fractions and their text (a few thousand on 30k lines)
+_RATES = Memo(lambda millionths: Decimal(millionths).scaleb(-6))
+_RATE_TEXTS = Memo(lambda millionths: format(_RATES[millionths], "f"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_date(day: dt.date) -> str:
+    return day.isoformat()
+
+
+@functools.lru_cache(maxsize=65_536)
+def _payment_rate_input(pay: Decimal | None) -> str | None:
+    """A customer's payment rate as inputs record it (one per customer and month, on many
+    lines): rounded down, as every rate shown against a threshold (never up past it). Equal
+    rates written differently (0.9, 0.90) round to the same text."""
+    return None if pay is None else format(pay.quantize(RATE_PLACES, rounding=ROUND_FLOOR), "f")
 
 
 _PAY_SENTENCES: dict[tuple[Decimal | None, Decimal], str] = {}
@@ -650,8 +702,9 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         if info is None:
             rules = _compiled(book, day)
             mask = tuple(r.window.contains(day) for r in rules if r.window is not None)
-            info = days[day] = (rules, id(rules), mask, month_key(day))
-        rules, rules_id, mask, month = info
+            info = days[day] = (rules, id(rules), mask, month_key(day),
+                                (period_of(day, "month"), period_of(day, "quarter")))
+        rules, rules_id, mask, month, periods = info
         if not rules:
             return None
         mkey = (customer_id, rules_id, mask, month)
@@ -681,12 +734,13 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         pairs = []
         for r in cands:
             # the month decides both periods (month and quarter) of the bucket
-            period = period_of(day, r.spec.period)
+            period = periods[r.quarter]
             key = f"{r.code}|{r.rule_id}|{customer_id}|{period}"
             b = buckets.get(key)
             if b is None:
-                b = buckets[key] = _Bucket(BucketKey(r.code, r.rule_id, customer_id, period),
-                                           profile)
+                b = buckets[key] = _Bucket(_frozen(
+                    BucketKey, policy_code=r.code, rule_id=r.rule_id, customer_id=customer_id,
+                    period=period, key=key), profile)
             pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_all))
         hit = months[mkey] = (sig_id, tuple(pairs), pay)
         return hit
@@ -806,7 +860,8 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             raw = [(2 * acc[0] * num + den) // den2 for acc in accs]
         else:
             raw, spans = _mixed_dues(accs, list(orders), volume)
-        final = _capped(b, rules, raw, accs, list(orders))
+        final = raw if first.cap_fen is None and not mixed else _capped(
+            b, rules, raw, accs, list(orders))  # the common case: one version, no cap
         if spans is None:
             for (oid, acc), due, unc in zip(orders.items(), final, raw):
                 dues[(bkey, oid)] = OrderDue(b, oid, acc, due, unc, None)
@@ -1090,12 +1145,20 @@ class LineDraft(_InBucket):
         return "{" + (self.bucket_json or _json_members(self.bucket_inputs)) + "}"
 
 
+# json.dumps(…, ensure_ascii=False, sort_keys=True) without making an encoder per call
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def _json_members(values: Mapping[str, Any]) -> str:
     """The members of a JSON object, without its braces."""
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)[1:-1]
+    return _JSON.encode(values)[1:-1]
 
 
 def _to_fen(amount: Decimal | int) -> int:
+    """Yuan → integer fen, half up past two places."""
+    n, d = amount.as_integer_ratio()
+    if 100 % d == 0:  # whole fen (amounts read from the database): exact in integers
+        return n * (100 // d)
     return int(Decimal(amount).scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
 
 
@@ -1190,29 +1253,28 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     """
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
-    changed = []
-    fen_of: dict[Decimal, int] = {}
+    # (key, fen paid, due, paid)
+    changed: list[tuple[tuple[str, str], int, OrderDue | None, Paid | tuple | None]] = []
     for key, d in dues.items():
         p = paid.get(key)
         if p is None:
             if d.due_fen:
-                changed.append(key)
-            continue
-        amount = p[0]
-        paid_fen = fen_of.get(amount)
-        if paid_fen is None:
-            paid_fen = fen_of[amount] = _to_fen(amount)
-        if paid_fen != d.due_fen:
-            changed.append(key)
-    changed.extend(key for key, p in paid.items() if key not in dues and _to_fen(p[0]))
-    changed.sort()
+                changed.append((key, 0, d, None))
+        elif p[0] * 100 != d.due_fen:  # exact; a paid amount finer than a fen rounds below
+            paid_fen = _to_fen(p[0])
+            if paid_fen != d.due_fen:
+                changed.append((key, paid_fen, d, p))
+    for key, p in paid.items():
+        if key not in dues:
+            paid_fen = _to_fen(p[0])
+            if paid_fen:
+                changed.append((key, paid_fen, None, p))
+    changed.sort(key=operator.itemgetter(0))  # by key
 
     out: list[LineDraft] = []
-    for key in changed:
-        d = dues.get(key)
-        p = paid.get(key)
-        p = Paid(*p) if p is not None else None
-        paid_fen = _to_fen(p.amount) if p is not None else 0
+    for key, paid_fen, d, p in changed:
+        if p is not None and type(p) is not Paid:
+            p = Paid(*p)
         due_fen = d.due_fen if d is not None else 0
         diff = due_fen - paid_fen
         basis_now = d.basis_fen if d is not None else 0
@@ -1230,19 +1292,20 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "rebate"
         else:
             kind = "tier_difference"
+        rule = d._acc[_RULE] if d is not None else None
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
-                       versions=(p.policy_version, d.policy_version)
-                       if p is not None and d is not None else None,
-                       capped=d is not None and d._rule.spec.cap is not None)
+                       versions=(p.policy_version, rule.version)
+                       if p is not None and rule is not None else None,
+                       capped=rule is not None and rule.cap_fen is not None)
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
             shared = d._shared()
-            bucket_inputs, bucket_json = shared["inputs"], shared["json"]
+            bucket_inputs, bucket_json = shared.inputs, shared.json
             inputs = d.own_inputs()
             explanation = head + d.explanation
-            bucket, version, clause = d.bucket, d.policy_version, d.clause
-            rate, rep, region = d.rate, d.rep_id, d.region
+            bucket, version, clause = d.bucket, rule.version, rule.clause
+            rate, rep, region = d.rate, d._acc[_REP], d._b.profile.region
         else:
             bucket = BucketKey.parse(key[0])
             bucket_inputs, bucket_json = {}, ""
@@ -1266,8 +1329,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                 own = {**inputs, "part_of": fen_text(diff)}
                 text = (f"本次共 {money_fen(diff)}，按原入账销售与大区冲回（{split}），"
                         f"本行 {money_fen(part)}。" + explanation)
-            out.append(LineDraft(
-                bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
+            out.append(_frozen(
+                LineDraft, bucket=bucket, order_id=key[1], kind=kind, basis=fen_to_yuan(basis_now),
                 due=fen_to_yuan(due_fen), paid_before=fen_to_yuan(paid_fen),
                 amount=fen_to_yuan(part), rate=rate, policy_version=version, clause=clause,
                 rep_id=part_rep, region=part_region, own_inputs=own,
@@ -1512,7 +1575,7 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
         if ti + 1 < len(r.lowers):
             gap = r.lowers[ti + 1] - b.volume
             inputs["next_tier"] = {**r.describe_tier(ti + 1), "gap": r.volume_value(gap)}
-            extra += (f"距第{ti + 2}档（返利 {exact_percent(r.spec.tiers[ti + 1].rate)}）"
+            extra += (f"距第{ti + 2}档（返利 {r.rate_texts[ti + 1]}）"
                       f"还差 {r.volume_text(gap)}。")
         # what this order adds to the other orders of the bucket (阶梯补差 to come)
         uplift = sum(od.due_fen - (prev_b.dues[o].due_fen if prev_b and o in prev_b.dues else 0)
@@ -1618,7 +1681,7 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
         out.append(SkippedRule(
             policy_code=r.code, policy_name=r.policy_name, policy_version=r.version,
             rule_id=r.rule_id, rule_name=r.spec.name,
-            clause=r.spec.clause or f"规则 {r.rule_id}",
+            clause=r.clause,
             reasons=tuple(dict.fromkeys(reasons))))
     return out
 

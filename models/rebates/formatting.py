@@ -1,15 +1,52 @@
 """How amounts and percentages are written in the Chinese texts people read."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 _HUNDRED = Decimal(100)
 
 
+class Memo(dict):
+    """`make(key)` remembered per key, read as `memo[key]` (a hit is one dict lookup). A
+    settlement writes the same amounts and rates on many lines. Bounded: emptied when full, so
+    a long-lived process keeps at most `limit` values. Keys must be equal only when `make`
+    gives them equal values (integer fen: yes; Decimals 0.5 and 0.50 as text: no)."""
+
+    __slots__ = ("limit", "make")
+
+    def __init__(self, make: Callable[[Any], Any], limit: int = 100_000):
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, key: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(key)
+        return value
+
+
+def _amount(fen: int) -> tuple[Decimal, str, str]:
+    """Integer fen as (Decimal yuan with two places, its text, as people read it): 123456 →
+    (Decimal('1234.56'), '1234.56', '1,234.56 元'). Exact; made together, since a settlement
+    writes most amounts in all three ways."""
+    yuan = Decimal(fen).scaleb(-2)
+    text = str(yuan)  # two decimal places: never in exponent notation
+    if -100_000 < fen < 100_000:  # under 1,000 yuan: no thousands separator
+        return yuan, text, text + " 元"
+    whole, cents = divmod(-fen if fen < 0 else fen, 100)
+    return yuan, text, f"{'-' if fen < 0 else ''}{whole:,}.{cents:02d} 元"
+
+
+_AMOUNTS = Memo(_amount)
+
+
 def fen_to_yuan(fen: int) -> Decimal:
     """Integer fen → Decimal yuan with two places (exact)."""
-    return Decimal(fen).scaleb(-2)
+    return _AMOUNTS[fen][0]
 
 
 def money(value: Decimal | int) -> str:
@@ -18,17 +55,13 @@ def money(value: Decimal | int) -> str:
 
 
 def money_fen(fen: int) -> str:
-    """12345 → '123.45 元', with thousands separators; integer arithmetic (hot path)."""
-    sign = "-" if fen < 0 else ""
-    fen = -fen if fen < 0 else fen
-    return f"{sign}{fen // 100:,}.{fen % 100:02d} 元"
+    """12345 → '123.45 元', with thousands separators (hot path: remembered per fen)."""
+    return _AMOUNTS[fen][2]
 
 
 def fen_text(fen: int) -> str:
-    """12345 → '123.45' (for JSON inputs: exact, no float)."""
-    sign = "-" if fen < 0 else ""
-    fen = -fen if fen < 0 else fen
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    """12345 → '123.45' (for JSON inputs: exact, no float); the text of fen_to_yuan(fen)."""
+    return _AMOUNTS[fen][1]
 
 
 def _strip(d: Decimal) -> str:
