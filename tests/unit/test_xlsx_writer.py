@@ -22,7 +22,6 @@ from connectors import xlsx
 from connectors.finance import (
     KINGDEE_SHEET,
     VoucherBatch,
-    _indented_json,
     build_voucher_workbook,
 )
 from tests.connectors.test_finance_vouchers import batch
@@ -285,17 +284,3 @@ def test_a_batchs_json_form_is_what_asdict_made():
         assert json.dumps(form, ensure_ascii=False) == json.dumps(_asdict_form(value),
                                                                   ensure_ascii=False)
         assert VoucherBatch.from_json_dict(form) == value
-
-
-@pytest.mark.parametrize("value", [
-    {}, [], {"a": []}, {"a": {}, "b": [{}]}, [1, [2, {}], None, True, False],
-    {"text": "引号\"反斜杠\\换行\n\u2028控制\x01"}, {"float": 1.5}, {1: "int key"}, (1, (2,)),
-    {"nested": {"deep": [{"x": None}]}}, "just text", 0, -12])
-def test_indented_json_is_json_dumps_text(value):
-    assert _indented_json(value) == json.dumps(value, ensure_ascii=False, indent=2)
-
-
-def test_indented_json_of_a_voucher_document():
-    document = {"reference": "DRAFT-RB-2026-10-r1", "status": "draft", "created_at": "x",
-                "workbook": "RB-2026-10-r1.xlsx", "layout": "k", "batch": batch().to_json_dict()}
-    assert _indented_json(document) == json.dumps(document, ensure_ascii=False, indent=2)
