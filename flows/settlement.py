@@ -15,7 +15,7 @@ import multiprocessing
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -210,9 +210,11 @@ class MonthInputs:
 
 
 def month_inputs(db_url: str, month: str, book: PolicyBook,
-                 customer_ids: set[int] | None = None) -> MonthInputs:
+                 customer_ids: set[int] | None = None, *,
+                 beside: Callable[[list[Window]], object] | None = None) -> MonthInputs:
     """What a settlement of `month` reads, in rows fit for evaluation under `book` (or any
-    book with no other rules)."""
+    book with no other rules). `beside(windows)` is called once the lines are read: to start
+    a read of the same windows that runs beside what follows."""
     first, last = parse_month(month)
     with session_scope(db_url) as s:
         last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
@@ -231,6 +233,8 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
                        for w in windows]
             windows = [w for w in windows if w.customer_ids]
         lines, count = summed_sale_lines(conn, windows, last, classes, side_by_side=2)
+    if beside is not None:
+        beside(windows)
     with session_scope(db_url) as s:
         ids = {ln.customer_id for ln in lines}
         profiles = customer_profiles(s, ids)
@@ -254,9 +258,14 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
         if book is None:
             book = policy_book(s)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
-    inputs = month_inputs(db_url, month, book, customer_ids)
-    paid = paid_in_db(db_url, inputs.windows, month)
-    dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
+    # what was paid is read on its own connection while the profiles, payment rates and
+    # evaluation go on here (the database works without Python's lock, evaluation with it)
+    with ThreadPoolExecutor(1) as pool:
+        reading: list[Future] = []
+        inputs = month_inputs(db_url, month, book, customer_ids, beside=lambda windows: (
+            reading.append(pool.submit(paid_in_db, db_url, windows, month))))
+        dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
+        paid = reading[0].result()
     # paid orders the rules no longer take: returned, or a condition they no longer meet
     gone = not_applied({k: p for k, p in paid.items() if k not in dues}, inputs.lines, book,
                        inputs.profiles, inputs.rates)
