@@ -1099,6 +1099,53 @@ def _takeback(diff: int, p: Paid) -> list[tuple[str | None, str | None, int]]:
     return parts
 
 
+class ReturnFact(NamedTuple):
+    """A return or exchange (the goods going back) that lowered an order's basis under a rule
+    since its latest settlement line: what a claw-back's explanation names."""
+
+    return_no: str
+    returned_on: dt.date
+    kind: str = "return"  # return | exchange
+
+
+# the returns a settlement's explanations name: called once with the (bucket key, order id)
+# and policy version of every line whose basis fell, it answers the returns behind each fall
+ReturnsLookup = Callable[[list[tuple[tuple[str, str], int | None]]],
+                         Mapping[tuple[str, str], Iterable[ReturnFact]]]
+
+_RETURN_WORDS = {"return": ("退货", "退货单号"), "exchange": ("换货", "换货单号")}
+RETURNS_NAMED = 3  # the returns an explanation names; more are counted (等 N 笔)
+
+
+def _returns_text(facts: Iterable[ReturnFact]) -> str:
+    """「2026-10-12 退货（退货单号 TH-1、TH-2）、2026-10-20 换货（换货单号 HH-3）」: the first
+    RETURNS_NAMED returns by date and number, those of one day and kind together, and how
+    many there are when there are more (「…（退货单号 TH-3）等 5 笔退货」); "" for none."""
+    unique = sorted(set(facts), key=lambda f: (f.returned_on, f.return_no, f.kind))
+    if not unique:
+        return ""
+    groups: list[tuple[dt.date, str, list[str]]] = []
+    for f in unique[:RETURNS_NAMED]:
+        if groups and groups[-1][0] == f.returned_on and groups[-1][1] == f.kind:
+            groups[-1][2].append(f.return_no)
+        else:
+            groups.append((f.returned_on, f.kind, [f.return_no]))
+    text = "、".join(f"{day.isoformat()} {_RETURN_WORDS.get(kind, _RETURN_WORDS['return'])[0]}"
+                    f"（{_RETURN_WORDS.get(kind, _RETURN_WORDS['return'])[1]} {'、'.join(nos)}）"
+                    for day, kind, nos in groups)
+    if len(unique) > RETURNS_NAMED:
+        kinds = {f.kind if f.kind in _RETURN_WORDS else "return" for f in unique}
+        word = _RETURN_WORDS[kinds.pop()][0] if len(kinds) == 1 else "退货/换货"
+        text += f"等 {len(unique)} 笔{word}"
+    return text
+
+
+def _returns_input(facts: Iterable[ReturnFact]) -> list[dict[str, str]]:
+    """The returns as the line's inputs keep them (all of them, by date and number)."""
+    return [{"return_no": f.return_no, "returned_on": f.returned_on.isoformat(), "kind": f.kind}
+            for f in sorted(set(facts), key=lambda f: (f.returned_on, f.return_no, f.kind))]
+
+
 @dataclass(frozen=True)
 class LineDraft(_InBucket):
     """One line of a settlement (maps onto RebateLine; the caller adds run_id and month)."""
@@ -1241,7 +1288,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
            paid: Mapping[tuple[str, str], Paid | tuple],
            *, rerun: bool,
            gone: Mapping[tuple[str, str], tuple[int, tuple[str, ...]]] | None = None,
-           rep_names: Mapping[str, str] | None = None) -> list[LineDraft]:
+           rep_names: Mapping[str, str] | None = None,
+           returns: ReturnsLookup | None = None) -> list[LineDraft]:
     """`due − paid` per (bucket, order) where it is not zero, as line drafts.
 
     `dues` from evaluate() over the buckets being settled; `paid` for those buckets (keys
@@ -1250,6 +1298,9 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     not_applied() says of those absent keys — an order still holding its goods is a
     `tier_difference` stating the condition it no longer meets, not a return. `rep_names`:
     how the explanations name reps (staff id → name; the customer reads them on his statement).
+    `returns`: asked once, after the lines are decided, for the returns behind the lines whose
+    basis fell (only those: a month has few), which their explanations then name by date and
+    number (and their inputs list as `returns`).
     """
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
@@ -1270,6 +1321,15 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             if paid_fen:
                 changed.append((key, paid_fen, None, p))
     changed.sort(key=operator.itemgetter(0))  # by key
+
+    facts: Mapping[tuple[str, str], Iterable[ReturnFact]] = {}
+    if returns is not None:
+        fell = [(key, d._acc[_RULE].version if d is not None else p[2])
+                for key, paid_fen, d, p in changed
+                if p is not None and (d.basis_fen if d is not None else 0) < _to_fen(p[1])
+                and not (d is None and gone is not None and (gone.get(key) or (0,))[0] > 0)]
+        if fell:
+            facts = returns(fell)
 
     out: list[LineDraft] = []
     for key, paid_fen, d, p in changed:
@@ -1293,10 +1353,12 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         else:
             kind = "tier_difference"
         rule = d._acc[_RULE] if d is not None else None
+        back = facts.get(key, ()) if facts else ()
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
                        versions=(p.policy_version, rule.version)
                        if p is not None and rule is not None else None,
-                       capped=rule is not None and rule.cap_fen is not None)
+                       capped=rule is not None and rule.cap_fen is not None,
+                       returned=_returns_text(back) if back else "")
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1320,6 +1382,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
         inputs["paid_before"] = fen_text(paid_fen)
         if basis_before is not None:
             inputs["basis_before"] = fen_text(basis_before)
+        if back:
+            inputs["returns"] = _returns_input(back)
         parts = _takeback(diff, p) if diff < 0 else [(rep, region, diff)]
         for part_rep, part_region, part in parts:
             own, text = inputs, explanation
@@ -1343,19 +1407,26 @@ settle = _without_gc(settle)
 
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
            rerun: bool, why: tuple[int, tuple[str, ...]] | None = None,
-           versions: tuple[int | None, int] | None = None, capped: bool = True) -> str:
+           versions: tuple[int | None, int] | None = None, capped: bool = True,
+           returned: str = "") -> str:
     """Why the line: `versions` (the version of the order's latest line, its version now)
     tell a version published since, which governs the order date now, from a tier change;
-    `capped`: the rule has a cap, whose share may be what changed (else only the volume)."""
+    `capped`: the rule has a cap, whose share may be what changed (else only the volume);
+    `returned`: the returns that lowered the basis since the order's latest line, named
+    (_returns_text), "" when not known."""
     text = ""
+    since = f"因 {returned}，" if returned else ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
     if gone and why is not None and why[0] > 0:
         text = ("本单未退货，但已不再适用该条款"
                 + (f"（{'；'.join(why[1])}）" if why[1] else "") + "，冲回已返金额。")
     elif gone and why is not None:
-        text = "本单在该条款下已无计返数量（货物已全部退回或尚未发货），冲回已返金额。"
+        text = since + "本单在该条款下已无计返数量（货物已全部退回或尚未发货），冲回已返金额。"
     elif gone:
-        text = "本单在该条款下已无计返数量（已全部退货，或不再符合条款条件），冲回已返金额。"
+        text = since + "本单在该条款下已无计返数量（已全部退货，或不再符合条款条件），冲回已返金额。"
+    elif basis_before is not None and basis_now < basis_before and returned:
+        text = (f"{since}本单计返基数由 {money_fen(basis_before)} 降至 "
+                f"{money_fen(basis_now)}。")
     elif basis_before is not None and basis_now < basis_before:
         text = (f"本单退货/换货后计返基数由 {money_fen(basis_before)} 降至 "
                 f"{money_fen(basis_now)}。")
@@ -1687,7 +1758,8 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
 
 
 __all__ = [
-    "SaleLine", "CustomerProfile", "BucketKey", "OrderDue", "Paid", "LineDraft", "PreviewRule",
+    "SaleLine", "CustomerProfile", "BucketKey", "OrderDue", "Paid", "ReturnFact", "LineDraft",
+    "PreviewRule",
     "SkippedRule", "ProductLineRate", "Preview", "evaluate", "settle", "not_applied", "preview",
     "period_of",
     "period_label", "KIND_LABELS",

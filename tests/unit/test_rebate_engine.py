@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from models.rebates.engine import (
-    BucketKey, CustomerProfile, Paid, SaleLine, evaluate, item_classes, named_skus, preview,
-    settle,
+    BucketKey, CustomerProfile, Paid, ReturnFact, SaleLine, evaluate, item_classes, named_skus,
+    preview, settle,
 )
 from models.rebates.payment_rate import (
     InvoiceFact, PaymentFact, PaymentRates, trailing_months, trailing_payment_rate,
@@ -314,6 +314,63 @@ def test_rerun_of_a_settled_month_gives_adjustments_only_for_changes():
     assert [(d.order_id, d.kind, d.amount) for d in drafts] == [
         ("O2", "adjustment", D("-100.00"))]
     assert drafts[0].explanation.startswith("更正：应返 100.00 元，已返 200.00 元，本次 -100.00 元。")
+
+
+
+def test_a_claw_back_names_the_returns_its_lookup_gives_and_nothing_else_changes():
+    b = book(policy("P", rule("vol", TWO_TIERS)))
+    paid: dict = {}
+    # January: O1 10 × 10,000 = 100,000 and O2 1 × 10,000: the quarter is 110,000 → 5 %:
+    # O1 5,000.00, O2 500.00
+    jan = [line("O1", "2027-01-10", 10, "10000.00"), line("O2", "2027-01-12", 1, "10000.00")]
+    asked: list = []
+
+    def lookup(keys):
+        asked.append(keys)
+        return {}
+    pay(paid, settle(evaluate(jan, b, CUSTOMERS, GOOD_PAYER), paid, rerun=False,
+                     returns=lookup))
+    assert asked == []  # no basis fell: nothing asked
+    # February: 4 of O1's units back on five returns and an exchange: 60,000 + 10,000 =
+    # 70,000 < 100,000 → 2 %: O1 1,200.00 (−3,800.00, its basis fell), O2 200.00 (−300.00,
+    # the tier only: its basis did not fall, nothing to name)
+    feb = [line("O1", "2027-01-10", 6, "10000.00"), line("O2", "2027-01-12", 1, "10000.00")]
+    facts = [ReturnFact("TH-5", dt.date(2027, 2, 20)), ReturnFact("TH-2", dt.date(2027, 2, 3)),
+             ReturnFact("TH-1", dt.date(2027, 2, 3)), ReturnFact("HH-9", dt.date(2027, 2, 3),
+                                                                  "exchange"),
+             ReturnFact("TH-3", dt.date(2027, 2, 9))]
+    dues = evaluate(feb, b, CUSTOMERS, GOOD_PAYER)
+    plain = settle(dues, paid, rerun=False)
+    drafts = settle(dues, paid, rerun=False,
+                    returns=lambda keys: asked.append(keys) or {("P|vol|1|2027Q1", "O1"): facts})
+    assert asked == [[(("P|vol|1|2027Q1", "O1"), 1)]]
+    assert [(d.order_id, d.kind, d.amount, d.basis, d.due) for d in drafts] == [
+        ("O1", "clawback", D("-3800.00"), D("60000.00"), D("1200.00")),
+        ("O2", "tier_difference", D("-300.00"), D("10000.00"), D("200.00"))]
+    # every column but the explanation (and the returns in the inputs) as without the lookup
+    same = [(d.bucket, d.order_id, d.kind, d.basis, d.due, d.paid_before, d.amount, d.rate,
+             d.policy_version, d.clause, d.rep_id, d.region, d.bucket_inputs) for d in drafts]
+    assert same == [(d.bucket, d.order_id, d.kind, d.basis, d.due, d.paid_before, d.amount,
+                     d.rate, d.policy_version, d.clause, d.rep_id, d.region, d.bucket_inputs)
+                    for d in plain]
+    o1, o2 = drafts
+    assert {k: v for k, v in o1.own_inputs.items() if k != "returns"} == plain[0].own_inputs
+    assert o2 == plain[1]
+    # the first three by date and number, one day's of a kind together, then how many
+    assert o1.explanation == plain[0].explanation.replace(
+        "本单退货/换货后计返基数由 100,000.00 元 降至 60,000.00 元。",
+        "因 2027-02-03 换货（换货单号 HH-9）、2027-02-03 退货（退货单号 TH-1、TH-2）等 5 笔退货/换货，"
+        "本单计返基数由 100,000.00 元 降至 60,000.00 元。")
+    assert [r["return_no"] for r in o1.own_inputs["returns"]] == [
+        "HH-9", "TH-1", "TH-2", "TH-3", "TH-5"]
+    pay(paid, drafts)
+    # March: everything back, the order gone from the evaluation: named as well
+    drafts = settle(evaluate([line("O2", "2027-01-12", 1, "10000.00")], b, CUSTOMERS,
+                             GOOD_PAYER), paid, rerun=False,
+                    returns=lambda keys: {key: [ReturnFact("TH-7", dt.date(2027, 3, 1))]
+                                          for key, _ in keys})
+    assert [(d.order_id, d.kind, d.amount) for d in drafts] == [("O1", "clawback", D("-1200.00"))]
+    assert "因 2027-03-01 退货（退货单号 TH-7），本单在该条款下已无计返数量" in drafts[0].explanation
 
 
 # --------------------------------------------------------------------------- payment rate
