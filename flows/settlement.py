@@ -49,7 +49,8 @@ from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
 from models.rebates.engine import (
-    KIND_LABELS, LineDraft, Paid, evaluate, item_classes, not_applied, rule_items, settle,
+    KIND_LABELS, BucketKey, LineDraft, Paid, ReturnFact, ReturnsLookup, evaluate, item_classes,
+    not_applied, rule_items, settle,
 )
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.policy import PolicyBook, PublishedVersion
@@ -248,6 +249,70 @@ def paid_in_db(db_url: str, windows: list[Window], month: str) -> dict[tuple[str
         return _paid(conn, windows, month)
 
 
+_RETURNS_CHUNK = 500  # orders per read of the returns behind claw-backs
+
+
+def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
+    """settle()'s `returns` for a settlement of `month`: per (bucket, order) whose basis fell,
+    the returns and exchanges of its order, of products the rule takes, dated up to the
+    month's end and not counted by the (bucket, order)'s latest line: dated after that line's
+    month, or recorded after its settlement was computed (a late return, or one corrected
+    since). Read only for those orders (a month's claw-backs are few), a chunk of orders at
+    a time: the latest lines, then the returns."""
+    last = parse_month(month)[1]
+
+    def lookup(keys: list[tuple[tuple[str, str], int | None]]
+               ) -> dict[tuple[str, str], list[ReturnFact]]:
+        orders = sorted({key[1] for key, _ in keys})
+        seen: dict[tuple[str, str], tuple[dt.date, dt.datetime]] = {}
+        returned: dict[str, list] = defaultdict(list)
+        with get_engine(db_url).connect() as conn:
+            for start in range(0, len(orders), _RETURNS_CHUNK):
+                chunk = orders[start:start + _RETURNS_CHUNK]
+                newest = (sa.select(sa.func.max(RebateLine.id))
+                          .where(RebateLine.order_id.in_(chunk), RebateLine.month <= month)
+                          .group_by(RebateLine.bucket_key, RebateLine.order_id))
+                for bucket_key, oid, line_month, as_of in conn.execute(
+                        sa.select(RebateLine.bucket_key, RebateLine.order_id, RebateLine.month,
+                                  SettlementRun.as_of)
+                        .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
+                        .where(RebateLine.id.in_(newest))):
+                    seen[(bucket_key, oid)] = (parse_month(line_month)[1], as_of)
+                for oid, number, day, kind, recorded, sku, product_line in conn.execute(
+                        sa.select(SalesReturn.order_id, SalesReturn.return_no,
+                                  SalesReturn.returned_on, SalesReturn.kind,
+                                  SalesReturn.recorded_at, IntentOrderLine.sku,
+                                  Product.product_line)
+                        .join(IntentOrderLine, sa.and_(
+                            IntentOrderLine.order_id == SalesReturn.order_id,
+                            IntentOrderLine.line_no == SalesReturn.line_no))
+                        .join(Product, Product.sku == IntentOrderLine.sku)
+                        .where(SalesReturn.order_id.in_(chunk), SalesReturn.returned_on <= last,
+                               SalesReturn.quantity > 0)):
+                    returned[oid].append((number, day, kind, recorded, sku, product_line))
+        out: dict[tuple[str, str], list[ReturnFact]] = {}
+        takes_of: dict[tuple[str, int, str], Callable[[str, str], bool]] = {}
+        for key, version in keys:
+            rows = returned.get(key[1])
+            if not rows:
+                continue
+            bucket = BucketKey.parse(key[0])
+            rule = (bucket.policy_code, version or 0, bucket.rule_id)
+            takes = takes_of.get(rule)
+            if takes is None:
+                takes = takes_of[rule] = rule_items(book, *rule)
+            cut, as_of = seen.get(key, (None, None))
+            facts = [ReturnFact(number, day, kind)
+                     for number, day, kind, recorded, sku, product_line in rows
+                     if takes(sku, product_line)
+                     and (cut is None or day > cut or recorded > as_of)]
+            if facts:
+                out[key] = facts
+        return out
+
+    return lookup
+
+
 def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                   customer_ids: set[int] | None = None) -> Computation:
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
@@ -269,7 +334,9 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     # paid orders the rules no longer take: returned, or a condition they no longer meet
     gone = not_applied({k: p for k, p in paid.items() if k not in dues}, inputs.lines, book,
                        inputs.profiles, inputs.rates)
-    drafts = settle(dues, paid, rerun=inputs.rerun, gone=gone, rep_names=names)
+    # the claw-backs' explanations name the returns behind them, read once the lines are known
+    drafts = settle(dues, paid, rerun=inputs.rerun, gone=gone, rep_names=names,
+                    returns=returns_behind(db_url, month, book))
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
                        inputs.line_count, stamp, policies)
 

@@ -17,9 +17,11 @@ _SEQ = itertools.count(1)
 
 
 def return_goods(db_url: str, order_id: str, line_no: int, quantity: int, on: dt.date,
-                 kind: str = "return") -> None:
+                 kind: str = "return", number: str | None = None) -> None:
+    """A return (or exchange) of `quantity` units of an order line; numbered R1, R2, … unless
+    `number` is given."""
     with session_scope(db_url) as s:
-        s.add(SalesReturn(return_no=f"R{next(_SEQ)}", order_id=order_id, line_no=line_no,
+        s.add(SalesReturn(return_no=number or f"R{next(_SEQ)}", order_id=order_id, line_no=line_no,
                           quantity=quantity, returned_on=on, kind=kind))
 
 
