@@ -1358,7 +1358,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                        versions=(p.policy_version, rule.version)
                        if p is not None and rule is not None else None,
                        capped=rule is not None and rule.cap_fen is not None,
-                       returned=_returns_text(back) if back else "")
+                       returned=_returns_text(back) if back else (
+                           None if returns is None else ""))
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1408,12 +1409,13 @@ settle = _without_gc(settle)
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
            rerun: bool, why: tuple[int, tuple[str, ...]] | None = None,
            versions: tuple[int | None, int] | None = None, capped: bool = True,
-           returned: str = "") -> str:
+           returned: str | None = None) -> str:
     """Why the line: `versions` (the version of the order's latest line, its version now)
     tell a version published since, which governs the order date now, from a tier change;
     `capped`: the rule has a cap, whose share may be what changed (else only the volume);
     `returned`: the returns that lowered the basis since the order's latest line, named
-    (_returns_text), "" when not known."""
+    (_returns_text); "" when none did (a delivery or the order corrected down), None when
+    nobody looked (the basis fell by a return or exchange, as far as the caller knows)."""
     text = ""
     since = f"因 {returned}，" if returned else ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
@@ -1427,9 +1429,12 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
     elif basis_before is not None and basis_now < basis_before and returned:
         text = (f"{since}本单计返基数由 {money_fen(basis_before)} 降至 "
                 f"{money_fen(basis_now)}。")
-    elif basis_before is not None and basis_now < basis_before:
+    elif basis_before is not None and basis_now < basis_before and returned is None:
         text = (f"本单退货/换货后计返基数由 {money_fen(basis_before)} 降至 "
                 f"{money_fen(basis_now)}。")
+    elif basis_before is not None and basis_now < basis_before:
+        text = (f"本单计返基数由 {money_fen(basis_before)} 降至 {money_fen(basis_now)}"
+                "（其间无新的退货或换货：发货或订单数据有更正）。")
     elif basis_before is not None and basis_now > basis_before:
         text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
     elif basis_before is not None and not moved:

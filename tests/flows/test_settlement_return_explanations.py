@@ -206,3 +206,25 @@ def test_a_claw_back_booked_to_two_regions_names_the_return_on_one_statement_row
     assert row.explanation.startswith("退货冲回：应返 256.00 元，已返 1,920.00 元，本次 -1,664.00 元。"
                                       + named)
     assert "华南" not in row.explanation and "本行" not in row.explanation
+
+
+def test_a_delivery_corrected_down_is_not_blamed_on_a_return(hub, kangda):
+    """The basis fell with no return behind it (the ERP corrected a delivery down): the
+    explanation says so instead of naming returns that never happened."""
+    from models import Delivery, utcnow
+    clock_from(D(2026, 11, 5))
+    o1 = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(current_hub(), "2026-10", documents=False)
+    clock_from(D(2026, 11, 10))
+    with session_scope(hub.db_url) as s:  # 5 → 4 units shipped, as a corrected import stores it
+        (delivery,) = s.exec(select(Delivery).where(Delivery.order_id == o1)).all()
+        delivery.quantity, delivery.recorded_at = 4, utcnow()
+        s.add(delivery)
+    clock_from(D(2026, 12, 5))
+    settle_month(current_hub(), "2026-11", documents=False)
+    (line,), (inputs,) = month_lines(hub.db_url, "2026-11")
+    assert (line.order_id, line.basis_amount, line.amount) == (
+        o1, Decimal("51200.00"), Decimal("-256.00"))
+    assert "本单计返基数由 64,000.00 元 降至 51,200.00 元（其间无新的退货或换货：发货或订单数据有更正）。" \
+        in line.explanation
+    assert "退货/换货后" not in line.explanation and "returns" not in inputs
