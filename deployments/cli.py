@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import re
 import signal
 import socket
@@ -238,6 +239,19 @@ def _refused_by_outside_system(args, exc) -> str:
     return f"「salesops {' '.join(words)}」未完成：{message}"
 
 
+def _reader_gone() -> int:
+    """The program reading our output stopped reading (`salesops … --json | head`): the rest
+    is dropped quietly, as a Unix tool killed by SIGPIPE would (exit 141 = 128 + SIGPIPE,
+    as Ctrl+C is 130), not with a Python traceback."""
+    # what is still buffered goes nowhere: Python's own flush at exit must not fail again
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     import sqlalchemy as sa
@@ -251,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         code = args.func(args)
+        sys.stdout.flush()  # a reader gone shows here, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        code = _reader_gone()
     except customers_cli.CliError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         code = exc.code

@@ -17,7 +17,7 @@ from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
-    CustomerFileError, apply_registry_facts, exact_matches, is_dead_status,
+    CustomerFileError, apply_registry_facts, exact_matches, fit_registry_facts, is_dead_status,
 )
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
@@ -50,8 +50,14 @@ def registry_lookup(hub: Hub, keyword: str) -> RegistryRecord | None:
 
 
 def registry_facts(record: RegistryRecord) -> dict:
+    """A registry record as the facts a customer file keeps, each fitting its column (what
+    did not fit is logged)."""
     facts = dataclasses.asdict(record)
     facts["former_names"] = tuple(record.former_names)
+    facts, cut = fit_registry_facts(facts)
+    for note in cut:
+        log.warning("registry record %s does not fit the customer file: %s",
+                    record.legal_name, note)
     return facts
 
 

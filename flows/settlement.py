@@ -69,6 +69,34 @@ class SettlementError(Refusal):
     code = "invalid_settlement"
 
 
+# what finance's refusal of a voucher batch means, by the connector's code (REST: the HTTP
+# status; embedded drafts: the check that failed)
+_VOUCHER_REFUSALS = {
+    "bad-request": "凭证草稿不符合入账要求",
+    "conflict": "该批次号此前已按不同内容提交过，请与财务核对该批次",
+    "bad-body": "财务系统的答复无法识别，凭证可能已入账，请先与财务核实再重新运行",
+    "400": "凭证草稿不符合财务系统的接口要求",
+    "401": "财务系统不认可中台的访问令牌，请检查 SALESOPS_FINANCE_TOKEN",
+    "403": "中台的账号无权提交凭证，请联系财务系统管理员",
+    "409": "该批次号此前已按不同内容提交过，请与财务核对该批次",
+    "422": "凭证草稿未通过财务系统的校验",
+}
+
+
+class VouchersRefused(PermanentError):
+    """Finance refused a voucher batch. The message is what people read (Chinese); the
+    connector's own words stay in `detail` (and at the end of the message), its
+    machine-readable `code` and `provider` are kept as they were."""
+
+    def __init__(self, batch_id: str, refusal: PermanentError) -> None:
+        self.batch_id = batch_id
+        self.detail = str(refusal)
+        reason = _VOUCHER_REFUSALS.get(refusal.code or "")
+        super().__init__(f"财务系统拒收凭证草稿（批次 {batch_id}）" + (f"：{reason}" if reason else "")
+                         + f"。财务系统原始信息：{self.detail}",
+                         provider=refusal.provider, code=refusal.code)
+
+
 def parse_month(text: str) -> tuple[dt.date, dt.date]:
     """'2026-10' → (2026-10-01, 2026-10-31); a clear error otherwise (also for a month
     outside 2000-01 … 2099-12, where date arithmetic around it could leave the calendar)."""
@@ -544,8 +572,16 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
     if not made_now:  # prepared by an earlier attempt: that content, not today's batch
         batch = VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
-    result = once(hub.db_url, "rebate_vouchers", batch.batch_id,
-                  lambda: {"reference": hub.finance.submit_vouchers(batch), "batch": prepared})
+    def submit() -> dict:
+        try:
+            reference = hub.finance.submit_vouchers(batch)
+        except VouchersRefused:
+            raise
+        except PermanentError as exc:  # said in the words of the people who read it
+            raise VouchersRefused(batch.batch_id, exc) from exc
+        return {"reference": reference, "batch": prepared}
+
+    result = once(hub.db_url, "rebate_vouchers", batch.batch_id, submit)
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,
@@ -993,8 +1029,10 @@ def settle_month_flow(month: str | None = None) -> dict:
     except Refusal:
         raise
     except Exception as exc:
-        raise SettlementUnfinished(unfinished_report(
-            month, f"{type(exc).__name__}: {exc}")) from exc
+        # finance's refusal is said in Chinese already; anything else names its kind for the
+        # engineer
+        cause = str(exc) if isinstance(exc, VouchersRefused) else f"{type(exc).__name__}: {exc}"
+        raise SettlementUnfinished(unfinished_report(month, cause)) from exc
     table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
              for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),
                                        ("销售", result["by_rep"]), ("客户", result["by_customer"]))

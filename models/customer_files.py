@@ -38,6 +38,38 @@ def is_dead_status(status: str | None) -> bool:
     return bool(status) and any(word in status for word in DEAD_STATUSES)
 
 
+# the end of a registry text cut to fit its column
+CUT_MARK = "…"
+# registry texts a file keeps as the registry writes them
+REGISTRY_TEXTS = ("status", "registered_capital", "legal_representative", "province", "city")
+
+
+def fit_registry_facts(facts: dict) -> tuple[dict, list[str]]:
+    """The registry's facts as a file can keep them, and what had to give (for the log). A
+    text longer than its column is cut, ending in CUT_MARK — the same cut every time, so the
+    next read finds no change; a USCC or a former name longer than its column is left out (cut,
+    it would be another company's). The registry's wording never stops a sync."""
+    fitted, notes = dict(facts), []
+    columns = Customer.__table__.c
+    for field in REGISTRY_TEXTS:
+        value, limit = fitted.get(field), columns[field].type.length
+        if isinstance(value, str) and len(value) > limit:
+            fitted[field] = value[:limit - len(CUT_MARK)] + CUT_MARK
+            notes.append(f"{field} cut to the column's {limit} characters "
+                         f"(the registry sent {len(value)}): {value!r}")
+    uscc, limit = fitted.get("uscc"), columns["uscc"].type.length
+    if isinstance(uscc, str) and len(uscc) > limit:
+        fitted["uscc"] = None
+        notes.append(f"uscc left out: {len(uscc)} characters, the column holds {limit}: {uscc!r}")
+    limit = CustomerAlias.__table__.c["name"].type.length
+    long_names = [n for n in fitted.get("former_names") or () if len(n) > limit]
+    if long_names:
+        fitted["former_names"] = tuple(n for n in fitted["former_names"] if len(n) <= limit)
+        notes += [f"former name left out: {len(n)} characters, an alias holds {limit}: {n!r}"
+                  for n in long_names]
+    return fitted, notes
+
+
 def active(session: Session, customer_id: int | None) -> Customer | None:
     """The file a customer id stands for now: a merged file answers with its survivor."""
     customer = session.get(Customer, customer_id) if customer_id else None

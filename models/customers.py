@@ -28,10 +28,13 @@ class Customer(SQLModel, table=True):
     # result of the GB 32100-2015 check of `uscc`: "ok", or the problem found (flagged, the
     # file is kept); None when there is no USCC
     uscc_check: str | None = Field(default=None, max_length=30)
-    # registry status as the registry writes it: 存续 / 在业 / 注销 / 吊销 ...
-    status: str | None = Field(default=None, max_length=20)
+    # registry status as the registry writes it: 存续 / 在业 / 注销 / 吊销, 存续（在营、开业、在册）
+    # or a local bureau's longer wording; registry texts longer than their column are cut
+    # (`models.customer_files.fit_registry_facts`)
+    status: str | None = Field(default=None, max_length=100)
     registered_capital: str | None = Field(default=None, max_length=60)
-    legal_representative: str | None = Field(default=None, max_length=60)
+    # a person, or a partnership's 执行事务合伙人: a company, often with its 委派代表
+    legal_representative: str | None = Field(default=None, max_length=100)
     established_on: dt.date | None = None
     registry_checked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime,
                                                     index=True)
