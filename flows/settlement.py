@@ -592,6 +592,10 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     folder = st.path("settlements", run.month,
                      f"r{run.revision}" + ("-confirmed" if status == "confirmed" else ""))
     confirmed_on = business_date(run.confirmed_at) if run.confirmed_at else None
+    # a draft is issued the day the settlement ran; the statements customers get once finance
+    # confirmed are issued (出具日期, the seller's date) on the confirmation date
+    issued_on = (confirmed_on if status == "confirmed" and confirmed_on
+                 else business_date(run.created_at))
     by_customer: dict[int, list] = defaultdict(list)
     for line, customer in rows:
         by_customer[customer.id].append((line, customer))
@@ -603,7 +607,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
             month=run.month, revision=run.revision, status=status, confirmed_on=confirmed_on,
             settled_before=before.get(cid, Decimal("0.00")) if before is not None else None,
-            issued_on=business_date(run.created_at), seller_name=st.seller_name,
+            issued_on=issued_on, seller_name=st.seller_name,
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
             customer_uscc=customer.uscc,
