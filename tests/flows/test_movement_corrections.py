@@ -45,7 +45,8 @@ def stored(db_url: str, table: str) -> list[tuple]:
     number = "return_no" if table == "sales_return" else "delivery_no"
     day = "returned_on" if table == "sales_return" else "delivered_on"
     with get_engine(db_url).connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
+        # the day as text: SQLite answers a string, PostgreSQL a date
+        return [(*r[:4], str(r[4])) for r in conn.execute(sa.text(
             f"SELECT {number}, order_id, line_no, quantity, {day} FROM {table} "
             f"WHERE {number} NOT LIKE 'D%' ORDER BY {number}, order_id, line_no"))]
 
