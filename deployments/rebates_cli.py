@@ -265,10 +265,10 @@ def cmd_settle(args) -> int:
     return 0
 
 
-def _imported(summary, what: str) -> int:
+def _imported(summary, what: str, removed: str = "移除核销") -> int:
     print(f"{what}导入完成：新增 {summary.created}，更新 {summary.updated}，未变 {summary.unchanged}"
           + (f"，跳过 {len(summary.skipped)}" if summary.skipped else "")
-          + (f"，移除核销 {summary.removed}" if summary.removed else "") + "。")
+          + (f"，{removed} {summary.removed}" if summary.removed else "") + "。")
     for item in summary.moved:
         print(f"  变更：{item}")
     for item in summary.skipped[:20]:
@@ -310,7 +310,7 @@ def cmd_movements(args) -> int:
                                    f"cli:{args.by or 'salesops'}", returns=args.returns)
     except ImportRefused as exc:
         raise _refused(exc) from exc
-    return _imported(summary, "退货/换货" if args.returns else "发货")
+    return _imported(summary, "退货/换货" if args.returns else "发货", "删除单据行")
 
 
 def add_parsers(sub) -> None:

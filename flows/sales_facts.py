@@ -7,7 +7,8 @@ Re-importing the same file changes nothing (rows are keyed by their document num
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
 settlement sees the correction as late news. Invoices are keyed by `invoice_key` (发票代码 and
 an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative for
-the allocations of every 回款单号 it lists (see `store_receivables`).
+the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
+returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
 """
 from __future__ import annotations
 
@@ -553,7 +554,9 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     """Deliveries (`returns=False`) or returns/exchanges of signed orders. Checked against the
     order: it exists and is signed, the line exists (by number or SKU), nothing is delivered
     beyond what was ordered (plus the replacements of exchanges) and nothing returned beyond
-    what was delivered by that date."""
+    what was delivered by that date. A row is keyed by (document number, order, order line);
+    the file lists whole documents: a stored line of a listed document that the file no
+    longer lists is deleted (`_drop_unlisted_lines`)."""
     source, moves = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
@@ -563,6 +566,8 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
 
     summary = ImportSummary()
     applied: set[tuple[str, int]] = set()
+    # the (order, line) rows of each document as the file lists them: the whole document
+    listed: dict[str, set[tuple[str, int]]] = defaultdict(set)
     # one row per (document, order, line): a second row would overwrite the first one's
     # quantity (two lots of one line on a delivery note), so it is refused, not kept
     first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
@@ -609,6 +614,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
                                                   table.order_id == m.order_id,
                                                   table.line_no == line.line_no)).first()
             applied.add((m.order_id, line.line_no))
+            listed[m.number].add((m.order_id, line.line_no))
             values = dict(quantity=m.quantity, **(
                 {"returned_on": m.on, "kind": m.kind, "reason": m.reason} if returns
                 else {"delivered_on": m.on}))
@@ -616,11 +622,44 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
                     "order_id": m.order_id, "line_no": line.line_no}
             _upsert(s, existing, lambda **v: table(**keys, **v), values, summary, actor)
         s.flush()
+        if not problems:
+            applied |= _drop_unlisted_lines(s, table, listed, summary, actor)
         problems += _quantity_problems(s, source, applied)
         if problems:
             s.rollback()
             raise ImportRefused(problems)
     return summary
+
+
+def _drop_unlisted_lines(s: Session, table, listed: dict[str, set[tuple[str, int]]],
+                         summary: ImportSummary, actor: str) -> set[tuple[str, int]]:
+    """A file is authoritative for every document (发货单号 / 退货单号) it lists: a stored row of
+    such a document on an (order, line) the file no longer lists is deleted (operation log
+    `delete`; counted in `removed`, said in `moved`). The ERP re-sends a corrected document
+    whole, and a line moved to another order line or order (the wrong SKU or order picked at
+    first) would otherwise stay beside its correction and count twice. The settlement finds
+    the deleted rows' orders in the operation log. Returns the (order, line) pairs touched."""
+    returns = table is SalesReturn
+    number_field = table.return_no if returns else table.delivery_no
+    what = "退货单" if returns else "发货单"
+    numbers = sorted(listed)
+    touched: set[tuple[str, int]] = set()
+    for i in range(0, len(numbers), 500):
+        stored = s.exec(select(table).where(number_field.in_(numbers[i:i + 500]))
+                        .order_by(number_field, table.order_id, table.line_no)).all()
+        for row in stored:
+            number = row.return_no if returns else row.delivery_no
+            if (row.order_id, row.line_no) in listed[number]:
+                continue
+            on = row.returned_on if returns else row.delivered_on
+            record_delete(s, row, actor)
+            s.delete(row)
+            touched.add((row.order_id, row.line_no))
+            summary.removed += 1
+            summary.moved.append(f"{what} {number}：已不含意向单 {row.order_id} 第 {row.line_no} 行"
+                                 f"（原数量 {row.quantity}，{on:%Y-%m-%d}），该行已删除")
+    s.flush()
+    return touched
 
 
 def _quantity_problems(s: Session, source: str, touched: set[tuple[str, int]]

@@ -40,8 +40,9 @@ from flows.rebate_data import (
     summed_sale_lines, window_filter,
 )
 from models import (
-    Customer, Delivery, IntentOrder, IntentOrderLine, Product, Quote, RebateBucketInputs,
-    RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff, utcnow,
+    Customer, Delivery, IntentOrder, IntentOrderLine, OperationLog, Product, Quote,
+    RebateBucketInputs, RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff,
+    utcnow,
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
@@ -146,8 +147,8 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     the customers whose older orders had news: a delivery or return dated, or a signature,
     from `news_from` (default: the month's first day; the day after the last settled month
     when months in between were never settled) up to the month's end, or a delivery or
-    return recorded since the last settlement run whatever its date (a late one, or a date
-    corrected past the month)."""
+    return recorded (or deleted) since the last settlement run whatever its date (a late
+    one, a date corrected past the month, a line its re-sent document no longer lists)."""
     q0 = quarter_start(first)
     start = min(first, news_from) if news_from else first
     windows = [Window(q0, last)]
@@ -164,13 +165,27 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     news.append(sa.select(Quote.order_id).where(
         Quote.signed_at >= shanghai_midnight_after(start - dt.timedelta(days=1)),
         Quote.signed_at < shanghai_midnight_after(last)))
+    touched = [IntentOrder.id.in_(n) for n in news]
+    if since:
+        # a delivery or return line deleted since (its document re-sent without it): its
+        # row is gone, the operation log still names the order
+        gone = _orders_of_deleted_movements(conn, since)
+        touched += [IntentOrder.id.in_(gone[i:i + 500]) for i in range(0, len(gone), 500)]
     query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
-             .where(IntentOrder.order_date < q0, sa.or_(*(IntentOrder.id.in_(n) for n in news))))
+             .where(IntentOrder.order_date < q0, sa.or_(*touched)))
     for customer_id, order_date in conn.execute(query):
         if customer_id is not None:
             pairs[quarter_start(order_date)].add(customer_id)
     windows += [Window(q, quarter_end(q), frozenset(ids)) for q, ids in sorted(pairs.items())]
     return windows
+
+
+def _orders_of_deleted_movements(conn: sa.Connection, since: dt.datetime) -> list[str]:
+    """The orders of delivery and return rows deleted after `since` (a few: corrections)."""
+    rows = conn.execute(sa.select(OperationLog.changes).where(
+        OperationLog.at > since, OperationLog.action == "delete",
+        OperationLog.entity.in_((Delivery.__tablename__, SalesReturn.__tablename__))))
+    return sorted({json.loads(changes)["order_id"][0] for (changes,) in rows})
 
 
 def _yuan(fen: int) -> Decimal:
@@ -680,6 +695,10 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     folder = st.path("settlements", run.month,
                      f"r{run.revision}" + ("-confirmed" if status == "confirmed" else ""))
     confirmed_on = business_date(run.confirmed_at) if run.confirmed_at else None
+    # a draft is issued the day the settlement ran; the statements customers get once finance
+    # confirmed are issued (出具日期, the seller's date) on the confirmation date
+    issued_on = (confirmed_on if status == "confirmed" and confirmed_on
+                 else business_date(run.created_at))
     by_customer: dict[int, list] = defaultdict(list)
     for line, customer in rows:
         by_customer[customer.id].append((line, customer))
@@ -691,7 +710,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
             month=run.month, revision=run.revision, status=status, confirmed_on=confirmed_on,
             settled_before=before.get(cid, Decimal("0.00")) if before is not None else None,
-            issued_on=business_date(run.created_at), seller_name=st.seller_name,
+            issued_on=issued_on, seller_name=st.seller_name,
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
             customer_uscc=customer.uscc,

@@ -61,7 +61,8 @@ __all__ = [
 ]
 
 # "confirmed" is the seller's (finance's) confirmation, not the customer's
-STATUS_LABELS = {"draft": "草稿", "confirmed": "供方已确认"}
+# a draft says it is not final yet (the confirmed statement is issued when finance confirms)
+STATUS_LABELS = {"draft": "草稿（待财务确认）", "confirmed": "供方已确认"}
 _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 
 
@@ -131,7 +132,7 @@ class StatementDocument:
     month: str                      # the settled month, "2026-10"
     revision: int                   # settlement revision (第 n 版)
     status: str                     # draft | confirmed
-    issued_on: date
+    issued_on: date                 # 出具日期: a draft's settlement day, else the confirmation day
     seller_name: str
     seller_uscc: str
     seller_address: str
