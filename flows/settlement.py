@@ -46,6 +46,7 @@ from models import (
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
+from models.gc_pause import without_gc
 from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
@@ -356,6 +357,7 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
     return lookup
 
 
+@without_gc
 def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                   customer_ids: set[int] | None = None) -> Computation:
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
@@ -428,6 +430,7 @@ def refuse_unsettleable(s: Session, month: str) -> None:
                               code="later_month_settled")
 
 
+@without_gc
 def store_settlement(db_url: str, comp: Computation, actor: str,
                      flow_run_id: str | None = None) -> int | None:
     """One transaction: a new revision with the computed lines. None when there is nothing
@@ -569,6 +572,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                         note=f"{run.month} 返利结算第 {run.revision} 版，{len(vouchers)} 张凭证草稿")
 
 
+@without_gc
 def send_vouchers(hub: Hub, run_id: int) -> str | None:
     """Voucher drafts to finance, once per (month, revision)."""
     batch = voucher_batch(hub, run_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import gc
 import json
 import operator
 import threading
@@ -21,6 +20,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from models.gc_pause import without_gc
 from models.names import normalize_name
 from models.rebates.formatting import (
     Memo, exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
@@ -1043,23 +1043,8 @@ def evaluate(lines: Iterable[SaleLine], book: PolicyBook,
     return _evaluate(lines, book, customers, payment_rates).dues
 
 
-def _without_gc(fn):
-    """Evaluation allocates a few hundred thousand small objects and frees none of them until
-    it returns; the cyclic collector would rescan them again and again (it doubled the time).
-    It runs again as soon as the evaluation is over."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        was = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was:
-                gc.enable()
-    return wrapper
-
-
-_evaluate = _without_gc(_evaluate)
+# evaluation allocates a few hundred thousand small objects and frees none until it returns
+_evaluate = without_gc(_evaluate)
 
 
 # --------------------------------------------------------------------------- settlement
@@ -1403,7 +1388,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     return out
 
 
-settle = _without_gc(settle)
+settle = without_gc(settle)
 
 
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
