@@ -175,6 +175,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
             if gone:
                 summary.moved.append(f"回款 {payment_no}：已作废，撤销对发票 {_labels(gone)} 的核销")
             continue
+        date_problem = _two_dates(payment_no, records)
+        if date_problem:
+            problems.append(date_problem)
+            continue
         found = {r.invoice_key: _invoice(s, r.invoice_key) for r in records}
         unknown = [key for key, invoice in found.items() if invoice is None]
         if unknown:
@@ -185,6 +189,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
             # the invoices it lists that are known wait with it
             whole = "（该回款单其余各行一并暂不登记）" if len(found) > len(unknown) else ""
             summary.skipped += [_unknown_invoice(payment_no, key) + whole for key in unknown]
+            continue
+        clash = _two_payments(s, payment_no, records, found)
+        if clash:
+            problems.append(clash)
             continue
         _drop_moved(s, payment_no, list(found), summary, actor)
         for record in records:
@@ -202,6 +210,75 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     if problems:
         raise ImportRefused(problems)
     return summary
+
+
+# Two 收款单 may share a 回款单号: two 账套 (or bank accounts) each number theirs from 1, and
+# numbering often restarts every year. An export is authoritative for the numbers it lists
+# (a payment moved to another invoice), so a second 收款单 of a stored number would silently
+# take the first one's allocations away. What cannot be one payment — two customers or two
+# 回款日期 in one export; against the stored one, another customer on another day, or another
+# year — is refused, naming the rows; the export has to tell the two apart (a 账套 or year
+# prefix on the number). Another customer on the same day is finance correcting the booking.
+_PREFIX_ACCOUNT = "若是两个账套（或银行账户）各自编号的收款单，请在导出时给回款单号加上账套前缀"
+
+
+def _first_row(record: PaymentRecord, other: PaymentRecord) -> str:
+    """Where `other` (an earlier row of the same export) is, as `record`'s message says it."""
+    if other.at is None:
+        return "本页另一条记录中"
+    return f"{'本表' if record.at and record.at[0] == other.at[0] else other.at[0]}第{other.at[1]}行"
+
+
+def _two_dates(payment_no: str, records: list[PaymentRecord]) -> Problem | str | None:
+    """A 回款单 has one date: rows of one number with two dates are two 收款单."""
+    first = records[0]
+    for record in records[1:]:
+        if record.paid_on != first.paid_on:
+            return _at(record, "回款日期", (
+                f"回款单号 {payment_no} 在{_first_row(record, first)}的回款日期是 {first.paid_on}，"
+                f"此行是 {record.paid_on}：一张回款单只有一个回款日期。若是两张收款单（不同账套、"
+                f"银行账户或年度各自编号），请在导出时给回款单号加上账套或年度前缀（如 A-{payment_no}、"
+                f"{record.paid_on.year}-{payment_no}）后再导入"))
+    return None
+
+
+def _two_payments(s: Session, payment_no: str, records: list[PaymentRecord],
+                  found: dict[str, ReceivableInvoice]) -> Problem | str | None:
+    """The export's rows of a number against each other (one customer) and against the
+    stored 回款单 of that number (the same customer, the same year): else two payments."""
+    first = records[0]
+    owner = found[first.invoice_key].customer_id
+    for record in records[1:]:
+        if found[record.invoice_key].customer_id != owner:
+            return _at(record, "回款单号", (
+                f"回款单号 {payment_no} 在{_first_row(record, first)}是客户“{_name(s, owner)}”的回款，"
+                f"此行是客户“{_name(s, found[record.invoice_key].customer_id)}”的：一张回款单只属于"
+                f"一个客户。若是两个账套（或银行账户）各自编号的两张收款单，请在导出时给回款单号加上"
+                f"账套前缀（如 A-{payment_no}、B-{payment_no}）后再导入"))
+    stored = s.exec(select(Payment).where(Payment.payment_no == payment_no)
+                    .order_by(Payment.invoice_no)).all()
+    if not stored:
+        return None
+    was = stored[0]
+    said = (f"回款单号 {payment_no} 已登记为客户“{_name(s, was.customer_id)}”{was.paid_on} 的回款"
+            f"（核销发票 {_labels(list(stored))}），")
+    # finance correcting the customer a 回款单 was booked to keeps its date: one payment
+    if was.customer_id != owner and was.paid_on != first.paid_on:
+        return _at(first, "回款单号", (
+            f"{said}此行是客户“{_name(s, owner)}”{first.paid_on} 的：不是同一张回款单。"
+            f"{_PREFIX_ACCOUNT}"
+            f"（如 A-{payment_no}、B-{payment_no}）后再导入"))
+    if was.paid_on.year != first.paid_on.year:
+        return _at(first, "回款日期", (
+            f"{said}此行的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
+            f"年度重新编号，请在导出时给回款单号加上年度前缀（如 {first.paid_on.year}-{payment_no}）"
+            "后再导入"))
+    return None
+
+
+def _name(s: Session, customer_id: int) -> str:
+    customer = s.get(Customer, customer_id)
+    return customer.legal_name if customer else str(customer_id)
 
 
 def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
