@@ -215,9 +215,9 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
 # Two 收款单 may share a 回款单号: two 账套 (or bank accounts) each number theirs from 1, and
 # numbering often restarts every year. An export is authoritative for the numbers it lists
 # (a payment moved to another invoice), so a second 收款单 of a stored number would silently
-# take the first one's allocations away. What cannot be one payment — two customers or two
-# 回款日期 in one export; against the stored one, another customer on another day, or another
-# year — is refused, naming the rows; the export has to tell the two apart (a 账套 or year
+# take the first one's allocations away. What cannot be one payment — two customers, or dates
+# in two years, in one export; against the stored one, another customer on another day, or
+# another year — is refused, naming the rows; the export has to tell the two apart (a 账套 or year
 # prefix on the number). Another customer on the same day is finance correcting the booking.
 _PREFIX_ACCOUNT = "若是两个账套（或银行账户）各自编号的收款单，请在导出时给回款单号加上账套前缀"
 
@@ -230,13 +230,14 @@ def _first_row(record: PaymentRecord, other: PaymentRecord) -> str:
 
 
 def _two_dates(payment_no: str, records: list[PaymentRecord]) -> Problem | str | None:
-    """A 回款单 has one date: rows of one number with two dates are two 收款单."""
+    """Rows of one number dated in two years are two 收款单 (numbering restarts every year).
+    Within a year the dates may differ: an export of 核销 records dates each by its 核销."""
     first = records[0]
     for record in records[1:]:
-        if record.paid_on != first.paid_on:
+        if record.paid_on.year != first.paid_on.year:
             return _at(record, "回款日期", (
                 f"回款单号 {payment_no} 在{_first_row(record, first)}的回款日期是 {first.paid_on}，"
-                f"此行是 {record.paid_on}：一张回款单只有一个回款日期。若是两张收款单（不同账套、"
+                f"此行是 {record.paid_on}，不在同一年：不是同一张回款单。若是两张收款单（不同账套、"
                 f"银行账户或年度各自编号），请在导出时给回款单号加上账套或年度前缀（如 A-{payment_no}、"
                 f"{record.paid_on.year}-{payment_no}）后再导入"))
     return None

@@ -42,7 +42,7 @@ def test_one_file_giving_one_number_to_two_customers_is_refused_naming_both_rows
     assert allocations(db, "SK-1") == []
 
 
-def test_one_file_giving_one_number_two_dates_is_refused_naming_both_rows(
+def test_one_file_giving_one_number_dates_in_two_years_is_refused_naming_both_rows(
         invoices_of_two_customers, tmp_path):
     db = invoices_of_two_customers
     both = write(tmp_path / "回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n"
@@ -51,7 +51,7 @@ def test_one_file_giving_one_number_two_dates_is_refused_naming_both_rows(
         import_receivables_file(db, both, "t")
     assert [str(p) for p in refused.value.problems] == [
         "回款.csv 第3行「回款日期」：回款单号 SK-1 在本表第2行的回款日期是 2026-10-20，此行是 "
-        "2027-10-20：一张回款单只有一个回款日期。若是两张收款单（不同账套、银行账户或年度各自编号），"
+        "2027-10-20，不在同一年：不是同一张回款单。若是两张收款单（不同账套、银行账户或年度各自编号），"
         "请在导出时给回款单号加上账套或年度前缀（如 A-SK-1、2027-SK-1）后再导入"]
     assert allocations(db, "SK-1") == []
 
