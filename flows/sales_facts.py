@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -47,6 +48,7 @@ from models.base import business_date
 from models.customer_files import active, exact_matches
 from models.names import HALF_WIDTH
 from models.db import session_scope
+from models.money import yuan
 from models.oplog import apply_changes, record_create, record_delete
 
 
@@ -140,7 +142,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
     voided = []  # invoices finance voided: taken out once the payments are stored
-    for record in invoices:
+    # blue invoices first: a red-letter invoice's blue one may be in the same export
+    reds = [r for r in invoices if r.reverses and not r.voided]
+    reversed_now: dict[str, ReceivableRecord] = {}  # blue key → the last record touching it
+    for record in [r for r in invoices if r not in reds] + reds:
         if record.voided:
             voided.append(record)
             continue
@@ -153,13 +158,27 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                 problems.append(_at(record, "客户名称", what))
             continue
         values = dict(customer_id=customer.id, issued_on=record.issued_on,
-                      due_on=record.due_on, amount=record.amount)
+                      due_on=record.due_on, amount=record.amount, reverses=record.reverses,
+                      reversed_in_full=record.reversed_in_full)
+        if record.reverses:
+            refused = _red_letter_problem(s, record, customer.id)
+            if refused == "unknown" and skip_unknown:
+                summary.skipped.append(_unknown_blue(record))
+                continue
+            if refused:
+                problems.append(_at(record, "原发票号码",
+                                    _unknown_blue(record) if refused == "unknown" else refused))
+                continue
+            reversed_now[record.reverses] = record
+        else:
+            reversed_now[record.key] = record
         row = _invoice(s, record.key)
         if row is None and record.invoice_code:
             row = _adopt_uncoded(s, record, customer.id, summary, actor)
         _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.key, source=source, **v),
                 values, summary, actor)
     s.flush()
+    problems += _over_reversed(s, reversed_now)
     allocations: dict[str, list[PaymentRecord]] = defaultdict(list)
     for record in payments:
         allocations[record.payment_no].append(record)
@@ -280,6 +299,45 @@ def _two_payments(s: Session, payment_no: str, records: list[PaymentRecord],
 def _name(s: Session, customer_id: int) -> str:
     customer = s.get(Customer, customer_id)
     return customer.legal_name if customer else str(customer_id)
+
+
+def _unknown_blue(record: ReceivableRecord) -> str:
+    return (f"红字发票 {invoice_label(record.key)}：冲销的蓝字发票 {invoice_label(record.reverses)} "
+            "未找到（请先导入该蓝字发票，或把它与红字发票放在同一文件中）")
+
+
+def _red_letter_problem(s: Session, record: ReceivableRecord, customer_id: int) -> str | None:
+    """What is wrong with a red-letter invoice against the blue one it names: "unknown" when
+    that is not on file, else a message, or None."""
+    blue = _invoice(s, record.reverses)
+    if blue is None:
+        return "unknown"
+    if blue.reverses is not None:
+        return (f"红字发票 {invoice_label(record.key)}：原发票 {invoice_label(record.reverses)}"
+                "本身是红字发票，原发票号码须填被冲销的蓝字发票")
+    if blue.customer_id != customer_id:
+        return (f"红字发票 {invoice_label(record.key)} 的客户“{record.customer_name}”与蓝字发票 "
+                f"{invoice_label(record.reverses)} 的客户“{_name(s, blue.customer_id)}”不同")
+    return None
+
+
+def _over_reversed(s: Session, touched: dict[str, ReceivableRecord]) -> list:
+    """A blue invoice whose red-letter invoices (stored and of this import) reverse more than
+    its amount, named at the row that touched it last."""
+    problems = []
+    for key, record in touched.items():
+        blue = _invoice(s, key)
+        if blue is None or blue.reverses is not None:
+            continue
+        red = s.exec(select(ReceivableInvoice).where(ReceivableInvoice.reverses == key)
+                     .order_by(ReceivableInvoice.invoice_no)).all()
+        total = -sum((r.amount for r in red), Decimal("0"))
+        if total > blue.amount:
+            problems.append(_at(record, "金额", (
+                f"红字发票 {'、'.join(invoice_label(r.invoice_no) for r in red)} 冲销蓝字发票 "
+                f"{invoice_label(key)} 合计 {yuan(total)}，超过该发票金额 {yuan(blue.amount)}"
+                "：红冲金额不能超过原蓝字发票金额")))
+    return problems
 
 
 def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
