@@ -143,9 +143,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     summary, problems = ImportSummary(), []
     voided = []  # invoices finance voided: taken out once the payments are stored
     # blue invoices first: a red-letter invoice's blue one may be in the same export
+    blues = [r for r in invoices if not r.reverses or r.voided]
     reds = [r for r in invoices if r.reverses and not r.voided]
     reversed_now: dict[str, ReceivableRecord] = {}  # blue key → the last record touching it
-    for record in [r for r in invoices if r not in reds] + reds:
+    for record in blues + reds:
         if record.voided:
             voided.append(record)
             continue
