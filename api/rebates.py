@@ -10,7 +10,7 @@ from functools import partial
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlmodel import select
@@ -21,14 +21,16 @@ from api.board_pages import (
 )
 from api.errors import MAX_ID, ApiError
 from api.schemas import OrderLineIn
-from api.pages import card, staff_for_page, staff_page, wants_html
+from api.pages import card, esc, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.policies import policy_version, publish_policy, version_summary
 from flows.rebate_board import Scope, board, board_scope, figure_orders, order_detail
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
-from flows.settlement import confirm_settlement, finish_revision
+from flows.settlement import (
+    confirm_settlement, deliver_revision, revision_status, settlement_revision,
+)
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
 from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
@@ -186,17 +188,80 @@ async def rebate_order(order_id: str, request: Request, response: Response,
     return detail
 
 
-@router.post("/rebates/settlements/{month}/{revision}/confirm", summary="财务确认结算版本")
+@router.post("/rebates/settlements/{month}/{revision}/confirm", status_code=202,
+             summary="财务确认结算版本")
 async def confirm(month: str, request: Request, background: BackgroundTasks,
                   revision: int = Path(ge=1, le=MAX_ID),
                   person: Staff = Depends(current_staff)):
-    """The revision becomes final; its statements and workbook are then written again, as
-    confirmed, after the answer (a month's PDFs take a minute or two)."""
-    run = await run_in_threadpool(confirm_settlement, request.app.state.settings.db_url, month,
-                                  revision, person)
-    background.add_task(run_in_threadpool, finish_revision, current_hub(), run.id)
-    return {"month": run.month, "revision": run.revision, "status": run.status,
-            "confirmed_by": run.confirmed_by}
+    """The revision becomes final at once; its vouchers (when an earlier run did not get them
+    to finance) and its statements and workbook, as confirmed, go out after the answer (a
+    month's PDFs take a minute or two): 202, and `status_url` says how that went (凭证已发送 /
+    发送失败：… / 发送中)."""
+    db_url = request.app.state.settings.db_url
+    run = await run_in_threadpool(confirm_settlement, db_url, month, revision, person)
+    background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
+    body = await run_in_threadpool(revision_status, db_url, run)
+    return JSONResponse(body, status_code=202, headers={"Location": body["status_url"]})
+
+
+@router.get("/rebates/settlements/{month}/{revision}", summary="结算版本的凭证与对账单发送情况")
+async def settlement_status(month: str, request: Request, revision: int = Path(ge=1, le=MAX_ID)
+                            ) -> Response:
+    """JSON for programs; finance's page in a browser, with 重新发送 after a failure."""
+    db_url = request.app.state.settings.db_url
+    if not wants_html(request):
+        person = await current_staff(request)
+        run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
+        return JSONResponse(await run_in_threadpool(revision_status, db_url, run))
+    person = await staff_for_page(request)
+    if not isinstance(person, Staff):
+        return person
+    try:
+        run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
+    except Refusal as exc:
+        return staff_page(exc.status, "无法查看", card("无法查看", exc.message))
+    body = await run_in_threadpool(revision_status, db_url, run)
+    return staff_page(200, f"{run.month} 第 {run.revision} 版结算", settlement_card(body))
+
+
+def settlement_card(body: dict) -> str:
+    """The revision's state and how its vouchers went, with 重新发送 when they are not out."""
+    delivery = body["delivery"]
+    state = "已确认" if body["status"] == "confirmed" else "草稿（待财务确认）"
+    title = f"{body['month']} 返利结算第 {body['revision']} 版"
+    html = card(title, f"状态：{state}；{body['lines']} 行，合计 ¥{body['total']}")
+    html += (f'<p id="delivery" class="delivery-{esc(delivery["state"])}">'
+             f'凭证与对账单：{esc(delivery["label"])}</p>')
+    if delivery["voucher_ref"]:
+        html += (f'<p id="voucher">凭证批次 {esc(delivery["voucher_batch_id"])}，'
+                 f'财务系统编号 {esc(delivery["voucher_ref"])}</p>')
+    if delivery["state"] in ("failed", "sending"):
+        html += (f'<form id="send-form" method="post" action="{esc(body["status_url"])}/send">'
+                 '<button type="submit">重新发送</button></form>'
+                 '<p class="hint">重新发送按原批次号提交，财务系统不会重复入账。</p>')
+    return html
+
+
+@router.post("/rebates/settlements/{month}/{revision}/send",
+             summary="重新发送结算版本的凭证与对账单")
+async def send_again(month: str, request: Request, background: BackgroundTasks,
+                     revision: int = Path(ge=1, le=MAX_ID),
+                     person: Staff = Depends(current_staff)) -> Response:
+    """Send what is not out yet (after finance refused the batch or could not be reached):
+    202 and the status address; 200 when everything is out already (nothing is sent again:
+    the batch goes once under its batch id). A browser is taken back to the status page."""
+    db_url = request.app.state.settings.db_url
+    run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
+    body = await run_in_threadpool(revision_status, db_url, run)
+    pending = body["delivery"]["state"] in ("failed", "sending")
+    if pending:
+        background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
+        body["delivery"] = {**body["delivery"], "state": "sending", "label": "发送中",
+                            "error": None}
+    if wants_html(request):
+        return RedirectResponse(body["status_url"], status_code=303)
+    return JSONResponse(body, status_code=202 if pending else 200,
+                        headers={"Location": body["status_url"]})
 
 
 # --- the board on the phone (返利看板) ---------------------------------------------------------

@@ -177,12 +177,23 @@ class ReceivableRecord:
     invoice_code: str | None = None  # 发票代码 of an old-style invoice (8-digit 发票号码)
     # finance (or the tax system) voided the invoice (作废): nothing is due on it
     voided: bool = False
+    # a red-letter invoice (红字发票, negative amount): the 发票号码 / 发票代码 of the blue
+    # invoice it reverses (原蓝字发票), when the export names it
+    original_no: str | None = None
+    original_code: str | None = None
+    # a blue invoice the export marks reversed in full (红冲状态 已红冲 / 全额红冲)
+    reversed_in_full: bool = False
     # (file or worksheet, row) it was read from, for messages; None from REST
     at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def key(self) -> str:
         return invoice_key(self.invoice_code, self.invoice_no)
+
+    @property
+    def reverses(self) -> str | None:
+        """The key of the blue invoice this red-letter invoice reverses, if it names one."""
+        return invoice_key(self.original_code, self.original_no) if self.original_no else None
 
 
 @dataclass(frozen=True)
@@ -710,6 +721,12 @@ INVOICE_COLUMNS = (
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
     Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
+    # red-letter invoices (红字发票) and the blue ones they reverse, as 增值税发票 exports
+    # (the tax platform's 发票查询导出, Kingdee's 销售发票) name them
+    Column("原发票号码", required=False,
+           aliases=("原蓝字发票号码", "蓝字发票号码", "对应蓝字发票号码", "原发票号", "被红冲发票号码")),
+    Column("原发票代码", required=False, aliases=("原蓝字发票代码", "蓝字发票代码", "对应蓝字发票代码")),
+    Column("红冲状态", required=False, aliases=("是否红冲", "红冲标志", "红冲标识", "已红冲")),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
@@ -798,12 +815,66 @@ def _invoice(row: Row) -> ReceivableRecord:
     due = row.get("到期日", _business_date)
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
+    # a credit note (红字发票) is a negative invoice; zero is a mistake
+    amount = row.get("金额", lambda t: parse_money(t, allow_zero=False))
+    original, original_code = _original_invoice(row, number, code)
+    if original not in (None, INVALID) and amount is not INVALID and amount > 0:
+        row.fail("金额", f"填写了原发票号码的是红字发票，金额须为负数：{row['金额']}"
+                       "（蓝字发票被红冲，请在「红冲状态」列注明）")
+    reversal = row.get("红冲状态", parse_reversal)
     return ReceivableRecord(
         invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
-        # a credit note (红字发票) is a negative invoice; zero is a mistake
-        amount=row.get("金额", lambda t: parse_money(t, allow_zero=False)), invoice_code=code,
-        voided=row.get("作废状态", lambda t: parse_voided(t, "该发票")))
+        amount=amount, invoice_code=code,
+        voided=row.get("作废状态", lambda t: parse_voided(t, "该发票")),
+        original_no=original, original_code=original_code,
+        # a red invoice's own 红冲状态 says nothing about what is due on it
+        reversed_in_full=(reversal == "full" and amount is not INVALID and amount > 0))
+
+
+def _original_invoice(row: Row, number: str, code: str | None
+                      ) -> tuple[str | None, str | None]:
+    """The 原发票号码 / 原发票代码 a red-letter invoice names (None, None when blank), checked as
+    a 发票号码 with its 发票代码 is."""
+    original = row.get("原发票号码", _number) if row["原发票号码"] else None
+    original_code = row.get("原发票代码", parse_code) if row["原发票代码"] else None
+    if original is INVALID or original_code is INVALID:
+        return original, original_code
+    if original_code and not original:
+        row.fail("原发票号码", f"填写了原发票代码 {original_code}，须同时填写原发票号码")
+        return None, None
+    problem = invoice_code_problem(original, original_code) if original else None
+    if problem == "missing":
+        row.fail("原发票代码", f"原发票号码 {original} 是8位的旧版发票号码，须同时填写原发票代码"
+                            "（10位或12位）")
+    elif problem == "code":
+        row.fail("原发票代码", f"原发票代码须为10位或12位数字：{original_code!r}")
+    elif problem == "number":
+        row.fail("原发票号码", f"填写了原发票代码时，原发票号码须为8位数字：{original!r}")
+    elif original and number is not INVALID and code is not INVALID \
+            and invoice_key(original_code, original) == invoice_key(code, number):
+        row.fail("原发票号码", "红字发票的原发票号码不能是它自己的号码")
+    return original, original_code
+
+
+# 红冲状态 of an invoice row, as exports and clerks write it (blank: not reversed). A partial
+# reversal is told by its red invoices' amounts; the flag alone takes nothing off.
+_NOT_REVERSED = frozenset({"", "未红冲", "正常", "否", "N", "NO", "FALSE", "0", "蓝字"})
+_REVERSED_IN_FULL = frozenset({"已红冲", "全额红冲", "全部红冲", "红冲", "是", "Y", "YES", "TRUE", "1"})
+_REVERSED_IN_PART = frozenset({"部分红冲"})
+
+
+def parse_reversal(text: str) -> str | None:
+    """"full", "partial" or None (not reversed)."""
+    value = unicodedata.normalize("NFKC", text).strip().upper()
+    if value in _REVERSED_IN_FULL:
+        return "full"
+    if value in _REVERSED_IN_PART:
+        return "partial"
+    if value not in _NOT_REVERSED:
+        raise CellError(f"无法识别的红冲状态：{text.strip()!r}（留空或写“未红冲”表示未红冲，"
+                        "“已红冲”或“全额红冲”表示整张发票已被红冲，“部分红冲”表示按红字发票金额冲减）")
+    return None
 
 
 # a payment row's 作废状态, as finance systems and clerks write it (blank: in force)
@@ -1076,6 +1147,38 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             problems.append(f"{index}.invoice_no: an invoice_code goes with an 8-digit "
                             f"invoice_no, got {number!r}")
 
+    def red_letter(record: dict, index: str) -> None:
+        """A red-letter invoice names its blue one as an invoice is named, and is negative;
+        only a blue (positive) invoice is reversed in full."""
+        number, code = record["original_no"], record["original_code"]
+        amount = record["amount"]
+        if number is None:
+            if code is not None:
+                problems.append(f"{index}.original_invoice_no: required with "
+                                f"original_invoice_code {code!r}")
+        else:
+            problem = invoice_code_problem(number, code)
+            if problem == "missing":
+                problems.append(f"{index}.original_invoice_code: required with the 8-digit "
+                                f"(old-style) original_invoice_no {number!r}")
+            elif problem == "code":
+                problems.append(f"{index}.original_invoice_code: not 10 or 12 digits: {code!r}")
+            elif problem == "number":
+                problems.append(f"{index}.original_invoice_no: an original_invoice_code goes "
+                                f"with an 8-digit number, got {number!r}")
+            elif len(number) > NUMBER_LENGTH:
+                problems.append(f"{index}.original_invoice_no: longer than {NUMBER_LENGTH} "
+                                f"characters: {number!r}")
+            if amount is not None and amount > 0:
+                problems.append(f"{index}.amount: a red-letter invoice (with "
+                                f"original_invoice_no) is negative, got {amount}")
+            if invoice_key(code, number) == invoice_key(record["invoice_code"],
+                                                         record["invoice_no"] or ""):
+                problems.append(f"{index}.original_invoice_no: the invoice itself")
+        if record["reversed_in_full"] and amount is not None and amount < 0:
+            problems.append(f"{index}.reversed_in_full: only a blue (positive) invoice is "
+                            "reversed in full")
+
     def yuan_only(item, index: str) -> None:
         """The hub keeps yuan: an amount in another currency would be read as yuan."""
         currency = item.get("currency") if isinstance(item, dict) else None
@@ -1102,9 +1205,13 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       due_on=field(item, "due_on", i, "date"),
                       amount=field(item, "amount", i, "credit"),
                       invoice_code=field(item, "invoice_code", i, "code"),
-                      voided=field(item, "voided", i, "flag"))
+                      voided=field(item, "voided", i, "flag"),
+                      original_no=field(item, "original_invoice_no", i, "code"),
+                      original_code=field(item, "original_invoice_code", i, "code"),
+                      reversed_in_full=field(item, "reversed_in_full", i, "flag"))
         yuan_only(item, i)
         keyed(record, i)
+        red_letter(record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
             problems.append(f"{i}.due_on: {record['due_on']} is before issued_on")
         key = (record["invoice_code"], record["invoice_no"])

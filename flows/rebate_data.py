@@ -94,8 +94,8 @@ def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt
                   last_month: dt.date) -> PaymentRates:
     """Rates for orders dated from `first_month` to `last_month`: invoices due in the three
     months before each, and their payments (one query per 500 customers, read raw). The
-    database sums in integer fen what was paid against each invoice by its due date: one row
-    per invoice, no payment rows."""
+    database sums in integer fen what was paid against each invoice by its due date, and what
+    is due on it after red-letter invoices (红冲): one row per invoice, no payment rows."""
     ids = sorted(set(customer_ids))
     lo, hi = add_months(month_start(first_month), -3), month_start(last_month)
     rows = []
@@ -108,10 +108,16 @@ def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt
         dates = (sa.bindparam("lo", type_=sa.Date), sa.bindparam("hi", type_=sa.Date))
         rows += [(cid, days[due], int(amount), int(on_time)) for cid, due, amount, on_time
                  in conn.execute(sa.text(
-                     "SELECT i.customer_id, i.due_on, CAST(ROUND(i.amount * 100) AS BIGINT), "
+                     # due: the invoice less its red-letter invoices (nothing when marked
+                     # reversed in full); a red one naming its blue invoice is not due itself
+                     "SELECT i.customer_id, i.due_on, CASE WHEN i.reversed_in_full THEN 0 ELSE "
+                     "CAST(ROUND(i.amount * 100) AS BIGINT) + COALESCE((SELECT "
+                     "SUM(CAST(ROUND(r.amount * 100) AS BIGINT)) FROM receivable_invoice r "
+                     "WHERE r.reverses = i.invoice_no), 0) END, "
                      "COALESCE((SELECT SUM(CAST(ROUND(p.amount * 100) AS BIGINT)) FROM payment p "
                      "WHERE p.invoice_no = i.invoice_no AND p.paid_on <= i.due_on), 0) "
                      f"FROM receivable_invoice i WHERE i.customer_id IN ({marks}) "
+                     "AND i.reverses IS NULL "
                      "AND i.due_on >= :lo AND i.due_on < :hi").bindparams(*dates),
                      {**names, "lo": lo, "hi": hi}).cursor.fetchall()]
     return PaymentRates.from_invoice_sums(rows)

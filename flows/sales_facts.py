@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -47,6 +48,7 @@ from models.base import business_date
 from models.customer_files import active, exact_matches
 from models.names import HALF_WIDTH
 from models.db import session_scope
+from models.money import yuan
 from models.oplog import apply_changes, record_create, record_delete
 
 
@@ -140,7 +142,11 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     invoice it lists is known, so its money is never counted on two invoices, nor lost."""
     summary, problems = ImportSummary(), []
     voided = []  # invoices finance voided: taken out once the payments are stored
-    for record in invoices:
+    # blue invoices first: a red-letter invoice's blue one may be in the same export
+    blues = [r for r in invoices if not r.reverses or r.voided]
+    reds = [r for r in invoices if r.reverses and not r.voided]
+    reversed_now: dict[str, ReceivableRecord] = {}  # blue key → the last record touching it
+    for record in blues + reds:
         if record.voided:
             voided.append(record)
             continue
@@ -153,13 +159,27 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                 problems.append(_at(record, "客户名称", what))
             continue
         values = dict(customer_id=customer.id, issued_on=record.issued_on,
-                      due_on=record.due_on, amount=record.amount)
+                      due_on=record.due_on, amount=record.amount, reverses=record.reverses,
+                      reversed_in_full=record.reversed_in_full)
+        if record.reverses:
+            refused = _red_letter_problem(s, record, customer.id)
+            if refused == "unknown" and skip_unknown:
+                summary.skipped.append(_unknown_blue(record))
+                continue
+            if refused:
+                problems.append(_at(record, "原发票号码",
+                                    _unknown_blue(record) if refused == "unknown" else refused))
+                continue
+            reversed_now[record.reverses] = record
+        else:
+            reversed_now[record.key] = record
         row = _invoice(s, record.key)
         if row is None and record.invoice_code:
             row = _adopt_uncoded(s, record, customer.id, summary, actor)
         _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.key, source=source, **v),
                 values, summary, actor)
     s.flush()
+    problems += _over_reversed(s, reversed_now)
     allocations: dict[str, list[PaymentRecord]] = defaultdict(list)
     for record in payments:
         allocations[record.payment_no].append(record)
@@ -175,6 +195,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
             if gone:
                 summary.moved.append(f"回款 {payment_no}：已作废，撤销对发票 {_labels(gone)} 的核销")
             continue
+        date_problem = _two_dates(payment_no, records)
+        if date_problem:
+            problems.append(date_problem)
+            continue
         found = {r.invoice_key: _invoice(s, r.invoice_key) for r in records}
         unknown = [key for key, invoice in found.items() if invoice is None]
         if unknown:
@@ -185,6 +209,10 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
             # the invoices it lists that are known wait with it
             whole = "（该回款单其余各行一并暂不登记）" if len(found) > len(unknown) else ""
             summary.skipped += [_unknown_invoice(payment_no, key) + whole for key in unknown]
+            continue
+        clash = _two_payments(s, payment_no, records, found)
+        if clash:
+            problems.append(clash)
             continue
         _drop_moved(s, payment_no, list(found), summary, actor)
         for record in records:
@@ -202,6 +230,115 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     if problems:
         raise ImportRefused(problems)
     return summary
+
+
+# Two 收款单 may share a 回款单号: two 账套 (or bank accounts) each number theirs from 1, and
+# numbering often restarts every year. An export is authoritative for the numbers it lists
+# (a payment moved to another invoice), so a second 收款单 of a stored number would silently
+# take the first one's allocations away. What cannot be one payment — two customers, or dates
+# in two years, in one export; against the stored one, another customer on another day, or
+# another year — is refused, naming the rows; the export has to tell the two apart (a 账套 or year
+# prefix on the number). Another customer on the same day is finance correcting the booking.
+_PREFIX_ACCOUNT = "若是两个账套（或银行账户）各自编号的收款单，请在导出时给回款单号加上账套前缀"
+
+
+def _first_row(record: PaymentRecord, other: PaymentRecord) -> str:
+    """Where `other` (an earlier row of the same export) is, as `record`'s message says it."""
+    if other.at is None:
+        return "本页另一条记录中"
+    return f"{'本表' if record.at and record.at[0] == other.at[0] else other.at[0]}第{other.at[1]}行"
+
+
+def _two_dates(payment_no: str, records: list[PaymentRecord]) -> Problem | str | None:
+    """Rows of one number dated in two years are two 收款单 (numbering restarts every year).
+    Within a year the dates may differ: an export of 核销 records dates each by its 核销."""
+    first = records[0]
+    for record in records[1:]:
+        if record.paid_on.year != first.paid_on.year:
+            return _at(record, "回款日期", (
+                f"回款单号 {payment_no} 在{_first_row(record, first)}的回款日期是 {first.paid_on}，"
+                f"此行是 {record.paid_on}，不在同一年：不是同一张回款单。若是两张收款单（不同账套、"
+                f"银行账户或年度各自编号），请在导出时给回款单号加上账套或年度前缀（如 A-{payment_no}、"
+                f"{record.paid_on.year}-{payment_no}）后再导入"))
+    return None
+
+
+def _two_payments(s: Session, payment_no: str, records: list[PaymentRecord],
+                  found: dict[str, ReceivableInvoice]) -> Problem | str | None:
+    """The export's rows of a number against each other (one customer) and against the
+    stored 回款单 of that number (the same customer, the same year): else two payments."""
+    first = records[0]
+    owner = found[first.invoice_key].customer_id
+    for record in records[1:]:
+        if found[record.invoice_key].customer_id != owner:
+            return _at(record, "回款单号", (
+                f"回款单号 {payment_no} 在{_first_row(record, first)}是客户“{_name(s, owner)}”的回款，"
+                f"此行是客户“{_name(s, found[record.invoice_key].customer_id)}”的：一张回款单只属于"
+                f"一个客户。若是两个账套（或银行账户）各自编号的两张收款单，请在导出时给回款单号加上"
+                f"账套前缀（如 A-{payment_no}、B-{payment_no}）后再导入"))
+    stored = s.exec(select(Payment).where(Payment.payment_no == payment_no)
+                    .order_by(Payment.invoice_no)).all()
+    if not stored:
+        return None
+    was = stored[0]
+    said = (f"回款单号 {payment_no} 已登记为客户“{_name(s, was.customer_id)}”{was.paid_on} 的回款"
+            f"（核销发票 {_labels(list(stored))}），")
+    # finance correcting the customer a 回款单 was booked to keeps its date: one payment
+    if was.customer_id != owner and was.paid_on != first.paid_on:
+        return _at(first, "回款单号", (
+            f"{said}此行是客户“{_name(s, owner)}”{first.paid_on} 的：不是同一张回款单。"
+            f"{_PREFIX_ACCOUNT}"
+            f"（如 A-{payment_no}、B-{payment_no}）后再导入"))
+    if was.paid_on.year != first.paid_on.year:
+        return _at(first, "回款日期", (
+            f"{said}此行的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
+            f"年度重新编号，请在导出时给回款单号加上年度前缀（如 {first.paid_on.year}-{payment_no}）"
+            "后再导入"))
+    return None
+
+
+def _name(s: Session, customer_id: int) -> str:
+    customer = s.get(Customer, customer_id)
+    return customer.legal_name if customer else str(customer_id)
+
+
+def _unknown_blue(record: ReceivableRecord) -> str:
+    return (f"红字发票 {invoice_label(record.key)}：冲销的蓝字发票 {invoice_label(record.reverses)} "
+            "未找到（请先导入该蓝字发票，或把它与红字发票放在同一文件中）")
+
+
+def _red_letter_problem(s: Session, record: ReceivableRecord, customer_id: int) -> str | None:
+    """What is wrong with a red-letter invoice against the blue one it names: "unknown" when
+    that is not on file, else a message, or None."""
+    blue = _invoice(s, record.reverses)
+    if blue is None:
+        return "unknown"
+    if blue.reverses is not None:
+        return (f"红字发票 {invoice_label(record.key)}：原发票 {invoice_label(record.reverses)}"
+                "本身是红字发票，原发票号码须填被冲销的蓝字发票")
+    if blue.customer_id != customer_id:
+        return (f"红字发票 {invoice_label(record.key)} 的客户“{record.customer_name}”与蓝字发票 "
+                f"{invoice_label(record.reverses)} 的客户“{_name(s, blue.customer_id)}”不同")
+    return None
+
+
+def _over_reversed(s: Session, touched: dict[str, ReceivableRecord]) -> list:
+    """A blue invoice whose red-letter invoices (stored and of this import) reverse more than
+    its amount, named at the row that touched it last."""
+    problems = []
+    for key, record in touched.items():
+        blue = _invoice(s, key)
+        if blue is None or blue.reverses is not None:
+            continue
+        red = s.exec(select(ReceivableInvoice).where(ReceivableInvoice.reverses == key)
+                     .order_by(ReceivableInvoice.invoice_no)).all()
+        total = -sum((r.amount for r in red), Decimal("0"))
+        if total > blue.amount:
+            problems.append(_at(record, "金额", (
+                f"红字发票 {'、'.join(invoice_label(r.invoice_no) for r in red)} 冲销蓝字发票 "
+                f"{invoice_label(key)} 合计 {yuan(total)}，超过该发票金额 {yuan(blue.amount)}"
+                "：红冲金额不能超过原蓝字发票金额")))
+    return problems
 
 
 def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,

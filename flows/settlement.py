@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 from collections import defaultdict
@@ -29,7 +30,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from sqlmodel import Session, select
 
-from connectors.base import PermanentError
+from connectors.base import PermanentError, TransientError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
 from flows.effects import effect_result, once
 from flows.errors import Refusal
@@ -63,6 +64,7 @@ from reports.statement_pdf import (
 )
 
 ACTOR = "flow:settle-month"
+log = logging.getLogger(__name__)
 
 
 class SettlementError(Refusal):
@@ -896,13 +898,75 @@ def _documents_key(run: SettlementRun) -> str:
 
 
 def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
-    """Vouchers to finance and the documents of a stored revision, each once."""
-    send_vouchers(hub, run_id)
-    if not documents:
-        return {}
-    with session_scope(hub.db_url) as s:
-        key = _documents_key(s.get(SettlementRun, run_id))
-    return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
+    """Vouchers to finance and the documents of a stored revision, each once. Why an attempt
+    failed is kept on the revision (`delivery_error`, cleared by the next attempt) for the
+    finance person who confirmed it: `delivery_status`."""
+    _set_delivery_error(hub.db_url, run_id, None)
+    try:
+        send_vouchers(hub, run_id)
+        if not documents:
+            return {}
+        with session_scope(hub.db_url) as s:
+            key = _documents_key(s.get(SettlementRun, run_id))
+        return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
+    except TransientError as exc:
+        if exc.code != "in_progress":  # another worker is sending it: its outcome counts
+            _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
+                                f"（{exc}），请稍后重新发送")
+        raise
+    except VouchersRefused as exc:
+        _set_delivery_error(hub.db_url, run_id, str(exc))
+        raise
+    except Exception as exc:
+        _set_delivery_error(hub.db_url, run_id, f"对账单或明细表生成失败（{type(exc).__name__}），"
+                            "请联系系统管理员查看日志后重新发送")
+        raise
+
+
+def _set_delivery_error(db_url: str, run_id: int, error: str | None) -> None:
+    with session_scope(db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        if run is not None and run.delivery_error != error:
+            apply_changes(s, run, ACTOR, delivery_error=error)
+
+
+def deliver_revision(hub: Hub, run_id: int) -> None:
+    """`finish_revision` after the API answered (a confirmation, a retry): the outcome is read
+    from `delivery_status`, not from an exception nobody would see."""
+    try:
+        finish_revision(hub, run_id)
+    except Exception:  # noqa: BLE001 - kept on the revision for the person; logged for ops
+        log.exception("settlement run %s: vouchers or documents not out", run_id)
+
+
+# what the finance person reads of a revision's vouchers and documents
+DELIVERY_LABELS = {"sent": "凭证已发送", "failed": "发送失败", "sending": "发送中",
+                   "nothing": "无需发送"}
+
+
+def delivery_status(db_url: str, run: SettlementRun) -> dict:
+    """Whether a revision's vouchers reached finance and its documents are written (as they
+    are now: draft, or confirmed): `state` sent | failed | sending | nothing (no lines), and
+    `label`, what the finance person reads (`发送失败：<reason>`)."""
+    documents = effect_result(db_url, "settlement_documents", _documents_key(run)) is not None
+    if run.line_count == 0:
+        state = "nothing"
+    elif documents:
+        state = "sent"
+    elif run.delivery_error:
+        state = "failed"
+    else:
+        state = "sending"
+    label = DELIVERY_LABELS[state]
+    if state == "failed":
+        label += f"：{run.delivery_error}"
+    elif state == "sending" and run.voucher_ref:
+        label = "凭证已发送，对账单生成中"
+    elif state == "sent" and not run.voucher_ref:
+        label = "无需凭证（各客户净额为零），对账单已生成"
+    return {"state": state, "label": label, "voucher_batch_id": run.voucher_batch_id,
+            "voucher_ref": run.voucher_ref, "documents": documents,
+            "error": run.delivery_error if state == "failed" else None}
 
 
 def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | None = None,
@@ -970,9 +1034,36 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
                                   f"{run.confirmed_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 由 "
                                   f"{by.name if by else run.confirmed_by} 确认", status=409,
                                   code="already_confirmed")
+        # its vouchers and documents go out now (`finish_revision`): an earlier attempt's
+        # failure is not what the confirmation's answer should show
         apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,
-                      confirmed_at=utcnow())
+                      confirmed_at=utcnow(), delivery_error=None)
         return run
+
+
+def settlement_revision(db_url: str, month: str, revision: int, person: Staff
+                        ) -> SettlementRun:
+    """A revision as finance (or an admin) looks it up; refused for anyone else, 404 when
+    there is none."""
+    if person.role not in ("finance", "admin"):
+        raise SettlementError(f"只有财务或管理员可以查看结算的凭证发送情况（{person.name} 的角色是"
+                              f"{role_label(person.role)}）", status=403, code="forbidden")
+    month = month_key(month)
+    with session_scope(db_url) as s:
+        run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
+                                                 SettlementRun.revision == revision)).first()
+    if run is None:
+        raise SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
+                              code="unknown_settlement")
+    return run
+
+
+def revision_status(db_url: str, run: SettlementRun) -> dict:
+    """What the status address answers: the revision and how its vouchers and documents are."""
+    return {"month": run.month, "revision": run.revision, "status": run.status,
+            "confirmed_by": run.confirmed_by, "lines": run.line_count,
+            "total": str(run.total_amount), "delivery": delivery_status(db_url, run),
+            "status_url": f"/rebates/settlements/{run.month}/{run.revision}"}
 
 
 # --- Prefect ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from models.base import UTCDateTime, utcnow
 
 
 class ReceivableInvoice(SQLModel, table=True):
-    """An invoice the customer must pay by `due_on`.
+    """An invoice the customer must pay by `due_on` (less what red-letter invoices reverse).
 
     `invoice_no` is the invoice's key (`connectors.finance.invoice_key`): the number of a
     数电票 (20 digits) or of any other document finance numbers uniquely, but for an old-style
@@ -28,6 +28,12 @@ class ReceivableInvoice(SQLModel, table=True):
     amount: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included
     source: str = Field(default="import", max_length=20)
     recorded_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # a red-letter invoice (红字发票, negative amount) that names its blue invoice: the blue's
+    # key. It is due nothing itself; it reduces what is due on the blue.
+    reverses: str | None = Field(default=None, max_length=40, index=True)
+    # a blue invoice finance's export marks fully reversed (红冲状态 已红冲 / 全额红冲): due
+    # nothing, whether or not its red invoice is on file
+    reversed_in_full: bool = False
 
 
 class Payment(SQLModel, table=True):

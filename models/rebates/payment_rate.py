@@ -2,8 +2,9 @@
 
 For an order dated in month M: the customer's invoices DUE in the three calendar months
 before M; rate = amount paid on or before each invoice's due date (capped at the invoice
-amount) ÷ amount due. No invoice due in that window (or nothing due in total) → None, and the
-rule's `no_history` decides.
+amount) ÷ amount due. An invoice reversed by red-letter invoices (红冲) is due what is left
+of it, nothing when reversed in full. No invoice due in that window (or nothing due in
+total) → None, and the rule's `no_history` decides.
 """
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from typing import NamedTuple
 
 
 class InvoiceFact(NamedTuple):
-    """A receivable invoice as the rate needs it (from `receivable_invoice`)."""
+    """A receivable invoice as the rate needs it (from `receivable_invoice`).
+
+    A red-letter invoice (红字发票) that names the blue one it reverses (`reverses`) is due
+    nothing itself: its (negative) amount reduces the blue's due, whatever its own dates. A
+    blue invoice marked reversed in full is due nothing. A red one naming no blue invoice is a
+    credit note due on its own date, as before."""
 
     invoice_no: str
     customer_id: Hashable
     due_on: dt.date
     amount: Decimal  # tax included
+    reverses: str | None = None
+    reversed_in_full: bool = False
 
 
 class PaymentFact(NamedTuple):
@@ -62,6 +70,16 @@ class PaymentRates:
     def __init__(self, invoices: Iterable[InvoiceFact | tuple],
                  payments: Iterable[PaymentFact | tuple]):
         invoices = [InvoiceFact(*i) for i in invoices]
+        reversed_fen: dict[str, int] = {}
+        for inv in invoices:
+            if inv.reverses is not None:
+                reversed_fen[inv.reverses] = reversed_fen.get(inv.reverses, 0) + _fen(inv.amount)
+        # what is due on each invoice: a blue one less its red ones; a red one naming its blue
+        # invoice is not due itself (nor is money on it counted)
+        invoices = [inv for inv in invoices if inv.reverses is None]
+        due_fen = {inv.invoice_no: 0 if inv.reversed_in_full
+                   else _fen(inv.amount) + reversed_fen.get(inv.invoice_no, 0)
+                   for inv in invoices}
         on_time: dict[str, int] = {}
         due_of = {inv.invoice_no: inv.due_on for inv in invoices}
         for p in payments:
@@ -69,8 +87,8 @@ class PaymentRates:
             due_on = due_of.get(p.invoice_no)
             if due_on is not None and p.paid_on <= due_on:
                 on_time[p.invoice_no] = on_time.get(p.invoice_no, 0) + _fen(p.amount)
-        self._fold((inv.customer_id, inv.due_on, _fen(inv.amount), on_time.get(inv.invoice_no, 0))
-                  for inv in invoices)
+        self._fold((inv.customer_id, inv.due_on, due_fen[inv.invoice_no],
+                    on_time.get(inv.invoice_no, 0)) for inv in invoices)
 
     @classmethod
     def from_invoice_sums(cls, invoices: Iterable[tuple[Hashable, dt.date, int, int]]

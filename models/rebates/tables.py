@@ -52,6 +52,9 @@ class SettlementRun(SQLModel, table=True):
     voucher_ref: str | None = Field(default=None, max_length=120)
     confirmed_by: str | None = Field(default=None, max_length=40)
     confirmed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # why the last attempt to send the vouchers / write the documents failed (Chinese, as the
+    # finance person reads it); None while they are out or being sent
+    delivery_error: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class RebateLine(SQLModel, table=True):

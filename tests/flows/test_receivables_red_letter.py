@@ -1,0 +1,169 @@
+"""Red-letter invoices (红字发票 / 红冲) through every receivables path: a 红字发票 carries a
+negative amount and names its 原蓝字发票 (代码 + 号码); a blue invoice may be marked 已红冲.
+A reversed invoice is due no more in the customer's trailing payment rate, a partial one is
+due what is left. Inconsistent exports are refused with the row; nothing is written.
+
+Window of an order in February 2027: invoices due 2026-11 … 2027-01 (康达 has none in the
+sample data). By hand: FP-A 10,000.00 paid on time; FP-B 5,000.00 reversed in full, unpaid;
+FP-C 8,000.00 reversed by 2,000.00, paid 5,000.00 on time.
+Due 10,000 + 0 + 6,000 = 16,000, on time 15,000: 93.75 % (65.22 % if FP-B and all of FP-C
+stayed due)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+import openpyxl
+import pytest
+from pydantic import SecretStr
+from sqlmodel import select
+
+from connectors.base import PermanentError
+from connectors.finance import RestFinance, parse_receivables_page
+from flows.rebate_data import payment_rates
+from flows.sales_facts import ImportRefused, import_receivables_file, sync_receivables
+from models import ReceivableInvoice
+from models.db import session_scope
+from tests.flows.test_audit5_receivables import CODE_1, KANGDA, PAYMENTS, RENHE, write
+from tests.rebate_support import customer_id
+from tests.simulators.erp_sim import ErpSimulator
+
+D = dt.date
+HEADER = "发票号码,客户名称,开票日期,到期日,价税合计,红冲状态,原蓝字发票号码\n"
+BLUES = (f"FP-A,{KANGDA},2026-10-01,2026-11-15,10000.00,,\n"
+         f"FP-B,{KANGDA},2026-10-01,2026-12-10,5000.00,已红冲,\n"
+         f"FP-C,{KANGDA},2026-11-01,2027-01-10,8000.00,部分红冲,\n")
+PAID = PAYMENTS + "SK-1,FP-A,2026-11-10,10000.00\nSK-2,FP-C,2027-01-05,5000.00\n"
+
+
+def rate(db_url: str) -> tuple[tuple[int, int], Decimal | None]:
+    kangda = customer_id(db_url, KANGDA)
+    with session_scope(db_url) as s:
+        rates = payment_rates(s, [kangda], D(2027, 2, 1), D(2027, 2, 1))
+        return rates.amounts(kangda, "2027-02"), rates.rate(kangda, "2027-02")
+
+
+def test_a_csv_export_with_red_letter_invoices_gives_the_hand_computed_rate(seeded, tmp_path):
+    db = seeded.db_url
+    assert rate(db) == ((0, 0), None)
+    # the red invoice of FP-C comes in February, "due" in March: outside the window
+    write(tmp_path / "应收.csv", HEADER + BLUES + f"HP-C,{KANGDA},2027-02-20,2027-03-01,"
+                                                 "-2000.00,,FP-C\n")
+    assert import_receivables_file(db, tmp_path / "应收.csv", "t").created == 4
+    import_receivables_file(db, write(tmp_path / "回款.csv", PAID), "t")
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+    with session_scope(db) as s:
+        red = s.get(ReceivableInvoice, _id(s, "HP-C"))
+        assert (red.reverses, red.amount) == ("FP-C", Decimal("-2000.00"))
+
+
+def _id(s, number: str) -> int:
+    return s.exec(select(ReceivableInvoice.id).where(ReceivableInvoice.invoice_no == number)).one()
+
+
+def test_a_red_invoice_in_a_later_xlsx_export_reduces_its_stored_blue_invoice(seeded, tmp_path):
+    """FP-C is an old-style invoice here (发票代码 + 8-digit 发票号码): its 红字发票 names it
+    by 原发票代码 + 原发票号码, typed in full width."""
+    db = seeded.db_url
+    write(tmp_path / "应收1.csv", "发票代码," + HEADER
+          + "".join("," + line for line in BLUES.splitlines(keepends=True)[:2])
+          + f"{CODE_1},04419876,{KANGDA},2026-11-01,2027-01-10,8000.00,部分红冲,\n")
+    import_receivables_file(db, tmp_path / "应收1.csv", "t")
+    import_receivables_file(db, write(tmp_path / "回款.csv", "发票代码," + PAYMENTS
+                                      + ",SK-1,FP-A,2026-11-10,10000.00\n"
+                                      + f"{CODE_1},SK-2,04419876,2027-01-05,5000.00\n"), "t")
+    # FP-B marked 已红冲 is due nothing already; all of FP-C is due until its red invoice
+    assert rate(db)[0] == (1_800_000, 1_500_000)
+    book = tmp_path / "应收2.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "红字发票"
+    ws.append(["销项发票明细"])
+    ws.append(["发票号码", "购买方名称", "开票日期", "到期日", "价税合计", "对应蓝字发票代码",
+               "对应蓝字发票号码"])
+    ws.append(["HP-C", KANGDA, D(2027, 2, 20), D(2027, 3, 1), -2000, CODE_1, "０４４１９８７６"])
+    wb.save(book)
+    assert import_receivables_file(db, book, "t").created == 1
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+
+
+def test_inconsistent_red_letter_rows_are_refused_by_row(seeded, tmp_path):
+    db = seeded.db_url
+    write(tmp_path / "应收.csv", HEADER + BLUES
+          + f"HP-X,{KANGDA},2027-02-20,2027-03-01,-100.00,,FP-X\n"        # unknown blue
+          + f"HP-C1,{KANGDA},2027-02-20,2027-03-01,-5000.00,,FP-C\n"      # 5,000 + 4,000 >
+          + f"HP-C2,{KANGDA},2027-02-21,2027-03-01,-4000.00,,FP-C\n"      # 8,000
+          + f"HP-R,{RENHE},2027-02-20,2027-03-01,-100.00,,FP-A\n")       # another customer
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, tmp_path / "应收.csv", "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "应收.csv 第5行「原发票号码」：红字发票 HP-X：冲销的蓝字发票 FP-X 未找到（请先导入该蓝字发票，"
+        "或把它与红字发票放在同一文件中）",
+        f"应收.csv 第8行「原发票号码」：红字发票 HP-R 的客户“{RENHE}”与蓝字发票 FP-A 的客户"
+        f"“{KANGDA}”不同",
+        "应收.csv 第7行「金额」：红字发票 HP-C1、HP-C2 冲销蓝字发票 FP-C 合计 ¥9,000.00，超过该发票"
+        "金额 ¥8,000.00：红冲金额不能超过原蓝字发票金额"]
+    with session_scope(db) as s:  # nothing written
+        assert s.exec(select(ReceivableInvoice.id).where(
+            ReceivableInvoice.invoice_no == "FP-A")).first() is None
+
+
+@pytest.mark.parametrize(("row", "needle"), [
+    (f"HP-1,{KANGDA},2027-02-20,2027-03-01,100.00,,FP-A",
+     "第2行「金额」：填写了原发票号码的是红字发票，金额须为负数：100.00"),
+    (f"HP-1,{KANGDA},2027-02-20,2027-03-01,-100.00,,04419876",
+     "第2行「原发票代码」：原发票号码 04419876 是8位的旧版发票号码，须同时填写原发票代码"),
+    (f"FP-Z,{KANGDA},2027-02-20,2027-03-01,100.00,红冲了,",
+     "第2行「红冲状态」：无法识别的红冲状态：'红冲了'"),
+    (f"HP-1,{KANGDA},2027-02-20,2027-03-01,-100.00,,HP-1",
+     "第2行「原发票号码」：红字发票的原发票号码不能是它自己的号码"),
+])
+def test_bad_red_letter_cells_are_named(seeded, tmp_path, row, needle):
+    write(tmp_path / "应收.csv", HEADER + row + "\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(seeded.db_url, tmp_path / "应收.csv", "t")
+    assert needle in str(refused.value), str(refused.value)
+
+
+def invoice(number: str, due: str, amount: str, **extra) -> dict:
+    return {"invoice_no": number, "customer_uscc": None, "customer_name": KANGDA,
+            "issued_on": "2026-10-01", "due_on": due, "amount": amount, **extra}
+
+
+def test_the_rest_sync_reads_red_letter_invoices(hub):
+    with ErpSimulator("token", page_size=10) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        # the red invoice first, its blue invoice on a later page: skipped until then
+        sim.record_receivables(invoices=[
+            invoice("HP-C", "2027-03-01", "-2000.00", original_invoice_no="FP-C")])
+        done = sync_receivables(rest_hub)
+        assert done.skipped and "冲销的蓝字发票 FP-C 未找到" in done.skipped[0]
+        sim.record_receivables(
+            invoices=[invoice("FP-A", "2026-11-15", "10000.00"),
+                      invoice("FP-B", "2026-12-10", "5000.00", reversed_in_full=True),
+                      invoice("FP-C", "2027-01-10", "8000.00")],
+            payments=[{"payment_no": "SK-1", "invoice_no": "FP-A", "paid_on": "2026-11-10",
+                       "amount": "10000.00"},
+                      {"payment_no": "SK-2", "invoice_no": "FP-C", "paid_on": "2027-01-05",
+                       "amount": "5000.00"}])
+        done = sync_receivables(rest_hub)
+        assert done.skipped == []
+    assert rate(hub.db_url) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+
+
+@pytest.mark.parametrize(("item", "needle"), [
+    (invoice("HP-1", "2027-03-01", "100.00", original_invoice_no="FP-A"),
+     "invoices[0].amount: a red-letter invoice (with original_invoice_no) is negative"),
+    (invoice("HP-1", "2027-03-01", "-100.00", original_invoice_no="04419876"),
+     "invoices[0].original_invoice_code: required with the 8-digit"),
+    (invoice("HP-1", "2027-03-01", "-100.00", reversed_in_full=True),
+     "invoices[0].reversed_in_full: only a blue (positive) invoice"),
+    (invoice("HP-1", "2027-03-01", "-100.00", reversed_in_full="yes"),
+     "invoices[0].reversed_in_full: must be true or false"),
+])
+def test_rest_pages_refuse_bad_red_letter_invoices(item, needle):
+    with pytest.raises(PermanentError) as refused:
+        parse_receivables_page({"invoices": [item], "payments": [], "next_cursor": "1"})
+    assert needle in str(refused.value)

@@ -1,0 +1,70 @@
+"""The trailing payment rate with red-letter invoices (红字发票 / 红冲): an invoice reversed in
+full is due nothing, a partial red-letter reduces what is due, wherever the red invoice's own
+dates fall. Figures computed by hand."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from models.rebates.payment_rate import InvoiceFact, PaymentFact, PaymentRates
+
+D = dt.date
+Y = Decimal
+
+
+def invoices(*extra: InvoiceFact) -> list[InvoiceFact]:
+    """Customer 1, order month 2027-02, window 2026-11 … 2027-01:
+    A 10,000.00 due 2026-11-15; B 5,000.00 due 2026-12-10; C 8,000.00 due 2027-01-10."""
+    return [InvoiceFact("A", 1, D(2026, 11, 15), Y("10000.00")),
+            InvoiceFact("B", 1, D(2026, 12, 10), Y("5000.00")),
+            InvoiceFact("C", 1, D(2027, 1, 10), Y("8000.00")), *extra]
+
+
+# A paid in full on time, C paid 5,000.00 on time, B unpaid (it was reversed, see below)
+PAYMENTS = [PaymentFact("A", D(2026, 11, 10), Y("10000.00")),
+            PaymentFact("C", D(2027, 1, 5), Y("5000.00"))]
+
+
+def test_without_red_letter_invoices_b_drags_the_rate_down():
+    # due 10,000 + 5,000 + 8,000 = 23,000; paid on time 10,000 + 5,000 = 15,000
+    rates = PaymentRates(invoices(), PAYMENTS)
+    assert rates.amounts(1, "2027-02") == (2_300_000, 1_500_000)
+    assert rates.rate(1, "2027-02") == Y(15000) / Y(23000)
+
+
+def test_a_red_letter_invoice_naming_its_blue_one_takes_it_off_and_reduces_another():
+    """R-B reverses all of B, R-C 2,000.00 of C; both are issued (and "due") in March 2027,
+    outside the window: they count against their blue invoices all the same.
+    Due: 10,000 + (5,000 − 5,000) + (8,000 − 2,000) = 16,000; on time 10,000 + 5,000 = 15,000:
+    93.75 % (was 65.2 %)."""
+    reds = (InvoiceFact("R-B", 1, D(2027, 3, 1), Y("-5000.00"), reverses="B"),
+            InvoiceFact("R-C", 1, D(2027, 3, 1), Y("-2000.00"), reverses="C"))
+    rates = PaymentRates(invoices(*reds), PAYMENTS)
+    assert rates.amounts(1, "2027-02") == (1_600_000, 1_500_000)
+    assert rates.rate(1, "2027-02") == Y("0.9375")
+    # in the window of April 2027 (2027-01 … 2027-03) the reds are not credit notes of March:
+    # C alone, 6,000 due, 5,000 on time
+    assert rates.amounts(1, "2027-04") == (600_000, 500_000)
+
+
+def test_a_blue_invoice_marked_reversed_in_full_is_due_nothing():
+    """B marked 已红冲 without its red invoice on file: 10,000 + 0 + 8,000 = 18,000 due,
+    15,000 on time → 83.33…%."""
+    flagged = invoices()
+    flagged[1] = flagged[1]._replace(reversed_in_full=True)
+    rates = PaymentRates(flagged, PAYMENTS)
+    assert rates.amounts(1, "2027-02") == (1_800_000, 1_500_000)
+    # and with its red invoice too, nothing is taken off twice
+    rates = PaymentRates(flagged + [InvoiceFact("R-B", 1, D(2027, 3, 1), Y("-5000.00"),
+                                                reverses="B")], PAYMENTS)
+    assert rates.amounts(1, "2027-02") == (1_800_000, 1_500_000)
+
+
+def test_money_paid_on_a_reversed_invoice_counts_up_to_what_is_left_of_it():
+    """C reversed by 2,000.00 but paid 8,000.00 on time (finance has not moved the excess
+    yet): it is paid in full, 6,000, not 8,000. Due 10,000 + 5,000 + 6,000 = 21,000, on time
+    10,000 + 6,000 = 16,000."""
+    paid = [PAYMENTS[0], PaymentFact("C", D(2027, 1, 5), Y("8000.00"))]
+    rates = PaymentRates(invoices(InvoiceFact("R-C", 1, D(2027, 3, 1), Y("-2000.00"),
+                                              reverses="C")), paid)
+    assert rates.amounts(1, "2027-02") == (2_100_000, 1_600_000)
