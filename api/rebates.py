@@ -188,20 +188,19 @@ async def rebate_order(order_id: str, request: Request, response: Response,
     return detail
 
 
-@router.post("/rebates/settlements/{month}/{revision}/confirm", status_code=202,
-             summary="财务确认结算版本")
+@router.post("/rebates/settlements/{month}/{revision}/confirm", summary="财务确认结算版本")
 async def confirm(month: str, request: Request, background: BackgroundTasks,
                   revision: int = Path(ge=1, le=MAX_ID),
                   person: Staff = Depends(current_staff)):
-    """The revision becomes final at once; its vouchers (when an earlier run did not get them
-    to finance) and its statements and workbook, as confirmed, go out after the answer (a
-    month's PDFs take a minute or two): 202, and `status_url` says how that went (凭证已发送 /
-    发送失败：… / 发送中)."""
+    """The revision becomes final at once (200: it is confirmed); its vouchers (when an earlier
+    run did not get them to finance) and its statements and workbook, as confirmed, go out
+    after the answer (a month's PDFs take a minute or two): `status_url` (also `Location`)
+    says how that went (凭证已发送 / 发送失败：… / 发送中)."""
     db_url = request.app.state.settings.db_url
     run = await run_in_threadpool(confirm_settlement, db_url, month, revision, person)
     background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
     body = await run_in_threadpool(revision_status, db_url, run)
-    return JSONResponse(body, status_code=202, headers={"Location": body["status_url"]})
+    return JSONResponse(body, headers={"Location": body["status_url"]})
 
 
 @router.get("/rebates/settlements/{month}/{revision}", summary="结算版本的凭证与对账单发送情况")

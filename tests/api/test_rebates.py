@@ -173,7 +173,7 @@ def test_board_access_and_drill_down(hub, client, world):
     r = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "rep-zhangwei"))
     assert r.status_code == 403
     r = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "finance-01"))
-    assert r.status_code == 202 and r.json()["status"] == "confirmed"
+    assert r.status_code == 200 and r.json()["status"] == "confirmed"
     again = client.post("/rebates/settlements/2026-10/1/confirm", headers=token(hub, "finance-01"))
     assert again.status_code == 409
     rep = client.get("/rebates/board/data", headers=token(hub, "rep-zhangwei")).json()

@@ -1,6 +1,6 @@
 """Finance confirms a settlement through the API while its vouchers are not out (finance's
 REST simulator on loopback refused the batch when the month was settled: it already holds
-other vouchers under that batch id and answers 422). The confirmation answers 202 with a
+other vouchers under that batch id and answers 422). The confirmation answers 200 (confirmed) with a
 status address; that address — JSON, or finance's page — says 发送失败 with finance's
 reason in Chinese, not only a log line; 重新发送 once finance cleared its side sends the batch
 once, and a second 重新发送 sends nothing."""
@@ -44,7 +44,7 @@ def test_a_refusal_by_finance_is_shown_to_the_person_who_confirmed_and_can_be_se
         settle_month(rest_hub, "2026-10")  # the revision is stored, its vouchers refused
     finance = bearer(rest_hub, "finance-01")
     r = client.post(STATUS + "/confirm", headers=finance)
-    assert r.status_code == 202, r.text
+    assert r.status_code == 200, r.text
     assert r.headers["location"] == STATUS
     assert r.json()["status"] == "confirmed" and r.json()["status_url"] == STATUS
     assert r.json()["delivery"]["label"] == "发送中"
@@ -81,7 +81,7 @@ def test_a_confirmation_whose_vouchers_went_out_says_so(
     settle_month(rest_hub, "2026-10")
     finance = bearer(rest_hub, "finance-01")
     r = client.post(STATUS + "/confirm", headers=finance)
-    assert r.status_code == 202
+    assert r.status_code == 200
     status = client.get(STATUS, headers=finance).json()
     assert (status["delivery"]["state"], status["delivery"]["label"]) == ("sent", "凭证已发送")
     assert finance_sim.voucher_effects[BATCH] == 1
