@@ -108,6 +108,15 @@ def _months(months: Sequence[Mapping], scope_query: Mapping) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def _where(rep: Mapping) -> str:
+    """After a rep's name: his region for finance ('（华南）'); for a manager, nothing for his
+    own reps and where one now belongs who sells in his region from another
+    ('（现属华南大区）')."""
+    if rep.get("elsewhere"):
+        return f"（现属{rep['region']}大区）" if rep.get("region") else "（未分配大区）"
+    return f"（{rep['region']}）" if rep.get("region") else ""
+
+
 def _narrow(choices: Mapping, scope_query: Mapping) -> str:
     """Finance and managers pick a region or a rep they may see (a plain GET form: the board
     checks the choice again)."""
@@ -125,8 +134,7 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
     if reps:
         options = "".join(
             f'<option value="{esc(r["id"])}"{" selected" if r["id"] == scope_query.get("rep") else ""}>'
-            f'{esc(r["name"])}{esc("（" + r["region"] + "）") if r.get("region") else ""}</option>'
-            for r in reps)
+            f'{esc(r["name"])}{esc(_where(r))}</option>' for r in reps)
         everyone = "全部销售" if regions else f"全部（{choices.get('own_region') or ''}大区）"
         fields.append('<label class="field" for="rep">销售</label>'
                       f'<select id="rep" name="rep"><option value="">{esc(everyone)}</option>'

@@ -25,7 +25,9 @@ from api.pages import card, esc, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.policies import policy_version, publish_policy, version_summary
-from flows.rebate_board import Scope, board, board_scope, figure_orders, order_detail
+from flows.rebate_board import (
+    Scope, board, board_scope, figure_orders, order_detail, region_sellers,
+)
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
@@ -296,16 +298,27 @@ async def _page_scope(request: Request, person: Staff, query: dict
 
 def board_choices(db_url: str, person: Staff) -> dict:
     """The regions and reps offered to narrow the board: everyone's for finance and admins,
-    the manager's own region's reps for a manager, nothing for anyone else. Only a menu:
+    the reps of his region for a manager (and those of another region now whose rebates are
+    booked to his), nothing for anyone else. Only a menu:
     whatever is asked for is checked by board_scope."""
     if person.role not in ("finance", "admin", "sales_manager"):
         return {}
     with session_scope(db_url) as s:
         query = select(Staff).where(Staff.role == "rep").order_by(Staff.region, Staff.id)
         if person.role == "sales_manager":
-            reps = s.exec(query.where(Staff.region == person.region)).all() \
-                if person.region else []
-            return {"reps": [{"id": r.id, "name": r.name, "region": None} for r in reps],
+            if not person.region:
+                return {"reps": [], "own_region": None}
+            reps = s.exec(query.where(Staff.region == person.region)).all()
+            # and those whose rebates are (or may yet be) booked here from another region now
+            # (or another role: a manager who took an order): the region's figures hold their
+            # part, which board_scope lets him see
+            others = region_sellers(s, person.region, business_date()) - {r.id for r in reps}
+            elsewhere = s.exec(select(Staff).where(Staff.id.in_(others)).order_by(
+                Staff.region, Staff.id)).all() if others else []
+            return {"reps": [{"id": r.id, "name": r.name, "region": None} for r in reps]
+                    + [{"id": r.id, "name": r.name, "region": None} if r.region == person.region
+                       else {"id": r.id, "name": r.name, "region": r.region, "elsewhere": True}
+                       for r in elsewhere],
                     "own_region": person.region}
         reps = s.exec(query).all()
         # with the regions only rebates are booked to now (all their customers moved away)

@@ -83,8 +83,14 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         return Scope(None, region, f"{region}大区返利" if region else "全部返利")
     with session_scope(db_url) as s:
         asked = s.get(Staff, rep)
+        # a rep of another region now (moved since, or selling to a customer of this one)
+        # whose rebates are booked here, or whose orders here may yet be paid, is part of the
+        # region's figures: the manager may see that part of them
+        sells_here = person.role == "sales_manager" and asked is not None and (
+            asked.region == person.region
+            or bool(region_sellers(s, person.region, business_date(), asked.id)))
     if person.role == "sales_manager":
-        if asked is None or asked.region != person.region:
+        if not sells_here:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
         # only the part of his rebates booked to the manager's region: named so, as the rep's
         # own board (张伟的返利) also counts his orders of customers of other regions
@@ -92,6 +98,29 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     if asked is None:
         raise BoardAccessError(f"人员不存在：{rep}")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
+
+
+def orders_window_start(today: dt.date) -> dt.date:
+    """The earliest order date whose customer's settlements this month or last may still pay
+    (a period's tier difference): the orders an expected figure looks at."""
+    return quarter_start(today) - dt.timedelta(days=366)
+
+
+def region_sellers(s, region: str, today: dt.date, rep_id: str | None = None) -> set[str]:
+    """The people a region's rebates are booked to, or may yet be (the reps of its customers'
+    recent orders), wherever they belong now; with `rep_id`, whether he is one of them."""
+    lines = select(RebateLine.rep_id).distinct().where(RebateLine.region == region,
+                                                       RebateLine.rep_id.is_not(None))
+    orders = select(IntentOrder.rep_id).distinct().join(
+        Customer, Customer.id == IntentOrder.customer_id).where(
+        Customer.region == region, IntentOrder.order_date >= orders_window_start(today),
+        IntentOrder.rep_id.is_not(None))
+    if rep_id is not None:
+        lines = lines.where(RebateLine.rep_id == rep_id).limit(1)
+        orders = orders.where(IntentOrder.rep_id == rep_id).limit(1)
+        found = set(s.exec(lines))
+        return found or set(s.exec(orders))
+    return set(s.exec(lines)) | set(s.exec(orders))
 
 
 def _askable(value: str | None) -> str | None:
@@ -181,7 +210,7 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
         if scope.rep_id:
             customers = set(s.exec(select(IntentOrder.customer_id).distinct().where(
                 IntentOrder.rep_id == scope.rep_id,
-                IntentOrder.order_date >= quarter_start(today) - dt.timedelta(days=366))))
+                IntentOrder.order_date >= orders_window_start(today))))
             paid = RebateLine.rep_id == scope.rep_id
         elif scope.region:
             customers = set(s.exec(select(Customer.id).where(Customer.region == scope.region)))
