@@ -28,3 +28,15 @@ def test_the_links_after_a_decision_are_easy_to_tap(phone, tmp_path):
         text: a.textContent, height: a.getBoundingClientRect().height}))""")
     assert [a["text"] for a in links] == ["IOH261119-00119", "IOH261119-00120", "返回疑似新客户页面"]
     assert all(a["height"] >= 36 for a in links), links
+
+
+def test_a_message_repeating_a_long_unbroken_address_part_stays_within_the_phone(phone, tmp_path):
+    """A 403/404 page repeats what was typed (`?rep=…`, an order id): a hand-made value with
+    no place to break still wraps inside the card instead of widening the page."""
+    from api.pages import card
+    typed = "rep" + "x" * 70
+    path = tmp_path / "refused.html"
+    path.write_text(render("无权查看", card("无权查看", f"{typed}不在华东大区")), encoding="utf-8")
+    phone.send("Emulation.setDeviceMetricsOverride", SMALL_PHONE)
+    phone.goto(path.as_uri())
+    assert phone.js("document.documentElement.scrollWidth") <= 375
