@@ -181,7 +181,23 @@ def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
         f"将不再适用于任何订单：新版本自 {spec.effective_from} 起取代它的全部期间；如只想修订"
         "其后的期间，请调整 effective_from"))
         for w in book.wholly_superseded(spec)]
-    return lost + gone
+    return lost + gone + _gap_before(book, spec)
+
+
+def _gap_before(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
+    """A version starting some days after the last one of its code ended (next year's
+    version dated the 15th, not the 1st): the order dates in between earn nothing under the
+    code. Published anyway (a pause may be meant), but said."""
+    start = spec.effective_from
+    before = [w for w in book.windows(spec.code) if w.start < start]
+    if not before or any(w.contains(start - dt.timedelta(days=1)) for w in before):
+        return []
+    last = max(before, key=lambda w: w.end)  # each ends before the day before `start`
+    first_day = last.end + dt.timedelta(days=1)
+    return [Problem("effective_from", (
+        f"发布后 {spec.code} 在 {first_day} 至 {start - dt.timedelta(days=1)} 期间没有生效的版本："
+        f"第 {last.version} 版止于 {last.end}，新版本自 {start} 起生效，其间的订单不按本政策返利；"
+        f"如需衔接，请把 effective_from 改为 {first_day}"))]
 
 
 def _exclusive_threshold_warnings(spec: PolicySpec) -> list[Problem]:
