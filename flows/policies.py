@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from flows.customer_import import CUSTOMER_TIERS
 from flows.errors import Refusal
-from flows.rebate_data import policy_book, quarter_start
+from flows.rebate_data import policy_book
 from flows.settlement import lock_settlements, parse_month
 from models import Customer, Product, RebatePolicyVersion, SettlementRun, Staff
 from models.db import schema_revision, schema_revisions, session_scope
@@ -139,24 +139,19 @@ def _settled_through(session: Session, lock: bool) -> tuple[dt.date | None, str 
 
 def _settled_warnings(spec: PolicySpec, settled: str | None) -> list[Problem]:
     """A version starting inside a settled (unconfirmed) month changes what those orders are
-    due, but no settlement recomputes them by itself: only a re-run of the latest settled
-    month does, and it reaches back to the start of that month's quarter only."""
+    due, but no settlement recomputes them by itself: the next one does (a re-run of the
+    latest settled month, or the next month), for every order dated from its start, those of
+    earlier quarters included (flows.settlement._touched_windows)."""
     if settled is None:
         return []
-    first, last = parse_month(settled)
+    last = parse_month(settled)[1]
     start = spec.effective_from
     if start > last:
         return []
-    head = (f"生效日期 {start} 落在已结算的月份内（已结算至 {settled}）：已出的结算不会自动按"
-            f"新版本重算。")
-    rerun = (f"请在发布后、结算下一个月份之前重新结算 {settled}（salesops settle --month "
-             f"{settled}），差额计入更正")
-    q0 = quarter_start(first)
-    if start >= q0:
-        return [Problem("effective_from", head + rerun)]
     return [Problem("effective_from", (
-        f"{head}{start} 至 {q0 - dt.timedelta(days=1)} 的订单已不会再结算，新版本对它们不产生"
-        f"补差或冲回；{q0} 起的订单{rerun}"))]
+        f"生效日期 {start} 落在已结算的月份内（已结算至 {settled}）：已出的结算不会自动按新版本重算。"
+        f"请在发布后、结算下一个月份之前重新结算 {settled}（salesops settle --month {settled}），"
+        f"{start} 起的订单按新版本重算，差额计入更正"))]
 
 
 def _master_values(session: Session, kind: str) -> list[str]:
@@ -186,7 +181,23 @@ def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
         f"将不再适用于任何订单：新版本自 {spec.effective_from} 起取代它的全部期间；如只想修订"
         "其后的期间，请调整 effective_from"))
         for w in book.wholly_superseded(spec)]
-    return lost + gone
+    return lost + gone + _gap_before(book, spec)
+
+
+def _gap_before(book: PolicyBook, spec: PolicySpec) -> list[Problem]:
+    """A version starting some days after the last one of its code ended (next year's
+    version dated the 15th, not the 1st): the order dates in between earn nothing under the
+    code. Published anyway (a pause may be meant), but said."""
+    start = spec.effective_from
+    before = [w for w in book.windows(spec.code) if w.start < start]
+    if not before or any(w.contains(start - dt.timedelta(days=1)) for w in before):
+        return []
+    last = max(before, key=lambda w: w.end)  # each ends before the day before `start`
+    first_day = last.end + dt.timedelta(days=1)
+    return [Problem("effective_from", (
+        f"发布后 {spec.code} 在 {first_day} 至 {start - dt.timedelta(days=1)} 期间没有生效的版本："
+        f"第 {last.version} 版止于 {last.end}，新版本自 {start} 起生效，其间的订单不按本政策返利；"
+        f"如需衔接，请把 effective_from 改为 {first_day}"))]
 
 
 def _exclusive_threshold_warnings(spec: PolicySpec) -> list[Problem]:

@@ -90,7 +90,10 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
     simulated: dict[str, dict[tuple[str, str], Paid]] = {k: {} for k in books}
     result = ReplayResult(draft.code, version.version, months)
     for month in months:
-        inputs = month_inputs(db_url, month, books["draft"])
+        # the first month settled after publishing reaches back to the draft's start, as the
+        # next real settlement would (earlier quarters included: flows.settlement)
+        inputs = month_inputs(db_url, month, books["draft"], unpublished=(
+            draft.effective_from if month == months[0] else None))
         orders = {ln.order_id for ln in inputs.lines}
         real = paid_in_db(db_url, inputs.windows, before)
         for scenario, book in books.items():

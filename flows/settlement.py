@@ -145,13 +145,18 @@ class Computation:
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
-                     since: dt.datetime | None, news_from: dt.date | None = None) -> list[Window]:
+                     since: dt.datetime | None, news_from: dt.date | None = None,
+                     unpublished: dt.date | None = None) -> list[Window]:
     """Every customer's orders of the periods containing the month; and, whole quarters of
     the customers whose older orders had news: a delivery or return dated, or a signature,
     from `news_from` (default: the month's first day; the day after the last settled month
     when months in between were never settled) up to the month's end, or a delivery or
     return recorded (or deleted) since the last settlement run whatever its date (a late
-    one, a date corrected past the month, a line its re-sent document no longer lists)."""
+    one, a date corrected past the month, a line its re-sent document no longer lists); and
+    whole quarters of the customers with orders dated from the start of a policy version
+    published since the last settlement run (a back-dated version governs them now: every
+    customer's are settled again alike, not only those whose quarter had other news).
+    `unpublished`: the start of a draft a what-if replay settles as if published since."""
     q0 = quarter_start(first)
     start = min(first, news_from) if news_from else first
     windows = [Window(q0, last)]
@@ -174,6 +179,14 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
         # row is gone, the operation log still names the order
         gone = _orders_of_deleted_movements(conn, since)
         touched += [IntentOrder.id.in_(gone[i:i + 500]) for i in range(0, len(gone), 500)]
+        # a version published since, starting before this quarter: the orders it governs now,
+        # and those it took from an earlier version (its start onwards), are news
+        back_dated = conn.execute(sa.select(sa.func.min(RebatePolicyVersion.effective_from))
+                                  .where(RebatePolicyVersion.published_at > since)).scalar()
+        if unpublished is not None:
+            back_dated = unpublished if back_dated is None else min(back_dated, unpublished)
+        if back_dated is not None and back_dated < q0:
+            touched.append(IntentOrder.order_date >= back_dated)
     query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
              .where(IntentOrder.order_date < q0, sa.or_(*touched)))
     for customer_id, order_date in conn.execute(query):
@@ -258,10 +271,12 @@ class MonthInputs:
 
 def month_inputs(db_url: str, month: str, book: PolicyBook,
                  customer_ids: set[int] | None = None, *,
-                 beside: Callable[[list[Window]], object] | None = None) -> MonthInputs:
+                 beside: Callable[[list[Window]], object] | None = None,
+                 unpublished: dt.date | None = None) -> MonthInputs:
     """What a settlement of `month` reads, in rows fit for evaluation under `book` (or any
     book with no other rules). `beside(windows)` is called once the lines are read: to start
-    a read of the same windows that runs beside what follows."""
+    a read of the same windows that runs beside what follows. `unpublished`: a draft's start,
+    news as a version published since the last run is (`_touched_windows`)."""
     first, last = parse_month(month)
     with session_scope(db_url) as s:
         last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
@@ -273,7 +288,7 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
         classes = item_classes(book, named_products(s, book))
     with get_engine(db_url).connect() as conn:
         news_from = parse_month(settled)[1] + dt.timedelta(days=1) if settled else None
-        windows = _touched_windows(conn, first, last, last_run, news_from)
+        windows = _touched_windows(conn, first, last, last_run, news_from, unpublished)
         if customer_ids is not None:
             windows = [Window(w.start, w.end, frozenset(customer_ids if w.customer_ids is None
                                                         else w.customer_ids & customer_ids))

@@ -1139,9 +1139,16 @@ def _read_tiers(raw: Any, path: str, measure: str | None,
         if cur_lower < prev_upper:
             check.add(f"{path}[{i}].from", f"与上一档重叠（上一档止于 {plain_number(prev_upper)}）")
         elif cur_lower > prev_upper:
+            hint = ""
+            if cur_lower - prev_upper <= 1:
+                # “1–10台、11–30台” or “0–99999.99元”: ends written inclusive, as people read
+                # a policy text; the fix that comes to mind (from: 10) would move the tenth
+                # unit up a tier, so say which figure closes the gap
+                hint = (f"；档位含起点、不含止点（to）：如上一档应包含 {plain_number(prev_upper)}，"
+                        f"请把上一档的 to 写成 {plain_number(cur_lower)}（与本档 from 相同）")
             check.add(f"{path}[{i}].from",
                       f"与上一档之间有空档（上一档止于 {plain_number(prev_upper)}，"
-                      f"本档起于 {plain_number(cur_lower)}）")
+                      f"本档起于 {plain_number(cur_lower)}）{hint}")
     if len(check.problems) > before:
         return _BAD
     return tuple(tiers)

@@ -1,8 +1,7 @@
 """What publishing warns a clerk of (round 13): a version back-dated into months already
-settled (the settlements are not recomputed by themselves: which re-run corrects them, which
-orders no settlement reaches any more; the re-run it names does correct them), a version left
-with no order dates, a capped rule changed inside its period (two caps), and an exclusive
-rule whose first tier starts above 0."""
+settled (the settlements are not recomputed by themselves: the re-run it names corrects them,
+orders of earlier quarters included), a version left with no order dates, a capped rule
+changed inside its period (two caps), and an exclusive rule whose first tier starts above 0."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +38,7 @@ def test_a_version_back_dated_into_settled_months_says_what_to_re_run(hub):
     clock_from(D(2026, 11, 20))
     assert warnings_of(publish(hub.db_url, V1)) == ""  # nothing settled yet
     kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
-    signed_order(hub.db_url, kangda, D(2026, 6, 10), [("MON-M8", 5)])  # June: 64,000
+    june_order = signed_order(hub.db_url, kangda, D(2026, 6, 10), [("MON-M8", 5)])  # 64,000
     august = signed_order(hub.db_url, kangda, D(2026, 8, 20), [("MON-M8", 5)])  # 64,000 × 3 %
     for month in ("2026-06", "2026-07", "2026-08", "2026-09"):
         settle_month(current_hub(), month, documents=False)
@@ -56,12 +55,19 @@ def test_a_version_back_dated_into_settled_months_says_what_to_re_run(hub):
         corrected = s.query(RebateLine).filter(RebateLine.kind == "adjustment").all()
     assert [(r.order_id, r.amount) for r in corrected] == [(august, Decimal("-640.00"))]
 
-    # from 1 June: June is in an earlier quarter, which no settlement reaches any more
+    # from 1 June: June is in an earlier quarter, which the re-run reaches all the same (the
+    # version is news for the orders it governs now: audit a2, every customer's alike)
     june = lower.replace("effective_from: 2026-08-01", "effective_from: 2026-06-01").replace(
         "rate: 2%", "rate: 2.5%")
     said = warnings_of(publish(hub.db_url, june))
-    assert "2026-06-01 至 2026-06-30 的订单已不会再结算" in said
-    assert "2026-07-01 起的订单" in said and "salesops settle --month 2026-09" in said
+    assert "不会再结算" not in said
+    assert "2026-06-01 起的订单" in said and "salesops settle --month 2026-09" in said
+    settle_month(current_hub(), "2026-09", documents=False)
+    with session_scope(hub.db_url) as s:
+        corrected = s.query(RebateLine).filter(RebateLine.kind == "adjustment").all()
+    assert sorted((r.order_id, r.amount) for r in corrected) == sorted([
+        (august, Decimal("-640.00")), (august, Decimal("320.00")),  # 2 %, then 2.5 %
+        (june_order, Decimal("1600.00"))])  # no policy governed June before: 64,000 × 2.5 %
 
     # after the latest settled month: nothing to say
     later = june.replace("effective_from: 2026-06-01", "effective_from: 2026-10-01")
