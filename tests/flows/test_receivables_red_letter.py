@@ -167,3 +167,41 @@ def test_rest_pages_refuse_bad_red_letter_invoices(item, needle):
     with pytest.raises(PermanentError) as refused:
         parse_receivables_page({"invoices": [item], "payments": [], "next_cursor": "1"})
     assert needle in str(refused.value)
+
+
+def test_the_payment_rate_finds_red_letter_invoices_by_index_after_analyze(seeded):
+    """With thousands of blue invoices and no red one, SQLite's statistics once said that a
+    plain index on `reverses` (all NULL) matched every row: the rate's lookup of each blue
+    invoice's red ones scanned the whole table per invoice (quadratic: a year of invoices
+    took minutes). Every table the rate's query reads is searched by an index."""
+    from sqlalchemy import event
+
+    from models.db import get_engine
+    db_url = seeded.db_url
+    engine = get_engine(db_url)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    kangda = customer_id(db_url, KANGDA)
+    with session_scope(db_url) as s:
+        s.add_all(ReceivableInvoice(invoice_no=f"FP-{i:05d}", customer_id=kangda,
+                                    issued_on=D(2026, 10, 1), due_on=D(2026, 11, 1 + i % 28),
+                                    amount=Decimal("100.00")) for i in range(3000))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "receivable_invoice" in statement:
+            seen.append((statement, parameters))
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        rate(db_url)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    assert seen
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            plan = [row[3] for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert not [step for step in plan if step.startswith("SCAN")], plan
