@@ -1134,18 +1134,22 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             problems.append(f"{label}: not a {what} decimal string in whole fen: {value!r}")
             return None
 
-    def keyed(record: dict, index: str) -> None:
-        """An 8-digit invoice_no needs its invoice_code; a code goes with 8 digits only."""
-        number, code = record["invoice_no"], record["invoice_code"]
+    def code_problems(index: str, number: str | None, code: str | None,
+                      number_field: str, code_field: str) -> None:
+        """An 8-digit (old-style) number needs its code; a code goes with 8 digits only."""
         problem = None if number is None else invoice_code_problem(number, code)
         if problem == "missing":
-            problems.append(f"{index}.invoice_code: required with the 8-digit (old-style) "
-                            f"invoice_no {number!r}")
+            problems.append(f"{index}.{code_field}: required with the 8-digit (old-style) "
+                            f"{number_field} {number!r}")
         elif problem == "code":
-            problems.append(f"{index}.invoice_code: not 10 or 12 digits: {code!r}")
+            problems.append(f"{index}.{code_field}: not 10 or 12 digits: {code!r}")
         elif problem == "number":
-            problems.append(f"{index}.invoice_no: an invoice_code goes with an 8-digit "
-                            f"invoice_no, got {number!r}")
+            problems.append(f"{index}.{number_field}: an {code_field} goes with an 8-digit "
+                            f"{number_field}, got {number!r}")
+
+    def keyed(record: dict, index: str) -> None:
+        code_problems(index, record["invoice_no"], record["invoice_code"], "invoice_no",
+                      "invoice_code")
 
     def red_letter(record: dict, index: str) -> None:
         """A red-letter invoice names its blue one as an invoice is named, and is negative;
@@ -1157,16 +1161,8 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                 problems.append(f"{index}.original_invoice_no: required with "
                                 f"original_invoice_code {code!r}")
         else:
-            problem = invoice_code_problem(number, code)
-            if problem == "missing":
-                problems.append(f"{index}.original_invoice_code: required with the 8-digit "
-                                f"(old-style) original_invoice_no {number!r}")
-            elif problem == "code":
-                problems.append(f"{index}.original_invoice_code: not 10 or 12 digits: {code!r}")
-            elif problem == "number":
-                problems.append(f"{index}.original_invoice_no: an original_invoice_code goes "
-                                f"with an 8-digit number, got {number!r}")
-            elif len(number) > NUMBER_LENGTH:
+            code_problems(index, number, code, "original_invoice_no", "original_invoice_code")
+            if invoice_code_problem(number, code) is None and len(number) > NUMBER_LENGTH:
                 problems.append(f"{index}.original_invoice_no: longer than {NUMBER_LENGTH} "
                                 f"characters: {number!r}")
             if amount is not None and amount > 0:
