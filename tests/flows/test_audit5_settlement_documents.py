@@ -60,19 +60,6 @@ def cli(hub, monkeypatch, capsys):
     yield from in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
 
 
-@pytest.fixture
-def statements(monkeypatch):
-    """The statement documents each run lays out, by customer code (also rendered)."""
-    seen: dict[str, settlement.StatementDocument] = {}
-    render = settlement.render_statements
-
-    def keep(jobs):
-        seen.update({doc.customer_code: doc for doc, _ in jobs})
-        render(jobs)
-    monkeypatch.setattr(settlement, "render_statements", keep)
-    return seen
-
-
 def settle(cli, month: str) -> dict:
     code, out, err = cli("settle", "--month", month, "--json")
     assert code == 0, err

@@ -77,20 +77,6 @@ rules:
 """
 
 
-@pytest.fixture
-def statements(monkeypatch):
-    """The statement documents each run lays out, by customer code (also rendered)."""
-    from flows import settlement
-    seen: dict = {}
-    render = settlement.render_statements
-
-    def keep(jobs):
-        seen.update({doc.customer_code: doc for doc, _ in jobs})
-        render(jobs)
-    monkeypatch.setattr(settlement, "render_statements", keep)
-    return seen
-
-
 def test_a_first_payment_across_a_marginal_tier_bound_prints_its_bands(hub, cli, statements):
     clock_from(D(2026, 11, 5))
     publish(hub.db_url, MARGINAL)

@@ -58,20 +58,6 @@ def month_lines(db_url: str, month: str, revision: int = 1) -> tuple[list, list[
         return lines, line_inputs(s, lines)
 
 
-@pytest.fixture
-def statements(monkeypatch):
-    """The statement documents each run lays out, by customer code (also rendered)."""
-    from flows import settlement
-    seen: dict = {}
-    render = settlement.render_statements
-
-    def keep(jobs):
-        seen.update({doc.customer_code: doc for doc, _ in jobs})
-        render(jobs)
-    monkeypatch.setattr(settlement, "render_statements", keep)
-    return seen
-
-
 def test_a_late_return_settled_next_month_names_its_date_and_number(hub, kangda, statements):
     # October, settled on 5 November: O1 5 × M8 at 12,800 = 64,000 × 2 % = 1,280.00
     clock_from(D(2026, 11, 5))
