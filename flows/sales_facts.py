@@ -15,10 +15,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import sqlalchemy as sa
 from prefect import flow, get_run_logger
 from sqlmodel import Session, select
 
@@ -38,6 +41,7 @@ from models import (
     Delivery,
     IntentOrder,
     IntentOrderLine,
+    MovementImport,
     Payment,
     Quote,
     ReceivableInvoice,
@@ -687,6 +691,39 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     return Path(path).name, found
 
 
+@contextmanager
+def registered_import(db_url: str, kind: str, source: str, actor: str
+                      ) -> Iterator[Callable[[Session], None]]:
+    """An import of deliveries or returns, registered (committed) before any of its rows is
+    written: a settlement reading the facts meanwhile knows that rows stamped from its start
+    may still come (`news_horizon`). Yields `finish(s)`, called in the import's transaction
+    just before it commits, so that the registration closes with the rows; an import that
+    ends otherwise is closed right after, as refused or failed."""
+    with session_scope(db_url) as s:
+        ticket = MovementImport(kind=kind, source=source[:200], actor=actor[:100])
+        s.add(ticket)
+        s.flush()
+        ticket_id = ticket.id
+
+    def finish(s: Session) -> None:
+        s.execute(sa.update(MovementImport).where(MovementImport.id == ticket_id)
+                  .values(finished_at=utcnow(), outcome="stored"))
+
+    outcome = "failed"
+    try:
+        yield finish
+        outcome = "stored"
+    except ImportRefused:
+        outcome = "refused"
+        raise
+    finally:
+        if outcome != "stored":
+            with session_scope(db_url) as s:
+                s.execute(sa.update(MovementImport).where(
+                    MovementImport.id == ticket_id, MovementImport.finished_at.is_(None))
+                    .values(finished_at=utcnow(), outcome=outcome))
+
+
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
     """Deliveries (`returns=False`) or returns/exchanges of signed orders. Checked against the
     order: it exists and is signed, the line exists (by number or SKU), nothing is delivered
@@ -710,7 +747,8 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
     number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
-    with session_scope(db_url) as s:
+    with (registered_import(db_url, "returns" if returns else "deliveries", source, actor)
+          as finish, session_scope(db_url) as s):
         orders = {o.id: o for o in s.exec(select(IntentOrder).where(
             IntentOrder.id.in_({m.order_id for m in moves})))}
         lines = defaultdict(dict)
@@ -765,6 +803,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
         if problems:
             s.rollback()
             raise ImportRefused(problems)
+        finish(s)
     return summary
 
 

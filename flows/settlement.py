@@ -47,6 +47,7 @@ from models import (
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
+from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
 from models.money import yuan
 from models.oplog import apply_changes, record_create
@@ -379,8 +380,11 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                   customer_ids: set[int] | None = None) -> Computation:
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
     narrows it to some customers (a rep's board)."""
-    as_of, month = utcnow(), month_key(month)
+    month = month_key(month)
     with session_scope(db_url) as s:
+        # what it knows: the deliveries and returns recorded before this (before an import
+        # still open, whose rows it cannot see yet, started), read before any fact
+        as_of = news_horizon(s.connection(), utcnow())
         stamp, policies = _latest_run(s), _latest_policy(s)
         if book is None:
             book = policy_book(s)

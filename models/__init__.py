@@ -4,7 +4,7 @@ from models.catalog import Product, StockLevel
 from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectSighting, SuspectStatus,
 )
-from models.fulfilment import Delivery, SalesReturn
+from models.fulfilment import Delivery, MovementImport, SalesReturn
 from models.orders import (
     ORDER_STATUS_LABELS,
     STAGE_LABELS,
@@ -27,7 +27,8 @@ from models.work import TASK_LABELS, ConnectorCursor, Effect, InboxEvent, Operat
 __all__ = [
     "SHANGHAI", "business_date", "set_clock", "to_money", "utcnow",
     "Product", "StockLevel", "Customer", "CustomerAlias", "RegistryChange", "SuspectName",
-    "SuspectSighting", "SuspectStatus", "Delivery", "SalesReturn", "OrderRebate", "RebateLine",
+    "SuspectSighting", "SuspectStatus", "Delivery", "MovementImport", "SalesReturn",
+    "OrderRebate", "RebateLine",
     "RebateBucketInputs", "RebatePolicyVersion", "SettlementRun", "Payment", "ReceivableInvoice",
     "ORDER_STATUS_LABELS", "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
