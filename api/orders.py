@@ -22,7 +22,7 @@ from api.pages import (
     staff_page,
     wants_html,
 )
-from api.staff_pages import QUOTE_WITHHELD, order_page
+from api.staff_pages import ORDER_WITHHELD, QUOTE_WITHHELD, order_page
 from flows.rebate_board import sees_rebates_of
 from flows.suspects import choose_customer_for_order, may_choose_for_order
 from models import (
@@ -53,6 +53,30 @@ def _order_records(s, order_id: str):
     customer = s.get(Customer, order.customer_id) if order.customer_id else None
     todos = s.exec(select(Todo).where(Todo.order_id == order_id).order_by(Todo.id)).all()
     return order, quote, opp, customer, todos
+
+
+# roles whose work takes them to any order: sales-ops, the legal qualification review,
+# purchasing's shortage alerts, finance's invoices, risk, admins
+_ORDER_WIDE_ROLES = frozenset({"sales_ops", "legal", "purchasing", "finance", "risk", "admin"})
+
+
+def may_open_order(s, person: Staff, order: IntentOrder, customer: Customer | None,
+                   todos) -> bool:
+    """Whether `person` may open the order's page and quote: a rep his own orders, a sales
+    manager those of his reps and of his region's customers (or, without a customer yet, of
+    his region's reps), anyone an order's to-do was given to or copied to, the roles that work on every
+    order. An order is a rep's customer and prices: other reps do not browse it."""
+    if person.role in _ORDER_WIDE_ROLES or person.id == order.rep_id:
+        return True
+    if any(t.assignee_id == person.id or person.id in (t.cc or "").split(",") for t in todos):
+        return True
+    if person.role != "sales_manager":
+        return False
+    if customer is not None and customer.region and customer.region == person.region:
+        return True
+    rep = s.get(Staff, order.rep_id) if order.rep_id else None
+    return rep is not None and (rep.manager_id == person.id or bool(
+        customer is None and rep.region and rep.region == person.region))
 
 
 def _visible_rebate(db_url: str, s, person: Staff | None, order: IntentOrder,
@@ -114,6 +138,8 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
         if records is None:
             return None
         order, quote, opp, customer, todos = records
+        if not may_open_order(s, person, order, customer, todos):
+            return {"forbidden": True}
         suspect = s.get(SuspectName, order.suspect_id) if order.suspect_id else None
         people = {order.rep_id, *(t.assignee_id for t in todos)}
         names = {p.id: p.name for p in s.exec(select(Staff).where(Staff.id.in_(
@@ -154,6 +180,8 @@ async def order_page_response(request: Request, order_id: str, person: Staff, *,
                                    order_id, person)
     if data is None:
         return staff_message(404, "意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
+    if data.get("forbidden"):
+        return staff_message(403, "无权查看此意向单", ORDER_WITHHELD)
     candidates = []
     if data["waiting"]:
         candidates = await run_in_threadpool(page_candidates, request, data["suggestions"],
@@ -202,17 +230,18 @@ async def choose_order_customer_form(order_id: str, request: Request,
 
 
 def order_quote(db_url: str, order_id: str, person: Staff
-                ) -> tuple[str, Path, bool, bool] | None:
-    """(code, file, signed, whether `person` may read it) of the order's quote PDF."""
+                ) -> tuple[str, Path, bool, str | None] | None:
+    """(code, file, signed, why `person` may not read it or None) of the order's quote PDF."""
     with session_scope(db_url) as s:
         quote = s.exec(select(Quote).where(Quote.order_id == order_id)).first()
         found = quote_file(quote) if quote else None
         if found is None:
             return None
-        order = s.get(IntentOrder, order_id)
-        customer = s.get(Customer, order.customer_id) if order.customer_id else None
+        order, _, _, customer, todos = _order_records(s, order_id)
+        if not may_open_order(s, person, order, customer, todos):
+            return quote.code, *found, ORDER_WITHHELD
         visible = _visible_rebate(db_url, s, person, order, customer)
-        return quote.code, *found, _quote_readable(s, order, visible)
+        return quote.code, *found, None if _quote_readable(s, order, visible) else QUOTE_WITHHELD
 
 
 @router.get("/orders/{order_id}/quote.pdf", tags=["orders"], summary="意向单的报价单 PDF（员工）")
@@ -224,9 +253,9 @@ async def order_quote_pdf(order_id: str, request: Request) -> Response:
                                     person)
     if found is None:
         return staff_message(404, "报价单不存在", f"意向单 {order_id} 还没有报价单文件。")
-    code, path, signed, readable = found
-    if not readable:
-        return staff_message(403, "无权查看报价单", QUOTE_WITHHELD)
+    code, path, signed, withheld = found
+    if withheld:
+        return staff_message(403, "无权查看报价单", withheld)
     return FileResponse(path, media_type="application/pdf",
                         filename=f"{code}{'-已签署' if signed else ''}.pdf",
                         headers={"Cache-Control": "no-store"})

@@ -18,6 +18,8 @@ NONE_ITEM = '<li class="muted">（无）</li>'
 # the quote PDF prints the order's expected rebate, which only these may see
 QUOTE_WITHHELD = ("该报价单载有本单的预计返利，只有本单的销售代表、所在区域的区域经理、财务和管理员"
                   "可以查看。")
+ORDER_WITHHELD = ("此意向单属于其他销售代表，只有本单的销售代表、其区域经理、经办待办的同事，以及销售运营、"
+                  "法务、采购、财务和管理员可以查看。如需查看，请联系本单的销售代表或区域经理。")
 
 ORDER_STATUS_BADGES = {OrderStatus.on_hold: "warn", OrderStatus.failed: "warn",
                        OrderStatus.blocked: "bad", OrderStatus.signed: "ok",
