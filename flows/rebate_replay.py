@@ -93,7 +93,7 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
         # the first month settled after publishing reaches back to the draft's start, as the
         # next real settlement would (earlier quarters included: flows.settlement)
         inputs = month_inputs(db_url, month, books["draft"], unpublished=(
-            draft.effective_from if month == months[0] else None))
+            draft.effective_from if month == months[0] else None), replayed=True)
         orders = {ln.order_id for ln in inputs.lines}
         real = paid_in_db(db_url, inputs.windows, before)
         for scenario, book in books.items():

@@ -273,14 +273,18 @@ class MonthInputs:
 def month_inputs(db_url: str, month: str, book: PolicyBook,
                  customer_ids: set[int] | None = None, *,
                  beside: Callable[[list[Window]], object] | None = None,
-                 unpublished: dt.date | None = None) -> MonthInputs:
+                 unpublished: dt.date | None = None, replayed: bool = False) -> MonthInputs:
     """What a settlement of `month` reads, in rows fit for evaluation under `book` (or any
     book with no other rules). `beside(windows)` is called once the lines are read: to start
     a read of the same windows that runs beside what follows. `unpublished`: a draft's start,
-    news as a version published since the last run is (`_touched_windows`)."""
+    news as a version published since the last run is (`_touched_windows`). `replayed`: the
+    month is settled again as if now were its own settlement (a what-if replay of a past
+    month): its news is what was recorded since the runs of the months before it, not since
+    the latest run (which may be months later)."""
     first, last = parse_month(month)
     with session_scope(db_url) as s:
-        last_run = s.exec(select(sa.func.max(SettlementRun.as_of))).one()
+        runs = select(sa.func.max(SettlementRun.as_of))
+        last_run = s.exec(runs.where(SettlementRun.month < month) if replayed else runs).one()
         # months nobody settled since the last settled one: their news is this month's
         settled = s.exec(select(sa.func.max(SettlementRun.month)).where(
             SettlementRun.month < month)).one()

@@ -8,9 +8,11 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from flows.hub import current_hub
 from flows.rebate_replay import replay
+from flows.settlement import settle_month
 from models.rebates.policy import parse_policy_document
-from tests.rebate_support import customer_id, publish, signed_order
+from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
 ROOT = Path(__file__).resolve().parents[2]
 D = dt.date
@@ -75,3 +77,29 @@ def test_replay_from_the_command_line(hub, tmp_path):
                           "--policy", str(bad), "--from", "2026-10", "--to", "2026-10"],
                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2 and "tires" in run.stderr
+
+
+def test_a_replayed_month_takes_the_late_news_its_own_settlement_took(hub):
+    """5 monitors of 2 September paid in September's run (1,280); a return of 2 dated 20
+    September is recorded on 20 October, so October's run took 512 back. Replaying October
+    after November was settled too, the published policies must give October's −512 again:
+    the replay takes as news what was recorded since the runs before October, not since the
+    latest run (5 December), which would hide the return."""
+    db = hub.db_url
+    clock_from(D(2026, 9, 1))
+    publish(db, PUBLISHED.replace("2026-10-01", "2026-07-01"))
+    kangda = customer_id(db, "江苏康达医疗设备有限公司")
+    order = signed_order(db, kangda, D(2026, 9, 2), [("MON-M8", 5)])  # 64,000
+    clock_from(D(2026, 10, 5))
+    settle_month(current_hub(), "2026-09", documents=False)
+    clock_from(D(2026, 10, 20))
+    return_goods(db, order, 1, 2, D(2026, 9, 20))
+    clock_from(D(2026, 11, 5))
+    assert settle_month(current_hub(), "2026-10", documents=False).total == Decimal("-512.00")
+    clock_from(D(2026, 12, 5))
+    settle_month(current_hub(), "2026-11", documents=False)
+
+    # version 2 of the policy, 3 % from 1 October: September's order stays under version 1
+    result = replay(db, parse_policy_document(DRAFT), "2026-10", "2026-10")
+    assert {k: (r.published, r.draft) for k, r in result.customers.items()} == {
+        "江苏康达医疗设备有限公司": (Decimal("-512.00"), Decimal("-512.00"))}
