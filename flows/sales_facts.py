@@ -656,11 +656,10 @@ def _quantity_column_problem(table, returns: bool) -> Problem | None:
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     spell = {c.name: c for c in columns}
     if planned in table.columns:
-        moved = "退回" if returns else "出库"
+        meant, moved = ("申请退货", "退回") if returns else ("计划发货", "出库")
         return Problem(table.source, table.header_row, planned,
-                       f"只有{planned}（应{'退' if returns else '发'}的数量），没有{actual}：返利按实际"
-                       f"{moved}的数量计算，{planned}不能代替{actual}；请从 ERP 导出含{actual}的单据"
-                       "后再导入")
+                       f"只有{planned}（{meant}的数量），没有{actual}：返利按实际{moved}的数量计算，"
+                       f"不能用{planned}代替；请从 ERP 导出含{actual}的单据后再导入")
     also = "、".join((*spell[actual].aliases, "数量", *spell["数量"].aliases))
     return Problem(table.source, table.header_row, actual, f"缺少必填列（也可写作：{also}）")
 
@@ -694,8 +693,9 @@ def _movement(row, present, number_column: str, date_column: str, returns: bool)
 
 
 def _not_moved(row, q: _Quantities, returns: bool) -> str | None:
-    """Why the line moved nothing (its note, e.g. `实发数量为 0（应发数量 5）：未发货，不计入`), or
-    None when it moved something (or its quantity is an error the parser will name). A blank
+    """Why the line moved nothing (its note, e.g. `实发数量为 0（应发数量 5）：未发货，不计入`;
+    '' when the row is refused for its quantities), or None when it moved something (or its
+    quantity is an error the parser will name). A blank
     actual quantity is 0 when the planned one is above 0 (U8 and Kingdee reports leave zeros
     blank); blank with nothing planned is an error: nothing says whether the line shipped."""
     text = row[q.actual]
@@ -708,12 +708,11 @@ def _not_moved(row, q: _Quantities, returns: bool) -> str | None:
     planned = None
     if q.planned and row[q.planned]:
         planned = row.get(q.planned, lambda t: parse_int(t, minimum=0))
-    if planned is INVALID:
-        return ""  # the row is refused for its planned quantity; nothing more to say
     what = "未退回" if returns else "未发货"
-    if not text and not planned:
+    if not text and not planned and planned is not INVALID:
         row.fail(q.actual, f"不能为空（{what}的行请填 0）")
-        return None
+    if row.problems:
+        return ""  # the row is refused (its quantities named): nothing more to parse or say
     besides = f"（{q.planned} {planned}）" if planned is not None else ""
     return f"{q.actual}为{'空' if not text else ' 0'}{besides}：{what}，不计入"
 

@@ -135,8 +135,8 @@ def test_a_file_with_only_the_planned_quantity_is_refused(seeded, order, tmp_pat
     with pytest.raises(ImportRefused) as refused:
         import_movements(seeded.db_url, path, "test", returns=False)
     assert str(refused.value) == (
-        "发货.csv 第1行「应发数量」：只有应发数量（应发的数量），没有实发数量：返利按实际出库的数量计算，"
-        "应发数量不能代替实发数量；请从 ERP 导出含实发数量的单据后再导入")
+        "发货.csv 第1行「应发数量」：只有应发数量（计划发货的数量），没有实发数量：返利按实际出库的数量计算，"
+        "不能用应发数量代替；请从 ERP 导出含实发数量的单据后再导入")
     assert stored(seeded.db_url) == []
 
 
@@ -166,6 +166,7 @@ def test_bad_shipped_quantities_are_refused_by_row_and_column(seeded, order, tmp
     with pytest.raises(ImportRefused) as refused:
         import_movements(seeded.db_url, path, "test", returns=False)
     assert problem in str(refused.value)
+    assert len(refused.value.problems) == 1, refused.value.problems  # each cell said once
     assert stored(seeded.db_url) == []
 
 
@@ -262,8 +263,8 @@ def test_a_return_file_with_only_the_applied_quantity_is_refused(seeded, order, 
     with pytest.raises(ImportRefused) as refused:
         import_movements(seeded.db_url, path, "test", returns=True)
     assert str(refused.value) == (
-        "退货.csv 第1行「应退数量」：只有应退数量（应退的数量），没有实退数量：返利按实际退回的数量计算，"
-        "应退数量不能代替实退数量；请从 ERP 导出含实退数量的单据后再导入")
+        "退货.csv 第1行「应退数量」：只有应退数量（申请退货的数量），没有实退数量：返利按实际退回的数量计算，"
+        "不能用应退数量代替；请从 ERP 导出含实退数量的单据后再导入")
 
 
 def test_a_return_beyond_what_shipped_is_refused_though_applied_for(seeded, order, tmp_path):
