@@ -107,6 +107,28 @@ def test_shipped_quantity_wins_over_quantity_and_planned_quantity_in_a_workbook(
     assert stored(seeded.db_url) == [("FH-1", 1, 2), ("FH-1", 2, 40)]
 
 
+def test_each_worksheet_is_read_by_its_own_columns(seeded, order, tmp_path):
+    """October's sheet from the old template (数量 only), November's from the new one (应发 /
+    实发): each sheet's quantity is read from its own columns; the unshipped line is named with
+    its sheet."""
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, header, rows in (
+            ("10月", ["发货单号", "意向单号", "行号", "数量", "发货日期"],
+             [["FH-1", order, 1, 2, dt.datetime(2026, 10, 12)]]),
+            ("11月", ["发货单号", "意向单号", "行号", "应发数量", "实发数量", "发货日期"],
+             [["FH-2", order, 1, 3, 1, dt.datetime(2026, 11, 3)],
+              ["FH-2", order, 2, 100, 0, dt.datetime(2026, 11, 3)]])):
+        ws = wb.create_sheet(title)
+        for row in (header, *rows):
+            ws.append(row)
+    wb.save(tmp_path / "发货.xlsx")
+    summary = import_movements(seeded.db_url, tmp_path / "发货.xlsx", "test", returns=False)
+    assert stored(seeded.db_url) == [("FH-1", 1, 2), ("FH-2", 1, 1)]
+    assert summary.skipped == [f"发货.xlsx[11月] 第3行：发货单 FH-2 意向单 {order} 第 2 行实发数量为 0"
+                               "（应发数量 100）：未发货，不计入"]
+
+
 def test_shipped_quantity_wins_over_a_plain_quantity(seeded, order, tmp_path):
     """数量 beside 实发数量 is the quantity to ship: a blank 实发数量 with 数量 > 0 is unshipped."""
     path = csv_file(tmp_path / "发货.csv", "发货单号,意向单号,行号,数量,实发数量,发货日期\n"
