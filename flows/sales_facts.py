@@ -31,7 +31,7 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    HEADER_SEARCH_ROWS, MAX_PROBLEMS, CellError, Column, Problem, TableError,
+    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, CellError, Column, Problem, TableError,
     convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
@@ -71,7 +71,9 @@ class ImportRefused(Exception):
 @dataclass
 class ImportSummary:
     """What an import did. `removed`: payment rows taken off an invoice the export no longer
-    lists for that payment; `moved` says, per payment (or re-keyed invoice), what changed."""
+    lists for that payment (delivery / return lines a re-sent document no longer has); `moved`
+    says, per payment (or re-keyed invoice, or document), what changed; `skipped`: records not
+    imported and why (unknown customers; delivery / return lines with nothing shipped)."""
 
     created: int = 0
     updated: int = 0
@@ -581,12 +583,18 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
 
 # --- deliveries and returns --------------------------------------------------------------
 
+# The quantity that moved. ERP exports of a 发货单 / 销售出库单 (用友 U8, 金蝶 K/3 Cloud) carry
+# 应发数量 (to ship, as ordered) and 实发数量 (what left the warehouse), sometimes only the
+# latter; a 退货单 has 应退数量 / 实退数量. A rebate counts what moved: 实发数量 when the file
+# has it, else 数量 (which, beside 应发数量, is the actual one); 应发数量 never counts.
 DELIVERY_COLUMNS = (
     Column("发货单号", aliases=("出库单号", "delivery_no")),
     Column("意向单号", aliases=("订单号", "order_id")),
     Column("行号", required=False, aliases=("line_no",)),
     Column("物料编码", required=False, aliases=("sku",)),
-    Column("数量", aliases=("发货数量", "quantity")),
+    Column("实发数量", required=False, aliases=("实际发货数量", "实际出库数量", "shipped_quantity")),
+    Column("应发数量", required=False, aliases=("应出库数量", "应发货数量", "quantity_to_ship")),
+    Column("数量", required=False, aliases=("发货数量", "quantity")),
     Column("发货日期", aliases=("出库日期", "delivered_on")),
 )
 RETURN_COLUMNS = (
@@ -594,7 +602,10 @@ RETURN_COLUMNS = (
     Column("意向单号", aliases=("订单号", "order_id")),
     Column("行号", required=False, aliases=("line_no",)),
     Column("物料编码", required=False, aliases=("sku",)),
-    Column("数量", aliases=("退货数量", "quantity")),
+    Column("实退数量", required=False, aliases=("实际退货数量", "returned_quantity")),
+    Column("应退数量", required=False, aliases=("申请退货数量", "退货申请数量", "应退货数量",
+                                                "quantity_to_return")),
+    Column("数量", required=False, aliases=("退货数量", "quantity")),
     Column("退货日期", aliases=("日期", "returned_on")),
     Column("类型", required=False, aliases=("kind",)),
     Column("原因", required=False, aliases=("reason",)),
@@ -610,14 +621,54 @@ class _Movement:
     order_id: str
     line_no: int | None
     sku: str | None
-    quantity: int
-    on: dt.date
+    quantity: int  # 0: nothing moved on this line (`not_moved` says so), not stored
+    on: dt.date | None
     kind: str = "return"
     reason: str | None = None
     source: str = ""  # the file, or file[worksheet], it was read from
+    not_moved: str | None = None  # why the line is no delivery / return (import summary)
 
 
-def _movement(row, number_column: str, date_column: str, returns: bool) -> _Movement:
+@dataclass(frozen=True)
+class _Quantities:
+    """Which columns of a sheet hold the quantity that moved (`actual`) and the one that was to
+    move (`planned`, or None). `moved_only`: the file tells the two apart, so a line with
+    nothing moved is a line not (yet) shipped or returned, skipped; without that, 数量 may be
+    either, and 0 is an error as ever."""
+
+    actual: str
+    planned: str | None
+    moved_only: bool
+
+
+def _quantities(present: tuple[str, ...] | set[str], returns: bool) -> _Quantities:
+    actual, planned = ("实退数量", "应退数量") if returns else ("实发数量", "应发数量")
+    if actual in present:
+        # beside 实发数量, a plain 数量 is the quantity to ship (only read when 实发数量 is blank)
+        other = planned if planned in present else ("数量" if "数量" in present else None)
+        return _Quantities(actual, other, True)
+    if planned in present:
+        return _Quantities("数量", planned, True)
+    return _Quantities("数量", None, False)
+
+
+def _quantity_column_problem(table, returns: bool) -> Problem | None:
+    """The sheet has no column of the quantity that moved: missing, or only the planned one."""
+    actual, planned = ("实退数量", "应退数量") if returns else ("实发数量", "应发数量")
+    if actual in table.columns or "数量" in table.columns:
+        return None
+    columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
+    spell = {c.name: c for c in columns}
+    if planned in table.columns:
+        meant, moved = ("申请退货", "退回") if returns else ("计划发货", "出库")
+        return Problem(table.source, table.header_row, planned,
+                       f"只有{planned}（{meant}的数量），没有{actual}：返利按实际{moved}的数量计算，"
+                       f"不能用{planned}代替；请从 ERP 导出含{actual}的单据后再导入")
+    also = "、".join((*spell[actual].aliases, "数量", *spell["数量"].aliases))
+    return Problem(table.source, table.header_row, actual, f"缺少必填列（也可写作：{also}）")
+
+
+def _movement(row, present, number_column: str, date_column: str, returns: bool) -> _Movement:
     line_no = row.get("行号", lambda t: parse_int(t, minimum=1)) if row["行号"] else None
     sku = row.get("物料编码", parse_text) if row["物料编码"] else None
     if line_no is None and sku is None:
@@ -628,10 +679,46 @@ def _movement(row, number_column: str, date_column: str, returns: bool) -> _Move
         if kind is None:
             row.fail("类型", f"类型须为“退货”或“换货”：{row['类型']!r}")
         reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
-    return _Movement(row.number, row.get(number_column, lambda t: parse_code(t, max_length=40)),
-                     row.get("意向单号", parse_text), line_no, sku,
-                     row.get("数量", _returned_quantity if returns else _delivered_quantity),
+    number = row.get(number_column, lambda t: parse_code(t, max_length=40))
+    order_id = row.get("意向单号", parse_text)
+    q = _quantities(present, returns)
+    not_moved = _not_moved(row, q, returns) if q.moved_only else None
+    if not_moved is not None:
+        # not a delivery / return: its date is not needed, but the note names the line
+        on = row.get(date_column, parse_date) if row[date_column] else None
+        where = f"第 {line_no} 行" if line_no else f"物料 {sku}"
+        note = (f"{row.source} 第{row.number}行：{'退货' if returns else '发货'}单 {number} "
+                f"意向单 {order_id} {where}{not_moved}")
+        return _Movement(row.number, number, order_id, line_no, sku, 0, on, kind, reason,
+                         not_moved=note)
+    return _Movement(row.number, number, order_id, line_no, sku,
+                     row.get(q.actual, _returned_quantity if returns else _delivered_quantity),
                      row.get(date_column, parse_date), kind, reason)
+
+
+def _not_moved(row, q: _Quantities, returns: bool) -> str | None:
+    """Why the line moved nothing (its note, e.g. `实发数量为 0（应发数量 5）：未发货，不计入`;
+    '' when the row is refused for its quantities), or None when it moved something (or its
+    quantity is an error the parser will name). A blank
+    actual quantity is 0 when the planned one is above 0 (U8 and Kingdee reports leave zeros
+    blank); blank with nothing planned is an error: nothing says whether the line shipped."""
+    text = row[q.actual]
+    if text:
+        try:
+            if parse_int(text) != 0:
+                return None
+        except CellError:
+            return None  # the quantity parser names it
+    planned = None
+    if q.planned and row[q.planned]:
+        planned = row.get(q.planned, lambda t: parse_int(t, minimum=0))
+    what = "未退回" if returns else "未发货"
+    if not text and not planned and planned is not INVALID:
+        row.fail(q.actual, f"不能为空（{what}的行请填 0）")
+    if row.problems:
+        return ""  # the row is refused (its quantities named): nothing more to parse or say
+    besides = f"（{q.planned} {planned}）" if planned is not None else ""
+    return f"{q.actual}为{'空' if not text else ' 0'}{besides}：{what}，不计入"
 
 
 def _delivered_quantity(text: str) -> int:
@@ -675,7 +762,12 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
         read += 1
         try:
             table = sheet.table(columns)
-            moves = convert_rows(table.rows, lambda r: _movement(r, number, date, returns))
+            missing = _quantity_column_problem(table, returns)
+            if missing is not None:
+                problems.append(missing)
+                continue
+            moves = convert_rows(table.rows, lambda r: _movement(r, table.columns, number, date,
+                                                                 returns))
         except TableError as exc:
             problems += exc.problems
             more += exc.more
@@ -730,7 +822,10 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     beyond what was ordered (plus the replacements of exchanges) and nothing returned beyond
     what was delivered by that date. A row is keyed by (document number, order, order line);
     the file lists whole documents: a stored line of a listed document that the file no
-    longer lists is deleted (`_drop_unlisted_lines`)."""
+    longer lists is deleted (`_drop_unlisted_lines`). The quantity is 实发数量 / 实退数量 when
+    the file has it (see `_quantities`); a line that moved nothing (0, or blank beside a
+    planned quantity) is no delivery / return: skipped and said in `summary.skipped`, and a
+    stored line of its document is deleted like one the document no longer lists."""
     source, moves = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
@@ -758,6 +853,12 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
         signed = {q.order_id: q.signed_at for q in s.exec(select(Quote).where(
             Quote.order_id.in_(list(orders)), Quote.signed_at.is_not(None)))}
         for m in moves:
+            if m.not_moved is not None:
+                # no delivery / return, but its document is listed: a line of it stored before
+                # (shipped then, 0 now) is dropped by `_drop_unlisted_lines`
+                listed.setdefault(m.number, set())
+                summary.skipped.append(m.not_moved)
+                continue
             if m.order_id not in orders:
                 fail(m, "意向单号", f"意向单不存在：{m.order_id}")
                 continue
