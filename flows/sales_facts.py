@@ -139,9 +139,9 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     `delete`; counted in `removed`, described in `moved`); so is every stored row of a
     payment listed as voided (作废), whatever invoices its records name — when the stored one
     is the payment voided, not another 账套's or year's of the same number (`_void_payment`).
-    A payment with an invoice not
-    known is an error, or skipped whole: its stored allocations stay as they are until every
-    invoice it lists is known, so its money is never counted on two invoices, nor lost."""
+    A payment with an invoice not known is an error, or skipped whole: its stored allocations
+    stay as they are until every invoice it lists is known, so its money is never counted on
+    two invoices, nor lost."""
     summary, problems = ImportSummary(), []
     voided = []  # invoices finance voided: taken out once the payments are stored
     # blue invoices first: a red-letter invoice's blue one may be in the same export
