@@ -94,7 +94,8 @@ def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt
                   last_month: dt.date) -> PaymentRates:
     """Rates for orders dated from `first_month` to `last_month`: invoices due in the three
     months before each, and their payments (one query per 500 customers, read raw). The
-    database sums in integer fen what was paid against each invoice by its due date, and what
+    database sums in integer fen what was paid against each invoice by its due date (less
+    what was refunded by then through its red-letter invoices: `PaymentRates`), and what
     is due on it after red-letter invoices (红冲): one row per invoice, no payment rows."""
     ids = sorted(set(customer_ids))
     lo, hi = add_months(month_start(first_month), -3), month_start(last_month)
@@ -116,6 +117,10 @@ def payment_rates(session: Session, customer_ids: Iterable[int], first_month: dt
                      "WHERE r.reverses = i.invoice_no), 0) END, "
                      "COALESCE((SELECT SUM(CAST(ROUND(p.amount * 100) AS BIGINT)) FROM payment p "
                      "WHERE p.invoice_no = i.invoice_no AND p.paid_on <= i.due_on), 0) "
+                     # money on its red-letter invoices: refunded by the blue's due date
+                     "- COALESCE((SELECT SUM(CAST(ROUND(p.amount * 100) AS BIGINT)) "
+                     "FROM receivable_invoice r JOIN payment p ON p.invoice_no = r.invoice_no "
+                     "WHERE r.reverses = i.invoice_no AND p.paid_on <= i.due_on), 0) "
                      f"FROM receivable_invoice i WHERE i.customer_id IN ({marks}) "
                      "AND i.reverses IS NULL "
                      "AND i.due_on >= :lo AND i.due_on < :hi").bindparams(*dates),

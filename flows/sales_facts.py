@@ -143,9 +143,11 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     export is authoritative for the 回款单号 it lists): a stored row of such a payment on an
     invoice not listed now — finance moved the money to another invoice — is deleted (op log
     `delete`; counted in `removed`, described in `moved`); so is every stored row of a
-    payment listed as voided (作废), whatever invoices its records name. A payment with an invoice not
-    known is an error, or skipped whole: its stored allocations stay as they are until every
-    invoice it lists is known, so its money is never counted on two invoices, nor lost."""
+    payment listed as voided (作废), whatever invoices its records name — when the stored one
+    is the payment voided, not another 账套's or year's of the same number (`_void_payment`).
+    A payment with an invoice not known is an error, or skipped whole: its stored allocations
+    stay as they are until every invoice it lists is known, so its money is never counted on
+    two invoices, nor lost."""
     summary, problems = ImportSummary(), []
     voided = []  # invoices finance voided: taken out once the payments are stored
     # blue invoices first: a red-letter invoice's blue one may be in the same export
@@ -195,11 +197,7 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                 problems.append(_at(records[0], "作废状态", f"回款 {payment_no}：部分行标记作废、"
                                     "部分行未作废（回款单须整单作废）"))
                 continue
-            # none of its money counts: whatever invoices it settled, known or not
-            gone = _drop_allocations(s, payment_no, [], actor)
-            summary.removed += len(gone)
-            if gone:
-                summary.moved.append(f"回款 {payment_no}：已作废，撤销对发票 {_labels(gone)} 的核销")
+            _void_payment(s, payment_no, records, summary, problems, actor, skip_unknown)
             continue
         date_problem = _two_dates(payment_no, records)
         if date_problem:
@@ -273,34 +271,111 @@ def _two_payments(s: Session, payment_no: str, records: list[PaymentRecord],
                   found: dict[str, ReceivableInvoice]) -> Problem | str | None:
     """The export's rows of a number against each other (one customer) and against the
     stored 回款单 of that number (the same customer, the same year): else two payments."""
-    first = records[0]
+    return (_two_customers(s, payment_no, records, found)
+            or _another_payment(s, payment_no, records[0], found[records[0].invoice_key].customer_id,
+                                _stored_payment(s, payment_no)))
+
+
+def _two_customers(s: Session, payment_no: str, records: list[PaymentRecord],
+                   found: dict[str, ReceivableInvoice | None]) -> Problem | str | None:
+    """Rows of one number whose (known) invoices are of two customers: two payments."""
+    known = [r for r in records if found.get(r.invoice_key) is not None]
+    if not known:
+        return None
+    first = known[0]
     owner = found[first.invoice_key].customer_id
-    for record in records[1:]:
+    for record in known[1:]:
         if found[record.invoice_key].customer_id != owner:
             return _at(record, "回款单号", (
                 f"回款单号 {payment_no} 在{_first_row(record, first)}是客户“{_name(s, owner)}”的回款，"
                 f"此行是客户“{_name(s, found[record.invoice_key].customer_id)}”的：一张回款单只属于"
                 f"一个客户。若是两个账套（或银行账户）各自编号的两张收款单，请在导出时给回款单号加上"
                 f"账套前缀（如 A-{payment_no}、B-{payment_no}）后再导入"))
-    stored = s.exec(select(Payment).where(Payment.payment_no == payment_no)
-                    .order_by(Payment.invoice_no)).all()
+    return None
+
+
+def _stored_payment(s: Session, payment_no: str) -> list[Payment]:
+    """The stored allocations of a number: one payment (the import never stores two)."""
+    return list(s.exec(select(Payment).where(Payment.payment_no == payment_no)
+                       .order_by(Payment.invoice_no)).all())
+
+
+def _stored_said(s: Session, payment_no: str, stored: list[Payment]) -> str:
+    was = stored[0]
+    return (f"回款单号 {payment_no} 已登记为客户“{_name(s, was.customer_id)}”{was.paid_on} 的回款"
+            f"（核销发票 {_labels(stored)}），")
+
+
+def _another_payment(s: Session, payment_no: str, first: PaymentRecord, owner: int | None,
+                     stored: list[Payment], this: str = "此行") -> Problem | str | None:
+    """Whether the payment of `first` (of customer `owner`, None when its invoices are not
+    known) is not the stored payment of its number (`stored`): another customer on another
+    day, or another year. This is what identifies a 回款单 here: the hub keeps no 账套, so a
+    number is one payment of one customer in one year (see `_PREFIX_ACCOUNT`)."""
     if not stored:
         return None
     was = stored[0]
-    said = (f"回款单号 {payment_no} 已登记为客户“{_name(s, was.customer_id)}”{was.paid_on} 的回款"
-            f"（核销发票 {_labels(list(stored))}），")
+    said = _stored_said(s, payment_no, stored)
     # finance correcting the customer a 回款单 was booked to keeps its date: one payment
-    if was.customer_id != owner and was.paid_on != first.paid_on:
+    if owner is not None and was.customer_id != owner and was.paid_on != first.paid_on:
         return _at(first, "回款单号", (
-            f"{said}此行是客户“{_name(s, owner)}”{first.paid_on} 的：不是同一张回款单。"
+            f"{said}{this}是客户“{_name(s, owner)}”{first.paid_on} 的：不是同一张回款单。"
             f"{_PREFIX_ACCOUNT}"
             f"（如 A-{payment_no}、B-{payment_no}）后再导入"))
     if was.paid_on.year != first.paid_on.year:
         return _at(first, "回款日期", (
-            f"{said}此行的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
+            f"{said}{this}的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
             f"年度重新编号，请在导出时给回款单号加上年度前缀（如 {first.paid_on.year}-{payment_no}）"
             "后再导入"))
     return None
+
+
+def _void_payment(s: Session, payment_no: str, records: list[PaymentRecord],
+                  summary: ImportSummary, problems: list, actor: str, skip: bool) -> None:
+    """A voided 回款单 (作废): none of its money counts, whatever invoices it settled (known or
+    not), so the stored allocations of its number are deleted — but only when they are the
+    payment voided. A 回款单号 is unique only within a 账套 and a year; the hub keeps no 账套,
+    and knows a payment by its number, its customer and its year, as an import in force does
+    (`_two_payments`): a voided one of another customer on another day, or of another year,
+    is another 账套's (or year's) 回款单, and is refused as an import in force would be,
+    rather than taking the stored one's money away. A voided one whose invoices are all
+    unknown (no customer to compare) and dated otherwise in the year cannot be told apart:
+    refused, or skipped (`skip`) until its invoice is known, like a payment of an unknown
+    invoice."""
+    date_problem = _two_dates(payment_no, records)
+    if date_problem:
+        problems.append(date_problem)
+        return
+    found = {r.invoice_key: _invoice(s, r.invoice_key) for r in records}
+    clash = _two_customers(s, payment_no, records, found)
+    if clash:
+        problems.append(clash)
+        return
+    stored = _stored_payment(s, payment_no)
+    if not stored:
+        return  # never stored (or voided before): nothing counts already
+    first = records[0]
+    owner = next((found[r.invoice_key].customer_id for r in records
+                  if found[r.invoice_key] is not None), None)
+    clash = _another_payment(s, payment_no, first, owner, stored, this="此作废行")
+    if clash:
+        problems.append(clash)
+        return
+    if owner is None and first.paid_on != stored[0].paid_on:
+        was = stored[0]
+        what = (f"回款 {payment_no}：已作废，但所列发票 {'、'.join(invoice_label(k) for k in found)} "
+                f"不存在，无法确认它就是已登记的回款单 {payment_no}（客户“{_name(s, was.customer_id)}”"
+                f"{was.paid_on} 的回款，核销发票 {_labels(stored)}；此作废行的回款日期是 {first.paid_on}）")
+        if skip:
+            summary.skipped.append(f"{what}，暂不撤销")
+        else:
+            problems.append(_at(first, "发票号", (
+                f"{what}：请先导入该发票；若是两个账套（或银行账户）各自编号的收款单，请在导出时给"
+                f"回款单号加上账套前缀（如 A-{payment_no}、B-{payment_no}）后再导入")))
+        return
+    gone = _drop_allocations(s, payment_no, [], actor)
+    summary.removed += len(gone)
+    summary.moved.append(f"回款 {payment_no}：已作废，撤销对发票 {_labels(gone)} 的核销")
 
 
 def _name(s: Session, customer_id: int) -> str:

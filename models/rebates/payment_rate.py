@@ -3,8 +3,9 @@
 For an order dated in month M: the customer's invoices DUE in the three calendar months
 before M; rate = amount paid on or before each invoice's due date (capped at the invoice
 amount) ÷ amount due. An invoice reversed by red-letter invoices (红冲) is due what is left
-of it, nothing when reversed in full. No invoice due in that window (or nothing due in
-total) → None, and the rule's `no_history` decides.
+of it, nothing when reversed in full; money allocated to such a red-letter invoice is a
+refund of the blue one's (see `PaymentRates`). No invoice due in that window (or nothing due
+in total) → None, and the rule's `no_history` decides.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ class InvoiceFact(NamedTuple):
 
 
 class PaymentFact(NamedTuple):
-    """Money received against one invoice (from `payment`)."""
+    """Money received against one invoice (from `payment`); against a red-letter invoice
+    that names its blue one, money refunded on that blue invoice."""
 
     invoice_no: str
     paid_on: dt.date
@@ -75,7 +77,8 @@ class PaymentRates:
             if inv.reverses is not None:
                 reversed_fen[inv.reverses] = reversed_fen.get(inv.reverses, 0) + _fen(inv.amount)
         # what is due on each invoice: a blue one less its red ones; a red one naming its blue
-        # invoice is not due itself (nor is money on it counted)
+        # invoice is not due itself (money on it is a refund of the blue's, below)
+        refunds_of = {inv.invoice_no: inv.reverses for inv in invoices if inv.reverses is not None}
         invoices = [inv for inv in invoices if inv.reverses is None]
         due_fen = {inv.invoice_no: 0 if inv.reversed_in_full
                    else _fen(inv.amount) + reversed_fen.get(inv.invoice_no, 0)
@@ -84,9 +87,21 @@ class PaymentRates:
         due_of = {inv.invoice_no: inv.due_on for inv in invoices}
         for p in payments:
             p = PaymentFact(*p)
-            due_on = due_of.get(p.invoice_no)
+            invoice_no, fen = p.invoice_no, _fen(p.amount)
+            blue = refunds_of.get(invoice_no)
+            if blue is not None:
+                # A 收款单 核销 against a red-letter 应收单 (Kingdee's 收款退款单, U8's 红字
+                # 收款单) is money given back to the customer for the reversed part of the
+                # blue invoice; finance nets it against what the blue one collected. So it
+                # takes that much off what was collected on the blue invoice, dated like any
+                # payment: given back by the blue's due date, less was paid on time; given
+                # back later, it does not undo money paid on time (the red invoice already
+                # took the reversed part off what is due). Counted, not refused: with the red
+                # invoice naming its blue one it has this one reading.
+                invoice_no, fen = blue, -fen
+            due_on = due_of.get(invoice_no)
             if due_on is not None and p.paid_on <= due_on:
-                on_time[p.invoice_no] = on_time.get(p.invoice_no, 0) + _fen(p.amount)
+                on_time[invoice_no] = on_time.get(invoice_no, 0) + fen
         self._fold((inv.customer_id, inv.due_on, due_fen[inv.invoice_no],
                     on_time.get(inv.invoice_no, 0)) for inv in invoices)
 

@@ -205,3 +205,52 @@ def test_the_payment_rate_finds_red_letter_invoices_by_index_after_analyze(seede
             plan = [row[3] for row in conn.exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + statement, parameters)]
             assert not [step for step in plan if step.startswith("SCAN")], plan
+
+
+# --- money allocated to a red-letter invoice: a refund of its blue invoice --------------------
+# FP-C (8,000.00 due 2027-01-10, 5,000.00 paid on 2027-01-05) is reversed by 2,000.00 on
+# 2027-01-06 (HP-C), and finance gives the customer 2,000.00 back on 2027-01-08: a 收款单
+# 核销 against HP-C. By hand, due 10,000 + 0 + 6,000 = 16,000 (as above); on time before the
+# refund 10,000 + 5,000 = 15,000 (93.75 %), after it 10,000 + 3,000 = 13,000: 81.25 %. Before
+# the fix the refund counted nowhere (93.75 % stayed).
+EARLY_RED = f"HP-C,{KANGDA},2027-01-06,2027-01-06,-2000.00,,FP-C\n"
+
+
+def test_a_refund_on_a_red_letter_invoice_in_an_xlsx_export_lowers_the_rate(seeded, tmp_path):
+    db = seeded.db_url
+    import_receivables_file(db, write(tmp_path / "应收.csv", HEADER + BLUES + EARLY_RED), "t")
+    import_receivables_file(db, write(tmp_path / "回款.csv", PAID), "t")
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+    book = tmp_path / "回款2.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.append(["收款单号", "发票号码", "到账日期", "收款金额"])
+    wb.active.append(["SK-3", "HP-C", D(2027, 1, 8), 2000])
+    wb.save(book)
+    assert import_receivables_file(db, book, "t").created == 1
+    assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+
+    # finance dates the refund after FP-C's due date: the 5,000 stays paid on time
+    import_receivables_file(db, write(tmp_path / "回款3.csv",
+                                      PAYMENTS + "SK-3,HP-C,2027-01-20,2000.00\n"), "t")
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+
+
+def test_the_rest_sync_counts_a_refund_on_a_red_letter_invoice_alike(hub):
+    def paid(number: str, invoice_no: str, day: str, amount: str) -> dict:
+        return {"payment_no": number, "invoice_no": invoice_no, "paid_on": day, "amount": amount}
+
+    with ErpSimulator("token", page_size=10) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(
+            invoices=[invoice("FP-A", "2026-11-15", "10000.00"),
+                      invoice("FP-B", "2026-12-10", "5000.00", reversed_in_full=True),
+                      invoice("FP-C", "2027-01-10", "8000.00"),
+                      invoice("HP-C", "2027-01-10", "-2000.00", original_invoice_no="FP-C")],
+            payments=[paid("SK-1", "FP-A", "2026-11-10", "10000.00"),
+                      paid("SK-2", "FP-C", "2027-01-05", "5000.00")])
+        assert sync_receivables(rest_hub).skipped == []
+        assert rate(hub.db_url) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+        sim.record_receivables(payments=[paid("SK-3", "HP-C", "2027-01-08", "2000.00")])
+        assert sync_receivables(rest_hub).created == 1
+    assert rate(hub.db_url) == ((1_600_000, 1_300_000), Decimal("0.8125"))

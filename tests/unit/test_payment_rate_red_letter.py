@@ -68,3 +68,29 @@ def test_money_paid_on_a_reversed_invoice_counts_up_to_what_is_left_of_it():
     rates = PaymentRates(invoices(InvoiceFact("R-C", 1, D(2027, 3, 1), Y("-2000.00"),
                                               reverses="C")), paid)
     assert rates.amounts(1, "2027-02") == (2_100_000, 1_600_000)
+
+
+def test_money_on_a_red_letter_invoice_is_a_refund_of_its_blue_invoice_dated_by_the_refund():
+    """C 8,000.00 due 2027-01-10, paid 5,000.00 on 2027-01-05; R-C reverses 2,000.00 of it and
+    finance gives the customer 2,000.00 back on 2027-01-08 (a 收款单 核销 against R-C).
+    Due 10,000 + 5,000 + (8,000 − 2,000) = 21,000 either way.
+    Before (money on R-C counted nowhere): on time 10,000 + 5,000 = 15,000 → 71.43 %.
+    After: C kept 5,000 − 2,000 = 3,000 by its due date: 10,000 + 3,000 = 13,000 → 61.90 %."""
+    red = InvoiceFact("R-C", 1, D(2027, 1, 6), Y("-2000.00"), reverses="C")
+    assert PaymentRates(invoices(red), PAYMENTS).amounts(1, "2027-02") == (2_100_000, 1_500_000)
+    refund = PaymentFact("R-C", D(2027, 1, 8), Y("2000.00"))
+    rates = PaymentRates(invoices(red), PAYMENTS + [refund])
+    assert rates.amounts(1, "2027-02") == (2_100_000, 1_300_000)
+    assert rates.rate(1, "2027-02") == Y(13000) / Y(21000)
+    # given back after C's due date, it does not undo the 5,000 paid on time: 15,000 / 21,000
+    late = refund._replace(paid_on=D(2027, 1, 20))
+    assert PaymentRates(invoices(red), PAYMENTS + [late]).amounts(1, "2027-02") == (
+        2_100_000, 1_500_000)
+    # a refund of what was overpaid leaves the blue paid in full, never below nothing: C paid
+    # 8,000 on time, 2,000 reversed and given back → 6,000 of 6,000; given back beyond what
+    # was paid → 0 on C, not less
+    paid_all = [PAYMENTS[0], PaymentFact("C", D(2027, 1, 5), Y("8000.00")), refund]
+    assert PaymentRates(invoices(red), paid_all).amounts(1, "2027-02") == (2_100_000, 1_600_000)
+    too_much = [PAYMENTS[0], refund._replace(amount=Y("9000.00"))]
+    assert PaymentRates(invoices(red), too_much).amounts(1, "2027-02") == (2_100_000, 1_000_000)
+
