@@ -513,7 +513,7 @@ class _Check:
                 self.add(_join(path, key), "不支持 YAML 合并键“<<”（如 <<: *共用条件），"
                                            "请把共用的字段直接写在每一处")
             elif key not in allowed:
-                self.add(_join(path, key), _unknown_field(str(key), path))
+                self.add(_join(path, key), _unknown_field(str(key), path, value[key]))
         for key in dict.fromkeys(getattr(value, "duplicates", ())):
             if key in allowed or not _DECIMAL_TAIL.match(str(key).split(".")[0]):
                 # (1,000,000 cut at its commas: the tails are said above)
@@ -1039,7 +1039,21 @@ def _meant_fields(key: str, path: str) -> tuple[str, ...]:
     return here or meant
 
 
-def _unknown_field(key: str, path: str) -> str:
+def _shaped_like(path: str, value: Any) -> list[str]:
+    """The fields of the mapping at `path` whose place takes every key of `value` (a mapping,
+    or a list of mappings): what an unknown key holding it most likely stands for
+    (`conditions: {regions: [华东]}` → applies_to)."""
+    # each mapping once: anchors can repeat one mapping any number of times
+    items = list({id(v): v for v in (value if isinstance(value, list) else [value])}.values())
+    keys = {str(k) for item in items if isinstance(item, dict) for k in item}
+    if not keys or not all(isinstance(item, dict) for item in items):
+        return []
+    list_path = "[0]" if isinstance(value, list) else ""
+    return [f for f in _SCHEMA[_place(path)]
+            if keys <= set(_SCHEMA.get(_place(f"{_join(path, f)}{list_path}"), ()))]
+
+
+def _unknown_field(key: str, path: str, value: Any = None) -> str:
     """What a key the mapping at `path` does not take is, and where it goes."""
     allowed = _SCHEMA[_place(path)]
     if key in _FIELD_PLACES:  # a real field, written at the wrong level
@@ -1050,7 +1064,10 @@ def _unknown_field(key: str, path: str) -> str:
     if meant:
         return f"字段“{key}”无法识别：请写作 " + "或 ".join(
             f"{f}（写在{_where(f, beside=False)}）" for f in meant)
-    return f"未知字段{_did_you_mean(key, allowed)}；可用字段：{'、'.join(allowed)}"
+    hint = _did_you_mean(key, allowed)
+    if not hint and (shaped := _shaped_like(path, value)):
+        hint = f"（其中的字段属于 {' 或 '.join(shaped)}：是否应为 {' 或 '.join(shaped)}？）"
+    return f"未知字段{hint}；可用字段：{'、'.join(allowed)}"
 
 
 def parse_policy_document(text: str) -> PolicySpec:

@@ -285,3 +285,15 @@ def test_a_lone_grouped_amount_for_the_cap_is_shown_without_its_commas():
     text = edit("    cap:\n      amount_per_period: 50000\n", "    cap: 1,000,000\n")
     assert problems_of(text)["rules[0].cap"] == \
         "应为键值映射（字段: 值），请写成 {amount_per_period: 1000000}"
+
+
+def test_an_unknown_field_holding_another_fields_content_names_that_field():
+    """`conditions:` for applies_to, `limits:` for cap: what the mapping holds says which
+    field of the rule it stands for (the schema's places again)."""
+    text = edit("    applies_to:\n", "    conditions:\n")
+    assert problems_of(text)["rules[0].conditions"].startswith(
+        "未知字段（其中的字段属于 applies_to：是否应为 applies_to？）；可用字段：id、")
+    text = edit("    cap:\n", "    limits:\n")
+    assert "是否应为 cap？" in problems_of(text)["rules[0].limits"]
+    text = edit("    applies_to:\n      customer_tiers: [A]\n", "    scope:\n      skus: [A]\n")
+    assert "是否应为 applies_to 或 exclude？" in problems_of(text)["rules[0].scope"]
