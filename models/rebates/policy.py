@@ -483,13 +483,17 @@ class _Check:
         return _BAD
 
     # -- structure
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...],
-                required: tuple[str, ...] = (), single: str | None = None) -> dict | object:
-        """`single`: the field a lone value written in place of the mapping is meant for
-        (`cap: 60000` is `cap: {amount_per_period: 60000}`)."""
+    def mapping(self, value: Any, path: str, required: tuple[str, ...] = (),
+                single: str | None = None) -> dict | object:
+        """The mapping at `path`, holding the fields `_SCHEMA` gives its place. `single`: the
+        field a lone value written in place of the mapping is meant for (`cap: 60000` is
+        `cap: {amount_per_period: 60000}`)."""
+        allowed = _SCHEMA[_place(path)]
         if not isinstance(value, dict):
             if single and isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
                 shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+                if _THOUSANDS.match(shown.translate(HALF_WIDTH)):  # braces would cut 1,000
+                    shown = shown.translate(HALF_WIDTH).replace(",", "")
                 if _NUMBER_RE.match(shown.rstrip("%％").strip()):
                     return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: {shown}}}")
                 if hint := _number_hint(shown):  # 6万: the number to write as well
@@ -498,18 +502,27 @@ class _Check:
         for key in value:
             if key not in allowed and _THOUSANDS_TAIL.match(str(key)):
                 # `{from: 100,000}`: YAML splits the number at the comma into a key "000"
-                self.add(_join(path, key), "数字中不能用千位分隔符“,”（如 100,000 请写成 "
-                                           "100000），逗号后的部分被当成了字段名")
+                self.add(_join(path, key), "花括号 { … } 中的逗号分隔字段，数字中的千位分隔符“,”"
+                                           "把数字断开了，逗号后的部分被当成了字段名：请写成 "
+                                           "100000（不加逗号），或给数字加引号 \"100,000\"")
+            elif key not in allowed and _DECIMAL_TAIL.match(str(key)) and value[key] is None:
+                # `{from: 1000,5}`: a decimal comma, split the same way
+                self.add(_join(path, key), "花括号 { … } 中的逗号分隔字段，逗号后的数字被当成了"
+                                           "字段名：逗号不能作小数点，小数点请用半角“.”（如 1000.5）")
             elif key == "<<":  # YAML's merge key: every field is read as written, none merged
                 self.add(_join(path, key), "不支持 YAML 合并键“<<”（如 <<: *共用条件），"
                                            "请把共用的字段直接写在每一处")
             elif key not in allowed:
-                self.add(_join(path, key), f"未知字段{_did_you_mean(str(key), allowed)}；"
-                                           f"可用字段：{'、'.join(allowed)}")
-        for key in getattr(value, "duplicates", ()):
-            self.add(_join(path, key), "字段重复出现")
+                self.add(_join(path, key), _unknown_field(str(key), path, value[key]))
+        for key in dict.fromkeys(getattr(value, "duplicates", ())):
+            if key in allowed or not _DECIMAL_TAIL.match(str(key).split(".")[0]):
+                # (1,000,000 cut at its commas: the tails are said above)
+                self.add(_join(path, key), "字段重复出现")
+        # 生效日期 written for effective_from: the problem with that key says it all
+        renamed = {f for key in value if key not in allowed
+                   for f in _meant_fields(str(key), path) if f in allowed}
         for key in required:
-            if value.get(key) is None:
+            if value.get(key) is None and key not in renamed:
                 self.add(_join(path, key), f"缺少必填字段{_REQUIRED_HINTS.get(key, '')}")
         return value
 
@@ -544,9 +557,12 @@ class _Check:
             return self.add(path, f"日期须在 {FIRST_DATE} 至 {LAST_DATE} 之间（实为 {day}）")
         return day
 
-    def number(self, value: Any, path: str, written: Any = None) -> Decimal | object:
+    def number(self, value: Any, path: str, written: Any = None,
+               grouped: bool = True) -> Decimal | object:
         """`written`: the value as the document holds it, when `value` is a part of it (the
-        number of a percentage): problems quote what the clerk wrote."""
+        number of a percentage): problems quote what the clerk wrote. `grouped`: thousands
+        separators (1,000,000 — how amounts are written in China) are read; not in a rate,
+        where a comma can only be a decimal comma (12,5%)."""
         shown = value if written is None else written
         if isinstance(value, bool):
             return self.add(path, f"应为数字，实为 {str(value).lower()}")
@@ -559,6 +575,8 @@ class _Check:
             number = Decimal(value)
         elif half is not None and _NUMBER_RE.match(half):
             number = Decimal(half)
+        elif grouped and half is not None and _THOUSANDS.match(half):
+            number = Decimal(half.replace(",", ""))  # also １，０００ (full-width, as typed)
         else:
             return self.add(path, f"应为数字，实为 {_shown(shown)}{_number_hint(shown)}")
         # checked before any arithmetic: 1e400 would overflow the decimal context
@@ -586,7 +604,7 @@ class _Check:
         if isinstance(value, str):
             value = value.replace("％", "%")
         if isinstance(value, str) and value.strip().endswith("%"):
-            number = self.number(value.strip()[:-1].strip(), path, written=value)
+            number = self.number(value.strip()[:-1].strip(), path, written=value, grouped=False)
             if number is _BAD:
                 return _BAD
             number = _canon(number.scaleb(-2))
@@ -594,7 +612,7 @@ class _Check:
                 return self.add(path, f"小数位数过多（百分比最多 {MAX_PLACES - 2} 位小数），"
                                       f"实为 {_shown(value)}")
         else:
-            number = self.number(value, path)
+            number = self.number(value, path, grouped=False)
             if number is _BAD:
                 return _BAD
         if number < 0:
@@ -652,7 +670,15 @@ _CHOICE_WORDS = {
 }
 _QUOTES = "“”‘’「」"
 _THOUSANDS_TAIL = re.compile(r"^\d{3}(\.\d+)?$")  # what is left of 100,000 after the comma
+_DECIMAL_TAIL = re.compile(r"^\d+$")  # what is left of 1000,5 after the comma
 _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-width comma
+# thousands separators read as such (half-width by then): 1,000,000 and 12,500.50; not 0,125
+# nor 1,00,000 nor 12,5 (a decimal comma)
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
+# a decimal comma (12,5 or 1.000,5 with dots grouping the thousands: not Chinese usage, and a
+# misread would pay ten or a thousand times): refused with the number it most likely means
+_DECIMAL_COMMA = re.compile(r"^([+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)),(\d+)$")
+_DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3}){2,}$")  # 1.000.000
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
 _WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
 _SCALES = {"千": 3, "万": 4, "亿": 8}
@@ -686,6 +712,8 @@ def _number_hint(value: Any) -> str:
     if text.endswith("‰") and _NUMBER_RE.match(text[:-1].strip()):  # per mille
         percent = plain_number(Decimal(text[:-1].strip()).scaleb(-1))
         return f"（“{text}”是千分比，请写成百分比 {percent}%）"
+    if said := _decimal_comma_hint(text) or _chinese_number_hint(text):
+        return said
     if text[:1] in "¥￥" and _NUMBER_RE.match(text[1:].strip()):
         written = plain_number(Decimal(text[1:].strip()))
     elif _GROUPED.match(text):
@@ -697,6 +725,76 @@ def _number_hint(value: Any) -> str:
     else:
         return ""
     return f"（“{text}”请写成 {written}：金额以元、数量以件为单位，只写数字）"
+
+
+def _decimal_comma_hint(text: str) -> str:
+    """`（逗号不能作小数点：如指 12.5%，请写成 12.5%）` for 12,5% or 1.000,5 (1000.5); 1.000.000
+    (dots grouping the thousands) likewise; '' otherwise."""
+    half = text.translate(HALF_WIDTH).strip()
+    percent = half.endswith("%")
+    body = half[:-1].strip() if percent else half
+    if _DOT_GROUPED.match(body):
+        meant = body.replace(".", "") + ("%" if percent else "")
+        return f"（“{text}”请写成 {meant}：千位分隔符只能用逗号“,”，也可以不写）"
+    found = _DECIMAL_COMMA.match(body)
+    if not found or (not percent and _THOUSANDS.match(body)):
+        return ""
+    number = Decimal(f"{found.group(1).replace('.', '')}.{found.group(2)}")
+    meant = plain_number(number) + ("%" if percent else "")
+    return f"（逗号不能作小数点，小数点请用半角“.”：如指 {meant}，请写成 {meant}）"
+
+
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+              "七": 7, "八": 8, "九": 9}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CN_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿")
+_CN_NUMERAL = re.compile("^[零〇一二两三四五六七八九十百千万亿]+(点[零〇一二两三四五六七八九]+)?$")
+_CN_PERCENT = re.compile(r"^(百分之|千分之)(.+)$|^(.+?)\s*%$")
+_CN_UNIT = re.compile("(元|件|台|盒)$")
+
+
+def _chinese_number(text: str) -> Decimal | None:
+    """十二点五 → 12.5, 一百二十万 → 1200000, 一千零五 → 1005 (or 12.5 written in digits,
+    as after 百分之); None for anything else."""
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return Decimal(text)
+    if not _CN_NUMERAL.match(text) or len(text) > 40:  # (no real number is that long)
+        return None
+    whole, _, fraction = text.partition("点")
+    total = section = 0
+    digit: int | None = None
+    for c in whole:
+        if c in _CN_DIGITS:
+            if digit:  # 一二: digits in a row are no number people say
+                return None
+            digit = _CN_DIGITS[c]
+        elif c in _CN_UNITS:
+            section += (1 if digit is None else digit) * _CN_UNITS[c]  # 十二: 一 unsaid
+            digit = None
+        elif c == "万":
+            total, section, digit = total + (section + (digit or 0)) * 10 ** 4, 0, None
+        else:  # 亿
+            total, section, digit = (total + section + (digit or 0)) * 10 ** 8, 0, None
+    places = "".join(str(_CN_DIGITS[c]) for c in fraction)
+    return Decimal(f"{total + section + (digit or 0)}{'.' + places if places else ''}")
+
+
+def _chinese_number_hint(text: str) -> str:
+    """`（“百分之十二点五”请写成 12.5%）`, `（“十万”请写成 100000：…）`; '' for any other text."""
+    if not any(c in _CN_CHARS for c in text):  # 12.5% or a word: not this hint's
+        return ""
+    found = _CN_PERCENT.match(text)
+    if found:
+        number = _chinese_number((found.group(2) or found.group(3)).strip())
+        if number is None:
+            return ""
+        if found.group(1) == "千分之":
+            number = number.scaleb(-1)
+        return f"（“{text}”请写成 {plain_number(number)}%）"
+    number = _chinese_number(_CN_UNIT.sub("", text).strip())
+    if number is None:
+        return ""
+    return f"（“{text}”请写成 {plain_number(number)}：金额以元、数量以件为单位，只写数字）"
 
 
 # dates as people and spreadsheets write them: 2027/1/1, 2027.1.1, 2027年1月1日, 20270101,
@@ -840,12 +938,136 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-_POLICY_FIELDS = ("code", "name", "effective_from", "effective_to", "text", "rules")
-_RULE_FIELDS = ("id", "name", "clause", "applies_to", "exclude", "measure", "period", "style",
-                "tiers", "cap", "priority", "stacking")
-_APPLIES_FIELDS = ("product_lines", "skus", "customer_tiers", "regions", "order_dates",
-                   "payment_rate")
-_EXCLUDE_FIELDS = ("skus", "product_lines", "customers")
+# --------------------------------------------------------------------------- the schema
+
+# Every mapping a document holds — its place, the path with i, j for the list indices — and
+# the fields it takes. The readers take their fields from here (`_Check.mapping`), and so do
+# the messages that say where a field written at the wrong level belongs: one list.
+_SCHEMA: dict[str, tuple[str, ...]] = {
+    "": ("code", "name", "effective_from", "effective_to", "text", "rules"),
+    "rules[i]": ("id", "name", "clause", "applies_to", "exclude", "measure", "period", "style",
+                 "tiers", "cap", "priority", "stacking"),
+    "rules[i].applies_to": ("product_lines", "skus", "customer_tiers", "regions",
+                            "order_dates", "payment_rate"),
+    "rules[i].applies_to.order_dates": ("from", "to"),
+    "rules[i].applies_to.payment_rate": ("min", "no_history"),
+    "rules[i].exclude": ("skus", "product_lines", "customers"),
+    "rules[i].tiers[j]": ("from", "to", "rate"),
+    "rules[i].cap": ("amount_per_period",),
+}
+_EXCLUDE_FIELDS = _SCHEMA["rules[i].exclude"]
+
+# The Chinese names a clerk writes for the schema's fields, one entry per field. A name may
+# stand for fields of different places (开始日期: the policy's effective_from, or the from of
+# order_dates): the place it is written in says which. Never for two fields of one place.
+_FIELD_WORDS: dict[str, tuple[str, ...]] = {
+    "code": ("政策编码", "政策编号", "政策代码", "编码", "代码", "编号"),
+    "name": ("名称", "政策名称", "规则名称", "条款名称", "标题", "名字"),
+    "effective_from": ("生效日期", "生效日", "生效时间", "开始日期", "起始日期", "执行日期"),
+    "effective_to": ("失效日期", "失效日", "截止日期", "结束日期", "终止日期", "到期日期"),
+    "text": ("正文", "政策正文", "政策原文", "原文", "政策内容", "内容"),
+    "rules": ("规则", "返利规则", "条款", "返利条款", "规则列表"),
+    "id": ("规则编号", "规则编码", "规则代码", "条款编号", "编号", "编码"),
+    "clause": ("条款号", "条次", "条款序号", "第几条", "引用条款"),
+    "applies_to": ("适用条件", "适用范围", "条件", "适用", "适用于"),
+    "exclude": ("排除", "排除条件", "除外", "例外", "不适用", "排除范围"),
+    "measure": ("计量", "计量方式", "口径", "计算口径", "考核口径", "统计口径", "计返口径"),
+    "period": ("期间", "周期", "结算周期", "考核周期", "统计周期", "考核期间", "结算期间"),
+    "style": ("方式", "返利方式", "计算方式", "计返方式", "累进方式", "返利类型"),
+    "tiers": ("阶梯", "阶梯门槛", "档位", "档次", "阶梯档位", "门槛", "档位列表"),
+    "cap": ("封顶", "返利封顶", "上限", "返利上限", "封顶金额"),
+    "priority": ("优先级", "优先顺序", "优先"),
+    "stacking": ("叠加", "叠加方式", "是否叠加", "叠加规则", "互斥"),
+    "product_lines": ("产品线", "产品系列", "产品类别"),
+    "skus": ("产品", "商品", "型号", "产品型号", "物料", "物料编码", "产品编码", "商品编码"),
+    "customer_tiers": ("客户等级", "经销商等级", "客户级别", "等级", "级别"),
+    "regions": ("大区", "区域", "地区", "销售大区", "片区"),
+    "order_dates": ("订单日期", "下单日期", "订单期间", "适用期间", "适用日期", "下单期间"),
+    "payment_rate": ("回款率", "回款条件", "回款", "近3个月回款率", "近三个月回款率"),
+    "customers": ("客户", "排除客户", "经销商", "客户名单"),
+    "from": ("起点", "起始", "下限", "从", "起", "门槛", "开始日期", "起始日期", "开始"),
+    "to": ("止点", "止", "至", "到", "截止", "截止日期", "结束日期", "上限"),
+    "rate": ("返利比例", "比例", "返利率", "返点", "点数", "返利点", "返利点数", "费率", "比率"),
+    "min": ("最低", "最低回款率", "下限", "不低于", "最低比例", "最低值"),
+    "no_history": ("无记录时", "无历史", "无历史记录", "无回款记录", "无应收时", "无数据时"),
+    "amount_per_period": ("封顶金额", "每期封顶", "每期上限", "金额", "每期金额", "上限金额"),
+}
+# field name → the places it is valid in, and written name → the fields it may stand for
+_FIELD_PLACES: dict[str, tuple[str, ...]] = {}
+for _place_name, _fields in _SCHEMA.items():
+    for _field in _fields:
+        _FIELD_PLACES[_field] = (*_FIELD_PLACES.get(_field, ()), _place_name)
+_WORD_FIELDS: dict[str, tuple[str, ...]] = {}
+for _field, _words in _FIELD_WORDS.items():
+    for _word in (_field, *_words):
+        _WORD_FIELDS[_word] = (*_WORD_FIELDS.get(_word, ()), _field)
+
+
+def _place(path: str) -> str:
+    """The schema's place of a mapping's path: rules[0].tiers[2] → rules[i].tiers[j]."""
+    letters = iter("ij")
+    return re.sub(r"\[\d+\]", lambda _: f"[{next(letters)}]", path)
+
+
+def _where(field: str, beside: bool = True) -> str:
+    """Where a field is written, as a message says it: `rules[i].tiers[j] 下（与 from、to
+    同级）`, `文档顶层（不缩进，与 code、name 同级）`; `beside`: with its neighbours, when it
+    has one place."""
+    places = _FIELD_PLACES[field]
+    said = []
+    for place in places:
+        others = [f for f in _SCHEMA[place] if f != field][:2]
+        gloss = f"与 {'、'.join(others)} 同级" if others and beside and len(places) == 1 else ""
+        if not place:
+            said.append("文档顶层" + (f"（不缩进，{gloss}）" if gloss else ""))
+        else:
+            said.append(f" {place} 下" + (f"（{gloss}）" if gloss else ""))
+    return "或".join(said)
+
+
+def _field_word(key: str) -> str:
+    """A key as `_WORD_FIELDS` knows it: half-width, without spaces or quotes, lower case."""
+    word = unicodedata.normalize("NFKC", key)
+    return re.sub(r"[\s" + _QUOTES + "\"'“”]", "", word).rstrip(":").casefold()
+
+
+def _meant_fields(key: str, path: str) -> tuple[str, ...]:
+    """The fields a key the schema does not know stands for (生效日期 → effective_from;
+    ｒａｔｅ → rate): those of the mapping's own place when there are any."""
+    meant = _WORD_FIELDS.get(_field_word(key), ())
+    here = tuple(f for f in meant if f in _SCHEMA[_place(path)])
+    return here or meant
+
+
+def _shaped_like(path: str, value: Any) -> list[str]:
+    """The fields of the mapping at `path` whose place takes every key of `value` (a mapping,
+    or a list of mappings): what an unknown key holding it most likely stands for
+    (`conditions: {regions: [华东]}` → applies_to)."""
+    # each mapping once: anchors can repeat one mapping any number of times
+    items = list({id(v): v for v in (value if isinstance(value, list) else [value])}.values())
+    keys = {str(k) for item in items if isinstance(item, dict) for k in item}
+    if not keys or not all(isinstance(item, dict) for item in items):
+        return []
+    list_path = "[0]" if isinstance(value, list) else ""
+    return [f for f in _SCHEMA[_place(path)]
+            if keys <= set(_SCHEMA.get(_place(f"{_join(path, f)}{list_path}"), ()))]
+
+
+def _unknown_field(key: str, path: str, value: Any = None) -> str:
+    """What a key the mapping at `path` does not take is, and where it goes."""
+    allowed = _SCHEMA[_place(path)]
+    if key in _FIELD_PLACES:  # a real field, written at the wrong level
+        return f"不属于此处：{key} 应写在{_where(key)}"
+    meant = _meant_fields(key, path)
+    if len(meant) == 1 and meant[0] in allowed:
+        return f"字段“{key}”无法识别：请写作 {meant[0]}"
+    if meant:
+        return f"字段“{key}”无法识别：请写作 " + "或 ".join(
+            f"{f}（写在{_where(f, beside=False)}）" for f in meant)
+    hint = _did_you_mean(key, allowed)
+    if not hint and (shaped := _shaped_like(path, value)):
+        hint = f"（其中的字段属于 {' 或 '.join(shaped)}：是否应为 {' 或 '.join(shaped)}？）"
+    return f"未知字段{hint}；可用字段：{'、'.join(allowed)}"
 
 
 def parse_policy_document(text: str) -> PolicySpec:
@@ -870,8 +1092,7 @@ def _read_policy(data: Any, check: _Check) -> PolicySpec | object:
         one = len(data) == 1 and isinstance(data[0], dict)
         return check.add("", "应为键值映射（字段: 值）：一个文件写一份政策 { … }，不能是列表 [ … ]"
                              + ("；请去掉最外层的方括号" if one else ""))
-    if check.mapping(data, "", _POLICY_FIELDS,
-                     ("code", "name", "effective_from", "rules")) is _BAD:
+    if check.mapping(data, "", ("code", "name", "effective_from", "rules")) is _BAD:
         return _BAD
     code = name = start = end = text = _MISSING
     if data.get("code") is not None:
@@ -939,9 +1160,8 @@ def _check_rule_windows(rules: list, start: dt.date, end: dt.date | None,
 
 
 def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
-    if check.mapping(raw, path, _RULE_FIELDS,
-                     ("id", "measure", "period", "style", "tiers", "priority",
-                      "stacking")) is _BAD:
+    if check.mapping(raw, path, ("id", "measure", "period", "style", "tiers", "priority",
+                                 "stacking")) is _BAD:
         return _BAD
     ok = True
 
@@ -995,7 +1215,7 @@ def _read_rule(raw: Any, path: str, check: _Check) -> RuleSpec | object:
 def _read_applies(raw: Any, path: str, check: _Check) -> AppliesTo | object:
     if raw is None:
         return AppliesTo()
-    if check.mapping(raw, path, _APPLIES_FIELDS) is _BAD:
+    if check.mapping(raw, path) is _BAD:
         return _BAD
     values: dict[str, Any] = {}
     for key in ("product_lines", "skus", "customer_tiers", "regions"):
@@ -1012,7 +1232,7 @@ def _read_applies(raw: Any, path: str, check: _Check) -> AppliesTo | object:
 
 
 def _read_window(raw: Any, path: str, check: _Check) -> DateWindow | object:
-    if check.mapping(raw, path, ("from", "to")) is _BAD:
+    if check.mapping(raw, path) is _BAD:
         return _BAD
     start = end = None
     if raw.get("from") is not None:
@@ -1029,7 +1249,7 @@ def _read_window(raw: Any, path: str, check: _Check) -> DateWindow | object:
 
 
 def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | object:
-    if check.mapping(raw, path, ("min", "no_history"), ("min",), single="min") is _BAD:
+    if check.mapping(raw, path, ("min",), single="min") is _BAD:
         return _BAD
     minimum = no_history = _BAD
     if raw.get("min") is not None:
@@ -1046,7 +1266,7 @@ def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | 
 def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
     if raw is None:
         return Exclusions()
-    if check.mapping(raw, path, _EXCLUDE_FIELDS) is _BAD:
+    if check.mapping(raw, path) is _BAD:
         return _BAD
     values = {}
     for key in _EXCLUDE_FIELDS:
@@ -1063,8 +1283,7 @@ def _read_exclude(raw: Any, path: str, check: _Check) -> Exclusions | object:
 
 
 def _read_cap(raw: Any, path: str, check: _Check) -> Decimal | object:
-    if check.mapping(raw, path, ("amount_per_period",), ("amount_per_period",),
-                     single="amount_per_period") is _BAD:
+    if check.mapping(raw, path, ("amount_per_period",), single="amount_per_period") is _BAD:
         return _BAD
     if raw.get("amount_per_period") is None:
         return _BAD
@@ -1091,7 +1310,7 @@ def _read_tiers(raw: Any, path: str, measure: str | None,
     bounds: list[tuple[Decimal | None, Decimal | None | object]] = []
     for i, item in enumerate(raw):
         tpath = f"{path}[{i}]"
-        if check.mapping(item, tpath, ("from", "to", "rate"), ("from", "rate")) is _BAD:
+        if check.mapping(item, tpath, ("from", "rate")) is _BAD:
             tiers.append(None)
             bounds.append((None, _BAD))
             continue

@@ -3,6 +3,7 @@ Chinese, never with a traceback."""
 from __future__ import annotations
 
 import textwrap
+from decimal import Decimal
 
 import pytest
 
@@ -57,11 +58,12 @@ def test_rarer_yaml_mistakes_are_explained_in_chinese_too(text, words):
                                         message.replace("YAML", ""))
 
 
-def test_a_threshold_grouped_with_a_full_width_comma_says_how_to_write_it():
-    # typed with a Chinese input method: 100，000 (the full-width comma does not split YAML)
+def test_a_threshold_grouped_with_a_full_width_comma_is_read_as_written():
+    # typed with a Chinese input method: 100，000 (the full-width comma does not split YAML);
+    # thousands separators are how amounts are written in China, full-width forms are read
     text = DOC.replace("tiers: [{from: 0, rate: 2%}]",
                        "tiers: [{from: 0, to: 100，000, rate: 2%}, {from: 100000, rate: 3%}]")
-    assert "请写成 100000" in problems_of(text)["rules[0].tiers[0].to"]
+    assert parse_policy_document(text).rules[0].tiers[0].upper == Decimal(100000)
 
 
 @pytest.mark.parametrize("text", ["", "# 2027 年政策（草稿，待填写）\n\n", "---\n"])

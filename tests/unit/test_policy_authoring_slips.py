@@ -1,6 +1,6 @@
 """Slips a clerk really makes when writing a policy (round 13): a copied policy whose rule
 still carries last quarter's order dates, numbers written as people say them (10万,
-100,000, 300000元), and a bare `min: 1` for the payment rate."""
+300000元; 100,000 is read, but not where YAML's braces cut it), and a bare `min: 1` for the payment rate."""
 from __future__ import annotations
 
 import datetime as dt
@@ -80,9 +80,11 @@ def test_numbers_written_as_people_say_them_get_a_hint():
     # in a flow mapping YAML cuts 100,000 at the comma: the "field" 000 is explained
     assert "千位分隔符" in problems["rules[0].tiers[1].000"]
     assert "未知字段" not in problems["rules[0].tiers[1].000"]
-    block = Q2.replace("- {from: 10, rate: 5%}", "- from: 10\n        rate: 5%").replace(
+    # outside braces (or quoted) a number grouped in thousands is read as written
+    block = Q2.replace("- {from: 10, rate: 5%}", "- from: 1,000\n        rate: 5%").replace(
         "to: 10, rate: 3%", "to: '1,000', rate: 3%")
-    assert "“1,000”请写成 1000" in problems_of(block)["rules[0].tiers[0].to"]
+    tiers = parse_policy_document(block).rules[0].tiers
+    assert (tiers[0].upper, tiers[1].lower) == (Decimal(1000), Decimal(1000))
     assert "“1.5万”请写成 15000" in problems_of(Q2.replace("to: 10,", "to: 1.5万,"))[
         "rules[0].tiers[0].to"]
 
