@@ -1070,11 +1070,15 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
         return run
 
 
+# who may look up a revision's vouchers and documents (its status page)
+SETTLEMENT_VIEWERS = ("finance", "admin")
+
+
 def settlement_revision(db_url: str, month: str, revision: int, person: Staff
                         ) -> SettlementRun:
     """A revision as finance (or an admin) looks it up; refused for anyone else, 404 when
     there is none."""
-    if person.role not in ("finance", "admin"):
+    if person.role not in SETTLEMENT_VIEWERS:
         raise SettlementError(f"只有财务或管理员可以查看结算的凭证发送情况（{person.name} 的角色是"
                               f"{role_label(person.role)}）", status=403, code="forbidden")
     month = month_key(month)
