@@ -13,7 +13,7 @@ from api.pages import esc
 from api.staff_pages import NONE_ITEM, facts
 from flows.rebate_board import STATUS_LABELS
 from models.money import yuan
-from models.rebates.formatting import percent
+from models.rebates.formatting import money, percent
 
 BOARD = "/rebates/board"
 ORDERS_PAGE = "/rebates/board/orders/page"
@@ -250,6 +250,19 @@ def _rate_row(ln: Mapping) -> tuple[str, str, str]:
     return "实际比例", esc(rate_label(ln["rate"])), ""
 
 
+def _taken_back(ln: Mapping) -> list[tuple[str, str, str]]:
+    """A claw-back's facts: what was paid, what is due now and what is taken back — not the
+    new basis × rate beside a negative amount, which reads as a contradiction; a part booked
+    to this line's rep and region (the rest to others where it was paid) says so."""
+    change = -Decimal(ln["change"])
+    said = (f'原已返 {money(Decimal(ln["paid_before"]))}，现应返 {money(Decimal(ln["due"]))}，'
+            f'追回 {money(change)}')
+    rows = [("冲回", esc(said), "")]
+    if Decimal(ln["amount"]) != -change:
+        rows.append(("本行冲回", esc(f"{money(-Decimal(ln['amount']))}（按原入账销售与大区分摊）"), ""))
+    return rows
+
+
 def _line(n: int, ln: Mapping) -> str:
     status = ln["status"]
     if status == "expected":
@@ -260,9 +273,12 @@ def _line(n: int, ln: Mapping) -> str:
     if ln.get("clause"):
         policy += f" · {ln['clause']}"
     rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
-            ("类型", esc(ln["kind"]), ""), ("返利基数", esc(yuan(ln["basis"])), ""),
-            _rate_row(ln),
-            ("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', "")]
+            ("类型", esc(ln["kind"]), "")]
+    if ln.get("kind_code") == "clawback" and "change" in ln:
+        rows += _taken_back(ln)
+    else:
+        rows += [("返利基数", esc(yuan(ln["basis"])), ""), _rate_row(ln)]
+    rows.append(("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', ""))
     return (f'<li class="line" id="line-{n}"><div class="row-head"><b>{esc(when)}</b>'
             f'<span class="badge {STATUS_BADGES[status]}">{esc(STATUS_LABELS[status])}</span>'
             f'</div>{facts(rows)}<p class="explain">{esc(ln["explanation"])}</p></li>')

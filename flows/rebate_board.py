@@ -414,14 +414,18 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
+              "kind_code": ln.kind,
               "basis": str(ln.basis_amount), "rate": str(ln.rate),
               "policy_rate": _text(policy_rate(inputs)), "amount": str(ln.amount),
+              **_paid_and_due(Decimal(str(ln.due_amount)), Decimal(str(ln.amount)), inputs),
               "explanation": ln.explanation} for (ln, run), inputs in zip(settled, settled_inputs)]
     lines += [{"month": m, "revision": None,
                "status": "expected", "policy_code": d.policy_code,
                "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
-               "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
+               "kind": KIND_LABELS[d.kind], "kind_code": d.kind,
+               "basis": str(d.basis), "rate": str(d.rate),
                "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
+               **_paid_and_due(d.due, d.amount, d.own_inputs),
                "explanation": d.explanation} for m, d in expected]
     none_because = None
     if not lines:
@@ -451,6 +455,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             if customer else None,
             "lines": lines, "none_because": none_because, "preview": preview,
             "policies": policies}
+
+
+def _paid_and_due(due: Decimal, amount: Decimal, inputs: dict) -> dict:
+    """What the order's rule had paid before the line, what it is due now, and the change
+    between them (`change`: the whole of it; a claw-back booked to two reps or regions is a
+    line each, whose `amount` is its part)."""
+    change = Decimal(inputs["part_of"]) if "part_of" in inputs else amount
+    paid = Decimal(inputs["paid_before"]) if "paid_before" in inputs else due - change
+    return {"paid_before": str(paid), "due": str(due), "change": str(change)}
 
 
 def _entered_preview(row: OrderRebate) -> dict:
