@@ -101,3 +101,20 @@ def test_a_months_voucher_status_fits_the_phone_and_its_link_is_easy_to_tap(phon
                       "'#delivery-2026-10-r2 a')).color")
     assert colour == "rgb(192, 57, 43)"  # a failure reads as one
     phone.screenshot(tmp_path / "board-delivery-375.png")
+
+
+def test_a_claw_back_lines_facts_fit_the_phone(phone, tmp_path):
+    """What was paid, what is due and what is taken back, with this line's part of a split
+    claw-back, wrap within the phone's width (the amounts of a large order)."""
+    line = {"month": "2026-12", "revision": 1, "status": "pending", "policy_code": "MON-2026Q4",
+            "policy_version": 2, "clause": "第二条", "period": "2026Q4", "kind": "退货冲回",
+            "kind_code": "clawback", "basis": "2560000.00", "rate": "0.010000",
+            "policy_rate": "0.01", "amount": "-1280000.00", "paid_before": "1920000.00",
+            "due": "256000.00", "change": "-1664000.00", "explanation": "退货冲回：……"}
+    detail = {"order_id": "IOH261010-00001", "order_date": "2026-10-10", "rep_id": "rep-x",
+              "customer": None, "lines": [line], "policies": []}
+    open_page(phone, tmp_path, "claw-back", order_rebate_page(detail, "张伟", EVERYONE))
+    facts = phone.js("document.querySelector('#line-1 dl').innerText")
+    assert "原已返 1,920,000.00 元，现应返 256,000.00 元，追回 1,664,000.00 元" in facts
+    assert "1,280,000.00 元（按原入账销售与大区分摊）" in facts and "返利基数" not in facts
+    phone.screenshot(tmp_path / "claw-back-375.png")
