@@ -13,7 +13,7 @@ from api.pages import esc
 from api.staff_pages import NONE_ITEM, facts
 from flows.rebate_board import STATUS_LABELS
 from models.money import yuan
-from models.rebates.formatting import percent
+from models.rebates.formatting import money, percent
 
 BOARD = "/rebates/board"
 ORDERS_PAGE = "/rebates/board/orders/page"
@@ -91,7 +91,26 @@ def _figure(f: Mapping, year: int, scope_query: Mapping) -> str:
             f'<span class="go" aria-hidden="true">›</span></span></a>')
 
 
-def _months(months: Sequence[Mapping], scope_query: Mapping) -> str:
+def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool) -> str:
+    """Under a settled month, each revision and how its vouchers and statements went
+    (凭证已发送 / 发送中 / 发送失败：<reason>); for finance, a link to the revision's status page
+    (where a failed one is sent again)."""
+    if not settlements:
+        return ""
+    items = []
+    for st in settlements:
+        delivery = st["delivery"]
+        label = esc(delivery["label"])
+        if status_links:
+            label = f'<a href="{esc(st["status_url"])}">{label} ›</a>'
+        items.append(f'<div class="delivery-{esc(delivery["state"])}" '
+                     f'id="delivery-{esc(month)}-r{esc(st["revision"])}">'
+                     f'第 {esc(st["revision"])} 版（{esc(st["status_label"])}）：{label}</div>')
+    return (f'<tr class="delivery" id="delivery-{esc(month)}"><td colspan="3">'
+            f'{"".join(items)}</td></tr>')
+
+
+def _months(months: Sequence[Mapping], scope_query: Mapping, status_links: bool = False) -> str:
     if not months:
         return ('<div class="card"><h2>按结算月份</h2>'
                 '<p class="muted" id="months-empty">还没有已结算的月份。</p></div>')
@@ -102,7 +121,8 @@ def _months(months: Sequence[Mapping], scope_query: Mapping) -> str:
             f'href="{link(ORDERS_PAGE, status=status, month=m["month"], **scope_query)}">'
             f'{esc(yuan(m[status]))}</a></td>' for status in ("confirmed", "pending"))
         rows.append(f'<tr id="month-{esc(m["month"])}"><td>{esc(month_label(m["month"]))}</td>'
-                    f'{cells}</tr>')
+                    f'{cells}</tr>'
+                    + _delivery(m["month"], m.get("settlements") or (), status_links))
     return ('<div class="card"><h2>按结算月份</h2><table id="months"><thead><tr><th>月份</th>'
             '<th class="num">已确认</th><th class="num">待复核</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
@@ -146,9 +166,10 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
             f'</form></details>')
 
 
-def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | None]
-               ) -> tuple[str, str]:
-    """(title, content) of the board for the scope `data` was computed for."""
+def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | None],
+               status_links: bool = False) -> tuple[str, str]:
+    """(title, content) of the board for the scope `data` was computed for; `status_links`:
+    the person may open a settlement's status page (finance, admins)."""
     scope = data["scope"]
     year = int(data["today"][:4])
     head = (f'<div class="card"><div class="muted">返利看板</div>'
@@ -157,7 +178,7 @@ def board_page(data: Mapping, choices: Mapping, scope_query: Mapping[str, str | 
             f'点击金额查看对应订单。</div></div>')
     figures = "".join(_figure(f, year, scope_query) for f in data["figures"])
     content = (head + _narrow(choices, scope_query) + f'<div id="figures">{figures}</div>'
-               + _months(data["months"], scope_query))
+               + _months(data["months"], scope_query, status_links))
     return f"返利看板 · {scope['label']}", content
 
 
@@ -229,6 +250,19 @@ def _rate_row(ln: Mapping) -> tuple[str, str, str]:
     return "实际比例", esc(rate_label(ln["rate"])), ""
 
 
+def _taken_back(ln: Mapping) -> list[tuple[str, str, str]]:
+    """A claw-back's facts: what was paid, what is due now and what is taken back — not the
+    new basis × rate beside a negative amount, which reads as a contradiction; a part booked
+    to this line's rep and region (the rest to others where it was paid) says so."""
+    change = -Decimal(ln["change"])
+    said = (f'原已返 {money(Decimal(ln["paid_before"]))}，现应返 {money(Decimal(ln["due"]))}，'
+            f'追回 {money(change)}')
+    rows = [("冲回", esc(said), "")]
+    if Decimal(ln["amount"]) != -change:
+        rows.append(("本行冲回", esc(f"{money(-Decimal(ln['amount']))}（按原入账销售与大区分摊）"), ""))
+    return rows
+
+
 def _line(n: int, ln: Mapping) -> str:
     status = ln["status"]
     if status == "expected":
@@ -239,9 +273,12 @@ def _line(n: int, ln: Mapping) -> str:
     if ln.get("clause"):
         policy += f" · {ln['clause']}"
     rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
-            ("类型", esc(ln["kind"]), ""), ("返利基数", esc(yuan(ln["basis"])), ""),
-            _rate_row(ln),
-            ("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', "")]
+            ("类型", esc(ln["kind"]), "")]
+    if ln.get("kind_code") == "clawback" and "change" in ln:
+        rows += _taken_back(ln)
+    else:
+        rows += [("返利基数", esc(yuan(ln["basis"])), ""), _rate_row(ln)]
+    rows.append(("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', ""))
     return (f'<li class="line" id="line-{n}"><div class="row-head"><b>{esc(when)}</b>'
             f'<span class="badge {STATUS_BADGES[status]}">{esc(STATUS_LABELS[status])}</span>'
             f'</div>{facts(rows)}<p class="explain">{esc(ln["explanation"])}</p></li>')

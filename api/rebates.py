@@ -31,7 +31,8 @@ from flows.rebate_board import (
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
-    confirm_settlement, deliver_revision, revision_status, settlement_revision,
+    SETTLEMENT_VIEWERS, confirm_settlement, deliver_revision, revision_status,
+    settlement_revision,
 )
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
@@ -369,7 +370,8 @@ async def board_page_route(request: Request, rep: str | None = None,
     db_url = request.app.state.settings.db_url
     data = await run_in_threadpool(board, db_url, scope)
     choices = await run_in_threadpool(board_choices, db_url, person)
-    title, content = board_page(data, choices, query)
+    title, content = board_page(data, choices, query,
+                                status_links=person.role in SETTLEMENT_VIEWERS)
     return staff_page(200, title, content)
 
 

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
-from flows.settlement import compute_month, line_inputs, previous_month
+from flows.settlement import compute_month, delivery_status, line_inputs, previous_month
 from models import (
     Customer, Delivery, IntentOrder, OrderRebate, Quote, RebateLine, RebatePolicyVersion,
     SettlementRun, Staff, business_date,
@@ -256,16 +256,24 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
     by_month: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"confirmed": ZERO,
                                                                    "pending": ZERO})
     figures = {}
+    run_ids: set[int] = set()
     with session_scope(db_url) as s:
         for status in ("confirmed", "pending"):
-            for month, fen in s.exec(_settled(select(RebateLine.month, _FEN), scope, status)
-                                     .group_by(RebateLine.month)):
-                by_month[month][status] = fen_to_yuan(int(fen))
+            for month, run_id, fen in s.exec(
+                    _settled(select(RebateLine.month, RebateLine.run_id, _FEN), scope, status)
+                    .group_by(RebateLine.month, RebateLine.run_id)):
+                by_month[month][status] += fen_to_yuan(int(fen))
+                run_ids.add(run_id)
             since = year if status == "confirmed" else ""  # confirmed: this year's
             orders = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct())),
                                      scope, status, since)).one()
             figures[status] = (sum((v[status] for m, v in by_month.items() if m >= since),
                                    ZERO), orders)
+        runs = s.exec(select(SettlementRun).where(SettlementRun.id.in_(run_ids))
+                      .order_by(SettlementRun.revision)).all() if run_ids else []
+    settlements = defaultdict(list)
+    for run in runs:
+        settlements[run.month].append(_settlement_of(db_url, run))
     expected = expected_lines(db_url, scope, today)
     figures["expected"] = (sum((d.amount for _, d in expected), ZERO),
                            len({d.order_id for _, d in expected}))
@@ -274,9 +282,21 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
         "today": today.isoformat(),
         "figures": [{"status": status, "label": STATUS_LABELS[status], "amount": str(amount),
                      "orders": orders} for status, (amount, orders) in figures.items()],
-        "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"])}
+        "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"]),
+                    "settlements": settlements[m]}
                    for m, v in sorted(by_month.items(), reverse=True)],
     }
+
+
+def _settlement_of(db_url: str, run: SettlementRun) -> dict:
+    """A revision of a settled month as its row on the board tells it: confirmed or pending,
+    and how its vouchers and documents went (凭证已发送 / 发送中 / 发送失败：<reason>), with
+    the address of its status page (finance's)."""
+    delivery = delivery_status(db_url, run)
+    status = "confirmed" if run.status == "confirmed" else "pending"
+    return {"revision": run.revision, "status": status, "status_label": STATUS_LABELS[status],
+            "delivery": {"state": delivery["state"], "label": delivery["label"]},
+            "status_url": f"/rebates/settlements/{run.month}/{run.revision}"}
 
 
 def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None = None,
@@ -394,14 +414,18 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
               "status": "confirmed" if run.status == "confirmed" else "pending",
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
+              "kind_code": ln.kind,
               "basis": str(ln.basis_amount), "rate": str(ln.rate),
               "policy_rate": _text(policy_rate(inputs)), "amount": str(ln.amount),
+              **_paid_and_due(Decimal(str(ln.due_amount)), Decimal(str(ln.amount)), inputs),
               "explanation": ln.explanation} for (ln, run), inputs in zip(settled, settled_inputs)]
     lines += [{"month": m, "revision": None,
                "status": "expected", "policy_code": d.policy_code,
                "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
-               "kind": KIND_LABELS[d.kind], "basis": str(d.basis), "rate": str(d.rate),
+               "kind": KIND_LABELS[d.kind], "kind_code": d.kind,
+               "basis": str(d.basis), "rate": str(d.rate),
                "policy_rate": _text(policy_rate(d.inputs)), "amount": str(d.amount),
+               **_paid_and_due(d.due, d.amount, d.own_inputs),
                "explanation": d.explanation} for m, d in expected]
     none_because = None
     if not lines:
@@ -431,6 +455,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             if customer else None,
             "lines": lines, "none_because": none_because, "preview": preview,
             "policies": policies}
+
+
+def _paid_and_due(due: Decimal, amount: Decimal, inputs: dict) -> dict:
+    """What the order's rule had paid before the line, what it is due now, and the change
+    between them (`change`: the whole of it; a claw-back booked to two reps or regions is a
+    line each, whose `amount` is its part)."""
+    change = Decimal(inputs["part_of"]) if "part_of" in inputs else amount
+    paid = Decimal(inputs["paid_before"]) if "paid_before" in inputs else due - change
+    return {"paid_before": str(paid), "due": str(due), "change": str(change)}
 
 
 def _entered_preview(row: OrderRebate) -> dict:

@@ -549,6 +549,19 @@ def _customer_code(customer_id: int, finance_code: str | None = None) -> str:
     return finance_code or f"C{customer_id:06d}"
 
 
+# a draft's statement number says it is one; the statement issued on confirmation has a number
+# of its own (RSQ: 确认), so a customer holding both, or finance's archive, never has two
+# different documents under one number
+DRAFT_SUFFIX = "-草稿"
+
+
+def statement_number(month: str, revision: int, customer_id: int, status: str) -> str:
+    """The 对账单号 of a customer's statement of a revision, as draft or as confirmed: always
+    the same for the same statement (a document written again keeps its number)."""
+    base = f"{month.replace('-', '')}-r{revision}-{_customer_code(customer_id)}"
+    return f"RSQ-{base}" if status == "confirmed" else f"RS-{base}{DRAFT_SUFFIX}"
+
+
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     """One balanced voucher per customer with a non-zero net: expense against payable
     (reversed for a net claw-back)."""
@@ -736,7 +749,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         customer = items[0][1]
         lines = [ln for ln, _ in items]
         doc = StatementDocument(
-            statement_no=f"RS-{run.month.replace('-', '')}-r{run.revision}-{_customer_code(cid)}",
+            statement_no=statement_number(run.month, run.revision, cid, status),
             month=run.month, revision=run.revision, status=status, confirmed_on=confirmed_on,
             settled_before=before.get(cid, Decimal("0.00")) if before is not None else None,
             issued_on=issued_on, seller_name=st.seller_name,
@@ -781,7 +794,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             basis_amount=Decimal(str(ln.basis_amount)), rate=Decimal(str(ln.rate)),
             due_amount=Decimal(str(ln.due_amount)), amount=Decimal(str(ln.amount)),
             kind=ln.kind, explanation=ln.explanation,
-            policy_rate=policy_rate(inputs[ln.id])) for ln, c in rows))
+            policy_rate=policy_rate(inputs[ln.id])) for ln, c in rows),
+        statement_numbers={doc.customer_code: doc.statement_no for doc, _ in statements})
     workbook = folder / f"返利结算明细-{run.month}-r{run.revision}.xlsx"
     save_settlement_workbook(report, workbook)
     return {"statements": [str(path) for _, path in statements], "workbook": str(workbook)}
@@ -1064,11 +1078,15 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
         return run
 
 
+# who may look up a revision's vouchers and documents (its status page)
+SETTLEMENT_VIEWERS = ("finance", "admin")
+
+
 def settlement_revision(db_url: str, month: str, revision: int, person: Staff
                         ) -> SettlementRun:
     """A revision as finance (or an admin) looks it up; refused for anyone else, 404 when
     there is none."""
-    if person.role not in ("finance", "admin"):
+    if person.role not in SETTLEMENT_VIEWERS:
         raise SettlementError(f"只有财务或管理员可以查看结算的凭证发送情况（{person.name} 的角色是"
                               f"{role_label(person.role)}）", status=403, code="forbidden")
     month = month_key(month)

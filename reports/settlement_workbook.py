@@ -1,8 +1,9 @@
 """Finance detail workbook of a settlement revision (返利结算明细表).
 
 Sheets: 明细 (every rebate line), 按大区, 按销售, 按客户 (totals by kind, each with a 合计 row that
-equals the sum of 明细), 凭证 (every entry of the revision's voucher drafts, with per-voucher and
-overall debit/credit totals, and each voucher's 凭证号 in the import workbook). Money cells hold
+equals the sum of 明细; 按客户 also names each customer's 对账单号), 凭证 (every entry of the
+revision's voucher drafts, with per-voucher and overall debit/credit totals, and each
+voucher's 凭证号 in the import workbook). Money cells hold
 exact Decimals formatted `#,##0.00`, rates are percent cells, dates are date cells, codes are
 text cells; headers and sheet names are Chinese.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -113,6 +114,9 @@ class SettlementReport:
     # confirmed: when (Shanghai business date) and by whom finance confirmed the revision
     confirmed_on: dt.date | None = None
     confirmed_by: str | None = None  # the person's name (and staff id), as finance reads it
+    # each customer's 对账单号 (by customer code) in this revision's documents: a draft's
+    # differs from the confirmed one's
+    statement_numbers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("lines", "vouchers"):
@@ -323,10 +327,14 @@ def build_settlement_workbook(report: SettlementReport) -> Workbook:
              report.lines)
     # one row per customer, as there is one voucher per customer: lines booked to two reps
     # or regions (a claw-back booked where it was paid) name both
+    numbers = report.statement_numbers
     _summary(wb, "按客户", ("客户编码", "客户", "统一社会信用代码"), (12, 30, 21),
              lambda r: (r.customer_code or "", r.customer_name, r.customer_uscc or ""),
              lambda g: ["、".join(_unassigned_last(g.regions)),
-                        "、".join(_unassigned_last(g.reps))], ("大区", "销售"), report.lines)
+                        "、".join(_unassigned_last(g.reps)),
+                        "、".join(sorted({numbers[c] for c in g.customers if c in numbers}))],
+             ("大区", "销售", "对账单号"), report.lines)
+    wb["按客户"].column_dimensions["F"].width = 30  # RS-202610-r1-C000123-草稿
     _vouchers(wb, report)
     props = wb.properties
     status = STATUS_LABELS[report.status]

@@ -128,7 +128,7 @@ class StatementPolicy:
 
 @dataclass(frozen=True)
 class StatementDocument:
-    statement_no: str               # e.g. "RBS-2026-10-r1-C000123"
+    statement_no: str               # "RS-202610-r1-C000123-草稿" (draft), "RSQ-202610-r1-C000123"
     month: str                      # the settled month, "2026-10"
     revision: int                   # settlement revision (第 n 版)
     status: str                     # draft | confirmed

@@ -70,3 +70,51 @@ def test_the_pager_the_way_back_and_the_orders_progress_are_easy_to_tap(phone, t
     for selector in ("#order-progress", "#back"):
         [link] = boxes(phone, selector)
         assert link["height"] >= 40, (selector, link)
+
+
+def test_a_months_voucher_status_fits_the_phone_and_its_link_is_easy_to_tap(phone, tmp_path):
+    """Under each settled month, how its revisions' vouchers went — a failure with its whole
+    reason — wraps within the phone's width; finance's link to the status page is a thumb's
+    height, and the month's amounts keep their one line."""
+    failed = ("发送失败：财务系统暂时无法连接，凭证草稿未能提交（HTTP 503 Service Unavailable），"
+              "请稍后重新发送")
+    months = [{"month": "2026-10", "confirmed": "0.00", "pending": "-2345678.90",
+               "settlements": [
+                   {"revision": 1, "status": "pending", "status_label": "待复核",
+                    "delivery": {"state": "sent", "label": "凭证已发送"},
+                    "status_url": "/rebates/settlements/2026-10/1"},
+                   {"revision": 2, "status": "pending", "status_label": "待复核",
+                    "delivery": {"state": "failed", "label": failed},
+                    "status_url": "/rebates/settlements/2026-10/2"}]}]
+    data = {"scope": {"label": "全部返利", "rep_id": None, "region": None},
+            "today": "2026-12-03",
+            "figures": [{"status": s, "label": s, "amount": "1.00", "orders": 1}
+                        for s in ("confirmed", "pending", "expected")],
+            "months": months}
+    open_page(phone, tmp_path, "board-delivery",
+              board_page(data, {}, EVERYONE, status_links=True))
+    links = boxes(phone, "#months tr.delivery a")
+    assert [a["text"] for a in links] == ["凭证已发送 ›", f"{failed} ›"]
+    assert all(a["height"] >= 36 for a in links), links
+    assert [a["lines"] for a in boxes(phone, "#months a.money")] == [1, 1]
+    colour = phone.js("getComputedStyle(document.querySelector("
+                      "'#delivery-2026-10-r2 a')).color")
+    assert colour == "rgb(192, 57, 43)"  # a failure reads as one
+    phone.screenshot(tmp_path / "board-delivery-375.png")
+
+
+def test_a_claw_back_lines_facts_fit_the_phone(phone, tmp_path):
+    """What was paid, what is due and what is taken back, with this line's part of a split
+    claw-back, wrap within the phone's width (the amounts of a large order)."""
+    line = {"month": "2026-12", "revision": 1, "status": "pending", "policy_code": "MON-2026Q4",
+            "policy_version": 2, "clause": "第二条", "period": "2026Q4", "kind": "退货冲回",
+            "kind_code": "clawback", "basis": "2560000.00", "rate": "0.010000",
+            "policy_rate": "0.01", "amount": "-1280000.00", "paid_before": "1920000.00",
+            "due": "256000.00", "change": "-1664000.00", "explanation": "退货冲回：……"}
+    detail = {"order_id": "IOH261010-00001", "order_date": "2026-10-10", "rep_id": "rep-x",
+              "customer": None, "lines": [line], "policies": []}
+    open_page(phone, tmp_path, "claw-back", order_rebate_page(detail, "张伟", EVERYONE))
+    facts = phone.js("document.querySelector('#line-1 dl').innerText")
+    assert "原已返 1,920,000.00 元，现应返 256,000.00 元，追回 1,664,000.00 元" in facts
+    assert "1,280,000.00 元（按原入账销售与大区分摊）" in facts and "返利基数" not in facts
+    phone.screenshot(tmp_path / "claw-back-375.png")
