@@ -164,21 +164,24 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
         for t in s.exec(select(Todo).where(Todo.order_id.in_(order_ids)).order_by(Todo.id)):
             todo_orders.setdefault(t.order_id, []).append(TASK_LABELS.get(t.kind, t.kind))
     table = []
+    base = hub.settings.public_base_url.rstrip("/")
     for order, quote, customer, opp in rows:
-        link = order_steps.signing_link(hub.settings, quote) if quote else ""
+        # the order's staff page (login required), never the customer's signing link: that
+        # link signs the quote for whoever holds it, and anyone reading the runs would
+        link = f"{base}/orders/{order.id}"
         table.append({
             "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
             "报价单": quote.code if quote else "",
             "金额": f"{quote.total_amount:,.2f}" if quote else "",
             "阶段": STAGE_LABELS.get(opp.stage, opp.stage) if opp else "",
             "状态": ORDER_STATUS_LABELS.get(order.status, order.status),
-            "签署链接": link, "待办": "；".join(todo_orders.get(order.id, [])),
+            "意向单页面": link, "待办": "；".join(todo_orders.get(order.id, [])),
             "说明": failed.get(order.id) or blocked.get(order.id) or held.get(order.id) or "",
         })
         if quote and len(order_ids) <= hub.settings.quote_link_artifacts_max_batch:
             row = table[-1]
             create_link_artifact(key=f"quote-{quote.code.lower()}", link=link,
-                                 link_text=f"报价单 {quote.code} 签署链接",
+                                 link_text=f"报价单 {quote.code}（意向单 {order.id}）",
                                  description=f"{order.id} · {row['客户']} · ¥{row['金额']}")
     done = len(order_ids) - len(failed) - len(blocked) - len(held)
     headline = (f"本批 {len(order_ids)} 张意向单：已报价 {done}，待重试 {len(failed)}，"

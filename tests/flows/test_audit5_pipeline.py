@@ -8,9 +8,11 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from api.app import create_app
 from flows.intent_order import claim_orders
+from models.db import session_scope
 from tests.support import order_payload, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -64,3 +66,26 @@ def test_the_batch_table_shows_each_orders_status_in_chinese(hub, client):
     data = latest_artifact("intent-order-batch").data
     table = json.loads(data) if isinstance(data, str) else data
     assert [(row["意向单"], row["状态"]) for row in table] == [(oid, "已报价，待客户签署")]
+
+
+def test_the_runs_link_the_order_page_never_the_customers_signing_link(hub, client):
+    """Whoever reads the runs in the Prefect UI must not be able to sign a customer's quote:
+    the batch table and the quote's link artifact point at the order's staff page."""
+    from flows.order_steps import signing_link
+    from models import Quote
+
+    oid = post_order(client, order_payload()).json()["order_id"]
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
+        signing = signing_link(hub.settings, quote)
+        code = quote.code
+    page = f"{hub.settings.public_base_url.rstrip('/')}/orders/{oid}"
+    batch = latest_artifact("intent-order-batch").data
+    table = json.loads(batch) if isinstance(batch, str) else batch
+    assert table[0]["意向单页面"] == page and "签署链接" not in table[0]
+    link = latest_artifact(f"quote-{code.lower()}")
+    assert page in str(link.data) and f"报价单 {code}" in str(link.data)
+    token = signing.rsplit("/", 1)[1]
+    for artifact in (batch, link.data, link.description):
+        assert token not in str(artifact) and "/sign/" not in str(artifact)
