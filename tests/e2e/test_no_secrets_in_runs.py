@@ -66,7 +66,7 @@ def test_no_secret_in_logs_states_artifacts_database_or_files(world, caplog):
                for p in settings.data_dir.rglob("*") if p.is_file() and p.suffix != ".pdf"]
     places = {"Prefect": prefect_records(), "database": database_text(settings.db_url),
               "files": "\n".join(written), "process log": caplog.text}
-    assert "意向单页面" in places["Prefect"] and "may retry" in places["process log"]
+    assert "（意向单 IO" in places["Prefect"] and "may retry" in places["process log"]
     found = {(where, secret) for where, text in places.items() for secret in SECRETS
              if secret in text}
     assert found == set()
