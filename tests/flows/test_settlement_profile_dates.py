@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
+from flows.customer_import import import_customers
 from flows.hub import current_hub
 from flows.rebate_data import customer_profiles
 from flows.rebate_data import policy_book
@@ -199,6 +200,27 @@ def test_a_region_condition_holds_for_orders_placed_before_the_move(hub):
     assert amounts(compute_month(db, "2026-10").drafts) == {(o1, "flat"): Decimal("1280.00")}
     # O2 (华南 on its date) is taken by no rule
     assert [d for d in compute_month(db, "2026-11").drafts if d.order_id == o2] == []
+
+
+def test_a_region_filled_in_by_the_customer_import_counts_from_the_day_it_was_imported(
+        hub, tmp_path):
+    """The import fills a file's empty region (logged through apply_changes): orders placed
+    before had no region — booked to none, as the preview showed them — and later ones to
+    the imported region."""
+    db = hub.db_url
+    renhe = customer_id(db, RENHE)
+    set_profile(db, renhe, region=None)
+    clock_from(D(2026, 10, 1))
+    publish(db, SETTLEMENT_POLICY)
+    o1 = signed_order(db, renhe, D(2026, 10, 10), [("MON-M8", 1)])
+    clock_from(D(2026, 10, 20))
+    table = tmp_path / "customers.csv"
+    table.write_text(f"工商全称,大区\n{RENHE},华南\n", encoding="utf-8")
+    assert import_customers(db, table, actor="ops-01").updated == 1
+    o2 = signed_order(db, renhe, D(2026, 10, 25), [("MON-M8", 1)])
+    clock_from(D(2026, 11, 5))
+    assert sorted((d.order_id, d.region, d.amount) for d in compute_month(db, "2026-10").drafts
+                  ) == [(o1, None, Decimal("256.00")), (o2, "华南", Decimal("256.00"))]
 
 
 def test_a_replay_evaluates_past_orders_with_the_tier_on_their_dates(hub):
