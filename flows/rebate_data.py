@@ -8,18 +8,21 @@ tests hold the summed rows to)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from itertools import pairwise
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from models import Customer, Product
+from models import Customer, OperationLog, Product
 from models.base import SHANGHAI
-from models.rebates.engine import CustomerProfile, ItemClasses, SaleLine, named_skus
+from models.rebates.engine import (
+    CustomerProfile, DatedProfiles, ItemClasses, SaleLine, named_skus,
+)
 from models.rebates.payment_rate import PaymentRates
 from models.rebates.policy import PolicyBook, PolicySpec, PublishedVersion
 from models.rebates.tables import RebatePolicyVersion
@@ -59,9 +62,15 @@ def named_products(session: Session, book: PolicyBook) -> list[tuple[str, str]]:
     return out
 
 
-def customer_profiles(session: Session, ids: Iterable[int]) -> dict[int, CustomerProfile]:
+def customer_profiles(session: Session, ids: Iterable[int], since: dt.date | None = None
+                      ) -> dict[int, CustomerProfile]:
     """The profiles of the customers `ids` (the five columns the rules read: no ORM objects,
-    whose building cost more than the query for the thousands of a month)."""
+    whose building cost more than the query for the thousands of a month).
+
+    `since`: for orders dated `since` or later, evaluated with the profile each customer had
+    on its order date (a DatedProfiles): the tier and region changes recorded after that day
+    ended are read from the operation log (one query) and undone, newest first, from the
+    current row. Without it: the current profiles, for every date (a preview)."""
     out: dict[int, CustomerProfile] = {}
     wanted = sorted(set(ids))
     conn = session.connection()
@@ -70,6 +79,46 @@ def customer_profiles(session: Session, ids: Iterable[int]) -> dict[int, Custome
                 Customer.id, Customer.tier, Customer.region, Customer.uscc,
                 Customer.legal_name).where(Customer.id.in_(wanted[start:start + _IN_CHUNK]))):
             out[cid] = CustomerProfile(cid, tier, region, uscc, legal_name)
+    if since is None:
+        return out
+    return DatedProfiles(out, profile_changes(conn, out, since))
+
+
+_PROFILE_FIELDS = ("tier", "region")  # what a change of the profile undoes
+
+
+def profile_changes(conn: sa.Connection, profiles: Mapping[int, CustomerProfile],
+                    since: dt.date) -> dict[int, list[tuple[dt.date, CustomerProfile]]]:
+    """DatedProfiles.changes of `profiles` (the current ones) for orders dated `since` or
+    later: each customer whose tier or region changed after `since` ended (Shanghai), with
+    the profile it had from each business date on. The recorded time decides: a change logged
+    on a business day counts for that day's orders and later ones (a change back-dated in
+    intent counts from the day it was recorded). Customer files are created before their
+    orders are evaluated: a profile before the file's creation is its first one."""
+    rows = conn.execute(sa.select(OperationLog.id, OperationLog.at, OperationLog.entity_id,
+                                  OperationLog.changes).where(
+        OperationLog.at >= shanghai_midnight_after(since),
+        OperationLog.entity == Customer.__tablename__, OperationLog.action == "update",
+        sa.or_(*(OperationLog.changes.like(f'%"{name}"%') for name in _PROFILE_FIELDS))
+    ).order_by(OperationLog.at, OperationLog.id)).all()
+    found: dict[int, list[tuple[dt.date, dict]]] = {}
+    for _, at, entity_id, changes in rows:
+        cid = int(entity_id) if entity_id.isdigit() else None
+        if cid not in profiles:
+            continue
+        diff = {k: v for k, v in json.loads(changes).items() if k in _PROFILE_FIELDS}
+        if diff:
+            found.setdefault(cid, []).append((at.astimezone(SHANGHAI).date(), diff))
+    out: dict[int, list[tuple[dt.date, CustomerProfile]]] = {}
+    for cid, entries in found.items():
+        profile = profiles[cid]  # the newest: the very object of the current profiles
+        history: list[tuple[dt.date, CustomerProfile]] = []
+        for day, diff in reversed(entries):
+            history.append((day, profile))
+            profile = replace(profile, **{k: old for k, (old, _) in diff.items()})
+        history.append((dt.date.min, profile))
+        history.reverse()
+        out[cid] = history
     return out
 
 

@@ -304,8 +304,9 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
         beside(windows)
     with session_scope(db_url) as s:
         ids = {ln.customer_id for ln in lines}
-        profiles = customer_profiles(s, ids)
         days = [ln.order_date for ln in lines] or [first]
+        # each order evaluated with its customer's tier and region on its order date
+        profiles = customer_profiles(s, ids, since=min(days))
         rates = payment_rates(s, ids, min(days), max(days))
     return MonthInputs(month, first, last, windows, lines, count, profiles, rates, rerun)
 

@@ -14,7 +14,7 @@ import functools
 import json
 import operator
 import threading
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -88,6 +88,37 @@ class CustomerProfile:
     region: str | None
     uscc: str | None
     legal_name: str
+
+
+class DatedProfiles(dict):
+    """Profiles by customer as they are now, and `changes`: for the few customers whose tier
+    or region changed since the first order date asked for, the profile each had from a
+    business date on — [(first day, profile), …] by day, the first from dt.date.min. An
+    order uses its customer's profile on its order date (profile_on); a plain mapping of
+    profiles is the current profile for every date (the preview's)."""
+
+    __slots__ = ("changes",)
+
+    def __init__(self, profiles: Mapping[Hashable, CustomerProfile] = (),
+                 changes: Mapping[Hashable, Sequence[tuple[dt.date, CustomerProfile]]]
+                 | None = None):
+        super().__init__(profiles)
+        self.changes = dict(changes or {})
+
+
+def profile_on(customers: Mapping[Hashable, CustomerProfile], customer_id: Hashable,
+               day: dt.date) -> CustomerProfile | None:
+    """The customer's profile on `day` (see DatedProfiles)."""
+    changes = getattr(customers, "changes", None)
+    history = changes.get(customer_id) if changes else None
+    if not history:
+        return customers.get(customer_id)
+    found = history[0][1]
+    for first, profile in history:
+        if first > day:
+            break
+        found = profile
+    return found
 
 
 PaymentRateLookup = Callable[[Hashable, str], "Decimal | None"] | Mapping
@@ -359,8 +390,8 @@ def _lookup(payment_rates: PaymentRateLookup) -> Callable[[Hashable, str], Decim
 # --------------------------------------------------------------------------- evaluation
 
 # order accumulator (a list for speed): basis fen, volume contribution, rule, order date,
-# lines or None, payment rate, rep
-_BASIS, _SIZE, _RULE, _DATE, _LINES, _PAY, _REP = range(7)
+# lines or None, payment rate, rep, customer profile on the order date
+_BASIS, _SIZE, _RULE, _DATE, _LINES, _PAY, _REP, _PROFILE = range(8)
 
 
 class _Bucket:
@@ -535,7 +566,8 @@ class OrderDue(_InBucket):
 
     @property
     def region(self) -> str | None:
-        return self._b.profile.region
+        """The customer's region on the order date: where the line is booked."""
+        return self._acc[_PROFILE].region
 
     @property
     def payment_rate(self) -> Decimal | None:
@@ -590,6 +622,9 @@ class OrderDue(_InBucket):
                                      for i, part in r.band_parts(start, end)]
         if r.version in self._b.caps:
             out["uncapped_due"] = fen_text(self.uncapped_due_fen)
+        profile = acc[_PROFILE]
+        if profile is not self._b.profile:  # its tier or region changed within the bucket
+            out["customer_tier"], out["region"] = profile.tier, profile.region
         return out
 
     @property
@@ -693,6 +728,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
 
     days: dict[dt.date, tuple] = {}
     months: dict[tuple, tuple | None] = {}
+    changed = getattr(customers, "changes", None) or None
 
     def make_ctx(customer_id: Hashable, day: dt.date):
         """Rules whose customer/date/payment conditions hold, with their buckets. Built once
@@ -708,10 +744,15 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         if not rules:
             return None
         mkey = (customer_id, rules_id, mask, month)
+        if changed is not None and customer_id in changed:
+            # a customer whose tier or region changed: its profile on the order date
+            profile = profile_on(customers, customer_id, day)
+            mkey += (profile,)
+        else:
+            profile = customers.get(customer_id)
         hit = months.get(mkey, none)
         if hit is not none:
             return hit
-        profile = customers.get(customer_id)
         if profile is None:
             raise KeyError(f"no CustomerProfile for customer {customer_id!r}")
         pkey = (customer_id, month)
@@ -742,7 +783,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
                     BucketKey, policy_code=r.code, rule_id=r.rule_id, customer_id=customer_id,
                     period=period, key=key), profile)
             pairs.append((b.orders, r, r.is_amount, r.need_lines or keep_all))
-        hit = months[mkey] = (sig_id, tuple(pairs), pay)
+        hit = months[mkey] = (sig_id, tuple(pairs), pay, profile)
         return hit
 
     def match_item(sig_id: int, sku: str, product_line: str) -> tuple[tuple[int, ...], bool]:
@@ -760,7 +801,7 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
             acc = orders.get(oid)
             if acc is None:
                 acc = orders[oid] = [amt, amt if is_amount else q, r, day,
-                                     [] if need_lines else None, ctx[2], rep]
+                                     [] if need_lines else None, ctx[2], rep, ctx[3]]
             else:
                 acc[0] += amt
                 acc[1] += amt if is_amount else q
@@ -837,6 +878,10 @@ def _evaluate(lines: Iterable[SaleLine], book: PolicyBook,
         if not orders:
             continue
         accs = list(orders.values())
+        if changed is not None and b.key.customer_id in changed:
+            # orders under several profiles: the bucket's inputs are its latest order's (the
+            # others state their own), whatever the order the lines came in
+            b.profile = max(accs, key=operator.itemgetter(_DATE))[_PROFILE]
         volume = 0
         first = accs[0][2]
         mixed = False
@@ -1227,7 +1272,7 @@ def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[Sa
         if not lns:
             continue  # not read: nothing known about it
         day, cid = lns[0].order_date, lns[0].customer_id
-        profile = customers.get(cid)
+        profile = profile_on(customers, cid, day)
         pay = rate_of(cid, month_key(day)) if profile is not None else None
         rules = _compiled(book, day)
         for key, bucket, p in keys:
@@ -1353,7 +1398,7 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             inputs = d.own_inputs()
             explanation = head + d.explanation
             bucket, version, clause = d.bucket, rule.version, rule.clause
-            rate, rep, region = d.rate, d._acc[_REP], d._b.profile.region
+            rate, rep, region = d.rate, d._acc[_REP], d.region
         else:
             bucket = BucketKey.parse(key[0])
             bucket_inputs, bucket_json = {}, ""
@@ -1708,7 +1753,7 @@ def _fraction_rate(f: Fraction) -> Decimal:
 def _skipped(order_lines: list[SaleLine], book: PolicyBook,
              customers: Mapping[Hashable, CustomerProfile], payment_rates: PaymentRateLookup,
              applied: set, day: dt.date, cid: Hashable) -> list[SkippedRule]:
-    profile = customers.get(cid)
+    profile = profile_on(customers, cid, day)
     if profile is None:
         raise KeyError(f"no CustomerProfile for customer {cid!r}")
     pay = _lookup(payment_rates)(cid, month_key(day))
@@ -1748,7 +1793,7 @@ def _skipped(order_lines: list[SaleLine], book: PolicyBook,
 
 
 __all__ = [
-    "SaleLine", "CustomerProfile", "BucketKey", "OrderDue", "Paid", "ReturnFact", "LineDraft",
+    "SaleLine", "CustomerProfile", "DatedProfiles", "profile_on", "BucketKey", "OrderDue", "Paid", "ReturnFact", "LineDraft",
     "PreviewRule",
     "SkippedRule", "ProductLineRate", "Preview", "evaluate", "settle", "not_applied", "preview",
     "period_of",
