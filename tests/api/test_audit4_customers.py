@@ -2,18 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from models import SuspectName, SuspectSighting
 from models.db import session_scope
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def auth(hub, staff_id: str) -> dict:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.app import create_app
 from api.auth import COOKIE, _b64, _mac, issue_token
 from flows.notices import open_todo
 from models import Customer, Todo
@@ -19,12 +16,6 @@ from models.db import session_scope
 
 HTML = {"Accept": "text/html"}
 KANGDA = "江苏康达医疗设备有限公司"
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def review(hub, key: str = "audit5") -> int:

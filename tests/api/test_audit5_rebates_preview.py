@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from models import Customer, Staff
 from models.db import session_scope
@@ -29,12 +26,6 @@ rules:
     priority: 1
     stacking: stack
 """
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def preview(hub, client, who: str, customer: int):

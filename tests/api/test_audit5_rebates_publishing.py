@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from tests.support import in_process_cli
 
@@ -27,12 +25,6 @@ rules:
     stacking: stack
 """
 DATE_HINT = "（“2026/10/1”请写成 2026-10-01）"
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -2,18 +2,9 @@
 lower case or with a space was refused as 未知的物料编码 with no word of the code meant."""
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from tests.rebate_support import customer_id
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def test_an_unknown_sku_names_the_code_meant(hub, client):

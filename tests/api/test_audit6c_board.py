@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.app import create_app
 from flows.hub import current_hub
 from flows.rebate_preview import preview_for_order
 from models import Customer, Staff
@@ -17,12 +15,6 @@ from tests.api.test_rebate_board import bearer, login, page, visible
 from tests.api.test_rebate_board_edges import paid_in_the_east_then_moved_south
 from tests.board_support import POLICY, board_world
 from tests.rebate_support import signed_order
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 @pytest.fixture

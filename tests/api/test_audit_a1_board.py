@@ -6,20 +6,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from models import Staff
 from models.db import session_scope
 from tests.api.test_rebate_board import bearer, figures, listed, login, page
 from tests.board_support import board_world
 from tests.rebate_support import signed_order
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 @pytest.fixture

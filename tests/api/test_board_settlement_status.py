@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.app import create_app
 from flows import settlement
 from flows.hub import current_hub
 from flows.settlement import deliver_revision
@@ -22,12 +20,6 @@ from tests.api.test_rebate_board import bearer, login, page, visible
 from tests.board_support import board_world
 
 FAILED = ("发送失败：对账单或明细表生成失败（OSError），请联系系统管理员查看日志后重新发送")
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 @pytest.fixture

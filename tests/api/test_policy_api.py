@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 
 DOC = {"code": "T-JSON", "name": "JSON 返利政策", "effective_from": "2026-10-01",
        "rules": [{"id": "flat", "applies_to": {"product_lines": ["监护"]}, "measure": "amount",
                   "period": "month", "style": "retroactive", "priority": 1,
                   "stacking": "stack", "tiers": [{"from": 0, "rate": "2%"}]}]}
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def auth(hub, content_type: str | None = None) -> dict:

@@ -2,17 +2,8 @@
 page (its address is his token) is framed by no site and named in no Referer."""
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def test_json_answers_are_not_cached(client, hub):

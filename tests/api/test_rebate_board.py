@@ -10,10 +10,8 @@ import re
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api import rebates as rebates_api
-from api.app import create_app
 from api.auth import COOKIE, issue_token
 from api.board_pages import effective_label, period_label, rate_label
 from models.money import yuan
@@ -21,12 +19,6 @@ from tests.board_support import POLICY_TEXT, SHENKANG, ZHAOLIU, board_world
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 HTML = {"Accept": BROWSER}
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -2,10 +2,7 @@
 them on real orders, so the preview is open to him for any customer."""
 from __future__ import annotations
 
-import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from tests.rebate_support import customer_id, publish
 
@@ -23,12 +20,6 @@ rules:
     priority: 1
     stacking: stack
 """
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def test_the_sales_ops_clerk_may_preview_any_customer(hub, client):

@@ -8,9 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.auth import issue_token
 from flows import rebate_board
 from flows.hub import current_hub
@@ -51,12 +49,6 @@ rules:
     priority: 5
     stacking: stack
 """
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def token(hub, staff_id):

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from api.app import create_app
 from api.auth import COOKIE, issue_token
 from models import Customer, IntentOrder, OperationLog, Todo
 from models.db import session_scope
@@ -19,12 +17,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 NEW = "安徽济民医疗器械有限责任公司"
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-def client(hub):
-    with TestClient(create_app(hub.settings, launcher=None)) as c:
-        yield c
 
 
 def bearer(hub, staff_id: str) -> dict:

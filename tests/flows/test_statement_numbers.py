@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import openpyxl
@@ -19,6 +18,7 @@ from flows.settlement import (
 )
 from models import Staff
 from models.db import session_scope
+from tests.flows.test_statement_dates import text_of
 from tests.rebate_support import clock_from, customer_id, publish, signed_order
 
 D = dt.date
@@ -32,11 +32,6 @@ rules:
 """
 
 pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler not installed")
-
-
-def text_of(pdf: str) -> str:
-    return subprocess.run(["pdftotext", "-layout", pdf, "-"], capture_output=True, text=True,
-                          check=True).stdout
 
 
 def by_customer(workbook: str) -> dict[str, str]:
