@@ -118,11 +118,23 @@ def _table_error(exc) -> CliError:
     return CliError(f"{exc}\n未写入任何数据。")
 
 
+def _change_line(c) -> str:
+    return f"客户 {c.customer_id} {c.legal_name}：{c.label} {c.old or '（空）'} → {c.new}"
+
+
 def cmd_import(args) -> int:
     from connectors.tabular import TableError
-    from flows.customer_import import DEFAULT_ACTOR, import_customers
+    from flows.customer_import import DEFAULT_ACTOR, import_customers, parse_update_fields
     from models.customer_files import CustomerFileError
 
+    update: tuple[str, ...] = ()
+    if args.update is not None:
+        try:
+            update = parse_update_fields(args.update)
+        except CustomerFileError as exc:
+            raise CliError(str(exc)) from None
+        if not args.by:
+            raise CliError("使用 --update 覆盖已有客户的字段时须用 --by 指明操作人（销售运营或管理员）")
     settings = _settings()
     actor = DEFAULT_ACTOR
     if args.by:
@@ -132,7 +144,7 @@ def cmd_import(args) -> int:
         raise CliError(f"文件不存在：{path}")
     try:
         report = import_customers(settings.db_url, path, actor=actor, review_out=args.review_out,
-                                  dry_run=args.dry_run, sheet=args.sheet)
+                                  dry_run=args.dry_run, sheet=args.sheet, update=update)
     except TableError as exc:
         raise _table_error(exc) from None
     except CustomerFileError as exc:
@@ -142,6 +154,8 @@ def cmd_import(args) -> int:
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
         return 0
+    from flows.customer_import import FIELD_LABELS
+
     r = report
     head = "试运行（未写入数据库）" if r.dry_run else "导入完成"
     print(f"{head}：{r.source}，共 {r.rows} 行，{r.customers} 个客户"
@@ -151,6 +165,13 @@ def cmd_import(args) -> int:
     print(f"  分支机构关联总公司 {r.branches_linked}"
           + (f"，未找到总公司 {r.branches_without_parent}" if r.branches_without_parent else ""))
     print(f"  统一社会信用代码存疑 {r.uscc_flagged}（已保存并标记）")
+    if update:
+        verb = "将覆盖" if r.dry_run else "已覆盖"
+        print(f"  {verb}字段 {len(r.changes)} 处（--update）：" + "，".join(
+            f"{label} {sum(c.field == column for c in r.changes)}"
+            for column, label in ((c, FIELD_LABELS[c]) for c in update)))
+        for c in r.changes:
+            print(f"    第{c.row_number}行 {_change_line(c)}")
     print(f"  字段冲突 {len(r.conflicts)}（档案已有不同的值，未覆盖）")
     members = sum(len(c.members) for c in r.clusters)
     print(f"  疑似重复 {len(r.clusters)} 组，涉及 {members} 个客户（均已分别建档，未合并）")
@@ -164,6 +185,28 @@ def cmd_import(args) -> int:
     elif r.dry_run and (r.clusters or r.conflicts or r.uscc_flagged):
         print("试运行不生成复核表（新客户尚无编号）。")
     print(f"用时 {r.seconds:.1f} 秒")
+    return 0
+
+
+# --- set -------------------------------------------------------------------------------
+
+def cmd_set(args) -> int:
+    from flows.customer_import import set_customer_fields
+    from models.customer_files import CustomerFileError
+
+    settings = _settings()
+    try:
+        changes = set_customer_fields(settings.db_url, args.customer_id, args.by, tier=args.tier,
+                                      region=args.region, owner=args.owner)
+    except CustomerFileError as exc:
+        raise CliError(f"{exc}\n未修改任何数据。") from None
+    if args.json:
+        print(json.dumps({"customer_id": args.customer_id, "by": args.by,
+                          "changes": [c.as_json() for c in changes]}, ensure_ascii=False))
+        return 0
+    for c in changes:
+        print(_change_line(c))
+    print(f"已修改 {len(changes)} 个字段（操作人 {args.by}，已记入操作日志）")
     return 0
 
 
@@ -248,7 +291,8 @@ def cmd_staff_token(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("customers", help="客户主数据：批量匹配、导入、合并、疑似新客户")
+    p = sub.add_parser("customers",
+                       help="客户主数据：批量匹配、导入、修改等级/大区/负责销售、合并、疑似新客户")
     csub = p.add_subparsers(dest="customers_command", required=True, metavar="子命令")
     m = csub.add_parser("match", help="批量匹配客户名称（每行一个名称）")
     m.add_argument("--file", required=True, metavar="文件", help="查询文件，每行一个客户名称（- 表示标准输入）")
@@ -265,8 +309,21 @@ def add_parsers(sub) -> None:
     i.add_argument("--by", default=None, metavar="人员编号", help="操作人工号（写入操作日志）")
     i.add_argument("--dry-run", action="store_true", help="只检查并统计，不写入数据库")
     i.add_argument("--sheet", default=None, metavar="工作表", help="XLSX 中要导入的工作表（默认第一个非空表）")
+    i.add_argument("--update", default=None, metavar="字段",
+                   help="已有客户的这些字段以文件为准（不同则覆盖并记入操作日志，而不是列为冲突）："
+                   "tier（客户等级）、region（大区）、owner（负责销售），用逗号分隔，例如 "
+                   "--update tier,region；须同时用 --by 指明销售运营或管理员")
     i.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     i.set_defaults(func=cmd_import)
+
+    e = csub.add_parser("set", help="修改一个客户的客户等级、大区或负责销售（记入操作日志）")
+    e.add_argument("customer_id", type=int, metavar="客户编号", help="客户编号")
+    e.add_argument("--tier", default=None, metavar="等级", help="客户等级（A、B、C、D）")
+    e.add_argument("--region", default=None, metavar="大区", help="大区，例如 华东")
+    e.add_argument("--owner", default=None, metavar="人员编号", help="负责销售的人员编号")
+    e.add_argument("--by", required=True, metavar="人员编号", help="操作人工号（销售运营或管理员）")
+    e.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
+    e.set_defaults(func=cmd_set)
 
     g = csub.add_parser("merge", help="合并客户档案：按编号，或按填好的复核表")
     g.add_argument("merged", nargs="*", type=int, metavar="被并入编号", help="被并入的客户编号")

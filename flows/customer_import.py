@@ -89,6 +89,12 @@ _SPLIT = re.compile(r"[;；]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 _PROVINCE_SUFFIXES = ("壮族自治区", "回族自治区", "维吾尔自治区", "特别行政区", "自治区", "省", "市")
 _MAX = {"city": 40, "region": 20, "owner": 40, "finance_code": 40}
+# fields sales-ops may overwrite on files on record (`--update`, `customers set`): the
+# re-rating (年度评级), region moves, a new rep; option name → customer column
+UPDATABLE = {"tier": "tier", "region": "region", "owner": "owner_rep_id"}
+UPDATABLE_ALIASES = {"客户等级": "tier", "等级": "tier", "大区": "region", "负责销售": "owner"}
+# who keeps the customer master: re-rating and merging files is theirs
+MERGER_ROLES = ("sales_ops", "admin")
 
 
 # --- rows ------------------------------------------------------------------------------
@@ -129,7 +135,10 @@ def _names(row: Row, column: str, what: str) -> tuple[tuple[str, str], ...]:
 
 
 def _text(row: Row, column: str, what: str) -> str | None:
-    text = row[column]
+    return _checked_text(row[column], column, what)
+
+
+def _checked_text(text: str, column: str, what: str) -> str | None:
     if not text:
         return None
     if _CONTROL.search(text):
@@ -278,10 +287,61 @@ class _Plan:
     parent_key: str | None = None
     parent_id: int | None = None
     conflicts: list = field(default_factory=list)   # (row, column, on record, in file)
+    updates: dict = field(default_factory=dict)     # file on record: column → (row, value)
 
     @property
     def first(self) -> ImportRow:
         return self.rows[0]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """A field of a file on record overwritten (`--update`, `customers set`): old → new."""
+    row_number: int | None
+    customer_id: int
+    legal_name: str
+    field: str          # the customer column
+    old: str | None
+    new: str | None
+
+    @property
+    def label(self) -> str:
+        return FIELD_LABELS[self.field]
+
+    def as_json(self) -> dict:
+        return {"row": self.row_number, "customer_id": self.customer_id,
+                "legal_name": self.legal_name, "field": self.field, "label": self.label,
+                "old": self.old, "new": self.new}
+
+
+def parse_update_fields(text: str | None) -> tuple[str, ...]:
+    """`tier,region,owner` (or 客户等级、大区、负责销售) → the customer columns they name.
+    Raises CustomerFileError for a field that may not be overwritten this way."""
+    names = [p.strip() for p in re.split(r"[,，、;；\s]+", text or "") if p.strip()]
+    if not names:
+        raise CustomerFileError("--update 须列出要覆盖的字段：tier（客户等级）、region（大区）、"
+                                "owner（负责销售），用逗号分隔")
+    columns = []
+    for name in names:
+        option = UPDATABLE_ALIASES.get(name, name.lower())
+        if option not in UPDATABLE:
+            raise CustomerFileError(
+                f"字段“{_shown(name)}”不能用 --update 覆盖：只允许 tier（客户等级）、region（大区）、"
+                "owner（负责销售）；工商全称、统一社会信用代码等须经工商变更或合并客户档案修改")
+        if UPDATABLE[option] not in columns:
+            columns.append(UPDATABLE[option])
+    return tuple(columns)
+
+
+def require_master_keeper(s: Session, actor: str, what: str) -> Staff:
+    """The person named by --by, who must be a sales-ops clerk or an admin."""
+    person = s.get(Staff, actor)
+    if person is None:
+        raise CustomerFileError(f"人员不存在：{actor}")
+    if person.role not in MERGER_ROLES:
+        raise CustomerFileError(f"{what}须由销售运营或管理员执行（{person.name} 的角色是"
+                                f"{role_label(person.role)}）")
+    return person
 
 
 @dataclass
@@ -298,6 +358,7 @@ class ImportReport:
     branches_without_parent: int = 0
     uscc_flagged: int = 0
     conflicts: list[ConflictLine] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)   # overwritten by `update`
     flagged: list[FlaggedUscc] = field(default_factory=list)
     clusters: list[DuplicateCluster] = field(default_factory=list)
     review_lines: list[ReviewLine] = field(default_factory=list)
@@ -315,6 +376,7 @@ class ImportReport:
             "branches_linked": self.branches_linked,
             "branches_without_parent": self.branches_without_parent,
             "uscc_flagged": self.uscc_flagged, "conflicts": len(self.conflicts),
+            "changes": [c.as_json() for c in self.changes],
             "clusters": len(self.clusters),
             "clustered_customers": sum(len(c.members) for c in self.clusters),
             "review_workbook": str(self.review_path) if self.review_path else None,
@@ -341,9 +403,17 @@ def default_review_path(path: Path) -> Path:
 
 def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTOR,
                      review_out: Path | str | None = None, dry_run: bool = False,
-                     sheet: str | None = None) -> ImportReport:
-    """Import a customer table; see the module docstring. Raises TableError (row problems,
-    nothing written) or CustomerFileError."""
+                     sheet: str | None = None, update: tuple[str, ...] = ()) -> ImportReport:
+    """Import a customer table; see the module docstring. `update`: customer columns of
+    UPDATABLE that take the file's value on files on record when it differs (instead of
+    being reported as conflicts); the actor must then be a sales-ops clerk or an admin.
+    Raises TableError (row problems, nothing written) or CustomerFileError."""
+    update = tuple(update)
+    if not set(update) <= set(UPDATABLE.values()):
+        refused = sorted(set(update) - set(UPDATABLE.values()))
+        raise CustomerFileError(f"不能覆盖的字段：{'、'.join(refused)}")
+    if update and actor == DEFAULT_ACTOR:
+        raise CustomerFileError("使用 --update 覆盖已有客户的字段时须用 --by 指明操作人（销售运营或管理员）")
     started = time.perf_counter()
     path = Path(path)
     review_path = Path(review_out) if review_out else default_review_path(path)
@@ -355,7 +425,9 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
     engine = get_engine(db_url)
     with Session(engine, expire_on_commit=False) as s:
         try:
-            report, payload = _import(s, path, actor, sheet)
+            if update:
+                require_master_keeper(s, actor, "覆盖客户等级、大区或负责销售")
+            report, payload = _import(s, path, actor, sheet, update)
             committing = time.perf_counter()
             if dry_run:
                 s.rollback()
@@ -373,7 +445,8 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
     return report
 
 
-def _import(s: Session, path: Path, actor: str, sheet: str | None):
+def _import(s: Session, path: Path, actor: str, sheet: str | None,
+            update: tuple[str, ...] = ()):
     staff_ids = set(s.exec(select(Staff.id)))
     if actor != DEFAULT_ACTOR and actor not in staff_ids:
         raise TableError([Problem("--by", None, None, f"人员不存在：{actor}")])
@@ -419,7 +492,7 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
     for plan in plans.values():
         target = resolve(by_key.get(plan.key))
         if target is not None:
-            _plan_update(plan, on_file[target], alias_keys[target])
+            _plan_update(plan, on_file[target], alias_keys[target], update)
         else:
             _plan_new(plan)
         if may_be_branch(plan.key):  # (parsing every name twice costs seconds)
@@ -466,6 +539,7 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
     clock.lap("insert")
 
     # files on record: through the shared functions (each change logged)
+    overwritten: set[tuple[int, str]] = set()   # (file, column) an `update` set in this run
     for plan in sorted((p for p in plans.values() if p.existing), key=lambda p: p.customer_id):
         record = on_file[plan.customer_id]
         if plan.parent_key is not None and record.parent_id is None:
@@ -482,7 +556,14 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
                 del plan.fills[column]
                 if not _same(column, current, value):
                     plan.conflicts.append((plan.first.number, column, current, value))
-        changed = bool(plan.fills or plan.aliases or
+        for column, (number, value) in list(plan.updates.items()):
+            current = getattr(record, column)
+            if _same(column, current, value):  # another legal name of the file set it already
+                del plan.updates[column]
+            elif (record.id, column) in overwritten:
+                del plan.updates[column]
+                plan.conflicts.append((number, column, current, value))
+        changed = bool(plan.fills or plan.updates or plan.aliases or
                        (plan.parent_id is not None and record.parent_id is None))
         if not changed:
             report.unchanged += 1
@@ -490,10 +571,15 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None):
                 report.branches_without_parent += 1
             continue
         customer = s.get(Customer, plan.customer_id)
-        if plan.fills:
+        if plan.fills or plan.updates:
             fills = dict(plan.fills)
             if "uscc" in fills:
                 fills["uscc_check"] = uscc_flag(fills["uscc"])
+            for column, (number, value) in plan.updates.items():
+                fills[column] = value
+                report.changes.append(FieldChange(number, record.id, record.legal_name, column,
+                                                  getattr(record, column), value))
+                overwritten.add((record.id, column))
             apply_changes(s, customer, actor, **fills)
             for column, value in fills.items():
                 setattr(record, column, value)
@@ -623,7 +709,8 @@ def _plan_new(plan: _Plan) -> None:
                     plan.aliases[key] = (name, kind)
 
 
-def _plan_update(plan: _Plan, record: _OnFile, known_aliases: set[str]) -> None:
+def _plan_update(plan: _Plan, record: _OnFile, known_aliases: set[str],
+                 update: tuple[str, ...] = ()) -> None:
     plan.existing = True
     plan.customer_id = record.id
     for row in plan.rows:
@@ -631,10 +718,17 @@ def _plan_update(plan: _Plan, record: _OnFile, known_aliases: set[str]) -> None:
             value = getattr(row, attr)
             if value is None:
                 continue
-            current = plan.fills.get(column, getattr(record, column))
+            if column in plan.updates:  # an earlier row of the file overwrote it already
+                current = plan.updates[column][1]
+            else:
+                current = plan.fills.get(column, getattr(record, column))
             if current in (None, ""):
                 plan.fills[column] = value
-            elif not _same(column, current, value):
+            elif _same(column, current, value):
+                continue
+            elif column in update and column not in plan.fills and column not in plan.updates:
+                plan.updates[column] = (row.number, value)
+            else:
                 plan.conflicts.append((row.number, column, current, value))
         for names, kind in ((row.short_names, "short"), (row.former_names, "former")):
             for name, key in names:
@@ -725,17 +819,9 @@ def _review_lines(conn, clusters, records, aliases, plans) -> list[ReviewLine]:
 
 # --- merges ----------------------------------------------------------------------------
 
-# who keeps the customer master: merging files is theirs (a rep picks an order's customer)
-MERGER_ROLES = ("sales_ops", "admin")
-
-
 def _require_merger(s: Session, actor: str) -> None:
-    person = s.get(Staff, actor)
-    if person is None:
-        raise CustomerFileError(f"人员不存在：{actor}")
-    if person.role not in MERGER_ROLES:
-        raise CustomerFileError(f"合并客户档案须由销售运营或管理员执行（{person.name} 的角色是"
-                                f"{role_label(person.role)}）")
+    # merging files is the master keepers' (a rep picks an order's customer)
+    require_master_keeper(s, actor, "合并客户档案")
 
 
 def merge_files(db_url: str, survivor_id: int, merged_ids: list[int], actor: str) -> list[dict]:
@@ -839,3 +925,51 @@ def apply_review(db_url: str, path: Path | str, actor: str) -> ReviewOutcome:
             except CustomerFileError as exc:
                 raise CustomerFileError(f"{source} 第 {cluster.number} 簇：{exc}") from None
     return outcome
+
+
+# --- re-rating one file ----------------------------------------------------------------
+
+def set_customer_fields(db_url: str, customer_id: int, by: str, *, tier: str | None = None,
+                        region: str | None = None, owner: str | None = None
+                        ) -> list[FieldChange]:
+    """`salesops customers set`: overwrite the tier, region and/or owner of one file (one
+    transaction, logged by apply_changes as `cli:<by>`), validated as the import validates
+    them. Raises CustomerFileError (nothing written) for an unknown or merged file, a bad
+    value, a person who is not a sales-ops clerk or an admin, or nothing to change."""
+    if tier is None and region is None and owner is None:
+        raise CustomerFileError("请至少指定 --tier、--region、--owner 中的一项")
+    wanted: dict[str, str] = {}
+    if tier is not None:
+        value = unicodedata.normalize("NFKC", tier).strip().upper()
+        if value not in CUSTOMER_TIERS:
+            raise CustomerFileError(
+                f"客户等级“{_shown(tier)}”无效（可选：{'、'.join(CUSTOMER_TIERS)}）")
+        wanted["tier"] = value
+    for column, text, what in (("region", region, "大区"), ("owner_rep_id", owner, "负责销售")):
+        if text is None:
+            continue
+        try:
+            value = _checked_text(text.strip(), "region" if column == "region" else "owner", what)
+        except CellError as exc:
+            raise CustomerFileError(exc.message) from None
+        if value is None:
+            raise CustomerFileError(f"{what}不能为空")
+        wanted[column] = value
+    with session_scope(db_url) as s:
+        require_master_keeper(s, by, "修改客户等级、大区或负责销售")
+        customer = s.get(Customer, customer_id)
+        if customer is None:
+            raise CustomerFileError(f"客户档案不存在：{customer_id}")
+        if customer.merged_into_id is not None:
+            survivor = active(s, customer.id)
+            raise CustomerFileError(f"客户 {customer_id} 已并入客户 {survivor.id}，"
+                                    f"请修改客户 {survivor.id}")
+        if "owner_rep_id" in wanted and s.get(Staff, wanted["owner_rep_id"]) is None:
+            raise CustomerFileError(f"负责销售“{_shown(wanted['owner_rep_id'])}”不是系统中的人员编号")
+        olds = {column: getattr(customer, column) for column in wanted}
+        diff = apply_changes(s, customer, f"cli:{by}", **wanted)
+        if not diff:
+            now = "，".join(f"{FIELD_LABELS[c]}已是 {v}" for c, v in wanted.items())
+            raise CustomerFileError(f"客户 {customer_id} 没有需要修改的字段（{now}）")
+        return [FieldChange(None, customer.id, customer.legal_name, column, olds[column],
+                            wanted[column]) for column in wanted if column in diff]
