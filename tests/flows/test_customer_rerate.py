@@ -250,3 +250,35 @@ def test_a_re_rating_with_customers_set_counts_from_its_day_in_the_settlement(hu
         (k10, "flat"): Decimal("384.00"), (k10, "quarter"): Decimal("128.00")}
     settle_month(current_hub(), "2026-10", documents=False)
     assert not {k for k in booked(db) if k[0] == k9}
+
+
+def test_import_with_update_owner_hands_a_customer_to_another_rep(seeded, tmp_path):
+    db = seeded.db_url
+    renhe = customer_id(db, RENHE)
+    path = write_rows(tmp_path / "owners.csv", [[RENHE, "", "", "rep-lina", ""]], header=HEADER)
+    report = import_customers(db, path, actor="admin", review_out=tmp_path / "r.xlsx",
+                              update=("owner_rep_id",))
+    assert [(c.customer_id, c.label, c.old, c.new) for c in report.changes] == [
+        (renhe, "负责销售", "rep-zhangwei", "rep-lina")]
+    assert profile(db, RENHE)[2] == "rep-lina" and report.conflicts == []
+    assert [(a, d["owner_rep_id"]) for a, d in update_logs(db, renhe)] == [
+        ("admin", ["rep-zhangwei", "rep-lina"])]
+
+
+def test_a_merged_files_name_in_the_same_import_does_not_overwrite_the_re_rating(seeded,
+                                                                                   tmp_path):
+    """仁和 and 申康 (merged into 仁和) are one file: the first row re-rates it, the second,
+    naming another tier, is reported as a conflict."""
+    from flows.customer_import import merge_files
+
+    db = seeded.db_url
+    renhe, shenkang = customer_id(db, RENHE), customer_id(db, SHENKANG)
+    merge_files(db, renhe, [shenkang], "ops-01")
+    path = write_rows(tmp_path / "merged.csv", [[RENHE, "A", "", "", ""],
+                                                [SHENKANG, "C", "", "", ""]], header=HEADER)
+    report = import_customers(db, path, actor="ops-01", review_out=tmp_path / "r.xlsx",
+                              update=("tier",))
+    assert profile(db, RENHE)[0] == "A"
+    assert [(c.row_number, c.old, c.new) for c in report.changes] == [(2, "B", "A")]
+    assert [(c.row_number, c.field, c.on_record, c.in_file) for c in report.conflicts] == [
+        (3, "客户等级", "A", "C")]
