@@ -64,8 +64,8 @@ def may_open_order(s, person: Staff, order: IntentOrder, customer: Customer | No
                    todos) -> bool:
     """Whether `person` may open the order's page and quote: a rep his own orders, a sales
     manager those of his reps and of his region's customers (or, without a customer yet, of
-    his region's reps), anyone an order's to-do was given to or copied to, the roles that work on every
-    order. An order is a rep's customer and prices: other reps do not browse it."""
+    his region's reps), anyone an order's to-do was given or copied to, the roles that work
+    on every order. An order is a rep's customer and prices: other reps do not browse it."""
     if person.role in _ORDER_WIDE_ROLES or person.id == order.rep_id:
         return True
     if any(t.assignee_id == person.id or person.id in (t.cc or "").split(",") for t in todos):

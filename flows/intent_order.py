@@ -167,7 +167,7 @@ def publish_artifacts(hub: Hub, order_ids: list[str], failed: dict, blocked: dic
     base = hub.settings.public_base_url.rstrip("/")
     for order, quote, customer, opp in rows:
         # the order's staff page (login required), never the customer's signing link: that
-        # link signs the quote for whoever holds it, and anyone reading the runs would
+        # link signs the quote for whoever holds it, anyone reading the runs included
         link = f"{base}/orders/{order.id}"
         table.append({
             "意向单": order.id, "客户": customer.legal_name if customer else order.customer_name,
