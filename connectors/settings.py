@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # batches list every quote link in the run's table artifact instead: one API call)
     quote_link_artifacts_max_batch: int = 25
     order_max_attempts: int = 5
+    # a failed order waits this long before its second attempt, twice as long before each
+    # next one (at most an hour): a provider down for a while does not use every attempt
+    order_retry_base_seconds: int = 60
 
     # --- push notifications (connectors/notify.py): 企业微信 / 钉钉 group robots -------------
     notify_backend: Literal["embedded", "wecom", "dingtalk"] = "embedded"

@@ -162,19 +162,37 @@ def _take(db_url: str, chunk: list) -> tuple[list, str]:
     return [r for r in chunk if r.id in won], claim
 
 
+# the longest a failed order waits for its next attempt
+MAX_RETRY_DELAY = dt.timedelta(hours=1)
+
+
+def retry_delay(base: dt.timedelta, attempts: int) -> dt.timedelta:
+    """How long an order that failed after `attempts` attempts waits for the next one: `base`,
+    doubled for each attempt after the first, at most MAX_RETRY_DELAY."""
+    return min(base * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+
+
 def requeue_stalled(db_url: str, launcher: Launcher, lease: dt.timedelta,
-                    max_attempts: int, batch_size: int = 250) -> int:
-    """Start runs for orders that failed or whose run vanished, and for signed quotes whose
-    completion run did not finish. Returns the number of subjects handed over."""
+                    max_attempts: int, batch_size: int = 250,
+                    retry_base: dt.timedelta = dt.timedelta(0)) -> int:
+    """Start runs for orders that failed (once their `retry_delay` has passed since the
+    failure) or whose run vanished, and for signed quotes whose completion run did not
+    finish. Returns the number of subjects handed over."""
     now = utcnow()
     with session_scope(db_url) as s:
-        orders = list(s.exec(select(IntentOrder.id, IntentOrder.attempts).where(
+        failed = OrderStatus.failed.value
+        rows = s.exec(select(IntentOrder.id, IntentOrder.attempts, IntentOrder.status,
+                             IntentOrder.updated_at).where(
             IntentOrder.attempts < max_attempts,
-            sa.or_(IntentOrder.status == OrderStatus.failed.value,
+            sa.or_(sa.and_(IntentOrder.status == failed,
+                           IntentOrder.updated_at <= now - retry_base),
                    sa.and_(IntentOrder.status == OrderStatus.processing.value,
                            IntentOrder.claimed_until < now),
                    sa.and_(IntentOrder.status == OrderStatus.received.value,
-                           IntentOrder.created_at < now - lease)))))
+                           IntentOrder.created_at < now - lease))))
+        # a failed order (updated_at: when its attempt failed) waits its doubled delay
+        orders = [(oid, n) for oid, n, status, failed_at in rows
+                  if status != failed or failed_at <= now - retry_delay(retry_base, n)]
         stuck_signings = list(s.exec(select(InboxEvent).join(
             Quote, Quote.code == InboxEvent.subject_id).where(
             InboxEvent.source.like("esign:%"), InboxEvent.status == "dispatched",

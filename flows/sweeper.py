@@ -38,7 +38,8 @@ def sweep(hub: Hub, launcher: Launcher, min_age_seconds: int = 5) -> dict:
     st = hub.settings
     blocked = block_abandoned(hub)
     requeued = requeue_stalled(hub.db_url, launcher, dt.timedelta(seconds=st.claim_lease_seconds),
-                               st.order_max_attempts, st.dispatch_batch_size)
+                               st.order_max_attempts, st.dispatch_batch_size,
+                               dt.timedelta(seconds=st.order_retry_base_seconds))
     dispatched = dispatch_pending(hub.db_url, launcher, st.dispatch_batch_size,
                                   older_than=dt.timedelta(seconds=min_age_seconds))
     return {"dispatched": dispatched, "requeued": requeued, "blocked": blocked}

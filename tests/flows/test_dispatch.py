@@ -1,16 +1,17 @@
 """Hand-over to Prefect: idempotency keys, Prefect being down, the sweeper."""
 from __future__ import annotations
 
+import datetime as dt
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.app import create_app
-from flows.dispatch import PrefectLauncher, batch_key, dispatch_pending
+from flows.dispatch import PrefectLauncher, batch_key, dispatch_pending, retry_delay
 from flows.intent_order import process_intent_orders
 from flows.sweeper import sweep
-from models import InboxEvent, IntentOrder
+from models import InboxEvent, IntentOrder, utcnow
 from models.db import session_scope
 from tests.support import InlineLauncher, order_payload, post_order
 
@@ -77,17 +78,40 @@ def test_a_burst_coalesces_into_batches(hub):
     assert dispatch_pending(hub.db_url, launcher, batch_size=3) == 0  # nothing twice
 
 
-def test_a_failed_order_is_picked_up_again(hub):
+def failed_order(hub, attempts: int, ago: dt.timedelta) -> str:
+    """An order whose attempt number `attempts` failed `ago`."""
     with TestClient(create_app(hub.settings, launcher=None)) as client:
         oid = post_order(client, order_payload()).json()["order_id"]
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, oid)
         order.status, order.error = "failed", "邮件服务器暂时不可用"
+        order.attempts, order.updated_at = attempts, utcnow() - ago
         s.add(order)
         for row in s.exec(select(InboxEvent)):
             row.status = "dispatched"
             s.add(row)
+    return oid
+
+
+def test_a_failed_order_is_picked_up_again(hub):
+    oid = failed_order(hub, 1, dt.timedelta(minutes=1, seconds=1))
     result = sweep(hub, InlineLauncher(), min_age_seconds=0)
     assert result["requeued"] == 1
+    with session_scope(hub.db_url) as s:
+        assert s.get(IntentOrder, oid).status == "quoted"
+
+
+def test_a_failed_order_waits_twice_as_long_after_each_attempt(hub):
+    """With the default 60 s: after its first failed attempt an order waits a minute, after
+    its third four minutes, so a provider down for a quarter of an hour does not use up its
+    five attempts (before, the sweeper started one every minute)."""
+    assert [retry_delay(dt.timedelta(seconds=60), n).total_seconds() for n in range(1, 9)] == [
+        60, 120, 240, 480, 960, 1920, 3600, 3600]
+    oid = failed_order(hub, 3, dt.timedelta(minutes=3, seconds=50))
+    assert sweep(hub, InlineLauncher(), min_age_seconds=0)["requeued"] == 0
+    with session_scope(hub.db_url) as s:
+        assert s.get(IntentOrder, oid).status == "failed"
+        s.get(IntentOrder, oid).updated_at = utcnow() - dt.timedelta(minutes=4, seconds=1)
+    assert sweep(hub, InlineLauncher(), min_age_seconds=0)["requeued"] == 1
     with session_scope(hub.db_url) as s:
         assert s.get(IntentOrder, oid).status == "quoted"
