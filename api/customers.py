@@ -9,7 +9,7 @@ import re
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from api.auth import current_staff
@@ -356,6 +356,33 @@ async def decide_suspect_form(request: Request, suspect_id: int = Path(le=MAX_ID
     v = await run_in_threadpool(suspect_name, db_url, suspect_id)
     title, content = decision_result(v, result, customer)
     return staff_page(200, title, content)
+
+
+class ProfileChange(BaseModel):
+    """What sales-ops re-rates: any of the three (at least one)."""
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    tier: str | None = Field(default=None, max_length=20, description="客户等级，如 A、B、C")
+    region: str | None = Field(default=None, max_length=200, description="大区，如 华东")
+    owner: str | None = Field(default=None, max_length=200, description="负责销售的人员编号")
+
+
+@router.patch("/customers/{customer_id}", summary="修改客户等级、大区或负责销售（销售运营）")
+async def change_customer_profile(body: ProfileChange, request: Request,
+                                  customer_id: int = Path(le=MAX_ID),
+                                  person: Staff = Depends(current_staff)):
+    """Re-rating by sales-ops or an admin, logged old → new (the settlement counts the new
+    tier and region for orders from the day it is recorded). Values already on the file are
+    no change: the answer lists what changed."""
+    from flows.customer_import import set_customer_fields
+
+    db_url = request.app.state.settings.db_url
+    changes = await run_in_threadpool(
+        set_customer_fields, db_url, customer_id, person.id, tier=body.tier,
+        region=body.region, owner=body.owner, actor=f"staff:{person.id}", unchanged_ok=True)
+    return {"customer": await run_in_threadpool(customer_view, db_url, customer_id),
+            "changes": [{"field": c.field, "label": c.label, "old": c.old, "new": c.new}
+                        for c in changes]}
 
 
 @router.get("/customers/{customer_id}", summary="客户档案")

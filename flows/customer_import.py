@@ -28,12 +28,14 @@ import re
 import time
 import unicodedata
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from flows.errors import Refusal
 from connectors.tabular import (
     CellError, Column, ExcelNumber, Problem, Row, TableError, convert_rows, parse_code, parse_int,
     parse_text, read_table,
@@ -186,7 +188,21 @@ def column_label(column: str) -> str:
     return f"{spelled.aliases[0]}（{column}）" if spelled and spelled.aliases else column
 
 
-def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
+# who may own (be the 负责销售 of) a customer file
+OWNER_ROLES = ("rep", "sales_manager")
+
+
+def owner_problem(owner: str, role: str | None) -> str | None:
+    """Why `owner` (a staff id, of `role`; None: no such person) cannot be a file's 负责销售."""
+    if role is None:
+        return f"负责销售“{_shown(owner)}”不是系统中的人员编号"
+    if role not in OWNER_ROLES:
+        return (f"负责销售“{_shown(owner)}”的角色是{role_label(role)}，"
+                "负责销售须为销售代表或区域经理")
+    return None
+
+
+def parse_row(row: Row, staff_ids: Mapping[str, str]) -> ImportRow:
     """One table row checked and cleaned; CellError names the column of the first problem."""
     try:
         return _parse_row(row, staff_ids)
@@ -194,7 +210,7 @@ def parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
         raise CellError(exc.message, column_label(exc.column) if exc.column else None) from None
 
 
-def _parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
+def _parse_row(row: Row, staff_ids: Mapping[str, str]) -> ImportRow:
     legal = row["legal_name"]
     problem = check_customer_name(legal, what="工商全称")
     if problem:
@@ -214,8 +230,8 @@ def _parse_row(row: Row, staff_ids: set[str]) -> ImportRow:
             raise CellError(f"客户等级“{_shown(row['tier'])}”无效（可选：{'、'.join(CUSTOMER_TIERS)}）",
                             "tier")
     owner = _text(row, "owner", "负责销售")
-    if owner is not None and owner not in staff_ids:
-        raise CellError(f"负责销售“{_shown(owner)}”不是系统中的人员编号", "owner")
+    if owner is not None and (problem := owner_problem(owner, staff_ids.get(owner))):
+        raise CellError(problem, "owner")
     return ImportRow(row.number, legal, key, short, former, code, uscc_flag(code), province,
                      city, region, tier, owner, _finance_code(row))
 
@@ -447,7 +463,7 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
 
 def _import(s: Session, path: Path, actor: str, sheet: str | None,
             update: tuple[str, ...] = ()):
-    staff_ids = set(s.exec(select(Staff.id)))
+    staff_ids = dict(s.exec(select(Staff.id, Staff.role)).all())
     if actor != DEFAULT_ACTOR and actor not in staff_ids:
         raise TableError([Problem("--by", None, None, f"人员不存在：{actor}")])
     clock = _Phases()
@@ -929,47 +945,64 @@ def apply_review(db_url: str, path: Path | str, actor: str) -> ReviewOutcome:
 
 # --- re-rating one file ----------------------------------------------------------------
 
+class ProfileRefused(Refusal, CustomerFileError):
+    """A re-rating refused (Chinese message; `status`, `code` and `field` for the API)."""
+
+
 def set_customer_fields(db_url: str, customer_id: int, by: str, *, tier: str | None = None,
-                        region: str | None = None, owner: str | None = None
+                        region: str | None = None, owner: str | None = None,
+                        actor: str | None = None, unchanged_ok: bool = False
                         ) -> list[FieldChange]:
-    """`salesops customers set`: overwrite the tier, region and/or owner of one file (one
-    transaction, logged by apply_changes as `cli:<by>`), validated as the import validates
-    them. Raises CustomerFileError (nothing written) for an unknown or merged file, a bad
-    value, a person who is not a sales-ops clerk or an admin, or nothing to change."""
+    """Overwrite the tier, region and/or owner of one file (`salesops customers set`,
+    `PATCH /customers/{id}`): one transaction, logged by apply_changes as `actor` (default
+    `cli:<by>`), validated as the import validates them. Raises ProfileRefused (nothing
+    written) for an unknown or merged file, a bad value, a person who is not a sales-ops clerk
+    or an admin, or, unless `unchanged_ok` (then: no changes), nothing to change."""
     if tier is None and region is None and owner is None:
-        raise CustomerFileError("请至少指定 --tier、--region、--owner 中的一项")
+        raise ProfileRefused("请至少指定 --tier、--region、--owner 中的一项" if actor is None
+                             else "请至少填写 tier、region、owner 中的一项", code="nothing_to_set")
     wanted: dict[str, str] = {}
     if tier is not None:
         value = unicodedata.normalize("NFKC", tier).strip().upper()
         if value not in CUSTOMER_TIERS:
-            raise CustomerFileError(
-                f"客户等级“{_shown(tier)}”无效（可选：{'、'.join(CUSTOMER_TIERS)}）")
+            raise ProfileRefused(
+                f"客户等级“{_shown(tier)}”无效（可选：{'、'.join(CUSTOMER_TIERS)}）",
+                code="invalid_field", field="tier")
         wanted["tier"] = value
     for column, text, what in (("region", region, "大区"), ("owner_rep_id", owner, "负责销售")):
         if text is None:
             continue
+        field = "region" if column == "region" else "owner"
         try:
-            value = _checked_text(text.strip(), "region" if column == "region" else "owner", what)
+            value = _checked_text(text.strip(), field, what)
         except CellError as exc:
-            raise CustomerFileError(exc.message) from None
+            raise ProfileRefused(exc.message, code="invalid_field", field=field) from None
         if value is None:
-            raise CustomerFileError(f"{what}不能为空")
+            raise ProfileRefused(f"{what}不能为空", code="invalid_field", field=field)
         wanted[column] = value
     with session_scope(db_url) as s:
-        require_master_keeper(s, by, "修改客户等级、大区或负责销售")
+        try:
+            require_master_keeper(s, by, "修改客户等级、大区或负责销售")
+        except CustomerFileError as exc:
+            raise ProfileRefused(str(exc), status=403, code="forbidden") from None
         customer = s.get(Customer, customer_id)
         if customer is None:
-            raise CustomerFileError(f"客户档案不存在：{customer_id}")
+            raise ProfileRefused(f"客户档案不存在：{customer_id}", status=404,
+                                 code="unknown_customer")
         if customer.merged_into_id is not None:
             survivor = active(s, customer.id)
-            raise CustomerFileError(f"客户 {customer_id} 已并入客户 {survivor.id}，"
-                                    f"请修改客户 {survivor.id}")
-        if "owner_rep_id" in wanted and s.get(Staff, wanted["owner_rep_id"]) is None:
-            raise CustomerFileError(f"负责销售“{_shown(wanted['owner_rep_id'])}”不是系统中的人员编号")
+            raise ProfileRefused(f"客户 {customer_id} 已并入客户 {survivor.id}，"
+                                 f"请修改客户 {survivor.id}", status=409, code="merged_customer")
+        if "owner_rep_id" in wanted:
+            owner = s.get(Staff, wanted["owner_rep_id"])
+            problem = owner_problem(wanted["owner_rep_id"], owner.role if owner else None)
+            if problem:
+                raise ProfileRefused(problem, code="invalid_field", field="owner")
         olds = {column: getattr(customer, column) for column in wanted}
-        diff = apply_changes(s, customer, f"cli:{by}", **wanted)
-        if not diff:
+        diff = apply_changes(s, customer, actor or f"cli:{by}", **wanted)
+        if not diff and not unchanged_ok:
             now = "，".join(f"{FIELD_LABELS[c]}已是 {v}" for c, v in wanted.items())
-            raise CustomerFileError(f"客户 {customer_id} 没有需要修改的字段（{now}）")
+            raise ProfileRefused(f"客户 {customer_id} 没有需要修改的字段（{now}）",
+                                 code="nothing_to_change")
         return [FieldChange(None, customer.id, customer.legal_name, column, olds[column],
                             wanted[column]) for column in wanted if column in diff]

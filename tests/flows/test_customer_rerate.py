@@ -15,6 +15,7 @@ from flows.customer_import import import_customers
 from flows.hub import current_hub
 from flows.settlement import compute_month, settle_month
 from models import Customer, OperationLog
+from connectors.tabular import TableError
 from models.customer_files import CustomerFileError
 from models.db import session_scope
 from tests.flows.test_customer_import import snapshot, table_counts, write_rows
@@ -198,6 +199,8 @@ def test_cli_set_json_lists_only_what_changed(cli, seeded):
     (["999999", "--tier", "A"], "客户档案不存在：999999"),
     (["{renhe}", "--tier", "E"], "客户等级“E”无效（可选：A、B、C、D）"),
     (["{renhe}", "--owner", "rep-nobody"], "负责销售“rep-nobody”不是系统中的人员编号"),
+    (["{renhe}", "--owner", "finance-01"],
+     "负责销售“finance-01”的角色是财务，负责销售须为销售代表或区域经理"),
     (["{renhe}", "--region", " "], "大区不能为空"),
     (["{renhe}", "--region", "华\x01东"], "大区含有控制字符"),
     (["{renhe}"], "请至少指定 --tier、--region、--owner 中的一项"),
@@ -263,6 +266,22 @@ def test_import_with_update_owner_hands_a_customer_to_another_rep(seeded, tmp_pa
     assert profile(db, RENHE)[2] == "rep-lina" and report.conflicts == []
     assert [(a, d["owner_rep_id"]) for a, d in update_logs(db, renhe)] == [
         ("admin", ["rep-zhangwei", "rep-lina"])]
+
+
+def test_import_refuses_an_owner_who_does_not_sell(seeded, tmp_path):
+    """A 负责销售 must be a rep or a regional manager: a clerk's or finance's id in the owner
+    column is a mistake (the board would show the customer's rebates to nobody who sells)."""
+    db = seeded.db_url
+    path = write_rows(tmp_path / "owners.csv", [[RENHE, "", "", "ops-01", ""],
+                                                [SHENKANG, "", "", "mgr-east", ""]],
+                      header=HEADER)
+    before = snapshot(db)
+    with pytest.raises(TableError) as refused:
+        import_customers(db, path, actor="admin", review_out=tmp_path / "r.xlsx",
+                         update=("owner_rep_id",))
+    assert [p.message for p in refused.value.problems] == [
+        "负责销售“ops-01”的角色是销售运营，负责销售须为销售代表或区域经理"]
+    assert snapshot(db) == before
 
 
 def test_a_merged_files_name_in_the_same_import_does_not_overwrite_the_re_rating(seeded,
