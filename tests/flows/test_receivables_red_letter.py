@@ -343,3 +343,55 @@ def test_a_rest_page_with_a_red_invoice_naming_no_blue_invoice_is_refused(hub):
                                    "payments": [], "next_cursor": "1"})
     assert page.invoices[0].voided
 
+
+# --- more money on a red-letter invoice than its amount --------------------------------------
+# HP-C reverses 2,000.00 of FP-C; money allocated to it is given back to the customer for
+# that part (a 收款退款单 核销 against the red 应收单), which finance's 核销 bounds by the red
+# invoice. 1,500.00 + 800.00 = 2,300.00 given back on it was stored before, and the rate took
+# all of it off what FP-C collected on time (5,000 − 2,300: 12,700 of 16,000, 79.375 %);
+# now the file is refused.
+
+def test_more_refunded_on_a_red_invoice_than_its_amount_is_refused(seeded, tmp_path):
+    db = seeded.db_url
+    import_receivables_file(db, write(tmp_path / "应收.csv", HEADER + BLUES + EARLY_RED), "t")
+    import_receivables_file(db, write(tmp_path / "回款.csv", PAID), "t")
+    over = write(tmp_path / "回款2.csv", PAYMENTS + "SK-3,HP-C,2027-01-08,1500.00\n"
+                                                   "SK-4,HP-C,2027-01-09,800.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, over, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款2.csv 第3行「金额」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,300.00，超过该红字发票"
+        "金额 ¥2,000.00：核销在红字发票上的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项"
+        "请核销到其他发票或转预收）"]
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))  # nothing stored
+    # all of the red invoice given back, in two payments: 10,000 + 3,000 on time
+    import_receivables_file(db, write(tmp_path / "回款3.csv", PAYMENTS
+                                      + "SK-3,HP-C,2027-01-08,1500.00\n"
+                                        "SK-4,HP-C,2027-01-09,500.00\n"), "t")
+    assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+    # the red invoice corrected to less than what was given back on it: refused at its row
+    less = EARLY_RED.replace("-2000.00", "-1800.00")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "应收2.csv", HEADER + less), "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "应收2.csv 第2行「金额」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,000.00，超过该红字发票"
+        "金额 ¥1,800.00：核销在红字发票上的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项"
+        "请核销到其他发票或转预收）"]
+    assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+
+
+def test_the_rest_sync_refuses_more_refunded_on_a_red_invoice_than_its_amount(hub):
+    with ErpSimulator("token", page_size=10) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(
+            invoices=[invoice("FP-C", "2027-01-10", "8000.00"),
+                      invoice("HP-C", "2027-01-10", "-2000.00", original_invoice_no="FP-C")],
+            payments=[{"payment_no": "SK-3", "invoice_no": "HP-C", "paid_on": "2027-01-08",
+                       "amount": "2000.01"}])
+        with pytest.raises(ImportRefused) as refused:
+            sync_receivables(rest_hub)
+    assert [str(p) for p in refused.value.problems] == [
+        "回款 SK-3 核销红字发票 HP-C 合计 ¥2,000.01，超过该红字发票金额 ¥2,000.00：核销在红字发票上"
+        "的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项请核销到其他发票或转预收）"]
+    assert rate(hub.db_url) == ((0, 0), None)
