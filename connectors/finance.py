@@ -821,15 +821,31 @@ def _invoice(row: Row) -> ReceivableRecord:
     if original not in (None, INVALID) and amount is not INVALID and amount > 0:
         row.fail("金额", f"填写了原发票号码的是红字发票，金额须为负数：{row['金额']}"
                        "（蓝字发票被红冲，请在「红冲状态」列注明）")
+    voided = row.get("作废状态", lambda t: parse_voided(t, "该发票"))
+    # every 红字发票 is issued against a 红字发票信息表 / 红字确认单 naming its blue invoice: a
+    # negative row without one is an export without that column, or a wrong row (a voided
+    # one counts nowhere, whatever it names)
+    if (amount is not INVALID and amount < 0 and voided is False
+            and not row["原发票号码"] and not row["原发票代码"]):
+        row.fail("原发票号码", _red_without_blue(row, amount))
     reversal = row.get("红冲状态", parse_reversal)
     return ReceivableRecord(
         invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
-        amount=amount, invoice_code=code,
-        voided=row.get("作废状态", lambda t: parse_voided(t, "该发票")),
+        amount=amount, invoice_code=code, voided=voided,
         original_no=original, original_code=original_code,
         # a red invoice's own 红冲状态 says nothing about what is due on it
         reversed_in_full=(reversal == "full" and amount is not INVALID and amount > 0))
+
+
+def _red_without_blue(row: Row, amount: Decimal) -> str:
+    said = (f"金额为负数（{amount}）的是红字发票，须填写它冲销的蓝字发票的原发票号码"
+            "（旧版发票另填原发票代码），以红字发票信息表（红字确认单）上的蓝字发票为准")
+    if "原发票号码" not in row.values:
+        also = "、".join(next(c for c in INVOICE_COLUMNS if c.name == "原发票号码").aliases)
+        return (f"{said}：此表没有「原发票号码」列（也可写作：{also}），请导出时带上该列"
+                "（旧版发票还有「原发票代码」列）后再导入")
+    return f"{said}：此行的原发票号码为空"
 
 
 def _original_invoice(row: Row, number: str, code: str | None
@@ -1152,14 +1168,18 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       "invoice_code")
 
     def red_letter(record: dict, index: str) -> None:
-        """A red-letter invoice names its blue one as an invoice is named, and is negative;
-        only a blue (positive) invoice is reversed in full."""
+        """A red-letter (negative) invoice names its blue one, unless voided, as an invoice is
+        named; one naming a blue invoice is negative; only a blue (positive) invoice is
+        reversed in full."""
         number, code = record["original_no"], record["original_code"]
         amount = record["amount"]
         if number is None:
             if code is not None:
                 problems.append(f"{index}.original_invoice_no: required with "
                                 f"original_invoice_code {code!r}")
+            elif amount is not None and amount < 0 and not record["voided"]:
+                problems.append(f"{index}.original_invoice_no: required on a red-letter "
+                                f"(negative) invoice, got amount {amount} without it")
         else:
             code_problems(index, number, code, "original_invoice_no", "original_invoice_code")
             if invoice_code_problem(number, code) is None and len(number) > NUMBER_LENGTH:

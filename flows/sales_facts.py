@@ -154,6 +154,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     blues = [r for r in invoices if not r.reverses or r.voided]
     reds = [r for r in invoices if r.reverses and not r.voided]
     reversed_now: dict[str, ReceivableRecord] = {}  # blue key → the last record touching it
+    # red key → the last record touching it: what was given back on it (`_over_refunded`)
+    refunded_now: dict[str, ReceivableRecord | PaymentRecord] = {}
     for record in blues + reds:
         if record.voided:
             voided.append(record)
@@ -179,6 +181,7 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                                     _unknown_blue(record) if refused == "unknown" else refused))
                 continue
             reversed_now[record.reverses] = record
+            refunded_now[record.key] = record
         else:
             reversed_now[record.key] = record
         row = _invoice(s, record.key)
@@ -221,6 +224,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         _drop_moved(s, payment_no, list(found), summary, actor)
         for record in records:
             invoice = found[record.invoice_key]
+            if invoice.amount < 0:
+                refunded_now[invoice.invoice_no] = record
             values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
                           amount=record.amount)
             row = s.exec(select(Payment).where(Payment.payment_no == payment_no,
@@ -229,6 +234,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                                                 invoice_no=invoice.invoice_no, source=source,
                                                 **v),
                     values, summary, actor)
+    s.flush()
+    problems += _over_refunded(s, refunded_now)
     for record in voided:
         _drop_voided_invoice(s, record, summary, problems, actor, skip_unknown)
     if problems:
@@ -419,6 +426,28 @@ def _over_reversed(s: Session, touched: dict[str, ReceivableRecord]) -> list:
                 f"红字发票 {'、'.join(invoice_label(r.invoice_no) for r in red)} 冲销蓝字发票 "
                 f"{invoice_label(key)} 合计 {yuan(total)}，超过该发票金额 {yuan(blue.amount)}"
                 "：红冲金额不能超过原蓝字发票金额")))
+    return problems
+
+
+def _over_refunded(s: Session, touched: dict[str, ReceivableRecord | PaymentRecord]) -> list:
+    """A red-letter invoice with more money allocated to it (stored and of this import) than
+    its amount, named at the row that touched it last. Money on a red invoice is given back
+    to the customer for the part of the blue invoice it reverses (see
+    `models.rebates.payment_rate`): finance's 核销 of a 收款退款单 against a red 应收单 is
+    bounded by it, so more is a wrong allocation, not a larger refund."""
+    problems = []
+    for key, record in touched.items():
+        red = _invoice(s, key)
+        if red is None or red.amount >= 0:
+            continue
+        paid = s.exec(select(Payment).where(Payment.invoice_no == key)
+                      .order_by(Payment.payment_no)).all()
+        total = sum((p.amount for p in paid), Decimal("0"))
+        if total > -red.amount:
+            problems.append(_at(record, "金额", (
+                f"回款 {'、'.join(p.payment_no for p in paid)} 核销红字发票 {invoice_label(key)} "
+                f"合计 {yuan(total)}，超过该红字发票金额 {yuan(-red.amount)}：核销在红字发票上的是"
+                "退给客户的款项，不能超过红字发票冲销的金额（多收的款项请核销到其他发票或转预收）")))
     return problems
 
 

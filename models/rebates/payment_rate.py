@@ -20,8 +20,9 @@ class InvoiceFact(NamedTuple):
 
     A red-letter invoice (红字发票) that names the blue one it reverses (`reverses`) is due
     nothing itself: its (negative) amount reduces the blue's due, whatever its own dates. A
-    blue invoice marked reversed in full is due nothing. A red one naming no blue invoice is a
-    credit note due on its own date, as before."""
+    blue invoice marked reversed in full is due nothing. A negative one naming no blue invoice
+    is a credit note due on its own date: imports refuse such a row (every 红字发票 names its
+    blue invoice), but one stored before that is still counted so."""
 
     invoice_no: str
     customer_id: Hashable
@@ -97,7 +98,8 @@ class PaymentRates:
                 # payment: given back by the blue's due date, less was paid on time; given
                 # back later, it does not undo money paid on time (the red invoice already
                 # took the reversed part off what is due). Counted, not refused: with the red
-                # invoice naming its blue one it has this one reading.
+                # invoice naming its blue one it has this one reading. Imports refuse more
+                # money on a red invoice than its amount (a 核销 cannot exceed it).
                 invoice_no, fen = blue, -fen
             due_on = due_of.get(invoice_no)
             if due_on is not None and p.paid_on <= due_on:

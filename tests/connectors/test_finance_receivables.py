@@ -306,14 +306,15 @@ def test_token_is_not_in_errors(sim):
     assert info.value.code == "401" and "wrong-token-abc" not in str(info.value)
 
 
-def test_a_credit_note_is_a_negative_invoice_and_other_currencies_are_refused(tmp_path):
+def test_a_red_letter_invoice_is_a_negative_invoice_and_other_currencies_are_refused(tmp_path):
     inbound = tmp_path / "receivables-inbound"
-    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
+    invoices_csv(inbound, text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种,原发票号码\n"
                                "FP-19876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1000.00,"
-                               "人民币\nFP-19877,江苏康达医疗设备有限公司,,2026-09-06,2026-10-05,"
-                               "-200.00,CNY\n")
+                               "人民币,\nFP-19877,江苏康达医疗设备有限公司,,2026-09-06,2026-10-05,"
+                               "-200.00,CNY,FP-19876\n")
     page = EmbeddedFinance(tmp_path).fetch_receivables(None)
-    assert [i.amount for i in page.invoices] == [Decimal("1000.00"), Decimal("-200.00")]
+    assert [(i.amount, i.reverses) for i in page.invoices] == [(Decimal("1000.00"), None),
+                                                               (Decimal("-200.00"), "FP-19876")]
     invoices_csv(inbound, name="20261102-应收.csv",
                  text="发票号,客户名称,统一社会信用代码,开票日期,到期日,金额,币种\n"
                       "FP-19878,某公司,,2026-09-05,2026-10-05,100.00,USD\n")

@@ -162,6 +162,8 @@ def test_the_rest_sync_reads_red_letter_invoices(hub):
      "invoices[0].reversed_in_full: only a blue (positive) invoice"),
     (invoice("HP-1", "2027-03-01", "-100.00", reversed_in_full="yes"),
      "invoices[0].reversed_in_full: must be true or false"),
+    (invoice("HP-1", "2027-03-01", "-100.00"),
+     "invoices[0].original_invoice_no: required on a red-letter (negative) invoice"),
 ])
 def test_rest_pages_refuse_bad_red_letter_invoices(item, needle):
     with pytest.raises(PermanentError) as refused:
@@ -254,3 +256,142 @@ def test_the_rest_sync_counts_a_refund_on_a_red_letter_invoice_alike(hub):
         sim.record_receivables(payments=[paid("SK-3", "HP-C", "2027-01-08", "2000.00")])
         assert sync_receivables(rest_hub).created == 1
     assert rate(hub.db_url) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+
+
+# --- a red-letter invoice naming no blue invoice -------------------------------------------
+# Every 红字发票 is issued against a 红字发票信息表 / 红字确认单 naming the blue invoice it
+# reverses: a negative row without 原发票号码 is an export lacking that column, or a wrong row.
+# Before, a file import refused it only by accident, with a message about a blue invoice that
+# no clerk could act on (the check of red totals took the negative row for a blue invoice:
+# "红字发票  冲销蓝字发票 HP-9 合计 ¥0.00，超过该发票金额 -¥2,000.00"), and a REST page the same;
+# the page reader let it through. Now the row is refused naming the missing 原发票号码.
+NO_BLUE = f"HP-9,{KANGDA},2026-12-20,2026-12-20,-2000.00,,\n"
+SAID = ("金额为负数（-2000.00）的是红字发票，须填写它冲销的蓝字发票的原发票号码（旧版发票另填"
+        "原发票代码），以红字发票信息表（红字确认单）上的蓝字发票为准")
+
+
+def test_a_red_invoice_naming_no_blue_invoice_is_refused_and_nothing_is_stored(seeded, tmp_path):
+    db = seeded.db_url
+    write(tmp_path / "应收.csv", HEADER + BLUES + NO_BLUE)
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, tmp_path / "应收.csv", "t")
+    assert [str(p) for p in refused.value.problems] == [
+        f"应收.csv 第5行「原发票号码」：{SAID}：此行的原发票号码为空"]
+    with session_scope(db) as s:  # not even the blue invoices of the file
+        assert s.exec(select(ReceivableInvoice.id)).first() is None
+    # the row with its blue invoice goes in
+    write(tmp_path / "应收.csv", HEADER + BLUES + NO_BLUE.replace(",,\n", ",,FP-C\n"))
+    assert import_receivables_file(db, tmp_path / "应收.csv", "t").created == 4
+
+
+def test_an_xlsx_export_without_the_original_invoice_column_is_refused_naming_it(seeded,
+                                                                               tmp_path):
+    book = tmp_path / "应收.xlsx"
+    wb = openpyxl.Workbook()
+    wb.active.title = "销项"
+    wb.active.append(["发票号码", "购买方名称", "开票日期", "到期日", "价税合计"])
+    wb.active.append(["FP-A", KANGDA, D(2026, 10, 1), D(2026, 11, 15), 10000])
+    wb.active.append(["HP-9", KANGDA, D(2026, 12, 20), D(2026, 12, 20), -2000])
+    wb.save(book)
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(seeded.db_url, book, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        f"应收.xlsx 第3行「原发票号码」：{SAID}：此表没有「原发票号码」列（也可写作：原蓝字发票号码、"
+        "蓝字发票号码、对应蓝字发票号码、原发票号、被红冲发票号码），请导出时带上该列（旧版发票还有"
+        "「原发票代码」列）后再导入"]
+    assert rate(seeded.db_url) == ((0, 0), None)
+
+
+def test_a_voided_red_invoice_needs_no_blue_invoice(seeded, tmp_path):
+    """A voided row counts nowhere (a stored one is deleted): what it reversed does not matter."""
+    write(tmp_path / "应收.csv", "发票号码,客户名称,开票日期,到期日,价税合计,作废状态\n"
+                                 f"FP-A,{KANGDA},2026-10-01,2026-11-15,10000.00,\n"
+                                 f"HP-9,{KANGDA},2026-12-20,2026-12-20,-2000.00,已作废\n")
+    assert import_receivables_file(seeded.db_url, tmp_path / "应收.csv", "t").created == 1
+
+
+@pytest.fixture
+def cli(seeded, monkeypatch, capsys, tmp_path):
+    from tests.support import in_process_cli
+
+    yield from in_process_cli(monkeypatch, capsys, seeded.db_url, tmp_path / "data")
+
+
+def test_the_cli_refuses_a_red_invoice_naming_no_blue_invoice(cli, seeded, tmp_path):
+    write(tmp_path / "应收.csv", HEADER + BLUES + NO_BLUE)
+    code, out, err = cli("receivables", "import", tmp_path / "应收.csv")
+    assert (code, out) == (2, "")
+    assert err == (f"错误：导入未执行（未写入任何数据），共 1 处问题：\n"
+                   f"  - 应收.csv 第5行「原发票号码」：{SAID}：此行的原发票号码为空\n")
+    assert rate(seeded.db_url) == ((0, 0), None)
+
+
+def test_a_rest_page_with_a_red_invoice_naming_no_blue_invoice_is_refused(hub):
+    with ErpSimulator("token", page_size=10) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(invoices=[invoice("FP-C", "2027-01-10", "8000.00"),
+                                         invoice("HP-9", "2026-12-20", "-2000.00")])
+        with pytest.raises(PermanentError) as refused:
+            sync_receivables(rest_hub)
+    assert ("invoices[1].original_invoice_no: required on a red-letter (negative) invoice, got "
+            "amount -2000.00 without it") in str(refused.value)
+    assert rate(hub.db_url) == ((0, 0), None)
+    # voided, it needs none
+    page = parse_receivables_page({"invoices": [invoice("HP-9", "2026-12-20", "-2000.00",
+                                                        voided=True)],
+                                   "payments": [], "next_cursor": "1"})
+    assert page.invoices[0].voided
+
+
+# --- more money on a red-letter invoice than its amount --------------------------------------
+# HP-C reverses 2,000.00 of FP-C; money allocated to it is given back to the customer for
+# that part (a 收款退款单 核销 against the red 应收单), which finance's 核销 bounds by the red
+# invoice. 1,500.00 + 800.00 = 2,300.00 given back on it was stored before, and the rate took
+# all of it off what FP-C collected on time (5,000 − 2,300: 12,700 of 16,000, 79.375 %);
+# now the file is refused.
+
+def test_more_refunded_on_a_red_invoice_than_its_amount_is_refused(seeded, tmp_path):
+    db = seeded.db_url
+    import_receivables_file(db, write(tmp_path / "应收.csv", HEADER + BLUES + EARLY_RED), "t")
+    import_receivables_file(db, write(tmp_path / "回款.csv", PAID), "t")
+    over = write(tmp_path / "回款2.csv", PAYMENTS + "SK-3,HP-C,2027-01-08,1500.00\n"
+                                                   "SK-4,HP-C,2027-01-09,800.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, over, "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款2.csv 第3行「金额」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,300.00，超过该红字发票"
+        "金额 ¥2,000.00：核销在红字发票上的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项"
+        "请核销到其他发票或转预收）"]
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))  # nothing stored
+    # all of the red invoice given back, in two payments: 10,000 + 3,000 on time
+    import_receivables_file(db, write(tmp_path / "回款3.csv", PAYMENTS
+                                      + "SK-3,HP-C,2027-01-08,1500.00\n"
+                                        "SK-4,HP-C,2027-01-09,500.00\n"), "t")
+    assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+    # the red invoice corrected to less than what was given back on it: refused at its row
+    less = EARLY_RED.replace("-2000.00", "-1800.00")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "应收2.csv", HEADER + less), "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "应收2.csv 第2行「金额」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,000.00，超过该红字发票"
+        "金额 ¥1,800.00：核销在红字发票上的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项"
+        "请核销到其他发票或转预收）"]
+    assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))
+
+
+def test_the_rest_sync_refuses_more_refunded_on_a_red_invoice_than_its_amount(hub):
+    with ErpSimulator("token", page_size=10) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(
+            invoices=[invoice("FP-C", "2027-01-10", "8000.00"),
+                      invoice("HP-C", "2027-01-10", "-2000.00", original_invoice_no="FP-C")],
+            payments=[{"payment_no": "SK-3", "invoice_no": "HP-C", "paid_on": "2027-01-08",
+                       "amount": "2000.01"}])
+        with pytest.raises(ImportRefused) as refused:
+            sync_receivables(rest_hub)
+    assert [str(p) for p in refused.value.problems] == [
+        "回款 SK-3 核销红字发票 HP-C 合计 ¥2,000.01，超过该红字发票金额 ¥2,000.00：核销在红字发票上"
+        "的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项请核销到其他发票或转预收）"]
+    assert rate(hub.db_url) == ((0, 0), None)
