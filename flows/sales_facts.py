@@ -32,7 +32,7 @@ from connectors.finance import (
 )
 from connectors.tabular import (
     HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, CellError, Column, Problem, TableError,
-    convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
+    convert_rows, header_key, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -830,7 +830,7 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     found: list[_Movement] = []
     problems, more, read = [], 0, 0
     for sheet in sheets:
-        if len(sheets) > 1 and not any(normalize_header(c) in spellings
+        if len(sheets) > 1 and not any(header_key(c) in spellings
                                        for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
                                        for c in cells):
             continue
