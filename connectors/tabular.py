@@ -258,6 +258,23 @@ class Table:
     columns: tuple[str, ...]       # the expected columns present, by name
     unknown: tuple[str, ...]       # headers that matched no expected column (reported)
     rows: tuple[Row, ...]
+    # absent expected columns → a header that is the column but for a note (`单价(含税)`)
+    noted: Mapping[str, str] = field(default_factory=dict)
+
+    def missing(self, column: str, aliases: Sequence[str] = ()) -> str:
+        """`缺少必填列（也可写作：…）`, and `unread(column)`."""
+        text = f"缺少必填列（也可写作：{'、'.join(aliases)}）" if aliases else "缺少必填列"
+        return text + self.unread(column)
+
+    def unread(self, *columns: str) -> str:
+        """`；表头「金额(不含税)」的括注“不含税”不是可识别的单位…` for a header that is the first
+        of `columns` noted but for its note (said where that column is missing), else ''."""
+        header = next((self.noted[c] for c in columns if c in self.noted), None)
+        if header is None:
+            return ""
+        note = header_unit(normalize_header(header)).suffix
+        return (f"；表头「{header}」的括注“{note}”不是可识别的单位（如元、台、基本单位），"
+                "所指可能不同，未当作此列")
 
 
 @dataclass(frozen=True)
@@ -278,7 +295,7 @@ class Sheet:
         if unknown not in ("report", "error"):
             raise ValueError(f"unknown must be 'report' or 'error', not {unknown!r}")
         _check_columns(columns)
-        header_at, mapping, problems, extra = self._find_header(columns)
+        header_at, mapping, problems, extra, noted = self._find_header(columns)
         if unknown == "error":
             problems += [Problem(self.source, header_at, name, "未知的列（请删除或改名）")
                          for name in extra]
@@ -293,14 +310,14 @@ class Sheet:
             values = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
             rows.append(Row(self.source, number, values))
         present = tuple(c.name for c in columns if c.name in mapping.values())
-        return Table(self.source, header_at, present, tuple(extra), tuple(rows))
+        return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted)
 
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
         required = [c for c in columns if c.required]
         candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
         if not candidates:
-            return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], []
+            return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], [], {}
         chosen = None
         for number, cells in candidates:
             names = {_column_of(lookup, c)[0] for c in cells}
@@ -335,16 +352,13 @@ class Sheet:
             else:
                 seen[name] = index
                 mapping[index] = name
+        noted = {name: raw for name, raw in noted.items() if name not in seen}
+        described = Table(self.source, header_at, (), (), (), noted)
         for column in required:
             if column.name not in seen and column.name not in {p.column for p in problems}:
-                also = f"（也可写作：{'、'.join(column.aliases)}）" if column.aliases else ""
-                if column.name in noted:
-                    note = header_unit(normalize_header(noted[column.name])).suffix
-                    also += (f"；表头「{noted[column.name]}」的括注“{note}”不是可识别的单位"
-                             "（如元、台、基本单位），所指可能不同，未当作此列")
                 problems.append(Problem(self.source, header_at, column.name,
-                                        f"缺少必填列{also}"))
-        return header_at, mapping, problems, extra
+                                        described.missing(column.name, column.aliases)))
+        return header_at, mapping, problems, extra, noted
 
     def _column_has_data(self, index: int, header_at: int) -> bool:
         return any(index < len(cells) and cells[index]

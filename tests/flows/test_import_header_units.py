@@ -95,6 +95,26 @@ def test_a_quantity_in_thousands_is_refused_not_read_as_pieces(seeded, order, tm
     assert stored(seeded.db_url) == []
 
 
+@pytest.mark.parametrize("planned, problem", [
+    ("", "发货.csv 第1行「实发数量」：缺少必填列（也可写作：实际发货数量、实际出库数量、shipped_quantity、"
+         "数量、发货数量、quantity）"),
+    ("应发数量,", "发货.csv 第1行「应发数量」：只有应发数量（计划发货的数量），没有实发数量：返利按实际出库的"
+                 "数量计算，不能用应发数量代替；请从 ERP 导出含实发数量的单据后再导入"),
+])
+def test_a_quantity_header_with_a_note_that_is_no_unit_is_not_read_and_said(
+        seeded, order, tmp_path, planned, problem):
+    """`实发数量(含赠品)` may count the free goods too: not taken for 实发数量, and the refusal
+    says why the column the clerk sees was not read."""
+    path = csv_file(tmp_path / "发货.csv", f"发货单号,意向单号,行号,{planned}实发数量(含赠品),发货日期\n"
+                                         f"FH-1,{order},1,{'5,' if planned else ''}5,2026-10-12\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, path, "test", returns=False)
+    assert str(refused.value) == problem + (
+        "；表头「实发数量(含赠品)」的括注“含赠品”不是可识别的单位（如元、台、基本单位），所指可能不同，"
+        "未当作此列")
+    assert stored(seeded.db_url) == []
+
+
 def test_the_cli_imports_a_kingdee_export_with_units_in_its_headers(hub, cli, order, tmp_path):
     path = write_table(tmp_path / "销售出库单.xlsx", DELIVERY_SUFFIXED, [
         ["XSCK-1", order, 1, "MON-M8", 5, 5, dt.datetime(2026, 10, 12)],
