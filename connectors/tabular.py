@@ -261,20 +261,19 @@ class Table:
     # absent expected columns → a header that is the column but for a note (`单价(含税)`)
     noted: Mapping[str, str] = field(default_factory=dict)
 
-    def missing(self, column: str, aliases: Sequence[str] = ()) -> str:
-        """`缺少必填列（也可写作：…）`, and `unread(column)`."""
-        text = f"缺少必填列（也可写作：{'、'.join(aliases)}）" if aliases else "缺少必填列"
-        return text + self.unread(column)
-
     def unread(self, *columns: str) -> str:
-        """`；表头「金额(不含税)」的括注“不含税”不是可识别的单位…` for a header that is the first
-        of `columns` noted but for its note (said where that column is missing), else ''."""
-        header = next((self.noted[c] for c in columns if c in self.noted), None)
-        if header is None:
-            return ""
-        note = header_unit(normalize_header(header)).suffix
-        return (f"；表头「{header}」的括注“{note}”不是可识别的单位（如元、台、基本单位），"
-                "所指可能不同，未当作此列")
+        """Said where one of `columns` is found missing: `；表头「金额(不含税)」的括注“不含税”不是
+        可识别的单位…` for a header that is the column but for such a note, else ''."""
+        return _unread(self.noted, columns)
+
+
+def _unread(noted: Mapping[str, str], columns: Sequence[str]) -> str:
+    header = next((noted[c] for c in columns if c in noted), None)
+    if header is None:
+        return ""
+    note = header_unit(normalize_header(header)).suffix
+    return (f"；表头「{header}」的括注“{note}”不是可识别的单位（如元、台、基本单位），"
+            "所指可能不同，未当作此列")
 
 
 @dataclass(frozen=True)
@@ -353,11 +352,11 @@ class Sheet:
                 seen[name] = index
                 mapping[index] = name
         noted = {name: raw for name, raw in noted.items() if name not in seen}
-        described = Table(self.source, header_at, (), (), (), noted)
         for column in required:
             if column.name not in seen and column.name not in {p.column for p in problems}:
+                also = f"（也可写作：{'、'.join(column.aliases)}）" if column.aliases else ""
                 problems.append(Problem(self.source, header_at, column.name,
-                                        described.missing(column.name, column.aliases)))
+                                        f"缺少必填列{also}{_unread(noted, (column.name,))}"))
         return header_at, mapping, problems, extra, noted
 
     def _column_has_data(self, index: int, header_at: int) -> bool:
