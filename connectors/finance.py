@@ -48,6 +48,7 @@ from connectors.tabular import (
     TableError,
     append_as_text,
     convert_rows,
+    header_key,
     load_sheets,
     normalize_header,
     parse_code,
@@ -919,7 +920,7 @@ def _payment(row: Row) -> PaymentRecord:
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
-    head = [normalize_header(c) for _, cells in sheet.lines[:12] for c in cells if c]
+    head = [header_key(c) for _, cells in sheet.lines[:12] for c in cells if c]
     if any(h in _PAYMENT_MARKERS for h in head):
         return "payments"
     if any(h in _INVOICE_MARKERS for h in head):

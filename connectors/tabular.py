@@ -13,8 +13,10 @@ does so the callers need not:
   column refuses those beyond 2**53.
 - The header row may sit below a title block (first 10 non-empty rows are searched for one
   that holds every required column); header spelling is compared after NFKC normalisation
-  (full-width letters and brackets), surrounding spaces and a leading `*` removed, and
-  columns may have aliases.
+  (full-width letters and brackets), spaces and line breaks and a `*` at either end removed,
+  and columns may have aliases. A bracketed suffix that only names a unit is dropped
+  (`实发数量（基本单位）`, `金额(元)`); a multiple (`金额(万元)`) is refused, any other note
+  (`单价(含税)`) leaves an unknown column; two headers that are one column are refused.
 - Blank rows and totals rows (first cell 合计 / 总计 / 小计, a colon may follow) are skipped.
 - Problems are collected with the file, the row number as Excel shows it and the column,
   and reported in Chinese, e.g. `回款.xlsx[Sheet1] 第7行「金额」：金额须精确到分：'12.345'`.
@@ -45,7 +47,7 @@ from models.names import HALF_WIDTH
 __all__ = [
     "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
     "TableError", "append_as_text", "convert_rows", "decode_csv", "load_sheets",
-    "normalize_header", "parse_code",
+    "header_key", "header_unit", "normalize_header", "parse_code",
     "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
 
@@ -116,10 +118,74 @@ class Column:
 
 
 def normalize_header(text: str) -> str:
-    """`' *发票号码（蓝字） '` → `'发票号码(蓝字)'`: NFKC, no spaces, no required-marker star."""
+    """`' *发票号码（蓝字） '` → `'发票号码(蓝字)'`: NFKC (full-width brackets and letters), no
+    spaces or line breaks, no required-field star at either end (Kingdee's import templates
+    write `*单据编号` or `单据编号*`)."""
     text = unicodedata.normalize("NFKC", text or "")
     text = re.sub(r"\s+", "", text)
-    return text.lstrip("*")
+    return text.strip("*")
+
+
+# A header may say the unit of its numbers in brackets: K/3 Cloud writes `实发数量(基本单位)`,
+# other exports `数量（台）`, `金额（元）`, `金额(单位：元)`. Such a suffix only names the unit
+# and the header is the column's; any other note changes what the column is (`单价(含税)` is
+# not `单价`, `金额(不含税)` not the tax-included `金额`, `金额(美元)` no yuan) and the header is
+# an unknown column. A multiple of a unit (`金额(万元)`, `数量(千件)`) is refused: the
+# readers take numbers as they stand and would be 10,000 times off.
+QUANTITY_UNITS = frozenset({
+    "基本单位", "库存单位", "销售单位", "计价单位", "主单位", "辅单位", "辅助单位", "常用单位",
+    "台", "件", "个", "箱", "套", "只", "支", "把", "盒", "包", "袋", "瓶", "桶", "卷", "张",
+    "块", "根", "条", "副", "对", "双", "组", "片", "粒", "册", "本", "PCS", "EA", "SET",
+})
+CURRENCY_UNITS = frozenset({"元", "人民币", "人民币元", "RMB", "CNY"})
+UNIT_MULTIPLES = ("十", "百", "千", "万", "十万", "百万", "千万", "亿")
+_UNIT_SUFFIX = re.compile(r"(.+?)[(\[【〔](?:单位:?)?([^()\[\]【】〔〕]+)[)\]】〕]")
+
+
+@dataclass(frozen=True)
+class HeaderUnit:
+    """A header's bracketed suffix: the header without it (`base`), the suffix, and what it
+    is: a unit (`is_unit`), a multiple of one (`multiple`), or a note of another kind."""
+
+    base: str
+    suffix: str
+    is_unit: bool
+    multiple: bool
+
+
+def _is_unit(text: str, *, scaled: bool = False) -> bool:
+    text = text.upper()
+    if "/" in text:  # 单价(元/台)
+        money, _, per = text.partition("/")
+        return _is_unit(money, scaled=scaled) and per in QUANTITY_UNITS
+    if scaled:
+        return any(text.startswith(m) and (text == m or text[len(m):] in CURRENCY_UNITS
+                                           or text[len(m):] in QUANTITY_UNITS)
+                   for m in UNIT_MULTIPLES)
+    return text in QUANTITY_UNITS or text in CURRENCY_UNITS
+
+
+def header_unit(key: str) -> HeaderUnit | None:
+    """The bracketed suffix of a normalised header (`实发数量(基本单位)`), or None."""
+    m = _UNIT_SUFFIX.fullmatch(key)
+    if m is None:
+        return None
+    base, suffix = m.group(1).rstrip("*"), m.group(2)
+    multiple = _is_unit(suffix, scaled=True)
+    return HeaderUnit(base, suffix, not multiple and _is_unit(suffix), multiple)
+
+
+def header_key(text: str) -> str:
+    """A header as it is matched against column spellings: `normalize_header`, and a suffix
+    that only names a unit dropped (`实发数量（基本单位）*` → `实发数量`)."""
+    key = normalize_header(text)
+    unit = header_unit(key)
+    return unit.base if unit is not None and unit.is_unit else key
+
+
+def _shown(raw: str) -> str:
+    """A header as a problem quotes it: line breaks inside the cell read as spaces."""
+    return " ".join(raw.split())
 
 
 # --- rows and tables -------------------------------------------------------------------------
@@ -192,6 +258,22 @@ class Table:
     columns: tuple[str, ...]       # the expected columns present, by name
     unknown: tuple[str, ...]       # headers that matched no expected column (reported)
     rows: tuple[Row, ...]
+    # absent expected columns → a header that is the column but for a note (`单价(含税)`)
+    noted: Mapping[str, str] = field(default_factory=dict)
+
+    def unread(self, *columns: str) -> str:
+        """Said where one of `columns` is found missing: `；表头「金额(不含税)」的括注“不含税”不是
+        可识别的单位…` for a header that is the column but for such a note, else ''."""
+        return _unread(self.noted, columns)
+
+
+def _unread(noted: Mapping[str, str], columns: Sequence[str]) -> str:
+    header = next((noted[c] for c in columns if c in noted), None)
+    if header is None:
+        return ""
+    note = header_unit(normalize_header(header)).suffix
+    return (f"；表头「{header}」的括注“{note}”不是可识别的单位（如元、台、基本单位），"
+            "所指可能不同，未当作此列")
 
 
 @dataclass(frozen=True)
@@ -212,7 +294,7 @@ class Sheet:
         if unknown not in ("report", "error"):
             raise ValueError(f"unknown must be 'report' or 'error', not {unknown!r}")
         _check_columns(columns)
-        header_at, mapping, problems, extra = self._find_header(columns)
+        header_at, mapping, problems, extra, noted = self._find_header(columns)
         if unknown == "error":
             problems += [Problem(self.source, header_at, name, "未知的列（请删除或改名）")
                          for name in extra]
@@ -227,17 +309,17 @@ class Sheet:
             values = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
             rows.append(Row(self.source, number, values))
         present = tuple(c.name for c in columns if c.name in mapping.values())
-        return Table(self.source, header_at, present, tuple(extra), tuple(rows))
+        return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted)
 
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
         required = [c for c in columns if c.required]
         candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
         if not candidates:
-            return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], []
+            return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], [], {}
         chosen = None
         for number, cells in candidates:
-            names = {lookup.get(normalize_header(c)) for c in cells}
+            names = {_column_of(lookup, c)[0] for c in cells}
             if all(c.name in names for c in required):
                 chosen = (number, cells)
                 break
@@ -246,31 +328,56 @@ class Sheet:
         seen: dict[str, int] = {}
         problems: list[Problem] = []
         extra: list[str] = []
+        noted: dict[str, str] = {}  # column → a header that is it but for a note (单价(含税))
         for index, raw in enumerate(cells):
-            key = normalize_header(raw)
-            if not key:
+            if not normalize_header(raw):
                 if self._column_has_data(index, header_at):
                     extra.append(f"第{index + 1}列（无表头）")
                 continue
-            name = lookup.get(key)
-            if name is None:
-                extra.append(raw.strip())
+            name, refusal = _column_of(lookup, raw)
+            if refusal is not None:
+                problems.append(Problem(self.source, header_at, name, refusal))
+            elif name is None:
+                extra.append(_shown(raw))
+                unit = header_unit(normalize_header(raw))
+                if unit is not None and unit.base in lookup:
+                    noted.setdefault(lookup[unit.base], _shown(raw))
             elif name in seen:
-                problems.append(Problem(self.source, header_at, name,
-                                        f"列重复（第{seen[name] + 1}列和第{index + 1}列）"))
+                first = seen[name]
+                problems.append(Problem(
+                    self.source, header_at, name,
+                    f"列重复（第{first + 1}列「{_shown(cells[first])}」和第{index + 1}列"
+                    f"「{_shown(raw)}」都是此列）：无法确定用哪一列，请只保留一列后再导入"))
             else:
                 seen[name] = index
                 mapping[index] = name
+        noted = {name: raw for name, raw in noted.items() if name not in seen}
         for column in required:
-            if column.name not in seen:
+            if column.name not in seen and column.name not in {p.column for p in problems}:
                 also = f"（也可写作：{'、'.join(column.aliases)}）" if column.aliases else ""
                 problems.append(Problem(self.source, header_at, column.name,
-                                        f"缺少必填列{also}"))
-        return header_at, mapping, problems, extra
+                                        f"缺少必填列{also}{_unread(noted, (column.name,))}"))
+        return header_at, mapping, problems, extra, noted
 
     def _column_has_data(self, index: int, header_at: int) -> bool:
         return any(index < len(cells) and cells[index]
                    for number, cells in self.lines if number > header_at)
+
+
+def _column_of(lookup: Mapping[str, str], raw: str) -> tuple[str | None, str | None]:
+    """The column a header is (None: no expected column), and why it is refused (a multiple
+    of a unit), or None."""
+    key = normalize_header(raw)
+    if key in lookup:
+        return lookup[key], None
+    unit = header_unit(key)
+    if unit is None or unit.base not in lookup or not (unit.is_unit or unit.multiple):
+        return None, None
+    if unit.is_unit:
+        return lookup[unit.base], None
+    return lookup[unit.base], (
+        f"表头「{_shown(raw)}」以“{unit.suffix}”为单位，导入不做换算：请换算为"
+        f"{'元' if unit.suffix.endswith('元') else '不带倍数的单位'}，表头写作「{unit.base}」后再导入")
 
 
 def _check_columns(columns: Sequence[Column]) -> None:

@@ -32,7 +32,7 @@ from connectors.finance import (
 )
 from connectors.tabular import (
     HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, CellError, Column, Problem, TableError,
-    convert_rows, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
+    convert_rows, header_key, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -767,9 +767,11 @@ def _quantity_column_problem(table, returns: bool) -> Problem | None:
         meant, moved = ("申请退货", "退回") if returns else ("计划发货", "出库")
         return Problem(table.source, table.header_row, planned,
                        f"只有{planned}（{meant}的数量），没有{actual}：返利按实际{moved}的数量计算，"
-                       f"不能用{planned}代替；请从 ERP 导出含{actual}的单据后再导入")
+                       f"不能用{planned}代替；请从 ERP 导出含{actual}的单据后再导入"
+                       f"{table.unread(actual, '数量')}")
     also = "、".join((*spell[actual].aliases, "数量", *spell["数量"].aliases))
-    return Problem(table.source, table.header_row, actual, f"缺少必填列（也可写作：{also}）")
+    return Problem(table.source, table.header_row, actual,
+                   f"缺少必填列（也可写作：{also}）{table.unread(actual, '数量')}")
 
 
 def _movement(row, present, number_column: str, date_column: str, returns: bool) -> _Movement:
@@ -859,7 +861,7 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     found: list[_Movement] = []
     problems, more, read = [], 0, 0
     for sheet in sheets:
-        if len(sheets) > 1 and not any(normalize_header(c) in spellings
+        if len(sheets) > 1 and not any(header_key(c) in spellings
                                        for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
                                        for c in cells):
             continue

@@ -159,6 +159,18 @@ def test_import_xlsx_with_chinese_headers_under_a_title(seeded, cli, tmp_path):
     assert aliases_of(seeded.db_url, jk.id) == {"京康医疗": "short", "北京京康医械厂": "former"}
 
 
+def test_import_with_a_kingdee_template_header_marking_required_fields(seeded, cli, tmp_path):
+    """K/3 Cloud 客户 import templates mark required fields with a star (before or after the
+    name); a header cell may hold a line break."""
+    path = write_rows(tmp_path / "客户.csv", [["北京京康医疗器械有限公司", VALID, "北京市", "B"]],
+                      header=["工商全称*", "*统一社会信用代码", "省\n份", "客户等级 *"])
+    code, out, err = cli("customers", "import", path, "--json")
+    assert code == 0, err
+    assert json.loads(out)["unknown_columns"] == []
+    jk = customer(seeded.db_url, "北京京康医疗器械有限公司")
+    assert (jk.uscc, jk.province, jk.tier) == (VALID, "北京", "B")
+
+
 def test_an_all_digit_credit_code_stored_as_an_excel_number_is_refused_clearly(seeded, cli,
                                                                                tmp_path):
     """914403001922038216 typed into a General cell is a float: its last digits are gone, and

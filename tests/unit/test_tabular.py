@@ -14,6 +14,7 @@ from connectors.tabular import (
     TableError,
     convert_rows,
     decode_csv,
+    header_key,
     load_sheets,
     normalize_header,
     parse_date,
@@ -139,6 +140,100 @@ def test_unreadable_or_unsupported_files_are_problems_not_crashes(tmp_path):
 def test_header_spelling_is_normalised():
     assert normalize_header(" *发票号码（蓝字） ") == "发票号码(蓝字)"
     assert normalize_header("ＡＢＣ　金额") == "ABC金额"
+    assert normalize_header("发货单号*") == "发货单号"  # Kingdee templates' required marker
+    assert normalize_header("实发\n数量 ") == "实发数量"  # a line break inside the cell
+
+
+@pytest.mark.parametrize("header, key", [
+    ("实发数量(基本单位)", "实发数量"),
+    ("实发数量（库存单位）", "实发数量"),
+    ("实发数量（销售单位）*", "实发数量"),
+    ("数量(台)", "数量"),
+    ("数量(PCS)", "数量"),
+    ("金额（元）", "金额"),
+    ("金额(单位：元)", "金额"),
+    ("金额【人民币】", "金额"),
+    ("单价(元/台)", "单价"),
+    # notes that change what the column is stay part of the header
+    ("单价(含税)", "单价(含税)"),
+    ("金额（不含税）", "金额(不含税)"),
+    ("金额(美元)", "金额(美元)"),
+    ("数量(千克)", "数量(千克)"),  # a weight, not a count of units
+    ("金额(万元)", "金额(万元)"),
+])
+def test_a_suffix_that_only_names_a_unit_is_dropped(header, key):
+    assert header_key(header) == key
+
+
+UNIT_COLUMNS = (
+    Column("单号"),
+    Column("实发数量", aliases=("实际发货数量",)),
+    Column("金额", aliases=("价税合计",)),
+    Column("单价", required=False),
+)
+PLAIN_ROWS = [("单号", "实发数量", "金额", "单价"), ("FH-1", "3", "1200.50", "400.50")]
+
+
+def _unit_table(tmp_path, kind, header):
+    rows = [("出库单列表",), header, *PLAIN_ROWS[1:]]
+    if kind == "csv":
+        text = "\r\n".join(",".join(f'"{c}"' for c in row) for row in rows)
+        return read_table(write(tmp_path / "出库.csv", text.encode("gb18030")), UNIT_COLUMNS)
+    return read_table(workbook(tmp_path / "出库.xlsx", ("出库", rows)), UNIT_COLUMNS)
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_headers_naming_their_unit_read_as_the_plain_headers(tmp_path, kind):
+    """K/3 Cloud and U8 exports: the unit in brackets, full-width or not, a required-field
+    star, stray spaces and a line break inside the cell."""
+    plain = _unit_table(tmp_path, kind, PLAIN_ROWS[0])
+    table = _unit_table(tmp_path, kind, (" *单号 ", "实发数量\n（基本单位）", "金额(单位：元)*",
+                                         "单价（元/台）"))
+    assert table.columns == plain.columns == ("单号", "实发数量", "金额", "单价")
+    assert table.unknown == ()
+    assert [r.values for r in table.rows] == [r.values for r in plain.rows]
+    assert table.rows[0]["实发数量"] == "3" and table.rows[0]["金额"] == "1200.50"
+
+
+def test_a_suffix_that_changes_the_meaning_is_not_the_column(tmp_path):
+    table = read_table(write(tmp_path / "出库.csv", "单号,实发数量,金额,单价(含税)\nFH-1,3,1,2\n"
+                             .encode()), UNIT_COLUMNS)
+    assert table.columns == ("单号", "实发数量", "金额") and table.unknown == ("单价(含税)",)
+    assert table.rows[0]["单价"] == ""
+    with pytest.raises(TableError) as info:
+        read_table(write(tmp_path / "应收.csv", "单号,实发数量,金额（不含税）\nFH-1,3,1\n"
+                         .encode()), UNIT_COLUMNS)
+    assert str(info.value) == (
+        "应收.csv 第1行「金额」：缺少必填列（也可写作：价税合计）；表头「金额（不含税）」的括注“不含税”"
+        "不是可识别的单位（如元、台、基本单位），所指可能不同，未当作此列")
+
+
+@pytest.mark.parametrize("header, advice", [
+    ("金额（万元）", "以“万元”为单位，导入不做换算：请换算为元，表头写作「金额」后再导入"),
+    ("实发数量(千件)", "以“千件”为单位，导入不做换算：请换算为不带倍数的单位，表头写作「实发数量」后再导入"),
+])
+def test_a_multiple_of_a_unit_is_refused_naming_the_column(tmp_path, header, advice):
+    """A 万元 column read as yuan would be 10,000 times off: refused, not converted."""
+    column = "金额" if "金额" in header else "实发数量"
+    text = "单号,实发数量,金额\nFH-1,3,1\n".replace(column, header, 1)
+    with pytest.raises(TableError) as info:
+        read_table(write(tmp_path / "出库.csv", text.encode()), UNIT_COLUMNS)
+    assert str(info.value) == f"出库.csv 第1行「{column}」：表头「{header}」{advice}"
+
+
+def test_a_multiple_of_a_unit_on_a_column_not_read_is_no_problem(tmp_path):
+    text = "单号,实发数量,金额,税额(万元)\nFH-1,3,1,0.01\n"
+    assert read_table(write(tmp_path / "出库.csv", text.encode()), UNIT_COLUMNS).unknown == (
+        "税额(万元)",)
+
+
+def test_two_headers_of_one_column_in_two_units_are_refused_naming_both(tmp_path):
+    text = "单号,实发数量(基本单位),实发数量（销售单位）,金额\nFH-1,12,1,1\n"
+    with pytest.raises(TableError) as info:
+        read_table(write(tmp_path / "出库.csv", text.encode()), UNIT_COLUMNS)
+    assert str(info.value) == (
+        "出库.csv 第1行「实发数量」：列重复（第2列「实发数量(基本单位)」和第3列「实发数量（销售单位）」"
+        "都是此列）：无法确定用哪一列，请只保留一列后再导入")
 
 
 def test_missing_required_and_duplicate_columns_are_named(tmp_path):
@@ -148,7 +243,7 @@ def test_missing_required_and_duplicate_columns_are_named(tmp_path):
         read_table(path, COLUMNS)
     text = str(info.value)
     assert "缺列.csv 第1行「到期日」：缺少必填列" in text
-    assert "「客户名称」：列重复（第2列和第3列）" in text
+    assert "「客户名称」：列重复（第2列「客户名称」和第3列「客户名称」都是此列）" in text
     assert len(info.value.problems) == 2
 
 
