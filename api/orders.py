@@ -23,6 +23,7 @@ from api.pages import (
     wants_html,
 )
 from api.staff_pages import ORDER_WITHHELD, QUOTE_WITHHELD, order_page
+from api.webhooks import request_line, sends_signature, verify_signature
 from flows.rebate_board import sees_rebates_of
 from flows.suspects import choose_customer_for_order, may_choose_for_order
 from models import (
@@ -41,6 +42,10 @@ from models import (
 from models.db import session_scope
 
 router = APIRouter()
+
+STATUS_LOGIN = ("查询意向单进度需要身份验证：员工请携带访问令牌（Authorization: Bearer），"
+                "发送意向单的系统请按推送意向单的方式签名（X-Salesops-Sender、X-Salesops-Timestamp、"
+                "X-Salesops-Signature，签名内容为 时间戳 + \".\" + \"GET /orders/<意向单号>\"）")
 
 
 def _order_records(s, order_id: str):
@@ -94,13 +99,21 @@ def _quote_readable(s, order: IntentOrder, visible: OrderRebate | None) -> bool:
     return visible is not None or s.get(OrderRebate, order.id) is None
 
 
-def order_view(db_url: str, order_id: str, person: Staff | None = None) -> dict | None:
-    """The order's progress; its expected rebate only for staff who may see it."""
+def order_view(db_url: str, order_id: str, person: Staff | None = None,
+               sender: str | None = None) -> dict | None:
+    """The order's progress, for staff who may open the order (`person`) or for the system
+    that sent it (`sender`, nobody else's orders); 403 otherwise. Its expected rebate only
+    for staff who may see it. None when there is no such order."""
     with session_scope(db_url) as s:
         records = _order_records(s, order_id)
         if records is None:
             return None
         order, quote, opp, customer, todos = records
+        if person is not None:
+            if not may_open_order(s, person, order, customer, todos):
+                raise ApiError(403, "forbidden", ORDER_WITHHELD)
+        elif order.sender_id != sender:  # no person and no sender: nobody
+            raise ApiError(403, "forbidden", f"此意向单不是发送方 {sender} 提交的，无权查询其进度")
         rebate = _visible_rebate(db_url, s, person, order, customer)
         return {
             "order_id": order.id, "status": order.status, "error": order.error,
@@ -190,19 +203,27 @@ async def order_page_response(request: Request, order_id: str, person: Staff, *,
     return staff_page(status, title, content, script_html)
 
 
-@router.get("/orders/{order_id}", tags=["orders"], summary="意向单处理进度",
-            responses={200: {"content": {"text/html": {}}}})
+@router.get("/orders/{order_id}", tags=["orders"], summary="意向单处理进度（员工或发送方签名）",
+            responses={200: {"content": {"text/html": {}}}, 401: {}, 403: {}, 404: {}})
 async def get_order(order_id: str, request: Request, response: Response) -> Response:
-    """JSON; a browser (Accept: text/html) gets the rep's page of the order (staff only)."""
+    """JSON for staff who may open the order (`Authorization: Bearer <token>`) and for the
+    system that sent it, signed as its webhook is, over `request_line("GET",
+    "/orders/<id>")` instead of a body; a browser (Accept: text/html) gets the rep's page of
+    the order (staff only)."""
     response.headers["Vary"] = "Accept"  # one address, two representations
     if wants_html(request):
         person = await staff_for_page(request)
         if not isinstance(person, Staff):
             return person
         return await order_page_response(request, order_id, person)
-    person = await optional_staff(request)
-    view = await run_in_threadpool(order_view, request.app.state.settings.db_url, order_id,
-                                   person)
+    settings = request.app.state.settings
+    person, sender = await optional_staff(request), None
+    if person is None:
+        if not sends_signature(request):
+            raise ApiError(401, "unauthenticated", STATUS_LOGIN)
+        sender = verify_signature(request, request_line(request.method, f"/orders/{order_id}"),
+                                  settings)
+    view = await run_in_threadpool(order_view, settings.db_url, order_id, person, sender)
     if view is None:
         raise ApiError(404, "unknown_order", f"意向单不存在：{order_id}")
     return view

@@ -39,6 +39,28 @@ def sign_body(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+def request_line(method: str, path: str) -> bytes:
+    """What a sender signs in place of a body when it asks for something (`GET /orders/<id>`):
+    the method and the path, so that a signature opens that one address only. No JSON body
+    reads like this, so a webhook's signature never passes for a request's, nor the reverse."""
+    return f"{method.upper()} {path}".encode()
+
+
+def signature_headers(sender: str, secret: str, signed: bytes,
+                      timestamp: str | None = None) -> dict[str, str]:
+    """The three headers of a signed call: `signed` is the raw body of a webhook, or the
+    `request_line` of a status request (our demo sender and tests send them so)."""
+    stamp = timestamp or str(int(time.time()))
+    return {"X-Salesops-Sender": sender, "X-Salesops-Timestamp": stamp,
+            "X-Salesops-Signature": sign_body(secret, stamp, signed)}
+
+
+def sends_signature(request: Request) -> bool:
+    """Whether the caller signs its request as a sender does (any of the three headers)."""
+    return any(request.headers.get(h) for h in (SENDER_HEADER, TIMESTAMP_HEADER,
+                                                SIGNATURE_HEADER))
+
+
 async def read_limited_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -53,6 +75,8 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 def verify_signature(request: Request, body: bytes, settings) -> str:
+    """The registered sender whose fresh signature over `body` the request carries (the raw
+    body of a webhook, the `request_line` of a status request); 401 otherwise."""
     sender = request.headers.get(SENDER_HEADER)
     stamp = request.headers.get(TIMESTAMP_HEADER)
     signature = request.headers.get(SIGNATURE_HEADER)

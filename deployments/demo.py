@@ -24,7 +24,7 @@ import httpx
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
-from api.webhooks import sign_body
+from api.webhooks import request_line, signature_headers
 from connectors.settings import Settings
 from deployments.seed import customer_id, record_invoice, record_signed_order, seed_sample_data
 from deployments.stack import LocalStack
@@ -94,10 +94,16 @@ def seed_rebate_history(db_url: str, today: dt.date) -> str:
 
 def post_signed(client: httpx.Client, secret: str, payload: dict) -> httpx.Response:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    stamp = str(int(time.time()))
     return client.post("/webhooks/intent-orders", content=body, headers={
-        "Content-Type": "application/json", "X-Salesops-Sender": SENDER,
-        "X-Salesops-Timestamp": stamp, "X-Salesops-Signature": sign_body(secret, stamp, body)})
+        "Content-Type": "application/json", **signature_headers(SENDER, secret, body)})
+
+
+def order_progress(client: httpx.Client, secret: str, order_id: str) -> dict:
+    """The order's progress as the portal asks for it: signed over `GET /orders/<id>`."""
+    path = f"/orders/{order_id}"
+    r = client.get(path, headers=signature_headers(SENDER, secret, request_line("GET", path)))
+    r.raise_for_status()
+    return r.json()
 
 
 def handwritten_signature() -> bytes:
@@ -113,12 +119,12 @@ def handwritten_signature() -> bytes:
     return buf.getvalue()
 
 
-def wait_for(client: httpx.Client, order_ids: list[str], statuses: set[str], timeout: float
-             ) -> dict[str, dict]:
+def wait_for(client: httpx.Client, secret: str, order_ids: list[str], statuses: set[str],
+             timeout: float) -> dict[str, dict]:
     deadline = time.monotonic() + timeout
     views: dict[str, dict] = {}
     while time.monotonic() < deadline:
-        views = {oid: client.get(f"/orders/{oid}").json() for oid in order_ids}
+        views = {oid: order_progress(client, secret, oid) for oid in order_ids}
         if all(v["status"] in statuses for v in views.values()):
             return views
         time.sleep(0.5)
@@ -160,8 +166,8 @@ def run_demo(data_dir: Path) -> dict:
                 if n == 1:  # the portal retries its first delivery: nothing happens twice
                     duplicate = post_signed(client, secret, payload)
             held = [oid for oid, o in zip(order_ids, ORDERS) if o["customer"]["name"] in HELD]
-            wait_for(client, [o for o in order_ids if o not in held], {"quoted"}, 240)
-            wait_for(client, held, {"on_hold"}, 60)
+            wait_for(client, secret, [o for o in order_ids if o not in held], {"quoted"}, 240)
+            wait_for(client, secret, held, {"on_hold"}, 60)
             with session_scope(settings.db_url) as s:
                 first_quote = s.exec(select(Quote).where(Quote.order_id == order_ids[0])).one()
             link = signing_link(settings, first_quote)
@@ -172,7 +178,7 @@ def run_demo(data_dir: Path) -> dict:
                 "signature": "data:image/png;base64," + base64.b64encode(
                     handwritten_signature()).decode()})
             assert signed.status_code == 200 and "签署成功" in signed.text, signed.text[:300]
-            wait_for(client, order_ids[:1], {"invoicing"}, 240)
+            wait_for(client, secret, order_ids[:1], {"invoicing"}, 240)
         settled = settle_through_prefect(stack, settings.db_url, last_month)
         summary = build_summary(settings, order_ids, stack, duplicate)
         summary["settlement"] = settled

@@ -7,16 +7,24 @@ import threading
 import time
 import uuid
 
-from api.webhooks import sign_body
+from api.webhooks import request_line, signature_headers
 
 SENDER, SECRET = "portal", "test-secret-portal"
 
 
 def signed_headers(body: bytes, *, sender: str = SENDER, secret: str = SECRET,
                    stamp: int | None = None) -> dict:
-    ts = str(int(time.time()) if stamp is None else stamp)
-    return {"Content-Type": "application/json", "X-Salesops-Sender": sender,
-            "X-Salesops-Timestamp": ts, "X-Salesops-Signature": sign_body(secret, ts, body)}
+    return {"Content-Type": "application/json",
+            **signature_headers(sender, secret, body, None if stamp is None else str(stamp))}
+
+
+def order_status(client, order_id: str, *, sender: str = SENDER, secret: str = SECRET,
+                 stamp: int | None = None, signed_path: str | None = None):
+    """GET /orders/<id> as the sending system asks for it: signed over the request line
+    (`signed_path`: sign another address than the one asked, as a replay would)."""
+    line = request_line("GET", signed_path or f"/orders/{order_id}")
+    return client.get(f"/orders/{order_id}", headers=signature_headers(
+        sender, secret, line, None if stamp is None else str(stamp)))
 
 
 def run_together(fn, n: int) -> tuple[list, list[Exception]]:

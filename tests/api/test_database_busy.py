@@ -99,13 +99,12 @@ def test_a_nul_in_an_address_is_a_400_on_every_database(hub):
     """PostgreSQL refuses text holding NUL; an address with %00 must not become a 500."""
     with TestClient(create_app(hub.settings, launcher=None),
                     raise_server_exceptions=False) as client:
-        r = client.get("/orders/IO-X%00Y")
+        auth = {"Authorization": f"Bearer {issue_token(hub.settings, 'rep-zhangwei')}"}
+        r = client.get("/orders/IO-X%00Y", headers=auth)
         if hub.db_url.startswith("sqlite"):  # SQLite looks it up and finds nothing
             assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_order"
         else:
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_character"
             assert "空字符" in r.json()["error"]["message"]
-            page = client.get("/orders/IO-X%00Y", headers={
-                "Accept": "text/html", "Authorization":
-                f"Bearer {issue_token(hub.settings, 'rep-zhangwei')}"})
+            page = client.get("/orders/IO-X%00Y", headers={"Accept": "text/html", **auth})
             assert page.status_code == 400 and "链接中含有空字符" in page.text

@@ -13,9 +13,10 @@ from api.auth import issue_token
 from flows import rebate_board
 from flows.hub import current_hub
 from flows.settlement import settle_month
-from models import Customer, OrderRebate, Product, set_clock
+from models import Customer, IntentOrder, OrderRebate, Product, set_clock
 from models.db import session_scope
 from tests.rebate_support import clock_from, customer_id, invoice, publish, signed_order
+from tests.support import SENDER, order_status
 
 D = dt.date
 POLICY = """
@@ -242,16 +243,23 @@ def test_an_orders_progress_shows_its_rebate_only_to_who_may_see_it(hub, client,
         s.add(OrderRebate(order_id=world["o1"], rate="0.102", amount="3916.80",
                           sentence="本次订单返利比例：10.2%（预计返利 ¥3,916.80）", detail="{}",
                           computed_at=dt.datetime(2026, 10, 10, tzinfo=dt.timezone.utc)))
+        s.get(IntentOrder, world["o1"]).sender_id = SENDER  # as if the test portal sent it
     url = f"/orders/{world['o1']}"
-    assert client.get(url).json()["rebate"] is None  # the sender's progress: no rebate
+    sent = order_status(client, world["o1"])
+    assert sent.status_code == 200 and sent.json()["rebate"] is None  # the sender: no rebate
     for who, sees in (("rep-zhangwei", True), ("mgr-east", True), ("finance-01", True),
-                      ("rep-lina", False), ("mgr-south", False), ("legal-01", False)):
+                      ("legal-01", False)):
         rebate = client.get(url, headers=token(hub, who)).json()["rebate"]
         assert (rebate is not None) is sees, who
         if sees:
             assert rebate["amount"] == "3916.80"
         page = client.get(url, headers={**token(hub, who), "Accept": "text/html"}).text
         assert ("返利预估" in page and "预计返利 ¥3,916.80" in page) is sees, who
+    for who in ("rep-lina", "mgr-south"):  # not theirs to open: no progress, no rebate
+        refused = client.get(url, headers=token(hub, who))
+        assert refused.status_code == 403 and "3916.80" not in refused.text, who
+        page = client.get(url, headers={**token(hub, who), "Accept": "text/html"}).text
+        assert "返利预估" not in page and "3,916.80" not in page, who
     bad = client.get(url, headers={"Authorization": "Bearer forged.1.x"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_token"
 

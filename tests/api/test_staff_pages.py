@@ -28,6 +28,7 @@ from models import (
 )
 from models.db import get_engine, session_scope
 from tests.flows.test_suspects import UNKNOWN, Clock, run_pending, submit
+from tests.support import order_status
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -153,14 +154,15 @@ def test_every_order_status_has_a_chinese_label():
     assert all(re.search(r"[\u4e00-\u9fff]", label) for label in ORDER_STATUS_LABELS.values())
 
 
-def test_order_json_stays_as_it_was_and_the_page_needs_a_login(hub, client):
+def test_order_json_keeps_its_shape_and_the_page_needs_a_login(hub, client):
     order_id = submit(hub, client, name="江苏康达医疗设备有限公司")
-    r = client.get(f"/orders/{order_id}")  # no token: the progress JSON is as open as before
+    r = order_status(client, order_id)  # the sending system, signed as its webhook
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert set(r.json()) == {"order_id", "status", "error", "customer", "stock_short", "stage",
                              "stage_label", "quote", "todos", "rebate", "last_flow_run_id"}
     assert r.json()["status"] == "quoted" and r.headers["vary"] == "Accept"
-    missing = client.get("/orders/IO-NOPE")
+    assert client.get(f"/orders/{order_id}").status_code == 401  # no token, no signature
+    missing = order_status(client, "IO-NOPE")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_order"
 
     page = client.get(f"/orders/{order_id}", headers=HTML)

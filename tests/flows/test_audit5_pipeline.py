@@ -13,7 +13,7 @@ from sqlmodel import select
 from api.app import create_app
 from flows.intent_order import claim_orders
 from models.db import session_scope
-from tests.support import order_payload, post_order, run_pending
+from tests.support import order_payload, order_status, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -42,7 +42,7 @@ def test_a_batch_slower_than_its_lease_keeps_its_orders_from_other_runs(hub, cli
     monkeypatch.setattr(hub.inventory, "availability", slow_availability)
     run_pending(hub)
     assert intruder == [[]]
-    view = client.get(f"/orders/{oid}").json()
+    view = order_status(client, oid).json()
     assert view["status"] == "quoted"
 
 

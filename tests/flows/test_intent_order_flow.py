@@ -17,7 +17,7 @@ from models import (
     Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, SigningToken, Todo, utcnow,
 )
 from models.db import session_scope
-from tests.support import order_payload, post_order, run_pending
+from tests.support import order_payload, order_status, post_order, run_pending
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -35,7 +35,7 @@ def test_known_customer_order_gets_quote_mail_and_pdf(hub, client):
     assert r.status_code == 202
     oid = r.json()["order_id"]
     run_pending(hub)
-    view = client.get(f"/orders/{oid}").json()
+    view = order_status(client, oid).json()
     assert view["status"] == "quoted" and view["stage_label"] == "已报价"
     assert view["customer"]["legal_name"] == "江苏康达医疗设备有限公司"
     assert view["quote"]["total_amount"] == "38400.00"

@@ -424,7 +424,7 @@ def test_a_demo_that_times_out_says_so_in_chinese():
     from deployments.demo import wait_for
 
     with pytest.raises(TimeoutError) as late:
-        wait_for(None, ["IO1"], {"quoted"}, 0)
+        wait_for(None, "secret", ["IO1"], {"quoted"}, 0)
     assert "秒后仍有订单未到达状态 quoted" in str(late.value)
 
 
