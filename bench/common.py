@@ -9,7 +9,7 @@ import time
 import httpx
 import sqlalchemy as sa
 
-from api.webhooks import sign_body
+from api.webhooks import signature_headers
 from models.db import get_engine
 
 KNOWN = ["江苏康达医疗设备有限公司", "康达医疗", "浙江仁和医疗器械有限公司", "仁和医疗",
@@ -40,10 +40,8 @@ def random_order(rng: random.Random, n: int, tag: str) -> dict:
 
 def post_signed(client: httpx.Client, sender: str, secret: str, payload: dict) -> httpx.Response:
     body = json.dumps(payload, ensure_ascii=False).encode()
-    stamp = str(int(time.time()))
     return client.post("/webhooks/intent-orders", content=body, headers={
-        "Content-Type": "application/json", "X-Salesops-Sender": sender,
-        "X-Salesops-Timestamp": stamp, "X-Salesops-Signature": sign_body(secret, stamp, body)})
+        "Content-Type": "application/json", **signature_headers(sender, secret, body)})
 
 
 def count_status(db_url: str, statuses: tuple[str, ...]) -> int:

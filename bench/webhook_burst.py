@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from api.webhooks import sign_body
+from api.webhooks import signature_headers
 from bench.common import post_signed, random_order, summary_ms, wait_processed
 from deployments.seed import seed_sample_data
 from deployments.stack import LocalStack
@@ -31,11 +31,11 @@ def raw_request(host: str, port: int, secret: str, payload: dict) -> bytes:
     """A complete, signed HTTP/1.1 request, built before the clock starts so that the
     measuring client spends almost no CPU per request."""
     body = json.dumps(payload, ensure_ascii=False).encode()
-    stamp = str(int(time.time()))
+    signed = "".join(f"{name}: {value}\r\n"
+                     for name, value in signature_headers(SENDER, secret, body).items())
     head = (f"POST /webhooks/intent-orders HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"X-Salesops-Sender: {SENDER}\r\nX-Salesops-Timestamp: {stamp}\r\n"
-            f"X-Salesops-Signature: {sign_body(secret, stamp, body)}\r\n\r\n")
+            f"{signed}\r\n")
     return head.encode() + body
 
 
