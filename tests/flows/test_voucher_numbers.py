@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -273,3 +274,29 @@ def test_a_number_is_issued_once_in_its_period(db_url):
                             voucher_key="RB-B-C000001"))
         s.add(VoucherNumber(word="记", period="2026-12", number=1, batch_id="RB-C",
                             voucher_key="RB-C-C000001"))
+
+
+def test_batches_numbered_at_the_same_instant_get_numbers_of_their_own(db_url):
+    """Six batches of one period numbered at once (six workers): 1…18, each once, each
+    batch's numbers consecutive; the same batch numbered twice at once gets one set."""
+    from itertools import count
+
+    from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
+    from tests.support import run_together
+
+    entries = (VoucherEntry("摘要", "6601.09", "销售费用-销售返利", Decimal("1.00"), Decimal("0.00")),
+               VoucherEntry("摘要", "2241.05", "其他应付款-应付返利", Decimal("0.00"), Decimal("1.00")))
+    ids = count(1)
+
+    def batch(batch_id: str) -> VoucherBatch:
+        return VoucherBatch(batch_id, "2026-11", tuple(
+            VoucherDraft(f"{batch_id}-C{c:06d}", D(2026, 11, 10), "2026-11", "记", entries,
+                         "销售运营中台") for c in (1, 2, 3)))
+
+    numbered, errors = run_together(lambda: number_vouchers(db_url, batch(f"RB-{next(ids)}")), 6)
+    assert errors == []
+    runs = sorted([v.number for v in b.vouchers] for b in numbered)
+    assert runs == [[n, n + 1, n + 2] for n in range(1, 19, 3)]
+    again, errors = run_together(lambda: number_vouchers(db_url, batch("RB-1")), 4)
+    assert errors == [] and len({tuple(v.number for v in b.vouchers) for b in again}) == 1
+    assert len(issued(db_url)) == 18
