@@ -289,7 +289,8 @@ class Finance(Protocol):
     def submit_vouchers(self, batch: VoucherBatch) -> str:
         """Hand finance a batch of voucher drafts; returns finance's reference (same on replay).
         Refuses (PermanentError) an empty batch, an unbalanced voucher, sub-fen or negative
-        money, naming the voucher."""
+        money, a 凭证号 given twice or to some vouchers only, naming the voucher. The 凭证号
+        are the vouchers' `number`s (issued by the caller), or 1…n when none is given."""
         ...
 
     def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:

@@ -576,15 +576,21 @@ def _voucher_key(batch_id: str, customer_id: int) -> str:
     return f"{batch_id}-{_customer_code(customer_id)}"
 
 
+def _customer_nets(s: Session, run_id: int) -> list[tuple[int, int]]:
+    """(customer id, net in fen) of a revision's lines, by customer id: one voucher each
+    where the net is not zero."""
+    return s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
+                  .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
+                  .order_by(RebateLine.customer_id)).all()
+
+
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     """One balanced voucher per customer with a non-zero net: expense against payable
     (reversed for a net claw-back)."""
     st = hub.settings
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
-        nets = s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
-                      .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
-                      .order_by(RebateLine.customer_id)).all()
+        nets = _customer_nets(s, run_id)
         customers = customer_profiles(s, (cid for cid, _ in nets))
         codes = dict(s.exec(select(Customer.id, Customer.finance_code).where(
             Customer.finance_code.is_not(None))).all())
@@ -1146,9 +1152,7 @@ def revision_customers(db_url: str, run: SettlementRun) -> list[dict]:
     not prepared)."""
     batch_id = batch_id_of(run)
     with session_scope(db_url) as s:
-        nets = s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
-                      .where(RebateLine.run_id == run.id).group_by(RebateLine.customer_id)
-                      .order_by(RebateLine.customer_id)).all()
+        nets = _customer_nets(s, run.id)
         customers = {c.id: c for c in s.exec(select(Customer).where(
             Customer.id.in_([cid for cid, _ in nets])))} if nets else {}
         numbers = {key: (word, number) for key, word, number in s.exec(select(
