@@ -113,6 +113,12 @@ def test_the_statement_number_is_on_the_status_and_on_the_orders_settled_lines(h
         (f"RS-202610-r1-C{kangda:06d}-草稿", "记")]
     assert sorted(c["voucher_no"] for c in status["customers"]) == list(
         range(1, len(status["customers"]) + 1))  # October's only batch: 记-1 …
+    # finance's page lists them too
+    login(client, hub, "finance-01")
+    row = re.search(rf'<tr id="customer-{kangda}">(.*?)</tr>',
+                    page(client, "/rebates/settlements/2026-10/1")).group(1)
+    assert f"RS-202610-r1-C{kangda:06d}-草稿" in visible(row)
+    assert f"记-{mine[0]['voucher_no']}" in visible(row)
 
     login(client, hub, "rep-zhangwei")
     text = page(client, f"/rebates/orders/{world['o1']}")
