@@ -279,6 +279,8 @@ def _line(n: int, ln: Mapping) -> str:
     else:
         rows += [("返利基数", esc(yuan(ln["basis"])), ""), _rate_row(ln)]
     rows.append(("金额", f'<b class="money">{esc(yuan(ln["amount"]))}</b>', ""))
+    if ln.get("statement_no"):  # the customer's statement the settled line is on
+        rows.append(("对账单号", esc(ln["statement_no"]), f"statement-{n}"))
     return (f'<li class="line" id="line-{n}"><div class="row-head"><b>{esc(when)}</b>'
             f'<span class="badge {STATUS_BADGES[status]}">{esc(STATUS_LABELS[status])}</span>'
             f'</div>{facts(rows)}<p class="explain">{esc(ln["explanation"])}</p></li>')

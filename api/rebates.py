@@ -241,7 +241,24 @@ def settlement_card(body: dict) -> str:
         html += (f'<form id="send-form" method="post" action="{esc(body["status_url"])}/send">'
                  '<button type="submit">重新发送</button></form>'
                  '<p class="hint">重新发送按原批次号提交，财务系统不会重复入账。</p>')
-    return html
+    return html + _customers_table(body["customers"])
+
+
+def _customers_table(customers: list[dict]) -> str:
+    """Per customer: the amount of the revision, its statement's 对账单号 and its voucher's
+    凭证号 (记-3), what finance and the customer refer to."""
+    if not customers:
+        return ""
+    def voucher(c: dict) -> str:
+        return f"{c['voucher_word']}-{c['voucher_no']}" if c["voucher_no"] else "—"
+    rows = "".join(
+        f'<tr id="customer-{c["customer_id"]}"><td>{esc(c["customer"])}'
+        f'<div class="muted">{esc(c["customer_code"])}</div></td>'
+        f'<td class="num">¥{esc(c["amount"])}</td><td>{esc(c["statement_no"])}</td>'
+        f'<td>{esc(voucher(c))}</td></tr>' for c in customers)
+    return ('<div class="card"><h2>客户对账单与凭证</h2><table id="customers"><thead><tr>'
+            '<th>客户</th><th class="num">本版金额</th><th>对账单号</th><th>凭证号</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table></div>')
 
 
 @router.post("/rebates/settlements/{month}/{revision}/send",

@@ -122,6 +122,10 @@ class VoucherDraft:
     entries: tuple[VoucherEntry, ...]
     prepared_by: str                  # 制单人
     attachments: int = 0              # 附件数
+    # 凭证号 in its (凭证字, period), issued by the hub so that it continues across the batches
+    # a period receives (models.vouchers); None: numbered 1…n in the batch, as batches
+    # prepared before the hub issued numbers were (`VoucherBatch.numbered`)
+    number: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.entries, tuple):
@@ -148,8 +152,22 @@ class VoucherBatch:
             object.__setattr__(self, "vouchers", tuple(self.vouchers))
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Wire/file form: Decimals as strings (exact), dates ISO 8601."""
-        return _jsonable(self)
+        """Wire/file form: Decimals as strings (exact), dates ISO 8601. A voucher without a
+        number has no `number` key: a batch prepared before numbers were issued reads back
+        (and is sent again) in the form it was first sent in."""
+        data = _jsonable(self)
+        for voucher in data["vouchers"]:
+            if voucher["number"] is None:
+                del voucher["number"]
+        return data
+
+    def numbered(self) -> tuple[VoucherDraft, ...]:
+        """The vouchers with the 凭证号 finance's import gives them: the number issued, or
+        1…n in the batch (a batch prepared before numbers were issued)."""
+        if all(v.number is not None for v in self.vouchers):
+            return self.vouchers
+        return tuple(v if v.number is not None else dataclasses.replace(v, number=n)
+                     for n, v in enumerate(self.vouchers, start=1))
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> VoucherBatch:
@@ -272,7 +290,8 @@ class Finance(Protocol):
     def submit_vouchers(self, batch: VoucherBatch) -> str:
         """Hand finance a batch of voucher drafts; returns finance's reference (same on replay).
         Refuses (PermanentError) an empty batch, an unbalanced voucher, sub-fen or negative
-        money, naming the voucher."""
+        money, a 凭证号 given twice or to some vouchers only, naming the voucher. The 凭证号
+        are the vouchers' `number`s (issued by the caller), or 1…n when none is given."""
         ...
 
     def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
@@ -363,6 +382,7 @@ def _check_batch(batch: VoucherBatch) -> None:
     if not batch.vouchers:
         problems.append("no vouchers (empty batch)")
     seen: set[str] = set()
+    numbers: dict[tuple[str, int], str] = {}  # (凭证字, 凭证号) → the voucher that has it
     for voucher in batch.vouchers:
         key = voucher.voucher_key
         if not isinstance(key, str) or not key.strip():
@@ -372,6 +392,14 @@ def _check_batch(batch: VoucherBatch) -> None:
             problems.append(f"voucher {key!r} appears twice")
         seen.add(key)
         problems += [f"voucher {key!r}: {p}" for p in _voucher_problems(voucher, batch, bounds)]
+        if isinstance(voucher.number, int) and not isinstance(voucher.number, bool):
+            first = numbers.setdefault((voucher.word, voucher.number), key)
+            if first != key:
+                problems.append(f"voucher {key!r}: number {voucher.word}-{voucher.number} is "
+                                f"also voucher {first!r}'s")
+    given = sum(v.number is not None for v in batch.vouchers)
+    if 0 < given < len(batch.vouchers):
+        problems.append(f"{given} of {len(batch.vouchers)} vouchers have a number (all or none)")
     if problems:
         raise PermanentError(f"voucher batch {batch.batch_id!r} refused: " + "; ".join(problems),
                              provider="finance", code="bad-request")
@@ -393,6 +421,10 @@ def _voucher_problems(voucher: VoucherDraft, batch: VoucherBatch, bounds) -> lis
     if isinstance(voucher.attachments, bool) or not isinstance(voucher.attachments, int) \
             or voucher.attachments < 0:
         problems.append(f"attachments {voucher.attachments!r} is not a whole number ≥ 0")
+    if voucher.number is not None and (isinstance(voucher.number, bool)
+                                       or not isinstance(voucher.number, int)
+                                       or voucher.number < 1):
+        problems.append(f"number {voucher.number!r} is not a whole number ≥ 1")
     if len(voucher.entries) < 2:
         problems.append(f"{len(voucher.entries)} entries (a voucher needs a debit and a credit)")
     money_ok = True
@@ -670,8 +702,10 @@ class KingdeeVoucherBook:
 
 def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None = None
                            ) -> xlsx.Workbook:
-    """The batch as a K/3 Cloud 凭证引入 workbook: one row per entry, vouchers numbered 1…n in
-    the batch's order (凭证号 and 单据头序号), entries 1…m within each voucher.
+    """The batch as a K/3 Cloud 凭证引入 workbook: one row per entry, vouchers in the batch's
+    order with their 凭证号 (`VoucherBatch.numbered`: continuing within the period across
+    batches) and 单据头序号 1…n (the head's row key within this file), entries 1…m within each
+    voucher.
 
     Written by the streaming writer in connectors/xlsx (rows straight to XML, a format per
     column): a month's batch is a few thousand rows, which openpyxl's cell objects took
@@ -691,12 +725,12 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
     # a row is the voucher's head (its first entry only, blank after), the split column, the
     # entry: built as lists in the columns' order, which _HEAD and _ENTRY name
     no_head = [None] * len(_HEAD)
-    for number, voucher in enumerate(batch.vouchers, start=1):
+    for sequence, voucher in enumerate(batch.numbered(), start=1):
         bounds = _period_bounds(voucher.period)
         year, month = (bounds[0].year, bounds[0].month) if bounds else (None, None)
-        head = [str(number), book.account_book or None, book.account_book_name or None,
+        head = [str(sequence), book.account_book or None, book.account_book_name or None,
                 voucher.voucher_date, voucher.voucher_date, year, month,
-                book.word_code(voucher.word), voucher.word, number, voucher.attachments,
+                book.word_code(voucher.word), voucher.word, voucher.number, voucher.attachments,
                 book.accounting_org or None, book.accounting_org_name or None, None]
         for entry_no, entry in enumerate(voucher.entries, start=1):
             rows.append((head if entry_no == 1 else no_head) + [

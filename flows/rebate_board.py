@@ -20,7 +20,9 @@ from sqlmodel import select
 
 from flows.errors import Refusal
 from flows.rebate_data import customer_profiles, policy_book, quarter_start
-from flows.settlement import compute_month, delivery_status, line_inputs, previous_month
+from flows.settlement import (
+    compute_month, delivery_status, line_inputs, previous_month, statement_number,
+)
 from models import (
     Customer, Delivery, IntentOrder, OrderRebate, Quote, RebateLine, RebatePolicyVersion,
     SettlementRun, Staff, business_date,
@@ -412,6 +414,9 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
     preview = _entered_preview(entered) if entered is not None and own else None
     lines = [{"month": ln.month, "revision": run.revision,
               "status": "confirmed" if run.status == "confirmed" else "pending",
+              # the customer's statement of the revision the line is on, as it is now
+              "statement_no": statement_number(ln.month, run.revision, ln.customer_id,
+                                               run.status),
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],
               "kind_code": ln.kind,
@@ -420,7 +425,7 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
               **_paid_and_due(Decimal(str(ln.due_amount)), Decimal(str(ln.amount)), inputs),
               "explanation": ln.explanation} for (ln, run), inputs in zip(settled, settled_inputs)]
     lines += [{"month": m, "revision": None,
-               "status": "expected", "policy_code": d.policy_code,
+               "status": "expected", "statement_no": None, "policy_code": d.policy_code,
                "policy_version": d.policy_version, "clause": d.clause, "period": d.period,
                "kind": KIND_LABELS[d.kind], "kind_code": d.kind,
                "basis": str(d.basis), "rate": str(d.rate),

@@ -9,6 +9,7 @@ workbook. Finance confirms a revision; a confirmed revision never changes.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -59,6 +60,7 @@ from models.rebates.engine import (
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.policy import PolicyBook, PublishedVersion
 from models.rebates.tables import sum_fen
+from models.vouchers import VoucherNumber, issue_voucher_numbers
 from reports.settlement_workbook import SettlementDetailLine, SettlementReport, save_settlement_workbook
 from reports.statement_pdf import (
     StatementDocument, StatementLine, StatementPolicy, policy_rate, render_statement_pdf,
@@ -563,15 +565,32 @@ def statement_number(month: str, revision: int, customer_id: int, status: str) -
     return f"RSQ-{base}" if status == "confirmed" else f"RS-{base}{DRAFT_SUFFIX}"
 
 
+def batch_id_of(run: SettlementRun) -> str:
+    """The id of a revision's voucher batch (its idempotency key at finance)."""
+    return run.voucher_batch_id or f"RB-{run.month}-r{run.revision}"
+
+
+def _voucher_key(batch_id: str, customer_id: int) -> str:
+    """A customer's voucher in a batch: RB-2026-10-r1-C000123 (the hub's number, which never
+    changes, not the finance code)."""
+    return f"{batch_id}-{_customer_code(customer_id)}"
+
+
+def _customer_nets(s: Session, run_id: int) -> list[tuple[int, int]]:
+    """(customer id, net in fen) of a revision's lines, by customer id: one voucher each
+    where the net is not zero."""
+    return s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
+                  .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
+                  .order_by(RebateLine.customer_id)).all()
+
+
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     """One balanced voucher per customer with a non-zero net: expense against payable
     (reversed for a net claw-back)."""
     st = hub.settings
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
-        nets = s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
-                      .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
-                      .order_by(RebateLine.customer_id)).all()
+        nets = _customer_nets(s, run_id)
         customers = customer_profiles(s, (cid for cid, _ in nets))
         codes = dict(s.exec(select(Customer.id, Customer.finance_code).where(
             Customer.finance_code.is_not(None))).all())
@@ -579,7 +598,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
     # a month's first settlement is booked at its end; a correction made once the month is
     # over, in the period it is made (the settled month's is normally closed by then)
     booked = last if run.kind == "initial" else max(last, business_date(run.created_at))
-    batch_id = f"RB-{run.month}-r{run.revision}"
+    batch_id = batch_id_of(run)
     vouchers = []
     for cid, fen in nets:
         net = fen_to_yuan(int(fen))
@@ -600,7 +619,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         payable = VoucherEntry(summary, st.rebate_payable_account, st.rebate_payable_account_name,
                                debit=Decimal("0.00") if net > 0 else amount,
                                credit=amount if net > 0 else Decimal("0.00"), **by_customer)
-        vouchers.append(VoucherDraft(voucher_key=f"{batch_id}-{_customer_code(cid)}",
+        vouchers.append(VoucherDraft(voucher_key=_voucher_key(batch_id, cid),
                                      voucher_date=booked, period=f"{booked:%Y-%m}", word="记",
                                      # debit first; the statement is its attachment
                                      entries=(expense, payable) if net > 0 else (payable, expense),
@@ -609,6 +628,18 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         return None
     return VoucherBatch(batch_id=batch_id, period=f"{booked:%Y-%m}", vouchers=tuple(vouchers),
                         note=f"{run.month} 返利结算第 {run.revision} 版，{len(vouchers)} 张凭证草稿")
+
+
+def number_vouchers(db_url: str, batch: VoucherBatch) -> VoucherBatch:
+    """The batch with the 凭证号 of its vouchers (models.vouchers): continuing after the highest
+    issued in their (凭证字, period), or those issued to it before. Issued one batch at a time,
+    under the settlements' lock."""
+    with session_scope(db_url) as s:
+        lock_settlements(s)
+        numbers = issue_voucher_numbers(s, batch.batch_id, [
+            (v.voucher_key, v.word, v.period) for v in batch.vouchers], ACTOR)
+    return dataclasses.replace(batch, vouchers=tuple(
+        dataclasses.replace(v, number=numbers[v.voucher_key]) for v in batch.vouchers))
 
 
 @without_gc
@@ -620,15 +651,16 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
     # the content under a batch id is fixed when it is first prepared: a retry after a lost
     # answer sends exactly that (finance refuses a batch id with other content), whatever
     # changed since (a customer's finance code filled in, the day of a correction's voucher)
-    made_now: list[dict] = []
+    made_now: list[VoucherBatch] = []
 
     def prepare() -> dict:
-        made_now.append(batch.to_json_dict())
-        return made_now[0]
+        # the 凭证号 are issued with the content: fixed from here on, as the content is
+        made_now.append(number_vouchers(hub.db_url, batch))
+        return made_now[0].to_json_dict()
 
     prepared = once(hub.db_url, "rebate_voucher_batch", batch.batch_id, prepare)
-    if not made_now:  # prepared by an earlier attempt: that content, not today's batch
-        batch = VoucherBatch.from_json_dict(prepared)
+    # prepared by an earlier attempt: that content, not today's batch
+    batch = made_now[0] if made_now else VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
     def submit() -> dict:
         try:
@@ -819,12 +851,15 @@ def render_statements(jobs: list[tuple[StatementDocument, Path]]) -> None:
 
 
 def _vouchers_of(hub: Hub, run_id: int) -> tuple:
-    """The revision's vouchers as they were sent to finance (as they would be, before)."""
+    """The revision's vouchers as they were sent to finance, with their 凭证号 (as they would
+    be, before they are prepared: without 凭证号, none is issued yet)."""
     with session_scope(hub.db_url) as s:
-        batch_id = s.get(SettlementRun, run_id).voucher_batch_id
-    sent = effect_result(hub.db_url, "rebate_vouchers", batch_id) if batch_id else None
-    if sent and "batch" in sent:
-        return VoucherBatch.from_json_dict(sent["batch"]).vouchers
+        batch_id = batch_id_of(s.get(SettlementRun, run_id))
+    sent = effect_result(hub.db_url, "rebate_vouchers", batch_id)
+    prepared = (sent["batch"] if sent and "batch" in sent
+                else effect_result(hub.db_url, "rebate_voucher_batch", batch_id))
+    if prepared:
+        return VoucherBatch.from_json_dict(prepared).numbered()
     batch = voucher_batch(hub, run_id)
     return batch.vouchers if batch else ()
 
@@ -1101,11 +1136,38 @@ def settlement_revision(db_url: str, month: str, revision: int, person: Staff
 
 
 def revision_status(db_url: str, run: SettlementRun) -> dict:
-    """What the status address answers: the revision and how its vouchers and documents are."""
+    """What the status address answers: the revision, how its vouchers and documents are, and
+    per customer what finance and the customer refer to (`revision_customers`)."""
     return {"month": run.month, "revision": run.revision, "status": run.status,
             "confirmed_by": run.confirmed_by, "lines": run.line_count,
             "total": str(run.total_amount), "delivery": delivery_status(db_url, run),
+            "customers": revision_customers(db_url, run),
             "status_url": f"/rebates/settlements/{run.month}/{run.revision}"}
+
+
+def revision_customers(db_url: str, run: SettlementRun) -> list[dict]:
+    """Each customer of a revision (by customer id): its amount in the revision, the 对账单号
+    of its statement as the revision is now (draft, or confirmed), and the 凭证字 and 凭证号 of
+    its voucher (None: no voucher, its lines net to zero, or none issued yet: the batch is
+    not prepared)."""
+    batch_id = batch_id_of(run)
+    with session_scope(db_url) as s:
+        nets = _customer_nets(s, run.id)
+        customers = {c.id: c for c in s.exec(select(Customer).where(
+            Customer.id.in_([cid for cid, _ in nets])))} if nets else {}
+        numbers = {key: (word, number) for key, word, number in s.exec(select(
+            VoucherNumber.voucher_key, VoucherNumber.word, VoucherNumber.number).where(
+            VoucherNumber.batch_id == batch_id))}
+    out = []
+    for cid, fen in nets:
+        customer = customers[cid]
+        word, number = numbers.get(_voucher_key(batch_id, cid), (None, None))
+        out.append({"customer_id": cid, "customer": customer.legal_name,
+                    "customer_code": _customer_code(cid, customer.finance_code),
+                    "amount": str(fen_to_yuan(int(fen))),
+                    "statement_no": statement_number(run.month, run.revision, cid, run.status),
+                    "voucher_word": word, "voucher_no": number})
+    return out
 
 
 # --- Prefect ------------------------------------------------------------------------------

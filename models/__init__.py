@@ -22,6 +22,7 @@ from models.rebates.tables import (
 )
 from models.receivables import Payment, ReceivableInvoice
 from models.staff import Staff
+from models.vouchers import VoucherNumber
 from models.work import TASK_LABELS, ConnectorCursor, Effect, InboxEvent, OperationLog, Todo
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "ORDER_STATUS_LABELS", "STAGE_LABELS", "IntentOrder", "IntentOrderLine", "Opportunity", "OrderStatus",
     "Quote", "QuoteStatus", "SigningToken", "Stage", "Staff",
     "TASK_LABELS", "ConnectorCursor", "Effect", "InboxEvent", "OperationLog", "Todo",
+    "VoucherNumber",
 ]

@@ -100,6 +100,7 @@ class VoucherLike(Protocol):
     word: str
     entries: Sequence[VoucherEntryLike]
     prepared_by: str
+    number: int | None  # 凭证号 in the import workbook; None: not issued yet (not prepared)
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,9 @@ class SettlementReport:
 DETAIL_HEADERS = ("结算月份", "结算版本", "订单号", "下单日期", "客户编码", "客户", "统一社会信用代码",
                   "大区", "销售", "政策", "政策版本", "条款", "期间", "计算基数", "返利比例",
                   "实际比例", "应返累计", "本次金额", "类型", "说明")
-# 引入凭证号: the voucher's 凭证号 in the K/3 Cloud import workbook (1…n in the batch), which
-# is what finance's books show after the import, not the hub's 凭证编号
+# 引入凭证号: the voucher's 凭证号 in the K/3 Cloud import workbook (continuing within its
+# 凭证字 and 会计期间 across batches), which is what finance's books show after the import, not
+# the hub's 凭证编号
 VOUCHER_HEADERS = ("凭证编号", "凭证日期", "会计期间", "凭证字", "分录号", "摘要", "科目编码", "科目名称",
                    "客户编码", "客户名称", "借方金额", "贷方金额", "制单人", "引入凭证号")
 KIND_COLUMNS = tuple(KIND_LABELS.values())
@@ -277,13 +279,13 @@ def _vouchers(wb: Workbook, report: SettlementReport) -> None:
     _header(ws, VOUCHER_HEADERS, (24, 12, 9, 7, 7, 44, 11, 22, 11, 30, 14, 14, 9, 10))
     all_debit = all_credit = ZERO
     by_account: dict[tuple[str, str], Decimal] = {}  # debit − credit
-    for number, voucher in enumerate(report.vouchers, start=1):  # as the import numbers them
+    for voucher in report.vouchers:
         debit = credit = ZERO
         for n, entry in enumerate(voucher.entries, start=1):
             append_as_text(ws, [voucher.voucher_key, voucher.voucher_date, voucher.period, voucher.word,
                            n, entry.summary, entry.account_code, entry.account_name,
                            entry.customer_code or "", entry.customer_name or "",
-                           entry.debit, entry.credit, voucher.prepared_by, number])
+                           entry.debit, entry.credit, voucher.prepared_by, voucher.number])
             debit += entry.debit
             credit += entry.credit
             account = (entry.account_code, entry.account_name)

@@ -99,3 +99,31 @@ def test_reps_and_managers_read_the_status_of_their_months_without_a_link(
         assert "/rebates/settlements/" not in text, who  # finance's page: not his to open
         data = client.get("/rebates/board/data", headers=bearer(hub, who)).json()
         assert [m["month"] for m in data["months"]] == [k[:7] for k in months], who
+
+
+def test_the_statement_number_is_on_the_status_and_on_the_orders_settled_lines(hub, client,
+                                                                               world):
+    """Finance finds a customer's 对账单号 and 凭证号 in the revision's status; the rep sees
+    the 对账单号 on his order's settled line: the draft's, or the confirmed one's."""
+    kangda = world["kangda"]
+    status = client.get("/rebates/settlements/2026-10/1",
+                        headers=bearer(hub, "finance-01")).json()
+    mine = [c for c in status["customers"] if c["customer_id"] == kangda]
+    assert [(c["statement_no"], c["voucher_word"]) for c in mine] == [
+        (f"RS-202610-r1-C{kangda:06d}-草稿", "记")]
+    assert sorted(c["voucher_no"] for c in status["customers"]) == list(
+        range(1, len(status["customers"]) + 1))  # October's only batch: 记-1 …
+    # finance's page lists them too
+    login(client, hub, "finance-01")
+    row = re.search(rf'<tr id="customer-{kangda}">(.*?)</tr>',
+                    page(client, "/rebates/settlements/2026-10/1")).group(1)
+    assert f"RS-202610-r1-C{kangda:06d}-草稿" in visible(row)
+    assert f"记-{mine[0]['voucher_no']}" in visible(row)
+
+    login(client, hub, "rep-zhangwei")
+    text = page(client, f"/rebates/orders/{world['o1']}")
+    assert re.search(r'<dt>对账单号</dt><dd id="statement-\d+">RS-202610-r1-C'
+                     rf'{kangda:06d}-草稿</dd>', text), text
+    september = page(client, f"/rebates/orders/{world['sep']}")
+    assert f"RSQ-202609-r1-C{kangda:06d}" in visible(september)
+    assert "对账单号" not in visible(page(client, f"/rebates/orders/{world['nov']}"))  # expected

@@ -110,6 +110,13 @@ REFUSED = {
     "no account": (lambda: batch(vouchers=(voucher(entries=(
         entry(("", "销售费用"), debit="1.00"), entry(PAYABLE, credit="1.00"))),)),
         ["no account_code"]),
+    "number twice": (lambda: batch(vouchers=(voucher(number=7), dataclasses.replace(
+        clawback_voucher(), number=7))), ["number 记-7 is also voucher 'RB-2026-10-r1-C000123'"]),
+    "some numbered": (lambda: batch(vouchers=(voucher(number=7), clawback_voucher())),
+                      ["1 of 2 vouchers have a number"]),
+    "number 0": (lambda: batch(vouchers=(voucher(number=0),)), ["number 0 is not a whole"]),
+    "number text": (lambda: batch(vouchers=(voucher(number="7"),)),
+                    ["number '7' is not a whole"]),
 }
 
 
@@ -368,3 +375,28 @@ def test_rest_gives_up_after_its_attempts_with_a_transient_error():
 def test_a_batch_reads_back_from_its_json_form_unchanged():
     sent = batch(vouchers=(voucher(), clawback_voucher()))
     assert VoucherBatch.from_json_dict(json.loads(json.dumps(sent.to_json_dict()))) == sent
+
+
+def test_the_workbook_and_json_carry_the_numbers_issued_to_the_vouchers(tmp_path):
+    """凭证号 continue within the period across batches: a batch's may start anywhere; the
+    单据头序号 stays the head's row key within the file (1…n)."""
+    numbered = batch("RB-2026-10-r2", vouchers=(voucher(number=4), dataclasses.replace(
+        clawback_voucher(), number=5)))
+    EmbeddedFinance(tmp_path).submit_vouchers(numbered)
+    _, _, _, rows = _import_rows(tmp_path / "vouchers" / "RB-2026-10-r2.xlsx")
+    assert [(r["FBillHead(GL_VOUCHER)"], r["FVOUCHERGROUPNO"]) for r in rows] == [
+        ("1", 4), (None, None), ("2", 5), (None, None)]
+    document = json.loads((tmp_path / "vouchers" / "RB-2026-10-r2.json").read_text("utf-8"))
+    assert [v["number"] for v in document["batch"]["vouchers"]] == [4, 5]
+    assert VoucherBatch.from_json_dict(document["batch"]) == numbered
+
+
+def test_a_batch_prepared_before_numbers_were_issued_keeps_its_form():
+    """Without numbers, a batch is numbered 1…n (as such batches were sent) and its JSON has
+    no `number`: sent again, it is the same content under its batch id."""
+    legacy = batch()
+    assert all("number" not in v for v in legacy.to_json_dict()["vouchers"])
+    assert [v.number for v in legacy.numbered()] == [1, 2]
+    numbered = batch(vouchers=(voucher(number=8), dataclasses.replace(clawback_voucher(),
+                                                                      number=9)))
+    assert numbered.numbered() == numbered.vouchers

@@ -7,7 +7,8 @@
   not a new effect; the same key with a different body → 422.
 - `POST /api/v1/voucher-drafts` with `Idempotency-Key: <batch_id>` → 201 `{"reference": ...}`;
   same replay rules; an unbalanced voucher or a one-sided/negative entry → 422 (finance's own
-  check, whatever the client checked).
+  check, whatever the client checked); so is a voucher whose `number` (凭证号) is booked
+  already in its (word, period) by another batch, as K/3 Cloud and U8 refuse it.
 - `GET /api/v1/receivables?cursor=<c>` → `{"invoices": [...], "payments": [...],
   "next_cursor": ...}`: the records finance recorded after the cursor, `page_size` at a time
   (invoices and payments in the order they were recorded, as given: a voided payment carries
@@ -52,6 +53,8 @@ class ErpSimulator(Simulator):
         self.voucher_effects: collections.Counter[str] = collections.Counter()
         self.voucher_replays: collections.Counter[str] = collections.Counter()
         self._voucher_answers: dict[str, tuple[int, dict]] = {}
+        # (凭证字, period, 凭证号) → the batch that booked it
+        self.voucher_numbers: dict[tuple[str, str, int], str] = {}
         self.page_size = page_size
         self.receivables_log: list[tuple[str, dict]] = []  # ("invoice" | "payment", record)
         self.receivables_pages: list[str | None] = []  # the cursor of every answered GET
@@ -161,6 +164,14 @@ class ErpSimulator(Simulator):
                 self.voucher_replays[key] += 1
                 status, answer = self._voucher_answers[key]
                 return Reply(status, answer, {"Idempotent-Replayed": "true"})
+            numbered = [(v.get("word"), v.get("period"), v["number"]) for v in vouchers
+                        if v.get("number") is not None]
+            taken = [n for n in numbered if n in self.voucher_numbers]
+            if taken:
+                word, period, number = taken[0]
+                return Reply(422, {"error": f"凭证号重复：{period} {word}-{number} 已由批次 "
+                                            f"{self.voucher_numbers[taken[0]]} 使用"})
+            self.voucher_numbers.update(dict.fromkeys(numbered, key))
             self.voucher_effects[key] += 1
             self.voucher_batches[key] = body
             answer = {"reference": f"VCH-{len(self._voucher_answers) + 1:06d}",
