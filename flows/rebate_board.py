@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from flows.errors import Refusal
-from flows.rebate_data import customer_profiles, policy_book, quarter_start
+from flows.rebate_data import (
+    customer_profiles, customers_of_region, policy_book, quarter_start,
+)
 from flows.settlement import (
     compute_month, delivery_status, line_inputs, previous_month, statement_number,
 )
@@ -113,16 +115,21 @@ def region_sellers(s, region: str, today: dt.date, rep_id: str | None = None) ->
     recent orders), wherever they belong now; with `rep_id`, whether he is one of them."""
     lines = select(RebateLine.rep_id).distinct().where(RebateLine.region == region,
                                                        RebateLine.rep_id.is_not(None))
-    orders = select(IntentOrder.rep_id).distinct().join(
-        Customer, Customer.id == IntentOrder.customer_id).where(
-        Customer.region == region, IntentOrder.order_date >= orders_window_start(today),
-        IntentOrder.rep_id.is_not(None))
+
+    def orders():
+        # the region's customers as the orders' dates place them (a customer moved away since
+        # ordered here)
+        since = orders_window_start(today)
+        query = select(IntentOrder.rep_id).distinct().join(
+            Customer, Customer.id == IntentOrder.customer_id).where(
+            customers_of_region(s.connection(), region, since),
+            IntentOrder.order_date >= since, IntentOrder.rep_id.is_not(None))
+        return query if rep_id is None else query.where(IntentOrder.rep_id == rep_id).limit(1)
+
     if rep_id is not None:
-        lines = lines.where(RebateLine.rep_id == rep_id).limit(1)
-        orders = orders.where(IntentOrder.rep_id == rep_id).limit(1)
-        found = set(s.exec(lines))
-        return found or set(s.exec(orders))
-    return set(s.exec(lines)) | set(s.exec(orders))
+        found = set(s.exec(lines.where(RebateLine.rep_id == rep_id).limit(1)))
+        return found or set(s.exec(orders()))
+    return set(s.exec(lines)) | set(s.exec(orders()))
 
 
 def _askable(value: str | None) -> str | None:
@@ -206,8 +213,9 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
         stamp = (s.exec(select(sa.func.max(RebateLine.id))).one(),
                  s.exec(select(sa.func.max(RebatePolicyVersion.id))).one())
         # the customers whose settlements could pay the scope: those of its recent orders
-        # (or of its region now), and those it was paid for, whatever their age or region
-        # now: a return of an old order, or of a customer moved since, claws back from it
+        # (or of its region now or on a recent order's date: lines are booked to the region
+        # on the order date), and those it was paid for, whatever their age or region now: a
+        # return of an old order, or of a customer moved since, claws back from it
         customers = None
         if scope.rep_id:
             customers = set(s.exec(select(IntentOrder.customer_id).distinct().where(
@@ -215,7 +223,8 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
                 IntentOrder.order_date >= orders_window_start(today))))
             paid = RebateLine.rep_id == scope.rep_id
         elif scope.region:
-            customers = set(s.exec(select(Customer.id).where(Customer.region == scope.region)))
+            customers = set(s.exec(select(Customer.id).where(customers_of_region(
+                s.connection(), scope.region, orders_window_start(today)))))
             paid = RebateLine.region == scope.region
         if customers is not None:
             customers |= set(s.exec(select(RebateLine.customer_id).distinct().where(paid)))

@@ -70,7 +70,8 @@ def customer_profiles(session: Session, ids: Iterable[int], since: dt.date | Non
     `since`: for orders dated `since` or later, evaluated with the profile each customer had
     on its order date (a DatedProfiles): the tier and region changes recorded after that day
     ended are read from the operation log (one query) and undone, newest first, from the
-    current row. Without it: the current profiles, for every date (a preview)."""
+    current row. Without it: the current profiles, for every date (the names vouchers and
+    the board's order rows show)."""
     out: dict[int, CustomerProfile] = {}
     wanted = sorted(set(ids))
     conn = session.connection()
@@ -95,22 +96,11 @@ def profile_changes(conn: sa.Connection, profiles: Mapping[int, CustomerProfile]
     on a business day counts for that day's orders and later ones (a change back-dated in
     intent counts from the day it was recorded). Customer files are created before their
     orders are evaluated: a profile before the file's creation is its first one."""
-    rows = conn.execute(sa.select(OperationLog.id, OperationLog.at, OperationLog.entity_id,
-                                  OperationLog.changes).where(
-        OperationLog.at >= shanghai_midnight_after(since),
-        OperationLog.entity == Customer.__tablename__, OperationLog.action == "update",
-        sa.or_(*(OperationLog.changes.like(f'%"{name}"%') for name in _PROFILE_FIELDS))
-    ).order_by(OperationLog.at, OperationLog.id)).all()
-    found: dict[int, list[tuple[dt.date, dict]]] = {}
-    for _, at, entity_id, changes in rows:
-        cid = int(entity_id) if entity_id.isdigit() else None
-        if cid not in profiles:
-            continue
-        diff = {k: v for k, v in json.loads(changes).items() if k in _PROFILE_FIELDS}
-        if diff:
-            found.setdefault(cid, []).append((at.astimezone(SHANGHAI).date(), diff))
+    found = _profile_log(conn, since, profiles if len(profiles) <= _FEW else None)
     out: dict[int, list[tuple[dt.date, CustomerProfile]]] = {}
     for cid, entries in found.items():
+        if cid not in profiles:
+            continue
         profile = profiles[cid]  # the newest: the very object of the current profiles
         history: list[tuple[dt.date, CustomerProfile]] = []
         for day, diff in reversed(entries):
@@ -120,6 +110,45 @@ def profile_changes(conn: sa.Connection, profiles: Mapping[int, CustomerProfile]
         history.reverse()
         out[cid] = history
     return out
+
+
+_FEW = 50  # customers whose log entries are looked up by customer (a preview's one)
+
+
+def _profile_log(conn: sa.Connection, since: dt.date, ids: Iterable[int] | None = None,
+                 fields: Sequence[str] = _PROFILE_FIELDS
+                 ) -> dict[int, list[tuple[dt.date, dict]]]:
+    """The changes of `fields` of the customer files recorded after `since` ended
+    (Shanghai), per customer (of `ids`; None: every customer's): [(business date recorded,
+    {field: [old, new]}), …] oldest first. One query, by customer over its index for a few
+    `ids` (a preview's one: its own entries only, whatever others were re-rated)."""
+    where = [OperationLog.at >= shanghai_midnight_after(since),
+             OperationLog.entity == Customer.__tablename__, OperationLog.action == "update",
+             sa.or_(*(OperationLog.changes.like(f'%"{name}"%') for name in fields))]
+    if ids is not None:
+        where.append(OperationLog.entity_id.in_(sorted({str(int(cid)) for cid in ids})))
+    rows = conn.execute(sa.select(OperationLog.at, OperationLog.entity_id, OperationLog.changes)
+                        .where(*where).order_by(OperationLog.at, OperationLog.id)).all()
+    found: dict[int, list[tuple[dt.date, dict]]] = {}
+    for at, entity_id, changes in rows:
+        if not entity_id.isdigit():
+            continue
+        diff = {k: v for k, v in json.loads(changes).items() if k in fields}
+        if diff:
+            found.setdefault(int(entity_id), []).append((at.astimezone(SHANGHAI).date(), diff))
+    return found
+
+
+def customers_of_region(conn: sa.Connection, region: str, since: dt.date):
+    """A condition on `Customer`: the customers whose orders dated `since` or later may be
+    booked to `region` (the region on the order date) — those of the region now, and those
+    that were in it on some day from `since` on: a move away from it recorded after `since`
+    ended, as customer_profiles(…, since=) reads the log (its region changes only: re-ratings
+    of a whole tier list are many more)."""
+    moved = sorted(cid for cid, entries in _profile_log(conn, since, fields=("region",)).items()
+                   if any(diff["region"][0] == region for _, diff in entries))
+    return sa.or_(Customer.region == region, Customer.id.in_(moved)) if moved \
+        else Customer.region == region
 
 
 def month_start(day: dt.date) -> dt.date:

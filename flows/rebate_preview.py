@@ -108,7 +108,9 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
                 conn, [Window(quarter_start(last_end), last_end, ids)], last_end, classes,
                 delivered=False, exclude_order=order_id)
     with session_scope(db_url) as s:
-        profiles = customer_profiles(s, [customer.id])
+        # each order (this one included) evaluated with the customer's tier and region on its
+        # order date, as the settlement will: the earliest read is last month's quarter
+        profiles = customer_profiles(s, [customer.id], since=quarter_start(last_end))
         rates = payment_rates(s, [customer.id], add_months(day, -1), day)
     return preview(order_lines, period, book, profiles, rates, last_month)
 

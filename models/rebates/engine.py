@@ -95,7 +95,7 @@ class DatedProfiles(dict):
     or region changed since the first order date asked for, the profile each had from a
     business date on — [(first day, profile), …] by day, the first from dt.date.min. An
     order uses its customer's profile on its order date (profile_on); a plain mapping of
-    profiles is the current profile for every date (the preview's)."""
+    profiles is the current profile for every date."""
 
     __slots__ = ("changes",)
 

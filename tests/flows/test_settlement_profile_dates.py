@@ -14,14 +14,14 @@ from sqlmodel import select
 
 from flows.customer_import import import_customers
 from flows.hub import current_hub
-from flows.rebate_data import customer_profiles
+from flows.rebate_data import customer_profiles, customers_of_region, profile_changes
 from flows.rebate_data import policy_book
 from flows.rebate_replay import replay
 from flows.settlement import compute_month, month_inputs, settle_month
 from models import Customer, IntentOrder, IntentOrderLine, RebateLine
 from models.db import session_scope
 from models.oplog import apply_changes
-from models.rebates.engine import evaluate
+from models.rebates.engine import CustomerProfile, evaluate
 from models.rebates.policy import parse_policy_document
 from tests.flows.test_settlement import POLICY as SETTLEMENT_POLICY
 from tests.rebate_support import clock_from, customer_id, publish, signed_order
@@ -367,3 +367,34 @@ def test_with_changes_in_the_quarter_each_order_meets_the_rules_on_its_date(hub,
                     amounts_of[oid] for oid, (cid, day) in orders.items()
                     if cid == orders[d.order_id][0] and f"{day:%Y-%m}" <= month
                     and qualifies(oid))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_log_is_read_alike_for_a_few_customers_and_for_many(hub, seed):
+    """A preview's one customer has its log entries looked up by customer, a settlement's
+    thousands read all at once: the same histories. And a region's customers on the board
+    are those of the region now and those that were in it on some day since."""
+    db = hub.db_url
+    start, made = _scenario(db, seed, changes_inside=True)
+    since = D(2026, 9, 30)  # `start` is the profile then; every change of `made` is later
+    with session_scope(db) as s:
+        few = customer_profiles(s, [c for c, _ in start.items()], since=since)
+        conn = s.connection()
+        others = {-n: CustomerProfile(-n, "A", "华东", None, f"客户{n}") for n in range(1, 61)}
+        assert len(others) > 50  # past rebate_data._FEW
+        assert profile_changes(conn, {**few, **others}, since) == few.changes
+        [changed] = {cid for cid, *_ in made}
+        assert set(few.changes) == {changed}
+        # the log entries of a customer not asked for are left out
+        unchanged = {cid: p for cid, p in few.items() if cid != changed}
+        assert profile_changes(conn, {**unchanged, **others}, since) == {}
+        for region in ("华东", "华北", "华南"):
+            picked = set(s.exec(select(Customer.id).where(
+                customers_of_region(conn, region, since))))
+            was_there = set()
+            for cid, (_, region_then) in start.items():
+                regions = [region_then] + [v for who, _, field, v in made
+                                           if who == cid and field == "region"]
+                if region in regions:
+                    was_there.add(cid)
+            assert picked & set(start) == was_there, region
