@@ -200,6 +200,8 @@ class ReceivableRecord:
     # invoice it reverses (原蓝字发票), when the export names it
     original_no: str | None = None
     original_code: str | None = None
+    # the column it was read from when not 原发票号码 (a 备注), for messages
+    original_from: str | None = dataclasses.field(default=None, compare=False)
     # a blue invoice the export marks reversed in full (红冲状态 已红冲 / 全额红冲)
     reversed_in_full: bool = False
     # (file or worksheet, row) it was read from, for messages; None from REST
@@ -745,6 +747,10 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
 
 # --- receivables exports -------------------------------------------------------------------
 
+# the invoice's 备注 as the tax software printed it: two columns, not aliases, as an ERP list
+# may carry both its own 备注 and the invoice's. Not 摘要: an ERP's or a voucher's summary line,
+# which the tax software never writes
+REMARK_COLUMNS = ("备注", "发票备注")
 INVOICE_COLUMNS = (
     Column("发票号", aliases=("发票号码", "发票编号")),
     Column("客户名称", aliases=("客户", "购方名称", "购买方名称")),
@@ -762,6 +768,8 @@ INVOICE_COLUMNS = (
            aliases=("原蓝字发票号码", "蓝字发票号码", "对应蓝字发票号码", "原发票号", "被红冲发票号码")),
     Column("原发票代码", required=False, aliases=("原蓝字发票代码", "蓝字发票代码", "对应蓝字发票代码")),
     Column("红冲状态", required=False, aliases=("是否红冲", "红冲标志", "红冲标识", "已红冲")),
+    # where the tax software writes a 红字发票's blue invoice (see `_remarked_blue`)
+    *(Column(name, required=False) for name in REMARK_COLUMNS),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
@@ -857,30 +865,90 @@ def _invoice(row: Row) -> ReceivableRecord:
         row.fail("金额", f"填写了原发票号码的是红字发票，金额须为负数：{row['金额']}"
                        "（蓝字发票被红冲，请在「红冲状态」列注明）")
     voided = row.get("作废状态", lambda t: parse_voided(t, "该发票"))
+    original_from = None
     # every 红字发票 is issued against a 红字发票信息表 / 红字确认单 naming its blue invoice: a
     # negative row without one is an export without that column, or a wrong row (a voided
     # one counts nowhere, whatever it names)
-    if (amount is not INVALID and amount < 0 and voided is False
-            and not row["原发票号码"] and not row["原发票代码"]):
-        row.fail("原发票号码", _red_without_blue(row, amount))
+    if amount is not INVALID and amount < 0 and voided is False:
+        original, original_code, original_from = _blue_of_red(
+            row, number, code, original, original_code, amount)
     reversal = row.get("红冲状态", parse_reversal)
     return ReceivableRecord(
         invoice_no=number, customer_uscc=row.get("统一社会信用代码", _uscc),
         customer_name=row.get("客户名称", parse_text), issued_on=issued, due_on=due,
         amount=amount, invoice_code=code, voided=voided,
-        original_no=original, original_code=original_code,
+        original_no=original, original_code=original_code, original_from=original_from,
         # a red invoice's own 红冲状态 says nothing about what is due on it
         reversed_in_full=(reversal == "full" and amount is not INVALID and amount > 0))
+
+
+# How the tax software names a 红字发票's blue invoice in the invoice's 备注 (read after NFKC:
+# full-width colons, digits and spaces as ASCII): 税控开票软件 `对应正数发票代码:032001900311号码:
+# 12345678` (also `…代码：3200194130 号码：01234567`), 数电票 `被红冲蓝字数电票号码：
+# 24322000000012345678`; other remark text may come before or after (开具红字增值税专用发票信息表
+# 编号…, 红字发票信息确认单编号…). Digits are taken as written and checked as the columns are.
+_REMARKED_BLUE = re.compile(
+    r"(?:对应正数发票|被红冲蓝字(?:数电票|数电发票|全电发票|发票)?)\s*"
+    r"(?:代码\s*:?\s*(?P<code>[0-9]+)\s*[,;]?\s*)?号码\s*:?\s*(?P<number>[0-9]+)")
+_REMARK_FORMS = "如税控开票软件写的“对应正数发票代码:…号码:…”、数电票的“被红冲蓝字数电票号码:…”"
+
+
+def _remarked_blue(row: Row) -> dict[str, tuple[str, str | None, str]]:
+    """The blue invoices the row's 备注 columns name, by key: (号码, 代码 or None, column)."""
+    found: dict[str, tuple[str, str | None, str]] = {}
+    for column in REMARK_COLUMNS:
+        for m in _REMARKED_BLUE.finditer(unicodedata.normalize("NFKC", row[column])):
+            found.setdefault(invoice_key(m["code"], m["number"]),
+                             (m["number"], m["code"], column))
+    return found
+
+
+def _blue_of_red(row: Row, number: str, code: str | None, original, original_code,
+                 amount: Decimal) -> tuple[Any, Any, str | None]:
+    """The blue invoice a red-letter (negative, not voided) row reverses, and the column it
+    was read from when not 原发票号码: the 原发票号码 / 原发票代码 columns when filled (a 备注
+    naming another blue invoice is refused), else the one its 备注 names, checked as those
+    columns are. Naming none, or two, is refused."""
+    remarked = _remarked_blue(row)
+    if row["原发票号码"] or row["原发票代码"]:
+        if (original not in (None, INVALID) and original_code is not INVALID
+                and invoice_code_problem(original, original_code) is None):
+            key = invoice_key(original_code, original)
+            for other, (_, _, column) in remarked.items():
+                if other != key:
+                    row.fail("原发票号码", f"原发票号码 {invoice_label(key)} 与「{column}」写明的蓝字"
+                                        f"发票 {invoice_label(other)} 不同：请按红字发票信息表"
+                                        "（红字确认单）核对，改正其一后再导入")
+        return original, original_code, None
+    if not remarked:
+        row.fail("原发票号码", _red_without_blue(row, amount))
+        return None, None, None
+    if len(remarked) > 1:
+        columns = list(dict.fromkeys(column for _, _, column in remarked.values()))
+        row.fail(columns[-1], f"「{'」「'.join(columns)}」写明了{len(remarked)}张蓝字发票（"
+                         f"{'、'.join(invoice_label(k) for k in remarked)}），一张红字发票只冲销"
+                         "一张：请在「原发票号码」列填写它冲销的蓝字发票")
+        return INVALID, INVALID, None
+    (original, original_code, column), = remarked.values()
+    if len(original) > NUMBER_LENGTH:
+        row.fail(column, f"「{column}」中的原发票号码超过 {NUMBER_LENGTH} 位：{original}")
+        return INVALID, INVALID, None
+    _check_original(row, number, code, original, original_code, column)
+    return original, original_code, column
 
 
 def _red_without_blue(row: Row, amount: Decimal) -> str:
     said = (f"金额为负数（{amount}）的是红字发票，须填写它冲销的蓝字发票的原发票号码"
             "（旧版发票另填原发票代码），以红字发票信息表（红字确认单）上的蓝字发票为准")
+    remarks = [c for c in REMARK_COLUMNS if c in row.values]
+    looked = (f"，「{'」「'.join(remarks)}」中也没有写明蓝字发票（{_REMARK_FORMS}）"
+              if remarks else "")
     if "原发票号码" not in row.values:
         also = "、".join(next(c for c in INVOICE_COLUMNS if c.name == "原发票号码").aliases)
-        return (f"{said}：此表没有「原发票号码」列（也可写作：{also}），请导出时带上该列"
-                "（旧版发票还有「原发票代码」列）后再导入")
-    return f"{said}：此行的原发票号码为空"
+        remark = "" if remarks else "，或开票软件写明蓝字发票的「备注」列"
+        return (f"{said}：此表没有「原发票号码」列（也可写作：{also}）{looked}，请导出时带上该列"
+                f"（旧版发票还有「原发票代码」列）{remark}后再导入")
+    return f"{said}：此行的原发票号码为空{looked}"
 
 
 def _original_invoice(row: Row, number: str, code: str | None
@@ -894,18 +962,29 @@ def _original_invoice(row: Row, number: str, code: str | None
     if original_code and not original:
         row.fail("原发票号码", f"填写了原发票代码 {original_code}，须同时填写原发票号码")
         return None, None
-    problem = invoice_code_problem(original, original_code) if original else None
-    if problem == "missing":
-        row.fail("原发票代码", f"原发票号码 {original} 是8位的旧版发票号码，须同时填写原发票代码"
-                            "（10位或12位）")
-    elif problem == "code":
-        row.fail("原发票代码", f"原发票代码须为10位或12位数字：{original_code!r}")
-    elif problem == "number":
-        row.fail("原发票号码", f"填写了原发票代码时，原发票号码须为8位数字：{original!r}")
-    elif original and number is not INVALID and code is not INVALID \
-            and invoice_key(original_code, original) == invoice_key(code, number):
-        row.fail("原发票号码", "红字发票的原发票号码不能是它自己的号码")
+    if original:
+        _check_original(row, number, code, original, original_code)
     return original, original_code
+
+
+def _check_original(row: Row, number: str, code: str | None, original: str,
+                    original_code: str | None, remark: str | None = None) -> None:
+    """A blue invoice's 号码 with its 代码, as a 发票号码 with its 发票代码 is checked, and not
+    the red invoice itself; `remark`: the 备注 column they were read from (else the 原发票号码 /
+    原发票代码 columns)."""
+    number_column, code_column = (remark, remark) if remark else ("原发票号码", "原发票代码")
+    said, wrote = (f"「{remark}」中的", f"「{remark}」写有") if remark else ("", "填写了")
+    problem = invoice_code_problem(original, original_code)
+    if problem == "missing":
+        row.fail(code_column, f"{said}原发票号码 {original} 是8位的旧版发票号码，须同时填写原发票代码"
+                              "（10位或12位）")
+    elif problem == "code":
+        row.fail(code_column, f"{said}原发票代码须为10位或12位数字：{original_code!r}")
+    elif problem == "number":
+        row.fail(number_column, f"{wrote}原发票代码时，原发票号码须为8位数字：{original!r}")
+    elif number is not INVALID and code is not INVALID \
+            and invoice_key(original_code, original) == invoice_key(code, number):
+        row.fail(number_column, f"红字发票{said or '的'}原发票号码不能是它自己的号码")
 
 
 # 红冲状态 of an invoice row, as exports and clerks write it (blank: not reversed). A partial

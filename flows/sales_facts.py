@@ -177,7 +177,7 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                 summary.skipped.append(_unknown_blue(record))
                 continue
             if refused:
-                problems.append(_at(record, "原发票号码",
+                problems.append(_at(record, record.original_from or "原发票号码",
                                     _unknown_blue(record) if refused == "unknown" else refused))
                 continue
             reversed_now[record.reverses] = record

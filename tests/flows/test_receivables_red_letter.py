@@ -298,7 +298,7 @@ def test_an_xlsx_export_without_the_original_invoice_column_is_refused_naming_it
     assert [str(p) for p in refused.value.problems] == [
         f"应收.xlsx 第3行「原发票号码」：{SAID}：此表没有「原发票号码」列（也可写作：原蓝字发票号码、"
         "蓝字发票号码、对应蓝字发票号码、原发票号、被红冲发票号码），请导出时带上该列（旧版发票还有"
-        "「原发票代码」列）后再导入"]
+        "「原发票代码」列），或开票软件写明蓝字发票的「备注」列后再导入"]
     assert rate(seeded.db_url) == ((0, 0), None)
 
 
