@@ -769,7 +769,7 @@ INVOICE_COLUMNS = (
     Column("原发票代码", required=False, aliases=("原蓝字发票代码", "蓝字发票代码", "对应蓝字发票代码")),
     Column("红冲状态", required=False, aliases=("是否红冲", "红冲标志", "红冲标识", "已红冲")),
     # where the tax software writes a 红字发票's blue invoice (see `_remarked_blue`)
-    *(Column(name, required=False) for name in REMARK_COLUMNS),
+    *(Column(name, required=False, joined=True) for name in REMARK_COLUMNS),
 )
 PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),

@@ -112,6 +112,10 @@ class Column:
     name: str
     required: bool = True
     aliases: tuple[str, ...] = ()
+    # free text an export may split over several headers of the same name (a document's
+    # 备注 and its line's 备注): read together, joined by a space, instead of refused as a
+    # repeated column
+    joined: bool = False
 
     def spellings(self) -> tuple[str, ...]:
         return (self.name, *self.aliases)
@@ -306,13 +310,17 @@ class Sheet:
                 continue
             if skip_totals and _is_total(cells):
                 continue
-            values = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
+            values: dict[str, str] = {}
+            for i, name in mapping.items():
+                cell = cells[i] if i < len(cells) else ""
+                values[name] = f"{values[name]} {cell}".strip() if name in values else cell
             rows.append(Row(self.source, number, values))
         present = tuple(c.name for c in columns if c.name in mapping.values())
         return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted)
 
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
+        joined = {c.name for c in columns if c.joined}
         required = [c for c in columns if c.required]
         candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
         if not candidates:
@@ -342,6 +350,8 @@ class Sheet:
                 unit = header_unit(normalize_header(raw))
                 if unit is not None and unit.base in lookup:
                     noted.setdefault(lookup[unit.base], _shown(raw))
+            elif name in seen and name in joined:
+                mapping[index] = name
             elif name in seen:
                 first = seen[name]
                 problems.append(Problem(

@@ -104,6 +104,24 @@ def test_a_red_invoice_names_its_blue_invoice_in_its_remark(seeded, tmp_path, bl
     assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
 
 
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_an_export_with_two_remark_columns_reads_both(seeded, tmp_path, kind):
+    """ERP invoice lists often carry the document's 备注 and the line's 备注 under one header:
+    both are read (the blue invoice is in the second here), not refused as a repeated column."""
+    db = seeded.db_url
+    blue = (CODE_1, "04419876")
+    rows = invoices(blue, [("HP-C", "-2000.00", "退货2台")])
+    rows[0].append("备注")
+    for row, extra in zip(rows[1:], ["", "", "", "对应正数发票代码:044001900111号码:04419876"]):
+        row.append(extra)
+    export = (as_csv(tmp_path / "应收.csv", rows) if kind == "csv"
+              else as_xlsx(tmp_path / "应收.xlsx", rows))
+    assert import_receivables_file(db, export, "t").created == 4
+    import_receivables_file(db, write(tmp_path / "回款.csv", paid(blue)), "t")
+    assert reverses(db, "HP-C") == f"{CODE_1}-04419876"
+    assert rate(db) == ((1_600_000, 1_500_000), Decimal("0.9375"))
+
+
 def test_the_columns_win_and_a_positive_row_s_remark_is_ignored(seeded, tmp_path):
     """HP-C names FP-C in 原发票代码/原发票号码 and its 备注 says the same; HP-D names it in the
     columns, its 备注 only the 信息表编号. FP-D, positive, is a blue invoice re-issued for

@@ -236,6 +236,16 @@ def test_two_headers_of_one_column_in_two_units_are_refused_naming_both(tmp_path
         "都是此列）：无法确定用哪一列，请只保留一列后再导入")
 
 
+def test_a_joined_column_reads_every_header_of_its_name_together(tmp_path):
+    """Free text split over two headers of one name (a document's 备注 and its line's) is read
+    as one value, the cells joined by a space; a blank one adds nothing."""
+    columns = (Column("单号"), Column("备注", required=False, joined=True))
+    text = "单号,备注,金额,备注\nFH-1,整单退货,1,对应正数发票号码:1\nFH-2,,2,仅行备注\nFH-3,,3,\n"
+    table = read_table(write(tmp_path / "单据.csv", text.encode()), columns)
+    assert [r["备注"] for r in table.rows] == ["整单退货 对应正数发票号码:1", "仅行备注", ""]
+    assert table.columns == ("单号", "备注") and table.unknown == ("金额",)
+
+
 def test_missing_required_and_duplicate_columns_are_named(tmp_path):
     path = write(tmp_path / "缺列.csv",
                  "发票号,客户名称,客户名称,价税合计\nFP-1,甲,乙,1\n".encode("utf-8"))
