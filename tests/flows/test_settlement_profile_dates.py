@@ -398,3 +398,51 @@ def test_the_log_is_read_alike_for_a_few_customers_and_for_many(hub, seed):
                 if region in regions:
                     was_there.add(cid)
             assert picked & set(start) == was_there, region
+
+
+@pytest.mark.parametrize("analyzed", [False, True])
+def test_the_log_is_read_by_entity_and_time_whatever_the_statistics(seeded, analyzed):
+    """The dated profiles read the customer files' changes recorded since a day: every file's
+    (a settlement, a region's board) by (entity, at); one file's (a preview) by (entity,
+    entity_id, at). Without statistics (SQLite is not ANALYZEd in service) the planner once
+    took the plain entity index and read every customer log row ever written."""
+    from sqlalchemy import event
+
+    from flows.rebate_data import _profile_log
+    from models import OperationLog
+    from models.db import get_engine
+
+    engine = get_engine(seeded.db_url)
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's query plan")
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    with session_scope(seeded.db_url) as s:
+        s.add_all(OperationLog(at=start + dt.timedelta(hours=i), actor="t",
+                               entity="customer" if i % 3 else "quote", entity_id=str(i % 400),
+                               action="update", changes='{"tier": ["A", "B"]}')
+                  for i in range(6000))
+    if analyzed:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "operation_log" in statement:
+            seen.append((statement, parameters))
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        with engine.connect() as conn:
+            every = _profile_log(conn, dt.date(2025, 8, 1))  # a settlement's, a region's
+            one = _profile_log(conn, dt.date(2025, 8, 1), [7])  # a preview's
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    assert len(seen) == 2 and set(one) == {7} and len(every) > 100
+    with engine.connect() as conn:
+        plans = [[row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                         parameters)]
+                 for statement, parameters in seen]
+    assert [plan[0] for plan in plans] == [
+        "SEARCH operation_log USING INDEX ix_operation_log_entity_at (entity=? AND at>?)",
+        "SEARCH operation_log USING INDEX ix_operation_log_entity_record_at "
+        "(entity=? AND entity_id=? AND at>?)"], plans
