@@ -45,8 +45,9 @@ from connectors.files import os_reason
 from models.names import HALF_WIDTH
 
 __all__ = [
-    "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row", "Sheet", "Table",
-    "TableError", "append_as_text", "convert_rows", "decode_csv", "load_sheets",
+    "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row",
+    "Sheet", "Table", "TableError", "UNIT_KINDS", "append_as_text", "convert_rows",
+    "decode_csv", "load_sheets",
     "header_key", "header_unit", "normalize_header", "parse_code",
     "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
@@ -136,11 +137,16 @@ def normalize_header(text: str) -> str:
 # not `单价`, `金额(不含税)` not the tax-included `金额`, `金额(美元)` no yuan) and the header is
 # an unknown column. A multiple of a unit (`金额(万元)`, `数量(千件)`) is refused: the
 # readers take numbers as they stand and would be 10,000 times off.
-QUANTITY_UNITS = frozenset({
+# A kind of unit (`实发数量(基本单位)`) says which of the item's units the numbers are in, not
+# the unit itself; a counting unit (`实发数量(个)`) is the unit, which an import can check.
+UNIT_KINDS = frozenset({
     "基本单位", "库存单位", "销售单位", "计价单位", "主单位", "辅单位", "辅助单位", "常用单位",
+})
+COUNTING_UNITS = frozenset({
     "台", "件", "个", "箱", "套", "只", "支", "把", "盒", "包", "袋", "瓶", "桶", "卷", "张",
     "块", "根", "条", "副", "对", "双", "组", "片", "粒", "册", "本", "PCS", "EA", "SET",
 })
+QUANTITY_UNITS = UNIT_KINDS | COUNTING_UNITS
 CURRENCY_UNITS = frozenset({"元", "人民币", "人民币元", "RMB", "CNY"})
 UNIT_MULTIPLES = ("十", "百", "千", "万", "十万", "百万", "千万", "亿")
 _UNIT_SUFFIX = re.compile(r"(.+?)[(\[【〔](?:单位:?)?([^()\[\]【】〔〕]+)[)\]】〕]")
@@ -155,6 +161,12 @@ class HeaderUnit:
     suffix: str
     is_unit: bool
     multiple: bool
+
+    @property
+    def counting(self) -> str | None:
+        """The counting unit the suffix names (`个` of `实发数量(个)`); None for a kind of unit
+        (`基本单位`), a currency or any other note."""
+        return self.suffix if self.suffix.upper() in COUNTING_UNITS else None
 
 
 def _is_unit(text: str, *, scaled: bool = False) -> bool:
@@ -264,6 +276,8 @@ class Table:
     rows: tuple[Row, ...]
     # absent expected columns → a header that is the column but for a note (`单价(含税)`)
     noted: Mapping[str, str] = field(default_factory=dict)
+    # the expected columns present → their header as the file writes it (`实发数量(个)`)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def unread(self, *columns: str) -> str:
         """Said where one of `columns` is found missing: `；表头「金额(不含税)」的括注“不含税”不是
@@ -316,7 +330,11 @@ class Sheet:
                 values[name] = f"{values[name]} {cell}".strip() if name in values else cell
             rows.append(Row(self.source, number, values))
         present = tuple(c.name for c in columns if c.name in mapping.values())
-        return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted)
+        header_cells = next(cells for number, cells in self.lines if number == header_at)
+        headers: dict[str, str] = {}
+        for index, name in mapping.items():
+            headers.setdefault(name, _shown(header_cells[index]))
+        return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted, headers)
 
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}

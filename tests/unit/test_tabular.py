@@ -15,6 +15,7 @@ from connectors.tabular import (
     convert_rows,
     decode_csv,
     header_key,
+    header_unit,
     load_sheets,
     normalize_header,
     parse_date,
@@ -165,6 +166,16 @@ def test_a_suffix_that_only_names_a_unit_is_dropped(header, key):
     assert header_key(header) == key
 
 
+@pytest.mark.parametrize("header, counting", [
+    ("实发数量(个)", "个"), ("数量（台）", "台"), ("数量(单位：盒)", "盒"), ("数量(pcs)", "pcs"),
+    # a kind of unit names no unit to check against; a currency or a note is no count
+    ("实发数量(基本单位)", None), ("实发数量（库存单位）", None), ("数量(销售单位)", None),
+    ("金额(元)", None), ("单价(元/台)", None), ("数量(千件)", None), ("数量(千克)", None),
+])
+def test_a_counting_unit_in_a_header_is_told_from_a_kind_of_unit(header, counting):
+    assert header_unit(normalize_header(header)).counting == counting
+
+
 UNIT_COLUMNS = (
     Column("单号"),
     Column("实发数量", aliases=("实际发货数量",)),
@@ -191,6 +202,9 @@ def test_headers_naming_their_unit_read_as_the_plain_headers(tmp_path, kind):
                                          "单价（元/台）"))
     assert table.columns == plain.columns == ("单号", "实发数量", "金额", "单价")
     assert table.unknown == ()
+    # as the file writes them (a problem quotes them so), by the column they are
+    assert table.headers == {"单号": "*单号", "实发数量": "实发数量 （基本单位）",
+                             "金额": "金额(单位：元)*", "单价": "单价（元/台）"}
     assert [r.values for r in table.rows] == [r.values for r in plain.rows]
     assert table.rows[0]["实发数量"] == "3" and table.rows[0]["金额"] == "1200.50"
 
