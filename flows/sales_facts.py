@@ -31,8 +31,9 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, CellError, Column, Problem, TableError,
-    convert_rows, header_key, load_sheets, normalize_header, parse_code, parse_date, parse_int, parse_text,
+    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem,
+    TableError, Table, convert_rows, header_key, header_unit, load_sheets, normalize_header, parse_code,
+    parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
@@ -43,12 +44,14 @@ from models import (
     IntentOrderLine,
     MovementImport,
     Payment,
+    Product,
     Quote,
     ReceivableInvoice,
     SalesReturn,
     utcnow,
 )
 from models.base import business_date
+from models.catalog import same_unit
 from models.customer_files import active, exact_matches
 from models.names import HALF_WIDTH
 from models.db import session_scope
@@ -691,6 +694,18 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
 # 应发数量 (to ship, as ordered) and 实发数量 (what left the warehouse), sometimes only the
 # latter; a 退货单 has 应退数量 / 实退数量. A rebate counts what moved: 实发数量 when the file
 # has it, else 数量 (which, beside 应发数量, is the actual one); 应发数量 never counts.
+#
+# The quantity is counted in the order line's unit (its product's): the import converts
+# nothing, so a line whose export says another unit is refused. The unit of the quantity is
+# the column its header names (`实发数量(基本单位)`: the 基本单位 column), else 单位 / 计量单位 /
+# 主计量单位 (U8's 数量 is in its 主计量单位), else 库存单位 (K/3 Cloud's 实发数量 / 实退数量 are
+# in its 库存单位; U8's 库存单位 is the auxiliary unit of 件数, hence last). Otherwise not read:
+# 基本单位, 销售单位, 计价单位 …, each the unit of another quantity of the line (K/3 Cloud's
+# 基本数量 / 销售数量 / 计价数量).
+UNIT_COLUMNS = (
+    Column("单位", required=False, aliases=("计量单位", "主计量单位", "unit")),
+    *(Column(kind, required=False) for kind in sorted(UNIT_KINDS)),
+)
 DELIVERY_COLUMNS = (
     Column("发货单号", aliases=("出库单号", "delivery_no")),
     Column("意向单号", aliases=("订单号", "order_id")),
@@ -700,6 +715,7 @@ DELIVERY_COLUMNS = (
     Column("应发数量", required=False, aliases=("应出库数量", "应发货数量", "quantity_to_ship")),
     Column("数量", required=False, aliases=("发货数量", "quantity")),
     Column("发货日期", aliases=("出库日期", "delivered_on")),
+    *UNIT_COLUMNS,
 )
 RETURN_COLUMNS = (
     Column("退货单号", aliases=("换货单号", "return_no")),
@@ -713,6 +729,7 @@ RETURN_COLUMNS = (
     Column("退货日期", aliases=("日期", "returned_on")),
     Column("类型", required=False, aliases=("kind",)),
     Column("原因", required=False, aliases=("reason",)),
+    *UNIT_COLUMNS,
 )
 RETURN_KINDS = {"退货": "return", "换货": "exchange", "return": "return", "exchange": "exchange",
                 "": "return"}
@@ -731,6 +748,8 @@ class _Movement:
     reason: str | None = None
     source: str = ""  # the file, or file[worksheet], it was read from
     not_moved: str | None = None  # why the line is no delivery / return (import summary)
+    # the unit the file says the quantity is in: (column, unit, how the file says it)
+    units: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -774,7 +793,8 @@ def _quantity_column_problem(table, returns: bool) -> Problem | None:
                    f"缺少必填列（也可写作：{also}）{table.unread(actual, '数量')}")
 
 
-def _movement(row, present, number_column: str, date_column: str, returns: bool) -> _Movement:
+def _movement(row, table: Table, number_column: str, date_column: str, returns: bool
+              ) -> _Movement:
     line_no = row.get("行号", lambda t: parse_int(t, minimum=1)) if row["行号"] else None
     sku = row.get("物料编码", parse_text) if row["物料编码"] else None
     if line_no is None and sku is None:
@@ -787,7 +807,7 @@ def _movement(row, present, number_column: str, date_column: str, returns: bool)
         reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
     number = row.get(number_column, lambda t: parse_code(t, max_length=40))
     order_id = row.get("意向单号", parse_text)
-    q = _quantities(present, returns)
+    q = _quantities(table.columns, returns)
     not_moved = _not_moved(row, q, returns) if q.moved_only else None
     if not_moved is not None:
         # not a delivery / return: its date is not needed, but the note names the line
@@ -799,7 +819,25 @@ def _movement(row, present, number_column: str, date_column: str, returns: bool)
                          not_moved=note)
     return _Movement(row.number, number, order_id, line_no, sku,
                      row.get(q.actual, _returned_quantity if returns else _delivered_quantity),
-                     row.get(date_column, parse_date), kind, reason)
+                     row.get(date_column, parse_date), kind, reason,
+                     units=_said_units(row, table, q.actual))
+
+
+def _said_units(row, table: Table, quantity: str) -> tuple[tuple[str, str, str], ...]:
+    """The units the row says its quantity is in: the unit column's cell (blank: the order's
+    unit, as without the column; see `UNIT_COLUMNS` for which column) and a counting unit in
+    the quantity's header (`实发数量(个)`; a kind of unit, `实发数量(基本单位)`, names none
+    but the column to read)."""
+    said = []
+    header = table.headers.get(quantity, "")
+    unit = header_unit(normalize_header(header))
+    kind = unit.suffix if unit is not None and unit.suffix in UNIT_KINDS else None
+    column = next((c for c in (kind, "单位", "库存单位") if c in table.columns), None)
+    if column is not None and row[column]:
+        said.append((column, row[column], f"的单位是“{row[column]}”"))
+    if unit is not None and unit.counting:
+        said.append((quantity, unit.counting, f"按表头「{header}」以“{unit.counting}”计"))
+    return tuple(said)
 
 
 def _not_moved(row, q: _Quantities, returns: bool) -> str | None:
@@ -872,7 +910,7 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
             if missing is not None:
                 problems.append(missing)
                 continue
-            moves = convert_rows(table.rows, lambda r: _movement(r, table.columns, number, date,
+            moves = convert_rows(table.rows, lambda r: _movement(r, table, number, date,
                                                                  returns))
         except TableError as exc:
             problems += exc.problems
@@ -929,9 +967,11 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     what was delivered by that date. A row is keyed by (document number, order, order line);
     the file lists whole documents: a stored line of a listed document that the file no
     longer lists is deleted (`_drop_unlisted_lines`). The quantity is 实发数量 / 实退数量 when
-    the file has it (see `_quantities`); a line that moved nothing (0, or blank beside a
-    planned quantity) is no delivery / return: skipped and said in `summary.skipped`, and a
-    stored line of its document is deleted like one the document no longer lists."""
+    the file has it (see `_quantities`), counted in the order line's unit: a moved line the
+    file says is in another unit (`UNIT_COLUMNS`, or `实发数量(个)`) is refused; a line that
+    moved nothing (0, or blank beside a planned quantity) is no delivery / return: skipped
+    and said in `summary.skipped`, and a stored line of its document is deleted like one the
+    document no longer lists."""
     source, moves = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
@@ -958,6 +998,8 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             lines[ln.order_id][ln.line_no] = ln
         signed = {q.order_id: q.signed_at for q in s.exec(select(Quote).where(
             Quote.order_id.in_(list(orders)), Quote.signed_at.is_not(None)))}
+        units = dict(s.exec(select(Product.sku, Product.unit).where(Product.sku.in_(
+            {ln.sku for by_no in lines.values() for ln in by_no.values()}))).all())
         for m in moves:
             if m.not_moved is not None:
                 # no delivery / return, but its document is listed: a line of it stored before
@@ -980,6 +1022,10 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
                 continue
             if m.sku and line.sku != m.sku:
                 fail(m, "物料编码", f"第 {line.line_no} 行的物料是 {line.sku}，不是 {m.sku}")
+                continue
+            mismatches = _unit_mismatches(m, line, units[line.sku], what)
+            if mismatches:
+                problems += mismatches
                 continue
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
@@ -1012,6 +1058,17 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             raise ImportRefused(problems)
         finish(s)
     return summary
+
+
+def _unit_mismatches(m: _Movement, line: IntentOrderLine, unit: str, what: str
+                     ) -> list[Problem]:
+    """The row's quantity said to be in another unit than the order line's (its product's):
+    no conversion is known, so 120 个 on a line ordered in 箱 is refused, not counted as 120 箱."""
+    return [Problem(m.source, m.row, column,
+                    f"{what}单 {m.number} 意向单 {m.order_id} 第 {line.line_no} 行（物料 {line.sku}）"
+                    f"{said}，订单按“{unit}”订购：导入不做单位换算，不能把 {m.quantity} {given}当作 "
+                    f"{m.quantity} {unit}计入；请在 ERP 中按订单的单位“{unit}”（销售单位）导出数量后再导入")
+            for column, given, said in m.units if not same_unit(given, unit)]
 
 
 def _drop_unlisted_lines(s: Session, table, listed: dict[str, set[tuple[str, int]]],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -21,6 +22,17 @@ class Product(SQLModel, table=True):
     list_price: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included, yuan
     tax_rate: Decimal = Field(default=Decimal("0.13"), sa_type=sa.Numeric(5, 4))
     active: bool = True
+
+
+def same_unit(a: str, b: str) -> bool:
+    """Whether two spellings are one unit of measure: alike after NFKC (full-width letters),
+    surrounding spaces and the case of Latin letters (`台 ` is `台`, `ｐｃｓ` is `PCS`). Units
+    that are only related (个 and PCS, 只 and 个) are not the same: no conversion is known."""
+    return _unit_key(a) == _unit_key(b)
+
+
+def _unit_key(text: str) -> str:
+    return unicodedata.normalize("NFKC", text or "").strip().upper()
 
 
 class StockLevel(SQLModel, table=True):
