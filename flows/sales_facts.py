@@ -31,9 +31,9 @@ from connectors.finance import (
     invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
 )
 from connectors.tabular import (
-    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem,
-    TableError, Table, convert_rows, header_key, header_unit, load_sheets, normalize_header, parse_code,
-    parse_date, parse_int, parse_text,
+    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem, Table,
+    TableError, convert_rows, header_key, header_unit, load_sheets, normalize_header,
+    parse_code, parse_date, parse_int, parse_text,
 )
 from flows.hub import Hub, current_hub
 from models import (
