@@ -179,3 +179,24 @@ def sign_on_the_builtin_page(hub, client):
     form = {"signer_name": "顾晓峰", "consent": "yes", "signature": "data:image/png;base64,"
             + base64.b64encode(handwritten_signature()).decode()}
     return oid, quote, client.post(link, data=form)
+
+
+def query_plans(engine, table: str, fn) -> list[list[str]]:
+    """SQLite's plan (EXPLAIN QUERY PLAN, its detail column) of each statement reading `table`
+    that `fn()` sends through `engine`."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if table in statement:
+            seen.append((statement, parameters))
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        fn()
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    with engine.connect() as conn:
+        return [[row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
+                                                        parameters)]
+                for statement, parameters in seen]

@@ -176,9 +176,9 @@ def test_the_payment_rate_finds_red_letter_invoices_by_index_after_analyze(seede
     plain index on `reverses` (all NULL) matched every row: the rate's lookup of each blue
     invoice's red ones scanned the whole table per invoice (quadratic: a year of invoices
     took minutes). Every table the rate's query reads is searched by an index."""
-    from sqlalchemy import event
-
     from models.db import get_engine
+    from tests.support import query_plans
+
     db_url = seeded.db_url
     engine = get_engine(db_url)
     if engine.dialect.name != "sqlite":
@@ -191,22 +191,10 @@ def test_the_payment_rate_finds_red_letter_invoices_by_index_after_analyze(seede
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
-    seen: list[tuple[str, object]] = []
-
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if "receivable_invoice" in statement:
-            seen.append((statement, parameters))
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        rate(db_url)
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    assert seen
-    with engine.connect() as conn:
-        for statement, parameters in seen:
-            plan = [row[3] for row in conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN " + statement, parameters)]
-            assert not [step for step in plan if step.startswith("SCAN")], plan
+    plans = query_plans(engine, "receivable_invoice", lambda: rate(db_url))
+    assert plans
+    for plan in plans:
+        assert not [step for step in plan if step.startswith("SCAN")], plan
 
 
 # --- money allocated to a red-letter invoice: a refund of its blue invoice --------------------

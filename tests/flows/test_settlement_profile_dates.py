@@ -406,11 +406,10 @@ def test_the_log_is_read_by_entity_and_time_whatever_the_statistics(seeded, anal
     (a settlement, a region's board) by (entity, at); one file's (a preview) by (entity,
     entity_id, at). Without statistics (SQLite is not ANALYZEd in service) the planner once
     took the plain entity index and read every customer log row ever written."""
-    from sqlalchemy import event
-
     from flows.rebate_data import _profile_log
     from models import OperationLog
     from models.db import get_engine
+    from tests.support import query_plans
 
     engine = get_engine(seeded.db_url)
     if engine.dialect.name != "sqlite":
@@ -425,23 +424,14 @@ def test_the_log_is_read_by_entity_and_time_whatever_the_statistics(seeded, anal
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-    seen: list[tuple[str, object]] = []
+    found = {}
 
-    def keep(conn, cursor, statement, parameters, context, executemany):
-        if "operation_log" in statement:
-            seen.append((statement, parameters))
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
+    def read() -> None:
         with engine.connect() as conn:
-            every = _profile_log(conn, dt.date(2025, 8, 1))  # a settlement's, a region's
-            one = _profile_log(conn, dt.date(2025, 8, 1), [7])  # a preview's
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
-    assert len(seen) == 2 and set(one) == {7} and len(every) > 100
-    with engine.connect() as conn:
-        plans = [[row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement,
-                                                         parameters)]
-                 for statement, parameters in seen]
+            found["every"] = _profile_log(conn, dt.date(2025, 8, 1))  # a settlement's
+            found["one"] = _profile_log(conn, dt.date(2025, 8, 1), [7])  # a preview's
+    plans = query_plans(engine, "operation_log", read)
+    assert set(found["one"]) == {7} and len(found["every"]) > 100
     assert [plan[0] for plan in plans] == [
         "SEARCH operation_log USING INDEX ix_operation_log_entity_at (entity=? AND at>?)",
         "SEARCH operation_log USING INDEX ix_operation_log_entity_record_at "
