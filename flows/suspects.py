@@ -242,9 +242,9 @@ def release_orders_of_decided_names(hub: Hub) -> list[str]:
                 SuspectName.status.in_([SuspectStatus.created, SuspectStatus.merged]),
                 SuspectName.id.in_(waiting)).order_by(SuspectName.id)).all():
             customer = active(s, suspect.customer_id)
-            if customer is not None:
-                released.append((suspect.id, release_orders(s, suspect.id, customer.id, ACTOR),
-                                 customer.legal_name))
+            order_ids = release_orders(s, suspect.id, customer.id, ACTOR) if customer else []
+            if order_ids:
+                released.append((suspect.id, order_ids, customer.legal_name))
     for suspect_id, order_ids, legal_name in released:
         # (the decision's own push went out before: this one is about these orders)
         _tell_reps(hub, suspect_id, order_ids, f"已确认为客户“{legal_name}”",
