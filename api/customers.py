@@ -8,14 +8,15 @@ import re
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from api.auth import current_staff
 from api.errors import MAX_ID, ApiError
 from api.pages import (
-    cross_site, refused_cross_site, staff_for_page, staff_message, staff_page, wants_html,
+    STAFF_HEADERS, cross_site, refused_cross_site, staff_for_page, staff_message, staff_page,
+    wants_html,
 )
 from api.staff_pages import decision_result, suspect_page
 from connectors.base import PermanentError, TransientError
@@ -32,6 +33,7 @@ from models import (
     utcnow,
 )
 from models.base import SHANGHAI
+from models.customer_files import suspect_merged_into
 from models.db import session_scope
 from models.name_input import check_customer_name
 
@@ -115,6 +117,9 @@ def suspect_view(s, suspect: SuspectName, only_rep: str | None = None) -> dict:
             "decider": suspect.decider_id, "deadline_at": local(suspect.deadline_at),
             "decided_by": suspect.decided_by, "customer_id": suspect.customer_id,
             "suggestions": json.loads(suspect.suggestions or "[]"),
+            # how the name was written (江苏省康达医疗, 康达医疗（江苏） … are one suspect)
+            "spellings": list(dict.fromkeys(
+                [suspect.display_name, *(x.typed_name.strip() for x in sightings)])),
             "orders": [{"order_id": x.order_id, "typed_name": x.typed_name, "rep_id": x.rep_id,
                         "seen_at": local(x.seen_at)} for x in sightings]}
 
@@ -298,14 +303,24 @@ async def get_suspect(request: Request, response: Response, suspect_id: int = Pa
     """JSON (as an item of `GET /customers/suspects`); a browser (Accept: text/html) gets
     the manager's page with the two decisions."""
     response.headers["Vary"] = "Accept"  # one address, two representations
-    if wants_html(request):
-        person = await staff_for_page(request)
-        if not isinstance(person, Staff):
-            return person
+    html = wants_html(request)
+    person = await (staff_for_page(request) if html else current_staff(request))
+    if not isinstance(person, Staff):
+        return person
+    db_url = request.app.state.settings.db_url
+    into = await run_in_threadpool(merged_suspect, db_url, suspect_id)
+    if into is not None:  # a spelling merged into another (a link mailed before): go there
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/customers/suspects/{into}{query}", status_code=307,
+                                headers=STAFF_HEADERS if html else {"Vary": "Accept"})
+    if html:
         return await suspect_page_response(request, suspect_id, person)
-    person = await current_staff(request)
-    return await run_in_threadpool(suspect_detail, request.app.state.settings.db_url,
-                                   suspect_id, person)
+    return await run_in_threadpool(suspect_detail, db_url, suspect_id, person)
+
+
+def merged_suspect(db_url: str, suspect_id: int) -> int | None:
+    with session_scope(db_url) as s:
+        return suspect_merged_into(s, suspect_id)
 
 
 def form_id(text: str) -> int | None:

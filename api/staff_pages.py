@@ -120,6 +120,9 @@ def suspect_page(data: Mapping, candidates: list[Mapping], *, now: dt.datetime,
     is_open = status in SuspectStatus.OPEN
     deadline = data["deadline_at"]
     rows = [("出现次数", f"{esc(v['sightings'])} 张意向单", "")]
+    spellings = v.get("spellings") or ()
+    if len(spellings) > 1:  # (江苏省康达医疗、康达医疗（江苏） … are one name)
+        rows.append(("写法", esc("、".join(spellings)), "spellings"))
     if v["decider"]:
         rows.append(("决定人", esc(person(names, v["decider"])), "decider"))
     if deadline is not None:

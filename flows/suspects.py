@@ -2,8 +2,10 @@
 sales manager, and refused once the manager lets the deadline pass.
 
 - Each order whose customer name is not recognised is a *sighting* of that name (by its
-  normalised key; one per order, so retries count once). The order waits on hold; its rep is
-  told, with the matcher's suggestions, and may pick the customer for that order himself.
+  key, `suspect_key`: spellings and the ways of writing its region — 江苏省康达医疗, 江苏康达
+  医疗, 康达医疗（江苏） — are one name; one per order, so retries count once). The order
+  waits on hold; its rep is told, with the matcher's suggestions, and may pick the customer
+  for that order himself.
 - When a name has been seen `suspect_threshold` times, the rep's sales manager gets a to-do with
   a deadline of `suspect_decision_hours` (mail and push): create the customer (enriched from the
   registry) or merge the name into an existing customer as an alias.
@@ -39,11 +41,10 @@ from models import (
 from models.base import SHANGHAI
 from models.customer_files import (
     CustomerFileError, active, add_alias, create_customer, exact_matches, is_overdue,
-    overdue_refusal,
+    overdue_refusal, suspect_key,
 )
 from models.db import session_scope
 from models.matching import Candidate
-from models.names import normalize_name
 from models.oplog import apply_changes, record_create
 from models.uscc import clean_uscc, looks_like_uscc
 
@@ -88,7 +89,7 @@ def hold_for_suspect(hub: Hub, order_id: str, typed: str,
     the name is already overdue); escalate when the name reached the threshold. Returns the
     customer id instead when the name was decided in the meantime."""
     st = hub.settings
-    suspect_id = _suspect_for(hub, normalize_name(typed), typed)
+    suspect_id = _suspect_for(hub, suspect_key(typed), typed)
     escalated_todo = None
     with session_scope(hub.db_url) as s:
         suspect = s.get(SuspectName, suspect_id)
@@ -184,6 +185,7 @@ class SweepResult:
     overdue: list[int]
     blocked_orders: list[str]
     resolved: list[int] = field(default_factory=list)
+    released_orders: list[str] = field(default_factory=list)
 
 
 def resolve_names_on_file(hub: Hub) -> list[int]:
@@ -226,12 +228,37 @@ def resolve_names_on_file(hub: Hub) -> list[int]:
     return [suspect_id for suspect_id, _, _ in decided]
 
 
+def release_orders_of_decided_names(hub: Hub) -> list[str]:
+    """Orders still waiting on a name that is decided: a decision releases its orders at once,
+    so these waited on another spelling of the name, collected apart before the spellings
+    became one (migration 0015 merged them into the decided one). They go on with its
+    customer, as they would have with the decision."""
+    waiting = select(IntentOrder.suspect_id).where(
+        IntentOrder.customer_id.is_(None),
+        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))
+    released = []
+    with session_scope(hub.db_url) as s:
+        for suspect in s.exec(select(SuspectName).where(
+                SuspectName.status.in_([SuspectStatus.created, SuspectStatus.merged]),
+                SuspectName.id.in_(waiting)).order_by(SuspectName.id)).all():
+            customer = active(s, suspect.customer_id)
+            order_ids = release_orders(s, suspect.id, customer.id, ACTOR) if customer else []
+            if order_ids:
+                released.append((suspect.id, order_ids, customer.legal_name))
+    for suspect_id, order_ids, legal_name in released:
+        # (the decision's own push went out before: this one is about these orders)
+        _tell_reps(hub, suspect_id, order_ids, f"已确认为客户“{legal_name}”",
+                   key=f"suspect-released:{suspect_id}:{order_ids[0]}")
+    return [order_id for _, order_ids, _ in released for order_id in order_ids]
+
+
 def escalate_and_enforce(hub: Hub) -> SweepResult:
-    """Decide names that have a file by now; escalate names that reached the threshold
-    without a to-do (e.g. the threshold was lowered); mark names past their deadline overdue
-    and block the orders waiting on them."""
+    """Decide names that have a file by now (and release orders still waiting on a decided
+    name); escalate names that reached the threshold without a to-do (e.g. the threshold was
+    lowered); mark names past their deadline overdue and block the orders waiting on them."""
     now = utcnow()
-    result = SweepResult([], [], [], resolve_names_on_file(hub))
+    result = SweepResult([], [], [], resolve_names_on_file(hub),
+                         release_orders_of_decided_names(hub))
     todos: list[tuple[int, int]] = []
     with session_scope(hub.db_url) as s:
         for suspect in s.exec(select(SuspectName).where(
@@ -283,6 +310,7 @@ def sweep_suspects() -> dict:
                                       f"已有档案自动确认 {len(result.resolved)}")
     summary = {"escalated": result.escalated, "overdue": result.overdue,
                "blocked_orders": result.blocked_orders, "resolved": result.resolved,
+               "released_orders": result.released_orders,
                "open": len(rows)}
     get_run_logger().info("suspects: %s", summary)
     return summary
@@ -487,12 +515,13 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
                 "legal_name": customer.legal_name, "status": OrderStatus.received.value}
 
 
-def _tell_reps(hub: Hub, suspect_id: int, order_ids: list[str], what: str) -> None:
+def _tell_reps(hub: Hub, suspect_id: int, order_ids: list[str], what: str,
+               key: str | None = None) -> None:
     if not order_ids:
         return
     with session_scope(hub.db_url) as s:
         suspect = s.get(SuspectName, suspect_id)
         reps = s.exec(select(IntentOrder.rep_id).where(IntentOrder.id.in_(order_ids))).all()
-    push(hub, key=f"suspect-decided:{suspect_id}", title=f"客户名称已确认：{suspect.display_name}",
+    push(hub, key=key or f"suspect-decided:{suspect_id}", title=f"客户名称已确认：{suspect.display_name}",
          text=f"“{suspect.display_name}”{what}，以下意向单已继续处理：{'、'.join(order_ids)}",
          staff_ids=reps)

@@ -15,7 +15,7 @@ from models.base import SHANGHAI, utcnow
 from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
 )
-from models.names import normalize_name, parse_normalized
+from models.names import normalize_name, parse_normalized, region_folded_key
 from models.oplog import apply_changes, record_create, record_delete
 from models.staff import Staff
 from models.uscc import check_uscc, clean_uscc
@@ -329,6 +329,26 @@ def _rekey_rebate_lines(session: Session, merged_id: int, survivor_id: int) -> N
         updates)
 
 
+def suspect_key(name: str) -> str:
+    """The key a name nobody recognises is collected under: its spellings and the ways of
+    writing its region (江苏省康达医疗, 江苏康达医疗, 康达医疗（江苏）) are one suspect."""
+    return region_folded_key(normalize_name(name))
+
+
+def suspect_merged_into(session: Session, suspect_id: int) -> int | None:
+    """The suspect a suspect that is no more was merged into (migration 0015 made the
+    spellings of one name one suspect), as its merge was logged; None when there is none.
+    The links mailed and pushed for it lead there."""
+    if session.get(SuspectName, suspect_id) is not None:
+        return None
+    logged = session.exec(select(OperationLog.changes).where(
+        OperationLog.entity == SuspectName.__tablename__,
+        OperationLog.entity_id == str(suspect_id), OperationLog.action == "merge")
+        .order_by(OperationLog.id.desc())).first()
+    into = (json.loads(logged).get("merged_into") or [None, None])[1] if logged else None
+    return into if into and session.get(SuspectName, into) is not None else None
+
+
 def is_overdue(suspect: SuspectName, now: dt.datetime) -> bool:
     return suspect.status == SuspectStatus.overdue or (
         suspect.status == SuspectStatus.escalated and suspect.deadline_at is not None
@@ -340,7 +360,7 @@ def overdue_refusal(session: Session, name: str) -> str | None:
     Read by the webhook on every order that carries a name, so: one indexed lookup (and, for
     an overdue name only, the exact lookups that tell whether it has a file by now)."""
     suspect = session.exec(select(SuspectName).where(
-        SuspectName.key == normalize_name(name))).first()
+        SuspectName.key == suspect_key(name))).first()
     if suspect is None or not is_overdue(suspect, utcnow()):
         return None
     if len(exact_matches(session, name)) == 1:

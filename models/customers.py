@@ -88,12 +88,13 @@ class SuspectStatus:
 
 
 class SuspectName(SQLModel, table=True):
-    """A customer name nobody recognises, collected under its normalised key (疑似新客户)."""
+    """A customer name nobody recognises, collected under its key (疑似新客户): the normalised
+    name with its region folded (`customer_files.suspect_key`)."""
 
     __tablename__ = "suspect_name"
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    key: str = Field(max_length=200, sa_column_kwargs={"unique": True})  # suspect_key(name)
     display_name: str = Field(max_length=200)  # the first spelling seen
     status: str = Field(default=SuspectStatus.collecting, max_length=12, index=True)
     sightings: int = 0

@@ -185,6 +185,15 @@ AMBIGUOUS_PLACES = frozenset({
     "满洲里", "牙克石", "准格尔", "凤城", "盖州", "北镇", "开原", "兴城", "凌源", "北票",
 })
 
+# Words that begin with a region's administrative suffix (市场, 省心, 区块链 …): after a place
+# name such a suffix may be the first character of the trade name or the business words
+# (苏州市场营销: 苏州 + 市场营销, or 苏州市 + 场营销?), so it is not dropped there.
+SUFFIX_WORDS: tuple[str, ...] = (
+    "市场", "市政", "市容", "市民", "市井", "市集", "市值", "市级", "市区", "市郊", "市镇",
+    "市中心", "省心", "省钱", "省力", "省时", "省电", "省油", "省级", "省会", "省内", "省外",
+    "区块", "区域", "区位", "区间", "区划", "县域", "县级", "州际", "盟友",
+)
+
 # Well-known non-initial or extra one-character short forms of cities (沪/粤 are provinces).
 CITY_SHORT_FORMS: dict[str, tuple[str, ...]] = {
     "广州": ("穗",), "宁波": ("甬",), "福州": ("榕",), "厦门": ("鹭", "厦"), "成都": ("蓉",),

@@ -483,3 +483,86 @@ def parse_normalized(norm: str) -> ParsedName:
 def core_of(norm: str) -> str:
     """Flat parent name without organisation form: region + trade name + industry."""
     return "".join(text for label, text in analyse_name(norm).segments if label != "O")
+
+
+# --- one key however the region is written ------------------------------------------------
+
+#: the suffixes a province's own name takes (江苏省, 北京市, 广西壮族自治区 or 广西自治区)
+_OWN_SUFFIXES: dict[str, tuple[str, ...]] = {
+    p: tuple({official[len(p):]} | ({"自治区"} if official.endswith("自治区") else set()))
+    for p, official in PROVINCE_OFFICIAL.items()}
+# a suffix followed by these is maybe the first character of a word (市场, 省心, 市政 …)
+_SUFFIX_WORDS = tuple(set(D.SUFFIX_WORDS) | INDUSTRY_WORDS)
+_REGION_MARK = "|"  # never in a normalised name: a region-folded key never equals a plain one
+
+
+def _region_token(s: str, i: int) -> tuple[str, int] | None:
+    """A province, city or district written at s[i]: (how the key writes it, where it ends).
+    The key drops the administrative suffix (江苏省 → 江苏, 苏州市 → 苏州, 恩施州 → 恩施) — but
+    keeps it on a place that is one only with it (南山区: 南山 alone is a trade name), and gives
+    None when the suffix may be the start of a word (苏州市场营销: 苏州 + 市场营销, or 苏州市 +
+    场营销?). A province's suffix is its own (江苏市场: 江苏 + 市场)."""
+    hit = _match_place(s, i)
+    if hit is None or hit[0] == "中国":
+        return None
+    place, end = hit
+    word_end = i + len(place)
+    if s[i:word_end] != place:
+        return None
+    suffix = s[word_end:end]
+    if not suffix:
+        return place, end
+    if place in _OWN_SUFFIXES and suffix not in _OWN_SUFFIXES[place]:
+        return place, word_end
+    if s.startswith(_SUFFIX_WORDS, word_end):
+        return None
+    if place in D.AMBIGUOUS_PLACES:
+        return s[i:end], end
+    return place, end
+
+
+def _moved_bracket_region(norm: str) -> tuple[str, str] | None:
+    """(region, the name without it) when the name's region is written in brackets after its
+    trade name or business words (康达(江苏)医疗, 康达医疗(江苏省)): the same name as 江苏康达
+    医疗 — the registry's name comparison counts names whose parts differ only in their order
+    as the same name. Not a bracket after an organisation form (…有限公司(江苏) is a note on the
+    name, maybe a branch), not (中国), not two bracketed regions."""
+    parent, _ = _split_branch(norm)
+    if not norm.startswith(parent):
+        return None
+    found = []
+    for m in re.finditer(r"\(([^()]*)\)", parent):
+        content = m.group(1)
+        token = _region_token(content, 0)
+        if token and token[1] == len(content):
+            found.append((m.start(), m.end(), token[0]))
+    if len(found) != 1:
+        return None
+    start, end, region = found[0]
+    if parent[:start].endswith(ORG_FORMS):
+        return None
+    rest = norm[:start] + norm[end:]
+    return (region, rest) if rest else None
+
+
+def region_folded_key(norm: str) -> str:
+    """The key of a normalised name that is the same however its region is written: a leading
+    province / city / district without its administrative suffix (江苏省康达医疗 = 江苏康达医疗,
+    苏州市康达 = 苏州康达), a region written in brackets moved in front (康达医疗(江苏) =
+    江苏康达医疗). Only what is provably the same name folds: 苏州市场营销 keeps its 市
+    (市场), 南山区 its 区, a name with no region is its normalised self. Regions and the rest
+    are joined by "|", which no normalised name contains."""
+    regions: list[str] = []
+    i = 0
+    while True:
+        token = _region_token(norm, i)
+        if token is None or token[1] >= len(norm):
+            break
+        regions.append(token[0])
+        i = token[1]
+    rest = norm[i:]
+    if not regions and _match_place(norm, 0) is None:
+        moved = _moved_bracket_region(norm)
+        if moved:
+            regions, rest = [moved[0]], moved[1]
+    return "".join(regions) + _REGION_MARK + rest if regions else norm

@@ -241,3 +241,155 @@ def test_creating_a_company_on_file_under_its_former_name_is_refused(hub, client
     with session_scope(hub.db_url) as s:
         assert len(s.exec(select(Customer).where(
             Customer.uscc == "91340100MA2NRD6E7B")).all()) == 1
+
+
+REGION_SPELLINGS = ["江苏省瑞丰新材料", "江苏瑞丰新材料", "瑞丰新材料（江苏）"]
+
+
+def test_the_ways_of_writing_a_region_are_one_suspect(hub, client, clock):
+    """江苏省… / 江苏… / …（江苏）: three sightings of one name, escalated once on the third,
+    the manager told every spelling; the suspect keeps the first one as its name."""
+    orders = [submit(hub, client, name=name) for name in REGION_SPELLINGS]
+    with session_scope(hub.db_url) as s:
+        suspect = s.exec(select(SuspectName)).one()
+        todo = s.exec(select(Todo).where(Todo.kind == "suspect_customer")).one()
+        assert {s.get(IntentOrder, o).suspect_id for o in orders} == {suspect.id}
+    assert suspect.sightings == 3 and suspect.status == "escalated"
+    assert suspect.display_name == "江苏省瑞丰新材料" and todo.id == suspect.todo_id
+    assert f"写法：{'、'.join(REGION_SPELLINGS)}" in todo.body
+    # a fourth spelling counts on the same suspect, and no second to-do
+    submit(hub, client, name="瑞丰新材料(江苏省)")
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(SuspectName)).one().sightings == 4
+        assert len(s.exec(select(Todo).where(Todo.kind == "suspect_customer")).all()) == 1
+    # past the deadline every spelling is refused at the door
+    clock.advance(hours=25)
+    r = post_order(client, order_payload(name="瑞丰新材料（江苏）"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "customer_decision_overdue"
+
+
+def test_a_city_with_or_without_its_suffix_is_one_suspect_but_not_a_word(hub, client, clock):
+    """苏州市瑞丰 = 苏州瑞丰; the 市 of 苏州市场营销 may be 市场's: that name stays apart."""
+    for name in ("苏州市瑞丰", "苏州瑞丰", "苏州市场营销", "苏州市市场营销"):
+        submit(hub, client, name=name)
+    with session_scope(hub.db_url) as s:
+        suspects = s.exec(select(SuspectName).order_by(SuspectName.id)).all()
+    assert [(x.display_name, x.sightings) for x in suspects] == [
+        ("苏州市瑞丰", 2), ("苏州市场营销", 1), ("苏州市市场营销", 1)]
+
+
+def test_the_manager_sees_one_suspect_with_its_spellings(hub, client, clock):
+    orders = [submit(hub, client, name=name) for name in REGION_SPELLINGS]
+    listed = client.get("/customers/suspects", headers=auth(hub, "mgr-east")).json()
+    assert len(listed) == 1
+    assert listed[0]["name"] == "江苏省瑞丰新材料" and listed[0]["sightings"] == 3
+    assert listed[0]["spellings"] == REGION_SPELLINGS
+    assert sorted(o["order_id"] for o in listed[0]["orders"]) == sorted(orders)
+    page = client.get(f"/customers/suspects/{listed[0]['suspect_id']}",
+                      headers={**auth(hub, "mgr-east"), "Accept": "text/html"}).text
+    assert f'<dd id="spellings">{"、".join(REGION_SPELLINGS)}</dd>' in page
+
+
+def test_the_migration_makes_one_suspect_of_the_spellings_collected_apart(hub, client, clock):
+    """Suspects keyed by their plain normalised name before migration 0015: the spellings of
+    one name become one suspect — sightings and orders together, the first spelling as its
+    name, the furthest status with its to-do (the others' to-dos closed), logged; an open
+    spelling of a decided name takes the decision and its orders go on with the next sweep;
+    two spellings decided for two customers stay apart."""
+    from models.db import downgrade, migrate
+
+    with session_scope(hub.db_url) as s:
+        kangda = s.exec(select(Customer).where(
+            Customer.legal_name == "江苏康达医疗设备有限公司")).one().id
+        shenkang = s.exec(select(Customer).where(
+            Customer.legal_name == "上海申康医疗科技有限公司")).one().id
+    # eight orders, each held on a suspect of its own (ids 1…8), rewritten below as the old
+    # code had keyed them
+    orders = [submit(hub, client, name=f"旧写法测试{n}号") for n in range(1, 9)]
+    downgrade(hub.db_url, "0014")
+    t0 = dt.datetime(2026, 11, 20, 2, 0)
+    old = [  # id: key (= typed), status, first seen (days after t0), decided for
+        (1, "江苏省瑞丰新材料", "collecting", 0, None),
+        (2, "江苏瑞丰新材料", "escalated", 1, None),
+        (3, "瑞丰新材料(江苏)", "collecting", 2, None),
+        (4, "浙江省仁丰", "merged", 0, kangda),
+        (5, "浙江仁丰", "collecting", 3, None),
+        (6, "苏州市场营销", "collecting", 0, None),
+        (7, "上海市申丰", "created", 0, shenkang),
+        (8, "上海申丰", "merged", 1, kangda),
+    ]
+    with get_engine(hub.db_url).begin() as conn:
+        for sid, key, status, days, customer in old:
+            seen = t0 + dt.timedelta(days=days)
+            conn.execute(sa.text(
+                "UPDATE suspect_name SET key = :key, display_name = :key, status = :status, "
+                "first_seen_at = :seen, last_seen_at = :seen, customer_id = :customer, "
+                "decided_at = :decided, decided_by = :by WHERE id = :id"),
+                {"id": sid, "key": key, "status": status, "seen": seen, "customer": customer,
+                 "decided": seen if customer else None, "by": "mgr-east" if customer else None})
+            conn.execute(sa.text("UPDATE suspect_sighting SET typed_name = :key, seen_at = :seen "
+                                 "WHERE suspect_id = :id"), {"id": sid, "key": key, "seen": seen})
+        conn.execute(sa.text(  # 4's and 7's and 8's orders went on with their decisions
+            "UPDATE intent_order SET customer_id = :c, status = 'quoted' WHERE id = :o"),
+            [{"c": kangda, "o": orders[3]}, {"c": shenkang, "o": orders[6]},
+             {"c": kangda, "o": orders[7]}])
+        for sid in (2, 3):  # 2 was escalated with its to-do; 3 (a later spelling) too, by hand
+            conn.execute(sa.text(
+                "INSERT INTO todo (kind, business_key, title, body, assignee_id, due_at, status, "
+                "created_at) VALUES ('suspect_customer', :key, '疑似新客户待确认', '', 'mgr-east', "
+                ":due, 'open', :at)"),
+                {"key": f"suspect:{sid}", "due": t0 + dt.timedelta(days=2), "at": t0})
+        todo_of = dict(conn.execute(sa.text(
+            "SELECT business_key, id FROM todo WHERE kind = 'suspect_customer'")).all())
+        for sid in (2, 3):
+            conn.execute(sa.text(
+                "UPDATE suspect_name SET todo_id = :t, decider_id = 'mgr-east', "
+                "escalated_at = :at, deadline_at = :due, status = 'escalated' WHERE id = :id"),
+                {"t": todo_of[f"suspect:{sid}"], "at": t0 + dt.timedelta(days=sid - 1),
+                 "due": t0 + dt.timedelta(days=sid + 1), "id": sid})
+    migrate(hub.db_url)
+
+    with session_scope(hub.db_url) as s:
+        rows = {x.id: x for x in s.exec(select(SuspectName)).all()}
+        assert sorted(rows) == [3, 5, 6, 7, 8]
+        ruifeng = rows[3]  # the newest row of the group is kept (SQLite reuses no id)
+        assert ruifeng.key == "江苏|瑞丰新材料" and ruifeng.display_name == "江苏省瑞丰新材料"
+        assert ruifeng.sightings == 3 and ruifeng.first_seen_at == t0.replace(
+            tzinfo=dt.timezone.utc)
+        # the furthest: 2, escalated first (its deadline, its to-do); 3's to-do is closed
+        assert ruifeng.status == "escalated" and ruifeng.todo_id == todo_of["suspect:2"]
+        assert ruifeng.deadline_at == (t0 + dt.timedelta(days=3)).replace(tzinfo=dt.timezone.utc)
+        assert s.get(Todo, todo_of["suspect:2"]).status == "open"
+        closed = s.get(Todo, todo_of["suspect:3"])
+        assert closed.status == "done" and "编号 3" in closed.note
+        assert {s.get(IntentOrder, o).suspect_id for o in orders[:3]} == {3}
+        assert s.exec(select(OperationLog).where(
+            OperationLog.entity == "suspect_name", OperationLog.entity_id == "3",
+            OperationLog.action == "merge")).one()
+        # the open spelling of a decided name is decided too
+        renfeng = rows[5]
+        assert (renfeng.key, renfeng.status, renfeng.customer_id, renfeng.sightings) == (
+            "浙江|仁丰", "merged", kangda, 2)
+        assert rows[6].key == "苏州市场营销"
+        # decided for two customers: each keeps its own (the first decision takes the key)
+        assert (rows[7].key, rows[7].customer_id) == ("上海|申丰", shenkang)
+        assert (rows[8].key, rows[8].customer_id) == ("上海申丰", kangda)
+    # the links mailed for 2 (its to-do) and pushed for 1 lead to the suspect that goes on
+    for sid in (1, 2):
+        for accept in ("application/json", "text/html"):
+            r = client.get(f"/customers/suspects/{sid}?from=push", follow_redirects=False,
+                           headers={**auth(hub, "mgr-east"), "Accept": accept})
+            assert r.status_code == 307
+            assert r.headers["location"] == "/customers/suspects/3?from=push"
+    assert client.get("/customers/suspects/2", headers=auth(hub, "mgr-east")
+                      ).json()["spellings"] == ["江苏省瑞丰新材料", "江苏瑞丰新材料", "瑞丰新材料(江苏)"]
+    assert client.get("/customers/suspects/99", headers=auth(hub, "mgr-east")).status_code == 404
+    # the next sweep sends the order that waited on 浙江仁丰 on with 江苏康达
+    assert escalate_and_enforce(hub).released_orders == [orders[4]]
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, orders[4])
+        assert (order.status, order.customer_id) == ("quoted", kangda)
+    # a new spelling finds the merged suspect: past 2's deadline, it is refused at the door
+    r = post_order(client, order_payload(name="瑞丰新材料（江苏省）"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "customer_decision_overdue"

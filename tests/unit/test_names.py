@@ -14,6 +14,7 @@ from models.names import (
     name_segments,
     normalize_name,
     parse_company_name,
+    region_folded_key,
     region_short_forms,
     strip_org_form,
 )
@@ -208,3 +209,72 @@ def test_dictionaries_hold_no_listed_company_names():
     # short names that are themselves a place or an everyday industry word are fine
     general = {"机器人", "峨眉山", "中关村", "张家界", "连云港", "鄂尔多斯"}
     assert names & words <= general
+
+
+# --- one key however the region is written (suspected new customers) ----------------------
+
+def folded(name: str) -> str:
+    return region_folded_key(normalize_name(name))
+
+
+@pytest.mark.parametrize("spellings", [
+    ("江苏省康达医疗", "江苏康达医疗", "康达医疗（江苏）", "康达医疗(江苏省)", "康达（江苏）医疗",
+     "江苏 康达医疗"),
+    ("苏州市康达", "苏州康达", "康达（苏州市）"),
+    ("江苏康达医疗有限公司", "江苏省康达医疗有限公司", "康达医疗（江苏）有限公司"),
+    ("创耀（苏州）通信科技股份有限公司", "苏州创耀通信科技股份有限公司",
+     "苏州市创耀通信科技股份有限公司"),
+    ("广西壮族自治区康达", "广西自治区康达", "广西康达"),
+    ("香港特别行政区康达", "香港康达"),
+    ("北京市康达", "北京康达"),
+    ("恩施州康达", "恩施康达"),          # an autonomous prefecture's 州
+    ("昆山市康达", "昆山康达"),          # a county-level city
+    ("江苏省苏州市康达", "江苏苏州康达"),
+    ("江苏省市场营销", "江苏市场营销"),    # 江苏's suffix is 省: the 市 of 江苏市场 is 市场's
+    ("苏州市市场营销", "苏州市 市场营销"),
+])
+def test_the_ways_of_writing_a_region_give_one_key(spellings):
+    assert len({folded(s) for s in spellings}) == 1, {s: folded(s) for s in spellings}
+
+
+@pytest.mark.parametrize("one, other", [
+    ("苏州市场营销", "苏州场营销"),      # 市场 is a word: 苏州 + 市场营销, not 苏州市 + 场营销
+    ("苏州市场营销", "苏州市市场营销"),  # … nor provably 苏州 + 市场营销 either: left apart
+    ("江苏省心医疗", "江苏心医疗"),      # 省心
+    ("江苏省心医疗", "江苏省省心医疗"),
+    ("北京市政工程", "北京政工程"),      # 市政
+    ("昆山区块链科技", "昆山块链科技"),  # 区块
+    ("南山区铝业", "南山铝业"),          # 南山 is a place only with its 区
+    ("长治市康达", "长治康达"),
+    ("吉林市康达", "吉林省康达"),        # 吉林: a city and a province
+    ("康达医疗有限公司（江苏）", "江苏康达医疗有限公司"),  # a note after the legal name
+    ("西门子（中国）", "中国西门子"),    # 中国 is no province or city
+    ("苏州康达（江苏）医疗", "江苏苏州康达医疗"),
+    ("江苏康达医疗", "苏州康达医疗"),
+    ("江苏苏州康达", "苏州康达"),
+    ("成都盟升电子", "成都升电子"),      # 盟 follows leagues only
+])
+def test_what_is_not_provably_the_same_name_keeps_its_own_key(one, other):
+    assert folded(one) != folded(other)
+
+
+def test_a_name_without_a_region_keys_as_its_normalised_self():
+    for name in ("康达新材料", "苏州市场营销", "江苏省心医疗", "南山铝业", "西门子（中国）"):
+        assert folded(name) == normalize_name(name)
+    assert folded("江苏省康达医疗") == "江苏|康达医疗"
+
+
+def test_no_two_listed_companies_share_a_key():
+    """2,800 listed companies (full and short names): folding regions never makes two of
+    them one."""
+    path = Path("/work/shared/data/company-names/listed_companies_dev.csv")
+    if not path.exists():
+        pytest.skip("dev company names not available")
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    owners: dict[str, set[str]] = {}
+    for r in rows:
+        for name in (r["full_name"], r["short_name"]):
+            owners.setdefault(folded(name), set()).add(r["full_name"])
+    assert [o for o in owners.values() if len(o) > 1] == []
+    assert sum("|" in folded(r["full_name"]) for r in rows) > len(rows) / 2
