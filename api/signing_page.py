@@ -76,7 +76,7 @@ def quote_page(state: TokenState, token: str, error: str = "",
     name = (order.contact_name or "") if signer_name is None else signer_name
     rows = "".join(
         f"<tr><td>{html.escape(p.model)}<div class='muted'>{html.escape(p.name)}</div></td>"
-        f"<td class='num'>{ln.quantity}{html.escape(p.unit)}</td>"
+        f"<td class='num'>{ln.quantity}{html.escape(ln.unit)}</td>"
         f"<td class='num'>¥{ln.unit_price * ln.quantity:,.2f}</td></tr>"
         for ln, p in state.lines)
     safe_token = html.escape(token)

@@ -107,7 +107,7 @@ def record_signed_order(db_url: str, customer: int, order_date: dt.date, lines, 
     signed_on = signed_on or order_date
     signed_at = dt.datetime.combine(signed_on, dt.time(10), SHANGHAI)
     with session_scope(db_url) as s:
-        prices = {p.sku: p.list_price for p in s.exec(select(Product))}
+        products = {p.sku: p for p in s.exec(select(Product))}
         order = IntentOrder(id=order_id, event_id=f"t-{n}", sender_id="test",
                             customer_name="test", customer_id=customer, rep_id=rep_id,
                             order_date=order_date, status="invoicing",
@@ -117,10 +117,11 @@ def record_signed_order(db_url: str, customer: int, order_date: dt.date, lines, 
         total = Decimal("0.00")
         for no, line in enumerate(lines, start=1):
             sku, qty = line[0], line[1]
-            price = Decimal(line[2]) if len(line) > 2 else prices[sku]
+            price = Decimal(line[2]) if len(line) > 2 else products[sku].list_price
             total += price * qty
             s.add(IntentOrderLine(order_id=order_id, line_no=no, sku=sku, quantity=qty,
-                                  unit_price=price, tax_rate=Decimal("0.13")))
+                                  unit=products[sku].unit, unit_price=price,
+                                  tax_rate=Decimal("0.13")))
             if delivered_on is not False:
                 s.add(Delivery(delivery_no=f"D{n}", order_id=order_id, line_no=no, quantity=qty,
                                delivered_on=delivered_on or signed_on))

@@ -144,7 +144,7 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
         customer_uscc=customer.uscc, contact_name=order.contact_name,
         contact_phone=order.contact_phone, rep_name=rep.name if rep else None,
         lines=tuple(QuoteLine(model=products[ln.sku].model, name=products[ln.sku].name,
-                              quantity=ln.quantity, unit=products[ln.sku].unit,
+                              quantity=ln.quantity, unit=ln.unit,
                               unit_price=ln.unit_price, tax_rate=ln.tax_rate)
                     for ln in lines),
         signing_url=link, wanted_delivery_date=order.wanted_delivery_date,

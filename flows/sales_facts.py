@@ -44,7 +44,6 @@ from models import (
     IntentOrderLine,
     MovementImport,
     Payment,
-    Product,
     Quote,
     ReceivableInvoice,
     SalesReturn,
@@ -695,8 +694,9 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
 # latter; a 退货单 has 应退数量 / 实退数量. A rebate counts what moved: 实发数量 when the file
 # has it, else 数量 (which, beside 应发数量, is the actual one); 应发数量 never counts.
 #
-# The quantity is counted in the order line's unit (its product's): the import converts
-# nothing, so a line whose export says another unit is refused. The unit of the quantity is
+# The quantity is counted in the order line's unit (kept on the line when it was ordered,
+# whatever the catalogue says now): the import converts nothing, so a line whose export says
+# another unit is refused. The unit of the quantity is
 # the column its header names (`实发数量(基本单位)`: the 基本单位 column), else 单位 / 计量单位 /
 # 主计量单位 (U8's 数量 is in its 主计量单位), else 库存单位 (K/3 Cloud's 实发数量 / 实退数量 are
 # in its 库存单位; U8's 库存单位 is the auxiliary unit of 件数, hence last). Otherwise not read:
@@ -998,8 +998,6 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             lines[ln.order_id][ln.line_no] = ln
         signed = {q.order_id: q.signed_at for q in s.exec(select(Quote).where(
             Quote.order_id.in_(list(orders)), Quote.signed_at.is_not(None)))}
-        units = dict(s.exec(select(Product.sku, Product.unit).where(Product.sku.in_(
-            {ln.sku for by_no in lines.values() for ln in by_no.values()}))).all())
         for m in moves:
             if m.not_moved is not None:
                 # no delivery / return, but its document is listed: a line of it stored before
@@ -1023,7 +1021,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             if m.sku and line.sku != m.sku:
                 fail(m, "物料编码", f"第 {line.line_no} 行的物料是 {line.sku}，不是 {m.sku}")
                 continue
-            mismatches = _unit_mismatches(m, line, units[line.sku], what)
+            mismatches = _unit_mismatches(m, line, what)
             if mismatches:
                 problems += mismatches
                 continue
@@ -1060,10 +1058,11 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     return summary
 
 
-def _unit_mismatches(m: _Movement, line: IntentOrderLine, unit: str, what: str
-                     ) -> list[Problem]:
-    """The row's quantity said to be in another unit than the order line's (its product's):
-    no conversion is known, so 120 个 on a line ordered in 箱 is refused, not counted as 120 箱."""
+def _unit_mismatches(m: _Movement, line: IntentOrderLine, what: str) -> list[Problem]:
+    """The row's quantity said to be in another unit than the order line's (the unit it was
+    ordered in, whatever the catalogue says now): no conversion is known, so 120 个 on a line
+    ordered in 箱 is refused, not counted as 120 箱."""
+    unit = line.unit
     return [Problem(m.source, m.row, column,
                     f"{what}单 {m.number} 意向单 {m.order_id} 第 {line.line_no} 行（物料 {line.sku}）"
                     f"{said}，订单按“{unit}”订购：导入不做单位换算，不能把 {m.quantity} {given}当作 "

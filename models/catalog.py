@@ -10,6 +10,9 @@ from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, utcnow
 
+#: the longest unit of measure (台, 套, 盒, 箱(10盒)…): a product's and an order line's
+UNIT_MAX_LENGTH = 8
+
 
 class Product(SQLModel, table=True):
     __tablename__ = "product"
@@ -18,7 +21,7 @@ class Product(SQLModel, table=True):
     model: str = Field(max_length=80)
     name: str = Field(max_length=120)
     product_line: str = Field(max_length=40, index=True)
-    unit: str = Field(default="台", max_length=8)
+    unit: str = Field(default="台", max_length=UNIT_MAX_LENGTH)
     list_price: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included, yuan
     tax_rate: Decimal = Field(default=Decimal("0.13"), sa_type=sa.Numeric(5, 4))
     active: bool = True

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, business_date, utcnow
+from models.catalog import UNIT_MAX_LENGTH
 
 
 class OrderStatus(str, enum.Enum):
@@ -75,6 +76,10 @@ class IntentOrderLine(SQLModel, table=True):
     line_no: int
     sku: str = Field(foreign_key="product.sku", max_length=40)
     quantity: int
+    # the unit the quantity was ordered in (its product's when the order came in), kept like
+    # the price: the quote, the signing page and the delivery/return checks read this one,
+    # not the catalogue's current unit (a product may move from 台 to 套 later)
+    unit: str = Field(max_length=UNIT_MAX_LENGTH)
     unit_price: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included
     tax_rate: Decimal = Field(sa_type=sa.Numeric(5, 4))
 

@@ -1,7 +1,7 @@
 """ERP delivery and return exports carry the unit of each line's quantity (U8: 主计量单位,
 K/3 Cloud: 库存单位; others 单位 / 计量单位), and sometimes a quantity in another unit than the
 order (个 where the order is in 盒). The import converts nothing: the quantity counts in the
-order line's unit (its product's), so a line said to be in another unit — in a unit column or
+order line's unit (the one it was ordered in), so a line said to be in another unit — in a unit column or
 in its quantity's header, `实发数量(个)` — is refused, row by row, and nothing is written. A
 file without a unit takes its quantities as in the order's unit, as before."""
 from __future__ import annotations
@@ -11,11 +11,15 @@ import datetime as dt
 import pytest
 
 from flows.sales_facts import ImportRefused, import_movements
+from models import Product
 from models.catalog import same_unit
+from models.db import session_scope
+from models.oplog import apply_changes
 from tests.flows.test_import_header_units import write_table
 from tests.flows.test_movement_shipped_quantities import (  # noqa: F401 (fixtures)
-    cli, csv_file, order, stored,
+    KANGDA, cli, csv_file, order, stored,
 )
+from tests.rebate_support import customer_id, signed_order
 
 # the order fixture: line 1 is 5 MON-M8 (台), line 2 is 100 CONS-ECG10 (盒)
 
@@ -200,6 +204,38 @@ def test_a_unit_in_the_header_and_another_in_the_unit_column_are_both_named(
     assert str(refused.value) == "退货.csv 第2行「数量」：" + mismatch(
         "退货单 TH-1", order, 2, "CONS-ECG10", "按表头「数量(pcs)」以“pcs”计", 10, "pcs", "盒")
     assert stored(seeded.db_url, "sales_return") == []
+
+
+# --- the unit the order was taken in, not the catalogue's current one ------------------------
+
+def test_an_order_is_checked_against_the_unit_it_was_ordered_in_after_a_catalogue_change(
+        seeded, order, tmp_path):
+    """The catalogue moves electrodes from 盒 to 箱 (of 10 盒) after the order: an export of
+    that order in 盒 is still right and imported; for an order taken after the change, 盒 is
+    not its unit (60 盒 are not 60 箱): refused, and 箱 imported."""
+    with session_scope(seeded.db_url) as s:
+        apply_changes(s, s.get(Product, "CONS-ECG10"), "test", unit="箱")
+    path = write_table(tmp_path / "出库.csv",
+                       ["出库单号", "订单号", "行号", "物料编码", "单位", "实发数量", "出库日期"],
+                       [["XSCK-1", order, 2, "CONS-ECG10", "盒", 60, "2026-10-12"]])
+    assert import_movements(seeded.db_url, path, "test", returns=False).created == 1
+    assert stored(seeded.db_url) == [("XSCK-1", 2, 60)]
+
+    newer = signed_order(seeded.db_url, customer_id(seeded.db_url, KANGDA), dt.date(2026, 10, 11),
+                         [("CONS-ECG10", 10)], delivered_on=False)
+    path = write_table(tmp_path / "出库2.csv",
+                       ["出库单号", "订单号", "行号", "物料编码", "单位", "实发数量", "出库日期"],
+                       [["XSCK-2", newer, 1, "CONS-ECG10", "盒", 6, "2026-10-12"]])
+    with pytest.raises(ImportRefused) as refused:
+        import_movements(seeded.db_url, path, "test", returns=False)
+    assert str(refused.value) == "出库2.csv 第2行「单位」：" + mismatch(
+        "发货单 XSCK-2", newer, 1, "CONS-ECG10", "的单位是“盒”", 6, "盒", "箱")
+    assert stored(seeded.db_url) == [("XSCK-1", 2, 60)]
+    path = write_table(tmp_path / "出库3.csv",
+                       ["出库单号", "订单号", "行号", "物料编码", "单位", "实发数量", "出库日期"],
+                       [["XSCK-2", newer, 1, "CONS-ECG10", "箱", 6, "2026-10-12"]])
+    assert import_movements(seeded.db_url, path, "test", returns=False).created == 1
+    assert stored(seeded.db_url) == [("XSCK-1", 2, 60), ("XSCK-2", 1, 6)]
 
 
 # --- the CLI ---------------------------------------------------------------------------------

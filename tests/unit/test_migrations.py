@@ -1,15 +1,45 @@
 """The Alembic migrations build exactly the schema the models describe."""
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import models  # noqa: F401 - registers every table
-from models.db import get_engine
+from deployments.seed import customer_id, record_signed_order
+from models.db import downgrade, get_engine, migrate
 
 
 def test_migrations_match_the_models(db_url):
     with get_engine(db_url).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_the_lines_of_earlier_orders_take_their_products_unit(seeded):
+    """Migration 0016: lines stored before it get their product's unit (台 for the monitor,
+    盒 for the electrodes), and the column is required from then on."""
+    db_url = seeded.db_url
+    order = record_signed_order(db_url, customer_id(db_url, "江苏康达医疗设备有限公司"),
+                                dt.date(2026, 10, 10), [("MON-M8", 5), ("CONS-ECG10", 100)],
+                                delivered_on=False)
+    downgrade(db_url, "0015")
+    engine = get_engine(db_url)
+    assert "unit" not in {c["name"] for c in sa.inspect(engine).get_columns("intent_order_line")}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO intent_order_line (order_id, line_no, sku, quantity, unit_price, "
+            "tax_rate) VALUES (:order, 3, 'PUMP-SP3', 2, 100, 0.13)"), {"order": order})
+    migrate(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT line_no, unit FROM intent_order_line WHERE order_id = :order "
+            "ORDER BY line_no"), {"order": order}).all() == [(1, "台"), (2, "盒"), (3, "台")]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO intent_order_line (order_id, line_no, sku, quantity, unit_price, "
+            "tax_rate) VALUES (:order, 4, 'PUMP-SP3', 2, 100, 0.13)"), {"order": order})
