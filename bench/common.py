@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -16,6 +22,20 @@ KNOWN = ["江苏康达医疗设备有限公司", "康达医疗", "浙江仁和�
          "广州华南医药贸易有限公司", "华南医贸", "上海申康医疗科技有限公司", "申康医疗"]
 NEW = ["安徽济民医疗器械有限责任公司", "重庆渝康医疗器械有限公司"]
 SKUS = ["MON-M8", "PUMP-SP3", "PUMP-VP5", "CONS-ECG10", "MON-M12"]
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A temporary folder for a bench's database and files, removed when the bench ends
+    (a settlement bench leaves a 1M-line database); SALESOPS_BENCH_KEEP=1 keeps it (said)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        if os.environ.get("SALESOPS_BENCH_KEEP") == "1":
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def percentile(values: list[float], p: float) -> float:

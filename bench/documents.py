@@ -8,11 +8,11 @@ import argparse
 import datetime as dt
 import json
 import statistics
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from bench.common import scratch_dir
 from connectors.pades import CompanyIdentity, sign_pdf, validate_signed_pdf
 from reports.quote_pdf import QuoteDocument, QuoteLine, render_quote_pdf
 
@@ -45,7 +45,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--quotes", type=int, default=50)
     ap.add_argument("--signatures", type=int, default=20)
     args = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-docs-"))
+    with scratch_dir("bench-docs-") as tmp:
+        return measure(args, tmp)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> dict:
     five, forty = sample_quote(5), sample_quote(40)
     render_quote_pdf(five, tmp / "warm.pdf")  # font registration happens once per process
     r5 = timed(lambda: render_quote_pdf(five, tmp / "q5.pdf"), args.quotes)

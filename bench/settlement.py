@@ -18,7 +18,6 @@ import datetime as dt
 import gc
 import random
 import statistics
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bench.common import percentile
+from bench.common import percentile, scratch_dir
 from bench.rebate_world import FIRST_DAY, build, publish_policies
 from connectors.settings import Settings
 from flows import rebate_board
@@ -160,7 +159,11 @@ def main(argv=None) -> None:
     ap.add_argument("--no-history", action="store_true",
                     help="do not settle the months before: the month is the first settlement")
     args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="salesops-settle-bench-"))
+    with scratch_dir("salesops-settle-bench-") as work:
+        measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     url = args.database_url or f"sqlite:///{work / 'bench.db'}"
     if url.startswith("postgresql"):
         with get_engine(url).begin() as conn:

@@ -11,7 +11,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 
 from api.app import create_app
 from api.auth import issue_token
-from bench.common import percentile
+from bench.common import percentile, scratch_dir
 from bench.suggest_latency import make_entries, make_queries
 from connectors.settings import Settings
 from deployments.seed import seed_sample_data
@@ -79,7 +78,11 @@ def main(argv=None) -> None:
     ap.add_argument("--aliases", type=int, default=300_000)
     ap.add_argument("--queries", type=int, default=300, help="per query type")
     args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="salesops-suggest-bench-"))
+    with scratch_dir("salesops-suggest-bench-") as work:
+        measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
     url = f"sqlite:///{work / 'salesops.db'}"
     migrate(url)
     seed_sample_data(url)
