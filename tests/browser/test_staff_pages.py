@@ -63,13 +63,17 @@ def fits_the_phone(page) -> None:
 
 
 def search(page, text: str) -> list[str]:
-    """Type into the search box and press its button; the names found, once listed."""
+    """Type into the search box and press its button; the names found, once this search has
+    answered: the page says 搜索中… from the press until its own answer (an earlier search's
+    answer, arriving later, is dropped by the page), so an earlier list still shown is never
+    taken for this one's (it would be replaced under a tap)."""
     page.tap("#search")
     page.send("Input.insertText", {"text": text})
     page.tap("#search-btn")
     page.js("""new Promise((ok, fail) => { const t0 = Date.now(); (function check() {
-        if (document.querySelector('#results label.choice')) return ok();
-        if (Date.now() - t0 > 15000) return fail(document.getElementById('search-msg').textContent);
+        const msg = document.getElementById('search-msg').textContent;
+        if (msg !== '搜索中…' && document.querySelector('#results label.choice')) return ok();
+        if (Date.now() - t0 > 15000) return fail(msg);
         setTimeout(check, 50); })(); })""")
     return page.js("[...document.querySelectorAll('#results label.choice b')]"
                    ".map(b => b.textContent)")
@@ -156,6 +160,7 @@ def test_rep_picks_the_customer_of_his_held_order(phone, hub, live_server, tmp_p
     assert found[0] == "浙江仁和医疗器械有限公司"
     renhe = customer_id(hub, "浙江仁和医疗器械有限公司")
     phone.tap(f'#results input[value="{renhe}"]')
+    assert not submit_disabled(phone)
     since = phone.mark()
     phone.tap("#pick-btn")
     assert phone.wait_loaded(since) == 200
