@@ -66,11 +66,14 @@ CENT = Decimal("0.01")
 @dataclass(frozen=True)
 class InvoiceLine:
     """One quote line. `unit_price` and `amount` are tax included, as quotes are
-    (amount = quantity × unit_price); `tax` is the VAT contained in `amount`."""
+    (amount = quantity × unit_price); `tax` is the VAT contained in `amount`. `unit` (单位)
+    is the one the line was ordered in (`intent_order_line.unit`), not the catalogue's
+    current one: the invoice must say what the signed quote says."""
 
     sku: str
     model: str
     name: str
+    unit: str
     quantity: int
     unit_price: Decimal
     tax_rate: Decimal
@@ -339,7 +342,8 @@ def _is_fen(value: Any) -> bool:
 
 
 def _check(request: InvoiceRequest) -> None:
-    """Refuse what finance could not invoice: naive times, sub-fen money, no lines."""
+    """Refuse what finance could not invoice: naive times, sub-fen money, no lines, a line
+    without its unit."""
     problems = []
     if not request.request_id.strip():
         problems.append("empty request_id")
@@ -349,6 +353,8 @@ def _check(request: InvoiceRequest) -> None:
         problems.append("no lines")
     money = [("total_amount", request.total_amount), ("tax_amount", request.tax_amount)]
     for n, line in enumerate(request.lines, start=1):
+        if not isinstance(line.unit, str) or not line.unit.strip():
+            problems.append(f"line {n} has no unit")
         money += [(f"line {n} unit_price", line.unit_price), (f"line {n} amount", line.amount),
                   (f"line {n} tax", line.tax)]
     for label, value in money:
@@ -454,8 +460,8 @@ def _voucher_problems(voucher: VoucherDraft, batch: VoucherBatch, bounds) -> lis
 
 # --- embedded ------------------------------------------------------------------------------
 
-SHEET_HEADERS = ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "数量",
-                 "含税单价", "金额", "税率", "税额", "合计")
+SHEET_HEADERS = ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "单位",
+                 "数量", "含税单价", "金额", "税率", "税额", "合计")
 MONEY_FORMAT = "#,##0.00"
 VOUCHER_DIR = "vouchers"
 RECEIVABLES_DIR = "receivables-inbound"
@@ -591,19 +597,20 @@ def build_workbook(request: InvoiceRequest):
     for line in request.lines:
         append_as_text(ws, [
             request.request_id, request.customer_legal_name, request.customer_uscc or "",
-            request.quote_code, line.model, line.name, line.quantity,
+            request.quote_code, line.model, line.name, line.unit, line.quantity,
             _money(line.unit_price), _money(line.amount - line.tax), line.tax_rate,
             _money(line.tax), _money(line.amount)])
-    ws.append(["合计", None, None, None, None, None, sum(line.quantity for line in request.lines),
-               None, _money(request.total_amount - request.tax_amount), None,
+    ws.append(["合计", None, None, None, None, None, None,
+               sum(line.quantity for line in request.lines), None,
+               _money(request.total_amount - request.tax_amount), None,
                _money(request.tax_amount), _money(request.total_amount)])
     for cell in ws[ws.max_row]:
         cell.font = Font(bold=True)
     for row in ws.iter_rows(min_row=2):
-        for col in (8, 9, 11, 12):  # 含税单价 金额 税额 合计
+        for col in (9, 10, 12, 13):  # 含税单价 金额 税额 合计
             row[col - 1].number_format = MONEY_FORMAT
-        row[9].number_format = "0%"  # 税率
-    for col, width in zip("ABCDEFGHIJKL", (22, 30, 22, 20, 16, 24, 8, 14, 14, 8, 14, 14)):
+        row[10].number_format = "0%"  # 税率
+    for col, width in zip("ABCDEFGHIJKLM", (22, 30, 22, 20, 16, 24, 6, 8, 14, 14, 8, 14, 14)):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
 

@@ -90,7 +90,8 @@ def request_invoice(hub: Hub, code: str) -> None:
         for ln in lines:
             amount = line_amount(ln.unit_price, ln.quantity)
             inv_lines.append(InvoiceLine(sku=ln.sku, model=products[ln.sku].model,
-                                         name=products[ln.sku].name, quantity=ln.quantity,
+                                         name=products[ln.sku].name, unit=ln.unit,
+                                         quantity=ln.quantity,
                                          unit_price=Decimal(ln.unit_price),
                                          tax_rate=Decimal(ln.tax_rate), amount=amount,
                                          tax=line_tax(amount, ln.tax_rate)))

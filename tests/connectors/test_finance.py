@@ -30,10 +30,10 @@ CALL = f"POST {INVOICE_PATH}"
 
 def invoice_request(quote_code="Q2611-7K3M9P-X", **changes) -> InvoiceRequest:
     lines = (
-        InvoiceLine(sku="SKU-0001", model="HR-120", name="精密行星减速机（含法兰）", quantity=3,
-                    unit_price=Decimal("1280.00"), tax_rate=Decimal("0.13"),
+        InvoiceLine(sku="SKU-0001", model="HR-120", name="精密行星减速机（含法兰）", unit="台",
+                    quantity=3, unit_price=Decimal("1280.00"), tax_rate=Decimal("0.13"),
                     amount=Decimal("3840.00"), tax=Decimal("441.77")),
-        InvoiceLine(sku="泵-离心-01", model="IS50-32-125", name="离心泵", quantity=2,
+        InvoiceLine(sku="泵-离心-01", model="IS50-32-125", name="离心泵", unit="套", quantity=2,
                     unit_price=Decimal("860.50"), tax_rate=Decimal("0.09"),
                     amount=Decimal("1721.00"), tax=Decimal("142.10")),
     )
@@ -70,6 +70,7 @@ def test_embedded_writes_json_and_workbook(tmp_path):
     assert sent["total_amount"] == "5561.00" and sent["tax_amount"] == "583.87"
     assert sent["lines"][0]["name"] == "精密行星减速机（含法兰）"
     assert sent["lines"][1]["unit_price"] == "860.50"
+    assert [line["unit"] for line in sent["lines"]] == ["台", "套"]
     assert sent["signed_at"] == "2026-11-26T02:30:00+00:00"
 
 
@@ -80,22 +81,28 @@ def test_embedded_workbook_reads_back_exactly(tmp_path):
     ws = wb["开票申请"]
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0] == SHEET_HEADERS
-    assert rows[0] == ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "数量",
-                       "含税单价", "金额", "税率", "税额", "合计")
+    # a VAT invoice's order: 规格型号, 单位, 数量, 单价, 金额, 税率, 税额
+    assert rows[0] == ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "单位",
+                       "数量", "含税单价", "金额", "税率", "税额", "合计")
     first, second, totals = rows[1], rows[2], rows[3]
-    assert first[:7] == ("INV-Q2611-7K3M9P-X", "苏州恒润精密机械有限公司", "91320594MA1W8XYZ3K",
-                         "Q2611-7K3M9P-X", "HR-120", "精密行星减速机（含法兰）", 3)
+    assert first[:8] == ("INV-Q2611-7K3M9P-X", "苏州恒润精密机械有限公司", "91320594MA1W8XYZ3K",
+                         "Q2611-7K3M9P-X", "HR-120", "精密行星减速机（含法兰）", "台", 3)
     # 含税单价, 金额 (net of tax), 税率, 税额, 合计 (tax included)
-    assert [money(v) for v in first[7:]] == [Decimal("1280.00"), Decimal("3398.23"),
+    assert [money(v) for v in first[8:]] == [Decimal("1280.00"), Decimal("3398.23"),
                                              Decimal("0.13"), Decimal("441.77"),
                                              Decimal("3840.00")]
-    assert second[5] == "离心泵"
-    assert [money(v) for v in (second[8], second[10], second[11])] == [
+    assert second[5:8] == ("离心泵", "套", 2)
+    assert [money(v) for v in (second[9], second[11], second[12])] == [
         Decimal("1578.90"), Decimal("142.10"), Decimal("1721.00")]
-    assert totals[0] == "合计" and totals[6] == 5
-    assert [money(v) for v in (totals[8], totals[10], totals[11])] == [
+    assert totals[0] == "合计" and totals[6] is None and totals[7] == 5
+    assert [money(v) for v in (totals[9], totals[11], totals[12])] == [
         Decimal("4977.13"), Decimal("583.87"), Decimal("5561.00")]
-    assert ws.cell(2, 9).number_format == "#,##0.00"
+    assert totals[8] is None and totals[10] is None  # no 单价 or 税率 to add up
+    for row in (2, 3, 4):  # the lines and the totals row
+        assert [ws.cell(row, col).number_format for col in (9, 10, 12, 13)] == ["#,##0.00"] * 4
+        assert ws.cell(row, 11).number_format == "0%"
+        assert ws.cell(row, 8).number_format == "General"  # 数量 is a count
+    assert ws.column_dimensions["G"].width == 6 and ws.column_dimensions["M"].width == 14
     info = dict(wb["申请信息"].iter_rows(values_only=True))
     assert info["签署时间"] == "2026-11-26 10:30"  # Beijing time for people
     assert info["销售"] == "张伟" and info["备注"] == "请开具增值税专用发票"
@@ -147,6 +154,17 @@ def test_requests_finance_could_not_invoice_are_refused(tmp_path, changes):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("unit", ["", "  "])
+def test_a_line_without_its_unit_is_refused_naming_the_line(tmp_path, unit):
+    request = invoice_request()
+    request = dataclasses.replace(request, lines=(
+        request.lines[0], dataclasses.replace(request.lines[1], unit=unit)))
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).request_invoice(request)
+    assert info.value.code == "bad-request" and "line 2 has no unit" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- REST ----------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -170,8 +188,33 @@ def test_rest_posts_the_request_with_its_idempotency_key(sim):
     assert body["customer_legal_name"] == "苏州恒润精密机械有限公司"
     assert body["lines"][0]["name"] == "精密行星减速机（含法兰）"
     assert body["total_amount"] == "5561.00" and body["lines"][0]["tax_rate"] == "0.13"
+    assert [line["unit"] for line in body["lines"]] == ["台", "套"]
     assert body["signed_pdf_path"] == "/srv/salesops/signed/Q2611-7K3M9P-X.pdf"
     assert sim.effects[request.request_id] == 1
+
+
+def test_rest_refuses_a_line_without_its_unit_before_calling(sim):
+    request = invoice_request()
+    request = dataclasses.replace(request, lines=(
+        dataclasses.replace(request.lines[0], unit=""),))
+    with client(sim) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.request_invoice(request)
+    assert "line 1 has no unit" in str(info.value)
+    assert sim.calls[CALL] == 0
+
+
+@pytest.mark.parametrize("unit", [None, "", 3])
+def test_rest_finance_refuses_a_line_without_its_unit(sim, unit):
+    body = invoice_request().to_json_dict()  # past our own check, as a buggy client sends it
+    body["lines"][1]["unit"] = unit
+    if unit is None:
+        del body["lines"][1]["unit"]
+    with client(sim, attempts=5) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance._post(INVOICE_PATH, body, body["request_id"])
+    assert info.value.code == "400" and "lines[1].unit" in str(info.value)
+    assert sim.calls[CALL] == 1 and sim.effect_count == 0
 
 
 def test_rest_repeated_request_is_a_replay_not_a_second_invoice(sim):

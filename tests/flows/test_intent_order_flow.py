@@ -14,10 +14,14 @@ from api.app import create_app
 from connectors.pades import validate_signed_pdf
 from flows.order_steps import signing_link
 from models import (
-    Customer, Effect, IntentOrder, Opportunity, OperationLog, Quote, SigningToken, Todo, utcnow,
+    Customer, Effect, IntentOrder, IntentOrderLine, Opportunity, OperationLog, Product, Quote,
+    SigningToken, Todo, utcnow,
 )
 from models.db import session_scope
-from tests.support import order_payload, order_status, post_order, run_pending
+from models.oplog import apply_changes
+from tests.support import (
+    order_payload, order_status, post_order, run_pending, sign_on_the_builtin_page,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -127,6 +131,27 @@ def test_signing_through_builtin_page_advances_to_invoicing(hub, client):
     assert not validate_signed_pdf(tampered, hub.esign.identity()).intact
     drop = hub.settings.data_dir / "finance-drop"
     assert [p.name for p in drop.glob("*.json")] == [f"INV-{quote.code}.json"]
+
+
+def test_invoice_request_carries_the_unit_ordered_not_the_catalogues_current_one(hub, client):
+    # MON-M8 is ordered and signed in 台; the catalogue moves it to 套 before finance is asked:
+    # the invoice must say 台, as the signed quote does
+    from openpyxl import load_workbook
+
+    oid, quote, answer = sign_on_the_builtin_page(hub, client)
+    assert answer.status_code == 200
+    with session_scope(hub.db_url) as s:
+        [line] = s.exec(select(IntentOrderLine).where(IntentOrderLine.order_id == oid)).all()
+        assert (line.sku, line.unit) == ("MON-M8", "台")
+        apply_changes(s, s.get(Product, "MON-M8"), "test", unit="套")
+    run_pending(hub)
+    drop = hub.settings.data_dir / "finance-drop"
+    sent = json.loads((drop / f"INV-{quote.code}.json").read_text(encoding="utf-8"))["request"]
+    assert [(ln["sku"], ln["unit"], ln["quantity"]) for ln in sent["lines"]] == [
+        ("MON-M8", "台", 2)]
+    rows = list(load_workbook(drop / f"INV-{quote.code}.xlsx")["开票申请"].iter_rows(
+        values_only=True))
+    assert rows[1][4:8] == ("M8", "多参数监护仪", "台", 2)  # 型号, 品名, 单位, 数量
 
 
 def test_rerunning_a_finished_batch_repeats_nothing(hub, client):

@@ -4,7 +4,8 @@
   SKUs only, more than 200 SKUs → 400 (the client must batch).
 - `POST /api/v1/invoice-requests` with `Idempotency-Key` → 201 `{"reference": ...}`. A replay
   of a key returns the first answer (with `Idempotent-Replayed: true`) and counts as a replay,
-  not a new effect; the same key with a different body → 422.
+  not a new effect; the same key with a different body → 422; no lines, or a line without
+  its `unit` (单位) → 400.
 - `POST /api/v1/voucher-drafts` with `Idempotency-Key: <batch_id>` → 201 `{"reference": ...}`;
   same replay rules; an unbalanced voucher or a one-sided/negative entry → 422 (finance's own
   check, whatever the client checked); so is a voucher whose `number` (凭证号) is booked
@@ -119,6 +120,13 @@ class ErpSimulator(Simulator):
             for field in ("total_amount", "tax_amount"):
                 if not isinstance(body[field], str):
                     raise ValueError(f"{field} must be a decimal string")
+            lines = body["lines"]
+            if not isinstance(lines, list) or not lines:
+                raise ValueError("lines must be a non-empty list")
+            for n, line in enumerate(lines):
+                # the invoice's 单位 is the one ordered: finance does not guess it
+                if not isinstance(line.get("unit"), str) or not line["unit"].strip():
+                    raise ValueError(f"lines[{n}].unit must be a non-empty string")
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return Reply(400, {"error": f"bad request: {exc}"})
         lose_for = 0.0
