@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from api.auth import current_staff
 from api.board_pages import (
-    BOARD, ORDERS_PER_PAGE, STATUSES, back_to_board, board_page, order_rebate_page, orders_page,
+    BOARD, ORDERS_PER_PAGE, STATUSES, back_to_board, board_page, link, order_rebate_page,
+    orders_page,
 )
 from api.errors import MAX_ID, ApiError
 from api.schemas import OrderLineIn
@@ -31,8 +32,8 @@ from flows.rebate_board import (
 from flows.rebate_data import policy_book
 from flows.rebate_preview import ItemIn, preview_items
 from flows.settlement import (
-    SETTLEMENT_VIEWERS, confirm_settlement, deliver_revision, revision_status,
-    settlement_revision,
+    CUSTOMERS_PER_PAGE, MAX_CUSTOMERS_PER_PAGE, SETTLEMENT_VIEWERS, confirm_settlement,
+    deliver_revision, revision_status, settlement_revision,
 )
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
@@ -207,14 +208,20 @@ async def confirm(month: str, request: Request, background: BackgroundTasks,
 
 
 @router.get("/rebates/settlements/{month}/{revision}", summary="结算版本的凭证与对账单发送情况")
-async def settlement_status(month: str, request: Request, revision: int = Path(ge=1, le=MAX_ID)
-                            ) -> Response:
-    """JSON for programs; finance's page in a browser, with 重新发送 after a failure."""
+async def settlement_status(
+        month: str, request: Request, revision: int = Path(ge=1, le=MAX_ID),
+        q: str = Query("", max_length=100,
+                       description="客户名称（部分）、客户编码，或对账单号、凭证号（完整）"),
+        limit: int = Query(CUSTOMERS_PER_PAGE, ge=1, le=MAX_CUSTOMERS_PER_PAGE),
+        offset: int = Query(0, ge=0, le=MAX_ID)) -> Response:
+    """JSON for programs; finance's page in a browser, with 重新发送 after a failure. Its
+    customers `q` finds, `limit` of them from `offset` (`customers_total`: how many in all)."""
     db_url = request.app.state.settings.db_url
+    status = partial(revision_status, q=q, offset=offset, limit=limit)
     if not wants_html(request):
         person = await current_staff(request)
         run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
-        return JSONResponse(await run_in_threadpool(revision_status, db_url, run))
+        return JSONResponse(await run_in_threadpool(status, db_url, run))
     person = await staff_for_page(request)
     if not isinstance(person, Staff):
         return person
@@ -222,12 +229,13 @@ async def settlement_status(month: str, request: Request, revision: int = Path(g
         run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
     except Refusal as exc:
         return staff_page(exc.status, "无法查看", card("无法查看", exc.message))
-    body = await run_in_threadpool(revision_status, db_url, run)
-    return staff_page(200, f"{run.month} 第 {run.revision} 版结算", settlement_card(body))
+    body = await run_in_threadpool(status, db_url, run)
+    return staff_page(200, f"{run.month} 第 {run.revision} 版结算", settlement_card(body, q))
 
 
-def settlement_card(body: dict) -> str:
-    """The revision's state and how its vouchers went, with 重新发送 when they are not out."""
+def settlement_card(body: dict, q: str = "") -> str:
+    """The revision's state and how its vouchers went, with 重新发送 when they are not out;
+    then the page of its customers `q` found, with the search box and the pages' links."""
     delivery = body["delivery"]
     state = "已确认" if body["status"] == "confirmed" else "草稿（待财务确认）"
     title = f"{body['month']} 返利结算第 {body['revision']} 版"
@@ -241,14 +249,17 @@ def settlement_card(body: dict) -> str:
         html += (f'<form id="send-form" method="post" action="{esc(body["status_url"])}/send">'
                  '<button type="submit">重新发送</button></form>'
                  '<p class="hint">重新发送按原批次号提交，财务系统不会重复入账。</p>')
-    return html + _customers_table(body["customers"])
+    return html + _customers_table(body, q)
 
 
-def _customers_table(customers: list[dict]) -> str:
+def _customers_table(body: dict, q: str) -> str:
     """Per customer: the amount of the revision, its statement's 对账单号 and its voucher's
-    凭证号 (记-3), what finance and the customer refer to."""
-    if not customers:
+    凭证号 (记-3), what finance and the customer refer to; a search box over them and links
+    to the pages before and after (the same parameters as the JSON)."""
+    customers, total, offset = body["customers"], body["customers_total"], body["offset"]
+    if not total and not q:
         return ""
+
     def voucher(c: dict) -> str:
         return f"{c['voucher_word']}-{c['voucher_no']}" if c["voucher_no"] else "—"
     rows = "".join(
@@ -256,9 +267,32 @@ def _customers_table(customers: list[dict]) -> str:
         f'<div class="muted">{esc(c["customer_code"])}</div></td>'
         f'<td class="num">¥{esc(c["amount"])}</td><td>{esc(c["statement_no"])}</td>'
         f'<td>{esc(voucher(c))}</td></tr>' for c in customers)
-    return ('<div class="card"><h2>客户对账单与凭证</h2><table id="customers"><thead><tr>'
-            '<th>客户</th><th class="num">本版金额</th><th>对账单号</th><th>凭证号</th></tr>'
-            f'</thead><tbody>{rows}</tbody></table></div>')
+    per_page = body["limit"] or len(customers)
+    kept = "" if per_page == CUSTOMERS_PER_PAGE else str(per_page)  # a page size asked for
+    search = (f'<form id="customer-search" method="get" action="{esc(body["status_url"])}">'
+              + (f'<input type="hidden" name="limit" value="{esc(kept)}">' if kept else '')
+              + '<label class="field" for="q">搜索客户名称/编码/对账单号/凭证号</label>'
+              f'<div class="search"><input type="search" id="q" name="q" maxlength="100" '
+              f'value="{esc(q)}" placeholder="如 康达、C000123、RS-…、记-3">'
+              '<button type="submit" class="secondary">搜索</button></div></form>')
+    found = (f"搜索“{q}”：" if q else "") + f"共 {total:,} 家客户"
+    shown = f"，第 {offset + 1:,}–{offset + len(customers):,} 家" if customers else ""
+    count = f'<p class="muted" id="customers-count">{esc(found + shown)}</p>'
+    table = ('<table id="customers"><thead><tr><th>客户</th><th class="num">本版金额</th>'
+             f'<th>对账单号</th><th>凭证号</th></tr></thead><tbody>{rows}</tbody></table>'
+             if customers else '<p class="muted" id="no-customers">'
+             f'{"本页没有客户，请返回上一页。" if total else "没有符合条件的客户。"}</p>')
+
+    def at(start: int) -> str:
+        return link(body["status_url"], q=q or None, offset=str(start) if start else None,
+                    limit=kept or None)
+    # from past the end (a hand-made address) back to the last page
+    before = (f'<a id="previous" href="{at(max(min(offset, total) - per_page, 0))}">‹ 上一页</a>'
+              if offset else "")
+    after = (f'<a id="next" href="{at(offset + len(customers))}">下一页 ›</a>'
+             if offset + len(customers) < total else "")
+    pages = f'<div class="row-head" id="pages">{before}{after}</div>' if before or after else ""
+    return (f'<div class="card"><h2>客户对账单与凭证</h2>{search}{count}{table}{pages}</div>')
 
 
 @router.post("/rebates/settlements/{month}/{revision}/send",

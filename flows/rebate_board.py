@@ -193,6 +193,15 @@ _EXPECTED: dict[tuple, tuple[float, list]] = {}
 _EXPECTED_LOCK = threading.Lock()
 
 
+def forget_expected() -> None:
+    """Drop this process's reused expected figures: a customer re-rated or moved to another
+    region or owner changes which scope expects its orders and what they earn, and no line
+    or policy (the figures' stamp) changed with it. Every scope's: simplest, and a figure
+    is computed again at the next look."""
+    with _EXPECTED_LOCK:
+        _EXPECTED.clear()
+
+
 def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
                    customer_ids: set[int] | None = None) -> list[tuple[str, LineDraft]]:
     """What the settlements not made yet would pay now for the scope, as (month it will be

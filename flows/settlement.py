@@ -15,6 +15,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -576,12 +577,23 @@ def _voucher_key(batch_id: str, customer_id: int) -> str:
     return f"{batch_id}-{_customer_code(customer_id)}"
 
 
-def _customer_nets(s: Session, run_id: int) -> list[tuple[int, int]]:
+def _customer_nets(s: Session, run_id: int, match: sa.ColumnElement | None = None,
+                   offset: int = 0, limit: int | None = None) -> list[tuple[int, int]]:
     """(customer id, net in fen) of a revision's lines, by customer id: one voucher each
-    where the net is not zero."""
-    return s.exec(select(RebateLine.customer_id, sum_fen(RebateLine.amount))
-                  .where(RebateLine.run_id == run_id).group_by(RebateLine.customer_id)
-                  .order_by(RebateLine.customer_id)).all()
+    where the net is not zero. `match` (on Customer) narrows them, `offset` and `limit`
+    page them in that order."""
+    return s.exec(_revision_lines(select(RebateLine.customer_id, sum_fen(RebateLine.amount)),
+                                  run_id, match)
+                  .group_by(RebateLine.customer_id).order_by(RebateLine.customer_id)
+                  .offset(offset).limit(limit)).all()
+
+
+def _revision_lines(query, run_id: int, match: sa.ColumnElement | None):
+    """`query` over a revision's lines, of the customers `match` (on Customer) picks."""
+    query = query.select_from(RebateLine).where(RebateLine.run_id == run_id)
+    if match is None:
+        return query
+    return query.join(Customer, Customer.id == RebateLine.customer_id).where(match)
 
 
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
@@ -1135,29 +1147,43 @@ def settlement_revision(db_url: str, month: str, revision: int, person: Staff
     return run
 
 
-def revision_status(db_url: str, run: SettlementRun) -> dict:
+# finance's status of a revision lists its customers a page at a time (1,700 and more a month)
+CUSTOMERS_PER_PAGE, MAX_CUSTOMERS_PER_PAGE = 100, 500
+
+
+def revision_status(db_url: str, run: SettlementRun, q: str = "", offset: int = 0,
+                    limit: int | None = CUSTOMERS_PER_PAGE) -> dict:
     """What the status address answers: the revision, how its vouchers and documents are, and
-    per customer what finance and the customer refer to (`revision_customers`)."""
+    per customer what finance and the customer refer to (`revision_customers`): those `q`
+    finds, `limit` of them from `offset`, and how many `q` finds (`customers_total`)."""
+    customers, total = revision_customers(db_url, run, q, offset, limit)
     return {"month": run.month, "revision": run.revision, "status": run.status,
             "confirmed_by": run.confirmed_by, "lines": run.line_count,
             "total": str(run.total_amount), "delivery": delivery_status(db_url, run),
-            "customers": revision_customers(db_url, run),
+            "customers": customers, "customers_total": total, "limit": limit,
+            "offset": offset,
             "status_url": f"/rebates/settlements/{run.month}/{run.revision}"}
 
 
-def revision_customers(db_url: str, run: SettlementRun) -> list[dict]:
-    """Each customer of a revision (by customer id): its amount in the revision, the 对账单号
-    of its statement as the revision is now (draft, or confirmed), and the 凭证字 and 凭证号 of
-    its voucher (None: no voucher, its lines net to zero, or none issued yet: the batch is
-    not prepared)."""
+def revision_customers(db_url: str, run: SettlementRun, q: str = "", offset: int = 0,
+                       limit: int | None = None) -> tuple[list[dict], int]:
+    """Each customer of a revision `q` finds (`customer_match`; all when empty), by customer
+    id from `offset`, at most `limit`: its amount in the revision, the 对账单号 of its
+    statement as the revision is now (draft, or confirmed), and the 凭证字 and 凭证号 of its
+    voucher (None: no voucher, its lines net to zero, or none issued yet: the batch is not
+    prepared); and how many customers `q` finds in all."""
     batch_id = batch_id_of(run)
     with session_scope(db_url) as s:
-        nets = _customer_nets(s, run.id)
+        match = customer_match(s, run, q)
+        total = s.exec(_revision_lines(select(sa.func.count(RebateLine.customer_id.distinct())),
+                                       run.id, match)).one()
+        nets = _customer_nets(s, run.id, match, offset, limit)
         customers = {c.id: c for c in s.exec(select(Customer).where(
             Customer.id.in_([cid for cid, _ in nets])))} if nets else {}
         numbers = {key: (word, number) for key, word, number in s.exec(select(
             VoucherNumber.voucher_key, VoucherNumber.word, VoucherNumber.number).where(
-            VoucherNumber.batch_id == batch_id))}
+            VoucherNumber.batch_id == batch_id,
+            VoucherNumber.voucher_key.in_([_voucher_key(batch_id, cid) for cid, _ in nets])))}
     out = []
     for cid, fen in nets:
         customer = customers[cid]
@@ -1167,7 +1193,42 @@ def revision_customers(db_url: str, run: SettlementRun) -> list[dict]:
                     "amount": str(fen_to_yuan(int(fen))),
                     "statement_no": statement_number(run.month, run.revision, cid, run.status),
                     "voucher_word": word, "voucher_no": number})
-    return out
+    return out, total
+
+
+_HUB_CODE = re.compile(r"C([0-9]{6,10})")
+_STATEMENT_NO = re.compile(r"RSQ?-[0-9]{6}-r[0-9]+-C([0-9]{6,10})(?:-草稿)?")
+_VOUCHER_NO = re.compile(r"(?:(\S{1,10}?)\s*-\s*)?([0-9]{1,9})")  # 3, or 记-3 as shown
+
+
+def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement | None:
+    """Which customers of `run` finance's search `q` means (None: all): the legal name
+    containing it (any case), the customer code (finance's, or the hub's C000123), or
+    exactly the 对账单号 of the customer's statement of this revision (draft or confirmed)
+    or the 凭证号 of its voucher in this revision's batch (3, or 记-3)."""
+    q = q.strip()
+    if not q:
+        return None
+    ids: set[int] = set()
+    code = q.upper()
+    if (m := _HUB_CODE.fullmatch(code)) and _customer_code(int(m[1])) == code:
+        ids.add(int(m[1]))
+    if (m := _STATEMENT_NO.fullmatch(q)) and q in (
+            statement_number(run.month, run.revision, int(m[1]), status)
+            for status in ("draft", "confirmed")):
+        ids.add(int(m[1]))
+    if m := _VOUCHER_NO.fullmatch(q):
+        batch_id = batch_id_of(run)
+        found = select(VoucherNumber.voucher_key).where(VoucherNumber.batch_id == batch_id,
+                                                        VoucherNumber.number == int(m[2]))
+        if m[1]:
+            found = found.where(VoucherNumber.word == m[1])
+        for key in s.exec(found):  # RB-2026-10-r1-C000123 (`_voucher_key`)
+            if hub := _HUB_CODE.fullmatch(key.removeprefix(f"{batch_id}-")):
+                ids.add(int(hub[1]))
+    return sa.or_(Customer.legal_name.icontains(q, autoescape=True),
+                  sa.func.upper(Customer.finance_code) == code,
+                  Customer.id.in_(sorted(ids)))
 
 
 # --- Prefect ------------------------------------------------------------------------------
