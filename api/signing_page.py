@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from sqlmodel import select
 
 from api.pages import card, render, script
+from flows.order_steps import order_lines
 from flows.signing import add_signing_event
-from models import Customer, IntentOrder, IntentOrderLine, Product, Quote, SigningToken, utcnow
+from models import Customer, IntentOrder, IntentOrderLine, Quote, SigningToken, utcnow
 from models.base import SHANGHAI
 from models.db import database_busy, session_scope
 from models.signing import token_hash
@@ -36,7 +36,7 @@ class TokenState:
     quote: Quote | None = None
     customer: Customer | None = None
     order: IntentOrder | None = None
-    lines: list | None = None
+    lines: list[IntentOrderLine] | None = None
 
 
 def load_token(db_url: str, token: str) -> TokenState:
@@ -54,11 +54,8 @@ def load_token(db_url: str, token: str) -> TokenState:
             return TokenState(False, 410, "链接已过期",
                               f"报价单 {quote.code} 的签署链接已过期，请联系销售顾问重新报价。")
         order = s.get(IntentOrder, quote.order_id)
-        lines = s.exec(select(IntentOrderLine, Product).join(
-            Product, Product.sku == IntentOrderLine.sku).where(
-            IntentOrderLine.order_id == order.id).order_by(IntentOrderLine.line_no)).all()
         return TokenState(True, quote=quote, customer=s.get(Customer, quote.customer_id),
-                          order=order, lines=list(lines))
+                          order=order, lines=order_lines(s, order.id))
 
 
 SCRIPT = script("signing_pad.js")
@@ -75,10 +72,10 @@ def quote_page(state: TokenState, token: str, error: str = "",
     q, cust, order = state.quote, state.customer, state.order
     name = (order.contact_name or "") if signer_name is None else signer_name
     rows = "".join(
-        f"<tr><td>{html.escape(p.model)}<div class='muted'>{html.escape(p.name)}</div></td>"
+        f"<tr><td>{html.escape(ln.model)}<div class='muted'>{html.escape(ln.name)}</div></td>"
         f"<td class='num'>{ln.quantity}{html.escape(ln.unit)}</td>"
         f"<td class='num'>¥{ln.unit_price * ln.quantity:,.2f}</td></tr>"
-        for ln, p in state.lines)
+        for ln in state.lines)
     safe_token = html.escape(token)
     content = f"""
 <div class="card"><div class="muted">报价单 {html.escape(q.code)}</div>

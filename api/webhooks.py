@@ -198,8 +198,8 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                 return replay(first, digest)
             skus = sorted({ln.sku for ln in order.lines})
             products = {r.sku: r for r in conn.execute(
-                sa.select(Product.sku, Product.unit, Product.list_price, Product.tax_rate,
-                          Product.active)
+                sa.select(Product.sku, Product.model, Product.name, Product.unit,
+                          Product.list_price, Product.tax_rate, Product.active)
                 .where(Product.sku.in_(skus)))}
             unknown = [sku for sku in skus if sku not in products or not products[sku].active]
             if unknown:
@@ -226,9 +226,10 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                    "created_at": now, "updated_at": now}
             conn.execute(sa.insert(IntentOrder.__table__), row)
             conn.execute(sa.insert(IntentOrderLine.__table__), [
-                {"order_id": order_id, "line_no": no, "sku": ln.sku, "quantity": ln.quantity,
-                 "unit": products[ln.sku].unit, "unit_price": products[ln.sku].list_price,
-                 "tax_rate": products[ln.sku].tax_rate}
+                {"order_id": order_id, "line_no": no, "sku": ln.sku,
+                 "model": products[ln.sku].model, "name": products[ln.sku].name,
+                 "quantity": ln.quantity, "unit": products[ln.sku].unit,
+                 "unit_price": products[ln.sku].list_price, "tax_rate": products[ln.sku].tax_rate}
                 for no, ln in enumerate(order.lines, start=1)])
             conn.execute(sa.insert(Opportunity.__table__), {
                 "order_id": order_id, "rep_id": order.rep_id, "stage": Stage.intent.value,

@@ -124,7 +124,8 @@ def build(url: str, orders: int = 100_000, lines: int = 1_000_000, customers: in
             qty = rng.randint(10, 200) if p["product_line"] == "耗材" else rng.randint(1, 3)
             total += p["list_price"] * qty
             line_rows.append({"order_id": oid, "line_no": line_no, "sku": p["sku"],
-                              "quantity": qty, "unit": p["unit"], "unit_price": p["list_price"],
+                              "model": p["model"], "name": p["name"], "quantity": qty,
+                              "unit": p["unit"], "unit_price": p["list_price"],
                               "tax_rate": p["tax_rate"]})
             roll = rng.random()
             if roll < 0.02:

@@ -66,9 +66,10 @@ CENT = Decimal("0.01")
 @dataclass(frozen=True)
 class InvoiceLine:
     """One quote line. `unit_price` and `amount` are tax included, as quotes are
-    (amount = quantity × unit_price); `tax` is the VAT contained in `amount`. `unit` (单位)
-    is the one the line was ordered in (`intent_order_line.unit`), not the catalogue's
-    current one: the invoice must say what the signed quote says."""
+    (amount = quantity × unit_price); `tax` is the VAT contained in `amount`. `model` (型号),
+    `name` (品名) and `unit` (单位) are the ones the line was ordered under
+    (`intent_order_line.model`, `.name`, `.unit`), not the catalogue's current ones: the
+    invoice must say what the signed quote says."""
 
     sku: str
     model: str

@@ -119,8 +119,9 @@ def record_signed_order(db_url: str, customer: int, order_date: dt.date, lines, 
             sku, qty = line[0], line[1]
             price = Decimal(line[2]) if len(line) > 2 else products[sku].list_price
             total += price * qty
-            s.add(IntentOrderLine(order_id=order_id, line_no=no, sku=sku, quantity=qty,
-                                  unit=products[sku].unit, unit_price=price,
+            s.add(IntentOrderLine(order_id=order_id, line_no=no, sku=sku,
+                                  model=products[sku].model, name=products[sku].name,
+                                  quantity=qty, unit=products[sku].unit, unit_price=price,
                                   tax_rate=Decimal("0.13")))
             if delivered_on is not False:
                 s.add(Delivery(delivery_no=f"D{n}", order_id=order_id, line_no=no, quantity=qty,

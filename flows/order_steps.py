@@ -134,8 +134,6 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
     customer = s.get(Customer, order.customer_id)
     rep = staff(s, order.rep_id)
     rebate = s.get(OrderRebate, order.id)
-    products = {p.sku: p for p in s.exec(select(Product).where(
-        Product.sku.in_([ln.sku for ln in lines])))}
     return QuoteDocument(
         code=quote.code, issued_on=business_date(quote.created_at),
         valid_until=quote.valid_until, seller_name=st.seller_name, seller_uscc=st.seller_uscc,
@@ -143,7 +141,7 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
         seller_bank=st.seller_bank, customer_legal_name=customer.legal_name,
         customer_uscc=customer.uscc, contact_name=order.contact_name,
         contact_phone=order.contact_phone, rep_name=rep.name if rep else None,
-        lines=tuple(QuoteLine(model=products[ln.sku].model, name=products[ln.sku].name,
+        lines=tuple(QuoteLine(model=ln.model, name=ln.name,
                               quantity=ln.quantity, unit=ln.unit,
                               unit_price=ln.unit_price, tax_rate=ln.tax_rate)
                     for ln in lines),

@@ -25,7 +25,7 @@ from flows.intent_order import STEP, current_run_id
 from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff, untold_todos
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
-    STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Product, Quote,
+    STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Quote,
     QuoteStatus, Stage, Todo, utcnow,
 )
 from models.base import SHANGHAI
@@ -84,13 +84,10 @@ def request_invoice(hub: Hub, code: str) -> None:
         customer = s.get(Customer, quote.customer_id)
         rep = staff(s, order.rep_id)
         lines = order_lines(s, order.id)
-        products = {p.sku: p for p in s.exec(select(Product).where(
-            Product.sku.in_([ln.sku for ln in lines])))}
         inv_lines = []
         for ln in lines:
             amount = line_amount(ln.unit_price, ln.quantity)
-            inv_lines.append(InvoiceLine(sku=ln.sku, model=products[ln.sku].model,
-                                         name=products[ln.sku].name, unit=ln.unit,
+            inv_lines.append(InvoiceLine(sku=ln.sku, model=ln.model, name=ln.name, unit=ln.unit,
                                          quantity=ln.quantity,
                                          unit_price=Decimal(ln.unit_price),
                                          tax_rate=Decimal(ln.tax_rate), amount=amount,

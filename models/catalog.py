@@ -12,14 +12,17 @@ from models.base import UTCDateTime, utcnow
 
 #: the longest unit of measure (台, 套, 盒, 箱(10盒)…): a product's and an order line's
 UNIT_MAX_LENGTH = 8
+#: the longest model (型号) and name (品名): a product's and an order line's
+MODEL_MAX_LENGTH = 80
+NAME_MAX_LENGTH = 120
 
 
 class Product(SQLModel, table=True):
     __tablename__ = "product"
 
     sku: str = Field(primary_key=True, max_length=40)
-    model: str = Field(max_length=80)
-    name: str = Field(max_length=120)
+    model: str = Field(max_length=MODEL_MAX_LENGTH)
+    name: str = Field(max_length=NAME_MAX_LENGTH)
     product_line: str = Field(max_length=40, index=True)
     unit: str = Field(default="台", max_length=UNIT_MAX_LENGTH)
     list_price: Decimal = Field(sa_type=sa.Numeric(14, 2))  # tax included, yuan

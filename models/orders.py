@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import UTCDateTime, business_date, utcnow
-from models.catalog import UNIT_MAX_LENGTH
+from models.catalog import MODEL_MAX_LENGTH, NAME_MAX_LENGTH, UNIT_MAX_LENGTH
 
 
 class OrderStatus(str, enum.Enum):
@@ -75,6 +75,11 @@ class IntentOrderLine(SQLModel, table=True):
     order_id: str = Field(foreign_key="intent_order.id", index=True, max_length=24)
     line_no: int
     sku: str = Field(foreign_key="product.sku", max_length=40)
+    # the model (型号) and name (品名) the line was ordered under (its product's when the order
+    # came in): the quote, the signing page and the invoice request read these, not the
+    # catalogue's current ones (a product may be renamed before the order is signed)
+    model: str = Field(max_length=MODEL_MAX_LENGTH)
+    name: str = Field(max_length=NAME_MAX_LENGTH)
     quantity: int
     # the unit the quantity was ordered in (its product's when the order came in), kept like
     # the price: the quote, the signing page and the delivery/return checks read this one,

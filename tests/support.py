@@ -162,6 +162,14 @@ def in_process_cli(monkeypatch, capsys, db_url: str, data_dir):
 def sign_on_the_builtin_page(hub, client):
     """An order posted, quoted (`run_pending`) and signed by the customer on the built-in
     signing page; its completion not yet run. Returns (order id, quote, the page's answer)."""
+    oid = post_order(client, order_payload()).json()["order_id"]
+    run_pending(hub)
+    return (oid, *sign_the_quote_of(hub, client, oid))
+
+
+def sign_the_quote_of(hub, client, oid: str):
+    """The quote of a quoted order signed by the customer on the built-in signing page; its
+    completion not yet run. Returns (quote, the page's answer)."""
     import base64
 
     from sqlmodel import select
@@ -171,14 +179,12 @@ def sign_on_the_builtin_page(hub, client):
     from models import Quote
     from models.db import session_scope
 
-    oid = post_order(client, order_payload()).json()["order_id"]
-    run_pending(hub)
     with session_scope(hub.db_url) as s:
         quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
     link = signing_link(hub.settings, quote).removeprefix("http://testserver")
     form = {"signer_name": "顾晓峰", "consent": "yes", "signature": "data:image/png;base64,"
             + base64.b64encode(handwritten_signature()).decode()}
-    return oid, quote, client.post(link, data=form)
+    return quote, client.post(link, data=form)
 
 
 def query_plans(engine, table: str, fn) -> list[list[str]]:

@@ -82,8 +82,9 @@ def builtin_quote(seeded, pdf_path=None) -> None:
                           customer_name=cust.legal_name, customer_id=cust.id, status="quoted",
                           contact_name="顾晓峰"))
         s.flush()
-        s.add(IntentOrderLine(order_id="IO-BI1", line_no=1, sku="MON-M8", quantity=2,
-                              unit="台", unit_price=Decimal("50.00"), tax_rate=Decimal("0.13")))
+        s.add(IntentOrderLine(order_id="IO-BI1", line_no=1, sku="MON-M8", model="M8",
+                              name="多参数监护仪", quantity=2, unit="台",
+                              unit_price=Decimal("50.00"), tax_rate=Decimal("0.13")))
         quote = Quote(code="Q2611-BUILT-1", order_id="IO-BI1", customer_id=cust.id,
                       total_amount=Decimal("100.00"), tax_amount=Decimal("11.50"),
                       valid_until=dt.date(2099, 1, 1), status="sent",

@@ -43,3 +43,32 @@ def test_the_lines_of_earlier_orders_take_their_products_unit(seeded):
         conn.execute(sa.text(
             "INSERT INTO intent_order_line (order_id, line_no, sku, quantity, unit_price, "
             "tax_rate) VALUES (:order, 4, 'PUMP-SP3', 2, 100, 0.13)"), {"order": order})
+
+
+def test_the_lines_of_earlier_orders_take_their_products_model_and_name(seeded):
+    """Migration 0017: lines stored before it get their product's model (型号) and name (品名),
+    and both columns are required from then on."""
+    db_url = seeded.db_url
+    order = record_signed_order(db_url, customer_id(db_url, "江苏康达医疗设备有限公司"),
+                                dt.date(2026, 10, 10), [("MON-M8", 5), ("CONS-ECG10", 100)],
+                                delivered_on=False)
+    downgrade(db_url, "0016")
+    engine = get_engine(db_url)
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("intent_order_line")}
+    assert "unit" in columns and not columns & {"model", "name"}
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO intent_order_line (order_id, line_no, sku, quantity, unit, unit_price, "
+            "tax_rate) VALUES (:order, 3, 'PUMP-SP3', 2, '台', 100, 0.13)"), {"order": order})
+    migrate(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT line_no, model, name FROM intent_order_line WHERE order_id = :order "
+            "ORDER BY line_no"), {"order": order}).all() == [
+            (1, "M8", "多参数监护仪"), (2, "ECG10", "心电电极片（100片/盒）"), (3, "SP3", "注射泵")]
+    for given in ("model", "name"):
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text(
+                f"INSERT INTO intent_order_line (order_id, line_no, sku, {given}, quantity, unit, "
+                "unit_price, tax_rate) VALUES (:order, 4, 'PUMP-SP3', 'SP3', 2, '台', 100, 0.13)"),
+                {"order": order})
