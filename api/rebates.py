@@ -37,6 +37,7 @@ from flows.settlement import (
 )
 from models import Customer, RebatePolicyVersion, Staff, business_date
 from models.db import session_scope
+from models.money import yuan
 from models.rebates.policy import FIRST_DATE, LAST_DATE, PolicyDocumentError
 
 router = APIRouter(tags=["rebates"])
@@ -239,7 +240,7 @@ def settlement_card(body: dict, q: str = "") -> str:
     delivery = body["delivery"]
     state = "已确认" if body["status"] == "confirmed" else "草稿（待财务确认）"
     title = f"{body['month']} 返利结算第 {body['revision']} 版"
-    html = card(title, f"状态：{state}；{body['lines']} 行，合计 ¥{body['total']}")
+    html = card(title, f"状态：{state}；{body['lines']} 行，合计 {yuan(body['total'])}")
     html += (f'<p id="delivery" class="delivery-{esc(delivery["state"])}">'
              f'凭证与对账单：{esc(delivery["label"])}</p>')
     if delivery["voucher_ref"]:
@@ -265,7 +266,7 @@ def _customers_table(body: dict, q: str) -> str:
     rows = "".join(
         f'<tr id="customer-{c["customer_id"]}"><td>{esc(c["customer"])}'
         f'<div class="muted">{esc(c["customer_code"])}</div></td>'
-        f'<td class="num">¥{esc(c["amount"])}</td><td>{esc(c["statement_no"])}</td>'
+        f'<td class="num">{yuan(c["amount"])}</td><td>{esc(c["statement_no"])}</td>'
         f'<td>{esc(voucher(c))}</td></tr>' for c in customers)
     per_page = body["limit"] or len(customers)
     kept = "" if per_page == CUSTOMERS_PER_PAGE else str(per_page)  # a page size asked for

@@ -632,6 +632,7 @@ _DATE_PATTERNS = (
 _TIME_OF_DAY = re.compile(r"(.*?)[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?")
 _MIDNIGHT = re.compile(r"(.*?)(?:[ T]0?0:00(?::00(?:\.0+)?)?)?")  # Excel CSV: "… 0:00"
 _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_WHOLE = re.compile(r"([+-]?(?:\d{1,3}(?:,\d{3})+|\d+))(?:\.0*)?")
 
 
 def parse_text(text: str, *, max_length: int | None = None) -> str:
@@ -730,11 +731,12 @@ def parse_int(text: str, *, minimum: int | None = None) -> int:
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
-    body = unicodedata.normalize("NFKC", text).strip().replace(",", "")
-    m = re.fullmatch(r"([+-]?\d+)(?:\.0*)?", body)
+    body = unicodedata.normalize("NFKC", text).strip()
+    # commas only as thousands separators (1,200): "1,0" is a decimal comma, never 10
+    m = _WHOLE.fullmatch(body)
     if not m:
-        raise CellError(f"不是整数：{text!r}")
-    value = int(m.group(1))
+        raise CellError(f"不是整数：{text!r}（应写作 1200 或 1,200）")
+    value = int(m.group(1).replace(",", ""))
     if minimum is not None and value < minimum:
         raise CellError(f"不能小于 {minimum}：{text!r}")
     return value

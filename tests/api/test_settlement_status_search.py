@@ -141,3 +141,14 @@ def test_finances_page_has_the_search_box_and_the_pages(hub, client, settled):
     assert "本页没有客户" in past
     bad = client.get(STATUS, params={"limit": 0}, headers=HTML)
     assert bad.status_code == 400 and "链接有误" in bad.text
+
+
+def test_finances_page_writes_amounts_as_everywhere_else(hub, client, settled):
+    """¥1,536.00 with the thousands separator (a claw-back -¥1,200.00: the sign before the
+    symbol, `models.money.yuan`), as the CLI, the statement and the other pages write them."""
+    login(client, hub, "finance-01")
+    body = status(client, hub)
+    assert body["total"] == "1536.00"
+    page = client.get(STATUS, headers=HTML).text
+    assert "合计 ¥1,536.00" in page and "¥1536.00" not in page
+    assert page.count('<td class="num">¥512.00</td>') == 3

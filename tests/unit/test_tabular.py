@@ -408,3 +408,13 @@ def test_excel_cell_values_become_the_text_excel_shows():
     assert _cell_text(None) == "" and _cell_text(True) == "TRUE" and _cell_text(" x ") == "x"
     with pytest.raises(CellError):
         parse_money(_cell_text(12.345))
+
+
+def test_parse_int_takes_commas_only_as_thousands_separators():
+    """`1,0` (a decimal comma) or `,3` is refused, never read as 10 or 3: a return of 10
+    would claw back nine units too many."""
+    assert parse_int("1,200") == 1200 and parse_int("１，２００") == 1200
+    assert parse_int("12,345,678.00") == 12345678
+    for bad in ("1,0", "12,0", ",3", "5,", "1,2,3", "1,20", "1,2000", "1,,200"):
+        with pytest.raises(CellError, match="不是整数"):
+            parse_int(bad)
