@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from flows.errors import Refusal
 from flows.hub import Hub
 from flows.rebate_data import (
-    Window, add_months, customer_profiles, named_products, payment_rates, policy_book,
+    Window, customer_profiles, named_products, payment_rates, policy_book,
     quarter_end, quarter_start, summed_ordered_twice, summed_sale_lines,
 )
 from flows.rebate_board import sees_rebates_of
@@ -108,10 +108,12 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
                 conn, [Window(quarter_start(last_end), last_end, ids)], last_end, classes,
                 delivered=False, exclude_order=order_id)
     with session_scope(db_url) as s:
-        # each order (this one included) evaluated with the customer's tier and region on its
-        # order date, as the settlement will: the earliest read is last month's quarter
-        profiles = customer_profiles(s, [customer.id], since=quarter_start(last_end))
-        rates = payment_rates(s, [customer.id], add_months(day, -1), day)
+        # each order (this one included) evaluated with the customer's tier and region, and
+        # its payment rate, on its order date, as the settlement will: the earliest order
+        # read is of last month's quarter (a quarter's first order its own trailing months)
+        first = quarter_start(last_end)
+        profiles = customer_profiles(s, [customer.id], since=first)
+        rates = payment_rates(s, [customer.id], first, day)
     return preview(order_lines, period, book, profiles, rates, last_month)
 
 
