@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from flows.errors import Refusal
 from flows.rebate_data import (
-    customer_profiles, customers_of_region, policy_book, quarter_start,
+    Window, customer_profiles, customers_of_region, policy_book, quarter_start,
 )
 from flows.settlement import (
     compute_month, delivery_status, line_inputs, previous_month, statement_number,
@@ -246,15 +246,20 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
         customers = set(customer_ids) if customers is None else customers & set(customer_ids)
     customers = {c for c in customers if c is not None} if customers is not None else None
     found: dict[tuple, tuple[str, LineDraft]] = {}
+    paying: set[tuple[str, str]] = set()  # the (bucket, order)s this month's run would pay
+    read: list[Window] = []  # … and the orders it read
     for m in months if customers != set() else ():
-        for d in compute_month(db_url, m, customer_ids=customers).drafts:
+        comp = compute_month(db_url, m, customer_ids=customers)
+        if m == month:
+            paying, read = {(d.bucket_key, d.order_id) for d in comp.drafts}, comp.windows
+        for d in comp.drafts:
             if in_scope(scope, d.rep_id, d.region):
                 # a claw-back split over the reps and regions it was paid to is one line each
                 line = (d.bucket_key, d.order_id, d.rep_id, d.region)
                 earlier = found.get(line)
                 if earlier is None or earlier[1].amount != d.amount:
                     found[line] = (m, d)
-    drafts = list(found.values())
+    drafts = _netted(db_url, list(found.values()), month, paying, read)
     if customer_ids is not None:
         return drafts  # a part of the scope's figure: never read as the whole
     with _EXPECTED_LOCK:
@@ -266,6 +271,30 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
             del _EXPECTED[old]
         _EXPECTED[key] = (now, drafts)
     return drafts
+
+
+def _netted(db_url: str, drafts: list[tuple[str, LineDraft]], month: str,
+            paying: set[tuple[str, str]], read: list[Window]) -> list[tuple[str, LineDraft]]:
+    """`drafts` less last month's lines of a (bucket, order) that this month's computation
+    read (with nothing of last month paid yet, as it is now) and left at what was paid before:
+    its facts since (goods returned, a delivery corrected to nothing) take back what last
+    month's run pays, so the two runs pay nothing for it together."""
+    gone = {d.order_id for m, d in drafts
+            if m != month and (d.bucket_key, d.order_id) not in paying}
+    if not gone:
+        return drafts
+    with session_scope(db_url) as s:
+        orders = {oid: (cid, day) for oid, cid, day in s.exec(
+            select(IntentOrder.id, IntentOrder.customer_id, IntentOrder.order_date)
+            .where(IntentOrder.id.in_(sorted(gone))))}
+
+    def read_now(order_id: str) -> bool:
+        cid, day = orders[order_id]
+        return any(w.start <= day <= w.end and (w.customer_ids is None or cid in w.customer_ids)
+                   for w in read)
+
+    return [(m, d) for m, d in drafts if m == month or (d.bucket_key, d.order_id) in paying
+            or not read_now(d.order_id)]
 
 
 def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:

@@ -7,6 +7,7 @@ longer reach. The world and its money: tests/board_support.py."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 import html
 import re
 
@@ -240,3 +241,53 @@ def test_board_addresses_take_ascii_digits_only_and_expected_takes_no_month(hub,
     page = client.get("/rebates/board/orders/page?status=pending&offset=１", headers=auth | HTML)
     assert page.status_code == 400
     assert client.get("/rebates/board/orders?status=expected", headers=auth).status_code == 200
+
+
+FLAT_MONTHLY = """
+code: T-F
+name: 监护月度返利
+effective_from: 2026-07-01
+rules:
+  - id: flat
+    applies_to: {product_lines: [监护]}
+    measure: amount
+    period: month
+    style: retroactive
+    tiers: [{from: 0, rate: 1%}]
+    priority: 10
+    stacking: stack
+"""
+
+
+def test_goods_returned_before_last_month_is_settled_are_not_expected(hub, client):
+    """October settled; 康达 orders ¥25,600 on 20 November (1 %: ¥256) and returns all of it
+    on 2 December. On 3 December November is not settled yet: its run will pay ¥256 and
+    December's claw it back, ¥0 together — the board expects nothing for the order (before:
+    ¥256, November's line kept as December's computation, with nothing paid yet, had none).
+    The two runs then pay exactly that."""
+    at(D(2026, 10, 1))
+    publish(hub.db_url, FLAT_MONTHLY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    at(D(2026, 11, 2))
+    settle_month(current_hub(), "2026-10", documents=False)
+    order = signed_order(hub.db_url, kangda, D(2026, 11, 20), [("MON-M8", 2)])
+    at(D(2026, 11, 25))
+    rebate_board._EXPECTED.clear()
+    finance = bearer(hub, "finance-01")
+    figures = client.get("/rebates/board/data", headers=finance).json()["figures"]
+    assert {f["status"]: f["amount"] for f in figures}["expected"] == "256.00"
+
+    return_goods(hub.db_url, order, 1, 2, D(2026, 12, 2), number="TH-1")
+    at(D(2026, 12, 3))
+    rebate_board._EXPECTED.clear()
+    for who in ("finance-01", "rep-zhangwei", "mgr-east"):
+        figures = client.get("/rebates/board/data", headers=bearer(hub, who)).json()["figures"]
+        assert {f["status"]: f["amount"] for f in figures}["expected"] == "0.00", who
+        assert client.get("/rebates/board/orders?status=expected", headers=bearer(hub, who)
+                          ).json()["orders"] == [], who
+
+    paid = []
+    for month, day in (("2026-11", D(2026, 12, 5)), ("2026-12", D(2027, 1, 5))):
+        at(day)
+        paid.append(settle_month(current_hub(), month, documents=False).total)
+    assert paid == [Decimal("256.00"), Decimal("-256.00")]
