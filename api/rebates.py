@@ -91,9 +91,10 @@ async def list_policies(request: Request, _: Staff = Depends(current_staff)):
 MAX_DOCUMENT = 200_000  # characters of a policy document (a real one has a few thousand)
 
 
-async def _document(request: Request) -> str:
+async def _document(request: Request) -> tuple[str, bytes]:
     """The request body as the document text, whatever the Content-Type says: a JSON policy
-    sent as application/json is the same document as one sent as text/plain."""
+    sent as application/json is the same document as one sent as text/plain; and the body's
+    bytes."""
     too_long = _body_error(f"政策文档过长（最多 {MAX_DOCUMENT} 个字符）", "string_too_long")
     raw = bytearray()
     async for chunk in request.stream():
@@ -108,7 +109,7 @@ async def _document(request: Request) -> str:
         raise _body_error("请求正文为空：请发送政策文档原文（YAML 或 JSON）", "missing")
     if len(text) > MAX_DOCUMENT:
         raise too_long
-    return text
+    return text, bytes(raw)
 
 
 def _body_error(message: str, problem: str) -> ApiError:
@@ -124,10 +125,10 @@ async def publish(request: Request, person: Staff = Depends(current_staff)):
     """The body is the policy document as the clerk wrote it (YAML or JSON as text/plain, or
     JSON as application/json). Problems are listed per field; nothing is published unless
     the whole document is valid."""
-    document = await _document(request)
+    document, source = await _document(request)
     try:
         done = await run_in_threadpool(publish_policy, request.app.state.settings.db_url,
-                                       document, person)
+                                       document, person, source)
     except PolicyDocumentError as exc:
         raise ApiError(422, "invalid_policy", "返利政策文档有误，未发布",
                        [{"field": p.field, "problem": "invalid", "message": p.message}

@@ -12,8 +12,12 @@ from deployments.customers_cli import CliError, _hub, _settings, _staff, unreada
 
 
 def _read(path: str) -> str:
+    return _read_file(path)[0]
+
+
+def _read_file(path: str) -> tuple[str, bytes]:
     """The document as text: UTF-8, or GB18030/GBK as Windows Notepad saves Chinese text
-    (the same rule as the CSV imports)."""
+    (the same rule as the CSV imports); and the file's bytes."""
     from connectors.tabular import TableError, decode_csv
 
     try:
@@ -21,7 +25,7 @@ def _read(path: str) -> str:
     except OSError as exc:
         raise unreadable(path, exc) from exc
     try:
-        return decode_csv(data)
+        return decode_csv(data), data
     except (TableError, UnicodeDecodeError) as exc:
         raise CliError(f"文件 {path} 不是文本文件（应为 UTF-8 或 GB18030/GBK 编码的 YAML/JSON）"
                        ) from exc
@@ -78,10 +82,10 @@ def cmd_publish(args) -> int:
     from models.rebates.policy import PolicyDocumentError
 
     settings = _settings()
-    text = _read(args.file)
+    text, data = _read_file(args.file)
     _parse(args.file, text)  # problems first, before anything else is checked
     try:
-        done = publish_policy(settings.db_url, text, _staff(settings.db_url, args.by))
+        done = publish_policy(settings.db_url, text, _staff(settings.db_url, args.by), data)
     except PolicyDocumentError as exc:  # the document does not fit the published versions
         raise _policy_refused(args.file, exc.problems) from exc
     superseded = f"，自该日起取代第 {done.supersedes} 版" if done.supersedes else ""

@@ -213,10 +213,13 @@ def _exclusive_threshold_warnings(spec: PolicySpec) -> list[Problem]:
         if rule.stacking == "exclusive" and rule.tiers[0].lower > 0]
 
 
-def publish_policy(db_url: str, text: str, person: Staff) -> Published:
+def publish_policy(db_url: str, text: str, person: Staff, source: bytes | None = None
+                   ) -> Published:
     """Validate and publish as the next version of its code, in one transaction. Raises
     PolicyDocumentError (the problems, field by field) or PublishError; the warnings of the
-    review come back with the result."""
+    review come back with the result. `source`: the document's bytes as the clerk sent them
+    (a GBK file, one with a UTF-8 BOM), whose sha256 is stored so that `sha256sum` of her
+    file finds the version; default `text` in UTF-8."""
     if person.role not in PUBLISHER_ROLES:
         raise PublishError(f"只有销售运营或管理员可以发布返利政策（{person.name} 的角色是"
                            f"{role_label(person.role)}）", status=403, code="forbidden")
@@ -233,7 +236,8 @@ def publish_policy(db_url: str, text: str, person: Staff) -> Published:
                 code=spec.code, version=review.version, name=spec.name,
                 effective_from=spec.effective_from, effective_to=spec.effective_to,
                 document=text, spec=spec.to_json(),
-                sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(), published_by=person.id)
+                sha256=hashlib.sha256(text.encode("utf-8") if source is None else source
+                                      ).hexdigest(), published_by=person.id)
             s.add(row)
             record_create(s, row, f"staff:{person.id}")
     except sa.exc.IntegrityError as exc:  # someone published this code at the same moment

@@ -4,6 +4,7 @@ master data, dates left uncovered), `rebates show`, and the CLI's Chinese refusa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import datetime as dt
 import json
 import sqlite3
@@ -268,3 +269,27 @@ def test_a_rep_may_not_publish_and_is_told_in_chinese(hub):
     with pytest.raises(PublishError, match=f"（{rep.name} 的角色是销售代表）") as refused:
         publish_policy(db_url, POLICY, rep)
     assert refused.value.status == 403
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig", "utf-8"])
+def test_the_sha256_shown_is_that_of_the_clerks_file(hub, cli, tmp_path, encoding):
+    """A policy saved by Windows Notepad (GBK, or UTF-8 with a BOM) is published as its text;
+    the sha256 `show` prints is the file's own, so `sha256sum` of her file finds the version
+    that went live."""
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(POLICY.encode(encoding))
+    assert cli("rebates", "publish", str(path), "--by", "ops-01")[0] == 0
+    shown = policy_version(hub.db_url, "T-PUB", 1)
+    assert shown["document"] == POLICY
+    assert shown["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_api_stores_the_sha256_of_the_body_as_sent(hub):
+    body = b"\xef\xbb\xbf" + POLICY.encode("utf-8")  # a BOM, as some editors write it
+    with TestClient(create_app(hub.settings)) as client:
+        r = client.post("/rebates/policies", content=body, headers={
+            "Content-Type": "text/plain; charset=utf-8",
+            "Authorization": f"Bearer {issue_token(hub.settings, 'ops-01')}"})
+    assert r.status_code == 201, r.text
+    shown = policy_version(hub.db_url, "T-PUB", 1)
+    assert shown["document"] == POLICY and shown["sha256"] == hashlib.sha256(body).hexdigest()
