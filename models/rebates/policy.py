@@ -679,6 +679,7 @@ _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 # misread would pay ten or a thousand times): refused with the number it most likely means
 _DECIMAL_COMMA = re.compile(r"^([+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)),(\d+)$")
 _DOT_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3}){2,}$")  # 1.000.000
+_WAN_GROUPED = re.compile(r"^[+-]?[1-9]\d{0,3}(,\d{4})+$")  # 1,0000: digits by 万, not a decimal
 _SCALED = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(万|千|亿)\s*(元|件|台|盒)?$")
 _WITH_UNIT = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))\s*(元|件|台|盒)$")
 _SCALES = {"千": 3, "万": 4, "亿": 8}
@@ -729,13 +730,16 @@ def _number_hint(value: Any) -> str:
 
 def _decimal_comma_hint(text: str) -> str:
     """`（逗号不能作小数点：如指 12.5%，请写成 12.5%）` for 12,5% or 1.000,5 (1000.5); 1.000.000
-    (dots grouping the thousands) likewise; '' otherwise."""
+    (dots grouping the thousands) and 1,0000 (commas grouping by 万: 10000, not 1) likewise;
+    '' otherwise."""
     half = text.translate(HALF_WIDTH).strip()
     percent = half.endswith("%")
     body = half[:-1].strip() if percent else half
     if _DOT_GROUPED.match(body):
         meant = body.replace(".", "") + ("%" if percent else "")
         return f"（“{text}”请写成 {meant}：千位分隔符只能用逗号“,”，也可以不写）"
+    if not percent and _WAN_GROUPED.match(body):  # four digits a group (万): never a ¥1
+        return f"（“{text}”请写成 {body.replace(',', '')}：逗号只能三位一组分隔千位，也可以不写）"
     found = _DECIMAL_COMMA.match(body)
     if not found or (not percent and _THOUSANDS.match(body)):
         return ""

@@ -238,6 +238,12 @@ def test_a_grouped_cap_is_read_and_stays_decimal():
     ("amount_per_period: 50000", "amount_per_period: 50000,50",
      "rules[0].cap.amount_per_period",
      "（逗号不能作小数点，小数点请用半角“.”：如指 50000.5，请写成 50000.5）"),
+    # commas by 万 (four digits a group), as some write Chinese amounts: 10,000, not ¥1
+    ("amount_per_period: 50000", "amount_per_period: 1,0000", "rules[0].cap.amount_per_period",
+     "（“1,0000”请写成 10000：逗号只能三位一组分隔千位，也可以不写）"),
+    ("amount_per_period: 50000", "amount_per_period: 120,0000,0000",
+     "rules[0].cap.amount_per_period",
+     "（“120,0000,0000”请写成 12000000000：逗号只能三位一组分隔千位，也可以不写）"),
     ("amount_per_period: 50000", "amount_per_period: 1.000.000",
      "rules[0].cap.amount_per_period",
      "（“1.000.000”请写成 1000000：千位分隔符只能用逗号“,”，也可以不写）"),
