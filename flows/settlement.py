@@ -43,9 +43,9 @@ from flows.rebate_data import (
     summed_sale_lines, window_filter,
 )
 from models import (
-    Customer, Delivery, IntentOrder, IntentOrderLine, OperationLog, Product, Quote,
-    RebateBucketInputs, RebateLine, RebatePolicyVersion, SalesReturn, SettlementRun, Staff,
-    utcnow,
+    Customer, Delivery, IntentOrder, IntentOrderLine, OperationLog, Payment, Product, Quote,
+    ReceivableInvoice, RebateBucketInputs, RebateLine, RebatePolicyVersion, SalesReturn,
+    SettlementRun, Staff, utcnow,
 )
 from models.base import SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
@@ -191,6 +191,15 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
             back_dated = unpublished if back_dated is None else min(back_dated, unpublished)
         if back_dated is not None and back_dated < q0:
             touched.append(IntentOrder.order_date >= back_dated)
+        # an invoice or payment recorded, changed or deleted since (a payment keyed late with
+        # its real date, a receipt voided): the payment rates of the customer's orders dated
+        # in the three months after its due month, those of earlier quarters included
+        for customer_id, due in _receivables_news(conn, since).items():
+            first_month = add_months(due.replace(day=1), 1)
+            q = quarter_start(first_month)
+            while q < q0 and q <= add_months(first_month, 2):
+                pairs[q].add(customer_id)
+                q = add_months(q, 3)
     query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
              .where(IntentOrder.order_date < q0, sa.or_(*touched)))
     for customer_id, order_date in conn.execute(query):
@@ -198,6 +207,60 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
             pairs[quarter_start(order_date)].add(customer_id)
     windows += [Window(q, quarter_end(q), frozenset(ids)) for q, ids in sorted(pairs.items())]
     return windows
+
+
+def _receivables_news(conn: sa.Connection, since: dt.datetime) -> dict[int, dt.date]:
+    """The customers whose invoices or payments were recorded (or changed: an import records
+    a changed row anew) or deleted after `since`, each with the earliest due date concerned:
+    an invoice's (its old one too, when changed), a red-letter invoice's blue one's, a
+    payment's invoice's."""
+    invoice, payment = ReceivableInvoice, Payment
+    found: dict[int, dt.date] = {}
+    blue: set[str] = set()  # invoices whose due date is concerned: found by number
+
+    def note(customer_id, due) -> None:
+        if customer_id is None or due is None:
+            return
+        due = dt.date.fromisoformat(due) if isinstance(due, str) else due
+        customer_id = int(customer_id)
+        found[customer_id] = min(due, found.get(customer_id, due))
+
+    for customer_id, due, reverses in conn.execute(sa.select(
+            invoice.customer_id, invoice.due_on, invoice.reverses)
+            .where(invoice.recorded_at > since)):
+        note(customer_id, due)
+        if reverses:
+            blue.add(reverses)
+    blue |= set(conn.execute(sa.select(payment.invoice_no).where(
+        payment.recorded_at > since)).scalars())
+    # what the log says of rows changed or deleted since: their old due dates and invoices
+    moved: dict[int, list] = defaultdict(list)  # invoice id → its due dates before a change
+    for entity, entity_id, changes in conn.execute(sa.select(
+            OperationLog.entity, OperationLog.entity_id, OperationLog.changes).where(
+            OperationLog.at > since, OperationLog.action.in_(("update", "delete")),
+            OperationLog.entity.in_((invoice.__tablename__, payment.__tablename__)))):
+        values = json.loads(changes)  # field: [old, new] (new None: deleted)
+        if entity == invoice.__tablename__:
+            if "customer_id" in values:  # deleted: every field is there
+                note(values["customer_id"][0], values.get("due_on", [None])[0])
+            elif entity_id.isdigit():  # changed: its old due date, the customer by its row
+                moved[int(entity_id)] += values.get("due_on", ())
+            blue.update(n for name in ("reverses", "invoice_no") for n in values.get(name, ())
+                        if n)
+        else:  # a payment: the invoices it was, and is, allocated to
+            blue.update(n for n in values.get("invoice_no", ()) if n)
+    if moved:
+        for row_id, customer_id in conn.execute(sa.select(invoice.id, invoice.customer_id)
+                                                .where(invoice.id.in_(sorted(moved)))):
+            for due in moved[row_id]:
+                note(customer_id, due)
+    numbers = sorted(blue)
+    for start in range(0, len(numbers), 500):
+        for customer_id, due in conn.execute(sa.select(invoice.customer_id, invoice.due_on)
+                                             .where(invoice.invoice_no.in_(
+                                                 numbers[start:start + 500]))):
+            note(customer_id, due)
+    return found
 
 
 def _orders_of_deleted_movements(conn: sa.Connection, since: dt.datetime) -> list[str]:
