@@ -1126,6 +1126,7 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
             progress(pct)
 
     month = month_key(month)
+    earlier = None  # the revision this flow run stored on an earlier attempt
     try:
         with session_scope(hub.db_url) as s:
             refuse_unsettleable(s, month)  # before minutes of work, not only when storing
@@ -1137,7 +1138,11 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
             raise
         run_id = None
     else:
-        for attempt in range(3):
+        # a retry of a flow run that stored its revision already: that revision is the run's
+        # result, sent and written now; the month is not computed again (news since is the
+        # next run's, which the run's table would otherwise not mention)
+        earlier, run_id = stored_by(hub.db_url, month, flow_run_id), None
+        for attempt in range(3 if earlier is None else 0):
             comp = compute_month(hub.db_url, month)
             step(50)
             try:
@@ -1154,13 +1159,23 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
     step(95)
     # nothing new stored, but a revision an earlier (failed or retried) run stored got its
     # vouchers now: the result is that revision's, not "nothing changed"
-    shown = run_id if run_id is not None else (finished[-1] if finished else None)
+    shown = (run_id if run_id is not None else earlier if earlier is not None
+             else finished[-1] if finished else None)
     result = summarize(hub.db_url, month, shown, finished_only=run_id is None)
     result.run_id = run_id  # stored by this call; None: nothing new (maybe finished one)
     if shown is not None:
         result.documents = made
     step(100)
     return result
+
+
+def stored_by(db_url: str, month: str, flow_run_id: str | None) -> int | None:
+    """The revision of `month` the flow run `flow_run_id` stored (on an earlier attempt)."""
+    if not flow_run_id:
+        return None
+    with session_scope(db_url) as s:
+        return s.exec(select(sa.func.max(SettlementRun.id)).where(
+            SettlementRun.month == month, SettlementRun.flow_run_id == flow_run_id)).one()
 
 
 def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
@@ -1317,8 +1332,8 @@ STEP = dict(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_u
 def settle_task(month: str, progress_id) -> dict:
     """Compute and store the month's new lines, send the vouchers (documents follow)."""
     hub = current_hub()
-    run_id = str(flow_run.get_id() or "local")
-    result = settle_month(hub, month, ACTOR, run_id, documents=False,
+    run_id = flow_run.get_id()
+    result = settle_month(hub, month, ACTOR, str(run_id) if run_id else None, documents=False,
                           progress=lambda pct: update_progress_artifact(progress_id, pct * 0.6))
     return result.as_dict()
 

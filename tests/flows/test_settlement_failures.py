@@ -17,7 +17,10 @@ from connectors.base import PermanentError, TransientError
 from flows.hub import build_hub, use_hub
 from flows.settlement import settle_month
 from tests.flows.test_settlement import POLICY
-from tests.rebate_support import clock_from, customer_id, publish, signed_order
+from models import IntentOrder
+from models.db import session_scope
+from sqlmodel import select
+from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 from tests.simulators.base import Faults
 from tests.simulators.erp_sim import VOUCHER_PATH, ErpSimulator
 
@@ -99,6 +102,47 @@ def test_the_retry_after_finance_failed_reports_the_revision_it_sent(rest_hub, f
     assert {"维度": "合计", "名称": "1 行", "金额": "¥1,280.00"} in table
     assert "无新增变动" not in artifacts["settle-month"].description
     assert len(statements(rest_hub)) == 1
+
+
+def test_a_retry_sends_the_revision_it_stored_and_computes_nothing_again(
+        rest_hub, finance_sim, quick_retries, monkeypatch):
+    """Finance answers 503 to the first attempt; a return of the settled order is keyed while
+    the run waits for its retry. The retry sends revision 1 as stored (no second computation,
+    no revision 2 behind the run's back: its table would name only that one) and the run
+    reports revision 1; the return is news for the next settlement, which claws it back."""
+    computed = []
+    compute = settlement.compute_month
+
+    def counting(db_url, month, **kw):
+        computed.append(month)
+        return compute(db_url, month, **kw)
+
+    monkeypatch.setattr(settlement, "compute_month", counting)
+    finance_sim.faults.rate = 1.0
+    submit = rest_hub.finance.submit_vouchers
+    with session_scope(rest_hub.db_url) as s:
+        order = s.exec(select(IntentOrder.id)).one()
+
+    def first_attempt_fails(batch):
+        try:
+            return submit(batch)
+        finally:
+            if finance_sim.faults.rate:
+                finance_sim.faults.rate = 0.0
+                return_goods(rest_hub.db_url, order, 1, 1, dt.date(2026, 10, 20))
+
+    monkeypatch.setattr(rest_hub.finance, "submit_vouchers", first_attempt_fails)
+    state = settlement.settle_month_flow(month="2026-10", return_state=True)
+    assert state.is_completed(), state.message
+    assert computed == ["2026-10"]
+    assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1}
+    result = state.result()
+    assert result["revision"] == 1 and result["total"] == "1280.00"
+    assert "第 1 版（此前已保存，本次补齐凭证草稿与对账单）：1 行，合计 ¥1,280.00" in result["message"]
+
+    again = settle_month(rest_hub, "2026-10", documents=False)
+    assert (again.revision, again.total) == (2, Decimal("-256.00"))
+    assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1, "RB-2026-10-r2": 1}
 
 
 def test_a_run_that_gives_up_says_what_is_stored_and_the_next_finishes_it_once(
