@@ -269,3 +269,19 @@ def test_the_rest_sync_refuses_a_payment_dated_after_today(hub):
     assert [str(p) for p in refused.value.problems] == [
         "回款日期 2062-12-10 晚于今天（2027-02-15）：尚未收到的款项不能登记为回款，请核对年份后再导入"]
     assert rate(hub.db_url) == ((0, 0), None)
+
+
+@pytest.fixture
+def cli(seeded, monkeypatch, capsys, tmp_path):
+    from tests.support import in_process_cli
+
+    yield from in_process_cli(monkeypatch, capsys, seeded.db_url, tmp_path / "data")
+
+
+def test_the_cli_says_the_amount_was_taken_as_amount_plus_tax(cli, tmp_path):
+    code, out, err = cli("receivables", "import", write(
+        tmp_path / "应收.csv", VAT.format("")
+        + f"FP-V,{KANGDA},2026-11-01,2026-12-15,10000.00,1300.00\n"))
+    assert (code, err) == (0, "")
+    assert out == ("应收/回款导入完成：新增 1，更新 0，未变 0。\n"
+                   "  说明：应收.csv：没有「价税合计」列，1 张发票的应收金额按「金额」（不含税）+「税额」计算\n")
