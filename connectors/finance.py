@@ -1139,8 +1139,11 @@ def _sheet_kind(sheet: Sheet) -> str | None:
 def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...],
                                                      tuple[PaymentRecord, ...]]:
     """Invoices and payments from export sheets; each sheet is an invoice table (开票日期,
-    到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. Raises
-    TableError listing every problem (file, row, column) in Chinese."""
+    到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. An invoice
+    is due 价税合计, or 金额 + 税额, or 金额 (`_due`); a payment row is worth its 本次核销金额
+    when the table has it, and a receipt's 收款金额 repeated on several invoices without it is
+    refused (`_ambiguous_receipts`). Raises TableError listing every problem (file, row,
+    column) in Chinese."""
     invoices: list[ReceivableRecord] = []
     payments: list[PaymentRecord] = []
     problems: list[Problem] = []
