@@ -56,6 +56,7 @@ from connectors.tabular import (
     parse_money,
     parse_text,
 )
+from models.money import yuan
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,10 @@ class ReceivableRecord:
     reversed_in_full: bool = False
     # (file or worksheet, row) it was read from, for messages; None from REST
     at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
+    # the column `amount` was read from (价税合计 or 金额), for messages; `tax_added`: it is
+    # 金额 + 税额 (a file with both but no 价税合计), which the import's summary says
+    amount_from: str = dataclasses.field(default="金额", compare=False)
+    tax_added: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -223,7 +228,9 @@ class ReceivableRecord:
 
 @dataclass(frozen=True)
 class PaymentRecord:
-    """Money received against one invoice (one record per invoice a payment settles).
+    """Money received against one invoice (one record per invoice a payment settles):
+    `amount` is what the payment allocates to that invoice (本次核销金额), not the receipt's
+    total when it settles several.
     `voided`: finance voided the 回款单 (作废): none of its money counts any more; a 回款单 is
     voided whole, every record of its number says so."""
 
@@ -235,6 +242,8 @@ class PaymentRecord:
     voided: bool = False
     # (file or worksheet, row) it was read from, for messages; None from REST
     at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
+    # the column `amount` was read from (金额, or 核销金额: the invoice's share of the receipt)
+    amount_from: str = dataclasses.field(default="金额", compare=False)
 
     @property
     def invoice_key(self) -> str:
@@ -759,6 +768,8 @@ def build_voucher_workbook(batch: VoucherBatch, book: KingdeeVoucherBook | None 
 # may carry both its own 备注 and the invoice's. Not 摘要: an ERP's or a voucher's summary line,
 # which the tax software never writes
 REMARK_COLUMNS = ("备注", "发票备注")
+DUE, TAX = "价税合计", "税额"  # an invoice's tax-included amount, the VAT beside 金额
+ALLOCATED = "核销金额"  # a payment row's share of its receipt for that invoice
 INVOICE_COLUMNS = (
     Column("发票号", aliases=("发票号码", "发票编号")),
     Column("客户名称", aliases=("客户", "购方名称", "购买方名称")),
@@ -766,7 +777,13 @@ INVOICE_COLUMNS = (
            aliases=("客户统一社会信用代码", "纳税人识别号", "购方税号", "购买方纳税人识别号")),
     Column("开票日期", aliases=("发票日期",)),
     Column("到期日", aliases=("到期日期", "应收日期", "收款到期日")),
-    Column("金额", aliases=("价税合计", "应收金额", "发票金额", "含税金额")),
+    # what is due (tax included): 价税合计 when the file has it; VAT exports (the tax
+    # platform's, Kingdee's 应收单) write 金额 before tax and 税额 beside it, read as 金额 + 税额
+    # without 价税合计; 金额 alone is the tax-included amount (`_due`). One of 价税合计 / 金额
+    # must be present (`_check_amount_columns`).
+    Column(DUE, required=False, aliases=("含税金额", "应收金额")),
+    Column("金额", required=False, aliases=("发票金额",)),
+    Column(TAX, required=False, aliases=("合计税额",)),
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
     Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
@@ -783,7 +800,13 @@ PAYMENT_COLUMNS = (
     Column("回款单号", aliases=("收款单号", "回款编号", "收款单编号")),
     Column("发票号", aliases=("发票号码", "发票编号")),
     Column("回款日期", aliases=("收款日期", "到账日期")),
-    Column("金额", aliases=("回款金额", "收款金额")),
+    # 收款金额 of a 收款核销 export is the receipt's total, written on each invoice's row; the
+    # invoice's share is 本次核销金额 (K/3 Cloud 收款核销记录, U8 核销明细), read when present
+    # (`_payment`). One of the two must be present (`_check_amount_columns`).
+    Column("金额", required=False, aliases=("回款金额", "收款金额")),
+    Column(ALLOCATED, required=False,
+           aliases=("本次核销金额", "本次核销", "核销金额(本位币)", "本次核销金额(本位币)",
+                    "本位币核销金额", "本币核销金额")),
     Column("币种", required=False, aliases=("币别", "货币")),
     Column("发票代码", required=False),
     Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
@@ -854,6 +877,40 @@ def _invoice_number(row: Row) -> tuple[str, str | None]:
     return number, code
 
 
+def _check_amount_columns(table, names: tuple[str, ...], columns: tuple[Column, ...]) -> None:
+    """A table needs one of the amount columns `names` (absent ones read as ''): refused
+    naming the first, with every spelling of each, when it has none."""
+    if any(name in table.columns for name in names):
+        return
+    spelled = "或".join(f"「{c.name}」（也可写作：{'、'.join(c.aliases)}）"
+                       for name in names for c in columns if c.name == name)
+    raise TableError([Problem(table.source, table.header_row, names[0],
+                              f"缺少必填列：须有{spelled}{table.unread(*names)}")])
+
+
+def _due(row: Row) -> tuple[Any, str, bool]:
+    """What is due on an invoice row (tax included), the column it was read from, and
+    whether 税额 was added: 价税合计 when the file has it (金额 and 税额 beside it are not
+    read); else 金额 + 税额 when the file has 税额 (VAT exports: 金额 is before tax); else 金额,
+    the tax-included amount. Not zero (a 红字发票 is negative)."""
+    def amount(text: str) -> Decimal:
+        return parse_money(text, allow_zero=False)
+
+    if DUE in row.values:
+        return row.get(DUE, amount), DUE, False
+    if TAX not in row.values:
+        return row.get("金额", amount), "金额", False
+    net, tax = row.get("金额", parse_money), row.get(TAX, parse_money)
+    if net is INVALID or tax is INVALID:
+        return INVALID, "金额", True
+    if net * tax < 0:
+        return row.fail(TAX, f"税额 {tax} 与金额 {net} 正负不一致（红字发票的金额与税额均为负数）"
+                        ), "金额", True
+    if net + tax == 0:
+        return row.fail("金额", "金额与税额合计（价税合计）不能为零"), "金额", True
+    return net + tax, "金额", True
+
+
 def _business_date(text: str) -> dt.date:
     # exports write 开票日期 / 到账时间 with the local time of day: the date is what counts
     return parse_date(text, time_of_day=True)
@@ -867,11 +924,11 @@ def _invoice(row: Row) -> ReceivableRecord:
     if due < issued:
         row.fail("到期日", f"到期日 {due} 早于开票日期 {issued}")
     # a credit note (红字发票) is a negative invoice; zero is a mistake
-    amount = row.get("金额", lambda t: parse_money(t, allow_zero=False))
+    amount, amount_from, tax_added = _due(row)
     original, original_code = _original_invoice(row, number, code)
     if original not in (None, INVALID) and amount is not INVALID and amount > 0:
-        row.fail("金额", f"填写了原发票号码的是红字发票，金额须为负数：{row['金额']}"
-                       "（蓝字发票被红冲，请在「红冲状态」列注明）")
+        row.fail(amount_from, f"填写了原发票号码的是红字发票，金额须为负数：{amount}"
+                              "（蓝字发票被红冲，请在「红冲状态」列注明）")
     voided = row.get("作废状态", lambda t: parse_voided(t, "该发票"))
     original_from = None
     # every 红字发票 is issued against a 红字发票信息表 / 红字确认单 naming its blue invoice: a
@@ -887,7 +944,8 @@ def _invoice(row: Row) -> ReceivableRecord:
         amount=amount, invoice_code=code, voided=voided,
         original_no=original, original_code=original_code, original_from=original_from,
         # a red invoice's own 红冲状态 says nothing about what is due on it
-        reversed_in_full=(reversal == "full" and amount is not INVALID and amount > 0))
+        reversed_in_full=(reversal == "full" and amount is not INVALID and amount > 0),
+        amount_from=amount_from, tax_added=tax_added)
 
 
 # How the tax software names a 红字发票's blue invoice in the invoice's 备注 (read after NFKC:
@@ -1034,10 +1092,39 @@ def _payment(row: Row) -> PaymentRecord:
     row.get("币种", _yuan_only)
     payment_no = row.get("回款单号", _number)
     number, code = _invoice_number(row)
+    # the invoice's share of the receipt when the file says it, not the receipt's total
+    amount_from = ALLOCATED if ALLOCATED in row.values else "金额"
     return PaymentRecord(
         payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", _business_date),
-        amount=row.get("金额", lambda t: parse_money(t, positive=True)), invoice_code=code,
-        voided=row.get("作废状态", parse_voided))
+        amount=row.get(amount_from, lambda t: parse_money(t, positive=True)), invoice_code=code,
+        voided=row.get("作废状态", parse_voided), amount_from=amount_from)
+
+
+# the headers a 收款核销 export gives the receipt's total (written on each invoice's row)
+RECEIPT_TOTALS = frozenset({"收款金额"})
+
+
+def _ambiguous_receipts(found: list[PaymentRecord]) -> list[Problem]:
+    """Of a table whose amount is 收款金额 and that has no 核销金额 column: a receipt (not
+    voided) listed against several invoices with the same amount on every row. That is how a
+    收款核销 export writes the receipt's total beside each invoice it settles; read as each
+    invoice's share, the money would count once per invoice. Refused at each of its rows."""
+    receipts: dict[str, list[PaymentRecord]] = {}
+    for record in found:
+        if not record.voided:
+            receipts.setdefault(record.payment_no, []).append(record)
+    problems = []
+    for payment_no, records in receipts.items():
+        if len(records) < 2 or len({r.amount for r in records}) > 1:
+            continue
+        amount = yuan(records[0].amount)
+        invoices = "、".join(invoice_label(r.invoice_key) for r in records)
+        problems += [Problem(*r.at, "金额", (
+            f"回款单 {payment_no} 核销 {len(records)} 张发票（{invoices}），每行金额都是 {amount}："
+            "无法判断这是收款单的收款总额还是本张发票的核销金额；请导出收款核销记录时带上"
+            "「本次核销金额」列后再导入（若确是每张发票各核销 "
+            f"{amount}，请把此列表头改为「本次核销金额」）")) for r in records]
+    return problems
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
@@ -1052,8 +1139,11 @@ def _sheet_kind(sheet: Sheet) -> str | None:
 def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...],
                                                      tuple[PaymentRecord, ...]]:
     """Invoices and payments from export sheets; each sheet is an invoice table (开票日期,
-    到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. Raises
-    TableError listing every problem (file, row, column) in Chinese."""
+    到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. An invoice
+    is due 价税合计, or 金额 + 税额, or 金额 (`_due`); a payment row is worth its 本次核销金额
+    when the table has it, and a receipt's 收款金额 repeated on several invoices without it is
+    refused (`_ambiguous_receipts`). Raises TableError listing every problem (file, row,
+    column) in Chinese."""
     invoices: list[ReceivableRecord] = []
     payments: list[PaymentRecord] = []
     problems: list[Problem] = []
@@ -1080,15 +1170,20 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                                           "「到期日」列，回款表需有「回款单号」「回款日期」列")])
             if kind == "invoices":
                 table = sheet.table(INVOICE_COLUMNS)
+                _check_amount_columns(table, (DUE, "金额"), INVOICE_COLUMNS)
                 found = _located(table, convert_rows(table.rows, _invoice))
                 no_duplicates(table, found, lambda r: r.key, "发票号")
                 once(table, found, lambda r: r.key, "发票号")
                 invoices += found
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
+                _check_amount_columns(table, ("金额", ALLOCATED), PAYMENT_COLUMNS)
                 found = _located(table, convert_rows(table.rows, _payment))
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
+                if ALLOCATED not in table.columns and \
+                        header_key(table.headers.get("金额", "")) in RECEIPT_TOTALS:
+                    problems += _ambiguous_receipts(found)
                 payments += found
                 for row, record in zip(table.rows, found):
                     states.setdefault(record.payment_no, []).append(

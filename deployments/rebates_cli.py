@@ -275,6 +275,8 @@ def _imported(summary, what: str, removed: str = "移除核销") -> int:
           + (f"，{removed} {summary.removed}" if summary.removed else "") + "。")
     for item in summary.moved:
         print(f"  变更：{item}")
+    for item in summary.notes:
+        print(f"  说明：{item}")
     for item in summary.skipped[:20]:
         print(f"  跳过：{item}", file=sys.stderr)
     if len(summary.skipped) > 20:

@@ -75,7 +75,9 @@ class ImportSummary:
     """What an import did. `removed`: payment rows taken off an invoice the export no longer
     lists for that payment (delivery / return lines a re-sent document no longer has); `moved`
     says, per payment (or re-keyed invoice, or document), what changed; `skipped`: records not
-    imported and why (unknown customers; delivery / return lines with nothing shipped)."""
+    imported and why (unknown customers; delivery / return lines with nothing shipped);
+    `notes`: how the file was read where the clerk should know (an invoice's amount taken as
+    金额 + 税额)."""
 
     created: int = 0
     updated: int = 0
@@ -83,6 +85,7 @@ class ImportSummary:
     skipped: list[str] = field(default_factory=list)
     removed: int = 0
     moved: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, other: ImportSummary) -> None:
         self.created += other.created
@@ -91,10 +94,12 @@ class ImportSummary:
         self.skipped += other.skipped
         self.removed += other.removed
         self.moved += other.moved
+        self.notes += other.notes
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged,
-                "skipped": self.skipped, "removed": self.removed, "moved": self.moved}
+                "skipped": self.skipped, "removed": self.removed, "moved": self.moved,
+                "notes": self.notes}
 
 
 def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
@@ -149,13 +154,21 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     is the payment voided, not another 账套's or year's of the same number (`_void_payment`).
     A payment with an invoice not known is an error, or skipped whole: its stored allocations
     stay as they are until every invoice it lists is known, so its money is never counted on
-    two invoices, nor lost."""
+    two invoices, nor lost.
+
+    Refused too: an invoice issued, or a payment received, after today (a mistyped year
+    would count as paid late, or not yet due); more money on a blue invoice than is due on
+    it (`_over_allocated`)."""
     summary, problems = ImportSummary(), []
+    problems += _future_dates(invoices, payments)
+    summary.notes += _tax_added(invoices)
     voided = []  # invoices finance voided: taken out once the payments are stored
     # blue invoices first: a red-letter invoice's blue one may be in the same export
     blues = [r for r in invoices if not r.reverses or r.voided]
     reds = [r for r in invoices if r.reverses and not r.voided]
     reversed_now: dict[str, ReceivableRecord] = {}  # blue key → the last record touching it
+    # blue key → the last payment record allocating to it (`_over_allocated`)
+    allocated_now: dict[str, PaymentRecord] = {}
     # red key → the last record touching it: what was given back on it (`_over_refunded`)
     refunded_now: dict[str, ReceivableRecord | PaymentRecord] = {}
     for record in blues + reds:
@@ -228,6 +241,8 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
             invoice = found[record.invoice_key]
             if invoice.amount < 0:
                 refunded_now[invoice.invoice_no] = record
+            else:
+                allocated_now[invoice.invoice_no] = record
             values = dict(customer_id=invoice.customer_id, paid_on=record.paid_on,
                           amount=record.amount)
             row = s.exec(select(Payment).where(Payment.payment_no == payment_no,
@@ -238,6 +253,7 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
                     values, summary, actor)
     s.flush()
     problems += _over_refunded(s, refunded_now)
+    problems += _over_allocated(s, allocated_now)
     for record in voided:
         _drop_voided_invoice(s, record, summary, problems, actor, skip_unknown)
     if problems:
@@ -424,7 +440,7 @@ def _over_reversed(s: Session, touched: dict[str, ReceivableRecord]) -> list:
                      .order_by(ReceivableInvoice.invoice_no)).all()
         total = -sum((r.amount for r in red), Decimal("0"))
         if total > blue.amount:
-            problems.append(_at(record, "金额", (
+            problems.append(_at(record, record.amount_from, (
                 f"红字发票 {'、'.join(invoice_label(r.invoice_no) for r in red)} 冲销蓝字发票 "
                 f"{invoice_label(key)} 合计 {yuan(total)}，超过该发票金额 {yuan(blue.amount)}"
                 "：红冲金额不能超过原蓝字发票金额")))
@@ -446,11 +462,65 @@ def _over_refunded(s: Session, touched: dict[str, ReceivableRecord | PaymentReco
                       .order_by(Payment.payment_no)).all()
         total = sum((p.amount for p in paid), Decimal("0"))
         if total > -red.amount:
-            problems.append(_at(record, "金额", (
+            problems.append(_at(record, record.amount_from, (
                 f"回款 {'、'.join(p.payment_no for p in paid)} 核销红字发票 {invoice_label(key)} "
                 f"合计 {yuan(total)}，超过该红字发票金额 {yuan(-red.amount)}：核销在红字发票上的是"
                 "退给客户的款项，不能超过红字发票冲销的金额（多收的款项请核销到其他发票或转预收）")))
     return problems
+
+
+def _over_allocated(s: Session, touched: dict[str, PaymentRecord]) -> list:
+    """A blue invoice with more money allocated to it (stored and of this import, less what
+    was refunded through its red-letter invoices) than is due on it (its amount less its
+    red-letter invoices), named at the payment row that touched it last. A 收款单 settling
+    several invoices allocates each its share (本次核销金额); its total on every invoice
+    would count the money once per invoice, and overpaid invoices raise the payment rate."""
+    problems = []
+    for key, record in touched.items():
+        blue = _invoice(s, key)
+        if blue is None or blue.reverses is not None:
+            continue
+        reds = s.exec(select(ReceivableInvoice.invoice_no, ReceivableInvoice.amount)
+                      .where(ReceivableInvoice.reverses == key)).all()
+        due = blue.amount + sum((amount for _, amount in reds), Decimal("0"))
+        paid = s.exec(select(Payment).where(Payment.invoice_no == key)
+                      .order_by(Payment.payment_no)).all()
+        refunded = sum(s.exec(select(Payment.amount).where(
+            Payment.invoice_no.in_([no for no, _ in reds]))).all(), Decimal("0"))
+        total = sum((p.amount for p in paid), Decimal("0")) - refunded
+        if total > due:
+            after = (f"（蓝字发票 {yuan(blue.amount)}，扣除红字发票后）" if reds else "")
+            less = f"（已扣除红字发票上退回的 {yuan(refunded)}）" if refunded else ""
+            problems.append(_at(record, record.amount_from, (
+                f"回款 {'、'.join(p.payment_no for p in paid)} 核销发票 {invoice_label(key)} "
+                f"合计 {yuan(total)}{less}，超过该发票金额 {yuan(due)}{after}：一张收款单核销多张"
+                "发票时，每张发票只计本次核销金额（请导出「本次核销金额」列），多收的款项请核销到"
+                "其他发票或转预收")))
+    return problems
+
+
+def _future_dates(invoices: tuple[ReceivableRecord, ...],
+                  payments: tuple[PaymentRecord, ...]) -> list:
+    """Invoices issued and payments received after today's business date (voided ones
+    count nowhere): a mistyped year (2062 for 2026). An invoice's 到期日 may be later."""
+    today = business_date()
+    problems = [_at(r, "开票日期", f"开票日期 {r.issued_on} 晚于今天（{today}）：发票不能在将来开具，"
+                                "请核对年份后再导入（到期日可以是将来的日期）")
+                for r in invoices if not r.voided and r.issued_on > today]
+    problems += [_at(r, "回款日期", f"回款日期 {r.paid_on} 晚于今天（{today}）：尚未收到的款项不能登记"
+                                "为回款，请核对年份后再导入")
+                 for r in payments if not r.voided and r.paid_on > today]
+    return problems
+
+
+def _tax_added(invoices: tuple[ReceivableRecord, ...]) -> list[str]:
+    """What the summary says of files whose invoices are due 金额 + 税额 (no 价税合计)."""
+    counts: dict[str, int] = defaultdict(int)
+    for record in invoices:
+        if record.tax_added:
+            counts[record.at[0] if record.at else ""] += 1
+    return [f"{source or '本次导入'}：没有「价税合计」列，{n} 张发票的应收金额按「金额」（不含税）+"
+            "「税额」计算" for source, n in counts.items()]
 
 
 def _drop_voided_invoice(s: Session, record: ReceivableRecord, summary: ImportSummary,
@@ -654,7 +724,8 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
                               updated=total.updated + again.updated,
                               unchanged=total.unchanged, skipped=again.skipped,
                               removed=total.removed + again.removed,
-                              moved=total.moved + again.moved)
+                              moved=total.moved + again.moved,
+                              notes=total.notes + again.notes)
     return total
 
 

@@ -178,7 +178,8 @@ def test_payments_read_before_their_invoices_in_one_sync_are_stored_by_it(hub):
         name = f"receivables:{hub.finance.__class__.__name__}"
         assert s.get(ConnectorCursor, name).cursor == "20261102-应收.csv"
     assert sync_receivables(hub).as_dict() == {"created": 0, "updated": 0, "unchanged": 0,
-                                               "skipped": [], "removed": 0, "moved": []}
+                                               "skipped": [], "removed": 0, "moved": [],
+                                               "notes": []}
 
 
 def test_an_old_excel_export_in_the_drop_folder_is_refused_not_ignored(tmp_path):

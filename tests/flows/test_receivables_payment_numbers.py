@@ -18,8 +18,15 @@ from models.db import session_scope
 from tests.flows.test_audit5_receivables import (
     INVOICES, KANGDA, PAYMENTS, RENHE, VOID_PAYMENTS, allocations, paid_on_time, write,
 )
-from tests.rebate_support import customer_id
+from tests.rebate_support import clock_from, customer_id
 from tests.simulators.erp_sim import ErpSimulator
+
+
+@pytest.fixture(autouse=True)
+def _after_the_files_dates():
+    """Today is after every date these files give (a payment or invoice dated after today is
+    refused)."""
+    clock_from(dt.date(2028, 1, 1))
 
 
 @pytest.fixture

@@ -26,8 +26,15 @@ from flows.sales_facts import ImportRefused, import_receivables_file, sync_recei
 from models import ReceivableInvoice
 from models.db import session_scope
 from tests.flows.test_audit5_receivables import CODE_1, KANGDA, PAYMENTS, RENHE, write
-from tests.rebate_support import customer_id
+from tests.rebate_support import clock_from, customer_id
 from tests.simulators.erp_sim import ErpSimulator
+
+
+@pytest.fixture(autouse=True)
+def _after_the_files_dates():
+    """Today is after every date these files give (a payment or invoice dated after today is
+    refused)."""
+    clock_from(dt.date(2028, 1, 1))
 
 D = dt.date
 HEADER = "发票号码,客户名称,开票日期,到期日,价税合计,红冲状态,原蓝字发票号码\n"
@@ -102,7 +109,7 @@ def test_inconsistent_red_letter_rows_are_refused_by_row(seeded, tmp_path):
         "或把它与红字发票放在同一文件中）",
         f"应收.csv 第8行「原发票号码」：红字发票 HP-R 的客户“{RENHE}”与蓝字发票 FP-A 的客户"
         f"“{KANGDA}”不同",
-        "应收.csv 第7行「金额」：红字发票 HP-C1、HP-C2 冲销蓝字发票 FP-C 合计 ¥9,000.00，超过该发票"
+        "应收.csv 第7行「价税合计」：红字发票 HP-C1、HP-C2 冲销蓝字发票 FP-C 合计 ¥9,000.00，超过该发票"
         "金额 ¥8,000.00：红冲金额不能超过原蓝字发票金额"]
     with session_scope(db) as s:  # nothing written
         assert s.exec(select(ReceivableInvoice.id).where(
@@ -111,7 +118,7 @@ def test_inconsistent_red_letter_rows_are_refused_by_row(seeded, tmp_path):
 
 @pytest.mark.parametrize(("row", "needle"), [
     (f"HP-1,{KANGDA},2027-02-20,2027-03-01,100.00,,FP-A",
-     "第2行「金额」：填写了原发票号码的是红字发票，金额须为负数：100.00"),
+     "第2行「价税合计」：填写了原发票号码的是红字发票，金额须为负数：100.00"),
     (f"HP-1,{KANGDA},2027-02-20,2027-03-01,-100.00,,04419876",
      "第2行「原发票代码」：原发票号码 04419876 是8位的旧版发票号码，须同时填写原发票代码"),
     (f"FP-Z,{KANGDA},2027-02-20,2027-03-01,100.00,红冲了,",
@@ -362,7 +369,7 @@ def test_more_refunded_on_a_red_invoice_than_its_amount_is_refused(seeded, tmp_p
     with pytest.raises(ImportRefused) as refused:
         import_receivables_file(db, write(tmp_path / "应收2.csv", HEADER + less), "t")
     assert [str(p) for p in refused.value.problems] == [
-        "应收2.csv 第2行「金额」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,000.00，超过该红字发票"
+        "应收2.csv 第2行「价税合计」：回款 SK-3、SK-4 核销红字发票 HP-C 合计 ¥2,000.00，超过该红字发票"
         "金额 ¥1,800.00：核销在红字发票上的是退给客户的款项，不能超过红字发票冲销的金额（多收的款项"
         "请核销到其他发票或转预收）"]
     assert rate(db) == ((1_600_000, 1_300_000), Decimal("0.8125"))

@@ -24,6 +24,14 @@ from models import ReceivableInvoice
 from models.db import session_scope
 from tests.flows.test_audit5_receivables import CODE_1, CODE_2, KANGDA, PAYMENTS, write
 from tests.flows.test_receivables_red_letter import SAID, rate
+from tests.rebate_support import clock_from
+
+
+@pytest.fixture(autouse=True)
+def _after_the_files_dates():
+    """Today is after every date these files give (a payment or invoice dated after today is
+    refused)."""
+    clock_from(dt.date(2028, 1, 1))
 
 D = dt.date
 DIGITAL = "24322000000012345678"  # a 数电票's 20-digit number

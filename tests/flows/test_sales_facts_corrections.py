@@ -141,7 +141,8 @@ def test_sync_reads_skipped_invoices_again_once_the_customer_exists(hub):
         assert s.exec(sa.select(ReceivableInvoice.amount)
                       .where(ReceivableInvoice.invoice_no == "FP-2")).scalar_one() == 200
     assert sync_receivables(hub).as_dict() == {"created": 0, "updated": 0, "unchanged": 0,
-                                               "skipped": [], "removed": 0, "moved": []}
+                                               "skipped": [], "removed": 0, "moved": [],
+                                               "notes": []}
 
 
 # --- a bad receivables file: every problem at once ----------------------------------------
