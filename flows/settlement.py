@@ -1014,8 +1014,9 @@ def _no_vouchers(rows) -> str:
 
 
 def _missing_codes(rows) -> str:
-    """What finance must do before importing the vouchers: customers of a voucher (a non-zero
-    net in the revision's (line, customer) rows) with no finance code."""
+    """What finance must do with the vouchers: customers of a voucher (a non-zero net in the
+    revision's (line, customer) rows) with no finance code, whose voucher carries the hub's
+    code (the batch as first prepared: filling the code in later changes later batches)."""
     nets: dict[int, int] = defaultdict(int)
     for line, customer in rows:
         nets[customer.id] += round(Decimal(str(line.amount)) * 100)
@@ -1023,8 +1024,10 @@ def _missing_codes(rows) -> str:
     if not missing:
         return ""
     shown = "、".join(missing[:5]) + (f"等 {len(missing)} 位客户" if len(missing) > 5 else "")
-    return (f"；{shown}未设财务客户编码，凭证暂用系统编号（C 开头），导入财务系统前请在客户档案中"
-            "补齐（客户导入的“财务客户编码”列）")
+    # the batch is fixed once prepared: a code filled in later changes the next batches only
+    return (f"；{shown}未设财务客户编码，本批凭证的客户核算维度为系统编号（C 开头），请在财务系统中"
+            "对应到客户（补齐档案不会改变已生成的凭证）；在客户档案中补齐“财务客户编码”（客户导入"
+            "的“财务客户编码”列）后，以后的凭证使用该编码")
 
 
 def unfinished_revisions(db_url: str, month: str) -> list[int]:
@@ -1059,8 +1062,9 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
     except TransientError as exc:
         if exc.code != "in_progress":  # another worker is sending it: its outcome counts
+            log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
             _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
-                                f"（{exc}），请稍后重新发送")
+                                f"（{_transient_cause(exc)}），请稍后重新发送")
         raise
     except VouchersRefused as exc:
         _set_delivery_error(hub.db_url, run_id, str(exc))
@@ -1069,6 +1073,18 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         _set_delivery_error(hub.db_url, run_id, f"对账单或明细表生成失败（{type(exc).__name__}），"
                             "请联系系统管理员查看日志后重新发送")
         raise
+
+
+def _transient_cause(exc: TransientError) -> str:
+    """Why finance could not be reached, as the finance person reads it (the connector's own
+    words, in English, go to the log)."""
+    if exc.code == "network":
+        return "网络不通或连接超时"
+    if exc.code == "429":
+        return "财务系统繁忙（429）"
+    if exc.code.isdigit():
+        return f"财务系统返回错误 {exc.code}"
+    return "连接中断"
 
 
 def _set_delivery_error(db_url: str, run_id: int, error: str | None) -> None:

@@ -96,3 +96,27 @@ def test_only_finance_reads_the_status_and_a_missing_revision_is_404(
     assert r.status_code == 403
     r = client.get("/rebates/settlements/2026-10/7", headers=bearer(rest_hub, "finance-01"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_settlement"
+
+
+def test_finance_unreachable_is_said_in_chinese_on_the_status(rest_hub, finance_sim,  # noqa: F811
+                                                              client, monkeypatch):
+    """Finance answering 503 (or not at all): the status says why in Chinese; the connector's
+    own words ("finance answered 503: …", "ConnectError(…)") are for the log."""
+    from connectors.base import TransientError
+
+    finance = bearer(rest_hub, "finance-01")
+    for error, cause in ((TransientError('finance answered 503: {"error": "down"}',
+                                         provider="finance", code="503"),
+                          "财务系统返回错误 503"),
+                         (TransientError("finance unreachable: ConnectError('[Errno 111] "
+                                         "Connection refused')", provider="finance",
+                                         code="network"), "网络不通或连接超时")):
+        def down(batch, error=error):
+            raise error
+
+        monkeypatch.setattr(rest_hub.finance, "submit_vouchers", down)
+        with pytest.raises(TransientError):
+            settle_month(rest_hub, "2026-10")
+        label = client.get(STATUS, headers=finance).json()["delivery"]["label"]
+        assert label == (f"发送失败：财务系统暂时无法连接，凭证草稿未能提交（{cause}），"
+                         "请稍后重新发送"), label

@@ -472,6 +472,9 @@ def test_vouchers_carry_finance_codes_and_the_result_names_customers_without_one
         [None, "1122.0001"], [None, f"C{other:06d}"]]
     assert vouchers[1].entries[1].customer_name == "浙江仁和医疗器械有限公司"
     assert "浙江仁和医疗器械有限公司未设财务客户编码" in result.message
+    # the batch is as sent: the code filled in later is for the next batches, said so
+    assert "请在财务系统中对应到客户（补齐档案不会改变已生成的凭证）" in result.message
+    assert "导入财务系统前请在客户档案中补齐" not in result.message
     assert "江苏康达" not in result.message.split("；")[1]
 
 
