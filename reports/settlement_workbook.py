@@ -24,6 +24,7 @@ from openpyxl.utils import get_column_letter
 from connectors.files import write_atomically
 from connectors.tabular import append_as_text
 from models.base import SHANGHAI
+from models.money import yuan
 from models.rebates.engine import KIND_LABELS
 
 __all__ = [
@@ -350,7 +351,7 @@ def build_settlement_workbook(report: SettlementReport) -> Workbook:
     props.created = report.as_of.astimezone(dt.timezone.utc).replace(tzinfo=None)
     as_of = report.as_of.astimezone(SHANGHAI)
     props.description = (f"计算时点 {as_of:%Y-%m-%d %H:%M}（北京时间）；{len(report.lines)} 行；"
-                         f"合计 {report.total}；状态：{status}")
+                         f"合计 {yuan(report.total)}；状态：{status}")
     for ws in wb.worksheets:  # a printed page says which revision, and whether a draft
         ws.oddHeader.center.text = props.title
         ws.oddFooter.center.text = "第 &P 页，共 &N 页"

@@ -54,6 +54,7 @@ def test_the_confirmed_workbook_names_the_confirmation_date_and_person(hub, cli)
     # without its folder still tells the confirmed figures from the draft's, and since when
     assert "已确认 2026年11月9日 孙丽（finance-01）" in props.title
     assert "状态：已确认 2026年11月9日" in props.description
+    assert "；合计 ¥640.00；" in props.description  # money as everywhere else
     ws = openpyxl.load_workbook(made["workbook"])["明细"]
     assert "已确认 2026年11月9日" in ws.oddHeader.center.text
 
