@@ -553,9 +553,10 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
         return run.id
 
 
-_LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "rep_id", "region",
-                 "policy_code", "policy_version", "rule_id", "clause", "period", "bucket_key",
-                 "basis_amount", "due_amount", "amount", "rate", "kind", "explanation", "inputs")
+_LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "booked_customer_id", "rep_id",
+                 "region", "policy_code", "policy_version", "rule_id", "clause", "period",
+                 "bucket_key", "basis_amount", "due_amount", "amount", "rate", "kind",
+                 "explanation", "inputs")
 
 
 def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
@@ -583,8 +584,9 @@ def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
     insert("rebate_bucket_inputs", ("run_id", "bucket_key", "policy_version", "inputs"),
            [(run_id, key, version, text) for (key, version), text in shared.items()])
     insert("rebate_line", _LINE_COLUMNS, [
-        (run_id, comp.month, d.order_id, d.customer_id, d.rep_id, d.region, d.policy_code,
-         d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
+        # booked to the customer it is computed for (booked_customer_id: no merge moves it)
+        (run_id, comp.month, d.order_id, d.customer_id, d.customer_id, d.rep_id, d.region,
+         d.policy_code, d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
          money(d.basis), money(d.due), money(d.amount), money(d.rate), d.kind,
          d.explanation, d.own_json()) for d in comp.drafts])
 
