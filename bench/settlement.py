@@ -111,8 +111,9 @@ def database_floor(url: str, month: str, book, comp, run_id: int) -> Floor:
                                                             classes)
                     written += conn.execute(lines_query(
                         f"INSERT INTO rebate_line ({', '.join(_LINE_COLUMNS)}) SELECT :run, "
-                        "m.month, s.order_id, s.customer_id, s.rep_id, NULL, 'FLOOR', 0, "
-                        "'class' || s.class_no, '', m.month, 'FLOOR|class' || s.class_no || '|' "
+                        "m.month, s.order_id, s.customer_id, s.customer_id, s.rep_id, NULL, "
+                        "'FLOOR', 0, 'class' || s.class_no, '', m.month, "
+                        "'FLOOR|class' || s.class_no || '|' "
                         "|| s.customer_id || '|' || m.month, s.amount_fen / 100.0, 0, 0, 0, "
                         f"'rebate', '', '' FROM ({summed}) s, "
                         "(SELECT CAST(:month AS VARCHAR(7)) AS month) m"),

@@ -462,7 +462,8 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
     lines = [{"month": ln.month, "revision": run.revision,
               "status": "confirmed" if run.status == "confirmed" else "pending",
               # the customer's statement of the revision the line is on, as it is now
-              "statement_no": statement_number(ln.month, run.revision, ln.customer_id,
+              # (the customer it was booked to: a file merged since keeps its statement)
+              "statement_no": statement_number(ln.month, run.revision, ln.booked_customer_id,
                                                run.status),
               "policy_code": ln.policy_code, "policy_version": ln.policy_version,
               "clause": ln.clause, "period": ln.period, "kind": KIND_LABELS[ln.kind],

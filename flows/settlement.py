@@ -553,9 +553,10 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
         return run.id
 
 
-_LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "rep_id", "region",
-                 "policy_code", "policy_version", "rule_id", "clause", "period", "bucket_key",
-                 "basis_amount", "due_amount", "amount", "rate", "kind", "explanation", "inputs")
+_LINE_COLUMNS = ("run_id", "month", "order_id", "customer_id", "booked_customer_id", "rep_id",
+                 "region", "policy_code", "policy_version", "rule_id", "clause", "period",
+                 "bucket_key", "basis_amount", "due_amount", "amount", "rate", "kind",
+                 "explanation", "inputs")
 
 
 def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
@@ -583,8 +584,9 @@ def _insert_lines(conn: sa.Connection, run_id: int, comp: Computation) -> None:
     insert("rebate_bucket_inputs", ("run_id", "bucket_key", "policy_version", "inputs"),
            [(run_id, key, version, text) for (key, version), text in shared.items()])
     insert("rebate_line", _LINE_COLUMNS, [
-        (run_id, comp.month, d.order_id, d.customer_id, d.rep_id, d.region, d.policy_code,
-         d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
+        # booked to the customer it is computed for (booked_customer_id: no merge moves it)
+        (run_id, comp.month, d.order_id, d.customer_id, d.customer_id, d.rep_id, d.region,
+         d.policy_code, d.policy_version or 0, d.rule_id, d.clause[:120], d.period, d.bucket_key,
          money(d.basis), money(d.due), money(d.amount), money(d.rate), d.kind,
          d.explanation, d.own_json()) for d in comp.drafts])
 
@@ -642,21 +644,23 @@ def _voucher_key(batch_id: str, customer_id: int) -> str:
 
 def _customer_nets(s: Session, run_id: int, match: sa.ColumnElement | None = None,
                    offset: int = 0, limit: int | None = None) -> list[tuple[int, int]]:
-    """(customer id, net in fen) of a revision's lines, by customer id: one voucher each
-    where the net is not zero. `match` (on Customer) narrows them, `offset` and `limit`
-    page them in that order."""
-    return s.exec(_revision_lines(select(RebateLine.customer_id, sum_fen(RebateLine.amount)),
-                                  run_id, match)
-                  .group_by(RebateLine.customer_id).order_by(RebateLine.customer_id)
+    """(customer id, net in fen) of a revision's lines, by the customer they were booked to
+    (a merge since moves none of them): one voucher each where the net is not zero. `match`
+    (on Customer) narrows them, `offset` and `limit` page them in that order."""
+    return s.exec(_revision_lines(select(RebateLine.booked_customer_id,
+                                         sum_fen(RebateLine.amount)), run_id, match)
+                  .group_by(RebateLine.booked_customer_id)
+                  .order_by(RebateLine.booked_customer_id)
                   .offset(offset).limit(limit)).all()
 
 
 def _revision_lines(query, run_id: int, match: sa.ColumnElement | None):
-    """`query` over a revision's lines, of the customers `match` (on Customer) picks."""
+    """`query` over a revision's lines, of the customers `match` (on Customer, the file
+    each line was booked to) picks."""
     query = query.select_from(RebateLine).where(RebateLine.run_id == run_id)
     if match is None:
         return query
-    return query.join(Customer, Customer.id == RebateLine.customer_id).where(match)
+    return query.join(Customer, Customer.id == RebateLine.booked_customer_id).where(match)
 
 
 def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
@@ -755,9 +759,13 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
 
 
 def _run_lines(s: Session, run_id: int):
-    return s.exec(select(RebateLine, Customer).join(Customer, Customer.id == RebateLine.customer_id)
+    """A revision's (line, customer) rows: the customer the line was booked to (its
+    statement's and voucher's), even if merged into another file since."""
+    return s.exec(select(RebateLine, Customer)
+                  .join(Customer, Customer.id == RebateLine.booked_customer_id)
                   .where(RebateLine.run_id == run_id)
-                  .order_by(RebateLine.customer_id, RebateLine.order_id, RebateLine.id)).all()
+                  .order_by(RebateLine.booked_customer_id, RebateLine.order_id,
+                            RebateLine.id)).all()
 
 
 def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
@@ -818,10 +826,10 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         staff_names = {p.id: p.name for p in s.exec(select(Staff))}
         # a correction states what the month's earlier revisions settled for each customer
         before = {cid: fen_to_yuan(int(fen)) for cid, fen in s.exec(
-            select(RebateLine.customer_id, sum_fen(RebateLine.amount))
+            select(RebateLine.booked_customer_id, sum_fen(RebateLine.amount))
             .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
             .where(SettlementRun.month == run.month, SettlementRun.revision < run.revision)
-            .group_by(RebateLine.customer_id))} if run.revision > 1 else None
+            .group_by(RebateLine.booked_customer_id))} if run.revision > 1 else None
         orders = {ln.order_id for ln, _ in rows}
         order_dates = {o.id: o.order_date for o in s.exec(select(IntentOrder).where(
             IntentOrder.id.in_(orders)))} if rows else {}
@@ -1269,8 +1277,8 @@ def revision_customers(db_url: str, run: SettlementRun, q: str = "", offset: int
     batch_id = batch_id_of(run)
     with session_scope(db_url) as s:
         match = customer_match(s, run, q)
-        total = s.exec(_revision_lines(select(sa.func.count(RebateLine.customer_id.distinct())),
-                                       run.id, match)).one()
+        total = s.exec(_revision_lines(select(sa.func.count(
+            RebateLine.booked_customer_id.distinct())), run.id, match)).one()
         nets = _customer_nets(s, run.id, match, offset, limit)
         customers = {c.id: c for c in s.exec(select(Customer).where(
             Customer.id.in_([cid for cid, _ in nets])))} if nets else {}

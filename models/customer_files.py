@@ -234,8 +234,9 @@ _MOVED = ("intent_order", "quote", "opportunity", "todo", "suspect_name", "regis
 
 def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: str) -> dict:
     """Merge file `merged_id` into `survivor_id`: its orders, quotes, to-dos, receivables and
-    rebate lines move, its names become aliases of the survivor, its branches follow, and the
-    merged file stays (with `merged_into_id`) for the audit trail. A branch is never merged
+    rebate lines move (a settled line stays booked to the merged file: its revision's
+    statement and voucher were for it), its names become aliases of the survivor, its
+    branches follow, and the merged file stays (with `merged_into_id`) for the audit trail. A branch is never merged
     into its parent or the parent into its branch."""
     survivor, merged = active(session, survivor_id), session.get(Customer, merged_id)
     if survivor is None or merged is None:
@@ -252,7 +253,8 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
         moved[table] = session.exec(sa.update(t).where(t.c.customer_id == merged.id)
                                     .values(customer_id=survivor.id)).rowcount
     # rebate lines are grouped by customer: re-key the moved ones so later settlements see
-    # what was already paid — each keeping what its bucket was computed from
+    # what was already paid — each keeping what its bucket was computed from. The customer
+    # each was booked to (booked_customer_id: its revision's statement and voucher) stays
     _rekey_rebate_lines(session, merged.id, survivor.id)
     branches = session.exec(sa.update(Customer).where(Customer.parent_id == merged.id)
                             .values(parent_id=survivor.id)).rowcount

@@ -76,6 +76,10 @@ class RebateLine(SQLModel, table=True):
     month: str = Field(max_length=7)
     order_id: str = Field(foreign_key="intent_order.id", max_length=24, index=True)
     customer_id: int = Field(foreign_key="customer.id")
+    # the customer whose statement and voucher of the revision the line is on: customer_id
+    # when it is stored, and never moved by a merge (customer_id is, with the order, so that
+    # later settlements find what was paid): a settled revision stays as it was sent
+    booked_customer_id: int = Field(foreign_key="customer.id")
     rep_id: str | None = Field(default=None, max_length=40)
     region: str | None = Field(default=None, max_length=20)
     policy_code: str = Field(max_length=40)

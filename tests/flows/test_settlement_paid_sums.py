@@ -37,7 +37,7 @@ def line(db_url: str, run_id: int, month: str, order_id: str, customer: int, key
          version: int = 1, clause: str = "第一条") -> None:
     with session_scope(db_url) as s:
         s.add(RebateLine(run_id=run_id, month=month, order_id=order_id, customer_id=customer,
-                         rep_id=rep, region=region, policy_code="P", policy_version=version,
+                         booked_customer_id=customer, rep_id=rep, region=region, policy_code="P", policy_version=version,
                          rule_id=key.split("|")[1], clause=clause, period=key.split("|")[3],
                          bucket_key=key, basis_amount=Decimal(basis), due_amount=Decimal(0),
                          amount=Decimal(amount), rate=Decimal("0.01"), kind="rebate",

@@ -76,7 +76,8 @@ def _settled_line(s, customer_id: int, order_id: str, run_id: int, bucket: dict,
     s.add(RebateBucketInputs(run_id=run_id, bucket_key=key, policy_version=1,
                              inputs=json.dumps(bucket, ensure_ascii=False)))
     s.add(RebateLine(run_id=run_id, month="2026-10", order_id=order_id, customer_id=customer_id,
-                     policy_code="P-EAST", policy_version=1, rule_id=rule, clause="阶梯返利",
+                     booked_customer_id=customer_id, policy_code="P-EAST", policy_version=1,
+                     rule_id=rule, clause="阶梯返利",
                      period="2026-10", bucket_key=key, basis_amount=Decimal("100.00"),
                      due_amount=Decimal("3.00"), amount=Decimal("3.00"),
                      rate=Decimal("0.03"), kind="rebate", explanation="…",
@@ -119,9 +120,11 @@ def test_settled_lines_moved_by_a_merge_keep_what_their_bucket_was_computed_from
         merge_customers(s, survivor.id, merged.id, "t")
         s.flush()
         lines = s.exec(select(RebateLine).order_by(RebateLine.order_id)).all()
-        got = {ln.order_id: (ln.customer_id, i.get("volume"), i.get("tier"))
-               for ln, i in zip(lines, line_inputs(s, lines))}
-    assert got == {"IO-1": (survivor.id, "500.00", "一档"), "IO-2": (survivor.id, "900.00", "二档")}
+        got = {ln.order_id: (ln.customer_id, ln.booked_customer_id, i.get("volume"),
+                             i.get("tier")) for ln, i in zip(lines, line_inputs(s, lines))}
+    # each stays booked to the file it was settled for (its statement's and voucher's)
+    assert got == {"IO-1": (survivor.id, survivor.id, "500.00", "一档"),
+                   "IO-2": (survivor.id, merged.id, "900.00", "二档")}
 
 
 def test_a_merge_rekeys_only_the_customer_field_of_a_bucket_key(db_url):

@@ -72,3 +72,44 @@ def test_the_lines_of_earlier_orders_take_their_products_model_and_name(seeded):
                 f"INSERT INTO intent_order_line (order_id, line_no, sku, {given}, quantity, unit, "
                 "unit_price, tax_rate) VALUES (:order, 4, 'PUMP-SP3', 'SP3', 2, '台', 100, 0.13)"),
                 {"order": order})
+
+
+def test_settled_lines_stay_booked_to_the_customer_they_were_stored_under(seeded):
+    """Migration 0018: lines stored before it are booked to their customer_id (the customer
+    whose statement and voucher they are on), and every line is booked from then on."""
+    from flows.hub import build_hub
+    from flows.settlement import settle_month
+    from tests.rebate_support import clock_from, publish
+
+    db_url = seeded.db_url
+    clock_from(dt.date(2026, 11, 5))
+    publish(db_url, """
+code: P-BOOKED
+name: 入账客户
+effective_from: 2026-10-01
+rules:
+  - {id: flat, measure: amount, period: month, style: retroactive,
+     tiers: [{from: 0, rate: 2%}], priority: 1, stacking: stack}
+""")
+    kangda = customer_id(db_url, "江苏康达医疗设备有限公司")
+    shenkang = customer_id(db_url, "上海申康医疗科技有限公司")
+    for cid in (kangda, shenkang):
+        record_signed_order(db_url, cid, dt.date(2026, 10, 10), [("MON-M8", 1)])
+    settle_month(build_hub(seeded), "2026-10", documents=False)
+    downgrade(db_url, "0017")
+    engine = get_engine(db_url)
+    assert "booked_customer_id" not in {
+        c["name"] for c in sa.inspect(engine).get_columns("rebate_line")}
+    migrate(db_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(
+            "SELECT customer_id, booked_customer_id FROM rebate_line ORDER BY customer_id")
+        ).all() == [(kangda, kangda), (shenkang, shenkang)]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO rebate_line (run_id, month, order_id, customer_id, policy_code, "
+            "policy_version, rule_id, clause, period, bucket_key, basis_amount, due_amount, "
+            "amount, rate, kind, explanation, inputs) SELECT run_id, month, order_id, "
+            "customer_id, policy_code, policy_version, rule_id, clause, period, bucket_key, "
+            "basis_amount, due_amount, amount, rate, kind, explanation, inputs "
+            "FROM rebate_line"))
