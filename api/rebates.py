@@ -12,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from api.auth import current_staff
@@ -44,7 +44,11 @@ router = APIRouter(tags=["rebates"])
 
 
 class PreviewLineIn(OrderLineIn):
-    """An order line as the webhook takes it, with the price when it is not the list price."""
+    """An order line as the webhook takes it, with the price when it is not the list price.
+    Strict where the webhook's line is not: a misspelt field (`price`) is refused, not
+    previewed at list price."""
+
+    model_config = ConfigDict(extra="forbid")
 
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
@@ -53,6 +57,8 @@ MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only
 
 
 class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # `date` for `order_date` is not "today"
+
     customer_id: int = Field(gt=0, le=MAX_ID)
     lines: list[PreviewLineIn] = Field(min_length=1, max_length=200)
     order_date: dt.date | None = Field(None, ge=FIRST_DATE, le=LAST_DATE)
