@@ -335,17 +335,20 @@ def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
 
 
 def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
-    """The Chinese 403 page, with the way back to the person's own board when he has one, else
-    to his to-dos."""
+    """The Chinese 403 page (404: what was asked for does not exist, e.g. a mistyped rep id),
+    with the way back to the person's own board when he has one, else to his to-dos."""
     message = exc.message.rstrip("。") + "。"
-    if "管理员" not in message:  # unless the refusal says whom to ask itself
+    title = "未找到" if exc.status == 404 else "无权查看"
+    if exc.status == 404:
+        message += "请检查链接或编号是否有误。"
+    elif "管理员" not in message:  # unless the refusal says whom to ask itself
         message += "如需调整查看权限，请联系系统管理员。"
     try:
         _scope(request, person, None, None)
         back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'
     except Refusal:  # no board of one's own (legal, purchasing): one's to-dos are a way on
         back = '<p><a id="back" href="/todos">‹ 前往我的待办</a></p>'
-    return staff_page(exc.status, "无权查看", card("无权查看", message) + back)
+    return staff_page(exc.status, title, card(title, message) + back)
 
 
 async def _page_scope(request: Request, person: Staff, query: dict

@@ -5,9 +5,11 @@ other rep, spaces around a pasted rep or region are not part of it, and a policy
 `%YAML 2.0` line or `null:` key is explained in Chinese, named as written."""
 from __future__ import annotations
 
+import html
 
 import pytest
 
+from tests.api.test_rebate_board import HTML, bearer
 from tests.api.test_rebates import POLICY, token
 from tests.board_support import board_world
 from tests.rebate_support import customer_id, publish
@@ -49,3 +51,42 @@ def test_the_webhook_still_takes_lines_with_fields_it_does_not_read(hub, client)
     payload = order_payload()
     payload["lines"][0]["remark"] = "门户系统的备注"
     assert post_order(client, payload).status_code == 202
+
+
+def test_a_mistyped_rep_is_no_such_rep_for_those_who_may_see_every_rep(hub, client, world):
+    for who in ("finance-01", "admin"):
+        for url in ("/rebates/board/data", "/rebates/board/orders?status=pending"):
+            r = client.get(f"{url}{'&' if '?' in url else '?'}rep=rep-zhangwie",
+                           headers=bearer(hub, who))
+            assert r.status_code == 404, (who, url, r.text)
+            assert r.json()["error"] == {"code": "unknown_rep",
+                                         "message": "没有编号为 rep-zhangwie 的销售"}
+        page = client.get("/rebates/board?rep=rep-zhangwie", headers=bearer(hub, who) | HTML)
+        assert page.status_code == 404
+        assert "未找到" in page.text and "无权查看" not in page.text
+        assert html.escape("没有编号为 rep-zhangwie 的销售") in page.text
+        assert "请联系系统管理员" not in page.text  # not a permission to ask for
+    # those who may not see every rep are refused an unknown one as any other (nothing told
+    # about who exists): a rep as for a colleague, a manager as for one of another region
+    for who, why in (("rep-zhangwei", "销售只能查看本人的返利"),
+                     ("mgr-east", "rep-zhangwie不在华东大区")):
+        r = client.get("/rebates/board/data?rep=rep-zhangwie", headers=bearer(hub, who))
+        assert r.status_code == 403 and r.json()["error"] == {"code": "forbidden",
+                                                              "message": why}
+
+
+def test_spaces_around_an_asked_for_rep_or_region_are_not_part_of_it(hub, client, world):
+    auth = bearer(hub, "finance-01")
+    plain = client.get("/rebates/board/data?rep=rep-zhangwei", headers=auth).json()
+    spaced = client.get("/rebates/board/data?rep=%20rep-zhangwei%20", headers=auth)
+    assert spaced.status_code == 200, spaced.text
+    assert spaced.json() == plain
+    east = client.get("/rebates/board/data?region=华东", headers=auth).json()
+    spaced = client.get("/rebates/board/data?region=%20华东%E3%80%80", headers=auth)
+    assert spaced.status_code == 200, spaced.text
+    assert spaced.json() == east
+    blank = client.get("/rebates/board/data?rep=%20%20", headers=auth)  # nothing asked for
+    assert blank.status_code == 200 and blank.json()["scope"]["label"] == "全部返利"
+    # a rep's own id pasted with spaces is his own board, not someone else's
+    r = client.get("/rebates/board/data?rep=%20rep-zhangwei", headers=bearer(hub, "rep-zhangwei"))
+    assert r.status_code == 200, r.text
