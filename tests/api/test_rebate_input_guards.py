@@ -90,3 +90,34 @@ def test_spaces_around_an_asked_for_rep_or_region_are_not_part_of_it(hub, client
     # a rep's own id pasted with spaces is his own board, not someone else's
     r = client.get("/rebates/board/data?rep=%20rep-zhangwei", headers=bearer(hub, "rep-zhangwei"))
     assert r.status_code == 200, r.text
+
+
+def _published(client, hub, document: str):
+    return client.post("/rebates/policies", content=document.encode(), headers={
+        **token(hub, "ops-01"), "Content-Type": "text/plain"})
+
+
+def test_a_yaml_version_line_is_explained_in_chinese(hub, client):
+    r = _published(client, hub, "%YAML 2.0\n---\n" + POLICY.lstrip())
+    assert r.status_code == 422
+    [problem] = r.json()["error"]["details"]
+    assert problem["message"] == ("YAML 格式错误，第 1 行第 1 列：不支持的 YAML 版本："
+                                  "只能读取 YAML 1.x，请删去开头的“%YAML …”一行")
+    r = _published(client, hub, "%YAML 1.1\n%YAML 1.1\n---\n" + POLICY.lstrip())
+    [problem] = r.json()["error"]["details"]
+    assert "“%”指令重复" in problem["message"] and "YAML directive" not in problem["message"]
+
+
+@pytest.mark.parametrize("key", ["null", "~", "Null"])
+def test_a_null_key_is_named_as_written(hub, client, key):
+    r = _published(client, hub, POLICY.replace("name: 测试监护返利政策", f"{key}: 测试监护返利政策"))
+    assert r.status_code == 422
+    fields = {d["field"]: d["message"] for d in r.json()["error"]["details"]}
+    assert "None" not in fields and fields[key].startswith("未知字段")
+
+
+def test_an_empty_key_is_said_to_be_empty(hub, client):
+    r = _published(client, hub, POLICY.replace("name: 测试监护返利政策", '"": 测试监护返利政策'))
+    assert r.status_code == 422
+    messages = [d["message"] for d in r.json()["error"]["details"]]
+    assert "键不能为空：冒号前须写字段名" in messages
