@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-
-MAX_ID = 2**31 - 1  # ids and offsets beyond a 32-bit integer are refused, not overflowed
+from models.base import MAX_ID  # noqa: F401 - ids/offsets beyond it: refused, not overflowed
 
 
 class ApiError(Exception):

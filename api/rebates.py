@@ -12,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 import sqlalchemy as sa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
 from api.auth import current_staff
@@ -44,7 +44,11 @@ router = APIRouter(tags=["rebates"])
 
 
 class PreviewLineIn(OrderLineIn):
-    """An order line as the webhook takes it, with the price when it is not the list price."""
+    """An order line as the webhook takes it, with the price when it is not the list price.
+    Strict where the webhook's line is not: a misspelt field (`price`) is refused, not
+    previewed at list price."""
+
+    model_config = ConfigDict(extra="forbid")
 
     unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
 
@@ -53,6 +57,8 @@ MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # ASCII digits only
 
 
 class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # `date` for `order_date` is not "today"
+
     customer_id: int = Field(gt=0, le=MAX_ID)
     lines: list[PreviewLineIn] = Field(min_length=1, max_length=200)
     order_date: dt.date | None = Field(None, ge=FIRST_DATE, le=LAST_DATE)
@@ -329,17 +335,20 @@ def _scope_query(rep: str | None, region: str | None) -> dict[str, str | None]:
 
 
 def refused_page(request: Request, person: Staff, exc: Refusal) -> HTMLResponse:
-    """The Chinese 403 page, with the way back to the person's own board when he has one, else
-    to his to-dos."""
+    """The Chinese 403 page (404: what was asked for does not exist, e.g. a mistyped rep id),
+    with the way back to the person's own board when he has one, else to his to-dos."""
     message = exc.message.rstrip("。") + "。"
-    if "管理员" not in message:  # unless the refusal says whom to ask itself
+    title = "未找到" if exc.status == 404 else "无权查看"
+    if exc.status == 404:
+        message += "请检查链接或编号是否有误。"
+    elif "管理员" not in message:  # unless the refusal says whom to ask itself
         message += "如需调整查看权限，请联系系统管理员。"
     try:
         _scope(request, person, None, None)
         back = f'<p><a id="back" href="{BOARD}">‹ 返回我的返利看板</a></p>'
     except Refusal:  # no board of one's own (legal, purchasing): one's to-dos are a way on
         back = '<p><a id="back" href="/todos">‹ 前往我的待办</a></p>'
-    return staff_page(exc.status, "无权查看", card("无权查看", message) + back)
+    return staff_page(exc.status, title, card(title, message) + back)
 
 
 async def _page_scope(request: Request, person: Staff, query: dict

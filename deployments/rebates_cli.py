@@ -201,6 +201,12 @@ def _by_change(row):
     return (-abs(row.change), row.key)
 
 
+def _actor(db_url: str, by: str | None, default: str = "cli:salesops") -> str:
+    """Who the operation log names: `cli:<id>` of the person `--by` names, refused when no
+    one on file has that id (人员不存在); `default` when `--by` is not given."""
+    return f"cli:{_staff(db_url, by).id}" if by else default
+
+
 def _unfinished(month: str, exc, done: str = ""):
     """A settlement's vouchers or documents that an outside system stopped: what is stored,
     and that running `salesops settle --month` again finishes it once (not retrying the
@@ -246,10 +252,8 @@ def cmd_settle(args) -> int:
             print(f"财务明细（已确认）：{made['workbook']}")
         return 0
     hub = _hub()
-    if args.by:  # the operator named in the operation log is a person on file
-        _staff(hub.db_url, args.by)
     try:
-        result = settle_month(hub, month, actor=f"cli:{args.by or 'salesops'}")
+        result = settle_month(hub, month, actor=_actor(hub.db_url, args.by))
     except (TransientError, PermanentError) as exc:  # what is stored, and that again is safe
         raise _unfinished(month, exc) from exc
     if args.json:
@@ -297,12 +301,16 @@ def cmd_receivables(args) -> int:
         if args.file:  # sync reads what finance sends, never a file named here
             raise CliError(f"sync 经财务接口同步，不读取文件 {args.file}；导入文件请用："
                            f"salesops receivables import {args.file}")
-        return _imported(sync_receivables(_hub()), "应收/回款同步")
+        hub = _hub()
+        actor = _actor(hub.db_url, args.by, "flow:receivables-sync")
+        return _imported(sync_receivables(hub, actor), "应收/回款同步")
     if not args.file:
         raise CliError("请指定要导入的文件")
+    settings = _settings()
+    actor = _actor(settings.db_url, args.by)
     try:
-        summary = import_receivables_file(_settings().db_url, Path(args.file),
-                                          f"cli:{args.by or 'salesops'}", args.skip_unknown)
+        summary = import_receivables_file(settings.db_url, Path(args.file), actor,
+                                          args.skip_unknown)
     except ImportRefused as exc:
         raise _refused(exc) from exc
     return _imported(summary, "应收/回款")
@@ -311,9 +319,11 @@ def cmd_receivables(args) -> int:
 def cmd_movements(args) -> int:
     from flows.sales_facts import ImportRefused, import_movements
 
+    settings = _settings()
+    actor = _actor(settings.db_url, args.by)
     try:
-        summary = import_movements(_settings().db_url, Path(args.file),
-                                   f"cli:{args.by or 'salesops'}", returns=args.returns)
+        summary = import_movements(settings.db_url, Path(args.file), actor,
+                                   returns=args.returns)
     except ImportRefused as exc:
         raise _refused(exc) from exc
     return _imported(summary, "退货/换货" if args.returns else "发货", "删除单据行")
@@ -357,12 +367,12 @@ def add_parsers(sub) -> None:
                    help="import 导入文件；sync 经财务接口同步")
     p.add_argument("file", nargs="?", metavar="文件", help="CSV 或 Excel 导出文件（import 时）")
     p.add_argument("--skip-unknown", action="store_true", help="跳过未建档客户的发票（默认报错）")
-    p.add_argument("--by", metavar="人员编号", help="操作人")
+    p.add_argument("--by", metavar="人员编号", help="操作人（记入操作日志；须为已登记人员）")
     p.set_defaults(func=cmd_receivables)
 
     for name, returns, what in (("deliveries", False, "发货"), ("returns", True, "退货/换货")):
         p = sub.add_parser(name, help=f"{what}记录：从 ERP 导出文件导入")
         p.add_argument("action", choices=["import"], metavar="操作", help="import 导入文件")
         p.add_argument("file", metavar="文件", help="CSV 或 Excel 文件")
-        p.add_argument("--by", metavar="人员编号", help="操作人")
+        p.add_argument("--by", metavar="人员编号", help="操作人（记入操作日志；须为已登记人员）")
         p.set_defaults(func=cmd_movements, returns=returns)

@@ -47,6 +47,12 @@ class BoardAccessError(Refusal):
     status, code = 403, "forbidden"
 
 
+class UnknownRep(Refusal):
+    """A rep asked for by someone who may see every rep's rebates, and no one has that id."""
+
+    status, code = 404, "unknown_rep"
+
+
 @dataclass(frozen=True)
 class Scope:
     """Whose rebates: one rep, one region, or everyone (both None)."""
@@ -66,7 +72,9 @@ BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
                 region: str | None = None) -> Scope:
     """The scope `person` asks for (default: all he may see), or BoardAccessError. Whether
-    an asked-for person exists is told only to those who may narrow to any person."""
+    an asked-for person exists is told only to those who may narrow to any person (finance
+    and admins: UnknownRep, a 404); a rep is refused anyone else's alike, a manager anyone
+    not selling in his region alike."""
     if person.role not in BOARD_ROLES:
         raise BoardAccessError(f"当前角色（{role_label(person.role)}）无权查看返利看板")
     rep, region = _askable(rep), _askable(region)
@@ -99,8 +107,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         # only the part of his rebates booked to the manager's region: named so, as the rep's
         # own board (张伟的返利) also counts his orders of customers of other regions
         return Scope(asked.id, person.region, f"{asked.name}在{person.region}大区的返利")
-    if asked is None:
-        raise BoardAccessError(f"人员不存在：{rep}")
+    if asked is None:  # a typo, not a permission: finance and admins may see every rep
+        raise UnknownRep(f"没有编号为 {rep} 的销售")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
 
 
@@ -133,10 +141,12 @@ def region_sellers(s, region: str, today: dt.date, rep_id: str | None = None) ->
 
 
 def _askable(value: str | None) -> str | None:
-    """A rep or region as asked for, fit to be looked up: PostgreSQL refuses a text holding
+    """A rep or region as asked for, fit to be looked up: without the spaces around it (a
+    pasted ` rep-zhangwei `; only spaces: not asked for); PostgreSQL refuses a text holding
     NUL (an error, not "nobody"), and no id or region can hold one, so such a value is
     looked up as a visibly unknown one (a NUL shown as "\\x00")."""
-    return value.replace("\x00", "\\x00") if value else value
+    value = value.strip() if value else value
+    return value.replace("\x00", "\\x00") if value else None
 
 
 def _region_exists(db_url: str, region: str) -> bool:

@@ -47,7 +47,7 @@ from models import (
     ReceivableInvoice, RebateBucketInputs, RebateLine, RebatePolicyVersion, SalesReturn,
     SettlementRun, Staff, utcnow,
 )
-from models.base import SHANGHAI, business_date
+from models.base import MAX_ID, SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
 from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
@@ -1202,19 +1202,25 @@ def stored_by(db_url: str, month: str, flow_run_id: str | None) -> int | None:
             SettlementRun.month == month, SettlementRun.flow_run_id == flow_run_id)).one()
 
 
+def _no_revision(month: str, revision: int) -> SettlementError:
+    return SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
+                           code="unknown_settlement")
+
+
 def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
     """Finance confirms a revision: from then on it never changes."""
     if person.role not in ("finance", "admin"):
         raise SettlementError(f"只有财务或管理员可以确认结算（{person.name} 的角色是"
                               f"{role_label(person.role)}）", status=403, code="forbidden")
     month = month_key(month)
+    if not 0 < revision <= MAX_ID:  # none is stored (and the database cannot compare it)
+        raise _no_revision(month, revision)
     with session_scope(db_url) as s:
         lock_settlements(s)  # two confirmations at once: one confirms, the other is told so
         run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                  SettlementRun.revision == revision)).first()
         if run is None:
-            raise SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
-                                  code="unknown_settlement")
+            raise _no_revision(month, revision)
         if run.status == "confirmed":
             by = s.get(Staff, run.confirmed_by) if run.confirmed_by else None
             raise SettlementError(f"{month} 第 {revision} 版已于 "
@@ -1244,8 +1250,7 @@ def settlement_revision(db_url: str, month: str, revision: int, person: Staff
         run = s.exec(select(SettlementRun).where(SettlementRun.month == month,
                                                  SettlementRun.revision == revision)).first()
     if run is None:
-        raise SettlementError(f"{month} 没有第 {revision} 版结算", status=404,
-                              code="unknown_settlement")
+        raise _no_revision(month, revision)
     return run
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.types import TypeDecorator
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CENT = Decimal("0.01")
+MAX_ID = 2**31 - 1  # ids, revisions and offsets beyond a 32-bit integer column: none stored
 
 
 class UTCDateTime(TypeDecorator):

@@ -208,8 +208,9 @@ class _DocumentLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+_NULL_TAG = "tag:yaml.org,2002:null"
 _DocumentLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    first: [(tag, rx) for tag, rx in resolvers if tag == _NULL_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _DocumentLoader.yaml_implicit_resolvers = {
@@ -228,6 +229,11 @@ for _tag in ("int", "float", "bool", "timestamp"):
 def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode):
     data = _Mapping()
     yield data
+    # a key reading as null (`null:`, `~:`, nothing before the colon) is no field: kept as
+    # written, so that the problem names it as the clerk sees it, not as "None"
+    node.value = [(yaml.ScalarNode("tag:yaml.org,2002:str", k.value, k.start_mark, k.end_mark)
+                   if isinstance(k, yaml.ScalarNode) and k.tag == _NULL_TAG else k, v)
+                  for k, v in node.value]
     seen: set = set()
     for key_node, _ in node.value:
         if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
@@ -290,6 +296,10 @@ _YAML_PROBLEMS = (
     (r"sequence entries are not allowed here",
      "值不能以“- ”开头（列表项须另起一行并缩进；如是文字请给这个值加引号）"),
     (r"while scanning a directive", "行首的“%”会被当成 YAML 指令，请给这个值加引号"),
+    (r"found incompatible YAML document",
+     "不支持的 YAML 版本：只能读取 YAML 1.x，请删去开头的“%YAML …”一行"),
+    (r"found duplicate YAML directive|duplicate tag handle",
+     "文档开头的“%”指令重复，请删去重复的一行"),
     (r"mapping keys are not allowed here", "值不能以“? ”开头，请给这个值加引号"),
     (r"expected a single document",
      "一个文件只能写一份政策（此处又以“---”开始了另一份，请分成两个文件分别发布）"),
@@ -509,6 +519,8 @@ class _Check:
                 # `{from: 1000,5}`: a decimal comma, split the same way
                 self.add(_join(path, key), "花括号 { … } 中的逗号分隔字段，逗号后的数字被当成了"
                                            "字段名：逗号不能作小数点，小数点请用半角“.”（如 1000.5）")
+            elif not str(key).strip():  # `"": 1`, or a YAML key left empty (`? `)
+                self.add(path, "键不能为空：冒号前须写字段名")
             elif key == "<<":  # YAML's merge key: every field is read as written, none merged
                 self.add(_join(path, key), "不支持 YAML 合并键“<<”（如 <<: *共用条件），"
                                            "请把共用的字段直接写在每一处")

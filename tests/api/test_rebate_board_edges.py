@@ -56,17 +56,19 @@ def refuses_nul(hub):
 
 def test_a_nul_in_an_asked_for_rep_region_or_order_is_refused_not_a_500(
         hub, client, world, refuses_nul):
-    for who, query, why in (("finance-01", "rep=rep%00x", "人员不存在：rep\\x00x"),
-                            ("finance-01", "region=%E5%8D%8E%E4%B8%9C%00",
-                             "没有名为“华东\\x00”的大区"),
-                            ("mgr-east", "rep=rep-zhangwei%00", "rep-zhangwei\\x00不在华东大区")):
+    for who, query, status, code, why in (
+            ("finance-01", "rep=rep%00x", 404, "unknown_rep", "没有编号为 rep\\x00x 的销售"),
+            ("finance-01", "region=%E5%8D%8E%E4%B8%9C%00", 403, "forbidden",
+             "没有名为“华东\\x00”的大区"),
+            ("mgr-east", "rep=rep-zhangwei%00", 403, "forbidden",
+             "rep-zhangwei\\x00不在华东大区")):
         for url in ("/rebates/board/data", "/rebates/board/orders?status=pending",
                     f"/rebates/orders/{world['o1']}"):
             r = client.get(f"{url}{'&' if '?' in url else '?'}{query}", headers=bearer(hub, who))
-            assert r.status_code == 403, (who, url, query, r.text)
-            assert r.json()["error"] == {"code": "forbidden", "message": why}
+            assert r.status_code == status, (who, url, query, r.text)
+            assert r.json()["error"] == {"code": code, "message": why}
         page = client.get(f"/rebates/board?{query}", headers=bearer(hub, who) | HTML)
-        assert page.status_code == 403 and html.escape(why) in page.text
+        assert page.status_code == status and html.escape(why) in page.text
     r = client.get("/rebates/orders/IOH%00X", headers=bearer(hub, "finance-01"))
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_order"
     page = client.get("/rebates/orders/IOH%00X", headers=bearer(hub, "finance-01") | HTML)
