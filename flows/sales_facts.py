@@ -651,8 +651,9 @@ _RECORD_KEYS = ((INVOICE_COLUMNS, ("发票号",), _raw_key),
 def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem]:
     """From the raw cells of an export whose strict read failed: numbers given twice in a
     table, invoices of customers not on file, payments of invoices known nowhere (the last
-    two only when they are errors, not skipped). Rows without their key, or with a 发票代码
-    that does not go with the number, are the strict read's problem already."""
+    two only when they are errors, not skipped). Rows without their key, with a 发票代码
+    that does not go with the number, or with a NUL character (which no query may carry) are
+    the strict read's problem already."""
     problems: list[Problem] = []
     invoice_keys: set[str] = set()
     payments = []
@@ -667,6 +668,7 @@ def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem
             except TableError:
                 continue  # another kind of table, or a header problem already reported
             rows = tuple(r for r in table.rows if all(r[c] for c in key_columns)
+                         and not r.has_nul
                          and invoice_code_problem(r["发票号"], r["发票代码"]) is None)
             try:
                 no_duplicates(dataclasses.replace(table, rows=rows), rows, key,
@@ -973,7 +975,8 @@ def _returned_quantity(text: str) -> int:
 def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
     sheet without the document-number column at all (a cover or notes sheet) is skipped, any
-    other sheet must be a good table; all problems of all sheets at once."""
+    other sheet must be a good table; all problems of all sheets at once. A workbook with a
+    hidden worksheet holding data is refused (`load_sheets`)."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
