@@ -50,6 +50,7 @@ from connectors.tabular import (
     convert_rows,
     header_key,
     load_sheets,
+    money_in_range,
     normalize_header,
     parse_code,
     parse_date,
@@ -908,7 +909,10 @@ def _due(row: Row) -> tuple[Any, str, bool]:
                         ), "金额", True
     if net + tax == 0:
         return row.fail("金额", "金额与税额合计（价税合计）不能为零"), "金额", True
-    return net + tax, "金额", True
+    try:
+        return money_in_range(net + tax), "金额", True
+    except CellError as exc:
+        return row.fail("金额", f"金额与税额合计（价税合计）{exc.message}"), "金额", True
 
 
 def _business_date(text: str) -> dt.date:

@@ -4,7 +4,9 @@ Used by every import: receivables and payments from finance, customers, deliveri
 does so the callers need not:
 - CSV in UTF-8 (with or without BOM), UTF-16 with BOM (Excel "Unicode text") or GB18030 (what
   Chinese Excel writes as "CSV"); comma or tab separated.
-- XLSX: every worksheet, cached values of formulas; dates (also in Chinese Excel's built-in
+- XLSX: every worksheet, cached values of formulas; a workbook with a hidden (or very hidden)
+  worksheet that holds data is refused, naming it (the clerk never saw what it would add);
+  hidden rows are read (a filter left on hides rows, it does not delete them); dates (also in Chinese Excel's built-in
   年月日 formats) become `2026-10-31`, whole floats below 2**53 lose their `.0`, so the
   callers always parse text. Other floats keep the text Excel shows (at most 15 significant
   digits: a formula's `113.11000000000001` is `113.11`; else the shortest, `2.4322e+19`)
@@ -17,6 +19,8 @@ does so the callers need not:
   and columns may have aliases. A bracketed suffix that only names a unit is dropped
   (`实发数量（基本单位）`, `金额(元)`); a multiple (`金额(万元)`) is refused, any other note
   (`单价(含税)`) leaves an unknown column; two headers that are one column are refused.
+- A cell holding a NUL character (`\x00`, which a database text column cannot keep) is
+  refused where a row's cell is read (`Row.get`, `parse_text`).
 - Blank rows and totals rows (first cell 合计 / 总计 / 小计, a colon may follow) are skipped.
 - Problems are collected with the file, the row number as Excel shows it and the column,
   and reported in Chinese, e.g. `回款.xlsx[Sheet1] 第7行「金额」：金额须精确到分：'12.345'`.
@@ -45,9 +49,10 @@ from connectors.files import os_reason
 from models.names import HALF_WIDTH
 
 __all__ = [
-    "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INVALID", "Problem", "Row",
+    "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INT_MAX", "INVALID", "MONEY_LIMIT",
+    "Problem", "Row",
     "Sheet", "Table", "TableError", "UNIT_KINDS", "append_as_text", "convert_rows",
-    "decode_csv", "load_sheets",
+    "decode_csv", "load_sheets", "money_in_range",
     "header_key", "header_unit", "normalize_header", "parse_code",
     "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
@@ -60,6 +65,9 @@ TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 EXACT_FLOAT = 2 ** 53  # every whole number below it is exactly a float; beyond, digits are lost
+INT_MAX = 2 ** 31 - 1  # what an INTEGER column (quantities, line numbers) keeps
+MONEY_LIMIT = Decimal(10) ** 12  # a Numeric(14, 2) amount is below a trillion yuan
+NUL = "\x00"  # no database text column keeps it (PostgreSQL refuses the statement)
 
 
 # --- problems --------------------------------------------------------------------------------
@@ -248,14 +256,20 @@ class Row:
         return self.values.get(column, "")
 
     def get(self, column: str, parse: Callable[[str], T] | None = None) -> T | str:
-        """The column's text, or `parse(text)`; a parser's CellError names this column."""
+        """The column's text, or `parse(text)`; a parser's CellError names this column. Text
+        holding a NUL character is refused whatever the parser."""
         text = self[column]
-        if parse is None:
-            return text
         try:
-            return parse(text)
+            _no_nul(text)
+            return text if parse is None else parse(text)
         except CellError as exc:
             return self.fail(exc.column or column, exc.message)
+
+    @property
+    def has_nul(self) -> bool:
+        """A cell of the row holds a NUL character: the row is refused wherever that cell is
+        read (`get`), and its raw text must not reach a database query either."""
+        return any(NUL in text for text in self.values.values())
 
     def fail(self, column: str | None, message: str):
         """Refuse the row for a reason that spans fields (e.g. due date before issue date)."""
@@ -301,6 +315,7 @@ class Sheet:
     source: str
     lines: tuple[tuple[int, tuple[str, ...]], ...] = field(repr=False)
     title: str | None = None  # the worksheet's name (None for CSV)
+    hidden: bool = False  # a worksheet hidden (or very hidden) in Excel
 
     def table(self, columns: Sequence[Column], *, unknown: str = "report",
               skip_totals: bool = True) -> Table:
@@ -547,19 +562,36 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
                           for n, values in enumerate(ws.iter_rows(values_only=True), 1))
             if any(any(cells) for _, cells in lines):
                 name = source if len(wb.worksheets) == 1 else f"{source}[{ws.title}]"
-                sheets.append(Sheet(name, lines, ws.title))
+                sheets.append(Sheet(name, lines, ws.title,
+                                    hidden=getattr(ws, "sheet_state", "visible") != "visible"))
         return sheets
     finally:
         wb.close()
 
 
+def _refuse_hidden(source: str, sheets: Sequence[Sheet]) -> None:
+    """A hidden worksheet with data among the sheets read: the clerk who checked the file in
+    Excel never saw its rows, which would count all the same (an old month left in the file)."""
+    hidden = [Problem(source, None, None, f"工作表“{s.title}”已隐藏：请删除或取消隐藏后再导入")
+              for s in sheets if s.hidden]
+    if hidden:
+        raise TableError(hidden)
+
+
 def load_sheets(path: Path | str, *, data: bytes | None = None,
                 name: str | None = None) -> list[Sheet]:
-    """The sheets of a CSV (one) or XLSX (each non-empty worksheet) file.
+    """The sheets of a CSV (one) or XLSX (each non-empty worksheet) file; a workbook with a
+    hidden worksheet that holds data is refused (TableError naming it).
 
     `data` reads bytes instead of the file (e.g. an upload); `name` is how problems name the
     source (default: the file name).
     """
+    sheets = _all_sheets(path, data=data, name=name)
+    _refuse_hidden(name or Path(path).name, sheets)
+    return sheets
+
+
+def _all_sheets(path: Path | str, *, data: bytes | None, name: str | None) -> list[Sheet]:
     path = Path(path)
     source = name or path.name
     suffix = path.suffix.lower()
@@ -583,13 +615,15 @@ def load_sheets(path: Path | str, *, data: bytes | None = None,
 def read_table(path: Path | str, columns: Sequence[Column], *, sheet: str | None = None,
                data: bytes | None = None, name: str | None = None, unknown: str = "report",
                skip_totals: bool = True) -> Table:
-    """One table from a CSV or XLSX file: the named worksheet, or the first non-empty one."""
-    sheets = load_sheets(path, data=data, name=name)
+    """One table from a CSV or XLSX file: the named worksheet, or the first non-empty one.
+    Refused when the worksheet named, or (none named) any worksheet with data, is hidden."""
+    sheets = _all_sheets(path, data=data, name=name)
     source = name or Path(path).name
     if sheet is not None:
         sheets = [s for s in sheets if s.title == sheet]
         if not sheets:
             raise TableError([Problem(source, None, None, f"找不到工作表「{sheet}」或该表为空")])
+    _refuse_hidden(source, sheets)
     if not sheets:
         raise TableError([Problem(source, None, None, "文件是空的（没有表头）")])
     return sheets[0].table(columns, unknown=unknown, skip_totals=skip_totals)
@@ -635,12 +669,21 @@ _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _WHOLE = re.compile(r"([+-]?(?:\d{1,3}(?:,\d{3})+|\d+))(?:\.0*)?")
 
 
+def _no_nul(text: str) -> None:
+    """Refuse text holding a NUL character: no database text column keeps it (PostgreSQL
+    refuses the row), and nobody typed it (a broken export, a copy from a binary file)."""
+    if NUL in text:
+        raise CellError("含有空字符（NUL，\\x00），通常是导出或复制出错带入的：请删除该字符"
+                        "（或从原系统重新导出）后再导入")
+
+
 def parse_text(text: str, *, max_length: int | None = None) -> str:
     """A value that must be present (refused when Excel stored it as a number other than a
     whole one below 2**53: an invoice number or code that lost digits), at most `max_length`
-    characters (what its database column keeps)."""
+    characters (what its database column keeps), without a NUL character."""
     if not text:
         raise CellError("不能为空")
+    _no_nul(text)
     if isinstance(text, ExcelNumber):
         raise _stored_as_number(text)
     if max_length is not None and len(text) > max_length:
@@ -691,7 +734,8 @@ def parse_date(text: str, *, time_of_day: bool = False) -> dt.date:
 def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -> Decimal:
     """Yuan, exact to the fen: `1234.5`, `1,234.50`, `¥1,234.50`, `1,234.50元`, `(1,234.50)`
     (negative, as Excel shows it), also typed in full-width (`１２３４．５０`). Refused: blanks,
-    more than two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`)."""
+    more than two decimals that are not zero, scientific notation (Excel's lossy `1.23E+11`),
+    a trillion yuan or more either way (`money_in_range`)."""
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
@@ -715,6 +759,7 @@ def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -
         value = Decimal(body.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the pattern already guarantees a number
         raise CellError(f"不是有效金额：{text!r}") from None
+    money_in_range(value, text)
     if value != value.quantize(Decimal("0.01")):
         raise CellError(f"金额须精确到分：{text!r}")
     value = value.quantize(Decimal("0.01"))
@@ -725,9 +770,19 @@ def parse_money(text: str, *, positive: bool = False, allow_zero: bool = True) -
     return value
 
 
-def parse_int(text: str, *, minimum: int | None = None) -> int:
+def money_in_range(value: Decimal, text: str | None = None) -> Decimal:
+    """`value`, refused when its absolute value is a trillion yuan or more: beyond what an
+    amount column (Numeric(14, 2)) keeps — a typo, or a number that is not an amount."""
+    if abs(value) >= MONEY_LIMIT:
+        said = repr(text) if text is not None else str(value)
+        raise CellError(f"金额超出可登记的范围：{said}（绝对值须小于 1,000,000,000,000.00 元）")
+    return value
+
+
+def parse_int(text: str, *, minimum: int | None = None, maximum: int = INT_MAX) -> int:
     """A whole number (`12`, `1,200`, also in full-width; Excel's `12.0` is read as 12 already;
-    `3.00` too: ERP exports write quantities with their unit's precision)."""
+    `3.00` too: ERP exports write quantities with their unit's precision), at most `maximum`
+    (default: what an INTEGER column keeps; without `minimum`, at least -`maximum`)."""
     if not text:
         raise CellError("不能为空")
     _exact_number(text)
@@ -739,6 +794,10 @@ def parse_int(text: str, *, minimum: int | None = None) -> int:
     value = int(m.group(1).replace(",", ""))
     if minimum is not None and value < minimum:
         raise CellError(f"不能小于 {minimum}：{text!r}")
+    if value > maximum:
+        raise CellError(f"不能大于 {maximum:,}：{text!r}")
+    if minimum is None and value < -maximum:
+        raise CellError(f"不能小于 {-maximum:,}：{text!r}")
     return value
 
 

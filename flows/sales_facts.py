@@ -499,18 +499,27 @@ def _over_allocated(s: Session, touched: dict[str, PaymentRecord]) -> list:
     return problems
 
 
+def _after_today(column: str, on: dt.date, advice: str) -> str | None:
+    """What is said of a fact dated `on` after today's business date — a mistyped year
+    (2062 for 2026, 9999-12-31) — in its date column; None when it is not. Invoices,
+    payments, deliveries and returns are all facts of the past."""
+    today = business_date()
+    if on <= today:
+        return None
+    return f"{column} {on} 晚于今天（{today}）：{advice}"
+
+
 def _future_dates(invoices: tuple[ReceivableRecord, ...],
                   payments: tuple[PaymentRecord, ...]) -> list:
     """Invoices issued and payments received after today's business date (voided ones
-    count nowhere): a mistyped year (2062 for 2026). An invoice's 到期日 may be later."""
-    today = business_date()
-    problems = [_at(r, "开票日期", f"开票日期 {r.issued_on} 晚于今天（{today}）：发票不能在将来开具，"
-                                "请核对年份后再导入（到期日可以是将来的日期）")
-                for r in invoices if not r.voided and r.issued_on > today]
-    problems += [_at(r, "回款日期", f"回款日期 {r.paid_on} 晚于今天（{today}）：尚未收到的款项不能登记"
-                                "为回款，请核对年份后再导入")
-                 for r in payments if not r.voided and r.paid_on > today]
-    return problems
+    count nowhere): `_after_today`. An invoice's 到期日 may be later."""
+    found = [(r, "开票日期", _after_today("开票日期", r.issued_on, "发票不能在将来开具，请核对年份后"
+                                        "再导入（到期日可以是将来的日期）"))
+             for r in invoices if not r.voided]
+    found += [(r, "回款日期", _after_today("回款日期", r.paid_on, "尚未收到的款项不能登记为回款，"
+                                         "请核对年份后再导入"))
+              for r in payments if not r.voided]
+    return [_at(r, column, message) for r, column, message in found if message]
 
 
 def _tax_added(invoices: tuple[ReceivableRecord, ...]) -> list[str]:
@@ -642,8 +651,9 @@ _RECORD_KEYS = ((INVOICE_COLUMNS, ("发票号",), _raw_key),
 def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem]:
     """From the raw cells of an export whose strict read failed: numbers given twice in a
     table, invoices of customers not on file, payments of invoices known nowhere (the last
-    two only when they are errors, not skipped). Rows without their key, or with a 发票代码
-    that does not go with the number, are the strict read's problem already."""
+    two only when they are errors, not skipped). Rows without their key, with a 发票代码
+    that does not go with the number, or with a NUL character (which no query may carry) are
+    the strict read's problem already."""
     problems: list[Problem] = []
     invoice_keys: set[str] = set()
     payments = []
@@ -658,6 +668,7 @@ def _record_problems(s: Session, path: Path, skip_unknown: bool) -> list[Problem
             except TableError:
                 continue  # another kind of table, or a header problem already reported
             rows = tuple(r for r in table.rows if all(r[c] for c in key_columns)
+                         and not r.has_nul
                          and invoice_code_problem(r["发票号"], r["发票代码"]) is None)
             try:
                 no_duplicates(dataclasses.replace(table, rows=rows), rows, key,
@@ -888,9 +899,14 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
                 f"意向单 {order_id} {where}{not_moved}")
         return _Movement(row.number, number, order_id, line_no, sku, 0, on, kind, reason,
                          not_moved=note)
-    return _Movement(row.number, number, order_id, line_no, sku,
-                     row.get(q.actual, _returned_quantity if returns else _delivered_quantity),
-                     row.get(date_column, parse_date), kind, reason,
+    quantity = row.get(q.actual, _returned_quantity if returns else _delivered_quantity)
+    on = row.get(date_column, parse_date)
+    if on is not INVALID:
+        late = _after_today(date_column, on, f"尚未{'退回' if returns else '发出'}的货物不能登记为"
+                                             f"{'退货' if returns else '发货'}，请核对年份后再导入")
+        if late:
+            on = row.fail(date_column, late)
+    return _Movement(row.number, number, order_id, line_no, sku, quantity, on, kind, reason,
                      units=_said_units(row, table, q.actual))
 
 
@@ -959,7 +975,8 @@ def _returned_quantity(text: str) -> int:
 def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
     sheet without the document-number column at all (a cover or notes sheet) is skipped, any
-    other sheet must be a good table; all problems of all sheets at once."""
+    other sheet must be a good table; all problems of all sheets at once. A workbook with a
+    hidden worksheet holding data is refused (`load_sheets`)."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
@@ -1035,9 +1052,9 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     """Deliveries (`returns=False`) or returns/exchanges of signed orders. Checked against the
     order: it exists and is signed, the line exists (by number or SKU), nothing is delivered
     beyond what was ordered (plus the replacements of exchanges) and nothing returned beyond
-    what was delivered by that date. A row is keyed by (document number, order, order line);
-    the file lists whole documents: a stored line of a listed document that the file no
-    longer lists is deleted (`_drop_unlisted_lines`). The quantity is 实发数量 / 实退数量 when
+    what was delivered by that date; nothing is dated after today (`_after_today`). A row is
+    keyed by (document number, order, order line); the file lists whole documents: a stored
+    line of a listed document that the file no longer lists is deleted (`_drop_unlisted_lines`). The quantity is 实发数量 / 实退数量 when
     the file has it (see `_quantities`), counted in the order line's unit: a moved line the
     file says is in another unit (`UNIT_COLUMNS`, or `实发数量(个)`) is refused; a line that
     moved nothing (0, or blank beside a planned quantity) is no delivery / return: skipped

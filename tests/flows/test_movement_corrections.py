@@ -159,6 +159,7 @@ def test_a_quantity_corrected_after_its_month_was_settled_is_clawed_back(hub, po
     db = hub.db_url
     order = signed_order(db, customer_id(db, KANGDA), D(2026, 9, 2), [("MON-M8", 5)],
                          delivered_on=False)
+    clock_from(D(2026, 9, 3))  # imported the day it shipped, not before (a date after today)
     send(db, tmp_path / "d.csv", f"FH-1,{order},1,5,2026-09-03\n")
     clock_from(D(2026, 10, 5))
     settle_month(current_hub(), "2026-09", documents=False)
@@ -191,6 +192,7 @@ def test_a_delivery_moved_to_another_customer_s_order_is_taken_back_from_the_fir
                          delivered_on=False)
     right = signed_order(db, customer_id(db, RENHE), D(2026, 9, 2), [("MON-M8", 5)],
                          delivered_on=False)
+    clock_from(D(2026, 9, 3))  # imported the day it shipped, not before (a date after today)
     send(db, tmp_path / "d.csv", f"FH-1,{wrong},1,5,2026-09-03\n")
     clock_from(D(2026, 10, 5))
     settle_month(current_hub(), "2026-09", documents=False)

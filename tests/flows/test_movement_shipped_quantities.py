@@ -311,10 +311,12 @@ def test_the_settlement_pays_on_what_shipped_not_on_what_was_to_ship(hub, tmp_pa
     order = signed_order(db, customer_id(db, KANGDA), D(2026, 9, 2), [("MON-M8", 5)],
                          delivered_on=False)
     header = ["出库单号", "订单号", "行号", "应发数量", "实发数量", "出库日期"]
+    clock_from(D(2026, 9, 3))  # imported the day it shipped, not before (a date after today)
     import_movements(db, xlsx_file(tmp_path / "9月.xlsx", [
         header, ["XSCK-1", order, 1, 5, 3, dt.datetime(2026, 9, 3)]]), "erp", returns=False)
     clock_from(D(2026, 10, 5))
     settle_month(current_hub(), "2026-09", documents=False)
+    clock_from(D(2026, 10, 8))
     import_movements(db, xlsx_file(tmp_path / "10月.xlsx", [
         header, ["XSCK-2", order, 1, 2, 2, dt.datetime(2026, 10, 8)]]), "erp", returns=False)
     clock_from(D(2026, 11, 5))

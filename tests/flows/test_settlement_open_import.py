@@ -47,6 +47,7 @@ def test_a_correction_imported_while_the_settlement_reads_is_clawed_back_next_mo
     publish(db, POLICY)
     order = signed_order(db, customer_id(db, KANGDA), D(2026, 9, 2), [("MON-M8", 5)],
                          delivered_on=False)
+    clock_from(D(2026, 9, 3))  # imported the day it shipped, not before (a date after today)
     send(db, tmp_path / "d.csv", f"FH-1,{order},1,5,2026-09-03\n")
     clock_from(D(2026, 10, 5))
     settle_month(current_hub(), "2026-09", documents=False)

@@ -418,3 +418,94 @@ def test_parse_int_takes_commas_only_as_thousands_separators():
     for bad in ("1,0", "12,0", ",3", "5,", "1,2,3", "1,20", "1,2000", "1,,200"):
         with pytest.raises(CellError, match="不是整数"):
             parse_int(bad)
+
+
+# --- what the database columns keep ----------------------------------------------------------
+
+def test_parse_int_stops_at_what_an_integer_column_keeps():
+    """Quantities and line numbers are INTEGER columns: 3,000,000,000 would end a PostgreSQL
+    import in a raw `integer out of range`."""
+    assert parse_int("2,147,483,647") == 2_147_483_647 == parse_int("2147483647.00")
+    assert parse_int("-2147483647") == -2_147_483_647
+    with pytest.raises(CellError) as info:
+        parse_int("3,000,000,000")
+    assert info.value.message == "不能大于 2,147,483,647：'3,000,000,000'"
+    with pytest.raises(CellError, match="不能小于 -2,147,483,647"):
+        parse_int("-3000000000")
+    with pytest.raises(CellError, match="不能大于 99"):
+        parse_int("100", minimum=0, maximum=99)
+    assert parse_int("99", minimum=0, maximum=99) == 99
+
+
+@pytest.mark.parametrize("text", ["1,000,000,000,000.00", "-1000000000000", "(1,000,000,000,000.00)",
+                                  "1" + "0" * 30, "12345678901234567890123456789.123"])
+def test_parse_money_refuses_a_trillion_or_more(text):
+    """Amounts are Numeric(14, 2): below 10^12 yuan. Beyond Decimal's 28 digits too, the
+    refusal is the same (no InvalidOperation from rounding)."""
+    with pytest.raises(CellError) as info:
+        parse_money(text)
+    assert info.value.message == (f"金额超出可登记的范围：{text!r}"
+                                  "（绝对值须小于 1,000,000,000,000.00 元）")
+
+
+def test_parse_money_takes_what_an_amount_column_keeps():
+    assert parse_money("999,999,999,999.99") == Decimal("999999999999.99")
+    assert parse_money("-999999999999.99") == Decimal("-999999999999.99")
+
+
+def test_a_nul_character_in_a_cell_is_refused_with_its_row_and_column(tmp_path):
+    """A NUL (`\\x00`) in text is refused by `parse_text` and by every read of a row's cell:
+    PostgreSQL text columns cannot hold it (SQLite would store it silently)."""
+    nul = "含有空字符（NUL，\\x00），通常是导出或复制出错带入的：请删除该字符（或从原系统重新导出）后再导入"
+    with pytest.raises(CellError) as info:
+        parse_text("FP-\x00001")
+    assert info.value.message == nul
+    table = read_table(write(tmp_path / "应收.csv",
+                             "发票号,客户名称,到期日,金额,备注\r\n"
+                             "FP-\x00001,甲\x00,2026-10-31,12,\x00\r\n"
+                             "FP-002,乙,2026-10-31,12,好\r\n".encode()), COLUMNS)
+    with pytest.raises(TableError) as info:
+        convert_rows(table.rows, lambda r: (r.get("发票号", parse_text), r.get("客户名称"),
+                                            r.get("备注")))
+    assert [str(p) for p in info.value.problems] == [
+        f"应收.csv 第2行「{column}」：{nul}" for column in ("发票号", "客户名称", "备注")]
+    assert table.rows[1].get("备注") == "好"
+    with pytest.raises(CellError, match="空字符"):  # outside convert_rows: raised
+        table.rows[0].get("备注")
+
+
+def test_a_hidden_worksheet_with_data_refuses_the_workbook(tmp_path):
+    """A hidden (or very hidden) worksheet's rows were never seen by the clerk who checked the
+    file: refused, named, whatever reads it. An empty hidden sheet is nothing; hidden rows of
+    a visible sheet (a filter left on) are read."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "本月"
+    for row in [("发票号", "客户名称", "到期日", "金额"), ("FP-1", "甲", "2026-10-01", 1),
+                ("FP-2", "乙", "2026-10-02", 2)]:
+        ws.append(row)
+    ws.row_dimensions[3].hidden = True
+    wb.create_sheet("空的").sheet_state = "hidden"
+    wb.save(tmp_path / "好.xlsx")
+    assert [r["发票号"] for r in read_table(tmp_path / "好.xlsx", COLUMNS).rows] == ["FP-1", "FP-2"]
+    assert [s.title for s in load_sheets(tmp_path / "好.xlsx")] == ["本月"]
+    old = wb.create_sheet("旧数据", 0)
+    old.append(("发票号", "客户名称", "到期日", "金额"))
+    old.append(("FP-0", "丙", "2025-10-01", 3))
+    old.sheet_state = "hidden"
+    notes = wb.create_sheet("说明")
+    notes.append(("内部备注",))
+    notes.sheet_state = "veryHidden"
+    wb.save(tmp_path / "导出.xlsx")
+    said = ["导出.xlsx：工作表“旧数据”已隐藏：请删除或取消隐藏后再导入",
+            "导出.xlsx：工作表“说明”已隐藏：请删除或取消隐藏后再导入"]
+    for read in (lambda: load_sheets(tmp_path / "导出.xlsx"),
+                 lambda: read_table(tmp_path / "导出.xlsx", COLUMNS)):
+        with pytest.raises(TableError) as info:
+            read()
+        assert [str(p) for p in info.value.problems] == said
+    # a visible worksheet named is read; the hidden one named is refused
+    assert read_table(tmp_path / "导出.xlsx", COLUMNS, sheet="本月").rows[0]["发票号"] == "FP-1"
+    with pytest.raises(TableError) as info:
+        read_table(tmp_path / "导出.xlsx", COLUMNS, sheet="旧数据")
+    assert [str(p) for p in info.value.problems] == said[:1]
