@@ -23,6 +23,7 @@ from flows.settlement import settle_month
 from models import Customer, set_clock
 from models.db import get_engine, session_scope
 from tests.api.test_rebate_board import bearer, world  # noqa: F401 - a fixture
+from tests.api.test_rebate_preview_access import POLICY as FLAT_MONTHLY  # 2 % a month
 from tests.board_support import POLICY, at, board_world
 from tests.rebate_support import customer_id, publish, return_goods, signed_order
 
@@ -245,27 +246,13 @@ def test_board_addresses_take_ascii_digits_only_and_expected_takes_no_month(hub,
     assert client.get("/rebates/board/orders?status=expected", headers=auth).status_code == 200
 
 
-FLAT_MONTHLY = """
-code: T-F
-name: 监护月度返利
-effective_from: 2026-07-01
-rules:
-  - id: flat
-    applies_to: {product_lines: [监护]}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers: [{from: 0, rate: 1%}]
-    priority: 10
-    stacking: stack
-"""
 
 
 def test_goods_returned_before_last_month_is_settled_are_not_expected(hub, client):
-    """October settled; 康达 orders ¥25,600 on 20 November (1 %: ¥256) and returns all of it
-    on 2 December. On 3 December November is not settled yet: its run will pay ¥256 and
+    """October settled; 康达 orders ¥25,600 on 20 November (2 %: ¥512) and returns all of it
+    on 2 December. On 3 December November is not settled yet: its run will pay ¥512 and
     December's claw it back, ¥0 together — the board expects nothing for the order (before:
-    ¥256, November's line kept as December's computation, with nothing paid yet, had none).
+    ¥512, November's line kept as December's computation, with nothing paid yet, had none).
     The two runs then pay exactly that."""
     at(D(2026, 10, 1))
     publish(hub.db_url, FLAT_MONTHLY)
@@ -277,7 +264,7 @@ def test_goods_returned_before_last_month_is_settled_are_not_expected(hub, clien
     rebate_board._EXPECTED.clear()
     finance = bearer(hub, "finance-01")
     figures = client.get("/rebates/board/data", headers=finance).json()["figures"]
-    assert {f["status"]: f["amount"] for f in figures}["expected"] == "256.00"
+    assert {f["status"]: f["amount"] for f in figures}["expected"] == "512.00"
 
     return_goods(hub.db_url, order, 1, 2, D(2026, 12, 2), number="TH-1")
     at(D(2026, 12, 3))
@@ -292,4 +279,4 @@ def test_goods_returned_before_last_month_is_settled_are_not_expected(hub, clien
     for month, day in (("2026-11", D(2026, 12, 5)), ("2026-12", D(2027, 1, 5))):
         at(day)
         paid.append(settle_month(current_hub(), month, documents=False).total)
-    assert paid == [Decimal("256.00"), Decimal("-256.00")]
+    assert paid == [Decimal("512.00"), Decimal("-512.00")]
