@@ -64,6 +64,10 @@ MAX_PROBLEMS = 50  # enough to fix a file in one go; more only buries the first 
 TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+# Excel's day numbers (1900 system, its 1900-02-29 counted: day 1 is 1899-12-31 + 1) from
+# 1982 to 2064, which a date column saved in General format holds instead of the date
+EXCEL_EPOCH = dt.date(1899, 12, 30)
+_EXCEL_SERIAL = re.compile(r"[3-5]\d{4}")
 EXACT_FLOAT = 2 ** 53  # every whole number below it is exactly a float; beyond, digits are lost
 INT_MAX = 2 ** 31 - 1  # what an INTEGER column (quantities, line numbers) keeps
 MONEY_LIMIT = Decimal(10) ** 12  # a Numeric(14, 2) amount is below a trillion yuan
@@ -728,6 +732,10 @@ def parse_date(text: str, *, time_of_day: bool = False) -> dt.date:
                 return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
             except ValueError:
                 break
+    if _EXCEL_SERIAL.fullmatch(body):  # 46392: a date cell saved as a number (General format)
+        meant = EXCEL_EPOCH + dt.timedelta(days=int(body))
+        raise CellError(f"不是有效日期：{text!r}（像是 Excel 的日期序号，即 {meant}：请把该列设为"
+                        "日期格式后再导出，或写作 2026-10-31）")
     raise CellError(f"不是有效日期：{text!r}（应写作 2026-10-31）")
 
 

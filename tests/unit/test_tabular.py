@@ -509,3 +509,13 @@ def test_a_hidden_worksheet_with_data_refuses_the_workbook(tmp_path):
     with pytest.raises(TableError) as info:
         read_table(tmp_path / "导出.xlsx", COLUMNS, sheet="旧数据")
     assert [str(p) for p in info.value.problems] == said[:1]
+
+
+def test_an_excel_day_number_in_a_date_column_is_refused_with_the_date_it_means():
+    """A date column saved in Excel's General format holds day numbers (46392): never read as
+    a date (it may be something else), but the refusal says which date it would be."""
+    with pytest.raises(CellError, match=r"像是 Excel 的日期序号，即 2027-01-05：请把该列设为日期格式"):
+        parse_date("46392")
+    with pytest.raises(CellError) as refused:
+        parse_date("12345")  # no day of these years
+    assert "日期序号" not in refused.value.message
