@@ -53,6 +53,13 @@ class UnknownRep(Refusal):
     status, code = 404, "unknown_rep"
 
 
+class UnknownRegion(Refusal):
+    """A region asked for by someone who may see every region's rebates, and no customer,
+    rep or rebate line names it."""
+
+    status, code = 404, "unknown_region"
+
+
 @dataclass(frozen=True)
 class Scope:
     """Whose rebates: one rep, one region, or everyone (both None)."""
@@ -72,9 +79,9 @@ BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
                 region: str | None = None) -> Scope:
     """The scope `person` asks for (default: all he may see), or BoardAccessError. Whether
-    an asked-for person exists is told only to those who may narrow to any person (finance
-    and admins: UnknownRep, a 404); a rep is refused anyone else's alike, a manager anyone
-    not selling in his region alike."""
+    an asked-for person or region exists is told only to those who may narrow to any (finance
+    and admins: UnknownRep / UnknownRegion, a 404); a rep is refused anyone else's alike, a
+    manager anyone not selling in his region alike."""
     if person.role not in BOARD_ROLES:
         raise BoardAccessError(f"当前角色（{role_label(person.role)}）无权查看返利看板")
     rep, region = _askable(rep), _askable(region)
@@ -88,7 +95,7 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         if region and region != person.region:
             raise BoardAccessError(f"您只能查看{person.region}大区的返利")
     if region and person.role != "sales_manager" and not _region_exists(db_url, region):
-        raise BoardAccessError(f"没有名为“{region}”的大区")
+        raise UnknownRegion(f"没有名为“{region}”的大区")
     if not rep:
         if person.role == "sales_manager":
             return Scope(None, person.region, f"{person.region}大区返利")

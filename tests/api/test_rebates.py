@@ -327,7 +327,8 @@ def test_finance_narrows_to_a_rep_whatever_region_is_picked_and_unknown_regions_
     assert both["figures"] == alone["figures"] and both["scope"]["label"] == "张伟的返利"
     assert {f["status"]: f["amount"] for f in alone["figures"]}["pending"] == "3916.80"
     mars = client.get("/rebates/board/data?region=火星", headers=auth)
-    assert mars.status_code == 403 and "没有名为“火星”的大区" in mars.json()["error"]["message"]
+    assert mars.status_code == 404 and mars.json()["error"] == {
+        "code": "unknown_region", "message": "没有名为“火星”的大区"}
 
 
 def test_an_orders_rebate_is_computed_once_and_keeps_its_amount_on_a_retry(hub, world):
