@@ -219,7 +219,7 @@ async def confirm(month: str, request: Request, background: BackgroundTasks,
 async def settlement_status(
         month: str, request: Request, revision: int = Path(ge=1, le=MAX_ID),
         q: str = Query("", max_length=100,
-                       description="客户名称（部分）、客户编码，或对账单号、凭证号（完整）"),
+                       description="客户名称、简称或曾用名（部分）、客户编码，或对账单号、凭证号（完整）"),
         limit: int = Query(CUSTOMERS_PER_PAGE, ge=1, le=MAX_CUSTOMERS_PER_PAGE),
         offset: int = Query(0, ge=0, le=MAX_ID)) -> Response:
     """JSON for programs; finance's page in a browser, with 重新发送 after a failure. Its

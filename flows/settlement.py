@@ -43,9 +43,9 @@ from flows.rebate_data import (
     summed_sale_lines, window_filter,
 )
 from models import (
-    Customer, Delivery, IntentOrder, IntentOrderLine, OperationLog, Payment, Product, Quote,
-    ReceivableInvoice, RebateBucketInputs, RebateLine, RebatePolicyVersion, SalesReturn,
-    SettlementRun, Staff, utcnow,
+    Customer, CustomerAlias, Delivery, IntentOrder, IntentOrderLine, OperationLog, Payment,
+    Product, Quote, ReceivableInvoice, RebateBucketInputs, RebateLine, RebatePolicyVersion,
+    SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import MAX_ID, SHANGHAI, business_date
 from models.db import get_engine, roomy_page_cache, session_scope
@@ -1309,8 +1309,9 @@ _VOUCHER_NO = re.compile(r"(?:(\S{1,10}?)\s*-\s*)?([0-9]{1,9})")  # 3, or 记-3 
 
 
 def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement | None:
-    """Which customers of `run` finance's search `q` means (None: all): the legal name
-    containing it (any case), the customer code (finance's, or the hub's C000123), or
+    """Which customers of `run` finance's search `q` means (None: all): the legal name or
+    another name the customer is known by (`CustomerAlias`: its short or former names, and
+    the legal name of a file merged into it) containing it (any case), the customer code (finance's, or the hub's C000123), or
     exactly the 对账单号 of the customer's statement of this revision (draft or confirmed)
     or the 凭证号 of its voucher in this revision's batch (3, or 记-3)."""
     q = q.strip()
@@ -1334,6 +1335,8 @@ def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement |
             if hub := _HUB_CODE.fullmatch(key.removeprefix(f"{batch_id}-")):
                 ids.add(int(hub[1]))
     return sa.or_(Customer.legal_name.icontains(q, autoescape=True),
+                  Customer.id.in_(select(CustomerAlias.customer_id).where(
+                      CustomerAlias.name.icontains(q, autoescape=True))),
                   sa.func.upper(Customer.finance_code) == code,
                   Customer.id.in_(sorted(ids)))
 

@@ -12,6 +12,7 @@ import pytest
 from flows.hub import current_hub
 from flows.settlement import confirm_settlement, settle_month
 from models import Customer, Staff
+from models.customer_files import add_alias
 from models.db import session_scope
 from tests.api.test_rebate_board import HTML, bearer, login
 from tests.flows.test_voucher_numbers import HUANAN, KANGDA, RENHE, october
@@ -86,6 +87,20 @@ def test_finance_finds_a_customer_by_name_code_statement_or_voucher_number(
         confirm_settlement(hub.db_url, "2026-10", 1, s.get(Staff, "finance-01"))
     assert found(client, hub, f"RSQ-202610-r1-C{huanan:06d}") == [huanan]
     assert found(client, hub, draft) == [huanan]
+
+
+def test_finance_finds_a_customer_by_another_name_it_is_known_by(hub, client, settled):
+    """Finance knows customers by their short and former names too, and a customer merged
+    into another by its own legal name (kept as the survivor's alias): the search finds the
+    customer whose name it is, and a name nobody has finds nobody."""
+    huanan, renhe = settled[HUANAN], settled[RENHE]
+    with session_scope(hub.db_url) as s:
+        add_alias(s, s.get(Customer, huanan), "粤港药通贸易公司", "former", "manual", "test")
+        add_alias(s, s.get(Customer, renhe), "宁波申康医疗器械有限公司", "merged", "merge", "test")
+    assert found(client, hub, "药通") == [huanan]
+    assert found(client, hub, "申康") == [renhe]
+    assert found(client, hub, "医疗器械") == [renhe]  # its legal name and an alias: once
+    assert found(client, hub, "康达药通") == []
 
 
 @pytest.mark.parametrize("params, field", [
