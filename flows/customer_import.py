@@ -36,7 +36,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from flows.errors import Refusal
-from flows.rebate_board import forget_expected
 from connectors.tabular import (
     CellError, Column, ExcelNumber, Problem, Row, TableError, convert_rows, parse_code, parse_int,
     parse_text, read_table,
@@ -453,8 +452,6 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
         except BaseException:
             s.rollback()
             raise
-    if report.updated and not dry_run:  # files on record changed (tier, region, owner …)
-        forget_expected()
     report.dry_run = dry_run
     report.phases["commit"] = time.perf_counter() - committing
     if payload is not None and not dry_run:
@@ -1009,6 +1006,4 @@ def set_customer_fields(db_url: str, customer_id: int, by: str, *, tier: str | N
                                  code="nothing_to_change")
         changes = [FieldChange(None, customer.id, customer.legal_name, column, olds[column],
                                wanted[column]) for column in wanted if column in diff]
-    if changes:  # committed: the boards' expected figures of the old tier/region/owner go
-        forget_expected()
     return changes

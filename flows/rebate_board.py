@@ -26,8 +26,8 @@ from flows.settlement import (
     compute_month, delivery_status, line_inputs, previous_month, statement_number,
 )
 from models import (
-    Customer, Delivery, IntentOrder, OrderRebate, Quote, RebateLine, RebatePolicyVersion,
-    SettlementRun, Staff, business_date,
+    Customer, Delivery, IntentOrder, OperationLog, OrderRebate, Quote, RebateLine,
+    RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
 from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
@@ -210,15 +210,6 @@ _EXPECTED: dict[tuple, tuple[float, list]] = {}
 _EXPECTED_LOCK = threading.Lock()
 
 
-def forget_expected() -> None:
-    """Drop this process's reused expected figures: a customer re-rated or moved to another
-    region or owner changes which scope expects its orders and what they earn, and no line
-    or policy (the figures' stamp) changed with it. Every scope's: simplest, and a figure
-    is computed again at the next look."""
-    with _EXPECTED_LOCK:
-        _EXPECTED.clear()
-
-
 def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
                    customer_ids: set[int] | None = None) -> list[tuple[str, LineDraft]]:
     """What the settlements not made yet would pay now for the scope, as (month it will be
@@ -236,8 +227,13 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
     with session_scope(db_url) as s:
         months = [month] if s.exec(select(SettlementRun.id).where(
             SettlementRun.month == last)).first() else [last, month]
+        # what the figure was computed from: the lines paid, the policies, and the customers'
+        # files (a customer re-rated, moved to another region or owner, merged: by any
+        # process, each change one more entry of the append-only log, in its transaction)
         stamp = (s.exec(select(sa.func.max(RebateLine.id))).one(),
-                 s.exec(select(sa.func.max(RebatePolicyVersion.id))).one())
+                 s.exec(select(sa.func.max(RebatePolicyVersion.id))).one(),
+                 s.exec(select(sa.func.count()).select_from(OperationLog).where(
+                     OperationLog.entity == Customer.__tablename__)).one())
         # the customers whose settlements could pay the scope: those of its recent orders
         # (or of its region now or on a recent order's date: lines are booked to the region
         # on the order date), and those it was paid for, whatever their age or region now: a
