@@ -117,6 +117,40 @@ def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, ac
         summary.unchanged += 1
 
 
+@contextmanager
+def registered_import(db_url: str, kind: str, source: str, actor: str
+                      ) -> Iterator[Callable[[Session], None]]:
+    """An import of deliveries or returns, or of invoices and payments (`kind` receivables:
+    an export file, or one page of the finance sync), registered (committed) before any of
+    its rows is written: a settlement reading the facts meanwhile knows that rows stamped
+    from its start may still come (`news_horizon`). Yields `finish(s)`, called in the
+    import's transaction just before it commits, so that the registration closes with the
+    rows; an import that ends otherwise is closed right after, as refused or failed."""
+    with session_scope(db_url) as s:
+        ticket = MovementImport(kind=kind, source=source[:200], actor=actor[:100])
+        s.add(ticket)
+        s.flush()
+        ticket_id = ticket.id
+
+    def finish(s: Session) -> None:
+        s.execute(sa.update(MovementImport).where(MovementImport.id == ticket_id)
+                  .values(finished_at=utcnow(), outcome="stored"))
+
+    outcome = "failed"
+    try:
+        yield finish
+        outcome = "stored"
+    except ImportRefused:
+        outcome = "refused"
+        raise
+    finally:
+        if outcome != "stored":
+            with session_scope(db_url) as s:
+                s.execute(sa.update(MovementImport).where(
+                    MovementImport.id == ticket_id, MovementImport.finished_at.is_(None))
+                    .values(finished_at=utcnow(), outcome=outcome))
+
+
 # --- receivables ---------------------------------------------------------------------------
 
 def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
@@ -633,9 +667,12 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
         found = sorted(dict.fromkeys(found), key=lambda p: (p.source, p.row or 0))
         # the strict read lists its first problems and counts the others
         raise ImportRefused(found, more=exc.__cause__.more) from exc
-    with session_scope(db_url) as s:
-        return store_receivables(s, invoices, payments, source="import", actor=actor,
-                                 skip_unknown=skip_unknown)
+    with (registered_import(db_url, "receivables", Path(path).name, actor) as finish,
+          session_scope(db_url) as s):
+        summary = store_receivables(s, invoices, payments, source="import", actor=actor,
+                                    skip_unknown=skip_unknown)
+        finish(s)
+    return summary
 
 
 def _raw_key(r) -> str:
@@ -751,7 +788,8 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
     held = False
     while True:
         page = hub.finance.fetch_receivables(cursor)
-        with session_scope(hub.db_url) as s:
+        with (registered_import(hub.db_url, "receivables", name, actor) as finish,
+              session_scope(hub.db_url) as s):
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)
             # a page stores its invoices before its payments: only later pages can bring
@@ -762,6 +800,7 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
                 row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
                 row.cursor, row.updated_at = page.cursor, utcnow()
                 s.add(row)
+            finish(s)
         done.skipped = [f"{item}{SYNC_RETRY}" for item in done.skipped]
         total.add(done)
         if page.cursor is None or page.cursor == cursor:
@@ -1013,39 +1052,6 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     if problems:
         raise ImportRefused(problems, more=more)
     return Path(path).name, found
-
-
-@contextmanager
-def registered_import(db_url: str, kind: str, source: str, actor: str
-                      ) -> Iterator[Callable[[Session], None]]:
-    """An import of deliveries or returns, registered (committed) before any of its rows is
-    written: a settlement reading the facts meanwhile knows that rows stamped from its start
-    may still come (`news_horizon`). Yields `finish(s)`, called in the import's transaction
-    just before it commits, so that the registration closes with the rows; an import that
-    ends otherwise is closed right after, as refused or failed."""
-    with session_scope(db_url) as s:
-        ticket = MovementImport(kind=kind, source=source[:200], actor=actor[:100])
-        s.add(ticket)
-        s.flush()
-        ticket_id = ticket.id
-
-    def finish(s: Session) -> None:
-        s.execute(sa.update(MovementImport).where(MovementImport.id == ticket_id)
-                  .values(finished_at=utcnow(), outcome="stored"))
-
-    outcome = "failed"
-    try:
-        yield finish
-        outcome = "stored"
-    except ImportRefused:
-        outcome = "refused"
-        raise
-    finally:
-        if outcome != "stored":
-            with session_scope(db_url) as s:
-                s.execute(sa.update(MovementImport).where(
-                    MovementImport.id == ticket_id, MovementImport.finished_at.is_(None))
-                    .values(finished_at=utcnow(), outcome=outcome))
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
