@@ -5,9 +5,11 @@ Files are read with the shared tabular reader; every import is one transaction t
 stores all of a file or nothing, and names each problem's row and column in Chinese.
 Re-importing the same file changes nothing (rows are keyed by their document numbers); a
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
-settlement sees the correction as late news. Invoices are keyed by `invoice_key` (发票代码 and
-an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative for
-the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
+settlement sees the correction as late news. Every import (a file, a page of the finance
+sync) is registered before it writes (`registered_import`): a settlement reading while it is
+open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
+and an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative
+for the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
 returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
 """
 from __future__ import annotations
