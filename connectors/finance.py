@@ -39,6 +39,7 @@ from connectors.files import publish_once, write_atomically
 from connectors.tabular import (
     INVALID,
     MAX_PROBLEMS,
+    NUL,
     XLSX_SUFFIXES,
     CellError,
     Column,
@@ -51,6 +52,7 @@ from connectors.tabular import (
     header_key,
     load_sheets,
     money_in_range,
+    no_nul,
     normalize_header,
     parse_code,
     parse_date,
@@ -1315,9 +1317,24 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
     where = f"receivables page after cursor {since_cursor!r}"
     problems: list[str] = []
 
+    def refused(item, name: str, index: str, exc: CellError) -> None:
+        """A problem in Chinese, as the export files say it, naming the record by its number
+        when it has a readable one (`invoices[3].amount（发票 04419876）：…`)."""
+        key = "payment_no" if index.startswith("payments") else "invoice_no"
+        number = item.get(key) if isinstance(item, dict) else None
+        said = (f"（{'回款' if key == 'payment_no' else '发票'} {number.strip()}）"
+                if isinstance(number, str) and number.strip() and NUL not in number else "")
+        problems.append(f"{index}.{name}{said}：{exc.message}")
+
     def field(item: dict, name: str, index: str, kind: str):
         value = item.get(name) if isinstance(item, dict) else None
         label = f"{index}.{name}"
+        try:  # no database text column keeps a NUL character, whatever the field
+            if isinstance(value, str):
+                no_nul(value)
+        except CellError as exc:
+            refused(item, name, index, exc)
+            return False if kind == "flag" else None
         if kind in ("text", "number"):
             if not isinstance(value, str) or not value.strip():
                 problems.append(f"{label}: must be a non-empty string, got {value!r}")
@@ -1365,7 +1382,10 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             amount = Decimal(value)
             if amount != amount.quantize(CENT) or amount == 0 or (kind == "money" and amount < 0):
                 raise ValueError
-            return amount.quantize(CENT)
+            return money_in_range(amount.quantize(CENT), value)
+        except CellError as exc:  # beyond what an amount column keeps
+            refused(item, name, index, exc)
+            return None
         except ValueError:
             what = "non-zero" if kind == "credit" else "positive"
             problems.append(f"{label}: not a {what} decimal string in whole fen: {value!r}")
@@ -1431,6 +1451,11 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
         raw_invoices, raw_payments = [], []
     if cursor is not None and (not isinstance(cursor, str) or not cursor):
         problems.append(f"next_cursor must be a non-empty string or null, got {cursor!r}")
+    elif cursor is not None:  # stored (connector_cursor) and sent back: no NUL either
+        try:
+            no_nul(cursor)
+        except CellError as exc:
+            problems.append(f"next_cursor：{exc.message}")
     invoices, payments = [], []
     seen_invoices, seen_payments = set(), set()
     for n, item in enumerate(raw_invoices):

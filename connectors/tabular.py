@@ -50,9 +50,10 @@ from models.names import HALF_WIDTH
 
 __all__ = [
     "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INT_MAX", "INVALID", "MONEY_LIMIT",
+    "NUL",
     "Problem", "Row",
     "Sheet", "Table", "TableError", "UNIT_KINDS", "append_as_text", "convert_rows",
-    "decode_csv", "load_sheets", "money_in_range",
+    "decode_csv", "load_sheets", "money_in_range", "no_nul",
     "header_key", "header_unit", "normalize_header", "parse_code",
     "parse_date", "parse_int", "parse_money", "parse_text", "read_table",
 ]
@@ -264,7 +265,7 @@ class Row:
         holding a NUL character is refused whatever the parser."""
         text = self[column]
         try:
-            _no_nul(text)
+            no_nul(text)
             return text if parse is None else parse(text)
         except CellError as exc:
             return self.fail(exc.column or column, exc.message)
@@ -673,7 +674,7 @@ _MONEY = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _WHOLE = re.compile(r"([+-]?(?:\d{1,3}(?:,\d{3})+|\d+))(?:\.0*)?")
 
 
-def _no_nul(text: str) -> None:
+def no_nul(text: str) -> None:
     """Refuse text holding a NUL character: no database text column keeps it (PostgreSQL
     refuses the row), and nobody typed it (a broken export, a copy from a binary file)."""
     if NUL in text:
@@ -687,7 +688,7 @@ def parse_text(text: str, *, max_length: int | None = None) -> str:
     characters (what its database column keeps), without a NUL character."""
     if not text:
         raise CellError("不能为空")
-    _no_nul(text)
+    no_nul(text)
     if isinstance(text, ExcelNumber):
         raise _stored_as_number(text)
     if max_length is not None and len(text) > max_length:

@@ -5,9 +5,11 @@ Files are read with the shared tabular reader; every import is one transaction t
 stores all of a file or nothing, and names each problem's row and column in Chinese.
 Re-importing the same file changes nothing (rows are keyed by their document numbers); a
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
-settlement sees the correction as late news. Invoices are keyed by `invoice_key` (发票代码 and
-an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative for
-the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
+settlement sees the correction as late news. Every import (a file, a page of the finance
+sync) is registered before it writes (`registered_import`): a settlement reading while it is
+open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
+and an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative
+for the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
 returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
 """
 from __future__ import annotations
@@ -115,6 +117,40 @@ def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, ac
         summary.updated += 1
     else:
         summary.unchanged += 1
+
+
+@contextmanager
+def registered_import(db_url: str, kind: str, source: str, actor: str
+                      ) -> Iterator[Callable[[Session], None]]:
+    """An import of deliveries or returns, or of invoices and payments (`kind` receivables:
+    an export file, or one page of the finance sync), registered (committed) before any of
+    its rows is written: a settlement reading the facts meanwhile knows that rows stamped
+    from its start may still come (`news_horizon`). Yields `finish(s)`, called in the
+    import's transaction just before it commits, so that the registration closes with the
+    rows; an import that ends otherwise is closed right after, as refused or failed."""
+    with session_scope(db_url) as s:
+        ticket = MovementImport(kind=kind, source=source[:200], actor=actor[:100])
+        s.add(ticket)
+        s.flush()
+        ticket_id = ticket.id
+
+    def finish(s: Session) -> None:
+        s.execute(sa.update(MovementImport).where(MovementImport.id == ticket_id)
+                  .values(finished_at=utcnow(), outcome="stored"))
+
+    outcome = "failed"
+    try:
+        yield finish
+        outcome = "stored"
+    except ImportRefused:
+        outcome = "refused"
+        raise
+    finally:
+        if outcome != "stored":
+            with session_scope(db_url) as s:
+                s.execute(sa.update(MovementImport).where(
+                    MovementImport.id == ticket_id, MovementImport.finished_at.is_(None))
+                    .values(finished_at=utcnow(), outcome=outcome))
 
 
 # --- receivables ---------------------------------------------------------------------------
@@ -633,9 +669,12 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
         found = sorted(dict.fromkeys(found), key=lambda p: (p.source, p.row or 0))
         # the strict read lists its first problems and counts the others
         raise ImportRefused(found, more=exc.__cause__.more) from exc
-    with session_scope(db_url) as s:
-        return store_receivables(s, invoices, payments, source="import", actor=actor,
-                                 skip_unknown=skip_unknown)
+    with (registered_import(db_url, "receivables", Path(path).name, actor) as finish,
+          session_scope(db_url) as s):
+        summary = store_receivables(s, invoices, payments, source="import", actor=actor,
+                                    skip_unknown=skip_unknown)
+        finish(s)
+    return summary
 
 
 def _raw_key(r) -> str:
@@ -751,7 +790,8 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
     held = False
     while True:
         page = hub.finance.fetch_receivables(cursor)
-        with session_scope(hub.db_url) as s:
+        with (registered_import(hub.db_url, "receivables", name, actor) as finish,
+              session_scope(hub.db_url) as s):
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)
             # a page stores its invoices before its payments: only later pages can bring
@@ -762,6 +802,7 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
                 row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
                 row.cursor, row.updated_at = page.cursor, utcnow()
                 s.add(row)
+            finish(s)
         done.skipped = [f"{item}{SYNC_RETRY}" for item in done.skipped]
         total.add(done)
         if page.cursor is None or page.cursor == cursor:
@@ -1013,39 +1054,6 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
     if problems:
         raise ImportRefused(problems, more=more)
     return Path(path).name, found
-
-
-@contextmanager
-def registered_import(db_url: str, kind: str, source: str, actor: str
-                      ) -> Iterator[Callable[[Session], None]]:
-    """An import of deliveries or returns, registered (committed) before any of its rows is
-    written: a settlement reading the facts meanwhile knows that rows stamped from its start
-    may still come (`news_horizon`). Yields `finish(s)`, called in the import's transaction
-    just before it commits, so that the registration closes with the rows; an import that
-    ends otherwise is closed right after, as refused or failed."""
-    with session_scope(db_url) as s:
-        ticket = MovementImport(kind=kind, source=source[:200], actor=actor[:100])
-        s.add(ticket)
-        s.flush()
-        ticket_id = ticket.id
-
-    def finish(s: Session) -> None:
-        s.execute(sa.update(MovementImport).where(MovementImport.id == ticket_id)
-                  .values(finished_at=utcnow(), outcome="stored"))
-
-    outcome = "failed"
-    try:
-        yield finish
-        outcome = "stored"
-    except ImportRefused:
-        outcome = "refused"
-        raise
-    finally:
-        if outcome != "stored":
-            with session_scope(db_url) as s:
-                s.execute(sa.update(MovementImport).where(
-                    MovementImport.id == ticket_id, MovementImport.finished_at.is_(None))
-                    .values(finished_at=utcnow(), outcome=outcome))
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:

@@ -453,8 +453,9 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     narrows it to some customers (a rep's board)."""
     month = month_key(month)
     with session_scope(db_url) as s:
-        # what it knows: the deliveries and returns recorded before this (before an import
-        # still open, whose rows it cannot see yet, started), read before any fact
+        # what it knows: the deliveries, returns, invoices and payments recorded before this
+        # (before an import still open, whose rows it cannot see yet, started), read before
+        # any fact
         as_of = news_horizon(s.connection(), utcnow())
         stamp, policies = _latest_run(s), _latest_policy(s)
         if book is None:

@@ -54,19 +54,22 @@ class SalesReturn(SQLModel, table=True):
 
 
 class MovementImport(SQLModel, table=True):
-    """One import of deliveries or returns: registered, in a transaction of its own, before
-    any of its rows is written, and finished in the same transaction as its rows (or, refused
-    or failed, right after). Its rows are stamped (`recorded_at`) from its start but appear
-    only when it commits: a settlement that read the facts while it was still open did not see
-    them, so the settlement takes as what it knew (`SettlementRun.as_of`) no later than the
-    start of the oldest import still open (`news_horizon`), and the next settlement takes
-    those rows as news."""
+    """One import of deliveries or returns, or of invoices and payments (an export file, or
+    one page of the finance sync, each in a transaction of its own): registered, in a
+    transaction of its own, before any of its rows is written, and finished in the same
+    transaction as its rows (or, refused or failed, right after). Its rows (and the
+    operation log of those it changes or deletes) are stamped (`recorded_at`, `at`) from its
+    start but appear only when it commits: a settlement that read the facts while it was
+    still open did not see them, so the settlement takes as what it knew
+    (`SettlementRun.as_of`) no later than the start of the oldest import still open
+    (`news_horizon`), and the next settlement takes those rows as news."""
 
     __tablename__ = "movement_import"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(max_length=20)  # deliveries | returns
-    source: str = Field(max_length=200)  # the file's name
+    kind: str = Field(max_length=20)  # deliveries | returns | receivables
+    # the file's name, or the finance sync's connector (receivables:RestFinance)
+    source: str = Field(max_length=200)
     actor: str = Field(max_length=100)
     started_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -79,9 +82,10 @@ OPEN_IMPORT_LIFETIME = dt.timedelta(hours=6)
 
 
 def news_horizon(conn: sa.Connection, now: dt.datetime) -> dt.datetime:
-    """What a settlement reading the facts from now on knows: every delivery and return
-    recorded before the time returned. `now`, or, while an import is open, a moment before it
-    started (its rows, stamped from then, are not visible before it commits)."""
+    """What a settlement reading the facts from now on knows: every delivery, return,
+    invoice and payment recorded (changed, deleted) before the time returned. `now`, or,
+    while an import is open, a moment before it started (its rows, stamped from then, are
+    not visible before it commits)."""
     oldest = conn.execute(sa.select(sa.func.min(MovementImport.started_at)).where(
         MovementImport.finished_at.is_(None),
         MovementImport.started_at > now - OPEN_IMPORT_LIFETIME)).scalar()

@@ -15,6 +15,7 @@ from connectors.finance import (
     PaymentRecord,
     ReceivableRecord,
     RestFinance,
+    parse_receivables_page,
 )
 from tests.simulators.base import Faults
 from tests.simulators.erp_sim import RECEIVABLES_PATH, ErpSimulator
@@ -321,3 +322,39 @@ def test_a_red_letter_invoice_is_a_negative_invoice_and_other_currencies_are_ref
     with pytest.raises(PermanentError) as info:
         EmbeddedFinance(tmp_path).fetch_receivables(page.cursor)
     assert "第2行「币种」：只支持人民币（CNY）金额，此行币种为 USD" in str(info.value)
+
+
+@pytest.mark.parametrize("invoices, payments, needle, said", [
+    ([wire_invoice(1, customer_name="江苏康达\x00医疗")], [], "invoices[0].customer_name",
+     "空字符"),
+    ([wire_invoice(1, invoice_no="0442\x000001")], [], "invoices[0].invoice_no", "空字符"),
+    ([wire_invoice(1, invoice_code="04400190\x000111")], [], "invoices[0].invoice_code",
+     "空字符"),
+    ([wire_invoice(1, amount="-10.00", original_invoice_no="FP-\x001")], [],
+     "invoices[0].original_invoice_no", "空字符"),
+    ([], [wire_payment(1, payment_no="SK-\x001")], "payments[0].payment_no", "空字符"),
+    ([wire_invoice(1, amount="1000000000000.00")], [], "invoices[0].amount（发票 04420001）",
+     "金额超出可登记的范围：'1000000000000.00'"),
+    ([wire_invoice(1, amount="-1000000000000.00", original_invoice_no="FP-1")], [],
+     "invoices[0].amount", "金额超出可登记的范围"),
+    ([], [wire_payment(1, amount="99999999999999999999.00")], "payments[0].amount（回款 SK-00001）",
+     "金额超出可登记的范围"),
+])
+def test_rest_refuses_nul_characters_and_amounts_no_column_keeps(sim, invoices, payments,
+                                                                 needle, said):
+    """A NUL character (PostgreSQL refuses the statement with a raw DataError, SQLite keeps
+    it) and an amount of a trillion yuan or more (beyond Numeric(14, 2)) are refused as the
+    export files refuse them, naming the record and the field."""
+    sim.record_receivables(invoices=invoices, payments=payments)
+    with client(sim, attempts=5) as finance:
+        with pytest.raises(PermanentError) as info:
+            finance.fetch_receivables(None)
+    assert needle in str(info.value) and said in str(info.value), str(info.value)
+    assert sim.calls[CALL] == 1  # a bad record is not retried
+
+
+def test_rest_refuses_a_nul_character_in_the_next_cursor():
+    """The cursor is stored (connector_cursor) and sent back: no NUL either."""
+    with pytest.raises(PermanentError) as info:
+        parse_receivables_page({"invoices": [], "payments": [], "next_cursor": "c\x00"})
+    assert "next_cursor" in str(info.value) and "空字符" in str(info.value)
