@@ -1146,8 +1146,8 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. An invoice
     is due 价税合计, or 金额 + 税额, or 金额 (`_due`); a payment row is worth its 本次核销金额
     when the table has it, and a receipt's 收款金额 repeated on several invoices without it is
-    refused (`_ambiguous_receipts`). Raises TableError listing every problem (file, row,
-    column) in Chinese."""
+    refused (`_ambiguous_receipts`, over all the file's worksheets). Raises TableError
+    listing every problem (file, row, column) in Chinese."""
     invoices: list[ReceivableRecord] = []
     payments: list[PaymentRecord] = []
     problems: list[Problem] = []
@@ -1156,6 +1156,8 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     first_seen: dict[tuple, tuple[str, int]] = {}
     # per 回款单号, each row's (voided, file or sheet, row): a 回款单 is voided whole
     states: dict[str, list[tuple[bool, str, int]]] = {}
+    # rows whose amount is 收款金额 with no 核销金额 beside it, of every worksheet
+    totals_only: list[PaymentRecord] = []
 
     def once(table, found, key, column: str) -> None:
         for row, record in zip(table.rows, found):
@@ -1187,7 +1189,7 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 if ALLOCATED not in table.columns and \
                         header_key(table.headers.get("金额", "")) in RECEIPT_TOTALS:
-                    problems += _ambiguous_receipts(found)
+                    totals_only += found
                 payments += found
                 for row, record in zip(table.rows, found):
                     states.setdefault(record.payment_no, []).append(
@@ -1197,6 +1199,7 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
         except TableError as exc:
             problems += exc.problems
             more += exc.more
+    problems += _ambiguous_receipts(totals_only)
     for payment_no, ((first, source, number), *others) in states.items():
         for voided, at, row_number in others:
             if voided != first:

@@ -3,7 +3,8 @@ rebate conditions such as payment_rate ≥ 90 %) is not inflated:
 
 - a 收款核销 export lists a receipt once per invoice it settles, with the receipt's total
   (收款金额) on each row and the invoice's share in 本次核销金额: the share is the amount;
-  the same 收款金额 on several invoices without that column is refused (ambiguous);
+  the same 收款金额 on several invoices without that column is refused (ambiguous), across
+  a workbook's sheets too;
 - money allocated to a blue invoice beyond what is due on it is refused (file and REST);
 - an invoice's due is 价税合计, or 金额 + 税额 on a VAT export without it (金额 is before tax);
 - a payment or an invoice dated after today is refused (a mistyped year).
@@ -19,6 +20,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from pydantic import SecretStr
 from sqlmodel import select
@@ -99,6 +101,36 @@ def test_the_same_receipt_total_on_several_invoices_without_its_shares_is_refuse
                                       "SK-2,2026-12-10,1000.00,FP-A\n"
                                       "SK-2,2026-12-10,4000.00,FP-B\n"), "t")
     assert len(stored_payments(db)) == 3
+
+
+def workbook(path, *sheets: tuple[str, list[list]]):
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    wb.save(path)
+    return path
+
+
+TOTALS = ["收款单号", "收款日期", "收款金额", "发票号"]
+
+
+def test_the_same_receipt_total_on_two_sheets_without_its_shares_is_refused(two_invoices,
+                                                                            tmp_path):
+    db = two_invoices
+    book = workbook(tmp_path / "收款核销.xlsx",
+                    ("12月", [TOTALS, ["SK-1", "2026-12-10", 5000, "FP-A"]]),
+                    ("1月", [TOTALS, ["SK-1", "2026-12-10", 5000, "FP-B"]]))
+    with pytest.raises(ImportRefused) as refused:  # else 5,000 on each: 10,000 received
+        import_receivables_file(db, book, "t")
+    said = ("回款单 SK-1 核销 2 张发票（FP-A、FP-B），每行金额都是 ¥5,000.00：无法判断这是收款单的"
+            "收款总额还是本张发票的核销金额；请导出收款核销记录时带上「本次核销金额」列后再导入（若确是"
+            "每张发票各核销 ¥5,000.00，请把此列表头改为「本次核销金额」）")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.xlsx[12月] 第2行「金额」：{said}", f"收款核销.xlsx[1月] 第2行「金额」：{said}"]
+    assert stored_payments(db) == []
 
 
 # --- more money on a blue invoice than is due on it ------------------------------------------
