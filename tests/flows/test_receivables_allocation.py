@@ -3,8 +3,10 @@ rebate conditions such as payment_rate ≥ 90 %) is not inflated:
 
 - a 收款核销 export lists a receipt once per invoice it settles, with the receipt's total
   (收款金额) on each row and the invoice's share in 本次核销金额: the share is the amount;
-  the same 收款金额 on several invoices without that column is refused (ambiguous), across
-  a workbook's sheets too;
+  the same 收款金额 on several invoices without that column is refused (ambiguous);
+- a receipt's rows may not allocate more than its 收款金额, wherever in the file they are;
+  less is fine (the rest is unapplied, 预收);
+- the same 收款金额 on several invoices without 核销金额 is ambiguous across a workbook's sheets;
 - money allocated to a blue invoice beyond what is due on it is refused (file and REST);
 - an invoice's due is 价税合计, or 金额 + 税额 on a VAT export without it (金额 is before tax);
 - a payment or an invoice dated after today is refused (a mistyped year).
@@ -114,7 +116,80 @@ def workbook(path, *sheets: tuple[str, list[list]]):
     return path
 
 
+SHARES = ["收款单号", "收款日期", "收款金额", "发票号", "本次核销金额"]
 TOTALS = ["收款单号", "收款日期", "收款金额", "发票号"]
+
+
+def test_a_receipt_whose_shares_add_up_to_more_than_its_total_is_refused(two_invoices,
+                                                                          tmp_path):
+    db = two_invoices
+    # 6,000 + 6,000 of a receipt of 10,000: each share fits its invoice, the sum does not exist
+    over = write(tmp_path / "收款核销.csv", RECEIPT.format("本次核销金额")
+                 + "SK-1,2026-12-10,10000.00,FP-A,6000.00\nSK-1,2026-12-10,10000.00,FP-B,6000.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, over, "t")
+    said = ("回款单 SK-1 第2、3行的本次核销金额合计 ¥12,000.00，超过该收款单的收款金额 ¥10,000.00："
+            "核销出去的款项不能多于收到的款项，请核对各行的本次核销金额")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.csv 第2行「核销金额」：{said}", f"收款核销.csv 第3行「核销金额」：{said}"]
+    assert stored_payments(db) == []
+    # less than the receipt is fine: the rest is not applied yet (预收)
+    done = import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format(
+        "本次核销金额") + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+        "SK-1,2026-12-10,10000.00,FP-B,3000.00\n"), "t")
+    assert done.created == 2
+
+
+def test_a_receipt_total_is_checked_across_the_sheets_of_a_workbook(two_invoices, tmp_path):
+    db = two_invoices
+    book = workbook(tmp_path / "收款核销.xlsx",
+                    ("12月", [SHARES, ["SK-1", "2026-12-10", 10000, "FP-A", 6000]]),
+                    ("1月", [SHARES, ["SK-1", "2026-12-10", 10000, "FP-B", 6000]]))
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, book, "t")
+    said = ("回款单 SK-1 收款核销.xlsx[12月] 第2行、收款核销.xlsx[1月] 第2行的本次核销金额合计 "
+            "¥12,000.00，超过该收款单的收款金额 ¥10,000.00：核销出去的款项不能多于收到的款项，"
+            "请核对各行的本次核销金额")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.xlsx[12月] 第2行「核销金额」：{said}",
+        f"收款核销.xlsx[1月] 第2行「核销金额」：{said}"]
+    assert stored_payments(db) == []
+
+
+def test_a_receipt_with_two_totals_is_refused(two_invoices, tmp_path):
+    db = two_invoices
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "收款核销.csv", RECEIPT.format("本次核销金额")
+                                          + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+                                          + "SK-1,2026-12-10,8000.00,FP-B,2000.00\n"), "t")
+    said = ("回款单 SK-1 的收款金额在第2行是 ¥10,000.00，在第3行是 ¥8,000.00：收款金额是收款单的"
+            "收款总额，同一收款单的各行应相同；若是两张收款单（不同账套或年度各自编号），请在导出时给"
+            "回款单号加上账套或年度前缀")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.csv 第2行「金额」：{said}", f"收款核销.csv 第3行「金额」：{said}"]
+    # a blank 收款金额 says nothing: the row's share still counts against the other rows' total
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format("本次核销金额")
+                                          + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+                                          + "SK-1,2026-12-10,,FP-B,6000.00\n"), "t")
+    assert "第2、3行的本次核销金额合计 ¥12,000.00" in str(refused.value)
+    import_receivables_file(db, write(tmp_path / "收款核销3.csv", RECEIPT.format("本次核销金额")
+                                      + "SK-1,2026-12-10,,FP-A,6000.00\n"
+                                      + "SK-1,2026-12-10,,FP-B,6000.00\n"), "t")
+    assert len(stored_payments(db)) == 2
+
+
+def test_a_receipt_is_checked_against_what_the_file_lists_not_what_was_stored(two_invoices,
+                                                                              tmp_path):
+    """A file is authoritative for the allocations of every receipt it lists: what an earlier
+    import stored for SK-1 is replaced, not added to the file's rows."""
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "收款核销1.csv", RECEIPT.format("本次核销金额")
+                                      + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"), "t")
+    done = import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format(
+        "本次核销金额") + "SK-1,2026-12-10,10000.00,FP-B,8000.00\n"), "t")
+    assert (done.created, done.removed) == (1, 1)
+    assert stored_payments(db) == [("SK-1", "FP-B", Decimal("8000.00"))]
 
 
 def test_the_same_receipt_total_on_two_sheets_without_its_shares_is_refused(two_invoices,
