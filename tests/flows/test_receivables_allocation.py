@@ -7,7 +7,9 @@ rebate conditions such as payment_rate ≥ 90 %) is not inflated:
 - a receipt's rows may not allocate more than its 收款金额, wherever in the file they are;
   less is fine (the rest is unapplied, 预收);
 - the same 收款金额 on several invoices without 核销金额 is ambiguous across a workbook's sheets;
-- money allocated to a blue invoice beyond what is due on it is refused (file and REST);
+- money allocated to a blue invoice beyond what is due on it is refused (file and REST); a
+  blue invoice marked 已红冲 is due nothing, so money on it is refused until its red-letter
+  invoice and the refund (or the move to another invoice) are imported;
 - an invoice's due is 价税合计, or 金额 + 税额 on a VAT export without it (金额 is before tax);
 - a payment or an invoice dated after today is refused (a mistyped year).
 
@@ -259,6 +261,35 @@ def test_a_blue_invoice_is_due_its_amount_less_its_red_invoices_less_refunds(two
                                       + "SK-9,HP-B,2026-12-12,2000.00\n"), "t")
     assert stored_payments(db) == [("SK-1", "FP-B", Decimal("8000.00")),
                                    ("SK-9", "HP-B", Decimal("2000.00"))]
+
+
+REVERSED = "发票号码,客户名称,开票日期,到期日,价税合计,红冲状态,原发票号码\n"
+
+
+def test_money_on_a_blue_invoice_marked_reversed_in_full_is_refused(two_invoices, tmp_path):
+    """FP-B marked 已红冲 is due nothing (the payment rate counts it so): money left on it would
+    count nowhere. Accepted once its red-letter invoice is there with the money given back."""
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "应收.csv", REVERSED
+                                      + f"FP-B,{KANGDA},2026-11-01,2026-12-20,8000.00,已红冲,\n"),
+                            "t")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "回款.csv", PAYMENTS
+                                          + "SK-1,FP-A,2026-12-10,6000.00\n"
+                                          + "SK-2,FP-B,2026-12-10,8000.00\n"), "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第3行「金额」：回款 SK-2 核销发票 FP-B 合计 ¥8,000.00，超过该发票金额 ¥0.00"
+        "（蓝字发票 ¥8,000.00 已红冲）：已红冲的发票不再应收，其上的回款请改核销到其他发票，"
+        "或与红字发票及退回款项的核销（收款退款单）一并导入"]
+    assert stored_payments(db) == []
+    # its red-letter invoice with the refund on it: nothing left on FP-B
+    import_receivables_file(db, write(tmp_path / "红字.csv", REVERSED
+                                      + f"HP-B,{KANGDA},2026-12-15,2026-12-15,-8000.00,,FP-B\n"),
+                            "t")
+    import_receivables_file(db, write(tmp_path / "回款2.csv", PAYMENTS
+                                      + "SK-2,FP-B,2026-12-10,8000.00\n"
+                                      + "SK-9,HP-B,2026-12-16,8000.00\n"), "t")
+    assert rate(db)[0] == (600_000, 0)
 
 
 def test_the_rest_sync_refuses_more_allocated_to_an_invoice_than_its_amount(hub):
