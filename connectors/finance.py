@@ -247,6 +247,9 @@ class PaymentRecord:
     at: tuple[str, int] | None = dataclasses.field(default=None, compare=False)
     # the column `amount` was read from (金额, or 核销金额: the invoice's share of the receipt)
     amount_from: str = dataclasses.field(default="金额", compare=False)
+    # the receipt's total (收款金额) a 收款核销 export writes beside 本次核销金额, when it does:
+    # its rows may not allocate more (`_overdrawn_receipts`); None from REST
+    receipt_total: Decimal | None = dataclasses.field(default=None, compare=False)
 
     @property
     def invoice_key(self) -> str:
@@ -1094,20 +1097,70 @@ def parse_voided(text: str, what: str = "该回款单") -> bool:
     return False
 
 
-def _payment(row: Row) -> PaymentRecord:
+def _payment(row: Row, totals: bool = False) -> PaymentRecord:
+    """A payment row; `totals`: its table's 金额 is the receipt's total beside 本次核销金额
+    (`_receipt_totals`), read when the cell is not blank."""
     row.get("币种", _yuan_only)
     payment_no = row.get("回款单号", _number)
     number, code = _invoice_number(row)
     # the invoice's share of the receipt when the file says it, not the receipt's total
     amount_from = ALLOCATED if ALLOCATED in row.values else "金额"
+    total = (row.get("金额", lambda t: parse_money(t, positive=True))
+             if totals and row["金额"] else None)
     return PaymentRecord(
         payment_no=payment_no, invoice_no=number, paid_on=row.get("回款日期", _business_date),
         amount=row.get(amount_from, lambda t: parse_money(t, positive=True)), invoice_code=code,
-        voided=row.get("作废状态", parse_voided), amount_from=amount_from)
+        voided=row.get("作废状态", parse_voided), amount_from=amount_from, receipt_total=total)
 
 
 # the headers a 收款核销 export gives the receipt's total (written on each invoice's row)
 RECEIPT_TOTALS = frozenset({"收款金额"})
+
+
+def _receipt_totals(table) -> bool:
+    """The table's 金额 column is headed 收款金额: the receipt's total on each row."""
+    return header_key(table.headers.get("金额", "")) in RECEIPT_TOTALS
+
+
+def _rows(records: list[PaymentRecord]) -> str:
+    """Where records are, as one message says it: `第2、3行`, or with the worksheet of each
+    when they are on several (`收款核销.xlsx[12月] 第2行、收款核销.xlsx[1月] 第2行`)."""
+    if len({r.at[0] for r in records}) == 1:
+        return f"第{'、'.join(str(r.at[1]) for r in records)}行"
+    return "、".join(f"{r.at[0]} 第{r.at[1]}行" for r in records)
+
+
+def _overdrawn_receipts(found: list[PaymentRecord]) -> list[Problem]:
+    """Of all the payment rows of a file (every worksheet: a file lists each receipt whole,
+    see `flows.sales_facts.store_receivables`): a receipt (not voided) whose rows give its
+    收款金额 (`receipt_total`) two ways, or allocate more than it in total (本次核销金额 of all
+    its rows) — money that was never received. Less is the receipt's unapplied part (预收).
+    Refused at each of its rows."""
+    receipts: dict[str, list[PaymentRecord]] = {}
+    for record in found:
+        if not record.voided:
+            receipts.setdefault(record.payment_no, []).append(record)
+    problems = []
+    for payment_no, records in receipts.items():
+        stated = [r for r in records if r.receipt_total is not None]
+        if not stated:
+            continue
+        first = stated[0]
+        other = next((r for r in stated if r.receipt_total != first.receipt_total), None)
+        if other is not None:
+            said = (f"回款单 {payment_no} 的收款金额在{_rows([first])}是 {yuan(first.receipt_total)}，"
+                    f"在{_rows([other])}是 {yuan(other.receipt_total)}：收款金额是收款单的收款总额，"
+                    "同一收款单的各行应相同；若是两张收款单（不同账套或年度各自编号），请在导出时给"
+                    "回款单号加上账套或年度前缀")
+            problems += [Problem(*r.at, "金额", said) for r in stated]
+            continue
+        allocated = sum((r.amount for r in records), Decimal("0"))
+        if allocated > first.receipt_total:
+            said = (f"回款单 {payment_no} {_rows(records)}的本次核销金额合计 {yuan(allocated)}，"
+                    f"超过该收款单的收款金额 {yuan(first.receipt_total)}：核销出去的款项不能多于收到的"
+                    "款项，请核对各行的本次核销金额")
+            problems += [Problem(*r.at, r.amount_from, said) for r in records]
+    return problems
 
 
 def _ambiguous_receipts(found: list[PaymentRecord]) -> list[Problem]:
@@ -1148,8 +1201,9 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     到期日 …) or a payment table (回款单号, 回款日期 …), told apart by its header. An invoice
     is due 价税合计, or 金额 + 税额, or 金额 (`_due`); a payment row is worth its 本次核销金额
     when the table has it, and a receipt's 收款金额 repeated on several invoices without it is
-    refused (`_ambiguous_receipts`). Raises TableError listing every problem (file, row,
-    column) in Chinese."""
+    refused (`_ambiguous_receipts`), and so are a receipt's rows allocating more than its
+    收款金额 (`_overdrawn_receipts`); both over all the file's worksheets. Raises TableError
+    listing every problem (file, row, column) in Chinese."""
     invoices: list[ReceivableRecord] = []
     payments: list[PaymentRecord] = []
     problems: list[Problem] = []
@@ -1158,6 +1212,8 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
     first_seen: dict[tuple, tuple[str, int]] = {}
     # per 回款单号, each row's (voided, file or sheet, row): a 回款单 is voided whole
     states: dict[str, list[tuple[bool, str, int]]] = {}
+    # rows whose amount is 收款金额 with no 核销金额 beside it, of every worksheet
+    totals_only: list[PaymentRecord] = []
 
     def once(table, found, key, column: str) -> None:
         for row, record in zip(table.rows, found):
@@ -1184,12 +1240,14 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
             else:
                 table = sheet.table(PAYMENT_COLUMNS)
                 _check_amount_columns(table, ("金额", ALLOCATED), PAYMENT_COLUMNS)
-                found = _located(table, convert_rows(table.rows, _payment))
+                shares = ALLOCATED in table.columns
+                totals = _receipt_totals(table)
+                found = _located(table, convert_rows(
+                    table.rows, lambda row: _payment(row, totals=shares and totals)))
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
                 once(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")
-                if ALLOCATED not in table.columns and \
-                        header_key(table.headers.get("金额", "")) in RECEIPT_TOTALS:
-                    problems += _ambiguous_receipts(found)
+                if totals and not shares:
+                    totals_only += found
                 payments += found
                 for row, record in zip(table.rows, found):
                     states.setdefault(record.payment_no, []).append(
@@ -1199,6 +1257,8 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
         except TableError as exc:
             problems += exc.problems
             more += exc.more
+    problems += _ambiguous_receipts(totals_only)
+    problems += _overdrawn_receipts(payments)
     for payment_no, ((first, source, number), *others) in states.items():
         for voided, at, row_number in others:
             if voided != first:

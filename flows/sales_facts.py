@@ -508,9 +508,12 @@ def _over_refunded(s: Session, touched: dict[str, ReceivableRecord | PaymentReco
 def _over_allocated(s: Session, touched: dict[str, PaymentRecord]) -> list:
     """A blue invoice with more money allocated to it (stored and of this import, less what
     was refunded through its red-letter invoices) than is due on it (its amount less its
-    red-letter invoices), named at the payment row that touched it last. A 收款单 settling
+    red-letter invoices; nothing when marked reversed in full, 已红冲, as the payment rate
+    counts it), named at the payment row that touched it last. A 收款单 settling
     several invoices allocates each its share (本次核销金额); its total on every invoice
-    would count the money once per invoice, and overpaid invoices raise the payment rate."""
+    would count the money once per invoice, and overpaid invoices raise the payment rate.
+    Money on an invoice due nothing would count nowhere: it was moved to another invoice, or
+    given back through the red-letter invoice, which the export must then bring."""
     problems = []
     for key, record in touched.items():
         blue = _invoice(s, key)
@@ -518,20 +521,26 @@ def _over_allocated(s: Session, touched: dict[str, PaymentRecord]) -> list:
             continue
         reds = s.exec(select(ReceivableInvoice.invoice_no, ReceivableInvoice.amount)
                       .where(ReceivableInvoice.reverses == key)).all()
-        due = blue.amount + sum((amount for _, amount in reds), Decimal("0"))
+        due = (Decimal("0") if blue.reversed_in_full
+               else blue.amount + sum((amount for _, amount in reds), Decimal("0")))
         paid = s.exec(select(Payment).where(Payment.invoice_no == key)
                       .order_by(Payment.payment_no)).all()
         refunded = sum(s.exec(select(Payment.amount).where(
             Payment.invoice_no.in_([no for no, _ in reds]))).all(), Decimal("0"))
         total = sum((p.amount for p in paid), Decimal("0")) - refunded
         if total > due:
-            after = (f"（蓝字发票 {yuan(blue.amount)}，扣除红字发票后）" if reds else "")
             less = f"（已扣除红字发票上退回的 {yuan(refunded)}）" if refunded else ""
+            if blue.reversed_in_full:
+                after, advice = (f"（蓝字发票 {yuan(blue.amount)} 已红冲）", (
+                    "已红冲的发票不再应收，其上的回款请改核销到其他发票，或与红字发票及退回款项的"
+                    "核销（收款退款单）一并导入"))
+            else:
+                after = f"（蓝字发票 {yuan(blue.amount)}，扣除红字发票后）" if reds else ""
+                advice = ("一张收款单核销多张发票时，每张发票只计本次核销金额（请导出「本次核销金额」"
+                          "列），多收的款项请核销到其他发票或转预收")
             problems.append(_at(record, record.amount_from, (
                 f"回款 {'、'.join(p.payment_no for p in paid)} 核销发票 {invoice_label(key)} "
-                f"合计 {yuan(total)}{less}，超过该发票金额 {yuan(due)}{after}：一张收款单核销多张"
-                "发票时，每张发票只计本次核销金额（请导出「本次核销金额」列），多收的款项请核销到"
-                "其他发票或转预收")))
+                f"合计 {yuan(total)}{less}，超过该发票金额 {yuan(due)}{after}：{advice}")))
     return problems
 
 

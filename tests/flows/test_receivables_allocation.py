@@ -4,7 +4,12 @@ rebate conditions such as payment_rate ≥ 90 %) is not inflated:
 - a 收款核销 export lists a receipt once per invoice it settles, with the receipt's total
   (收款金额) on each row and the invoice's share in 本次核销金额: the share is the amount;
   the same 收款金额 on several invoices without that column is refused (ambiguous);
-- money allocated to a blue invoice beyond what is due on it is refused (file and REST);
+- a receipt's rows may not allocate more than its 收款金额, wherever in the file they are;
+  less is fine (the rest is unapplied, 预收);
+- the same 收款金额 on several invoices without 核销金额 is ambiguous across a workbook's sheets;
+- money allocated to a blue invoice beyond what is due on it is refused (file and REST); a
+  blue invoice marked 已红冲 is due nothing, so money on it is refused until its red-letter
+  invoice and the refund (or the move to another invoice) are imported;
 - an invoice's due is 价税合计, or 金额 + 税额 on a VAT export without it (金额 is before tax);
 - a payment or an invoice dated after today is refused (a mistyped year).
 
@@ -19,6 +24,7 @@ import dataclasses
 import datetime as dt
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from pydantic import SecretStr
 from sqlmodel import select
@@ -101,6 +107,109 @@ def test_the_same_receipt_total_on_several_invoices_without_its_shares_is_refuse
     assert len(stored_payments(db)) == 3
 
 
+def workbook(path, *sheets: tuple[str, list[list]]):
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets:
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    wb.save(path)
+    return path
+
+
+SHARES = ["收款单号", "收款日期", "收款金额", "发票号", "本次核销金额"]
+TOTALS = ["收款单号", "收款日期", "收款金额", "发票号"]
+
+
+def test_a_receipt_whose_shares_add_up_to_more_than_its_total_is_refused(two_invoices,
+                                                                          tmp_path):
+    db = two_invoices
+    # 6,000 + 6,000 of a receipt of 10,000: each share fits its invoice, the sum does not exist
+    over = write(tmp_path / "收款核销.csv", RECEIPT.format("本次核销金额")
+                 + "SK-1,2026-12-10,10000.00,FP-A,6000.00\nSK-1,2026-12-10,10000.00,FP-B,6000.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, over, "t")
+    said = ("回款单 SK-1 第2、3行的本次核销金额合计 ¥12,000.00，超过该收款单的收款金额 ¥10,000.00："
+            "核销出去的款项不能多于收到的款项，请核对各行的本次核销金额")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.csv 第2行「核销金额」：{said}", f"收款核销.csv 第3行「核销金额」：{said}"]
+    assert stored_payments(db) == []
+    # less than the receipt is fine: the rest is not applied yet (预收)
+    done = import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format(
+        "本次核销金额") + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+        "SK-1,2026-12-10,10000.00,FP-B,3000.00\n"), "t")
+    assert done.created == 2
+
+
+def test_a_receipt_total_is_checked_across_the_sheets_of_a_workbook(two_invoices, tmp_path):
+    db = two_invoices
+    book = workbook(tmp_path / "收款核销.xlsx",
+                    ("12月", [SHARES, ["SK-1", "2026-12-10", 10000, "FP-A", 6000]]),
+                    ("1月", [SHARES, ["SK-1", "2026-12-10", 10000, "FP-B", 6000]]))
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, book, "t")
+    said = ("回款单 SK-1 收款核销.xlsx[12月] 第2行、收款核销.xlsx[1月] 第2行的本次核销金额合计 "
+            "¥12,000.00，超过该收款单的收款金额 ¥10,000.00：核销出去的款项不能多于收到的款项，"
+            "请核对各行的本次核销金额")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.xlsx[12月] 第2行「核销金额」：{said}",
+        f"收款核销.xlsx[1月] 第2行「核销金额」：{said}"]
+    assert stored_payments(db) == []
+
+
+def test_a_receipt_with_two_totals_is_refused(two_invoices, tmp_path):
+    db = two_invoices
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "收款核销.csv", RECEIPT.format("本次核销金额")
+                                          + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+                                          + "SK-1,2026-12-10,8000.00,FP-B,2000.00\n"), "t")
+    said = ("回款单 SK-1 的收款金额在第2行是 ¥10,000.00，在第3行是 ¥8,000.00：收款金额是收款单的"
+            "收款总额，同一收款单的各行应相同；若是两张收款单（不同账套或年度各自编号），请在导出时给"
+            "回款单号加上账套或年度前缀")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.csv 第2行「金额」：{said}", f"收款核销.csv 第3行「金额」：{said}"]
+    # a blank 收款金额 says nothing: the row's share still counts against the other rows' total
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format("本次核销金额")
+                                          + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"
+                                          + "SK-1,2026-12-10,,FP-B,6000.00\n"), "t")
+    assert "第2、3行的本次核销金额合计 ¥12,000.00" in str(refused.value)
+    import_receivables_file(db, write(tmp_path / "收款核销3.csv", RECEIPT.format("本次核销金额")
+                                      + "SK-1,2026-12-10,,FP-A,6000.00\n"
+                                      + "SK-1,2026-12-10,,FP-B,6000.00\n"), "t")
+    assert len(stored_payments(db)) == 2
+
+
+def test_a_receipt_is_checked_against_what_the_file_lists_not_what_was_stored(two_invoices,
+                                                                              tmp_path):
+    """A file is authoritative for the allocations of every receipt it lists: what an earlier
+    import stored for SK-1 is replaced, not added to the file's rows."""
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "收款核销1.csv", RECEIPT.format("本次核销金额")
+                                      + "SK-1,2026-12-10,10000.00,FP-A,6000.00\n"), "t")
+    done = import_receivables_file(db, write(tmp_path / "收款核销2.csv", RECEIPT.format(
+        "本次核销金额") + "SK-1,2026-12-10,10000.00,FP-B,8000.00\n"), "t")
+    assert (done.created, done.removed) == (1, 1)
+    assert stored_payments(db) == [("SK-1", "FP-B", Decimal("8000.00"))]
+
+
+def test_the_same_receipt_total_on_two_sheets_without_its_shares_is_refused(two_invoices,
+                                                                            tmp_path):
+    db = two_invoices
+    book = workbook(tmp_path / "收款核销.xlsx",
+                    ("12月", [TOTALS, ["SK-1", "2026-12-10", 5000, "FP-A"]]),
+                    ("1月", [TOTALS, ["SK-1", "2026-12-10", 5000, "FP-B"]]))
+    with pytest.raises(ImportRefused) as refused:  # else 5,000 on each: 10,000 received
+        import_receivables_file(db, book, "t")
+    said = ("回款单 SK-1 核销 2 张发票（FP-A、FP-B），每行金额都是 ¥5,000.00：无法判断这是收款单的"
+            "收款总额还是本张发票的核销金额；请导出收款核销记录时带上「本次核销金额」列后再导入（若确是"
+            "每张发票各核销 ¥5,000.00，请把此列表头改为「本次核销金额」）")
+    assert [str(p) for p in refused.value.problems] == [
+        f"收款核销.xlsx[12月] 第2行「金额」：{said}", f"收款核销.xlsx[1月] 第2行「金额」：{said}"]
+    assert stored_payments(db) == []
+
+
 # --- more money on a blue invoice than is due on it ------------------------------------------
 
 def test_more_allocated_to_an_invoice_than_its_amount_is_refused(two_invoices, tmp_path):
@@ -152,6 +261,35 @@ def test_a_blue_invoice_is_due_its_amount_less_its_red_invoices_less_refunds(two
                                       + "SK-9,HP-B,2026-12-12,2000.00\n"), "t")
     assert stored_payments(db) == [("SK-1", "FP-B", Decimal("8000.00")),
                                    ("SK-9", "HP-B", Decimal("2000.00"))]
+
+
+REVERSED = "发票号码,客户名称,开票日期,到期日,价税合计,红冲状态,原发票号码\n"
+
+
+def test_money_on_a_blue_invoice_marked_reversed_in_full_is_refused(two_invoices, tmp_path):
+    """FP-B marked 已红冲 is due nothing (the payment rate counts it so): money left on it would
+    count nowhere. Accepted once its red-letter invoice is there with the money given back."""
+    db = two_invoices
+    import_receivables_file(db, write(tmp_path / "应收.csv", REVERSED
+                                      + f"FP-B,{KANGDA},2026-11-01,2026-12-20,8000.00,已红冲,\n"),
+                            "t")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, write(tmp_path / "回款.csv", PAYMENTS
+                                          + "SK-1,FP-A,2026-12-10,6000.00\n"
+                                          + "SK-2,FP-B,2026-12-10,8000.00\n"), "t")
+    assert [str(p) for p in refused.value.problems] == [
+        "回款.csv 第3行「金额」：回款 SK-2 核销发票 FP-B 合计 ¥8,000.00，超过该发票金额 ¥0.00"
+        "（蓝字发票 ¥8,000.00 已红冲）：已红冲的发票不再应收，其上的回款请改核销到其他发票，"
+        "或与红字发票及退回款项的核销（收款退款单）一并导入"]
+    assert stored_payments(db) == []
+    # its red-letter invoice with the refund on it: nothing left on FP-B
+    import_receivables_file(db, write(tmp_path / "红字.csv", REVERSED
+                                      + f"HP-B,{KANGDA},2026-12-15,2026-12-15,-8000.00,,FP-B\n"),
+                            "t")
+    import_receivables_file(db, write(tmp_path / "回款2.csv", PAYMENTS
+                                      + "SK-2,FP-B,2026-12-10,8000.00\n"
+                                      + "SK-9,HP-B,2026-12-16,8000.00\n"), "t")
+    assert rate(db)[0] == (600_000, 0)
 
 
 def test_the_rest_sync_refuses_more_allocated_to_an_invoice_than_its_amount(hub):
