@@ -98,12 +98,14 @@ def customer_id(db_url: str, legal_name: str) -> int:
 
 def record_signed_order(db_url: str, customer: int, order_date: dt.date, lines, *,
                         rep_id: str = "rep-zhangwei", signed_on: dt.date | None = None,
-                        delivered_on: dt.date | None = None) -> str:
+                        delivered_on: dt.date | None = None, order_id: str | None = None
+                        ) -> str:
     """An intent order of `lines` [(sku, quantity[, unit price])] dated `order_date`, its quote
     signed on `signed_on` (default: the order date) and, unless `delivered_on` is False,
-    delivered in full on `delivered_on` (default: the signing date)."""
+    delivered in full on `delivered_on` (default: the signing date); `order_id`: its id
+    (default: IOH<yymmdd>-<a running number>)."""
     n = next(_SEQ)
-    order_id = f"IOH{order_date:%y%m%d}-{n:05d}"
+    order_id = order_id or f"IOH{order_date:%y%m%d}-{n:05d}"
     signed_on = signed_on or order_date
     signed_at = dt.datetime.combine(signed_on, dt.time(10), SHANGHAI)
     with session_scope(db_url) as s:

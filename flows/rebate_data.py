@@ -371,8 +371,10 @@ def _summed_row(per_line: bool, order_id: str, line_no: int, customer_id: int, d
                 rep_id: str | None, sku: str, product_line: str, quantity, amount_fen,
                 unit_fen) -> SaleLine:
     """A row of summed_lines_sql as the engine reads it: a line of a per-line class with its
-    own price, else the class's lines of the order by their summed amount (with the SKU and
-    product line of one of them: all are alike to every rule)."""
+    own price, else the class's lines of the order by their summed amount, with the SKU and
+    the product line of one of them: every product of a class is alike to every rule, but a
+    SKU with another one's product line may not be (the settlement's classes may hold several
+    product lines: `sku` and `product_line` must be one product's, see summed_sale_lines)."""
     if per_line:
         return SaleLine(order_id, line_no, customer_id, day, sku, product_line,
                         Decimal(int(unit_fen)).scaleb(-2), int(quantity), rep_id)
@@ -408,6 +410,10 @@ def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.da
     signed_before = shanghai_midnight_after(cut).replace(tzinfo=None)
     days = _Dates()
     net = DELIVERED_NET if delivered else ORDERED_NET
+    # a row's product line is its SKU's: the row's MIN(product_line) may be another line's
+    # of the same class (MON-M12 of 监护 and CONS-ECG10 of 耗材, both left by a rule on 监护
+    # but MON-M12, read as CONS-ECG10 of 监护, which that rule takes)
+    line_of = dict(conn.execute(sa.select(Product.sku, Product.product_line)).all())
 
     def read(c: sa.Connection, window: Window, ids) -> tuple[list[SaleLine], int]:
         rows: list[SaleLine] = []
@@ -418,8 +424,8 @@ def summed_sale_lines(conn: sa.Connection, windows: Sequence[Window], cut: dt.da
                 c, lines_query(sql), {**params, **class_params, "cut": cut,
                                       "signed_before": signed_before}):
             count += n
-            append(_summed_row(cls in per_line, oid, no, cid, days[day], rep, sku, pl, qty,
-                               amount, fen))
+            append(_summed_row(cls in per_line, oid, no, cid, days[day], rep, sku,
+                               line_of.get(sku, pl), qty, amount, fen))
         return rows, count
 
     if side_by_side > 1:
@@ -462,6 +468,8 @@ def summed_ordered_twice(conn: sa.Connection, window: Window, cut: dt.date, earl
     query = lines_query(sql, dates=("cut", "earlier", "start", "end"),
                         datetimes=("signed_before", "signed_earlier"))
     days = _Dates()
+    # the preview's classes are of one product line each: a row's SKU and product line are
+    # one product's (see _summed_row)
     for (oid, no, cid, day, cls, rep, qty, amount, fen, _, sku, pl, qty_e, amount_e,
          known) in cursor_rows(conn, query, {
             **params, **class_params, "cut": cut, "earlier": earlier,
