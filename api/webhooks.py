@@ -212,7 +212,7 @@ def store_intent_order(db_url: str, sender: str, body: bytes, order: IntentOrder
                                [{"field": "rep_id", "problem": "unknown", "value": order.rep_id}])
             customer_id, customer_name = order_customer(conn, order)
             now = utcnow()
-            order_id = new_order_id(business_date(now).strftime("%y%m%d"))
+            order_id = new_order_id(now)
             answer = {"order_id": order_id, "event_id": order.event_id, "status": "accepted"}
             row = {"id": order_id, "event_id": order.event_id, "sender_id": sender,
                    "customer_name": customer_name, "customer_id": customer_id,
