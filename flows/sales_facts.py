@@ -71,6 +71,11 @@ class ImportRefused(Exception):
             self.problems.append(f"……另有 {self.more} 处问题未列出")
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    @property
+    def count(self) -> int:
+        """How many problems were found, listed or not."""
+        return len(self.problems) - (1 if self.more else 0) + self.more
+
 
 @dataclass
 class ImportSummary:
@@ -555,7 +560,15 @@ def _future_dates(invoices: tuple[ReceivableRecord, ...],
     found += [(r, "回款日期", _after_today("回款日期", r.paid_on, "尚未收到的款项不能登记为回款，"
                                          "请核对年份后再导入"))
               for r in payments if not r.voided]
-    return [_at(r, column, message) for r, column, message in found if message]
+    # a file's row is named by `_at`; a record of a sync page by its number
+    return [_at(r, column, message if r.at else f"{_record_label(r)}：{message}")
+            for r, column, message in found if message]
+
+
+def _record_label(record: ReceivableRecord | PaymentRecord) -> str:
+    if isinstance(record, PaymentRecord):
+        return f"回款 {record.payment_no}（发票 {invoice_label(record.invoice_key)}）"
+    return f"发票 {invoice_label(record.key)}"
 
 
 def _tax_added(invoices: tuple[ReceivableRecord, ...]) -> list[str]:
@@ -738,10 +751,38 @@ def _says_voided(row) -> bool:
         return False
 
 
+class SyncUnfinished(Exception):
+    """A receivables sync stopped at a page it could not store (`sync_unfinished`)."""
+
+
+def sync_unfinished(exc: Exception) -> str | None:
+    """What the clerk at `salesops receivables sync` and the engineer looking at the flow run
+    read when the sync stopped at a refused page — finance's system sent records that cannot
+    be read (PermanentError `bad-body`, its problems listed) or the hub refused them
+    (ImportRefused) —: the problems, that nothing of the page was written, and how to go on.
+    None for other failures (finance unreachable, the token refused …)."""
+    if isinstance(exc, ImportRefused):
+        cause = (f"财务系统发来的一页记录有 {exc.count} 处问题，本页未导入："
+                 + "".join(f"\n  - {p}" for p in exc.problems))
+    elif isinstance(exc, PermanentError) and exc.code == "bad-body":
+        cause = str(exc)  # in Chinese, a problem a line
+    else:
+        return None
+    return (f"应收/回款同步未完成：{cause}\n本页未写入任何数据，此前读取的页（如有）已保存。"
+            "请财务系统更正上述记录后重新同步（salesops receivables sync，或重新运行 "
+            "receivables-sync 流程）：会重新读取本页，已保存的记录不会重复。")
+
+
 @flow(name="receivables-sync")
 def sync_receivables_flow() -> dict:
     """Daily: new receivables and payments from finance (they feed the payment rate)."""
-    summary = sync_receivables(current_hub())
+    try:
+        summary = sync_receivables(current_hub())
+    except (ImportRefused, PermanentError) as exc:
+        said = sync_unfinished(exc)
+        if said is None:
+            raise
+        raise SyncUnfinished(said) from exc
     logger = get_run_logger()
     logger.info("receivables: %s", summary.as_dict())
     if summary.skipped:
