@@ -6,8 +6,8 @@ stores all of a file or nothing, and names each problem's row and column in Chin
 Re-importing the same file changes nothing (rows are keyed by their document numbers); a
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
 settlement sees the correction as late news. Every import (a file, a page of the finance
-sync) is registered before it writes (`registered_import`): a settlement reading while it is
-open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
+sync that carries records) is registered before it writes (`registered_import`): a
+settlement reading while it is open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
 and an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative
 for the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
 returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -831,7 +831,10 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
     held = False
     while True:
         page = hub.finance.fetch_receivables(cursor)
-        with (registered_import(hub.db_url, "receivables", name, actor) as finish,
+        # a page without records (the last one) writes no facts: a settlement has nothing to
+        # wait for, the cursor alone is not news
+        with (registered_import(hub.db_url, "receivables", name, actor)
+              if page.invoices or page.payments else nullcontext(lambda s: None) as finish,
               session_scope(hub.db_url) as s):
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)
