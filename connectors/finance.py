@@ -1365,66 +1365,66 @@ class RestFinance(RemoteClient):
         try:
             body = response.json()
         except ValueError as exc:
-            raise PermanentError(f"{self.provider} receivables answer is not JSON: {exc!r}",
-                                 provider=self.provider, code="bad-body") from exc
+            raise PermanentError(f"财务系统应收/回款接口的应答不是 JSON，未导入（{exc}）："
+                                 f"{response.text[:200]!r}", provider=self.provider,
+                                 code="bad-body") from exc
         return parse_receivables_page(body, params.get("cursor"))
 
 
 def parse_receivables_page(body: Any, since_cursor: str | None = None) -> ReceivablesPage:
     """The wire form of a receivables page, checked strictly: dates `YYYY-MM-DD`, amounts as
     decimal strings in whole fen and > 0, numbers non-empty, an 8-digit (old-style)
-    invoice_no with its 10- or 12-digit invoice_code, no duplicates in the page."""
-    where = f"receivables page after cursor {since_cursor!r}"
+    invoice_no with its 10- or 12-digit invoice_code, no duplicates in the page.
+
+    A refusal (PermanentError, code `bad-body`) lists every problem in Chinese, as the export
+    files' problems are said, each under its field path and naming the record by its number
+    when it has a readable one (`invoices[3].amount（发票 04419876）：…`)."""
+    where = "从头读取的第一页" if since_cursor is None else f"游标 {since_cursor} 之后的一页"
     problems: list[str] = []
 
-    def refused(item, name: str, index: str, exc: CellError) -> None:
-        """A problem in Chinese, as the export files say it, naming the record by its number
-        when it has a readable one (`invoices[3].amount（发票 04419876）：…`)."""
+    def refuse(item, index: str, name: str | None, message: str) -> None:
+        """One problem of the record `item` at `index` (`invoices[3]`), in its field `name`
+        (None: the record as a whole)."""
         key = "payment_no" if index.startswith("payments") else "invoice_no"
         number = item.get(key) if isinstance(item, dict) else None
         said = (f"（{'回款' if key == 'payment_no' else '发票'} {number.strip()}）"
                 if isinstance(number, str) and number.strip() and NUL not in number else "")
-        problems.append(f"{index}.{name}{said}：{exc.message}")
+        problems.append(f"{index}{'.' + name if name else ''}{said}：{message}")
 
     def field(item: dict, name: str, index: str, kind: str):
-        value = item.get(name) if isinstance(item, dict) else None
-        label = f"{index}.{name}"
+        value = item.get(name)
         try:  # no database text column keeps a NUL character, whatever the field
             if isinstance(value, str):
                 no_nul(value)
         except CellError as exc:
-            refused(item, name, index, exc)
+            refuse(item, index, name, exc.message)
             return False if kind == "flag" else None
         if kind in ("text", "number"):
             if not isinstance(value, str) or not value.strip():
-                problems.append(f"{label}: must be a non-empty string, got {value!r}")
+                refuse(item, index, name, f"不能为空，须为文字（JSON 字符串），读到 {value!r}")
                 return None
             if kind == "number" and len(value.strip()) > NUMBER_LENGTH:
-                problems.append(f"{label}: longer than {NUMBER_LENGTH} characters: {value!r}")
+                refuse(item, index, name, _too_long(value.strip()))
                 return None
             return value.strip()
-        if kind == "code":  # optional text
+        if kind in ("code", "uscc"):  # optional text
             if value is None or value == "":
                 return None
             if not isinstance(value, str):
-                problems.append(f"{label}: must be a string, got {value!r}")
+                refuse(item, index, name, f"须为文字（JSON 字符串）或不填，读到 {value!r}")
                 return None
-            return value.strip() or None
-        if kind == "uscc":
-            if value is None or value == "":
-                return None
+            if kind == "code":
+                return value.strip() or None
             try:
-                if not isinstance(value, str):
-                    raise CellError("not a string")
                 return _uscc(value)
-            except CellError:
-                problems.append(f"{label}: not a USCC: {value!r}")
+            except CellError as exc:
+                refuse(item, index, name, exc.message)
                 return None
         if kind == "flag":  # optional boolean, false when absent
             if value is None:
                 return False
             if not isinstance(value, bool):
-                problems.append(f"{label}: must be true or false, got {value!r}")
+                refuse(item, index, name, f"须为 true 或 false（或不填），读到 {value!r}")
                 return False
             return value
         if kind == "date":
@@ -1433,42 +1433,47 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                     raise ValueError
                 return dt.date.fromisoformat(value)
             except ValueError:
-                problems.append(f"{label}: not a YYYY-MM-DD date: {value!r}")
+                refuse(item, index, name, f"不是有效日期：{value!r}（应写作 \"2026-10-31\"）")
                 return None
         # money: a decimal string (exact), whole fen, > 0 ("credit": not 0, < 0 a credit note)
-        try:
-            if not isinstance(value, str) or not re.fullmatch(r"-?\d+(\.\d+)?", value):
-                raise ValueError
-            amount = Decimal(value)
-            if amount != amount.quantize(CENT) or amount == 0 or (kind == "money" and amount < 0):
-                raise ValueError
-            return money_in_range(amount.quantize(CENT), value)
-        except CellError as exc:  # beyond what an amount column keeps
-            refused(item, name, index, exc)
+        if not isinstance(value, str) or not re.fullmatch(r"-?\d+(\.\d+)?", value):
+            refuse(item, index, name, f"不是有效金额：{value!r}（应为 JSON 字符串，写作 "
+                                      "\"1234.50\"，不用数字类型，以免小数失真）")
             return None
-        except ValueError:
-            what = "non-zero" if kind == "credit" else "positive"
-            problems.append(f"{label}: not a {what} decimal string in whole fen: {value!r}")
-            return None
+        amount = Decimal(value)
+        if amount != amount.quantize(CENT):
+            refuse(item, index, name, f"金额须精确到分：{value!r}")
+        elif amount == 0:
+            refuse(item, index, name, "金额不能为零")
+        elif kind == "money" and amount < 0:
+            refuse(item, index, name, f"金额须大于零：{value!r}")
+        else:
+            try:  # beyond what an amount column keeps
+                return money_in_range(amount.quantize(CENT), value)
+            except CellError as exc:
+                refuse(item, index, name, exc.message)
+        return None
 
-    def code_problems(index: str, number: str | None, code: str | None,
+    def code_problems(item, index: str, number: str | None, code: str | None,
                       number_field: str, code_field: str) -> None:
         """An 8-digit (old-style) number needs its code; a code goes with 8 digits only."""
         problem = None if number is None else invoice_code_problem(number, code)
         if problem == "missing":
-            problems.append(f"{index}.{code_field}: required with the 8-digit (old-style) "
-                            f"{number_field} {number!r}")
+            refuse(item, index, code_field, f"{number_field} {number} 是8位的旧版发票号码，须同时"
+                                            f"给出 {code_field}（发票代码，10位或12位；不同发票代码"
+                                            "下的号码会重复）")
         elif problem == "code":
-            problems.append(f"{index}.{code_field}: not 10 or 12 digits: {code!r}")
+            refuse(item, index, code_field, f"发票代码须为10位或12位数字：{code!r}")
         elif problem == "number":
-            problems.append(f"{index}.{number_field}: an {code_field} goes with an 8-digit "
-                            f"{number_field}, got {number!r}")
+            refuse(item, index, number_field, f"给出 {code_field}（发票代码）时，{number_field} "
+                                              f"须为8位数字：{number!r}（数电发票的20位号码不带"
+                                              "发票代码）")
 
-    def keyed(record: dict, index: str) -> None:
-        code_problems(index, record["invoice_no"], record["invoice_code"], "invoice_no",
+    def keyed(item, record: dict, index: str) -> None:
+        code_problems(item, index, record["invoice_no"], record["invoice_code"], "invoice_no",
                       "invoice_code")
 
-    def red_letter(record: dict, index: str) -> None:
+    def red_letter(item, record: dict, index: str) -> None:
         """A red-letter (negative) invoice names its blue one, unless voided, as an invoice is
         named; one naming a blue invoice is negative; only a blue (positive) invoice is
         reversed in full."""
@@ -1476,50 +1481,62 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
         amount = record["amount"]
         if number is None:
             if code is not None:
-                problems.append(f"{index}.original_invoice_no: required with "
-                                f"original_invoice_code {code!r}")
+                refuse(item, index, "original_invoice_no", f"给出了 original_invoice_code "
+                                                           f"{code!r}，须同时给出原发票号码")
             elif amount is not None and amount < 0 and not record["voided"]:
-                problems.append(f"{index}.original_invoice_no: required on a red-letter "
-                                f"(negative) invoice, got amount {amount} without it")
+                refuse(item, index, "original_invoice_no", f"金额为负数（{amount}）的是红字发票，"
+                       "须给出它冲销的蓝字发票的原发票号码（旧版发票另给 original_invoice_code），"
+                       "以红字发票信息表（红字确认单）上的蓝字发票为准")
         else:
-            code_problems(index, number, code, "original_invoice_no", "original_invoice_code")
+            code_problems(item, index, number, code, "original_invoice_no",
+                          "original_invoice_code")
             if invoice_code_problem(number, code) is None and len(number) > NUMBER_LENGTH:
-                problems.append(f"{index}.original_invoice_no: longer than {NUMBER_LENGTH} "
-                                f"characters: {number!r}")
+                refuse(item, index, "original_invoice_no", _too_long(number))
             if amount is not None and amount > 0:
-                problems.append(f"{index}.amount: a red-letter invoice (with "
-                                f"original_invoice_no) is negative, got {amount}")
+                refuse(item, index, "amount", f"给出了原发票号码（original_invoice_no）的是红字"
+                                              f"发票，金额须为负数：{amount}")
             if invoice_key(code, number) == invoice_key(record["invoice_code"],
                                                          record["invoice_no"] or ""):
-                problems.append(f"{index}.original_invoice_no: the invoice itself")
+                refuse(item, index, "original_invoice_no", "红字发票的原发票号码不能是它自己的号码")
         if record["reversed_in_full"] and amount is not None and amount < 0:
-            problems.append(f"{index}.reversed_in_full: only a blue (positive) invoice is "
-                            "reversed in full")
+            refuse(item, index, "reversed_in_full", f"只有蓝字发票（金额为正）才能整张红冲，此发票"
+                                                    f"金额为 {amount}")
 
     def yuan_only(item, index: str) -> None:
         """The hub keeps yuan: an amount in another currency would be read as yuan."""
-        currency = item.get("currency") if isinstance(item, dict) else None
+        currency = item.get("currency")
         if currency not in (None, "CNY"):
-            problems.append(f"{index}.currency: only CNY is kept, got {currency!r}")
+            refuse(item, index, "currency", f"只支持人民币（CNY）金额，此记录币种为 {currency!r}")
+
+    def records(raw: list, name: str):
+        """(index, item) of every record of the list that is a JSON object."""
+        for n, item in enumerate(raw):
+            if isinstance(item, dict):
+                yield n, f"{name}[{n}]", item
+            else:
+                refuse(item, f"{name}[{n}]", None, f"须为 JSON 对象，读到 {item!r}")
 
     if not isinstance(body, dict):
-        raise PermanentError(f"{where}: not a JSON object", provider="finance", code="bad-body")
+        raise PermanentError(f"财务系统应收/回款接口的应答（{where}）不是 JSON 对象，未导入",
+                             provider="finance", code="bad-body")
     raw_invoices, raw_payments = body.get("invoices"), body.get("payments")
     cursor = body.get("next_cursor")
+    for name, raw in (("invoices", raw_invoices), ("payments", raw_payments)):
+        if not isinstance(raw, list):
+            problems.append(f"{name}：须为 JSON 数组（没有记录时为 []），读到 {raw!r}")
     if not isinstance(raw_invoices, list) or not isinstance(raw_payments, list):
-        problems.append("invoices and payments must be lists")
         raw_invoices, raw_payments = [], []
     if cursor is not None and (not isinstance(cursor, str) or not cursor):
-        problems.append(f"next_cursor must be a non-empty string or null, got {cursor!r}")
+        problems.append(f"next_cursor：须为非空字符串，或为 null（其后没有记录时），读到 {cursor!r}")
     elif cursor is not None:  # stored (connector_cursor) and sent back: no NUL either
         try:
             no_nul(cursor)
         except CellError as exc:
             problems.append(f"next_cursor：{exc.message}")
     invoices, payments = [], []
-    seen_invoices, seen_payments = set(), set()
-    for n, item in enumerate(raw_invoices):
-        i = f"invoices[{n}]"
+    seen_invoices: dict[tuple, int] = {}
+    seen_payments: dict[tuple, int] = {}
+    for n, i, item in records(raw_invoices, "invoices"):
         record = dict(invoice_no=field(item, "invoice_no", i, "number"),
                       customer_uscc=field(item, "customer_uscc", i, "uscc"),
                       customer_name=field(item, "customer_name", i, "text"),
@@ -1532,17 +1549,18 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       original_code=field(item, "original_invoice_code", i, "code"),
                       reversed_in_full=field(item, "reversed_in_full", i, "flag"))
         yuan_only(item, i)
-        keyed(record, i)
-        red_letter(record, i)
+        keyed(item, record, i)
+        red_letter(item, record, i)
         if record["issued_on"] and record["due_on"] and record["due_on"] < record["issued_on"]:
-            problems.append(f"{i}.due_on: {record['due_on']} is before issued_on")
+            refuse(item, i, "due_on", f"到期日 {record['due_on']} 早于开票日期 "
+                                      f"{record['issued_on']}")
         key = (record["invoice_code"], record["invoice_no"])
-        if record["invoice_no"] is not None and key in seen_invoices:
-            problems.append(f"{i}.invoice_no: {record['invoice_no']!r} twice in the page")
-        seen_invoices.add(key)
+        if record["invoice_no"] is not None:
+            first = seen_invoices.setdefault(key, n)
+            if first != n:
+                refuse(item, i, "invoice_no", f"与 invoices[{first}] 重复：同一张发票在本页出现两次")
         invoices.append(record)
-    for n, item in enumerate(raw_payments):
-        i = f"payments[{n}]"
+    for n, i, item in records(raw_payments, "payments"):
         yuan_only(item, i)
         record = dict(payment_no=field(item, "payment_no", i, "number"),
                       invoice_no=field(item, "invoice_no", i, "number"),
@@ -1550,29 +1568,35 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                       amount=field(item, "amount", i, "money"),
                       invoice_code=field(item, "invoice_code", i, "code"),
                       voided=field(item, "voided", i, "flag"))
-        keyed(record, i)
+        keyed(item, record, i)
         key = (record["payment_no"], record["invoice_code"], record["invoice_no"])
-        if None not in (record["payment_no"], record["invoice_no"]) and key in seen_payments:
-            problems.append(f"{i}: payment {record['payment_no']!r} of invoice "
-                            f"{invoice_key(record['invoice_code'], record['invoice_no'])!r} "
-                            "twice in the page")
-        seen_payments.add(key)
-        payments.append(record)
+        if None not in (record["payment_no"], record["invoice_no"]):
+            first = seen_payments.setdefault(key, n)
+            if first != n:
+                label = invoice_label(invoice_key(record["invoice_code"], record["invoice_no"]))
+                refuse(item, i, None, f"与 payments[{first}] 重复：回款单对发票 {label} 的核销在本页"
+                                      "出现两次（同一回款单对同一张发票只能有一条）")
+        payments.append((n, item, record))
     voided: dict[str, tuple[int, bool]] = {}  # a payment is voided whole
-    for n, r in enumerate(payments):
+    for n, item, r in payments:
         first, state = voided.setdefault(r["payment_no"], (n, r["voided"]))
         if r["voided"] != state:
-            problems.append(f"payments[{n}].voided: {r['voided']} for payment "
-                            f"{r['payment_no']!r}, {state} in payments[{first}] (a payment "
-                            "is voided whole)")
-    if problems:
-        shown = problems[:50]
-        more = f"; … {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise PermanentError(f"{where} refused: " + "; ".join(shown) + more,
-                             provider="finance", code="bad-body")
-    if cursor is None and (invoices or payments):
+            refuse(item, f"payments[{n}]", "voided", f"回款单在 payments[{first}] "
+                   f"{_void_word(state)}，此条却{_void_word(r['voided'])}：回款单须整单作废，"
+                   "请统一该单各条的 voided")
+    if cursor is None and (invoices or payments) and not problems:
         # records without a position to resume from would be read again and again
-        raise PermanentError(f"{where} refused: records but no next_cursor",
-                             provider="finance", code="bad-body")
+        problems.append(f"next_cursor：本页有 {len(invoices) + len(payments)} 条记录，"
+                        "next_cursor 却为 null（没有本页之后的游标），无法接着读取")
+    if problems:
+        shown = "".join(f"\n  - {p}" for p in problems[:MAX_PROBLEMS])
+        more = (f"\n  - ……另有 {len(problems) - MAX_PROBLEMS} 处问题未列出"
+                if len(problems) > MAX_PROBLEMS else "")
+        raise PermanentError(f"财务系统应收/回款接口返回的数据（{where}）有 {len(problems)} 处问题，"
+                             f"本页未导入：{shown}{more}", provider="finance", code="bad-body")
     return ReceivablesPage(tuple(ReceivableRecord(**r) for r in invoices),
-                           tuple(PaymentRecord(**r) for r in payments), cursor)
+                           tuple(PaymentRecord(**r) for _, _, r in payments), cursor)
+
+
+def _too_long(number: str) -> str:
+    return f"不能超过 {NUMBER_LENGTH} 个字符（此处 {len(number)} 个）：{number!r}"

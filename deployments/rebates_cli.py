@@ -290,12 +290,14 @@ def _imported(summary, what: str, removed: str = "移除核销") -> int:
 
 def _refused(exc) -> CliError:
     lines = "\n".join(f"  - {p}" for p in exc.problems)
-    listed = len(exc.problems) - (1 if exc.more else 0)  # the last line counts the rest
-    return CliError(f"导入未执行（未写入任何数据），共 {listed + exc.more} 处问题：\n{lines}")
+    return CliError(f"导入未执行（未写入任何数据），共 {exc.count} 处问题：\n{lines}")
 
 
 def cmd_receivables(args) -> int:
-    from flows.sales_facts import ImportRefused, import_receivables_file, sync_receivables
+    from connectors.base import PermanentError
+    from flows.sales_facts import (
+        ImportRefused, import_receivables_file, sync_receivables, sync_unfinished,
+    )
 
     if args.action == "sync":
         if args.file:  # sync reads what finance sends, never a file named here
@@ -303,7 +305,14 @@ def cmd_receivables(args) -> int:
                            f"salesops receivables import {args.file}")
         hub = _hub()
         actor = _actor(hub.db_url, args.by, "flow:receivables-sync")
-        return _imported(sync_receivables(hub, actor), "应收/回款同步")
+        try:
+            summary = sync_receivables(hub, actor)
+        except (ImportRefused, PermanentError) as exc:
+            said = sync_unfinished(exc)
+            if said is None:  # finance refused the request: said as other commands say it
+                raise
+            raise CliError(said) from exc
+        return _imported(summary, "应收/回款同步")
     if not args.file:
         raise CliError("请指定要导入的文件")
     settings = _settings()

@@ -6,8 +6,8 @@ stores all of a file or nothing, and names each problem's row and column in Chin
 Re-importing the same file changes nothing (rows are keyed by their document numbers); a
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
 settlement sees the correction as late news. Every import (a file, a page of the finance
-sync) is registered before it writes (`registered_import`): a settlement reading while it is
-open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
+sync that carries records) is registered before it writes (`registered_import`): a
+settlement reading while it is open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
 and an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative
 for the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
 returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
@@ -18,7 +18,7 @@ import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -70,6 +70,11 @@ class ImportRefused(Exception):
         if self.more:
             self.problems.append(f"……另有 {self.more} 处问题未列出")
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    @property
+    def count(self) -> int:
+        """How many problems were found, listed or not."""
+        return len(self.problems) - (1 if self.more else 0) + self.more
 
 
 @dataclass
@@ -564,7 +569,15 @@ def _future_dates(invoices: tuple[ReceivableRecord, ...],
     found += [(r, "回款日期", _after_today("回款日期", r.paid_on, "尚未收到的款项不能登记为回款，"
                                          "请核对年份后再导入"))
               for r in payments if not r.voided]
-    return [_at(r, column, message) for r, column, message in found if message]
+    # a file's row is named by `_at`; a record of a sync page by its number
+    return [_at(r, column, message if r.at else f"{_record_label(r)}：{message}")
+            for r, column, message in found if message]
+
+
+def _record_label(record: ReceivableRecord | PaymentRecord) -> str:
+    if isinstance(record, PaymentRecord):
+        return f"回款 {record.payment_no}（发票 {invoice_label(record.invoice_key)}）"
+    return f"发票 {invoice_label(record.key)}"
 
 
 def _tax_added(invoices: tuple[ReceivableRecord, ...]) -> list[str]:
@@ -747,10 +760,38 @@ def _says_voided(row) -> bool:
         return False
 
 
+class SyncUnfinished(Exception):
+    """A receivables sync stopped at a page it could not store (`sync_unfinished`)."""
+
+
+def sync_unfinished(exc: Exception) -> str | None:
+    """What the clerk at `salesops receivables sync` and the engineer looking at the flow run
+    read when the sync stopped at a refused page — finance's system sent records that cannot
+    be read (PermanentError `bad-body`, its problems listed) or the hub refused them
+    (ImportRefused) —: the problems, that nothing of the page was written, and how to go on.
+    None for other failures (finance unreachable, the token refused …)."""
+    if isinstance(exc, ImportRefused):
+        cause = (f"财务系统发来的一页记录有 {exc.count} 处问题，本页未导入："
+                 + "".join(f"\n  - {p}" for p in exc.problems))
+    elif isinstance(exc, PermanentError) and exc.code == "bad-body":
+        cause = str(exc)  # in Chinese, a problem a line
+    else:
+        return None
+    return (f"应收/回款同步未完成：{cause}\n本页未写入任何数据，此前读取的页（如有）已保存。"
+            "请财务系统更正上述记录后重新同步（salesops receivables sync，或重新运行 "
+            "receivables-sync 流程）：会重新读取本页，已保存的记录不会重复。")
+
+
 @flow(name="receivables-sync")
 def sync_receivables_flow() -> dict:
     """Daily: new receivables and payments from finance (they feed the payment rate)."""
-    summary = sync_receivables(current_hub())
+    try:
+        summary = sync_receivables(current_hub())
+    except (ImportRefused, PermanentError) as exc:
+        said = sync_unfinished(exc)
+        if said is None:
+            raise
+        raise SyncUnfinished(said) from exc
     logger = get_run_logger()
     logger.info("receivables: %s", summary.as_dict())
     if summary.skipped:
@@ -799,7 +840,10 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
     held = False
     while True:
         page = hub.finance.fetch_receivables(cursor)
-        with (registered_import(hub.db_url, "receivables", name, actor) as finish,
+        # a page without records (the last one) writes no facts: a settlement has nothing to
+        # wait for, the cursor alone is not news
+        with (registered_import(hub.db_url, "receivables", name, actor)
+              if page.invoices or page.payments else nullcontext(lambda s: None) as finish,
               session_scope(hub.db_url) as s):
             done = store_receivables(s, page.invoices, page.payments, source="finance",
                                      actor=actor, skip_unknown=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -251,15 +252,19 @@ def test_rest_same_records_read_the_same_as_an_export_file(sim, tmp_path):
 
 
 @pytest.mark.parametrize("record, needle", [
-    (wire_invoice(1, amount="12.345"), "invoices[0].amount"),
-    (wire_invoice(1, amount=12.5), "invoices[0].amount"),       # a JSON number: not exact
-    (wire_invoice(1, amount="0.00"), "invoices[0].amount"),
-    (wire_invoice(1, currency="USD"), "invoices[0].currency"),
-    (wire_invoice(1, due_on="2026/10/05"), "invoices[0].due_on"),
-    (wire_invoice(1, issued_on="2026-02-30"), "invoices[0].issued_on"),
-    (wire_invoice(1, invoice_no=""), "invoices[0].invoice_no"),
-    (wire_invoice(1, customer_uscc="123"), "invoices[0].customer_uscc"),
-    (wire_invoice(1, due_on="2026-09-01"), "before issued_on"),
+    (wire_invoice(1, amount="12.345"), "invoices[0].amount（发票 04420001）：金额须精确到分：'12.345'"),
+    # a JSON number: not exact
+    (wire_invoice(1, amount=12.5), "invoices[0].amount（发票 04420001）：不是有效金额：12.5（应为 JSON 字符串"),
+    (wire_invoice(1, amount="0.00"), "invoices[0].amount（发票 04420001）：金额不能为零"),
+    (wire_invoice(1, currency="USD"),
+     "invoices[0].currency（发票 04420001）：只支持人民币（CNY）金额，此记录币种为 'USD'"),
+    (wire_invoice(1, due_on="2026/10/05"),
+     "invoices[0].due_on（发票 04420001）：不是有效日期：'2026/10/05'（应写作 \"2026-10-31\"）"),
+    (wire_invoice(1, issued_on="2026-02-30"), "invoices[0].issued_on（发票 04420001）：不是有效日期"),
+    (wire_invoice(1, invoice_no=""), "invoices[0].invoice_no：不能为空，须为文字（JSON 字符串），读到 ''"),
+    (wire_invoice(1, customer_uscc="123"),
+     "invoices[0].customer_uscc（发票 04420001）：不是有效的统一社会信用代码（18位）：'123'"),
+    (wire_invoice(1, due_on="2026-09-01"), "invoices[0].due_on（发票 04420001）：到期日 2026-09-01 早于"),
 ])
 def test_rest_refuses_malformed_records_naming_the_field(sim, record, needle):
     sim.record_receivables(invoices=[record])
@@ -358,3 +363,28 @@ def test_rest_refuses_a_nul_character_in_the_next_cursor():
     with pytest.raises(PermanentError) as info:
         parse_receivables_page({"invoices": [], "payments": [], "next_cursor": "c\x00"})
     assert "next_cursor" in str(info.value) and "空字符" in str(info.value)
+
+
+def test_a_refused_page_says_every_problem_in_chinese_under_its_field_path():
+    """The finance clerk running the sync reads the refusal, finance's developers the field
+    paths: every problem is one line `<field path>（<record>）：<Chinese>`, none in English;
+    the code stays `bad-body` for programs."""
+    body = {"invoices": [wire_invoice(1, amount="12.345", voided="Y", currency="USD"),
+                         wire_invoice(2, invoice_code="123", customer_name=None),
+                         wire_invoice(3, amount="-1.00", reversed_in_full=True,
+                                      original_invoice_no="04420003", original_invoice_code=CODE),
+                         wire_invoice(3, due_on="2026-09-01", customer_uscc="123"), 7],
+            "payments": [wire_payment(1, amount="-5.00"),
+                         wire_payment(1, voided=True, paid_on="2026/10/01"),
+                         wire_payment(2, payment_no="P" * 41, invoice_no="")],
+            "next_cursor": ""}
+    with pytest.raises(PermanentError) as info:
+        parse_receivables_page(body, "rcv-00000010")
+    head, *lines = str(info.value).split("\n")
+    assert head == f"财务系统应收/回款接口返回的数据（游标 rcv-00000010 之后的一页）有 {len(lines)} 处问题，本页未导入："
+    assert (info.value.provider, info.value.code) == ("finance", "bad-body")
+    path = r"(next_cursor|(invoices|payments)\[\d\](\.[a-z_]+)?(（(发票|回款) [^）]+）)?)"
+    for line in lines:
+        assert re.fullmatch(rf"  - {path}：[^a-z]*[\u4e00-\u9fff].*", line), line
+        assert not re.search(r"\b(must|not a|got|required|twice|only)\b", line), line
+    assert len(lines) >= 16, lines

@@ -206,8 +206,10 @@ def test_rest_pages_key_old_style_invoices_by_code_and_number():
     with pytest.raises(PermanentError) as refused:
         parse_receivables_page(page({"invoice_no": "04419876"},
                                     {"invoice_no": "04419876", "invoice_code": "123"}))
-    assert "invoices[0].invoice_code: required" in str(refused.value)
-    assert "payments[0].invoice_code: not 10 or 12 digits" in str(refused.value)
+    assert ("invoices[0].invoice_code（发票 04419876）：invoice_no 04419876 是8位的旧版发票号码，"
+            "须同时给出 invoice_code") in str(refused.value)
+    assert ("payments[0].invoice_code（回款 SK-1）：发票代码须为10位或12位数字：'123'"
+            in str(refused.value))
 
 
 def test_an_invoice_stored_by_its_number_alone_is_adopted_with_its_code(seeded, tmp_path):
@@ -371,9 +373,9 @@ def test_the_rest_sync_voids_a_payment(hub):
 
 
 @pytest.mark.parametrize("payments, needle", [
-    ([{"voided": "yes"}], "payments[0].voided: must be true or false, got 'yes'"),
+    ([{"voided": "yes"}], "payments[0].voided（回款 SK-1）：须为 true 或 false（或不填），读到 'yes'"),
     ([{"voided": True}, {"invoice_no": "FP-B"}],
-     "payments[1].voided: False for payment 'SK-1', True in payments[0]"),
+     "payments[1].voided（回款 SK-1）：回款单在 payments[0] 已作废，此条却未作废：回款单须整单作废"),
 ])
 def test_rest_pages_refuse_a_bad_or_partial_void(payments, needle):
     base = {"payment_no": "SK-1", "invoice_no": "FP-A", "paid_on": "2026-10-20",
@@ -454,7 +456,7 @@ def test_rest_pages_carry_voided_invoices():
     with pytest.raises(PermanentError) as refused:
         parse_receivables_page({"invoices": [{**invoice, "voided": "Y"}], "payments": [],
                                 "next_cursor": "c1"})
-    assert "invoices[0].voided: must be true or false, got 'Y'" in str(refused.value)
+    assert "invoices[0].voided（发票 FP-A）：须为 true 或 false（或不填），读到 'Y'" in str(refused.value)
 
 
 def test_the_daily_sync_waits_for_the_payments_of_a_voided_invoice_to_move(hub):

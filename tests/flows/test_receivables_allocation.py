@@ -405,7 +405,8 @@ def test_the_rest_sync_refuses_a_payment_dated_after_today(hub):
         with pytest.raises(ImportRefused) as refused:
             sync_receivables(rest_hub)
     assert [str(p) for p in refused.value.problems] == [
-        "回款日期 2062-12-10 晚于今天（2027-02-15）：尚未收到的款项不能登记为回款，请核对年份后再导入"]
+        "回款 SK-1（发票 FP-A）：回款日期 2062-12-10 晚于今天（2027-02-15）：尚未收到的款项不能登记为"
+        "回款，请核对年份后再导入"]
     assert rate(hub.db_url) == ((0, 0), None)
 
 

@@ -162,15 +162,15 @@ def test_the_rest_sync_reads_red_letter_invoices(hub):
 
 @pytest.mark.parametrize(("item", "needle"), [
     (invoice("HP-1", "2027-03-01", "100.00", original_invoice_no="FP-A"),
-     "invoices[0].amount: a red-letter invoice (with original_invoice_no) is negative"),
+     "invoices[0].amount（发票 HP-1）：给出了原发票号码（original_invoice_no）的是红字发票，金额须为负数"),
     (invoice("HP-1", "2027-03-01", "-100.00", original_invoice_no="04419876"),
-     "invoices[0].original_invoice_code: required with the 8-digit"),
+     "invoices[0].original_invoice_code（发票 HP-1）：original_invoice_no 04419876 是8位的旧版"),
     (invoice("HP-1", "2027-03-01", "-100.00", reversed_in_full=True),
-     "invoices[0].reversed_in_full: only a blue (positive) invoice"),
+     "invoices[0].reversed_in_full（发票 HP-1）：只有蓝字发票（金额为正）才能整张红冲"),
     (invoice("HP-1", "2027-03-01", "-100.00", reversed_in_full="yes"),
-     "invoices[0].reversed_in_full: must be true or false"),
+     "invoices[0].reversed_in_full（发票 HP-1）：须为 true 或 false"),
     (invoice("HP-1", "2027-03-01", "-100.00"),
-     "invoices[0].original_invoice_no: required on a red-letter (negative) invoice"),
+     "invoices[0].original_invoice_no（发票 HP-1）：金额为负数（-100.00）的是红字发票"),
 ])
 def test_rest_pages_refuse_bad_red_letter_invoices(item, needle):
     with pytest.raises(PermanentError) as refused:
@@ -329,8 +329,8 @@ def test_a_rest_page_with_a_red_invoice_naming_no_blue_invoice_is_refused(hub):
                                          invoice("HP-9", "2026-12-20", "-2000.00")])
         with pytest.raises(PermanentError) as refused:
             sync_receivables(rest_hub)
-    assert ("invoices[1].original_invoice_no: required on a red-letter (negative) invoice, got "
-            "amount -2000.00 without it") in str(refused.value)
+    assert ("invoices[1].original_invoice_no（发票 HP-9）：金额为负数（-2000.00）的是红字发票，须给出"
+            "它冲销的蓝字发票的原发票号码") in str(refused.value)
     assert rate(hub.db_url) == ((0, 0), None)
     # voided, it needs none
     page = parse_receivables_page({"invoices": [invoice("HP-9", "2026-12-20", "-2000.00",

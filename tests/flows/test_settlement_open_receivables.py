@@ -129,3 +129,22 @@ def test_a_receivables_import_closes_its_registration_stored_or_refused(hub, rec
         ("receivables", source, "stored", True), ("receivables", source, "refused", True)]
     now = utcnow()
     assert horizon(db, now) == now
+
+
+def test_a_sync_registers_only_the_pages_that_carry_records(hub):
+    """Every sync ends on a page without records (nothing after the cursor): it writes no
+    invoice or payment, so a settlement has nothing to wait for and it is not registered;
+    nor is a sync that finds nothing new. Two pages of one payment each: two tickets."""
+    db = hub.db_url
+    clock_from(D(2026, 12, 5))
+    november = invoice(db, customer_id(db, KANGDA), D(2026, 11, 20), "10000.00")
+    with ErpSimulator("token", page_size=1) as sim, RestFinance(
+            sim.url, SecretStr("token"), 2.0, 2) as finance:
+        rest_hub = dataclasses.replace(hub, finance=finance)
+        sim.record_receivables(payments=[
+            {"payment_no": f"SK-{n}", "invoice_no": november, "paid_on": "2026-11-18",
+             "amount": "1000.00"} for n in (1, 2)])
+        assert sync_receivables(rest_hub).created == 2
+        assert sync_receivables(rest_hub).created == 0
+        assert sim.receivables_pages == [None, "rcv-00000001", "rcv-00000002", "rcv-00000002"]
+    assert tickets(db) == [("receivables", "receivables:RestFinance", "stored", True)] * 2
