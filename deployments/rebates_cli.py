@@ -294,9 +294,8 @@ def _refused(exc) -> CliError:
 
 
 def cmd_receivables(args) -> int:
-    from connectors.base import PermanentError
     from flows.sales_facts import (
-        ImportRefused, import_receivables_file, sync_receivables, sync_unfinished,
+        ImportRefused, SyncUnfinished, import_receivables_file, sync_receivables_or_say,
     )
 
     if args.action == "sync":
@@ -305,13 +304,10 @@ def cmd_receivables(args) -> int:
                            f"salesops receivables import {args.file}")
         hub = _hub()
         actor = _actor(hub.db_url, args.by, "flow:receivables-sync")
-        try:
-            summary = sync_receivables(hub, actor)
-        except (ImportRefused, PermanentError) as exc:
-            said = sync_unfinished(exc)
-            if said is None:  # finance refused the request: said as other commands say it
-                raise
-            raise CliError(said) from exc
+        try:  # other failures (finance refused the request) as other commands say them
+            summary = sync_receivables_or_say(hub, actor)
+        except SyncUnfinished as exc:
+            raise CliError(str(exc)) from exc
         return _imported(summary, "应收/回款同步")
     if not args.file:
         raise CliError("请指定要导入的文件")

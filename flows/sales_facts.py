@@ -7,10 +7,11 @@ Re-importing the same file changes nothing (rows are keyed by their document num
 row whose document changed is updated and counts as recorded now (`recorded_at`), so that the
 settlement sees the correction as late news. Every import (a file, a page of the finance
 sync that carries records) is registered before it writes (`registered_import`): a
-settlement reading while it is open leaves its rows as news for the next one. Invoices are keyed by `invoice_key` (发票代码
-and an old-style 8-digit 发票号码 together, else the number); a file or page is authoritative
-for the allocations of every 回款单号 it lists (see `store_receivables`), and a deliveries or
-returns file for the lines of every 发货单号 / 退货单号 it lists (see `_drop_unlisted_lines`).
+settlement reading while it is open leaves its rows as news for the next one. Invoices are
+keyed by `invoice_key` (发票代码 and an old-style 8-digit 发票号码 together, else the number);
+a file or page is authoritative for the allocations of every 回款单号 it lists (see
+`store_receivables`), and a deliveries or returns file for the lines of every 发货单号 /
+退货单号 it lists (see `_drop_unlisted_lines`).
 """
 from __future__ import annotations
 
@@ -782,16 +783,22 @@ def sync_unfinished(exc: Exception) -> str | None:
             "receivables-sync 流程）：会重新读取本页，已保存的记录不会重复。")
 
 
-@flow(name="receivables-sync")
-def sync_receivables_flow() -> dict:
-    """Daily: new receivables and payments from finance (they feed the payment rate)."""
+def sync_receivables_or_say(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSummary:
+    """sync_receivables, a stop at a refused page raised as SyncUnfinished saying it
+    (`sync_unfinished`): what the flow and the CLI run."""
     try:
-        summary = sync_receivables(current_hub())
+        return sync_receivables(hub, actor)
     except (ImportRefused, PermanentError) as exc:
         said = sync_unfinished(exc)
         if said is None:
             raise
         raise SyncUnfinished(said) from exc
+
+
+@flow(name="receivables-sync")
+def sync_receivables_flow() -> dict:
+    """Daily: new receivables and payments from finance (they feed the payment rate)."""
+    summary = sync_receivables_or_say(current_hub())
     logger = get_run_logger()
     logger.info("receivables: %s", summary.as_dict())
     if summary.skipped:
