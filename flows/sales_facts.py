@@ -339,7 +339,8 @@ def _two_payments(s: Session, payment_no: str, records: list[PaymentRecord],
     """The export's rows of a number against each other (one customer) and against the
     stored 回款单 of that number (the same customer, the same year): else two payments."""
     return (_two_customers(s, payment_no, records, found)
-            or _another_payment(s, payment_no, records[0], found[records[0].invoice_key].customer_id,
+            or _another_payment(s, payment_no, records[0],
+                                found[records[0].invoice_key].customer_id,
                                 _stored_payment(s, payment_no)))
 
 
