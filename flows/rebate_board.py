@@ -108,6 +108,10 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         sells_here = person.role == "sales_manager" and asked is not None and (
             asked.region == person.region
             or bool(region_sellers(s, person.region, business_date(), asked.id)))
+    if person.role == "sales_manager" and asked is not None and not sells_here:
+        # or whose old order of the region, delivered only now, the region's figure expects
+        sells_here = any(d.rep_id == asked.id for _, d in expected_lines(
+            db_url, Scope(None, person.region, f"{person.region}大区返利")))
     if person.role == "sales_manager":
         if not sells_here:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
@@ -258,21 +262,38 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
     if customer_ids is not None:
         customers = set(customer_ids) if customers is None else customers & set(customer_ids)
     customers = {c for c in customers if c is not None} if customers is not None else None
-    found: dict[tuple, tuple[str, LineDraft]] = {}
-    paying: set[tuple[str, str]] = set()  # the (bucket, order)s this month's run would pay
-    read: list[Window] = []  # … and the orders it read
-    for m in months if customers != set() else ():
-        comp = compute_month(db_url, m, customer_ids=customers)
+    # per month, its computation's lines by (bucket, order): all of them, whatever the scope
+    # (a claw-back split over the reps and regions it was paid to is one line each)
+    lines: dict[str, dict[tuple[str, str], list[LineDraft]]] = {}
+    read: list[Window] = []  # the orders this month's computation read
+    # (no customer of the scope: still the older orders read whole, below)
+    for m in months if customers != set() or customer_ids is None else ():
+        # an older order of any customer that this computation reads (delivered only now) may
+        # be the scope's: its quarter is read whole, the scope's lines kept below
+        comp = compute_month(db_url, m, customer_ids=customers, narrow_from=None
+                             if customer_ids is not None else orders_window_start(today))
         if m == month:
-            paying, read = {(d.bucket_key, d.order_id) for d in comp.drafts}, comp.windows
+            read = comp.windows
+        lines[m] = defaultdict(list)
         for d in comp.drafts:
-            if in_scope(scope, d.rep_id, d.region):
-                # a claw-back split over the reps and regions it was paid to is one line each
-                line = (d.bucket_key, d.order_id, d.rep_id, d.region)
-                earlier = found.get(line)
-                if earlier is None or earlier[1].amount != d.amount:
-                    found[line] = (m, d)
-    drafts = _netted(db_url, list(found.values()), month, paying, read)
+            lines[m][(d.bucket_key, d.order_id)].append(d)
+    # this month's computation sees nothing of last month paid yet: a (bucket, order) it pays
+    # holds what both runs pay together, booked to whom this month's facts say; it is last
+    # month's alone when both computations give it the same lines (last month's run pays
+    # them, this month's then nothing more), else this month's, in place of all of last
+    # month's lines (a rep or region they were booked to may have none this month)
+    paying = lines.get(month, {})
+    found: list[tuple[str, LineDraft]] = []
+    for m, by_key in lines.items():
+        for bucket_order, ds in by_key.items():
+            if m != month and bucket_order in paying and \
+                    _booked(ds) != _booked(paying[bucket_order]):
+                continue
+            if m == month and len(lines) > 1 and _booked(ds) == _booked(
+                    lines[months[0]].get(bucket_order, ())):
+                continue
+            found += [(m, d) for d in ds if in_scope(scope, d.rep_id, d.region)]
+    drafts = _netted(db_url, found, month, set(paying), read)
     if customer_ids is not None:
         return drafts  # a part of the scope's figure: never read as the whole
     with _EXPECTED_LOCK:
@@ -284,6 +305,11 @@ def expected_lines(db_url: str, scope: Scope, today: dt.date | None = None,
             del _EXPECTED[old]
         _EXPECTED[key] = (now, drafts)
     return drafts
+
+
+def _booked(drafts) -> list[tuple]:
+    """What a (bucket, order)'s lines book, to whom: (rep, region, amount) of each."""
+    return sorted((d.rep_id or "", d.region or "", d.amount) for d in drafts)
 
 
 def _netted(db_url: str, drafts: list[tuple[str, LineDraft]], month: str,

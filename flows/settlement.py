@@ -339,14 +339,18 @@ class MonthInputs:
 def month_inputs(db_url: str, month: str, book: PolicyBook,
                  customer_ids: set[int] | None = None, *,
                  beside: Callable[[list[Window]], object] | None = None,
-                 unpublished: dt.date | None = None, replayed: bool = False) -> MonthInputs:
+                 unpublished: dt.date | None = None, replayed: bool = False,
+                 narrow_from: dt.date | None = None) -> MonthInputs:
     """What a settlement of `month` reads, in rows fit for evaluation under `book` (or any
     book with no other rules). `beside(windows)` is called once the lines are read: to start
     a read of the same windows that runs beside what follows. `unpublished`: a draft's start,
     news as a version published since the last run is (`_touched_windows`). `replayed`: the
     month is settled again as if now were its own settlement (a what-if replay of a past
     month): its news is what was recorded since the runs of the months before it, not since
-    the latest run (which may be months later)."""
+    the latest run (which may be months later). `narrow_from`: `customer_ids` narrows only
+    the windows of orders from that date on; an older quarter is read for every customer
+    its news names (an old order delivered only now: a board's customers are those of the
+    recent orders)."""
     first, last = parse_month(month)
     with session_scope(db_url) as s:
         runs = select(sa.func.max(SettlementRun.as_of))
@@ -361,7 +365,9 @@ def month_inputs(db_url: str, month: str, book: PolicyBook,
         news_from = parse_month(settled)[1] + dt.timedelta(days=1) if settled else None
         windows = _touched_windows(conn, first, last, last_run, news_from, unpublished)
         if customer_ids is not None:
-            windows = [Window(w.start, w.end, frozenset(customer_ids if w.customer_ids is None
+            windows = [w if narrow_from is not None and w.start < narrow_from
+                       and w.customer_ids is not None else
+                       Window(w.start, w.end, frozenset(customer_ids if w.customer_ids is None
                                                         else w.customer_ids & customer_ids))
                        for w in windows]
             windows = [w for w in windows if w.customer_ids]
@@ -448,9 +454,11 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
 
 @without_gc
 def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
-                  customer_ids: set[int] | None = None) -> Computation:
+                  customer_ids: set[int] | None = None,
+                  narrow_from: dt.date | None = None) -> Computation:
     """The lines a settlement of `month` would add now (nothing is stored). `customer_ids`
-    narrows it to some customers (a rep's board)."""
+    narrows it to some customers (a rep's board): from `narrow_from` on, when given
+    (`month_inputs`)."""
     month = month_key(month)
     with session_scope(db_url) as s:
         # what it knows: the deliveries, returns, invoices and payments recorded before this
@@ -466,7 +474,8 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
     with ThreadPoolExecutor(1) as pool:
         reading: list[Future] = []
         inputs = month_inputs(db_url, month, book, customer_ids, beside=lambda windows: (
-            reading.append(pool.submit(paid_in_db, db_url, windows, month))))
+            reading.append(pool.submit(paid_in_db, db_url, windows, month))),
+            narrow_from=narrow_from)
         dues = evaluate(inputs.lines, book, inputs.profiles, inputs.rates)
         paid = reading[0].result()
     # paid orders the rules no longer take: returned, or a condition they no longer meet
