@@ -123,9 +123,12 @@ def test_a_settled_revision_stays_booked_to_its_customers_after_a_merge(
         assert vouchers_sent(hub, 1) == sent
     # finance finds the merged file's statement and voucher by its own number and name
     run = run_of(hub.db_url, 1)
-    for q in (s, "记-2", "申康", f"RSQ-202610-r1-{s}"):
+    for q in (s, "记-2", f"RSQ-202610-r1-{s}"):
         found = revision_status(hub.db_url, run, q=q)
         assert [c["customer_id"] for c in found["customers"]] == [shenkang], q
+    # its name finds it, and the file it was merged into (which carries the name since)
+    found = revision_status(hub.db_url, run, q="申康")
+    assert [c["customer_id"] for c in found["customers"]] == sorted([kangda, shenkang])
     assert summarize(hub.db_url, "2026-10", run.id).by_customer == {
         KANGDA: "1280.00", SHENKANG: "512.00"}
     # the order's page names the statement its line is on
