@@ -303,8 +303,11 @@ class _Prices(dict):
 
 def class_sql(classes: ItemClasses) -> tuple[str, dict]:
     """The item class number of a line `l` of product `p` as SQL (NULL: no class), and its
-    parameters: a named SKU's class, else its product line's (see ItemClasses)."""
+    parameters: a named SKU's class, else its product line's (see ItemClasses). No class is
+    an INTEGER NULL: PostgreSQL types a CASE whose branches are all a bare NULL as text, and
+    refuses it beside the integers of an outer CASE."""
     params: dict[str, str] = {}
+    none = "CAST(NULL AS INTEGER)"
 
     def case(column: str, numbers: Mapping[str, int | None], prefix: str, otherwise: str):
         if not numbers:
@@ -312,10 +315,10 @@ def class_sql(classes: ItemClasses) -> tuple[str, dict]:
         whens = []
         for i, (value, n) in enumerate(sorted(numbers.items())):
             params[f"{prefix}{i}"] = value
-            whens.append(f"WHEN :{prefix}{i} THEN {'NULL' if n is None else int(n)}")
+            whens.append(f"WHEN :{prefix}{i} THEN {none if n is None else int(n)}")
         return f"CASE {column} {' '.join(whens)} ELSE {otherwise} END"
 
-    other = "NULL" if classes.other is None else str(int(classes.other))
+    other = none if classes.other is None else str(int(classes.other))
     return case("l.sku", classes.skus, "k_s", case("p.product_line", classes.lines, "k_l",
                                                    other)), params
 

@@ -1291,11 +1291,11 @@ def not_applied(paid: Mapping[tuple[str, str], Paid | tuple], lines: Iterable[Sa
                 takes = lambda sku, pl, r=rule: not r.item_reasons(sku, pl)  # noqa: E731
                 if profile is not None:
                     reasons.extend(rule.customer_reasons(profile, day, pay))
-            held = 0
-            for ln in lns:
-                if not takes(ln.sku, ln.product_line):
-                    continue
-                held += _fen_of(ln)
+            # what it still holds of the goods it was paid for: the products the paid
+            # version's rule took (a version back-dated since may take none of them)
+            paid_for = takes if rule is None else rule_items(
+                book, bucket.policy_code, p.policy_version or 0, bucket.rule_id)
+            held = sum(_fen_of(ln) for ln in lns if paid_for(ln.sku, ln.product_line))
             if bucket.customer_id != cid:  # its own customer's reasons would not be the why
                 reasons = ["订单已改属其他客户"]
             elif rule is not None and not reasons:
