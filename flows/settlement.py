@@ -212,8 +212,9 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
 def _receivables_news(conn: sa.Connection, since: dt.datetime) -> dict[int, dt.date]:
     """The customers whose invoices or payments were recorded (or changed: an import records
     a changed row anew) or deleted after `since`, each with the earliest due date concerned:
-    an invoice's (its old one too, when changed), a red-letter invoice's blue one's, a
-    payment's invoice's."""
+    an invoice's (its old one too, when changed; its old customer's too, when moved to
+    another), a red-letter invoice's blue one's, a payment's invoice's (a refund's on a
+    red-letter invoice: the blue one's too)."""
     invoice, payment = ReceivableInvoice, Payment
     found: dict[int, dt.date] = {}
     blue: set[str] = set()  # invoices whose due date is concerned: found by number
@@ -233,33 +234,48 @@ def _receivables_news(conn: sa.Connection, since: dt.datetime) -> dict[int, dt.d
             blue.add(reverses)
     blue |= set(conn.execute(sa.select(payment.invoice_no).where(
         payment.recorded_at > since)).scalars())
-    # what the log says of rows changed or deleted since: their old due dates and invoices
-    moved: dict[int, list] = defaultdict(list)  # invoice id → its due dates before a change
-    for entity, entity_id, changes in conn.execute(sa.select(
-            OperationLog.entity, OperationLog.entity_id, OperationLog.changes).where(
+    # what the log says of rows changed or deleted since: their old due dates, customers and
+    # invoices
+    moved: dict[int, list] = defaultdict(list)  # invoice id → its (customer, due) before
+    for entity, entity_id, action, changes in conn.execute(sa.select(
+            OperationLog.entity, OperationLog.entity_id, OperationLog.action,
+            OperationLog.changes).where(
             OperationLog.at > since, OperationLog.action.in_(("update", "delete")),
             OperationLog.entity.in_((invoice.__tablename__, payment.__tablename__)))):
         values = json.loads(changes)  # field: [old, new] (new None: deleted)
         if entity == invoice.__tablename__:
-            if "customer_id" in values:  # deleted: every field is there
+            if action == "delete":  # every field is there
                 note(values["customer_id"][0], values.get("due_on", [None])[0])
-            elif entity_id.isdigit():  # changed: its old due date, the customer by its row
-                moved[int(entity_id)] += values.get("due_on", ())
+            elif entity_id.isdigit():  # changed: the old customer (moved to another one by
+                # finance's export) with its due date, and its old due date
+                moved[int(entity_id)] += [
+                    (values.get("customer_id", [None])[0], values.get("due_on", [None])[0])]
             blue.update(n for name in ("reverses", "invoice_no") for n in values.get(name, ())
                         if n)
         else:  # a payment: the invoices it was, and is, allocated to
             blue.update(n for n in values.get("invoice_no", ()) if n)
     if moved:
-        for row_id, customer_id in conn.execute(sa.select(invoice.id, invoice.customer_id)
-                                                .where(invoice.id.in_(sorted(moved)))):
-            for due in moved[row_id]:
+        for row_id, customer_id, due in conn.execute(
+                sa.select(invoice.id, invoice.customer_id, invoice.due_on)
+                .where(invoice.id.in_(sorted(moved)))):
+            for old_customer, old_due in moved[row_id]:
+                for who in {customer_id, old_customer or customer_id}:
+                    note(who, due)
+                    note(who, old_due)
+    # the invoices concerned by number; a red-letter one's blue invoice too: a refund paid
+    # on the red one changes what was collected on the blue one, due on its own date
+    numbers, seen = sorted(blue), set(blue)
+    while numbers:
+        reversed_ = set()
+        for start in range(0, len(numbers), 500):
+            for customer_id, due, reverses in conn.execute(
+                    sa.select(invoice.customer_id, invoice.due_on, invoice.reverses)
+                    .where(invoice.invoice_no.in_(numbers[start:start + 500]))):
                 note(customer_id, due)
-    numbers = sorted(blue)
-    for start in range(0, len(numbers), 500):
-        for customer_id, due in conn.execute(sa.select(invoice.customer_id, invoice.due_on)
-                                             .where(invoice.invoice_no.in_(
-                                                 numbers[start:start + 500]))):
-            note(customer_id, due)
+                if reverses and reverses not in seen:
+                    reversed_.add(reverses)
+        seen |= reversed_
+        numbers = sorted(reversed_)
     return found
 
 
