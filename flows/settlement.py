@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -1337,9 +1338,11 @@ _VOUCHER_NO = re.compile(r"(?:(\S{1,10}?)\s*-\s*)?([0-9]{1,9})")  # 3, or 记-3 
 def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement | None:
     """Which customers of `run` finance's search `q` means (None: all): the legal name or
     another name the customer is known by (`CustomerAlias`: its short or former names, and
-    the legal name of a file merged into it) containing it (any case), the customer code (finance's, or the hub's C000123), or
-    exactly the 对账单号 of the customer's statement of this revision (draft or confirmed)
-    or the 凭证号 of its voucher in this revision's batch (3, or 记-3)."""
+    the legal name of a file merged into it) containing it, or the customer code (finance's,
+    or the hub's C000123), compared folded (`_folded`: any case, full- or half-width, alike
+    on SQLite and PostgreSQL, whose lower() differ beyond ASCII); or exactly the 对账单号 of
+    the customer's statement of this revision (draft or confirmed) or the 凭证号 of its
+    voucher in this revision's batch (3, or 记-3)."""
     q = q.strip()
     if not q:
         return None
@@ -1360,11 +1363,25 @@ def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement |
         for key in s.exec(found):  # RB-2026-10-r1-C000123 (`_voucher_key`)
             if hub := _HUB_CODE.fullmatch(key.removeprefix(f"{batch_id}-")):
                 ids.add(int(hub[1]))
-    return sa.or_(Customer.legal_name.icontains(q, autoescape=True),
-                  Customer.id.in_(select(CustomerAlias.customer_id).where(
-                      CustomerAlias.name.icontains(q, autoescape=True))),
-                  sa.func.upper(Customer.finance_code) == code,
-                  Customer.id.in_(sorted(ids)))
+    # the names and codes of the revision's customers (a few thousand), folded in Python
+    wanted = _folded(q)
+    booked = select(RebateLine.booked_customer_id).where(RebateLine.run_id == run.id).distinct()
+    for cid, name, finance_code in s.exec(select(
+            Customer.id, Customer.legal_name, Customer.finance_code).where(
+            Customer.id.in_(booked))):
+        if wanted in _folded(name) or (finance_code and _folded(finance_code) == wanted):
+            ids.add(cid)
+    for cid, name in s.exec(select(CustomerAlias.customer_id, CustomerAlias.name).where(
+            CustomerAlias.customer_id.in_(booked))):
+        if wanted in _folded(name):
+            ids.add(cid)
+    return Customer.id.in_(sorted(ids))
+
+
+def _folded(text: str) -> str:
+    """Text as finance's search compares it: NFKC (full-width Ｋ３ as K3, （） as ()) and
+    case-folded (Dräger as dräger)."""
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 # --- Prefect ------------------------------------------------------------------------------

@@ -103,6 +103,21 @@ def test_finance_finds_a_customer_by_another_name_it_is_known_by(hub, client, se
     assert found(client, hub, "康达药通") == []
 
 
+def test_finances_search_folds_case_and_width_alike_on_every_database(hub, client, settled):
+    """Found alike on SQLite and PostgreSQL (whose lower() and upper() differ beyond ASCII):
+    any case, full- or half-width, in names and in finance's code."""
+    huanan, renhe = settled[HUANAN], settled[RENHE]
+    with session_scope(hub.db_url) as s:
+        s.get(Customer, renhe).finance_code = "ｋｄ-０１"  # keyed full-width
+        add_alias(s, s.get(Customer, huanan), "德国Dräger医疗（ＧＥ）有限公司", "former", "manual",
+                  "test")
+    for q in ("ｋｄ-０１", "ＫＤ-０１", "kd-01", "KD-01"):
+        assert found(client, hub, q) == [renhe], q
+    for q in ("DRÄGER", "dräger", "ｇｅ", "(GE)", "（ｇｅ）"):
+        assert found(client, hub, q) == [huanan], q
+    assert found(client, hub, "drager") == []
+
+
 @pytest.mark.parametrize("params, field", [
     ({"limit": 0}, "query.limit"), ({"limit": 501}, "query.limit"),
     ({"limit": "ten"}, "query.limit"), ({"offset": -1}, "query.offset"),
