@@ -7,6 +7,7 @@ Outside calls go through `once()` so a rerun never repeats a mail, an envelope o
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -147,7 +148,18 @@ def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
                     for ln in lines),
         signing_url=link, wanted_delivery_date=order.wanted_delivery_date,
         note="部分物料库存不足，交期以采购确认为准。" if order.stock_short else None,
-        rebate=rebate.sentence if rebate else None)
+        rebate=rebate.sentence if rebate else None,
+        rebate_basis=rebate_basis(rebate.detail) if rebate else ())
+
+
+def rebate_basis(detail: str) -> tuple[str, ...]:
+    """What the quote says the rebate rests on, from the order's stored preview: each
+    applying rule's explanation (按《政策》（代码 第N版）条款：the period's volume, the tier,
+    the base × rate …), then each rule in force that does not apply and why."""
+    data = json.loads(detail)
+    return (*(rule["explanation"] for rule in data["rules"]),
+            *(f"未适用《{r['policy_name']}》（{r['policy_code']} 第{r['policy_version']}版）"
+              f"{r['clause']}：{'；'.join(r['reasons'])}。" for r in data["skipped"]))
 
 
 # --- step 4: signature request ------------------------------------------------------

@@ -119,6 +119,9 @@ class QuoteDocument:
     note: str | None = None
     # the order's expected rebate, e.g. "本次订单返利比例：12.5%，较上月提升2.3个百分点（预计返利 ¥4,800.00）"
     rebate: str | None = None
+    # where it comes from: each rule that pays it (policy, version, clause, the figures it
+    # used), and each rule in force that does not apply, with why
+    rebate_basis: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept any iterable but store a tuple so the document stays hashable/immutable.
@@ -338,7 +341,17 @@ def _story(doc: QuoteDocument) -> list[Flowable]:
         Spacer(0, 3 * mm),
         # Totals, validity, terms and QR belong together; never strand them apart.
         KeepTogether([_totals(doc), Spacer(0, 4 * mm), _closing(doc)]),
+        *_rebate_basis(doc),
     ]
+
+
+def _rebate_basis(doc: QuoteDocument) -> list[Flowable]:
+    """返利依据 under the closing block: a paragraph per rule, free to run onto the next page
+    (a table cell could not: several rules' explanations may be long)."""
+    if not doc.rebate_basis:
+        return []
+    return [Spacer(0, 3 * mm), _p("返利依据", S_SECTION),
+            *(_p(f"{i}. {text}", S_SMALL) for i, text in enumerate(doc.rebate_basis, start=1))]
 
 
 def _canvas_class(doc: QuoteDocument):
