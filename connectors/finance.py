@@ -1130,18 +1130,23 @@ def _rows(records: list[PaymentRecord]) -> str:
     return "、".join(f"{r.at[0]} 第{r.at[1]}行" for r in records)
 
 
+def _receipts(found: list[PaymentRecord]) -> dict[str, list[PaymentRecord]]:
+    """The rows of each receipt (回款单号) not voided, in the order found."""
+    receipts: dict[str, list[PaymentRecord]] = {}
+    for record in found:
+        if not record.voided:
+            receipts.setdefault(record.payment_no, []).append(record)
+    return receipts
+
+
 def _overdrawn_receipts(found: list[PaymentRecord]) -> list[Problem]:
     """Of all the payment rows of a file (every worksheet: a file lists each receipt whole,
     see `flows.sales_facts.store_receivables`): a receipt (not voided) whose rows give its
     收款金额 (`receipt_total`) two ways, or allocate more than it in total (本次核销金额 of all
     its rows) — money that was never received. Less is the receipt's unapplied part (预收).
     Refused at each of its rows."""
-    receipts: dict[str, list[PaymentRecord]] = {}
-    for record in found:
-        if not record.voided:
-            receipts.setdefault(record.payment_no, []).append(record)
     problems = []
-    for payment_no, records in receipts.items():
+    for payment_no, records in _receipts(found).items():
         stated = [r for r in records if r.receipt_total is not None]
         if not stated:
             continue
@@ -1168,12 +1173,8 @@ def _ambiguous_receipts(found: list[PaymentRecord]) -> list[Problem]:
     voided) listed against several invoices with the same amount on every row. That is how a
     收款核销 export writes the receipt's total beside each invoice it settles; read as each
     invoice's share, the money would count once per invoice. Refused at each of its rows."""
-    receipts: dict[str, list[PaymentRecord]] = {}
-    for record in found:
-        if not record.voided:
-            receipts.setdefault(record.payment_no, []).append(record)
     problems = []
-    for payment_no, records in receipts.items():
+    for payment_no, records in _receipts(found).items():
         if len(records) < 2 or len({r.amount for r in records}) > 1:
             continue
         amount = yuan(records[0].amount)
