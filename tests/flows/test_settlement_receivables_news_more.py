@@ -19,42 +19,17 @@ from flows.hub import current_hub
 from flows.rebate_data import payment_rates
 from flows.sales_facts import import_receivables_file
 from flows.settlement import _receivables_news, settle_month
-from models import Payment, RebateLine, ReceivableInvoice
+from models import RebateLine, ReceivableInvoice
 from models.base import utcnow
 from models.db import get_engine, session_scope
 from models.oplog import record_create
 from tests.flows.test_audit5_receivables import write
+from tests.flows.test_settlement_receivables_news import KANGDA, PAYRULE, pay
 from tests.rebate_support import clock_from, customer_id, invoice, publish, signed_order
 
 D = dt.date
-KANGDA = "江苏康达医疗设备有限公司"
 RENHE = "浙江仁和医疗器械有限公司"
-RULE = """
-code: PAY-80
-name: 回款达标返利
-effective_from: 2026-10-01
-rules:
-  - id: paid
-    name: 回款达标月度返利
-    clause: 第四条
-    applies_to: {payment_rate: {min: 80%}}
-    measure: amount
-    period: month
-    style: retroactive
-    tiers:
-      - {from: 0, rate: 3%}
-    priority: 10
-    stacking: stack
-"""
-
-
-def pay(db_url: str, invoice_no: str, customer: int, on: dt.date, amount: str, number: str):
-    """A payment row as an import stores it (recorded now, logged)."""
-    with session_scope(db_url) as s:
-        row = Payment(payment_no=number, invoice_no=invoice_no, customer_id=customer,
-                      paid_on=on, amount=Decimal(amount))
-        s.add(row)
-        record_create(s, row, "import")
+RULE = PAYRULE.replace("{min: 90%}", "{min: 80%}")
 
 
 def red_invoice(db_url: str, number: str, blue: str, customer: int, issued: dt.date,
