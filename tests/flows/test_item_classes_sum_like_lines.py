@@ -269,8 +269,6 @@ def test_settlement_of_a_sku_rule_within_a_named_product_line(hub):
         [(oid, "m12", Decimal("18600.00"), Decimal("372.00"))]
 
 
-
-
 # --- a paid order the new version no longer takes: why, product by product ----------------
 
 NARROWED = """
