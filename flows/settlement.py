@@ -811,12 +811,15 @@ def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
     return tuple(out)
 
 
-def _plain(line: RebateLine, rate: Decimal | None) -> bool:
+def _plain(line: RebateLine, inputs: dict) -> bool:
     """A line whose row tells it all: a first payment of the order's whole due at the policy's
-    one rate `rate` (basis × 返利比例). Without one (a marginal order across a tier bound, a cap
+    one rate (basis × 返利比例). Without one (a marginal order across a tier bound, a cap
     share) the row shows the effective rate marked *, which does not give the amount by
-    hand: the explanation's bands or cap share do."""
-    return (line.kind == "rebate" and rate is not None
+    hand: the explanation's bands or cap share do. Not a first payment: one after all was
+    taken back (an exchange's replacement delivered), whose inputs say what was paid on
+    before (`basis_before`)."""
+    return (line.kind == "rebate" and policy_rate(inputs) is not None
+            and "basis_before" not in inputs
             and Decimal(str(line.amount)) == Decimal(str(line.due_amount)))
 
 
@@ -912,7 +915,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 # (tier differences, claw-backs, corrections, and a rebate paying the rest of
                 # an order delivered in parts: its row's basis × rate is more than it pays)
                 # print why — it also keeps a month of thousands of lines to minutes of layout
-                explanation="" if _plain(ln, policy_rate(inputs[ln.id])) else explanation,
+                explanation="" if _plain(ln, inputs[ln.id]) else explanation,
                 rule_name=inputs[ln.id].get("rule_name", ln.rule_id),
                 period=ln.period, due_amount=Decimal(str(ln.due_amount)),
                 policy_rate=policy_rate(inputs[ln.id]))

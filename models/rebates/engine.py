@@ -1354,10 +1354,13 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
 
     facts: Mapping[tuple[str, str], Iterable[ReturnFact]] = {}
     if returns is not None:
+        # the (bucket, order)s whose basis fell below what was paid on: by the basis now, or,
+        # gone from the rule with goods still held (a condition no longer met), by what the
+        # order still holds of them (less than paid on: some came back too)
         fell = [(key, d._acc[_RULE].version if d is not None else p[2])
                 for key, paid_fen, d, p in changed
-                if p is not None and (d.basis_fen if d is not None else 0) < _to_fen(p[1])
-                and not (d is None and gone is not None and (gone.get(key) or (0,))[0] > 0)]
+                if p is not None and (d.basis_fen if d is not None else (
+                    (gone.get(key) or (0,))[0] if gone is not None else 0)) < _to_fen(p[1])]
         if fell:
             facts = returns(fell)
 
@@ -1450,8 +1453,12 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
     since = f"因 {returned}，" if returned else ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
     if gone and why is not None and why[0] > 0:
-        text = ("本单未退货，但已不再适用该条款"
-                + (f"（{'；'.join(why[1])}）" if why[1] else "") + "，冲回已返金额。")
+        reasons = f"（{'；'.join(why[1])}）" if why[1] else ""
+        if returned and basis_before is not None:  # some came back, the rest still held
+            text = (f"{since}本单计返基数由 {money_fen(basis_before)} 降至 "
+                    f"{money_fen(why[0])}，且本单已不再适用该条款{reasons}，冲回已返金额。")
+        else:
+            text = f"本单未退货，但已不再适用该条款{reasons}，冲回已返金额。"
     elif gone and why is not None:
         text = since + "本单在该条款下已无计返数量（货物已全部退回或尚未发货），冲回已返金额。"
     elif gone:
