@@ -31,6 +31,8 @@ from models.rebates.policy import AppliedRule, PolicyBook, RuleSpec
 
 RATE_PLACES = Decimal("0.000001")  # rate columns are Numeric(9, 6): 4 decimals of a percent
 
+# no payment rate: nothing fell due in the three months (no invoice, or each reversed in full)
+NO_DUE = "近3个月无到期应收（无到期发票，或均已红冲）"
 KIND_LABELS = {"rebate": "返利", "tier_difference": "阶梯补差", "clawback": "退货冲回",
                "adjustment": "更正"}
 _QUARTER_NAMES = "一二三四"
@@ -260,7 +262,7 @@ class _Rule:
         if c is not None:
             if pay is None:
                 if c.no_history == "fail":
-                    out.append(f"近3个月无到期发票，无法计算回款率（条款要求不低于 "
+                    out.append(f"{NO_DUE}，无法计算回款率（条款要求不低于 "
                                f"{exact_percent(c.min)}）")
             elif pay < c.min:
                 out.append(f"近3个月回款率 {payment_rate_text(pay, c.min)} 低于 "
@@ -684,7 +686,7 @@ def _pay_sentence(pay: Decimal | None, minimum: Decimal) -> str:
     hit = _PAY_SENTENCES.get((pay, minimum))
     if hit is None:
         if pay is None:
-            hit = "近3个月无到期发票，按条款视为满足回款率条件。"
+            hit = f"{NO_DUE}，按条款视为满足回款率条件。"
         else:
             hit = (f"近3个月回款率 {payment_rate_text(pay, minimum)}"
                    f"（要求不低于 {exact_percent(minimum)}）。")

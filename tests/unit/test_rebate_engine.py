@@ -433,7 +433,7 @@ def test_no_payment_history_follows_the_rule():
     assert evaluate(lines, b_fail, CUSTOMERS, {}) == {}
     assert due_of(evaluate(lines, b_pass, CUSTOMERS, {}), "O1").due == D("100.00")
     pv = preview(lines, [], b_fail, CUSTOMERS, {}, [])
-    assert "近3个月无到期发票" in pv.skipped[0].reason
+    assert "近3个月无到期应收（无到期发票，或均已红冲）" in pv.skipped[0].reason
 
 
 # --------------------------------------------------------------------------- versions

@@ -25,10 +25,10 @@ def test_a_rule_skipped_for_two_reasons_names_both():
     pv = preview(pump, [], book(monitor, base), CUSTOMERS, {}, last_month_lines=[])
     assert [(r.rule_id, r.amount) for r in pv.rules] == [("flat", D("99.60"))]
     (skipped,) = pv.skipped
-    assert skipped.reasons == ("近3个月无到期发票，无法计算回款率（条款要求不低于 90%）",
+    assert skipped.reasons == ("近3个月无到期应收（无到期发票，或均已红冲），无法计算回款率（条款要求不低于 90%）",
                                "SKU PUMP-SP3 不在适用范围")
     # the customer's condition alone: one reason, as before
     m12 = [line("O-2", "2027-02-08", 1, "18600.00", sku="MON-M12")]
     pv = preview(m12, [], book(monitor, base), CUSTOMERS, {}, last_month_lines=[])
     assert [s.reasons for s in pv.skipped] == [
-        ("近3个月无到期发票，无法计算回款率（条款要求不低于 90%）",)]
+        ("近3个月无到期应收（无到期发票，或均已红冲），无法计算回款率（条款要求不低于 90%）",)]
