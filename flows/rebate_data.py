@@ -471,8 +471,9 @@ def summed_ordered_twice(conn: sa.Connection, window: Window, cut: dt.date, earl
     query = lines_query(sql, dates=("cut", "earlier", "start", "end"),
                         datetimes=("signed_before", "signed_earlier"))
     days = _Dates()
-    # the preview's classes are of one product line each: a row's SKU and product line are
-    # one product's (see _summed_row)
+    # the preview's classes hold one product line each, or (the rest) only product lines and
+    # SKUs no rule names: any pairing of their SKUs and lines is alike to every rule (see
+    # _summed_row)
     for (oid, no, cid, day, cls, rep, qty, amount, fen, _, sku, pl, qty_e, amount_e,
          known) in cursor_rows(conn, query, {
             **params, **class_params, "cut": cut, "earlier": earlier,
