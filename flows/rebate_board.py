@@ -76,6 +76,11 @@ class Scope:
 BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
 
 
+def region_scope(region: str) -> Scope:
+    """A region's rebates (华东大区返利): the manager's own, or finance's narrowed."""
+    return Scope(None, region, f"{region}大区返利")
+
+
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
                 region: str | None = None) -> Scope:
     """The scope `person` asks for (default: all he may see), or BoardAccessError. Whether
@@ -98,8 +103,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         raise UnknownRegion(f"没有名为“{region}”的大区")
     if not rep:
         if person.role == "sales_manager":
-            return Scope(None, person.region, f"{person.region}大区返利")
-        return Scope(None, region, f"{region}大区返利" if region else "全部返利")
+            return region_scope(person.region)
+        return region_scope(region) if region else Scope(None, None, "全部返利")
     with session_scope(db_url) as s:
         asked = s.get(Staff, rep)
         # a rep of another region now (moved since, or selling to a customer of this one)
@@ -110,8 +115,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
             or bool(region_sellers(s, person.region, business_date(), asked.id)))
     if person.role == "sales_manager" and asked is not None and not sells_here:
         # or whose old order of the region, delivered only now, the region's figure expects
-        sells_here = any(d.rep_id == asked.id for _, d in expected_lines(
-            db_url, Scope(None, person.region, f"{person.region}大区返利")))
+        sells_here = any(d.rep_id == asked.id
+                         for _, d in expected_lines(db_url, region_scope(person.region)))
     if person.role == "sales_manager":
         if not sells_here:
             raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")

@@ -104,6 +104,13 @@ def compare(db: str, today: dt.date, months: list[str]) -> tuple[dict, dict]:
     return per_order(shown), per_order(paid(db, months))
 
 
+def hand_over(db: str, order: str) -> None:
+    """On 10 November the order is handed over to 李娜 (its rep changes)."""
+    at(D(2026, 11, 10))
+    with session_scope(db) as s:
+        s.get(IntentOrder, order).rep_id = "rep-lina"
+
+
 def quarter_base(db, *, rep="rep-zhangwei", name=KANGDA, units=5):
     """Policy T-2026Q4 (2 % a month; the quarter 3 % from 100,000); `rep` sells `units` × M8
     to `name` on 10 October, and October is settled (5 units: 64,000, 1,280 paid)."""
@@ -158,10 +165,7 @@ def test_a_customer_moved_region_and_owner_mid_quarter(hub):
 def test_a_rep_change_on_a_paid_order_then_a_late_tier_on_30_november(hub):
     db = hub.db_url
     kangda, oct_ = quarter_base(db)
-    at(D(2026, 11, 10))
-    with session_scope(db) as s:
-        o = s.get(IntentOrder, oct_)
-        o.rep_id = "rep-lina"
+    hand_over(db, oct_)
     signed_order(db, kangda, D(2026, 11, 20), [("MON-M8", 3)])
     shown, got = compare(db, D(2026, 11, 30), ["2026-11"])
     assert shown == got
@@ -170,10 +174,7 @@ def test_a_rep_change_on_a_paid_order_then_a_late_tier_on_30_november(hub):
 def test_a_return_of_a_paid_order_whose_rep_changed(hub):
     db = hub.db_url
     kangda, oct_ = quarter_base(db)
-    at(D(2026, 11, 10))
-    with session_scope(db) as s:
-        o = s.get(IntentOrder, oct_)
-        o.rep_id = "rep-lina"
+    hand_over(db, oct_)
     return_goods(db, oct_, 1, 2, D(2026, 11, 15))
     shown, got = compare(db, D(2026, 12, 3), ["2026-11", "2026-12"])
     assert shown == got
@@ -216,9 +217,7 @@ def test_a_partial_delivery_across_the_month_end(hub):
 def test_a_december_return_of_an_order_whose_rep_changed_after_a_late_tier(hub):
     db = hub.db_url
     kangda, oct_ = quarter_base(db)
-    at(D(2026, 11, 10))
-    with session_scope(db) as s:
-        s.get(IntentOrder, oct_).rep_id = "rep-lina"
+    hand_over(db, oct_)
     signed_order(db, kangda, D(2026, 11, 20), [("MON-M8", 3)])
     at(D(2026, 12, 2))
     return_goods(db, oct_, 1, 2, D(2026, 12, 2))
@@ -402,9 +401,7 @@ def test_a_return_before_last_month_is_settled_of_an_order_whose_rep_changed(hub
     kangda = customer_id(db, KANGDA)
     o = signed_order(db, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     settle(db, "2026-10")
-    at(D(2026, 11, 10))
-    with session_scope(db) as s:
-        s.get(IntentOrder, o).rep_id = "rep-lina"
+    hand_over(db, o)
     n = signed_order(db, kangda, D(2026, 11, 20), [("MON-M8", 3)])
     at(D(2026, 12, 2))
     return_goods(db, o, 1, 2, D(2026, 12, 2))
