@@ -234,9 +234,33 @@ def _refused_by_outside_system(args, exc) -> str:
                              if isinstance(v, str) and (k == "action" or k.endswith("_command")))]
     message = str(exc)
     if not _CHINESE.search(message):
-        message = (f"外部系统（{exc.provider or '未知'}）拒绝了请求，重试无效，请人工处理后再运行"
-                   f"（原始信息：{message}）")
+        message = (f"外部系统（{exc.provider or '未知'}）拒绝了请求，重试无效，"
+                   f"{_what_the_status_means(exc)}（原始信息：{message}）")
     return f"「salesops {' '.join(words)}」未完成：{message}"
+
+
+# the settings a remote provider is reached with (connectors/settings.py), by its name
+_PROVIDER_URL = {"finance": "FINANCE", "erp": "ERP", "tianyancha": "TIANYANCHA",
+                 "esign": "ESIGN", "wecom": "WECOM_WEBHOOK", "dingtalk": "DINGTALK"}
+_PROVIDER_SECRET = {"finance": "SALESOPS_FINANCE_TOKEN", "erp": "SALESOPS_ERP_TOKEN",
+                    "tianyancha": "SALESOPS_TIANYANCHA_TOKEN", "esign": "SALESOPS_ESIGN_APP_SECRET",
+                    "wecom": "SALESOPS_WECOM_ROBOT_KEY",
+                    "dingtalk": "SALESOPS_DINGTALK_ACCESS_TOKEN"}
+
+
+def _what_the_status_means(exc) -> str:
+    """What a person does about an HTTP refusal (exc.code is its status): the credential or
+    address setting to check for 401/403/404, else to look at what was sent."""
+    secret = _PROVIDER_SECRET.get(exc.provider)
+    if exc.code == "401" and secret:
+        return f"对方系统未通过身份认证（HTTP 401）：请检查 {secret} 是否正确、是否已过期"
+    if exc.code == "403":
+        return ("对方系统认为无权执行此操作（HTTP 403）：请联系对方系统管理员为所用凭据"
+                f"{f'（{secret}）' if secret else ''}开通权限")
+    if exc.code == "404" and exc.provider in _PROVIDER_URL:
+        return (f"对方系统找不到所请求的地址或记录（HTTP 404）：请检查 SALESOPS_"
+                f"{_PROVIDER_URL[exc.provider]}_URL 是否指向正确的接口地址")
+    return "请人工处理后再运行"
 
 
 def _reader_gone() -> int:

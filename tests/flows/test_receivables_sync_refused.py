@@ -98,3 +98,27 @@ def test_the_failed_flow_run_says_it_in_chinese(rest_hub, sim, invoices, payment
     assert state.is_failed()
     assert state.message == f"Flow run encountered an exception: SyncUnfinished: {said}"
     assert stored(rest_hub.db_url) == (2, 0, "rcv-00000002")
+
+
+def test_a_refused_token_says_which_setting_to_check(seeded, sim, monkeypatch, capsys):
+    """Finance answers 401 (the token is wrong or expired): the clerk reads, in Chinese, which
+    setting to check — the connector's own words only in brackets — and the CLI exits 2
+    with nothing written."""
+    hub = build_hub(seeded.model_copy(update=dict(
+        finance_backend="rest", finance_url=sim.url, finance_token=SecretStr("expired"),
+        connector_attempts=2, connector_timeout_seconds=1.0)))
+    use_hub(hub)
+    cli = in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
+    run = next(cli)
+    try:
+        code, out, err = run("receivables", "sync")
+    finally:
+        cli.close()
+        use_hub(None)
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        "错误：「salesops receivables sync」未完成：外部系统（finance）拒绝了请求，重试无效，"
+        "对方系统未通过身份认证（HTTP 401）：请检查 SALESOPS_FINANCE_TOKEN 是否正确、是否已过期"
+        "（原始信息：finance refused the request (401): "), err
+    assert "expired" not in err  # the secret itself is never shown
+    assert stored(hub.db_url) == (0, 0, None)

@@ -57,3 +57,24 @@ def test_receivables_sync_with_a_bad_file_in_the_drop_folder(seeded, tmp_path):
     assert run.stderr.startswith("错误：「salesops receivables sync」未完成：应收/回款导出文件 "
                                  "2026-11-01.csv 无法导入")
     assert "第2行「到期日」：不是有效日期：'2026-13-01'" in run.stderr
+
+
+@pytest.mark.parametrize("provider, status, said", [
+    ("erp", "403", "对方系统认为无权执行此操作（HTTP 403）：请联系对方系统管理员为所用凭据"
+                   "（SALESOPS_ERP_TOKEN）开通权限"),
+    ("tianyancha", "404", "对方系统找不到所请求的地址或记录（HTTP 404）：请检查 "
+                          "SALESOPS_TIANYANCHA_URL 是否指向正确的接口地址"),
+    ("finance", "400", "请人工处理后再运行"),
+])
+def test_an_http_refusal_says_what_to_check(monkeypatch, capsys, provider, status, said):
+    def refused(args):
+        raise PermanentError(f"{provider} refused the request ({status}): {{}}",
+                             provider=provider, code=status)
+
+    monkeypatch.setattr(rebates_cli, "cmd_settle", refused)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["settle", "--month", "2026-11"])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == (
+        f"错误：「salesops settle」未完成：外部系统（{provider}）拒绝了请求，重试无效，{said}"
+        f"（原始信息：{provider} refused the request ({status}): {{}}）\n")
