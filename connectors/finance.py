@@ -1113,13 +1113,17 @@ def _payment(row: Row, totals: bool = False) -> PaymentRecord:
         voided=row.get("作废状态", parse_voided), amount_from=amount_from, receipt_total=total)
 
 
-# the headers a 收款核销 export gives the receipt's total (written on each invoice's row)
+# the headers a 收款核销 export gives the receipt's total (written on each invoice's row);
+# 回款金额 is that total only beside a 本次核销金额 column (alone, it is the invoice's payment)
 RECEIPT_TOTALS = frozenset({"收款金额"})
+RECEIPT_TOTALS_BESIDE_SHARES = frozenset({"回款金额"})
 
 
-def _receipt_totals(table) -> bool:
-    """The table's 金额 column is headed 收款金额: the receipt's total on each row."""
-    return header_key(table.headers.get("金额", "")) in RECEIPT_TOTALS
+def _receipt_totals(table, shares: bool) -> bool:
+    """The table's 金额 column is the receipt's total on each row: headed 收款金额, or
+    回款金额 beside the invoices' shares (`shares`: a 本次核销金额 column)."""
+    header = header_key(table.headers.get("金额", ""))
+    return header in RECEIPT_TOTALS or (shares and header in RECEIPT_TOTALS_BESIDE_SHARES)
 
 
 def _rows(records: list[PaymentRecord]) -> str:
@@ -1242,7 +1246,7 @@ def parse_receivables(sheets: list[Sheet]) -> tuple[tuple[ReceivableRecord, ...]
                 table = sheet.table(PAYMENT_COLUMNS)
                 _check_amount_columns(table, ("金额", ALLOCATED), PAYMENT_COLUMNS)
                 shares = ALLOCATED in table.columns
-                totals = _receipt_totals(table)
+                totals = _receipt_totals(table, shares)
                 found = _located(table, convert_rows(
                     table.rows, lambda row: _payment(row, totals=shares and totals)))
                 no_duplicates(table, found, lambda r: (r.payment_no, r.invoice_key), "回款单号")

@@ -142,6 +142,25 @@ def test_a_receipt_whose_shares_add_up_to_more_than_its_total_is_refused(two_inv
     assert done.created == 2
 
 
+def test_a_receipt_headed_huikuan_beside_its_shares_is_a_receipt_total(two_invoices, tmp_path):
+    """回款金额 beside 本次核销金额 is the receipt's total, checked like 收款金额; alone it is
+    what each invoice was paid, so the same amount on two invoices is no question."""
+    db = two_invoices
+    over = write(tmp_path / "回款核销.csv", "回款单号,回款日期,回款金额,发票号,本次核销金额\n"
+                 "SK-1,2026-12-10,10000.00,FP-A,6000.00\nSK-1,2026-12-10,10000.00,FP-B,6000.00\n")
+    with pytest.raises(ImportRefused) as refused:
+        import_receivables_file(db, over, "t")
+    assert [p.message for p in refused.value.problems] == [
+        "回款单 SK-1 第2、3行的本次核销金额合计 ¥12,000.00，超过该收款单的收款金额 ¥10,000.00："
+        "核销出去的款项不能多于收到的款项，请核对各行的本次核销金额"] * 2
+    assert stored_payments(db) == []
+    assert import_receivables_file(db, write(tmp_path / "回款.csv", PAYMENTS.replace(
+        "金额", "回款金额") + "SK-1,FP-A,2026-12-10,4000.00\nSK-1,FP-B,2026-12-10,4000.00\n"),
+        "t").created == 2
+    assert stored_payments(db) == [("SK-1", "FP-A", Decimal("4000.00")),
+                                   ("SK-1", "FP-B", Decimal("4000.00"))]
+
+
 def test_a_receipt_total_is_checked_across_the_sheets_of_a_workbook(two_invoices, tmp_path):
     db = two_invoices
     book = workbook(tmp_path / "收款核销.xlsx",
