@@ -911,12 +911,15 @@ RETURN_COLUMNS = (
                                                 "quantity_to_return")),
     Column("数量", required=False, aliases=("退货数量", "quantity")),
     Column("退货日期", aliases=("日期", "returned_on")),
-    Column("类型", required=False, aliases=("kind",)),
+    Column("类型", required=False, aliases=("退货类型", "kind")),
     Column("原因", required=False, aliases=("reason",)),
     *UNIT_COLUMNS,
 )
-RETURN_KINDS = {"退货": "return", "换货": "exchange", "return": "return", "exchange": "exchange",
-                "": "return"}
+# 退货补货: K/3 Cloud's 退货类型 of a return whose goods are replaced (an exchange)
+RETURN_KINDS = {"退货": "return", "换货": "exchange", "退货补货": "exchange", "return": "return",
+                "exchange": "exchange"}
+# a blank 类型 is the document's: an exchange where its number is headed 换货单号
+EXCHANGE_NUMBER_HEADERS = frozenset({header_key("换货单号")})
 
 
 @dataclass(frozen=True)
@@ -985,9 +988,11 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
         row.fail("行号", "须填写行号或物料编码")
     kind, reason = "return", None
     if returns:
-        kind = RETURN_KINDS.get(row["类型"].strip())
+        kind = RETURN_KINDS.get(row["类型"].strip()) if row["类型"].strip() else (
+            "exchange" if header_key(table.headers.get("退货单号", ""))
+            in EXCHANGE_NUMBER_HEADERS else "return")
         if kind is None:
-            row.fail("类型", f"类型须为“退货”或“换货”：{row['类型']!r}")
+            row.fail("类型", f"类型须为“退货”“换货”或“退货补货”：{row['类型']!r}")
         reason = row.get("原因", lambda t: parse_text(t, max_length=200)) if row["原因"] else None
     number = row.get(number_column, lambda t: parse_code(t, max_length=40))
     order_id = row.get("意向单号", parse_text)
