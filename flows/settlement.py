@@ -408,6 +408,37 @@ def paid_in_db(db_url: str, windows: list[Window], month: str) -> dict[tuple[str
 _RETURNS_CHUNK = 500  # orders per read of the returns behind claw-backs
 
 
+def _counted_by_latest_lines(conn: sa.Connection, orders: list[str], month: str
+                             ) -> dict[tuple[str, str], tuple[dt.date, dt.datetime]]:
+    """Per (bucket, order) of `orders` paid up to `month`: what its latest line counted — the
+    end of that line's month, and what its settlement knew (`as_of`)."""
+    newest = (sa.select(sa.func.max(RebateLine.id))
+              .where(RebateLine.order_id.in_(orders), RebateLine.month <= month)
+              .group_by(RebateLine.bucket_key, RebateLine.order_id))
+    return {(bucket_key, oid): (parse_month(line_month)[1], as_of)
+            for bucket_key, oid, line_month, as_of in conn.execute(
+                sa.select(RebateLine.bucket_key, RebateLine.order_id, RebateLine.month,
+                          SettlementRun.as_of)
+                .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
+                .where(RebateLine.id.in_(newest)))}
+
+
+def _rule_takes(book: PolicyBook) -> Callable[[tuple[str, str], int | None],
+                                              Callable[[str, str], bool]]:
+    """Whether the rule of a (bucket, order) key, in a version, takes a product (sku, product
+    line): rule_items, worked out once per rule."""
+    takes_of: dict[tuple[str, int, str], Callable[[str, str], bool]] = {}
+
+    def takes(key: tuple[str, str], version: int | None) -> Callable[[str, str], bool]:
+        bucket = BucketKey.parse(key[0])
+        rule = (bucket.policy_code, version or 0, bucket.rule_id)
+        if rule not in takes_of:
+            takes_of[rule] = rule_items(book, *rule)
+        return takes_of[rule]
+
+    return takes
+
+
 def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
     """settle()'s `returns` for a settlement of `month`: per (bucket, order) whose basis fell,
     the returns and exchanges of its order, of products the rule takes, dated up to the
@@ -416,6 +447,7 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
     since). Read only for those orders (a month's claw-backs are few), a chunk of orders at
     a time: the latest lines, then the returns."""
     last = parse_month(month)[1]
+    takes = _rule_takes(book)
 
     def lookup(keys: list[tuple[tuple[str, str], int | None]]
                ) -> dict[tuple[str, str], list[ReturnFact]]:
@@ -425,15 +457,7 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
         with get_engine(db_url).connect() as conn:
             for start in range(0, len(orders), _RETURNS_CHUNK):
                 chunk = orders[start:start + _RETURNS_CHUNK]
-                newest = (sa.select(sa.func.max(RebateLine.id))
-                          .where(RebateLine.order_id.in_(chunk), RebateLine.month <= month)
-                          .group_by(RebateLine.bucket_key, RebateLine.order_id))
-                for bucket_key, oid, line_month, as_of in conn.execute(
-                        sa.select(RebateLine.bucket_key, RebateLine.order_id, RebateLine.month,
-                                  SettlementRun.as_of)
-                        .join(SettlementRun, SettlementRun.id == RebateLine.run_id)
-                        .where(RebateLine.id.in_(newest))):
-                    seen[(bucket_key, oid)] = (parse_month(line_month)[1], as_of)
+                seen.update(_counted_by_latest_lines(conn, chunk, month))
                 for oid, number, day, kind, recorded, sku, product_line in conn.execute(
                         sa.select(SalesReturn.order_id, SalesReturn.return_no,
                                   SalesReturn.returned_on, SalesReturn.kind,
@@ -447,21 +471,92 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
                                SalesReturn.quantity > 0)):
                     returned[oid].append((number, day, kind, recorded, sku, product_line))
         out: dict[tuple[str, str], list[ReturnFact]] = {}
-        takes_of: dict[tuple[str, int, str], Callable[[str, str], bool]] = {}
         for key, version in keys:
             rows = returned.get(key[1])
             if not rows:
                 continue
-            bucket = BucketKey.parse(key[0])
-            rule = (bucket.policy_code, version or 0, bucket.rule_id)
-            takes = takes_of.get(rule)
-            if takes is None:
-                takes = takes_of[rule] = rule_items(book, *rule)
+            rule_takes = takes(key, version)
             cut, as_of = seen.get(key, (None, None))
             facts = [ReturnFact(number, day, kind)
                      for number, day, kind, recorded, sku, product_line in rows
-                     if takes(sku, product_line)
+                     if rule_takes(sku, product_line)
                      and (cut is None or day > cut or recorded > as_of)]
+            if facts:
+                out[key] = facts
+        return out
+
+    return lookup
+
+
+def returns_corrected(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
+    """settle()'s `corrections` for a settlement of `month`: per (bucket, order) whose basis
+    rose since its latest line, the returns and exchanges of its order, of products the rule
+    takes, that the line counted (dated up to the end of its month) and that were corrected
+    down since its settlement was computed — a lower quantity, a later date, or the return
+    withdrawn from its re-sent document (the operation log's updates and deletions of
+    sales_return: a few, read first; nothing else is read when none is of these orders)."""
+    takes = _rule_takes(book)
+
+    def lookup(keys: list[tuple[tuple[str, str], int | None]]
+               ) -> dict[tuple[str, str], list[ReturnFact]]:
+        asked = {key[1] for key, _ in keys}
+        # per order: (number, date counted, kind, when corrected, order line)
+        corrected: dict[str, list[tuple[str, dt.date, str, dt.datetime, int]]] = defaultdict(list)
+        updated: list[tuple[int, dt.datetime, dict]] = []
+        with get_engine(db_url).connect() as conn:
+            for at, action, entity_id, changes in conn.execute(
+                    sa.select(OperationLog.at, OperationLog.action, OperationLog.entity_id,
+                              OperationLog.changes)
+                    .where(OperationLog.entity == SalesReturn.__tablename__,
+                           OperationLog.action.in_(("update", "delete")))):
+                diff = json.loads(changes)
+                if action == "delete":
+                    old = {k: v[0] for k, v in diff.items()}
+                    if old.get("order_id") in asked and old.get("quantity"):
+                        corrected[old["order_id"]].append(
+                            (old["return_no"], dt.date.fromisoformat(old["returned_on"]),
+                             old.get("kind") or "return", at, int(old["line_no"])))
+                elif (diff.get("quantity", [0, 0])[0] or 0) > (diff.get("quantity", [0, 0])[1]
+                                                               or 0) or "returned_on" in diff:
+                    updated.append((int(entity_id), at, diff))
+            for start in range(0, len(updated), _RETURNS_CHUNK):
+                chunk = updated[start:start + _RETURNS_CHUNK]
+                rows = {rid: (oid, number, day, kind, line_no) for rid, oid, number, day, kind,
+                        line_no in conn.execute(
+                            sa.select(SalesReturn.id, SalesReturn.order_id, SalesReturn.return_no,
+                                      SalesReturn.returned_on, SalesReturn.kind,
+                                      SalesReturn.line_no)
+                            .where(SalesReturn.id.in_([rid for rid, _, _ in chunk])))}
+                for rid, at, diff in chunk:
+                    if rid in rows and rows[rid][0] in asked:
+                        oid, number, day, kind, line_no = rows[rid]
+                        if "returned_on" in diff:  # counted on the date it had then
+                            day = dt.date.fromisoformat(diff["returned_on"][0])
+                        corrected[oid].append((number, day, kind, at, line_no))
+            if not corrected:
+                return {}
+            orders = sorted(corrected)
+            seen: dict[tuple[str, str], tuple[dt.date, dt.datetime]] = {}
+            items: dict[tuple[str, int], tuple[str, str]] = {}
+            for start in range(0, len(orders), _RETURNS_CHUNK):
+                chunk = orders[start:start + _RETURNS_CHUNK]
+                seen.update(_counted_by_latest_lines(conn, chunk, month))
+                items.update({(oid, line_no): (sku, product_line)
+                              for oid, line_no, sku, product_line in conn.execute(
+                                  sa.select(IntentOrderLine.order_id, IntentOrderLine.line_no,
+                                            IntentOrderLine.sku, Product.product_line)
+                                  .join(Product, Product.sku == IntentOrderLine.sku)
+                                  .where(IntentOrderLine.order_id.in_(chunk)))})
+        out: dict[tuple[str, str], list[ReturnFact]] = {}
+        for key, version in keys:
+            if key not in seen or key[1] not in corrected:
+                continue
+            rule_takes = takes(key, version)
+            cut, as_of = seen[key]
+            facts = [ReturnFact(number, day, kind)
+                     for number, day, kind, at, line_no in corrected[key[1]]
+                     if at > as_of and day <= cut and (key[1], line_no) in items
+                     and rule_takes(*items[(key[1], line_no)])]
             if facts:
                 out[key] = facts
         return out
@@ -500,7 +595,8 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                        inputs.profiles, inputs.rates)
     # the claw-backs' explanations name the returns behind them, read once the lines are known
     drafts = settle(dues, paid, rerun=inputs.rerun, gone=gone, rep_names=names,
-                    returns=returns_behind(db_url, month, book))
+                    returns=returns_behind(db_url, month, book),
+                    corrections=returns_corrected(db_url, month, book))
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
                        inputs.line_count, stamp, policies)
 

@@ -1321,7 +1321,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
            *, rerun: bool,
            gone: Mapping[tuple[str, str], tuple[int, tuple[str, ...]]] | None = None,
            rep_names: Mapping[str, str] | None = None,
-           returns: ReturnsLookup | None = None) -> list[LineDraft]:
+           returns: ReturnsLookup | None = None,
+           corrections: ReturnsLookup | None = None) -> list[LineDraft]:
     """`due − paid` per (bucket, order) where it is not zero, as line drafts.
 
     `dues` from evaluate() over the buckets being settled; `paid` for those buckets (keys
@@ -1332,7 +1333,9 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
     how the explanations name reps (staff id → name; the customer reads them on his statement).
     `returns`: asked once, after the lines are decided, for the returns behind the lines whose
     basis fell (only those: a month has few), which their explanations then name by date and
-    number (and their inputs list as `returns`).
+    number (and their inputs list as `returns`). `corrections`: asked likewise for the lines
+    whose basis rose since the order's latest line, for the returns counted then and
+    corrected down since, which their explanations name (inputs: `returns_corrected`).
     """
     names = rep_names or {}
     # first the keys whose due moved (most keys of a re-run have not), then the lines
@@ -1365,6 +1368,12 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
                     (gone.get(key) or (0,))[0] if gone is not None else 0)) < _to_fen(p[1])]
         if fell:
             facts = returns(fell)
+    fixed: Mapping[tuple[str, str], Iterable[ReturnFact]] = {}
+    if corrections is not None:
+        rose = [(key, d._acc[_RULE].version) for key, paid_fen, d, p in changed
+                if p is not None and d is not None and d.basis_fen > _to_fen(p[1])]
+        if rose:
+            fixed = corrections(rose)
 
     out: list[LineDraft] = []
     for key, paid_fen, d, p in changed:
@@ -1389,12 +1398,14 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             kind = "tier_difference"
         rule = d._acc[_RULE] if d is not None else None
         back = facts.get(key, ()) if facts else ()
+        undone = fixed.get(key, ()) if fixed else ()
         cause = _cause(kind, diff, basis_before, basis_now, d is None, rerun, why,
                        versions=(p.policy_version, rule.version)
                        if p is not None and rule is not None else None,
                        capped=rule is not None and rule.cap_fen is not None,
                        returned=_returns_text(back) if back else (
-                           None if returns is None else ""))
+                           None if returns is None else ""),
+                       corrected=_returns_text(undone))
         head = (f"{KIND_LABELS[kind]}：应返 {money_fen(due_fen)}，已返 {money_fen(paid_fen)}，"
                 f"本次 {money_fen(diff)}。{cause}")
         if d is not None:
@@ -1420,6 +1431,8 @@ def settle(dues: Mapping[tuple[str, str], OrderDue],
             inputs["basis_before"] = fen_text(basis_before)
         if back:
             inputs["returns"] = _returns_input(back)
+        if undone:
+            inputs["returns_corrected"] = _returns_input(undone)
         parts = _takeback(diff, p) if diff < 0 else [(rep, region, diff)]
         for part_rep, part_region, part in parts:
             own, text = inputs, explanation
@@ -1444,13 +1457,15 @@ settle = without_gc(settle)
 def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone: bool,
            rerun: bool, why: tuple[int, tuple[str, ...]] | None = None,
            versions: tuple[int | None, int] | None = None, capped: bool = True,
-           returned: str | None = None) -> str:
+           returned: str | None = None, corrected: str = "") -> str:
     """Why the line: `versions` (the version of the order's latest line, its version now)
     tell a version published since, which governs the order date now, from a tier change;
     `capped`: the rule has a cap, whose share may be what changed (else only the volume);
     `returned`: the returns that lowered the basis since the order's latest line, named
     (_returns_text); "" when none did (a delivery or the order corrected down), None when
-    nobody looked (the basis fell by a return or exchange, as far as the caller knows)."""
+    nobody looked (the basis fell by a return or exchange, as far as the caller knows);
+    `corrected`: the returns corrected down (or withdrawn) since that line, named, "" for none
+    or nobody looked."""
     text = ""
     since = f"因 {returned}，" if returned else ""
     moved = versions is not None and bool(versions[0]) and versions[0] != versions[1]
@@ -1475,7 +1490,8 @@ def _cause(kind: str, diff: int, basis_before: int | None, basis_now: int, gone:
         text = (f"本单计返基数由 {money_fen(basis_before)} 降至 {money_fen(basis_now)}"
                 "（其间无新的退货或换货：发货或订单数据有更正）。")
     elif basis_before is not None and basis_now > basis_before:
-        text = f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。"
+        text = (f"{f'因 {corrected}已更正（退货数量调减或撤销），' if corrected else ''}"
+                f"本单计返基数由 {money_fen(basis_before)} 增至 {money_fen(basis_now)}。")
     elif basis_before is not None and not moved:
         if diff > 0:
             text = ("本期累计或封顶分摊变化，按现档位重算（阶梯补差）。" if capped else

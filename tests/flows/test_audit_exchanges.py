@@ -7,6 +7,7 @@ below 100,000 and 3 % (retroactive) from 100,000; MON-M8 at 12,800.00 a unit."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,3 +138,8 @@ def test_a_return_corrected_after_its_claw_back_names_the_correction(hub, tmp_pa
                                                            ("2027-01", january))
                    for o, rule, _, _, text in lines if o == o1 and "TH-1" not in text]
     assert unexplained == [], unexplained
+    said = "因 2026-11-02 退货（退货单号 TH-1）已更正（退货数量调减或撤销），本单计返基数由 {} 增至 {}。"
+    assert [re.search("因 [^。]*增至 [^。]*。", text).group(0) for o, _, _, _, text
+            in december + january if o == o1] == [said.format(*pair) for pair in (
+                ("38,400.00 元", "51,200.00 元"), ("38,400.00 元", "51,200.00 元"),
+                ("51,200.00 元", "64,000.00 元"), ("51,200.00 元", "64,000.00 元"))]
