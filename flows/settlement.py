@@ -1164,17 +1164,67 @@ def _missing_codes(rows) -> str:
             "的“财务客户编码”列）后，以后的凭证使用该编码")
 
 
-def unfinished_revisions(db_url: str, month: str) -> list[int]:
-    """Revisions of the month with lines whose vouchers or documents are not out yet (a run
-    stopped between storing and sending): the next run finishes them. The documents are
-    written once the vouchers are sent (`finish_revision`), so they tell both; a revision
-    whose customers all net to zero has no voucher to send and no reference, yet is done."""
+def unfinished_revisions(db_url: str, month: str | None) -> list[int]:
+    """Revisions of the month (None: of every month, by month) with lines whose vouchers or
+    documents are not out yet (a run stopped between storing and sending): the next run
+    finishes them. The documents are written once the vouchers are sent (`finish_revision`),
+    so they tell both; a revision whose customers all net to zero has no voucher to send and
+    no reference, yet is done."""
     with session_scope(db_url) as s:
-        runs = s.exec(select(SettlementRun).where(SettlementRun.month == month,
-                                                  SettlementRun.line_count > 0)
-                      .order_by(SettlementRun.revision)).all()
+        query = select(SettlementRun).where(SettlementRun.line_count > 0)
+        if month is not None:
+            query = query.where(SettlementRun.month == month)
+        runs = s.exec(query.order_by(SettlementRun.month, SettlementRun.revision)).all()
     return [r.id for r in runs
             if effect_result(db_url, "settlement_documents", _documents_key(r)) is None]
+
+
+def finish_elsewhere(hub: Hub, month: str, documents: bool = True) -> dict[int, str | None]:
+    """The revisions of months other than `month` that a run stored and did not finish (it
+    crashed, or failed and nobody ran it again), finished now, as their own month's run
+    would (one batch per month and revision: nothing goes out twice), so that a crashed
+    month's vouchers do not wait for someone to notice. {revision id: None when finished,
+    else why not (as kept on the revision, `delivery_error`)}; one being finished by another
+    run right now is left to it."""
+    outcome: dict[int, str | None] = {}
+    for rid in unfinished_revisions(hub.db_url, None):
+        with session_scope(hub.db_url) as s:
+            if s.get(SettlementRun, rid).month == month:
+                continue
+        try:
+            finish_revision(hub, rid, documents)
+            outcome[rid] = None
+        except TransientError as exc:
+            if exc.code != "in_progress":
+                outcome[rid] = _delivery_error(hub.db_url, rid)
+        except Exception:  # noqa: BLE001 - said in the result; this month's run is done
+            log.exception("settlement run %s: not finished", rid)
+            outcome[rid] = _delivery_error(hub.db_url, rid)
+    return outcome
+
+
+def _delivery_error(db_url: str, run_id: int) -> str:
+    with session_scope(db_url) as s:
+        return s.get(SettlementRun, run_id).delivery_error or "原因未知"
+
+
+def also_finished(db_url: str, shown: int | None, revisions: dict[int, str | None]) -> str:
+    """What the result adds about revisions other than the one it shows that this run sent
+    (stored by an earlier run that stopped), or tried to and could not: a sentence each."""
+    done, left = [], []
+    with session_scope(db_url) as s:
+        for rid, error in revisions.items():
+            run = s.get(SettlementRun, rid)
+            if rid == shown or run is None:
+                continue
+            what = (f"{run.month} 第 {run.revision} 版（{run.line_count} 行，合计 "
+                    f"{yuan(run.total_amount)}")
+            if error is None:
+                done.append(what + (f"，凭证草稿 {run.voucher_ref}）" if run.voucher_ref else "）"))
+            else:
+                left.append(f"{what}）：{error}，排除故障后执行 salesops settle --month {run.month}")
+    return ((f"。此前已保存、本次补齐凭证草稿的版本：{'；'.join(done)}" if done else "")
+            + (f"。此前已保存、仍未完成的版本：{'；'.join(left)}" if left else ""))
 
 
 def _documents_key(run: SettlementRun) -> str:
@@ -1306,12 +1356,16 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
     made = {}
     for rid in finished:
         made = finish_revision(hub, rid, documents)
+    elsewhere = finish_elsewhere(hub, month, documents)
     step(95)
     # nothing new stored, but a revision an earlier (failed or retried) run stored got its
     # vouchers now: the result is that revision's, not "nothing changed"
     shown = (run_id if run_id is not None else earlier if earlier is not None
              else finished[-1] if finished else None)
     result = summarize(hub.db_url, month, shown, finished_only=run_id is None)
+    # the other revisions this run sent (or could not): named, finance finds their batches too
+    result.message += also_finished(hub.db_url, shown,
+                                    {**dict.fromkeys(finished), **elsewhere})
     result.run_id = run_id  # stored by this call; None: nothing new (maybe finished one)
     if shown is not None:
         result.documents = made
@@ -1519,6 +1573,7 @@ def documents_task(month: str, progress_id) -> dict:
     made = {}
     for rid in unfinished_revisions(hub.db_url, month):
         made = finish_revision(hub, rid)
+    finish_elsewhere(hub, month)  # other months' revisions the settle step sent (said there)
     update_progress_artifact(progress_id, 100)
     return made
 
@@ -1530,8 +1585,8 @@ class SettlementUnfinished(Exception):
 
 def unfinished_report(month: str, cause: str) -> str:
     """What the engineer (or the clerk at the CLI) reads on a failed run: the revisions
-    stored but not finished (the next month's run does not finish them), the cause, and that
-    running again is safe."""
+    stored but not finished (the next run of any month also tries them: finish_elsewhere),
+    the cause, and that running again is safe."""
     try:
         db_url = current_hub().db_url
         with session_scope(db_url) as s:

@@ -10,7 +10,9 @@ from sqlmodel import select
 
 from connectors.base import TransientError
 from flows.hub import current_hub
-from flows.settlement import compute_month, settle_month, store_settlement
+from flows.settlement import (
+    compute_month, settle_month, store_settlement, unfinished_revisions,
+)
 from models import SettlementRun
 from models.base import SHANGHAI
 from models.db import session_scope
@@ -74,6 +76,13 @@ def test_the_next_scheduled_run_leaves_a_crashed_months_stored_vouchers_unsent_u
         f"2026-11 r1 voucher_ref={november.voucher_ref!r}, "
         f"drop folder={sorted(p.name for p in drop.glob('*.json'))}, "
         f"message={result['message']!r}")
+    # it does both: sent, said, and its documents written by the run's documents step
+    assert november.voucher_ref == "DRAFT-RB-2026-11-r1"
+    assert result["message"].startswith("2026-12 返利结算第 1 版：1 行，合计 ¥256.00；")
+    assert result["message"].endswith(
+        "。此前已保存、本次补齐凭证草稿的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00，"
+        "凭证草稿 DRAFT-RB-2026-11-r1）")
+    assert unfinished_revisions(hub.db_url, None) == []
 
 
 def test_a_run_that_also_sends_an_earlier_unsent_revision_names_only_its_own(hub, kangda, cli,
@@ -103,4 +112,37 @@ def test_a_run_that_also_sends_an_earlier_unsent_revision_names_only_its_own(hub
     assert sent == ["RB-2026-10-r1.json", "RB-2026-10-r2.json"]  # both went out in this run
     assert revision(hub.db_url, "2026-10", 1).voucher_ref == "DRAFT-RB-2026-10-r1"
     # … and what the clerk reads should say so
-    assert "DRAFT-RB-2026-10-r1" in out or "第 1 版" in out, out
+    first = out.splitlines()[0]
+    assert first.startswith("2026-10 返利结算第 2 版：1 行，合计 -¥256.00；"), out
+    assert first.endswith("。此前已保存、本次补齐凭证草稿的版本：2026-10 第 1 版（1 行，合计 "
+                          "¥1,280.00，凭证草稿 DRAFT-RB-2026-10-r1）"), out
+
+
+def test_a_crashed_months_vouchers_finance_cannot_take_yet_are_said_not_sent(hub, kangda,
+                                                                              monkeypatch):
+    """November's stored revision (its run crashed) cannot reach finance when December is
+    settled: December's own batch goes out, its result says November is still not sent and
+    how to finish it, and November keeps why (the finance person's settlement page)."""
+    signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 5)])
+    clock_at(dt.datetime(2026, 12, 5, 2, 0, tzinfo=SHANGHAI))
+    store_settlement(hub.db_url, compute_month(hub.db_url, "2026-11"), "flow:settle-month",
+                     "crashed-flow-run")
+    signed_order(hub.db_url, kangda, D(2026, 12, 10), [("MON-M8", 1)])
+    clock_at(dt.datetime(2027, 1, 5, 2, 0, tzinfo=SHANGHAI))
+    finance = current_hub().finance
+    real = finance.submit_vouchers
+
+    def november_down(batch):
+        if batch.batch_id.startswith("RB-2026-11"):
+            raise TransientError("connection reset", provider="finance")
+        return real(batch)
+
+    monkeypatch.setattr(finance, "submit_vouchers", november_down)
+    result = settle_month(current_hub(), "2026-12")
+    assert revision(hub.db_url, "2026-12", 1).voucher_ref == "DRAFT-RB-2026-12-r1"
+    november = revision(hub.db_url, "2026-11", 1)
+    assert november.voucher_ref is None and november.delivery_error
+    assert result.message.endswith(
+        f"。此前已保存、仍未完成的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00）："
+        f"{november.delivery_error}，排除故障后执行 salesops settle --month 2026-11")
+    assert unfinished_revisions(hub.db_url, None) == [november.id]
