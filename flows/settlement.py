@@ -1208,22 +1208,38 @@ def _delivery_error(db_url: str, run_id: int) -> str:
         return s.get(SettlementRun, run_id).delivery_error or "原因未知"
 
 
-def also_finished(db_url: str, shown: int | None, revisions: dict[int, str | None]) -> str:
-    """What the result adds about revisions other than the one it shows that this run sent
-    (stored by an earlier run that stopped), or tried to and could not: a sentence each."""
+def delivered(db_url: str, run_id: int) -> tuple[str | None, bool]:
+    """What of a revision is out: finance's reference of its vouchers, its documents written."""
+    with session_scope(db_url) as s:
+        run = s.get(SettlementRun, run_id)
+        return run.voucher_ref, effect_result(db_url, "settlement_documents",
+                                              _documents_key(run)) is not None
+
+
+def also_finished(db_url: str, shown: int | None, before: dict[int, tuple[str | None, bool]],
+                  errors: dict[int, str | None]) -> str:
+    """What the result adds about revisions other than the one it shows (`before`: those
+    not finished when the run began, with what of them was out): what this run sent or wrote
+    of them (stored by an earlier run that stopped), and those it could not finish (`errors`:
+    why), a sentence each."""
     done, left = [], []
     with session_scope(db_url) as s:
-        for rid, error in revisions.items():
+        for rid, (ref, written) in before.items():
             run = s.get(SettlementRun, rid)
             if rid == shown or run is None:
                 continue
             what = (f"{run.month} 第 {run.revision} 版（{run.line_count} 行，合计 "
-                    f"{yuan(run.total_amount)}")
-            if error is None:
-                done.append(what + (f"，凭证草稿 {run.voucher_ref}）" if run.voucher_ref else "）"))
-            else:
-                left.append(f"{what}）：{error}，排除故障后执行 salesops settle --month {run.month}")
-    return ((f"。此前已保存、本次补齐凭证草稿的版本：{'；'.join(done)}" if done else "")
+                    f"{yuan(run.total_amount)}）")
+            if errors.get(rid):
+                left.append(f"{what}：{errors[rid]}，排除故障后执行 salesops settle --month "
+                            f"{run.month}")
+                continue
+            ref_now, written_now = delivered(db_url, rid)
+            now = ([f"凭证草稿 {ref_now}"] if ref_now and not ref else []) + (
+                ["对账单与明细"] if written_now and not written else [])
+            if now:
+                done.append(f"{what}：{'、'.join(now)}")
+    return ((f"。此前已保存、本次补齐的版本：{'；'.join(done)}" if done else "")
             + (f"。此前已保存、仍未完成的版本：{'；'.join(left)}" if left else ""))
 
 
@@ -1353,6 +1369,7 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
                     raise
     step(70)
     finished = unfinished_revisions(hub.db_url, month)
+    before = {rid: delivered(hub.db_url, rid) for rid in unfinished_revisions(hub.db_url, None)}
     made = {}
     for rid in finished:
         made = finish_revision(hub, rid, documents)
@@ -1364,8 +1381,7 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
              else finished[-1] if finished else None)
     result = summarize(hub.db_url, month, shown, finished_only=run_id is None)
     # the other revisions this run sent (or could not): named, finance finds their batches too
-    result.message += also_finished(hub.db_url, shown,
-                                    {**dict.fromkeys(finished), **elsewhere})
+    result.message += also_finished(hub.db_url, shown, before, elsewhere)
     result.run_id = run_id  # stored by this call; None: nothing new (maybe finished one)
     if shown is not None:
         result.documents = made

@@ -80,8 +80,8 @@ def test_the_next_scheduled_run_leaves_a_crashed_months_stored_vouchers_unsent_u
     assert november.voucher_ref == "DRAFT-RB-2026-11-r1"
     assert result["message"].startswith("2026-12 返利结算第 1 版：1 行，合计 ¥256.00；")
     assert result["message"].endswith(
-        "。此前已保存、本次补齐凭证草稿的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00，"
-        "凭证草稿 DRAFT-RB-2026-11-r1）")
+        "。此前已保存、本次补齐的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00）："
+        "凭证草稿 DRAFT-RB-2026-11-r1")
     assert unfinished_revisions(hub.db_url, None) == []
 
 
@@ -114,8 +114,8 @@ def test_a_run_that_also_sends_an_earlier_unsent_revision_names_only_its_own(hub
     # … and what the clerk reads should say so
     first = out.splitlines()[0]
     assert first.startswith("2026-10 返利结算第 2 版：1 行，合计 -¥256.00；"), out
-    assert first.endswith("。此前已保存、本次补齐凭证草稿的版本：2026-10 第 1 版（1 行，合计 "
-                          "¥1,280.00，凭证草稿 DRAFT-RB-2026-10-r1）"), out
+    assert first.endswith("。此前已保存、本次补齐的版本：2026-10 第 1 版（1 行，合计 "
+                          "¥1,280.00）：凭证草稿 DRAFT-RB-2026-10-r1、对账单与明细"), out
 
 
 def test_a_crashed_months_vouchers_finance_cannot_take_yet_are_said_not_sent(hub, kangda,
@@ -146,3 +146,13 @@ def test_a_crashed_months_vouchers_finance_cannot_take_yet_are_said_not_sent(hub
         f"。此前已保存、仍未完成的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00）："
         f"{november.delivery_error}，排除故障后执行 salesops settle --month 2026-11")
     assert unfinished_revisions(hub.db_url, None) == [november.id]
+
+
+def test_a_revision_already_sent_is_not_said_again(hub, kangda):
+    """October sent its vouchers (its documents left to the flow's next step): November's run
+    has nothing of October to send, and says nothing of it."""
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    settle_month(current_hub(), "2026-10", documents=False)
+    signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 1)])
+    result = settle_month(current_hub(), "2026-11", documents=False)
+    assert "此前已保存" not in result.message, result.message
