@@ -30,6 +30,7 @@ from prefect.artifacts import (
     create_progress_artifact, create_table_artifact, update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from sqlmodel import Session, select
 
@@ -128,6 +129,17 @@ def month_key(text: str) -> str:
 def previous_month(today: dt.date | None = None) -> str:
     day = (today or business_date()).replace(day=1) - dt.timedelta(days=1)
     return f"{day:%Y-%m}"
+
+
+def month_due(run=None) -> str:
+    """The month a settle-month run settles when none is given: last month as of when a
+    deployment's run was due (`run`: the Prefect flow run; its expected start, Asia/Shanghai),
+    so that a scheduled run that starts late — the worker was down on the 5th and caught up
+    on the 2nd of the next month — settles the month it was scheduled for, not the one
+    before its late start; as of today for a run with no deployment (called directly)."""
+    if run is None or getattr(run, "deployment_id", None) is None:
+        return previous_month()
+    return previous_month(run.expected_start_time.astimezone(SHANGHAI).date())
 
 
 # --- computing ------------------------------------------------------------------------------
@@ -1620,8 +1632,10 @@ def unfinished_report(month: str, cause: str) -> str:
 
 @flow(name="settle-month", log_prints=True)
 def settle_month_flow(month: str | None = None) -> dict:
-    """Settle `month` (default: last month in Asia/Shanghai)."""
-    month = previous_month() if month is None else month_key(month)  # "" is a mistake
+    """Settle `month` (default: last month in Asia/Shanghai, as of when the run was due)."""
+    context = FlowRunContext.get()
+    month = (month_due(context.flow_run if context else None) if month is None
+             else month_key(month))  # "" is a mistake
     logger = get_run_logger()
     progress_id = create_progress_artifact(0.0, key="settle-month-progress",
                                            description=f"{month} 返利结算进度")

@@ -156,3 +156,24 @@ def test_a_revision_already_sent_is_not_said_again(hub, kangda):
     signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 1)])
     result = settle_month(current_hub(), "2026-11", documents=False)
     assert "此前已保存" not in result.message, result.message
+
+
+@pytest.mark.parametrize("due, started, month", [
+    # on time: 2026-12-05 02:00 Asia/Shanghai is 2026-12-04 18:00 UTC
+    ("2026-12-04T18:00:00+00:00", "2026-12-04T18:00:05+00:00", "2026-11"),
+    # the worker was down and caught up on 2 January: still November
+    ("2026-12-04T18:00:00+00:00", "2027-01-02T01:00:00+00:00", "2026-11"),
+    ("2027-01-04T18:00:00+00:00", "2027-01-04T18:00:00+00:00", "2026-12"),
+])
+def test_a_scheduled_run_settles_the_month_it_was_due_for(due, started, month):
+    from types import SimpleNamespace
+
+    from flows.settlement import month_due
+
+    clock_at(dt.datetime.fromisoformat(started))
+    run = SimpleNamespace(deployment_id="d-1", expected_start_time=dt.datetime.fromisoformat(due))
+    assert month_due(run) == month
+    # run by hand (no deployment): last month as of today
+    today = dt.datetime.fromisoformat(started).astimezone(SHANGHAI).date()
+    assert month_due(SimpleNamespace(deployment_id=None, expected_start_time=None)) == \
+        f"{today.replace(day=1) - dt.timedelta(days=1):%Y-%m}"
