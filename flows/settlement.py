@@ -1619,9 +1619,13 @@ def unfinished_report(month: str, cause: str) -> str:
         db_url = current_hub().db_url
         with session_scope(db_url) as s:
             runs = [s.get(SettlementRun, rid) for rid in unfinished_revisions(db_url, month)]
+            # a revision whose every customer nets to zero has no voucher to wait for
+            owes = {r.id: any(net for _, net in _customer_nets(s, r.id)) for r in runs}
         stored = "；".join(
             f"第 {r.revision} 版（{r.line_count} 行，合计 {yuan(r.total_amount)}）已保存，"
-            + ("凭证草稿尚未提交财务" if r.voucher_ref is None else "凭证草稿已提交，对账单与明细尚未生成")
+            + ("凭证草稿尚未提交财务" if r.voucher_ref is None and owes[r.id]
+               else "凭证草稿已提交，对账单与明细尚未生成" if r.voucher_ref is not None
+               else "各客户净额均为零、无需凭证，对账单与明细尚未生成")
             for r in runs) or "本次未保存新的结算版本"
     except Exception:  # noqa: BLE001 - the database may be what failed
         stored = "无法读取结算状态"

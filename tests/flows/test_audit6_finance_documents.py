@@ -211,3 +211,21 @@ def test_a_revision_netting_to_zero_for_every_customer_says_no_voucher_is_made(h
     assert code == 0, err
     assert "第 2 版：2 行，合计 ¥0.00；各客户本版净额均为零，不生成凭证草稿" in out
     assert "凭证草稿已提交" not in out
+
+
+def test_an_unfinished_revision_netting_to_zero_is_not_said_to_wait_for_vouchers(hub, cli):
+    """The same revision 2 stored by a run that then stopped: the report says it needs no
+    voucher and only its documents are missing, not that its vouchers are not sent."""
+    from flows.settlement import compute_month, store_settlement, unfinished_report
+
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    first = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-10")[0] == 0
+    return_goods(hub.db_url, first, 1, 1, D(2026, 10, 20))
+    signed_order(hub.db_url, kangda, D(2026, 10, 12), [("MON-M8", 1)])
+    store_settlement(hub.db_url, compute_month(hub.db_url, "2026-10"), "t")
+    assert unfinished_report("2026-10", "原因").startswith(
+        "2026-10 返利结算未完成：第 2 版（2 行，合计 ¥0.00）已保存，各客户净额均为零、无需凭证，"
+        "对账单与明细尚未生成。原因：原因。")
