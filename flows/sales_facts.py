@@ -1143,6 +1143,8 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
 
     summary = ImportSummary()
     applied: set[tuple[str, int]] = set()
+    # where the file lists each (order, line): (date, file or sheet, row), for the checks
+    placed: dict[tuple[str, int], list[tuple[dt.date, str, int]]] = defaultdict(list)
     # the (order, line) rows of each document as the file lists them: the whole document
     listed: dict[str, set[tuple[str, int]]] = defaultdict(set)
     # one row per (document, order, line): a second row would overwrite the first one's
@@ -1202,6 +1204,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
                                                   table.order_id == m.order_id,
                                                   table.line_no == line.line_no)).first()
             applied.add((m.order_id, line.line_no))
+            placed[(m.order_id, line.line_no)].append((m.on, m.source, m.row))
             listed[m.number].add((m.order_id, line.line_no))
             values = dict(quantity=m.quantity, **(
                 {"returned_on": m.on, "kind": m.kind, "reason": m.reason} if returns
@@ -1212,7 +1215,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
         s.flush()
         if not problems:
             applied |= _drop_unlisted_lines(s, table, listed, summary, actor)
-        problems += _quantity_problems(s, source, applied)
+        problems += _quantity_problems(s, source, applied, placed)
         if problems:
             s.rollback()
             raise ImportRefused(problems)
@@ -1263,39 +1266,53 @@ def _drop_unlisted_lines(s: Session, table, listed: dict[str, set[tuple[str, int
     return touched
 
 
-def _quantity_problems(s: Session, source: str, touched: set[tuple[str, int]]
+def _quantity_problems(s: Session, source: str, touched: set[tuple[str, int]],
+                       placed: dict[tuple[str, int], list[tuple[dt.date, str, int]]]
                        ) -> list[Problem]:
     """After the file is applied (inside the transaction), per touched line: at every delivery
     date, delivered so far ≤ ordered + exchanged so far (an exchange's replacement is shipped
     again; the rebates' net quantity, delivered − returned, then never exceeds the order); at
-    every return date, returned so far ≤ delivered so far."""
+    every return date, returned so far ≤ delivered so far. Each problem at the file's row of
+    that line and date (`placed`), else its first row of that line."""
     problems = []
+
+    def at(order_id: str, line_no: int, day: dt.date, message: str) -> Problem:
+        rows = placed.get((order_id, line_no), [])
+        on_day = [(src, row) for d, src, row in rows if d == day]
+        src, row = (on_day or [(src, row) for _, src, row in rows] or [(source, None)])[0]
+        return Problem(src, row, "数量", message)
+
     for order_id, line_no in sorted(touched):
         ordered = s.exec(select(IntentOrderLine.quantity).where(
             IntentOrderLine.order_id == order_id, IntentOrderLine.line_no == line_no)).one()
         deliveries = s.exec(select(Delivery.delivered_on, Delivery.quantity).where(
             Delivery.order_id == order_id, Delivery.line_no == line_no)).all()
-        returns_ = s.exec(select(SalesReturn.returned_on, SalesReturn.quantity, SalesReturn.kind)
+        returns_ = s.exec(select(SalesReturn.returned_on, SalesReturn.quantity, SalesReturn.kind,
+                                 SalesReturn.return_no)
                           .where(SalesReturn.order_id == order_id,
                                  SalesReturn.line_no == line_no)
-                          .order_by(SalesReturn.returned_on)).all()
+                          .order_by(SalesReturn.returned_on, SalesReturn.return_no)).all()
         for day in sorted({d for d, _ in deliveries}):
             out = sum(q for d, q in deliveries if d <= day)
-            swapped = sum(q for d, q, kind in returns_ if kind == "exchange" and d <= day)
+            swapped = sum(q for d, q, kind, _ in returns_ if kind == "exchange" and d <= day)
             if out > ordered + swapped:
                 plus = f" 与截至该日的换货数量 {swapped} 之和" if swapped else ""
-                problems.append(Problem(source, None, "数量",
-                                        f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计发货 "
-                                        f"{out}，超过订购数量 {ordered}{plus}"))
+                # a replacement shipped before its exchanged goods came back
+                later = [(no, d) for d, _, kind, no in returns_ if kind == "exchange" and d > day]
+                hint = (f"；换货单 {later[0][0]} 的退回日期 {later[0][1]} 晚于该日：换货的补发须在"
+                        "货物退回之后，请核对补发或退回日期") if later else ""
+                problems.append(at(order_id, line_no, day,
+                                   f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计发货 "
+                                   f"{out}，超过订购数量 {ordered}{plus}{hint}"))
                 break
         back = 0
-        for day, qty, _ in returns_:
+        for day, qty, _, _ in returns_:
             back += qty
             out = sum(q for d, q in deliveries if d <= day)
             if back > out:
-                problems.append(Problem(source, None, "数量",
-                                        f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计退货 {back}，"
-                                        f"超过已发货 {out}"))
+                problems.append(at(order_id, line_no, day,
+                                   f"意向单 {order_id} 第 {line_no} 行截至 {day} 累计退货 {back}，"
+                                   f"超过已发货 {out}"))
                 break
     return problems
 

@@ -295,8 +295,10 @@ def test_a_return_beyond_what_shipped_is_refused_though_applied_for(seeded, orde
                                   f"FH-1,{order},1,5,2,2026-10-12\n"), "test", returns=False)
     path = csv_file(tmp_path / "r.csv", "退货单号,意向单号,行号,应退数量,实退数量,退货日期\n"
                                       f"TH-1,{order},1,5,3,2026-10-20\n")
-    with pytest.raises(ImportRefused, match="累计退货 3，超过已发货 2"):
+    with pytest.raises(ImportRefused, match="累计退货 3，超过已发货 2") as refused:
         import_movements(db, path, "test", returns=True)
+    assert [str(p) for p in refused.value.problems] == [  # at the file's row
+        f"r.csv 第2行「数量」：意向单 {order} 第 1 行截至 2026-10-20 累计退货 3，超过已发货 2"]
 
 
 # --- the settlement -------------------------------------------------------------------------

@@ -108,8 +108,14 @@ def test_no_replacement_without_an_exchange_by_then(seeded, delivered, tmp_path,
     back = write(tmp_path / "r.csv", RETURNS + f"X-1,{delivered},1,1,{on},{kind},\n")
     import_movements(db, back, "t", returns=True)
     replacement = write(tmp_path / "xd.csv", DELIVERIES + f"D-X1,{delivered},1,1,2026-10-22\n")
-    with pytest.raises(ImportRefused, match="截至 2026-10-22 累计发货 4，超过订购数量 3"):
+    with pytest.raises(ImportRefused, match="截至 2026-10-22 累计发货 4，超过订购数量 3") as refused:
         import_movements(db, replacement, "t", returns=False)
+    # at the file's row; an exchange whose goods came back later is named
+    hint = ("；换货单 X-1 的退回日期 2026-10-25 晚于该日：换货的补发须在货物退回之后，请核对补发或"
+            "退回日期") if kind == "换货" else ""
+    assert [str(p) for p in refused.value.problems] == [
+        f"xd.csv 第2行「数量」：意向单 {delivered} 第 1 行截至 2026-10-22 累计发货 4，超过订购数量 3"
+        + hint]
 
 
 # --- the daily sync picks up what it skipped once the customer is filed ---------------------
