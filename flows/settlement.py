@@ -500,6 +500,14 @@ def returns_behind(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
     return lookup
 
 
+def _corrected_down(diff: dict) -> bool:
+    """A return's logged update that gives back what it had counted: a lower quantity, or a
+    later date."""
+    quantity, day = diff.get("quantity"), diff.get("returned_on")
+    return bool(quantity and (quantity[1] or 0) < (quantity[0] or 0)
+                or day and day[0] and day[1] and day[1] > day[0])
+
+
 def returns_corrected(db_url: str, month: str, book: PolicyBook) -> ReturnsLookup:
     """settle()'s `corrections` for a settlement of `month`: per (bucket, order) whose basis
     rose since its latest line, the returns and exchanges of its order, of products the rule
@@ -528,8 +536,7 @@ def returns_corrected(db_url: str, month: str, book: PolicyBook) -> ReturnsLooku
                         corrected[old["order_id"]].append(
                             (old["return_no"], dt.date.fromisoformat(old["returned_on"]),
                              old.get("kind") or "return", at, int(old["line_no"])))
-                elif (diff.get("quantity", [0, 0])[0] or 0) > (diff.get("quantity", [0, 0])[1]
-                                                               or 0) or "returned_on" in diff:
+                elif _corrected_down(diff):
                     updated.append((int(entity_id), at, diff))
             for start in range(0, len(updated), _RETURNS_CHUNK):
                 chunk = updated[start:start + _RETURNS_CHUNK]

@@ -143,3 +143,15 @@ def test_a_return_corrected_after_its_claw_back_names_the_correction(hub, tmp_pa
             in december + january if o == o1] == [said.format(*pair) for pair in (
                 ("38,400.00 元", "51,200.00 元"), ("38,400.00 元", "51,200.00 元"),
                 ("51,200.00 元", "64,000.00 元"), ("51,200.00 元", "64,000.00 元"))]
+
+
+@pytest.mark.parametrize("diff, down", [
+    ({"quantity": [2, 1]}, True), ({"quantity": [1, 2]}, False),
+    ({"returned_on": ["2026-11-02", "2026-12-01"]}, True),  # counted later: given back now
+    ({"returned_on": ["2026-11-02", "2026-10-30"]}, False),
+    ({"reason": ["坏点", "屏幕坏点"]}, False),
+])
+def test_which_logged_return_updates_give_back_what_was_counted(diff, down):
+    from flows.settlement import _corrected_down
+
+    assert _corrected_down(diff) is down
