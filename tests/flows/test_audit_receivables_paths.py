@@ -1,0 +1,136 @@
+"""Audit (receivables paths): the same invoices and payments sent as export files
+(`salesops receivables import`, the drop folder's daily sync) and over the finance REST sync
+end in the same stored rows and the same payment rate; a re-run changes nothing.
+
+Each test here that fails shows a defect (see the report of the audit-recv branch)."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from connectors.finance import RestFinance
+from flows.rebate_data import payment_rates
+from flows.sales_facts import import_receivables_file, sync_receivables
+from models.db import get_engine, session_scope
+from tests.rebate_support import customer_id
+from tests.simulators.erp_sim import ErpSimulator
+
+D = dt.date
+KANGDA = "江苏康达医疗设备有限公司"
+UNKNOWN = "未建档的某公司"
+INVOICES = "发票号,客户名称,开票日期,到期日,金额\n"
+PAYMENTS = "回款单号,发票号,回款日期,金额\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def allocations(db_url: str, payment_no: str) -> list[tuple]:
+    with get_engine(db_url).connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT invoice_no, amount FROM payment WHERE payment_no = :p ORDER BY invoice_no"),
+            {"p": payment_no})]
+
+
+def invoices_of(db_url: str, customer: int) -> list[tuple]:
+    with get_engine(db_url).connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT invoice_no, amount FROM receivable_invoice WHERE customer_id = :c "
+            "AND issued_on >= '2026-10-01' ORDER BY invoice_no"), {"c": customer})]
+
+
+def december_amounts(db_url: str, customer: int) -> tuple[int, int]:
+    """(due, paid on time) in fen of the window the December 2026 payment rate reads."""
+    with session_scope(db_url) as s:
+        return payment_rates(s, [customer], D(2026, 12, 1), D(2026, 12, 1)).amounts(
+            customer, "2026-12")
+
+
+def rest(hub, sim: ErpSimulator):
+    finance = RestFinance(sim.url, SecretStr("token"), 2.0, 2)
+    return finance, dataclasses.replace(hub, finance=finance)
+
+
+def invoice(number: str, customer: str = KANGDA, amount: str = "1000.00", **more) -> dict:
+    return {"invoice_no": number, "customer_uscc": None, "customer_name": customer,
+            "issued_on": "2026-10-01", "due_on": "2026-11-01", "amount": amount, **more}
+
+
+def payment(payment_no: str, invoice_no: str, amount: str, paid_on: str = "2026-10-20") -> dict:
+    return {"payment_no": payment_no, "invoice_no": invoice_no, "paid_on": paid_on,
+            "amount": amount}
+
+
+# --- the sync re-reading pages behind a held cursor --------------------------------------------
+
+def test_the_drop_folder_sync_is_not_stuck_re_reading_a_page_behind_its_held_cursor(hub):
+    """A held cursor (an invoice of a customer not on file yet) makes every sync read the
+    later exports again, in order. Re-read, an older export puts a payment back on the
+    invoice a later export moved it from — while another payment filled that invoice since:
+    the over-allocation check refuses the old page, and the sync stops there at every run,
+    although each export was accepted when first read and the final state is consistent."""
+    inbound = hub.settings.path("finance-drop") / "receivables-inbound"
+    write(inbound / "20261101-应收.csv", INVOICES
+          + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+            f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+            f"FP-U,{UNKNOWN},2026-10-01,2026-11-01,500.00\n")
+    write(inbound / "20261102-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
+    # finance moved SK-1 to FP-B, and SK-2 settles FP-A in full
+    write(inbound / "20261103-回款.csv", PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n"
+                                                   "SK-2,FP-A,2026-10-25,1000.00\n")
+    done = sync_receivables(hub)  # observed: ImportRefused at 20261102-回款.csv (FP-A ¥1,600)
+    assert done.skipped and "FP-U" in done.skipped[0]
+    assert allocations(hub.db_url, "SK-1") == [("FP-B", 600)]
+    assert allocations(hub.db_url, "SK-2") == [("FP-A", 1000)]
+
+
+def test_the_rest_sync_is_not_stuck_re_reading_a_page_behind_its_held_cursor(hub):
+    """The same over REST: page 2 holds the cursor (a customer not on file), page 3 moves
+    SK-1 and fills FP-A with SK-2; the next sync reads page 2 again and is refused, every
+    day, so nothing finance records after it is read any more."""
+    with ErpSimulator("token", page_size=2) as sim:
+        finance, rest_hub = rest(hub, sim)
+        with finance:
+            sim.record_receivables(invoices=[invoice("FP-A"), invoice("FP-B"),
+                                             invoice("FP-U", UNKNOWN, "500.00")],
+                                   payments=[payment("SK-1", "FP-A", "600.00")])
+            first = sync_receivables(rest_hub)
+            assert first.skipped and allocations(hub.db_url, "SK-1") == [("FP-A", 600)]
+            sim.record_receivables(payments=[payment("SK-1", "FP-B", "600.00"),
+                                             payment("SK-2", "FP-A", "1000.00", "2026-10-25")])
+            sync_receivables(rest_hub)  # observed: refused at page 2 (FP-A ¥1,600 > ¥1,000)
+            sim.record_receivables(payments=[payment("SK-3", "FP-B", "400.00", "2026-10-28")])
+            sync_receivables(rest_hub)
+    assert allocations(hub.db_url, "SK-1") == [("FP-B", 600)]
+    assert allocations(hub.db_url, "SK-2") == [("FP-A", 1000)]
+    assert allocations(hub.db_url, "SK-3") == [("FP-B", 400)]
+
+
+# --- identifiers: one document, one key, whichever path ----------------------------------------
+
+def test_a_rest_page_keys_full_width_numbers_as_the_file_import_does(hub, tmp_path):
+    """docs/finance.md: identifiers are read with full-width letters and digits made
+    half-width (`ＦＰ－Ａ` is the `FP-A` finance's system writes). The file import does so;
+    the REST page keeps `ＦＰ－Ａ` as it is: the invoice a file stored is stored a second time
+    (due counted twice), and a payment naming it lands on the copy."""
+    db = hub.db_url
+    kangda = customer_id(db, KANGDA)
+    import_receivables_file(db, write(tmp_path / "应收.csv", INVOICES
+                                      + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"), "t")
+    before = december_amounts(db, kangda)
+    with ErpSimulator("token", page_size=10) as sim:
+        finance, rest_hub = rest(hub, sim)
+        with finance:
+            sim.record_receivables(invoices=[invoice("ＦＰ－Ａ")],
+                                   payments=[payment("ＳＫ－１", "ＦＰ－Ａ", "1000.00")])
+            sync_receivables(rest_hub)
+    assert invoices_of(db, kangda) == [("FP-A", 1000)]  # observed: FP-A and ＦＰ－Ａ
+    assert allocations(db, "SK-1") == [("FP-A", 1000)]
+    assert december_amounts(db, kangda) == (before[0], before[1] + 100000)
