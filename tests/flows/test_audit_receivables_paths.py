@@ -134,3 +134,75 @@ def test_a_rest_page_keys_full_width_numbers_as_the_file_import_does(hub, tmp_pa
     assert invoices_of(db, kangda) == [("FP-A", 1000)]  # observed: FP-A and ＦＰ－Ａ
     assert allocations(db, "SK-1") == [("FP-A", 1000)]
     assert december_amounts(db, kangda) == (before[0], before[1] + 100000)
+
+
+# --- the same facts both ways: nothing new the second time -------------------------------------
+
+KANGDA_USCC = "91320500MA1K2D3F5H"
+
+
+def oplog_count(db_url: str) -> int:
+    with get_engine(db_url).connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM operation_log WHERE entity IN "
+            "('receivable_invoice', 'payment')")).scalar()
+
+
+def test_facts_imported_from_files_then_sent_over_rest_change_nothing(hub, tmp_path):
+    """Invoices (one re-sent with its due date corrected), a red-letter invoice, a receipt
+    split over two invoices then moved, a payment on the due date, a voided receipt — as
+    files, then the same final facts over REST naming the customer by USCC and a short name:
+    REST finds every row as the files left it (nothing created, updated or removed, no
+    operation log), and re-importing the files changes nothing either."""
+    db = hub.db_url
+    kangda = customer_id(db, KANGDA)
+    base = december_amounts(db, kangda)
+    files = [
+        write(tmp_path / "1-应收.csv", INVOICES + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+                                                f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
+                                                f"FP-C,{KANGDA},2026-10-01,2026-10-15,500.00\n"),
+        write(tmp_path / "2-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,300.00\n"
+                                                 "SK-1,FP-B,2026-10-20,300.00\n"
+                                                 "SK-2,FP-B,2026-11-01,700.00\n"
+                                                 "SK-3,FP-C,2026-10-10,500.00\n"),
+        write(tmp_path / "3-应收.csv", "发票号,客户名称,开票日期,到期日,价税合计,原发票号码\n"
+              f"FP-C,{KANGDA},2026-10-01,2026-11-15,500.00,\n"
+              f"HP-A,{KANGDA},2026-10-25,2026-11-25,-200.00,FP-A\n"),
+        write(tmp_path / "4-回款.csv", "回款单号,发票号,回款日期,金额,作废状态\n"
+                                       "SK-1,FP-A,2026-10-20,600.00,\n"
+                                       "SK-3,FP-C,2026-10-10,500.00,已作废\n"),
+    ]
+    for path in files:
+        import_receivables_file(db, path, "t")
+    due, on_time = december_amounts(db, kangda)
+    # due: FP-A 1000 − 200 red, FP-B 1000, FP-C 500 (now due 11-15); on time: SK-1 600 on
+    # FP-A, SK-2 700 paid on FP-B's due date; SK-3 voided
+    assert (due - base[0], on_time - base[1]) == (230000, 130000)
+    assert allocations(db, "SK-1") == [("FP-A", 600)] and allocations(db, "SK-3") == []
+    logged = oplog_count(db)
+
+    for path in files[2:]:  # the last exports again: nothing news
+        again = import_receivables_file(db, path, "t")
+        assert (again.created, again.updated, again.removed, again.moved) == (0, 0, 0, [])
+    assert oplog_count(db) == logged
+
+    by_uscc = {"customer_uscc": KANGDA_USCC, "customer_name": "康达医疗"}
+    with ErpSimulator("token", page_size=20) as sim:
+        finance, rest_hub = rest(hub, sim)
+        with finance:
+            sim.record_receivables(
+                invoices=[invoice("FP-A", **by_uscc), invoice("FP-B", **by_uscc),
+                          invoice("FP-C", amount="500.00", due_on="2026-11-15", **by_uscc),
+                          invoice("HP-A", amount="-200.00", issued_on="2026-10-25",
+                                  due_on="2026-11-25", original_invoice_no="FP-A", **by_uscc)],
+                payments=[payment("SK-1", "FP-A", "600.00"),
+                          payment("SK-2", "FP-B", "700.00", "2026-11-01"),
+                          {**payment("SK-3", "FP-C", "500.00", "2026-10-10"), "voided": True}])
+            done = sync_receivables(rest_hub)
+            again = sync_receivables(rest_hub)
+    assert (done.created, done.updated, done.removed, done.moved, done.skipped) == (
+        0, 0, 0, [], [])
+    assert again.as_dict() == {"created": 0, "updated": 0, "unchanged": 0, "skipped": [],
+                               "removed": 0, "moved": [], "notes": []}
+    assert oplog_count(db) == logged
+    assert december_amounts(db, kangda) == (due, on_time)
