@@ -206,3 +206,31 @@ def test_facts_imported_from_files_then_sent_over_rest_change_nothing(hub, tmp_p
                                "removed": 0, "moved": [], "notes": []}
     assert oplog_count(db) == logged
     assert december_amounts(db, kangda) == (due, on_time)
+
+
+SHENKANG, SHENKANG_USCC = "上海申康医疗科技有限公司", "91310000MA1FL3K7X9"
+
+
+def test_an_invoice_of_a_merged_customer_lands_on_the_survivor_by_name_or_uscc(hub, tmp_path):
+    """申康 merged into 康达: its invoice re-sent by file (its old legal name) or over REST (its
+    USCC, or its short name) is the survivor's, unchanged; a new one is the survivor's too."""
+    from models.customer_files import merge_customers
+
+    db = hub.db_url
+    kangda, shenkang = customer_id(db, KANGDA), customer_id(db, SHENKANG)
+    first = write(tmp_path / "应收.csv", INVOICES + f"FP-S,{SHENKANG},2026-10-01,2026-11-01,800.00\n")
+    import_receivables_file(db, first, "t")
+    with session_scope(db) as s:
+        merge_customers(s, kangda, shenkang, "t")
+    logged = oplog_count(db)
+    assert import_receivables_file(db, first, "t").unchanged == 1
+    with ErpSimulator("token", page_size=20) as sim:
+        finance, rest_hub = rest(hub, sim)
+        with finance:
+            sim.record_receivables(invoices=[
+                invoice("FP-S", SHENKANG, "800.00", customer_uscc=SHENKANG_USCC),
+                invoice("FP-T", "申康医疗", "300.00")])
+            done = sync_receivables(rest_hub)
+    assert (done.created, done.updated, done.unchanged, done.skipped) == (1, 0, 1, [])
+    assert oplog_count(db) == logged + 1  # FP-T created
+    assert invoices_of(db, kangda)[-2:] == [("FP-S", 800), ("FP-T", 300)]
