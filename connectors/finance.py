@@ -60,6 +60,7 @@ from connectors.tabular import (
     parse_text,
 )
 from models.money import yuan
+from models.names import HALF_WIDTH
 
 log = logging.getLogger(__name__)
 
@@ -1408,10 +1409,14 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
             if not isinstance(value, str) or not value.strip():
                 refuse(item, index, name, f"不能为空，须为文字（JSON 字符串），读到 {value!r}")
                 return None
-            if kind == "number" and len(value.strip()) > NUMBER_LENGTH:
-                refuse(item, index, name, _too_long(value.strip()))
+            if kind == "text":
+                return value.strip()
+            # a document number keyed as the file import keys it (`parse_code`): ＦＰ－Ａ is FP-A
+            number = value.translate(HALF_WIDTH).strip()
+            if len(number) > NUMBER_LENGTH:
+                refuse(item, index, name, _too_long(number))
                 return None
-            return value.strip()
+            return number
         if kind in ("code", "uscc"):  # optional text
             if value is None or value == "":
                 return None
@@ -1419,7 +1424,7 @@ def parse_receivables_page(body: Any, since_cursor: str | None = None) -> Receiv
                 refuse(item, index, name, f"须为文字（JSON 字符串）或不填，读到 {value!r}")
                 return None
             if kind == "code":
-                return value.strip() or None
+                return value.translate(HALF_WIDTH).strip() or None
             try:
                 return _uscc(value)
             except CellError as exc:

@@ -30,8 +30,9 @@ from sqlmodel import Session, select
 
 from connectors.base import PermanentError
 from connectors.finance import (
-    INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, invoice_code_problem,
-    invoice_key, invoice_label, no_duplicates, parse_voided, read_receivables_file,
+    INVOICE_COLUMNS, PAYMENT_COLUMNS, PaymentRecord, ReceivableRecord, ReceivablesPage,
+    invoice_code_problem, invoice_key, invoice_label, no_duplicates, parse_voided,
+    read_receivables_file,
 )
 from connectors.tabular import (
     HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem, Table,
@@ -817,8 +818,11 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
 
     A page that skips records (an invoice of a customer not on file yet, a payment of an
     invoice not known yet) keeps the stored cursor before it: the pages after it are read and
-    stored all the same, and every later sync reads again from that page (stored records stay
-    unchanged) until nothing of it is skipped. The skipped records are listed each time.
+    stored all the same, and every later sync reads again from that page until nothing of it
+    is skipped. Of what a sync reads, only the last version of each invoice and of each 回款单
+    is stored (`_sync_pass`): an earlier page's version of a receipt that a later page moved
+    to another invoice never comes back, not even for a moment. The skipped records are
+    listed each time.
 
     When records were skipped and later pages of the same sync brought new ones (the day's
     payments read before the day's invoices: 回款 sorts before 应收), the pages are read once
@@ -838,22 +842,41 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
 
 
 def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
-    """Read every page after the stored cursor; also whether anything was created or updated
-    after the first page that skipped records."""
-    total = ImportSummary()
-    news_after_hold = False
+    """Read every page after the stored cursor, then store them in order, each page with the
+    records whose last version it holds (an invoice by its key, a 回款单 whole by its number):
+    pages read again behind a held cursor hold older versions of what later pages changed
+    since (a receipt moved to another invoice, that invoice paid in full by another receipt
+    since), which would move money back and forth, or be refused — every day, the sync stuck
+    at that page. Also whether anything was created or updated after the first page that
+    skipped records."""
     with session_scope(hub.db_url) as s:
         row = s.get(ConnectorCursor, name)
         cursor = row.cursor if row else None
-    held = False
+    pages: list[ReceivablesPage] = []
+    stopped: Exception | None = None  # a page that could not be read: those before it kept
     while True:
-        page = hub.finance.fetch_receivables(cursor)
+        try:
+            page = hub.finance.fetch_receivables(cursor)
+        except Exception as exc:  # noqa: BLE001 - raised once the pages read are stored
+            stopped = exc
+            break
+        pages.append(page)
+        if page.cursor is None or page.cursor == cursor:
+            break
+        cursor = page.cursor
+    last_invoice = {r.key: i for i, page in enumerate(pages) for r in page.invoices}
+    last_payment = {r.payment_no: i for i, page in enumerate(pages) for r in page.payments}
+    total = ImportSummary()
+    news_after_hold = held = False
+    for i, page in enumerate(pages):
+        invoices = tuple(r for r in page.invoices if last_invoice[r.key] == i)
+        payments = tuple(r for r in page.payments if last_payment[r.payment_no] == i)
         # a page without records (the last one) writes no facts: a settlement has nothing to
         # wait for, the cursor alone is not news
         with (registered_import(hub.db_url, "receivables", name, actor)
-              if page.invoices or page.payments else nullcontext(lambda s: None) as finish,
+              if invoices or payments else nullcontext(lambda s: None) as finish,
               session_scope(hub.db_url) as s):
-            done = store_receivables(s, page.invoices, page.payments, source="finance",
+            done = store_receivables(s, invoices, payments, source="finance",
                                      actor=actor, skip_unknown=True)
             # a page stores its invoices before its payments: only later pages can bring
             # the invoice of a payment skipped
@@ -866,9 +889,9 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
             finish(s)
         done.skipped = [f"{item}{SYNC_RETRY}" for item in done.skipped]
         total.add(done)
-        if page.cursor is None or page.cursor == cursor:
-            return total, news_after_hold
-        cursor = page.cursor
+    if stopped is not None:
+        raise stopped
+    return total, news_after_hold
 
 
 # --- deliveries and returns --------------------------------------------------------------

@@ -134,12 +134,19 @@ def test_the_daily_sync_moves_a_payment_as_the_file_import_does(hub):
           + f"FP-A,{KANGDA},2026-10-01,2026-11-01,1000.00\n"
             f"FP-B,{KANGDA},2026-10-01,2026-11-01,1000.00\n")
     write(inbound / "20261102-回款.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n")
+    assert sync_receivables(hub).created == 3
     write(inbound / "20261103-回款.csv", PAYMENTS + "SK-1,FP-B,2026-10-20,600.00\n")
     done = sync_receivables(hub)
-    assert (done.created, done.removed, done.skipped) == (4, 1, [])
+    assert (done.created, done.removed, done.skipped) == (1, 1, [])
     assert done.moved == ["回款 SK-1：不再核销发票 FP-A，现核销发票 FP-B"]
     assert allocations(hub.db_url, "SK-1") == [("FP-B", 600)]
     assert done.as_dict()["removed"] == 1
+    # both exports read by one sync: only the receipt's last version is stored, no move
+    write(inbound / "20261104-回款.csv", PAYMENTS + "SK-2,FP-A,2026-10-21,100.00\n")
+    write(inbound / "20261105-回款.csv", PAYMENTS + "SK-2,FP-B,2026-10-21,100.00\n")
+    done = sync_receivables(hub)
+    assert (done.created, done.removed, done.moved) == (1, 0, [])
+    assert allocations(hub.db_url, "SK-2") == [("FP-B", 100)]
 
 
 # --- old-style invoices: 发票代码 + 发票号码 ---------------------------------------------------
