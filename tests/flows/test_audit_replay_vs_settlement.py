@@ -20,7 +20,7 @@ from sqlmodel import select
 from flows.hub import current_hub
 from flows.rebate_replay import replay
 from flows.settlement import settle_month
-from models import Customer, RebateLine, Staff
+from models import Customer, Delivery, IntentOrder, RebateLine, Staff
 from models.db import session_scope
 from models.oplog import apply_changes
 from models.rebates.policy import parse_policy_document
@@ -454,7 +454,6 @@ def test_a_delivery_recorded_after_its_months_run_is_replayed_where_it_was_settl
     settle("2026-10", D(2026, 11, 5))
     clock_from(D(2026, 11, 10))
     with session_scope(db) as s:
-        from models import Delivery  # noqa: PLC0415
         s.add(Delivery(delivery_no="DX-LATE", order_id=late, line_no=1, quantity=1,
                        delivered_on=D(2026, 10, 30)))
     settle("2026-11", D(2026, 12, 5))
@@ -480,8 +479,6 @@ def test_a_claw_back_split_over_two_reps_is_replayed_where_settled(hub, which):
     115,200 (3 %): 李娜 gets the order's tier difference (640.00). In December all five units
     come back: the settlement takes the 1,920.00 back where it was paid, newest first —
     李娜 −640.00, 张伟 −1,280.00. The replay books it all to 李娜."""
-    from models import IntentOrder
-
     db = hub.db_url
     kangda = customer_id(db, KANGDA)
     clock_from(D(2026, 7, 1))
