@@ -13,7 +13,7 @@ from flows.rebate_data import add_months, policy_book
 from flows.settlement import month_inputs, paid_in_db, parse_month
 from models import Staff
 from models.db import session_scope
-from models.rebates.engine import Paid, evaluate, settle
+from models.rebates.engine import Paid, evaluate, paid_after, settle
 from models.rebates.policy import PolicySpec
 
 ZERO = Decimal("0.00")
@@ -87,34 +87,34 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
         books = {"published": policy_book(s), "draft": policy_book(s, extra=[version])}
         reps = {p.id: p.name for p in s.exec(select(Staff))}
     before = f"{add_months(parse_month(start)[0], -1):%Y-%m}"
-    simulated: dict[str, dict[tuple[str, str], Paid]] = {k: {} for k in books}
+    # per scenario, what is paid per (bucket, order) after the months replayed so far (what
+    # was really paid before `start` included, from the first month touching it)
+    paid_now: dict[str, dict[tuple[str, str], Paid]] = {k: {} for k in books}
     result = ReplayResult(draft.code, version.version, months)
     for month in months:
         # the first month settled after publishing reaches back to the draft's start, as the
-        # next real settlement would (earlier quarters included: flows.settlement)
-        inputs = month_inputs(db_url, month, books["draft"], unpublished=(
-            draft.effective_from if month == months[0] else None), replayed=True)
-        orders = {ln.order_id for ln in inputs.lines}
-        real = paid_in_db(db_url, inputs.windows, before)
+        # next real settlement would (earlier quarters included: flows.settlement); what is
+        # published alone reads what its own settlement read (no draft: no such news)
+        reads = {"published": month_inputs(db_url, month, books["draft"], replayed=True)}
+        reads["draft"] = month_inputs(db_url, month, books["draft"], replayed=True,
+                                      unpublished=draft.effective_from
+                                      ) if month == months[0] else reads["published"]
         for scenario, book in books.items():
-            paid = dict(real)
-            for key, value in simulated[scenario].items():
-                if key[1] in orders:
-                    earlier = paid.get(key)
-                    paid[key] = value._replace(amount=value.amount + (earlier.amount if earlier
-                                                                      else ZERO))
+            inputs = reads[scenario]
+            orders = {ln.order_id for ln in inputs.lines}
+            paid = paid_in_db(db_url, inputs.windows, before)
+            paid.update({key: value for key, value in paid_now[scenario].items()
+                         if key[1] in orders})
             drafts = settle(evaluate(inputs.lines, book, inputs.profiles, inputs.rates), paid,
                             rerun=False)
             for d in drafts:
-                done = simulated[scenario].get((d.bucket_key, d.order_id))
-                simulated[scenario][(d.bucket_key, d.order_id)] = Paid(
-                    (done.amount if done else ZERO) + d.amount, d.basis, d.policy_version,
-                    d.clause, d.rep_id, d.region)
+                key = (d.bucket_key, d.order_id)
+                paid_now[scenario][key] = paid_after(paid.get(key), d)
                 name = inputs.profiles[d.customer_id].legal_name
-                for table, key in ((result.customers, name),
-                                   (result.reps, _rep_key(reps, d.rep_id)),
-                                   (result.by_month, month)):
-                    row = table.setdefault(key, ReplayRow(key))
+                for table, row_key in ((result.customers, name),
+                                       (result.reps, _rep_key(reps, d.rep_id)),
+                                       (result.by_month, month)):
+                    row = table.setdefault(row_key, ReplayRow(row_key))
                     setattr(row, scenario, getattr(row, scenario) + d.amount)
     for month in months:
         result.by_month.setdefault(month, ReplayRow(month))

@@ -196,14 +196,6 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
         # row is gone, the operation log still names the order
         gone = _orders_of_deleted_movements(conn, since)
         touched += [IntentOrder.id.in_(gone[i:i + 500]) for i in range(0, len(gone), 500)]
-        # a version published since, starting before this quarter: the orders it governs now,
-        # and those it took from an earlier version (its start onwards), are news
-        back_dated = conn.execute(sa.select(sa.func.min(RebatePolicyVersion.effective_from))
-                                  .where(RebatePolicyVersion.published_at > since)).scalar()
-        if unpublished is not None:
-            back_dated = unpublished if back_dated is None else min(back_dated, unpublished)
-        if back_dated is not None and back_dated < q0:
-            touched.append(IntentOrder.order_date >= back_dated)
         # an invoice or payment recorded, changed or deleted since (a payment keyed late with
         # its real date, a receipt voided): the payment rates of the customer's orders dated
         # in the three months after its due month, those of earlier quarters included
@@ -213,6 +205,16 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
             while q < q0 and q <= add_months(first_month, 2):
                 pairs[q].add(customer_id)
                 q = add_months(q, 3)
+    # a version published since, starting before this quarter: the orders it governs now,
+    # and those it took from an earlier version (its start onwards), are news — a draft's
+    # too, also for the first month ever settled (a replay's first month)
+    back_dated = conn.execute(sa.select(sa.func.min(RebatePolicyVersion.effective_from))
+                              .where(RebatePolicyVersion.published_at > since)
+                              ).scalar() if since else None
+    if unpublished is not None:
+        back_dated = unpublished if back_dated is None else min(back_dated, unpublished)
+    if back_dated is not None and back_dated < q0:
+        touched.append(IntentOrder.order_date >= back_dated)
     query = (sa.select(IntentOrder.customer_id, IntentOrder.order_date).distinct()
              .where(IntentOrder.order_date < q0, sa.or_(*touched)))
     for customer_id, order_date in conn.execute(query):

@@ -1112,6 +1112,21 @@ class Paid(NamedTuple):
     booked: tuple[tuple[str | None, str | None, Decimal], ...] = ()
 
 
+def paid_after(p: Paid | None, line: LineDraft) -> Paid:
+    """What is paid for a (bucket, order) once `line` is added to `p` (None: nothing yet), as
+    the settlement reads it back (flows.settlement._paid): the sum, the line's basis and
+    particulars, and the line's place (rep, region) booked last."""
+    places: dict[tuple[str | None, str | None], Decimal] = {}
+    if p is not None:
+        for rep, region, amount in p.booked or ((p.rep_id, p.region, p.amount),):
+            places[(rep, region)] = places.pop((rep, region), Decimal("0.00")) + amount
+    place = (line.rep_id, line.region)
+    places[place] = places.pop(place, Decimal("0.00")) + line.amount
+    return Paid((p.amount if p is not None else Decimal("0.00")) + line.amount, line.basis,
+                line.policy_version, line.clause, line.rep_id, line.region,
+                booked=tuple((rep, region, amount) for (rep, region), amount in places.items()))
+
+
 def _takeback(diff: int, p: Paid) -> list[tuple[str | None, str | None, int]]:
     """A negative line `diff` (fen) split over the (rep, region) that were paid, newest
     first, each giving back at most what it holds; one part when one holds it all."""
