@@ -8,6 +8,7 @@ tests hold the summed rows to)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,13 +32,19 @@ _IN_CHUNK = 500  # ids per IN (...) list
 
 
 _BOOKS: dict[tuple[str, int, int], PolicyBook] = {}
+# statements a preview runs on every call, built once: building and keying a statement costs
+# SQLAlchemy more than SQLite takes to answer these (a preview's budget is milliseconds)
+_BOOK_STAMP = select(sa.func.count(), sa.func.max(RebatePolicyVersion.id))
+_PROFILE_ROWS = sa.select(Customer.id, Customer.tier, Customer.region, Customer.uscc,
+                          Customer.legal_name).where(
+    Customer.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def policy_book(session: Session, extra: Iterable[PublishedVersion] = ()) -> PolicyBook:
     """Every published version (plus `extra`, e.g. a draft being replayed). Versions are never
     edited, so the book of the published ones is kept per process until a version is added."""
     extra = list(extra)
-    stamp = session.exec(select(sa.func.count(), sa.func.max(RebatePolicyVersion.id))).one()
+    stamp = session.exec(_BOOK_STAMP).one()
     key = (str(session.get_bind().url), stamp[0], stamp[1] or 0)
     if not extra and key in _BOOKS:
         return _BOOKS[key]
@@ -76,9 +83,8 @@ def customer_profiles(session: Session, ids: Iterable[int], since: dt.date | Non
     wanted = sorted(set(ids))
     conn = session.connection()
     for start in range(0, len(wanted), _IN_CHUNK):
-        for cid, tier, region, uscc, legal_name in conn.execute(sa.select(
-                Customer.id, Customer.tier, Customer.region, Customer.uscc,
-                Customer.legal_name).where(Customer.id.in_(wanted[start:start + _IN_CHUNK]))):
+        for cid, tier, region, uscc, legal_name in conn.execute(
+                _PROFILE_ROWS, {"ids": wanted[start:start + _IN_CHUNK]}):
             out[cid] = CustomerProfile(cid, tier, region, uscc, legal_name)
     if since is None:
         return out
@@ -122,13 +128,10 @@ def _profile_log(conn: sa.Connection, since: dt.date, ids: Iterable[int] | None 
     (Shanghai), per customer (of `ids`; None: every customer's): [(business date recorded,
     {field: [old, new]}), …] oldest first. One query, by customer over its index for a few
     `ids` (a preview's one: its own entries only, whatever others were re-rated)."""
-    where = [OperationLog.at >= shanghai_midnight_after(since),
-             OperationLog.entity == Customer.__tablename__, OperationLog.action == "update",
-             sa.or_(*(OperationLog.changes.like(f'%"{name}"%') for name in fields))]
+    params = {"since": shanghai_midnight_after(since)}
     if ids is not None:
-        where.append(OperationLog.entity_id.in_(sorted({str(int(cid)) for cid in ids})))
-    rows = conn.execute(sa.select(OperationLog.at, OperationLog.entity_id, OperationLog.changes)
-                        .where(*where).order_by(OperationLog.at, OperationLog.id)).all()
+        params["ids"] = sorted({str(int(cid)) for cid in ids})
+    rows = conn.execute(_profile_log_query(tuple(fields), ids is not None), params).all()
     found: dict[int, list[tuple[dt.date, dict]]] = {}
     for at, entity_id, changes in rows:
         if not entity_id.isdigit():
@@ -137,6 +140,18 @@ def _profile_log(conn: sa.Connection, since: dt.date, ids: Iterable[int] | None 
         if diff:
             found.setdefault(int(entity_id), []).append((at.astimezone(SHANGHAI).date(), diff))
     return found
+
+
+@functools.cache
+def _profile_log_query(fields: tuple[str, ...], by_customer: bool) -> sa.Select:
+    """_profile_log's statement (parameters `since`, and `ids` when `by_customer`)."""
+    where = [OperationLog.at >= sa.bindparam("since"),
+             OperationLog.entity == Customer.__tablename__, OperationLog.action == "update",
+             sa.or_(*(OperationLog.changes.like(f'%"{name}"%') for name in fields))]
+    if by_customer:
+        where.append(OperationLog.entity_id.in_(sa.bindparam("ids", expanding=True)))
+    return (sa.select(OperationLog.at, OperationLog.entity_id, OperationLog.changes)
+            .where(*where).order_by(OperationLog.at, OperationLog.id))
 
 
 def customers_of_region(conn: sa.Connection, region: str, since: dt.date):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from flows.errors import Refusal
@@ -20,13 +21,17 @@ from flows.rebate_board import sees_rebates_of
 from models import (
     Customer, IntentOrder, IntentOrderLine, OrderRebate, Product, Staff, business_date, utcnow,
 )
-from models.customer_files import active
+from models.customer_files import active_id
 from models.db import get_engine, session_scope
 from models.oplog import record_create
 from models.rebates.engine import Preview, SaleLine, item_classes, preview
 from models.rebates.policy import PolicyBook
 
 ACTOR = "flow:intent-order"
+# the order's products, as a statement built once (building and keying one costs SQLAlchemy
+# more than SQLite takes to answer it; a preview runs it on every call)
+_PRODUCTS = select(Product.sku, Product.product_line, Product.list_price, Product.active).where(
+    Product.sku.in_(sa.bindparam("skus", expanding=True)))
 SENTENCE_MAX = 300  # order_rebate.sentence
 
 
@@ -69,14 +74,16 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
     customer (else 403) and may only order products on sale."""
     day = order_date or business_date()
     with session_scope(db_url) as s:
-        customer = active(s, customer_id)
-        if customer is None:
+        cid = active_id(s, customer_id)
+        if cid is None:
             raise PreviewError("unknown_customer", f"客户档案不存在：{customer_id}", "customer_id")
-        if asked_by is not None and not may_preview(db_url, s, asked_by, customer):
-            raise PreviewError("forbidden", f"客户 {customer.legal_name} 不在您的负责范围内，"
-                               "无权预估其返利", "customer_id", status=403)
-        products = {p.sku: p for p in s.exec(select(Product).where(
-            Product.sku.in_([i.sku for i in items])))}
+        if asked_by is not None:
+            customer = s.get(Customer, cid)
+            if not may_preview(db_url, s, asked_by, customer):
+                raise PreviewError("forbidden", f"客户 {customer.legal_name} 不在您的负责范围内，"
+                                   "无权预估其返利", "customer_id", status=403)
+        products = {p.sku: p for p in s.exec(_PRODUCTS, params={
+            "skus": sorted({i.sku for i in items})})}
         unknown = [i.sku for i in items if i.sku not in products]
         if unknown:
             raise PreviewError("unknown_sku", f"未知的物料编码：{_unknown_skus(s, unknown)}",
@@ -89,14 +96,14 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         # customer's quarter is thousands of lines), this order's product lines apart
         classes = item_classes(book, named_products(s, book),
                                apart={p.product_line for p in products.values()})
-    order_lines = [SaleLine(order_id, n, customer.id, day, i.sku, products[i.sku].product_line,
+    order_lines = [SaleLine(order_id, n, cid, day, i.sku, products[i.sku].product_line,
                             Decimal(i.unit_price if i.unit_price is not None
                                     else products[i.sku].list_price),
                             i.quantity, None)
                    for n, i in enumerate(items, start=1)]
     last_end = day.replace(day=1) - dt.timedelta(days=1)
     with get_engine(db_url).connect() as conn:
-        ids = frozenset({customer.id})
+        ids = frozenset({cid})
         quarter = Window(quarter_start(day), quarter_end(day), ids)
         if quarter_start(last_end) == quarter.start:
             period, last_month = summed_ordered_twice(conn, quarter, day, last_end, classes,
@@ -112,8 +119,8 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         # its payment rate, on its order date, as the settlement will: the earliest order
         # read is of last month's quarter (a quarter's first order its own trailing months)
         first = quarter_start(last_end)
-        profiles = customer_profiles(s, [customer.id], since=first)
-        rates = payment_rates(s, [customer.id], first, day)
+        profiles = customer_profiles(s, [cid], since=first)
+        rates = payment_rates(s, [cid], first, day)
     return preview(order_lines, period, book, profiles, rates, last_month)
 
 

@@ -70,14 +70,26 @@ def fit_registry_facts(facts: dict) -> tuple[dict, list[str]]:
     return fitted, notes
 
 
+# a file's id and the file it was merged into: built once (an order preview asks every time)
+_MERGED_INTO = select(Customer.id, Customer.merged_into_id).where(
+    Customer.id == sa.bindparam("id"))
+
+
+def active_id(session: Session, customer_id: int | None) -> int | None:
+    """The id of the file a customer id stands for now: a merged file answers with its
+    survivor's; None for no such file."""
+    row = session.exec(_MERGED_INTO, params={"id": customer_id}).first() if customer_id else None
+    seen = set()
+    while row is not None and row.merged_into_id and row.id not in seen:
+        seen.add(row.id)
+        row = session.exec(_MERGED_INTO, params={"id": row.merged_into_id}).first()
+    return row.id if row is not None else None
+
+
 def active(session: Session, customer_id: int | None) -> Customer | None:
     """The file a customer id stands for now: a merged file answers with its survivor."""
-    customer = session.get(Customer, customer_id) if customer_id else None
-    seen = set()
-    while customer is not None and customer.merged_into_id and customer.id not in seen:
-        seen.add(customer.id)
-        customer = session.get(Customer, customer.merged_into_id)
-    return customer
+    found = active_id(session, customer_id)
+    return session.get(Customer, found) if found is not None else None
 
 
 def exact_matches(session: Session, name: str) -> list[Customer]:
