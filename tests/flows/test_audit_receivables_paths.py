@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from pathlib import Path
 
 import sqlalchemy as sa
 from pydantic import SecretStr
@@ -16,27 +15,13 @@ from connectors.finance import RestFinance
 from flows.rebate_data import payment_rates
 from flows.sales_facts import import_receivables_file, sync_receivables
 from models.db import get_engine, session_scope
+from tests.flows.test_audit5_receivables import INVOICES, PAYMENTS, allocations, write
 from tests.rebate_support import customer_id
 from tests.simulators.erp_sim import ErpSimulator
 
 D = dt.date
 KANGDA = "江苏康达医疗设备有限公司"
 UNKNOWN = "未建档的某公司"
-INVOICES = "发票号,客户名称,开票日期,到期日,金额\n"
-PAYMENTS = "回款单号,发票号,回款日期,金额\n"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def allocations(db_url: str, payment_no: str) -> list[tuple]:
-    with get_engine(db_url).connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(
-            "SELECT invoice_no, amount FROM payment WHERE payment_no = :p ORDER BY invoice_no"),
-            {"p": payment_no})]
 
 
 def invoices_of(db_url: str, customer: int) -> list[tuple]:
