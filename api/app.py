@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(Refusal)
     async def _refusal(_: Request, exc: Refusal):
-        details = [{"field": exc.field, "problem": exc.code}] if exc.field else None
+        details = exc.details or ([{"field": exc.field, "problem": exc.code}]
+                                  if exc.field else None)
         return ApiError(exc.status, exc.code, exc.message, details).response()
 
     @app.exception_handler(TransientError)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import select
 
 from api.auth import current_staff
@@ -21,7 +21,7 @@ from api.board_pages import (
     orders_page,
 )
 from api.errors import MAX_ID, ApiError
-from api.schemas import OrderLineIn
+from api.schemas import OrderLineIn, whole_number
 from api.pages import card, esc, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
 from flows.hub import current_hub
@@ -62,6 +62,8 @@ class PreviewIn(BaseModel):
     customer_id: int = Field(gt=0, le=MAX_ID)
     lines: list[PreviewLineIn] = Field(min_length=1, max_length=200)
     order_date: dt.date | None = Field(None, ge=FIRST_DATE, le=LAST_DATE)
+
+    _whole_id = field_validator("customer_id", mode="before")(whole_number)  # true is not 1
 
 
 def _preview(db_url: str, body: PreviewIn, person: Staff) -> dict:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
 
 
-def _whole_number(v):
+def whole_number(v):
     """JSON true is not 1, nor 2.5 (or NaN) a count: refused before pydantic's lax int."""
     if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
         raise ValueError("应为整数")
@@ -29,7 +29,7 @@ class CustomerIn(BaseModel):
     contact_email: str | None = Field(default=None, max_length=120,
                                       pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
-    _whole_id = field_validator("id", mode="before")(_whole_number)
+    _whole_id = field_validator("id", mode="before")(whole_number)
 
     @field_validator("contact_email")
     @classmethod
@@ -48,7 +48,7 @@ class OrderLineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=40)
     quantity: int = Field(gt=0, le=1_000_000)
 
-    _whole_units = field_validator("quantity", mode="before")(_whole_number)
+    _whole_units = field_validator("quantity", mode="before")(whole_number)
 
 
 class IntentOrderIn(BaseModel):

@@ -38,8 +38,9 @@ SENTENCE_MAX = 300  # order_rebate.sentence
 class PreviewError(Refusal):
     """Input that cannot be previewed; `field` names what is wrong."""
 
-    def __init__(self, code: str, message: str, field: str, status: int = 422) -> None:
-        super().__init__(message, code=code, field=field, status=status)
+    def __init__(self, code: str, message: str, field: str, status: int = 422,
+                 details: list[dict] | None = None) -> None:
+        super().__init__(message, code=code, field=field, status=status, details=details)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         unknown = [i.sku for i in items if i.sku not in products]
         if unknown:
             raise PreviewError("unknown_sku", f"未知的物料编码：{_unknown_skus(s, unknown)}",
-                               "lines.sku")
+                               "lines.sku", details=[  # as the webhook says it
+                                   {"field": "lines.sku", "problem": "unknown", "value": sku}
+                                   for sku in dict.fromkeys(unknown)])
         stopped = [i.sku for i in items if asked_by is not None and not products[i.sku].active]
         if stopped:
             raise PreviewError("inactive_sku", f"物料已停售：{'、'.join(stopped)}", "lines.sku")

@@ -269,7 +269,7 @@ def kangda(hub):
 
 
 def test_json_true_is_not_customer_1(hub, client, kangda):
-    """The intent-order webhook refuses `true` for a customer id (api.schemas._whole_number:
+    """The intent-order webhook refuses `true` for a customer id (api.schemas.whole_number:
     JSON true is not 1); the preview takes it as customer 1 and answers 200 with that
     customer's rebate. Observed 200; expected 422 naming body.customer_id."""
     r = client.post("/rebates/preview", json={"customer_id": True, "lines": [
