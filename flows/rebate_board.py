@@ -396,8 +396,9 @@ def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None 
                   month: str | None = None, *, offset: int = 0,
                   limit: int | None = None) -> dict:
     """The orders behind a figure, newest first: one row per order, amounts summed over its
-    lines; `count` and `amount` are the whole figure's, `orders` the rows from `offset` (at
-    most `limit`)."""
+    lines, named by the customer they were booked to (their statement's: no merge since moves
+    it); `count` and `amount` are the whole figure's, `orders` the rows from `offset` (at most
+    `limit`)."""
     today = today or business_date()
     if status == "expected":
         return _expected_orders(db_url, scope, today, offset, limit)
@@ -408,7 +409,7 @@ def figure_orders(db_url: str, scope: Scope, status: str, today: dt.date | None 
         count, fen = s.exec(_settled(select(sa.func.count(RebateLine.order_id.distinct()),
                                             _FEN), scope, status, since, month)).one()
         page = s.exec(_settled(
-            select(RebateLine.order_id, sa.func.min(RebateLine.customer_id), _FEN,
+            select(RebateLine.order_id, sa.func.min(RebateLine.booked_customer_id), _FEN,
                    IntentOrder.order_date)
             .join(IntentOrder, IntentOrder.id == RebateLine.order_id), scope, status, since,
             month).group_by(RebateLine.order_id, IntentOrder.order_date)
