@@ -9,7 +9,6 @@ The rest pass: hand-computed 较上月 cases not covered elsewhere, kept as regr
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
