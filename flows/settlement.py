@@ -1370,9 +1370,11 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
     except SettlementError as exc:
         # a later month is settled: nothing is computed again, but what an earlier run of this
         # month stored and did not send or write (vouchers, confirmed statements) is finished,
-        # as the failed run's message promised
-        if exc.code != "later_month_settled" or not unfinished_revisions(hub.db_url, month):
+        # as the failed run's message promised — unless a later run finished it already
+        if exc.code != "later_month_settled":
             raise
+        if not unfinished_revisions(hub.db_url, month):
+            raise _all_out(hub.db_url, month, exc) from None
         run_id = None
     else:
         # a retry of a flow run that stored its revision already: that revision is the run's
@@ -1408,6 +1410,17 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
         result.documents = made
     step(100)
     return result
+
+
+def _all_out(db_url: str, month: str, refused: SettlementError) -> SettlementError:
+    """The refusal of a month a later one was settled after, saying that what its runs
+    stored is out (sent and written, by its run or a later month's): nothing is left to do."""
+    with session_scope(db_url) as s:
+        stored = s.exec(select(sa.func.max(SettlementRun.revision)).where(
+            SettlementRun.month == month)).one()
+    done = (f"；{month} 已保存的结算（至第 {stored} 版）均已完成：凭证草稿已提交财务、对账单已生成，"
+            "无需再运行") if stored else ""
+    return SettlementError(refused.message + done, status=refused.status, code=refused.code)
 
 
 def stored_by(db_url: str, month: str, flow_run_id: str | None) -> int | None:

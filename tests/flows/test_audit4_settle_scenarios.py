@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
+from connectors.base import TransientError
 from flows.customer_import import merge_files
 from flows.hub import current_hub
 from flows.settlement import compute_month, settle_month
@@ -375,27 +376,49 @@ def test_a_rerun_with_nothing_new_names_the_month_and_its_revision(hub):
     assert again.message == "无新增变动：2026-10 的结算结果不变（仍为第 1 版），未生成新版本或凭证"
 
 
-def test_a_stopped_month_is_finished_by_its_own_run_after_the_next_month_was_settled(hub):
+@pytest.mark.parametrize("finance_down_in_november", [False, True])
+def test_a_stopped_month_is_finished_after_the_next_month_was_settled(hub, monkeypatch,
+                                                                      finance_down_in_november):
     """October's run stored r1 and stopped before the vouchers (finance down); its message
-    says to run October again, but November was settled first: October's run must still
-    send r1's vouchers and write its statements (nothing is computed again)."""
+    says to run October again, but November was settled first. November's run sends r1's
+    vouchers and writes its statements (nothing is computed again) and says so; when it
+    cannot, October's own run still does. Then, with nothing left, October is refused,
+    saying that what it stored is out."""
     from flows.settlement import SettlementError, store_settlement
     from models import SettlementRun
     publish(hub.db_url, FLAT.replace("effective_from: 2026-07-01", "effective_from: 2026-10-01"))
     kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     store_settlement(hub.db_url, compute_month(hub.db_url, "2026-10"), "cron")  # then stopped
-    settle_month(current_hub(), "2026-11")
-    r = settle_month(current_hub(), "2026-10")
-    assert (r.run_id, r.revision, r.total) == (None, 1, Decimal("1280.00"))
-    assert "此前已保存，本次补齐凭证草稿与对账单" in r.message and r.documents["statements"]
+    finance = current_hub().finance
+    real = finance.submit_vouchers
+
+    def october_down(batch):
+        if batch.batch_id.startswith("RB-2026-10"):
+            raise TransientError("connection reset", provider="finance")
+        return real(batch)
+
+    if finance_down_in_november:
+        monkeypatch.setattr(finance, "submit_vouchers", october_down)
+    november = settle_month(current_hub(), "2026-11")
+    monkeypatch.undo()
+    if finance_down_in_november:
+        assert "此前已保存、仍未完成的版本：2026-10 第 1 版（1 行，合计 ¥1,280.00）" in november.message
+        r = settle_month(current_hub(), "2026-10")
+        assert (r.run_id, r.revision, r.total) == (None, 1, Decimal("1280.00"))
+        assert "此前已保存，本次补齐凭证草稿与对账单" in r.message and r.documents["statements"]
+    else:
+        assert november.message.endswith("此前已保存、本次补齐的版本：2026-10 第 1 版（1 行，合计 "
+                                         "¥1,280.00）：凭证草稿 DRAFT-RB-2026-10-r1、对账单与明细")
     with session_scope(hub.db_url) as s:
         run = s.exec(select(SettlementRun).where(SettlementRun.month == "2026-10")).one()
     assert run.voucher_ref == "DRAFT-RB-2026-10-r1"
-    # with nothing left to finish, October is refused as before
+    # with nothing left to finish, October is refused, saying so
     with pytest.raises(SettlementError, match="2026-11 已经结算") as refused:
         settle_month(current_hub(), "2026-10")
     assert refused.value.code == "later_month_settled"
+    assert refused.value.message.endswith(
+        "；2026-10 已保存的结算（至第 1 版）均已完成：凭证草稿已提交财务、对账单已生成，无需再运行")
 
 
 def test_confirmed_statements_missed_are_written_by_the_months_run_after_a_later_one(hub):
@@ -408,10 +431,11 @@ def test_confirmed_statements_missed_are_written_by_the_months_run_after_a_later
     with session_scope(hub.db_url) as s:
         finance = s.get(Staff, "finance-01")
     confirm_settlement(hub.db_url, "2026-10", 1, finance)  # the API's writing then failed
-    settle_month(current_hub(), "2026-11")
-    r = settle_month(current_hub(), "2026-10")
+    november = settle_month(current_hub(), "2026-11")  # writes them
+    assert november.message.endswith("此前已保存、本次补齐的版本：2026-10 第 1 版（1 行，合计 "
+                                     "¥1,280.00）：对账单与明细")
     folder = hub.settings.data_dir / "settlements" / "2026-10" / "r1-confirmed"
-    assert [p for p in r.documents["statements"] if p.startswith(str(folder))]
+    assert list(folder.glob("*.pdf"))
 
 
 def test_a_signature_counts_in_the_shanghai_month_it_was_made(hub):
