@@ -1200,15 +1200,17 @@ def unfinished_revisions(db_url: str, month: str | None) -> list[int]:
             if effect_result(db_url, "settlement_documents", _documents_key(r)) is None]
 
 
-def finish_elsewhere(hub: Hub, month: str, documents: bool = True) -> dict[int, str | None]:
+def finish_elsewhere(hub: Hub, month: str, documents: bool = True,
+                     pending: list[int] | None = None) -> dict[int, str | None]:
     """The revisions of months other than `month` that a run stored and did not finish (it
     crashed, or failed and nobody ran it again), finished now, as their own month's run
     would (one batch per month and revision: nothing goes out twice), so that a crashed
     month's vouchers do not wait for someone to notice. {revision id: None when finished,
     else why not (as kept on the revision, `delivery_error`)}; one being finished by another
-    run right now is left to it."""
+    run right now is left to it. `pending`: the unfinished revisions of every month, when the
+    caller listed them already."""
     outcome: dict[int, str | None] = {}
-    for rid in unfinished_revisions(hub.db_url, None):
+    for rid in unfinished_revisions(hub.db_url, None) if pending is None else pending:
         with session_scope(hub.db_url) as s:
             if s.get(SettlementRun, rid).month == month:
                 continue
@@ -1391,12 +1393,14 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
                 if attempt == 2:
                     raise
     step(70)
-    finished = unfinished_revisions(hub.db_url, month)
-    before = {rid: delivered(hub.db_url, rid) for rid in unfinished_revisions(hub.db_url, None)}
+    pending = unfinished_revisions(hub.db_url, None)  # of every month, by month
+    with session_scope(hub.db_url) as s:
+        finished = [rid for rid in pending if s.get(SettlementRun, rid).month == month]
+    before = {rid: delivered(hub.db_url, rid) for rid in pending}
     made = {}
     for rid in finished:
         made = finish_revision(hub, rid, documents)
-    elsewhere = finish_elsewhere(hub, month, documents)
+    elsewhere = finish_elsewhere(hub, month, documents, pending)
     step(95)
     # nothing new stored, but a revision an earlier (failed or retried) run stored got its
     # vouchers now: the result is that revision's, not "nothing changed"
