@@ -969,7 +969,9 @@ def write_documents(hub: Hub, run_id: int) -> dict:
         run = s.get(SettlementRun, run_id)
         rows = _run_lines(s, run_id)
         inputs = dict(zip((ln.id for ln, _ in rows), line_inputs(s, [ln for ln, _ in rows])))
-        book = policy_book(s)
+        # the versions as they stood when the revision was stored (a version published since
+        # may shorten the window of one the lines were settled under: not this revision's)
+        book = PolicyBook([v for v in policy_book(s).versions if v.published_at <= run.created_at])
         staff_names = {p.id: p.name for p in s.exec(select(Staff))}
         # a correction states what the month's earlier revisions settled for each customer
         before = {cid: fen_to_yuan(int(fen)) for cid, fen in s.exec(
