@@ -19,7 +19,7 @@ from flows.settlement import confirm_settlement, finish_revision, settle_month
 from models import Customer, SettlementRun, Staff
 from models.customer_files import merge_customers
 from models.db import session_scope
-from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
+from tests.rebate_support import clock_from, customer_id, publish, signed_order
 
 D = dt.date
 POLICY = """
