@@ -104,7 +104,7 @@ def test_a_merge_after_settling_does_not_give_the_survivors_statement_the_merged
     finance's books — so both customers' statements carry the same code, and 康达's matches
     neither its own voucher nor the 明细 of the voucher batch. The customer (and finance
     matching a returned, stamped statement to its voucher) reads another company's code."""
-    kangda, shenkang, made = merged_with_a_finance_code
+    kangda, _shenkang, made = merged_with_a_finance_code
     codes = {}
     for path in made["statements"]:
         text = pdf_text(path)
