@@ -212,11 +212,11 @@ def _unfinished(month: str, exc, done: str = ""):
     and that running `salesops settle --month` again finishes it once (not retrying the
     same command: a confirmation, say, is stored and would be refused as made)."""
     from connectors.base import TransientError
-    from flows.settlement import VouchersRefused, unfinished_report
+    from flows.settlement import VouchersNotSent, unfinished_report
 
     down = isinstance(exc, TransientError)
     cause = (f"外部系统暂不可用（{exc.provider or '未知'}）" if down
-             else str(exc) if isinstance(exc, VouchersRefused)  # in Chinese already
+             else str(exc) if isinstance(exc, VouchersNotSent)  # in Chinese already
              else f"外部系统（{exc.provider or '未知'}）拒绝了请求：{exc}")
     return CliError(done + unfinished_report(month, cause), 3 if down else 2)
 

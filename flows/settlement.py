@@ -93,7 +93,20 @@ _VOUCHER_REFUSALS = {
 }
 
 
-class VouchersRefused(PermanentError):
+class VouchersNotSent(PermanentError):
+    """A revision's voucher batch did not go out, for a reason said in the words of the
+    people who read it (Chinese)."""
+
+
+class VouchersHeld(VouchersNotSent):
+    """A voucher batch the hub keeps back: as it stands it would book a customer's rebate to
+    another customer's account in finance's books."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, provider="hub", code="held")
+
+
+class VouchersRefused(VouchersNotSent):
     """Finance refused a voucher batch. The message is what people read (Chinese); the
     connector's own words stay in `detail` (and at the end of the message), its
     machine-readable `code` and `provider` are kept as they were."""
@@ -817,6 +830,7 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
         customers = customer_profiles(s, (cid for cid, _ in nets))
         codes = dict(s.exec(select(Customer.id, Customer.finance_code).where(
             Customer.finance_code.is_not(None))).all())
+        _refuse_borrowed_codes(s, run, nets, codes)
     first, last = parse_month(run.month)
     # a month's first settlement is booked at its end; a correction made once the month is
     # over, in the period it is made (the settled month's is normally closed by then)
@@ -853,6 +867,26 @@ def voucher_batch(hub: Hub, run_id: int) -> VoucherBatch | None:
                         note=f"{run.month} 返利结算第 {run.revision} 版，{len(vouchers)} 张凭证草稿")
 
 
+def _refuse_borrowed_codes(s: Session, run: SettlementRun, nets, codes: dict[int, str]) -> None:
+    """VouchersHeld when a customer without a finance code would be booked under the hub's
+    number (C000004) and that number is another customer's finance code: its rebate would
+    land on that customer's account. Nothing is prepared; filling in the code lets the next
+    run send the batch."""
+    holders: dict[str, int] = {}
+    for cid, code in sorted(codes.items()):
+        holders.setdefault(code, cid)
+    clashes = [(cid, holders[_customer_code(cid)]) for cid, fen in nets
+               if fen and cid not in codes and _customer_code(cid) in holders]
+    if not clashes:
+        return
+    said = "；".join(f"{s.get(Customer, cid).legal_name}未设财务客户编码，其系统编号 "
+                     f"{_customer_code(cid)} 恰是{s.get(Customer, other).legal_name}的财务客户编码"
+                     for cid, other in clashes)
+    raise VouchersHeld(f"{run.month} 第 {run.revision} 版凭证草稿暂不提交财务：{said}，凭证会记入"
+                       "后者的往来账户。请在客户档案中补齐前者的“财务客户编码”（客户导入的“财务客户编码”"
+                       f"列）后执行 salesops settle --month {run.month}")
+
+
 def number_vouchers(db_url: str, batch: VoucherBatch) -> VoucherBatch:
     """The batch with the 凭证号 of its vouchers (models.vouchers): continuing after the highest
     issued in their (凭证字, period), or those issued to it before. Issued one batch at a time,
@@ -868,12 +902,17 @@ def number_vouchers(db_url: str, batch: VoucherBatch) -> VoucherBatch:
 @without_gc
 def send_vouchers(hub: Hub, run_id: int) -> str | None:
     """Voucher drafts to finance, once per (month, revision)."""
-    batch = voucher_batch(hub, run_id)
-    if batch is None:
-        return None
+    with session_scope(hub.db_url) as s:
+        batch_id = batch_id_of(s.get(SettlementRun, run_id))
     # the content under a batch id is fixed when it is first prepared: a retry after a lost
     # answer sends exactly that (finance refuses a batch id with other content), whatever
-    # changed since (a customer's finance code filled in, the day of a correction's voucher)
+    # changed since (a customer's finance code filled in, the day of a correction's voucher);
+    # a batch is made, and checked (VouchersHeld), only until then
+    batch = None
+    if effect_result(hub.db_url, "rebate_voucher_batch", batch_id) is None:
+        batch = voucher_batch(hub, run_id)
+        if batch is None:
+            return None
     made_now: list[VoucherBatch] = []
 
     def prepare() -> dict:
@@ -881,7 +920,7 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
         made_now.append(number_vouchers(hub.db_url, batch))
         return made_now[0].to_json_dict()
 
-    prepared = once(hub.db_url, "rebate_voucher_batch", batch.batch_id, prepare)
+    prepared = once(hub.db_url, "rebate_voucher_batch", batch_id, prepare)
     # prepared by an earlier attempt: that content, not today's batch
     batch = made_now[0] if made_now else VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
@@ -920,11 +959,15 @@ def _policies(book: PolicyBook, lines) -> tuple[StatementPolicy, ...]:
         if published is None:
             continue
         window = next((w for w in book.windows(code) if w.version == version), None)
+        # a version governing no date: a later one took its place from its first day
+        replaced = (book.version_on(code, published.spec.effective_from)
+                    if window is None else None)
         out.append(StatementPolicy(code=code, version=version, name=published.spec.name,
                                    effective_from=window.start if window else
                                    published.spec.effective_from,
                                    effective_to=window.end if window else
-                                   published.spec.effective_to, clauses=()))
+                                   published.spec.effective_to, clauses=(),
+                                   replaced_by=replaced.version if replaced else None))
     return tuple(out)
 
 
@@ -1009,7 +1052,16 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     by_customer: dict[int, list] = defaultdict(list)
     for line, customer in rows:
         by_customer[customer.id].append((line, customer))
+    # each customer's code as the revision's voucher carried it (the batch is fixed when first
+    # prepared: a merge or a code filled in since changes neither it nor these documents)
+    vouchers = _vouchers_of(hub, run_id)
+    sent = {v.voucher_key: next((e.customer_code for e in v.entries if e.customer_code), None)
+            for v in vouchers}
+    codes = {cid: sent.get(_voucher_key(batch_id_of(run), cid))
+             or _customer_code(cid, items[0][1].finance_code)
+             for cid, items in by_customer.items()}
     statements: list[tuple[StatementDocument, Path]] = []
+    numbers: dict[int, str] = {}
     for cid, items in by_customer.items():
         customer = items[0][1]
         lines = [ln for ln, _ in items]
@@ -1021,7 +1073,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             seller_uscc=st.seller_uscc, seller_address=st.seller_address,
             seller_phone=st.seller_phone, customer_legal_name=customer.legal_name,
             customer_uscc=customer.uscc,
-            customer_code=_customer_code(cid, customer.finance_code),
+            customer_code=codes[cid],
             region=customer.region, rep_name=staff_names.get(customer.owner_rep_id),
             lines=tuple(StatementLine(
                 order_id=ln.order_id, order_date=order_dates.get(ln.order_id),
@@ -1041,17 +1093,18 @@ def write_documents(hub: Hub, run_id: int) -> dict:
                 for ln, amount, explanation in _statement_rows(lines, inputs)),
             policies=_policies(book, lines))
         statements.append((doc, folder / f"{doc.statement_no}.pdf"))
+        numbers[cid] = doc.statement_no
     render_statements(statements)
     report = SettlementReport(
         month=run.month, revision=run.revision, status=status, as_of=run.as_of,
-        batch_id=run.voucher_batch_id, vouchers=_vouchers_of(hub, run_id),
+        batch_id=run.voucher_batch_id, vouchers=vouchers,
         confirmed_on=confirmed_on, confirmed_by=(
             f"{staff_names.get(run.confirmed_by, run.confirmed_by)}（{run.confirmed_by}）"
             if run.confirmed_by else None),
         lines=tuple(SettlementDetailLine(
             month=ln.month, revision=run.revision, order_id=ln.order_id,
             order_date=order_dates.get(ln.order_id), customer_name=c.legal_name,
-            customer_code=_customer_code(c.id, c.finance_code), customer_uscc=c.uscc,
+            customer_code=codes[c.id], customer_id=c.id, customer_uscc=c.uscc,
             region=ln.region,
             rep_name=staff_names.get(ln.rep_id, ln.rep_id), rep_id=ln.rep_id,
             policy_code=ln.policy_code,
@@ -1060,7 +1113,7 @@ def write_documents(hub: Hub, run_id: int) -> dict:
             due_amount=Decimal(str(ln.due_amount)), amount=Decimal(str(ln.amount)),
             kind=ln.kind, explanation=ln.explanation,
             policy_rate=policy_rate(inputs[ln.id])) for ln, c in rows),
-        statement_numbers={doc.customer_code: doc.statement_no for doc, _ in statements})
+        statement_numbers=numbers)
     workbook = folder / f"返利结算明细-{run.month}-r{run.revision}.xlsx"
     save_settlement_workbook(report, workbook)
     return {"statements": [str(path) for _, path in statements], "workbook": str(workbook)}
@@ -1291,7 +1344,7 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
             _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
                                 f"（{_transient_cause(exc)}），请稍后重新发送")
         raise
-    except VouchersRefused as exc:
+    except VouchersNotSent as exc:
         _set_delivery_error(hub.db_url, run_id, str(exc))
         raise
     except Exception as exc:
@@ -1679,7 +1732,7 @@ def settle_month_flow(month: str | None = None) -> dict:
     except Exception as exc:
         # finance's refusal is said in Chinese already; anything else names its kind for the
         # engineer
-        cause = str(exc) if isinstance(exc, VouchersRefused) else f"{type(exc).__name__}: {exc}"
+        cause = str(exc) if isinstance(exc, VouchersNotSent) else f"{type(exc).__name__}: {exc}"
         raise SettlementUnfinished(unfinished_report(month, cause)) from exc
     table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
              for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),

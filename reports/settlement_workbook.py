@@ -72,6 +72,9 @@ class SettlementDetailLine:
     policy_rate: Decimal | None = None
     # the rep's staff id: two reps of one name are told apart (王芳（rep-wangf2）)
     rep_id: str | None = None
+    # the customer the line was booked to: two customers sharing a code or a name (a merged
+    # file and its survivor) stay two customers, with a statement each
+    customer_id: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("basis_amount", "rate", "due_amount", "amount", "policy_rate"):
@@ -116,9 +119,9 @@ class SettlementReport:
     # confirmed: when (Shanghai business date) and by whom finance confirmed the revision
     confirmed_on: dt.date | None = None
     confirmed_by: str | None = None  # the person's name (and staff id), as finance reads it
-    # each customer's 对账单号 (by customer code) in this revision's documents: a draft's
-    # differs from the confirmed one's
-    statement_numbers: Mapping[str, str] = field(default_factory=dict)
+    # each customer's 对账单号 (by customer id, else code) in this revision's documents: a
+    # draft's differs from the confirmed one's
+    statement_numbers: Mapping[int | str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("lines", "vouchers"):
@@ -221,14 +224,15 @@ def _detail(wb: Workbook, report: SettlementReport) -> None:
 @dataclass
 class _Group:
     lines: int = 0
-    customers: set[str] = field(default_factory=set)
+    customers: set[int | str] = field(default_factory=set)
     regions: set[str] = field(default_factory=set)
     reps: set[str] = field(default_factory=set)
     by_kind: dict[str, Decimal] = field(default_factory=lambda: {k: ZERO for k in KIND_LABELS})
 
     def add(self, line: SettlementDetailLine, rep: str) -> None:
         self.lines += 1
-        self.customers.add(line.customer_code or line.customer_name)
+        self.customers.add(line.customer_id if line.customer_id is not None
+                           else line.customer_code or line.customer_name)
         self.regions.add(line.region or UNASSIGNED)
         self.reps.add(rep)
         self.by_kind[line.kind] += line.amount

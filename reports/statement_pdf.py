@@ -120,6 +120,8 @@ class StatementPolicy:
     effective_from: date
     effective_to: date | None = None
     clauses: tuple[str, ...] = ()   # cited clauses; empty: taken from the lines
+    # a version that governs no date any more: the version that took its place from its start
+    replaced_by: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.clauses, tuple):
@@ -232,6 +234,8 @@ def _iso(d: date) -> str:
 
 
 def _validity(policy: StatementPolicy) -> str:
+    if policy.replaced_by is not None:
+        return f"已由第{policy.replaced_by}版取代（原定 {_iso(policy.effective_from)} 起）"
     if policy.effective_to:
         return f"{_iso(policy.effective_from)} 至 {_iso(policy.effective_to)}"
     return f"{_iso(policy.effective_from)} 起"

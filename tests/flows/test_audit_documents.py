@@ -15,7 +15,7 @@ from sqlmodel import select
 from connectors.finance import VoucherBatch
 from flows.effects import effect_result
 from flows.hub import current_hub
-from flows.settlement import confirm_settlement, finish_revision, settle_month
+from flows.settlement import VouchersHeld, confirm_settlement, finish_revision, settle_month
 from models import Customer, SettlementRun, Staff
 from models.customer_files import merge_customers
 from models.db import session_scope
@@ -121,13 +121,10 @@ def test_a_merge_after_settling_does_not_give_the_survivors_statement_the_merged
 
 def test_a_customer_without_a_finance_code_is_not_booked_under_another_customers_code(hub):
     """A customer without a 财务客户编码 gets the hub's number as its voucher's customer
-    dimension (C000004 for customer 4). Finance's own codes may have that very shape: the
-    customer import accepts 康达's code C000004 (it only refuses a code another customer
-    holds as its finance code). The batch then carries two vouchers, 康达's ¥1,280 and
-    申康's ¥512, booked to one customer dimension C000004 — 康达's account in finance's books:
-    申康's rebate payable lands on 康达's account, and the workbook cannot tell them apart
-    either (one 对账单号 for both rows). The customer import says why it refuses a shared
-    code: "the vouchers would book them as one"."""
+    dimension (C000004 for customer 4). Finance's own codes may have that very shape: 康达's
+    code may be C000004. The batch would then carry 申康's ¥512 payable under 康达's account
+    in finance's books. It is held back, saying why and what to do; once 申康 has a code,
+    the next run sends it, one customer dimension per customer."""
     clock_from(D(2026, 11, 5))
     publish(hub.db_url, POLICY)
     kangda, shenkang = customer_id(hub.db_url, KANGDA), customer_id(hub.db_url, SHENKANG)
@@ -138,15 +135,25 @@ def test_a_customer_without_a_finance_code_is_not_booked_under_another_customers
         s.add(c)
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     signed_order(hub.db_url, shenkang, D(2026, 10, 12), [("MON-M8", 2)])
+    with pytest.raises(VouchersHeld) as held:
+        settle_month(current_hub(), "2026-10")
+    assert (f"{SHENKANG}未设财务客户编码，其系统编号 {hub_code} 恰是{KANGDA}的财务客户编码"
+            in str(held.value)), held.value
+    assert "salesops settle --month 2026-10" in str(held.value)
+    assert effect_result(hub.db_url, "rebate_voucher_batch", "RB-2026-10-r1") is None
+    run = run_of(hub.db_url, "2026-10", 1)  # the month is stored; its vouchers wait
+    assert run.voucher_ref is None and str(held.value) in run.delivery_error
+    with session_scope(hub.db_url) as s:
+        c = s.get(Customer, shenkang)
+        c.finance_code = "001234"
+        s.add(c)
     result = settle_month(current_hub(), "2026-10")
     batch = VoucherBatch.from_json_dict(
         effect_result(hub.db_url, "rebate_vouchers", "RB-2026-10-r1")["batch"])
     payable = hub.settings.rebate_payable_account
     dimension = {e.customer_name: e.customer_code for v in batch.vouchers for e in v.entries
                  if e.account_code == payable}
-    assert set(dimension) == {KANGDA, SHENKANG}
-    # one customer dimension per customer: two customers' payables never share an account
-    assert dimension[KANGDA] != dimension[SHENKANG], dimension
+    assert dimension == {KANGDA: hub_code, SHENKANG: "001234"}
     book = openpyxl.load_workbook(result.documents["workbook"])
     numbers = {r["客户"]: r["对账单号"] for r in sheet(book, "按客户") if r["客户"]}
     assert numbers == {KANGDA: f"RS-202610-r1-C{kangda:06d}-草稿",
@@ -193,4 +200,8 @@ def test_a_statement_does_not_show_a_wholly_superseded_version_as_still_in_force
     [v1] = [p for p in doc.policies if (p.code, p.version) == ("P-SUP", 1)]
     # version 1 governs nothing since version 2 took over from the same day: not "from
     # 2026-10-01 on, open-ended"
-    assert not (v1.effective_from == D(2026, 10, 1) and v1.effective_to is None), v1
+    assert not (v1.effective_from == D(2026, 10, 1) and v1.effective_to is None
+                and v1.replaced_by is None), v1
+    assert v1.replaced_by == 2
+    from reports.statement_pdf import _validity
+    assert _validity(v1) == "已由第2版取代（原定 2026-10-01 起）"
