@@ -105,6 +105,7 @@ def review_publication(session: Session, spec: PolicySpec, lock: bool = False) -
     problems = book.check_new_version(spec)
     warnings = unknown_values(spec, lambda kind: _master_values(session, kind))
     warnings += _exclusive_threshold_warnings(spec)
+    warnings += _shut_out_skus(session, spec)
     if not problems and not identical:  # (a book with a measure change cannot be built;
         warnings += _coverage_warnings(book, spec)  # the same document supersedes nothing)
     if not refusals:
@@ -168,6 +169,24 @@ def _master_values(session: Session, kind: str) -> list[str]:
         current = Customer.merged_into_id.is_(None)
         query = [select(Customer.uscc).where(current), select(Customer.legal_name).where(current)]
     return [v for q in query for v in session.exec(q) if v]
+
+
+def _shut_out_skus(session: Session, spec: PolicySpec) -> list[Problem]:
+    """Warnings for a rule's SKUs whose catalogue product line its own product-line condition
+    leaves out: every condition must hold, so such a SKU never earns under the rule (a SKU not
+    in the catalogue is unknown_values' warning)."""
+    warnings = []
+    for i, rule in enumerate(spec.rules):
+        wanted, skus = rule.applies_to.product_lines, rule.applies_to.skus
+        if not wanted or not skus:
+            continue
+        for sku, line in session.exec(select(Product.sku, Product.product_line).where(
+                Product.sku.in_(skus)).order_by(Product.sku)):
+            if line not in wanted:
+                warnings.append(Problem(f"rules[{i}].applies_to.skus", (
+                    f"SKU“{sku}”属于产品线“{line}”，不在本条的产品线条件（{'、'.join(wanted)}）内："
+                    "各条件须同时满足，该产品不会按本条计返")))
+    return warnings
 
 
 def _coverage_warnings(book: PolicyBook, spec: PolicySpec) -> list[Problem]:

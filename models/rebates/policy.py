@@ -1271,6 +1271,14 @@ def _read_payment(raw: Any, path: str, check: _Check) -> PaymentRateCondition | 
     if raw.get("min") is not None:
         value = raw["min"]
         minimum = check.rate(value, f"{path}.min", whole="要求全额按期回款")
+        # "0.9%": the fraction the docs teach (0.9 = 90 %) with the habitual percent sign; a
+        # payment-rate bar under 1 % is no business condition, and would pay nearly everyone
+        if (minimum is not _BAD and 0 < minimum < Decimal("0.01") and isinstance(value, str)
+                and value.strip().replace("％", "%").endswith("%")):
+            meant, percent = plain_number(minimum.scaleb(2)), plain_number(minimum.scaleb(4))
+            minimum = check.add(f"{path}.min", f"回款率门槛 {value.strip()} 过低，像是把 {meant}（即 "
+                                f"{percent}%）写成了 {value.strip()}：如指 {percent}%，请写成 "
+                                f"\"{percent}%\" 或 {meant}")
     no_history = "fail"
     if raw.get("no_history") is not None:
         no_history = check.choice(raw["no_history"], f"{path}.no_history", NO_HISTORY)

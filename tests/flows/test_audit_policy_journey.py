@@ -88,6 +88,7 @@ def test_a_payment_rate_minimum_written_as_a_fraction_with_a_percent_sign_is_not
     else:
         said = [w for w in done.warnings if w.field.endswith("payment_rate.min")]
     assert said, "min: 0.9% (0.9 %, most likely 90 %) published without a word"
+    assert '请写成 "90%" 或 0.9' in said[0].message, said[0].message
 
 
 def test_a_sku_outside_the_rules_own_product_lines_is_warned(hub):
