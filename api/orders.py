@@ -25,14 +25,13 @@ from api.pages import (
 from api.staff_pages import ORDER_WITHHELD, QUOTE_WITHHELD, order_page
 from api.webhooks import request_line, sends_signature, verify_signature
 from flows.rebate_board import sees_rebates_of
-from flows.suspects import choose_customer_for_order, may_choose_for_order
+from flows.suspects import choose_customer_for_order, may_choose_for_order, waiting_for_customer
 from models import (
     STAGE_LABELS,
     Customer,
     IntentOrder,
     Opportunity,
     OrderRebate,
-    OrderStatus,
     Quote,
     Staff,
     Stage,
@@ -178,8 +177,7 @@ def order_page_data(db_url: str, order_id: str, person: Staff) -> dict | None:
             "todos": [{"title": t.title, "assignee": t.assignee_id, "status": t.status,
                        "due_at": t.due_at} for t in todos],
             # the same condition choose_customer_for_order checks
-            "waiting": order.status in (OrderStatus.on_hold.value, OrderStatus.blocked.value)
-            and order.suspect_id is not None,
+            "waiting": waiting_for_customer(order),
             "may_choose": may_choose_for_order(person, order, s),
             "suggestions": json.loads(suspect.suggestions or "[]") if suspect else [],
             "rebate": rebate.sentence if rebate else None,

@@ -484,6 +484,14 @@ def continue_orders(s: Session, orders: Sequence[IntentOrder], customer_id: int,
     return ids
 
 
+def waiting_for_customer(order: IntentOrder) -> bool:
+    """The order waits for someone to pick its customer: held (or blocked) on a name nobody
+    recognised, with no customer yet. Once one is picked the order goes on under it (its
+    rebate, its quote): an order blocked later for another reason is not asked again."""
+    return (order.status in (OrderStatus.on_hold.value, OrderStatus.blocked.value)
+            and order.suspect_id is not None and order.customer_id is None)
+
+
 def may_choose_for_order(person: Staff, order: IntentOrder, session: Session) -> bool:
     """The order's rep, his sales manager, sales-ops and admins."""
     rep = staff(session, order.rep_id)
@@ -502,11 +510,13 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
             raise DecisionError(404, "unknown_order", f"意向单不存在：{order_id}")
         if not may_choose_for_order(person, order, s):
             raise DecisionError(403, "forbidden", f"意向单 {order_id} 不属于您，无权选择客户")
-        if order.status not in (OrderStatus.on_hold.value, OrderStatus.blocked.value) \
-                or order.suspect_id is None:
+        if not waiting_for_customer(order):
             status = ORDER_STATUS_LABELS.get(order.status, order.status)
-            raise DecisionError(409, "order_not_waiting",
-                                f"意向单 {order_id} 当前状态为“{status}”，不在等待确认客户")
+            chosen = active(s, order.customer_id) if order.customer_id else None
+            raise DecisionError(409, "order_not_waiting", (
+                f"意向单 {order_id} 已选定客户“{chosen.legal_name}”（当前状态为“{status}”），"
+                "不在等待确认客户，不能再更换客户（报价与返利已按该客户生成）；如客户选错，请在下单系统中作废该意向单，以正确的客户重新提交") if chosen else
+                f"意向单 {order_id} 当前状态为“{status}”，不在等待确认客户")
         customer = active(s, customer_id)
         if customer is None:
             raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")

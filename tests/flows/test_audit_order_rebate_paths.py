@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.app import create_app
+from api.orders import order_page_data
 from flows import customer_check
 from flows.batch import OrderHeld
 from flows.hub import current_hub
@@ -139,6 +140,9 @@ def test_a_customer_picked_again_after_the_quote_gets_its_own_quote_and_rebate(h
         choose_customer_for_order(current_hub(), oid, rep, kangda)
     except DecisionError as refused:  # refusing the second choice is a correct product too
         assert refused.status == 409
+        assert f"已选定客户“{SHENKANG}”" in str(refused) and "不能再更换客户" in str(refused)
+        # nor is the choice offered on the order's page
+        assert order_page_data(hub.db_url, oid, rep)["waiting"] is False
         return
     _entry_steps(oid)
     with session_scope(hub.db_url) as s:
