@@ -70,7 +70,8 @@ def may_preview(db_url: str, s: Session, person: Staff, customer: Customer) -> b
 def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
                   order_date: dt.date | None = None, order_id: str = "预览",
                   book: PolicyBook | None = None, asked_by: Staff | None = None) -> Preview:
-    """The rebate `items` would earn for the customer if signed on `order_date` (today).
+    """The rebate `items` would earn for the customer if signed on `order_date` (today),
+    with the period's orders and returns as the hub knows them now.
     `asked_by`: a person previewing an order being entered, who must be allowed to see the
     customer (else 403) and may only order products on sale."""
     day = order_date or business_date()
@@ -105,14 +106,18 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
                             i.quantity, None)
                    for n, i in enumerate(items, start=1)]
     last_end = day.replace(day=1) - dt.timedelta(days=1)
+    # the period as the hub knows it now: an order previewed days after its date (held for
+    # its customer, retried) counts the orders signed and the goods returned since, as the
+    # settlement will
+    known = max(day, business_date())
     with get_engine(db_url).connect() as conn:
         ids = frozenset({cid})
         quarter = Window(quarter_start(day), quarter_end(day), ids)
         if quarter_start(last_end) == quarter.start:
-            period, last_month = summed_ordered_twice(conn, quarter, day, last_end, classes,
+            period, last_month = summed_ordered_twice(conn, quarter, known, last_end, classes,
                                                       exclude_order=order_id)
         else:
-            period, _ = summed_sale_lines(conn, [quarter], day, classes, delivered=False,
+            period, _ = summed_sale_lines(conn, [quarter], known, classes, delivered=False,
                                           exclude_order=order_id)
             last_month, _ = summed_sale_lines(
                 conn, [Window(quarter_start(last_end), last_end, ids)], last_end, classes,
