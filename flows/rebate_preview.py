@@ -19,7 +19,8 @@ from flows.rebate_data import (
 )
 from flows.rebate_board import sees_rebates_of
 from models import (
-    Customer, IntentOrder, IntentOrderLine, OrderRebate, Product, Staff, business_date, utcnow,
+    Customer, IntentOrder, IntentOrderLine, OrderRebate, Product, RebateLine, Staff,
+    business_date, utcnow,
 )
 from models.customer_files import active_id
 from models.db import get_engine, session_scope
@@ -129,7 +130,15 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         first = quarter_start(last_end)
         profiles = customer_profiles(s, [cid], since=first)
         rates = payment_rates(s, [cid], first, day)
-    return preview(order_lines, period, book, profiles, rates, last_month)
+
+    def settled() -> list[tuple[str, str]]:
+        """(bucket key, order id) the customer's settled lines of the order's quarter paid."""
+        with session_scope(db_url) as s:
+            return s.exec(select(RebateLine.bucket_key, RebateLine.order_id).where(
+                RebateLine.customer_id == cid,
+                RebateLine.month >= f"{quarter.start:%Y-%m}").distinct()).all()
+
+    return preview(order_lines, period, book, profiles, rates, last_month, settled)
 
 
 def _unknown_skus(s: Session, unknown: list[str]) -> str:

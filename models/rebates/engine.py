@@ -1664,6 +1664,18 @@ def _product_line_earnings(ev: _Evaluation, order_ids: set[str]) -> dict[str, Fr
 NO_POLICY_SENTENCE = "本订单暂无适用的返利政策"
 
 
+def _uplift_sentence(change: int, on_settled: int) -> str:
+    """What an order changes in the rest of its bucket (fen), and how it will be paid: on
+    orders a settlement already paid, as 阶梯补差; on the others, with their first payment."""
+    head = f"本单使本期此前订单的应返{'增加' if change > 0 else '减少'} {money_fen(abs(change))}"
+    if on_settled == change:
+        return f"{head}（该等订单已结算，下次结算时作阶梯补差）。"
+    if not on_settled:
+        return f"{head}（该等订单尚未结算，结算时按本期累计所达档位计返）。"
+    return (f"{head}（其中已结算订单 {money_fen(on_settled)}，下次结算时作阶梯补差；其余订单尚未"
+            "结算，结算时按本期累计所达档位计返）。")
+
+
 def _rate_sentence(this_pct: Decimal, last_pct: Decimal | None) -> str:
     head = f"本次订单返利比例：{plain_number(this_pct)}%"
     if last_pct is None:
@@ -1679,8 +1691,13 @@ def _rate_sentence(this_pct: Decimal, last_pct: Decimal | None) -> str:
 def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
             book: PolicyBook, customers: Mapping[Hashable, CustomerProfile],
             payment_rates: PaymentRateLookup,
-            last_month_lines: Iterable[SaleLine]) -> Preview:
+            last_month_lines: Iterable[SaleLine],
+            settled: Callable[[], Collection[tuple[str, str]]] | None = None) -> Preview:
     """The rebate of one order as if it were signed today (docs/rebates.md, Preview).
+
+    `settled`: asked (once, only when this order changes what other orders of a bucket earn)
+    for the (bucket key, order id) pairs settlements already paid: their change is a 阶梯补差
+    to come, the others' is paid with their first settlement.
 
     `order_lines`: the order (net_quantity = ordered − returned). `period_lines`: the
     customer's signed orders in the periods containing the order date (net of returns,
@@ -1707,6 +1724,7 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
     total_fen = 0
     mine = sorted((d for (bk, o), d in after.dues.items() if o == oid),
                   key=lambda d: (d._rule.rank, d.bucket.key))
+    paid_pairs: frozenset[tuple[str, str]] | None = None
     for d in mine:
         r, b = d._rule, d._b
         applied_keys.add((r.code, r.rule_id))
@@ -1723,13 +1741,17 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
             inputs["next_tier"] = {**r.describe_tier(ti + 1), "gap": r.volume_value(gap)}
             extra += (f"距第{ti + 2}档（返利 {r.rate_texts[ti + 1]}）"
                       f"还差 {r.volume_text(gap)}。")
-        # what this order adds to the other orders of the bucket (阶梯补差 to come)
-        uplift = sum(od.due_fen - (prev_b.dues[o].due_fen if prev_b and o in prev_b.dues else 0)
-                     for o, od in b.dues.items() if o != oid)
+        # what this order adds to the other orders of the bucket: a 阶梯补差 to come for
+        # those already settled, their first payment for the others
+        changes = {o: od.due_fen - (prev_b.dues[o].due_fen if prev_b and o in prev_b.dues else 0)
+                   for o, od in b.dues.items() if o != oid}
+        uplift = sum(changes.values())
         if uplift:
+            if paid_pairs is None:
+                paid_pairs = frozenset(settled()) if settled is not None else frozenset()
+            on_paid = sum(v for o, v in changes.items() if (b.key.key, o) in paid_pairs)
             inputs["other_orders_change"] = format(fen_to_yuan(uplift), "f")
-            extra += (f"本单使本期此前订单的应返{'增加' if uplift > 0 else '减少'} "
-                      f"{money_fen(abs(uplift))}（结算时作阶梯补差）。")
+            extra += _uplift_sentence(uplift, on_paid)
         rules.append(PreviewRule(
             policy_code=r.code, policy_name=r.policy_name, policy_version=r.version,
             rule_id=r.rule_id, rule_name=r.spec.name, clause=d.clause, style=r.spec.style,

@@ -33,7 +33,7 @@ from flows.hub import current_hub
 from flows.intent_order import settle_outcome
 from flows.order_steps import render_quote
 from flows.rebate_preview import preview_for_order
-from flows.settlement import compute_month
+from flows.settlement import compute_month, settle_month
 from flows.suspects import DecisionError, choose_customer_for_order
 from models import Delivery, IntentOrder, IntentOrderLine, OrderRebate, Quote, Staff
 from models.base import SHANGHAI
@@ -238,3 +238,36 @@ def test_the_quote_promises_no_tier_difference_the_statement_will_not_show(hub):
     assert kinds == {"rebate"}  # the earlier order's first payment, already at 5 %
     assert not quote_says_tier_difference, (
         "the quote announces a 阶梯补差 the settlement never makes")
+
+
+QUARTER_TIERS = """
+  - {id: qt, name: 季度阶梯, clause: 第三条, applies_to: {product_lines: [监护]},
+     measure: amount, period: quarter, style: retroactive, priority: 10, stacking: stack,
+     tiers: [{from: 0, to: 50000, rate: 2%}, {from: 50000, rate: 5%}]}
+"""
+
+
+def test_the_preview_names_a_tier_difference_on_orders_already_settled(hub):
+    """The quarter's October order (25,600) was settled at 2 % (512.00); the November order
+    (25,600) takes the quarter to 51,200: 5 % on both, so October's order earns 768.00 more,
+    which the November settlement pays as a 阶梯补差 — the preview says so, and how much."""
+    clock_from(D(2026, 7, 1))
+    publish(hub.db_url, policy("AQT", QUARTER_TIERS))
+    kangda = customer_id(hub.db_url, KANGDA)
+    october = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 2)])
+    clock_from(D(2026, 11, 5))
+    assert settle_month(current_hub(), "2026-10").total == Decimal("512.00")
+    oid = _order(hub.db_url, kangda, D(2026, 11, 20), [("MON-M8", 2)])
+    clock_from(D(2026, 11, 20))
+    preview_for_order(current_hub(), oid)
+    with session_scope(hub.db_url) as s:
+        detail = json.loads(s.get(OrderRebate, oid).detail)
+    [rule] = detail["rules"]
+    assert "本单使本期此前订单的应返增加 768.00 元（该等订单已结算，下次结算时作阶梯补差）" \
+        in rule["explanation"], rule["explanation"]
+    render_quote(current_hub(), oid)
+    sign_and_deliver(hub.db_url, oid, D(2026, 11, 20))
+    clock_from(D(2026, 12, 5))
+    kinds = {(d.kind, d.amount) for d in compute_month(hub.db_url, "2026-11").drafts
+             if d.order_id == october}
+    assert kinds == {("tier_difference", Decimal("768.00"))}
