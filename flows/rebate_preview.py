@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -130,15 +131,17 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         first = quarter_start(last_end)
         profiles = customer_profiles(s, [cid], since=first)
         rates = payment_rates(s, [cid], first, day)
+    return preview(order_lines, period, book, profiles, rates, last_month,
+                   partial(settled_pairs, db_url, cid, quarter.start))
 
-    def settled() -> list[tuple[str, str]]:
-        """(bucket key, order id) the customer's settled lines of the order's quarter paid."""
-        with session_scope(db_url) as s:
-            return s.exec(select(RebateLine.bucket_key, RebateLine.order_id).where(
-                RebateLine.customer_id == cid,
-                RebateLine.month >= f"{quarter.start:%Y-%m}").distinct()).all()
 
-    return preview(order_lines, period, book, profiles, rates, last_month, settled)
+def settled_pairs(db_url: str, customer_id: int, since: dt.date) -> list[tuple[str, str]]:
+    """(bucket key, order id) that the customer's settled lines of months from `since` paid
+    (a preview asks, to tell a 阶梯补差 to come from a first payment)."""
+    with session_scope(db_url) as s:
+        return s.exec(select(RebateLine.bucket_key, RebateLine.order_id).where(
+            RebateLine.customer_id == customer_id,
+            RebateLine.month >= f"{since:%Y-%m}").distinct()).all()
 
 
 def _unknown_skus(s: Session, unknown: list[str]) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 from decimal import Decimal
+from functools import partial
 
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from sqlmodel import select
@@ -23,7 +24,7 @@ from flows.rebate_data import (
     Window, add_months, customer_profiles, payment_rates, policy_book,
     quarter_end, quarter_start, sale_lines,
 )
-from flows.rebate_preview import ItemIn, preview_items
+from flows.rebate_preview import ItemIn, preview_items, settled_pairs
 from flows.settlement import (
     compute_month, month_inputs, paid_in_db, returns_behind, settle_month,
 )
@@ -228,7 +229,8 @@ def test_summed_rows_evaluate_like_lines(docs, orders, _template_db, tmp_path_fa
                     assert preview_items(url, cid, items, order_date=day).detail() == preview(
                         lines, sale_lines(conn, [quarter], day, delivered=False), pb,
                         profiles, rates, sale_lines(conn, [last_window], last_end,
-                                                    delivered=False)).detail()
+                                                    delivered=False),
+                        partial(settled_pairs, url, cid, quarter.start)).detail()
     finally:
         use_hub(None)
 
