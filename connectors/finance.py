@@ -53,7 +53,6 @@ from connectors.tabular import (
     load_sheets,
     money_in_range,
     no_nul,
-    normalize_header,
     parse_code,
     parse_date,
     parse_money,
@@ -818,10 +817,9 @@ PAYMENT_COLUMNS = (
     Column("发票代码", required=False),
     Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
 )
-_PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
-                             for s in c.spellings())
-_INVOICE_MARKERS = frozenset(normalize_header(s) for c in INVOICE_COLUMNS[3:5]
-                             for s in c.spellings())
+# the columns that tell a payment table (回款单号, 回款日期) from an invoice table (开票日期, 到期日)
+_PAYMENT_MARKERS = PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
+_INVOICE_MARKERS = INVOICE_COLUMNS[3:5]
 USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
 
 
@@ -1193,10 +1191,10 @@ def _ambiguous_receipts(found: list[PaymentRecord]) -> list[Problem]:
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
-    head = [header_key(c) for _, cells in sheet.lines[:12] for c in cells if c]
-    if any(h in _PAYMENT_MARKERS for h in head):
+    """Told by the header, looked for where `Sheet.table` looks for it (`Sheet.names_any`)."""
+    if sheet.names_any(_PAYMENT_MARKERS):
         return "payments"
-    if any(h in _INVOICE_MARKERS for h in head):
+    if sheet.names_any(_INVOICE_MARKERS):
         return "invoices"
     return None
 

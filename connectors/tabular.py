@@ -36,6 +36,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import math
 import re
 import unicodedata
@@ -356,11 +357,27 @@ class Sheet:
             headers.setdefault(name, _shown(header_cells[index]))
         return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted, headers)
 
+    def header_rows(self) -> list[tuple[int, tuple[str, ...]]]:
+        """The rows a header is searched in: the first HEADER_SEARCH_ROWS non-empty rows (a
+        title block's blank spacer rows do not count). The one rule for every reader: `table`
+        finds its header here, and a caller telling which kind of table a sheet holds
+        (`names_any`) looks here too, so that a sheet it passes over is one `table` could not
+        read either."""
+        return list(itertools.islice(((n, cells) for n, cells in self.lines if any(cells)),
+                                     HEADER_SEARCH_ROWS))
+
+    def names_any(self, columns: Sequence[Column]) -> bool:
+        """Whether a cell of the `header_rows` is one of `columns` (any spelling; a unit in
+        brackets as `table` allows it): e.g. whether a worksheet holds deliveries at all."""
+        lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
+        return any(_column_of(lookup, c)[0] is not None
+                   for _, cells in self.header_rows() for c in cells if c)
+
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
         joined = {c.name for c in columns if c.joined}
         required = [c for c in columns if c.required]
-        candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
+        candidates = self.header_rows()
         if not candidates:
             return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], [], {}
         chosen = None

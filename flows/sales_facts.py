@@ -1102,24 +1102,29 @@ def _returned_quantity(text: str) -> int:
     return value
 
 
-def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
+def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement], list[str]]:
     """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
-    sheet without the document-number column at all (a cover or notes sheet) is skipped, any
-    other sheet must be a good table; all problems of all sheets at once. A workbook with a
-    hidden worksheet holding data is refused (`load_sheets`)."""
+    sheet whose header rows (`Sheet.header_rows`: where `Sheet.table` searches, the first 10
+    non-empty rows) hold no document-number column (a cover or notes sheet) is skipped and
+    said (the notes returned), any other sheet must be a good table; all problems of all
+    sheets at once. A workbook with a hidden worksheet holding data is refused
+    (`load_sheets`)."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
         sheets = load_sheets(path)
     except TableError as exc:
         raise ImportRefused(list(exc.problems), more=exc.more) from exc
-    spellings = {normalize_header(x) for x in columns[0].spellings()}
     found: list[_Movement] = []
     problems, more, read = [], 0, 0
+    passed: list[str] = []
     for sheet in sheets:
-        if len(sheets) > 1 and not any(header_key(c) in spellings
-                                       for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
-                                       for c in cells):
+        # looked for where `Sheet.table` looks for the header: a sheet passed over is one it
+        # could not read either; it is said, so that a sheet of deliveries under too long a
+        # title block is not lost without a word
+        if len(sheets) > 1 and not sheet.names_any(columns[:1]):
+            passed.append(f"{Path(path).name}：工作表“{sheet.title}”的前 {HEADER_SEARCH_ROWS} 个非空行中没有"
+                          f"「{number}」列（表头），未作为{'退货' if returns else '发货'}数据读取")
             continue
         read += 1
         try:
@@ -1142,7 +1147,7 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
             problems += exc.problems
     if problems:
         raise ImportRefused(problems, more=more)
-    return Path(path).name, found
+    return Path(path).name, found, passed
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
@@ -1157,14 +1162,14 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     moved nothing (0, or blank beside a planned quantity) is no delivery / return: skipped
     and said in `summary.skipped`, and a stored line of its document is deleted like one the
     document no longer lists."""
-    source, moves = _read_movements(path, returns)
+    source, moves, passed = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
 
     def fail(m: _Movement, column: str, message: str) -> None:
         problems.append(Problem(m.source, m.row, column, message))
 
-    summary = ImportSummary()
+    summary = ImportSummary(notes=passed)
     applied: set[tuple[str, int]] = set()
     # where the file lists each (order, line): (date, file or sheet, row), for the checks
     placed: dict[tuple[str, int], list[tuple[dt.date, str, int]]] = defaultdict(list)
