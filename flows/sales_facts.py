@@ -1023,14 +1023,14 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
     not_moved = _not_moved(row, q, returns) if q.moved_only else None
     if not_moved is not None:
         # not a delivery / return: its date is not needed, but the note names the line
-        on = row.get(date_column, parse_date) if row[date_column] else None
+        on = row.get(date_column, _movement_date) if row[date_column] else None
         where = f"第 {line_no} 行" if line_no else f"物料 {sku}"
         note = (f"{row.source} 第{row.number}行：{'退货' if returns else '发货'}单 {number} "
                 f"意向单 {order_id} {where}{not_moved}")
         return _Movement(row.number, number, order_id, line_no, sku, 0, on, kind, reason,
                          not_moved=note)
     quantity = row.get(q.actual, _returned_quantity if returns else _delivered_quantity)
-    on = row.get(date_column, parse_date)
+    on = row.get(date_column, _movement_date)
     if on is not INVALID:
         late = _after_today(date_column, on, f"尚未{'退回' if returns else '发出'}的货物不能登记为"
                                              f"{'退货' if returns else '发货'}，请核对年份后再导入")
@@ -1038,6 +1038,13 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
             on = row.fail(date_column, late)
     return _Movement(row.number, number, order_id, line_no, sku, quantity, on, kind, reason,
                      units=_said_units(row, table, q.actual))
+
+
+def _movement_date(text: str) -> dt.date:
+    # warehouse and e-commerce ERPs write 出库日期 / 发货日期 with the time the goods left (an
+    # Excel date-time, `2026/10/12 14:35` in a CSV), local time: the date is what counts, as
+    # for the receivables' 开票日期 / 到账时间
+    return parse_date(text, time_of_day=True)
 
 
 def _said_units(row, table: Table, quantity: str) -> tuple[tuple[str, str, str], ...]:
