@@ -40,6 +40,7 @@ from connectors.tabular import (
     INVALID,
     MAX_PROBLEMS,
     NUL,
+    REPEATED_ROW,
     XLSX_SUFFIXES,
     CellError,
     Column,
@@ -1293,18 +1294,35 @@ PAYMENT_REPEATED = ("：同一回款单对同一张发票只能有一行，若�
 
 
 def no_duplicates(table, records, key, column: str) -> None:
-    first: dict[Any, int] = {}
+    """One row per key in a table: a row that repeats an earlier one in everything read is
+    one row given twice (delete it); another row of the key is refused with the advice to
+    merge (amounts added, for a payment's rows), which would double a repeated row."""
+    first: dict[Any, tuple[int, Any]] = {}
     problems = []
     advice = PAYMENT_REPEATED if column == "回款单号" else ""
     for row, record in zip(table.rows, records):
         k = key(record)
-        if k in first:
-            problems.append(Problem(table.source, row.number, column,
-                                    f"与第{first[k]}行重复{advice}"))
+        if k not in first:
+            first[k] = (row.number, record)
+            continue
+        number, earlier = first[k]
+        if _same_read(earlier, record):
+            said = f"与第{number}行完全相同：{REPEATED_ROW}"
         else:
-            first[k] = row.number
+            said = f"与第{number}行重复{advice}"
+        problems.append(Problem(table.source, row.number, column, said))
     if problems:
         raise TableError(problems)
+
+
+def _same_read(first, other) -> bool:
+    """Two records read the same in everything but where they are (`at`): their fields
+    compared, those left out of `==` (messages' helpers, a receipt's total) too; raw rows
+    (`Row`, a failed strict read's second look) by their cells."""
+    if isinstance(first, Row):
+        return first.values == other.values
+    return (dataclasses.replace(first, at=None).__dict__
+            == dataclasses.replace(other, at=None).__dict__)
 
 
 def read_receivables_file(path: Path) -> tuple[tuple[ReceivableRecord, ...],

@@ -35,7 +35,8 @@ from connectors.finance import (
     read_receivables_file,
 )
 from connectors.tabular import (
-    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem, Table,
+    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, REPEATED_ROW, UNIT_KINDS, CellError, Column,
+    Problem, Table,
     TableError, convert_rows, header_key, header_unit, load_sheets, normalize_header,
     parse_code, parse_date, parse_int, parse_text,
 )
@@ -1183,8 +1184,10 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     # the (order, line) rows of each document as the file lists them: the whole document
     listed: dict[str, set[tuple[str, int]]] = defaultdict(set)
     # one row per (document, order, line): a second row would overwrite the first one's
-    # quantity (two lots of one line on a delivery note), so it is refused, not kept
-    first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
+    # quantity (two lots of one line on a delivery note), so it is refused, not kept; one
+    # that repeats the first in everything read is the same row given twice (delete it: its
+    # quantity added would count goods that never moved)
+    first_row: dict[tuple[str, str, int], _Movement] = {}
     number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
     with (registered_import(db_url, "returns" if returns else "deliveries", source, actor)
@@ -1227,12 +1230,18 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
                 continue
-            seen = first_row.setdefault((m.number, m.order_id, line.line_no), (m.source, m.row))
-            if seen != (m.source, m.row):
-                where = "" if seen[0] == m.source else seen[0] + " "
-                fail(m, number_column,
-                     f"与{where}第{seen[1]}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
-                     "同一单据的同一行请合并为一行（数量相加）后再导入")
+            seen = first_row.setdefault((m.number, m.order_id, line.line_no), m)
+            if seen is not m:
+                where = "" if seen.source == m.source else seen.source + " "
+                same = f"同一{number_column}、意向单第 {line.line_no} 行"
+                if _same_read(seen, m):
+                    fail(m, number_column,
+                         f"与{where}第{seen.row}行完全相同（{same}，数量 {m.quantity}，"
+                         f"日期 {m.on:%Y-%m-%d}）：{REPEATED_ROW}")
+                else:
+                    fail(m, number_column,
+                         f"与{where}第{seen.row}行重复（{same}）："
+                         "同一单据的同一行请合并为一行（数量相加）后再导入")
                 continue
             number_field = table.return_no if returns else table.delivery_no
             existing = s.exec(select(table).where(number_field == m.number,
@@ -1256,6 +1265,12 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             raise ImportRefused(problems)
         finish(s)
     return summary
+
+
+def _same_read(first: _Movement, other: _Movement) -> bool:
+    """Two rows that read the same in everything but where they are."""
+    return dataclasses.replace(first, row=0, source="") == dataclasses.replace(other, row=0,
+                                                                               source="")
 
 
 def _unit_mismatches(m: _Movement, line: IntentOrderLine, what: str) -> list[Problem]:
