@@ -6,7 +6,9 @@
     金蝶云星空 (K/3 Cloud) 凭证引入 sheet (see `build_voucher_workbook`);
   - in both the JSON is written last and is the "done" marker;
   - receivables: finance drops CSV/XLSX exports into `<drop>/receivables-inbound/`; they are
-    read one file per page in file-name order, the cursor being the last file name read.
+    read one file per page in file-name order, the cursor being the files read so far, each
+    with a fingerprint of its content (a corrected export dropped again under its name is
+    read again; `files_read`).
 - `RestFinance` talks to the finance system's REST API: `POST /api/v1/invoice-requests` and
   `POST /api/v1/voucher-drafts` with an `Idempotency-Key`, `GET /api/v1/receivables?cursor=`.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -35,7 +38,7 @@ from pydantic import SecretStr
 
 from connectors import xlsx
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
-from connectors.files import publish_once, write_atomically
+from connectors.files import os_reason, publish_once, write_atomically
 from connectors.tabular import (
     INVALID,
     MAX_PROBLEMS,
@@ -504,6 +507,9 @@ class EmbeddedFinance:
         self.drop_dir = Path(drop_dir)
         self.voucher_book = voucher_book or KingdeeVoucherBook()
         self._lock = threading.Lock()
+        # file name → (its stat, its fingerprint): a file unchanged since is not read again
+        # to tell whether it changed
+        self._fingerprints: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def request_invoice(self, request: InvoiceRequest) -> str:
         _check(request)
@@ -531,20 +537,65 @@ class EmbeddedFinance:
                              {"layout": VOUCHER_LAYOUT, "batch": content}, same_batch)
 
     def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
-        """The next export file after `since_cursor` (a file name), parsed strictly."""
+        """The first export file, in name order, that `since_cursor` has not read as it is now
+        (a new file, or one replaced by a corrected export under its name), parsed strictly.
+
+        The cursor after it lists the files read up to it with a fingerprint of what was read
+        (`files_read`), and none after it: a file read again puts the files after it to be
+        read again too, so that what a later file says of an invoice or 回款单 still comes
+        last (the sync keeps the last version of each). A file no longer in the folder is
+        dropped from the cursor. An old cursor (a file name) has read every file up to it as
+        the files are now."""
         inbound = self.drop_dir / RECEIVABLES_DIR
         try:
-            names = sorted(p.name for p in inbound.iterdir() if _is_inbound_file(p))
+            paths = sorted((p for p in inbound.iterdir() if _is_inbound_file(p)),
+                           key=lambda p: p.name)
         except FileNotFoundError:
-            names = []
-        after = [n for n in names if since_cursor is None or n > since_cursor]
-        if not after:
-            return ReceivablesPage((), (), None)
-        name = after[0]
-        invoices, payments = read_receivables_file(inbound / name)
-        log.info("receivables export %s: %d invoices, %d payments", name, len(invoices),
-                 len(payments))
-        return ReceivablesPage(invoices, payments, name)
+            paths = []
+        read = self._read_as_now(since_cursor, paths)
+        for path in paths:
+            if read.get(path.name) == self._fingerprint(path):
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise PermanentError(f"应收/回款导出文件 {path.name} 无法读取：{os_reason(exc)}",
+                                     provider=self.provider, code="bad-file") from exc
+            invoices, payments = read_receivables_file(path, data=data)
+            again = "（更正后重新读取）" if path.name in read else ""
+            log.info("receivables export %s%s: %d invoices, %d payments", path.name, again,
+                     len(invoices), len(payments))
+            cursor = {name: mark for name, mark in read.items() if name < path.name}
+            cursor[path.name] = _fingerprint_of(data)
+            return ReceivablesPage(invoices, payments, _files_cursor(cursor))
+        return ReceivablesPage((), (), None)
+
+    def _read_as_now(self, cursor: str | None, paths: list[Path]) -> dict[str, str]:
+        """The files `cursor` has read, by name (those still in the folder), each with the
+        fingerprint of the content read."""
+        present = {p.name: p for p in paths}
+        if cursor is None:
+            return {}
+        read = files_read(cursor)
+        if read is None:  # an old cursor, the last file name read: read as they are now
+            return {name: self._fingerprint(p) for name, p in present.items() if name <= cursor}
+        return {name: mark for name, mark in read.items() if name in present}
+
+    def _fingerprint(self, path: Path) -> str:
+        try:
+            st = path.stat()
+        except OSError:
+            return ""  # gone since the folder was listed: read (and refused) as such
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        known = self._fingerprints.get(path.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        try:
+            mark = _fingerprint_of(path.read_bytes())
+        except OSError:
+            return ""
+        self._fingerprints[path.name] = (key, mark)
+        return mark
 
     # --- publishing ---------------------------------------------------------------------
     def _publish(self, folder: Path, stem: str, reference: str, write_workbook,
@@ -828,6 +879,40 @@ USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
 # advice to save it again: skipped silently, its payments would be missing without a word.
 # Other files (a 说明.txt beside the exports) are not exports and are skipped.
 INBOUND_SUFFIXES = frozenset({".csv", *XLSX_SUFFIXES, ".xls"})
+
+
+def _fingerprint_of(data: bytes) -> str:
+    # 64 bits of SHA-256: tells a corrected export from the one read, the cursor stays short
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _files_cursor(read: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(read.items())), ensure_ascii=False, separators=(",", ":"))
+
+
+def files_read(cursor: str) -> dict[str, str] | None:
+    """The export files an embedded receivables cursor has read, by name, each with the
+    fingerprint of the content read; None for a cursor written before fingerprints were
+    kept, which is the name of the last file read (no export's name ends in `}`)."""
+    if not cursor.startswith("{") or not cursor.endswith("}"):
+        return None
+    try:
+        read = json.loads(cursor)
+    except ValueError:
+        read = None
+    if not isinstance(read, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in read.items()):
+        raise PermanentError(f"receivables cursor is unreadable: {cursor[:200]!r}",
+                             provider="embedded-finance", code="bad-cursor")
+    return read
+
+
+def last_file_read(cursor: str) -> str | None:
+    """The name of the last export file (in name order) a receivables cursor has read."""
+    read = files_read(cursor)
+    if read is None:
+        return cursor
+    return max(read, default=None)
 
 
 def _is_inbound_file(path: Path) -> bool:
@@ -1325,12 +1410,13 @@ def _same_read(first, other) -> bool:
             == dataclasses.replace(other, at=None).__dict__)
 
 
-def read_receivables_file(path: Path) -> tuple[tuple[ReceivableRecord, ...],
-                                                tuple[PaymentRecord, ...]]:
-    """One export file (CSV, or XLSX with one table per worksheet), parsed strictly; a
-    PermanentError names the file, row and column of every problem."""
+def read_receivables_file(path: Path, data: bytes | None = None
+                          ) -> tuple[tuple[ReceivableRecord, ...], tuple[PaymentRecord, ...]]:
+    """One export file (CSV, or XLSX with one table per worksheet), parsed strictly (`data`:
+    its bytes, read already); a PermanentError names the file, row and column of every
+    problem."""
     try:
-        return parse_receivables(load_sheets(path))
+        return parse_receivables(load_sheets(path, data=data))
     except TableError as exc:
         raise PermanentError(f"应收/回款导出文件 {path.name} 无法导入：\n{exc}",
                              provider="embedded-finance", code="bad-file") from exc
