@@ -562,7 +562,7 @@ class EmbeddedFinance:
                 raise PermanentError(f"应收/回款导出文件 {path.name} 无法读取：{os_reason(exc)}",
                                      provider=self.provider, code="bad-file") from exc
             invoices, payments = read_receivables_file(path, data=data)
-            again = "（更正后重新读取）" if path.name in read else ""
+            again = " (changed since it was read: read again)" if path.name in read else ""
             log.info("receivables export %s%s: %d invoices, %d payments", path.name, again,
                      len(invoices), len(payments))
             cursor = {name: mark for name, mark in read.items() if name < path.name}

@@ -68,7 +68,7 @@ MAX_PROBLEMS = 50  # enough to fix a file in one go; more only buries the first 
 # said of a row that repeats an earlier one in everything read (an export appended twice, two
 # overlapping exports pasted into one sheet): one row given twice, not two lots of a line
 # whose quantities (amounts) are to be added up
-REPEATED_ROW = "是同一行重复出现（如导出内容粘贴了两次）：请删除重复的这一行后再导入"
+REPEATED_ROW = "是同一行重复出现（如导出内容粘贴了两次），请删除重复的这一行后再导入"
 TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})

@@ -120,6 +120,20 @@ def test_embedded_reads_exports_one_file_per_page_in_name_order(tmp_path):
     assert [i.invoice_no for p in pages for i in p.invoices] == ["24322000000012345678"]
 
 
+def test_a_payment_row_given_twice_is_to_be_deleted_not_added_up(tmp_path):
+    """Rows of one 回款单 and invoice that differ are merged (amounts added); a row repeated
+    exactly is one row given twice: adding it up would count the money twice."""
+    inbound = tmp_path / "receivables-inbound"
+    row = ["SK-2610-001", "04419876", dt.datetime(2026, 10, 3), 10000, CODE]
+    payments_xlsx(inbound, rows=[row, row, [*row[:3], 500, CODE]])
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables(None)
+    said = str(info.value)
+    assert "第4行「回款单号」：与第3行完全相同：是同一行重复出现" in said, said
+    assert "第5行「回款单号」：与第3行重复：同一回款单对同一张发票只能有一行" in said, said
+    assert said.count("金额相加") == 1, said
+
+
 def test_embedded_reads_a_file_again_when_its_content_changed_and_the_files_after_it(tmp_path):
     """The cursor keeps a fingerprint per file read: an export replaced under its name (a
     correction) is read again, and every file after it too (what a later file says comes
@@ -195,6 +209,8 @@ def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
     ("04419878,某公司,,2026-10-05,2026-09-05,100", "第3行「到期日」：到期日 2026-09-05 早于开票日期"),
     ("04419878,某公司,9132ABC,2026-09-05,2026-10-05,100", "第3行「统一社会信用代码」"),
     ("04419876,某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：与第2行重复"),
+    ("04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1.00",
+     "第3行「发票号」：与第2行完全相同：是同一行重复出现（如导出内容粘贴了两次），请删除重复的这一行"),
 ])
 def test_embedded_refuses_bad_rows_naming_file_row_and_column(tmp_path, line, needle):
     inbound = tmp_path / "receivables-inbound"
