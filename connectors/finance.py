@@ -6,7 +6,9 @@
     金蝶云星空 (K/3 Cloud) 凭证引入 sheet (see `build_voucher_workbook`);
   - in both the JSON is written last and is the "done" marker;
   - receivables: finance drops CSV/XLSX exports into `<drop>/receivables-inbound/`; they are
-    read one file per page in file-name order, the cursor being the last file name read.
+    read one file per page in file-name order, the cursor being the files read so far, each
+    with a fingerprint of its content (a corrected export dropped again under its name is
+    read again; `files_read`).
 - `RestFinance` talks to the finance system's REST API: `POST /api/v1/invoice-requests` and
   `POST /api/v1/voucher-drafts` with an `Idempotency-Key`, `GET /api/v1/receivables?cursor=`.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -35,11 +38,12 @@ from pydantic import SecretStr
 
 from connectors import xlsx
 from connectors.base import PermanentError, RemoteClient, send, transient_retry
-from connectors.files import publish_once, write_atomically
+from connectors.files import os_reason, publish_once, write_atomically
 from connectors.tabular import (
     INVALID,
     MAX_PROBLEMS,
     NUL,
+    REPEATED_ROW,
     XLSX_SUFFIXES,
     CellError,
     Column,
@@ -53,7 +57,6 @@ from connectors.tabular import (
     load_sheets,
     money_in_range,
     no_nul,
-    normalize_header,
     parse_code,
     parse_date,
     parse_money,
@@ -504,6 +507,9 @@ class EmbeddedFinance:
         self.drop_dir = Path(drop_dir)
         self.voucher_book = voucher_book or KingdeeVoucherBook()
         self._lock = threading.Lock()
+        # file name → (its stat, its fingerprint): a file unchanged since is not read again
+        # to tell whether it changed
+        self._fingerprints: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def request_invoice(self, request: InvoiceRequest) -> str:
         _check(request)
@@ -531,20 +537,65 @@ class EmbeddedFinance:
                              {"layout": VOUCHER_LAYOUT, "batch": content}, same_batch)
 
     def fetch_receivables(self, since_cursor: str | None) -> ReceivablesPage:
-        """The next export file after `since_cursor` (a file name), parsed strictly."""
+        """The first export file, in name order, that `since_cursor` has not read as it is now
+        (a new file, or one replaced by a corrected export under its name), parsed strictly.
+
+        The cursor after it lists the files read up to it with a fingerprint of what was read
+        (`files_read`), and none after it: a file read again puts the files after it to be
+        read again too, so that what a later file says of an invoice or 回款单 still comes
+        last (the sync keeps the last version of each). A file no longer in the folder is
+        dropped from the cursor. An old cursor (a file name) has read every file up to it as
+        the files are now."""
         inbound = self.drop_dir / RECEIVABLES_DIR
         try:
-            names = sorted(p.name for p in inbound.iterdir() if _is_inbound_file(p))
+            paths = sorted((p for p in inbound.iterdir() if _is_inbound_file(p)),
+                           key=lambda p: p.name)
         except FileNotFoundError:
-            names = []
-        after = [n for n in names if since_cursor is None or n > since_cursor]
-        if not after:
-            return ReceivablesPage((), (), None)
-        name = after[0]
-        invoices, payments = read_receivables_file(inbound / name)
-        log.info("receivables export %s: %d invoices, %d payments", name, len(invoices),
-                 len(payments))
-        return ReceivablesPage(invoices, payments, name)
+            paths = []
+        read = self._read_as_now(since_cursor, paths)
+        for path in paths:
+            if read.get(path.name) == self._fingerprint(path):
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise PermanentError(f"应收/回款导出文件 {path.name} 无法读取：{os_reason(exc)}",
+                                     provider=self.provider, code="bad-file") from exc
+            invoices, payments = read_receivables_file(path, data=data)
+            again = " (changed since it was read: read again)" if path.name in read else ""
+            log.info("receivables export %s%s: %d invoices, %d payments", path.name, again,
+                     len(invoices), len(payments))
+            cursor = {name: mark for name, mark in read.items() if name < path.name}
+            cursor[path.name] = _fingerprint_of(data)
+            return ReceivablesPage(invoices, payments, _files_cursor(cursor))
+        return ReceivablesPage((), (), None)
+
+    def _read_as_now(self, cursor: str | None, paths: list[Path]) -> dict[str, str]:
+        """The files `cursor` has read, by name (those still in the folder), each with the
+        fingerprint of the content read."""
+        present = {p.name: p for p in paths}
+        if cursor is None:
+            return {}
+        read = files_read(cursor)
+        if read is None:  # an old cursor, the last file name read: read as they are now
+            return {name: self._fingerprint(p) for name, p in present.items() if name <= cursor}
+        return {name: mark for name, mark in read.items() if name in present}
+
+    def _fingerprint(self, path: Path) -> str:
+        try:
+            st = path.stat()
+        except OSError:
+            return ""  # gone since the folder was listed: read (and refused) as such
+        key = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        known = self._fingerprints.get(path.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        try:
+            mark = _fingerprint_of(path.read_bytes())
+        except OSError:
+            return ""
+        self._fingerprints[path.name] = (key, mark)
+        return mark
 
     # --- publishing ---------------------------------------------------------------------
     def _publish(self, folder: Path, stem: str, reference: str, write_workbook,
@@ -818,10 +869,9 @@ PAYMENT_COLUMNS = (
     Column("发票代码", required=False),
     Column("作废状态", required=False, aliases=("作废标志", "是否作废", "voided")),
 )
-_PAYMENT_MARKERS = frozenset(normalize_header(s) for c in PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
-                             for s in c.spellings())
-_INVOICE_MARKERS = frozenset(normalize_header(s) for c in INVOICE_COLUMNS[3:5]
-                             for s in c.spellings())
+# the columns that tell a payment table (回款单号, 回款日期) from an invoice table (开票日期, 到期日)
+_PAYMENT_MARKERS = PAYMENT_COLUMNS[:1] + PAYMENT_COLUMNS[2:3]
+_INVOICE_MARKERS = INVOICE_COLUMNS[3:5]
 USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
 
 
@@ -829,6 +879,40 @@ USCC_PATTERN = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}")
 # advice to save it again: skipped silently, its payments would be missing without a word.
 # Other files (a 说明.txt beside the exports) are not exports and are skipped.
 INBOUND_SUFFIXES = frozenset({".csv", *XLSX_SUFFIXES, ".xls"})
+
+
+def _fingerprint_of(data: bytes) -> str:
+    # 64 bits of SHA-256: tells a corrected export from the one read, the cursor stays short
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _files_cursor(read: dict[str, str]) -> str:
+    return json.dumps(dict(sorted(read.items())), ensure_ascii=False, separators=(",", ":"))
+
+
+def files_read(cursor: str) -> dict[str, str] | None:
+    """The export files an embedded receivables cursor has read, by name, each with the
+    fingerprint of the content read; None for a cursor written before fingerprints were
+    kept, which is the name of the last file read (no export's name ends in `}`)."""
+    if not cursor.startswith("{") or not cursor.endswith("}"):
+        return None
+    try:
+        read = json.loads(cursor)
+    except ValueError:
+        read = None
+    if not isinstance(read, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in read.items()):
+        raise PermanentError(f"receivables cursor is unreadable: {cursor[:200]!r}",
+                             provider="embedded-finance", code="bad-cursor")
+    return read
+
+
+def last_file_read(cursor: str) -> str | None:
+    """The name of the last export file (in name order) a receivables cursor has read."""
+    read = files_read(cursor)
+    if read is None:
+        return cursor
+    return max(read, default=None)
 
 
 def _is_inbound_file(path: Path) -> bool:
@@ -1193,10 +1277,10 @@ def _ambiguous_receipts(found: list[PaymentRecord]) -> list[Problem]:
 
 
 def _sheet_kind(sheet: Sheet) -> str | None:
-    head = [header_key(c) for _, cells in sheet.lines[:12] for c in cells if c]
-    if any(h in _PAYMENT_MARKERS for h in head):
+    """Told by the header, looked for where `Sheet.table` looks for it (`Sheet.names_any`)."""
+    if sheet.names_any(_PAYMENT_MARKERS):
         return "payments"
-    if any(h in _INVOICE_MARKERS for h in head):
+    if sheet.names_any(_INVOICE_MARKERS):
         return "invoices"
     return None
 
@@ -1295,26 +1379,44 @@ PAYMENT_REPEATED = ("：同一回款单对同一张发票只能有一行，若�
 
 
 def no_duplicates(table, records, key, column: str) -> None:
-    first: dict[Any, int] = {}
+    """One row per key in a table: a row that repeats an earlier one in everything read is
+    one row given twice (delete it); another row of the key is refused with the advice to
+    merge (amounts added, for a payment's rows), which would double a repeated row."""
+    first: dict[Any, tuple[int, Any]] = {}
     problems = []
     advice = PAYMENT_REPEATED if column == "回款单号" else ""
     for row, record in zip(table.rows, records):
         k = key(record)
-        if k in first:
-            problems.append(Problem(table.source, row.number, column,
-                                    f"与第{first[k]}行重复{advice}"))
+        if k not in first:
+            first[k] = (row.number, record)
+            continue
+        number, earlier = first[k]
+        if _same_read(earlier, record):
+            said = f"与第{number}行完全相同：{REPEATED_ROW}"
         else:
-            first[k] = row.number
+            said = f"与第{number}行重复{advice}"
+        problems.append(Problem(table.source, row.number, column, said))
     if problems:
         raise TableError(problems)
 
 
-def read_receivables_file(path: Path) -> tuple[tuple[ReceivableRecord, ...],
-                                                tuple[PaymentRecord, ...]]:
-    """One export file (CSV, or XLSX with one table per worksheet), parsed strictly; a
-    PermanentError names the file, row and column of every problem."""
+def _same_read(first, other) -> bool:
+    """Two records read the same in everything but where they are (`at`): their fields
+    compared, those left out of `==` (messages' helpers, a receipt's total) too; raw rows
+    (`Row`, a failed strict read's second look) by their cells."""
+    if isinstance(first, Row):
+        return first.values == other.values
+    return (dataclasses.replace(first, at=None).__dict__
+            == dataclasses.replace(other, at=None).__dict__)
+
+
+def read_receivables_file(path: Path, data: bytes | None = None
+                          ) -> tuple[tuple[ReceivableRecord, ...], tuple[PaymentRecord, ...]]:
+    """One export file (CSV, or XLSX with one table per worksheet), parsed strictly (`data`:
+    its bytes, read already); a PermanentError names the file, row and column of every
+    problem."""
     try:
-        return parse_receivables(load_sheets(path))
+        return parse_receivables(load_sheets(path, data=data))
     except TableError as exc:
         raise PermanentError(f"应收/回款导出文件 {path.name} 无法导入：\n{exc}",
                              provider="embedded-finance", code="bad-file") from exc

@@ -6,7 +6,9 @@ does so the callers need not:
   Chinese Excel writes as "CSV"); comma or tab separated.
 - XLSX: every worksheet, cached values of formulas; a workbook with a hidden (or very hidden)
   worksheet that holds data is refused, naming it (the clerk never saw what it would add);
-  hidden rows are read (a filter left on hides rows, it does not delete them); dates (also in Chinese Excel's built-in
+  hidden rows are read (a filter left on hides rows, it does not delete them); a cell
+  merged over several rows is read in each of them that holds anything else (`_merged_down`:
+  a document's number and date merged over its lines); dates (also in Chinese Excel's built-in
   年月日 formats) become `2026-10-31`, whole floats below 2**53 lose their `.0`, so the
   callers always parse text. Other floats keep the text Excel shows (at most 15 significant
   digits: a formula's `113.11000000000001` is `113.11`; else the shortest, `2.4322e+19`)
@@ -36,6 +38,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import itertools
 import math
 import re
 import unicodedata
@@ -51,7 +54,7 @@ from models.names import HALF_WIDTH
 __all__ = [
     "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INT_MAX", "INVALID", "MONEY_LIMIT",
     "NUL",
-    "Problem", "Row",
+    "Problem", "REPEATED_ROW", "Row",
     "Sheet", "Table", "TableError", "UNIT_KINDS", "append_as_text", "convert_rows",
     "decode_csv", "load_sheets", "money_in_range", "no_nul",
     "header_key", "header_unit", "normalize_header", "parse_code",
@@ -62,6 +65,10 @@ T = TypeVar("T")
 
 HEADER_SEARCH_ROWS = 10
 MAX_PROBLEMS = 50  # enough to fix a file in one go; more only buries the first ones
+# said of a row that repeats an earlier one in everything read (an export appended twice, two
+# overlapping exports pasted into one sheet): one row given twice, not two lots of a line
+# whose quantities (amounts) are to be added up
+REPEATED_ROW = "是同一行重复出现（如导出内容粘贴了两次），请删除重复的这一行后再导入"
 TOTAL_MARKERS = frozenset({"合计", "总计", "小计", "合 计", "总 计"})
 CSV_SUFFIXES = frozenset({".csv", ".txt"})
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -356,11 +363,27 @@ class Sheet:
             headers.setdefault(name, _shown(header_cells[index]))
         return Table(self.source, header_at, present, tuple(extra), tuple(rows), noted, headers)
 
+    def header_rows(self) -> list[tuple[int, tuple[str, ...]]]:
+        """The rows a header is searched in: the first HEADER_SEARCH_ROWS non-empty rows (a
+        title block's blank spacer rows do not count). The one rule for every reader: `table`
+        finds its header here, and a caller telling which kind of table a sheet holds
+        (`names_any`) looks here too, so that a sheet it passes over is one `table` could not
+        read either."""
+        return list(itertools.islice(((n, cells) for n, cells in self.lines if any(cells)),
+                                     HEADER_SEARCH_ROWS))
+
+    def names_any(self, columns: Sequence[Column]) -> bool:
+        """Whether a cell of the `header_rows` is one of `columns` (any spelling; a unit in
+        brackets as `table` allows it): e.g. whether a worksheet holds deliveries at all."""
+        lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
+        return any(_column_of(lookup, c)[0] is not None
+                   for _, cells in self.header_rows() for c in cells if c)
+
     def _find_header(self, columns: Sequence[Column]):
         lookup = {normalize_header(s): c.name for c in columns for s in c.spellings()}
         joined = {c.name for c in columns if c.joined}
         required = [c for c in columns if c.required]
-        candidates = [(n, cells) for n, cells in self.lines if any(cells)][:HEADER_SEARCH_ROWS]
+        candidates = self.header_rows()
         if not candidates:
             return 0, {}, [Problem(self.source, None, None, "文件是空的（没有表头）")], [], {}
         chosen = None
@@ -565,6 +588,7 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
         for ws in wb.worksheets:
             lines = tuple((n, tuple(_cell_text(v) for v in values))
                           for n, values in enumerate(ws.iter_rows(values_only=True), 1))
+            lines = _merged_down(lines, _merged_ranges(ws))
             if any(any(cells) for _, cells in lines):
                 name = source if len(wb.worksheets) == 1 else f"{source}[{ws.title}]"
                 sheets.append(Sheet(name, lines, ws.title,
@@ -572,6 +596,72 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
         return sheets
     finally:
         wb.close()
+
+
+# `<mergeCell ref="A2:A3"/>` of a worksheet's XML (any namespace prefix)
+_MERGE_CELL = re.compile(rb'<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref="\$?([A-Za-z]{1,3})\$?(\d+)'
+                         rb':\$?([A-Za-z]{1,3})\$?(\d+)"')
+_MERGE_TAIL = 512  # bytes kept from one chunk to the next: a tag cut in two is found whole
+
+
+def _merged_ranges(ws) -> set[tuple[int, int, int]]:
+    """The ranges of merged cells that span several rows, as (column, first row, last row)
+    (1-based; a range over several columns by its first one). openpyxl's read-only worksheets
+    do not read them (`<mergeCells>`, after the cells in the sheet's XML), so the XML is
+    scanned for them: a plain byte search through the decompressed stream, skipping the
+    chunks that hold none, which costs little beside parsing the cells."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    source = getattr(ws, "_get_source", None)
+    if source is None:  # not a read-only worksheet: nothing to scan (not used so)
+        return set()
+    found: set[tuple[int, int, int]] = set()
+    tail = b""
+    with source() as stream:
+        while True:
+            chunk = stream.read(1 << 20)
+            if not chunk:
+                break
+            data = tail + chunk
+            if b"mergeCell" in data:
+                for m in _MERGE_CELL.finditer(data):
+                    first, last = int(m.group(2)), int(m.group(4))
+                    if last > first:
+                        found.add((column_index_from_string(m.group(1).decode().upper()),
+                                   first, last))
+            tail = data[-_MERGE_TAIL:]
+    return found
+
+
+def _merged_down(lines: tuple[tuple[int, tuple[str, ...]], ...],
+                 ranges: set[tuple[int, int, int]]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """A cell merged over several rows read in each row it spans, as the clerk sees it:
+    report-style exports (and a clerk tidying a sheet) merge a document's 单号 / 日期 over
+    its lines, and the file keeps the value in the first row only. A row of the range with
+    nothing of its own stays blank (skipped): the merge only lengthens the document's block.
+    A range over several columns is read in its first column, as in its first row."""
+    if not ranges:
+        return lines
+    index = {n: i for i, (n, _) in enumerate(lines)}
+    filled: dict[int, list[str]] = {}  # line index → its cells, filled in
+    for column, first, last in sorted(ranges):
+        at = index.get(first)
+        top = lines[at][1] if at is not None else ()
+        if column > len(top) or not top[column - 1]:
+            continue
+        for number in range(first + 1, last + 1):
+            i = index.get(number)
+            if i is None or not any(lines[i][1]):  # nothing of its own (before any filling)
+                continue
+            cells = filled.setdefault(i, list(lines[i][1]))
+            if len(cells) < column:
+                cells.extend([""] * (column - len(cells)))
+            if not cells[column - 1]:
+                cells[column - 1] = top[column - 1]
+    if not filled:
+        return lines
+    return tuple((n, tuple(filled[i]) if i in filled else cells)
+                 for i, (n, cells) in enumerate(lines))
 
 
 def _refuse_hidden(source: str, sheets: Sequence[Sheet]) -> None:

@@ -35,7 +35,8 @@ from connectors.finance import (
     read_receivables_file,
 )
 from connectors.tabular import (
-    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, UNIT_KINDS, CellError, Column, Problem, Table,
+    HEADER_SEARCH_ROWS, INVALID, MAX_PROBLEMS, REPEATED_ROW, UNIT_KINDS, CellError, Column,
+    Problem, Table,
     TableError, convert_rows, header_key, header_unit, load_sheets, normalize_header,
     parse_code, parse_date, parse_int, parse_text,
 )
@@ -1023,14 +1024,14 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
     not_moved = _not_moved(row, q, returns) if q.moved_only else None
     if not_moved is not None:
         # not a delivery / return: its date is not needed, but the note names the line
-        on = row.get(date_column, parse_date) if row[date_column] else None
+        on = row.get(date_column, _movement_date) if row[date_column] else None
         where = f"第 {line_no} 行" if line_no else f"物料 {sku}"
         note = (f"{row.source} 第{row.number}行：{'退货' if returns else '发货'}单 {number} "
                 f"意向单 {order_id} {where}{not_moved}")
         return _Movement(row.number, number, order_id, line_no, sku, 0, on, kind, reason,
                          not_moved=note)
     quantity = row.get(q.actual, _returned_quantity if returns else _delivered_quantity)
-    on = row.get(date_column, parse_date)
+    on = row.get(date_column, _movement_date)
     if on is not INVALID:
         late = _after_today(date_column, on, f"尚未{'退回' if returns else '发出'}的货物不能登记为"
                                              f"{'退货' if returns else '发货'}，请核对年份后再导入")
@@ -1038,6 +1039,13 @@ def _movement(row, table: Table, number_column: str, date_column: str, returns: 
             on = row.fail(date_column, late)
     return _Movement(row.number, number, order_id, line_no, sku, quantity, on, kind, reason,
                      units=_said_units(row, table, q.actual))
+
+
+def _movement_date(text: str) -> dt.date:
+    # warehouse and e-commerce ERPs write 出库日期 / 发货日期 with the time the goods left (an
+    # Excel date-time, `2026/10/12 14:35` in a CSV), local time: the date is what counts, as
+    # for the receivables' 开票日期 / 到账时间
+    return parse_date(text, time_of_day=True)
 
 
 def _said_units(row, table: Table, quantity: str) -> tuple[tuple[str, str, str], ...]:
@@ -1102,24 +1110,29 @@ def _returned_quantity(text: str) -> int:
     return value
 
 
-def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
+def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement], list[str]]:
     """Every worksheet of the export (an ERP writes one per month, or a clerk adds one): a
-    sheet without the document-number column at all (a cover or notes sheet) is skipped, any
-    other sheet must be a good table; all problems of all sheets at once. A workbook with a
-    hidden worksheet holding data is refused (`load_sheets`)."""
+    sheet whose header rows (`Sheet.header_rows`: where `Sheet.table` searches, the first 10
+    non-empty rows) hold no document-number column (a cover or notes sheet) is skipped and
+    said (the notes returned), any other sheet must be a good table; all problems of all
+    sheets at once. A workbook with a hidden worksheet holding data is refused
+    (`load_sheets`)."""
     columns = RETURN_COLUMNS if returns else DELIVERY_COLUMNS
     number, date = ("退货单号", "退货日期") if returns else ("发货单号", "发货日期")
     try:
         sheets = load_sheets(path)
     except TableError as exc:
         raise ImportRefused(list(exc.problems), more=exc.more) from exc
-    spellings = {normalize_header(x) for x in columns[0].spellings()}
     found: list[_Movement] = []
     problems, more, read = [], 0, 0
+    passed: list[str] = []
     for sheet in sheets:
-        if len(sheets) > 1 and not any(header_key(c) in spellings
-                                       for _, cells in sheet.lines[:HEADER_SEARCH_ROWS]
-                                       for c in cells):
+        # looked for where `Sheet.table` looks for the header: a sheet passed over is one it
+        # could not read either; it is said, so that a sheet of deliveries under too long a
+        # title block is not lost without a word
+        if len(sheets) > 1 and not sheet.names_any(columns[:1]):
+            passed.append(f"{Path(path).name}：工作表“{sheet.title}”的前 {HEADER_SEARCH_ROWS} 个非空行中没有"
+                          f"「{number}」列（表头），未作为{'退货' if returns else '发货'}数据读取")
             continue
         read += 1
         try:
@@ -1142,7 +1155,7 @@ def _read_movements(path: Path, returns: bool) -> tuple[str, list[_Movement]]:
             problems += exc.problems
     if problems:
         raise ImportRefused(problems, more=more)
-    return Path(path).name, found
+    return Path(path).name, found, passed
 
 
 def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> ImportSummary:
@@ -1157,22 +1170,24 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     moved nothing (0, or blank beside a planned quantity) is no delivery / return: skipped
     and said in `summary.skipped`, and a stored line of its document is deleted like one the
     document no longer lists."""
-    source, moves = _read_movements(path, returns)
+    source, moves, passed = _read_movements(path, returns)
     what = "退货" if returns else "发货"
     problems: list[Problem] = []
 
     def fail(m: _Movement, column: str, message: str) -> None:
         problems.append(Problem(m.source, m.row, column, message))
 
-    summary = ImportSummary()
+    summary = ImportSummary(notes=passed)
     applied: set[tuple[str, int]] = set()
     # where the file lists each (order, line): (date, file or sheet, row), for the checks
     placed: dict[tuple[str, int], list[tuple[dt.date, str, int]]] = defaultdict(list)
     # the (order, line) rows of each document as the file lists them: the whole document
     listed: dict[str, set[tuple[str, int]]] = defaultdict(set)
     # one row per (document, order, line): a second row would overwrite the first one's
-    # quantity (two lots of one line on a delivery note), so it is refused, not kept
-    first_row: dict[tuple[str, str, int], tuple[str, int]] = {}
+    # quantity (two lots of one line on a delivery note), so it is refused, not kept; one
+    # that repeats the first in everything read is the same row given twice (delete it: its
+    # quantity added would count goods that never moved)
+    first_row: dict[tuple[str, str, int], _Movement] = {}
     number_column = "退货单号" if returns else "发货单号"
     table = SalesReturn if returns else Delivery
     with (registered_import(db_url, "returns" if returns else "deliveries", source, actor)
@@ -1215,12 +1230,18 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             if returns and m.on < business_date(signed[m.order_id]):
                 fail(m, "退货日期", "退货日期早于签署日期")
                 continue
-            seen = first_row.setdefault((m.number, m.order_id, line.line_no), (m.source, m.row))
-            if seen != (m.source, m.row):
-                where = "" if seen[0] == m.source else seen[0] + " "
-                fail(m, number_column,
-                     f"与{where}第{seen[1]}行重复（同一{number_column}、意向单第 {line.line_no} 行）："
-                     "同一单据的同一行请合并为一行（数量相加）后再导入")
+            seen = first_row.setdefault((m.number, m.order_id, line.line_no), m)
+            if seen is not m:
+                where = "" if seen.source == m.source else seen.source + " "
+                same = f"同一{number_column}、意向单第 {line.line_no} 行"
+                if _same_read(seen, m):
+                    fail(m, number_column,
+                         f"与{where}第{seen.row}行完全相同（{same}，数量 {m.quantity}，"
+                         f"日期 {m.on:%Y-%m-%d}）：{REPEATED_ROW}")
+                else:
+                    fail(m, number_column,
+                         f"与{where}第{seen.row}行重复（{same}）："
+                         "同一单据的同一行请合并为一行（数量相加）后再导入")
                 continue
             number_field = table.return_no if returns else table.delivery_no
             existing = s.exec(select(table).where(number_field == m.number,
@@ -1244,6 +1265,12 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
             raise ImportRefused(problems)
         finish(s)
     return summary
+
+
+def _same_read(first: _Movement, other: _Movement) -> bool:
+    """Two rows that read the same in everything but where they are."""
+    return dataclasses.replace(first, row=0, source="") == dataclasses.replace(other, row=0,
+                                                                               source="")
 
 
 def _unit_mismatches(m: _Movement, line: IntentOrderLine, what: str) -> list[Problem]:

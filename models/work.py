@@ -110,5 +110,7 @@ class ConnectorCursor(SQLModel, table=True):
     __tablename__ = "connector_cursor"
 
     name: str = Field(primary_key=True, max_length=60)
-    cursor: str | None = Field(default=None, max_length=400)
+    # text of any length: the drop folder's cursor lists every export read, with a
+    # fingerprint of each (connectors.finance.files_read)
+    cursor: str | None = Field(default=None, sa_type=sa.Text)
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

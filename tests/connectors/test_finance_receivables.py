@@ -12,6 +12,8 @@ from pydantic import SecretStr
 from connectors.base import PermanentError
 from connectors.finance import (
     EmbeddedFinance,
+    files_read,
+    last_file_read,
     Finance,
     PaymentRecord,
     ReceivableRecord,
@@ -101,10 +103,10 @@ def test_embedded_reads_exports_one_file_per_page_in_name_order(tmp_path):
     finance = EmbeddedFinance(tmp_path)
 
     first = finance.fetch_receivables(None)
-    assert first.cursor == "20261101-应收.csv"
+    assert last_file_read(first.cursor) == "20261101-应收.csv"
     assert first.invoices == EXPECTED_INVOICES and first.payments == ()
     second = finance.fetch_receivables(first.cursor)
-    assert second.cursor == "20261102-回款.xlsx"
+    assert last_file_read(second.cursor) == "20261102-回款.xlsx"
     assert second.payments == EXPECTED_PAYMENTS and second.invoices == ()
     done = finance.fetch_receivables(second.cursor)
     assert (done.invoices, done.payments, done.cursor) == ((), (), None)
@@ -114,8 +116,71 @@ def test_embedded_reads_exports_one_file_per_page_in_name_order(tmp_path):
                  "发票号,客户名称,开票日期,到期日,金额\n24322000000012345678,江苏康达医疗设备有限公司,"
                  "2026-11-02,2026-12-02,99.99\n", encoding="utf-8-sig")
     pages, kept = read_all(finance, second.cursor)
-    assert kept == "20261201-应收.csv"
+    assert last_file_read(kept) == "20261201-应收.csv"
     assert [i.invoice_no for p in pages for i in p.invoices] == ["24322000000012345678"]
+
+
+def test_a_payment_row_given_twice_is_to_be_deleted_not_added_up(tmp_path):
+    """Rows of one 回款单 and invoice that differ are merged (amounts added); a row repeated
+    exactly is one row given twice: adding it up would count the money twice."""
+    inbound = tmp_path / "receivables-inbound"
+    row = ["SK-2610-001", "04419876", dt.datetime(2026, 10, 3), 10000, CODE]
+    payments_xlsx(inbound, rows=[row, row, [*row[:3], 500, CODE]])
+    with pytest.raises(PermanentError) as info:
+        EmbeddedFinance(tmp_path).fetch_receivables(None)
+    said = str(info.value)
+    assert "第4行「回款单号」：与第3行完全相同：是同一行重复出现" in said, said
+    assert "第5行「回款单号」：与第3行重复：同一回款单对同一张发票只能有一行" in said, said
+    assert said.count("金额相加") == 1, said
+
+
+def test_embedded_reads_a_file_again_when_its_content_changed_and_the_files_after_it(tmp_path):
+    """The cursor keeps a fingerprint per file read: an export replaced under its name (a
+    correction) is read again, and every file after it too (what a later file says comes
+    last); a file rewritten with the same content, or only listed again, is not read."""
+    inbound = tmp_path / "receivables-inbound"
+    invoices_csv(inbound)
+    payments_xlsx(inbound)
+    finance = EmbeddedFinance(tmp_path)
+    pages, kept = read_all(finance)
+    assert len(pages) == 2 and set(files_read(kept)) == {"20261101-应收.csv", "20261102-回款.xlsx"}
+    assert read_all(finance, kept) == ([], kept)  # nothing changed: nothing read
+
+    invoices_csv(inbound)  # the same bytes again: not a correction
+    assert read_all(EmbeddedFinance(tmp_path), kept) == ([], kept)
+
+    invoices_csv(inbound, text=INVOICES_CSV.replace("800,", "900,"))
+    pages, again = read_all(EmbeddedFinance(tmp_path), kept)
+    assert [len(p.invoices) + len(p.payments) for p in pages] == [2, 3]  # 1101, then 1102
+    assert pages[0].invoices[1].amount == Decimal("900.00")
+    assert files_read(again)["20261102-回款.xlsx"] == files_read(kept)["20261102-回款.xlsx"]
+    assert files_read(again)["20261101-应收.csv"] != files_read(kept)["20261101-应收.csv"]
+
+
+def test_embedded_reads_an_old_cursor_as_every_file_up_to_it_read(tmp_path):
+    """A cursor stored before fingerprints were kept (the last file name read): the files up
+    to it count as read as they are now, the files after it are read."""
+    inbound = tmp_path / "receivables-inbound"
+    invoices_csv(inbound)
+    payments_xlsx(inbound)
+    page = EmbeddedFinance(tmp_path).fetch_receivables("20261101-应收.csv")
+    assert page.payments == EXPECTED_PAYMENTS and page.invoices == ()
+    assert last_file_read(page.cursor) == "20261102-回款.xlsx"
+    assert set(files_read(page.cursor)) == {"20261101-应收.csv", "20261102-回款.xlsx"}
+    assert EmbeddedFinance(tmp_path).fetch_receivables(page.cursor).cursor is None
+    assert EmbeddedFinance(tmp_path).fetch_receivables("20261102-回款.xlsx").cursor is None
+
+
+def test_embedded_reads_a_file_dropped_behind_the_files_read(tmp_path):
+    """A new export whose name sorts before files read already is read (with those after
+    it), not passed over for good."""
+    inbound = tmp_path / "receivables-inbound"
+    payments_xlsx(inbound)
+    finance = EmbeddedFinance(tmp_path)
+    _, kept = read_all(finance)
+    invoices_csv(inbound)  # 20261101, behind 20261102
+    pages, _ = read_all(finance, kept)
+    assert [p.invoices == EXPECTED_INVOICES for p in pages] == [True, False]
 
 
 def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
@@ -144,6 +209,8 @@ def test_embedded_workbook_with_an_invoice_sheet_and_a_payment_sheet(tmp_path):
     ("04419878,某公司,,2026-10-05,2026-09-05,100", "第3行「到期日」：到期日 2026-09-05 早于开票日期"),
     ("04419878,某公司,9132ABC,2026-09-05,2026-10-05,100", "第3行「统一社会信用代码」"),
     ("04419876,某公司,,2026-09-05,2026-10-05,100", "第3行「发票号」：与第2行重复"),
+    ("04419876,江苏康达医疗设备有限公司,,2026-09-05,2026-10-05,1.00",
+     "第3行「发票号」：与第2行完全相同：是同一行重复出现（如导出内容粘贴了两次），请删除重复的这一行"),
 ])
 def test_embedded_refuses_bad_rows_naming_file_row_and_column(tmp_path, line, needle):
     inbound = tmp_path / "receivables-inbound"

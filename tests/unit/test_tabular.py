@@ -519,3 +519,47 @@ def test_an_excel_day_number_in_a_date_column_is_refused_with_the_date_it_means(
     with pytest.raises(CellError) as refused:
         parse_date("12345")  # no day of these years
     assert "日期序号" not in refused.value.message
+
+
+# --- header rows and merged cells ---------------------------------------------------------
+
+def test_the_header_rows_are_the_first_ten_non_empty_rows_for_every_reader(tmp_path):
+    """`table` and `names_any` (which sheet holds which table) search the same rows: blank
+    spacer rows of a title block are not counted."""
+    wb = Workbook()
+    ws = wb.active
+    for i in range(7):
+        ws.append([f"标题{i}"])
+        ws.append([])
+    ws.append(["发票号", "客户名称"])
+    ws.append(["FP-1", "某公司"])
+    wb.save(tmp_path / "t.xlsx")
+    columns = (Column("发票号"), Column("客户名称"))
+    sheet = load_sheets(tmp_path / "t.xlsx")[0]
+    assert [n for n, _ in sheet.header_rows()] == [1, 3, 5, 7, 9, 11, 13, 15, 16]
+    assert sheet.names_any(columns[:1]) and sheet.table(columns).header_row == 15
+    ws.insert_rows(1, 3)  # three more non-empty rows above: the header is the 11th
+    for row in (1, 2, 3):
+        ws.cell(row, 1, f"说明{row}")
+    wb.save(tmp_path / "t.xlsx")
+    sheet = load_sheets(tmp_path / "t.xlsx")[0]
+    assert not sheet.names_any(columns[:1])
+    with pytest.raises(TableError):
+        sheet.table(columns)
+
+
+def test_a_cell_merged_over_rows_is_read_in_each_row_that_holds_anything(tmp_path):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["单号", "行号", "数量", "备注"])
+    ws.append(["FH-1", 1, 3, "整单备注"])
+    ws.append([None, 2, 40, None])
+    ws.append([None, None, None, None])  # inside the merge, nothing of its own
+    ws.append(["FH-2", 1, 5, None])
+    ws.merge_cells("A2:A4")
+    ws.merge_cells("D2:E3")  # over two columns too: read in its first one
+    wb.save(tmp_path / "m.xlsx")
+    lines = dict(load_sheets(tmp_path / "m.xlsx")[0].lines)
+    assert lines[3][:4] == ("FH-1", "2", "40", "整单备注")
+    assert not any(lines[4]) and lines[5][0] == "FH-2"
+    assert all(len(cells) < 5 or not cells[4] for cells in lines.values())
