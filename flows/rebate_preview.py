@@ -132,16 +132,17 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         profiles = customer_profiles(s, [cid], since=first)
         rates = payment_rates(s, [cid], first, day)
     return preview(order_lines, period, book, profiles, rates, last_month,
-                   partial(settled_pairs, db_url, cid, quarter.start))
+                   partial(settled_orders, db_url, cid))
 
 
-def settled_pairs(db_url: str, customer_id: int, since: dt.date) -> list[tuple[str, str]]:
-    """(bucket key, order id) that the customer's settled lines of months from `since` paid
-    (a preview asks, to tell a 阶梯补差 to come from a first payment)."""
+def settled_orders(db_url: str, customer_id: int, bucket_key: str, since: str) -> list[str]:
+    """The orders the customer's settled lines paid in a bucket whose period starts in month
+    `since` (a preview asks, to tell a 阶梯补差 to come from a first payment): the lines of
+    the settlements from that month on, through the (customer, month) index."""
     with session_scope(db_url) as s:
-        return s.exec(select(RebateLine.bucket_key, RebateLine.order_id).where(
-            RebateLine.customer_id == customer_id,
-            RebateLine.month >= f"{since:%Y-%m}").distinct()).all()
+        return s.exec(select(RebateLine.order_id).where(
+            RebateLine.customer_id == customer_id, RebateLine.month >= since,
+            RebateLine.bucket_key == bucket_key).distinct()).all()
 
 
 def _unknown_skus(s: Session, unknown: list[str]) -> str:

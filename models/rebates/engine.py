@@ -165,6 +165,14 @@ def period_of(day: dt.date, period: str) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def period_first_month(period: str) -> str:
+    """2027Q1 → 2027-01; 2027-02 → 2027-02."""
+    if "Q" in period:
+        year, q = period.split("Q")
+        return f"{year}-{(int(q) - 1) * 3 + 1:02d}"
+    return period
+
+
 @functools.lru_cache(maxsize=1024)
 def period_label(period: str) -> str:
     """2027Q1 → 2027年第一季度; 2027-02 → 2027年2月."""
@@ -1692,12 +1700,12 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
             book: PolicyBook, customers: Mapping[Hashable, CustomerProfile],
             payment_rates: PaymentRateLookup,
             last_month_lines: Iterable[SaleLine],
-            settled: Callable[[], Collection[tuple[str, str]]] | None = None) -> Preview:
+            settled: Callable[[str, str], Collection[str]] | None = None) -> Preview:
     """The rebate of one order as if it were signed today (docs/rebates.md, Preview).
 
-    `settled`: asked (once, only when this order changes what other orders of a bucket earn)
-    for the (bucket key, order id) pairs settlements already paid: their change is a 阶梯补差
-    to come, the others' is paid with their first settlement.
+    `settled(bucket key, its period's first month)`: asked only for a bucket whose other
+    orders this order changes, the orders settlements already paid in it: their change is
+    a 阶梯补差 to come, the others' is paid with their first settlement.
 
     `order_lines`: the order (net_quantity = ordered − returned). `period_lines`: the
     customer's signed orders in the periods containing the order date (net of returns,
@@ -1724,7 +1732,6 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
     total_fen = 0
     mine = sorted((d for (bk, o), d in after.dues.items() if o == oid),
                   key=lambda d: (d._rule.rank, d.bucket.key))
-    paid_pairs: frozenset[tuple[str, str]] | None = None
     for d in mine:
         r, b = d._rule, d._b
         applied_keys.add((r.code, r.rule_id))
@@ -1747,9 +1754,9 @@ def preview(order_lines: Iterable[SaleLine], period_lines: Iterable[SaleLine],
                    for o, od in b.dues.items() if o != oid}
         uplift = sum(changes.values())
         if uplift:
-            if paid_pairs is None:
-                paid_pairs = frozenset(settled()) if settled is not None else frozenset()
-            on_paid = sum(v for o, v in changes.items() if (b.key.key, o) in paid_pairs)
+            paid = (frozenset(settled(b.key.key, period_first_month(b.key.period)))
+                    if settled is not None else frozenset())
+            on_paid = sum(v for o, v in changes.items() if o in paid)
             inputs["other_orders_change"] = format(fen_to_yuan(uplift), "f")
             extra += _uplift_sentence(uplift, on_paid)
         rules.append(PreviewRule(

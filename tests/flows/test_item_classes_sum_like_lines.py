@@ -24,7 +24,7 @@ from flows.rebate_data import (
     Window, add_months, customer_profiles, payment_rates, policy_book,
     quarter_end, quarter_start, sale_lines,
 )
-from flows.rebate_preview import ItemIn, preview_items, settled_pairs
+from flows.rebate_preview import ItemIn, preview_items, settled_orders
 from flows.settlement import (
     compute_month, month_inputs, paid_in_db, returns_behind, settle_month,
 )
@@ -230,7 +230,7 @@ def test_summed_rows_evaluate_like_lines(docs, orders, _template_db, tmp_path_fa
                         lines, sale_lines(conn, [quarter], day, delivered=False), pb,
                         profiles, rates, sale_lines(conn, [last_window], last_end,
                                                     delivered=False),
-                        partial(settled_pairs, url, cid, quarter.start)).detail()
+                        partial(settled_orders, url, cid)).detail()
     finally:
         use_hub(None)
 

@@ -21,7 +21,7 @@ from flows.rebate_data import (
     Window, add_months, customer_profiles, named_products, payment_rates, policy_book,
     quarter_end, quarter_start, sale_lines, summed_ordered_twice, summed_sale_lines,
 )
-from flows.rebate_preview import ItemIn, preview_items, settled_pairs
+from flows.rebate_preview import ItemIn, preview_items, settled_orders
 from flows.settlement import compute_month, month_inputs, settle_month, voucher_batch
 from models import Product, RebateLine, SettlementRun
 from models.db import get_engine, session_scope
@@ -160,7 +160,7 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                         order, sale_lines(conn, [quarter], known, delivered=False), book,
                         profiles, rates, sale_lines(conn, [last_window], last_end,
                                                     delivered=False),
-                        partial(settled_pairs, url, cid, quarter.start)).detail()
+                        partial(settled_orders, url, cid)).detail()
             # the settlement reads a quarter in slices of order dates side by side, each on
             # its own connection: the same rows as one read
             whole = Window(dt.date(2026, 10, 1), dt.date(2026, 12, 31))
