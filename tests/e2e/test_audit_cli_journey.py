@@ -59,7 +59,7 @@ def _truncated_utf16(header: str, row: str) -> bytes:
      "D-1\tIOH261010-00001\t1\t5\t2026-10-10"),
     (("returns", "import"), "退货单号\t意向单号\t行号\t数量\t退货日期",
      "R-1\tIOH261010-00001\t1\t1\t2026-10-20"),
-])
+], ids=["receivables", "deliveries", "returns"])
 def test_a_truncated_unicode_text_export_is_refused_in_words_not_with_a_traceback(
         hub, tmp_path, command, header, row):
     # decode_csv (connectors/tabular.py) turns a bad UTF-8/GB18030 file into 无法识别文件编码,
@@ -193,7 +193,8 @@ def test_settle_does_not_print_every_customer_on_one_line(hub, cli):
 # --- 5. a folder given instead of a file ------------------------------------------------------
 
 @pytest.mark.parametrize("command", [("receivables", "import"), ("deliveries", "import"),
-                                     ("returns", "import")])
+                                     ("returns", "import")],
+                         ids=["receivables", "deliveries", "returns"])
 def test_a_folder_given_as_the_file_is_called_a_folder(hub, cli, tmp_path, command):
     folder = tmp_path / "十月导出"   # the folder the ERP export was saved into
     folder.mkdir()
@@ -203,3 +204,44 @@ def test_a_folder_given_as_the_file_is_called_a_folder(hub, cli, tmp_path, comma
     # type, while he named a folder. A folder named 十月.csv is told 这是一个目录，不是文件 — as
     # `rebates validate` says of any folder; so should this one.
     assert "目录" in err, err
+
+
+# --- 6. an irreversible confirmation of a month nobody named ---------------------------------
+
+def test_confirming_without_naming_the_month_is_refused(hub, cli):
+    clock_from(D(2026, 11, 5))
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, "江苏康达医疗设备有限公司")
+    signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-10")[0] == 0
+    clock_from(D(2026, 12, 5))
+    signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 5)])
+    assert cli("settle", "--month", "2026-11")[0] == 0
+    # finance, checking October's figures this week, confirms "revision 1" and leaves out
+    # --month: the command takes the default of a settlement run (上月 = 2026-11) and
+    # confirms November's revision 1 — for good ("from then on it never changes"), its
+    # statements issued as 已确认. Every documented form (docs/rebates.md, README) and the
+    # API (/rebates/settlements/{month}/{revision}/confirm) name the month; an irreversible
+    # confirmation must too, as it must name --by.
+    code, out, err = cli("settle", "--confirm", "1", "--by", "finance-01")
+    with get_engine(hub.db_url).connect() as conn:
+        confirmed = conn.execute(sa.text(
+            "SELECT month FROM settlement_run WHERE status = 'confirmed'")).scalars().all()
+    assert confirmed == [], f"confirmed {confirmed} (exit {code}): {out}"
+    assert code == 2 and "--month" in err, err
+
+
+def test_a_truncated_unicode_text_export_in_finance_drop_folder_is_refused_in_words(hub):
+    # The same crash through `receivables sync` (and the scheduled receivables-sync flow,
+    # which reads the same drop folder): every sync stops at this file with a traceback,
+    # and the files finance drops after it are never read until someone finds it by hand.
+    # A bad file is refused in words naming it (as a bad date in it is: exit 2, 未完成).
+    inbound = hub.settings.path("finance-drop") / "receivables-inbound"
+    inbound.mkdir(parents=True, exist_ok=True)
+    (inbound / "20261101-应收.csv").write_bytes(_truncated_utf16(
+        "发票号\t客户名称\t开票日期\t到期日\t金额",
+        "FP-1\t江苏康达医疗设备有限公司\t2026-10-01\t2026-10-31\t100.00"))
+    run = salesops(hub, "receivables", "sync")
+    assert "Traceback" not in run.stderr, run.stderr[-600:]
+    assert run.returncode == 2 and "20261101-应收.csv" in run.stderr, run.stderr
+    assert count(hub.db_url, "receivable_invoice") == 0
