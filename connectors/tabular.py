@@ -37,6 +37,7 @@ import codecs
 import csv
 import dataclasses
 import datetime as dt
+import errno
 import io
 import itertools
 import math
@@ -471,11 +472,19 @@ def _is_total(cells: tuple[str, ...]) -> bool:
 # --- reading files ---------------------------------------------------------------------------
 
 def decode_csv(data: bytes) -> str:
-    """CSV bytes → text: a BOM decides; otherwise UTF-8 if it decodes, else GB18030."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8):].decode("utf-8")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+    """CSV bytes → text: a BOM decides; otherwise UTF-8 if it decodes, else GB18030. A file
+    its BOM's encoding cannot decode (a UTF-16 "Unicode 文本" export cut short) is refused."""
+    for bom, encoding, label in ((codecs.BOM_UTF8, "utf-8", "UTF-8"),
+                                 (codecs.BOM_UTF16_LE, "utf-16", "UTF-16（Unicode 文本）"),
+                                 (codecs.BOM_UTF16_BE, "utf-16", "UTF-16（Unicode 文本）")):
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode("utf-8") if encoding == "utf-8" \
+                    else data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise TableError([Problem("", None, None, (
+                    f"文件编码错误：文件开头标明为 {label} 编码，但第 {exc.start + 1} 字节起无法按该"
+                    "编码读取（文件可能不完整，如复制或下载中断），请重新导出后再导入"))]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -690,6 +699,9 @@ def _all_sheets(path: Path | str, *, data: bytes | None, name: str | None) -> li
     path = Path(path)
     source = name or path.name
     suffix = path.suffix.lower()
+    if data is None and path.is_dir():  # whatever its name says
+        raise TableError([Problem(source, None, None, "无法读取文件：" + os_reason(
+            IsADirectoryError(errno.EISDIR, "is a directory")))])
     if suffix in XLSX_SUFFIXES:
         return _xlsx_sheets(source, data if data is not None else path)
     if suffix in CSV_SUFFIXES:
