@@ -282,9 +282,11 @@ def print_summary(summary: dict) -> None:
     st = summary.get("settlement")
     if st:
         print(f"\n月度返利结算（settle-month 部署）：{st['message']}")
-        for title, key in (("按大区", "by_region"), ("按销售", "by_rep"), ("按客户", "by_customer")):
-            if st[key]:
-                print(f"  {title}：" + "；".join(f"{k} {yuan(v)}" for k, v in st[key].items()))
+        from flows.settlement import breakdowns
+
+        for dimension, rows in breakdowns(st)[1:]:  # by region, rep and customer
+            if rows:
+                print(f"  按{dimension}：" + "；".join(f"{k} {yuan(v)}" for k, v in rows.items()))
         if st.get("voucher_ref"):
             print(f"  凭证草稿：{st['voucher_ref']}")
         for path in st.get("documents", {}).get("statements", []):

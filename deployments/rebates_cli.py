@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from deployments.customers_cli import CliError, _hub, _settings, _staff, unreadable
@@ -191,10 +192,22 @@ def cmd_replay(args) -> int:
         print(f"\n{title}：")
         if not rows:  # no rebate under either set of policies: say so, not a bare heading
             print("  （无返利）")
-        for row in sorted(rows.values(), key=order):
-            print(f"  {row.key}\t现行 {yuan(row.published)}\t草稿 {yuan(row.draft)}\t"
-                  f"变化 {yuan(row.change, plus=True)}")
+        _print_capped([f"  {row.key}\t现行 {yuan(row.published)}\t草稿 {yuan(row.draft)}\t"
+                       f"变化 {yuan(row.change, plus=True)}"
+                       for row in sorted(rows.values(), key=order)], "完整列表请加 --json")
     return 0
+
+
+LISTED = 20  # lines of a list a command prints; the rest is counted (the whole in --json)
+
+
+def _print_capped(lines: list[str], whole: str = "", file=None) -> None:
+    """The first LISTED of `lines`, then how many more (`whole`: where they all are)."""
+    for line in lines[:LISTED]:
+        print(line, file=file)
+    if len(lines) > LISTED:
+        print(f"  ……另有 {len(lines) - LISTED} 条未列出" + (f"（{whole}）" if whole else ""),
+              file=file)
 
 
 def _by_change(row):
@@ -223,11 +236,15 @@ def _unfinished(month: str, exc, done: str = ""):
 
 def cmd_settle(args) -> int:
     from connectors.base import PermanentError, TransientError
-    from flows.settlement import confirm_settlement, finish_revision, previous_month, settle_month
+    from flows.settlement import (
+        breakdowns, confirm_settlement, finish_revision, previous_month, settle_month,
+    )
     from models.money import yuan
 
     month = previous_month() if args.month is None else args.month  # "" is a mistake
     if args.confirm is not None:
+        if args.month is None:  # a confirmation is for good: never of a month nobody named
+            raise CliError("确认结算须用 --month 指明月份（例如 --month 2026-10）：确认后不可撤销")
         if not args.by:
             raise CliError("确认结算须用 --by 指明财务人员编号")
         hub = _hub()
@@ -260,10 +277,15 @@ def cmd_settle(args) -> int:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0
     print(result.message)
-    for title, rows in (("按类型", result.by_kind), ("按大区", result.by_region),
-                        ("按销售", result.by_rep), ("按客户", result.by_customer)):
+    for dimension, rows in breakdowns(result.as_dict()):
+        title = f"按{dimension}"
+        shown = list(rows.items())
+        if len(shown) > LISTED:  # the largest; all of them are in the workbook and --json
+            shown = sorted(shown, key=lambda kv: -abs(Decimal(kv[1])))[:LISTED]
         if rows:
-            print(f"{title}：" + "；".join(f"{k} {yuan(v)}" for k, v in rows.items()))
+            print(f"{title}：" + "；".join(f"{k} {yuan(v)}" for k, v in shown)
+                  + (f"……另有 {len(rows) - LISTED} 项未列出（以上为金额最大的 {LISTED} 项，完整名单"
+                     "见财务明细表或 --json）" if len(rows) > LISTED else ""))
     if result.voucher_ref:
         print(f"凭证草稿已提交财务：{result.voucher_ref}")
     for path in result.documents.get("statements", []):
@@ -281,10 +303,7 @@ def _imported(summary, what: str, removed: str = "移除核销") -> int:
         print(f"  变更：{item}")
     for item in summary.notes:
         print(f"  说明：{item}")
-    for item in summary.skipped[:20]:
-        print(f"  跳过：{item}", file=sys.stderr)
-    if len(summary.skipped) > 20:
-        print(f"  ……另有 {len(summary.skipped) - 20} 条未列出", file=sys.stderr)
+    _print_capped([f"  跳过：{item}" for item in summary.skipped], file=sys.stderr)
     return 0
 
 
@@ -363,7 +382,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("settle", help="月度返利结算（默认上月），或确认结算版本")
     p.add_argument("--month", metavar="YYYY-MM", help="结算月份（默认上月）")
     p.add_argument("--json", action="store_true", help="输出 JSON 汇总")
-    p.add_argument("--confirm", type=int, metavar="版本号", help="财务确认该月的指定版本")
+    p.add_argument("--confirm", type=int, metavar="版本号",
+                   help="财务确认该月的指定版本（须同时给出 --month 与 --by；确认后不可撤销）")
     p.add_argument("--by", metavar="人员编号", help="操作人（确认时须为财务）")
     p.set_defaults(func=cmd_settle)
 

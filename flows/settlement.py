@@ -1166,9 +1166,25 @@ class SettlementResult:
     voucher_ref: str | None = None
     documents: dict = field(default_factory=dict)
     message: str = ""
+    # the month's latest revision when nothing new was stored (`revision` is then None: no
+    # revision is this run's, and lines and total are 0)
+    latest_revision: int | None = None
+    # names of the reps `by_rep` keys by staff id ("" for lines without a rep)
+    rep_names: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+
+
+def breakdowns(result: dict) -> list[tuple[str, dict[str, str]]]:
+    """A settlement result's totals (`SettlementResult.as_dict`) as people read them: by kind
+    (its Chinese label), region, rep (his name) and customer. The result keys kinds by code
+    and reps by staff id, as scripts reading `--json` need them."""
+    reps = result.get("rep_names", {})
+    return [("类型", {KIND_LABELS.get(k, k): v for k, v in result["by_kind"].items()}),
+            ("大区", result["by_region"]),
+            ("销售", {reps.get(k, k or "（未分配）"): v for k, v in result["by_rep"].items()}),
+            ("客户", result["by_customer"])]
 
 
 def summarize(db_url: str, month: str, run_id: int | None,
@@ -1181,9 +1197,9 @@ def summarize(db_url: str, month: str, run_id: int | None,
                          .order_by(SettlementRun.revision.desc())).first()
         # the month settled (not "this month": the clerk runs last month's on the 5th)
         kept = f"（仍为第 {run.revision} 版）" if run else ""
-        return SettlementResult(month, None, run.revision if run else None, None, 0,
-                                Decimal("0.00"), message=f"无新增变动：{month} 的结算结果不变"
-                                f"{kept}，未生成新版本或凭证")
+        return SettlementResult(month, None, None, None, 0, Decimal("0.00"),
+                                message=f"无新增变动：{month} 的结算结果不变{kept}，未生成新版本或凭证",
+                                latest_revision=run.revision if run else None)
     with session_scope(db_url) as s:
         run = s.get(SettlementRun, run_id)
         rows = _run_lines(s, run_id)
@@ -1198,13 +1214,14 @@ def summarize(db_url: str, month: str, run_id: int | None,
             sums[key(line, customer)] += Decimal(str(line.amount))
         return {k: str(sums[k]) for k in sorted(sums, key=order)}
 
-    kinds = list(KIND_LABELS.values())  # 返利, 阶梯补差, 退货冲回, 更正: as finance reads them
+    kinds = list(KIND_LABELS)  # rebate, tier_difference, clawback, adjustment: as finance reads them
 
     return SettlementResult(
         month, run.id, run.revision, run.kind, len(rows), Decimal(str(run.total_amount)),
-        by_kind=total(lambda ln, c: KIND_LABELS[ln.kind], order=kinds.index),
+        by_kind=total(lambda ln, c: ln.kind, order=kinds.index),
         by_region=total(lambda ln, c: ln.region or "（未分配）"),
-        by_rep=total(lambda ln, c: names.get(ln.rep_id, ln.rep_id or "（未分配）")),
+        by_rep=total(lambda ln, c: ln.rep_id or ""),
+        rep_names={ln.rep_id: names.get(ln.rep_id, ln.rep_id) for ln, _ in rows if ln.rep_id},
         by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
         message=f"{month} 返利结算第 {run.revision} 版"
         + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
@@ -1735,9 +1752,7 @@ def settle_month_flow(month: str | None = None) -> dict:
         cause = str(exc) if isinstance(exc, VouchersNotSent) else f"{type(exc).__name__}: {exc}"
         raise SettlementUnfinished(unfinished_report(month, cause)) from exc
     table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
-             for dimension, totals in (("类型", result["by_kind"]), ("大区", result["by_region"]),
-                                       ("销售", result["by_rep"]), ("客户", result["by_customer"]))
-             for k, v in totals.items()]
+             for dimension, totals in breakdowns(result) for k, v in totals.items()]
     if table:
         table.append({"维度": "合计", "名称": f"{result['lines']} 行",
                       "金额": yuan(result["total"])})

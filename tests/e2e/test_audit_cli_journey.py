@@ -100,6 +100,8 @@ def test_settle_json_of_a_month_with_nothing_new_does_not_misstate_its_revision(
     # figures must be that revision's (or it names none and says plainly nothing changed).
     if again["revision"] == 1:
         assert (again["lines"], again["total"]) == (1, "640.00"), again
+    # it names no revision of its own, and the month's latest
+    assert (again["revision"], again["latest_revision"], again["run_id"]) == (None, 1, None)
 
 
 # --- 3. `settle --json` keys reps by a display name whose form changes ----------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 
 from flows.hub import current_hub
-from flows.settlement import settle_month
+from flows.settlement import breakdowns, settle_month
 from models import Staff
 from models.db import session_scope
 from tests.flows.test_settlement import POLICY
@@ -32,5 +32,6 @@ def test_two_reps_of_one_name_are_two_rows_in_the_finance_workbook(hub):
     reps = [r[0] for r in wb["按销售"].iter_rows(min_row=2, values_only=True)][:-1]
     assert len(reps) == 2, reps  # 12,800 × 2 % = 256.00 and 25,600 × 2 % = 512.00, apart
     # and so are they in the settlement's totals (the CLI's and the flow's table)
-    assert result.by_rep == {f"{zhang.name}（rep-zhangwei）": "256.00",
-                             f"{zhang.name}（rep-zhangwei2）": "512.00"}
+    assert dict(breakdowns(result.as_dict()))["销售"] == {
+        f"{zhang.name}（rep-zhangwei）": "256.00", f"{zhang.name}（rep-zhangwei2）": "512.00"}
+    assert result.by_rep == {"rep-zhangwei": "256.00", "rep-zhangwei2": "512.00"}

@@ -295,7 +295,7 @@ def test_a_rerun_after_finance_confirmed_adds_a_revision_booked_when_made(hub):
     clock_from(D(2026, 11, 9))
     r = settle_month(current_hub(), "2026-10", documents=False)
     assert (r.revision, r.kind, r.total, r.by_kind) == (2, "adjustment", Decimal("-512.00"),
-                                                         {"更正": "-512.00"})
+                                                         {"adjustment": "-512.00"})
     (voucher,) = voucher_batch(current_hub(), r.run_id).vouchers
     assert (voucher.voucher_date, voucher.period) == (D(2026, 11, 9), "2026-11")
     assert [e.debit for e in voucher.entries][0] == Decimal("512.00")  # the payable first
@@ -354,7 +354,7 @@ def test_a_customer_moving_region_and_rep_mid_quarter(hub):
             select(RebateLine).where(RebateLine.run_id == r.run_id)))
     assert got == [(o1, "tier_difference", "rep-zhangwei", "华南", Decimal("640.00")),
                    (o2, "rebate", "rep-lina", "华南", Decimal("1536.00"))]
-    assert r.by_rep == {"张伟": "640.00", "李娜": "1536.00"} and r.by_region == {"华南": "2176.00"}
+    assert r.by_rep == {"rep-zhangwei": "640.00", "rep-lina": "1536.00"} and r.by_region == {"华南": "2176.00"}
     # December: O2 comes back in full: the quarter falls to 64,000 (2 %): O2 −1,536.00 (李娜);
     # O1's −640.00 is given back by 华南, which received it, not by 华东
     return_goods(hub.db_url, o2, 1, 4, D(2026, 12, 1))

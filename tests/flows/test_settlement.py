@@ -19,7 +19,7 @@ from sqlmodel import select
 from flows.hub import current_hub
 from flows.policies import PublishError
 from flows.settlement import (
-    SettlementConflict, SettlementError, compute_month, confirm_settlement, line_inputs,
+    SettlementConflict, SettlementError, breakdowns, compute_month, confirm_settlement, line_inputs,
     finish_revision, settle_month, store_settlement, unfinished_revisions, voucher_batch,
 )
 from models import Customer, RebateBucketInputs, RebateLine, SettlementRun, Staff
@@ -102,7 +102,7 @@ def test_two_months_a_late_tier_a_rerun_and_a_late_return(hub, kangda):
         (o1, "quarter"): Decimal("1920.00"), (o2, "flat"): Decimal("1024.00"),
         (o2, "quarter"): Decimal("1536.00")}
     assert result.by_customer == {"江苏康达医疗设备有限公司": "4480.00"}
-    assert result.by_region == {"华东": "4480.00"} and result.by_rep == {"张伟": "4480.00"}
+    assert result.by_region == {"华东": "4480.00"} and result.by_rep == {"rep-zhangwei": "4480.00"}
     # a return of one O1 unit on 20 November, entered after November was settled:
     # O1 base falls to 4 × 12,800 × 2 % = 1,024 (paid 1,280 → −256); the quarter is 102,400,
     # still ≥ 100,000: O1 3 % × 51,200 = 1,536 (paid 1,920 → −384). Adjustment −640.00.
@@ -516,7 +516,8 @@ def test_the_totals_by_type_read_in_finance_s_order(hub, kangda):
     # other order loses its tier (a tier difference)
     return_goods(hub.db_url, a, 1, 3, D(2026, 11, 3))
     result = settle_month(current_hub(), "2026-11")
-    assert list(result.by_kind) == ["阶梯补差", "退货冲回"]
+    assert list(result.by_kind) == ["tier_difference", "clawback"]
+    assert list(dict(breakdowns(result.as_dict()))["类型"]) == ["阶梯补差", "退货冲回"]
 
 
 def test_the_cli_names_only_people_on_file_and_confirms_as_json(hub, kangda, cli):
