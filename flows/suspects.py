@@ -515,7 +515,8 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
             chosen = active(s, order.customer_id) if order.customer_id else None
             raise DecisionError(409, "order_not_waiting", (
                 f"意向单 {order_id} 已选定客户“{chosen.legal_name}”（当前状态为“{status}”），"
-                "不在等待确认客户，不能再更换客户（报价与返利已按该客户生成）；如客户选错，请在下单系统中作废该意向单，以正确的客户重新提交") if chosen else
+                "不在等待确认客户，不能再更换客户（报价与返利已按该客户生成）；如客户选错，"
+                "请在下单系统中作废该意向单，以正确的客户重新提交") if chosen else
                 f"意向单 {order_id} 当前状态为“{status}”，不在等待确认客户")
         customer = active(s, customer_id)
         if customer is None:
