@@ -179,34 +179,38 @@ def test_random_months_settle_consistently(orders, _template_db, tmp_path_factor
                 inputs.lines, book, inputs.profiles, inputs.rates).items()} == \
                 {k: (d.basis, d.due) for k, d in evaluate(
                     lines, book, inputs.profiles, inputs.rates).items()}
-            result = settle_month(hub, month)
-            again = settle_month(hub, month)
-            assert again.run_id is None  # a second run changes nothing
-            if result.run_id is None:
-                continue
-            with session_scope(url) as s:
-                run = s.get(SettlementRun, result.run_id)
-                lines = s.exec(select(RebateLine).where(RebateLine.run_id == run.id)).all()
-            total = sum((Decimal(str(ln.amount)) for ln in lines), Decimal("0.00"))
-            assert total == Decimal(str(run.total_amount)) == result.total
-            for breakdown in (result.by_customer, result.by_rep, result.by_region,
-                              result.by_kind):
-                assert sum(Decimal(v) for v in breakdown.values()) == total
-            batch = voucher_batch(hub, run.id)
-            for voucher in batch.vouchers if batch else ():
-                assert sum(e.debit for e in voucher.entries) == \
-                    sum(e.credit for e in voucher.entries) > 0
-            # after each month, what was paid per (rule bucket, order) is never negative
-            with session_scope(url) as s:
-                paid = defaultdict(Decimal)
-                for ln in s.exec(select(RebateLine)):
-                    paid[(ln.bucket_key, ln.order_id)] += Decimal(str(ln.amount))
-            assert all(v >= 0 for v in paid.values()), paid
+            settles_consistently(hub, url, month)
         # at the end, everything due is paid exactly once: nothing left to pay or claw back
         assert compute_month(url, MONTHS[-1]).drafts == []
         board_adds_up(url)
     finally:
         use_hub(None)
+
+
+def settles_consistently(hub, url: str, month: str) -> None:
+    """Settle `month`: a second run changes nothing; the revision's lines sum to its total and
+    to each breakdown; every voucher balances; what was paid per (rule bucket, order) is
+    never negative."""
+    result = settle_month(hub, month)
+    assert settle_month(hub, month).run_id is None  # a second run changes nothing
+    if result.run_id is None:
+        return
+    with session_scope(url) as s:
+        run = s.get(SettlementRun, result.run_id)
+        lines = s.exec(select(RebateLine).where(RebateLine.run_id == run.id)).all()
+    total = sum((Decimal(str(ln.amount)) for ln in lines), Decimal("0.00"))
+    assert total == Decimal(str(run.total_amount)) == result.total
+    for breakdown in (result.by_customer, result.by_rep, result.by_region, result.by_kind):
+        assert sum(Decimal(v) for v in breakdown.values()) == total
+    batch = voucher_batch(hub, run.id)
+    for voucher in batch.vouchers if batch else ():
+        assert sum(e.debit for e in voucher.entries) == \
+            sum(e.credit for e in voucher.entries) > 0
+    with session_scope(url) as s:
+        paid = defaultdict(Decimal)
+        for ln in s.exec(select(RebateLine)):
+            paid[(ln.bucket_key, ln.order_id)] += Decimal(str(ln.amount))
+    assert all(v >= 0 for v in paid.values()), paid
 
 
 def board_adds_up(url: str) -> None:
