@@ -463,10 +463,21 @@ def _check_columns(columns: Sequence[Column]) -> None:
             seen[key] = column.name
 
 
+# What an export writes under its rows in a cell of its own: a record count (共 2 条记录,
+# 记录数：2) or who made it and when (导出时间：…, 制表人：…)
+_FOOTER = re.compile(r"(?:共计?|总共|合计)[:：]?\s*\d[\d,]*\s*(?:条|行|笔|项|个|家|户)(?:记录|数据|客户)?"
+                     r"[。.]?|(?:总?记录数|记录总数|总条数)\s*[:：]\s*\d[\d,]*|"
+                     r"(?:导出|打印|生成|制表)(?:时间|日期|人)\s*[:：].*|(?:制表|审核|经办)\s*[:：].*")
+
+
 def _is_total(cells: tuple[str, ...]) -> bool:
-    first = next((c for c in cells if c), "")
+    """A totals row (合计 … in its first cell), or an export's footer alone in its row."""
+    filled = [c for c in cells if c]
+    first = filled[0] if filled else ""
     # "合计：" as often as "合计" (NFKC makes the full-width colon a ":")
-    return normalize_header(first).rstrip(":") in {normalize_header(m) for m in TOTAL_MARKERS}
+    if normalize_header(first).rstrip(":") in {normalize_header(m) for m in TOTAL_MARKERS}:
+        return True
+    return len(filled) == 1 and _FOOTER.fullmatch(first.strip()) is not None
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -534,11 +545,16 @@ def _exact_number(text: str) -> None:
         raise _stored_as_number(text)
 
 
-def _cell_text(value) -> str:
+def _cell_text(value, width: int | None = None) -> str:
+    """The cell as text, as Excel shows it. `width`: the digits its number format pads a
+    whole number to with leading zeros (000000 shows 123 as 000123: a code, not a count)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if (width and isinstance(value, (int, float)) and 0 <= value < EXACT_FLOAT
+            and float(value).is_integer()):
+        return str(int(value)).zfill(width)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()
@@ -570,6 +586,25 @@ def _excel_digits(value: float) -> str:
 CJK_DATE_FORMAT_IDS = frozenset({27, 28, 29, 30, 31, 36, 50, 51, 52, 53, 54, 57, 58})
 
 
+_ZERO_PADDING = re.compile(r"0{2,}")  # a number format of zeros alone: 000000
+
+
+def _zero_padded_styles(wb) -> dict[int, int]:
+    """Cell style index → width, for the styles whose number format pads a whole number with
+    leading zeros (a column of codes formatted 000000, which Excel stores as numbers)."""
+    from openpyxl.styles.numbers import BUILTIN_FORMATS_MAX_SIZE  # custom format ids from here
+
+    styles, formats = getattr(wb, "_cell_styles", None), getattr(wb, "_number_formats", None)
+    if styles is None or formats is None:
+        return {}
+    out = {}
+    for i, style in enumerate(styles):
+        custom = getattr(style, "numFmtId", 0) - BUILTIN_FORMATS_MAX_SIZE
+        if 0 <= custom < len(formats) and _ZERO_PADDING.fullmatch(str(formats[custom])):
+            out[i] = len(formats[custom])
+    return out
+
+
 def _read_cjk_dates(wb) -> None:
     styles, dates = getattr(wb, "_cell_styles", None), getattr(wb, "_date_formats", None)
     if styles is None or not isinstance(dates, set):
@@ -594,9 +629,16 @@ def _xlsx_sheets(source: str, path_or_data) -> list[Sheet]:
     try:
         _read_cjk_dates(wb)
         sheets = []
+        padded = _zero_padded_styles(wb)
         for ws in wb.worksheets:
-            lines = tuple((n, tuple(_cell_text(v) for v in values))
-                          for n, values in enumerate(ws.iter_rows(values_only=True), 1))
+            if padded:  # cells (slower than bare values) only where a format pads numbers
+                lines = tuple((n, tuple(_cell_text(c.value, padded.get(getattr(c, "_style_id",
+                                                                              None)))
+                                        for c in cells))
+                              for n, cells in enumerate(ws.iter_rows(), 1))
+            else:
+                lines = tuple((n, tuple(_cell_text(v) for v in values))
+                              for n, values in enumerate(ws.iter_rows(values_only=True), 1))
             lines = _merged_down(lines, _merged_ranges(ws))
             if any(any(cells) for _, cells in lines):
                 name = source if len(wb.worksheets) == 1 else f"{source}[{ws.title}]"

@@ -468,6 +468,9 @@ def _import(s: Session, path: Path, actor: str, sheet: str | None,
         raise TableError([Problem("--by", None, None, f"人员不存在：{actor}")])
     clock = _Phases()
     table = read_table(path, IMPORT_COLUMNS, sheet=sheet)
+    if not table.rows:  # an empty template, or the wrong export: never "新增 0" and done
+        raise TableError([Problem(table.source, table.header_row, None,
+                                  "表头下没有数据行，文件中没有可导入的客户")])
     clock.lap("read")
     rows = convert_rows(table.rows, lambda r: parse_row(r, staff_ids))
     clock.lap("validate")
