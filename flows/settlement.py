@@ -1171,6 +1171,9 @@ class SettlementResult:
     latest_revision: int | None = None
     # names of the reps `by_rep` keys by staff id ("" for lines without a rep)
     rep_names: dict[str, str] = field(default_factory=dict)
+    # legal names of the customers `by_customer` keys by customer id (the file a line was
+    # booked to): a name changes with a rename, the id does not
+    customer_names: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
@@ -1178,13 +1181,14 @@ class SettlementResult:
 
 def breakdowns(result: dict) -> list[tuple[str, dict[str, str]]]:
     """A settlement result's totals (`SettlementResult.as_dict`) as people read them: by kind
-    (its Chinese label), region, rep (his name) and customer. The result keys kinds by code
-    and reps by staff id, as scripts reading `--json` need them."""
-    reps = result.get("rep_names", {})
+    (its Chinese label), region, rep (his name) and customer (its legal name). The result
+    keys kinds by code, reps by staff id and customers by id, as scripts reading `--json`
+    need them."""
+    reps, customers = result.get("rep_names", {}), result.get("customer_names", {})
     return [("类型", {KIND_LABELS.get(k, k): v for k, v in result["by_kind"].items()}),
             ("大区", result["by_region"]),
             ("销售", {reps.get(k, k or "（未分配）"): v for k, v in result["by_rep"].items()}),
-            ("客户", result["by_customer"])]
+            ("客户", {customers.get(k, k): v for k, v in result["by_customer"].items()})]
 
 
 def summarize(db_url: str, month: str, run_id: int | None,
@@ -1215,6 +1219,7 @@ def summarize(db_url: str, month: str, run_id: int | None,
         return {k: str(sums[k]) for k in sorted(sums, key=order)}
 
     kinds = list(KIND_LABELS)  # rebate, tier_difference, clawback, adjustment: as finance reads them
+    customer_names = {str(c.id): c.legal_name for _, c in rows}
 
     return SettlementResult(
         month, run.id, run.revision, run.kind, len(rows), Decimal(str(run.total_amount)),
@@ -1222,7 +1227,8 @@ def summarize(db_url: str, month: str, run_id: int | None,
         by_region=total(lambda ln, c: ln.region or "（未分配）"),
         by_rep=total(lambda ln, c: ln.rep_id or ""),
         rep_names={ln.rep_id: names.get(ln.rep_id, ln.rep_id) for ln, _ in rows if ln.rep_id},
-        by_customer=total(lambda ln, c: c.legal_name), voucher_ref=run.voucher_ref,
+        by_customer=total(lambda ln, c: str(c.id), order=lambda k: customer_names[k]),
+        customer_names=customer_names, voucher_ref=run.voucher_ref,
         message=f"{month} 返利结算第 {run.revision} 版"
         + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
         + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _no_vouchers(rows)

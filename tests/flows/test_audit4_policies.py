@@ -110,7 +110,7 @@ def test_the_consumables_policy_pays_its_own_example_in_preview_and_settlement(h
     from pathlib import Path
 
     from flows.hub import current_hub
-    from flows.settlement import settle_month
+    from flows.settlement import breakdowns, settle_month
     from tests.rebate_support import clock_from, signed_order
 
     root = Path(__file__).resolve().parents[2]
@@ -124,4 +124,4 @@ def test_the_consumables_policy_pays_its_own_example_in_preview_and_settlement(h
     signed_order(hub.db_url, renhe, D(2027, 2, 10), [("CONS-ECG10", 2500, "80.00")])
     clock_from(D(2027, 3, 5))
     result = settle_month(current_hub(), "2027-02")
-    assert result.by_customer == {"浙江仁和医疗器械有限公司": "8000.00"}
+    assert dict(breakdowns(result.as_dict()))["客户"] == {"浙江仁和医疗器械有限公司": "8000.00"}

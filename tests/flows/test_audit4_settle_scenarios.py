@@ -14,7 +14,7 @@ from sqlmodel import select
 from connectors.base import TransientError
 from flows.customer_import import merge_files
 from flows.hub import current_hub
-from flows.settlement import compute_month, settle_month
+from flows.settlement import breakdowns, compute_month, settle_month
 from models import Delivery, RebateLine
 from models.db import session_scope
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
@@ -217,7 +217,7 @@ def test_a_customer_merge_between_two_settlements_adds_up_the_volume(hub):
     assert lines_of(hub.db_url, r.run_id) == {
         (o1, "flat", "tier_difference"): Decimal("640.00"),
         (o2, "flat", "tier_difference"): Decimal("512.00")}
-    assert r.by_customer == {"江苏康达医疗设备有限公司": "1152.00"}
+    assert dict(breakdowns(r.as_dict()))["客户"] == {"江苏康达医疗设备有限公司": "1152.00"}
     assert compute_month(hub.db_url, "2026-11").drafts == []
 
 

@@ -101,7 +101,11 @@ def test_two_months_a_late_tier_a_rerun_and_a_late_return(hub, kangda):
     assert {(ln.order_id, ln.rule_id): ln.amount for ln in lines} == {
         (o1, "quarter"): Decimal("1920.00"), (o2, "flat"): Decimal("1024.00"),
         (o2, "quarter"): Decimal("1536.00")}
-    assert result.by_customer == {"江苏康达医疗设备有限公司": "4480.00"}
+    # by customer id, the legal name beside (the CLI and the flow's table show the name)
+    (kangda,) = result.by_customer
+    assert result.by_customer == {kangda: "4480.00"}
+    assert result.customer_names == {kangda: "江苏康达医疗设备有限公司"}
+    assert dict(breakdowns(result.as_dict()))["客户"] == {"江苏康达医疗设备有限公司": "4480.00"}
     assert result.by_region == {"华东": "4480.00"} and result.by_rep == {"rep-zhangwei": "4480.00"}
     # a return of one O1 unit on 20 November, entered after November was settled:
     # O1 base falls to 4 × 12,800 × 2 % = 1,024 (paid 1,280 → −256); the quarter is 102,400,
