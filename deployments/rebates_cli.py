@@ -172,6 +172,8 @@ def cmd_replay(args) -> int:
         notes.append(f"草稿自 {spec.effective_from} 起生效，晚于回放的最后一个月 {result.months[-1]}："
                      "回放期间结算的订单都不适用草稿，故无变化；如需试算，请回放生效之后的月份，"
                      "或在草稿副本中把 effective_from 改到回放期间")
+    notes += [f"{name} 含已并入的{'、'.join(files)}：并入前对其结算的返利也计在该客户下"
+              for name, files in sorted(result.merged.items())]
     this_month = f"{business_date():%Y-%m}"
     if result.months[-1] > this_month:
         notes.append(f"{result.months[-1]} 尚未开始，{this_month} 尚未结束：只含目前已签约并发货的订单")
@@ -186,7 +188,9 @@ def cmd_replay(args) -> int:
         print(f"  注意：{note}")
     print(f"  现行政策合计 {yuan(total.published)}，加入草稿后 {yuan(total.draft)}，"
           f"变化 {yuan(total.change, plus=True)}")
-    for title, rows, order in (("按月", result.by_month, lambda r: r.key),
+    # months with a figure only: a range of years is mostly months without any
+    months = {k: r for k, r in result.by_month.items() if r.published or r.draft}
+    for title, rows, order in (("按月", months, lambda r: r.key),
                                ("按销售（变化大的在前）", result.reps, _by_change),
                                ("按客户（变化大的在前）", result.customers, _by_change)):
         print(f"\n{title}：")

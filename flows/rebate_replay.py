@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlmodel import select
 
 from flows.policies import draft_version
-from flows.rebate_data import add_months, policy_book
+from flows.rebate_data import add_months, policy_book, quarter_start
 from flows.settlement import month_inputs, paid_in_db, parse_month
-from models import Staff
+from models import Customer, IntentOrder, SettlementRun, Staff
 from models.db import session_scope
 from models.rebates.engine import Paid, evaluate, paid_after, settle
 from models.rebates.policy import PolicySpec
@@ -38,6 +39,8 @@ class ReplayResult:
     customers: dict[str, ReplayRow] = field(default_factory=dict)
     reps: dict[str, ReplayRow] = field(default_factory=dict)
     by_month: dict[str, ReplayRow] = field(default_factory=dict)
+    # a customer's row → the legal names of the files merged into it, counted in that row
+    merged: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def total(self) -> ReplayRow:
@@ -56,7 +59,7 @@ class ReplayResult:
                 "total": {"published": str(total.published), "draft": str(total.draft),
                           "change": str(total.change)},
                 "by_month": rows(self.by_month), "customers": rows(self.customers),
-                "reps": rows(self.reps)}
+                "reps": rows(self.reps), "merged": self.merged}
 
 
 def _rep_key(names: dict[str, str], rep_id: str | None) -> str:
@@ -64,6 +67,24 @@ def _rep_key(names: dict[str, str], rep_id: str | None) -> str:
     if not rep_id:
         return "（未分配）"
     return f"{names[rep_id]}（{rep_id}）" if rep_id in names else rep_id
+
+
+def _merged_files(s) -> dict[int, list[str]]:
+    """The legal names of the files merged into each customer (chains followed: a file
+    merged into one merged since counts for the survivor). Their orders are its orders now:
+    their rebates settled before the merge count in its row, and what publishing pays for
+    them is booked to it."""
+    rows = s.exec(select(Customer.id, Customer.legal_name, Customer.merged_into_id)).all()
+    into = {cid: target for cid, _, target in rows if target is not None}
+    legal = {cid: name for cid, name, _ in rows}
+    merged: dict[int, list[str]] = {}
+    for cid in sorted(into):
+        survivor, seen = into[cid], {cid}
+        while survivor in into and survivor not in seen:
+            seen.add(survivor)
+            survivor = into[survivor]
+        merged.setdefault(survivor, []).append(legal[cid])
+    return {cid: sorted(names) for cid, names in merged.items()}
 
 
 def months_between(start: str, end: str) -> list[str]:
@@ -86,6 +107,14 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
     with session_scope(db_url) as s:
         books = {"published": policy_book(s), "draft": policy_book(s, extra=[version])}
         reps = {p.id: p.name for p in s.exec(select(Staff))}
+        # months before the first one settled were settled before the hub (or never): no run
+        # paid them and none can now (a later month is settled), unless a back-dated version
+        # reaches them — the customers' quarters with orders dated from its start
+        first_settled = s.exec(select(sa.func.min(SettlementRun.month))).one()
+        reached = {(customer, quarter_start(day)) for customer, day in s.exec(
+            select(IntentOrder.customer_id, IntentOrder.order_date).distinct().where(
+                IntentOrder.order_date >= draft.effective_from))}
+        merged = _merged_files(s)
     before = f"{add_months(parse_month(start)[0], -1):%Y-%m}"
     # per scenario, what is paid per (bucket, order) after the months replayed so far (what
     # was really paid before `start` included, from the first month touching it)
@@ -99,18 +128,28 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
         reads["draft"] = month_inputs(db_url, month, books["draft"], replayed=True,
                                       unpublished=draft.effective_from
                                       ) if month == months[0] else reads["published"]
+        before_hub = first_settled is not None and month < first_settled
         for scenario, book in books.items():
             inputs = reads[scenario]
-            orders = {ln.order_id for ln in inputs.lines}
+            lines = inputs.lines
+            if before_hub:
+                if scenario == "published":
+                    continue  # nothing was paid, nothing will be
+                # what the first settlement after publishing reaches, and pays from nothing
+                lines = [ln for ln in lines
+                         if (ln.customer_id, quarter_start(ln.order_date)) in reached]
+            orders = {ln.order_id for ln in lines}
             paid = paid_in_db(db_url, inputs.windows, before)
             paid.update({key: value for key, value in paid_now[scenario].items()
                          if key[1] in orders})
-            drafts = settle(evaluate(inputs.lines, book, inputs.profiles, inputs.rates), paid,
+            drafts = settle(evaluate(lines, book, inputs.profiles, inputs.rates), paid,
                             rerun=False)
             for d in drafts:
                 key = (d.bucket_key, d.order_id)
                 paid_now[scenario][key] = paid_after(paid.get(key), d)
                 name = inputs.profiles[d.customer_id].legal_name
+                if d.customer_id in merged:
+                    result.merged[name] = merged[d.customer_id]
                 for table, row_key in ((result.customers, name),
                                        (result.reps, _rep_key(reps, d.rep_id)),
                                        (result.by_month, month)):

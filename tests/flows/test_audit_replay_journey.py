@@ -32,6 +32,7 @@ from tests.rebate_support import (
     return_goods,
     signed_order,
 )
+from tests.support import in_process_cli
 
 D = dt.date
 ZERO = Decimal("0.00")
@@ -100,16 +101,20 @@ def test_a_draft_identical_to_the_published_version_changes_nothing(hub, start):
     assert side(result, "published")["reps"] == nonzero(real)["reps"]
 
 
-def test_the_published_side_names_the_customer_each_settled_line_was_booked_to(hub):
+def test_a_merged_files_settled_rebates_count_in_its_survivors_row_which_says_so(hub):
     """仁和 was merged into 康达 after October and November were settled; the lines of those
-    months are on 仁和's statements and vouchers (booked_customer_id). The replay's 现行
-    column per customer is meant to be what the settlements paid (docs/operations.md: the
-    range's totals per customer do not differ), yet it books 仁和's 512.00 to 康达."""
+    months are on 仁和's statements and vouchers (booked_customer_id). Its orders are 康达's
+    now, and what publishing pays for them is booked to 康达: the replay's row for 康达
+    counts them, 仁和's settled 512.00 included, and says that 仁和 is merged into it."""
     db = hub.db_url
     _history(db)
     result = replay(db, parse_policy_document(V2), "2026-10", "2026-12")
-    real = settled(db, ["2026-10", "2026-11", "2026-12"])
-    assert side(result, "published")["customers"] == nonzero(real)["customers"]
+    real = nonzero(settled(db, ["2026-10", "2026-12", "2026-11"]))["customers"]
+    assert real[RENHE] == Decimal("512.00")
+    survivor = real.pop(KANGDA) + real.pop(RENHE)
+    assert side(result, "published")["customers"] == {KANGDA: survivor, **real}
+    assert result.merged == {KANGDA: [RENHE]}
+    assert result.as_dict()["merged"] == {KANGDA: [RENHE]}
 
 
 DRAFTS = {
@@ -206,3 +211,23 @@ def test_the_current_month_replayed_then_published_and_settled(hub, draft):
     publish(db, DRAFTS[draft])
     settle("2027-01", D(2027, 2, 5))
     assert side(result, "draft") == nonzero(settled(db, ["2027-01"]))
+
+
+@pytest.fixture
+def cli(hub, monkeypatch, capsys, tmp_path):
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, tmp_path / "data")
+
+
+def test_the_cli_says_which_files_a_row_counts_and_lists_months_with_figures(hub, cli,
+                                                                           tmp_path):
+    """A range of years lists the months that have a figure (20 at most), not the first 20
+    of the range, all without any; a survivor's row says which merged files it counts."""
+    _history(hub.db_url)
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(DRAFTS["october"], encoding="utf-8")
+    code, out, err = cli("rebates", "replay", "--policy", draft, "--from", "2024-01",
+                         "--to", "2026-12")
+    assert code == 0, err
+    months = out.split("按月：\n")[1].split("\n\n")[0].splitlines()
+    assert [m.split("\t")[0].strip() for m in months] == ["2026-10", "2026-11", "2026-12"]
+    assert f"注意：{KANGDA} 含已并入的{RENHE}：并入前对其结算的返利也计在该客户下" in out, out
