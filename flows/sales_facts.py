@@ -112,16 +112,24 @@ class ImportSummary:
                 "notes": self.notes}
 
 
+def _change(s: Session, row, actor: str, **values) -> bool:
+    """Bring a stored fact to `values` (operation log `update`): one that changed is recorded
+    anew (`recorded_at`: the settlement's late news). Whether it changed."""
+    if not apply_changes(s, row, actor, **values):
+        return False
+    row.recorded_at = utcnow()
+    return True
+
+
 def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
-    """Create the row (`make(**values)`), or bring the existing one to `values`, which records
-    it anew (`recorded_at`: the settlement's late news); counted."""
+    """Create the row (`make(**values)`), or bring the existing one to `values` (`_change`);
+    counted."""
     if existing is None:
         row = make(**values)
         s.add(row)
         record_create(s, row, actor)
         summary.created += 1
-    elif apply_changes(s, existing, actor, **values):
-        existing.recorded_at = utcnow()
+    elif _change(s, existing, actor, **values):
         summary.updated += 1
     else:
         summary.unchanged += 1
@@ -246,8 +254,11 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         row = _invoice(s, record.key)
         if row is None and record.invoice_code:
             row = _adopt_uncoded(s, record, customer.id, summary, actor)
+        was = row.customer_id if row is not None else customer.id
         _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.key, source=source, **v),
                 values, summary, actor)
+        if was != customer.id:
+            _move_payments(s, row, was, summary, actor)
     s.flush()
     problems += _over_reversed(s, reversed_now)
     allocations: dict[str, list[PaymentRecord]] = defaultdict(list)
@@ -313,6 +324,25 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
 # another year — is refused, naming the rows; the export has to tell the two apart (a 账套 or year
 # prefix on the number). Another customer on the same day is finance correcting the booking.
 _PREFIX_ACCOUNT = "若是两个账套（或银行账户）各自编号的收款单，请在导出时给回款单号加上账套前缀"
+
+
+def _move_payments(s: Session, invoice: ReceivableInvoice, was: int, summary: ImportSummary,
+                   actor: str) -> None:
+    """An invoice finance moved to another customer (booked to the wrong one at first) takes
+    the payments on it along, in the import's transaction: a payment row is its invoice's
+    customer's (as stored by `store_receivables`). Left with the old customer, a receipt
+    would count in that customer's payment rate, and finance correcting its date later would
+    read as another customer's 回款单 on another day (`_another_payment`). Each row moved is
+    logged (`update`) and recorded anew (`_change`); the summary says so in `moved`."""
+    paid = s.exec(select(Payment).where(Payment.invoice_no == invoice.invoice_no)
+                  .order_by(Payment.payment_no)).all()
+    for payment in paid:
+        _change(s, payment, actor, customer_id=invoice.customer_id)
+    if paid:
+        summary.moved.append(
+            f"发票 {invoice_label(invoice.invoice_no)}：客户由“{_name(s, was)}”改为"
+            f"“{_name(s, invoice.customer_id)}”，其上的回款 {'、'.join(p.payment_no for p in paid)} "
+            "随之转入")
 
 
 def _first_row(record: PaymentRecord, other: PaymentRecord) -> str:
