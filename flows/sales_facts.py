@@ -58,7 +58,7 @@ from models.base import business_date
 from models.catalog import same_unit
 from models.customer_files import active, exact_matches
 from models.names import HALF_WIDTH
-from models.db import session_scope
+from models.db import lock_transaction, session_scope
 from models.money import yuan
 from models.oplog import apply_changes, record_create, record_delete
 
@@ -170,6 +170,16 @@ def registered_import(db_url: str, kind: str, source: str, actor: str
 
 
 # --- receivables ---------------------------------------------------------------------------
+
+def lock_receivables(s: Session) -> None:
+    """Taken first in the transaction of every receivables import (a file, a page of the sync):
+    until it ends no other one writes (any process), and what it reads after taking it —
+    stored invoices, payments, the sync's cursor — is what it writes against. Two imports of
+    the same new invoices at once (the daily sync and a clerk's `salesops receivables sync`,
+    two clerks' overlapping exports) would otherwise both find them missing and both insert
+    them: the second would fail on the unique key instead of finding them stored."""
+    lock_transaction(s, 5077002, "receivable_invoice")
+
 
 def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
     if uscc:
@@ -727,6 +737,7 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
         raise ImportRefused(found, more=exc.__cause__.more) from exc
     with (registered_import(db_url, "receivables", Path(path).name, actor) as finish,
           session_scope(db_url) as s):
+        lock_receivables(s)
         summary = store_receivables(s, invoices, payments, source="import", actor=actor,
                                     skip_unknown=skip_unknown)
         finish(s)
