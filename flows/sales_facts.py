@@ -875,8 +875,9 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
     invoice not known yet) keeps the stored cursor before it: the pages after it are read and
     stored all the same, and every later sync reads again from that page until nothing of it
     is skipped. Of what a sync reads, only the last version of each invoice and of each 回款单
-    is stored (`_sync_pass`): an earlier page's version of a receipt that a later page moved
-    to another invoice never comes back, not even for a moment. The skipped records are
+    is stored (`_sync_pass`; a 回款单 replaced only by a later listing of the same payment, not
+    by another 收款单 reusing its number): an earlier page's version of a receipt that a later
+    page moved to another invoice never comes back, not even for a moment. The skipped records are
     listed each time.
 
     When records were skipped and later pages of the same sync brought new ones (the day's
