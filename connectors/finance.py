@@ -298,7 +298,8 @@ class ReceivablesPage:
     only when there was nothing after the cursor you passed (keep the one you have): read until
     a page says None. A page may be empty and still carry a cursor (an export with no rows).
     A page lists every invoice each of its payment numbers is allocated to: what it says about
-    a 回款单号 replaces what earlier pages said (`flows.sales_facts.store_receivables`).
+    a 回款单号 replaces what earlier pages said of that 回款单 (`flows.sales_facts.
+    store_receivables`; another 收款单 reusing the number replaces nothing: `_replaced_later`).
     """
 
     invoices: tuple[ReceivableRecord, ...]

@@ -285,6 +285,7 @@ def main(argv: list[str] | None = None) -> None:
     from flows.errors import Refusal
     from models.db import (
         DatabaseUrlUnusable, SchemaMismatch, database_busy, database_unreachable, masked_url,
+        unique_clash,
     )
 
     try:
@@ -326,6 +327,11 @@ def main(argv: list[str] | None = None) -> None:
         elif database_busy(exc):
             print("错误：数据库正忙（另一项操作正在写入），本次操作未保存，请稍后重试",
                   file=sys.stderr)
+            code = 3
+        elif unique_clash(exc):  # another run stored the same record first
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else ""
+            print("错误：另一项操作同时写入了相同的记录，本次操作未保存，请重新运行本命令"
+                  f"（已保存的记录不会重复；原始信息：{reason}）", file=sys.stderr)
             code = 3
         else:
             raise

@@ -58,7 +58,7 @@ from models.base import business_date
 from models.catalog import same_unit
 from models.customer_files import active, exact_matches
 from models.names import HALF_WIDTH
-from models.db import session_scope
+from models.db import lock_transaction, session_scope
 from models.money import yuan
 from models.oplog import apply_changes, record_create, record_delete
 
@@ -112,16 +112,24 @@ class ImportSummary:
                 "notes": self.notes}
 
 
+def _change(s: Session, row, actor: str, **values) -> bool:
+    """Bring a stored fact to `values` (operation log `update`): one that changed is recorded
+    anew (`recorded_at`: the settlement's late news). Whether it changed."""
+    if not apply_changes(s, row, actor, **values):
+        return False
+    row.recorded_at = utcnow()
+    return True
+
+
 def _upsert(s: Session, existing, make, values: dict, summary: ImportSummary, actor: str) -> None:
-    """Create the row (`make(**values)`), or bring the existing one to `values`, which records
-    it anew (`recorded_at`: the settlement's late news); counted."""
+    """Create the row (`make(**values)`), or bring the existing one to `values` (`_change`);
+    counted."""
     if existing is None:
         row = make(**values)
         s.add(row)
         record_create(s, row, actor)
         summary.created += 1
-    elif apply_changes(s, existing, actor, **values):
-        existing.recorded_at = utcnow()
+    elif _change(s, existing, actor, **values):
         summary.updated += 1
     else:
         summary.unchanged += 1
@@ -162,6 +170,16 @@ def registered_import(db_url: str, kind: str, source: str, actor: str
 
 
 # --- receivables ---------------------------------------------------------------------------
+
+def lock_receivables(s: Session) -> None:
+    """Taken first in the transaction of every receivables import (a file, a page of the sync):
+    until it ends no other one writes (any process), and what it reads after taking it —
+    stored invoices, payments, the sync's cursor — is what it writes against. Two imports of
+    the same new invoices at once (the daily sync and a clerk's `salesops receivables sync`,
+    two clerks' overlapping exports) would otherwise both find them missing and both insert
+    them: the second would fail on the unique key instead of finding them stored."""
+    lock_transaction(s, 5077002, "receivable_invoice")
+
 
 def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
     if uscc:
@@ -246,8 +264,11 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
         row = _invoice(s, record.key)
         if row is None and record.invoice_code:
             row = _adopt_uncoded(s, record, customer.id, summary, actor)
+        was = row.customer_id if row is not None else customer.id
         _upsert(s, row, lambda **v: ReceivableInvoice(invoice_no=record.key, source=source, **v),
                 values, summary, actor)
+        if was != customer.id:
+            _move_payments(s, row, was, summary, actor)
     s.flush()
     problems += _over_reversed(s, reversed_now)
     allocations: dict[str, list[PaymentRecord]] = defaultdict(list)
@@ -315,6 +336,25 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
 _PREFIX_ACCOUNT = "若是两个账套（或银行账户）各自编号的收款单，请在导出时给回款单号加上账套前缀"
 
 
+def _move_payments(s: Session, invoice: ReceivableInvoice, was: int, summary: ImportSummary,
+                   actor: str) -> None:
+    """An invoice finance moved to another customer (booked to the wrong one at first) takes
+    the payments on it along, in the import's transaction: a payment row is its invoice's
+    customer's (as stored by `store_receivables`). Left with the old customer, a receipt
+    would count in that customer's payment rate, and finance correcting its date later would
+    read as another customer's 回款单 on another day (`_another_payment`). Each row moved is
+    logged (`update`) and recorded anew (`_change`); the summary says so in `moved`."""
+    paid = s.exec(select(Payment).where(Payment.invoice_no == invoice.invoice_no)
+                  .order_by(Payment.payment_no)).all()
+    for payment in paid:
+        _change(s, payment, actor, customer_id=invoice.customer_id)
+    if paid:
+        summary.moved.append(
+            f"发票 {invoice_label(invoice.invoice_no)}：客户由“{_name(s, was)}”改为"
+            f"“{_name(s, invoice.customer_id)}”，其上的回款 {'、'.join(p.payment_no for p in paid)} "
+            "随之转入")
+
+
 def _first_row(record: PaymentRecord, other: PaymentRecord) -> str:
     """Where `other` (an earlier row of the same export) is, as `record`'s message says it."""
     if other.at is None:
@@ -376,28 +416,41 @@ def _stored_said(s: Session, payment_no: str, stored: list[Payment]) -> str:
             f"（核销发票 {_labels(stored)}），")
 
 
+def _not_the_same(was_owner: int | None, was_on: dt.date, owner: int | None, on: dt.date
+                  ) -> str | None:
+    """Why a 回款单 of customer `owner` received `on` is not one of customer `was_owner`
+    received `was_on` of the same number (a customer None: not known): "customer" (another
+    customer on another day) or "year"; None when it may be that one. This is what identifies
+    a 回款单 here: the hub keeps no 账套, so a number is one payment of one customer in one
+    year (see `_PREFIX_ACCOUNT`); finance correcting the customer a 回款单 was booked to keeps
+    its date, and may correct its date within the year."""
+    if None not in (owner, was_owner) and owner != was_owner and on != was_on:
+        return "customer"
+    if on.year != was_on.year:
+        return "year"
+    return None
+
+
 def _another_payment(s: Session, payment_no: str, first: PaymentRecord, owner: int | None,
                      stored: list[Payment], this: str = "此行") -> Problem | str | None:
     """Whether the payment of `first` (of customer `owner`, None when its invoices are not
-    known) is not the stored payment of its number (`stored`): another customer on another
-    day, or another year. This is what identifies a 回款单 here: the hub keeps no 账套, so a
-    number is one payment of one customer in one year (see `_PREFIX_ACCOUNT`)."""
+    known) is not the stored payment of its number (`stored`): `_not_the_same`."""
     if not stored:
         return None
     was = stored[0]
+    why = _not_the_same(was.customer_id, was.paid_on, owner, first.paid_on)
+    if why is None:
+        return None
     said = _stored_said(s, payment_no, stored)
-    # finance correcting the customer a 回款单 was booked to keeps its date: one payment
-    if owner is not None and was.customer_id != owner and was.paid_on != first.paid_on:
+    if why == "customer":
         return _at(first, "回款单号", (
             f"{said}{this}是客户“{_name(s, owner)}”{first.paid_on} 的：不是同一张回款单。"
             f"{_PREFIX_ACCOUNT}"
             f"（如 A-{payment_no}、B-{payment_no}）后再导入"))
-    if was.paid_on.year != first.paid_on.year:
-        return _at(first, "回款日期", (
-            f"{said}{this}的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
-            f"年度重新编号，请在导出时给回款单号加上年度前缀（如 {first.paid_on.year}-{payment_no}）"
-            "后再导入"))
-    return None
+    return _at(first, "回款日期", (
+        f"{said}{this}的回款日期是 {first.paid_on}，不在同一年：不是同一张回款单。若收款单号按"
+        f"年度重新编号，请在导出时给回款单号加上年度前缀（如 {first.paid_on.year}-{payment_no}）"
+        "后再导入"))
 
 
 def _void_payment(s: Session, payment_no: str, records: list[PaymentRecord],
@@ -697,6 +750,7 @@ def import_receivables_file(db_url: str, path: Path, actor: str, skip_unknown: b
         raise ImportRefused(found, more=exc.__cause__.more) from exc
     with (registered_import(db_url, "receivables", Path(path).name, actor) as finish,
           session_scope(db_url) as s):
+        lock_receivables(s)
         summary = store_receivables(s, invoices, payments, source="import", actor=actor,
                                     skip_unknown=skip_unknown)
         finish(s)
@@ -821,8 +875,9 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
     invoice not known yet) keeps the stored cursor before it: the pages after it are read and
     stored all the same, and every later sync reads again from that page until nothing of it
     is skipped. Of what a sync reads, only the last version of each invoice and of each 回款单
-    is stored (`_sync_pass`): an earlier page's version of a receipt that a later page moved
-    to another invoice never comes back, not even for a moment. The skipped records are
+    is stored (`_sync_pass`; a 回款单 replaced only by a later listing of the same payment, not
+    by another 收款单 reusing its number): an earlier page's version of a receipt that a later
+    page moved to another invoice never comes back, not even for a moment. The skipped records are
     listed each time.
 
     When records were skipped and later pages of the same sync brought new ones (the day's
@@ -844,15 +899,18 @@ def sync_receivables(hub: Hub, actor: str = "flow:receivables-sync") -> ImportSu
 
 def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
     """Read every page after the stored cursor, then store them in order, each page with the
-    records whose last version it holds (an invoice by its key, a 回款单 whole by its number):
-    pages read again behind a held cursor hold older versions of what later pages changed
-    since (a receipt moved to another invoice, that invoice paid in full by another receipt
-    since), which would move money back and forth, or be refused — every day, the sync stuck
-    at that page. Also whether anything was created or updated after the first page that
-    skipped records."""
+    records whose last version it holds (an invoice by its key, a 回款单 whole: see
+    `_replaced_later`): pages read again behind a held cursor hold older versions of what
+    later pages changed since (a receipt moved to another invoice, that invoice paid in full
+    by another receipt since), which would move money back and forth, or be refused — every
+    day, the sync stuck at that page. Each page's transaction takes the receivables lock
+    first (`lock_receivables`); a pass that then finds the stored cursor moved by another
+    sync (the daily one and a clerk's at once) stops there: that sync stored what it read.
+    Also whether anything was created or updated after the first page that skipped records."""
     with session_scope(hub.db_url) as s:
         row = s.get(ConnectorCursor, name)
         cursor = row.cursor if row else None
+    on_file = cursor  # the stored cursor as this pass left it
     pages: list[ReceivablesPage] = []
     stopped: Exception | None = None  # a page that could not be read: those before it kept
     while True:
@@ -866,17 +924,28 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
             break
         cursor = page.cursor
     last_invoice = {r.key: i for i, page in enumerate(pages) for r in page.invoices}
-    last_payment = {r.payment_no: i for i, page in enumerate(pages) for r in page.payments}
+    latest = {r.key: r for page in pages for r in page.invoices}  # each invoice's last version
+    listed: dict[str, list[int]] = defaultdict(list)  # 回款单号 → the pages listing it, in order
+    for i, page in enumerate(pages):
+        for payment_no in dict.fromkeys(r.payment_no for r in page.payments):
+            listed[payment_no].append(i)
     total = ImportSummary()
     news_after_hold = held = False
     for i, page in enumerate(pages):
         invoices = tuple(r for r in page.invoices if last_invoice[r.key] == i)
-        payments = tuple(r for r in page.payments if last_payment[r.payment_no] == i)
         # a page without records (the last one) writes no facts: a settlement has nothing to
         # wait for, the cursor alone is not news
         with (registered_import(hub.db_url, "receivables", name, actor)
-              if invoices or payments else nullcontext(lambda s: None) as finish,
+              if page.invoices or page.payments else nullcontext(lambda s: None) as finish,
               session_scope(hub.db_url) as s):
+            lock_receivables(s)
+            row = s.get(ConnectorCursor, name)
+            if (row.cursor if row else None) != on_file:
+                total.notes.append("另一次应收/回款同步已在本次读取期间保存了这些记录，本次不再重复写入")
+                finish(s)
+                break
+            replaced = _replaced_later(s, pages, i, listed, latest)
+            payments = tuple(r for r in page.payments if r.payment_no not in replaced)
             done = store_receivables(s, invoices, payments, source="finance",
                                      actor=actor, skip_unknown=True)
             # a page stores its invoices before its payments: only later pages can bring
@@ -884,15 +953,58 @@ def _sync_pass(hub: Hub, name: str, actor: str) -> tuple[ImportSummary, bool]:
             news_after_hold = news_after_hold or (held and bool(done.created + done.updated))
             held = held or bool(done.skipped)
             if page.cursor is not None and not held:
-                row = s.get(ConnectorCursor, name) or ConnectorCursor(name=name)
+                row = row or ConnectorCursor(name=name)
                 row.cursor, row.updated_at = page.cursor, utcnow()
                 s.add(row)
+                on_file = page.cursor
             finish(s)
         done.skipped = [f"{item}{SYNC_RETRY}" for item in done.skipped]
         total.add(done)
     if stopped is not None:
         raise stopped
     return total, news_after_hold
+
+
+def _replaced_later(s: Session, pages: list[ReceivablesPage], i: int,
+                    listed: dict[str, list[int]], latest: dict[str, ReceivableRecord]
+                    ) -> set[str]:
+    """The 回款单号 of page `i` whose next listing (`listed`: the pages listing each number) is
+    the same 回款单 (`_not_the_same`; each the customer of its invoices by `_sync_owner`):
+    that later version replaces this one, which is not stored. A later listing of another
+    回款单 of the number (another year, another customer on another day) replaces nothing:
+    this one is stored and the later one refused against it, as when the two pages are read
+    by two syncs — no payment is dropped without a word."""
+    mine: dict[str, list[PaymentRecord]] = defaultdict(list)
+    for record in pages[i].payments:
+        mine[record.payment_no].append(record)
+    replaced = set()
+    for payment_no, records in mine.items():
+        after = [j for j in listed[payment_no] if j > i]
+        if not after:
+            continue
+        later = [r for r in pages[after[0]].payments if r.payment_no == payment_no]
+        if _not_the_same(_sync_owner(s, records, latest), records[0].paid_on,
+                         _sync_owner(s, later, latest), later[0].paid_on) is None:
+            replaced.add(payment_no)
+    return replaced
+
+
+def _sync_owner(s: Session, records: list[PaymentRecord],
+                latest: dict[str, ReceivableRecord]) -> int | None:
+    """The customer of a 回款单's records read by a sync: the first of its invoices' whose
+    customer is known, as the last version of the invoice the sync read says (its customer
+    on file), else as stored; None when none is known."""
+    for record in records:
+        invoice = latest.get(record.invoice_key)
+        if invoice is None:
+            stored = _invoice(s, record.invoice_key)
+            if stored is not None:
+                return stored.customer_id
+        elif not invoice.voided:
+            customer = _customer_for(s, invoice.customer_uscc, invoice.customer_name)
+            if customer is not None:
+                return customer.id
+    return None
 
 
 # --- deliveries and returns --------------------------------------------------------------

@@ -50,7 +50,7 @@ from models import (
     SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import MAX_ID, SHANGHAI, business_date
-from models.db import get_engine, roomy_page_cache, session_scope
+from models.db import get_engine, lock_transaction, roomy_page_cache, session_scope
 from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
 from models.money import yuan
@@ -656,11 +656,7 @@ def lock_settlements(s: Session) -> None:
     """Until the transaction ends, no other settlement can be stored (any process). Publishing
     a policy version takes it too: a settlement computed before the version is refused when
     stored (SettlementConflict), one stored before it is seen by the publication's review."""
-    conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(5077001)"))
-    else:  # SQLite: a first write takes the database's one write lock for the transaction
-        conn.execute(sa.text("UPDATE settlement_run SET id = id WHERE id < 0"))
+    lock_transaction(s, 5077001, "settlement_run")
 
 
 def refuse_unsettleable(s: Session, month: str) -> None:

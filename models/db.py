@@ -117,6 +117,15 @@ def database_busy(exc: BaseException) -> bool:
         "database is locked" in text or "database table is locked" in text)
 
 
+def unique_clash(exc: BaseException) -> bool:
+    """Whether a database error is a unique key refusing a row another transaction stored
+    first (PostgreSQL's unique violation, SQLite's UNIQUE constraint): two writers of the same
+    record at once, where the one that lost may simply run again."""
+    orig = getattr(exc, "orig", exc)
+    return getattr(orig, "sqlstate", None) == "23505" or (
+        type(orig).__name__ == "IntegrityError" and "UNIQUE constraint failed" in str(orig))
+
+
 def database_unreachable(exc: BaseException) -> bool:
     """Whether a database error means the connection itself failed (server down, wrong host,
     port or password, a SQLite file that cannot be opened): no statement was run."""
@@ -134,6 +143,18 @@ def dispose_engines() -> None:
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()
+
+
+def lock_transaction(s: Session, key: int, table: str) -> None:
+    """Until the session's transaction ends, no other transaction taking the same lock (any
+    process) gets past this call: PostgreSQL's advisory lock `key`; on SQLite, a first write
+    (to `table`, changing nothing) takes the database's one write lock. What the transaction
+    reads after it is what is on file: another holder's writes are committed or not begun."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({int(key)})"))
+    else:
+        conn.execute(sa.text(f"UPDATE {table} SET id = id WHERE id < 0"))
 
 
 @contextlib.contextmanager

@@ -124,3 +124,22 @@ def test_a_receipt_re_dated_after_its_invoice_moved_to_another_customer_is_the_s
     except ImportRefused as exc:  # observed: 已登记为客户“江苏康达…”…的回款…不是同一张回款单
         pytest.fail(f"the date correction was refused: {exc.problems}")
     assert [(n, float(a)) for n, a in allocations(db, "SK-1")] == [("FP-A", 600.0)]
+
+
+def test_an_invoice_moved_to_another_customer_takes_its_payments_along(seeded, tmp_path):
+    """The payments on an invoice moved to another customer follow it in the same import,
+    each change in the operation log, and the summary says so."""
+    from flows.sales_facts import import_receivables_file
+    from tests.flows.test_audit5_receivables import log_entries
+    from tests.rebate_support import customer_id
+
+    db = seeded.db_url
+    invoice = "FP-A,{},2026-10-01,2026-11-01,1000.00\n"
+    import_receivables_file(db, write(tmp_path / "1.csv", INVOICES + invoice.format(KANGDA)), "t")
+    import_receivables_file(db, write(tmp_path / "2.csv", PAYMENTS + "SK-1,FP-A,2026-10-20,600.00\n"),
+                            "t")
+    moved = write(tmp_path / "3.csv", INVOICES + invoice.format(RENHE))
+    summary = import_receivables_file(db, moved, "t")
+    assert any("SK-1" in m and RENHE in m for m in summary.moved), summary.moved
+    kangda, renhe = customer_id(db, KANGDA), customer_id(db, RENHE)
+    assert {"customer_id": [kangda, renhe]} in log_entries(db, "payment", "update")
