@@ -108,3 +108,36 @@ def test_a_nul_in_an_address_is_a_400_on_every_database(hub):
             assert "空字符" in r.json()["error"]["message"]
             page = client.get("/orders/IO-X%00Y", headers={"Accept": "text/html", **auth})
             assert page.status_code == 400 and "链接中含有空字符" in page.text
+
+
+def test_what_counts_as_a_unique_clash_and_what_the_cli_says(db_url, monkeypatch, capsys):
+    """A unique key refusing a row another writer stored first: the CLI says so in Chinese,
+    exit 3, no traceback; another integrity error (a NOT NULL) is not one."""
+    from deployments import cli, rebates_cli
+    from models.db import unique_clash
+
+    engine = get_engine(db_url)
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE clash_probe (k VARCHAR(10) UNIQUE NOT NULL)"))
+        conn.execute(sa.text("INSERT INTO clash_probe VALUES ('a')"))
+        conn.commit()
+        with pytest.raises(sa.exc.IntegrityError) as clash:
+            conn.execute(sa.text("INSERT INTO clash_probe VALUES ('a')"))
+        conn.rollback()
+        with pytest.raises(sa.exc.IntegrityError) as null:
+            conn.execute(sa.text("INSERT INTO clash_probe VALUES (NULL)"))
+        conn.rollback()
+        conn.execute(sa.text("DROP TABLE IF EXISTS clash_probe"))
+        conn.commit()
+    assert unique_clash(clash.value) and not unique_clash(null.value)
+
+    def clashing(args):
+        raise clash.value
+
+    monkeypatch.setattr(rebates_cli, "cmd_receivables", clashing)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["receivables", "sync"])
+    assert done.value.code == 3
+    err = capsys.readouterr().err
+    assert err.startswith("错误：另一项操作同时写入了相同的记录，本次操作未保存，请重新运行本命令")
+    assert "Traceback" not in err
