@@ -1535,6 +1535,16 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
                                   f"{run.confirmed_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 由 "
                                   f"{by.name if by else run.confirmed_by} 确认", status=409,
                                   code="already_confirmed")
+        # a revision is a correction of those before it: confirmed after them, or 已确认
+        # would show a difference on top of a month nobody confirmed
+        open_before = s.exec(select(SettlementRun.revision).where(
+            SettlementRun.month == month, SettlementRun.revision < revision,
+            SettlementRun.status != "confirmed").order_by(SettlementRun.revision)).all()
+        if open_before:
+            raise SettlementError(
+                f"{month} 第 {'、'.join(map(str, open_before))} 版尚未确认：各版按顺序确认，"
+                f"请先确认第 {open_before[0]} 版，再确认第 {revision} 版", status=409,
+                code="earlier_revision_unconfirmed")
         # its vouchers and documents go out now (`finish_revision`): an earlier attempt's
         # failure is not what the confirmation's answer should show
         apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,

@@ -441,6 +441,26 @@ def test_a_correction_is_booked_in_the_period_it_is_made(hub, kangda):
         assert "原结算金额¥1,280.00" in text and "更正后合计¥1,024.00" in text
 
 
+def test_revisions_are_confirmed_in_their_order(hub, kangda):
+    o1 = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    clock_from(D(2026, 11, 5))
+    settle_month(current_hub(), "2026-10")
+    return_goods(hub.db_url, o1, 1, 1, D(2026, 10, 25))  # entered in December
+    clock_from(D(2026, 12, 8))
+    assert settle_month(current_hub(), "2026-10").revision == 2
+    with session_scope(hub.db_url) as s:
+        finance = s.get(Staff, "finance-01")
+    with pytest.raises(SettlementError, match="2026-10 第 1 版尚未确认：各版按顺序确认，请先确认第 1 版，"
+                                              "再确认第 2 版") as refused:
+        confirm_settlement(hub.db_url, "2026-10", 2, finance)
+    assert (refused.value.status, refused.value.code) == (409, "earlier_revision_unconfirmed")
+    with session_scope(hub.db_url) as s:
+        assert s.exec(select(SettlementRun.status).where(
+            SettlementRun.revision == 2)).one() != "confirmed"
+    confirm_settlement(hub.db_url, "2026-10", 1, finance)
+    assert confirm_settlement(hub.db_url, "2026-10", 2, finance).status == "confirmed"
+
+
 def test_confirming_issues_the_statements_again_as_confirmed(hub, kangda):
     signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
     draft = settle_month(current_hub(), "2026-10")
