@@ -251,9 +251,10 @@ def _rate_row(ln: Mapping) -> tuple[str, str, str]:
 
 
 def _taken_back(ln: Mapping) -> list[tuple[str, str, str]]:
-    """A claw-back's facts: what was paid, what is due now and what is taken back — not the
-    new basis × rate beside a negative amount, which reads as a contradiction; a part booked
-    to this line's rep and region (the rest to others where it was paid) says so."""
+    """A negative line's facts (a claw-back, or a re-run's adjustment taking back what a
+    return or correction found): what was paid, what is due now and what is taken back — not
+    the new basis × rate beside a negative amount, which reads as a contradiction; a part
+    booked to this line's rep and region (the rest to others where it was paid) says so."""
     change = -Decimal(ln["change"])
     said = (f'原已返 {money(Decimal(ln["paid_before"]))}，现应返 {money(Decimal(ln["due"]))}，'
             f'追回 {money(change)}')
@@ -274,7 +275,7 @@ def _line(n: int, ln: Mapping) -> str:
         policy += f" · {ln['clause']}"
     rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
             ("类型", esc(ln["kind"]), "")]
-    if ln.get("kind_code") == "clawback" and "change" in ln:
+    if "change" in ln and Decimal(ln["amount"]) < 0:  # a claw-back, or a re-run's take-back
         rows += _taken_back(ln)
     else:
         rows += [("返利基数", esc(yuan(ln["basis"])), ""), _rate_row(ln)]
