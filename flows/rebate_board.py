@@ -489,8 +489,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id).limit(1)).first() is not None
         signed = s.exec(select(Quote.id).where(Quote.order_id == order_id,
                                                Quote.signed_at.is_not(None)).limit(1)).first()
-        delivered = s.exec(select(Delivery.id).where(Delivery.order_id == order_id)
-                           .limit(1)).first()
+        # its latest delivery (day, when recorded): a settlement of that month (or a later
+        # one) that knew of it has read the order
+        delivered = s.exec(select(sa.func.max(Delivery.delivered_on),
+                                  sa.func.max(Delivery.recorded_at))
+                           .where(Delivery.order_id == order_id)).one()
+        delivered = delivered if delivered[0] is not None else None
+        settled_since = delivered is not None and s.exec(select(SettlementRun.id).where(
+            SettlementRun.month >= f"{max(order.order_date, delivered[0]):%Y-%m}",
+            SettlementRun.as_of >= delivered[1]).limit(1)).first() is not None
         # the customers whose buckets can hold the order's lines: its customer now, and
         # those it was paid under (a customer file merged since)
         customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
@@ -527,8 +534,11 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                "explanation": d.explanation} for m, d in expected]
     none_because = None
     if not lines:
+        # signed and delivered, settled since and expected to pay nothing: no rule in force
+        # pays it (None: its month is not settled yet and this month's figure has nothing)
         none_because = ("booked_elsewhere" if booked_anywhere else "not_signed" if not signed
-                        else "not_delivered" if not delivered else None)
+                        else "not_delivered" if not delivered
+                        else "no_rule" if settled_since else None)
     policies = []
     cited = {(x["policy_code"], x["policy_version"]) for x in lines}
     cited |= {(r["policy_code"], r["policy_version"]) for r in (preview or {}).get("rules", ())}
