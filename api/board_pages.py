@@ -14,6 +14,7 @@ from api.staff_pages import NONE_ITEM, facts
 from flows.rebate_board import STATUS_LABELS
 from models.money import yuan
 from models.rebates.formatting import money, percent
+from models.staff import region_label
 
 BOARD = "/rebates/board"
 ORDERS_PAGE = "/rebates/board/orders/page"
@@ -133,7 +134,7 @@ def _where(rep: Mapping) -> str:
     own reps and where one now belongs who sells in his region from another
     ('（现属华南大区）')."""
     if rep.get("elsewhere"):
-        return f"（现属{rep['region']}大区）" if rep.get("region") else "（未分配大区）"
+        return f"（现属{region_label(rep['region'])}）" if rep.get("region") else "（未分配大区）"
     return f"（{rep['region']}）" if rep.get("region") else ""
 
 
@@ -147,7 +148,7 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
     if regions:
         options = "".join(
             f'<option value="{esc(r)}"{" selected" if r == scope_query.get("region") else ""}>'
-            f'{esc(r)}大区</option>' for r in regions)
+            f'{esc(region_label(r))}</option>' for r in regions)
         fields.append('<label class="field" for="region">大区</label>'
                       f'<select id="region" name="region"><option value="">全部大区</option>'
                       f'{options}</select>')
@@ -155,7 +156,7 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
         options = "".join(
             f'<option value="{esc(r["id"])}"{" selected" if r["id"] == scope_query.get("rep") else ""}>'
             f'{esc(r["name"])}{esc(_where(r))}</option>' for r in reps)
-        everyone = "全部销售" if regions else f"全部（{choices.get('own_region') or ''}大区）"
+        everyone = "全部销售" if regions else f"全部（{region_label(choices.get('own_region') or '')}）"
         fields.append('<label class="field" for="rep">销售</label>'
                       f'<select id="rep" name="rep"><option value="">{esc(everyone)}</option>'
                       f'{options}</select>')

@@ -33,7 +33,7 @@ from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
-from models.staff import role_label
+from models.staff import region_label, role_label
 from reports.statement_pdf import policy_rate
 
 ZERO = Decimal("0.00")
@@ -78,7 +78,7 @@ BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
 
 def region_scope(region: str) -> Scope:
     """A region's rebates (华东大区返利): the manager's own, or finance's narrowed."""
-    return Scope(None, region, f"{region}大区返利")
+    return Scope(None, region, f"{region_label(region)}返利")
 
 
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
@@ -98,7 +98,7 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         if not person.region:
             raise BoardAccessError("您的账号未设置所辖大区，请联系管理员")
         if region and region != person.region:
-            raise BoardAccessError(f"您只能查看{person.region}大区的返利")
+            raise BoardAccessError(f"您只能查看{region_label(person.region)}的返利")
     if region and person.role != "sales_manager" and not _region_exists(db_url, region):
         raise UnknownRegion(f"没有名为“{region}”的大区")
     if not rep:
@@ -119,10 +119,11 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
                          for _, d in expected_lines(db_url, region_scope(person.region)))
     if person.role == "sales_manager":
         if not sells_here:
-            raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
+            raise BoardAccessError(f"{asked.name if asked else rep}不在{region_label(person.region)}")
         # only the part of his rebates booked to the manager's region: named so, as the rep's
         # own board (张伟的返利) also counts his orders of customers of other regions
-        return Scope(asked.id, person.region, f"{asked.name}在{person.region}大区的返利")
+        return Scope(asked.id, person.region,
+                     f"{asked.name}在{region_label(person.region)}的返利")
     if asked is None:  # a typo, not a permission: finance and admins may see every rep
         raise UnknownRep(f"没有编号为 {rep} 的销售")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
