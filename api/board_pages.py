@@ -338,10 +338,17 @@ def _entered(preview: Mapping | None) -> str:
             + "</div>")
 
 
+# where the order's own page is not the reader's (handed over to another rep since)
+PROGRESS_WITHHELD = ("意向单进度页仅供本单现任销售代表、其区域经理和经办待办的同事查看"
+                     "（例如本单已转交其他销售，或客户已调整大区），如需查看请联系他们。")
+
+
 def order_rebate_page(detail: Mapping, rep_name: str | None,
-                      scope_query: Mapping[str, str | None]) -> tuple[str, str]:
+                      scope_query: Mapping[str, str | None], *,
+                      progress: bool = True) -> tuple[str, str]:
     """(title, content) of one order's rebates: every line with its explanation, the
-    customer, and the policies with their text and effective dates."""
+    customer, and the policies with their text and effective dates; `progress`: the reader
+    may open the order's own page (查看意向单进度), else it says why it is not offered."""
     lines = detail["lines"]
     sums: dict[str, Decimal] = {}
     for ln in lines:
@@ -355,10 +362,11 @@ def order_rebate_page(detail: Mapping, rep_name: str | None,
     rows += [(STATUS_LABELS[s], f'<span class="money">{esc(yuan(sums[s]))}</span>', f"sum-{s}")
              for s in STATUSES if s in sums]
     order_id = detail["order_id"]
+    way = (f'<p><a id="order-progress" href="/orders/{esc(quote(order_id, safe=""))}">'
+           '查看意向单进度</a></p>' if progress else
+           f'<p class="muted" id="order-progress-withheld">{PROGRESS_WITHHELD}</p>')
     head = (f'<div class="card"><div class="muted">订单返利</div><h1>{esc(order_id)}</h1>'
-            f'{facts(rows)}<p><a id="order-progress" '
-            f'href="/orders/{esc(quote(order_id, safe=""))}">'
-            f'查看意向单进度</a></p></div>')
+            f'{facts(rows)}{way}</div>')
     items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
     lines_card = ('<div class="card"><h2>返利明细</h2>'
                   + (f'<ul class="items" id="lines">{items}</ul>' if items else

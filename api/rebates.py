@@ -21,6 +21,7 @@ from api.board_pages import (
     orders_page,
 )
 from api.errors import MAX_ID, ApiError
+from api.orders import may_open
 from api.schemas import OrderLineIn, whole_number
 from api.pages import card, esc, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
@@ -486,5 +487,8 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
                           card("意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
                           + back_to_board(query))
     rep_name = await run_in_threadpool(_rep_name, db_url, detail["rep_id"])
-    title, content = order_rebate_page(detail, rep_name, query)
+    # the order's page is the order's people's (a rep's rebate stays his when the order is
+    # handed over, its page goes with it): offered only to those it opens for
+    progress = await run_in_threadpool(may_open, db_url, person, detail["order_id"])
+    title, content = order_rebate_page(detail, rep_name, query, progress=progress)
     return staff_page(200, title, content)
