@@ -6,6 +6,7 @@ text. Pure rendering: the routes in api/rebates.py get the data from flows/rebat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -69,6 +70,46 @@ def link(path: str, **params: str | None) -> str:
 
 def order_link(order_id: str, scope_query: Mapping[str, str | None]) -> str:
     return link(f"/rebates/orders/{quote(order_id, safe='')}", **scope_query)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """The board's figure an order was listed under, carried on to its page: a status and,
+    from a settled month's row, its month; `year`: the year 已确认 sums (the board's card is
+    this year's). No status: the page was opened otherwise (each status's own figure)."""
+
+    status: str | None
+    month: str | None
+    year: int
+
+    def query(self) -> dict[str, str | None]:
+        """The figure in a link: its status and month, or the confirmed card's year."""
+        return {"status": self.status, "month": self.month,
+                "year": str(self.year) if self.status == "confirmed" and not self.month
+                else None}
+
+    def _month(self, status: str) -> str | None:
+        return self.month if status == self.status else None
+
+    def counts(self, ln: Mapping, status: str) -> bool:
+        """Whether an order's line is in the figure of `status` as the board sums it: the
+        month's (a month row's), else 已确认 this year's and the others all of theirs."""
+        if ln["status"] != status:
+            return False
+        if month := self._month(status):
+            return ln["month"] == month
+        return status != "confirmed" or ln["month"][:4] == str(self.year)
+
+    def label(self, status: str) -> str:
+        """'2026年10月已确认' (a month's), '2027年已确认', '待复核'."""
+        if month := self._month(status):
+            return f"{month_label(month)}{STATUS_LABELS[status]}"
+        return f"{self.year}年{STATUS_LABELS[status]}" if status == "confirmed" \
+            else STATUS_LABELS[status]
+
+    def others_label(self, status: str) -> str:
+        """The order's lines of `status` outside the figure: other months' or years'."""
+        return f"{'其他月份' if self._month(status) else '其他年份'}{STATUS_LABELS[status]}"
 
 
 def back_to_board(scope_query: Mapping[str, str | None]) -> str:
@@ -202,6 +243,8 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
     before and after (a region's year is tens of thousands of orders)."""
     label = STATUS_LABELS[status]
     heading = f"{label} · {month_label(month)}" if month else label
+    # each order's page opens on this figure: its subtotal there is the row's amount
+    listed_under = {**scope_query, **Figure(status, month, year).query()}
     about = scope_label if month else f"{scope_label} · {FIGURE_NOTES[status].format(year=year)}"
     rows, count, offset = figure["orders"], figure["count"], figure["offset"]
     head = (f'<div class="card"><div class="muted" id="about">{esc(about)}</div>'
@@ -210,7 +253,7 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
             f'</span><span class="total money" id="total">{esc(yuan(figure["amount"]))}</span>'
             f'</div></div>')
     items = "".join(
-        f'<li><a class="row" href="{order_link(r["order_id"], scope_query)}" '
+        f'<li><a class="row" href="{order_link(r["order_id"], listed_under)}" '
         f'id="order-{esc(r["order_id"])}">'
         f'<div class="row-head"><b>{esc(r["order_id"])}</b>'
         f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
@@ -343,38 +386,80 @@ PROGRESS_WITHHELD = ("意向单进度页仅供本单现任销售代表、其区�
                      "（例如本单已转交其他销售，或客户已调整大区），如需查看请联系他们。")
 
 
+def _sums(lines: Sequence[Mapping], figure: Figure) -> list[tuple[str, str, str]]:
+    """Per status, the order's part of the figure, named as it is summed ('2027年已确认',
+    '2026年10月待复核'): the subtotal of the row the page was opened from; and apart, its
+    lines of that status in other years or months."""
+    def row(label: str, part: list[Mapping], ident: str) -> tuple[str, str, str]:
+        total = sum((Decimal(ln["amount"]) for ln in part), Decimal("0.00"))
+        return label, f'<span class="money">{esc(yuan(total))}</span>', ident
+
+    rows = []
+    for status in STATUSES:
+        inside = [ln for ln in lines if figure.counts(ln, status)]
+        others = [ln for ln in lines if ln["status"] == status and not figure.counts(ln, status)]
+        if inside or status == figure.status:  # the figure opened from: its amount, even 0
+            rows.append(row(figure.label(status), inside, f"sum-{status}"))
+        if others:
+            rows.append(row(figure.others_label(status), others, f"sum-{status}-other"))
+    return rows
+
+
+def _lines(detail: Mapping, figure: Figure) -> str:
+    """The order's lines; opened from a figure, those in it first, the others apart."""
+    numbered = list(enumerate(detail["lines"], start=1))
+    if not numbered:
+        return ('<div class="card"><h2>返利明细</h2><p class="muted" id="lines">'
+                f'{NO_LINES[detail.get("none_because")]}</p></div>')
+    if figure.status is None:
+        shown, others = numbered, []
+        heading = "返利明细"
+    else:
+        shown = [(n, ln) for n, ln in numbered if figure.counts(ln, figure.status)]
+        others = [(n, ln) for n, ln in numbered if not figure.counts(ln, figure.status)]
+        heading = f"返利明细 · {figure.label(figure.status)}"
+    items = "".join(_line(n, ln) for n, ln in shown)
+    card = (f'<div class="card"><h2>{esc(heading)}</h2>'
+            + (f'<ul class="items" id="lines">{items}</ul>' if items else
+               '<p class="muted" id="lines">本单在这一项下现已没有返利明细，见下方本单其他返利。</p>')
+            + "</div>")
+    if others:
+        card += ('<div class="card" id="other-lines-card"><h2>本单其他返利明细</h2>'
+                 '<p class="muted">不计入所点开的数字（其他状态、月份或年份）。</p>'
+                 f'<ul class="items" id="other-lines">'
+                 f'{"".join(_line(n, ln) for n, ln in others)}</ul></div>')
+    return card
+
+
 def order_rebate_page(detail: Mapping, rep_name: str | None,
-                      scope_query: Mapping[str, str | None], *,
+                      scope_query: Mapping[str, str | None], figure: Figure, *,
                       progress: bool = True) -> tuple[str, str]:
-    """(title, content) of one order's rebates: every line with its explanation, the
-    customer, and the policies with their text and effective dates; `progress`: the reader
-    may open the order's own page (查看意向单进度), else it says why it is not offered."""
-    lines = detail["lines"]
-    sums: dict[str, Decimal] = {}
-    for ln in lines:
-        sums[ln["status"]] = sums.get(ln["status"], Decimal("0.00")) + Decimal(ln["amount"])
+    """(title, content) of one order's rebates: its subtotals as the `figure` it was opened
+    from sums them, every line with its explanation, the customer, and the policies with
+    their text and effective dates; `progress`: the reader may open the order's own page
+    (查看意向单进度), else it says why it is not offered."""
     customer = detail["customer"]
     rows = [("客户", esc(customer["legal_name"]) if customer
              else '<span class="muted">尚未确定</span>', ""),
             ("下单日期", esc(detail["order_date"]), ""),
             ("销售", esc(f"{rep_name}（{detail['rep_id']}）" if rep_name
                          else detail["rep_id"] or "—"), "")]
-    rows += [(STATUS_LABELS[s], f'<span class="money">{esc(yuan(sums[s]))}</span>', f"sum-{s}")
-             for s in STATUSES if s in sums]
+    rows += _sums(detail["lines"], figure)
     order_id = detail["order_id"]
     way = (f'<p><a id="order-progress" href="/orders/{esc(quote(order_id, safe=""))}">'
            '查看意向单进度</a></p>' if progress else
            f'<p class="muted" id="order-progress-withheld">{PROGRESS_WITHHELD}</p>')
     head = (f'<div class="card"><div class="muted">订单返利</div><h1>{esc(order_id)}</h1>'
             f'{facts(rows)}{way}</div>')
-    items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
-    lines_card = ('<div class="card"><h2>返利明细</h2>'
-                  + (f'<ul class="items" id="lines">{items}</ul>' if items else
-                     f'<p class="muted" id="lines">{NO_LINES[detail.get("none_because")]}</p>')
-                  + "</div>")
     policies = "".join(_policy(p) for p in detail["policies"])
     policies_card = ('<div class="card"><h2>返利政策原文</h2>'
                      f'<ul class="items" id="policies">{policies}</ul></div>' if policies else "")
-    content = (head + lines_card + _entered(detail.get("preview")) + _customer(customer)
-               + policies_card + back_to_board(scope_query))
+    # opened from a figure's list: back to that list (its first page) as well
+    back = ""
+    if figure.status:
+        listed = link(ORDERS_PAGE, **scope_query, status=figure.status, month=figure.month)
+        back = (f'<p><a id="back-orders" href="{listed}">'
+                f'‹ 返回“{esc(figure.label(figure.status))}”的订单</a></p>')
+    content = (head + _lines(detail, figure) + _entered(detail.get("preview"))
+               + _customer(customer) + policies_card + back + back_to_board(scope_query))
     return f"订单返利 · {order_id}", content

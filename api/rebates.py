@@ -17,8 +17,8 @@ from sqlmodel import select
 
 from api.auth import current_staff
 from api.board_pages import (
-    BOARD, ORDERS_PER_PAGE, STATUSES, back_to_board, board_page, link, order_rebate_page,
-    orders_page,
+    BOARD, ORDERS_PER_PAGE, STATUSES, Figure, back_to_board, board_page, link,
+    order_rebate_page, orders_page,
 )
 from api.errors import MAX_ID, ApiError
 from api.orders import may_open
@@ -440,6 +440,25 @@ async def board_page_route(request: Request, rep: str | None = None,
     return staff_page(200, title, content)
 
 
+def _figure_asked(status: str, month: str | None, year: str | None,
+                  today: dt.date) -> Figure | None:
+    """The figure a page's address names (`status`, `month`; `year` of the confirmed card),
+    or None when it is not one a board link makes (a hand-made or cut-off address). A month
+    goes with confirmed or pending only (expected is this month's), a year with confirmed
+    alone; none: this year."""
+    if ((status and status not in STATUSES) or (month and not re.fullmatch(MONTH_PATTERN, month))
+            or (year and not re.fullmatch(r"[0-9]{4}", year))):
+        return None
+    month = month if month and status in ("confirmed", "pending") else None
+    year = year if year and status == "confirmed" and not month else None
+    return Figure(status or None, month, int(year) if year else today.year)
+
+
+def _wrong_link(query: dict) -> HTMLResponse:
+    return staff_page(400, "链接有误", card("链接有误", "页面地址不正确，请从返利看板重新进入。")
+                      + back_to_board(query))
+
+
 @router.get("/rebates/board/orders/page", response_class=HTMLResponse,
             summary="返利看板：数字对应的订单（手机页面）")
 async def board_orders_page(request: Request, status: str = "", month: str | None = None,
@@ -449,12 +468,11 @@ async def board_orders_page(request: Request, status: str = "", month: str | Non
     if isinstance(context, Response):
         return context
     _, scope, query = context
-    if (status not in STATUSES or (month and not re.fullmatch(MONTH_PATTERN, month))
-            or not re.fullmatch(r"[0-9]{0,7}", offset)):
-        return staff_page(400, "链接有误", card("链接有误", "页面地址不正确，请从返利看板重新进入。")
-                          + back_to_board(query))
-    month = month if month and status != "expected" else None  # expected: this month only
     today = business_date()
+    figure = _figure_asked(status, month, None, today)
+    if figure is None or figure.status is None or not re.fullmatch(r"[0-9]{0,7}", offset):
+        return _wrong_link(query)
+    month = figure.month  # expected: this month only
     figure = await run_in_threadpool(partial(figure_orders, offset=int(offset or 0),
                                              limit=ORDERS_PER_PAGE),
                                      request.app.state.settings.db_url, scope, status, today,
@@ -477,6 +495,12 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
     if isinstance(context, Response):
         return context
     person, scope, query = context
+    # the figure whose row opened the page (?status=…&month=… or &year=…): its subtotal
+    asked = request.query_params
+    figure = _figure_asked(asked.get("status", ""), asked.get("month"), asked.get("year"),
+                           business_date())
+    if figure is None:
+        return _wrong_link(query)
     db_url = request.app.state.settings.db_url
     try:
         detail = await run_in_threadpool(order_detail, db_url, scope, order_id)
@@ -490,5 +514,5 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
     # the order's page is the order's people's (a rep's rebate stays his when the order is
     # handed over, its page goes with it): offered only to those it opens for
     progress = await run_in_threadpool(may_open, db_url, person, detail["order_id"])
-    title, content = order_rebate_page(detail, rep_name, query, progress=progress)
+    title, content = order_rebate_page(detail, rep_name, query, figure, progress=progress)
     return staff_page(200, title, content)
