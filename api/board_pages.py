@@ -61,11 +61,15 @@ def orders_count(n: int) -> str:
     return f"{n:,} 张订单"
 
 
-def link(path: str, **params: str | None) -> str:
-    """A relative address with the given (non-empty) query parameters, escaped for an
-    attribute."""
+def address(path: str, **params: str | None) -> str:
+    """A relative address with the given (non-empty) query parameters."""
     kept = {k: v for k, v in params.items() if v}
-    return esc(path + (f"?{urlencode(kept)}" if kept else ""))
+    return path + (f"?{urlencode(kept)}" if kept else "")
+
+
+def link(path: str, **params: str | None) -> str:
+    """`address`, escaped for an attribute."""
+    return esc(address(path, **params))
 
 
 def order_link(order_id: str, scope_query: Mapping[str, str | None]) -> str:
@@ -133,10 +137,11 @@ def _figure(f: Mapping, year: int, scope_query: Mapping) -> str:
             f'<span class="go" aria-hidden="true">›</span></span></a>')
 
 
-def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool) -> str:
+def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool,
+              scope_query: Mapping) -> str:
     """Under a settled month, each revision and how its vouchers and statements went
     (凭证已发送 / 发送中 / 发送失败：<reason>); for finance, a link to the revision's status page
-    (where a failed one is sent again)."""
+    (where a failed one is sent again), which leads back to the board as narrowed."""
     if not settlements:
         return ""
     items = []
@@ -144,7 +149,7 @@ def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool) ->
         delivery = st["delivery"]
         label = esc(delivery["label"])
         if status_links:
-            label = f'<a href="{esc(st["status_url"])}">{label} ›</a>'
+            label = f'<a href="{link(st["status_url"], **scope_query)}">{label} ›</a>'
         items.append(f'<div class="delivery-{esc(delivery["state"])}" '
                      f'id="delivery-{esc(month)}-r{esc(st["revision"])}">'
                      f'第 {esc(st["revision"])} 版（{esc(st["status_label"])}）：{label}</div>')
@@ -164,7 +169,8 @@ def _months(months: Sequence[Mapping], scope_query: Mapping, status_links: bool 
             f'{esc(yuan(m[status]))}</a></td>' for status in ("confirmed", "pending"))
         rows.append(f'<tr id="month-{esc(m["month"])}"><td>{esc(month_label(m["month"]))}</td>'
                     f'{cells}</tr>'
-                    + _delivery(m["month"], m.get("settlements") or (), status_links))
+                    + _delivery(m["month"], m.get("settlements") or (), status_links,
+                                scope_query))
     return ('<div class="card"><h2>按结算月份</h2><table id="months"><thead><tr><th>月份</th>'
             '<th class="num">已确认</th><th class="num">待复核</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
