@@ -6,6 +6,7 @@ text. Pure rendering: the routes in api/rebates.py get the data from flows/rebat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -14,6 +15,7 @@ from api.staff_pages import NONE_ITEM, facts
 from flows.rebate_board import STATUS_LABELS
 from models.money import yuan
 from models.rebates.formatting import money, percent
+from models.staff import region_label
 
 BOARD = "/rebates/board"
 ORDERS_PAGE = "/rebates/board/orders/page"
@@ -59,15 +61,59 @@ def orders_count(n: int) -> str:
     return f"{n:,} 张订单"
 
 
-def link(path: str, **params: str | None) -> str:
-    """A relative address with the given (non-empty) query parameters, escaped for an
-    attribute."""
+def address(path: str, **params: str | None) -> str:
+    """A relative address with the given (non-empty) query parameters."""
     kept = {k: v for k, v in params.items() if v}
-    return esc(path + (f"?{urlencode(kept)}" if kept else ""))
+    return path + (f"?{urlencode(kept)}" if kept else "")
+
+
+def link(path: str, **params: str | None) -> str:
+    """`address`, escaped for an attribute."""
+    return esc(address(path, **params))
 
 
 def order_link(order_id: str, scope_query: Mapping[str, str | None]) -> str:
     return link(f"/rebates/orders/{quote(order_id, safe='')}", **scope_query)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """The board's figure an order was listed under, carried on to its page: a status and,
+    from a settled month's row, its month; `year`: the year 已确认 sums (the board's card is
+    this year's). No status: the page was opened otherwise (each status's own figure)."""
+
+    status: str | None
+    month: str | None
+    year: int
+
+    def query(self) -> dict[str, str | None]:
+        """The figure in a link: its status and month, or the confirmed card's year."""
+        return {"status": self.status, "month": self.month,
+                "year": str(self.year) if self.status == "confirmed" and not self.month
+                else None}
+
+    def _month(self, status: str) -> str | None:
+        return self.month if status == self.status else None
+
+    def counts(self, ln: Mapping, status: str) -> bool:
+        """Whether an order's line is in the figure of `status` as the board sums it: the
+        month's (a month row's), else 已确认 this year's and the others all of theirs."""
+        if ln["status"] != status:
+            return False
+        if month := self._month(status):
+            return ln["month"] == month
+        return status != "confirmed" or ln["month"][:4] == str(self.year)
+
+    def label(self, status: str) -> str:
+        """'2026年10月已确认' (a month's), '2027年已确认', '待复核'."""
+        if month := self._month(status):
+            return f"{month_label(month)}{STATUS_LABELS[status]}"
+        return f"{self.year}年{STATUS_LABELS[status]}" if status == "confirmed" \
+            else STATUS_LABELS[status]
+
+    def others_label(self, status: str) -> str:
+        """The order's lines of `status` outside the figure: other months' or years'."""
+        return f"{'其他月份' if self._month(status) else '其他年份'}{STATUS_LABELS[status]}"
 
 
 def back_to_board(scope_query: Mapping[str, str | None]) -> str:
@@ -91,10 +137,11 @@ def _figure(f: Mapping, year: int, scope_query: Mapping) -> str:
             f'<span class="go" aria-hidden="true">›</span></span></a>')
 
 
-def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool) -> str:
+def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool,
+              scope_query: Mapping) -> str:
     """Under a settled month, each revision and how its vouchers and statements went
     (凭证已发送 / 发送中 / 发送失败：<reason>); for finance, a link to the revision's status page
-    (where a failed one is sent again)."""
+    (where a failed one is sent again), which leads back to the board as narrowed."""
     if not settlements:
         return ""
     items = []
@@ -102,7 +149,7 @@ def _delivery(month: str, settlements: Sequence[Mapping], status_links: bool) ->
         delivery = st["delivery"]
         label = esc(delivery["label"])
         if status_links:
-            label = f'<a href="{esc(st["status_url"])}">{label} ›</a>'
+            label = f'<a href="{link(st["status_url"], **scope_query)}">{label} ›</a>'
         items.append(f'<div class="delivery-{esc(delivery["state"])}" '
                      f'id="delivery-{esc(month)}-r{esc(st["revision"])}">'
                      f'第 {esc(st["revision"])} 版（{esc(st["status_label"])}）：{label}</div>')
@@ -122,7 +169,8 @@ def _months(months: Sequence[Mapping], scope_query: Mapping, status_links: bool 
             f'{esc(yuan(m[status]))}</a></td>' for status in ("confirmed", "pending"))
         rows.append(f'<tr id="month-{esc(m["month"])}"><td>{esc(month_label(m["month"]))}</td>'
                     f'{cells}</tr>'
-                    + _delivery(m["month"], m.get("settlements") or (), status_links))
+                    + _delivery(m["month"], m.get("settlements") or (), status_links,
+                                scope_query))
     return ('<div class="card"><h2>按结算月份</h2><table id="months"><thead><tr><th>月份</th>'
             '<th class="num">已确认</th><th class="num">待复核</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
@@ -133,7 +181,7 @@ def _where(rep: Mapping) -> str:
     own reps and where one now belongs who sells in his region from another
     ('（现属华南大区）')."""
     if rep.get("elsewhere"):
-        return f"（现属{rep['region']}大区）" if rep.get("region") else "（未分配大区）"
+        return f"（现属{region_label(rep['region'])}）" if rep.get("region") else "（未分配大区）"
     return f"（{rep['region']}）" if rep.get("region") else ""
 
 
@@ -147,7 +195,7 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
     if regions:
         options = "".join(
             f'<option value="{esc(r)}"{" selected" if r == scope_query.get("region") else ""}>'
-            f'{esc(r)}大区</option>' for r in regions)
+            f'{esc(region_label(r))}</option>' for r in regions)
         fields.append('<label class="field" for="region">大区</label>'
                       f'<select id="region" name="region"><option value="">全部大区</option>'
                       f'{options}</select>')
@@ -155,7 +203,7 @@ def _narrow(choices: Mapping, scope_query: Mapping) -> str:
         options = "".join(
             f'<option value="{esc(r["id"])}"{" selected" if r["id"] == scope_query.get("rep") else ""}>'
             f'{esc(r["name"])}{esc(_where(r))}</option>' for r in reps)
-        everyone = "全部销售" if regions else f"全部（{choices.get('own_region') or ''}大区）"
+        everyone = "全部销售" if regions else f"全部（{region_label(choices.get('own_region') or '')}）"
         fields.append('<label class="field" for="rep">销售</label>'
                       f'<select id="rep" name="rep"><option value="">{esc(everyone)}</option>'
                       f'{options}</select>')
@@ -201,6 +249,8 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
     before and after (a region's year is tens of thousands of orders)."""
     label = STATUS_LABELS[status]
     heading = f"{label} · {month_label(month)}" if month else label
+    # each order's page opens on this figure: its subtotal there is the row's amount
+    listed_under = {**scope_query, **Figure(status, month, year).query()}
     about = scope_label if month else f"{scope_label} · {FIGURE_NOTES[status].format(year=year)}"
     rows, count, offset = figure["orders"], figure["count"], figure["offset"]
     head = (f'<div class="card"><div class="muted" id="about">{esc(about)}</div>'
@@ -209,7 +259,7 @@ def orders_page(status: str, month: str | None, figure: Mapping, scope_label: st
             f'</span><span class="total money" id="total">{esc(yuan(figure["amount"]))}</span>'
             f'</div></div>')
     items = "".join(
-        f'<li><a class="row" href="{order_link(r["order_id"], scope_query)}" '
+        f'<li><a class="row" href="{order_link(r["order_id"], listed_under)}" '
         f'id="order-{esc(r["order_id"])}">'
         f'<div class="row-head"><b>{esc(r["order_id"])}</b>'
         f'<span class="money">{esc(yuan(r["amount"]))}</span></div>'
@@ -251,9 +301,10 @@ def _rate_row(ln: Mapping) -> tuple[str, str, str]:
 
 
 def _taken_back(ln: Mapping) -> list[tuple[str, str, str]]:
-    """A claw-back's facts: what was paid, what is due now and what is taken back — not the
-    new basis × rate beside a negative amount, which reads as a contradiction; a part booked
-    to this line's rep and region (the rest to others where it was paid) says so."""
+    """A negative line's facts (a claw-back, or a re-run's adjustment taking back what a
+    return or correction found): what was paid, what is due now and what is taken back — not
+    the new basis × rate beside a negative amount, which reads as a contradiction; a part
+    booked to this line's rep and region (the rest to others where it was paid) says so."""
     change = -Decimal(ln["change"])
     said = (f'原已返 {money(Decimal(ln["paid_before"]))}，现应返 {money(Decimal(ln["due"]))}，'
             f'追回 {money(change)}')
@@ -274,7 +325,7 @@ def _line(n: int, ln: Mapping) -> str:
         policy += f" · {ln['clause']}"
     rows = [("政策条款", esc(policy), ""), ("计算期间", esc(period_label(ln["period"])), ""),
             ("类型", esc(ln["kind"]), "")]
-    if ln.get("kind_code") == "clawback" and "change" in ln:
+    if "change" in ln and Decimal(ln["amount"]) < 0:  # a claw-back, or a re-run's take-back
         rows += _taken_back(ln)
     else:
         rows += [("返利基数", esc(yuan(ln["basis"])), ""), _rate_row(ln)]
@@ -312,6 +363,8 @@ NO_LINES = {
     "not_delivered": "该意向单暂无结算或预计返利：已签署，发货后才计入返利，届时计入当月的“本月预计”。",
     "booked_elsewhere": "该意向单的返利记在结算时的销售和大区名下，不在当前查看范围内"
                         "（例如客户此后调整了大区）。",
+    "no_rule": "该意向单没有返利：其所在月份已结算，按现行返利政策与目前数据，本单不计返利"
+               "（例如产品线、客户等级或大区不在政策适用范围内，或未达到阶梯门槛）。",
     None: "该意向单暂无返利：尚未结算，本月也没有预计返利。",
 }
 
@@ -334,35 +387,85 @@ def _entered(preview: Mapping | None) -> str:
             + "</div>")
 
 
+# where the order's own page is not the reader's (handed over to another rep since)
+PROGRESS_WITHHELD = ("意向单进度页仅供本单现任销售代表、其区域经理和经办待办的同事查看"
+                     "（例如本单已转交其他销售，或客户已调整大区），如需查看请联系他们。")
+
+
+def _sums(lines: Sequence[Mapping], figure: Figure) -> list[tuple[str, str, str]]:
+    """Per status, the order's part of the figure, named as it is summed ('2027年已确认',
+    '2026年10月待复核'): the subtotal of the row the page was opened from; and apart, its
+    lines of that status in other years or months."""
+    def row(label: str, part: list[Mapping], ident: str) -> tuple[str, str, str]:
+        total = sum((Decimal(ln["amount"]) for ln in part), Decimal("0.00"))
+        return label, f'<span class="money">{esc(yuan(total))}</span>', ident
+
+    rows = []
+    for status in STATUSES:
+        inside = [ln for ln in lines if figure.counts(ln, status)]
+        others = [ln for ln in lines if ln["status"] == status and not figure.counts(ln, status)]
+        if inside or status == figure.status:  # the figure opened from: its amount, even 0
+            rows.append(row(figure.label(status), inside, f"sum-{status}"))
+        if others:
+            rows.append(row(figure.others_label(status), others, f"sum-{status}-other"))
+    return rows
+
+
+def _lines(detail: Mapping, figure: Figure) -> str:
+    """The order's lines; opened from a figure, those in it first, the others apart."""
+    numbered = list(enumerate(detail["lines"], start=1))
+    if not numbered:
+        return ('<div class="card"><h2>返利明细</h2><p class="muted" id="lines">'
+                f'{NO_LINES[detail.get("none_because")]}</p></div>')
+    if figure.status is None:
+        shown, others = numbered, []
+        heading = "返利明细"
+    else:
+        shown = [(n, ln) for n, ln in numbered if figure.counts(ln, figure.status)]
+        others = [(n, ln) for n, ln in numbered if not figure.counts(ln, figure.status)]
+        heading = f"返利明细 · {figure.label(figure.status)}"
+    items = "".join(_line(n, ln) for n, ln in shown)
+    card = (f'<div class="card"><h2>{esc(heading)}</h2>'
+            + (f'<ul class="items" id="lines">{items}</ul>' if items else
+               '<p class="muted" id="lines">本单在这一项下现已没有返利明细，见下方本单其他返利。</p>')
+            + "</div>")
+    if others:
+        card += ('<div class="card" id="other-lines-card"><h2>本单其他返利明细</h2>'
+                 '<p class="muted">不计入所点开的数字（其他状态、月份或年份）。</p>'
+                 f'<ul class="items" id="other-lines">'
+                 f'{"".join(_line(n, ln) for n, ln in others)}</ul></div>')
+    return card
+
+
 def order_rebate_page(detail: Mapping, rep_name: str | None,
-                      scope_query: Mapping[str, str | None]) -> tuple[str, str]:
-    """(title, content) of one order's rebates: every line with its explanation, the
-    customer, and the policies with their text and effective dates."""
-    lines = detail["lines"]
-    sums: dict[str, Decimal] = {}
-    for ln in lines:
-        sums[ln["status"]] = sums.get(ln["status"], Decimal("0.00")) + Decimal(ln["amount"])
+                      scope_query: Mapping[str, str | None], figure: Figure, *,
+                      progress: bool = True) -> tuple[str, str]:
+    """(title, content) of one order's rebates: its subtotals as the `figure` it was opened
+    from sums them, every line with its explanation, the customer, and the policies with
+    their text and effective dates; `progress`: the reader may open the order's own page
+    (查看意向单进度), else it says why it is not offered."""
     customer = detail["customer"]
     rows = [("客户", esc(customer["legal_name"]) if customer
              else '<span class="muted">尚未确定</span>', ""),
             ("下单日期", esc(detail["order_date"]), ""),
             ("销售", esc(f"{rep_name}（{detail['rep_id']}）" if rep_name
                          else detail["rep_id"] or "—"), "")]
-    rows += [(STATUS_LABELS[s], f'<span class="money">{esc(yuan(sums[s]))}</span>', f"sum-{s}")
-             for s in STATUSES if s in sums]
+    rows += _sums(detail["lines"], figure)
     order_id = detail["order_id"]
+    way = (f'<p><a id="order-progress" href="/orders/{esc(quote(order_id, safe=""))}">'
+           '查看意向单进度</a></p>' if progress else
+           f'<p class="muted" id="order-progress-withheld">{PROGRESS_WITHHELD}</p>')
     head = (f'<div class="card"><div class="muted">订单返利</div><h1>{esc(order_id)}</h1>'
-            f'{facts(rows)}<p><a id="order-progress" '
-            f'href="/orders/{esc(quote(order_id, safe=""))}">'
-            f'查看意向单进度</a></p></div>')
-    items = "".join(_line(n, ln) for n, ln in enumerate(lines, start=1))
-    lines_card = ('<div class="card"><h2>返利明细</h2>'
-                  + (f'<ul class="items" id="lines">{items}</ul>' if items else
-                     f'<p class="muted" id="lines">{NO_LINES[detail.get("none_because")]}</p>')
-                  + "</div>")
+            f'{facts(rows)}{way}</div>')
     policies = "".join(_policy(p) for p in detail["policies"])
     policies_card = ('<div class="card"><h2>返利政策原文</h2>'
                      f'<ul class="items" id="policies">{policies}</ul></div>' if policies else "")
-    content = (head + lines_card + _entered(detail.get("preview")) + _customer(customer)
-               + policies_card + back_to_board(scope_query))
+    # opened from a figure's list: back to that list (its first page) as well
+    back = ""
+    if figure.status:
+        listed = link(ORDERS_PAGE, **scope_query, status=figure.status, month=figure.month)
+        back = (f'<p><a id="back-orders" href="{listed}">'
+                f'‹ 返回“{esc(figure.label(figure.status))}”的订单</a></p>')
+    content = (head + _lines(detail, figure) + _entered(detail.get("preview"))
+               + _customer(customer) + policies_card + back + back_to_board(scope_query))
     return f"订单返利 · {order_id}", content

@@ -83,6 +83,16 @@ def may_open_order(s, person: Staff, order: IntentOrder, customer: Customer | No
         customer is None and rep.region and rep.region == person.region))
 
 
+def may_open(db_url: str, person: Staff, order_id: str) -> bool:
+    """Whether `person` may open the order's page (`may_open_order`); no such order: no."""
+    with session_scope(db_url) as s:
+        records = _order_records(s, order_id)
+        if records is None:
+            return False
+        order, _, _, customer, todos = records
+        return may_open_order(s, person, order, customer, todos)
+
+
 def _visible_rebate(db_url: str, s, person: Staff | None, order: IntentOrder,
                     customer: Customer | None) -> OrderRebate | None:
     """The order's expected rebate if `person` may see it (the rebate board's rule)."""

@@ -17,10 +17,11 @@ from sqlmodel import select
 
 from api.auth import current_staff
 from api.board_pages import (
-    BOARD, ORDERS_PER_PAGE, STATUSES, back_to_board, board_page, link, order_rebate_page,
-    orders_page,
+    BOARD, ORDERS_PER_PAGE, STATUSES, Figure, address, back_to_board, board_page, link,
+    order_rebate_page, orders_page,
 )
 from api.errors import MAX_ID, ApiError
+from api.orders import may_open
 from api.schemas import OrderLineIn, whole_number
 from api.pages import card, esc, staff_for_page, staff_page, wants_html
 from flows.errors import Refusal
@@ -240,12 +241,19 @@ async def settlement_status(
     except Refusal as exc:
         return staff_page(exc.status, "无法查看", card("无法查看", exc.message))
     body = await run_in_threadpool(status, db_url, run)
-    return staff_page(200, f"{run.month} 第 {run.revision} 版结算", settlement_card(body, q))
+    # reached from the board's month row: the way back keeps the board's narrowing
+    board_query = _scope_query(request.query_params.get("rep"),
+                               request.query_params.get("region"))
+    return staff_page(200, f"{run.month} 第 {run.revision} 版结算",
+                      settlement_card(body, q, board_query))
 
 
-def settlement_card(body: dict, q: str = "") -> str:
+def settlement_card(body: dict, q: str = "",
+                    board_query: dict[str, str | None] | None = None) -> str:
     """The revision's state and how its vouchers went, with 重新发送 when they are not out;
-    then the page of its customers `q` found, with the search box and the pages' links."""
+    then the page of its customers `q` found, with the search box and the pages' links; and
+    the way back to the board (narrowed as `board_query`, kept across the search and pages)."""
+    board_query = board_query or {}
     delivery = body["delivery"]
     state = "已确认" if body["status"] == "confirmed" else "草稿（待财务确认）"
     title = f"{body['month']} 返利结算第 {body['revision']} 版"
@@ -256,13 +264,14 @@ def settlement_card(body: dict, q: str = "") -> str:
         html += (f'<p id="voucher">凭证批次 {esc(delivery["voucher_batch_id"])}，'
                  f'财务系统编号 {esc(delivery["voucher_ref"])}</p>')
     if delivery["state"] in ("failed", "sending"):
-        html += (f'<form id="send-form" method="post" action="{esc(body["status_url"])}/send">'
+        html += (f'<form id="send-form" method="post" '
+                 f'action="{link(body["status_url"] + "/send", **board_query)}">'
                  '<button type="submit">重新发送</button></form>'
                  '<p class="hint">重新发送按原批次号提交，财务系统不会重复入账。</p>')
-    return html + _customers_table(body, q)
+    return html + _customers_table(body, q, board_query) + back_to_board(board_query)
 
 
-def _customers_table(body: dict, q: str) -> str:
+def _customers_table(body: dict, q: str, board_query: dict[str, str | None]) -> str:
     """Per customer: the amount of the revision, its statement's 对账单号 and its voucher's
     凭证号 (记-3), what finance and the customer refer to; a search box over them and links
     to the pages before and after (the same parameters as the JSON)."""
@@ -281,6 +290,8 @@ def _customers_table(body: dict, q: str) -> str:
     kept = "" if per_page == CUSTOMERS_PER_PAGE else str(per_page)  # a page size asked for
     search = (f'<form id="customer-search" method="get" action="{esc(body["status_url"])}">'
               + (f'<input type="hidden" name="limit" value="{esc(kept)}">' if kept else '')
+              + "".join(f'<input type="hidden" name="{name}" value="{esc(value)}">'
+                        for name, value in board_query.items() if value)
               + '<label class="field" for="q">搜索客户名称/编码/对账单号/凭证号</label>'
               f'<div class="search"><input type="search" id="q" name="q" maxlength="100" '
               f'value="{esc(q)}" placeholder="如 康达、C000123、RS-…、记-3">'
@@ -295,7 +306,7 @@ def _customers_table(body: dict, q: str) -> str:
 
     def at(start: int) -> str:
         return link(body["status_url"], q=q or None, offset=str(start) if start else None,
-                    limit=kept or None)
+                    limit=kept or None, **board_query)
     # from past the end (a hand-made address) back to the last page
     before = (f'<a id="previous" href="{at(max(min(offset, total) - per_page, 0))}">‹ 上一页</a>'
               if offset else "")
@@ -321,8 +332,10 @@ async def send_again(month: str, request: Request, background: BackgroundTasks,
         background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
         body["delivery"] = {**body["delivery"], "state": "sending", "label": "发送中",
                             "error": None}
-    if wants_html(request):
-        return RedirectResponse(body["status_url"], status_code=303)
+    if wants_html(request):  # back to the status page, its way to the board as it was
+        asked = request.query_params
+        return RedirectResponse(address(body["status_url"], **_scope_query(
+            asked.get("rep"), asked.get("region"))), status_code=303)
     return JSONResponse(body, status_code=202 if pending else 200,
                         headers={"Location": body["status_url"]})
 
@@ -439,6 +452,25 @@ async def board_page_route(request: Request, rep: str | None = None,
     return staff_page(200, title, content)
 
 
+def _figure_asked(status: str, month: str | None, year: str | None,
+                  today: dt.date) -> Figure | None:
+    """The figure a page's address names (`status`, `month`; `year` of the confirmed card),
+    or None when it is not one a board link makes (a hand-made or cut-off address). A month
+    goes with confirmed or pending only (expected is this month's), a year with confirmed
+    alone; none: this year."""
+    if ((status and status not in STATUSES) or (month and not re.fullmatch(MONTH_PATTERN, month))
+            or (year and not re.fullmatch(r"[0-9]{4}", year))):
+        return None
+    month = month if month and status in ("confirmed", "pending") else None
+    year = year if year and status == "confirmed" and not month else None
+    return Figure(status or None, month, int(year) if year else today.year)
+
+
+def _wrong_link(query: dict) -> HTMLResponse:
+    return staff_page(400, "链接有误", card("链接有误", "页面地址不正确，请从返利看板重新进入。")
+                      + back_to_board(query))
+
+
 @router.get("/rebates/board/orders/page", response_class=HTMLResponse,
             summary="返利看板：数字对应的订单（手机页面）")
 async def board_orders_page(request: Request, status: str = "", month: str | None = None,
@@ -448,12 +480,11 @@ async def board_orders_page(request: Request, status: str = "", month: str | Non
     if isinstance(context, Response):
         return context
     _, scope, query = context
-    if (status not in STATUSES or (month and not re.fullmatch(MONTH_PATTERN, month))
-            or not re.fullmatch(r"[0-9]{0,7}", offset)):
-        return staff_page(400, "链接有误", card("链接有误", "页面地址不正确，请从返利看板重新进入。")
-                          + back_to_board(query))
-    month = month if month and status != "expected" else None  # expected: this month only
     today = business_date()
+    figure = _figure_asked(status, month, None, today)
+    if figure is None or figure.status is None or not re.fullmatch(r"[0-9]{0,7}", offset):
+        return _wrong_link(query)
+    month = figure.month  # expected: this month only
     figure = await run_in_threadpool(partial(figure_orders, offset=int(offset or 0),
                                              limit=ORDERS_PER_PAGE),
                                      request.app.state.settings.db_url, scope, status, today,
@@ -476,6 +507,12 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
     if isinstance(context, Response):
         return context
     person, scope, query = context
+    # the figure whose row opened the page (?status=…&month=… or &year=…): its subtotal
+    asked = request.query_params
+    figure = _figure_asked(asked.get("status", ""), asked.get("month"), asked.get("year"),
+                           business_date())
+    if figure is None:
+        return _wrong_link(query)
     db_url = request.app.state.settings.db_url
     try:
         detail = await run_in_threadpool(order_detail, db_url, scope, order_id)
@@ -486,5 +523,8 @@ async def order_page_response(request: Request, order_id: str, rep: str | None,
                           card("意向单不存在", f"意向单不存在：{order_id}，可能链接有误。")
                           + back_to_board(query))
     rep_name = await run_in_threadpool(_rep_name, db_url, detail["rep_id"])
-    title, content = order_rebate_page(detail, rep_name, query)
+    # the order's page is the order's people's (a rep's rebate stays his when the order is
+    # handed over, its page goes with it): offered only to those it opens for
+    progress = await run_in_threadpool(may_open, db_url, person, detail["order_id"])
+    title, content = order_rebate_page(detail, rep_name, query, figure, progress=progress)
     return staff_page(200, title, content)

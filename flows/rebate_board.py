@@ -33,7 +33,7 @@ from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
-from models.staff import role_label
+from models.staff import region_label, role_label
 from reports.statement_pdf import policy_rate
 
 ZERO = Decimal("0.00")
@@ -78,7 +78,7 @@ BOARD_ROLES = ("rep", "sales_manager", "finance", "admin")
 
 def region_scope(region: str) -> Scope:
     """A region's rebates (华东大区返利): the manager's own, or finance's narrowed."""
-    return Scope(None, region, f"{region}大区返利")
+    return Scope(None, region, f"{region_label(region)}返利")
 
 
 def board_scope(db_url: str, person: Staff, rep: str | None = None,
@@ -98,7 +98,7 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
         if not person.region:
             raise BoardAccessError("您的账号未设置所辖大区，请联系管理员")
         if region and region != person.region:
-            raise BoardAccessError(f"您只能查看{person.region}大区的返利")
+            raise BoardAccessError(f"您只能查看{region_label(person.region)}的返利")
     if region and person.role != "sales_manager" and not _region_exists(db_url, region):
         raise UnknownRegion(f"没有名为“{region}”的大区")
     if not rep:
@@ -119,10 +119,11 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
                          for _, d in expected_lines(db_url, region_scope(person.region)))
     if person.role == "sales_manager":
         if not sells_here:
-            raise BoardAccessError(f"{asked.name if asked else rep}不在{person.region}大区")
+            raise BoardAccessError(f"{asked.name if asked else rep}不在{region_label(person.region)}")
         # only the part of his rebates booked to the manager's region: named so, as the rep's
         # own board (张伟的返利) also counts his orders of customers of other regions
-        return Scope(asked.id, person.region, f"{asked.name}在{person.region}大区的返利")
+        return Scope(asked.id, person.region,
+                     f"{asked.name}在{region_label(person.region)}的返利")
     if asked is None:  # a typo, not a permission: finance and admins may see every rep
         raise UnknownRep(f"没有编号为 {rep} 的销售")
     return Scope(asked.id, None, f"{asked.name}的返利")  # a rep asked for: all of his
@@ -489,8 +490,15 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
             RebateLine.order_id == order_id).limit(1)).first() is not None
         signed = s.exec(select(Quote.id).where(Quote.order_id == order_id,
                                                Quote.signed_at.is_not(None)).limit(1)).first()
-        delivered = s.exec(select(Delivery.id).where(Delivery.order_id == order_id)
-                           .limit(1)).first()
+        # its latest delivery (day, when recorded): a settlement of that month (or a later
+        # one) that knew of it has read the order
+        delivered = s.exec(select(sa.func.max(Delivery.delivered_on),
+                                  sa.func.max(Delivery.recorded_at))
+                           .where(Delivery.order_id == order_id)).one()
+        delivered = delivered if delivered[0] is not None else None
+        settled_since = delivered is not None and s.exec(select(SettlementRun.id).where(
+            SettlementRun.month >= f"{max(order.order_date, delivered[0]):%Y-%m}",
+            SettlementRun.as_of >= delivered[1]).limit(1)).first() is not None
         # the customers whose buckets can hold the order's lines: its customer now, and
         # those it was paid under (a customer file merged since)
         customer_ids = {order.customer_id} | set(s.exec(select(RebateLine.customer_id)
@@ -527,8 +535,11 @@ def order_detail(db_url: str, scope: Scope, order_id: str, today: dt.date | None
                "explanation": d.explanation} for m, d in expected]
     none_because = None
     if not lines:
+        # signed and delivered, settled since and expected to pay nothing: no rule in force
+        # pays it (None: its month is not settled yet and this month's figure has nothing)
         none_because = ("booked_elsewhere" if booked_anywhere else "not_signed" if not signed
-                        else "not_delivered" if not delivered else None)
+                        else "not_delivered" if not delivered
+                        else "no_rule" if settled_since else None)
     policies = []
     cited = {(x["policy_code"], x["policy_version"]) for x in lines}
     cited |= {(r["policy_code"], r["policy_version"]) for r in (preview or {}).get("rules", ())}

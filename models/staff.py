@@ -13,6 +13,15 @@ def role_label(role: str) -> str:
     return ROLE_LABELS.get(role, role)
 
 
+REGION_SUFFIX = "大区"
+
+
+def region_label(region: str) -> str:
+    """A region as people name it: '华东' → '华东大区'. Regions are free text (imports, the
+    customer form): one stored as '华东大区' already says it, and stays '华东大区'."""
+    return region if region.endswith(REGION_SUFFIX) else f"{region}{REGION_SUFFIX}"
+
+
 class Staff(SQLModel, table=True):
     __tablename__ = "staff"
 

@@ -189,7 +189,8 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     assert '<span class="muted" id="count">3 张订单</span>' in text
     row = visible(text)
     assert f"{world['o2']}¥1,897.20广州华南医药贸易有限公司下单 2026-10-11 · 返利 · 2026年10月结算" in row
-    assert f'href="/rebates/orders/{world["o1"]}"' in text
+    # each row opens its order's page on this figure (its subtotal there: the row's)
+    assert f'href="/rebates/orders/{world["o1"]}?status=pending"' in text
     # one month's confirmed figure, and the expected one
     sep = page(client, "/rebates/board/orders/page?status=confirmed&month=2026-09")
     assert listed(sep) == [world["sep"]] and '<h1 id="figure">已确认 · 2026年9月</h1>' in sep
@@ -206,7 +207,7 @@ def test_a_figure_opens_its_orders_newest_first(hub, client, world):
     # the narrowing goes on to the order links
     narrowed = page(client, "/rebates/board/orders/page?status=pending&rep=rep-zhaoliu")
     assert listed(narrowed) == [world["o3"]]
-    assert f'href="/rebates/orders/{world["o3"]}?rep=rep-zhaoliu"' in narrowed
+    assert f'href="/rebates/orders/{world["o3"]}?rep=rep-zhaoliu&amp;status=pending"' in narrowed
     assert 'href="/rebates/board?rep=rep-zhaoliu">‹ 返回返利看板' in narrowed
 
 

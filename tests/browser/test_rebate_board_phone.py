@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.board_pages import board_page, order_rebate_page, orders_page
+from api.board_pages import Figure, board_page, order_rebate_page, orders_page
 from api.pages import render
 from tests.browser.conftest import browser_unavailable
 
@@ -15,6 +15,7 @@ pytestmark = pytest.mark.skipif(_why_not is not None, reason=_why_not or "")
 
 SMALL_PHONE = {"width": 375, "height": 667, "deviceScaleFactor": 2, "mobile": True}
 EVERYONE = {"rep": None, "region": None}
+OPENED = Figure(None, None, 2026)  # an order page opened from no figure, in 2026
 
 
 def open_page(phone, tmp_path, name: str, title_content: tuple[str, str]) -> None:
@@ -66,7 +67,7 @@ def test_the_pager_the_way_back_and_the_orders_progress_are_easy_to_tap(phone, t
         assert link["height"] >= 40, (selector, link)
     detail = {"order_id": "IOH261119-00119", "order_date": "2026-11-19", "rep_id": "rep-x",
               "customer": None, "lines": [], "policies": []}
-    open_page(phone, tmp_path, "order", order_rebate_page(detail, "张伟", EVERYONE))
+    open_page(phone, tmp_path, "order", order_rebate_page(detail, "张伟", EVERYONE, OPENED))
     for selector in ("#order-progress", "#back"):
         [link] = boxes(phone, selector)
         assert link["height"] >= 40, (selector, link)
@@ -113,7 +114,7 @@ def test_a_claw_back_lines_facts_fit_the_phone(phone, tmp_path):
             "due": "256000.00", "change": "-1664000.00", "explanation": "退货冲回：……"}
     detail = {"order_id": "IOH261010-00001", "order_date": "2026-10-10", "rep_id": "rep-x",
               "customer": None, "lines": [line], "policies": []}
-    open_page(phone, tmp_path, "claw-back", order_rebate_page(detail, "张伟", EVERYONE))
+    open_page(phone, tmp_path, "claw-back", order_rebate_page(detail, "张伟", EVERYONE, OPENED))
     facts = phone.js("document.querySelector('#line-1 dl').innerText")
     assert "原已返 1,920,000.00 元，现应返 256,000.00 元，追回 1,664,000.00 元" in facts
     assert "1,280,000.00 元（按原入账销售与大区分摊）" in facts and "返利基数" not in facts
