@@ -23,7 +23,9 @@ from api.board_pages import (
 from api.errors import MAX_ID, ApiError
 from api.orders import may_open
 from api.schemas import OrderLineIn, whole_number
-from api.pages import card, esc, staff_for_page, staff_page, wants_html
+from api.pages import (
+    card, cross_site, esc, refused_cross_site, staff_for_page, staff_page, wants_html,
+)
 from flows.errors import Refusal
 from flows.hub import current_hub
 from flows.policies import policy_version, publish_policy, version_summary
@@ -205,17 +207,46 @@ async def rebate_order(order_id: str, request: Request, response: Response,
 
 @router.post("/rebates/settlements/{month}/{revision}/confirm", summary="财务确认结算版本")
 async def confirm(month: str, request: Request, background: BackgroundTasks,
-                  revision: int = Path(ge=1, le=MAX_ID),
-                  person: Staff = Depends(current_staff)):
+                  revision: int = Path(ge=1, le=MAX_ID)) -> Response:
     """The revision becomes final at once (200: it is confirmed); its vouchers (when an earlier
     run did not get them to finance) and its statements and workbook, as confirmed, go out
     after the answer (a month's PDFs take a minute or two): `status_url` (also `Location`)
-    says how that went (凭证已发送 / 发送失败：… / 发送中)."""
+    says how that went (凭证已发送 / 发送失败：… / 发送中). From finance's status page in a
+    browser (its 确认 form, the box 已核对 ticked): taken back to that page."""
     db_url = request.app.state.settings.db_url
+    if wants_html(request):
+        return await _confirm_from_page(request, background, month, revision)
+    person = await current_staff(request)
     run = await run_in_threadpool(confirm_settlement, db_url, month, revision, person)
     background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
     body = await run_in_threadpool(revision_status, db_url, run)
     return JSONResponse(body, headers={"Location": body["status_url"]})
+
+
+async def _confirm_from_page(request: Request, background: BackgroundTasks, month: str,
+                             revision: int) -> Response:
+    person = await staff_for_page(request, from_link=False)
+    if not isinstance(person, Staff):
+        return person
+    if cross_site(request):
+        return refused_cross_site()
+    db_url = request.app.state.settings.db_url
+    board_query = _scope_query(request.query_params.get("rep"),
+                               request.query_params.get("region"))
+    back = address(request.url.path.removesuffix("/confirm"), **board_query)
+    if (await request.form()).get("checked") != "yes":
+        return staff_page(400, "未确认", card("未确认", "请先勾选“已核对”，再确认本版结算。")
+                          + f'<p><a id="back" href="{esc(back)}">‹ 返回本版结算</a></p>')
+    try:
+        run = await run_in_threadpool(confirm_settlement, db_url, month, revision, person)
+    except Refusal as exc:
+        if exc.code != "already_confirmed":  # a double tap: the page shows it confirmed
+            return staff_page(exc.status, "无法确认", card("无法确认", exc.message)
+                              + f'<p><a id="back" href="{esc(back)}">‹ 返回本版结算</a></p>')
+    else:
+        background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
+    # post/redirect/get: reloading the page does not post again
+    return RedirectResponse(back, status_code=303)
 
 
 @router.get("/rebates/settlements/{month}/{revision}", summary="结算版本的凭证与对账单发送情况")
@@ -268,6 +299,14 @@ def settlement_card(body: dict, q: str = "",
                  f'action="{link(body["status_url"] + "/send", **board_query)}">'
                  '<button type="submit">重新发送</button></form>'
                  '<p class="hint">重新发送按原批次号提交，财务系统不会重复入账。</p>')
+    if body["status"] != "confirmed":
+        html += (f'<form id="confirm-form" method="post" '
+                 f'action="{link(body["status_url"] + "/confirm", **board_query)}">'
+                 '<label class="consent"><input type="checkbox" id="checked" name="checked" '
+                 'value="yes" required>已核对本版各客户金额、凭证草稿与对账单</label>'
+                 f'<button type="submit">确认第 {body["revision"]} 版</button></form>'
+                 '<p class="hint">确认后本版不再更改（此后的变动记入新版本），并重新出具“已确认”'
+                 '对账单与明细表；各版按顺序确认。</p>')
     return html + _customers_table(body, q, board_query) + back_to_board(board_query)
 
 
