@@ -119,3 +119,24 @@ def test_a_claw_back_lines_facts_fit_the_phone(phone, tmp_path):
     assert "原已返 1,920,000.00 元，现应返 256,000.00 元，追回 1,664,000.00 元" in facts
     assert "1,280,000.00 元（按原入账销售与大区分摊）" in facts and "返利基数" not in facts
     phone.screenshot(tmp_path / "claw-back-375.png")
+
+
+def test_finance_confirms_a_revision_on_the_phone(phone, tmp_path):
+    """A draft revision's status page: the box 已核对 and 确认第 N 版 fit the phone's width and
+    are a thumb's height; the customers' table stays within the page."""
+    from api.rebates import settlement_card
+
+    customers = [{"customer_id": n, "customer": f"江苏康达医疗设备有限公司第{n}分公司",
+                  "customer_code": f"C{n:06d}", "amount": "-1234567.89",
+                  "statement_no": f"RS-202610-r2-C{n:06d}-草稿", "voucher_word": "记",
+                  "voucher_no": n} for n in range(1, 4)]
+    body = {"month": "2026-10", "revision": 2, "status": "draft", "lines": 1234,
+            "total": "-1234567.89", "status_url": "/rebates/settlements/2026-10/2",
+            "delivery": {"state": "sent", "label": "凭证已发送", "voucher_ref": "K3-8812",
+                         "voucher_batch_id": "RB-2026-10-r2"},
+            "customers": customers, "customers_total": 3, "offset": 0, "limit": 100}
+    open_page(phone, tmp_path, "status", ("2026-10 第 2 版结算", settlement_card(body)))
+    for selector in ("#confirm-form button", "#confirm-form label"):
+        [box] = boxes(phone, selector)
+        assert box["height"] >= 40, (selector, box)
+    assert phone.js("document.querySelector('#checked').required") is True
