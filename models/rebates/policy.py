@@ -514,6 +514,8 @@ class _Check:
                 if grouped and _THOUSANDS.match(shown.translate(HALF_WIDTH)):
                     shown = shown.translate(HALF_WIDTH).replace(",", "")  # braces would cut 1,000
                 if _NUMBER_RE.match(shown.rstrip("%％").strip()):
+                    if not grouped and shown == shown.rstrip("%％") and Decimal(shown) > 1:
+                        shown += "%"  # `payment_rate: 90`: a fraction above 1 would be refused
                     return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: {shown}}}")
                 if hint := _number_hint(shown, grouped):  # 6万: the number to write as well
                     return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: 数字}}{hint}")
