@@ -1023,18 +1023,22 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
 }
 _EXCLUDE_FIELDS = _SCHEMA["rules[i].exclude"]
 
-# The Chinese names a clerk writes for the schema's fields, one entry per field. A name may
-# stand for fields of different places (开始日期: the policy's effective_from, or the from of
-# order_dates): the place it is written in says which. Never for two fields of one place.
+# The Chinese names a clerk writes for the schema's fields (and the English ones a template
+# from elsewhere uses: effective_date), one entry per field. A name may stand for fields of
+# different places (开始日期: the policy's effective_from, or the from of order_dates; 条款:
+# the rules at the top, a rule's clause inside one): the place it is written in says which.
+# Never for two fields of one place.
 _FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "code": ("政策编码", "政策编号", "政策代码", "编码", "代码", "编号"),
     "name": ("名称", "政策名称", "规则名称", "条款名称", "标题", "名字"),
-    "effective_from": ("生效日期", "生效日", "生效时间", "开始日期", "起始日期", "执行日期"),
-    "effective_to": ("失效日期", "失效日", "截止日期", "结束日期", "终止日期", "到期日期"),
+    "effective_from": ("生效日期", "生效日", "生效时间", "开始日期", "起始日期", "执行日期",
+                       "effective_date", "start_date", "valid_from", "begin_date"),
+    "effective_to": ("失效日期", "失效日", "截止日期", "结束日期", "终止日期", "到期日期",
+                     "end_date", "valid_to", "valid_until", "expiry_date", "expire_date"),
     "text": ("正文", "政策正文", "政策原文", "原文", "政策内容", "内容"),
     "rules": ("规则", "返利规则", "条款", "返利条款", "规则列表"),
     "id": ("规则编号", "规则编码", "规则代码", "条款编号", "编号", "编码"),
-    "clause": ("条款号", "条次", "条款序号", "第几条", "引用条款"),
+    "clause": ("条款", "条款号", "条次", "条款序号", "第几条", "引用条款"),
     "applies_to": ("适用条件", "适用范围", "条件", "适用", "适用于"),
     "exclude": ("排除", "排除条件", "除外", "例外", "不适用", "排除范围"),
     "measure": ("计量", "计量方式", "口径", "计算口径", "考核口径", "统计口径", "计返口径"),
@@ -1051,8 +1055,9 @@ _FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "order_dates": ("订单日期", "下单日期", "订单期间", "适用期间", "适用日期", "下单期间"),
     "payment_rate": ("回款率", "回款条件", "回款", "近3个月回款率", "近三个月回款率"),
     "customers": ("客户", "排除客户", "经销商", "客户名单"),
-    "from": ("起点", "起始", "下限", "从", "起", "门槛", "开始日期", "起始日期", "开始"),
-    "to": ("止点", "止", "至", "到", "截止", "截止日期", "结束日期", "上限"),
+    "from": ("起点", "起始", "下限", "从", "起", "门槛", "开始日期", "起始日期", "开始",
+             "start_date"),
+    "to": ("止点", "止", "至", "到", "截止", "截止日期", "结束日期", "上限", "end_date"),
     "rate": ("返利比例", "比例", "返利率", "返点", "点数", "返利点", "返利点数", "费率", "比率"),
     "min": ("最低", "最低回款率", "下限", "不低于", "最低比例", "最低值"),
     "no_history": ("无记录时", "无历史", "无历史记录", "无回款记录", "无应收时", "无数据时"),
