@@ -810,18 +810,23 @@ def _decimal_comma_hint(text: str, grouped: bool = True) -> str:
     return f"（逗号不能作小数点，小数点请用半角“.”：如指 {meant}，请写成 {meant}）"
 
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿")
-_CN_NUMERAL = re.compile("^[零〇一二两三四五六七八九十百千万亿]+(点[零〇一二两三四五六七八九]+)?$")
+# Chinese numerals, also the capital forms (大写) contracts write amounts in: 壹拾万元
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "两": 2, "贰": 2, "三": 3, "叁": 3,
+              "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8,
+              "捌": 8, "九": 9, "玖": 9}
+_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_CN_CHARS = frozenset(_CN_DIGITS) | frozenset(_CN_UNITS) | frozenset("万亿")
+_CN_NUMERAL = re.compile(f"^[{''.join(sorted(_CN_CHARS))}]+(点[{''.join(sorted(_CN_DIGITS))}]+)?$")
 _CN_PERCENT = re.compile(r"^(百分之|千分之)(.+)$|^(.+?)\s*%$")
-_CN_UNIT = re.compile("(元|件|台|盒)$")
+# what an amount (or a quantity) is wrapped in as a contract writes it: 人民币壹拾万元整,
+# 100000元整, 300台
+_CN_AMOUNT = re.compile(r"^(?:人民币)?\s*(.*?)\s*(?:[元圆件台盒]整?|整)?$")
 
 
 def _chinese_number(text: str) -> Decimal | None:
-    """十二点五 → 12.5, 一百二十万 → 1200000, 一千零五 → 1005 (or 12.5 written in digits,
-    as after 百分之); None for anything else."""
+    """十二点五 → 12.5, 一百二十万 → 1200000, 一千零五 → 1005, 人民币壹拾万元整 → 100000 (or
+    12.5 written in digits, as after 百分之, and 100000元整); None for anything else."""
+    text = _CN_AMOUNT.match(text.strip()).group(1)
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return Decimal(text)
     if not _CN_NUMERAL.match(text) or len(text) > 40:  # (no real number is that long)
@@ -847,8 +852,8 @@ def _chinese_number(text: str) -> Decimal | None:
 
 def _chinese_number_hint(text: str) -> str:
     """`（“百分之十二点五”请写成 12.5%）`, `（“十万”请写成 100000：…）`; '' for any other text."""
-    if not any(c in _CN_CHARS for c in text):  # 12.5% or a word: not this hint's
-        return ""
+    if not any(c in _CN_CHARS for c in text) and _CN_AMOUNT.match(text).group(1) == text:
+        return ""  # 12.5% or a word: not this hint's
     found = _CN_PERCENT.match(text)
     if found:
         number = _chinese_number((found.group(2) or found.group(3)).strip())
@@ -857,7 +862,7 @@ def _chinese_number_hint(text: str) -> str:
         if found.group(1) == "千分之":
             number = number.scaleb(-1)
         return f"（“{text}”请写成 {plain_number(number)}%）"
-    number = _chinese_number(_CN_UNIT.sub("", text).strip())
+    number = _chinese_number(text)
     if number is None:
         return ""
     return f"（“{text}”请写成 {plain_number(number)}：金额以元、数量以件为单位，只写数字）"
