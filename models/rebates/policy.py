@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from models.base import SHANGHAI
-from models.names import HALF_WIDTH, normalize_name
+from models.names import HALF_WIDTH, identity_of, normalize_name
 from models.rebates.formatting import exact_percent, plain_number
 
 MEASURES = ("amount", "quantity")
@@ -1765,9 +1765,7 @@ def unknown_values(spec: PolicySpec,
                         hint = (f"（列表各项须用半角逗号分隔：是否应写成 "
                                 f"[{', '.join(parts)}]？）")
                     else:
-                        # full-width Ａ (an input method's full-width mode) suggests A
-                        near = _close_match(value, values, key=lambda v, k=kind: unicodedata
-                                            .normalize("NFKC", _match_key(k, v)).casefold())
+                        near = _close_match(value, values, key=lambda v, k=kind: _near_key(k, v))
                         hint = f"（是否应为 {near}？）" if near else ""
                     warnings.append(Problem(
                         f"rules[{i}].{part}.{kind}",
@@ -1782,3 +1780,13 @@ _LIST_SLIP = re.compile(r"\s*[，、,；;]\s*|\s+")
 def _match_key(kind: str, value: str) -> str:
     """How the engine compares a value of `kind` (customers: as `normalize_name` folds)."""
     return normalize_name(value) if kind == "customers" else value
+
+
+def _near_key(kind: str, value: str) -> str:
+    """How an unknown value is compared with the known ones for a suggestion: full-width Ａ
+    (an input method's full-width mode) as A; a customer by region and trade name only
+    (`identity_of`), so that 某某医疗器械有限公司 is not taken for 浙江仁和医疗器械有限公司 by
+    the 医疗器械有限公司 they share (a USCC is compared whole)."""
+    if kind == "customers":
+        return identity_of(normalize_name(value))
+    return unicodedata.normalize("NFKC", value).casefold()
