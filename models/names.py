@@ -485,6 +485,18 @@ def core_of(norm: str) -> str:
     return "".join(text for label, text in analyse_name(norm).segments if label != "O")
 
 
+def identity_of(norm: str) -> str:
+    """Region + trade name (字号) + branch part of a normalised name: what tells one company
+    from another, without the industry words and organisation form that many names share
+    (浙江仁和医疗器械有限公司 → 浙江仁和; 某某医疗器械有限公司 → 某某). A name without a trade
+    name is kept whole (flat): its region alone names no company."""
+    analysis = analyse_name(norm)
+    if not analysis.parsed.trade_name:
+        return flat(norm)
+    return "".join(text for label, text in analysis.segments if label in ("R", "T")) \
+        + flat(analysis.parsed.branch)
+
+
 # --- one key however the region is written ------------------------------------------------
 
 #: the suffixes a province's own name takes (江苏省, 北京市, 广西壮族自治区 or 广西自治区)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from models.base import SHANGHAI
-from models.names import HALF_WIDTH, normalize_name
+from models.names import HALF_WIDTH, identity_of, normalize_name
 from models.rebates.formatting import exact_percent, plain_number
 
 MEASURES = ("amount", "quantity")
@@ -178,13 +178,16 @@ class PolicySpec:
 # --------------------------------------------------------------------------- loading text
 
 class _Mapping(dict):
-    """A dict that remembers keys written twice (YAML and JSON would keep the last one)."""
+    """A dict that remembers keys written twice (YAML and JSON would keep the last one), and
+    its keys in the order written, repeats included (`{from: 1,000,000}` is from, 000, 000)."""
 
     duplicates: list[str]
+    order: list[str]
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.duplicates = []
+        self.order = []
 
 
 class _TooDeep(yaml.MarkedYAMLError):
@@ -240,6 +243,7 @@ def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode):
             if key_node.value in seen:
                 data.duplicates.append(key_node.value)
             seen.add(key_node.value)
+            data.order.append(key_node.value)
     data.update(loader.construct_mapping(node, deep=True))
 
 
@@ -252,6 +256,7 @@ def _json_pairs(pairs: list[tuple[str, Any]]) -> _Mapping:
         if k in data:
             data.duplicates.append(k)
         data[k] = v
+        data.order.append(k)
     return data
 
 
@@ -487,6 +492,9 @@ class _Check:
         self.problems: list[Problem] = []
         # checks of what a clerk writes now; a published version is read back without them
         self.authoring = authoring
+        # fields holding what YAML left of a number cut at its comma inside braces (`{rate:
+        # 2,5%}` holds "2"): the cut is said at its tail, the field is not read
+        self.cut: set[str] = set()
 
     def add(self, path: str, message: str) -> object:
         self.problems.append(Problem(path, message))
@@ -501,25 +509,22 @@ class _Check:
         allowed = _SCHEMA[_place(path)]
         if not isinstance(value, dict):
             if single and isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+                grouped = single not in _RATE_FIELDS
                 shown = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
-                if _THOUSANDS.match(shown.translate(HALF_WIDTH)):  # braces would cut 1,000
-                    shown = shown.translate(HALF_WIDTH).replace(",", "")
+                if grouped and _THOUSANDS.match(shown.translate(HALF_WIDTH)):
+                    shown = shown.translate(HALF_WIDTH).replace(",", "")  # braces would cut 1,000
                 if _NUMBER_RE.match(shown.rstrip("%％").strip()):
+                    if not grouped and shown == shown.rstrip("%％") and Decimal(shown) > 1:
+                        shown += "%"  # `payment_rate: 90`: a fraction above 1 would be refused
                     return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: {shown}}}")
-                if hint := _number_hint(shown):  # 6万: the number to write as well
+                if hint := _number_hint(shown, grouped):  # 6万: the number to write as well
                     return self.add(path, f"应为键值映射（字段: 值），请写成 {{{single}: 数字}}{hint}")
             return self.add(path, "应为键值映射（字段: 值）")
+        tails = self._cut_numbers(value, path, allowed)
         for key in value:
-            if key not in allowed and _THOUSANDS_TAIL.match(str(key)):
-                # `{from: 100,000}`: YAML splits the number at the comma into a key "000"
-                self.add(_join(path, key), "花括号 { … } 中的逗号分隔字段，数字中的千位分隔符“,”"
-                                           "把数字断开了，逗号后的部分被当成了字段名：请写成 "
-                                           "100000（不加逗号），或给数字加引号 \"100,000\"")
-            elif key not in allowed and _DECIMAL_TAIL.match(str(key)) and value[key] is None:
-                # `{from: 1000,5}`: a decimal comma, split the same way
-                self.add(_join(path, key), "花括号 { … } 中的逗号分隔字段，逗号后的数字被当成了"
-                                           "字段名：逗号不能作小数点，小数点请用半角“.”（如 1000.5）")
-            elif not str(key).strip():  # `"": 1`, or a YAML key left empty (`? `)
+            if key in tails:  # said with the number it was cut from
+                continue
+            if not str(key).strip():  # `"": 1`, or a YAML key left empty (`? `)
                 self.add(path, "键不能为空：冒号前须写字段名")
             elif key == "<<":  # YAML's merge key: every field is read as written, none merged
                 self.add(_join(path, key), "不支持 YAML 合并键“<<”（如 <<: *共用条件），"
@@ -527,8 +532,7 @@ class _Check:
             elif key not in allowed:
                 self.add(_join(path, key), _unknown_field(str(key), path, value[key]))
         for key in dict.fromkeys(getattr(value, "duplicates", ())):
-            if key in allowed or not _DECIMAL_TAIL.match(str(key).split(".")[0]):
-                # (1,000,000 cut at its commas: the tails are said above)
+            if key not in tails:  # (1,000,000 cut at its commas: the tails are said above)
                 self.add(_join(path, key), "字段重复出现")
         # 生效日期 written for effective_from: the problem with that key says it all
         renamed = {f for key in value if key not in allowed
@@ -537,6 +541,44 @@ class _Check:
             if value.get(key) is None and key not in renamed:
                 self.add(_join(path, key), f"缺少必填字段{_REQUIRED_HINTS.get(key, '')}")
         return value
+
+    def _cut_numbers(self, value: dict, path: str, allowed: tuple[str, ...]) -> set[str]:
+        """Numbers YAML cut at their commas inside `{ … }`: `{from: 100,000}` reads as from "100"
+        and a key "000" without a value, `{rate: 2,5%}` as rate "2" and a key "5%". Each is
+        said once, at its first tail, as the number written: thousands (not in a rate, which
+        never has any) with the number to write, else a decimal comma with the number it most
+        likely means. The field before the comma is then not read (`number`), and the tails
+        are returned: no field of their own."""
+        tails: set[str] = set()
+        runs: list[tuple[str, list[str]]] = []  # (field holding the number's head, its tails)
+        for key in getattr(value, "order", None) or list(value):
+            if key not in value:
+                continue
+            if (runs and runs[-1][1] is not None and key not in allowed and value[key] is None
+                    and _CUT_TAIL.match(str(key))):
+                runs[-1][1].append(str(key))
+                continue
+            held = value[key]
+            head = isinstance(held, str) and _NUMBER_RE.match(held.translate(HALF_WIDTH).strip())
+            runs.append((key, [] if head else None))
+        for field, cut in runs:
+            if not cut:
+                continue
+            tails.update(cut)
+            where = _join(path, field)
+            self.cut.add(where)
+            written = ",".join([value[field].translate(HALF_WIDTH).strip(), *cut])
+            said = "花括号 { … } 中的逗号分隔字段，"
+            if field not in _RATE_FIELDS and _THOUSANDS.match(written):
+                said += (f"数字中的千位分隔符“,”把 {written} 断开了，逗号后的部分被当成了字段名："
+                         f"请写成 {written.replace(',', '')}（不加逗号），或给数字加引号 "
+                         f"\"{written}\"")
+            else:
+                hint = _number_hint(written, grouped=field not in _RATE_FIELDS)
+                said += (f"{field}: {written} 在逗号处被断开，逗号后的部分被当成了字段名"
+                         + (hint or "：请去掉逗号，或给这个值加引号"))
+            self.add(_join(path, cut[0]), said)
+        return tails
 
     # -- scalars
     def text(self, value: Any, path: str, max_len: int | None = None) -> str | object:
@@ -576,6 +618,8 @@ class _Check:
         separators (1,000,000 — how amounts are written in China) are read; not in a rate,
         where a comma can only be a decimal comma (12,5%)."""
         shown = value if written is None else written
+        if path in self.cut:  # what is left of a number cut at its comma: said at its tail
+            return _BAD
         if isinstance(value, bool):
             return self.add(path, f"应为数字，实为 {str(value).lower()}")
         if isinstance(value, float):
@@ -590,7 +634,7 @@ class _Check:
         elif grouped and half is not None and _THOUSANDS.match(half):
             number = Decimal(half.replace(",", ""))  # also １，０００ (full-width, as typed)
         else:
-            return self.add(path, f"应为数字，实为 {_shown(shown)}{_number_hint(shown)}")
+            return self.add(path, f"应为数字，实为 {_shown(shown)}{_number_hint(shown, grouped)}")
         # checked before any arithmetic: 1e400 would overflow the decimal context
         if not number.is_finite():
             return self.add(path, "应为有限的数字")
@@ -681,8 +725,11 @@ _CHOICE_WORDS = {
     **{w: "fail" for w in ("不通过", "不享受", "视为不满足")},
 }
 _QUOTES = "“”‘’「」"
-_THOUSANDS_TAIL = re.compile(r"^\d{3}(\.\d+)?$")  # what is left of 100,000 after the comma
-_DECIMAL_TAIL = re.compile(r"^\d+$")  # what is left of 1000,5 after the comma
+# what YAML leaves of a number after its comma inside braces: 000 of 100,000, 500.50 of
+# 12,500.50, 5 of 1000,5, 5% of 2,5%
+_CUT_TAIL = re.compile(r"^\d+(\.\d+)?[%％]?$")
+# the fields read as rates (`_Check.rate`): a comma in them is a decimal comma, never thousands
+_RATE_FIELDS = ("rate", "min")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-width comma
 # thousands separators read as such (half-width by then): 1,000,000 and 12,500.50; not 0,125
 # nor 1,00,000 nor 12,5 (a decimal comma)
@@ -702,8 +749,9 @@ _TRAILING = "。；，、;,.： "  # punctuation a number copied from a sentence
 _STRICT = (">", "＞", "超过")  # its bound is not the number itself: no guess
 
 
-def _number_hint(value: Any) -> str:
-    """How to write a number a clerk wrote the way people say it: `（“10万”请写成 100000）`."""
+def _number_hint(value: Any, grouped: bool = True) -> str:
+    """How to write a number a clerk wrote the way people say it: `（“10万”请写成 100000）`.
+    `grouped`: as in `_Check.number` (False for a rate: a comma is a decimal comma)."""
     if not isinstance(value, str):
         return ""
     text = value.strip()
@@ -719,17 +767,17 @@ def _number_hint(value: Any) -> str:
         if m["op"] not in _STRICT and _NUMBER_RE.match(plain):
             written = plain + ("%" if plain != inner else "")
             return f"（“{text}”请写成 {written}：只写数字，不加比较词或符号，达到该值即适用）"
-        return f"（“{text}”只写数字，不加比较词或符号，达到该值即适用）{_number_hint(inner)}"
+        return f"（“{text}”只写数字，不加比较词或符号，达到该值即适用）{_number_hint(inner, grouped)}"
     if _NUMBER_RE.match(text.rstrip("%％").strip()) and text.count("%") + text.count("％") > 1:
         return f"（“{text}”多了百分号，请写成 {text.rstrip('%％').strip()}%）"
     if text.endswith("‰") and _NUMBER_RE.match(text[:-1].strip()):  # per mille
         percent = plain_number(Decimal(text[:-1].strip()).scaleb(-1))
         return f"（“{text}”是千分比，请写成百分比 {percent}%）"
-    if said := _decimal_comma_hint(text) or _chinese_number_hint(text):
+    if said := _decimal_comma_hint(text, grouped) or _chinese_number_hint(text):
         return said
     if text[:1] in "¥￥" and _NUMBER_RE.match(text[1:].strip()):
         written = plain_number(Decimal(text[1:].strip()))
-    elif _GROUPED.match(text):
+    elif grouped and _GROUPED.match(text):
         written = text.replace(",", "").replace("，", "")
     elif m := _SCALED.match(text):
         written = plain_number(Decimal(m.group(1)).scaleb(_SCALES[m.group(4)]))
@@ -740,38 +788,45 @@ def _number_hint(value: Any) -> str:
     return f"（“{text}”请写成 {written}：金额以元、数量以件为单位，只写数字）"
 
 
-def _decimal_comma_hint(text: str) -> str:
+def _decimal_comma_hint(text: str, grouped: bool = True) -> str:
     """`（逗号不能作小数点：如指 12.5%，请写成 12.5%）` for 12,5% or 1.000,5 (1000.5); 1.000.000
     (dots grouping the thousands) and 1,0000 (commas grouping by 万: 10000, not 1) likewise;
-    '' otherwise."""
+    '' otherwise. `grouped` False (a rate): every comma is a decimal comma (0,025; 2,5 —
+    meant as 2.5 %, the fraction 2.5 being no rate)."""
     half = text.translate(HALF_WIDTH).strip()
     percent = half.endswith("%")
     body = half[:-1].strip() if percent else half
     if _DOT_GROUPED.match(body):
         meant = body.replace(".", "") + ("%" if percent else "")
         return f"（“{text}”请写成 {meant}：千位分隔符只能用逗号“,”，也可以不写）"
-    if not percent and _WAN_GROUPED.match(body):  # four digits a group (万): never a ¥1
+    if grouped and not percent and _WAN_GROUPED.match(body):  # four digits a group (万): never a ¥1
         return f"（“{text}”请写成 {body.replace(',', '')}：逗号只能三位一组分隔千位，也可以不写）"
     found = _DECIMAL_COMMA.match(body)
-    if not found or (not percent and _THOUSANDS.match(body)):
+    if not found or (grouped and not percent and _THOUSANDS.match(body)):
         return ""
     number = Decimal(f"{found.group(1).replace('.', '')}.{found.group(2)}")
-    meant = plain_number(number) + ("%" if percent else "")
+    # a rate above 1 as a fraction is refused: 2,5 in a rate is 2.5 %
+    meant = plain_number(number) + ("%" if percent or (not grouped and number > 1) else "")
     return f"（逗号不能作小数点，小数点请用半角“.”：如指 {meant}，请写成 {meant}）"
 
 
-_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-              "七": 7, "八": 8, "九": 9}
-_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
-_CN_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿")
-_CN_NUMERAL = re.compile("^[零〇一二两三四五六七八九十百千万亿]+(点[零〇一二两三四五六七八九]+)?$")
+# Chinese numerals, also the capital forms (大写) contracts write amounts in: 壹拾万元
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "壹": 1, "二": 2, "两": 2, "贰": 2, "三": 3, "叁": 3,
+              "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6, "七": 7, "柒": 7, "八": 8,
+              "捌": 8, "九": 9, "玖": 9}
+_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000}
+_CN_CHARS = frozenset(_CN_DIGITS) | frozenset(_CN_UNITS) | frozenset("万亿")
+_CN_NUMERAL = re.compile(f"^[{''.join(sorted(_CN_CHARS))}]+(点[{''.join(sorted(_CN_DIGITS))}]+)?$")
 _CN_PERCENT = re.compile(r"^(百分之|千分之)(.+)$|^(.+?)\s*%$")
-_CN_UNIT = re.compile("(元|件|台|盒)$")
+# what an amount (or a quantity) is wrapped in as a contract writes it: 人民币壹拾万元整,
+# 100000元整, 300台
+_CN_AMOUNT = re.compile(r"^(?:人民币)?\s*(.*?)\s*(?:[元圆件台盒]整?|整)?$")
 
 
 def _chinese_number(text: str) -> Decimal | None:
-    """十二点五 → 12.5, 一百二十万 → 1200000, 一千零五 → 1005 (or 12.5 written in digits,
-    as after 百分之); None for anything else."""
+    """十二点五 → 12.5, 一百二十万 → 1200000, 一千零五 → 1005, 人民币壹拾万元整 → 100000 (or
+    12.5 written in digits, as after 百分之, and 100000元整); None for anything else."""
+    text = _CN_AMOUNT.match(text.strip()).group(1)
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return Decimal(text)
     if not _CN_NUMERAL.match(text) or len(text) > 40:  # (no real number is that long)
@@ -797,8 +852,8 @@ def _chinese_number(text: str) -> Decimal | None:
 
 def _chinese_number_hint(text: str) -> str:
     """`（“百分之十二点五”请写成 12.5%）`, `（“十万”请写成 100000：…）`; '' for any other text."""
-    if not any(c in _CN_CHARS for c in text):  # 12.5% or a word: not this hint's
-        return ""
+    if not any(c in _CN_CHARS for c in text) and _CN_AMOUNT.match(text).group(1) == text:
+        return ""  # 12.5% or a word: not this hint's
     found = _CN_PERCENT.match(text)
     if found:
         number = _chinese_number((found.group(2) or found.group(3)).strip())
@@ -807,7 +862,7 @@ def _chinese_number_hint(text: str) -> str:
         if found.group(1) == "千分之":
             number = number.scaleb(-1)
         return f"（“{text}”请写成 {plain_number(number)}%）"
-    number = _chinese_number(_CN_UNIT.sub("", text).strip())
+    number = _chinese_number(text)
     if number is None:
         return ""
     return f"（“{text}”请写成 {plain_number(number)}：金额以元、数量以件为单位，只写数字）"
@@ -973,18 +1028,22 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
 }
 _EXCLUDE_FIELDS = _SCHEMA["rules[i].exclude"]
 
-# The Chinese names a clerk writes for the schema's fields, one entry per field. A name may
-# stand for fields of different places (开始日期: the policy's effective_from, or the from of
-# order_dates): the place it is written in says which. Never for two fields of one place.
+# The Chinese names a clerk writes for the schema's fields (and the English ones a template
+# from elsewhere uses: effective_date), one entry per field. A name may stand for fields of
+# different places (开始日期: the policy's effective_from, or the from of order_dates; 条款:
+# the rules at the top, a rule's clause inside one): the place it is written in says which.
+# Never for two fields of one place.
 _FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "code": ("政策编码", "政策编号", "政策代码", "编码", "代码", "编号"),
     "name": ("名称", "政策名称", "规则名称", "条款名称", "标题", "名字"),
-    "effective_from": ("生效日期", "生效日", "生效时间", "开始日期", "起始日期", "执行日期"),
-    "effective_to": ("失效日期", "失效日", "截止日期", "结束日期", "终止日期", "到期日期"),
+    "effective_from": ("生效日期", "生效日", "生效时间", "开始日期", "起始日期", "执行日期",
+                       "effective_date", "start_date", "valid_from", "begin_date"),
+    "effective_to": ("失效日期", "失效日", "截止日期", "结束日期", "终止日期", "到期日期",
+                     "end_date", "valid_to", "valid_until", "expiry_date", "expire_date"),
     "text": ("正文", "政策正文", "政策原文", "原文", "政策内容", "内容"),
     "rules": ("规则", "返利规则", "条款", "返利条款", "规则列表"),
     "id": ("规则编号", "规则编码", "规则代码", "条款编号", "编号", "编码"),
-    "clause": ("条款号", "条次", "条款序号", "第几条", "引用条款"),
+    "clause": ("条款", "条款号", "条次", "条款序号", "第几条", "引用条款"),
     "applies_to": ("适用条件", "适用范围", "条件", "适用", "适用于"),
     "exclude": ("排除", "排除条件", "除外", "例外", "不适用", "排除范围"),
     "measure": ("计量", "计量方式", "口径", "计算口径", "考核口径", "统计口径", "计返口径"),
@@ -1001,8 +1060,9 @@ _FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "order_dates": ("订单日期", "下单日期", "订单期间", "适用期间", "适用日期", "下单期间"),
     "payment_rate": ("回款率", "回款条件", "回款", "近3个月回款率", "近三个月回款率"),
     "customers": ("客户", "排除客户", "经销商", "客户名单"),
-    "from": ("起点", "起始", "下限", "从", "起", "门槛", "开始日期", "起始日期", "开始"),
-    "to": ("止点", "止", "至", "到", "截止", "截止日期", "结束日期", "上限"),
+    "from": ("起点", "起始", "下限", "从", "起", "门槛", "开始日期", "起始日期", "开始",
+             "start_date"),
+    "to": ("止点", "止", "至", "到", "截止", "截止日期", "结束日期", "上限", "end_date"),
     "rate": ("返利比例", "比例", "返利率", "返点", "点数", "返利点", "返利点数", "费率", "比率"),
     "min": ("最低", "最低回款率", "下限", "不低于", "最低比例", "最低值"),
     "no_history": ("无记录时", "无历史", "无历史记录", "无回款记录", "无应收时", "无数据时"),
@@ -1705,9 +1765,7 @@ def unknown_values(spec: PolicySpec,
                         hint = (f"（列表各项须用半角逗号分隔：是否应写成 "
                                 f"[{', '.join(parts)}]？）")
                     else:
-                        # full-width Ａ (an input method's full-width mode) suggests A
-                        near = _close_match(value, values, key=lambda v, k=kind: unicodedata
-                                            .normalize("NFKC", _match_key(k, v)).casefold())
+                        near = _close_match(value, values, key=lambda v, k=kind: _near_key(k, v))
                         hint = f"（是否应为 {near}？）" if near else ""
                     warnings.append(Problem(
                         f"rules[{i}].{part}.{kind}",
@@ -1722,3 +1780,13 @@ _LIST_SLIP = re.compile(r"\s*[，、,；;]\s*|\s+")
 def _match_key(kind: str, value: str) -> str:
     """How the engine compares a value of `kind` (customers: as `normalize_name` folds)."""
     return normalize_name(value) if kind == "customers" else value
+
+
+def _near_key(kind: str, value: str) -> str:
+    """How an unknown value is compared with the known ones for a suggestion: full-width Ａ
+    (an input method's full-width mode) as A; a customer by region and trade name only
+    (`identity_of`), so that 某某医疗器械有限公司 is not taken for 浙江仁和医疗器械有限公司 by
+    the 医疗器械有限公司 they share (a USCC is compared whole)."""
+    if kind == "customers":
+        return identity_of(normalize_name(value))
+    return unicodedata.normalize("NFKC", value).casefold()
