@@ -216,12 +216,12 @@ def policy_rate(inputs: Mapping[str, Any]) -> Decimal | None:
 def rate_text(line: StatementLine) -> str:
     """返利比例 as the statement shows it: the policy's rate; where there is none, the
     effective rate marked `*` (see RATE_NOTE); "—" when there is no basis to relate to."""
+    if not line.basis_amount:  # returned in full: the rule's rate now would read as the
+        return "—"             # rate the claw-back was computed at (it takes back what was paid)
     if line.policy_rate is NOT_GIVEN:
         return format_percent(line.rate)
     if line.policy_rate is not None:
         return format_percent(line.policy_rate)
-    if not line.basis_amount:
-        return "—"
     return format_percent(line.rate) + "*"
 
 

@@ -27,6 +27,10 @@ def test_the_policy_rate_is_shown_not_due_over_basis():
     # nothing to relate the amount to (all returned, the order left the bucket)
     assert rate_text(line(basis_amount=D("0.00"), rate=D("0"), amount="-1.00",
                           kind="clawback", policy_rate=None)) == "—"
+    # returned in full: the rule's rate now (the tier the emptier quarter fell to) is not
+    # the rate the money taken back was paid at
+    assert rate_text(line(basis_amount=D("0.00"), rate=D("0"), amount="-3096000.00",
+                          kind="clawback", policy_rate=D("0.01"))) == "—"
     # a caller that does not know the policy's rate: the effective rate, as it always was
     assert rate_text(line(**SMALL)) == "1.0001%"
     with pytest.raises(TypeError):
