@@ -19,7 +19,12 @@ from models import Quote, RebateLine, set_clock
 from models.base import SHANGHAI
 from models.db import session_scope
 from tests.rebate_support import (
-    clock_from, customer_id, invoice, publish, return_goods, signed_order,
+    clock_from,
+    customer_id,
+    invoice,
+    publish,
+    return_goods,
+    signed_order,
 )
 
 D = dt.date
@@ -245,17 +250,6 @@ def test_the_preview_in_january_compares_with_december(hub):
     assert p.sentence == "本次订单返利比例：2%，较上月下降3个百分点"
 
 
-def test_the_preview_in_january_without_december_orders(hub):
-    clock_from(D(2026, 10, 1))
-    publish(hub.db_url, QUARTERLY)
-    kangda = customer_id(hub.db_url, KANGDA)
-    signed_order(hub.db_url, kangda, D(2026, 11, 20), [("MON-M8", 9)])  # 115,200 in November
-    at_shanghai(D(2027, 1, 1), 0, 10)  # 16:10 UTC on 31 December: already January
-    p = preview_items(hub.db_url, kangda, [ItemIn("MON-M8", 1)])
-    assert p.order_date == D(2027, 1, 1)
-    assert p.sentence == "本次订单返利比例：2%，上月无该产品线订单"
-
-
 LEAP = """
 code: LEAP-2028
 name: 闰日测试
@@ -289,41 +283,49 @@ def test_a_leap_day_policy_and_order(hub):
     assert o28
 
 
-TIER_A = """
-code: TIER-A
-name: A级客户返利
+MONTHLY_TIERS = """
+code: M-YE
+name: 月度阶梯（跨年）
 effective_from: 2026-10-01
 rules:
-  - id: a-only
-    applies_to: {product_lines: [监护], customer_tiers: [A]}
+  - id: month
+    applies_to: {product_lines: [监护]}
     measure: amount
     period: month
     style: retroactive
-    tiers: [{from: 0, rate: 4%}]
+    tiers: [{from: 0, to: 60000, rate: 2%}, {from: 60000, rate: 4%}]
     priority: 1
     stacking: stack
 """
 
 
-def test_a_yearly_re_rating_recorded_at_00_10_on_1_january_is_not_decembers(hub):
-    """The recorded time in Shanghai decides: a re-rating to A at 00:10 on 1 January (16:10
-    UTC on 31 December) counts for January's orders, not for those of 31 December."""
-    from models import Customer
-    from models.oplog import apply_changes
-    clock_from(D(2026, 12, 1))
-    publish(hub.db_url, TIER_A)
+def test_a_late_january_delivery_of_a_november_order_lifts_novembers_tier(hub):
+    from models import Delivery
+    clock_from(D(2026, 11, 1))
+    publish(hub.db_url, MONTHLY_TIERS)
     kangda = customer_id(hub.db_url, KANGDA)
+    # A: 5 × 12,800 ordered 2026-11-10, 3 delivered in November, 2 on 2027-01-08;
+    # B: 1 × 12,800 delivered in November
+    a = signed_order(hub.db_url, kangda, D(2026, 11, 10), [("MON-M8", 5)], delivered_on=False)
+    b = signed_order(hub.db_url, kangda, D(2026, 11, 12), [("MON-M8", 1)])
     with session_scope(hub.db_url) as s:
-        apply_changes(s, s.get(Customer, kangda), "staff:ops-01", tier="B")
-    dec = signed_order(hub.db_url, kangda, D(2026, 12, 31), [("MON-M8", 1)])
-    at_shanghai(D(2027, 1, 1), 0, 10)
-    with session_scope(hub.db_url) as s:
-        assert apply_changes(s, s.get(Customer, kangda), "staff:ops-01", tier="A")
-    jan = signed_order(hub.db_url, kangda, D(2027, 1, 1), [("MON-M8", 1)])
+        s.add(Delivery(delivery_no="FH-1", order_id=a, line_no=1, quantity=3,
+                       delivered_on=D(2026, 11, 20)))
+    at_shanghai(D(2026, 12, 5), 2)
+    r = settle_month(current_hub(), "2026-11", documents=False)
+    # November: 51,200 → 2 %: A 38,400 × 2 % = 768.00, B 256.00
+    assert lines_of(hub.db_url, r.run_id) == {(a, "2026-11", "rebate"): Decimal("768.00"),
+                                              (b, "2026-11", "rebate"): Decimal("256.00")}
     at_shanghai(D(2027, 1, 5), 2)
     r = settle_month(current_hub(), "2026-12", documents=False)
     assert r.run_id is None or lines_of(hub.db_url, r.run_id) == {}
+    with session_scope(hub.db_url) as s:
+        s.add(Delivery(delivery_no="FH-2", order_id=a, line_no=1, quantity=2,
+                       delivered_on=D(2027, 1, 8)))
     at_shanghai(D(2027, 2, 5), 2)
     r = settle_month(current_hub(), "2027-01", documents=False)
-    assert lines_of(hub.db_url, r.run_id) == {(jan, "2027-01", "rebate"): Decimal("512.00")}
-    assert dec
+    # November's bucket now 76,800 → 4 %: A 64,000 × 4 % = 2,560.00 (+1,792.00, more of it
+    # delivered: rebate), B 512.00 (+256.00, tier difference)
+    assert lines_of(hub.db_url, r.run_id) == {
+        (a, "2026-11", "rebate"): Decimal("1792.00"),
+        (b, "2026-11", "tier_difference"): Decimal("256.00")}
