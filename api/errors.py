@@ -1,6 +1,8 @@
 """Machine-readable errors: {"error": {"code", "message", "details"}} with a 4xx status."""
 from __future__ import annotations
 
+import re
+
 from fastapi.responses import JSONResponse
 
 from models.base import MAX_ID  # noqa: F401 - ids/offsets beyond it: refused, not overflowed
@@ -64,6 +66,10 @@ _PROBLEMS = {
 }
 
 
+# pydantic's date errors for a well-formed date the calendar lacks (2027-02-29, 2027-13-01)
+_NO_SUCH_DAY = re.compile(r"(day|month) value is outside expected range")
+
+
 def validation_details(errors) -> list[dict]:
     """pydantic errors → [{"field", "problem", "message"}] with a Chinese message per field
     (the English one only when the type is not known here)."""
@@ -74,6 +80,9 @@ def validation_details(errors) -> list[dict]:
             message = template.format(**e.get("ctx", {})) if template else e["msg"]
         except (KeyError, IndexError):
             message = template
+        if e["type"].startswith("date") and _NO_SUCH_DAY.search(str(e.get("ctx", {}))):
+            # 2027-02-29: written as asked, but the calendar has no such day
+            message = f"不是有效日期：{e.get('input')}（格式正确，但日历上没有这一天）"
         details.append({"field": ".".join(str(p) for p in e["loc"]), "problem": e["type"],
                         "message": message})
     return details

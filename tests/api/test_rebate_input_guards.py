@@ -121,3 +121,17 @@ def test_an_empty_key_is_said_to_be_empty(hub, client):
     assert r.status_code == 422
     messages = [d["message"] for d in r.json()["error"]["details"]]
     assert "键不能为空：冒号前须写字段名" in messages
+
+
+@pytest.mark.parametrize("day", ["2027-02-29", "2027-13-01", "2026-04-31"])
+def test_a_day_the_calendar_lacks_is_said_so_not_a_format_problem(hub, client, kangda, day):
+    body = {"customer_id": kangda, "order_date": day,
+            "lines": [{"sku": "MON-M8", "quantity": 10}]}
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    assert r.status_code == 422, r.text
+    [detail] = r.json()["error"]["details"]
+    assert detail["field"] == "body.order_date"
+    assert detail["message"] == f"不是有效日期：{day}（格式正确，但日历上没有这一天）"
+    body["order_date"] = "2027/02/28"  # the format itself: said as before
+    r = client.post("/rebates/preview", json=body, headers=token(hub, "rep-zhangwei"))
+    assert r.json()["error"]["details"][0]["message"] == "日期格式应为 YYYY-MM-DD"
