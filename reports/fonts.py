@@ -19,6 +19,7 @@ visible placeholder 〓, and a warning names the code point so ops can install a
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -150,7 +151,8 @@ class FallbackFonts:
             if path in self._configured:
                 log.warning("%s: no font file at %s; ignored", FALLBACK_FONTS_ENV, path)
             return None
-        name = f"SalesopsFallback{len(self._loaded) + 1}"
+        # reportlab's font registry is process-wide: one name per file, never reused
+        name = f"SalesopsFallback-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
         try:
             font = TTFont(name, str(path))
         except Exception as exc:  # TTFError (e.g. CFF outlines), unreadable file
