@@ -42,7 +42,9 @@ from connectors.files import os_reason, publish_once, write_atomically
 from connectors.tabular import (
     INVALID,
     MAX_PROBLEMS,
+    MONEY_FORMAT,
     NUL,
+    RATE_FORMAT,
     REPEATED_ROW,
     XLSX_SUFFIXES,
     CellError,
@@ -483,7 +485,6 @@ def _voucher_problems(voucher: VoucherDraft, batch: VoucherBatch, bounds) -> lis
 
 SHEET_HEADERS = ("申请编号", "客户名称", "统一社会信用代码", "报价单号", "型号", "品名", "单位",
                  "数量", "含税单价", "金额", "税率", "税额", "合计")
-MONEY_FORMAT = "#,##0.00"
 VOUCHER_DIR = "vouchers"
 RECEIVABLES_DIR = "receivables-inbound"
 
@@ -678,7 +679,7 @@ def build_workbook(request: InvoiceRequest):
     for row in ws.iter_rows(min_row=2):
         for col in (9, 10, 12, 13):  # 含税单价 金额 税额 合计
             row[col - 1].number_format = MONEY_FORMAT
-        row[10].number_format = "0%"  # 税率
+        row[10].number_format = RATE_FORMAT  # 税率: 1.5% must not read 2%
     for col, width in zip("ABCDEFGHIJKLM", (22, 30, 22, 20, 16, 24, 6, 8, 14, 14, 8, 14, 14)):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"

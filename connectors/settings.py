@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     seller_phone: str = "0512-6288 0000"
     seller_bank: str = "中国工商银行苏州工业园区支行 1102 0212 0900 0123 456"
     quote_validity_days: int = 15
+    # Extra TrueType fonts (os.pathsep-separated paths) for characters the PDFs' embedded
+    # fonts lack. reports/fonts.py reads the variable from the environment itself (statement
+    # renders run in spawned processes); declared here so a .env value reaches serve's
+    # children through settings_env.
+    pdf_fallback_fonts: str = ""
 
     # who receives which to-do (staff ids)
     legal_assignee: str = "legal-01"

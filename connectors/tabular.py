@@ -53,8 +53,8 @@ from connectors.files import os_reason
 from models.names import HALF_WIDTH
 
 __all__ = [
-    "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INT_MAX", "INVALID", "MONEY_LIMIT",
-    "NUL",
+    "COUNTING_UNITS", "CellError", "Column", "ExcelNumber", "INT_MAX", "INVALID", "MONEY_FORMAT",
+    "MONEY_LIMIT", "NUL", "RATE_FORMAT",
     "Problem", "REPEATED_ROW", "Row",
     "Sheet", "Table", "TableError", "UNIT_KINDS", "append_as_text", "convert_rows",
     "decode_csv", "load_sheets", "money_in_range", "no_nul",
@@ -955,6 +955,11 @@ def parse_int(text: str, *, minimum: int | None = None, maximum: int = INT_MAX) 
 
 
 # --- writing -------------------------------------------------------------------------------
+
+# One number format per kind of figure in every workbook the hub writes for people.
+MONEY_FORMAT = "#,##0.00"
+RATE_FORMAT = "0.00##%"  # 5.00% … 5.4321%, 1.50%: rates carry at most 4 decimals of a percent
+
 
 def append_as_text(ws, values) -> None:
     """A worksheet row (openpyxl) whose text that begins with "=" (a clause, a name, a value

@@ -237,11 +237,16 @@ def fit_line(line: str, size: float, width: float, *, min_size: float = 6) -> tu
     return f"{head}…{tail}", min_size
 
 
+_RUNNING_SELLER_MIN = 20 * mm  # a seller cut shorter than this is no name at all
+
+
 def numbered_canvas(*, issued_on: date, footer_left: str, footer_centre: str,
-                    running_left: str, running_right: str, watermark: str | None = None):
+                    running_seller: str, running_title: str, running_right: str,
+                    watermark: str | None = None):
     """A canvas class that defers page output so the footer can say 共 N 页; pages after the
-    first carry a running head so loose sheets stay identifiable; `watermark` (e.g. 草稿) is
-    laid faintly across every page."""
+    first carry a running head (seller + title on the left, e.g. the customer and period on
+    the right) so loose sheets stay identifiable; `watermark` (e.g. 草稿) is laid faintly
+    across every page."""
     issued = f"D:{issued_on:%Y%m%d}000000+08'00'"
 
     class _NumberedCanvas(Canvas):
@@ -281,14 +286,22 @@ def numbered_canvas(*, issued_on: date, footer_left: str, footer_centre: str,
             if string_width(footer_centre, 8) <= free:
                 draw_string(self, PAGE_W / 2, y, footer_centre, 8, anchor="centre")
             if number > 1:
-                top = PAGE_H - MARGIN_TOP + 3 * mm
-                draw_string(self, MARGIN_X, top, running_left, 8)
-                # a long customer name must not run into the left part
-                right_text, size = fit_line(running_right, 8, CONTENT_W - 6 * mm
-                                            - string_width(running_left, 8))
-                draw_string(self, PAGE_W - MARGIN_X, top, right_text, size, anchor="right")
-                self.line(MARGIN_X, top - 2 * mm, PAGE_W - MARGIN_X, top - 2 * mm)
+                self._running_head(PAGE_H - MARGIN_TOP + 3 * mm)
             self.restoreState()
+
+        def _running_head(self, top: float) -> None:
+            # What identifies a loose sheet (the customer and period, the quote code) keeps
+            # its width and the title stays whole; the seller's name, printed in full on
+            # page 1, is what gets cut when the line is too long.
+            gap, title = 6 * mm, f"　{running_title}"
+            title_w = string_width(title, 8)
+            right, right_size = fit_line(running_right, 8,
+                                         CONTENT_W - gap - title_w - _RUNNING_SELLER_MIN)
+            seller, _ = fit_line(running_seller, 8, CONTENT_W - gap - title_w
+                                 - string_width(right, right_size), min_size=8)
+            draw_string(self, MARGIN_X, top, seller + title, 8)
+            draw_string(self, PAGE_W - MARGIN_X, top, right, right_size, anchor="right")
+            self.line(MARGIN_X, top - 2 * mm, PAGE_W - MARGIN_X, top - 2 * mm)
 
         def _watermark(self, mark: str) -> None:
             self.saveState()

@@ -358,7 +358,8 @@ def _canvas_class(doc: QuoteDocument):
     """Footer 报价单号 / seller / 第 x 页 / 共 y 页; running head on continuation pages."""
     return numbered_canvas(issued_on=doc.issued_on, footer_left=f"报价单号：{doc.code}",
                            footer_centre=doc.seller_name,
-                           running_left=f"{doc.seller_name}　报价单（续）", running_right=doc.code)
+                           running_seller=doc.seller_name, running_title="报价单（续）",
+                           running_right=doc.code)
 
 
 def quote_pdf_bytes(doc: QuoteDocument) -> bytes:

@@ -22,7 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from connectors.files import write_atomically
-from connectors.tabular import append_as_text
+from connectors.tabular import MONEY_FORMAT, RATE_FORMAT, append_as_text
 from models.base import SHANGHAI
 from models.money import yuan
 from models.rebates.engine import KIND_LABELS
@@ -33,8 +33,6 @@ __all__ = [
 ]
 
 STATUS_LABELS = {"draft": "草稿", "confirmed": "已确认"}
-MONEY_FORMAT = "#,##0.00"
-RATE_FORMAT = "0.00##%"  # 5.00% … 5.4321%: rates carry at most 4 decimals of a percent
 DATE_FORMAT = "yyyy-mm-dd"
 TEXT_FORMAT = "@"  # codes stay text (001234, 2026-10) also when finance edits or copies them
 UNASSIGNED = "（未分配）"

@@ -494,7 +494,7 @@ def _canvas_class(doc: StatementDocument):
     return numbered_canvas(
         issued_on=doc.issued_on, footer_left=f"对账单号：{doc.statement_no}",
         footer_centre=doc.seller_name,
-        running_left=f"{doc.seller_name}　返利结算对账单（续）",
+        running_seller=doc.seller_name, running_title="返利结算对账单（续）",
         running_right=f"{doc.customer_legal_name}　{doc.period_label}",
         watermark="草稿" if doc.status == "draft" else None)
 

@@ -100,7 +100,7 @@ def test_embedded_workbook_reads_back_exactly(tmp_path):
     assert totals[8] is None and totals[10] is None  # no 单价 or 税率 to add up
     for row in (2, 3, 4):  # the lines and the totals row
         assert [ws.cell(row, col).number_format for col in (9, 10, 12, 13)] == ["#,##0.00"] * 4
-        assert ws.cell(row, 11).number_format == "0%"
+        assert ws.cell(row, 11).number_format == "0.00##%"  # 13.00%, 1.50%: as in every workbook
         assert ws.cell(row, 8).number_format == "General"  # 数量 is a count
     assert ws.column_dimensions["G"].width == 6 and ws.column_dimensions["M"].width == 14
     info = dict(wb["申请信息"].iter_rows(values_only=True))

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -17,6 +18,7 @@ from connectors.finance import InvoiceLine, InvoiceRequest, build_workbook
 from models.customer_files import create_customer
 from models.db import session_scope
 from models.quoting import line_amount, line_tax
+from reports import fonts
 from reports.quote_pdf import render_quote_pdf
 from reports.statement_pdf import render_statement_pdf
 from tests.rebate_support import clock_from, publish, signed_order
@@ -51,6 +53,37 @@ rules:
 """
 
 
+# What a document shows for a character no font has (reports/fonts.py): the compatibility
+# form, a circled figure in brackets, else the visible placeholder 〓 — never a blank.
+SUBSTITUTES = {"①": "(1)", "Ⅱ": "II", "𠀾": "〓", "𫄨": "〓", "𬍛": "〓"}
+HANAZONO = Path("/usr/share/fonts/truetype/hanazono/HanaMinA.ttf")  # CI installs it
+NO_FALLBACK = "no fallback font"
+
+
+@pytest.fixture(params=["fallback fonts of this machine", NO_FALLBACK])
+def fallback(request, monkeypatch):
+    """Each font test runs with the fallback fonts this machine has and with none, so both
+    ways a rare character can be printed are exercised wherever the suite runs."""
+    if request.param == NO_FALLBACK:
+        monkeypatch.setattr(fonts, "_fallbacks", fonts.FallbackFonts())
+    return request.param
+
+
+def printed(text: str, fallback: str, caplog) -> str:
+    """`text` as the PDF must show it, after asserting which way this run went: with a
+    fallback font the characters themselves, without one their substitutes and a warning
+    naming each code point."""
+    rare = {ch for ch in text if ch in SUBSTITUTES}
+    in_a_font = {ch for ch in rare if fonts.has_glyph(ch)}
+    if fallback == NO_FALLBACK:
+        assert not in_a_font
+        for ch in rare:
+            assert f"U+{ord(ch):04X}" in caplog.text, "the missing character is not logged"
+    elif HANAZONO.is_file():
+        assert in_a_font == rare, "fonts-hanazono is installed but not used"
+    return "".join(SUBSTITUTES[ch] if ch in rare - in_a_font else ch for ch in text)
+
+
 def pdf_text(path, *pages: int) -> str:
     args = ["pdftotext"]
     if pages:
@@ -67,11 +100,12 @@ def cli(hub, monkeypatch, capsys):
 # ---------------------------------------------------------------- characters the fonts lack
 
 
-def test_the_statement_prints_a_legal_name_with_characters_outside_the_basic_plane(hub, cli):
+def test_the_statement_prints_a_legal_name_with_characters_outside_the_basic_plane(
+        hub, cli, fallback, caplog):
     """The customer stamps the statement under its legal name: every character of the name
     must be printed. The embedded CJK font (Droid Sans Fallback) has no glyph beyond U+FFFF,
-    so 𠀾, 𫄨 and 𬍛 are painted as nothing (pdftotext finds no text there, the page shows a
-    gap): the name on the statement is not the customer's name."""
+    so 𠀾, 𫄨 and 𬍛 were painted as nothing (pdftotext found no text there, the page showed a
+    gap). A fallback font prints them; without one each shows as 〓, never as a gap."""
     clock_from(D(2026, 11, 5))
     publish(hub.db_url, POLICY)
     with session_scope(hub.db_url) as s:
@@ -87,35 +121,35 @@ def test_the_statement_prints_a_legal_name_with_characters_outside_the_basic_pla
     [statement] = [p for p in made["statements"] if f"C{cid:06d}" in p]
     text = pdf_text(statement)
     assert "医疗器械供应链管理与进出口贸易集团股份有限公司" in text  # the statement is the customer's
-    missing = sorted({ch for ch in RARE_NAME if ch not in text})
-    assert not missing, f"客户名称中未印出的字：{missing}"
+    assert printed(RARE_NAME, fallback, caplog) in text
     # finance's workbook has it (a cell holds any character): the two disagree on the name
     book = openpyxl.load_workbook(made["workbook"])
     assert RARE_NAME in {row[0] for row in book["按客户"].iter_rows(min_row=2, min_col=2,
                                                                  max_col=2, values_only=True)}
 
 
-def test_the_quote_prints_a_legal_name_with_characters_outside_the_basic_plane(tmp_path):
-    """Same for the quote the customer signs: its 客户名称 loses 𠀾, 𫄨 and 𬍛."""
+def test_the_quote_prints_a_legal_name_with_characters_outside_the_basic_plane(
+        tmp_path, fallback, caplog):
+    """Same for the quote the customer signs: its 客户名称 lost 𠀾, 𫄨 and 𬍛."""
     path = tmp_path / "quote.pdf"
     render_quote_pdf(quote_doc(customer_legal_name=RARE_NAME), path)
     text = pdf_text(path)
     assert "医疗器械供应链管理与进出口贸易集团股份有限公司" in text
-    missing = sorted({ch for ch in RARE_NAME if ch not in text})
-    assert not missing, f"客户名称中未印出的字：{missing}"
+    assert printed(RARE_NAME, fallback, caplog) in text
 
 
-def test_a_clause_numbered_with_a_circled_figure_is_printed(tmp_path):
+def test_a_clause_numbered_with_a_circled_figure_is_printed(tmp_path, fallback, caplog):
     """Contracts number items ①②③ and grades Ⅰ Ⅱ Ⅲ (第十二条第（三）款第①项, Ⅱ类医疗器械):
-    neither embedded font has those glyphs, so the statement shows an empty box where the
-    clause and the product line say which item and which class."""
+    neither embedded font has those glyphs, so the statement showed an empty box where the
+    clause and the product line say which item and which class. A fallback font prints
+    them; without one they read 第(1)项 and II类."""
     doc = statement_doc((line(clause="第十二条第（三）款第①项", product_line="Ⅱ类医疗器械"),))
     path = tmp_path / "statement.pdf"
     render_statement_pdf(doc, path)
     text = pdf_text(path)
     assert "第十二条第（三）款第" in text
-    assert "第十二条第（三）款第①项" in text
-    assert "Ⅱ类医疗器械" in text
+    assert printed("第十二条第（三）款第①项", fallback, caplog) in text
+    assert printed("Ⅱ类医疗器械", fallback, caplog) in text
 
 
 # ---------------------------------------------------------------- long names
