@@ -140,3 +140,52 @@ def test_customers_import_help_names_the_finance_code_column(cli):
     code, out, err = run(cli, "customers", "import", "--help")
     assert code == 0
     assert "finance_code" in out or "财务客户编码" in out, out
+
+
+# --- 6. a customer id no database column holds: a traceback with the SQL ---------------------
+
+@pytest.mark.parametrize("command", [
+    ("customers", "set", "{id}", "--tier", "A", "--by", "ops-01"),
+    ("customers", "merge", "--into", "1", "{id}", "--by", "ops-01"),
+    ("customers", "merge", "--into", "{id}", "1", "--by", "ops-01"),
+], ids=["set", "merge-merged", "merge-survivor"])
+@pytest.mark.parametrize("typed", ["3000000000", "99999999999999999999"],
+                         ids=["10-digit-finance-code", "20-digits"])
+def test_a_customer_id_too_large_for_the_database_is_no_such_file(hub, cli, command, typed):
+    # docs/customers.md: `customers set` refuses an unknown file (exit 2, nothing written);
+    # `merge --into ID MERGED_ID …` likewise. The clerk pastes the customer's 10-digit
+    # 财务客户编码 (1120300001 …) where the hub's id goes: on PostgreSQL (customer.id is
+    # INTEGER) the lookup ends in psycopg's NumericValueOutOfRange, on SQLite a 20-digit
+    # number in `OverflowError: Python int too large to convert to SQLite INTEGER` — both
+    # escape `salesops` as a traceback quoting the SQL (deployments/customers_cli.py takes
+    # any int; the API's paths are bounded by MAX_ID). Expected: 客户档案不存在, exit 2.
+    args = [a.replace("{id}", typed) for a in command]
+    code, out, err = run(cli, *args)
+    assert code == 2, (code, err)
+    assert "客户档案不存在" in err, err
+
+
+# --- 7. who confirmed from the terminal: the log says the API ---------------------------------
+
+def test_a_confirmation_from_the_terminal_is_logged_as_the_cli(hub, cli):
+    # docs/operations.md: "`--by` (here, and for `receivables import|sync` and `settle`) names
+    # a person on file, the actor of what the command stores in the operation log
+    # (`cli:ops-01`)"; docs/customers.md: `cli:<id>` for the command line, `staff:<id>` for
+    # the API. `salesops settle --month M --confirm N --by finance-01` logs the confirmation
+    # as `staff:finance-01` (flows/settlement.py: confirm_settlement always writes
+    # f"staff:{person.id}"): an auditor cannot tell the terminal from the API/status page.
+    import datetime as dt
+
+    from tests.rebate_support import clock_from
+
+    clock_from(dt.date(2026, 11, 5))
+    code, out, err = run(cli, "settle", "--month", "2026-10")
+    assert code == 0, err
+    code, out, err = run(cli, "settle", "--month", "2026-10", "--confirm", "1", "--by",
+                         "finance-01")
+    assert code == 0, err
+    with get_engine(hub.db_url).connect() as conn:
+        actors = [r[0] for r in conn.execute(sa.text(
+            "SELECT actor FROM operation_log WHERE entity = 'settlement_run' "
+            "AND action = 'update'"))]
+    assert actors == ["cli:finance-01"], actors
