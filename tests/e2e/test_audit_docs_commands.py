@@ -189,3 +189,39 @@ def test_a_confirmation_from_the_terminal_is_logged_as_the_cli(hub, cli):
             "SELECT actor FROM operation_log WHERE entity = 'settlement_run' "
             "AND action = 'update'"))]
     assert actors == ["cli:finance-01"], actors
+
+
+# --- 8. importing the same file again wipes the reviewer's marks ------------------------------
+
+def test_importing_again_keeps_the_marks_a_reviewer_made_in_the_review_workbook(hub, cli,
+                                                                                tmp_path):
+    # docs/operations.md: would-be duplicates go to `<file>.duplicates.xlsx` beside the file;
+    # "Fill 处理 with 保留 / 合并 / 忽略 and run `merge --review`"; "Importing the same file
+    # twice changes nothing". The sales manager spends the afternoon marking the workbook;
+    # meanwhile the clerk runs the same import again (unsure it went through, or after adding
+    # a row). import_customers (flows/customer_import.py) writes the review workbook afresh
+    # over the same path (write_atomically), every 处理 cell empty, and the summary says only
+    # 复核表：… — the reviewer's decisions are gone without a word, and `merge --review`
+    # then merges nothing.
+    import openpyxl
+
+    path = tmp_path / "客户.csv"
+    # the seeded 广州华南医药贸易有限公司's USCC: a would-be duplicate
+    path.write_text("legal_name,uscc\n丙丁医疗器械有限公司,91440100MA59QX1R3H\n",
+                    encoding="utf-8")
+    code, out, err = run(cli, "customers", "import", path, "--by", "ops-01")
+    assert code == 0, err
+    review = tmp_path / "客户.duplicates.xlsx"
+    wb = openpyxl.load_workbook(review)
+    ws = wb["疑似重复"]
+    header = [c.value for c in ws[1]]
+    mark = header.index("处理") + 1
+    assert ws.max_row == 3, "one cluster of two customers"
+    ws.cell(2, mark).value, ws.cell(3, mark).value = "保留", "合并"
+    wb.save(review)
+
+    code, out, err = run(cli, "customers", "import", path, "--by", "ops-01")
+    assert code == 0, err
+    ws = openpyxl.load_workbook(review)["疑似重复"]
+    marks = [ws.cell(r, mark).value for r in (2, 3)]
+    assert marks == ["保留", "合并"], f"the reviewer's marks were overwritten: {marks}"
