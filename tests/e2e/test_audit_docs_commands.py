@@ -73,7 +73,7 @@ def test_review_out_naming_a_folder_is_refused_before_anything_is_imported(hub, 
     # the seeded 江苏康达医疗设备有限公司's USCC: a would-be duplicate, so a review workbook
     path.write_text("legal_name,uscc\n甲乙医疗器械有限公司,91320500MA1K2D3F5H\n", encoding="utf-8")
     before = customers(hub.db_url)
-    code, out, err = run(cli, "customers", "import", path, "--review-out", folder, "--by",
+    code, _out, err = run(cli, "customers", "import", path, "--review-out", folder, "--by",
                          "ops-01")
     assert "Errno" not in err and "Is a directory" not in err, err
     assert code == 2, (code, err)
@@ -92,7 +92,7 @@ def test_a_folder_given_as_the_customers_file_is_called_a_folder(hub, cli, tmp_p
     # the clerk looking at the folder right there on her screen is told it does not exist.
     folder = tmp_path / "客户资料"
     folder.mkdir()
-    code, out, err = run(cli, *command, folder)
+    code, _out, err = run(cli, *command, folder)
     assert code == 2, err
     assert "文件不存在" not in err, err
     assert "目录" in err, err
@@ -107,9 +107,9 @@ def test_merging_into_a_file_merged_earlier_names_that_merge(hub, cli):
     # then refuses `不能把客户档案合并到它自己`: B asked to merge two different files and is
     # told they are one and the same, with no word that 2 was merged into 1 (which is what
     # she must know to decide). `customers set 2` says it plainly: 客户 2 已并入客户 1.
-    code, out, err = run(cli, "customers", "merge", "--into", "1", "2", "--by", "ops-01")
+    code, _out, err = run(cli, "customers", "merge", "--into", "1", "2", "--by", "ops-01")
     assert code == 0, err
-    code, out, err = run(cli, "customers", "merge", "--into", "2", "1", "--by", "ops-01")
+    code, _out, err = run(cli, "customers", "merge", "--into", "2", "1", "--by", "ops-01")
     assert code == 2, err
     assert "它自己" not in err, err
     assert re.search(r"2.*已.*并入.*1", err), err
@@ -123,10 +123,10 @@ def test_customers_help_lists_only_subcommands_that_exist(cli):
     # match/import/set/merge; suspected names are decided on the manager's page and
     # `GET|POST /customers/suspects…`, docs/customers.md): the clerk looks for a command
     # that does not exist.
-    code, out, err = run(cli, "--help")
+    code, out, _err = run(cli, "--help")
     assert code == 0
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("customers"))
-    code, sub, err = run(cli, "customers", "--help")
+    code, sub, _err = run(cli, "customers", "--help")
     if "疑似新客户" in line:
         assert "suspects" in sub, (line, sub)
 
@@ -137,7 +137,7 @@ def test_customers_import_help_names_the_finance_code_column(cli):
     # carry as 核算维度·客户 — and `settle` itself tells the clerk to fill 财务客户编码 through
     # the import. `salesops customers import --help` lists legal_name, short_names,
     # former_names, uscc, province, city, region, tier, owner — and not finance_code.
-    code, out, err = run(cli, "customers", "import", "--help")
+    code, out, _err = run(cli, "customers", "import", "--help")
     assert code == 0
     assert "finance_code" in out or "财务客户编码" in out, out
 
@@ -160,7 +160,7 @@ def test_a_customer_id_too_large_for_the_database_is_no_such_file(hub, cli, comm
     # escape `salesops` as a traceback quoting the SQL (deployments/customers_cli.py takes
     # any int; the API's paths are bounded by MAX_ID). Expected: 客户档案不存在, exit 2.
     args = [a.replace("{id}", typed) for a in command]
-    code, out, err = run(cli, *args)
+    code, _out, err = run(cli, *args)
     assert code == 2, (code, err)
     assert "客户档案不存在" in err, err
 
@@ -179,9 +179,9 @@ def test_a_confirmation_from_the_terminal_is_logged_as_the_cli(hub, cli):
     from tests.rebate_support import clock_from
 
     clock_from(dt.date(2026, 11, 5))
-    code, out, err = run(cli, "settle", "--month", "2026-10")
+    code, _out, err = run(cli, "settle", "--month", "2026-10")
     assert code == 0, err
-    code, out, err = run(cli, "settle", "--month", "2026-10", "--confirm", "1", "--by",
+    code, _out, err = run(cli, "settle", "--month", "2026-10", "--confirm", "1", "--by",
                          "finance-01")
     assert code == 0, err
     with get_engine(hub.db_url).connect() as conn:
@@ -209,7 +209,7 @@ def test_importing_again_keeps_the_marks_a_reviewer_made_in_the_review_workbook(
     # the seeded 广州华南医药贸易有限公司's USCC: a would-be duplicate
     path.write_text("legal_name,uscc\n丙丁医疗器械有限公司,91440100MA59QX1R3H\n",
                     encoding="utf-8")
-    code, out, err = run(cli, "customers", "import", path, "--by", "ops-01")
+    code, _out, err = run(cli, "customers", "import", path, "--by", "ops-01")
     assert code == 0, err
     review = tmp_path / "客户.duplicates.xlsx"
     wb = openpyxl.load_workbook(review)
@@ -220,7 +220,7 @@ def test_importing_again_keeps_the_marks_a_reviewer_made_in_the_review_workbook(
     ws.cell(2, mark).value, ws.cell(3, mark).value = "保留", "合并"
     wb.save(review)
 
-    code, out, err = run(cli, "customers", "import", path, "--by", "ops-01")
+    code, _out, err = run(cli, "customers", "import", path, "--by", "ops-01")
     assert code == 0, err
     ws = openpyxl.load_workbook(review)["疑似重复"]
     marks = [ws.cell(r, mark).value for r in (2, 3)]
