@@ -253,7 +253,7 @@ def cmd_settle(args) -> int:
             raise CliError("确认结算须用 --by 指明财务人员编号")
         hub = _hub()
         person = _staff(hub.db_url, args.by)
-        run = confirm_settlement(hub.db_url, month, args.confirm, person)
+        run = confirm_settlement(hub.db_url, month, args.confirm, person, f"cli:{person.id}")
         if not args.json:
             print(f"已确认 {run.month} 第 {run.revision} 版结算（{person.name}，{person.id}），"
                   "正在生成已确认的对账单……")

@@ -1515,8 +1515,10 @@ def _no_revision(month: str, revision: int) -> SettlementError:
                            code="unknown_settlement")
 
 
-def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) -> SettlementRun:
-    """Finance confirms a revision: from then on it never changes."""
+def confirm_settlement(db_url: str, month: str, revision: int, person: Staff,
+                       actor: str | None = None) -> SettlementRun:
+    """Finance confirms a revision: from then on it never changes. `actor`: who the operation
+    log names (`cli:<id>` from the terminal), by default `staff:<id>` (the API, a page)."""
     if person.role not in ("finance", "admin"):
         raise SettlementError(f"只有财务或管理员可以确认结算（{person.name} 的角色是"
                               f"{role_label(person.role)}）", status=403, code="forbidden")
@@ -1547,8 +1549,8 @@ def confirm_settlement(db_url: str, month: str, revision: int, person: Staff) ->
                 code="earlier_revision_unconfirmed")
         # its vouchers and documents go out now (`finish_revision`): an earlier attempt's
         # failure is not what the confirmation's answer should show
-        apply_changes(s, run, f"staff:{person.id}", status="confirmed", confirmed_by=person.id,
-                      confirmed_at=utcnow(), delivery_error=None)
+        apply_changes(s, run, actor or f"staff:{person.id}", status="confirmed",
+                      confirmed_by=person.id, confirmed_at=utcnow(), delivery_error=None)
         return run
 
 
