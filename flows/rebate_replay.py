@@ -25,6 +25,9 @@ class ReplayRow:
     key: str  # customer legal name, rep name (id), or month
     published: Decimal = ZERO
     draft: Decimal = ZERO
+    # the customer's id or the rep's staff id ("" for no rep), as `settle --json` keys them;
+    # None for a month
+    id: int | str | None = None
 
     @property
     def change(self) -> Decimal:
@@ -52,7 +55,8 @@ class ReplayResult:
 
     def as_dict(self) -> dict:
         def rows(d):
-            return [{"name": r.key, "published": str(r.published), "draft": str(r.draft),
+            return [{"name": r.key, **({"id": r.id} if r.id is not None else {}),
+                     "published": str(r.published), "draft": str(r.draft),
                      "change": str(r.change)} for r in sorted(d.values(), key=lambda r: r.key)]
         total = self.total
         return {"policy": self.policy, "version": self.version, "months": self.months,
@@ -150,10 +154,11 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
                 name = inputs.profiles[d.customer_id].legal_name
                 if d.customer_id in merged:
                     result.merged[name] = merged[d.customer_id]
-                for table, row_key in ((result.customers, name),
-                                       (result.reps, _rep_key(reps, d.rep_id)),
-                                       (result.by_month, month)):
-                    row = table.setdefault(row_key, ReplayRow(row_key))
+                for table, row_key, row_id in (
+                        (result.customers, name, d.customer_id),
+                        (result.reps, _rep_key(reps, d.rep_id), d.rep_id or ""),
+                        (result.by_month, month, None)):
+                    row = table.setdefault(row_key, ReplayRow(row_key, id=row_id))
                     setattr(row, scenario, getattr(row, scenario) + d.amount)
     for month in months:
         result.by_month.setdefault(month, ReplayRow(month))

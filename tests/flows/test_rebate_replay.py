@@ -71,6 +71,11 @@ def test_replay_from_the_command_line(hub, tmp_path):
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["total"] == {"published": "1280.00", "draft": "1920.00", "change": "640.00"}
+    # rows keyed for scripts as `settle --json` keys them: customer id, staff id
+    assert out["customers"] == [{"name": "江苏康达医疗设备有限公司", "id": kangda,
+                                 "published": "1280.00", "draft": "1920.00", "change": "640.00"}]
+    assert [(r["id"], r["change"]) for r in out["reps"]] == [("rep-zhangwei", "640.00")]
+    assert "id" not in out["by_month"][0]
     bad = tmp_path / "bad.yaml"
     bad.write_text(DRAFT.replace("tiers:", "tires:"), encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "deployments.cli", "rebates", "replay",
