@@ -126,7 +126,8 @@ def cmd_demo(args) -> int:
 def cmd_migrate(args) -> int:
     from connectors.settings import get_settings
     from models.db import (
-        downgrade, migrate, refuse_newer_schema, schema_revision, schema_revisions,
+        downgrade, downgrade_losses, migrate, refuse_newer_schema, schema_revision,
+        schema_revisions,
     )
 
     url = get_settings().db_url
@@ -142,6 +143,11 @@ def cmd_migrate(args) -> int:
     if current not in known or known.index(args.down_to) >= known.index(current):
         raise customers_cli.CliError(
             f"数据库当前为版本 {current or '（未初始化）'}，只能回退到更早的版本", 2)
+    losses = downgrade_losses(url, args.down_to)
+    if losses and not args.yes:  # a mistyped version must not drop the books
+        raise customers_cli.CliError(
+            f"回退到版本 {args.down_to} 会删除以下数据：{'、'.join(losses)}。确认已备份数据库、"
+            "确需回退，请加 --yes 再运行", 2)
     downgrade(url, args.down_to)
     print(f"数据库结构已回退到版本 {args.down_to}。")
     return 0
@@ -216,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("migrate", help="将数据库结构升级到最新版本")
     p.add_argument("--down-to", metavar="版本", help="回退到较早的数据库结构版本（回滚发布时用，如 0002）")
+    p.add_argument("--yes", action="store_true",
+                   help="回退会删除数据（表或列）时，确认执行（否则只列出将删除的数据并退出）")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("seed", help="写入示例产品、人员、客户与库存")
     p.set_defaults(func=cmd_seed)

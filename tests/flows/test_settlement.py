@@ -23,7 +23,7 @@ from flows.settlement import (
     finish_revision, settle_month, store_settlement, unfinished_revisions, voucher_batch,
 )
 from models import Customer, RebateBucketInputs, RebateLine, SettlementRun, Staff
-from models.db import schema_revisions, session_scope
+from models.db import schema_revision, schema_revisions, session_scope
 from tests.support import in_process_cli, run_together
 from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
 
@@ -208,8 +208,15 @@ def test_migrating_down_and_up_again_keeps_every_input(hub, kangda, cli):
         beyond = f"{int(known[-1]) + 1:04d}"
         assert run("migrate", "--down-to", beyond) == (
             2, f"错误：没有数据库结构版本 {beyond}（已有：{'、'.join(known)}）\n")
+        # what the way back would delete is listed, and nothing done without --yes
+        code, said = run("migrate", "--down-to", "0002")
+        assert code == 2 and said.startswith("错误：回退到版本 0002 会删除以下数据：")
+        assert "voucher_number（1 行）" in said and "rebate_line.booked_customer_id（" in said
+        assert said.endswith("确认已备份数据库、确需回退，请加 --yes 再运行\n")
+        assert schema_revision(hub.db_url) == known[-1]
         # an operator rolling a release back: the bucket inputs are folded back into the lines
-        assert run("migrate", "--down-to", "0002") == (0, "数据库结构已回退到版本 0002。\n")
+        assert run("migrate", "--down-to", "0002", "--yes") == (
+            0, "数据库结构已回退到版本 0002。\n")
         with session_scope(hub.db_url) as s:
             rows = s.exec(sa.text("SELECT inputs FROM rebate_line ORDER BY id")).all()
         assert [json.loads(text) for text, in rows] == before
