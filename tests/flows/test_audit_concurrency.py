@@ -1,0 +1,174 @@
+"""Audit: people and flows acting at the same time as a settlement (threads or processes
+against one database). Each test makes the interleaving deterministic by hooking a function
+boundary (monkeypatch), then compares the stored result with a sequential order of events."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from flows import settlement
+from flows.hub import current_hub
+from flows.settlement import settle_month
+from models import RebateLine, SettlementRun, Staff
+from models.customer_files import merge_customers
+from models.db import session_scope
+from tests.rebate_support import clock_from, customer_id, publish, return_goods, signed_order
+
+D = dt.date
+POLICY = """
+code: P-CONC
+name: 并发审计测试政策
+effective_from: 2026-10-01
+rules:
+  - {id: flat, measure: amount, period: month, style: retroactive,
+     tiers: [{from: 0, rate: 2%}], priority: 1, stacking: stack}
+"""
+KANGDA, SHENKANG = "江苏康达医疗设备有限公司", "上海申康医疗科技有限公司"
+
+
+@pytest.fixture(autouse=True)
+def months_over():
+    clock_from(D(2026, 11, 5))
+
+
+def paid_for(db_url: str, order: str) -> Decimal:
+    with session_scope(db_url) as s:
+        return s.exec(select(sa.func.coalesce(sa.func.sum(RebateLine.amount), 0)).where(
+            RebateLine.order_id == order)).one()
+
+
+def revisions(db_url: str, month: str = "2026-10") -> list[tuple[int, int, Decimal]]:
+    with session_scope(db_url) as s:
+        return [(r.revision, r.line_count, r.total_amount) for r in s.exec(
+            select(SettlementRun).where(SettlementRun.month == month)
+            .order_by(SettlementRun.revision))]
+
+
+# --- a customer merge while the month is settled ------------------------------------------
+
+def test_a_merge_committed_while_the_month_is_computed_never_pays_an_order_twice(
+        hub, monkeypatch):
+    """The clerk merges 申康 into 康达 while the cron's settlement of October is computing
+    (after it read the order lines and what was paid, before it stores). In either
+    sequential order (merge first, or settlement first) 申康's order is paid ¥512 once and a
+    re-run of October finds nothing new. The merge takes no settlement lock and changes
+    nothing store_settlement checks, so the lines are stored under the merged file's bucket
+    key after the merge re-keyed the others: the next run pays the order again."""
+    publish(hub.db_url, POLICY)
+    kangda, shenkang = customer_id(hub.db_url, KANGDA), customer_id(hub.db_url, SHENKANG)
+    order = signed_order(hub.db_url, shenkang, D(2026, 10, 12), [("MON-M8", 2)])
+    store = settlement.store_settlement
+
+    def merge_then_store(*args, **kwargs):
+        with session_scope(hub.db_url) as s:  # the clerk's merge commits now
+            merge_customers(s, kangda, shenkang, "ops-01")
+        monkeypatch.setattr(settlement, "store_settlement", store)
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(settlement, "store_settlement", merge_then_store)
+    first = settle_month(current_hub(), "2026-10", documents=False)
+    assert first.total == Decimal("512.00")
+    again = settle_month(current_hub(), "2026-10", documents=False)
+    assert (again.run_id, again.lines) == (None, 0), revisions(hub.db_url)
+    assert paid_for(hub.db_url, order) == Decimal("512.00")
+
+
+# --- two returns (or deliveries) imports at once ------------------------------------------
+
+RETURNS = "退货单号,意向单号,行号,实退数量,退货日期\n"
+
+
+def together_in_the_check(monkeypatch, parties: int = 2) -> None:
+    """Each import waits in its quantity check, inside its transaction (its rows written,
+    not committed), until the other is there too; a database that lets only one writer in
+    (SQLite) makes the other wait for the commit instead: the first goes on after 5 s."""
+    from flows import sales_facts
+
+    check = sales_facts._quantity_problems
+    meet = threading.Barrier(parties, timeout=5)
+
+    def checked(*args, **kwargs):
+        try:
+            meet.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(sales_facts, "_quantity_problems", checked)
+
+
+def import_together(calls) -> tuple[list, list[Exception]]:
+    answers, errors = [], []
+
+    def run(call):
+        try:
+            answers.append(call())
+        except Exception as exc:  # noqa: BLE001 - asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers, errors
+
+
+def test_two_return_notes_imported_at_once_never_return_more_than_was_delivered(
+        hub, monkeypatch, tmp_path):
+    """5 monitors delivered and paid (¥1,280). Two clerks import two return notes of the
+    same order line at the same moment (TH-A: 5, TH-B: 5). One after the other, the second
+    is refused (returned 10 > delivered 5); at once (PostgreSQL: each check reads only its
+    own uncommitted rows) both are stored, and the re-run claws back twice what was paid."""
+    from flows.sales_facts import ImportRefused, import_movements
+
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, KANGDA)
+    order = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)])
+    assert settle_month(current_hub(), "2026-10").total == Decimal("1280.00")
+    files = []
+    for number in ("TH-A", "TH-B"):
+        path = tmp_path / f"{number}.csv"
+        path.write_text(RETURNS + f"{number},{order},1,5,2026-10-25\n", encoding="utf-8")
+        files.append(path)
+    together_in_the_check(monkeypatch)
+    answers, errors = import_together(
+        [lambda p=p: import_movements(hub.db_url, p, "ops-01", returns=True) for p in files])
+    assert len(answers) == 1 and [type(e) for e in errors] == [ImportRefused], (answers, errors)
+    fix = settle_month(current_hub(), "2026-10", documents=False)
+    assert fix.total == Decimal("-1280.00")
+    assert paid_for(hub.db_url, order) == Decimal("0.00")
+
+
+DELIVERIES = "发货单号,意向单号,行号,实发数量,发货日期\n"
+
+
+def test_two_delivery_notes_imported_at_once_never_deliver_more_than_was_ordered(
+        hub, monkeypatch, tmp_path):
+    """An order of 5 monitors, nothing delivered yet. The ERP export of FH-A (5) and a
+    clerk's file with FH-B (5, the same goods keyed again under another note) are imported
+    at the same moment. One after the other, the second is refused (delivered 10 > ordered
+    5); at once (PostgreSQL) both are stored and October pays the rebate on 10 monitors
+    (¥2,560 instead of ¥1,280)."""
+    from flows.sales_facts import ImportRefused, import_movements
+
+    publish(hub.db_url, POLICY)
+    kangda = customer_id(hub.db_url, KANGDA)
+    order = signed_order(hub.db_url, kangda, D(2026, 10, 10), [("MON-M8", 5)],
+                         delivered_on=False)
+    files = []
+    for number in ("FH-A", "FH-B"):
+        path = tmp_path / f"{number}.csv"
+        path.write_text(DELIVERIES + f"{number},{order},1,5,2026-10-20\n", encoding="utf-8")
+        files.append(path)
+    together_in_the_check(monkeypatch)
+    answers, errors = import_together(
+        [lambda p=p: import_movements(hub.db_url, p, "ops-01", returns=False) for p in files])
+    settled = settle_month(current_hub(), "2026-10", documents=False)
+    assert (len(answers), [type(e) for e in errors], settled.total) == (
+        1, [ImportRefused], Decimal("1280.00"))
