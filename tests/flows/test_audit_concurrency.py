@@ -172,3 +172,75 @@ def test_two_delivery_notes_imported_at_once_never_deliver_more_than_was_ordered
     settled = settle_month(current_hub(), "2026-10", documents=False)
     assert (len(answers), [type(e) for e in errors], settled.total) == (
         1, [ImportRefused], Decimal("1280.00"))
+
+
+# --- 重新发送 twice at once -----------------------------------------------------------------
+
+def test_two_resends_at_once_submit_the_voucher_batch_once(hub, monkeypatch):
+    """October's vouchers failed (finance unreachable). Two finance people press 重新发送
+    on the status page at once (each POST …/send runs deliver_revision after answering).
+    The batch must go to finance once: the second press finds it being sent. `once()` is
+    no lock (flows/effects.py: work that two runs may do at once must hold a claim first),
+    and finish_revision holds none: the second press, arriving while the first waits for
+    finance's answer, takes the attempt over and submits the same batch again."""
+    from connectors.base import TransientError
+    from flows.settlement import deliver_revision
+
+    publish(hub.db_url, POLICY)
+    signed_order(hub.db_url, customer_id(hub.db_url, KANGDA), D(2026, 10, 10), [("MON-M8", 5)])
+    finance = current_hub().finance
+    submit = finance.submit_vouchers
+
+    def down(batch):
+        raise TransientError("finance unreachable", provider="finance")
+
+    monkeypatch.setattr(finance, "submit_vouchers", down)
+    with pytest.raises(TransientError):
+        settle_month(current_hub(), "2026-10")
+    with session_scope(hub.db_url) as s:
+        run = s.exec(select(SettlementRun)).one()
+    calls, in_call, second_done = [], threading.Event(), threading.Event()
+
+    def slow(batch):  # the first submission waits for finance's answer until the second ends
+        calls.append(batch.batch_id)
+        if len(calls) == 1:
+            in_call.set()
+            second_done.wait(5)
+        return submit(batch)
+
+    monkeypatch.setattr(finance, "submit_vouchers", slow)
+    first = threading.Thread(target=deliver_revision, args=(current_hub(), run.id))
+    first.start()
+    assert in_call.wait(10)
+    deliver_revision(current_hub(), run.id)  # the second press
+    second_done.set()
+    first.join(60)
+    assert calls == ["RB-2026-10-r1"]
+
+
+# --- the board read while a settlement is stored ------------------------------------------
+
+def test_the_board_read_while_october_is_stored_still_shows_october(hub, monkeypatch):
+    """A rep opens 返利看板 on 5 November at the moment the cron stores October's revision.
+    Before the store the board shows October's ¥1,280 as 预计 (expected), after it as 待确认
+    (pending). The board reads the settled lines in one transaction and computes the
+    expected figure afterwards in others: a store committed in between leaves October in
+    neither figure, and the board shows ¥0 for it."""
+    from flows import rebate_board
+    from flows.rebate_board import Scope, board
+
+    publish(hub.db_url, POLICY)
+    signed_order(hub.db_url, customer_id(hub.db_url, KANGDA), D(2026, 10, 10), [("MON-M8", 5)])
+    expected = rebate_board.expected_lines
+
+    def stored_meanwhile(*args, **kwargs):  # the cron's store commits between the two reads
+        if args[1].rep_id and not stored:
+            stored.append(settle_month(current_hub(), "2026-10", documents=False).run_id)
+        return expected(*args, **kwargs)
+
+    stored: list = []
+    monkeypatch.setattr(rebate_board, "expected_lines", stored_meanwhile)
+    figures = {f["status"]: Decimal(f["amount"]) for f in board(
+        hub.db_url, Scope("rep-zhangwei", None, "张伟的返利"), D(2026, 11, 5))["figures"]}
+    assert stored
+    assert figures["pending"] + figures["expected"] == Decimal("1280.00"), figures
