@@ -244,3 +244,70 @@ def test_the_board_read_while_october_is_stored_still_shows_october(hub, monkeyp
         hub.db_url, Scope("rep-zhangwei", None, "张伟的返利"), D(2026, 11, 5))["figures"]}
     assert stored
     assert figures["pending"] + figures["expected"] == Decimal("1280.00"), figures
+
+
+# --- the cron and a clerk's CLI settling the same month at once ----------------------------
+
+@pytest.fixture
+def cli(hub, monkeypatch, capsys):
+    from tests.support import in_process_cli
+
+    yield from in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
+
+
+def test_a_clerk_settling_while_the_cron_sends_the_vouchers_is_not_told_finance_is_down(
+        hub, monkeypatch, cli):
+    """The cron stored October r1 and is submitting its vouchers (finance answers slowly);
+    a clerk runs `salesops settle --month 2026-10` at that moment. Nothing is wrong with
+    finance: the clerk should read that the revision is being sent by another run (or get
+    its result). `once()` tells the second caller `in_progress` (a TransientError without
+    provider) once it waited WAIT_FOR_WINNER, and the CLI reports every TransientError as
+    外部系统暂不可用（未知）, exit 3, "排除故障后重新运行"."""
+    from flows import effects
+
+    publish(hub.db_url, POLICY)
+    signed_order(hub.db_url, customer_id(hub.db_url, KANGDA), D(2026, 10, 10), [("MON-M8", 5)])
+    monkeypatch.setattr(effects, "WAIT_FOR_WINNER", 0.3)  # finance slower than the wait
+    finance_type = type(current_hub().finance)
+    submit = finance_type.submit_vouchers
+    clerk_done, cron_in = threading.Event(), threading.Event()
+
+    def slow(self, batch):
+        if threading.current_thread() is cron:
+            clerk_done.wait(10)
+        return submit(self, batch)
+
+    start, looked = effects._start_attempt, effects._look
+    clerk_looked, cron_inserted = threading.Event(), threading.Event()
+
+    def look(db_url, kind, key):
+        seen = looked(db_url, kind, key)
+        if kind == "rebate_vouchers" and threading.current_thread() is not cron:
+            clerk_looked.set()
+        return seen
+
+    def ordered(db_url, kind, key, seen):
+        """Both found the batch not sent yet (the same instant); the cron records its attempt
+        first."""
+        if kind != "rebate_vouchers":
+            return start(db_url, kind, key, seen)
+        if threading.current_thread() is cron:
+            cron_in.set()
+            assert clerk_looked.wait(20)
+            try:
+                return start(db_url, kind, key, seen)
+            finally:
+                cron_inserted.set()
+        assert cron_inserted.wait(20)
+        return start(db_url, kind, key, seen)
+
+    monkeypatch.setattr(finance_type, "submit_vouchers", slow)
+    monkeypatch.setattr(effects, "_start_attempt", ordered)
+    monkeypatch.setattr(effects, "_look", look)
+    cron = threading.Thread(target=lambda: settle_month(current_hub(), "2026-10"))
+    cron.start()
+    assert cron_in.wait(10)
+    code, out, err = cli("settle", "--month", "2026-10", "--by", "ops-01")
+    clerk_done.set()
+    cron.join(60)
+    assert "外部系统暂不可用" not in err, (code, out, err)
