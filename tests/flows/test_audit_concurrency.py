@@ -311,3 +311,70 @@ def test_a_clerk_settling_while_the_cron_sends_the_vouchers_is_not_told_finance_
     clerk_done.set()
     cron.join(60)
     assert "外部系统暂不可用" not in err, (code, out, err)
+
+
+# --- a receivables import while a customer is merged ---------------------------------------
+
+@pytest.mark.skipif(not __import__("tests.conftest", fromlist=["PG_URL"]).PG_URL,
+                    reason="SQLite lets one writer in: the import and the merge cannot overlap")
+def test_an_invoice_imported_while_its_customer_is_merged_follows_the_merge(
+        hub, monkeypatch, tmp_path):
+    """Finance's export carries an invoice of 申康; the master keeper merges 申康 into 康达
+    while the import runs (after it found 申康's file, before it committed). One after the
+    other, the invoice ends on 康达 either way (the merge moves it, or the import finds the
+    survivor: `_customer_for` → `active`). At once it stays on the merged file, where no
+    payment rate, board or settlement of 康达 ever reads it."""
+    from flows import sales_facts
+    from flows.sales_facts import import_receivables_file
+    from models import ReceivableInvoice
+
+    kangda, shenkang = customer_id(hub.db_url, KANGDA), customer_id(hub.db_url, SHENKANG)
+    path = tmp_path / "应收.csv"
+    path.write_text("发票号,客户名称,开票日期,到期日,价税合计\n"
+                    f"INV-M1,{SHENKANG},2026-10-01,2026-10-31,10000.00\n", encoding="utf-8")
+    found = sales_facts._customer_for
+    merged: list = []
+
+    def found_then_merged(s, uscc, name):
+        customer = found(s, uscc, name)
+        if not merged:  # the merge commits on its own connection now
+            t = threading.Thread(target=lambda: merged.append(merge_now()))
+            t.start()
+            t.join(30)
+        return customer
+
+    def merge_now():
+        with session_scope(hub.db_url) as s:
+            return merge_customers(s, kangda, shenkang, "ops-01")
+
+    monkeypatch.setattr(sales_facts, "_customer_for", found_then_merged)
+    import_receivables_file(hub.db_url, path, "ops-01")
+    assert merged
+    with session_scope(hub.db_url) as s:
+        owner = s.exec(select(ReceivableInvoice.customer_id).where(
+            ReceivableInvoice.invoice_no == "INV-M1")).one()
+    assert owner == kangda
+
+
+# --- a version published while the month is computed --------------------------------------
+
+def test_a_version_published_while_the_month_is_computed_governs_what_is_stored(
+        hub, monkeypatch):
+    """Sales ops publish P-CONC v2 (3 %, from 1 October) while the cron computes October
+    under v1 (2 %). The store is refused (SettlementConflict) and settle_month computes
+    again: October is stored once, at 3 %, as if the version had been published first."""
+    publish(hub.db_url, POLICY)
+    order = signed_order(hub.db_url, customer_id(hub.db_url, KANGDA), D(2026, 10, 10),
+                         [("MON-M8", 5)])
+    store = settlement.store_settlement
+
+    def published_then_stored(*args, **kwargs):
+        monkeypatch.setattr(settlement, "store_settlement", store)
+        publish(hub.db_url, POLICY.replace("2%", "3%"))
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(settlement, "store_settlement", published_then_stored)
+    result = settle_month(current_hub(), "2026-10", documents=False)
+    assert (result.revision, result.total) == (1, Decimal("1920.00"))
+    assert revisions(hub.db_url) == [(1, 1, Decimal("1920.00"))]
+    assert paid_for(hub.db_url, order) == Decimal("1920.00")
