@@ -58,7 +58,9 @@ def test_a_merge_committed_while_the_month_is_computed_never_pays_an_order_twice
     sequential order (merge first, or settlement first) 申康's order is paid ¥512 once and a
     re-run of October finds nothing new. The merge takes no settlement lock and changes
     nothing store_settlement checks, so the lines are stored under the merged file's bucket
-    key after the merge re-keyed the others: the next run pays the order again."""
+    key after the merge re-keyed the others: the next run stores a correction r2 paying the
+    order again to 康达 (+¥512) and clawing ¥512 back from 申康's merged file ("订单已改属其他客户"):
+    two vouchers moving money between the customers' accounts at finance."""
     publish(hub.db_url, POLICY)
     kangda, shenkang = customer_id(hub.db_url, KANGDA), customer_id(hub.db_url, SHENKANG)
     order = signed_order(hub.db_url, shenkang, D(2026, 10, 12), [("MON-M8", 2)])
