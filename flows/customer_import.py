@@ -52,7 +52,7 @@ from models.db import get_engine, session_scope
 from models.name_input import check_customer_name
 from models.names import PROVINCE_OFFICIAL, may_be_branch, normalize_name, parse_normalized
 from models.oplog import apply_changes
-from models.staff import role_label
+from models.staff import normalize_region, role_label
 from models.uscc import check_uscc, clean_uscc
 from reports.duplicate_review import (
     ACTIONS, REVIEW_SHEET, SOURCE_EXISTING, SOURCE_IMPORTED, ConflictLine, FlaggedUscc,
@@ -150,6 +150,11 @@ def _checked_text(text: str, column: str, what: str) -> str | None:
     return text
 
 
+def _region(text: str) -> str | None:
+    """A region cell or option: checked as text, stored normalized (华东大区 → 华东)."""
+    return normalize_region(_checked_text(text.strip(), "region", "大区"))
+
+
 def _province(text: str) -> str | None:
     if not text:
         return None
@@ -222,7 +227,7 @@ def _parse_row(row: Row, staff_ids: Mapping[str, str]) -> ImportRow:
     code = _uscc(row["uscc"])
     province = _province(row["province"])
     city = _text(row, "city", "城市")
-    region = _text(row, "region", "大区")
+    region = _region(row["region"])
     tier = None
     if row["tier"]:
         tier = unicodedata.normalize("NFKC", row["tier"]).strip().upper()
@@ -977,7 +982,7 @@ def set_customer_fields(db_url: str, customer_id: int, by: str, *, tier: str | N
             continue
         field = "region" if column == "region" else "owner"
         try:
-            value = _checked_text(text.strip(), field, what)
+            value = _region(text) if field == "region" else _checked_text(text.strip(), field, what)
         except CellError as exc:
             raise ProfileRefused(exc.message, code="invalid_field", field=field) from None
         if value is None:
