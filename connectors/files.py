@@ -21,9 +21,15 @@ _OS_REASONS = {errno.ENOENT: "文件不存在", errno.EISDIR: "这是一个目�
                errno.ENOTDIR: "路径中有一级不是目录", errno.ENAMETOOLONG: "文件名过长"}
 
 
-def os_reason(exc: OSError) -> str:
-    """Why a file could not be read, in Chinese rather than the system's English."""
-    return _OS_REASONS.get(exc.errno, f"系统错误（{exc.strerror or exc}）")
+_WRITE_REASONS = {errno.EACCES: "没有写入权限", errno.EPERM: "没有写入权限",
+                  errno.EROFS: "所在磁盘只读", errno.ENOSPC: "磁盘空间不足"}
+
+
+def os_reason(exc: OSError, *, writing: bool = False) -> str:
+    """Why a file could not be read (`writing`: written), in Chinese rather than the
+    system's English."""
+    reason = _WRITE_REASONS.get(exc.errno) if writing else None
+    return reason or _OS_REASONS.get(exc.errno, f"系统错误（{exc.strerror or exc}）")
 
 
 def _temp_beside(path: Path) -> tuple[int, str]:

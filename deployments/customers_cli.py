@@ -28,6 +28,28 @@ def unreadable(path, exc: OSError, what: str = "文件") -> CliError:
     return CliError(f"无法读取{what} {path}：{os_reason(exc)}")
 
 
+def input_file(path: Path) -> Path:
+    """A file named on the command line that must be read: refused as `unreadable` words it
+    (`无法读取文件 X：这是一个目录，不是文件` / `…：文件不存在`)."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    return path
+
+
+def customer_ids(*ids: int, outcome: str) -> None:
+    """Customer ids typed on the command line: one no file can have (0, or beyond what the
+    database's id column holds — a 10-digit finance code pasted by mistake) is refused as
+    an unknown file, as the API refuses it, before the database is asked."""
+    from models.base import MAX_ID
+
+    for cid in ids:
+        if not 1 <= cid <= MAX_ID:
+            raise CliError(f"客户档案不存在：{cid}\n{outcome}")
+
+
 def _settings():
     from connectors.settings import get_settings
     from models.db import migrate
@@ -78,33 +100,53 @@ def match_lines(index, lines, limit: int = 5):
             for c in result.candidates[:limit]]}
 
 
+def _query_lines(name: str):
+    """The lines of the query file (`-`: standard input), all read before anything is
+    printed, in the encodings the imports read (connectors.tabular.decode_csv: UTF-8,
+    GB18030/GBK as Notepad saves, UTF-16 as Excel's 「Unicode 文本」)."""
+    import io
+
+    from connectors.tabular import TableError, decode_csv
+
+    path = Path(name)
+    try:
+        if name == "-":
+            data = getattr(sys.stdin, "buffer", None)
+            data = data.read() if data is not None else sys.stdin.read().encode("utf-8")
+        else:
+            data = path.read_bytes()
+    except OSError as exc:
+        raise unreadable(path, exc, "查询文件") from exc
+    try:
+        text = decode_csv(data)
+    except TableError as exc:
+        raise CliError(f"无法读取查询文件 {name}：" + "；".join(p.message for p in exc.problems)
+                       ) from None
+    return io.StringIO(text, newline=None)  # line ends as a text file reads them
+
+
 def cmd_match(args) -> int:
     from flows.customer_index import customer_index
 
     if not 1 <= args.limit <= 20:  # as the suggest API: 0 would print none, -1 all but one
         raise CliError(f"--limit 每个名称的候选数须在 1–20 之间，不能是 {args.limit}")
     settings = _settings()
-    path = Path(args.file)
-    try:
-        handle = sys.stdin if args.file == "-" else path.open(encoding="utf-8-sig")
-    except OSError as exc:
-        raise unreadable(path, exc, "查询文件") from exc
+    lines = _query_lines(args.file)
     index = customer_index(settings.db_url)
     index.current()  # built (and frozen out of the collector's sight) before the first line
     bad = total = 0
     labels = {"auto": "自动匹配", "suggest": "候选", "unknown": "未识别"}
-    with handle:
-        for row in match_lines(index, handle, args.limit):
-            total += 1
-            bad += "error" in row
-            if args.json:
-                print(json.dumps(row, ensure_ascii=False), flush=False)
-            else:
-                best = row["candidates"][0] if row["candidates"] else None
-                detail = (row["error"]["message"] if "error" in row else
-                          f"{best['legal_name']}（{best['score']}，匹配“{best['matched_alias']}”）"
-                          if best else "—")
-                print(f"{row['query']}\t{labels[row['decision']]}\t{detail}")
+    for row in match_lines(index, lines, args.limit):
+        total += 1
+        bad += "error" in row
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False), flush=False)
+        else:
+            best = row["candidates"][0] if row["candidates"] else None
+            detail = (row["error"]["message"] if "error" in row else
+                      f"{best['legal_name']}（{best['score']}，匹配“{best['matched_alias']}”）"
+                      if best else "—")
+            print(f"{row['query']}\t{labels[row['decision']]}\t{detail}")
     sys.stdout.flush()
     if bad:
         print(f"{total} 行中有 {bad} 行不是有效的客户名称（见各行 error）", file=sys.stderr)
@@ -124,7 +166,9 @@ def _change_line(c) -> str:
 
 def cmd_import(args) -> int:
     from connectors.tabular import TableError
-    from flows.customer_import import DEFAULT_ACTOR, import_customers, parse_update_fields
+    from flows.customer_import import (
+        DEFAULT_ACTOR, ReviewNotWritten, import_customers, parse_update_fields,
+    )
     from models.customer_files import CustomerFileError
 
     update: tuple[str, ...] = ()
@@ -139,9 +183,7 @@ def cmd_import(args) -> int:
     actor = DEFAULT_ACTOR
     if args.by:
         actor = _staff(settings.db_url, args.by).id
-    path = Path(args.file)
-    if not path.is_file():
-        raise CliError(f"文件不存在：{path}")
+    path = input_file(Path(args.file))
     try:
         report = import_customers(settings.db_url, path, actor=actor, review_out=args.review_out,
                                   dry_run=args.dry_run, sheet=args.sheet, update=update)
@@ -149,8 +191,11 @@ def cmd_import(args) -> int:
         raise _table_error(exc) from None
     except CustomerFileError as exc:
         raise CliError(f"{exc}\n未写入任何数据。") from None
-    except OSError as exc:  # the review workbook, written after the commit
-        raise CliError(f"客户已导入，但复核表写入失败：{exc}", code=1) from None
+    except ReviewNotWritten as exc:  # the review workbook, written after the commit
+        from connectors.files import os_reason
+
+        raise CliError(f"客户已导入，但复核表 {exc.path} 写入失败："
+                       f"{os_reason(exc.__cause__, writing=True)}", code=1) from None
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
         return 0
@@ -179,6 +224,8 @@ def cmd_import(args) -> int:
         print(f"  未识别的列已忽略：{'、'.join(r.unknown_columns)}")
     if r.review_path:
         print(f"复核表：{r.review_path}")
+        if r.review_kept:
+            print(f"  原复核表 {r.review_kept} 已填写“处理”，未覆盖；请在新复核表中处理本次导入的疑似重复")
         if r.clusters:
             print(f"  在“处理”列填写 保留 / 合并 / 忽略 后运行："
                   f"salesops customers merge --review {r.review_path} --by 工号")
@@ -194,6 +241,7 @@ def cmd_set(args) -> int:
     from flows.customer_import import set_customer_fields
     from models.customer_files import CustomerFileError
 
+    customer_ids(args.customer_id, outcome="未修改任何数据。")
     settings = _settings()
     try:
         changes = set_customer_fields(settings.db_url, args.customer_id, args.by, tier=args.tier,
@@ -236,11 +284,11 @@ def cmd_merge(args) -> int:
         raise CliError("使用 --review 时不再列出客户编号")
     if args.into is not None and not args.merged:
         raise CliError("请列出要并入的客户编号，例如：--into 12 34 56")
+    if args.into is not None:
+        customer_ids(args.into, *args.merged, outcome="未合并任何客户。")
     try:
         if args.review:
-            path = Path(args.review)
-            if not path.is_file():
-                raise CliError(f"文件不存在：{path}")
+            path = input_file(Path(args.review))
             outcome = apply_review(settings.db_url, path, args.by)
             merges, already = outcome.merges, outcome.already
         else:
@@ -292,7 +340,7 @@ def cmd_staff_token(args) -> int:
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("customers",
-                       help="客户主数据：批量匹配、导入、修改等级/大区/负责销售、合并、疑似新客户")
+                       help="客户主数据：批量匹配、导入、修改等级/大区/负责销售、合并")
     csub = p.add_subparsers(dest="customers_command", required=True, metavar="子命令")
     m = csub.add_parser("match", help="批量匹配客户名称（每行一个名称）")
     m.add_argument("--file", required=True, metavar="文件", help="查询文件，每行一个客户名称（- 表示标准输入）")
@@ -303,7 +351,7 @@ def add_parsers(sub) -> None:
     i = csub.add_parser("import", help="从 CSV/XLSX 导入客户主数据（疑似重复生成复核表，不自动合并）")
     i.add_argument("file", metavar="文件", help="CSV 或 XLSX 文件；表头须有 legal_name（工商全称），"
                    "可选 short_names、former_names（用 ; 或 ； 分隔）、uscc、province、city、"
-                   "region、tier、owner")
+                   "region、tier、owner、finance_code（财务客户编码）")
     i.add_argument("--review-out", default=None, metavar="路径",
                    help="疑似重复复核表的保存位置（默认：与文件同目录的 <文件名>.duplicates.xlsx）")
     i.add_argument("--by", default=None, metavar="人员编号", help="操作人工号（写入操作日志）")
@@ -330,7 +378,8 @@ def add_parsers(sub) -> None:
     g.add_argument("--into", type=int, default=None, metavar="保留编号", help="保留的客户编号")
     g.add_argument("--review", default=None, metavar="复核表",
                    help="填好“处理”列（保留/合并/忽略）的复核表 .xlsx")
-    g.add_argument("--by", required=True, metavar="人员编号", help="操作人工号（写入操作日志）")
+    g.add_argument("--by", required=True, metavar="人员编号",
+                   help="操作人工号（须为销售运营或管理员；写入操作日志）")
     g.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     g.set_defaults(func=cmd_merge)
 

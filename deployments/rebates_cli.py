@@ -388,7 +388,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="输出 JSON 汇总")
     p.add_argument("--confirm", type=int, metavar="版本号",
                    help="财务确认该月的指定版本（须同时给出 --month 与 --by；确认后不可撤销）")
-    p.add_argument("--by", metavar="人员编号", help="操作人（确认时须为财务）")
+    p.add_argument("--by", metavar="人员编号", help="操作人（确认时须为财务或管理员）")
     p.set_defaults(func=cmd_settle)
 
     p = sub.add_parser("receivables", help="应收与回款：从文件导入，或经财务接口同步")

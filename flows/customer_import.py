@@ -21,6 +21,7 @@ receivables, rebate lines and names move; operation log), again in one transacti
 """
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -52,13 +53,13 @@ from models.db import get_engine, session_scope
 from models.name_input import check_customer_name
 from models.names import PROVINCE_OFFICIAL, may_be_branch, normalize_name, parse_normalized
 from models.oplog import apply_changes
-from models.staff import role_label
+from models.staff import normalize_region, role_label
 from models.uscc import check_uscc, clean_uscc
 from reports.duplicate_review import (
     ACTIONS, REVIEW_SHEET, SOURCE_EXISTING, SOURCE_IMPORTED, ConflictLine, FlaggedUscc,
     ReviewLine, build_review_workbook,
 )
-from connectors.files import write_atomically
+from connectors.files import os_reason, write_atomically
 
 DEFAULT_ACTOR = "cli:customers-import"
 CUSTOMER_TIERS = ("A", "B", "C", "D")
@@ -150,6 +151,11 @@ def _checked_text(text: str, column: str, what: str) -> str | None:
     return text
 
 
+def _region(text: str) -> str | None:
+    """A region cell or option: checked as text, stored normalized (华东大区 → 华东)."""
+    return normalize_region(_checked_text(text.strip(), "region", "大区"))
+
+
 def _province(text: str) -> str | None:
     if not text:
         return None
@@ -222,7 +228,7 @@ def _parse_row(row: Row, staff_ids: Mapping[str, str]) -> ImportRow:
     code = _uscc(row["uscc"])
     province = _province(row["province"])
     city = _text(row, "city", "城市")
-    region = _text(row, "region", "大区")
+    region = _region(row["region"])
     tier = None
     if row["tier"]:
         tier = unicodedata.normalize("NFKC", row["tier"]).strip().upper()
@@ -379,6 +385,7 @@ class ImportReport:
     clusters: list[DuplicateCluster] = field(default_factory=list)
     review_lines: list[ReviewLine] = field(default_factory=list)
     review_path: Path | None = None
+    review_kept: Path | None = None  # the workbook asked for, marked: left as it was
     unknown_columns: tuple[str, ...] = ()
     dry_run: bool = False
     seconds: float = 0.0
@@ -396,6 +403,7 @@ class ImportReport:
             "clusters": len(self.clusters),
             "clustered_customers": sum(len(c.members) for c in self.clusters),
             "review_workbook": str(self.review_path) if self.review_path else None,
+            "review_workbook_kept": str(self.review_kept) if self.review_kept else None,
             "unknown_columns": list(self.unknown_columns), "dry_run": self.dry_run,
             "seconds": round(self.seconds, 2),
             "phases": {k: round(v, 2) for k, v in self.phases.items()},
@@ -417,6 +425,50 @@ def default_review_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.duplicates.xlsx")
 
 
+class ReviewNotWritten(Exception):
+    """The review workbook could not be written (after the import's commit); the OSError is
+    the cause."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def review_is_marked(path: Path) -> bool:
+    """Whether a re-import must leave the workbook at `path` alone: a reviewer has filled
+    处理 on it (hours of decisions `merge --review` is yet to apply), or it cannot be read as a
+    review workbook (then it is not one of ours to replace)."""
+    if not path.exists():
+        return False
+    try:
+        table = read_table(path, (Column("处理"),), sheet=REVIEW_SHEET)
+    except TableError:
+        return True
+    return any(row["处理"].strip() for row in table.rows)
+
+
+def review_target(path: Path) -> Path:
+    """Where a review workbook asked for at `path` is written: there, unless a reviewer has
+    marked the one there; then beside it, numbered (复核-2.xlsx, -3 …: the first that is free
+    or unmarked)."""
+    for n in range(1, 1000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not review_is_marked(candidate):
+            return candidate
+    raise ReviewNotWritten(path) from FileExistsError(errno.EEXIST, "no free name", str(path))
+
+
+def write_review(path: Path, payload: bytes) -> Path:
+    """Write a review workbook without overwriting a marked one (review_target); the path
+    written. Raises ReviewNotWritten."""
+    target = review_target(path)
+    try:
+        write_atomically(target, payload)
+    except OSError as exc:
+        raise ReviewNotWritten(target) from exc
+    return target
+
+
 def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTOR,
                      review_out: Path | str | None = None, dry_run: bool = False,
                      sheet: str | None = None, update: tuple[str, ...] = ()) -> ImportReport:
@@ -433,8 +485,12 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
     started = time.perf_counter()
     path = Path(path)
     review_path = Path(review_out) if review_out else default_review_path(path)
-    if not dry_run:
+    if not dry_run:  # the workbook is written after the commit: what would fail, refused now
         folder = review_path.parent
+        if review_path.is_dir():
+            raise TableError([Problem(str(review_path), None, None, (
+                os_reason(IsADirectoryError(errno.EISDIR, "")) +
+                "；请用 --review-out 指定复核表的文件名（例如 复核.xlsx）"))])
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise TableError([Problem(str(review_path), None, None,
                                       "复核表所在目录不存在或不可写，请用 --review-out 指定其他位置")])
@@ -455,8 +511,9 @@ def import_customers(db_url: str, path: Path | str, *, actor: str = DEFAULT_ACTO
     report.dry_run = dry_run
     report.phases["commit"] = time.perf_counter() - committing
     if payload is not None and not dry_run:
-        write_atomically(review_path, payload)
-        report.review_path = review_path
+        report.review_path = write_review(review_path, payload)
+        if report.review_path != review_path:
+            report.review_kept = review_path
     report.seconds = time.perf_counter() - started
     return report
 
@@ -977,7 +1034,7 @@ def set_customer_fields(db_url: str, customer_id: int, by: str, *, tier: str | N
             continue
         field = "region" if column == "region" else "owner"
         try:
-            value = _checked_text(text.strip(), field, what)
+            value = _region(text) if field == "region" else _checked_text(text.strip(), field, what)
         except CellError as exc:
             raise ProfileRefused(exc.message, code="invalid_field", field=field) from None
         if value is None:

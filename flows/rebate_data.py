@@ -27,6 +27,7 @@ from models.rebates.engine import (
 from models.rebates.payment_rate import PaymentRates
 from models.rebates.policy import PolicyBook, PolicySpec, PublishedVersion
 from models.rebates.tables import RebatePolicyVersion
+from models.staff import normalize_region
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
@@ -111,7 +112,9 @@ def profile_changes(conn: sa.Connection, profiles: Mapping[int, CustomerProfile]
         history: list[tuple[dt.date, CustomerProfile]] = []
         for day, diff in reversed(entries):
             history.append((day, profile))
-            profile = replace(profile, **{k: old for k, (old, _) in diff.items()})
+            # a region logged before regions were normalized (华东大区) is the stored 华东
+            profile = replace(profile, **{k: normalize_region(old) if k == "region" else old
+                                          for k, (old, _) in diff.items()})
         history.append((dt.date.min, profile))
         history.reverse()
         out[cid] = history
@@ -161,7 +164,7 @@ def customers_of_region(conn: sa.Connection, region: str, since: dt.date):
     ended, as customer_profiles(…, since=) reads the log (its region changes only: re-ratings
     of a whole tier list are many more)."""
     moved = sorted(cid for cid, entries in _profile_log(conn, since, fields=("region",)).items()
-                   if any(diff["region"][0] == region for _, diff in entries))
+                   if any(normalize_region(diff["region"][0]) == region for _, diff in entries))
     return sa.or_(Customer.region == region, Customer.id.in_(moved)) if moved \
         else Customer.region == region
 

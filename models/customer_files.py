@@ -249,12 +249,18 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     rebate lines move (a settled line stays booked to the merged file: its revision's
     statement and voucher were for it), its names become aliases of the survivor, its
     branches follow, and the merged file stays (with `merged_into_id`) for the audit trail. A branch is never merged
-    into its parent or the parent into its branch."""
+    into its parent or the parent into its branch; nothing is merged into a file merged
+    earlier (the message names its survivor)."""
     survivor, merged = active(session, survivor_id), session.get(Customer, merged_id)
     if survivor is None or merged is None:
         raise CustomerFileError(f"客户档案不存在：{survivor_id if survivor is None else merged_id}")
     if merged.merged_into_id:
         raise CustomerFileError(f"客户档案 {merged_id} 已于此前合并入 {merged.merged_into_id}")
+    if survivor.id != survivor_id:  # as `customers set` refuses a merged file: named
+        raise CustomerFileError(
+            f"客户 {survivor_id} 已并入客户 {survivor.id}，" + (
+                f"不能再把客户 {merged.id} 并入客户 {survivor_id}" if survivor.id == merged.id
+                else f"请合并到客户 {survivor.id}"))
     if survivor.id == merged.id:
         raise CustomerFileError("不能把客户档案合并到它自己")
     if survivor.parent_id == merged.id or merged.parent_id == survivor.id:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from models.gc_pause import without_gc
 from models.names import normalize_name
+from models.staff import normalize_region
 from models.rebates.formatting import (
     Memo, exact_percent, fen_text, fen_to_yuan, money_fen, payment_rate_text, percent_value,
     plain_number,
@@ -222,7 +223,8 @@ class _Rule:
         self.product_lines = None if a.product_lines is None else frozenset(a.product_lines)
         self.skus = None if a.skus is None else frozenset(a.skus)
         self.tiers = None if a.customer_tiers is None else frozenset(a.customer_tiers)
-        self.regions = None if a.regions is None else frozenset(a.regions)
+        # as customers' regions are stored: a policy's 华东大区 is the customers' 华东
+        self.regions = None if a.regions is None else frozenset(map(normalize_region, a.regions))
         self.window = a.order_dates
         self.pay = a.payment_rate
         self.ex_skus = frozenset(x.skus)

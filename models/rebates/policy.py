@@ -23,6 +23,7 @@ import yaml
 from models.base import SHANGHAI
 from models.names import HALF_WIDTH, identity_of, normalize_name
 from models.rebates.formatting import exact_percent, plain_number
+from models.staff import normalize_region
 
 MEASURES = ("amount", "quantity")
 PERIODS = ("month", "quarter")
@@ -1778,8 +1779,11 @@ _LIST_SLIP = re.compile(r"\s*[，、,；;]\s*|\s+")
 
 
 def _match_key(kind: str, value: str) -> str:
-    """How the engine compares a value of `kind` (customers: as `normalize_name` folds)."""
-    return normalize_name(value) if kind == "customers" else value
+    """How the engine compares a value of `kind` (customers: as `normalize_name` folds;
+    regions: as `normalize_region` stores them)."""
+    if kind == "customers":
+        return normalize_name(value)
+    return normalize_region(value) or value if kind == "regions" else value
 
 
 def _near_key(kind: str, value: str) -> str:

@@ -662,3 +662,34 @@ def test_match_finds_a_pasted_credit_code_as_the_suggestions_do(seeded, cli, tmp
     assert found["decision"] == "auto"
     assert [c["legal_name"] for c in found["candidates"]] == ["江苏康达医疗设备有限公司"]
     assert bad["decision"] == "unknown" and bad["candidates"] == []
+
+
+def test_a_marked_review_workbook_is_kept_and_the_new_one_written_beside_it(seeded, cli,
+                                                                          tmp_path):
+    """Re-importing while a reviewer works on the review workbook: hers is left as it is, the
+    new one goes beside it (numbered) and the summary names both; a numbered one nobody has
+    marked yet is the one written over next time (no pile of copies)."""
+    import openpyxl
+
+    path = write_rows(tmp_path / "客户.csv", [["丙丁医疗器械有限公司", "91440100MA59QX1R3H"]],
+                      header=["legal_name", "uscc"])
+    assert cli("customers", "import", path, "--by", "ops-01")[0] == 0
+    review = tmp_path / "客户.duplicates.xlsx"
+    wb = openpyxl.load_workbook(review)
+    ws = wb["疑似重复"]
+    ws.cell(2, [c.value for c in ws[1]].index("处理") + 1).value = "忽略"
+    wb.save(review)
+    marked = review.read_bytes()
+    for _ in range(2):
+        code, out, err = cli("customers", "import", path, "--by", "ops-01")
+        assert code == 0, err
+        assert f"复核表：{tmp_path / '客户.duplicates-2.xlsx'}" in out, out
+        assert f"原复核表 {review} 已填写“处理”，未覆盖" in out, out
+        assert f"--review {tmp_path / '客户.duplicates-2.xlsx'}" in out, out
+    assert review.read_bytes() == marked
+    assert sorted(p.name for p in tmp_path.glob("*.xlsx")) == [
+        "客户.duplicates-2.xlsx", "客户.duplicates.xlsx"]
+    code, out, _ = cli("customers", "import", path, "--by", "ops-01", "--json")
+    report = json.loads(out)
+    assert (report["review_workbook"], report["review_workbook_kept"]) == (
+        str(tmp_path / "客户.duplicates-2.xlsx"), str(review))
