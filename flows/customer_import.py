@@ -152,8 +152,11 @@ def _checked_text(text: str, column: str, what: str) -> str | None:
 
 
 def _region(text: str) -> str | None:
-    """A region cell or option: checked as text, stored normalized (华东大区 → 华东)."""
-    return normalize_region(_checked_text(text.strip(), "region", "大区"))
+    """A region cell or option: stored normalized (华东大区 → 华东), checked as stored (NFKC
+    may lengthen it: ㈠ is (一))."""
+    if _CONTROL.search(text):  # before NFKC, which would make some of them plain spaces
+        raise CellError("大区含有控制字符或不可见字符", "region")
+    return _checked_text(normalize_region(text) or "", "region", "大区")
 
 
 def _province(text: str) -> str | None:

@@ -33,7 +33,7 @@ from models.db import session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
-from models.staff import region_label, role_label
+from models.staff import normalize_region, region_label, role_label
 from reports.statement_pdf import policy_rate
 
 ZERO = Decimal("0.00")
@@ -90,6 +90,8 @@ def board_scope(db_url: str, person: Staff, rep: str | None = None,
     if person.role not in BOARD_ROLES:
         raise BoardAccessError(f"当前角色（{role_label(person.role)}）无权查看返利看板")
     rep, region = _askable(rep), _askable(region)
+    if region:  # as stored (华东), however asked (华东大区, as the board names it)
+        region = normalize_region(region)
     if person.role == "rep":
         if (rep and rep != person.id) or region:
             raise BoardAccessError("销售只能查看本人的返利")

@@ -24,6 +24,7 @@ branch_labels = None
 depends_on = None
 
 ACTOR = 'migration:0020'
+REGION_LENGTH = 20  # the regions' columns
 oplog = sa.table('operation_log', sa.column('at', sa.DateTime()), sa.column('actor'),
                  sa.column('entity'), sa.column('entity_id'), sa.column('action'),
                  sa.column('changes'))
@@ -39,7 +40,7 @@ def upgrade() -> None:
         renamed = {old: normalize_region(old) for (old,) in conn.execute(
             sa.select(table.c.region).distinct().where(table.c.region.is_not(None)))}
         for old, new in renamed.items():
-            if new == old:
+            if new == old or len(new) > REGION_LENGTH:  # NFKC may lengthen it: kept as was
                 continue
             where = table.c.region == old
             if entity is not None:

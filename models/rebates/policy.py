@@ -568,7 +568,8 @@ class _Check:
             tails.update(cut)
             where = _join(path, field)
             self.cut.add(where)
-            written = ",".join([value[field].translate(HALF_WIDTH).strip(), *cut])
+            written = ",".join([value[field].translate(HALF_WIDTH).strip(),
+                                *(re.sub(r"\s+", "", tail) for tail in cut)])
             said = "花括号 { … } 中的逗号分隔字段，"
             if field not in _RATE_FIELDS and _THOUSANDS.match(written):
                 said += (f"数字中的千位分隔符“,”把 {written} 断开了，逗号后的部分被当成了字段名："
@@ -728,7 +729,7 @@ _CHOICE_WORDS = {
 _QUOTES = "“”‘’「」"
 # what YAML leaves of a number after its comma inside braces: 000 of 100,000, 500.50 of
 # 12,500.50, 5 of 1000,5, 5% of 2,5%
-_CUT_TAIL = re.compile(r"^\d+(\.\d+)?[%％]?$")
+_CUT_TAIL = re.compile(r"^\d+(\.\d+)?\s*[%％]?$")  # also `12,5 %`: the tail is "5 %"
 # the fields read as rates (`_Check.rate`): a comma in them is a decimal comma, never thousands
 _RATE_FIELDS = ("rate", "min")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}([,，]\d{3})+(\.\d+)?$")  # also a full-width comma
