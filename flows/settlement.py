@@ -50,9 +50,10 @@ from models import (
     SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import MAX_ID, SHANGHAI, business_date
-from models.db import get_engine, lock_transaction, roomy_page_cache, session_scope
+from models.db import get_engine, roomy_page_cache, session_scope
 from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
+from models.locks import lock_settlements
 from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
@@ -172,6 +173,9 @@ class Computation:
     # the latest published policy version when the book was read: one published before the
     # lines are stored would govern orders of the month that the lines do not reflect
     policies: int | None = None
+    # how many customer files were merged when the lines were read: a merge before the lines
+    # are stored re-keys the paid lines, and these would be stored under the merged file
+    merges: int | None = None
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
@@ -611,7 +615,7 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
         # (before an import still open, whose rows it cannot see yet, started), read before
         # any fact
         as_of = news_horizon(s.connection(), utcnow())
-        stamp, policies = _latest_run(s), _latest_policy(s)
+        stamp, policies, merges = _latest_run(s), _latest_policy(s), _merged_files(s)
         if book is None:
             book = policy_book(s)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
@@ -632,14 +636,15 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                     returns=returns_behind(db_url, month, book),
                     corrections=returns_corrected(db_url, month, book))
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
-                       inputs.line_count, stamp, policies)
+                       inputs.line_count, stamp, policies, merges)
 
 
 # --- storing --------------------------------------------------------------------------------
 
 class SettlementConflict(SettlementError):
-    """Another settlement was stored after this one read what had been paid, or a policy
-    version was published after it read the policies."""
+    """Another settlement was stored after this one read what had been paid, a policy
+    version was published after it read the policies, or customer files were merged after
+    it read the lines."""
 
     status, code = 409, "settlement_conflict"
 
@@ -652,11 +657,10 @@ def _latest_policy(s: Session) -> int | None:
     return s.exec(select(sa.func.max(RebatePolicyVersion.id))).one()
 
 
-def lock_settlements(s: Session) -> None:
-    """Until the transaction ends, no other settlement can be stored (any process). Publishing
-    a policy version takes it too: a settlement computed before the version is refused when
-    stored (SettlementConflict), one stored before it is seen by the publication's review."""
-    lock_transaction(s, 5077001, "settlement_run")
+def _merged_files(s: Session) -> int:
+    """How many customer files are merged into another (a merge is never undone)."""
+    return s.exec(select(sa.func.count()).select_from(Customer).where(
+        Customer.merged_into_id.is_not(None))).one()
 
 
 def refuse_unsettleable(s: Session, month: str) -> None:
@@ -683,7 +687,8 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
     stored one at a time; SettlementConflict when another one was stored after `comp` read
     what had been paid, or a policy version was published after it read the book (compute
     again: the version may govern orders of the month, and its publisher was not warned that
-    the month is settled)."""
+    the month is settled), or a customer file was merged after it read the lines (they would
+    be stored under the merged file while the merge moved what was paid to the survivor)."""
     with session_scope(db_url) as s:
         lock_settlements(s)
         refuse_unsettleable(s, comp.month)
@@ -691,6 +696,9 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
             raise SettlementConflict(f"计算 {comp.month} 结算期间另有结算写入，请重新结算")
         if _latest_policy(s) != comp.policies:
             raise SettlementConflict(f"计算 {comp.month} 结算期间有新的返利政策版本发布，请重新结算")
+        if _merged_files(s) != comp.merges:
+            raise SettlementConflict(f"计算 {comp.month} 结算期间有客户档案合并，已付返利已转入合并后的"
+                                     "客户档案，请重新结算")
         revisions = s.exec(select(SettlementRun.revision).where(
             SettlementRun.month == comp.month)).all()
         if revisions and not comp.drafts:

@@ -145,14 +145,18 @@ def dispose_engines() -> None:
     _ENGINES.clear()
 
 
-def lock_transaction(s: Session, key: int, table: str) -> None:
+def lock_transaction(s: Session, key: int, table: str, *, shared: bool = False) -> None:
     """Until the session's transaction ends, no other transaction taking the same lock (any
     process) gets past this call: PostgreSQL's advisory lock `key`; on SQLite, a first write
     (to `table`, changing nothing) takes the database's one write lock. What the transaction
-    reads after it is what is on file: another holder's writes are committed or not begun."""
+    reads after it is what is on file: another holder's writes are committed or not begun.
+    `shared`: holders of the shared lock do not wait for each other, only for (and hold off)
+    the exclusive one (PostgreSQL; on SQLite every writer is exclusive). The named locks, and
+    the order a transaction takes them in, are in models.locks."""
     conn = s.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({int(key)})"))
+        kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {kind}({int(key)})"))
     else:
         conn.execute(sa.text(f"UPDATE {table} SET id = id WHERE id < 0"))
 
