@@ -5,12 +5,15 @@ attempt, makes the call and records the result. A crash between the call and the
 leaves the effect `started`: the next attempt calls again with the same idempotency key,
 which providers that support one (finance REST, ERP, outbox file names, Message-ID) collapse.
 
-`once()` is not a lock. Of two callers that start an attempt at the same instant only one
-calls (the other waits for its answer; a TransientError, for its step to retry, when none
-comes within WAIT_FOR_WINNER seconds), but a
-caller that comes while another is in the middle of the call cannot tell it from a crash and
-calls again. Work that two runs may do at once therefore holds a claim on its subject first
-(an order's lease: the intent-order run, signing completion) and calls `once()` inside it.
+`once()` alone is not a lock. Of two callers that start an attempt at the same instant only
+one calls (the other waits for its answer; EffectInProgress, for its step to retry, when none
+comes within WAIT_FOR_WINNER seconds), but a caller that comes while another is in the middle
+of the call cannot tell it from a crash and calls again. Work that two runs may do at once
+therefore holds a claim on its subject first (an order's lease: the intent-order run, signing
+completion) and calls `once()` inside it, or asks `once(..., exclusive=True)` to make the call
+under a claim on the effect (`models.db.claimed`, let go when its holder dies): a caller that
+finds it held is told EffectInProgress at once, without calling (the vouchers of a revision,
+sent by two runs or two presses of 重新发送 at once).
 """
 from __future__ import annotations
 
@@ -23,12 +26,23 @@ from sqlmodel import select
 
 from connectors.base import TransientError
 from models import Effect, utcnow
-from models.db import session_scope
+from models.db import claimed, session_scope
 
 # how long a caller that lost the start of an attempt waits for the winner's answer before its
 # step is told to retry (the winner may have crashed): an outside call normally answers well
 # within it (the connectors' own timeouts are of this order)
 WAIT_FOR_WINNER = 30.0
+
+
+class EffectInProgress(TransientError):
+    """Another worker is making the effect's call right now: its outcome counts, nothing is
+    wrong with the outside system (a later attempt finds it done, or finds it crashed and
+    calls again)."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"effect {kind} {key} is being done by another worker",
+                         code="in_progress")
+        self.kind, self.key = kind, key
 
 
 def _look(db_url: str, kind: str, key: str) -> tuple[str, int, str | None] | None:
@@ -45,16 +59,28 @@ def effect_result(db_url: str, kind: str, key: str) -> dict | None:
     return None
 
 
-def once(db_url: str, kind: str, key: str, call: Callable[[], dict]) -> dict:
+def once(db_url: str, kind: str, key: str, call: Callable[[], dict], *,
+         exclusive: bool = False) -> dict:
+    """The effect's stored result, or `call()`'s, recorded. `exclusive`: the call is made
+    under a claim on the effect; EffectInProgress when another worker holds it."""
     seen = _look(db_url, kind, key)
     if seen and seen[0] == "done":
         return json.loads(seen[2] or "{}")
+    if not exclusive:
+        return _attempt(db_url, kind, key, seen, call)
+    with claimed(db_url, f"effect:{kind}:{key}") as mine:
+        if not mine:
+            raise EffectInProgress(kind, key)
+        return _attempt(db_url, kind, key, seen, call)
+
+
+def _attempt(db_url: str, kind: str, key: str, seen: tuple | None,
+             call: Callable[[], dict]) -> dict:
     if not _start_attempt(db_url, kind, key, seen[1] if seen else None):
         done = _winners_answer(db_url, kind, key)
         if done is not None:  # done by the worker that started the attempt
             return done
-        raise TransientError(f"effect {kind} {key} is being done by another worker",
-                             code="in_progress")
+        raise EffectInProgress(kind, key)
     result = call()
     with session_scope(db_url) as s:
         row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).one()

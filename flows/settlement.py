@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 
 from connectors.base import PermanentError, TransientError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
-from flows.effects import effect_result, once
+from flows.effects import EffectInProgress, effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
@@ -924,7 +924,9 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
         made_now.append(number_vouchers(hub.db_url, batch))
         return made_now[0].to_json_dict()
 
-    prepared = once(hub.db_url, "rebate_voucher_batch", batch_id, prepare)
+    # both under a claim on the batch: a second run (or press of 重新发送) coming while the
+    # first prepares or sends is told EffectInProgress, and submits nothing
+    prepared = once(hub.db_url, "rebate_voucher_batch", batch_id, prepare, exclusive=True)
     # prepared by an earlier attempt: that content, not today's batch
     batch = made_now[0] if made_now else VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
@@ -937,7 +939,7 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
             raise VouchersRefused(batch.batch_id, exc) from exc
         return {"reference": reference, "batch": prepared}
 
-    result = once(hub.db_url, "rebate_vouchers", batch.batch_id, submit)
+    result = once(hub.db_url, "rebate_vouchers", batch.batch_id, submit, exclusive=True)
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,
@@ -1299,9 +1301,10 @@ def finish_elsewhere(hub: Hub, month: str, documents: bool = True,
         try:
             finish_revision(hub, rid, documents)
             outcome[rid] = None
-        except TransientError as exc:
-            if exc.code != "in_progress":
-                outcome[rid] = _delivery_error(hub.db_url, rid)
+        except EffectInProgress:
+            pass  # another run is sending it: its outcome counts
+        except TransientError:
+            outcome[rid] = _delivery_error(hub.db_url, rid)
         except Exception:  # noqa: BLE001 - said in the result; this month's run is done
             log.exception("settlement run %s: not finished", rid)
             outcome[rid] = _delivery_error(hub.db_url, rid)
@@ -1365,11 +1368,12 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         with session_scope(hub.db_url) as s:
             key = _documents_key(s.get(SettlementRun, run_id))
         return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
+    except EffectInProgress:
+        raise  # another run is sending it (发送中): its outcome counts
     except TransientError as exc:
-        if exc.code != "in_progress":  # another worker is sending it: its outcome counts
-            log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
-            _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
-                                f"（{_transient_cause(exc)}），请稍后重新发送")
+        log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
+        _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
+                            f"（{_transient_cause(exc)}），请稍后重新发送")
         raise
     except VouchersNotSent as exc:
         _set_delivery_error(hub.db_url, run_id, str(exc))
@@ -1404,6 +1408,8 @@ def deliver_revision(hub: Hub, run_id: int) -> None:
     from `delivery_status`, not from an exception nobody would see."""
     try:
         finish_revision(hub, run_id)
+    except EffectInProgress:  # a second press while the first sends: the page says 发送中
+        log.info("settlement run %s: being sent by another run", run_id)
     except Exception:  # noqa: BLE001 - kept on the revision for the person; logged for ops
         log.exception("settlement run %s: vouchers or documents not out", run_id)
 
@@ -1754,6 +1760,13 @@ def unfinished_report(month: str, cause: str) -> str:
             "已保存的版本不会重算，凭证草稿按批次号只提交一次，不会重复")
 
 
+def being_sent_report(month: str) -> str:
+    """What a run (or the clerk at the CLI) reads when another run is preparing or sending
+    the revision's vouchers right now (EffectInProgress): nothing is wrong with finance."""
+    return (f"{month} 返利结算：该版本凭证正由另一结算运行提交，请稍后用 salesops settle --month "
+            f"{month} 查看")
+
+
 @flow(name="settle-month", log_prints=True)
 def settle_month_flow(month: str | None = None) -> dict:
     """Settle `month` (default: last month in Asia/Shanghai, as of when the run was due)."""
@@ -1768,6 +1781,8 @@ def settle_month_flow(month: str | None = None) -> dict:
         result["documents"] = documents_task(month, progress_id)
     except Refusal:
         raise
+    except EffectInProgress as exc:  # still so after the step's retries
+        raise SettlementUnfinished(being_sent_report(month)) from exc
     except Exception as exc:
         # finance's refusal is said in Chinese already; anything else names its kind for the
         # engineer
