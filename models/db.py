@@ -164,6 +164,20 @@ def lock_transaction(s: Session, key: int, table: str, *, shared: bool = False) 
         conn.execute(sa.text(f"UPDATE {table} SET id = id WHERE id < 0"))
 
 
+def one_snapshot(s: Session) -> None:
+    """Called first in a session's transaction: every statement of it reads the database as
+    it was at its first one (PostgreSQL: REPEATABLE READ, for this transaction only; SQLite:
+    a read transaction begun now — the driver begins none before a read on its own). For a
+    read of several statements that must add up, e.g. lines before and after finance
+    confirms their revision."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return
+    raw = s.connection().connection.driver_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
+
+
 _LOCAL_CLAIMS: set[str] = set()
 _LOCAL_CLAIMS_LOCK = threading.Lock()
 
