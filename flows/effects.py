@@ -44,6 +44,9 @@ class EffectInProgress(TransientError):
                          code="in_progress")
         self.kind, self.key = kind, key
 
+    def __reduce__(self):  # pickled (a Prefect state) with what it is made from
+        return type(self), (self.kind, self.key)
+
 
 def _look(db_url: str, kind: str, key: str) -> tuple[str, int, str | None] | None:
     """(status, attempts, result) of the effect's row, None before its first attempt."""
