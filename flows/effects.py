@@ -12,8 +12,9 @@ of the call cannot tell it from a crash and calls again. Work that two runs may 
 therefore holds a claim on its subject first (an order's lease: the intent-order run, signing
 completion) and calls `once()` inside it, or asks `once(..., exclusive=True)` to make the call
 under a claim on the effect (`models.db.claimed`, let go when its holder dies): a caller that
-finds it held is told EffectInProgress at once, without calling (the vouchers of a revision,
-sent by two runs or two presses of 重新发送 at once).
+finds it held waits for the holder's answer and never calls (EffectInProgress when none comes
+within WAIT_FOR_WINNER: the vouchers of a revision, sent by two runs or two presses of 重新发送
+at once).
 """
 from __future__ import annotations
 
@@ -65,25 +66,23 @@ def effect_result(db_url: str, kind: str, key: str) -> dict | None:
 def once(db_url: str, kind: str, key: str, call: Callable[[], dict], *,
          exclusive: bool = False) -> dict:
     """The effect's stored result, or `call()`'s, recorded. `exclusive`: the call is made
-    under a claim on the effect; EffectInProgress when another worker holds it."""
+    under a claim on the effect; a caller finding it held waits for the holder's answer as
+    for a winner's (EffectInProgress when none comes), and never calls."""
     seen = _look(db_url, kind, key)
     if seen and seen[0] == "done":
         return json.loads(seen[2] or "{}")
     if not exclusive:
         return _attempt(db_url, kind, key, seen, call)
     with claimed(db_url, f"effect:{kind}:{key}") as mine:
-        if not mine:
-            raise EffectInProgress(kind, key)
-        return _attempt(db_url, kind, key, seen, call)
+        if mine:
+            return _attempt(db_url, kind, key, seen, call)
+    return _answer_of_another(db_url, kind, key)
 
 
 def _attempt(db_url: str, kind: str, key: str, seen: tuple | None,
              call: Callable[[], dict]) -> dict:
     if not _start_attempt(db_url, kind, key, seen[1] if seen else None):
-        done = _winners_answer(db_url, kind, key)
-        if done is not None:  # done by the worker that started the attempt
-            return done
-        raise EffectInProgress(kind, key)
+        return _answer_of_another(db_url, kind, key)  # it started the attempt first
     result = call()
     with session_scope(db_url) as s:
         row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).one()
@@ -94,9 +93,18 @@ def _attempt(db_url: str, kind: str, key: str, seen: tuple | None,
     return result
 
 
+def _answer_of_another(db_url: str, kind: str, key: str) -> dict:
+    """The result of the attempt another worker is making (`_winners_answer`), or
+    EffectInProgress."""
+    done = _winners_answer(db_url, kind, key)
+    if done is None:
+        raise EffectInProgress(kind, key)
+    return done
+
+
 def _winners_answer(db_url: str, kind: str, key: str) -> dict | None:
-    """The result of the attempt another worker started a moment ago, once it is stored
-    (polled for up to WAIT_FOR_WINNER seconds); None if it is not by then."""
+    """The result of the attempt another worker is making, once it is stored (polled for up
+    to WAIT_FOR_WINNER seconds); None if it is not by then."""
     deadline = time.monotonic() + WAIT_FOR_WINNER
     while (done := effect_result(db_url, kind, key)) is None and time.monotonic() < deadline:
         time.sleep(0.05)
