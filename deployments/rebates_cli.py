@@ -227,10 +227,14 @@ def _actor(db_url: str, by: str | None, default: str = "cli:salesops") -> str:
 def _unfinished(month: str, exc, done: str = ""):
     """A settlement's vouchers or documents that an outside system stopped: what is stored,
     and that running `salesops settle --month` again finishes it once (not retrying the
-    same command: a confirmation, say, is stored and would be refused as made)."""
+    same command: a confirmation, say, is stored and would be refused as made); or that
+    another run is sending them right now."""
     from connectors.base import TransientError
-    from flows.settlement import VouchersNotSent, unfinished_report
+    from flows.effects import EffectInProgress
+    from flows.settlement import VouchersNotSent, being_sent_report, unfinished_report
 
+    if isinstance(exc, EffectInProgress):  # another run is sending: nothing to fix, look later
+        return CliError(done + being_sent_report(month), 3)
     down = isinstance(exc, TransientError)
     cause = (f"外部系统暂不可用（{exc.provider or '未知'}）" if down
              else str(exc) if isinstance(exc, VouchersNotSent)  # in Chinese already

@@ -5,12 +5,16 @@ attempt, makes the call and records the result. A crash between the call and the
 leaves the effect `started`: the next attempt calls again with the same idempotency key,
 which providers that support one (finance REST, ERP, outbox file names, Message-ID) collapse.
 
-`once()` is not a lock. Of two callers that start an attempt at the same instant only one
-calls (the other waits for its answer; a TransientError, for its step to retry, when none
-comes within WAIT_FOR_WINNER seconds), but a
-caller that comes while another is in the middle of the call cannot tell it from a crash and
-calls again. Work that two runs may do at once therefore holds a claim on its subject first
-(an order's lease: the intent-order run, signing completion) and calls `once()` inside it.
+`once()` alone is not a lock. Of two callers that start an attempt at the same instant only
+one calls (the other waits for its answer; EffectInProgress, for its step to retry, when none
+comes within WAIT_FOR_WINNER seconds), but a caller that comes while another is in the middle
+of the call cannot tell it from a crash and calls again. Work that two runs may do at once
+therefore holds a claim on its subject first (an order's lease: the intent-order run, signing
+completion) and calls `once()` inside it, or asks `once(..., exclusive=True)` to make the call
+under a claim on the effect (`models.db.claimed`, let go when its holder dies): a caller that
+finds it held waits for the holder's answer and never calls (EffectInProgress when none comes
+within WAIT_FOR_WINNER: the vouchers of a revision, sent by two runs or two presses of 重新发送
+at once).
 """
 from __future__ import annotations
 
@@ -23,12 +27,26 @@ from sqlmodel import select
 
 from connectors.base import TransientError
 from models import Effect, utcnow
-from models.db import session_scope
+from models.db import claimed, session_scope
 
 # how long a caller that lost the start of an attempt waits for the winner's answer before its
 # step is told to retry (the winner may have crashed): an outside call normally answers well
 # within it (the connectors' own timeouts are of this order)
 WAIT_FOR_WINNER = 30.0
+
+
+class EffectInProgress(TransientError):
+    """Another worker is making the effect's call right now: its outcome counts, nothing is
+    wrong with the outside system (a later attempt finds it done, or finds it crashed and
+    calls again)."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"effect {kind} {key} is being done by another worker",
+                         code="in_progress")
+        self.kind, self.key = kind, key
+
+    def __reduce__(self):  # pickled (a Prefect state) with what it is made from
+        return type(self), (self.kind, self.key)
 
 
 def _look(db_url: str, kind: str, key: str) -> tuple[str, int, str | None] | None:
@@ -45,16 +63,26 @@ def effect_result(db_url: str, kind: str, key: str) -> dict | None:
     return None
 
 
-def once(db_url: str, kind: str, key: str, call: Callable[[], dict]) -> dict:
+def once(db_url: str, kind: str, key: str, call: Callable[[], dict], *,
+         exclusive: bool = False) -> dict:
+    """The effect's stored result, or `call()`'s, recorded. `exclusive`: the call is made
+    under a claim on the effect; a caller finding it held waits for the holder's answer as
+    for a winner's (EffectInProgress when none comes), and never calls."""
     seen = _look(db_url, kind, key)
     if seen and seen[0] == "done":
         return json.loads(seen[2] or "{}")
+    if not exclusive:
+        return _attempt(db_url, kind, key, seen, call)
+    with claimed(db_url, f"effect:{kind}:{key}") as mine:
+        if mine:
+            return _attempt(db_url, kind, key, seen, call)
+    return _answer_of_another(db_url, kind, key)
+
+
+def _attempt(db_url: str, kind: str, key: str, seen: tuple | None,
+             call: Callable[[], dict]) -> dict:
     if not _start_attempt(db_url, kind, key, seen[1] if seen else None):
-        done = _winners_answer(db_url, kind, key)
-        if done is not None:  # done by the worker that started the attempt
-            return done
-        raise TransientError(f"effect {kind} {key} is being done by another worker",
-                             code="in_progress")
+        return _answer_of_another(db_url, kind, key)  # it started the attempt first
     result = call()
     with session_scope(db_url) as s:
         row = s.exec(select(Effect).where(Effect.kind == kind, Effect.business_key == key)).one()
@@ -65,9 +93,18 @@ def once(db_url: str, kind: str, key: str, call: Callable[[], dict]) -> dict:
     return result
 
 
+def _answer_of_another(db_url: str, kind: str, key: str) -> dict:
+    """The result of the attempt another worker is making (`_winners_answer`), or
+    EffectInProgress."""
+    done = _winners_answer(db_url, kind, key)
+    if done is None:
+        raise EffectInProgress(kind, key)
+    return done
+
+
 def _winners_answer(db_url: str, kind: str, key: str) -> dict | None:
-    """The result of the attempt another worker started a moment ago, once it is stored
-    (polled for up to WAIT_FOR_WINNER seconds); None if it is not by then."""
+    """The result of the attempt another worker is making, once it is stored (polled for up
+    to WAIT_FOR_WINNER seconds); None if it is not by then."""
     deadline = time.monotonic() + WAIT_FOR_WINNER
     while (done := effect_result(db_url, kind, key)) is None and time.monotonic() < deadline:
         time.sleep(0.05)

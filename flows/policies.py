@@ -19,9 +19,10 @@ from sqlmodel import Session, select
 from flows.customer_import import CUSTOMER_TIERS
 from flows.errors import Refusal
 from flows.rebate_data import policy_book
-from flows.settlement import lock_settlements, parse_month
+from flows.settlement import parse_month
 from models import Customer, Product, RebatePolicyVersion, SettlementRun, Staff
 from models.db import schema_revision, schema_revisions, session_scope
+from models.locks import lock_settlements
 from models.oplog import record_create
 from models.staff import role_label
 from models.rebates.formatting import plain_number

@@ -29,7 +29,7 @@ from models import (
     Customer, Delivery, IntentOrder, OperationLog, OrderRebate, Quote, RebateLine,
     RebatePolicyVersion, SettlementRun, Staff, business_date,
 )
-from models.db import session_scope
+from models.db import one_snapshot, session_scope
 from models.rebates.engine import KIND_LABELS, CustomerProfile, LineDraft
 from models.rebates.formatting import fen_to_yuan
 from models.rebates.tables import sum_fen
@@ -348,12 +348,50 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
     """The three figures, with counts, and the confirmed and pending totals by month: summed
     by the database (a year of lines is hundreds of thousands of rows)."""
     today = today or business_date()
+    # what is expected is computed first (minutes of reads in many transactions), then the
+    # settled lines are read, in one snapshot; a settlement stored in between is in neither
+    # figure, or (stored once `expected` chose its months) in both: then all is read again
+    before = _latest_run_id(db_url)
+    for _ in range(3):
+        expected = expected_lines(db_url, scope, today)
+        settled, latest = _settled_figures(db_url, scope, today)
+        if latest == before:
+            break
+        before = latest
+    by_month, figures, runs = settled
+    settlements = defaultdict(list)
+    for run in runs:
+        settlements[run.month].append(_settlement_of(db_url, run))
+    figures["expected"] = (sum((d.amount for _, d in expected), ZERO),
+                           len({d.order_id for _, d in expected}))
+    return {
+        "scope": {"rep_id": scope.rep_id, "region": scope.region, "label": scope.label},
+        "today": today.isoformat(),
+        "figures": [{"status": status, "label": STATUS_LABELS[status], "amount": str(amount),
+                     "orders": orders} for status, (amount, orders) in figures.items()],
+        "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"]),
+                    "settlements": settlements[m]}
+                   for m, v in sorted(by_month.items(), reverse=True)],
+    }
+
+
+def _latest_run_id(db_url: str) -> int | None:
+    with session_scope(db_url) as s:
+        return s.exec(select(sa.func.max(SettlementRun.id))).one()
+
+
+def _settled_figures(db_url: str, scope: Scope, today: dt.date) -> tuple[tuple, int | None]:
+    """(confirmed and pending totals by month, the figures with their order counts, the
+    revisions) of the scope, read in one snapshot (a confirmation meanwhile moves lines from
+    pending to confirmed, never out of both), and the latest settlement run in it."""
     year = f"{today.year}-01"
     by_month: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"confirmed": ZERO,
                                                                    "pending": ZERO})
     figures = {}
     run_ids: set[int] = set()
     with session_scope(db_url) as s:
+        one_snapshot(s)
+        latest = s.exec(select(sa.func.max(SettlementRun.id))).one()
         for status in ("confirmed", "pending"):
             for month, run_id, fen in s.exec(
                     _settled(select(RebateLine.month, RebateLine.run_id, _FEN), scope, status)
@@ -367,21 +405,7 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
                                    ZERO), orders)
         runs = s.exec(select(SettlementRun).where(SettlementRun.id.in_(run_ids))
                       .order_by(SettlementRun.revision)).all() if run_ids else []
-    settlements = defaultdict(list)
-    for run in runs:
-        settlements[run.month].append(_settlement_of(db_url, run))
-    expected = expected_lines(db_url, scope, today)
-    figures["expected"] = (sum((d.amount for _, d in expected), ZERO),
-                           len({d.order_id for _, d in expected}))
-    return {
-        "scope": {"rep_id": scope.rep_id, "region": scope.region, "label": scope.label},
-        "today": today.isoformat(),
-        "figures": [{"status": status, "label": STATUS_LABELS[status], "amount": str(amount),
-                     "orders": orders} for status, (amount, orders) in figures.items()],
-        "months": [{"month": m, "confirmed": str(v["confirmed"]), "pending": str(v["pending"]),
-                    "settlements": settlements[m]}
-                   for m, v in sorted(by_month.items(), reverse=True)],
-    }
+    return (by_month, figures, runs), latest
 
 
 def _settlement_of(db_url: str, run: SettlementRun) -> dict:

@@ -56,9 +56,10 @@ from models import (
 )
 from models.base import business_date
 from models.catalog import same_unit
-from models.customer_files import active, exact_matches
+from models.customer_files import active, active_id, exact_matches
 from models.names import HALF_WIDTH
-from models.db import lock_transaction, session_scope
+from models.db import session_scope
+from models.locks import lock_customer_files, lock_movements, lock_receivables
 from models.money import yuan
 from models.oplog import apply_changes, record_create, record_delete
 
@@ -171,16 +172,6 @@ def registered_import(db_url: str, kind: str, source: str, actor: str
 
 # --- receivables ---------------------------------------------------------------------------
 
-def lock_receivables(s: Session) -> None:
-    """Taken first in the transaction of every receivables import (a file, a page of the sync):
-    until it ends no other one writes (any process), and what it reads after taking it —
-    stored invoices, payments, the sync's cursor — is what it writes against. Two imports of
-    the same new invoices at once (the daily sync and a clerk's `salesops receivables sync`,
-    two clerks' overlapping exports) would otherwise both find them missing and both insert
-    them: the second would fail on the unique key instead of finding them stored."""
-    lock_transaction(s, 5077002, "receivable_invoice")
-
-
 def _customer_for(s: Session, uscc: str | None, name: str) -> Customer | None:
     if uscc:
         found = s.exec(select(Customer).where(Customer.uscc == uscc)).first()
@@ -233,11 +224,22 @@ def store_receivables(s: Session, invoices: tuple[ReceivableRecord, ...],
     allocated_now: dict[str, PaymentRecord] = {}
     # red key → the last record touching it: what was given back on it (`_over_refunded`)
     refunded_now: dict[str, ReceivableRecord | PaymentRecord] = {}
+    # the customers are looked up first; then no merge commits until this transaction does,
+    # and a file merged since its lookup stands for its survivor (models.locks)
+    looked_up = {id(r): _customer_for(s, r.customer_uscc, r.customer_name)
+                 for r in blues + reds if not r.voided}
+    lock_customer_files(s)
+    survivors: dict[int, int | None] = {}
     for record in blues + reds:
         if record.voided:
             voided.append(record)
             continue
-        customer = _customer_for(s, record.customer_uscc, record.customer_name)
+        customer = looked_up[id(record)]
+        if customer is not None:
+            if customer.id not in survivors:
+                survivors[customer.id] = active_id(s, customer.id)
+            survivor = survivors[customer.id]
+            customer = s.get(Customer, survivor) if survivor is not None else None
         if customer is None:
             what = _unknown_customer(record.key, record.customer_name)
             if skip_unknown:
@@ -1304,6 +1306,7 @@ def import_movements(db_url: str, path: Path, actor: str, *, returns: bool) -> I
     table = SalesReturn if returns else Delivery
     with (registered_import(db_url, "returns" if returns else "deliveries", source, actor)
           as finish, session_scope(db_url) as s):
+        lock_movements(s)  # the quantity checks below read every other import's rows committed
         orders = {o.id: o for o in s.exec(select(IntentOrder).where(
             IntentOrder.id.in_({m.order_id for m in moves})))}
         lines = defaultdict(dict)

@@ -36,7 +36,7 @@ from sqlmodel import Session, select
 
 from connectors.base import PermanentError, TransientError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
-from flows.effects import effect_result, once
+from flows.effects import EffectInProgress, effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
@@ -50,9 +50,10 @@ from models import (
     SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import MAX_ID, SHANGHAI, business_date
-from models.db import get_engine, lock_transaction, roomy_page_cache, session_scope
+from models.db import get_engine, roomy_page_cache, session_scope
 from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
+from models.locks import lock_settlements
 from models.money import yuan
 from models.oplog import apply_changes, record_create
 from models.staff import role_label
@@ -172,6 +173,9 @@ class Computation:
     # the latest published policy version when the book was read: one published before the
     # lines are stored would govern orders of the month that the lines do not reflect
     policies: int | None = None
+    # how many customer files were merged when the lines were read: a merge before the lines
+    # are stored re-keys the paid lines, and these would be stored under the merged file
+    merges: int | None = None
 
 
 def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
@@ -611,7 +615,7 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
         # (before an import still open, whose rows it cannot see yet, started), read before
         # any fact
         as_of = news_horizon(s.connection(), utcnow())
-        stamp, policies = _latest_run(s), _latest_policy(s)
+        stamp, policies, merges = _latest_run(s), _latest_policy(s), _merged_files(s)
         if book is None:
             book = policy_book(s)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
@@ -632,14 +636,15 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
                     returns=returns_behind(db_url, month, book),
                     corrections=returns_corrected(db_url, month, book))
     return Computation(month, as_of, inputs.rerun, drafts, book, inputs.windows,
-                       inputs.line_count, stamp, policies)
+                       inputs.line_count, stamp, policies, merges)
 
 
 # --- storing --------------------------------------------------------------------------------
 
 class SettlementConflict(SettlementError):
-    """Another settlement was stored after this one read what had been paid, or a policy
-    version was published after it read the policies."""
+    """Another settlement was stored after this one read what had been paid, a policy
+    version was published after it read the policies, or customer files were merged after
+    it read the lines."""
 
     status, code = 409, "settlement_conflict"
 
@@ -652,11 +657,10 @@ def _latest_policy(s: Session) -> int | None:
     return s.exec(select(sa.func.max(RebatePolicyVersion.id))).one()
 
 
-def lock_settlements(s: Session) -> None:
-    """Until the transaction ends, no other settlement can be stored (any process). Publishing
-    a policy version takes it too: a settlement computed before the version is refused when
-    stored (SettlementConflict), one stored before it is seen by the publication's review."""
-    lock_transaction(s, 5077001, "settlement_run")
+def _merged_files(s: Session) -> int:
+    """How many customer files are merged into another (a merge is never undone)."""
+    return s.exec(select(sa.func.count()).select_from(Customer).where(
+        Customer.merged_into_id.is_not(None))).one()
 
 
 def refuse_unsettleable(s: Session, month: str) -> None:
@@ -683,7 +687,8 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
     stored one at a time; SettlementConflict when another one was stored after `comp` read
     what had been paid, or a policy version was published after it read the book (compute
     again: the version may govern orders of the month, and its publisher was not warned that
-    the month is settled)."""
+    the month is settled), or a customer file was merged after it read the lines (they would
+    be stored under the merged file while the merge moved what was paid to the survivor)."""
     with session_scope(db_url) as s:
         lock_settlements(s)
         refuse_unsettleable(s, comp.month)
@@ -691,6 +696,9 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
             raise SettlementConflict(f"计算 {comp.month} 结算期间另有结算写入，请重新结算")
         if _latest_policy(s) != comp.policies:
             raise SettlementConflict(f"计算 {comp.month} 结算期间有新的返利政策版本发布，请重新结算")
+        if _merged_files(s) != comp.merges:
+            raise SettlementConflict(f"计算 {comp.month} 结算期间有客户档案合并，已付返利已转入合并后的"
+                                     "客户档案，请重新结算")
         revisions = s.exec(select(SettlementRun.revision).where(
             SettlementRun.month == comp.month)).all()
         if revisions and not comp.drafts:
@@ -916,7 +924,9 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
         made_now.append(number_vouchers(hub.db_url, batch))
         return made_now[0].to_json_dict()
 
-    prepared = once(hub.db_url, "rebate_voucher_batch", batch_id, prepare)
+    # both under a claim on the batch: a second run (or press of 重新发送) coming while the
+    # first prepares or sends is told EffectInProgress, and submits nothing
+    prepared = once(hub.db_url, "rebate_voucher_batch", batch_id, prepare, exclusive=True)
     # prepared by an earlier attempt: that content, not today's batch
     batch = made_now[0] if made_now else VoucherBatch.from_json_dict(prepared)
     # the batch as sent is kept with the reference: documents written later show it as it was
@@ -929,7 +939,7 @@ def send_vouchers(hub: Hub, run_id: int) -> str | None:
             raise VouchersRefused(batch.batch_id, exc) from exc
         return {"reference": reference, "batch": prepared}
 
-    result = once(hub.db_url, "rebate_vouchers", batch.batch_id, submit)
+    result = once(hub.db_url, "rebate_vouchers", batch.batch_id, submit, exclusive=True)
     with session_scope(hub.db_url) as s:
         run = s.get(SettlementRun, run_id)
         apply_changes(s, run, ACTOR, voucher_batch_id=batch.batch_id,
@@ -1291,9 +1301,10 @@ def finish_elsewhere(hub: Hub, month: str, documents: bool = True,
         try:
             finish_revision(hub, rid, documents)
             outcome[rid] = None
-        except TransientError as exc:
-            if exc.code != "in_progress":
-                outcome[rid] = _delivery_error(hub.db_url, rid)
+        except EffectInProgress:
+            pass  # another run is sending it: its outcome counts
+        except TransientError:
+            outcome[rid] = _delivery_error(hub.db_url, rid)
         except Exception:  # noqa: BLE001 - said in the result; this month's run is done
             log.exception("settlement run %s: not finished", rid)
             outcome[rid] = _delivery_error(hub.db_url, rid)
@@ -1357,11 +1368,12 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         with session_scope(hub.db_url) as s:
             key = _documents_key(s.get(SettlementRun, run_id))
         return once(hub.db_url, "settlement_documents", key, lambda: write_documents(hub, run_id))
+    except EffectInProgress:
+        raise  # another run is sending it (发送中): its outcome counts
     except TransientError as exc:
-        if exc.code != "in_progress":  # another worker is sending it: its outcome counts
-            log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
-            _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
-                                f"（{_transient_cause(exc)}），请稍后重新发送")
+        log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
+        _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
+                            f"（{_transient_cause(exc)}），请稍后重新发送")
         raise
     except VouchersNotSent as exc:
         _set_delivery_error(hub.db_url, run_id, str(exc))
@@ -1396,6 +1408,8 @@ def deliver_revision(hub: Hub, run_id: int) -> None:
     from `delivery_status`, not from an exception nobody would see."""
     try:
         finish_revision(hub, run_id)
+    except EffectInProgress:  # a second press while the first sends: the page says 发送中
+        log.info("settlement run %s: being sent by another run", run_id)
     except Exception:  # noqa: BLE001 - kept on the revision for the person; logged for ops
         log.exception("settlement run %s: vouchers or documents not out", run_id)
 
@@ -1746,6 +1760,13 @@ def unfinished_report(month: str, cause: str) -> str:
             "已保存的版本不会重算，凭证草稿按批次号只提交一次，不会重复")
 
 
+def being_sent_report(month: str) -> str:
+    """What a run (or the clerk at the CLI) reads when another run is preparing or sending
+    the revision's vouchers right now (EffectInProgress): nothing is wrong with finance."""
+    return (f"{month} 返利结算：该版本凭证正由另一结算运行提交，请稍后用 salesops settle --month "
+            f"{month} 查看")
+
+
 @flow(name="settle-month", log_prints=True)
 def settle_month_flow(month: str | None = None) -> dict:
     """Settle `month` (default: last month in Asia/Shanghai, as of when the run was due)."""
@@ -1760,6 +1781,8 @@ def settle_month_flow(month: str | None = None) -> dict:
         result["documents"] = documents_task(month, progress_id)
     except Refusal:
         raise
+    except EffectInProgress as exc:  # still so after the step's retries
+        raise SettlementUnfinished(being_sent_report(month)) from exc
     except Exception as exc:
         # finance's refusal is said in Chinese already; anything else names its kind for the
         # engineer

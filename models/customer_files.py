@@ -15,6 +15,7 @@ from models.base import SHANGHAI, utcnow
 from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
 )
+from models.locks import lock_customer_merge
 from models.names import normalize_name, parse_normalized, region_folded_key
 from models.oplog import apply_changes, record_create, record_delete
 from models.staff import Staff
@@ -251,6 +252,7 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     branches follow, and the merged file stays (with `merged_into_id`) for the audit trail. A branch is never merged
     into its parent or the parent into its branch; nothing is merged into a file merged
     earlier (the message names its survivor)."""
+    lock_customer_merge(session)  # no settlement stored, nor invoices imported, meanwhile
     survivor, merged = active(session, survivor_id), session.get(Customer, merged_id)
     if survivor is None or merged is None:
         raise CustomerFileError(f"客户档案不存在：{survivor_id if survivor is None else merged_id}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,16 +147,97 @@ def dispose_engines() -> None:
     _ENGINES.clear()
 
 
-def lock_transaction(s: Session, key: int, table: str) -> None:
+def lock_transaction(s: Session, key: int, table: str, *, shared: bool = False) -> None:
     """Until the session's transaction ends, no other transaction taking the same lock (any
     process) gets past this call: PostgreSQL's advisory lock `key`; on SQLite, a first write
     (to `table`, changing nothing) takes the database's one write lock. What the transaction
-    reads after it is what is on file: another holder's writes are committed or not begun."""
+    reads after it is what is on file: another holder's writes are committed or not begun.
+    `shared`: holders of the shared lock do not wait for each other, only for (and hold off)
+    the exclusive one (PostgreSQL; on SQLite every writer is exclusive). The named locks, and
+    the order a transaction takes them in, are in models.locks."""
     conn = s.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({int(key)})"))
+        kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {kind}({int(key)})"))
     else:
         conn.execute(sa.text(f"UPDATE {table} SET id = id WHERE id < 0"))
+
+
+def one_snapshot(s: Session) -> None:
+    """Called first in a session's transaction: every statement of it reads the database as
+    it was at its first one (PostgreSQL: REPEATABLE READ, for this transaction only; SQLite:
+    a read transaction begun now — the driver begins none before a read on its own). For a
+    read of several statements that must add up, e.g. lines before and after finance
+    confirms their revision."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        return
+    raw = s.connection().connection.driver_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
+
+
+_LOCAL_CLAIMS: set[str] = set()
+_LOCAL_CLAIMS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def claimed(url: str, name: str) -> Iterator[bool]:
+    """Whether this caller holds the claim `name` on the database at `url` for the block
+    (False: another caller, any thread or process, holds it now; nobody waits). Unlike a
+    transaction lock it may be held across an outside call, and a holder that dies lets go
+    of it: PostgreSQL's session advisory lock, on a connection of its own for the block;
+    SQLite: an exclusive flock on a file beside the database (one per claim, in
+    `<database>.claims/`), released with the file's descriptor."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: one process serves the hub there
+            fcntl = None
+        if not path or path == ":memory:" or fcntl is None:
+            yield from _local_claim(name)
+            return
+        folder = Path(path + ".claims")
+        folder.mkdir(exist_ok=True)
+        with open(folder / f"{digest.hex()}.lock", "a") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return
+    key = int.from_bytes(digest, "big", signed=True)
+    with get_engine(url).connect() as conn:
+        won = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        conn.commit()  # the lock is the session's: no transaction stays open meanwhile
+        try:
+            yield bool(won)
+        finally:
+            if won:
+                try:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+                except sa.exc.DBAPIError:
+                    conn.invalidate()  # never back to the pool holding the lock
+
+
+def _local_claim(name: str) -> Iterator[bool]:
+    """An in-memory database: the claim within this process."""
+    with _LOCAL_CLAIMS_LOCK:
+        won = name not in _LOCAL_CLAIMS
+        _LOCAL_CLAIMS.add(name)
+    try:
+        yield won
+    finally:
+        if won:
+            with _LOCAL_CLAIMS_LOCK:
+                _LOCAL_CLAIMS.discard(name)
 
 
 @contextlib.contextmanager
