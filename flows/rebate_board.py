@@ -23,7 +23,7 @@ from flows.rebate_data import (
     Window, customer_profiles, customers_of_region, policy_book, quarter_start,
 )
 from flows.settlement import (
-    compute_month, delivery_status, line_inputs, previous_month, statement_number,
+    compute_month, delivery_status, latest_run, line_inputs, previous_month, statement_number,
 )
 from models import (
     Customer, Delivery, IntentOrder, OperationLog, OrderRebate, Quote, RebateLine,
@@ -351,7 +351,8 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
     # what is expected is computed first (minutes of reads in many transactions), then the
     # settled lines are read, in one snapshot; a settlement stored in between is in neither
     # figure, or (stored once `expected` chose its months) in both: then all is read again
-    before = _latest_run_id(db_url)
+    with session_scope(db_url) as s:
+        before = latest_run(s)
     for _ in range(3):
         expected = expected_lines(db_url, scope, today)
         settled, latest = _settled_figures(db_url, scope, today)
@@ -375,11 +376,6 @@ def board(db_url: str, scope: Scope, today: dt.date | None = None) -> dict:
     }
 
 
-def _latest_run_id(db_url: str) -> int | None:
-    with session_scope(db_url) as s:
-        return s.exec(select(sa.func.max(SettlementRun.id))).one()
-
-
 def _settled_figures(db_url: str, scope: Scope, today: dt.date) -> tuple[tuple, int | None]:
     """(confirmed and pending totals by month, the figures with their order counts, the
     revisions) of the scope, read in one snapshot (a confirmation meanwhile moves lines from
@@ -391,7 +387,7 @@ def _settled_figures(db_url: str, scope: Scope, today: dt.date) -> tuple[tuple, 
     run_ids: set[int] = set()
     with session_scope(db_url) as s:
         one_snapshot(s)
-        latest = s.exec(select(sa.func.max(SettlementRun.id))).one()
+        latest = latest_run(s)
         for status in ("confirmed", "pending"):
             for month, run_id, fen in s.exec(
                     _settled(select(RebateLine.month, RebateLine.run_id, _FEN), scope, status)

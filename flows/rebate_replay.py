@@ -3,6 +3,7 @@ the published policies and once with a draft published as well, and compare per 
 rep — before anyone publishes the draft. Nothing is stored."""
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from flows.policies import draft_version
 from flows.rebate_data import add_months, policy_book, quarter_start
 from flows.settlement import month_inputs, paid_in_db, parse_month
 from models import Customer, IntentOrder, SettlementRun, Staff
+from models.customer_files import active_id
 from models.db import session_scope
 from models.rebates.engine import Paid, evaluate, paid_after, settle
 from models.rebates.policy import PolicySpec
@@ -73,22 +75,15 @@ def _rep_key(names: dict[str, str], rep_id: str | None) -> str:
     return f"{names[rep_id]}（{rep_id}）" if rep_id in names else rep_id
 
 
-def _merged_files(s) -> dict[int, list[str]]:
-    """The legal names of the files merged into each customer (chains followed: a file
-    merged into one merged since counts for the survivor). Their orders are its orders now:
-    their rebates settled before the merge count in its row, and what publishing pays for
-    them is booked to it."""
-    rows = s.exec(select(Customer.id, Customer.legal_name, Customer.merged_into_id)).all()
-    into = {cid: target for cid, _, target in rows if target is not None}
-    legal = {cid: name for cid, name, _ in rows}
-    merged: dict[int, list[str]] = {}
-    for cid in sorted(into):
-        survivor, seen = into[cid], {cid}
-        while survivor in into and survivor not in seen:
-            seen.add(survivor)
-            survivor = into[survivor]
-        merged.setdefault(survivor, []).append(legal[cid])
-    return {cid: sorted(names) for cid, names in merged.items()}
+def _files_merged_into(s) -> dict[int, list[str]]:
+    """The legal names of the files merged into each customer (a file merged into one merged
+    since counts for the survivor). Their orders are its orders now: their rebates settled
+    before the merge count in its row, and what publishing pays for them is booked to it."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for cid, name in s.exec(select(Customer.id, Customer.legal_name).where(
+            Customer.merged_into_id.is_not(None))):
+        out[active_id(s, cid)].append(name)
+    return {cid: sorted(names) for cid, names in out.items()}
 
 
 def months_between(start: str, end: str) -> list[str]:
@@ -118,7 +113,7 @@ def replay(db_url: str, draft: PolicySpec, start: str, end: str) -> ReplayResult
         reached = {(customer, quarter_start(day)) for customer, day in s.exec(
             select(IntentOrder.customer_id, IntentOrder.order_date).distinct().where(
                 IntentOrder.order_date >= draft.effective_from))}
-        merged = _merged_files(s)
+        merged = _files_merged_into(s)
     before = f"{add_months(parse_month(start)[0], -1):%Y-%m}"
     # per scenario, what is paid per (bucket, order) after the months replayed so far (what
     # was really paid before `start` included, from the first month touching it)

@@ -615,7 +615,7 @@ def compute_month(db_url: str, month: str, *, book: PolicyBook | None = None,
         # (before an import still open, whose rows it cannot see yet, started), read before
         # any fact
         as_of = news_horizon(s.connection(), utcnow())
-        stamp, policies, merges = _latest_run(s), _latest_policy(s), _merged_files(s)
+        stamp, policies, merges = latest_run(s), _latest_policy(s), _merged_files(s)
         if book is None:
             book = policy_book(s)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())  # the explanations name reps
@@ -649,7 +649,8 @@ class SettlementConflict(SettlementError):
     status, code = 409, "settlement_conflict"
 
 
-def _latest_run(s: Session) -> int | None:
+def latest_run(s: Session) -> int | None:
+    """The id of the latest settlement run stored (None: none yet)."""
     return s.exec(select(sa.func.max(SettlementRun.id))).one()
 
 
@@ -692,7 +693,7 @@ def store_settlement(db_url: str, comp: Computation, actor: str,
     with session_scope(db_url) as s:
         lock_settlements(s)
         refuse_unsettleable(s, comp.month)
-        if _latest_run(s) != comp.stamp:
+        if latest_run(s) != comp.stamp:
             raise SettlementConflict(f"计算 {comp.month} 结算期间另有结算写入，请重新结算")
         if _latest_policy(s) != comp.policies:
             raise SettlementConflict(f"计算 {comp.month} 结算期间有新的返利政策版本发布，请重新结算")
