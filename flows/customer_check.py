@@ -25,7 +25,9 @@ from flows.hub import Hub
 from flows.notices import notify_todo, staff
 from flows.suspects import hold_for_suspect
 from models import IntentOrder, Opportunity
-from models.customer_files import active, add_alias, create_customer, exact_matches
+from models.customer_files import (
+    active, active_for_writing, add_alias, create_customer, exact_matches,
+)
 from models.db import session_scope
 from models.oplog import apply_changes
 
@@ -58,8 +60,8 @@ def check_customer(hub: Hub, order_id: str) -> None:
 def _link(hub: Hub, order_id: str, customer_id: int, typed: str | None) -> None:
     """Put the order on the customer's file; a matched spelling becomes an alias."""
     with session_scope(hub.db_url) as s:
+        customer = active_for_writing(s, customer_id)  # merged meanwhile: its survivor
         order = s.get(IntentOrder, order_id)
-        customer = active(s, customer_id)
         if typed:
             add_alias(s, customer, typed, "typed", "order", ACTOR)
         apply_changes(s, order, ACTOR, customer_id=customer.id)

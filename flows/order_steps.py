@@ -26,6 +26,7 @@ from models import (
 from models.base import SHANGHAI
 from models.codes import new_quote_code
 from models.db import session_scope
+from models.locks import lock_customer_files
 from models.oplog import apply_changes, record_create
 from models.quoting import quote_totals
 from models.signing import derive_signing_token, token_hash
@@ -99,10 +100,12 @@ def quote_of(session: Session, order_id: str) -> Quote | None:
 
 def render_quote(hub: Hub, order_id: str) -> None:
     with session_scope(hub.db_url) as s:
-        order = s.get(IntentOrder, order_id)
         quote = quote_of(s, order_id)
         if quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists():
             return
+        if quote is None:  # written with the order's file: a merge waits, or is seen
+            lock_customer_files(s)
+        order = s.get(IntentOrder, order_id)
         lines = order_lines(s, order_id)
         if quote is None:
             total, tax = quote_totals(lines)

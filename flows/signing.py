@@ -30,6 +30,7 @@ from models import (
 )
 from models.base import SHANGHAI
 from models.db import session_scope
+from models.locks import lock_customer_files
 from models.oplog import apply_changes
 from models.quoting import line_amount, line_tax
 
@@ -64,6 +65,7 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
     if effect_result(hub.db_url, "signed_quote_email", code) is not None:
         return
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the to-do is written with the quote's file: no merge meanwhile
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
@@ -79,6 +81,7 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
 
 def request_invoice(hub: Hub, code: str) -> None:
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the to-do is written with the quote's file: no merge meanwhile
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
@@ -102,6 +105,7 @@ def request_invoice(hub: Hub, code: str) -> None:
     result = once(hub.db_url, "invoice_request", code,
                   lambda: {"reference": hub.finance.request_invoice(req)})
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the to-do is written with the quote's file: no merge meanwhile
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
@@ -234,6 +238,7 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
         return None
     try:
         with session_scope(db_url) as s:
+            lock_customer_files(s)  # the to-do is written with the order's file
             quote = s.exec(select(Quote).where(Quote.signing_provider == "esign",
                                                Quote.signing_ref == flow_id)).first()
             if quote is None or quote.status == QuoteStatus.signed.value:

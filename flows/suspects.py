@@ -40,10 +40,12 @@ from models import (
 )
 from models.base import SHANGHAI
 from models.customer_files import (
-    CustomerFileError, active, add_alias, create_customer, exact_matches, is_overdue,
+    CustomerFileError, active, active_for_writing, add_alias, create_customer, exact_matches,
+    is_overdue,
     overdue_refusal, suspect_key,
 )
 from models.db import session_scope
+from models.locks import lock_customer_files
 from models.matching import Candidate
 from models.oplog import apply_changes, record_create
 from models.uscc import clean_uscc, looks_like_uscc
@@ -207,6 +209,7 @@ def resolve_names_on_file(hub: Hub) -> list[int]:
                 linked[suspect_id] = result.candidates[0].customer_id
     decided = []
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the files found are written to: no merge meanwhile
         for suspect_id, name, _ in open_names:
             suspect = s.get(SuspectName, suspect_id)
             if suspect.status not in SuspectStatus.OPEN:
@@ -238,6 +241,7 @@ def release_orders_of_decided_names(hub: Hub) -> list[str]:
         IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))
     released = []
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the orders go on the files found: no merge meanwhile
         for suspect in s.exec(select(SuspectName).where(
                 SuspectName.status.in_([SuspectStatus.created, SuspectStatus.merged]),
                 SuspectName.id.in_(waiting)).order_by(SuspectName.id)).all():
@@ -435,8 +439,8 @@ def decide_merge(hub: Hub, suspect_id: int, person: Staff, customer_id: int) -> 
     """The manager makes the name an alias of an existing customer; waiting orders continue."""
     actor = f"staff:{person.id}"
     with session_scope(hub.db_url) as s:
+        customer = active_for_writing(s, customer_id)
         suspect = _open_suspect(s, suspect_id, person)
-        customer = active(s, customer_id)
         if customer is None:
             raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")
         for spelling in _spellings(s, suspect):
@@ -518,7 +522,7 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
                 "不在等待确认客户，不能再更换客户（报价与返利已按该客户生成）；如客户选错，"
                 "请在下单系统中作废该意向单，以正确的客户重新提交") if chosen else
                 f"意向单 {order_id} 当前状态为“{status}”，不在等待确认客户")
-        customer = active(s, customer_id)
+        customer = active_for_writing(s, customer_id)
         if customer is None:
             raise DecisionError(422, "unknown_customer", f"客户档案不存在：{customer_id}")
         continue_orders(s, [order], customer.id, actor)

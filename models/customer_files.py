@@ -15,7 +15,7 @@ from models.base import SHANGHAI, utcnow
 from models.customers import (
     Customer, CustomerAlias, RegistryChange, SuspectName, SuspectStatus,
 )
-from models.locks import lock_customer_merge
+from models.locks import lock_customer_files, lock_customer_merge
 from models.names import normalize_name, parse_normalized, region_folded_key
 from models.oplog import apply_changes, record_create, record_delete
 from models.staff import Staff
@@ -91,6 +91,15 @@ def active(session: Session, customer_id: int | None) -> Customer | None:
     """The file a customer id stands for now: a merged file answers with its survivor."""
     found = active_id(session, customer_id)
     return session.get(Customer, found) if found is not None else None
+
+
+def active_for_writing(session: Session, customer_id: int | None) -> Customer | None:
+    """`active`, read under the customer-files lock (shared, `models.locks`): for a transaction
+    about to write rows that a merge moves to the surviving file (orders, opportunities,
+    quotes, to-dos). No merge commits until the transaction ends, and one committed before is
+    seen: the rows are written to the survivor, never left on a merged file."""
+    lock_customer_files(session)
+    return active(session, customer_id)
 
 
 def exact_matches(session: Session, name: str) -> list[Customer]:

@@ -9,7 +9,8 @@ more than one takes them as listed, and never takes one listed above a lock it h
 2. receivables — every receivables import (a file, a page of the sync);
 3. customer files — a merge (exclusive: after the settlements lock), and shared by writers
    of rows that a merge moves to the surviving file (the receivables imports: after their
-   receivables lock, before their first write);
+   receivables lock, before their first write; the intent-order flow putting an order on a
+   file, writing its quote or its to-dos; a manager's or rep's choice of a customer);
 4. movements — every deliveries or returns import.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ def lock_receivables(s: Session) -> None:
 
 def lock_customer_files(s: Session) -> None:
     """Shared, by a transaction about to write rows that carry a customer id a merge moves
-    (invoices, payments), taken before its first write: no merge commits until it does, and
+    (invoices, payments, orders, quotes, to-dos), taken before its first write: no merge commits until it does, and
     one that committed before it holds the lock is seen (a file it looked up before may be
     merged by then: it writes to the survivor, `models.customer_files.active_id`)."""
     lock_transaction(s, 5077003, "customer", shared=True)
