@@ -238,7 +238,6 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
         return None
     try:
         with session_scope(db_url) as s:
-            lock_customer_files(s)  # the to-do is written with the order's file
             quote = s.exec(select(Quote).where(Quote.signing_provider == "esign",
                                                Quote.signing_ref == flow_id)).first()
             if quote is None or quote.status == QuoteStatus.signed.value:
