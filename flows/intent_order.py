@@ -112,6 +112,18 @@ STEPS = [check_customers, check_stock, preview_rebates, render_quotes, request_s
          send_quote_emails]
 
 
+def _blocking_key(s, oid: str) -> str:
+    """The business key of the to-do about the order's blocking: its open one, if a person has
+    not dealt with it yet; else a new one (an order run again after its to-do was done and
+    blocked again is news: its own to-do, mailed)."""
+    todos = s.exec(select(Todo.business_key, Todo.status).where(
+        Todo.kind == "order_blocked", Todo.order_id == oid).order_by(Todo.id)).all()
+    for key, status in todos:
+        if status == "open":
+            return key
+    return f"order:{oid}" + (f":{len(todos) + 1}" if todos else "")
+
+
 def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
     """Record on each order why it did not finish; release the claim. An order out of
     attempts moves from `failed` to `blocked` (both dicts are updated). The blocked orders'
@@ -132,11 +144,13 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
                           error=reason[:2000], claimed_by=None, claimed_until=None)
             rep = notices.staff(s, order.rep_id)
             assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
+            body = f"意向单 {oid}（客户“{order.customer_name}”）无法自动处理：{reason}"
             todo = notices.open_todo(
-                s, kind="order_blocked", key=f"order:{oid}",
-                title=f"意向单 {oid} 需人工处理", body=f"意向单 {oid}（客户“{order.customer_name}”）"
-                f"无法自动处理：{reason}", assignee_id=assignee,
+                s, kind="order_blocked", key=_blocking_key(s, oid),
+                title=f"意向单 {oid} 需人工处理", body=body, assignee_id=assignee,
                 due_hours=hub.settings.todo_due_hours, order_id=oid)
+            if todo.body != body:  # its to-do still open: it says why the order stopped now
+                apply_changes(s, todo, "flow:intent-order", body=body)
             s.flush()
             todo_ids.append(todo.id)
     notices.mail_todos(hub, todo_ids)

@@ -1445,10 +1445,32 @@ def delivery_status(db_url: str, run: SettlementRun) -> dict:
             "error": run.delivery_error if state == "failed" else None}
 
 
+@dataclass
+class Stored:
+    """What storing and sending a month's settlement leaves for writing its documents and
+    saying its result (`settle_month` does both; the settle-month flow in two steps)."""
+
+    month: str
+    run_id: int | None  # stored by this call; None: nothing new (maybe finished one)
+    shown: int | None  # the revision the result shows
+    before: dict[int, tuple[str | None, bool]]  # unfinished revisions, what of them was out
+    elsewhere: dict[int, str | None]  # other months' revisions finished (None) or why not
+    made: dict  # the documents written of the shown month's revisions
+
+
 def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | None = None,
                  progress=None, documents: bool = True) -> SettlementResult:
     """Compute and store the month's new lines, then send the vouchers and write the documents
     of every revision of the month that still lacks them. Safe to repeat at any point."""
+    stored = store_and_send(hub, month, actor, flow_run_id, progress, documents)
+    return settlement_result(hub, stored, progress)
+
+
+def store_and_send(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | None = None,
+                   progress=None, documents: bool = True) -> Stored:
+    """`settle_month` up to its result: the month's new lines computed and stored, the
+    vouchers of every revision still without sent (of other months too), and their documents
+    written unless `documents` is False (`write_documents_left` then)."""
     def step(pct: float) -> None:
         if progress:
             progress(pct)
@@ -1495,13 +1517,30 @@ def settle_month(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | No
     # vouchers now: the result is that revision's, not "nothing changed"
     shown = (run_id if run_id is not None else earlier if earlier is not None
              else finished[-1] if finished else None)
-    result = summarize(hub.db_url, month, shown, finished_only=run_id is None)
-    # the other revisions this run sent (or could not): named, finance finds their batches too
-    result.message += also_finished(hub.db_url, shown, before, elsewhere)
-    result.run_id = run_id  # stored by this call; None: nothing new (maybe finished one)
-    if shown is not None:
-        result.documents = made
-    step(100)
+    return Stored(month, run_id, shown, before, elsewhere, made)
+
+
+def write_documents_left(hub: Hub, stored: Stored) -> Stored:
+    """The documents `store_and_send(documents=False)` left: of the month's revisions, and of
+    other months' (whose vouchers it sent, or that an earlier run left)."""
+    made = stored.made
+    for rid in unfinished_revisions(hub.db_url, stored.month):
+        made = finish_revision(hub, rid)
+    elsewhere = finish_elsewhere(hub, stored.month)
+    return dataclasses.replace(stored, made=made, elsewhere={**stored.elsewhere, **elsewhere})
+
+
+def settlement_result(hub: Hub, stored: Stored, progress=None) -> SettlementResult:
+    """The result of a settlement: its shown revision's totals, and what the run finished
+    (or could not) of other revisions, named: finance finds their batches too."""
+    result = summarize(hub.db_url, stored.month, stored.shown,
+                       finished_only=stored.run_id is None)
+    result.message += also_finished(hub.db_url, stored.shown, stored.before, stored.elsewhere)
+    result.run_id = stored.run_id
+    if stored.shown is not None:
+        result.documents = stored.made
+    if progress:
+        progress(100)
     return result
 
 
@@ -1712,25 +1751,22 @@ STEP = dict(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_u
 
 
 @task(name="settle", **STEP)
-def settle_task(month: str, progress_id) -> dict:
+def settle_task(month: str, progress_id) -> Stored:
     """Compute and store the month's new lines, send the vouchers (documents follow)."""
     hub = current_hub()
     run_id = flow_run.get_id()
-    result = settle_month(hub, month, ACTOR, str(run_id) if run_id else None, documents=False,
+    return store_and_send(hub, month, ACTOR, str(run_id) if run_id else None, documents=False,
                           progress=lambda pct: update_progress_artifact(progress_id, pct * 0.6))
-    return result.as_dict()
 
 
 @task(name="statements", **STEP)
-def documents_task(month: str, progress_id) -> dict:
-    """The customers' statements and finance's workbook of each revision still without."""
+def documents_task(stored: Stored, progress_id) -> dict:
+    """The customers' statements and finance's workbook of each revision still without (this
+    month's and others'), then the run's result: what it stored, sent and wrote."""
     hub = current_hub()
-    made = {}
-    for rid in unfinished_revisions(hub.db_url, month):
-        made = finish_revision(hub, rid)
-    finish_elsewhere(hub, month)  # other months' revisions the settle step sent (said there)
-    update_progress_artifact(progress_id, 100)
-    return made
+    stored = write_documents_left(hub, stored)
+    return settlement_result(hub, stored, lambda pct: update_progress_artifact(progress_id, pct)
+                             ).as_dict()
 
 
 class SettlementUnfinished(Exception):
@@ -1778,8 +1814,7 @@ def settle_month_flow(month: str | None = None) -> dict:
     progress_id = create_progress_artifact(0.0, key="settle-month-progress",
                                            description=f"{month} 返利结算进度")
     try:
-        result = settle_task(month, progress_id)
-        result["documents"] = documents_task(month, progress_id)
+        result = documents_task(settle_task(month, progress_id), progress_id)
     except Refusal:
         raise
     except EffectInProgress as exc:  # still so after the step's retries

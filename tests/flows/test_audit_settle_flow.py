@@ -76,12 +76,12 @@ def test_the_next_scheduled_run_leaves_a_crashed_months_stored_vouchers_unsent_u
         f"2026-11 r1 voucher_ref={november.voucher_ref!r}, "
         f"drop folder={sorted(p.name for p in drop.glob('*.json'))}, "
         f"message={result['message']!r}")
-    # it does both: sent, said, and its documents written by the run's documents step
+    # it does both: sent, its documents written by the run's documents step, and said
     assert november.voucher_ref == "DRAFT-RB-2026-11-r1"
     assert result["message"].startswith("2026-12 返利结算第 1 版：1 行，合计 ¥256.00；")
     assert result["message"].endswith(
         "。此前已保存、本次补齐的版本：2026-11 第 1 版（1 行，合计 ¥1,280.00）："
-        "凭证草稿 DRAFT-RB-2026-11-r1")
+        "凭证草稿 DRAFT-RB-2026-11-r1、对账单与明细")
     assert unfinished_revisions(hub.db_url, None) == []
 
 

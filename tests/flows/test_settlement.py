@@ -410,11 +410,13 @@ def test_a_refused_month_fails_the_run_at_once_without_retries(hub, kangda, monk
 
     calls = []
 
+    store_and_send = settlement.store_and_send
+
     def counted(*args, **kw):
         calls.append(args[1])
-        return settle_month(*args, **kw)
+        return store_and_send(*args, **kw)
 
-    monkeypatch.setattr(settlement, "settle_month", counted)
+    monkeypatch.setattr(settlement, "store_and_send", counted)
     with pytest.raises(SettlementError, match="尚未结束"):
         settlement.settle_month_flow(month="2027-06")
     assert calls == ["2027-06"]  # a refusal is not retried
