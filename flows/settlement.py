@@ -18,7 +18,7 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -1062,10 +1062,8 @@ def write_documents(hub: Hub, run_id: int) -> dict:
     # each customer's code as the revision's voucher carried it (the batch is fixed when first
     # prepared: a merge or a code filled in since changes neither it nor these documents)
     vouchers = _vouchers_of(hub, run_id)
-    sent = {v.voucher_key: next((e.customer_code for e in v.entries if e.customer_code), None)
-            for v in vouchers}
-    codes = {cid: sent.get(_voucher_key(batch_id_of(run), cid))
-             or _customer_code(cid, items[0][1].finance_code)
+    sent = _codes_in(vouchers, batch_id_of(run))
+    codes = {cid: sent.get(cid) or _customer_code(cid, items[0][1].finance_code)
              for cid, items in by_customer.items()}
     statements: list[tuple[StatementDocument, Path]] = []
     numbers: dict[int, str] = {}
@@ -1147,13 +1145,39 @@ def _vouchers_of(hub: Hub, run_id: int) -> tuple:
     be, before they are prepared: without 凭证号, none is issued yet)."""
     with session_scope(hub.db_url) as s:
         batch_id = batch_id_of(s.get(SettlementRun, run_id))
-    sent = effect_result(hub.db_url, "rebate_vouchers", batch_id)
-    prepared = (sent["batch"] if sent and "batch" in sent
-                else effect_result(hub.db_url, "rebate_voucher_batch", batch_id))
+    prepared = _prepared_batch(hub.db_url, batch_id)
     if prepared:
         return VoucherBatch.from_json_dict(prepared).numbered()
     batch = voucher_batch(hub, run_id)
     return batch.vouchers if batch else ()
+
+
+def _prepared_batch(db_url: str, batch_id: str) -> dict | None:
+    """The revision's voucher batch as first prepared (and sent), fixed from then on; None
+    before it is prepared."""
+    sent = effect_result(db_url, "rebate_vouchers", batch_id)
+    return (sent["batch"] if sent and "batch" in sent
+            else effect_result(db_url, "rebate_voucher_batch", batch_id))
+
+
+def _codes_in(vouchers, batch_id: str) -> dict[int, str]:
+    """{customer id: the customer code its voucher carries} of a batch's vouchers."""
+    out = {}
+    for v in vouchers:
+        hub_code = _HUB_CODE.fullmatch(v.voucher_key.removeprefix(f"{batch_id}-"))
+        code = next((e.customer_code for e in v.entries if e.customer_code), None)
+        if hub_code and code:
+            out[int(hub_code[1])] = code
+    return out
+
+
+def carried_codes(db_url: str, run: SettlementRun) -> dict[int, str]:
+    """Each customer's code as the revision's voucher batch carries it (empty before the
+    batch is prepared): a merge or a code filled in since changes neither the batch nor what
+    finance's status shows and finds of it."""
+    batch_id = batch_id_of(run)
+    prepared = _prepared_batch(db_url, batch_id)
+    return _codes_in(VoucherBatch.from_json_dict(prepared).vouchers, batch_id) if prepared else {}
 
 
 # --- the whole month --------------------------------------------------------------------------
@@ -1654,8 +1678,9 @@ def revision_customers(db_url: str, run: SettlementRun, q: str = "", offset: int
     voucher (None: no voucher, its lines net to zero, or none issued yet: the batch is not
     prepared); and how many customers `q` finds in all."""
     batch_id = batch_id_of(run)
+    carried = carried_codes(db_url, run)
     with session_scope(db_url) as s:
-        match = customer_match(s, run, q)
+        match = customer_match(s, run, q, carried)
         total = s.exec(_revision_lines(select(sa.func.count(
             RebateLine.booked_customer_id.distinct())), run.id, match)).one()
         nets = _customer_nets(s, run.id, match, offset, limit)
@@ -1670,7 +1695,7 @@ def revision_customers(db_url: str, run: SettlementRun, q: str = "", offset: int
         customer = customers[cid]
         word, number = numbers.get(_voucher_key(batch_id, cid), (None, None))
         out.append({"customer_id": cid, "customer": customer.legal_name,
-                    "customer_code": _customer_code(cid, customer.finance_code),
+                    "customer_code": carried.get(cid) or _customer_code(cid, customer.finance_code),
                     "amount": str(fen_to_yuan(int(fen))),
                     "statement_no": statement_number(run.month, run.revision, cid, run.status),
                     "voucher_word": word, "voucher_no": number})
@@ -1682,11 +1707,13 @@ _STATEMENT_NO = re.compile(r"RSQ?-[0-9]{6}-r[0-9]+-C([0-9]{6,10})(?:-草稿)?")
 _VOUCHER_NO = re.compile(r"(?:(\S{1,10}?)\s*-\s*)?([0-9]{1,9})")  # 3, or 记-3 as shown
 
 
-def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement | None:
+def customer_match(s: Session, run: SettlementRun, q: str,
+                   carried: Mapping[int, str]) -> sa.ColumnElement | None:
     """Which customers of `run` finance's search `q` means (None: all): the legal name or
     another name the customer is known by (`CustomerAlias`: its short or former names, and
     the legal name of a file merged into it) containing it, or the customer code (finance's,
-    or the hub's C000123), compared folded (`_folded`: any case, full- or half-width, alike
+    as the revision's voucher carried it (`carried`) or, before the batch is prepared, as
+    on file; or the hub's C000123), compared folded (`_folded`: any case, full- or half-width, alike
     on SQLite and PostgreSQL, whose lower() differ beyond ASCII); or exactly the 对账单号 of
     the customer's statement of this revision (draft or confirmed) or the 凭证号 of its
     voucher in this revision's batch (3, or 记-3)."""
@@ -1716,7 +1743,8 @@ def customer_match(s: Session, run: SettlementRun, q: str) -> sa.ColumnElement |
     for cid, name, finance_code in s.exec(select(
             Customer.id, Customer.legal_name, Customer.finance_code).where(
             Customer.id.in_(booked))):
-        if wanted in _folded(name) or (finance_code and _folded(finance_code) == wanted):
+        code = carried.get(cid) or finance_code
+        if wanted in _folded(name) or (code and _folded(code) == wanted):
             ids.add(cid)
     for cid, name in s.exec(select(CustomerAlias.customer_id, CustomerAlias.name).where(
             CustomerAlias.customer_id.in_(booked))):

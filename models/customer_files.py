@@ -265,8 +265,10 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     survivor, merged = active(session, survivor_id), session.get(Customer, merged_id)
     if survivor is None or merged is None:
         raise CustomerFileError(f"客户档案不存在：{survivor_id if survivor is None else merged_id}")
-    if merged.merged_into_id:
-        raise CustomerFileError(f"客户档案 {merged_id} 已于此前合并入 {merged.merged_into_id}")
+    if merged.merged_into_id:  # named by its survivor now (a chain: A into B, B into C)
+        now = active_id(session, merged.id)
+        raise CustomerFileError(f"客户档案 {merged_id} 已于此前合并入客户 {now}" + (
+            "，无需再合并" if now == survivor_id else ""))
     if survivor.id != survivor_id:  # as `customers set` refuses a merged file: named
         raise CustomerFileError(
             f"客户 {survivor_id} 已并入客户 {survivor.id}，" + (
@@ -285,8 +287,12 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
     # what was already paid — each keeping what its bucket was computed from. The customer
     # each was booked to (booked_customer_id: its revision's statement and voucher) stays
     _rekey_rebate_lines(session, merged.id, survivor.id)
-    branches = session.exec(sa.update(Customer).where(Customer.parent_id == merged.id)
-                            .values(parent_id=survivor.id)).rowcount
+    # each branch moved as any change of a file is (logged, `updated_at`: the name index
+    # re-reads it and suggests it under its new head office)
+    moved_branches = session.exec(select(Customer).where(Customer.parent_id == merged.id)).all()
+    for branch in moved_branches:
+        apply_changes(session, branch, actor, parent_id=survivor.id)
+    branches = len(moved_branches)
     names = 0
     # the merged file's names move with what they were (kind, where they came from, since
     # when); one the survivor already answers to goes (logged)
@@ -308,6 +314,10 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
             value = getattr(merged, field)
             extra = {"uscc_check": uscc_flag(value)} if field == "uscc" else {}
             apply_changes(session, survivor, actor, **{field: value}, **extra)
+    # one company, one verdict: legal's stricter one stays (a rejection is not lifted by a
+    # merge; a review still open is the survivor's now, its to-do moved with the others)
+    if _STRICTNESS.get(merged.qualification, 0) > _STRICTNESS.get(survivor.qualification, 0):
+        apply_changes(session, survivor, actor, qualification=merged.qualification)
     apply_changes(session, merged, actor, merged_into_id=survivor.id)
     summary = {"survivor": survivor.id, "merged": merged.id, "names": names,
                "branches": branches, **{k: v for k, v in moved.items() if v}}
@@ -317,6 +327,10 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
                                  ensure_ascii=False)))
     session.flush()
     return summary
+
+
+# legal's verdicts on a file (Customer.qualification), the least strict first
+_STRICTNESS = {"approved": 0, "pending_review": 1, "rejected": 2}
 
 
 def _bucket_customer(key: str) -> str:
