@@ -130,7 +130,9 @@ def preview_items(db_url: str, customer_id: int, items: Sequence[ItemIn], *,
         # read is of last month's quarter (a quarter's first order its own trailing months)
         first = quarter_start(last_end)
         profiles = customer_profiles(s, [cid], since=first)
-        rates = payment_rates(s, [cid], first, day)
+        # up to the latest order read: one signed since this order's date is rated on its own
+        # trailing months, as the settlement will
+        rates = payment_rates(s, [cid], first, max([day, *(ln.order_date for ln in period)]))
     return preview(order_lines, period, book, profiles, rates, last_month,
                    partial(settled_orders, db_url, cid))
 

@@ -216,12 +216,13 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
         # an invoice or payment recorded, changed or deleted since (a payment keyed late with
         # its real date, a receipt voided): the payment rates of the customer's orders dated
         # in the three months after its due month, those of earlier quarters included
-        for customer_id, due in _receivables_news(conn, since).items():
-            first_month = add_months(due.replace(day=1), 1)
-            q = quarter_start(first_month)
-            while q < q0 and q <= add_months(first_month, 2):
-                pairs[q].add(customer_id)
-                q = add_months(q, 3)
+        for customer_id, due_months in _receivables_news(conn, since).items():
+            for due_month in due_months:
+                first_month = add_months(due_month, 1)
+                q = quarter_start(first_month)
+                while q < q0 and q <= add_months(first_month, 2):
+                    pairs[q].add(customer_id)
+                    q = add_months(q, 3)
     # a version published since, starting before this quarter: the orders it governs now,
     # and those it took from an earlier version (its start onwards), are news — a draft's
     # too, also for the first month ever settled (a replay's first month)
@@ -241,22 +242,22 @@ def _touched_windows(conn: sa.Connection, first: dt.date, last: dt.date,
     return windows
 
 
-def _receivables_news(conn: sa.Connection, since: dt.datetime) -> dict[int, dt.date]:
+def _receivables_news(conn: sa.Connection, since: dt.datetime) -> dict[int, set[dt.date]]:
     """The customers whose invoices or payments were recorded (or changed: an import records
-    a changed row anew) or deleted after `since`, each with the earliest due date concerned:
-    an invoice's (its old one too, when changed; its old customer's too, when moved to
-    another), a red-letter invoice's blue one's, a payment's invoice's (a refund's on a
-    red-letter invoice: the blue one's too)."""
+    a changed row anew) or deleted after `since`, each with every due month concerned (its
+    first day; each one's payment rates are news, not only the earliest's): an invoice's (its
+    old one too, when changed; its old customer's too, when moved to another), a red-letter
+    invoice's blue one's, a payment's invoice's (a refund's on a red-letter invoice: the blue
+    one's too)."""
     invoice, payment = ReceivableInvoice, Payment
-    found: dict[int, dt.date] = {}
+    found: dict[int, set[dt.date]] = defaultdict(set)
     blue: set[str] = set()  # invoices whose due date is concerned: found by number
 
     def note(customer_id, due) -> None:
         if customer_id is None or due is None:
             return
         due = dt.date.fromisoformat(due) if isinstance(due, str) else due
-        customer_id = int(customer_id)
-        found[customer_id] = min(due, found.get(customer_id, due))
+        found[int(customer_id)].add(due.replace(day=1))
 
     for customer_id, due, reverses in conn.execute(sa.select(
             invoice.customer_id, invoice.due_on, invoice.reverses)

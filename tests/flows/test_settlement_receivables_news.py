@@ -120,4 +120,5 @@ def test_the_news_names_the_earliest_due_date_concerned(hub):
             ReceivableInvoice.invoice_no == september)).one()
         apply_changes(s, row, "import", due_on=D(2026, 11, 20))  # the due date corrected
     with get_engine(hub.db_url).connect() as conn:
-        assert _receivables_news(conn, since) == {kangda: D(2026, 9, 20)}
+        # every due month concerned: the old one and the new one
+        assert _receivables_news(conn, since) == {kangda: {D(2026, 9, 1), D(2026, 11, 1)}}
