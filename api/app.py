@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import customers, orders, rebates, signing_page, todos, webhooks
 from api.dispatcher import Dispatcher
-from api.errors import ApiError, validation_details
+from api.errors import ApiError, unreadable_body, validation_details
 from api.pages import REOPEN, staff_message, wants_html
 from connectors.base import TransientError
 from connectors.settings import Settings, get_settings
@@ -126,8 +126,11 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        # the router's own answers (no such address, no such method): in Chinese, as ours
+        # the router's own answers (no such address, no such method, a JSON body it could not
+        # parse): in Chinese, as ours
         missing = exc.status_code == 404
+        # FastAPI's 400 for a body it could not parse carries the parser's error as its cause
+        unreadable = unreadable_body(exc.__cause__ or exc.__context__)
         if wants_html(request):
             response = staff_message(exc.status_code, "页面不存在" if missing else "无法打开",
                                      "页面地址不正确。" + REOPEN)
@@ -136,6 +139,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         elif exc.status_code == 405:
             response = ApiError(405, "method_not_allowed",
                                 f"不支持该请求方法：{request.method} {request.url.path}").response()
+        elif unreadable is not None:
+            response = unreadable.response()
         else:
             response = ApiError(exc.status_code, "http_error", f"请求无法处理（{exc.status_code}）"
                                 ).response()
