@@ -37,7 +37,7 @@ class PrivateAnswers:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        signing = scope["path"].startswith("/sign/")
+        signing = signing_page.under_signing(scope["path"])
 
         async def with_headers(message) -> None:
             if message["type"] == "http.response.start":
@@ -131,7 +131,9 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         missing = exc.status_code == 404
         # FastAPI's 400 for a body it could not parse carries the parser's error as its cause
         unreadable = unreadable_body(exc.__cause__ or exc.__context__)
-        if wants_html(request):
+        if signing_page.under_signing(request.url.path):  # a customer's link, cut off
+            response = signing_page.broken_link(exc.status_code)
+        elif wants_html(request):
             response = staff_message(exc.status_code, "页面不存在" if missing else "无法打开",
                                      "页面地址不正确。" + REOPEN)
         elif missing:
@@ -158,6 +160,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        if signing_page.under_signing(request.url.path):
+            return signing_page.broken_link(400)
         if wants_html(request):  # a mistyped link opened in a browser: a page, not JSON
             return staff_message(400, "链接有误", "页面地址或提交的内容不正确。" + REOPEN)
         details = validation_details(exc.errors())
