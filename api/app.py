@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import customers, orders, rebates, signing_page, todos, webhooks
 from api.dispatcher import Dispatcher
-from api.errors import ApiError, validation_details
+from api.errors import ApiError, unreadable_body, validation_details
 from api.pages import REOPEN, staff_message, wants_html
 from connectors.base import TransientError
 from connectors.settings import Settings, get_settings
@@ -37,7 +37,7 @@ class PrivateAnswers:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        signing = scope["path"].startswith("/sign/")
+        signing = signing_page.under_signing(scope["path"])
 
         async def with_headers(message) -> None:
             if message["type"] == "http.response.start":
@@ -126,9 +126,14 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        # the router's own answers (no such address, no such method): in Chinese, as ours
+        # the router's own answers (no such address, no such method, a JSON body it could not
+        # parse): in Chinese, as ours
         missing = exc.status_code == 404
-        if wants_html(request):
+        # FastAPI's 400 for a body it could not parse carries the parser's error as its cause
+        unreadable = unreadable_body(exc.__cause__ or exc.__context__)
+        if signing_page.under_signing(request.url.path):  # a customer's link, cut off
+            response = signing_page.broken_link(exc.status_code)
+        elif wants_html(request):
             response = staff_message(exc.status_code, "页面不存在" if missing else "无法打开",
                                      "页面地址不正确。" + REOPEN)
         elif missing:
@@ -136,6 +141,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         elif exc.status_code == 405:
             response = ApiError(405, "method_not_allowed",
                                 f"不支持该请求方法：{request.method} {request.url.path}").response()
+        elif unreadable is not None:
+            response = unreadable.response()
         else:
             response = ApiError(exc.status_code, "http_error", f"请求无法处理（{exc.status_code}）"
                                 ).response()
@@ -153,6 +160,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        if signing_page.under_signing(request.url.path):
+            return signing_page.broken_link(400)
         if wants_html(request):  # a mistyped link opened in a browser: a page, not JSON
             return staff_message(400, "链接有误", "页面地址或提交的内容不正确。" + REOPEN)
         details = validation_details(exc.errors())

@@ -20,6 +20,28 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
+def not_utf8() -> ApiError:
+    """A JSON body in another encoding (GBK from a Windows program, UTF-16): UTF-8 only, as
+    RFC 8259 asks and as the hub keeps text."""
+    return ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码")
+
+
+def too_deep() -> ApiError:
+    """A JSON body nested past the parser's depth (it recurses once per [ or {)."""
+    return ApiError(400, "malformed_json", "请求体不是合法 JSON：嵌套层数过多",
+                    [{"field": "body", "problem": "too_deep"}])
+
+
+def unreadable_body(cause: BaseException | None) -> ApiError | None:
+    """What to answer when parsing a JSON body failed on `cause` (FastAPI turns that into a bare
+    400): said as the webhook says it; None for a cause that is not about the body's JSON."""
+    if isinstance(cause, UnicodeDecodeError):
+        return not_utf8()
+    if isinstance(cause, RecursionError):
+        return too_deep()
+    return None
+
+
 # pydantic's error types → what the field's value should be, in Chinese ({…}: the error's ctx)
 _PROBLEMS = {
     "missing": "缺少必填字段",

@@ -358,11 +358,23 @@ def _customers_table(body: dict, q: str, board_query: dict[str, str | None]) -> 
 @router.post("/rebates/settlements/{month}/{revision}/send",
              summary="重新发送结算版本的凭证与对账单")
 async def send_again(month: str, request: Request, background: BackgroundTasks,
-                     revision: int = Path(ge=1, le=MAX_ID),
-                     person: Staff = Depends(current_staff)) -> Response:
+                     revision: int = Path(ge=1, le=MAX_ID)) -> Response:
     """Send what is not out yet (after finance refused the batch or could not be reached):
     202 and the status address; 200 when everything is out already (nothing is sent again:
-    the batch goes once under its batch id). A browser is taken back to the status page."""
+    the batch goes once under its batch id). From finance's status page in a browser (its
+    重新发送 form): taken back to that page."""
+    if wants_html(request):
+        return await _send_from_page(request, background, month, revision)
+    person = await current_staff(request)
+    body, pending = await _send_pending(request, background, month, revision, person)
+    return JSONResponse(body, status_code=202 if pending else 200,
+                        headers={"Location": body["status_url"]})
+
+
+async def _send_pending(request: Request, background: BackgroundTasks, month: str,
+                        revision: int, person: Staff) -> tuple[dict, bool]:
+    """The revision's status as it is once what is not out has been handed to the background
+    (and whether there was anything to send)."""
     db_url = request.app.state.settings.db_url
     run = await run_in_threadpool(settlement_revision, db_url, month, revision, person)
     body = await run_in_threadpool(revision_status, db_url, run)
@@ -371,12 +383,28 @@ async def send_again(month: str, request: Request, background: BackgroundTasks,
         background.add_task(run_in_threadpool, deliver_revision, current_hub(), run.id)
         body["delivery"] = {**body["delivery"], "state": "sending", "label": "发送中",
                             "error": None}
-    if wants_html(request):  # back to the status page, its way to the board as it was
-        asked = request.query_params
-        return RedirectResponse(address(body["status_url"], **_scope_query(
-            asked.get("rep"), asked.get("region"))), status_code=303)
-    return JSONResponse(body, status_code=202 if pending else 200,
-                        headers={"Location": body["status_url"]})
+    return body, pending
+
+
+async def _send_from_page(request: Request, background: BackgroundTasks, month: str,
+                          revision: int) -> Response:
+    """重新发送 as a form: a login run out, a refusal or a post from another site is a page
+    (as for 确认), never the API's JSON error."""
+    person = await staff_for_page(request, from_link=False)
+    if not isinstance(person, Staff):
+        return person
+    if cross_site(request):
+        return refused_cross_site()
+    board_query = _scope_query(request.query_params.get("rep"),
+                               request.query_params.get("region"))
+    try:
+        body, _ = await _send_pending(request, background, month, revision, person)
+    except Refusal as exc:
+        back = address(request.url.path.removesuffix("/send"), **board_query)
+        return staff_page(exc.status, "无法发送", card("无法发送", exc.message)
+                          + f'<p><a id="back" href="{esc(back)}">‹ 返回本版结算</a></p>')
+    # back to the status page, its way to the board as it was (reloading does not post again)
+    return RedirectResponse(address(body["status_url"], **board_query), status_code=303)
 
 
 # --- the board on the phone (返利看板) ---------------------------------------------------------

@@ -65,6 +65,19 @@ def message_page(status: int, title: str, message: str) -> HTMLResponse:
     return HTMLResponse(render(title, card(title, message)), status_code=status)
 
 
+def under_signing(path: str) -> bool:
+    """Whether an address is the customer's (the signing page's), not a staff member's."""
+    return path == "/sign" or path.startswith("/sign/")
+
+
+def broken_link(status: int) -> HTMLResponse:
+    """An address under /sign/ the router does not take (the mail program wrapped the link
+    and cut off its token) or could not read: told in the customer's words (the staff
+    pages' advice, to reopen the push, means nothing to him)."""
+    return message_page(status, "链接无效",
+                        "签署链接不完整或有误，请核对链接是否完整，或联系您的销售顾问重新发送。")
+
+
 def quote_page(state: TokenState, token: str, error: str = "",
                signer_name: str | None = None) -> str:
     """The quote and the signing form; after a refused submit, the name as the signer typed

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from api.errors import ApiError, validation_details
+from api.errors import ApiError, not_utf8, too_deep, validation_details
 from api.schemas import IntentOrderIn
 from flows.signing import store_signing_event
 from models import (
@@ -108,9 +108,9 @@ def parse_order(body: bytes) -> IntentOrderIn:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码") from exc
+        raise not_utf8() from exc
     if "\x00" in text:
-        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：须为 UTF-8 编码")
+        raise not_utf8()
     try:
         data = json.loads(text.removeprefix("\ufeff"))  # a byte order mark is tolerated
     except json.JSONDecodeError as exc:  # the parser's own words are English: say where
@@ -119,8 +119,7 @@ def parse_order(body: bytes) -> IntentOrderIn:
                        [{"field": "body", "problem": "json_syntax", "line": exc.lineno,
                          "column": exc.colno}]) from exc
     except RecursionError as exc:  # the parser recurses once per [ or {: it was a 500
-        raise ApiError(400, "malformed_json", "请求体不是合法 JSON：嵌套层数过多",
-                       [{"field": "body", "problem": "too_deep"}]) from exc
+        raise too_deep() from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "请求体须为 JSON 对象")
     try:

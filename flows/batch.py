@@ -5,7 +5,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from connectors.base import PermanentError, TransientError
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
+
+from connectors.base import ConnectorError, PermanentError, TransientError
 
 log = logging.getLogger("salesops.flows")
 
@@ -37,6 +40,27 @@ class StepIncomplete(Exception):
         self.outcome = outcome
 
 
+# what the rep (order page, GET /orders/{id}) and the manager (to-do) read for a failure nobody
+# foresaw: its own text (an SQL statement, its parameters, a server path) is for the engineer
+INTERNAL_ERROR = "系统内部错误（详情已记入运行日志）"
+
+
+def shown_reason(exc: Exception) -> str:
+    """Why a record stopped, as people read it: a foreseen error's own message (a connector's,
+    a business refusal's), INTERNAL_ERROR for any other (the caller logs that one in full)."""
+    foreseen = isinstance(exc, ConnectorError | BusinessRefusal | OrderHeld)
+    return str(exc) if foreseen else INTERNAL_ERROR
+
+
+def _run_log() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run's logger inside a task or flow, so that the engineer reads an
+    unforeseen failure with the run that hit it; the module's logger outside one."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return log
+
+
 def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcome:
     out = Outcome()
     for rid in ids:
@@ -52,9 +76,9 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
         except OrderHeld as exc:
             out.held[rid] = str(exc)
             log.info("%s %s: on hold: %s", step, rid, exc)
-        except Exception as exc:  # noqa: BLE001 - an unforeseen failure stays this record's
-            out.retry[rid] = f"{type(exc).__name__}: {exc}"
-            log.exception("%s %s: unexpected failure", step, rid)
+        except Exception:  # noqa: BLE001 - an unforeseen failure stays this record's
+            out.retry[rid] = INTERNAL_ERROR
+            _run_log().exception("%s %s: unexpected failure", step, rid)
     if out.retry:
         raise StepIncomplete(step, out)
     return out
@@ -91,7 +115,7 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
         except Exception as exc:  # e.g. inventory unreachable for the whole batch
             log_exception("step %s failed for the batch", step.name)
             label = STEP_LABELS.get(step.name, step.name)
-            failed.update({rid: f"{label}：{exc}" for rid in pending})
+            failed.update({rid: f"{label}：{shown_reason(exc)}" for rid in pending})
             outcome = Outcome()
         blocked.update(_labelled(step.name, outcome.blocked))
         held.update(outcome.held)

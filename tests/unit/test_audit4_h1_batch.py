@@ -3,7 +3,7 @@ manager in the to-do: which step, in Chinese, before the outside system's own wo
 from __future__ import annotations
 
 from connectors.base import PermanentError, TransientError
-from flows.batch import run_each, run_steps
+from flows.batch import INTERNAL_ERROR, run_each, run_steps
 
 
 def step_named(name, fn):
@@ -32,8 +32,21 @@ def test_a_failed_or_blocked_record_says_which_step_in_chinese():
 
 def test_a_step_that_fails_for_the_whole_batch_says_which_step_in_chinese():
     def stock(ids):
-        raise ConnectionError("ERP unreachable")
+        raise TransientError("ERP unreachable", provider="erp")  # what the connector raises
 
     stock.name = "stock-check"
     _, failed, _, _ = run_steps([stock], ["a"], lambda *a: None)
     assert failed == {"a": "库存检查：ERP unreachable"}
+
+
+def test_an_unforeseen_failure_of_the_whole_batch_keeps_its_text_for_the_log():
+    """A step that fails for the batch on something unforeseen (the database refused its
+    read): the reason names the step; the SQL is logged, not shown."""
+    logged = []
+
+    def stock(ids):
+        raise RuntimeError("SELECT sku FROM intent_order_line: could not extend file")
+
+    stock.name = "stock-check"
+    _, failed, _, _ = run_steps([stock], ["a"], lambda *a: logged.append(a))
+    assert failed == {"a": f"库存检查：{INTERNAL_ERROR}"} and logged
