@@ -50,7 +50,7 @@ def load_token(db_url: str, token: str) -> TokenState:
             when = (row.used_at or quote.signed_at or utcnow()).astimezone(SHANGHAI)
             return TokenState(False, 409, "报价单已签署",
                               f"报价单 {quote.code} 已于 {when:%Y-%m-%d %H:%M} 签署，无需重复操作。")
-        if row.expires_at < utcnow():
+        if row.expires_at <= utcnow():
             return TokenState(False, 410, "链接已过期",
                               f"报价单 {quote.code} 的签署链接已过期，请联系销售顾问重新报价。")
         order = s.get(IntentOrder, quote.order_id)

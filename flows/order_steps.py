@@ -129,8 +129,9 @@ def render_quote(hub: Hub, order_id: str) -> None:
 
 
 def quote_expiry(quote: Quote) -> dt.datetime:
-    """A quote, and its signing link, is valid to the end of its last day in Shanghai."""
-    return dt.datetime.combine(quote.valid_until, dt.time(23, 59, 59), SHANGHAI)
+    """A quote, and its signing link, is valid to the end of its last day in Shanghai: the
+    first instant it is not (midnight after that day; its last second is still valid)."""
+    return dt.datetime.combine(quote.valid_until + dt.timedelta(days=1), dt.time(0), SHANGHAI)
 
 
 def quote_document(st: Settings, s: Session, order: IntentOrder, quote: Quote,
