@@ -20,6 +20,10 @@ def run_migrations_online() -> None:
             # the drop of a referenced table would fail. The pragma only works outside a
             # transaction; it is checked again at the end.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # the driver begins a transaction only before INSERT/UPDATE/DELETE: without this
+            # each schema statement would commit on its own, and a migrate interrupted
+            # halfway would leave a revision half applied under the old version number
+            connection.exec_driver_sql("BEGIN")
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=sqlite)
         with context.begin_transaction():

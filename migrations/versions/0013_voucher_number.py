@@ -43,7 +43,7 @@ def upgrade() -> None:
 
 
 def _record_numbers_already_sent(numbers: sa.Table) -> None:
-    """The vouchers of every batch prepared so far, numbered 1…n as their workbooks were."""
+    """The vouchers of every batch prepared so far, with the numbers they were sent with."""
     conn = op.get_bind()
     effect = sa.table('effect', sa.column('id'), sa.column('kind'), sa.column('business_key'),
                       sa.column('status'), sa.column('result'),
@@ -62,15 +62,26 @@ def _record_numbers_already_sent(numbers: sa.Table) -> None:
                 batches[key] = (content['vouchers'], done_at)
     taken: set[tuple[str, str, int]] = set()
     rows = []
-    for batch_id, (vouchers, done_at) in batches.items():
-        for number, voucher in enumerate(vouchers, start=1):
-            where = (voucher['word'], voucher['period'], number)
-            if where in taken:
-                continue
+
+    def record(batch_id, voucher, number, done_at) -> None:
+        where = (voucher['word'], voucher['period'], number)
+        if where not in taken:
             taken.add(where)
             rows.append({'word': voucher['word'], 'period': voucher['period'],
                          'number': number, 'batch_id': batch_id,
                          'voucher_key': voucher['voucher_key'], 'issued_at': done_at})
+
+    # a batch prepared since this revision (the way back and up again) carries the number
+    # each voucher was sent with: those first, as they were; the older ones were numbered
+    # 1…n in their workbooks, and a clash with a number already taken is skipped
+    numbered = {b: v for b, v in batches.items() if all(x.get('number') for x in v[0])}
+    for batch_id, (vouchers, done_at) in numbered.items():
+        for voucher in vouchers:
+            record(batch_id, voucher, int(voucher['number']), done_at)
+    for batch_id, (vouchers, done_at) in batches.items():
+        if batch_id not in numbered:
+            for number, voucher in enumerate(vouchers, start=1):
+                record(batch_id, voucher, number, done_at)
     if rows:
         op.bulk_insert(numbers, rows)
 
