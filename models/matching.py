@@ -15,23 +15,36 @@ How a query is scored against one stored name (an "entry"):
   for starting at word boundaries, and loses points for jumping into the middle of words,
   for skipping the trade name, and for query characters the name does not contain.
 * full-name comparison (queries with an organisation form or 7+ characters): rapidfuzz ratio
-  over the flat names and cores plus structure: same trade name and region with a related
-  industry is the same company written differently (typo, 有限责任公司 vs 有限公司); a different
-  region or trade name is a different company.
+  over the flat names and cores plus structure: the same trade name, region and industry is the
+  same company written differently (有限责任公司 vs 有限公司, 有限 dropped); a different region
+  or trade name is a different company. A trade name that only starts like the other's (新天 /
+  新天地, 中船 / 中船汉光) or an industry sharing a word (海运科技 / 海运控股) is suggested: siblings
+  and look-alikes look like that. A name without a trade name (上海电气集团, 长沙银行) links on
+  an equal region and industry and the same form but for a slip. The national prefix 中国 says
+  nothing about the region when both names write a place (中国石化山东… ≠ 中国石化上海…).
 * branches (分支机构) are customers of their own: a branch query prefers the branch's entry,
   never auto-links to the parent (nor a parent query to a branch); with the branch not on file
-  the parent is suggested with "分支机构未建档，总公司为…".
+  the parent is suggested with "分支机构未建档，总公司为…". A branch links to a stored branch
+  only when the branch parts agree and the head office typed with a form is the stored one
+  (exactly, without its form, or with a slip in the form); a head office typed as a short name
+  (康达医疗苏州分公司) links by the short-name rules.
 
 Decision (see the constants below): ``auto`` only when the best customer's evidence is of a kind
 that may link alone, scores at least AUTO_MIN_SCORE and leads the next customer by
 AUTO_MIN_MARGIN; ``suggest`` when something scores at least SUGGEST_MIN_SCORE; else ``unknown``.
 Evidence that never links alone, whatever its score (see _weak_evidence): a non-exact query
-of one or two characters; a trade name plus only generic words (方盛股份, 兴业科技) unless that
-is all the name says; region + trade name when the name goes on with a specific industry
-(辽宁成大 ↔ 辽宁成大生物: a group and its subsidiary); only the first two characters of a
-trade name of four or more (航天电子 ↔ 航天南湖电子) or two of three; query characters the name
-lacks; a dropped region short form; a full name with another region, legal form or trade name;
-anything between a branch and its parent.
+of one or two characters; one distinguishing character with generic words (洋股份 ↔ 洋河股份:
+a 股份 / 集团 / 控股 at the end of a short name is a generic word, not trade name); a trade
+name plus only generic words (方盛股份, 兴业科技) unless that is all the name says; a name
+written as words without a form (trade + industry + 股份/集团) that leaves out trade, industry
+or region words of the stored name (神州数码集团 ↔ 神州数码信息服务集团, 新华传媒股份 ↔
+安徽新华传媒); region + trade name when the name goes on with a specific industry (辽宁成大 ↔
+辽宁成大生物: a group and its subsidiary); only the first two characters of a trade name of
+four or more (航天电子 ↔ 航天南湖电子) or two of three; query characters the name lacks; a
+dropped region short form; a full name with another region, legal form or trade name, a trade
+name that only starts like the other, or an industry that only shares a word; anything between
+a branch and its parent. A full name whose part before its form (泰禾股份公司 → 泰禾股份) is
+exactly another file's name is suggested with that file next.
 
 Candidate generation never scans the index. Each name posts keys: its core's character
 bigrams, pairs of word initials (首都开发 → 首开), "region short form + word initial" (粤高,
@@ -60,6 +73,8 @@ from models.names import (
     PROVINCE_SHORT,
     REGION_SHORT_FORMS,
     SHORT_FORM_REGIONS,
+    NameAnalysis,
+    ParsedName,
     analyse_name,
     flat,
     normalize_name,
@@ -238,7 +253,7 @@ class _Target:
     def __init__(self, norm: str):
         pr = analyse_name(norm)
         p = pr.parsed
-        segs = pr.segments
+        segs = _generic_tail_apart(pr)
         self.norm = norm
         self.parsed = p
         self.full = flat(norm)
@@ -250,15 +265,12 @@ class _Target:
         generic_i: list[bool] = []
         links: set[tuple[int, int]] = set()
         head: range = range(0)
-        core = []
         offset = 0
         for label, text in segs:
             lab, w_s, w_e, generic, lk = _segment_info(label, text)
             n = len(text)
             if label == "T" and not head:
                 head = range(offset, offset + n)
-            if label != "O":
-                core.append(text)
             labels.append(lab)
             ws.extend(w_s)
             we.extend(w_e)
@@ -267,7 +279,9 @@ class _Target:
                 links.add((offset + a, offset + b))
             offset += n
         self.chars = self.pflat = "".join(text for _, text in segs)
-        self.core = "".join(core)
+        # the core as parsed (a generic tail taken apart above stays in it: 洋河股份 is not
+        # written 洋河 plus a form, and candidate keys and core-exact matches read it so)
+        self.core = "".join(text for label, text in pr.segments if label != "O")
         self.labels = labels = "".join(labels)
         # bytes and ranges are not containers the cyclic collector tracks: cached targets cost
         # it nothing (per-position flags as 0/1 bytes)
@@ -304,6 +318,24 @@ class _Target:
 
 
 _NO_LINKS: frozenset[tuple[int, int]] = frozenset()
+
+
+def _generic_tail_apart(pr: NameAnalysis) -> tuple[tuple[str, str], ...]:
+    """The labelled segments of a name, a trailing 股份 / 控股 / 集团 that the parse left in the
+    trade name taken apart as a generic word. A short name has no organisation form, so
+    洋河股份 parses as the trade name 洋河股份 and 丽江股份 as 丽江 + the trade name 股份; read so,
+    a query that takes one character and the generic word (洋股份, 云股份 with 云 = 云南) looks
+    like a whole trade name, and the "trade name + generic word only" rule does not see it."""
+    segs = pr.segments
+    if pr.parsed.org_form or not segs or segs[-1][0] != "T":
+        return segs
+    text = segs[-1][1]
+    for word in _GENERIC_WORDS:
+        if text == word and len(segs) > 1:
+            return segs[:-1] + (("O", word),)
+        if text.endswith(word) and len(text) > len(word):
+            return segs[:-1] + (("T", text[:-len(word)]), ("O", word))
+    return segs
 
 
 @lru_cache(maxsize=4096)
@@ -473,7 +505,7 @@ def _align_reasons(q: str, t: _Target, a: _Align) -> list[str]:
             regions = "/".join(SHORT_FORM_REGIONS.get(q[i], ()))
             reasons.append(f"地区简称 {q[i]}={regions}（全称未写地区）")
     used = {x for x in a.path if x >= 0}
-    trade = p.trade_name
+    trade = t.chars[t.head[0]:t.head[-1] + 1] if t.head else ""
     if trade and t.head and all(h in used for h in t.head):
         reasons.append(f"字号“{trade}”完整出现")
     elif trade and t.head and t.head[0] in used:
@@ -490,12 +522,19 @@ def _align_reasons(q: str, t: _Target, a: _Align) -> list[str]:
     return reasons
 
 
-def _weak_evidence(t: _Target, a: _Align) -> str:
-    """Why an otherwise good alignment must not link alone ("" when it may).
+def _weak_evidence(q: str, t: _Target, a: _Align) -> str:
+    """Why an otherwise good alignment of the query q must not link alone ("" when it may).
 
+    * at most one distinguishing character taken (of the trade name, the region as written or
+      a specific industry word), the rest generic words or a region short form (洋股份 ↔
+      洋河股份, 云股份 ↔ 丽江股份 with 云 = 云南): one character fits too many names.
     * trade name + generic words only (方盛股份, 兴业科技): fits every company of that trade
       name; allowed only when the query also took every industry word of the name (恒星科技 ↔
       河南恒星科技, 红相股份 ↔ 红相股份有限公司), not for 凯龙股份 ↔ 凯龙高科技.
+    * a name written as words without its organisation form — trade name, a specific industry
+      word and 股份 / 集团 / 控股 (神州数码集团, 新华传媒股份, 国药集团药业) — while the stored name has
+      trade, industry or region words the query left out (神州数码信息服务集团, 安徽新华传媒,
+      国药集团一致药业): a sibling of the group or the same business in another province.
     * region + trade name while the name goes on with a specific industry (辽宁成大 ↔
       辽宁成大生物): a group and its subsidiaries share region and trade name.
     * two characters of a three-character trade name (新天药业 ↔ 新天地药业).
@@ -511,6 +550,9 @@ def _weak_evidence(t: _Target, a: _Align) -> str:
             cats.add(lab)
     if -1 in a.path:
         cats.add("R")
+    distinct = sum(1 for x in used if labels[x] in "TR" or (labels[x] == "I" and not t.generic_i[x]))
+    if distinct <= 1:
+        return "仅一个有区分度的字（其余为通用词或地区），需人工确认"
     if "T" not in cats:
         return ""
     whole = all(h in used for h in t.head)
@@ -519,6 +561,13 @@ def _weak_evidence(t: _Target, a: _Align) -> str:
         every_industry = all(k in used for k, lab in enumerate(labels) if lab == "I")
         if not (whole and every_industry):
             return "仅字号加通用词，需人工确认"
+    if "i" in cats and any(w in q for w in _GENERIC_WORDS):
+        region_used = -1 in a.path
+        left = [k for k, lab in enumerate(labels)
+                if k not in used and (lab in "TI" or (lab == "R" and not region_used))]
+        if left:
+            words = "".join(t.chars[k] for k in left)
+            return f"名称未写组织形式，且略去了全称中的“{words}”（可能为同一集团或另一地区的企业），需人工确认"
     if "i" not in cats and "R" in cats and any(
             lab == "I" and not t.generic_i[k] and k not in used for k, lab in enumerate(labels)):
         return "仅地区加字号，名称另有行业词（可能为同一集团的其他企业），需人工确认"
@@ -568,11 +617,56 @@ def _is_full_name(q: _Target) -> bool:
     return (bool(q.parsed.org_form) and q.parsed.org_form != "集团") or len(q.pflat) >= 7
 
 
+_NATIONAL = frozenset({"中国"})
+
+
+def _regions_conflict(a: _Target, b: _Target) -> bool:
+    """Both names write a region and share none. The national prefix 中国 is left out of the
+    comparison when both also write a place: 中国石化山东泰山石油 and 中国石化上海石油化工 share
+    only 中国, and 山东 ≠ 上海 is a conflict. (中国… against 上海… is one too, as before.)"""
+    if not (a.parsed.regions and b.parsed.regions):
+        return False
+    ra, rb = a.regions - _NATIONAL, b.regions - _NATIONAL
+    if ra and rb:
+        return not (ra & rb)
+    return not (a.regions & b.regions)
+
+
+def _form_key(form: str) -> str:
+    """An organisation form without the words a rep drops or adds by slip (有限, 责任):
+    股份公司 = 股份有限公司, 有限责任公司 = 有限公司; 集团 and 股份 stay (another legal form)."""
+    return flat(form).replace("有限", "").replace("责任", "")
+
+
+def _parse_slip(a: ParsedName, b: ParsedName) -> bool:
+    """Whether two trade names of which one starts with the other are one trade name that a
+    slip misparsed: a slipped, dropped or swapped character in the industry or the form
+    (医疗设被, 疗器械, 有限公静 …) leaves its characters glued to the trade name, so the longer
+    trade name's extra characters are the other name's industry and form, in order (one may
+    be the slipped one): 康达医疗设被 / 康达 + 医疗设备, 东方铁塔股份有限公静 / 东方铁塔 + 股份有限
+    公司. Two clean parses are two trade names: the extra 地 of 新天地 is not in 药业股份有限公司,
+    华锦 of 北方华锦 not in 化学工业…, 汉光 of 中船汉光 not in 科技…."""
+    long, short = (a, b) if len(a.trade_name) > len(b.trade_name) else (b, a)
+    extra = flat(long.trade_name[len(short.trade_name):])
+    rest = short.industry + flat(short.org_form)
+    if not extra or not rest:
+        return False
+    return LCSseq.similarity(extra, rest) >= max(1, len(extra) - 1)
+
+
 def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
     """A full name against a stored name: rapidfuzz ratio, then structure. The same trade name,
     region and industry with an organisation form of the same family is the same company
     written differently (有限责任公司 for 有限公司, a slipped character); another region, trade
-    name or legal form is another company."""
+    name or legal form is another company.
+
+    Linking alone needs the trade names EQUAL (after normalisation) and the industries equal:
+    a trade name that merely starts like another's (新天/新天地, 同兴达/同兴, 中船/中船汉光,
+    北方华锦/北方) or an industry sharing a word (海运科技/海运控股, 科技控股/通信控股,
+    数码/数码信息服务) is often a sibling or a look-alike — suggested, never linked alone. A
+    name without a trade name (上海电气集团, 长沙银行: region + industry) links alone when its
+    region and industry equal the stored name's and the forms differ only by a slip (有限
+    dropped): the region carries the identity there."""
     qp, tp = q.parsed, t.parsed
     both_full = bool(qp.org_form) and bool(tp.org_form)
     r_full = fuzz.ratio(q.pflat, t.pflat)
@@ -582,21 +676,26 @@ def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
     else:
         score = r_full
     reasons = [f"全称相似度 {round(score)}"]
-    region_conflict = bool(qp.regions and tp.regions and not (q.regions & t.regions))
+    region_conflict = _regions_conflict(q, t)
     region_one_sided = bool(qp.regions) != bool(tp.regions)
     qt, tt = qp.trade_name, tp.trade_name
     same_trade = bool(qt) and qt == tt
     trade_compat = same_trade or (len(qt) >= 2 and len(tt) >= 2
                                   and (qt.startswith(tt) or tt.startswith(qt)))
+    # a trade name that only starts like the other's links alone only when a slip broke the
+    # parse of the longer one (康达医疗设被 / 康达 + 医疗设备): not when both parse cleanly
+    slip = not same_trade and trade_compat and _parse_slip(qp, tp)
     same_family = _org_family(qp.org_form) == _org_family(tp.org_form)
-    can_auto = trade_compat and not region_conflict and not region_one_sided
+    can_auto = (same_trade or slip) and not region_conflict and not region_one_sided
     if same_trade and both_full:
         if qp.industry == tp.industry:
             score = max(score, 94.0 if same_family else 80.0)
             reasons = [f"字号“{tt}”与行业一致"]
         elif _industry_related(qp.industry, tp.industry):
             score = max(score, 84.0 if same_family else 76.0)
-            reasons = [f"字号“{tt}”一致，行业表述不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
+            reasons = [(f"字号“{tt}”一致，行业表述不同（{qp.industry or '无'}/{tp.industry or '无'}），"
+                        "可能为同一集团的其他企业，需人工确认")]
+            can_auto = False
         else:
             score = min(score, 70.0)
             reasons = [f"字号“{tt}”一致，但行业不同（{qp.industry or '无'}/{tp.industry or '无'}）"]
@@ -605,6 +704,14 @@ def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
         score -= 8
         reasons.append(f"字号不同（{qt}/{tt}）")
         can_auto = False
+    elif qt and tt and not same_trade and not slip:
+        reasons.append(f"字号仅开头相同（{qt}/{tt}），需人工确认")
+    elif not qt and not tt and both_full and qp.industry and qp.industry == tp.industry \
+            and qp.regions and q.regions == t.regions \
+            and _form_key(qp.org_form) == _form_key(tp.org_form):
+        # no trade name on either side (上海电气集团股份公司 ↔ 上海电气集团股份有限公司)
+        can_auto = True
+        reasons.append("无字号，地区与行业一致")
     elif not both_full and score < FULL_NAME_TYPO_RATIO:
         can_auto = False
     if tp.org_form and not qp.org_form and len(q.pflat) > len(t.pflat) \
@@ -646,7 +753,7 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
             s = _align_score(a, m)
             may = a.skips == 0 and a.generic == 0 and -2 not in a.path and m >= AUTO_MIN_QUERY_LEN
             reasons = _align_reasons(qf, t, a)
-            weak = _weak_evidence(t, a) if may else ""
+            weak = _weak_evidence(qf, t, a) if may else ""
             if weak:
                 may = False
                 reasons.append(weak)
@@ -665,6 +772,19 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
         if s > best[0] or (s == best[0] and may and not best[2]):
             best = (s, reasons, may)
     return best
+
+
+def _same_head_office(qp: _Target, t: _Target) -> bool:
+    """Whether a branch query's head office (qp, its parent part) is exactly the stored
+    branch's: the same name, or the same name without its organisation form (中信证券上海分公司
+    ↔ 中信证券股份有限公司上海分公司), or the same core with a slip in the form (有限 dropped).
+    A branch links to a branch only then: two similar head offices are two companies."""
+    if not qp.pflat:
+        return False
+    if qp.pflat in (t.pflat, t.core):
+        return True
+    return bool(qp.core) and qp.core == t.core and bool(qp.parsed.org_form) \
+        and _form_key(qp.parsed.org_form) == _form_key(t.parsed.org_form)
 
 
 def _branch_key(branch: str) -> str:
@@ -894,6 +1014,11 @@ class NameIndex:
                 best[entry.customer_id] = (score, may, slot, reasons)
         if q.regions and _is_full_name(q):
             self._check_legal_regions(q, best)
+        stem_owners = self._stem_owners(q)
+        for cid, slot in stem_owners.items():
+            if cid not in best:
+                score, reasons, _ = self._score(q, slot)
+                best[cid] = (max(score, SUGGEST_MIN_SCORE), False, slot, reasons)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ranked = [kv for kv in ranked if kv[1][0] >= SUGGEST_MIN_SCORE]
         if not ranked:
@@ -903,6 +1028,18 @@ class NameIndex:
         decision = "suggest"
         if top_may and top_score >= AUTO_MIN_SCORE and top_score - second >= AUTO_MIN_MARGIN:
             decision = "auto"
+        if stem_owners.keys() - {ranked[0][0]}:
+            # the typed name minus (part of) its form is exactly another file's name
+            # (泰禾股份公司: 泰禾股份 is 南通泰禾化工's short name): a person chooses, the files
+            # of that name listed right after the best
+            decision = "suggest"
+            top_cid, (score, may, slot, reasons) = ranked[0]
+            names = "、".join(dict.fromkeys(self._entries[s].name for s in stem_owners.values()
+                                            if self._entries[s].customer_id != top_cid))
+            ranked[0] = (top_cid, (score, may, slot,
+                                   reasons + [f"去掉组织形式后与其他客户的名称“{names}”一致，需人工确认"]))
+            owners = [kv for kv in ranked[1:] if kv[0] in stem_owners]
+            ranked = ranked[:1] + owners + [kv for kv in ranked[1:] if kv[0] not in stem_owners]
         candidates = []
         for i, (cid, (score, may, slot, reasons)) in enumerate(ranked[:max(1, limit)]):
             entry = self._entries[slot]
@@ -918,6 +1055,27 @@ class NameIndex:
                                         tuple(dict.fromkeys(rs))))
         return MatchResult(query, norm, decision, tuple(candidates))
 
+    def _stem_owners(self, q: _Target) -> dict[int, int]:
+        """Customers (→ the slot) having a name exactly equal to the typed name without its
+        organisation form or its last words (泰禾股份公司 → 泰禾股份, 泰禾). A rep who adds 公司
+        to a short name means the file of that short name as much as the file whose legal name
+        the result resembles."""
+        segs = q.segments
+        if not q.parsed.org_form or q.parsed.is_branch:
+            return {}
+        out: dict[int, int] = {}
+        n = len(segs)
+        while n > 1 and segs[n - 1][0] == "O":
+            n -= 1
+            stem = "".join(text for _, text in segs[:n])
+            if len(stem) < 2:
+                break
+            for slot in _slots(self._exact, stem):
+                entry = self._entries[slot]
+                if entry is not None:
+                    out.setdefault(entry.customer_id, slot)
+        return out
+
     def _check_legal_regions(self, q: _Target, best: dict) -> None:
         """A full name with a region names another company when the customer's legal name
         has a different region, whatever alias matched (浙江康达… is not 江苏康达…)."""
@@ -926,7 +1084,7 @@ class NameIndex:
             if legal_slot is None or legal_slot == slot or score >= EXACT_SCORE:
                 continue
             lt = self._target(legal_slot)
-            if lt.parsed.regions and not (q.regions & lt.regions):
+            if _regions_conflict(q, lt):
                 best[cid] = (score - 30, False, slot,
                              reasons + [f"地区不同（{q.parsed.region}/{lt.parsed.region}）"])
 
@@ -942,8 +1100,15 @@ class NameIndex:
         if not qb and not tb:
             return _name_score(q, t)
         if qb and t.parsed.is_branch:
-            score, reasons, may = _name_score(_parent_target(q), t)
+            qp = _parent_target(q)
+            score, reasons, may = _name_score(qp, t)
             if _branch_key(q.branch) == _branch_key(t.branch):
+                if may and qp.parsed.org_form and not _same_head_office(qp, t):
+                    # the same office of two similar head offices (国药集团一致药业…广州办事处 /
+                    # 国药集团药业…广州办事处) is another company's office. A head office typed
+                    # as a short name (康达医疗苏州分公司) links by the short-name rules.
+                    may = False
+                    reasons = reasons + ["总公司名称不完全一致，需人工确认"]
                 return score, [f"分支机构一致（{t.parsed.branch}）"] + reasons, may
             return (min(score, RELATED_CAP) - 10, [f"分支机构不同（{q.parsed.branch}/{t.parsed.branch}）"]
                     + reasons, False)

@@ -267,3 +267,66 @@ def test_remove_customer_across_a_compaction():
     assert len(index) == 100
     assert 7 not in ids(index.search("康达别名3"))
     assert ids(index.search("江苏康1150达医疗设备有限公司"))[0] == 1150
+
+
+# --- wrong-party links between look-alikes (suggest, never auto) ----------------------------
+
+LOOK_ALIKES = {
+    21: "新天地药业股份有限公司",
+    22: "兴业皮革科技股份有限公司",
+    23: "中国石化上海石油化工股份有限公司",
+    24: "上海电气集团股份有限公司",
+    25: "南通泰禾化工股份有限公司",
+    26: "泰禾集团股份有限公司",
+    27: "江苏洋河酒厂股份有限公司",
+    28: "神州数码信息服务集团股份有限公司",
+    29: "安徽新华传媒股份有限公司",
+}
+
+
+@pytest.fixture
+def look_alikes() -> NameIndex:
+    entries = [NameEntry(f"c:{cid}", cid, name, "legal") for cid, name in LOOK_ALIKES.items()]
+    entries += [NameEntry("a:25", 25, "泰禾股份", "short"), NameEntry("a:26", 26, "泰禾集团", "short"),
+                NameEntry("a:27", 27, "洋河股份", "short")]
+    return NameIndex.build(entries)
+
+
+@pytest.mark.parametrize("query", [
+    "新天药业股份有限公司",          # trade name 新天 only starts like 新天地
+    "兴业材料科技股份有限公司",      # same trade name, industries share only 科技
+    "中国石化山东泰山石油股份有限公司",  # 中国 shared, 山东 ≠ 上海
+    "洋股份",                      # one character of 洋河 + the generic 股份
+    "神州数码集团",                 # 信息服务 left out: a sibling of the group
+    "新华传媒股份",                 # 安徽 left out by a name written as words
+])
+def test_a_look_alike_is_suggested_not_linked(look_alikes, query):
+    assert look_alikes.search(query).decision != "auto", query
+
+
+def test_the_same_trade_and_industry_with_a_slip_in_the_form_still_links(look_alikes):
+    result = look_alikes.search("新天地药业股份公司")
+    assert result.decision == "auto" and ids(result)[0] == 21
+
+
+def test_a_name_without_trade_name_links_on_equal_region_industry_and_form(look_alikes):
+    result = look_alikes.search("上海电气集团股份公司")
+    assert result.decision == "auto" and ids(result)[0] == 24
+    # another legal form (no 集团) is another company
+    assert look_alikes.search("上海电气股份公司").decision != "auto"
+
+
+def test_a_short_name_plus_form_of_another_file_asks(look_alikes):
+    """泰禾股份公司: 泰禾股份 is file 25's short name, the legal name resembles file 26's."""
+    result = look_alikes.search("泰禾股份公司")
+    assert result.decision == "suggest"
+    assert set(ids(result)[:2]) == {25, 26}
+
+
+def test_a_branch_links_a_branch_only_under_the_same_head_office(index):
+    # a slip in the head office's form: the same head office
+    result = index.search("江苏康达医疗设备有限责任公司苏州分公司")
+    assert result.decision == "auto" and ids(result)[0] == 2
+    # a head office spelt otherwise (a slipped character in it): a person checks
+    result = index.search("江苏康达医疗设被有限公司苏州分公司")
+    assert result.decision == "suggest" and ids(result)[0] == 2
