@@ -64,9 +64,23 @@ def claim_orders(hub: Hub, order_ids: list[str] | None, limit: int, run_id: str)
         return [oid for oid in candidates if oid in won]
 
 
+def ours(order_ids: list[str]) -> list[str]:
+    """The orders of `order_ids` this run still holds. A step's task retried over its batch
+    skips an order it put on hold meanwhile: its lease was given back, and a rep's or a
+    manager's decision may have sent it to another run, which works on it now (two runs
+    would both call out for it: `once()` cannot tell the other's call in progress from a
+    crash)."""
+    run_id = current_run_id()
+    with session_scope(current_hub().db_url) as s:
+        held = set(s.exec(select(IntentOrder.id).where(IntentOrder.id.in_(order_ids),
+                                                       IntentOrder.claimed_by == run_id)))
+    return [oid for oid in order_ids if oid in held]
+
+
 @task(name="customer-check", **STEP)
 def check_customers(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     return run_each("customer-check", order_ids,
                     lambda oid: customer_check.check_customer(hub, oid))
 
@@ -74,6 +88,7 @@ def check_customers(order_ids: list[str]) -> Outcome:
 @task(name="stock-check", **STEP)
 def check_stock(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     with session_scope(hub.db_url) as s:
         skus = sorted(set(s.exec(select(IntentOrderLine.sku).where(
             IntentOrderLine.order_id.in_(order_ids)))))
@@ -85,6 +100,7 @@ def check_stock(order_ids: list[str]) -> Outcome:
 @task(name="rebate-preview", **STEP)
 def preview_rebates(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     return run_each("rebate-preview", order_ids,
                     lambda oid: rebate_preview.preview_for_order(hub, oid))
 
@@ -92,12 +108,14 @@ def preview_rebates(order_ids: list[str]) -> Outcome:
 @task(name="quote-pdf", **STEP)
 def render_quotes(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     return run_each("quote-pdf", order_ids, lambda oid: order_steps.render_quote(hub, oid))
 
 
 @task(name="signature-request", **STEP)
 def request_signatures(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     return run_each("signature-request", order_ids,
                     lambda oid: order_steps.request_signature(hub, oid))
 
@@ -105,6 +123,7 @@ def request_signatures(order_ids: list[str]) -> Outcome:
 @task(name="quote-email", **STEP)
 def send_quote_emails(order_ids: list[str]) -> Outcome:
     hub = current_hub()
+    order_ids = ours(order_ids)
     return run_each("quote-email", order_ids, lambda oid: order_steps.send_quote_mail(hub, oid))
 
 
@@ -157,10 +176,15 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
 
 
 def mark_inbox_done(hub: Hub, order_ids: list[str]) -> None:
+    """The orders' inbox events are done — not one whose order is back in line (a decision on
+    its customer released it meanwhile and set its event pending: the dispatcher starts it)."""
     if order_ids:
         with session_scope(hub.db_url) as s:
+            back_in_line = select(IntentOrder.id).where(
+                IntentOrder.id.in_(order_ids), IntentOrder.status == OrderStatus.received.value)
             s.exec(sa.update(InboxEvent).where(InboxEvent.source == "intent-order",
-                                               InboxEvent.subject_id.in_(order_ids))
+                                               InboxEvent.subject_id.in_(order_ids),
+                                               InboxEvent.subject_id.not_in(back_in_line))
                    .values(status="done"))
 
 

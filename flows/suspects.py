@@ -94,7 +94,11 @@ def hold_for_suspect(hub: Hub, order_id: str, typed: str,
     suspect_id = _suspect_for(hub, suspect_key(typed), typed)
     escalated_todo = None
     with session_scope(hub.db_url) as s:
-        suspect = s.get(SuspectName, suspect_id)
+        # the name as it is now, held until this transaction ends: a manager deciding it
+        # meanwhile waits, or is seen (its decision taken, not escalated over)
+        lock_customer_files(s)
+        suspect = s.exec(select(SuspectName).where(SuspectName.id == suspect_id)
+                         .with_for_update()).one()
         order = s.get(IntentOrder, order_id)
         if s.exec(select(SuspectSighting.id).where(SuspectSighting.suspect_id == suspect_id,
                                                    SuspectSighting.order_id == order_id)
@@ -352,7 +356,10 @@ def _manages(session: Session, manager_id: str, staff_id: str) -> bool:
 
 
 def _open_suspect(s: Session, suspect_id: int, person: Staff) -> SuspectName:
-    suspect = s.get(SuspectName, suspect_id)
+    # locked as read (PostgreSQL): two decisions at once — two managers, or a manager and the
+    # hourly sweep — are taken one after the other, the second finding the name decided
+    suspect = s.exec(select(SuspectName).where(SuspectName.id == suspect_id).with_for_update()
+                     .execution_options(populate_existing=True)).first()
     if suspect is None:
         raise DecisionError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
     if suspect.status not in SuspectStatus.OPEN:
@@ -398,6 +405,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
                             "请填写工商全称后再新建客户档案")
     actor = f"staff:{person.id}"
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # SQLite: the write lock first, what is read below is current
         suspect = _open_suspect(s, suspect_id, person)
         name = record.legal_name if record else wanted
         existing = files_of(s, record) if record else exact_matches(s, name)
@@ -464,9 +472,12 @@ def release_orders(s: Session, suspect_id: int, customer_id: int, actor: str) ->
     """Orders that waited on (or were blocked by) a suspect name go on with the customer —
     not one whose customer was chosen for it meanwhile (by its rep): that one is decided,
     and if it stopped later it stopped for another reason."""
+    # locked as read: a rep's choice for one of them at the same time waits, then the order is
+    # no longer waiting (PostgreSQL reads the row again after the wait) and is left to it
     orders = s.exec(select(IntentOrder).where(
         IntentOrder.suspect_id == suspect_id, IntentOrder.customer_id.is_(None),
-        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))).all()
+        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))
+        .with_for_update().execution_options(populate_existing=True)).all()
     return continue_orders(s, orders, customer_id, actor)
 
 
@@ -509,7 +520,11 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
     from the suggestions; the name itself stays a suspect until a manager decides."""
     actor = f"staff:{person.id}"
     with session_scope(hub.db_url) as s:
-        order = s.get(IntentOrder, order_id)
+        # the order as it is now, held until the choice commits: a manager's decision (or the
+        # hourly sweep) releasing it at the same time waits, then finds it no longer waiting
+        lock_customer_files(s)
+        order = s.exec(select(IntentOrder).where(IntentOrder.id == order_id)
+                       .with_for_update()).first()
         if order is None:
             raise DecisionError(404, "unknown_order", f"意向单不存在：{order_id}")
         if not may_choose_for_order(person, order, s):
