@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from sqlmodel import select
 
 from flows import customer_check, notices, order_steps, rebate_preview
-from flows.batch import Outcome, run_each, run_steps
+from flows.batch import Outcome, retry_unless_refused, run_each, run_steps
 from flows.dispatch import claims_kept, order_lease_free, take
 from flows.hub import Hub, current_hub
 from models import (
@@ -29,8 +29,10 @@ from models.db import session_scope
 from models.oplog import apply_changes
 
 RETRY_DELAYS = [2, 10, 30]
+# a step refused for the whole batch (the ERP refuses the stock query) is not retried: its
+# orders are blocked at once (`run_steps`)
 STEP = dict(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE,
-            persist_result=False)
+            persist_result=False, retry_condition_fn=retry_unless_refused)
 
 
 def current_run_id() -> str:
