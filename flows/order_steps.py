@@ -157,13 +157,20 @@ def quote_of(session: Session, order_id: str) -> Quote | None:
 
 
 def render_quote(hub: Hub, order_id: str) -> None:
+    """Render the order's quote PDF (the quote row, its code and signing token first, once).
+    A PDF already rendered is kept, unless the quote has not gone out yet (draft) and the
+    order's shortage changed since (a rerun's stock check found it short, or no longer):
+    rendered again, same code, so the customer gets the note 部分物料库存不足… exactly when
+    the order is short."""
     with session_scope(hub.db_url) as s:
         quote = quote_of(s, order_id)
-        if quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists():
-            return
         if quote is None:  # written with the order's file: a merge waits, or is seen
             lock_customer_files(s)
         order = s.get(IntentOrder, order_id)
+        if (quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists()
+                and (quote.pdf_stock_note == order.stock_short
+                     or quote.status != QuoteStatus.draft.value)):
+            return
         lines = order_lines(s, order_id)
         if quote is None:
             total, tax = quote_totals(lines)
@@ -183,7 +190,8 @@ def render_quote(hub: Hub, order_id: str) -> None:
     path = hub.settings.path("quotes") / f"{doc.code}.pdf"
     sha = render_quote_pdf(doc, path)
     with session_scope(hub.db_url) as s:
-        apply_changes(s, quote_of(s, order_id), ACTOR, pdf_path=str(path), pdf_sha256=sha)
+        apply_changes(s, quote_of(s, order_id), ACTOR, pdf_path=str(path), pdf_sha256=sha,
+                      pdf_stock_note=doc.note is not None)
 
 
 def quote_expiry(quote: Quote) -> dt.datetime:
