@@ -57,6 +57,16 @@ def _public_url_warning(settings, api_url: str) -> str | None:
             "请将 SALESOPS_PUBLIC_BASE_URL 设为客户能访问的地址（如 https://hub.example.com）")
 
 
+def _warn_unknown_assignees(settings) -> None:
+    """A word for the ops engineer for each assignee setting (SALESOPS_PURCHASING_ASSIGNEE …)
+    naming nobody on file: the to-dos for it could not be stored (a short order would be
+    blocked for it). A warning, not a refusal: a new hub serves before its staff is imported."""
+    from flows.notices import unknown_assignees
+
+    for text in unknown_assignees(settings.db_url, settings):
+        print(f"注意：{text}", file=sys.stderr)
+
+
 def cmd_serve(args) -> int:
     from connectors.settings import get_settings, settings_env
     from deployments.stack import STOP_SIGNALS, LocalStack
@@ -69,6 +79,7 @@ def cmd_serve(args) -> int:
             f"API 端口 {settings.api_host}:{settings.api_port} 已被占用（另一个 salesops serve？）；"
             "请先停止占用它的进程，或用 SALESOPS_API_PORT 换一个端口", 1)
     migrate(settings.db_url)
+    _warn_unknown_assignees(settings)
     # the children run from the repository root: they get these settings, not that root's .env
     stack = LocalStack(settings.data_dir, settings_env(settings), api_port=settings.api_port,
                        api_host=settings.api_host, prefect_api_url=_configured_prefect_api_url(),

@@ -52,6 +52,27 @@ def shown_reason(exc: Exception) -> str:
     return str(exc) if foreseen else INTERNAL_ERROR
 
 
+def retry_unless(*refusals: type[Exception]):
+    """A Prefect `retry_condition_fn`: the task is retried unless it failed on one of
+    `refusals` (a refusal fails the same way every time: asking again only delays the person
+    who must act, and calls the refusing system again for nothing)."""
+    def retry(task, task_run, state) -> bool:
+        try:
+            state.result()
+        except refusals:
+            return False
+        except Exception:  # noqa: BLE001 - whatever else failed may pass on a retry
+            return True
+        return True
+
+    return retry
+
+
+# a batch task refused as a whole (the ERP refuses the stock query): not retried, its records
+# are blocked (`run_steps`)
+retry_unless_refused = retry_unless(PermanentError, BusinessRefusal)
+
+
 def _run_log() -> logging.Logger | logging.LoggerAdapter:
     """The Prefect run's logger inside a task or flow, so that the engineer reads an
     unforeseen failure with the run that hit it; the module's logger outside one."""
@@ -102,7 +123,9 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
     """Push records through batch tasks in order. Returns (finished, failed, blocked, held): a
     record leaves the line at the step that failed (transient, for a later retry), blocked it
     (a person must act) or parked it (it waits for a decision); a step that fails as a whole
-    leaves all its records failed."""
+    leaves all its records failed, or blocked when it was refused (a PermanentError, e.g. the
+    ERP refusing the stock query, or a BusinessRefusal): the same refusal would meet every
+    retry."""
     pending, failed, blocked, held = list(ids), {}, {}, {}
     for step in steps:
         if not pending:
@@ -112,6 +135,9 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
         except StepIncomplete as exc:  # task retries exhausted: the rest waits for the sweeper
             outcome = exc.outcome
             failed.update(_labelled(step.name, outcome.retry))
+        except (PermanentError, BusinessRefusal) as exc:  # e.g. the ERP refused the stock query
+            log.error("step %s refused for the batch: %s", step.name, exc)
+            outcome = Outcome(blocked={rid: str(exc) for rid in pending})
         except Exception as exc:  # e.g. inventory unreachable for the whole batch
             log_exception("step %s failed for the batch", step.name)
             label = STEP_LABELS.get(step.name, step.name)

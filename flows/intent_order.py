@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from sqlmodel import select
 
 from flows import customer_check, notices, order_steps, rebate_preview
-from flows.batch import Outcome, run_each, run_steps
+from flows.batch import Outcome, retry_unless_refused, run_each, run_steps
 from flows.dispatch import claims_kept, order_lease_free, take
 from flows.hub import Hub, current_hub
 from models import (
@@ -29,8 +29,10 @@ from models.db import session_scope
 from models.oplog import apply_changes
 
 RETRY_DELAYS = [2, 10, 30]
+# a step refused for the whole batch (the ERP refuses the stock query) is not retried: its
+# orders are blocked at once (`run_steps`)
 STEP = dict(retries=len(RETRY_DELAYS), retry_delay_seconds=RETRY_DELAYS, cache_policy=NO_CACHE,
-            persist_result=False)
+            persist_result=False, retry_condition_fn=retry_unless_refused)
 
 
 def current_run_id() -> str:
@@ -87,14 +89,25 @@ def check_customers(order_ids: list[str]) -> Outcome:
 
 @task(name="stock-check", **STEP)
 def check_stock(order_ids: list[str]) -> Outcome:
+    """Check each order of the batch, in creation order (as claimed), against what is left of
+    each SKU: the inventory's availability, asked once for the whole batch, minus what the
+    hub has promised that the inventory does not know of yet (`order_steps.promised_stock`)
+    and minus what the orders before it in this batch want. Two orders that each fit the
+    stock but not together: the second is short. The inventory refusing the query (a
+    PermanentError, e.g. 401) blocks every order of the batch with its message, at once."""
     hub = current_hub()
     order_ids = ours(order_ids)
     with session_scope(hub.db_url) as s:
         skus = sorted(set(s.exec(select(IntentOrderLine.sku).where(
             IntentOrderLine.order_id.in_(order_ids)))))
+        promised = order_steps.promised_stock(s, skus)
     available = hub.inventory.availability(skus)  # one call for the whole batch
-    return run_each("stock-check", order_ids,
-                    lambda oid: order_steps.check_stock(hub, oid, available))
+
+    def check(oid: str) -> None:
+        for sku, qty in order_steps.check_stock(hub, oid, available, promised).items():
+            promised[sku] = promised.get(sku, 0) + qty
+
+    return run_each("stock-check", order_ids, check)
 
 
 @task(name="rebate-preview", **STEP)
@@ -131,18 +144,6 @@ STEPS = [check_customers, check_stock, preview_rebates, render_quotes, request_s
          send_quote_emails]
 
 
-def _blocking_key(s, oid: str) -> str:
-    """The business key of the to-do about the order's blocking: its open one, if a person has
-    not dealt with it yet; else a new one (an order run again after its to-do was done and
-    blocked again is news: its own to-do, mailed)."""
-    todos = s.exec(select(Todo.business_key, Todo.status).where(
-        Todo.kind == "order_blocked", Todo.order_id == oid).order_by(Todo.id)).all()
-    for key, status in todos:
-        if status == "open":
-            return key
-    return f"order:{oid}" + (f":{len(todos) + 1}" if todos else "")
-
-
 def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) -> None:
     """Record on each order why it did not finish; release the claim. An order out of
     attempts moves from `failed` to `blocked` (both dicts are updated). The blocked orders'
@@ -165,7 +166,7 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
             assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
             body = f"意向单 {oid}（客户“{order.customer_name}”）无法自动处理：{reason}"
             todo = notices.open_todo(
-                s, kind="order_blocked", key=_blocking_key(s, oid),
+                s, kind="order_blocked", key=notices.order_todo_key(s, "order_blocked", oid),
                 title=f"意向单 {oid} 需人工处理", body=body, assignee_id=assignee,
                 due_hours=hub.settings.todo_due_hours, order_id=oid)
             if todo.body != body:  # its to-do still open: it says why the order stopped now

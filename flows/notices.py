@@ -9,6 +9,8 @@ from sqlmodel import Session, select
 
 from connectors.email import OutgoingMail
 from connectors.notify import PushMessage
+from connectors.settings import Settings
+from flows.batch import BusinessRefusal
 from flows.effects import once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
@@ -26,6 +28,52 @@ def staff(session: Session, staff_id: str | None) -> Staff | None:
 def manager_of(session: Session, rep_id: str | None) -> Staff | None:
     rep = staff(session, rep_id)
     return staff(session, rep.manager_id) if rep else None
+
+
+# the settings naming who gets which to-dos, and what people read for each
+ASSIGNEE_SETTINGS = {
+    "purchasing_assignee": "采购预警",
+    "legal_assignee": "法务资质初审",
+    "finance_assignee": "开票准备",
+    "risk_assignee": "客户工商信息变更",
+    "suspect_fallback_decider": "销售无上级时的疑似新客户确认与签署未完成待办",
+}
+
+
+def unknown_assignee(setting: str, staff_id: str) -> str:
+    """What people read when a setting names a staff id nobody on file has (a typo, or the
+    person left): a to-do for nobody cannot be stored (todo.assignee_id is a staff id)."""
+    return (f"{ASSIGNEE_SETTINGS[setting]}的接收人 SALESOPS_{setting.upper()}={staff_id} "
+            "不在员工名单中：请在员工名单中添加该员工，或改正该设置")
+
+
+def assignee(session: Session, settings: Settings, setting: str) -> str:
+    """The staff id `setting` names; a BusinessRefusal naming it when nobody on file has it
+    (the record is blocked with that reason instead of failing on the to-do's foreign key)."""
+    staff_id = getattr(settings, setting)
+    if staff(session, staff_id) is None:
+        raise BusinessRefusal(unknown_assignee(setting, staff_id))
+    return staff_id
+
+
+def unknown_assignees(db_url: str, settings: Settings) -> list[str]:
+    """The assignee settings naming nobody on file, as people read them (checked where the hub
+    starts serving: better said then than at the first order it stops)."""
+    with session_scope(db_url) as s:
+        return [unknown_assignee(name, getattr(settings, name)) for name in ASSIGNEE_SETTINGS
+                if staff(s, getattr(settings, name)) is None]
+
+
+def order_todo_key(session: Session, kind: str, order_id: str) -> str:
+    """The business key of the order's to-do of `kind` to write to: its open one, if a person
+    has not dealt with it yet; else a new one (news after the last one was done is its own
+    to-do, mailed: an order blocked again, a SKU newly short)."""
+    todos = session.exec(select(Todo.business_key, Todo.status).where(
+        Todo.kind == kind, Todo.order_id == order_id).order_by(Todo.id)).all()
+    for key, status in todos:
+        if status == "open":
+            return key
+    return f"order:{order_id}" + (f":{len(todos) + 1}" if todos else "")
 
 
 def open_todo(session: Session, *, kind: str, key: str, title: str, body: str,
@@ -53,21 +101,23 @@ def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
         apply_changes(session, todo, actor, status="done")
 
 
-def mail_todo(hub: Hub, todo_id: int) -> None:
-    """Tell the assignee (and cc) about a to-do, once."""
+def mail_todo(hub: Hub, todo_id: int, news: str | None = None) -> None:
+    """Tell the assignee (and cc) about a to-do, once; `news` names a change of an open to-do
+    worth its own mail (its own key: the first mail is already done)."""
     with session_scope(hub.db_url) as s:
         todo = s.get(Todo, todo_id)
+        key = todo.business_key + (f"#{news}" if news else "")
         assignee = staff(s, todo.assignee_id)
         cc = [p.email for p in (staff(s, i) for i in (todo.cc or "").split(",") if i) if p]
         mail = OutgoingMail(
-            idempotency_key=f"todo:{todo.kind}:{todo.business_key}",
+            idempotency_key=f"todo:{todo.kind}:{key}",
             to=(assignee.email,), cc=tuple(cc),
             subject=f"【待办】{todo.title}",
             text=(f"{assignee.name}，您好：\n\n{todo.body}\n\n"
                   f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
                   f"办理（我的待办）：{todos_link(hub)}\n"
                   f"—— 销售运营中台（自动发送）"))
-    once(hub.db_url, "todo_mail", _mail_key(todo.kind, todo.business_key),
+    once(hub.db_url, "todo_mail", _mail_key(todo.kind, key),
          lambda: {"message_id": hub.mailer.send(mail)})
 
 

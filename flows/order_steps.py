@@ -7,9 +7,12 @@ Outside calls go through `once()` so a rerun never repeats a mail, an envelope o
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from connectors.email import Attachment, OutgoingMail
@@ -18,10 +21,10 @@ from connectors.settings import Settings
 from flows.batch import BusinessRefusal
 from flows.effects import effect_result, once
 from flows.hub import Hub
-from flows.notices import mail_todo, manager_of, open_todo, staff
+from flows.notices import assignee, mail_todo, manager_of, open_todo, order_todo_key, staff
 from models import (
     Customer, IntentOrder, IntentOrderLine, Opportunity, OrderRebate, OrderStatus, Product, Quote,
-    QuoteStatus, SigningToken, Stage, business_date, utcnow,
+    QuoteStatus, SigningToken, Stage, Todo, business_date, utcnow,
 )
 from models.base import SHANGHAI
 from models.codes import new_quote_code
@@ -56,40 +59,95 @@ def order_lines(session: Session, order_id: str) -> list[IntentOrderLine]:
                              .order_by(IntentOrderLine.line_no)))
 
 
-def check_stock(hub: Hub, order_id: str, available: dict[str, int]) -> None:
-    todo_id = None
+def promised_stock(session: Session, skus: list[str]) -> dict[str, int]:
+    """Units of each SKU the hub has promised that the inventory does not know of yet: the
+    lines of the orders `quoted` (the quote went out, the customer may sign it) whose quote is
+    still open to signing (status `sent`, valid until today or later). Not counted: an order
+    signed or being invoiced (the ERP takes it from there: its own `reserved`/available
+    figure), one blocked, on hold, failed, received or being processed (nothing promised yet;
+    a rerun checks it again), a quote expired. Nothing is written to the inventory."""
+    if not skus:
+        return {}
+    rows = session.exec(
+        select(IntentOrderLine.sku, sa.func.sum(IntentOrderLine.quantity))
+        .join(IntentOrder, IntentOrder.id == IntentOrderLine.order_id)
+        .join(Quote, Quote.order_id == IntentOrder.id)
+        .where(IntentOrder.status == OrderStatus.quoted.value,
+               Quote.status == QuoteStatus.sent.value, Quote.valid_until >= business_date(),
+               IntentOrderLine.sku.in_(skus))
+        .group_by(IntentOrderLine.sku)).all()
+    return {sku: int(qty) for sku, qty in rows}
+
+
+def check_stock(hub: Hub, order_id: str, available: dict[str, int],
+                promised: dict[str, int]) -> dict[str, int]:
+    """Flag the order short when a SKU's demand (the sum of its lines) exceeds what is left
+    of it: the inventory's `available` (negative when over-reserved: kept so, the shortfall
+    counts it) minus what the hub has `promised` beyond it. A short order alerts purchasing
+    (`_purchase_alert`); its quote says so. Returns the order's demand per SKU, which the
+    batch promises before checking the next order."""
+    alert = None
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
         # a SKU may sit on several lines: the stock must cover their sum
         wanted: dict[str, int] = {}
         for ln in order_lines(s, order_id):
             wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.quantity
-        short = [(sku, qty, max(available.get(sku, 0), 0)) for sku, qty in wanted.items()
-                 if qty > available.get(sku, 0)]
+        short = [(sku, qty, available.get(sku, 0), promised.get(sku, 0))
+                 for sku, qty in wanted.items()
+                 if qty > available.get(sku, 0) - promised.get(sku, 0)]
         apply_changes(s, order, ACTOR, stock_short=bool(short))
         if short:
-            mgr = manager_of(s, order.rep_id)
-            products = {p.sku: p for p in s.exec(select(Product).where(
-                Product.sku.in_([sku for sku, _, _ in short])))}
-            detail = "\n".join(
-                f"- {sku} {products[sku].model}：需求 {qty}，可用 {avail}，缺口 {qty - avail}"
-                for sku, qty, avail in short)
-            want = order.wanted_delivery_date.isoformat() if order.wanted_delivery_date else "未填写"
-            # the customer check has resolved the file: its legal name, not the name as typed
-            customer = s.get(Customer, order.customer_id) if order.customer_id else None
-            todo = open_todo(
-                s, kind="purchase_alert", key=f"order:{order.id}",
-                title=f"采购预警：意向单 {order.id} 库存不足",
-                body=f"客户“{customer.legal_name if customer else order.customer_name}”的意向单 "
-                     f"{order.id} 以下物料库存不足"
-                     f"（期望交期 {want}）：\n{detail}",
-                assignee_id=hub.settings.purchasing_assignee,
-                due_hours=hub.settings.todo_due_hours, cc=[mgr.id] if mgr else [],
-                order_id=order.id)
-            s.flush()
-            todo_id = todo.id
-    if todo_id:
-        mail_todo(hub, todo_id)
+            alert = _purchase_alert(hub, s, order, short)
+    if alert:
+        mail_todo(hub, *alert)
+    return wanted
+
+
+# the SKUs a purchase alert names: its detail lines ("- SKU 型号：需求 …")
+ALERT_SKU = re.compile(r"^- (\S+) ", re.MULTILINE)
+
+
+def _purchase_alert(hub: Hub, s: Session, order: IntentOrder,
+                    short: list[tuple[str, int, int, int]]) -> tuple[int, str | None] | None:
+    """The purchase alert telling of the order's shortage, to mail (to-do id, the `news` to
+    mail it under); None when purchasing has heard of every SKU short now. One alert per news:
+    the first shortage opens the to-do (mailed); SKUs newly short update the open one's text
+    and mail it again (a key of its own per set of short SKUs); after it was done they open a
+    new one (mailed). A rerun that finds the same SKUs short tells nobody again."""
+    alerts = s.exec(select(Todo).where(Todo.kind == "purchase_alert",
+                                       Todo.order_id == order.id).order_by(Todo.id)).all()
+    told = {sku for todo in alerts for sku in ALERT_SKU.findall(todo.body)}
+    new = [sku for sku, *_ in short if sku not in told]
+    if not new:
+        return None
+    products = {p.sku: p for p in s.exec(select(Product).where(
+        Product.sku.in_([sku for sku, *_ in short])))}
+    detail = "\n".join(
+        f"- {sku} {products[sku].model}：需求 {qty}，"
+        f"可用 {avail - held}{'（已超额占用）' if avail - held < 0 else ''}，"
+        f"缺口 {qty - (avail - held)}"
+        + (f"（库存系统可用 {avail}，其中 {held} 已许给其他未签署的意向单）" if held else "")
+        for sku, qty, avail, held in short)
+    want = order.wanted_delivery_date.isoformat() if order.wanted_delivery_date else "未填写"
+    # the customer check has resolved the file: its legal name, not the name as typed
+    customer = s.get(Customer, order.customer_id) if order.customer_id else None
+    body = (f"客户“{customer.legal_name if customer else order.customer_name}”的意向单 "
+            f"{order.id} 以下物料库存不足（期望交期 {want}）：\n{detail}"
+            + (f"\n较此前的采购预警新增缺货：{'、'.join(new)}" if alerts else ""))
+    key = order_todo_key(s, "purchase_alert", order.id)
+    open_one = next((todo for todo in alerts if todo.business_key == key), None)
+    if open_one is not None:  # not dealt with yet: it says what is short now, mailed again
+        apply_changes(s, open_one, ACTOR, body=body)
+        skus = ",".join(sorted(sku for sku, *_ in short))
+        return open_one.id, hashlib.sha256(skus.encode()).hexdigest()[:12]
+    mgr = manager_of(s, order.rep_id)
+    todo = open_todo(
+        s, kind="purchase_alert", key=key, title=f"采购预警：意向单 {order.id} 库存不足",
+        body=body, assignee_id=assignee(s, hub.settings, "purchasing_assignee"),
+        due_hours=hub.settings.todo_due_hours, cc=[mgr.id] if mgr else [], order_id=order.id)
+    s.flush()
+    return todo.id, None
 
 
 # --- step 3: quote PDF --------------------------------------------------------------
@@ -99,13 +157,20 @@ def quote_of(session: Session, order_id: str) -> Quote | None:
 
 
 def render_quote(hub: Hub, order_id: str) -> None:
+    """Render the order's quote PDF (the quote row, its code and signing token first, once).
+    A PDF already rendered is kept, unless the quote has not gone out yet (draft) and the
+    order's shortage changed since (a rerun's stock check found it short, or no longer):
+    rendered again, same code, so the customer gets the note 部分物料库存不足… exactly when
+    the order is short."""
     with session_scope(hub.db_url) as s:
         quote = quote_of(s, order_id)
-        if quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists():
-            return
         if quote is None:  # written with the order's file: a merge waits, or is seen
             lock_customer_files(s)
         order = s.get(IntentOrder, order_id)
+        if (quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists()
+                and (quote.pdf_stock_note == order.stock_short
+                     or quote.status != QuoteStatus.draft.value)):
+            return
         lines = order_lines(s, order_id)
         if quote is None:
             total, tax = quote_totals(lines)
@@ -125,7 +190,8 @@ def render_quote(hub: Hub, order_id: str) -> None:
     path = hub.settings.path("quotes") / f"{doc.code}.pdf"
     sha = render_quote_pdf(doc, path)
     with session_scope(hub.db_url) as s:
-        apply_changes(s, quote_of(s, order_id), ACTOR, pdf_path=str(path), pdf_sha256=sha)
+        apply_changes(s, quote_of(s, order_id), ACTOR, pdf_path=str(path), pdf_sha256=sha,
+                      pdf_stock_note=doc.note is not None)
 
 
 def quote_expiry(quote: Quote) -> dt.datetime:

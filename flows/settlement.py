@@ -36,6 +36,7 @@ from sqlmodel import Session, select
 
 from connectors.base import PermanentError, TransientError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
+from flows.batch import retry_unless
 from flows.effects import EffectInProgress, effect_result, once
 from flows.errors import Refusal
 from flows.hub import Hub, current_hub
@@ -1762,17 +1763,10 @@ def _folded(text: str) -> str:
 
 # --- Prefect ------------------------------------------------------------------------------
 
-def _retry_unless_refused(task, task_run, state) -> bool:
-    """A refusal (month not over, a later month settled …), ours or an outside system's
-    (finance rejecting the vouchers), fails the same way every time: the run ends at once
-    with its message; anything else (finance unreachable, 5xx, timeouts) is retried."""
-    try:
-        state.result()
-    except (Refusal, PermanentError):
-        return False
-    except Exception:  # noqa: BLE001 - whatever else failed may pass on a retry
-        return True
-    return True
+# A refusal (month not over, a later month settled …), ours or an outside system's (finance
+# rejecting the vouchers), fails the same way every time: the run ends at once with its
+# message; anything else (finance unreachable, 5xx, timeouts) is retried.
+_retry_unless_refused = retry_unless(Refusal, PermanentError)
 
 
 STEP = dict(retries=2, retry_delay_seconds=[10, 60], retry_condition_fn=_retry_unless_refused,

@@ -110,6 +110,9 @@ class Quote(SQLModel, table=True):
     status: str = Field(default=QuoteStatus.draft.value, max_length=10, index=True)
     pdf_path: str | None = Field(default=None, max_length=400)
     pdf_sha256: str | None = Field(default=None, max_length=64)
+    # whether the PDF was rendered with the shortage note (部分物料库存不足…): a draft whose
+    # order's shortage changed since is rendered again (flows.order_steps.render_quote)
+    pdf_stock_note: bool = False
     signing_provider: str | None = Field(default=None, max_length=20)
     signing_ref: str | None = Field(default=None, max_length=80)  # provider's flow id
     signing_url: str | None = Field(default=None, max_length=400)

@@ -272,3 +272,17 @@ def test_stock_exactly_enough_is_no_shortage(hub, client):
     with session_scope(hub.db_url) as s:
         assert not s.get(IntentOrder, oid).stock_short
     assert purchase_alerts(hub) == []
+
+
+def test_serve_names_an_assignee_setting_that_names_nobody_on_file(hub, monkeypatch, capsys):
+    """`salesops serve` says, before the first short order is blocked for it, which assignee
+    setting names a staff id nobody on file has (a warning: a new hub serves before its staff
+    is imported)."""
+    from deployments import cli
+
+    cli._warn_unknown_assignees(hub.settings)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(hub.settings, "purchasing_assignee", "purchasing-99")
+    cli._warn_unknown_assignees(hub.settings)
+    err = capsys.readouterr().err
+    assert "SALESOPS_PURCHASING_ASSIGNEE=purchasing-99" in err and "不在员工名单中" in err

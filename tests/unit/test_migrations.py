@@ -113,3 +113,29 @@ rules:
             "customer_id, policy_code, policy_version, rule_id, clause, period, bucket_key, "
             "basis_amount, due_amount, amount, rate, kind, explanation, inputs "
             "FROM rebate_line"))
+
+
+def test_quotes_rendered_before_0021_take_their_orders_shortage_flag(seeded):
+    """Migration 0021: a quote rendered before it was rendered with the shortage note exactly
+    when its order was flagged short; one not rendered yet has no note to record."""
+    db_url = seeded.db_url
+    kangda = customer_id(db_url, "江苏康达医疗设备有限公司")
+    short, enough, unrendered = (record_signed_order(db_url, kangda, dt.date(2026, 10, 10),
+                                                     [("MON-M8", 1)], delivered_on=False)
+                                 for _ in range(3))
+    downgrade(db_url, "0020")
+    engine = get_engine(db_url)
+    assert "pdf_stock_note" not in {c["name"] for c in sa.inspect(engine).get_columns("quote")}
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE intent_order SET stock_short = (id <> :enough) "
+                             "WHERE id IN (:short, :enough, :unrendered)"),
+                     {"short": short, "enough": enough, "unrendered": unrendered})
+        conn.execute(sa.text("UPDATE quote SET pdf_path = '/q.pdf' WHERE order_id <> :order"),
+                     {"order": unrendered})
+    migrate(db_url)
+    with engine.connect() as conn:
+        flags = dict(conn.execute(sa.text(
+            "SELECT order_id, pdf_stock_note FROM quote WHERE order_id IN "
+            "(:short, :enough, :unrendered)"),
+            {"short": short, "enough": enough, "unrendered": unrendered}).all())
+    assert flags == {short: True, enough: False, unrendered: False}
