@@ -97,6 +97,8 @@ def check_stock(order_ids: list[str]) -> Outcome:
     PermanentError, e.g. 401) blocks every order of the batch with its message, at once."""
     hub = current_hub()
     order_ids = ours(order_ids)
+    if not order_ids:  # nothing left to ask the inventory about
+        return Outcome()
     with session_scope(hub.db_url) as s:
         skus = sorted(set(s.exec(select(IntentOrderLine.sku).where(
             IntentOrderLine.order_id.in_(order_ids)))))
