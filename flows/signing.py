@@ -22,7 +22,9 @@ from flows.dispatch import claims_kept, order_lease_free, take
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP, current_run_id
-from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff, untold_todos
+from flows.notices import (
+    mail_todo, mail_todos, notify_todo, open_todo, send_mail, staff, untold_todos,
+)
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Quote,
@@ -76,7 +78,7 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
                   "请妥善保存。我们将尽快安排开票与发货。"),
             attachment=Attachment(f"报价单-{code}-已签署.pdf",
                                   Path(quote.signed_pdf_path).read_bytes()))
-    once(hub.db_url, "signed_quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
+    send_mail(hub, "signed_quote_email", code, mail)
 
 
 def request_invoice(hub: Hub, code: str) -> None:
