@@ -33,6 +33,7 @@ from models import (
 from models.base import SHANGHAI
 from models.db import session_scope
 from models.locks import lock_customer_files
+from models.money import yuan
 from models.oplog import apply_changes
 from models.quoting import line_amount, line_tax
 
@@ -115,7 +116,7 @@ def request_invoice(hub: Hub, code: str) -> None:
             s, actor=ACTOR, kind="invoice_preparation", key=f"quote:{code}",
             title=f"开票准备：{customer.legal_name} 报价单 {code}",
             body=(f"客户“{customer.legal_name}”已签署报价单 {code}（意向单 {order.id}），"
-                  f"含税金额 ¥{quote.total_amount:,.2f}。开票申请已提交财务系统"
+                  f"含税金额 {yuan(quote.total_amount)}。开票申请已提交财务系统"
                   f"（编号 {result['reference']}），请准备开票。"),
             assignee_id=hub.settings.finance_assignee, due_hours=hub.settings.todo_due_hours,
             order_id=order.id, customer_id=customer.id)
@@ -258,7 +259,7 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
                 s, actor="callback:esign", kind="signing_ended", key=key,
                 title=f"{what}：报价单 {quote.code}",
                 body=(f"客户“{customer.legal_name if customer else order.customer_name}”的报价单 "
-                      f"{quote.code}（意向单 {order.id}，金额 {quote.total_amount} 元）在 e签宝"
+                      f"{quote.code}（意向单 {order.id}，含税金额 {yuan(quote.total_amount)}）在 e签宝"
                       f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
                       "请与客户沟通后重新报价或关闭该意向单。"),
                 assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],

@@ -20,6 +20,7 @@ from connectors.registry import EmbeddedRegistry, TianyanchaRegistry
 from flows.hub import SAMPLE_REGISTRY, use_hub
 from models import Customer, IntentOrder, Quote, Todo, utcnow
 from models.db import session_scope
+from models.money import yuan
 from models.oplog import apply_changes
 from tests.simulators.registry_sim import TianyanchaSimulator
 from tests.simulators.smtp_sim import SmtpFaults, SmtpSimulator, TestPki, make_test_pki
@@ -202,8 +203,9 @@ def test_registry_change_alert_is_never_mailed_after_a_transient_mail_failure(ti
 def test_refused_signing_todo_shows_the_amount_like_every_other_text(hub, client):
     """The customer refuses to sign on e签宝 (signFlowStatus 7); the rep gets a to-do (mail
     and push). Expected: the amount as every other text writes it, with thousands separators
-    ("25,600.00 元", cf. the quote mail "人民币 25,600.00 元", the invoice to-do "¥25,600.00").
-    Happens: `signing_ended` formats it raw: "金额 25600.00 元" (or "25600" per database)."""
+    (cf. the quote mail "人民币 25,600.00 元"; a to-do as the invoice to-do and the hub's
+    money helper `models.money.yuan` write it: "¥25,600.00"). Happened: `signing_ended`
+    formatted it raw: "金额 25600.00 元" (or "25600" per database)."""
     from flows.signing import signing_ended
 
     oid = post_order(client, order_payload(name="康达医疗", lines=[("MON-M8", 2)])
@@ -217,7 +219,7 @@ def test_refused_signing_todo_shows_the_amount_like_every_other_text(hub, client
     todo_id = signing_ended(hub.db_url, "flow-audit-1", "7", "价格过高", "ops-01")
     with session_scope(hub.db_url) as s:
         body = s.get(Todo, todo_id).body
-    assert f"{amount:,.2f} 元" in body, body
+    assert f"含税金额 {yuan(amount)}" in body and f"{amount}" not in body, body
 
 
 def test_quote_attachment_name_is_readable_by_clients_without_rfc2231(hub, pki):
