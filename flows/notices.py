@@ -78,13 +78,15 @@ def send_mail(hub: Hub, kind: str, key: str, mail: OutgoingMail) -> dict:
     the mail) gets a to-do for sales-ops naming the address."""
     result = once(hub.db_url, kind, key, lambda: _sent(hub.mailer.send(mail)))
     for address, reply in result.get("refused", {}).items():
-        _mailbox_refused(hub, address, reply, f"邮件“{mail.subject}”已发给其他收件人，唯独未送达该地址")
+        _mailbox_refused(hub, address, reply,
+                         f"邮件“{mail.subject}”已发给其他收件人，唯独未送达该地址")
     return result
 
 
-def _sent(message_id: str) -> dict:
-    refused = message_id.refused if isinstance(message_id, SentMail) else {}
-    return {"message_id": str(message_id), **({"refused": refused} if refused else {})}
+def _sent(sent: str) -> dict:
+    """The effect's result of a send: its Message-ID, and the addresses refused for good."""
+    refused = sent.refused if isinstance(sent, SentMail) else {}
+    return {"message_id": str(sent), **({"refused": refused} if refused else {})}
 
 
 def mail_todo(hub: Hub, todo_id: int) -> None:
