@@ -1,8 +1,9 @@
 """Mail to customers, finance and managers: an .eml outbox (embedded default) and SMTP.
 
 Both mailers build the same MIME message with `build_message`: UTF-8 throughout, Chinese
-display names and subjects as RFC 2047 encoded words, Chinese attachment names as RFC 2231
-parameters, and a Message-ID derived from the caller's idempotency key, so a resend of the
+display names and subjects as RFC 2047 encoded words, Chinese attachment names twice (RFC 2231
+`filename*` and an RFC 2047 Content-Type `name`, for clients that read only one of them), and
+a Message-ID derived from the caller's idempotency key, so a resend of the
 same business mail carries the same Message-ID and is recognisable (by us and by receivers).
 Its right-hand side is the sender's own mail domain: the keys (quote codes, to-do keys) repeat
 from one company's hub to the next, and a shared domain would give two companies' different
@@ -10,7 +11,9 @@ mails one Message-ID, the second dropped as a duplicate by a receiver that dedup
 
 SMTP itself has no idempotency: a mail the server accepted cannot be "un-sent". The caller
 records the effect (DESIGN.md, "Side effects happen once") and calls `send` in its own small
-task; `SmtpMailer` retries only failures where the server did *not* accept the mail.
+task; `SmtpMailer` retries only failures where the server did *not* accept the mail. A copy
+recipient the server refuses for good (a closed mailbox) does not keep the mail from the
+others: `send` returns a `SentMail` naming the refused addresses, for a person to fix.
 """
 from __future__ import annotations
 
@@ -21,8 +24,10 @@ import logging
 import smtplib
 import socket
 import ssl
+import urllib.parse
 from dataclasses import dataclass
 from email import policy as email_policy
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, parseaddr
@@ -80,9 +85,35 @@ class OutgoingMail:
             raise ValueError("OutgoingMail needs at least one recipient in `to`")
 
 
+class SentMail(str):
+    """What `send` returns: the mail's Message-ID (a str, as callers store it) and `refused`,
+    the recipients the server refused for good ({address: its reply}) while it accepted the
+    main ones (`to`) and delivered to everybody else. Empty for a mail everybody got."""
+
+    refused: dict[str, str]
+
+    def __new__(cls, message_id: str, refused: dict[str, str] | None = None) -> "SentMail":
+        sent = super().__new__(cls, message_id)
+        sent.refused = dict(refused or {})
+        return sent
+
+
+class RecipientsRefused(PermanentError):
+    """The server refused a main recipient (`to`) for good: nobody got the mail. `refused`
+    names every address refused ({address: its reply}), so a person can fix them."""
+
+    def __init__(self, message: str, refused: dict[str, str], code: str) -> None:
+        super().__init__(message, provider=PROVIDER, code=code)
+        self.refused = refused
+
+    def __reduce__(self):  # pickled (a Prefect state) with what it is made from
+        return type(self), (str(self), self.refused, self.code)
+
+
 class Mailer(Protocol):
     def send(self, mail: OutgoingMail) -> str:
-        """Deliver the mail; return its Message-ID (the same for the same idempotency key)."""
+        """Deliver the mail; return its Message-ID (the same for the same idempotency key),
+        a `SentMail` when some copy recipients were refused for good."""
         ...
 
 
@@ -113,7 +144,7 @@ def build_message(mail: OutgoingMail, mail_from: str, *, now: dt.datetime | None
     Raises ValueError on malformed input (e.g. a header value with a line break): retrying
     cannot fix that."""
     message_id_domain = message_id_domain or sender_domain(mail_from)
-    msg = EmailMessage(policy=email_policy.SMTP)
+    msg = EmailMessage(policy=MESSAGE_POLICY)
     msg["From"] = mail_from
     msg["To"] = ", ".join(mail.to)
     if mail.cc:
@@ -125,12 +156,41 @@ def build_message(mail: OutgoingMail, mail_from: str, *, now: dt.datetime | None
     msg.set_content(mail.text, charset="utf-8", cte="base64")
     if mail.html is not None:
         msg.add_alternative(mail.html, subtype="html", charset="utf-8", cte="base64")
+    if mail.attachments:
+        msg.make_mixed()
     for att in mail.attachments:
-        maintype, _, subtype = att.mime_type.partition("/")
-        # the email package writes non-ASCII file names as RFC 2231 filename*=utf-8''...
-        msg.add_attachment(att.content, maintype=maintype or "application",
-                           subtype=subtype or "octet-stream", filename=att.filename)
+        msg.attach(_attachment_part(att))
     return msg
+
+
+# headers the application sets are folded at 78 as usual; `refold_source="none"` only keeps
+# the attachment headers `_attachment_part` folds itself as they are
+MESSAGE_POLICY = email_policy.SMTP.clone(refold_source="none")
+# a header line may be up to 998 characters long (RFC 5322 2.1.1)
+MAX_HEADER_LINE = 998
+
+
+def _attachment_part(att: Attachment) -> EmailMessage:
+    """An attachment whose name every mail client reads: the RFC 2231 `filename*` on one line
+    (the email package splits a long one into `filename*0*`, `filename*1*` continuations, the
+    form clients read least) and the same name as RFC 2047 encoded words in the Content-Type
+    `name`, all that Outlook and Lotus Notes read (and what Foxmail and QQ Mail send)."""
+    maintype, _, subtype = att.mime_type.partition("/")
+    maintype, subtype = maintype or "application", subtype or "octet-stream"
+    filename = "filename*=utf-8''" + urllib.parse.quote(att.filename, safe="")
+    if att.filename.isascii() or len(filename) + 1 > MAX_HEADER_LINE:
+        # a plain filename="…" every client reads; or absurdly long: the continuations
+        part = EmailMessage(policy=MESSAGE_POLICY)
+        part.set_content(att.content, maintype=maintype, subtype=subtype,
+                         disposition="attachment", filename=att.filename)
+        return part
+    # the encoded words on lines of their own: a line of them stays within 76 characters
+    name = Header(att.filename, "utf-8", maxlinelen=68).encode(splitchars="", linesep="\r\n")
+    head = (f"Content-Type: {maintype}/{subtype};\r\n name=\"{name}\"\r\n"
+            f"Content-Transfer-Encoding: base64\r\n"
+            f"Content-Disposition: attachment;\r\n {filename}\r\n\r\n")
+    body = base64.encodebytes(att.content).replace(b"\n", b"\r\n")
+    return BytesParser(policy=MESSAGE_POLICY).parsebytes(head.encode("ascii") + body)
 
 
 def _envelope_address(header_value: str) -> str:
@@ -224,10 +284,22 @@ class OutboxMailer:
 
 # --- real SMTP ------------------------------------------------------------------------------
 
+def _reply_text(code: int, reply: bytes | str) -> str:
+    """An SMTP reply as people read it: "550 5.1.1 <x@y>: User unknown"."""
+    return f"{code} {_decoded(reply)}"
+
+
+def _decoded(reply: bytes | str) -> str:
+    return (reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply))[:300]
+
+
+def _refusal(code: int, reply: bytes | str, stage: str) -> str:
+    return f"SMTP {stage} refused ({code}): {_decoded(reply)}"
+
+
 def _reply_error(code: int, reply: bytes | str, stage: str) -> TransientError | PermanentError:
     """SMTP reply code -> typed error: 4xx means "try again later", 5xx means "never"."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    message = f"SMTP {stage} refused ({code}): {text[:300]}"
+    message = _refusal(code, reply, stage)
     if 400 <= code < 500:
         return TransientError(message, provider=PROVIDER, code=str(code))
     return PermanentError(message, provider=PROVIDER, code=str(code))
@@ -238,8 +310,11 @@ class SmtpMailer:
 
     security: "starttls" (port 587; STARTTLS is required, never falls back to clear text),
     "ssl" (implicit TLS, port 465) or "none" (clear text, for a trusted local relay only).
-    Recipients are all-or-nothing: if any RCPT is refused the transaction is reset and
-    nothing is sent, so a retry cannot give some recipients a second copy.
+    Recipients are all-or-nothing while a refusal may pass (4xx): the transaction is reset
+    and nothing is sent, so the retry cannot give the accepted recipients a second copy. A
+    main recipient (`to`) refused for good (5xx) sends to nobody (RecipientsRefused); copy
+    recipients refused for good do not keep the mail from the others, and `send` names them
+    (`SentMail.refused`): retrying could not reach them anyway.
     """
 
     def __init__(self, host: str, port: int = 587, *,
@@ -276,16 +351,20 @@ class SmtpMailer:
         return (f"SmtpMailer({self.host}:{self.port}, security={self.security!r}, "
                 f"username={self.username!r})")
 
-    def send(self, mail: OutgoingMail) -> str:
+    def send(self, mail: OutgoingMail) -> SentMail:
         msg = _build(mail, self.mail_from, self.message_id_domain)
         rcpts = _recipients(mail)
+        main = {address.lower() for _, address in getaddresses(list(mail.to)) if address}
         # built once, outside the retry, so every attempt sends identical bytes
         payload = msg.as_bytes()
         message_id = str(msg["Message-ID"])
-        self._send_with_retry(payload, rcpts, message_id)
-        log.info("smtp: sent %s to %d recipient(s) via %s:%s", message_id, len(rcpts),
-                 self.host, self.port)
-        return message_id
+        refused = self._send_with_retry(payload, rcpts, main, message_id)
+        log.info("smtp: sent %s to %d recipient(s) via %s:%s", message_id,
+                 len(rcpts) - len(refused), self.host, self.port)
+        if refused:
+            log.warning("smtp: %s not delivered to %s (refused for good)", message_id,
+                        ", ".join(f"<{r}> {reply}" for r, reply in refused.items()))
+        return SentMail(message_id, refused)
 
     # --- one attempt ------------------------------------------------------------------
     def _tls_context(self) -> ssl.SSLContext:
@@ -295,19 +374,21 @@ class SmtpMailer:
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
-    def _send_once(self, payload: bytes, rcpts: list[str], message_id: str) -> None:
+    def _send_once(self, payload: bytes, rcpts: list[str], main: set[str],
+                   message_id: str) -> dict[str, str]:
         try:
-            self._attempt(payload, rcpts)
+            return self._attempt(payload, rcpts, main)
         except TransientError as exc:
             log.warning("smtp: attempt for %s failed, may retry: %s", message_id, exc)
             raise
 
-    def _attempt(self, payload: bytes, rcpts: list[str]) -> None:
-        """One connection, one transaction; every failure leaves as a typed error."""
+    def _attempt(self, payload: bytes, rcpts: list[str], main: set[str]) -> dict[str, str]:
+        """One connection, one transaction (its copy recipients refused for good); every
+        failure leaves as a typed error."""
         try:
             smtp = self._connect()
             try:
-                self._transaction(smtp, payload, rcpts)
+                return self._transaction(smtp, payload, rcpts, main)
             finally:
                 try:
                     smtp.quit()
@@ -389,7 +470,10 @@ class SmtpMailer:
             # 454 is a temporary auth failure; 535 & co. mean wrong credentials
             raise _reply_error(code, reply, "AUTH")
 
-    def _transaction(self, smtp: smtplib.SMTP, payload: bytes, rcpts: list[str]) -> None:
+    def _transaction(self, smtp: smtplib.SMTP, payload: bytes, rcpts: list[str],
+                     main: set[str]) -> dict[str, str]:
+        """MAIL, RCPT, DATA. Returns the copy recipients refused for good ({address: reply}),
+        the mail delivered to the others; raises when nobody got it."""
         code, reply = smtp.mail(self.envelope_from)
         if code != 250:
             _reset(smtp)
@@ -399,11 +483,20 @@ class SmtpMailer:
             code, reply = smtp.rcpt(rcpt)
             if code not in (250, 251):
                 refused[rcpt] = (code, reply)
-        if refused:
-            _reset(smtp)  # all-or-nothing: nobody gets the mail, so a retry is not a duplicate
-            # one permanent refusal makes the whole mail permanent: retrying cannot fix it
-            rcpt, (code, reply) = max(refused.items(), key=lambda item: item[1][0])
+        transient = {r: v for r, v in refused.items() if 400 <= v[0] < 500}
+        for_good = {r: v for r, v in refused.items() if r not in transient}
+        lost_main = [r for r in for_good if r.lower() in main]
+        if lost_main or transient:
+            # nobody gets the mail: a main recipient cannot be reached (retrying cannot fix
+            # that), or a refusal may pass and the retry must not be a second copy for some
+            _reset(smtp)
             stage = "RCPT TO " + ", ".join(f"<{r}> {c}" for r, (c, _) in refused.items())
+            if lost_main:
+                code, reply = for_good[lost_main[0]]
+                raise RecipientsRefused(
+                    _refusal(code, reply, stage),
+                    {r: _reply_text(c, t) for r, (c, t) in for_good.items()}, str(code))
+            code, reply = max(transient.values(), key=lambda v: v[0])
             raise _reply_error(code, reply, stage)
         try:
             code, reply = smtp.data(payload)
@@ -413,6 +506,7 @@ class SmtpMailer:
         if code != 250:
             _reset(smtp)
             raise _reply_error(code, reply, "DATA")
+        return {r: _reply_text(c, t) for r, (c, t) in for_good.items()}
 
 
 def _b64(data: bytes) -> str:

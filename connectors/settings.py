@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     finance_assignee: str = "finance-01"
     todo_due_hours: int = 24
     risk_assignee: str = "risk-01"  # registry changes of customers (the owning rep in copy)
+    # sales-ops: a mailbox or group robot that refuses the hub's mails and pushes for good
+    ops_assignee: str = "ops-01"
 
     # customer master data
     suspect_threshold: int = 3  # sightings of an unknown name before a manager must decide

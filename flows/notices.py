@@ -1,13 +1,23 @@
-"""Telling people: to-dos (idempotent by kind and key), their mail and their push, each once."""
+"""Telling people: to-dos (idempotent by kind and key), their mail and their push, each once.
+
+A notice never fails the business step that opened its to-do (a stock check, a customer
+check, a registry refresh): a mail server or group robot failing is logged, the notice's
+effect stays not done, and the inbox-sweeper tells the to-do later (`tell_untold`, with a
+backoff). A failure retrying cannot fix (a closed mailbox, a robot removed from its group)
+also opens one to-do for sales-ops saying what to fix (`report_misconfigured`).
+"""
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from connectors.email import OutgoingMail
+from connectors.base import ConnectorError, PermanentError
+from connectors.email import OutgoingMail, RecipientsRefused, SentMail
 from connectors.notify import PushMessage
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
@@ -15,10 +25,19 @@ from flows.effects import once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
 from models.base import SHANGHAI
-from models.db import session_scope
+from models.db import claimed, session_scope
 from models.oplog import apply_changes, record_create
 
 log = logging.getLogger("salesops.notices")
+
+# the to-do for sales-ops about a mailbox or robot that refuses the hub's notices
+MISCONFIGURED = "notice_failed"
+# a to-do's opener tells it at once: the sweeper tells what is left after this long
+TELL_AFTER = dt.timedelta(minutes=2)
+# the sweeper tries a failed mail or push again after 2 min, then 4, 8 … at most hourly
+RETRY_FIRST = dt.timedelta(minutes=2)
+RETRY_MAX = dt.timedelta(hours=1)
+ROBOTS = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 
 def staff(session: Session, staff_id: str | None) -> Staff | None:
@@ -101,9 +120,27 @@ def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
         apply_changes(session, todo, actor, status="done")
 
 
+def send_mail(hub: Hub, kind: str, key: str, mail: OutgoingMail) -> dict:
+    """Send `mail` once, as the effect (kind, key); its result {"message_id", "refused"?}.
+    A copy recipient the mail server refused for good (`SentMail.refused`: the others got
+    the mail) gets a to-do for sales-ops naming the address."""
+    result = once(hub.db_url, kind, key, lambda: _sent(hub.mailer.send(mail)))
+    for address, reply in result.get("refused", {}).items():
+        _mailbox_refused(hub, address, reply,
+                         f"邮件“{mail.subject}”已发给其他收件人，唯独未送达该地址")
+    return result
+
+
+def _sent(sent: str) -> dict:
+    """The effect's result of a send: its Message-ID, and the addresses refused for good."""
+    refused = sent.refused if isinstance(sent, SentMail) else {}
+    return {"message_id": str(sent), **({"refused": refused} if refused else {})}
+
+
 def mail_todo(hub: Hub, todo_id: int, news: str | None = None) -> None:
-    """Tell the assignee (and cc) about a to-do, once; `news` names a change of an open to-do
-    worth its own mail (its own key: the first mail is already done)."""
+    """Tell the assignee (and cc) about a to-do by mail, once; `news` names a change of an
+    open to-do worth its own mail (its own key: the first mail is already done). Never
+    raises a mail server's failure (`_notice`)."""
     with session_scope(hub.db_url) as s:
         todo = s.get(Todo, todo_id)
         key = todo.business_key + (f"#{news}" if news else "")
@@ -117,14 +154,15 @@ def mail_todo(hub: Hub, todo_id: int, news: str | None = None) -> None:
                   f"截止时间：{todo.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\n"
                   f"办理（我的待办）：{todos_link(hub)}\n"
                   f"—— 销售运营中台（自动发送）"))
-    once(hub.db_url, "todo_mail", _mail_key(todo.kind, key),
-         lambda: {"message_id": hub.mailer.send(mail)})
+        effect_key = _mail_key(todo.kind, key)
+    _notice(hub, f"待办“{todo.title}”的邮件",
+            lambda: send_mail(hub, "todo_mail", effect_key, mail))
 
 
 def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
     """Mail to-dos opened while a run gives up on records (blocked orders, signings), each
-    once. A mail server failing now is logged and does not undo the outcome already stored:
-    the to-do stays open on the order page."""
+    once. Whatever fails now is logged and does not undo the outcome already stored: the
+    to-do stays open on the order page (and the inbox-sweeper mails it later)."""
     for todo_id in todo_ids:
         try:
             mail_todo(hub, todo_id)
@@ -134,7 +172,8 @@ def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
 
 def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
          link: str | None = None) -> None:
-    """A push to the people's group chat, @-mentioning them, once per key."""
+    """A push to the people's group chat, @-mentioning them, once per key; never raises the
+    robot's failure (`_notice`)."""
     ids = tuple(dict.fromkeys(i for i in staff_ids if i))
     with session_scope(hub.db_url) as s:
         mobiles = tuple(p.mobile for p in (staff(s, i) for i in ids) if p and p.mobile)
@@ -143,12 +182,20 @@ def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
     plain = str.maketrans({"[": "［", "]": "］"})
     message = PushMessage(key=key, title=title.translate(plain), text=text.translate(plain),
                           recipients=ids, mention_mobiles=mobiles, link=link)
-    once(hub.db_url, "push", key, lambda: {"reference": hub.notifier.push(message)})
+    _notice(hub, f"推送“{title}”",
+            lambda: once(hub.db_url, "push", key,
+                         lambda: {"reference": hub.notifier.push(message)}))
 
 
 def notify_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
-    """Mail and push a to-do to its assignee (cc in copy), each once."""
+    """Mail and push a to-do to its assignee (cc in copy), each once; a failure of either is
+    logged, never raised (the inbox-sweeper tells it later)."""
     mail_todo(hub, todo_id)
+    push_todo(hub, todo_id, link=link)
+
+
+def push_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
+    """Push a to-do to its assignee (cc @-mentioned too), once."""
     with session_scope(hub.db_url) as s:
         todo = s.get(Todo, todo_id)
         people = [todo.assignee_id, *(todo.cc or "").split(",")]
@@ -158,27 +205,145 @@ def notify_todo(hub: Hub, todo_id: int, *, link: str | None = None) -> None:
          staff_ids=people, link=link or todos_link(hub))
 
 
-def _mail_key(kind: str, business_key: str) -> str:
-    return f"{kind}:{business_key}"
+def _mail_key(kind, business_key):
+    """The effect key of a to-do's mail (of strings, or of columns in a query)."""
+    return kind + ":" + business_key
 
 
-def _push_key(kind: str, business_key: str) -> str:
-    return f"todo:{kind}:{business_key}"
+def _push_key(kind, business_key):
+    """The effect key of a to-do's push (of strings, or of columns in a query)."""
+    return "todo:" + kind + ":" + business_key
+
+
+# --- a notice that failed ---------------------------------------------------------------
+
+def _notice(hub: Hub, what: str, call: Callable[[], object]) -> None:
+    """Make a notice's call. A connector's failure is logged, not raised: the step that
+    opened the to-do has done its work, and the effect left not done is tried again by the
+    inbox-sweeper. A failure retrying cannot fix also tells sales-ops what to fix."""
+    try:
+        call()
+    except PermanentError as exc:
+        log.error("%s not sent, and will not be unless fixed: %s", what, exc)
+        _misconfigured(hub, what, exc)
+    except ConnectorError as exc:
+        log.warning("%s not sent now, the inbox-sweeper tries again: %s", what, exc)
+
+
+def _misconfigured(hub: Hub, what: str, exc: PermanentError) -> None:
+    """The to-do for sales-ops about a notice refused for good: the dead mailbox, the
+    removed robot, the refused mail server account."""
+    if isinstance(exc, RecipientsRefused):
+        for address, reply in exc.refused.items():
+            _mailbox_refused(hub, address, reply, f"{what}未能发出")
+    elif exc.provider == "smtp":
+        report_misconfigured(
+            hub, f"smtp:{exc.code}", f"邮件服务器拒绝发送（{exc.code}）",
+            f"{what}未能发出：邮件服务器拒绝发送（{exc}）。\n请检查邮件服务器配置"
+            f"（SALESOPS_SMTP_HOST、SALESOPS_SMTP_USERNAME、SALESOPS_SMTP_PASSWORD 等）"
+            f"或该邮件的收件人。待办邮件修复后自动补发。")
+    else:
+        robot = ROBOTS.get(exc.provider, exc.provider or "推送渠道")
+        report_misconfigured(
+            hub, f"push:{exc.provider}:{exc.code}", f"{robot}群机器人拒绝推送（错误码 {exc.code}）",
+            f"{what}未能推送：{robot}群机器人拒绝（{exc}）。\n请检查群机器人是否仍在群内、"
+            f"是否被停用，以及配置（SALESOPS_NOTIFY_BACKEND、SALESOPS_WECOM_ROBOT_KEY 或 "
+            f"SALESOPS_DINGTALK_ACCESS_TOKEN）。待办推送修复后自动补发。")
+
+
+def _mailbox_refused(hub: Hub, address: str, reply: str, what: str) -> None:
+    with session_scope(hub.db_url) as s:
+        owner = s.exec(select(Staff).where(
+            sa.func.lower(Staff.email) == address.lower())).first()
+        whose = f"（员工 {owner.name}，编号 {owner.id}）" if owner else ""
+    report_misconfigured(
+        hub, f"mailbox:{address.lower()}", f"邮箱拒收：{address}",
+        f"邮件服务器拒收发往 {address}{whose} 的邮件（{reply}）：{what}。\n"
+        f"请核实该邮箱：员工离职或邮箱停用时，请在员工档案中更换邮箱，或将其待办改派他人。")
+
+
+def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
+    """One open to-do for sales-ops (`ops_assignee`) per `cause` (a mailbox, a robot's error
+    code), mailed and pushed: while it is open a repeated failure adds nothing; once done, the
+    next failure opens the next one. Never raises: it reports a notice's failure."""
+    try:
+        with session_scope(hub.db_url) as s:
+            prefix = cause[:90] + "#"
+            keys = s.exec(select(Todo.business_key, Todo.status).where(
+                Todo.kind == MISCONFIGURED,
+                Todo.business_key.startswith(prefix, autoescape=True))).all()
+            if any(status == "open" for _, status in keys):
+                return
+            todo = open_todo(s, kind=MISCONFIGURED, key=f"{prefix}{len(keys) + 1}",
+                             title=title, body=body, assignee_id=hub.settings.ops_assignee,
+                             due_hours=hub.settings.todo_due_hours, actor="flow:notices")
+            s.flush()
+            todo_id = todo.id
+    except Exception:  # noqa: BLE001 - the failure it reports is logged already
+        log.exception("could not open the to-do about %s", cause)
+        return
+    notify_todo(hub, todo_id)
+
+
+# --- the sweeper tells what is left --------------------------------------------------------
+
+def _untold(s: Session, *where, push_expected: bool) -> list[tuple]:
+    """(to-do id, mail effect, push effect) of the open to-dos matching `where` whose mail is
+    not done, or whose push is not done — tried and failed, or never tried when
+    `push_expected` (for to-dos told by `notify_todo`); an effect is None when never tried."""
+    mail, pushed = aliased(Effect), aliased(Effect)
+    push_untold = sa.func.coalesce(pushed.status, "" if push_expected else "done") != "done"
+    return s.exec(select(Todo.id, mail, pushed).outerjoin(mail, sa.and_(
+        mail.kind == "todo_mail", mail.business_key == _mail_key(Todo.kind, Todo.business_key))
+    ).outerjoin(pushed, sa.and_(
+        pushed.kind == "push", pushed.business_key == _push_key(Todo.kind, Todo.business_key))
+    ).where(Todo.status == "open", *where,
+            sa.or_(sa.func.coalesce(mail.status, "") != "done", push_untold))
+    .order_by(Todo.id)).all()
 
 
 def untold_todos(db_url: str, kind: str, opened_before: dt.datetime) -> list[int]:
     """Open to-dos of `kind` opened before `opened_before` whose mail or push (`notify_todo`)
     is not done: the mail server failed, or the process died, right after they were opened."""
     with session_scope(db_url) as s:
-        todos = s.exec(select(Todo.id, Todo.business_key).where(
-            Todo.kind == kind, Todo.status == "open", Todo.created_at < opened_before)).all()
-        done = set(s.exec(select(Effect.kind, Effect.business_key).where(
-            Effect.status == "done", Effect.kind.in_(["todo_mail", "push"]),
-            Effect.business_key.in_([_mail_key(kind, k) for _, k in todos]
-                                    + [_push_key(kind, k) for _, k in todos]))).all())
-    return [tid for tid, key in todos
-            if ("todo_mail", _mail_key(kind, key)) not in done
-            or ("push", _push_key(kind, key)) not in done]
+        return [todo_id for todo_id, _, _ in _untold(
+            s, Todo.kind == kind, Todo.created_at < opened_before, push_expected=True)]
+
+
+def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
+    """The inbox-sweeper's part: every open to-do whose mail or push failed (or whose opener
+    died before telling it) is told, each channel again only after a backoff from its first
+    try (`_due`), so a dead mail server is not asked every minute: the mail of every to-do
+    (each is mailed), the push of those whose push was tried. One sweeper at a time.
+    Returns how many mails and pushes were tried."""
+    now = now or utcnow()
+    with claimed(hub.db_url, "notices:tell-untold") as mine:
+        if not mine:
+            return 0
+        with session_scope(hub.db_url) as s:
+            rows = _untold(s, Todo.created_at < now - TELL_AFTER, push_expected=False)
+            due = [(todo_id, _due(mail, now, missing=True), _due(pushed, now, missing=False))
+                   for todo_id, mail, pushed in rows]
+        tried = 0
+        for todo_id, mail, pushed in due:
+            if mail:
+                mail_todo(hub, todo_id)
+            if pushed:
+                push_todo(hub, todo_id)
+            tried += mail + pushed
+    return tried
+
+
+def _due(effect: Effect | None, now: dt.datetime, *, missing: bool) -> bool:
+    """Whether a to-do's mail or push is to be tried now: never tried (`missing`), or not
+    done and its backoff since the first try is over (2 min, 4, 8 … at most an hour apart)."""
+    if effect is None:
+        return missing
+    if effect.status == "done":
+        return False
+    wait = sum((min(RETRY_FIRST * 2 ** i, RETRY_MAX) for i in range(effect.attempts)),
+               dt.timedelta())
+    return now >= effect.created_at + wait
 
 
 def todos_link(hub: Hub) -> str:

@@ -21,7 +21,9 @@ from connectors.settings import Settings
 from flows.batch import BusinessRefusal
 from flows.effects import effect_result, once
 from flows.hub import Hub
-from flows.notices import assignee, mail_todo, manager_of, open_todo, order_todo_key, staff
+from flows.notices import (
+    assignee, mail_todo, manager_of, open_todo, order_todo_key, send_mail, staff,
+)
 from models import (
     Customer, IntentOrder, IntentOrderLine, Opportunity, OrderRebate, OrderStatus, Product, Quote,
     QuoteStatus, SigningToken, Stage, Todo, business_date, utcnow,
@@ -323,5 +325,5 @@ def _mail_quote(hub: Hub, order: IntentOrder, quote: Quote) -> None:
                   f"{signing_link(hub.settings, quote)}\n\n如有疑问请联系您的销售顾问"
                   f"{(rep.name + '（' + rep.email + '）') if rep else ''}。"),
             attachment=Attachment(f"报价单-{quote.code}.pdf", Path(quote.pdf_path).read_bytes()))
-    once(hub.db_url, "quote_email", quote.code, lambda: {"message_id": hub.mailer.send(mail)})
+    send_mail(hub, "quote_email", quote.code, mail)
 

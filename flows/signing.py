@@ -22,7 +22,9 @@ from flows.dispatch import claims_kept, order_lease_free, take
 from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP, current_run_id
-from flows.notices import mail_todo, mail_todos, notify_todo, open_todo, staff, untold_todos
+from flows.notices import (
+    mail_todo, mail_todos, notify_todo, open_todo, send_mail, staff, untold_todos,
+)
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
     STAGE_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Quote,
@@ -31,6 +33,7 @@ from models import (
 from models.base import SHANGHAI
 from models.db import session_scope
 from models.locks import lock_customer_files
+from models.money import yuan
 from models.oplog import apply_changes
 from models.quoting import line_amount, line_tax
 
@@ -76,7 +79,7 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
                   "请妥善保存。我们将尽快安排开票与发货。"),
             attachment=Attachment(f"报价单-{code}-已签署.pdf",
                                   Path(quote.signed_pdf_path).read_bytes()))
-    once(hub.db_url, "signed_quote_email", code, lambda: {"message_id": hub.mailer.send(mail)})
+    send_mail(hub, "signed_quote_email", code, mail)
 
 
 def request_invoice(hub: Hub, code: str) -> None:
@@ -113,7 +116,7 @@ def request_invoice(hub: Hub, code: str) -> None:
             s, actor=ACTOR, kind="invoice_preparation", key=f"quote:{code}",
             title=f"开票准备：{customer.legal_name} 报价单 {code}",
             body=(f"客户“{customer.legal_name}”已签署报价单 {code}（意向单 {order.id}），"
-                  f"含税金额 ¥{quote.total_amount:,.2f}。开票申请已提交财务系统"
+                  f"含税金额 {yuan(quote.total_amount)}。开票申请已提交财务系统"
                   f"（编号 {result['reference']}），请准备开票。"),
             assignee_id=hub.settings.finance_assignee, due_hours=hub.settings.todo_due_hours,
             order_id=order.id, customer_id=customer.id)
@@ -256,7 +259,7 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
                 s, actor="callback:esign", kind="signing_ended", key=key,
                 title=f"{what}：报价单 {quote.code}",
                 body=(f"客户“{customer.legal_name if customer else order.customer_name}”的报价单 "
-                      f"{quote.code}（意向单 {order.id}，金额 {quote.total_amount} 元）在 e签宝"
+                      f"{quote.code}（意向单 {order.id}，含税金额 {yuan(quote.total_amount)}）在 e签宝"
                       f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
                       "请与客户沟通后重新报价或关闭该意向单。"),
                 assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],

@@ -1,4 +1,5 @@
-"""The `inbox-sweeper` deployment: nothing accepted is ever left behind."""
+"""The `inbox-sweeper` deployment: nothing accepted is ever left behind, and no to-do is left
+untold."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +9,7 @@ from sqlmodel import select
 
 from flows.dispatch import Launcher, PrefectLauncher, dispatch_pending, requeue_stalled
 from flows.hub import Hub, current_hub
+from flows.notices import tell_untold
 from models import IntentOrder, OrderStatus, utcnow
 from models.db import session_scope
 
@@ -34,7 +36,7 @@ def block_abandoned(hub: Hub) -> int:
 def sweep(hub: Hub, launcher: Launcher, min_age_seconds: int = 5) -> dict:
     """Start runs for inbox events still pending (Prefect was down when they arrived) and
     for orders or signings whose run failed or vanished; block the orders out of attempts
-    whose last run vanished."""
+    whose last run vanished; tell the open to-dos whose mail or push failed (`tell_untold`)."""
     st = hub.settings
     blocked = block_abandoned(hub)
     requeued = requeue_stalled(hub.db_url, launcher, dt.timedelta(seconds=st.claim_lease_seconds),
@@ -42,7 +44,8 @@ def sweep(hub: Hub, launcher: Launcher, min_age_seconds: int = 5) -> dict:
                                dt.timedelta(seconds=st.order_retry_base_seconds))
     dispatched = dispatch_pending(hub.db_url, launcher, st.dispatch_batch_size,
                                   older_than=dt.timedelta(seconds=min_age_seconds))
-    return {"dispatched": dispatched, "requeued": requeued, "blocked": blocked}
+    told = tell_untold(hub)
+    return {"dispatched": dispatched, "requeued": requeued, "blocked": blocked, "told": told}
 
 
 @flow(name="inbox-sweeper")
@@ -50,5 +53,6 @@ def sweep_inbox(min_age_seconds: int = 5) -> dict:
     hub = current_hub()
     result = sweep(hub, PrefectLauncher(), min_age_seconds)
     get_run_logger().info("dispatched %(dispatched)d inbox event(s), requeued %(requeued)d, "
-                          "blocked %(blocked)d abandoned order(s)", result)
+                          "blocked %(blocked)d abandoned order(s), told %(told)d to-do "
+                          "notice(s) again", result)
     return result

@@ -59,6 +59,7 @@ TASK_LABELS = {
     "suspect_customer": "疑似新客户待确认",
     "registry_change": "客户工商信息变更",
     "settlement_review": "返利结算待复核",
+    "notice_failed": "通知发送失败",
 }
 
 

@@ -53,11 +53,12 @@ def test_an_answer_lost_after_data_is_retried_under_the_same_message_id(pki, mon
         real = SmtpMailer._transaction
         lost = []
 
-        def answer_lost_once(self, smtp, payload, rcpts):
-            real(self, smtp, payload, rcpts)
+        def answer_lost_once(self, smtp, *transaction):
+            refused = real(self, smtp, *transaction)
             if not lost:
                 lost.append(1)
                 raise smtplib.SMTPServerDisconnected("connection closed after DATA")
+            return refused
 
         monkeypatch.setattr(SmtpMailer, "_transaction", answer_lost_once)
         message_id = mailer.send(signed_quote_mail())

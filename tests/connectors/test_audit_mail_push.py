@@ -6,6 +6,7 @@ Each failing test says what the user does, what he expects, what happens."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from email.header import decode_header, make_header
 
 import pytest
@@ -14,12 +15,12 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from api.app import create_app
-from connectors.base import TransientError
 from connectors.email import Attachment, OutgoingMail, SmtpMailer
 from connectors.registry import EmbeddedRegistry, TianyanchaRegistry
 from flows.hub import SAMPLE_REGISTRY, use_hub
 from models import Customer, IntentOrder, Quote, Todo, utcnow
 from models.db import session_scope
+from models.money import yuan
 from models.oplog import apply_changes
 from tests.simulators.registry_sim import TianyanchaSimulator
 from tests.simulators.smtp_sim import SmtpFaults, SmtpSimulator, TestPki, make_test_pki
@@ -80,6 +81,18 @@ def test_a_reps_closed_mailbox_keeps_the_quote_from_the_customer(hub, client, pk
     assert to_customer and to_customer[0].startswith("报价单 "), (
         f"customer got no quote; order {status}: {error}; delivered: {got}")
     assert status == "quoted"
+    # sales-ops is told which mailbox is dead, once
+    ops = misconfigured(hub)
+    assert [(t.title, t.assignee_id) for t in ops] == [
+        ("邮箱拒收：zhangwei@example.com", "ops-01")] and "张伟" in ops[0].body
+    assert [subject for rcpts, subject in got if "salesops@example.com" in rcpts] == [
+        f"【待办】{ops[0].title}"]
+
+
+def misconfigured(hub) -> list[Todo]:
+    """The to-dos sales-ops got about mailboxes and robots refusing the hub's notices."""
+    with session_scope(hub.db_url) as s:
+        return list(s.exec(select(Todo).where(Todo.kind == "notice_failed").order_by(Todo.id)))
 
 
 @pytest.mark.usefixtures("prefect_harness")
@@ -105,6 +118,7 @@ def test_a_managers_closed_mailbox_blocks_the_order_and_the_purchase_alert(hub, 
     assert to_purchasing and "采购预警" in to_purchasing[0], (
         f"purchasing got nothing; order {status}: {error}; delivered: {got}")
     assert status == "quoted", f"order {status}: {error}"
+    assert [t.title for t in misconfigured(hub)] == ["邮箱拒收：chenjing@example.com"]
 
 
 # --- 2. a to-do's mail and push lost for good after a transient failure ---------------------
@@ -112,26 +126,32 @@ def test_a_managers_closed_mailbox_blocks_the_order_and_the_purchase_alert(hub, 
 def test_legal_review_is_never_mailed_when_the_mail_server_was_briefly_down(hub, client, pki):
     """An order names a company new to us; the hub opens its file and a 法务资质初审 to-do,
     then mails legal. The mail server answers 451 (greylisting, a restart) for that moment.
-    Expected: once the server is back, the step's retry tells legal (mail and push).
-    Happens: the retry finds the new file by name and takes the short way (`_link`); the
-    to-do's mail and push are never sent (the effect stays `started`, no sweeper looks at
-    legal reviews: `untold_todos` is used for e签宝 endings only)."""
+    Expected: once the server is back, legal is told (mail and push): the mail's failure
+    does not fail the customer check (a notice never fails its step), the inbox-sweeper
+    mails the to-do once its backoff is over. Happened: the step failed; its retry found the
+    new file by name and took the short way (`_link`); the to-do's mail and push were never
+    sent (the effect stayed `started`, no sweeper looked at legal reviews: `untold_todos` was
+    used for e签宝 endings only)."""
     from flows.customer_check import check_customer
+    from flows.notices import tell_untold
 
     with SmtpSimulator(pki, faults=SmtpFaults(rate_451=1.0, stages=("DATA",))) as sim:
         h = smtp_hub(hub, sim, pki)
         oid = post_order(client, order_payload(name="安徽济民医疗器械有限责任公司",
                                                lines=[("PUMP-VP5", 4)])).json()["order_id"]
-        with pytest.raises(TransientError):
-            check_customer(h, oid)          # the customer-check task's first attempt
+        check_customer(h, oid)              # the mail fails; the step does not
         sim.faults = SmtpFaults()           # the server is back
-        check_customer(h, oid)              # the task's retry
+        check_customer(h, oid)              # a rerun of the step sends nothing twice
+        assert tell_untold(h) == 0          # too soon for the sweeper ...
+        tell_untold(h, now=utcnow() + dt.timedelta(minutes=10))  # ... then tells legal
+        tell_untold(h, now=utcnow() + dt.timedelta(minutes=20))  # once
         got = received(sim)
     with session_scope(hub.db_url) as s:
         review = s.exec(select(Todo).where(Todo.kind == "legal_review")).one()
     assert review.status == "open"
-    assert any("legal@example.com" in rcpts and "资质初审" in subject
-               for rcpts, subject in got), f"legal was never told; delivered: {got}"
+    assert [subject for rcpts, subject in got
+            if "legal@example.com" in rcpts and "资质初审" in subject] == [
+        f"【待办】{review.title}"], f"legal was not told once; delivered: {got}"
 
 
 @pytest.fixture
@@ -148,10 +168,13 @@ def tianyancha(hub):
 
 def test_registry_change_alert_is_never_mailed_after_a_transient_mail_failure(tianyancha, pki):
     """The daily registry-watch finds a new legal representative for a customer and alerts
-    risk (the rep in copy). The mail server answers 451 at that moment. Expected: the task's
-    retry (or tomorrow's run) sends the alert. Happens: the change and the to-do were committed
-    before mailing; the retry skips the customer as "already read in this run" (`read_since`)
-    and tomorrow's read finds nothing new — the alert is never mailed nor pushed."""
+    risk (the rep in copy). The mail server answers 451 at that moment. Expected: the alert
+    is sent once the server is back: the refresh does not fail for the mail (a notice never
+    fails its step), the inbox-sweeper mails the to-do after its backoff. Happened: the
+    change and the to-do were committed before mailing, the refresh failed; the retry
+    skipped the customer as "already read in this run" (`read_since`) and tomorrow's read
+    found nothing new — the alert was never mailed nor pushed."""
+    from flows.notices import tell_untold
     from flows.registry_watch import refresh_customer
 
     hub, registry = tianyancha
@@ -161,11 +184,11 @@ def test_registry_change_alert_is_never_mailed_after_a_transient_mail_failure(ti
     started = utcnow()
     with SmtpSimulator(pki, faults=SmtpFaults(rate_451=1.0, stages=("DATA",))) as sim:
         h = smtp_hub(hub, sim, pki)
-        with pytest.raises(TransientError):
-            refresh_customer(h, kangda, read_since=started)   # the task's first attempt
+        refresh_customer(h, kangda, read_since=started)   # the mail fails; the refresh does not
         sim.faults = SmtpFaults()
-        refresh_customer(h, kangda, read_since=started)       # the task's retry
-        refresh_customer(h, kangda)                           # tomorrow's run
+        refresh_customer(h, kangda, read_since=started)   # a rerun reads nothing again
+        refresh_customer(h, kangda)                       # tomorrow's run
+        tell_untold(h, now=utcnow() + dt.timedelta(minutes=10))  # the inbox-sweeper
         got = received(sim)
     with session_scope(hub.db_url) as s:
         todo = s.exec(select(Todo).where(Todo.kind == "registry_change")).one()
@@ -180,8 +203,9 @@ def test_registry_change_alert_is_never_mailed_after_a_transient_mail_failure(ti
 def test_refused_signing_todo_shows_the_amount_like_every_other_text(hub, client):
     """The customer refuses to sign on e签宝 (signFlowStatus 7); the rep gets a to-do (mail
     and push). Expected: the amount as every other text writes it, with thousands separators
-    ("25,600.00 元", cf. the quote mail "人民币 25,600.00 元", the invoice to-do "¥25,600.00").
-    Happens: `signing_ended` formats it raw: "金额 25600.00 元" (or "25600" per database)."""
+    (cf. the quote mail "人民币 25,600.00 元"; a to-do as the invoice to-do and the hub's
+    money helper `models.money.yuan` write it: "¥25,600.00"). Happened: `signing_ended`
+    formatted it raw: "金额 25600.00 元" (or "25600" per database)."""
     from flows.signing import signing_ended
 
     oid = post_order(client, order_payload(name="康达医疗", lines=[("MON-M8", 2)])
@@ -195,7 +219,7 @@ def test_refused_signing_todo_shows_the_amount_like_every_other_text(hub, client
     todo_id = signing_ended(hub.db_url, "flow-audit-1", "7", "价格过高", "ops-01")
     with session_scope(hub.db_url) as s:
         body = s.get(Todo, todo_id).body
-    assert f"{amount:,.2f} 元" in body, body
+    assert f"含税金额 {yuan(amount)}" in body and f"{amount}" not in body, body
 
 
 def test_quote_attachment_name_is_readable_by_clients_without_rfc2231(hub, pki):
@@ -281,3 +305,7 @@ def test_a_removed_group_robot_blocks_new_customers_orders(hub, client):
         order = s.get(IntentOrder, oid)
         status, error = order.status, order.error
     assert status == "quoted", f"order {status}: {error}"
+    # sales-ops is told the robot refuses, once (its own push is refused alike)
+    ops = misconfigured(hub)
+    assert [(t.business_key, t.title) for t in ops] == [
+        ("push:wecom:93000#1", "企业微信群机器人拒绝推送（错误码 93000）")], ops

@@ -8,8 +8,8 @@ from email.parser import BytesParser
 import pytest
 
 from connectors.base import PermanentError, TransientError
-from connectors.email import (Attachment, OutboxMailer, OutgoingMail, SmtpMailer, build_message,
-                              message_id_for)
+from connectors.email import (Attachment, OutboxMailer, OutgoingMail, RecipientsRefused,
+                              SmtpMailer, build_message, message_id_for)
 from tests.simulators.smtp_sim import (SmtpFaults, SmtpSimulator, TestPki, free_port,
                                        make_test_pki)
 
@@ -78,6 +78,23 @@ def test_message_headers_are_ascii_encoded_and_id_follows_the_key():
     assert build_message(mail, MAIL_FROM)["Message-ID"] == message_id_for(mail.idempotency_key,
                                                                           "example.com")
     assert message_id_for("a") != message_id_for("b")
+
+
+def test_a_long_chinese_attachment_name_reads_in_every_client():
+    """RFC 2231 readers get one `filename*` (no `filename*0*` continuations); Outlook-like
+    readers the RFC 2047 Content-Type `name` (as the legacy parser leaves it: encoded words);
+    no header line beyond the 998 characters SMTP allows."""
+    import email
+    from email.header import decode_header, make_header
+
+    name = "报价单-Q2611-218VV5-7-江苏康达医疗设备有限公司-已签署.pdf"
+    raw = build_message(quote_mail(attachments=(Attachment(name, PDF),)), MAIL_FROM).as_bytes()
+    assert b"filename*0" not in raw and b"filename*=utf-8''" in raw
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    [modern] = list(BytesParser(policy=policy.default).parsebytes(raw).iter_attachments())
+    assert modern.get_filename() == name and modern.get_content() == PDF
+    [legacy] = [p for p in email.message_from_bytes(raw).walk() if p.get_param("name")]
+    assert str(make_header(decode_header(legacy.get_param("name")))) == name
     with pytest.raises(ValueError):
         OutgoingMail(idempotency_key="k", to=(), subject="s", text="t")
 
@@ -195,14 +212,41 @@ def test_550_mailbox_unavailable_is_permanent(pki):
         assert sim.messages == []
 
 
-def test_partially_refused_recipients_send_to_nobody(pki):
-    # the manager's cc is refused: the customer must not get a copy now and another on retry
+def test_a_copy_recipient_refused_for_good_does_not_keep_the_mail_from_the_others(pki):
+    # the manager's cc is refused for good: retrying cannot reach him, so the customer gets
+    # the mail now, once, and the refused address is named for a person to fix
     refuse = {"manager@example.com": "553 5.1.3 Bad recipient address syntax"}
     with SmtpSimulator(pki, refuse=refuse) as sim:
-        with pytest.raises(PermanentError) as err:
+        sent = smtp_mailer(sim, pki).send(quote_mail())
+        assert sim.mail_commands == 1
+        [message] = sim.messages
+        [(_, rcpts)] = sim.envelopes
+    assert_is_the_quote(message, sent)
+    assert rcpts == ("wang@pujiang-machinery.example",)
+    assert sent.refused == {"manager@example.com": "553 5.1.3 Bad recipient address syntax"}
+
+
+def test_the_main_recipient_refused_for_good_sends_to_nobody(pki):
+    refuse = {"wang@pujiang-machinery.example": "550 5.1.1 Mailbox unavailable",
+              "manager@example.com": "550 5.1.1 Mailbox unavailable"}
+    with SmtpSimulator(pki, refuse=refuse) as sim:
+        with pytest.raises(RecipientsRefused) as err:
             smtp_mailer(sim, pki).send(quote_mail())
-        assert err.value.code == "553"
         assert sim.messages == []
+    assert err.value.code == "550" and sorted(err.value.refused) == [
+        "manager@example.com", "wang@pujiang-machinery.example"]
+
+
+def test_a_refusal_that_may_pass_sends_to_nobody_beside_one_for_good(pki):
+    # the customer's mailbox is full (452): the whole mail is retried later, so the manager
+    # (refused for good) does not make the customer's copy go out now and again on retry
+    refuse = {"wang@pujiang-machinery.example": "452 4.2.2 Mailbox full",
+              "manager@example.com": "550 5.1.1 Mailbox unavailable"}
+    with SmtpSimulator(pki, refuse=refuse) as sim:
+        with pytest.raises(TransientError) as err:
+            smtp_mailer(sim, pki, attempts=2).send(quote_mail())
+        assert err.value.code == "452"
+        assert sim.mail_commands == 2 and sim.messages == []
 
 
 def test_partially_refused_with_4xx_is_transient(pki):
