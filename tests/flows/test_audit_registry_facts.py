@@ -7,11 +7,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from api.app import create_app
+from flows.hub import current_hub
+from flows.registry_watch import refresh_customer
 from models import Customer, IntentOrder, Todo
 from models.customer_files import create_customer, exact_matches
 from models.db import session_scope
-from flows.hub import current_hub
-from flows.registry_watch import refresh_customer
 from tests.flows.test_registry_watch import KANGDA, kangda, tianyancha  # noqa: F401
 from tests.support import order_payload, post_order, run_pending
 
@@ -123,7 +123,7 @@ def test_two_changes_read_in_the_same_second_are_both_alerted(hub, tianyancha): 
 
     from models import RegistryChange
     from models.base import set_clock
-    at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     ticks = iter(range(10_000))
     set_clock(lambda: at + dt.timedelta(microseconds=next(ticks)))  # both reads in one second
     tianyancha.change(KANGDA, legalPersonName="顾晓东")
