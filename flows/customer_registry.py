@@ -17,7 +17,8 @@ from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
-    CustomerFileError, apply_registry_facts, exact_matches, fit_registry_facts, is_dead_status,
+    CustomerFileError, apply_registry_facts, exact_matches, fit_registry_facts, held_elsewhere,
+    is_dead_status,
 )
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
@@ -71,12 +72,15 @@ def identifies(record: RegistryRecord | None, typed: str) -> bool:
 
 
 def files_of(s: Session, record: RegistryRecord) -> list[Customer]:
-    """Active files of a registry company: its legal name or an alias on file, else its USCC
-    (a file still under a former name, not yet refreshed, is the same company)."""
+    """Active files of a registry company: its legal name or an alias on file, else its USCC,
+    else one of its former names (a file still under a former name, not yet refreshed, is the
+    same company: the next refresh renames it and keeps the old name as an alias)."""
     known = exact_matches(s, record.legal_name)
     if not known and record.uscc:
         known = list(s.exec(select(Customer).where(Customer.uscc == record.uscc,
                                                    Customer.merged_into_id.is_(None))))
+    for name in record.former_names if not known else ():  # a file kept without its USCC
+        known += [c for c in exact_matches(s, name) if c not in known]
     return known
 
 
@@ -170,6 +174,21 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
         changes = []
         if same_company(record, customer):
             facts = registry_facts(record)
+            # a former name another file answers to is not made this one's alias: reported
+            taken = held_elsewhere(s, customer, facts.get("former_names") or ())
+            facts["former_names"] = [n for n in facts.get("former_names") or ()
+                                     if n not in taken]
+            for name, other in taken.items():
+                todo_ids.append(open_todo(
+                    s, actor=actor, kind="registry_change",
+                    key=f"customer:{customer.id}:former-name-clash:{normalize_name(name)}",
+                    title=f"疑似重复客户档案：{customer.legal_name}",
+                    body=(f"工商登记显示客户“{customer.legal_name}”（客户编号 {customer.id}）的曾用名"
+                          f"“{name}”是另一客户档案“{other.legal_name}”（客户编号 {other.id}）的名称："
+                          "可能是同一公司的重复档案，也可能该名称后来由另一家公司使用。系统未将其记为本"
+                          "客户的曾用名；请核实，如为同一公司请合并两个档案。"),
+                    assignee_id=hub.settings.risk_assignee, cc=cc,
+                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id)
             try:
                 changes = apply_registry_facts(s, customer, facts, actor, record_changes=True)
             except CustomerFileError as exc:
@@ -191,9 +210,10 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
             lines = [f"{FIELD_LABELS[c.field]}：{c.old_value or '（空）'} → {c.new_value}"
                      for c in changes]
             when = changes[0].detected_at.astimezone(SHANGHAI)
+            s.flush()  # the changes' ids: one alert per read that found changes
             todo = open_todo(
                 s, actor=actor, kind="registry_change",
-                key=f"customer:{customer.id}:{when:%Y%m%d%H%M%S}",
+                key=f"customer:{customer.id}:change:{changes[0].id}",
                 title=f"客户工商信息变更：{customer.legal_name}",
                 body=(f"客户“{customer.legal_name}”（客户编号 {customer.id}）的工商登记信息发生变更"
                       f"（{when:%Y-%m-%d} 核查发现）：\n" + "\n".join(f"- {x}" for x in lines)

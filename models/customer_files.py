@@ -102,6 +102,18 @@ def active_for_writing(session: Session, customer_id: int | None) -> Customer | 
     return active(session, customer_id)
 
 
+def held_elsewhere(session: Session, customer: Customer, names) -> dict[str, Customer]:
+    """Each of `names` that another active file answers to (its legal name, an alias or its
+    USCC), with that file: a name the registry gives `customer` that must not become its
+    alias silently (the other file's own name would then match two files)."""
+    out: dict[str, Customer] = {}
+    for name in names:
+        other = next((c for c in exact_matches(session, name) if c.id != customer.id), None)
+        if other is not None:
+            out[name] = other
+    return out
+
+
 def exact_matches(session: Session, name: str) -> list[Customer]:
     """Active customers whose legal name or an alias is `name`, spelling-insensitively
     (full/half width, spaces, case), or whose USCC it is (a valid code, as systems send it).
@@ -215,7 +227,6 @@ def apply_registry_facts(session: Session, customer: Customer, facts: dict, acto
             raise CustomerFileError(
                 f"工商登记名称已变更为“{new_name}”，但该名称已属于客户档案 {where}：疑似重复档案，"
                 f"请合并后再同步")
-        add_alias(session, customer, customer.legal_name, "former", "registry", actor)
         updates["legal_name"] = new_name
     if record_changes:
         for field in watched:
@@ -233,11 +244,14 @@ def apply_registry_facts(session: Session, customer: Customer, facts: dict, acto
                 changes.append(change)
     if "uscc" in updates:
         updates["uscc_check"] = uscc_flag(updates["uscc"])
+    old_name = customer.legal_name
     apply_changes(session, customer, actor, **updates)
     # bookkeeping, not business data: not worth an operation-log row every day
     customer.registry_checked_at = utcnow()
     session.add(customer)
-    for name in facts.get("former_names") or ():
+    session.flush()  # its name_key follows a new legal name: the old one becomes an alias
+    former = [old_name] if "legal_name" in updates else []
+    for name in former + list(facts.get("former_names") or ()):
         add_alias(session, customer, name, "former", "registry", actor)
     session.flush()
     return changes
