@@ -1713,9 +1713,9 @@ def customer_match(s: Session, run: SettlementRun, q: str,
                    carried: Mapping[int, str]) -> sa.ColumnElement | None:
     """Which customers of `run` finance's search `q` means (None: all): the legal name or
     another name the customer is known by (`CustomerAlias`: its short or former names, and
-    the legal name of a file merged into it) containing it, or the customer code (finance's,
-    as the revision's voucher carried it (`carried`) or, before the batch is prepared, as
-    on file; or the hub's C000123), compared folded (`_folded`: any case, full- or half-width, alike
+    the legal name of a file merged into it) containing it, or the customer code (finance's:
+    as a voucher of the revision carried it (`carried`), else as on file; or the hub's
+    C000123), compared folded (`_folded`: any case, full- or half-width, alike
     on SQLite and PostgreSQL, whose lower() differ beyond ASCII); or exactly the 对账单号 of
     the customer's statement of this revision (draft or confirmed) or the 凭证号 of its
     voucher in this revision's batch (3, or 记-3)."""
@@ -1741,12 +1741,16 @@ def customer_match(s: Session, run: SettlementRun, q: str,
                 ids.add(int(hub[1]))
     # the names and codes of the revision's customers (a few thousand), folded in Python
     wanted = _folded(q)
+    # a code a voucher of the revision carried finds those customers; any other, the
+    # customers holding it now (a code filled in since the vouchers went out)
+    by_carried = {cid for cid, code in carried.items() if _folded(code) == wanted}
+    ids |= by_carried
     booked = select(RebateLine.booked_customer_id).where(RebateLine.run_id == run.id).distinct()
     for cid, name, finance_code in s.exec(select(
             Customer.id, Customer.legal_name, Customer.finance_code).where(
             Customer.id.in_(booked))):
-        code = carried.get(cid) or finance_code
-        if wanted in _folded(name) or (code and _folded(code) == wanted):
+        if wanted in _folded(name) or (not by_carried and finance_code
+                                       and _folded(finance_code) == wanted):
             ids.add(cid)
     for cid, name in s.exec(select(CustomerAlias.customer_id, CustomerAlias.name).where(
             CustomerAlias.customer_id.in_(booked))):
