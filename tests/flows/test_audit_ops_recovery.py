@@ -18,9 +18,10 @@ from flows.settlement import (
     settle_month,
     unfinished_revisions,
 )
-from models import Effect, IntentOrder, SettlementRun, Todo, utcnow
+from models import Effect, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.db import session_scope
+from tests.flows.test_audit_settle_flow import clock_at, revision
 from tests.flows.test_settlement import POLICY
 from tests.rebate_support import clock_from, customer_id, publish, signed_order
 from tests.support import (
@@ -38,13 +39,6 @@ class Killed(SystemExit):
     """The process dies here (kill -9, the machine restarting): nothing after it runs."""
 
 
-def clock_at(instant: dt.datetime) -> None:
-    from models import set_clock
-
-    start = dt.datetime.now(dt.UTC)
-    set_clock(lambda: instant + (dt.datetime.now(dt.UTC) - start))
-
-
 @pytest.fixture
 def kangda(hub):
     clock_from(D(2027, 1, 5))
@@ -55,12 +49,6 @@ def kangda(hub):
 @pytest.fixture
 def cli(hub, monkeypatch, capsys):
     yield from in_process_cli(monkeypatch, capsys, hub.db_url, hub.settings.data_dir)
-
-
-def revision(db_url: str, month: str, number: int) -> SettlementRun:
-    with session_scope(db_url) as s:
-        return s.exec(select(SettlementRun).where(SettlementRun.month == month,
-                                                  SettlementRun.revision == number)).one()
 
 
 def drop_files(hub) -> list[str]:
