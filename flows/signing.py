@@ -68,7 +68,6 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
     if effect_result(hub.db_url, "signed_quote_email", code) is not None:
         return
     with session_scope(hub.db_url) as s:
-        lock_customer_files(s)  # the to-do is written with the quote's file: no merge meanwhile
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
@@ -84,7 +83,6 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
 
 def request_invoice(hub: Hub, code: str) -> None:
     with session_scope(hub.db_url) as s:
-        lock_customer_files(s)  # the to-do is written with the quote's file: no merge meanwhile
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
