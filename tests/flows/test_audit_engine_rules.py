@@ -16,6 +16,7 @@ from flows.hub import current_hub
 from flows.settlement import compute_month, settle_month
 from models import Payment, RebateLine
 from models.db import session_scope
+from tests.flows.test_audit4_settle_scenarios import paid as paid_per_order
 from tests.rebate_support import (
     clock_from,
     customer_id,
@@ -38,15 +39,6 @@ def lines_of(db_url: str, run_id: int | None) -> dict:
     out: dict = defaultdict(Decimal)
     for ln in rows:
         out[(ln.order_id, ln.rule_id, ln.kind)] += ln.amount
-    return dict(out)
-
-
-def paid_per_order(db_url: str) -> dict:
-    with session_scope(db_url) as s:
-        rows = s.exec(select(RebateLine)).all()
-    out: dict = defaultdict(Decimal)
-    for ln in rows:
-        out[(ln.order_id, ln.rule_id)] += ln.amount
     return dict(out)
 
 
