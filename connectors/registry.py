@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from pydantic import SecretStr
 
 from connectors.base import PermanentError, RemoteClient, TransientError, send, transient_retry
-from models.uscc import uscc_province
+from models.uscc import clean_uscc, uscc_province
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class RegistryRecord:
             established = None
         return cls(
             legal_name=legal_name,
-            uscc=_text(data.get("uscc")),
+            uscc=_uscc(data.get("uscc")),
             status=_text(data.get("status")),
             registered_capital=_text(data.get("registered_capital")),
             legal_representative=_text(data.get("legal_representative")),
@@ -97,11 +97,21 @@ def lookup_key(name_or_uscc: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name_or_uscc)).upper()
 
 
+_NO_VALUE = frozenset("-－—–/")  # what registries print in an empty cell
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
-    return text or None
+    return None if not text or text in _NO_VALUE else text
+
+
+def _uscc(value: Any) -> str | None:
+    """A code as the customer files store and compare it (full width, spaces, dashes and
+    lower case folded): a registry that sends `91310000 1322 0567-4x` still finds its file;
+    a placeholder such as "-" is no code."""
+    return clean_uscc(_text(value) or "") or None
 
 
 def _names(values: Iterable[str] | str, legal_name: str | None = None) -> tuple[str, ...]:
@@ -294,7 +304,7 @@ def record_from_tianyancha(result: Mapping[str, Any]) -> RegistryRecord:
         history = result.get("historyNames") or ""
     return RegistryRecord(
         legal_name=name,
-        uscc=_text(result.get("creditCode")),
+        uscc=_uscc(result.get("creditCode")),
         status=_text(result.get("regStatus")),
         registered_capital=_text(result.get("regCapital")),
         legal_representative=_text(result.get("legalPersonName")),
@@ -309,7 +319,7 @@ def _province(result: Mapping[str, Any]) -> str | None:
     """天眼查's `base` is the province as a pinyin abbreviation ("js" for 江苏), not the name
     the customer file keeps: the province is read from the USCC's division code instead
     (authoritative); `base` only when it is already written in Chinese."""
-    province = uscc_province(_text(result.get("creditCode")))
+    province = uscc_province(_uscc(result.get("creditCode")))
     base = _text(result.get("base"))
     if province is None and base and re.fullmatch(r"[\u4e00-\u9fff]+", base):
         province = base

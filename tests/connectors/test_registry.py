@@ -254,3 +254,19 @@ def test_tianyancha_province_comes_from_the_credit_code_not_its_pinyin_base():
     assert record_from_tianyancha({**raw, "creditCode": None}).province is None
     assert record_from_tianyancha({**raw, "creditCode": None, "base": "江苏"}).province == "江苏"
     assert tianyancha_result(record_from_tianyancha(raw))["base"] == "js"  # the simulator too
+
+
+def test_tianyancha_code_is_stored_as_the_files_compare_it_and_dashes_are_no_value():
+    """A credit code sent in lower case, with spaces or full width is kept as the customer
+    files keep codes (a lookup by code would otherwise miss the file); a "-" where a
+    registry has no value is no value, never a legal representative or a capital."""
+    raw = {"name": "南京某某医疗器械有限公司", "creditCode": " ９１320105ma1xxxxx0a ",
+           "regStatus": "存续", "regCapital": "-", "legalPersonName": "－", "city": "—"}
+    record = record_from_tianyancha(raw)
+    assert record.uscc == "91320105MA1XXXXX0A"
+    assert record.province == "江苏"
+    assert (record.registered_capital, record.legal_representative, record.city) == (
+        None, None, None)
+    assert record_from_tianyancha({**raw, "creditCode": "-"}).uscc is None
+    assert RegistryRecord.from_dict({"legal_name": "南京某某医疗器械有限公司",
+                                     "uscc": "91320105-ma1xxxxx0a"}).uscc == "91320105MA1XXXXX0A"
