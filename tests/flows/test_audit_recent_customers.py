@@ -16,7 +16,12 @@ from sqlmodel import select
 from api.app import create_app
 from flows.hub import current_hub
 from models import Customer, IntentOrder, Staff, SuspectName
-from models.customer_files import add_alias, create_customer, exact_matches, merge_customers
+from models.customer_files import (
+    add_alias,
+    create_customer,
+    exact_matches,
+    merge_customers,
+)
 from models.db import session_scope
 from tests.support import order_payload, post_order, run_pending
 
@@ -271,3 +276,18 @@ def test_a_branch_typed_with_its_head_offices_legal_name_without_the_form_links(
     _, office = listed_group(hub, "浙农集团股份有限公司", "浙农股份", "浙农集团股份有限公司上海分公司")
     order = typed_order(hub, client, "浙农集团上海分公司")
     assert order.customer_id == office, (order.status, order.error)
+
+
+def test_a_legal_name_with_a_bracketed_word_typed_with_gufen_gongsi_links(hub, client):
+    """中化国际(控股)股份有限公司 (listed, on file). The rep types 中化国际(控股)股份公司 — 有限
+    dropped from the form, the slip the matcher's `_form_key` is there for (股份公司 =
+    股份有限公司). Before 7bd5832 it linked. Actual: the query's industry reads 国际控股 and
+    the stored one 国际 (the bracketed 控股 is parsed differently with the shorter form), the
+    new "industry only related → never alone" rule applies and the order is held."""
+    with session_scope(hub.db_url) as s:
+        sinochem = create_customer(s, legal_name="中化国际(控股)股份有限公司", actor="test",
+                                   origin="imported", short_names=("中化国际",))
+        s.flush()
+        sinochem_id = sinochem.id
+    order = typed_order(hub, client, "中化国际(控股)股份公司")
+    assert order.customer_id == sinochem_id, (order.status, order.error)
