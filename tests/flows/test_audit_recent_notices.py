@@ -1,0 +1,229 @@
+"""Audit of the last session's fixes around notices (to-do mails and pushes, `_notice`,
+`report_misconfigured`, the inbox-sweeper's `tell_untold`), SMTP refusals (`SentMail`,
+`RecipientsRefused`) and the stock check's purchase alert — over a REAL SMTP conversation
+(tests/simulators/smtp_sim.py) and the 企业微信 robot simulator, no mocks of the connectors.
+
+Each failing test says what the user does, what he expects, and what happens."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlmodel import select
+
+from api.app import create_app
+from models import Staff, Todo, utcnow
+from models.db import session_scope
+from tests.connectors.test_audit_mail_push import (  # noqa: F401 - pki is a fixture
+    REFUSED, misconfigured, pki, smtp_hub,
+)
+from tests.simulators.smtp_sim import SmtpFaults, SmtpSimulator
+from tests.support import order_payload, post_order
+
+PURCHASING = "purchasing@example.com"
+MANAGER = "wangqiang@example.com"   # mgr-east, rep-zhangwei's manager
+
+
+@pytest.fixture
+def client(hub):
+    app = create_app(hub.settings, launcher=None)  # nothing is dispatched: steps run by hand
+    with TestClient(app) as c:
+        yield c
+
+
+def mails_to(sim: SmtpSimulator, address: str) -> list:
+    """The messages the SMTP server stored for `address` (parsed by the email package)."""
+    return [m for m, (_, rcpts) in zip(sim.messages, sim.envelopes) if address in rcpts]
+
+
+def text_of(message) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def sweep_for(hub, hours: float) -> None:
+    """The inbox-sweeper's `tell_untold`, run every few minutes for `hours` (its backoff
+    decides what it tries)."""
+    from flows.notices import tell_untold
+
+    start = utcnow()
+    for minute in range(3, int(hours * 60) + 1, 7):
+        tell_untold(hub, now=start + dt.timedelta(minutes=minute))
+
+
+# --- 1. a purchase alert's news, its mail failing once, is never told -----------------------
+
+def test_purchase_alert_news_is_mailed_once_the_mail_server_is_back(hub, client, pki):
+    """An order wants MON-M12 ×3 and STER-AC60 ×2. First stock check: M12 short, purchasing
+    gets the alert (manager in copy). A rerun finds AC60 short too: the open alert's text now
+    lists AC60 and it is mailed again under its news key — but the mail server answers 451 at
+    that moment (a notice never fails its step). Expected: once the server is back, the
+    inbox-sweeper (or the next rerun) mails purchasing the news about AC60. Happens: the
+    alert's body was already rewritten before the mail, so every rerun finds "AC60 told"
+    (`_purchase_alert` reads `told` from the bodies) and mails nothing; the sweeper's
+    `_untold` looks only at the to-do's first mail (`todo_mail` <kind>:<key>, done) and never
+    at the `#news` effect left `started`. Purchasing never hears of AC60."""
+    from flows.order_steps import check_stock
+
+    oid = post_order(client, order_payload(lines=[("MON-M12", 3), ("STER-AC60", 2)])
+                     ).json()["order_id"]
+    with SmtpSimulator(pki) as sim:
+        h = smtp_hub(hub, sim, pki)
+        check_stock(h, oid, {"MON-M12": 1, "STER-AC60": 5}, {})      # M12 short: alerted
+        assert len(mails_to(sim, PURCHASING)) == 1
+        sim.faults = SmtpFaults(rate_451=1.0, stages=("DATA",))      # the server hiccups
+        check_stock(h, oid, {"MON-M12": 1, "STER-AC60": 0}, {})      # AC60 newly short
+        sim.faults = SmtpFaults()                                    # the server is back
+        check_stock(h, oid, {"MON-M12": 1, "STER-AC60": 0}, {})      # a rerun of the step
+        sweep_for(h, hours=3)
+        got = [text_of(m) for m in mails_to(sim, PURCHASING)]
+        duplicates = sim.duplicates()
+    with session_scope(hub.db_url) as s:
+        [alert] = s.exec(select(Todo).where(Todo.kind == "purchase_alert")).all()
+    assert "STER-AC60" in alert.body  # the to-do says so; nobody was told
+    assert any("STER-AC60" in text for text in got), (
+        f"purchasing was never mailed that STER-AC60 is short; got {len(got)} mail(s)")
+    assert not duplicates
+
+
+# --- 2. a stored refusal reported again each time the to-do is told --------------------------
+
+def test_a_copy_refused_for_good_is_reported_to_sales_ops_once(hub, pki, monkeypatch):
+    """The customer refuses to sign: a to-do for the rep, his manager in copy (as
+    `signing_ended` opens it), mailed and pushed. The manager's mailbox answers 550: the rep
+    gets the mail, sales-ops gets one 邮箱拒收 to-do. The group robot is busy (-1), so the push
+    is left for later. Sales-ops puts the manager's new address in the staff file and marks
+    the to-do done. Expected: nothing more about that old refusal (no new mail was refused).
+    Happens: the hourly e签宝 reconciliation tells the to-do again (its push is not done:
+    `untold_todos`), `notify_todo` → `mail_todo` → `send_mail` reads the mail's stored result
+    and reports its `refused` address again: a second 邮箱拒收 to-do (and mail, push) for a
+    mail sent hours ago — and one more each hour, every time sales-ops closes it."""
+    from connectors.notify import WeComRobotNotifier
+    from flows.notices import notify_todo, open_todo
+    from flows.signing import reconcile_esign
+    from tests.simulators.wecom_sim import WeComRobotSimulator
+
+    with session_scope(hub.db_url) as s:
+        todo = open_todo(s, actor="callback:esign", kind="signing_ended", key="Q2611-AUDIT1:7",
+                         title="客户拒签：报价单 Q2611-AUDIT1",
+                         body="客户“江苏康达医疗设备有限公司”的报价单 Q2611-AUDIT1 在 e签宝客户拒签。",
+                         assignee_id="rep-zhangwei", cc=["mgr-east"], due_hours=24)
+        s.flush()
+        todo_id = todo.id
+    with SmtpSimulator(pki, refuse={MANAGER: REFUSED.format(MANAGER)}) as sim, \
+            WeComRobotSimulator("robot-key") as robot_sim:
+        robot = WeComRobotNotifier(SecretStr("robot-key"), base_url=robot_sim.send_url,
+                                   timeout=2.0, attempts=1, backoff_initial=0.01,
+                                   backoff_max=0.02)
+        h = dataclasses.replace(smtp_hub(hub, sim, pki), notifier=robot)
+        robot_sim.busy_next(1000)                 # the robot answers -1 系统繁忙 for now
+        notify_todo(h, todo_id)                   # the callback tells the to-do
+        assert len(mails_to(sim, "zhangwei@example.com")) == 1
+        [report] = misconfigured(hub)
+        assert report.title == f"邮箱拒收：{MANAGER}"
+        with session_scope(hub.db_url) as s:      # sales-ops fixes the address, marks it done
+            manager = s.get(Staff, "mgr-east")
+            manager.email = "wangqiang.new@example.com"
+            s.add(manager)
+            done = s.get(Todo, report.id)
+            done.status = "done"
+            s.add(done)
+            signing = s.get(Todo, todo_id)        # an hour and more later
+            signing.created_at = utcnow() - dt.timedelta(hours=2)
+            s.add(signing)
+        monkeypatch.setattr(h.settings, "esign_backend", "esign")
+        reconcile_esign(h)                        # the hourly e签宝 reconciliation
+        reconcile_esign(h)                        # and the next hour's
+        robot.close()
+    reports = [t.title for t in misconfigured(hub)]
+    assert reports == [f"邮箱拒收：{MANAGER}"], (
+        f"one refusal, reported {len(reports)} times: {reports}")
+
+
+# --- 3. a copy recipient's lasting 4xx keeps the alert from purchasing, silently ------------
+
+def test_a_full_copy_mailbox_does_not_keep_the_purchase_alert_from_purchasing_for_ever(
+        hub, client, pki):
+    """The sales manager's mailbox is over quota: the server answers 452 4.2.2 at RCPT (as
+    Gmail/Exchange do for a full mailbox; it lasts until he empties it, days). A short order
+    opens a purchase alert for purchasing, the manager in copy. Expected: purchasing — the
+    one who must act — gets the alert within the day, or at least sales-ops is told which
+    mailbox keeps it back. Happens: `SmtpMailer._transaction` sends to nobody while any RCPT
+    has a 4xx, the sweeper tries again every hour (`tell_untold`) and each try meets the
+    same 452: purchasing never gets the alert and nobody is told (a TransientError is only
+    logged; `report_misconfigured` is for PermanentErrors)."""
+    from flows.order_steps import check_stock
+
+    full = "452 4.2.2 <wangqiang@example.com>: Recipient address rejected: Mailbox full"
+    oid = post_order(client, order_payload(lines=[("MON-M12", 9)])).json()["order_id"]
+    with SmtpSimulator(pki, refuse={MANAGER: full}) as sim:
+        h = smtp_hub(hub, sim, pki)
+        check_stock(h, oid, {"MON-M12": 5}, {})
+        sweep_for(h, hours=24)
+        to_purchasing = mails_to(sim, PURCHASING)
+    told_ops = [t.title for t in misconfigured(hub)]
+    assert to_purchasing or any(MANAGER in title for title in told_ops), (
+        "a day later purchasing still has no purchase alert and nobody was told why")
+
+
+# --- 4. sales-ops naming nobody on file -----------------------------------------------------
+
+def test_serve_warns_of_an_ops_assignee_that_names_nobody_on_file(hub, monkeypatch):
+    """SALESOPS_OPS_ASSIGNEE (added in the last session: who hears of dead mailboxes and
+    removed robots) names a staff id not on file (a typo; the person left). Expected: as for
+    every other assignee setting, `unknown_assignees` (what `salesops serve` warns of) names
+    it. Happens: `ops_assignee` is missing from `notices.ASSIGNEE_SETTINGS`: no warning."""
+    from flows.notices import unknown_assignees
+
+    assert unknown_assignees(hub.db_url, hub.settings) == []
+    monkeypatch.setattr(hub.settings, "ops_assignee", "ops-99")
+    texts = unknown_assignees(hub.db_url, hub.settings)
+    assert any("SALESOPS_OPS_ASSIGNEE=ops-99" in t for t in texts), texts
+
+
+def test_a_dead_mailbox_is_not_reported_to_nobody_when_the_ops_assignee_is_unknown(
+        hub, client, pki, monkeypatch):
+    """Same setting naming nobody on file; the rep's manager's mailbox is closed (550), a
+    short order's purchase alert has him in copy. Expected: the refusal reaches a person
+    (a to-do to someone on file, e.g. the fallback decider or admin, naming the mailbox and
+    the setting to fix). Happens: `report_misconfigured` cannot store the to-do (foreign key
+    to staff), swallows the IntegrityError in a log line and returns: the dead mailbox is
+    told to nobody, and stays dead for every later mail."""
+    from flows.order_steps import check_stock
+
+    monkeypatch.setattr(hub.settings, "ops_assignee", "ops-99")
+    oid = post_order(client, order_payload(lines=[("MON-M12", 9)])).json()["order_id"]
+    with SmtpSimulator(pki, refuse={MANAGER: REFUSED.format(MANAGER)}) as sim:
+        h = smtp_hub(hub, sim, pki)
+        check_stock(h, oid, {"MON-M12": 5}, {})
+        assert len(mails_to(sim, PURCHASING)) == 1   # purchasing got the alert
+    with session_scope(hub.db_url) as s:
+        staff_ids = set(s.exec(select(Staff.id)))
+    reports = misconfigured(hub)
+    assert reports and all(t.assignee_id in staff_ids for t in reports), (
+        "the manager's dead mailbox was reported to nobody")
+    assert MANAGER in reports[0].body
+
+
+# --- checked and fine (kept: cheap) ---------------------------------------------------------
+
+def test_refused_copy_alert_reads_right_and_is_told_once_across_sweeps(hub, client, pki):
+    """A short order's purchase alert: purchasing gets it (Chinese subject decoded by the
+    email package), the dead manager's mailbox is reported to sales-ops once; the sweeper run
+    many times and a rerun of the stock check send nothing twice."""
+    from flows.order_steps import check_stock
+
+    oid = post_order(client, order_payload(lines=[("MON-M12", 9)])).json()["order_id"]
+    with SmtpSimulator(pki, refuse={MANAGER: REFUSED.format(MANAGER)}) as sim:
+        h = smtp_hub(hub, sim, pki)
+        check_stock(h, oid, {"MON-M12": 5}, {})
+        check_stock(h, oid, {"MON-M12": 5}, {})
+        sweep_for(h, hours=5)
+        [alert_mail] = mails_to(sim, PURCHASING)
+        assert not mails_to(sim, MANAGER)
+        assert not sim.duplicates()
+    assert str(alert_mail["Subject"]) == f"【待办】采购预警：意向单 {oid} 库存不足"
+    assert "MON-M12 M12：需求 9，可用 5，缺口 4" in text_of(alert_mail)
+    assert [t.title for t in misconfigured(hub)] == [f"邮箱拒收：{MANAGER}"]
