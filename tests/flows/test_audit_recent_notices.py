@@ -227,3 +227,82 @@ def test_refused_copy_alert_reads_right_and_is_told_once_across_sweeps(hub, clie
     assert str(alert_mail["Subject"]) == f"【待办】采购预警：意向单 {oid} 库存不足"
     assert "MON-M12 M12：需求 9，可用 5，缺口 4" in text_of(alert_mail)
     assert [t.title for t in misconfigured(hub)] == [f"邮箱拒收：{MANAGER}"]
+
+
+def pdf_text(data: bytes, path) -> str:
+    import re
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    path.write_bytes(data)
+    return re.sub(r"\s+", "", subprocess.run(["pdftotext", str(path), "-"], capture_output=True,
+                                              text=True, check=True).stdout)
+
+
+# --- 5. the quote PDF rendered again after e签宝 got the first one ----------------------------
+
+def test_quote_rendered_again_after_the_signing_request_is_the_pdf_the_customer_signs(
+        hub, client, pki, tmp_path):
+    """An order's first run renders its quote (MON-M12 ×3, 5 in stock: no shortage note),
+    creates the e签宝 signing flow with that PDF, then the quote mail fails (the mail server
+    answers 451 for minutes: the step gives up, the order waits for the sweeper). Meanwhile
+    three M12 are sold elsewhere. The rerun's stock check finds the order short; `render_quote`
+    renders the still-`draft` quote again with 部分物料库存不足… (last session's fix) — but the
+    signature request is an effect already done: e签宝 keeps the FIRST PDF. Expected: the
+    customer signs the document he was mailed (and `quote.pdf_sha256` is the hash of the
+    document under signature). Happens: the mail carries the new PDF (with the note), e签宝
+    shows and signs the old one (without it), and the hub's `pdf_sha256` names a file that is
+    not the one signed."""
+    import hashlib
+
+    from connectors.base import TransientError
+    from connectors.esign_tsign import TsignSigning
+    from flows.customer_check import check_customer
+    from flows.order_steps import (
+        check_stock, render_quote, request_signature, send_quote_mail,
+    )
+    from flows.rebate_preview import preview_for_order
+    from models import Quote
+    from tests.simulators.esign_sim import TsignSimulator
+
+    oid = post_order(client, order_payload(name="康达医疗", lines=[("MON-M12", 3)],
+                                           contact_phone="13800000000")).json()["order_id"]
+    esign_sim = TsignSimulator("7438000001", "sim-app-secret-0123456789").start()
+    try:
+        esign = TsignSigning(esign_sim.url, "7438000001", SecretStr("sim-app-secret-0123456789"),
+                             timeout=2.0, attempts=2, backoff_initial=0.01, backoff_max=0.05,
+                             poll_interval=0.01)
+        with SmtpSimulator(pki, faults=SmtpFaults(rate_451=1.0, stages=("DATA",))) as sim:
+            h = dataclasses.replace(smtp_hub(hub, sim, pki), esign=esign)
+            check_customer(h, oid)
+            check_stock(h, oid, {"MON-M12": 5}, {})
+            preview_for_order(h, oid)
+            render_quote(h, oid)
+            request_signature(h, oid)
+            with pytest.raises(TransientError):
+                send_quote_mail(h, oid)                 # the quote mail fails for now
+            sim.faults = SmtpFaults()
+            # the rerun (the sweeper's): M12 now short
+            check_stock(h, oid, {"MON-M12": 2}, {})
+            preview_for_order(h, oid)
+            render_quote(h, oid)
+            request_signature(h, oid)
+            send_quote_mail(h, oid)
+            [mail] = mails_to(sim, "guxf@example.com")
+        with session_scope(hub.db_url) as s:
+            quote = s.exec(select(Quote).where(Quote.order_id == oid)).one()
+            code, pdf_sha = quote.code, quote.pdf_sha256
+        flow = esign_sim.flow_for(code)
+        under_signature = esign_sim.files[flow.file_ids[0]].data
+    finally:
+        esign_sim.stop()
+    [attachment] = list(mail.iter_attachments())
+    mailed = attachment.get_content()
+    note = "部分物料库存不足"
+    assert note in pdf_text(mailed, tmp_path / "mailed.pdf")
+    assert note in pdf_text(under_signature, tmp_path / "esign.pdf"), (
+        "the mailed quote says 部分物料库存不足…; the one on e签宝 for signature does not")
+    assert mailed == under_signature
+    assert hashlib.sha256(under_signature).hexdigest() == pdf_sha
