@@ -306,3 +306,30 @@ def test_quote_rendered_again_after_the_signing_request_is_the_pdf_the_customer_
         "the mailed quote says 部分物料库存不足…; the one on e签宝 for signature does not")
     assert mailed == under_signature
     assert hashlib.sha256(under_signature).hexdigest() == pdf_sha
+
+
+# --- 6. a push that cannot be built fails the step that opened the to-do ---------------------
+
+def test_a_mobile_written_with_spaces_does_not_fail_the_customer_check(hub, client):
+    """The rep's manager's mobile is on file as "139 0000 0001" (as people write it; the
+    staff table takes any text up to 20 characters). An order names a company new to us:
+    the customer check opens its file and the legal review (the manager in copy), mails and
+    pushes it. Expected: a notice never fails the step that opened its to-do (notices.py):
+    the order goes on, legal is told (the mention left out, or sales-ops told of the
+    number). Happens: `notices.push` builds the PushMessage outside `_notice`; PushMessage
+    refuses the mobile with a ValueError, which leaves `notify_todo` and fails the
+    customer check (系统内部错误 in the log, the task retried). The retry finds the new file
+    by name and links it without telling anyone: the legal review's push is never made (no
+    `push` effect at all, so `tell_untold`, which pushes only what was tried, never does)."""
+    from flows.customer_check import check_customer
+
+    with session_scope(hub.db_url) as s:
+        manager = s.get(Staff, "mgr-east")
+        manager.mobile = "139 0000 0001"
+        s.add(manager)
+    oid = post_order(client, order_payload(name="安徽济民医疗器械有限责任公司",
+                                           lines=[("PUMP-VP5", 4)])).json()["order_id"]
+    check_customer(hub, oid)   # raises ValueError: not a mobile number: '139 0000 0001'
+    with session_scope(hub.db_url) as s:
+        review = s.exec(select(Todo).where(Todo.kind == "legal_review")).one()
+    assert review.status == "open"
