@@ -130,7 +130,8 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
         # parse): in Chinese, as ours
         missing = exc.status_code == 404
         # FastAPI's 400 for a body it could not parse carries the parser's error as its cause
-        unreadable = unreadable_body(exc.__cause__ or exc.__context__)
+        unreadable = (unreadable_body(exc.__cause__ or exc.__context__)
+                      if exc.status_code == 400 else None)
         if signing_page.under_signing(request.url.path):  # a customer's link, cut off
             response = signing_page.broken_link(exc.status_code)
         elif wants_html(request):

@@ -32,6 +32,13 @@ def too_deep() -> ApiError:
                     [{"field": "body", "problem": "too_deep"}])
 
 
+def number_too_long() -> ApiError:
+    """A JSON number longer than the parser converts (Python refuses integers of more than
+    4,300 digits with a plain ValueError)."""
+    return ApiError(400, "malformed_json", "请求体不是合法 JSON：数字过长",
+                    [{"field": "body", "problem": "number_too_long"}])
+
+
 def unreadable_body(cause: BaseException | None) -> ApiError | None:
     """What to answer when parsing a JSON body failed on `cause` (FastAPI turns that into a bare
     400): said as the webhook says it; None for a cause that is not about the body's JSON."""
@@ -39,6 +46,8 @@ def unreadable_body(cause: BaseException | None) -> ApiError | None:
         return not_utf8()
     if isinstance(cause, RecursionError):
         return too_deep()
+    if isinstance(cause, ValueError):  # after UnicodeDecodeError, a ValueError too
+        return number_too_long()
     return None
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from api.errors import ApiError, not_utf8, too_deep, validation_details
+from api.errors import ApiError, not_utf8, number_too_long, too_deep, validation_details
 from api.schemas import IntentOrderIn
 from flows.signing import store_signing_event
 from models import (
@@ -120,6 +120,8 @@ def parse_order(body: bytes) -> IntentOrderIn:
                          "column": exc.colno}]) from exc
     except RecursionError as exc:  # the parser recurses once per [ or {: it was a 500
         raise too_deep() from exc
+    except ValueError as exc:  # after JSONDecodeError, a ValueError too: a huge integer
+        raise number_too_long() from exc
     if not isinstance(data, dict):
         raise ApiError(400, "malformed_json", "请求体须为 JSON 对象")
     try:

@@ -1265,7 +1265,7 @@ def summarize(db_url: str, month: str, run_id: int | None,
         message=f"{month} 返利结算第 {run.revision} 版"
         + ("（此前已保存，本次补齐凭证草稿与对账单）" if finished_only else "")
         + f"：{len(rows)} 行，合计 {yuan(run.total_amount)}" + _no_vouchers(rows)
-        + _missing_codes(rows))
+        + _missing_codes(rows, carried_codes(db_url, run)))
 
 
 def _no_vouchers(rows) -> str:
@@ -1279,14 +1279,16 @@ def _no_vouchers(rows) -> str:
     return "；各客户本版净额均为零，不生成凭证草稿"
 
 
-def _missing_codes(rows) -> str:
+def _missing_codes(rows, carried: Mapping[int, str]) -> str:
     """What finance must do with the vouchers: customers of a voucher (a non-zero net in the
-    revision's (line, customer) rows) with no finance code, whose voucher carries the hub's
-    code (the batch as first prepared: filling the code in later changes later batches)."""
+    revision's (line, customer) rows) whose voucher carries the hub's code — as the batch
+    was first prepared (`carried`, see carried_codes; a code filled in later changes later
+    batches), before that as the files stand."""
     nets: dict[int, int] = defaultdict(int)
     for line, customer in rows:
         nets[customer.id] += round(Decimal(str(line.amount)) * 100)
-    missing = sorted({c.legal_name for _, c in rows if nets[c.id] and not c.finance_code})
+    missing = sorted({c.legal_name for _, c in rows if nets[c.id] and (
+        carried.get(c.id) == _customer_code(c.id) if carried else not c.finance_code)})
     if not missing:
         return ""
     shown = "、".join(missing[:5]) + (f"等 {len(missing)} 位客户" if len(missing) > 5 else "")
@@ -1502,7 +1504,6 @@ def store_and_send(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | 
             progress(pct)
 
     month = month_key(month)
-    earlier = None  # the revision this flow run stored on an earlier attempt
     try:
         with session_scope(hub.db_url) as s:
             refuse_unsettleable(s, month)  # before minutes of work, not only when storing
@@ -1517,10 +1518,11 @@ def store_and_send(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | 
         run_id = None
     else:
         # a retry of a flow run that stored its revision already: that revision is the run's
-        # result, sent and written now; the month is not computed again (news since is the
-        # next run's, which the run's table would otherwise not mention)
-        earlier, run_id = stored_by(hub.db_url, month, flow_run_id), None
-        for attempt in range(3 if earlier is None else 0):
+        # own result (stored by this run, not only finished), sent and written now; the month
+        # is not computed again (news since is the next run's, which the run's table would
+        # otherwise not mention)
+        run_id = stored_by(hub.db_url, month, flow_run_id)
+        for attempt in range(3 if run_id is None else 0):
             comp = compute_month(hub.db_url, month)
             step(50)
             try:
@@ -1539,10 +1541,9 @@ def store_and_send(hub: Hub, month: str, actor: str = ACTOR, flow_run_id: str | 
         made = finish_revision(hub, rid, documents)
     elsewhere = finish_elsewhere(hub, month, documents, pending)
     step(95)
-    # nothing new stored, but a revision an earlier (failed or retried) run stored got its
-    # vouchers now: the result is that revision's, not "nothing changed"
-    shown = (run_id if run_id is not None else earlier if earlier is not None
-             else finished[-1] if finished else None)
+    # nothing new stored, but a revision an earlier (failed) run stored got its vouchers now:
+    # the result is that revision's, not "nothing changed"
+    shown = run_id if run_id is not None else finished[-1] if finished else None
     return Stored(month, run_id, shown, before, elsewhere, made)
 
 

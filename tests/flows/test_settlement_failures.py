@@ -96,7 +96,10 @@ def test_the_retry_after_finance_failed_reports_the_revision_it_sent(rest_hub, f
     result = state.result()
     assert result["revision"] == 1 and result["total"] == "1280.00"
     assert result["voucher_ref"] == "VCH-000001"
-    assert "第 1 版（此前已保存，本次补齐凭证草稿与对账单）：1 行，合计 ¥1,280.00" in result["message"]
+    # the run stored revision 1 itself (its retry only sent it): said as without the 503
+    assert "第 1 版：1 行，合计 ¥1,280.00" in result["message"], result["message"]
+    assert result["run_id"] == settlement.stored_by(rest_hub.db_url, "2026-10",
+                                                    str(state.state_details.flow_run_id))
     artifacts = run_artifacts(state.state_details.flow_run_id)
     table = table_of(artifacts["settle-month"])
     assert {"维度": "合计", "名称": "1 行", "金额": "¥1,280.00"} in table
@@ -138,7 +141,7 @@ def test_a_retry_sends_the_revision_it_stored_and_computes_nothing_again(
     assert dict(finance_sim.voucher_effects) == {"RB-2026-10-r1": 1}
     result = state.result()
     assert result["revision"] == 1 and result["total"] == "1280.00"
-    assert "第 1 版（此前已保存，本次补齐凭证草稿与对账单）：1 行，合计 ¥1,280.00" in result["message"]
+    assert "第 1 版：1 行，合计 ¥1,280.00" in result["message"]  # its own, as without the 503
 
     again = settle_month(rest_hub, "2026-10", documents=False)
     assert (again.revision, again.total) == (2, Decimal("-256.00"))
