@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import sys
+import unicodedata
 from pathlib import Path
 
 from deployments import customers_cli, rebates_cli
@@ -180,13 +181,40 @@ class _ChineseFormatter(argparse.HelpFormatter):
     def add_usage(self, usage, actions, groups, prefix=None):
         return super().add_usage(usage, actions, groups, "用法：" if prefix is None else prefix)
 
+    def _split_lines(self, text, width):
+        """Help wrapped as a terminal shows it: a Chinese character takes two columns and a
+        line may break after any of them, but never inside a name written in Latin letters
+        (argparse takes a Chinese sentence for one long word and cuts `region` into `reg` and
+        `ion`; a clerk copies those names into a sheet's header row)."""
+        lines, line = [], ""
+        for token in _HELP_TOKEN.findall(self._whitespace_matcher.sub(" ", text).strip()):
+            if line and _columns(line + token.rstrip()) > width:
+                lines.append(line.rstrip())
+                line = token.lstrip()
+            else:
+                line += token
+        return [*lines, line.rstrip()] if line.strip() else lines
+
+
+_HELP_TOKEN = re.compile(r"[A-Za-z0-9_.\-/=<>@:%\[\]]+|\s+|.")  # a Latin name whole
+
+
+def _columns(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
 
 # argparse's own messages, as the people who use the hub read them
 _MESSAGES = (("the following arguments are required:", "缺少必需参数："),
              ("unrecognized arguments:", "无法识别的参数："),
              ("invalid choice:", "无效的选择："), ("(choose from", "（可选："),
              ("invalid int value:", "不是整数："), ("invalid float value:", "不是数字："),
-             ("expected one argument", "需要一个取值"), ("argument ", "参数 "),
+             ("expected one argument", "需要一个取值"),
+             ("expected at most one argument", "最多一个取值"),
+             ("expected at least one argument", "至少需要一个取值"),
+             ("ignored explicit argument", "此开关不带取值（不能写成 =…），多余的取值："),
+             ("one of the arguments", "以下参数须给出其一："),
+             ("ambiguous option:", "选项有歧义："), ("could match", "可能是"),
+             ("argument ", "参数 "),
              ("not allowed with argument", "不能与以下参数同时使用："))
 
 
@@ -243,43 +271,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_CHINESE = re.compile(r"[\u4e00-\u9fff]")
-
-
 def _refused_by_outside_system(args, exc) -> str:
     """What a connector's permanent failure tells the person who ran the command: which command
     did not finish, and the connector's own message (explained when it is not Chinese)."""
     words = [args.command, *(v for k, v in vars(args).items()
                              if isinstance(v, str) and (k == "action" or k.endswith("_command")))]
+    from flows.errors import CHINESE, status_advice
+
     message = str(exc)
-    if not _CHINESE.search(message):
+    if not CHINESE.search(message):
         message = (f"外部系统（{exc.provider or '未知'}）拒绝了请求，重试无效，"
-                   f"{_what_the_status_means(exc)}（原始信息：{message}）")
+                   f"{status_advice(exc) or '请人工处理后再运行'}（原始信息：{message}）")
     return f"「salesops {' '.join(words)}」未完成：{message}"
-
-
-# the settings a remote provider is reached with (connectors/settings.py), by its name
-_PROVIDER_URL = {"finance": "FINANCE", "erp": "ERP", "tianyancha": "TIANYANCHA",
-                 "esign": "ESIGN", "wecom": "WECOM_WEBHOOK", "dingtalk": "DINGTALK"}
-_PROVIDER_SECRET = {"finance": "SALESOPS_FINANCE_TOKEN", "erp": "SALESOPS_ERP_TOKEN",
-                    "tianyancha": "SALESOPS_TIANYANCHA_TOKEN", "esign": "SALESOPS_ESIGN_APP_SECRET",
-                    "wecom": "SALESOPS_WECOM_ROBOT_KEY",
-                    "dingtalk": "SALESOPS_DINGTALK_ACCESS_TOKEN"}
-
-
-def _what_the_status_means(exc) -> str:
-    """What a person does about an HTTP refusal (exc.code is its status): the credential or
-    address setting to check for 401/403/404, else to look at what was sent."""
-    secret = _PROVIDER_SECRET.get(exc.provider)
-    if exc.code == "401" and secret:
-        return f"对方系统未通过身份认证（HTTP 401）：请检查 {secret} 是否正确、是否已过期"
-    if exc.code == "403":
-        return ("对方系统认为无权执行此操作（HTTP 403）：请联系对方系统管理员为所用凭据"
-                f"{f'（{secret}）' if secret else ''}开通权限")
-    if exc.code == "404" and exc.provider in _PROVIDER_URL:
-        return (f"对方系统找不到所请求的地址或记录（HTTP 404）：请检查 SALESOPS_"
-                f"{_PROVIDER_URL[exc.provider]}_URL 是否指向正确的接口地址")
-    return "请人工处理后再运行"
 
 
 def _reader_gone() -> int:

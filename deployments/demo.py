@@ -17,6 +17,7 @@ import json
 import secrets
 import shutil
 import time
+from decimal import Decimal
 from pathlib import Path
 from string import Template
 
@@ -32,7 +33,7 @@ from flows.order_steps import signing_link
 from flows.policies import publish_policy
 from models import (
     STAGE_LABELS, Customer, IntentOrder, Opportunity, OrderRebate, Quote, SettlementRun, Stage,
-    Staff, SuspectName, Todo, business_date,
+    TASK_LABELS, Staff, SuspectName, Todo, business_date,
 )
 from models.db import migrate, session_scope
 from models.money import yuan
@@ -237,7 +238,9 @@ def build_summary(settings: Settings, order_ids: list[str], stack: LocalStack,
         runs = [{"month": r.month, "revision": r.revision, "lines": r.line_count,
                  "total": str(r.total_amount), "voucher_ref": r.voucher_ref}
                 for r in s.exec(select(SettlementRun).order_by(SettlementRun.id))]
-        todos = [{"kind": t.kind, "title": t.title, "assignee": t.assignee_id, "cc": t.cc,
+        names = {p.id: p.name for p in s.exec(select(Staff))}
+        todos = [{"kind": t.kind, "title": t.title, "assignee": t.assignee_id,
+                  "assignee_name": names.get(t.assignee_id, t.assignee_id), "cc": t.cc,
                   "due_at": t.due_at.isoformat()} for t in s.exec(select(Todo).order_by(Todo.id))]
     drop = settings.data_dir / "finance-drop"
     outbox = settings.data_dir / "outbox"
@@ -265,7 +268,7 @@ def print_summary(summary: dict) -> None:
             continue
         if o["typed_name"] != o["customer"]:
             print(f"  销售填写：{o['typed_name']}")
-        print(f"  报价单 {o['quote_code']}  含税 ¥{o['total']}  阶段：{o['stage']}")
+        print(f"  报价单 {o['quote_code']}  含税 {yuan(Decimal(o['total']))}  阶段：{o['stage']}")
         if o["rebate"]:
             print(f"  返利：{o['rebate']}")
         print(f"  报价 PDF：{o['quote_pdf']}")
@@ -275,7 +278,9 @@ def print_summary(summary: dict) -> None:
     print("\n待办：")
     for t in summary["todos"]:
         cc = f"，抄送 {t['cc']}" if t["cc"] else ""
-        print(f"  - [{t['kind']}] {t['title']} → {t['assignee']}{cc}")
+        who = t.get("assignee_name") or t["assignee"]
+        print(f"  - [{TASK_LABELS.get(t['kind'], t['kind'])}] {t['title']} → {who}"
+              f"（{t['assignee']}）{cc}")
     print("\n开票申请：")
     for p in summary["invoice_requests"]:
         print(f"  - {p}")

@@ -9,6 +9,7 @@ from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
 from connectors.base import ConnectorError, PermanentError, TransientError
+from flows.errors import connector_reason
 
 log = logging.getLogger("salesops.flows")
 
@@ -46,10 +47,12 @@ INTERNAL_ERROR = "系统内部错误（详情已记入运行日志）"
 
 
 def shown_reason(exc: Exception) -> str:
-    """Why a record stopped, as people read it: a foreseen error's own message (a connector's,
-    a business refusal's), INTERNAL_ERROR for any other (the caller logs that one in full)."""
-    foreseen = isinstance(exc, ConnectorError | BusinessRefusal | OrderHeld)
-    return str(exc) if foreseen else INTERNAL_ERROR
+    """Why a record stopped, as people read it: a business refusal's own message, a
+    connector's failure explained in Chinese (its own words go to the log), INTERNAL_ERROR for
+    any other (the caller logs that one in full)."""
+    if isinstance(exc, ConnectorError):  # a record failed on it is tried again (the sweeper)
+        return connector_reason(exc) + ("，系统将自动重试" if isinstance(exc, TransientError) else "")
+    return str(exc) if isinstance(exc, BusinessRefusal | OrderHeld) else INTERNAL_ERROR
 
 
 def retry_unless(*refusals: type[Exception]):
@@ -89,13 +92,13 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
             fn(rid)
             out.ok.append(rid)
         except TransientError as exc:
-            out.retry[rid] = str(exc)
+            out.retry[rid] = shown_reason(exc)
             log.warning("%s %s: transient failure: %s", step, rid, exc)
         except (PermanentError, BusinessRefusal) as exc:
-            out.blocked[rid] = str(exc)
+            out.blocked[rid] = shown_reason(exc)
             log.error("%s %s: blocked: %s", step, rid, exc)
         except OrderHeld as exc:
-            out.held[rid] = str(exc)
+            out.held[rid] = shown_reason(exc)
             log.info("%s %s: on hold: %s", step, rid, exc)
         except Exception:  # noqa: BLE001 - an unforeseen failure stays this record's
             out.retry[rid] = INTERNAL_ERROR
@@ -137,7 +140,7 @@ def run_steps(steps, ids: list[str], log_exception) -> tuple[list[str], dict, di
             failed.update(_labelled(step.name, outcome.retry))
         except (PermanentError, BusinessRefusal) as exc:  # e.g. the ERP refused the stock query
             log.error("step %s refused for the batch: %s", step.name, exc)
-            outcome = Outcome(blocked={rid: str(exc) for rid in pending})
+            outcome = Outcome(blocked={rid: shown_reason(exc) for rid in pending})
         except Exception as exc:  # e.g. inventory unreachable for the whole batch
             log_exception("step %s failed for the batch", step.name)
             label = STEP_LABELS.get(step.name, step.name)

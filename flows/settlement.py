@@ -34,11 +34,11 @@ from prefect.context import FlowRunContext
 from prefect.runtime import flow_run
 from sqlmodel import Session, select
 
-from connectors.base import PermanentError, TransientError
+from connectors.base import ConnectorError, PermanentError, TransientError
 from connectors.finance import VoucherBatch, VoucherDraft, VoucherEntry
 from flows.batch import retry_unless
 from flows.effects import EffectInProgress, effect_result, once
-from flows.errors import Refusal
+from flows.errors import Refusal, connector_reason, transient_cause
 from flows.hub import Hub, current_hub
 from flows.rebate_data import (
     Window, add_months, customer_profiles, id_chunks, lines_query, payment_rates,
@@ -1402,7 +1402,7 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
     except TransientError as exc:
         log.warning("settlement run %s: vouchers not sent: %s", run_id, exc)
         _set_delivery_error(hub.db_url, run_id, "财务系统暂时无法连接，凭证草稿未能提交"
-                            f"（{_transient_cause(exc)}），请稍后重新发送")
+                            f"（{transient_cause(exc)}），请稍后重新发送")
         raise
     except VouchersNotSent as exc:
         _set_delivery_error(hub.db_url, run_id, str(exc))
@@ -1411,18 +1411,6 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         _set_delivery_error(hub.db_url, run_id, f"对账单或明细表生成失败（{type(exc).__name__}），"
                             "请联系系统管理员查看日志后重新发送")
         raise
-
-
-def _transient_cause(exc: TransientError) -> str:
-    """Why finance could not be reached, as the finance person reads it (the connector's own
-    words, in English, go to the log)."""
-    if exc.code == "network":
-        return "网络不通或连接超时"
-    if exc.code == "429":
-        return "财务系统繁忙（429）"
-    if exc.code.isdigit():
-        return f"财务系统返回错误 {exc.code}"
-    return "连接中断"
 
 
 def _set_delivery_error(db_url: str, run_id: int, error: str | None) -> None:
@@ -1848,9 +1836,10 @@ def settle_month_flow(month: str | None = None) -> dict:
     except EffectInProgress as exc:  # still so after the step's retries
         raise SettlementUnfinished(being_sent_report(month)) from exc
     except Exception as exc:
-        # finance's refusal is said in Chinese already; anything else names its kind for the
-        # engineer
-        cause = str(exc) if isinstance(exc, VouchersNotSent) else f"{type(exc).__name__}: {exc}"
+        # finance's refusal is said in Chinese already, an outside system's failure explained;
+        # anything else names its kind for the engineer
+        cause = (str(exc) if isinstance(exc, VouchersNotSent) else connector_reason(exc)
+                 if isinstance(exc, ConnectorError) else f"{type(exc).__name__}: {exc}")
         raise SettlementUnfinished(unfinished_report(month, cause)) from exc
     table = [{"维度": dimension, "名称": k, "金额": yuan(v)}
              for dimension, totals in breakdowns(result) for k, v in totals.items()]

@@ -152,7 +152,8 @@ def test_the_demo_summary_writes_quote_totals_as_money(capsys):
              "rebate": None, "quote_pdf": "/tmp/q.pdf", "signing_url": "http://x/sign/t",
              "signed_pdf": None}
     print_summary({"orders": [order], "todos": [], "invoice_requests": [], "settlement": None,
-                   "duplicate_delivery": None, "emails": 1, "prefect_ui": "http://x"})
+                   "duplicate_delivery": None, "emails": 1, "prefect_ui": "http://x",
+                   "data_dir": "var/demo"})
     out = capsys.readouterr().out
     assert "¥39,760.00" in out, out
 

@@ -156,7 +156,7 @@ def test_a_run_that_gives_up_says_what_is_stored_and_the_next_finishes_it_once(
     assert finance_sim.injected["5xx"] == 6  # 3 task attempts × 2 connector attempts
     assert ("2026-10 返利结算未完成：第 1 版（1 行，合计 ¥1,280.00）已保存，凭证草稿尚未提交财务"
             in state.message)
-    assert "finance answered 503" in state.message
+    assert "财务系统暂时无法连接（财务系统返回错误 503）" in state.message
     assert "重新运行 settle-month（参数 month=2026-10）" in state.message
     assert TOKEN not in state.message and statements(rest_hub) == []
 

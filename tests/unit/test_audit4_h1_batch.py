@@ -26,8 +26,10 @@ def test_a_failed_or_blocked_record_says_which_step_in_chinese():
     finished, failed, blocked, _ = run_steps(
         [step_named("quote-email", mail)], ["ok", "down", "refused"], lambda *a: None)
     assert finished == ["ok"]
-    assert failed["down"].startswith("发送报价邮件：SMTP server unreachable")
-    assert blocked["refused"].startswith("发送报价邮件：SMTP RCPT TO refused")
+    # the connector's English goes to the log; the rep reads who failed and what happens
+    assert failed["down"] == "发送报价邮件：邮件服务器暂时无法连接（连接中断），系统将自动重试"
+    assert blocked["refused"] == ("发送报价邮件：邮件服务器拒绝了请求，重试无效，"
+                                  "请系统管理员查看运行日志后处理")
 
 
 def test_a_step_that_fails_for_the_whole_batch_says_which_step_in_chinese():
@@ -36,7 +38,7 @@ def test_a_step_that_fails_for_the_whole_batch_says_which_step_in_chinese():
 
     stock.name = "stock-check"
     _, failed, _, _ = run_steps([stock], ["a"], lambda *a: None)
-    assert failed == {"a": "库存检查：ERP unreachable"}
+    assert failed == {"a": "库存检查：库存系统（ERP）暂时无法连接（连接中断），系统将自动重试"}
 
 
 def test_an_unforeseen_failure_of_the_whole_batch_keeps_its_text_for_the_log():
