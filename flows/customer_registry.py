@@ -62,6 +62,15 @@ def registry_facts(record: RegistryRecord) -> dict:
     return facts
 
 
+def new_file_facts(s: Session, record: RegistryRecord) -> dict:
+    """`registry_facts` for a new file of a company that has none (`files_of`): a former name
+    another file answers to is another company's now (it registered the name since), and is
+    not made this file's alias too (the name would then answer to two files)."""
+    facts = registry_facts(record)
+    facts["former_names"] = tuple(n for n in facts["former_names"] if not exact_matches(s, n))
+    return facts
+
+
 def identifies(record: RegistryRecord | None, typed: str) -> bool:
     """Whether a registry answer is *this* company, not a fuzzy guess of the registry's search."""
     if record is None:
@@ -74,13 +83,16 @@ def identifies(record: RegistryRecord | None, typed: str) -> bool:
 def files_of(s: Session, record: RegistryRecord) -> list[Customer]:
     """Active files of a registry company: its legal name or an alias on file, else its USCC,
     else one of its former names (a file still under a former name, not yet refreshed, is the
-    same company: the next refresh renames it and keeps the old name as an alias)."""
+    same company: the next refresh renames it and keeps the old name as an alias) — not a
+    file whose valid USCC is another one: another company registered the name since."""
     known = exact_matches(s, record.legal_name)
     if not known and record.uscc:
         known = list(s.exec(select(Customer).where(Customer.uscc == record.uscc,
                                                    Customer.merged_into_id.is_(None))))
     for name in record.former_names if not known else ():  # a file kept without its USCC
-        known += [c for c in exact_matches(s, name) if c not in known]
+        known += [c for c in exact_matches(s, name) if c not in known
+                  and not (record.uscc and c.uscc and c.uscc_check == "ok"
+                           and lookup_key(c.uscc) != lookup_key(record.uscc))]
     return known
 
 

@@ -30,7 +30,7 @@ from flows.batch import BusinessRefusal
 from flows.errors import Refusal
 from flows.customer_index import customer_index
 from flows.customer_registry import (
-    files_of, identifies, open_legal_review, registry_facts,
+    files_of, identifies, new_file_facts, open_legal_review,
 )
 from flows.hub import Hub, current_hub
 from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
@@ -429,7 +429,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
         if existing:
             raise DecisionError(409, "customer_exists",
                                 f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")
-        facts = registry_facts(record) if record else {}
+        facts = new_file_facts(s, record) if record else {}
         facts.pop("legal_name", None)
         if record is None and looks_like_uscc(suspect.display_name):
             # the name came as its code: the file keeps it (checked and flagged as usual)

@@ -217,6 +217,9 @@ def test_an_order_under_a_new_name_is_not_put_on_another_company_now_holding_the
         order = s.get(IntentOrder, r.json()["order_id"])
         put_on = s.get(Customer, order.customer_id) if order.customer_id else None
         answering = [(c.id, c.legal_name, c.uscc) for c in exact_matches(s, JIMIN)]
+        # (nor does the other company's name answer to 安徽济民's new file too)
+        former_holders = [c.id for c in exact_matches(s, JIMIN_FORMER)]
+    assert former_holders == [other_id], former_holders
     assert put_on is None or put_on.id != other_id, (
         f"the order for {JIMIN} (USCC 91340100MA2NRD6E7B) went on file {other_id} "
         f"{put_on.legal_name} (USCC {put_on.uscc}); {JIMIN} now answers to {answering}")
