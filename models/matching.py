@@ -777,14 +777,15 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
 def _same_head_office(qp: _Target, t: _Target) -> bool:
     """Whether a branch query's head office (qp, its parent part) is exactly the stored
     branch's: the same name, or the same name without its organisation form (中信证券上海分公司
-    ↔ 中信证券股份有限公司上海分公司), or the same core with a slip in the form (有限 dropped).
+    ↔ 中信证券股份有限公司上海分公司), or the same core with a slip in the form (有限 dropped) or
+    only the form's first words (杭叉集团上海分公司 ↔ 杭叉集团股份有限公司上海分公司).
     A branch links to a branch only then: two similar head offices are two companies."""
     if not qp.pflat:
         return False
     if qp.pflat in (t.pflat, t.core):
         return True
     return bool(qp.core) and qp.core == t.core and bool(qp.parsed.org_form) \
-        and _form_key(qp.parsed.org_form) == _form_key(t.parsed.org_form)
+        and _form_key(t.parsed.org_form).startswith(_form_key(qp.parsed.org_form))
 
 
 def _branch_key(branch: str) -> str:
