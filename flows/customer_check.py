@@ -18,8 +18,8 @@ from connectors.registry import RegistryRecord, lookup_key
 from flows.batch import OrderHeld
 from flows.customer_index import customer_index
 from flows.customer_registry import (
-    ensure_registry_fresh, files_of, identifies, looks_registered, open_legal_review,
-    refuse_if_dead, registry_facts, registry_lookup,
+    ensure_registry_fresh, files_of, identifies, looks_registered, new_file_facts,
+    open_legal_review, refuse_if_dead, registry_lookup,
 )
 from flows.hub import Hub
 from flows.notices import notify_todo, staff
@@ -81,7 +81,7 @@ def _registered_company(hub: Hub, order_id: str, typed: str, record: RegistryRec
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, order_id)
         rep = staff(s, order.rep_id)
-        facts = registry_facts(record)
+        facts = new_file_facts(s, record)
         legal_name = facts.pop("legal_name")
         customer = create_customer(
             s, legal_name=legal_name, actor=ACTOR, origin="standard", registry_checked=True,

@@ -17,8 +17,8 @@ from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
-    CustomerFileError, apply_registry_facts, exact_matches, fit_registry_facts, held_elsewhere,
-    is_dead_status,
+    CustomerFileError, active_for_writing, apply_registry_facts, exact_matches,
+    fit_registry_facts, held_elsewhere, is_dead_status,
 )
 from models.db import session_scope
 from models.names import normalize_name, parse_company_name
@@ -62,6 +62,15 @@ def registry_facts(record: RegistryRecord) -> dict:
     return facts
 
 
+def new_file_facts(s: Session, record: RegistryRecord) -> dict:
+    """`registry_facts` for a new file of a company that has none (`files_of`): a former name
+    another file answers to is another company's now (it registered the name since), and is
+    not made this file's alias too (the name would then answer to two files)."""
+    facts = registry_facts(record)
+    facts["former_names"] = tuple(n for n in facts["former_names"] if not exact_matches(s, n))
+    return facts
+
+
 def identifies(record: RegistryRecord | None, typed: str) -> bool:
     """Whether a registry answer is *this* company, not a fuzzy guess of the registry's search."""
     if record is None:
@@ -74,13 +83,16 @@ def identifies(record: RegistryRecord | None, typed: str) -> bool:
 def files_of(s: Session, record: RegistryRecord) -> list[Customer]:
     """Active files of a registry company: its legal name or an alias on file, else its USCC,
     else one of its former names (a file still under a former name, not yet refreshed, is the
-    same company: the next refresh renames it and keeps the old name as an alias)."""
+    same company: the next refresh renames it and keeps the old name as an alias) — not a
+    file whose valid USCC is another one: another company registered the name since."""
     known = exact_matches(s, record.legal_name)
     if not known and record.uscc:
         known = list(s.exec(select(Customer).where(Customer.uscc == record.uscc,
                                                    Customer.merged_into_id.is_(None))))
     for name in record.former_names if not known else ():  # a file kept without its USCC
-        known += [c for c in exact_matches(s, name) if c not in known]
+        known += [c for c in exact_matches(s, name) if c not in known
+                  and not (record.uscc and c.uscc and c.uscc_check == "ok"
+                           and lookup_key(c.uscc) != lookup_key(record.uscc))]
     return known
 
 
@@ -166,13 +178,15 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
                           actor: str) -> list[int]:
     """Apply what the registry says now; alert the owning rep and the risk role about changes
     (old → new, kept as RegistryChange rows and in the operation log). Returns the ids of the
-    changes found."""
+    changes found. A file merged away meanwhile: about its survivor (the changes and their
+    to-dos go where the merge moved the file's)."""
     todo_ids, change_ids = [], []
     with session_scope(hub.db_url) as s:
-        customer = s.get(Customer, customer_id)
+        customer = active_for_writing(s, customer_id)  # no merge until the changes are written
         cc = [customer.owner_rep_id] if customer.owner_rep_id else []
         changes = []
-        if same_company(record, customer):
+        about_it = same_company(record, customer)
+        if about_it:
             facts = registry_facts(record)
             # a former name another file answers to is not made this one's alias: reported
             taken = held_elsewhere(s, customer, facts.get("former_names") or ())
@@ -204,8 +218,11 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
                 changes = apply_registry_facts(s, customer, {**facts, "legal_name": None},
                                                actor, record_changes=True)
         if not changes:
-            customer.registry_checked_at = utcnow()  # bookkeeping: no operation-log row
-            s.add(customer)
+            # bookkeeping (no operation-log row); a survivor the registry was asked about by
+            # the name of a file merged into it meanwhile was not read
+            if about_it or customer.id == customer_id:
+                customer.registry_checked_at = utcnow()
+                s.add(customer)
         else:
             lines = [f"{FIELD_LABELS[c.field]}：{c.old_value or '（空）'} → {c.new_value}"
                      for c in changes]

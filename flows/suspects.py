@@ -30,7 +30,7 @@ from flows.batch import BusinessRefusal
 from flows.errors import Refusal
 from flows.customer_index import customer_index
 from flows.customer_registry import (
-    files_of, identifies, open_legal_review, registry_facts,
+    files_of, identifies, new_file_facts, open_legal_review,
 )
 from flows.hub import Hub, current_hub
 from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
@@ -81,6 +81,16 @@ def _suspect_for(hub: Hub, key: str, typed: str) -> int:
     raise RuntimeError(f"suspect record for {key!r} could not be created")
 
 
+def _as_now(query):
+    """`query` reading its rows as they are now, each locked until the transaction ends
+    (PostgreSQL): a writer of the same row at the same time — a manager's decision, the hourly
+    sweep, a rep's choice for an order — waits, or is waited for and then read again (and
+    checked against `query`'s conditions again), so nothing written here overwrites what the
+    other wrote meanwhile. On SQLite the transaction's write lock, taken before reading
+    (`lock_customer_files`), does the same."""
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
 def _suggestion_text(candidates: Sequence[Candidate], limit: int = 3) -> str:
     return "；".join(f"{c.legal_name}（匹配“{c.matched_alias}”）" for c in candidates[:limit])
 
@@ -97,8 +107,7 @@ def hold_for_suspect(hub: Hub, order_id: str, typed: str,
         # the name as it is now, held until this transaction ends: a manager deciding it
         # meanwhile waits, or is seen (its decision taken, not escalated over)
         lock_customer_files(s)
-        suspect = s.exec(select(SuspectName).where(SuspectName.id == suspect_id)
-                         .with_for_update()).one()
+        suspect = s.exec(_as_now(select(SuspectName).where(SuspectName.id == suspect_id))).one()
         order = s.get(IntentOrder, order_id)
         if s.exec(select(SuspectSighting.id).where(SuspectSighting.suspect_id == suspect_id,
                                                    SuspectSighting.order_id == order_id)
@@ -215,8 +224,10 @@ def resolve_names_on_file(hub: Hub) -> list[int]:
     with session_scope(hub.db_url) as s:
         lock_customer_files(s)  # the files found are written to: no merge meanwhile
         for suspect_id, name, _ in open_names:
-            suspect = s.get(SuspectName, suspect_id)
-            if suspect.status not in SuspectStatus.OPEN:
+            # the name as it is now: one a manager decided meanwhile is his (_open_suspect)
+            suspect = s.exec(_as_now(select(SuspectName).where(
+                SuspectName.id == suspect_id, SuspectName.status.in_(SuspectStatus.OPEN)))).first()
+            if suspect is None:
                 continue
             found = exact_matches(s, name)
             if not found and suspect_id in linked:
@@ -269,23 +280,30 @@ def escalate_and_enforce(hub: Hub) -> SweepResult:
                          release_orders_of_decided_names(hub))
     todos: list[tuple[int, int]] = []
     with session_scope(hub.db_url) as s:
-        for suspect in s.exec(select(SuspectName).where(
+        # the names as they are now: one a manager decided meanwhile is not escalated over
+        lock_customer_files(s)
+        for suspect in s.exec(_as_now(select(SuspectName).where(
                 SuspectName.status == SuspectStatus.collecting,
-                SuspectName.sightings >= hub.settings.suspect_threshold)).all():
+                SuspectName.sightings >= hub.settings.suspect_threshold)
+                .order_by(SuspectName.id))).all():
             todos.append((_escalate(hub, s, suspect, suspect.last_rep_id), suspect.id))
             result.escalated.append(suspect.id)
     for todo_id, suspect_id in todos:
         notify_todo(hub, todo_id, link=suspect_link(hub, suspect_id))
     with session_scope(hub.db_url) as s:
-        late = s.exec(select(SuspectName).where(
-            SuspectName.status == SuspectStatus.escalated, SuspectName.deadline_at < now)).all()
+        # the names and their orders as they are now: a name a manager decided meanwhile is
+        # not made overdue again, an order its rep found the customer for is not blocked
+        lock_customer_files(s)
+        late = s.exec(_as_now(select(SuspectName).where(
+            SuspectName.status == SuspectStatus.escalated, SuspectName.deadline_at < now)
+            .order_by(SuspectName.id))).all()
         notices = []
         for suspect in late:
             apply_changes(s, suspect, ACTOR, status=SuspectStatus.overdue)
             refusal = overdue_refusal(s, suspect.display_name)
-            orders = s.exec(select(IntentOrder).where(
+            orders = s.exec(_as_now(select(IntentOrder).where(
                 IntentOrder.suspect_id == suspect.id,
-                IntentOrder.status == OrderStatus.on_hold.value)).all()
+                IntentOrder.status == OrderStatus.on_hold.value))).all()
             for order in orders:
                 apply_changes(s, order, ACTOR, status=OrderStatus.blocked.value,
                               error=refusal[:2000])
@@ -358,8 +376,7 @@ def _manages(session: Session, manager_id: str, staff_id: str) -> bool:
 def _open_suspect(s: Session, suspect_id: int, person: Staff) -> SuspectName:
     # locked as read (PostgreSQL): two decisions at once — two managers, or a manager and the
     # hourly sweep — are taken one after the other, the second finding the name decided
-    suspect = s.exec(select(SuspectName).where(SuspectName.id == suspect_id).with_for_update()
-                     .execution_options(populate_existing=True)).first()
+    suspect = s.exec(_as_now(select(SuspectName).where(SuspectName.id == suspect_id))).first()
     if suspect is None:
         raise DecisionError(404, "unknown_suspect", f"疑似新客户记录不存在：{suspect_id}")
     if suspect.status not in SuspectStatus.OPEN:
@@ -412,7 +429,7 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
         if existing:
             raise DecisionError(409, "customer_exists",
                                 f"“{name}”已有客户档案（客户编号 {existing[0].id}），请选择并入该客户")
-        facts = registry_facts(record) if record else {}
+        facts = new_file_facts(s, record) if record else {}
         facts.pop("legal_name", None)
         if record is None and looks_like_uscc(suspect.display_name):
             # the name came as its code: the file keeps it (checked and flagged as usual)
@@ -474,10 +491,9 @@ def release_orders(s: Session, suspect_id: int, customer_id: int, actor: str) ->
     and if it stopped later it stopped for another reason."""
     # locked as read: a rep's choice for one of them at the same time waits, then the order is
     # no longer waiting (PostgreSQL reads the row again after the wait) and is left to it
-    orders = s.exec(select(IntentOrder).where(
+    orders = s.exec(_as_now(select(IntentOrder).where(
         IntentOrder.suspect_id == suspect_id, IntentOrder.customer_id.is_(None),
-        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value]))
-        .with_for_update().execution_options(populate_existing=True)).all()
+        IntentOrder.status.in_([OrderStatus.on_hold.value, OrderStatus.blocked.value])))).all()
     return continue_orders(s, orders, customer_id, actor)
 
 
@@ -523,8 +539,7 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
         # the order as it is now, held until the choice commits: a manager's decision (or the
         # hourly sweep) releasing it at the same time waits, then finds it no longer waiting
         lock_customer_files(s)
-        order = s.exec(select(IntentOrder).where(IntentOrder.id == order_id)
-                       .with_for_update()).first()
+        order = s.exec(_as_now(select(IntentOrder).where(IntentOrder.id == order_id))).first()
         if order is None:
             raise DecisionError(404, "unknown_order", f"意向单不存在：{order_id}")
         if not may_choose_for_order(person, order, s):

@@ -21,7 +21,9 @@ from flows.hub import Hub
 from flows.notices import push, staff, todos_link
 from models import Customer, Staff, Todo, utcnow
 from models.base import SHANGHAI
+from models.customer_files import active, stricter_verdict
 from models.db import session_scope
+from models.locks import lock_customer_files
 from models.oplog import apply_changes
 from models.work import TASK_LABELS
 
@@ -90,7 +92,11 @@ def complete_todo(hub: Hub, todo_id: int, person: Staff, outcome: str | None,
     people concerned are told afterwards."""
     note = (note or "").strip() or None
     with session_scope(hub.db_url) as s:
-        todo = s.get(Todo, todo_id)
+        # the to-do as it is now, held until done: a merge moving it (and its file's verdict)
+        # waits, one committed before is seen; a second person doing it waits, then finds it done
+        lock_customer_files(s)
+        todo = s.exec(select(Todo).where(Todo.id == todo_id).with_for_update()
+                      .execution_options(populate_existing=True)).first()
         if todo is None:
             raise TodoError(f"待办不存在：{todo_id}", status=404, code="unknown_todo")
         if not _may_do(person, todo):
@@ -105,9 +111,12 @@ def complete_todo(hub: Hub, todo_id: int, person: Staff, outcome: str | None,
         actor = f"staff:{person.id}"
         apply_changes(s, todo, actor, status="done", done_by=person.id, done_at=utcnow(),
                       outcome=outcome, note=note)
-        customer = s.get(Customer, todo.customer_id) if todo.customer_id else None
+        customer = active(s, todo.customer_id)  # the survivor of a file merged away
         if todo.kind == "legal_review" and customer is not None:
-            apply_changes(s, customer, actor, qualification=outcome)
+            # on the survivor, the merged file's verdict counts as a merge counts it
+            apply_changes(s, customer, actor, qualification=outcome
+                          if customer.id == todo.customer_id
+                          else stricter_verdict(customer.qualification, outcome))
         told = _told(s, todo, customer)
         names = dict(s.exec(select(Staff.id, Staff.name)).all())
         view = todo_view(todo, names, person)

@@ -330,8 +330,8 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
             apply_changes(session, survivor, actor, **{field: value}, **extra)
     # one company, one verdict: legal's stricter one stays (a rejection is not lifted by a
     # merge; a review still open is the survivor's now, its to-do moved with the others)
-    if _STRICTNESS.get(merged.qualification, 0) > _STRICTNESS.get(survivor.qualification, 0):
-        apply_changes(session, survivor, actor, qualification=merged.qualification)
+    apply_changes(session, survivor, actor,
+                  qualification=stricter_verdict(survivor.qualification, merged.qualification))
     apply_changes(session, merged, actor, merged_into_id=survivor.id)
     summary = {"survivor": survivor.id, "merged": merged.id, "names": names,
                "branches": branches, **{k: v for k, v in moved.items() if v}}
@@ -345,6 +345,12 @@ def merge_customers(session: Session, survivor_id: int, merged_id: int, actor: s
 
 # legal's verdicts on a file (Customer.qualification), the least strict first
 _STRICTNESS = {"approved": 0, "pending_review": 1, "rejected": 2}
+
+
+def stricter_verdict(kept: str | None, other: str | None) -> str | None:
+    """Of legal's verdicts on two files of one company, the one the company keeps: the
+    stricter (a rejection is not lifted by a merge)."""
+    return other if _STRICTNESS.get(other, 0) > _STRICTNESS.get(kept, 0) else kept
 
 
 def _bucket_customer(key: str) -> str:

@@ -638,6 +638,16 @@ def _form_key(form: str) -> str:
     return flat(form).replace("有限", "").replace("责任", "")
 
 
+def _form_folded(x: _Target) -> str:
+    """A name (its parent part) with its organisation form folded (`_form_key`), wherever the
+    parse put a bracketed word: 中化国际(控股)股份公司 and 中化国际(控股)股份有限公司 read the same
+    though 控股 is parsed as industry in one and as form in the other."""
+    form = flat(x.parsed.org_form)
+    if not form or not x.pflat.endswith(form):
+        return x.pflat
+    return x.pflat[:-len(form)] + _form_key(form)
+
+
 def _parse_slip(a: ParsedName, b: ParsedName) -> bool:
     """Whether two trade names of which one starts with the other are one trade name that a
     slip misparsed: a slipped, dropped or swapped character in the industry or the form
@@ -688,7 +698,7 @@ def _full_compare(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
     same_family = _org_family(qp.org_form) == _org_family(tp.org_form)
     can_auto = (same_trade or slip) and not region_conflict and not region_one_sided
     if same_trade and both_full:
-        if qp.industry == tp.industry:
+        if qp.industry == tp.industry or _form_folded(q) == _form_folded(t):
             score = max(score, 94.0 if same_family else 80.0)
             reasons = [f"字号“{tt}”与行业一致"]
         elif _industry_related(qp.industry, tp.industry):
@@ -777,14 +787,15 @@ def _name_score(q: _Target, t: _Target) -> tuple[float, list[str], bool]:
 def _same_head_office(qp: _Target, t: _Target) -> bool:
     """Whether a branch query's head office (qp, its parent part) is exactly the stored
     branch's: the same name, or the same name without its organisation form (中信证券上海分公司
-    ↔ 中信证券股份有限公司上海分公司), or the same core with a slip in the form (有限 dropped).
+    ↔ 中信证券股份有限公司上海分公司), or the same core with a slip in the form (有限 dropped) or
+    only the form's first words (杭叉集团上海分公司 ↔ 杭叉集团股份有限公司上海分公司).
     A branch links to a branch only then: two similar head offices are two companies."""
     if not qp.pflat:
         return False
     if qp.pflat in (t.pflat, t.core):
         return True
     return bool(qp.core) and qp.core == t.core and bool(qp.parsed.org_form) \
-        and _form_key(qp.parsed.org_form) == _form_key(t.parsed.org_form)
+        and _form_key(t.parsed.org_form).startswith(_form_key(qp.parsed.org_form))
 
 
 def _branch_key(branch: str) -> str:

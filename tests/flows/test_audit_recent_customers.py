@@ -217,6 +217,9 @@ def test_an_order_under_a_new_name_is_not_put_on_another_company_now_holding_the
         order = s.get(IntentOrder, r.json()["order_id"])
         put_on = s.get(Customer, order.customer_id) if order.customer_id else None
         answering = [(c.id, c.legal_name, c.uscc) for c in exact_matches(s, JIMIN)]
+        # (nor does the other company's name answer to 安徽济民's new file too)
+        former_holders = [c.id for c in exact_matches(s, JIMIN_FORMER)]
+    assert former_holders == [other_id], former_holders
     assert put_on is None or put_on.id != other_id, (
         f"the order for {JIMIN} (USCC 91340100MA2NRD6E7B) went on file {other_id} "
         f"{put_on.legal_name} (USCC {put_on.uscc}); {JIMIN} now answers to {answering}")
@@ -291,3 +294,61 @@ def test_a_legal_name_with_a_bracketed_word_typed_with_gufen_gongsi_links(hub, c
         sinochem_id = sinochem.id
     order = typed_order(hub, client, "中化国际(控股)股份公司")
     assert order.customer_id == sinochem_id, (order.status, order.error)
+
+
+# --- 5. the registry watch and a merge at the same time ---------------------------------------
+
+@pytest.mark.parametrize("merged_at", ["registry_lookup", "refresh"])
+def test_a_registry_change_found_while_the_file_is_merged_goes_to_the_survivor(
+        hub, monkeypatch, merged_at):
+    """济民 has two files: 合肥济民医疗设备有限公司 (imported under its 曾用名, no USCC) and 济民
+    医疗 (its USCC 91340100MA2NRD6E7B). The daily registry watch re-reads the first; the clerk
+    merges it into the second at that moment — while the registry is asked, or while the
+    answer is being recorded. One after the other, the changes found and their risk to-do
+    are the survivor's: refresh first, the merge moves them there; merge first, the refresh
+    is about the surviving file.
+    Actual (before the fix): `refresh_from_registry` wrote to the file id it was given,
+    without the customer-files lock: the RegistryChange rows and the to-do land on the file
+    merged away, off the survivor's page."""
+    from flows import customer_registry
+    from flows.registry_watch import refresh_customer
+    from models import RegistryChange, Todo
+
+    with session_scope(hub.db_url) as s:
+        old = create_customer(s, legal_name=JIMIN_FORMER, actor="test", origin="imported",
+                              owner_rep_id="rep-zhangwei")
+        kept = create_customer(s, legal_name="济民医疗", actor="test", origin="imported",
+                               uscc="91340100MA2NRD6E7B", owner_rep_id="rep-zhangwei")
+        s.flush()
+        old_id, kept_id = old.id, kept.id
+    meanwhile: list[Beside] = []
+
+    def merge():
+        with session_scope(hub.db_url) as s:
+            return merge_customers(s, kept_id, old_id, "ops-01")
+
+    def merging_meanwhile(real):
+        def at_boundary(*args, **kwargs):
+            if on_main_thread() and not meanwhile:
+                meanwhile.append(Beside(merge))
+            return real(*args, **kwargs)
+        return at_boundary
+
+    registry = current_hub().registry
+    if merged_at == "registry_lookup":
+        monkeypatch.setattr(registry, "lookup", merging_meanwhile(registry.lookup))
+    else:
+        monkeypatch.setattr(customer_registry, "same_company",
+                            merging_meanwhile(customer_registry.same_company))
+    refresh_customer(current_hub(), old_id)
+    assert meanwhile, "the registry was not read"
+    assert isinstance(meanwhile[0].finish(), dict), meanwhile[0].out
+    with session_scope(hub.db_url) as s:
+        changes = {c: sorted(x.field for x in s.exec(select(RegistryChange).where(
+            RegistryChange.customer_id == c))) for c in (old_id, kept_id)}
+        todos = {c: [t.title for t in s.exec(select(Todo).where(Todo.customer_id == c))]
+                 for c in (old_id, kept_id)}
+    assert not changes[old_id] and not todos[old_id], (
+        f"written on the file merged away ({old_id}): changes {changes[old_id]}, to-dos "
+        f"{todos[old_id]}; on the survivor {kept_id}: {changes[kept_id]}, {todos[kept_id]}")
+    assert "legal_name" in changes[kept_id] and todos[kept_id], (changes, todos)
