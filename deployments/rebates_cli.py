@@ -229,12 +229,14 @@ def _unfinished(month: str, exc, done: str = ""):
     and that running `salesops settle --month` again finishes it once (not retrying the
     same command: a confirmation, say, is stored and would be refused as made); or that
     another run is sending them right now."""
-    from connectors.base import TransientError
+    from connectors.base import ConnectorError, TransientError
     from flows.effects import EffectInProgress
     from flows.settlement import VouchersNotSent, being_sent_report, unfinished_report
 
     if isinstance(exc, EffectInProgress):  # another run is sending: nothing to fix, look later
         return CliError(done + being_sent_report(month), 3)
+    if not isinstance(exc, ConnectorError):  # the database was busy (_busy_stop)
+        return CliError(done + unfinished_report(month, "数据库正忙（另一项操作正在写入）"), 3)
     down = isinstance(exc, TransientError)
     cause = (f"外部系统暂不可用（{exc.provider or '未知'}）" if down
              else str(exc) if isinstance(exc, VouchersNotSent)  # in Chinese already
@@ -242,7 +244,23 @@ def _unfinished(month: str, exc, done: str = ""):
     return CliError(done + unfinished_report(month, cause), 3 if down else 2)
 
 
+def _stop_cause(exc: Exception) -> Exception:
+    """What stopped a settlement that may have stored part of its work (its revision, a
+    confirmation) before it: an outside system, or a busy database — said as such, never as
+    "nothing was saved" (the CLI's answer to a busy database in a one-transaction command).
+    Any other database error is not ours to explain: raised again."""
+    from sqlalchemy.exc import DBAPIError
+
+    from models.db import database_busy
+
+    if isinstance(exc, DBAPIError) and not database_busy(exc):
+        raise exc
+    return exc
+
+
 def cmd_settle(args) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from connectors.base import PermanentError, TransientError
     from flows.settlement import (
         breakdowns, confirm_settlement, finish_revision, previous_month, settle_month,
@@ -263,9 +281,9 @@ def cmd_settle(args) -> int:
                   "正在生成已确认的对账单……")
         try:
             made = finish_revision(hub, run.id)
-        except (TransientError, PermanentError) as exc:
-            raise _unfinished(run.month, exc, f"第 {run.revision} 版的确认已保存，无需再次确认；"
-                              "已确认的对账单尚未生成。") from exc
+        except (TransientError, PermanentError, DBAPIError) as exc:
+            raise _unfinished(run.month, _stop_cause(exc), f"第 {run.revision} 版的确认已保存，"
+                              "无需再次确认；已确认的对账单尚未生成。") from exc
         if args.json:
             print(json.dumps({"month": run.month, "revision": run.revision,
                               "status": run.status, "confirmed_by": run.confirmed_by,
@@ -279,8 +297,8 @@ def cmd_settle(args) -> int:
     hub = _hub()
     try:
         result = settle_month(hub, month, actor=_actor(hub.db_url, args.by))
-    except (TransientError, PermanentError) as exc:  # what is stored, and that again is safe
-        raise _unfinished(month, exc) from exc
+    except (TransientError, PermanentError, DBAPIError) as exc:  # what is stored; again is safe
+        raise _unfinished(month, _stop_cause(exc)) from exc
     if args.json:
         print(json.dumps(result.as_dict(), ensure_ascii=False))
         return 0

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -54,6 +55,8 @@ ACTOR = "flow:customer-suspects"
 #: who decided a name that got its file by other means (resolve_names_on_file), as people read it
 DECIDED_BY_FILE = "系统（该名称已有客户档案）"
 DECIDER_ROLES = ("admin", "sales_ops")  # besides the manager the to-do went to
+
+log = logging.getLogger("salesops.flows")
 
 
 class DecisionError(Refusal):
@@ -454,8 +457,9 @@ def decide_create(hub: Hub, suspect_id: int, person: Staff, legal_name: str | No
                                    actor=actor)
         released = _decide(s, suspect, customer, SuspectStatus.created, actor)
         review_id, customer_id = review.id, customer.id
-    notify_todo(hub, review_id)
-    _tell_reps(hub, suspect_id, released, f"已新建客户档案（客户编号 {customer_id}）")
+    _after_decision(lambda: notify_todo(hub, review_id))
+    _after_decision(lambda: _tell_reps(hub, suspect_id, released,
+                                       f"已新建客户档案（客户编号 {customer_id}）"))
     return {"suspect_id": suspect_id, "decision": "created", "customer_id": customer_id,
             "registry_found": record is not None, "released_orders": released}
 
@@ -472,7 +476,7 @@ def decide_merge(hub: Hub, suspect_id: int, person: Staff, customer_id: int) -> 
             add_alias(s, customer, spelling, "typed", "manager", actor)
         released = _decide(s, suspect, customer, SuspectStatus.merged, actor)
         customer_id, legal_name = customer.id, customer.legal_name
-    _tell_reps(hub, suspect_id, released, f"已确认为客户“{legal_name}”")
+    _after_decision(lambda: _tell_reps(hub, suspect_id, released, f"已确认为客户“{legal_name}”"))
     return {"suspect_id": suspect_id, "decision": "merged", "customer_id": customer_id,
             "released_orders": released}
 
@@ -558,6 +562,17 @@ def choose_customer_for_order(hub: Hub, order_id: str, person: Staff, customer_i
         continue_orders(s, [order], customer.id, actor)
         return {"order_id": order_id, "customer_id": customer.id,
                 "legal_name": customer.legal_name, "status": OrderStatus.received.value}
+
+
+def _after_decision(tell: Callable[[], None]) -> None:
+    """Tell people of a decision that has committed: whatever stops the telling (a busy
+    database recording the notice), the decision stands and is answered as made — a manager
+    told "not saved" would decide again and be refused as already decided. A to-do's mail
+    left untold is the sweeper's (`tell_untold`)."""
+    try:
+        tell()
+    except Exception:  # noqa: BLE001 - logged with its traceback; the decision is stored
+        log.exception("a suspect decision was stored, but telling people of it failed")
 
 
 def _tell_reps(hub: Hub, suspect_id: int, order_ids: list[str], what: str,

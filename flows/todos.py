@@ -90,38 +90,45 @@ def complete_todo(hub: Hub, todo_id: int, person: Staff, outcome: str | None,
     """Do a to-do, once: `outcome` approved / rejected for a legal qualification review (the
     reason is required when not passed), done (or nothing) otherwise. One transaction; the
     people concerned are told afterwards."""
-    note = (note or "").strip() or None
     with session_scope(hub.db_url) as s:
-        # the to-do as it is now, held until done: a merge moving it (and its file's verdict)
-        # waits, one committed before is seen; a second person doing it waits, then finds it done
-        lock_customer_files(s)
-        todo = s.exec(select(Todo).where(Todo.id == todo_id).with_for_update()
-                      .execution_options(populate_existing=True)).first()
-        if todo is None:
-            raise TodoError(f"待办不存在：{todo_id}", status=404, code="unknown_todo")
-        if not _may_do(person, todo):
-            raise TodoError(f"该待办由 {_name(s, todo.assignee_id)} 处理，您无权办结",
-                            status=403, code="forbidden")
-        if todo.status != "open":
-            when = todo.done_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") \
-                if todo.done_at else "此前"
-            by = f"由 {_name(s, todo.done_by)} " if todo.done_by else "由系统"
-            raise TodoError(f"该待办已于 {when} {by}办结", status=409, code="already_done")
-        outcome = checked_outcome(todo.kind, outcome, note)
-        actor = f"staff:{person.id}"
-        apply_changes(s, todo, actor, status="done", done_by=person.id, done_at=utcnow(),
-                      outcome=outcome, note=note)
-        customer = active(s, todo.customer_id)  # the survivor of a file merged away
-        if todo.kind == "legal_review" and customer is not None:
-            # on the survivor, the merged file's verdict counts as a merge counts it
-            apply_changes(s, customer, actor, qualification=outcome
-                          if customer.id == todo.customer_id
-                          else stricter_verdict(customer.qualification, outcome))
-        told = _told(s, todo, customer)
-        names = dict(s.exec(select(Staff.id, Staff.name)).all())
-        view = todo_view(todo, names, person)
+        view, customer, told = _complete_in(s, todo_id, person, outcome, note)
     _tell(hub, view, customer, told, person)
     return view
+
+
+def _complete_in(s: Session, todo_id: int, person: Staff, outcome: str | None,
+                 note: str | None) -> tuple[dict, Customer | None, list[str]]:
+    """`complete_todo`'s work in the caller's transaction: (the to-do's view, its customer
+    file, who is to be told once it commits)."""
+    note = (note or "").strip() or None
+    # the to-do as it is now, held until done: a merge moving it (and its file's verdict)
+    # waits, one committed before is seen; a second person doing it waits, then finds it done
+    lock_customer_files(s)
+    todo = s.exec(select(Todo).where(Todo.id == todo_id).with_for_update()
+                  .execution_options(populate_existing=True)).first()
+    if todo is None:
+        raise TodoError(f"待办不存在：{todo_id}", status=404, code="unknown_todo")
+    if not _may_do(person, todo):
+        raise TodoError(f"该待办由 {_name(s, todo.assignee_id)} 处理，您无权办结",
+                        status=403, code="forbidden")
+    if todo.status != "open":
+        when = todo.done_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") \
+            if todo.done_at else "此前"
+        by = f"由 {_name(s, todo.done_by)} " if todo.done_by else "由系统"
+        raise TodoError(f"该待办已于 {when} {by}办结", status=409, code="already_done")
+    outcome = checked_outcome(todo.kind, outcome, note)
+    actor = f"staff:{person.id}"
+    apply_changes(s, todo, actor, status="done", done_by=person.id, done_at=utcnow(),
+                  outcome=outcome, note=note)
+    customer = active(s, todo.customer_id)  # the survivor of a file merged away
+    if todo.kind == "legal_review" and customer is not None:
+        # on the survivor, the merged file's verdict counts as a merge counts it
+        apply_changes(s, customer, actor, qualification=outcome
+                      if customer.id == todo.customer_id
+                      else stricter_verdict(customer.qualification, outcome))
+    told = _told(s, todo, customer)
+    names = dict(s.exec(select(Staff.id, Staff.name)).all())
+    return todo_view(todo, names, person), customer, told
 
 
 def checked_outcome(kind: str, outcome: str | None, note: str | None) -> str:
@@ -189,6 +196,7 @@ def review_qualification(hub: Hub, customer_id: int, person: Staff, outcome: str
     # checked before a review is opened: a refused answer leaves no review behind
     checked_outcome("legal_review", outcome, (note or "").strip() or None)
     with session_scope(hub.db_url) as s:
+        lock_customer_files(s)  # the file as it is now: no merge until the verdict is written
         customer = s.get(Customer, customer_id)
         if customer is None or customer.merged_into_id is not None:
             raise TodoError(f"客户档案不存在：{customer_id}", status=404, code="unknown_customer")
@@ -203,5 +211,7 @@ def review_qualification(hub: Hub, customer_id: int, person: Staff, outcome: str
             review = open_legal_review(hub, s, customer, order=None, typed=customer.legal_name,
                                        actor=f"staff:{person.id}", round_no=len(done) + 1)
             s.flush()
-        todo_id = review.id
-    return complete_todo(hub, todo_id, person, outcome, note)
+        # opened and done in one transaction: a failure leaves no review behind
+        view, customer, told = _complete_in(s, review.id, person, outcome, note)
+    _tell(hub, view, customer, told, person)
+    return view
