@@ -56,6 +56,7 @@ ASSIGNEE_SETTINGS = {
     "finance_assignee": "开票准备",
     "risk_assignee": "客户工商信息变更",
     "suspect_fallback_decider": "销售无上级时的疑似新客户确认与签署未完成待办",
+    "ops_assignee": "邮箱与群机器人故障通知",
 }
 
 
@@ -263,7 +264,7 @@ def _mailbox_refused(hub: Hub, address: str, reply: str, what: str) -> None:
 
 
 def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
-    """One open to-do for sales-ops (`ops_assignee`) per `cause` (a mailbox, a robot's error
+    """One open to-do for sales-ops (`_ops_assignee`) per `cause` (a mailbox, a robot's error
     code), mailed and pushed: while it is open a repeated failure adds nothing; once done, the
     next failure opens the next one. Never raises: it reports a notice's failure."""
     try:
@@ -274,8 +275,12 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
                 Todo.business_key.startswith(prefix, autoescape=True))).all()
             if any(status == "open" for _, status in keys):
                 return
+            assignee_id, note = _ops_assignee(s, hub.settings)
+            if assignee_id is None:
+                log.error("nobody on file to tell about %s: %s", cause, note)
+                return
             todo = open_todo(s, kind=MISCONFIGURED, key=f"{prefix}{len(keys) + 1}",
-                             title=title, body=body, assignee_id=hub.settings.ops_assignee,
+                             title=title, body=body + note, assignee_id=assignee_id,
                              due_hours=hub.settings.todo_due_hours, actor="flow:notices")
             s.flush()
             todo_id = todo.id
@@ -283,6 +288,19 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
         log.exception("could not open the to-do about %s", cause)
         return
     notify_todo(hub, todo_id)
+
+
+def _ops_assignee(s: Session, settings: Settings) -> tuple[str | None, str]:
+    """Who hears of a notice refused for good, and what his to-do adds to its text:
+    `ops_assignee`; when nobody on file has that id, the suspect fallback decider, else a
+    sales-ops (then an admin) staff member, told which setting to correct (None: nobody)."""
+    if staff(s, settings.ops_assignee) is not None:
+        return settings.ops_assignee, ""
+    note = f"\n\n此待办转交给您，因为{unknown_assignee('ops_assignee', settings.ops_assignee)}。"
+    if staff(s, settings.suspect_fallback_decider) is not None:
+        return settings.suspect_fallback_decider, note
+    return s.exec(select(Staff.id).where(Staff.role.in_(("sales_ops", "admin")))
+                  .order_by(Staff.role.desc(), Staff.id)).first(), note  # sales_ops first
 
 
 # --- the sweeper tells what is left --------------------------------------------------------
