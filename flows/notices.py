@@ -124,9 +124,16 @@ def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
 def send_mail(hub: Hub, kind: str, key: str, mail: OutgoingMail) -> dict:
     """Send `mail` once, as the effect (kind, key); its result {"message_id", "refused"?}.
     A copy recipient the mail server refused for good (`SentMail.refused`: the others got
-    the mail) gets a to-do for sales-ops naming the address."""
-    result = once(hub.db_url, kind, key, lambda: _sent(hub.mailer.send(mail)))
-    for address, reply in result.get("refused", {}).items():
+    the mail) gets a to-do for sales-ops naming the address — from the call that sent the
+    mail, not again from each later one finding the effect done."""
+    sent: dict = {}
+
+    def send() -> dict:
+        sent.update(_sent(hub.mailer.send(mail)))
+        return sent
+
+    result = once(hub.db_url, kind, key, send)
+    for address, reply in sent.get("refused", {}).items():
         _mailbox_refused(hub, address, reply,
                          f"邮件“{mail.subject}”已发给其他收件人，唯独未送达该地址")
     return result
