@@ -8,6 +8,7 @@ also opens one to-do for sales-ops saying what to fix (`report_misconfigured`).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from connectors.email import OutgoingMail, RecipientsRefused, SentMail
 from connectors.notify import PushMessage
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
-from flows.effects import once
+from flows.effects import effect_attempts, once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
 from models.base import SHANGHAI
@@ -37,6 +38,10 @@ TELL_AFTER = dt.timedelta(minutes=2)
 # the sweeper tries a failed mail or push again after 2 min, then 4, 8 … at most hourly
 RETRY_FIRST = dt.timedelta(minutes=2)
 RETRY_MAX = dt.timedelta(hours=1)
+# a copy recipient the mail server still defers (4xx: a full mailbox) when a mail has had
+# this many attempts (an hour and more, by the sweeper's backoff) no longer keeps it from
+# the others: he is reported as a refused mailbox
+DEFERRED_COPY_ATTEMPTS = 5
 ROBOTS = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 
@@ -123,9 +128,12 @@ def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
 
 def send_mail(hub: Hub, kind: str, key: str, mail: OutgoingMail) -> dict:
     """Send `mail` once, as the effect (kind, key); its result {"message_id", "refused"?}.
-    A copy recipient the mail server refused for good (`SentMail.refused`: the others got
-    the mail) gets a to-do for sales-ops naming the address — from the call that sent the
-    mail, not again from each later one finding the effect done."""
+    A copy recipient the mail server refused for good, or still defers after
+    DEFERRED_COPY_ATTEMPTS attempts (`SentMail.refused`: the others got the mail), gets a
+    to-do for sales-ops naming the address — from the call that sent the mail, not again
+    from each later one finding the effect done."""
+    if effect_attempts(hub.db_url, kind, key) >= DEFERRED_COPY_ATTEMPTS:
+        mail = dataclasses.replace(mail, give_up_deferred_cc=True)
     sent: dict = {}
 
     def send() -> dict:
@@ -267,7 +275,8 @@ def _mailbox_refused(hub: Hub, address: str, reply: str, what: str) -> None:
     report_misconfigured(
         hub, f"mailbox:{address.lower()}", f"邮箱拒收：{address}",
         f"邮件服务器拒收发往 {address}{whose} 的邮件（{reply}）：{what}。\n"
-        f"请核实该邮箱：员工离职或邮箱停用时，请在员工档案中更换邮箱，或将其待办改派他人。")
+        f"请核实该邮箱：邮箱已满时请其清理；员工离职或邮箱停用时，请在员工档案中更换邮箱，"
+        f"或将其待办改派他人。")
 
 
 def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
