@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from connectors.base import ConnectorError, PermanentError
 from connectors.email import OutgoingMail, RecipientsRefused, SentMail
-from connectors.notify import PushMessage
+from connectors.notify import PushMessage, mobile_number
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
 from flows.effects import effect_attempts, once
@@ -189,15 +189,25 @@ def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
 def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
          link: str | None = None) -> None:
     """A push to the people's group chat, @-mentioning them, once per key; never raises the
-    robot's failure (`_notice`)."""
+    robot's failure (`_notice`). A mobile on file that is no mobile number is left out of
+    the mentions, and sales-ops is told to correct it."""
     ids = tuple(dict.fromkeys(i for i in staff_ids if i))
     with session_scope(hub.db_url) as s:
-        mobiles = tuple(p.mobile for p in (staff(s, i) for i in ids) if p and p.mobile)
+        people = [(p.id, p.name, p.mobile) for p in (staff(s, i) for i in ids) if p and p.mobile]
+    mobiles = []
+    for staff_id, name, typed in people:
+        if (mobile := mobile_number(typed)) is not None:
+            mobiles.append(mobile)
+        else:
+            report_misconfigured(
+                hub, f"mobile:{staff_id}", f"手机号有误：{name}",
+                f"员工 {name}（编号 {staff_id}）档案中的手机号“{typed}”不是有效的手机号码："
+                f"推送“{title}”未能 @ 提醒该员工。\n请在员工档案中改正其手机号。")
     # the texts are plain (no caller writes markdown), but carry what people typed: a name
     # such as "[点此登录](evil.example)" must not become a link the robot renders
     plain = str.maketrans({"[": "［", "]": "］"})
     message = PushMessage(key=key, title=title.translate(plain), text=text.translate(plain),
-                          recipients=ids, mention_mobiles=mobiles, link=link)
+                          recipients=ids, mention_mobiles=tuple(mobiles), link=link)
     _notice(hub, f"推送“{title}”",
             lambda: once(hub.db_url, "push", key,
                          lambda: {"reference": hub.notifier.push(message)}))
