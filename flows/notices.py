@@ -346,6 +346,28 @@ def _untold(s: Session, *where, push_expected: bool) -> list[tuple]:
     .order_by(Todo.id)).all()
 
 
+def _untold_news(s: Session, *where) -> list[tuple[int, str, Effect]]:
+    """(to-do id, news, its mail effect) of the open to-dos matching `where` whose latest
+    news (`mail_todo`'s: a change worth its own mail) was not mailed — tried while the mail
+    server failed. Not the news a later mail carries: the to-do's first mail done after it
+    (each mail says the to-do as it is then), or a later news."""
+    news, later, first = aliased(Effect), aliased(Effect), aliased(Effect)
+    key = _mail_key(Todo.kind, Todo.business_key)
+
+    def news_of(mail):
+        return sa.and_(mail.kind == "todo_mail", sa.func.substr(
+            mail.business_key, 1, sa.func.length(key) + 1) == key + "#")
+
+    rows = s.exec(select(Todo.id, Todo.kind, Todo.business_key, news).join(
+        news, news_of(news)).join(first, sa.and_(
+            first.kind == "todo_mail", first.business_key == key)
+    ).where(Todo.status == "open", *where, news.status != "done", first.status == "done",
+            first.done_at < news.created_at, ~sa.exists().where(news_of(later), later.id > news.id))
+    .order_by(Todo.id)).all()
+    return [(todo_id, mail.business_key[len(_mail_key(kind, business_key)) + 1:], mail)
+            for todo_id, kind, business_key, mail in rows]
+
+
 def untold_todos(db_url: str, kind: str, opened_before: dt.datetime) -> list[int]:
     """Open to-dos of `kind` opened before `opened_before` whose mail or push (`notify_todo`)
     is not done: the mail server failed, or the process died, right after they were opened."""
@@ -358,8 +380,8 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
     """The inbox-sweeper's part: every open to-do whose mail or push failed (or whose opener
     died before telling it) is told, each channel again only after a backoff from its first
     try (`_due`), so a dead mail server is not asked every minute: the mail of every to-do
-    (each is mailed), the push of those whose push was tried. One sweeper at a time.
-    Returns how many mails and pushes were tried."""
+    (each is mailed), the push of those whose push was tried, the mail of its news
+    (`_untold_news`). One sweeper at a time. Returns how many mails and pushes were tried."""
     now = now or utcnow()
     with claimed(hub.db_url, "notices:tell-untold") as mine:
         if not mine:
@@ -368,6 +390,8 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
             rows = _untold(s, Todo.created_at < now - TELL_AFTER, push_expected=False)
             due = [(todo_id, _due(mail, now, missing=True), _due(pushed, now, missing=False))
                    for todo_id, mail, pushed in rows]
+            news = [(todo_id, what) for todo_id, what, mail in _untold_news(
+                s, Todo.created_at < now - TELL_AFTER) if _due(mail, now, missing=False)]
         tried = 0
         for todo_id, mail, pushed in due:
             if mail:
@@ -375,7 +399,9 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
             if pushed:
                 push_todo(hub, todo_id)
             tried += mail + pushed
-    return tried
+        for todo_id, what in news:
+            mail_todo(hub, todo_id, what)
+    return tried + len(news)
 
 
 def _due(effect: Effect | None, now: dt.datetime, *, missing: bool) -> bool:
