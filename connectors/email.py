@@ -12,8 +12,9 @@ mails one Message-ID, the second dropped as a duplicate by a receiver that dedup
 SMTP itself has no idempotency: a mail the server accepted cannot be "un-sent". The caller
 records the effect (DESIGN.md, "Side effects happen once") and calls `send` in its own small
 task; `SmtpMailer` retries only failures where the server did *not* accept the mail. A copy
-recipient the server refuses for good (a closed mailbox) does not keep the mail from the
-others: `send` returns a `SentMail` naming the refused addresses, for a person to fix.
+recipient the server refuses for good (a closed mailbox), or defers longer than the caller
+waits (a full one), does not keep the mail from the others: `send` returns a `SentMail`
+naming the refused addresses, for a person to fix.
 """
 from __future__ import annotations
 
@@ -74,6 +75,10 @@ class OutgoingMail:
     cc: tuple[str, ...] = ()
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    # the caller has waited long enough for a copy recipient the server defers (4xx: a full
+    # mailbox lasts days): he no longer keeps the mail from the others, and is named in
+    # `SentMail.refused` like a refusal for good
+    give_up_deferred_cc: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to", _as_tuple(self.to))
@@ -87,8 +92,9 @@ class OutgoingMail:
 
 class SentMail(str):
     """What `send` returns: the mail's Message-ID (a str, as callers store it) and `refused`,
-    the recipients the server refused for good ({address: its reply}) while it accepted the
-    main ones (`to`) and delivered to everybody else. Empty for a mail everybody got."""
+    the recipients the server refused for good, or still defers when the caller gave up
+    waiting (`OutgoingMail.give_up_deferred_cc`) ({address: its reply}), while it accepted
+    the main ones (`to`) and delivered to everybody else. Empty for a mail everybody got."""
 
     refused: dict[str, str]
 
@@ -358,11 +364,12 @@ class SmtpMailer:
         # built once, outside the retry, so every attempt sends identical bytes
         payload = msg.as_bytes()
         message_id = str(msg["Message-ID"])
-        refused = self._send_with_retry(payload, rcpts, main, message_id)
+        refused = self._send_with_retry(payload, rcpts, main, message_id,
+                                        mail.give_up_deferred_cc)
         log.info("smtp: sent %s to %d recipient(s) via %s:%s", message_id,
                  len(rcpts) - len(refused), self.host, self.port)
         if refused:
-            log.warning("smtp: %s not delivered to %s (refused for good)", message_id,
+            log.warning("smtp: %s not delivered to %s (refused)", message_id,
                         ", ".join(f"<{r}> {reply}" for r, reply in refused.items()))
         return SentMail(message_id, refused)
 
@@ -375,20 +382,21 @@ class SmtpMailer:
         return ctx
 
     def _send_once(self, payload: bytes, rcpts: list[str], main: set[str],
-                   message_id: str) -> dict[str, str]:
+                   message_id: str, give_up_deferred_cc: bool) -> dict[str, str]:
         try:
-            return self._attempt(payload, rcpts, main)
+            return self._attempt(payload, rcpts, main, give_up_deferred_cc)
         except TransientError as exc:
             log.warning("smtp: attempt for %s failed, may retry: %s", message_id, exc)
             raise
 
-    def _attempt(self, payload: bytes, rcpts: list[str], main: set[str]) -> dict[str, str]:
-        """One connection, one transaction (its copy recipients refused for good); every
-        failure leaves as a typed error."""
+    def _attempt(self, payload: bytes, rcpts: list[str], main: set[str],
+                 give_up_deferred_cc: bool) -> dict[str, str]:
+        """One connection, one transaction (its copy recipients refused); every failure
+        leaves as a typed error."""
         try:
             smtp = self._connect()
             try:
-                return self._transaction(smtp, payload, rcpts, main)
+                return self._transaction(smtp, payload, rcpts, main, give_up_deferred_cc)
             finally:
                 try:
                     smtp.quit()
@@ -471,9 +479,10 @@ class SmtpMailer:
             raise _reply_error(code, reply, "AUTH")
 
     def _transaction(self, smtp: smtplib.SMTP, payload: bytes, rcpts: list[str],
-                     main: set[str]) -> dict[str, str]:
-        """MAIL, RCPT, DATA. Returns the copy recipients refused for good ({address: reply}),
-        the mail delivered to the others; raises when nobody got it."""
+                     main: set[str], give_up_deferred_cc: bool) -> dict[str, str]:
+        """MAIL, RCPT, DATA. Returns the copy recipients refused for good, or deferred when
+        `give_up_deferred_cc` ({address: reply}), the mail delivered to the others; raises
+        when nobody got it."""
         code, reply = smtp.mail(self.envelope_from)
         if code != 250:
             _reset(smtp)
@@ -483,7 +492,8 @@ class SmtpMailer:
             code, reply = smtp.rcpt(rcpt)
             if code not in (250, 251):
                 refused[rcpt] = (code, reply)
-        transient = {r: v for r, v in refused.items() if 400 <= v[0] < 500}
+        transient = {r: v for r, v in refused.items() if 400 <= v[0] < 500
+                     and not (give_up_deferred_cc and r.lower() not in main)}
         for_good = {r: v for r, v in refused.items() if r not in transient}
         lost_main = [r for r in for_good if r.lower() in main]
         if lost_main or transient:

@@ -74,6 +74,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
@@ -104,6 +105,15 @@ TRUNCATION_MARKER = "……（内容过长，已截断）"
 LINK_LABEL = "查看详情"
 
 _MOBILE = re.compile(r"^\+?[0-9][0-9-]{4,19}$")
+
+
+def mobile_number(text: str) -> str | None:
+    """A mobile as the robots @-mention it, from one as people write it ("139 0000 0001",
+    "+86 139-0000-0001", full-width digits): the digits alone, China's country code dropped;
+    None when it is no mobile number."""
+    number = re.sub(r"[\s\-.()（）]", "", unicodedata.normalize("NFKC", text))
+    number = re.sub(r"^(?:\+?86|0086)(?=1\d{10}$)", "", number)
+    return number if _MOBILE.match(number) else None
 
 
 # --- value types ----------------------------------------------------------------------------

@@ -56,6 +56,12 @@ def _look(db_url: str, kind: str, key: str) -> tuple[str, int, str | None] | Non
         return (row.status, row.attempts, row.result) if row else None
 
 
+def effect_attempts(db_url: str, kind: str, key: str) -> int:
+    """How many attempts the effect has had (0 before its first)."""
+    seen = _look(db_url, kind, key)
+    return seen[1] if seen else 0
+
+
 def effect_result(db_url: str, kind: str, key: str) -> dict | None:
     seen = _look(db_url, kind, key)
     if seen and seen[0] == "done":

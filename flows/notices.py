@@ -8,6 +8,7 @@ also opens one to-do for sales-ops saying what to fix (`report_misconfigured`).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
@@ -18,10 +19,10 @@ from sqlmodel import Session, select
 
 from connectors.base import ConnectorError, PermanentError
 from connectors.email import OutgoingMail, RecipientsRefused, SentMail
-from connectors.notify import PushMessage
+from connectors.notify import PushMessage, mobile_number
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
-from flows.effects import once
+from flows.effects import effect_attempts, once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
 from models.base import SHANGHAI
@@ -37,6 +38,10 @@ TELL_AFTER = dt.timedelta(minutes=2)
 # the sweeper tries a failed mail or push again after 2 min, then 4, 8 … at most hourly
 RETRY_FIRST = dt.timedelta(minutes=2)
 RETRY_MAX = dt.timedelta(hours=1)
+# a copy recipient the mail server still defers (4xx: a full mailbox) when a mail has had
+# this many attempts (an hour and more, by the sweeper's backoff) no longer keeps it from
+# the others: he is reported as a refused mailbox
+DEFERRED_COPY_ATTEMPTS = 5
 ROBOTS = {"wecom": "企业微信", "dingtalk": "钉钉"}
 
 
@@ -56,6 +61,7 @@ ASSIGNEE_SETTINGS = {
     "finance_assignee": "开票准备",
     "risk_assignee": "客户工商信息变更",
     "suspect_fallback_decider": "销售无上级时的疑似新客户确认与签署未完成待办",
+    "ops_assignee": "邮箱与群机器人故障通知",
 }
 
 
@@ -122,10 +128,20 @@ def close_todo(session: Session, todo_id: int | None, actor: str) -> None:
 
 def send_mail(hub: Hub, kind: str, key: str, mail: OutgoingMail) -> dict:
     """Send `mail` once, as the effect (kind, key); its result {"message_id", "refused"?}.
-    A copy recipient the mail server refused for good (`SentMail.refused`: the others got
-    the mail) gets a to-do for sales-ops naming the address."""
-    result = once(hub.db_url, kind, key, lambda: _sent(hub.mailer.send(mail)))
-    for address, reply in result.get("refused", {}).items():
+    A copy recipient the mail server refused for good, or still defers after
+    DEFERRED_COPY_ATTEMPTS attempts (`SentMail.refused`: the others got the mail), gets a
+    to-do for sales-ops naming the address — from the call that sent the mail, not again
+    from each later one finding the effect done."""
+    if effect_attempts(hub.db_url, kind, key) >= DEFERRED_COPY_ATTEMPTS:
+        mail = dataclasses.replace(mail, give_up_deferred_cc=True)
+    sent: dict = {}
+
+    def send() -> dict:
+        sent.update(_sent(hub.mailer.send(mail)))
+        return sent
+
+    result = once(hub.db_url, kind, key, send)
+    for address, reply in sent.get("refused", {}).items():
         _mailbox_refused(hub, address, reply,
                          f"邮件“{mail.subject}”已发给其他收件人，唯独未送达该地址")
     return result
@@ -173,15 +189,25 @@ def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
 def push(hub: Hub, *, key: str, title: str, text: str, staff_ids: Iterable[str],
          link: str | None = None) -> None:
     """A push to the people's group chat, @-mentioning them, once per key; never raises the
-    robot's failure (`_notice`)."""
+    robot's failure (`_notice`). A mobile on file that is no mobile number is left out of
+    the mentions, and sales-ops is told to correct it."""
     ids = tuple(dict.fromkeys(i for i in staff_ids if i))
     with session_scope(hub.db_url) as s:
-        mobiles = tuple(p.mobile for p in (staff(s, i) for i in ids) if p and p.mobile)
+        people = [(p.id, p.name, p.mobile) for p in (staff(s, i) for i in ids) if p and p.mobile]
+    mobiles = []
+    for staff_id, name, typed in people:
+        if (mobile := mobile_number(typed)) is not None:
+            mobiles.append(mobile)
+        else:
+            report_misconfigured(
+                hub, f"mobile:{staff_id}", f"手机号有误：{name}",
+                f"员工 {name}（编号 {staff_id}）档案中的手机号“{typed}”不是有效的手机号码："
+                f"推送“{title}”未能 @ 提醒该员工。\n请在员工档案中改正其手机号。")
     # the texts are plain (no caller writes markdown), but carry what people typed: a name
     # such as "[点此登录](evil.example)" must not become a link the robot renders
     plain = str.maketrans({"[": "［", "]": "］"})
     message = PushMessage(key=key, title=title.translate(plain), text=text.translate(plain),
-                          recipients=ids, mention_mobiles=mobiles, link=link)
+                          recipients=ids, mention_mobiles=tuple(mobiles), link=link)
     _notice(hub, f"推送“{title}”",
             lambda: once(hub.db_url, "push", key,
                          lambda: {"reference": hub.notifier.push(message)}))
@@ -259,11 +285,12 @@ def _mailbox_refused(hub: Hub, address: str, reply: str, what: str) -> None:
     report_misconfigured(
         hub, f"mailbox:{address.lower()}", f"邮箱拒收：{address}",
         f"邮件服务器拒收发往 {address}{whose} 的邮件（{reply}）：{what}。\n"
-        f"请核实该邮箱：员工离职或邮箱停用时，请在员工档案中更换邮箱，或将其待办改派他人。")
+        f"请核实该邮箱：邮箱已满时请其清理；员工离职或邮箱停用时，请在员工档案中更换邮箱，"
+        f"或将其待办改派他人。")
 
 
 def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
-    """One open to-do for sales-ops (`ops_assignee`) per `cause` (a mailbox, a robot's error
+    """One open to-do for sales-ops (`_ops_assignee`) per `cause` (a mailbox, a robot's error
     code), mailed and pushed: while it is open a repeated failure adds nothing; once done, the
     next failure opens the next one. Never raises: it reports a notice's failure."""
     try:
@@ -274,8 +301,12 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
                 Todo.business_key.startswith(prefix, autoescape=True))).all()
             if any(status == "open" for _, status in keys):
                 return
+            assignee_id, note = _ops_assignee(s, hub.settings)
+            if assignee_id is None:
+                log.error("nobody on file to tell about %s: %s", cause, note)
+                return
             todo = open_todo(s, kind=MISCONFIGURED, key=f"{prefix}{len(keys) + 1}",
-                             title=title, body=body, assignee_id=hub.settings.ops_assignee,
+                             title=title, body=body + note, assignee_id=assignee_id,
                              due_hours=hub.settings.todo_due_hours, actor="flow:notices")
             s.flush()
             todo_id = todo.id
@@ -283,6 +314,19 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
         log.exception("could not open the to-do about %s", cause)
         return
     notify_todo(hub, todo_id)
+
+
+def _ops_assignee(s: Session, settings: Settings) -> tuple[str | None, str]:
+    """Who hears of a notice refused for good, and what his to-do adds to its text:
+    `ops_assignee`; when nobody on file has that id, the suspect fallback decider, else a
+    sales-ops (then an admin) staff member, told which setting to correct (None: nobody)."""
+    if staff(s, settings.ops_assignee) is not None:
+        return settings.ops_assignee, ""
+    note = f"\n\n此待办转交给您，因为{unknown_assignee('ops_assignee', settings.ops_assignee)}。"
+    if staff(s, settings.suspect_fallback_decider) is not None:
+        return settings.suspect_fallback_decider, note
+    return s.exec(select(Staff.id).where(Staff.role.in_(("sales_ops", "admin")))
+                  .order_by(Staff.role.desc(), Staff.id)).first(), note  # sales_ops first
 
 
 # --- the sweeper tells what is left --------------------------------------------------------
@@ -302,6 +346,28 @@ def _untold(s: Session, *where, push_expected: bool) -> list[tuple]:
     .order_by(Todo.id)).all()
 
 
+def _untold_news(s: Session, *where) -> list[tuple[int, str, Effect]]:
+    """(to-do id, news, its mail effect) of the open to-dos matching `where` whose latest
+    news (`mail_todo`'s: a change worth its own mail) was not mailed — tried while the mail
+    server failed. Not the news a later mail carries: the to-do's first mail done after it
+    (each mail says the to-do as it is then), or a later news."""
+    news, later, first = aliased(Effect), aliased(Effect), aliased(Effect)
+    key = _mail_key(Todo.kind, Todo.business_key)
+
+    def news_of(mail):
+        return sa.and_(mail.kind == "todo_mail", sa.func.substr(
+            mail.business_key, 1, sa.func.length(key) + 1) == key + "#")
+
+    rows = s.exec(select(Todo.id, Todo.kind, Todo.business_key, news).join(
+        news, news_of(news)).join(first, sa.and_(
+            first.kind == "todo_mail", first.business_key == key)
+    ).where(Todo.status == "open", *where, news.status != "done", first.status == "done",
+            first.done_at < news.created_at, ~sa.exists().where(news_of(later), later.id > news.id))
+    .order_by(Todo.id)).all()
+    return [(todo_id, mail.business_key[len(_mail_key(kind, business_key)) + 1:], mail)
+            for todo_id, kind, business_key, mail in rows]
+
+
 def untold_todos(db_url: str, kind: str, opened_before: dt.datetime) -> list[int]:
     """Open to-dos of `kind` opened before `opened_before` whose mail or push (`notify_todo`)
     is not done: the mail server failed, or the process died, right after they were opened."""
@@ -314,8 +380,8 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
     """The inbox-sweeper's part: every open to-do whose mail or push failed (or whose opener
     died before telling it) is told, each channel again only after a backoff from its first
     try (`_due`), so a dead mail server is not asked every minute: the mail of every to-do
-    (each is mailed), the push of those whose push was tried. One sweeper at a time.
-    Returns how many mails and pushes were tried."""
+    (each is mailed), the push of those whose push was tried, the mail of its news
+    (`_untold_news`). One sweeper at a time. Returns how many mails and pushes were tried."""
     now = now or utcnow()
     with claimed(hub.db_url, "notices:tell-untold") as mine:
         if not mine:
@@ -324,6 +390,8 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
             rows = _untold(s, Todo.created_at < now - TELL_AFTER, push_expected=False)
             due = [(todo_id, _due(mail, now, missing=True), _due(pushed, now, missing=False))
                    for todo_id, mail, pushed in rows]
+            news = [(todo_id, what) for todo_id, what, mail in _untold_news(
+                s, Todo.created_at < now - TELL_AFTER) if _due(mail, now, missing=False)]
         tried = 0
         for todo_id, mail, pushed in due:
             if mail:
@@ -331,7 +399,9 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
             if pushed:
                 push_todo(hub, todo_id)
             tried += mail + pushed
-    return tried
+        for todo_id, what in news:
+            mail_todo(hub, todo_id, what)
+    return tried + len(news)
 
 
 def _due(effect: Effect | None, now: dt.datetime, *, missing: bool) -> bool:

@@ -163,7 +163,8 @@ def render_quote(hub: Hub, order_id: str) -> None:
     A PDF already rendered is kept, unless the quote has not gone out yet (draft) and the
     order's shortage changed since (a rerun's stock check found it short, or no longer):
     rendered again, same code, so the customer gets the note 部分物料库存不足… exactly when
-    the order is short."""
+    the order is short — but not once its signature request is done (the provider has that
+    PDF: the customer must sign the document he is mailed)."""
     with session_scope(hub.db_url) as s:
         quote = quote_of(s, order_id)
         if quote is None:  # written with the order's file: a merge waits, or is seen
@@ -171,7 +172,8 @@ def render_quote(hub: Hub, order_id: str) -> None:
         order = s.get(IntentOrder, order_id)
         if (quote and quote.pdf_sha256 and quote.pdf_path and Path(quote.pdf_path).exists()
                 and (quote.pdf_stock_note == order.stock_short
-                     or quote.status != QuoteStatus.draft.value)):
+                     or quote.status != QuoteStatus.draft.value
+                     or effect_result(hub.db_url, "signing_request", quote.code) is not None)):
             return
         lines = order_lines(s, order_id)
         if quote is None:
