@@ -355,8 +355,11 @@ def main(argv: list[str] | None = None) -> None:
             print("错误：另一项操作同时写入了相同的记录，本次操作未保存，请重新运行本命令"
                   f"（已保存的记录不会重复；原始信息：{reason}）", file=sys.stderr)
             code = 3
-        else:
-            raise
+        else:  # the disk full, a file it cannot write, a defect: said, not a traceback
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            print(f"错误：数据库出错，本次操作未完成（原始信息：{reason}）。请系统管理员检查数据库"
+                  "（磁盘空间、文件权限、数据库日志）后重新运行", file=sys.stderr)
+            code = 1
     sys.exit(code)
 
 

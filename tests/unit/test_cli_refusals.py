@@ -78,3 +78,23 @@ def test_an_http_refusal_says_what_to_check(monkeypatch, capsys, provider, statu
     assert capsys.readouterr().err == (
         f"错误：「salesops settle」未完成：外部系统（{provider}）拒绝了请求，重试无效，{said}"
         f"（原始信息：{provider} refused the request ({status}): {{}}）\n")
+
+
+def test_a_database_error_of_no_known_kind_is_said_not_a_traceback(monkeypatch, capsys):
+    """The disk under SQLite is full: the command says the database failed and what to look
+    at, in Chinese, exit 1 — not a Python traceback; nothing claims the work was saved."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    def full(args):
+        raise sa.exc.OperationalError("INSERT INTO rebate_line …", {},
+                                      sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(rebates_cli, "cmd_settle", full)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["settle", "--month", "2026-11"])
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert err == ("错误：数据库出错，本次操作未完成（原始信息：database or disk is full）。"
+                   "请系统管理员检查数据库（磁盘空间、文件权限、数据库日志）后重新运行\n")
