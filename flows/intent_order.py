@@ -9,6 +9,7 @@ with `order_ids=["IO…"]` from the UI.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
@@ -150,7 +151,7 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
     """Record on each order why it did not finish; release the claim. An order out of
     attempts moves from `failed` to `blocked` (both dicts are updated). The blocked orders'
     to-dos are mailed: nobody would know of them otherwise."""
-    todo_ids = []
+    todo_ids, news = [], {}
     with session_scope(hub.db_url) as s:
         for oid, reason in list(failed.items()):
             order = s.get(IntentOrder, oid)
@@ -171,11 +172,12 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
                 s, kind="order_blocked", key=notices.order_todo_key(s, "order_blocked", oid),
                 title=f"意向单 {oid} 需人工处理", body=body, assignee_id=assignee,
                 due_hours=hub.settings.todo_due_hours, order_id=oid)
-            if todo.body != body:  # its to-do still open: it says why the order stopped now
-                apply_changes(s, todo, "flow:intent-order", body=body)
+            if todo.body != body:  # its to-do still open: it says why the order stopped now,
+                apply_changes(s, todo, "flow:intent-order", body=body)  # mailed as news
+                news[todo.id] = hashlib.sha256(reason.encode()).hexdigest()[:12]
             s.flush()
             todo_ids.append(todo.id)
-    notices.mail_todos(hub, todo_ids)
+    notices.mail_todos(hub, todo_ids, news)
 
 
 def mark_inbox_done(hub: Hub, order_ids: list[str]) -> None:

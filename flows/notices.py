@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -175,13 +175,14 @@ def mail_todo(hub: Hub, todo_id: int, news: str | None = None) -> None:
             lambda: send_mail(hub, "todo_mail", effect_key, mail))
 
 
-def mail_todos(hub: Hub, todo_ids: Iterable[int]) -> None:
+def mail_todos(hub: Hub, todo_ids: Iterable[int], news: Mapping[int, str] | None = None) -> None:
     """Mail to-dos opened while a run gives up on records (blocked orders, signings), each
-    once. Whatever fails now is logged and does not undo the outcome already stored: the
-    to-do stays open on the order page (and the inbox-sweeper mails it later)."""
+    once — again under `news[id]` for an open one whose text changed (see `mail_todo`).
+    Whatever fails now is logged and does not undo the outcome already stored: the to-do
+    stays open on the order page (and the inbox-sweeper mails it later)."""
     for todo_id in todo_ids:
         try:
-            mail_todo(hub, todo_id)
+            mail_todo(hub, todo_id, (news or {}).get(todo_id))
         except Exception:
             log.exception("could not mail to-do %s", todo_id)
 

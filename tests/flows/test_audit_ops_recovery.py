@@ -362,3 +362,46 @@ def test_an_order_blocked_again_after_the_documented_rerun_tells_the_manager_aga
     assert len(outbox(hub)) > told_before, "the manager is not mailed about the new block"
     assert open_todos, "blocked again, but the manager's only to-do about it is done"
     assert "发送报价邮件" in open_todos[0].body
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_order_blocked_again_while_its_to_do_is_open_mails_the_new_reason(
+        hub, client, monkeypatch):
+    """e签宝 refuses (the manager is mailed the to-do); before he has done it, ops fixes the
+    account and runs the order again — now the customer's quote mail is refused. The open
+    to-do's text says the new reason, and the manager is mailed that news (a mail of its
+    own): a to-do that only changed on the page would leave him chasing the old cause."""
+    from connectors.base import PermanentError
+    from flows.intent_order import process_intent_orders
+
+    oid = post_order(client, order_payload()).json()["order_id"]
+    real_signing = hub.esign.create_signing
+
+    def refused(request):
+        raise PermanentError("e签宝 refused: app not authorised", provider="esign", code="401")
+
+    monkeypatch.setattr(hub.esign, "create_signing", refused)
+    run_pending(hub)
+    monkeypatch.setattr(hub.esign, "create_signing", real_signing)
+    real_send = hub.mailer.send
+
+    def no_address(mail):
+        if mail.idempotency_key.startswith("quote:"):
+            raise PermanentError("550 mailbox unavailable", provider="smtp", code="550")
+        return real_send(mail)
+
+    monkeypatch.setattr(hub.mailer, "send", no_address)
+    told_before = len(outbox(hub))
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, oid)
+        order.status = "failed"  # as docs/operations.md says
+        s.add(order)
+    process_intent_orders(order_ids=[oid])
+    with session_scope(hub.db_url) as s:
+        [todo] = s.exec(select(Todo).where(Todo.order_id == oid,
+                                           Todo.kind == "order_blocked")).all()
+        assert todo.status == "open" and "发送报价邮件" in todo.body
+    mails = outbox(hub)[told_before:]
+    assert len(mails) == 1, "the manager is mailed the new reason, once"
+    process_intent_orders(order_ids=[oid])  # a run finding it blocked for the same reason
+    assert len(outbox(hub)) == told_before + 1
