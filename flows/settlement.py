@@ -1541,6 +1541,10 @@ def write_documents_left(hub: Hub, stored: Stored) -> Stored:
     made = stored.made
     for rid in unfinished_revisions(hub.db_url, stored.month):
         made = finish_revision(hub, rid)
+    if not made and stored.shown is not None:  # written by an earlier attempt of this step
+        with session_scope(hub.db_url) as s:
+            key = _documents_key(s.get(SettlementRun, stored.shown))
+        made = effect_result(hub.db_url, "settlement_documents", key) or {}
     elsewhere = finish_elsewhere(hub, stored.month)
     return dataclasses.replace(stored, made=made, elsewhere={**stored.elsewhere, **elsewhere})
 

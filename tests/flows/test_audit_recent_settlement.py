@@ -134,3 +134,17 @@ def test_a_json_body_with_a_huge_number_is_told_as_malformed_json_on_other_endpo
         "Authorization": f"Bearer {issue_token(hub.settings, 'rep-zhangwei')}"})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "malformed_json", r.text
+
+
+def test_the_documents_step_retried_after_writing_them_still_names_them(hub, kangda):
+    """The settle-month run's documents step writes December's statements and workbook, then
+    fails (say, on another month's revision) and is retried: the retry finds nothing left to
+    write, and the run's result still names the documents of its revision, not none."""
+    signed_order(hub.db_url, kangda, D(2026, 12, 10), [("MON-M8", 5)])
+    stored = settlement.store_and_send(hub, "2026-12", documents=False)
+    first = settlement.write_documents_left(hub, stored)
+    assert first.made["statements"] and first.made["workbook"]
+    again = settlement.write_documents_left(hub, stored)  # the step's retry
+    assert again.made == first.made
+    result = settlement.settlement_result(hub, again)
+    assert result.documents == first.made
