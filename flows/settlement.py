@@ -51,7 +51,7 @@ from models import (
     SalesReturn, SettlementRun, Staff, utcnow,
 )
 from models.base import MAX_ID, SHANGHAI, business_date
-from models.db import get_engine, roomy_page_cache, session_scope
+from models.db import database_busy, get_engine, roomy_page_cache, session_scope
 from models.fulfilment import news_horizon
 from models.gc_pause import without_gc
 from models.locks import lock_settlements
@@ -1408,7 +1408,9 @@ def finish_revision(hub: Hub, run_id: int, documents: bool = True) -> dict:
         _set_delivery_error(hub.db_url, run_id, str(exc))
         raise
     except Exception as exc:
-        _set_delivery_error(hub.db_url, run_id, f"对账单或明细表生成失败（{type(exc).__name__}），"
+        _set_delivery_error(hub.db_url, run_id, "数据库正忙（另一项操作正在写入），对账单或明细表"
+                            "未能生成，请稍后重新发送" if database_busy(exc) else
+                            f"对账单或明细表生成失败（{type(exc).__name__}），"
                             "请联系系统管理员查看日志后重新发送")
         raise
 

@@ -107,6 +107,8 @@ def test_a_confirmation_stored_then_stopped_by_a_busy_database_is_not_said_unsav
     with session_scope(hub.db_url) as s:
         run = s.exec(select(SettlementRun).where(SettlementRun.month == november)).one()
         assert run.status == "confirmed"  # what the database holds after the failure
+        # what finance's status page says of it: the database was busy, not a class name
+        assert run.delivery_error.startswith("数据库正忙"), run.delivery_error
     assert code != 0
     assert UNSAVED not in err, (
         f"the confirmation is stored, yet the command says nothing was saved: {err!r}; "
