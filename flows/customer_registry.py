@@ -17,7 +17,7 @@ from flows.notices import manager_of, notify_todo, open_todo, staff
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
-    CustomerFileError, active_for_writing, apply_registry_facts, exact_matches,
+    CustomerFileError, active, active_for_writing, apply_registry_facts, exact_matches,
     fit_registry_facts, held_elsewhere, is_dead_status,
 )
 from models.db import session_scope
@@ -161,13 +161,13 @@ def refuse_if_dead(hub: Hub, customer_id: int) -> None:
     """No quote for a company that no longer trades, nor for a customer whose qualification
     review legal did not pass (until legal passes it: `flows.todos.review_qualification`)."""
     with session_scope(hub.db_url) as s:
-        customer = s.get(Customer, customer_id)
+        customer = active(s, customer_id)  # a file merged away meanwhile: its survivor's say
         if is_dead_status(customer.status):
             raise BusinessRefusal(f"客户“{customer.legal_name}”工商登记状态为“{customer.status}”，"
                                   f"不能继续报价，请核实客户资质")
         if customer.qualification == "rejected":
             review = s.exec(select(Todo).where(
-                Todo.kind == "legal_review", Todo.customer_id == customer_id,
+                Todo.kind == "legal_review", Todo.customer_id == customer.id,
                 Todo.outcome == "rejected").order_by(Todo.id.desc())).first()
             why = f"（{review.note}）" if review and review.note else ""
             raise BusinessRefusal(f"客户“{customer.legal_name}”资质初审未通过{why}，不能继续报价；"
