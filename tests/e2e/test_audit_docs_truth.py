@@ -148,3 +148,106 @@ def test_finance_assignee_naming_nobody_says_so_on_the_signed_order(hub, client,
     if status == "invoicing":  # or the to-do went to someone on file, who was told why
         return
     assert "SALESOPS_FINANCE_ASSIGNEE" in error, (status, error)
+
+
+# --- 3. an order without a rep that is blocked: its to-do goes to a literal "admin" ----------
+
+def _no_admin_called_admin(hub) -> None:
+    """A company's staff as imported: its administrator's id is not the literal "admin"
+    (the sample data's). The seeded admin gets another id."""
+    import sqlalchemy as sa
+
+    from models.db import get_engine
+
+    with get_engine(hub.db_url).begin() as conn:
+        conn.execute(sa.text("DELETE FROM staff WHERE id = 'admin'"))
+
+
+def _erp_refuses(hub, monkeypatch) -> None:
+    from connectors.base import PermanentError
+
+    def refuse(skus):
+        raise PermanentError("erp refused the request (401): token expired", provider="erp",
+                             code="401")
+    monkeypatch.setattr(hub.inventory, "availability", refuse)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_order_without_a_rep_that_is_blocked_is_blocked_with_a_todo(hub, client,
+                                                                       monkeypatch):
+    # docs/operations.md, *When something goes wrong*: a provider that refuses (the ERP's 401)
+    # → "every order of the batch is `blocked` at once ... and a to-do"; docs/customers.md:
+    # an order sent without a rep (by a system) is for `suspect_fallback_decider`.
+    # flows/intent_order.py: settle_outcome gives the order_blocked to-do to
+    # `(rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"` — a literal
+    # staff id of the sample data. On a hub whose staff has no one with the id "admin", the
+    # to-do's foreign key fails inside settle_outcome: the run dies after its steps, the
+    # order stays `processing`, claimed, without an error or a to-do; the sweeper takes it
+    # again every lease (10 min) until its attempts are used up, and then block_abandoned
+    # dies the same way (next test).
+    from models import IntentOrder, Todo
+    from models.db import session_scope
+    from sqlmodel import select
+    from tests.support import order_payload, post_order, run_pending
+
+    _no_retry_waits(monkeypatch)
+    _no_admin_called_admin(hub)
+    _erp_refuses(hub, monkeypatch)
+    payload = order_payload()
+    payload.pop("rep_id", None)  # a system's order: no rep
+    oid = post_order(client, payload).json()["order_id"]
+    run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, oid)
+        todos = s.exec(select(Todo).where(Todo.order_id == oid,
+                                          Todo.kind == "order_blocked")).all()
+        status, error = order.status, order.error
+    assert status == "blocked", (status, error)
+    assert todos, "nobody was given the blocked order"
+
+
+def test_the_sweeper_goes_on_when_an_abandoned_order_cannot_be_blocked(hub, client):
+    # docs/operations.md: the inbox-sweeper, every minute, dispatches what waited, retries
+    # failed orders and tells the untold to-dos; "an order whose 5th attempt crashed is
+    # `blocked` with a to-do". flows/sweeper.py: sweep() calls block_abandoned first and
+    # nothing guards it: one rep-less order out of attempts (its to-do for the literal
+    # "admin", previous test) makes every sweeper run fail before dispatch_pending,
+    # requeue_stalled and tell_untold — every webhook accepted while Prefect was down waits
+    # for ever, no failed order is retried, no failed to-do mail is sent again.
+    import datetime as dt
+
+    from flows.sweeper import sweep
+    from models import InboxEvent, IntentOrder, utcnow
+    from models.db import session_scope
+    from sqlmodel import select
+    from tests.support import InlineLauncher, order_payload, post_order
+
+    _no_admin_called_admin(hub)
+    payload = order_payload()
+    payload.pop("rep_id", None)
+    stuck = post_order(client, payload).json()["order_id"]
+    waiting = post_order(client, order_payload()).json()["order_id"]
+    long_ago = utcnow() - dt.timedelta(hours=1)
+    with session_scope(hub.db_url) as s:
+        order = s.get(IntentOrder, stuck)  # its 5th run vanished (crashed) an hour ago
+        order.status, order.attempts = "processing", hub.settings.order_max_attempts
+        order.claimed_by, order.claimed_until = "crashed-run", long_ago
+        s.add(order)
+        for event in s.exec(select(InboxEvent)):
+            event.received_at = long_ago
+            event.status = "done" if event.subject_id == stuck else "pending"
+            s.add(event)
+
+    class Recorder(InlineLauncher):
+        def launch(self, deployment, parameters, idempotency_key):
+            self.launched.append((deployment, parameters, idempotency_key))
+            return f"run-{len(self.launched)}"
+
+    launcher = Recorder()
+    try:
+        sweep(hub, launcher)
+    except Exception as exc:  # noqa: BLE001 - that is the finding
+        pytest.fail(f"the sweeper run fails ({type(exc).__name__}: {str(exc)[:200]}) and "
+                    "dispatches nothing")
+    launched = [oid for _, params, _ in launcher.launched for oid in params.get("order_ids", [])]
+    assert waiting in launched, launcher.launched
