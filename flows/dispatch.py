@@ -191,7 +191,7 @@ def requeue_stalled(db_url: str, launcher: Launcher, lease: dt.timedelta,
                    sa.and_(IntentOrder.status == OrderStatus.received.value,
                            IntentOrder.created_at < now - lease))))
         # a failed order (updated_at: when its attempt failed) waits its doubled delay
-        orders = [(oid, n) for oid, n, status, failed_at in rows
+        orders = [(oid, n, failed_at) for oid, n, status, failed_at in rows
                   if status != failed or failed_at <= now - retry_delay(retry_base, n)]
         stuck_signings = list(s.exec(select(InboxEvent).join(
             Quote, Quote.code == InboxEvent.subject_id).where(
@@ -203,9 +203,15 @@ def requeue_stalled(db_url: str, launcher: Launcher, lease: dt.timedelta,
     handed = 0
     for start in range(0, len(orders), batch_size):
         chunk = orders[start:start + batch_size]
-        key = "retry:" + hashlib.sha256(repr(sorted(chunk)).encode()).hexdigest()[:40]
+        # keyed by the orders' attempts and when they last changed: a pass finding them as
+        # the last one did gets that run again from Prefect, not a second one; an order
+        # requeued by hand (`salesops orders retry`: attempts 0 again) is a new hand-over
+        # (under the old key Prefect would answer the run of its earlier requeue: none)
+        key = "retry:" + hashlib.sha256(repr(sorted(
+            (oid, n, at.isoformat()) for oid, n, at in chunk)).encode()).hexdigest()[:40]
         try:
-            launcher.launch(ROUTES["intent-order"][0], {"order_ids": [o for o, _ in chunk]}, key)
+            launcher.launch(ROUTES["intent-order"][0], {"order_ids": [o for o, _, _ in chunk]},
+                            key)
         except Exception as exc:
             log.warning("could not requeue %d order(s): %s", len(chunk), exc)
             break
