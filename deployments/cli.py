@@ -12,7 +12,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from deployments import customers_cli, rebates_cli
+from deployments import customers_cli, orders_cli, rebates_cli
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -268,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
     customers_cli.add_parsers(sub)
     rebates_cli.add_parsers(sub)
+    orders_cli.add_parsers(sub)
     return parser
 
 
