@@ -1,4 +1,5 @@
-"""`salesops customers …` and `salesops staff …`: master data from the command line.
+"""`salesops customers …` and `salesops staff …`: master data from the command line
+(`staff import` and `staff set` live in deployments/staff_cli.py).
 
 Each command is one transaction: on any error nothing is written, a Chinese message goes to
 stderr and the exit code is non-zero.
@@ -383,10 +384,13 @@ def add_parsers(sub) -> None:
     g.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
     g.set_defaults(func=cmd_merge)
 
-    p = sub.add_parser("staff", help="人员：签发访问令牌")
+    p = sub.add_parser("staff", help="人员：导入或修改人员名单、签发访问令牌")
     ssub = p.add_subparsers(dest="staff_command", required=True, metavar="子命令")
     t = ssub.add_parser("token", help="为人员签发访问令牌（接口与看板使用）")
     t.add_argument("staff_id", metavar="人员编号", help="人员编号，例如 rep-zhangwei")
     t.add_argument("--days", type=int, default=None, metavar="天数",
                    help=f"有效天数（1–{MAX_TOKEN_DAYS}，默认按配置）")
     t.set_defaults(func=cmd_staff_token)
+    from deployments import staff_cli  # imports this module: registered once it is loaded
+
+    staff_cli.add_parsers(ssub)
