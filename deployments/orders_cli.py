@@ -43,11 +43,28 @@ def cmd_retry(args) -> int:
     return 0
 
 
+def _described(formatter):
+    """The CLI's formatter, its description wrapped as its help is (a Chinese character two
+    columns wide; argparse would take a Chinese paragraph for one word)."""
+    class Described(formatter):
+        def _fill_text(self, text, width, indent):
+            return "\n".join(indent + line for line in self._split_lines(text, width))
+    return Described
+
+
 def add_parsers(sub) -> None:
+    from deployments.cli import _ChineseFormatter  # loaded: it is building its parser
+
     p = sub.add_parser("orders", help="意向单：重新提交已暂停或处理失败的意向单")
     osub = p.add_subparsers(dest="orders_command", required=True, metavar="子命令")
     r = osub.add_parser("retry", help="将已暂停（需人工处理）或处理失败的意向单重新排队处理"
-                        "（问题已排除后使用；其“意向单需人工处理”待办随之办结，记入操作日志）")
+                        "（问题已排除后使用；其“意向单需人工处理”待办随之办结，记入操作日志）",
+                        description="排除了意向单暂停的原因（账号、令牌、人员名单等）后使用：意向单"
+                        "回到“处理失败”状态，尝试次数清零，其未办结的“意向单需人工处理”待办由操作人"
+                        "办结；收件箱巡检（inbox-sweeper，每分钟运行）约 "
+                        "SALESOPS_ORDER_RETRY_BASE_SECONDS 秒后重新处理。所列意向单全部可重新提交"
+                        "才执行，否则一张也不改；记入操作日志。",
+                        formatter_class=_described(_ChineseFormatter))
     r.add_argument("order_ids", nargs="+", metavar="意向单号", help="一个或多个意向单号，例如 IO270105-0K3F2A-7QX9")
     r.add_argument("--by", required=True, metavar="人员编号",
                    help="操作人工号（须为销售运营或管理员；写入操作日志）")
