@@ -38,7 +38,7 @@ def cmd_retry(args) -> int:
               f" → 已重新排队，重新计 {settings.order_max_attempts} 次尝试"
               + (f"；待办 {todos} 已办结" if todos else ""))
     print(f"已重新提交 {len(done)} 张意向单（操作人 {args.by}，已记入操作日志）。"
-          f"收件箱巡检（inbox-sweeper，每分钟运行）将在约 {_seconds_text(wait)}后重新处理，"
+          f"约 {_seconds_text(wait)}后，收件箱巡检（inbox-sweeper，每分钟运行）的下一次运行将重新处理，"
           "结果见意向单页面或 Prefect 界面")
     return 0
 

@@ -101,7 +101,7 @@ def test_a_blocked_order_retried_is_handed_over_by_the_sweeper_and_completes(
     code, out, err = cli("orders", "retry", oid, "--by", "ops-01")
     assert code == 0, err
     assert f"意向单 {oid}" in out and "已暂停，需人工处理" in out and f"待办 #{todo.id} 已办结" in out
-    assert "inbox-sweeper" in out and "约 1 分钟" in out, out
+    assert "约 1 分钟后，收件箱巡检（inbox-sweeper，每分钟运行）的下一次运行将重新处理" in out, out
     o = order(hub, oid)
     assert (o.status, o.attempts, o.claimed_by, o.claimed_until) == ("failed", 0, None, None)
     [todo] = blocked_todos(hub, oid)
