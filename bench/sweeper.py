@@ -26,7 +26,14 @@ import sqlalchemy as sa
 from bench.common import scratch_dir
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
-from flows.notices import TELL_AFTER, _mail_key, _push_key, _untold, _untold_news, tell_untold
+from flows.notices import (
+    TELL_AFTER,
+    _mail_key,
+    _push_key,
+    _untold,
+    _untold_news,
+    tell_untold,
+)
 from models import Effect, Staff, Todo, utcnow
 from models.db import get_engine, migrate, session_scope
 
@@ -69,7 +76,12 @@ def fill(url: str, n_effects: int, n_todos: int, n_open: int, now: dt.datetime,
     start = now - dt.timedelta(days=730)
     staff = [{"id": f"s{i:04d}", "name": f"员工{i}", "role": "rep",
               "email": f"s{i:04d}@example.com", "mobile": f"138{i:08d}"} for i in range(250)]
-    open_ids = set(rng.sample(range(1, n_todos + 1), n_open))
+    # most open to-dos are recent ones; some old ones linger (forgotten, waiting on someone)
+    recent = range(max(1, n_todos - 5 * n_open) + 1, n_todos + 1)
+    open_ids = set(rng.sample(recent, n_open * 85 // 100))
+    while len(open_ids) < n_open:
+        open_ids.add(rng.randint(1, n_todos))
+    span = (now - TELL_AFTER * 5 - start).total_seconds()
     todos, effects = [], []
     counts = {"not_done": 0, "news": 0}
 
@@ -85,11 +97,11 @@ def fill(url: str, n_effects: int, n_todos: int, n_open: int, now: dt.datetime,
         kind = rng.choices(KINDS, KIND_WEIGHTS)[0]
         key = _key(kind, n)
         is_open = n in open_ids
-        # open ones are recent (days, at least TELL_AFTER old); the rest spread over 2 years
-        created = (now - dt.timedelta(minutes=rng.randint(10, 7 * 24 * 60)) if is_open
-                   else start + dt.timedelta(seconds=rng.randint(0, 729 * 86400)))
+        # opened one after the other over 2 years, the last one 10 minutes ago
+        created = start + dt.timedelta(seconds=span * n / n_todos)
         todos.append({"kind": kind, "business_key": key, "title": f"待办 {n}", "body": "…",
-                      "assignee_id": rng.choice(staff)["id"], "due_at": created + dt.timedelta(days=1),
+                      "assignee_id": rng.choice(staff)["id"],
+                      "due_at": created + dt.timedelta(days=1),
                       "status": "open" if is_open else "done", "created_at": created,
                       "done_at": None if is_open else created + dt.timedelta(hours=5)})
         # an open to-do's mail or push failing just now: within its backoff (not due)
@@ -108,7 +120,8 @@ def fill(url: str, n_effects: int, n_todos: int, n_open: int, now: dt.datetime,
                 counts["news"] += 1
     for row in effects:  # a not-done one failing now: first tried within the hour
         if row["status"] != "done":
-            row["created_at"] = max(row["created_at"], now - dt.timedelta(minutes=rng.randint(5, 60)))
+            row["created_at"] = max(row["created_at"],
+                                    now - dt.timedelta(minutes=rng.randint(5, 60)))
     n = 0
     while len(effects) < n_effects:  # the orders' own outside calls
         kind = rng.choices([k for k, _ in OTHER_KINDS], [w for _, w in OTHER_KINDS])[0]
@@ -117,7 +130,7 @@ def fill(url: str, n_effects: int, n_todos: int, n_open: int, now: dt.datetime,
         effect(kind, f"Q{n:09d}", now - dt.timedelta(minutes=30) if pending else created,
                *(("started", 3) if pending else ("done", 1)))
         n += 1
-    rng.shuffle(effects)  # ids in no particular order of kind
+    effects.sort(key=lambda row: row["created_at"])  # ids in the order they were made
     engine = get_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.insert(Staff.__table__), staff)
