@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, select
 
 from connectors.base import ConnectorError, PermanentError
@@ -26,8 +26,9 @@ from flows.effects import effect_attempts, once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
 from models.base import SHANGHAI
-from models.db import claimed, session_scope
+from models.db import claimed, one_snapshot, session_scope
 from models.oplog import apply_changes, record_create
+from models.work import NEWS_MAIL, NOT_DONE
 
 log = logging.getLogger("salesops.notices")
 
@@ -335,44 +336,118 @@ def _ops_assignee(s: Session, settings: Settings) -> tuple[str | None, str]:
 def _untold(s: Session, *where, push_expected: bool) -> list[tuple]:
     """(to-do id, mail effect, push effect) of the open to-dos matching `where` whose mail is
     not done, or whose push is not done — tried and failed, or never tried when
-    `push_expected` (for to-dos told by `notify_todo`); an effect is None when never tried."""
-    mail, pushed = aliased(Effect), aliased(Effect)
-    push_untold = sa.func.coalesce(pushed.status, "" if push_expected else "done") != "done"
-    return s.exec(select(Todo.id, mail, pushed).outerjoin(mail, sa.and_(
-        mail.kind == "todo_mail", mail.business_key == _mail_key(Todo.kind, Todo.business_key))
-    ).outerjoin(pushed, sa.and_(
-        pushed.kind == "push", pushed.business_key == _push_key(Todo.kind, Todo.business_key))
-    ).where(Todo.status == "open", *where,
-            sa.or_(sa.func.coalesce(mail.status, "") != "done", push_untold))
-    .order_by(Todo.id)).all()
+    `push_expected` (for to-dos told by `notify_todo`); an effect is None when never tried.
+
+    Not one join of every open to-do to its two effects (a heap read each, thousands a
+    minute): the few effects not done (`ix_effect_not_done`), and which open to-dos have a
+    mail (a push) at all, from the effects' unique index alone."""
+    todos = [(todo_id, _mail_key(kind, key), _push_key(kind, key))
+             for todo_id, kind, key in s.exec(select(Todo.id, Todo.kind, Todo.business_key)
+                                               .where(Todo.status == "open", *where)
+                                               .order_by(Todo.id))]
+    if not todos:
+        return []
+    not_done = set(s.exec(select(Effect.kind, Effect.business_key).where(
+        Effect.kind.in_(("todo_mail", "push")), sa.text(NOT_DONE))).all())
+    mailed = _tried(s, "todo_mail", [mail for _, mail, _ in todos])
+    pushed = _tried(s, "push", [push for _, _, push in todos]) if push_expected else set()
+    untold = [(todo_id, mail, push) for todo_id, mail, push in todos
+              if mail not in mailed or ("todo_mail", mail) in not_done
+              or ("push", push) in not_done or (push_expected and push not in pushed)]
+    if not untold:
+        return []
+    effects = {}
+    for part in _parts(untold):
+        effects.update(((e.kind, e.business_key), e) for e in s.exec(select(Effect).where(
+            sa.or_(sa.and_(Effect.kind == "todo_mail",
+                           Effect.business_key.in_([mail for _, mail, _ in part])),
+                   sa.and_(Effect.kind == "push",
+                           Effect.business_key.in_([push for _, _, push in part]))))))
+    return [(todo_id, effects.get(("todo_mail", mail)), effects.get(("push", push)))
+            for todo_id, mail, push in untold]
+
+
+def _tried(s: Session, kind: str, keys: list[str]) -> set[str]:
+    """Which of `keys` have an effect of `kind` (any status). PostgreSQL: the keys as one
+    array (thousands of bound values, each cast, cost more than the index probes)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return set(s.exec(select(Effect.business_key).where(
+            Effect.kind == kind, Effect.business_key == sa.any_(
+                sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.Text))))))
+    return {key for part in _parts(keys) for key in s.exec(select(Effect.business_key).where(
+        Effect.kind == kind, Effect.business_key.in_(part)))}
+
+
+def _parts(items: list, size: int = 2000) -> list[list]:
+    """`items` in parts of `size`: a statement's bound values stay well within what the
+    databases take (SQLite 32,766, PostgreSQL 65,535)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _untold_news(s: Session, *where) -> list[tuple[int, str, Effect]]:
     """(to-do id, news, its mail effect) of the open to-dos matching `where` whose latest
     news (`mail_todo`'s: a change worth its own mail) was not mailed — tried while the mail
     server failed. Not the news a later mail carries: the to-do's first mail done after it
-    (each mail says the to-do as it is then), or a later news."""
-    news, later, first = aliased(Effect), aliased(Effect), aliased(Effect)
-    key = _mail_key(Todo.kind, Todo.business_key)
+    (each mail says the to-do as it is then), or a later news.
 
-    def news_of(mail):
-        return sa.and_(mail.kind == "todo_mail", sa.func.substr(
-            mail.business_key, 1, sa.func.length(key) + 1) == key + "#")
+    Read from the few effects not done (`ix_effect_not_done`), not by joining every open
+    to-do to the effects on a key prefix: that read all mails ever sent, every minute."""
+    failed = [e for e in s.exec(select(Effect).where(
+        Effect.kind == "todo_mail", sa.text(NOT_DONE))) if "#" in e.business_key]
+    if not failed:
+        return []
+    # a news mail's key is its to-do's mail key, "#", the news: which mail keys it may have
+    prefixes = sorted({e.business_key[:i] for e in failed
+                       for i, char in enumerate(e.business_key) if char == "#"})
+    todos = {}
+    for part in _parts(prefixes):
+        todos.update((_mail_key(kind, key), todo_id) for todo_id, kind, key in s.exec(
+            select(Todo.id, Todo.kind, Todo.business_key).where(
+                Todo.status == "open", *where,
+                _mail_key(Todo.kind, Todo.business_key).in_(part))))
+    if not todos:
+        return []
+    first = {e.business_key: e for part in _parts(sorted(todos)) for e in s.exec(
+        select(Effect).where(Effect.kind == "todo_mail", Effect.business_key.in_(part)))}
+    latest = _latest_news(s, sorted(todos))
+    by_id = {e.id: e for e in failed}
+    rows = []
+    for key, todo_id in todos.items():
+        sent, news = first.get(key), by_id.get(latest.get(key))  # None: the latest is done
+        if news is not None and sent is not None and sent.status == "done" \
+                and sent.done_at is not None and sent.done_at < news.created_at:
+            rows.append((todo_id, news.business_key[len(key) + 1:], news))
+    return sorted(rows, key=lambda row: row[0])
 
-    rows = s.exec(select(Todo.id, Todo.kind, Todo.business_key, news).join(
-        news, news_of(news)).join(first, sa.and_(
-            first.kind == "todo_mail", first.business_key == key)
-    ).where(Todo.status == "open", *where, news.status != "done", first.status == "done",
-            first.done_at < news.created_at, ~sa.exists().where(news_of(later), later.id > news.id))
-    .order_by(Todo.id)).all()
-    return [(todo_id, mail.business_key[len(_mail_key(kind, business_key)) + 1:], mail)
-            for todo_id, kind, business_key, mail in rows]
+
+def _latest_news(s: Session, mail_keys: list[str]) -> dict[str, int]:
+    """The id of the latest news mail (keyed `<mail key>#…`) of each to-do mail key of
+    `mail_keys` that has one, by the key's prefix: a range of keys byte by byte
+    (`ix_effect_news_mail`: PostgreSQL's pattern operators, SQLite's binary order), each key
+    checked again. One range per arm of a UNION ALL: SQLite plans an OR of ranges bound as
+    parameters as a scan of every mail."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+
+    def news_of(key: str):
+        low, high = key + "#", key + "$"  # "$" follows "#"
+        in_range = ((Effect.business_key.op("~>=~")(low), Effect.business_key.op("~<~")(high))
+                    if postgres else (Effect.business_key >= low, Effect.business_key < high))
+        return select(Effect.id, Effect.business_key).where(sa.text(NEWS_MAIL), *in_range)
+
+    wanted, latest = set(mail_keys), {}
+    for part in _parts(mail_keys, 200):  # SQLite: at most 500 arms
+        for effect_id, news in s.exec(sa.union_all(*map(news_of, part))):
+            for i, char in enumerate(news):  # the to-dos whose news it is
+                if char == "#" and news[:i] in wanted:
+                    latest[news[:i]] = max(latest.get(news[:i], effect_id), effect_id)
+    return latest
 
 
 def untold_todos(db_url: str, kind: str, opened_before: dt.datetime) -> list[int]:
     """Open to-dos of `kind` opened before `opened_before` whose mail or push (`notify_todo`)
     is not done: the mail server failed, or the process died, right after they were opened."""
     with session_scope(db_url) as s:
+        one_snapshot(s)  # _untold's statements add up
         return [todo_id for todo_id, _, _ in _untold(
             s, Todo.kind == kind, Todo.created_at < opened_before, push_expected=True)]
 
@@ -388,6 +463,7 @@ def tell_untold(hub: Hub, now: dt.datetime | None = None) -> int:
         if not mine:
             return 0
         with session_scope(hub.db_url) as s:
+            one_snapshot(s)  # the statements of _untold and _untold_news add up
             rows = _untold(s, Todo.created_at < now - TELL_AFTER, push_expected=False)
             due = [(todo_id, _due(mail, now, missing=True), _due(pushed, now, missing=False))
                    for todo_id, mail, pushed in rows]

@@ -32,11 +32,29 @@ class InboxEvent(SQLModel, table=True):
     dispatched_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+# the conditions of the effects' partial indexes, as queries must say them to use them
+NOT_DONE = "status <> 'done'"
+NEWS_MAIL = "kind = 'todo_mail' AND business_key LIKE '%#%'"
+
+
 class Effect(SQLModel, table=True):
     """One outside side effect, keyed by what it is about (DESIGN: side effects happen once)."""
 
     __tablename__ = "effect"
-    __table_args__ = (sa.UniqueConstraint("kind", "business_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("kind", "business_key"),
+        # the few effects not done (failed, pending) among the many done: what the
+        # inbox-sweeper looks for every minute (flows.notices); a query uses it when it says
+        # NOT_DONE literally
+        sa.Index("ix_effect_not_done", "kind", sqlite_where=sa.text(NOT_DONE),
+                 postgresql_where=sa.text(NOT_DONE)),
+        # the to-dos' news mails (`todo_mail` keyed `<to-do mail key>#<news>`) by key prefix,
+        # compared byte by byte (PostgreSQL's pattern operators: the unique index above is in
+        # the database's collation, where a range of keys is no prefix; SQLite's is binary)
+        sa.Index("ix_effect_news_mail", "business_key",
+                 postgresql_ops={"business_key": "text_pattern_ops"},
+                 sqlite_where=sa.text(NEWS_MAIL), postgresql_where=sa.text(NEWS_MAIL)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)
