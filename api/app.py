@@ -20,6 +20,7 @@ from connectors.settings import Settings, get_settings
 from flows.customer_index import customer_index
 from flows.dispatch import Launcher, PrefectLauncher
 from flows.errors import Refusal
+from flows.hub import check_backends
 from models.db import database_busy, database_unreachable, nul_in_text
 
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, launcher: Launcher | None | str
     """`launcher="prefect"` starts flow runs through the Prefect API; None leaves accepted
     events pending for the sweeper (or a test) to dispatch."""
     settings = settings or get_settings()
+    check_backends(settings)  # a backend chosen without what it needs: refused in words
     if launcher == "prefect":
         launcher = PrefectLauncher()
     dispatcher = Dispatcher(settings.db_url, launcher, settings.dispatch_batch_size,

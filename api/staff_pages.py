@@ -230,7 +230,9 @@ def order_page(data: Mapping, candidates: list[Mapping], *, error: str = "",
                 f'的客户已确定为 {esc(chosen["legal_name"])}（客户编号 {esc(chosen["customer_id"])}），'
                 f'意向单已继续处理。</p></div>')
     reason = ""
-    if o["error"] and status in (OrderStatus.on_hold, OrderStatus.blocked, OrderStatus.failed):
+    # a signed order's error: its completion (the invoice request) stopped for a person
+    if o["error"] and status in (OrderStatus.on_hold, OrderStatus.blocked, OrderStatus.failed,
+                                 OrderStatus.signed):
         reason = (f'<div class="card notice"><h2>原因</h2><p id="reason">{esc(o["error"])}</p>'
                   f'</div>')
     quote = data["quote"]

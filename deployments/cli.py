@@ -71,9 +71,13 @@ def _warn_unknown_assignees(settings) -> None:
 def cmd_serve(args) -> int:
     from connectors.settings import get_settings, settings_env
     from deployments.stack import STOP_SIGNALS, LocalStack
+    from flows.hub import check_backends
     from models.db import migrate
 
     settings = get_settings()
+    # a backend chosen without what it needs is refused now, naming the variables: every
+    # flow run would fail on it (`build_hub`), after the webhooks were accepted
+    check_backends(settings)
     # before the minute it takes to start Prefect and the deployments
     if _port_taken(settings.api_host, settings.api_port):
         raise customers_cli.CliError(

@@ -76,7 +76,7 @@ def retry_unless(*refusals: type[Exception]):
 retry_unless_refused = retry_unless(PermanentError, BusinessRefusal)
 
 
-def _run_log() -> logging.Logger | logging.LoggerAdapter:
+def run_log() -> logging.Logger | logging.LoggerAdapter:
     """The Prefect run's logger inside a task or flow, so that the engineer reads an
     unforeseen failure with the run that hit it; the module's logger outside one."""
     try:
@@ -102,7 +102,7 @@ def run_each(step: str, ids: Iterable[str], fn: Callable[[str], None]) -> Outcom
             log.info("%s %s: on hold: %s", step, rid, exc)
         except Exception:  # noqa: BLE001 - an unforeseen failure stays this record's
             out.retry[rid] = INTERNAL_ERROR
-            _run_log().exception("%s %s: unexpected failure", step, rid)
+            run_log().exception("%s %s: unexpected failure", step, rid)
     if out.retry:
         raise StepIncomplete(step, out)
     return out

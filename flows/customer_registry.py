@@ -13,7 +13,9 @@ from connectors.base import PermanentError
 from connectors.registry import RegistryRecord, error_label, lookup_key
 from flows.batch import BusinessRefusal
 from flows.hub import Hub
-from flows.notices import manager_of, notify_todo, open_todo, staff
+from flows.notices import (
+    assignee, assignee_or_fallback, manager_of, notify_todo, open_todo, staff,
+)
 from models import Customer, IntentOrder, Todo, utcnow
 from models.base import SHANGHAI
 from models.customer_files import (
@@ -104,7 +106,9 @@ def looks_registered(typed: str) -> bool:
 def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: IntentOrder | None,
                       typed: str, actor: str = ACTOR, round_no: int = 1) -> Todo:
     """The legal qualification review (法务资质初审) of a new standard file; `round_no` > 1:
-    a review again (资质复审), asked for by legal (`flows.todos.review_qualification`)."""
+    a review again (资质复审), asked for by legal (`flows.todos.review_qualification`).
+    A BusinessRefusal naming SALESOPS_LEGAL_ASSIGNEE when it names nobody on file."""
+    legal = assignee(s, hub.settings, "legal_assignee")
     found = (f"工商登记：{customer.legal_name}，统一社会信用代码 {customer.uscc or '未知'}"
              f"{'（校验未通过，请核实）' if customer.uscc_check not in (None, 'ok') else ''}，"
              f"登记状态 {customer.status or '未知'}，法定代表人 {customer.legal_representative or '未知'}，"
@@ -121,7 +125,7 @@ def open_legal_review(hub: Hub, s: Session, customer: Customer, *, order: Intent
                else f"客户资质复审（第 {round_no} 次）：{customer.legal_name}"),
         body=(f"{origin}，已按标准模板建档（客户编号 {customer.id}）。\n{found}\n"
               f"请在截止前完成资质初审。"),
-        assignee_id=hub.settings.legal_assignee, due_hours=hub.settings.todo_due_hours,
+        assignee_id=legal, due_hours=hub.settings.todo_due_hours,
         cc=[mgr.id] if mgr else [], order_id=order.id if order else None,
         customer_id=customer.id)
 
@@ -184,6 +188,21 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
     with session_scope(hub.db_url) as s:
         customer = active_for_writing(s, customer_id)  # no merge until the changes are written
         cc = [customer.owner_rep_id] if customer.owner_rep_id else []
+
+        def alert(key: str, title: str, body: str) -> int | None:
+            """A to-do for the risk role (the owning rep in copy): SALESOPS_RISK_ASSIGNEE
+            naming nobody on file, for `fallback_person`, told which setting to correct.
+            None when nobody on file can get it (logged: the facts are kept all the same)."""
+            risk, note = assignee_or_fallback(s, hub.settings, "risk_assignee")
+            if risk is None:
+                log.error("registry alert %s has nobody on file to go to: %s", key, title)
+                return None
+            todo = open_todo(s, actor=actor, kind="registry_change", key=key, title=title,
+                             body=body + note, assignee_id=risk, cc=cc,
+                             due_hours=hub.settings.todo_due_hours, customer_id=customer.id)
+            todo_ids.append(todo.id)
+            return todo.id
+
         changes = []
         about_it = same_company(record, customer)
         if about_it:
@@ -193,26 +212,18 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
             facts["former_names"] = [n for n in facts.get("former_names") or ()
                                      if n not in taken]
             for name, other in taken.items():
-                todo_ids.append(open_todo(
-                    s, actor=actor, kind="registry_change",
-                    key=f"customer:{customer.id}:former-name-clash:{normalize_name(name)}",
-                    title=f"疑似重复客户档案：{customer.legal_name}",
-                    body=(f"工商登记显示客户“{customer.legal_name}”（客户编号 {customer.id}）的曾用名"
-                          f"“{name}”是另一客户档案“{other.legal_name}”（客户编号 {other.id}）的名称："
-                          "可能是同一公司的重复档案，也可能该名称后来由另一家公司使用。系统未将其记为本"
-                          "客户的曾用名；请核实，如为同一公司请合并两个档案。"),
-                    assignee_id=hub.settings.risk_assignee, cc=cc,
-                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id)
+                alert(f"customer:{customer.id}:former-name-clash:{normalize_name(name)}",
+                      f"疑似重复客户档案：{customer.legal_name}",
+                      f"工商登记显示客户“{customer.legal_name}”（客户编号 {customer.id}）的曾用名"
+                      f"“{name}”是另一客户档案“{other.legal_name}”（客户编号 {other.id}）的名称："
+                      "可能是同一公司的重复档案，也可能该名称后来由另一家公司使用。系统未将其记为本"
+                      "客户的曾用名；请核实，如为同一公司请合并两个档案。")
             try:
                 changes = apply_registry_facts(s, customer, facts, actor, record_changes=True)
             except CustomerFileError as exc:
                 # the registry's new name is another file's name: two files, one company
-                todo_ids.append(open_todo(
-                    s, actor=actor, kind="registry_change",
-                    key=f"customer:{customer.id}:name-clash:{normalize_name(record.legal_name)}",
-                    title=f"疑似重复客户档案：{customer.legal_name}", body=str(exc),
-                    assignee_id=hub.settings.risk_assignee, cc=cc,
-                    due_hours=hub.settings.todo_due_hours, customer_id=customer.id).id)
+                alert(f"customer:{customer.id}:name-clash:{normalize_name(record.legal_name)}",
+                      f"疑似重复客户档案：{customer.legal_name}", str(exc))
                 # the name waits for the merge; a revocation or a new legal representative
                 # must not wait with it
                 changes = apply_registry_facts(s, customer, {**facts, "legal_name": None},
@@ -228,20 +239,15 @@ def refresh_from_registry(hub: Hub, customer_id: int, record: RegistryRecord | N
                      for c in changes]
             when = changes[0].detected_at.astimezone(SHANGHAI)
             s.flush()  # the changes' ids: one alert per read that found changes
-            todo = open_todo(
-                s, actor=actor, kind="registry_change",
-                key=f"customer:{customer.id}:change:{changes[0].id}",
-                title=f"客户工商信息变更：{customer.legal_name}",
-                body=(f"客户“{customer.legal_name}”（客户编号 {customer.id}）的工商登记信息发生变更"
-                      f"（{when:%Y-%m-%d} 核查发现）：\n" + "\n".join(f"- {x}" for x in lines)
-                      + "\n请核实对在途订单、授信与合同的影响。"),
-                assignee_id=hub.settings.risk_assignee, due_hours=hub.settings.todo_due_hours,
-                cc=cc, customer_id=customer.id)
-            s.flush()
+            todo_id = alert(
+                f"customer:{customer.id}:change:{changes[0].id}",
+                f"客户工商信息变更：{customer.legal_name}",
+                f"客户“{customer.legal_name}”（客户编号 {customer.id}）的工商登记信息发生变更"
+                f"（{when:%Y-%m-%d} 核查发现）：\n" + "\n".join(f"- {x}" for x in lines)
+                + "\n请核实对在途订单、授信与合同的影响。")
             for change in changes:
-                change.todo_id = todo.id
+                change.todo_id = todo_id
                 s.add(change)
-            todo_ids.append(todo.id)
             change_ids = [c.id for c in changes]
     for todo_id in todo_ids:
         notify_todo(hub, todo_id)

@@ -33,14 +33,13 @@ class Hub:
         return self.settings.db_url
 
 
-def _remote_url(backend: str, name: str, url: str) -> str:
+def _remote_url(backend: str, name: str, url: str) -> None:
     """A REST backend's address, refused at once and in words when it is not set (rather than
     an httpx error on the first call, after the work before it is done)."""
     if not url.startswith(("http://", "https://")):
         raise PermanentError(f"SALESOPS_{backend}_BACKEND=rest 时须设置 SALESOPS_{name}_URL"
                              "（http:// 或 https:// 开头的地址），当前未设置或格式不对",
                              provider="配置", code="config")
-    return url
 
 
 def _credentials(s: Settings) -> None:
@@ -63,17 +62,27 @@ def _credentials(s: Settings) -> None:
                 provider="配置", code="config")
 
 
+def check_backends(s: Settings) -> None:
+    """What the chosen backends need (credentials, a REST backend's address): a PermanentError
+    naming the variables when missing. Checked where the hub starts serving (`salesops
+    serve`, the API) and by every `build_hub`."""
+    _credentials(s)
+    if s.inventory_backend == "rest":
+        _remote_url("INVENTORY", "ERP", s.erp_url)
+    if s.finance_backend == "rest":
+        _remote_url("FINANCE", "FINANCE", s.finance_url)
+
+
 def build_hub(settings: Settings) -> Hub:
     s = settings
-    _credentials(s)
+    check_backends(s)
     timeout, attempts = s.connector_timeout_seconds, s.connector_attempts
     if s.registry_backend == "tianyancha":
         registry = TianyanchaRegistry(s.tianyancha_url, s.tianyancha_token, timeout, attempts)
     else:
         registry = EmbeddedRegistry(s.registry_dataset or SAMPLE_REGISTRY)
     if s.inventory_backend == "rest":
-        inventory = RestErpInventory(_remote_url("INVENTORY", "ERP", s.erp_url), s.erp_token,
-                                     timeout, attempts)
+        inventory = RestErpInventory(s.erp_url, s.erp_token, timeout, attempts)
     else:
         inventory = EmbeddedInventory(s.db_url)
     if s.esign_backend == "esign":
@@ -90,8 +99,7 @@ def build_hub(settings: Settings) -> Hub:
         esign = BuiltinSigning(s.db_url, s.data_dir.resolve(), s.public_base_url, identity)
     mailer = build_mailer(s)
     if s.finance_backend == "rest":
-        finance = RestFinance(_remote_url("FINANCE", "FINANCE", s.finance_url), s.finance_token,
-                              timeout, attempts)
+        finance = RestFinance(s.finance_url, s.finance_token, timeout, attempts)
     else:
         finance = EmbeddedFinance(s.path("finance-drop"), KingdeeVoucherBook(
             account_book=s.kingdee_account_book, account_book_name=s.kingdee_account_book_name,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 
 import sqlalchemy as sa
 from prefect import flow, get_run_logger, task
@@ -28,6 +29,8 @@ from models import (
 )
 from models.db import session_scope
 from models.oplog import apply_changes
+
+log = logging.getLogger("salesops.flows")
 
 RETRY_DELAYS = [2, 10, 30]
 # a step refused for the whole batch (the ERP refuses the stock query) is not retried: its
@@ -165,8 +168,15 @@ def settle_outcome(hub: Hub, failed: dict[str, str], blocked: dict[str, str]) ->
             order = s.get(IntentOrder, oid)
             apply_changes(s, order, "flow:intent-order", status=OrderStatus.blocked.value,
                           error=reason[:2000], claimed_by=None, claimed_until=None)
+            # the rep's manager, else the rep; an order without a rep (sent by a system) goes
+            # to who decides for rep-less orders
             rep = notices.staff(s, order.rep_id)
-            assignee = (rep.manager_id if rep and rep.manager_id else order.rep_id) or "admin"
+            assignee = ((rep.manager_id or rep.id) if rep
+                        else notices.fallback_person(s, hub.settings))
+            if assignee is None:
+                log.error("order %s blocked with nobody on file to give its to-do: %s",
+                          oid, reason)
+                continue
             body = f"意向单 {oid}（客户“{order.customer_name}”）无法自动处理：{reason}"
             todo = notices.open_todo(
                 s, kind="order_blocked", key=notices.order_todo_key(s, "order_blocked", oid),

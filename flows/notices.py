@@ -292,9 +292,10 @@ def _mailbox_refused(hub: Hub, address: str, reply: str, what: str) -> None:
 
 
 def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
-    """One open to-do for sales-ops (`_ops_assignee`) per `cause` (a mailbox, a robot's error
-    code), mailed and pushed: while it is open a repeated failure adds nothing; once done, the
-    next failure opens the next one. Never raises: it reports a notice's failure."""
+    """One open to-do for sales-ops (`ops_assignee`, else `fallback_person`) per `cause` (a
+    mailbox, a robot's error code), mailed and pushed: while it is open a repeated failure
+    adds nothing; once done, the next failure opens the next one. Never raises: it reports a
+    notice's failure."""
     try:
         with session_scope(hub.db_url) as s:
             prefix = cause[:90] + "#"
@@ -303,7 +304,7 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
                 Todo.business_key.startswith(prefix, autoescape=True))).all()
             if any(status == "open" for _, status in keys):
                 return
-            assignee_id, note = _ops_assignee(s, hub.settings)
+            assignee_id, note = assignee_or_fallback(s, hub.settings, "ops_assignee")
             if assignee_id is None:
                 log.error("nobody on file to tell about %s: %s", cause, note)
                 return
@@ -318,17 +319,27 @@ def report_misconfigured(hub: Hub, cause: str, title: str, body: str) -> None:
     notify_todo(hub, todo_id)
 
 
-def _ops_assignee(s: Session, settings: Settings) -> tuple[str | None, str]:
-    """Who hears of a notice refused for good, and what his to-do adds to its text:
-    `ops_assignee`; when nobody on file has that id, the suspect fallback decider, else a
-    sales-ops (then an admin) staff member, told which setting to correct (None: nobody)."""
-    if staff(s, settings.ops_assignee) is not None:
-        return settings.ops_assignee, ""
-    note = f"\n\n此待办转交给您，因为{unknown_assignee('ops_assignee', settings.ops_assignee)}。"
+def fallback_person(s: Session, settings: Settings) -> str | None:
+    """Who gets a to-do that has nobody else to go to (an order without a rep, a setting
+    naming nobody on file): `suspect_fallback_decider` when on file, else a sales-ops (then an
+    admin) staff member; None when there is nobody."""
     if staff(s, settings.suspect_fallback_decider) is not None:
-        return settings.suspect_fallback_decider, note
+        return settings.suspect_fallback_decider
     return s.exec(select(Staff.id).where(Staff.role.in_(("sales_ops", "admin")))
-                  .order_by(Staff.role.desc(), Staff.id)).first(), note  # sales_ops first
+                  .order_by(Staff.role.desc(), Staff.id)).first()  # sales_ops first
+
+
+def assignee_or_fallback(s: Session, settings: Settings, setting: str) -> tuple[str | None, str]:
+    """Who gets a to-do for `setting` (`ops_assignee`, `risk_assignee` …), and what his to-do
+    adds to its text: the staff id it names; when nobody on file has it, `fallback_person`,
+    told which setting to correct (None: nobody)."""
+    staff_id = getattr(settings, setting)
+    if staff(s, staff_id) is not None:
+        return staff_id, ""
+    who = fallback_person(s, settings)
+    log.warning("SALESOPS_%s=%s names nobody on file: its to-do goes to %s", setting.upper(),
+                staff_id, who or "nobody")
+    return who, f"\n\n此待办转交给您，因为{unknown_assignee(setting, staff_id)}。"
 
 
 # --- the sweeper tells what is left --------------------------------------------------------

@@ -23,7 +23,8 @@ from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP, current_run_id
 from flows.notices import (
-    mail_todo, mail_todos, notify_todo, open_todo, send_mail, staff, untold_todos,
+    assignee, assignee_or_fallback, mail_todo, mail_todos, notify_todo, open_todo, send_mail,
+    staff, untold_todos,
 )
 from flows.order_steps import advance_stage, customer_mail, order_lines
 from models import (
@@ -59,7 +60,8 @@ def archive_signed(hub: Hub, code: str) -> None:
         if quote.signed_at is None:
             apply_changes(s, quote, ACTOR, signed_at=(
                 dt.datetime.fromisoformat(signed_at) if signed_at else utcnow()))
-        apply_changes(s, order, ACTOR, status=OrderStatus.signed.value)
+        # why it stopped before (a quote mail still retried when he signed) is over
+        apply_changes(s, order, ACTOR, status=OrderStatus.signed.value, error=None)
         advance_stage(s, order.id, Stage.signed, ACTOR)
 
 
@@ -83,6 +85,9 @@ def mail_signed_quote(hub: Hub, code: str) -> None:
 
 def request_invoice(hub: Hub, code: str) -> None:
     with session_scope(hub.db_url) as s:
+        # finance's to-do must be storable before finance is asked (a BusinessRefusal naming
+        # SALESOPS_FINANCE_ASSIGNEE when it names nobody on file)
+        finance = assignee(s, hub.settings, "finance_assignee")
         quote = s.exec(select(Quote).where(Quote.code == code)).one()
         order = s.get(IntentOrder, quote.order_id)
         customer = s.get(Customer, quote.customer_id)
@@ -116,11 +121,11 @@ def request_invoice(hub: Hub, code: str) -> None:
             body=(f"客户“{customer.legal_name}”已签署报价单 {code}（意向单 {order.id}），"
                   f"含税金额 {yuan(quote.total_amount)}。开票申请已提交财务系统"
                   f"（编号 {result['reference']}），请准备开票。"),
-            assignee_id=hub.settings.finance_assignee, due_hours=hub.settings.todo_due_hours,
+            assignee_id=finance, due_hours=hub.settings.todo_due_hours,
             order_id=order.id, customer_id=customer.id)
         s.flush()
         todo_id = todo.id
-        apply_changes(s, order, ACTOR, status=OrderStatus.invoicing.value)
+        apply_changes(s, order, ACTOR, status=OrderStatus.invoicing.value, error=None)
         advance_stage(s, order.id, Stage.invoicing, ACTOR)
     mail_todo(hub, todo_id)
 
@@ -187,11 +192,18 @@ def complete_signings(quote_codes: list[str]) -> dict:
         with session_scope(hub.db_url) as s:
             for code, reason in blocked.items():  # e.g. finance refused the request
                 quote = s.exec(select(Quote).where(Quote.code == code)).one()
+                # the order says why it stays 已签约 (its page, GET /orders/{id})
+                apply_changes(s, s.get(IntentOrder, quote.order_id), ACTOR, error=reason[:2000])
+                person, note = assignee_or_fallback(s, hub.settings, "finance_assignee")
+                if person is None:
+                    log.error("signed quote %s blocked with nobody on file to give its to-do: "
+                              "%s", code, reason)
+                    continue
                 todo = open_todo(s, actor=ACTOR, kind="signing_blocked", key=f"quote:{code}",
                                  title=f"已签署报价单 {code} 需人工处理",
                                  body=f"报价单 {code}（意向单 {quote.order_id}）已签署，"
-                                      f"但后续处理失败：{reason}",
-                                 assignee_id=hub.settings.finance_assignee,
+                                      f"但后续处理失败：{reason}{note}",
+                                 assignee_id=person,
                                  due_hours=hub.settings.todo_due_hours, order_id=quote.order_id)
                 s.flush()
                 todo_ids.append(todo.id)

@@ -148,6 +148,15 @@ def test_finance_assignee_naming_nobody_says_so_on_the_signed_order(hub, client,
     if status == "invoicing":  # or the to-do went to someone on file, who was told why
         return
     assert "SALESOPS_FINANCE_ASSIGNEE" in error, (status, error)
+    # and somebody on file is told: the signing_blocked to-do, saying which setting to fix
+    from models import Staff, Todo
+    from sqlmodel import select
+
+    with session_scope(hub.db_url) as s:
+        todos = s.exec(select(Todo).where(Todo.order_id == oid,
+                                          Todo.kind == "signing_blocked")).all()
+        assert todos and all(s.get(Staff, t.assignee_id) for t in todos), todos
+        assert all("SALESOPS_FINANCE_ASSIGNEE=finance-99" in t.body for t in todos), todos
 
 
 # --- 3. an order without a rep that is blocked: its to-do goes to a literal "admin" ----------
@@ -251,3 +260,80 @@ def test_the_sweeper_goes_on_when_an_abandoned_order_cannot_be_blocked(hub, clie
                     "dispatches nothing")
     launched = [oid for _, params, _ in launcher.launched for oid in params.get("order_ids", [])]
     assert waiting in launched, launcher.launched
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_failing_sweeper_part_does_not_stop_the_others_and_the_run_says_so(
+        hub, client, monkeypatch, caplog):
+    # whatever part fails (here block_abandoned, on a defect nobody foresaw), the others are
+    # done: the waiting webhook is dispatched; the failure is logged with its traceback and
+    # the inbox-sweeper run ends failed, naming the part (ops see it in the Prefect UI)
+    import datetime as dt
+
+    from flows import sweeper
+    from models import InboxEvent, utcnow
+    from models.db import session_scope
+    from sqlmodel import select
+    from tests.support import InlineLauncher, order_payload, post_order
+
+    waiting = post_order(client, order_payload()).json()["order_id"]
+    with session_scope(hub.db_url) as s:
+        for event in s.exec(select(InboxEvent)):
+            event.received_at = utcnow() - dt.timedelta(hours=1)
+            s.add(event)
+
+    def defect(hub):
+        raise ZeroDivisionError("a defect nobody foresaw")
+
+    class Recorder(InlineLauncher):
+        launched_here: list = []
+
+        def launch(self, deployment, parameters, idempotency_key):
+            self.launched_here.append(parameters)
+            return f"run-{len(self.launched_here)}"
+
+    monkeypatch.setattr(sweeper, "block_abandoned", defect)
+    result = sweeper.sweep(hub, Recorder())
+    assert result["failed"] == ["block_abandoned"], result
+    assert [waiting] == [oid for p in Recorder.launched_here for oid in p.get("order_ids", [])]
+    assert "a defect nobody foresaw" in caplog.text  # the traceback, for the engineer
+    monkeypatch.setattr(sweeper, "PrefectLauncher", Recorder)
+    with pytest.raises(RuntimeError, match="block_abandoned"):
+        sweeper.sweep_inbox(min_age_seconds=0)
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_registry_change_with_a_risk_assignee_naming_nobody_goes_to_sales_ops(hub):
+    # docs/configuration.md: SALESOPS_RISK_ASSIGNEE gets the registry changes of customers.
+    # Naming nobody on file (the clerk left), the daily registry-watch must not fail on the
+    # to-do's foreign key (the file would not be refreshed, the revocation not kept, every
+    # day): the change is kept and its alert goes to sales-ops (SALESOPS_SUSPECT_FALLBACK_
+    # DECIDER), told which setting to correct, as a notice refused for good is.
+    import dataclasses
+
+    from flows.registry_watch import watch_registry
+    from models import Customer, Todo
+    from models.db import session_scope
+    from sqlmodel import select
+
+    class Revoked:  # the registry now says 康达 is revoked
+        def __init__(self, registry):
+            self.registry = registry
+
+        def lookup(self, keyword):
+            record = self.registry.lookup(keyword)
+            if record and record.legal_name == "江苏康达医疗设备有限公司":
+                return dataclasses.replace(record, status="吊销")
+            return record
+
+    hub.settings.risk_assignee = "risk-99"  # nobody on file
+    hub.registry = Revoked(hub.registry)
+    summary = watch_registry(limit=10)
+    assert summary["changes"] == 1 and not summary["failed"] and not summary["blocked"], summary
+    with session_scope(hub.db_url) as s:
+        customer = s.exec(select(Customer).where(
+            Customer.legal_name == "江苏康达医疗设备有限公司")).one()
+        todo = s.exec(select(Todo).where(Todo.kind == "registry_change")).one()
+    assert customer.status == "吊销"
+    assert todo.assignee_id == hub.settings.suspect_fallback_decider, todo.assignee_id
+    assert "SALESOPS_RISK_ASSIGNEE=risk-99" in todo.body and "吊销" in todo.body, todo.body
