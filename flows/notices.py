@@ -22,6 +22,7 @@ from connectors.email import OutgoingMail, RecipientsRefused, SentMail
 from connectors.notify import PushMessage, mobile_number
 from connectors.settings import Settings
 from flows.batch import BusinessRefusal
+from flows.errors import Refusal
 from flows.effects import effect_attempts, once
 from flows.hub import Hub
 from models import Effect, Staff, Todo, utcnow
@@ -73,12 +74,21 @@ def unknown_assignee(setting: str, staff_id: str) -> str:
             "不在员工名单中：请在员工名单中添加该员工，或改正该设置")
 
 
+class UnknownAssignee(BusinessRefusal, Refusal):
+    """A to-do's assignee setting names nobody on file: a flow's record is blocked with this
+    reason (BusinessRefusal); a person's request through the API or the CLI (a manager's
+    decision, legal's re-review) is answered with it — the hub's configuration, not the
+    request, is at fault (503) — never a 500 on the to-do's foreign key."""
+    status = 503
+    code = "assignee_not_on_file"
+
+
 def assignee(session: Session, settings: Settings, setting: str) -> str:
-    """The staff id `setting` names; a BusinessRefusal naming it when nobody on file has it
+    """The staff id `setting` names; UnknownAssignee naming it when nobody on file has it
     (the record is blocked with that reason instead of failing on the to-do's foreign key)."""
     staff_id = getattr(settings, setting)
     if staff(session, staff_id) is None:
-        raise BusinessRefusal(unknown_assignee(setting, staff_id))
+        raise UnknownAssignee(unknown_assignee(setting, staff_id))
     return staff_id
 
 

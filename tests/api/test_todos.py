@@ -173,3 +173,22 @@ def test_legal_does_the_review_on_the_phone_page(hub, client):
     r = client.post(f"/todos/{review.id}/done", data={"outcome": "approved"},
                     headers={**HTML, "Origin": "https://evil.example"})
     assert r.status_code == 403
+
+
+def test_a_re_review_with_the_legal_assignee_nobody_on_file_says_what_to_fix(hub, client):
+    """Legal reviews a customer again while SALESOPS_LEGAL_ASSIGNEE names nobody on file (the
+    clerk who set it left): the answer names the setting to correct (503: the hub's setup,
+    not the request) — not a 500 — and no review is left half-opened."""
+    new_customer_order(hub, client)
+    review = review_of(hub)
+    assert client.post(f"/todos/{review.id}/complete", json={"outcome": "approved"},
+                       headers=bearer(hub, "legal-01")).status_code == 200
+    hub.settings.legal_assignee = "legal-99"
+    r = client.post(f"/customers/{review.customer_id}/qualification",
+                    json={"outcome": "approved"}, headers=bearer(hub, "legal-01"))
+    assert r.status_code == 503, r.text
+    error = r.json()["error"]
+    assert error["code"] == "assignee_not_on_file"
+    assert "SALESOPS_LEGAL_ASSIGNEE=legal-99" in error["message"]
+    with session_scope(hub.db_url) as s:
+        assert len(s.exec(select(Todo).where(Todo.kind == "legal_review")).all()) == 1
