@@ -333,8 +333,14 @@ def fallback_person(s: Session, settings: Settings) -> str | None:
     """Who gets a to-do that has nobody else to go to (an order without a rep, a setting
     naming nobody on file): `suspect_fallback_decider` when on file, else a sales-ops (then an
     admin) staff member; None when there is nobody."""
-    if staff(s, settings.suspect_fallback_decider) is not None:
-        return settings.suspect_fallback_decider
+    return on_file_or_keeper(s, settings.suspect_fallback_decider)
+
+
+def on_file_or_keeper(s: Session, staff_id: str | None) -> str | None:
+    """`staff_id` when someone on file has it, else a sales-ops (then an admin) staff member;
+    None when there is nobody."""
+    if staff(s, staff_id) is not None:
+        return staff_id
     return s.exec(select(Staff.id).where(Staff.role.in_(("sales_ops", "admin")))
                   .order_by(Staff.role.desc(), Staff.id)).first()  # sales_ops first
 

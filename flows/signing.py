@@ -23,7 +23,8 @@ from flows.effects import effect_result, once
 from flows.hub import Hub, current_hub
 from flows.intent_order import STEP, current_run_id
 from flows.notices import (
-    assignee, assignee_or_fallback, mail_todo, mail_todos, notify_todo, open_todo, send_mail,
+    assignee, assignee_or_fallback, mail_todo, mail_todos, notify_todo, on_file_or_keeper,
+    open_todo, send_mail,
     staff, untold_todos,
 )
 from flows.order_steps import advance_stage, customer_mail, order_lines
@@ -245,7 +246,7 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
     """A to-do for the order's rep (his manager in copy) when e签宝 ends a quote's signing
     without a signature, once per (quote, status); the id of a to-do opened now, else None
     (an unknown flow, a quote already signed, a repeated notification). An order without a
-    rep goes to `fallback` (sales-ops)."""
+    rep goes to `fallback` (sales-ops), or another sales-ops clerk when nobody on file has it."""
     what = FLOW_ENDED.get(status)
     if what is None:
         return None
@@ -272,7 +273,8 @@ def signing_ended(db_url: str, flow_id: str, status: str, description: str | Non
                       f"{quote.code}（意向单 {order.id}，含税金额 {yuan(quote.total_amount)}）在 e签宝"
                       f"{what}" + (f"，原因：{why}" if why and why != what else "") + "。"
                       "请与客户沟通后重新报价或关闭该意向单。"),
-                assignee_id=rep.id if rep else fallback, cc=[manager.id] if manager else [],
+                assignee_id=rep.id if rep else on_file_or_keeper(s, fallback),
+                cc=[manager.id] if manager else [],
                 due_hours=24,
                 order_id=order.id, customer_id=order.customer_id, new_only=True)
             if todo is None:  # the same news, delivered at once, opened it meanwhile

@@ -34,7 +34,9 @@ from flows.customer_registry import (
     files_of, identifies, new_file_facts, open_legal_review,
 )
 from flows.hub import Hub, current_hub
-from flows.notices import close_todo, manager_of, notify_todo, open_todo, push, staff
+from flows.notices import (
+    close_todo, fallback_person, manager_of, notify_todo, open_todo, push, staff,
+)
 from models import (
     ORDER_STATUS_LABELS, Customer, InboxEvent, IntentOrder, Opportunity, OrderStatus, Staff,
     SuspectName, SuspectSighting, SuspectStatus, utcnow,
@@ -164,7 +166,7 @@ def suspect_link(hub: Hub, suspect_id: int) -> str:
 
 def _decider_for(hub: Hub, s: Session, rep_id: str | None) -> str:
     manager = manager_of(s, rep_id)
-    return manager.id if manager else hub.settings.suspect_fallback_decider
+    return manager.id if manager else fallback_person(s, hub.settings)
 
 
 def _escalate(hub: Hub, s: Session, suspect: SuspectName, rep_id: str | None) -> int:

@@ -373,3 +373,25 @@ def test_a_registry_refusal_blocks_the_order_with_a_reason_people_read(hub, tian
     for text in (order.error, todo.body):
         assert "tianyancha" not in text and "error" not in text
         assert "工商信息查询失败" in text and "余额不足" in text and "300006" in text
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_rep_less_name_escalated_while_the_fallback_decider_names_nobody(hub):
+    """SALESOPS_SUSPECT_FALLBACK_DECIDER names nobody on file (the clerk left): a rep-less
+    order's unrecognised name is escalated to a sales-ops clerk on file (the to-do cannot
+    go to nobody), and the order waits on hold — not failed on the to-do's foreign key."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from models import IntentOrder, Staff, Todo
+    from tests.support import order_payload, post_order
+
+    hub.settings.suspect_fallback_decider = "ops-99"
+    hub.settings.suspect_threshold = 1
+    with TestClient(create_app(hub.settings, launcher=None)) as client:
+        r = post_order(client, order_payload(name="渝康器械", rep_id=None))
+        _run_pending(hub)
+    with session_scope(hub.db_url) as s:
+        assert s.get(IntentOrder, r.json()["order_id"]).status == "on_hold"
+        [todo] = s.exec(select(Todo).where(Todo.kind == "suspect_customer")).all()
+        assert s.get(Staff, todo.assignee_id).role == "sales_ops"
