@@ -38,6 +38,22 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def fresh_database(url: str | None, work: Path) -> str:
+    """The bench's database: `url` (PostgreSQL: its public schema emptied first, the bench
+    builds it whole), else a SQLite file in `work`; printed without its credentials."""
+    import sqlalchemy as sa
+
+    from models.db import get_engine
+
+    url = url or f"sqlite:///{work / 'bench.db'}"
+    if url.startswith("postgresql"):
+        with get_engine(url).begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    print(f"database: {url.split('@')[-1]}")
+    return url
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))

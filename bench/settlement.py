@@ -25,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bench.common import percentile, scratch_dir
+from bench.common import fresh_database, percentile, scratch_dir
 from bench.rebate_world import FIRST_DAY, build, publish_policies
 from connectors.settings import Settings
 from flows import rebate_board
@@ -165,12 +165,7 @@ def main(argv=None) -> None:
 
 
 def measure(args: argparse.Namespace, work: Path) -> None:
-    url = args.database_url or f"sqlite:///{work / 'bench.db'}"
-    if url.startswith("postgresql"):
-        with get_engine(url).begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    print(f"database: {url.split('@')[-1]}")
+    url = fresh_database(args.database_url, work)
     world = build(url, args.orders, args.lines)
     publish_policies(url)
     hub = build_hub(Settings(_env_file=None, data_dir=work / "data", database_url=url))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import scratch_dir
+from bench.common import fresh_database, scratch_dir
 from connectors.settings import Settings
 from flows.hub import build_hub, use_hub
 from flows.notices import (
@@ -178,12 +178,7 @@ def main(argv=None) -> None:
 
 
 def measure(args: argparse.Namespace, work: Path) -> None:
-    url = args.database_url or f"sqlite:///{work / 'bench.db'}"
-    if url.startswith("postgresql"):
-        with get_engine(url).begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    print(f"database: {url.split('@')[-1]}")
+    url = fresh_database(args.database_url, work)
     migrate(url)
     now = utcnow()
     t0 = time.perf_counter()

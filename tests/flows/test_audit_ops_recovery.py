@@ -308,6 +308,37 @@ def test_a_confirmation_killed_before_its_statements_is_finished_by_settle(hub, 
     assert delivery_status(hub.db_url, revision(hub.db_url, "2026-10", 1))["state"] == "sent"
 
 
+def blocked_by_esign(hub, client, monkeypatch, payload=None) -> str:
+    """An order whose first run e签宝 refuses (app not authorised): blocked, with a to-do for
+    the rep's manager; e签宝 answers again afterwards. Its id."""
+    from connectors.base import PermanentError
+
+    oid = post_order(client, payload or order_payload()).json()["order_id"]
+    real_signing = hub.esign.create_signing
+
+    def refused(request):
+        raise PermanentError("e签宝 refused: app not authorised", provider="esign", code="401")
+
+    monkeypatch.setattr(hub.esign, "create_signing", refused)
+    run_pending(hub)
+    monkeypatch.setattr(hub.esign, "create_signing", real_signing)
+    return oid
+
+
+def quote_mail_without_address(hub, monkeypatch) -> None:
+    """The customer's quote mail is refused for good (no such mailbox); staff mails go out."""
+    from connectors.base import PermanentError
+
+    real_send = hub.mailer.send
+
+    def no_address(mail):
+        if mail.idempotency_key.startswith("quote:"):
+            raise PermanentError("550 mailbox unavailable", provider="smtp", code="550")
+        return real_send(mail)
+
+    monkeypatch.setattr(hub.mailer, "send", no_address)
+
+
 @pytest.mark.usefixtures("prefect_harness")
 def test_an_order_blocked_again_after_the_documented_rerun_tells_the_manager_again(
         hub, client, monkeypatch):
@@ -318,19 +349,11 @@ def test_an_order_blocked_again_after_the_documented_rerun_tells_the_manager_aga
     file). The order is blocked again, for another reason, but nobody is told: the to-do
     (kind order_blocked, key order:<id>) is found done with the old reason, and its mail is an
     effect already done, so no mail goes out. The order sits blocked with every to-do done."""
-    from connectors.base import PermanentError
     from flows.intent_order import process_intent_orders
     from flows.todos import complete_todo
     from models import Staff
 
-    oid = post_order(client, order_payload()).json()["order_id"]
-    real_signing = hub.esign.create_signing
-
-    def refused(request):
-        raise PermanentError("e签宝 refused: app not authorised", provider="esign", code="401")
-
-    monkeypatch.setattr(hub.esign, "create_signing", refused)
-    run_pending(hub)
+    oid = blocked_by_esign(hub, client, monkeypatch)
     with session_scope(hub.db_url) as s:
         assert s.get(IntentOrder, oid).status == "blocked"
         todo = s.exec(select(Todo).where(Todo.order_id == oid,
@@ -338,16 +361,7 @@ def test_an_order_blocked_again_after_the_documented_rerun_tells_the_manager_aga
         todo_id, manager = todo.id, s.get(Staff, todo.assignee_id)
     complete_todo(hub, todo_id, manager, None, "e签宝账号已重新授权")
     # the account is fixed; the customer's mail address turns out to be missing too
-    monkeypatch.setattr(hub.esign, "create_signing", real_signing)
-
-    real_send = hub.mailer.send
-
-    def no_address(mail):  # the customer's quote mail only; the staff's mails go out
-        if mail.idempotency_key.startswith("quote:"):
-            raise PermanentError("550 mailbox unavailable", provider="smtp", code="550")
-        return real_send(mail)
-
-    monkeypatch.setattr(hub.mailer, "send", no_address)
+    quote_mail_without_address(hub, monkeypatch)
     told_before = len(outbox(hub))
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, oid)
@@ -371,26 +385,10 @@ def test_an_order_blocked_again_while_its_to_do_is_open_mails_the_new_reason(
     account and runs the order again — now the customer's quote mail is refused. The open
     to-do's text says the new reason, and the manager is mailed that news (a mail of its
     own): a to-do that only changed on the page would leave him chasing the old cause."""
-    from connectors.base import PermanentError
     from flows.intent_order import process_intent_orders
 
-    oid = post_order(client, order_payload()).json()["order_id"]
-    real_signing = hub.esign.create_signing
-
-    def refused(request):
-        raise PermanentError("e签宝 refused: app not authorised", provider="esign", code="401")
-
-    monkeypatch.setattr(hub.esign, "create_signing", refused)
-    run_pending(hub)
-    monkeypatch.setattr(hub.esign, "create_signing", real_signing)
-    real_send = hub.mailer.send
-
-    def no_address(mail):
-        if mail.idempotency_key.startswith("quote:"):
-            raise PermanentError("550 mailbox unavailable", provider="smtp", code="550")
-        return real_send(mail)
-
-    monkeypatch.setattr(hub.mailer, "send", no_address)
+    oid = blocked_by_esign(hub, client, monkeypatch)
+    quote_mail_without_address(hub, monkeypatch)
     told_before = len(outbox(hub))
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, oid)

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from api.app import create_app
 from flows.hub import current_hub
-from models import Customer, IntentOrder, Staff, SuspectName
+from models import Customer, IntentOrder, SuspectName
 from models.customer_files import (
     add_alias,
     create_customer,
@@ -23,28 +23,18 @@ from models.customer_files import (
     merge_customers,
 )
 from models.db import session_scope
+from tests.flows.test_audit_intake_concurrency import (
+    KANGDA, RENHE, UNKNOWN, customer_id, staff,
+)
 from tests.support import order_payload, post_order, run_pending
 
-KANGDA = "江苏康达医疗设备有限公司"
-RENHE = "浙江仁和医疗器械有限公司"
 SHENKANG = "上海申康医疗科技有限公司"
-UNKNOWN = "渝康器械"  # a name nobody recognises: its order waits for a decision
 
 
 @pytest.fixture
 def client(hub):
     with TestClient(create_app(hub.settings, launcher=None)) as c:  # the test dispatches
         yield c
-
-
-def customer_id(db_url: str, legal_name: str) -> int:
-    with session_scope(db_url) as s:
-        return s.exec(select(Customer.id).where(Customer.legal_name == legal_name)).one()
-
-
-def staff(db_url: str, staff_id: str) -> Staff:
-    with session_scope(db_url) as s:
-        return s.get(Staff, staff_id)
 
 
 class Beside(threading.Thread):

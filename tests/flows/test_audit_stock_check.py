@@ -206,18 +206,10 @@ def test_quote_mailed_after_a_rerun_that_found_a_shortage_carries_the_shortage_n
     quote to say 部分物料库存不足，交期以采购确认为准 as every short order's quote does. What
     happens: the PDF rendered in the first run is reused as it is; the customer gets a quote
     that promises the monitors without the note while the order and the alert say short."""
-    from connectors.base import PermanentError
     from flows.intent_order import process_intent_orders
+    from tests.flows.test_audit_ops_recovery import blocked_by_esign
 
-    oid = post_order(client, order_payload(lines=[("MON-M12", 3)])).json()["order_id"]
-    real_signing = hub.esign.create_signing
-
-    def refused(request):
-        raise PermanentError("e签宝 refused: app not authorised", provider="esign", code="401")
-
-    monkeypatch.setattr(hub.esign, "create_signing", refused)
-    run_pending(hub)
-    monkeypatch.setattr(hub.esign, "create_signing", real_signing)
+    oid = blocked_by_esign(hub, client, monkeypatch, order_payload(lines=[("MON-M12", 3)]))
     set_stock(hub, "MON-M12", on_hand=1)
     with session_scope(hub.db_url) as s:
         order = s.get(IntentOrder, oid)
