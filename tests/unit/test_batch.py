@@ -20,7 +20,10 @@ def test_an_unforeseen_error_fails_its_record_not_the_batch(caplog):
             caplog.at_level(logging.ERROR, logger="salesops.flows"):
         run_each("rebate-preview", ["a", "bad", "refused", "b"], step)
     outcome = incomplete.value.outcome
-    assert outcome.ok == ["a", "b"] and outcome.blocked == {"refused": "no such SKU"}
+    # a connector's refusal is explained in Chinese; its own English goes to the log
+    assert outcome.ok == ["a", "b"] and outcome.blocked == {
+        "refused": "库存系统（ERP）拒绝了请求，重试无效，请系统管理员查看运行日志后处理"}
+    assert "no such SKU" in caplog.text
     # the people reading the reason get no exception text; the engineer gets it in the log
     assert outcome.retry == {"bad": INTERNAL_ERROR}
     unforeseen = [r for r in caplog.records if "unexpected failure" in r.getMessage()]
